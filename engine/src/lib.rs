@@ -1,0 +1,17 @@
+//! Exact DEX quotes from raw account bytes, market state and the arbitrage hot path.
+
+pub mod bytes;
+pub mod constant_product;
+pub mod error;
+pub mod market;
+pub mod pubkey;
+pub mod quote;
+pub mod raydium_cp;
+pub mod raydium_v4;
+pub mod token_account;
+pub mod whirlpool;
+
+pub use error::{AccountKind, DecodeError, QuoteError};
+pub use market::{Market, MintIndex, Pool, PoolIndex};
+pub use pubkey::Pubkey;
+pub use quote::{AccountData, Amm, DexKind, Quote, QuoteRequest, Side, SwapMode};

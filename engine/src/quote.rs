@@ -1,0 +1,108 @@
+//! The quoting contract shared by every pool kind: request, result and the `Amm` trait.
+
+use crate::error::{DecodeError, QuoteError};
+use crate::pubkey::Pubkey;
+
+/// Which way a swap goes through a pool's two tokens.
+///
+/// A is Raydium v4's coin, CP-Swap's token_0 and Whirlpool's token A; B is the other one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// Token A in, token B out.
+    AToB,
+    /// Token B in, token A out.
+    BToA,
+}
+
+impl Side {
+    /// The other direction.
+    pub fn reverse(self) -> Self {
+        match self {
+            Self::AToB => Self::BToA,
+            Self::BToA => Self::AToB,
+        }
+    }
+}
+
+/// Whether the amount given is the input or the wanted output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SwapMode {
+    /// `amount` is what goes in.
+    ExactIn,
+    /// `amount` is what must come out.
+    ExactOut,
+}
+
+/// One quote request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuoteRequest {
+    /// Input amount (exact in) or wanted output (exact out), in base units.
+    pub amount: u64,
+    /// Direction.
+    pub side: Side,
+    /// Exact in or exact out.
+    pub mode: SwapMode,
+    /// Cluster unix time the quote is for (pools that open later refuse).
+    pub unix_timestamp: i64,
+}
+
+/// The integers a swap moves, as the program computes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Quote {
+    /// Tokens that leave the trader.
+    pub amount_in: u64,
+    /// Tokens the trader receives.
+    pub amount_out: u64,
+    /// The part of `amount_in` that never reaches the curve (see notes/dex-math.md).
+    pub fee_amount: u64,
+}
+
+/// Raw bytes of one account as the chain reports it.
+#[derive(Debug, Clone, Copy)]
+pub struct AccountData<'a> {
+    /// Address.
+    pub pubkey: &'a Pubkey,
+    /// Owner program.
+    pub owner: &'a Pubkey,
+    /// Account data.
+    pub data: &'a [u8],
+}
+
+/// The pool kinds the engine quotes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DexKind {
+    /// Raydium AMM v4.
+    RaydiumV4,
+    /// Raydium CP-Swap.
+    RaydiumCp,
+    /// Orca Whirlpool.
+    Whirlpool,
+}
+
+impl DexKind {
+    /// The name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::RaydiumV4 => "raydium-v4",
+            Self::RaydiumCp => "raydium-cp",
+            Self::Whirlpool => "whirlpool",
+        }
+    }
+}
+
+/// The quoting contract (after Jupiter's `Amm` interface): a pool lists the accounts it needs,
+/// `update` decodes each once per change, and `quote` is pure, allocation-free and exact.
+pub trait Amm {
+    /// Pool kind.
+    fn dex(&self) -> DexKind;
+    /// Pool address.
+    fn key(&self) -> Pubkey;
+    /// Mints of token A and token B.
+    fn mints(&self) -> [Pubkey; 2];
+    /// Every account whose bytes the quote depends on, the pool itself first.
+    fn accounts(&self) -> Vec<Pubkey>;
+    /// Applies one account's new bytes. `Ok(false)` when the account is not one of this pool's.
+    fn update(&mut self, account: AccountData<'_>) -> Result<bool, DecodeError>;
+    /// Quotes a swap against the current state.
+    fn quote(&self, request: &QuoteRequest) -> Result<Quote, QuoteError>;
+}

@@ -1,0 +1,551 @@
+//! Raydium CP-Swap (CPMM): `PoolState`, `AmmConfig`, vaults, and the program's swap arithmetic.
+
+use crate::bytes::FieldReader;
+use crate::constant_product::{
+    fee_ceil, fee_floor, gross_up, in_given_out, net_reserve, out_given_in,
+};
+use crate::error::{AccountKind, DecodeError, QuoteError};
+use crate::pubkey::{Pubkey, programs};
+use crate::quote::{AccountData, Amm, DexKind, Quote, QuoteRequest, Side, SwapMode};
+use crate::token_account::TokenAccount;
+
+/// `PoolState` length including the Anchor discriminator.
+pub const POOL_STATE_LEN: usize = 637;
+/// `AmmConfig` length including the Anchor discriminator.
+pub const AMM_CONFIG_LEN: usize = 236;
+/// Anchor discriminator of `PoolState` (sha256("account:PoolState")[..8]).
+pub const POOL_STATE_DISCRIMINATOR: [u8; 8] = [247, 237, 227, 245, 215, 195, 222, 70];
+/// Anchor discriminator of `AmmConfig` (sha256("account:AmmConfig")[..8]).
+pub const AMM_CONFIG_DISCRIMINATOR: [u8; 8] = [218, 244, 33, 104, 203, 203, 43, 111];
+/// Fee rates are parts per million.
+pub const FEE_RATE_DENOMINATOR: u64 = 1_000_000;
+/// Status bit that, when set, disables swaps.
+const STATUS_SWAP_DISABLED_BIT: u8 = 1 << 2;
+
+mod pool_offset {
+    pub const AMM_CONFIG: usize = 8;
+    pub const TOKEN_0_VAULT: usize = 72;
+    pub const TOKEN_1_VAULT: usize = 104;
+    pub const LP_MINT: usize = 136;
+    pub const TOKEN_0_MINT: usize = 168;
+    pub const TOKEN_1_MINT: usize = 200;
+    pub const TOKEN_0_PROGRAM: usize = 232;
+    pub const TOKEN_1_PROGRAM: usize = 264;
+    pub const STATUS: usize = 329;
+    pub const MINT_0_DECIMALS: usize = 331;
+    pub const MINT_1_DECIMALS: usize = 332;
+    pub const PROTOCOL_FEES_TOKEN_0: usize = 341;
+    pub const PROTOCOL_FEES_TOKEN_1: usize = 349;
+    pub const FUND_FEES_TOKEN_0: usize = 357;
+    pub const FUND_FEES_TOKEN_1: usize = 365;
+    pub const OPEN_TIME: usize = 373;
+    pub const CREATOR_FEE_ON: usize = 389;
+    pub const ENABLE_CREATOR_FEE: usize = 390;
+    pub const CREATOR_FEES_TOKEN_0: usize = 397;
+    pub const CREATOR_FEES_TOKEN_1: usize = 405;
+}
+
+mod config_offset {
+    pub const TRADE_FEE_RATE: usize = 12;
+    pub const PROTOCOL_FEE_RATE: usize = 20;
+    pub const FUND_FEE_RATE: usize = 28;
+    pub const CREATOR_FEE_RATE: usize = 108;
+}
+
+/// Which token a pool's creator fee is taken in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CreatorFeeOn {
+    /// Always the input token.
+    #[default]
+    BothTokens,
+    /// Token 0 only: on the input when token 0 goes in, else on the output.
+    OnlyToken0,
+    /// Token 1 only: on the input when token 1 goes in, else on the output.
+    OnlyToken1,
+}
+
+impl CreatorFeeOn {
+    fn on_input(self, side: Side) -> bool {
+        match self {
+            Self::BothTokens => true,
+            Self::OnlyToken0 => side == Side::AToB,
+            Self::OnlyToken1 => side == Side::BToA,
+        }
+    }
+
+    fn to_byte(self) -> u8 {
+        match self {
+            Self::BothTokens => 0,
+            Self::OnlyToken0 => 1,
+            Self::OnlyToken1 => 2,
+        }
+    }
+}
+
+/// The fields of `PoolState` the engine reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PoolState {
+    /// The `AmmConfig` holding the fee rates.
+    pub amm_config: Pubkey,
+    /// Vault of token 0.
+    pub token_0_vault: Pubkey,
+    /// Vault of token 1.
+    pub token_1_vault: Pubkey,
+    /// LP mint.
+    pub lp_mint: Pubkey,
+    /// Mint of token 0.
+    pub token_0_mint: Pubkey,
+    /// Mint of token 1.
+    pub token_1_mint: Pubkey,
+    /// Token program of token 0.
+    pub token_0_program: Pubkey,
+    /// Token program of token 1.
+    pub token_1_program: Pubkey,
+    /// Status bits (bit 2 set: swaps disabled).
+    pub status: u8,
+    /// Decimals of mint 0.
+    pub mint_0_decimals: u8,
+    /// Decimals of mint 1.
+    pub mint_1_decimals: u8,
+    /// Protocol fees owed in token 0.
+    pub protocol_fees_token_0: u64,
+    /// Protocol fees owed in token 1.
+    pub protocol_fees_token_1: u64,
+    /// Fund fees owed in token 0.
+    pub fund_fees_token_0: u64,
+    /// Fund fees owed in token 1.
+    pub fund_fees_token_1: u64,
+    /// Unix time from which the pool trades.
+    pub open_time: u64,
+    /// Which token the creator fee is taken in.
+    pub creator_fee_on: CreatorFeeOn,
+    /// Whether the creator fee is charged at all.
+    pub enable_creator_fee: bool,
+    /// Creator fees owed in token 0.
+    pub creator_fees_token_0: u64,
+    /// Creator fees owed in token 1.
+    pub creator_fees_token_1: u64,
+}
+
+impl PoolState {
+    /// Decodes and validates a `PoolState` account.
+    pub fn decode(pubkey: &Pubkey, owner: &Pubkey, data: &[u8]) -> Result<Self, DecodeError> {
+        use pool_offset as o;
+        let r = FieldReader::new(AccountKind::RaydiumCpPoolState, *pubkey, data);
+        r.expect_owner(owner, &programs::RAYDIUM_CP_SWAP)?;
+        r.expect_len(POOL_STATE_LEN, "637")?;
+        r.expect_discriminator(&POOL_STATE_DISCRIMINATOR)?;
+        let creator_fee_on = match r.u8(o::CREATOR_FEE_ON, "creator_fee_on")? {
+            0 => CreatorFeeOn::BothTokens,
+            1 => CreatorFeeOn::OnlyToken0,
+            2 => CreatorFeeOn::OnlyToken1,
+            v => {
+                return Err(r.invalid(
+                    "creator_fee_on",
+                    v.into(),
+                    "is not 0 (both), 1 (token 0) or 2 (token 1)",
+                ));
+            }
+        };
+        let state = Self {
+            amm_config: r.pubkey_at(o::AMM_CONFIG, "amm_config")?,
+            token_0_vault: r.pubkey_at(o::TOKEN_0_VAULT, "token_0_vault")?,
+            token_1_vault: r.pubkey_at(o::TOKEN_1_VAULT, "token_1_vault")?,
+            lp_mint: r.pubkey_at(o::LP_MINT, "lp_mint")?,
+            token_0_mint: r.pubkey_at(o::TOKEN_0_MINT, "token_0_mint")?,
+            token_1_mint: r.pubkey_at(o::TOKEN_1_MINT, "token_1_mint")?,
+            token_0_program: r.pubkey_at(o::TOKEN_0_PROGRAM, "token_0_program")?,
+            token_1_program: r.pubkey_at(o::TOKEN_1_PROGRAM, "token_1_program")?,
+            status: r.u8(o::STATUS, "status")?,
+            mint_0_decimals: r.u8(o::MINT_0_DECIMALS, "mint_0_decimals")?,
+            mint_1_decimals: r.u8(o::MINT_1_DECIMALS, "mint_1_decimals")?,
+            protocol_fees_token_0: r.u64(o::PROTOCOL_FEES_TOKEN_0, "protocol_fees_token_0")?,
+            protocol_fees_token_1: r.u64(o::PROTOCOL_FEES_TOKEN_1, "protocol_fees_token_1")?,
+            fund_fees_token_0: r.u64(o::FUND_FEES_TOKEN_0, "fund_fees_token_0")?,
+            fund_fees_token_1: r.u64(o::FUND_FEES_TOKEN_1, "fund_fees_token_1")?,
+            open_time: r.u64(o::OPEN_TIME, "open_time")?,
+            creator_fee_on,
+            enable_creator_fee: r.bool(o::ENABLE_CREATOR_FEE, "enable_creator_fee")?,
+            creator_fees_token_0: r.u64(o::CREATOR_FEES_TOKEN_0, "creator_fees_token_0")?,
+            creator_fees_token_1: r.u64(o::CREATOR_FEES_TOKEN_1, "creator_fees_token_1")?,
+        };
+        for (field, program) in [
+            ("token_0_program", state.token_0_program),
+            ("token_1_program", state.token_1_program),
+        ] {
+            if program != programs::SPL_TOKEN && program != programs::SPL_TOKEN_2022 {
+                return Err(r.invalid(field, 0, "is neither SPL Token nor Token-2022"));
+            }
+        }
+        if state.token_0_vault == state.token_1_vault {
+            return Err(r.invalid("token_1_vault", 0, "equals token_0_vault"));
+        }
+        Ok(state)
+    }
+
+    /// Writes the fields the engine reads into a 637-byte image (simulator, tests).
+    pub fn encode(&self) -> Vec<u8> {
+        use pool_offset as o;
+        let mut d = vec![0u8; POOL_STATE_LEN];
+        let mut put = |at: usize, bytes: &[u8]| d[at..at + bytes.len()].copy_from_slice(bytes);
+        put(0, &POOL_STATE_DISCRIMINATOR);
+        put(o::AMM_CONFIG, &self.amm_config.0);
+        put(o::TOKEN_0_VAULT, &self.token_0_vault.0);
+        put(o::TOKEN_1_VAULT, &self.token_1_vault.0);
+        put(o::LP_MINT, &self.lp_mint.0);
+        put(o::TOKEN_0_MINT, &self.token_0_mint.0);
+        put(o::TOKEN_1_MINT, &self.token_1_mint.0);
+        put(o::TOKEN_0_PROGRAM, &self.token_0_program.0);
+        put(o::TOKEN_1_PROGRAM, &self.token_1_program.0);
+        put(o::STATUS, &[self.status]);
+        put(o::MINT_0_DECIMALS, &[self.mint_0_decimals]);
+        put(o::MINT_1_DECIMALS, &[self.mint_1_decimals]);
+        put(
+            o::PROTOCOL_FEES_TOKEN_0,
+            &self.protocol_fees_token_0.to_le_bytes(),
+        );
+        put(
+            o::PROTOCOL_FEES_TOKEN_1,
+            &self.protocol_fees_token_1.to_le_bytes(),
+        );
+        put(o::FUND_FEES_TOKEN_0, &self.fund_fees_token_0.to_le_bytes());
+        put(o::FUND_FEES_TOKEN_1, &self.fund_fees_token_1.to_le_bytes());
+        put(o::OPEN_TIME, &self.open_time.to_le_bytes());
+        put(o::CREATOR_FEE_ON, &[self.creator_fee_on.to_byte()]);
+        put(o::ENABLE_CREATOR_FEE, &[u8::from(self.enable_creator_fee)]);
+        put(
+            o::CREATOR_FEES_TOKEN_0,
+            &self.creator_fees_token_0.to_le_bytes(),
+        );
+        put(
+            o::CREATOR_FEES_TOKEN_1,
+            &self.creator_fees_token_1.to_le_bytes(),
+        );
+        d
+    }
+}
+
+/// The fee rates of an `AmmConfig` (parts per million).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AmmConfig {
+    /// Fee on each swap, kept by the pool.
+    pub trade_fee_rate: u64,
+    /// Share of the trade fee owed to the protocol.
+    pub protocol_fee_rate: u64,
+    /// Share of the trade fee owed to the fund.
+    pub fund_fee_rate: u64,
+    /// Creator fee, charged on top when the pool enables it.
+    pub creator_fee_rate: u64,
+}
+
+impl AmmConfig {
+    /// Decodes and validates an `AmmConfig` account.
+    pub fn decode(pubkey: &Pubkey, owner: &Pubkey, data: &[u8]) -> Result<Self, DecodeError> {
+        use config_offset as o;
+        let r = FieldReader::new(AccountKind::RaydiumCpAmmConfig, *pubkey, data);
+        r.expect_owner(owner, &programs::RAYDIUM_CP_SWAP)?;
+        r.expect_len(AMM_CONFIG_LEN, "236")?;
+        r.expect_discriminator(&AMM_CONFIG_DISCRIMINATOR)?;
+        let config = Self {
+            trade_fee_rate: r.u64(o::TRADE_FEE_RATE, "trade_fee_rate")?,
+            protocol_fee_rate: r.u64(o::PROTOCOL_FEE_RATE, "protocol_fee_rate")?,
+            fund_fee_rate: r.u64(o::FUND_FEE_RATE, "fund_fee_rate")?,
+            creator_fee_rate: r.u64(o::CREATOR_FEE_RATE, "creator_fee_rate")?,
+        };
+        for (field, rate) in [
+            ("trade_fee_rate", config.trade_fee_rate),
+            ("protocol_fee_rate", config.protocol_fee_rate),
+            ("fund_fee_rate", config.fund_fee_rate),
+            ("creator_fee_rate", config.creator_fee_rate),
+        ] {
+            if rate > FEE_RATE_DENOMINATOR {
+                return Err(r.invalid(field, rate.into(), "exceeds 1,000,000 (100%)"));
+            }
+        }
+        if config.trade_fee_rate + config.creator_fee_rate >= FEE_RATE_DENOMINATOR {
+            return Err(r.invalid(
+                "creator_fee_rate",
+                config.creator_fee_rate.into(),
+                "plus trade_fee_rate reaches 100%",
+            ));
+        }
+        Ok(config)
+    }
+
+    /// Writes the fee rates into a 236-byte image (simulator, tests).
+    pub fn encode(&self) -> Vec<u8> {
+        use config_offset as o;
+        let mut d = vec![0u8; AMM_CONFIG_LEN];
+        d[0..8].copy_from_slice(&AMM_CONFIG_DISCRIMINATOR);
+        for (at, v) in [
+            (o::TRADE_FEE_RATE, self.trade_fee_rate),
+            (o::PROTOCOL_FEE_RATE, self.protocol_fee_rate),
+            (o::FUND_FEE_RATE, self.fund_fee_rate),
+            (o::CREATOR_FEE_RATE, self.creator_fee_rate),
+        ] {
+            d[at..at + 8].copy_from_slice(&v.to_le_bytes());
+        }
+        d
+    }
+}
+
+/// The fee parameters one CP-Swap quote uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CpFees {
+    /// Trade fee rate (ppm).
+    pub trade_fee_rate: u64,
+    /// Creator fee rate in force (ppm; 0 when the pool does not enable it).
+    pub creator_fee_rate: u64,
+    /// Whether the creator fee is taken from the input (else from the output).
+    pub creator_fee_on_input: bool,
+}
+
+/// The program's `swap_base_input` / `swap_base_output` arithmetic on net reserves.
+pub fn swap(
+    amount: u64,
+    mode: SwapMode,
+    reserve_in: u64,
+    reserve_out: u64,
+    fees: CpFees,
+) -> Result<Quote, QuoteError> {
+    if amount == 0 {
+        return Err(QuoteError::ZeroAmount);
+    }
+    let CpFees {
+        trade_fee_rate,
+        creator_fee_rate,
+        creator_fee_on_input,
+    } = fees;
+    match (mode, creator_fee_on_input) {
+        (SwapMode::ExactIn, true) => {
+            let total_fee = fee_ceil(
+                amount,
+                trade_fee_rate + creator_fee_rate,
+                FEE_RATE_DENOMINATOR,
+            )?;
+            let net = amount - total_fee.min(amount);
+            let out = out_given_in(net, reserve_in, reserve_out)?;
+            Ok(Quote {
+                amount_in: amount,
+                amount_out: out,
+                fee_amount: total_fee,
+            })
+        }
+        (SwapMode::ExactIn, false) => {
+            let trade_fee = fee_ceil(amount, trade_fee_rate, FEE_RATE_DENOMINATOR)?;
+            let net = amount - trade_fee.min(amount);
+            let swapped = out_given_in(net, reserve_in, reserve_out)?;
+            let creator_fee = fee_ceil(swapped, creator_fee_rate, FEE_RATE_DENOMINATOR)?;
+            Ok(Quote {
+                amount_in: amount,
+                amount_out: swapped - creator_fee.min(swapped),
+                fee_amount: trade_fee,
+            })
+        }
+        (SwapMode::ExactOut, true) => {
+            let rate = trade_fee_rate + creator_fee_rate;
+            let net = in_given_out(amount, reserve_in, reserve_out)?;
+            let gross = gross_up(net, rate, FEE_RATE_DENOMINATOR)?;
+            Ok(Quote {
+                amount_in: gross,
+                amount_out: amount,
+                fee_amount: fee_ceil(gross, rate, FEE_RATE_DENOMINATOR)?,
+            })
+        }
+        (SwapMode::ExactOut, false) => {
+            let swapped = gross_up(amount, creator_fee_rate, FEE_RATE_DENOMINATOR)?;
+            let net = in_given_out(swapped, reserve_in, reserve_out)?;
+            let gross = gross_up(net, trade_fee_rate, FEE_RATE_DENOMINATOR)?;
+            Ok(Quote {
+                amount_in: gross,
+                amount_out: amount,
+                fee_amount: fee_ceil(gross, trade_fee_rate, FEE_RATE_DENOMINATOR)?,
+            })
+        }
+    }
+}
+
+/// Protocol and fund shares of a trade fee (floor), as the program books them.
+pub fn fee_shares(trade_fee: u64, config: &AmmConfig) -> Result<(u64, u64), QuoteError> {
+    Ok((
+        fee_floor(trade_fee, config.protocol_fee_rate, FEE_RATE_DENOMINATOR)?,
+        fee_floor(trade_fee, config.fund_fee_rate, FEE_RATE_DENOMINATOR)?,
+    ))
+}
+
+/// A CP-Swap pool: `PoolState`, its `AmmConfig` and both vault balances.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RaydiumCpPool {
+    key: Pubkey,
+    state: PoolState,
+    config: Option<AmmConfig>,
+    vault_0_amount: Option<u64>,
+    vault_1_amount: Option<u64>,
+}
+
+impl RaydiumCpPool {
+    /// A pool from its `PoolState` account; config and vaults arrive through [`Amm::update`].
+    pub fn from_account(account: AccountData<'_>) -> Result<Self, DecodeError> {
+        Ok(Self {
+            key: *account.pubkey,
+            state: PoolState::decode(account.pubkey, account.owner, account.data)?,
+            config: None,
+            vault_0_amount: None,
+            vault_1_amount: None,
+        })
+    }
+
+    /// The decoded pool account.
+    pub fn state(&self) -> &PoolState {
+        &self.state
+    }
+
+    /// Token 0 and token 1 reserves net of protocol, fund and creator fees owed.
+    pub fn reserves(&self) -> Result<(u64, u64), QuoteError> {
+        let missing = |what| QuoteError::MissingAccount {
+            pool: self.key,
+            missing: what,
+        };
+        let v0 = self.vault_0_amount.ok_or(missing("token 0 vault"))?;
+        let v1 = self.vault_1_amount.ok_or(missing("token 1 vault"))?;
+        let s = &self.state;
+        let owed_0 = s.protocol_fees_token_0 as u128
+            + s.fund_fees_token_0 as u128
+            + s.creator_fees_token_0 as u128;
+        let owed_1 = s.protocol_fees_token_1 as u128
+            + s.fund_fees_token_1 as u128
+            + s.creator_fees_token_1 as u128;
+        let clamp = |x: u128| u64::try_from(x).unwrap_or(u64::MAX);
+        Ok((
+            net_reserve(self.key, "token 0", v0, clamp(owed_0))?,
+            net_reserve(self.key, "token 1", v1, clamp(owed_1))?,
+        ))
+    }
+}
+
+impl Amm for RaydiumCpPool {
+    fn dex(&self) -> DexKind {
+        DexKind::RaydiumCp
+    }
+
+    fn key(&self) -> Pubkey {
+        self.key
+    }
+
+    fn mints(&self) -> [Pubkey; 2] {
+        [self.state.token_0_mint, self.state.token_1_mint]
+    }
+
+    fn accounts(&self) -> Vec<Pubkey> {
+        vec![
+            self.key,
+            self.state.amm_config,
+            self.state.token_0_vault,
+            self.state.token_1_vault,
+        ]
+    }
+
+    fn update(&mut self, account: AccountData<'_>) -> Result<bool, DecodeError> {
+        let key = account.pubkey;
+        if *key == self.key {
+            let state = PoolState::decode(key, account.owner, account.data)?;
+            if state.amm_config != self.state.amm_config {
+                self.config = None;
+            }
+            if state.token_0_vault != self.state.token_0_vault {
+                self.vault_0_amount = None;
+            }
+            if state.token_1_vault != self.state.token_1_vault {
+                self.vault_1_amount = None;
+            }
+            self.state = state;
+            return Ok(true);
+        }
+        if *key == self.state.amm_config {
+            self.config = Some(AmmConfig::decode(key, account.owner, account.data)?);
+            return Ok(true);
+        }
+        let (slot, mint, program) = if *key == self.state.token_0_vault {
+            (
+                &mut self.vault_0_amount,
+                self.state.token_0_mint,
+                self.state.token_0_program,
+            )
+        } else if *key == self.state.token_1_vault {
+            (
+                &mut self.vault_1_amount,
+                self.state.token_1_mint,
+                self.state.token_1_program,
+            )
+        } else {
+            return Ok(false);
+        };
+        let vault = TokenAccount::decode(key, account.owner, account.data)?;
+        if vault.mint != mint {
+            return Err(DecodeError::Mismatch {
+                kind: AccountKind::TokenAccount,
+                pubkey: *key,
+                field: "mint",
+                expected: mint,
+                found: vault.mint,
+            });
+        }
+        if vault.program() != program {
+            return Err(DecodeError::Mismatch {
+                kind: AccountKind::TokenAccount,
+                pubkey: *key,
+                field: "owner program",
+                expected: program,
+                found: vault.program(),
+            });
+        }
+        *slot = Some(vault.amount);
+        Ok(true)
+    }
+
+    fn quote(&self, request: &QuoteRequest) -> Result<Quote, QuoteError> {
+        if request.amount == 0 {
+            return Err(QuoteError::ZeroAmount);
+        }
+        let s = &self.state;
+        if s.status & STATUS_SWAP_DISABLED_BIT != 0 {
+            return Err(QuoteError::SwapDisabled {
+                pool: self.key,
+                status: s.status.into(),
+            });
+        }
+        if request.unix_timestamp < 0 || (request.unix_timestamp as u64) < s.open_time {
+            return Err(QuoteError::NotOpenYet {
+                pool: self.key,
+                open_time: s.open_time,
+                now: request.unix_timestamp,
+            });
+        }
+        if s.token_0_program == programs::SPL_TOKEN_2022
+            || s.token_1_program == programs::SPL_TOKEN_2022
+        {
+            return Err(QuoteError::Unsupported(
+                "Token-2022 mint: transfer fees are not modelled yet",
+            ));
+        }
+        let config = self.config.as_ref().ok_or(QuoteError::MissingAccount {
+            pool: self.key,
+            missing: "amm config",
+        })?;
+        let (r0, r1) = self.reserves()?;
+        let (reserve_in, reserve_out) = match request.side {
+            Side::AToB => (r0, r1),
+            Side::BToA => (r1, r0),
+        };
+        let fees = CpFees {
+            trade_fee_rate: config.trade_fee_rate,
+            creator_fee_rate: if s.enable_creator_fee {
+                config.creator_fee_rate
+            } else {
+                0
+            },
+            creator_fee_on_input: s.creator_fee_on.on_input(request.side),
+        };
+        swap(request.amount, request.mode, reserve_in, reserve_out, fees)
+    }
+}

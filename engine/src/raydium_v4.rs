@@ -1,0 +1,341 @@
+//! Raydium AMM v4: the `AmmInfo` layout, its two vaults, and the program's swap arithmetic.
+
+use crate::bytes::FieldReader;
+use crate::constant_product::{fee_ceil, gross_up, in_given_out, net_reserve, out_given_in};
+use crate::error::{AccountKind, DecodeError, QuoteError};
+use crate::pubkey::{Pubkey, programs};
+use crate::quote::{AccountData, Amm, DexKind, Quote, QuoteRequest, Side, SwapMode};
+use crate::token_account::TokenAccount;
+
+/// `AmmInfo` is a packed 752-byte struct without discriminator.
+pub const AMM_INFO_LEN: usize = 752;
+
+/// Status values under which the program accepts swaps.
+const STATUS_INITIALIZED: u64 = 1;
+const STATUS_SWAP_ONLY: u64 = 6;
+const STATUS_WAITING_TRADE: u64 = 7;
+
+mod offset {
+    pub const STATUS: usize = 0;
+    pub const COIN_DECIMALS: usize = 32;
+    pub const PC_DECIMALS: usize = 40;
+    pub const TRADE_FEE_NUMERATOR: usize = 144;
+    pub const TRADE_FEE_DENOMINATOR: usize = 152;
+    pub const SWAP_FEE_NUMERATOR: usize = 176;
+    pub const SWAP_FEE_DENOMINATOR: usize = 184;
+    pub const NEED_TAKE_PNL_COIN: usize = 192;
+    pub const NEED_TAKE_PNL_PC: usize = 200;
+    pub const POOL_OPEN_TIME: usize = 224;
+    pub const COIN_VAULT: usize = 336;
+    pub const PC_VAULT: usize = 368;
+    pub const COIN_VAULT_MINT: usize = 400;
+    pub const PC_VAULT_MINT: usize = 432;
+    pub const LP_MINT: usize = 464;
+    pub const OPEN_ORDERS: usize = 496;
+    pub const MARKET: usize = 528;
+}
+
+/// The fields of `AmmInfo` the engine reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AmmInfo {
+    /// Pool status (1 initialized, 6 swap only, 7 waiting for open time, others: no swaps).
+    pub status: u64,
+    /// Decimals of the coin mint.
+    pub coin_decimals: u64,
+    /// Decimals of the pc mint.
+    pub pc_decimals: u64,
+    /// Trade fee numerator (order-book side; not what a swap charges).
+    pub trade_fee_numerator: u64,
+    /// Trade fee denominator.
+    pub trade_fee_denominator: u64,
+    /// Swap fee numerator: what a swap charges.
+    pub swap_fee_numerator: u64,
+    /// Swap fee denominator.
+    pub swap_fee_denominator: u64,
+    /// Coin owed to the pnl owner, still inside the coin vault.
+    pub need_take_pnl_coin: u64,
+    /// Pc owed to the pnl owner, still inside the pc vault.
+    pub need_take_pnl_pc: u64,
+    /// Unix time from which a status-7 pool trades.
+    pub pool_open_time: u64,
+    /// Coin vault (token account).
+    pub coin_vault: Pubkey,
+    /// Pc vault (token account).
+    pub pc_vault: Pubkey,
+    /// Coin mint.
+    pub coin_vault_mint: Pubkey,
+    /// Pc mint.
+    pub pc_vault_mint: Pubkey,
+    /// LP mint.
+    pub lp_mint: Pubkey,
+    /// OpenBook open orders account.
+    pub open_orders: Pubkey,
+    /// OpenBook market.
+    pub market: Pubkey,
+}
+
+impl AmmInfo {
+    /// Decodes and validates an `AmmInfo` account.
+    pub fn decode(pubkey: &Pubkey, owner: &Pubkey, data: &[u8]) -> Result<Self, DecodeError> {
+        let r = FieldReader::new(AccountKind::RaydiumAmmInfo, *pubkey, data);
+        r.expect_owner(owner, &programs::RAYDIUM_AMM_V4)?;
+        r.expect_len(AMM_INFO_LEN, "752")?;
+        let info = Self {
+            status: r.u64(offset::STATUS, "status")?,
+            coin_decimals: r.u64(offset::COIN_DECIMALS, "coin_decimals")?,
+            pc_decimals: r.u64(offset::PC_DECIMALS, "pc_decimals")?,
+            trade_fee_numerator: r.u64(offset::TRADE_FEE_NUMERATOR, "fees.trade_fee_numerator")?,
+            trade_fee_denominator: r
+                .u64(offset::TRADE_FEE_DENOMINATOR, "fees.trade_fee_denominator")?,
+            swap_fee_numerator: r.u64(offset::SWAP_FEE_NUMERATOR, "fees.swap_fee_numerator")?,
+            swap_fee_denominator: r
+                .u64(offset::SWAP_FEE_DENOMINATOR, "fees.swap_fee_denominator")?,
+            need_take_pnl_coin: r
+                .u64(offset::NEED_TAKE_PNL_COIN, "state_data.need_take_pnl_coin")?,
+            need_take_pnl_pc: r.u64(offset::NEED_TAKE_PNL_PC, "state_data.need_take_pnl_pc")?,
+            pool_open_time: r.u64(offset::POOL_OPEN_TIME, "state_data.pool_open_time")?,
+            coin_vault: r.pubkey_at(offset::COIN_VAULT, "coin_vault")?,
+            pc_vault: r.pubkey_at(offset::PC_VAULT, "pc_vault")?,
+            coin_vault_mint: r.pubkey_at(offset::COIN_VAULT_MINT, "coin_vault_mint")?,
+            pc_vault_mint: r.pubkey_at(offset::PC_VAULT_MINT, "pc_vault_mint")?,
+            lp_mint: r.pubkey_at(offset::LP_MINT, "lp_mint")?,
+            open_orders: r.pubkey_at(offset::OPEN_ORDERS, "open_orders")?,
+            market: r.pubkey_at(offset::MARKET, "market")?,
+        };
+        if info.swap_fee_denominator == 0 {
+            return Err(r.invalid("fees.swap_fee_denominator", 0, "is zero"));
+        }
+        if info.swap_fee_numerator >= info.swap_fee_denominator {
+            return Err(r.invalid(
+                "fees.swap_fee_numerator",
+                info.swap_fee_numerator.into(),
+                "is not below swap_fee_denominator",
+            ));
+        }
+        for (field, value) in [
+            ("coin_decimals", info.coin_decimals),
+            ("pc_decimals", info.pc_decimals),
+        ] {
+            if value > u8::MAX as u64 {
+                return Err(r.invalid(field, value.into(), "exceeds a mint's u8 decimals"));
+            }
+        }
+        if info.coin_vault == info.pc_vault {
+            return Err(r.invalid("pc_vault", 0, "equals coin_vault"));
+        }
+        Ok(info)
+    }
+
+    /// Writes the fields the engine reads into a zeroed 752-byte image (simulator, tests).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut d = vec![0u8; AMM_INFO_LEN];
+        let mut put = |at: usize, bytes: &[u8]| d[at..at + bytes.len()].copy_from_slice(bytes);
+        put(offset::STATUS, &self.status.to_le_bytes());
+        put(offset::COIN_DECIMALS, &self.coin_decimals.to_le_bytes());
+        put(offset::PC_DECIMALS, &self.pc_decimals.to_le_bytes());
+        put(
+            offset::TRADE_FEE_NUMERATOR,
+            &self.trade_fee_numerator.to_le_bytes(),
+        );
+        put(
+            offset::TRADE_FEE_DENOMINATOR,
+            &self.trade_fee_denominator.to_le_bytes(),
+        );
+        put(
+            offset::SWAP_FEE_NUMERATOR,
+            &self.swap_fee_numerator.to_le_bytes(),
+        );
+        put(
+            offset::SWAP_FEE_DENOMINATOR,
+            &self.swap_fee_denominator.to_le_bytes(),
+        );
+        put(
+            offset::NEED_TAKE_PNL_COIN,
+            &self.need_take_pnl_coin.to_le_bytes(),
+        );
+        put(
+            offset::NEED_TAKE_PNL_PC,
+            &self.need_take_pnl_pc.to_le_bytes(),
+        );
+        put(offset::POOL_OPEN_TIME, &self.pool_open_time.to_le_bytes());
+        put(offset::COIN_VAULT, &self.coin_vault.0);
+        put(offset::PC_VAULT, &self.pc_vault.0);
+        put(offset::COIN_VAULT_MINT, &self.coin_vault_mint.0);
+        put(offset::PC_VAULT_MINT, &self.pc_vault_mint.0);
+        put(offset::LP_MINT, &self.lp_mint.0);
+        put(offset::OPEN_ORDERS, &self.open_orders.0);
+        put(offset::MARKET, &self.market.0);
+        d
+    }
+}
+
+/// A Raydium v4 pool: `AmmInfo` plus the balances of its coin and pc vaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RaydiumV4Pool {
+    key: Pubkey,
+    info: AmmInfo,
+    coin_vault_amount: Option<u64>,
+    pc_vault_amount: Option<u64>,
+}
+
+impl RaydiumV4Pool {
+    /// A pool from its `AmmInfo` account; the vaults arrive through [`Amm::update`].
+    pub fn from_account(account: AccountData<'_>) -> Result<Self, DecodeError> {
+        Ok(Self {
+            key: *account.pubkey,
+            info: AmmInfo::decode(account.pubkey, account.owner, account.data)?,
+            coin_vault_amount: None,
+            pc_vault_amount: None,
+        })
+    }
+
+    /// The decoded pool account.
+    pub fn info(&self) -> &AmmInfo {
+        &self.info
+    }
+
+    /// Coin and pc reserves net of pnl owed, as the program computes them.
+    pub fn reserves(&self) -> Result<(u64, u64), QuoteError> {
+        let coin = self.coin_vault_amount.ok_or(QuoteError::MissingAccount {
+            pool: self.key,
+            missing: "coin vault",
+        })?;
+        let pc = self.pc_vault_amount.ok_or(QuoteError::MissingAccount {
+            pool: self.key,
+            missing: "pc vault",
+        })?;
+        Ok((
+            net_reserve(self.key, "coin", coin, self.info.need_take_pnl_coin)?,
+            net_reserve(self.key, "pc", pc, self.info.need_take_pnl_pc)?,
+        ))
+    }
+
+    fn check_swappable(&self, now: i64) -> Result<(), QuoteError> {
+        match self.info.status {
+            STATUS_INITIALIZED | STATUS_SWAP_ONLY => Ok(()),
+            STATUS_WAITING_TRADE => {
+                if now >= 0 && now as u64 >= self.info.pool_open_time {
+                    Ok(())
+                } else {
+                    Err(QuoteError::NotOpenYet {
+                        pool: self.key,
+                        open_time: self.info.pool_open_time,
+                        now,
+                    })
+                }
+            }
+            status => Err(QuoteError::SwapDisabled {
+                pool: self.key,
+                status,
+            }),
+        }
+    }
+}
+
+/// Exact-in and exact-out through a constant-product curve that charges
+/// `fee_numerator / fee_denominator` of the input, rounded up.
+pub fn swap(
+    amount: u64,
+    mode: SwapMode,
+    reserve_in: u64,
+    reserve_out: u64,
+    fee_numerator: u64,
+    fee_denominator: u64,
+) -> Result<Quote, QuoteError> {
+    if amount == 0 {
+        return Err(QuoteError::ZeroAmount);
+    }
+    match mode {
+        SwapMode::ExactIn => {
+            let fee = fee_ceil(amount, fee_numerator, fee_denominator)?;
+            let net = amount - fee.min(amount);
+            let out = out_given_in(net, reserve_in, reserve_out)?;
+            Ok(Quote {
+                amount_in: amount,
+                amount_out: out,
+                fee_amount: fee,
+            })
+        }
+        SwapMode::ExactOut => {
+            let net = in_given_out(amount, reserve_in, reserve_out)?;
+            let gross = gross_up(net, fee_numerator, fee_denominator)?;
+            Ok(Quote {
+                amount_in: gross,
+                amount_out: amount,
+                fee_amount: gross - net,
+            })
+        }
+    }
+}
+
+impl Amm for RaydiumV4Pool {
+    fn dex(&self) -> DexKind {
+        DexKind::RaydiumV4
+    }
+
+    fn key(&self) -> Pubkey {
+        self.key
+    }
+
+    fn mints(&self) -> [Pubkey; 2] {
+        [self.info.coin_vault_mint, self.info.pc_vault_mint]
+    }
+
+    fn accounts(&self) -> Vec<Pubkey> {
+        vec![self.key, self.info.coin_vault, self.info.pc_vault]
+    }
+
+    fn update(&mut self, account: AccountData<'_>) -> Result<bool, DecodeError> {
+        let key = account.pubkey;
+        if *key == self.key {
+            let info = AmmInfo::decode(key, account.owner, account.data)?;
+            if info.coin_vault != self.info.coin_vault {
+                self.coin_vault_amount = None;
+            }
+            if info.pc_vault != self.info.pc_vault {
+                self.pc_vault_amount = None;
+            }
+            self.info = info;
+            return Ok(true);
+        }
+        let (slot, mint) = if *key == self.info.coin_vault {
+            (&mut self.coin_vault_amount, self.info.coin_vault_mint)
+        } else if *key == self.info.pc_vault {
+            (&mut self.pc_vault_amount, self.info.pc_vault_mint)
+        } else {
+            return Ok(false);
+        };
+        let vault = TokenAccount::decode(key, account.owner, account.data)?;
+        if vault.mint != mint {
+            return Err(DecodeError::Mismatch {
+                kind: AccountKind::TokenAccount,
+                pubkey: *key,
+                field: "mint",
+                expected: mint,
+                found: vault.mint,
+            });
+        }
+        *slot = Some(vault.amount);
+        Ok(true)
+    }
+
+    fn quote(&self, request: &QuoteRequest) -> Result<Quote, QuoteError> {
+        if request.amount == 0 {
+            return Err(QuoteError::ZeroAmount);
+        }
+        self.check_swappable(request.unix_timestamp)?;
+        let (coin, pc) = self.reserves()?;
+        let (reserve_in, reserve_out) = match request.side {
+            Side::AToB => (coin, pc),
+            Side::BToA => (pc, coin),
+        };
+        swap(
+            request.amount,
+            request.mode,
+            reserve_in,
+            reserve_out,
+            self.info.swap_fee_numerator,
+            self.info.swap_fee_denominator,
+        )
+    }
+}
