@@ -79,9 +79,29 @@ fn raydium_v4(root: &Path) {
         open_orders: addr(4),
         market: addr(5),
     };
-    write(&dir, "pool", &pool, &programs::RAYDIUM_AMM_V4, &info.encode());
-    vault(&dir, "coin-vault", &info.coin_vault, info.coin_vault_mint, addr(6), 85_013_402_117_335);
-    vault(&dir, "pc-vault", &info.pc_vault, info.pc_vault_mint, addr(6), 12_752_011_093_114);
+    write(
+        &dir,
+        "pool",
+        &pool,
+        &programs::RAYDIUM_AMM_V4,
+        &info.encode(),
+    );
+    vault(
+        &dir,
+        "coin-vault",
+        &info.coin_vault,
+        info.coin_vault_mint,
+        addr(6),
+        85_013_402_117_335,
+    );
+    vault(
+        &dir,
+        "pc-vault",
+        &info.pc_vault,
+        info.pc_vault_mint,
+        addr(6),
+        12_752_011_093_114,
+    );
 }
 
 fn raydium_cp(root: &Path) {
@@ -116,10 +136,36 @@ fn raydium_cp(root: &Path) {
         fund_fee_rate: 40_000,
         creator_fee_rate: 0,
     };
-    write(&dir, "pool", &pool, &programs::RAYDIUM_CP_SWAP, &state.encode());
-    write(&dir, "amm-config", &state.amm_config, &programs::RAYDIUM_CP_SWAP, &config.encode());
-    vault(&dir, "token-0-vault", &state.token_0_vault, state.token_0_mint, addr(25), 3_402_551_000_000);
-    vault(&dir, "token-1-vault", &state.token_1_vault, state.token_1_mint, addr(25), 510_120_447_000);
+    write(
+        &dir,
+        "pool",
+        &pool,
+        &programs::RAYDIUM_CP_SWAP,
+        &state.encode(),
+    );
+    write(
+        &dir,
+        "amm-config",
+        &state.amm_config,
+        &programs::RAYDIUM_CP_SWAP,
+        &config.encode(),
+    );
+    vault(
+        &dir,
+        "token-0-vault",
+        &state.token_0_vault,
+        state.token_0_mint,
+        addr(25),
+        3_402_551_000_000,
+    );
+    vault(
+        &dir,
+        "token-1-vault",
+        &state.token_1_vault,
+        state.token_1_mint,
+        addr(25),
+        510_120_447_000,
+    );
 }
 
 fn whirlpool(root: &Path) {
@@ -136,7 +182,11 @@ fn whirlpool(root: &Path) {
         .map(|i| {
             let width = 8 + (i % 7) * 24;
             let lower = (tick - 600 + i * 28).div_euclid(spacing) * spacing;
-            (lower, lower + width * spacing, 2_000_000_000 + (i as u128 * 7_919_000_000) % 90_000_000_000)
+            (
+                lower,
+                lower + width * spacing,
+                2_000_000_000 + (i as u128 * 7_919_000_000) % 90_000_000_000,
+            )
         })
         .collect();
     let liquidity: u128 = positions
@@ -157,7 +207,13 @@ fn whirlpool(root: &Path) {
         token_mint_b: key(USDC),
         token_vault_b: addr(31),
     };
-    write(&dir, "pool", &pool_key, &programs::ORCA_WHIRLPOOL, &state.encode());
+    write(
+        &dir,
+        "pool",
+        &pool_key,
+        &programs::ORCA_WHIRLPOOL,
+        &state.encode(),
+    );
     for k in -3..=3 {
         let start = center + k * per;
         let mut ticks = [TickImage::default(); 88];
@@ -176,7 +232,13 @@ fn whirlpool(root: &Path) {
         } else {
             TickArray::encode_dynamic(&pool_key, start, &ticks)
         };
-        write(&dir, &format!("tick-array-{start}"), &addr(40 + (k + 3) as u8), &programs::ORCA_WHIRLPOOL, &bytes);
+        write(
+            &dir,
+            &format!("tick-array-{start}"),
+            &addr(40 + (k + 3) as u8),
+            &programs::ORCA_WHIRLPOOL,
+            &bytes,
+        );
     }
 }
 

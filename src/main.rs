@@ -8,7 +8,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "sniperforge", version, about = "Solana DEX arbitrage engine and fleet control plane")]
+#[command(
+    name = "sniperforge",
+    version,
+    about = "Solana DEX arbitrage engine and fleet control plane"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -53,7 +53,10 @@ fn load_file(path: &Path) -> anyhow::Result<LoadedAccount> {
         .context("decoding account.data base64")?;
     Ok(LoadedAccount {
         path: path.to_path_buf(),
-        pubkey: file.pubkey.parse().with_context(|| format!("pubkey {:?}", file.pubkey))?,
+        pubkey: file
+            .pubkey
+            .parse()
+            .with_context(|| format!("pubkey {:?}", file.pubkey))?,
         owner: file
             .account
             .owner
@@ -64,10 +67,13 @@ fn load_file(path: &Path) -> anyhow::Result<LoadedAccount> {
 }
 
 fn load_dir(dir: &Path) -> anyhow::Result<Vec<LoadedAccount>> {
-    let entries = fs::read_dir(dir).with_context(|| format!("reading accounts directory {}", dir.display()))?;
+    let entries = fs::read_dir(dir)
+        .with_context(|| format!("reading accounts directory {}", dir.display()))?;
     let mut paths = Vec::new();
     for entry in entries {
-        let path = entry.with_context(|| format!("listing {}", dir.display()))?.path();
+        let path = entry
+            .with_context(|| format!("listing {}", dir.display()))?
+            .path();
         if path.extension().is_some_and(|e| e == "json") {
             paths.push(path);
         }
@@ -87,7 +93,8 @@ fn is_pool_account(dex: DexArg, account: &LoadedAccount) -> bool {
     match dex {
         DexArg::RaydiumV4 => account.owner == programs::RAYDIUM_AMM_V4,
         DexArg::RaydiumCp => {
-            account.owner == programs::RAYDIUM_CP_SWAP && head == Some(&POOL_STATE_DISCRIMINATOR[..])
+            account.owner == programs::RAYDIUM_CP_SWAP
+                && head == Some(&POOL_STATE_DISCRIMINATOR[..])
         }
         DexArg::Whirlpool => {
             account.owner == programs::ORCA_WHIRLPOOL && head == Some(&WHIRLPOOL_DISCRIMINATOR[..])
@@ -101,7 +108,9 @@ fn describe(account: &LoadedAccount) -> &'static str {
         "a token account"
     } else if account.owner == programs::RAYDIUM_AMM_V4 {
         "a raydium-v4 account"
-    } else if account.owner == programs::RAYDIUM_CP_SWAP && head == Some(&AMM_CONFIG_DISCRIMINATOR[..]) {
+    } else if account.owner == programs::RAYDIUM_CP_SWAP
+        && head == Some(&AMM_CONFIG_DISCRIMINATOR[..])
+    {
         "a raydium-cp AmmConfig"
     } else if account.owner == programs::RAYDIUM_CP_SWAP {
         "a raydium-cp account"
@@ -146,7 +155,10 @@ fn build_pool(args: &QuoteArgs) -> anyhow::Result<Pool> {
             args.accounts.display(),
             many.len(),
             dex_name(args.dex),
-            many.iter().map(|a| a.path.display().to_string()).collect::<Vec<_>>().join(", ")
+            many.iter()
+                .map(|a| a.path.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     };
     let mut pool = Pool::from_account(as_data(pool_account))
@@ -188,7 +200,11 @@ pub fn run(args: &QuoteArgs) -> ExitCode {
             SideArg::AToB => Side::AToB,
             SideArg::BToA => Side::BToA,
         },
-        mode: if args.exact_out { SwapMode::ExactOut } else { SwapMode::ExactIn },
+        mode: if args.exact_out {
+            SwapMode::ExactOut
+        } else {
+            SwapMode::ExactIn
+        },
         unix_timestamp: now,
     };
     match pool.quote(&request) {

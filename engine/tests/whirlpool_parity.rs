@@ -1,6 +1,8 @@
 //! Parity of our Whirlpool quotes with `orca_whirlpools_core` 1.0.4 (the reference oracle) on
 //! random valid pool states built as real account bytes, both directions, exact in and out.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers unwrap fixtures they built
+
 use orca_whirlpools_core as orca;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

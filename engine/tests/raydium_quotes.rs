@@ -1,0 +1,577 @@
+//! Raydium v4 and CP-Swap quotes: hand-computed vectors (rounding edges included), property
+//! tests of the curve invariants, and pool-level gates (status, open time, owed fees).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers unwrap fixtures they built
+
+use ethnum::U256;
+use proptest::prelude::*;
+use sniperforge_engine::pubkey::{Pubkey, programs};
+use sniperforge_engine::quote::{AccountData, Amm, QuoteRequest, Side, SwapMode};
+use sniperforge_engine::raydium_cp::{
+    self, AmmConfig, CpFees, CreatorFeeOn, PoolState, RaydiumCpPool,
+};
+use sniperforge_engine::raydium_v4::{self, AmmInfo, RaydiumV4Pool};
+use sniperforge_engine::token_account::TokenAccount;
+use sniperforge_engine::{QuoteError, SwapMode::ExactIn, SwapMode::ExactOut};
+
+struct V4Vector {
+    amount: u64,
+    exact_in: bool,
+    reserve_in: u64,
+    reserve_out: u64,
+    num: u64,
+    den: u64,
+    expect: (u64, u64, u64),
+}
+
+/// Computed by hand with exact integers: fee = ceil(in·num/den), out = floor(R_out·net/(R_in+net));
+/// exact out: net = ceil(R_in·out/(R_out−out)), in = ceil(net·den/(den−num)), fee = in − net.
+/// E.g. 401 in at 25/10000: fee = ceil(10025/10000) = 2, net 399, out = floor(399000/1399) = 285.
+#[rustfmt::skip]
+const V4_VECTORS: &[V4Vector] = &[
+    V4Vector { amount: 1, exact_in: true, reserve_in: 1000, reserve_out: 1000, num: 25, den: 10000, expect: (1, 0, 1) },
+    V4Vector { amount: 2, exact_in: true, reserve_in: 1000, reserve_out: 1000, num: 25, den: 10000, expect: (2, 0, 1) },
+    V4Vector { amount: 400, exact_in: true, reserve_in: 1000, reserve_out: 1000, num: 25, den: 10000, expect: (400, 285, 1) },
+    V4Vector { amount: 401, exact_in: true, reserve_in: 1000, reserve_out: 1000, num: 25, den: 10000, expect: (401, 285, 2) },
+    V4Vector { amount: 10000, exact_in: true, reserve_in: 1000000, reserve_out: 2000000, num: 25, den: 10000, expect: (10000, 19752, 25) },
+    V4Vector { amount: 10001, exact_in: true, reserve_in: 1000000, reserve_out: 2000000, num: 25, den: 10000, expect: (10001, 19752, 26) },
+    V4Vector { amount: 1000000000, exact_in: true, reserve_in: 85000000000000, reserve_out: 12750000000000, num: 25, den: 10000, expect: (1000000000, 149623244, 2500000) },
+    V4Vector { amount: 1000000000, exact_in: true, reserve_in: 12750000000000, reserve_out: 85000000000000, num: 25, den: 10000, expect: (1000000000, 6649479775, 2500000) },
+    V4Vector { amount: 3, exact_in: true, reserve_in: 10, reserve_out: 10, num: 1, den: 3, expect: (3, 1, 1) },
+    V4Vector { amount: 7, exact_in: true, reserve_in: 5, reserve_out: 1000000, num: 0, den: 10000, expect: (7, 583333, 0) },
+    V4Vector { amount: 18446744073709551615, exact_in: true, reserve_in: 18446744073709551615, reserve_out: 18446744073709551615, num: 25, den: 10000, expect: (18446744073709551615, 9211828392252955061, 46116860184273880) },
+    V4Vector { amount: 18446744073709551615, exact_in: true, reserve_in: 1, reserve_out: 18446744073709551615, num: 25, den: 10000, expect: (18446744073709551615, 18446744073709551613, 46116860184273880) },
+    V4Vector { amount: 123456789, exact_in: true, reserve_in: 987654321, reserve_out: 55, num: 25, den: 10000, expect: (123456789, 6, 308642) },
+    V4Vector { amount: 999, exact_in: true, reserve_in: 1000000000000, reserve_out: 1000000000000, num: 9999, den: 10000, expect: (999, 0, 999) },
+    V4Vector { amount: 1, exact_in: false, reserve_in: 1000, reserve_out: 1000, num: 25, den: 10000, expect: (3, 1, 1) },
+    V4Vector { amount: 500, exact_in: false, reserve_in: 1000, reserve_out: 1000, num: 25, den: 10000, expect: (1003, 500, 3) },
+    V4Vector { amount: 999, exact_in: false, reserve_in: 1000, reserve_out: 1000, num: 25, den: 10000, expect: (1001504, 999, 2504) },
+    V4Vector { amount: 149613837, exact_in: false, reserve_in: 85000000000000, reserve_out: 12750000000000, num: 25, den: 10000, expect: (999937128, 149613837, 2499843) },
+    V4Vector { amount: 1, exact_in: false, reserve_in: 1, reserve_out: 2, num: 25, den: 10000, expect: (2, 1, 1) },
+    V4Vector { amount: 1000, exact_in: false, reserve_in: 3, reserve_out: 1000000000000, num: 25, den: 10000, expect: (2, 1000, 1) },
+    V4Vector { amount: 1000000000, exact_in: false, reserve_in: 1000000000000000, reserve_out: 1000000000000, num: 30, den: 10000, expect: (1004013040123, 1000000000, 3012039121) },
+    V4Vector { amount: 12345, exact_in: false, reserve_in: 67890, reserve_out: 12346, num: 1, den: 3, expect: (1257153075, 12345, 419051025) },
+    V4Vector { amount: 9223372036854775807, exact_in: false, reserve_in: 1000, reserve_out: 18446744073709551615, num: 25, den: 10000, expect: (1003, 9223372036854775807, 3) },
+    V4Vector { amount: 5, exact_in: false, reserve_in: 100, reserve_out: 100, num: 0, den: 10000, expect: (6, 5, 0) },
+];
+
+struct CpVector {
+    amount: u64,
+    exact_in: bool,
+    reserve_in: u64,
+    reserve_out: u64,
+    trade: u64,
+    creator: u64,
+    on_input: bool,
+    expect: (u64, u64, u64),
+}
+
+/// Computed by hand (rates per 1e6): creator fee on input: total = ceil(in·(t+c)/1e6), out on
+/// in − total; on output: fee = ceil(in·t/1e6), out = swapped − ceil(swapped·c/1e6). Exact out
+/// grosses up with ceil(x·1e6/(1e6−rate)) and reports fee = ceil(in·rate/1e6).
+#[rustfmt::skip]
+const CP_VECTORS: &[CpVector] = &[
+    CpVector { amount: 1, exact_in: true, reserve_in: 1000, reserve_out: 1000, trade: 2500, creator: 0, on_input: true, expect: (1, 0, 1) },
+    CpVector { amount: 400, exact_in: true, reserve_in: 1000, reserve_out: 1000, trade: 2500, creator: 0, on_input: true, expect: (400, 285, 1) },
+    CpVector { amount: 401, exact_in: true, reserve_in: 1000, reserve_out: 1000, trade: 2500, creator: 0, on_input: true, expect: (401, 285, 2) },
+    CpVector { amount: 1000000000, exact_in: true, reserve_in: 3402495100000, reserve_out: 510112247000, trade: 2500, creator: 0, on_input: true, expect: (1000000000, 149504355, 2500000) },
+    CpVector { amount: 1000000000, exact_in: true, reserve_in: 510112247000, reserve_out: 3402495100000, trade: 2500, creator: 0, on_input: true, expect: (1000000000, 6640430714, 2500000) },
+    CpVector { amount: 1000000, exact_in: true, reserve_in: 1000000000000, reserve_out: 1000000000000, trade: 2500, creator: 500, on_input: true, expect: (1000000, 996999, 3000) },
+    CpVector { amount: 1000000, exact_in: true, reserve_in: 1000000000000, reserve_out: 1000000000000, trade: 2500, creator: 500, on_input: false, expect: (1000000, 997000, 2500) },
+    CpVector { amount: 999999, exact_in: true, reserve_in: 1000000000, reserve_out: 1000000, trade: 10000, creator: 10000, on_input: false, expect: (999999, 979, 10000) },
+    CpVector { amount: 18446744073709551615, exact_in: true, reserve_in: 18446744073709551615, reserve_out: 18446744073709551615, trade: 2500, creator: 0, on_input: true, expect: (18446744073709551615, 9211828392252955061, 46116860184273880) },
+    CpVector { amount: 3, exact_in: true, reserve_in: 7, reserve_out: 7, trade: 0, creator: 0, on_input: true, expect: (3, 2, 0) },
+    CpVector { amount: 1000000000000000, exact_in: true, reserve_in: 1, reserve_out: 1000000, trade: 2500, creator: 1000, on_input: false, expect: (1000000000000000, 998999, 2500000000000) },
+    CpVector { amount: 77, exact_in: true, reserve_in: 1000000, reserve_out: 1000000, trade: 999998, creator: 1, on_input: true, expect: (77, 0, 77) },
+    CpVector { amount: 1, exact_in: false, reserve_in: 1000, reserve_out: 1000, trade: 2500, creator: 0, on_input: true, expect: (3, 1, 1) },
+    CpVector { amount: 999, exact_in: false, reserve_in: 1000, reserve_out: 1000, trade: 2500, creator: 0, on_input: true, expect: (1001504, 999, 2504) },
+    CpVector { amount: 150000000, exact_in: false, reserve_in: 510112247000, reserve_out: 3402495100000, trade: 2500, creator: 0, on_input: true, expect: (22545806, 150000000, 56365) },
+    CpVector { amount: 1000000, exact_in: false, reserve_in: 1000000000000, reserve_out: 1000000000000, trade: 2500, creator: 500, on_input: true, expect: (1003012, 1000000, 3010) },
+    CpVector { amount: 1000000, exact_in: false, reserve_in: 1000000000000, reserve_out: 1000000000000, trade: 2500, creator: 500, on_input: false, expect: (1003011, 1000000, 2508) },
+    CpVector { amount: 12345, exact_in: false, reserve_in: 67890, reserve_out: 1000000, trade: 100, creator: 250000, on_input: false, expect: (1138, 12345, 1) },
+    CpVector { amount: 1, exact_in: false, reserve_in: 1, reserve_out: 2, trade: 0, creator: 0, on_input: true, expect: (1, 1, 0) },
+    CpVector { amount: 1000000000, exact_in: false, reserve_in: 1000000000000000, reserve_out: 1000000000000, trade: 10000, creator: 0, on_input: true, expect: (1011112122225, 1000000000, 10111121223) },
+    CpVector { amount: 5, exact_in: false, reserve_in: 100, reserve_out: 100, trade: 2500, creator: 0, on_input: false, expect: (7, 5, 1) },
+    CpVector { amount: 4611686018427387903, exact_in: false, reserve_in: 1000, reserve_out: 18446744073709551615, trade: 2500, creator: 1000, on_input: false, expect: (335, 4611686018427387903, 1) },
+];
+
+fn mode(exact_in: bool) -> SwapMode {
+    if exact_in { ExactIn } else { ExactOut }
+}
+
+#[test]
+fn raydium_v4_matches_hand_computed_vectors() {
+    assert!(V4_VECTORS.len() >= 20);
+    for (i, v) in V4_VECTORS.iter().enumerate() {
+        let q = raydium_v4::swap(
+            v.amount,
+            mode(v.exact_in),
+            v.reserve_in,
+            v.reserve_out,
+            v.num,
+            v.den,
+        )
+        .unwrap_or_else(|e| panic!("vector {i}: {e}"));
+        assert_eq!(
+            (q.amount_in, q.amount_out, q.fee_amount),
+            v.expect,
+            "vector {i}"
+        );
+    }
+}
+
+#[test]
+fn raydium_cp_matches_hand_computed_vectors() {
+    assert!(CP_VECTORS.len() >= 20);
+    for (i, v) in CP_VECTORS.iter().enumerate() {
+        let fees = CpFees {
+            trade_fee_rate: v.trade,
+            creator_fee_rate: v.creator,
+            creator_fee_on_input: v.on_input,
+        };
+        let q = raydium_cp::swap(
+            v.amount,
+            mode(v.exact_in),
+            v.reserve_in,
+            v.reserve_out,
+            fees,
+        )
+        .unwrap_or_else(|e| panic!("vector {i}: {e}"));
+        assert_eq!(
+            (q.amount_in, q.amount_out, q.fee_amount),
+            v.expect,
+            "vector {i}"
+        );
+    }
+}
+
+#[test]
+fn exact_out_at_or_beyond_the_reserve_is_rejected() {
+    for out in [1000, 1001, u64::MAX] {
+        assert!(matches!(
+            raydium_v4::swap(out, ExactOut, 1000, 1000, 25, 10000),
+            Err(QuoteError::InsufficientLiquidity { .. })
+        ));
+    }
+    assert!(matches!(
+        raydium_v4::swap(10, ExactOut, u64::MAX, 11, 25, 10000),
+        Err(QuoteError::Overflow { .. })
+    ));
+    assert_eq!(
+        raydium_v4::swap(0, ExactIn, 10, 10, 25, 10000),
+        Err(QuoteError::ZeroAmount)
+    );
+    assert!(raydium_v4::swap(5, ExactIn, 0, 0, 25, 10000).is_err());
+}
+
+/// Fee configurations the programs actually use, and odd ones.
+fn v4_fee() -> impl Strategy<Value = (u64, u64)> {
+    prop_oneof![
+        Just((25, 10_000)),
+        Just((0, 10_000)),
+        Just((1, 3)),
+        (1u64..1_000_000).prop_flat_map(|den| (0..den, Just(den))),
+    ]
+}
+
+fn cp_fees() -> impl Strategy<Value = CpFees> {
+    (0u64..200_000, 0u64..100_000, any::<bool>()).prop_map(|(t, c, on_input)| CpFees {
+        trade_fee_rate: t,
+        creator_fee_rate: c,
+        creator_fee_on_input: on_input,
+    })
+}
+
+fn reserves() -> impl Strategy<Value = (u64, u64)> {
+    (1u64..=u64::MAX, 2u64..=u64::MAX)
+}
+
+/// Invariants every constant-product quote must satisfy.
+fn check_invariants(
+    amount: u64,
+    r_in: u64,
+    r_out: u64,
+    quote: impl Fn(u64, SwapMode) -> Result<sniperforge_engine::Quote, QuoteError>,
+) -> Result<(), TestCaseError> {
+    if let Ok(q) = quote(amount, ExactIn) {
+        prop_assert_eq!(q.amount_in, amount);
+        let net = (q.amount_in - q.fee_amount) as u128;
+        // The curve never pays more than the real-valued output: k never decreases.
+        prop_assert!(
+            U256::from(r_in as u128 + net) * U256::from(r_out as u128 - q.amount_out as u128)
+                >= U256::from(r_in as u128) * U256::from(r_out as u128)
+        );
+        // Monotone in input.
+        if amount < u64::MAX
+            && let Ok(next) = quote(amount + 1, ExactIn)
+        {
+            prop_assert!(next.amount_out >= q.amount_out);
+        }
+    }
+    let out = amount % r_out;
+    if out > 0
+        && let Ok(q) = quote(out, ExactOut)
+    {
+        prop_assert_eq!(q.amount_out, out);
+        // Paying the exact-out input, exact in delivers at least the requested output.
+        if let Ok(back) = quote(q.amount_in, ExactIn) {
+            prop_assert!(
+                back.amount_out >= out,
+                "exact-in of {} gave {} < {}",
+                q.amount_in,
+                back.amount_out,
+                out
+            );
+        }
+        // One token less would not be enough, or the exact-out input is already minimal.
+        if q.amount_in > 1
+            && let Ok(less) = quote(q.amount_in - 1, ExactIn)
+        {
+            prop_assert!(less.amount_out <= out);
+        }
+        if out + 1 < r_out
+            && let Ok(more) = quote(out + 1, ExactOut)
+        {
+            prop_assert!(more.amount_in >= q.amount_in);
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4000))]
+
+    #[test]
+    fn raydium_v4_curve_invariants(amount in 1u64..=u64::MAX, (r_in, r_out) in reserves(), (num, den) in v4_fee()) {
+        check_invariants(amount, r_in, r_out, |a, m| raydium_v4::swap(a, m, r_in, r_out, num, den))?;
+        // Rounding favours the pool: the fee is never below its exact value.
+        if let Ok(q) = raydium_v4::swap(amount, ExactIn, r_in, r_out, num, den) {
+            prop_assert!(q.fee_amount as u128 * den as u128 >= amount as u128 * num as u128);
+        }
+    }
+
+    #[test]
+    fn raydium_cp_curve_invariants(amount in 1u64..=u64::MAX, (r_in, r_out) in reserves(), fees in cp_fees()) {
+        check_invariants(amount, r_in, r_out, |a, m| raydium_cp::swap(a, m, r_in, r_out, fees))?;
+        if let Ok(q) = raydium_cp::swap(amount, ExactIn, r_in, r_out, fees) {
+            let rate = if fees.creator_fee_on_input { fees.trade_fee_rate + fees.creator_fee_rate } else { fees.trade_fee_rate };
+            prop_assert!(q.fee_amount as u128 * 1_000_000 >= amount as u128 * rate as u128);
+        }
+    }
+
+    #[test]
+    fn small_reserves_and_amounts(amount in 1u64..5000, r_in in 1u64..5000, r_out in 2u64..5000, (num, den) in v4_fee()) {
+        check_invariants(amount, r_in, r_out, |a, m| raydium_v4::swap(a, m, r_in, r_out, num, den))?;
+    }
+}
+
+// ---- pool level: accounts, gates, owed amounts --------------------------------------------
+
+fn v4_pool(status: u64, open_time: u64, coin: u64, pc: u64, pnl: (u64, u64)) -> RaydiumV4Pool {
+    let key = Pubkey([1; 32]);
+    let info = AmmInfo {
+        status,
+        coin_decimals: 9,
+        pc_decimals: 6,
+        trade_fee_numerator: 25,
+        trade_fee_denominator: 10_000,
+        swap_fee_numerator: 25,
+        swap_fee_denominator: 10_000,
+        need_take_pnl_coin: pnl.0,
+        need_take_pnl_pc: pnl.1,
+        pool_open_time: open_time,
+        coin_vault: Pubkey([2; 32]),
+        pc_vault: Pubkey([3; 32]),
+        coin_vault_mint: Pubkey([4; 32]),
+        pc_vault_mint: Pubkey([5; 32]),
+        ..Default::default()
+    };
+    let data = info.encode();
+    let mut pool = RaydiumV4Pool::from_account(AccountData {
+        pubkey: &key,
+        owner: &programs::RAYDIUM_AMM_V4,
+        data: &data,
+    })
+    .expect("valid pool");
+    for (vault, mint, amount) in [
+        (info.coin_vault, info.coin_vault_mint, coin),
+        (info.pc_vault, info.pc_vault_mint, pc),
+    ] {
+        let bytes = TokenAccount {
+            mint,
+            owner: Pubkey([9; 32]),
+            amount,
+            is_token_2022: false,
+        }
+        .encode();
+        assert!(
+            pool.update(AccountData {
+                pubkey: &vault,
+                owner: &programs::SPL_TOKEN,
+                data: &bytes
+            })
+            .expect("vault")
+        );
+    }
+    pool
+}
+
+fn request(amount: u64, side: Side, mode: SwapMode, now: i64) -> QuoteRequest {
+    QuoteRequest {
+        amount,
+        side,
+        mode,
+        unix_timestamp: now,
+    }
+}
+
+#[test]
+fn raydium_v4_pool_nets_pnl_and_gates_on_status_and_open_time() {
+    let pool = v4_pool(6, 0, 1_000_000 + 500, 2_000_000 + 700, (500, 700));
+    let q = pool
+        .quote(&request(10_000, Side::AToB, ExactIn, 0))
+        .unwrap();
+    assert_eq!(
+        (q.amount_out, q.fee_amount),
+        (19752, 25),
+        "reserves net of pnl: 1e6 and 2e6"
+    );
+    let back = pool
+        .quote(&request(10_000, Side::BToA, ExactIn, 0))
+        .unwrap();
+    assert_eq!(
+        back.amount_out,
+        raydium_v4::swap(10_000, ExactIn, 2_000_000, 1_000_000, 25, 10_000)
+            .unwrap()
+            .amount_out
+    );
+
+    for status in [0, 2, 3, 4, 5, 8, u64::MAX] {
+        let err = v4_pool(status, 0, 10, 10, (0, 0))
+            .quote(&request(1, Side::AToB, ExactIn, 0))
+            .unwrap_err();
+        assert!(
+            matches!(err, QuoteError::SwapDisabled { .. }),
+            "status {status}: {err}"
+        );
+    }
+    let waiting = v4_pool(7, 1_700_000_000, 1000, 1000, (0, 0));
+    assert!(matches!(
+        waiting.quote(&request(5, Side::AToB, ExactIn, 1_699_999_999)),
+        Err(QuoteError::NotOpenYet { .. })
+    ));
+    assert!(
+        waiting
+            .quote(&request(5, Side::AToB, ExactIn, 1_700_000_000))
+            .is_ok()
+    );
+    // Status 1 and 6 trade whatever the open time says.
+    assert!(
+        v4_pool(1, u64::MAX, 1000, 1000, (0, 0))
+            .quote(&request(5, Side::AToB, ExactIn, 0))
+            .is_ok()
+    );
+
+    let owed = v4_pool(6, 0, 100, 100, (101, 0));
+    assert!(matches!(
+        owed.quote(&request(5, Side::AToB, ExactIn, 0)),
+        Err(QuoteError::OwedExceedsVault { .. })
+    ));
+}
+
+#[test]
+fn raydium_v4_pool_rejects_vaults_of_the_wrong_mint_and_waits_for_missing_ones() {
+    let key = Pubkey([1; 32]);
+    let info = AmmInfo {
+        status: 6,
+        swap_fee_numerator: 25,
+        swap_fee_denominator: 10_000,
+        coin_vault: Pubkey([2; 32]),
+        pc_vault: Pubkey([3; 32]),
+        coin_vault_mint: Pubkey([4; 32]),
+        pc_vault_mint: Pubkey([5; 32]),
+        ..Default::default()
+    };
+    let data = info.encode();
+    let mut pool = RaydiumV4Pool::from_account(AccountData {
+        pubkey: &key,
+        owner: &programs::RAYDIUM_AMM_V4,
+        data: &data,
+    })
+    .unwrap();
+    assert!(matches!(
+        pool.quote(&request(5, Side::AToB, ExactIn, 0)),
+        Err(QuoteError::MissingAccount { .. })
+    ));
+    let wrong = TokenAccount {
+        mint: Pubkey([5; 32]),
+        owner: Pubkey([9; 32]),
+        amount: 1,
+        is_token_2022: false,
+    }
+    .encode();
+    let err = pool
+        .update(AccountData {
+            pubkey: &info.coin_vault,
+            owner: &programs::SPL_TOKEN,
+            data: &wrong,
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("`mint`"), "{err}");
+    let stranger = Pubkey([77; 32]);
+    assert_eq!(
+        pool.update(AccountData {
+            pubkey: &stranger,
+            owner: &programs::SPL_TOKEN,
+            data: &wrong
+        }),
+        Ok(false)
+    );
+}
+
+fn cp_pool(
+    status: u8,
+    open_time: u64,
+    creator: (bool, CreatorFeeOn),
+    token_2022: bool,
+) -> RaydiumCpPool {
+    let key = Pubkey([10; 32]);
+    let state = PoolState {
+        amm_config: Pubkey([11; 32]),
+        token_0_vault: Pubkey([12; 32]),
+        token_1_vault: Pubkey([13; 32]),
+        token_0_mint: Pubkey([14; 32]),
+        token_1_mint: Pubkey([15; 32]),
+        token_0_program: programs::SPL_TOKEN,
+        token_1_program: if token_2022 {
+            programs::SPL_TOKEN_2022
+        } else {
+            programs::SPL_TOKEN
+        },
+        status,
+        protocol_fees_token_0: 100,
+        fund_fees_token_0: 20,
+        creator_fees_token_0: 3,
+        protocol_fees_token_1: 7,
+        open_time,
+        enable_creator_fee: creator.0,
+        creator_fee_on: creator.1,
+        ..Default::default()
+    };
+    let data = state.encode();
+    let mut pool = RaydiumCpPool::from_account(AccountData {
+        pubkey: &key,
+        owner: &programs::RAYDIUM_CP_SWAP,
+        data: &data,
+    })
+    .unwrap();
+    let config = AmmConfig {
+        trade_fee_rate: 2500,
+        protocol_fee_rate: 120_000,
+        fund_fee_rate: 40_000,
+        creator_fee_rate: 500,
+    }
+    .encode();
+    assert!(
+        pool.update(AccountData {
+            pubkey: &state.amm_config,
+            owner: &programs::RAYDIUM_CP_SWAP,
+            data: &config
+        })
+        .unwrap()
+    );
+    for (vault, mint, amount, is_2022) in [
+        (
+            state.token_0_vault,
+            state.token_0_mint,
+            1_000_000_123,
+            false,
+        ),
+        (
+            state.token_1_vault,
+            state.token_1_mint,
+            1_000_000_007,
+            token_2022,
+        ),
+    ] {
+        let bytes = TokenAccount {
+            mint,
+            owner: Pubkey([9; 32]),
+            amount,
+            is_token_2022: is_2022,
+        }
+        .encode();
+        let owner = if is_2022 {
+            programs::SPL_TOKEN_2022
+        } else {
+            programs::SPL_TOKEN
+        };
+        assert!(
+            pool.update(AccountData {
+                pubkey: &vault,
+                owner: &owner,
+                data: &bytes
+            })
+            .unwrap()
+        );
+    }
+    pool
+}
+
+#[test]
+fn raydium_cp_pool_nets_owed_fees_and_applies_the_creator_fee_side() {
+    let plain = cp_pool(0, 0, (false, CreatorFeeOn::BothTokens), false);
+    assert_eq!(plain.reserves().unwrap(), (1_000_000_000, 1_000_000_000));
+    let q = plain
+        .quote(&request(1_000_000, Side::AToB, ExactIn, 0))
+        .unwrap();
+    assert_eq!((q.amount_out, q.fee_amount), (996_505, 2500));
+
+    // Creator fee only on token 0: on the input when token 0 goes in, on the output otherwise.
+    let on0 = cp_pool(0, 0, (true, CreatorFeeOn::OnlyToken0), false);
+    let a_to_b = on0
+        .quote(&request(1_000_000, Side::AToB, ExactIn, 0))
+        .unwrap();
+    assert_eq!(
+        a_to_b.fee_amount, 3000,
+        "trade 2500 + creator 500 ppm on the input"
+    );
+    let b_to_a = on0
+        .quote(&request(1_000_000, Side::BToA, ExactIn, 0))
+        .unwrap();
+    assert_eq!(
+        b_to_a.fee_amount, 2500,
+        "creator fee comes out of the output"
+    );
+    assert_eq!(b_to_a.amount_out, 996_505 - 499);
+}
+
+#[test]
+fn raydium_cp_pool_gates_on_status_bit_open_time_and_token_2022() {
+    let disabled = cp_pool(0b100, 0, (false, CreatorFeeOn::BothTokens), false);
+    assert!(matches!(
+        disabled.quote(&request(5, Side::AToB, ExactIn, 0)),
+        Err(QuoteError::SwapDisabled { .. })
+    ));
+    // Deposit/withdraw bits do not stop swaps.
+    assert!(
+        cp_pool(0b011, 0, (false, CreatorFeeOn::BothTokens), false)
+            .quote(&request(5, Side::AToB, ExactIn, 0))
+            .is_ok()
+    );
+    let later = cp_pool(0, 2_000_000_000, (false, CreatorFeeOn::BothTokens), false);
+    assert!(matches!(
+        later.quote(&request(5, Side::AToB, ExactIn, 1_999_999_999)),
+        Err(QuoteError::NotOpenYet { .. })
+    ));
+    assert!(
+        later
+            .quote(&request(5, Side::AToB, ExactIn, 2_000_000_000))
+            .is_ok()
+    );
+    let t22 = cp_pool(0, 0, (false, CreatorFeeOn::BothTokens), true);
+    assert!(matches!(
+        t22.quote(&request(5, Side::AToB, ExactIn, 0)),
+        Err(QuoteError::Unsupported(_))
+    ));
+}
