@@ -11,7 +11,7 @@ use serde::Deserialize;
 use sniperforge_engine::pubkey::{Pubkey, programs};
 use sniperforge_engine::raydium_cp::{AMM_CONFIG_DISCRIMINATOR, POOL_STATE_DISCRIMINATOR};
 use sniperforge_engine::whirlpool::state::WHIRLPOOL_DISCRIMINATOR;
-use sniperforge_engine::{AccountData, Amm, Pool, QuoteRequest, Side, SwapMode};
+use sniperforge_engine::{AccountData, Amm, Pool, QuoteError, QuoteRequest, Side, SwapMode};
 
 use crate::{DexArg, QuoteArgs, SideArg};
 
@@ -219,6 +219,10 @@ pub fn run(args: &QuoteArgs) -> ExitCode {
             });
             println!("{out}");
             ExitCode::SUCCESS
+        }
+        Err(e @ QuoteError::MissingAccount { .. }) => {
+            eprintln!("error: {}: {e}", args.accounts.display());
+            ExitCode::from(EXIT_BAD_INPUT)
         }
         Err(e) => {
             eprintln!("error: pool {} rejects the swap: {e}", pool.key());

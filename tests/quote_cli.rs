@@ -1,0 +1,241 @@
+//! End-to-end tests of `sniperforge quote` on account files: the numbers, and a clear message
+//! naming the file with exit code 2 for every kind of unreadable or inconsistent input.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers unwrap what they built
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_sniperforge"))
+}
+
+fn fixtures(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
+}
+
+fn quote(dex: &str, dir: &Path, amount: &str, side: &str, extra: &[&str]) -> Output {
+    bin()
+        .args(["quote", "--dex", dex, "--accounts"])
+        .arg(dir)
+        .args([
+            "--amount",
+            amount,
+            "--side",
+            side,
+            "--unix-time",
+            "1750000000",
+        ])
+        .args(extra)
+        .output()
+        .expect("run sniperforge")
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("one JSON object on stdout")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn quotes_raydium_v4_fixture_with_the_programs_arithmetic() {
+    let out = quote(
+        "raydium-v4",
+        &fixtures("raydium-v4-sol-usdc"),
+        "1000000000",
+        "a-to-b",
+        &[],
+    );
+    let v = json(&out);
+    // Reserves are the vaults net of need_take_pnl; 25/10000 swap fee rounded up.
+    let coin: u128 = 85_013_402_117_335 - 1_234_567_891;
+    let pc: u128 = 12_752_011_093_114 - 987_654_321;
+    let fee = (1_000_000_000u128 * 25).div_ceil(10_000);
+    let net = 1_000_000_000 - fee;
+    let expected_out = pc * net / (coin + net);
+    assert_eq!(v["dex"], "raydium-v4");
+    assert_eq!(v["side"], "a-to-b");
+    assert_eq!(v["mode"], "exact-in");
+    assert_eq!(v["amount_in"], 1_000_000_000u64);
+    assert_eq!(v["amount_out"].as_u64().unwrap() as u128, expected_out);
+    assert_eq!(v["fee_amount"].as_u64().unwrap() as u128, fee);
+
+    let back = json(&quote(
+        "raydium-v4",
+        &fixtures("raydium-v4-sol-usdc"),
+        &expected_out.to_string(),
+        "a-to-b",
+        &["--exact-out"],
+    ));
+    assert_eq!(back["mode"], "exact-out");
+    assert_eq!(back["amount_out"].as_u64().unwrap() as u128, expected_out);
+    assert!(back["amount_in"].as_u64().unwrap() <= 1_000_000_000);
+}
+
+#[test]
+fn quotes_every_fixture_both_ways() {
+    for (dex, dir) in [
+        ("raydium-v4", "raydium-v4-sol-usdc"),
+        ("raydium-cp", "raydium-cp-sol-usdc"),
+        ("whirlpool", "whirlpool-sol-usdc"),
+    ] {
+        for side in ["a-to-b", "b-to-a"] {
+            let v = json(&quote(dex, &fixtures(dir), "1000000", side, &[]));
+            assert_eq!(v["dex"], dex);
+            assert!(v["amount_out"].as_u64().unwrap() > 0, "{dex} {side}: {v}");
+            let x = json(&quote(
+                dex,
+                &fixtures(dir),
+                "1000000",
+                side,
+                &["--exact-out"],
+            ));
+            assert_eq!(x["amount_out"], 1_000_000u64);
+        }
+    }
+}
+
+#[test]
+fn a_swap_the_program_rejects_exits_1_with_the_reason() {
+    let out = quote(
+        "raydium-v4",
+        &fixtures("raydium-v4-sol-usdc"),
+        "18446744073709551615",
+        "a-to-b",
+        &["--exact-out"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("not enough liquidity"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Copies a fixture directory into a temporary one the test may break.
+fn scratch(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in fs::read_dir(fixtures(name)).unwrap() {
+        let path = entry.unwrap().path();
+        fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+    }
+    dir
+}
+
+fn expect_bad_input(out: &Output, needles: &[&str]) {
+    assert_eq!(out.status.code(), Some(2), "stderr: {}", stderr(out));
+    let msg = stderr(out);
+    for n in needles {
+        assert!(msg.contains(n), "{n:?} not in: {msg}");
+    }
+}
+
+#[test]
+fn unreadable_and_inconsistent_files_exit_2_naming_the_file() {
+    // Missing directory.
+    let out = quote(
+        "whirlpool",
+        Path::new("/nonexistent/sniperforge"),
+        "1",
+        "a-to-b",
+        &[],
+    );
+    expect_bad_input(&out, &["/nonexistent/sniperforge"]);
+
+    // Not JSON.
+    let d = scratch("raydium-v4-sol-usdc");
+    fs::write(d.path().join("coin-vault.json"), "{ nope").unwrap();
+    expect_bad_input(
+        &quote("raydium-v4", d.path(), "1", "a-to-b", &[]),
+        &["coin-vault.json", "parsing solana account JSON"],
+    );
+
+    // Bad base64.
+    let d = scratch("raydium-v4-sol-usdc");
+    let p = d.path().join("pc-vault.json");
+    let mut v: serde_json::Value = serde_json::from_str(&fs::read_to_string(&p).unwrap()).unwrap();
+    v["account"]["data"][0] = "!!!not base64!!!".into();
+    fs::write(&p, v.to_string()).unwrap();
+    expect_bad_input(
+        &quote("raydium-v4", d.path(), "1", "a-to-b", &[]),
+        &["pc-vault.json", "base64"],
+    );
+
+    // Truncated pool account.
+    let d = scratch("raydium-v4-sol-usdc");
+    let p = d.path().join("pool.json");
+    let mut v: serde_json::Value = serde_json::from_str(&fs::read_to_string(&p).unwrap()).unwrap();
+    v["account"]["data"][0] = "AAAA".into();
+    fs::write(&p, v.to_string()).unwrap();
+    expect_bad_input(
+        &quote("raydium-v4", d.path(), "1", "a-to-b", &[]),
+        &["pool.json", "data is 3 bytes, expected 752"],
+    );
+
+    // A vault of another pool.
+    let d = scratch("raydium-v4-sol-usdc");
+    fs::copy(
+        fixtures("raydium-cp-sol-usdc").join("token-0-vault.json"),
+        d.path().join("stray.json"),
+    )
+    .unwrap();
+    expect_bad_input(
+        &quote("raydium-v4", d.path(), "1", "a-to-b", &[]),
+        &["stray.json", "is not one of pool"],
+    );
+
+    // A missing vault.
+    let d = scratch("raydium-v4-sol-usdc");
+    fs::remove_file(d.path().join("pc-vault.json")).unwrap();
+    expect_bad_input(
+        &quote("raydium-v4", d.path(), "1", "a-to-b", &[]),
+        &["no pc vault"],
+    );
+
+    // Wrong dex for the directory.
+    expect_bad_input(
+        &quote(
+            "raydium-cp",
+            &fixtures("whirlpool-sol-usdc"),
+            "1",
+            "a-to-b",
+            &[],
+        ),
+        &["no raydium-cp pool account"],
+    );
+
+    // Two pools in one directory.
+    let d = scratch("whirlpool-sol-usdc");
+    let text = fs::read_to_string(d.path().join("pool.json"))
+        .unwrap()
+        .replace(
+            "Czfq3xZZDmsdGdUyrNLtRhGc47cXcZtLG4crryfu44zE",
+            "11111111111111111111111111111112",
+        );
+    fs::write(d.path().join("pool-2.json"), text).unwrap();
+    expect_bad_input(
+        &quote("whirlpool", d.path(), "1", "a-to-b", &[]),
+        &["2 whirlpool pool accounts"],
+    );
+
+    // An owner that is not an address.
+    let d = scratch("whirlpool-sol-usdc");
+    let p = d.path().join("pool.json");
+    let mut v: serde_json::Value = serde_json::from_str(&fs::read_to_string(&p).unwrap()).unwrap();
+    v["account"]["owner"] = "0xdeadbeef".into();
+    fs::write(&p, v.to_string()).unwrap();
+    expect_bad_input(
+        &quote("whirlpool", d.path(), "1", "a-to-b", &[]),
+        &["pool.json", "account.owner"],
+    );
+}
