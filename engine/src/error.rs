@@ -164,13 +164,17 @@ pub enum QuoteError {
         /// The computation that overflowed.
         stage: &'static str,
     },
-    /// A CLMM swap needs tick arrays beyond the ones supplied.
+    /// A CLMM swap needs tick arrays beyond the ones supplied, or beyond the three one swap
+    /// instruction takes.
     #[error(
-        "swap runs past the supplied tick arrays (next array would start at tick {next_start_tick})"
+        "swap runs past {} (next array starts at tick {next_start_tick})",
+        if *instruction_limit { "the 3 tick arrays one swap instruction takes" } else { "the supplied tick arrays" }
     )]
     TickArraysExhausted {
         /// Start tick index of the array the swap would need next.
         next_start_tick: i32,
+        /// Whether the window was full (the array may exist but one swap cannot use it).
+        instruction_limit: bool,
     },
     /// An exact-out swap cannot be filled completely before the price bound.
     #[error("exact-out swap fills only {filled} of {requested}")]

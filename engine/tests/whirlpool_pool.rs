@@ -83,14 +83,16 @@ fn a_swap_that_needs_more_arrays_than_supplied_is_an_error() {
     assert_eq!(
         err,
         QuoteError::TickArraysExhausted {
-            next_start_tick: -704
+            next_start_tick: -704,
+            instruction_limit: false,
         }
     );
     let err = quote(&p, u64::MAX / 2, Side::BToA, SwapMode::ExactIn).unwrap_err();
     assert_eq!(
         err,
         QuoteError::TickArraysExhausted {
-            next_start_tick: 704
+            next_start_tick: 704,
+            instruction_limit: false,
         }
     );
     // A small swap stays inside and quotes.
@@ -104,7 +106,10 @@ fn missing_current_array_is_an_error_naming_it() {
     let p = pool(&state(8, 100, 1_000_000_000), &[(704, vec![])]);
     assert_eq!(
         quote(&p, 1000, Side::AToB, SwapMode::ExactIn).unwrap_err(),
-        QuoteError::TickArraysExhausted { next_start_tick: 0 }
+        QuoteError::TickArraysExhausted {
+            next_start_tick: 0,
+            instruction_limit: false
+        }
     );
 }
 
@@ -137,7 +142,8 @@ fn crossing_an_initialized_tick_changes_liquidity() {
     assert_eq!(
         all,
         Err(QuoteError::TickArraysExhausted {
-            next_start_tick: -2112
+            next_start_tick: -2112,
+            instruction_limit: true,
         })
     );
     // What the range holds between the price and tick 0:

@@ -69,6 +69,7 @@ impl<'a> Window<'a> {
         let Ok(mut i) = sorted.binary_search_by_key(&first_start, |a| a.start_tick_index) else {
             return Err(QuoteError::TickArraysExhausted {
                 next_start_tick: first_start,
+                instruction_limit: false,
             });
         };
         let mut expected = first_start;
@@ -131,6 +132,7 @@ impl<'a> Window<'a> {
                 });
                 return Err(QuoteError::TickArraysExhausted {
                     next_start_tick: next_start,
+                    instruction_limit: self.len == MAX_SWAP_TICK_ARRAYS,
                 });
             };
             let start = array.start_tick_index;
@@ -143,6 +145,7 @@ impl<'a> Window<'a> {
                 }
                 return Err(QuoteError::TickArraysExhausted {
                     next_start_tick: search.div_euclid(self.ticks_per_array) * self.ticks_per_array,
+                    instruction_limit: false,
                 });
             }
             let slot = ((search - start) / spacing) as u32;
