@@ -7,6 +7,7 @@ use std::path::Path;
 
 use base64::Engine as _;
 use sniperforge_engine::Pubkey;
+use sniperforge_engine::pda;
 use sniperforge_engine::pubkey::programs;
 use sniperforge_engine::raydium_cp::{AmmConfig, CreatorFeeOn, PoolState};
 use sniperforge_engine::raydium_v4::AmmInfo;
@@ -232,10 +233,11 @@ fn whirlpool(root: &Path) {
         } else {
             TickArray::encode_dynamic(&pool_key, start, &ticks)
         };
+        let array_key = pda::whirlpool_tick_array(&pool_key, start).expect("tick array address");
         write(
             &dir,
             &format!("tick-array-{start}"),
-            &addr(40 + (k + 3) as u8),
+            &array_key,
             &programs::ORCA_WHIRLPOOL,
             &bytes,
         );

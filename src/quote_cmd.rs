@@ -166,7 +166,8 @@ fn build_pool(args: &QuoteArgs) -> anyhow::Result<Pool> {
     for account in others {
         let used = pool
             .update(as_data(account))
-            .map_err(|e| anyhow!("{}: {e}", account.path.display()))?;
+            .map_err(|e| anyhow!("{}: {e}", account.path.display()))?
+            .applied();
         if !used {
             bail!(
                 "{}: {} {} is not one of pool {}'s accounts",

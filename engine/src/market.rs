@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use crate::error::{DecodeError, QuoteError};
 use crate::pubkey::{Pubkey, programs};
-use crate::quote::{AccountData, Amm, DexKind, Quote, QuoteRequest};
+use crate::quote::{AccountData, Amm, DexKind, Quote, QuoteRequest, Updated};
 use crate::raydium_cp::RaydiumCpPool;
 use crate::raydium_v4::RaydiumV4Pool;
 use crate::whirlpool::WhirlpoolPool;
@@ -67,7 +67,7 @@ impl Amm for Pool {
         self.inner().accounts()
     }
 
-    fn update(&mut self, account: AccountData<'_>) -> Result<bool, DecodeError> {
+    fn update(&mut self, account: AccountData<'_>) -> Result<Updated, DecodeError> {
         match self {
             Self::RaydiumV4(p) => p.update(account),
             Self::RaydiumCp(p) => p.update(account),
@@ -184,10 +184,14 @@ impl Market {
         };
         for index in readers {
             let pool = &mut self.pools[index.0 as usize];
-            if pool.update(account)? {
-                changed.push(index);
-                for key in pool.accounts() {
-                    self.route(key, index);
+            match pool.update(account)? {
+                Updated::Ignored => {}
+                Updated::State => changed.push(index),
+                Updated::Accounts => {
+                    changed.push(index);
+                    for key in pool.accounts() {
+                        self.route(key, index);
+                    }
                 }
             }
         }

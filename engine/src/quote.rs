@@ -68,6 +68,24 @@ pub struct AccountData<'a> {
     pub data: &'a [u8],
 }
 
+/// What an account update did to a pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Updated {
+    /// The account is not one of this pool's.
+    Ignored,
+    /// The pool's state changed; it reads the same accounts.
+    State,
+    /// The pool's state changed and so did the set of accounts it reads (see [`Amm::accounts`]).
+    Accounts,
+}
+
+impl Updated {
+    /// Whether the account was one of the pool's.
+    pub fn applied(self) -> bool {
+        self != Self::Ignored
+    }
+}
+
 /// The pool kinds the engine quotes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DexKind {
@@ -101,8 +119,8 @@ pub trait Amm {
     fn mints(&self) -> [Pubkey; 2];
     /// Every account whose bytes the quote depends on, the pool itself first.
     fn accounts(&self) -> Vec<Pubkey>;
-    /// Applies one account's new bytes. `Ok(false)` when the account is not one of this pool's.
-    fn update(&mut self, account: AccountData<'_>) -> Result<bool, DecodeError>;
+    /// Applies one account's new bytes.
+    fn update(&mut self, account: AccountData<'_>) -> Result<Updated, DecodeError>;
     /// Quotes a swap against the current state.
     fn quote(&self, request: &QuoteRequest) -> Result<Quote, QuoteError>;
 }

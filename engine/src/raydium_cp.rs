@@ -6,7 +6,7 @@ use crate::constant_product::{
 };
 use crate::error::{AccountKind, DecodeError, QuoteError};
 use crate::pubkey::{Pubkey, programs};
-use crate::quote::{AccountData, Amm, DexKind, Quote, QuoteRequest, Side, SwapMode};
+use crate::quote::{AccountData, Amm, DexKind, Quote, QuoteRequest, Side, SwapMode, Updated};
 use crate::token_account::TokenAccount;
 
 /// `PoolState` length including the Anchor discriminator.
@@ -445,25 +445,29 @@ impl Amm for RaydiumCpPool {
         ]
     }
 
-    fn update(&mut self, account: AccountData<'_>) -> Result<bool, DecodeError> {
+    fn update(&mut self, account: AccountData<'_>) -> Result<Updated, DecodeError> {
         let key = account.pubkey;
         if *key == self.key {
             let state = PoolState::decode(key, account.owner, account.data)?;
+            let mut outcome = Updated::State;
             if state.amm_config != self.state.amm_config {
                 self.config = None;
+                outcome = Updated::Accounts;
             }
             if state.token_0_vault != self.state.token_0_vault {
                 self.vault_0_amount = None;
+                outcome = Updated::Accounts;
             }
             if state.token_1_vault != self.state.token_1_vault {
                 self.vault_1_amount = None;
+                outcome = Updated::Accounts;
             }
             self.state = state;
-            return Ok(true);
+            return Ok(outcome);
         }
         if *key == self.state.amm_config {
             self.config = Some(AmmConfig::decode(key, account.owner, account.data)?);
-            return Ok(true);
+            return Ok(Updated::State);
         }
         let (slot, mint, program) = if *key == self.state.token_0_vault {
             (
@@ -478,7 +482,7 @@ impl Amm for RaydiumCpPool {
                 self.state.token_1_program,
             )
         } else {
-            return Ok(false);
+            return Ok(Updated::Ignored);
         };
         let vault = TokenAccount::decode(key, account.owner, account.data)?;
         if vault.mint != mint {
@@ -500,7 +504,7 @@ impl Amm for RaydiumCpPool {
             });
         }
         *slot = Some(vault.amount);
-        Ok(true)
+        Ok(Updated::State)
     }
 
     fn quote(&self, request: &QuoteRequest) -> Result<Quote, QuoteError> {

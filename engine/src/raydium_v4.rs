@@ -4,7 +4,7 @@ use crate::bytes::FieldReader;
 use crate::constant_product::{fee_ceil, gross_up, in_given_out, net_reserve, out_given_in};
 use crate::error::{AccountKind, DecodeError, QuoteError};
 use crate::pubkey::{Pubkey, programs};
-use crate::quote::{AccountData, Amm, DexKind, Quote, QuoteRequest, Side, SwapMode};
+use crate::quote::{AccountData, Amm, DexKind, Quote, QuoteRequest, Side, SwapMode, Updated};
 use crate::token_account::TokenAccount;
 
 /// `AmmInfo` is a packed 752-byte struct without discriminator.
@@ -285,25 +285,28 @@ impl Amm for RaydiumV4Pool {
         vec![self.key, self.info.coin_vault, self.info.pc_vault]
     }
 
-    fn update(&mut self, account: AccountData<'_>) -> Result<bool, DecodeError> {
+    fn update(&mut self, account: AccountData<'_>) -> Result<Updated, DecodeError> {
         let key = account.pubkey;
         if *key == self.key {
             let info = AmmInfo::decode(key, account.owner, account.data)?;
+            let mut outcome = Updated::State;
             if info.coin_vault != self.info.coin_vault {
                 self.coin_vault_amount = None;
+                outcome = Updated::Accounts;
             }
             if info.pc_vault != self.info.pc_vault {
                 self.pc_vault_amount = None;
+                outcome = Updated::Accounts;
             }
             self.info = info;
-            return Ok(true);
+            return Ok(outcome);
         }
         let (slot, mint) = if *key == self.info.coin_vault {
             (&mut self.coin_vault_amount, self.info.coin_vault_mint)
         } else if *key == self.info.pc_vault {
             (&mut self.pc_vault_amount, self.info.pc_vault_mint)
         } else {
-            return Ok(false);
+            return Ok(Updated::Ignored);
         };
         let vault = TokenAccount::decode(key, account.owner, account.data)?;
         if vault.mint != mint {
@@ -316,7 +319,7 @@ impl Amm for RaydiumV4Pool {
             });
         }
         *slot = Some(vault.amount);
-        Ok(true)
+        Ok(Updated::State)
     }
 
     fn quote(&self, request: &QuoteRequest) -> Result<Quote, QuoteError> {

@@ -311,6 +311,7 @@ fn v4_pool(status: u64, open_time: u64, coin: u64, pc: u64, pnl: (u64, u64)) -> 
                 data: &bytes
             })
             .expect("vault")
+            .applied()
         );
     }
     pool
@@ -425,7 +426,7 @@ fn raydium_v4_pool_rejects_vaults_of_the_wrong_mint_and_waits_for_missing_ones()
             owner: &programs::SPL_TOKEN,
             data: &wrong
         }),
-        Ok(false)
+        Ok(sniperforge_engine::Updated::Ignored)
     );
 }
 
@@ -479,6 +480,7 @@ fn cp_pool(
             data: &config
         })
         .unwrap()
+        .applied()
     );
     for (vault, mint, amount, is_2022) in [
         (
@@ -513,6 +515,7 @@ fn cp_pool(
                 data: &bytes
             })
             .unwrap()
+            .applied()
         );
     }
     pool

@@ -227,7 +227,8 @@ fn pool_from_bytes(state: &State, rng: &mut ChaCha8Rng) -> WhirlpoolPool {
                 owner: &programs::ORCA_WHIRLPOOL,
                 data: &bytes,
             })
-            .expect("generated tick array decodes");
+            .expect("generated tick array decodes")
+            .applied();
         assert!(applied);
     }
     pool

@@ -55,6 +55,7 @@ fn pool(state: &Whirlpool, arrays: &[(i32, Vec<(usize, i128)>)]) -> WhirlpoolPoo
                 data: &bytes
             })
             .unwrap()
+            .applied()
         );
     }
     pool
@@ -223,7 +224,7 @@ fn tick_arrays_of_other_pools_are_ignored_and_misaligned_ones_rejected() {
             owner: &programs::ORCA_WHIRLPOOL,
             data: &other
         }),
-        Ok(false)
+        Ok(sniperforge_engine::Updated::Ignored)
     );
     let misaligned = TickArray::encode_fixed(&KEY, 700, &[TickImage::default(); 88]);
     let err = p
@@ -240,5 +241,11 @@ fn tick_arrays_of_other_pools_are_ignored_and_misaligned_ones_rejected() {
             ..
         }
     ));
-    assert_eq!(p.accounts().len(), 2);
+    // The pool, the six window arrays by address (two below, the current one, three above), and
+    // the one array supplied under a non-derived address.
+    let accounts = p.accounts();
+    assert_eq!(accounts[0], KEY);
+    assert_eq!(accounts.len(), 1 + 6 + 1);
+    assert!(accounts.contains(&Pubkey([50; 32])));
+    assert!(accounts.contains(&sniperforge_engine::pda::whirlpool_tick_array(&KEY, 704).unwrap()));
 }

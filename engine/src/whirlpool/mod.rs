@@ -5,13 +5,14 @@ pub mod state;
 pub mod swap;
 
 use crate::error::{DecodeError, QuoteError};
+use crate::pda;
 use crate::pubkey::{Pubkey, programs};
-use crate::quote::{AccountData, Amm, DexKind, Quote, QuoteRequest, Side, SwapMode};
+use crate::quote::{AccountData, Amm, DexKind, Quote, QuoteRequest, Side, SwapMode, Updated};
 
 pub use state::{TickArray, TickImage, Whirlpool};
 pub use swap::{SwapOutcome, SwapStart};
 
-use math::TICK_ARRAY_SIZE;
+use math::{MAX_TICK_INDEX, MIN_TICK_INDEX, TICK_ARRAY_SIZE};
 
 /// A Whirlpool and the tick arrays received for it, kept sorted by start tick index.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,17 +21,53 @@ pub struct WhirlpoolPool {
     state: Whirlpool,
     tick_arrays: Vec<TickArray>,
     tick_array_keys: Vec<Pubkey>,
+    /// Addresses of the arrays a swap from the current price may need, by start tick index.
+    window: Vec<(i32, Pubkey)>,
 }
 
 impl WhirlpoolPool {
     /// A pool from its `Whirlpool` account; tick arrays arrive through [`Amm::update`].
     pub fn from_account(account: AccountData<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
+        let mut pool = Self {
             key: *account.pubkey,
             state: Whirlpool::decode(account.pubkey, account.owner, account.data)?,
             tick_arrays: Vec::new(),
             tick_array_keys: Vec::new(),
-        })
+            window: Vec::new(),
+        };
+        pool.refresh_window();
+        Ok(pool)
+    }
+
+    /// Recomputes the tick-array addresses around the current tick (two arrays below, three
+    /// above: both swap directions' windows); reuses derived addresses. Returns whether the set
+    /// changed.
+    fn refresh_window(&mut self) -> bool {
+        let per = TICK_ARRAY_SIZE * i32::from(self.state.tick_spacing);
+        let center = self.state.tick_current_index.div_euclid(per) * per;
+        let starts = (-2..=3)
+            .map(|k| center + k * per)
+            .filter(|start| start + per > MIN_TICK_INDEX && *start <= MAX_TICK_INDEX);
+        if starts
+            .clone()
+            .eq(self.window.iter().map(|(start, _)| *start))
+        {
+            return false;
+        }
+        let window = starts
+            .filter_map(|start| {
+                let cached = self
+                    .window
+                    .iter()
+                    .find(|(s, _)| *s == start)
+                    .map(|(_, k)| *k);
+                cached
+                    .or_else(|| pda::whirlpool_tick_array(&self.key, start))
+                    .map(|key| (start, key))
+            })
+            .collect();
+        self.window = window;
+        true
     }
 
     /// The decoded pool account.
@@ -128,25 +165,38 @@ impl Amm for WhirlpoolPool {
     }
 
     fn accounts(&self) -> Vec<Pubkey> {
-        std::iter::once(self.key)
-            .chain(self.tick_array_keys.iter().copied())
-            .collect()
+        let mut keys: Vec<Pubkey> = std::iter::once(self.key)
+            .chain(self.window.iter().map(|(_, key)| *key))
+            .collect();
+        for key in &self.tick_array_keys {
+            if !keys.contains(key) {
+                keys.push(*key);
+            }
+        }
+        keys
     }
 
-    fn update(&mut self, account: AccountData<'_>) -> Result<bool, DecodeError> {
+    fn update(&mut self, account: AccountData<'_>) -> Result<Updated, DecodeError> {
         if *account.pubkey == self.key {
             let state = Whirlpool::decode(account.pubkey, account.owner, account.data)?;
-            if state.tick_spacing != self.state.tick_spacing {
+            let spacing_changed = state.tick_spacing != self.state.tick_spacing;
+            if spacing_changed {
                 self.tick_arrays.clear();
                 self.tick_array_keys.clear();
             }
             self.state = state;
-            return Ok(true);
+            let window_moved = self.refresh_window();
+            return Ok(if spacing_changed || window_moved {
+                Updated::Accounts
+            } else {
+                Updated::State
+            });
         }
         if *account.owner != programs::ORCA_WHIRLPOOL {
-            return Ok(false);
+            return Ok(Updated::Ignored);
         }
-        let known = self.tick_array_keys.contains(account.pubkey);
+        let known = self.tick_array_keys.contains(account.pubkey)
+            || self.window.iter().any(|(_, key)| key == account.pubkey);
         let array = TickArray::decode(account.pubkey, account.owner, account.data)?;
         if array.whirlpool != self.key {
             if known {
@@ -158,10 +208,14 @@ impl Amm for WhirlpoolPool {
                     found: array.whirlpool,
                 });
             }
-            return Ok(false);
+            return Ok(Updated::Ignored);
         }
         self.insert_tick_array(*account.pubkey, array)?;
-        Ok(true)
+        Ok(if known {
+            Updated::State
+        } else {
+            Updated::Accounts
+        })
     }
 
     fn quote(&self, request: &QuoteRequest) -> Result<Quote, QuoteError> {
