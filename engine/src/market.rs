@@ -198,3 +198,150 @@ impl Market {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::raydium_v4::AmmInfo;
+    use crate::token_account::TokenAccount;
+    use crate::whirlpool::{TickArray, TickImage, Whirlpool};
+
+    fn v4(tag: u8, coin: Pubkey, pc: Pubkey) -> (Pubkey, AmmInfo) {
+        (
+            Pubkey([tag; 32]),
+            AmmInfo {
+                status: 6,
+                swap_fee_numerator: 25,
+                swap_fee_denominator: 10_000,
+                coin_vault: Pubkey([tag + 1; 32]),
+                pc_vault: Pubkey([tag + 2; 32]),
+                coin_vault_mint: coin,
+                pc_vault_mint: pc,
+                ..Default::default()
+            },
+        )
+    }
+
+    #[test]
+    fn pools_and_mints_get_dense_indices_and_updates_reach_their_readers() {
+        let (sol, usdc, bonk) = (Pubkey([200; 32]), Pubkey([201; 32]), Pubkey([202; 32]));
+        let mut market = Market::new();
+        let (k1, a1) = v4(10, sol, usdc);
+        let (k2, a2) = v4(20, bonk, sol);
+        let p1 = market.add_pool(
+            Pool::from_account(AccountData {
+                pubkey: &k1,
+                owner: &programs::RAYDIUM_AMM_V4,
+                data: &a1.encode(),
+            })
+            .unwrap(),
+        );
+        let p2 = market.add_pool(
+            Pool::from_account(AccountData {
+                pubkey: &k2,
+                owner: &programs::RAYDIUM_AMM_V4,
+                data: &a2.encode(),
+            })
+            .unwrap(),
+        );
+        assert_eq!((p1, p2), (PoolIndex(0), PoolIndex(1)));
+        assert_eq!(market.mint_count(), 3);
+        assert_eq!(market.pool_mints(p1), Some([MintIndex(0), MintIndex(1)]));
+        assert_eq!(market.pool_mints(p2), Some([MintIndex(2), MintIndex(0)]));
+        assert_eq!(market.mint(MintIndex(2)), Some(&bonk));
+
+        let vault = TokenAccount {
+            mint: usdc,
+            owner: Pubkey([9; 32]),
+            amount: 5,
+            is_token_2022: false,
+        }
+        .encode();
+        let mut changed = Vec::new();
+        market
+            .apply(
+                AccountData {
+                    pubkey: &a1.pc_vault,
+                    owner: &programs::SPL_TOKEN,
+                    data: &vault,
+                },
+                &mut changed,
+            )
+            .unwrap();
+        assert_eq!(changed, vec![p1]);
+        market
+            .apply(
+                AccountData {
+                    pubkey: &Pubkey([99; 32]),
+                    owner: &programs::SPL_TOKEN,
+                    data: &vault,
+                },
+                &mut changed,
+            )
+            .unwrap();
+        assert!(changed.is_empty());
+        // A malformed update is an error and leaves the pool as it was.
+        let err = market.apply(
+            AccountData {
+                pubkey: &a1.pc_vault,
+                owner: &programs::SPL_TOKEN,
+                data: &vault[..10],
+            },
+            &mut changed,
+        );
+        assert!(err.is_err());
+    }
+
+    #[test]
+    fn a_whirlpool_that_moves_to_another_array_is_rerouted_to_its_new_tick_arrays() {
+        let key = Pubkey([30; 32]);
+        let mut state = Whirlpool {
+            tick_spacing: 8,
+            fee_tier_index_seed: 8,
+            fee_rate: 3000,
+            liquidity: 1,
+            sqrt_price: crate::whirlpool::math::sqrt_price_from_tick_index(10),
+            tick_current_index: 10,
+            ..Default::default()
+        };
+        let mut market = Market::new();
+        let p = market.add_pool(
+            Pool::from_account(AccountData {
+                pubkey: &key,
+                owner: &programs::ORCA_WHIRLPOOL,
+                data: &state.encode(),
+            })
+            .unwrap(),
+        );
+        let far = crate::pda::whirlpool_tick_array(&key, 704 * 5).unwrap();
+        assert!(market.readers(&far).is_empty());
+        state.tick_current_index = 704 * 3 + 5;
+        state.sqrt_price =
+            crate::whirlpool::math::sqrt_price_from_tick_index(state.tick_current_index);
+        let mut changed = Vec::new();
+        market
+            .apply(
+                AccountData {
+                    pubkey: &key,
+                    owner: &programs::ORCA_WHIRLPOOL,
+                    data: &state.encode(),
+                },
+                &mut changed,
+            )
+            .unwrap();
+        assert_eq!(changed, vec![p]);
+        assert_eq!(market.readers(&far), &[p]);
+        let array = TickArray::encode_dynamic(&key, 704 * 5, &[TickImage::default(); 88]);
+        market
+            .apply(
+                AccountData {
+                    pubkey: &far,
+                    owner: &programs::ORCA_WHIRLPOOL,
+                    data: &array,
+                },
+                &mut changed,
+            )
+            .unwrap();
+        assert_eq!(changed, vec![p]);
+    }
+}
