@@ -163,6 +163,48 @@ fn decoding(c: &mut Criterion) {
     g.finish();
 }
 
+fn whirlpool_math(c: &mut Criterion) {
+    use sniperforge_engine::whirlpool::math::*;
+    let mut g = c.benchmark_group("whirlpool_math");
+    let (lo, hi) = (
+        sqrt_price_from_tick_index(-20_000),
+        sqrt_price_from_tick_index(-19_990),
+    );
+    let l = LIQUIDITY;
+    g.bench_function("sqrt_price_from_tick_positive", |b| {
+        b.iter(|| sqrt_price_from_tick_index(black_box(123_457)))
+    });
+    g.bench_function("sqrt_price_from_tick_negative", |b| {
+        b.iter(|| sqrt_price_from_tick_index(black_box(-123_457)))
+    });
+    g.bench_function("tick_from_sqrt_price", |b| {
+        b.iter(|| tick_index_from_sqrt_price(black_box(hi - 77)))
+    });
+    g.bench_function("amount_delta_a", |b| {
+        b.iter(|| amount_delta_a(black_box(lo), black_box(hi), black_box(l), true))
+    });
+    g.bench_function("amount_delta_b", |b| {
+        b.iter(|| amount_delta_b(black_box(lo), black_box(hi), black_box(l), true))
+    });
+    g.bench_function("next_sqrt_price_from_a", |b| {
+        b.iter(|| next_sqrt_price_from_a(black_box(hi), black_box(l), black_box(1_000_000), true))
+    });
+    g.bench_function("compute_swap_step_partial", |b| {
+        b.iter(|| {
+            compute_swap_step(
+                black_box(1_000_000),
+                3000,
+                black_box(l),
+                black_box(hi),
+                black_box(lo),
+                true,
+                true,
+            )
+        })
+    });
+    g.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_millis(500))
@@ -173,6 +215,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = exact_in_quotes, whirlpool_vs_reference, decoding
+    targets = exact_in_quotes, whirlpool_vs_reference, decoding, whirlpool_math
 }
 criterion_main!(benches);

@@ -349,7 +349,7 @@ pub fn swap(
             Ok(Quote {
                 amount_in: gross,
                 amount_out: amount,
-                fee_amount: fee_ceil(gross, rate, FEE_RATE_DENOMINATOR)?,
+                fee_amount: gross - net,
             })
         }
         (SwapMode::ExactOut, false) => {
@@ -359,7 +359,7 @@ pub fn swap(
             Ok(Quote {
                 amount_in: gross,
                 amount_out: amount,
-                fee_amount: fee_ceil(gross, trade_fee_rate, FEE_RATE_DENOMINATOR)?,
+                fee_amount: gross - net,
             })
         }
     }
