@@ -2,9 +2,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use sniperforge_engine::SwapMode;
 use sniperforge_engine::pubkey::{Pubkey, programs};
 use sniperforge_engine::raydium_v4::{self, AmmInfo};
-use sniperforge_engine::SwapMode;
 
 fuzz_target!(|data: &[u8]| {
     let key = Pubkey([1; 32]);

@@ -2,9 +2,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use sniperforge_engine::SwapMode;
 use sniperforge_engine::pubkey::{Pubkey, programs};
 use sniperforge_engine::raydium_cp::{self, AmmConfig, CpFees, PoolState};
-use sniperforge_engine::SwapMode;
 
 fuzz_target!(|data: &[u8]| {
     let key = Pubkey([1; 32]);
@@ -31,7 +31,13 @@ fuzz_target!(|data: &[u8]| {
             creator_fee_on_input: config.fund_fee_rate % 2 == 0,
         };
         for mode in [SwapMode::ExactIn, SwapMode::ExactOut] {
-            let _ = raydium_cp::swap(config.protocol_fee_rate.max(1), mode, 1_000_000, 1_000_000, fees);
+            let _ = raydium_cp::swap(
+                config.protocol_fee_rate.max(1),
+                mode,
+                1_000_000,
+                1_000_000,
+                fees,
+            );
         }
     }
 });

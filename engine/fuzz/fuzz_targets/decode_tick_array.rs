@@ -3,9 +3,9 @@
 
 use libfuzzer_sys::fuzz_target;
 use sniperforge_engine::pubkey::{Pubkey, programs};
-use sniperforge_engine::whirlpool::swap::{SwapStart, swap};
-use sniperforge_engine::whirlpool::math::sqrt_price_from_tick_index;
 use sniperforge_engine::whirlpool::TickArray;
+use sniperforge_engine::whirlpool::math::sqrt_price_from_tick_index;
+use sniperforge_engine::whirlpool::swap::{SwapStart, swap};
 
 fuzz_target!(|data: &[u8]| {
     let key = Pubkey([1; 32]);
@@ -18,7 +18,12 @@ fuzz_target!(|data: &[u8]| {
     let start = SwapStart {
         tick_spacing: 1,
         fee_rate: 3000,
-        liquidity: array.liquidity_net.iter().map(|n| n.unsigned_abs()).max().unwrap_or(0),
+        liquidity: array
+            .liquidity_net
+            .iter()
+            .map(|n| n.unsigned_abs())
+            .max()
+            .unwrap_or(0),
         sqrt_price: sqrt_price_from_tick_index(tick),
         tick_current_index: tick,
     };

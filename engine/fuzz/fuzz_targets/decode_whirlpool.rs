@@ -23,12 +23,25 @@ fuzz_target!(|data: &[u8]| {
         let start = center + k * per;
         let bytes = TickArray::encode_dynamic(&key, start, &[Default::default(); 88]);
         let array_key = Pubkey([10 + (k + 3) as u8; 32]);
-        let _ = pool.update(AccountData { pubkey: &array_key, owner: &programs::ORCA_WHIRLPOOL, data: &bytes });
+        let _ = pool.update(AccountData {
+            pubkey: &array_key,
+            owner: &programs::ORCA_WHIRLPOOL,
+            data: &bytes,
+        });
     }
-    let amount = u64::from_le_bytes(data.get(600..608).and_then(|b| b.try_into().ok()).unwrap_or([1; 8]));
+    let amount = u64::from_le_bytes(
+        data.get(600..608)
+            .and_then(|b| b.try_into().ok())
+            .unwrap_or([1; 8]),
+    );
     for side in [Side::AToB, Side::BToA] {
         for mode in [SwapMode::ExactIn, SwapMode::ExactOut] {
-            let _ = pool.quote(&QuoteRequest { amount, side, mode, unix_timestamp: 0 });
+            let _ = pool.quote(&QuoteRequest {
+                amount,
+                side,
+                mode,
+                unix_timestamp: 0,
+            });
         }
     }
 });
