@@ -219,11 +219,23 @@ impl Amm for WhirlpoolPool {
     }
 
     fn quote(&self, request: &QuoteRequest) -> Result<Quote, QuoteError> {
-        let outcome = self.quote_with_limit(request.amount, request.side, request.mode, 0)?;
+        if self.state.is_adaptive_fee() {
+            return Err(QuoteError::Unsupported(
+                "adaptive-fee Whirlpool (fee_tier_index_seed differs from tick_spacing)",
+            ));
+        }
+        let (amount_in, amount_out, fee_amount) = swap::swap_amounts(
+            &self.swap_start(),
+            &self.tick_arrays,
+            request.amount,
+            request.side == Side::AToB,
+            request.mode == SwapMode::ExactIn,
+            0,
+        )?;
         Ok(Quote {
-            amount_in: outcome.amount_in,
-            amount_out: outcome.amount_out,
-            fee_amount: outcome.fee_amount,
+            amount_in,
+            amount_out,
+            fee_amount,
         })
     }
 }

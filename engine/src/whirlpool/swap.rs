@@ -195,6 +195,54 @@ pub fn swap(
     exact_in: bool,
     sqrt_price_limit: u128,
 ) -> Result<SwapOutcome, QuoteError> {
+    let end = run(start, arrays, amount, a_to_b, exact_in, sqrt_price_limit)?;
+    Ok(SwapOutcome {
+        amount_in: end.amount_in,
+        amount_out: end.amount_out,
+        fee_amount: end.fee_amount,
+        sqrt_price: end.sqrt_price,
+        tick_current_index: if end.tick_stale {
+            tick_index_from_sqrt_price(end.sqrt_price)
+        } else {
+            end.tick
+        },
+        liquidity: end.liquidity,
+    })
+}
+
+/// The amounts of [`swap`] alone, without deriving the final tick (the quote's hot path).
+pub fn swap_amounts(
+    start: &SwapStart,
+    arrays: &[TickArray],
+    amount: u64,
+    a_to_b: bool,
+    exact_in: bool,
+    sqrt_price_limit: u128,
+) -> Result<(u64, u64, u64), QuoteError> {
+    let end = run(start, arrays, amount, a_to_b, exact_in, sqrt_price_limit)?;
+    Ok((end.amount_in, end.amount_out, end.fee_amount))
+}
+
+/// Where the loop stopped. After a step that ends between ticks the tick index is derived from
+/// the price only when the loop goes on or a caller asks for it (`tick_stale`).
+struct LoopEnd {
+    amount_in: u64,
+    amount_out: u64,
+    fee_amount: u64,
+    sqrt_price: u128,
+    tick: i32,
+    tick_stale: bool,
+    liquidity: u128,
+}
+
+fn run(
+    start: &SwapStart,
+    arrays: &[TickArray],
+    amount: u64,
+    a_to_b: bool,
+    exact_in: bool,
+    sqrt_price_limit: u128,
+) -> Result<LoopEnd, QuoteError> {
     if amount == 0 {
         return Err(QuoteError::ZeroAmount);
     }
@@ -230,9 +278,14 @@ pub fn swap(
     let mut tick = start.tick_current_index;
     let mut liquidity = start.liquidity;
     let mut array_index = 0usize;
+    let mut tick_stale = false;
     let overflow = |stage| QuoteError::Overflow { stage };
 
     while remaining > 0 && sqrt_price != limit {
+        if tick_stale {
+            tick = tick_index_from_sqrt_price(sqrt_price);
+            tick_stale = false;
+        }
         let (next_index, next_tick, initialized) = window.next_tick(tick, array_index, a_to_b)?;
         let next_tick_price = sqrt_price_from_tick_index(next_tick);
         let target = if a_to_b {
@@ -294,7 +347,7 @@ pub fn swap(
             };
             tick = if a_to_b { next_tick - 1 } else { next_tick };
         } else if step.next_sqrt_price != sqrt_price {
-            tick = tick_index_from_sqrt_price(step.next_sqrt_price);
+            tick_stale = true;
         }
         sqrt_price = step.next_sqrt_price;
     }
@@ -311,12 +364,13 @@ pub fn swap(
     } else {
         (calculated, swapped)
     };
-    Ok(SwapOutcome {
+    Ok(LoopEnd {
         amount_in,
         amount_out,
         fee_amount: fee_sum,
         sqrt_price,
-        tick_current_index: tick,
+        tick,
+        tick_stale,
         liquidity,
     })
 }
