@@ -5,7 +5,7 @@ use libfuzzer_sys::fuzz_target;
 use sniperforge_engine::pubkey::{Pubkey, programs};
 use sniperforge_engine::whirlpool::TickArray;
 use sniperforge_engine::whirlpool::math::sqrt_price_from_tick_index;
-use sniperforge_engine::whirlpool::swap::{SwapStart, swap};
+use sniperforge_engine::whirlpool::swap::{SwapParams, SwapStart, swap};
 
 fuzz_target!(|data: &[u8]| {
     let key = Pubkey([1; 32]);
@@ -30,7 +30,13 @@ fuzz_target!(|data: &[u8]| {
     let arrays = [array];
     for a_to_b in [true, false] {
         for exact_in in [true, false] {
-            let _ = swap(&start, &arrays, 1 << 40, a_to_b, exact_in, 0);
+            let params = SwapParams {
+                amount: 1 << 40,
+                a_to_b,
+                exact_in,
+                sqrt_price_limit: 0,
+            };
+            let _ = swap(&start, &arrays, params);
         }
     }
 });

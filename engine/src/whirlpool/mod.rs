@@ -10,7 +10,7 @@ use crate::pubkey::{Pubkey, programs};
 use crate::quote::{AccountData, Amm, DexKind, Quote, QuoteRequest, Side, SwapMode, Updated};
 
 pub use state::{TickArray, TickImage, Whirlpool};
-pub use swap::{SwapOutcome, SwapStart};
+pub use swap::{SwapOutcome, SwapParams, SwapStart};
 
 use math::{MAX_TICK_INDEX, MIN_TICK_INDEX, TICK_ARRAY_SIZE};
 
@@ -80,17 +80,6 @@ impl WhirlpoolPool {
         &self.tick_arrays
     }
 
-    /// The swap loop's starting state.
-    pub fn swap_start(&self) -> SwapStart {
-        SwapStart {
-            tick_spacing: self.state.tick_spacing,
-            fee_rate: self.state.fee_rate,
-            liquidity: self.state.liquidity,
-            sqrt_price: self.state.sqrt_price,
-            tick_current_index: self.state.tick_current_index,
-        }
-    }
-
     /// A quote that stops at `sqrt_price_limit` (0: no limit, as on chain); with a limit, an
     /// exact-out swap may fill partly.
     pub fn quote_with_limit(
@@ -100,19 +89,27 @@ impl WhirlpoolPool {
         mode: SwapMode,
         sqrt_price_limit: u128,
     ) -> Result<SwapOutcome, QuoteError> {
+        swap::swap(
+            &self.swap_start()?,
+            &self.tick_arrays,
+            params(amount, side, mode, sqrt_price_limit),
+        )
+    }
+
+    /// The swap loop's starting state, or why this pool cannot be quoted.
+    fn swap_start(&self) -> Result<SwapStart, QuoteError> {
         if self.state.is_adaptive_fee() {
             return Err(QuoteError::Unsupported(
                 "adaptive-fee Whirlpool (fee_tier_index_seed differs from tick_spacing)",
             ));
         }
-        swap::swap(
-            &self.swap_start(),
-            &self.tick_arrays,
-            amount,
-            side == Side::AToB,
-            mode == SwapMode::ExactIn,
-            sqrt_price_limit,
-        )
+        Ok(SwapStart {
+            tick_spacing: self.state.tick_spacing,
+            fee_rate: self.state.fee_rate,
+            liquidity: self.state.liquidity,
+            sqrt_price: self.state.sqrt_price,
+            tick_current_index: self.state.tick_current_index,
+        })
     }
 
     fn insert_tick_array(&mut self, key: Pubkey, array: TickArray) -> Result<(), DecodeError> {
@@ -219,23 +216,24 @@ impl Amm for WhirlpoolPool {
     }
 
     fn quote(&self, request: &QuoteRequest) -> Result<Quote, QuoteError> {
-        if self.state.is_adaptive_fee() {
-            return Err(QuoteError::Unsupported(
-                "adaptive-fee Whirlpool (fee_tier_index_seed differs from tick_spacing)",
-            ));
-        }
         let (amount_in, amount_out, fee_amount) = swap::swap_amounts(
-            &self.swap_start(),
+            &self.swap_start()?,
             &self.tick_arrays,
-            request.amount,
-            request.side == Side::AToB,
-            request.mode == SwapMode::ExactIn,
-            0,
+            params(request.amount, request.side, request.mode, 0),
         )?;
         Ok(Quote {
             amount_in,
             amount_out,
             fee_amount,
         })
+    }
+}
+
+fn params(amount: u64, side: Side, mode: SwapMode, sqrt_price_limit: u128) -> SwapParams {
+    SwapParams {
+        amount,
+        a_to_b: side == Side::AToB,
+        exact_in: mode == SwapMode::ExactIn,
+        sqrt_price_limit,
     }
 }

@@ -185,17 +185,27 @@ impl<'a> Window<'a> {
     }
 }
 
+/// What to swap: amount, direction, mode and price limit (0: none, the price bound, as on chain).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SwapParams {
+    /// Input (exact in) or wanted output (exact out).
+    pub amount: u64,
+    /// Token A in, token B out.
+    pub a_to_b: bool,
+    /// Whether `amount` is the input.
+    pub exact_in: bool,
+    /// Sqrt price at which the swap stops; 0 for none.
+    pub sqrt_price_limit: u128,
+}
+
 /// Runs the swap loop over `arrays` (sorted by start tick index, any number; the swap uses the
-/// three the program would). `sqrt_price_limit` 0 means none (the price bound), as on chain.
+/// three the program would).
 pub fn swap(
     start: &SwapStart,
     arrays: &[TickArray],
-    amount: u64,
-    a_to_b: bool,
-    exact_in: bool,
-    sqrt_price_limit: u128,
+    params: SwapParams,
 ) -> Result<SwapOutcome, QuoteError> {
-    let end = run(start, arrays, amount, a_to_b, exact_in, sqrt_price_limit)?;
+    let end = run(start, arrays, params)?;
     Ok(SwapOutcome {
         amount_in: end.amount_in,
         amount_out: end.amount_out,
@@ -210,16 +220,14 @@ pub fn swap(
     })
 }
 
-/// The amounts of [`swap`] alone, without deriving the final tick (the quote's hot path).
+/// The amounts of [`swap`] alone (in, out, fee), without deriving the final tick: the quote's
+/// hot path.
 pub fn swap_amounts(
     start: &SwapStart,
     arrays: &[TickArray],
-    amount: u64,
-    a_to_b: bool,
-    exact_in: bool,
-    sqrt_price_limit: u128,
+    params: SwapParams,
 ) -> Result<(u64, u64, u64), QuoteError> {
-    let end = run(start, arrays, amount, a_to_b, exact_in, sqrt_price_limit)?;
+    let end = run(start, arrays, params)?;
     Ok((end.amount_in, end.amount_out, end.fee_amount))
 }
 
@@ -235,14 +243,13 @@ struct LoopEnd {
     liquidity: u128,
 }
 
-fn run(
-    start: &SwapStart,
-    arrays: &[TickArray],
-    amount: u64,
-    a_to_b: bool,
-    exact_in: bool,
-    sqrt_price_limit: u128,
-) -> Result<LoopEnd, QuoteError> {
+fn run(start: &SwapStart, arrays: &[TickArray], params: SwapParams) -> Result<LoopEnd, QuoteError> {
+    let SwapParams {
+        amount,
+        a_to_b,
+        exact_in,
+        sqrt_price_limit,
+    } = params;
     if amount == 0 {
         return Err(QuoteError::ZeroAmount);
     }
