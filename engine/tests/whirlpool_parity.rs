@@ -234,6 +234,28 @@ fn pool_from_bytes(state: &State, rng: &mut ChaCha8Rng) -> WhirlpoolPool {
     pool
 }
 
+/// Initialized ticks a swap from the state's price to `end_price` crosses.
+fn crossed_ticks(state: &State, end_price: u128, a_to_b: bool) -> u64 {
+    let ts = i32::from(state.pool.tick_spacing);
+    let current = state.pool.tick_current_index;
+    let mut n = 0;
+    for (start, ticks) in &state.arrays {
+        for (slot, t) in ticks.iter().enumerate() {
+            let index = start + slot as i32 * ts;
+            if !t.initialized || !(MIN_TICK_INDEX..=MAX_TICK_INDEX).contains(&index) {
+                continue;
+            }
+            let p = sqrt_price_from_tick_index(index);
+            if (a_to_b && index <= current && p >= end_price)
+                || (!a_to_b && index > current && p <= end_price)
+            {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
 #[derive(Default)]
 struct Tally {
     compared: u64,
@@ -241,7 +263,9 @@ struct Tally {
     no_window: u64,
     reasons: std::collections::BTreeMap<String, u64>,
     crossed_ticks: u64,
-    multi_array: u64,
+    max_crossed: u64,
+    total_crossed: u64,
+    arrays_spanned: [u64; 4],
     partial: u64,
     mismatches: Vec<String>,
 }
@@ -306,17 +330,20 @@ fn run(cases: u64, seed: u64) -> ([Tally; 4], u64) {
                         ));
                     }
                     tally.compared += 1;
-                    let start_array = array_start(state.pool.tick_current_index, i32::from(state.pool.tick_spacing));
-                    if o.tick_current_index.div_euclid(TICK_ARRAY_SIZE * i32::from(state.pool.tick_spacing))
-                        * TICK_ARRAY_SIZE
-                        * i32::from(state.pool.tick_spacing)
-                        != start_array
-                    {
-                        tally.multi_array += 1;
-                    }
-                    if o.liquidity != state.pool.liquidity {
+                    let ts = i32::from(state.pool.tick_spacing);
+                    let per = TICK_ARRAY_SIZE * ts;
+                    let arrays_spanned = ((array_start(o.tick_current_index, ts)
+                        - array_start(state.pool.tick_current_index, ts))
+                    .abs()
+                        / per
+                        + 1) as usize;
+                    tally.arrays_spanned[arrays_spanned.min(3)] += 1;
+                    let crossed = crossed_ticks(&state, o.sqrt_price, a_to_b);
+                    if crossed > 0 {
                         tally.crossed_ticks += 1;
                     }
+                    tally.max_crossed = tally.max_crossed.max(crossed);
+                    tally.total_crossed += crossed;
                     if o.sqrt_price == limit {
                         tally.partial += 1;
                     }
@@ -352,21 +379,28 @@ fn quotes_match_the_reference_crate_on_random_states() {
     let mut failed = Vec::new();
     for (name, t) in names.iter().zip(&tallies) {
         println!(
-            "whirlpool parity {name}: {} quotes compared over {states} random states, {} rejected by both ({:?}), {} states with the price at the window edge, {} crossed an initialized tick, {} ended in another array, {} stopped at the array edge, {} mismatches",
+            "whirlpool parity {name}: {} quotes compared over {states} random states, {} mismatches; \
+             {} rejected by both ({:?}); {} states skipped with the price at the window edge; \
+             {} crossed initialized ticks (max {} in one quote, {} in all); arrays spanned 1/2/3: {:?}; \
+             {} stopped at the window edge",
             t.compared,
+            t.mismatches.len(),
             t.both_rejected,
             t.reasons,
             t.no_window,
             t.crossed_ticks,
-            t.multi_array,
+            t.max_crossed,
+            t.total_crossed,
+            &t.arrays_spanned[1..],
             t.partial,
-            t.mismatches.len()
         );
         failed.extend(t.mismatches.iter().take(5).cloned());
     }
     assert!(failed.is_empty(), "mismatches:\n{}", failed.join("\n"));
     for t in &tallies {
         assert!(t.compared >= cases);
-        assert!(t.crossed_ticks > 0 && t.multi_array > 0 && t.partial > 0);
+        assert!(
+            t.crossed_ticks > 0 && t.max_crossed >= 10 && t.arrays_spanned[3] > 0 && t.partial > 0
+        );
     }
 }
