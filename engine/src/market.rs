@@ -166,32 +166,47 @@ impl Market {
         self.readers.get(key).map_or(&[], Vec::as_slice)
     }
 
-    /// Applies an account update to every pool that reads it (or, for a tick array not yet
-    /// routed, to the pool it names); returns the pools whose state changed.
+    /// Applies an account update to every pool that reads it (or, for a Whirlpool-owned account
+    /// not routed yet, such as a tick array under an address the pool did not derive, to every
+    /// Whirlpool, which keeps it only if the array names it). `changed` receives the pools whose
+    /// state changed. No allocation unless a pool's set of accounts changed.
     pub fn apply(
         &mut self,
         account: AccountData<'_>,
         changed: &mut Vec<PoolIndex>,
     ) -> Result<(), DecodeError> {
         changed.clear();
-        let readers: Vec<PoolIndex> = match self.readers.get(account.pubkey) {
-            Some(r) => r.clone(),
-            None if *account.owner == programs::ORCA_WHIRLPOOL => (0..self.pools.len() as u32)
-                .map(PoolIndex)
-                .filter(|i| matches!(self.pools[i.0 as usize], Pool::Whirlpool(_)))
-                .collect(),
-            None => return Ok(()),
-        };
-        for index in readers {
-            let pool = &mut self.pools[index.0 as usize];
+        let mut accounts_changed = false;
+        let mut visit = |pool: &mut Pool, index: PoolIndex| -> Result<(), DecodeError> {
             match pool.update(account)? {
                 Updated::Ignored => {}
                 Updated::State => changed.push(index),
                 Updated::Accounts => {
                     changed.push(index);
-                    for key in pool.accounts() {
-                        self.route(key, index);
+                    accounts_changed = true;
+                }
+            }
+            Ok(())
+        };
+        match self.readers.get(account.pubkey) {
+            Some(readers) => {
+                for &index in readers {
+                    visit(&mut self.pools[index.0 as usize], index)?;
+                }
+            }
+            None if *account.owner == programs::ORCA_WHIRLPOOL => {
+                for (i, pool) in self.pools.iter_mut().enumerate() {
+                    if matches!(pool, Pool::Whirlpool(_)) {
+                        visit(pool, PoolIndex(i as u32))?;
                     }
+                }
+            }
+            None => {}
+        }
+        if accounts_changed {
+            for &index in changed.iter() {
+                for key in self.pools[index.0 as usize].accounts() {
+                    self.route(key, index);
                 }
             }
         }
