@@ -1,7 +1,10 @@
 //! Exact DEX quotes from raw account bytes, market state and the arbitrage hot path.
 
+pub mod baseline;
 pub mod bytes;
 pub mod constant_product;
+pub mod curve;
+pub mod cycles;
 pub mod error;
 pub mod market;
 pub mod pda;
@@ -9,10 +12,12 @@ pub mod pubkey;
 pub mod quote;
 pub mod raydium_cp;
 pub mod raydium_v4;
+pub mod sim;
+pub mod strategy;
 pub mod token_account;
 pub mod whirlpool;
 
 pub use error::{AccountKind, DecodeError, QuoteError};
-pub use market::{Market, MintIndex, Pool, PoolIndex};
+pub use market::{AccountUpdate, Market, MintIndex, Pool, PoolIndex};
 pub use pubkey::Pubkey;
 pub use quote::{AccountData, Amm, DexKind, Quote, QuoteRequest, Side, SwapMode, Updated};

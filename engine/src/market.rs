@@ -75,6 +75,10 @@ impl Amm for Pool {
         }
     }
 
+    fn curve(&self, side: crate::quote::Side) -> Option<crate::curve::Curve> {
+        self.inner().curve(side)
+    }
+
     #[inline]
     fn quote(&self, request: &QuoteRequest) -> Result<Quote, QuoteError> {
         match self {
@@ -85,15 +89,36 @@ impl Amm for Pool {
     }
 }
 
+/// One account change as a feed delivers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountUpdate {
+    /// Account address.
+    pub pubkey: Pubkey,
+    /// Owner program.
+    pub owner: Pubkey,
+    /// Slot the state is from.
+    pub slot: u64,
+    /// Write version within the slot (orders writes of one slot).
+    pub write_version: u64,
+    /// Account data.
+    pub data: Vec<u8>,
+    /// When the update entered the process (ns on the engine's clock); the origin of every
+    /// latency stage.
+    pub received_at: u64,
+}
+
 /// Every pool the engine tracks, with mints interned to dense indices and an index from
 /// account address to the pools that read it.
 #[derive(Debug, Default)]
 pub struct Market {
     pools: Vec<Pool>,
     pool_mints: Vec<[MintIndex; 2]>,
+    pool_slot: Vec<u64>,
     mints: Vec<Pubkey>,
     mint_index: HashMap<Pubkey, MintIndex>,
     readers: HashMap<Pubkey, Vec<PoolIndex>>,
+    versions: HashMap<Pubkey, (u64, u64)>,
+    stale_updates: u64,
 }
 
 impl Market {
@@ -108,6 +133,7 @@ impl Market {
         let [a, b] = pool.mints();
         let mints = [self.intern_mint(a), self.intern_mint(b)];
         self.pool_mints.push(mints);
+        self.pool_slot.push(0);
         for key in pool.accounts() {
             self.route(key, index);
         }
@@ -164,6 +190,57 @@ impl Market {
     /// Pools that read `key`.
     pub fn readers(&self, key: &Pubkey) -> &[PoolIndex] {
         self.readers.get(key).map_or(&[], Vec::as_slice)
+    }
+
+    /// Applies a feed update unless it is older than (or as old as) one already applied to the
+    /// same account — by (slot, write_version) — in which case it is counted and ignored
+    /// (`Ok(false)`). A malformed update is an error and changes nothing.
+    pub fn apply_update(
+        &mut self,
+        update: &AccountUpdate,
+        changed: &mut Vec<PoolIndex>,
+    ) -> Result<bool, DecodeError> {
+        let version = (update.slot, update.write_version);
+        if self
+            .versions
+            .get(&update.pubkey)
+            .is_some_and(|seen| version <= *seen)
+        {
+            self.stale_updates += 1;
+            changed.clear();
+            return Ok(false);
+        }
+        self.apply(
+            AccountData {
+                pubkey: &update.pubkey,
+                owner: &update.owner,
+                data: &update.data,
+            },
+            changed,
+        )?;
+        self.versions.insert(update.pubkey, version);
+        for index in changed.iter() {
+            let slot = &mut self.pool_slot[index.0 as usize];
+            *slot = (*slot).max(update.slot);
+        }
+        Ok(true)
+    }
+
+    /// Updates ignored as stale or out of order.
+    pub fn stale_updates(&self) -> u64 {
+        self.stale_updates
+    }
+
+    /// Slot of the newest update applied to a pool's accounts (0 before any).
+    pub fn pool_slot(&self, index: PoolIndex) -> u64 {
+        self.pool_slot.get(index.0 as usize).copied().unwrap_or(0)
+    }
+
+    /// Seeds a pool's freshness slot (its accounts were loaded from a snapshot at `slot`).
+    pub fn set_pool_slot(&mut self, index: PoolIndex, slot: u64) {
+        if let Some(s) = self.pool_slot.get_mut(index.0 as usize) {
+            *s = slot;
+        }
     }
 
     /// Applies an account update to every pool that reads it (or, for a Whirlpool-owned account

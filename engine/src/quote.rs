@@ -123,4 +123,7 @@ pub trait Amm {
     fn update(&mut self, account: AccountData<'_>) -> Result<Updated, DecodeError>;
     /// Quotes a swap against the current state.
     fn quote(&self, request: &QuoteRequest) -> Result<Quote, QuoteError>;
+    /// The pool as a constant-product curve at its current price (virtual reserves of the
+    /// current range for concentrated liquidity), for sizing; `None` when it cannot trade.
+    fn curve(&self, side: Side) -> Option<crate::curve::Curve>;
 }

@@ -507,6 +507,37 @@ impl Amm for RaydiumCpPool {
         Ok(Updated::State)
     }
 
+    fn curve(&self, side: Side) -> Option<crate::curve::Curve> {
+        let s = &self.state;
+        if s.status & STATUS_SWAP_DISABLED_BIT != 0
+            || s.token_0_program == programs::SPL_TOKEN_2022
+            || s.token_1_program == programs::SPL_TOKEN_2022
+        {
+            return None;
+        }
+        let config = self.config.as_ref()?;
+        let (r0, r1) = self.reserves().ok()?;
+        let (r_in, r_out) = match side {
+            Side::AToB => (r0, r1),
+            Side::BToA => (r1, r0),
+        };
+        let creator = if s.enable_creator_fee {
+            config.creator_fee_rate
+        } else {
+            0
+        };
+        let keep = |rate: u64| 1.0 - rate as f64 / FEE_RATE_DENOMINATOR as f64;
+        (r_in > 0 && r_out > 0).then(|| crate::curve::Curve {
+            reserve_in: r_in as f64,
+            reserve_out: r_out as f64,
+            gamma: if s.creator_fee_on.on_input(side) {
+                keep(config.trade_fee_rate + creator)
+            } else {
+                keep(config.trade_fee_rate) * keep(creator)
+            },
+        })
+    }
+
     fn quote(&self, request: &QuoteRequest) -> Result<Quote, QuoteError> {
         if request.amount == 0 {
             return Err(QuoteError::ZeroAmount);

@@ -322,6 +322,26 @@ impl Amm for RaydiumV4Pool {
         Ok(Updated::State)
     }
 
+    fn curve(&self, side: Side) -> Option<crate::curve::Curve> {
+        if !matches!(
+            self.info.status,
+            STATUS_INITIALIZED | STATUS_SWAP_ONLY | STATUS_WAITING_TRADE
+        ) {
+            return None;
+        }
+        let (coin, pc) = self.reserves().ok()?;
+        let (r_in, r_out) = match side {
+            Side::AToB => (coin, pc),
+            Side::BToA => (pc, coin),
+        };
+        (r_in > 0 && r_out > 0).then(|| crate::curve::Curve {
+            reserve_in: r_in as f64,
+            reserve_out: r_out as f64,
+            gamma: 1.0
+                - self.info.swap_fee_numerator as f64 / self.info.swap_fee_denominator as f64,
+        })
+    }
+
     fn quote(&self, request: &QuoteRequest) -> Result<Quote, QuoteError> {
         if request.amount == 0 {
             return Err(QuoteError::ZeroAmount);

@@ -215,6 +215,26 @@ impl Amm for WhirlpoolPool {
         })
     }
 
+    fn curve(&self, side: Side) -> Option<crate::curve::Curve> {
+        let s = &self.state;
+        if s.is_adaptive_fee() || s.liquidity == 0 {
+            return None;
+        }
+        // Virtual reserves of the current range: x = L/√P (token A), y = L·√P (token B).
+        let sqrt_price = s.sqrt_price as f64 / 18_446_744_073_709_551_616.0;
+        let liquidity = s.liquidity as f64;
+        let (a, b) = (liquidity / sqrt_price, liquidity * sqrt_price);
+        let (reserve_in, reserve_out) = match side {
+            Side::AToB => (a, b),
+            Side::BToA => (b, a),
+        };
+        Some(crate::curve::Curve {
+            reserve_in,
+            reserve_out,
+            gamma: 1.0 - f64::from(s.fee_rate) / 1_000_000.0,
+        })
+    }
+
     fn quote(&self, request: &QuoteRequest) -> Result<Quote, QuoteError> {
         let (amount_in, amount_out, fee_amount) = swap::swap_amounts(
             &self.swap_start()?,

@@ -1,0 +1,133 @@
+//! Constant-product approximations of pools and their composition along a route: a chain of
+//! swaps x → γ·R_out·x / (R_in + γ·x) composes into x → A·x / (B + C·x), whose
+//! profit-maximising input has a closed form.
+
+/// One hop as a constant-product curve: `out = gamma·r_out·x / (r_in + gamma·x)`.
+/// Concentrated-liquidity pools enter with the virtual reserves of their current range.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Curve {
+    /// Reserve of the input token (base units).
+    pub reserve_in: f64,
+    /// Reserve of the output token (base units).
+    pub reserve_out: f64,
+    /// Fraction of the input that reaches the curve (1 − fee).
+    pub gamma: f64,
+}
+
+/// A composed route `x → a·x / (b + c·x)`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Chain {
+    /// Numerator coefficient.
+    pub a: f64,
+    /// Denominator constant.
+    pub b: f64,
+    /// Denominator slope.
+    pub c: f64,
+}
+
+impl Chain {
+    /// The identity route (no hop yet).
+    pub const IDENTITY: Chain = Chain {
+        a: 1.0,
+        b: 1.0,
+        c: 0.0,
+    };
+
+    /// This route followed by one more hop.
+    #[inline]
+    pub fn then(self, hop: &Curve) -> Chain {
+        // hop(y) = A2·y / (B2 + C2·y) with A2 = γ·R_out, B2 = R_in, C2 = γ; y = a·x / (b + c·x).
+        let a2 = hop.gamma * hop.reserve_out;
+        let b2 = hop.reserve_in;
+        let c2 = hop.gamma;
+        Chain {
+            a: self.a * a2,
+            b: self.b * b2,
+            c: b2 * self.c + c2 * self.a,
+        }
+    }
+
+    /// Output for input `x`.
+    #[inline]
+    pub fn output(&self, x: f64) -> f64 {
+        self.a * x / (self.b + self.c * x)
+    }
+
+    /// Whether a marginal unit comes back larger than it went in (`a/b > 1 + min_edge`).
+    #[inline]
+    pub fn is_profitable(&self, min_edge: f64) -> bool {
+        self.a > self.b * (1.0 + min_edge)
+    }
+
+    /// The input maximising `output(x) − x`: `(√(a·b) − b) / c`, or 0 when unprofitable.
+    #[inline]
+    pub fn optimal_input(&self) -> f64 {
+        if self.a <= self.b || self.c <= 0.0 {
+            return 0.0;
+        }
+        ((self.a * self.b).sqrt() - self.b) / self.c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn composed_chain_equals_hop_by_hop() {
+        let hops = [
+            Curve {
+                reserve_in: 1e9,
+                reserve_out: 2e9,
+                gamma: 0.9975,
+            },
+            Curve {
+                reserve_in: 3e12,
+                reserve_out: 1.6e12,
+                gamma: 0.997,
+            },
+            Curve {
+                reserve_in: 5e6,
+                reserve_out: 5.2e6,
+                gamma: 0.9999,
+            },
+        ];
+        let chain = hops.iter().fold(Chain::IDENTITY, |c, h| c.then(h));
+        for x in [1.0, 1e3, 1e6, 1e9] {
+            let step = hops.iter().fold(x, |y, h| {
+                h.gamma * h.reserve_out * y / (h.reserve_in + h.gamma * y)
+            });
+            let composed = chain.output(x);
+            assert!(
+                (composed - step).abs() <= 1e-9 * step.max(1.0),
+                "{composed} vs {step}"
+            );
+        }
+    }
+
+    #[test]
+    fn optimum_is_where_the_marginal_rate_is_one() {
+        let chain = Chain::IDENTITY
+            .then(&Curve {
+                reserve_in: 1e6,
+                reserve_out: 1.1e6,
+                gamma: 0.997,
+            })
+            .then(&Curve {
+                reserve_in: 1e6,
+                reserve_out: 1e6,
+                gamma: 0.997,
+            });
+        assert!(chain.is_profitable(0.0));
+        let x = chain.optimal_input();
+        let profit = |x: f64| chain.output(x) - x;
+        assert!(profit(x) > 0.0);
+        assert!(profit(x) >= profit(x * 1.01) && profit(x) >= profit(x * 0.99));
+        let flat = Chain::IDENTITY.then(&Curve {
+            reserve_in: 1e6,
+            reserve_out: 1e6,
+            gamma: 0.997,
+        });
+        assert_eq!(flat.optimal_input(), 0.0);
+    }
+}

@@ -1,0 +1,708 @@
+//! The strategy core: `process(event) -> decisions` with an injected clock. Applies account
+//! updates, re-evaluates only the cycles through the pools that changed, sizes candidates in
+//! closed form, confirms them with exact integer quotes, gates them on risk limits, and runs
+//! the paper executor.
+
+use std::cell::Cell;
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use crate::curve::{Chain, Curve};
+use crate::cycles::{CycleId, CycleIndex};
+use crate::error::DecodeError;
+use crate::market::{AccountUpdate, Market, MintIndex, PoolIndex};
+use crate::pubkey::Pubkey;
+use crate::quote::{Amm, QuoteRequest, Side, SwapMode};
+
+/// Time source of the engine, in nanoseconds from an arbitrary origin.
+pub trait Clock {
+    /// Now, in ns.
+    fn now_ns(&self) -> u64;
+}
+
+/// The live clock: monotonic ns since construction.
+#[derive(Debug, Clone, Copy)]
+pub struct MonotonicClock {
+    origin: Instant,
+}
+
+impl MonotonicClock {
+    /// A clock whose zero is now.
+    pub fn new() -> Self {
+        Self {
+            origin: Instant::now(),
+        }
+    }
+
+    /// The instant that reads as `ns`.
+    pub fn origin(&self) -> Instant {
+        self.origin
+    }
+}
+
+impl Default for MonotonicClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock for MonotonicClock {
+    #[inline]
+    fn now_ns(&self) -> u64 {
+        self.origin.elapsed().as_nanos() as u64
+    }
+}
+
+/// A clock tests and replay advance by hand.
+#[derive(Debug, Default)]
+pub struct ManualClock(Cell<u64>);
+
+impl ManualClock {
+    /// A clock reading `ns`.
+    pub fn new(ns: u64) -> Self {
+        Self(Cell::new(ns))
+    }
+
+    /// Sets the time.
+    pub fn set(&self, ns: u64) {
+        self.0.set(ns);
+    }
+
+    /// Moves the time forward.
+    pub fn advance(&self, ns: u64) {
+        self.0.set(self.0.get() + ns);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ns(&self) -> u64 {
+        self.0.get()
+    }
+}
+
+/// A mint routes may start and end in, with its size limits in base units.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BaseMint {
+    /// Mint address.
+    pub mint: Pubkey,
+    /// Largest input per trade.
+    pub max_trade: u64,
+    /// Smallest absolute profit worth a trade.
+    pub min_profit: u64,
+}
+
+/// A mint's decimals and reference USD price, for PnL in USD.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MintInfo {
+    /// Mint address.
+    pub mint: Pubkey,
+    /// Decimals.
+    pub decimals: u8,
+    /// Reference price in USD per whole token.
+    pub usd_price: f64,
+}
+
+/// Risk gates applied before anything executes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RiskLimits {
+    /// Smallest profit relative to the input, in basis points.
+    pub min_profit_bps: u32,
+    /// Oldest pool state (in slots behind the newest slot seen) a route may trade on.
+    pub max_state_age_slots: u64,
+    /// Orders in flight at once.
+    pub max_concurrent_trades: usize,
+}
+
+/// Strategy configuration (validated by the bot config layer).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StrategyConfig {
+    /// Mints routes start and end in.
+    pub base_mints: Vec<BaseMint>,
+    /// Longest route, 2 to 4 pools.
+    pub max_hops: usize,
+    /// Risk gates.
+    pub risk: RiskLimits,
+    /// Paper executor: time from decision to fill.
+    pub paper_latency_ns: u64,
+    /// Minimum-out below the expected output, in basis points.
+    pub slippage_bps: u32,
+    /// Decimals and USD prices of the mints.
+    pub mints: Vec<MintInfo>,
+}
+
+/// A profitable route, sized and confirmed with exact quotes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Opportunity {
+    /// The route.
+    pub cycle: CycleId,
+    /// Input, in base units of the start mint.
+    pub amount_in: u64,
+    /// Exact output the programs would pay.
+    pub expected_out: u64,
+    /// `expected_out − amount_in`.
+    pub profit: u64,
+    /// Profit relative to the input.
+    pub profit_bps: u32,
+    /// Newest slot among the route's pool states.
+    pub slot: u64,
+    /// When it was found (ns).
+    pub detected_at: u64,
+}
+
+/// An order sent to the executor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Order {
+    /// Sequence number.
+    pub id: u64,
+    /// What was found.
+    pub opportunity: Opportunity,
+    /// Output below which the route fails.
+    pub min_out: u64,
+    /// Ingress time of the update that triggered it.
+    pub received_at: u64,
+    /// When the risk gates passed it.
+    pub decided_at: u64,
+    /// When the paper executor fills it.
+    pub due_at: u64,
+}
+
+/// The paper executor's result for an order.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Fill {
+    /// The order.
+    pub order: Order,
+    /// Output at fill time (re-quoted exactly), or `None` when the route would fail.
+    pub realised_out: Option<u64>,
+    /// Profit in the start mint's base units (0 when failed).
+    pub pnl: i128,
+    /// Profit in USD at reference prices.
+    pub pnl_usd: f64,
+    /// When it was booked.
+    pub executed_at: u64,
+}
+
+/// Why a confirmed opportunity did not execute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    /// Below `min_profit_bps`.
+    ProfitBps,
+    /// Below the base mint's `min_profit`.
+    ProfitAbsolute,
+    /// A pool state older than `max_state_age_slots`.
+    StaleState,
+    /// `max_concurrent_trades` orders already in flight.
+    Concurrency,
+}
+
+/// What the strategy decided.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// Send this order.
+    Execute(Order),
+    /// A confirmed opportunity the risk gates stopped.
+    Rejected {
+        /// What was found.
+        opportunity: Opportunity,
+        /// Which gate.
+        reason: Rejection,
+    },
+    /// The paper executor booked (or failed) an order.
+    Filled(Fill),
+}
+
+/// Input to the strategy.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// An account changed.
+    Account(AccountUpdate),
+    /// The cluster reached a slot (with its unix time).
+    Slot {
+        /// Slot.
+        slot: u64,
+        /// Cluster unix time.
+        unix_timestamp: i64,
+    },
+    /// A reference USD price moved.
+    Price {
+        /// Mint.
+        mint: Pubkey,
+        /// USD per whole token.
+        usd: f64,
+    },
+    /// Time passed (settles due paper fills).
+    Tick,
+}
+
+/// Times of the stages of the last account update processed (ns).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stamps {
+    /// Ingress.
+    pub received_at: u64,
+    /// Decoded and applied.
+    pub decoded_at: u64,
+    /// Detection and sizing done.
+    pub detected_at: u64,
+    /// Risk gates done (equal to `detected_at` when nothing was found).
+    pub decided_at: u64,
+}
+
+/// Counters of the strategy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counters {
+    /// Account updates received.
+    pub updates: u64,
+    /// Updates ignored as stale or out of order.
+    pub stale: u64,
+    /// Updates that failed to decode.
+    pub decode_errors: u64,
+    /// Cycles evaluated.
+    pub cycles_evaluated: u64,
+    /// Cycles whose composed curve was profitable.
+    pub candidates: u64,
+    /// Candidates the exact quotes confirmed.
+    pub opportunities: u64,
+    /// Opportunities the risk gates stopped.
+    pub rejected: u64,
+    /// Orders sent.
+    pub executed: u64,
+    /// Orders filled.
+    pub filled: u64,
+    /// Orders whose route failed its minimum-out.
+    pub failed: u64,
+}
+
+/// The strategy: market, cycle index, curve cache, risk gates and paper book.
+#[derive(Debug)]
+pub struct Strategy {
+    market: Market,
+    cycles: CycleIndex,
+    curves: Vec<[Option<Curve>; 2]>,
+    base: Vec<Option<BaseMint>>,
+    mint_info: Vec<Option<(u8, f64)>>,
+    config: StrategyConfig,
+    slot: u64,
+    unix_timestamp: i64,
+    pending: VecDeque<Order>,
+    next_order: u64,
+    counters: Counters,
+    changed: Vec<PoolIndex>,
+    stamps: Stamps,
+    /// Per pool: how many times its state changed.
+    generation: Vec<u64>,
+    /// Per cycle: the sum of its pools' generations when it was last traded (a route is not
+    /// traded twice on the same states).
+    traded_at: Vec<u64>,
+}
+
+fn side_slot(side: Side) -> usize {
+    match side {
+        Side::AToB => 0,
+        Side::BToA => 1,
+    }
+}
+
+impl Strategy {
+    /// A strategy over `market`; builds the cycle index through the configured base mints.
+    pub fn new(mut market: Market, config: StrategyConfig) -> Self {
+        let bases: Vec<MintIndex> = config
+            .base_mints
+            .iter()
+            .map(|b| market.intern_mint(b.mint))
+            .collect();
+        let cycles = CycleIndex::build(&market, &bases, config.max_hops);
+        let mut base = vec![None; market.mint_count()];
+        for (b, index) in config.base_mints.iter().zip(&bases) {
+            base[index.0 as usize] = Some(b.clone());
+        }
+        let mut mint_info = vec![None; market.mint_count()];
+        for m in &config.mints {
+            if let Some(i) = market.mint_index(&m.mint) {
+                mint_info[i.0 as usize] = Some((m.decimals, m.usd_price));
+            }
+        }
+        let mut strategy = Self {
+            curves: vec![[None, None]; market.pool_count()],
+            market,
+            cycles,
+            base,
+            mint_info,
+            config,
+            slot: 0,
+            unix_timestamp: 0,
+            pending: VecDeque::new(),
+            next_order: 0,
+            counters: Counters::default(),
+            changed: Vec::with_capacity(8),
+            stamps: Stamps::default(),
+            generation: Vec::new(),
+            traded_at: Vec::new(),
+        };
+        strategy.generation = vec![0; strategy.market.pool_count()];
+        strategy.traded_at = vec![u64::MAX; strategy.cycles.len()];
+        for p in 0..strategy.market.pool_count() {
+            strategy.refresh_curves(PoolIndex(p as u32));
+        }
+        strategy
+    }
+
+    /// The market state.
+    pub fn market(&self) -> &Market {
+        &self.market
+    }
+
+    /// The cycle index.
+    pub fn cycles(&self) -> &CycleIndex {
+        &self.cycles
+    }
+
+    /// Counters so far.
+    pub fn counters(&self) -> Counters {
+        Counters {
+            stale: self.market.stale_updates(),
+            ..self.counters
+        }
+    }
+
+    /// Stage times of the last account update.
+    pub fn stamps(&self) -> Stamps {
+        self.stamps
+    }
+
+    /// Orders in flight.
+    pub fn open_orders(&self) -> usize {
+        self.pending.len()
+    }
+
+    fn refresh_curves(&mut self, pool: PoolIndex) {
+        if let Some(g) = self.generation.get_mut(pool.0 as usize) {
+            *g += 1;
+        }
+        if let Some(p) = self.market.pool(pool) {
+            self.curves[pool.0 as usize] = [p.curve(Side::AToB), p.curve(Side::BToA)];
+        }
+    }
+
+    /// Processes one event; decisions are appended to `out`.
+    pub fn process(
+        &mut self,
+        event: &Event,
+        clock: &impl Clock,
+        out: &mut Vec<Decision>,
+    ) -> Result<(), DecodeError> {
+        match event {
+            Event::Account(update) => self.on_account(update, clock, out)?,
+            Event::Slot {
+                slot,
+                unix_timestamp,
+            } => {
+                self.slot = self.slot.max(*slot);
+                self.unix_timestamp = *unix_timestamp;
+            }
+            Event::Price { mint, usd } => {
+                if let Some(i) = self.market.mint_index(mint)
+                    && let Some(Some(info)) = self.mint_info.get_mut(i.0 as usize)
+                {
+                    info.1 = *usd;
+                }
+            }
+            Event::Tick => {}
+        }
+        self.settle(clock.now_ns(), out);
+        Ok(())
+    }
+
+    fn on_account(
+        &mut self,
+        update: &AccountUpdate,
+        clock: &impl Clock,
+        out: &mut Vec<Decision>,
+    ) -> Result<(), DecodeError> {
+        self.counters.updates += 1;
+        self.stamps.received_at = update.received_at;
+        let mut changed = std::mem::take(&mut self.changed);
+        let applied = self.market.apply_update(update, &mut changed);
+        let now = clock.now_ns();
+        self.stamps.decoded_at = now;
+        self.stamps.detected_at = now;
+        self.stamps.decided_at = now;
+        let fresh = match applied {
+            Ok(fresh) => fresh,
+            Err(e) => {
+                self.counters.decode_errors += 1;
+                self.changed = changed;
+                return Err(e);
+            }
+        };
+        self.slot = self.slot.max(update.slot);
+        if fresh {
+            for &pool in &changed {
+                self.refresh_curves(pool);
+            }
+            let mut found = false;
+            for &pool in &changed {
+                found |= self.detect(pool, update.received_at, clock, out);
+            }
+            if !found {
+                self.stamps.detected_at = clock.now_ns();
+            }
+            self.stamps.decided_at = clock.now_ns();
+        }
+        self.changed = changed;
+        Ok(())
+    }
+
+    /// Evaluates every cycle through `pool` and decides on what it finds; returns whether
+    /// anything was found. `received_at` is the ingress time of the triggering update.
+    pub fn detect(
+        &mut self,
+        pool: PoolIndex,
+        received_at: u64,
+        clock: &impl Clock,
+        out: &mut Vec<Decision>,
+    ) -> bool {
+        let mut found = false;
+        for i in 0..self.cycles.containing(pool).len() {
+            let id = self.cycles.containing(pool)[i];
+            if let Some(opportunity) = self.evaluate(id, clock) {
+                if !found {
+                    self.stamps.detected_at = clock.now_ns();
+                    found = true;
+                }
+                self.decide(opportunity, received_at, clock, out);
+            }
+        }
+        found
+    }
+
+    /// Evaluates every cycle once (after a snapshot load) and decides on what it finds.
+    pub fn scan_all(&mut self, clock: &impl Clock, out: &mut Vec<Decision>) {
+        let now = clock.now_ns();
+        for i in 0..self.cycles.len() {
+            if let Some(opportunity) = self.evaluate(CycleId(i as u32), clock) {
+                self.decide(opportunity, now, clock, out);
+            }
+        }
+    }
+
+    /// Composes the cycle's curves; when the route is profitable, sizes it and confirms it with
+    /// exact quotes.
+    fn evaluate(&mut self, id: CycleId, clock: &impl Clock) -> Option<Opportunity> {
+        self.counters.cycles_evaluated += 1;
+        let cycle = self.cycles.cycle(id);
+        let mut chain = Chain::IDENTITY;
+        for hop in cycle.hops() {
+            chain = chain.then(self.curves[hop.pool.0 as usize][side_slot(hop.side)].as_ref()?);
+        }
+        let min_edge = f64::from(self.config.risk.min_profit_bps) / 10_000.0;
+        if !chain.is_profitable(min_edge) {
+            return None;
+        }
+        let states = cycle
+            .hops()
+            .iter()
+            .map(|h| self.generation[h.pool.0 as usize])
+            .sum::<u64>();
+        if self.traded_at[id.0 as usize] == states {
+            return None; // already traded on exactly these pool states
+        }
+        self.counters.candidates += 1;
+        let base = self.base.get(cycle.start_mint.0 as usize)?.as_ref()?;
+        let guess = chain.optimal_input();
+        let (amount_in, expected_out) = self.best_input(id, guess, base.max_trade)?;
+        let profit = expected_out.checked_sub(amount_in).filter(|p| *p > 0)?;
+        self.counters.opportunities += 1;
+        let slot = cycle
+            .hops()
+            .iter()
+            .map(|h| self.market.pool_slot(h.pool))
+            .max()
+            .unwrap_or(0);
+        Some(Opportunity {
+            cycle: id,
+            amount_in,
+            expected_out,
+            profit,
+            profit_bps: (u128::from(profit) * 10_000 / u128::from(amount_in))
+                .min(u128::from(u32::MAX)) as u32,
+            slot,
+            detected_at: clock.now_ns(),
+        })
+    }
+
+    /// Exact output of the route for `amount` in (0 when a hop rounds to nothing).
+    pub fn route_output(&self, id: CycleId, amount: u64) -> Option<u64> {
+        let mut x = amount;
+        for hop in self.cycles.cycle(id).hops() {
+            if x == 0 {
+                return Some(0);
+            }
+            let request = QuoteRequest {
+                amount: x,
+                side: hop.side,
+                mode: SwapMode::ExactIn,
+                unix_timestamp: self.unix_timestamp,
+            };
+            let quote = self.market.pool(hop.pool)?.quote(&request).ok()?;
+            if quote.amount_in < x {
+                return None; // partial fill at a price bound: not a whole route
+            }
+            x = quote.amount_out;
+        }
+        Some(x)
+    }
+
+    /// Refines the closed-form guess with exact quotes: golden-section search on the exact
+    /// profit, then a scan of the last few units. Returns (input, output) of the best found.
+    fn best_input(&self, id: CycleId, guess: f64, cap: u64) -> Option<(u64, u64)> {
+        if guess.is_nan() || guess < 1.0 || cap == 0 {
+            return None;
+        }
+        let profit = |x: u64| -> i128 {
+            self.route_output(id, x)
+                .map_or(i128::MIN, |out| i128::from(out) - i128::from(x))
+        };
+        let x0 = (guess.round() as u64).clamp(1, cap);
+        let (mut lo, mut hi) = ((x0 / 2).max(1), x0.saturating_mul(2).min(cap));
+        // Small brackets are scanned whole: at a few units of profit the rounding of every hop
+        // makes the exact profit too bumpy for a bracketing search.
+        const SCAN: u64 = 2_048;
+        if hi - lo > SCAN {
+            let tolerance = 64u64.max(x0 >> 16);
+            const INV_PHI: f64 = 0.618_033_988_749_895;
+            let mut m1 = hi - ((hi - lo) as f64 * INV_PHI) as u64;
+            let mut m2 = lo + ((hi - lo) as f64 * INV_PHI) as u64;
+            let (mut p1, mut p2) = (profit(m1), profit(m2));
+            while hi - lo > tolerance {
+                if p1 < p2 {
+                    lo = m1;
+                    m1 = m2;
+                    p1 = p2;
+                    m2 = lo + ((hi - lo) as f64 * INV_PHI) as u64;
+                    p2 = profit(m2);
+                } else {
+                    hi = m2;
+                    m2 = m1;
+                    p2 = p1;
+                    m1 = hi - ((hi - lo) as f64 * INV_PHI) as u64;
+                    p1 = profit(m1);
+                }
+            }
+            let center = if p1 >= p2 { m1 } else { m2 };
+            lo = center.saturating_sub(64).max(1);
+            hi = center.saturating_add(64).min(cap);
+        }
+        // Near the optimum the exact profit is flat to within the hops' rounding: the halvings
+        // of the cap that land nearby are tried too (a few quotes), so no ladder of sizes, the
+        // brute-force baseline's, can beat the result.
+        let ladder = (0..64)
+            .map(|k| cap >> k)
+            .take_while(|x| *x > 0)
+            .filter(|x| *x >= x0 / 4 && *x <= x0.saturating_mul(4));
+        let mut best: Option<(u64, u64)> = None;
+        let mut best_profit = 0i128;
+        for x in (lo..=hi).chain(ladder) {
+            if let Some(out) = self.route_output(id, x) {
+                let p = i128::from(out) - i128::from(x);
+                if p > best_profit {
+                    best_profit = p;
+                    best = Some((x, out));
+                }
+            }
+        }
+        best
+    }
+
+    fn decide(
+        &mut self,
+        opportunity: Opportunity,
+        received_at: u64,
+        clock: &impl Clock,
+        out: &mut Vec<Decision>,
+    ) {
+        let risk = &self.config.risk;
+        let cycle = self.cycles.cycle(opportunity.cycle);
+        let min_profit = self
+            .base
+            .get(cycle.start_mint.0 as usize)
+            .and_then(Option::as_ref)
+            .map_or(0, |b| b.min_profit);
+        let oldest = cycle
+            .hops()
+            .iter()
+            .map(|h| self.market.pool_slot(h.pool))
+            .min()
+            .unwrap_or(0);
+        let reason = if opportunity.profit_bps < risk.min_profit_bps {
+            Some(Rejection::ProfitBps)
+        } else if opportunity.profit < min_profit {
+            Some(Rejection::ProfitAbsolute)
+        } else if self.slot.saturating_sub(oldest) > risk.max_state_age_slots {
+            Some(Rejection::StaleState)
+        } else if self.pending.len() >= risk.max_concurrent_trades {
+            Some(Rejection::Concurrency)
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            self.counters.rejected += 1;
+            out.push(Decision::Rejected {
+                opportunity,
+                reason,
+            });
+            return;
+        }
+        let decided_at = clock.now_ns();
+        let slippage =
+            u128::from(opportunity.expected_out) * u128::from(self.config.slippage_bps) / 10_000;
+        let order = Order {
+            id: self.next_order,
+            opportunity,
+            min_out: opportunity.expected_out - slippage as u64,
+            received_at,
+            decided_at,
+            due_at: decided_at + self.config.paper_latency_ns,
+        };
+        self.next_order += 1;
+        self.counters.executed += 1;
+        let cycle = self.cycles.cycle(opportunity.cycle);
+        self.traded_at[opportunity.cycle.0 as usize] = cycle
+            .hops()
+            .iter()
+            .map(|h| self.generation[h.pool.0 as usize])
+            .sum();
+        self.pending.push_back(order);
+        out.push(Decision::Execute(order));
+    }
+
+    /// Fills due paper orders by re-quoting their routes exactly on the state of now.
+    fn settle(&mut self, now: u64, out: &mut Vec<Decision>) {
+        while self.pending.front().is_some_and(|o| o.due_at <= now) {
+            let Some(order) = self.pending.pop_front() else {
+                break;
+            };
+            let realised = self
+                .route_output(order.opportunity.cycle, order.opportunity.amount_in)
+                .filter(|o| *o >= order.min_out);
+            let start = self.cycles.cycle(order.opportunity.cycle).start_mint;
+            let pnl = realised.map_or(0, |o| {
+                i128::from(o) - i128::from(order.opportunity.amount_in)
+            });
+            let pnl_usd = match self.mint_info.get(start.0 as usize).copied().flatten() {
+                Some((decimals, usd)) => pnl as f64 / 10f64.powi(i32::from(decimals)) * usd,
+                None => 0.0,
+            };
+            if realised.is_some() {
+                self.counters.filled += 1;
+            } else {
+                self.counters.failed += 1;
+            }
+            out.push(Decision::Filled(Fill {
+                order,
+                realised_out: realised,
+                pnl,
+                pnl_usd,
+                executed_at: now,
+            }));
+        }
+    }
+}

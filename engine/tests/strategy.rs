@@ -1,0 +1,459 @@
+//! The strategy against a brute-force oracle on random markets, sizing against an exhaustive
+//! search, stale and out-of-order updates, risk gates, the paper executor and the simulator.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers unwrap what they built
+
+use proptest::prelude::*;
+use sniperforge_engine::baseline::BruteForce;
+use sniperforge_engine::market::{AccountUpdate, Market, Pool};
+use sniperforge_engine::pubkey::{Pubkey, programs};
+use sniperforge_engine::raydium_v4::AmmInfo;
+use sniperforge_engine::sim::{SimConfig, Simulator};
+use sniperforge_engine::strategy::{
+    BaseMint, Clock, Decision, Event, ManualClock, Opportunity, Order, Rejection, RiskLimits,
+    Strategy as Engine, StrategyConfig,
+};
+use sniperforge_engine::token_account::TokenAccount;
+use sniperforge_engine::{AccountData, PoolIndex};
+
+fn mint(i: usize) -> Pubkey {
+    Pubkey([i as u8 + 1; 32])
+}
+
+/// A Raydium v4 pool between mints `a` and `b` with the given reserves, as account updates.
+fn v4_pool(
+    n: usize,
+    a: usize,
+    b: usize,
+    ra: u64,
+    rb: u64,
+    slot: u64,
+) -> (Pool, Vec<AccountUpdate>) {
+    let key = Pubkey([100 + n as u8; 32]);
+    let info = AmmInfo {
+        status: 6,
+        swap_fee_numerator: 25,
+        swap_fee_denominator: 10_000,
+        coin_vault: Pubkey([150 + n as u8; 32]),
+        pc_vault: Pubkey([200 + n as u8; 32]),
+        coin_vault_mint: mint(a),
+        pc_vault_mint: mint(b),
+        ..Default::default()
+    };
+    let pool = Pool::from_account(AccountData {
+        pubkey: &key,
+        owner: &programs::RAYDIUM_AMM_V4,
+        data: &info.encode(),
+    })
+    .unwrap();
+    let vault = |key: Pubkey, mint: Pubkey, amount: u64, wv: u64| AccountUpdate {
+        pubkey: key,
+        owner: programs::SPL_TOKEN,
+        slot,
+        write_version: wv,
+        data: TokenAccount {
+            mint,
+            owner: Pubkey([9; 32]),
+            amount,
+            is_token_2022: false,
+        }
+        .encode(),
+        received_at: 0,
+    };
+    let updates = vec![
+        vault(info.coin_vault, mint(a), ra, 1),
+        vault(info.pc_vault, mint(b), rb, 2),
+    ];
+    (pool, updates)
+}
+
+fn market_of(pools: &[(usize, usize, u64, u64)]) -> (Market, Vec<AccountUpdate>) {
+    let mut market = Market::new();
+    let mut all = Vec::new();
+    for (n, &(a, b, ra, rb)) in pools.iter().enumerate() {
+        let (pool, updates) = v4_pool(n, a, b, ra, rb, 1);
+        market.add_pool(pool);
+        all.extend(updates);
+    }
+    let mut changed = Vec::new();
+    for u in &all {
+        market.apply_update(u, &mut changed).unwrap();
+    }
+    (market, all)
+}
+
+fn permissive(max_trade: u64, max_hops: usize) -> StrategyConfig {
+    StrategyConfig {
+        base_mints: vec![BaseMint {
+            mint: mint(0),
+            max_trade,
+            min_profit: 0,
+        }],
+        max_hops,
+        risk: RiskLimits {
+            min_profit_bps: 0,
+            max_state_age_slots: u64::MAX,
+            max_concurrent_trades: usize::MAX,
+        },
+        paper_latency_ns: 1_000,
+        slippage_bps: 0,
+        mints: vec![],
+    }
+}
+
+fn random_market() -> impl Strategy<Value = Vec<(usize, usize, u64, u64)>> {
+    // 4 tokens with a random "true" price each; pools priced off it by up to ±3%.
+    (
+        prop::collection::vec(1.0f64..1000.0, 4),
+        prop::collection::vec(
+            (0usize..4, 0usize..4, 1_000u64..5_000_000, -0.03f64..0.03),
+            3..9,
+        ),
+    )
+        .prop_map(|(prices, specs)| {
+            specs
+                .into_iter()
+                .filter(|(a, b, _, _)| a != b)
+                .map(|(a, b, depth, skew)| {
+                    let rb = (depth as f64 * prices[a] / prices[b] * (1.0 + skew)).max(10.0) as u64;
+                    (a, b, depth, rb)
+                })
+                .collect()
+        })
+}
+
+fn opportunities(strategy: &mut Engine) -> Vec<Opportunity> {
+    let clock = ManualClock::new(0);
+    let mut out = Vec::new();
+    strategy.scan_all(&clock, &mut out);
+    out.iter()
+        .filter_map(|d| match d {
+            Decision::Execute(o) => Some(o.opportunity),
+            Decision::Rejected { opportunity, .. } => Some(*opportunity),
+            Decision::Filled(_) => None,
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn detection_finds_every_cycle_the_brute_force_oracle_finds(pools in random_market(), max_trade in 1_000u64..10_000_000) {
+        let (market, _) = market_of(&pools);
+        let bases = market.mint_index(&mint(0)).map(|m| vec![(m, max_trade)]).unwrap_or_default();
+        let oracle = BruteForce { bases, max_hops: 3, unix_timestamp: 0 };
+        let expected = oracle.scan(&market);
+        let mut strategy = Engine::new(market, permissive(max_trade, 3));
+        let found = opportunities(&mut strategy);
+        for f in &expected {
+            let ours = found.iter().find(|o| strategy.cycles().cycle(o.cycle).hops() == f.hops.as_slice());
+            prop_assert!(ours.is_some(), "missed {:?} (profit {} at {})", f.hops, f.profit, f.amount_in);
+            prop_assert!(ours.unwrap().profit >= f.profit, "ours {} < oracle {}", ours.unwrap().profit, f.profit);
+        }
+    }
+}
+
+#[test]
+fn sizing_is_within_one_unit_of_the_exhaustive_optimum() {
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(60));
+    let small = (
+        prop::collection::vec(1.0f64..20.0, 3),
+        prop::collection::vec((0usize..3, 0usize..3, 500u64..20_000, -0.08f64..0.08), 2..5),
+    );
+    runner
+        .run(&small, |(prices, specs)| {
+            let pools: Vec<_> = specs
+                .into_iter()
+                .filter(|(a, b, _, _)| a != b)
+                .map(|(a, b, depth, skew)| {
+                    (
+                        a,
+                        b,
+                        depth,
+                        (depth as f64 * prices[a] / prices[b] * (1.0 + skew)).max(10.0) as u64,
+                    )
+                })
+                .collect();
+            let max_trade = 20_000;
+            let (market, _) = market_of(&pools);
+            let oracle = BruteForce {
+                bases: vec![],
+                max_hops: 3,
+                unix_timestamp: 0,
+            };
+            let mut strategy = Engine::new(market, permissive(max_trade, 3));
+            for o in opportunities(&mut strategy) {
+                let hops = strategy.cycles().cycle(o.cycle).hops().to_vec();
+                let best = (1..=max_trade)
+                    .filter_map(|x| {
+                        oracle
+                            .route_output(strategy.market(), &hops, x)
+                            .map(|out| out as i128 - x as i128)
+                    })
+                    .max()
+                    .unwrap_or(0);
+                prop_assert!(
+                    o.profit as i128 >= best - 1,
+                    "{hops:?}: ours {} vs optimum {best}",
+                    o.profit
+                );
+            }
+            Ok(())
+        })
+        .unwrap();
+}
+
+fn gap_market() -> (Market, Vec<AccountUpdate>) {
+    // Token 1 is cheap in pool 0 and dear in pool 1: a 2-pool cycle through mint 0.
+    market_of(&[
+        (0, 1, 1_000_000_000, 1_000_000_000),
+        (1, 0, 1_000_000_000, 1_050_000_000),
+    ])
+}
+
+#[test]
+fn stale_and_out_of_order_updates_never_lead_to_a_decision() {
+    let (market, _) = market_of(&[
+        (0, 1, 1_000_000_000, 1_000_000_000),
+        (1, 0, 1_000_000_000, 1_000_000_000),
+    ]);
+    let mut strategy = Engine::new(market, permissive(100_000_000, 2));
+    let clock = ManualClock::new(0);
+    let mut out = Vec::new();
+    // A newer update (slot 5) balances pool 1; an older one (slot 3) that would open a gap
+    // arrives after it, and a duplicate of the newer one too.
+    let (_, newer) = v4_pool(1, 1, 0, 1_000_000_000, 1_000_000_000, 5);
+    let (_, older) = v4_pool(1, 1, 0, 1_000_000_000, 1_200_000_000, 3);
+    for u in &newer {
+        strategy
+            .process(&Event::Account(u.clone()), &clock, &mut out)
+            .unwrap();
+    }
+    assert!(out.is_empty());
+    for u in older.iter().chain(&newer) {
+        strategy
+            .process(&Event::Account(u.clone()), &clock, &mut out)
+            .unwrap();
+    }
+    assert!(out.is_empty(), "stale updates decided: {out:?}");
+    assert_eq!(strategy.counters().stale, 4);
+    // The same gap at a newer slot does decide.
+    let (_, fresh) = v4_pool(1, 1, 0, 1_000_000_000, 1_200_000_000, 6);
+    for u in &fresh {
+        strategy
+            .process(&Event::Account(u.clone()), &clock, &mut out)
+            .unwrap();
+    }
+    assert!(
+        out.iter().any(|d| matches!(d, Decision::Execute(_))),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn risk_gates_stop_small_stale_and_excess_trades() {
+    let clock = ManualClock::new(0);
+    let mut out = Vec::new();
+    // Minimum profit in bps above what the gap pays.
+    let (market, _) = gap_market();
+    let mut config = permissive(100_000_000, 2);
+    config.risk.min_profit_bps = 5_000;
+    let mut s = Engine::new(market, config);
+    s.scan_all(&clock, &mut out);
+    assert!(out.iter().all(|d| !matches!(d, Decision::Execute(_))));
+    // Absolute minimum.
+    let (market, _) = gap_market();
+    let mut config = permissive(100_000_000, 2);
+    config.base_mints[0].min_profit = u64::MAX;
+    let mut s = Engine::new(market, config);
+    out.clear();
+    s.scan_all(&clock, &mut out);
+    assert!(out.iter().any(|d| matches!(
+        d,
+        Decision::Rejected {
+            reason: Rejection::ProfitAbsolute,
+            ..
+        }
+    )));
+    // State older than allowed: the cluster is at slot 100, the pools at slot 1.
+    let (market, _) = gap_market();
+    let mut config = permissive(100_000_000, 2);
+    config.risk.max_state_age_slots = 10;
+    let mut s = Engine::new(market, config);
+    out.clear();
+    s.process(
+        &Event::Slot {
+            slot: 100,
+            unix_timestamp: 0,
+        },
+        &clock,
+        &mut out,
+    )
+    .unwrap();
+    s.scan_all(&clock, &mut out);
+    assert!(out.iter().any(|d| matches!(
+        d,
+        Decision::Rejected {
+            reason: Rejection::StaleState,
+            ..
+        }
+    )));
+    assert!(out.iter().all(|d| !matches!(d, Decision::Execute(_))));
+    // Concurrency: one order in flight at most.
+    let (market, _) = market_of(&[
+        (0, 1, 1_000_000_000, 1_000_000_000),
+        (1, 0, 1_000_000_000, 1_050_000_000),
+        (0, 2, 1_000_000_000, 1_000_000_000),
+        (2, 0, 1_000_000_000, 1_050_000_000),
+    ]);
+    let mut config = permissive(100_000_000, 2);
+    config.risk.max_concurrent_trades = 1;
+    let mut s = Engine::new(market, config);
+    out.clear();
+    s.scan_all(&clock, &mut out);
+    assert_eq!(
+        out.iter()
+            .filter(|d| matches!(d, Decision::Execute(_)))
+            .count(),
+        1
+    );
+    assert!(out.iter().any(|d| matches!(
+        d,
+        Decision::Rejected {
+            reason: Rejection::Concurrency,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn paper_executor_fills_on_the_state_at_fill_time_and_records_failures() {
+    let (market, _) = gap_market();
+    let mut config = permissive(100_000_000, 2);
+    config.paper_latency_ns = 50_000;
+    config.slippage_bps = 10;
+    let mut s = Engine::new(market, config);
+    let clock = ManualClock::new(1_000);
+    let mut out = Vec::new();
+    s.scan_all(&clock, &mut out);
+    let orders: Vec<Order> = out
+        .iter()
+        .filter_map(|d| {
+            if let Decision::Execute(o) = d {
+                Some(*o)
+            } else {
+                None
+            }
+        })
+        .collect();
+    assert_eq!(orders.len(), 1);
+    assert_eq!(orders[0].due_at, 51_000);
+    // Before the latency has passed nothing fills.
+    out.clear();
+    clock.set(50_999);
+    s.process(&Event::Tick, &clock, &mut out).unwrap();
+    assert!(out.is_empty());
+    // The gap closes before the fill: the route now fails its minimum-out.
+    let (_, closing) = v4_pool(1, 1, 0, 1_000_000_000, 1_000_000_000, 9);
+    for u in &closing {
+        s.process(&Event::Account(u.clone()), &clock, &mut out)
+            .unwrap();
+    }
+    clock.set(51_000);
+    s.process(&Event::Tick, &clock, &mut out).unwrap();
+    let fill = out
+        .iter()
+        .find_map(|d| {
+            if let Decision::Filled(f) = d {
+                Some(*f)
+            } else {
+                None
+            }
+        })
+        .expect("a fill");
+    assert_eq!(fill.realised_out, None);
+    assert_eq!(fill.pnl, 0);
+    assert_eq!(s.counters().failed, 1);
+}
+
+#[test]
+fn paper_fill_books_the_exact_profit_when_the_state_holds() {
+    let (market, _) = gap_market();
+    let mut s = Engine::new(market, permissive(100_000_000, 2));
+    let clock = ManualClock::new(0);
+    let mut out = Vec::new();
+    s.scan_all(&clock, &mut out);
+    clock.advance(10_000);
+    s.process(&Event::Tick, &clock, &mut out).unwrap();
+    let fill = out
+        .iter()
+        .find_map(|d| {
+            if let Decision::Filled(f) = d {
+                Some(*f)
+            } else {
+                None
+            }
+        })
+        .unwrap();
+    assert_eq!(fill.realised_out, Some(fill.order.opportunity.expected_out));
+    assert_eq!(fill.pnl, i128::from(fill.order.opportunity.profit));
+}
+
+#[test]
+fn simulator_is_deterministic_for_a_seed() {
+    let run = |seed| {
+        let mut sim = Simulator::new(SimConfig {
+            seed,
+            ..SimConfig::default()
+        });
+        (0..5_000).map(|_| sim.next_update()).collect::<Vec<_>>()
+    };
+    let a = run(11);
+    assert_eq!(a, run(11));
+    assert_ne!(a, run(12));
+}
+
+#[test]
+fn simulator_emits_real_layouts_the_decoders_accept_and_trades_are_found() {
+    let mut sim = Simulator::new(SimConfig::default());
+    assert_eq!(sim.tokens().len(), 12);
+    assert_eq!(sim.pool_count(), 40);
+    let market = sim.market();
+    let kinds: std::collections::HashSet<_> = (0..market.pool_count())
+        .map(|p| {
+            format!(
+                "{:?}",
+                sniperforge_engine::Amm::dex(market.pool(PoolIndex(p as u32)).unwrap())
+            )
+        })
+        .collect();
+    assert_eq!(kinds.len(), 3);
+    let config = StrategyConfig {
+        base_mints: sim.default_base_mints(),
+        max_hops: 3,
+        risk: RiskLimits {
+            min_profit_bps: 1,
+            max_state_age_slots: 10,
+            max_concurrent_trades: 4,
+        },
+        paper_latency_ns: 50_000,
+        slippage_bps: 30,
+        mints: sim.mint_infos(),
+    };
+    let mut strategy = Engine::new(market, config);
+    assert!(strategy.cycles().len() > 100);
+    let clock = ManualClock::new(0);
+    let mut out = Vec::new();
+    for _ in 0..50_000 {
+        let mut u = sim.next_update();
+        clock.advance(10_000);
+        u.received_at = clock.now_ns();
+        strategy
+            .process(&Event::Account(u), &clock, &mut out)
+            .expect("simulator bytes decode");
+    }
+    let c = strategy.counters();
+    assert_eq!(c.decode_errors, 0);
+    assert!(c.executed > 0 && c.filled > 0, "{c:?}");
+}
