@@ -1,6 +1,10 @@
 //! `sniperforge`: the one binary. Parses the command line and dispatches into the crates.
 
+mod bench_cmd;
 mod quote_cmd;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,6 +26,55 @@ struct Cli {
 enum Command {
     /// Quote a swap exactly as the DEX program would, from account files.
     Quote(QuoteArgs),
+    /// Measure the engine: open-loop latency report, baseline comparison.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Run the whole pipeline open loop from the simulator and write a percentile report.
+    Latency(LatencyArgs),
+    /// Replay simulator updates through the engine and the brute-force baseline side by side.
+    Baseline(BaselineArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LatencyArgs {
+    /// Account updates per second, scheduled open loop.
+    #[arg(long, default_value_t = 100_000)]
+    pub rate: u64,
+    /// Seconds to run.
+    #[arg(long, default_value_t = 10)]
+    pub duration: u64,
+    /// Directory for report.md, report.json, *.hgrm and latency.svg.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Simulator seed.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Core for the feed thread.
+    #[arg(long)]
+    pub feed_core: Option<usize>,
+    /// Core for the strategy thread.
+    #[arg(long)]
+    pub strategy_core: Option<usize>,
+    /// Busy-spin waiting threads instead of parking them.
+    #[arg(long)]
+    pub spin: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BaselineArgs {
+    /// Updates to replay.
+    #[arg(long, default_value_t = 2_000)]
+    pub updates: usize,
+    /// Simulator seed.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Directory for baseline.md and baseline.json.
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 /// Pool program to quote.
@@ -70,5 +123,6 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Quote(args) => quote_cmd::run(&args),
+        Command::Bench(command) => bench_cmd::run(&command),
     }
 }

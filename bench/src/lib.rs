@@ -1,4 +1,8 @@
-//! Shared fixtures for the Criterion benches: pools in realistic states, built from account bytes.
+//! Shared fixtures for the Criterion benches (pools in realistic states, built from account
+//! bytes), the open-loop latency report, and the brute-force baseline comparison.
+
+pub mod baseline;
+pub mod latency;
 
 use sniperforge_engine::pubkey::{Pubkey, programs};
 use sniperforge_engine::quote::{AccountData, Amm, Side, SwapMode};

@@ -16,6 +16,7 @@ pub mod raydium_v4;
 pub mod ring;
 pub mod sim;
 pub mod strategy;
+pub mod telemetry;
 pub mod token_account;
 pub mod whirlpool;
 

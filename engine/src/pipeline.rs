@@ -28,6 +28,23 @@ impl Feed for crate::sim::Simulator {
     }
 }
 
+/// Replays a recorded list of updates, in order, then stops.
+#[derive(Debug)]
+pub struct Replay(std::vec::IntoIter<AccountUpdate>);
+
+impl Replay {
+    /// A feed over `updates`.
+    pub fn new(updates: Vec<AccountUpdate>) -> Self {
+        Self(updates.into_iter())
+    }
+}
+
+impl Feed for Replay {
+    fn next(&mut self) -> Option<AccountUpdate> {
+        self.0.next()
+    }
+}
+
 /// How a waiting thread waits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Idle {
@@ -212,6 +229,34 @@ pub fn run<F: Feed + 'static>(
         (produced, backlog.coalesced, warnings)
     });
 
+    let executor_stop = Arc::clone(&stop);
+    let executor_thread = thread::spawn(move || {
+        let mut executed = histogram();
+        let (mut orders, mut pnl_usd) = (0u64, 0.0f64);
+        loop {
+            match from_strategy.pop() {
+                Some(Decision::Execute(order)) => {
+                    orders += 1;
+                    let _ =
+                        executed.record(clock.now_ns().saturating_sub(order.received_at).max(1));
+                }
+                Some(Decision::Filled(fill)) => pnl_usd += fill.pnl_usd,
+                Some(Decision::Rejected { .. }) => {}
+                None => {
+                    if executor_stop.load(Ordering::Relaxed) && from_strategy.is_abandoned() {
+                        break;
+                    }
+                    // Woken by the strategy when it sends something (decisions are rare); the
+                    // timeout only bounds the wait for the stop signal.
+                    thread::park_timeout(Duration::from_millis(5));
+                }
+            }
+        }
+        (executed, orders, pnl_usd)
+    });
+
+    let executor_handle = executor_thread.thread().clone();
+
     let strategy_core = config.strategy_core;
     let strategy_stop = Arc::clone(&stop);
     let strategy_thread = thread::spawn(move || {
@@ -238,8 +283,11 @@ pub fn run<F: Feed + 'static>(
                     {
                         let _ = h.record(at.saturating_sub(s.received_at).max(1));
                     }
-                    for d in out.drain(..) {
-                        let _ = to_executor.push(d);
+                    if !out.is_empty() {
+                        for d in out.drain(..) {
+                            let _ = to_executor.push(d);
+                        }
+                        executor_handle.unpark();
                     }
                 }
                 None => {
@@ -250,8 +298,11 @@ pub fn run<F: Feed + 'static>(
                     if idle_spins.is_multiple_of(1024) {
                         out.clear();
                         let _ = strategy.process(&Event::Tick, &clock, &mut out);
-                        for d in out.drain(..) {
-                            let _ = to_executor.push(d);
+                        if !out.is_empty() {
+                            for d in out.drain(..) {
+                                let _ = to_executor.push(d);
+                            }
+                            executor_handle.unpark();
                         }
                     }
                     match idle {
@@ -262,30 +313,6 @@ pub fn run<F: Feed + 'static>(
             }
         }
         (strategy, stages, processed, warnings)
-    });
-
-    let executor_stop = Arc::clone(&stop);
-    let executor_thread = thread::spawn(move || {
-        let mut executed = histogram();
-        let (mut orders, mut pnl_usd) = (0u64, 0.0f64);
-        loop {
-            match from_strategy.pop() {
-                Some(Decision::Execute(order)) => {
-                    orders += 1;
-                    let _ =
-                        executed.record(clock.now_ns().saturating_sub(order.received_at).max(1));
-                }
-                Some(Decision::Filled(fill)) => pnl_usd += fill.pnl_usd,
-                Some(Decision::Rejected { .. }) => {}
-                None => {
-                    if executor_stop.load(Ordering::Relaxed) && from_strategy.is_abandoned() {
-                        break;
-                    }
-                    thread::park_timeout(Duration::from_micros(100));
-                }
-            }
-        }
-        (executed, orders, pnl_usd)
     });
 
     let started = clock.now_ns();

@@ -16,9 +16,7 @@ use crate::raydium_cp::{AmmConfig, CreatorFeeOn, PoolState};
 use crate::raydium_v4::AmmInfo;
 use crate::strategy::{BaseMint, MintInfo};
 use crate::token_account::TokenAccount;
-use crate::whirlpool::math::{
-    TICK_ARRAY_SIZE, sqrt_price_from_tick_index, tick_index_from_sqrt_price,
-};
+use crate::whirlpool::math::{TICK_ARRAY_SIZE, tick_index_from_sqrt_price};
 use crate::whirlpool::swap::{SwapParams, SwapStart, swap};
 use crate::whirlpool::{TickArray, TickImage, Whirlpool};
 
@@ -38,7 +36,7 @@ pub const TOKENS: [(&str, u8, f64); 12] = [
     ("JTO", 9, 2.8),
 ];
 
-/// Pairs (token indices) the 40 pools trade; each appears under two pool kinds.
+/// Pairs (token indices) the pools trade; each appears under `pools_per_pair` pool kinds.
 const PAIRS: [(usize, usize); 20] = [
     (0, 1),
     (0, 2),
@@ -79,6 +77,8 @@ pub struct SimConfig {
     pub competitors: bool,
     /// Their latency, in simulator steps.
     pub competitor_latency_steps: u64,
+    /// Pools per token pair (2 gives the standard 40 pools; more for larger benches).
+    pub pools_per_pair: usize,
 }
 
 impl Default for SimConfig {
@@ -90,7 +90,8 @@ impl Default for SimConfig {
             price_volatility: 0.000_5,
             jump_probability: 0.000_2,
             competitors: true,
-            competitor_latency_steps: 40,
+            competitor_latency_steps: 10,
+            pools_per_pair: 2,
         }
     }
 }
@@ -124,6 +125,7 @@ enum Kind {
     },
     Whirlpool {
         state: Whirlpool,
+        positions: Vec<(i32, i32, u128)>,
         arrays: Vec<TickArray>,
         images: Vec<(i32, Pubkey, [TickImage; 88])>,
     },
@@ -153,6 +155,9 @@ pub struct Simulator {
     write_version: u64,
 }
 
+/// Owner of every simulated vault (a fixed address: computing one per update would cost a hash).
+const VAULT_AUTHORITY: Pubkey = Pubkey([0x5a; 32]);
+
 fn synthetic_key(tag: &str, n: u64) -> Pubkey {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
@@ -181,10 +186,11 @@ impl Simulator {
                 usd: *usd,
             })
             .collect();
-        let mut pools = Vec::with_capacity(PAIRS.len() * 2);
+        let per_pair = config.pools_per_pair.max(1);
+        let mut pools = Vec::with_capacity(PAIRS.len() * per_pair);
         for (i, &(a, b)) in PAIRS.iter().enumerate() {
-            for k in 0..2 {
-                let n = (i * 2 + k) as u64;
+            for k in 0..per_pair {
+                let n = (i * per_pair + k) as u64;
                 let kind = (i + k) % 3;
                 // Deep pools for majors, thinner ones for the rest: $0.3M to $20M.
                 let tvl = if a <= 2 && b <= 2 {
@@ -360,35 +366,14 @@ impl Simulator {
             token_mint_b: tokens[pair.1].mint,
             token_vault_b: synthetic_key("wp-vault-b", n),
         };
-        let mut images = Vec::new();
-        let mut arrays = Vec::new();
-        for k in -6..=6 {
-            let start = center + k * per;
-            let mut ticks = [TickImage::default(); 88];
-            for (lo, up, l) in &positions {
-                for (t, net) in [(*lo, *l as i128), (*up, -(*l as i128))] {
-                    if t >= start && t < start + per {
-                        let slot = ((t - start) / ts) as usize;
-                        ticks[slot].initialized = true;
-                        ticks[slot].liquidity_net += net;
-                        ticks[slot].liquidity_gross += *l;
-                    }
-                }
-            }
-            let array_key = pda::whirlpool_tick_array(&key, start)
-                .unwrap_or_else(|| synthetic_key("ta", start as u64));
-            let bytes = TickArray::encode_fixed(&key, start, &ticks);
-            if let Ok(decoded) = TickArray::decode(&array_key, &programs::ORCA_WHIRLPOOL, &bytes) {
-                arrays.push(decoded);
-            }
-            images.push((start, array_key, ticks));
-        }
+        let (arrays, images) = Self::tick_window(&key, &positions, center, ts, &[]);
         let view = Self::view_of(&key, &programs::ORCA_WHIRLPOOL, &state.encode());
         let mut pool = SimPool {
             key,
             tokens: pair,
             kind: Kind::Whirlpool {
                 state,
+                positions,
                 arrays,
                 images,
             },
@@ -398,6 +383,47 @@ impl Simulator {
             Self::feed_view(&mut pool, &u);
         }
         pool
+    }
+
+    /// The 13 tick arrays centred on the array starting at `center`, from the positions.
+    #[allow(clippy::type_complexity)]
+    fn tick_window(
+        key: &Pubkey,
+        positions: &[(i32, i32, u128)],
+        center: i32,
+        ts: i32,
+        known: &[(i32, Pubkey, [TickImage; 88])],
+    ) -> (Vec<TickArray>, Vec<(i32, Pubkey, [TickImage; 88])>) {
+        let per = TICK_ARRAY_SIZE * ts;
+        let mut images = Vec::new();
+        let mut arrays = Vec::new();
+        for k in -6..=6 {
+            let start = center + k * per;
+            let mut ticks = [TickImage::default(); 88];
+            for (lo, up, l) in positions {
+                for (t, net) in [(*lo, *l as i128), (*up, -(*l as i128))] {
+                    if t >= start && t < start + per {
+                        let slot = ((t - start) / ts) as usize;
+                        ticks[slot].initialized = true;
+                        ticks[slot].liquidity_net += net;
+                        ticks[slot].liquidity_gross += *l;
+                    }
+                }
+            }
+            // Addresses already derived are reused: a derivation costs tens of µs.
+            let array_key = known
+                .iter()
+                .find(|(s, _, _)| *s == start)
+                .map(|(_, k, _)| *k)
+                .or_else(|| pda::whirlpool_tick_array(key, start))
+                .unwrap_or_else(|| synthetic_key("ta", start as u64));
+            let bytes = TickArray::encode_fixed(key, start, &ticks);
+            if let Ok(decoded) = TickArray::decode(&array_key, &programs::ORCA_WHIRLPOOL, &bytes) {
+                arrays.push(decoded);
+            }
+            images.push((start, array_key, ticks));
+        }
+        (arrays, images)
     }
 
     fn view_of(key: &Pubkey, owner: &Pubkey, data: &[u8]) -> Pool {
@@ -445,7 +471,7 @@ impl Simulator {
     ) -> AccountUpdate {
         let data = TokenAccount {
             mint,
-            owner: synthetic_key("authority", 0),
+            owner: VAULT_AUTHORITY,
             amount,
             is_token_2022: false,
         }
@@ -606,17 +632,17 @@ impl Simulator {
     fn advance(&mut self) {
         self.step += 1;
         let cfg = self.config.clone();
-        // Reference prices: random walk and rare jumps (USDC stays the numeraire).
+        // Reference prices: random walk and rare jumps (USDC, the numeraire, and USDT stay put).
         if self.rng.gen_bool(cfg.price_move_probability) {
             let t = self.rng.gen_range(0..self.tokens.len());
-            if t != 1 {
+            if t > 2 {
                 let z: f64 = self.rng.gen_range(-1.0..1.0) * cfg.price_volatility * 1.7;
                 self.tokens[t].usd *= 1.0 + z;
             }
         }
         if self.rng.gen_bool(cfg.jump_probability) {
             let t = self.rng.gen_range(0..self.tokens.len());
-            if t != 1 {
+            if t > 2 {
                 let size = self.rng.gen_range(0.02..0.05)
                     * if self.rng.gen_bool(0.5) { 1.0 } else { -1.0 };
                 self.tokens[t].usd *= 1.0 + size;
@@ -650,9 +676,9 @@ impl Simulator {
         } else {
             revert.reverse()
         };
-        let fraction = 10f64.powf(self.rng.gen_range(-5.5..-3.0));
+        let fraction = 10f64.powf(self.rng.gen_range(-6.5..-3.8));
         self.noise_swap(pool, side, fraction);
-        if cfg.competitors && self.deviation(pool).abs() > 0.004 {
+        if cfg.competitors && self.deviation(pool).abs() > 0.002 {
             self.competitor_queue
                 .push_back((self.step + cfg.competitor_latency_steps, pool));
         }
@@ -788,7 +814,12 @@ impl Simulator {
                     &mut wv,
                 ));
             }
-            Kind::Whirlpool { state, arrays, .. } => {
+            Kind::Whirlpool {
+                state,
+                positions,
+                arrays,
+                images,
+            } => {
                 let start = SwapStart {
                     tick_spacing: state.tick_spacing,
                     fee_rate: state.fee_rate,
@@ -805,20 +836,12 @@ impl Simulator {
                 let Ok(out) = swap(&start, arrays, params) else {
                     return;
                 };
-                // Keep the price inside the simulated arrays (±5 of the 13).
-                let per = TICK_ARRAY_SIZE * i32::from(state.tick_spacing);
-                let lowest = arrays.first().map_or(0, |a| a.start_tick_index);
-                let highest = arrays.last().map_or(0, |a| a.start_tick_index) + per;
-                if out.tick_current_index < lowest + per
-                    || out.tick_current_index >= highest - per
-                    || out.amount_in == 0
-                {
+                if out.amount_in == 0 {
                     return;
                 }
                 state.sqrt_price = out.sqrt_price;
                 state.tick_current_index = out.tick_current_index;
                 state.liquidity = out.liquidity;
-                debug_assert!(sqrt_price_from_tick_index(out.tick_current_index) <= out.sqrt_price);
                 updates.push(Self::update(
                     pool.key,
                     programs::ORCA_WHIRLPOOL,
@@ -826,6 +849,31 @@ impl Simulator {
                     slot,
                     &mut wv,
                 ));
+                // Near the edge of the simulated arrays: recentre them (as liquidity providers
+                // initialise arrays where the price goes) and publish the new ones.
+                let ts = i32::from(state.tick_spacing);
+                let per = TICK_ARRAY_SIZE * ts;
+                let lowest = arrays.first().map_or(0, |a| a.start_tick_index);
+                let highest = arrays.last().map_or(0, |a| a.start_tick_index) + per;
+                if out.tick_current_index < lowest + 3 * per
+                    || out.tick_current_index >= highest - 3 * per
+                {
+                    let center = out.tick_current_index.div_euclid(per) * per;
+                    let (new_arrays, new_images) =
+                        Self::tick_window(&pool.key, positions, center, ts, images);
+                    *arrays = new_arrays;
+                    *images = new_images;
+                    for (start, key, ticks) in images.iter() {
+                        let data = TickArray::encode_fixed(&pool.key, *start, ticks);
+                        updates.push(Self::update(
+                            *key,
+                            programs::ORCA_WHIRLPOOL,
+                            data,
+                            slot,
+                            &mut wv,
+                        ));
+                    }
+                }
             }
         }
         for u in &updates {

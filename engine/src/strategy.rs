@@ -463,12 +463,12 @@ impl Strategy {
         let mut found = false;
         for i in 0..self.cycles.containing(pool).len() {
             let id = self.cycles.containing(pool)[i];
-            if let Some(opportunity) = self.evaluate(id, clock) {
+            if let Some((opportunity, stopped)) = self.evaluate(id, clock) {
                 if !found {
                     self.stamps.detected_at = clock.now_ns();
                     found = true;
                 }
-                self.decide(opportunity, received_at, clock, out);
+                self.decide(opportunity, stopped, received_at, clock, out);
             }
         }
         found
@@ -478,15 +478,20 @@ impl Strategy {
     pub fn scan_all(&mut self, clock: &impl Clock, out: &mut Vec<Decision>) {
         let now = clock.now_ns();
         for i in 0..self.cycles.len() {
-            if let Some(opportunity) = self.evaluate(CycleId(i as u32), clock) {
-                self.decide(opportunity, now, clock, out);
+            if let Some((opportunity, stopped)) = self.evaluate(CycleId(i as u32), clock) {
+                self.decide(opportunity, stopped, now, clock, out);
             }
         }
     }
 
-    /// Composes the cycle's curves; when the route is profitable, sizes it and confirms it with
-    /// exact quotes.
-    fn evaluate(&mut self, id: CycleId, clock: &impl Clock) -> Option<Opportunity> {
+    /// Composes the cycle's curves; when the route is profitable and passes the size-free gates,
+    /// sizes it and confirms it with exact quotes. Returns the opportunity and, when a size-free
+    /// gate stopped it, the reason (the opportunity is then the closed-form estimate).
+    fn evaluate(
+        &mut self,
+        id: CycleId,
+        clock: &impl Clock,
+    ) -> Option<(Opportunity, Option<Rejection>)> {
         self.counters.cycles_evaluated += 1;
         let cycle = self.cycles.cycle(id);
         let mut chain = Chain::IDENTITY;
@@ -508,25 +513,67 @@ impl Strategy {
         self.counters.candidates += 1;
         let base = self.base.get(cycle.start_mint.0 as usize)?.as_ref()?;
         let guess = chain.optimal_input();
-        let (amount_in, expected_out) = self.best_input(id, guess, base.max_trade)?;
-        let profit = expected_out.checked_sub(amount_in).filter(|p| *p > 0)?;
-        self.counters.opportunities += 1;
         let slot = cycle
             .hops()
             .iter()
             .map(|h| self.market.pool_slot(h.pool))
             .max()
             .unwrap_or(0);
-        Some(Opportunity {
-            cycle: id,
-            amount_in,
-            expected_out,
-            profit,
-            profit_bps: (u128::from(profit) * 10_000 / u128::from(amount_in))
-                .min(u128::from(u32::MAX)) as u32,
-            slot,
-            detected_at: clock.now_ns(),
-        })
+        // Gates that need no size are applied before the exact confirmation, which costs tens
+        // of quotes: such a rejection carries the closed-form estimate.
+        if let Some(reason) = self.pre_sizing_gate(id) {
+            let amount_in = guess.min(base.max_trade as f64).max(0.0);
+            let expected_out = chain.output(amount_in);
+            let estimate = Opportunity {
+                cycle: id,
+                amount_in: amount_in as u64,
+                expected_out: expected_out as u64,
+                profit: (expected_out - amount_in).max(0.0) as u64,
+                profit_bps: if amount_in > 0.0 {
+                    ((expected_out / amount_in - 1.0) * 10_000.0).max(0.0) as u32
+                } else {
+                    0
+                },
+                slot,
+                detected_at: clock.now_ns(),
+            };
+            return Some((estimate, Some(reason)));
+        }
+        let (amount_in, expected_out) = self.best_input(id, guess, base.max_trade)?;
+        let profit = expected_out.checked_sub(amount_in).filter(|p| *p > 0)?;
+        self.counters.opportunities += 1;
+        Some((
+            Opportunity {
+                cycle: id,
+                amount_in,
+                expected_out,
+                profit,
+                profit_bps: (u128::from(profit) * 10_000 / u128::from(amount_in))
+                    .min(u128::from(u32::MAX)) as u32,
+                slot,
+                detected_at: clock.now_ns(),
+            },
+            None,
+        ))
+    }
+
+    /// Risk gates that do not depend on the trade's size.
+    fn pre_sizing_gate(&self, id: CycleId) -> Option<Rejection> {
+        let oldest = self
+            .cycles
+            .cycle(id)
+            .hops()
+            .iter()
+            .map(|h| self.market.pool_slot(h.pool))
+            .min()
+            .unwrap_or(0);
+        if self.slot.saturating_sub(oldest) > self.config.risk.max_state_age_slots {
+            Some(Rejection::StaleState)
+        } else if self.pending.len() >= self.config.risk.max_concurrent_trades {
+            Some(Rejection::Concurrency)
+        } else {
+            None
+        }
     }
 
     /// Exact output of the route for `amount` in (0 when a hop rounds to nothing).
@@ -567,7 +614,7 @@ impl Strategy {
         // makes the exact profit too bumpy for a bracketing search.
         const SCAN: u64 = 2_048;
         if hi - lo > SCAN {
-            let tolerance = 64u64.max(x0 >> 16);
+            let tolerance = 16u64.max(x0 >> 12);
             const INV_PHI: f64 = 0.618_033_988_749_895;
             let mut m1 = hi - ((hi - lo) as f64 * INV_PHI) as u64;
             let mut m2 = lo + ((hi - lo) as f64 * INV_PHI) as u64;
@@ -588,8 +635,8 @@ impl Strategy {
                 }
             }
             let center = if p1 >= p2 { m1 } else { m2 };
-            lo = center.saturating_sub(64).max(1);
-            hi = center.saturating_add(64).min(cap);
+            lo = center.saturating_sub(2).max(1);
+            hi = center.saturating_add(2).min(cap);
         }
         // Near the optimum the exact profit is flat to within the hops' rounding: the halvings
         // of the cap that land nearby are tried too (a few quotes), so no ladder of sizes, the
@@ -615,6 +662,7 @@ impl Strategy {
     fn decide(
         &mut self,
         opportunity: Opportunity,
+        stopped: Option<Rejection>,
         received_at: u64,
         clock: &impl Clock,
         out: &mut Vec<Decision>,
@@ -626,23 +674,13 @@ impl Strategy {
             .get(cycle.start_mint.0 as usize)
             .and_then(Option::as_ref)
             .map_or(0, |b| b.min_profit);
-        let oldest = cycle
-            .hops()
-            .iter()
-            .map(|h| self.market.pool_slot(h.pool))
-            .min()
-            .unwrap_or(0);
-        let reason = if opportunity.profit_bps < risk.min_profit_bps {
+        let reason = stopped.or(if opportunity.profit_bps < risk.min_profit_bps {
             Some(Rejection::ProfitBps)
         } else if opportunity.profit < min_profit {
             Some(Rejection::ProfitAbsolute)
-        } else if self.slot.saturating_sub(oldest) > risk.max_state_age_slots {
-            Some(Rejection::StaleState)
-        } else if self.pending.len() >= risk.max_concurrent_trades {
-            Some(Rejection::Concurrency)
         } else {
             None
-        };
+        });
         if let Some(reason) = reason {
             self.counters.rejected += 1;
             out.push(Decision::Rejected {

@@ -470,13 +470,23 @@ impl sniperforge_engine::pipeline::Feed for Burst {
 #[test]
 fn a_burst_larger_than_the_ring_coalesces_and_the_newest_states_arrive() {
     use sniperforge_engine::pipeline::{Idle, PipelineConfig, run};
-    let (market, _) = market_of(&[(0, 1, 1_000_000_000, 1_000_000_000), (1, 0, 1_000_000_000, 1_000_000_000)]);
+    let (market, _) = market_of(&[
+        (0, 1, 1_000_000_000, 1_000_000_000),
+        (1, 0, 1_000_000_000, 1_000_000_000),
+    ]);
     let strategy = Engine::new(market, permissive(1_000, 2));
     // 20,000 updates over the four vaults, slots increasing: far more than a 4-slot ring holds.
     let mut burst = Vec::new();
     for i in 0..5_000u64 {
         for pool in 0..2 {
-            let (_, updates) = v4_pool(pool, [0, 1][pool], [1, 0][pool], 1_000_000_000 + i, 1_000_000_000 + i, 10 + i);
+            let (_, updates) = v4_pool(
+                pool,
+                [0, 1][pool],
+                [1, 0][pool],
+                1_000_000_000 + i,
+                1_000_000_000 + i,
+                10 + i,
+            );
             burst.extend(updates);
         }
     }
@@ -491,7 +501,11 @@ fn a_burst_larger_than_the_ring_coalesces_and_the_newest_states_arrive() {
     };
     let (report, strategy) = run(Burst(burst.into_iter()), strategy, &config);
     assert_eq!(report.produced, produced);
-    assert_eq!(report.processed + report.coalesced, produced, "every update is processed or replaced by a newer one");
+    assert_eq!(
+        report.processed + report.coalesced,
+        produced,
+        "every update is processed or replaced by a newer one"
+    );
     // The final state of every pool is the last one sent.
     let (coin, pc) = match strategy.market().pool(PoolIndex(0)).unwrap() {
         Pool::RaydiumV4(p) => p.reserves().unwrap(),
@@ -499,6 +513,9 @@ fn a_burst_larger_than_the_ring_coalesces_and_the_newest_states_arrive() {
     };
     assert_eq!((coin, pc), (1_000_004_999, 1_000_004_999));
     assert_eq!(strategy.counters().stale, 0);
-    assert!(report.coalesced > 0, "the 4-slot ring never filled: {report:?}");
+    assert!(
+        report.coalesced > 0,
+        "the 4-slot ring never filled: {report:?}"
+    );
     assert_eq!(report.stages[0].len(), report.processed);
 }

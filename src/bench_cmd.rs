@@ -1,0 +1,72 @@
+//! `sniperforge bench latency|baseline`: thin wrappers over the bench crate.
+
+use std::fs;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use sniperforge_bench::{baseline, latency};
+
+use crate::BenchCommand;
+
+pub fn run(command: &BenchCommand) -> ExitCode {
+    let result = match command {
+        BenchCommand::Latency(a) => latency_run(a),
+        BenchCommand::Baseline(a) => baseline_run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn latency_run(a: &crate::LatencyArgs) -> anyhow::Result<()> {
+    if a.duration == 0 {
+        anyhow::bail!("--duration must be at least 1 second");
+    }
+    let args = latency::LatencyArgs {
+        rate: a.rate,
+        duration_s: a.duration,
+        out: a.out.clone(),
+        seed: a.seed,
+        feed_core: a.feed_core,
+        strategy_core: a.strategy_core,
+        spin: a.spin,
+    };
+    latency::run_latency(&args)?;
+    let md = fs::read_to_string(a.out.join("report.md")).context("reading back report.md")?;
+    println!("{md}");
+    println!(
+        "wrote {}/{{report.md,report.json,*.hgrm,latency.svg}}",
+        a.out.display()
+    );
+    Ok(())
+}
+
+fn baseline_run(a: &crate::BaselineArgs) -> anyhow::Result<()> {
+    if a.updates == 0 {
+        anyhow::bail!("--updates must be at least 1");
+    }
+    fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let report = baseline::compare(a.seed, a.updates);
+    let md = baseline::markdown(&report);
+    fs::write(a.out.join("baseline.md"), &md).context("writing baseline.md")?;
+    let json = serde_json::json!({
+        "updates": report.updates,
+        "cycles": report.cycles,
+        "ours_ns": {"p50": report.ours.p50, "p99": report.ours.p99, "p999": report.ours.p999, "max": report.ours.max},
+        "baseline_ns": {"p50": report.baseline.p50, "p99": report.baseline.p99, "p999": report.baseline.p999, "max": report.baseline.max},
+        "ours_found": report.ours_found,
+        "baseline_found": report.baseline_found,
+        "missed": report.missed,
+    });
+    fs::write(
+        a.out.join("baseline.json"),
+        serde_json::to_string_pretty(&json)? + "\n",
+    )
+    .context("writing baseline.json")?;
+    println!("{md}");
+    Ok(())
+}
