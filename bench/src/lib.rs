@@ -259,3 +259,66 @@ pub fn amount_crossing(pool: &WhirlpoolPool, ticks: u32) -> u64 {
     );
     amount
 }
+
+/// A simulator market large enough for the detection benches: 60 pools, routes of up to 4
+/// pools through every token (over 10,000 cycles).
+pub fn large_strategy(
+    seed: u64,
+) -> (
+    sniperforge_engine::strategy::Strategy,
+    sniperforge_engine::sim::Simulator,
+) {
+    use sniperforge_engine::sim::{SimConfig, Simulator};
+    use sniperforge_engine::strategy::{BaseMint, RiskLimits, Strategy, StrategyConfig};
+    let mut sim = Simulator::new(SimConfig {
+        seed,
+        pools_per_pair: 3,
+        ..SimConfig::default()
+    });
+    let market = sim.market();
+    let base_mints = sim
+        .tokens()
+        .iter()
+        .map(|t| BaseMint {
+            mint: t.mint,
+            max_trade: (50_000.0 / t.usd * 10f64.powi(i32::from(t.decimals))) as u64,
+            min_profit: 0,
+        })
+        .collect();
+    let strategy = Strategy::new(
+        market,
+        StrategyConfig {
+            base_mints,
+            max_hops: 4,
+            risk: RiskLimits {
+                min_profit_bps: 1,
+                max_state_age_slots: 20,
+                max_concurrent_trades: 8,
+            },
+            paper_latency_ns: 400_000,
+            slippage_bps: 30,
+            mints: sim.mint_infos(),
+        },
+    );
+    (strategy, sim)
+}
+
+/// Per-update time of the strategy (decode, detection, sizing) on the large market, in ns.
+pub fn detection_per_update(seed: u64, updates: usize) -> (usize, hdrhistogram::Histogram<u64>) {
+    use sniperforge_engine::strategy::{Event, ManualClock};
+    let (mut strategy, mut sim) = large_strategy(seed);
+    let batch: Vec<_> = (0..updates).map(|_| sim.next_update()).collect();
+    let clock = ManualClock::new(0);
+    let mut out = Vec::with_capacity(64);
+    let mut h = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)
+        .expect("valid histogram bounds");
+    for update in batch {
+        clock.advance(10_000);
+        out.clear();
+        let event = Event::Account(update);
+        let t = std::time::Instant::now();
+        let _ = strategy.process(&event, &clock, &mut out);
+        let _ = h.record(t.elapsed().as_nanos().max(1) as u64);
+    }
+    (strategy.cycles().len(), h)
+}

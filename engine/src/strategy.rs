@@ -289,9 +289,22 @@ pub struct Strategy {
     stamps: Stamps,
     /// Per pool: how many times its state changed.
     generation: Vec<u64>,
+    /// ln of each pool side's marginal rate γ·R_out/R_in, at index `2·pool + side`; the last
+    /// entry is 0 (padding for routes shorter than four hops), −∞ marks a side that cannot trade.
+    log_rate: Vec<f64>,
+    /// Per pool: the cycles through it with their hops' `log_rate` indices, laid out flat so
+    /// the prefilter streams through memory.
+    packed: Vec<Vec<PackedCycle>>,
     /// Per cycle: the sum of its pools' generations when it was last traded (a route is not
     /// traded twice on the same states).
     traded_at: Vec<u64>,
+}
+
+/// A cycle as the detection prefilter reads it: its id and the `log_rate` index of each hop.
+#[derive(Debug, Clone, Copy)]
+struct PackedCycle {
+    id: CycleId,
+    hops: [u32; 4],
 }
 
 fn side_slot(side: Side) -> usize {
@@ -336,7 +349,28 @@ impl Strategy {
             stamps: Stamps::default(),
             generation: Vec::new(),
             traded_at: Vec::new(),
+            log_rate: Vec::new(),
+            packed: Vec::new(),
         };
+        let pools = strategy.market.pool_count();
+        strategy.log_rate = vec![f64::NEG_INFINITY; 2 * pools + 1];
+        strategy.log_rate[2 * pools] = 0.0;
+        strategy.packed = (0..pools)
+            .map(|p| {
+                strategy
+                    .cycles
+                    .containing(PoolIndex(p as u32))
+                    .iter()
+                    .map(|&id| {
+                        let mut hops = [(2 * pools) as u32; 4];
+                        for (slot, hop) in hops.iter_mut().zip(strategy.cycles.cycle(id).hops()) {
+                            *slot = (2 * hop.pool.0 as usize + side_slot(hop.side)) as u32;
+                        }
+                        PackedCycle { id, hops }
+                    })
+                    .collect()
+            })
+            .collect();
         strategy.generation = vec![0; strategy.market.pool_count()];
         strategy.traded_at = vec![u64::MAX; strategy.cycles.len()];
         for p in 0..strategy.market.pool_count() {
@@ -378,7 +412,15 @@ impl Strategy {
             *g += 1;
         }
         if let Some(p) = self.market.pool(pool) {
-            self.curves[pool.0 as usize] = [p.curve(Side::AToB), p.curve(Side::BToA)];
+            let curves = [p.curve(Side::AToB), p.curve(Side::BToA)];
+            for (slot, curve) in curves.iter().enumerate() {
+                self.log_rate[2 * pool.0 as usize + slot] = curve
+                    .filter(|c| c.reserve_in > 0.0 && c.reserve_out > 0.0 && c.gamma > 0.0)
+                    .map_or(f64::NEG_INFINITY, |c| {
+                        (c.gamma * c.reserve_out / c.reserve_in).ln()
+                    });
+            }
+            self.curves[pool.0 as usize] = curves;
         }
     }
 
@@ -460,9 +502,25 @@ impl Strategy {
         clock: &impl Clock,
         out: &mut Vec<Decision>,
     ) -> bool {
+        // Prefilter: a route is worth composing only when the product of its hops' marginal
+        // rates beats 1 + min edge, i.e. the sum of their logs beats ln(1 + edge). The margin
+        // keeps floating rounding from hiding a route the exact check would accept.
+        let threshold = (f64::from(self.config.risk.min_profit_bps) / 10_000.0).ln_1p() - 1e-9;
+        let Some(count) = self.packed.get(pool.0 as usize).map(Vec::len) else {
+            return false;
+        };
+        self.counters.cycles_evaluated += count as u64;
         let mut found = false;
-        for i in 0..self.cycles.containing(pool).len() {
-            let id = self.cycles.containing(pool)[i];
+        for i in 0..count {
+            let PackedCycle { id, hops } = self.packed[pool.0 as usize][i];
+            let lr = &self.log_rate;
+            let sum = lr[hops[0] as usize]
+                + lr[hops[1] as usize]
+                + lr[hops[2] as usize]
+                + lr[hops[3] as usize];
+            if sum <= threshold {
+                continue;
+            }
             if let Some((opportunity, stopped)) = self.evaluate(id, clock) {
                 if !found {
                     self.stamps.detected_at = clock.now_ns();
@@ -477,6 +535,7 @@ impl Strategy {
     /// Evaluates every cycle once (after a snapshot load) and decides on what it finds.
     pub fn scan_all(&mut self, clock: &impl Clock, out: &mut Vec<Decision>) {
         let now = clock.now_ns();
+        self.counters.cycles_evaluated += self.cycles.len() as u64;
         for i in 0..self.cycles.len() {
             if let Some((opportunity, stopped)) = self.evaluate(CycleId(i as u32), clock) {
                 self.decide(opportunity, stopped, now, clock, out);
@@ -492,7 +551,6 @@ impl Strategy {
         id: CycleId,
         clock: &impl Clock,
     ) -> Option<(Opportunity, Option<Rejection>)> {
-        self.counters.cycles_evaluated += 1;
         let cycle = self.cycles.cycle(id);
         let mut chain = Chain::IDENTITY;
         for hop in cycle.hops() {
