@@ -40,8 +40,12 @@ fn hist() -> Histogram<u64> {
 
 /// Replays `updates` simulator updates through both.
 pub fn compare(seed: u64, updates: usize) -> BaselineReport {
+    // A volatile market without competing arbitrageurs: reference prices jump often and gaps
+    // stand until noise closes them, so both searches have something to find.
     let mut sim = Simulator::new(SimConfig {
         seed,
+        competitors: false,
+        noise_scale: 30.0,
         ..SimConfig::default()
     });
     let bases = sim.default_base_mints();

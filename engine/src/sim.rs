@@ -79,6 +79,8 @@ pub struct SimConfig {
     pub competitor_latency_steps: u64,
     /// Pools per token pair (2 gives the standard 40 pools; more for larger benches).
     pub pools_per_pair: usize,
+    /// Multiplier on noise swap sizes (1: swaps of 0.00003% to 0.016% of a reserve).
+    pub noise_scale: f64,
 }
 
 impl Default for SimConfig {
@@ -92,6 +94,7 @@ impl Default for SimConfig {
             competitors: true,
             competitor_latency_steps: 10,
             pools_per_pair: 2,
+            noise_scale: 1.0,
         }
     }
 }
@@ -676,7 +679,7 @@ impl Simulator {
         } else {
             revert.reverse()
         };
-        let fraction = 10f64.powf(self.rng.gen_range(-6.5..-3.8));
+        let fraction = 10f64.powf(self.rng.gen_range(-6.5..-3.8)) * cfg.noise_scale;
         self.noise_swap(pool, side, fraction);
         if cfg.competitors && self.deviation(pool).abs() > 0.002 {
             self.competitor_queue

@@ -1,0 +1,108 @@
+//! End-to-end tests of `sniperforge bench latency` and `bench baseline`: the files they write
+//! and the shape of the report.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers unwrap what they built
+
+use std::process::Command;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_sniperforge"))
+}
+
+#[test]
+fn latency_writes_the_report_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args([
+            "bench",
+            "latency",
+            "--rate",
+            "20000",
+            "--duration",
+            "1",
+            "--out",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for f in [
+        "report.md",
+        "report.json",
+        "decoded.hgrm",
+        "detected.hgrm",
+        "decided.hgrm",
+        "executed.hgrm",
+        "latency.svg",
+    ] {
+        assert!(dir.path().join(f).is_file(), "{f} missing");
+    }
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
+    for stage in ["decoded", "detected", "decided", "executed"] {
+        for key in ["count", "p50", "p90", "p99", "p999", "p9999", "max"] {
+            assert!(
+                json["stages"][stage][key].is_u64(),
+                "stages.{stage}.{key}: {json}"
+            );
+        }
+    }
+    assert!(
+        json["stages"]["decided"]["count"].as_u64().unwrap() >= 19_000,
+        "{json}"
+    );
+    assert!(json["throughput_per_s"].as_f64().unwrap() > 10_000.0);
+    assert!(json["updates_coalesced"].is_u64());
+    assert!(
+        json["detection_per_update_ns"]["indexed_cycles"]
+            .as_u64()
+            .unwrap()
+            >= 10_000
+    );
+    let hgrm = std::fs::read_to_string(dir.path().join("decided.hgrm")).unwrap();
+    assert!(hgrm.starts_with("       Value     Percentile TotalCount 1/(1-Percentile)"));
+    assert!(
+        std::fs::read_to_string(dir.path().join("latency.svg"))
+            .unwrap()
+            .contains("<polyline")
+    );
+}
+
+#[test]
+fn baseline_writes_its_comparison_and_misses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args(["bench", "baseline", "--updates", "150", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("baseline.json")).unwrap()).unwrap();
+    assert_eq!(json["updates"], 150);
+    assert_eq!(json["missed"], 0);
+    assert!(json["baseline_found"].as_u64().unwrap() > 0, "{json}");
+}
+
+#[test]
+fn bad_bench_arguments_are_refused_with_a_message() {
+    let out = bin()
+        .args(["bench", "latency", "--duration", "0", "--out", "/tmp/x"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--duration"));
+    let out = bin()
+        .args(["bench", "latency", "--rate", "fast", "--out", "/tmp/x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
