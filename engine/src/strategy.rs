@@ -295,6 +295,8 @@ pub struct Strategy {
     /// Per pool: the cycles through it with their hops' `log_rate` indices, laid out flat so
     /// the prefilter streams through memory.
     packed: Vec<Vec<PackedCycle>>,
+    /// Scratch list of the prefilter's candidates (reused: no allocation per update).
+    candidates: Vec<CycleId>,
     /// Per cycle: the sum of its pools' generations when it was last traded (a route is not
     /// traded twice on the same states).
     traded_at: Vec<u64>,
@@ -351,6 +353,7 @@ impl Strategy {
             traded_at: Vec::new(),
             log_rate: Vec::new(),
             packed: Vec::new(),
+            candidates: Vec::with_capacity(64),
         };
         let pools = strategy.market.pool_count();
         strategy.log_rate = vec![f64::NEG_INFINITY; 2 * pools + 1];
@@ -506,21 +509,26 @@ impl Strategy {
         // rates beats 1 + min edge, i.e. the sum of their logs beats ln(1 + edge). The margin
         // keeps floating rounding from hiding a route the exact check would accept.
         let threshold = (f64::from(self.config.risk.min_profit_bps) / 10_000.0).ln_1p() - 1e-9;
-        let Some(count) = self.packed.get(pool.0 as usize).map(Vec::len) else {
+        let Some(list) = self.packed.get(pool.0 as usize) else {
             return false;
         };
-        self.counters.cycles_evaluated += count as u64;
-        let mut found = false;
-        for i in 0..count {
-            let PackedCycle { id, hops } = self.packed[pool.0 as usize][i];
-            let lr = &self.log_rate;
-            let sum = lr[hops[0] as usize]
-                + lr[hops[1] as usize]
-                + lr[hops[2] as usize]
-                + lr[hops[3] as usize];
-            if sum <= threshold {
-                continue;
+        self.counters.cycles_evaluated += list.len() as u64;
+        // One streaming pass over the packed list collects the candidates (the indices were
+        // built in range of `log_rate`); the rare ones are then composed and sized.
+        let lr = self.log_rate.as_slice();
+        let mut candidates = std::mem::take(&mut self.candidates);
+        candidates.clear();
+        for c in list {
+            let sum = lr[c.hops[0] as usize]
+                + lr[c.hops[1] as usize]
+                + lr[c.hops[2] as usize]
+                + lr[c.hops[3] as usize];
+            if sum > threshold {
+                candidates.push(c.id);
             }
+        }
+        let mut found = false;
+        for &id in &candidates {
             if let Some((opportunity, stopped)) = self.evaluate(id, clock) {
                 if !found {
                     self.stamps.detected_at = clock.now_ns();
@@ -529,6 +537,7 @@ impl Strategy {
                 self.decide(opportunity, stopped, received_at, clock, out);
             }
         }
+        self.candidates = candidates;
         found
     }
 
