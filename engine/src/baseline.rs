@@ -4,7 +4,7 @@
 
 use crate::cycles::Hop;
 use crate::market::{Market, MintIndex, PoolIndex};
-use crate::quote::{Amm, QuoteRequest, Side, SwapMode};
+use crate::quote::Side;
 
 /// A profitable path the brute-force search found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,25 +106,8 @@ impl BruteForce {
         }
     }
 
-    /// Exact output of a path (None when a hop rejects).
+    /// Exact output of a path (see [`Market::route_output`]).
     pub fn route_output(&self, market: &Market, path: &[Hop], amount: u64) -> Option<u64> {
-        let mut x = amount;
-        for hop in path {
-            if x == 0 {
-                return Some(0);
-            }
-            let request = QuoteRequest {
-                amount: x,
-                side: hop.side,
-                mode: SwapMode::ExactIn,
-                unix_timestamp: self.unix_timestamp,
-            };
-            let q = market.pool(hop.pool)?.quote(&request).ok()?;
-            if q.amount_in < x {
-                return None;
-            }
-            x = q.amount_out;
-        }
-        Some(x)
+        market.route_output(path, amount, self.unix_timestamp)
     }
 }

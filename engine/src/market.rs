@@ -226,6 +226,34 @@ impl Market {
         Ok(true)
     }
 
+    /// Exact output of a route of exact-in swaps for `amount` in: 0 once a hop rounds to
+    /// nothing, `None` when a hop rejects the swap or fills only partly (at a price bound).
+    pub fn route_output(
+        &self,
+        hops: &[crate::cycles::Hop],
+        amount: u64,
+        unix_timestamp: i64,
+    ) -> Option<u64> {
+        let mut x = amount;
+        for hop in hops {
+            if x == 0 {
+                return Some(0);
+            }
+            let request = QuoteRequest {
+                amount: x,
+                side: hop.side,
+                mode: crate::quote::SwapMode::ExactIn,
+                unix_timestamp,
+            };
+            let quote = self.pool(hop.pool)?.quote(&request).ok()?;
+            if quote.amount_in < x {
+                return None;
+            }
+            x = quote.amount_out;
+        }
+        Some(x)
+    }
+
     /// Updates ignored as stale or out of order.
     pub fn stale_updates(&self) -> u64 {
         self.stale_updates

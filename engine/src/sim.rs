@@ -170,6 +170,20 @@ fn synthetic_key(tag: &str, n: u64) -> Pubkey {
     Pubkey(h.finalize().into())
 }
 
+/// Moves a swap's amounts through two vault balances (A and B); false when either would leave
+/// the u64 range (the swap is then not applied).
+fn move_reserves(a: &mut u64, b: &mut u64, side: Side, amount_in: u64, amount_out: u64) -> bool {
+    let (into, from) = if side == Side::AToB { (a, b) } else { (b, a) };
+    match (into.checked_add(amount_in), from.checked_sub(amount_out)) {
+        (Some(new_in), Some(new_out)) => {
+            *into = new_in;
+            *from = new_out;
+            true
+        }
+        _ => false,
+    }
+}
+
 /// Price of token A in token B, in base units (B base units per A base unit).
 fn base_price(a: &Token, b: &Token) -> f64 {
     a.usd / b.usd * 10f64.powi(i32::from(b.decimals) - i32::from(a.decimals))
@@ -616,20 +630,19 @@ impl Simulator {
 
     /// The next account update.
     pub fn next_update(&mut self) -> AccountUpdate {
-        while self.outbox.is_empty() {
+        loop {
+            if let Some(update) = self.outbox.pop_front() {
+                self.emitted += 1;
+                if self
+                    .emitted
+                    .is_multiple_of(self.config.updates_per_slot.max(1))
+                {
+                    self.slot += 1;
+                }
+                return update;
+            }
             self.advance();
         }
-        self.emitted += 1;
-        if self
-            .emitted
-            .is_multiple_of(self.config.updates_per_slot.max(1))
-        {
-            self.slot += 1;
-        }
-        // The loop above guarantees an element.
-        self.outbox.pop_front().unwrap_or_else(|| {
-            Self::update(Pubkey::default(), Pubkey::default(), Vec::new(), 0, &mut 0)
-        })
     }
 
     fn advance(&mut self) {
@@ -752,19 +765,9 @@ impl Simulator {
                 let Ok(q) = pool.view.quote(&request) else {
                     return;
                 };
-                let (into, from) = if side == Side::AToB {
-                    (&mut *coin, &mut *pc)
-                } else {
-                    (&mut *pc, &mut *coin)
-                };
-                let (Some(new_in), Some(new_out)) = (
-                    into.checked_add(q.amount_in),
-                    from.checked_sub(q.amount_out),
-                ) else {
+                if !move_reserves(coin, pc, side, q.amount_in, q.amount_out) {
                     return;
-                };
-                *into = new_in;
-                *from = new_out;
+                }
                 updates.push(Self::vault_update(
                     info.coin_vault,
                     info.coin_vault_mint,
@@ -789,19 +792,9 @@ impl Simulator {
                 let Ok(q) = pool.view.quote(&request) else {
                     return;
                 };
-                let (into, from) = if side == Side::AToB {
-                    (&mut *vault_0, &mut *vault_1)
-                } else {
-                    (&mut *vault_1, &mut *vault_0)
-                };
-                let (Some(new_in), Some(new_out)) = (
-                    into.checked_add(q.amount_in),
-                    from.checked_sub(q.amount_out),
-                ) else {
+                if !move_reserves(vault_0, vault_1, side, q.amount_in, q.amount_out) {
                     return;
-                };
-                *into = new_in;
-                *from = new_out;
+                }
                 updates.push(Self::vault_update(
                     state.token_0_vault,
                     state.token_0_mint,

@@ -12,7 +12,7 @@ use crate::cycles::{CycleId, CycleIndex};
 use crate::error::DecodeError;
 use crate::market::{AccountUpdate, Market, MintIndex, PoolIndex};
 use crate::pubkey::Pubkey;
-use crate::quote::{Amm, QuoteRequest, Side, SwapMode};
+use crate::quote::{Amm, Side};
 
 /// Time source of the engine, in nanoseconds from an arbitrary origin.
 pub trait Clock {
@@ -643,26 +643,10 @@ impl Strategy {
         }
     }
 
-    /// Exact output of the route for `amount` in (0 when a hop rounds to nothing).
+    /// Exact output of the route for `amount` in (see [`Market::route_output`]).
     pub fn route_output(&self, id: CycleId, amount: u64) -> Option<u64> {
-        let mut x = amount;
-        for hop in self.cycles.cycle(id).hops() {
-            if x == 0 {
-                return Some(0);
-            }
-            let request = QuoteRequest {
-                amount: x,
-                side: hop.side,
-                mode: SwapMode::ExactIn,
-                unix_timestamp: self.unix_timestamp,
-            };
-            let quote = self.market.pool(hop.pool)?.quote(&request).ok()?;
-            if quote.amount_in < x {
-                return None; // partial fill at a price bound: not a whole route
-            }
-            x = quote.amount_out;
-        }
-        Some(x)
+        self.market
+            .route_output(self.cycles.cycle(id).hops(), amount, self.unix_timestamp)
     }
 
     /// Refines the closed-form guess with exact quotes: golden-section search on the exact
