@@ -10,7 +10,9 @@ use anyhow::Context;
 use hdrhistogram::Histogram;
 use sniperforge_engine::pipeline::{Idle, PipelineConfig, Replay, RunReport, STAGES, run};
 use sniperforge_engine::sim::{SimConfig, Simulator};
-use sniperforge_engine::strategy::{Event, ManualClock, RiskLimits, Strategy, StrategyConfig};
+use sniperforge_engine::strategy::{
+    BaseMint, Event, ManualClock, RiskLimits, Strategy, StrategyConfig,
+};
 use sniperforge_engine::telemetry::Percentiles;
 
 /// Settings of a latency run.
@@ -32,15 +34,15 @@ pub struct LatencyArgs {
     pub spin: bool,
 }
 
-/// The strategy configuration of the benchmarks: SOL and USDC as bases, routes of up to 3
-/// pools, paper execution after 400 µs.
-pub fn bench_strategy(sim: &mut Simulator) -> Strategy {
+/// The strategy of the benchmarks over `base_mints`: routes of up to `max_hops` pools, paper
+/// execution after 400 µs, at most 8 orders in flight.
+pub fn strategy_on(sim: &mut Simulator, base_mints: Vec<BaseMint>, max_hops: usize) -> Strategy {
     let market = sim.market();
     Strategy::new(
         market,
         StrategyConfig {
-            base_mints: sim.default_base_mints(),
-            max_hops: 3,
+            base_mints,
+            max_hops,
             risk: RiskLimits {
                 min_profit_bps: 1,
                 max_state_age_slots: 20,
@@ -51,6 +53,12 @@ pub fn bench_strategy(sim: &mut Simulator) -> Strategy {
             mints: sim.mint_infos(),
         },
     )
+}
+
+/// The benchmarks' standard strategy: SOL and USDC as bases, routes of up to 3 pools.
+pub fn bench_strategy(sim: &mut Simulator) -> Strategy {
+    let bases = sim.default_base_mints();
+    strategy_on(sim, bases, 3)
 }
 
 /// Updates per second the strategy sustains on one thread at maximum speed (no pipeline).

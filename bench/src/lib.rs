@@ -269,13 +269,12 @@ pub fn large_strategy(
     sniperforge_engine::sim::Simulator,
 ) {
     use sniperforge_engine::sim::{SimConfig, Simulator};
-    use sniperforge_engine::strategy::{BaseMint, RiskLimits, Strategy, StrategyConfig};
+    use sniperforge_engine::strategy::BaseMint;
     let mut sim = Simulator::new(SimConfig {
         seed,
         pools_per_pair: 3,
         ..SimConfig::default()
     });
-    let market = sim.market();
     let base_mints = sim
         .tokens()
         .iter()
@@ -285,21 +284,7 @@ pub fn large_strategy(
             min_profit: 0,
         })
         .collect();
-    let strategy = Strategy::new(
-        market,
-        StrategyConfig {
-            base_mints,
-            max_hops: 4,
-            risk: RiskLimits {
-                min_profit_bps: 1,
-                max_state_age_slots: 20,
-                max_concurrent_trades: 8,
-            },
-            paper_latency_ns: 400_000,
-            slippage_bps: 30,
-            mints: sim.mint_infos(),
-        },
-    );
+    let strategy = latency::strategy_on(&mut sim, base_mints, 4);
     (strategy, sim)
 }
 
