@@ -1,6 +1,7 @@
 //! `sniperforge`: the one binary. Parses the command line and dispatches into the crates.
 
 mod bench_cmd;
+mod config_cmd;
 mod quote_cmd;
 
 #[global_allocator]
@@ -26,9 +27,32 @@ struct Cli {
 enum Command {
     /// Quote a swap exactly as the DEX program would, from account files.
     Quote(QuoteArgs),
+    /// Bot configurations: templates, JSON Schemas, validation.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Measure the engine: open-loop latency report, baseline comparison.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print a complete configuration of a bot type with every default.
+    Template {
+        /// enhanced_arbitrage, triangular_arbitrage, flash_loan_arbitrage, cross_chain_arbitrage,
+        /// ml_analytics, portfolio_manager or real_time_dashboard.
+        bot_type: String,
+    },
+    /// Print the JSON Schema of a bot type's configuration (ranges, hot-reload marks).
+    Schema {
+        /// Bot type (as for `template`).
+        bot_type: String,
+    },
+    /// Check a configuration file; prints every error with its dotted path.
+    Validate {
+        /// JSON configuration file.
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -124,5 +148,6 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Quote(args) => quote_cmd::run(&args),
         Command::Bench(command) => bench_cmd::run(&command),
+        Command::Config(command) => config_cmd::run(&command),
     }
 }

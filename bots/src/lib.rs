@@ -1,1 +1,14 @@
-//! Bot types, the BotInterface trait, configs and the wire types shared by agent and gateway (work starts with issue 4).
+//! Bot types, configs (templates, JSON Schemas, validation with dotted paths) and the wire types
+//! the agent and the gateway share.
+
+pub mod config;
+pub mod spec;
+pub mod wire;
+
+pub use config::{
+    Change, ConfigError, ValidatedConfig, changes, parse, schema, template, validate,
+};
+pub use wire::{
+    BotConfig, BotMetrics, BotStatus, BotType, Environment, Resources, StageLatency,
+    TransitionError,
+};

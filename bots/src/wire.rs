@@ -1,0 +1,271 @@
+//! Wire types shared by bots, agent and gateway: bot type, status (with its legal transitions),
+//! configuration envelope and metrics. Serialised as JSON, snake_case.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// The seven bot types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum BotType {
+    /// Two-pool arbitrage across DEXes on configured pairs.
+    EnhancedArbitrage,
+    /// Cycles of 3 (up to 4) pools through base mints.
+    TriangularArbitrage,
+    /// Cycles sized without inventory, paying a flash-loan fee.
+    FlashLoanArbitrage,
+    /// Solana pool versus an external venue.
+    CrossChainArbitrage,
+    /// Market features, models and regime detection.
+    MlAnalytics,
+    /// Balances, PnL, exposure and rebalancing.
+    PortfolioManager,
+    /// Live market view.
+    RealTimeDashboard,
+}
+
+impl BotType {
+    /// Every type, in a fixed order.
+    pub const ALL: [BotType; 7] = [
+        Self::EnhancedArbitrage,
+        Self::TriangularArbitrage,
+        Self::FlashLoanArbitrage,
+        Self::CrossChainArbitrage,
+        Self::MlAnalytics,
+        Self::PortfolioManager,
+        Self::RealTimeDashboard,
+    ];
+
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EnhancedArbitrage => "enhanced_arbitrage",
+            Self::TriangularArbitrage => "triangular_arbitrage",
+            Self::FlashLoanArbitrage => "flash_loan_arbitrage",
+            Self::CrossChainArbitrage => "cross_chain_arbitrage",
+            Self::MlAnalytics => "ml_analytics",
+            Self::PortfolioManager => "portfolio_manager",
+            Self::RealTimeDashboard => "real_time_dashboard",
+        }
+    }
+}
+
+impl fmt::Display for BotType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An unknown bot type name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown bot type {0:?}; expected one of enhanced_arbitrage, triangular_arbitrage, flash_loan_arbitrage, cross_chain_arbitrage, ml_analytics, portfolio_manager, real_time_dashboard"
+)]
+pub struct UnknownBotType(pub String);
+
+impl FromStr for BotType {
+    type Err = UnknownBotType;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| UnknownBotType(s.to_string()))
+    }
+}
+
+/// A bot's lifecycle state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "state", content = "reason")]
+pub enum BotStatus {
+    /// Starting its threads and feed.
+    Starting,
+    /// Trading (or observing).
+    Running,
+    /// Alive, not trading.
+    Paused,
+    /// Shutting down.
+    Stopping,
+    /// Not running.
+    Stopped,
+    /// Stopped trading because of a fault or a risk limit; the reason says which.
+    Error(String),
+}
+
+/// A transition the lifecycle does not allow.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("illegal status transition {from} -> {to}")]
+pub struct TransitionError {
+    /// Current state.
+    pub from: String,
+    /// Requested state.
+    pub to: String,
+}
+
+impl BotStatus {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Starting => "starting",
+            Self::Running => "running",
+            Self::Paused => "paused",
+            Self::Stopping => "stopping",
+            Self::Stopped => "stopped",
+            Self::Error(_) => "error",
+        }
+    }
+
+    /// Whether `next` may follow this state.
+    pub fn can_become(&self, next: &BotStatus) -> bool {
+        use BotStatus::*;
+        matches!(
+            (self, next),
+            (Stopped, Starting)
+                | (Starting, Running)
+                | (Running, Paused)
+                | (Paused, Running)
+                | (Starting | Running | Paused | Error(_), Stopping)
+                | (Stopping, Stopped)
+                | (Starting | Running | Paused, Error(_))
+                | (Error(_), Starting)
+        )
+    }
+
+    /// Moves to `next`, or refuses with the pair named.
+    pub fn transition(&mut self, next: BotStatus) -> Result<(), TransitionError> {
+        if self.can_become(&next) {
+            *self = next;
+            Ok(())
+        } else {
+            Err(TransitionError {
+                from: self.name().to_string(),
+                to: next.name().to_string(),
+            })
+        }
+    }
+}
+
+impl fmt::Display for BotStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Error(reason) => write!(f, "error: {reason}"),
+            other => f.write_str(other.name()),
+        }
+    }
+}
+
+/// Deployment environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Environment {
+    /// Development.
+    #[default]
+    Dev,
+    /// Test.
+    Test,
+    /// Production.
+    Prod,
+}
+
+/// Resources a bot reserves on its node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Resources {
+    /// CPU cores to pin to (feed thread first, then strategy thread).
+    pub cores: Vec<usize>,
+    /// Memory limit in MiB.
+    pub memory_mb: u64,
+}
+
+/// The configuration envelope every bot file and API call carries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BotConfig {
+    /// Unique id (letters, digits, '-' and '_').
+    pub bot_id: String,
+    /// Type.
+    pub bot_type: BotType,
+    /// Type-specific parameters (see the type's JSON Schema).
+    pub parameters: serde_json::Value,
+    /// Environment.
+    pub environment: Environment,
+    /// Reserved resources.
+    pub resources: Resources,
+}
+
+/// Latency percentiles of one pipeline stage, in ns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct StageLatency {
+    /// Median.
+    pub p50: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// 99.9th percentile.
+    pub p999: u64,
+    /// Largest.
+    pub max: u64,
+}
+
+/// What a bot reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct BotMetrics {
+    /// Trades executed (paper or live).
+    pub trades_executed: u64,
+    /// Profit in USD.
+    pub profit_usd: f64,
+    /// Filled / executed.
+    pub success_rate: f64,
+    /// Seconds since start.
+    pub uptime_seconds: u64,
+    /// CPU use, percent of one core.
+    pub cpu_usage: f64,
+    /// Resident memory, bytes.
+    pub memory_usage: u64,
+    /// Type-specific numbers.
+    pub custom_metrics: std::collections::BTreeMap<String, f64>,
+    /// Per-stage latency (stage name → percentiles).
+    pub latency: std::collections::BTreeMap<String, StageLatency>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bot_types_round_trip_in_snake_case() {
+        for t in BotType::ALL {
+            let json = serde_json::to_string(&t).unwrap();
+            assert_eq!(json, format!("\"{}\"", t.as_str()));
+            assert_eq!(serde_json::from_str::<BotType>(&json).unwrap(), t);
+            assert_eq!(t.as_str().parse::<BotType>().unwrap(), t);
+        }
+        assert!("arbitrage".parse::<BotType>().is_err());
+    }
+
+    #[test]
+    fn illegal_status_transitions_are_refused() {
+        let mut s = BotStatus::Stopped;
+        assert!(s.transition(BotStatus::Running).is_err());
+        s.transition(BotStatus::Starting).unwrap();
+        s.transition(BotStatus::Running).unwrap();
+        s.transition(BotStatus::Paused).unwrap();
+        let err = s.transition(BotStatus::Starting).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "illegal status transition paused -> starting"
+        );
+        s.transition(BotStatus::Error("daily loss limit reached".into()))
+            .unwrap();
+        assert!(
+            s.transition(BotStatus::Running).is_err(),
+            "an errored bot restarts, it does not resume"
+        );
+        s.transition(BotStatus::Stopping).unwrap();
+        s.transition(BotStatus::Stopped).unwrap();
+        assert_eq!(
+            serde_json::to_value(BotStatus::Error("x".into())).unwrap(),
+            serde_json::json!({"state": "error", "reason": "x"})
+        );
+    }
+}
