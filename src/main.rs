@@ -27,12 +27,33 @@ struct Cli {
 enum Command {
     /// Quote a swap exactly as the DEX program would, from account files.
     Quote(QuoteArgs),
+    /// Run one bot with its HTTP control endpoint.
+    Bot(BotArgs),
     /// Bot configurations: templates, JSON Schemas, validation.
     #[command(subcommand)]
     Config(ConfigCommand),
     /// Measure the engine: open-loop latency report, baseline comparison.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BotArgs {
+    /// Configuration file (JSON; `sniperforge config template <type>` writes one).
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Control endpoint address (loopback by default; port 0 picks a free port, logged).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub control_addr: std::net::SocketAddr,
+    /// Market feed: sim (the embedded simulator).
+    #[arg(long, default_value = "sim")]
+    pub feed: String,
+    /// Directory for persisted state (default data/bots/<bot_id>).
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+    /// Simulator seed.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -149,5 +170,15 @@ fn main() -> ExitCode {
         Command::Quote(args) => quote_cmd::run(&args),
         Command::Bench(command) => bench_cmd::run(&command),
         Command::Config(command) => config_cmd::run(&command),
+        Command::Bot(a) => {
+            let code = sniperforge_bots::process::run(sniperforge_bots::process::BotArgs {
+                config: a.config,
+                control_addr: a.control_addr,
+                feed: a.feed,
+                state_dir: a.state_dir,
+                seed: a.seed,
+            });
+            ExitCode::from(u8::try_from(code).unwrap_or(1))
+        }
     }
 }

@@ -80,6 +80,7 @@ pub fn compare(seed: u64, updates: usize) -> BaselineReport {
             },
             paper_latency_ns: 0,
             slippage_bps: 0,
+            route_fee_bps: 0,
             mints: sim.mint_infos(),
         },
     );

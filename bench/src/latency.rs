@@ -50,6 +50,7 @@ pub fn strategy_on(sim: &mut Simulator, base_mints: Vec<BaseMint>, max_hops: usi
             },
             paper_latency_ns: 400_000,
             slippage_bps: 30,
+            route_fee_bps: 0,
             mints: sim.mint_infos(),
         },
     )

@@ -1,7 +1,9 @@
 //! Bot types, configs (templates, JSON Schemas, validation with dotted paths) and the wire types
 //! the agent and the gateway share.
 
+pub mod bot;
 pub mod config;
+pub mod process;
 pub mod spec;
 pub mod wire;
 

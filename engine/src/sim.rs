@@ -585,12 +585,26 @@ impl Simulator {
     /// A market holding every pool, built from a snapshot's bytes (what a live feed's
     /// getMultipleAccounts gives the engine).
     pub fn market(&mut self) -> Market {
+        self.market_where(|_, _, _| true)
+    }
+
+    /// A market of the pools `keep` accepts (by kind and the two tokens), from a snapshot.
+    pub fn market_where(
+        &mut self,
+        keep: impl Fn(crate::quote::DexKind, &Token, &Token) -> bool,
+    ) -> Market {
         let snapshot = self.snapshot();
         let mut market = Market::new();
         for p in &self.pools {
+            if !keep(
+                p.view.dex(),
+                &self.tokens[p.tokens.0],
+                &self.tokens[p.tokens.1],
+            ) {
+                continue;
+            }
             if let Some(u) = snapshot.iter().find(|u| u.pubkey == p.key) {
-                let pool = Self::view_of(&u.pubkey, &u.owner, &u.data);
-                market.add_pool(pool);
+                market.add_pool(Self::view_of(&u.pubkey, &u.owner, &u.data));
             }
         }
         let mut changed = Vec::new();
@@ -598,6 +612,11 @@ impl Simulator {
             let _ = market.apply_update(u, &mut changed);
         }
         market
+    }
+
+    /// A token by symbol.
+    pub fn token(&self, symbol: &str) -> Option<&Token> {
+        self.tokens.iter().find(|t| t.symbol == symbol)
     }
 
     /// Mint decimals and reference prices for the strategy's USD accounting.

@@ -126,6 +126,9 @@ pub struct StrategyConfig {
     pub paper_latency_ns: u64,
     /// Minimum-out below the expected output, in basis points.
     pub slippage_bps: u32,
+    /// A cost charged on every route's input, in basis points (a flash loan's fee); profits
+    /// are net of it.
+    pub route_fee_bps: u32,
     /// Decimals and USD prices of the mints.
     pub mints: Vec<MintInfo>,
 }
@@ -508,7 +511,10 @@ impl Strategy {
         // Prefilter: a route is worth composing only when the product of its hops' marginal
         // rates beats 1 + min edge, i.e. the sum of their logs beats ln(1 + edge). The margin
         // keeps floating rounding from hiding a route the exact check would accept.
-        let threshold = (f64::from(self.config.risk.min_profit_bps) / 10_000.0).ln_1p() - 1e-9;
+        let threshold = (f64::from(self.config.risk.min_profit_bps + self.config.route_fee_bps)
+            / 10_000.0)
+            .ln_1p()
+            - 1e-9;
         let Some(list) = self.packed.get(pool.0 as usize) else {
             return false;
         };
@@ -565,7 +571,8 @@ impl Strategy {
         for hop in cycle.hops() {
             chain = chain.then(self.curves[hop.pool.0 as usize][side_slot(hop.side)].as_ref()?);
         }
-        let min_edge = f64::from(self.config.risk.min_profit_bps) / 10_000.0;
+        let min_edge =
+            f64::from(self.config.risk.min_profit_bps + self.config.route_fee_bps) / 10_000.0;
         if !chain.is_profitable(min_edge) {
             return None;
         }
@@ -579,7 +586,13 @@ impl Strategy {
         }
         self.counters.candidates += 1;
         let base = self.base.get(cycle.start_mint.0 as usize)?.as_ref()?;
-        let guess = chain.optimal_input();
+        // The route fee scales the input's cost: the optimum of A·x/(B+C·x) − (1+f)·x.
+        let fee = f64::from(self.config.route_fee_bps) / 10_000.0;
+        let guess = Chain {
+            a: chain.a / (1.0 + fee),
+            ..chain
+        }
+        .optimal_input();
         let slot = cycle
             .hops()
             .iter()
@@ -607,7 +620,10 @@ impl Strategy {
             return Some((estimate, Some(reason)));
         }
         let (amount_in, expected_out) = self.best_input(id, guess, base.max_trade)?;
-        let profit = expected_out.checked_sub(amount_in).filter(|p| *p > 0)?;
+        let profit = expected_out
+            .checked_sub(amount_in)
+            .and_then(|p| p.checked_sub(self.route_cost(amount_in)))
+            .filter(|p| *p > 0)?;
         self.counters.opportunities += 1;
         Some((
             Opportunity {
@@ -622,6 +638,39 @@ impl Strategy {
             },
             None,
         ))
+    }
+
+    /// The route cost (`route_fee_bps` of the input, rounded up) for `amount` in.
+    fn route_cost(&self, amount: u64) -> u64 {
+        (u128::from(amount) * u128::from(self.config.route_fee_bps)).div_ceil(10_000) as u64
+    }
+
+    /// Replaces the limits a running strategy may change without a restart: risk gates,
+    /// slippage, paper latency, route fee and each base mint's size limits (matched by mint).
+    pub fn update_limits(
+        &mut self,
+        risk: RiskLimits,
+        slippage_bps: u32,
+        paper_latency_ns: u64,
+        route_fee_bps: u32,
+        base_mints: &[BaseMint],
+    ) {
+        self.config.risk = risk;
+        self.config.slippage_bps = slippage_bps;
+        self.config.paper_latency_ns = paper_latency_ns;
+        self.config.route_fee_bps = route_fee_bps;
+        for b in base_mints {
+            if let Some(i) = self.market.mint_index(&b.mint)
+                && let Some(Some(slot)) = self.base.get_mut(i.0 as usize)
+            {
+                *slot = b.clone();
+            }
+        }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &StrategyConfig {
+        &self.config
     }
 
     /// Risk gates that do not depend on the trade's size.
@@ -656,8 +705,9 @@ impl Strategy {
             return None;
         }
         let profit = |x: u64| -> i128 {
-            self.route_output(id, x)
-                .map_or(i128::MIN, |out| i128::from(out) - i128::from(x))
+            self.route_output(id, x).map_or(i128::MIN, |out| {
+                i128::from(out) - i128::from(x) - i128::from(self.route_cost(x))
+            })
         };
         let x0 = (guess.round() as u64).clamp(1, cap);
         let (mut lo, mut hi) = ((x0 / 2).max(1), x0.saturating_mul(2).min(cap));
@@ -700,7 +750,7 @@ impl Strategy {
         let mut best_profit = 0i128;
         for x in (lo..=hi).chain(ladder) {
             if let Some(out) = self.route_output(id, x) {
-                let p = i128::from(out) - i128::from(x);
+                let p = i128::from(out) - i128::from(x) - i128::from(self.route_cost(x));
                 if p > best_profit {
                     best_profit = p;
                     best = Some((x, out));
@@ -773,8 +823,9 @@ impl Strategy {
                 .route_output(order.opportunity.cycle, order.opportunity.amount_in)
                 .filter(|o| *o >= order.min_out);
             let start = self.cycles.cycle(order.opportunity.cycle).start_mint;
+            let amount_in = order.opportunity.amount_in;
             let pnl = realised.map_or(0, |o| {
-                i128::from(o) - i128::from(order.opportunity.amount_in)
+                i128::from(o) - i128::from(amount_in) - i128::from(self.route_cost(amount_in))
             });
             let pnl_usd = match self.mint_info.get(start.0 as usize).copied().flatten() {
                 Some((decimals, usd)) => pnl as f64 / 10f64.powi(i32::from(decimals)) * usd,

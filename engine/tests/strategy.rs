@@ -97,6 +97,7 @@ fn permissive(max_trade: u64, max_hops: usize) -> StrategyConfig {
         },
         paper_latency_ns: 1_000,
         slippage_bps: 0,
+        route_fee_bps: 0,
         mints: vec![],
     }
 }
@@ -439,6 +440,7 @@ fn simulator_emits_real_layouts_the_decoders_accept_and_trades_are_found() {
         },
         paper_latency_ns: 50_000,
         slippage_bps: 30,
+        route_fee_bps: 0,
         mints: sim.mint_infos(),
     };
     let mut strategy = Engine::new(market, config);

@@ -1,0 +1,744 @@
+//! The `BotInterface`, the factory, and the three arbitrage bots, which run the engine's
+//! strategy on the market simulator with paper execution, risk limits and a persisted daily PnL.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use serde_json::Value;
+use sniperforge_engine::quote::DexKind;
+use sniperforge_engine::sim::{SimConfig, Simulator, Token};
+use sniperforge_engine::strategy::{
+    BaseMint, Decision, Event, MonotonicClock, RiskLimits, Strategy, StrategyConfig,
+};
+
+use crate::config::{ValidatedConfig, changes};
+use crate::wire::{BotMetrics, BotStatus, BotType, TransitionError};
+
+/// Why a bot operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BotError {
+    /// The lifecycle forbids it.
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    /// The configuration cannot run (names what and where).
+    #[error("{0}")]
+    Config(String),
+    /// Not available in this build yet (says which issue brings it).
+    #[error("{0}")]
+    Unsupported(String),
+    /// Reading or writing the state directory failed.
+    #[error("state directory: {0}")]
+    State(String),
+}
+
+/// What a configuration update did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct ConfigApplied {
+    /// Changed fields applied at once.
+    pub applied_hot: Vec<String>,
+    /// Changed fields that take effect only after a restart.
+    pub restart_required: Vec<String>,
+}
+
+/// Health with reasons.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Health {
+    /// Whether everything is alive and fresh.
+    pub healthy: bool,
+    /// What is wrong, when anything is.
+    pub reasons: Vec<String>,
+}
+
+/// The interface every bot type implements; the bot process and the agent drive bots through it.
+#[async_trait]
+pub trait BotInterface: Send + Sync {
+    /// Id from the configuration.
+    fn bot_id(&self) -> String;
+    /// Type.
+    fn bot_type(&self) -> BotType;
+    /// Lifecycle state.
+    async fn status(&self) -> BotStatus;
+    /// Starts trading (simulation by default).
+    async fn start(&self) -> Result<(), BotError>;
+    /// Stops: no new trades, state flushed, threads joined.
+    async fn stop(&self) -> Result<(), BotError>;
+    /// Stops taking new trades, stays alive.
+    async fn pause(&self) -> Result<(), BotError>;
+    /// Takes trades again after a pause.
+    async fn resume(&self) -> Result<(), BotError>;
+    /// Applies the hot fields of `config` at once and reports the cold ones.
+    async fn update_config(&self, config: ValidatedConfig) -> Result<ConfigApplied, BotError>;
+    /// Counters, PnL and latency.
+    async fn metrics(&self) -> BotMetrics;
+    /// Threads alive and feed fresh.
+    async fn health_check(&self) -> Health;
+    /// Per-stage latency since the last call, as HdrHistogram V2 bytes.
+    async fn interval_histograms(&self) -> Vec<(String, Vec<u8>)>;
+}
+
+/// Where a bot gets its market from and keeps its state.
+#[derive(Debug, Clone)]
+pub struct BotOptions {
+    /// Directory for the persisted daily PnL.
+    pub state_dir: PathBuf,
+    /// Feed: `sim` (the embedded simulator).
+    pub feed: String,
+    /// Simulator seed.
+    pub seed: u64,
+}
+
+/// Builds bots by type.
+#[derive(Debug)]
+pub struct BotFactory;
+
+impl BotFactory {
+    /// A bot of the configuration's type.
+    pub fn create_bot(
+        config: ValidatedConfig,
+        options: BotOptions,
+    ) -> Result<Arc<dyn BotInterface>, BotError> {
+        match config.config.bot_type {
+            BotType::EnhancedArbitrage
+            | BotType::TriangularArbitrage
+            | BotType::FlashLoanArbitrage => Ok(Arc::new(ArbitrageBot::new(config, options)?)),
+            other => Err(BotError::Unsupported(format!(
+                "{other} bots are not built yet (issue 9); the arbitrage types run"
+            ))),
+        }
+    }
+}
+
+const STAGES: [&str; 3] = ["decoded", "detected", "decided"];
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid histogram bounds")
+}
+
+fn today() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64 / 86_400)
+}
+
+#[derive(Debug)]
+struct Shared {
+    status: BotStatus,
+    config: ValidatedConfig,
+    started: Instant,
+    trades: u64,
+    filled: u64,
+    failed: u64,
+    profit_usd: f64,
+    day: i64,
+    daily_pnl_usd: f64,
+    last_feed: Option<Instant>,
+    runner_alive: bool,
+    pending: Option<ValidatedConfig>,
+    interval: Vec<Histogram<u64>>,
+    opportunities: u64,
+}
+
+/// EnhancedArbitrage, TriangularArbitrage and FlashLoanArbitrage: the engine's strategy with the
+/// routes, sizes and fees their parameters select.
+pub struct ArbitrageBot {
+    id: String,
+    bot_type: BotType,
+    options: BotOptions,
+    shared: Arc<Mutex<Shared>>,
+    stop: Arc<AtomicBool>,
+    paused: Arc<AtomicBool>,
+    runner: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for ArbitrageBot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArbitrageBot")
+            .field("id", &self.id)
+            .field("bot_type", &self.bot_type)
+            .finish()
+    }
+}
+
+fn num(v: &Value) -> f64 {
+    v.as_f64().unwrap_or(0.0)
+}
+
+fn symbols(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn dex_allowed(dexs: &[String], kind: DexKind) -> bool {
+    dexs.iter().any(|d| match d.as_str() {
+        "Jupiter" => true,
+        "Orca" => kind == DexKind::Whirlpool,
+        "Raydium" => matches!(kind, DexKind::RaydiumV4 | DexKind::RaydiumCp),
+        _ => false,
+    })
+}
+
+/// Base units of `token` worth `sol` SOL at reference prices.
+fn sol_to_units(sim: &Simulator, sol: f64, token: &Token) -> u64 {
+    let sol_usd = sim.token("SOL").map_or(150.0, |t| t.usd);
+    (sol * sol_usd / token.usd * 10f64.powi(i32::from(token.decimals))) as u64
+}
+
+/// The engine strategy a configuration selects, over the simulator's market.
+pub fn build_strategy(sim: &mut Simulator, cfg: &ValidatedConfig) -> Result<Strategy, BotError> {
+    let t = cfg.config.bot_type;
+    let p = |s: &str, f: &str| cfg.param(s, f).clone();
+    let dexs = symbols(&p("execution", "dexs"));
+    let lookup = |sim: &Simulator, symbol: &str, path: &str| -> Result<Token, BotError> {
+        sim.token(symbol).cloned().ok_or_else(|| {
+            BotError::Config(format!(
+                "{path}: {symbol:?} is not a token of the simulator"
+            ))
+        })
+    };
+    let (base_symbols, pairs, max_hops, max_trade_sol, fee_bps) = match t {
+        BotType::EnhancedArbitrage => {
+            let pairs: Vec<(String, String)> = symbols(&p("trading", "pairs"))
+                .iter()
+                .filter_map(|s| {
+                    s.split_once('/')
+                        .map(|(a, b)| (a.to_string(), b.to_string()))
+                })
+                .collect();
+            if pairs.is_empty() {
+                return Err(BotError::Config(
+                    "trading.pairs: needs pairs written BASE/QUOTE".into(),
+                ));
+            }
+            let mut bases: Vec<String> = pairs
+                .iter()
+                .flat_map(|(a, b)| [a.clone(), b.clone()])
+                .collect();
+            bases.dedup();
+            (
+                bases,
+                Some(pairs),
+                2,
+                num(&p("trading", "max_trade_sol")),
+                0,
+            )
+        }
+        BotType::TriangularArbitrage => (
+            symbols(&p("trading", "base_mints")),
+            None,
+            p("trading", "max_hops").as_u64().unwrap_or(3) as usize,
+            num(&p("trading", "max_trade_sol")),
+            0,
+        ),
+        BotType::FlashLoanArbitrage => (
+            symbols(&p("trading", "base_mints")),
+            None,
+            p("trading", "max_hops").as_u64().unwrap_or(3) as usize,
+            num(&p("trading", "max_borrow_sol")),
+            p("flash_loan", "fee_bps").as_u64().unwrap_or(0) as u32,
+        ),
+        other => {
+            return Err(BotError::Unsupported(format!(
+                "{other} is not an arbitrage type"
+            )));
+        }
+    };
+    let mut base_mints = Vec::new();
+    let mut seen = Vec::new();
+    for s in &base_symbols {
+        if seen.contains(s) {
+            continue;
+        }
+        seen.push(s.clone());
+        let token = lookup(sim, s, "trading")?;
+        base_mints.push(BaseMint {
+            mint: token.mint,
+            max_trade: sol_to_units(sim, max_trade_sol, &token),
+            min_profit: 0,
+        });
+    }
+    if let Some(pairs) = &pairs {
+        for (a, b) in pairs {
+            lookup(sim, a, "trading.pairs")?;
+            lookup(sim, b, "trading.pairs")?;
+        }
+    }
+    let market = sim.market_where(|kind, a, b| {
+        dex_allowed(&dexs, kind)
+            && pairs.as_ref().is_none_or(|pairs| {
+                pairs.iter().any(|(x, y)| {
+                    (x == a.symbol && y == b.symbol) || (x == b.symbol && y == a.symbol)
+                })
+            })
+    });
+    let config = StrategyConfig {
+        base_mints,
+        max_hops,
+        risk: risk_limits(cfg),
+        paper_latency_ns: p("execution", "paper_latency_us").as_u64().unwrap_or(400) * 1_000,
+        slippage_bps: p("execution", "slippage_bps").as_u64().unwrap_or(30) as u32,
+        route_fee_bps: fee_bps,
+        mints: sim.mint_infos(),
+    };
+    Ok(Strategy::new(market, config))
+}
+
+fn risk_limits(cfg: &ValidatedConfig) -> RiskLimits {
+    RiskLimits {
+        min_profit_bps: cfg
+            .param("trading", "min_profit_bps")
+            .as_u64()
+            .unwrap_or(50) as u32,
+        max_state_age_slots: cfg
+            .param("risk_management", "max_state_age_slots")
+            .as_u64()
+            .unwrap_or(20),
+        max_concurrent_trades: cfg
+            .param("trading", "max_concurrent_trades")
+            .as_u64()
+            .unwrap_or(1) as usize,
+    }
+}
+
+/// Applies a configuration's hot fields to a running strategy: risk gates, slippage, paper
+/// latency, the flash-loan fee and the per-trade size limit (re-priced per base mint).
+fn apply_hot(strategy: &mut Strategy, sim: &Simulator, cfg: &ValidatedConfig) {
+    let max_sol = match cfg.config.bot_type {
+        BotType::FlashLoanArbitrage => num(cfg.param("trading", "max_borrow_sol")),
+        _ => num(cfg.param("trading", "max_trade_sol")),
+    };
+    let bases: Vec<BaseMint> = strategy
+        .config()
+        .base_mints
+        .iter()
+        .map(|b| {
+            let max_trade = sim
+                .tokens()
+                .iter()
+                .find(|t| t.mint == b.mint)
+                .map_or(b.max_trade, |t| sol_to_units(sim, max_sol, t));
+            BaseMint {
+                max_trade,
+                ..b.clone()
+            }
+        })
+        .collect();
+    strategy.update_limits(
+        risk_limits(cfg),
+        cfg.param("execution", "slippage_bps")
+            .as_u64()
+            .unwrap_or(30) as u32,
+        cfg.param("execution", "paper_latency_us")
+            .as_u64()
+            .unwrap_or(400)
+            * 1_000,
+        cfg.param("flash_loan", "fee_bps").as_u64().unwrap_or(0) as u32,
+        &bases,
+    );
+}
+
+impl ArbitrageBot {
+    /// A stopped bot; refuses live mode and feeds this build does not have.
+    pub fn new(config: ValidatedConfig, options: BotOptions) -> Result<Self, BotError> {
+        if config.param("execution", "simulation_mode") == &Value::Bool(false) {
+            return Err(BotError::Unsupported(
+                "execution.simulation_mode: live execution is not built yet (issue 8); run in simulation".into(),
+            ));
+        }
+        if options.feed != "sim" {
+            return Err(BotError::Unsupported(format!(
+                "--feed {}: only the simulator feed is built yet (replay and solana come with issue 8)",
+                options.feed
+            )));
+        }
+        let (day, daily) = load_daily(&options.state_dir)?;
+        let today = today();
+        Ok(Self {
+            id: config.config.bot_id.clone(),
+            bot_type: config.config.bot_type,
+            shared: Arc::new(Mutex::new(Shared {
+                status: BotStatus::Stopped,
+                config,
+                started: Instant::now(),
+                trades: 0,
+                filled: 0,
+                failed: 0,
+                profit_usd: 0.0,
+                day: today,
+                daily_pnl_usd: if day == today { daily } else { 0.0 },
+                last_feed: None,
+                runner_alive: false,
+                pending: None,
+                interval: STAGES.iter().map(|_| histogram()).collect(),
+                opportunities: 0,
+            })),
+            options,
+            stop: Arc::new(AtomicBool::new(false)),
+            paused: Arc::new(AtomicBool::new(false)),
+            runner: Mutex::new(None),
+        })
+    }
+
+    fn shared(&self) -> MutexGuard<'_, Shared> {
+        // A poisoned lock means a runner panic; the state is still readable for reporting.
+        self.shared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn daily_path(dir: &std::path::Path) -> PathBuf {
+    dir.join("daily_pnl.json")
+}
+
+fn load_daily(dir: &std::path::Path) -> Result<(i64, f64), BotError> {
+    match std::fs::read_to_string(daily_path(dir)) {
+        Ok(text) => {
+            let v: Value = serde_json::from_str(&text)
+                .map_err(|e| BotError::State(format!("{}: {e}", daily_path(dir).display())))?;
+            Ok((
+                v["day"].as_i64().unwrap_or(0),
+                v["pnl_usd"].as_f64().unwrap_or(0.0),
+            ))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((0, 0.0)),
+        Err(e) => Err(BotError::State(format!(
+            "{}: {e}",
+            daily_path(dir).display()
+        ))),
+    }
+}
+
+fn save_daily(dir: &std::path::Path, day: i64, pnl: f64) -> Result<(), BotError> {
+    std::fs::create_dir_all(dir).map_err(|e| BotError::State(format!("{}: {e}", dir.display())))?;
+    let tmp = dir.join("daily_pnl.json.tmp");
+    let text = serde_json::json!({"day": day, "pnl_usd": pnl}).to_string();
+    std::fs::write(&tmp, text).map_err(|e| BotError::State(format!("{}: {e}", tmp.display())))?;
+    std::fs::rename(&tmp, daily_path(dir))
+        .map_err(|e| BotError::State(format!("{}: {e}", daily_path(dir).display())))
+}
+
+/// The emergency stop check: a reason when a loss limit is reached.
+fn loss_limit_reason(shared: &Shared, trade_loss_bps: Option<f64>) -> Option<String> {
+    let cfg = &shared.config;
+    if cfg.param("risk_management", "emergency_stop_enabled") != &Value::Bool(true) {
+        return None;
+    }
+    let max_daily = num(cfg.param("risk_management", "max_daily_loss_usd"));
+    if shared.daily_pnl_usd <= -max_daily {
+        return Some(format!(
+            "daily loss limit reached: {:.2} USD lost today, limit {max_daily:.2}",
+            -shared.daily_pnl_usd
+        ));
+    }
+    let stop_loss = num(cfg.param("risk_management", "stop_loss_bps"));
+    match trade_loss_bps {
+        Some(loss) if loss >= stop_loss => Some(format!(
+            "stop loss: a trade lost {loss:.0} bps, limit {stop_loss:.0}"
+        )),
+        _ => None,
+    }
+}
+
+/// Locks the shared state; a poisoned lock still holds readable state.
+fn lock(s: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
+    s.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn run(
+    shared: Arc<Mutex<Shared>>,
+    stop: Arc<AtomicBool>,
+    paused: Arc<AtomicBool>,
+    mut strategy: Strategy,
+    mut sim: Simulator,
+    state_dir: PathBuf,
+) {
+    let clock = MonotonicClock::new();
+    let mut out = Vec::with_capacity(64);
+    let mut local: Vec<Histogram<u64>> = STAGES.iter().map(|_| histogram()).collect();
+    let mut last_flush = Instant::now();
+    let mut halted = false;
+    while !stop.load(Ordering::Relaxed) {
+        if paused.load(Ordering::Relaxed) || halted {
+            std::thread::sleep(Duration::from_millis(2));
+            lock(&shared).last_feed = Some(Instant::now());
+            continue;
+        }
+        // About 20,000 updates a second: a realistic single-market feed, not a busy loop.
+        for _ in 0..200 {
+            let mut update = sim.next_update();
+            update.received_at = sniperforge_engine::strategy::Clock::now_ns(&clock);
+            out.clear();
+            let _ = strategy.process(&Event::Account(update), &clock, &mut out);
+            let s = strategy.stamps();
+            for (h, at) in local
+                .iter_mut()
+                .zip([s.decoded_at, s.detected_at, s.decided_at])
+            {
+                let _ = h.record(at.saturating_sub(s.received_at).max(1));
+            }
+            if out.is_empty() {
+                continue;
+            }
+            let mut g = lock(&shared);
+            for d in &out {
+                match d {
+                    Decision::Execute(_) => g.trades += 1,
+                    Decision::Filled(fill) => {
+                        let today = today();
+                        if g.day != today {
+                            g.day = today;
+                            g.daily_pnl_usd = 0.0;
+                        }
+                        let loss_bps = (fill.pnl < 0).then(|| {
+                            (-fill.pnl) as f64 * 10_000.0
+                                / fill.order.opportunity.amount_in.max(1) as f64
+                        });
+                        if fill.realised_out.is_some() {
+                            g.filled += 1;
+                        } else {
+                            g.failed += 1;
+                        }
+                        g.profit_usd += fill.pnl_usd;
+                        g.daily_pnl_usd += fill.pnl_usd;
+                        if let Some(reason) = loss_limit_reason(&g, loss_bps) {
+                            tracing::error!(bot_id = %g.config.config.bot_id, %reason, "emergency stop");
+                            let _ = g.status.transition(BotStatus::Error(reason));
+                            halted = true;
+                        }
+                    }
+                    Decision::Rejected { .. } => g.opportunities += 1,
+                }
+            }
+        }
+        if last_flush.elapsed() >= Duration::from_millis(50) {
+            last_flush = Instant::now();
+            let mut g = lock(&shared);
+            g.last_feed = Some(Instant::now());
+            for (shared_h, h) in g.interval.iter_mut().zip(local.iter_mut()) {
+                let _ = shared_h.add(&*h);
+                h.reset();
+            }
+            if let Some(cfg) = g.pending.take() {
+                apply_hot(&mut strategy, &sim, &cfg);
+            }
+            let (day, pnl) = (g.day, g.daily_pnl_usd);
+            drop(g);
+            if let Err(e) = save_daily(&state_dir, day, pnl) {
+                tracing::warn!(error = %e, "daily PnL not persisted");
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut g = lock(&shared);
+    let (day, pnl) = (g.day, g.daily_pnl_usd);
+    g.runner_alive = false;
+    drop(g);
+    if let Err(e) = save_daily(&state_dir, day, pnl) {
+        tracing::warn!(error = %e, "daily PnL not persisted at stop");
+    }
+}
+
+#[async_trait]
+impl BotInterface for ArbitrageBot {
+    fn bot_id(&self) -> String {
+        self.id.clone()
+    }
+
+    fn bot_type(&self) -> BotType {
+        self.bot_type
+    }
+
+    async fn status(&self) -> BotStatus {
+        self.shared().status.clone()
+    }
+
+    async fn start(&self) -> Result<(), BotError> {
+        let config = {
+            let mut g = self.shared();
+            g.status.transition(BotStatus::Starting)?;
+            g.config.clone()
+        };
+        let mut sim = Simulator::new(SimConfig {
+            seed: self.options.seed,
+            noise_scale: 10.0,
+            ..SimConfig::default()
+        });
+        let strategy = match build_strategy(&mut sim, &config) {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = self
+                    .shared()
+                    .status
+                    .transition(BotStatus::Error(e.to_string()));
+                return Err(e);
+            }
+        };
+        self.stop.store(false, Ordering::Relaxed);
+        {
+            let mut g = self.shared();
+            g.started = Instant::now();
+            g.runner_alive = true;
+            g.last_feed = Some(Instant::now());
+            if let Some(reason) = loss_limit_reason(&g, None) {
+                // The persisted daily loss is already over the limit: alive, not trading.
+                g.status.transition(BotStatus::Error(reason))?;
+                self.paused.store(true, Ordering::Relaxed);
+            } else {
+                g.status.transition(BotStatus::Running)?;
+            }
+        }
+        let (shared, stop, paused, dir) = (
+            Arc::clone(&self.shared),
+            Arc::clone(&self.stop),
+            Arc::clone(&self.paused),
+            self.options.state_dir.clone(),
+        );
+        let handle = std::thread::Builder::new()
+            .name(format!("strategy-{}", self.id))
+            .spawn(move || run(shared, stop, paused, strategy, sim, dir))
+            .map_err(|e| BotError::State(format!("spawning the strategy thread: {e}")))?;
+        *self.runner.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
+        Ok(())
+    }
+
+    async fn stop(&self) -> Result<(), BotError> {
+        self.shared().status.transition(BotStatus::Stopping)?;
+        self.stop.store(true, Ordering::Relaxed);
+        let handle = self.runner.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(h) = handle {
+            let _ = tokio::task::spawn_blocking(move || h.join()).await;
+        }
+        self.shared().status.transition(BotStatus::Stopped)?;
+        Ok(())
+    }
+
+    async fn pause(&self) -> Result<(), BotError> {
+        self.shared().status.transition(BotStatus::Paused)?;
+        self.paused.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    async fn resume(&self) -> Result<(), BotError> {
+        self.shared().status.transition(BotStatus::Running)?;
+        self.paused.store(false, Ordering::Relaxed);
+        Ok(())
+    }
+
+    async fn update_config(&self, config: ValidatedConfig) -> Result<ConfigApplied, BotError> {
+        let mut g = self.shared();
+        if config.config.bot_type != self.bot_type || config.config.bot_id != self.id {
+            return Err(BotError::Config(format!(
+                "bot_id/bot_type: this bot is {} ({}); a configuration for {} ({}) cannot apply",
+                self.id, self.bot_type, config.config.bot_id, config.config.bot_type
+            )));
+        }
+        let mut applied = ConfigApplied::default();
+        for change in changes(&g.config, &config) {
+            if change.hot {
+                applied.applied_hot.push(change.path);
+            } else {
+                applied.restart_required.push(change.path);
+            }
+        }
+        g.pending = Some(config.clone());
+        g.config = config;
+        Ok(applied)
+    }
+
+    async fn metrics(&self) -> BotMetrics {
+        let g = self.shared();
+        let mut m = BotMetrics {
+            trades_executed: g.trades,
+            profit_usd: g.profit_usd,
+            success_rate: if g.filled + g.failed > 0 {
+                g.filled as f64 / (g.filled + g.failed) as f64
+            } else {
+                0.0
+            },
+            uptime_seconds: g.started.elapsed().as_secs(),
+            cpu_usage: 0.0,
+            memory_usage: resident_bytes(),
+            ..BotMetrics::default()
+        };
+        m.custom_metrics
+            .insert("daily_pnl_usd".into(), g.daily_pnl_usd);
+        m.custom_metrics
+            .insert("trades_failed".into(), g.failed as f64);
+        m.custom_metrics
+            .insert("opportunities_rejected".into(), g.opportunities as f64);
+        for (name, h) in STAGES.iter().zip(&g.interval) {
+            m.latency.insert(
+                (*name).to_string(),
+                crate::wire::StageLatency {
+                    p50: h.value_at_quantile(0.5),
+                    p99: h.value_at_quantile(0.99),
+                    p999: h.value_at_quantile(0.999),
+                    max: h.max(),
+                },
+            );
+        }
+        m
+    }
+
+    async fn health_check(&self) -> Health {
+        let g = self.shared();
+        let mut reasons = Vec::new();
+        if let BotStatus::Error(reason) = &g.status {
+            reasons.push(reason.clone());
+        }
+        if matches!(
+            g.status,
+            BotStatus::Running | BotStatus::Paused | BotStatus::Error(_)
+        ) {
+            if !g.runner_alive {
+                reasons.push("strategy thread is not running".into());
+            }
+            match g.last_feed {
+                Some(t) if t.elapsed() <= Duration::from_secs(2) => {}
+                Some(t) => reasons.push(format!(
+                    "feed stale: last update {} ms ago",
+                    t.elapsed().as_millis()
+                )),
+                None => reasons.push("no feed update yet".into()),
+            }
+        } else {
+            reasons.push(format!("status is {}", g.status));
+        }
+        Health {
+            healthy: reasons.is_empty(),
+            reasons,
+        }
+    }
+
+    async fn interval_histograms(&self) -> Vec<(String, Vec<u8>)> {
+        let mut g = self.shared();
+        let mut out = Vec::new();
+        for (name, h) in STAGES.iter().zip(g.interval.iter_mut()) {
+            if let Ok(bytes) = sniperforge_engine::telemetry::encode_v2(h) {
+                out.push(((*name).to_string(), bytes));
+            }
+            h.reset();
+        }
+        out
+    }
+}
+
+fn resident_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<u64>().ok())
+        })
+        .map_or(0, |pages| pages * 4096)
+}

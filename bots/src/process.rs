@@ -1,0 +1,358 @@
+//! The bot process (`sniperforge bot`): runs one bot, serves its control endpoint over HTTP,
+//! re-reads its config file on SIGHUP and stops gracefully on SIGTERM. JSON logs to stdout.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use base64::Engine as _;
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+use crate::bot::{BotError, BotFactory, BotInterface, BotOptions};
+use crate::config;
+
+/// Command-line settings of the bot process.
+#[derive(Debug, Clone)]
+pub struct BotArgs {
+    /// Configuration file (JSON).
+    pub config: PathBuf,
+    /// Control endpoint address (port 0: any free port; the log says which).
+    pub control_addr: SocketAddr,
+    /// Feed: `sim`.
+    pub feed: String,
+    /// Directory for persisted state (default `data/bots/<bot_id>`).
+    pub state_dir: Option<PathBuf>,
+    /// Simulator seed.
+    pub seed: u64,
+}
+
+#[derive(Clone)]
+struct AppState {
+    bot: Arc<dyn BotInterface>,
+    shutdown: Arc<Notify>,
+}
+
+/// The `{ "error": { code, message, details } }` body every failure answers with.
+fn error(status: StatusCode, code: &str, message: impl Into<String>, details: Value) -> Response {
+    (
+        status,
+        axum::Json(json!({"error": {"code": code, "message": message.into(), "details": details}})),
+    )
+        .into_response()
+}
+
+fn bot_error(e: BotError) -> Response {
+    match e {
+        BotError::Transition(t) => error(
+            StatusCode::CONFLICT,
+            "illegal_transition",
+            t.to_string(),
+            json!({"from": t.from, "to": t.to}),
+        ),
+        BotError::Config(m) => error(StatusCode::CONFLICT, "config_mismatch", m, Value::Null),
+        BotError::Unsupported(m) => {
+            error(StatusCode::NOT_IMPLEMENTED, "unsupported", m, Value::Null)
+        }
+        BotError::State(m) => error(StatusCode::INTERNAL_SERVER_ERROR, "state", m, Value::Null),
+    }
+}
+
+async fn health(State(s): State<AppState>) -> Response {
+    let h = s.bot.health_check().await;
+    let code = if h.healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, axum::Json(h)).into_response()
+}
+
+async fn status(State(s): State<AppState>) -> Response {
+    let st = s.bot.status().await;
+    let m = s.bot.metrics().await;
+    axum::Json(json!({
+        "bot_id": s.bot.bot_id(),
+        "bot_type": s.bot.bot_type(),
+        "status": st,
+        "pid": std::process::id(),
+        "uptime_seconds": m.uptime_seconds,
+        "metrics": m,
+    }))
+    .into_response()
+}
+
+async fn metrics(State(s): State<AppState>) -> Response {
+    let m = s.bot.metrics().await;
+    let id = s.bot.bot_id();
+    let t = s.bot.bot_type();
+    let labels = format!("bot_id=\"{id}\",bot_type=\"{t}\"");
+    let mut text = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, value: f64| {
+        text.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{{{labels}}} {value}\n"
+        ));
+    };
+    metric(
+        "sniperforge_trades_executed_total",
+        "counter",
+        "Orders sent (paper or live).",
+        m.trades_executed as f64,
+    );
+    metric(
+        "sniperforge_profit_usd",
+        "gauge",
+        "Realised profit in USD since start.",
+        m.profit_usd,
+    );
+    metric(
+        "sniperforge_success_rate",
+        "gauge",
+        "Filled orders over settled orders.",
+        m.success_rate,
+    );
+    metric(
+        "sniperforge_uptime_seconds",
+        "gauge",
+        "Seconds since start.",
+        m.uptime_seconds as f64,
+    );
+    metric(
+        "sniperforge_memory_bytes",
+        "gauge",
+        "Resident memory.",
+        m.memory_usage as f64,
+    );
+    for (k, v) in &m.custom_metrics {
+        metric(&format!("sniperforge_{k}"), "gauge", "Bot-specific.", *v);
+    }
+    text.push_str("# HELP sniperforge_stage_latency_ns Latency from ingress per stage (current interval).\n# TYPE sniperforge_stage_latency_ns gauge\n");
+    for (stage, l) in &m.latency {
+        for (q, v) in [
+            ("0.5", l.p50),
+            ("0.99", l.p99),
+            ("0.999", l.p999),
+            ("1", l.max),
+        ] {
+            text.push_str(&format!(
+                "sniperforge_stage_latency_ns{{{labels},stage=\"{stage}\",quantile=\"{q}\"}} {v}\n"
+            ));
+        }
+    }
+    ([("content-type", "text/plain; version=0.0.4")], text).into_response()
+}
+
+async fn hdr(State(s): State<AppState>) -> Response {
+    let stages: serde_json::Map<String, Value> = s
+        .bot
+        .interval_histograms()
+        .await
+        .into_iter()
+        .map(|(name, bytes)| {
+            (
+                name,
+                Value::String(base64::engine::general_purpose::STANDARD.encode(bytes)),
+            )
+        })
+        .collect();
+    axum::Json(
+        json!({"format": "HdrHistogram V2, base64", "unit": "ns from ingress", "stages": stages}),
+    )
+    .into_response()
+}
+
+async fn put_config(State(s): State<AppState>, body: String) -> Response {
+    let valid = match config::parse(&body) {
+        Ok(v) => v,
+        Err(errors) => {
+            let details: Vec<Value> = errors
+                .iter()
+                .map(|e| json!({"path": e.path, "message": e.message}))
+                .collect();
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_config",
+                format!("{} error(s)", errors.len()),
+                Value::Array(details),
+            );
+        }
+    };
+    match s.bot.update_config(valid).await {
+        Ok(applied) => axum::Json(applied).into_response(),
+        Err(e) => bot_error(e),
+    }
+}
+
+async fn pause(State(s): State<AppState>) -> Response {
+    match s.bot.pause().await {
+        Ok(()) => axum::Json(json!({"status": s.bot.status().await})).into_response(),
+        Err(e) => bot_error(e),
+    }
+}
+
+async fn resume(State(s): State<AppState>) -> Response {
+    match s.bot.resume().await {
+        Ok(()) => axum::Json(json!({"status": s.bot.status().await})).into_response(),
+        Err(e) => bot_error(e),
+    }
+}
+
+async fn stop(State(s): State<AppState>) -> Response {
+    s.shutdown.notify_one();
+    (
+        StatusCode::ACCEPTED,
+        axum::Json(json!({"status": "stopping"})),
+    )
+        .into_response()
+}
+
+/// The control endpoint's routes.
+pub fn router(bot: Arc<dyn BotInterface>, shutdown: Arc<Notify>) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/status", get(status))
+        .route("/metrics", get(metrics))
+        .route("/hdr", get(hdr))
+        .route("/config", put(put_config))
+        .route("/pause", post(pause))
+        .route("/resume", post(resume))
+        .route("/stop", post(stop))
+        .with_state(AppState { bot, shutdown })
+}
+
+/// Runs the bot process to completion; returns the exit code.
+pub fn run(args: BotArgs) -> i32 {
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_target(false)
+        .with_current_span(false)
+        .try_init();
+    let text = match std::fs::read_to_string(&args.config) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: reading {}: {e}", args.config.display());
+            return 2;
+        }
+    };
+    let valid = match config::parse(&text) {
+        Ok(v) => v,
+        Err(errors) => {
+            eprintln!("{}: {} error(s)", args.config.display(), errors.len());
+            for e in errors {
+                eprintln!("  {e}");
+            }
+            return 2;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: starting the control runtime: {e}");
+            return 1;
+        }
+    };
+    runtime.block_on(serve(args, valid))
+}
+
+async fn serve(args: BotArgs, valid: config::ValidatedConfig) -> i32 {
+    let bot_id = valid.config.bot_id.clone();
+    let state_dir = args
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("data").join("bots").join(&bot_id));
+    let options = BotOptions {
+        state_dir,
+        feed: args.feed.clone(),
+        seed: args.seed,
+    };
+    let bot = match BotFactory::create_bot(valid, options) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
+    if let Err(e) = bot.start().await {
+        eprintln!("error: starting bot {bot_id}: {e}");
+        return 1;
+    }
+    let listener = match tokio::net::TcpListener::bind(args.control_addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!(
+                "error: binding the control endpoint {}: {e}",
+                args.control_addr
+            );
+            let _ = bot.stop().await;
+            return 1;
+        }
+    };
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    tracing::info!(bot_id = %bot_id, control_addr = %addr, pid = std::process::id(), "control endpoint listening");
+    let shutdown = Arc::new(Notify::new());
+    let server_shutdown = Arc::clone(&shutdown);
+    let stopped = Arc::new(Notify::new());
+    let server_stopped = Arc::clone(&stopped);
+    let app = router(Arc::clone(&bot), Arc::clone(&shutdown));
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { server_stopped.notified().await })
+            .await;
+    });
+    let (mut hup, mut term, mut int) = match (
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()),
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()),
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()),
+    ) {
+        (Ok(h), Ok(t), Ok(i)) => (h, t, i),
+        _ => {
+            eprintln!("error: installing signal handlers");
+            let _ = bot.stop().await;
+            return 1;
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = hup.recv() => {
+                match std::fs::read_to_string(&args.config).map_err(|e| e.to_string()).and_then(|t| {
+                    config::parse(&t).map_err(|errs| errs.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
+                }) {
+                    Ok(v) => match bot.update_config(v).await {
+                        Ok(applied) => tracing::info!(bot_id = %bot_id, hot = ?applied.applied_hot, restart_required = ?applied.restart_required, "config reloaded on SIGHUP"),
+                        Err(e) => tracing::error!(bot_id = %bot_id, error = %e, "config reload refused"),
+                    },
+                    Err(e) => tracing::error!(bot_id = %bot_id, error = %e, "config reload refused: invalid file"),
+                }
+            }
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = server_shutdown.notified() => break,
+        }
+    }
+    tracing::info!(bot_id = %bot_id, "stopping: no new trades, flushing state");
+    let result = bot.stop().await;
+    stopped.notify_one();
+    let _ = server.await;
+    match result {
+        Ok(()) => {
+            tracing::info!(bot_id = %bot_id, "stopped");
+            0
+        }
+        Err(e) => {
+            eprintln!("error: stopping bot {bot_id}: {e}");
+            1
+        }
+    }
+}

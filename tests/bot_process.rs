@@ -1,0 +1,270 @@
+//! End-to-end tests of `sniperforge bot`: the three arbitrage types book trades on the
+//! simulator, hot and cold config changes, loss limit, illegal transitions, SIGTERM.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers unwrap what they built
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+fn template(bot_type: &str) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_sniperforge"))
+        .args(["config", "template", bot_type])
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+struct Bot {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Bot {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn(config: &Value, dir: &Path) -> Bot {
+    let path = dir.join("bot.json");
+    std::fs::write(&path, config.to_string()).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sniperforge"))
+        .args(["bot", "--config"])
+        .arg(&path)
+        .arg("--state-dir")
+        .arg(dir.join("state"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str::<Value>(&line)
+                && let Some(addr) = v["fields"]["control_addr"].as_str()
+            {
+                let _ = tx.send(addr.to_string());
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the bot logs its control address");
+    Bot { child, addr }
+}
+
+fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
+    let mut response = String::new();
+    s.read_to_string(&mut response).unwrap();
+    let status = response[9..12].parse().unwrap();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn status(bot: &Bot) -> Value {
+    serde_json::from_str(&http(&bot.addr, "GET", "/status", "").1).unwrap()
+}
+
+fn wait_for(what: &str, deadline: Duration, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(start.elapsed() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn sigterm_exits_zero_quickly(mut bot: Bot) {
+    let pid = bot.child.id().to_string();
+    let start = Instant::now();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    loop {
+        if let Some(code) = bot.child.try_wait().unwrap() {
+            assert_eq!(code.code(), Some(0), "exit status {code:?}");
+            assert!(
+                start.elapsed() < Duration::from_secs(2),
+                "took {:?}",
+                start.elapsed()
+            );
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "still running after 2 s"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn each_arbitrage_type_books_trades_and_stops_on_sigterm() {
+    for bot_type in [
+        "enhanced_arbitrage",
+        "triangular_arbitrage",
+        "flash_loan_arbitrage",
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = template(bot_type);
+        cfg["parameters"]["trading"]["min_profit_bps"] = json!(1);
+        cfg["parameters"]["risk_management"]["emergency_stop_enabled"] = json!(false);
+        let bot = spawn(&cfg, dir.path());
+        wait_for(
+            &format!("{bot_type} to book trades"),
+            Duration::from_secs(30),
+            || {
+                status(&bot)["metrics"]["trades_executed"]
+                    .as_u64()
+                    .unwrap_or(0)
+                    > 0
+            },
+        );
+        let (code, health) = http(&bot.addr, "GET", "/health", "");
+        assert_eq!(code, 200, "{health}");
+        let (code, metrics) = http(&bot.addr, "GET", "/metrics", "");
+        assert_eq!(code, 200);
+        assert!(
+            metrics.contains("sniperforge_trades_executed_total{"),
+            "{metrics}"
+        );
+        let (code, hdr) = http(&bot.addr, "GET", "/hdr", "");
+        assert_eq!(code, 200);
+        assert!(serde_json::from_str::<Value>(&hdr).unwrap()["stages"]["decided"].is_string());
+        sigterm_exits_zero_quickly(bot);
+        assert!(
+            dir.path().join("state/daily_pnl.json").is_file(),
+            "daily PnL persisted"
+        );
+    }
+}
+
+#[test]
+fn a_hot_field_applies_in_place_and_a_cold_one_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = template("triangular_arbitrage");
+    let bot = spawn(&cfg, dir.path());
+    let pid = status(&bot)["pid"].clone();
+    let mut hot = cfg.clone();
+    hot["parameters"]["trading"]["min_profit_bps"] = json!(44);
+    let (code, body) = http(&bot.addr, "PUT", "/config", &hot.to_string());
+    assert_eq!(code, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["applied_hot"], json!(["trading.min_profit_bps"]));
+    assert_eq!(v["restart_required"], json!([]));
+    assert_eq!(status(&bot)["pid"], pid, "same process");
+    let mut cold = hot.clone();
+    cold["parameters"]["trading"]["max_hops"] = json!(4);
+    let v: Value =
+        serde_json::from_str(&http(&bot.addr, "PUT", "/config", &cold.to_string()).1).unwrap();
+    assert_eq!(v["restart_required"], json!(["trading.max_hops"]));
+    let mut bad = cold.clone();
+    bad["parameters"]["trading"]["min_profit_bps"] = json!(0);
+    bad["parameters"]["trading"]["nope"] = json!(1);
+    let (code, body) = http(&bot.addr, "PUT", "/config", &bad.to_string());
+    assert_eq!(code, 400);
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["error"]["code"], "invalid_config");
+    assert_eq!(v["error"]["details"].as_array().unwrap().len(), 2, "{v}");
+    sigterm_exits_zero_quickly(bot);
+}
+
+#[test]
+fn the_daily_loss_limit_stops_trading_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("state")).unwrap();
+    let today = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        / 86_400;
+    std::fs::write(
+        dir.path().join("state/daily_pnl.json"),
+        json!({"day": today, "pnl_usd": -1500.0}).to_string(),
+    )
+    .unwrap();
+    let mut cfg = template("enhanced_arbitrage");
+    cfg["parameters"]["trading"]["min_profit_bps"] = json!(1);
+    let bot = spawn(&cfg, dir.path());
+    let s = status(&bot);
+    assert_eq!(s["status"]["state"], "error", "{s}");
+    assert!(
+        s["status"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("daily loss limit"),
+        "{s}"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(status(&bot)["metrics"]["trades_executed"], 0);
+    let (code, body) = http(&bot.addr, "GET", "/health", "");
+    assert_eq!(code, 503);
+    assert!(body.contains("daily loss limit"), "{body}");
+    // An errored bot does not resume: illegal transition.
+    let (code, body) = http(&bot.addr, "POST", "/resume", "");
+    assert_eq!(code, 409, "{body}");
+    sigterm_exits_zero_quickly(bot);
+}
+
+#[test]
+fn illegal_transitions_are_refused_and_pause_resume_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let bot = spawn(&template("triangular_arbitrage"), dir.path());
+    let (code, body) = http(&bot.addr, "POST", "/resume", "");
+    assert_eq!(code, 409);
+    assert!(
+        body.contains("illegal status transition running -> running"),
+        "{body}"
+    );
+    assert_eq!(http(&bot.addr, "POST", "/pause", "").0, 200);
+    assert_eq!(status(&bot)["status"]["state"], "paused");
+    assert_eq!(http(&bot.addr, "POST", "/pause", "").0, 409);
+    assert_eq!(http(&bot.addr, "POST", "/resume", "").0, 200);
+    assert_eq!(http(&bot.addr, "POST", "/stop", "").0, 202);
+    let mut child = bot;
+    let start = Instant::now();
+    loop {
+        if let Some(code) = child.child.try_wait().unwrap() {
+            assert_eq!(code.code(), Some(0));
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(2));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn an_invalid_config_is_refused_with_all_its_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = template("flash_loan_arbitrage");
+    cfg["parameters"]["flash_loan"]["fee_bps"] = json!(500);
+    cfg["parameters"]["execution"]["simulation_mode"] = json!(false);
+    let path = dir.path().join("bad.json");
+    std::fs::write(&path, cfg.to_string()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sniperforge"))
+        .args(["bot", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("3 error(s)"), "{err}");
+    assert!(err.contains("flash_loan.fee_bps"), "{err}");
+    assert!(err.contains("execution.keypair_path"), "{err}");
+}
