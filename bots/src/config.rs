@@ -476,6 +476,44 @@ pub fn schema(bot_type: BotType) -> Value {
     })
 }
 
+/// The configuration reference of every bot type as markdown tables (README.md carries it; a
+/// test keeps the two identical).
+pub fn markdown_reference() -> String {
+    let mut out = String::new();
+    for t in BotType::ALL {
+        out.push_str(&format!(
+            "#### `{}`\n\n| parameter | type and range | default | applies |\n|---|---|---|---|\n",
+            t.as_str()
+        ));
+        for section in sections(t) {
+            for field in section.fields {
+                let range = match field.kind {
+                    Kind::Int { min, max } => format!("integer {min}–{max}"),
+                    Kind::Float { min, max } => format!("number {min}–{max}"),
+                    Kind::Bool => "boolean".to_string(),
+                    Kind::Text => "string".to_string(),
+                    Kind::OneOf(o) => format!("one of {}", o.join(", ")),
+                    Kind::SubsetOf(o) => format!("list of {}", o.join(", ")),
+                    Kind::Symbols => "list of symbols or pairs".to_string(),
+                    Kind::IntList { min, max } => format!("list of integers {min}–{max}"),
+                    Kind::Weights { len } => format!("{len} weights summing to 1"),
+                    Kind::WeightMap => "symbol → weight, sum ≤ 1".to_string(),
+                };
+                out.push_str(&format!(
+                    "| `{}.{}` — {} | {range} | `{}` | {} |\n",
+                    section.name,
+                    field.name,
+                    field.description,
+                    field.default,
+                    if field.hot { "hot" } else { "restart" }
+                ));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
 /// A parameter that differs between two configurations.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {

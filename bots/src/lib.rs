@@ -8,7 +8,8 @@ pub mod spec;
 pub mod wire;
 
 pub use config::{
-    Change, ConfigError, ValidatedConfig, changes, parse, schema, template, validate,
+    Change, ConfigError, ValidatedConfig, changes, markdown_reference, parse, schema, template,
+    validate,
 };
 pub use wire::{
     BotConfig, BotMetrics, BotStatus, BotType, Environment, Resources, StageLatency,
