@@ -186,6 +186,35 @@ fn a_hot_field_applies_in_place_and_a_cold_one_is_reported() {
 }
 
 #[test]
+fn sighup_rereads_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = template("triangular_arbitrage");
+    let bot = spawn(&cfg, dir.path());
+    assert_eq!(
+        status(&bot)["config"]["parameters"]["trading"]["min_profit_bps"],
+        30
+    );
+    cfg["parameters"]["trading"]["min_profit_bps"] = json!(77);
+    std::fs::write(dir.path().join("bot.json"), cfg.to_string()).unwrap();
+    let pid = bot.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    wait_for("the reloaded config", Duration::from_secs(5), || {
+        status(&bot)["config"]["parameters"]["trading"]["min_profit_bps"] == 77
+    });
+    assert_eq!(
+        status(&bot)["pid"].as_u64(),
+        Some(u64::from(bot.child.id()))
+    );
+    sigterm_exits_zero_quickly(bot);
+}
+
+#[test]
 fn the_daily_loss_limit_stops_trading_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("state")).unwrap();

@@ -76,7 +76,8 @@ pub fn compare(seed: u64, updates: usize) -> BaselineReport {
             risk: RiskLimits {
                 min_profit_bps: 0,
                 max_state_age_slots: u64::MAX,
-                max_concurrent_trades: 0,
+                max_concurrent_trades: usize::MAX,
+                min_confidence: 0.0,
             },
             paper_latency_ns: 0,
             slippage_bps: 0,

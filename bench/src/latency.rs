@@ -47,6 +47,7 @@ pub fn strategy_on(sim: &mut Simulator, base_mints: Vec<BaseMint>, max_hops: usi
                 min_profit_bps: 1,
                 max_state_age_slots: 20,
                 max_concurrent_trades: 8,
+                min_confidence: 0.0,
             },
             paper_latency_ns: 400_000,
             slippage_bps: 30,

@@ -80,6 +80,8 @@ pub trait BotInterface: Send + Sync {
     async fn health_check(&self) -> Health;
     /// Per-stage latency since the last call, as HdrHistogram V2 bytes.
     async fn interval_histograms(&self) -> Vec<(String, Vec<u8>)>;
+    /// The configuration last accepted (its cold fields may wait for a restart).
+    async fn current_config(&self) -> crate::wire::BotConfig;
 }
 
 /// Where a bot gets its market from and keeps its state.
@@ -307,6 +309,11 @@ fn risk_limits(cfg: &ValidatedConfig) -> RiskLimits {
             .param("trading", "max_concurrent_trades")
             .as_u64()
             .unwrap_or(1) as usize,
+        // EnhancedArbitrage's confidence gate; the other types have no such parameter (0: off).
+        min_confidence: cfg
+            .param("trading", "confidence_threshold")
+            .as_f64()
+            .unwrap_or(0.0),
     }
 }
 
@@ -717,6 +724,10 @@ impl BotInterface for ArbitrageBot {
             healthy: reasons.is_empty(),
             reasons,
         }
+    }
+
+    async fn current_config(&self) -> crate::wire::BotConfig {
+        self.shared().config.config.clone()
     }
 
     async fn interval_histograms(&self) -> Vec<(String, Vec<u8>)> {

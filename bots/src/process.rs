@@ -83,6 +83,7 @@ async fn status(State(s): State<AppState>) -> Response {
         "pid": std::process::id(),
         "uptime_seconds": m.uptime_seconds,
         "metrics": m,
+        "config": s.bot.current_config().await,
     }))
     .into_response()
 }

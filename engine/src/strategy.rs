@@ -111,6 +111,10 @@ pub struct RiskLimits {
     pub max_state_age_slots: u64,
     /// Orders in flight at once.
     pub max_concurrent_trades: usize,
+    /// Smallest confidence a trade needs, 0 to 1 (0: no confidence gate). Confidence is the
+    /// product of state freshness (1 − age / (max age + 1)), depth (1 − the largest price impact
+    /// of a hop) and quote stability (exact profit over the closed-form estimate, at most 1).
+    pub min_confidence: f64,
 }
 
 /// Strategy configuration (validated by the bot config layer).
@@ -195,6 +199,8 @@ pub enum Rejection {
     StaleState,
     /// `max_concurrent_trades` orders already in flight.
     Concurrency,
+    /// Confidence (freshness × depth × quote stability) below `min_confidence`.
+    Confidence,
 }
 
 /// What the strategy decided.
@@ -640,6 +646,43 @@ impl Strategy {
         ))
     }
 
+    /// Confidence in a confirmed opportunity, 0 to 1: state freshness × depth × quote
+    /// stability (see [`RiskLimits::min_confidence`]).
+    pub fn confidence(&self, opportunity: &Opportunity) -> f64 {
+        let cycle = self.cycles.cycle(opportunity.cycle);
+        let oldest = cycle
+            .hops()
+            .iter()
+            .map(|h| self.market.pool_slot(h.pool))
+            .min()
+            .unwrap_or(0);
+        let age = self.slot.saturating_sub(oldest) as f64;
+        let freshness =
+            (1.0 - age / (self.config.risk.max_state_age_slots as f64 + 1.0)).clamp(0.0, 1.0);
+        // Walk the route on the curves: each hop's input against its reserve.
+        let mut x = opportunity.amount_in as f64;
+        let mut worst_impact: f64 = 0.0;
+        let mut chain = Chain::IDENTITY;
+        for hop in cycle.hops() {
+            let Some(curve) = self.curves[hop.pool.0 as usize][side_slot(hop.side)] else {
+                return 0.0;
+            };
+            worst_impact = worst_impact.max(curve.gamma * x / (curve.reserve_in + curve.gamma * x));
+            x = curve.gamma * curve.reserve_out * x / (curve.reserve_in + curve.gamma * x);
+            chain = chain.then(&curve);
+        }
+        let depth = (1.0 - worst_impact).clamp(0.0, 1.0);
+        let amount = opportunity.amount_in as f64;
+        let estimated =
+            chain.output(amount) - amount - self.route_cost(opportunity.amount_in) as f64;
+        let stability = if estimated > 0.0 {
+            (opportunity.profit as f64 / estimated).clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        freshness * depth * stability
+    }
+
     /// The route cost (`route_fee_bps` of the input, rounded up) for `amount` in.
     fn route_cost(&self, amount: u64) -> u64 {
         (u128::from(amount) * u128::from(self.config.route_fee_bps)).div_ceil(10_000) as u64
@@ -779,6 +822,8 @@ impl Strategy {
             Some(Rejection::ProfitBps)
         } else if opportunity.profit < min_profit {
             Some(Rejection::ProfitAbsolute)
+        } else if risk.min_confidence > 0.0 && self.confidence(&opportunity) < risk.min_confidence {
+            Some(Rejection::Confidence)
         } else {
             None
         });

@@ -94,6 +94,7 @@ fn permissive(max_trade: u64, max_hops: usize) -> StrategyConfig {
             min_profit_bps: 0,
             max_state_age_slots: u64::MAX,
             max_concurrent_trades: usize::MAX,
+            min_confidence: 0.0,
         },
         paper_latency_ns: 1_000,
         slippage_bps: 0,
@@ -437,6 +438,7 @@ fn simulator_emits_real_layouts_the_decoders_accept_and_trades_are_found() {
             min_profit_bps: 1,
             max_state_age_slots: 10,
             max_concurrent_trades: 4,
+            min_confidence: 0.0,
         },
         paper_latency_ns: 50_000,
         slippage_bps: 30,
@@ -520,4 +522,39 @@ fn a_burst_larger_than_the_ring_coalesces_and_the_newest_states_arrive() {
         "the 4-slot ring never filled: {report:?}"
     );
     assert_eq!(report.stages[0].len(), report.processed);
+}
+
+#[test]
+fn the_confidence_gate_weighs_depth_freshness_and_quote_stability() {
+    let clock = ManualClock::new(0);
+    let decide = |min_confidence: f64| {
+        let (market, _) = gap_market();
+        let mut config = permissive(100_000_000_000, 2);
+        config.risk.min_confidence = min_confidence;
+        let mut s = Engine::new(market, config);
+        let mut out = Vec::new();
+        s.scan_all(&clock, &mut out);
+        let confidence = out.iter().find_map(|d| match d {
+            Decision::Execute(o) => Some(s.confidence(&o.opportunity)),
+            Decision::Rejected { opportunity, .. } => Some(s.confidence(opportunity)),
+            Decision::Filled(_) => None,
+        });
+        (out, confidence.unwrap())
+    };
+    let (out, confidence) = decide(0.5);
+    // A 5% gap sized at its optimum moves each pool about 1%: confidence just below 1.
+    assert!(confidence > 0.9 && confidence < 1.0, "{confidence}");
+    assert!(out.iter().any(|d| matches!(d, Decision::Execute(_))));
+    let (out, _) = decide(0.9999);
+    assert!(
+        out.iter().any(|d| matches!(
+            d,
+            Decision::Rejected {
+                reason: Rejection::Confidence,
+                ..
+            }
+        )),
+        "{out:?}"
+    );
+    assert!(out.iter().all(|d| !matches!(d, Decision::Execute(_))));
 }
