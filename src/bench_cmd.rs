@@ -50,7 +50,7 @@ fn baseline_run(a: &crate::BaselineArgs) -> anyhow::Result<()> {
         anyhow::bail!("--updates must be at least 1");
     }
     fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
-    let report = baseline::compare(a.seed, a.updates);
+    let report = baseline::compare(a.seed, a.updates, !a.calm);
     let md = baseline::markdown(&report);
     fs::write(a.out.join("baseline.md"), &md).context("writing baseline.md")?;
     let json = serde_json::json!({

@@ -120,6 +120,10 @@ pub struct BaselineArgs {
     /// Directory for baseline.md and baseline.json.
     #[arg(long)]
     pub out: PathBuf,
+    /// The default simulator (competing arbitrageurs close gaps) instead of the volatile one
+    /// (no competitors, 30× noise: profitable routes on every update).
+    #[arg(long)]
+    pub calm: bool,
 }
 
 /// Pool program to quote.

@@ -38,15 +38,23 @@ fn hist() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid histogram bounds")
 }
 
-/// Replays `updates` simulator updates through both.
-pub fn compare(seed: u64, updates: usize) -> BaselineReport {
+/// Replays `updates` simulator updates through both. `volatile`: no competing arbitrageurs and
+/// 30× noise swaps (gaps everywhere, every update); otherwise the default simulator.
+pub fn compare(seed: u64, updates: usize, volatile: bool) -> BaselineReport {
     // A volatile market without competing arbitrageurs: reference prices jump often and gaps
     // stand until noise closes them, so both searches have something to find.
-    let mut sim = Simulator::new(SimConfig {
-        seed,
-        competitors: false,
-        noise_scale: 30.0,
-        ..SimConfig::default()
+    let mut sim = Simulator::new(if volatile {
+        SimConfig {
+            seed,
+            competitors: false,
+            noise_scale: 30.0,
+            ..SimConfig::default()
+        }
+    } else {
+        SimConfig {
+            seed,
+            ..SimConfig::default()
+        }
     });
     let bases = sim.default_base_mints();
     let mut market_b = sim.market();

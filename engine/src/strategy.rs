@@ -753,12 +753,24 @@ impl Strategy {
             })
         };
         let x0 = (guess.round() as u64).clamp(1, cap);
-        let (mut lo, mut hi) = ((x0 / 2).max(1), x0.saturating_mul(2).min(cap));
+        // Constant-product routes follow the closed form to within rounding: a narrow bracket.
+        // A concentrated-liquidity hop may cross ticks the virtual reserves do not see: a wide one.
+        let exact_curves = self.cycles.cycle(id).hops().iter().all(|h| {
+            !matches!(
+                self.market.pool(h.pool),
+                Some(crate::market::Pool::Whirlpool(_))
+            )
+        });
+        let (mut lo, mut hi) = if exact_curves {
+            ((x0 - x0 / 64).max(1), x0.saturating_add(x0 / 64).min(cap))
+        } else {
+            ((x0 / 2).max(1), x0.saturating_mul(2).min(cap))
+        };
         // Small brackets are scanned whole: at a few units of profit the rounding of every hop
         // makes the exact profit too bumpy for a bracketing search.
         const SCAN: u64 = 2_048;
         if hi - lo > SCAN {
-            let tolerance = 16u64.max(x0 >> 12);
+            let tolerance = 16u64.max(x0 >> 10);
             const INV_PHI: f64 = 0.618_033_988_749_895;
             let mut m1 = hi - ((hi - lo) as f64 * INV_PHI) as u64;
             let mut m2 = lo + ((hi - lo) as f64 * INV_PHI) as u64;
