@@ -35,7 +35,7 @@ pub struct BaselineReport {
 }
 
 fn hist() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid histogram bounds")
+    sniperforge_engine::telemetry::latency_histogram()
 }
 
 /// Replays `updates` simulator updates through both. `volatile`: no competing arbitrageurs and

@@ -295,8 +295,7 @@ pub fn detection_per_update(seed: u64, updates: usize) -> (usize, hdrhistogram::
     let batch: Vec<_> = (0..updates).map(|_| sim.next_update()).collect();
     let clock = ManualClock::new(0);
     let mut out = Vec::with_capacity(64);
-    let mut h = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)
-        .expect("valid histogram bounds");
+    let mut h = sniperforge_engine::telemetry::latency_histogram();
     for update in batch {
         clock.advance(10_000);
         out.clear();

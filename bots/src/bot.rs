@@ -119,7 +119,7 @@ impl BotFactory {
 const STAGES: [&str; 3] = ["decoded", "detected", "decided"];
 
 fn histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid histogram bounds")
+    sniperforge_engine::telemetry::latency_histogram()
 }
 
 fn today() -> i64 {

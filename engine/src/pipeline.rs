@@ -98,8 +98,7 @@ pub struct RunReport {
 }
 
 fn histogram() -> Histogram<u64> {
-    // 1 ns to 60 s at 3 significant digits; these bounds are valid, so this cannot fail.
-    Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid histogram bounds")
+    crate::telemetry::latency_histogram()
 }
 
 fn pin(core: Option<usize>, role: &str, warnings: &mut Vec<String>) {

@@ -15,6 +15,13 @@ pub enum SnapshotError {
     Decode(String),
 }
 
+/// A latency histogram in ns: 1 ns to 60 s at 3 significant digits (the unit every stage,
+/// bot and gateway merge uses).
+pub fn latency_histogram() -> Histogram<u64> {
+    // Constant, valid bounds: construction cannot fail.
+    Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid histogram bounds")
+}
+
 /// Serialises a histogram as HdrHistogram V2 bytes.
 pub fn encode_v2(histogram: &Histogram<u64>) -> Result<Vec<u8>, SnapshotError> {
     let mut out = Vec::new();
