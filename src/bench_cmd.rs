@@ -34,6 +34,7 @@ fn latency_run(a: &crate::LatencyArgs) -> anyhow::Result<()> {
         feed_core: a.feed_core,
         strategy_core: a.strategy_core,
         spin: a.spin,
+        replay: a.replay.clone(),
     };
     latency::run_latency(&args)?;
     let md = fs::read_to_string(a.out.join("report.md")).context("reading back report.md")?;
@@ -69,4 +70,59 @@ fn baseline_run(a: &crate::BaselineArgs) -> anyhow::Result<()> {
     .context("writing baseline.json")?;
     println!("{md}");
     Ok(())
+}
+
+/// `sniperforge record`: the snapshot, then `updates` updates stamped at `rate`.
+pub fn record(a: &crate::RecordArgs) -> ExitCode {
+    let result = (|| -> anyhow::Result<u64> {
+        if a.feed != "sim" {
+            anyhow::bail!(
+                "--feed {}: only the simulator can be recorded yet (the Solana feeds come with issue 8)",
+                a.feed
+            );
+        }
+        if a.rate == 0 {
+            anyhow::bail!("--rate must be at least 1 update per second");
+        }
+        let mut sim = sniperforge_engine::sim::Simulator::new(sniperforge_engine::sim::SimConfig {
+            seed: a.seed,
+            ..Default::default()
+        });
+        let snapshot = sim.snapshot();
+        let file =
+            fs::File::create(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+        let mut recorder = sniperforge_engine::record::Recorder::new(
+            std::io::BufWriter::new(file),
+            snapshot.len() as u64,
+            0,
+        )
+        .with_context(|| format!("writing {}", a.out.display()))?;
+        for u in &snapshot {
+            recorder
+                .write(u)
+                .with_context(|| format!("writing {}", a.out.display()))?;
+        }
+        let interval = 1_000_000_000 / a.rate;
+        for i in 0..a.updates {
+            let mut u = sim.next_update();
+            u.received_at = i * interval;
+            recorder
+                .write(&u)
+                .with_context(|| format!("writing {}", a.out.display()))?;
+        }
+        recorder
+            .finish()
+            .with_context(|| format!("writing {}", a.out.display()))?;
+        Ok(snapshot.len() as u64 + a.updates)
+    })();
+    match result {
+        Ok(n) => {
+            println!("wrote {n} records to {}", a.out.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -27,6 +27,8 @@ struct Cli {
 enum Command {
     /// Quote a swap exactly as the DEX program would, from account files.
     Quote(QuoteArgs),
+    /// Record account updates from a feed into a replayable file.
+    Record(RecordArgs),
     /// Run one bot with its HTTP control endpoint.
     Bot(BotArgs),
     /// Bot configurations: templates, JSON Schemas, validation.
@@ -35,6 +37,25 @@ enum Command {
     /// Measure the engine: open-loop latency report, baseline comparison.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RecordArgs {
+    /// Feed to record: sim (the embedded simulator; solana comes with the live feeds).
+    #[arg(long, default_value = "sim")]
+    pub feed: String,
+    /// Updates to record after the snapshot.
+    #[arg(long, default_value_t = 100_000)]
+    pub updates: u64,
+    /// Pace stamped on simulator updates (updates per second).
+    #[arg(long, default_value_t = 100_000)]
+    pub rate: u64,
+    /// Simulator seed.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Output file.
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, clap::Args)]
@@ -107,6 +128,10 @@ pub struct LatencyArgs {
     /// Busy-spin waiting threads instead of parking them.
     #[arg(long)]
     pub spin: bool,
+    /// Replay a recording (`sniperforge record`) instead of the simulator: at --rate, or as
+    /// fast as possible with --rate 0.
+    #[arg(long)]
+    pub replay: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -174,6 +199,7 @@ fn main() -> ExitCode {
         Command::Quote(args) => quote_cmd::run(&args),
         Command::Bench(command) => bench_cmd::run(&command),
         Command::Config(command) => config_cmd::run(&command),
+        Command::Record(a) => bench_cmd::record(&a),
         Command::Bot(a) => {
             let code = sniperforge_bots::process::run(sniperforge_bots::process::BotArgs {
                 config: a.config,

@@ -106,3 +106,70 @@ fn bad_bench_arguments_are_refused_with_a_message() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn a_recording_replays_through_the_latency_bench() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sim.sfrec");
+    let out = bin()
+        .args(["record", "--updates", "5000", "--out"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = dir.path().join("report");
+    let out = bin()
+        .args([
+            "bench",
+            "latency",
+            "--rate",
+            "0",
+            "--duration",
+            "20",
+            "--replay",
+        ])
+        .arg(&file)
+        .arg("--out")
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(report.join("report.json")).unwrap()).unwrap();
+    assert_eq!(json["updates_produced"], 5000);
+    assert_eq!(
+        json["updates_processed"].as_u64().unwrap() + json["updates_coalesced"].as_u64().unwrap(),
+        5000
+    );
+    // A file that is not a recording is refused with a message.
+    std::fs::write(dir.path().join("junk"), b"junk junk junk junk").unwrap();
+    let out = bin()
+        .args([
+            "bench",
+            "latency",
+            "--rate",
+            "0",
+            "--duration",
+            "1",
+            "--replay",
+        ])
+        .arg(dir.path().join("junk"))
+        .arg("--out")
+        .arg(dir.path().join("r2"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not a SniperForge recording"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -32,6 +32,8 @@ pub struct LatencyArgs {
     pub strategy_core: Option<usize>,
     /// Busy-spin instead of parking.
     pub spin: bool,
+    /// A recording to replay instead of the simulator.
+    pub replay: Option<PathBuf>,
 }
 
 /// The strategy of the benchmarks over `base_mints`: routes of up to `max_hops` pools, paper
@@ -89,7 +91,48 @@ pub fn run_latency(args: &LatencyArgs) -> anyhow::Result<(RunReport, f64)> {
         seed: args.seed,
         ..SimConfig::default()
     });
-    let strategy = bench_strategy(&mut sim);
+    let (strategy, updates) = match &args.replay {
+        Some(path) => {
+            // The simulator's mints do not depend on the seed: its base mints and prices
+            // describe a recording of it.
+            let file =
+                fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+            let reader = sniperforge_engine::record::Reader::new(std::io::BufReader::new(file))
+                .with_context(|| format!("reading {}", path.display()))?;
+            let n = reader.snapshot_records as usize;
+            let mut all = reader
+                .read_all()
+                .with_context(|| format!("reading {}", path.display()))?;
+            let stream = all.split_off(n.min(all.len()));
+            let market = sniperforge_engine::record::market_from_snapshot(&all);
+            let config = StrategyConfig {
+                base_mints: sim.default_base_mints(),
+                max_hops: 3,
+                risk: RiskLimits {
+                    min_profit_bps: 1,
+                    max_state_age_slots: 20,
+                    max_concurrent_trades: 8,
+                    min_confidence: 0.0,
+                },
+                paper_latency_ns: 400_000,
+                slippage_bps: 30,
+                route_fee_bps: 0,
+                mints: sim.mint_infos(),
+            };
+            (Strategy::new(market, config), stream)
+        }
+        None => {
+            let strategy = bench_strategy(&mut sim);
+            // The simulator's own work (swaps, encoding) stays out of the measured path: the
+            // updates are generated first and replayed on schedule.
+            let count = if args.rate > 0 {
+                args.rate.saturating_mul(args.duration_s)
+            } else {
+                2_000_000
+            };
+            (strategy, (0..count).map(|_| sim.next_update()).collect())
+        }
+    };
     let config = PipelineConfig {
         ring_capacity: 8_192,
         feed_core: args.feed_core,
@@ -98,14 +141,6 @@ pub fn run_latency(args: &LatencyArgs) -> anyhow::Result<(RunReport, f64)> {
         rate_per_s: args.rate,
         duration: Duration::from_secs(args.duration_s),
     };
-    // The simulator's own work (swaps, encoding) stays out of the measured path: the updates
-    // are generated first and replayed on schedule.
-    let count = if args.rate > 0 {
-        args.rate.saturating_mul(args.duration_s)
-    } else {
-        2_000_000
-    };
-    let updates: Vec<_> = (0..count).map(|_| sim.next_update()).collect();
     let (report, _) = run(Replay::new(updates), strategy, &config);
     let max_rate = strategy_max_rate(args.seed, 500_000);
     let detection = crate::detection_per_update(args.seed, 200_000);

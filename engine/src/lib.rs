@@ -13,6 +13,7 @@ pub mod pubkey;
 pub mod quote;
 pub mod raydium_cp;
 pub mod raydium_v4;
+pub mod record;
 pub mod ring;
 pub mod sim;
 pub mod strategy;
