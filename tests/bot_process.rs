@@ -297,3 +297,35 @@ fn an_invalid_config_is_refused_with_all_its_errors() {
     assert!(err.contains("flash_loan.fee_bps"), "{err}");
     assert!(err.contains("execution.keypair_path"), "{err}");
 }
+
+#[test]
+fn unsupported_types_feeds_and_live_mode_are_refused_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |cfg: &Value, extra: &[&str]| {
+        let path = dir.path().join("cfg.json");
+        std::fs::write(&path, cfg.to_string()).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_sniperforge"))
+            .args(["bot", "--config"])
+            .arg(&path)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = run(&template("ml_analytics"), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ml_analytics bots are not built yet"));
+    let out = run(&template("triangular_arbitrage"), &["--feed", "solana"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--feed solana"));
+    let mut live = template("triangular_arbitrage");
+    live["parameters"]["execution"]["simulation_mode"] = json!(false);
+    live["parameters"]["execution"]["auto_execute"] = json!(true);
+    live["parameters"]["execution"]["keypair_path"] = json!("/etc/keys/bot.json");
+    let out = run(&live, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("live execution is not built yet"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
