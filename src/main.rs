@@ -27,6 +27,8 @@ struct Cli {
 enum Command {
     /// Quote a swap exactly as the DEX program would, from account files.
     Quote(QuoteArgs),
+    /// Run the fleet gateway (REST API over SQLite or PostgreSQL).
+    Gateway(GatewayArgs),
     /// Record account updates from a feed into a replayable file.
     Record(RecordArgs),
     /// Run one bot with its HTTP control endpoint.
@@ -37,6 +39,19 @@ enum Command {
     /// Measure the engine: open-loop latency report, baseline comparison.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GatewayArgs {
+    /// Address to serve on (loopback by default).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// Store: sqlite://PATH (created if missing) or postgres://USER@HOST:PORT/DB.
+    #[arg(long, default_value = "sqlite://data/gateway.db")]
+    pub database: String,
+    /// Directory for the admin token and the SQLite file.
+    #[arg(long, default_value = "data")]
+    pub data_dir: PathBuf,
 }
 
 #[derive(Debug, clap::Args)]
@@ -200,6 +215,38 @@ fn main() -> ExitCode {
         Command::Bench(command) => bench_cmd::run(&command),
         Command::Config(command) => config_cmd::run(&command),
         Command::Record(a) => bench_cmd::record(&a),
+        Command::Gateway(a) => {
+            if let Some(path) = a.database.strip_prefix("sqlite://")
+                && let Some(dir) = std::path::Path::new(path)
+                    .parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                && let Err(e) = std::fs::create_dir_all(dir)
+            {
+                eprintln!("error: creating {}: {e}", dir.display());
+                return ExitCode::from(2);
+            }
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("error: starting the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(sniperforge_gateway::serve(
+                a.listen,
+                &a.database,
+                &a.data_dir,
+            )) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Bot(a) => {
             let code = sniperforge_bots::process::run(sniperforge_bots::process::BotArgs {
                 config: a.config,

@@ -1,1 +1,65 @@
-//! Fleet gateway: REST and WebSocket API, store, auth, histogram aggregation and alerts (work starts with issue 5).
+//! Fleet gateway: REST API, store (SQLite by default, PostgreSQL), tokens with roles, versioned
+//! configurations and the audit trail. (WebSocket streams, agents, alerts and histogram
+//! aggregation come with the rest of issue 5.)
+
+pub mod api;
+pub mod store;
+
+pub use api::{AppState, router};
+pub use store::{Role, Store, StoreError};
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+/// Runs the gateway: connects the store (migrating it), makes an admin token on first start
+/// (written to `data_dir/admin.token`, mode 0600), and serves the API until Ctrl-C / SIGTERM.
+pub async fn serve(listen: SocketAddr, database: &str, data_dir: &Path) -> Result<(), String> {
+    let store = Store::connect(database).await.map_err(|e| e.to_string())?;
+    if !store.has_admin().await.map_err(|e| e.to_string())? {
+        use rand::Rng;
+        let token: String = rand::thread_rng()
+            .sample_iter(&rand::distributions::Alphanumeric)
+            .take(40)
+            .map(char::from)
+            .collect();
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| format!("creating {}: {e}", data_dir.display()))?;
+        let path = data_dir.join("admin.token");
+        std::fs::write(&path, format!("{token}\n"))
+            .map_err(|e| format!("writing {}: {e}", path.display()))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| format!("protecting {}: {e}", path.display()))?;
+        }
+        store
+            .add_token(&token, "admin", Role::Admin)
+            .await
+            .map_err(|e| e.to_string())?;
+        println!("admin token written to {}", path.display());
+    }
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("binding {listen}: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    println!(
+        "gateway listening on http://{addr}/api/v1 (database {})",
+        store::redact(database)
+    );
+    let shutdown = async {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => return,
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    };
+    axum::serve(listener, router(AppState { store }))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| format!("serving: {e}"))
+}

@@ -1,0 +1,493 @@
+//! The REST API (`/api/v1/…`): bots and their desired state, versioned configurations with
+//! templates and schemas, system health and the emergency stop. Every route is authenticated;
+//! mutating ones need the operator role (the emergency stop: admin) and are audited.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sniperforge_bots::{BotType, changes, config};
+
+use crate::store::{Role, Store, StoreError};
+
+/// Shared state of the routes.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The store.
+    pub store: Store,
+}
+
+/// Every failure: a status and `{ "error": { code, message, details } }`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    details: Value,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            details: Value::Null,
+        }
+    }
+
+    fn details(mut self, details: Value) -> Self {
+        self.details = details;
+        self
+    }
+
+    fn not_found(what: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", what)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "store");
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, axum::Json(json!({"error": {"code": self.code, "message": self.message, "details": self.details}})))
+            .into_response()
+    }
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+/// Who made the request (set by the auth middleware).
+#[derive(Debug, Clone)]
+struct Caller {
+    name: String,
+}
+
+async fn authenticate(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "missing Authorization: Bearer <token>",
+        )
+        .into_response();
+    };
+    match state.store.authenticate(token).await {
+        Ok(Some((name, role))) => {
+            let needed = required_role(request.method(), request.uri().path());
+            if role < needed {
+                return ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "forbidden",
+                    format!(
+                        "{} needs the {} role; token {name} is {}",
+                        request.uri().path(),
+                        needed.as_str(),
+                        role.as_str()
+                    ),
+                )
+                .into_response();
+            }
+            request.extensions_mut().insert(Caller { name });
+            next.run(request).await
+        }
+        Ok(None) => ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "unknown token")
+            .into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+fn required_role(method: &axum::http::Method, path: &str) -> Role {
+    if path.ends_with("/system/emergency-stop") {
+        Role::Admin
+    } else if method == axum::http::Method::GET {
+        Role::Viewer
+    } else {
+        Role::Operator
+    }
+}
+
+fn caller(request_ext: &axum::http::Extensions) -> Caller {
+    request_ext.get::<Caller>().cloned().unwrap_or(Caller {
+        name: "unknown".into(),
+    })
+}
+
+fn bot_type(name: &str) -> Result<BotType, ApiError> {
+    name.parse::<BotType>()
+        .map_err(|e| ApiError::new(StatusCode::NOT_FOUND, "unknown_bot_type", e.to_string()))
+}
+
+fn validate(body: &Value) -> Result<config::ValidatedConfig, ApiError> {
+    config::validate(body).map_err(|errors| {
+        let details: Vec<Value> = errors
+            .iter()
+            .map(|e| json!({"path": e.path, "message": e.message}))
+            .collect();
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_config",
+            format!("{} error(s) in the configuration", errors.len()),
+        )
+        .details(Value::Array(details))
+    })
+}
+
+async fn health(State(state): State<Arc<AppState>>) -> ApiResult {
+    state.store.ping().await?;
+    Ok(axum::Json(json!({"status": "ok", "database": "reachable"})).into_response())
+}
+
+async fn list_bots(State(state): State<Arc<AppState>>) -> ApiResult {
+    Ok(axum::Json(json!({"bots": state.store.bots().await?})).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBot {
+    config: Value,
+    #[serde(default = "default_node")]
+    node_id: String,
+}
+
+fn default_node() -> String {
+    "local".into()
+}
+
+fn parse_body<T: serde::de::DeserializeOwned>(body: &str) -> Result<T, ApiError> {
+    serde_json::from_str(body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("request body: {e}"),
+        )
+    })
+}
+
+async fn create_bot(
+    State(state): State<Arc<AppState>>,
+    ext: axum::http::Extensions,
+    body: String,
+) -> ApiResult {
+    let req: CreateBot = parse_body(&body)?;
+    let valid = validate(&req.config)?;
+    let id = valid.config.bot_id.clone();
+    let who = caller(&ext);
+    if !state
+        .store
+        .create_bot(
+            &id,
+            valid.config.bot_type.as_str(),
+            &req.node_id,
+            &req.config,
+            &who.name,
+        )
+        .await?
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "exists",
+            format!("bot {id} already exists"),
+        ));
+    }
+    state
+        .store
+        .audit(
+            &who.name,
+            "bot.create",
+            &id,
+            &json!({"bot_type": valid.config.bot_type, "node_id": req.node_id}),
+        )
+        .await?;
+    let bot = state.store.bot(&id).await?;
+    Ok((StatusCode::CREATED, axum::Json(json!({"bot": bot}))).into_response())
+}
+
+async fn get_bot(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult {
+    let bot = state
+        .store
+        .bot(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("bot {id}")))?;
+    let config = state.store.config(&id, None).await?;
+    Ok(axum::Json(json!({"bot": bot, "config": config})).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateBody {
+    config: Value,
+}
+
+/// Stores a new version of `id`'s configuration; answers which changes apply hot.
+async fn new_version(state: &AppState, id: &str, body: &Value, who: &Caller) -> ApiResult {
+    let valid = validate(body)?;
+    if valid.config.bot_id != id {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "id_mismatch",
+            format!("bot_id is {}, the path names {id}", valid.config.bot_id),
+        ));
+    }
+    let previous = state
+        .store
+        .config(id, None)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("config {id}")))?;
+    if previous.bot_type != valid.config.bot_type.as_str() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "type_change",
+            format!(
+                "bot {id} is {}; create a new bot to change type",
+                previous.bot_type
+            ),
+        ));
+    }
+    let old = config::validate(&previous.body).map_err(|_| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "stored_config_invalid",
+            "the stored configuration no longer validates",
+        )
+    })?;
+    let diff = changes(&old, &valid);
+    let version = state
+        .store
+        .add_config_version(id, valid.config.bot_type.as_str(), body, &who.name)
+        .await?;
+    let hot: Vec<&str> = diff
+        .iter()
+        .filter(|c| c.hot)
+        .map(|c| c.path.as_str())
+        .collect();
+    let cold: Vec<&str> = diff
+        .iter()
+        .filter(|c| !c.hot)
+        .map(|c| c.path.as_str())
+        .collect();
+    state
+        .store
+        .audit(
+            &who.name,
+            "config.update",
+            id,
+            &json!({"version": version, "hot": hot, "restart_required": cold}),
+        )
+        .await?;
+    Ok(axum::Json(json!({"config_id": id, "version": version, "applied_hot": hot, "restart_required": cold, "needs_restart": !cold.is_empty()}))
+        .into_response())
+}
+
+async fn update_bot(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    ext: axum::http::Extensions,
+    body: String,
+) -> ApiResult {
+    let req: UpdateBody = parse_body(&body)?;
+    state
+        .store
+        .bot(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("bot {id}")))?;
+    new_version(&state, &id, &req.config, &caller(&ext)).await
+}
+
+async fn delete_bot(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    ext: axum::http::Extensions,
+) -> ApiResult {
+    if !state.store.delete_bot(&id).await? {
+        return Err(ApiError::not_found(format!("bot {id}")));
+    }
+    state
+        .store
+        .audit(&caller(&ext).name, "bot.delete", &id, &Value::Null)
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn bot_action(
+    State(state): State<Arc<AppState>>,
+    Path((id, action)): Path<(String, String)>,
+    ext: axum::http::Extensions,
+) -> ApiResult {
+    let bot = state
+        .store
+        .bot(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("bot {id}")))?;
+    let target = match (action.as_str(), bot.desired_state.as_str()) {
+        ("start", "stopped") | ("resume", "paused") | ("restart", _) => "running",
+        ("stop", "running" | "paused") => "stopped",
+        ("pause", "running") => "paused",
+        ("start" | "stop" | "pause" | "resume", from) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "illegal_transition",
+                format!("cannot {action} bot {id}: its desired state is {from}"),
+            )
+            .details(json!({"from": from, "action": action})));
+        }
+        _ => {
+            return Err(ApiError::not_found(format!(
+                "action {action}; expected start, stop, pause, resume or restart"
+            )));
+        }
+    };
+    state.store.set_desired_state(&id, target).await?;
+    state
+        .store
+        .audit(
+            &caller(&ext).name,
+            &format!("bot.{action}"),
+            &id,
+            &json!({"desired_state": target}),
+        )
+        .await?;
+    Ok(
+        axum::Json(json!({"bot_id": id, "desired_state": target, "restart": action == "restart"}))
+            .into_response(),
+    )
+}
+
+async fn list_configs(State(state): State<Arc<AppState>>) -> ApiResult {
+    Ok(axum::Json(json!({"configs": state.store.configs().await?})).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct VersionQuery {
+    version: Option<i64>,
+}
+
+async fn get_config(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    Query(q): Query<VersionQuery>,
+) -> ApiResult {
+    let c = state
+        .store
+        .config(&id, q.version)
+        .await?
+        .ok_or_else(|| match q.version {
+            Some(v) => ApiError::not_found(format!("config {id} version {v}")),
+            None => ApiError::not_found(format!("config {id}")),
+        })?;
+    Ok(axum::Json(c).into_response())
+}
+
+async fn put_config(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    ext: axum::http::Extensions,
+    body: String,
+) -> ApiResult {
+    let value: Value = parse_body(&body)?;
+    new_version(&state, &id, &value, &caller(&ext)).await
+}
+
+async fn rollback(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    Query(q): Query<VersionQuery>,
+    ext: axum::http::Extensions,
+) -> ApiResult {
+    let v = q.version.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "?version=N names the version to roll back to",
+        )
+    })?;
+    let old = state
+        .store
+        .config(&id, Some(v))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("config {id} version {v}")))?;
+    new_version(&state, &id, &old.body, &caller(&ext)).await
+}
+
+async fn template(Path(t): Path<String>) -> ApiResult {
+    Ok(axum::Json(config::template(bot_type(&t)?)).into_response())
+}
+
+async fn schema(Path(t): Path<String>) -> ApiResult {
+    Ok(axum::Json(config::schema(bot_type(&t)?)).into_response())
+}
+
+async fn emergency_stop(
+    State(state): State<Arc<AppState>>,
+    ext: axum::http::Extensions,
+) -> ApiResult {
+    let stopped = state.store.stop_all().await?;
+    state
+        .store
+        .audit(
+            &caller(&ext).name,
+            "system.emergency_stop",
+            "fleet",
+            &json!({"bots_stopped": stopped}),
+        )
+        .await?;
+    Ok(axum::Json(json!({"bots_stopped": stopped})).into_response())
+}
+
+async fn audit(State(state): State<Arc<AppState>>) -> ApiResult {
+    Ok(axum::Json(json!({"audit": state.store.audit_log(200).await?})).into_response())
+}
+
+async fn fallback() -> ApiError {
+    ApiError::not_found("no such route")
+}
+
+/// The API router over `state` (tests call it with `tower::ServiceExt::oneshot`).
+pub fn router(state: AppState) -> Router {
+    let state = Arc::new(state);
+    Router::new()
+        .route("/api/v1/system/health", get(health))
+        .route("/api/v1/system/audit", get(audit))
+        .route("/api/v1/system/emergency-stop", post(emergency_stop))
+        .route("/api/v1/bots", get(list_bots).post(create_bot))
+        .route(
+            "/api/v1/bots/{bot_id}",
+            get(get_bot).put(update_bot).delete(delete_bot),
+        )
+        .route("/api/v1/bots/{bot_id}/{action}", post(bot_action))
+        .route("/api/v1/configs", get(list_configs))
+        .route("/api/v1/configs/templates/{bot_type}", get(template))
+        .route("/api/v1/configs/schemas/{bot_type}", get(schema))
+        .route(
+            "/api/v1/configs/{config_id}",
+            get(get_config).put(put_config),
+        )
+        .route("/api/v1/configs/{config_id}/rollback", post(rollback))
+        .fallback(fallback)
+        .route_layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            authenticate,
+        ))
+        .with_state(state)
+}

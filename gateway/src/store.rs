@@ -1,0 +1,477 @@
+//! The gateway's store over SQLite (default) or PostgreSQL, through one set of portable queries:
+//! bots and their desired state, versioned configurations, API tokens and the audit trail.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use sha2::{Digest, Sha256};
+use sqlx::AnyPool;
+use sqlx::Row;
+use sqlx::any::AnyPoolOptions;
+
+/// A store failure, with what was being done.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database answered with an error.
+    #[error("{context}: {source}")]
+    Db {
+        /// What the store was doing.
+        context: String,
+        /// The driver's error.
+        source: sqlx::Error,
+    },
+    /// Migrations failed.
+    #[error("migrating the database: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+fn db(context: impl Into<String>) -> impl FnOnce(sqlx::Error) -> StoreError {
+    let context = context.into();
+    move |source| StoreError::Db { context, source }
+}
+
+/// Access level of a token.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Reads.
+    Viewer,
+    /// Reads and drives bots.
+    Operator,
+    /// Everything, including tokens and the emergency stop.
+    Admin,
+}
+
+impl Role {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Viewer => "viewer",
+            Self::Operator => "operator",
+            Self::Admin => "admin",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "viewer" => Some(Self::Viewer),
+            "operator" => Some(Self::Operator),
+            "admin" => Some(Self::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// One bot row.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BotRow {
+    /// Id.
+    pub bot_id: String,
+    /// Type name.
+    pub bot_type: String,
+    /// Node it runs on.
+    pub node_id: String,
+    /// What the agents converge to: running, paused or stopped.
+    pub desired_state: String,
+    /// Latest configuration version.
+    pub config_version: i64,
+    /// Created, unix ms.
+    pub created_at: i64,
+    /// Last changed, unix ms.
+    pub updated_at: i64,
+}
+
+/// One configuration version.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ConfigVersion {
+    /// Configuration id (the bot id).
+    pub config_id: String,
+    /// Version, from 1.
+    pub version: i64,
+    /// Bot type.
+    pub bot_type: String,
+    /// The configuration.
+    pub body: serde_json::Value,
+    /// Created, unix ms.
+    pub created_at: i64,
+    /// Token name that wrote it.
+    pub created_by: String,
+}
+
+/// The store.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    seq: std::sync::Arc<AtomicU64>,
+}
+
+/// Now, unix ms.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Hex sha256 of a token: tokens are stored hashed.
+pub fn token_hash(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl Store {
+    /// Connects (`sqlite://PATH` — created if missing — or `postgres://…`) and migrates.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let url = if url.starts_with("sqlite:") && !url.contains("mode=") {
+            format!("{url}{}mode=rwc", if url.contains('?') { "&" } else { "?" })
+        } else {
+            url.to_string()
+        };
+        // SQLite serialises writers anyway; one connection also keeps `sqlite::memory:` whole.
+        let max = if url.starts_with("sqlite:") { 1 } else { 8 };
+        let pool = AnyPoolOptions::new()
+            .max_connections(max)
+            .connect(&url)
+            .await
+            .map_err(db(format!("connecting to {}", redact(&url))))?;
+        if url.starts_with("sqlite:") {
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&pool)
+                .await
+                .map_err(db("enabling WAL"))?;
+        }
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Self {
+            pool,
+            seq: std::sync::Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// Adds a token with a role.
+    pub async fn add_token(&self, token: &str, name: &str, role: Role) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO tokens (token_hash, name, role, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(token_hash(token))
+        .bind(name)
+        .bind(role.as_str())
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await
+        .map_err(db(format!("adding token {name}")))?;
+        Ok(())
+    }
+
+    /// Whether any admin token exists.
+    pub async fn has_admin(&self) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM tokens WHERE role = 'admin'")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db("counting admin tokens"))?;
+        Ok(row
+            .try_get::<i64, _>("n")
+            .map_err(db("counting admin tokens"))?
+            > 0)
+    }
+
+    /// The name and role of a presented token.
+    pub async fn authenticate(&self, token: &str) -> Result<Option<(String, Role)>, StoreError> {
+        let row = sqlx::query("SELECT name, role FROM tokens WHERE token_hash = $1")
+            .bind(token_hash(token))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db("looking up a token"))?;
+        Ok(row.and_then(|r| {
+            let name: String = r.try_get("name").ok()?;
+            let role: String = r.try_get("role").ok()?;
+            Role::parse(&role).map(|role| (name, role))
+        }))
+    }
+
+    /// Appends to the audit trail.
+    pub async fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        target: &str,
+        details: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO audit (at, seq, actor, action, target, details) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(now_ms())
+            .bind(self.seq.fetch_add(1, Ordering::Relaxed) as i64)
+            .bind(actor)
+            .bind(action)
+            .bind(target)
+            .bind(details.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(db(format!("auditing {action} {target}")))?;
+        Ok(())
+    }
+
+    /// The audit trail, newest first.
+    pub async fn audit_log(&self, limit: i64) -> Result<Vec<serde_json::Value>, StoreError> {
+        let rows = sqlx::query("SELECT at, actor, action, target, details FROM audit ORDER BY at DESC, seq DESC LIMIT $1")
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("reading the audit trail"))?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "at": r.try_get::<i64, _>("at").unwrap_or(0),
+                    "actor": r.try_get::<String, _>("actor").unwrap_or_default(),
+                    "action": r.try_get::<String, _>("action").unwrap_or_default(),
+                    "target": r.try_get::<String, _>("target").unwrap_or_default(),
+                    "details": serde_json::from_str::<serde_json::Value>(&r.try_get::<String, _>("details").unwrap_or_default()).unwrap_or_default(),
+                })
+            })
+            .collect())
+    }
+
+    /// Creates a bot and version 1 of its configuration, atomically; `false` when the id exists.
+    pub async fn create_bot(
+        &self,
+        bot_id: &str,
+        bot_type: &str,
+        node_id: &str,
+        body: &serde_json::Value,
+        actor: &str,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(db("starting a transaction"))?;
+        let exists = sqlx::query("SELECT bot_id FROM bots WHERE bot_id = $1")
+            .bind(bot_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db(format!("reading bot {bot_id}")))?;
+        if exists.is_some() {
+            return Ok(false);
+        }
+        let now = now_ms();
+        sqlx::query("INSERT INTO bots (bot_id, bot_type, node_id, desired_state, created_at, updated_at) VALUES ($1, $2, $3, 'stopped', $4, $4)")
+            .bind(bot_id)
+            .bind(bot_type)
+            .bind(node_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db(format!("creating bot {bot_id}")))?;
+        let next: i64 = sqlx::query(
+            "SELECT COALESCE(MAX(version), 0) + 1 AS v FROM config_versions WHERE config_id = $1",
+        )
+        .bind(bot_id)
+        .fetch_one(&mut *tx)
+        .await
+        .and_then(|r| r.try_get("v"))
+        .map_err(db(format!("numbering config {bot_id}")))?;
+        sqlx::query("INSERT INTO config_versions (config_id, version, bot_type, body, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(bot_id)
+            .bind(next)
+            .bind(bot_type)
+            .bind(body.to_string())
+            .bind(now)
+            .bind(actor)
+            .execute(&mut *tx)
+            .await
+            .map_err(db(format!("storing config {bot_id}")))?;
+        tx.commit()
+            .await
+            .map_err(db(format!("committing bot {bot_id}")))?;
+        Ok(true)
+    }
+
+    /// Appends a configuration version; returns its number.
+    pub async fn add_config_version(
+        &self,
+        config_id: &str,
+        bot_type: &str,
+        body: &serde_json::Value,
+        actor: &str,
+    ) -> Result<i64, StoreError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(db("starting a transaction"))?;
+        let next: i64 = sqlx::query(
+            "SELECT COALESCE(MAX(version), 0) + 1 AS v FROM config_versions WHERE config_id = $1",
+        )
+        .bind(config_id)
+        .fetch_one(&mut *tx)
+        .await
+        .and_then(|r| r.try_get("v"))
+        .map_err(db(format!("numbering config {config_id}")))?;
+        sqlx::query("INSERT INTO config_versions (config_id, version, bot_type, body, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(config_id)
+            .bind(next)
+            .bind(bot_type)
+            .bind(body.to_string())
+            .bind(now_ms())
+            .bind(actor)
+            .execute(&mut *tx)
+            .await
+            .map_err(db(format!("storing config {config_id} v{next}")))?;
+        sqlx::query("UPDATE bots SET updated_at = $1 WHERE bot_id = $2")
+            .bind(now_ms())
+            .bind(config_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db(format!("touching bot {config_id}")))?;
+        tx.commit()
+            .await
+            .map_err(db(format!("committing config {config_id}")))?;
+        Ok(next)
+    }
+
+    /// A configuration version (the latest when `version` is `None`).
+    pub async fn config(
+        &self,
+        config_id: &str,
+        version: Option<i64>,
+    ) -> Result<Option<ConfigVersion>, StoreError> {
+        let row = match version {
+            Some(v) => sqlx::query("SELECT config_id, version, bot_type, body, created_at, created_by FROM config_versions WHERE config_id = $1 AND version = $2")
+                .bind(config_id)
+                .bind(v)
+                .fetch_optional(&self.pool)
+                .await,
+            None => sqlx::query("SELECT config_id, version, bot_type, body, created_at, created_by FROM config_versions WHERE config_id = $1 ORDER BY version DESC LIMIT 1")
+                .bind(config_id)
+                .fetch_optional(&self.pool)
+                .await,
+        }
+        .map_err(db(format!("reading config {config_id}")))?;
+        row.map(|r| config_row(&r)).transpose()
+    }
+
+    /// Every configuration's latest version.
+    pub async fn configs(&self) -> Result<Vec<ConfigVersion>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT c.config_id, c.version, c.bot_type, c.body, c.created_at, c.created_by FROM config_versions c \
+             WHERE c.version = (SELECT MAX(version) FROM config_versions d WHERE d.config_id = c.config_id) ORDER BY c.config_id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("listing configs"))?;
+        rows.iter().map(config_row).collect()
+    }
+
+    /// All bots with their latest configuration version.
+    pub async fn bots(&self) -> Result<Vec<BotRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT b.bot_id, b.bot_type, b.node_id, b.desired_state, b.created_at, b.updated_at, \
+             (SELECT MAX(version) FROM config_versions c WHERE c.config_id = b.bot_id) AS v FROM bots b ORDER BY b.bot_id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("listing bots"))?;
+        rows.iter().map(bot_row).collect()
+    }
+
+    /// One bot.
+    pub async fn bot(&self, bot_id: &str) -> Result<Option<BotRow>, StoreError> {
+        Ok(self.bots().await?.into_iter().find(|b| b.bot_id == bot_id))
+    }
+
+    /// Sets a bot's desired state; `false` when the bot does not exist.
+    pub async fn set_desired_state(&self, bot_id: &str, state: &str) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("UPDATE bots SET desired_state = $1, updated_at = $2 WHERE bot_id = $3")
+                .bind(state)
+                .bind(now_ms())
+                .bind(bot_id)
+                .execute(&self.pool)
+                .await
+                .map_err(db(format!("setting bot {bot_id} to {state}")))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Deletes a bot (its configuration history stays); `false` when it did not exist.
+    pub async fn delete_bot(&self, bot_id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM bots WHERE bot_id = $1")
+            .bind(bot_id)
+            .execute(&self.pool)
+            .await
+            .map_err(db(format!("deleting bot {bot_id}")))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Sets every bot's desired state to stopped; returns how many changed.
+    pub async fn stop_all(&self) -> Result<u64, StoreError> {
+        let done = sqlx::query("UPDATE bots SET desired_state = 'stopped', updated_at = $1 WHERE desired_state <> 'stopped'")
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await
+            .map_err(db("stopping every bot"))?;
+        Ok(done.rows_affected())
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(db("pinging the database"))?;
+        Ok(())
+    }
+}
+
+fn config_row(r: &sqlx::any::AnyRow) -> Result<ConfigVersion, StoreError> {
+    let get = |c: &str| -> Result<String, StoreError> {
+        r.try_get::<String, _>(c)
+            .map_err(db(format!("reading column {c}")))
+    };
+    Ok(ConfigVersion {
+        config_id: get("config_id")?,
+        version: r.try_get("version").map_err(db("reading column version"))?,
+        bot_type: get("bot_type")?,
+        body: serde_json::from_str(&get("body")?).unwrap_or(serde_json::Value::Null),
+        created_at: r
+            .try_get("created_at")
+            .map_err(db("reading column created_at"))?,
+        created_by: get("created_by")?,
+    })
+}
+
+fn bot_row(r: &sqlx::any::AnyRow) -> Result<BotRow, StoreError> {
+    let get = |c: &str| -> Result<String, StoreError> {
+        r.try_get::<String, _>(c)
+            .map_err(db(format!("reading column {c}")))
+    };
+    Ok(BotRow {
+        bot_id: get("bot_id")?,
+        bot_type: get("bot_type")?,
+        node_id: get("node_id")?,
+        desired_state: get("desired_state")?,
+        config_version: r
+            .try_get::<Option<i64>, _>("v")
+            .map_err(db("reading column v"))?
+            .unwrap_or(0),
+        created_at: r
+            .try_get("created_at")
+            .map_err(db("reading column created_at"))?,
+        updated_at: r
+            .try_get("updated_at")
+            .map_err(db("reading column updated_at"))?,
+    })
+}
+
+/// A URL with any password replaced, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => match url[s + 3..at].find(':') {
+            Some(colon) => format!("{}:***{}", &url[..s + 3 + colon], &url[at..]),
+            None => url.to_string(),
+        },
+        _ => url.to_string(),
+    }
+}

@@ -1,0 +1,449 @@
+//! The gateway API through `oneshot` (no socket) on real SQLite, and on a throwaway PostgreSQL
+//! cluster when the server binaries are installed (`initdb`; CI installs them).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers unwrap what they built
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use sniperforge_gateway::{AppState, Role, Store, router};
+use tower::ServiceExt;
+
+async fn call(
+    app: &axum::Router,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut req = Request::builder().method(method).uri(path);
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let req = req
+        .body(body.map_or(Body::empty(), |b| Body::from(b.to_string())))
+        .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+fn template(t: &str) -> Value {
+    sniperforge_bots::template(t.parse().unwrap())
+}
+
+/// The whole API contract, against whichever store `url` names.
+async fn exercise(url: &str) {
+    let store = Store::connect(url).await.unwrap();
+    store
+        .add_token("admin-secret", "alice", Role::Admin)
+        .await
+        .unwrap();
+    store
+        .add_token("op-secret", "olga", Role::Operator)
+        .await
+        .unwrap();
+    store
+        .add_token("view-secret", "victor", Role::Viewer)
+        .await
+        .unwrap();
+    let app = router(AppState { store });
+    let (admin, op, viewer) = (Some("admin-secret"), Some("op-secret"), Some("view-secret"));
+
+    // Authentication and roles.
+    let (s, body) = call(&app, "GET", "/api/v1/bots", None, None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"]["code"], "unauthenticated");
+    assert_eq!(
+        call(&app, "GET", "/api/v1/bots", Some("wrong"), None)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        call(&app, "GET", "/api/v1/bots", viewer, None).await.0,
+        StatusCode::OK
+    );
+    let cfg = template("triangular_arbitrage");
+    let (s, body) = call(
+        &app,
+        "POST",
+        "/api/v1/bots",
+        viewer,
+        Some(json!({"config": cfg})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
+
+    // Create with validation: every error, with its path.
+    let mut bad = cfg.clone();
+    bad["parameters"]["trading"]["max_hops"] = json!(9);
+    bad["parameters"]["risk_management"]["stop_loss_bps"] = json!(1);
+    let (s, body) = call(
+        &app,
+        "POST",
+        "/api/v1/bots",
+        op,
+        Some(json!({"config": bad})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["code"], "invalid_config");
+    let paths: Vec<&str> = body["error"]["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["trading.max_hops", "risk_management.stop_loss_bps"]);
+    let (s, body) = call(
+        &app,
+        "POST",
+        "/api/v1/bots",
+        op,
+        Some(json!({"config": cfg, "node_id": "ny-1"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    assert_eq!(body["bot"]["desired_state"], "stopped");
+    assert_eq!(body["bot"]["config_version"], 1);
+    assert_eq!(
+        call(
+            &app,
+            "POST",
+            "/api/v1/bots",
+            op,
+            Some(json!({"config": cfg}))
+        )
+        .await
+        .0,
+        StatusCode::CONFLICT
+    );
+    let (s, body) = call(
+        &app,
+        "POST",
+        "/api/v1/bots",
+        op,
+        Some(json!({"config": cfg, "colour": "red"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+
+    // Lifecycle through the desired state.
+    let id = cfg["bot_id"].as_str().unwrap().to_string();
+    let (s, body) = call(&app, "POST", &format!("/api/v1/bots/{id}/start"), op, None).await;
+    assert_eq!(
+        (s, body["desired_state"].clone()),
+        (StatusCode::OK, json!("running"))
+    );
+    let (s, body) = call(&app, "POST", &format!("/api/v1/bots/{id}/start"), op, None).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{body}");
+    assert_eq!(
+        call(&app, "POST", &format!("/api/v1/bots/{id}/pause"), op, None)
+            .await
+            .1["desired_state"],
+        "paused"
+    );
+    assert_eq!(
+        call(&app, "POST", &format!("/api/v1/bots/{id}/launch"), op, None)
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+
+    // Versions: hot and cold changes, old versions, rollback.
+    let mut v2 = cfg.clone();
+    v2["parameters"]["trading"]["min_profit_bps"] = json!(45);
+    let (s, body) = call(
+        &app,
+        "PUT",
+        &format!("/api/v1/bots/{id}"),
+        op,
+        Some(json!({"config": v2})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["version"], 2);
+    assert_eq!(body["applied_hot"], json!(["trading.min_profit_bps"]));
+    assert_eq!(body["needs_restart"], false);
+    let mut v3 = v2.clone();
+    v3["parameters"]["trading"]["max_hops"] = json!(4);
+    let (_, body) = call(&app, "PUT", &format!("/api/v1/configs/{id}"), op, Some(v3)).await;
+    assert_eq!(
+        (body["version"].clone(), body["restart_required"].clone()),
+        (json!(3), json!(["trading.max_hops"]))
+    );
+    let (_, old) = call(
+        &app,
+        "GET",
+        &format!("/api/v1/configs/{id}?version=1"),
+        viewer,
+        None,
+    )
+    .await;
+    assert_eq!(old["body"]["parameters"]["trading"]["min_profit_bps"], 30);
+    let (_, body) = call(
+        &app,
+        "POST",
+        &format!("/api/v1/configs/{id}/rollback?version=1"),
+        op,
+        None,
+    )
+    .await;
+    assert_eq!(body["version"], 4);
+    let (_, latest) = call(&app, "GET", &format!("/api/v1/configs/{id}"), viewer, None).await;
+    assert_eq!(latest["body"], cfg);
+    assert_eq!(
+        call(
+            &app,
+            "GET",
+            &format!("/api/v1/configs/{id}?version=99"),
+            viewer,
+            None
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
+
+    // Templates and schemas come from the bots crate.
+    let (s, t) = call(
+        &app,
+        "GET",
+        "/api/v1/configs/templates/enhanced_arbitrage",
+        viewer,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (s, t["parameters"]["trading"]["min_profit_bps"].clone()),
+        (StatusCode::OK, json!(50))
+    );
+    let (_, schema) = call(
+        &app,
+        "GET",
+        "/api/v1/configs/schemas/flash_loan_arbitrage",
+        viewer,
+        None,
+    )
+    .await;
+    assert_eq!(
+        schema["properties"]["bot_type"]["const"],
+        "flash_loan_arbitrage"
+    );
+    assert_eq!(
+        call(&app, "GET", "/api/v1/configs/schemas/nope", viewer, None)
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+
+    // The emergency stop is for admins only; it stops the fleet and is audited.
+    call(&app, "POST", &format!("/api/v1/bots/{id}/resume"), op, None).await;
+    assert_eq!(
+        call(&app, "POST", "/api/v1/system/emergency-stop", op, None)
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    let (s, body) = call(&app, "POST", "/api/v1/system/emergency-stop", admin, None).await;
+    assert_eq!(
+        (s, body["bots_stopped"].clone()),
+        (StatusCode::OK, json!(1))
+    );
+    assert_eq!(
+        call(&app, "GET", &format!("/api/v1/bots/{id}"), viewer, None)
+            .await
+            .1["bot"]["desired_state"],
+        "stopped"
+    );
+    let (_, audit) = call(&app, "GET", "/api/v1/system/audit", viewer, None).await;
+    let actions: Vec<&str> = audit["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    for a in [
+        "system.emergency_stop",
+        "config.update",
+        "bot.pause",
+        "bot.start",
+        "bot.create",
+    ] {
+        assert!(actions.contains(&a), "{a} not audited: {actions:?}");
+    }
+    assert_eq!(audit["audit"][0]["actor"], "alice");
+
+    // Delete keeps the history.
+    assert_eq!(
+        call(&app, "DELETE", &format!("/api/v1/bots/{id}"), op, None)
+            .await
+            .0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        call(&app, "GET", &format!("/api/v1/bots/{id}"), viewer, None)
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        call(
+            &app,
+            "GET",
+            &format!("/api/v1/configs/{id}?version=2"),
+            viewer,
+            None
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        call(&app, "GET", "/api/v1/system/health", viewer, None)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        call(&app, "GET", "/api/v1/nowhere", viewer, None).await.0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn api_contract_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    exercise(&format!(
+        "sqlite://{}",
+        dir.path().join("gateway.db").display()
+    ))
+    .await;
+}
+
+/// A throwaway PostgreSQL cluster on loopback, stopped on drop.
+struct Postgres {
+    dir: tempfile::TempDir,
+    pg_ctl: std::path::PathBuf,
+    port: u16,
+}
+
+impl Postgres {
+    fn start() -> Option<Self> {
+        let bin = [
+            "/usr/lib/postgresql/15/bin",
+            "/usr/lib/postgresql/16/bin",
+            "/usr/lib/postgresql/17/bin",
+        ]
+        .iter()
+        .map(std::path::PathBuf::from)
+        .find(|d| d.join("initdb").is_file())?;
+        let dir = tempfile::tempdir().ok()?;
+        let root = std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .ok()?
+            .stdout
+            == b"0\n";
+        let run = |args: &[&str]| -> bool {
+            let mut c = if root {
+                let mut c = std::process::Command::new("runuser");
+                c.args(["-u", "postgres", "--"]);
+                c
+            } else {
+                std::process::Command::new(args[0])
+            };
+            if root {
+                c.args(args);
+            } else {
+                c.args(&args[1..]);
+            }
+            c.output().map(|o| o.status.success()).unwrap_or(false)
+        };
+        if root {
+            std::process::Command::new("chown")
+                .args(["-R", "postgres"])
+                .arg(dir.path())
+                .status()
+                .ok()?;
+        }
+        let data = dir.path().join("data");
+        let initdb = bin.join("initdb");
+        if !run(&[
+            initdb.to_str()?,
+            "-D",
+            data.to_str()?,
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "--no-sync",
+        ]) {
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .ok()?
+            .local_addr()
+            .ok()?
+            .port();
+        let pg_ctl = bin.join("pg_ctl");
+        let opts = format!(
+            "-c listen_addresses=127.0.0.1 -p {port} -k {} -c fsync=off",
+            dir.path().display()
+        );
+        if !run(&[
+            pg_ctl.to_str()?,
+            "-D",
+            data.to_str()?,
+            "-w",
+            "-o",
+            &opts,
+            "-l",
+            dir.path().join("log").to_str()?,
+            "start",
+        ]) {
+            return None;
+        }
+        Some(Self { dir, pg_ctl, port })
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("data");
+        let mut c = std::process::Command::new("runuser");
+        c.args(["-u", "postgres", "--"])
+            .arg(&self.pg_ctl)
+            .arg("-D")
+            .arg(&data)
+            .args(["-m", "fast", "stop"]);
+        if c.output().map(|o| !o.status.success()).unwrap_or(true) {
+            let _ = std::process::Command::new(&self.pg_ctl)
+                .arg("-D")
+                .arg(&data)
+                .args(["-m", "fast", "stop"])
+                .output();
+        }
+    }
+}
+
+#[tokio::test]
+async fn api_contract_on_postgres() {
+    let Some(pg) = Postgres::start() else {
+        eprintln!(
+            "SKIP api_contract_on_postgres: no PostgreSQL server binaries (apt-get install postgresql)"
+        );
+        return;
+    };
+    exercise(&format!(
+        "postgres://postgres@127.0.0.1:{}/postgres",
+        pg.port
+    ))
+    .await;
+}
