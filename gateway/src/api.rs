@@ -21,6 +21,26 @@ use crate::store::{Role, Store, StoreError};
 pub struct AppState {
     /// The store.
     pub store: Store,
+    /// The desired-state index, for agents' blocking queries.
+    index: tokio::sync::watch::Sender<i64>,
+}
+
+impl AppState {
+    /// State over `store`, starting from its stored desired-state index.
+    pub async fn new(store: Store) -> Result<Self, StoreError> {
+        let current = store.desired_index().await?;
+        Ok(Self {
+            store,
+            index: tokio::sync::watch::Sender::new(current),
+        })
+    }
+
+    /// Records that desired state changed: agents blocked on an older index wake up.
+    async fn changed(&self) -> Result<(), ApiError> {
+        let next = self.store.bump_desired_index().await?;
+        self.index.send_replace(next);
+        Ok(())
+    }
 }
 
 /// Every failure: a status and `{ "error": { code, message, details } }`.
@@ -220,6 +240,7 @@ async fn create_bot(
             &json!({"bot_type": valid.config.bot_type, "node_id": req.node_id}),
         )
         .await?;
+    state.changed().await?;
     let bot = state.store.bot(&id).await?;
     Ok((StatusCode::CREATED, axum::Json(json!({"bot": bot}))).into_response())
 }
@@ -296,6 +317,7 @@ async fn new_version(state: &AppState, id: &str, body: &Value, who: &Caller) -> 
             &json!({"version": version, "hot": hot, "restart_required": cold}),
         )
         .await?;
+    state.changed().await?;
     Ok(axum::Json(json!({"config_id": id, "version": version, "applied_hot": hot, "restart_required": cold, "needs_restart": !cold.is_empty()}))
         .into_response())
 }
@@ -327,6 +349,7 @@ async fn delete_bot(
         .store
         .audit(&caller(&ext).name, "bot.delete", &id, &Value::Null)
         .await?;
+    state.changed().await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -368,6 +391,7 @@ async fn bot_action(
             &json!({"desired_state": target}),
         )
         .await?;
+    state.changed().await?;
     Ok(
         axum::Json(json!({"bot_id": id, "desired_state": target, "restart": action == "restart"}))
             .into_response(),
@@ -452,11 +476,146 @@ async fn emergency_stop(
             &json!({"bots_stopped": stopped}),
         )
         .await?;
+    state.changed().await?;
     Ok(axum::Json(json!({"bots_stopped": stopped})).into_response())
 }
 
 async fn audit(State(state): State<Arc<AppState>>) -> ApiResult {
     Ok(axum::Json(json!({"audit": state.store.audit_log(200).await?})).into_response())
+}
+
+async fn register(
+    State(state): State<Arc<AppState>>,
+    ext: axum::http::Extensions,
+    body: String,
+) -> ApiResult {
+    let node: crate::store::NodeInfo = parse_body(&body)?;
+    if node.node_id.is_empty() || node.node_id.len() > 64 {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "node_id: must be 1 to 64 characters",
+        ));
+    }
+    state.store.register_node(&node).await?;
+    state
+        .store
+        .audit(
+            &caller(&ext).name,
+            "node.register",
+            &node.node_id,
+            &json!({"backend": node.backend, "cores": node.cores}),
+        )
+        .await?;
+    Ok(
+        axum::Json(json!({"node_id": node.node_id, "desired_index": *state.index.borrow()}))
+            .into_response(),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NodeRef {
+    node_id: String,
+}
+
+async fn heartbeat(State(state): State<Arc<AppState>>, body: String) -> ApiResult {
+    let node: NodeRef = parse_body(&body)?;
+    if !state.store.heartbeat(&node.node_id).await? {
+        return Err(ApiError::not_found(format!(
+            "node {} (register first)",
+            node.node_id
+        )));
+    }
+    Ok(
+        axum::Json(json!({"node_id": node.node_id, "desired_index": *state.index.borrow()}))
+            .into_response(),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+struct DesiredQuery {
+    node_id: String,
+    #[serde(default)]
+    index: i64,
+    #[serde(default)]
+    wait_ms: u64,
+}
+
+/// The blocking query agents hold: answers at once when the desired-state index is past the
+/// one the agent holds, else when it moves or after `wait_ms` (at most 60 s).
+async fn desired(State(state): State<Arc<AppState>>, Query(q): Query<DesiredQuery>) -> ApiResult {
+    let mut rx = state.index.subscribe();
+    let wait = std::time::Duration::from_millis(q.wait_ms.min(60_000));
+    if *rx.borrow_and_update() <= q.index {
+        let _ = tokio::time::timeout(wait, rx.wait_for(|i| *i > q.index)).await;
+    }
+    let index = *state.index.borrow();
+    let mut bots = Vec::new();
+    for b in state
+        .store
+        .bots()
+        .await?
+        .into_iter()
+        .filter(|b| b.node_id == q.node_id)
+    {
+        let config = state.store.config(&b.bot_id, None).await?;
+        bots.push(
+            json!({"bot_id": b.bot_id, "bot_type": b.bot_type, "desired_state": b.desired_state,
+            "config_version": b.config_version, "config": config.map(|c| c.body)}),
+        );
+    }
+    Ok(axum::Json(json!({"node_id": q.node_id, "index": index, "bots": bots})).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BotReport {
+    bot_id: String,
+    status: Value,
+    #[serde(default)]
+    metrics: Value,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Report {
+    node_id: String,
+    bots: Vec<BotReport>,
+}
+
+async fn report(State(state): State<Arc<AppState>>, body: String) -> ApiResult {
+    let r: Report = parse_body(&body)?;
+    if !state.store.heartbeat(&r.node_id).await? {
+        return Err(ApiError::not_found(format!(
+            "node {} (register first)",
+            r.node_id
+        )));
+    }
+    for b in &r.bots {
+        state
+            .store
+            .report_bot(&r.node_id, &b.bot_id, &b.status, &b.metrics)
+            .await?;
+    }
+    Ok(axum::Json(json!({"accepted": r.bots.len()})).into_response())
+}
+
+async fn nodes(State(state): State<Arc<AppState>>) -> ApiResult {
+    Ok(axum::Json(json!({"nodes": state.store.nodes().await?})).into_response())
+}
+
+async fn bot_status(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult {
+    let bot = state
+        .store
+        .bot(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("bot {id}")))?;
+    let report = state.store.bot_report(&id).await?;
+    Ok(
+        axum::Json(json!({"bot_id": id, "desired_state": bot.desired_state, "reported": report}))
+            .into_response(),
+    )
 }
 
 async fn fallback() -> ApiError {
@@ -475,7 +634,13 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/bots/{bot_id}",
             get(get_bot).put(update_bot).delete(delete_bot),
         )
+        .route("/api/v1/bots/{bot_id}/status", get(bot_status))
         .route("/api/v1/bots/{bot_id}/{action}", post(bot_action))
+        .route("/api/v1/nodes", get(nodes))
+        .route("/api/v1/agent/register", post(register))
+        .route("/api/v1/agent/heartbeat", post(heartbeat))
+        .route("/api/v1/agent/desired", get(desired))
+        .route("/api/v1/agent/report", post(report))
         .route("/api/v1/configs", get(list_configs))
         .route("/api/v1/configs/templates/{bot_type}", get(template))
         .route("/api/v1/configs/schemas/{bot_type}", get(schema))

@@ -58,7 +58,8 @@ pub async fn serve(listen: SocketAddr, database: &str, data_dir: &Path) -> Resul
             _ = term.recv() => {}
         }
     };
-    axum::serve(listener, router(AppState { store }))
+    let state = AppState::new(store).await.map_err(|e| e.to_string())?;
+    axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(|e| format!("serving: {e}"))

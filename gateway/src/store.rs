@@ -64,6 +64,25 @@ impl Role {
     }
 }
 
+/// What an agent says about its node when it registers.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeInfo {
+    /// Node id.
+    pub node_id: String,
+    /// Host name.
+    pub hostname: String,
+    /// CPU cores.
+    pub cores: u32,
+    /// Cores isolated for bots.
+    #[serde(default)]
+    pub isolated_cores: Vec<u32>,
+    /// Memory, MiB.
+    pub memory_mb: u64,
+    /// Supervisor backend: systemd, nomad or process.
+    pub backend: String,
+}
+
 /// One bot row.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct BotRow {
@@ -413,6 +432,145 @@ impl Store {
             .await
             .map_err(db("stopping every bot"))?;
         Ok(done.rows_affected())
+    }
+
+    /// The desired-state index: it grows on every change agents must converge to.
+    pub async fn desired_index(&self) -> Result<i64, StoreError> {
+        sqlx::query("SELECT value FROM meta WHERE name = 'desired_index'")
+            .fetch_one(&self.pool)
+            .await
+            .and_then(|r| r.try_get("value"))
+            .map_err(db("reading the desired-state index"))
+    }
+
+    /// Moves the desired-state index on; returns the new value.
+    pub async fn bump_desired_index(&self) -> Result<i64, StoreError> {
+        sqlx::query("UPDATE meta SET value = value + 1 WHERE name = 'desired_index'")
+            .execute(&self.pool)
+            .await
+            .map_err(db("moving the desired-state index"))?;
+        self.desired_index().await
+    }
+
+    /// Registers (or re-registers) a node.
+    pub async fn register_node(&self, node: &NodeInfo) -> Result<(), StoreError> {
+        let now = now_ms();
+        let cores = serde_json::to_string(&node.isolated_cores).unwrap_or_else(|_| "[]".into());
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(db("starting a transaction"))?;
+        sqlx::query("DELETE FROM nodes WHERE node_id = $1")
+            .bind(&node.node_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db(format!("replacing node {}", node.node_id)))?;
+        sqlx::query("INSERT INTO nodes (node_id, hostname, cores, isolated_cores, memory_mb, backend, registered_at, last_heartbeat) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)")
+            .bind(&node.node_id)
+            .bind(&node.hostname)
+            .bind(node.cores as i64)
+            .bind(cores)
+            .bind(node.memory_mb as i64)
+            .bind(&node.backend)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db(format!("registering node {}", node.node_id)))?;
+        tx.commit()
+            .await
+            .map_err(db(format!("committing node {}", node.node_id)))
+    }
+
+    /// Records a heartbeat; `false` for an unknown node.
+    pub async fn heartbeat(&self, node_id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE nodes SET last_heartbeat = $1 WHERE node_id = $2")
+            .bind(now_ms())
+            .bind(node_id)
+            .execute(&self.pool)
+            .await
+            .map_err(db(format!("heartbeat of node {node_id}")))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Every node with its last heartbeat.
+    pub async fn nodes(&self) -> Result<Vec<serde_json::Value>, StoreError> {
+        let rows = sqlx::query("SELECT node_id, hostname, cores, isolated_cores, memory_mb, backend, registered_at, last_heartbeat FROM nodes ORDER BY node_id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("listing nodes"))?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "node_id": r.try_get::<String, _>("node_id").unwrap_or_default(),
+                    "hostname": r.try_get::<String, _>("hostname").unwrap_or_default(),
+                    "cores": r.try_get::<i64, _>("cores").unwrap_or(0),
+                    "isolated_cores": serde_json::from_str::<serde_json::Value>(&r.try_get::<String, _>("isolated_cores").unwrap_or_default()).unwrap_or_default(),
+                    "memory_mb": r.try_get::<i64, _>("memory_mb").unwrap_or(0),
+                    "backend": r.try_get::<String, _>("backend").unwrap_or_default(),
+                    "registered_at": r.try_get::<i64, _>("registered_at").unwrap_or(0),
+                    "last_heartbeat": r.try_get::<i64, _>("last_heartbeat").unwrap_or(0),
+                })
+            })
+            .collect())
+    }
+
+    /// Stores the latest report of a bot (status and metrics as the agent scraped them).
+    pub async fn report_bot(
+        &self,
+        node_id: &str,
+        bot_id: &str,
+        status: &serde_json::Value,
+        metrics: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(db("starting a transaction"))?;
+        sqlx::query("DELETE FROM bot_reports WHERE bot_id = $1")
+            .bind(bot_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db(format!("replacing report of {bot_id}")))?;
+        sqlx::query("INSERT INTO bot_reports (bot_id, node_id, status, metrics, reported_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(bot_id)
+            .bind(node_id)
+            .bind(status.to_string())
+            .bind(metrics.to_string())
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await
+            .map_err(db(format!("storing report of {bot_id}")))?;
+        tx.commit()
+            .await
+            .map_err(db(format!("committing report of {bot_id}")))
+    }
+
+    /// The latest report of a bot: (node, status, metrics, unix ms).
+    pub async fn bot_report(&self, bot_id: &str) -> Result<Option<serde_json::Value>, StoreError> {
+        let row = sqlx::query(
+            "SELECT node_id, status, metrics, reported_at FROM bot_reports WHERE bot_id = $1",
+        )
+        .bind(bot_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db(format!("reading report of {bot_id}")))?;
+        Ok(row.map(|r| {
+            let parse = |c: &str| {
+                serde_json::from_str::<serde_json::Value>(
+                    &r.try_get::<String, _>(c).unwrap_or_default(),
+                )
+                .unwrap_or_default()
+            };
+            serde_json::json!({
+                "node_id": r.try_get::<String, _>("node_id").unwrap_or_default(),
+                "status": parse("status"),
+                "metrics": parse("metrics"),
+                "reported_at": r.try_get::<i64, _>("reported_at").unwrap_or(0),
+            })
+        }))
     }
 
     /// Whether the database answers.

@@ -52,7 +52,7 @@ async fn exercise(url: &str) {
         .add_token("view-secret", "victor", Role::Viewer)
         .await
         .unwrap();
-    let app = router(AppState { store });
+    let app = router(AppState::new(store).await.unwrap());
     let (admin, op, viewer) = (Some("admin-secret"), Some("op-secret"), Some("view-secret"));
 
     // Authentication and roles.
@@ -315,6 +315,137 @@ async fn exercise(url: &str) {
         call(&app, "GET", "/api/v1/nowhere", viewer, None).await.0,
         StatusCode::NOT_FOUND
     );
+}
+
+#[tokio::test]
+async fn agents_register_block_on_the_desired_state_and_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::connect(&format!("sqlite://{}", dir.path().join("g.db").display()))
+        .await
+        .unwrap();
+    store
+        .add_token("agent-secret", "agent-ny-1", Role::Operator)
+        .await
+        .unwrap();
+    store
+        .add_token("view-secret", "victor", Role::Viewer)
+        .await
+        .unwrap();
+    let app = router(AppState::new(store).await.unwrap());
+    let (agent, viewer) = (Some("agent-secret"), Some("view-secret"));
+    let node = json!({"node_id": "ny-1", "hostname": "bm-ny-1", "cores": 16, "isolated_cores": [2, 3, 4, 5], "memory_mb": 65536, "backend": "systemd"});
+    let (s, body) = call(&app, "POST", "/api/v1/agent/register", agent, Some(node)).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let index = body["desired_index"].as_i64().unwrap();
+    assert_eq!(
+        call(
+            &app,
+            "POST",
+            "/api/v1/agent/register",
+            viewer,
+            Some(json!({}))
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        call(
+            &app,
+            "POST",
+            "/api/v1/agent/heartbeat",
+            agent,
+            Some(json!({"node_id": "ghost"}))
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        call(
+            &app,
+            "POST",
+            "/api/v1/agent/heartbeat",
+            agent,
+            Some(json!({"node_id": "ny-1"}))
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+
+    // Nothing changed: the blocking query waits out its timeout and answers the same index.
+    let started = std::time::Instant::now();
+    let (_, body) = call(
+        &app,
+        "GET",
+        &format!("/api/v1/agent/desired?node_id=ny-1&index={index}&wait_ms=300"),
+        agent,
+        None,
+    )
+    .await;
+    assert!(started.elapsed() >= std::time::Duration::from_millis(290));
+    assert_eq!(body["index"], index);
+    assert_eq!(body["bots"], json!([]));
+
+    // A change wakes a waiting agent at once.
+    let waiting = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let r = call(
+                &app,
+                "GET",
+                &format!("/api/v1/agent/desired?node_id=ny-1&index={index}&wait_ms=30000"),
+                Some("agent-secret"),
+                None,
+            )
+            .await;
+            (r, started.elapsed())
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let cfg = template("triangular_arbitrage");
+    let (s, _) = call(
+        &app,
+        "POST",
+        "/api/v1/bots",
+        agent,
+        Some(json!({"config": cfg, "node_id": "ny-1"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let ((_, body), waited) = waiting.await.unwrap();
+    assert!(
+        waited < std::time::Duration::from_secs(5),
+        "woke after {waited:?}"
+    );
+    assert!(body["index"].as_i64().unwrap() > index);
+    assert_eq!(body["bots"][0]["bot_id"], cfg["bot_id"]);
+    assert_eq!(body["bots"][0]["desired_state"], "stopped");
+    assert_eq!(body["bots"][0]["config"], cfg);
+
+    // Reports land on the bot's status.
+    let id = cfg["bot_id"].as_str().unwrap();
+    let report = json!({"node_id": "ny-1", "bots": [{"bot_id": id, "status": {"state": "running"}, "metrics": {"trades_executed": 7}}]});
+    assert_eq!(
+        call(&app, "POST", "/api/v1/agent/report", agent, Some(report))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let (_, status) = call(
+        &app,
+        "GET",
+        &format!("/api/v1/bots/{id}/status"),
+        viewer,
+        None,
+    )
+    .await;
+    assert_eq!(status["reported"]["status"]["state"], "running");
+    assert_eq!(status["reported"]["metrics"]["trades_executed"], 7);
+    let (_, nodes) = call(&app, "GET", "/api/v1/nodes", viewer, None).await;
+    assert_eq!(nodes["nodes"][0]["isolated_cores"], json!([2, 3, 4, 5]));
 }
 
 #[tokio::test]
