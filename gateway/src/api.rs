@@ -16,6 +16,12 @@ use sniperforge_bots::{BotType, changes, config};
 
 use crate::store::{Role, Store, StoreError};
 
+/// Merged latency: bot id → stage → histogram (ns from ingress).
+type LatencyByBot = std::collections::BTreeMap<
+    String,
+    std::collections::BTreeMap<String, hdrhistogram::Histogram<u64>>,
+>;
+
 /// Shared state of the routes.
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -23,6 +29,8 @@ pub struct AppState {
     pub store: Store,
     /// The desired-state index, for agents' blocking queries.
     index: tokio::sync::watch::Sender<i64>,
+    /// Latency merged from the bots' reported interval histograms: bot → stage → histogram.
+    latency: Arc<std::sync::Mutex<LatencyByBot>>,
 }
 
 impl AppState {
@@ -32,6 +40,7 @@ impl AppState {
         Ok(Self {
             store,
             index: tokio::sync::watch::Sender::new(current),
+            latency: Arc::default(),
         })
     }
 
@@ -575,6 +584,9 @@ struct BotReport {
     status: Value,
     #[serde(default)]
     metrics: Value,
+    /// Stage → interval histogram (HdrHistogram V2, base64), as the bot's `/hdr` gives it.
+    #[serde(default)]
+    hdr: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -592,11 +604,45 @@ async fn report(State(state): State<Arc<AppState>>, body: String) -> ApiResult {
             r.node_id
         )));
     }
+    // Decode every snapshot before storing anything: a malformed one rejects the report whole.
+    let mut decoded = Vec::new();
+    for b in &r.bots {
+        for (stage, b64) in &b.hdr {
+            use base64::Engine as _;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .map_err(|e| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "bad_hdr",
+                        format!("bots[{}].hdr.{stage}: not base64: {e}", b.bot_id),
+                    )
+                })?;
+            let h = sniperforge_engine::telemetry::decode_v2(&bytes).map_err(|e| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_hdr",
+                    format!("bots[{}].hdr.{stage}: {e}", b.bot_id),
+                )
+            })?;
+            decoded.push((b.bot_id.clone(), stage.clone(), h));
+        }
+    }
     for b in &r.bots {
         state
             .store
             .report_bot(&r.node_id, &b.bot_id, &b.status, &b.metrics)
             .await?;
+    }
+    if let Ok(mut latency) = state.latency.lock() {
+        for (bot, stage, h) in decoded {
+            let slot = latency
+                .entry(bot)
+                .or_default()
+                .entry(stage)
+                .or_insert_with(sniperforge_engine::telemetry::latency_histogram);
+            let _ = slot.add(&h);
+        }
     }
     Ok(axum::Json(json!({"accepted": r.bots.len()})).into_response())
 }
@@ -618,6 +664,89 @@ async fn bot_status(State(state): State<Arc<AppState>>, Path(id): Path<String>) 
     )
 }
 
+fn percentiles(h: &hdrhistogram::Histogram<u64>) -> Value {
+    let p = sniperforge_engine::telemetry::Percentiles::of(h);
+    json!({"count": p.count, "p50": p.p50, "p90": p.p90, "p99": p.p99, "p999": p.p999, "max": p.max})
+}
+
+/// Merged latency per stage of one bot (ns from ingress).
+async fn bot_latency(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult {
+    state
+        .store
+        .bot(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("bot {id}")))?;
+    let stages: serde_json::Map<String, Value> = state
+        .latency
+        .lock()
+        .map(|l| {
+            l.get(&id)
+                .map(|s| s.iter().map(|(k, h)| (k.clone(), percentiles(h))).collect())
+                .unwrap_or_default()
+        })
+        .unwrap_or_default();
+    Ok(axum::Json(json!({"bot_id": id, "unit": "ns", "stages": stages})).into_response())
+}
+
+/// Latency merged per stage across a group of bots: the fleet, a bot type or a node.
+fn merged(
+    state: &AppState,
+    bots: &[crate::store::BotRow],
+    keep: impl Fn(&crate::store::BotRow) -> bool,
+) -> serde_json::Map<String, Value> {
+    let mut out: std::collections::BTreeMap<String, hdrhistogram::Histogram<u64>> =
+        Default::default();
+    if let Ok(l) = state.latency.lock() {
+        for b in bots.iter().filter(|b| keep(b)) {
+            for (stage, h) in l.get(&b.bot_id).into_iter().flatten() {
+                let _ = out
+                    .entry(stage.clone())
+                    .or_insert_with(sniperforge_engine::telemetry::latency_histogram)
+                    .add(h);
+            }
+        }
+    }
+    out.iter()
+        .map(|(k, h)| (k.clone(), percentiles(h)))
+        .collect()
+}
+
+#[derive(Debug, Deserialize)]
+struct LatencyQuery {
+    bot_type: Option<String>,
+    node_id: Option<String>,
+}
+
+/// Fleet metrics: bots by desired state, nodes, and latency merged over the fleet (or one
+/// bot type / node with `?bot_type=` / `?node_id=`).
+async fn system_metrics(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<LatencyQuery>,
+) -> ApiResult {
+    let bots = state.store.bots().await?;
+    let mut by_state = serde_json::Map::new();
+    for b in &bots {
+        let n = by_state
+            .get(&b.desired_state)
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+            + 1;
+        by_state.insert(b.desired_state.clone(), json!(n));
+    }
+    let latency = merged(&state, &bots, |b| {
+        q.bot_type.as_ref().is_none_or(|t| &b.bot_type == t)
+            && q.node_id.as_ref().is_none_or(|n| &b.node_id == n)
+    });
+    Ok(axum::Json(json!({
+        "bots": bots.len(),
+        "bots_by_desired_state": by_state,
+        "nodes": state.store.nodes().await?.len(),
+        "desired_index": *state.index.borrow(),
+        "latency_ns": latency,
+    }))
+    .into_response())
+}
+
 async fn fallback() -> ApiError {
     ApiError::not_found("no such route")
 }
@@ -635,6 +764,8 @@ pub fn router(state: AppState) -> Router {
             get(get_bot).put(update_bot).delete(delete_bot),
         )
         .route("/api/v1/bots/{bot_id}/status", get(bot_status))
+        .route("/api/v1/bots/{bot_id}/latency", get(bot_latency))
+        .route("/api/v1/system/metrics", get(system_metrics))
         .route("/api/v1/bots/{bot_id}/{action}", post(bot_action))
         .route("/api/v1/nodes", get(nodes))
         .route("/api/v1/agent/register", post(register))

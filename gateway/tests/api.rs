@@ -446,6 +446,64 @@ async fn agents_register_block_on_the_desired_state_and_report() {
     assert_eq!(status["reported"]["metrics"]["trades_executed"], 7);
     let (_, nodes) = call(&app, "GET", "/api/v1/nodes", viewer, None).await;
     assert_eq!(nodes["nodes"][0]["isolated_cores"], json!([2, 3, 4, 5]));
+
+    // Interval histograms merge per bot and across the fleet.
+    use base64::Engine as _;
+    let snapshot = |values: std::ops::Range<u64>| {
+        let mut h = sniperforge_engine::telemetry::latency_histogram();
+        for v in values {
+            h.record(v).unwrap();
+        }
+        base64::engine::general_purpose::STANDARD
+            .encode(sniperforge_engine::telemetry::encode_v2(&h).unwrap())
+    };
+    for range in [1_000..2_000u64, 2_000..3_000] {
+        let r = json!({"node_id": "ny-1", "bots": [{"bot_id": id, "status": {"state": "running"}, "hdr": {"decided": snapshot(range)}}]});
+        assert_eq!(
+            call(&app, "POST", "/api/v1/agent/report", agent, Some(r))
+                .await
+                .0,
+            StatusCode::OK
+        );
+    }
+    let (_, lat) = call(
+        &app,
+        "GET",
+        &format!("/api/v1/bots/{id}/latency"),
+        viewer,
+        None,
+    )
+    .await;
+    assert_eq!(lat["stages"]["decided"]["count"], 2_000, "{lat}");
+    let p50 = lat["stages"]["decided"]["p50"].as_u64().unwrap();
+    assert!((1_990..=2_010).contains(&p50), "{lat}");
+    let (_, m) = call(
+        &app,
+        "GET",
+        "/api/v1/system/metrics?bot_type=triangular_arbitrage",
+        viewer,
+        None,
+    )
+    .await;
+    assert_eq!(m["latency_ns"]["decided"]["count"], 2_000);
+    let (_, m) = call(
+        &app,
+        "GET",
+        "/api/v1/system/metrics?node_id=elsewhere",
+        viewer,
+        None,
+    )
+    .await;
+    assert_eq!(m["latency_ns"], json!({}));
+    let bad = json!({"node_id": "ny-1", "bots": [{"bot_id": id, "status": {}, "hdr": {"decided": "!!"}}]});
+    let (s, body) = call(&app, "POST", "/api/v1/agent/report", agent, Some(bad)).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("hdr.decided")
+    );
 }
 
 #[tokio::test]
