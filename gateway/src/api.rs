@@ -747,6 +747,77 @@ async fn system_metrics(
     .into_response())
 }
 
+/// Prometheus text: bots by desired state, nodes, each bot's reported trades and profit, and
+/// fleet latency quantiles per stage.
+async fn prometheus(State(state): State<Arc<AppState>>) -> ApiResult {
+    use std::fmt::Write as _;
+    let bots = state.store.bots().await?;
+    let nodes = state.store.nodes().await?;
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "# HELP sniperforge_bots Bots by desired state.\n# TYPE sniperforge_bots gauge"
+    );
+    for desired in ["running", "paused", "stopped"] {
+        let n = bots.iter().filter(|b| b.desired_state == desired).count();
+        let _ = writeln!(text, "sniperforge_bots{{desired_state=\"{desired}\"}} {n}");
+    }
+    let _ = writeln!(
+        text,
+        "# HELP sniperforge_nodes Registered nodes.\n# TYPE sniperforge_nodes gauge\nsniperforge_nodes {}",
+        nodes.len()
+    );
+    let _ = writeln!(
+        text,
+        "# HELP sniperforge_bot_trades_executed_total Trades a bot reported.\n# TYPE sniperforge_bot_trades_executed_total counter"
+    );
+    let mut profit = String::new();
+    for b in &bots {
+        if let Some(report) = state.store.bot_report(&b.bot_id).await? {
+            let m = &report["metrics"];
+            let labels = format!(
+                "bot_id=\"{}\",bot_type=\"{}\",node_id=\"{}\"",
+                b.bot_id, b.bot_type, b.node_id
+            );
+            let _ = writeln!(
+                text,
+                "sniperforge_bot_trades_executed_total{{{labels}}} {}",
+                m["trades_executed"].as_u64().unwrap_or(0)
+            );
+            let _ = writeln!(
+                profit,
+                "sniperforge_bot_profit_usd{{{labels}}} {}",
+                m["profit_usd"].as_f64().unwrap_or(0.0)
+            );
+        }
+    }
+    let _ = writeln!(
+        text,
+        "# HELP sniperforge_bot_profit_usd Profit a bot reported, USD.\n# TYPE sniperforge_bot_profit_usd gauge"
+    );
+    text.push_str(&profit);
+    let _ = writeln!(
+        text,
+        "# HELP sniperforge_stage_latency_ns Fleet latency from ingress per stage.\n# TYPE sniperforge_stage_latency_ns gauge"
+    );
+    for (stage, p) in merged(&state, &bots, |_| true) {
+        for (q, key) in [
+            ("0.5", "p50"),
+            ("0.9", "p90"),
+            ("0.99", "p99"),
+            ("0.999", "p999"),
+            ("1", "max"),
+        ] {
+            let _ = writeln!(
+                text,
+                "sniperforge_stage_latency_ns{{stage=\"{stage}\",quantile=\"{q}\"}} {}",
+                p[key].as_u64().unwrap_or(0)
+            );
+        }
+    }
+    Ok(([("content-type", "text/plain; version=0.0.4")], text).into_response())
+}
+
 async fn fallback() -> ApiError {
     ApiError::not_found("no such route")
 }
@@ -766,6 +837,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/bots/{bot_id}/status", get(bot_status))
         .route("/api/v1/bots/{bot_id}/latency", get(bot_latency))
         .route("/api/v1/system/metrics", get(system_metrics))
+        .route("/metrics", get(prometheus))
         .route("/api/v1/bots/{bot_id}/{action}", post(bot_action))
         .route("/api/v1/nodes", get(nodes))
         .route("/api/v1/agent/register", post(register))

@@ -458,7 +458,7 @@ async fn agents_register_block_on_the_desired_state_and_report() {
             .encode(sniperforge_engine::telemetry::encode_v2(&h).unwrap())
     };
     for range in [1_000..2_000u64, 2_000..3_000] {
-        let r = json!({"node_id": "ny-1", "bots": [{"bot_id": id, "status": {"state": "running"}, "hdr": {"decided": snapshot(range)}}]});
+        let r = json!({"node_id": "ny-1", "bots": [{"bot_id": id, "status": {"state": "running"}, "metrics": {"trades_executed": 7}, "hdr": {"decided": snapshot(range)}}]});
         assert_eq!(
             call(&app, "POST", "/api/v1/agent/report", agent, Some(r))
                 .await
@@ -495,6 +495,32 @@ async fn agents_register_block_on_the_desired_state_and_report() {
     )
     .await;
     assert_eq!(m["latency_ns"], json!({}));
+    let req = Request::builder()
+        .uri("/metrics")
+        .header("authorization", "Bearer view-secret")
+        .body(Body::empty())
+        .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let text = String::from_utf8(
+        resp.into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    assert!(
+        text.contains("sniperforge_bots{desired_state=\"stopped\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("sniperforge_nodes 1"), "{text}");
+    assert!(text.contains(&format!("sniperforge_bot_trades_executed_total{{bot_id=\"{id}\",bot_type=\"triangular_arbitrage\",node_id=\"ny-1\"}} 7")), "{text}");
+    assert!(
+        text.contains("sniperforge_stage_latency_ns{stage=\"decided\",quantile=\"0.5\"}"),
+        "{text}"
+    );
     let bad = json!({"node_id": "ny-1", "bots": [{"bot_id": id, "status": {}, "hdr": {"decided": "!!"}}]});
     let (s, body) = call(&app, "POST", "/api/v1/agent/report", agent, Some(bad)).await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
