@@ -44,6 +44,19 @@ impl AppState {
         })
     }
 
+    /// Evaluates the alert rules now (the gateway also does it every second).
+    pub async fn evaluate_alerts(&self) -> Result<crate::alerts::Evaluation, StoreError> {
+        let p99 = |bot: &str, stage: &str| -> Option<u64> {
+            self.latency
+                .lock()
+                .ok()?
+                .get(bot)?
+                .get(stage)
+                .map(|h| h.value_at_quantile(0.99))
+        };
+        crate::alerts::evaluate(&self.store, &p99).await
+    }
+
     /// Records that desired state changed: agents blocked on an older index wake up.
     async fn changed(&self) -> Result<(), ApiError> {
         let next = self.store.bump_desired_index().await?;
@@ -818,6 +831,52 @@ async fn prometheus(State(state): State<Arc<AppState>>) -> ApiResult {
     Ok(([("content-type", "text/plain; version=0.0.4")], text).into_response())
 }
 
+async fn list_alerts(State(state): State<Arc<AppState>>) -> ApiResult {
+    Ok(axum::Json(json!({"alerts": state.store.alerts().await?})).into_response())
+}
+
+async fn list_rules(State(state): State<Arc<AppState>>) -> ApiResult {
+    Ok(axum::Json(json!({"rules": state.store.rules().await?})).into_response())
+}
+
+async fn put_rule(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    ext: axum::http::Extensions,
+    body: String,
+) -> ApiResult {
+    let mut value: Value = parse_body(&body)?;
+    if let Some(obj) = value.as_object_mut() {
+        obj.insert("rule_id".into(), Value::String(id.clone()));
+    }
+    let rule: crate::alerts::Rule = serde_json::from_value(value).map_err(|e| {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_rule", format!("rule {id}: {e}"))
+            .details(json!({"kinds": ["bot_down {after_s}", "bot_error", "node_lost {after_s}", "p99_above {stage, budget_ns}"]}))
+    })?;
+    if !rule.webhook.is_empty() && !rule.webhook.starts_with("http://") {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_rule",
+            format!("rule {id}: webhook must be an http:// URL"),
+        ));
+    }
+    state.store.put_rule(&rule).await?;
+    state
+        .store
+        .audit(
+            &caller(&ext).name,
+            "alert_rule.put",
+            &id,
+            &serde_json::to_value(&rule).unwrap_or_default(),
+        )
+        .await?;
+    Ok(axum::Json(rule).into_response())
+}
+
+async fn evaluate_alerts(State(state): State<Arc<AppState>>) -> ApiResult {
+    Ok(axum::Json(state.evaluate_alerts().await?).into_response())
+}
+
 async fn fallback() -> ApiError {
     ApiError::not_found("no such route")
 }
@@ -838,6 +897,13 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/bots/{bot_id}/latency", get(bot_latency))
         .route("/api/v1/system/metrics", get(system_metrics))
         .route("/metrics", get(prometheus))
+        .route("/api/v1/alerts", get(list_alerts))
+        .route("/api/v1/alerts/rules", get(list_rules))
+        .route(
+            "/api/v1/alerts/rules/{rule_id}",
+            axum::routing::put(put_rule),
+        )
+        .route("/api/v1/alerts/evaluate", post(evaluate_alerts))
         .route("/api/v1/bots/{bot_id}/{action}", post(bot_action))
         .route("/api/v1/nodes", get(nodes))
         .route("/api/v1/agent/register", post(register))

@@ -2,6 +2,7 @@
 //! configurations and the audit trail. (WebSocket streams, agents, alerts and histogram
 //! aggregation come with the rest of issue 5.)
 
+pub mod alerts;
 pub mod api;
 pub mod store;
 
@@ -59,6 +60,25 @@ pub async fn serve(listen: SocketAddr, database: &str, data_dir: &Path) -> Resul
         }
     };
     let state = AppState::new(store).await.map_err(|e| e.to_string())?;
+    // Alert rules are evaluated every second.
+    let evaluator = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            match evaluator.evaluate_alerts().await {
+                Ok(e) => {
+                    for id in &e.raised {
+                        tracing::warn!(alert = %id, "alert raised");
+                    }
+                    for failure in &e.delivery_failures {
+                        tracing::error!(%failure, "webhook delivery failed");
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "alert evaluation failed"),
+            }
+        }
+    });
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await

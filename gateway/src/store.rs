@@ -573,6 +573,11 @@ impl Store {
         }))
     }
 
+    /// The connection pool (for the store's other modules).
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
     /// Whether the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1")

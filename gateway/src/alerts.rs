@@ -1,0 +1,340 @@
+//! Alert rules, their evaluation against what agents report, and webhook delivery (JSON that
+//! Slack-, Discord- and Telegram-style receivers accept, retried with backoff).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sqlx::Row;
+
+use crate::store::{Store, StoreError, now_ms};
+
+/// What a rule watches.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RuleKind {
+    /// A bot meant to run has not reported for `after_s` seconds.
+    BotDown {
+        /// Silence that counts as down.
+        after_s: u64,
+    },
+    /// A bot reports status `error`.
+    BotError,
+    /// A node has not sent a heartbeat for `after_s` seconds.
+    NodeLost {
+        /// Silence that counts as lost.
+        after_s: u64,
+    },
+    /// A bot's merged p99 of `stage` is above `budget_ns`.
+    P99Above {
+        /// Stage name (decoded, detected, decided).
+        stage: String,
+        /// Budget in ns.
+        budget_ns: u64,
+    },
+}
+
+/// A rule as the API takes it.
+/// Unknown fields are refused by [`RuleKind`], which receives every field but these.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rule {
+    /// Id.
+    pub rule_id: String,
+    /// What it watches.
+    #[serde(flatten)]
+    pub kind: RuleKind,
+    /// Webhook URL (`http://host:port/path`), or empty for none.
+    #[serde(default)]
+    pub webhook: String,
+}
+
+fn db(context: &str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
+    move |source| StoreError::Db {
+        context: context.to_string(),
+        source,
+    }
+}
+
+impl Store {
+    /// Adds or replaces a rule.
+    pub async fn put_rule(&self, rule: &Rule) -> Result<(), StoreError> {
+        let params = serde_json::to_string(&rule.kind).unwrap_or_default();
+        let kind = serde_json::to_value(&rule.kind)
+            .ok()
+            .and_then(|v| v["kind"].as_str().map(String::from))
+            .unwrap_or_default();
+        sqlx::query("DELETE FROM alert_rules WHERE rule_id = $1")
+            .bind(&rule.rule_id)
+            .execute(self.pool())
+            .await
+            .map_err(db("replacing a rule"))?;
+        sqlx::query("INSERT INTO alert_rules (rule_id, kind, params, webhook, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(&rule.rule_id)
+            .bind(kind)
+            .bind(params)
+            .bind(&rule.webhook)
+            .bind(now_ms())
+            .execute(self.pool())
+            .await
+            .map_err(db("storing a rule"))?;
+        Ok(())
+    }
+
+    /// Every rule.
+    pub async fn rules(&self) -> Result<Vec<Rule>, StoreError> {
+        let rows = sqlx::query("SELECT rule_id, params, webhook FROM alert_rules ORDER BY rule_id")
+            .fetch_all(self.pool())
+            .await
+            .map_err(db("listing rules"))?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                let kind: RuleKind =
+                    serde_json::from_str(&r.try_get::<String, _>("params").ok()?).ok()?;
+                Some(Rule {
+                    rule_id: r.try_get("rule_id").ok()?,
+                    kind,
+                    webhook: r.try_get("webhook").ok()?,
+                })
+            })
+            .collect())
+    }
+
+    /// Alerts, active first then the most recent resolved ones.
+    pub async fn alerts(&self) -> Result<Vec<Value>, StoreError> {
+        let rows = sqlx::query("SELECT alert_id, rule_id, target, message, state, started_at, resolved_at FROM alerts ORDER BY state, started_at DESC LIMIT 500")
+            .fetch_all(self.pool())
+            .await
+            .map_err(db("listing alerts"))?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                json!({
+                    "alert_id": r.try_get::<String, _>("alert_id").unwrap_or_default(),
+                    "rule_id": r.try_get::<String, _>("rule_id").unwrap_or_default(),
+                    "target": r.try_get::<String, _>("target").unwrap_or_default(),
+                    "message": r.try_get::<String, _>("message").unwrap_or_default(),
+                    "state": r.try_get::<String, _>("state").unwrap_or_default(),
+                    "started_at": r.try_get::<i64, _>("started_at").unwrap_or(0),
+                    "resolved_at": r.try_get::<i64, _>("resolved_at").unwrap_or(0),
+                })
+            })
+            .collect())
+    }
+
+    async fn set_alert(
+        &self,
+        id: &str,
+        rule: &str,
+        target: &str,
+        message: &str,
+        active: bool,
+    ) -> Result<bool, StoreError> {
+        let current: Option<String> = sqlx::query("SELECT state FROM alerts WHERE alert_id = $1")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(db("reading an alert"))?
+            .and_then(|r| r.try_get("state").ok());
+        let now = now_ms();
+        match (current.as_deref(), active) {
+            (Some("active"), true) | (None | Some("resolved"), false) => Ok(false),
+            (_, true) => {
+                sqlx::query("DELETE FROM alerts WHERE alert_id = $1")
+                    .bind(id)
+                    .execute(self.pool())
+                    .await
+                    .map_err(db("replacing an alert"))?;
+                sqlx::query("INSERT INTO alerts (alert_id, rule_id, target, message, state, started_at, resolved_at) VALUES ($1, $2, $3, $4, 'active', $5, 0)")
+                    .bind(id)
+                    .bind(rule)
+                    .bind(target)
+                    .bind(message)
+                    .bind(now)
+                    .execute(self.pool())
+                    .await
+                    .map_err(db("raising an alert"))?;
+                Ok(true)
+            }
+            (_, false) => {
+                sqlx::query(
+                    "UPDATE alerts SET state = 'resolved', resolved_at = $1 WHERE alert_id = $2",
+                )
+                .bind(now)
+                .bind(id)
+                .execute(self.pool())
+                .await
+                .map_err(db("resolving an alert"))?;
+                Ok(true)
+            }
+        }
+    }
+}
+
+/// What one evaluation changed.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct Evaluation {
+    /// Alerts that started firing.
+    pub raised: Vec<String>,
+    /// Alerts that stopped.
+    pub resolved: Vec<String>,
+    /// Webhook deliveries that failed after every retry.
+    pub delivery_failures: Vec<String>,
+}
+
+/// Evaluates every rule against the store's reports and `p99` (bot → stage → p99 ns), raises
+/// and resolves alerts, and notifies webhooks.
+pub async fn evaluate(
+    store: &Store,
+    p99: &(dyn Fn(&str, &str) -> Option<u64> + Sync),
+) -> Result<Evaluation, StoreError> {
+    let now = now_ms();
+    let bots = store.bots().await?;
+    let nodes = store.nodes().await?;
+    let mut out = Evaluation::default();
+    for rule in store.rules().await? {
+        let mut firing: Vec<(String, String)> = Vec::new(); // (target, message)
+        let mut watched: Vec<String> = Vec::new();
+        match &rule.kind {
+            RuleKind::BotDown { after_s } => {
+                for b in bots.iter().filter(|b| b.desired_state == "running") {
+                    watched.push(b.bot_id.clone());
+                    let last = store
+                        .bot_report(&b.bot_id)
+                        .await?
+                        .and_then(|r| r["reported_at"].as_i64())
+                        .unwrap_or(0);
+                    if now - last > (*after_s as i64) * 1000 {
+                        firing.push((
+                            b.bot_id.clone(),
+                            format!("bot {} has not reported for over {after_s} s", b.bot_id),
+                        ));
+                    }
+                }
+            }
+            RuleKind::BotError => {
+                for b in &bots {
+                    watched.push(b.bot_id.clone());
+                    if let Some(r) = store.bot_report(&b.bot_id).await?
+                        && r["status"]["state"] == "error"
+                    {
+                        let reason = r["status"]["reason"].as_str().unwrap_or("no reason given");
+                        firing.push((
+                            b.bot_id.clone(),
+                            format!("bot {} is in error: {reason}", b.bot_id),
+                        ));
+                    }
+                }
+            }
+            RuleKind::NodeLost { after_s } => {
+                for n in &nodes {
+                    let id = n["node_id"].as_str().unwrap_or_default().to_string();
+                    watched.push(id.clone());
+                    if now - n["last_heartbeat"].as_i64().unwrap_or(0) > (*after_s as i64) * 1000 {
+                        firing.push((
+                            id.clone(),
+                            format!("node {id} lost: no heartbeat for over {after_s} s"),
+                        ));
+                    }
+                }
+            }
+            RuleKind::P99Above { stage, budget_ns } => {
+                for b in &bots {
+                    watched.push(b.bot_id.clone());
+                    if let Some(p) = p99(&b.bot_id, stage).filter(|p| p > budget_ns) {
+                        firing.push((
+                            b.bot_id.clone(),
+                            format!(
+                                "bot {}: p99 of {stage} is {p} ns, budget {budget_ns} ns",
+                                b.bot_id
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        for target in &watched {
+            let id = format!("{}:{target}", rule.rule_id);
+            let message = firing
+                .iter()
+                .find(|(t, _)| t == target)
+                .map(|(_, m)| m.clone());
+            let changed = store
+                .set_alert(
+                    &id,
+                    &rule.rule_id,
+                    target,
+                    message.as_deref().unwrap_or(""),
+                    message.is_some(),
+                )
+                .await?;
+            if !changed {
+                continue;
+            }
+            let text = match &message {
+                Some(m) => {
+                    out.raised.push(id.clone());
+                    format!("ALERT {m}")
+                }
+                None => {
+                    out.resolved.push(id.clone());
+                    format!("RESOLVED {} on {target}", rule.rule_id)
+                }
+            };
+            if !rule.webhook.is_empty()
+                && let Err(e) = deliver(&rule.webhook, &json!({"text": text, "content": text, "alert_id": id, "firing": message.is_some()})).await
+            {
+                out.delivery_failures.push(format!("{id}: {e}"));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// POSTs `body` to an `http://` webhook, retrying up to three times with growing backoff.
+pub async fn deliver(url: &str, body: &Value) -> Result<(), String> {
+    let mut last = String::new();
+    for (attempt, backoff_ms) in [0u64, 100, 400].into_iter().enumerate() {
+        tokio::time::sleep(Duration::from_millis(backoff_ms)).await;
+        match post_once(url, body).await {
+            Ok(status) if (200..300).contains(&status) => return Ok(()),
+            Ok(status) => last = format!("attempt {}: HTTP {status}", attempt + 1),
+            Err(e) => last = format!("attempt {}: {e}", attempt + 1),
+        }
+    }
+    Err(last)
+}
+
+async fn post_once(url: &str, body: &Value) -> Result<u16, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("{url}: only http:// webhooks are supported"))?;
+    let (host, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
+    let payload = body.to_string();
+    let connect = tokio::net::TcpStream::connect(host);
+    let mut stream = tokio::time::timeout(Duration::from_secs(3), connect)
+        .await
+        .map_err(|_| format!("{host}: connect timed out"))?
+        .map_err(|e| format!("{host}: {e}"))?;
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}",
+        payload.len()
+    );
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|e| format!("{host}: {e}"))?;
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(3), stream.read_to_end(&mut response))
+        .await
+        .map_err(|_| format!("{host}: response timed out"))?
+        .map_err(|e| format!("{host}: {e}"))?;
+    let line = String::from_utf8_lossy(&response);
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("{host}: no HTTP status in the answer"))
+}

@@ -1,0 +1,270 @@
+//! Alert rules end to end: rules through the API on real SQLite and PostgreSQL, alerts raised and resolved from
+//! agent reports and heartbeats, and webhook deliveries received by a real HTTP server.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers unwrap what they built
+
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use sniperforge_gateway::{AppState, Role, Store, router};
+use tower::ServiceExt;
+
+mod common;
+use common::Postgres;
+
+async fn call(
+    app: &axum::Router,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("authorization", format!("Bearer {token}"))
+        .body(body.map_or(Body::empty(), |b| Body::from(b.to_string())))
+        .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// A webhook receiver on 127.0.0.1 that keeps every JSON body it gets.
+async fn receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
+    let got: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let sink = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: String| {
+            let sink = sink.clone();
+            async move {
+                sink.lock()
+                    .unwrap()
+                    .push(serde_json::from_str(&body).unwrap_or(Value::Null));
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/hook"), got)
+}
+
+#[tokio::test]
+async fn rules_raise_resolve_and_notify_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    exercise(&format!("sqlite://{}", dir.path().join("g.db").display())).await;
+}
+
+#[tokio::test]
+async fn rules_raise_resolve_and_notify_on_postgres() {
+    let Some(pg) = Postgres::start() else {
+        eprintln!(
+            "SKIP alerts on postgres: no PostgreSQL server binaries (apt-get install postgresql)"
+        );
+        return;
+    };
+    exercise(&format!(
+        "postgres://postgres@127.0.0.1:{}/postgres",
+        pg.port
+    ))
+    .await;
+}
+
+/// Rules, evaluation and webhooks against whichever store `url` names.
+async fn exercise(url: &str) {
+    let store = Store::connect(url).await.unwrap();
+    store.add_token("op", "olga", Role::Operator).await.unwrap();
+    store
+        .add_token("view", "victor", Role::Viewer)
+        .await
+        .unwrap();
+    let app = router(AppState::new(store).await.unwrap());
+    let (hook, got) = receiver().await;
+
+    // Bad rules say what is wrong; viewers cannot write rules.
+    let (s, body) = call(
+        &app,
+        "PUT",
+        "/api/v1/alerts/rules/r1",
+        "op",
+        Some(json!({"kind": "bot_sleepy"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["code"], "bad_rule");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("rule r1"),
+        "{body}"
+    );
+    let (s, _) = call(
+        &app,
+        "PUT",
+        "/api/v1/alerts/rules/r1",
+        "op",
+        Some(json!({"kind": "bot_error", "webhook": "ftp://x/y"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, body) = call(
+        &app,
+        "PUT",
+        "/api/v1/alerts/rules/r1",
+        "op",
+        Some(json!({"kind": "node_lost", "after_s": 5, "colour": "red"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("colour"),
+        "{body}"
+    );
+    let (s, _) = call(
+        &app,
+        "PUT",
+        "/api/v1/alerts/rules/r1",
+        "view",
+        Some(json!({"kind": "bot_error"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    for (id, rule) in [
+        ("errors", json!({"kind": "bot_error", "webhook": hook})),
+        (
+            "lost",
+            json!({"kind": "node_lost", "after_s": 3600, "webhook": hook}),
+        ),
+    ] {
+        let (s, body) = call(
+            &app,
+            "PUT",
+            &format!("/api/v1/alerts/rules/{id}"),
+            "op",
+            Some(rule),
+        )
+        .await;
+        assert!(s.is_success(), "{s} {body}");
+    }
+    let (_, rules) = call(&app, "GET", "/api/v1/alerts/rules", "view", None).await;
+    assert_eq!(rules["rules"].as_array().unwrap().len(), 2, "{rules}");
+
+    // A node and a bot that reports an error.
+    let node = json!({"node_id": "ny-1", "hostname": "bm-ny-1", "cores": 16, "isolated_cores": [], "memory_mb": 1024, "backend": "process"});
+    assert_eq!(
+        call(&app, "POST", "/api/v1/agent/register", "op", Some(node))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let cfg = sniperforge_bots::template("triangular_arbitrage".parse().unwrap());
+    let id = cfg["bot_id"].as_str().unwrap().to_string();
+    let (s, _) = call(
+        &app,
+        "POST",
+        "/api/v1/bots",
+        "op",
+        Some(json!({"config": cfg, "node_id": "ny-1"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let report = |state: &str| json!({"node_id": "ny-1", "bots": [{"bot_id": id, "status": {"state": state, "reason": "rpc dead"}, "metrics": {}}]});
+    call(
+        &app,
+        "POST",
+        "/api/v1/agent/report",
+        "op",
+        Some(report("error")),
+    )
+    .await;
+
+    let (s, ev) = call(&app, "POST", "/api/v1/alerts/evaluate", "op", None).await;
+    assert_eq!(s, StatusCode::OK, "{ev}");
+    assert_eq!(ev["raised"], json!([format!("errors:{id}")]), "{ev}");
+    assert_eq!(ev["delivery_failures"], json!([]));
+    // A second evaluation changes nothing and sends nothing.
+    let (_, ev) = call(&app, "POST", "/api/v1/alerts/evaluate", "op", None).await;
+    assert_eq!(ev["raised"], json!([]));
+    {
+        let got = got.lock().unwrap();
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0]["firing"], true);
+        assert!(got[0]["text"].as_str().unwrap().contains("rpc dead"));
+    }
+    let (_, alerts) = call(&app, "GET", "/api/v1/alerts", "view", None).await;
+    assert_eq!(alerts["alerts"][0]["state"], "active", "{alerts}");
+
+    // The bot recovers: the alert resolves and the webhook hears it.
+    call(
+        &app,
+        "POST",
+        "/api/v1/agent/report",
+        "op",
+        Some(report("running")),
+    )
+    .await;
+    let (_, ev) = call(&app, "POST", "/api/v1/alerts/evaluate", "op", None).await;
+    assert_eq!(ev["resolved"], json!([format!("errors:{id}")]), "{ev}");
+    assert_eq!(got.lock().unwrap().len(), 2);
+    assert_eq!(got.lock().unwrap()[1]["firing"], false);
+
+    // A tight node_lost rule fires for a node that has been quiet longer than allowed.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    call(
+        &app,
+        "PUT",
+        "/api/v1/alerts/rules/lost",
+        "op",
+        Some(json!({"kind": "node_lost", "after_s": 1})),
+    )
+    .await;
+    let (_, ev) = call(&app, "POST", "/api/v1/alerts/evaluate", "op", None).await;
+    assert_eq!(ev["raised"], json!(["lost:ny-1"]), "{ev}");
+    call(
+        &app,
+        "POST",
+        "/api/v1/agent/heartbeat",
+        "op",
+        Some(json!({"node_id": "ny-1"})),
+    )
+    .await;
+    let (_, ev) = call(&app, "POST", "/api/v1/alerts/evaluate", "op", None).await;
+    assert_eq!(ev["resolved"], json!(["lost:ny-1"]), "{ev}");
+
+    // A dead webhook is retried, then reported, and the alert still lands.
+    call(
+        &app,
+        "PUT",
+        "/api/v1/alerts/rules/errors",
+        "op",
+        Some(json!({"kind": "bot_error", "webhook": "http://127.0.0.1:9/hook"})),
+    )
+    .await;
+    call(
+        &app,
+        "POST",
+        "/api/v1/agent/report",
+        "op",
+        Some(report("error")),
+    )
+    .await;
+    let (_, ev) = call(&app, "POST", "/api/v1/alerts/evaluate", "op", None).await;
+    assert_eq!(ev["raised"], json!([format!("errors:{id}")]), "{ev}");
+    let failure = ev["delivery_failures"][0].as_str().unwrap();
+    assert!(failure.contains("attempt 3"), "{failure}");
+}
