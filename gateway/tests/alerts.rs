@@ -267,4 +267,86 @@ async fn exercise(url: &str) {
     assert_eq!(ev["raised"], json!([format!("errors:{id}")]), "{ev}");
     let failure = ev["delivery_failures"][0].as_str().unwrap();
     assert!(failure.contains("attempt 3"), "{failure}");
+
+    // p99 above budget, from the HDR snapshots the agent reports.
+    use base64::Engine as _;
+    let mut h = sniperforge_engine::telemetry::latency_histogram();
+    for v in 10_000..11_000u64 {
+        h.record(v).unwrap();
+    }
+    let snap = base64::engine::general_purpose::STANDARD
+        .encode(sniperforge_engine::telemetry::encode_v2(&h).unwrap());
+    call(
+        &app,
+        "PUT",
+        "/api/v1/alerts/rules/slow",
+        "op",
+        Some(json!({"kind": "p99_above", "stage": "decided", "budget_ns": 5000})),
+    )
+    .await;
+    let r = json!({"node_id": "ny-1", "bots": [{"bot_id": id, "status": {"state": "running"}, "metrics": {}, "hdr": {"decided": snap}}]});
+    let (s, body) = call(&app, "POST", "/api/v1/agent/report", "op", Some(r)).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let (_, ev) = call(&app, "POST", "/api/v1/alerts/evaluate", "op", None).await;
+    assert!(
+        ev["raised"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(format!("slow:{id}"))),
+        "{ev}"
+    );
+    let (_, alerts) = call(&app, "GET", "/api/v1/alerts", "view", None).await;
+    let slow = alerts["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["rule_id"] == "slow")
+        .unwrap();
+    assert!(
+        slow["message"].as_str().unwrap().contains("budget 5000 ns"),
+        "{slow}"
+    );
+
+    // A running bot that goes quiet is down; its next report brings it back.
+    call(
+        &app,
+        "PUT",
+        "/api/v1/alerts/rules/down",
+        "op",
+        Some(json!({"kind": "bot_down", "after_s": 1})),
+    )
+    .await;
+    let (s, body) = call(
+        &app,
+        "POST",
+        &format!("/api/v1/bots/{id}/start"),
+        "op",
+        None,
+    )
+    .await;
+    assert!(s.is_success(), "{s} {body}");
+    let down = json!(format!("down:{id}"));
+    call(
+        &app,
+        "POST",
+        "/api/v1/agent/report",
+        "op",
+        Some(report("running")),
+    )
+    .await;
+    let (_, ev) = call(&app, "POST", "/api/v1/alerts/evaluate", "op", None).await;
+    assert!(!ev["raised"].as_array().unwrap().contains(&down), "{ev}");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (_, ev) = call(&app, "POST", "/api/v1/alerts/evaluate", "op", None).await;
+    assert!(ev["raised"].as_array().unwrap().contains(&down), "{ev}");
+    call(
+        &app,
+        "POST",
+        "/api/v1/agent/report",
+        "op",
+        Some(report("running")),
+    )
+    .await;
+    let (_, ev) = call(&app, "POST", "/api/v1/alerts/evaluate", "op", None).await;
+    assert!(ev["resolved"].as_array().unwrap().contains(&down), "{ev}");
 }
