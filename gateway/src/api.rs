@@ -122,11 +122,22 @@ async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Response {
+    // Browsers cannot set headers on a WebSocket: streams also take `?token=`.
+    let query_token = request
+        .uri()
+        .path()
+        .starts_with("/api/v1/ws/")
+        .then(|| request.uri().query())
+        .flatten()
+        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("token=")))
+        .map(str::to_string);
     let token = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+        .map(str::trim)
+        .map(str::to_string)
+        .or(query_token);
     let Some(token) = token.filter(|t| !t.is_empty()) else {
         return ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -135,7 +146,7 @@ async fn authenticate(
         )
         .into_response();
     };
-    match state.store.authenticate(token).await {
+    match state.store.authenticate(&token).await {
         Ok(Some((name, role))) => {
             let needed = required_role(request.method(), request.uri().path());
             if role < needed {
@@ -702,7 +713,7 @@ async fn bot_latency(State(state): State<Arc<AppState>>, Path(id): Path<String>)
 }
 
 /// Latency merged per stage across a group of bots: the fleet, a bot type or a node.
-fn merged(
+pub(crate) fn merged(
     state: &AppState,
     bots: &[crate::store::BotRow],
     keep: impl Fn(&crate::store::BotRow) -> bool,
@@ -897,6 +908,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/bots/{bot_id}/latency", get(bot_latency))
         .route("/api/v1/system/metrics", get(system_metrics))
         .route("/metrics", get(prometheus))
+        .route("/api/v1/ws/metrics", get(crate::streams::ws_metrics))
         .route("/api/v1/alerts", get(list_alerts))
         .route("/api/v1/alerts/rules", get(list_rules))
         .route(

@@ -1,10 +1,11 @@
 //! Fleet gateway: REST API, store (SQLite by default, PostgreSQL), tokens with roles, versioned
-//! configurations and the audit trail. (WebSocket streams, agents, alerts and histogram
-//! aggregation come with the rest of issue 5.)
+//! configurations, the audit trail, the agent protocol, merged latency, alerts and WebSocket
+//! metric streams.
 
 pub mod alerts;
 pub mod api;
 pub mod store;
+pub mod streams;
 
 pub use api::{AppState, router};
 pub use store::{Role, Store, StoreError};

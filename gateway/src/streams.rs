@@ -1,0 +1,192 @@
+//! `GET /api/v1/ws/metrics`: a WebSocket on which a client subscribes to topics (`fleet`,
+//! `bot:<bot_id>`, `node:<node_id>`) and receives each topic's metrics at once and then every
+//! second.
+//!
+//! Client → server: `{"subscribe": ["fleet", "bot:b1"]}`, `{"unsubscribe": ["bot:b1"]}`.
+//! Server → client: `{"topic", "at" (ms), "data"}` per topic per second, or
+//! `{"error": {"code", "message"}}` for a bad message (the socket stays open).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::api::{AppState, merged};
+use crate::store::now_ms;
+
+/// Most topics one connection may hold.
+pub const MAX_TOPICS: usize = 64;
+
+/// Largest client message accepted (bytes).
+const MAX_MESSAGE: usize = 16 * 1024;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Command {
+    #[serde(default)]
+    subscribe: Vec<String>,
+    #[serde(default)]
+    unsubscribe: Vec<String>,
+}
+
+/// A parsed topic.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Topic {
+    Fleet,
+    Bot(String),
+    Node(String),
+}
+
+impl Topic {
+    fn parse(s: &str) -> Result<Self, String> {
+        match s.split_once(':') {
+            None if s == "fleet" => Ok(Self::Fleet),
+            Some(("bot", id)) if !id.is_empty() => Ok(Self::Bot(id.to_string())),
+            Some(("node", id)) if !id.is_empty() => Ok(Self::Node(id.to_string())),
+            _ => Err(format!(
+                "topic {s:?}: expected \"fleet\", \"bot:<bot_id>\" or \"node:<node_id>\""
+            )),
+        }
+    }
+
+    fn name(&self) -> String {
+        match self {
+            Self::Fleet => "fleet".into(),
+            Self::Bot(id) => format!("bot:{id}"),
+            Self::Node(id) => format!("node:{id}"),
+        }
+    }
+}
+
+/// The metrics of one topic now, or why there are none.
+async fn metrics(state: &AppState, topic: &Topic) -> Result<Value, String> {
+    let bots = state.store.bots().await.map_err(|e| e.to_string())?;
+    match topic {
+        Topic::Fleet => Ok(json!({
+            "bots": bots.len(),
+            "running": bots.iter().filter(|b| b.desired_state == "running").count(),
+            "nodes": state.store.nodes().await.map_err(|e| e.to_string())?.len(),
+            "latency_ns": merged(state, &bots, |_| true),
+        })),
+        Topic::Node(id) => {
+            let nodes = state.store.nodes().await.map_err(|e| e.to_string())?;
+            let node = nodes
+                .into_iter()
+                .find(|n| n["node_id"] == id.as_str())
+                .ok_or_else(|| format!("no node {id}"))?;
+            Ok(json!({
+                "node": node,
+                "bots": bots.iter().filter(|b| &b.node_id == id).count(),
+                "latency_ns": merged(state, &bots, |b| &b.node_id == id),
+            }))
+        }
+        Topic::Bot(id) => {
+            let bot = bots
+                .iter()
+                .find(|b| &b.bot_id == id)
+                .ok_or_else(|| format!("no bot {id}"))?;
+            let reported = state
+                .store
+                .bot_report(id)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(json!({
+                "desired_state": bot.desired_state,
+                "reported": reported,
+                "latency_ns": merged(state, &bots, |b| &b.bot_id == id),
+            }))
+        }
+    }
+}
+
+/// The upgrade handler (behind the viewer role like every GET).
+pub async fn ws_metrics(State(state): State<Arc<AppState>>, ws: WebSocketUpgrade) -> Response {
+    ws.max_message_size(MAX_MESSAGE)
+        .on_upgrade(move |socket| run(state, socket))
+}
+
+fn error(code: &str, message: &str) -> Message {
+    Message::Text(
+        json!({"error": {"code": code, "message": message}})
+            .to_string()
+            .into(),
+    )
+}
+
+/// Applies one client message to `topics`; answers the topics newly subscribed.
+fn apply(text: &str, topics: &mut BTreeSet<Topic>) -> Result<Vec<Topic>, Message> {
+    let cmd: Command =
+        serde_json::from_str(text).map_err(|e| error("bad_message", &format!("message: {e}")))?;
+    let parse = |list: &[String]| -> Result<Vec<Topic>, Message> {
+        list.iter()
+            .map(|t| Topic::parse(t).map_err(|e| error("bad_topic", &e)))
+            .collect()
+    };
+    let (add, remove) = (parse(&cmd.subscribe)?, parse(&cmd.unsubscribe)?);
+    for t in &remove {
+        topics.remove(t);
+    }
+    let new: Vec<Topic> = add.into_iter().filter(|t| !topics.contains(t)).collect();
+    if topics.len() + new.len() > MAX_TOPICS {
+        return Err(error(
+            "too_many_topics",
+            &format!("at most {MAX_TOPICS} topics per connection"),
+        ));
+    }
+    topics.extend(new.iter().cloned());
+    Ok(new)
+}
+
+/// Sends the metrics of `topics`; false when the client has gone.
+async fn push(state: &AppState, socket: &mut WebSocket, topics: &[Topic]) -> bool {
+    for topic in topics {
+        let msg = match metrics(state, topic).await {
+            Ok(data) => Message::Text(
+                json!({"topic": topic.name(), "at": now_ms(), "data": data})
+                    .to_string()
+                    .into(),
+            ),
+            Err(e) => error("topic_unavailable", &format!("{}: {e}", topic.name())),
+        };
+        if socket.send(msg).await.is_err() {
+            return false;
+        }
+    }
+    true
+}
+
+async fn run(state: Arc<AppState>, mut socket: WebSocket) {
+    let mut topics: BTreeSet<Topic> = BTreeSet::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let all: Vec<Topic> = topics.iter().cloned().collect();
+                if !push(&state, &mut socket, &all).await {
+                    return;
+                }
+            }
+            msg = socket.recv() => {
+                let reply = match msg {
+                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                    Some(Ok(Message::Text(text))) => apply(text.as_str(), &mut topics),
+                    Some(Ok(Message::Binary(_))) => Err(error("bad_message", "send JSON text messages")),
+                    Some(Ok(_)) => continue, // ping/pong are answered by the library
+                };
+                let ok = match reply {
+                    Ok(new) => push(&state, &mut socket, &new).await,
+                    Err(e) => socket.send(e).await.is_ok(),
+                };
+                if !ok {
+                    return;
+                }
+            }
+        }
+    }
+}
