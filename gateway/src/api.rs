@@ -172,7 +172,10 @@ async fn authenticate(
 }
 
 fn required_role(method: &axum::http::Method, path: &str) -> Role {
-    if path.ends_with("/system/emergency-stop") {
+    if path.ends_with("/system/emergency-stop")
+        || path.starts_with("/api/v1/auth/tokens")
+        || (path.starts_with("/api/v1/alerts/rules") && method != axum::http::Method::GET)
+    {
         Role::Admin
     } else if method == axum::http::Method::GET {
         Role::Viewer
@@ -888,6 +891,114 @@ async fn evaluate_alerts(State(state): State<Arc<AppState>>) -> ApiResult {
     Ok(axum::Json(state.evaluate_alerts().await?).into_response())
 }
 
+async fn list_tokens(State(state): State<Arc<AppState>>) -> ApiResult {
+    Ok(axum::Json(json!({"tokens": state.store.tokens().await?})).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewToken {
+    name: String,
+    role: String,
+}
+
+/// Makes a token; the answer is the only time it is shown.
+async fn create_token(
+    State(state): State<Arc<AppState>>,
+    ext: axum::http::Extensions,
+    body: String,
+) -> ApiResult {
+    let req: NewToken = parse_body(&body)?;
+    let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, "bad_token", message);
+    if req.name.is_empty()
+        || req.name.len() > 64
+        || !req
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c))
+    {
+        return Err(bad(format!(
+            "name {:?}: 1-64 characters of A-Z a-z 0-9 - _ . @",
+            req.name
+        ))
+        .details(json!([{"path": "name"}])));
+    }
+    let role = crate::store::Role::parse(&req.role).ok_or_else(|| {
+        bad(format!(
+            "role {:?}: expected viewer, operator or admin",
+            req.role
+        ))
+        .details(json!([{"path": "role"}]))
+    })?;
+    if state
+        .store
+        .tokens()
+        .await?
+        .iter()
+        .any(|t| t["name"] == req.name.as_str())
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "token_exists",
+            format!("a token named {} exists; revoke it first", req.name),
+        ));
+    }
+    let token = crate::store::new_token();
+    state.store.add_token(&token, &req.name, role).await?;
+    state
+        .store
+        .audit(
+            &caller(&ext).name,
+            "token.create",
+            &req.name,
+            &json!({"role": role.as_str()}),
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({"name": req.name, "role": role.as_str(), "token": token})),
+    )
+        .into_response())
+}
+
+/// Revokes every token of a name; the last admin cannot be revoked.
+async fn revoke_token(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    ext: axum::http::Extensions,
+) -> ApiResult {
+    let tokens = state.store.tokens().await?;
+    let mine: Vec<&Value> = tokens
+        .iter()
+        .filter(|t| t["name"] == name.as_str())
+        .collect();
+    if mine.is_empty() {
+        return Err(ApiError::not_found(format!("token {name}")));
+    }
+    let admins_left = tokens
+        .iter()
+        .filter(|t| t["role"] == "admin" && t["name"] != name.as_str())
+        .count();
+    if admins_left == 0 && mine.iter().any(|t| t["role"] == "admin") {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "last_admin",
+            format!("{name} holds the last admin token; create another admin first"),
+        ));
+    }
+    let revoked = state.store.revoke_tokens(&name).await?;
+    state
+        .store
+        .audit(
+            &caller(&ext).name,
+            "token.revoke",
+            &name,
+            &json!({"revoked": revoked}),
+        )
+        .await?;
+    Ok(axum::Json(json!({"name": name, "revoked": revoked})).into_response())
+}
+
 async fn fallback() -> ApiError {
     ApiError::not_found("no such route")
 }
@@ -908,6 +1019,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/bots/{bot_id}/latency", get(bot_latency))
         .route("/api/v1/system/metrics", get(system_metrics))
         .route("/metrics", get(prometheus))
+        .route("/api/v1/auth/tokens", get(list_tokens).post(create_token))
+        .route(
+            "/api/v1/auth/tokens/{name}",
+            axum::routing::delete(revoke_token),
+        )
         .route("/api/v1/ws/metrics", get(crate::streams::ws_metrics))
         .route("/api/v1/alerts", get(list_alerts))
         .route("/api/v1/alerts/rules", get(list_rules))

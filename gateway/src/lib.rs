@@ -18,19 +18,25 @@ use std::path::Path;
 pub async fn serve(listen: SocketAddr, database: &str, data_dir: &Path) -> Result<(), String> {
     let store = Store::connect(database).await.map_err(|e| e.to_string())?;
     if !store.has_admin().await.map_err(|e| e.to_string())? {
-        use rand::Rng;
-        let token: String = rand::thread_rng()
-            .sample_iter(&rand::distributions::Alphanumeric)
-            .take(40)
-            .map(char::from)
-            .collect();
+        let token = store::new_token();
         std::fs::create_dir_all(data_dir)
             .map_err(|e| format!("creating {}: {e}", data_dir.display()))?;
         let path = data_dir.join("admin.token");
-        std::fs::write(&path, format!("{token}\n"))
-            .map_err(|e| format!("writing {}: {e}", path.display()))?;
+        // Readable by the owner only from the moment it exists.
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        std::io::Write::write_all(
+            &mut options
+                .open(&path)
+                .map_err(|e| format!("creating {}: {e}", path.display()))?,
+            format!("{token}\n").as_bytes(),
+        )
+        .map_err(|e| format!("writing {}: {e}", path.display()))?;
         #[cfg(unix)]
         {
+            // A file that already existed keeps its mode on open: tighten it too.
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
                 .map_err(|e| format!("protecting {}: {e}", path.display()))?;

@@ -54,7 +54,7 @@ impl Role {
         }
     }
 
-    fn parse(s: &str) -> Option<Self> {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
         match s {
             "viewer" => Some(Self::Viewer),
             "operator" => Some(Self::Operator),
@@ -133,6 +133,16 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// A new random token (40 alphanumerics, ~238 bits).
+pub fn new_token() -> String {
+    use rand::Rng;
+    rand::thread_rng()
+        .sample_iter(&rand::distributions::Alphanumeric)
+        .take(40)
+        .map(char::from)
+        .collect()
+}
+
 /// Hex sha256 of a token: tokens are stored hashed.
 pub fn token_hash(token: &str) -> String {
     Sha256::digest(token.as_bytes())
@@ -183,6 +193,35 @@ impl Store {
         .await
         .map_err(db(format!("adding token {name}")))?;
         Ok(())
+    }
+
+    /// Every token's name, role and creation time (never the token or its hash).
+    pub async fn tokens(&self) -> Result<Vec<serde_json::Value>, StoreError> {
+        let rows =
+            sqlx::query("SELECT name, role, created_at FROM tokens ORDER BY name, created_at")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db("listing tokens"))?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "name": r.try_get::<String, _>("name").unwrap_or_default(),
+                    "role": r.try_get::<String, _>("role").unwrap_or_default(),
+                    "created_at": r.try_get::<i64, _>("created_at").unwrap_or(0),
+                })
+            })
+            .collect())
+    }
+
+    /// Deletes every token named `name`; how many went.
+    pub async fn revoke_tokens(&self, name: &str) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM tokens WHERE name = $1")
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(db(format!("revoking tokens of {name}")))?;
+        Ok(done.rows_affected())
     }
 
     /// Whether any admin token exists.

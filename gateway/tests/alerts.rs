@@ -5,37 +5,12 @@
 
 use std::sync::{Arc, Mutex};
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
+use axum::http::StatusCode;
 use serde_json::{Value, json};
 use sniperforge_gateway::{AppState, Role, Store, router};
-use tower::ServiceExt;
 
 mod common;
-use common::Postgres;
-
-async fn call(
-    app: &axum::Router,
-    method: &str,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let req = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("authorization", format!("Bearer {token}"))
-        .body(body.map_or(Body::empty(), |b| Body::from(b.to_string())))
-        .unwrap();
-    let resp = app.clone().oneshot(req).await.unwrap();
-    let status = resp.status();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
-}
+use common::{Postgres, call};
 
 /// A webhook receiver on 127.0.0.1 that keeps every JSON body it gets.
 async fn receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
@@ -84,6 +59,7 @@ async fn rules_raise_resolve_and_notify_on_postgres() {
 async fn exercise(url: &str) {
     let store = Store::connect(url).await.unwrap();
     store.add_token("op", "olga", Role::Operator).await.unwrap();
+    store.add_token("adm", "alice", Role::Admin).await.unwrap();
     store
         .add_token("view", "victor", Role::Viewer)
         .await
@@ -91,12 +67,12 @@ async fn exercise(url: &str) {
     let app = router(AppState::new(store).await.unwrap());
     let (hook, got) = receiver().await;
 
-    // Bad rules say what is wrong; viewers cannot write rules.
+    // Bad rules say what is wrong; only admins write rules.
     let (s, body) = call(
         &app,
         "PUT",
         "/api/v1/alerts/rules/r1",
-        "op",
+        "adm",
         Some(json!({"kind": "bot_sleepy"})),
     )
     .await;
@@ -113,7 +89,7 @@ async fn exercise(url: &str) {
         &app,
         "PUT",
         "/api/v1/alerts/rules/r1",
-        "op",
+        "adm",
         Some(json!({"kind": "bot_error", "webhook": "ftp://x/y"})),
     )
     .await;
@@ -122,7 +98,7 @@ async fn exercise(url: &str) {
         &app,
         "PUT",
         "/api/v1/alerts/rules/r1",
-        "op",
+        "adm",
         Some(json!({"kind": "node_lost", "after_s": 5, "colour": "red"})),
     )
     .await;
@@ -143,6 +119,16 @@ async fn exercise(url: &str) {
     )
     .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
+    // Alert channels are the admin's.
+    let (s, _) = call(
+        &app,
+        "PUT",
+        "/api/v1/alerts/rules/r1",
+        "op",
+        Some(json!({"kind": "bot_error"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
 
     for (id, rule) in [
         ("errors", json!({"kind": "bot_error", "webhook": hook})),
@@ -155,7 +141,7 @@ async fn exercise(url: &str) {
             &app,
             "PUT",
             &format!("/api/v1/alerts/rules/{id}"),
-            "op",
+            "adm",
             Some(rule),
         )
         .await;
@@ -229,7 +215,7 @@ async fn exercise(url: &str) {
         &app,
         "PUT",
         "/api/v1/alerts/rules/lost",
-        "op",
+        "adm",
         Some(json!({"kind": "node_lost", "after_s": 1})),
     )
     .await;
@@ -251,7 +237,7 @@ async fn exercise(url: &str) {
         &app,
         "PUT",
         "/api/v1/alerts/rules/errors",
-        "op",
+        "adm",
         Some(json!({"kind": "bot_error", "webhook": "http://127.0.0.1:9/hook"})),
     )
     .await;
@@ -280,7 +266,7 @@ async fn exercise(url: &str) {
         &app,
         "PUT",
         "/api/v1/alerts/rules/slow",
-        "op",
+        "adm",
         Some(json!({"kind": "p99_above", "stage": "decided", "budget_ns": 5000})),
     )
     .await;
@@ -312,7 +298,7 @@ async fn exercise(url: &str) {
         &app,
         "PUT",
         "/api/v1/alerts/rules/down",
-        "op",
+        "adm",
         Some(json!({"kind": "bot_down", "after_s": 1})),
     )
     .await;

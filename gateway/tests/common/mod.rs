@@ -1,5 +1,49 @@
 //! Helpers shared by the gateway integration tests.
 
+#![allow(dead_code, clippy::unwrap_used)] // each test file uses what it needs; helpers unwrap
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+/// One request through the router with a bearer token; the status and the JSON body (null
+/// when not JSON).
+pub async fn call(
+    app: &axum::Router,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    call_as(app, method, path, Some(token), body).await
+}
+
+/// [`call`] with the token optional (no Authorization header when `None`).
+pub async fn call_as(
+    app: &axum::Router,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut req = Request::builder().method(method).uri(path);
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let req = req
+        .body(body.map_or(Body::empty(), |b| Body::from(b.to_string())))
+        .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
 /// A throwaway PostgreSQL cluster on loopback, stopped on drop.
 pub struct Postgres {
     dir: tempfile::TempDir,
