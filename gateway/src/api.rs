@@ -691,6 +691,25 @@ async fn bot_status(State(state): State<Arc<AppState>>, Path(id): Path<String>) 
     )
 }
 
+/// A bot's last reported metrics (trades, profit, …) and when they were reported; `null`
+/// metrics until its agent first reports.
+async fn bot_metrics(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult {
+    state
+        .store
+        .bot(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("bot {id}")))?;
+    let report = state.store.bot_report(&id).await?;
+    let field = |k: &str| report.as_ref().map_or(Value::Null, |r| r[k].clone());
+    Ok(axum::Json(json!({
+        "bot_id": id,
+        "metrics": field("metrics"),
+        "reported_at": field("reported_at"),
+        "node_id": field("node_id"),
+    }))
+    .into_response())
+}
+
 fn percentiles(h: &hdrhistogram::Histogram<u64>) -> Value {
     let p = sniperforge_engine::telemetry::Percentiles::of(h);
     json!({"count": p.count, "p50": p.p50, "p90": p.p90, "p99": p.p99, "p999": p.p999, "max": p.max})
@@ -1016,6 +1035,7 @@ pub fn router(state: AppState) -> Router {
             get(get_bot).put(update_bot).delete(delete_bot),
         )
         .route("/api/v1/bots/{bot_id}/status", get(bot_status))
+        .route("/api/v1/bots/{bot_id}/metrics", get(bot_metrics))
         .route("/api/v1/bots/{bot_id}/latency", get(bot_latency))
         .route("/api/v1/system/metrics", get(system_metrics))
         .route("/metrics", get(prometheus))

@@ -405,8 +405,18 @@ async fn agents_register_block_on_the_desired_state_and_report() {
     assert_eq!(body["bots"][0]["desired_state"], "stopped");
     assert_eq!(body["bots"][0]["config"], cfg);
 
-    // Reports land on the bot's status.
+    // Reports land on the bot's status and metrics (null until the first).
     let id = cfg["bot_id"].as_str().unwrap();
+    let metrics_path = format!("/api/v1/bots/{id}/metrics");
+    let (s, m) = call(&app, "GET", &metrics_path, viewer, None).await;
+    assert_eq!(s, StatusCode::OK, "{m}");
+    assert_eq!(m["metrics"], Value::Null);
+    assert_eq!(
+        call(&app, "GET", "/api/v1/bots/ghost/metrics", viewer, None)
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
     let report = json!({"node_id": "ny-1", "bots": [{"bot_id": id, "status": {"state": "running"}, "metrics": {"trades_executed": 7}}]});
     assert_eq!(
         call(&app, "POST", "/api/v1/agent/report", agent, Some(report))
@@ -424,6 +434,10 @@ async fn agents_register_block_on_the_desired_state_and_report() {
     .await;
     assert_eq!(status["reported"]["status"]["state"], "running");
     assert_eq!(status["reported"]["metrics"]["trades_executed"], 7);
+    let (_, m) = call(&app, "GET", &metrics_path, viewer, None).await;
+    assert_eq!(m["metrics"]["trades_executed"], 7, "{m}");
+    assert_eq!(m["node_id"], "ny-1");
+    assert!(m["reported_at"].as_i64().unwrap() > 0);
     let (_, nodes) = call(&app, "GET", "/api/v1/nodes", viewer, None).await;
     assert_eq!(nodes["nodes"][0]["isolated_cores"], json!([2, 3, 4, 5]));
 
