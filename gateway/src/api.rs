@@ -122,6 +122,10 @@ async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Response {
+    // Health is open (load balancers and probes carry no token); it reveals only liveness.
+    if request.uri().path() == "/api/v1/system/health" {
+        return next.run(request).await;
+    }
     // Browsers cannot set headers on a WebSocket: streams also take `?token=`.
     let query_token = request
         .uri()
@@ -1019,7 +1023,19 @@ async fn revoke_token(
 }
 
 async fn fallback() -> ApiError {
-    ApiError::not_found("no such route")
+    ApiError::new(StatusCode::NOT_FOUND, "no_route", "no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not take that method (see /api/v1/openapi.json)",
+    )
+}
+
+async fn openapi() -> ApiResult {
+    Ok(axum::Json(crate::openapi::document()).into_response())
 }
 
 /// The API router over `state` (tests call it with `tower::ServiceExt::oneshot`).
@@ -1066,7 +1082,9 @@ pub fn router(state: AppState) -> Router {
             get(get_config).put(put_config),
         )
         .route("/api/v1/configs/{config_id}/rollback", post(rollback))
+        .route("/api/v1/openapi.json", get(openapi))
         .fallback(fallback)
+        .method_not_allowed_fallback(method_not_allowed)
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&state),
             authenticate,

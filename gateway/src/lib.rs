@@ -4,6 +4,7 @@
 
 pub mod alerts;
 pub mod api;
+pub mod openapi;
 pub mod store;
 pub mod streams;
 

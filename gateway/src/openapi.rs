@@ -1,0 +1,105 @@
+//! `GET /api/v1/openapi.json`: OpenAPI 3 for every route, built from one table that also
+//! records the role each route needs (a test checks the table against the router and the auth
+//! middleware, so the document cannot drift from what is served).
+
+use serde_json::{Map, Value, json};
+
+/// Method, path (axum syntax), role needed (`none` for open routes), summary.
+#[rustfmt::skip]
+pub const ROUTES: &[(&str, &str, &str, &str)] = &[
+    ("GET", "/api/v1/system/health", "none", "Liveness and database reachability"),
+    ("GET", "/api/v1/system/audit", "viewer", "The audit trail: who changed what, when"),
+    ("POST", "/api/v1/system/emergency-stop", "admin", "Fleet-wide kill switch: every bot's desired state becomes stopped"),
+    ("GET", "/api/v1/system/metrics", "viewer", "Fleet counts and merged latency (?bot_type=, ?node_id=)"),
+    ("GET", "/api/v1/openapi.json", "viewer", "This document"),
+    ("GET", "/metrics", "viewer", "Prometheus text: fleet counters and latency quantiles"),
+    ("GET", "/api/v1/bots", "viewer", "Every bot"),
+    ("POST", "/api/v1/bots", "operator", "Create a bot from a validated configuration"),
+    ("GET", "/api/v1/bots/{bot_id}", "viewer", "One bot"),
+    ("PUT", "/api/v1/bots/{bot_id}", "operator", "Replace a bot's configuration (answers hot or restart)"),
+    ("DELETE", "/api/v1/bots/{bot_id}", "operator", "Delete a stopped bot"),
+    ("GET", "/api/v1/bots/{bot_id}/status", "viewer", "Desired state and last reported status"),
+    ("GET", "/api/v1/bots/{bot_id}/metrics", "viewer", "Last reported metrics"),
+    ("GET", "/api/v1/bots/{bot_id}/latency", "viewer", "Merged per-stage latency percentiles"),
+    ("POST", "/api/v1/bots/{bot_id}/{action}", "operator", "start, stop, pause, resume or restart (409 on an illegal move)"),
+    ("GET", "/api/v1/configs", "viewer", "Every configuration with its latest version"),
+    ("GET", "/api/v1/configs/{config_id}", "viewer", "A configuration (?version=N for an old one)"),
+    ("PUT", "/api/v1/configs/{config_id}", "operator", "A new version of a configuration"),
+    ("POST", "/api/v1/configs/{config_id}/rollback", "operator", "Make an old version current (?version=N)"),
+    ("GET", "/api/v1/configs/templates/{bot_type}", "viewer", "Default configuration of a bot type"),
+    ("GET", "/api/v1/configs/schemas/{bot_type}", "viewer", "JSON Schema of a bot type"),
+    ("GET", "/api/v1/nodes", "viewer", "Nodes and their last heartbeat"),
+    ("POST", "/api/v1/agent/register", "operator", "An agent registers its node"),
+    ("POST", "/api/v1/agent/heartbeat", "operator", "An agent's heartbeat"),
+    ("GET", "/api/v1/agent/desired", "viewer", "Blocking query: the node's desired state once its index passes ?index= (or ?wait_ms=)"),
+    ("POST", "/api/v1/agent/report", "operator", "Bot states, metrics and HDR V2 interval snapshots"),
+    ("GET", "/api/v1/alerts", "viewer", "Active and past alerts"),
+    ("GET", "/api/v1/alerts/rules", "viewer", "Alert rules"),
+    ("PUT", "/api/v1/alerts/rules/{rule_id}", "admin", "Create or replace an alert rule and its webhook"),
+    ("POST", "/api/v1/alerts/evaluate", "operator", "Evaluate the rules now"),
+    ("GET", "/api/v1/auth/tokens", "admin", "Token names and roles"),
+    ("POST", "/api/v1/auth/tokens", "admin", "Make a token (shown once)"),
+    ("DELETE", "/api/v1/auth/tokens/{name}", "admin", "Revoke a name's tokens"),
+    ("GET", "/api/v1/ws/metrics", "viewer", "WebSocket: subscribe to fleet, bot:<id>, node:<id> metrics (1 Hz)"),
+];
+
+/// The OpenAPI 3.0 document.
+pub fn document() -> Value {
+    let mut paths = Map::new();
+    for &(method, path, role, summary) in ROUTES {
+        let params: Vec<Value> = path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
+            .map(|name| {
+                let mut schema = json!({"type": "string"});
+                if name == "action" {
+                    schema["enum"] = json!(["start", "stop", "pause", "resume", "restart"]);
+                }
+                json!({"name": name, "in": "path", "required": true, "schema": schema})
+            })
+            .collect();
+        let mut op = json!({
+            "summary": summary,
+            "x-role": role,
+            "parameters": params,
+            "responses": {
+                "200": {"description": "OK", "content": {"application/json": {}}},
+                "default": {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+            },
+        });
+        if role == "none" {
+            op["security"] = json!([]);
+        }
+        if method == "POST" || method == "PUT" {
+            op["requestBody"] = json!({"required": false, "content": {"application/json": {"schema": {"type": "object"}}}});
+        }
+        let entry = paths.entry(path.to_string()).or_insert_with(|| json!({}));
+        entry[method.to_ascii_lowercase()] = op;
+    }
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "SniperForge gateway",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Fleet API. Every route but health needs `Authorization: Bearer <token>`; `x-role` is the least role (viewer < operator < admin)."
+        },
+        "security": [{"bearer": []}],
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {"Error": {
+                "type": "object",
+                "required": ["error"],
+                "properties": {"error": {
+                    "type": "object",
+                    "required": ["code", "message"],
+                    "properties": {
+                        "code": {"type": "string"},
+                        "message": {"type": "string"},
+                        "details": {}
+                    }
+                }}
+            }}
+        },
+        "paths": paths,
+    })
+}
