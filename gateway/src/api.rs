@@ -1034,6 +1034,43 @@ async fn method_not_allowed() -> ApiError {
     )
 }
 
+/// Largest request body (bytes); larger ones answer 413.
+pub const MAX_BODY: usize = 4 << 20;
+
+/// Gives the extractors' own rejections (oversized body 413, bad query 400, …), which axum
+/// answers in plain text, the same `{"error": {code, message, details}}` body as everything else.
+async fn json_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if status.as_u16() < 400 || is_json {
+        return response;
+    }
+    let text = axum::body::to_bytes(response.into_body(), 64 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let code = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "unprocessable",
+        _ => "http_error",
+    };
+    let message = match (status, text.is_empty()) {
+        (StatusCode::PAYLOAD_TOO_LARGE, _) => {
+            format!("request body over the {MAX_BODY}-byte limit")
+        }
+        (_, true) => status.canonical_reason().unwrap_or("error").to_string(),
+        (_, false) => text,
+    };
+    ApiError::new(status, code, message).into_response()
+}
+
 async fn openapi() -> ApiResult {
     Ok(axum::Json(crate::openapi::document()).into_response())
 }
@@ -1089,5 +1126,7 @@ pub fn router(state: AppState) -> Router {
             Arc::clone(&state),
             authenticate,
         ))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn(json_errors))
         .with_state(state)
 }

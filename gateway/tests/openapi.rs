@@ -1,5 +1,6 @@
 //! The OpenAPI document matches what is served: every documented route exists with its method,
-//! and needs exactly the role it documents.
+//! and needs exactly the role it documents; every refusal, the router's and the extractors' own
+//! included, answers the `{"error"}` body.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers unwrap what they built
 
@@ -84,4 +85,24 @@ async fn document_matches_the_router_and_its_roles() {
     let (s, body) = call(&app, "PATCH", "/api/v1/bots", "adm", None).await;
     assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(body["error"]["code"], "method_not_allowed");
+
+    // The extractors' own rejections come in the same body: an oversized body, a bad query.
+    let big = json!({"config": "x".repeat(sniperforge_gateway::api::MAX_BODY)});
+    let (s, body) = call(&app, "POST", "/api/v1/bots", "op", Some(big)).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert_eq!(body["error"]["code"], "payload_too_large");
+    let (s, body) = call(
+        &app,
+        "GET",
+        "/api/v1/agent/desired?node_id=n&index=abc",
+        "view",
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["code"], "bad_request");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("index"),
+        "{body}"
+    );
 }
