@@ -96,6 +96,10 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        if let StoreError::VersionConflict { current, .. } = &e {
+            return Self::new(StatusCode::CONFLICT, "version_conflict", e.to_string())
+                .details(json!({"current_version": current}));
+        }
         tracing::error!(error = %e, "store");
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string())
     }
@@ -302,7 +306,32 @@ struct UpdateBody {
 }
 
 /// Stores a new version of `id`'s configuration; answers which changes apply hot.
-async fn new_version(state: &AppState, id: &str, body: &Value, who: &Caller) -> ApiResult {
+/// The version a write is based on: `If-Match: <version>` (quotes allowed, as an ETag).
+fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
+    let Some(v) = headers.get(axum::http::header::IF_MATCH) else {
+        return Ok(None);
+    };
+    v.to_str()
+        .ok()
+        .map(|s| s.trim().trim_matches('"'))
+        .and_then(|s| s.parse::<i64>().ok())
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "If-Match: expected the config version the change is based on, e.g. If-Match: 3",
+            )
+        })
+}
+
+async fn new_version(
+    state: &AppState,
+    id: &str,
+    body: &Value,
+    who: &Caller,
+    expected: Option<i64>,
+) -> ApiResult {
     let valid = validate(body)?;
     if valid.config.bot_id != id {
         return Err(ApiError::new(
@@ -336,7 +365,13 @@ async fn new_version(state: &AppState, id: &str, body: &Value, who: &Caller) -> 
     let diff = changes(&old, &valid);
     let version = state
         .store
-        .add_config_version(id, valid.config.bot_type.as_str(), body, &who.name)
+        .add_config_version(
+            id,
+            valid.config.bot_type.as_str(),
+            body,
+            &who.name,
+            expected,
+        )
         .await?;
     let hot: Vec<&str> = diff
         .iter()
@@ -366,15 +401,17 @@ async fn update_bot(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
     ext: axum::http::Extensions,
+    headers: HeaderMap,
     body: String,
 ) -> ApiResult {
+    let expected = if_match(&headers)?;
     let req: UpdateBody = parse_body(&body)?;
     state
         .store
         .bot(&id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("bot {id}")))?;
-    new_version(&state, &id, &req.config, &caller(&ext)).await
+    new_version(&state, &id, &req.config, &caller(&ext), expected).await
 }
 
 async fn delete_bot(
@@ -467,10 +504,12 @@ async fn put_config(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
     ext: axum::http::Extensions,
+    headers: HeaderMap,
     body: String,
 ) -> ApiResult {
+    let expected = if_match(&headers)?;
     let value: Value = parse_body(&body)?;
-    new_version(&state, &id, &value, &caller(&ext)).await
+    new_version(&state, &id, &value, &caller(&ext), expected).await
 }
 
 async fn rollback(
@@ -478,7 +517,9 @@ async fn rollback(
     Path(id): Path<String>,
     Query(q): Query<VersionQuery>,
     ext: axum::http::Extensions,
+    headers: HeaderMap,
 ) -> ApiResult {
+    let expected = if_match(&headers)?;
     let v = q.version.ok_or_else(|| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -491,7 +532,7 @@ async fn rollback(
         .config(&id, Some(v))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("config {id} version {v}")))?;
-    new_version(&state, &id, &old.body, &caller(&ext)).await
+    new_version(&state, &id, &old.body, &caller(&ext), expected).await
 }
 
 async fn template(Path(t): Path<String>) -> ApiResult {

@@ -23,6 +23,16 @@ pub enum StoreError {
     /// Migrations failed.
     #[error("migrating the database: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A write named the version it was based on and another write got there first.
+    #[error("config {config_id} is at version {current}, the change was based on {expected}")]
+    VersionConflict {
+        /// The configuration.
+        config_id: String,
+        /// Its version now.
+        current: i64,
+        /// The version the writer read.
+        expected: i64,
+    },
 }
 
 fn db(context: impl Into<String>) -> impl FnOnce(sqlx::Error) -> StoreError {
@@ -354,12 +364,21 @@ impl Store {
         bot_type: &str,
         body: &serde_json::Value,
         actor: &str,
+        expected: Option<i64>,
     ) -> Result<i64, StoreError> {
         let mut tx = self
             .pool
             .begin()
             .await
             .map_err(db("starting a transaction"))?;
+        // Write first: it takes the write lock (SQLite) / the bot's row lock (PostgreSQL) before
+        // the numbering read, so concurrent writers of one config queue instead of racing.
+        sqlx::query("UPDATE bots SET updated_at = $1 WHERE bot_id = $2")
+            .bind(now_ms())
+            .bind(config_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db(format!("touching bot {config_id}")))?;
         let next: i64 = sqlx::query(
             "SELECT COALESCE(MAX(version), 0) + 1 AS v FROM config_versions WHERE config_id = $1",
         )
@@ -368,6 +387,14 @@ impl Store {
         .await
         .and_then(|r| r.try_get("v"))
         .map_err(db(format!("numbering config {config_id}")))?;
+        let conflict = |current: i64, expected: i64| StoreError::VersionConflict {
+            config_id: config_id.to_string(),
+            current,
+            expected,
+        };
+        if let Some(expected) = expected.filter(|&e| e != next - 1) {
+            return Err(conflict(next - 1, expected));
+        }
         sqlx::query("INSERT INTO config_versions (config_id, version, bot_type, body, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(config_id)
             .bind(next)
@@ -377,13 +404,13 @@ impl Store {
             .bind(actor)
             .execute(&mut *tx)
             .await
-            .map_err(db(format!("storing config {config_id} v{next}")))?;
-        sqlx::query("UPDATE bots SET updated_at = $1 WHERE bot_id = $2")
-            .bind(now_ms())
-            .bind(config_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db(format!("touching bot {config_id}")))?;
+            .map_err(|e| match &e {
+                // Two writers numbered the same version: the later one lost the race.
+                sqlx::Error::Database(d) if d.is_unique_violation() => {
+                    conflict(next, expected.unwrap_or(next - 1))
+                }
+                _ => db(format!("storing config {config_id} v{next}"))(e),
+            })?;
         tx.commit()
             .await
             .map_err(db(format!("committing config {config_id}")))?;

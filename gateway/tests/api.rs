@@ -11,7 +11,7 @@ use sniperforge_gateway::{AppState, Role, Store, router};
 use tower::ServiceExt;
 
 mod common;
-use common::{Postgres, call_as as call};
+use common::{Postgres, call_as as call, call_with};
 
 fn template(t: &str) -> Value {
     sniperforge_bots::template(t.parse().unwrap())
@@ -178,6 +178,65 @@ async fn exercise(url: &str) {
     assert_eq!(body["version"], 4);
     let (_, latest) = call(&app, "GET", &format!("/api/v1/configs/{id}"), viewer, None).await;
     assert_eq!(latest["body"], cfg);
+
+    // Version preconditions: If-Match names the version a change is based on; a stale one is
+    // 409 with the current version, and of concurrent writers from one version exactly one wins.
+    let path = format!("/api/v1/configs/{id}");
+    let (s, body) = call_with(
+        &app,
+        "PUT",
+        &path,
+        op,
+        &[("if-match", "3")],
+        Some(cfg.clone()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "version_conflict");
+    assert_eq!(body["error"]["details"]["current_version"], 4);
+    let (s, _) = call_with(
+        &app,
+        "PUT",
+        &path,
+        op,
+        &[("if-match", "four")],
+        Some(cfg.clone()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let writers: Vec<_> = (0..8)
+        .map(|_| {
+            let (app, path, cfg) = (app.clone(), path.clone(), cfg.clone());
+            tokio::spawn(async move {
+                call_with(
+                    &app,
+                    "PUT",
+                    &path,
+                    Some("op-secret"),
+                    &[("if-match", "\"4\"")],
+                    Some(cfg),
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for w in writers {
+        let (s, body) = w.await.unwrap();
+        outcomes.push((s, body));
+    }
+    let won: Vec<_> = outcomes
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::OK)
+        .collect();
+    let lost = outcomes
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::CONFLICT)
+        .count();
+    assert_eq!((won.len(), lost), (1, 7), "{outcomes:?}");
+    assert_eq!(won[0].1["version"], 5);
+    let (_, latest) = call(&app, "GET", &path, viewer, None).await;
+    assert_eq!(latest["version"], 5, "{latest}");
     assert_eq!(
         call(
             &app,

@@ -28,9 +28,24 @@ pub async fn call_as(
     token: Option<&str>,
     body: Option<Value>,
 ) -> (StatusCode, Value) {
+    call_with(app, method, path, token, &[], body).await
+}
+
+/// [`call_as`] with extra request headers.
+pub async fn call_with(
+    app: &axum::Router,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+    body: Option<Value>,
+) -> (StatusCode, Value) {
     let mut req = Request::builder().method(method).uri(path);
     if let Some(t) = token {
         req = req.header("authorization", format!("Bearer {t}"));
+    }
+    for (k, v) in headers {
+        req = req.header(*k, *v);
     }
     let req = req
         .body(body.map_or(Body::empty(), |b| Body::from(b.to_string())))
