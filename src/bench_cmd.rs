@@ -12,6 +12,11 @@ pub fn run(command: &BenchCommand) -> ExitCode {
     let result = match command {
         BenchCommand::Latency(a) => latency_run(a),
         BenchCommand::Baseline(a) => baseline_run(a),
+        BenchCommand::Gateway(a) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| rt.block_on(crate::gateway_load::run(a))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

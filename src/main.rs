@@ -2,6 +2,7 @@
 
 mod bench_cmd;
 mod config_cmd;
+mod gateway_load;
 mod quote_cmd;
 
 #[global_allocator]
@@ -118,6 +119,9 @@ pub enum BenchCommand {
     Latency(LatencyArgs),
     /// Replay simulator updates through the engine and the brute-force baseline side by side.
     Baseline(BaselineArgs),
+    /// Bounded load against a real gateway process on loopback: snapshot ingest and
+    /// `GET /api/v1/bots` open loop.
+    Gateway(gateway_load::GatewayLoadArgs),
 }
 
 #[derive(Debug, clap::Args)]

@@ -1,4 +1,4 @@
-//! End-to-end tests of `sniperforge bench latency` and `bench baseline`: the files they write
+//! End-to-end tests of `sniperforge bench latency`, `bench baseline` and `bench gateway`: the files they write
 //! and the shape of the report.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers unwrap what they built
@@ -172,4 +172,49 @@ fn a_recording_replays_through_the_latency_bench() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn gateway_load_runs_a_real_gateway_and_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args([
+            "bench",
+            "gateway",
+            "--bots",
+            "3",
+            "--rate",
+            "20",
+            "--duration",
+            "1",
+            "--out",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("gateway-load.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["get_bots"]["requests"], 20, "{report}");
+    assert_eq!(report["get_bots"]["errors"], 0, "{report}");
+    assert_eq!(report["ingest"]["requests"], 1, "{report}");
+    assert!(report["get_bots"]["latency_us"]["p99"].as_f64().unwrap() > 0.0);
+    assert!(
+        std::fs::read_to_string(dir.path().join("gateway-load.md"))
+            .unwrap()
+            .contains("GET /api/v1/bots")
+    );
+    // Zero is refused with a message, not a panic.
+    let out = bin()
+        .args(["bench", "gateway", "--rate", "0", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 1"));
 }
