@@ -700,12 +700,12 @@ async fn report(State(state): State<Arc<AppState>>, body: String) -> ApiResult {
             decoded.push((b.bot_id.clone(), stage.clone(), h));
         }
     }
-    for b in &r.bots {
-        state
-            .store
-            .report_bot(&r.node_id, &b.bot_id, &b.status, &b.metrics)
-            .await?;
-    }
+    let rows: Vec<(&str, &Value, &Value)> = r
+        .bots
+        .iter()
+        .map(|b| (b.bot_id.as_str(), &b.status, &b.metrics))
+        .collect();
+    state.store.report_bots(&r.node_id, &rows).await?;
     if let Ok(mut latency) = state.latency.lock() {
         for (bot, stage, h) in decoded {
             let slot = latency

@@ -112,6 +112,11 @@ pub struct BotRow {
     pub updated_at: i64,
 }
 
+/// The columns of a [`BotRow`], with the bot's latest config version.
+const BOT_SELECT: &str = "SELECT b.bot_id, b.bot_type, b.node_id, b.desired_state, b.created_at, \
+     b.updated_at, (SELECT MAX(version) FROM config_versions c WHERE c.config_id = b.bot_id) AS v \
+     FROM bots b";
+
 /// One configuration version.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ConfigVersion {
@@ -452,19 +457,23 @@ impl Store {
 
     /// All bots with their latest configuration version.
     pub async fn bots(&self) -> Result<Vec<BotRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT b.bot_id, b.bot_type, b.node_id, b.desired_state, b.created_at, b.updated_at, \
-             (SELECT MAX(version) FROM config_versions c WHERE c.config_id = b.bot_id) AS v FROM bots b ORDER BY b.bot_id",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db("listing bots"))?;
+        let rows = sqlx::query(&format!("{BOT_SELECT} ORDER BY b.bot_id"))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("listing bots"))?;
         rows.iter().map(bot_row).collect()
     }
 
-    /// One bot.
+    /// One bot (an indexed lookup, not a scan of all bots).
     pub async fn bot(&self, bot_id: &str) -> Result<Option<BotRow>, StoreError> {
-        Ok(self.bots().await?.into_iter().find(|b| b.bot_id == bot_id))
+        sqlx::query(&format!("{BOT_SELECT} WHERE b.bot_id = $1"))
+            .bind(bot_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db(format!("reading bot {bot_id}")))?
+            .as_ref()
+            .map(bot_row)
+            .transpose()
     }
 
     /// Sets a bot's desired state; `false` when the bot does not exist.
@@ -582,36 +591,39 @@ impl Store {
             .collect())
     }
 
-    /// Stores the latest report of a bot (status and metrics as the agent scraped them).
-    pub async fn report_bot(
+    /// Stores the latest report of each bot in `reports` (bot id, status, metrics as the agent
+    /// scraped them) in one transaction: all land or none.
+    pub async fn report_bots(
         &self,
         node_id: &str,
-        bot_id: &str,
-        status: &serde_json::Value,
-        metrics: &serde_json::Value,
+        reports: &[(&str, &serde_json::Value, &serde_json::Value)],
     ) -> Result<(), StoreError> {
         let mut tx = self
             .pool
             .begin()
             .await
             .map_err(db("starting a transaction"))?;
-        sqlx::query("DELETE FROM bot_reports WHERE bot_id = $1")
-            .bind(bot_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db(format!("replacing report of {bot_id}")))?;
-        sqlx::query("INSERT INTO bot_reports (bot_id, node_id, status, metrics, reported_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(bot_id)
-            .bind(node_id)
-            .bind(status.to_string())
-            .bind(metrics.to_string())
-            .bind(now_ms())
-            .execute(&mut *tx)
-            .await
-            .map_err(db(format!("storing report of {bot_id}")))?;
-        tx.commit()
-            .await
-            .map_err(db(format!("committing report of {bot_id}")))
+        let now = now_ms();
+        for (bot_id, status, metrics) in reports {
+            sqlx::query("DELETE FROM bot_reports WHERE bot_id = $1")
+                .bind(*bot_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db(format!("replacing report of {bot_id}")))?;
+            sqlx::query("INSERT INTO bot_reports (bot_id, node_id, status, metrics, reported_at) VALUES ($1, $2, $3, $4, $5)")
+                .bind(*bot_id)
+                .bind(node_id)
+                .bind(status.to_string())
+                .bind(metrics.to_string())
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(db(format!("storing report of {bot_id}")))?;
+        }
+        tx.commit().await.map_err(db(format!(
+            "committing {} reports from {node_id}",
+            reports.len()
+        )))
     }
 
     /// The latest report of a bot: (node, status, metrics, unix ms).
