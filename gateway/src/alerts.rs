@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sqlx::Row;
 
-use crate::store::{Store, StoreError, now_ms};
+use crate::store::{Store, StoreError, db, now_ms};
 
 /// What a rule watches.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,13 +46,6 @@ pub struct Rule {
     /// Webhook URL (`http://host:port/path`), or empty for none.
     #[serde(default)]
     pub webhook: String,
-}
-
-fn db(context: &str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
-    move |source| StoreError::Db {
-        context: context.to_string(),
-        source,
-    }
 }
 
 impl Store {
@@ -191,6 +184,7 @@ pub async fn evaluate(
     let now = now_ms();
     let bots = store.bots().await?;
     let nodes = store.nodes().await?;
+    let reports = store.bot_reports().await?;
     let mut out = Evaluation::default();
     for rule in store.rules().await? {
         let mut firing: Vec<(String, String)> = Vec::new(); // (target, message)
@@ -199,9 +193,8 @@ pub async fn evaluate(
             RuleKind::BotDown { after_s } => {
                 for b in bots.iter().filter(|b| b.desired_state == "running") {
                     watched.push(b.bot_id.clone());
-                    let last = store
-                        .bot_report(&b.bot_id)
-                        .await?
+                    let last = reports
+                        .get(&b.bot_id)
                         .and_then(|r| r["reported_at"].as_i64())
                         .unwrap_or(0);
                     if now - last > (*after_s as i64) * 1000 {
@@ -215,7 +208,7 @@ pub async fn evaluate(
             RuleKind::BotError => {
                 for b in &bots {
                     watched.push(b.bot_id.clone());
-                    if let Some(r) = store.bot_report(&b.bot_id).await?
+                    if let Some(r) = reports.get(&b.bot_id)
                         && r["status"]["state"] == "error"
                     {
                         let reason = r["status"]["reason"].as_str().unwrap_or("no reason given");

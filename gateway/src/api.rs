@@ -863,8 +863,9 @@ async fn prometheus(State(state): State<Arc<AppState>>) -> ApiResult {
         "# HELP sniperforge_bot_trades_executed_total Trades a bot reported.\n# TYPE sniperforge_bot_trades_executed_total counter"
     );
     let mut profit = String::new();
+    let reports = state.store.bot_reports().await?;
     for b in &bots {
-        if let Some(report) = state.store.bot_report(&b.bot_id).await? {
+        if let Some(report) = reports.get(&b.bot_id) {
             let m = &report["metrics"];
             let labels = format!(
                 "bot_id=\"{}\",bot_type=\"{}\",node_id=\"{}\"",

@@ -35,7 +35,7 @@ pub enum StoreError {
     },
 }
 
-fn db(context: impl Into<String>) -> impl FnOnce(sqlx::Error) -> StoreError {
+pub(crate) fn db(context: impl Into<String>) -> impl FnOnce(sqlx::Error) -> StoreError {
     let context = context.into();
     move |source| StoreError::Db { context, source }
 }
@@ -110,6 +110,20 @@ pub struct BotRow {
     pub created_at: i64,
     /// Last changed, unix ms.
     pub updated_at: i64,
+}
+
+/// A `bot_reports` row as the API shows it.
+fn report_json(r: &sqlx::any::AnyRow) -> serde_json::Value {
+    let parse = |c: &str| {
+        serde_json::from_str::<serde_json::Value>(&r.try_get::<String, _>(c).unwrap_or_default())
+            .unwrap_or_default()
+    };
+    serde_json::json!({
+        "node_id": r.try_get::<String, _>("node_id").unwrap_or_default(),
+        "status": parse("status"),
+        "metrics": parse("metrics"),
+        "reported_at": r.try_get::<i64, _>("reported_at").unwrap_or(0),
+    })
 }
 
 /// The columns of a [`BotRow`], with the bot's latest config version.
@@ -629,26 +643,28 @@ impl Store {
     /// The latest report of a bot: (node, status, metrics, unix ms).
     pub async fn bot_report(&self, bot_id: &str) -> Result<Option<serde_json::Value>, StoreError> {
         let row = sqlx::query(
-            "SELECT node_id, status, metrics, reported_at FROM bot_reports WHERE bot_id = $1",
+            "SELECT bot_id, node_id, status, metrics, reported_at FROM bot_reports WHERE bot_id = $1",
         )
         .bind(bot_id)
         .fetch_optional(&self.pool)
         .await
         .map_err(db(format!("reading report of {bot_id}")))?;
-        Ok(row.map(|r| {
-            let parse = |c: &str| {
-                serde_json::from_str::<serde_json::Value>(
-                    &r.try_get::<String, _>(c).unwrap_or_default(),
-                )
-                .unwrap_or_default()
-            };
-            serde_json::json!({
-                "node_id": r.try_get::<String, _>("node_id").unwrap_or_default(),
-                "status": parse("status"),
-                "metrics": parse("metrics"),
-                "reported_at": r.try_get::<i64, _>("reported_at").unwrap_or(0),
-            })
-        }))
+        Ok(row.as_ref().map(report_json))
+    }
+
+    /// Every bot's latest report, by bot id, in one query (for fleet-wide passes).
+    pub async fn bot_reports(
+        &self,
+    ) -> Result<std::collections::HashMap<String, serde_json::Value>, StoreError> {
+        let rows =
+            sqlx::query("SELECT bot_id, node_id, status, metrics, reported_at FROM bot_reports")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db("reading bot reports"))?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.try_get("bot_id").unwrap_or_default(), report_json(r)))
+            .collect())
     }
 
     /// The connection pool (for the store's other modules).

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::api::{AppState, merged};
-use crate::store::now_ms;
+use crate::store::{BotRow, now_ms};
 
 /// Most topics one connection may hold.
 pub const MAX_TOPICS: usize = 64;
@@ -63,15 +63,15 @@ impl Topic {
     }
 }
 
-/// The metrics of one topic now, or why there are none.
-async fn metrics(state: &AppState, topic: &Topic) -> Result<Value, String> {
-    let bots = state.store.bots().await.map_err(|e| e.to_string())?;
+/// The metrics of one topic now, or why there are none (`bots`: the store's bots, read once per
+/// push for every topic).
+async fn metrics(state: &AppState, topic: &Topic, bots: &[BotRow]) -> Result<Value, String> {
     match topic {
         Topic::Fleet => Ok(json!({
             "bots": bots.len(),
             "running": bots.iter().filter(|b| b.desired_state == "running").count(),
             "nodes": state.store.nodes().await.map_err(|e| e.to_string())?.len(),
-            "latency_ns": merged(state, &bots, |_| true),
+            "latency_ns": merged(state, bots, |_| true),
         })),
         Topic::Node(id) => {
             let nodes = state.store.nodes().await.map_err(|e| e.to_string())?;
@@ -82,7 +82,7 @@ async fn metrics(state: &AppState, topic: &Topic) -> Result<Value, String> {
             Ok(json!({
                 "node": node,
                 "bots": bots.iter().filter(|b| &b.node_id == id).count(),
-                "latency_ns": merged(state, &bots, |b| &b.node_id == id),
+                "latency_ns": merged(state, bots, |b| &b.node_id == id),
             }))
         }
         Topic::Bot(id) => {
@@ -98,7 +98,7 @@ async fn metrics(state: &AppState, topic: &Topic) -> Result<Value, String> {
             Ok(json!({
                 "desired_state": bot.desired_state,
                 "reported": reported,
-                "latency_ns": merged(state, &bots, |b| &b.bot_id == id),
+                "latency_ns": merged(state, bots, |b| &b.bot_id == id),
             }))
         }
     }
@@ -144,8 +144,15 @@ fn apply(text: &str, topics: &mut BTreeSet<Topic>) -> Result<Vec<Topic>, Message
 
 /// Sends the metrics of `topics`; false when the client has gone.
 async fn push(state: &AppState, socket: &mut WebSocket, topics: &[Topic]) -> bool {
+    if topics.is_empty() {
+        return true;
+    }
+    let bots = match state.store.bots().await {
+        Ok(b) => b,
+        Err(e) => return socket.send(error("store", &e.to_string())).await.is_ok(),
+    };
     for topic in topics {
-        let msg = match metrics(state, topic).await {
+        let msg = match metrics(state, topic, &bots).await {
             Ok(data) => Message::Text(
                 json!({"topic": topic.name(), "at": now_ms(), "data": data})
                     .to_string()
