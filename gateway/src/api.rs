@@ -126,10 +126,6 @@ async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Response {
-    // Health is open (load balancers and probes carry no token); it reveals only liveness.
-    if request.uri().path() == "/api/v1/system/health" {
-        return next.run(request).await;
-    }
     // Browsers cannot set headers on a WebSocket: streams also take `?token=`.
     let query_token = request
         .uri()
@@ -156,7 +152,11 @@ async fn authenticate(
     };
     match state.store.authenticate(&token).await {
         Ok(Some((name, role))) => {
-            let needed = required_role(request.method(), request.uri().path());
+            let matched = request
+                .extensions()
+                .get::<axum::extract::MatchedPath>()
+                .map_or(request.uri().path(), |m| m.as_str());
+            let needed = required_role(request.method(), matched);
             if role < needed {
                 return ApiError::new(
                     StatusCode::FORBIDDEN,
@@ -179,17 +179,20 @@ async fn authenticate(
     }
 }
 
-fn required_role(method: &axum::http::Method, path: &str) -> Role {
-    if path.ends_with("/system/emergency-stop")
-        || path.starts_with("/api/v1/auth/tokens")
-        || (path.starts_with("/api/v1/alerts/rules") && method != axum::http::Method::GET)
-    {
-        Role::Admin
-    } else if method == axum::http::Method::GET {
-        Role::Viewer
+/// The least role a route needs, from the one route table the OpenAPI document is built from
+/// (`matched`: the route's template, e.g. `/api/v1/bots/{bot_id}`). A route missing from the
+/// table needs admin.
+fn required_role(method: &axum::http::Method, matched: &str) -> Role {
+    let method = if method == axum::http::Method::HEAD {
+        "GET"
     } else {
-        Role::Operator
-    }
+        method.as_str()
+    };
+    crate::openapi::ROUTES
+        .iter()
+        .find(|(m, p, _, _)| *m == method && *p == matched)
+        .and_then(|(_, _, role, _)| Role::parse(role))
+        .unwrap_or(Role::Admin)
 }
 
 fn caller(request_ext: &axum::http::Extensions) -> Caller {
@@ -1121,7 +1124,6 @@ async fn openapi() -> ApiResult {
 pub fn router(state: AppState) -> Router {
     let state = Arc::new(state);
     Router::new()
-        .route("/api/v1/system/health", get(health))
         .route("/api/v1/system/audit", get(audit))
         .route("/api/v1/system/emergency-stop", post(emergency_stop))
         .route("/api/v1/bots", get(list_bots).post(create_bot))
@@ -1168,6 +1170,8 @@ pub fn router(state: AppState) -> Router {
             Arc::clone(&state),
             authenticate,
         ))
+        // After the auth layer: open to probes and load balancers (it reveals only liveness).
+        .route("/api/v1/system/health", get(health))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn(json_errors))
         .with_state(state)

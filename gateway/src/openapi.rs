@@ -1,6 +1,6 @@
 //! `GET /api/v1/openapi.json`: OpenAPI 3 for every route, built from one table that also
-//! records the role each route needs (a test checks the table against the router and the auth
-//! middleware, so the document cannot drift from what is served).
+//! records the role each route needs. The auth middleware reads the roles from this table, and a
+//! test checks that every entry is routed, so the document cannot drift from what is served.
 
 use serde_json::{Map, Value, json};
 
