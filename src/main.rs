@@ -1,5 +1,6 @@
 //! `sniperforge`: the one binary. Parses the command line and dispatches into the crates.
 
+mod agent_cmd;
 mod bench_cmd;
 mod config_cmd;
 mod gateway_load;
@@ -34,6 +35,8 @@ enum Command {
     Record(RecordArgs),
     /// Run one bot with its HTTP control endpoint.
     Bot(BotArgs),
+    /// Run the node agent: follow the gateway's desired state and supervise this node's bots.
+    Agent(agent_cmd::AgentArgs),
     /// Bot configurations: templates, JSON Schemas, validation.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -251,6 +254,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Agent(a) => agent_cmd::run(a),
         Command::Bot(a) => {
             let code = sniperforge_bots::process::run(sniperforge_bots::process::BotArgs {
                 config: a.config,

@@ -1,1 +1,15 @@
-//! Per-node agent: reconciles desired bots against running ones through systemd, Nomad or plain processes (work starts with issue 6).
+//! Node agent: registers its node with the gateway, holds a blocking query for the node's desired
+//! state, and reconciles bots through a supervisor backend — child processes (the embedded
+//! default), systemd units over D-Bus, or Nomad jobs — reporting states, interval histograms and
+//! log lines every second.
+
+pub mod agent;
+pub mod backend;
+pub mod gateway;
+pub mod http;
+pub mod process;
+
+pub use agent::{Agent, AgentOptions, local_node};
+pub use backend::{Backend, BackendError, BotSpec, Instance, UnitState};
+pub use gateway::GatewayClient;
+pub use process::ProcessBackend;

@@ -31,6 +31,33 @@ pub struct AppState {
     index: tokio::sync::watch::Sender<i64>,
     /// Latency merged from the bots' reported interval histograms: bot → stage → histogram.
     latency: Arc<std::sync::Mutex<LatencyByBot>>,
+    /// The last [`LOG_LINES_KEPT`] log lines of each bot, as agents reported them.
+    logs: Arc<
+        std::sync::Mutex<
+            std::collections::HashMap<String, std::collections::VecDeque<Arc<LogLine>>>,
+        >,
+    >,
+    /// Every reported log line, for `/api/v1/ws/logs`.
+    pub(crate) log_lines: tokio::sync::broadcast::Sender<Arc<LogLine>>,
+}
+
+/// Log lines kept per bot for `GET /api/v1/system/logs/{bot_id}`.
+pub const LOG_LINES_KEPT: usize = 2_000;
+/// Most log lines one report may carry per bot, and the longest line (bytes).
+pub const LOG_LINES_PER_REPORT: usize = 1_000;
+const LOG_LINE_MAX: usize = 8 * 1024;
+
+/// One log line of a bot, as its agent reported it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LogLine {
+    /// Bot.
+    pub bot_id: String,
+    /// Node whose agent reported it.
+    pub node_id: String,
+    /// Received at the gateway, unix ms.
+    pub at: i64,
+    /// The line (a JSON log record from the bot process, or plain text).
+    pub line: String,
 }
 
 impl AppState {
@@ -41,6 +68,8 @@ impl AppState {
             store,
             index: tokio::sync::watch::Sender::new(current),
             latency: Arc::default(),
+            logs: Arc::default(),
+            log_lines: tokio::sync::broadcast::Sender::new(4_096),
         })
     }
 
@@ -461,7 +490,11 @@ async fn bot_action(
             )));
         }
     };
-    state.store.set_desired_state(&id, target).await?;
+    if action == "restart" {
+        state.store.request_restart(&id).await?;
+    } else {
+        state.store.set_desired_state(&id, target).await?;
+    }
     state
         .store
         .audit(
@@ -646,7 +679,7 @@ async fn desired(State(state): State<Arc<AppState>>, Query(q): Query<DesiredQuer
         let config = state.store.config(&b.bot_id, None).await?;
         bots.push(
             json!({"bot_id": b.bot_id, "bot_type": b.bot_type, "desired_state": b.desired_state,
-            "config_version": b.config_version, "config": config.map(|c| c.body)}),
+            "restarts": b.restarts, "config_version": b.config_version, "config": config.map(|c| c.body)}),
         );
     }
     Ok(axum::Json(json!({"node_id": q.node_id, "index": index, "bots": bots})).into_response())
@@ -662,6 +695,9 @@ struct BotReport {
     /// Stage → interval histogram (HdrHistogram V2, base64), as the bot's `/hdr` gives it.
     #[serde(default)]
     hdr: std::collections::BTreeMap<String, String>,
+    /// Log lines written since the last report, oldest first.
+    #[serde(default)]
+    logs: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -682,6 +718,27 @@ async fn report(State(state): State<Arc<AppState>>, body: String) -> ApiResult {
     // Decode every snapshot before storing anything: a malformed one rejects the report whole.
     let mut decoded = Vec::new();
     for b in &r.bots {
+        if b.logs.len() > LOG_LINES_PER_REPORT {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_logs",
+                format!(
+                    "bots[{}].logs: {} lines; at most {LOG_LINES_PER_REPORT} per report",
+                    b.bot_id,
+                    b.logs.len()
+                ),
+            ));
+        }
+        if let Some(i) = b.logs.iter().position(|l| l.len() > LOG_LINE_MAX) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_logs",
+                format!(
+                    "bots[{}].logs[{i}]: longer than {LOG_LINE_MAX} bytes",
+                    b.bot_id
+                ),
+            ));
+        }
         for (stage, b64) in &b.hdr {
             use base64::Engine as _;
             let bytes = base64::engine::general_purpose::STANDARD
@@ -719,7 +776,73 @@ async fn report(State(state): State<Arc<AppState>>, body: String) -> ApiResult {
             let _ = slot.add(&h);
         }
     }
+    let at = crate::store::now_ms();
+    if let Ok(mut logs) = state.logs.lock() {
+        for b in &r.bots {
+            if b.logs.is_empty() {
+                continue;
+            }
+            let kept = logs.entry(b.bot_id.clone()).or_default();
+            for line in &b.logs {
+                let line = Arc::new(LogLine {
+                    bot_id: b.bot_id.clone(),
+                    node_id: r.node_id.clone(),
+                    at,
+                    line: line.clone(),
+                });
+                if kept.len() == LOG_LINES_KEPT {
+                    kept.pop_front();
+                }
+                kept.push_back(Arc::clone(&line));
+                // No subscriber is not an error.
+                let _ = state.log_lines.send(line);
+            }
+        }
+    }
     Ok(axum::Json(json!({"accepted": r.bots.len()})).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogsQuery {
+    /// Most lines to answer (the newest), default 200.
+    #[serde(default)]
+    tail: Option<usize>,
+    /// Only lines containing this text.
+    #[serde(default)]
+    filter: Option<String>,
+}
+
+/// A bot's recent log lines (newest last), as its agent reported them.
+async fn bot_logs(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    Query(q): Query<LogsQuery>,
+) -> ApiResult {
+    state
+        .store
+        .bot(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("bot {id}")))?;
+    let tail = q.tail.unwrap_or(200).min(LOG_LINES_KEPT);
+    let lines: Vec<Arc<LogLine>> = state
+        .logs
+        .lock()
+        .map(|logs| {
+            let Some(kept) = logs.get(&id) else {
+                return Vec::new();
+            };
+            let matching: Vec<&Arc<LogLine>> = kept
+                .iter()
+                .filter(|l| q.filter.as_deref().is_none_or(|f| l.line.contains(f)))
+                .collect();
+            matching[matching.len().saturating_sub(tail)..]
+                .iter()
+                .map(|l| Arc::clone(l))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(axum::Json(json!({"bot_id": id, "lines": lines})).into_response())
 }
 
 async fn nodes(State(state): State<Arc<AppState>>) -> ApiResult {
@@ -1142,6 +1265,8 @@ pub fn router(state: AppState) -> Router {
             axum::routing::delete(revoke_token),
         )
         .route("/api/v1/ws/metrics", get(crate::streams::ws_metrics))
+        .route("/api/v1/ws/logs", get(crate::streams::ws_logs))
+        .route("/api/v1/system/logs/{bot_id}", get(bot_logs))
         .route("/api/v1/alerts", get(list_alerts))
         .route("/api/v1/alerts/rules", get(list_rules))
         .route(

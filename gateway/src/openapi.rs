@@ -32,7 +32,7 @@ pub const ROUTES: &[(&str, &str, &str, &str)] = &[
     ("POST", "/api/v1/agent/register", "operator", "An agent registers its node"),
     ("POST", "/api/v1/agent/heartbeat", "operator", "An agent's heartbeat"),
     ("GET", "/api/v1/agent/desired", "viewer", "Blocking query: the node's desired state once its index passes ?index= (or ?wait_ms=)"),
-    ("POST", "/api/v1/agent/report", "operator", "Bot states, metrics and HDR V2 interval snapshots"),
+    ("POST", "/api/v1/agent/report", "operator", "Bot states, metrics, HDR V2 interval snapshots and log lines"),
     ("GET", "/api/v1/alerts", "viewer", "Active and past alerts"),
     ("GET", "/api/v1/alerts/rules", "viewer", "Alert rules"),
     ("PUT", "/api/v1/alerts/rules/{rule_id}", "admin", "Create or replace an alert rule and its webhook"),
@@ -41,6 +41,8 @@ pub const ROUTES: &[(&str, &str, &str, &str)] = &[
     ("POST", "/api/v1/auth/tokens", "admin", "Make a token (shown once)"),
     ("DELETE", "/api/v1/auth/tokens/{name}", "admin", "Revoke a name's tokens"),
     ("GET", "/api/v1/ws/metrics", "viewer", "WebSocket: subscribe to fleet, bot:<id>, node:<id> metrics (1 Hz)"),
+    ("GET", "/api/v1/ws/logs", "viewer", "WebSocket: subscribe to fleet, bot:<id>, node:<id> log lines as agents report them"),
+    ("GET", "/api/v1/system/logs/{bot_id}", "viewer", "A bot's recent log lines (?tail=N, ?filter=TEXT)"),
 ];
 
 /// The OpenAPI 3.0 document.

@@ -106,6 +106,8 @@ pub struct BotRow {
     pub desired_state: String,
     /// Latest configuration version.
     pub config_version: i64,
+    /// Restart generation: bumped by each restart request.
+    pub restarts: i64,
     /// Created, unix ms.
     pub created_at: i64,
     /// Last changed, unix ms.
@@ -127,7 +129,7 @@ fn report_json(r: &sqlx::any::AnyRow) -> serde_json::Value {
 }
 
 /// The columns of a [`BotRow`], with the bot's latest config version.
-const BOT_SELECT: &str = "SELECT b.bot_id, b.bot_type, b.node_id, b.desired_state, b.created_at, \
+const BOT_SELECT: &str = "SELECT b.bot_id, b.bot_type, b.node_id, b.desired_state, b.restarts, b.created_at, \
      b.updated_at, (SELECT MAX(version) FROM config_versions c WHERE c.config_id = b.bot_id) AS v \
      FROM bots b";
 
@@ -503,6 +505,20 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
+    /// Asks for a restart: desired state running, restart generation bumped; `false` when the
+    /// bot does not exist.
+    pub async fn request_restart(&self, bot_id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE bots SET desired_state = 'running', restarts = restarts + 1, updated_at = $1 WHERE bot_id = $2",
+        )
+        .bind(now_ms())
+        .bind(bot_id)
+        .execute(&self.pool)
+        .await
+        .map_err(db(format!("restarting bot {bot_id}")))?;
+        Ok(done.rows_affected() > 0)
+    }
+
     /// Deletes a bot (its configuration history stays); `false` when it did not exist.
     pub async fn delete_bot(&self, bot_id: &str) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM bots WHERE bot_id = $1")
@@ -713,6 +729,9 @@ fn bot_row(r: &sqlx::any::AnyRow) -> Result<BotRow, StoreError> {
             .try_get::<Option<i64>, _>("v")
             .map_err(db("reading column v"))?
             .unwrap_or(0),
+        restarts: r
+            .try_get("restarts")
+            .map_err(db("reading column restarts"))?,
         created_at: r
             .try_get("created_at")
             .map_err(db("reading column created_at"))?,

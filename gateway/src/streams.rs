@@ -1,6 +1,8 @@
 //! `GET /api/v1/ws/metrics`: a WebSocket on which a client subscribes to topics (`fleet`,
 //! `bot:<bot_id>`, `node:<node_id>`) and receives each topic's metrics at once and then every
-//! second.
+//! second. `GET /api/v1/ws/logs`: the same topics, and each log line agents report for a
+//! subscribed bot or node (or any, for `fleet`) as `{"bot_id", "node_id", "at", "line"}`; a
+//! client too slow to keep up gets `{"error": {"code": "lagged", …}}` with the count it missed.
 //!
 //! Client → server: `{"subscribe": ["fleet", "bot:b1"]}`, `{"unsubscribe": ["bot:b1"]}`.
 //! Server → client: `{"topic", "at" (ms), "data"}` per topic per second, or
@@ -191,6 +193,58 @@ async fn run(state: Arc<AppState>, mut socket: WebSocket) {
                     Err(e) => socket.send(e).await.is_ok(),
                 };
                 if !ok {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// `GET /api/v1/ws/logs`: live log lines of the subscribed topics.
+pub async fn ws_logs(State(state): State<Arc<AppState>>, ws: WebSocketUpgrade) -> Response {
+    ws.max_message_size(MAX_MESSAGE)
+        .on_upgrade(move |socket| run_logs(state, socket))
+}
+
+fn wants(topics: &BTreeSet<Topic>, line: &crate::api::LogLine) -> bool {
+    topics.iter().any(|t| match t {
+        Topic::Fleet => true,
+        Topic::Bot(id) => *id == line.bot_id,
+        Topic::Node(id) => *id == line.node_id,
+    })
+}
+
+async fn run_logs(state: Arc<AppState>, mut socket: WebSocket) {
+    let mut topics: BTreeSet<Topic> = BTreeSet::new();
+    let mut lines = state.log_lines.subscribe();
+    loop {
+        tokio::select! {
+            line = lines.recv() => {
+                let msg = match line {
+                    Ok(line) if wants(&topics, &line) => match serde_json::to_string(&*line) {
+                        Ok(text) => Message::Text(text.into()),
+                        Err(_) => continue,
+                    },
+                    Ok(_) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        error("lagged", &format!("{n} log lines were dropped: this client read too slowly"))
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                };
+                if socket.send(msg).await.is_err() {
+                    return;
+                }
+            }
+            msg = socket.recv() => {
+                let reply = match msg {
+                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                    Some(Ok(Message::Text(text))) => apply(text.as_str(), &mut topics),
+                    Some(Ok(Message::Binary(_))) => Err(error("bad_message", "send JSON text messages")),
+                    Some(Ok(_)) => continue,
+                };
+                if let Err(e) = reply
+                    && socket.send(e).await.is_err()
+                {
                     return;
                 }
             }

@@ -1,0 +1,788 @@
+//! The reconcile loop: the gateway's desired state for this node in, running bots out, and every
+//! second a report of each bot's state, metrics, interval histograms and new log lines.
+//!
+//! Files under the data directory: `bots/<id>/config.json` (what the bot reads),
+//! `bots/<id>/bot.log` (its output), `agent/<id>.json` (what this agent applied: spec, config
+//! version, restart generation) and `agent/desired.json` (the last desired state, so a restarted
+//! agent with the gateway down keeps the fleet as it was).
+
+use std::collections::HashMap;
+use std::io::{Read, Seek};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use crate::backend::{Backend, BotSpec, Instance, UnitState};
+use crate::gateway::{Desired, DesiredBot, GatewayClient, NodeInfo};
+use crate::http::Endpoint;
+
+/// How the agent runs.
+#[derive(Debug, Clone)]
+pub struct AgentOptions {
+    /// Gateway client (URL and token).
+    pub gateway: GatewayClient,
+    /// This node.
+    pub node: NodeInfo,
+    /// Root of `bots/` and `agent/`.
+    pub data_dir: PathBuf,
+    /// The `sniperforge` binary bots run as.
+    pub exe: PathBuf,
+    /// Feed every bot gets (`sim`, `replay:FILE`).
+    pub feed: String,
+    /// Simulator seed.
+    pub seed: u64,
+    /// Between reports (1 s).
+    pub report_interval: Duration,
+    /// Between heartbeats (5 s).
+    pub heartbeat_interval: Duration,
+    /// Stop every bot when the agent stops (`sniperforge up`); otherwise they keep running and
+    /// the next agent adopts them.
+    pub stop_bots_on_exit: bool,
+}
+
+/// Most log lines per bot in one report, and the longest line kept (bytes), as the gateway takes.
+const LOG_LINES_PER_REPORT: usize = 1_000;
+const LOG_LINE_MAX: usize = 8 * 1024;
+const LOG_READ_MAX: u64 = 256 * 1024;
+/// How long the blocking query waits at the gateway.
+const DESIRED_WAIT: Duration = Duration::from_secs(30);
+/// Control-endpoint scrape deadline.
+const SCRAPE_DEADLINE: Duration = Duration::from_millis(800);
+
+/// What this agent applied to one bot; persisted so a restarted agent adopts it as it is.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Record {
+    spec: BotSpec,
+    config_version: i64,
+    restarts: i64,
+    desired_state: String,
+}
+
+/// New lines of a log file since the last read.
+#[derive(Debug)]
+struct LogTail {
+    path: PathBuf,
+    offset: u64,
+}
+
+impl LogTail {
+    /// Starts at the file's current end (lines written before are not sent again).
+    fn at_end(path: &Path) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            offset: std::fs::metadata(path).map_or(0, |m| m.len()),
+        }
+    }
+
+    fn read(&mut self) -> Vec<String> {
+        let mut lines = Vec::new();
+        let Ok(mut f) = std::fs::File::open(&self.path) else {
+            return lines;
+        };
+        let len = f.metadata().map_or(0, |m| m.len());
+        if len < self.offset {
+            self.offset = 0; // truncated or replaced
+        }
+        if f.seek(std::io::SeekFrom::Start(self.offset)).is_err() {
+            return lines;
+        }
+        let mut buf = Vec::new();
+        if f.take(LOG_READ_MAX).read_to_end(&mut buf).is_err() {
+            return lines;
+        }
+        let mut consumed = 0;
+        while lines.len() < LOG_LINES_PER_REPORT {
+            let Some(nl) = buf[consumed..].iter().position(|b| *b == b'\n') else {
+                break;
+            };
+            lines.push(clip(&buf[consumed..consumed + nl]));
+            consumed += nl + 1;
+        }
+        if consumed == 0 && buf.len() as u64 == LOG_READ_MAX {
+            // One line longer than a whole read: send its start, skip the rest.
+            lines.push(clip(&buf));
+            consumed = buf.len();
+        }
+        self.offset += consumed as u64;
+        lines
+    }
+}
+
+fn clip(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let text = text.trim_end_matches('\r');
+    if text.len() <= LOG_LINE_MAX {
+        return text.to_string();
+    }
+    let mut end = LOG_LINE_MAX;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_string()
+}
+
+#[derive(Debug)]
+struct Managed {
+    record: Record,
+    log: LogTail,
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename (never half a file).
+fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// A free loopback port for a control endpoint.
+fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// The agent's state: what it manages and through which backend.
+#[derive(Debug)]
+pub struct Agent {
+    opts: AgentOptions,
+    backend: Arc<dyn Backend>,
+    managed: HashMap<String, Managed>,
+    /// Bots the gateway wants that cannot run (invalid config…): why.
+    problems: HashMap<String, String>,
+    /// Bots stopped since the last report (reported once as stopped).
+    stopped: Vec<String>,
+}
+
+impl Agent {
+    /// An agent over `backend`; nothing runs until [`Agent::run`].
+    pub fn new(opts: AgentOptions, backend: Arc<dyn Backend>) -> Self {
+        Self {
+            opts,
+            backend,
+            managed: HashMap::new(),
+            problems: HashMap::new(),
+            stopped: Vec::new(),
+        }
+    }
+
+    fn agent_dir(&self) -> PathBuf {
+        self.opts.data_dir.join("agent")
+    }
+
+    fn record_path(&self, bot_id: &str) -> PathBuf {
+        self.agent_dir().join(format!("{bot_id}.json"))
+    }
+
+    fn persist(&self, record: &Record) {
+        let path = self.record_path(&record.spec.bot_id);
+        match serde_json::to_vec_pretty(record) {
+            Ok(bytes) => {
+                if let Err(e) = write_atomic(&path, &bytes) {
+                    tracing::error!(path = %path.display(), error = %e, "writing the bot record");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "encoding the bot record"),
+        }
+    }
+
+    /// Re-adopts the bots a previous agent left running; records whose bot is gone stay, so the
+    /// first reconcile starts them again if they are still wanted.
+    async fn adopt(&mut self) {
+        let Ok(entries) = std::fs::read_dir(self.agent_dir()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            if name == "desired.json" || !name.ends_with(".json") {
+                continue;
+            }
+            let record: Record = match std::fs::read(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(path = %path.display(), error = %e, "unreadable bot record: ignored");
+                    continue;
+                }
+            };
+            let id = record.spec.bot_id.clone();
+            match self.backend.adopt(&record.spec).await {
+                Ok(true) => {
+                    tracing::info!(bot_id = %id, backend = self.backend.name(), "adopted a running bot")
+                }
+                Ok(false) => tracing::info!(bot_id = %id, "bot of a previous agent is not running"),
+                Err(e) => tracing::error!(bot_id = %id, error = %e, "adopting"),
+            }
+            let log = LogTail::at_end(&record.spec.log_path);
+            self.managed.insert(id, Managed { record, log });
+        }
+    }
+
+    fn spec_for(&self, config: &sniperforge_bots::BotConfig, port: u16) -> BotSpec {
+        let dir = self.opts.data_dir.join("bots").join(&config.bot_id);
+        BotSpec {
+            bot_id: config.bot_id.clone(),
+            exe: self.opts.exe.clone(),
+            config_path: dir.join("config.json"),
+            state_dir: dir.clone(),
+            log_path: dir.join("bot.log"),
+            control_port: port,
+            cores: config.resources.cores.clone(),
+            memory_mb: config.resources.memory_mb,
+            feed: self.opts.feed.clone(),
+            seed: self.opts.seed,
+        }
+    }
+
+    /// Checks a desired bot's configuration; `Err` says why it cannot run.
+    fn validate(d: &DesiredBot) -> Result<sniperforge_bots::ValidatedConfig, String> {
+        let body = d
+            .config
+            .as_ref()
+            .ok_or_else(|| format!("no configuration (version {})", d.config_version))?;
+        let valid = sniperforge_bots::config::validate(body).map_err(|errs| {
+            format!(
+                "configuration version {} is invalid: {}",
+                d.config_version,
+                errs.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        })?;
+        if valid.config.bot_id != d.bot_id {
+            return Err(format!(
+                "configuration version {} names bot {}",
+                d.config_version, valid.config.bot_id
+            ));
+        }
+        Ok(valid)
+    }
+
+    async fn launch(&mut self, d: &DesiredBot) -> Result<(), String> {
+        let valid = Self::validate(d)?;
+        let port = free_port().map_err(|e| format!("no free control port: {e}"))?;
+        let spec = self.spec_for(&valid.config, port);
+        let body = serde_json::to_vec_pretty(&valid.config).map_err(|e| e.to_string())?;
+        write_atomic(&spec.config_path, &body)
+            .map_err(|e| format!("writing {}: {e}", spec.config_path.display()))?;
+        let log = LogTail::at_end(&spec.log_path);
+        self.backend.start(&spec).await.map_err(|e| e.to_string())?;
+        tracing::info!(bot_id = %d.bot_id, port, config_version = d.config_version, "started");
+        let record = Record {
+            spec,
+            config_version: d.config_version,
+            restarts: d.restarts,
+            desired_state: d.desired_state.clone(),
+        };
+        self.persist(&record);
+        self.managed
+            .insert(d.bot_id.clone(), Managed { record, log });
+        Ok(())
+    }
+
+    /// Writes a new configuration version and applies it: SIGHUP when every change is hot,
+    /// a restart otherwise.
+    async fn apply_config(&mut self, d: &DesiredBot) -> Result<(), String> {
+        let valid = Self::validate(d)?;
+        let Some(m) = self.managed.get_mut(&d.bot_id) else {
+            return Ok(());
+        };
+        let old = std::fs::read_to_string(&m.record.spec.config_path)
+            .ok()
+            .and_then(|t| sniperforge_bots::config::parse(&t).ok());
+        let changes = old.as_ref().map(|o| sniperforge_bots::changes(o, &valid));
+        let cold: Vec<String> = match &changes {
+            Some(c) => c
+                .iter()
+                .filter(|c| !c.hot)
+                .map(|c| c.path.clone())
+                .collect(),
+            None => vec!["(previous file unreadable)".into()],
+        };
+        let body = serde_json::to_vec_pretty(&valid.config).map_err(|e| e.to_string())?;
+        write_atomic(&m.record.spec.config_path, &body)
+            .map_err(|e| format!("writing {}: {e}", m.record.spec.config_path.display()))?;
+        m.record.spec.cores = valid.config.resources.cores.clone();
+        m.record.spec.memory_mb = valid.config.resources.memory_mb;
+        m.record.config_version = d.config_version;
+        let running = matches!(
+            self.backend.instance(&d.bot_id).await,
+            Some(Instance {
+                state: UnitState::Running,
+                ..
+            })
+        );
+        if !running {
+            // Not up: it reads the new file when it starts.
+        } else if cold.is_empty() {
+            self.backend
+                .reload(&d.bot_id)
+                .await
+                .map_err(|e| e.to_string())?;
+            tracing::info!(bot_id = %d.bot_id, version = d.config_version, "configuration applied hot (SIGHUP)");
+        } else {
+            self.backend
+                .restart(&m.record.spec)
+                .await
+                .map_err(|e| e.to_string())?;
+            tracing::info!(bot_id = %d.bot_id, version = d.config_version, restart_for = ?cold, "configuration applied by restart");
+        }
+        let record = m.record.clone();
+        self.persist(&record);
+        Ok(())
+    }
+
+    /// Converges the node to `desired`.
+    pub async fn reconcile(&mut self, desired: &Desired) {
+        let wanted: HashMap<&str, &DesiredBot> = desired
+            .bots
+            .iter()
+            .filter(|b| b.desired_state == "running" || b.desired_state == "paused")
+            .map(|b| (b.bot_id.as_str(), b))
+            .collect();
+        self.problems
+            .retain(|id, _| wanted.contains_key(id.as_str()));
+        let extra: Vec<String> = self
+            .managed
+            .keys()
+            .filter(|id| !wanted.contains_key(id.as_str()))
+            .cloned()
+            .collect();
+        for id in extra {
+            match self.backend.stop(&id).await {
+                Ok(()) => {
+                    tracing::info!(bot_id = %id, "stopped (no longer desired here)");
+                    let _ = std::fs::remove_file(self.record_path(&id));
+                    self.managed.remove(&id);
+                    self.stopped.push(id);
+                }
+                Err(e) => tracing::error!(bot_id = %id, error = %e, "stopping"),
+            }
+        }
+        for d in wanted.values() {
+            let result = match self.managed.get(&d.bot_id) {
+                None => self.launch(d).await,
+                Some(m) => {
+                    let mut r = Ok(());
+                    if d.config_version != m.record.config_version {
+                        r = self.apply_config(d).await;
+                    }
+                    if r.is_ok() {
+                        r = self.converge_running(d).await;
+                    }
+                    r
+                }
+            };
+            match result {
+                Ok(()) => {
+                    self.problems.remove(&d.bot_id);
+                }
+                Err(why) => {
+                    if self.problems.get(&d.bot_id) != Some(&why) {
+                        tracing::error!(bot_id = %d.bot_id, error = %why, "cannot run bot");
+                    }
+                    self.problems.insert(d.bot_id.clone(), why);
+                }
+            }
+        }
+    }
+
+    /// Restart requests and bots that are not running although wanted.
+    async fn converge_running(&mut self, d: &DesiredBot) -> Result<(), String> {
+        let Some(m) = self.managed.get_mut(&d.bot_id) else {
+            return Ok(());
+        };
+        m.record.desired_state = d.desired_state.clone();
+        let spec = m.record.spec.clone();
+        if d.restarts > m.record.restarts {
+            m.record.restarts = d.restarts;
+            let record = m.record.clone();
+            self.backend
+                .restart(&spec)
+                .await
+                .map_err(|e| e.to_string())?;
+            tracing::info!(bot_id = %d.bot_id, generation = d.restarts, "restarted on request");
+            self.persist(&record);
+            return Ok(());
+        }
+        match self.backend.instance(&d.bot_id).await {
+            None
+            | Some(Instance {
+                state: UnitState::Stopped | UnitState::Exited { .. },
+                ..
+            }) => {
+                self.backend.start(&spec).await.map_err(|e| e.to_string())?;
+                tracing::info!(bot_id = %d.bot_id, "started (was not running)");
+            }
+            Some(_) => {}
+        }
+        Ok(())
+    }
+
+    /// Scrapes every bot's control endpoint, applies pause/resume, and builds the report.
+    pub async fn report(&mut self) -> Value {
+        let mut scrapes = tokio::task::JoinSet::new();
+        for (id, m) in &self.managed {
+            let id = id.clone();
+            let port = m.record.spec.control_port;
+            scrapes.spawn(async move {
+                let ep = Endpoint::loopback(port);
+                let status = ep
+                    .request("GET", "/status", None, None, SCRAPE_DEADLINE)
+                    .await;
+                let hdr = ep.request("GET", "/hdr", None, None, SCRAPE_DEADLINE).await;
+                let ok = |r: Result<crate::http::Response, crate::http::HttpError>| match r {
+                    Ok(r) if r.status == 200 => r.json(),
+                    Ok(r) => Err(format!("HTTP {}: {}", r.status, r.error_message())),
+                    Err(e) => Err(e.to_string()),
+                };
+                (id, ok(status), ok(hdr).ok())
+            });
+        }
+        let mut scraped = HashMap::new();
+        while let Some(Ok((id, status, hdr))) = scrapes.join_next().await {
+            scraped.insert(id, (status, hdr));
+        }
+        let mut bots = Vec::new();
+        let ids: Vec<String> = self.managed.keys().cloned().collect();
+        for id in ids {
+            let instance = self.backend.instance(&id).await;
+            let Some(m) = self.managed.get_mut(&id) else {
+                continue;
+            };
+            let (status_json, hdr) = scraped
+                .remove(&id)
+                .unwrap_or((Err("not scraped".into()), None));
+            let mut status = json!({});
+            let mut metrics = Value::Null;
+            match (&instance, status_json) {
+                (
+                    Some(Instance {
+                        state: UnitState::Running,
+                        ..
+                    }),
+                    Ok(s),
+                ) => {
+                    status = s["status"].clone();
+                    metrics = s["metrics"].clone();
+                    let state = status["state"].as_str().unwrap_or_default().to_string();
+                    let want = m.record.desired_state.as_str();
+                    let action = match (want, state.as_str()) {
+                        ("paused", "running") => Some("/pause"),
+                        ("running", "paused") => Some("/resume"),
+                        _ => None,
+                    };
+                    if let Some(path) = action {
+                        let ep = Endpoint::loopback(m.record.spec.control_port);
+                        match ep.request("POST", path, None, None, SCRAPE_DEADLINE).await {
+                            Ok(r) if r.status == 200 => {
+                                tracing::info!(bot_id = %id, action = path, "applied")
+                            }
+                            Ok(r) => {
+                                tracing::error!(bot_id = %id, action = path, status = r.status, error = %r.error_message(), "refused")
+                            }
+                            Err(e) => {
+                                tracing::error!(bot_id = %id, action = path, error = %e, "failed")
+                            }
+                        }
+                    }
+                }
+                (
+                    Some(Instance {
+                        state: UnitState::Running,
+                        ..
+                    }),
+                    Err(e),
+                ) => {
+                    status =
+                        json!({"state": "starting", "reason": format!("control endpoint: {e}")});
+                }
+                (
+                    Some(Instance {
+                        state:
+                            UnitState::Restarting {
+                                last_exit,
+                                failures,
+                                delay_ms,
+                            },
+                        ..
+                    }),
+                    _,
+                ) => {
+                    status = json!({"state": "error", "reason": format!(
+                        "{last_exit}; restart in {delay_ms} ms ({failures} consecutive failure{})",
+                        if *failures == 1 { "" } else { "s" })});
+                }
+                (
+                    Some(Instance {
+                        state: UnitState::Exited { last_exit },
+                        ..
+                    }),
+                    _,
+                ) => {
+                    status = json!({"state": "stopped", "reason": last_exit});
+                }
+                (
+                    Some(Instance {
+                        state: UnitState::Stopped,
+                        ..
+                    }),
+                    _,
+                ) => {
+                    status = json!({"state": "stopped"});
+                }
+                (None, _) => {
+                    status = json!({"state": "stopped", "reason": "not started"});
+                }
+            }
+            if let Some(why) = self.problems.get(&id) {
+                status = json!({"state": "error", "reason": why});
+            }
+            if let Some(obj) = status.as_object_mut() {
+                obj.insert("backend".into(), json!(self.backend.name()));
+                obj.insert("config_version".into(), json!(m.record.config_version));
+                obj.insert("control_port".into(), json!(m.record.spec.control_port));
+                if let Some(i) = &instance {
+                    obj.insert("pid".into(), json!(i.pid));
+                    obj.insert("restarts".into(), json!(i.restarts));
+                }
+            }
+            let hdr = hdr
+                .map(|h| h["stages"].clone())
+                .filter(Value::is_object)
+                .unwrap_or(json!({}));
+            bots.push(json!({
+                "bot_id": id,
+                "status": status,
+                "metrics": metrics,
+                "hdr": hdr,
+                "logs": m.log.read(),
+            }));
+        }
+        for id in self.stopped.drain(..) {
+            bots.push(json!({"bot_id": id, "status": {"state": "stopped", "backend": self.backend.name()}}));
+        }
+        // Wanted bots that could not even be launched.
+        for (id, why) in &self.problems {
+            if !self.managed.contains_key(id) {
+                bots.push(json!({"bot_id": id, "status": {"state": "error", "reason": why, "backend": self.backend.name()}}));
+            }
+        }
+        json!({"node_id": self.opts.node.node_id, "bots": bots})
+    }
+
+    /// Stops every managed bot (for `sniperforge up`'s shutdown).
+    pub async fn stop_all(&mut self) {
+        for id in self.managed.keys() {
+            if let Err(e) = self.backend.stop(id).await {
+                tracing::error!(bot_id = %id, error = %e, "stopping");
+            }
+        }
+    }
+
+    /// Runs until `shutdown` resolves: adopts, then registers, follows the desired state,
+    /// reconciles and reports.
+    pub async fn run(mut self, shutdown: impl std::future::Future<Output = ()>) {
+        let _ = std::fs::create_dir_all(self.agent_dir());
+        self.adopt().await;
+        let cache = self.agent_dir().join("desired.json");
+        let cached: Option<Desired> = std::fs::read(&cache)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        if cached.is_some() {
+            tracing::info!("using the last desired state until the gateway answers");
+        }
+        let (tx, mut rx) = watch::channel(cached);
+        let follower = tokio::spawn(follow(self.opts.clone(), cache, tx));
+        let beater = tokio::spawn(heartbeat(self.opts.clone()));
+        let mut tick = tokio::time::interval(self.opts.report_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut report_failing = false;
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                changed = rx.changed() => {
+                    if changed.is_err() { break; }
+                    let desired = rx.borrow_and_update().clone();
+                    if let Some(d) = desired { self.reconcile(&d).await; }
+                    continue;
+                }
+                _ = tick.tick() => {}
+            }
+            let desired = rx.borrow().clone();
+            if let Some(d) = desired {
+                self.reconcile(&d).await;
+            }
+            let report = self.report().await;
+            match self.opts.gateway.report(&report).await {
+                Ok(()) => {
+                    if report_failing {
+                        tracing::info!("reports reach the gateway again");
+                    }
+                    report_failing = false;
+                }
+                Err(e) => {
+                    if !report_failing {
+                        tracing::warn!(error = %e, "report failed; bots keep running, retrying every interval");
+                    }
+                    report_failing = true;
+                }
+            }
+        }
+        follower.abort();
+        beater.abort();
+        if self.opts.stop_bots_on_exit {
+            self.stop_all().await;
+            tracing::info!("agent stopped with its bots");
+        } else {
+            tracing::info!("agent stopped; bots keep running and the next agent adopts them");
+        }
+    }
+}
+
+/// Registers, then holds the blocking desired-state query; each new state goes to `tx` and to
+/// the cache file. Backs off (0.5 s doubling to 30 s) while the gateway is unreachable.
+async fn follow(opts: AgentOptions, cache: PathBuf, tx: watch::Sender<Option<Desired>>) {
+    let mut registered = false;
+    let mut index = 0i64;
+    let mut delay = Duration::from_millis(500);
+    let mut last_error = String::new();
+    loop {
+        let step = async {
+            if !registered {
+                opts.gateway.register(&opts.node).await?;
+                registered = true;
+                tracing::info!(node_id = %opts.node.node_id, "registered with the gateway");
+            }
+            opts.gateway
+                .desired(&opts.node.node_id, index, DESIRED_WAIT)
+                .await
+        };
+        match step.await {
+            Ok(d) => {
+                delay = Duration::from_millis(500);
+                last_error.clear();
+                if d.index != index || tx.borrow().as_ref() != Some(&d) {
+                    index = d.index;
+                    if let Ok(bytes) = serde_json::to_vec(&d)
+                        && let Err(e) = write_atomic(&cache, &bytes)
+                    {
+                        tracing::error!(path = %cache.display(), error = %e, "caching the desired state");
+                    }
+                    tx.send_replace(Some(d));
+                }
+            }
+            Err(e) => {
+                if e.is_unknown_node() {
+                    registered = false;
+                }
+                let text = e.to_string();
+                if text != last_error {
+                    tracing::warn!(error = %text, retry_in_ms = delay.as_millis() as u64, "gateway unreachable; keeping the last desired state");
+                    last_error = text;
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}
+
+async fn heartbeat(opts: AgentOptions) {
+    let mut tick = tokio::time::interval(opts.heartbeat_interval);
+    loop {
+        tick.tick().await;
+        if let Err(e) = opts.gateway.heartbeat(&opts.node.node_id).await
+            && e.is_unknown_node()
+            && let Err(e) = opts.gateway.register(&opts.node).await
+        {
+            tracing::warn!(error = %e, "re-registering");
+        }
+    }
+}
+
+/// This machine's description for registration.
+pub fn local_node(node_id: &str, backend: &str) -> NodeInfo {
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+    let isolated = std::fs::read_to_string("/sys/devices/system/cpu/isolated")
+        .map(|s| parse_cpu_list(&s))
+        .unwrap_or_default();
+    let memory_mb = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb / 1024);
+    NodeInfo {
+        node_id: node_id.to_string(),
+        hostname,
+        cores,
+        isolated_cores: isolated,
+        memory_mb,
+        backend: backend.to_string(),
+    }
+}
+
+/// Parses a kernel CPU list (`0-2,5`).
+pub fn parse_cpu_list(s: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for part in s.trim().split(',').filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                if let (Ok(a), Ok(b)) = (a.parse::<u32>(), b.parse::<u32>()) {
+                    out.extend(a..=b.min(a.saturating_add(4096)));
+                }
+            }
+            None => out.extend(part.parse::<u32>().ok()),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_lists_parse() {
+        assert_eq!(parse_cpu_list("0-2,5\n"), vec![0, 1, 2, 5]);
+        assert_eq!(parse_cpu_list("\n"), Vec::<u32>::new());
+        assert_eq!(parse_cpu_list("x,3"), vec![3]);
+    }
+
+    #[test]
+    fn log_tail_sends_whole_lines_once_and_follows_truncation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bot.log");
+        std::fs::write(&path, "old line\n").unwrap();
+        let mut tail = LogTail::at_end(&path);
+        assert!(tail.read().is_empty());
+        std::fs::write(&path, "old line\nfirst\nsecond\npart").unwrap();
+        assert_eq!(tail.read(), vec!["first", "second"]);
+        std::fs::write(&path, "old line\nfirst\nsecond\npartial done\n").unwrap();
+        assert_eq!(tail.read(), vec!["partial done"]);
+        std::fs::write(&path, "new file\n").unwrap();
+        assert_eq!(tail.read(), vec!["new file"]);
+        let long = "x".repeat(LOG_LINE_MAX * 2);
+        std::fs::write(&path, format!("new file\n{long}\n")).unwrap();
+        assert_eq!(tail.read(), vec!["x".repeat(LOG_LINE_MAX)]);
+    }
+}

@@ -1,0 +1,192 @@
+//! The agent's side of the gateway protocol: register, heartbeat, the blocking desired-state
+//! query and reports.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::http::{Endpoint, HttpError};
+
+/// What the agent tells the gateway about its node.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeInfo {
+    /// Node id.
+    pub node_id: String,
+    /// Host name.
+    pub hostname: String,
+    /// CPU cores.
+    pub cores: u32,
+    /// Cores isolated for bots (from `/sys/devices/system/cpu/isolated`).
+    pub isolated_cores: Vec<u32>,
+    /// Memory, MiB.
+    pub memory_mb: u64,
+    /// Backend name.
+    pub backend: String,
+}
+
+/// One bot the gateway wants on this node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DesiredBot {
+    /// Bot id.
+    pub bot_id: String,
+    /// Type name.
+    pub bot_type: String,
+    /// `running`, `paused` or `stopped`.
+    pub desired_state: String,
+    /// Restart generation: a bump asks for one restart.
+    #[serde(default)]
+    pub restarts: i64,
+    /// Latest configuration version.
+    pub config_version: i64,
+    /// That version's body.
+    pub config: Option<Value>,
+}
+
+/// The node's desired state at an index.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Desired {
+    /// The gateway's desired-state index.
+    pub index: i64,
+    /// The node's bots.
+    pub bots: Vec<DesiredBot>,
+}
+
+/// A gateway call failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum GatewayError {
+    /// Not reachable, or no answer in time.
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    /// It answered with an error status.
+    #[error("{what}: HTTP {status}: {message}")]
+    Status {
+        /// The call.
+        what: &'static str,
+        /// Status.
+        status: u16,
+        /// Its message.
+        message: String,
+    },
+    /// It answered something this agent cannot read.
+    #[error("{what}: {message}")]
+    Body {
+        /// The call.
+        what: &'static str,
+        /// Why.
+        message: String,
+    },
+}
+
+impl GatewayError {
+    /// The gateway forgot this node (it must register again).
+    pub fn is_unknown_node(&self) -> bool {
+        matches!(self, Self::Status { status: 404, .. })
+    }
+}
+
+/// A client for one gateway with one token.
+#[derive(Debug, Clone)]
+pub struct GatewayClient {
+    endpoint: Endpoint,
+    token: String,
+}
+
+const CALL_DEADLINE: Duration = Duration::from_secs(5);
+
+impl GatewayClient {
+    /// A client for `url` (`http://HOST:PORT`).
+    pub fn new(url: &str, token: String) -> Result<Self, HttpError> {
+        Ok(Self {
+            endpoint: Endpoint::parse(url)?,
+            token,
+        })
+    }
+
+    async fn call(
+        &self,
+        what: &'static str,
+        method: &str,
+        path: &str,
+        body: Option<String>,
+        deadline: Duration,
+    ) -> Result<Value, GatewayError> {
+        let r = self
+            .endpoint
+            .request(method, path, Some(&self.token), body, deadline)
+            .await?;
+        if !(200..300).contains(&r.status) {
+            return Err(GatewayError::Status {
+                what,
+                status: r.status,
+                message: r.error_message(),
+            });
+        }
+        r.json()
+            .map_err(|message| GatewayError::Body { what, message })
+    }
+
+    /// Registers the node.
+    pub async fn register(&self, node: &NodeInfo) -> Result<(), GatewayError> {
+        let body = serde_json::to_string(node).map_err(|e| GatewayError::Body {
+            what: "register",
+            message: e.to_string(),
+        })?;
+        self.call(
+            "register",
+            "POST",
+            "/api/v1/agent/register",
+            Some(body),
+            CALL_DEADLINE,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Heartbeat.
+    pub async fn heartbeat(&self, node_id: &str) -> Result<(), GatewayError> {
+        let body = serde_json::json!({ "node_id": node_id }).to_string();
+        self.call(
+            "heartbeat",
+            "POST",
+            "/api/v1/agent/heartbeat",
+            Some(body),
+            CALL_DEADLINE,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// The blocking query: answers when the desired index passes `index`, or after `wait`.
+    pub async fn desired(
+        &self,
+        node_id: &str,
+        index: i64,
+        wait: Duration,
+    ) -> Result<Desired, GatewayError> {
+        let path = format!(
+            "/api/v1/agent/desired?node_id={node_id}&index={index}&wait_ms={}",
+            wait.as_millis()
+        );
+        let v = self
+            .call("desired", "GET", &path, None, wait + CALL_DEADLINE)
+            .await?;
+        serde_json::from_value(v).map_err(|e| GatewayError::Body {
+            what: "desired",
+            message: e.to_string(),
+        })
+    }
+
+    /// Sends a report (`{node_id, bots: [...]}`).
+    pub async fn report(&self, report: &Value) -> Result<(), GatewayError> {
+        self.call(
+            "report",
+            "POST",
+            "/api/v1/agent/report",
+            Some(report.to_string()),
+            CALL_DEADLINE,
+        )
+        .await
+        .map(|_| ())
+    }
+}

@@ -1,0 +1,359 @@
+//! The `process` backend (the embedded default): each bot is a child process in its own process
+//! group (a Ctrl-C meant for the agent does not reach it, and it outlives the agent), its output
+//! appended to its log file, restarted after a failure with exponential backoff like systemd's
+//! `Restart=on-failure`. A restarted agent adopts the bots it finds alive by pid and watches them.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use rustix::process::{Pid, Signal};
+use tokio::sync::watch;
+
+use crate::backend::{Backend, BackendError, BotSpec, Instance, UnitState};
+
+/// Grace period between SIGTERM and SIGKILL.
+pub const STOP_GRACE: Duration = Duration::from_secs(10);
+/// A run shorter than this counts towards a crash loop.
+const SHORT_RUN: Duration = Duration::from_secs(30);
+/// First and longest restart delay.
+const BACKOFF_MIN: Duration = Duration::from_millis(250);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+/// Restart delay after `failures` consecutive short runs (1 → 250 ms, doubling, at most 30 s).
+pub fn backoff(failures: u32) -> Duration {
+    let shift = failures.saturating_sub(1).min(16);
+    (BACKOFF_MIN * (1u32 << shift)).min(BACKOFF_MAX)
+}
+
+#[derive(Debug)]
+struct Unit {
+    info: Arc<Mutex<Instance>>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Child-process supervisor.
+#[derive(Debug, Default)]
+pub struct ProcessBackend {
+    units: tokio::sync::Mutex<HashMap<String, Unit>>,
+}
+
+impl ProcessBackend {
+    /// An empty supervisor.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn err(bot_id: &str, message: impl Into<String>) -> BackendError {
+        BackendError {
+            backend: "process",
+            bot_id: bot_id.to_string(),
+            message: message.into(),
+        }
+    }
+
+    fn pid_file(spec: &BotSpec) -> std::path::PathBuf {
+        spec.state_dir.join("bot.pid")
+    }
+
+    async fn supervise(&self, spec: &BotSpec, adopted: Option<u32>) {
+        let info = Arc::new(Mutex::new(Instance {
+            state: UnitState::Running,
+            pid: adopted,
+            restarts: 0,
+        }));
+        let (stop, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(run_unit(spec.clone(), adopted, Arc::clone(&info), stop_rx));
+        let mut units = self.units.lock().await;
+        if let Some(old) = units.insert(spec.bot_id.clone(), Unit { info, stop, task }) {
+            old.task.abort();
+        }
+    }
+}
+
+fn set(info: &Mutex<Instance>, f: impl FnOnce(&mut Instance)) {
+    if let Ok(mut i) = info.lock() {
+        f(&mut i);
+    }
+}
+
+/// Whether `pid` is a live (not zombie) `sniperforge bot` process reading `config`.
+pub fn is_bot_process(pid: u32, config: &Path) -> bool {
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+    let config = config.as_os_str().as_encoded_bytes();
+    let ours = args
+        .windows(2)
+        .any(|w| w[0] == b"--config" && w[1] == config)
+        && args.iter().any(|a| *a == b"bot");
+    ours && !is_zombie(pid)
+}
+
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next().map(|st| st == "Z"))
+        })
+        .unwrap_or(true)
+}
+
+fn signal(pid: u32, sig: Signal) -> std::io::Result<()> {
+    let pid = i32::try_from(pid)
+        .ok()
+        .and_then(Pid::from_raw)
+        .ok_or_else(|| std::io::Error::other(format!("bad pid {pid}")))?;
+    rustix::process::kill_process(pid, sig).map_err(std::io::Error::from)
+}
+
+fn spawn(spec: &BotSpec) -> std::io::Result<tokio::process::Child> {
+    if let Some(dir) = spec.log_path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::create_dir_all(&spec.state_dir)?;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&spec.log_path)?;
+    let mut cmd = tokio::process::Command::new(&spec.exe);
+    cmd.args(spec.args())
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .process_group(0)
+        .kill_on_drop(false);
+    let child = cmd.spawn()?;
+    if let Some(pid) = child.id() {
+        std::fs::write(ProcessBackend::pid_file(spec), format!("{pid}\n"))?;
+    }
+    Ok(child)
+}
+
+/// Resolves once a stop is requested (or the backend is gone).
+async fn stop_requested(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+/// How one run ended.
+enum Ended {
+    Exit(String, bool),
+    StopRequested,
+}
+
+/// Waits for the process to end or for a stop request (then stops it).
+async fn watch_run(
+    child: Option<tokio::process::Child>,
+    pid: u32,
+    stop_rx: &mut watch::Receiver<bool>,
+) -> Ended {
+    let wait = async {
+        match child {
+            Some(mut c) => match c.wait().await {
+                Ok(st) => (format!("exited with {st}"), st.success()),
+                Err(e) => (format!("lost: {e}"), false),
+            },
+            None => {
+                // Adopted: not our child, so poll for it to go.
+                while std::fs::metadata(format!("/proc/{pid}")).is_ok() && !is_zombie(pid) {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                (
+                    "exited (adopted process: status unknown)".to_string(),
+                    false,
+                )
+            }
+        }
+    };
+    tokio::pin!(wait);
+    tokio::select! {
+        (how, clean) = &mut wait => Ended::Exit(how, clean),
+        _ = stop_requested(stop_rx) => {
+            let _ = signal(pid, Signal::TERM);
+            if tokio::time::timeout(STOP_GRACE, &mut wait).await.is_err() {
+                let _ = signal(pid, Signal::KILL);
+                let _ = tokio::time::timeout(Duration::from_secs(5), &mut wait).await;
+            }
+            Ended::StopRequested
+        }
+    }
+}
+
+async fn run_unit(
+    spec: BotSpec,
+    adopted: Option<u32>,
+    info: Arc<Mutex<Instance>>,
+    mut stop_rx: watch::Receiver<bool>,
+) {
+    let mut failures = 0u32;
+    let mut next_adopted = adopted;
+    loop {
+        let started = Instant::now();
+        let (child, pid) = match next_adopted.take() {
+            Some(pid) => (None, pid),
+            None => match spawn(&spec) {
+                Ok(c) => {
+                    let pid = c.id().unwrap_or(0);
+                    (Some(c), pid)
+                }
+                Err(e) => {
+                    failures += 1;
+                    let delay = backoff(failures);
+                    let last_exit = format!("could not start {}: {e}", spec.exe.display());
+                    tracing::error!(bot_id = %spec.bot_id, error = %last_exit, "bot start failed");
+                    set(&info, |i| {
+                        i.state = UnitState::Restarting {
+                            last_exit,
+                            failures,
+                            delay_ms: delay.as_millis() as u64,
+                        };
+                        i.pid = None;
+                    });
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => continue,
+                        _ = stop_requested(&mut stop_rx) => {
+                            set(&info, |i| i.state = UnitState::Stopped);
+                            return;
+                        }
+                    }
+                }
+            },
+        };
+        set(&info, |i| {
+            i.state = UnitState::Running;
+            i.pid = Some(pid);
+        });
+        match watch_run(child, pid, &mut stop_rx).await {
+            Ended::StopRequested => {
+                let _ = std::fs::remove_file(ProcessBackend::pid_file(&spec));
+                set(&info, |i| {
+                    i.state = UnitState::Stopped;
+                    i.pid = None;
+                });
+                return;
+            }
+            Ended::Exit(last_exit, true) => {
+                tracing::warn!(bot_id = %spec.bot_id, %last_exit, "bot exited cleanly; not restarted");
+                set(&info, |i| {
+                    i.state = UnitState::Exited { last_exit };
+                    i.pid = None;
+                });
+                return;
+            }
+            Ended::Exit(last_exit, false) => {
+                failures = if started.elapsed() < SHORT_RUN {
+                    failures + 1
+                } else {
+                    1
+                };
+                let delay = backoff(failures);
+                tracing::error!(bot_id = %spec.bot_id, %last_exit, failures, delay_ms = delay.as_millis() as u64, "bot failed; restarting");
+                set(&info, |i| {
+                    i.state = UnitState::Restarting {
+                        last_exit,
+                        failures,
+                        delay_ms: delay.as_millis() as u64,
+                    };
+                    i.pid = None;
+                    i.restarts += 1;
+                });
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = stop_requested(&mut stop_rx) => {
+                        set(&info, |i| i.state = UnitState::Stopped);
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Backend for ProcessBackend {
+    fn name(&self) -> &'static str {
+        "process"
+    }
+
+    async fn adopt(&self, spec: &BotSpec) -> Result<bool, BackendError> {
+        let pid = std::fs::read_to_string(Self::pid_file(spec))
+            .ok()
+            .and_then(|s| s.trim().parse::<u32>().ok());
+        match pid {
+            Some(pid) if is_bot_process(pid, &spec.config_path) => {
+                self.supervise(spec, Some(pid)).await;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn start(&self, spec: &BotSpec) -> Result<(), BackendError> {
+        if let Some(i) = self.instance(&spec.bot_id).await
+            && !matches!(i.state, UnitState::Stopped | UnitState::Exited { .. })
+        {
+            return Err(Self::err(&spec.bot_id, "already running"));
+        }
+        self.supervise(spec, None).await;
+        Ok(())
+    }
+
+    async fn stop(&self, bot_id: &str) -> Result<(), BackendError> {
+        let unit = self.units.lock().await.remove(bot_id);
+        let Some(unit) = unit else {
+            return Ok(());
+        };
+        let _ = unit.stop.send(true);
+        unit.task
+            .await
+            .map_err(|e| Self::err(bot_id, format!("supervisor task: {e}")))
+    }
+
+    async fn reload(&self, bot_id: &str) -> Result<(), BackendError> {
+        let pid = self
+            .instance(bot_id)
+            .await
+            .and_then(|i| i.pid)
+            .ok_or_else(|| Self::err(bot_id, "not running: nothing to reload"))?;
+        signal(pid, Signal::HUP).map_err(|e| Self::err(bot_id, format!("SIGHUP to {pid}: {e}")))
+    }
+
+    async fn restart(&self, spec: &BotSpec) -> Result<(), BackendError> {
+        self.stop(&spec.bot_id).await?;
+        self.supervise(spec, None).await;
+        Ok(())
+    }
+
+    async fn instance(&self, bot_id: &str) -> Option<Instance> {
+        let units = self.units.lock().await;
+        units
+            .get(bot_id)
+            .and_then(|u| u.info.lock().ok().map(|i| i.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_a_cap() {
+        assert_eq!(backoff(1), Duration::from_millis(250));
+        assert_eq!(backoff(2), Duration::from_millis(500));
+        assert_eq!(backoff(5), Duration::from_secs(4));
+        assert_eq!(backoff(9), BACKOFF_MAX);
+        assert_eq!(backoff(u32::MAX), BACKOFF_MAX);
+    }
+
+    #[test]
+    fn a_foreign_or_missing_pid_is_not_adopted() {
+        let me = std::process::id();
+        assert!(!is_bot_process(me, Path::new("/nonexistent/config.json")));
+        assert!(!is_bot_process(u32::MAX - 1, Path::new("/x")));
+    }
+}

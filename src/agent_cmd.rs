@@ -1,0 +1,156 @@
+//! `sniperforge agent`: the node agent over the chosen supervisor backend.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::ValueEnum;
+use sniperforge_agent::{Agent, AgentOptions, Backend, GatewayClient, ProcessBackend, local_node};
+
+/// Which supervisor runs the bots.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum BackendArg {
+    /// Child processes of the agent (restart with backoff, logs captured).
+    Process,
+    /// systemd units over D-Bus.
+    Systemd,
+    /// Nomad jobs.
+    Nomad,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AgentArgs {
+    /// Gateway URL (http://HOST:PORT).
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub gateway: String,
+    /// File holding an operator (or admin) token.
+    #[arg(long)]
+    pub token_file: PathBuf,
+    /// This node's id (letters, digits, '.', '-' and '_').
+    #[arg(long)]
+    pub node_id: String,
+    /// Supervisor backend.
+    #[arg(long, value_enum, default_value = "process")]
+    pub backend: BackendArg,
+    /// Directory for bot configs, logs, state and the agent's records.
+    #[arg(long, default_value = "data")]
+    pub data_dir: PathBuf,
+    /// Feed every bot gets: sim or replay:FILE.
+    #[arg(long, default_value = "sim")]
+    pub feed: String,
+    /// Simulator seed.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Binary the bots run as (default: this one).
+    #[arg(long)]
+    pub bot_exe: Option<PathBuf>,
+    /// Stop the bots when the agent stops (by default they keep running and are adopted).
+    #[arg(long)]
+    pub stop_bots_on_exit: bool,
+}
+
+/// A node id that is safe in URLs, unit names and file names.
+pub fn valid_node_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+pub fn run(a: AgentArgs) -> ExitCode {
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_target(false)
+        .with_current_span(false)
+        .try_init();
+    if !valid_node_id(&a.node_id) {
+        eprintln!(
+            "error: --node-id {:?}: use 1 to 64 letters, digits, '.', '-' or '_'",
+            a.node_id
+        );
+        return ExitCode::from(2);
+    }
+    let token = match std::fs::read_to_string(&a.token_file) {
+        Ok(t) if !t.trim().is_empty() => t.trim().to_string(),
+        Ok(_) => {
+            eprintln!("error: {}: empty token file", a.token_file.display());
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            eprintln!("error: reading {}: {e}", a.token_file.display());
+            return ExitCode::from(2);
+        }
+    };
+    let gateway = match GatewayClient::new(&a.gateway, token) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("error: --gateway {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let exe = match a.bot_exe.clone().map_or_else(std::env::current_exe, Ok) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: finding this binary: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let data_dir = match std::path::absolute(&a.data_dir) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {}: {e}", a.data_dir.display());
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: starting the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let backend: Arc<dyn Backend> = match a.backend {
+            BackendArg::Process => Arc::new(ProcessBackend::new()),
+            BackendArg::Systemd | BackendArg::Nomad => {
+                eprintln!(
+                    "error: --backend {:?} is not available in this build yet",
+                    a.backend
+                );
+                return ExitCode::from(2);
+            }
+        };
+        let opts = AgentOptions {
+            gateway,
+            node: local_node(&a.node_id, backend.name()),
+            data_dir,
+            exe,
+            feed: a.feed,
+            seed: a.seed,
+            report_interval: Duration::from_secs(1),
+            heartbeat_interval: Duration::from_secs(5),
+            stop_bots_on_exit: a.stop_bots_on_exit,
+        };
+        Agent::new(opts, backend).run(shutdown_signal()).await;
+        ExitCode::SUCCESS
+    })
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

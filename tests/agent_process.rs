@@ -1,0 +1,154 @@
+//! The agent with the process backend against a real gateway, both the real binary on loopback:
+//! start, hot reload (SIGHUP, same process), cold change (restart), pause/resume, restart
+//! request, crash then automatic restart, agent killed (bots keep running) and re-adoption
+//! without a restart, stop, and no process left behind.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers unwrap what they built
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Gateway, alive, bot_pids_under, start_agent, template, wait_for};
+use serde_json::{Value, json};
+
+const T: Duration = Duration::from_secs(60);
+
+fn state(gw: &Gateway, id: &str) -> Value {
+    gw.reported(id)
+}
+
+/// Waits until the reported status satisfies `check`; returns it.
+fn until(gw: &Gateway, id: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+    wait_for(&format!("{id}: {what}"), T, || {
+        let s = state(gw, id);
+        check(&s).then_some(s)
+    })
+}
+
+fn pid_of(s: &Value) -> u64 {
+    s["pid"].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn process_backend_runs_the_desired_state_and_survives_agent_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(dir.path());
+    let node_dir = dir.path().join("node");
+    let mut agent = start_agent(&gw, &node_dir, "n1", &[]);
+
+    let mut cfg = template("enhanced_arbitrage");
+    cfg["bot_id"] = json!("arb-1");
+    cfg["parameters"]["trading"]["min_profit_bps"] = json!(1);
+    cfg["parameters"]["risk_management"]["emergency_stop_enabled"] = json!(false);
+    gw.ok(
+        "POST",
+        "/api/v1/bots",
+        &json!({"node_id": "n1", "config": cfg}),
+    );
+    wait_for("the node to register", T, || {
+        let nodes = gw.ok("GET", "/api/v1/nodes", &Value::Null);
+        (nodes["nodes"]
+            .as_array()?
+            .iter()
+            .any(|n| n["node_id"] == "n1"))
+        .then_some(())
+    });
+
+    // Start: desired running → a process, reported running, trades and latency at the gateway.
+    gw.ok("POST", "/api/v1/bots/arb-1/start", &Value::Null);
+    let s = until(&gw, "arb-1", "running", |s| s["state"] == "running");
+    let pid = pid_of(&s);
+    assert!(pid > 0 && alive(pid as u32), "{s}");
+    assert_eq!(s["backend"], "process");
+    wait_for("trades booked", T, || {
+        let m = gw.ok("GET", "/api/v1/bots/arb-1/metrics", &Value::Null);
+        (m["metrics"]["trades_executed"].as_u64()? > 0).then_some(())
+    });
+    wait_for("merged latency", T, || {
+        let l = gw.ok("GET", "/api/v1/bots/arb-1/latency", &Value::Null);
+        (l.to_string().contains("decided")).then_some(())
+    });
+    wait_for("log lines at the gateway", T, || {
+        let l = gw.ok(
+            "GET",
+            "/api/v1/system/logs/arb-1?filter=control%20endpoint",
+            &Value::Null,
+        );
+        (!l["lines"].as_array()?.is_empty()).then_some(())
+    });
+
+    // Hot change: SIGHUP, same process, new value in effect.
+    cfg["parameters"]["trading"]["min_profit_bps"] = json!(7);
+    gw.ok("PUT", "/api/v1/configs/arb-1", &cfg);
+    until(&gw, "arb-1", "config v2 applied", |s| {
+        s["config_version"] == 2
+    });
+    wait_for("the bot to reload on SIGHUP", T, || {
+        let l = gw.ok(
+            "GET",
+            "/api/v1/system/logs/arb-1?filter=SIGHUP",
+            &Value::Null,
+        );
+        (!l["lines"].as_array()?.is_empty()).then_some(())
+    });
+    let s = state(&gw, "arb-1");
+    assert_eq!(pid_of(&s), pid, "a hot change must not restart: {s}");
+
+    // Cold change (resources): a restart, new process.
+    cfg["resources"]["memory_mb"] = json!(1024);
+    gw.ok("PUT", "/api/v1/configs/arb-1", &cfg);
+    let s = until(&gw, "arb-1", "restarted for v3", |s| {
+        s["config_version"] == 3 && s["state"] == "running" && pid_of(s) != pid
+    });
+    assert!(!alive(pid as u32), "the old process is gone");
+    let pid = pid_of(&s);
+
+    // Pause and resume through the control endpoint.
+    gw.ok("POST", "/api/v1/bots/arb-1/pause", &Value::Null);
+    until(&gw, "arb-1", "paused", |s| s["state"] == "paused");
+    gw.ok("POST", "/api/v1/bots/arb-1/resume", &Value::Null);
+    until(&gw, "arb-1", "running again", |s| s["state"] == "running");
+    assert_eq!(pid_of(&state(&gw, "arb-1")), pid);
+
+    // Restart on request.
+    gw.ok("POST", "/api/v1/bots/arb-1/restart", &Value::Null);
+    let s = until(&gw, "arb-1", "restarted on request", |s| {
+        s["state"] == "running" && pid_of(s) != pid && pid_of(s) != 0
+    });
+    let pid = pid_of(&s);
+
+    // Crash: the supervisor restarts it with backoff and counts the restart.
+    common::signal(pid as u32, "KILL");
+    let s = until(&gw, "arb-1", "restarted after a crash", |s| {
+        s["state"] == "running" && pid_of(s) != pid && s["restarts"].as_u64() >= Some(1)
+    });
+    let pid = pid_of(&s);
+
+    // Agent killed: the bot keeps running; a new agent adopts it without restarting it.
+    agent.kill();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(alive(pid as u32), "the bot outlives its agent");
+    let mut agent = start_agent(&gw, &node_dir, "n1", &[]);
+    wait_for("the new agent to report", T, || {
+        let r = gw.ok("GET", "/api/v1/bots/arb-1/status", &Value::Null);
+        let at = r["reported"]["reported_at"].as_i64()?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?
+            .as_millis() as i64;
+        (now - at < 500 && r["reported"]["status"]["restarts"] == 0).then_some(())
+    });
+    let s = until(&gw, "arb-1", "adopted", |s| s["state"] == "running");
+    assert_eq!(pid_of(&s), pid, "adopted, not restarted: {s}");
+
+    // Stop: the process ends, the gateway hears it.
+    gw.ok("POST", "/api/v1/bots/arb-1/stop", &Value::Null);
+    until(&gw, "arb-1", "stopped", |s| s["state"] == "stopped");
+    wait_for("the process to end", T, || {
+        (!alive(pid as u32)).then_some(())
+    });
+
+    agent.terminate(Duration::from_secs(10));
+    assert!(bot_pids_under(&node_dir).is_empty(), "no bot process left");
+}

@@ -1,0 +1,248 @@
+//! Processes for end-to-end tests: a gateway and agents of the real binary on loopback, a small
+//! HTTP client, and polling helpers. Every process started here is ended by its own PID.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // each test uses a subset
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const EXE: &str = env!("CARGO_BIN_EXE_sniperforge");
+
+/// One HTTP/1.1 request (Connection: close); status and body.
+pub fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    s.set_read_timeout(Some(Duration::from_secs(70))).unwrap();
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
+    let mut response = String::new();
+    s.read_to_string(&mut response).unwrap();
+    let status = response[9..12].parse().unwrap();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Polls `check` every 50 ms until it returns `Some`, failing after `deadline`.
+pub fn wait_for<T>(what: &str, deadline: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(
+            start.elapsed() < deadline,
+            "timed out after {deadline:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Whether a process exists (and is not a zombie).
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(')').map(|(_, r)| r.trim_start().to_string()))
+        .is_some_and(|r| !r.starts_with('Z'))
+}
+
+pub fn signal(pid: u32, sig: &str) {
+    let _ = Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status();
+}
+
+/// A child process ended (SIGTERM, then SIGKILL) when dropped.
+pub struct Proc {
+    pub child: Child,
+    pub name: &'static str,
+}
+
+impl Proc {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM and wait (at most `grace`, then SIGKILL); the exit code.
+    pub fn terminate(&mut self, grace: Duration) -> Option<i32> {
+        signal(self.pid(), "TERM");
+        let start = Instant::now();
+        loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return st.code();
+            }
+            if start.elapsed() > grace {
+                let _ = self.child.kill();
+                return self.child.wait().ok().and_then(|s| s.code());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL and reap.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.terminate(Duration::from_secs(5));
+        }
+    }
+}
+
+/// A gateway on a free loopback port over SQLite in `dir`.
+pub struct Gateway {
+    pub proc: Proc,
+    pub addr: String,
+    pub token: String,
+    pub token_file: PathBuf,
+}
+
+impl Gateway {
+    pub fn start(dir: &Path) -> Self {
+        let mut child = Command::new(EXE)
+            .args(["gateway", "--listen", "127.0.0.1:0", "--database"])
+            .arg(format!("sqlite://{}", dir.join("gateway.db").display()))
+            .arg("--data-dir")
+            .arg(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("gateway listening on http://") {
+                    let _ = tx.send(rest.split('/').next().unwrap_or_default().to_string());
+                }
+            }
+        });
+        let proc = Proc {
+            child,
+            name: "gateway",
+        };
+        let addr = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the gateway prints its address");
+        let token_file = dir.join("admin.token");
+        let token = std::fs::read_to_string(&token_file)
+            .unwrap()
+            .trim()
+            .to_string();
+        Self {
+            proc,
+            addr,
+            token,
+            token_file,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// An authenticated call; status and JSON body (`Null` when empty).
+    pub fn call(&self, method: &str, path: &str, body: &Value) -> (u16, Value) {
+        let text = if body.is_null() {
+            String::new()
+        } else {
+            body.to_string()
+        };
+        let (status, body) = http(&self.addr, method, path, Some(&self.token), &text);
+        (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+    }
+
+    /// `call` that must answer 2xx.
+    pub fn ok(&self, method: &str, path: &str, body: &Value) -> Value {
+        let (status, v) = self.call(method, path, body);
+        assert!(
+            (200..300).contains(&status),
+            "{method} {path}: {status} {v}"
+        );
+        v
+    }
+
+    /// What the agent last reported for a bot (`Null` before its first report).
+    pub fn reported(&self, bot_id: &str) -> Value {
+        self.ok(
+            "GET",
+            &format!("/api/v1/bots/{bot_id}/status"),
+            &Value::Null,
+        )["reported"]["status"]
+            .clone()
+    }
+}
+
+/// `sniperforge agent` for `gateway` with its data in `dir`.
+pub fn start_agent(gateway: &Gateway, dir: &Path, node_id: &str, extra: &[&str]) -> Proc {
+    let child = Command::new(EXE)
+        .args([
+            "agent",
+            "--gateway",
+            &gateway.url(),
+            "--node-id",
+            node_id,
+            "--token-file",
+        ])
+        .arg(&gateway.token_file)
+        .arg("--data-dir")
+        .arg(dir)
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    Proc {
+        child,
+        name: "agent",
+    }
+}
+
+/// A bot type's template from the binary.
+pub fn template(bot_type: &str) -> Value {
+    let out = Command::new(EXE)
+        .args(["config", "template", bot_type])
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Every live `sniperforge bot` process whose config lies under `dir`.
+pub fn bot_pids_under(dir: &Path) -> Vec<u32> {
+    let needle = dir.as_os_str().as_encoded_bytes();
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline"))
+            && cmd.windows(needle.len()).any(|w| w == needle)
+            && cmd.split(|b| *b == 0).any(|a| a == b"bot")
+            && alive(pid)
+        {
+            pids.push(pid);
+        }
+    }
+    pids
+}
