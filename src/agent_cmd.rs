@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::ValueEnum;
-use sniperforge_agent::{Agent, AgentOptions, Backend, GatewayClient, ProcessBackend, local_node};
+use sniperforge_agent::{
+    Agent, AgentOptions, Backend, GatewayClient, ProcessBackend, SystemdBackend, local_node,
+};
 
 /// Which supervisor runs the bots.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -45,6 +47,10 @@ pub struct AgentArgs {
     /// Binary the bots run as (default: this one).
     #[arg(long)]
     pub bot_exe: Option<PathBuf>,
+    /// systemd backend: the bus of the manager to drive — `system`, or a D-Bus address such as
+    /// unix:path=/run/user/1000/bus for a user manager.
+    #[arg(long, default_value = "system")]
+    pub systemd_bus: String,
     /// Stop the bots when the agent stops (by default they keep running and are adopted).
     #[arg(long)]
     pub stop_bots_on_exit: bool,
@@ -118,7 +124,17 @@ pub fn run(a: AgentArgs) -> ExitCode {
     runtime.block_on(async move {
         let backend: Arc<dyn Backend> = match a.backend {
             BackendArg::Process => Arc::new(ProcessBackend::new()),
-            BackendArg::Systemd | BackendArg::Nomad => {
+            BackendArg::Systemd => {
+                let bus = (a.systemd_bus != "system").then_some(a.systemd_bus.as_str());
+                match SystemdBackend::connect(bus).await {
+                    Ok(b) => Arc::new(b),
+                    Err(e) => {
+                        eprintln!("error: --backend systemd: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            }
+            BackendArg::Nomad => {
                 eprintln!(
                     "error: --backend {:?} is not available in this build yet",
                     a.backend

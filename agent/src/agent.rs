@@ -128,7 +128,15 @@ fn clip(bytes: &[u8]) -> String {
 struct Managed {
     record: Record,
     log: LogTail,
+    /// Times it ended by itself in a row (its supervisor gave up or it exited cleanly); the
+    /// agent starts it again after [`crate::process::backoff`] of this.
+    failures: u32,
+    /// When the agent may start it again.
+    retry_at: Option<std::time::Instant>,
 }
+
+/// A bot running this long counts as healthy again (its failure count resets).
+const HEALTHY_AFTER_S: u64 = 30;
 
 /// Writes `bytes` to `path` through a temporary file and a rename (never half a file).
 fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -225,7 +233,15 @@ impl Agent {
                 Err(e) => tracing::error!(bot_id = %id, error = %e, "adopting"),
             }
             let log = LogTail::at_end(&record.spec.log_path);
-            self.managed.insert(id, Managed { record, log });
+            self.managed.insert(
+                id,
+                Managed {
+                    record,
+                    log,
+                    failures: 0,
+                    retry_at: None,
+                },
+            );
         }
     }
 
@@ -287,8 +303,15 @@ impl Agent {
             desired_state: d.desired_state.clone(),
         };
         self.persist(&record);
-        self.managed
-            .insert(d.bot_id.clone(), Managed { record, log });
+        self.managed.insert(
+            d.bot_id.clone(),
+            Managed {
+                record,
+                log,
+                failures: 0,
+                retry_at: None,
+            },
+        );
         Ok(())
     }
 
@@ -420,11 +443,31 @@ impl Agent {
         match self.backend.instance(&d.bot_id).await {
             None
             | Some(Instance {
-                state: UnitState::Stopped | UnitState::Exited { .. },
+                state: UnitState::Stopped,
                 ..
             }) => {
                 self.backend.start(&spec).await.map_err(|e| e.to_string())?;
                 tracing::info!(bot_id = %d.bot_id, "started (was not running)");
+            }
+            Some(Instance {
+                state: UnitState::Exited { last_exit },
+                ..
+            }) => {
+                let now = std::time::Instant::now();
+                match m.retry_at {
+                    None => {
+                        m.failures += 1;
+                        let delay = crate::process::backoff(m.failures);
+                        m.retry_at = Some(now + delay);
+                        tracing::warn!(bot_id = %d.bot_id, %last_exit, failures = m.failures, retry_in_ms = delay.as_millis() as u64, "bot ended by itself; starting it again after a backoff");
+                    }
+                    Some(at) if now >= at => {
+                        m.retry_at = None;
+                        self.backend.start(&spec).await.map_err(|e| e.to_string())?;
+                        tracing::info!(bot_id = %d.bot_id, "started again after backoff");
+                    }
+                    Some(_) => {}
+                }
             }
             Some(_) => {}
         }
@@ -477,6 +520,9 @@ impl Agent {
                 ) => {
                     status = s["status"].clone();
                     metrics = s["metrics"].clone();
+                    if s["uptime_seconds"].as_u64().unwrap_or(0) >= HEALTHY_AFTER_S {
+                        m.failures = 0;
+                    }
                     let state = status["state"].as_str().unwrap_or_default().to_string();
                     let want = m.record.desired_state.as_str();
                     let action = match (want, state.as_str()) {
@@ -532,7 +578,13 @@ impl Agent {
                     }),
                     _,
                 ) => {
-                    status = json!({"state": "stopped", "reason": last_exit});
+                    let wait = m.retry_at.map_or(0, |at| {
+                        at.saturating_duration_since(std::time::Instant::now())
+                            .as_millis() as u64
+                    });
+                    status = json!({"state": "error", "reason": format!(
+                        "{last_exit}; started again in {wait} ms ({} time{} in a row)",
+                        m.failures, if m.failures == 1 { "" } else { "s" })});
                 }
                 (
                     Some(Instance {

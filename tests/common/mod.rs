@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod systemd;
+
 pub const EXE: &str = env!("CARGO_BIN_EXE_sniperforge");
 
 /// One HTTP/1.1 request (Connection: close); status and body.

@@ -1,0 +1,134 @@
+//! The agent's systemd backend for real: a private `systemd --user` (own mount and cgroup
+//! namespace; ../shared/notes/control-plane.md), a real gateway and the real bot binary. Start
+//! (transient unit with CPUAffinity, MemoryMax, Restart=on-failure), hot reload through
+//! ReloadUnit (SIGHUP, same process), restart through RestartUnit, crash then systemd's
+//! automatic restart, agent killed and a new one adopting the running unit, stop.
+//! Without root it prints SKIP loudly (CI runs as root).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers unwrap what they built
+
+mod common;
+
+use std::time::Duration;
+
+use common::systemd::PrivateSystemd;
+use common::{Gateway, alive, start_agent, template, wait_for};
+use serde_json::{Value, json};
+
+const T: Duration = Duration::from_secs(60);
+
+fn until(gw: &Gateway, id: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+    wait_for(&format!("{id}: {what}"), T, || {
+        let s = gw.reported(id);
+        check(&s).then_some(s)
+    })
+}
+
+fn pid_of(s: &Value) -> u64 {
+    s["pid"].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn systemd_backend_drives_real_units_over_dbus() {
+    if let Some(why) = common::systemd::unavailable() {
+        eprintln!("\n\n*** SKIP systemd_backend_drives_real_units_over_dbus: {why} ***\n\n");
+        return;
+    }
+    // Not under /tmp: units may get a private /tmp.
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let systemd = PrivateSystemd::start(dir.path());
+    let gw = Gateway::start(dir.path());
+    let node_dir = dir.path().join("node");
+    let bus = systemd.bus();
+    let args = ["--backend", "systemd", "--systemd-bus", bus.as_str()];
+    let mut agent = start_agent(&gw, &node_dir, "sd1", &args);
+
+    let mut cfg = template("triangular_arbitrage");
+    cfg["bot_id"] = json!("tri-1");
+    cfg["resources"]["cores"] = json!([0]);
+    cfg["resources"]["memory_mb"] = json!(512);
+    gw.ok(
+        "POST",
+        "/api/v1/bots",
+        &json!({"node_id": "sd1", "config": cfg}),
+    );
+    gw.ok("POST", "/api/v1/bots/tri-1/start", &Value::Null);
+    let s = until(&gw, "tri-1", "running", |s| s["state"] == "running");
+    assert_eq!(s["backend"], "systemd");
+    let pid = pid_of(&s);
+    let unit = "sniperforge-bot@tri-1.service";
+    assert_eq!(systemd.property(unit, "ActiveState"), "active");
+    assert_eq!(systemd.property(unit, "MainPID"), pid.to_string());
+    assert_eq!(systemd.property(unit, "Restart"), "on-failure");
+    assert_eq!(systemd.property(unit, "CPUAffinity"), "0");
+    assert_eq!(
+        systemd.property(unit, "MemoryMax"),
+        (512u64 << 20).to_string()
+    );
+    assert_eq!(systemd.property(unit, "NoNewPrivileges"), "yes");
+    let affinity = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert!(
+        affinity
+            .lines()
+            .any(|l| l.starts_with("Cpus_allowed_list:") && l.trim_end().ends_with("\t0")),
+        "the bot runs pinned to core 0"
+    );
+
+    // Hot change: ReloadUnit → ExecReload → SIGHUP; same process.
+    cfg["parameters"]["trading"]["min_profit_bps"] = json!(9);
+    gw.ok("PUT", "/api/v1/configs/tri-1", &cfg);
+    until(&gw, "tri-1", "config v2 applied", |s| {
+        s["config_version"] == 2
+    });
+    wait_for("the bot to reload on SIGHUP", T, || {
+        let l = gw.ok(
+            "GET",
+            "/api/v1/system/logs/tri-1?filter=SIGHUP",
+            &Value::Null,
+        );
+        (!l["lines"].as_array()?.is_empty()).then_some(())
+    });
+    assert_eq!(
+        pid_of(&gw.reported("tri-1")),
+        pid,
+        "hot reload keeps the process"
+    );
+
+    // Restart request: RestartUnit, a new main process.
+    gw.ok("POST", "/api/v1/bots/tri-1/restart", &Value::Null);
+    let s = until(&gw, "tri-1", "restarted", |s| {
+        s["state"] == "running" && pid_of(s) != pid && pid_of(s) != 0
+    });
+    let pid = pid_of(&s);
+
+    // Crash: systemd restarts it (Restart=on-failure); the agent sees it through signals.
+    common::signal(pid as u32, "KILL");
+    let s = until(&gw, "tri-1", "restarted by systemd after a crash", |s| {
+        s["state"] == "running" && pid_of(s) != pid && s["restarts"].as_u64() >= Some(1)
+    });
+    let pid = pid_of(&s);
+    assert_eq!(
+        systemd.property(unit, "NRestarts"),
+        s["restarts"].to_string()
+    );
+
+    // Agent killed: the unit keeps running; a new agent adopts it without a restart.
+    agent.kill();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(alive(pid as u32));
+    let mut agent = start_agent(&gw, &node_dir, "sd1", &args);
+    std::thread::sleep(Duration::from_secs(3));
+    let s = until(&gw, "tri-1", "adopted", |s| s["state"] == "running");
+    assert_eq!(pid_of(&s), pid, "adopted, not restarted: {s}");
+    assert_eq!(systemd.property(unit, "MainPID"), pid.to_string());
+
+    // Stop: the unit goes away with its process.
+    gw.ok("POST", "/api/v1/bots/tri-1/stop", &Value::Null);
+    until(&gw, "tri-1", "stopped", |s| s["state"] == "stopped");
+    wait_for("the process to end", T, || {
+        (!alive(pid as u32)).then_some(())
+    });
+    let state = systemd.property(unit, "ActiveState");
+    assert!(state == "inactive" || state.is_empty(), "{state}");
+    agent.terminate(Duration::from_secs(10));
+}
