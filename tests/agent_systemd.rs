@@ -66,6 +66,10 @@ fn systemd_backend_drives_real_units_over_dbus() {
         (512u64 << 20).to_string()
     );
     assert_eq!(systemd.property(unit, "NoNewPrivileges"), "yes");
+    assert_eq!(systemd.property(unit, "PrivateTmp"), "yes");
+    assert_eq!(systemd.property(unit, "ProtectSystem"), "strict");
+    assert_eq!(systemd.property(unit, "Nice"), "-10");
+    assert_eq!(systemd.property(unit, "LimitMEMLOCK"), "infinity");
     let affinity = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     assert!(
         affinity

@@ -28,6 +28,8 @@ pub const START_LIMIT_BURST: u32 = 5;
 pub const START_LIMIT_INTERVAL: Duration = Duration::from_secs(60);
 /// SIGTERM grace before SIGKILL.
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Scheduling priority of bots (above ordinary services).
+pub const NICE: i32 = -10;
 
 /// The unit name of a bot.
 pub fn unit_name(bot_id: &str) -> String {
@@ -57,6 +59,10 @@ pub fn properties(spec: &BotSpec) -> Vec<(String, OwnedVariant)> {
     let mut argv = vec![exe.clone()];
     argv.extend(spec.args());
     let log = spec.log_path.display().to_string();
+    let mut writable = vec![spec.state_dir.display().to_string()];
+    if let Some(dir) = spec.log_path.parent().filter(|d| *d != spec.state_dir) {
+        writable.push(dir.display().to_string());
+    }
     let mut p: Vec<(String, OwnedVariant)> = vec![
         (
             "Description".into(),
@@ -96,7 +102,12 @@ pub fn properties(spec: &BotSpec) -> Vec<(String, OwnedVariant)> {
                 "RUST_BACKTRACE=1".to_string(),
             ]),
         ),
+        ("Nice".into(), var(NICE)),
+        ("LimitMEMLOCK".into(), var(u64::MAX)),
         ("NoNewPrivileges".into(), var(true)),
+        ("PrivateTmp".into(), var(true)),
+        ("ProtectSystem".into(), var("strict".to_string())),
+        ("ReadWritePaths".into(), var(writable)),
         ("CollectMode".into(), var("inactive-or-failed".to_string())),
     ];
     if !spec.cores.is_empty() {
@@ -419,6 +430,73 @@ mod tests {
         assert_eq!(cpu_mask(&[0]), vec![0b1]);
         assert_eq!(cpu_mask(&[1, 3]), vec![0b1010]);
         assert_eq!(cpu_mask(&[9]), vec![0, 0b10]);
+    }
+
+    /// The transient units carry the template's settings (the deployment file and the agent
+    /// cannot drift apart).
+    #[test]
+    fn transient_properties_match_the_template_unit() {
+        let template = include_str!("../../systemd/sniperforge-bot@.service");
+        let directive = |key: &str| -> String {
+            template
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("{key}=")))
+                .unwrap_or_else(|| panic!("{key}= missing from sniperforge-bot@.service"))
+                .to_string()
+        };
+        let spec = BotSpec {
+            bot_id: "b".into(),
+            exe: "/x/sniperforge".into(),
+            config_path: "/d/bots/b/config.json".into(),
+            state_dir: "/d/bots/b".into(),
+            log_path: "/d/bots/b/bot.log".into(),
+            control_port: 9000,
+            cores: vec![2, 3],
+            memory_mb: 256,
+            feed: "sim".into(),
+            seed: 7,
+        };
+        let props: HashMap<String, OwnedVariant> = properties(&spec).into_iter().collect();
+        let get = |k: &str| format!("{:?}", props.get(k).unwrap_or_else(|| panic!("{k}")));
+        let s = |v: &str| format!("{:?}", var(v.to_string()));
+        let secs = |d: &str| -> u64 { d.parse::<u64>().unwrap() * 1_000_000 };
+        assert_eq!(get("Restart"), s(&directive("Restart")));
+        assert_eq!(
+            get("RestartUSec"),
+            format!("{:?}", var(secs(&directive("RestartSec"))))
+        );
+        assert_eq!(
+            get("TimeoutStopUSec"),
+            format!("{:?}", var(secs(&directive("TimeoutStopSec"))))
+        );
+        assert_eq!(
+            get("StartLimitIntervalUSec"),
+            format!("{:?}", var(secs(&directive("StartLimitIntervalSec"))))
+        );
+        assert_eq!(
+            get("StartLimitBurst"),
+            format!(
+                "{:?}",
+                var(directive("StartLimitBurst").parse::<u32>().unwrap())
+            )
+        );
+        assert_eq!(
+            get("Nice"),
+            format!("{:?}", var(directive("Nice").parse::<i32>().unwrap()))
+        );
+        assert_eq!(directive("LimitMEMLOCK"), "infinity");
+        assert_eq!(get("LimitMEMLOCK"), format!("{:?}", var(u64::MAX)));
+        assert_eq!(directive("KillSignal"), "SIGTERM");
+        assert_eq!(get("KillSignal"), format!("{:?}", var(15i32)));
+        assert_eq!(get("ProtectSystem"), s(&directive("ProtectSystem")));
+        for flag in ["NoNewPrivileges", "PrivateTmp"] {
+            assert_eq!(directive(flag), "yes");
+            assert_eq!(get(flag), format!("{:?}", var(true)));
+        }
+        assert_eq!(directive("ExecReload"), "/bin/kill -HUP $MAINPID");
+        assert!(get("ExecReload").contains("$MAINPID") && get("ExecReload").contains("-HUP"));
+        assert_eq!(get("CPUAffinity"), format!("{:?}", var(vec![0b1100u8])));
+        assert_eq!(get("MemoryMax"), format!("{:?}", var(256u64 << 20)));
     }
 
     #[test]
