@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use clap::ValueEnum;
 use sniperforge_agent::{
-    Agent, AgentOptions, Backend, GatewayClient, ProcessBackend, SystemdBackend, local_node,
+    Agent, AgentOptions, Backend, GatewayClient, NomadBackend, ProcessBackend, SystemdBackend,
+    local_node,
 };
 
 /// Which supervisor runs the bots.
@@ -51,6 +52,16 @@ pub struct AgentArgs {
     /// unix:path=/run/user/1000/bus for a user manager.
     #[arg(long, default_value = "system")]
     pub systemd_bus: String,
+    /// nomad backend: the Nomad agent's HTTP API.
+    #[arg(long, default_value = "http://127.0.0.1:4646")]
+    pub nomad_addr: String,
+    /// nomad backend: file holding a Nomad ACL token (default: $NOMAD_TOKEN, if set).
+    #[arg(long)]
+    pub nomad_token_file: Option<PathBuf>,
+    /// nomad backend: the Nomad node name (node.unique.name) bots are constrained to
+    /// (default: --node-id).
+    #[arg(long)]
+    pub nomad_node: Option<String>,
     /// Stop the bots when the agent stops (by default they keep running and are adopted).
     #[arg(long)]
     pub stop_bots_on_exit: bool,
@@ -135,11 +146,24 @@ pub fn run(a: AgentArgs) -> ExitCode {
                 }
             }
             BackendArg::Nomad => {
-                eprintln!(
-                    "error: --backend {:?} is not available in this build yet",
-                    a.backend
-                );
-                return ExitCode::from(2);
+                let token = match &a.nomad_token_file {
+                    Some(f) => match std::fs::read_to_string(f) {
+                        Ok(t) => Some(t.trim().to_string()),
+                        Err(e) => {
+                            eprintln!("error: reading {}: {e}", f.display());
+                            return ExitCode::from(2);
+                        }
+                    },
+                    None => std::env::var("NOMAD_TOKEN").ok().filter(|t| !t.is_empty()),
+                };
+                let node = a.nomad_node.clone().unwrap_or_else(|| a.node_id.clone());
+                match NomadBackend::connect(&a.nomad_addr, token, &node) {
+                    Ok(b) => Arc::new(b),
+                    Err(e) => {
+                        eprintln!("error: --backend nomad: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
             }
         };
         let opts = AgentOptions {

@@ -94,6 +94,9 @@ pub struct BotArgs {
     /// Simulator seed.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// Append JSON log lines to this file instead of stdout.
+    #[arg(long)]
+    pub log_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -262,6 +265,7 @@ fn main() -> ExitCode {
                 feed: a.feed,
                 state_dir: a.state_dir,
                 seed: a.seed,
+                log_file: a.log_file,
             });
             ExitCode::from(u8::try_from(code).unwrap_or(1))
         }

@@ -510,6 +510,7 @@ impl Agent {
                 .unwrap_or((Err("not scraped".into()), None));
             let mut status = json!({});
             let mut metrics = Value::Null;
+            let mut scraped_pid = None;
             match (&instance, status_json) {
                 (
                     Some(Instance {
@@ -520,6 +521,7 @@ impl Agent {
                 ) => {
                     status = s["status"].clone();
                     metrics = s["metrics"].clone();
+                    scraped_pid = s["pid"].as_u64();
                     if s["uptime_seconds"].as_u64().unwrap_or(0) >= HEALTHY_AFTER_S {
                         m.failures = 0;
                     }
@@ -607,7 +609,7 @@ impl Agent {
                 obj.insert("config_version".into(), json!(m.record.config_version));
                 obj.insert("control_port".into(), json!(m.record.spec.control_port));
                 if let Some(i) = &instance {
-                    obj.insert("pid".into(), json!(i.pid));
+                    obj.insert("pid".into(), json!(i.pid.map(u64::from).or(scraped_pid)));
                     obj.insert("restarts".into(), json!(i.restarts));
                 }
             }

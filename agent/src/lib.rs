@@ -7,11 +7,13 @@ pub mod agent;
 pub mod backend;
 pub mod gateway;
 pub mod http;
+pub mod nomad;
 pub mod process;
 pub mod systemd;
 
 pub use agent::{Agent, AgentOptions, local_node};
 pub use backend::{Backend, BackendError, BotSpec, Instance, UnitState};
 pub use gateway::GatewayClient;
+pub use nomad::NomadBackend;
 pub use process::ProcessBackend;
 pub use systemd::SystemdBackend;

@@ -30,6 +30,9 @@ pub struct BotArgs {
     pub state_dir: Option<PathBuf>,
     /// Simulator seed.
     pub seed: u64,
+    /// Append log lines to this file instead of stdout (for supervisors that keep stdout
+    /// elsewhere, such as Nomad).
+    pub log_file: Option<PathBuf>,
 }
 
 #[derive(Clone)]
@@ -228,11 +231,35 @@ pub fn router(bot: Arc<dyn BotInterface>, shutdown: Arc<Notify>) -> Router {
 
 /// Runs the bot process to completion; returns the exit code.
 pub fn run(args: BotArgs) -> i32 {
-    let _ = tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .json()
         .with_target(false)
-        .with_current_span(false)
-        .try_init();
+        .with_current_span(false);
+    match &args.log_file {
+        None => {
+            let _ = logs.try_init();
+        }
+        Some(path) => {
+            let file = path
+                .parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|()| {
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(path)
+                });
+            match file {
+                Ok(f) => {
+                    let _ = logs.with_writer(std::sync::Mutex::new(f)).try_init();
+                }
+                Err(e) => {
+                    eprintln!("error: opening the log file {}: {e}", path.display());
+                    return 2;
+                }
+            }
+        }
+    }
     let text = match std::fs::read_to_string(&args.config) {
         Ok(t) => t,
         Err(e) => {

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod nomad;
 pub mod systemd;
 
 pub const EXE: &str = env!("CARGO_BIN_EXE_sniperforge");

@@ -1,0 +1,336 @@
+//! The agent's Nomad backend against an in-process server speaking Nomad's HTTP API (exact wire
+//! format; it runs each job's raw_exec task as a real `sniperforge bot` process with the group's
+//! restart policy), a real gateway and the real binary: the registered job matches
+//! nomad/bot.nomad.hcl field by field; start, hot reload (same process), restart, crash then
+//! restart by the task's restart policy seen through the event stream, agent restart adopting
+//! the job, stop (deregister with purge). A second tier runs the same against a real
+//! `nomad agent -dev` when `nomad` is on PATH.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers unwrap what they built
+
+mod common;
+
+use std::time::Duration;
+
+use common::nomad::FakeNomad;
+use common::{Gateway, alive, start_agent, template, wait_for};
+use serde_json::{Value, json};
+
+const T: Duration = Duration::from_secs(60);
+
+fn until(gw: &Gateway, id: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+    wait_for(&format!("{id}: {what}"), T, || {
+        let s = gw.reported(id);
+        check(&s).then_some(s)
+    })
+}
+
+fn pid_of(s: &Value) -> u64 {
+    s["pid"].as_u64().unwrap_or(0)
+}
+
+/// nomad/bot.nomad.hcl evaluated with these variables, as JSON.
+fn hcl_job(vars: &Value) -> Value {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/nomad/bot.nomad.hcl"))
+        .unwrap();
+    let mut ctx = hcl::eval::Context::new();
+    let var: hcl::Value = hcl::to_value(vars).unwrap();
+    ctx.declare_var("var", var);
+    // Runtime interpolations Nomad resolves on the client stay literal.
+    ctx.declare_var(
+        "node",
+        hcl::to_value(json!({"unique": {"name": "${node.unique.name}"}})).unwrap(),
+    );
+    ctx.declare_var("string", "string");
+    ctx.declare_var("number", "number");
+    let body: hcl::Value = hcl::eval::from_str(&text, &ctx).unwrap();
+    serde_json::to_value(body).unwrap()
+}
+
+fn duration_ns(s: &Value) -> i64 {
+    let s = s.as_str().unwrap();
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap());
+    let n: i64 = n.parse().unwrap();
+    n * match unit {
+        "s" => 1_000_000_000,
+        "m" => 60_000_000_000,
+        other => panic!("unit {other}"),
+    }
+}
+
+/// Field-by-field: the job the agent registered against the HCL file.
+fn assert_matches_hcl(job: &Value, vars: &Value) {
+    let hcl = hcl_job(vars);
+    let spec = &hcl["job"]["sniperforge-bot"];
+    assert_eq!(
+        job["ID"],
+        format!("sniperforge-bot-{}", vars["bot_id"].as_str().unwrap())
+    );
+    assert_eq!(job["Type"], spec["type"]);
+    assert_eq!(job["Datacenters"], spec["datacenters"]);
+    assert_eq!(job["Priority"], spec["priority"]);
+    let c = &job["Constraints"][0];
+    assert_eq!(c["LTarget"], spec["constraint"]["attribute"]);
+    assert_eq!(c["RTarget"], spec["constraint"]["value"]);
+    assert_eq!(c["Operand"], "=");
+    let u = &spec["update"];
+    assert_eq!(job["Update"]["MaxParallel"], u["max_parallel"]);
+    assert_eq!(job["Update"]["HealthCheck"], u["health_check"]);
+    assert_eq!(
+        job["Update"]["MinHealthyTime"],
+        duration_ns(&u["min_healthy_time"])
+    );
+    assert_eq!(
+        job["Update"]["HealthyDeadline"],
+        duration_ns(&u["healthy_deadline"])
+    );
+    assert_eq!(
+        job["Update"]["ProgressDeadline"],
+        duration_ns(&u["progress_deadline"])
+    );
+    assert_eq!(job["Update"]["AutoRevert"], u["auto_revert"]);
+    let g = &spec["group"]["bot"];
+    let tg = &job["TaskGroups"][0];
+    assert_eq!(tg["Name"], "bot");
+    assert_eq!(tg["Count"], g["count"]);
+    let r = &g["restart"];
+    assert_eq!(tg["RestartPolicy"]["Attempts"], r["attempts"]);
+    assert_eq!(tg["RestartPolicy"]["Interval"], duration_ns(&r["interval"]));
+    assert_eq!(tg["RestartPolicy"]["Delay"], duration_ns(&r["delay"]));
+    assert_eq!(tg["RestartPolicy"]["Mode"], r["mode"]);
+    let port = &tg["Networks"][0]["ReservedPorts"][0];
+    assert_eq!(port["Label"], "control");
+    assert_eq!(port["Value"], g["network"]["port"]["control"]["static"]);
+    let svc = &tg["Services"][0];
+    assert_eq!(svc["Name"], g["service"]["name"]);
+    assert_eq!(svc["Provider"], g["service"]["provider"]);
+    assert_eq!(svc["PortLabel"], g["service"]["port"]);
+    assert_eq!(svc["Address"], g["service"]["address"]);
+    let check = &g["service"]["check"];
+    assert_eq!(svc["Checks"][0]["Type"], check["type"]);
+    assert_eq!(svc["Checks"][0]["Path"], check["path"]);
+    assert_eq!(
+        svc["Checks"][0]["Interval"],
+        duration_ns(&check["interval"])
+    );
+    assert_eq!(svc["Checks"][0]["Timeout"], duration_ns(&check["timeout"]));
+    let t = &g["task"]["bot"];
+    let task = &tg["Tasks"][0];
+    assert_eq!(task["Name"], "bot");
+    assert_eq!(task["Driver"], t["driver"]);
+    assert_eq!(task["Config"]["command"], t["config"]["command"]);
+    assert_eq!(task["Config"]["args"], t["config"]["args"]);
+    assert_eq!(task["Env"], t["env"]);
+    assert_eq!(task["KillSignal"], t["kill_signal"]);
+    assert_eq!(task["KillTimeout"], duration_ns(&t["kill_timeout"]));
+    assert_eq!(task["Resources"]["Cores"], t["resources"]["cores"]);
+    assert_eq!(task["Resources"]["MemoryMB"], t["resources"]["memory"]);
+}
+
+#[test]
+fn nomad_backend_registers_the_job_spec_and_follows_allocations() {
+    let dir = tempfile::tempdir().unwrap();
+    let nomad = FakeNomad::start();
+    let gw = Gateway::start(dir.path());
+    let node_dir = dir.path().join("node");
+    let url = nomad.url();
+    let args = [
+        "--backend",
+        "nomad",
+        "--nomad-addr",
+        url.as_str(),
+        "--nomad-node",
+        "edge-7",
+    ];
+    let mut agent = start_agent(&gw, &node_dir, "nd1", &args);
+
+    let mut cfg = template("flash_loan_arbitrage");
+    cfg["bot_id"] = json!("fl-1");
+    cfg["resources"]["cores"] = json!([0, 1]);
+    cfg["resources"]["memory_mb"] = json!(768);
+    gw.ok(
+        "POST",
+        "/api/v1/bots",
+        &json!({"node_id": "nd1", "config": cfg}),
+    );
+    gw.ok("POST", "/api/v1/bots/fl-1/start", &Value::Null);
+    let s = until(&gw, "fl-1", "running", |s| {
+        s["state"] == "running" && pid_of(s) > 0
+    });
+    assert_eq!(s["backend"], "nomad");
+    let pid = pid_of(&s);
+    assert_eq!(
+        nomad.pid("sniperforge-bot-fl-1"),
+        Some(pid as u32),
+        "Nomad's task is the bot"
+    );
+
+    let job = nomad.registered().last().cloned().unwrap();
+    let vars = json!({
+        "bot_id": "fl-1",
+        "node": "edge-7",
+        "control_port": s["control_port"],
+        "cores": 2,
+        "memory_mb": 768,
+        "data_dir": node_dir.display().to_string(),
+        "binary": common::EXE,
+        "feed": "sim",
+        "seed": "7",
+    });
+    assert_matches_hcl(&job, &vars);
+
+    // Logs reach the gateway through --log-file.
+    wait_for("log lines at the gateway", T, || {
+        let l = gw.ok("GET", "/api/v1/system/logs/fl-1", &Value::Null);
+        (!l["lines"].as_array()?.is_empty()).then_some(())
+    });
+
+    // Hot change: PUT /config on the control endpoint; same process, no new job version.
+    let registered = nomad.registered().len();
+    cfg["parameters"]["trading"]["min_profit_bps"] = json!(11);
+    gw.ok("PUT", "/api/v1/configs/fl-1", &cfg);
+    until(&gw, "fl-1", "config v2", |s| s["config_version"] == 2);
+    wait_for("the bot to apply min_profit_bps 11", T, || {
+        let st = common::http(
+            &format!("127.0.0.1:{}", s["control_port"]),
+            "GET",
+            "/status",
+            None,
+            "",
+        )
+        .1;
+        let v: Value = serde_json::from_str(&st).ok()?;
+        (v["config"]["parameters"]["trading"]["min_profit_bps"] == 11).then_some(())
+    });
+    assert_eq!(pid_of(&gw.reported("fl-1")), pid);
+    assert_eq!(
+        nomad.registered().len(),
+        registered,
+        "a hot change registers nothing"
+    );
+
+    // Restart request: the allocation restarts (same job version).
+    gw.ok("POST", "/api/v1/bots/fl-1/restart", &Value::Null);
+    let s = until(&gw, "fl-1", "restarted", |s| {
+        s["state"] == "running" && pid_of(s) != pid && pid_of(s) != 0
+    });
+    let pid = pid_of(&s);
+
+    // Crash: the group's restart policy restarts the task; the event stream tells the agent.
+    common::signal(pid as u32, "KILL");
+    let s = until(&gw, "fl-1", "restarted after a crash", |s| {
+        s["state"] == "running"
+            && pid_of(s) != pid
+            && pid_of(s) != 0
+            && s["restarts"].as_u64() >= Some(2)
+    });
+    let pid = pid_of(&s);
+
+    // Agent restart: adopts the job, the task keeps running.
+    agent.kill();
+    let mut agent = start_agent(&gw, &node_dir, "nd1", &args);
+    std::thread::sleep(Duration::from_secs(3));
+    let s = until(&gw, "fl-1", "adopted", |s| s["state"] == "running");
+    assert_eq!(pid_of(&s), pid, "adopted, not restarted");
+    assert!(alive(pid as u32));
+
+    // Stop: deregistered and purged, the process ends.
+    gw.ok("POST", "/api/v1/bots/fl-1/stop", &Value::Null);
+    until(&gw, "fl-1", "stopped", |s| s["state"] == "stopped");
+    wait_for("the job to be purged", T, || {
+        nomad.jobs().is_empty().then_some(())
+    });
+    wait_for("the process to end", T, || {
+        (!alive(pid as u32)).then_some(())
+    });
+    agent.terminate(Duration::from_secs(10));
+}
+
+#[test]
+fn real_nomad_tier_runs_when_nomad_is_installed() {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join("nomad").is_file()))
+        .unwrap_or(false);
+    if !found {
+        eprintln!(
+            "\n\n*** SKIP real_nomad_tier_runs_when_nomad_is_installed: no `nomad` on PATH (not installable on these machines) ***\n\n"
+        );
+        return;
+    }
+    // With a real agent: `nomad agent -dev` on loopback, then the same lifecycle.
+    let dir = tempfile::tempdir().unwrap();
+    let mut dev = std::process::Command::new("nomad")
+        .args(["agent", "-dev", "-bind", "127.0.0.1", "-data-dir"])
+        .arg(dir.path().join("nomad"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let ready = wait_for("nomad -dev", T, || {
+        let (status, body) = std::panic::catch_unwind(|| {
+            common::http("127.0.0.1:4646", "GET", "/v1/nodes", None, "")
+        })
+        .ok()?;
+        (status == 200 && body.contains("\"Status\":\"ready\"")).then_some(body)
+    });
+    let node: Value = serde_json::from_str(&ready).unwrap();
+    let node_name = node[0]["Name"].as_str().unwrap().to_string();
+    let gw = Gateway::start(dir.path());
+    let node_dir = dir.path().join("node");
+    let args = [
+        "--backend",
+        "nomad",
+        "--nomad-addr",
+        "http://127.0.0.1:4646",
+        "--nomad-node",
+        node_name.as_str(),
+    ];
+    let mut agent = start_agent(&gw, &node_dir, "real1", &args);
+    let mut cfg = template("enhanced_arbitrage");
+    cfg["bot_id"] = json!("real-1");
+    gw.ok(
+        "POST",
+        "/api/v1/bots",
+        &json!({"node_id": "real1", "config": cfg}),
+    );
+    gw.ok("POST", "/api/v1/bots/real-1/start", &Value::Null);
+    until(&gw, "real-1", "running under nomad -dev", |s| {
+        s["state"] == "running" && pid_of(s) > 0
+    });
+    gw.ok("POST", "/api/v1/bots/real-1/stop", &Value::Null);
+    until(&gw, "real-1", "stopped", |s| s["state"] == "stopped");
+    agent.terminate(Duration::from_secs(10));
+    let _ = dev.kill();
+    let _ = dev.wait();
+}
+
+/// The gateway and agent job files parse, and say what the docs say they do.
+#[test]
+fn gateway_and_agent_job_files_parse() {
+    let read = |name: &str| -> Value {
+        let text = std::fs::read_to_string(format!("{}/nomad/{name}", env!("CARGO_MANIFEST_DIR")))
+            .unwrap();
+        let body: hcl::Body = hcl::parse(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        serde_json::to_value(hcl::from_body::<hcl::Value>(body).unwrap()).unwrap()
+    };
+    let gw = read("gateway.nomad.hcl");
+    let job = &gw["job"]["sniperforge-gateway"];
+    assert_eq!(job["type"], "service");
+    let group = &job["group"]["gateway"];
+    assert_eq!(group["service"]["check"]["path"], "/api/v1/system/health");
+    assert_eq!(group["task"]["gateway"]["config"]["args"][0], "gateway");
+    let agent = read("agent.nomad.hcl");
+    let job = &agent["job"]["sniperforge-agent"];
+    assert_eq!(job["type"], "system", "one agent per node");
+    let args = job["group"]["agent"]["task"]["agent"]["config"]["args"].to_string();
+    for needle in [
+        "\"agent\"",
+        "\"--backend\",\"nomad\"",
+        "--token-file",
+        "--node-id",
+    ] {
+        assert!(args.contains(needle), "{needle} in {args}");
+    }
+    let bot = read("bot.nomad.hcl");
+    assert_eq!(bot["job"]["sniperforge-bot"]["type"], "service");
+}
