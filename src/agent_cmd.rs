@@ -121,6 +121,15 @@ pub fn run(a: AgentArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if matches!(a.backend, BackendArg::Systemd)
+        && (data_dir.starts_with("/tmp") || data_dir.starts_with("/var/tmp"))
+    {
+        eprintln!(
+            "error: --data-dir {}: bot units run with PrivateTmp=yes and cannot see /tmp or /var/tmp; use a directory such as /var/lib/sniperforge",
+            data_dir.display()
+        );
+        return ExitCode::from(2);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

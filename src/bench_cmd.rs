@@ -17,6 +17,11 @@ pub fn run(command: &BenchCommand) -> ExitCode {
             .build()
             .map_err(anyhow::Error::from)
             .and_then(|rt| rt.block_on(crate::gateway_load::run(a))),
+        BenchCommand::Agent(a) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| rt.block_on(crate::agent_bench::run(a))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,7 +4,6 @@
 //! the gateway process's CPU from /proc, and (2) sends `GET /api/v1/bots` open loop at `--rate`,
 //! timing each request from its scheduled send time (no coordinated omission).
 
-use std::io::BufRead as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -106,15 +105,6 @@ fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
 }
 
 /// Stops the gateway we started when the run ends, however it ends.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Runs the load and writes the report.
 pub async fn run(a: &GatewayLoadArgs) -> anyhow::Result<()> {
     if a.duration == 0 || a.rate == 0 || a.bots == 0 || a.connections == 0 {
@@ -123,30 +113,8 @@ pub async fn run(a: &GatewayLoadArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let dir = std::env::temp_dir().join(format!("sniperforge-load-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let mut child = Child(
-        std::process::Command::new(std::env::current_exe()?)
-            .args(["gateway", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(&dir)
-            .arg("--database")
-            .arg(format!("sqlite://{}", dir.join("g.db").display()))
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .context("starting the gateway")?,
-    );
-    let pid = child.0.id();
-    let stdout = child.0.stdout.take().context("gateway stdout")?;
-    let mut addr = None;
-    for line in std::io::BufReader::new(stdout).lines() {
-        let line = line?;
-        if let Some(rest) = line.strip_prefix("gateway listening on http://") {
-            addr = rest.split('/').next().and_then(|a| a.parse().ok());
-            break;
-        }
-    }
-    let addr: std::net::SocketAddr = addr.context("the gateway did not say where it listens")?;
-    let token = std::fs::read_to_string(dir.join("admin.token"))?
-        .trim()
-        .to_string();
+    let gateway = crate::local_gateway::LocalGateway::start(&dir)?;
+    let (addr, token, pid) = (gateway.addr, gateway.token.clone(), gateway.child.0.id());
 
     // Setup: a node and the bots.
     let mut c = Conn::open(addr).await?;
@@ -241,7 +209,7 @@ pub async fn run(a: &GatewayLoadArgs) -> anyhow::Result<()> {
     }
     let read_wall = read_t0.elapsed().as_secs_f64();
     let read_cores = (cpu_seconds(pid)? - cpu1) / read_wall;
-    drop(child);
+    drop(gateway);
     let _ = std::fs::remove_dir_all(&dir);
 
     let p = |h: &hdrhistogram::Histogram<u64>| sniperforge_engine::telemetry::Percentiles::of(h);

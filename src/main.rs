@@ -1,9 +1,11 @@
 //! `sniperforge`: the one binary. Parses the command line and dispatches into the crates.
 
+mod agent_bench;
 mod agent_cmd;
 mod bench_cmd;
 mod config_cmd;
 mod gateway_load;
+mod local_gateway;
 mod quote_cmd;
 
 #[global_allocator]
@@ -128,6 +130,9 @@ pub enum BenchCommand {
     /// Bounded load against a real gateway process on loopback: snapshot ingest and
     /// `GET /api/v1/bots` open loop.
     Gateway(gateway_load::GatewayLoadArgs),
+    /// Desired-state change → bot running, per agent backend, and a whole node's reconcile,
+    /// against a real gateway and agent on loopback.
+    Agent(agent_bench::AgentBenchArgs),
 }
 
 #[derive(Debug, clap::Args)]

@@ -41,6 +41,7 @@ fn process_backend_runs_the_desired_state_and_survives_agent_restarts() {
     cfg["bot_id"] = json!("arb-1");
     cfg["parameters"]["trading"]["min_profit_bps"] = json!(1);
     cfg["parameters"]["risk_management"]["emergency_stop_enabled"] = json!(false);
+    cfg["resources"]["cores"] = json!([0]);
     gw.ok(
         "POST",
         "/api/v1/bots",
@@ -148,6 +149,26 @@ fn process_backend_runs_the_desired_state_and_survives_agent_restarts() {
     wait_for("the process to end", T, || {
         (!alive(pid as u32)).then_some(())
     });
+
+    // A bot reserving cores this node lacks is refused with the reason, not run unpinned.
+    let mut bad = template("enhanced_arbitrage");
+    bad["bot_id"] = json!("arb-bad");
+    bad["resources"]["cores"] = json!([1000]);
+    gw.ok(
+        "POST",
+        "/api/v1/bots",
+        &json!({"node_id": "n1", "config": bad}),
+    );
+    gw.ok("POST", "/api/v1/bots/arb-bad/start", &Value::Null);
+    let s = until(&gw, "arb-bad", "refused", |s| s["state"] == "error");
+    assert!(
+        s["reason"]
+            .as_str()
+            .unwrap()
+            .contains("resources.cores [1000]: node n1 has cores 0-"),
+        "{s}"
+    );
+    gw.ok("POST", "/api/v1/bots/arb-bad/stop", &Value::Null);
 
     agent.terminate(Duration::from_secs(10));
     assert!(bot_pids_under(&node_dir).is_empty(), "no bot process left");

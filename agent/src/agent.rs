@@ -49,6 +49,9 @@ const LOG_LINE_MAX: usize = 8 * 1024;
 const LOG_READ_MAX: u64 = 256 * 1024;
 /// How long the blocking query waits at the gateway.
 const DESIRED_WAIT: Duration = Duration::from_secs(30);
+/// Report period right after a desired-state change, and for how long.
+const FAST_REPORT: Duration = Duration::from_millis(50);
+const FAST_REPORT_WINDOW: Duration = Duration::from_secs(3);
 /// Control-endpoint scrape deadline.
 const SCRAPE_DEADLINE: Duration = Duration::from_millis(800);
 
@@ -261,8 +264,9 @@ impl Agent {
         }
     }
 
-    /// Checks a desired bot's configuration; `Err` says why it cannot run.
-    fn validate(d: &DesiredBot) -> Result<sniperforge_bots::ValidatedConfig, String> {
+    /// Checks a desired bot's configuration (and that this node has the cores it reserves);
+    /// `Err` says why it cannot run.
+    fn validate(&self, d: &DesiredBot) -> Result<sniperforge_bots::ValidatedConfig, String> {
         let body = d
             .config
             .as_ref()
@@ -283,11 +287,29 @@ impl Agent {
                 d.config_version, valid.config.bot_id
             ));
         }
+        let cores = self.opts.node.cores as usize;
+        let missing: Vec<usize> = valid
+            .config
+            .resources
+            .cores
+            .iter()
+            .copied()
+            .filter(|c| *c >= cores)
+            .collect();
+        if !missing.is_empty() {
+            return Err(format!(
+                "configuration version {}: resources.cores {:?}: node {} has cores 0-{}",
+                d.config_version,
+                missing,
+                self.opts.node.node_id,
+                cores.saturating_sub(1)
+            ));
+        }
         Ok(valid)
     }
 
     async fn launch(&mut self, d: &DesiredBot) -> Result<(), String> {
-        let valid = Self::validate(d)?;
+        let valid = self.validate(d)?;
         let port = free_port().map_err(|e| format!("no free control port: {e}"))?;
         let spec = self.spec_for(&valid.config, port);
         let body = serde_json::to_vec_pretty(&valid.config).map_err(|e| e.to_string())?;
@@ -318,7 +340,7 @@ impl Agent {
     /// Writes a new configuration version and applies it: SIGHUP when every change is hot,
     /// a restart otherwise.
     async fn apply_config(&mut self, d: &DesiredBot) -> Result<(), String> {
-        let valid = Self::validate(d)?;
+        let valid = self.validate(d)?;
         let Some(m) = self.managed.get_mut(&d.bot_id) else {
             return Ok(());
         };
@@ -664,17 +686,23 @@ impl Agent {
         let mut tick = tokio::time::interval(self.opts.report_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut report_failing = false;
+        // After a desired-state change, report every FAST_REPORT for a while, so the gateway sees
+        // the new state in tens of milliseconds rather than at the next interval.
+        let mut fast_until = tokio::time::Instant::now();
         tokio::pin!(shutdown);
         loop {
+            let fast = tokio::time::Instant::now() < fast_until;
             tokio::select! {
                 _ = &mut shutdown => break,
                 changed = rx.changed() => {
                     if changed.is_err() { break; }
                     let desired = rx.borrow_and_update().clone();
                     if let Some(d) = desired { self.reconcile(&d).await; }
+                    fast_until = tokio::time::Instant::now() + FAST_REPORT_WINDOW;
                     continue;
                 }
                 _ = tick.tick() => {}
+                _ = tokio::time::sleep(FAST_REPORT), if fast => {}
             }
             let desired = rx.borrow().clone();
             if let Some(d) = desired {

@@ -1,0 +1,59 @@
+//! A gateway process of this binary on a free loopback port, for the load and agent benchmarks.
+
+use std::io::BufRead;
+use std::path::Path;
+
+use anyhow::Context;
+
+/// A child process killed (and reaped) when dropped.
+#[derive(Debug)]
+pub struct Child(pub std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A running gateway: its process, address and admin token.
+#[derive(Debug)]
+pub struct LocalGateway {
+    /// The process (killed on drop).
+    pub child: Child,
+    /// Where it listens.
+    pub addr: std::net::SocketAddr,
+    /// The admin token it wrote on first start.
+    pub token: String,
+}
+
+impl LocalGateway {
+    /// Starts `sniperforge gateway` over SQLite in `dir` and waits until it listens.
+    pub fn start(dir: &Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let mut child = Child(
+            std::process::Command::new(std::env::current_exe()?)
+                .args(["gateway", "--listen", "127.0.0.1:0", "--data-dir"])
+                .arg(dir)
+                .arg("--database")
+                .arg(format!("sqlite://{}", dir.join("g.db").display()))
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .context("starting the gateway")?,
+        );
+        let stdout = child.0.stdout.take().context("gateway stdout")?;
+        let mut addr = None;
+        for line in std::io::BufReader::new(stdout).lines() {
+            let line = line?;
+            if let Some(rest) = line.strip_prefix("gateway listening on http://") {
+                addr = rest.split('/').next().and_then(|a| a.parse().ok());
+                break;
+            }
+        }
+        let addr = addr.context("the gateway did not say where it listens")?;
+        let token = std::fs::read_to_string(dir.join("admin.token"))?
+            .trim()
+            .to_string();
+        Ok(Self { child, addr, token })
+    }
+}
