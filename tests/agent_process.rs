@@ -10,6 +10,28 @@ mod common;
 use std::time::Duration;
 
 use common::{Gateway, alive, bot_pids_under, start_agent, template, wait_for};
+
+/// An agent for a gateway URL that may not be up (token from `gw_dir/admin.token`).
+fn start_agent_url(
+    url: &str,
+    gw_dir: &std::path::Path,
+    dir: &std::path::Path,
+    node: &str,
+) -> common::Proc {
+    let child = std::process::Command::new(common::EXE)
+        .args(["agent", "--gateway", url, "--node-id", node, "--token-file"])
+        .arg(gw_dir.join("admin.token"))
+        .arg("--data-dir")
+        .arg(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    common::Proc {
+        child,
+        name: "agent",
+    }
+}
 use serde_json::{Value, json};
 
 const T: Duration = Duration::from_secs(60);
@@ -143,6 +165,29 @@ fn process_backend_runs_the_desired_state_and_survives_agent_restarts() {
     let s = until(&gw, "arb-1", "adopted", |s| s["state"] == "running");
     assert_eq!(pid_of(&s), pid, "adopted, not restarted: {s}");
 
+    // Gateway down: the bot keeps running; a restarted agent works from the cached desired
+    // state; when the gateway is back (same port, same store) reports resume.
+    let addr = gw.addr.clone();
+    drop(gw);
+    agent.kill();
+    let mut agent = start_agent_url(&format!("http://{addr}"), dir.path(), &node_dir, "n1");
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        alive(pid as u32),
+        "the bot runs on while the gateway is down"
+    );
+    let gw = Gateway::start_on(dir.path(), &addr);
+    let s = wait_for("reports after the gateway returns", T, || {
+        let r = gw.ok("GET", "/api/v1/bots/arb-1/status", &Value::Null);
+        let at = r["reported"]["reported_at"].as_i64()?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?
+            .as_millis() as i64;
+        (now - at < 500).then(|| r["reported"]["status"].clone())
+    });
+    assert_eq!(pid_of(&s), pid, "still the same process: {s}");
+
     // Stop: the process ends, the gateway hears it.
     gw.ok("POST", "/api/v1/bots/arb-1/stop", &Value::Null);
     until(&gw, "arb-1", "stopped", |s| s["state"] == "stopped");
@@ -172,4 +217,51 @@ fn process_backend_runs_the_desired_state_and_survives_agent_restarts() {
 
     agent.terminate(Duration::from_secs(10));
     assert!(bot_pids_under(&node_dir).is_empty(), "no bot process left");
+}
+
+/// A bot that keeps failing: the supervisor backs off and the agent reports the crash loop with
+/// the last exit.
+#[test]
+fn a_crash_loop_is_backed_off_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(dir.path());
+    let node_dir = dir.path().join("node");
+    // A "bot binary" that always fails.
+    let exe = dir.path().join("failing-bot");
+    std::fs::write(&exe, "#!/bin/sh\necho 'fatal: cannot start' >&2\nexit 3\n").unwrap();
+    std::fs::set_permissions(&exe, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let exe = exe.display().to_string();
+    let mut agent = start_agent(&gw, &node_dir, "n2", &["--bot-exe", exe.as_str()]);
+    let mut cfg = template("enhanced_arbitrage");
+    cfg["bot_id"] = json!("loop-1");
+    cfg["resources"]["cores"] = json!([]);
+    gw.ok(
+        "POST",
+        "/api/v1/bots",
+        &json!({"node_id": "n2", "config": cfg}),
+    );
+    gw.ok("POST", "/api/v1/bots/loop-1/start", &Value::Null);
+    let s = until(&gw, "loop-1", "crash loop reported", |s| {
+        s["state"] == "error" && s["restarts"].as_u64() >= Some(3)
+    });
+    let reason = s["reason"].as_str().unwrap();
+    assert!(reason.contains("exit status: 3"), "{reason}");
+    assert!(reason.contains("consecutive failures"), "{reason}");
+    wait_for("the failure output at the gateway", T, || {
+        let l = gw.ok(
+            "GET",
+            "/api/v1/system/logs/loop-1?filter=fatal",
+            &Value::Null,
+        );
+        (!l["lines"].as_array()?.is_empty()).then_some(())
+    });
+    // Backoff: restarts grow slower than one per 250 ms.
+    let first = s["restarts"].as_u64().unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    let later = gw.reported("loop-1")["restarts"].as_u64().unwrap();
+    assert!(
+        later - first <= 4,
+        "{first} → {later} restarts in 3 s: no backoff"
+    );
+    agent.terminate(Duration::from_secs(10));
 }

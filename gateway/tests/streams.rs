@@ -156,3 +156,135 @@ async fn http(addr: &std::net::SocketAddr, request_line: &str, body: &str) -> St
     s.read_to_string(&mut resp).await.unwrap();
     resp
 }
+
+/// `GET /api/v1/ws/logs` and `GET /api/v1/system/logs/{id}`: lines reported by agents reach
+/// subscribers of their bot, node or the fleet (and no one else), the recent ones are kept for
+/// the REST tail with a filter, and an oversized report is refused whole.
+#[tokio::test]
+async fn log_lines_stream_and_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::connect(&format!("sqlite://{}", dir.path().join("g.db").display()))
+        .await
+        .unwrap();
+    store.add_token("op", "olga", Role::Operator).await.unwrap();
+    let app = router(AppState::new(store.clone()).await.unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let mut a = sniperforge_bots::template("enhanced_arbitrage".parse().unwrap());
+    a["bot_id"] = json!("log-a");
+    let mut b = a.clone();
+    b["bot_id"] = json!("log-b");
+    for (cfg, node) in [(&a, "n1"), (&b, "n2")] {
+        let resp = http(
+            &addr,
+            "POST /api/v1/bots",
+            &json!({"config": cfg, "node_id": node}).to_string(),
+        )
+        .await;
+        assert!(resp.starts_with("HTTP/1.1 201"), "{resp}");
+    }
+    for node in ["n1", "n2"] {
+        let node = json!({"node_id": node, "hostname": "h", "cores": 2, "memory_mb": 1, "backend": "process"});
+        let resp = http(&addr, "POST /api/v1/agent/register", &node.to_string()).await;
+        assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    }
+    let url = format!("ws://{addr}/api/v1/ws/logs?token=op");
+    let (mut by_bot, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .unwrap();
+    let (mut by_node, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .unwrap();
+    send(&mut by_bot, json!({"subscribe": ["bot:log-a"]})).await;
+    send(&mut by_node, json!({"subscribe": ["node:n2"]})).await;
+    // Give the server a moment to apply the subscriptions.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let report = |node: &str, bot: &str, lines: Vec<String>| {
+        json!({"node_id": node, "bots": [{"bot_id": bot, "status": {"state": "running"}, "logs": lines}]}).to_string()
+    };
+    let resp = http(
+        &addr,
+        "POST /api/v1/agent/report",
+        &report("n1", "log-a", vec!["a one".into(), "a two".into()]),
+    )
+    .await;
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    let resp = http(
+        &addr,
+        "POST /api/v1/agent/report",
+        &report("n2", "log-b", vec!["b one".into()]),
+    )
+    .await;
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+
+    let first = next_json(&mut by_bot).await;
+    assert_eq!(
+        (first["bot_id"].as_str(), first["line"].as_str()),
+        (Some("log-a"), Some("a one"))
+    );
+    assert_eq!(first["node_id"], "n1");
+    assert!(first["at"].as_i64().unwrap() > 0);
+    assert_eq!(next_json(&mut by_bot).await["line"], "a two");
+    assert_eq!(next_json(&mut by_node).await["line"], "b one");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), by_bot.next())
+            .await
+            .is_err(),
+        "log-b's line does not reach a log-a subscriber"
+    );
+    // A bad topic is an error on the socket, which stays open.
+    send(&mut by_bot, json!({"subscribe": ["planet:x"]})).await;
+    assert_eq!(next_json(&mut by_bot).await["error"]["code"], "bad_topic");
+
+    // The REST tail, with a filter and a limit.
+    let many: Vec<String> = (0..30).map(|i| format!("line {i}")).collect();
+    let resp = http(
+        &addr,
+        "POST /api/v1/agent/report",
+        &report("n1", "log-a", many),
+    )
+    .await;
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    let body = |resp: String| -> Value {
+        serde_json::from_str(resp.split_once("\r\n\r\n").unwrap().1).unwrap()
+    };
+    let tail = body(http(&addr, "GET /api/v1/system/logs/log-a?tail=3", "").await);
+    let lines: Vec<&str> = tail["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["line"].as_str().unwrap())
+        .collect();
+    assert_eq!(lines, ["line 27", "line 28", "line 29"]);
+    let filtered = body(http(&addr, "GET /api/v1/system/logs/log-a?filter=a%20t", "").await);
+    assert_eq!(filtered["lines"].as_array().unwrap().len(), 1, "{filtered}");
+    let resp = http(&addr, "GET /api/v1/system/logs/ghost", "").await;
+    assert!(resp.starts_with("HTTP/1.1 404"), "{resp}");
+
+    // Too many lines or too long a line: 400 naming the bot, nothing stored.
+    let flood: Vec<String> = (0..1_001).map(|i| i.to_string()).collect();
+    let resp = http(
+        &addr,
+        "POST /api/v1/agent/report",
+        &report("n1", "log-a", flood),
+    )
+    .await;
+    assert!(
+        resp.starts_with("HTTP/1.1 400") && resp.contains("bots[log-a].logs"),
+        "{resp}"
+    );
+    let resp = http(
+        &addr,
+        "POST /api/v1/agent/report",
+        &report("n1", "log-a", vec!["x".repeat(9_000)]),
+    )
+    .await;
+    assert!(
+        resp.starts_with("HTTP/1.1 400") && resp.contains("logs[0]"),
+        "{resp}"
+    );
+    let tail = body(http(&addr, "GET /api/v1/system/logs/log-a?tail=1", "").await);
+    assert_eq!(tail["lines"][0]["line"], "line 29");
+}

@@ -119,8 +119,13 @@ pub struct Gateway {
 
 impl Gateway {
     pub fn start(dir: &Path) -> Self {
+        Self::start_on(dir, "127.0.0.1:0")
+    }
+
+    /// A gateway on `listen` (to bring one back on the port its agents know).
+    pub fn start_on(dir: &Path, listen: &str) -> Self {
         let mut child = Command::new(EXE)
-            .args(["gateway", "--listen", "127.0.0.1:0", "--database"])
+            .args(["gateway", "--listen", listen, "--database"])
             .arg(format!("sqlite://{}", dir.join("gateway.db").display()))
             .arg("--data-dir")
             .arg(dir)
