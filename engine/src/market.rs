@@ -254,6 +254,34 @@ impl Market {
         Some(x)
     }
 
+    /// The least input whose route output is at least `out`: each hop's exact-out input for the
+    /// next hop's need, from the last hop back. `None` when a hop cannot produce it.
+    pub fn route_min_input(
+        &self,
+        hops: &[crate::cycles::Hop],
+        out: u64,
+        unix_timestamp: i64,
+    ) -> Option<u64> {
+        let mut need = out;
+        for hop in hops.iter().rev() {
+            if need == 0 {
+                return Some(0);
+            }
+            let request = QuoteRequest {
+                amount: need,
+                side: hop.side,
+                mode: crate::quote::SwapMode::ExactOut,
+                unix_timestamp,
+            };
+            let quote = self.pool(hop.pool)?.quote(&request).ok()?;
+            if quote.amount_out < need {
+                return None;
+            }
+            need = quote.amount_in;
+        }
+        Some(need)
+    }
+
     /// Updates ignored as stale or out of order.
     pub fn stale_updates(&self) -> u64 {
         self.stale_updates

@@ -761,14 +761,18 @@ impl Strategy {
                 Some(crate::market::Pool::Whirlpool(_))
             )
         });
-        let (mut lo, mut hi) = if exact_curves {
-            ((x0 - x0 / 64).max(1), x0.saturating_add(x0 / 64).min(cap))
-        } else {
-            ((x0 / 2).max(1), x0.saturating_mul(2).min(cap))
-        };
         // Small brackets are scanned whole: at a few units of profit the rounding of every hop
         // makes the exact profit too bumpy for a bracketing search.
         const SCAN: u64 = 2_048;
+        let (wide_lo, wide_hi) = ((x0 / 2).max(1), x0.saturating_mul(2).min(cap));
+        let (mut lo, mut hi) = if !exact_curves || wide_hi - wide_lo <= SCAN {
+            // Tiny sizes: over tiny reserves the exact profit is flat to within a few units
+            // across a wide range around the closed form (one case: guess 797, best 734), so
+            // the whole wide bracket costs at most SCAN quotes and finds the true optimum.
+            (wide_lo, wide_hi)
+        } else {
+            ((x0 - x0 / 64).max(1), x0.saturating_add(x0 / 64).min(cap))
+        };
         if hi - lo > SCAN {
             let tolerance = 16u64.max(x0 >> 10);
             const INV_PHI: f64 = 0.618_033_988_749_895;
@@ -810,6 +814,21 @@ impl Strategy {
                     best_profit = p;
                     best = Some((x, out));
                 }
+            }
+        }
+        // Every hop rounds its output down to whole units: the input past the least one that
+        // buys the same intermediate amounts is paid for nothing. Trim it (exact-out quotes
+        // back from the output; the trimmed input is re-quoted exact-in before it is used).
+        if let Some((x, out)) = best {
+            let hops = self.cycles.cycle(id).hops();
+            if let Some(min) = self
+                .market
+                .route_min_input(hops, out, self.unix_timestamp)
+                .filter(|m| *m >= 1 && *m < x)
+                && let Some(trimmed_out) = self.route_output(id, min)
+                && profit(min) > best_profit
+            {
+                best = Some((min, trimmed_out));
             }
         }
         best

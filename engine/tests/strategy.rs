@@ -157,8 +157,8 @@ proptest! {
 }
 
 #[test]
-fn sizing_is_within_one_unit_of_the_exhaustive_optimum() {
-    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(60));
+fn sizing_is_within_the_route_quantum_of_the_exhaustive_optimum() {
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(500));
     let small = (
         prop::collection::vec(1.0f64..20.0, 3),
         prop::collection::vec((0usize..3, 0usize..3, 500u64..20_000, -0.08f64..0.08), 2..5),
@@ -195,9 +195,18 @@ fn sizing_is_within_one_unit_of_the_exhaustive_optimum() {
                     })
                     .max()
                     .unwrap_or(0);
+                // Each hop rounds its output down to whole units of the next token, so the
+                // exact profit is a sawtooth whose teeth are one unit of each intermediate token
+                // (in base units) high; the exhaustive optimum sits on the luckiest tooth. Our
+                // size is within one unit plus those quanta (on real pools: a few lamports).
+                let quanta: i128 = (1..hops.len())
+                    .filter_map(|k| oracle.route_output(strategy.market(), &hops[..k], o.amount_in))
+                    .filter(|q| *q > 0)
+                    .map(|q| (o.amount_in as i128 + q as i128 - 1) / q as i128)
+                    .sum();
                 prop_assert!(
-                    o.profit as i128 >= best - 1,
-                    "{hops:?}: ours {} vs optimum {best}",
+                    o.profit as i128 >= best - 1 - quanta,
+                    "{hops:?}: ours {} vs optimum {best} (quanta {quanta})",
                     o.profit
                 );
             }

@@ -39,6 +39,9 @@ pub struct AppState {
     >,
     /// Every reported log line, for `/api/v1/ws/logs`.
     pub(crate) log_lines: tokio::sync::broadcast::Sender<Arc<LogLine>>,
+    /// `GET /api/v1/bots`'s body at a desired-state index. Every change to a bot row bumps the
+    /// index (this gateway is the store's only writer), so a body at the current index is fresh.
+    bots_body: Arc<std::sync::Mutex<Option<(i64, axum::body::Bytes)>>>,
 }
 
 /// Log lines kept per bot for `GET /api/v1/system/logs/{bot_id}`.
@@ -70,6 +73,7 @@ impl AppState {
             latency: Arc::default(),
             logs: Arc::default(),
             log_lines: tokio::sync::broadcast::Sender::new(4_096),
+            bots_body: Arc::default(),
         })
     }
 
@@ -256,7 +260,31 @@ async fn health(State(state): State<Arc<AppState>>) -> ApiResult {
 }
 
 async fn list_bots(State(state): State<Arc<AppState>>) -> ApiResult {
-    Ok(axum::Json(json!({"bots": state.store.bots().await?})).into_response())
+    let index = *state.index.borrow();
+    let cached = state.bots_body.lock().ok().and_then(|c| {
+        c.as_ref()
+            .filter(|(at, _)| *at == index)
+            .map(|(_, body)| body.clone())
+    });
+    let body = match cached {
+        Some(body) => body,
+        None => {
+            let body = axum::body::Bytes::from(
+                serde_json::to_vec(&json!({"bots": state.store.bots().await?})).map_err(|e| {
+                    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "encode", e.to_string())
+                })?,
+            );
+            if let Ok(mut c) = state.bots_body.lock() {
+                *c = Some((index, body.clone()));
+            }
+            body
+        }
+    };
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response())
 }
 
 #[derive(Debug, Deserialize)]
