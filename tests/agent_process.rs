@@ -9,7 +9,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Gateway, alive, bot_pids_under, start_agent, template, wait_for};
+use common::{
+    Gateway, T, alive, bot_pids_under, fresh_report, pid_of, start_agent, template, until, wait_for,
+};
 
 /// An agent for a gateway URL that may not be up (token from `gw_dir/admin.token`).
 fn start_agent_url(
@@ -33,24 +35,6 @@ fn start_agent_url(
     }
 }
 use serde_json::{Value, json};
-
-const T: Duration = Duration::from_secs(60);
-
-fn state(gw: &Gateway, id: &str) -> Value {
-    gw.reported(id)
-}
-
-/// Waits until the reported status satisfies `check`; returns it.
-fn until(gw: &Gateway, id: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
-    wait_for(&format!("{id}: {what}"), T, || {
-        let s = state(gw, id);
-        check(&s).then_some(s)
-    })
-}
-
-fn pid_of(s: &Value) -> u64 {
-    s["pid"].as_u64().unwrap_or(0)
-}
 
 #[test]
 fn process_backend_runs_the_desired_state_and_survives_agent_restarts() {
@@ -115,7 +99,7 @@ fn process_backend_runs_the_desired_state_and_survives_agent_restarts() {
         );
         (!l["lines"].as_array()?.is_empty()).then_some(())
     });
-    let s = state(&gw, "arb-1");
+    let s = gw.reported("arb-1");
     assert_eq!(pid_of(&s), pid, "a hot change must not restart: {s}");
 
     // Cold change (resources): a restart, new process.
@@ -132,7 +116,7 @@ fn process_backend_runs_the_desired_state_and_survives_agent_restarts() {
     until(&gw, "arb-1", "paused", |s| s["state"] == "paused");
     gw.ok("POST", "/api/v1/bots/arb-1/resume", &Value::Null);
     until(&gw, "arb-1", "running again", |s| s["state"] == "running");
-    assert_eq!(pid_of(&state(&gw, "arb-1")), pid);
+    assert_eq!(pid_of(&gw.reported("arb-1")), pid);
 
     // Restart on request.
     gw.ok("POST", "/api/v1/bots/arb-1/restart", &Value::Null);
@@ -153,15 +137,8 @@ fn process_backend_runs_the_desired_state_and_survives_agent_restarts() {
     std::thread::sleep(Duration::from_millis(1500));
     assert!(alive(pid as u32), "the bot outlives its agent");
     let mut agent = start_agent(&gw, &node_dir, "n1", &[]);
-    wait_for("the new agent to report", T, || {
-        let r = gw.ok("GET", "/api/v1/bots/arb-1/status", &Value::Null);
-        let at = r["reported"]["reported_at"].as_i64()?;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .ok()?
-            .as_millis() as i64;
-        (now - at < 500 && r["reported"]["status"]["restarts"] == 0).then_some(())
-    });
+    let s = fresh_report(&gw, "arb-1");
+    assert_eq!(s["restarts"], 0, "a new agent's supervisor: {s}");
     let s = until(&gw, "arb-1", "adopted", |s| s["state"] == "running");
     assert_eq!(pid_of(&s), pid, "adopted, not restarted: {s}");
 
@@ -177,15 +154,7 @@ fn process_backend_runs_the_desired_state_and_survives_agent_restarts() {
         "the bot runs on while the gateway is down"
     );
     let gw = Gateway::start_on(dir.path(), &addr);
-    let s = wait_for("reports after the gateway returns", T, || {
-        let r = gw.ok("GET", "/api/v1/bots/arb-1/status", &Value::Null);
-        let at = r["reported"]["reported_at"].as_i64()?;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .ok()?
-            .as_millis() as i64;
-        (now - at < 500).then(|| r["reported"]["status"].clone())
-    });
+    let s = fresh_report(&gw, "arb-1");
     assert_eq!(pid_of(&s), pid, "still the same process: {s}");
 
     // Stop: the process ends, the gateway hears it.

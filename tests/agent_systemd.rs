@@ -12,21 +12,8 @@ mod common;
 use std::time::Duration;
 
 use common::systemd::PrivateSystemd;
-use common::{Gateway, alive, start_agent, template, wait_for};
+use common::{Gateway, T, alive, pid_of, start_agent, template, until, wait_for};
 use serde_json::{Value, json};
-
-const T: Duration = Duration::from_secs(60);
-
-fn until(gw: &Gateway, id: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
-    wait_for(&format!("{id}: {what}"), T, || {
-        let s = gw.reported(id);
-        check(&s).then_some(s)
-    })
-}
-
-fn pid_of(s: &Value) -> u64 {
-    s["pid"].as_u64().unwrap_or(0)
-}
 
 #[test]
 fn systemd_backend_drives_real_units_over_dbus() {

@@ -85,6 +85,11 @@ pub struct Instance {
     pub restarts: u32,
 }
 
+/// A copy of a unit's instance shared with its watcher task.
+pub(crate) fn snapshot(info: &std::sync::Mutex<Instance>) -> Option<Instance> {
+    info.lock().ok().map(|i| i.clone())
+}
+
 /// A backend operation failed: names the bot and what.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{backend} backend, bot {bot_id}: {message}")]

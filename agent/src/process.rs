@@ -203,24 +203,12 @@ async fn run_unit(
                 }
                 Err(e) => {
                     failures += 1;
-                    let delay = backoff(failures);
                     let last_exit = format!("could not start {}: {e}", spec.exe.display());
                     tracing::error!(bot_id = %spec.bot_id, error = %last_exit, "bot start failed");
-                    set(&info, |i| {
-                        i.state = UnitState::Restarting {
-                            last_exit,
-                            failures,
-                            delay_ms: delay.as_millis() as u64,
-                        };
-                        i.pid = None;
-                    });
-                    tokio::select! {
-                        _ = tokio::time::sleep(delay) => continue,
-                        _ = stop_requested(&mut stop_rx) => {
-                            set(&info, |i| i.state = UnitState::Stopped);
-                            return;
-                        }
+                    if !restart_after_backoff(&info, &mut stop_rx, last_exit, failures).await {
+                        return;
                     }
+                    continue;
                 }
             },
         };
@@ -251,25 +239,38 @@ async fn run_unit(
                 } else {
                     1
                 };
-                let delay = backoff(failures);
-                tracing::error!(bot_id = %spec.bot_id, %last_exit, failures, delay_ms = delay.as_millis() as u64, "bot failed; restarting");
-                set(&info, |i| {
-                    i.state = UnitState::Restarting {
-                        last_exit,
-                        failures,
-                        delay_ms: delay.as_millis() as u64,
-                    };
-                    i.pid = None;
-                    i.restarts += 1;
-                });
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
-                    _ = stop_requested(&mut stop_rx) => {
-                        set(&info, |i| i.state = UnitState::Stopped);
-                        return;
-                    }
+                tracing::error!(bot_id = %spec.bot_id, %last_exit, failures, "bot failed; restarting after a backoff");
+                set(&info, |i| i.restarts += 1);
+                if !restart_after_backoff(&info, &mut stop_rx, last_exit, failures).await {
+                    return;
                 }
             }
+        }
+    }
+}
+
+/// Shows the unit as restarting and waits out the backoff of `failures`; `false` (the unit
+/// then stopped) when a stop is requested meanwhile.
+async fn restart_after_backoff(
+    info: &Mutex<Instance>,
+    stop_rx: &mut watch::Receiver<bool>,
+    last_exit: String,
+    failures: u32,
+) -> bool {
+    let delay = backoff(failures);
+    set(info, |i| {
+        i.state = UnitState::Restarting {
+            last_exit,
+            failures,
+            delay_ms: delay.as_millis() as u64,
+        };
+        i.pid = None;
+    });
+    tokio::select! {
+        _ = tokio::time::sleep(delay) => true,
+        _ = stop_requested(stop_rx) => {
+            set(info, |i| i.state = UnitState::Stopped);
+            false
         }
     }
 }
@@ -330,10 +331,7 @@ impl Backend for ProcessBackend {
     }
 
     async fn instance(&self, bot_id: &str) -> Option<Instance> {
-        let units = self.units.lock().await;
-        units
-            .get(bot_id)
-            .and_then(|u| u.info.lock().ok().map(|i| i.clone()))
+        crate::backend::snapshot(&self.units.lock().await.get(bot_id)?.info)
     }
 }
 

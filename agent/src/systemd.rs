@@ -413,10 +413,7 @@ impl Backend for SystemdBackend {
     }
 
     async fn instance(&self, bot_id: &str) -> Option<Instance> {
-        let units = self.units.lock().await;
-        units
-            .get(bot_id)
-            .and_then(|u| u.info.lock().ok().map(|i| i.clone()))
+        crate::backend::snapshot(&self.units.lock().await.get(bot_id)?.info)
     }
 }
 

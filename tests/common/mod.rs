@@ -198,6 +198,36 @@ impl Gateway {
     }
 }
 
+/// Patience for anything a test waits on.
+pub const T: Duration = Duration::from_secs(60);
+
+/// Waits until the agent's last report of `id` satisfies `check`; returns that status.
+pub fn until(gw: &Gateway, id: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+    wait_for(&format!("{id}: {what}"), T, || {
+        let s = gw.reported(id);
+        check(&s).then_some(s)
+    })
+}
+
+/// The pid in a reported status (0 when none).
+pub fn pid_of(s: &Value) -> u64 {
+    s["pid"].as_u64().unwrap_or(0)
+}
+
+/// Waits for a report of `id` newer than 500 ms and returns its status (a new agent, or one
+/// whose gateway came back, is reporting again).
+pub fn fresh_report(gw: &Gateway, id: &str) -> Value {
+    wait_for(&format!("{id}: a fresh report"), T, || {
+        let r = gw.ok("GET", &format!("/api/v1/bots/{id}/status"), &Value::Null);
+        let at = r["reported"]["reported_at"].as_i64()?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?
+            .as_millis() as i64;
+        (now - at < 500).then(|| r["reported"]["status"].clone())
+    })
+}
+
 /// `sniperforge agent` for `gateway` with its data in `dir`.
 pub fn start_agent(gateway: &Gateway, dir: &Path, node_id: &str, extra: &[&str]) -> Proc {
     let child = Command::new(EXE)
