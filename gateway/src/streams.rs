@@ -169,6 +169,30 @@ async fn push(state: &AppState, socket: &mut WebSocket, topics: &[Topic]) -> boo
     true
 }
 
+/// What a client's message did.
+enum Inbound {
+    /// The client has gone.
+    Closed,
+    /// Ping/pong (answered by the library).
+    Ignored,
+    /// A subscription change: the topics newly subscribed, or the error to send back.
+    Applied(Result<Vec<Topic>, Message>),
+}
+
+fn client_message(
+    msg: Option<Result<Message, axum::Error>>,
+    topics: &mut BTreeSet<Topic>,
+) -> Inbound {
+    match msg {
+        None | Some(Err(_)) | Some(Ok(Message::Close(_))) => Inbound::Closed,
+        Some(Ok(Message::Text(text))) => Inbound::Applied(apply(text.as_str(), topics)),
+        Some(Ok(Message::Binary(_))) => {
+            Inbound::Applied(Err(error("bad_message", "send JSON text messages")))
+        }
+        Some(Ok(_)) => Inbound::Ignored,
+    }
+}
+
 async fn run(state: Arc<AppState>, mut socket: WebSocket) {
     let mut topics: BTreeSet<Topic> = BTreeSet::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -182,11 +206,10 @@ async fn run(state: Arc<AppState>, mut socket: WebSocket) {
                 }
             }
             msg = socket.recv() => {
-                let reply = match msg {
-                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
-                    Some(Ok(Message::Text(text))) => apply(text.as_str(), &mut topics),
-                    Some(Ok(Message::Binary(_))) => Err(error("bad_message", "send JSON text messages")),
-                    Some(Ok(_)) => continue, // ping/pong are answered by the library
+                let reply = match client_message(msg, &mut topics) {
+                    Inbound::Closed => return,
+                    Inbound::Ignored => continue,
+                    Inbound::Applied(reply) => reply,
                 };
                 let ok = match reply {
                     Ok(new) => push(&state, &mut socket, &new).await,
@@ -236,11 +259,10 @@ async fn run_logs(state: Arc<AppState>, mut socket: WebSocket) {
                 }
             }
             msg = socket.recv() => {
-                let reply = match msg {
-                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
-                    Some(Ok(Message::Text(text))) => apply(text.as_str(), &mut topics),
-                    Some(Ok(Message::Binary(_))) => Err(error("bad_message", "send JSON text messages")),
-                    Some(Ok(_)) => continue,
+                let reply = match client_message(msg, &mut topics) {
+                    Inbound::Closed => return,
+                    Inbound::Ignored => continue,
+                    Inbound::Applied(reply) => reply,
                 };
                 if let Err(e) = reply
                     && socket.send(e).await.is_err()
