@@ -42,7 +42,22 @@ pub struct AppState {
     /// `GET /api/v1/bots`'s body at a desired-state index. Every change to a bot row bumps the
     /// index (this gateway is the store's only writer), so a body at the current index is fresh.
     bots_body: Arc<std::sync::Mutex<Option<(i64, axum::body::Bytes)>>>,
+    /// Failed logins per client address in the last [`LOGIN_WINDOW`].
+    login_failures: Arc<
+        std::sync::Mutex<
+            std::collections::HashMap<String, std::collections::VecDeque<std::time::Instant>>,
+        >,
+    >,
 }
+
+/// Failed logins a client may make per [`LOGIN_WINDOW`] before it gets 429.
+pub const LOGIN_FAILURES_ALLOWED: usize = 5;
+/// See [`LOGIN_FAILURES_ALLOWED`].
+pub const LOGIN_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+/// How long a login session lasts.
+pub const SESSION_TTL_MS: i64 = 12 * 3_600_000;
+/// Shortest password accepted.
+pub const MIN_PASSWORD: usize = 12;
 
 /// Log lines kept per bot for `GET /api/v1/system/logs/{bot_id}`.
 pub const LOG_LINES_KEPT: usize = 2_000;
@@ -74,6 +89,7 @@ impl AppState {
             logs: Arc::default(),
             log_lines: tokio::sync::broadcast::Sender::new(4_096),
             bots_body: Arc::default(),
+            login_failures: Arc::default(),
         })
     }
 
@@ -1218,6 +1234,215 @@ async fn revoke_token(
     Ok(axum::Json(json!({"name": name, "revoked": revoked})).into_response())
 }
 
+/// A user name: 1-64 of A-Z a-z 0-9 - _ . @ (and never `session:…`).
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c))
+}
+
+fn hash_password(password: &str) -> Result<String, ApiError> {
+    use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &SaltString::generate(&mut OsRng))
+        .map(|h| h.to_string())
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "hash", e.to_string()))
+}
+
+/// Verifies against a PHC string; a hash that does not parse never matches.
+fn verify_password(password: &str, phc: &str) -> bool {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    PasswordHash::new(phc).is_ok_and(|h| {
+        argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PutUser {
+    password: String,
+    role: String,
+}
+
+/// Creates or replaces a user who can log in with a password (admin).
+async fn put_user(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    ext: axum::http::Extensions,
+    body: String,
+) -> ApiResult {
+    let req: PutUser = parse_body(&body)?;
+    let bad = |path: &str, message: String| {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_user", message).details(json!([{"path": path}]))
+    };
+    if !valid_name(&name) {
+        return Err(bad(
+            "name",
+            format!("user {name:?}: 1-64 characters of A-Z a-z 0-9 - _ . @"),
+        ));
+    }
+    if req.password.chars().count() < MIN_PASSWORD || req.password.len() > 1024 {
+        return Err(bad(
+            "password",
+            format!("password: {MIN_PASSWORD} to 1024 characters"),
+        ));
+    }
+    let role = Role::parse(&req.role).ok_or_else(|| {
+        bad(
+            "role",
+            format!("role {:?}: expected viewer, operator or admin", req.role),
+        )
+    })?;
+    let password = req.password;
+    let hash = tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "hash", e.to_string()))??;
+    let created = state.store.put_user(&name, &hash, role).await?;
+    // A changed password or role ends the user's sessions.
+    state
+        .store
+        .revoke_tokens(&format!("session:{name}"))
+        .await?;
+    state
+        .store
+        .audit(
+            &caller(&ext).name,
+            if created {
+                "user.create"
+            } else {
+                "user.update"
+            },
+            &name,
+            &json!({"role": role.as_str()}),
+        )
+        .await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        axum::Json(json!({"name": name, "role": role.as_str()})),
+    )
+        .into_response())
+}
+
+async fn list_users(State(state): State<Arc<AppState>>) -> ApiResult {
+    Ok(axum::Json(json!({"users": state.store.users().await?})).into_response())
+}
+
+async fn delete_user(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    ext: axum::http::Extensions,
+) -> ApiResult {
+    if !state.store.delete_user(&name).await? {
+        return Err(ApiError::not_found(format!("user {name}")));
+    }
+    state
+        .store
+        .audit(&caller(&ext).name, "user.delete", &name, &Value::Null)
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Login {
+    name: String,
+    password: String,
+}
+
+/// Password login: a session token for the user's role, valid for 12 h. Wrong credentials
+/// answer one 401 whatever was wrong; a client with 5 failures in the last minute gets 429.
+async fn login(
+    State(state): State<Arc<AppState>>,
+    ext: axum::http::Extensions,
+    body: String,
+) -> ApiResult {
+    let client = ext
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string());
+    let now = std::time::Instant::now();
+    let retry_after = state.login_failures.lock().ok().and_then(|mut f| {
+        let failures = f.entry(client.clone()).or_default();
+        while failures
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > LOGIN_WINDOW)
+        {
+            failures.pop_front();
+        }
+        (failures.len() >= LOGIN_FAILURES_ALLOWED)
+            .then(|| {
+                failures
+                    .front()
+                    .map(|t| LOGIN_WINDOW.saturating_sub(now.duration_since(*t)))
+            })
+            .flatten()
+    });
+    if let Some(wait) = retry_after {
+        let secs = wait.as_secs().max(1);
+        let mut resp = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("too many failed logins from {client}; try again in {secs} s"),
+        )
+        .details(json!({"retry_after_s": secs}))
+        .into_response();
+        if let Ok(v) = secs.to_string().parse() {
+            resp.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, v);
+        }
+        return Ok(resp);
+    }
+    let req: Login = parse_body(&body)?;
+    let user = state.store.user(&req.name).await?;
+    // Unknown users cost the same hash as known ones: the answer's time says nothing.
+    const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c25pcGVyZm9yZ2UtZHVtbXk$2m2bWmtkZjAO8a1rq0dm8ZEn6f7lvrRjJAiRO7Ajc6E";
+    let (phc, role) = user
+        .clone()
+        .unwrap_or_else(|| (DUMMY.to_string(), Role::Viewer));
+    let password = req.password;
+    let ok = tokio::task::spawn_blocking(move || verify_password(&password, &phc))
+        .await
+        .unwrap_or(false)
+        && user.is_some();
+    if !ok {
+        if let Ok(mut f) = state.login_failures.lock() {
+            f.entry(client).or_default().push_back(now);
+        }
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            "wrong user name or password",
+        ));
+    }
+    let token = crate::store::new_token();
+    let expires_at = crate::store::now_ms() + SESSION_TTL_MS;
+    state
+        .store
+        .add_session(&token, &req.name, role, expires_at)
+        .await?;
+    state
+        .store
+        .audit(
+            &req.name,
+            "auth.login",
+            &req.name,
+            &json!({"client": client}),
+        )
+        .await?;
+    Ok(axum::Json(
+        json!({"token": token, "name": req.name, "role": role.as_str(), "expires_at": expires_at}),
+    )
+    .into_response())
+}
+
 async fn fallback() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "no_route", "no such route")
 }
@@ -1288,6 +1513,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/system/metrics", get(system_metrics))
         .route("/metrics", get(prometheus))
         .route("/api/v1/auth/tokens", get(list_tokens).post(create_token))
+        .route("/api/v1/auth/users", get(list_users))
+        .route(
+            "/api/v1/auth/users/{name}",
+            axum::routing::put(put_user).delete(delete_user),
+        )
         .route(
             "/api/v1/auth/tokens/{name}",
             axum::routing::delete(revoke_token),
@@ -1325,6 +1555,7 @@ pub fn router(state: AppState) -> Router {
         ))
         // After the auth layer: open to probes and load balancers (it reveals only liveness).
         .route("/api/v1/system/health", get(health))
+        .route("/api/v1/auth/login", post(login))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn(json_errors))
         .with_state(state)

@@ -87,8 +87,11 @@ pub async fn serve(listen: SocketAddr, database: &str, data_dir: &Path) -> Resul
             }
         }
     });
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| format!("serving: {e}"))
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .map_err(|e| format!("serving: {e}"))
 }

@@ -228,11 +228,12 @@ impl Store {
 
     /// Every token's name, role and creation time (never the token or its hash).
     pub async fn tokens(&self) -> Result<Vec<serde_json::Value>, StoreError> {
-        let rows =
-            sqlx::query("SELECT name, role, created_at FROM tokens ORDER BY name, created_at")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db("listing tokens"))?;
+        let rows = sqlx::query(
+            "SELECT name, role, created_at, expires_at FROM tokens ORDER BY name, created_at",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("listing tokens"))?;
         Ok(rows
             .iter()
             .map(|r| {
@@ -240,9 +241,116 @@ impl Store {
                     "name": r.try_get::<String, _>("name").unwrap_or_default(),
                     "role": r.try_get::<String, _>("role").unwrap_or_default(),
                     "created_at": r.try_get::<i64, _>("created_at").unwrap_or(0),
+                    "expires_at": r.try_get::<Option<i64>, _>("expires_at").ok().flatten(),
                 })
             })
             .collect())
+    }
+
+    /// A login session: a token named `session:<user>` that stops working at `expires_at` (ms).
+    pub async fn add_session(
+        &self,
+        token: &str,
+        user: &str,
+        role: Role,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM tokens WHERE expires_at IS NOT NULL AND expires_at <= $1")
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await
+            .map_err(db("dropping expired sessions"))?;
+        sqlx::query(
+            "INSERT INTO tokens (token_hash, name, role, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(token_hash(token))
+        .bind(format!("session:{user}"))
+        .bind(role.as_str())
+        .bind(now_ms())
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db(format!("opening a session for {user}")))?;
+        Ok(())
+    }
+
+    /// Creates or replaces a user (`password_hash`: an argon2 PHC string); `true` if new.
+    pub async fn put_user(
+        &self,
+        name: &str,
+        password_hash: &str,
+        role: Role,
+    ) -> Result<bool, StoreError> {
+        let now = now_ms();
+        let updated = sqlx::query(
+            "UPDATE users SET password_hash = $1, role = $2, updated_at = $3 WHERE name = $4",
+        )
+        .bind(password_hash)
+        .bind(role.as_str())
+        .bind(now)
+        .bind(name)
+        .execute(&self.pool)
+        .await
+        .map_err(db(format!("updating user {name}")))?;
+        if updated.rows_affected() > 0 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO users (name, password_hash, role, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)",
+        )
+        .bind(name)
+        .bind(password_hash)
+        .bind(role.as_str())
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(db(format!("adding user {name}")))?;
+        Ok(true)
+    }
+
+    /// A user's password hash and role.
+    pub async fn user(&self, name: &str) -> Result<Option<(String, Role)>, StoreError> {
+        let row = sqlx::query("SELECT password_hash, role FROM users WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db(format!("looking up user {name}")))?;
+        Ok(row.and_then(|r| {
+            let hash: String = r.try_get("password_hash").ok()?;
+            let role: String = r.try_get("role").ok()?;
+            Role::parse(&role).map(|role| (hash, role))
+        }))
+    }
+
+    /// Users (names, roles, times; never hashes).
+    pub async fn users(&self) -> Result<Vec<serde_json::Value>, StoreError> {
+        let rows =
+            sqlx::query("SELECT name, role, created_at, updated_at FROM users ORDER BY name")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db("listing users"))?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "name": r.try_get::<String, _>("name").unwrap_or_default(),
+                    "role": r.try_get::<String, _>("role").unwrap_or_default(),
+                    "created_at": r.try_get::<i64, _>("created_at").unwrap_or(0),
+                    "updated_at": r.try_get::<i64, _>("updated_at").unwrap_or(0),
+                })
+            })
+            .collect())
+    }
+
+    /// Deletes a user and ends their sessions; `false` if there was none.
+    pub async fn delete_user(&self, name: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM users WHERE name = $1")
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(db(format!("deleting user {name}")))?;
+        self.revoke_tokens(&format!("session:{name}")).await?;
+        Ok(done.rows_affected() > 0)
     }
 
     /// Deletes every token named `name`; how many went.
@@ -269,8 +377,11 @@ impl Store {
 
     /// The name and role of a presented token.
     pub async fn authenticate(&self, token: &str) -> Result<Option<(String, Role)>, StoreError> {
-        let row = sqlx::query("SELECT name, role FROM tokens WHERE token_hash = $1")
-            .bind(token_hash(token))
+        let row = sqlx::query(
+            "SELECT name, role FROM tokens WHERE token_hash = $1 AND (expires_at IS NULL OR expires_at > $2)",
+        )
+        .bind(token_hash(token))
+        .bind(now_ms())
             .fetch_optional(&self.pool)
             .await
             .map_err(db("looking up a token"))?;

@@ -167,3 +167,210 @@ async fn admins_manage_tokens() {
         );
     }
 }
+
+/// Password login: admins manage users (argon2id, never shown), a login gives a session token
+/// with the user's role, wrong credentials are one 401, a client is limited to 5 failures a
+/// minute (429 with Retry-After), a changed password ends sessions, expired sessions fail.
+#[tokio::test]
+async fn password_login_with_rate_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::connect(&format!("sqlite://{}", dir.path().join("g.db").display()))
+        .await
+        .unwrap();
+    store.add_token("adm", "alice", Role::Admin).await.unwrap();
+    store.add_token("op", "olga", Role::Operator).await.unwrap();
+    let app = router(AppState::new(store.clone()).await.unwrap());
+    let login = |name: &str, password: &str| json!({"name": name, "password": password});
+
+    // Only admins manage users; bad input names the field.
+    let (s, _) = call(
+        &app,
+        "PUT",
+        "/api/v1/auth/users/vera",
+        "op",
+        Some(json!({"password": "long enough pw", "role": "viewer"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    for (path, body, field) in [
+        (
+            "/api/v1/auth/users/vera",
+            json!({"password": "short", "role": "viewer"}),
+            "password",
+        ),
+        (
+            "/api/v1/auth/users/vera",
+            json!({"password": "long enough pw", "role": "root"}),
+            "role",
+        ),
+        (
+            "/api/v1/auth/users/bad%20name",
+            json!({"password": "long enough pw", "role": "viewer"}),
+            "name",
+        ),
+    ] {
+        let (s, b) = call(&app, "PUT", path, "adm", Some(body)).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+        assert_eq!(b["error"]["details"][0]["path"], field, "{b}");
+    }
+    let (s, b) = call(
+        &app,
+        "PUT",
+        "/api/v1/auth/users/vera",
+        "adm",
+        Some(json!({"password": "correct horse battery", "role": "operator"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let (_, users) = call(&app, "GET", "/api/v1/auth/users", "adm", None).await;
+    assert_eq!(users["users"][0]["name"], "vera");
+    assert!(
+        !users.to_string().contains("argon2"),
+        "hashes are never shown: {users}"
+    );
+
+    // Login: no token needed; the session token carries the user's role.
+    let (s, b) = common::call_as(
+        &app,
+        "POST",
+        "/api/v1/auth/login",
+        None,
+        Some(login("vera", "correct horse battery")),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["role"], "operator");
+    let session = b["token"].as_str().unwrap().to_string();
+    assert_eq!(
+        call(&app, "GET", "/api/v1/bots", &session, None).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        call(&app, "GET", "/api/v1/auth/tokens", &session, None)
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    let (_, tokens) = call(&app, "GET", "/api/v1/auth/tokens", "adm", None).await;
+    let listed = tokens["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "session:vera")
+        .cloned()
+        .unwrap();
+    assert!(listed["expires_at"].as_i64().unwrap() > 0);
+    assert!(!tokens.to_string().contains(&session));
+
+    // Malformed requests are 400 and do not count as failures.
+    let (s, _) = common::call_as(
+        &app,
+        "POST",
+        "/api/v1/auth/login",
+        None,
+        Some(json!({"name": "vera"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+
+    // Wrong password and unknown user: the same 401.
+    let (s1, b1) = common::call_as(
+        &app,
+        "POST",
+        "/api/v1/auth/login",
+        None,
+        Some(login("vera", "wrong password!")),
+    )
+    .await;
+    let (s2, b2) = common::call_as(
+        &app,
+        "POST",
+        "/api/v1/auth/login",
+        None,
+        Some(login("nobody", "wrong password!")),
+    )
+    .await;
+    assert_eq!(
+        (s1, s2),
+        (StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED)
+    );
+    assert_eq!(b1["error"], b2["error"]);
+    // Three more failures reach the limit; then even the right password waits.
+    for _ in 0..3 {
+        let (s, _) = common::call_as(
+            &app,
+            "POST",
+            "/api/v1/auth/login",
+            None,
+            Some(login("vera", "nope nope nope")),
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+    }
+    let (s, b) = common::call_as(
+        &app,
+        "POST",
+        "/api/v1/auth/login",
+        None,
+        Some(login("vera", "correct horse battery")),
+    )
+    .await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{b}");
+    assert_eq!(b["error"]["code"], "rate_limited");
+    assert!(b["error"]["details"]["retry_after_s"].as_u64().unwrap() >= 1);
+
+    // A new password ends the sessions of the old one.
+    let (s, _) = call(
+        &app,
+        "PUT",
+        "/api/v1/auth/users/vera",
+        "adm",
+        Some(json!({"password": "another long secret", "role": "viewer"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        call(&app, "GET", "/api/v1/bots", &session, None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // An expired session is refused.
+    store
+        .add_session("expired-session-token", "vera", Role::Viewer, 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        call(&app, "GET", "/api/v1/bots", "expired-session-token", None)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Deleting the user works once, and is audited with everything else.
+    assert_eq!(
+        call(&app, "DELETE", "/api/v1/auth/users/vera", "adm", None)
+            .await
+            .0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        call(&app, "DELETE", "/api/v1/auth/users/vera", "adm", None)
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    let (_, audit) = call(&app, "GET", "/api/v1/system/audit", "adm", None).await;
+    let actions: Vec<&str> = audit["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["action"].as_str())
+        .collect();
+    for a in ["user.create", "auth.login", "user.update", "user.delete"] {
+        assert!(actions.contains(&a), "{a} in {actions:?}");
+    }
+    assert!(
+        !audit.to_string().contains("correct horse"),
+        "passwords never reach the audit"
+    );
+}
