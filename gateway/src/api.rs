@@ -1234,6 +1234,9 @@ async fn revoke_token(
     Ok(axum::Json(json!({"name": name, "revoked": revoked})).into_response())
 }
 
+/// An argon2id hash (default parameters) that no password matches, verified for unknown users.
+const DUMMY_PHC: &str = "$argon2id$v=19$m=19456,t=2,p=1$c25pcGVyZm9yZ2UtZHVtbXk$2m2bWmtkZjAO8a1rq0dm8ZEn6f7lvrRjJAiRO7Ajc6E";
+
 /// A user name: 1-64 of A-Z a-z 0-9 - _ . @ (and never `session:…`).
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
@@ -1559,4 +1562,25 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn(json_errors))
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dummy_hash_is_a_real_argon2id_hash_with_default_cost() {
+        use argon2::password_hash::PasswordHash;
+        let dummy = PasswordHash::new(DUMMY_PHC).expect("parses");
+        let real_phc = hash_password("some password").unwrap();
+        let real = PasswordHash::new(&real_phc).unwrap();
+        assert_eq!(dummy.algorithm, real.algorithm);
+        assert_eq!(
+            dummy.params, real.params,
+            "same cost as a real verification"
+        );
+        assert!(!verify_password("", DUMMY_PHC));
+        assert!(verify_password("some password", &real_phc));
+        assert!(!verify_password("some password", "not a hash"));
+    }
 }
