@@ -7,6 +7,7 @@ mod config_cmd;
 mod gateway_load;
 mod local_gateway;
 mod quote_cmd;
+mod up_cmd;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -29,6 +30,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the whole fleet here: gateway (SQLite under --data-dir), a local agent and a demo
+    /// fleet on the market simulator. Ctrl-C stops everything.
+    Up(up_cmd::UpArgs),
     /// Quote a swap exactly as the DEX program would, from account files.
     Quote(QuoteArgs),
     /// Run the fleet gateway (REST API over SQLite or PostgreSQL).
@@ -263,6 +267,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Agent(a) => agent_cmd::run(a),
+        Command::Up(a) => up_cmd::run(&a),
         Command::Bot(a) => {
             let code = sniperforge_bots::process::run(sniperforge_bots::process::BotArgs {
                 config: a.config,

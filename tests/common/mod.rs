@@ -162,6 +162,20 @@ impl Gateway {
         }
     }
 
+    /// A gateway someone else started (e.g. `sniperforge up`): no process of ours.
+    pub fn attach(addr: &str, token: &str, token_file: &Path) -> Self {
+        let child = Command::new("true").spawn().unwrap();
+        Self {
+            proc: Proc {
+                child,
+                name: "attached",
+            },
+            addr: addr.to_string(),
+            token: token.to_string(),
+            token_file: token_file.to_path_buf(),
+        }
+    }
+
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }

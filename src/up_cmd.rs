@@ -1,0 +1,285 @@
+//! `sniperforge up`: the whole fleet on this machine in one process tree — the gateway on
+//! SQLite under the data directory, a local agent, and a demo fleet in simulation mode on the
+//! market simulator. Ctrl-C (or SIGTERM) stops the agent with its bots, then the gateway; a
+//! second start resumes the same fleet and history.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitCode};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+use sniperforge_agent::http::Endpoint;
+use sniperforge_bots::BotType;
+
+#[derive(Debug, clap::Args)]
+pub struct UpArgs {
+    /// Gateway address (loopback by default).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// Data directory: gateway.db, admin.token, the agent's bots.
+    #[arg(long, default_value = "data")]
+    pub data_dir: PathBuf,
+    /// Agent backend: process, or systemd where a systemd manager runs.
+    #[arg(long, default_value = "process")]
+    pub backend: String,
+    /// Market feed for the bots: sim (the simulator) or replay:FILE.
+    #[arg(long, default_value = "sim")]
+    pub feed: String,
+    /// Node id of the local agent.
+    #[arg(long, default_value = "local")]
+    pub node_id: String,
+}
+
+/// The bot types whose bots run today (the other four arrive with their issue).
+const DEMO: [BotType; 3] = [
+    BotType::EnhancedArbitrage,
+    BotType::TriangularArbitrage,
+    BotType::FlashLoanArbitrage,
+];
+
+/// A child ended by SIGTERM (then SIGKILL after `grace`) when dropped.
+struct Supervised {
+    child: Child,
+    name: &'static str,
+}
+
+impl Supervised {
+    fn stop(&mut self, grace: Duration) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let start = std::time::Instant::now();
+        while start.elapsed() < grace {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        eprintln!("up: {} did not stop in {grace:?}; killing it", self.name);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Supervised {
+    fn drop(&mut self) {
+        self.stop(Duration::from_secs(15));
+    }
+}
+
+async fn api(
+    ep: &Endpoint,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> anyhow::Result<(u16, Value)> {
+    let r = ep
+        .request(
+            method,
+            path,
+            Some(token),
+            body.map(|b| b.to_string()),
+            Duration::from_secs(10),
+        )
+        .await?;
+    Ok((r.status, r.json().unwrap_or(Value::Null)))
+}
+
+/// Creates and starts the demo bots that do not exist yet; existing ones keep their state.
+async fn demo_fleet(ep: &Endpoint, token: &str, node: &str) -> anyhow::Result<Vec<String>> {
+    let (_, bots) = api(ep, token, "GET", "/api/v1/bots", None).await?;
+    let existing: Vec<String> = bots["bots"]
+        .as_array()
+        .map(|b| {
+            b.iter()
+                .filter_map(|b| b["bot_id"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut ids = Vec::new();
+    for t in DEMO {
+        let id = format!("demo-{}", t.as_str().replace('_', "-"));
+        ids.push(id.clone());
+        if existing.contains(&id) {
+            continue;
+        }
+        let mut cfg = sniperforge_bots::template(t);
+        cfg["bot_id"] = json!(id);
+        // Pinned only where the machine has the template's cores.
+        if cfg["resources"]["cores"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c.as_u64().unwrap_or(0) as usize >= cores))
+        {
+            cfg["resources"]["cores"] = json!([]);
+        }
+        let (s, b) = api(
+            ep,
+            token,
+            "POST",
+            "/api/v1/bots",
+            Some(json!({"node_id": node, "config": cfg})),
+        )
+        .await?;
+        if s != 201 {
+            bail!("creating {id}: HTTP {s}: {b}");
+        }
+        let (s, b) = api(ep, token, "POST", &format!("/api/v1/bots/{id}/start"), None).await?;
+        if s != 200 {
+            bail!("starting {id}: HTTP {s}: {b}");
+        }
+    }
+    Ok(ids)
+}
+
+async fn run_async(a: &UpArgs) -> anyhow::Result<()> {
+    let exe = std::env::current_exe().context("finding this binary")?;
+    let data = std::path::absolute(&a.data_dir)?;
+    std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
+    let gateway_log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(data.join("gateway.log"))?;
+    let mut gateway = Supervised {
+        child: Command::new(&exe)
+            .args(["gateway", "--listen", &a.listen.to_string(), "--data-dir"])
+            .arg(&data)
+            .arg("--database")
+            .arg(format!("sqlite://{}", data.join("gateway.db").display()))
+            .stdout(gateway_log.try_clone()?)
+            .stderr(gateway_log)
+            .spawn()
+            .context("starting the gateway")?,
+        name: "gateway",
+    };
+    let ep = Endpoint::parse(&format!("http://{}", a.listen))?;
+    let mut healthy = false;
+    for _ in 0..300 {
+        if let Ok(Some(st)) = gateway.child.try_wait() {
+            bail!(
+                "the gateway exited ({st}); see {}",
+                data.join("gateway.log").display()
+            );
+        }
+        if ep
+            .request(
+                "GET",
+                "/api/v1/system/health",
+                None,
+                None,
+                Duration::from_millis(500),
+            )
+            .await
+            .is_ok_and(|r| r.status == 200)
+        {
+            healthy = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if !healthy {
+        bail!("the gateway did not answer on {} within 15 s", a.listen);
+    }
+    let token_file = data.join("admin.token");
+    let token = std::fs::read_to_string(&token_file)
+        .with_context(|| format!("reading {}", token_file.display()))?
+        .trim()
+        .to_string();
+    let agent_log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(data.join("agent.log"))?;
+    let mut agent = Supervised {
+        child: Command::new(&exe)
+            .args([
+                "agent",
+                "--gateway",
+                &format!("http://{}", a.listen),
+                "--node-id",
+                &a.node_id,
+            ])
+            .args([
+                "--backend",
+                &a.backend,
+                "--feed",
+                &a.feed,
+                "--stop-bots-on-exit",
+                "--token-file",
+            ])
+            .arg(&token_file)
+            .arg("--data-dir")
+            .arg(data.join("node"))
+            .stdout(agent_log.try_clone()?)
+            .stderr(agent_log)
+            .spawn()
+            .context("starting the agent")?,
+        name: "agent",
+    };
+    let ids = demo_fleet(&ep, &token, &a.node_id).await?;
+    println!("SniperForge is up (simulation mode: nothing is ever sent on-chain)");
+    println!(
+        "  API:         http://{}/api/v1  (OpenAPI: /api/v1/openapi.json)",
+        a.listen
+    );
+    println!("  admin token: {}", token_file.display());
+    println!("  demo bots:   {}", ids.join(", "));
+    println!(
+        "  logs:        {} and {}",
+        data.join("gateway.log").display(),
+        data.join("agent.log").display()
+    );
+    println!(
+        "  try:         curl -H \"Authorization: Bearer $(cat {})\" http://{}/api/v1/bots",
+        token_file.display(),
+        a.listen
+    );
+    println!("Ctrl-C stops everything.");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = term.recv() => break,
+            _ = tick.tick() => {
+                if let Ok(Some(st)) = gateway.child.try_wait() {
+                    eprintln!("up: the gateway exited ({st}); stopping");
+                    break;
+                }
+                if let Ok(Some(st)) = agent.child.try_wait() {
+                    eprintln!("up: the agent exited ({st}); stopping");
+                    break;
+                }
+            }
+        }
+    }
+    println!("stopping: the agent stops its bots, then the gateway");
+    agent.stop(Duration::from_secs(30));
+    gateway.stop(Duration::from_secs(15));
+    println!("stopped");
+    Ok(())
+}
+
+pub fn run(a: &UpArgs) -> ExitCode {
+    if a.backend != "process" && a.backend != "systemd" {
+        eprintln!("error: --backend {}: process or systemd", a.backend);
+        return ExitCode::from(2);
+    }
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|rt| rt.block_on(run_async(a)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! `sniperforge up` end to end: the binary on a free port in a temporary directory; through
+//! the API every demo bot runs, trades are booked, latency is merged at the gateway, a config
+//! change is applied; SIGINT stops everything leaving no process; a second start resumes the
+//! same fleet and history.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers unwrap what they built
+
+mod common;
+
+use std::process::{Command, Stdio};
+
+use common::{Gateway, Proc, T, alive, bot_pids_under, pid_of, until, wait_for};
+use serde_json::{Value, json};
+
+const BOTS: [&str; 3] = [
+    "demo-enhanced-arbitrage",
+    "demo-triangular-arbitrage",
+    "demo-flash-loan-arbitrage",
+];
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn up(dir: &std::path::Path, port: u16) -> (Proc, Gateway) {
+    let child = Command::new(common::EXE)
+        .args(["up", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let proc = Proc { child, name: "up" };
+    let addr = format!("127.0.0.1:{port}");
+    wait_for("the gateway's health", T, || {
+        std::net::TcpStream::connect(&addr).ok()?;
+        (common::http(&addr, "GET", "/api/v1/system/health", None, "").0 == 200).then_some(())
+    });
+    let token = wait_for("the admin token", T, || {
+        std::fs::read_to_string(dir.join("admin.token"))
+            .ok()
+            .filter(|t| !t.trim().is_empty())
+    });
+    let gw = Gateway::attach(&addr, token.trim(), &dir.join("admin.token"));
+    (proc, gw)
+}
+
+#[test]
+fn up_runs_the_fleet_and_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let port = free_port();
+    let (mut proc, gw) = up(&data, port);
+    wait_for("the demo fleet", T, || {
+        let bots = gw.ok("GET", "/api/v1/bots", &Value::Null);
+        (bots["bots"].as_array()?.len() == BOTS.len()).then_some(())
+    });
+    for id in BOTS {
+        until(&gw, id, "running", |s| s["state"] == "running");
+    }
+    wait_for("trades booked", T, || {
+        BOTS.iter()
+            .any(|id| {
+                gw.ok("GET", &format!("/api/v1/bots/{id}/metrics"), &Value::Null)["metrics"]["trades_executed"]
+                    .as_u64()
+                    .unwrap_or(0)
+                    > 0
+            })
+            .then_some(())
+    });
+    wait_for("latency merged at the gateway", T, || {
+        let m = gw.ok("GET", "/api/v1/system/metrics", &Value::Null);
+        (m["latency_ns"]["decided"]["count"].as_u64()? > 0).then_some(())
+    });
+
+    // A hot change reaches the bot.
+    let id = BOTS[0];
+    let mut cfg = gw.ok("GET", &format!("/api/v1/configs/{id}"), &Value::Null)["body"].clone();
+    assert!(cfg.is_object(), "{cfg}");
+    cfg["parameters"]["trading"]["min_profit_bps"] = json!(33);
+    gw.ok("PUT", &format!("/api/v1/configs/{id}"), &cfg);
+    let s = until(&gw, id, "config v2 applied", |s| s["config_version"] == 2);
+    let port_of_bot = s["control_port"].as_u64().unwrap();
+    wait_for("the bot to apply it", T, || {
+        let (_, body) = common::http(
+            &format!("127.0.0.1:{port_of_bot}"),
+            "GET",
+            "/status",
+            None,
+            "",
+        );
+        let v: Value = serde_json::from_str(&body).ok()?;
+        (v["config"]["parameters"]["trading"]["min_profit_bps"] == 33).then_some(())
+    });
+    let pids: Vec<u64> = BOTS.iter().map(|id| pid_of(&gw.reported(id))).collect();
+    assert!(pids.iter().all(|p| *p > 0));
+
+    // SIGINT: everything stops, nothing is left.
+    let up_pid = proc.pid();
+    common::signal(up_pid, "INT");
+    let code = wait_for("up to exit", T, || proc.child.try_wait().ok().flatten());
+    assert_eq!(code.code(), Some(0));
+    for p in &pids {
+        assert!(!alive(*p as u32), "bot {p} left running");
+    }
+    assert!(bot_pids_under(&data).is_empty(), "no bot process left");
+    assert!(
+        std::net::TcpStream::connect(format!("127.0.0.1:{port}")).is_err(),
+        "gateway gone"
+    );
+
+    // A second start resumes: the same bots, their config history, running again.
+    let (mut proc, gw) = up(&data, port);
+    let bots = gw.ok("GET", "/api/v1/bots", &Value::Null);
+    assert_eq!(bots["bots"].as_array().unwrap().len(), BOTS.len(), "{bots}");
+    let v = gw.ok("GET", &format!("/api/v1/configs/{id}"), &Value::Null);
+    assert_eq!(v["version"], 2, "{v}");
+    for id in BOTS {
+        until(&gw, id, "running again", |s| {
+            s["state"] == "running" && !pids.contains(&pid_of(s))
+        });
+    }
+    common::signal(proc.pid(), "TERM");
+    let code = wait_for("up to exit", T, || proc.child.try_wait().ok().flatten());
+    assert_eq!(code.code(), Some(0));
+    assert!(bot_pids_under(&data).is_empty(), "no bot process left");
+}
