@@ -59,6 +59,10 @@ pub const SESSION_TTL_MS: i64 = 12 * 3_600_000;
 /// Shortest password accepted.
 pub const MIN_PASSWORD: usize = 12;
 
+/// Highest latency the merged histograms track (that of `telemetry::latency_histogram`).
+static LATENCY_MAX_NS: std::sync::LazyLock<u64> =
+    std::sync::LazyLock::new(|| sniperforge_engine::telemetry::latency_histogram().high());
+
 /// Log lines kept per bot for `GET /api/v1/system/logs/{bot_id}`.
 pub const LOG_LINES_KEPT: usize = 2_000;
 /// Most log lines one report may carry per bot, and the longest line (bytes).
@@ -759,7 +763,7 @@ async fn report(State(state): State<Arc<AppState>>, body: String) -> ApiResult {
             r.node_id
         )));
     }
-    // Decode every snapshot before storing anything: a malformed one rejects the report whole.
+    // Check every snapshot before storing anything: a malformed one rejects the report whole.
     let mut decoded = Vec::new();
     for b in &r.bots {
         if b.logs.len() > LOG_LINES_PER_REPORT {
@@ -794,14 +798,16 @@ async fn report(State(state): State<Arc<AppState>>, body: String) -> ApiResult {
                         format!("bots[{}].hdr.{stage}: not base64: {e}", b.bot_id),
                     )
                 })?;
-            let h = sniperforge_engine::telemetry::decode_v2(&bytes).map_err(|e| {
+            // Checked whole here (nothing is stored unless every snapshot is good), merged
+            // below without materialising a histogram per snapshot.
+            sniperforge_engine::telemetry::check_v2(&bytes, *LATENCY_MAX_NS).map_err(|e| {
                 ApiError::new(
                     StatusCode::BAD_REQUEST,
                     "bad_hdr",
                     format!("bots[{}].hdr.{stage}: {e}", b.bot_id),
                 )
             })?;
-            decoded.push((b.bot_id.clone(), stage.clone(), h));
+            decoded.push((b.bot_id.clone(), stage.clone(), bytes));
         }
     }
     let rows: Vec<(&str, &Value, &Value)> = r
@@ -817,7 +823,8 @@ async fn report(State(state): State<Arc<AppState>>, body: String) -> ApiResult {
                 .or_default()
                 .entry(stage)
                 .or_insert_with(sniperforge_engine::telemetry::latency_histogram);
-            let _ = slot.add(&h);
+            // Checked above against the same bounds: cannot fail.
+            let _ = sniperforge_engine::telemetry::record_checked_v2(slot, &h);
         }
     }
     let at = crate::store::now_ms();

@@ -745,21 +745,49 @@ impl Store {
             .await
             .map_err(db("starting a transaction"))?;
         let now = now_ms();
-        for (bot_id, status, metrics) in reports {
-            sqlx::query("DELETE FROM bot_reports WHERE bot_id = $1")
-                .bind(*bot_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(db(format!("replacing report of {bot_id}")))?;
-            sqlx::query("INSERT INTO bot_reports (bot_id, node_id, status, metrics, reported_at) VALUES ($1, $2, $3, $4, $5)")
-                .bind(*bot_id)
-                .bind(node_id)
-                .bind(status.to_string())
-                .bind(metrics.to_string())
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(db(format!("storing report of {bot_id}")))?;
+        // One upsert statement per chunk (the last report of a bot in a batch wins; a bot twice
+        // in one statement would be an error on PostgreSQL).
+        let mut last: Vec<&(&str, &serde_json::Value, &serde_json::Value)> = Vec::new();
+        for r in reports.iter().rev() {
+            if !last.iter().any(|l| l.0 == r.0) {
+                last.push(r);
+            }
+        }
+        for chunk in last.chunks(200) {
+            let mut sql = String::from(
+                "INSERT INTO bot_reports (bot_id, node_id, status, metrics, reported_at) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                let b = i * 5;
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!(
+                    "(${}, ${}, ${}, ${}, ${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5
+                ));
+            }
+            sql.push_str(
+                " ON CONFLICT (bot_id) DO UPDATE SET node_id = excluded.node_id, status = excluded.status, \
+                 metrics = excluded.metrics, reported_at = excluded.reported_at",
+            );
+            let mut q = sqlx::query(&sql);
+            for (bot_id, status, metrics) in chunk.iter().copied() {
+                q = q
+                    .bind(*bot_id)
+                    .bind(node_id)
+                    .bind(status.to_string())
+                    .bind(metrics.to_string())
+                    .bind(now);
+            }
+            q.execute(&mut *tx).await.map_err(db(format!(
+                "storing {} reports from {node_id}",
+                chunk.len()
+            )))?;
         }
         tx.commit().await.map_err(db(format!(
             "committing {} reports from {node_id}",
