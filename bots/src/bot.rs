@@ -682,6 +682,12 @@ impl BotInterface for ArbitrageBot {
             .insert("trades_failed".into(), g.failed as f64);
         m.custom_metrics
             .insert("opportunities_rejected".into(), g.opportunities as f64);
+        // Age of the newest market update (the gateway's feed_stale alerts read it); absent
+        // before the first update.
+        if let Some(t) = g.last_feed {
+            m.custom_metrics
+                .insert("feed_age_ms".into(), t.elapsed().as_millis() as f64);
+        }
         for (name, h) in STAGES.iter().zip(&g.interval) {
             m.latency.insert(
                 (*name).to_string(),

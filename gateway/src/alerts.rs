@@ -25,6 +25,19 @@ pub enum RuleKind {
         /// Silence that counts as lost.
         after_s: u64,
     },
+    /// A bot hit its daily loss limit (it reports `error` with "daily loss limit reached"), or
+    /// its reported `daily_pnl_usd` is at or below `-limit_usd` when a limit is given.
+    DailyLoss {
+        /// Loss in USD that fires the alert without waiting for the bot's own limit.
+        #[serde(default)]
+        limit_usd: Option<f64>,
+    },
+    /// A running bot's newest market update is older than `after_ms` (its reported
+    /// `feed_age_ms`).
+    FeedStale {
+        /// Age that counts as stale.
+        after_ms: u64,
+    },
     /// A bot's merged p99 of `stage` is above `budget_ns`.
     P99Above {
         /// Stage name (decoded, detected, decided).
@@ -227,6 +240,46 @@ pub async fn evaluate(
                         firing.push((
                             id.clone(),
                             format!("node {id} lost: no heartbeat for over {after_s} s"),
+                        ));
+                    }
+                }
+            }
+            RuleKind::DailyLoss { limit_usd } => {
+                for b in &bots {
+                    watched.push(b.bot_id.clone());
+                    let Some(r) = reports.get(&b.bot_id) else {
+                        continue;
+                    };
+                    let pnl = r["metrics"]["custom_metrics"]["daily_pnl_usd"].as_f64();
+                    let reason = r["status"]["reason"].as_str().unwrap_or_default();
+                    if r["status"]["state"] == "error" && reason.contains("daily loss limit") {
+                        firing.push((b.bot_id.clone(), format!("bot {}: {reason}", b.bot_id)));
+                    } else if let (Some(limit), Some(pnl)) = (limit_usd, pnl)
+                        && pnl <= -limit
+                    {
+                        firing.push((
+                            b.bot_id.clone(),
+                            format!(
+                                "bot {} lost {:.2} USD today (alert at {limit:.2})",
+                                b.bot_id, -pnl
+                            ),
+                        ));
+                    }
+                }
+            }
+            RuleKind::FeedStale { after_ms } => {
+                for b in bots.iter().filter(|b| b.desired_state == "running") {
+                    watched.push(b.bot_id.clone());
+                    let age = reports
+                        .get(&b.bot_id)
+                        .and_then(|r| r["metrics"]["custom_metrics"]["feed_age_ms"].as_f64());
+                    if let Some(age) = age.filter(|a| *a > *after_ms as f64) {
+                        firing.push((
+                            b.bot_id.clone(),
+                            format!(
+                                "bot {}: feed stale, newest update {age:.0} ms old (limit {after_ms} ms)",
+                                b.bot_id
+                            ),
                         ));
                     }
                 }

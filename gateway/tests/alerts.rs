@@ -335,4 +335,76 @@ async fn exercise(url: &str) {
     .await;
     let (_, ev) = call(&app, "POST", "/api/v1/alerts/evaluate", "op", None).await;
     assert!(ev["resolved"].as_array().unwrap().contains(&down), "{ev}");
+
+    // Daily loss: the bot's own limit (its error reason) or the rule's threshold on the
+    // reported daily PnL; feed stale: the reported age of the newest market update.
+    for (rule, body) in [
+        ("loss", json!({"kind": "daily_loss", "limit_usd": 500.0})),
+        ("stale", json!({"kind": "feed_stale", "after_ms": 2000})),
+    ] {
+        let (s, b) = call(
+            &app,
+            "PUT",
+            &format!("/api/v1/alerts/rules/{rule}"),
+            "adm",
+            Some(body),
+        )
+        .await;
+        assert!(s.is_success(), "{s} {b}");
+    }
+    let fresh = json!({"node_id": "ny-1", "bots": [{"bot_id": id, "status": {"state": "running"},
+        "metrics": {"custom_metrics": {"daily_pnl_usd": -100.0, "feed_age_ms": 3.0}}}]});
+    call(&app, "POST", "/api/v1/agent/report", "op", Some(fresh)).await;
+    let (_, ev) = call(&app, "POST", "/api/v1/alerts/evaluate", "op", None).await;
+    for a in [format!("loss:{id}"), format!("stale:{id}")] {
+        assert!(
+            !ev["raised"].as_array().unwrap().contains(&json!(a)),
+            "{ev}"
+        );
+    }
+    let bad = json!({"node_id": "ny-1", "bots": [{"bot_id": id, "status": {"state": "running"},
+        "metrics": {"custom_metrics": {"daily_pnl_usd": -612.5, "feed_age_ms": 4500.0}}}]});
+    call(&app, "POST", "/api/v1/agent/report", "op", Some(bad)).await;
+    let (_, ev) = call(&app, "POST", "/api/v1/alerts/evaluate", "op", None).await;
+    for a in [format!("loss:{id}"), format!("stale:{id}")] {
+        assert!(
+            ev["raised"].as_array().unwrap().contains(&json!(a)),
+            "{a} in {ev}"
+        );
+    }
+    let (_, alerts) = call(&app, "GET", "/api/v1/alerts", "view", None).await;
+    let text = alerts.to_string();
+    assert!(text.contains("lost 612.50 USD today"), "{text}");
+    assert!(
+        text.contains("feed stale, newest update 4500 ms old"),
+        "{text}"
+    );
+    // The bot's own limit fires the rule without a threshold.
+    call(
+        &app,
+        "PUT",
+        "/api/v1/alerts/rules/loss",
+        "adm",
+        Some(json!({"kind": "daily_loss"})),
+    )
+    .await;
+    let halted = json!({"node_id": "ny-1", "bots": [{"bot_id": id, "status": {"state": "error",
+        "reason": "daily loss limit reached: 1000.00 USD lost today, limit 1000.00"}, "metrics": {}}]});
+    call(&app, "POST", "/api/v1/agent/report", "op", Some(halted)).await;
+    let (_, ev) = call(&app, "POST", "/api/v1/alerts/evaluate", "op", None).await;
+    let (_, alerts) = call(&app, "GET", "/api/v1/alerts", "view", None).await;
+    assert!(
+        alerts.to_string().contains("daily loss limit reached"),
+        "{ev} {alerts}"
+    );
+    // Unknown fields in a rule are refused.
+    let (s, _) = call(
+        &app,
+        "PUT",
+        "/api/v1/alerts/rules/x",
+        "adm",
+        Some(json!({"kind": "feed_stale", "after_ms": 1, "bogus": 2})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
 }
