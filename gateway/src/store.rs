@@ -114,6 +114,24 @@ pub struct BotRow {
     pub updated_at: i64,
 }
 
+/// A row as JSON: text columns, then integer columns (`null` when NULL).
+fn json_row(r: &sqlx::any::AnyRow, text: &[&str], ints: &[&str]) -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    for c in text {
+        out.insert(
+            (*c).to_string(),
+            r.try_get::<String, _>(*c).unwrap_or_default().into(),
+        );
+    }
+    for c in ints {
+        out.insert(
+            (*c).to_string(),
+            r.try_get::<Option<i64>, _>(*c).ok().flatten().into(),
+        );
+    }
+    serde_json::Value::Object(out)
+}
+
 /// A `bot_reports` row as the API shows it.
 fn report_json(r: &sqlx::any::AnyRow) -> serde_json::Value {
     let parse = |c: &str| {
@@ -236,14 +254,7 @@ impl Store {
         .map_err(db("listing tokens"))?;
         Ok(rows
             .iter()
-            .map(|r| {
-                serde_json::json!({
-                    "name": r.try_get::<String, _>("name").unwrap_or_default(),
-                    "role": r.try_get::<String, _>("role").unwrap_or_default(),
-                    "created_at": r.try_get::<i64, _>("created_at").unwrap_or(0),
-                    "expires_at": r.try_get::<Option<i64>, _>("expires_at").ok().flatten(),
-                })
-            })
+            .map(|r| json_row(r, &["name", "role"], &["created_at", "expires_at"]))
             .collect())
     }
 
@@ -331,14 +342,7 @@ impl Store {
                 .map_err(db("listing users"))?;
         Ok(rows
             .iter()
-            .map(|r| {
-                serde_json::json!({
-                    "name": r.try_get::<String, _>("name").unwrap_or_default(),
-                    "role": r.try_get::<String, _>("role").unwrap_or_default(),
-                    "created_at": r.try_get::<i64, _>("created_at").unwrap_or(0),
-                    "updated_at": r.try_get::<i64, _>("updated_at").unwrap_or(0),
-                })
-            })
+            .map(|r| json_row(r, &["name", "role"], &["created_at", "updated_at"]))
             .collect())
     }
 
