@@ -361,7 +361,6 @@ impl Agent {
             .map_err(|e| format!("writing {}: {e}", m.record.spec.config_path.display()))?;
         m.record.spec.cores = valid.config.resources.cores.clone();
         m.record.spec.memory_mb = valid.config.resources.memory_mb;
-        m.record.config_version = d.config_version;
         let running = matches!(
             self.backend.instance(&d.bot_id).await,
             Some(Instance {
@@ -384,6 +383,8 @@ impl Agent {
                 .map_err(|e| e.to_string())?;
             tracing::info!(bot_id = %d.bot_id, version = d.config_version, restart_for = ?cold, "configuration applied by restart");
         }
+        // Only once applied: a failed reload or restart is tried again at the next reconcile.
+        m.record.config_version = d.config_version;
         let record = m.record.clone();
         self.persist(&record);
         Ok(())
