@@ -168,6 +168,9 @@ pub struct Agent {
     problems: HashMap<String, String>,
     /// Bots stopped since the last report (reported once as stopped).
     stopped: Vec<String>,
+    /// Bots whose launch failed: failures in a row, when to try again (backoff) and the config
+    /// version that failed (a new version is tried at once).
+    launch_retry: HashMap<String, (u32, std::time::Instant, i64)>,
 }
 
 impl Agent {
@@ -179,6 +182,7 @@ impl Agent {
             managed: HashMap::new(),
             problems: HashMap::new(),
             stopped: Vec::new(),
+            launch_retry: HashMap::new(),
         }
     }
 
@@ -400,6 +404,8 @@ impl Agent {
             .collect();
         self.problems
             .retain(|id, _| wanted.contains_key(id.as_str()));
+        self.launch_retry
+            .retain(|id, _| wanted.contains_key(id.as_str()));
         let extra: Vec<String> = self
             .managed
             .keys()
@@ -419,7 +425,26 @@ impl Agent {
         }
         for d in wanted.values() {
             let result = match self.managed.get(&d.bot_id) {
-                None => self.launch(d).await,
+                None => {
+                    let now = std::time::Instant::now();
+                    if self
+                        .launch_retry
+                        .get(&d.bot_id)
+                        .is_some_and(|(_, at, v)| now < *at && *v == d.config_version)
+                    {
+                        continue;
+                    }
+                    let r = self.launch(d).await;
+                    if r.is_err() {
+                        let failures = self.launch_retry.get(&d.bot_id).map_or(0, |f| f.0) + 1;
+                        let at = now + crate::process::backoff(failures);
+                        self.launch_retry
+                            .insert(d.bot_id.clone(), (failures, at, d.config_version));
+                    } else {
+                        self.launch_retry.remove(&d.bot_id);
+                    }
+                    r
+                }
                 Some(m) => {
                     let mut r = Ok(());
                     if d.config_version != m.record.config_version {
