@@ -176,6 +176,27 @@ pub fn check_v2(bytes: &[u8], max: u64) -> Result<u64, SnapshotError> {
     Ok(total)
 }
 
+/// The value at quantile `q` (0..=1) of a V2 snapshot, as the lowest value of its bucket;
+/// `None` for an empty one.
+pub fn quantile_v2(bytes: &[u8], q: f64) -> Result<Option<u64>, SnapshotError> {
+    let total = check_v2(bytes, u64::MAX)?;
+    if total == 0 {
+        return Ok(None);
+    }
+    let rank = ((q.clamp(0.0, 1.0) * total as f64).ceil() as u64).max(1);
+    let (mut seen, mut found) = (0u64, None);
+    for_each_count_v2(bytes, |value, count| {
+        if found.is_none() {
+            seen += count;
+            if seen >= rank {
+                found = Some(value);
+            }
+        }
+        Ok(())
+    })?;
+    Ok(found)
+}
+
 /// Adds a V2 snapshot into `dest` (as `dest.add(&decode_v2(bytes)?)` would, without the
 /// intermediate histogram); nothing is added unless the whole snapshot is valid and fits.
 /// Returns the count added.
@@ -282,6 +303,24 @@ mod tests {
                 (want.min(), want.max(), want.len())
             );
         }
+    }
+
+    #[test]
+    fn quantiles_of_a_snapshot_match_the_histogram() {
+        let mut h = latency_histogram();
+        for v in 1..=10_000u64 {
+            h.record(v * 100).unwrap();
+        }
+        let bytes = encode_v2(&h).unwrap();
+        for q in [0.5, 0.9, 0.99, 0.999, 1.0] {
+            let got = quantile_v2(&bytes, q).unwrap().unwrap();
+            let want = h.value_at_quantile(q);
+            assert!(h.equivalent(got, want), "q {q}: {got} vs {want}");
+        }
+        assert_eq!(
+            quantile_v2(&encode_v2(&latency_histogram()).unwrap(), 0.99).unwrap(),
+            None
+        );
     }
 
     #[test]

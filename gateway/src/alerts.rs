@@ -38,12 +38,16 @@ pub enum RuleKind {
         /// Age that counts as stale.
         after_ms: u64,
     },
-    /// A bot's merged p99 of `stage` is above `budget_ns`.
+    /// A bot's p99 of `stage` is above `budget_ns`: the p99 merged since start, or with
+    /// `for_s`, every reported interval's p99 over the last `for_s` seconds.
     P99Above {
         /// Stage name (decoded, detected, decided).
         stage: String,
         /// Budget in ns.
         budget_ns: u64,
+        /// Seconds the p99 must stay above the budget.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        for_s: Option<u64>,
     },
 }
 
@@ -192,7 +196,7 @@ pub struct Evaluation {
 /// and resolves alerts, and notifies webhooks.
 pub async fn evaluate(
     store: &Store,
-    p99: &(dyn Fn(&str, &str) -> Option<u64> + Sync),
+    p99: &(dyn Fn(&str, &str, Option<u64>) -> Option<u64> + Sync),
 ) -> Result<Evaluation, StoreError> {
     let now = now_ms();
     let bots = store.bots().await?;
@@ -284,14 +288,21 @@ pub async fn evaluate(
                     }
                 }
             }
-            RuleKind::P99Above { stage, budget_ns } => {
+            RuleKind::P99Above {
+                stage,
+                budget_ns,
+                for_s,
+            } => {
                 for b in &bots {
                     watched.push(b.bot_id.clone());
-                    if let Some(p) = p99(&b.bot_id, stage).filter(|p| p > budget_ns) {
+                    if let Some(p) = p99(&b.bot_id, stage, *for_s).filter(|p| p > budget_ns) {
+                        let how_long = for_s.map_or(String::new(), |s| {
+                            format!(" for over {s} s (lowest interval p99 {p} ns)")
+                        });
                         firing.push((
                             b.bot_id.clone(),
                             format!(
-                                "bot {}: p99 of {stage} is {p} ns, budget {budget_ns} ns",
+                                "bot {}: p99 of {stage} is {p} ns, budget {budget_ns} ns{how_long}",
                                 b.bot_id
                             ),
                         ));

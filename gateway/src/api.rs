@@ -42,6 +42,13 @@ pub struct AppState {
     /// `GET /api/v1/bots`'s body at a desired-state index. Every change to a bot row bumps the
     /// index (this gateway is the store's only writer), so a body at the current index is fresh.
     bots_body: Arc<std::sync::Mutex<Option<(i64, axum::body::Bytes)>>>,
+    /// Each bot and stage's reported interval p99s (unix ms, ns) for the last
+    /// [`RECENT_P99_MS`], for "p99 above a budget for N s" alerts.
+    recent_p99: Arc<
+        std::sync::Mutex<
+            std::collections::HashMap<(String, String), std::collections::VecDeque<(i64, u64)>>,
+        >,
+    >,
     /// Failed logins per client address in the last [`LOGIN_WINDOW`].
     login_failures: Arc<
         std::sync::Mutex<
@@ -49,6 +56,9 @@ pub struct AppState {
         >,
     >,
 }
+
+/// How far back interval p99s are kept (the longest `for_s` a p99 alert can use).
+pub const RECENT_P99_MS: i64 = 15 * 60_000;
 
 /// Failed logins a client may make per [`LOGIN_WINDOW`] before it gets 429.
 pub const LOGIN_FAILURES_ALLOWED: usize = 5;
@@ -94,18 +104,31 @@ impl AppState {
             log_lines: tokio::sync::broadcast::Sender::new(4_096),
             bots_body: Arc::default(),
             login_failures: Arc::default(),
+            recent_p99: Arc::default(),
         })
     }
 
     /// Evaluates the alert rules now (the gateway also does it every second).
     pub async fn evaluate_alerts(&self) -> Result<crate::alerts::Evaluation, StoreError> {
-        let p99 = |bot: &str, stage: &str| -> Option<u64> {
-            self.latency
-                .lock()
-                .ok()?
-                .get(bot)?
-                .get(stage)
-                .map(|h| h.value_at_quantile(0.99))
+        let now = crate::store::now_ms();
+        let p99 = |bot: &str, stage: &str, for_s: Option<u64>| -> Option<u64> {
+            let Some(for_s) = for_s else {
+                return self
+                    .latency
+                    .lock()
+                    .ok()?
+                    .get(bot)?
+                    .get(stage)
+                    .map(|h| h.value_at_quantile(0.99));
+            };
+            // Every interval reported in the window must be over: the lowest decides, and the
+            // reports must reach back over the whole window (a report per second, some slack).
+            let recent = self.recent_p99.lock().ok()?;
+            let samples = recent.get(&(bot.to_string(), stage.to_string()))?;
+            let start = now - (for_s as i64) * 1000;
+            let covered = samples.front().is_some_and(|(at, _)| *at <= start + 1_500);
+            let window = samples.iter().filter(|(at, _)| *at >= start);
+            covered.then(|| window.map(|(_, p)| *p).min()).flatten()
         };
         crate::alerts::evaluate(&self.store, &p99).await
     }
@@ -816,6 +839,21 @@ async fn report(State(state): State<Arc<AppState>>, body: String) -> ApiResult {
         .map(|b| (b.bot_id.as_str(), &b.status, &b.metrics))
         .collect();
     state.store.report_bots(&r.node_id, &rows).await?;
+    let at = crate::store::now_ms();
+    if let Ok(mut recent) = state.recent_p99.lock() {
+        for (bot, stage, bytes) in &decoded {
+            if let Ok(Some(p)) = sniperforge_engine::telemetry::quantile_v2(bytes, 0.99) {
+                let samples = recent.entry((bot.clone(), stage.clone())).or_default();
+                while samples
+                    .front()
+                    .is_some_and(|(t, _)| *t < at - RECENT_P99_MS)
+                {
+                    samples.pop_front();
+                }
+                samples.push_back((at, p));
+            }
+        }
+    }
     if let Ok(mut latency) = state.latency.lock() {
         for (bot, stage, h) in decoded {
             let slot = latency
@@ -1107,8 +1145,23 @@ async fn put_rule(
     }
     let rule: crate::alerts::Rule = serde_json::from_value(value).map_err(|e| {
         ApiError::new(StatusCode::BAD_REQUEST, "bad_rule", format!("rule {id}: {e}"))
-            .details(json!({"kinds": ["bot_down {after_s}", "bot_error", "node_lost {after_s}", "p99_above {stage, budget_ns}"]}))
+            .details(json!({"kinds": ["bot_down {after_s}", "bot_error", "node_lost {after_s}", "p99_above {stage, budget_ns, for_s?}", "daily_loss {limit_usd?}", "feed_stale {after_ms}"]}))
     })?;
+    if let crate::alerts::RuleKind::P99Above {
+        for_s: Some(for_s), ..
+    } = rule.kind
+        && (for_s == 0 || (for_s as i64) * 1000 > RECENT_P99_MS)
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_rule",
+            format!(
+                "rule {id}: for_s {for_s}: 1 to {} seconds",
+                RECENT_P99_MS / 1000
+            ),
+        )
+        .details(json!([{"path": "for_s"}])));
+    }
     if !rule.webhook.is_empty() && !rule.webhook.starts_with("http://") {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,

@@ -407,4 +407,74 @@ async fn exercise(url: &str) {
     )
     .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
+
+    // p99 above a budget for N s: every interval in the window must be over, and the reports
+    // must cover the window; one fast interval inside it keeps the rule quiet.
+    let interval = |range: std::ops::Range<u64>| {
+        let mut h = sniperforge_engine::telemetry::latency_histogram();
+        for v in range {
+            h.record(v).unwrap();
+        }
+        base64::engine::general_purpose::STANDARD
+            .encode(sniperforge_engine::telemetry::encode_v2(&h).unwrap())
+    };
+    let (s, b) = call(
+        &app,
+        "PUT",
+        "/api/v1/alerts/rules/sustained",
+        "adm",
+        Some(json!({"kind": "p99_above", "stage": "detected", "budget_ns": 50_000, "for_s": 2})),
+    )
+    .await;
+    assert!(s.is_success(), "{s} {b}");
+    let (s, b) = call(
+        &app,
+        "PUT",
+        "/api/v1/alerts/rules/toolong",
+        "adm",
+        Some(json!({"kind": "p99_above", "stage": "detected", "budget_ns": 1, "for_s": 100_000})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    let send = |snap: String| json!({"node_id": "ny-1", "bots": [{"bot_id": id, "status": {"state": "running"}, "metrics": {}, "hdr": {"detected": snap}}]});
+    let sustained = json!(format!("sustained:{id}"));
+    // Slow, fast, slow… for 2.5 s: never all over in the window.
+    for i in 0..6 {
+        let snap = if i == 4 {
+            interval(1_000..2_000)
+        } else {
+            interval(90_000..95_000)
+        };
+        call(&app, "POST", "/api/v1/agent/report", "op", Some(send(snap))).await;
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    let (_, ev) = call(&app, "POST", "/api/v1/alerts/evaluate", "op", None).await;
+    assert!(
+        !ev["raised"].as_array().unwrap().contains(&sustained),
+        "{ev}"
+    );
+    // Slow for the whole window: it fires, naming the lowest interval p99.
+    for _ in 0..6 {
+        call(
+            &app,
+            "POST",
+            "/api/v1/agent/report",
+            "op",
+            Some(send(interval(90_000..95_000))),
+        )
+        .await;
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    let (_, ev) = call(&app, "POST", "/api/v1/alerts/evaluate", "op", None).await;
+    assert!(
+        ev["raised"].as_array().unwrap().contains(&sustained),
+        "{ev}"
+    );
+    let (_, alerts) = call(&app, "GET", "/api/v1/alerts", "view", None).await;
+    assert!(
+        alerts
+            .to_string()
+            .contains("for over 2 s (lowest interval p99"),
+        "{alerts}"
+    );
 }
