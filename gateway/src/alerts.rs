@@ -9,6 +9,10 @@ use sqlx::Row;
 
 use crate::store::{Store, StoreError, db, now_ms};
 
+/// A bot and stage's p99 in ns: merged since start (`None`), or the lowest interval p99 over
+/// the last N seconds (`Some(N)`, `None` unless reports cover them).
+pub type P99Source<'a> = dyn Fn(&str, &str, Option<u64>) -> Option<u64> + Sync + 'a;
+
 /// What a rule watches.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
@@ -196,7 +200,7 @@ pub struct Evaluation {
 /// and resolves alerts, and notifies webhooks.
 pub async fn evaluate(
     store: &Store,
-    p99: &(dyn Fn(&str, &str, Option<u64>) -> Option<u64> + Sync),
+    p99: &P99Source<'_>,
 ) -> Result<Evaluation, StoreError> {
     let now = now_ms();
     let bots = store.bots().await?;
