@@ -198,10 +198,7 @@ pub struct Evaluation {
 
 /// Evaluates every rule against the store's reports and `p99` (bot → stage → p99 ns), raises
 /// and resolves alerts, and notifies webhooks.
-pub async fn evaluate(
-    store: &Store,
-    p99: &P99Source<'_>,
-) -> Result<Evaluation, StoreError> {
+pub async fn evaluate(store: &Store, p99: &P99Source<'_>) -> Result<Evaluation, StoreError> {
     let now = now_ms();
     let bots = store.bots().await?;
     let nodes = store.nodes().await?;

@@ -44,11 +44,7 @@ pub struct AppState {
     bots_body: Arc<std::sync::Mutex<Option<(i64, axum::body::Bytes)>>>,
     /// Each bot and stage's reported interval p99s (unix ms, ns) for the last
     /// [`RECENT_P99_MS`], for "p99 above a budget for N s" alerts.
-    recent_p99: Arc<
-        std::sync::Mutex<
-            std::collections::HashMap<(String, String), std::collections::VecDeque<(i64, u64)>>,
-        >,
-    >,
+    recent_p99: Arc<std::sync::Mutex<RecentP99>>,
     /// Failed logins per client address in the last [`LOGIN_WINDOW`].
     login_failures: Arc<
         std::sync::Mutex<
@@ -56,6 +52,10 @@ pub struct AppState {
         >,
     >,
 }
+
+/// (bot, stage) → reported interval p99s, oldest first: (unix ms, ns).
+type RecentP99 =
+    std::collections::HashMap<(String, String), std::collections::VecDeque<(i64, u64)>>;
 
 /// How far back interval p99s are kept (the longest `for_s` a p99 alert can use).
 pub const RECENT_P99_MS: i64 = 15 * 60_000;
