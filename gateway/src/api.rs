@@ -1205,13 +1205,7 @@ async fn create_token(
 ) -> ApiResult {
     let req: NewToken = parse_body(&body)?;
     let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, "bad_token", message);
-    if req.name.is_empty()
-        || req.name.len() > 64
-        || !req
-            .name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c))
-    {
+    if !valid_name(&req.name) {
         return Err(bad(format!(
             "name {:?}: 1-64 characters of A-Z a-z 0-9 - _ . @",
             req.name
@@ -1297,7 +1291,7 @@ async fn revoke_token(
 /// An argon2id hash (default parameters) that no password matches, verified for unknown users.
 const DUMMY_PHC: &str = "$argon2id$v=19$m=19456,t=2,p=1$c25pcGVyZm9yZ2UtZHVtbXk$2m2bWmtkZjAO8a1rq0dm8ZEn6f7lvrRjJAiRO7Ajc6E";
 
-/// A user name: 1-64 of A-Z a-z 0-9 - _ . @ (and never `session:…`).
+/// A token or user name: 1-64 of A-Z a-z 0-9 - _ . @ (so never a login's `session:…`).
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
