@@ -111,7 +111,8 @@ impl Drop for Proc {
 
 /// A gateway on a free loopback port over SQLite in `dir`.
 pub struct Gateway {
-    pub proc: Proc,
+    /// Our gateway process (`None` for one someone else started).
+    pub proc: Option<Proc>,
     pub addr: String,
     pub token: String,
     pub token_file: PathBuf,
@@ -155,7 +156,7 @@ impl Gateway {
             .trim()
             .to_string();
         Self {
-            proc,
+            proc: Some(proc),
             addr,
             token,
             token_file,
@@ -164,12 +165,8 @@ impl Gateway {
 
     /// A gateway someone else started (e.g. `sniperforge up`): no process of ours.
     pub fn attach(addr: &str, token: &str, token_file: &Path) -> Self {
-        let child = Command::new("true").spawn().unwrap();
         Self {
-            proc: Proc {
-                child,
-                name: "attached",
-            },
+            proc: None,
             addr: addr.to_string(),
             token: token.to_string(),
             token_file: token_file.to_path_buf(),
