@@ -176,43 +176,35 @@ pub fn check_v2(bytes: &[u8], max: u64) -> Result<u64, SnapshotError> {
     Ok(total)
 }
 
-/// The value at quantile `q` (0..=1) of a V2 snapshot, as the lowest value of its bucket;
-/// `None` for an empty one.
-pub fn quantile_v2(bytes: &[u8], q: f64) -> Result<Option<u64>, SnapshotError> {
-    let total = check_v2(bytes, u64::MAX)?;
-    if total == 0 {
-        return Ok(None);
-    }
-    let rank = ((q.clamp(0.0, 1.0) * total as f64).ceil() as u64).max(1);
-    let (mut seen, mut found) = (0u64, None);
-    for_each_count_v2(bytes, |value, count| {
-        if found.is_none() {
-            seen += count;
-            if seen >= rank {
-                found = Some(value);
-            }
-        }
-        Ok(())
-    })?;
-    Ok(found)
-}
-
 /// Adds a V2 snapshot into `dest` (as `dest.add(&decode_v2(bytes)?)` would, without the
 /// intermediate histogram); nothing is added unless the whole snapshot is valid and fits.
 /// Returns the count added.
 pub fn merge_v2(dest: &mut Histogram<u64>, bytes: &[u8]) -> Result<u64, SnapshotError> {
     let total = check_v2(bytes, dest.high())?;
-    record_checked_v2(dest, bytes)?;
+    record_checked_v2(dest, bytes, total, 1.0)?;
     Ok(total)
 }
 
 /// The second half of [`merge_v2`], for a snapshot already passed by [`check_v2`] against
-/// `dest.high()` (a caller checking a batch first parses each snapshot twice, not three times).
-pub fn record_checked_v2(dest: &mut Histogram<u64>, bytes: &[u8]) -> Result<(), SnapshotError> {
+/// `dest.high()` (`total` is what that returned): records it in one walk and returns the
+/// snapshot's own value at quantile `q` (the lowest value of its bucket; `None` when empty).
+pub fn record_checked_v2(
+    dest: &mut Histogram<u64>,
+    bytes: &[u8],
+    total: u64,
+    q: f64,
+) -> Result<Option<u64>, SnapshotError> {
+    let rank = ((q.clamp(0.0, 1.0) * total as f64).ceil() as u64).max(1);
+    let (mut seen, mut at_rank) = (0u64, None);
     for_each_count_v2(bytes, |value, count| {
+        seen += count;
+        if at_rank.is_none() && seen >= rank {
+            at_rank = Some(value);
+        }
         dest.record_n(value, count)
             .map_err(|e| decode_err(format!("recording {value}: {e:?}")))
-    })
+    })?;
+    Ok(at_rank)
 }
 
 /// Percentiles of one stage, in ns.
@@ -312,13 +304,17 @@ mod tests {
             h.record(v * 100).unwrap();
         }
         let bytes = encode_v2(&h).unwrap();
+        let quantile = |bytes: &[u8], q: f64| {
+            let total = check_v2(bytes, u64::MAX).unwrap();
+            record_checked_v2(&mut latency_histogram(), bytes, total, q).unwrap()
+        };
         for q in [0.5, 0.9, 0.99, 0.999, 1.0] {
-            let got = quantile_v2(&bytes, q).unwrap().unwrap();
+            let got = quantile(&bytes, q).unwrap();
             let want = h.value_at_quantile(q);
             assert!(h.equivalent(got, want), "q {q}: {got} vs {want}");
         }
         assert_eq!(
-            quantile_v2(&encode_v2(&latency_histogram()).unwrap(), 0.99).unwrap(),
+            quantile(&encode_v2(&latency_histogram()).unwrap(), 0.99),
             None
         );
     }

@@ -823,14 +823,15 @@ async fn report(State(state): State<Arc<AppState>>, body: String) -> ApiResult {
                 })?;
             // Checked whole here (nothing is stored unless every snapshot is good), merged
             // below without materialising a histogram per snapshot.
-            sniperforge_engine::telemetry::check_v2(&bytes, *LATENCY_MAX_NS).map_err(|e| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "bad_hdr",
-                    format!("bots[{}].hdr.{stage}: {e}", b.bot_id),
-                )
-            })?;
-            decoded.push((b.bot_id.clone(), stage.clone(), bytes));
+            let total =
+                sniperforge_engine::telemetry::check_v2(&bytes, *LATENCY_MAX_NS).map_err(|e| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "bad_hdr",
+                        format!("bots[{}].hdr.{stage}: {e}", b.bot_id),
+                    )
+                })?;
+            decoded.push((b.bot_id.clone(), stage.clone(), bytes, total));
         }
     }
     let rows: Vec<(&str, &Value, &Value)> = r
@@ -839,11 +840,20 @@ async fn report(State(state): State<Arc<AppState>>, body: String) -> ApiResult {
         .map(|b| (b.bot_id.as_str(), &b.status, &b.metrics))
         .collect();
     state.store.report_bots(&r.node_id, &rows).await?;
+    // One walk per snapshot: merged into the bot's histogram, its own p99 kept for the
+    // "p99 above a budget for N s" rules.
     let at = crate::store::now_ms();
-    if let Ok(mut recent) = state.recent_p99.lock() {
-        for (bot, stage, bytes) in &decoded {
-            if let Ok(Some(p)) = sniperforge_engine::telemetry::quantile_v2(bytes, 0.99) {
-                let samples = recent.entry((bot.clone(), stage.clone())).or_default();
+    if let (Ok(mut latency), Ok(mut recent)) = (state.latency.lock(), state.recent_p99.lock()) {
+        for (bot, stage, bytes, total) in decoded {
+            let slot = latency
+                .entry(bot.clone())
+                .or_default()
+                .entry(stage.clone())
+                .or_insert_with(sniperforge_engine::telemetry::latency_histogram);
+            // Checked above against the same bounds: cannot fail.
+            let p99 = sniperforge_engine::telemetry::record_checked_v2(slot, &bytes, total, 0.99);
+            if let Ok(Some(p)) = p99 {
+                let samples = recent.entry((bot, stage)).or_default();
                 while samples
                     .front()
                     .is_some_and(|(t, _)| *t < at - RECENT_P99_MS)
@@ -854,18 +864,6 @@ async fn report(State(state): State<Arc<AppState>>, body: String) -> ApiResult {
             }
         }
     }
-    if let Ok(mut latency) = state.latency.lock() {
-        for (bot, stage, h) in decoded {
-            let slot = latency
-                .entry(bot)
-                .or_default()
-                .entry(stage)
-                .or_insert_with(sniperforge_engine::telemetry::latency_histogram);
-            // Checked above against the same bounds: cannot fail.
-            let _ = sniperforge_engine::telemetry::record_checked_v2(slot, &h);
-        }
-    }
-    let at = crate::store::now_ms();
     if let Ok(mut logs) = state.logs.lock() {
         for b in &r.bots {
             if b.logs.is_empty() {
