@@ -1,18 +1,44 @@
-//! A gateway process of this binary on a free loopback port, for the load and agent benchmarks.
+//! Child processes of this binary (stopped gracefully when dropped) and a gateway on a free
+//! loopback port, for `up` and the load and agent benchmarks.
 
 use std::io::BufRead;
 use std::path::Path;
 
 use anyhow::Context;
 
-/// A child process killed (and reaped) when dropped.
+/// A child process stopped when dropped: SIGTERM (an agent then stops its bots, a gateway
+/// closes its store), SIGKILL after a grace period, then reaped.
 #[derive(Debug)]
 pub struct Child(pub std::process::Child);
 
-impl Drop for Child {
-    fn drop(&mut self) {
+impl Child {
+    /// SIGTERM, wait up to `grace`, then SIGKILL; returns at once if it already exited.
+    pub fn stop(&mut self, grace: std::time::Duration) {
+        if let Ok(Some(_)) = self.0.try_wait() {
+            return;
+        }
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let start = std::time::Instant::now();
+        while start.elapsed() < grace {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        eprintln!(
+            "process {} did not stop in {grace:?}; killing it",
+            self.0.id()
+        );
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        self.stop(std::time::Duration::from_secs(15));
     }
 }
 

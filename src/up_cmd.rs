@@ -4,13 +4,15 @@
 //! second start resumes the same fleet and history.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitCode};
+use std::process::{Command, ExitCode};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use sniperforge_agent::http::Endpoint;
 use sniperforge_bots::BotType;
+
+use crate::local_gateway::Child;
 
 #[derive(Debug, clap::Args)]
 pub struct UpArgs {
@@ -37,39 +39,6 @@ const DEMO: [BotType; 3] = [
     BotType::TriangularArbitrage,
     BotType::FlashLoanArbitrage,
 ];
-
-/// A child ended by SIGTERM (then SIGKILL after `grace`) when dropped.
-struct Supervised {
-    child: Child,
-    name: &'static str,
-}
-
-impl Supervised {
-    fn stop(&mut self, grace: Duration) {
-        if let Ok(Some(_)) = self.child.try_wait() {
-            return;
-        }
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let start = std::time::Instant::now();
-        while start.elapsed() < grace {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        eprintln!("up: {} did not stop in {grace:?}; killing it", self.name);
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Supervised {
-    fn drop(&mut self) {
-        self.stop(Duration::from_secs(15));
-    }
-}
 
 async fn api(
     ep: &Endpoint,
@@ -145,8 +114,8 @@ async fn run_async(a: &UpArgs) -> anyhow::Result<()> {
         .create(true)
         .append(true)
         .open(data.join("gateway.log"))?;
-    let mut gateway = Supervised {
-        child: Command::new(&exe)
+    let mut gateway = Child(
+        Command::new(&exe)
             .args(["gateway", "--listen", &a.listen.to_string(), "--data-dir"])
             .arg(&data)
             .arg("--database")
@@ -155,12 +124,11 @@ async fn run_async(a: &UpArgs) -> anyhow::Result<()> {
             .stderr(gateway_log)
             .spawn()
             .context("starting the gateway")?,
-        name: "gateway",
-    };
+    );
     let ep = Endpoint::parse(&format!("http://{}", a.listen))?;
     let mut healthy = false;
     for _ in 0..300 {
-        if let Ok(Some(st)) = gateway.child.try_wait() {
+        if let Ok(Some(st)) = gateway.0.try_wait() {
             bail!(
                 "the gateway exited ({st}); see {}",
                 data.join("gateway.log").display()
@@ -194,8 +162,8 @@ async fn run_async(a: &UpArgs) -> anyhow::Result<()> {
         .create(true)
         .append(true)
         .open(data.join("agent.log"))?;
-    let mut agent = Supervised {
-        child: Command::new(&exe)
+    let mut agent = Child(
+        Command::new(&exe)
             .args([
                 "agent",
                 "--gateway",
@@ -218,8 +186,7 @@ async fn run_async(a: &UpArgs) -> anyhow::Result<()> {
             .stderr(agent_log)
             .spawn()
             .context("starting the agent")?,
-        name: "agent",
-    };
+    );
     let ids = demo_fleet(&ep, &token, &a.node_id).await?;
     println!("SniperForge is up (simulation mode: nothing is ever sent on-chain)");
     println!(
@@ -246,11 +213,11 @@ async fn run_async(a: &UpArgs) -> anyhow::Result<()> {
             _ = tokio::signal::ctrl_c() => break,
             _ = term.recv() => break,
             _ = tick.tick() => {
-                if let Ok(Some(st)) = gateway.child.try_wait() {
+                if let Ok(Some(st)) = gateway.0.try_wait() {
                     eprintln!("up: the gateway exited ({st}); stopping");
                     break;
                 }
-                if let Ok(Some(st)) = agent.child.try_wait() {
+                if let Ok(Some(st)) = agent.0.try_wait() {
                     eprintln!("up: the agent exited ({st}); stopping");
                     break;
                 }
