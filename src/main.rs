@@ -62,6 +62,12 @@ pub struct GatewayArgs {
     /// Directory for the admin token and the SQLite file.
     #[arg(long, default_value = "data")]
     pub data_dir: PathBuf,
+    /// How long 1 s latency windows are kept in memory (seconds).
+    #[arg(long, default_value_t = 3_600, value_parser = clap::value_parser!(u32).range(1..=86_400))]
+    pub latency_1s_kept_s: u32,
+    /// How long 1 min latency windows are kept in the store (seconds).
+    #[arg(long, default_value_t = 604_800, value_parser = clap::value_parser!(u32).range(60..))]
+    pub latency_1m_kept_s: u32,
 }
 
 #[derive(Debug, clap::Args)]
@@ -258,6 +264,10 @@ fn main() -> ExitCode {
                 a.listen,
                 &a.database,
                 &a.data_dir,
+                sniperforge_gateway::windows::Retention {
+                    seconds_ms: i64::from(a.latency_1s_kept_s) * 1000,
+                    minutes_ms: i64::from(a.latency_1m_kept_s) * 1000,
+                },
             )) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

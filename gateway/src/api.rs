@@ -31,6 +31,10 @@ pub struct AppState {
     index: tokio::sync::watch::Sender<i64>,
     /// Latency merged from the bots' reported interval histograms: bot → stage → histogram.
     latency: Arc<std::sync::Mutex<LatencyByBot>>,
+    /// Latency over time: 1 s and 1 min windows per scope and stage.
+    pub(crate) windows: Arc<std::sync::Mutex<crate::windows::Windows>>,
+    /// How long 1 min windows stay in the store (ms).
+    minutes_kept_ms: i64,
     /// The last [`LOG_LINES_KEPT`] log lines of each bot, as agents reported them.
     logs: Arc<
         std::sync::Mutex<
@@ -100,12 +104,40 @@ impl AppState {
             store,
             index: tokio::sync::watch::Sender::new(current),
             latency: Arc::default(),
+            windows: Arc::default(),
+            minutes_kept_ms: crate::windows::MINUTES_KEPT_MS,
             logs: Arc::default(),
             log_lines: tokio::sync::broadcast::Sender::new(4_096),
             bots_body: Arc::default(),
             login_failures: Arc::default(),
             recent_p99: Arc::default(),
         })
+    }
+
+    /// The same state keeping latency windows as `retention` says.
+    pub fn with_retention(mut self, retention: crate::windows::Retention) -> Self {
+        self.windows = Arc::new(std::sync::Mutex::new(crate::windows::Windows::new(
+            retention.seconds_ms,
+        )));
+        self.minutes_kept_ms = retention.minutes_ms;
+        self
+    }
+
+    /// Closes the latency windows `now_ms` has passed, writes the closed minutes to the store
+    /// and, once a minute, deletes minutes past their retention (the gateway does this every
+    /// second). A failed write keeps nothing back: those minutes are lost, with the error.
+    pub async fn flush_windows(&self, now_ms: i64) -> Result<(), StoreError> {
+        let minutes = match self.windows.lock() {
+            Ok(mut w) => w.tick(now_ms),
+            Err(_) => return Ok(()),
+        };
+        if !minutes.is_empty() {
+            self.store.put_latency_minutes(&minutes).await?;
+            self.store
+                .prune_latency_minutes(now_ms - self.minutes_kept_ms)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Evaluates the alert rules now (the gateway also does it every second).
@@ -843,6 +875,40 @@ async fn report(State(state): State<Arc<AppState>>, body: String) -> ApiResult {
     // One walk per snapshot: merged into the bot's histogram, its own p99 kept for the
     // "p99 above a budget for N s" rules.
     let at = crate::store::now_ms();
+    // The windows' scopes of each bot: itself, its type (as its status names it), node, fleet.
+    let scopes: std::collections::HashMap<&str, Vec<String>> = r
+        .bots
+        .iter()
+        .map(|b| {
+            let mut s = vec![
+                "fleet".to_string(),
+                format!("node:{}", r.node_id),
+                format!("bot:{}", b.bot_id),
+            ];
+            if let Some(t) = b
+                .status
+                .get("bot_type")
+                .and_then(|t| serde_json::from_value::<BotType>(t.clone()).ok())
+            {
+                s.push(format!("type:{t}"));
+            }
+            (b.bot_id.as_str(), s)
+        })
+        .collect();
+    if let Ok(mut windows) = state.windows.lock() {
+        let mut pairs = Vec::new();
+        for (bot, stage, bytes, _) in &decoded {
+            pairs.clear();
+            // Checked above: cannot fail.
+            let _ = sniperforge_engine::telemetry::for_each_count_v2(bytes, |v, c| {
+                pairs.push((v, c));
+                Ok(())
+            });
+            if let Some(s) = scopes.get(bot.as_str()) {
+                windows.record(s, stage, at, &pairs);
+            }
+        }
+    }
     if let (Ok(mut latency), Ok(mut recent)) = (state.latency.lock(), state.recent_p99.lock()) {
         for (bot, stage, bytes, total) in decoded {
             let slot = latency
@@ -990,6 +1056,165 @@ async fn bot_latency(State(state): State<Arc<AppState>>, Path(id): Path<String>)
         })
         .unwrap_or_default();
     Ok(axum::Json(json!({"bot_id": id, "unit": "ns", "stages": stages})).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RangeQuery {
+    /// `fleet` (default), `bot:<id>`, `type:<bot_type>` or `node:<id>`.
+    #[serde(default)]
+    scope: Option<String>,
+    /// Range start, unix ms (default: 5 min before `to`).
+    #[serde(default)]
+    from: Option<i64>,
+    /// Range end, unix ms, exclusive (default: now).
+    #[serde(default)]
+    to: Option<i64>,
+    /// Width of a point (ms): a multiple of the resolution, 1 s within the 1 s windows' reach,
+    /// 1 min beyond it (default: the range in about 300 points).
+    #[serde(default)]
+    step_ms: Option<i64>,
+}
+
+/// `a / b` rounded up, for `a >= 0`, `b > 0`.
+fn ceil_div(a: i64, b: i64) -> i64 {
+    a / b + i64::from(a % b != 0)
+}
+
+/// Most points a latency query may answer per stage.
+pub const LATENCY_MAX_POINTS: i64 = 3_600;
+
+/// Latency over a range: per stage, a point per step and the whole range merged.
+async fn latency_range(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<RangeQuery>,
+) -> ApiResult {
+    let bad = |msg: String| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", msg);
+    let scope = q.scope.unwrap_or_else(|| "fleet".into());
+    let valid = scope == "fleet"
+        || ["bot:", "node:"]
+            .iter()
+            .any(|p| scope.strip_prefix(p).is_some_and(|id| !id.is_empty()))
+        || scope
+            .strip_prefix("type:")
+            .is_some_and(|t| t.parse::<BotType>().is_ok());
+    if !valid {
+        return Err(bad(format!(
+            "scope {scope:?}: expected fleet, bot:<bot_id>, type:<bot_type> or node:<node_id>"
+        )));
+    }
+    let now = crate::store::now_ms();
+    let to = q.to.unwrap_or(now);
+    let from = q.from.unwrap_or(to - 300_000);
+    const LATEST: i64 = 1 << 50; // unix ms, year 37 648: keeps the arithmetic below in range
+    if !(0..LATEST).contains(&from) || !(0..LATEST).contains(&to) {
+        return Err(bad(format!(
+            "from {from} / to {to}: unix milliseconds between 0 and {LATEST}"
+        )));
+    }
+    if from >= to {
+        return Err(bad(format!("from {from} is not before to {to}")));
+    }
+    let reach = now - state.windows.lock().map_or(0, |w| w.seconds_kept_ms());
+    let resolution = if from >= reach && q.step_ms.is_none_or(|s| s % 60_000 != 0) {
+        1_000
+    } else {
+        60_000
+    };
+    let from = from - from.rem_euclid(resolution);
+    let step = match q.step_ms {
+        Some(s) if s <= 0 || s % resolution != 0 => {
+            return Err(bad(format!(
+                "step_ms {s}: must be a positive multiple of {resolution} for this range ({})",
+                if resolution == 1_000 {
+                    "1 s windows"
+                } else {
+                    "1 min windows: older than the 1 s windows reach, or a step of whole minutes"
+                }
+            )));
+        }
+        Some(s) => s,
+        None => {
+            let s = ceil_div(to - from, 300);
+            (ceil_div(s, resolution) * resolution).max(resolution)
+        }
+    };
+    let points = ceil_div(to - from, step);
+    if points > LATENCY_MAX_POINTS {
+        return Err(bad(format!(
+            "{points} points of {step} ms: at most {LATENCY_MAX_POINTS}; use a larger step_ms"
+        )));
+    }
+    let mut stages: std::collections::BTreeSet<String> = state
+        .windows
+        .lock()
+        .map(|w| w.stages(&scope).into_iter().collect())
+        .unwrap_or_default();
+    let mut stored = std::collections::BTreeMap::new();
+    if resolution == 60_000 {
+        stages.extend(state.store.latency_stages(&scope).await?);
+        for stage in &stages {
+            stored.insert(
+                stage.clone(),
+                state.store.latency_minutes(&scope, stage, from, to).await?,
+            );
+        }
+    }
+    let mut out = serde_json::Map::new();
+    let windows = state.windows.lock().map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "poisoned",
+            "latency windows",
+        )
+    })?;
+    for stage in stages {
+        let mut buckets = vec![crate::windows::Counts::new(); points as usize];
+        if resolution == 1_000 {
+            windows.seconds_into(&scope, &stage, from, to, step, &mut buckets);
+        } else {
+            for (start, data) in stored.get(&stage).into_iter().flatten() {
+                if let Some(b) = buckets.get_mut(((start - from) / step) as usize) {
+                    crate::windows::unpack_into(data, b).map_err(|e| {
+                        ApiError::from(StoreError::Corrupt(format!(
+                            "latency window {scope}/{stage} at {start}: {e}"
+                        )))
+                    })?;
+                }
+            }
+            if let Some((start, counts)) = windows.open_minute(&scope, &stage)
+                && start >= from
+                && start < to
+                && let Some(b) = buckets.get_mut(((start - from) / step) as usize)
+            {
+                for (&v, &c) in counts {
+                    crate::windows::add(b, v, c);
+                }
+            }
+        }
+        let mut total = crate::windows::Counts::new();
+        let series: Vec<Value> = buckets
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                for (&v, &c) in b {
+                    crate::windows::add(&mut total, v, c);
+                }
+                let mut p = crate::windows::percentiles(b);
+                p["t"] = json!(from + i as i64 * step);
+                p
+            })
+            .collect();
+        out.insert(
+            stage,
+            json!({"points": series, "total": crate::windows::percentiles(&total)}),
+        );
+    }
+    Ok(axum::Json(json!({
+        "scope": scope, "from": from, "to": to, "step_ms": step, "resolution_ms": resolution,
+        "unit": "ns", "stages": out,
+    }))
+    .into_response())
 }
 
 /// Latency merged per stage across a group of bots: the fleet, a bot type or a node.
@@ -1564,6 +1789,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/bots/{bot_id}/status", get(bot_status))
         .route("/api/v1/bots/{bot_id}/metrics", get(bot_metrics))
         .route("/api/v1/bots/{bot_id}/latency", get(bot_latency))
+        .route("/api/v1/latency", get(latency_range))
         .route("/api/v1/system/metrics", get(system_metrics))
         .route("/metrics", get(prometheus))
         .route("/api/v1/auth/tokens", get(list_tokens).post(create_token))

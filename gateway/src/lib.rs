@@ -7,6 +7,7 @@ pub mod api;
 pub mod openapi;
 pub mod store;
 pub mod streams;
+pub mod windows;
 
 pub use api::{AppState, router};
 pub use store::{Role, Store, StoreError};
@@ -15,8 +16,14 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 /// Runs the gateway: connects the store (migrating it), makes an admin token on first start
-/// (written to `data_dir/admin.token`, mode 0600), and serves the API until Ctrl-C / SIGTERM.
-pub async fn serve(listen: SocketAddr, database: &str, data_dir: &Path) -> Result<(), String> {
+/// (written to `data_dir/admin.token`, mode 0600), and serves the API until Ctrl-C / SIGTERM;
+/// latency windows are kept as `retention` says.
+pub async fn serve(
+    listen: SocketAddr,
+    database: &str,
+    data_dir: &Path,
+    retention: windows::Retention,
+) -> Result<(), String> {
     let store = Store::connect(database).await.map_err(|e| e.to_string())?;
     if !store.has_admin().await.map_err(|e| e.to_string())? {
         let token = store::new_token();
@@ -67,13 +74,19 @@ pub async fn serve(listen: SocketAddr, database: &str, data_dir: &Path) -> Resul
             _ = term.recv() => {}
         }
     };
-    let state = AppState::new(store).await.map_err(|e| e.to_string())?;
-    // Alert rules are evaluated every second.
+    let state = AppState::new(store)
+        .await
+        .map_err(|e| e.to_string())?
+        .with_retention(retention);
+    // Alert rules are evaluated, and latency windows closed, every second.
     let evaluator = state.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
         loop {
             tick.tick().await;
+            if let Err(e) = evaluator.flush_windows(store::now_ms()).await {
+                tracing::error!(error = %e, "writing latency windows failed");
+            }
             match evaluator.evaluate_alerts().await {
                 Ok(e) => {
                     for id in &e.raised {

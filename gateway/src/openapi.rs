@@ -21,6 +21,7 @@ pub const ROUTES: &[(&str, &str, &str, &str)] = &[
     ("GET", "/api/v1/bots/{bot_id}/status", "viewer", "Desired state and last reported status"),
     ("GET", "/api/v1/bots/{bot_id}/metrics", "viewer", "Last reported metrics"),
     ("GET", "/api/v1/bots/{bot_id}/latency", "viewer", "Merged per-stage latency percentiles"),
+    ("GET", "/api/v1/latency", "viewer", "Latency over time: ?scope=fleet|bot:<id>|type:<t>|node:<id>&from=&to=&step_ms= (ms); p50/p90/p99/p99.9/max per point and over the range"),
     ("POST", "/api/v1/bots/{bot_id}/{action}", "operator", "start, stop, pause, resume or restart (409 on an illegal move)"),
     ("GET", "/api/v1/configs", "viewer", "Every configuration with its latest version"),
     ("GET", "/api/v1/configs/{config_id}", "viewer", "A configuration (?version=N for an old one)"),

@@ -33,6 +33,9 @@ pub enum StoreError {
         /// The version the writer read.
         expected: i64,
     },
+    /// A stored row that cannot be read back (damaged outside the gateway).
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
 }
 
 pub(crate) fn db(context: impl Into<String>) -> impl FnOnce(sqlx::Error) -> StoreError {
@@ -711,6 +714,91 @@ impl Store {
             .await
             .map_err(db(format!("heartbeat of node {node_id}")))?;
         Ok(done.rows_affected() > 0)
+    }
+
+    /// Writes closed 1 min latency windows (one transaction).
+    pub async fn put_latency_minutes(
+        &self,
+        windows: &[crate::windows::MinuteWindow],
+    ) -> Result<(), StoreError> {
+        use base64::Engine as _;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(db("starting a transaction"))?;
+        for w in windows {
+            sqlx::query(
+                "INSERT INTO latency_minutes (scope, stage, start_ms, data) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&w.scope)
+            .bind(&w.stage)
+            .bind(w.start_ms)
+            .bind(base64::engine::general_purpose::STANDARD.encode(&w.data))
+            .execute(&mut *tx)
+            .await
+            .map_err(db(format!("writing latency window {}/{}", w.scope, w.stage)))?;
+        }
+        tx.commit().await.map_err(db("committing latency windows"))
+    }
+
+    /// The stored 1 min windows of `scope`/`stage` starting in `[from_ms, to_ms)`: (start,
+    /// packed counts).
+    pub async fn latency_minutes(
+        &self,
+        scope: &str,
+        stage: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
+        use base64::Engine as _;
+        let rows = sqlx::query(
+            "SELECT start_ms, data FROM latency_minutes WHERE scope = $1 AND stage = $2 AND start_ms >= $3 AND start_ms < $4 ORDER BY start_ms",
+        )
+        .bind(scope)
+        .bind(stage)
+        .bind(from_ms)
+        .bind(to_ms)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db(format!("reading latency windows of {scope}/{stage}")))?;
+        rows.iter()
+            .map(|r| {
+                let start: i64 = r.try_get("start_ms").map_err(db("reading start_ms"))?;
+                let data: String = r.try_get("data").map_err(db("reading data"))?;
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(data)
+                    .map_err(|e| {
+                        StoreError::Corrupt(format!(
+                            "latency window {scope}/{stage} at {start}: {e}"
+                        ))
+                    })?;
+                Ok((start, bytes))
+            })
+            .collect()
+    }
+
+    /// The stages `scope` has stored minutes for.
+    pub async fn latency_stages(&self, scope: &str) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT DISTINCT stage FROM latency_minutes WHERE scope = $1")
+            .bind(scope)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db(format!("listing latency stages of {scope}")))?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| r.try_get::<String, _>("stage").ok())
+            .collect())
+    }
+
+    /// Deletes 1 min windows that started before `before_ms`; returns how many.
+    pub async fn prune_latency_minutes(&self, before_ms: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM latency_minutes WHERE start_ms < $1")
+            .bind(before_ms)
+            .execute(&self.pool)
+            .await
+            .map_err(db("pruning latency windows"))?;
+        Ok(done.rows_affected())
     }
 
     /// Every node with its last heartbeat.

@@ -1,0 +1,438 @@
+//! Latency over time: every reported interval snapshot is merged, per stage, into the windows of
+//! four scopes — its bot (`bot:<id>`), its bot type (`type:<t>`), its node (`node:<id>`) and
+//! the fleet (`fleet`) — at two resolutions: 1 s windows kept in memory (an hour by default) and
+//! 1 min windows written to the store (kept 7 days by default). A range query merges the windows
+//! of each step and answers p50/p90/p99/p99.9/max per point and over the whole range.
+//!
+//! A window holds only its non-empty buckets, sparse: values are quantised to 8 significant bits
+//! (under 0.8 % above the recorded value, reported as the bucket's highest value, as HdrHistogram
+//! reports its own), and a closed window is packed as varint (value delta, count) pairs: a few
+//! hundred bytes for a busy second. Memory: scopes × stages × seconds kept × packed size.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+/// Values below this are kept exactly; above, the top [`KEPT_BITS`] bits.
+const KEPT_BITS: u32 = 8;
+
+/// Lowest value of `v`'s bucket.
+fn bucket(v: u64) -> u64 {
+    let bits = 64 - v.leading_zeros();
+    if bits <= KEPT_BITS {
+        v
+    } else {
+        let shift = bits - KEPT_BITS;
+        (v >> shift) << shift
+    }
+}
+
+/// Highest value of the bucket whose lowest value is `low`.
+fn bucket_high(low: u64) -> u64 {
+    let bits = 64 - low.leading_zeros();
+    if bits <= KEPT_BITS {
+        low
+    } else {
+        low | ((1u64 << (bits - KEPT_BITS)) - 1)
+    }
+}
+
+/// Sparse counts: bucket's lowest value → count.
+pub type Counts = BTreeMap<u64, u64>;
+
+/// Adds a value and its count.
+pub fn add(counts: &mut Counts, value: u64, count: u64) {
+    let slot = counts.entry(bucket(value)).or_insert(0);
+    *slot = slot.saturating_add(count);
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn get_varint(bytes: &[u8], at: &mut usize) -> Option<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let b = *bytes.get(*at)?;
+        *at += 1;
+        v |= u64::from(b & 0x7f) << shift;
+        if b < 0x80 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// Packs counts as varint (value delta, count) pairs.
+pub fn pack(counts: &Counts) -> Vec<u8> {
+    let mut out = Vec::with_capacity(counts.len() * 4);
+    let mut last = 0;
+    for (&v, &c) in counts {
+        put_varint(&mut out, v - last);
+        put_varint(&mut out, c);
+        last = v;
+    }
+    out
+}
+
+/// Adds packed counts into `into`; `Err` names what is wrong (a store row damaged by hand).
+pub fn unpack_into(bytes: &[u8], into: &mut Counts) -> Result<(), String> {
+    let (mut at, mut value) = (0, 0u64);
+    while at < bytes.len() {
+        let (Some(delta), Some(count)) = (get_varint(bytes, &mut at), get_varint(bytes, &mut at))
+        else {
+            return Err(format!("truncated varint at byte {at} of {}", bytes.len()));
+        };
+        value = value
+            .checked_add(delta)
+            .ok_or_else(|| format!("value overflows at byte {at}"))?;
+        let slot = into.entry(value).or_insert(0);
+        *slot = slot.saturating_add(count);
+    }
+    Ok(())
+}
+
+/// Percentiles of sparse counts (ns): `{count, p50, p90, p99, p999, max}`.
+pub fn percentiles(counts: &Counts) -> serde_json::Value {
+    let total: u64 = counts.values().fold(0u64, |a, &c| a.saturating_add(c));
+    let quantiles = [0.5, 0.9, 0.99, 0.999];
+    let mut at = [0u64; 4];
+    let (mut seen, mut next) = (0u64, 0);
+    for (&v, &c) in counts {
+        seen = seen.saturating_add(c);
+        while next < quantiles.len()
+            && seen >= ((quantiles[next] * total as f64).ceil() as u64).max(1)
+        {
+            at[next] = bucket_high(v);
+            next += 1;
+        }
+    }
+    let max = counts.keys().next_back().map_or(0, |&v| bucket_high(v));
+    serde_json::json!({"count": total, "p50": at[0], "p90": at[1], "p99": at[2], "p999": at[3], "max": max})
+}
+
+/// One open window.
+#[derive(Debug, Default)]
+struct Open {
+    start_ms: i64,
+    counts: Counts,
+}
+
+/// One scope and stage: the open second and minute, and the closed seconds.
+#[derive(Debug, Default)]
+struct Series {
+    second: Option<Open>,
+    minute: Option<Open>,
+    seconds: VecDeque<(i64, Box<[u8]>)>,
+}
+
+/// A closed minute window, to be written to the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MinuteWindow {
+    /// `fleet`, `bot:<id>`, `type:<t>` or `node:<id>`.
+    pub scope: String,
+    /// Pipeline stage.
+    pub stage: String,
+    /// Window start, unix ms (a multiple of 60 000).
+    pub start_ms: i64,
+    /// Packed counts ([`pack`]).
+    pub data: Vec<u8>,
+}
+
+/// The windows of every scope and stage.
+#[derive(Debug)]
+pub struct Windows {
+    series: HashMap<(String, String), Series>,
+    /// How long closed 1 s windows are kept (ms).
+    seconds_kept_ms: i64,
+    /// Closed minutes not yet written to the store.
+    pending: Vec<MinuteWindow>,
+}
+
+/// 1 s windows are kept this long unless configured.
+pub const SECONDS_KEPT_MS: i64 = 3_600_000;
+/// 1 min windows are kept this long unless configured.
+pub const MINUTES_KEPT_MS: i64 = 7 * 24 * 3_600_000;
+
+/// How long each resolution is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// 1 s windows, in memory (ms).
+    pub seconds_ms: i64,
+    /// 1 min windows, in the store (ms).
+    pub minutes_ms: i64,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            seconds_ms: SECONDS_KEPT_MS,
+            minutes_ms: MINUTES_KEPT_MS,
+        }
+    }
+}
+
+impl Default for Windows {
+    fn default() -> Self {
+        Self::new(SECONDS_KEPT_MS)
+    }
+}
+
+impl Windows {
+    /// Windows keeping 1 s resolution for `seconds_kept_ms`.
+    pub fn new(seconds_kept_ms: i64) -> Self {
+        Self {
+            series: HashMap::new(),
+            seconds_kept_ms: seconds_kept_ms.max(1_000),
+            pending: Vec::new(),
+        }
+    }
+
+    /// How far back 1 s windows reach.
+    pub fn seconds_kept_ms(&self) -> i64 {
+        self.seconds_kept_ms
+    }
+
+    /// Merges one snapshot's `(value, count)` pairs, received at `now_ms`, into `scopes`' windows
+    /// of `stage`.
+    pub fn record(&mut self, scopes: &[String], stage: &str, now_ms: i64, pairs: &[(u64, u64)]) {
+        for scope in scopes {
+            let key = (scope.clone(), stage.to_string());
+            let series = self.series.entry(key).or_default();
+            Self::roll(
+                series,
+                scope,
+                stage,
+                now_ms,
+                self.seconds_kept_ms,
+                &mut self.pending,
+            );
+            for open in [series.second.as_mut(), series.minute.as_mut()]
+                .into_iter()
+                .flatten()
+            {
+                for &(v, c) in pairs {
+                    add(&mut open.counts, v, c);
+                }
+            }
+        }
+    }
+
+    /// Closes the windows that `now_ms` has passed (seconds into the ring, minutes into the
+    /// pending list) and opens the current ones.
+    fn roll(
+        series: &mut Series,
+        scope: &str,
+        stage: &str,
+        now_ms: i64,
+        kept_ms: i64,
+        pending: &mut Vec<MinuteWindow>,
+    ) {
+        let second = now_ms - now_ms.rem_euclid(1_000);
+        let minute = now_ms - now_ms.rem_euclid(60_000);
+        if series.second.as_ref().is_none_or(|o| o.start_ms != second) {
+            if let Some(o) = series.second.take().filter(|o| !o.counts.is_empty()) {
+                series
+                    .seconds
+                    .push_back((o.start_ms, pack(&o.counts).into()));
+            }
+            series.second = Some(Open {
+                start_ms: second,
+                counts: Counts::new(),
+            });
+        }
+        while series
+            .seconds
+            .front()
+            .is_some_and(|(t, _)| *t < now_ms - kept_ms)
+        {
+            series.seconds.pop_front();
+        }
+        if series.minute.as_ref().is_none_or(|o| o.start_ms != minute) {
+            if let Some(o) = series.minute.take().filter(|o| !o.counts.is_empty()) {
+                pending.push(MinuteWindow {
+                    scope: scope.to_string(),
+                    stage: stage.to_string(),
+                    start_ms: o.start_ms,
+                    data: pack(&o.counts),
+                });
+            }
+            series.minute = Some(Open {
+                start_ms: minute,
+                counts: Counts::new(),
+            });
+        }
+    }
+
+    /// Closes what `now_ms` has passed in every series (bots that stopped reporting too), drops
+    /// series with nothing left, and hands over the closed minutes for the store.
+    pub fn tick(&mut self, now_ms: i64) -> Vec<MinuteWindow> {
+        let kept = self.seconds_kept_ms;
+        let pending = &mut self.pending;
+        self.series.retain(|(scope, stage), series| {
+            Self::roll(series, scope, stage, now_ms, kept, pending);
+            !series.seconds.is_empty()
+                || series.minute.as_ref().is_some_and(|o| !o.counts.is_empty())
+        });
+        std::mem::take(&mut self.pending)
+    }
+
+    /// The stages `scope` has windows for.
+    pub fn stages(&self, scope: &str) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .series
+            .keys()
+            .filter(|(s, _)| s == scope)
+            .map(|(_, st)| st.clone())
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Adds the 1 s windows of `scope`/`stage` starting in `[from_ms, to_ms)` into `buckets`:
+    /// each window goes to the bucket `(start - from) / step_ms`.
+    pub fn seconds_into(
+        &self,
+        scope: &str,
+        stage: &str,
+        from_ms: i64,
+        to_ms: i64,
+        step_ms: i64,
+        buckets: &mut [Counts],
+    ) {
+        let Some(series) = self.series.get(&(scope.to_string(), stage.to_string())) else {
+            return;
+        };
+        let mut put = |start: i64, f: &mut dyn FnMut(&mut Counts)| {
+            if start >= from_ms
+                && start < to_ms
+                && let Some(b) = buckets.get_mut(((start - from_ms) / step_ms) as usize)
+            {
+                f(b);
+            }
+        };
+        for (start, data) in &series.seconds {
+            put(*start, &mut |b| {
+                // Packed by this process: cannot be malformed.
+                let _ = unpack_into(data, b);
+            });
+        }
+        if let Some(o) = &series.second {
+            put(o.start_ms, &mut |b| {
+                for (&v, &c) in &o.counts {
+                    let slot = b.entry(v).or_insert(0);
+                    *slot = slot.saturating_add(c);
+                }
+            });
+        }
+    }
+
+    /// The open minute window of `scope`/`stage` (not in the store yet) and its start.
+    pub fn open_minute(&self, scope: &str, stage: &str) -> Option<(i64, &Counts)> {
+        let o = self
+            .series
+            .get(&(scope.to_string(), stage.to_string()))?
+            .minute
+            .as_ref()?;
+        Some((o.start_ms, &o.counts))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_are_within_one_percent_and_exact_below_256() {
+        for v in [
+            0u64,
+            1,
+            200,
+            255,
+            256,
+            257,
+            1_000,
+            43_210,
+            999_999_999,
+            u64::MAX,
+        ] {
+            let low = bucket(v);
+            let high = bucket_high(low);
+            assert!(low <= v && v <= high, "{v}: {low}..{high}");
+            assert!(
+                (high - low) as f64 <= v as f64 * 0.008,
+                "{v}: {low}..{high}"
+            );
+        }
+        assert_eq!(bucket(200), 200);
+    }
+
+    #[test]
+    fn pack_round_trips_and_rejects_truncation() {
+        let mut c = Counts::new();
+        for v in [5u64, 1_000, 1_001, 70_000, 60_000_000_000] {
+            add(&mut c, v, v % 7 + 1);
+        }
+        let packed = pack(&c);
+        let mut back = Counts::new();
+        unpack_into(&packed, &mut back).unwrap();
+        assert_eq!(back, c);
+        let err = unpack_into(&packed[..packed.len() - 1], &mut Counts::new()).unwrap_err();
+        assert!(err.contains("truncated"), "{err}");
+    }
+
+    #[test]
+    fn percentiles_follow_the_ranks() {
+        let mut c = Counts::new();
+        // 990 values at 100 ns, 9 at 10 µs, 1 at 1 ms.
+        add(&mut c, 100, 990);
+        add(&mut c, 10_000, 9);
+        add(&mut c, 1_000_000, 1);
+        let p = percentiles(&c);
+        assert_eq!(p["count"], 1000);
+        assert_eq!(p["p50"], 100);
+        assert_eq!(p["p99"], 100);
+        assert_eq!(p["p999"], bucket_high(bucket(10_000)));
+        assert_eq!(p["max"], bucket_high(bucket(1_000_000)));
+        assert_eq!(percentiles(&Counts::new())["count"], 0);
+    }
+
+    #[test]
+    fn seconds_roll_into_the_ring_and_minutes_into_pending() {
+        let mut w = Windows::new(10_000);
+        let scopes = vec!["fleet".to_string(), "bot:a".to_string()];
+        let t0 = 1_700_000_040_000; // a minute boundary minus 20 s… any start works
+        w.record(&scopes, "decided", t0, &[(1_000, 3)]);
+        w.record(&scopes, "decided", t0 + 400, &[(2_000, 1)]);
+        w.record(&scopes, "decided", t0 + 1_000, &[(4_000, 1)]);
+        let mut buckets = vec![Counts::new(); 2];
+        w.seconds_into("fleet", "decided", t0, t0 + 2_000, 1_000, &mut buckets);
+        assert_eq!(percentiles(&buckets[0])["count"], 4);
+        assert_eq!(
+            percentiles(&buckets[1])["count"],
+            1,
+            "the open second counts"
+        );
+        // 70 s later: the minute(s) closed, seconds older than 10 s dropped.
+        let minutes = w.tick(t0 + 70_000);
+        assert!(!minutes.is_empty());
+        let total: u64 = minutes
+            .iter()
+            .filter(|m| m.scope == "bot:a")
+            .map(|m| {
+                let mut c = Counts::new();
+                unpack_into(&m.data, &mut c).unwrap();
+                c.values().sum::<u64>()
+            })
+            .sum();
+        assert_eq!(total, 5);
+        let mut buckets = vec![Counts::new(); 1];
+        w.seconds_into("fleet", "decided", t0, t0 + 1_000, 1_000, &mut buckets);
+        assert!(buckets[0].is_empty(), "past the 10 s kept");
+        // Nothing left: the series is dropped.
+        assert!(w.tick(t0 + 200_000).is_empty());
+        assert!(w.stages("fleet").is_empty());
+    }
+}
