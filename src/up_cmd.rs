@@ -190,6 +190,10 @@ async fn run_async(a: &UpArgs) -> anyhow::Result<()> {
     let ids = demo_fleet(&ep, &token, &a.node_id).await?;
     println!("SniperForge is up (simulation mode: nothing is ever sent on-chain)");
     println!(
+        "  web UI:      http://{}/  (sign in with the admin token)",
+        a.listen
+    );
+    println!(
         "  API:         http://{}/api/v1  (OpenAPI: /api/v1/openapi.json)",
         a.listen
     );

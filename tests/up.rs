@@ -7,9 +7,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
-
-use common::{Gateway, Proc, T, alive, bot_pids_under, pid_of, until, wait_for};
+use common::{T, alive, bot_pids_under, free_port, pid_of, until, up, wait_for};
 use serde_json::{Value, json};
 
 const BOTS: [&str; 3] = [
@@ -17,37 +15,6 @@ const BOTS: [&str; 3] = [
     "demo-triangular-arbitrage",
     "demo-flash-loan-arbitrage",
 ];
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn up(dir: &std::path::Path, port: u16) -> (Proc, Gateway) {
-    let child = Command::new(common::EXE)
-        .args(["up", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let proc = Proc { child, name: "up" };
-    let addr = format!("127.0.0.1:{port}");
-    wait_for("the gateway's health", T, || {
-        std::net::TcpStream::connect(&addr).ok()?;
-        (common::http(&addr, "GET", "/api/v1/system/health", None, "").0 == 200).then_some(())
-    });
-    let token = wait_for("the admin token", T, || {
-        std::fs::read_to_string(dir.join("admin.token"))
-            .ok()
-            .filter(|t| !t.trim().is_empty())
-    });
-    let gw = Gateway::attach(&addr, token.trim(), &dir.join("admin.token"));
-    (proc, gw)
-}
 
 #[test]
 fn up_runs_the_fleet_and_stops_cleanly() {

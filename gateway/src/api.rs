@@ -35,6 +35,8 @@ pub struct AppState {
     pub(crate) windows: Arc<std::sync::Mutex<crate::windows::Windows>>,
     /// How long 1 min windows stay in the store (ms).
     minutes_kept_ms: i64,
+    /// Bot id → type at a desired-state index (every bot change bumps it).
+    bot_types: Arc<std::sync::Mutex<(i64, Arc<BotTypes>)>>,
     /// The last [`LOG_LINES_KEPT`] log lines of each bot, as agents reported them.
     logs: Arc<
         std::sync::Mutex<
@@ -56,6 +58,9 @@ pub struct AppState {
         >,
     >,
 }
+
+/// Bot id → bot type.
+type BotTypes = std::collections::HashMap<String, String>;
 
 /// (bot, stage) → reported interval p99s, oldest first: (unix ms, ns).
 type RecentP99 =
@@ -106,6 +111,7 @@ impl AppState {
             latency: Arc::default(),
             windows: Arc::default(),
             minutes_kept_ms: crate::windows::MINUTES_KEPT_MS,
+            bot_types: Arc::new(std::sync::Mutex::new((-1, Arc::default()))),
             logs: Arc::default(),
             log_lines: tokio::sync::broadcast::Sender::new(4_096),
             bots_body: Arc::default(),
@@ -121,6 +127,28 @@ impl AppState {
         )));
         self.minutes_kept_ms = retention.minutes_ms;
         self
+    }
+
+    /// Every bot's type, read again from the store only after a change.
+    async fn bot_types(&self) -> Result<Arc<BotTypes>, StoreError> {
+        let index = *self.index.borrow();
+        if let Ok(c) = self.bot_types.lock()
+            && c.0 == index
+        {
+            return Ok(Arc::clone(&c.1));
+        }
+        let types: Arc<BotTypes> = Arc::new(
+            self.store
+                .bots()
+                .await?
+                .into_iter()
+                .map(|b| (b.bot_id, b.bot_type))
+                .collect(),
+        );
+        if let Ok(mut c) = self.bot_types.lock() {
+            *c = (index, Arc::clone(&types));
+        }
+        Ok(types)
     }
 
     /// Closes the latency windows `now_ms` has passed, writes the closed minutes to the store
@@ -226,6 +254,7 @@ type ApiResult = Result<Response, ApiError>;
 #[derive(Debug, Clone)]
 struct Caller {
     name: String,
+    role: Role,
 }
 
 async fn authenticate(
@@ -278,7 +307,7 @@ async fn authenticate(
                 )
                 .into_response();
             }
-            request.extensions_mut().insert(Caller { name });
+            request.extensions_mut().insert(Caller { name, role });
             next.run(request).await
         }
         Ok(None) => ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "unknown token")
@@ -306,6 +335,7 @@ fn required_role(method: &axum::http::Method, matched: &str) -> Role {
 fn caller(request_ext: &axum::http::Extensions) -> Caller {
     request_ext.get::<Caller>().cloned().unwrap_or(Caller {
         name: "unknown".into(),
+        role: Role::Viewer,
     })
 }
 
@@ -875,7 +905,8 @@ async fn report(State(state): State<Arc<AppState>>, body: String) -> ApiResult {
     // One walk per snapshot: merged into the bot's histogram, its own p99 kept for the
     // "p99 above a budget for N s" rules.
     let at = crate::store::now_ms();
-    // The windows' scopes of each bot: itself, its type (as its status names it), node, fleet.
+    // The windows' scopes of each bot: itself, its type, its node, the fleet.
+    let types = state.bot_types().await?;
     let scopes: std::collections::HashMap<&str, Vec<String>> = r
         .bots
         .iter()
@@ -885,11 +916,7 @@ async fn report(State(state): State<Arc<AppState>>, body: String) -> ApiResult {
                 format!("node:{}", r.node_id),
                 format!("bot:{}", b.bot_id),
             ];
-            if let Some(t) = b
-                .status
-                .get("bot_type")
-                .and_then(|t| serde_json::from_value::<BotType>(t.clone()).ok())
-            {
+            if let Some(t) = types.get(&b.bot_id) {
                 s.push(format!("type:{t}"));
             }
             (b.bot_id.as_str(), s)
@@ -1722,6 +1749,12 @@ async fn login(
     .into_response())
 }
 
+/// Who the token belongs to and its role (the UI hides what the role may not do).
+async fn me(ext: axum::http::Extensions) -> ApiResult {
+    let c = caller(&ext);
+    Ok(axum::Json(json!({"name": c.name, "role": c.role.as_str()})).into_response())
+}
+
 async fn fallback() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "no_route", "no such route")
 }
@@ -1794,6 +1827,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(prometheus))
         .route("/api/v1/auth/tokens", get(list_tokens).post(create_token))
         .route("/api/v1/auth/users", get(list_users))
+        .route("/api/v1/auth/me", get(me))
         .route(
             "/api/v1/auth/users/{name}",
             axum::routing::put(put_user).delete(delete_user),
@@ -1836,6 +1870,10 @@ pub fn router(state: AppState) -> Router {
         // After the auth layer: open to probes and load balancers (it reveals only liveness).
         .route("/api/v1/system/health", get(health))
         .route("/api/v1/auth/login", post(login))
+        // The web UI: static files, no data.
+        .route("/", get(crate::web::index))
+        .route("/index.html", get(crate::web::index))
+        .route("/assets/{*file}", get(crate::web::asset))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn(json_errors))
         .with_state(state)

@@ -7,6 +7,7 @@ pub mod api;
 pub mod openapi;
 pub mod store;
 pub mod streams;
+pub mod web;
 pub mod windows;
 
 pub use api::{AppState, router};

@@ -39,6 +39,7 @@ pub const ROUTES: &[(&str, &str, &str, &str)] = &[
     ("PUT", "/api/v1/alerts/rules/{rule_id}", "admin", "Create or replace an alert rule and its webhook"),
     ("POST", "/api/v1/alerts/evaluate", "operator", "Evaluate the rules now"),
     ("POST", "/api/v1/auth/login", "none", "Password login: a 12 h session token for the user's role (429 after 5 failures a minute)"),
+    ("GET", "/api/v1/auth/me", "viewer", "The caller's name and role"),
     ("GET", "/api/v1/auth/users", "admin", "Users who log in with a password (names and roles)"),
     ("PUT", "/api/v1/auth/users/{name}", "admin", "Create or replace a user (argon2id; ends their sessions)"),
     ("DELETE", "/api/v1/auth/users/{name}", "admin", "Delete a user and end their sessions"),

@@ -69,12 +69,33 @@ impl Topic {
 /// push for every topic).
 async fn metrics(state: &AppState, topic: &Topic, bots: &[BotRow]) -> Result<Value, String> {
     match topic {
-        Topic::Fleet => Ok(json!({
-            "bots": bots.len(),
-            "running": bots.iter().filter(|b| b.desired_state == "running").count(),
-            "nodes": state.store.nodes().await.map_err(|e| e.to_string())?.len(),
-            "latency_ns": merged(state, bots, |_| true),
-        })),
+        Topic::Fleet => {
+            let reports = state.store.bot_reports().await.map_err(|e| e.to_string())?;
+            // One row per bot for the fleet table: what it is, what it reported, its latency.
+            let rows: Vec<Value> = bots
+                .iter()
+                .map(|b| {
+                    let r = reports.get(&b.bot_id);
+                    let m = r.map(|r| &r["metrics"]);
+                    json!({
+                        "bot_id": b.bot_id, "bot_type": b.bot_type, "node_id": b.node_id,
+                        "desired_state": b.desired_state, "config_version": b.config_version,
+                        "status": r.map(|r| r["status"].clone()),
+                        "reported_at": r.map(|r| r["reported_at"].clone()),
+                        "trades_executed": m.map(|m| m["trades_executed"].clone()),
+                        "profit_usd": m.map(|m| m["profit_usd"].clone()),
+                        "latency_ns": merged(state, std::slice::from_ref(b), |_| true),
+                    })
+                })
+                .collect();
+            Ok(json!({
+                "bots": bots.len(),
+                "running": bots.iter().filter(|b| b.desired_state == "running").count(),
+                "nodes": state.store.nodes().await.map_err(|e| e.to_string())?.len(),
+                "latency_ns": merged(state, bots, |_| true),
+                "bot_rows": rows,
+            }))
+        }
         Topic::Node(id) => {
             let nodes = state.store.nodes().await.map_err(|e| e.to_string())?;
             let node = nodes

@@ -64,8 +64,21 @@ async fn exercise(url: &str) {
         ("ny-1", "tri", "triangular_arbitrage", 1_000..2_000u64),
         ("ams-1", "enh", "enhanced_arbitrage", 10_000..20_000),
     ];
-    for (node, bot, bot_type, range) in &reports {
-        let r = json!({"node_id": node, "bots": [{"bot_id": bot, "status": {"state": "running", "bot_type": bot_type},
+    for (node, bot, bot_type, _) in &reports {
+        let mut config = sniperforge_bots::template(bot_type.parse().unwrap());
+        config["bot_id"] = json!(bot);
+        let (s, body) = call(
+            &app,
+            "POST",
+            "/api/v1/bots",
+            agent,
+            Some(json!({"config": config, "node_id": node})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+    }
+    for (node, bot, _, range) in &reports {
+        let r = json!({"node_id": node, "bots": [{"bot_id": bot, "status": {"state": "running"},
             "hdr": {"decided": snapshot(range.clone()), "executed": snapshot(range.clone().step_by(10))}}]});
         let (s, body) = call(&app, "POST", "/api/v1/agent/report", agent, Some(r)).await;
         assert_eq!(s, StatusCode::OK, "{body}");

@@ -295,3 +295,37 @@ pub fn bot_pids_under(dir: &Path) -> Vec<u32> {
     }
     pids
 }
+
+/// A port free on loopback now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `sniperforge up` on `port` with `dir` as its data directory, once its gateway is healthy and
+/// has written the admin token.
+pub fn up(dir: &Path, port: u16) -> (Proc, Gateway) {
+    let child = std::process::Command::new(EXE)
+        .args(["up", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let proc = Proc { child, name: "up" };
+    let addr = format!("127.0.0.1:{port}");
+    wait_for("the gateway's health", T, || {
+        std::net::TcpStream::connect(&addr).ok()?;
+        (http(&addr, "GET", "/api/v1/system/health", None, "").0 == 200).then_some(())
+    });
+    let token = wait_for("the admin token", T, || {
+        std::fs::read_to_string(dir.join("admin.token"))
+            .ok()
+            .filter(|t| !t.trim().is_empty())
+    });
+    let gw = Gateway::attach(&addr, token.trim(), &dir.join("admin.token"));
+    (proc, gw)
+}

@@ -1,0 +1,184 @@
+// End-to-end test of the web UI in headless Chromium (Debian's, driven by playwright-core)
+// against a real gateway, agent and bots. tests/web_ui.rs starts `sniperforge up`, makes the
+// users and runs this with:
+//   SF_URL, SF_OPERATOR, SF_VIEWER (user:password), SF_ADMIN_TOKEN, SF_ARTIFACTS (screenshots),
+//   SF_CORES (cores the new bot may use on this machine), CHROMIUM (default /usr/bin/chromium).
+// Playwright gives the browser a fresh profile of its own. Exits non-zero with the failed step on any failure (a screenshot of the page is saved too).
+
+import { chromium } from 'playwright-core'
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+
+const URL = process.env.SF_URL ?? 'http://127.0.0.1:8080'
+const [opUser, opPass] = (process.env.SF_OPERATOR ?? '').split(':')
+const [viewUser, viewPass] = (process.env.SF_VIEWER ?? '').split(':')
+const ADMIN_TOKEN = process.env.SF_ADMIN_TOKEN ?? ''
+const OUT = process.env.SF_ARTIFACTS ?? 'e2e-artifacts'
+const CORES = process.env.SF_CORES ?? '0'
+const BOT = 'ui-triangular'
+const T = 30_000
+
+mkdirSync(OUT, { recursive: true })
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+  args: [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+  ],
+})
+
+let page
+let step = 'start'
+const log = (s) => {
+  step = s
+  console.log(`[e2e] ${s}`)
+}
+const shot = (name) => page.screenshot({ path: join(OUT, `${name}.png`), fullPage: true })
+
+async function newPage() {
+  const ctx = await browser.newContext({ viewport: { width: 1360, height: 900 } })
+  const p = await ctx.newPage()
+  p.setDefaultTimeout(T)
+  p.on('pageerror', (e) => console.error(`[page error] ${e.message}`))
+  return p
+}
+
+async function login(user, pass) {
+  await page.goto(URL)
+  await page.getByLabel('User').fill(user)
+  await page.getByLabel('Password').fill(pass)
+  await page.getByRole('button', { name: 'Sign in' }).click()
+  await page.getByTestId('whoami').waitFor()
+}
+
+async function confirm(action) {
+  await page.getByRole('button', { name: action, exact: true }).click()
+  await page.getByRole('button', { name: `Confirm ${action.toLowerCase()}` }).click()
+}
+
+const field = (path) => page.locator(`[data-path="${path}"]`)
+
+try {
+  page = await newPage()
+  log('login page')
+  await page.goto(URL)
+  await page.getByRole('button', { name: 'Sign in' }).waitFor()
+  await shot('01-login')
+  log('a wrong password is refused')
+  await page.getByLabel('User').fill(opUser)
+  await page.getByLabel('Password').fill('not the password')
+  await page.getByRole('button', { name: 'Sign in' }).click()
+  await page.getByRole('alert').waitFor()
+
+  log('operator logs in and sees the fleet, live')
+  await login(opUser, opPass)
+  await page.getByTestId('live').filter({ hasText: 'live' }).waitFor()
+  await page.locator('[data-testid=bots-table] tr[data-bot]').first().waitFor()
+  await page.locator('[data-testid=status]', { hasText: 'running' }).first().waitFor()
+  await shot('02-fleet')
+
+  log('create a bot from a template: server-side errors show at their fields')
+  await page.getByRole('button', { name: 'New bot' }).click()
+  await page.getByLabel('bot type').selectOption('triangular_arbitrage')
+  await field('bot_id').locator('input').fill(BOT)
+  await field('resources.cores').locator('input').fill(CORES)
+  await field('parameters.trading.min_profit_bps').locator('input').fill('5000')
+  await page.getByRole('button', { name: 'Create bot' }).click()
+  await field('parameters.trading.min_profit_bps').locator('.error').waitFor()
+  const restartBadge = await field('parameters.trading.max_hops').locator('.badge.restart').count()
+  const hotBadge = await field('parameters.trading.min_profit_bps').locator('.badge.hot').count()
+  if (restartBadge !== 1 || hotBadge !== 1) throw new Error('hot/restart labels missing')
+  await shot('03-editor-errors')
+  await field('parameters.trading.min_profit_bps').locator('input').fill('30')
+  await page.getByRole('button', { name: 'Create bot' }).click()
+  await page.waitForURL(`**/#/bots/${BOT}`)
+
+  log('start it')
+  await confirm('Start')
+  await page.getByTestId('bot-status').filter({ hasText: /^running$/ }).waitFor()
+
+  log('its latency chart receives new points')
+  const chart = page.getByTestId('latency-chart')
+  await page.waitForFunction(() => Number(document.querySelector('[data-testid=latency-chart]')?.getAttribute('data-points')) > 0, null, { timeout: T })
+  const first = Number(await chart.getAttribute('data-points'))
+  await page.waitForFunction(
+    (n) => Number(document.querySelector('[data-testid=latency-chart]')?.getAttribute('data-points')) > n,
+    first,
+    { timeout: T },
+  )
+  await shot('04-bot-detail')
+
+  log('change a hot field: applied without a restart')
+  const pidBefore = await page.evaluate(async (bot) => {
+    const r = await fetch(`/api/v1/bots/${bot}/status`, { headers: { authorization: `Bearer ${sessionStorage.getItem('sniperforge.token')}` } })
+    return (await r.json()).reported?.status?.pid
+  }, BOT)
+  await page.getByRole('button', { name: 'Edit config' }).click()
+  await field('parameters.trading.min_profit_bps').locator('input').fill('45')
+  await page.getByRole('button', { name: 'Save' }).click()
+  await page.getByTestId('save-result').filter({ hasText: 'Applied without a restart: trading.min_profit_bps' }).waitFor()
+  await shot('05-editor-saved')
+  await page.getByRole('button', { name: 'Back' }).click()
+  await page.getByTestId('applied-version').filter({ hasText: 'running config v2' }).waitFor()
+  const diff = page.getByTestId('config-diff')
+  await diff.locator('.add', { hasText: '"min_profit_bps": 45' }).waitFor()
+  await diff.locator('.del', { hasText: '"min_profit_bps": 30' }).waitFor()
+  const pidAfter = await page.evaluate(async (bot) => {
+    const r = await fetch(`/api/v1/bots/${bot}/status`, { headers: { authorization: `Bearer ${sessionStorage.getItem('sniperforge.token')}` } })
+    return (await r.json()).reported?.status?.pid
+  }, BOT)
+  if (!pidBefore || pidBefore !== pidAfter) throw new Error(`hot change restarted the bot (pid ${pidBefore} → ${pidAfter})`)
+  await page.getByTestId('log').locator('div').first().waitFor()
+  await shot('06-bot-config-diff')
+
+  log('stop it')
+  await confirm('Stop')
+  await page.getByTestId('desired').filter({ hasText: 'desired: stopped' }).waitFor()
+  await page.getByTestId('bot-status').filter({ hasText: /^stopped/ }).waitFor()
+
+  log('market and alerts pages')
+  await page.getByRole('link', { name: 'Market' }).click()
+  await page.getByRole('heading', { name: 'Market' }).waitFor()
+  await shot('07-market')
+  await page.getByRole('link', { name: 'Alerts' }).click()
+  await page.getByTestId('active-count').waitFor()
+  await shot('08-alerts')
+  if ((await page.getByRole('button', { name: 'Emergency stop' }).count()) !== 0)
+    throw new Error('an operator sees the emergency stop')
+
+  log('a viewer sees no action')
+  page = await newPage()
+  await login(viewUser, viewPass)
+  await page.locator('[data-testid=bots-table] tr[data-bot]').first().waitFor()
+  if ((await page.getByRole('button', { name: 'New bot' }).count()) !== 0) throw new Error('viewer sees New bot')
+  await page.getByRole('link', { name: BOT }).click()
+  await page.getByTestId('bot-status').waitFor()
+  if ((await page.getByTestId('bot-actions').count()) !== 0) throw new Error('viewer sees bot actions')
+  if ((await page.getByRole('button', { name: 'Emergency stop' }).count()) !== 0) throw new Error('viewer sees the emergency stop')
+  await shot('09-viewer-bot')
+
+  log('an admin (API token) stops the fleet with the emergency stop')
+  page = await newPage()
+  await page.goto(URL)
+  await page.getByRole('button', { name: 'API token' }).click()
+  await page.getByLabel(/Token/).fill(ADMIN_TOKEN)
+  await page.getByRole('button', { name: 'Sign in' }).click()
+  await page.getByTestId('whoami').filter({ hasText: '(admin)' }).waitFor()
+  await confirm('Emergency stop')
+  await page.getByText(/Emergency stop: \d+ bot\(s\) set to stopped/).waitFor()
+  await page.locator('[data-testid=bots-table] tr[data-bot] td:nth-child(4)', { hasText: 'running' }).first().waitFor({ state: 'detached' })
+  await shot('10-emergency-stop')
+  console.log(`[e2e] passed; screenshots in ${OUT}`)
+} catch (e) {
+  console.error(`[e2e] FAILED at "${step}": ${e?.message ?? e}`)
+  if (page) await shot(`failed-${step.replace(/[^a-z0-9]+/gi, '-')}`).catch(() => {})
+  process.exitCode = 1
+} finally {
+  await browser.close()
+}

@@ -1,0 +1,91 @@
+import { useEffect, useState } from 'react'
+import { api, can, getToken, setToken, type Role } from './api'
+import { ConfirmButton } from './components/Confirm'
+import { go, useRoute } from './router'
+import { Alerts } from './pages/Alerts'
+import { BotDetail } from './pages/BotDetail'
+import { BotEditor } from './pages/BotEditor'
+import { Fleet } from './pages/Fleet'
+import { Login } from './pages/Login'
+import { Market } from './pages/Market'
+
+interface Me {
+  name: string
+  role: Role
+}
+
+export function App() {
+  const route = useRoute()
+  const [me, setMe] = useState<Me | null>(null)
+  const [checking, setChecking] = useState(!!getToken())
+  const [banner, setBanner] = useState('')
+  useEffect(() => {
+    if (getToken())
+      api<Me>('GET', '/api/v1/auth/me')
+        .then(setMe)
+        .catch(() => setToken(null))
+        .finally(() => setChecking(false))
+    const out = () => {
+      setToken(null)
+      setMe(null)
+    }
+    window.addEventListener('sniperforge:logout', out)
+    return () => window.removeEventListener('sniperforge:logout', out)
+  }, [])
+  if (checking) return null
+  if (!me) return <Login onLogin={(name, role) => setMe({ name, role })} />
+  const [page, id, sub] = route
+  let body
+  if (page === 'bots' && id === 'new') body = <BotEditor />
+  else if (page === 'bots' && id && sub === 'edit') body = <BotEditor key={id} id={id} />
+  else if (page === 'bots' && id) body = <BotDetail key={id} id={id} role={me.role} />
+  else if (page === 'market') body = <Market />
+  else if (page === 'alerts') body = <Alerts role={me.role} />
+  else body = <Fleet role={me.role} />
+  return (
+    <>
+      <nav className="top">
+        <b className="brand">SniperForge</b>
+        <a href="#/" className={!page || page === 'bots' ? 'active' : ''}>
+          Fleet
+        </a>
+        <a href="#/market" className={page === 'market' ? 'active' : ''}>
+          Market
+        </a>
+        <a href="#/alerts" className={page === 'alerts' ? 'active' : ''}>
+          Alerts
+        </a>
+        <span className="grow" />
+        {can(me.role, 'admin') && (
+          <ConfirmButton
+            label="Emergency stop"
+            danger
+            question="Stop every bot in the fleet now? Each bot's desired state becomes stopped; agents stop them within a second."
+            onConfirm={async () => {
+              const r = await api('POST', '/api/v1/system/emergency-stop')
+              setBanner(`Emergency stop: ${r.bots_stopped} bot(s) set to stopped`)
+            }}
+          />
+        )}
+        <span className="muted" data-testid="whoami">
+          {me.name} ({me.role})
+        </span>
+        <button
+          onClick={() => {
+            setToken(null)
+            setMe(null)
+            go('')
+          }}
+        >
+          Sign out
+        </button>
+      </nav>
+      {banner && (
+        <div className="notice banner" onClick={() => setBanner('')}>
+          {banner}
+        </div>
+      )}
+      {body}
+    </>
+  )
+}

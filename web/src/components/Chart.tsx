@@ -1,0 +1,87 @@
+import { fmtNs } from '../api'
+
+export interface Series {
+  name: string
+  color: string
+  /** [unix ms, value in ns] — null values are gaps. */
+  points: [number, number | null][]
+}
+
+/** A time series line chart in SVG (log-free linear axis from 0 to the largest value). */
+export function Chart({
+  series,
+  height = 220,
+  label,
+}: {
+  series: Series[]
+  height?: number
+  label: string
+}) {
+  const width = 760
+  const pad = { l: 70, r: 12, t: 12, b: 24 }
+  const all = series.flatMap((s) => s.points)
+  const values = all.map((p) => p[1]).filter((v): v is number => v !== null)
+  const ts = all.map((p) => p[0])
+  const t0 = Math.min(...ts)
+  const t1 = Math.max(...ts)
+  const vmax = values.length ? Math.max(...values) * 1.1 : 1
+  const x = (t: number) => pad.l + ((t - t0) / Math.max(1, t1 - t0)) * (width - pad.l - pad.r)
+  const y = (v: number) => pad.t + (1 - v / vmax) * (height - pad.t - pad.b)
+  const pointCount = values.length
+  return (
+    <figure className="chart" aria-label={label}>
+      <svg
+        viewBox={`0 0 ${width} ${height}`}
+        role="img"
+        data-testid="latency-chart"
+        data-points={pointCount}
+      >
+        {[0, 0.25, 0.5, 0.75, 1].map((f) => (
+          <g key={f}>
+            <line x1={pad.l} x2={width - pad.r} y1={y(vmax * f)} y2={y(vmax * f)} className="grid" />
+            <text x={pad.l - 6} y={y(vmax * f) + 4} textAnchor="end" className="axis">
+              {fmtNs(vmax * f)}
+            </text>
+          </g>
+        ))}
+        {ts.length > 0 && (
+          <>
+            <text x={pad.l} y={height - 6} className="axis">
+              {new Date(t0).toLocaleTimeString()}
+            </text>
+            <text x={width - pad.r} y={height - 6} textAnchor="end" className="axis">
+              {new Date(t1).toLocaleTimeString()}
+            </text>
+          </>
+        )}
+        {series.map((s) => {
+          // Gaps split the line into segments.
+          const segments: string[] = []
+          let cur: string[] = []
+          for (const [t, v] of s.points) {
+            if (v === null) {
+              if (cur.length) segments.push(cur.join(' '))
+              cur = []
+            } else cur.push(`${x(t).toFixed(1)},${y(v).toFixed(1)}`)
+          }
+          if (cur.length) segments.push(cur.join(' '))
+          return segments.map((pts, i) =>
+            pts.includes(' ') ? (
+              <polyline key={`${s.name}${i}`} points={pts} fill="none" stroke={s.color} strokeWidth={1.6} />
+            ) : (
+              <circle key={`${s.name}${i}`} cx={pts.split(',')[0]} cy={pts.split(',')[1]} r={2} fill={s.color} />
+            ),
+          )
+        })}
+      </svg>
+      <figcaption>
+        {series.map((s) => (
+          <span key={s.name} className="legend">
+            <i style={{ background: s.color }} /> {s.name}
+          </span>
+        ))}
+        {pointCount === 0 && <span className="muted"> no samples in this range yet</span>}
+      </figcaption>
+    </figure>
+  )
+}

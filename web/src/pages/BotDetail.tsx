@@ -1,0 +1,341 @@
+import { useEffect, useMemo, useState } from 'react'
+import { api, ApiError, can, fmtNs, fmtStatus, fmtUsd, stream, type Role } from '../api'
+import { Chart } from '../components/Chart'
+import { ConfirmButton } from '../components/Confirm'
+import { canonical, diffLines } from '../diff'
+import { go } from '../router'
+import { statusClass } from './Fleet'
+
+const RANGES: Record<string, { ms: number; refresh: number }> = {
+  '5 min': { ms: 5 * 60_000, refresh: 2_000 },
+  '1 h': { ms: 3_600_000, refresh: 10_000 },
+  '24 h': { ms: 86_400_000, refresh: 60_000 },
+}
+
+const ACTIONS: Record<string, string[]> = {
+  stopped: ['start', 'restart'],
+  running: ['pause', 'stop', 'restart'],
+  paused: ['resume', 'stop', 'restart'],
+}
+
+export function BotDetail({ id, role }: { id: string; role: Role }) {
+  const [bot, setBot] = useState<any>(null)
+  const [error, setError] = useState('')
+  const [notice, setNotice] = useState('')
+  const [live, setLive] = useState<any>(null)
+  const load = () =>
+    api('GET', `/api/v1/bots/${encodeURIComponent(id)}`)
+      .then((r) => {
+        setBot(r)
+        setError('')
+      })
+      .catch((e) => setError(e.message))
+  useEffect(() => {
+    load()
+    const s = stream('metrics', [`bot:${id}`], (m) => {
+      if (m.topic === `bot:${id}` && m.data) setLive(m.data)
+    })
+    return () => s.close()
+  }, [id])
+  const act = async (action: string) => {
+    try {
+      await api('POST', `/api/v1/bots/${encodeURIComponent(id)}/${action}`)
+      setNotice(`${action} requested`)
+      await load()
+    } catch (e) {
+      setError(e instanceof ApiError ? e.message : String(e))
+    }
+  }
+  if (!bot) return <main>{error ? <div className="error">{error}</div> : <p className="muted">Loading…</p>}</main>
+  const desired = live?.desired_state ?? bot.bot.desired_state
+  const reported = live?.reported
+  const status = fmtStatus(reported?.status)
+  const metrics = reported?.metrics ?? {}
+  return (
+    <main>
+      <header className="page-head">
+        <h2>{id}</h2>
+        <span className="muted">
+          {bot.bot.bot_type} on {bot.bot.node_id} · config v{bot.bot.config_version}
+        </span>
+        <span className={`pill ${statusClass(status)}`} data-testid="bot-status">
+          {status}
+        </span>
+        <span className="muted" data-testid="desired">
+          desired: {desired}
+        </span>
+        {typeof reported?.status?.config_version === 'number' && (
+          <span className="muted" data-testid="applied-version">
+            running config v{reported.status.config_version}
+          </span>
+        )}
+        <span className="grow" />
+        {can(role, 'operator') && (
+          <div className="row" data-testid="bot-actions">
+            {(ACTIONS[desired] ?? []).map((a) => (
+              <ConfirmButton
+                key={a}
+                label={a[0].toUpperCase() + a.slice(1)}
+                danger={a === 'stop'}
+                question={
+                  <>
+                    {a[0].toUpperCase() + a.slice(1)} bot <b>{id}</b>?
+                  </>
+                }
+                onConfirm={() => act(a)}
+              />
+            ))}
+            <button onClick={() => go('bots', id, 'edit')}>Edit config</button>
+            {desired === 'stopped' && (
+              <ConfirmButton
+                label="Delete"
+                danger
+                question={<>Delete bot <b>{id}</b> and its configuration history?</>}
+                onConfirm={async () => {
+                  await api('DELETE', `/api/v1/bots/${encodeURIComponent(id)}`)
+                  go('')
+                }}
+              />
+            )}
+          </div>
+        )}
+      </header>
+      {error && (
+        <div className="error" role="alert">
+          {error}
+        </div>
+      )}
+      {notice && <div className="notice">{notice}</div>}
+      <LatencyPanel id={id} />
+      <section className="cols">
+        <div>
+          <h3>Metrics</h3>
+          <table className="kv" data-testid="metrics">
+            <tbody>
+              <Kv k="trades executed" v={metrics.trades_executed ?? '—'} />
+              <Kv k="profit" v={fmtUsd(metrics.profit_usd)} />
+              <Kv k="success rate" v={typeof metrics.success_rate === 'number' ? `${(metrics.success_rate * 100).toFixed(1)} %` : '—'} />
+              <Kv k="uptime" v={metrics.uptime_seconds !== undefined ? `${metrics.uptime_seconds} s` : '—'} />
+              <Kv k="cpu" v={typeof metrics.cpu_usage === 'number' ? `${metrics.cpu_usage.toFixed(1)} %` : '—'} />
+              <Kv k="memory" v={typeof metrics.memory_usage === 'number' ? `${(metrics.memory_usage / 1048576).toFixed(1)} MiB` : '—'} />
+              {Object.entries(metrics.custom_metrics ?? {}).map(([k, v]) => (
+                <Kv key={k} k={k} v={typeof v === 'number' ? Number(v.toFixed(6)) : JSON.stringify(v)} />
+              ))}
+            </tbody>
+          </table>
+        </div>
+        <div>
+          <h3>Configuration</h3>
+          <ConfigHistory id={id} latest={bot.bot.config_version} />
+        </div>
+      </section>
+      <LogTail id={id} />
+    </main>
+  )
+}
+
+function Kv({ k, v }: { k: string; v: unknown }) {
+  return (
+    <tr>
+      <th>{k}</th>
+      <td>{String(v)}</td>
+    </tr>
+  )
+}
+
+function LatencyPanel({ id }: { id: string }) {
+  const [range, setRange] = useState('5 min')
+  const [data, setData] = useState<any>(null)
+  const [stage, setStage] = useState<string>('')
+  const [error, setError] = useState('')
+  useEffect(() => {
+    let stop = false
+    const load = () => {
+      const to = Date.now()
+      const from = to - RANGES[range].ms
+      const step = range === '5 min' ? 1_000 : range === '1 h' ? 60_000 : 300_000
+      api('GET', `/api/v1/latency?scope=${encodeURIComponent(`bot:${id}`)}&from=${from}&to=${to}&step_ms=${step}`)
+        .then((r) => {
+          if (!stop) {
+            setData(r)
+            setError('')
+          }
+        })
+        .catch((e) => setError(e.message))
+    }
+    load()
+    const t = setInterval(load, RANGES[range].refresh)
+    return () => {
+      stop = true
+      clearInterval(t)
+    }
+  }, [id, range])
+  const stages = Object.keys(data?.stages ?? {})
+  const shown = stage && stages.includes(stage) ? stage : (stages.find((s) => s === 'decided') ?? stages[0])
+  const points: any[] = shown ? data.stages[shown].points : []
+  const series = useMemo(
+    () =>
+      (
+        [
+          ['p50', '#4caf50'],
+          ['p99', '#ff9800'],
+          ['p999', '#e91e63'],
+        ] as const
+      ).map(([k, color]) => ({
+        name: k === 'p999' ? 'p99.9' : k,
+        color,
+        points: points.map((p): [number, number | null] => [p.t, p.count > 0 ? p[k] : null]),
+      })),
+    [points],
+  )
+  return (
+    <section>
+      <div className="row">
+        <h3>Latency from ingress</h3>
+        <span className="grow" />
+        <div className="tabs">
+          {stages.map((s) => (
+            <button key={s} className={s === shown ? 'active' : ''} onClick={() => setStage(s)}>
+              {s}
+            </button>
+          ))}
+        </div>
+        <select value={range} onChange={(e) => setRange(e.target.value)} aria-label="range">
+          {Object.keys(RANGES).map((r) => (
+            <option key={r}>{r}</option>
+          ))}
+        </select>
+      </div>
+      {error && <div className="error">{error}</div>}
+      <Chart label={`${shown ?? ''} latency`} series={series} />
+      <table data-testid="latency-totals">
+        <thead>
+          <tr>
+            <th>Stage ({range})</th>
+            <th className="num">count</th>
+            <th className="num">p50</th>
+            <th className="num">p90</th>
+            <th className="num">p99</th>
+            <th className="num">p99.9</th>
+            <th className="num">max</th>
+          </tr>
+        </thead>
+        <tbody>
+          {stages.map((s) => {
+            const t = data.stages[s].total
+            return (
+              <tr key={s}>
+                <td>{s}</td>
+                <td className="num">{t.count}</td>
+                <td className="num">{fmtNs(t.p50)}</td>
+                <td className="num">{fmtNs(t.p90)}</td>
+                <td className="num">{fmtNs(t.p99)}</td>
+                <td className="num">{fmtNs(t.p999)}</td>
+                <td className="num">{fmtNs(t.max)}</td>
+              </tr>
+            )
+          })}
+        </tbody>
+      </table>
+    </section>
+  )
+}
+
+function ConfigHistory({ id, latest }: { id: string; latest: number }) {
+  const [a, setA] = useState(Math.max(1, latest - 1))
+  const [b, setB] = useState(latest)
+  const [bodies, setBodies] = useState<Record<number, any>>({})
+  const [error, setError] = useState('')
+  useEffect(() => {
+    setB(latest)
+    setA(Math.max(1, latest - 1))
+  }, [latest])
+  useEffect(() => {
+    for (const v of [a, b])
+      if (!(v in bodies))
+        api('GET', `/api/v1/configs/${encodeURIComponent(id)}?version=${v}`)
+          .then((r) => setBodies((m) => ({ ...m, [v]: r })))
+          .catch((e) => setError(e.message))
+  }, [a, b, id])
+  const versions = Array.from({ length: latest }, (_, i) => i + 1)
+  const lines =
+    bodies[a] && bodies[b] ? diffLines(canonical(bodies[a].body).split('\n'), canonical(bodies[b].body).split('\n')) : []
+  const changed = lines.some((l) => l.kind !== 'same')
+  return (
+    <div>
+      <div className="row">
+        <label>
+          from v
+          <select value={a} onChange={(e) => setA(Number(e.target.value))} aria-label="from version">
+            {versions.map((v) => (
+              <option key={v}>{v}</option>
+            ))}
+          </select>
+        </label>
+        <label>
+          to v
+          <select value={b} onChange={(e) => setB(Number(e.target.value))} aria-label="to version">
+            {versions.map((v) => (
+              <option key={v}>{v}</option>
+            ))}
+          </select>
+        </label>
+        {bodies[b] && (
+          <span className="muted">
+            v{b} by {bodies[b].created_by} at {new Date(bodies[b].created_at).toLocaleString()}
+          </span>
+        )}
+      </div>
+      {error && <div className="error">{error}</div>}
+      <pre className="diff" data-testid="config-diff">
+        {lines
+          .filter((l, i) => l.kind !== 'same' || !changed || nearChange(lines, i))
+          .map((l, i) => (
+            <div key={i} className={l.kind}>
+              {l.kind === 'add' ? '+ ' : l.kind === 'del' ? '- ' : '  '}
+              {l.text}
+            </div>
+          ))}
+      </pre>
+    </div>
+  )
+}
+
+/** Whether line `i` is within 2 lines of a change (context around each hunk). */
+function nearChange(lines: { kind: string }[], i: number): boolean {
+  for (let j = Math.max(0, i - 2); j <= Math.min(lines.length - 1, i + 2); j++) if (lines[j].kind !== 'same') return true
+  return false
+}
+
+function LogTail({ id }: { id: string }) {
+  const [lines, setLines] = useState<{ at: number; line: string }[]>([])
+  const [filter, setFilter] = useState('')
+  useEffect(() => {
+    setLines([])
+    api('GET', `/api/v1/system/logs/${encodeURIComponent(id)}?tail=200`)
+      .then((r) => setLines((cur) => [...r.lines, ...cur].slice(-500)))
+      .catch(() => {})
+    const s = stream('logs', [`bot:${id}`], (m) => {
+      if (typeof m.line === 'string' && m.bot_id === id) setLines((cur) => [...cur, m].slice(-500))
+    })
+    return () => s.close()
+  }, [id])
+  const shown = filter ? lines.filter((l) => l.line.toLowerCase().includes(filter.toLowerCase())) : lines
+  return (
+    <section>
+      <div className="row">
+        <h3>Log</h3>
+        <span className="grow" />
+        <input placeholder="filter" value={filter} onChange={(e) => setFilter(e.target.value)} aria-label="log filter" />
+      </div>
+      <pre className="log" data-testid="log">
+        {shown.slice(-200).map((l, i) => (
+          <div key={i}>
+            <span className="muted">{new Date(l.at).toLocaleTimeString()} </span>
+            {l.line}
+          </div>
+        ))}
+      </pre>
+    </section>
+  )
+}
