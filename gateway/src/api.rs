@@ -1214,7 +1214,7 @@ async fn latency_range(
                 && start < to
                 && let Some(b) = buckets.get_mut(((start - from) / step) as usize)
             {
-                for (&v, &c) in counts {
+                for (v, c) in counts {
                     crate::windows::add(b, v, c);
                 }
             }

@@ -67,14 +67,132 @@ fn get_varint(bytes: &[u8], at: &mut usize) -> Option<u64> {
 
 /// Packs counts as varint (value delta, count) pairs.
 pub fn pack(counts: &Counts) -> Vec<u8> {
-    let mut out = Vec::with_capacity(counts.len() * 4);
+    pack_sorted(counts.iter().map(|(&v, &c)| (v, c)))
+}
+
+/// Packs `(value, count)` pairs given in increasing value order.
+fn pack_sorted(pairs: impl Iterator<Item = (u64, u64)>) -> Vec<u8> {
+    let mut out = Vec::new();
     let mut last = 0;
-    for (&v, &c) in counts {
+    for (v, c) in pairs {
         put_varint(&mut out, v - last);
         put_varint(&mut out, c);
         last = v;
     }
     out
+}
+
+/// Buckets of values up to 2^40 ns (18 min; the merged histograms stop at 60 s): 256 exact
+/// values, then 128 per power of two. Larger values count in the last bucket.
+const DENSE_BUCKETS: usize = 256 + 32 * 128;
+
+fn dense_index(low: u64) -> usize {
+    let bits = 64 - low.leading_zeros();
+    if bits <= KEPT_BITS {
+        return low as usize;
+    }
+    let shift = (bits - KEPT_BITS) as usize;
+    (256 + (shift - 1) * 128 + ((low >> shift) as usize - 128)).min(DENSE_BUCKETS - 1)
+}
+
+fn dense_low(index: usize) -> u64 {
+    if index < 256 {
+        return index as u64;
+    }
+    let shift = (index - 256) / 128 + 1;
+    ((128 + (index - 256) % 128) as u64) << shift
+}
+
+/// An open window's counts. A bot's windows take one snapshot a second or so: its pairs are
+/// appended and merged now and then (sparse). A group's (type, node, fleet) take every bot's:
+/// a fixed array indexed by bucket (dense, 34 KB), so each pair is one add.
+#[derive(Debug)]
+enum Acc {
+    /// Pairs by bucket; the first `sorted` are sorted and distinct.
+    Sparse {
+        pairs: Vec<(u64, u64)>,
+        sorted: usize,
+    },
+    Dense(Box<[u64]>),
+}
+
+impl Acc {
+    fn new(dense: bool) -> Self {
+        if dense {
+            Self::Dense(vec![0; DENSE_BUCKETS].into_boxed_slice())
+        } else {
+            Self::Sparse {
+                pairs: Vec::new(),
+                sorted: 0,
+            }
+        }
+    }
+
+    /// Adds bucketed pairs (lowest values of their buckets).
+    fn add(&mut self, pairs: &[(u64, u64)]) {
+        match self {
+            Self::Dense(a) => {
+                for &(v, c) in pairs {
+                    let slot = &mut a[dense_index(v)];
+                    *slot = slot.saturating_add(c);
+                }
+            }
+            Self::Sparse { pairs: p, sorted } => {
+                p.extend_from_slice(pairs);
+                if p.len() > (*sorted * 2).max(1024) {
+                    Self::compact(p);
+                    *sorted = p.len();
+                }
+            }
+        }
+    }
+
+    fn compact(p: &mut Vec<(u64, u64)>) {
+        p.sort_unstable_by_key(|&(v, _)| v);
+        p.dedup_by(|next, kept| {
+            if next.0 == kept.0 {
+                kept.1 = kept.1.saturating_add(next.1);
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    fn is_empty(&self) -> bool {
+        match self {
+            Self::Dense(a) => a.iter().all(|&c| c == 0),
+            Self::Sparse { pairs, .. } => pairs.is_empty(),
+        }
+    }
+
+    /// Calls `f(value, count)` for every non-empty bucket (in no set order for sparse).
+    fn for_each(&self, mut f: impl FnMut(u64, u64)) {
+        match self {
+            Self::Dense(a) => {
+                for (i, &c) in a.iter().enumerate().filter(|(_, c)| **c > 0) {
+                    f(dense_low(i), c);
+                }
+            }
+            Self::Sparse { pairs, .. } => pairs.iter().for_each(|&(v, c)| f(v, c)),
+        }
+    }
+
+    /// Packed ([`pack`]'s format), consuming the counts.
+    fn pack(self) -> Vec<u8> {
+        match self {
+            Self::Dense(a) => pack_sorted(
+                a.iter()
+                    .enumerate()
+                    .filter(|(_, c)| **c > 0)
+                    .map(|(i, &c)| (dense_low(i), c)),
+            ),
+            Self::Sparse { mut pairs, .. } => {
+                Self::compact(&mut pairs);
+                pack_sorted(pairs.into_iter())
+            }
+        }
+    }
 }
 
 /// Adds packed counts into `into`; `Err` names what is wrong (a store row damaged by hand).
@@ -114,10 +232,10 @@ pub fn percentiles(counts: &Counts) -> serde_json::Value {
 }
 
 /// One open window.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Open {
     start_ms: i64,
-    counts: Counts,
+    acc: Acc,
 }
 
 /// One scope and stage: the open second and minute, and the closed seconds.
@@ -198,6 +316,16 @@ impl Windows {
     /// Merges one snapshot's `(value, count)` pairs, received at `now_ms`, into `scopes`' windows
     /// of `stage`.
     pub fn record(&mut self, scopes: &[String], stage: &str, now_ms: i64, pairs: &[(u64, u64)]) {
+        // Bucketed once for every scope; V2 gives values in increasing order, so equal buckets
+        // are neighbours.
+        let mut bucketed: Vec<(u64, u64)> = Vec::with_capacity(pairs.len());
+        for &(v, c) in pairs {
+            let b = bucket(v);
+            match bucketed.last_mut() {
+                Some(last) if last.0 == b => last.1 = last.1.saturating_add(c),
+                _ => bucketed.push((b, c)),
+            }
+        }
         for scope in scopes {
             let key = (scope.clone(), stage.to_string());
             let series = self.series.entry(key).or_default();
@@ -213,9 +341,7 @@ impl Windows {
                 .into_iter()
                 .flatten()
             {
-                for &(v, c) in pairs {
-                    add(&mut open.counts, v, c);
-                }
+                open.acc.add(&bucketed);
             }
         }
     }
@@ -232,15 +358,14 @@ impl Windows {
     ) {
         let second = now_ms - now_ms.rem_euclid(1_000);
         let minute = now_ms - now_ms.rem_euclid(60_000);
+        let dense = !scope.starts_with("bot:");
         if series.second.as_ref().is_none_or(|o| o.start_ms != second) {
-            if let Some(o) = series.second.take().filter(|o| !o.counts.is_empty()) {
-                series
-                    .seconds
-                    .push_back((o.start_ms, pack(&o.counts).into()));
+            if let Some(o) = series.second.take().filter(|o| !o.acc.is_empty()) {
+                series.seconds.push_back((o.start_ms, o.acc.pack().into()));
             }
             series.second = Some(Open {
                 start_ms: second,
-                counts: Counts::new(),
+                acc: Acc::new(dense),
             });
         }
         while series
@@ -251,17 +376,17 @@ impl Windows {
             series.seconds.pop_front();
         }
         if series.minute.as_ref().is_none_or(|o| o.start_ms != minute) {
-            if let Some(o) = series.minute.take().filter(|o| !o.counts.is_empty()) {
+            if let Some(o) = series.minute.take().filter(|o| !o.acc.is_empty()) {
                 pending.push(MinuteWindow {
                     scope: scope.to_string(),
                     stage: stage.to_string(),
                     start_ms: o.start_ms,
-                    data: pack(&o.counts),
+                    data: o.acc.pack(),
                 });
             }
             series.minute = Some(Open {
                 start_ms: minute,
-                counts: Counts::new(),
+                acc: Acc::new(dense),
             });
         }
     }
@@ -273,8 +398,7 @@ impl Windows {
         let pending = &mut self.pending;
         self.series.retain(|(scope, stage), series| {
             Self::roll(series, scope, stage, now_ms, kept, pending);
-            !series.seconds.is_empty()
-                || series.minute.as_ref().is_some_and(|o| !o.counts.is_empty())
+            !series.seconds.is_empty() || series.minute.as_ref().is_some_and(|o| !o.acc.is_empty())
         });
         std::mem::take(&mut self.pending)
     }
@@ -320,23 +444,20 @@ impl Windows {
             });
         }
         if let Some(o) = &series.second {
-            put(o.start_ms, &mut |b| {
-                for (&v, &c) in &o.counts {
-                    let slot = b.entry(v).or_insert(0);
-                    *slot = slot.saturating_add(c);
-                }
-            });
+            put(o.start_ms, &mut |b| o.acc.for_each(|v, c| add(b, v, c)));
         }
     }
 
-    /// The open minute window of `scope`/`stage` (not in the store yet) and its start.
-    pub fn open_minute(&self, scope: &str, stage: &str) -> Option<(i64, &Counts)> {
+    /// The open minute window of `scope`/`stage` (not in the store yet): its start and counts.
+    pub fn open_minute(&self, scope: &str, stage: &str) -> Option<(i64, Counts)> {
         let o = self
             .series
             .get(&(scope.to_string(), stage.to_string()))?
             .minute
             .as_ref()?;
-        Some((o.start_ms, &o.counts))
+        let mut counts = Counts::new();
+        o.acc.for_each(|v, c| add(&mut counts, v, c));
+        Some((o.start_ms, counts))
     }
 }
 
@@ -367,6 +488,44 @@ mod tests {
             );
         }
         assert_eq!(bucket(200), 200);
+    }
+
+    #[test]
+    fn dense_buckets_map_one_to_one_onto_bucket_lows() {
+        for v in [
+            0u64,
+            1,
+            255,
+            256,
+            257,
+            300,
+            1_000,
+            43_210,
+            60_000_000_000,
+            1 << 39,
+        ] {
+            let low = bucket(v);
+            assert_eq!(dense_low(dense_index(low)), low, "{v}");
+        }
+        let mut last = 0;
+        for i in 1..DENSE_BUCKETS {
+            assert!(dense_low(i) > last, "bucket {i} is above bucket {}", i - 1);
+            last = dense_low(i);
+        }
+        assert_eq!(dense_index(u64::MAX), DENSE_BUCKETS - 1, "clamped");
+    }
+
+    #[test]
+    fn sparse_and_dense_windows_pack_the_same() {
+        let pairs: Vec<(u64, u64)> = (0..5_000u64)
+            .map(|i| (bucket(i * 37 + 5), i % 3 + 1))
+            .collect();
+        let (mut sparse, mut dense) = (Acc::new(false), Acc::new(true));
+        for chunk in pairs.chunks(700) {
+            sparse.add(chunk);
+            dense.add(chunk);
+        }
+        assert_eq!(sparse.pack(), dense.pack());
     }
 
     #[test]
