@@ -151,20 +151,34 @@ impl AppState {
         Ok(types)
     }
 
-    /// Closes the latency windows `now_ms` has passed, writes the closed minutes to the store
-    /// and, once a minute, deletes minutes past their retention (the gateway does this every
-    /// second). A failed write keeps nothing back: those minutes are lost, with the error.
+    /// Closes the latency windows `now_ms` has passed and writes up to
+    /// [`MINUTES_PER_FLUSH`] closed minutes to the store (a minute boundary closes one per bot,
+    /// type, node and stage at once: spread over the next seconds, SQLite's one connection stays
+    /// free for reports), then deletes minutes past their retention. The gateway calls this
+    /// every second; a failed write puts its minutes back for the next call.
     pub async fn flush_windows(&self, now_ms: i64) -> Result<(), StoreError> {
         let minutes = match self.windows.lock() {
-            Ok(mut w) => w.tick(now_ms),
+            Ok(mut w) => {
+                w.tick(now_ms);
+                w.take_pending(MINUTES_PER_FLUSH)
+            }
             Err(_) => return Ok(()),
         };
-        if !minutes.is_empty() {
-            self.store.put_latency_minutes(&minutes).await?;
-            self.store
-                .prune_latency_minutes(now_ms - self.minutes_kept_ms)
-                .await?;
+        if minutes.is_empty() {
+            return Ok(());
         }
+        if let Err(e) = self.store.put_latency_minutes(&minutes).await {
+            if let Ok(mut w) = self.windows.lock() {
+                let dropped = w.requeue(minutes);
+                if dropped > 0 {
+                    tracing::error!(dropped, "latency minutes dropped: the store keeps failing");
+                }
+            }
+            return Err(e);
+        }
+        self.store
+            .prune_latency_minutes(now_ms - self.minutes_kept_ms)
+            .await?;
         Ok(())
     }
 
@@ -1103,6 +1117,9 @@ struct RangeQuery {
     step_ms: Option<i64>,
 }
 
+/// Closed 1 min windows written to the store per flush (per second).
+pub const MINUTES_PER_FLUSH: usize = 400;
+
 /// `a / b` rounded up, for `a >= 0`, `b > 0`.
 fn ceil_div(a: i64, b: i64) -> i64 {
     a / b + i64::from(a % b != 0)
@@ -1209,13 +1226,14 @@ async fn latency_range(
                     })?;
                 }
             }
-            if let Some((start, counts)) = windows.open_minute(&scope, &stage)
-                && start >= from
-                && start < to
-                && let Some(b) = buckets.get_mut(((start - from) / step) as usize)
-            {
-                for (v, c) in counts {
-                    crate::windows::add(b, v, c);
+            for (start, counts) in windows.open_minutes(&scope, &stage) {
+                if start >= from
+                    && start < to
+                    && let Some(b) = buckets.get_mut(((start - from) / step) as usize)
+                {
+                    for (v, c) in counts {
+                        crate::windows::add(b, v, c);
+                    }
                 }
             }
         }

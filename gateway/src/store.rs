@@ -727,17 +727,33 @@ impl Store {
             .begin()
             .await
             .map_err(db("starting a transaction"))?;
-        for w in windows {
-            sqlx::query(
-                "INSERT INTO latency_minutes (scope, stage, start_ms, data) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(&w.scope)
-            .bind(&w.stage)
-            .bind(w.start_ms)
-            .bind(base64::engine::general_purpose::STANDARD.encode(&w.data))
-            .execute(&mut *tx)
-            .await
-            .map_err(db(format!("writing latency window {}/{}", w.scope, w.stage)))?;
+        // One multi-row INSERT per chunk: a minute boundary closes a window per bot, type, node
+        // and stage at once, and SQLite has one connection that reports wait behind.
+        for chunk in windows.chunks(200) {
+            let mut sql =
+                String::from("INSERT INTO latency_minutes (scope, stage, start_ms, data) VALUES ");
+            for i in 0..chunk.len() {
+                let b = i * 4;
+                sql.push_str(&format!(
+                    "{}(${}, ${}, ${}, ${})",
+                    if i == 0 { "" } else { ", " },
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4
+                ));
+            }
+            let mut q = sqlx::query(&sql);
+            for w in chunk {
+                q = q
+                    .bind(&w.scope)
+                    .bind(&w.stage)
+                    .bind(w.start_ms)
+                    .bind(base64::engine::general_purpose::STANDARD.encode(&w.data));
+            }
+            q.execute(&mut *tx)
+                .await
+                .map_err(db(format!("writing {} latency windows", chunk.len())))?;
         }
         tx.commit().await.map_err(db("committing latency windows"))
     }

@@ -103,17 +103,37 @@ fn dense_low(index: usize) -> u64 {
     ((128 + (index - 256) % 128) as u64) << shift
 }
 
-/// An open window's counts. A bot's windows take one snapshot a second or so: its pairs are
-/// appended and merged now and then (sparse). A group's (type, node, fleet) take every bot's:
-/// a fixed array indexed by bucket (dense, 34 KB), so each pair is one add.
+/// An open window's counts. A bot's windows take one snapshot a second or so: sorted distinct
+/// pairs, merged in linear time (sparse). A group's (type, node, fleet) take every bot's: a fixed
+/// array indexed by bucket (dense, 34 KB), so each pair is one add.
 #[derive(Debug)]
 enum Acc {
-    /// Pairs by bucket; the first `sorted` are sorted and distinct.
-    Sparse {
-        pairs: Vec<(u64, u64)>,
-        sorted: usize,
-    },
+    /// Sorted by value, distinct.
+    Sparse(Vec<(u64, u64)>),
     Dense(Box<[u64]>),
+}
+
+/// Merges two runs sorted by value (counts of equal values added).
+fn merge_sorted(a: &[(u64, u64)], b: &[(u64, u64)]) -> Vec<(u64, u64)> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        let (x, y) = (a[i], b[j]);
+        if x.0 < y.0 {
+            out.push(x);
+            i += 1;
+        } else if y.0 < x.0 {
+            out.push(y);
+            j += 1;
+        } else {
+            out.push((x.0, x.1.saturating_add(y.1)));
+            i += 1;
+            j += 1;
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+    out
 }
 
 impl Acc {
@@ -121,14 +141,11 @@ impl Acc {
         if dense {
             Self::Dense(vec![0; DENSE_BUCKETS].into_boxed_slice())
         } else {
-            Self::Sparse {
-                pairs: Vec::new(),
-                sorted: 0,
-            }
+            Self::Sparse(Vec::new())
         }
     }
 
-    /// Adds bucketed pairs (lowest values of their buckets).
+    /// Adds pairs of bucket lows sorted by value and distinct.
     fn add(&mut self, pairs: &[(u64, u64)]) {
         match self {
             Self::Dense(a) => {
@@ -137,36 +154,36 @@ impl Acc {
                     *slot = slot.saturating_add(c);
                 }
             }
-            Self::Sparse { pairs: p, sorted } => {
-                p.extend_from_slice(pairs);
-                if p.len() > (*sorted * 2).max(1024) {
-                    Self::compact(p);
-                    *sorted = p.len();
-                }
-            }
+            Self::Sparse(p) if p.is_empty() => p.extend_from_slice(pairs),
+            Self::Sparse(p) => *p = merge_sorted(p, pairs),
         }
     }
 
-    fn compact(p: &mut Vec<(u64, u64)>) {
-        p.sort_unstable_by_key(|&(v, _)| v);
-        p.dedup_by(|next, kept| {
-            if next.0 == kept.0 {
-                kept.1 = kept.1.saturating_add(next.1);
-                true
-            } else {
-                false
+    /// Adds another window's counts.
+    fn add_acc(&mut self, other: &Acc) {
+        match (self, other) {
+            (Self::Dense(a), Self::Dense(b)) => {
+                for (x, &y) in a.iter_mut().zip(b.iter()) {
+                    *x = x.saturating_add(y);
+                }
             }
-        });
+            (me, Self::Sparse(b)) => me.add(b),
+            (me, other) => {
+                let mut pairs = Vec::new();
+                other.for_each(|v, c| pairs.push((v, c)));
+                me.add(&pairs);
+            }
+        }
     }
 
     fn is_empty(&self) -> bool {
         match self {
             Self::Dense(a) => a.iter().all(|&c| c == 0),
-            Self::Sparse { pairs, .. } => pairs.is_empty(),
+            Self::Sparse(p) => p.is_empty(),
         }
     }
 
-    /// Calls `f(value, count)` for every non-empty bucket (in no set order for sparse).
+    /// Calls `f(value, count)` for every non-empty bucket, lowest first.
     fn for_each(&self, mut f: impl FnMut(u64, u64)) {
         match self {
             Self::Dense(a) => {
@@ -174,24 +191,15 @@ impl Acc {
                     f(dense_low(i), c);
                 }
             }
-            Self::Sparse { pairs, .. } => pairs.iter().for_each(|&(v, c)| f(v, c)),
+            Self::Sparse(p) => p.iter().for_each(|&(v, c)| f(v, c)),
         }
     }
 
-    /// Packed ([`pack`]'s format), consuming the counts.
-    fn pack(self) -> Vec<u8> {
-        match self {
-            Self::Dense(a) => pack_sorted(
-                a.iter()
-                    .enumerate()
-                    .filter(|(_, c)| **c > 0)
-                    .map(|(i, &c)| (dense_low(i), c)),
-            ),
-            Self::Sparse { mut pairs, .. } => {
-                Self::compact(&mut pairs);
-                pack_sorted(pairs.into_iter())
-            }
-        }
+    /// Packed ([`pack`]'s format).
+    fn pack(&self) -> Vec<u8> {
+        let mut pairs = Vec::new();
+        self.for_each(|v, c| pairs.push((v, c)));
+        pack_sorted(pairs.into_iter())
     }
 }
 
@@ -269,6 +277,9 @@ pub struct Windows {
     pending: Vec<MinuteWindow>,
 }
 
+/// Closed minutes held for the store at most (while it fails); beyond, the oldest are dropped.
+pub const PENDING_MAX: usize = 200_000;
+
 /// 1 s windows are kept this long unless configured.
 pub const SECONDS_KEPT_MS: i64 = 3_600_000;
 /// 1 min windows are kept this long unless configured.
@@ -337,10 +348,8 @@ impl Windows {
                 self.seconds_kept_ms,
                 &mut self.pending,
             );
-            for open in [series.second.as_mut(), series.minute.as_mut()]
-                .into_iter()
-                .flatten()
-            {
+            // Into the second only: a second is added into its minute when it closes.
+            if let Some(open) = series.second.as_mut() {
                 open.acc.add(&bucketed);
             }
         }
@@ -361,6 +370,21 @@ impl Windows {
         let dense = !scope.starts_with("bot:");
         if series.second.as_ref().is_none_or(|o| o.start_ms != second) {
             if let Some(o) = series.second.take().filter(|o| !o.acc.is_empty()) {
+                let its_minute = o.start_ms - o.start_ms.rem_euclid(60_000);
+                if series
+                    .minute
+                    .as_ref()
+                    .is_none_or(|m| m.start_ms != its_minute)
+                {
+                    Self::close_minute(series, scope, stage, pending);
+                    series.minute = Some(Open {
+                        start_ms: its_minute,
+                        acc: Acc::new(dense),
+                    });
+                }
+                if let Some(m) = series.minute.as_mut() {
+                    m.acc.add_acc(&o.acc);
+                }
                 series.seconds.push_back((o.start_ms, o.acc.pack().into()));
             }
             series.second = Some(Open {
@@ -375,32 +399,53 @@ impl Windows {
         {
             series.seconds.pop_front();
         }
-        if series.minute.as_ref().is_none_or(|o| o.start_ms != minute) {
-            if let Some(o) = series.minute.take().filter(|o| !o.acc.is_empty()) {
-                pending.push(MinuteWindow {
-                    scope: scope.to_string(),
-                    stage: stage.to_string(),
-                    start_ms: o.start_ms,
-                    data: o.acc.pack(),
-                });
-            }
-            series.minute = Some(Open {
-                start_ms: minute,
-                acc: Acc::new(dense),
+        if series.minute.as_ref().is_some_and(|o| o.start_ms != minute) {
+            Self::close_minute(series, scope, stage, pending);
+        }
+    }
+
+    /// Moves the open minute, if it holds anything, to the pending list.
+    fn close_minute(
+        series: &mut Series,
+        scope: &str,
+        stage: &str,
+        pending: &mut Vec<MinuteWindow>,
+    ) {
+        if let Some(o) = series.minute.take().filter(|o| !o.acc.is_empty()) {
+            pending.push(MinuteWindow {
+                scope: scope.to_string(),
+                stage: stage.to_string(),
+                start_ms: o.start_ms,
+                data: o.acc.pack(),
             });
         }
     }
 
-    /// Closes what `now_ms` has passed in every series (bots that stopped reporting too), drops
-    /// series with nothing left, and hands over the closed minutes for the store.
-    pub fn tick(&mut self, now_ms: i64) -> Vec<MinuteWindow> {
+    /// Closes what `now_ms` has passed in every series (bots that stopped reporting too) and
+    /// drops series with nothing left; closed minutes wait in the pending list.
+    pub fn tick(&mut self, now_ms: i64) {
         let kept = self.seconds_kept_ms;
         let pending = &mut self.pending;
         self.series.retain(|(scope, stage), series| {
             Self::roll(series, scope, stage, now_ms, kept, pending);
-            !series.seconds.is_empty() || series.minute.as_ref().is_some_and(|o| !o.acc.is_empty())
+            !series.seconds.is_empty() || series.minute.is_some()
         });
-        std::mem::take(&mut self.pending)
+    }
+
+    /// Up to `max` closed minutes for the store, oldest first.
+    pub fn take_pending(&mut self, max: usize) -> Vec<MinuteWindow> {
+        let n = max.min(self.pending.len());
+        self.pending.drain(..n).collect()
+    }
+
+    /// Puts back minutes a store write failed on (first in line); beyond
+    /// [`PENDING_MAX`] the oldest are dropped. Returns how many were dropped.
+    pub fn requeue(&mut self, mut minutes: Vec<MinuteWindow>) -> usize {
+        minutes.append(&mut self.pending);
+        let dropped = minutes.len().saturating_sub(PENDING_MAX);
+        minutes.drain(..dropped);
+        self.pending = minutes;
+        dropped
     }
 
     /// The stages `scope` has windows for.
@@ -448,16 +493,26 @@ impl Windows {
         }
     }
 
-    /// The open minute window of `scope`/`stage` (not in the store yet): its start and counts.
-    pub fn open_minute(&self, scope: &str, stage: &str) -> Option<(i64, Counts)> {
-        let o = self
-            .series
-            .get(&(scope.to_string(), stage.to_string()))?
-            .minute
-            .as_ref()?;
-        let mut counts = Counts::new();
-        o.acc.for_each(|v, c| add(&mut counts, v, c));
-        Some((o.start_ms, counts))
+    /// The counts not in the store yet of `scope`/`stage` by minute: the open minute and the
+    /// open second (which joins its minute when it closes).
+    pub fn open_minutes(&self, scope: &str, stage: &str) -> Vec<(i64, Counts)> {
+        let Some(series) = self.series.get(&(scope.to_string(), stage.to_string())) else {
+            return Vec::new();
+        };
+        let mut out: Vec<(i64, Counts)> = Vec::new();
+        for o in [series.minute.as_ref(), series.second.as_ref()]
+            .into_iter()
+            .flatten()
+        {
+            let minute = o.start_ms - o.start_ms.rem_euclid(60_000);
+            if out.last().is_none_or(|(m, _)| *m != minute) {
+                out.push((minute, Counts::new()));
+            }
+            if let Some((_, counts)) = out.last_mut() {
+                o.acc.for_each(|v, c| add(counts, v, c));
+            }
+        }
+        out
     }
 }
 
@@ -522,10 +577,23 @@ mod tests {
             .collect();
         let (mut sparse, mut dense) = (Acc::new(false), Acc::new(true));
         for chunk in pairs.chunks(700) {
-            sparse.add(chunk);
-            dense.add(chunk);
+            // Each chunk as a snapshot gives it: sorted, distinct.
+            let mut run: Counts = Counts::new();
+            for &(v, c) in chunk {
+                add(&mut run, v, c);
+            }
+            let run: Vec<(u64, u64)> = run.into_iter().collect();
+            sparse.add(&run);
+            dense.add(&run);
         }
         assert_eq!(sparse.pack(), dense.pack());
+        let mut merged = Acc::new(true);
+        merged.add_acc(&sparse);
+        merged.add_acc(&dense);
+        let mut twice = Acc::new(false);
+        twice.add_acc(&dense);
+        twice.add_acc(&sparse);
+        assert_eq!(merged.pack(), twice.pack());
     }
 
     #[test]
@@ -575,7 +643,8 @@ mod tests {
             "the open second counts"
         );
         // 70 s later: the minute(s) closed, seconds older than 10 s dropped.
-        let minutes = w.tick(t0 + 70_000);
+        w.tick(t0 + 70_000);
+        let minutes = w.take_pending(usize::MAX);
         assert!(!minutes.is_empty());
         let total: u64 = minutes
             .iter()
@@ -591,7 +660,14 @@ mod tests {
         w.seconds_into("fleet", "decided", t0, t0 + 1_000, 1_000, &mut buckets);
         assert!(buckets[0].is_empty(), "past the 10 s kept");
         // Nothing left: the series is dropped.
-        assert!(w.tick(t0 + 200_000).is_empty());
+        w.tick(t0 + 200_000);
+        assert!(w.take_pending(usize::MAX).is_empty());
+        assert_eq!(w.requeue(minutes.clone()), 0);
+        assert_eq!(
+            w.take_pending(1),
+            minutes[..1].to_vec(),
+            "requeued first in line"
+        );
         assert!(w.stages("fleet").is_empty());
     }
 }
