@@ -33,11 +33,12 @@ pub struct UpArgs {
     pub node_id: String,
 }
 
-/// The bot types whose bots run today (the other four arrive with their issue).
-const DEMO: [BotType; 3] = [
+/// The bot types whose bots run today (the other three arrive with issue 9).
+const DEMO: [BotType; 4] = [
     BotType::EnhancedArbitrage,
     BotType::TriangularArbitrage,
     BotType::FlashLoanArbitrage,
+    BotType::RealTimeDashboard,
 ];
 
 async fn api(

@@ -313,3 +313,78 @@ fn unsupported_types_feeds_and_live_mode_are_refused_with_a_reason() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn the_dashboard_publishes_spreads_opportunities_and_alerts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = template("real_time_dashboard");
+    cfg["parameters"]["view"]["refresh_ms"] = json!(200);
+    cfg["parameters"]["view"]["alert_spread_bps"] = json!(1);
+    let bot = spawn(&cfg, dir.path());
+    let mut s = Value::Null;
+    wait_for("two publications", Duration::from_secs(30), || {
+        s = status(&bot);
+        s["outputs"]["market"]["pairs"][0]["series"]
+            .as_array()
+            .is_some_and(|a| a.len() >= 2)
+    });
+    let market = &s["outputs"]["market"];
+    let pairs = market["pairs"].as_array().unwrap();
+    let names: Vec<&str> = pairs.iter().map(|p| p["pair"].as_str().unwrap()).collect();
+    assert_eq!(names, ["SOL/USDC", "SOL/USDT", "JUP/USDC", "BONK/SOL"]);
+    for p in pairs {
+        assert!(
+            p["quotes"].as_object().unwrap().len() >= 2,
+            "two venues per pair: {p}"
+        );
+        assert!(p["liquidity_usd"].as_f64().unwrap() > 0.0, "{p}");
+    }
+    assert!(market["updates"].as_u64().unwrap() > 0);
+    // At a 1 bps threshold some pair is in alert, and the metrics say so.
+    assert!(!market["alerts"].as_array().unwrap().is_empty(), "{market}");
+    let custom = &s["metrics"]["custom_metrics"];
+    assert!(custom["market_alerts"].as_f64().unwrap() >= 1.0, "{custom}");
+    assert!(custom["max_spread_bps"].as_f64().unwrap() > 0.0);
+    assert!(custom["feed_age_ms"].as_f64().is_some());
+    let (code, hdr) = http(&bot.addr, "GET", "/hdr", "");
+    assert_eq!(code, 200);
+    assert!(serde_json::from_str::<Value>(&hdr).unwrap()["stages"]["decoded"].is_string());
+    // A hot change: a high threshold clears the alerts without a restart.
+    let mut calm = cfg.clone();
+    calm["parameters"]["view"]["alert_spread_bps"] = json!(10_000);
+    let (code, body) = http(&bot.addr, "PUT", "/config", &calm.to_string());
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("view.alert_spread_bps"), "{body}");
+    wait_for("the alerts to clear", Duration::from_secs(10), || {
+        status(&bot)["outputs"]["market"]["alerts"]
+            .as_array()
+            .is_some_and(Vec::is_empty)
+    });
+    sigterm_exits_zero_quickly(bot);
+}
+
+#[test]
+fn an_invalid_dashboard_config_is_refused_with_all_its_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = template("real_time_dashboard");
+    cfg["parameters"]["view"]["top_opportunities"] = json!(0);
+    cfg["parameters"]["view"]["alert_spread_bps"] = json!(-5);
+    cfg["parameters"]["view"]["colour"] = json!("red");
+    let path = dir.path().join("bad.json");
+    std::fs::write(&path, cfg.to_string()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sniperforge"))
+        .args(["bot", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("3 error(s)"), "{err}");
+    for path in [
+        "view.top_opportunities",
+        "view.alert_spread_bps",
+        "view.colour",
+    ] {
+        assert!(err.contains(path), "{path}: {err}");
+    }
+}

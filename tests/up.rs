@@ -10,10 +10,11 @@ mod common;
 use common::{T, alive, bot_pids_under, free_port, pid_of, until, up, wait_for};
 use serde_json::{Value, json};
 
-const BOTS: [&str; 3] = [
+const BOTS: [&str; 4] = [
     "demo-enhanced-arbitrage",
     "demo-triangular-arbitrage",
     "demo-flash-loan-arbitrage",
+    "demo-real-time-dashboard",
 ];
 
 #[test]

@@ -569,6 +569,13 @@ impl Agent {
                 ) => {
                     status = s["status"].clone();
                     metrics = s["metrics"].clone();
+                    // What the bot publishes (a dashboard's market view) travels in its status.
+                    if let (Some(obj), Some(outputs)) = (
+                        status.as_object_mut(),
+                        s.get("outputs").filter(|o| !o.is_null()),
+                    ) {
+                        obj.insert("outputs".into(), outputs.clone());
+                    }
                     scraped_pid = s["pid"].as_u64();
                     if s["uptime_seconds"].as_u64().unwrap_or(0) >= HEALTHY_AFTER_S {
                         m.failures = 0;

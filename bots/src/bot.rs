@@ -1,5 +1,6 @@
-//! The `BotInterface`, the factory, and the three arbitrage bots, which run the engine's
-//! strategy on the market simulator with paper execution, risk limits and a persisted daily PnL.
+//! The `BotInterface`, the factory, and the bots that run on a market feed: the three arbitrage
+//! types (the engine's strategy with paper execution, risk limits and a persisted daily PnL) and
+//! the real-time dashboard (a market view: spreads, opportunities, alerts).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use hdrhistogram::Histogram;
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 use sniperforge_engine::quote::DexKind;
 use sniperforge_engine::sim::{SimConfig, Simulator, Token};
 use sniperforge_engine::strategy::{
@@ -82,6 +83,10 @@ pub trait BotInterface: Send + Sync {
     async fn interval_histograms(&self) -> Vec<(String, Vec<u8>)>;
     /// The configuration last accepted (its cold fields may wait for a restart).
     async fn current_config(&self) -> crate::wire::BotConfig;
+    /// What the bot publishes for others (the dashboard's market view); `null` when nothing.
+    async fn outputs(&self) -> Value {
+        Value::Null
+    }
 }
 
 /// Where a bot gets its market from and keeps its state.
@@ -108,9 +113,10 @@ impl BotFactory {
         match config.config.bot_type {
             BotType::EnhancedArbitrage
             | BotType::TriangularArbitrage
-            | BotType::FlashLoanArbitrage => Ok(Arc::new(ArbitrageBot::new(config, options)?)),
+            | BotType::FlashLoanArbitrage
+            | BotType::RealTimeDashboard => Ok(Arc::new(MarketBot::new(config, options)?)),
             other => Err(BotError::Unsupported(format!(
-                "{other} bots are not built yet (issue 9); the arbitrage types run"
+                "{other} bots are not built yet (issue 9); the arbitrage types and real_time_dashboard run"
             ))),
         }
     }
@@ -144,11 +150,15 @@ struct Shared {
     pending: Option<ValidatedConfig>,
     interval: Vec<Histogram<u64>>,
     opportunities: u64,
+    /// What the bot publishes (the dashboard's market view).
+    outputs: Value,
+    /// Type-specific numbers the runner sets (the dashboard's spreads and alerts).
+    custom: std::collections::BTreeMap<String, f64>,
 }
 
-/// EnhancedArbitrage, TriangularArbitrage and FlashLoanArbitrage: the engine's strategy with the
-/// routes, sizes and fees their parameters select.
-pub struct ArbitrageBot {
+/// EnhancedArbitrage, TriangularArbitrage and FlashLoanArbitrage (the engine's strategy with the
+/// routes, sizes and fees their parameters select) and RealTimeDashboard (a market view).
+pub struct MarketBot {
     id: String,
     bot_type: BotType,
     options: BotOptions,
@@ -158,9 +168,9 @@ pub struct ArbitrageBot {
     runner: Mutex<Option<JoinHandle<()>>>,
 }
 
-impl std::fmt::Debug for ArbitrageBot {
+impl std::fmt::Debug for MarketBot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ArbitrageBot")
+        f.debug_struct("MarketBot")
             .field("id", &self.id)
             .field("bot_type", &self.bot_type)
             .finish()
@@ -354,7 +364,7 @@ fn apply_hot(strategy: &mut Strategy, sim: &Simulator, cfg: &ValidatedConfig) {
     );
 }
 
-impl ArbitrageBot {
+impl MarketBot {
     /// A stopped bot; refuses live mode and feeds this build does not have.
     pub fn new(config: ValidatedConfig, options: BotOptions) -> Result<Self, BotError> {
         if config.param("execution", "simulation_mode") == &Value::Bool(false) {
@@ -388,6 +398,8 @@ impl ArbitrageBot {
                 pending: None,
                 interval: STAGES.iter().map(|_| histogram()).collect(),
                 opportunities: 0,
+                outputs: Value::Null,
+                custom: Default::default(),
             })),
             options,
             stop: Arc::new(AtomicBool::new(false)),
@@ -460,18 +472,70 @@ fn lock(s: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
     s.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// What a market bot runs on each update.
+enum Engine {
+    /// The arbitrage strategy (decisions, paper fills).
+    Strategy(Box<Strategy>),
+    /// The dashboard's market view.
+    View(Box<crate::dashboard::MarketView>),
+}
+
+fn unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Books a strategy's decisions; `true` when a loss limit halts trading.
+fn book(shared: &Mutex<Shared>, decisions: &[Decision]) -> bool {
+    let mut g = lock(shared);
+    let mut halted = false;
+    for d in decisions {
+        match d {
+            Decision::Execute(_) => g.trades += 1,
+            Decision::Filled(fill) => {
+                let today = today();
+                if g.day != today {
+                    g.day = today;
+                    g.daily_pnl_usd = 0.0;
+                }
+                let loss_bps = (fill.pnl < 0).then(|| {
+                    (-fill.pnl) as f64 * 10_000.0 / fill.order.opportunity.amount_in.max(1) as f64
+                });
+                if fill.realised_out.is_some() {
+                    g.filled += 1;
+                } else {
+                    g.failed += 1;
+                }
+                g.profit_usd += fill.pnl_usd;
+                g.daily_pnl_usd += fill.pnl_usd;
+                if let Some(reason) = loss_limit_reason(&g, loss_bps) {
+                    tracing::error!(bot_id = %g.config.config.bot_id, %reason, "emergency stop");
+                    let _ = g.status.transition(BotStatus::Error(reason));
+                    halted = true;
+                }
+            }
+            Decision::Rejected { .. } => g.opportunities += 1,
+        }
+    }
+    halted
+}
+
 fn run(
     shared: Arc<Mutex<Shared>>,
     stop: Arc<AtomicBool>,
     paused: Arc<AtomicBool>,
-    mut strategy: Strategy,
+    mut engine: Engine,
     mut sim: Simulator,
     state_dir: PathBuf,
 ) {
     let clock = MonotonicClock::new();
+    let now = |c: &MonotonicClock| sniperforge_engine::strategy::Clock::now_ns(c);
     let mut out = Vec::with_capacity(64);
     let mut local: Vec<Histogram<u64>> = STAGES.iter().map(|_| histogram()).collect();
     let mut last_flush = Instant::now();
+    let mut last_publish: Option<Instant> = None;
+    let mut malformed = 0u64;
     let mut halted = false;
     while !stop.load(Ordering::Relaxed) {
         if paused.load(Ordering::Relaxed) || halted {
@@ -482,49 +546,30 @@ fn run(
         // About 20,000 updates a second: a realistic single-market feed, not a busy loop.
         for _ in 0..200 {
             let mut update = sim.next_update();
-            update.received_at = sniperforge_engine::strategy::Clock::now_ns(&clock);
-            out.clear();
-            let _ = strategy.process(&Event::Account(update), &clock, &mut out);
-            let s = strategy.stamps();
-            for (h, at) in local
-                .iter_mut()
-                .zip([s.decoded_at, s.detected_at, s.decided_at])
-            {
-                let _ = h.record(at.saturating_sub(s.received_at).max(1));
-            }
-            if out.is_empty() {
-                continue;
-            }
-            let mut g = lock(&shared);
-            for d in &out {
-                match d {
-                    Decision::Execute(_) => g.trades += 1,
-                    Decision::Filled(fill) => {
-                        let today = today();
-                        if g.day != today {
-                            g.day = today;
-                            g.daily_pnl_usd = 0.0;
-                        }
-                        let loss_bps = (fill.pnl < 0).then(|| {
-                            (-fill.pnl) as f64 * 10_000.0
-                                / fill.order.opportunity.amount_in.max(1) as f64
-                        });
-                        if fill.realised_out.is_some() {
-                            g.filled += 1;
-                        } else {
-                            g.failed += 1;
-                        }
-                        g.profit_usd += fill.pnl_usd;
-                        g.daily_pnl_usd += fill.pnl_usd;
-                        if let Some(reason) = loss_limit_reason(&g, loss_bps) {
-                            tracing::error!(bot_id = %g.config.config.bot_id, %reason, "emergency stop");
-                            let _ = g.status.transition(BotStatus::Error(reason));
-                            halted = true;
-                        }
-                    }
-                    Decision::Rejected { .. } => g.opportunities += 1,
+            update.received_at = now(&clock);
+            let stamps = match &mut engine {
+                Engine::Strategy(strategy) => {
+                    out.clear();
+                    let _ = strategy.process(&Event::Account(update), &clock, &mut out);
+                    let s = strategy.stamps();
+                    [s.received_at, s.decoded_at, s.detected_at, s.decided_at]
                 }
+                Engine::View(view) => {
+                    // Decoded and repriced in one step; the view is current once it returns.
+                    if view.apply(&update).is_err() {
+                        malformed += 1;
+                    }
+                    let at = now(&clock);
+                    [update.received_at, at, at, at]
+                }
+            };
+            for (h, at) in local.iter_mut().zip(&stamps[1..]) {
+                let _ = h.record(at.saturating_sub(stamps[0]).max(1));
             }
+            if !out.is_empty() && book(&shared, &out) {
+                halted = true;
+            }
+            out.clear();
         }
         if last_flush.elapsed() >= Duration::from_millis(50) {
             last_flush = Instant::now();
@@ -534,13 +579,48 @@ fn run(
                 let _ = shared_h.add(&*h);
                 h.reset();
             }
-            if let Some(cfg) = g.pending.take() {
-                apply_hot(&mut strategy, &sim, &cfg);
-            }
-            let (day, pnl) = (g.day, g.daily_pnl_usd);
+            let pending = g.pending.take();
+            let refresh = g
+                .config
+                .param("view", "refresh_ms")
+                .as_u64()
+                .unwrap_or(1_000);
             drop(g);
-            if let Err(e) = save_daily(&state_dir, day, pnl) {
-                tracing::warn!(error = %e, "daily PnL not persisted");
+            match &mut engine {
+                Engine::Strategy(strategy) => {
+                    if let Some(cfg) = pending {
+                        apply_hot(strategy, &sim, &cfg);
+                    }
+                    let g = lock(&shared);
+                    let (day, pnl) = (g.day, g.daily_pnl_usd);
+                    drop(g);
+                    if let Err(e) = save_daily(&state_dir, day, pnl) {
+                        tracing::warn!(error = %e, "daily PnL not persisted");
+                    }
+                }
+                Engine::View(view) => {
+                    if let Some(cfg) = pending {
+                        view.set(crate::dashboard::ViewSettings::of(&cfg));
+                    }
+                    if last_publish.is_none_or(|t| t.elapsed() >= Duration::from_millis(refresh)) {
+                        last_publish = Some(Instant::now());
+                        let market = view.publish(unix_ms());
+                        let alerts = market["alerts"].as_array().map_or(0, Vec::len);
+                        let mut g = lock(&shared);
+                        g.custom
+                            .insert("max_spread_bps".into(), view.max_spread_bps());
+                        g.custom.insert("market_alerts".into(), alerts as f64);
+                        g.custom.insert(
+                            "opportunities_listed".into(),
+                            market["opportunities"].as_array().map_or(0, Vec::len) as f64,
+                        );
+                        g.custom
+                            .insert("updates_applied".into(), view.updates() as f64);
+                        g.custom
+                            .insert("updates_malformed".into(), malformed as f64);
+                        g.outputs = json!({"market": market});
+                    }
+                }
             }
         }
         std::thread::sleep(Duration::from_millis(10));
@@ -549,13 +629,15 @@ fn run(
     let (day, pnl) = (g.day, g.daily_pnl_usd);
     g.runner_alive = false;
     drop(g);
-    if let Err(e) = save_daily(&state_dir, day, pnl) {
+    if matches!(engine, Engine::Strategy(_))
+        && let Err(e) = save_daily(&state_dir, day, pnl)
+    {
         tracing::warn!(error = %e, "daily PnL not persisted at stop");
     }
 }
 
 #[async_trait]
-impl BotInterface for ArbitrageBot {
+impl BotInterface for MarketBot {
     fn bot_id(&self) -> String {
         self.id.clone()
     }
@@ -579,7 +661,12 @@ impl BotInterface for ArbitrageBot {
             noise_scale: 10.0,
             ..SimConfig::default()
         });
-        let strategy = match build_strategy(&mut sim, &config) {
+        let built = if config.config.bot_type == BotType::RealTimeDashboard {
+            crate::dashboard::MarketView::new(&mut sim, &config).map(|v| Engine::View(Box::new(v)))
+        } else {
+            build_strategy(&mut sim, &config).map(|s| Engine::Strategy(Box::new(s)))
+        };
+        let engine = match built {
             Ok(s) => s,
             Err(e) => {
                 let _ = self
@@ -611,7 +698,7 @@ impl BotInterface for ArbitrageBot {
         );
         let handle = std::thread::Builder::new()
             .name(format!("strategy-{}", self.id))
-            .spawn(move || run(shared, stop, paused, strategy, sim, dir))
+            .spawn(move || run(shared, stop, paused, engine, sim, dir))
             .map_err(|e| BotError::State(format!("spawning the strategy thread: {e}")))?;
         *self.runner.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
         Ok(())
@@ -677,6 +764,8 @@ impl BotInterface for ArbitrageBot {
             ..BotMetrics::default()
         };
         m.custom_metrics
+            .extend(g.custom.iter().map(|(k, v)| (k.clone(), *v)));
+        m.custom_metrics
             .insert("daily_pnl_usd".into(), g.daily_pnl_usd);
         m.custom_metrics
             .insert("trades_failed".into(), g.failed as f64);
@@ -734,6 +823,10 @@ impl BotInterface for ArbitrageBot {
 
     async fn current_config(&self) -> crate::wire::BotConfig {
         self.shared().config.config.clone()
+    }
+
+    async fn outputs(&self) -> Value {
+        self.shared().outputs.clone()
     }
 
     async fn interval_histograms(&self) -> Vec<(String, Vec<u8>)> {

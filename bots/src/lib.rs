@@ -3,6 +3,7 @@
 
 pub mod bot;
 pub mod config;
+pub mod dashboard;
 pub mod process;
 pub mod spec;
 pub mod wire;

@@ -87,6 +87,7 @@ async fn status(State(s): State<AppState>) -> Response {
         "uptime_seconds": m.uptime_seconds,
         "metrics": m,
         "config": s.bot.current_config().await,
+        "outputs": s.bot.outputs().await,
     }))
     .into_response()
 }

@@ -602,6 +602,26 @@ const DASHBOARD: &[Section] = &[Section {
             true,
             "Publication period",
         ),
+        f(
+            "alert_spread_bps",
+            Kind::Int {
+                min: 1,
+                max: 10_000,
+            },
+            "40",
+            true,
+            "A pair whose spread across venues is above this is in alert",
+        ),
+        f(
+            "series_points",
+            Kind::Int {
+                min: 10,
+                max: 3_600,
+            },
+            "120",
+            true,
+            "Price samples kept per pair (one per publication)",
+        ),
     ],
 }];
 

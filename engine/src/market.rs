@@ -327,7 +327,14 @@ impl Market {
                     visit(&mut self.pools[index.0 as usize], index)?;
                 }
             }
-            None if *account.owner == programs::ORCA_WHIRLPOOL => {
+            // Only tick arrays can belong to a pool unasked: another Whirlpool-owned account no
+            // pool reads (a pool this market does not track, a position) is not ours.
+            None if *account.owner == programs::ORCA_WHIRLPOOL
+                && account.data.get(..8).is_some_and(|d| {
+                    d == crate::whirlpool::state::FIXED_TICK_ARRAY_DISCRIMINATOR
+                        || d == crate::whirlpool::state::DYNAMIC_TICK_ARRAY_DISCRIMINATOR
+                }) =>
+            {
                 for (i, pool) in self.pools.iter_mut().enumerate() {
                     if matches!(pool, Pool::Whirlpool(_)) {
                         visit(pool, PoolIndex(i as u32))?;

@@ -145,6 +145,8 @@ try {
   log('market and alerts pages')
   await page.getByRole('link', { name: 'Market' }).click()
   await page.getByRole('heading', { name: 'Market' }).waitFor()
+  // The demo fleet's real_time_dashboard publishes spreads per pair across venues.
+  await page.locator('[data-testid=spreads] tbody tr').first().waitFor()
   await shot('07-market')
   await page.getByRole('link', { name: 'Alerts' }).click()
   await page.getByTestId('active-count').waitFor()

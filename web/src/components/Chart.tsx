@@ -12,10 +12,16 @@ export function Chart({
   series,
   height = 220,
   label,
+  fmt = fmtNs,
+  zero = true,
 }: {
   series: Series[]
   height?: number
   label: string
+  /** Axis labels (default: nanoseconds). */
+  fmt?: (v: number) => string
+  /** Whether the axis starts at 0 (else at the smallest value). */
+  zero?: boolean
 }) {
   const width = 760
   const pad = { l: 70, r: 12, t: 12, b: 24 }
@@ -24,9 +30,12 @@ export function Chart({
   const ts = all.map((p) => p[0])
   const t0 = Math.min(...ts)
   const t1 = Math.max(...ts)
-  const vmax = values.length ? Math.max(...values) * 1.1 : 1
+  const hi = values.length ? Math.max(...values) : 1
+  const lo = values.length ? Math.min(...values) : 0
+  const vmin = zero ? 0 : lo - (hi - lo) * 0.1 - (hi === lo ? Math.abs(hi) * 0.001 : 0)
+  const vmax = zero ? hi * 1.1 : hi + (hi - lo) * 0.1 + (hi === lo ? Math.abs(hi) * 0.001 : 0)
   const x = (t: number) => pad.l + ((t - t0) / Math.max(1, t1 - t0)) * (width - pad.l - pad.r)
-  const y = (v: number) => pad.t + (1 - v / vmax) * (height - pad.t - pad.b)
+  const y = (v: number) => pad.t + (1 - (v - vmin) / (vmax - vmin || 1)) * (height - pad.t - pad.b)
   const pointCount = values.length
   return (
     <figure className="chart" aria-label={label}>
@@ -36,14 +45,17 @@ export function Chart({
         data-testid="latency-chart"
         data-points={pointCount}
       >
-        {[0, 0.25, 0.5, 0.75, 1].map((f) => (
-          <g key={f}>
-            <line x1={pad.l} x2={width - pad.r} y1={y(vmax * f)} y2={y(vmax * f)} className="grid" />
-            <text x={pad.l - 6} y={y(vmax * f) + 4} textAnchor="end" className="axis">
-              {fmtNs(vmax * f)}
-            </text>
-          </g>
-        ))}
+        {[0, 0.25, 0.5, 0.75, 1].map((f) => {
+          const v = vmin + (vmax - vmin) * f
+          return (
+            <g key={f}>
+              <line x1={pad.l} x2={width - pad.r} y1={y(v)} y2={y(v)} className="grid" />
+              <text x={pad.l - 6} y={y(v) + 4} textAnchor="end" className="axis">
+                {fmt(v)}
+              </text>
+            </g>
+          )
+        })}
         {ts.length > 0 && (
           <>
             <text x={pad.l} y={height - 6} className="axis">
