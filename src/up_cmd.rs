@@ -33,12 +33,14 @@ pub struct UpArgs {
     pub node_id: String,
 }
 
-/// The bot types whose bots run today (the other three arrive with issue 9).
-const DEMO: [BotType; 4] = [
+/// The bot types whose bots run today (cross_chain_arbitrage and ml_analytics arrive with
+/// issue 9).
+const DEMO: [BotType; 5] = [
     BotType::EnhancedArbitrage,
     BotType::TriangularArbitrage,
     BotType::FlashLoanArbitrage,
     BotType::RealTimeDashboard,
+    BotType::PortfolioManager,
 ];
 
 async fn api(

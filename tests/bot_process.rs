@@ -25,14 +25,24 @@ impl Drop for Bot {
     }
 }
 
+/// A bot process on `dir/bot.json`, state in `dir/state`.
 fn spawn(config: &Value, dir: &Path) -> Bot {
-    let path = dir.join("bot.json");
-    std::fs::write(&path, config.to_string()).unwrap();
+    spawn_at(config, &dir.join("bot.json"), &dir.join("state"))
+}
+
+/// A bot process on `dir/<bot_id>.json` with its state in `state`.
+fn spawn_with_state(config: &Value, dir: &Path, state: &Path) -> Bot {
+    let name = format!("{}.json", config["bot_id"].as_str().unwrap_or("bot"));
+    spawn_at(config, &dir.join(name), state)
+}
+
+fn spawn_at(config: &Value, path: &Path, state: &Path) -> Bot {
+    std::fs::write(path, config.to_string()).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_sniperforge"))
         .args(["bot", "--config"])
-        .arg(&path)
+        .arg(path)
         .arg("--state-dir")
-        .arg(dir.join("state"))
+        .arg(state)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -387,4 +397,63 @@ fn an_invalid_dashboard_config_is_refused_with_all_its_errors() {
     ] {
         assert!(err.contains(path), "{path}: {err}");
     }
+}
+
+#[test]
+fn the_portfolio_manager_books_other_bots_fills_and_plans_a_rebalance() {
+    let dir = tempfile::tempdir().unwrap();
+    // Siblings, as the agent lays bots out: DATA/bots/<bot_id>/.
+    let bots = dir.path().join("bots");
+    let mut arb = template("triangular_arbitrage");
+    arb["bot_id"] = json!("arb");
+    arb["parameters"]["trading"]["min_profit_bps"] = json!(1);
+    arb["parameters"]["risk_management"]["emergency_stop_enabled"] = json!(false);
+    let arb_bot = spawn_with_state(&arb, dir.path(), &bots.join("arb"));
+    let mut pm = template("portfolio_manager");
+    pm["bot_id"] = json!("pm");
+    pm["parameters"]["portfolio"]["initial_balances"] = json!({"SOL": 100.0, "USDC": 1000.0});
+    let pm_bot = spawn_with_state(&pm, dir.path(), &bots.join("pm"));
+    let mut s = Value::Null;
+    wait_for(
+        "the arbitrage bot's fills in the books",
+        Duration::from_secs(30),
+        || {
+            s = status(&pm_bot);
+            s["outputs"]["portfolio"]["bots"]["arb"]["fills"]
+                .as_u64()
+                .unwrap_or(0)
+                > 0
+        },
+    );
+    let book = &s["outputs"]["portfolio"];
+    assert!(
+        book["total_value_usd"].as_f64().unwrap() > 10_000.0,
+        "{book}"
+    );
+    assert!(book["realised_pnl_usd"].as_f64().is_some());
+    assert!(book["unrealised_pnl_usd"].as_f64().is_some());
+    // 100 SOL against 1,000 USDC is far from 50/50: an exposure alert and a plan selling SOL.
+    assert!(
+        book["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["token"] == "SOL"),
+        "{book}"
+    );
+    let plan = book["plan"].as_array().unwrap();
+    assert_eq!(plan[0]["sell"], "SOL", "{book}");
+    assert_eq!(plan[0]["buy"], "USDC");
+    assert!(plan[0]["expected_out"].as_f64().unwrap() > 0.0);
+    assert!(
+        s["metrics"]["custom_metrics"]["plan_trades"]
+            .as_f64()
+            .unwrap()
+            >= 1.0,
+        "{s}"
+    );
+    sigterm_exits_zero_quickly(pm_bot);
+    sigterm_exits_zero_quickly(arb_bot);
+    let journal = std::fs::read_to_string(bots.join("arb/fills.jsonl")).unwrap();
+    assert!(journal.lines().count() > 0);
 }

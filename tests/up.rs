@@ -10,11 +10,12 @@ mod common;
 use common::{T, alive, bot_pids_under, free_port, pid_of, until, up, wait_for};
 use serde_json::{Value, json};
 
-const BOTS: [&str; 4] = [
+const BOTS: [&str; 5] = [
     "demo-enhanced-arbitrage",
     "demo-triangular-arbitrage",
     "demo-flash-loan-arbitrage",
     "demo-real-time-dashboard",
+    "demo-portfolio-manager",
 ];
 
 #[test]
@@ -39,6 +40,18 @@ fn up_runs_the_fleet_and_stops_cleanly() {
                     > 0
             })
             .then_some(())
+    });
+    // The dashboard's market view and the portfolio manager's books (fed by the arbitrage
+    // bots' fill journals) reach the gateway in their reported status.
+    wait_for("the market view and the books", T, || {
+        let market = gw.reported("demo-real-time-dashboard")["outputs"]["market"].clone();
+        let book = gw.reported("demo-portfolio-manager")["outputs"]["portfolio"].clone();
+        (market["pairs"].as_array()?.len() == 4
+            && book["bots"]
+                .as_object()?
+                .values()
+                .any(|b| b["fills"].as_u64().unwrap_or(0) > 0))
+        .then_some(())
     });
     wait_for("latency merged at the gateway", T, || {
         let m = gw.ok("GET", "/api/v1/system/metrics", &Value::Null);

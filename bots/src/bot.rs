@@ -114,9 +114,10 @@ impl BotFactory {
             BotType::EnhancedArbitrage
             | BotType::TriangularArbitrage
             | BotType::FlashLoanArbitrage
-            | BotType::RealTimeDashboard => Ok(Arc::new(MarketBot::new(config, options)?)),
+            | BotType::RealTimeDashboard
+            | BotType::PortfolioManager => Ok(Arc::new(MarketBot::new(config, options)?)),
             other => Err(BotError::Unsupported(format!(
-                "{other} bots are not built yet (issue 9); the arbitrage types and real_time_dashboard run"
+                "{other} bots are not built yet (issue 9); the arbitrage types, real_time_dashboard and portfolio_manager run"
             ))),
         }
     }
@@ -478,6 +479,33 @@ enum Engine {
     Strategy(Box<Strategy>),
     /// The dashboard's market view.
     View(Box<crate::dashboard::MarketView>),
+    /// The portfolio manager's books.
+    Portfolio(Box<crate::portfolio::Portfolio>),
+}
+
+/// A strategy fill as a journal record (token units of the route's start mint).
+fn fill_record(
+    strategy: &Strategy,
+    sim: &Simulator,
+    bot_id: &str,
+    fill: &sniperforge_engine::strategy::Fill,
+) -> Option<crate::portfolio::FillRecord> {
+    let start = strategy
+        .cycles()
+        .cycle(fill.order.opportunity.cycle)
+        .start_mint;
+    let mint = strategy.market().mint(start)?;
+    let token = sim.tokens().iter().find(|t| &t.mint == mint)?;
+    let unit = 10f64.powi(i32::from(token.decimals));
+    Some(crate::portfolio::FillRecord {
+        at_ms: unix_ms(),
+        bot_id: bot_id.to_string(),
+        token: token.symbol.to_string(),
+        amount_in: fill.order.opportunity.amount_in as f64 / unit,
+        amount_out: fill.realised_out.map(|o| o as f64 / unit),
+        pnl: fill.pnl as f64 / unit,
+        pnl_usd: fill.pnl_usd,
+    })
 }
 
 fn unix_ms() -> i64 {
@@ -537,6 +565,8 @@ fn run(
     let mut last_publish: Option<Instant> = None;
     let mut malformed = 0u64;
     let mut halted = false;
+    let mut journal = Vec::new();
+    let bot_id = lock(&shared).config.config.bot_id.clone();
     while !stop.load(Ordering::Relaxed) {
         if paused.load(Ordering::Relaxed) || halted {
             std::thread::sleep(Duration::from_millis(2));
@@ -552,7 +582,21 @@ fn run(
                     out.clear();
                     let _ = strategy.process(&Event::Account(update), &clock, &mut out);
                     let s = strategy.stamps();
+                    for d in &out {
+                        if let Decision::Filled(fill) = d
+                            && let Some(r) = fill_record(strategy, &sim, &bot_id, fill)
+                        {
+                            journal.push(r);
+                        }
+                    }
                     [s.received_at, s.decoded_at, s.detected_at, s.decided_at]
+                }
+                Engine::Portfolio(portfolio) => {
+                    if portfolio.apply(&update).is_err() {
+                        malformed += 1;
+                    }
+                    let at = now(&clock);
+                    [update.received_at, at, at, at]
                 }
                 Engine::View(view) => {
                     // Decoded and repriced in one step; the view is current once it returns.
@@ -597,6 +641,37 @@ fn run(
                     if let Err(e) = save_daily(&state_dir, day, pnl) {
                         tracing::warn!(error = %e, "daily PnL not persisted");
                     }
+                    // Fills for the portfolio manager; kept for the next try when the write fails.
+                    match crate::portfolio::append_fills(&state_dir, &journal) {
+                        Ok(()) => journal.clear(),
+                        Err(e) => tracing::warn!(error = %e, "fills not journaled"),
+                    }
+                }
+                Engine::Portfolio(portfolio) => {
+                    if let Some(cfg) = pending {
+                        portfolio.set(crate::portfolio::PortfolioSettings::of(&cfg));
+                    }
+                    if last_publish.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                        last_publish = Some(Instant::now());
+                        let book = portfolio.publish(unix_ms());
+                        let num = |k: &str| book[k].as_f64().unwrap_or(0.0);
+                        let mut g = lock(&shared);
+                        for k in ["total_value_usd", "realised_pnl_usd", "unrealised_pnl_usd"] {
+                            g.custom.insert(k.into(), num(k));
+                        }
+                        g.custom.insert(
+                            "portfolio_alerts".into(),
+                            book["alerts"].as_array().map_or(0, Vec::len) as f64,
+                        );
+                        g.custom.insert(
+                            "plan_trades".into(),
+                            book["plan"].as_array().map_or(0, Vec::len) as f64,
+                        );
+                        g.custom
+                            .insert("updates_malformed".into(), malformed as f64);
+                        g.profit_usd = num("realised_pnl_usd");
+                        g.outputs = json!({"portfolio": book});
+                    }
                 }
                 Engine::View(view) => {
                     if let Some(cfg) = pending {
@@ -629,10 +704,13 @@ fn run(
     let (day, pnl) = (g.day, g.daily_pnl_usd);
     g.runner_alive = false;
     drop(g);
-    if matches!(engine, Engine::Strategy(_))
-        && let Err(e) = save_daily(&state_dir, day, pnl)
-    {
-        tracing::warn!(error = %e, "daily PnL not persisted at stop");
+    if matches!(engine, Engine::Strategy(_)) {
+        if let Err(e) = save_daily(&state_dir, day, pnl) {
+            tracing::warn!(error = %e, "daily PnL not persisted at stop");
+        }
+        if let Err(e) = crate::portfolio::append_fills(&state_dir, &journal) {
+            tracing::warn!(error = %e, "fills not journaled at stop");
+        }
     }
 }
 
@@ -663,6 +741,9 @@ impl BotInterface for MarketBot {
         });
         let built = if config.config.bot_type == BotType::RealTimeDashboard {
             crate::dashboard::MarketView::new(&mut sim, &config).map(|v| Engine::View(Box::new(v)))
+        } else if config.config.bot_type == BotType::PortfolioManager {
+            crate::portfolio::Portfolio::new(&mut sim, &config, &self.options.state_dir)
+                .map(|p| Engine::Portfolio(Box::new(p)))
         } else {
             build_strategy(&mut sim, &config).map(|s| Engine::Strategy(Box::new(s)))
         };

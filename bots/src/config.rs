@@ -184,6 +184,22 @@ fn check_field(field: &Field, v: &Value) -> Option<String> {
             }
             _ => Some(format!("must be an object of symbol → weight, got {got}")),
         },
+        Kind::AmountMap => match v.as_object() {
+            Some(map) if !map.is_empty() => map
+                .iter()
+                .find(|(k, a)| {
+                    k.is_empty()
+                        || !k.chars().all(|c| c.is_ascii_alphanumeric())
+                        || !a.as_f64().is_some_and(|a| a.is_finite() && a >= 0.0)
+                })
+                .map(|(k, a)| {
+                    format!(
+                        "{k:?}: {}; expected a symbol and an amount ≥ 0",
+                        describe(a)
+                    )
+                }),
+            _ => Some(format!("must be an object of symbol → amount, got {got}")),
+        },
     }
 }
 
@@ -422,6 +438,9 @@ fn field_schema(field: &Field) -> Value {
             "items": {"type": "number", "minimum": 0, "maximum": 1}, "description": "sums to 1"}),
         Kind::WeightMap => json!({"type": "object", "minProperties": 1,
             "additionalProperties": {"type": "number", "minimum": 0, "maximum": 1}}),
+        Kind::AmountMap => json!({"type": "object", "minProperties": 1,
+            "propertyNames": {"pattern": "^[A-Za-z0-9]+$"},
+            "additionalProperties": {"type": "number", "minimum": 0}}),
     };
     if let Some(obj) = s.as_object_mut() {
         obj.insert("default".into(), default_of(field));
@@ -498,6 +517,7 @@ pub fn markdown_reference() -> String {
                     Kind::IntList { min, max } => format!("list of integers {min}–{max}"),
                     Kind::Weights { len } => format!("{len} weights summing to 1"),
                     Kind::WeightMap => "symbol → weight, sum ≤ 1".to_string(),
+                    Kind::AmountMap => "symbol → amount ≥ 0".to_string(),
                 };
                 out.push_str(&format!(
                     "| `{}.{}` — {} | {range} | `{}` | {} |\n",

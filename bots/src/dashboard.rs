@@ -66,7 +66,8 @@ pub struct MarketView {
     changed: Vec<PoolIndex>,
 }
 
-fn venue(kind: DexKind) -> &'static str {
+/// A venue's name.
+pub fn venue(kind: DexKind) -> &'static str {
     match kind {
         DexKind::Whirlpool => "Orca Whirlpool",
         DexKind::RaydiumV4 => "Raydium AMM v4",
@@ -91,6 +92,25 @@ fn strings(v: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// A pool's marginal price of `base` in `quote` (fee excluded) and its in-range liquidity in USD
+/// at the base's reference price; `None` when it cannot trade.
+pub fn mid_and_depth(
+    pool: &sniperforge_engine::market::Pool,
+    base_is_a: bool,
+    base: &Token,
+    quote: &Token,
+) -> Option<(f64, f64)> {
+    let side = if base_is_a { Side::AToB } else { Side::BToA };
+    let c = pool.curve(side)?;
+    if c.reserve_in <= 0.0 || c.reserve_out <= 0.0 {
+        return None;
+    }
+    let scale = 10f64.powi(i32::from(base.decimals) - i32::from(quote.decimals));
+    let price = c.reserve_out / c.reserve_in * scale;
+    let liquidity = 2.0 * c.reserve_in / 10f64.powi(i32::from(base.decimals)) * base.usd;
+    Some((price, liquidity))
 }
 
 impl MarketView {
@@ -199,19 +219,10 @@ impl MarketView {
         };
         let pair = &self.pairs[p];
         let base_is_a = pair.pools[k].2;
-        let mid = self.market.pool(index).and_then(|pool| {
-            // Base in, quote out: the marginal price of the base in quote, fee excluded.
-            let side = if base_is_a { Side::AToB } else { Side::BToA };
-            let c = pool.curve(side)?;
-            if c.reserve_in <= 0.0 || c.reserve_out <= 0.0 {
-                return None;
-            }
-            let scale = 10f64.powi(i32::from(pair.base.decimals) - i32::from(pair.quote.decimals));
-            let price = c.reserve_out / c.reserve_in * scale;
-            let liquidity =
-                2.0 * c.reserve_in / 10f64.powi(i32::from(pair.base.decimals)) * pair.base.usd;
-            Some((price, liquidity))
-        });
+        let mid = self
+            .market
+            .pool(index)
+            .and_then(|pool| mid_and_depth(pool, base_is_a, &pair.base, &pair.quote));
         self.mids[p][k] = mid;
         true
     }

@@ -4,6 +4,7 @@
 pub mod bot;
 pub mod config;
 pub mod dashboard;
+pub mod portfolio;
 pub mod process;
 pub mod spec;
 pub mod wire;

@@ -44,6 +44,8 @@ pub enum Kind {
     },
     /// Symbol → weight in [0, 1]; the weights sum to at most 1.
     WeightMap,
+    /// Symbol → amount ≥ 0 (token units).
+    AmountMap,
 }
 
 /// One parameter.
@@ -499,6 +501,13 @@ const PORTFOLIO: &[Section] = &[
                 r#"{"SOL": 0.5, "USDC": 0.5}"#,
                 true,
                 "Target share of value per token",
+            ),
+            f(
+                "initial_balances",
+                Kind::AmountMap,
+                r#"{"SOL": 100.0, "USDC": 15000.0, "JUP": 10000.0}"#,
+                false,
+                "Paper wallet at start, token units (live mode reads token accounts)",
             ),
             f(
                 "base_currency",

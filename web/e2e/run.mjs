@@ -148,6 +148,9 @@ try {
   // The demo fleet's real_time_dashboard publishes spreads per pair across venues.
   await page.locator('[data-testid=spreads] tbody tr').first().waitFor()
   await shot('07-market')
+  await page.goto(`${URL}/#/bots/demo-portfolio-manager`)
+  await page.getByTestId('portfolio').locator('tbody tr').first().waitFor()
+  await shot('07b-portfolio')
   await page.getByRole('link', { name: 'Alerts' }).click()
   await page.getByTestId('active-count').waitFor()
   await shot('08-alerts')

@@ -5,6 +5,7 @@ import { ConfirmButton } from '../components/Confirm'
 import { canonical, diffLines } from '../diff'
 import { go } from '../router'
 import { statusClass } from './Fleet'
+import { PortfolioPanel } from './PortfolioPanel'
 
 const RANGES: Record<string, { ms: number; refresh: number }> = {
   '5 min': { ms: 5 * 60_000, refresh: 2_000 },
@@ -106,6 +107,12 @@ export function BotDetail({ id, role }: { id: string; role: Role }) {
         </div>
       )}
       {notice && <div className="notice">{notice}</div>}
+      {reported?.status?.outputs?.portfolio && <PortfolioPanel book={reported.status.outputs.portfolio} />}
+      {reported?.status?.outputs?.market && (
+        <p>
+          This bot publishes the market view: see the <a href="#/market">market page</a>.
+        </p>
+      )}
       <LatencyPanel id={id} />
       <section className="cols">
         <div>
