@@ -19,7 +19,8 @@ export function sections(schema: any, prefix = ''): Section[] {
   const own: Field[] = []
   for (const [key, sub] of Object.entries<any>(schema?.properties ?? {})) {
     const path = prefix ? `${prefix}.${key}` : key
-    if (sub?.type === 'object' || (sub?.properties && !sub?.type)) out.push(...sections(sub, path))
+    // Objects with named properties are sections; maps (symbol → number) are fields.
+    if (sub?.properties) out.push(...sections(sub, path))
     else own.push({ path, schema: sub, hot: sub?.['x-hot-reload'] })
   }
   if (own.length) out.unshift({ path: prefix, fields: own })

@@ -133,6 +133,10 @@ function FieldInput({
         }}
       />
     )
+  } else if (s.type === 'object') {
+    // A map (symbol → weight or amount), edited as JSON; text that is not an object is sent as
+    // typed so the server says what is wrong here.
+    input = <MapInput id={id} value={value} readOnly={readOnly} onChange={onChange} />
   } else if ('const' in s) {
     input = <input id={id} type="text" value={String(s.const)} readOnly />
   } else {
@@ -163,5 +167,35 @@ function FieldInput({
         </div>
       ))}
     </div>
+  )
+}
+
+function MapInput({
+  id,
+  value,
+  readOnly,
+  onChange,
+}: {
+  id: string
+  value: any
+  readOnly?: boolean
+  onChange: (v: any) => void
+}) {
+  const text = typeof value === 'string' ? value : JSON.stringify(value ?? {})
+  return (
+    <input
+      id={id}
+      type="text"
+      value={text}
+      readOnly={readOnly}
+      onChange={(e) => {
+        try {
+          const v = JSON.parse(e.target.value)
+          onChange(v && typeof v === 'object' && !Array.isArray(v) ? v : e.target.value)
+        } catch {
+          onChange(e.target.value)
+        }
+      }}
+    />
   )
 }

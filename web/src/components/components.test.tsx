@@ -19,6 +19,7 @@ const schema = {
             min_profit_bps: { type: 'integer', minimum: 1, maximum: 1000, 'x-hot-reload': true, description: 'Floor (applies without a restart)' },
             dexs: { type: 'array', items: { enum: ['Orca', 'Raydium'] }, 'x-hot-reload': false },
             simulation: { type: 'boolean', 'x-hot-reload': false },
+            weights: { type: 'object', additionalProperties: { type: 'number' }, 'x-hot-reload': true },
           },
         },
       },
@@ -27,7 +28,10 @@ const schema = {
 }
 
 function Harness({ errors = [] as { path: string; message: string }[] }) {
-  const [v, setV] = useState<any>({ bot_id: 'b1', parameters: { trading: { min_profit_bps: 50, dexs: ['Orca'], simulation: true } } })
+  const [v, setV] = useState<any>({
+    bot_id: 'b1',
+    parameters: { trading: { min_profit_bps: 50, dexs: ['Orca'], simulation: true, weights: { SOL: 0.5 } } },
+  })
   return (
     <>
       <SchemaForm schema={schema} value={v} onChange={setV} errors={errors} />
@@ -45,8 +49,9 @@ describe('SchemaForm', () => {
     fireEvent.change(field('parameters.trading.min_profit_bps').querySelector('input')!, { target: { value: '70' } })
     fireEvent.click(r.getByLabelText('Raydium'))
     fireEvent.click(field('parameters.trading.simulation').querySelector('input')!)
+    fireEvent.change(field('parameters.trading.weights').querySelector('input')!, { target: { value: '{"SOL": 0.7}' } })
     const v = JSON.parse(r.getByTestId('value').textContent!)
-    expect(v.parameters.trading).toEqual({ min_profit_bps: 70, dexs: ['Orca', 'Raydium'], simulation: false })
+    expect(v.parameters.trading).toEqual({ min_profit_bps: 70, dexs: ['Orca', 'Raydium'], simulation: false, weights: { SOL: 0.7 } })
   })
   it('keeps a non-number as typed so the server can say what is wrong', () => {
     const r = render(<Harness />)
