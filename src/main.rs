@@ -43,12 +43,35 @@ enum Command {
     Bot(BotArgs),
     /// Run the node agent: follow the gateway's desired state and supervise this node's bots.
     Agent(agent_cmd::AgentArgs),
+    /// Serve a simulated external venue's price stream (JSON over WebSocket at /ticker) for
+    /// cross-chain arbitrage bots.
+    VenueSim(VenueSimArgs),
     /// Bot configurations: templates, JSON Schemas, validation.
     #[command(subcommand)]
     Config(ConfigCommand),
     /// Measure the engine: open-loop latency report, baseline comparison.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct VenueSimArgs {
+    /// Address to serve on (loopback by default).
+    #[arg(long, default_value = "127.0.0.1:9443")]
+    pub listen: std::net::SocketAddr,
+    /// Simulator seed (the bots' default, 7: the same reference price path).
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Half the bid/ask spread, in bps of the mid.
+    #[arg(long, default_value_t = 2.0)]
+    pub half_spread_bps: f64,
+    /// Premium of the venue over the simulator's reference prices, in bps (negative: a
+    /// discount), for a venue that trades away from the pools.
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
+    pub skew_bps: f64,
+    /// Milliseconds between tickers.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub period_ms: u64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -240,6 +263,38 @@ fn main() -> ExitCode {
         Command::Bench(command) => bench_cmd::run(&command),
         Command::Config(command) => config_cmd::run(&command),
         Command::Record(a) => bench_cmd::record(&a),
+        Command::VenueSim(a) => {
+            let run = async {
+                let listener = tokio::net::TcpListener::bind(a.listen)
+                    .await
+                    .map_err(|e| format!("binding {}: {e}", a.listen))?;
+                println!(
+                    "venue-sim: tickers at ws://{}/ticker",
+                    listener.local_addr().map_err(|e| e.to_string())?
+                );
+                sniperforge_bots::cross_chain::serve_venue(
+                    listener,
+                    a.seed,
+                    a.half_spread_bps,
+                    a.skew_bps,
+                    std::time::Duration::from_millis(a.period_ms),
+                )
+                .await
+                .map_err(|e| format!("serving: {e}"))
+            };
+            match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())
+                .and_then(|rt| rt.block_on(run))
+            {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Gateway(a) => {
             if let Some(path) = a.database.strip_prefix("sqlite://")
                 && let Some(dir) = std::path::Path::new(path)

@@ -28,19 +28,23 @@ pub struct UpArgs {
     /// Market feed for the bots: sim (the simulator) or replay:FILE.
     #[arg(long, default_value = "sim")]
     pub feed: String,
+    /// Where the simulated external venue (for the cross-chain bot) listens; default: the
+    /// gateway's address with the next port.
+    #[arg(long)]
+    pub venue_listen: Option<std::net::SocketAddr>,
     /// Node id of the local agent.
     #[arg(long, default_value = "local")]
     pub node_id: String,
 }
 
-/// The bot types whose bots run today (cross_chain_arbitrage and ml_analytics arrive with
-/// issue 9).
-const DEMO: [BotType; 5] = [
+/// The bot types whose bots run today (ml_analytics arrives with issue 9).
+const DEMO: [BotType; 6] = [
     BotType::EnhancedArbitrage,
     BotType::TriangularArbitrage,
     BotType::FlashLoanArbitrage,
     BotType::RealTimeDashboard,
     BotType::PortfolioManager,
+    BotType::CrossChainArbitrage,
 ];
 
 async fn api(
@@ -63,7 +67,12 @@ async fn api(
 }
 
 /// Creates and starts the demo bots that do not exist yet; existing ones keep their state.
-async fn demo_fleet(ep: &Endpoint, token: &str, node: &str) -> anyhow::Result<Vec<String>> {
+async fn demo_fleet(
+    ep: &Endpoint,
+    token: &str,
+    node: &str,
+    venue_url: &str,
+) -> anyhow::Result<Vec<String>> {
     let (_, bots) = api(ep, token, "GET", "/api/v1/bots", None).await?;
     let existing: Vec<String> = bots["bots"]
         .as_array()
@@ -83,6 +92,9 @@ async fn demo_fleet(ep: &Endpoint, token: &str, node: &str) -> anyhow::Result<Ve
         }
         let mut cfg = sniperforge_bots::template(t);
         cfg["bot_id"] = json!(id);
+        if t == BotType::CrossChainArbitrage {
+            cfg["parameters"]["trading"]["venue_url"] = json!(venue_url);
+        }
         // Pinned only where the machine has the template's cores.
         if cfg["resources"]["cores"]
             .as_array()
@@ -190,7 +202,26 @@ async fn run_async(a: &UpArgs) -> anyhow::Result<()> {
             .spawn()
             .context("starting the agent")?,
     );
-    let ids = demo_fleet(&ep, &token, &a.node_id).await?;
+    // The external venue the cross-chain bot compares the pools with.
+    let venue_addr = a.venue_listen.unwrap_or_else(|| {
+        let mut v = a.listen;
+        v.set_port(a.listen.port().wrapping_add(1));
+        v
+    });
+    let venue_log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(data.join("venue.log"))?;
+    let mut venue = Child(
+        Command::new(&exe)
+            .args(["venue-sim", "--listen", &venue_addr.to_string()])
+            .stdout(venue_log.try_clone()?)
+            .stderr(venue_log)
+            .spawn()
+            .context("starting the venue simulator")?,
+    );
+    let venue_url = format!("ws://{venue_addr}/ticker");
+    let ids = demo_fleet(&ep, &token, &a.node_id, &venue_url).await?;
     println!("SniperForge is up (simulation mode: nothing is ever sent on-chain)");
     println!(
         "  web UI:      http://{}/  (sign in with the admin token)",
@@ -201,6 +232,7 @@ async fn run_async(a: &UpArgs) -> anyhow::Result<()> {
         a.listen
     );
     println!("  admin token: {}", token_file.display());
+    println!("  venue:       {venue_url}  (simulated external venue for cross-chain arbitrage)");
     println!("  demo bots:   {}", ids.join(", "));
     println!(
         "  logs:        {} and {}",
@@ -233,6 +265,7 @@ async fn run_async(a: &UpArgs) -> anyhow::Result<()> {
     }
     println!("stopping: the agent stops its bots, then the gateway");
     agent.stop(Duration::from_secs(30));
+    venue.stop(Duration::from_secs(5));
     gateway.stop(Duration::from_secs(15));
     println!("stopped");
     Ok(())

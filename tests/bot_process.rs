@@ -457,3 +457,98 @@ fn the_portfolio_manager_books_other_bots_fills_and_plans_a_rebalance() {
     let journal = std::fs::read_to_string(bots.join("arb/fills.jsonl")).unwrap();
     assert!(journal.lines().count() > 0);
 }
+
+/// `sniperforge venue-sim` on `port`, its premium over the reference prices `skew_bps`.
+fn venue_sim(port: u16, skew_bps: f64) -> common::Proc {
+    let child = Command::new(env!("CARGO_BIN_EXE_sniperforge"))
+        .args([
+            "venue-sim",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--period-ms",
+            "50",
+        ])
+        .arg(format!("--skew-bps={skew_bps}"))
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the venue to listen", Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    common::Proc {
+        child,
+        name: "venue-sim",
+    }
+}
+
+#[test]
+fn cross_chain_trades_a_venue_premium_rebalances_and_survives_a_venue_outage() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = common::free_port();
+    let mut venue = venue_sim(port, 300.0);
+    let mut cfg = template("cross_chain_arbitrage");
+    cfg["parameters"]["trading"]["venue_url"] = json!(format!("ws://127.0.0.1:{port}/ticker"));
+    cfg["parameters"]["trading"]["min_gap_bps"] = json!(20);
+    cfg["parameters"]["trading"]["max_trade_usd"] = json!(2_000.0);
+    cfg["parameters"]["bridge"]["delay_seconds"] = json!(1);
+    cfg["parameters"]["bridge"]["rebalance_threshold_pct"] = json!(10.0);
+    let bot = spawn(&cfg, dir.path());
+    let mut s = Value::Null;
+    wait_for(
+        "trades and a bridge transfer",
+        Duration::from_secs(30),
+        || {
+            s = status(&bot);
+            s["outputs"]["cross_chain"]["trade_count"]
+                .as_u64()
+                .unwrap_or(0)
+                >= 2
+                && s["outputs"]["cross_chain"]["transfers"]
+                    .as_array()
+                    .is_some_and(|t| !t.is_empty())
+        },
+    );
+    let book = &s["outputs"]["cross_chain"];
+    // A 3% premium: buy on Solana, sell on the venue.
+    assert_eq!(
+        book["trades"][0]["way"], "buy on Solana, sell on the venue",
+        "{book}"
+    );
+    assert!(
+        book["trades"][0]["gap_bps"].as_f64().unwrap() >= 30.0,
+        "{book}"
+    );
+    assert!(book["realised_usd"].as_f64().unwrap() > 0.0);
+    assert!(book["pairs"][0]["venue"]["bid"].as_f64().unwrap() > 0.0);
+    assert!(s["metrics"]["trades_executed"].as_u64().unwrap() >= 2);
+    assert_eq!(http(&bot.addr, "GET", "/health", "").0, 200);
+    // The venue goes away: health says so and nothing trades on the last quote.
+    venue.kill();
+    wait_for(
+        "the stale venue in /health",
+        Duration::from_secs(10),
+        || {
+            let (code, body) = http(&bot.addr, "GET", "/health", "");
+            code == 503 && body.contains("venue stream")
+        },
+    );
+    let trades = status(&bot)["outputs"]["cross_chain"]["trade_count"].clone();
+    std::thread::sleep(Duration::from_millis(1_500));
+    assert_eq!(
+        status(&bot)["outputs"]["cross_chain"]["trade_count"],
+        trades
+    );
+    // It comes back on the same port: the reader reconnects and the bot is healthy again.
+    let venue = venue_sim(port, 300.0);
+    wait_for("the reconnection", Duration::from_secs(15), || {
+        http(&bot.addr, "GET", "/health", "").0 == 200
+    });
+    assert!(
+        status(&bot)["metrics"]["custom_metrics"]["venue_connects"]
+            .as_f64()
+            .unwrap()
+            >= 2.0
+    );
+    sigterm_exits_zero_quickly(bot);
+    drop(venue);
+}

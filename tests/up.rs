@@ -10,12 +10,13 @@ mod common;
 use common::{T, alive, bot_pids_under, free_port, pid_of, until, up, wait_for};
 use serde_json::{Value, json};
 
-const BOTS: [&str; 5] = [
+const BOTS: [&str; 6] = [
     "demo-enhanced-arbitrage",
     "demo-triangular-arbitrage",
     "demo-flash-loan-arbitrage",
     "demo-real-time-dashboard",
     "demo-portfolio-manager",
+    "demo-cross-chain-arbitrage",
 ];
 
 #[test]
@@ -43,6 +44,10 @@ fn up_runs_the_fleet_and_stops_cleanly() {
     });
     // The dashboard's market view and the portfolio manager's books (fed by the arbitrage
     // bots' fill journals) reach the gateway in their reported status.
+    wait_for("the cross-chain bot's venue quotes", T, || {
+        let book = gw.reported("demo-cross-chain-arbitrage")["outputs"]["cross_chain"].clone();
+        (book["pairs"][0]["venue"]["bid"].as_f64()? > 0.0).then_some(())
+    });
     wait_for("the market view and the books", T, || {
         let market = gw.reported("demo-real-time-dashboard")["outputs"]["market"].clone();
         let book = gw.reported("demo-portfolio-manager")["outputs"]["portfolio"].clone();

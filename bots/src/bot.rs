@@ -115,9 +115,10 @@ impl BotFactory {
             | BotType::TriangularArbitrage
             | BotType::FlashLoanArbitrage
             | BotType::RealTimeDashboard
-            | BotType::PortfolioManager => Ok(Arc::new(MarketBot::new(config, options)?)),
+            | BotType::PortfolioManager
+            | BotType::CrossChainArbitrage => Ok(Arc::new(MarketBot::new(config, options)?)),
             other => Err(BotError::Unsupported(format!(
-                "{other} bots are not built yet (issue 9); the arbitrage types, real_time_dashboard and portfolio_manager run"
+                "{other} bots are not built yet (issue 9); every other type runs"
             ))),
         }
     }
@@ -155,6 +156,8 @@ struct Shared {
     outputs: Value,
     /// Type-specific numbers the runner sets (the dashboard's spreads and alerts).
     custom: std::collections::BTreeMap<String, f64>,
+    /// What the runner finds wrong besides the feed (a stale venue stream).
+    problems: Vec<String>,
 }
 
 /// EnhancedArbitrage, TriangularArbitrage and FlashLoanArbitrage (the engine's strategy with the
@@ -401,6 +404,7 @@ impl MarketBot {
                 opportunities: 0,
                 outputs: Value::Null,
                 custom: Default::default(),
+                problems: Vec::new(),
             })),
             options,
             stop: Arc::new(AtomicBool::new(false)),
@@ -481,6 +485,11 @@ enum Engine {
     View(Box<crate::dashboard::MarketView>),
     /// The portfolio manager's books.
     Portfolio(Box<crate::portfolio::Portfolio>),
+    /// The cross-chain book and the venue stream its reader thread keeps current.
+    Cross(
+        Box<crate::cross_chain::CrossChain>,
+        Arc<crate::cross_chain::VenueFeed>,
+    ),
 }
 
 /// A strategy fill as a journal record (token units of the route's start mint).
@@ -598,6 +607,13 @@ fn run(
                     let at = now(&clock);
                     [update.received_at, at, at, at]
                 }
+                Engine::Cross(book, _) => {
+                    if book.apply(&update).is_err() {
+                        malformed += 1;
+                    }
+                    let at = now(&clock);
+                    [update.received_at, at, at, at]
+                }
                 Engine::View(view) => {
                     // Decoded and repriced in one step; the view is current once it returns.
                     if view.apply(&update).is_err() {
@@ -646,6 +662,58 @@ fn run(
                         Ok(()) => journal.clear(),
                         Err(e) => tracing::warn!(error = %e, "fills not journaled"),
                     }
+                }
+                Engine::Cross(book, feed) => {
+                    if let Some(cfg) = pending {
+                        book.set(crate::cross_chain::CrossSettings::of(&cfg));
+                    }
+                    let quotes = |p: &str| feed.quote(p);
+                    let before = book.trade_count;
+                    book.evaluate(&quotes, unix_ms());
+                    let fresh = book.publish(&quotes);
+                    let stale: Vec<String> = fresh["pairs"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter(|p| {
+                            p["venue"]["age_ms"].as_u64().is_none_or(|a| {
+                                a > crate::cross_chain::VENUE_STALE.as_millis() as u64
+                            })
+                        })
+                        .filter_map(|p| p["pair"].as_str().map(String::from))
+                        .collect();
+                    let mut g = lock(&shared);
+                    g.trades += book.trade_count - before;
+                    g.filled += book.trade_count - before;
+                    g.profit_usd = book.realised_usd;
+                    g.problems = if stale.is_empty() {
+                        Vec::new()
+                    } else {
+                        vec![format!(
+                            "venue stream: no fresh quote for {} ({})",
+                            stale.join(", "),
+                            if feed.connected.load(Ordering::Relaxed) {
+                                "connected".to_string()
+                            } else {
+                                feed.last_error()
+                            }
+                        )]
+                    };
+                    let max_drift = book.drift_pct().values().copied().fold(0.0, f64::max);
+                    g.custom.insert("inventory_drift_pct".into(), max_drift);
+                    g.custom
+                        .insert("transfers_pending".into(), book.pending_transfers() as f64);
+                    g.custom.insert(
+                        "venue_malformed".into(),
+                        feed.malformed.load(Ordering::Relaxed) as f64,
+                    );
+                    g.custom.insert(
+                        "venue_connects".into(),
+                        feed.connects.load(Ordering::Relaxed) as f64,
+                    );
+                    g.custom
+                        .insert("updates_malformed".into(), malformed as f64);
+                    g.outputs = json!({"cross_chain": fresh});
                 }
                 Engine::Portfolio(portfolio) => {
                     if let Some(cfg) = pending {
@@ -744,6 +812,33 @@ impl BotInterface for MarketBot {
         } else if config.config.bot_type == BotType::PortfolioManager {
             crate::portfolio::Portfolio::new(&mut sim, &config, &self.options.state_dir)
                 .map(|p| Engine::Portfolio(Box::new(p)))
+        } else if config.config.bot_type == BotType::CrossChainArbitrage {
+            crate::cross_chain::CrossChain::new(&mut sim, &config).and_then(|book| {
+                let feed = Arc::new(crate::cross_chain::VenueFeed::default());
+                let url = config
+                    .param("trading", "venue_url")
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                let pairs = config
+                    .param("trading", "pairs")
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|p| p.as_str().map(String::from))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                self.stop.store(false, Ordering::Relaxed);
+                crate::cross_chain::spawn_reader(
+                    url,
+                    pairs,
+                    Arc::clone(&feed),
+                    Arc::clone(&self.stop),
+                )
+                .map_err(|e| BotError::State(format!("spawning the venue reader: {e}")))?;
+                Ok(Engine::Cross(Box::new(book), feed))
+            })
         } else {
             build_strategy(&mut sim, &config).map(|s| Engine::Strategy(Box::new(s)))
         };
@@ -893,6 +988,7 @@ impl BotInterface for MarketBot {
                 )),
                 None => reasons.push("no feed update yet".into()),
             }
+            reasons.extend(g.problems.iter().cloned());
         } else {
             reasons.push(format!("status is {}", g.status));
         }

@@ -3,6 +3,7 @@
 
 pub mod bot;
 pub mod config;
+pub mod cross_chain;
 pub mod dashboard;
 pub mod portfolio;
 pub mod process;
