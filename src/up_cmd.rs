@@ -37,15 +37,8 @@ pub struct UpArgs {
     pub node_id: String,
 }
 
-/// The bot types whose bots run today (ml_analytics arrives with issue 9).
-const DEMO: [BotType; 6] = [
-    BotType::EnhancedArbitrage,
-    BotType::TriangularArbitrage,
-    BotType::FlashLoanArbitrage,
-    BotType::RealTimeDashboard,
-    BotType::PortfolioManager,
-    BotType::CrossChainArbitrage,
-];
+/// One bot of each type.
+const DEMO: [BotType; 7] = BotType::ALL;
 
 async fn api(
     ep: &Endpoint,

@@ -293,7 +293,7 @@ fn an_invalid_config_is_refused_with_all_its_errors() {
 }
 
 #[test]
-fn unsupported_types_feeds_and_live_mode_are_refused_with_a_reason() {
+fn unsupported_feeds_and_live_mode_are_refused_with_a_reason() {
     let dir = tempfile::tempdir().unwrap();
     let run = |cfg: &Value, extra: &[&str]| {
         let path = dir.path().join("cfg.json");
@@ -305,9 +305,6 @@ fn unsupported_types_feeds_and_live_mode_are_refused_with_a_reason() {
             .output()
             .unwrap()
     };
-    let out = run(&template("ml_analytics"), &[]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("ml_analytics bots are not built yet"));
     let out = run(&template("triangular_arbitrage"), &["--feed", "solana"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--feed solana"));
@@ -551,4 +548,89 @@ fn cross_chain_trades_a_venue_premium_rebalances_and_survives_a_venue_outage() {
     );
     sigterm_exits_zero_quickly(bot);
     drop(venue);
+}
+
+#[test]
+fn ml_analytics_trains_predicts_and_evaluates_against_naive_baselines() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = template("ml_analytics");
+    cfg["parameters"]["features"]["return_windows_s"] = json!([60, 300]);
+    cfg["parameters"]["models"]["prediction_horizon_minutes"] = json!(5);
+    cfg["parameters"]["features"]["retrain_interval_minutes"] = json!(60);
+    let bot = spawn(&cfg, dir.path());
+    let mut s = Value::Null;
+    wait_for(
+        "a prediction and a walk-forward evaluation",
+        Duration::from_secs(120),
+        || {
+            s = status(&bot);
+            s["outputs"]["ml"]["pairs"][0]["evaluation"].is_object()
+        },
+    );
+    let pair = &s["outputs"]["ml"]["pairs"][0];
+    assert_eq!(pair["pair"], "SOL/USDC");
+    let p = &pair["prediction"];
+    for k in [
+        "return_bps",
+        "lstm_bps",
+        "random_forest_bps",
+        "linear_bps",
+        "confidence",
+    ] {
+        assert!(p[k].as_f64().is_some_and(f64::is_finite), "{k}: {pair}");
+    }
+    assert!(["up", "down", "none"].contains(&p["signal"].as_str().unwrap()));
+    assert!(
+        ["calm", "normal", "volatile"].contains(&pair["regime"].as_str().unwrap()),
+        "{pair}"
+    );
+    let e = &pair["evaluation"];
+    for k in [
+        "lstm",
+        "random_forest",
+        "linear",
+        "ensemble",
+        "naive_zero_return",
+        "naive_momentum",
+    ] {
+        assert!(e[k]["n"].as_u64().unwrap() > 0, "{k}: {e}");
+    }
+    let custom = &s["metrics"]["custom_metrics"];
+    assert!(
+        custom["eval_naive_rmse_bps"].as_f64().unwrap() > 0.0,
+        "{custom}"
+    );
+    assert!(custom["regime"].as_f64().is_some());
+    // A hot change: the LSTM off — the next prediction has none from it.
+    let mut no_lstm = cfg.clone();
+    no_lstm["parameters"]["models"]["lstm_enabled"] = json!(false);
+    let (code, body) = http(&bot.addr, "PUT", "/config", &no_lstm.to_string());
+    assert_eq!(code, 200, "{body}");
+    sigterm_exits_zero_quickly(bot);
+}
+
+#[test]
+fn an_invalid_ml_config_is_refused_with_all_its_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = template("ml_analytics");
+    cfg["parameters"]["models"]["ensemble_weights"] = json!([0.9, 0.3, 0.3]);
+    cfg["parameters"]["models"]["confidence_threshold"] = json!(2);
+    cfg["parameters"]["features"]["return_windows_s"] = json!([]);
+    let path = dir.path().join("bad.json");
+    std::fs::write(&path, cfg.to_string()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sniperforge"))
+        .args(["bot", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("3 error(s)"), "{err}");
+    for path in [
+        "models.ensemble_weights",
+        "models.confidence_threshold",
+        "features.return_windows_s",
+    ] {
+        assert!(err.contains(path), "{path}: {err}");
+    }
 }

@@ -10,13 +10,14 @@ mod common;
 use common::{T, alive, bot_pids_under, free_port, pid_of, until, up, wait_for};
 use serde_json::{Value, json};
 
-const BOTS: [&str; 6] = [
+const BOTS: [&str; 7] = [
     "demo-enhanced-arbitrage",
     "demo-triangular-arbitrage",
     "demo-flash-loan-arbitrage",
     "demo-real-time-dashboard",
     "demo-portfolio-manager",
     "demo-cross-chain-arbitrage",
+    "demo-ml-analytics",
 ];
 
 #[test]

@@ -116,10 +116,8 @@ impl BotFactory {
             | BotType::FlashLoanArbitrage
             | BotType::RealTimeDashboard
             | BotType::PortfolioManager
-            | BotType::CrossChainArbitrage => Ok(Arc::new(MarketBot::new(config, options)?)),
-            other => Err(BotError::Unsupported(format!(
-                "{other} bots are not built yet (issue 9); every other type runs"
-            ))),
+            | BotType::CrossChainArbitrage
+            | BotType::MlAnalytics => Ok(Arc::new(MarketBot::new(config, options)?)),
         }
     }
 }
@@ -485,6 +483,8 @@ enum Engine {
     View(Box<crate::dashboard::MarketView>),
     /// The portfolio manager's books.
     Portfolio(Box<crate::portfolio::Portfolio>),
+    /// The ML analytics: samples, models, predictions.
+    Ml(Box<crate::ml::Analytics>),
     /// The cross-chain book and the venue stream its reader thread keeps current.
     Cross(
         Box<crate::cross_chain::CrossChain>,
@@ -582,8 +582,14 @@ fn run(
             lock(&shared).last_feed = Some(Instant::now());
             continue;
         }
-        // About 20,000 updates a second: a realistic single-market feed, not a busy loop.
-        for _ in 0..200 {
+        // About 20,000 updates a second: a realistic single-market feed, not a busy loop. The
+        // analytics read five times as many: minutes of market time in seconds.
+        let batch = if matches!(engine, Engine::Ml(_)) {
+            1_000
+        } else {
+            200
+        };
+        for _ in 0..batch {
             let mut update = sim.next_update();
             update.received_at = now(&clock);
             let stamps = match &mut engine {
@@ -602,6 +608,13 @@ fn run(
                 }
                 Engine::Portfolio(portfolio) => {
                     if portfolio.apply(&update).is_err() {
+                        malformed += 1;
+                    }
+                    let at = now(&clock);
+                    [update.received_at, at, at, at]
+                }
+                Engine::Ml(analytics) => {
+                    if analytics.apply(&update).is_err() {
                         malformed += 1;
                     }
                     let at = now(&clock);
@@ -661,6 +674,49 @@ fn run(
                     match crate::portfolio::append_fills(&state_dir, &journal) {
                         Ok(()) => journal.clear(),
                         Err(e) => tracing::warn!(error = %e, "fills not journaled"),
+                    }
+                }
+                Engine::Ml(analytics) => {
+                    if let Some(cfg) = pending {
+                        analytics.set(&cfg);
+                    }
+                    if last_publish.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                        last_publish = Some(Instant::now());
+                        let view = analytics.publish();
+                        let first = &view["pairs"][0];
+                        let mut g = lock(&shared);
+                        g.custom
+                            .insert("samples".into(), first["samples"].as_f64().unwrap_or(0.0));
+                        if let Some(p) = first["prediction"].as_object() {
+                            for (k, name) in [
+                                ("return_bps", "prediction_bps"),
+                                ("confidence", "confidence"),
+                            ] {
+                                if let Some(v) = p.get(k).and_then(Value::as_f64) {
+                                    g.custom.insert(name.into(), v);
+                                }
+                            }
+                        }
+                        if let Some(r) = first["regime"].as_str() {
+                            let code = match r {
+                                "calm" => 0.0,
+                                "normal" => 1.0,
+                                _ => 2.0,
+                            };
+                            g.custom.insert("regime".into(), code);
+                        }
+                        let e = &first["evaluation"];
+                        for (k, name) in [
+                            ("ensemble", "eval_ensemble_rmse_bps"),
+                            ("naive_zero_return", "eval_naive_rmse_bps"),
+                        ] {
+                            if let Some(v) = e[k]["rmse_bps"].as_f64() {
+                                g.custom.insert(name.into(), v);
+                            }
+                        }
+                        g.custom
+                            .insert("updates_malformed".into(), malformed as f64);
+                        g.outputs = json!({"ml": view});
                     }
                 }
                 Engine::Cross(book, feed) => {
@@ -802,16 +858,23 @@ impl BotInterface for MarketBot {
             g.status.transition(BotStatus::Starting)?;
             g.config.clone()
         };
-        let mut sim = Simulator::new(SimConfig {
-            seed: self.options.seed,
-            noise_scale: 10.0,
-            ..SimConfig::default()
-        });
+        let mut sim = if config.config.bot_type == BotType::MlAnalytics {
+            crate::ml::ml_sim(self.options.seed)
+        } else {
+            Simulator::new(SimConfig {
+                seed: self.options.seed,
+                noise_scale: 10.0,
+                ..SimConfig::default()
+            })
+        };
         let built = if config.config.bot_type == BotType::RealTimeDashboard {
             crate::dashboard::MarketView::new(&mut sim, &config).map(|v| Engine::View(Box::new(v)))
         } else if config.config.bot_type == BotType::PortfolioManager {
             crate::portfolio::Portfolio::new(&mut sim, &config, &self.options.state_dir)
                 .map(|p| Engine::Portfolio(Box::new(p)))
+        } else if config.config.bot_type == BotType::MlAnalytics {
+            crate::ml::Analytics::new(&mut sim, &config, self.options.seed)
+                .map(|a| Engine::Ml(Box::new(a)))
         } else if config.config.bot_type == BotType::CrossChainArbitrage {
             crate::cross_chain::CrossChain::new(&mut sim, &config).and_then(|book| {
                 let feed = Arc::new(crate::cross_chain::VenueFeed::default());

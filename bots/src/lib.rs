@@ -5,6 +5,7 @@ pub mod bot;
 pub mod config;
 pub mod cross_chain;
 pub mod dashboard;
+pub mod ml;
 pub mod portfolio;
 pub mod process;
 pub mod spec;

@@ -77,6 +77,9 @@ async fn health(State(s): State<AppState>) -> Response {
 }
 
 async fn status(State(s): State<AppState>) -> Response {
+    // Outputs first: the runner updates them with the metrics, so metrics read after are at
+    // least as new (a reader never sees outputs ahead of the numbers that go with them).
+    let outputs = s.bot.outputs().await;
     let st = s.bot.status().await;
     let m = s.bot.metrics().await;
     axum::Json(json!({
@@ -87,7 +90,7 @@ async fn status(State(s): State<AppState>) -> Response {
         "uptime_seconds": m.uptime_seconds,
         "metrics": m,
         "config": s.bot.current_config().await,
-        "outputs": s.bot.outputs().await,
+        "outputs": outputs,
     }))
     .into_response()
 }

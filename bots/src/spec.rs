@@ -488,6 +488,13 @@ const ML: &[Section] = &[
         name: "features",
         fields: &[
             f(
+                "pairs",
+                Kind::Symbols,
+                r#"["SOL/USDC"]"#,
+                false,
+                "Pairs modelled (each its own features and models)",
+            ),
+            f(
                 "return_windows_s",
                 Kind::IntList {
                     min: 1,
