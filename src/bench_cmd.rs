@@ -22,6 +22,7 @@ pub fn run(command: &BenchCommand) -> ExitCode {
             .build()
             .map_err(anyhow::Error::from)
             .and_then(|rt| rt.block_on(crate::agent_bench::run(a))),
+        BenchCommand::Ml(a) => ml_run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -96,6 +97,7 @@ pub fn record(a: &crate::RecordArgs) -> ExitCode {
         }
         let mut sim = sniperforge_engine::sim::Simulator::new(sniperforge_engine::sim::SimConfig {
             seed: a.seed,
+            updates_per_slot: a.updates_per_slot,
             ..Default::default()
         });
         let snapshot = sim.snapshot();
@@ -135,4 +137,106 @@ pub fn record(a: &crate::RecordArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `bench ml`: minute samples from the simulator (the ML bot's clock) or a recording, then the
+/// walk-forward evaluation of the configured models against the naive baselines.
+fn ml_run(a: &crate::MlBenchArgs) -> anyhow::Result<()> {
+    use sniperforge_bots::ml;
+    let cfg_json = match &a.config {
+        Some(p) => serde_json::from_str(
+            &fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        )
+        .with_context(|| format!("parsing {}", p.display()))?,
+        None => sniperforge_bots::template(sniperforge_bots::BotType::MlAnalytics),
+    };
+    let cfg = sniperforge_bots::validate(&cfg_json).map_err(|errors| {
+        anyhow::anyhow!(
+            "the configuration: {}",
+            errors
+                .iter()
+                .map(|e| format!("{}: {}", e.path, e.message))
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
+    })?;
+    let mut sim = ml::ml_sim(a.seed);
+    let mut sampler = ml::Sampler::new(&mut sim, &a.pair).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let started = std::time::Instant::now();
+    let (source, mut updates) = match &a.replay {
+        Some(path) => {
+            let file =
+                fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+            let mut reader = sniperforge_engine::record::Reader::new(std::io::BufReader::new(file))
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            let mut n = 0u64;
+            while sampler.samples.len() < a.samples {
+                match reader
+                    .next_update()
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+                {
+                    Some(u) => {
+                        let _ = sampler.apply(&u);
+                        n += 1;
+                    }
+                    None => break,
+                }
+            }
+            (format!("replay of {}", path.display()), n)
+        }
+        None => {
+            let mut n = 0u64;
+            while sampler.samples.len() < a.samples {
+                let _ = sampler.apply(&sim.next_update());
+                n += 1;
+            }
+            (format!("simulator, seed {}", a.seed), n)
+        }
+    };
+    if sampler.samples.len() < 2 * ml::MIN_TRAIN {
+        anyhow::bail!(
+            "{} samples: the evaluation needs at least {} (a longer recording, or one made with --updates-per-slot 20)",
+            sampler.samples.len(),
+            2 * ml::MIN_TRAIN
+        );
+    }
+    updates = updates.max(1);
+    let features = ml::FeatureSpec::of(&cfg);
+    let spec = ml::ModelSpec::of(&cfg);
+    let e = ml::walk_forward(&sampler.samples, &features, &spec, 0.5, a.seed);
+    let row = |name: &str, k: &str| {
+        format!(
+            "| {name} | {} | {:.1} | {:.1} % |\n",
+            e[k]["n"],
+            e[k]["rmse_bps"].as_f64().unwrap_or(f64::NAN),
+            e[k]["direction_hit_rate"].as_f64().unwrap_or(f64::NAN) * 100.0
+        )
+    };
+    let mut md = format!(
+        "# ML walk-forward evaluation ({source}, {}, {} samples of 1 min, horizon {} min, {} folds; {updates} updates in {:.1} s)\n\n| model | predictions | RMSE (bps) | direction hit rate |\n|---|---|---|---|\n",
+        a.pair,
+        sampler.samples.len(),
+        features.horizon,
+        e["folds"],
+        started.elapsed().as_secs_f64()
+    );
+    for (name, k) in [
+        ("LSTM", "lstm"),
+        ("random forest", "random_forest"),
+        ("linear (ridge)", "linear"),
+        ("ensemble", "ensemble"),
+        ("ensemble, confident calls only", "ensemble_confident"),
+        ("naive: zero return", "naive_zero_return"),
+        ("naive: momentum", "naive_momentum"),
+    ] {
+        md.push_str(&row(name, k));
+    }
+    fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    fs::write(a.out.join("ml-eval.md"), &md)?;
+    fs::write(
+        a.out.join("ml-eval.json"),
+        serde_json::to_string_pretty(&e)?,
+    )?;
+    print!("{md}");
+    Ok(())
 }

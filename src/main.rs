@@ -107,6 +107,9 @@ pub struct RecordArgs {
     /// Simulator seed.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// Updates per slot of the simulator's market clock (20 for the ML analytics' clock).
+    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub updates_per_slot: u64,
     /// Output file.
     #[arg(long)]
     pub out: PathBuf,
@@ -166,6 +169,32 @@ pub enum BenchCommand {
     /// Desired-state change → bot running, per agent backend, and a whole node's reconcile,
     /// against a real gateway and agent on loopback.
     Agent(agent_bench::AgentBenchArgs),
+    /// Walk-forward evaluation of the ML analytics' models against naive baselines, on
+    /// simulator data or a recording.
+    Ml(MlBenchArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct MlBenchArgs {
+    /// Minute samples to take (each 150 slots of market time).
+    #[arg(long, default_value_t = 1_500)]
+    pub samples: usize,
+    /// Simulator seed (the recording's, with --replay).
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Read the updates from this recording (`sniperforge record --updates-per-slot 20`)
+    /// instead of running the simulator.
+    #[arg(long)]
+    pub replay: Option<PathBuf>,
+    /// Pair modelled.
+    #[arg(long, default_value = "SOL/USDC")]
+    pub pair: String,
+    /// Configuration whose features and models are evaluated (default: the template).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Directory for ml-eval.md and ml-eval.json.
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, clap::Args)]
