@@ -415,7 +415,7 @@ impl CrossChain {
             let Some(q) = quotes(&p.name).filter(|q| q.received.elapsed() <= VENUE_STALE) else {
                 continue;
             };
-            let Some((pool, base_is_a, mid)) = self.pool_mid(p) else {
+            let Some((_, _, mid)) = self.pool_mid(p) else {
                 continue;
             };
             let (bu, qu) = (
@@ -429,41 +429,55 @@ impl CrossChain {
                 .min(self.solana.get(p.base.symbol).copied().unwrap_or(0.0))
                 .min(self.venue_side.get(p.quote.symbol).copied().unwrap_or(0.0) / q.ask);
             let fee = 1.0 - s.venue_fee_bps / 10_000.0;
-            let quote_to_base = if base_is_a { Side::BToA } else { Side::AToB };
-            // Buy the base on Solana, sell it at the venue's bid.
-            let buy_sol = (size_quote * qu >= 1.0)
-                .then(|| {
-                    let hop = [Hop {
-                        pool,
-                        side: quote_to_base,
-                    }];
-                    let out =
-                        self.market
-                            .route_output(&hop, (size_quote * qu) as u64, now_ms / 1000)?;
-                    let base = out as f64 / bu;
-                    let proceeds = base * q.bid * fee;
-                    Some((
-                        base,
-                        proceeds,
-                        (proceeds - size_quote) / size_quote * 10_000.0,
-                    ))
-                })
-                .flatten();
-            // Buy the base at the venue's ask, sell it on Solana.
-            let buy_venue = (size_base * bu >= 1.0)
-                .then(|| {
-                    let hop = [Hop {
-                        pool,
-                        side: quote_to_base.reverse(),
-                    }];
-                    let out =
-                        self.market
-                            .route_output(&hop, (size_base * bu) as u64, now_ms / 1000)?;
-                    let proceeds = out as f64 / qu;
-                    let cost = size_base * q.ask / fee;
-                    Some((cost, proceeds, (proceeds - cost) / cost * 10_000.0))
-                })
-                .flatten();
+            let best = |a: Option<(f64, f64, f64)>, b: Option<(f64, f64, f64)>| match (a, b) {
+                (Some(x), Some(y)) => Some(if y.2 > x.2 { y } else { x }),
+                (x, y) => x.or(y),
+            };
+            let (mut buy_sol, mut buy_venue) = (None, None);
+            // Every pool of the pair, both ways; the best exact outcome decides.
+            for &(pool, base_is_a) in &p.pools {
+                let quote_to_base = if base_is_a { Side::BToA } else { Side::AToB };
+                // Buy the base on Solana, sell it at the venue's bid.
+                let sol = (size_quote * qu >= 1.0)
+                    .then(|| {
+                        let hop = [Hop {
+                            pool,
+                            side: quote_to_base,
+                        }];
+                        let out = self.market.route_output(
+                            &hop,
+                            (size_quote * qu) as u64,
+                            now_ms / 1000,
+                        )?;
+                        let base = out as f64 / bu;
+                        let proceeds = base * q.bid * fee;
+                        Some((
+                            base,
+                            proceeds,
+                            (proceeds - size_quote) / size_quote * 10_000.0,
+                        ))
+                    })
+                    .flatten();
+                // Buy the base at the venue's ask, sell it on Solana.
+                let ven = (size_base * bu >= 1.0)
+                    .then(|| {
+                        let hop = [Hop {
+                            pool,
+                            side: quote_to_base.reverse(),
+                        }];
+                        let out = self.market.route_output(
+                            &hop,
+                            (size_base * bu) as u64,
+                            now_ms / 1000,
+                        )?;
+                        let proceeds = out as f64 / qu;
+                        let cost = size_base * q.ask / fee;
+                        Some((cost, proceeds, (proceeds - cost) / cost * 10_000.0))
+                    })
+                    .flatten();
+                buy_sol = best(buy_sol, sol);
+                buy_venue = best(buy_venue, ven);
+            }
             let p = &mut self.pairs[k];
             p.last_gap = Some((
                 buy_sol.map_or(f64::NAN, |x| x.2),
@@ -775,10 +789,10 @@ mod tests {
         cc.evaluate(&|_| Some(quote(mid)), 1_000);
         assert_eq!(cc.trade_count, 0);
         let gap = cc.publish(&|_| Some(quote(mid)))["pairs"][0]["gap_bps"].clone();
-        assert!(
-            gap["buy_solana_sell_venue"].as_f64().unwrap() < 0.0,
-            "{gap}"
-        );
+        // At the pool's own price the round trip costs the cheapest pool's fee, the venue's
+        // fee (10 bps) and its half spread: a few tens of bps, not a percent.
+        let cost = gap["buy_solana_sell_venue"].as_f64().unwrap();
+        assert!(cost < 0.0 && cost > -60.0, "{gap}");
         // The venue 2% above: buy SOL on Solana, sell on the venue.
         let rich = |_: &str| Some(quote(mid * 1.02));
         cc.evaluate(&rich, 2_000);

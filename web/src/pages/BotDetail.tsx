@@ -6,6 +6,7 @@ import { canonical, diffLines } from '../diff'
 import { go } from '../router'
 import { statusClass } from './Fleet'
 import { PortfolioPanel } from './PortfolioPanel'
+import { CrossChainPanel, MlPanel } from './OutputsPanels'
 
 const RANGES: Record<string, { ms: number; refresh: number }> = {
   '5 min': { ms: 5 * 60_000, refresh: 2_000 },
@@ -108,6 +109,8 @@ export function BotDetail({ id, role }: { id: string; role: Role }) {
       )}
       {notice && <div className="notice">{notice}</div>}
       {reported?.status?.outputs?.portfolio && <PortfolioPanel book={reported.status.outputs.portfolio} />}
+      {reported?.status?.outputs?.ml && <MlPanel ml={reported.status.outputs.ml} />}
+      {reported?.status?.outputs?.cross_chain && <CrossChainPanel cc={reported.status.outputs.cross_chain} />}
       {reported?.status?.outputs?.market && (
         <p>
           This bot publishes the market view: see the <a href="#/market">market page</a>.
