@@ -409,9 +409,59 @@ async fn list_bots(State(state): State<Arc<AppState>>) -> ApiResult {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CreateBot {
-    config: Value,
+    /// The bot's configuration (stored as a new version)…
+    #[serde(default)]
+    config: Option<Value>,
+    /// …or the id of one stored with `POST /api/v1/configs`, run as it is.
+    #[serde(default)]
+    config_id: Option<String>,
     #[serde(default = "default_node")]
     node_id: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateConfig {
+    config: Value,
+}
+
+/// `POST /api/v1/configs`: stores a validated configuration as version 1 under its `bot_id`,
+/// with no bot yet (`POST /api/v1/bots` with `config_id` starts one on it; `PUT` versions it).
+async fn create_config(
+    State(state): State<Arc<AppState>>,
+    ext: axum::http::Extensions,
+    body: String,
+) -> ApiResult {
+    let req: CreateConfig = parse_body(&body)?;
+    let valid = validate(&req.config)?;
+    let id = valid.config.bot_id.clone();
+    let who = caller(&ext);
+    let bot_type = valid.config.bot_type.as_str();
+    if !state
+        .store
+        .create_config(&id, bot_type, &req.config, &who.name)
+        .await?
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "exists",
+            format!("config {id} already exists (PUT /api/v1/configs/{id} adds a version)"),
+        ));
+    }
+    state
+        .store
+        .audit(
+            &who.name,
+            "config.create",
+            &id,
+            &json!({"bot_type": bot_type}),
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({"config_id": id, "version": 1, "bot_type": bot_type})),
+    )
+        .into_response())
 }
 
 fn default_node() -> String {
@@ -434,7 +484,24 @@ async fn create_bot(
     body: String,
 ) -> ApiResult {
     let req: CreateBot = parse_body(&body)?;
-    let valid = validate(&req.config)?;
+    let (body, valid) = match (&req.config, &req.config_id) {
+        (Some(config), None) => (Some(config), validate(config)?),
+        (None, Some(config_id)) => {
+            let stored = state
+                .store
+                .config(config_id, None)
+                .await?
+                .ok_or_else(|| ApiError::not_found(format!("config {config_id}")))?;
+            (None, validate(&stored.body)?)
+        }
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "request body: give either config (a configuration) or config_id (a stored one)",
+            ));
+        }
+    };
     let id = valid.config.bot_id.clone();
     let who = caller(&ext);
     if !state
@@ -443,7 +510,7 @@ async fn create_bot(
             &id,
             valid.config.bot_type.as_str(),
             &req.node_id,
-            &req.config,
+            body,
             &who.name,
         )
         .await?
@@ -1870,7 +1937,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/agent/heartbeat", post(heartbeat))
         .route("/api/v1/agent/desired", get(desired))
         .route("/api/v1/agent/report", post(report))
-        .route("/api/v1/configs", get(list_configs))
+        .route("/api/v1/configs", get(list_configs).post(create_config))
         .route("/api/v1/configs/templates/{bot_type}", get(template))
         .route("/api/v1/configs/schemas/{bot_type}", get(schema))
         .route(

@@ -24,6 +24,7 @@ pub const ROUTES: &[(&str, &str, &str, &str)] = &[
     ("GET", "/api/v1/latency", "viewer", "Latency over time: ?scope=fleet|bot:<id>|type:<t>|node:<id>&from=&to=&step_ms= (ms); p50/p90/p99/p99.9/max per point and over the range"),
     ("POST", "/api/v1/bots/{bot_id}/{action}", "operator", "start, stop, pause, resume or restart (409 on an illegal move)"),
     ("GET", "/api/v1/configs", "viewer", "Every configuration with its latest version"),
+    ("POST", "/api/v1/configs", "operator", "Store a validated configuration (version 1) for a bot to be created from (POST /api/v1/bots with config_id)"),
     ("GET", "/api/v1/configs/{config_id}", "viewer", "A configuration (?version=N for an old one)"),
     ("PUT", "/api/v1/configs/{config_id}", "operator", "A new version of a configuration"),
     ("POST", "/api/v1/configs/{config_id}/rollback", "operator", "Make an old version current (?version=N)"),

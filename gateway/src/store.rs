@@ -447,7 +447,7 @@ impl Store {
         bot_id: &str,
         bot_type: &str,
         node_id: &str,
-        body: &serde_json::Value,
+        body: Option<&serde_json::Value>,
         actor: &str,
     ) -> Result<bool, StoreError> {
         let mut tx = self
@@ -472,28 +472,71 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(db(format!("creating bot {bot_id}")))?;
+        // `None`: the bot runs the configuration already stored under its id.
+        if let Some(body) = body {
+            Self::insert_next_version(&mut tx, bot_id, bot_type, body, actor, now).await?;
+        }
+        tx.commit()
+            .await
+            .map_err(db(format!("committing bot {bot_id}")))?;
+        Ok(true)
+    }
+
+    /// Stores version 1 of a configuration that no bot runs yet; `false` when the id has one.
+    pub async fn create_config(
+        &self,
+        config_id: &str,
+        bot_type: &str,
+        body: &serde_json::Value,
+        actor: &str,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(db("starting a transaction"))?;
+        let exists = sqlx::query("SELECT version FROM config_versions WHERE config_id = $1")
+            .bind(config_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db(format!("reading config {config_id}")))?;
+        if exists.is_some() {
+            return Ok(false);
+        }
+        Self::insert_next_version(&mut tx, config_id, bot_type, body, actor, now_ms()).await?;
+        tx.commit()
+            .await
+            .map_err(db(format!("committing config {config_id}")))?;
+        Ok(true)
+    }
+
+    async fn insert_next_version(
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        config_id: &str,
+        bot_type: &str,
+        body: &serde_json::Value,
+        actor: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
         let next: i64 = sqlx::query(
             "SELECT COALESCE(MAX(version), 0) + 1 AS v FROM config_versions WHERE config_id = $1",
         )
-        .bind(bot_id)
-        .fetch_one(&mut *tx)
+        .bind(config_id)
+        .fetch_one(&mut **tx)
         .await
         .and_then(|r| r.try_get("v"))
-        .map_err(db(format!("numbering config {bot_id}")))?;
+        .map_err(db(format!("numbering config {config_id}")))?;
         sqlx::query("INSERT INTO config_versions (config_id, version, bot_type, body, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(bot_id)
+            .bind(config_id)
             .bind(next)
             .bind(bot_type)
             .bind(body.to_string())
             .bind(now)
             .bind(actor)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
-            .map_err(db(format!("storing config {bot_id}")))?;
-        tx.commit()
-            .await
-            .map_err(db(format!("committing bot {bot_id}")))?;
-        Ok(true)
+            .map_err(db(format!("storing config {config_id}")))?;
+        Ok(())
     }
 
     /// Appends a configuration version; returns its number.
