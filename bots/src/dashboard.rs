@@ -415,10 +415,10 @@ mod tests {
         // A second publication extends the series and keeps the alert's start.
         let again = view.publish(2_000);
         assert_eq!(again["pairs"][0]["series"].as_array().unwrap().len(), 2);
-        if let (Some(a), Some(b)) = (v["alerts"].get(0), again["alerts"].get(0)) {
-            if a["pair"] == b["pair"] {
-                assert_eq!(a["since"], b["since"]);
-            }
+        if let (Some(a), Some(b)) = (v["alerts"].get(0), again["alerts"].get(0))
+            && a["pair"] == b["pair"]
+        {
+            assert_eq!(a["since"], b["since"]);
         }
         // A high threshold clears the alerts.
         view.set(ViewSettings {
