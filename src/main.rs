@@ -88,6 +88,9 @@ pub struct GatewayArgs {
     /// How long 1 s latency windows are kept in memory (seconds).
     #[arg(long, default_value_t = 3_600, value_parser = clap::value_parser!(u32).range(1..=86_400))]
     pub latency_1s_kept_s: u32,
+    /// PEM file of CA certificates trusted for https:// alert webhooks besides the system's.
+    #[arg(long)]
+    pub webhook_ca: Option<PathBuf>,
     /// How long 1 min latency windows are kept in the store (seconds).
     #[arg(long, default_value_t = 604_800, value_parser = clap::value_parser!(u32).range(60..))]
     pub latency_1m_kept_s: u32,
@@ -352,6 +355,7 @@ fn main() -> ExitCode {
                     seconds_ms: i64::from(a.latency_1s_kept_s) * 1000,
                     minutes_ms: i64::from(a.latency_1m_kept_s) * 1000,
                 },
+                a.webhook_ca.as_deref(),
             )) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

@@ -1,6 +1,7 @@
 //! Alert rules, their evaluation against what agents report, and webhook delivery (JSON that
 //! Slack-, Discord- and Telegram-style receivers accept, retried with backoff).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -64,7 +65,7 @@ pub struct Rule {
     /// What it watches.
     #[serde(flatten)]
     pub kind: RuleKind,
-    /// Webhook URL (`http://host:port/path`), or empty for none.
+    /// Webhook URL (`http://host:port/path` or `https://…`), or empty for none.
     #[serde(default)]
     pub webhook: String,
 }
@@ -198,7 +199,11 @@ pub struct Evaluation {
 
 /// Evaluates every rule against the store's reports and `p99` (bot → stage → p99 ns), raises
 /// and resolves alerts, and notifies webhooks.
-pub async fn evaluate(store: &Store, p99: &P99Source<'_>) -> Result<Evaluation, StoreError> {
+pub async fn evaluate(
+    store: &Store,
+    p99: &P99Source<'_>,
+    webhooks: &Webhooks,
+) -> Result<Evaluation, StoreError> {
     let now = now_ms();
     let bots = store.bots().await?;
     let nodes = store.nodes().await?;
@@ -340,7 +345,7 @@ pub async fn evaluate(store: &Store, p99: &P99Source<'_>) -> Result<Evaluation, 
                 }
             };
             if !rule.webhook.is_empty()
-                && let Err(e) = deliver(&rule.webhook, &json!({"text": text, "content": text, "alert_id": id, "firing": message.is_some()})).await
+                && let Err(e) = webhooks.deliver(&rule.webhook, &json!({"text": text, "content": text, "alert_id": id, "firing": message.is_some()})).await
             {
                 out.delivery_failures.push(format!("{id}: {e}"));
             }
@@ -349,50 +354,171 @@ pub async fn evaluate(store: &Store, p99: &P99Source<'_>) -> Result<Evaluation, 
     Ok(out)
 }
 
-/// POSTs `body` to an `http://` webhook, retrying up to three times with growing backoff.
-pub async fn deliver(url: &str, body: &Value) -> Result<(), String> {
-    let mut last = String::new();
-    for (attempt, backoff_ms) in [0u64, 100, 400].into_iter().enumerate() {
-        tokio::time::sleep(Duration::from_millis(backoff_ms)).await;
-        match post_once(url, body).await {
-            Ok(status) if (200..300).contains(&status) => return Ok(()),
-            Ok(status) => last = format!("attempt {}: HTTP {status}", attempt + 1),
-            Err(e) => last = format!("attempt {}: {e}", attempt + 1),
-        }
-    }
-    Err(last)
+/// How webhooks are reached: `http://` directly, `https://` over TLS verified against the
+/// system's CA store (and a CA file when one is configured, e.g. a private receiver's).
+#[derive(Clone)]
+pub struct Webhooks {
+    /// The TLS client, or why there is none (https:// deliveries then fail with it).
+    tls: Result<Arc<rustls::ClientConfig>, String>,
 }
 
-async fn post_once(url: &str, body: &Value) -> Result<u16, String> {
+impl std::fmt::Debug for Webhooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Webhooks")
+    }
+}
+
+impl Default for Webhooks {
+    /// The system's CA store.
+    fn default() -> Self {
+        Self {
+            tls: Self::client(None),
+        }
+    }
+}
+
+impl Webhooks {
+    /// The system's CA store plus the PEM certificates in `extra_ca`.
+    pub fn new(extra_ca: &std::path::Path) -> Result<Self, String> {
+        Ok(Self {
+            tls: Ok(Self::client(Some(extra_ca))?),
+        })
+    }
+
+    fn client(extra_ca: Option<&std::path::Path>) -> Result<Arc<rustls::ClientConfig>, String> {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        // A missing or partly unreadable system store leaves https to the extra CA (if any).
+        let native = rustls_native_certs::load_native_certs();
+        for cert in native.certs {
+            let _ = roots.add(cert);
+        }
+        if let Some(path) = extra_ca {
+            let mut added = 0;
+            for cert in CertificateDer::pem_file_iter(path)
+                .map_err(|e| format!("webhook CA {}: {e}", path.display()))?
+            {
+                let cert = cert.map_err(|e| format!("webhook CA {}: {e}", path.display()))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("webhook CA {}: {e}", path.display()))?;
+                added += 1;
+            }
+            if added == 0 {
+                return Err(format!(
+                    "webhook CA {}: no PEM certificate in it",
+                    path.display()
+                ));
+            }
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS: {e}"))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Arc::new(tls))
+    }
+
+    /// POSTs `body` to the webhook, retrying up to three times with growing backoff.
+    pub async fn deliver(&self, url: &str, body: &Value) -> Result<(), String> {
+        let mut last = String::new();
+        for (attempt, backoff_ms) in [0u64, 100, 400].into_iter().enumerate() {
+            tokio::time::sleep(Duration::from_millis(backoff_ms)).await;
+            match self.post_once(url, body).await {
+                Ok(status) if (200..300).contains(&status) => return Ok(()),
+                Ok(status) => last = format!("attempt {}: HTTP {status}", attempt + 1),
+                Err(e) => last = format!("attempt {}: {e}", attempt + 1),
+            }
+        }
+        Err(last)
+    }
+
+    async fn post_once(&self, url: &str, body: &Value) -> Result<u16, String> {
+        let (tls, rest) = if let Some(rest) = url.strip_prefix("https://") {
+            (true, rest)
+        } else if let Some(rest) = url.strip_prefix("http://") {
+            (false, rest)
+        } else {
+            return Err(format!("{url}: a webhook is http:// or https://"));
+        };
+        let (host, path) = rest
+            .split_once('/')
+            .map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
+        let (name, port) = split_host_port(host, if tls { 443 } else { 80 })?;
+        let addr = format!("{host} ({name}:{port})");
+        let connect = tokio::net::TcpStream::connect((name.as_str(), port));
+        let stream = tokio::time::timeout(Duration::from_secs(3), connect)
+            .await
+            .map_err(|_| format!("{addr}: connect timed out"))?
+            .map_err(|e| format!("{addr}: {e}"))?;
+        let payload = body.to_string();
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}",
+            payload.len()
+        );
+        let response = if tls {
+            let server = rustls::pki_types::ServerName::try_from(name.to_string())
+                .map_err(|e| format!("{name}: not a host name for TLS: {e}"))?;
+            let config = self.tls.as_ref().map_err(|e| format!("{addr}: {e}"))?;
+            let connector = tokio_rustls::TlsConnector::from(Arc::clone(config));
+            let stream =
+                tokio::time::timeout(Duration::from_secs(3), connector.connect(server, stream))
+                    .await
+                    .map_err(|_| format!("{addr}: TLS handshake timed out"))?
+                    .map_err(|e| format!("{addr}: TLS: {e}"))?;
+            exchange(stream, &addr, request.as_bytes()).await?
+        } else {
+            exchange(stream, &addr, request.as_bytes()).await?
+        };
+        let line = String::from_utf8_lossy(&response);
+        line.split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| format!("{addr}: no HTTP status in the answer"))
+    }
+}
+
+/// `host[:port]` or `[v6]:port` → (host, port).
+fn split_host_port(host: &str, default: u16) -> Result<(String, u16), String> {
+    let bad_port = |p: &str| format!("{host}: port {p:?} is not a number");
+    if let Some(rest) = host.strip_prefix('[') {
+        let (ip, after) = rest
+            .split_once(']')
+            .ok_or_else(|| format!("{host}: unclosed '['"))?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => p.parse().map_err(|_| bad_port(p))?,
+            None if after.is_empty() => default,
+            None => return Err(format!("{host}: unexpected {after:?} after the address")),
+        };
+        return Ok((ip.to_string(), port));
+    }
+    match host.rsplit_once(':') {
+        Some((n, p)) => Ok((n.to_string(), p.parse().map_err(|_| bad_port(p))?)),
+        None => Ok((host.to_string(), default)),
+    }
+}
+
+/// Writes a request and reads the whole answer (the request says `Connection: close`).
+async fn exchange<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    mut stream: S,
+    addr: &str,
+    request: &[u8],
+) -> Result<Vec<u8>, String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("{url}: only http:// webhooks are supported"))?;
-    let (host, path) = rest
-        .split_once('/')
-        .map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
-    let payload = body.to_string();
-    let connect = tokio::net::TcpStream::connect(host);
-    let mut stream = tokio::time::timeout(Duration::from_secs(3), connect)
-        .await
-        .map_err(|_| format!("{host}: connect timed out"))?
-        .map_err(|e| format!("{host}: {e}"))?;
-    let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}",
-        payload.len()
-    );
     stream
-        .write_all(request.as_bytes())
+        .write_all(request)
         .await
-        .map_err(|e| format!("{host}: {e}"))?;
+        .map_err(|e| format!("{addr}: {e}"))?;
     let mut response = Vec::new();
-    tokio::time::timeout(Duration::from_secs(3), stream.read_to_end(&mut response))
+    let read = tokio::time::timeout(Duration::from_secs(3), stream.read_to_end(&mut response))
         .await
-        .map_err(|_| format!("{host}: response timed out"))?
-        .map_err(|e| format!("{host}: {e}"))?;
-    let line = String::from_utf8_lossy(&response);
-    line.split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("{host}: no HTTP status in the answer"))
+        .map_err(|_| format!("{addr}: response timed out"))?;
+    match read {
+        Ok(_) => Ok(response),
+        // A TLS peer that closes without close_notify after a full answer is common.
+        Err(_) if !response.is_empty() => Ok(response),
+        Err(e) => Err(format!("{addr}: {e}")),
+    }
 }

@@ -35,6 +35,8 @@ pub struct AppState {
     pub(crate) windows: Arc<std::sync::Mutex<crate::windows::Windows>>,
     /// How long 1 min windows stay in the store (ms).
     minutes_kept_ms: i64,
+    /// How alert webhooks are reached (TLS roots for https://).
+    webhooks: Arc<crate::alerts::Webhooks>,
     /// Bot id → type at a desired-state index (every bot change bumps it).
     bot_types: Arc<std::sync::Mutex<(i64, Arc<BotTypes>)>>,
     /// The last [`LOG_LINES_KEPT`] log lines of each bot, as agents reported them.
@@ -111,6 +113,7 @@ impl AppState {
             latency: Arc::default(),
             windows: Arc::default(),
             minutes_kept_ms: crate::windows::MINUTES_KEPT_MS,
+            webhooks: Arc::default(),
             bot_types: Arc::new(std::sync::Mutex::new((-1, Arc::default()))),
             logs: Arc::default(),
             log_lines: tokio::sync::broadcast::Sender::new(4_096),
@@ -118,6 +121,13 @@ impl AppState {
             login_failures: Arc::default(),
             recent_p99: Arc::default(),
         })
+    }
+
+    /// The same state trusting the CA certificates in `ca` (PEM) for https:// webhooks, besides
+    /// the system's.
+    pub fn with_webhook_ca(mut self, ca: &std::path::Path) -> Result<Self, String> {
+        self.webhooks = Arc::new(crate::alerts::Webhooks::new(ca)?);
+        Ok(self)
     }
 
     /// The same state keeping latency windows as `retention` says.
@@ -204,7 +214,7 @@ impl AppState {
             let window = samples.iter().filter(|(at, _)| *at >= start);
             covered.then(|| window.map(|(_, p)| *p).min()).flatten()
         };
-        crate::alerts::evaluate(&self.store, &p99).await
+        crate::alerts::evaluate(&self.store, &p99, &self.webhooks).await
     }
 
     /// Records that desired state changed: agents blocked on an older index wake up.
@@ -1497,11 +1507,14 @@ async fn put_rule(
         )
         .details(json!([{"path": "for_s"}])));
     }
-    if !rule.webhook.is_empty() && !rule.webhook.starts_with("http://") {
+    if !rule.webhook.is_empty()
+        && !rule.webhook.starts_with("http://")
+        && !rule.webhook.starts_with("https://")
+    {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "bad_rule",
-            format!("rule {id}: webhook must be an http:// URL"),
+            format!("rule {id}: webhook must be an http:// or https:// URL"),
         ));
     }
     state.store.put_rule(&rule).await?;

@@ -18,12 +18,14 @@ use std::path::Path;
 
 /// Runs the gateway: connects the store (migrating it), makes an admin token on first start
 /// (written to `data_dir/admin.token`, mode 0600), and serves the API until Ctrl-C / SIGTERM;
-/// latency windows are kept as `retention` says.
+/// latency windows are kept as `retention` says; https:// webhooks trust the system's CAs and
+/// those in `webhook_ca`.
 pub async fn serve(
     listen: SocketAddr,
     database: &str,
     data_dir: &Path,
     retention: windows::Retention,
+    webhook_ca: Option<&Path>,
 ) -> Result<(), String> {
     let store = Store::connect(database).await.map_err(|e| e.to_string())?;
     if !store.has_admin().await.map_err(|e| e.to_string())? {
@@ -79,6 +81,10 @@ pub async fn serve(
         .await
         .map_err(|e| e.to_string())?
         .with_retention(retention);
+    let state = match webhook_ca {
+        Some(ca) => state.with_webhook_ca(ca)?,
+        None => state,
+    };
     // Alert rules are evaluated, and latency windows closed, every second.
     let evaluator = state.clone();
     tokio::spawn(async move {
