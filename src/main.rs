@@ -91,6 +91,10 @@ pub struct GatewayArgs {
     /// PEM file of CA certificates trusted for https:// alert webhooks besides the system's.
     #[arg(long)]
     pub webhook_ca: Option<PathBuf>,
+    /// How long each bot's own 1 s latency windows are kept in memory (seconds; the fleet's,
+    /// types' and nodes' are kept --latency-1s-kept-s).
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..=86_400))]
+    pub latency_1s_bot_kept_s: u32,
     /// How long 1 min latency windows are kept in the store (seconds).
     #[arg(long, default_value_t = 604_800, value_parser = clap::value_parser!(u32).range(60..))]
     pub latency_1m_kept_s: u32,
@@ -353,6 +357,7 @@ fn main() -> ExitCode {
                 &a.data_dir,
                 sniperforge_gateway::windows::Retention {
                     seconds_ms: i64::from(a.latency_1s_kept_s) * 1000,
+                    bot_seconds_ms: i64::from(a.latency_1s_bot_kept_s) * 1000,
                     minutes_ms: i64::from(a.latency_1m_kept_s) * 1000,
                 },
                 a.webhook_ca.as_deref(),

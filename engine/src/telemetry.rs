@@ -161,9 +161,10 @@ pub fn for_each_count_v2(
     Ok(())
 }
 
-/// Checks a whole V2 snapshot, including that every value is at most `max`; the count it holds.
-pub fn check_v2(bytes: &[u8], max: u64) -> Result<u64, SnapshotError> {
-    let mut total = 0u64;
+/// A whole V2 snapshot's non-empty buckets, lowest first, checked to be at most `max`, and the
+/// count they hold: one walk over the bytes for everything a receiver does with a snapshot.
+pub fn pairs_v2(bytes: &[u8], max: u64) -> Result<(Vec<(u64, u64)>, u64), SnapshotError> {
+    let (mut pairs, mut total) = (Vec::new(), 0u64);
     for_each_count_v2(bytes, |value, count| {
         if value > max {
             return Err(decode_err(format!(
@@ -171,39 +172,40 @@ pub fn check_v2(bytes: &[u8], max: u64) -> Result<u64, SnapshotError> {
             )));
         }
         total = total.saturating_add(count);
+        pairs.push((value, count));
         Ok(())
     })?;
-    Ok(total)
+    Ok((pairs, total))
 }
 
 /// Adds a V2 snapshot into `dest` (as `dest.add(&decode_v2(bytes)?)` would, without the
 /// intermediate histogram); nothing is added unless the whole snapshot is valid and fits.
 /// Returns the count added.
 pub fn merge_v2(dest: &mut Histogram<u64>, bytes: &[u8]) -> Result<u64, SnapshotError> {
-    let total = check_v2(bytes, dest.high())?;
-    record_checked_v2(dest, bytes, total, 1.0)?;
+    let (pairs, total) = pairs_v2(bytes, dest.high())?;
+    record_pairs(dest, &pairs, total, 1.0)?;
     Ok(total)
 }
 
-/// The second half of [`merge_v2`], for a snapshot already passed by [`check_v2`] against
-/// `dest.high()` (`total` is what that returned): records it in one walk and returns the
-/// snapshot's own value at quantile `q` (the lowest value of its bucket; `None` when empty).
-pub fn record_checked_v2(
+/// Records [`pairs_v2`]'s pairs (checked against `dest.high()`; `total` is their count) into
+/// `dest` and returns the snapshot's own value at quantile `q` (the lowest value of its bucket;
+/// `None` when empty).
+pub fn record_pairs(
     dest: &mut Histogram<u64>,
-    bytes: &[u8],
+    pairs: &[(u64, u64)],
     total: u64,
     q: f64,
 ) -> Result<Option<u64>, SnapshotError> {
     let rank = ((q.clamp(0.0, 1.0) * total as f64).ceil() as u64).max(1);
     let (mut seen, mut at_rank) = (0u64, None);
-    for_each_count_v2(bytes, |value, count| {
+    for &(value, count) in pairs {
         seen += count;
         if at_rank.is_none() && seen >= rank {
             at_rank = Some(value);
         }
         dest.record_n(value, count)
-            .map_err(|e| decode_err(format!("recording {value}: {e:?}")))
-    })?;
+            .map_err(|e| decode_err(format!("recording {value}: {e:?}")))?;
+    }
     Ok(at_rank)
 }
 
@@ -305,8 +307,8 @@ mod tests {
         }
         let bytes = encode_v2(&h).unwrap();
         let quantile = |bytes: &[u8], q: f64| {
-            let total = check_v2(bytes, u64::MAX).unwrap();
-            record_checked_v2(&mut latency_histogram(), bytes, total, q).unwrap()
+            let (pairs, total) = pairs_v2(bytes, u64::MAX).unwrap();
+            record_pairs(&mut latency_histogram(), &pairs, total, q).unwrap()
         };
         for q in [0.5, 0.9, 0.99, 0.999, 1.0] {
             let got = quantile(&bytes, q).unwrap();

@@ -134,6 +134,7 @@ impl AppState {
     pub fn with_retention(mut self, retention: crate::windows::Retention) -> Self {
         self.windows = Arc::new(std::sync::Mutex::new(crate::windows::Windows::new(
             retention.seconds_ms,
+            retention.bot_seconds_ms,
         )));
         self.minutes_kept_ms = retention.minutes_ms;
         self
@@ -974,17 +975,17 @@ async fn report(State(state): State<Arc<AppState>>, body: String) -> ApiResult {
                         format!("bots[{}].hdr.{stage}: not base64: {e}", b.bot_id),
                     )
                 })?;
-            // Checked whole here (nothing is stored unless every snapshot is good), merged
-            // below without materialising a histogram per snapshot.
-            let total =
-                sniperforge_engine::telemetry::check_v2(&bytes, *LATENCY_MAX_NS).map_err(|e| {
-                    ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        "bad_hdr",
-                        format!("bots[{}].hdr.{stage}: {e}", b.bot_id),
-                    )
-                })?;
-            decoded.push((b.bot_id.clone(), stage.clone(), bytes, total));
+            // Checked whole here (nothing is stored unless every snapshot is good), in the one
+            // walk over its bytes whose pairs feed the windows and the merged histogram below.
+            let (pairs, total) = sniperforge_engine::telemetry::pairs_v2(&bytes, *LATENCY_MAX_NS)
+                .map_err(|e| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_hdr",
+                    format!("bots[{}].hdr.{stage}: {e}", b.bot_id),
+                )
+            })?;
+            decoded.push((b.bot_id.clone(), stage.clone(), pairs, total));
         }
     }
     let rows: Vec<(&str, &Value, &Value)> = r
@@ -993,8 +994,8 @@ async fn report(State(state): State<Arc<AppState>>, body: String) -> ApiResult {
         .map(|b| (b.bot_id.as_str(), &b.status, &b.metrics))
         .collect();
     state.store.report_bots(&r.node_id, &rows).await?;
-    // One walk per snapshot: merged into the bot's histogram, its own p99 kept for the
-    // "p99 above a budget for N s" rules.
+    // Each snapshot's pairs: into the latency windows, and merged into the bot's histogram with
+    // its own p99 kept for the "p99 above a budget for N s" rules.
     let at = crate::store::now_ms();
     // The windows' scopes of each bot: itself, its type, its node, the fleet.
     let types = state.bot_types().await?;
@@ -1014,28 +1015,21 @@ async fn report(State(state): State<Arc<AppState>>, body: String) -> ApiResult {
         })
         .collect();
     if let Ok(mut windows) = state.windows.lock() {
-        let mut pairs = Vec::new();
-        for (bot, stage, bytes, _) in &decoded {
-            pairs.clear();
-            // Checked above: cannot fail.
-            let _ = sniperforge_engine::telemetry::for_each_count_v2(bytes, |v, c| {
-                pairs.push((v, c));
-                Ok(())
-            });
+        for (bot, stage, pairs, _) in &decoded {
             if let Some(s) = scopes.get(bot.as_str()) {
-                windows.record(s, stage, at, &pairs);
+                windows.record(s, stage, at, pairs);
             }
         }
     }
     if let (Ok(mut latency), Ok(mut recent)) = (state.latency.lock(), state.recent_p99.lock()) {
-        for (bot, stage, bytes, total) in decoded {
+        for (bot, stage, pairs, total) in decoded {
             let slot = latency
                 .entry(bot.clone())
                 .or_default()
                 .entry(stage.clone())
                 .or_insert_with(sniperforge_engine::telemetry::latency_histogram);
             // Checked above against the same bounds: cannot fail.
-            let p99 = sniperforge_engine::telemetry::record_checked_v2(slot, &bytes, total, 0.99);
+            let p99 = sniperforge_engine::telemetry::record_pairs(slot, &pairs, total, 0.99);
             if let Ok(Some(p)) = p99 {
                 let samples = recent.entry((bot, stage)).or_default();
                 while samples
@@ -1236,7 +1230,11 @@ async fn latency_range(
     if from >= to {
         return Err(bad(format!("from {from} is not before to {to}")));
     }
-    let reach = now - state.windows.lock().map_or(0, |w| w.seconds_kept_ms());
+    let reach = now
+        - state
+            .windows
+            .lock()
+            .map_or(0, |w| w.seconds_kept_ms(&scope));
     let resolution = if from >= reach && q.step_ms.is_none_or(|s| s % 60_000 != 0) {
         1_000
     } else {

@@ -145,6 +145,20 @@ impl Acc {
         }
     }
 
+    /// Adds pairs of bucket lows sorted by value and distinct; `index` holds their dense
+    /// indices (computed once for every scope a snapshot goes to).
+    fn add_indexed(&mut self, pairs: &[(u64, u64)], index: &[usize]) {
+        match self {
+            Self::Dense(a) => {
+                for (&(_, c), &i) in pairs.iter().zip(index) {
+                    let slot = &mut a[i];
+                    *slot = slot.saturating_add(c);
+                }
+            }
+            sparse => sparse.add(pairs),
+        }
+    }
+
     /// Adds pairs of bucket lows sorted by value and distinct.
     fn add(&mut self, pairs: &[(u64, u64)]) {
         match self {
@@ -273,6 +287,7 @@ pub struct Windows {
     series: HashMap<(String, String), Series>,
     /// How long closed 1 s windows are kept (ms).
     seconds_kept_ms: i64,
+    bot_seconds_kept_ms: i64,
     /// Closed minutes not yet written to the store.
     pending: Vec<MinuteWindow>,
 }
@@ -282,14 +297,19 @@ pub const PENDING_MAX: usize = 200_000;
 
 /// 1 s windows are kept this long unless configured.
 pub const SECONDS_KEPT_MS: i64 = 3_600_000;
+/// A bot's own 1 s windows are kept this long unless configured.
+pub const BOT_SECONDS_KEPT_MS: i64 = 300_000;
 /// 1 min windows are kept this long unless configured.
 pub const MINUTES_KEPT_MS: i64 = 7 * 24 * 3_600_000;
 
 /// How long each resolution is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retention {
-    /// 1 s windows, in memory (ms).
+    /// 1 s windows of the fleet, bot types and nodes, in memory (ms).
     pub seconds_ms: i64,
+    /// 1 s windows of each bot, in memory (ms): shorter, since there are as many as bots × stages
+    /// (a busy stage's second packs to 1–3 KB: 1,000 bots × 3 stages × 5 min ≈ 1–3 GB).
+    pub bot_seconds_ms: i64,
     /// 1 min windows, in the store (ms).
     pub minutes_ms: i64,
 }
@@ -298,6 +318,7 @@ impl Default for Retention {
     fn default() -> Self {
         Self {
             seconds_ms: SECONDS_KEPT_MS,
+            bot_seconds_ms: BOT_SECONDS_KEPT_MS,
             minutes_ms: MINUTES_KEPT_MS,
         }
     }
@@ -305,23 +326,28 @@ impl Default for Retention {
 
 impl Default for Windows {
     fn default() -> Self {
-        Self::new(SECONDS_KEPT_MS)
+        Self::new(SECONDS_KEPT_MS, BOT_SECONDS_KEPT_MS)
     }
 }
 
 impl Windows {
-    /// Windows keeping 1 s resolution for `seconds_kept_ms`.
-    pub fn new(seconds_kept_ms: i64) -> Self {
+    /// Windows keeping 1 s resolution for `seconds_kept_ms` (a bot's own: `bot_seconds_kept_ms`).
+    pub fn new(seconds_kept_ms: i64, bot_seconds_kept_ms: i64) -> Self {
         Self {
             series: HashMap::new(),
             seconds_kept_ms: seconds_kept_ms.max(1_000),
+            bot_seconds_kept_ms: bot_seconds_kept_ms.max(1_000),
             pending: Vec::new(),
         }
     }
 
-    /// How far back 1 s windows reach.
-    pub fn seconds_kept_ms(&self) -> i64 {
-        self.seconds_kept_ms
+    /// How far back `scope`'s 1 s windows reach.
+    pub fn seconds_kept_ms(&self, scope: &str) -> i64 {
+        if scope.starts_with("bot:") {
+            self.bot_seconds_kept_ms
+        } else {
+            self.seconds_kept_ms
+        }
     }
 
     /// Merges one snapshot's `(value, count)` pairs, received at `now_ms`, into `scopes`' windows
@@ -337,20 +363,15 @@ impl Windows {
                 _ => bucketed.push((b, c)),
             }
         }
+        let index: Vec<usize> = bucketed.iter().map(|&(v, _)| dense_index(v)).collect();
         for scope in scopes {
+            let kept = self.seconds_kept_ms(scope);
             let key = (scope.clone(), stage.to_string());
             let series = self.series.entry(key).or_default();
-            Self::roll(
-                series,
-                scope,
-                stage,
-                now_ms,
-                self.seconds_kept_ms,
-                &mut self.pending,
-            );
+            Self::roll(series, scope, stage, now_ms, kept, &mut self.pending);
             // Into the second only: a second is added into its minute when it closes.
             if let Some(open) = series.second.as_mut() {
-                open.acc.add(&bucketed);
+                open.acc.add_indexed(&bucketed, &index);
             }
         }
     }
@@ -421,14 +442,30 @@ impl Windows {
         }
     }
 
-    /// Closes what `now_ms` has passed in every series (bots that stopped reporting too) and
-    /// drops series with nothing left; closed minutes wait in the pending list.
+    /// Closes what `now_ms` has passed in the series idle for 2 s (bots that stopped reporting;
+    /// the others close their windows as they report) and drops series with nothing left;
+    /// closed minutes wait in the pending list.
     pub fn tick(&mut self, now_ms: i64) {
-        let kept = self.seconds_kept_ms;
+        let (group_kept, bot_kept) = (self.seconds_kept_ms, self.bot_seconds_kept_ms);
         let pending = &mut self.pending;
         self.series.retain(|(scope, stage), series| {
-            Self::roll(series, scope, stage, now_ms, kept, pending);
-            !series.seconds.is_empty() || series.minute.is_some()
+            let kept = if scope.starts_with("bot:") {
+                bot_kept
+            } else {
+                group_kept
+            };
+            // A series still reporting is rolled by its own next snapshot: closing thousands of
+            // bot seconds here at once would hold the lock reports wait on.
+            let idle = series
+                .second
+                .as_ref()
+                .is_none_or(|o| o.start_ms < now_ms - 2_000);
+            if idle {
+                Self::roll(series, scope, stage, now_ms, kept, pending);
+            }
+            !series.seconds.is_empty()
+                || series.minute.is_some()
+                || series.second.as_ref().is_some_and(|o| !o.acc.is_empty())
         });
     }
 
@@ -628,7 +665,7 @@ mod tests {
 
     #[test]
     fn seconds_roll_into_the_ring_and_minutes_into_pending() {
-        let mut w = Windows::new(10_000);
+        let mut w = Windows::new(10_000, 10_000);
         let scopes = vec!["fleet".to_string(), "bot:a".to_string()];
         let t0 = 1_700_000_040_000; // a minute boundary minus 20 s… any start works
         w.record(&scopes, "decided", t0, &[(1_000, 3)]);

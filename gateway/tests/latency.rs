@@ -45,6 +45,7 @@ async fn exercise(url: &str) {
         .unwrap()
         .with_retention(Retention {
             seconds_ms: 3_600_000,
+            bot_seconds_ms: 300_000,
             minutes_ms: 7 * 86_400_000,
         });
     let app = router(state.clone());
