@@ -93,7 +93,7 @@ pub struct GatewayArgs {
     pub webhook_ca: Option<PathBuf>,
     /// How long each bot's own 1 s latency windows are kept in memory (seconds; the fleet's,
     /// types' and nodes' are kept --latency-1s-kept-s).
-    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..=86_400))]
+    #[arg(long, default_value_t = 360, value_parser = clap::value_parser!(u32).range(1..=86_400))]
     pub latency_1s_bot_kept_s: u32,
     /// How long 1 min latency windows are kept in the store (seconds).
     #[arg(long, default_value_t = 604_800, value_parser = clap::value_parser!(u32).range(60..))]

@@ -1230,11 +1230,13 @@ async fn latency_range(
     if from >= to {
         return Err(bad(format!("from {from} is not before to {to}")));
     }
-    let reach = now
-        - state
-            .windows
-            .lock()
-            .map_or(0, |w| w.seconds_kept_ms(&scope));
+    // A range reaching a few seconds past the 1 s windows' reach (a "last N minutes" query at N
+    // = the retention, sent a moment ago) still reads seconds; its oldest points are empty.
+    let kept = state
+        .windows
+        .lock()
+        .map_or(0, |w| w.seconds_kept_ms(&scope));
+    let reach = now - kept - 10_000;
     let resolution = if from >= reach && q.step_ms.is_none_or(|s| s % 60_000 != 0) {
         1_000
     } else {

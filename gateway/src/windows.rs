@@ -298,7 +298,7 @@ pub const PENDING_MAX: usize = 200_000;
 /// 1 s windows are kept this long unless configured.
 pub const SECONDS_KEPT_MS: i64 = 3_600_000;
 /// A bot's own 1 s windows are kept this long unless configured.
-pub const BOT_SECONDS_KEPT_MS: i64 = 300_000;
+pub const BOT_SECONDS_KEPT_MS: i64 = 360_000;
 /// 1 min windows are kept this long unless configured.
 pub const MINUTES_KEPT_MS: i64 = 7 * 24 * 3_600_000;
 
@@ -308,7 +308,7 @@ pub struct Retention {
     /// 1 s windows of the fleet, bot types and nodes, in memory (ms).
     pub seconds_ms: i64,
     /// 1 s windows of each bot, in memory (ms): shorter, since there are as many as bots × stages
-    /// (a busy stage's second packs to 1–3 KB: 1,000 bots × 3 stages × 5 min ≈ 1–3 GB).
+    /// (a busy stage's second packs to 1–3 KB: 1,000 bots × 3 stages × 6 min ≈ 1–3.5 GB).
     pub bot_seconds_ms: i64,
     /// 1 min windows, in the store (ms).
     pub minutes_ms: i64,
