@@ -272,12 +272,9 @@ fn illegal_transitions_are_refused_and_pause_resume_work() {
     }
 }
 
-#[test]
-fn an_invalid_config_is_refused_with_all_its_errors() {
+/// Runs `sniperforge bot` on `cfg`: it must exit 2 listing exactly the errors at `paths`.
+fn refused_with_errors(cfg: &Value, paths: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = template("flash_loan_arbitrage");
-    cfg["parameters"]["flash_loan"]["fee_bps"] = json!(500);
-    cfg["parameters"]["execution"]["simulation_mode"] = json!(false);
     let path = dir.path().join("bad.json");
     std::fs::write(&path, cfg.to_string()).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_sniperforge"))
@@ -287,9 +284,25 @@ fn an_invalid_config_is_refused_with_all_its_errors() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("3 error(s)"), "{err}");
-    assert!(err.contains("flash_loan.fee_bps"), "{err}");
-    assert!(err.contains("execution.keypair_path"), "{err}");
+    assert!(err.contains(&format!("{} error(s)", paths.len())), "{err}");
+    for path in paths {
+        assert!(err.contains(path), "{path}: {err}");
+    }
+}
+
+#[test]
+fn an_invalid_config_is_refused_with_all_its_errors() {
+    let mut cfg = template("flash_loan_arbitrage");
+    cfg["parameters"]["flash_loan"]["fee_bps"] = json!(500);
+    cfg["parameters"]["execution"]["simulation_mode"] = json!(false);
+    refused_with_errors(
+        &cfg,
+        &[
+            "flash_loan.fee_bps",
+            "execution.keypair_path",
+            "execution.auto_execute",
+        ],
+    );
 }
 
 #[test]
@@ -372,28 +385,18 @@ fn the_dashboard_publishes_spreads_opportunities_and_alerts() {
 
 #[test]
 fn an_invalid_dashboard_config_is_refused_with_all_its_errors() {
-    let dir = tempfile::tempdir().unwrap();
     let mut cfg = template("real_time_dashboard");
     cfg["parameters"]["view"]["top_opportunities"] = json!(0);
     cfg["parameters"]["view"]["alert_spread_bps"] = json!(-5);
     cfg["parameters"]["view"]["colour"] = json!("red");
-    let path = dir.path().join("bad.json");
-    std::fs::write(&path, cfg.to_string()).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_sniperforge"))
-        .args(["bot", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("3 error(s)"), "{err}");
-    for path in [
-        "view.top_opportunities",
-        "view.alert_spread_bps",
-        "view.colour",
-    ] {
-        assert!(err.contains(path), "{path}: {err}");
-    }
+    refused_with_errors(
+        &cfg,
+        &[
+            "view.top_opportunities",
+            "view.alert_spread_bps",
+            "view.colour",
+        ],
+    );
 }
 
 #[test]
@@ -611,26 +614,16 @@ fn ml_analytics_trains_predicts_and_evaluates_against_naive_baselines() {
 
 #[test]
 fn an_invalid_ml_config_is_refused_with_all_its_errors() {
-    let dir = tempfile::tempdir().unwrap();
     let mut cfg = template("ml_analytics");
     cfg["parameters"]["models"]["ensemble_weights"] = json!([0.9, 0.3, 0.3]);
     cfg["parameters"]["models"]["confidence_threshold"] = json!(2);
     cfg["parameters"]["features"]["return_windows_s"] = json!([]);
-    let path = dir.path().join("bad.json");
-    std::fs::write(&path, cfg.to_string()).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_sniperforge"))
-        .args(["bot", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("3 error(s)"), "{err}");
-    for path in [
-        "models.ensemble_weights",
-        "models.confidence_threshold",
-        "features.return_windows_s",
-    ] {
-        assert!(err.contains(path), "{path}: {err}");
-    }
+    refused_with_errors(
+        &cfg,
+        &[
+            "models.ensemble_weights",
+            "models.confidence_threshold",
+            "features.return_windows_s",
+        ],
+    );
 }

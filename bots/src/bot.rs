@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use serde_json::{Value, json};
+use sniperforge_engine::market::AccountUpdate;
 use sniperforge_engine::quote::DexKind;
 use sniperforge_engine::sim::{SimConfig, Simulator, Token};
 use sniperforge_engine::strategy::{
@@ -183,7 +184,8 @@ fn num(v: &Value) -> f64 {
     v.as_f64().unwrap_or(0.0)
 }
 
-fn symbols(v: &Value) -> Vec<String> {
+/// The strings of a JSON array (a config's symbols, pairs or venues).
+pub(crate) fn symbols(v: &Value) -> Vec<String> {
     v.as_array()
         .map(|a| {
             a.iter()
@@ -193,13 +195,45 @@ fn symbols(v: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn dex_allowed(dexs: &[String], kind: DexKind) -> bool {
+/// Whether a pool of `kind` is on one of the configured venues.
+pub(crate) fn dex_allowed(dexs: &[String], kind: DexKind) -> bool {
     dexs.iter().any(|d| match d.as_str() {
         "Jupiter" => true,
         "Orca" => kind == DexKind::Whirlpool,
         "Raydium" => matches!(kind, DexKind::RaydiumV4 | DexKind::RaydiumCp),
         _ => false,
     })
+}
+
+/// The simulator's tokens of a `BASE/QUOTE` pair named at config path `path`.
+pub(crate) fn pair_tokens(
+    sim: &Simulator,
+    pair: &str,
+    path: &str,
+) -> Result<(Token, Token), BotError> {
+    let (b, q) = pair
+        .split_once('/')
+        .ok_or_else(|| BotError::Config(format!("{path}: {pair:?} is not written BASE/QUOTE")))?;
+    let token = |s: &str| {
+        sim.token(s).cloned().ok_or_else(|| {
+            BotError::Config(format!(
+                "{path}: {s:?} (in {pair:?}) is not a token of the simulator"
+            ))
+        })
+    };
+    Ok((token(b)?, token(q)?))
+}
+
+/// Applies a feed update to `market` (`changed`: a reused buffer); a malformed update is an
+/// error naming the account and changes nothing, a stale one is ignored.
+pub(crate) fn apply_update(
+    market: &mut sniperforge_engine::market::Market,
+    changed: &mut Vec<sniperforge_engine::market::PoolIndex>,
+    update: &sniperforge_engine::market::AccountUpdate,
+) -> Result<bool, BotError> {
+    market
+        .apply_update(update, changed)
+        .map_err(|e| BotError::Config(format!("account {}: {e}", update.pubkey)))
 }
 
 /// Base units of `token` worth `sol` SOL at reference prices.
@@ -492,6 +526,19 @@ enum Engine {
     ),
 }
 
+impl Engine {
+    /// Applies an update to an observing engine (every one but the strategy, which decides).
+    fn observe(&mut self, update: &AccountUpdate) -> Result<(), BotError> {
+        match self {
+            Self::Strategy(_) => Ok(()),
+            Self::View(v) => v.apply(update).map(|_| ()),
+            Self::Portfolio(p) => p.apply(update),
+            Self::Ml(a) => a.apply(update),
+            Self::Cross(c, _) => c.apply(update),
+        }
+    }
+}
+
 /// A strategy fill as a journal record (token units of the route's start mint).
 fn fill_record(
     strategy: &Strategy,
@@ -606,30 +653,10 @@ fn run(
                     }
                     [s.received_at, s.decoded_at, s.detected_at, s.decided_at]
                 }
-                Engine::Portfolio(portfolio) => {
-                    if portfolio.apply(&update).is_err() {
-                        malformed += 1;
-                    }
-                    let at = now(&clock);
-                    [update.received_at, at, at, at]
-                }
-                Engine::Ml(analytics) => {
-                    if analytics.apply(&update).is_err() {
-                        malformed += 1;
-                    }
-                    let at = now(&clock);
-                    [update.received_at, at, at, at]
-                }
-                Engine::Cross(book, _) => {
-                    if book.apply(&update).is_err() {
-                        malformed += 1;
-                    }
-                    let at = now(&clock);
-                    [update.received_at, at, at, at]
-                }
-                Engine::View(view) => {
-                    // Decoded and repriced in one step; the view is current once it returns.
-                    if view.apply(&update).is_err() {
+                // The other engines observe the market: decoded and applied in one step, their
+                // view current once it returns.
+                observer => {
+                    if observer.observe(&update).is_err() {
                         malformed += 1;
                     }
                     let at = now(&clock);

@@ -26,7 +26,7 @@ use sniperforge_engine::market::{AccountUpdate, Market, PoolIndex};
 use sniperforge_engine::quote::{Amm, Side};
 use sniperforge_engine::sim::{Simulator, Token};
 
-use crate::bot::BotError;
+use crate::bot::{BotError, apply_update, pair_tokens, symbols};
 use crate::config::ValidatedConfig;
 use crate::dashboard::{mid_and_depth, venue};
 
@@ -272,37 +272,16 @@ pub struct CrossChain {
     changed: Vec<PoolIndex>,
 }
 
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 impl CrossChain {
     /// The book over the simulator's pools of `cfg`'s pairs.
     pub fn new(sim: &mut Simulator, cfg: &ValidatedConfig) -> Result<Self, BotError> {
         let mut pairs = Vec::new();
-        for name in strings(cfg.param("trading", "pairs")) {
-            let Some((b, q)) = name.split_once('/') else {
-                return Err(BotError::Config(format!(
-                    "trading.pairs: {name:?} is not written BASE/QUOTE"
-                )));
-            };
-            let token = |s: &str| {
-                sim.token(s).cloned().ok_or_else(|| {
-                    BotError::Config(format!(
-                        "trading.pairs: {s:?} (in {name:?}) is not a token of the simulator"
-                    ))
-                })
-            };
+        for name in symbols(cfg.param("trading", "pairs")) {
+            let (base, quote) = pair_tokens(sim, &name, "trading.pairs")?;
             pairs.push(PairState {
-                name: name.clone(),
-                base: token(b)?,
-                quote: token(q)?,
+                name,
+                base,
+                quote,
                 pools: Vec::new(),
                 last_trade: None,
                 last_gap: None,
@@ -359,14 +338,7 @@ impl CrossChain {
 
     /// Applies one account update (stale ones are ignored; a malformed one is an error).
     pub fn apply(&mut self, update: &AccountUpdate) -> Result<(), BotError> {
-        let mut changed = std::mem::take(&mut self.changed);
-        let r = self
-            .market
-            .apply_update(update, &mut changed)
-            .map(|_| ())
-            .map_err(|e| BotError::Config(format!("account {}: {e}", update.pubkey)));
-        self.changed = changed;
-        r
+        apply_update(&mut self.market, &mut self.changed, update).map(|_| ())
     }
 
     /// The deepest pool of a pair and its mid (quote per base).
@@ -715,7 +687,7 @@ pub async fn serve_venue(
                         msg = socket.recv() => match msg {
                             Some(Ok(Message::Text(t))) => {
                                 if let Ok(v) = serde_json::from_str::<Value>(t.as_str()) {
-                                    pairs = strings(&v["subscribe"]);
+                                    pairs = symbols(&v["subscribe"]);
                                 }
                             }
                             Some(Ok(_)) => {}

@@ -12,7 +12,7 @@ use sniperforge_engine::market::{AccountUpdate, Market, PoolIndex};
 use sniperforge_engine::quote::{Amm, DexKind, Side};
 use sniperforge_engine::sim::{Simulator, Token};
 
-use crate::bot::BotError;
+use crate::bot::{BotError, apply_update, dex_allowed, pair_tokens, symbols};
 use crate::config::ValidatedConfig;
 
 /// A configured pair and the pools that trade it.
@@ -75,25 +75,6 @@ pub fn venue(kind: DexKind) -> &'static str {
     }
 }
 
-fn allowed(dexs: &[String], kind: DexKind) -> bool {
-    dexs.iter().any(|d| match d.as_str() {
-        "Jupiter" => true,
-        "Orca" => kind == DexKind::Whirlpool,
-        "Raydium" => matches!(kind, DexKind::RaydiumV4 | DexKind::RaydiumCp),
-        _ => false,
-    })
-}
-
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// A pool's marginal price of `base` in `quote` (fee excluded) and its in-range liquidity in USD
 /// at the base's reference price; `None` when it cannot trade.
 pub fn mid_and_depth(
@@ -116,25 +97,14 @@ pub fn mid_and_depth(
 impl MarketView {
     /// The view of `cfg`'s pairs on `cfg`'s venues, from the simulator's snapshot.
     pub fn new(sim: &mut Simulator, cfg: &ValidatedConfig) -> Result<Self, BotError> {
-        let dexs = strings(cfg.param("view", "dexs"));
+        let dexs = symbols(cfg.param("view", "dexs"));
         let mut wanted = Vec::new();
-        for name in strings(cfg.param("view", "pairs")) {
-            let Some((b, q)) = name.split_once('/') else {
-                return Err(BotError::Config(format!(
-                    "view.pairs: {name:?} is not written BASE/QUOTE"
-                )));
-            };
-            let token = |s: &str| {
-                sim.token(s).cloned().ok_or_else(|| {
-                    BotError::Config(format!(
-                        "view.pairs: {s:?} (in {name:?}) is not a token of the simulator"
-                    ))
-                })
-            };
-            wanted.push((name.clone(), token(b)?, token(q)?));
+        for name in symbols(cfg.param("view", "pairs")) {
+            let (base, quote) = pair_tokens(sim, &name, "view.pairs")?;
+            wanted.push((name, base, quote));
         }
         let market = sim.market_where(|kind, a, b| {
-            allowed(&dexs, kind)
+            dex_allowed(&dexs, kind)
                 && wanted.iter().any(|(_, x, y)| {
                     (x.symbol == a.symbol && y.symbol == b.symbol)
                         || (x.symbol == b.symbol && y.symbol == a.symbol)
@@ -197,10 +167,7 @@ impl MarketView {
     /// update changes nothing.
     pub fn apply(&mut self, update: &AccountUpdate) -> Result<bool, BotError> {
         let mut changed = std::mem::take(&mut self.changed);
-        let applied = self
-            .market
-            .apply_update(update, &mut changed)
-            .map_err(|e| BotError::Config(format!("account {}: {e}", update.pubkey)));
+        let applied = apply_update(&mut self.market, &mut changed, update);
         let mut any = false;
         if let Ok(true) = applied {
             self.updates += 1;

@@ -15,7 +15,7 @@ use sniperforge_engine::market::{AccountUpdate, Market, PoolIndex};
 use sniperforge_engine::quote::Amm;
 use sniperforge_engine::sim::{Simulator, Token};
 
-use crate::bot::BotError;
+use crate::bot::{BotError, apply_update, pair_tokens};
 use crate::config::ValidatedConfig;
 use crate::dashboard::mid_and_depth;
 
@@ -77,19 +77,7 @@ pub struct Sampler {
 impl Sampler {
     /// A sampler of `pair` (`BASE/QUOTE`) over the simulator's pools.
     pub fn new(sim: &mut Simulator, pair: &str) -> Result<Self, BotError> {
-        let (b, q) = pair.split_once('/').ok_or_else(|| {
-            BotError::Config(format!(
-                "features.pairs: {pair:?} is not written BASE/QUOTE"
-            ))
-        })?;
-        let token = |s: &str| {
-            sim.token(s).cloned().ok_or_else(|| {
-                BotError::Config(format!(
-                    "features.pairs: {s:?} (in {pair:?}) is not a token of the simulator"
-                ))
-            })
-        };
-        let (base, quote) = (token(b)?, token(q)?);
+        let (base, quote) = pair_tokens(sim, pair, "features.pairs")?;
         let market = sim.market_where(|_, x, y| {
             (x.symbol == base.symbol && y.symbol == quote.symbol)
                 || (x.symbol == quote.symbol && y.symbol == base.symbol)
@@ -132,7 +120,7 @@ impl Sampler {
     /// Applies one update; a sample is taken each time the slot passes a sample boundary.
     pub fn apply(&mut self, update: &AccountUpdate) -> Result<(), BotError> {
         let mut changed = std::mem::take(&mut self.changed);
-        let r = self.market.apply_update(update, &mut changed);
+        let r = apply_update(&mut self.market, &mut changed, update);
         for &index in &changed {
             if let Some(k) = self.pools.iter().position(|(i, _)| *i == index) {
                 let new = self.mid_of(k);
@@ -148,7 +136,7 @@ impl Sampler {
             }
         }
         self.changed = changed;
-        r.map_err(|e| BotError::Config(format!("account {}: {e}", update.pubkey)))?;
+        r?;
         let next = *self
             .next_slot
             .get_or_insert(update.slot - update.slot % SLOTS_PER_SAMPLE + SLOTS_PER_SAMPLE);

@@ -19,7 +19,7 @@ use sniperforge_engine::pubkey::Pubkey;
 use sniperforge_engine::quote::{Amm, Side};
 use sniperforge_engine::sim::{Simulator, Token};
 
-use crate::bot::BotError;
+use crate::bot::{BotError, apply_update};
 use crate::config::ValidatedConfig;
 use crate::dashboard::{mid_and_depth, venue};
 
@@ -201,14 +201,7 @@ impl Portfolio {
 
     /// Applies one account update (stale ones are ignored; a malformed one is an error).
     pub fn apply(&mut self, update: &AccountUpdate) -> Result<(), BotError> {
-        let mut changed = std::mem::take(&mut self.changed);
-        let r = self
-            .market
-            .apply_update(update, &mut changed)
-            .map(|_| ())
-            .map_err(|e| BotError::Config(format!("account {}: {e}", update.pubkey)));
-        self.changed = changed;
-        r
+        apply_update(&mut self.market, &mut self.changed, update).map(|_| ())
     }
 
     fn token(&self, symbol: &str) -> Option<&Token> {
