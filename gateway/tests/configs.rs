@@ -7,20 +7,19 @@ mod common;
 
 use axum::http::StatusCode;
 use serde_json::{Value, json};
-use sniperforge_gateway::{AppState, Role, Store, router};
+use sniperforge_gateway::{AppState, Role, router};
 
-use common::{Postgres, call_as as call, call_with};
+use common::{call_as as call, call_with, postgres_for, store_with_tokens};
 
 async fn exercise(url: &str) {
-    let store = Store::connect(url).await.unwrap();
-    store
-        .add_token("op-secret", "olga", Role::Operator)
-        .await
-        .unwrap();
-    store
-        .add_token("view-secret", "victor", Role::Viewer)
-        .await
-        .unwrap();
+    let store = store_with_tokens(
+        url,
+        &[
+            ("op-secret", "olga", Role::Operator),
+            ("view-secret", "victor", Role::Viewer),
+        ],
+    )
+    .await;
     let app = router(AppState::new(store).await.unwrap());
     let (op, viewer) = (Some("op-secret"), Some("view-secret"));
     let mut cfg = sniperforge_bots::template("triangular_arbitrage".parse().unwrap());
@@ -132,13 +131,7 @@ async fn staged_configs_on_sqlite() {
 
 #[tokio::test]
 async fn staged_configs_on_postgres() {
-    let Some(pg) = Postgres::start() else {
-        eprintln!("SKIP staged_configs_on_postgres: no PostgreSQL server binaries");
-        return;
-    };
-    exercise(&format!(
-        "postgres://postgres@127.0.0.1:{}/postgres",
-        pg.port
-    ))
-    .await;
+    if let Some((_pg, url)) = postgres_for("staged_configs_on_postgres") {
+        exercise(&url).await;
+    }
 }

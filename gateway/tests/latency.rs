@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use sniperforge_gateway::windows::Retention;
 use sniperforge_gateway::{AppState, Role, Store, router};
 
-use common::{Postgres, call_as as call};
+use common::{call_as as call, postgres_for, store_with_tokens};
 
 fn snapshot(values: impl Iterator<Item = u64>) -> String {
     let mut h = sniperforge_engine::telemetry::latency_histogram();
@@ -31,15 +31,14 @@ fn now_ms() -> i64 {
 }
 
 async fn exercise(url: &str) {
-    let store = Store::connect(url).await.unwrap();
-    store
-        .add_token("agent-secret", "agent", Role::Operator)
-        .await
-        .unwrap();
-    store
-        .add_token("view-secret", "victor", Role::Viewer)
-        .await
-        .unwrap();
+    let store = store_with_tokens(
+        url,
+        &[
+            ("agent-secret", "agent", Role::Operator),
+            ("view-secret", "victor", Role::Viewer),
+        ],
+    )
+    .await;
     let state = AppState::new(store)
         .await
         .unwrap()
@@ -181,13 +180,7 @@ async fn latency_windows_on_sqlite() {
 
 #[tokio::test]
 async fn latency_windows_on_postgres() {
-    let Some(pg) = Postgres::start() else {
-        eprintln!("SKIP latency_windows_on_postgres: no PostgreSQL server binaries");
-        return;
-    };
-    exercise(&format!(
-        "postgres://postgres@127.0.0.1:{}/postgres",
-        pg.port
-    ))
-    .await;
+    if let Some((_pg, url)) = postgres_for("latency_windows_on_postgres") {
+        exercise(&url).await;
+    }
 }

@@ -164,3 +164,26 @@ impl Drop for Postgres {
         }
     }
 }
+
+/// A store at `url` holding `tokens` (token, name, role).
+pub async fn store_with_tokens(
+    url: &str,
+    tokens: &[(&str, &str, sniperforge_gateway::Role)],
+) -> sniperforge_gateway::Store {
+    let store = sniperforge_gateway::Store::connect(url).await.unwrap();
+    for &(token, name, role) in tokens {
+        store.add_token(token, name, role).await.unwrap();
+    }
+    store
+}
+
+/// A throwaway PostgreSQL cluster and its URL, or `None` (saying `test` is skipped) without
+/// the server binaries.
+pub fn postgres_for(test: &str) -> Option<(Postgres, String)> {
+    let Some(pg) = Postgres::start() else {
+        eprintln!("SKIP {test}: no PostgreSQL server binaries (apt-get install postgresql)");
+        return None;
+    };
+    let url = format!("postgres://postgres@127.0.0.1:{}/postgres", pg.port);
+    Some((pg, url))
+}
