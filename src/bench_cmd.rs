@@ -161,7 +161,11 @@ fn ml_run(a: &crate::MlBenchArgs) -> anyhow::Result<()> {
         )
     })?;
     let mut sim = ml::ml_sim(a.seed);
-    let mut sampler = ml::Sampler::new(&mut sim, &a.pair).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut sampler = ml::Sampler::new(
+        &sniperforge_bots::feed::Universe::from_sim(&mut sim),
+        &a.pair,
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
     let started = std::time::Instant::now();
     let (source, mut updates) = match &a.replay {
         Some(path) => {

@@ -122,6 +122,27 @@ pub struct RecordArgs {
     pub out: PathBuf,
 }
 
+/// Where a Solana feed connects and what it watches.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SolanaArgs {
+    /// Solana HTTP JSON-RPC endpoint (http:// or https://).
+    #[arg(long)]
+    pub rpc_url: Option<String>,
+    /// Solana websocket pubsub endpoint (default: the RPC URL as ws(s)://, port + 1 when it
+    /// names a port).
+    #[arg(long)]
+    pub ws_url: Option<String>,
+    /// Commitment of snapshots and subscriptions: processed, confirmed or finalized.
+    #[arg(long, default_value = "confirmed")]
+    pub commitment: String,
+    /// Markets file: {"tokens": [{"symbol", "mint", "usd"}], "pools": [address, ...]}.
+    #[arg(long)]
+    pub markets: Option<PathBuf>,
+    /// Extra CA certificates (PEM) trusted for https/wss endpoints.
+    #[arg(long)]
+    pub rpc_ca: Option<PathBuf>,
+}
+
 #[derive(Debug, clap::Args)]
 pub struct BotArgs {
     /// Configuration file (JSON; `sniperforge config template <type>` writes one).
@@ -130,9 +151,15 @@ pub struct BotArgs {
     /// Control endpoint address (loopback by default; port 0 picks a free port, logged).
     #[arg(long, default_value = "127.0.0.1:0")]
     pub control_addr: std::net::SocketAddr,
-    /// Market feed: sim (the embedded simulator).
+    /// Market feed: sim (the embedded simulator), replay:FILE (a recording) or solana (an RPC
+    /// node: --rpc-url and --markets).
     #[arg(long, default_value = "sim")]
     pub feed: String,
+    /// Replay as fast as the bot takes the records, not at their recorded pace.
+    #[arg(long)]
+    pub replay_max_speed: bool,
+    #[command(flatten)]
+    pub solana: SolanaArgs,
     /// Directory for persisted state (default data/bots/<bot_id>).
     #[arg(long)]
     pub state_dir: Option<PathBuf>,
@@ -376,6 +403,12 @@ fn main() -> ExitCode {
                 config: a.config,
                 control_addr: a.control_addr,
                 feed: a.feed,
+                replay_max_speed: a.replay_max_speed,
+                rpc_url: a.solana.rpc_url,
+                ws_url: a.solana.ws_url,
+                commitment: a.solana.commitment,
+                markets: a.solana.markets,
+                rpc_ca: a.solana.rpc_ca,
                 state_dir: a.state_dir,
                 seed: a.seed,
                 log_file: a.log_file,

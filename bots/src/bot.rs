@@ -15,6 +15,8 @@ use serde_json::{Value, json};
 use sniperforge_engine::market::AccountUpdate;
 use sniperforge_engine::quote::DexKind;
 use sniperforge_engine::sim::{SimConfig, Simulator, Token};
+
+use crate::feed::{FeedEvent, FeedSpec, Source, Universe};
 use sniperforge_engine::strategy::{
     BaseMint, Decision, Event, MonotonicClock, RiskLimits, Strategy, StrategyConfig,
 };
@@ -95,8 +97,12 @@ pub trait BotInterface: Send + Sync {
 pub struct BotOptions {
     /// Directory for the persisted daily PnL.
     pub state_dir: PathBuf,
-    /// Feed: `sim` (the embedded simulator).
+    /// Feed: `sim` (the embedded simulator), `replay:FILE` or `solana`.
     pub feed: String,
+    /// Replay as fast as the bot takes it rather than at the recorded pace.
+    pub replay_max_speed: bool,
+    /// The Solana endpoints and markets (`--feed solana`; a replay's token table).
+    pub solana: Option<crate::solana::SolanaOptions>,
     /// Simulator seed.
     pub seed: u64,
 }
@@ -157,6 +163,8 @@ struct Shared {
     custom: std::collections::BTreeMap<String, f64>,
     /// What the runner finds wrong besides the feed (a stale venue stream).
     problems: Vec<String>,
+    /// What the feed reports wrong (a broken stream, a recording at its end).
+    feed_problems: Vec<String>,
 }
 
 /// EnhancedArbitrage, TriangularArbitrage and FlashLoanArbitrage (the engine's strategy with the
@@ -205,9 +213,9 @@ pub(crate) fn dex_allowed(dexs: &[String], kind: DexKind) -> bool {
     })
 }
 
-/// The simulator's tokens of a `BASE/QUOTE` pair named at config path `path`.
+/// The market's tokens of a `BASE/QUOTE` pair named at config path `path`.
 pub(crate) fn pair_tokens(
-    sim: &Simulator,
+    sim: &Universe,
     pair: &str,
     path: &str,
 ) -> Result<(Token, Token), BotError> {
@@ -217,7 +225,7 @@ pub(crate) fn pair_tokens(
     let token = |s: &str| {
         sim.token(s).cloned().ok_or_else(|| {
             BotError::Config(format!(
-                "{path}: {s:?} (in {pair:?}) is not a token of the simulator"
+                "{path}: {s:?} (in {pair:?}) is not a token of the market"
             ))
         })
     };
@@ -237,21 +245,19 @@ pub(crate) fn apply_update(
 }
 
 /// Base units of `token` worth `sol` SOL at reference prices.
-fn sol_to_units(sim: &Simulator, sol: f64, token: &Token) -> u64 {
+fn sol_to_units(sim: &Universe, sol: f64, token: &Token) -> u64 {
     let sol_usd = sim.token("SOL").map_or(150.0, |t| t.usd);
     (sol * sol_usd / token.usd * 10f64.powi(i32::from(token.decimals))) as u64
 }
 
-/// The engine strategy a configuration selects, over the simulator's market.
-pub fn build_strategy(sim: &mut Simulator, cfg: &ValidatedConfig) -> Result<Strategy, BotError> {
+/// The engine strategy a configuration selects, over the universe's market.
+pub fn build_strategy(sim: &Universe, cfg: &ValidatedConfig) -> Result<Strategy, BotError> {
     let t = cfg.config.bot_type;
     let p = |s: &str, f: &str| cfg.param(s, f).clone();
     let dexs = symbols(&p("execution", "dexs"));
-    let lookup = |sim: &Simulator, symbol: &str, path: &str| -> Result<Token, BotError> {
+    let lookup = |sim: &Universe, symbol: &str, path: &str| -> Result<Token, BotError> {
         sim.token(symbol).cloned().ok_or_else(|| {
-            BotError::Config(format!(
-                "{path}: {symbol:?} is not a token of the simulator"
-            ))
+            BotError::Config(format!("{path}: {symbol:?} is not a token of the market"))
         })
     };
     let (base_symbols, pairs, max_hops, max_trade_sol, fee_bps) = match t {
@@ -365,7 +371,7 @@ fn risk_limits(cfg: &ValidatedConfig) -> RiskLimits {
 
 /// Applies a configuration's hot fields to a running strategy: risk gates, slippage, paper
 /// latency, the flash-loan fee and the per-trade size limit (re-priced per base mint).
-fn apply_hot(strategy: &mut Strategy, sim: &Simulator, cfg: &ValidatedConfig) {
+fn apply_hot(strategy: &mut Strategy, sim: &Universe, cfg: &ValidatedConfig) {
     let max_sol = match cfg.config.bot_type {
         BotType::FlashLoanArbitrage => num(cfg.param("trading", "max_borrow_sol")),
         _ => num(cfg.param("trading", "max_trade_sol")),
@@ -408,12 +414,7 @@ impl MarketBot {
                 "execution.simulation_mode: live execution is not built yet (issue 8); run in simulation".into(),
             ));
         }
-        if options.feed != "sim" {
-            return Err(BotError::Unsupported(format!(
-                "--feed {}: only the simulator feed is built yet (replay and solana come with issue 8)",
-                options.feed
-            )));
-        }
+        FeedSpec::parse(&options.feed, options.replay_max_speed).map_err(BotError::Config)?;
         let (day, daily) = load_daily(&options.state_dir)?;
         let today = today();
         Ok(Self {
@@ -437,6 +438,7 @@ impl MarketBot {
                 outputs: Value::Null,
                 custom: Default::default(),
                 problems: Vec::new(),
+                feed_problems: Vec::new(),
             })),
             options,
             stop: Arc::new(AtomicBool::new(false)),
@@ -448,6 +450,43 @@ impl MarketBot {
     fn shared(&self) -> MutexGuard<'_, Shared> {
         // A poisoned lock means a runner panic; the state is still readable for reporting.
         self.shared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The engine the configuration's type runs, over `universe`'s market.
+    fn build_engine(
+        &self,
+        config: &ValidatedConfig,
+        universe: &Universe,
+    ) -> Result<Engine, BotError> {
+        if config.config.bot_type == BotType::RealTimeDashboard {
+            crate::dashboard::MarketView::new(universe, config).map(|v| Engine::View(Box::new(v)))
+        } else if config.config.bot_type == BotType::PortfolioManager {
+            crate::portfolio::Portfolio::new(universe, config, &self.options.state_dir)
+                .map(|p| Engine::Portfolio(Box::new(p)))
+        } else if config.config.bot_type == BotType::MlAnalytics {
+            crate::ml::Analytics::new(universe, config, self.options.seed)
+                .map(|a| Engine::Ml(Box::new(a)))
+        } else if config.config.bot_type == BotType::CrossChainArbitrage {
+            crate::cross_chain::CrossChain::new(universe, config).and_then(|book| {
+                let feed = Arc::new(crate::cross_chain::VenueFeed::default());
+                let url = config
+                    .param("trading", "venue_url")
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                let pairs = symbols(config.param("trading", "pairs"));
+                crate::cross_chain::spawn_reader(
+                    url,
+                    pairs,
+                    Arc::clone(&feed),
+                    Arc::clone(&self.stop),
+                )
+                .map_err(|e| BotError::State(format!("spawning the venue reader: {e}")))?;
+                Ok(Engine::Cross(Box::new(book), feed))
+            })
+        } else {
+            build_strategy(universe, config).map(|s| Engine::Strategy(Box::new(s)))
+        }
     }
 }
 
@@ -542,7 +581,7 @@ impl Engine {
 /// A strategy fill as a journal record (token units of the route's start mint).
 fn fill_record(
     strategy: &Strategy,
-    sim: &Simulator,
+    universe: &Universe,
     bot_id: &str,
     fill: &sniperforge_engine::strategy::Fill,
 ) -> Option<crate::portfolio::FillRecord> {
@@ -551,7 +590,7 @@ fn fill_record(
         .cycle(fill.order.opportunity.cycle)
         .start_mint;
     let mint = strategy.market().mint(start)?;
-    let token = sim.tokens().iter().find(|t| &t.mint == mint)?;
+    let token = universe.tokens().iter().find(|t| &t.mint == mint)?;
     let unit = 10f64.powi(i32::from(token.decimals));
     Some(crate::portfolio::FillRecord {
         at_ms: unix_ms(),
@@ -562,6 +601,23 @@ fn fill_record(
         pnl: fill.pnl as f64 / unit,
         pnl_usd: fill.pnl_usd,
     })
+}
+
+/// Adds the fills among `decisions` to the journal the portfolio manager reads.
+fn journal_fills(
+    strategy: &Strategy,
+    universe: &Universe,
+    bot_id: &str,
+    decisions: &[Decision],
+    journal: &mut Vec<crate::portfolio::FillRecord>,
+) {
+    for d in decisions {
+        if let Decision::Filled(fill) = d
+            && let Some(r) = fill_record(strategy, universe, bot_id, fill)
+        {
+            journal.push(r);
+        }
+    }
 }
 
 fn unix_ms() -> i64 {
@@ -610,12 +666,14 @@ fn run(
     stop: Arc<AtomicBool>,
     paused: Arc<AtomicBool>,
     mut engine: Engine,
-    mut sim: Simulator,
+    (universe, mut source, clock): (Universe, Source, MonotonicClock),
     state_dir: PathBuf,
 ) {
-    let clock = MonotonicClock::new();
     let now = |c: &MonotonicClock| sniperforge_engine::strategy::Clock::now_ns(c);
     let mut out = Vec::with_capacity(64);
+    let mut events = Vec::with_capacity(4_096);
+    let mut fresh = false;
+    source.attach();
     let mut local: Vec<Histogram<u64>> = STAGES.iter().map(|_| histogram()).collect();
     let mut last_flush = Instant::now();
     let mut last_publish: Option<Instant> = None;
@@ -629,39 +687,61 @@ fn run(
             lock(&shared).last_feed = Some(Instant::now());
             continue;
         }
-        // About 20,000 updates a second: a realistic single-market feed, not a busy loop. The
-        // analytics read five times as many: minutes of market time in seconds.
-        let batch = if matches!(engine, Engine::Ml(_)) {
-            1_000
-        } else {
-            200
-        };
-        for _ in 0..batch {
-            let mut update = sim.next_update();
-            update.received_at = now(&clock);
-            let stamps = match &mut engine {
-                Engine::Strategy(strategy) => {
+        events.clear();
+        source.poll(
+            source.batch(matches!(engine, Engine::Ml(_))),
+            &clock,
+            &mut events,
+        );
+        let got = events.len();
+        fresh |= got > 0;
+        for event in events.drain(..) {
+            let stamps = match (event, &mut engine) {
+                (FeedEvent::Account(update), Engine::Strategy(strategy)) => {
                     out.clear();
                     let _ = strategy.process(&Event::Account(update), &clock, &mut out);
                     let s = strategy.stamps();
-                    for d in &out {
-                        if let Decision::Filled(fill) = d
-                            && let Some(r) = fill_record(strategy, &sim, &bot_id, fill)
-                        {
-                            journal.push(r);
-                        }
-                    }
+                    journal_fills(strategy, &universe, &bot_id, &out, &mut journal);
                     [s.received_at, s.decoded_at, s.detected_at, s.decided_at]
                 }
                 // The other engines observe the market: decoded and applied in one step, their
                 // view current once it returns.
-                observer => {
+                (FeedEvent::Account(update), observer) => {
                     if observer.observe(&update).is_err() {
                         malformed += 1;
                     }
                     let at = now(&clock);
                     [update.received_at, at, at, at]
                 }
+                (FeedEvent::Slot(slot), Engine::Strategy(strategy)) => {
+                    strategy.confirm_slot(slot);
+                    continue;
+                }
+                // A whole snapshot first, then one scan: nothing is decided on half of it.
+                (FeedEvent::Resync(accounts), engine) => {
+                    out.clear();
+                    for u in &accounts {
+                        let bad = match &mut *engine {
+                            Engine::Strategy(strategy) => strategy.load(u).is_err(),
+                            observer => observer.observe(u).is_err(),
+                        };
+                        malformed += u64::from(bad);
+                    }
+                    if let Engine::Strategy(strategy) = &mut *engine {
+                        strategy.scan_all(&clock, &mut out);
+                        journal_fills(strategy, &universe, &bot_id, &out, &mut journal);
+                    }
+                    if !out.is_empty() && book(&shared, &out) {
+                        halted = true;
+                    }
+                    out.clear();
+                    continue;
+                }
+                (FeedEvent::Down(why), _) => {
+                    tracing::warn!(%why, "feed down: nothing is decided until it resynchronises");
+                    continue;
+                }
+                (FeedEvent::Slot(_), _) => continue,
             };
             for (h, at) in local.iter_mut().zip(&stamps[1..]) {
                 let _ = h.record(at.saturating_sub(stamps[0]).max(1));
@@ -674,7 +754,13 @@ fn run(
         if last_flush.elapsed() >= Duration::from_millis(50) {
             last_flush = Instant::now();
             let mut g = lock(&shared);
-            g.last_feed = Some(Instant::now());
+            if std::mem::take(&mut fresh) {
+                g.last_feed = Some(Instant::now());
+            }
+            g.feed_problems = source.problems();
+            for (name, value) in source.counters() {
+                g.custom.insert(name.into(), value);
+            }
             for (shared_h, h) in g.interval.iter_mut().zip(local.iter_mut()) {
                 let _ = shared_h.add(&*h);
                 h.reset();
@@ -689,7 +775,7 @@ fn run(
             match &mut engine {
                 Engine::Strategy(strategy) => {
                     if let Some(cfg) = pending {
-                        apply_hot(strategy, &sim, &cfg);
+                        apply_hot(strategy, &universe, &cfg);
                     }
                     let g = lock(&shared);
                     let (day, pnl) = (g.day, g.daily_pnl_usd);
@@ -849,7 +935,7 @@ fn run(
                 }
             }
         }
-        std::thread::sleep(Duration::from_millis(10));
+        source.rest(got);
     }
     let mut g = lock(&shared);
     let (day, pnl) = (g.day, g.daily_pnl_usd);
@@ -885,56 +971,42 @@ impl BotInterface for MarketBot {
             g.status.transition(BotStatus::Starting)?;
             g.config.clone()
         };
-        let mut sim = if config.config.bot_type == BotType::MlAnalytics {
-            crate::ml::ml_sim(self.options.seed)
-        } else {
-            Simulator::new(SimConfig {
-                seed: self.options.seed,
-                noise_scale: 10.0,
-                ..SimConfig::default()
-            })
-        };
-        let built = if config.config.bot_type == BotType::RealTimeDashboard {
-            crate::dashboard::MarketView::new(&mut sim, &config).map(|v| Engine::View(Box::new(v)))
-        } else if config.config.bot_type == BotType::PortfolioManager {
-            crate::portfolio::Portfolio::new(&mut sim, &config, &self.options.state_dir)
-                .map(|p| Engine::Portfolio(Box::new(p)))
-        } else if config.config.bot_type == BotType::MlAnalytics {
-            crate::ml::Analytics::new(&mut sim, &config, self.options.seed)
-                .map(|a| Engine::Ml(Box::new(a)))
-        } else if config.config.bot_type == BotType::CrossChainArbitrage {
-            crate::cross_chain::CrossChain::new(&mut sim, &config).and_then(|book| {
-                let feed = Arc::new(crate::cross_chain::VenueFeed::default());
-                let url = config
-                    .param("trading", "venue_url")
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string();
-                let pairs = config
-                    .param("trading", "pairs")
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|p| p.as_str().map(String::from))
-                            .collect()
+        // The live feed's reader thread runs until the stop flag: set it only once the bot runs.
+        self.stop.store(false, Ordering::Relaxed);
+        let spec = FeedSpec::parse(&self.options.feed, self.options.replay_max_speed)
+            .map_err(BotError::Config)?;
+        let (ml, seed) = (
+            config.config.bot_type == BotType::MlAnalytics,
+            self.options.seed,
+        );
+        let solana = self.options.solana.clone();
+        let stop = Arc::clone(&self.stop);
+        let clock = MonotonicClock::new();
+        let opened = tokio::task::spawn_blocking(move || {
+            let sim = move || {
+                if ml {
+                    crate::ml::ml_sim(seed)
+                } else {
+                    Simulator::new(SimConfig {
+                        seed,
+                        noise_scale: 10.0,
+                        ..SimConfig::default()
                     })
-                    .unwrap_or_default();
-                self.stop.store(false, Ordering::Relaxed);
-                crate::cross_chain::spawn_reader(
-                    url,
-                    pairs,
-                    Arc::clone(&feed),
-                    Arc::clone(&self.stop),
-                )
-                .map_err(|e| BotError::State(format!("spawning the venue reader: {e}")))?;
-                Ok(Engine::Cross(Box::new(book), feed))
-            })
-        } else {
-            build_strategy(&mut sim, &config).map(|s| Engine::Strategy(Box::new(s)))
-        };
-        let engine = match built {
+                }
+            };
+            Source::open(&spec, sim, solana.as_ref(), stop, clock)
+        })
+        .await
+        .map_err(|e| BotError::State(format!("opening the feed: {e}")))
+        .and_then(|r| r);
+        let built = opened.and_then(|(universe, source)| {
+            self.build_engine(&config, &universe)
+                .map(|engine| (engine, (universe, source, clock)))
+        });
+        let (engine, feed) = match built {
             Ok(s) => s,
             Err(e) => {
+                self.stop.store(true, Ordering::Relaxed);
                 let _ = self
                     .shared()
                     .status
@@ -942,7 +1014,6 @@ impl BotInterface for MarketBot {
                 return Err(e);
             }
         };
-        self.stop.store(false, Ordering::Relaxed);
         {
             let mut g = self.shared();
             g.started = Instant::now();
@@ -964,7 +1035,7 @@ impl BotInterface for MarketBot {
         );
         let handle = std::thread::Builder::new()
             .name(format!("strategy-{}", self.id))
-            .spawn(move || run(shared, stop, paused, engine, sim, dir))
+            .spawn(move || run(shared, stop, paused, engine, feed, dir))
             .map_err(|e| BotError::State(format!("spawning the strategy thread: {e}")))?;
         *self.runner.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
         Ok(())
@@ -1079,6 +1150,7 @@ impl BotInterface for MarketBot {
                 None => reasons.push("no feed update yet".into()),
             }
             reasons.extend(g.problems.iter().cloned());
+            reasons.extend(g.feed_problems.iter().cloned());
         } else {
             reasons.push(format!("status is {}", g.status));
         }

@@ -274,7 +274,7 @@ pub struct CrossChain {
 
 impl CrossChain {
     /// The book over the simulator's pools of `cfg`'s pairs.
-    pub fn new(sim: &mut Simulator, cfg: &ValidatedConfig) -> Result<Self, BotError> {
+    pub fn new(sim: &crate::feed::Universe, cfg: &ValidatedConfig) -> Result<Self, BotError> {
         let mut pairs = Vec::new();
         for name in symbols(cfg.param("trading", "pairs")) {
             let (base, quote) = pair_tokens(sim, &name, "trading.pairs")?;
@@ -736,7 +736,10 @@ mod tests {
         edit(&mut c["parameters"]);
         let cfg = crate::config::validate(&c).unwrap();
         let mut sim = Simulator::new(SimConfig::default());
-        (CrossChain::new(&mut sim, &cfg).unwrap(), sim)
+        (
+            CrossChain::new(&crate::feed::Universe::from_sim(&mut sim), &cfg).unwrap(),
+            sim,
+        )
     }
 
     fn quote(mid: f64) -> VenueQuote {

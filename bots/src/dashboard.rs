@@ -10,7 +10,7 @@ use sniperforge_engine::curve::Chain;
 use sniperforge_engine::cycles::Hop;
 use sniperforge_engine::market::{AccountUpdate, Market, PoolIndex};
 use sniperforge_engine::quote::{Amm, DexKind, Side};
-use sniperforge_engine::sim::{Simulator, Token};
+use sniperforge_engine::sim::Token;
 
 use crate::bot::{BotError, apply_update, dex_allowed, pair_tokens, symbols};
 use crate::config::ValidatedConfig;
@@ -96,7 +96,7 @@ pub fn mid_and_depth(
 
 impl MarketView {
     /// The view of `cfg`'s pairs on `cfg`'s venues, from the simulator's snapshot.
-    pub fn new(sim: &mut Simulator, cfg: &ValidatedConfig) -> Result<Self, BotError> {
+    pub fn new(sim: &crate::feed::Universe, cfg: &ValidatedConfig) -> Result<Self, BotError> {
         let dexs = symbols(cfg.param("view", "dexs"));
         let mut wanted = Vec::new();
         for name in symbols(cfg.param("view", "pairs")) {
@@ -332,7 +332,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use sniperforge_engine::sim::SimConfig;
+    use sniperforge_engine::sim::{SimConfig, Simulator};
 
     fn config(pairs: &[&str], alert_bps: u64) -> ValidatedConfig {
         let mut c = crate::template(crate::BotType::RealTimeDashboard);
@@ -349,7 +349,7 @@ mod tests {
             ..SimConfig::default()
         });
         let cfg = config(&["SOL/USDC", "SOL/USDT", "JUP/USDC"], 1);
-        let mut view = MarketView::new(&mut sim, &cfg).unwrap();
+        let mut view = MarketView::new(&crate::feed::Universe::from_sim(&mut sim), &cfg).unwrap();
         // Accounts of pools the view does not show are ignored, not errors.
         let errors = (0..20_000)
             .filter(|_| view.apply(&sim.next_update()).is_err())
@@ -403,7 +403,7 @@ mod tests {
     fn a_malformed_update_is_an_error_and_changes_nothing() {
         let mut sim = Simulator::new(SimConfig::default());
         let cfg = config(&["SOL/USDC"], 40);
-        let mut view = MarketView::new(&mut sim, &cfg).unwrap();
+        let mut view = MarketView::new(&crate::feed::Universe::from_sim(&mut sim), &cfg).unwrap();
         let before = view.publish(0);
         let mut bad = sim.next_update();
         // Find an update for a shown pool and truncate it.
@@ -433,7 +433,9 @@ mod tests {
         let mut c = crate::template(crate::BotType::RealTimeDashboard);
         c["parameters"]["view"]["pairs"] = json!(["SOL/DOGE"]);
         let cfg = crate::config::validate(&c).unwrap();
-        let err = MarketView::new(&mut sim, &cfg).unwrap_err().to_string();
+        let err = MarketView::new(&crate::feed::Universe::from_sim(&mut sim), &cfg)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("\"DOGE\""), "{err}");
     }
 }

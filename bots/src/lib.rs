@@ -5,9 +5,13 @@ pub mod bot;
 pub mod config;
 pub mod cross_chain;
 pub mod dashboard;
+pub mod feed;
 pub mod ml;
+pub mod net;
 pub mod portfolio;
 pub mod process;
+pub mod rpc_sim;
+pub mod solana;
 pub mod spec;
 pub mod wire;
 

@@ -76,7 +76,7 @@ pub struct Sampler {
 
 impl Sampler {
     /// A sampler of `pair` (`BASE/QUOTE`) over the simulator's pools.
-    pub fn new(sim: &mut Simulator, pair: &str) -> Result<Self, BotError> {
+    pub fn new(sim: &crate::feed::Universe, pair: &str) -> Result<Self, BotError> {
         let (base, quote) = pair_tokens(sim, pair, "features.pairs")?;
         let market = sim.market_where(|_, x, y| {
             (x.symbol == base.symbol && y.symbol == quote.symbol)
@@ -857,7 +857,11 @@ pub struct Analytics {
 
 impl Analytics {
     /// Analytics of `cfg`'s pairs.
-    pub fn new(sim: &mut Simulator, cfg: &ValidatedConfig, seed: u64) -> Result<Self, BotError> {
+    pub fn new(
+        sim: &crate::feed::Universe,
+        cfg: &ValidatedConfig,
+        seed: u64,
+    ) -> Result<Self, BotError> {
         let names: Vec<String> = cfg
             .param("features", "pairs")
             .as_array()
@@ -1042,7 +1046,8 @@ mod tests {
     #[test]
     fn walk_forward_on_the_simulator_reports_every_model_and_the_baselines() {
         let mut sim = ml_sim(7);
-        let mut sampler = Sampler::new(&mut sim, "SOL/USDC").unwrap();
+        let mut sampler =
+            Sampler::new(&crate::feed::Universe::from_sim(&mut sim), "SOL/USDC").unwrap();
         while sampler.samples.len() < 420 {
             let _ = sampler.apply(&sim.next_update());
         }

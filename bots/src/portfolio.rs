@@ -17,7 +17,7 @@ use sniperforge_engine::cycles::Hop;
 use sniperforge_engine::market::{AccountUpdate, Market, PoolIndex};
 use sniperforge_engine::pubkey::Pubkey;
 use sniperforge_engine::quote::{Amm, Side};
-use sniperforge_engine::sim::{Simulator, Token};
+use sniperforge_engine::sim::Token;
 
 use crate::bot::{BotError, apply_update};
 use crate::config::ValidatedConfig;
@@ -138,7 +138,7 @@ pub struct Portfolio {
 impl Portfolio {
     /// A portfolio over the simulator's market, reading journals beside `state_dir`.
     pub fn new(
-        sim: &mut Simulator,
+        sim: &crate::feed::Universe,
         cfg: &ValidatedConfig,
         state_dir: &Path,
     ) -> Result<Self, BotError> {
@@ -149,7 +149,7 @@ impl Portfolio {
                 Ok(())
             } else {
                 Err(BotError::Config(format!(
-                    "{path}: {s:?} is not a token of the simulator"
+                    "{path}: {s:?} is not a token of the market"
                 )))
             }
         };
@@ -484,7 +484,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use sniperforge_engine::sim::SimConfig;
+    use sniperforge_engine::sim::{SimConfig, Simulator};
 
     fn config(edit: impl FnOnce(&mut Value)) -> ValidatedConfig {
         let mut c = crate::template(crate::BotType::PortfolioManager);
@@ -515,7 +515,8 @@ mod tests {
             p["portfolio"]["target_weights"] = json!({"SOL": 0.5, "USDC": 0.5});
             p["risk_management"]["max_exposure_pct_per_token"] = json!(60.0);
         });
-        let mut pm = Portfolio::new(&mut sim, &cfg, &own).unwrap();
+        let mut pm =
+            Portfolio::new(&crate::feed::Universe::from_sim(&mut sim), &cfg, &own).unwrap();
         append_fills(
             &root.path().join("arb-1"),
             &[
@@ -585,14 +586,23 @@ mod tests {
             p["portfolio"]["initial_balances"] = json!({"USDC": 1000.0});
             p["portfolio"]["target_weights"] = json!({"USDC": 1.0});
         });
-        let mut pm = Portfolio::new(&mut sim, &cfg, &root.path().join("pm")).unwrap();
+        let mut pm = Portfolio::new(
+            &crate::feed::Universe::from_sim(&mut sim),
+            &cfg,
+            &root.path().join("pm"),
+        )
+        .unwrap();
         let v = pm.publish(0);
         assert!(v["plan"].as_array().unwrap().is_empty(), "{v}");
         assert_eq!(v["total_value_usd"], 1000.0);
         let cfg = config(|p| p["portfolio"]["initial_balances"] = json!({"DOGE": 1.0}));
-        let err = Portfolio::new(&mut sim, &cfg, root.path())
-            .unwrap_err()
-            .to_string();
+        let err = Portfolio::new(
+            &crate::feed::Universe::from_sim(&mut sim),
+            &cfg,
+            root.path(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
             err.contains("portfolio.initial_balances: \"DOGE\""),
             "{err}"

@@ -24,8 +24,20 @@ pub struct BotArgs {
     pub config: PathBuf,
     /// Control endpoint address (port 0: any free port; the log says which).
     pub control_addr: SocketAddr,
-    /// Feed: `sim`.
+    /// Feed: `sim`, `replay:FILE` or `solana`.
     pub feed: String,
+    /// Replay at maximum speed rather than the recorded pace.
+    pub replay_max_speed: bool,
+    /// Solana HTTP JSON-RPC endpoint (`--feed solana`).
+    pub rpc_url: Option<String>,
+    /// Solana websocket endpoint (default from the RPC URL).
+    pub ws_url: Option<String>,
+    /// Commitment of snapshots and subscriptions.
+    pub commitment: String,
+    /// The markets file: tokens and pools to watch (`--feed solana`; a replay's tokens).
+    pub markets: Option<PathBuf>,
+    /// Extra CA certificates (PEM) for https/wss endpoints.
+    pub rpc_ca: Option<PathBuf>,
     /// Directory for persisted state (default `data/bots/<bot_id>`).
     pub state_dir: Option<PathBuf>,
     /// Simulator seed.
@@ -301,9 +313,31 @@ async fn serve(args: BotArgs, valid: config::ValidatedConfig) -> i32 {
         .state_dir
         .clone()
         .unwrap_or_else(|| PathBuf::from("data").join("bots").join(&bot_id));
+    let markets = match args.markets.as_deref().map(crate::solana::Markets::load) {
+        Some(Err(e)) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+        Some(Ok(m)) => Some(m),
+        None => None,
+    };
+    let solana =
+        (args.rpc_url.is_some() || markets.is_some()).then(|| crate::solana::SolanaOptions {
+            rpc_url: args.rpc_url.clone().unwrap_or_default(),
+            ws_url: args.ws_url.clone(),
+            commitment: args.commitment.clone(),
+            markets,
+            ca: args.rpc_ca.clone(),
+        });
+    if args.feed == "solana" && args.rpc_url.is_none() {
+        eprintln!("error: --feed solana needs --rpc-url URL (and --markets FILE)");
+        return 2;
+    }
     let options = BotOptions {
         state_dir,
         feed: args.feed.clone(),
+        replay_max_speed: args.replay_max_speed,
+        solana,
         seed: args.seed,
     };
     let bot = match BotFactory::create_bot(valid, options) {

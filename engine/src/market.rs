@@ -299,6 +299,14 @@ impl Market {
         }
     }
 
+    /// Marks every pool's state as confirmed current up to `slot` (a live feed whose account
+    /// subscriptions are all up vouches that nothing changed unseen); never moves a slot back.
+    pub fn confirm_slot(&mut self, slot: u64) {
+        for s in &mut self.pool_slot {
+            *s = (*s).max(slot);
+        }
+    }
+
     /// Applies an account update to every pool that reads it (or, for a Whirlpool-owned account
     /// not routed yet, such as a tick array under an address the pool did not derive, to every
     /// Whirlpool, which keeps it only if the array names it). `changed` receives the pools whose

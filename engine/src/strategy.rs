@@ -505,6 +505,30 @@ impl Strategy {
         Ok(())
     }
 
+    /// Applies an update without detecting anything (a resynchronising snapshot: no decision
+    /// may see half of it); `scan_all` once the whole snapshot is in. `Ok(false)`: stale.
+    pub fn load(&mut self, update: &AccountUpdate) -> Result<bool, DecodeError> {
+        let mut changed = std::mem::take(&mut self.changed);
+        let applied = self.market.apply_update(update, &mut changed);
+        if applied.is_err() {
+            self.counters.decode_errors += 1;
+        } else {
+            self.counters.updates += 1;
+            self.slot = self.slot.max(update.slot);
+            for &pool in &changed {
+                self.refresh_curves(pool);
+            }
+        }
+        self.changed = changed;
+        applied
+    }
+
+    /// A live feed confirmed every pool's state up to `slot` (see [`Market::confirm_slot`]).
+    pub fn confirm_slot(&mut self, slot: u64) {
+        self.slot = self.slot.max(slot);
+        self.market.confirm_slot(slot);
+    }
+
     /// Evaluates every cycle through `pool` and decides on what it finds; returns whether
     /// anything was found. `received_at` is the ingress time of the triggering update.
     pub fn detect(

@@ -263,6 +263,61 @@ fn stale_and_out_of_order_updates_never_lead_to_a_decision() {
 }
 
 #[test]
+fn a_resync_loads_whole_before_one_scan_and_confirmed_slots_keep_quiet_pools_fresh() {
+    let (market, _) = market_of(&[
+        (0, 1, 1_000_000_000, 1_000_000_000),
+        (1, 0, 1_000_000_000, 1_000_000_000),
+    ]);
+    let mut config = permissive(100_000_000, 2);
+    config.risk.max_state_age_slots = 10;
+    let mut strategy = Engine::new(market, config);
+    let clock = ManualClock::new(0);
+    let mut out = Vec::new();
+    // A snapshot at slot 7 whose first half opens a gap its second half closes again: loaded,
+    // nothing is decided on the half-applied state, and the scan after sees no gap.
+    let (_, open) = v4_pool(1, 1, 0, 1_000_000_000, 1_200_000_000, 7);
+    let (_, closed) = v4_pool(1, 1, 0, 1_000_000_000, 1_000_000_000, 7);
+    let mut snapshot = open.clone();
+    for (i, mut u) in closed.into_iter().enumerate() {
+        u.write_version = 10 + i as u64;
+        snapshot.push(u);
+    }
+    for u in &snapshot {
+        assert!(strategy.load(u).unwrap());
+    }
+    strategy.scan_all(&clock, &mut out);
+    assert!(out.is_empty(), "{out:?}");
+    // A gap at slot 8, then the cluster moves to slot 30: the pools' states are 22 slots old
+    // and the route is refused, unless the feed confirmed them current.
+    let (_, gap) = v4_pool(1, 1, 0, 1_000_000_000, 1_200_000_000, 8);
+    for u in &gap {
+        strategy.load(u).unwrap();
+    }
+    let slot = Event::Slot {
+        slot: 30,
+        unix_timestamp: 0,
+    };
+    strategy.process(&slot, &clock, &mut out).unwrap();
+    strategy.scan_all(&clock, &mut out);
+    assert!(
+        out.iter().all(|d| !matches!(d, Decision::Execute(_))),
+        "{out:?}"
+    );
+    out.clear();
+    strategy.confirm_slot(30);
+    strategy.scan_all(&clock, &mut out);
+    assert!(
+        out.iter().any(|d| matches!(d, Decision::Execute(_))),
+        "{out:?}"
+    );
+    // A malformed account is an error and changes nothing.
+    let mut bad = gap[0].clone();
+    bad.data.truncate(10);
+    bad.slot = 31;
+    assert!(strategy.load(&bad).is_err());
+}
+
+#[test]
 fn risk_gates_stop_small_stale_and_excess_trades() {
     let clock = ManualClock::new(0);
     let mut out = Vec::new();

@@ -386,39 +386,7 @@ impl Webhooks {
     }
 
     fn client(extra_ca: Option<&std::path::Path>) -> Result<Arc<rustls::ClientConfig>, String> {
-        use rustls::pki_types::CertificateDer;
-        use rustls::pki_types::pem::PemObject;
-        let mut roots = rustls::RootCertStore::empty();
-        // A missing or partly unreadable system store leaves https to the extra CA (if any).
-        let native = rustls_native_certs::load_native_certs();
-        for cert in native.certs {
-            let _ = roots.add(cert);
-        }
-        if let Some(path) = extra_ca {
-            let mut added = 0;
-            for cert in CertificateDer::pem_file_iter(path)
-                .map_err(|e| format!("webhook CA {}: {e}", path.display()))?
-            {
-                let cert = cert.map_err(|e| format!("webhook CA {}: {e}", path.display()))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("webhook CA {}: {e}", path.display()))?;
-                added += 1;
-            }
-            if added == 0 {
-                return Err(format!(
-                    "webhook CA {}: no PEM certificate in it",
-                    path.display()
-                ));
-            }
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| format!("TLS: {e}"))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        Ok(Arc::new(tls))
+        sniperforge_bots::net::tls_client(extra_ca, "webhook CA")
     }
 
     /// POSTs `body` to the webhook, retrying up to three times with growing backoff.
@@ -436,67 +404,28 @@ impl Webhooks {
     }
 
     async fn post_once(&self, url: &str, body: &Value) -> Result<u16, String> {
-        let (tls, rest) = if let Some(rest) = url.strip_prefix("https://") {
-            (true, rest)
-        } else if let Some(rest) = url.strip_prefix("http://") {
-            (false, rest)
+        let target = sniperforge_bots::net::Url::parse(url, &[("http", false), ("https", true)])
+            .map_err(|e| format!("webhook {e}"))?;
+        let addr = format!("{} ({}:{})", target.authority, target.host, target.port);
+        let config = if target.tls {
+            Some(self.tls.as_ref().map_err(|e| format!("{addr}: {e}"))?)
         } else {
-            return Err(format!("{url}: a webhook is http:// or https://"));
+            None
         };
-        let (host, path) = rest
-            .split_once('/')
-            .map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
-        let (name, port) = split_host_port(host, if tls { 443 } else { 80 })?;
-        let addr = format!("{host} ({name}:{port})");
-        let connect = tokio::net::TcpStream::connect((name.as_str(), port));
-        let stream = tokio::time::timeout(Duration::from_secs(3), connect)
-            .await
-            .map_err(|_| format!("{addr}: connect timed out"))?
-            .map_err(|e| format!("{addr}: {e}"))?;
+        let stream = target.connect(config, Duration::from_secs(3)).await?;
         let payload = body.to_string();
         let request = format!(
-            "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}",
+            "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}",
+            target.path,
+            target.authority,
             payload.len()
         );
-        let response = if tls {
-            let server = rustls::pki_types::ServerName::try_from(name.to_string())
-                .map_err(|e| format!("{name}: not a host name for TLS: {e}"))?;
-            let config = self.tls.as_ref().map_err(|e| format!("{addr}: {e}"))?;
-            let connector = tokio_rustls::TlsConnector::from(Arc::clone(config));
-            let stream =
-                tokio::time::timeout(Duration::from_secs(3), connector.connect(server, stream))
-                    .await
-                    .map_err(|_| format!("{addr}: TLS handshake timed out"))?
-                    .map_err(|e| format!("{addr}: TLS: {e}"))?;
-            exchange(stream, &addr, request.as_bytes()).await?
-        } else {
-            exchange(stream, &addr, request.as_bytes()).await?
-        };
+        let response = exchange(stream, &addr, request.as_bytes()).await?;
         let line = String::from_utf8_lossy(&response);
         line.split_whitespace()
             .nth(1)
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| format!("{addr}: no HTTP status in the answer"))
-    }
-}
-
-/// `host[:port]` or `[v6]:port` → (host, port).
-fn split_host_port(host: &str, default: u16) -> Result<(String, u16), String> {
-    let bad_port = |p: &str| format!("{host}: port {p:?} is not a number");
-    if let Some(rest) = host.strip_prefix('[') {
-        let (ip, after) = rest
-            .split_once(']')
-            .ok_or_else(|| format!("{host}: unclosed '['"))?;
-        let port = match after.strip_prefix(':') {
-            Some(p) => p.parse().map_err(|_| bad_port(p))?,
-            None if after.is_empty() => default,
-            None => return Err(format!("{host}: unexpected {after:?} after the address")),
-        };
-        return Ok((ip.to_string(), port));
-    }
-    match host.rsplit_once(':') {
-        Some((n, p)) => Ok((n.to_string(), p.parse().map_err(|_| bad_port(p))?)),
-        None => Ok((host.to_string(), default)),
     }
 }
 

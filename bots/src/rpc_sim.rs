@@ -1,0 +1,417 @@
+//! The market simulator behind Solana's RPC wire protocol: HTTP JSON-RPC (`getMultipleAccounts`,
+//! `getAccountInfo`, `getSlot`, `getLatestBlockhash`) and the websocket pubsub
+//! (`accountSubscribe`, `slotSubscribe` and their unsubscribes) with notifications in the exact
+//! JSON of a Solana node, base64 account data in the programs' real layouts. The same router
+//! answers both (a node serves the websocket on the RPC port + 1; `serve` binds both).
+//! Faults for tests: 429 answers, dropped connections, malformed notifications, a paused
+//! market.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use serde_json::{Value, json};
+use sniperforge_engine::market::AccountUpdate;
+use sniperforge_engine::pubkey::{Pubkey, programs};
+use sniperforge_engine::sim::{SimConfig, Simulator};
+use tokio::sync::broadcast;
+
+/// What changes the server publishes.
+#[derive(Debug, Clone)]
+enum Change {
+    Account(Arc<(Pubkey, Value)>),
+    Slot(u64),
+}
+
+/// Switches a test flips on a running server.
+#[derive(Debug, Default)]
+pub struct Faults {
+    /// Answer this many next JSON-RPC calls with HTTP 429 (Retry-After: 0).
+    pub rate_limit_next: AtomicU32,
+    /// Send this many malformed notifications on every open stream.
+    pub malformed_next: AtomicU32,
+    /// Hold the market still (no account changes; slots go on).
+    pub paused: AtomicBool,
+    drop_epoch: AtomicU64,
+}
+
+impl Faults {
+    /// Closes every open websocket (abruptly, as a dying node would).
+    pub fn drop_connections(&self) {
+        self.drop_epoch.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// An account as stored: owner, data, slot of its last write.
+type Stored = (Pubkey, Vec<u8>, u64);
+
+/// A running server's shared state.
+#[derive(Debug)]
+pub struct RpcSim {
+    accounts: Mutex<HashMap<Pubkey, Stored>>,
+    slot: AtomicU64,
+    changes: broadcast::Sender<Change>,
+    /// Fault switches.
+    pub faults: Faults,
+    /// JSON-RPC calls answered, by method.
+    pub calls: Mutex<HashMap<String, u64>>,
+    /// Account changes published.
+    pub published: AtomicU64,
+    /// Websocket connections accepted.
+    pub connections: AtomicU64,
+}
+
+/// An SPL Token mint account: 82 bytes, decimals at 44, initialised at 45.
+pub fn mint_account(decimals: u8) -> Vec<u8> {
+    let mut data = vec![0u8; 82];
+    data[44] = decimals;
+    data[45] = 1;
+    data
+}
+
+/// The markets file of the simulator's tokens and pools (what `--markets` reads).
+pub fn markets(sim: &mut Simulator) -> Value {
+    let snapshot = sim.snapshot();
+    let pools: Vec<String> = snapshot
+        .iter()
+        .filter(|u| crate::feed::pool_of(u).is_some())
+        .map(|u| u.pubkey.to_string())
+        .collect();
+    let tokens: Vec<Value> = sim
+        .tokens()
+        .iter()
+        .map(|t| json!({"symbol": t.symbol, "mint": t.mint.to_string(), "usd": t.usd}))
+        .collect();
+    json!({"tokens": tokens, "pools": pools})
+}
+
+/// The simulated blockhash of `slot` (distinct per slot).
+pub fn blockhash(slot: u64) -> Pubkey {
+    let mut b = [0x5f; 32];
+    b[..8].copy_from_slice(&slot.to_le_bytes());
+    Pubkey(b)
+}
+
+fn account_json(owner: &Pubkey, data: &[u8]) -> Value {
+    json!({
+        "data": [base64::engine::general_purpose::STANDARD.encode(data), "base64"],
+        "executable": false,
+        "lamports": 6_960u64 * (128 + data.len() as u64),
+        "owner": owner.to_string(),
+        "rentEpoch": u64::MAX,
+        "space": data.len(),
+    })
+}
+
+impl RpcSim {
+    /// A server over the simulator `sim` (its tokens' mints included); `rate` account changes
+    /// a second, a slot every `slot_ms`.
+    pub fn start(mut sim: Simulator, rate: u64, slot_ms: u64) -> Arc<Self> {
+        let (changes, _) = broadcast::channel(65_536);
+        let mut accounts = HashMap::new();
+        for u in sim.snapshot() {
+            accounts.insert(u.pubkey, (u.owner, u.data, 1));
+        }
+        for t in sim.tokens() {
+            accounts.insert(t.mint, (programs::SPL_TOKEN, mint_account(t.decimals), 1));
+        }
+        let server = Arc::new(Self {
+            accounts: Mutex::new(accounts),
+            slot: AtomicU64::new(1),
+            changes,
+            faults: Faults::default(),
+            calls: Mutex::default(),
+            published: AtomicU64::new(0),
+            connections: AtomicU64::new(0),
+        });
+        let weak = Arc::downgrade(&server);
+        let per_tick = (rate / 100).max(1);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(10));
+            let mut last_slot = tokio::time::Instant::now();
+            loop {
+                tick.tick().await;
+                let Some(server) = weak.upgrade() else { return };
+                if last_slot.elapsed() >= Duration::from_millis(slot_ms) {
+                    last_slot = tokio::time::Instant::now();
+                    let slot = server.slot.fetch_add(1, Ordering::Relaxed) + 1;
+                    let _ = server.changes.send(Change::Slot(slot));
+                }
+                if server.faults.paused.load(Ordering::Relaxed) {
+                    continue;
+                }
+                for _ in 0..per_tick {
+                    let u = sim.next_update();
+                    server.set(&u);
+                }
+            }
+        });
+        server
+    }
+
+    /// Sets an account (at the current slot) and notifies its subscribers.
+    pub fn set(&self, u: &AccountUpdate) {
+        let slot = self.slot.load(Ordering::Relaxed);
+        if let Ok(mut a) = self.accounts.lock() {
+            a.insert(u.pubkey, (u.owner, u.data.clone(), slot));
+        }
+        self.published.fetch_add(1, Ordering::Relaxed);
+        let _ = self.changes.send(Change::Account(Arc::new((
+            u.pubkey,
+            json!({"context": {"slot": slot}, "value": account_json(&u.owner, &u.data)}),
+        ))));
+    }
+
+    /// The current slot.
+    pub fn slot(&self) -> u64 {
+        self.slot.load(Ordering::Relaxed)
+    }
+
+    /// An account's current data.
+    pub fn account(&self, key: &Pubkey) -> Option<Vec<u8>> {
+        self.accounts
+            .lock()
+            .ok()
+            .and_then(|a| a.get(key).map(|(_, d, _)| d.clone()))
+    }
+
+    /// JSON-RPC calls of `method` answered so far.
+    pub fn calls(&self, method: &str) -> u64 {
+        self.calls
+            .lock()
+            .map_or(0, |c| c.get(method).copied().unwrap_or(0))
+    }
+
+    fn answer(&self, request: &Value) -> Value {
+        let id = request.get("id").cloned().unwrap_or(Value::Null);
+        let error = |code: i64, message: String| json!({"jsonrpc": "2.0", "error": {"code": code, "message": message}, "id": id});
+        let Some(method) = request.get("method").and_then(Value::as_str) else {
+            return error(-32600, "Invalid request".into());
+        };
+        if let Ok(mut c) = self.calls.lock() {
+            *c.entry(method.to_string()).or_default() += 1;
+        }
+        let params = request.get("params").cloned().unwrap_or(json!([]));
+        let slot = self.slot();
+        let context = json!({"apiVersion": "2.2.0", "slot": slot});
+        let encoding_ok = |config: &Value| {
+            config
+                .get("encoding")
+                .and_then(Value::as_str)
+                .is_none_or(|e| e == "base64")
+        };
+        let lookup = |key: &Value| -> Result<Value, Value> {
+            let key: Pubkey = key
+                .as_str()
+                .and_then(|k| k.parse().ok())
+                .ok_or_else(|| error(-32602, format!("Invalid param: {key} is not a pubkey")))?;
+            let a = self
+                .accounts
+                .lock()
+                .map_err(|_| error(-32603, "lock".into()))?;
+            Ok(a.get(&key)
+                .map_or(Value::Null, |(owner, data, _)| account_json(owner, data)))
+        };
+        let result = match method {
+            "getSlot" => json!(slot),
+            "getLatestBlockhash" => json!({"context": context, "value": {
+                "blockhash": blockhash(slot).to_string(),
+                "lastValidBlockHeight": slot + 150}}),
+            "getMultipleAccounts" => {
+                let Some(keys) = params.get(0).and_then(Value::as_array) else {
+                    return error(
+                        -32602,
+                        "Invalid params: expected an array of pubkeys".into(),
+                    );
+                };
+                if keys.len() > crate::solana::MAX_KEYS_PER_CALL {
+                    return error(
+                        -32602,
+                        format!(
+                            "Too many inputs provided; max {}",
+                            crate::solana::MAX_KEYS_PER_CALL
+                        ),
+                    );
+                }
+                if !encoding_ok(params.get(1).unwrap_or(&Value::Null)) {
+                    return error(
+                        -32602,
+                        "Invalid params: this server encodes base64 only".into(),
+                    );
+                }
+                let mut values = Vec::new();
+                for k in keys {
+                    match lookup(k) {
+                        Ok(v) => values.push(v),
+                        Err(e) => return e,
+                    }
+                }
+                json!({"context": context, "value": values})
+            }
+            "getAccountInfo" => match lookup(params.get(0).unwrap_or(&Value::Null)) {
+                Ok(v) => json!({"context": context, "value": v}),
+                Err(e) => return e,
+            },
+            m => return error(-32601, format!("Method not found: {m}")),
+        };
+        json!({"jsonrpc": "2.0", "result": result, "id": id})
+    }
+}
+
+async fn http(State(server): State<Arc<RpcSim>>, body: axum::body::Bytes) -> Response {
+    use axum::http::StatusCode;
+    if server
+        .faults
+        .rate_limit_next
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+        .is_ok()
+    {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", "0")],
+            "Too many requests for a specific RPC call",
+        )
+            .into_response();
+    }
+    let answer = match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Array(batch)) => Value::Array(batch.iter().map(|r| server.answer(r)).collect()),
+        Ok(request) => server.answer(&request),
+        Err(e) => {
+            json!({"jsonrpc": "2.0", "error": {"code": -32700, "message": format!("Parse error: {e}")}, "id": null})
+        }
+    };
+    axum::Json(answer).into_response()
+}
+
+async fn upgrade(State(server): State<Arc<RpcSim>>, ws: WebSocketUpgrade) -> Response {
+    ws.on_upgrade(move |socket| pubsub(server, socket))
+}
+
+async fn pubsub(server: Arc<RpcSim>, mut socket: WebSocket) {
+    server.connections.fetch_add(1, Ordering::Relaxed);
+    let epoch = server.faults.drop_epoch.load(Ordering::Relaxed);
+    let mut changes = server.changes.subscribe();
+    let mut accounts: HashMap<Pubkey, u64> = HashMap::new();
+    let mut slot_sub: Option<u64> = None;
+    let mut next_sub = 1u64;
+    let mut check = tokio::time::interval(Duration::from_millis(20));
+    loop {
+        let outgoing: Vec<Value> = tokio::select! {
+            msg = socket.recv() => match msg {
+                Some(Ok(Message::Text(t))) => {
+                    let request: Value = match serde_json::from_str(t.as_str()) {
+                        Ok(v) => v,
+                        Err(e) => {
+                            let _ = socket.send(Message::Text(json!({"jsonrpc": "2.0", "error": {"code": -32700, "message": format!("Parse error: {e}")}, "id": null}).to_string().into())).await;
+                            continue;
+                        }
+                    };
+                    let id = request.get("id").cloned().unwrap_or(Value::Null);
+                    let method = request.get("method").and_then(Value::as_str).unwrap_or_default();
+                    let params = request.get("params").cloned().unwrap_or(json!([]));
+                    let answer = match method {
+                        "accountSubscribe" => match params.get(0).and_then(Value::as_str).and_then(|k| k.parse::<Pubkey>().ok()) {
+                            Some(key) => {
+                                let sub = next_sub;
+                                next_sub += 1;
+                                accounts.insert(key, sub);
+                                json!({"jsonrpc": "2.0", "result": sub, "id": id})
+                            }
+                            None => json!({"jsonrpc": "2.0", "error": {"code": -32602, "message": "Invalid Request: Invalid pubkey provided"}, "id": id}),
+                        },
+                        "slotSubscribe" => {
+                            let sub = next_sub;
+                            next_sub += 1;
+                            slot_sub = Some(sub);
+                            json!({"jsonrpc": "2.0", "result": sub, "id": id})
+                        }
+                        "accountUnsubscribe" | "slotUnsubscribe" => {
+                            let sub = params.get(0).and_then(Value::as_u64);
+                            let before = accounts.len() + usize::from(slot_sub.is_some());
+                            accounts.retain(|_, s| Some(*s) != sub);
+                            if slot_sub == sub { slot_sub = None; }
+                            let removed = before != accounts.len() + usize::from(slot_sub.is_some());
+                            json!({"jsonrpc": "2.0", "result": removed, "id": id})
+                        }
+                        m => json!({"jsonrpc": "2.0", "error": {"code": -32601, "message": format!("Method not found: {m}")}, "id": id}),
+                    };
+                    vec![answer]
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => continue,
+            },
+            change = changes.recv() => match change {
+                Ok(Change::Account(a)) => match accounts.get(&a.0) {
+                    Some(sub) => vec![json!({"jsonrpc": "2.0", "method": "accountNotification",
+                        "params": {"result": a.1, "subscription": sub}})],
+                    None => continue,
+                },
+                Ok(Change::Slot(slot)) => match slot_sub {
+                    Some(sub) => vec![json!({"jsonrpc": "2.0", "method": "slotNotification",
+                        "params": {"result": {"parent": slot - 1, "root": slot.saturating_sub(32), "slot": slot}, "subscription": sub}})],
+                    None => continue,
+                },
+                // A client too slow for the stream is cut off, as a node does.
+                Err(broadcast::error::RecvError::Lagged(_)) => return,
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            _ = check.tick() => {
+                if server.faults.drop_epoch.load(Ordering::Relaxed) != epoch {
+                    return; // dropped without a close frame
+                }
+                let mut bad = Vec::new();
+                while server.faults.malformed_next.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)).is_ok() {
+                    let sub = accounts.values().next().copied().unwrap_or(0);
+                    bad.push(match bad.len() % 3 {
+                        0 => json!({"jsonrpc": "2.0", "method": "accountNotification", "params": {"result": {"context": {"slot": 1}, "value": {"data": ["%%%not base64%%%", "base64"], "owner": programs::SPL_TOKEN.to_string(), "lamports": 1}}, "subscription": sub}}),
+                        1 => json!({"jsonrpc": "2.0", "method": "accountNotification", "params": {"result": {"context": {"slot": 1}}, "subscription": 987_654_321}}),
+                        _ => json!("not a notification"),
+                    });
+                }
+                bad
+            }
+        };
+        for v in outgoing {
+            if socket
+                .send(Message::Text(v.to_string().into()))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    }
+}
+
+/// The router: POST JSON-RPC and GET websocket upgrades on `/`.
+pub fn router(server: Arc<RpcSim>) -> axum::Router {
+    axum::Router::new()
+        .route("/", axum::routing::post(http).get(upgrade))
+        .with_state(server)
+}
+
+/// Serves `server` on `rpc` and `ws` (the RPC port + 1, by Solana's convention) until the
+/// runtime ends.
+pub async fn serve(
+    server: Arc<RpcSim>,
+    rpc: tokio::net::TcpListener,
+    ws: tokio::net::TcpListener,
+) -> std::io::Result<()> {
+    let a = axum::serve(rpc, router(Arc::clone(&server)));
+    let b = axum::serve(ws, router(server));
+    tokio::try_join!(async { a.await }, async { b.await }).map(|_| ())
+}
+
+/// The simulator a server runs for `seed` (the bots' default settings).
+pub fn simulator(seed: u64) -> Simulator {
+    Simulator::new(SimConfig {
+        seed,
+        noise_scale: 10.0,
+        ..SimConfig::default()
+    })
+}

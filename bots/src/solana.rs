@@ -1,0 +1,1119 @@
+//! The Solana RPC feed: a snapshot over HTTP JSON-RPC (`getMultipleAccounts`, at most 100
+//! keys a call, base64), then `accountSubscribe` per account and `slotSubscribe` over the
+//! websocket pubsub, in the wire formats of Solana's RPC. A reader thread (its own tokio
+//! runtime) parses notifications and hands them to the runner through an outbox that never
+//! blocks it: a newer state of an account still waiting replaces the older one (counted). A
+//! broken stream is reported at once (`Down`), then reconnected with backoff, resubscribed and
+//! re-snapshotted; the runner applies the whole new snapshot before deciding anything on it.
+//! HTTP 429 answers are retried after their Retry-After (or a growing backoff).
+//!
+//! The markets file names what to watch:
+//! `{"tokens": [{"symbol": "SOL", "mint": "So11…112", "usd": 150.0}, …], "pools": ["58oQ…", …]}`.
+//! Decimals are read from the mint accounts; a pool's vaults and tick arrays are found from its
+//! own account.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::Thread;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use serde::Deserialize;
+use serde_json::json;
+use sniperforge_engine::market::{AccountUpdate, Market};
+use sniperforge_engine::pubkey::{Pubkey, programs};
+use sniperforge_engine::quote::Amm;
+use sniperforge_engine::sim::Token;
+use sniperforge_engine::strategy::{Clock, MonotonicClock};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::bot::BotError;
+use crate::feed::{FeedEvent, Universe, pool_of};
+use crate::net::Url;
+
+/// Keys a `getMultipleAccounts` call may carry.
+pub const MAX_KEYS_PER_CALL: usize = 100;
+/// Without any message for this long (slots come every 0.4 s) the stream counts as dead.
+const SILENCE: Duration = Duration::from_secs(10);
+const HTTP: &[(&str, bool)] = &[("http", false), ("https", true)];
+const WS: &[(&str, bool)] = &[("ws", false), ("wss", true)];
+
+/// A token of the markets file (decimals come from its mint account).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MarketToken {
+    /// Symbol the bot configs use.
+    pub symbol: String,
+    /// Mint address.
+    pub mint: String,
+    /// Reference USD price for sizing and accounting.
+    pub usd: f64,
+}
+
+/// What a Solana feed watches.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Markets {
+    /// The tokens configs may name.
+    pub tokens: Vec<MarketToken>,
+    /// Pool account addresses (Raydium AMM v4, Raydium CP-Swap, Orca Whirlpool).
+    pub pools: Vec<String>,
+}
+
+impl Markets {
+    /// Reads and checks a markets file.
+    pub fn load(path: &Path) -> Result<Self, BotError> {
+        let err = |e: String| BotError::Config(format!("markets file {}: {e}", path.display()));
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        let markets: Self = serde_json::from_str(&text).map_err(|e| err(e.to_string()))?;
+        for (i, t) in markets.tokens.iter().enumerate() {
+            t.mint
+                .parse::<Pubkey>()
+                .map_err(|e| err(format!("tokens[{i}].mint {:?}: {e}", t.mint)))?;
+            if !(t.usd.is_finite() && t.usd > 0.0) {
+                return Err(err(format!(
+                    "tokens[{i}].usd: {} is not a positive price",
+                    t.usd
+                )));
+            }
+            if t.symbol.is_empty() || markets.tokens[..i].iter().any(|o| o.symbol == t.symbol) {
+                return Err(err(format!(
+                    "tokens[{i}].symbol {:?}: empty or named twice",
+                    t.symbol
+                )));
+            }
+        }
+        for (i, p) in markets.pools.iter().enumerate() {
+            p.parse::<Pubkey>()
+                .map_err(|e| err(format!("pools[{i}] {p:?}: {e}")))?;
+        }
+        if markets.pools.is_empty() {
+            return Err(err("pools: names no pool".into()));
+        }
+        Ok(markets)
+    }
+
+    fn mints(&self) -> Vec<Pubkey> {
+        self.tokens
+            .iter()
+            .filter_map(|t| t.mint.parse().ok())
+            .collect()
+    }
+
+    /// The tokens, with decimals read from their mint accounts among `accounts`.
+    pub fn tokens_with_decimals(&self, accounts: &[AccountUpdate]) -> Result<Vec<Token>, BotError> {
+        self.tokens
+            .iter()
+            .map(|t| {
+                let mint: Pubkey = t
+                    .mint
+                    .parse()
+                    .map_err(|e| BotError::Config(format!("markets: mint {:?}: {e}", t.mint)))?;
+                let decimals = accounts
+                    .iter()
+                    .find(|u| u.pubkey == mint)
+                    .and_then(mint_decimals)
+                    .ok_or_else(|| {
+                        BotError::Config(format!(
+                            "markets: token {} ({mint}): no SPL mint account found for it",
+                            t.symbol
+                        ))
+                    })?;
+                Ok(Token {
+                    // Symbols live as long as the process (a handful, read once per start).
+                    symbol: Box::leak(t.symbol.clone().into_boxed_str()),
+                    mint,
+                    decimals,
+                    usd: t.usd,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Decimals of an SPL Token (or Token-2022) mint account: byte 44, after the mint authority
+/// (4 + 32) and the supply (8).
+pub fn mint_decimals(u: &AccountUpdate) -> Option<u8> {
+    let token_program = u.owner == programs::SPL_TOKEN || u.owner == programs::SPL_TOKEN_2022;
+    (token_program && u.data.len() >= 82).then(|| u.data[44])
+}
+
+/// Where the feed connects.
+#[derive(Debug, Clone)]
+pub struct SolanaOptions {
+    /// HTTP JSON-RPC endpoint.
+    pub rpc_url: String,
+    /// Websocket pubsub endpoint (default: the RPC URL with ws(s)://, port + 1 when the RPC
+    /// URL names a port — Solana's own convention).
+    pub ws_url: Option<String>,
+    /// processed, confirmed or finalized.
+    pub commitment: String,
+    /// What to watch (a replay's token table, when given with one).
+    pub markets: Option<Markets>,
+    /// Extra CA certificates (PEM) for https/wss endpoints.
+    pub ca: Option<PathBuf>,
+}
+
+impl SolanaOptions {
+    fn endpoints(&self) -> Result<(Url, Url), BotError> {
+        let bad = |e: String| BotError::Config(e);
+        if !["processed", "confirmed", "finalized"].contains(&self.commitment.as_str()) {
+            return Err(bad(format!(
+                "--commitment {:?}: expected processed, confirmed or finalized",
+                self.commitment
+            )));
+        }
+        let rpc = Url::parse(&self.rpc_url, HTTP).map_err(|e| bad(format!("--rpc-url {e}")))?;
+        let ws = match &self.ws_url {
+            Some(u) => Url::parse(u, WS).map_err(|e| bad(format!("--ws-url {e}")))?,
+            None => {
+                let mut ws = rpc.clone();
+                if ws.explicit_port {
+                    ws.port = ws.port.checked_add(1).ok_or_else(|| {
+                        bad("--rpc-url: port 65535 leaves no websocket port; give --ws-url".into())
+                    })?;
+                    ws.authority = match ws.authority.rsplit_once(':') {
+                        Some((h, _)) => format!("{h}:{}", ws.port),
+                        None => ws.authority,
+                    };
+                }
+                ws
+            }
+        };
+        Ok((rpc, ws))
+    }
+}
+
+/// A JSON-RPC failure.
+#[derive(Debug)]
+enum RpcError {
+    /// HTTP 429, with the server's Retry-After.
+    RateLimited(Option<Duration>),
+    /// Anything else, in words.
+    Other(String),
+}
+
+impl std::fmt::Display for RpcError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::RateLimited(_) => write!(f, "rate limited (HTTP 429)"),
+            Self::Other(e) => f.write_str(e),
+        }
+    }
+}
+
+/// A JSON-RPC client over one kept-alive HTTP/1.1 connection (reopened after an error).
+struct Rpc {
+    url: Url,
+    tls: Arc<rustls::ClientConfig>,
+    sender: Option<hyper::client::conn::http1::SendRequest<Full<Bytes>>>,
+    next_id: u64,
+}
+
+#[derive(Deserialize)]
+struct UiAccount<'a> {
+    #[serde(borrow)]
+    data: (Cow<'a, str>, Cow<'a, str>),
+    #[serde(borrow)]
+    owner: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+struct Context {
+    slot: u64,
+}
+
+#[derive(Deserialize)]
+struct RpcErrorBody {
+    code: i64,
+    message: String,
+}
+
+#[derive(Deserialize)]
+struct MultipleAccounts<'a> {
+    context: Context,
+    #[serde(borrow)]
+    value: Vec<Option<UiAccount<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct RpcResponse<'a> {
+    #[serde(borrow, default)]
+    result: Option<MultipleAccounts<'a>>,
+    #[serde(default)]
+    error: Option<RpcErrorBody>,
+}
+
+/// An account in the RPC's base64 encoding, as an update (the caller sets the write version).
+fn decode_account(
+    pubkey: Pubkey,
+    account: &UiAccount<'_>,
+    slot: u64,
+) -> Result<AccountUpdate, String> {
+    use base64::Engine as _;
+    if account.data.1 != "base64" {
+        return Err(format!(
+            "{pubkey}: data encoded {:?}, asked base64",
+            account.data.1
+        ));
+    }
+    let data = base64::engine::general_purpose::STANDARD
+        .decode(account.data.0.as_bytes())
+        .map_err(|e| format!("{pubkey}: data is not base64: {e}"))?;
+    let owner = account
+        .owner
+        .parse()
+        .map_err(|e| format!("{pubkey}: owner {:?}: {e}", account.owner))?;
+    Ok(AccountUpdate {
+        pubkey,
+        owner,
+        slot,
+        write_version: 0,
+        data,
+        received_at: 0,
+    })
+}
+
+impl Rpc {
+    async fn post(&mut self, body: String) -> Result<Bytes, RpcError> {
+        let other = |e: String| RpcError::Other(format!("rpc {}: {e}", self.url.authority));
+        if self.sender.as_ref().is_none_or(|s| s.is_closed()) {
+            let io = self
+                .url
+                .connect(Some(&self.tls), Duration::from_secs(5))
+                .await
+                .map_err(|e| RpcError::Other(format!("rpc {e}")))?;
+            let (sender, conn) =
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(io))
+                    .await
+                    .map_err(|e| other(e.to_string()))?;
+            tokio::spawn(conn);
+            self.sender = Some(sender);
+        }
+        let Some(sender) = self.sender.as_mut() else {
+            return Err(other("no connection".into()));
+        };
+        let request = hyper::Request::post(self.url.path.as_str())
+            .header("host", self.url.authority.as_str())
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| other(e.to_string()))?;
+        let exchange = async {
+            let response = sender.send_request(request).await?;
+            let status = response.status();
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            let body = response.into_body().collect().await?.to_bytes();
+            Ok::<_, hyper::Error>((status, retry_after, body))
+        };
+        let (status, retry_after, body) =
+            match tokio::time::timeout(Duration::from_secs(10), exchange).await {
+                Ok(Ok(r)) => r,
+                Ok(Err(e)) => {
+                    self.sender = None;
+                    return Err(other(e.to_string()));
+                }
+                Err(_) => {
+                    self.sender = None;
+                    return Err(other("no answer within 10 s".into()));
+                }
+            };
+        if status.as_u16() == 429 {
+            return Err(RpcError::RateLimited(retry_after));
+        }
+        if !status.is_success() {
+            return Err(other(format!(
+                "HTTP {status}: {}",
+                String::from_utf8_lossy(&body[..body.len().min(200)])
+            )));
+        }
+        Ok(body)
+    }
+
+    /// `getMultipleAccounts` over `keys` (batches of 100, each retried on 429 up to 5 times):
+    /// the accounts that exist, stamped with their batch's context slot.
+    async fn accounts(
+        &mut self,
+        keys: &[Pubkey],
+        commitment: &str,
+        shared: &FeedShared,
+    ) -> Result<Vec<AccountUpdate>, String> {
+        let mut out = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(MAX_KEYS_PER_CALL) {
+            self.next_id += 1;
+            let names: Vec<String> = chunk.iter().map(ToString::to_string).collect();
+            let body = json!({
+                "jsonrpc": "2.0", "id": self.next_id, "method": "getMultipleAccounts",
+                "params": [names, {"encoding": "base64", "commitment": commitment}],
+            })
+            .to_string();
+            let mut backoff = Duration::from_millis(100);
+            let mut attempts = 0;
+            let bytes = loop {
+                match self.post(body.clone()).await {
+                    Ok(b) => break b,
+                    Err(RpcError::RateLimited(after)) if attempts < 5 => {
+                        attempts += 1;
+                        shared.rate_limited.fetch_add(1, Ordering::Relaxed);
+                        tokio::time::sleep(after.unwrap_or(backoff)).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                    }
+                    Err(e) => return Err(format!("getMultipleAccounts: {e}")),
+                }
+            };
+            let response: RpcResponse<'_> = serde_json::from_slice(&bytes)
+                .map_err(|e| format!("getMultipleAccounts: unreadable answer: {e}"))?;
+            if let Some(e) = response.error {
+                return Err(format!(
+                    "getMultipleAccounts: RPC error {}: {}",
+                    e.code, e.message
+                ));
+            }
+            let result = response
+                .result
+                .ok_or("getMultipleAccounts: answer without result or error")?;
+            if result.value.len() != chunk.len() {
+                return Err(format!(
+                    "getMultipleAccounts: {} accounts for {} keys",
+                    result.value.len(),
+                    chunk.len()
+                ));
+            }
+            for (key, account) in chunk.iter().zip(&result.value) {
+                if let Some(a) = account {
+                    out.push(
+                        decode_account(*key, a, result.context.slot)
+                            .map_err(|e| format!("getMultipleAccounts: {e}"))?,
+                    );
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Events waiting for the runner. An account's newer state replaces its older one still
+/// waiting, and one slot event stands for all that wait; a `Resync` or `Down` closes the epoch
+/// (nothing after it replaces anything before it).
+#[derive(Debug, Default)]
+struct Outbox {
+    events: Vec<FeedEvent>,
+    pending: HashMap<Pubkey, usize>,
+    slot_at: Option<usize>,
+    coalesced: u64,
+}
+
+impl Outbox {
+    fn push(&mut self, event: FeedEvent) {
+        match event {
+            FeedEvent::Account(u) => match self.pending.get(&u.pubkey) {
+                Some(&i) => {
+                    self.events[i] = FeedEvent::Account(u);
+                    self.coalesced += 1;
+                }
+                None => {
+                    self.pending.insert(u.pubkey, self.events.len());
+                    self.events.push(FeedEvent::Account(u));
+                }
+            },
+            FeedEvent::Slot(s) => match self.slot_at {
+                Some(i) => self.events[i] = FeedEvent::Slot(s),
+                None => {
+                    self.slot_at = Some(self.events.len());
+                    self.events.push(FeedEvent::Slot(s));
+                }
+            },
+            other => {
+                self.pending.clear();
+                self.slot_at = None;
+                self.events.push(other);
+            }
+        }
+    }
+
+    fn drain(&mut self, out: &mut Vec<FeedEvent>) {
+        out.append(&mut self.events);
+        self.pending.clear();
+        self.slot_at = None;
+    }
+}
+
+/// State the reader thread and the runner share.
+#[derive(Debug, Default)]
+struct FeedShared {
+    outbox: Mutex<Outbox>,
+    waker: Mutex<Option<Thread>>,
+    connected: AtomicBool,
+    notifications: AtomicU64,
+    malformed: AtomicU64,
+    reconnects: AtomicU64,
+    rate_limited: AtomicU64,
+    slot: AtomicU64,
+    last_error: Mutex<Option<String>>,
+    last_malformed: Mutex<Option<String>>,
+    write_version: AtomicU64,
+}
+
+impl FeedShared {
+    fn push(&self, event: FeedEvent) {
+        self.outbox
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(event);
+        if let Some(t) = self
+            .waker
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            t.unpark();
+        }
+    }
+
+    fn malformed(&self, why: String) {
+        self.malformed.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(%why, "malformed notification skipped");
+        *self
+            .last_malformed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(why);
+    }
+
+    fn stamp(&self, mut u: AccountUpdate, received_at: u64) -> AccountUpdate {
+        u.write_version = self.write_version.fetch_add(1, Ordering::Relaxed) + 1;
+        u.received_at = received_at;
+        u
+    }
+}
+
+/// A running Solana feed (its reader thread stops with the bot's stop flag).
+#[derive(Debug)]
+pub struct SolanaFeed {
+    shared: Arc<FeedShared>,
+    ws: String,
+}
+
+impl SolanaFeed {
+    /// Loads the markets' pools and everything they read (failing with what and where when the
+    /// RPC is unreachable or an account is not what the file says), then starts the reader.
+    pub fn start(
+        options: &SolanaOptions,
+        stop: Arc<AtomicBool>,
+        clock: MonotonicClock,
+    ) -> Result<(Universe, Self), BotError> {
+        let markets = options.markets.clone().ok_or_else(|| {
+            BotError::Config("--feed solana needs --markets FILE (the pools to watch)".into())
+        })?;
+        let (rpc_url, ws_url) = options.endpoints()?;
+        let tls =
+            crate::net::tls_client(options.ca.as_deref(), "--rpc-ca").map_err(BotError::Config)?;
+        let shared = Arc::new(FeedShared::default());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let commitment = options.commitment.clone();
+        let reader_shared = Arc::clone(&shared);
+        let ws_name = format!("{}{}", ws_url.authority, ws_url.path);
+        std::thread::Builder::new()
+            .name("solana-feed".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let _ = tx.send(Err(format!("feed runtime: {e}")));
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    let mut rpc = Rpc {
+                        url: rpc_url,
+                        tls: Arc::clone(&tls),
+                        sender: None,
+                        next_id: 0,
+                    };
+                    let found = discover(&mut rpc, &markets, &commitment, &reader_shared).await;
+                    let keys = match found {
+                        Ok((universe, keys)) => {
+                            let _ = tx.send(Ok(universe));
+                            keys
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    let reader = Reader {
+                        shared: reader_shared,
+                        rpc,
+                        ws: ws_url,
+                        tls,
+                        keys,
+                        commitment,
+                        stop,
+                        clock,
+                    };
+                    reader.run().await;
+                });
+            })
+            .map_err(|e| BotError::State(format!("spawning the Solana feed reader: {e}")))?;
+        let universe = rx
+            .recv_timeout(Duration::from_secs(60))
+            .map_err(|_| BotError::Config("--feed solana: the snapshot took over 60 s".into()))?
+            .map_err(|e| BotError::Config(format!("--feed solana: {e}")))?;
+        Ok((
+            universe,
+            Self {
+                shared,
+                ws: ws_name,
+            },
+        ))
+    }
+
+    /// Moves every waiting event into `out`.
+    pub fn drain(&self, out: &mut Vec<FeedEvent>) {
+        self.shared
+            .outbox
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(out);
+    }
+
+    /// The thread to wake when events arrive.
+    pub fn attach(&self, thread: Thread) {
+        *self.shared.waker.lock().unwrap_or_else(|e| e.into_inner()) = Some(thread);
+    }
+
+    /// Health reasons: the stream down, and why.
+    pub fn problems(&self) -> Vec<String> {
+        if self.shared.connected.load(Ordering::Relaxed) {
+            return Vec::new();
+        }
+        let why = self
+            .shared
+            .last_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .unwrap_or_else(|| "connecting".into());
+        vec![format!("solana feed {} down: {why}", self.ws)]
+    }
+
+    /// Counters for the custom metrics.
+    pub fn counters(&self) -> Vec<(&'static str, f64)> {
+        let s = &self.shared;
+        let coalesced = s.outbox.lock().unwrap_or_else(|e| e.into_inner()).coalesced;
+        vec![
+            (
+                "feed_notifications",
+                s.notifications.load(Ordering::Relaxed) as f64,
+            ),
+            ("feed_malformed", s.malformed.load(Ordering::Relaxed) as f64),
+            (
+                "feed_reconnects",
+                s.reconnects.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "feed_rate_limited",
+                s.rate_limited.load(Ordering::Relaxed) as f64,
+            ),
+            ("feed_coalesced", coalesced as f64),
+            ("feed_slot", s.slot.load(Ordering::Relaxed) as f64),
+            (
+                "feed_connected",
+                f64::from(u8::from(s.connected.load(Ordering::Relaxed))),
+            ),
+        ]
+    }
+
+    /// The last malformed notification's problem.
+    pub fn last_malformed(&self) -> Option<String> {
+        self.shared
+            .last_malformed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// Fetches the pools, then what they read (vaults, tick arrays) until nothing new is needed,
+/// and the token mints: the universe and every key to subscribe.
+async fn discover(
+    rpc: &mut Rpc,
+    markets: &Markets,
+    commitment: &str,
+    shared: &FeedShared,
+) -> Result<(Universe, Vec<Pubkey>), String> {
+    let pools: Vec<Pubkey> = markets
+        .pools
+        .iter()
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    let found = rpc.accounts(&pools, commitment, shared).await?;
+    let mut market = Market::new();
+    for key in &pools {
+        let u = found
+            .iter()
+            .find(|u| u.pubkey == *key)
+            .ok_or_else(|| format!("pool {key}: no such account"))?;
+        let pool = pool_of(u).ok_or_else(|| {
+            format!(
+                "pool {key}: not a Raydium AMM v4, Raydium CP-Swap or Orca Whirlpool pool account (owner {})",
+                u.owner
+            )
+        })?;
+        for mint in pool.mints() {
+            if !markets.mints().contains(&mint) {
+                return Err(format!(
+                    "pool {key}: mint {mint} is not among the markets file's tokens"
+                ));
+            }
+        }
+        market.add_pool(pool);
+    }
+    let mut snapshot = found;
+    let mut keys: Vec<Pubkey> = pools.clone();
+    let mut changed = Vec::new();
+    for round in 0..4 {
+        for u in &snapshot {
+            let _ = market.apply_update(u, &mut changed);
+        }
+        let wanted: Vec<Pubkey> = (0..market.pool_count())
+            .filter_map(|i| market.pool(sniperforge_engine::market::PoolIndex(i as u32)))
+            .flat_map(|p| p.accounts())
+            .filter(|k| !keys.contains(k))
+            .collect();
+        if wanted.is_empty() {
+            break;
+        }
+        if round == 3 {
+            return Err("the pools' accounts did not settle after 4 rounds".into());
+        }
+        let more = rpc.accounts(&wanted, commitment, shared).await?;
+        keys.extend(wanted);
+        snapshot = more;
+    }
+    let mints = markets.mints();
+    let mint_accounts = rpc.accounts(&mints, commitment, shared).await?;
+    let tokens = markets
+        .tokens_with_decimals(&mint_accounts)
+        .map_err(|e| e.to_string())?;
+    // The universe's snapshot is re-read whole, so that every account is from one pass.
+    let snapshot = rpc.accounts(&keys, commitment, shared).await?;
+    let snapshot = snapshot.into_iter().map(|u| shared.stamp(u, 0)).collect();
+    Ok((Universe::new(tokens, snapshot), keys))
+}
+
+/// A websocket message: a subscription's confirmation or error, or a notification.
+#[derive(Deserialize)]
+struct WsMessage<'a> {
+    #[serde(default)]
+    id: Option<u64>,
+    #[serde(default)]
+    result: Option<serde_json::Value>,
+    #[serde(default)]
+    error: Option<RpcErrorBody>,
+    #[serde(default, borrow)]
+    method: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    params: Option<NotificationParams<'a>>,
+}
+
+#[derive(Deserialize)]
+struct NotificationParams<'a> {
+    subscription: u64,
+    #[serde(borrow)]
+    result: NotificationResult<'a>,
+}
+
+#[derive(Deserialize)]
+struct NotificationResult<'a> {
+    #[serde(default)]
+    context: Option<Context>,
+    #[serde(default, borrow)]
+    value: Option<UiAccount<'a>>,
+    #[serde(default)]
+    slot: Option<u64>,
+}
+
+type Ws = tokio_tungstenite::WebSocketStream<Box<dyn crate::net::Io>>;
+
+struct Reader {
+    shared: Arc<FeedShared>,
+    rpc: Rpc,
+    ws: Url,
+    tls: Arc<rustls::ClientConfig>,
+    keys: Vec<Pubkey>,
+    commitment: String,
+    stop: Arc<AtomicBool>,
+    clock: MonotonicClock,
+}
+
+/// A session's subscriptions: subscription id → account index (`None`: the slot stream).
+#[derive(Default)]
+struct Subscriptions {
+    by_id: HashMap<u64, Option<usize>>,
+    confirmed: usize,
+}
+
+impl Reader {
+    async fn run(mut self) {
+        let mut backoff = Duration::from_millis(100);
+        while !self.stop.load(Ordering::Relaxed) {
+            let started = Instant::now();
+            let why = match self.session().await {
+                Ok(()) => return,
+                Err(why) => why,
+            };
+            self.shared.connected.store(false, Ordering::Relaxed);
+            tracing::warn!(%why, "solana feed down; reconnecting");
+            *self
+                .shared
+                .last_error
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = Some(why.clone());
+            self.shared.push(FeedEvent::Down(why));
+            self.shared.reconnects.fetch_add(1, Ordering::Relaxed);
+            if started.elapsed() > Duration::from_secs(30) {
+                backoff = Duration::from_millis(100);
+            }
+            let until = Instant::now() + backoff;
+            while Instant::now() < until && !self.stop.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    async fn connect(&self) -> Result<Ws, String> {
+        let io = self
+            .ws
+            .connect(Some(&self.tls), Duration::from_secs(5))
+            .await
+            .map_err(|e| format!("websocket {e}"))?;
+        let scheme = if self.ws.tls { "wss" } else { "ws" };
+        let url = format!("{scheme}://{}{}", self.ws.authority, self.ws.path);
+        let (ws, _) = tokio::time::timeout(
+            Duration::from_secs(5),
+            tokio_tungstenite::client_async(url.as_str(), io),
+        )
+        .await
+        .map_err(|_| format!("websocket {url}: handshake timed out"))?
+        .map_err(|e| format!("websocket {url}: {e}"))?;
+        Ok(ws)
+    }
+
+    /// One connection: subscribe, snapshot, stream. `Ok` only when stopped.
+    async fn session(&mut self) -> Result<(), String> {
+        let mut ws = self.connect().await?;
+        let mut subs = Subscriptions::default();
+        let slot_request = json!({"jsonrpc": "2.0", "id": 0, "method": "slotSubscribe"});
+        ws.send(Message::Text(slot_request.to_string().into()))
+            .await
+            .map_err(|e| format!("slotSubscribe: {e}"))?;
+        for (i, key) in self.keys.iter().enumerate() {
+            let request = json!({
+                "jsonrpc": "2.0", "id": i + 1, "method": "accountSubscribe",
+                "params": [key.to_string(), {"encoding": "base64", "commitment": self.commitment}],
+            });
+            ws.send(Message::Text(request.to_string().into()))
+                .await
+                .map_err(|e| format!("accountSubscribe {key}: {e}"))?;
+        }
+        // Every subscription confirmed before the snapshot, so no change falls between them;
+        // what arrives meanwhile waits behind the snapshot.
+        let mut held = Vec::new();
+        while subs.confirmed < self.keys.len() + 1 {
+            let msg = self.next_message(&mut ws).await?;
+            self.handle(msg, &mut subs, Some(&mut held))?;
+        }
+        let keys = self.keys.clone();
+        let shared = Arc::clone(&self.shared);
+        let commitment = self.commitment.clone();
+        let snapshot = {
+            let rpc = &mut self.rpc;
+            let fetch = rpc.accounts(&keys, &commitment, &shared);
+            tokio::pin!(fetch);
+            loop {
+                tokio::select! {
+                    done = &mut fetch => break done?,
+                    msg = Self::next_message_of(&mut ws, &self.stop) => {
+                        let msg = msg?;
+                        Self::handle_with(&self.shared, &self.keys, self.clock, msg, &mut subs, Some(&mut held))?;
+                    }
+                }
+            }
+        };
+        let now = self.clock.now_ns();
+        let snapshot = snapshot
+            .into_iter()
+            .map(|u| self.shared.stamp(u, now))
+            .collect();
+        self.shared.push(FeedEvent::Resync(snapshot));
+        for u in held {
+            self.shared.push(FeedEvent::Account(u));
+        }
+        self.shared.connected.store(true, Ordering::Relaxed);
+        *self
+            .shared
+            .last_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = None;
+        loop {
+            let msg = self.next_message(&mut ws).await?;
+            self.handle(msg, &mut subs, None)?;
+            if self.stop.load(Ordering::Relaxed) {
+                let _ = ws.close(None).await;
+                return Ok(());
+            }
+        }
+    }
+
+    async fn next_message(&self, ws: &mut Ws) -> Result<Option<(Message, u64)>, String> {
+        Self::next_message_of(ws, &self.stop)
+            .await
+            .map(|m| m.map(|m| (m, self.clock.now_ns())))
+    }
+
+    /// The next message (`None`: stopping), or why the stream is dead.
+    async fn next_message_of(ws: &mut Ws, stop: &AtomicBool) -> Result<Option<Message>, String> {
+        let deadline = Instant::now() + SILENCE;
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(None);
+            }
+            if Instant::now() >= deadline {
+                return Err(format!("no message for {} s", SILENCE.as_secs()));
+            }
+            match tokio::time::timeout(Duration::from_millis(100), ws.next()).await {
+                Err(_) => continue,
+                Ok(None) => return Err("the server closed the connection".into()),
+                Ok(Some(Err(e))) => return Err(format!("websocket: {e}")),
+                Ok(Some(Ok(Message::Close(frame)))) => {
+                    return Err(format!(
+                        "the server closed the stream{}",
+                        frame.map_or(String::new(), |f| format!(": {} {}", f.code, f.reason))
+                    ));
+                }
+                Ok(Some(Ok(m))) => return Ok(Some(m)),
+            }
+        }
+    }
+
+    fn handle(
+        &self,
+        msg: Option<(Message, u64)>,
+        subs: &mut Subscriptions,
+        held: Option<&mut Vec<AccountUpdate>>,
+    ) -> Result<(), String> {
+        let Some((msg, at)) = msg else {
+            return Ok(());
+        };
+        handle_message(&self.shared, &self.keys, msg, at, subs, held)
+    }
+
+    fn handle_with(
+        shared: &FeedShared,
+        keys: &[Pubkey],
+        clock: MonotonicClock,
+        msg: Option<Message>,
+        subs: &mut Subscriptions,
+        held: Option<&mut Vec<AccountUpdate>>,
+    ) -> Result<(), String> {
+        let Some(msg) = msg else { return Ok(()) };
+        handle_message(shared, keys, msg, clock.now_ns(), subs, held)
+    }
+}
+
+/// Applies one websocket message: a confirmation maps its subscription, a notification
+/// becomes an event (or waits in `held` until the snapshot is in; slots are dropped then), a
+/// malformed one is counted and skipped. A refused subscription ends the session.
+fn handle_message(
+    shared: &FeedShared,
+    keys: &[Pubkey],
+    msg: Message,
+    received_at: u64,
+    subs: &mut Subscriptions,
+    held: Option<&mut Vec<AccountUpdate>>,
+) -> Result<(), String> {
+    let text = match msg {
+        Message::Text(t) => t,
+        Message::Binary(_) => {
+            shared.malformed("a binary message (the pubsub speaks JSON text)".into());
+            return Ok(());
+        }
+        _ => return Ok(()),
+    };
+    let parsed: WsMessage<'_> = match serde_json::from_str(text.as_str()) {
+        Ok(m) => m,
+        Err(e) => {
+            shared.malformed(format!("unreadable message: {e}"));
+            return Ok(());
+        }
+    };
+    if let Some(id) = parsed.id {
+        let target = match id {
+            0 => None,
+            i => Some((i - 1) as usize),
+        };
+        let what = target.map_or("slotSubscribe".to_string(), |i| {
+            format!(
+                "accountSubscribe {}",
+                keys.get(i).map_or("?".into(), |k| k.to_string())
+            )
+        });
+        if let Some(e) = parsed.error {
+            return Err(format!("{what}: RPC error {}: {}", e.code, e.message));
+        }
+        let Some(sub) = parsed.result.as_ref().and_then(serde_json::Value::as_u64) else {
+            return Err(format!("{what}: answer without a subscription id"));
+        };
+        if target.is_some_and(|i| i >= keys.len()) {
+            shared.malformed(format!("an answer to request {id}, which was never sent"));
+            return Ok(());
+        }
+        if subs.by_id.insert(sub, target).is_none() {
+            subs.confirmed += 1;
+        }
+        return Ok(());
+    }
+    let (Some(method), Some(params)) = (parsed.method.as_deref(), parsed.params) else {
+        shared.malformed("a message neither an answer nor a notification".into());
+        return Ok(());
+    };
+    let Some(&target) = subs.by_id.get(&params.subscription) else {
+        shared.malformed(format!(
+            "{method} for subscription {}, which is not ours",
+            params.subscription
+        ));
+        return Ok(());
+    };
+    match (method, target) {
+        ("slotNotification", None) => {
+            let Some(slot) = params.result.slot else {
+                shared.malformed("slotNotification without a slot".into());
+                return Ok(());
+            };
+            shared.slot.fetch_max(slot, Ordering::Relaxed);
+            if held.is_none() {
+                shared.push(FeedEvent::Slot(slot));
+            }
+        }
+        ("accountNotification", Some(i)) => {
+            let (Some(context), Some(value)) = (params.result.context, params.result.value) else {
+                shared.malformed("accountNotification without context.slot or value".into());
+                return Ok(());
+            };
+            let update = match decode_account(keys[i], &value, context.slot) {
+                Ok(u) => shared.stamp(u, received_at),
+                Err(e) => {
+                    shared.malformed(format!("accountNotification: {e}"));
+                    return Ok(());
+                }
+            };
+            shared.notifications.fetch_add(1, Ordering::Relaxed);
+            match held {
+                Some(held) => held.push(update),
+                None => shared.push(FeedEvent::Account(update)),
+            }
+        }
+        (m, _) => shared.malformed(format!(
+            "{m} on subscription {}, which is not a subscription of that kind",
+            params.subscription
+        )),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn update(key: u8, slot: u64) -> AccountUpdate {
+        AccountUpdate {
+            pubkey: Pubkey([key; 32]),
+            owner: Pubkey([0; 32]),
+            slot,
+            write_version: slot,
+            data: vec![key],
+            received_at: 0,
+        }
+    }
+
+    #[test]
+    fn the_outbox_keeps_the_newest_state_per_account_within_an_epoch() {
+        let mut o = Outbox::default();
+        o.push(FeedEvent::Account(update(1, 1)));
+        o.push(FeedEvent::Slot(1));
+        o.push(FeedEvent::Account(update(2, 1)));
+        o.push(FeedEvent::Account(update(1, 2)));
+        o.push(FeedEvent::Slot(2));
+        o.push(FeedEvent::Down("x".into()));
+        o.push(FeedEvent::Account(update(1, 3)));
+        let mut out = Vec::new();
+        o.drain(&mut out);
+        assert_eq!(
+            out,
+            vec![
+                FeedEvent::Account(update(1, 2)),
+                FeedEvent::Slot(2),
+                FeedEvent::Account(update(2, 1)),
+                FeedEvent::Down("x".into()),
+                FeedEvent::Account(update(1, 3)),
+            ]
+        );
+        assert_eq!(o.coalesced, 1);
+        o.push(FeedEvent::Account(update(1, 4)));
+        out.clear();
+        o.drain(&mut out);
+        assert_eq!(out, vec![FeedEvent::Account(update(1, 4))]);
+    }
+
+    #[test]
+    fn the_websocket_url_follows_the_rpc_url() {
+        let opts = |rpc: &str| SolanaOptions {
+            rpc_url: rpc.into(),
+            ws_url: None,
+            commitment: "confirmed".into(),
+            markets: None,
+            ca: None,
+        };
+        let (_, ws) = opts("http://127.0.0.1:8899").endpoints().expect("urls");
+        assert_eq!(
+            (ws.tls, ws.port, ws.authority.as_str()),
+            (false, 8900, "127.0.0.1:8900")
+        );
+        let (_, ws) = opts("https://rpc.example.com/key")
+            .endpoints()
+            .expect("urls");
+        assert_eq!((ws.tls, ws.port, ws.path.as_str()), (true, 443, "/key"));
+        let mut bad = opts("http://x");
+        bad.commitment = "fast".into();
+        assert!(
+            bad.endpoints()
+                .expect_err("commitment")
+                .to_string()
+                .contains("--commitment")
+        );
+    }
+
+    #[test]
+    fn mint_decimals_are_read_at_byte_44_of_token_program_accounts() {
+        let mut mint = update(9, 1);
+        mint.owner = programs::SPL_TOKEN;
+        mint.data = vec![0; 82];
+        mint.data[44] = 6;
+        assert_eq!(mint_decimals(&mint), Some(6));
+        mint.owner = programs::ORCA_WHIRLPOOL;
+        assert_eq!(mint_decimals(&mint), None);
+    }
+}
