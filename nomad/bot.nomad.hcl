@@ -46,6 +46,12 @@ variable "feed" {
   default = "sim"
 }
 
+variable "feed_args" {
+  description = "The feed's endpoint flags, e.g. [\"--rpc-url\", \"https://node\", \"--markets\", \"/etc/sniperforge/markets.json\"]"
+  type        = list(string)
+  default     = []
+}
+
 variable "seed" {
   type    = string
   default = "7"
@@ -108,15 +114,20 @@ job "sniperforge-bot" {
 
       config {
         command = var.binary
-        args = [
-          "bot",
-          "--config", "${var.data_dir}/bots/${var.bot_id}/config.json",
-          "--control-addr", "127.0.0.1:${var.control_port}",
-          "--feed", var.feed,
-          "--state-dir", "${var.data_dir}/bots/${var.bot_id}",
-          "--seed", var.seed,
-          "--log-file", "${var.data_dir}/bots/${var.bot_id}/bot.log",
-        ]
+        args = concat(
+          [
+            "bot",
+            "--config", "${var.data_dir}/bots/${var.bot_id}/config.json",
+            "--control-addr", "127.0.0.1:${var.control_port}",
+            "--feed", var.feed,
+          ],
+          var.feed_args,
+          [
+            "--state-dir", "${var.data_dir}/bots/${var.bot_id}",
+            "--seed", var.seed,
+            "--log-file", "${var.data_dir}/bots/${var.bot_id}/bot.log",
+          ],
+        )
       }
 
       env {

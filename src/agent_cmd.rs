@@ -39,9 +39,9 @@ pub struct AgentArgs {
     /// Directory for bot configs, logs, state and the agent's records.
     #[arg(long, default_value = "data")]
     pub data_dir: PathBuf,
-    /// Feed every bot gets: sim or replay:FILE.
-    #[arg(long, default_value = "sim")]
-    pub feed: String,
+    /// The feed every bot gets.
+    #[command(flatten)]
+    pub feed: crate::FeedArgs,
     /// Simulator seed.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
@@ -180,7 +180,7 @@ pub fn run(a: AgentArgs) -> ExitCode {
             node: local_node(&a.node_id, backend.name()),
             data_dir,
             exe,
-            feed: a.feed,
+            feed_args: a.feed.bot_args(),
             seed: a.seed,
             report_interval: Duration::from_secs(1),
             heartbeat_interval: Duration::from_secs(5),

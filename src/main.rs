@@ -46,12 +46,37 @@ enum Command {
     /// Serve a simulated external venue's price stream (JSON over WebSocket at /ticker) for
     /// cross-chain arbitrage bots.
     VenueSim(VenueSimArgs),
+    /// Serve the market simulator over Solana's RPC wire protocol (HTTP JSON-RPC on --listen,
+    /// websocket pubsub on --ws-listen) for bots with --feed solana.
+    RpcSim(RpcSimArgs),
     /// Bot configurations: templates, JSON Schemas, validation.
     #[command(subcommand)]
     Config(ConfigCommand),
     /// Measure the engine: open-loop latency report, baseline comparison.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RpcSimArgs {
+    /// JSON-RPC address (loopback by default).
+    #[arg(long, default_value = "127.0.0.1:8899")]
+    pub listen: std::net::SocketAddr,
+    /// Websocket address (default: the JSON-RPC port + 1, as a Solana node).
+    #[arg(long)]
+    pub ws_listen: Option<std::net::SocketAddr>,
+    /// Simulator seed (the bots' default, 7).
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Account changes a second.
+    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub rate: u64,
+    /// Milliseconds a slot lasts.
+    #[arg(long, default_value_t = 400, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub slot_ms: u64,
+    /// Write the markets file (tokens and pools, for --markets) here.
+    #[arg(long)]
+    pub markets_out: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -102,12 +127,18 @@ pub struct GatewayArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct RecordArgs {
-    /// Feed to record: sim (the embedded simulator; solana comes with the live feeds).
+    /// Feed to record: sim (the embedded simulator) or solana (an RPC node: --rpc-url and
+    /// --markets).
     #[arg(long, default_value = "sim")]
     pub feed: String,
     /// Updates to record after the snapshot.
     #[arg(long, default_value_t = 100_000)]
     pub updates: u64,
+    /// Stop recording a live feed after this many seconds even if --updates are not in.
+    #[arg(long, default_value_t = 3_600)]
+    pub max_seconds: u64,
+    #[command(flatten)]
+    pub solana: SolanaArgs,
     /// Pace stamped on simulator updates (updates per second).
     #[arg(long, default_value_t = 100_000)]
     pub rate: u64,
@@ -143,14 +174,9 @@ pub struct SolanaArgs {
     pub rpc_ca: Option<PathBuf>,
 }
 
-#[derive(Debug, clap::Args)]
-pub struct BotArgs {
-    /// Configuration file (JSON; `sniperforge config template <type>` writes one).
-    #[arg(long)]
-    pub config: PathBuf,
-    /// Control endpoint address (loopback by default; port 0 picks a free port, logged).
-    #[arg(long, default_value = "127.0.0.1:0")]
-    pub control_addr: std::net::SocketAddr,
+/// The market feed a bot runs on.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FeedArgs {
     /// Market feed: sim (the embedded simulator), replay:FILE (a recording) or solana (an RPC
     /// node: --rpc-url and --markets).
     #[arg(long, default_value = "sim")]
@@ -160,6 +186,78 @@ pub struct BotArgs {
     pub replay_max_speed: bool,
     #[command(flatten)]
     pub solana: SolanaArgs,
+}
+
+impl FeedArgs {
+    /// The same feed as `sniperforge bot` arguments, files as absolute paths (bots run in
+    /// their own directories).
+    pub fn bot_args(&self) -> Vec<String> {
+        let abs = |p: &std::path::Path| {
+            std::path::absolute(p)
+                .unwrap_or_else(|_| p.to_path_buf())
+                .display()
+                .to_string()
+        };
+        let feed = match self.feed.strip_prefix("replay:") {
+            Some(path) => format!("replay:{}", abs(std::path::Path::new(path))),
+            None => self.feed.clone(),
+        };
+        let mut args = vec!["--feed".to_string(), feed];
+        if self.replay_max_speed {
+            args.push("--replay-max-speed".into());
+        }
+        let s = &self.solana;
+        for (flag, value) in [
+            ("--rpc-url", s.rpc_url.clone()),
+            ("--ws-url", s.ws_url.clone()),
+            ("--markets", s.markets.as_deref().map(abs)),
+            ("--rpc-ca", s.rpc_ca.as_deref().map(abs)),
+        ] {
+            if let Some(v) = value {
+                args.extend([flag.to_string(), v]);
+            }
+        }
+        if self.feed == "solana" {
+            args.extend(["--commitment".into(), s.commitment.clone()]);
+        }
+        args
+    }
+}
+
+impl SolanaArgs {
+    /// The feed options these flags give (the markets file read and checked).
+    pub fn options(&self) -> anyhow::Result<sniperforge_bots::solana::SolanaOptions> {
+        let rpc_url = self
+            .rpc_url
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("--feed solana needs --rpc-url URL"))?;
+        let markets = self
+            .markets
+            .as_deref()
+            .ok_or_else(|| anyhow::anyhow!("--feed solana needs --markets FILE"))?;
+        Ok(sniperforge_bots::solana::SolanaOptions {
+            rpc_url,
+            ws_url: self.ws_url.clone(),
+            commitment: self.commitment.clone(),
+            markets: Some(
+                sniperforge_bots::solana::Markets::load(markets)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?,
+            ),
+            ca: self.rpc_ca.clone(),
+        })
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BotArgs {
+    /// Configuration file (JSON; `sniperforge config template <type>` writes one).
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Control endpoint address (loopback by default; port 0 picks a free port, logged).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub control_addr: std::net::SocketAddr,
+    #[command(flatten)]
+    pub feed: FeedArgs,
     /// Directory for persisted state (default data/bots/<bot_id>).
     #[arg(long)]
     pub state_dir: Option<PathBuf>,
@@ -326,6 +424,7 @@ fn main() -> ExitCode {
         Command::Bench(command) => bench_cmd::run(&command),
         Command::Config(command) => config_cmd::run(&command),
         Command::Record(a) => bench_cmd::record(&a),
+        Command::RpcSim(a) => rpc_sim(&a),
         Command::VenueSim(a) => {
             let run = async {
                 let listener = tokio::net::TcpListener::bind(a.listen)
@@ -402,18 +501,79 @@ fn main() -> ExitCode {
             let code = sniperforge_bots::process::run(sniperforge_bots::process::BotArgs {
                 config: a.config,
                 control_addr: a.control_addr,
-                feed: a.feed,
-                replay_max_speed: a.replay_max_speed,
-                rpc_url: a.solana.rpc_url,
-                ws_url: a.solana.ws_url,
-                commitment: a.solana.commitment,
-                markets: a.solana.markets,
-                rpc_ca: a.solana.rpc_ca,
+                feed: a.feed.feed,
+                replay_max_speed: a.feed.replay_max_speed,
+                rpc_url: a.feed.solana.rpc_url,
+                ws_url: a.feed.solana.ws_url,
+                commitment: a.feed.solana.commitment,
+                markets: a.feed.solana.markets,
+                rpc_ca: a.feed.solana.rpc_ca,
                 state_dir: a.state_dir,
                 seed: a.seed,
                 log_file: a.log_file,
             });
             ExitCode::from(u8::try_from(code).unwrap_or(1))
+        }
+    }
+}
+
+/// `rpc-sim`: the simulator behind Solana's JSON-RPC and websocket pubsub.
+fn rpc_sim(a: &RpcSimArgs) -> ExitCode {
+    let run = async {
+        let ws_addr = match a.ws_listen {
+            Some(w) => w,
+            None => {
+                let port = a
+                    .listen
+                    .port()
+                    .checked_add(1)
+                    .ok_or("--listen port 65535: give --ws-listen")?;
+                std::net::SocketAddr::new(a.listen.ip(), port)
+            }
+        };
+        let rpc = tokio::net::TcpListener::bind(a.listen)
+            .await
+            .map_err(|e| format!("binding {}: {e}", a.listen))?;
+        let ws = tokio::net::TcpListener::bind(ws_addr)
+            .await
+            .map_err(|e| format!("binding {ws_addr}: {e}"))?;
+        let (rpc_at, ws_at) = (
+            rpc.local_addr().map_err(|e| e.to_string())?,
+            ws.local_addr().map_err(|e| e.to_string())?,
+        );
+        if let Some(path) = &a.markets_out {
+            let markets = sniperforge_bots::rpc_sim::markets(
+                &mut sniperforge_bots::rpc_sim::simulator(a.seed),
+            );
+            std::fs::write(
+                path,
+                serde_json::to_string_pretty(&markets).unwrap_or_default(),
+            )
+            .map_err(|e| format!("writing {}: {e}", path.display()))?;
+        }
+        let server = sniperforge_bots::rpc_sim::RpcSim::start(
+            sniperforge_bots::rpc_sim::simulator(a.seed),
+            a.rate,
+            a.slot_ms,
+        );
+        println!("rpc-sim: JSON-RPC at http://{rpc_at}  websocket at ws://{ws_at}");
+        if let Some(path) = &a.markets_out {
+            println!("rpc-sim: markets file {}", path.display());
+        }
+        sniperforge_bots::rpc_sim::serve(server, rpc, ws)
+            .await
+            .map_err(|e| format!("serving: {e}"))
+    };
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|rt| rt.block_on(run))
+    {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -25,9 +25,10 @@ pub struct UpArgs {
     /// Agent backend: process, or systemd where a systemd manager runs.
     #[arg(long, default_value = "process")]
     pub backend: String,
-    /// Market feed for the bots: sim (the simulator) or replay:FILE.
-    #[arg(long, default_value = "sim")]
-    pub feed: String,
+    /// The bots' market feed; `--feed solana` without `--rpc-url` starts `rpc-sim` (the
+    /// simulator behind Solana's RPC wire protocol) on the gateway's port + 2 and + 3.
+    #[command(flatten)]
+    pub feed: crate::FeedArgs,
     /// Where the simulated external venue (for the cross-chain bot) listens; default: the
     /// gateway's address with the next port.
     #[arg(long)]
@@ -170,6 +171,40 @@ async fn run_async(a: &UpArgs) -> anyhow::Result<()> {
         .create(true)
         .append(true)
         .open(data.join("agent.log"))?;
+    // A Solana feed with no node named: the simulator behind Solana's RPC, in this tree.
+    let mut feed = a.feed.clone();
+    let mut rpc_sim = None;
+    if feed.feed == "solana" && feed.solana.rpc_url.is_none() {
+        let (rpc, ws) = (
+            a.listen.port().wrapping_add(2),
+            a.listen.port().wrapping_add(3),
+        );
+        let markets = data.join("markets.json");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data.join("rpc-sim.log"))?;
+        let ip = a.listen.ip();
+        rpc_sim = Some(Child(
+            Command::new(&exe)
+                .args(["rpc-sim", "--listen", &format!("{ip}:{rpc}")])
+                .args(["--ws-listen", &format!("{ip}:{ws}"), "--markets-out"])
+                .arg(&markets)
+                .stdout(log.try_clone()?)
+                .stderr(log)
+                .spawn()
+                .context("starting rpc-sim")?,
+        ));
+        for _ in 0..300 {
+            if markets.exists() && std::net::TcpStream::connect((ip, ws)).is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        feed.solana.rpc_url = Some(format!("http://{ip}:{rpc}"));
+        feed.solana.ws_url = Some(format!("ws://{ip}:{ws}"));
+        feed.solana.markets = Some(markets);
+    }
     let mut agent = Child(
         Command::new(&exe)
             .args([
@@ -179,14 +214,9 @@ async fn run_async(a: &UpArgs) -> anyhow::Result<()> {
                 "--node-id",
                 &a.node_id,
             ])
-            .args([
-                "--backend",
-                &a.backend,
-                "--feed",
-                &a.feed,
-                "--stop-bots-on-exit",
-                "--token-file",
-            ])
+            .args(["--backend", &a.backend])
+            .args(feed.bot_args())
+            .args(["--stop-bots-on-exit", "--token-file"])
             .arg(&token_file)
             .arg("--data-dir")
             .arg(data.join("node"))
@@ -227,6 +257,13 @@ async fn run_async(a: &UpArgs) -> anyhow::Result<()> {
     println!("  admin token: {}", token_file.display());
     println!("  venue:       {venue_url}  (simulated external venue for cross-chain arbitrage)");
     println!("  demo bots:   {}", ids.join(", "));
+    match (&rpc_sim, &feed.solana.rpc_url) {
+        (Some(_), Some(url)) => {
+            println!("  market:      {url}  (rpc-sim: the simulator behind Solana's RPC)")
+        }
+        (None, Some(url)) => println!("  market:      {url}  (Solana RPC)"),
+        _ => println!("  market:      {}", feed.feed),
+    }
     println!(
         "  logs:        {} and {}",
         data.join("gateway.log").display(),
@@ -259,6 +296,9 @@ async fn run_async(a: &UpArgs) -> anyhow::Result<()> {
     println!("stopping: the agent stops its bots, then the gateway");
     agent.stop(Duration::from_secs(30));
     venue.stop(Duration::from_secs(5));
+    if let Some(mut sim) = rpc_sim {
+        sim.stop(Duration::from_secs(5));
+    }
     gateway.stop(Duration::from_secs(15));
     println!("stopped");
     Ok(())

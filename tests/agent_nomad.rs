@@ -30,6 +30,25 @@ fn hcl_job(vars: &Value) -> Value {
     );
     ctx.declare_var("string", "string");
     ctx.declare_var("number", "number");
+    ctx.declare_func(
+        "list",
+        hcl::eval::FuncDef::builder()
+            .param(hcl::eval::ParamType::Any)
+            .build(|_| Ok(hcl::Value::from("list"))),
+    );
+    // Nomad's concat(list, ...): the lists joined.
+    ctx.declare_func(
+        "concat",
+        hcl::eval::FuncDef::builder()
+            .variadic_param(hcl::eval::ParamType::Any)
+            .build(|args| {
+                let mut all = Vec::new();
+                for a in args.iter() {
+                    all.extend(a.as_array().ok_or("concat takes lists")?.iter().cloned());
+                }
+                Ok(hcl::Value::Array(all))
+            }),
+    );
     let body: hcl::Value = hcl::eval::from_str(&text, &ctx).unwrap();
     serde_json::to_value(body).unwrap()
 }
@@ -162,6 +181,7 @@ fn nomad_backend_registers_the_job_spec_and_follows_allocations() {
         "data_dir": node_dir.display().to_string(),
         "binary": common::EXE,
         "feed": "sim",
+        "feed_args": [],
         "seed": "7",
     });
     assert_matches_hcl(&job, &vars);

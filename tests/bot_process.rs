@@ -306,7 +306,7 @@ fn an_invalid_config_is_refused_with_all_its_errors() {
 }
 
 #[test]
-fn unsupported_feeds_and_live_mode_are_refused_with_a_reason() {
+fn a_solana_feed_without_its_endpoint_and_live_mode_are_refused_with_a_reason() {
     let dir = tempfile::tempdir().unwrap();
     let run = |cfg: &Value, extra: &[&str]| {
         let path = dir.path().join("cfg.json");

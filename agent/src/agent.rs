@@ -30,8 +30,9 @@ pub struct AgentOptions {
     pub data_dir: PathBuf,
     /// The `sniperforge` binary bots run as.
     pub exe: PathBuf,
-    /// Feed every bot gets (`sim`, `replay:FILE`).
-    pub feed: String,
+    /// Feed arguments every bot gets (`--feed sim`, `--feed replay:FILE`, `--feed solana
+    /// --rpc-url … --markets …`).
+    pub feed_args: Vec<String>,
     /// Simulator seed.
     pub seed: u64,
     /// Between reports (1 s).
@@ -263,7 +264,7 @@ impl Agent {
             control_port: port,
             cores: config.resources.cores.clone(),
             memory_mb: config.resources.memory_mb,
-            feed: self.opts.feed.clone(),
+            feed_args: self.opts.feed_args.clone(),
             seed: self.opts.seed,
         }
     }

@@ -24,8 +24,8 @@ pub struct BotSpec {
     pub cores: Vec<usize>,
     /// Memory limit, MiB (0: none).
     pub memory_mb: u64,
-    /// Feed argument (`sim`, `replay:FILE`, …).
-    pub feed: String,
+    /// Feed arguments (`--feed sim`, or `--feed solana --rpc-url … --markets …`).
+    pub feed_args: Vec<String>,
     /// Simulator seed.
     pub seed: u64,
 }
@@ -33,19 +33,21 @@ pub struct BotSpec {
 impl BotSpec {
     /// Arguments after the binary: `bot --config … --control-addr … --feed … --state-dir … --seed …`.
     pub fn args(&self) -> Vec<String> {
-        vec![
+        let mut args = vec![
             "bot".into(),
             "--config".into(),
             self.config_path.display().to_string(),
             "--control-addr".into(),
             format!("127.0.0.1:{}", self.control_port),
-            "--feed".into(),
-            self.feed.clone(),
+        ];
+        args.extend(self.feed_args.iter().cloned());
+        args.extend([
             "--state-dir".into(),
             self.state_dir.display().to_string(),
             "--seed".into(),
             self.seed.to_string(),
-        ]
+        ]);
+        args
     }
 }
 

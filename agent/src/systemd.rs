@@ -450,7 +450,7 @@ mod tests {
             control_port: 9000,
             cores: vec![2, 3],
             memory_mb: 256,
-            feed: "sim".into(),
+            feed_args: vec!["--feed".into(), "sim".into()],
             seed: 7,
         };
         let props: HashMap<String, OwnedVariant> = properties(&spec).into_iter().collect();

@@ -707,8 +707,10 @@ async fn discover(
     let tokens = markets
         .tokens_with_decimals(&mint_accounts)
         .map_err(|e| e.to_string())?;
-    // The universe's snapshot is re-read whole, so that every account is from one pass.
-    let snapshot = rpc.accounts(&keys, commitment, shared).await?;
+    // The universe's snapshot is re-read whole, so that every account is from one pass; the
+    // mints ride along (a recording of it carries its tokens' decimals).
+    let mut snapshot = rpc.accounts(&keys, commitment, shared).await?;
+    snapshot.extend(mint_accounts);
     let snapshot = snapshot.into_iter().map(|u| shared.stamp(u, 0)).collect();
     Ok((Universe::new(tokens, snapshot), keys))
 }

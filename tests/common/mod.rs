@@ -308,9 +308,15 @@ pub fn free_port() -> u16 {
 /// `sniperforge up` on `port` with `dir` as its data directory, once its gateway is healthy and
 /// has written the admin token.
 pub fn up(dir: &Path, port: u16) -> (Proc, Gateway) {
+    up_with(dir, port, &[])
+}
+
+/// `up` with `extra` arguments (see [`up`]).
+pub fn up_with(dir: &Path, port: u16, extra: &[&str]) -> (Proc, Gateway) {
     let child = std::process::Command::new(EXE)
         .args(["up", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
         .arg(dir)
+        .args(extra)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

@@ -1,0 +1,240 @@
+//! End-to-end: `sniperforge rpc-sim` (the simulator behind Solana's JSON-RPC and websocket
+//! pubsub) feeds `sniperforge bot --feed solana`, which trades, reports the node's death in
+//! /health and comes back when the node does; `record --feed solana` records the stream and
+//! `bot --feed replay:FILE` trades on the recording.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers unwrap what they built
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{EXE, Proc, T, bot_pids_under, free_port, http, template, until, up_with, wait_for};
+use serde_json::{Value, json};
+
+fn rpc_sim(dir: &Path, rpc: u16, ws: u16) -> Proc {
+    let markets = dir.join("markets.json");
+    let child = Command::new(EXE)
+        .args(["rpc-sim", "--listen", &format!("127.0.0.1:{rpc}")])
+        .args(["--ws-listen", &format!("127.0.0.1:{ws}")])
+        .args(["--slot-ms", "100", "--markets-out"])
+        .arg(&markets)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let proc = Proc {
+        child,
+        name: "rpc-sim",
+    };
+    wait_for("rpc-sim to listen", Duration::from_secs(30), || {
+        std::net::TcpStream::connect(("127.0.0.1", ws))
+            .ok()
+            .filter(|_| markets.exists())
+    });
+    proc
+}
+
+/// A bot process with `extra` arguments; its control address.
+fn bot(dir: &Path, name: &str, extra: &[&str]) -> (Proc, String) {
+    let mut cfg = template("enhanced_arbitrage");
+    cfg["bot_id"] = json!(name);
+    cfg["parameters"]["trading"]["min_profit_bps"] = json!(1);
+    cfg["parameters"]["trading"]["confidence_threshold"] = json!(0.0);
+    cfg["parameters"]["risk_management"]["emergency_stop_enabled"] = json!(false);
+    let path = dir.join(format!("{name}.json"));
+    std::fs::write(&path, cfg.to_string()).unwrap();
+    let mut child = Command::new(EXE)
+        .args(["bot", "--config"])
+        .arg(&path)
+        .arg("--state-dir")
+        .arg(dir.join(name))
+        .args(extra)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str::<Value>(&line)
+                && let Some(addr) = v["fields"]["control_addr"].as_str()
+            {
+                let _ = tx.send(addr.to_string());
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the bot logs its control address");
+    (Proc { child, name: "bot" }, addr)
+}
+
+fn status(addr: &str) -> Value {
+    serde_json::from_str(&http(addr, "GET", "/status", None, "").1).unwrap()
+}
+
+fn custom(addr: &str, name: &str) -> f64 {
+    status(addr)["metrics"]["custom_metrics"][name]
+        .as_f64()
+        .unwrap_or(0.0)
+}
+
+fn trades(addr: &str) -> u64 {
+    status(addr)["metrics"]["trades_executed"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_bot_trades_on_an_rpc_node_survives_its_restart_and_replays_its_recording() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rpc, ws) = (free_port(), free_port());
+    let mut node = rpc_sim(dir.path(), rpc, ws);
+    let markets = dir.path().join("markets.json");
+    let endpoint = [
+        "--rpc-url".to_string(),
+        format!("http://127.0.0.1:{rpc}"),
+        "--ws-url".into(),
+        format!("ws://127.0.0.1:{ws}"),
+        "--markets".into(),
+        markets.display().to_string(),
+    ];
+    let endpoint: Vec<&str> = endpoint.iter().map(String::as_str).collect();
+
+    // Record the node's stream.
+    let recording = dir.path().join("node.sfrec");
+    let out = Command::new(EXE)
+        .args(["record", "--feed", "solana", "--updates", "4000", "--out"])
+        .arg(&recording)
+        .args(&endpoint)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("records"));
+
+    // A bot on the node trades and is healthy.
+    let mut args = vec!["--feed", "solana"];
+    args.extend(&endpoint);
+    let (_live, addr) = bot(dir.path(), "live", &args);
+    wait_for("trades on the RPC feed", Duration::from_secs(60), || {
+        (trades(&addr) > 0 && custom(&addr, "feed_notifications") > 100.0).then_some(())
+    });
+    assert_eq!(http(&addr, "GET", "/health", None, "").0, 200);
+    let (_, metrics) = http(&addr, "GET", "/metrics", None, "");
+    assert!(metrics.contains("feed_notifications"), "{metrics}");
+
+    // The node dies: health says so, with the endpoint and the reason.
+    node.kill();
+    let body = wait_for(
+        "health to report the dead node",
+        Duration::from_secs(30),
+        || {
+            let (code, body) = http(&addr, "GET", "/health", None, "");
+            (code == 503 && body.contains("solana feed")).then_some(body)
+        },
+    );
+    assert!(
+        body.contains(&ws.to_string()) && body.contains("down"),
+        "{body}"
+    );
+    // It comes back on the same ports: the bot reconnects, resynchronises and is healthy.
+    let _node = rpc_sim(dir.path(), rpc, ws);
+    wait_for("the bot to recover", Duration::from_secs(60), || {
+        (http(&addr, "GET", "/health", None, "").0 == 200).then_some(())
+    });
+    assert!(custom(&addr, "feed_reconnects") >= 1.0);
+    assert_eq!(custom(&addr, "feed_connected"), 1.0);
+    let before = trades(&addr);
+    wait_for(
+        "trades after the reconnect",
+        Duration::from_secs(60),
+        || (trades(&addr) > before).then_some(()),
+    );
+
+    // The recording replays through a bot (its tokens from the same markets file).
+    let replay = format!("replay:{}", recording.display());
+    let (_replayed, addr) = bot(
+        dir.path(),
+        "replayed",
+        &[
+            "--feed",
+            &replay,
+            "--replay-max-speed",
+            "--markets",
+            &markets.display().to_string(),
+        ],
+    );
+    wait_for("the replay to end", Duration::from_secs(60), || {
+        let (code, body) = http(&addr, "GET", "/health", None, "");
+        (code == 503 && body.contains("replayed to its end")).then_some(())
+    });
+    assert_eq!(custom(&addr, "replayed_updates"), 4000.0);
+    assert!(trades(&addr) > 0, "{}", status(&addr));
+
+    // A bad recording path is refused at start with the path.
+    let out = Command::new(EXE)
+        .args(["bot", "--config"])
+        .arg(dir.path().join("live.json"))
+        .args(["--feed", "replay:/nonexistent/rec.sfrec"])
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/nonexistent/rec.sfrec"), "{err}");
+}
+
+#[test]
+fn up_with_a_solana_feed_runs_the_fleet_on_rpc_sim_and_stops_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // The gateway's port + 2 and + 3 must be free for rpc-sim: take a port whose neighbours are.
+    let port = wait_for("three free ports in a row", T, || {
+        let p = free_port();
+        (p < 65_000 && (1..=3).all(|i| std::net::TcpListener::bind(("127.0.0.1", p + i)).is_ok()))
+            .then_some(p)
+    });
+    let (mut proc, gw) = up_with(&data, port, &["--feed", "solana"]);
+    let ids = [
+        "demo-enhanced-arbitrage",
+        "demo-triangular-arbitrage",
+        "demo-flash-loan-arbitrage",
+        "demo-real-time-dashboard",
+        "demo-portfolio-manager",
+        "demo-cross-chain-arbitrage",
+        "demo-ml-analytics",
+    ];
+    wait_for("the demo fleet", T, || {
+        let bots = gw.ok("GET", "/api/v1/bots", &Value::Null);
+        (bots["bots"].as_array()?.len() == ids.len()).then_some(())
+    });
+    for id in ids {
+        until(&gw, id, "running", |s| s["state"] == "running");
+    }
+    wait_for("trades on the RPC feed", T, || {
+        let m = gw.ok(
+            "GET",
+            "/api/v1/bots/demo-triangular-arbitrage/metrics",
+            &Value::Null,
+        )["metrics"]
+            .clone();
+        (m["trades_executed"].as_u64()? > 0
+            && m["custom_metrics"]["feed_notifications"].as_f64()? > 0.0)
+            .then_some(())
+    });
+    assert!(data.join("markets.json").exists());
+    common::signal(proc.pid(), "INT");
+    let code = wait_for("up to exit", T, || proc.child.try_wait().ok().flatten());
+    assert_eq!(code.code(), Some(0));
+    assert!(bot_pids_under(&data).is_empty(), "no bot process left");
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port + 2)).is_err(),
+        "rpc-sim gone"
+    );
+}
