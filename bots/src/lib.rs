@@ -6,6 +6,7 @@ pub mod config;
 pub mod cross_chain;
 pub mod dashboard;
 pub mod feed;
+pub mod live;
 pub mod ml;
 pub mod net;
 pub mod portfolio;

@@ -18,6 +18,7 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 use sniperforge_engine::market::AccountUpdate;
 use sniperforge_engine::pubkey::{Pubkey, programs};
+use sniperforge_engine::quote::Amm as _;
 use sniperforge_engine::sim::{SimConfig, Simulator};
 use tokio::sync::broadcast;
 
@@ -37,6 +38,8 @@ pub struct Faults {
     pub malformed_next: AtomicU32,
     /// Hold the market still (no account changes; slots go on).
     pub paused: AtomicBool,
+    /// Land this many next transactions as failed (a slippage error of the swap).
+    pub fail_next_transactions: AtomicU32,
     drop_epoch: AtomicU64,
 }
 
@@ -64,6 +67,25 @@ pub struct RpcSim {
     pub published: AtomicU64,
     /// Websocket connections accepted.
     pub connections: AtomicU64,
+    /// Transactions accepted by `sendTransaction`, by signature.
+    pub transactions: Mutex<HashMap<String, Sent>>,
+}
+
+/// A transaction the server accepted: its signed form and what the loopback node books for it
+/// (the route pays its own minimum out, or fails when a fault says so).
+#[derive(Debug, Clone)]
+pub struct Sent {
+    /// The transaction.
+    pub tx: solana_transaction::Transaction,
+    /// Slot it landed in.
+    pub slot: u64,
+    /// Index of the payer's source token account in the message, its mint, and the first
+    /// swap's input.
+    pub source: Option<(usize, Pubkey, u64)>,
+    /// The last swap's minimum out.
+    pub min_out: u64,
+    /// The program error it failed with, if a fault failed it.
+    pub err: Option<Value>,
 }
 
 /// An SPL Token mint account: 82 bytes, decimals at 44, initialised at 45.
@@ -128,6 +150,7 @@ impl RpcSim {
             calls: Mutex::default(),
             published: AtomicU64::new(0),
             connections: AtomicU64::new(0),
+            transactions: Mutex::default(),
         });
         let weak = Arc::downgrade(&server);
         let per_tick = (rate / 100).max(1);
@@ -257,10 +280,240 @@ impl RpcSim {
                 Ok(v) => json!({"context": context, "value": v}),
                 Err(e) => return e,
             },
+            "sendTransaction" => match self.accept(&params) {
+                Ok(signature) => json!(signature),
+                Err((code, message)) => return error(code, message),
+            },
+            // A Jito block engine's bundle call: every transaction accepted as sendTransaction
+            // would; the bundle id is the first signature.
+            "sendBundle" => {
+                let Some(txs) = params.get(0).and_then(Value::as_array) else {
+                    return error(
+                        -32602,
+                        "Invalid params: expected an array of transactions".into(),
+                    );
+                };
+                let config = params.get(1).cloned().unwrap_or(Value::Null);
+                let mut ids = Vec::new();
+                for tx in txs {
+                    match self.accept(&json!([tx, config])) {
+                        Ok(sig) => ids.push(sig),
+                        Err((code, message)) => return error(code, message),
+                    }
+                }
+                json!(ids.first())
+            }
+            "getSignatureStatuses" => {
+                let sent = self
+                    .transactions
+                    .lock()
+                    .map(|t| t.clone())
+                    .unwrap_or_default();
+                let statuses: Vec<Value> = params
+                    .get(0)
+                    .and_then(Value::as_array)
+                    .map(|sigs| {
+                        sigs.iter()
+                            .map(|sig| {
+                                sig.as_str().and_then(|s| sent.get(s)).map_or(Value::Null, |t| {
+                                    json!({"slot": t.slot, "confirmations": 0, "err": t.err,
+                                        "status": if t.err.is_some() { json!({"Err": t.err}) } else { json!({"Ok": null}) },
+                                        "confirmationStatus": "confirmed"})
+                                })
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                json!({"context": context, "value": statuses})
+            }
+            "getTransaction" => {
+                let sent = params
+                    .get(0)
+                    .and_then(Value::as_str)
+                    .and_then(|s| self.transactions.lock().ok()?.get(s).cloned());
+                match sent {
+                    Some(t) => transaction_json(&t),
+                    None => Value::Null,
+                }
+            }
             m => return error(-32601, format!("Method not found: {m}")),
         };
         json!({"jsonrpc": "2.0", "result": result, "id": id})
     }
+}
+
+impl RpcSim {
+    /// `sendTransaction`: decoded, signatures verified, its swaps read; the signature.
+    fn accept(&self, params: &Value) -> Result<String, (i64, String)> {
+        let invalid = |m: String| (-32602, m);
+        let encoded = params
+            .get(0)
+            .and_then(Value::as_str)
+            .ok_or_else(|| invalid("Invalid params: expected a transaction string".into()))?;
+        if params
+            .get(1)
+            .and_then(|c| c.get("encoding"))
+            .and_then(Value::as_str)
+            != Some("base64")
+        {
+            return Err(invalid(
+                "Invalid params: this server takes base64 transactions".into(),
+            ));
+        }
+        let wire = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .map_err(|e| invalid(format!("invalid base64 encoding: {e}")))?;
+        if wire.len() > crate::live::MAX_TRANSACTION_BYTES {
+            return Err(invalid(format!(
+                "encoded transaction too large: {} bytes",
+                wire.len()
+            )));
+        }
+        let tx: solana_transaction::Transaction = bincode::deserialize(&wire)
+            .map_err(|e| invalid(format!("failed to deserialize transaction: {e}")))?;
+        if tx.verify().is_err() {
+            return Err((-32003, "Transaction signature verification failure".into()));
+        }
+        let keys: Vec<Pubkey> = tx
+            .message
+            .account_keys
+            .iter()
+            .map(crate::live::engine_pubkey)
+            .collect();
+        let swaps: Vec<(Pubkey, Vec<Pubkey>, &[u8])> = tx
+            .message
+            .instructions
+            .iter()
+            .filter_map(|ix| {
+                let program = *keys.get(usize::from(ix.program_id_index))?;
+                let accounts = ix
+                    .accounts
+                    .iter()
+                    .filter_map(|&a| keys.get(usize::from(a)).copied())
+                    .collect();
+                Some((program, accounts, ix.data.as_slice()))
+            })
+            .filter(|(p, _, _)| {
+                [
+                    programs::RAYDIUM_AMM_V4,
+                    programs::RAYDIUM_CP_SWAP,
+                    programs::ORCA_WHIRLPOOL,
+                ]
+                .contains(p)
+            })
+            .collect();
+        let u64_at = |d: &[u8], at: usize| {
+            d.get(at..at + 8)
+                .and_then(|b| b.try_into().ok())
+                .map_or(0, u64::from_le_bytes)
+        };
+        // Per program: (pool account, source account, input at, minimum out at).
+        let layout = |program: &Pubkey, data: &[u8]| {
+            if *program == programs::RAYDIUM_AMM_V4 {
+                (1, 5, 1, 9)
+            } else if *program == programs::RAYDIUM_CP_SWAP {
+                (3, 4, 8, 16)
+            } else if data.last() == Some(&1) {
+                (2, 3, 8, 16)
+            } else {
+                (2, 5, 8, 16)
+            }
+        };
+        let payer = keys.first().copied().unwrap_or_default();
+        let source = swaps.first().and_then(|(program, accounts, data)| {
+            let (pool_at, source_at, in_at, _) = layout(program, data);
+            let source = *accounts.get(source_at)?;
+            let pool = *accounts.get(pool_at)?;
+            let (owner, pool_data, _) = self.accounts.lock().ok()?.get(&pool).cloned()?;
+            let update = AccountUpdate {
+                pubkey: pool,
+                owner,
+                slot: 0,
+                write_version: 0,
+                data: pool_data,
+                received_at: 0,
+            };
+            let mint = crate::feed::pool_of(&update)?
+                .mints()
+                .into_iter()
+                .find(|m| {
+                    sniperforge_engine::swap_ix::associated_token_address(
+                        &payer,
+                        m,
+                        &programs::SPL_TOKEN,
+                    )
+                    .is_ok_and(|ata| ata == source)
+                })?;
+            Some((
+                keys.iter().position(|k| *k == source)?,
+                mint,
+                u64_at(data, in_at),
+            ))
+        });
+        let min_out = swaps.last().map_or(0, |(program, _, data)| {
+            let (_, _, _, out_at) = layout(program, data);
+            u64_at(data, out_at)
+        });
+        let failed = self
+            .faults
+            .fail_next_transactions
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok();
+        let signature = tx
+            .signatures
+            .first()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let sent = Sent {
+            slot: self.slot(),
+            source,
+            min_out,
+            err: failed.then(|| json!({"InstructionError": [2, {"Custom": 30}]})),
+            tx,
+        };
+        if let Ok(mut t) = self.transactions.lock() {
+            t.insert(signature.clone(), sent);
+        }
+        Ok(signature)
+    }
+}
+
+/// `getTransaction`'s answer for a landed transaction (json encoding): the payer's source token
+/// account starts at 10^12 and ends with the route's minimum out in place of its input.
+fn transaction_json(t: &Sent) -> Value {
+    let balance = |index: usize, mint: &Pubkey, amount: u128| {
+        json!({"accountIndex": index, "mint": mint.to_string(),
+            "owner": t.tx.message.account_keys.first().map(ToString::to_string),
+            "programId": programs::SPL_TOKEN.to_string(),
+            "uiTokenAmount": {"amount": amount.to_string(), "decimals": 0,
+                "uiAmount": amount as f64, "uiAmountString": amount.to_string()}})
+    };
+    let start = 1_000_000_000_000u128;
+    let (pre, post) = match (&t.source, &t.err) {
+        (Some((index, mint, amount_in)), None) => (
+            vec![balance(*index, mint, start)],
+            vec![balance(
+                *index,
+                mint,
+                start - u128::from(*amount_in) + u128::from(t.min_out),
+            )],
+        ),
+        (Some((index, mint, _)), Some(_)) => (
+            vec![balance(*index, mint, start)],
+            vec![balance(*index, mint, start)],
+        ),
+        (None, _) => (Vec::new(), Vec::new()),
+    };
+    json!({
+        "slot": t.slot,
+        "blockTime": null,
+        "transaction": {
+            "signatures": t.tx.signatures.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "message": {"accountKeys": t.tx.message.account_keys.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "recentBlockhash": t.tx.message.recent_blockhash.to_string()},
+        },
+        "meta": {"err": t.err, "fee": 5_000, "preTokenBalances": pre, "postTokenBalances": post},
+    })
 }
 
 async fn http(State(server): State<Arc<RpcSim>>, body: axum::body::Bytes) -> Response {

@@ -208,7 +208,7 @@ impl std::fmt::Display for RpcError {
 }
 
 /// A JSON-RPC client over one kept-alive HTTP/1.1 connection (reopened after an error).
-struct Rpc {
+pub(crate) struct Rpc {
     url: Url,
     tls: Arc<rustls::ClientConfig>,
     sender: Option<hyper::client::conn::http1::SendRequest<Full<Bytes>>>,
@@ -280,6 +280,54 @@ fn decode_account(
 }
 
 impl Rpc {
+    /// A client of `url` (http:// or https://).
+    pub(crate) fn new(url: &str, tls: Arc<rustls::ClientConfig>) -> Result<Self, String> {
+        Ok(Self {
+            url: Url::parse(url, HTTP)?,
+            tls,
+            sender: None,
+            next_id: 0,
+        })
+    }
+
+    /// Calls `method` with `params`: its `result`, or the RPC error, the HTTP failure (429s are
+    /// retried after their Retry-After, three times) or an unreadable answer, in words.
+    pub(crate) async fn call(
+        &mut self,
+        method: &str,
+        params: serde_json::Value,
+    ) -> Result<serde_json::Value, String> {
+        self.next_id += 1;
+        let body =
+            json!({"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params})
+                .to_string();
+        let mut attempts = 0;
+        let bytes = loop {
+            match self.post(body.clone()).await {
+                Ok(b) => break b,
+                Err(RpcError::RateLimited(after)) if attempts < 3 => {
+                    attempts += 1;
+                    tokio::time::sleep(after.unwrap_or(Duration::from_millis(100 << attempts)))
+                        .await;
+                }
+                Err(e) => return Err(format!("{method}: {e}")),
+            }
+        };
+        let mut answer: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| format!("{method}: unreadable answer: {e}"))?;
+        if let Some(e) = answer.get("error").filter(|e| !e.is_null()) {
+            return Err(format!(
+                "{method}: RPC error {}: {}",
+                e["code"],
+                e["message"].as_str().unwrap_or_default()
+            ));
+        }
+        match answer.get_mut("result") {
+            Some(r) => Ok(r.take()),
+            None => Err(format!("{method}: answer without result or error")),
+        }
+    }
+
     async fn post(&mut self, body: String) -> Result<Bytes, RpcError> {
         let other = |e: String| RpcError::Other(format!("rpc {}: {e}", self.url.authority));
         if self.sender.as_ref().is_none_or(|s| s.is_closed()) {

@@ -17,6 +17,7 @@ pub mod record;
 pub mod ring;
 pub mod sim;
 pub mod strategy;
+pub mod swap_ix;
 pub mod telemetry;
 pub mod token_account;
 pub mod whirlpool;

@@ -1,0 +1,431 @@
+//! Live execution: a route's swap instructions (the engine's `swap_ix`, in each program's
+//! layout) behind compute-budget instructions and an optional Jito tip, signed with the
+//! operator's keypair (Solana SDK crates), sent over JSON-RPC `sendTransaction` or as a Jito
+//! bundle (`sendBundle`), followed until confirmed, and booked at what the route really paid:
+//! the change of the payer's start-mint token account in the confirmed transaction's meta.
+//!
+//! Never reached unless a config sets `execution.simulation_mode: false`,
+//! `execution.auto_execute: true` and `execution.keypair_path` (the config layer refuses the
+//! first without the other two) and the bot runs on a live feed with `--rpc-url`.
+
+use std::path::Path;
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+use sniperforge_engine::cycles::Hop;
+use sniperforge_engine::market::Market;
+use sniperforge_engine::pubkey::Pubkey;
+use sniperforge_engine::quote::{Amm, QuoteRequest, SwapMode};
+use sniperforge_engine::swap_ix::{self, Instruction};
+use solana_keypair::Keypair;
+use solana_signer::Signer as _;
+use solana_transaction::Transaction;
+
+use crate::solana::Rpc;
+
+/// The largest transaction Solana accepts on the wire (bytes).
+pub const MAX_TRANSACTION_BYTES: usize = 1232;
+
+/// Reads a keypair file (the Solana CLI's JSON array of 64 bytes). Errors name the file, never
+/// its contents.
+pub fn load_keypair(path: &Path) -> Result<Keypair, String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("keypair {}: {e}", path.display()))?;
+    let bytes: Vec<u8> = serde_json::from_str(&text).map_err(|_| {
+        format!(
+            "keypair {}: not a JSON array of 64 bytes (the Solana CLI's format)",
+            path.display()
+        )
+    })?;
+    if bytes.len() != 64 {
+        return Err(format!(
+            "keypair {}: {} bytes, a keypair has 64",
+            path.display(),
+            bytes.len()
+        ));
+    }
+    Keypair::try_from(bytes.as_slice()).map_err(|_| {
+        format!(
+            "keypair {}: the public half does not match the secret half",
+            path.display()
+        )
+    })
+}
+
+/// The engine's key as the SDK's.
+pub fn sdk_pubkey(k: &Pubkey) -> solana_pubkey::Pubkey {
+    solana_pubkey::Pubkey::new_from_array(k.0)
+}
+
+/// The SDK's key as the engine's.
+pub fn engine_pubkey(k: &solana_pubkey::Pubkey) -> Pubkey {
+    Pubkey(k.to_bytes())
+}
+
+fn to_sdk(ix: &Instruction) -> solana_instruction::Instruction {
+    solana_instruction::Instruction {
+        program_id: sdk_pubkey(&ix.program_id),
+        accounts: ix
+            .accounts
+            .iter()
+            .map(|a| solana_instruction::AccountMeta {
+                pubkey: sdk_pubkey(&a.pubkey),
+                is_signer: a.is_signer,
+                is_writable: a.is_writable,
+            })
+            .collect(),
+        data: ix.data.clone(),
+    }
+}
+
+/// A route as swap instructions: each hop swaps exactly what the previous one is guaranteed to
+/// pay (its exact quote less `slippage_bps`), the first the order's input. Returns the
+/// instructions and the route's minimum output; refused when that minimum does not return the
+/// input.
+pub fn route_instructions(
+    market: &Market,
+    hops: &[Hop],
+    amount_in: u64,
+    slippage_bps: u32,
+    owner: &Pubkey,
+    unix_timestamp: i64,
+) -> Result<(Vec<Instruction>, u64), String> {
+    let mut ixs = Vec::with_capacity(hops.len());
+    let mut amount = amount_in;
+    for (i, hop) in hops.iter().enumerate() {
+        let pool = market
+            .pool(hop.pool)
+            .ok_or_else(|| format!("hop {i}: no pool {}", hop.pool.0))?;
+        let quote = pool
+            .quote(&QuoteRequest {
+                amount,
+                side: hop.side,
+                mode: SwapMode::ExactIn,
+                unix_timestamp,
+            })
+            .map_err(|e| format!("hop {i} ({}): {e}", pool.key()))?;
+        if quote.amount_in < amount {
+            return Err(format!(
+                "hop {i} ({}): fills only {} of {amount}",
+                pool.key(),
+                quote.amount_in
+            ));
+        }
+        let min_out =
+            quote.amount_out - quote.amount_out * u64::from(slippage_bps.min(10_000)) / 10_000;
+        ixs.push(
+            swap_ix::swap_exact_in(pool, hop.side, owner, amount, min_out)
+                .map_err(|e| format!("hop {i}: {e}"))?,
+        );
+        amount = min_out;
+    }
+    if amount <= amount_in {
+        return Err(format!(
+            "the route pays at least {amount} for {amount_in} after {slippage_bps} bps slippage per hop: no profit left"
+        ));
+    }
+    Ok((ixs, amount))
+}
+
+/// How transactions are sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SendSettings {
+    /// Compute units the transaction may use.
+    pub compute_unit_limit: u32,
+    /// Priority fee per compute unit (micro-lamports).
+    pub priority_fee_micro_lamports: u64,
+    /// A Jito block engine's JSON-RPC URL: bundles instead of `sendTransaction`.
+    pub jito_url: Option<String>,
+    /// Tip to the Jito tip account (lamports; with `jito_url`).
+    pub jito_tip: Option<(Pubkey, u64)>,
+}
+
+/// `swaps` behind the compute-budget instructions (and before a tip), signed by `payer` for
+/// `blockhash`; refused past Solana's 1,232 bytes.
+pub fn build_transaction(
+    swaps: &[Instruction],
+    payer: &Keypair,
+    blockhash: [u8; 32],
+    settings: &SendSettings,
+) -> Result<(Transaction, Vec<u8>), String> {
+    let owner = engine_pubkey(&payer.pubkey());
+    let mut all = vec![
+        swap_ix::compute_unit_limit(settings.compute_unit_limit),
+        swap_ix::compute_unit_price(settings.priority_fee_micro_lamports),
+    ];
+    all.extend(swaps.iter().cloned());
+    if let Some((tip_account, lamports)) = settings.jito_tip {
+        all.push(swap_ix::system_transfer(&owner, &tip_account, lamports));
+    }
+    let sdk: Vec<solana_instruction::Instruction> = all.iter().map(to_sdk).collect();
+    let hash = solana_hash::Hash::new_from_array(blockhash);
+    let message = solana_message::Message::new_with_blockhash(&sdk, Some(&payer.pubkey()), &hash);
+    let tx = Transaction::new(&[payer], message, hash);
+    let wire = bincode::serialize(&tx).map_err(|e| format!("serialising the transaction: {e}"))?;
+    if wire.len() > MAX_TRANSACTION_BYTES {
+        return Err(format!(
+            "the transaction is {} bytes, over Solana's {MAX_TRANSACTION_BYTES}",
+            wire.len()
+        ));
+    }
+    Ok((tx, wire))
+}
+
+/// An order for the executor.
+#[derive(Debug, Clone)]
+pub struct LiveOrder {
+    /// The strategy's order id.
+    pub order_id: u64,
+    /// The route's swaps.
+    pub swaps: Vec<Instruction>,
+    /// Input in the start mint.
+    pub amount_in: u64,
+    /// The payer's token account of the start mint (where the profit shows).
+    pub start_account: Pubkey,
+}
+
+/// What became of an order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveResult {
+    /// The strategy's order id.
+    pub order_id: u64,
+    /// The transaction's signature (base58), once signed.
+    pub signature: Option<String>,
+    /// What the route paid in the start mint (`None`: it failed or never landed).
+    pub realised_out: Option<u64>,
+    /// Why it failed, when it did.
+    pub error: Option<String>,
+}
+
+/// The executor thread's handle: orders in, results out.
+#[derive(Debug)]
+pub struct Executor {
+    orders: Sender<LiveOrder>,
+    results: Arc<Mutex<Vec<LiveResult>>>,
+    /// The payer's address.
+    pub payer: Pubkey,
+}
+
+impl Executor {
+    /// Starts the executor thread against `rpc_url` (blockhashes, sending, confirmation).
+    pub fn start(
+        rpc_url: &str,
+        tls: Arc<rustls::ClientConfig>,
+        keypair: Keypair,
+        settings: SendSettings,
+    ) -> Result<Self, String> {
+        let rpc = Rpc::new(rpc_url, Arc::clone(&tls)).map_err(|e| format!("--rpc-url {e}"))?;
+        let jito = match &settings.jito_url {
+            Some(u) => Some(Rpc::new(u, tls).map_err(|e| format!("jito url {e}"))?),
+            None => None,
+        };
+        let (orders, rx) = std::sync::mpsc::channel();
+        let results: Arc<Mutex<Vec<LiveResult>>> = Arc::default();
+        let out = Arc::clone(&results);
+        let payer = engine_pubkey(&keypair.pubkey());
+        std::thread::Builder::new()
+            .name("live-executor".into())
+            .spawn(move || {
+                let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    return;
+                };
+                runtime.block_on(execute(rx, out, rpc, jito, keypair, settings));
+            })
+            .map_err(|e| format!("spawning the executor: {e}"))?;
+        Ok(Self {
+            orders,
+            results,
+            payer,
+        })
+    }
+
+    /// Queues an order; `false` when the executor is gone.
+    pub fn send(&self, order: LiveOrder) -> bool {
+        self.orders.send(order).is_ok()
+    }
+
+    /// Results since the last call.
+    pub fn results(&self) -> Vec<LiveResult> {
+        std::mem::take(&mut *self.results.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+async fn execute(
+    orders: Receiver<LiveOrder>,
+    results: Arc<Mutex<Vec<LiveResult>>>,
+    mut rpc: Rpc,
+    mut jito: Option<Rpc>,
+    keypair: Keypair,
+    settings: SendSettings,
+) {
+    let mut blockhash: Option<([u8; 32], u64, Instant)> = None;
+    loop {
+        let order = match orders.try_recv() {
+            Ok(o) => o,
+            Err(std::sync::mpsc::TryRecvError::Empty) => {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                continue;
+            }
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => return,
+        };
+        let result = run_order(
+            &order,
+            &mut rpc,
+            jito.as_mut(),
+            &keypair,
+            &settings,
+            &mut blockhash,
+        )
+        .await;
+        let result = match result {
+            Ok(r) => r,
+            Err((signature, e)) => LiveResult {
+                order_id: order.order_id,
+                signature,
+                realised_out: None,
+                error: Some(e),
+            },
+        };
+        if let Some(e) = &result.error {
+            tracing::warn!(order = result.order_id, error = %e, "live order failed");
+        }
+        results
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(result);
+    }
+}
+
+/// Builds, signs, sends and follows one order.
+async fn run_order(
+    order: &LiveOrder,
+    rpc: &mut Rpc,
+    jito: Option<&mut Rpc>,
+    keypair: &Keypair,
+    settings: &SendSettings,
+    cache: &mut Option<([u8; 32], u64, Instant)>,
+) -> Result<LiveResult, (Option<String>, String)> {
+    let fail = |e: String| (None, e);
+    if cache.is_none_or(|(_, _, at)| at.elapsed() > Duration::from_secs(1)) {
+        let v = rpc
+            .call("getLatestBlockhash", json!([{"commitment": "confirmed"}]))
+            .await
+            .map_err(fail)?;
+        let hash: Pubkey = v["value"]["blockhash"]
+            .as_str()
+            .and_then(|h| h.parse().ok())
+            .ok_or_else(|| fail(format!("getLatestBlockhash: no blockhash in {v}")))?;
+        let last_valid = v["value"]["lastValidBlockHeight"].as_u64().unwrap_or(0);
+        *cache = Some((hash.0, last_valid, Instant::now()));
+    }
+    let Some((hash, _, _)) = *cache else {
+        return Err(fail("no blockhash".into()));
+    };
+    let (tx, wire) = build_transaction(&order.swaps, keypair, hash, settings).map_err(fail)?;
+    let signature = tx
+        .signatures
+        .first()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&wire);
+    let sent = match jito {
+        Some(jito) => jito
+            .call("sendBundle", json!([[encoded], {"encoding": "base64"}]))
+            .await
+            .map(|_| ()),
+        None => rpc
+            .call(
+                "sendTransaction",
+                json!([encoded, {"encoding": "base64", "skipPreflight": true, "maxRetries": 0}]),
+            )
+            .await
+            .map(|_| ()),
+    };
+    let with_sig = |e: String| (Some(signature.clone()), e);
+    sent.map_err(with_sig)?;
+    // Confirmation: the signature's status until confirmed, failed, or 30 s (a blockhash lives
+    // about 60 to 90 s; past 30 s the order is booked as failed and never retried).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let v = rpc
+            .call("getSignatureStatuses", json!([[signature]]))
+            .await
+            .map_err(with_sig)?;
+        let status = &v["value"][0];
+        if !status.is_null() {
+            if !status["err"].is_null() {
+                return Err(with_sig(format!(
+                    "the transaction failed: {}",
+                    status["err"]
+                )));
+            }
+            if matches!(
+                status["confirmationStatus"].as_str(),
+                Some("confirmed" | "finalized")
+            ) {
+                break;
+            }
+        }
+        if Instant::now() > deadline {
+            return Err(with_sig("not confirmed within 30 s".into()));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let v = rpc
+        .call(
+            "getTransaction",
+            json!([signature, {"encoding": "json", "commitment": "confirmed", "maxSupportedTransactionVersion": 0}]),
+        )
+        .await
+        .map_err(with_sig)?;
+    let realised =
+        realised_out(&v, &tx, &order.start_account, order.amount_in).map_err(with_sig)?;
+    Ok(LiveResult {
+        order_id: order.order_id,
+        signature: Some(signature),
+        realised_out: Some(realised),
+        error: None,
+    })
+}
+
+/// What a confirmed route paid in the start mint: the start account's balance change in the
+/// transaction's meta plus the input it spent.
+pub fn realised_out(
+    transaction: &Value,
+    tx: &Transaction,
+    start_account: &Pubkey,
+    amount_in: u64,
+) -> Result<u64, String> {
+    let meta = &transaction["meta"];
+    if !meta["err"].is_null() {
+        return Err(format!("the transaction failed: {}", meta["err"]));
+    }
+    let index = tx
+        .message
+        .account_keys
+        .iter()
+        .position(|k| engine_pubkey(k) == *start_account)
+        .ok_or("the start token account is not in the transaction")?;
+    let balance = |field: &str| -> Result<u128, String> {
+        meta[field]
+            .as_array()
+            .and_then(|a| {
+                a.iter()
+                    .find(|b| b["accountIndex"].as_u64() == Some(index as u64))
+            })
+            .and_then(|b| b["uiTokenAmount"]["amount"].as_str())
+            .and_then(|a| a.parse().ok())
+            .ok_or_else(|| format!("meta.{field}: no balance of the start token account"))
+    };
+    let (pre, post) = (balance("preTokenBalances")?, balance("postTokenBalances")?);
+    let out = post + u128::from(amount_in);
+    out.checked_sub(pre)
+        .and_then(|o| u64::try_from(o).ok())
+        .ok_or_else(|| format!("balance {pre} → {post} cannot follow from {amount_in} in"))
+}
