@@ -172,6 +172,16 @@ pub struct SolanaArgs {
     /// Extra CA certificates (PEM) trusted for https/wss endpoints.
     #[arg(long)]
     pub rpc_ca: Option<PathBuf>,
+    /// Live mode: send bundles to this Jito block engine (JSON-RPC URL) instead of
+    /// sendTransaction.
+    #[arg(long)]
+    pub jito_url: Option<String>,
+    /// Live mode: the Jito tip account each bundle pays.
+    #[arg(long)]
+    pub jito_tip_account: Option<String>,
+    /// Live mode: lamports tipped per bundle.
+    #[arg(long, default_value_t = 10_000)]
+    pub jito_tip_lamports: u64,
 }
 
 /// The market feed a bot runs on.
@@ -212,6 +222,8 @@ impl FeedArgs {
             ("--ws-url", s.ws_url.clone()),
             ("--markets", s.markets.as_deref().map(abs)),
             ("--rpc-ca", s.rpc_ca.as_deref().map(abs)),
+            ("--jito-url", s.jito_url.clone()),
+            ("--jito-tip-account", s.jito_tip_account.clone()),
         ] {
             if let Some(v) = value {
                 args.extend([flag.to_string(), v]);
@@ -219,6 +231,12 @@ impl FeedArgs {
         }
         if self.feed == "solana" {
             args.extend(["--commitment".into(), s.commitment.clone()]);
+        }
+        if s.jito_url.is_some() {
+            args.extend([
+                "--jito-tip-lamports".into(),
+                s.jito_tip_lamports.to_string(),
+            ]);
         }
         args
     }
@@ -244,6 +262,7 @@ impl SolanaArgs {
                     .map_err(|e| anyhow::anyhow!("{e}"))?,
             ),
             ca: self.rpc_ca.clone(),
+            jito: None,
         })
     }
 }
@@ -508,6 +527,9 @@ fn main() -> ExitCode {
                 commitment: a.feed.solana.commitment,
                 markets: a.feed.solana.markets,
                 rpc_ca: a.feed.solana.rpc_ca,
+                jito_url: a.feed.solana.jito_url,
+                jito_tip_account: a.feed.solana.jito_tip_account,
+                jito_tip_lamports: a.feed.solana.jito_tip_lamports,
                 state_dir: a.state_dir,
                 seed: a.seed,
                 log_file: a.log_file,

@@ -328,7 +328,7 @@ fn a_solana_feed_without_its_endpoint_and_live_mode_are_refused_with_a_reason() 
     let out = run(&live, &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("live execution is not built yet"),
+        String::from_utf8_lossy(&out.stderr).contains("live execution needs --feed solana"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );

@@ -409,12 +409,35 @@ fn apply_hot(strategy: &mut Strategy, sim: &Universe, cfg: &ValidatedConfig) {
 impl MarketBot {
     /// A stopped bot; refuses live mode and feeds this build does not have.
     pub fn new(config: ValidatedConfig, options: BotOptions) -> Result<Self, BotError> {
-        if config.param("execution", "simulation_mode") == &Value::Bool(false) {
-            return Err(BotError::Unsupported(
-                "execution.simulation_mode: live execution is not built yet (issue 8); run in simulation".into(),
-            ));
+        let spec =
+            FeedSpec::parse(&options.feed, options.replay_max_speed).map_err(BotError::Config)?;
+        if is_live(&config) {
+            match config.config.bot_type {
+                BotType::EnhancedArbitrage | BotType::TriangularArbitrage => {}
+                BotType::FlashLoanArbitrage => {
+                    return Err(BotError::Unsupported(
+                        "execution.simulation_mode: a live flash-loan route needs its provider's borrow and repay instructions, not built yet; run it in simulation".into(),
+                    ));
+                }
+                other => {
+                    return Err(BotError::Unsupported(format!(
+                        "execution.simulation_mode: {other} does not trade; live mode is for the arbitrage types"
+                    )));
+                }
+            }
+            if spec != FeedSpec::Solana {
+                return Err(BotError::Config(format!(
+                    "execution.simulation_mode is false: live execution needs --feed solana (the node that sends and confirms the transactions), not --feed {}",
+                    options.feed
+                )));
+            }
+            let path = config
+                .param("execution", "keypair_path")
+                .as_str()
+                .unwrap_or_default();
+            crate::live::load_keypair(std::path::Path::new(path))
+                .map_err(|e| BotError::Config(format!("execution.keypair_path: {e}")))?;
         }
-        FeedSpec::parse(&options.feed, options.replay_max_speed).map_err(BotError::Config)?;
         let (day, daily) = load_daily(&options.state_dir)?;
         let today = today();
         Ok(Self {
@@ -543,6 +566,12 @@ fn loss_limit_reason(shared: &Shared, trade_loss_bps: Option<f64>) -> Option<Str
     }
 }
 
+/// Whether a configuration trades for real (the config layer has checked that it then names a
+/// keypair and sets auto_execute).
+fn is_live(config: &ValidatedConfig) -> bool {
+    config.param("execution", "simulation_mode") == &Value::Bool(false)
+}
+
 /// Locks the shared state; a poisoned lock still holds readable state.
 fn lock(s: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
     s.lock().unwrap_or_else(|e| e.into_inner())
@@ -668,7 +697,9 @@ fn run(
     mut engine: Engine,
     (universe, mut source, clock): (Universe, Source, MonotonicClock),
     state_dir: PathBuf,
+    mut live: Option<crate::live::LiveRunner>,
 ) {
+    let mut fills = Vec::new();
     let now = |c: &MonotonicClock| sniperforge_engine::strategy::Clock::now_ns(c);
     let mut out = Vec::with_capacity(64);
     let mut events = Vec::with_capacity(4_096);
@@ -682,6 +713,18 @@ fn run(
     let mut journal = Vec::new();
     let bot_id = lock(&shared).config.config.bot_id.clone();
     while !stop.load(Ordering::Relaxed) {
+        // Live orders finish whether or not the bot still takes new ones.
+        if let (Some(live), Engine::Strategy(strategy)) = (&mut live, &mut engine) {
+            out.clear();
+            live.collect(strategy, now(&clock), &mut out);
+            if !out.is_empty() {
+                journal_fills(strategy, &universe, &bot_id, &out, &mut journal);
+                if book(&shared, &out) {
+                    halted = true;
+                }
+                out.clear();
+            }
+        }
         if paused.load(Ordering::Relaxed) || halted {
             std::thread::sleep(Duration::from_millis(2));
             lock(&shared).last_feed = Some(Instant::now());
@@ -701,6 +744,10 @@ fn run(
                     out.clear();
                     let _ = strategy.process(&Event::Account(update), &clock, &mut out);
                     let s = strategy.stamps();
+                    if let Some(live) = &mut live {
+                        live.dispatch(strategy, &out, now(&clock), &mut fills);
+                        out.append(&mut fills);
+                    }
                     journal_fills(strategy, &universe, &bot_id, &out, &mut journal);
                     [s.received_at, s.decoded_at, s.detected_at, s.decided_at]
                 }
@@ -729,6 +776,10 @@ fn run(
                     }
                     if let Engine::Strategy(strategy) = &mut *engine {
                         strategy.scan_all(&clock, &mut out);
+                        if let Some(live) = &mut live {
+                            live.dispatch(strategy, &out, now(&clock), &mut fills);
+                            out.append(&mut fills);
+                        }
                         journal_fills(strategy, &universe, &bot_id, &out, &mut journal);
                     }
                     if !out.is_empty() && book(&shared, &out) {
@@ -776,6 +827,12 @@ fn run(
                 Engine::Strategy(strategy) => {
                     if let Some(cfg) = pending {
                         apply_hot(strategy, &universe, &cfg);
+                        if let Some(live) = &mut live {
+                            live.set(&cfg);
+                        }
+                    }
+                    if let Some(live) = &live {
+                        lock(&shared).outputs = json!({"live": live.outputs()});
                     }
                     let g = lock(&shared);
                     let (day, pnl) = (g.day, g.daily_pnl_usd);
@@ -1003,7 +1060,23 @@ impl BotInterface for MarketBot {
             self.build_engine(&config, &universe)
                 .map(|engine| (engine, (universe, source, clock)))
         });
-        let (engine, feed) = match built {
+        // Live mode: the executor on the feed's node, the strategy's fills left to it.
+        let built = built.and_then(|(mut engine, feed)| {
+            let live = match (&mut engine, is_live(&config), &self.options.solana) {
+                (Engine::Strategy(strategy), true, Some(options)) => {
+                    strategy.set_external_fills(true);
+                    Some(crate::live::LiveRunner::start(options, &config, &feed.0)?)
+                }
+                (_, true, _) => {
+                    return Err(BotError::Config(
+                        "execution.simulation_mode is false: live execution needs an arbitrage type on --feed solana".into(),
+                    ));
+                }
+                _ => None,
+            };
+            Ok((engine, feed, live))
+        });
+        let (engine, feed, live) = match built {
             Ok(s) => s,
             Err(e) => {
                 self.stop.store(true, Ordering::Relaxed);
@@ -1035,7 +1108,7 @@ impl BotInterface for MarketBot {
         );
         let handle = std::thread::Builder::new()
             .name(format!("strategy-{}", self.id))
-            .spawn(move || run(shared, stop, paused, engine, feed, dir))
+            .spawn(move || run(shared, stop, paused, engine, feed, dir, live))
             .map_err(|e| BotError::State(format!("spawning the strategy thread: {e}")))?;
         *self.runner.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
         Ok(())

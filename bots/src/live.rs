@@ -130,7 +130,7 @@ pub fn route_instructions(
     Ok((ixs, amount))
 }
 
-/// How transactions are sent.
+/// How transactions are sent (an order's own limit and fee replace the first two).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SendSettings {
     /// Compute units the transaction may use.
@@ -185,6 +185,10 @@ pub struct LiveOrder {
     pub amount_in: u64,
     /// The payer's token account of the start mint (where the profit shows).
     pub start_account: Pubkey,
+    /// Compute units the transaction may use.
+    pub compute_unit_limit: u32,
+    /// Priority fee per compute unit (micro-lamports).
+    pub priority_fee_micro_lamports: u64,
 }
 
 /// What became of an order.
@@ -327,7 +331,12 @@ async fn run_order(
     let Some((hash, _, _)) = *cache else {
         return Err(fail("no blockhash".into()));
     };
-    let (tx, wire) = build_transaction(&order.swaps, keypair, hash, settings).map_err(fail)?;
+    let settings = SendSettings {
+        compute_unit_limit: order.compute_unit_limit,
+        priority_fee_micro_lamports: order.priority_fee_micro_lamports,
+        ..settings.clone()
+    };
+    let (tx, wire) = build_transaction(&order.swaps, keypair, hash, &settings).map_err(fail)?;
     let signature = tx
         .signatures
         .first()
@@ -428,4 +437,201 @@ pub fn realised_out(
     out.checked_sub(pre)
         .and_then(|o| u64::try_from(o).ok())
         .ok_or_else(|| format!("balance {pre} → {post} cannot follow from {amount_in} in"))
+}
+
+/// Live mode inside a bot's runner: orders from the strategy go to the executor, results come
+/// back as the strategy's fills.
+#[derive(Debug)]
+pub struct LiveRunner {
+    executor: Executor,
+    slippage_bps: u32,
+    priority_fee: u64,
+    token_programs: std::collections::HashMap<Pubkey, Pubkey>,
+    sent: u64,
+    landed: u64,
+    failed: u64,
+    recent: std::collections::VecDeque<Value>,
+}
+
+impl LiveRunner {
+    /// Loads the keypair and starts the executor against the feed's RPC node.
+    pub fn start(
+        options: &crate::solana::SolanaOptions,
+        cfg: &crate::ValidatedConfig,
+        universe: &crate::feed::Universe,
+    ) -> Result<Self, crate::bot::BotError> {
+        use crate::bot::BotError;
+        let path = cfg
+            .param("execution", "keypair_path")
+            .as_str()
+            .unwrap_or_default();
+        let keypair = load_keypair(Path::new(path)).map_err(BotError::Config)?;
+        let tls =
+            crate::net::tls_client(options.ca.as_deref(), "--rpc-ca").map_err(BotError::Config)?;
+        let priority_fee = cfg
+            .param("execution", "priority_fee_micro_lamports")
+            .as_u64()
+            .unwrap_or(0);
+        let settings = SendSettings {
+            compute_unit_limit: 0,
+            priority_fee_micro_lamports: priority_fee,
+            jito_url: options.jito.as_ref().map(|j| j.url.clone()),
+            jito_tip: options
+                .jito
+                .as_ref()
+                .map(|j| (j.tip_account, j.tip_lamports)),
+        };
+        let executor =
+            Executor::start(&options.rpc_url, tls, keypair, settings).map_err(BotError::Config)?;
+        // Each mint's token program, from its account in the snapshot.
+        let token_programs = universe
+            .tokens()
+            .iter()
+            .filter_map(|t| {
+                let owner = universe
+                    .snapshot()
+                    .iter()
+                    .find(|u| u.pubkey == t.mint)?
+                    .owner;
+                Some((t.mint, owner))
+            })
+            .collect();
+        tracing::warn!(payer = %executor.payer, "LIVE execution: transactions are signed and sent");
+        Ok(Self {
+            executor,
+            slippage_bps: cfg
+                .param("execution", "slippage_bps")
+                .as_u64()
+                .unwrap_or(30) as u32,
+            priority_fee,
+            token_programs,
+            sent: 0,
+            landed: 0,
+            failed: 0,
+            recent: std::collections::VecDeque::new(),
+        })
+    }
+
+    /// Hot fields: slippage and the priority fee.
+    pub fn set(&mut self, cfg: &crate::ValidatedConfig) {
+        if let Some(s) = cfg.param("execution", "slippage_bps").as_u64() {
+            self.slippage_bps = s as u32;
+        }
+        if let Some(f) = cfg
+            .param("execution", "priority_fee_micro_lamports")
+            .as_u64()
+        {
+            self.priority_fee = f;
+        }
+    }
+
+    /// Sends every order among `decisions`; an order whose route cannot be built (no profit
+    /// left after slippage, a hop that no longer fills) is booked as failed into `fills`.
+    pub fn dispatch(
+        &mut self,
+        strategy: &mut sniperforge_engine::strategy::Strategy,
+        decisions: &[sniperforge_engine::strategy::Decision],
+        now: u64,
+        fills: &mut Vec<sniperforge_engine::strategy::Decision>,
+    ) {
+        use sniperforge_engine::strategy::Decision;
+        let unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        for d in decisions {
+            let Decision::Execute(order) = d else {
+                continue;
+            };
+            let cycle = strategy.cycles().cycle(order.opportunity.cycle);
+            let hops = cycle.hops().to_vec();
+            let start_mint = strategy.market().mint(cycle.start_mint).copied();
+            let built = start_mint
+                .ok_or_else(|| "the route's start mint is unknown".to_string())
+                .and_then(|mint| {
+                    let program = self
+                        .token_programs
+                        .get(&mint)
+                        .copied()
+                        .unwrap_or(sniperforge_engine::pubkey::programs::SPL_TOKEN);
+                    let account =
+                        swap_ix::associated_token_address(&self.executor.payer, &mint, &program)
+                            .map_err(|e| e.to_string())?;
+                    let (swaps, _) = route_instructions(
+                        strategy.market(),
+                        &hops,
+                        order.opportunity.amount_in,
+                        self.slippage_bps,
+                        &self.executor.payer,
+                        unix,
+                    )?;
+                    Ok((swaps, account))
+                });
+            match built {
+                Ok((swaps, start_account)) => {
+                    let compute_unit_limit = 100_000 + 150_000 * hops.len() as u32;
+                    if self.executor.send(LiveOrder {
+                        order_id: order.id,
+                        swaps,
+                        amount_in: order.opportunity.amount_in,
+                        start_account,
+                        compute_unit_limit,
+                        priority_fee_micro_lamports: self.priority_fee,
+                    }) {
+                        self.sent += 1;
+                        continue;
+                    }
+                    self.note(
+                        order.id,
+                        None,
+                        None,
+                        Some("the executor thread is gone".into()),
+                    );
+                }
+                Err(e) => self.note(order.id, None, None, Some(e)),
+            }
+            if let Some(fill) = strategy.complete(order.id, None, now) {
+                self.failed += 1;
+                fills.push(Decision::Filled(fill));
+            }
+        }
+    }
+
+    /// Books what the executor finished into `fills`.
+    pub fn collect(
+        &mut self,
+        strategy: &mut sniperforge_engine::strategy::Strategy,
+        now: u64,
+        fills: &mut Vec<sniperforge_engine::strategy::Decision>,
+    ) {
+        for r in self.executor.results() {
+            if r.realised_out.is_some() {
+                self.landed += 1;
+            } else {
+                self.failed += 1;
+            }
+            if let Some(fill) = strategy.complete(r.order_id, r.realised_out, now) {
+                fills.push(sniperforge_engine::strategy::Decision::Filled(fill));
+            }
+            self.note(r.order_id, r.signature, r.realised_out, r.error);
+        }
+    }
+
+    fn note(
+        &mut self,
+        order: u64,
+        signature: Option<String>,
+        out: Option<u64>,
+        error: Option<String>,
+    ) {
+        self.recent.push_front(
+            json!({"order": order, "signature": signature, "realised_out": out, "error": error}),
+        );
+        self.recent.truncate(20);
+    }
+
+    /// What the bot publishes about its live orders.
+    pub fn outputs(&self) -> Value {
+        json!({"payer": self.executor.payer.to_string(), "sent": self.sent, "landed": self.landed,
+            "failed": self.failed, "recent": self.recent})
+    }
 }

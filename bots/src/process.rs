@@ -38,6 +38,12 @@ pub struct BotArgs {
     pub markets: Option<PathBuf>,
     /// Extra CA certificates (PEM) for https/wss endpoints.
     pub rpc_ca: Option<PathBuf>,
+    /// Live mode: a Jito block engine's JSON-RPC URL (bundles instead of sendTransaction).
+    pub jito_url: Option<String>,
+    /// Live mode: the Jito tip account each bundle pays.
+    pub jito_tip_account: Option<String>,
+    /// Live mode: lamports tipped per bundle.
+    pub jito_tip_lamports: u64,
     /// Directory for persisted state (default `data/bots/<bot_id>`).
     pub state_dir: Option<PathBuf>,
     /// Simulator seed.
@@ -321,6 +327,24 @@ async fn serve(args: BotArgs, valid: config::ValidatedConfig) -> i32 {
         Some(Ok(m)) => Some(m),
         None => None,
     };
+    let jito = match (&args.jito_url, &args.jito_tip_account) {
+        (None, _) => None,
+        (Some(url), Some(account)) => match account.parse() {
+            Ok(tip_account) => Some(crate::solana::Jito {
+                url: url.clone(),
+                tip_account,
+                tip_lamports: args.jito_tip_lamports,
+            }),
+            Err(e) => {
+                eprintln!("error: --jito-tip-account {account:?}: {e}");
+                return 2;
+            }
+        },
+        (Some(_), None) => {
+            eprintln!("error: --jito-url needs --jito-tip-account (one of Jito's tip accounts)");
+            return 2;
+        }
+    };
     let solana =
         (args.rpc_url.is_some() || markets.is_some()).then(|| crate::solana::SolanaOptions {
             rpc_url: args.rpc_url.clone().unwrap_or_default(),
@@ -328,6 +352,7 @@ async fn serve(args: BotArgs, valid: config::ValidatedConfig) -> i32 {
             commitment: args.commitment.clone(),
             markets,
             ca: args.rpc_ca.clone(),
+            jito,
         });
     if args.feed == "solana" && args.rpc_url.is_none() {
         eprintln!("error: --feed solana needs --rpc-url URL (and --markets FILE)");

@@ -157,6 +157,19 @@ pub struct SolanaOptions {
     pub markets: Option<Markets>,
     /// Extra CA certificates (PEM) for https/wss endpoints.
     pub ca: Option<PathBuf>,
+    /// Live mode: send as Jito bundles instead of `sendTransaction`.
+    pub jito: Option<Jito>,
+}
+
+/// A Jito block engine and the tip each bundle pays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Jito {
+    /// The block engine's JSON-RPC URL (…/api/v1/bundles).
+    pub url: String,
+    /// One of Jito's tip accounts.
+    pub tip_account: Pubkey,
+    /// Lamports tipped per bundle.
+    pub tip_lamports: u64,
 }
 
 impl SolanaOptions {
@@ -1136,6 +1149,7 @@ mod tests {
             commitment: "confirmed".into(),
             markets: None,
             ca: None,
+            jito: None,
         };
         let (_, ws) = opts("http://127.0.0.1:8899").endpoints().expect("urls");
         assert_eq!(

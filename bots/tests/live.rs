@@ -331,6 +331,8 @@ async fn orders_are_signed_sent_confirmed_and_booked_at_what_landed() {
         ],
         amount_in: 1_000_000,
         start_account: associated_token_address(&owner, &mint_a, &programs::SPL_TOKEN).unwrap(),
+        compute_unit_limit: 400_000,
+        priority_fee_micro_lamports: 1_000,
     };
     let tls = sniperforge_bots::net::tls_client(None, "ca").unwrap();
     let settings = SendSettings {
@@ -442,4 +444,107 @@ fn routes_pay_their_minimum_forward_and_refuse_a_loss() {
         .amount_out;
     let ix = swap_ix::swap_exact_in(a, Side::AToB, &owner, 1_000_000_000, first).unwrap();
     assert_eq!(ix.data[9..17], first.to_le_bytes());
+}
+
+fn live_config(
+    keypair: &std::path::Path,
+    bot_type: sniperforge_bots::BotType,
+) -> serde_json::Value {
+    let mut c = sniperforge_bots::template(bot_type);
+    c["bot_id"] = "live-arb".into();
+    let e = &mut c["parameters"]["execution"];
+    e["simulation_mode"] = false.into();
+    e["auto_execute"] = true.into();
+    e["keypair_path"] = keypair.display().to_string().into();
+    e["slippage_bps"] = 1.into();
+    c["parameters"]["trading"]["min_profit_bps"] = 20.into();
+    if bot_type == sniperforge_bots::BotType::EnhancedArbitrage {
+        c["parameters"]["trading"]["confidence_threshold"] = 0.0.into();
+    }
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_bot_signs_sends_and_books_what_landed() {
+    use sniperforge_bots::bot::{BotFactory, BotOptions};
+    use sniperforge_bots::solana::SolanaOptions;
+    let server = RpcSim::start(rpc_sim::simulator(7), 2_000, 100);
+    let rpc = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ws = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (rpc_url, ws_url) = (
+        format!("http://{}", rpc.local_addr().unwrap()),
+        format!("ws://{}", ws.local_addr().unwrap()),
+    );
+    tokio::spawn(rpc_sim::serve(Arc::clone(&server), rpc, ws));
+    let dir = tempfile::tempdir().unwrap();
+    let (path, kp) = keypair_file(dir.path());
+    let options = |feed: &str| BotOptions {
+        state_dir: dir.path().join("state"),
+        feed: feed.into(),
+        replay_max_speed: false,
+        solana: Some(SolanaOptions {
+            rpc_url: rpc_url.clone(),
+            ws_url: Some(ws_url.clone()),
+            commitment: "confirmed".into(),
+            markets: Some(
+                serde_json::from_value(rpc_sim::markets(&mut rpc_sim::simulator(7))).unwrap(),
+            ),
+            ca: None,
+            jito: None,
+        }),
+        seed: 7,
+    };
+    let config = sniperforge_bots::validate(&live_config(
+        &path,
+        sniperforge_bots::BotType::EnhancedArbitrage,
+    ))
+    .unwrap();
+    // Live mode needs the node: on the simulator it is refused, as is a live flash loan.
+    let e = BotFactory::create_bot(config.clone(), options("sim"))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("needs --feed solana"), "{e}");
+    let flash = sniperforge_bots::validate(&live_config(
+        &path,
+        sniperforge_bots::BotType::FlashLoanArbitrage,
+    ))
+    .unwrap();
+    let e = BotFactory::create_bot(flash, options("solana"))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("borrow and repay"), "{e}");
+
+    let bot = BotFactory::create_bot(config, options("solana")).unwrap();
+    bot.start().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let live = loop {
+        let out = bot.outputs().await;
+        let m = bot.metrics().await;
+        if out["live"]["landed"].as_u64().unwrap_or(0) > 0 && m.profit_usd != 0.0 {
+            break out["live"].clone();
+        }
+        assert!(Instant::now() < deadline, "nothing landed: {out} {m:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(live["payer"], kp.pubkey().to_string());
+    // Every landed transaction was signed by the configured key, and its route paid forward.
+    let sent = server.transactions.lock().unwrap().clone();
+    assert!(!sent.is_empty());
+    for t in sent.values() {
+        t.tx.verify().unwrap();
+        assert_eq!(t.tx.message.account_keys[0], kp.pubkey());
+        let (_, _, amount_in) = t.source.unwrap();
+        assert!(t.min_out > amount_in, "a route that loses was sent");
+    }
+    let recent = &live["recent"][0];
+    assert!(
+        recent["signature"]
+            .as_str()
+            .is_some_and(|s| sent.contains_key(s))
+            || recent["error"].is_string(),
+        "{recent}"
+    );
+    bot.stop().await.unwrap();
 }

@@ -49,6 +49,7 @@ impl Loopback {
             commitment: "confirmed".into(),
             markets: Some(self.markets.clone()),
             ca: None,
+            jito: None,
         }
     }
 }
