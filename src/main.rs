@@ -463,18 +463,7 @@ fn main() -> ExitCode {
                 .await
                 .map_err(|e| format!("serving: {e}"))
             };
-            match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())
-                .and_then(|rt| rt.block_on(run))
-            {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+            serve_until_done(run)
         }
         Command::Gateway(a) => {
             if let Some(path) = a.database.strip_prefix("sqlite://")
@@ -586,6 +575,12 @@ fn rpc_sim(a: &RpcSimArgs) -> ExitCode {
             .await
             .map_err(|e| format!("serving: {e}"))
     };
+    serve_until_done(run)
+}
+
+/// Runs a server future on a multi-threaded runtime: success when it ends cleanly, its error
+/// on stderr otherwise.
+fn serve_until_done(run: impl std::future::Future<Output = Result<(), String>>) -> ExitCode {
     match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -7,12 +7,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{EXE, Proc, T, bot_pids_under, free_port, http, template, until, up_with, wait_for};
+use common::{EXE, Proc, T, bot_pids_under, free_port, http, template, up_with, wait_for};
 use serde_json::{Value, json};
 
 fn rpc_sim(dir: &Path, rpc: u16, ws: u16) -> Proc {
@@ -55,20 +54,7 @@ fn bot(dir: &Path, name: &str, extra: &[&str]) -> (Proc, String) {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Ok(v) = serde_json::from_str::<Value>(&line)
-                && let Some(addr) = v["fields"]["control_addr"].as_str()
-            {
-                let _ = tx.send(addr.to_string());
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the bot logs its control address");
+    let addr = common::logged_control_addr(&mut child);
     (Proc { child, name: "bot" }, addr)
 }
 
@@ -201,22 +187,7 @@ fn up_with_a_solana_feed_runs_the_fleet_on_rpc_sim_and_stops_it() {
             .then_some(p)
     });
     let (mut proc, gw) = up_with(&data, port, &["--feed", "solana"]);
-    let ids = [
-        "demo-enhanced-arbitrage",
-        "demo-triangular-arbitrage",
-        "demo-flash-loan-arbitrage",
-        "demo-real-time-dashboard",
-        "demo-portfolio-manager",
-        "demo-cross-chain-arbitrage",
-        "demo-ml-analytics",
-    ];
-    wait_for("the demo fleet", T, || {
-        let bots = gw.ok("GET", "/api/v1/bots", &Value::Null);
-        (bots["bots"].as_array()?.len() == ids.len()).then_some(())
-    });
-    for id in ids {
-        until(&gw, id, "running", |s| s["state"] == "running");
-    }
+    common::wait_demo_fleet(&gw);
     wait_for("trades on the RPC feed", T, || {
         let m = gw.ok(
             "GET",

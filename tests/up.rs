@@ -7,18 +7,11 @@
 
 mod common;
 
-use common::{T, alive, bot_pids_under, free_port, pid_of, until, up, wait_for};
+use common::{
+    DEMO_BOTS as BOTS, T, alive, bot_pids_under, free_port, pid_of, until, up, wait_demo_fleet,
+    wait_for,
+};
 use serde_json::{Value, json};
-
-const BOTS: [&str; 7] = [
-    "demo-enhanced-arbitrage",
-    "demo-triangular-arbitrage",
-    "demo-flash-loan-arbitrage",
-    "demo-real-time-dashboard",
-    "demo-portfolio-manager",
-    "demo-cross-chain-arbitrage",
-    "demo-ml-analytics",
-];
 
 #[test]
 fn up_runs_the_fleet_and_stops_cleanly() {
@@ -26,13 +19,7 @@ fn up_runs_the_fleet_and_stops_cleanly() {
     let data = dir.path().join("data");
     let port = free_port();
     let (mut proc, gw) = up(&data, port);
-    wait_for("the demo fleet", T, || {
-        let bots = gw.ok("GET", "/api/v1/bots", &Value::Null);
-        (bots["bots"].as_array()?.len() == BOTS.len()).then_some(())
-    });
-    for id in BOTS {
-        until(&gw, id, "running", |s| s["state"] == "running");
-    }
+    wait_demo_fleet(&gw);
     wait_for("trades booked", T, || {
         BOTS.iter()
             .any(|id| {

@@ -79,14 +79,7 @@ impl Universe {
 
     /// Mint decimals and reference prices for the strategy's USD accounting.
     pub fn mint_infos(&self) -> Vec<MintInfo> {
-        self.tokens
-            .iter()
-            .map(|t| MintInfo {
-                mint: t.mint,
-                decimals: t.decimals,
-                usd_price: t.usd,
-            })
-            .collect()
+        sniperforge_engine::sim::mint_infos(&self.tokens)
     }
 }
 

@@ -660,6 +660,19 @@ pub async fn serve(
     tokio::try_join!(async { a.await }, async { b.await }).map(|_| ())
 }
 
+/// Serves `server` on two free loopback ports (a task on the current runtime); its JSON-RPC
+/// and websocket URLs.
+pub async fn serve_loopback(server: Arc<RpcSim>) -> std::io::Result<(String, String)> {
+    let rpc = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let ws = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let urls = (
+        format!("http://{}", rpc.local_addr()?),
+        format!("ws://{}", ws.local_addr()?),
+    );
+    tokio::spawn(serve(server, rpc, ws));
+    Ok(urls)
+}
+
 /// The simulator a server runs for `seed` (the bots' default settings).
 pub fn simulator(seed: u64) -> Simulator {
     Simulator::new(SimConfig {

@@ -285,10 +285,7 @@ fn keypair_files_are_checked_and_never_echoed() {
 
 async fn loopback() -> (Arc<RpcSim>, String) {
     let server = RpcSim::start(rpc_sim::simulator(7), 500, 100);
-    let rpc = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let ws = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", rpc.local_addr().unwrap());
-    tokio::spawn(rpc_sim::serve(Arc::clone(&server), rpc, ws));
+    let (url, _) = rpc_sim::serve_loopback(Arc::clone(&server)).await.unwrap();
     (server, url)
 }
 
@@ -469,13 +466,7 @@ async fn a_live_bot_signs_sends_and_books_what_landed() {
     use sniperforge_bots::bot::{BotFactory, BotOptions};
     use sniperforge_bots::solana::SolanaOptions;
     let server = RpcSim::start(rpc_sim::simulator(7), 2_000, 100);
-    let rpc = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let ws = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let (rpc_url, ws_url) = (
-        format!("http://{}", rpc.local_addr().unwrap()),
-        format!("ws://{}", ws.local_addr().unwrap()),
-    );
-    tokio::spawn(rpc_sim::serve(Arc::clone(&server), rpc, ws));
+    let (rpc_url, ws_url) = rpc_sim::serve_loopback(Arc::clone(&server)).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (path, kp) = keypair_file(dir.path());
     let options = |feed: &str| BotOptions {

@@ -25,13 +25,7 @@ struct Loopback {
 
 async fn loopback(rate: u64) -> Loopback {
     let server = RpcSim::start(rpc_sim::simulator(7), rate, 100);
-    let rpc = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let ws = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let (rpc_url, ws_url) = (
-        format!("http://{}", rpc.local_addr().unwrap()),
-        format!("ws://{}", ws.local_addr().unwrap()),
-    );
-    tokio::spawn(rpc_sim::serve(Arc::clone(&server), rpc, ws));
+    let (rpc_url, ws_url) = rpc_sim::serve_loopback(Arc::clone(&server)).await.unwrap();
     let markets = serde_json::from_value(rpc_sim::markets(&mut rpc_sim::simulator(7))).unwrap();
     Loopback {
         server,

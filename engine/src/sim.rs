@@ -99,7 +99,19 @@ impl Default for SimConfig {
     }
 }
 
-/// A simulated token.
+/// Mint decimals and reference prices of `tokens`, for the strategy's USD accounting.
+pub fn mint_infos(tokens: &[Token]) -> Vec<MintInfo> {
+    tokens
+        .iter()
+        .map(|t| MintInfo {
+            mint: t.mint,
+            decimals: t.decimals,
+            usd_price: t.usd,
+        })
+        .collect()
+}
+
+/// A token: the simulator's, or one a markets file names.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Token {
     /// Symbol.
@@ -621,14 +633,7 @@ impl Simulator {
 
     /// Mint decimals and reference prices for the strategy's USD accounting.
     pub fn mint_infos(&self) -> Vec<MintInfo> {
-        self.tokens
-            .iter()
-            .map(|t| MintInfo {
-                mint: t.mint,
-                decimals: t.decimals,
-                usd_price: t.usd,
-            })
-            .collect()
+        mint_infos(&self.tokens)
     }
 
     /// SOL and USDC as base mints, with sizes worth $50k max per trade and $0.05 min profit.

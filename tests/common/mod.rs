@@ -67,6 +67,24 @@ pub fn signal(pid: u32, sig: &str) {
         .status();
 }
 
+/// The control address a bot process logs (its stdout piped), waiting up to 60 s; its stdout
+/// keeps being drained.
+pub fn logged_control_addr(child: &mut Child) -> String {
+    let stdout = child.stdout.take().expect("the bot's stdout is piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str::<Value>(&line)
+                && let Some(addr) = v["fields"]["control_addr"].as_str()
+            {
+                let _ = tx.send(addr.to_string());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("the bot logs its control address")
+}
+
 /// A child process ended (SIGTERM, then SIGKILL) when dropped.
 pub struct Proc {
     pub child: Child,
@@ -303,6 +321,28 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// The bots `sniperforge up` runs, one of each type.
+pub const DEMO_BOTS: [&str; 7] = [
+    "demo-enhanced-arbitrage",
+    "demo-triangular-arbitrage",
+    "demo-flash-loan-arbitrage",
+    "demo-real-time-dashboard",
+    "demo-portfolio-manager",
+    "demo-cross-chain-arbitrage",
+    "demo-ml-analytics",
+];
+
+/// Waits until the gateway lists every demo bot and each one runs.
+pub fn wait_demo_fleet(gw: &Gateway) {
+    wait_for("the demo fleet", T, || {
+        let bots = gw.ok("GET", "/api/v1/bots", &Value::Null);
+        (bots["bots"].as_array()?.len() == DEMO_BOTS.len()).then_some(())
+    });
+    for id in DEMO_BOTS {
+        until(gw, id, "running", |s| s["state"] == "running");
+    }
 }
 
 /// `sniperforge up` on `port` with `dir` as its data directory, once its gateway is healthy and
