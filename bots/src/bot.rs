@@ -413,12 +413,9 @@ impl MarketBot {
             FeedSpec::parse(&options.feed, options.replay_max_speed).map_err(BotError::Config)?;
         if is_live(&config) {
             match config.config.bot_type {
-                BotType::EnhancedArbitrage | BotType::TriangularArbitrage => {}
-                BotType::FlashLoanArbitrage => {
-                    return Err(BotError::Unsupported(
-                        "execution.simulation_mode: a live flash-loan route needs its provider's borrow and repay instructions, not built yet; run it in simulation".into(),
-                    ));
-                }
+                BotType::EnhancedArbitrage
+                | BotType::TriangularArbitrage
+                | BotType::FlashLoanArbitrage => {}
                 other => {
                     return Err(BotError::Unsupported(format!(
                         "execution.simulation_mode: {other} does not trade; live mode is for the arbitrage types"

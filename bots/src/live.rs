@@ -26,6 +26,10 @@ use solana_transaction::Transaction;
 
 use crate::solana::Rpc;
 
+/// Index of a route's first instruction in its transaction (after the two compute-budget
+/// instructions): where a flash borrow stands, which its repay names.
+pub const FIRST_ROUTE_INSTRUCTION: u8 = 2;
+
 /// The largest transaction Solana accepts on the wire (bytes).
 pub const MAX_TRANSACTION_BYTES: usize = 1232;
 
@@ -92,6 +96,7 @@ pub fn route_instructions(
     slippage_bps: u32,
     owner: &Pubkey,
     unix_timestamp: i64,
+    extra_cost: u64,
 ) -> Result<(Vec<Instruction>, u64), String> {
     let mut ixs = Vec::with_capacity(hops.len());
     let mut amount = amount_in;
@@ -122,9 +127,9 @@ pub fn route_instructions(
         );
         amount = min_out;
     }
-    if amount <= amount_in {
+    if amount <= amount_in.saturating_add(extra_cost) {
         return Err(format!(
-            "the route pays at least {amount} for {amount_in} after {slippage_bps} bps slippage per hop: no profit left"
+            "the route pays at least {amount} for {amount_in} (+{extra_cost} loan fee) after {slippage_bps} bps slippage per hop: no profit left"
         ));
     }
     Ok((ixs, amount))
@@ -189,6 +194,8 @@ pub struct LiveOrder {
     pub compute_unit_limit: u32,
     /// Priority fee per compute unit (micro-lamports).
     pub priority_fee_micro_lamports: u64,
+    /// A flash loan's fee, repaid from the start account with the loan (0 without one).
+    pub loan_fee: u64,
 }
 
 /// What became of an order.
@@ -393,8 +400,14 @@ async fn run_order(
         )
         .await
         .map_err(with_sig)?;
-    let realised =
-        realised_out(&v, &tx, &order.start_account, order.amount_in).map_err(with_sig)?;
+    // A flash loan repays its fee from the start account too: the route paid that much more.
+    let realised = realised_out(
+        &v,
+        &tx,
+        &order.start_account,
+        order.amount_in + order.loan_fee,
+    )
+    .map_err(with_sig)?;
     Ok(LiveResult {
         order_id: order.order_id,
         signature: Some(signature),
@@ -447,6 +460,8 @@ pub struct LiveRunner {
     slippage_bps: u32,
     priority_fee: u64,
     token_programs: std::collections::HashMap<Pubkey, Pubkey>,
+    /// Flash-loan bots: the reserve per start mint and the fee (bps) the route must cover.
+    flash: Option<(Vec<swap_ix::FlashReserve>, u32)>,
     sent: u64,
     landed: u64,
     failed: u64,
@@ -496,6 +511,31 @@ impl LiveRunner {
                 Some((t.mint, owner))
             })
             .collect();
+        let flash = if cfg.config.bot_type == crate::BotType::FlashLoanArbitrage {
+            let provider = cfg
+                .param("flash_loan", "provider")
+                .as_str()
+                .unwrap_or_default();
+            let reserves: Vec<swap_ix::FlashReserve> = options
+                .markets
+                .as_ref()
+                .map(|m| m.flash_reserves())
+                .transpose()
+                .map_err(BotError::Config)?
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|r| crate::solana::provider_name(r.provider) == provider)
+                .collect();
+            if reserves.is_empty() {
+                return Err(BotError::Config(format!(
+                    "flash_loan.provider {provider:?}: the markets file names no {provider} reserve (flash_loans); live flash-loan routes borrow from one"
+                )));
+            }
+            let fee = cfg.param("flash_loan", "fee_bps").as_u64().unwrap_or(0) as u32;
+            Some((reserves, fee))
+        } else {
+            None
+        };
         tracing::warn!(payer = %executor.payer, "LIVE execution: transactions are signed and sent");
         Ok(Self {
             executor,
@@ -505,6 +545,7 @@ impl LiveRunner {
                 .unwrap_or(30) as u32,
             priority_fee,
             token_programs,
+            flash,
             sent: 0,
             landed: 0,
             failed: 0,
@@ -556,18 +597,38 @@ impl LiveRunner {
                     let account =
                         swap_ix::associated_token_address(&self.executor.payer, &mint, &program)
                             .map_err(|e| e.to_string())?;
-                    let (swaps, _) = route_instructions(
+                    let amount_in = order.opportunity.amount_in;
+                    let fee = self.flash.as_ref().map_or(0, |(_, bps)| {
+                        (u128::from(amount_in) * u128::from(*bps)).div_ceil(10_000) as u64
+                    });
+                    let (mut swaps, _) = route_instructions(
                         strategy.market(),
                         &hops,
-                        order.opportunity.amount_in,
+                        amount_in,
                         self.slippage_bps,
                         &self.executor.payer,
                         unix,
+                        fee,
                     )?;
-                    Ok((swaps, account))
+                    if let Some((reserves, _)) = &self.flash {
+                        let reserve =
+                            reserves.iter().find(|r| r.mint == mint).ok_or_else(|| {
+                                format!("no flash-loan reserve for the route's start mint {mint}")
+                            })?;
+                        let payer = self.executor.payer;
+                        let borrow = reserve
+                            .borrow(&payer, &account, amount_in)
+                            .map_err(|e| e.to_string())?;
+                        let repay = reserve
+                            .repay(&payer, &account, amount_in, FIRST_ROUTE_INSTRUCTION)
+                            .map_err(|e| e.to_string())?;
+                        swaps.insert(0, borrow);
+                        swaps.push(repay);
+                    }
+                    Ok((swaps, account, fee))
                 });
             match built {
-                Ok((swaps, start_account)) => {
+                Ok((swaps, start_account, loan_fee)) => {
                     let compute_unit_limit = 100_000 + 150_000 * hops.len() as u32;
                     if self.executor.send(LiveOrder {
                         order_id: order.id,
@@ -576,6 +637,7 @@ impl LiveRunner {
                         start_account,
                         compute_unit_limit,
                         priority_fee_micro_lamports: self.priority_fee,
+                        loan_fee,
                     }) {
                         self.sent += 1;
                         continue;

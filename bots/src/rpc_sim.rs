@@ -40,6 +40,8 @@ pub struct Faults {
     pub paused: AtomicBool,
     /// Land this many next transactions as failed (a slippage error of the swap).
     pub fail_next_transactions: AtomicU32,
+    /// The fee flash loans charge here, in bps of the loan (Solend and Kamino repays).
+    pub flash_fee_bps: AtomicU32,
     drop_epoch: AtomicU64,
 }
 
@@ -86,6 +88,8 @@ pub struct Sent {
     pub min_out: u64,
     /// The program error it failed with, if a fault failed it.
     pub err: Option<Value>,
+    /// A flash loan's fee the route repaid (`flash_fee_bps` of the repaid amount).
+    pub loan_fee: u64,
 }
 
 /// An SPL Token mint account: 82 bytes, decimals at 44, initialised at 45.
@@ -459,12 +463,38 @@ impl RpcSim {
             .fail_next_transactions
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
             .is_ok();
+        // A flash repay (Solend tag 20, Kamino's Anchor repay) pays the loan and its fee.
+        let kamino_repay =
+            sniperforge_engine::swap_ix::anchor_discriminator("flash_repay_reserve_liquidity");
+        let loan_fee = tx
+            .message
+            .instructions
+            .iter()
+            .find_map(|ix| {
+                let program = keys.get(usize::from(ix.program_id_index))?;
+                let d = ix.data.as_slice();
+                if *program == sniperforge_engine::swap_ix::SOLEND_PROGRAM && d.first() == Some(&20)
+                {
+                    Some(u64_at(d, 1))
+                } else if *program == sniperforge_engine::swap_ix::KAMINO_LENDING_PROGRAM
+                    && d.get(..8) == Some(&kamino_repay[..])
+                {
+                    Some(u64_at(d, 8))
+                } else {
+                    None
+                }
+            })
+            .map_or(0, |amount| {
+                let bps = u128::from(self.faults.flash_fee_bps.load(Ordering::Relaxed));
+                (u128::from(amount) * bps).div_ceil(10_000) as u64
+            });
         let signature = tx
             .signatures
             .first()
             .map(ToString::to_string)
             .unwrap_or_default();
         let sent = Sent {
+            loan_fee,
             slot: self.slot(),
             source,
             min_out,
@@ -495,7 +525,7 @@ fn transaction_json(t: &Sent) -> Value {
             vec![balance(
                 *index,
                 mint,
-                start - u128::from(*amount_in) + u128::from(t.min_out),
+                start - u128::from(*amount_in) + u128::from(t.min_out) - u128::from(t.loan_fee),
             )],
         ),
         (Some((index, mint, _)), Some(_)) => (

@@ -63,6 +63,38 @@ pub struct Markets {
     pub tokens: Vec<MarketToken>,
     /// Pool account addresses (Raydium AMM v4, Raydium CP-Swap, Orca Whirlpool).
     pub pools: Vec<String>,
+    /// Reserves live flash-loan routes borrow from.
+    #[serde(default)]
+    pub flash_loans: Vec<MarketFlashLoan>,
+}
+
+/// A lending reserve of the markets file (`flash_loans`), by its accounts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MarketFlashLoan {
+    /// `solend` or `kamino`.
+    pub provider: String,
+    /// The borrowed mint.
+    pub mint: String,
+    /// The lending market.
+    pub lending_market: String,
+    /// The reserve.
+    pub reserve: String,
+    /// The reserve's liquidity supply token account.
+    pub liquidity_supply: String,
+    /// The reserve's fee receiver token account.
+    pub fee_receiver: String,
+    /// The mint's token program (default SPL Token).
+    #[serde(default)]
+    pub token_program: Option<String>,
+}
+
+/// The config's name of a flash-loan provider.
+pub fn provider_name(p: sniperforge_engine::swap_ix::FlashProvider) -> &'static str {
+    match p {
+        sniperforge_engine::swap_ix::FlashProvider::Solend => "solend",
+        sniperforge_engine::swap_ix::FlashProvider::Kamino => "kamino",
+    }
 }
 
 impl Markets {
@@ -95,7 +127,43 @@ impl Markets {
         if markets.pools.is_empty() {
             return Err(err("pools: names no pool".into()));
         }
+        markets.flash_reserves().map_err(err)?;
         Ok(markets)
+    }
+
+    /// The flash-loan reserves, checked.
+    pub fn flash_reserves(&self) -> Result<Vec<sniperforge_engine::swap_ix::FlashReserve>, String> {
+        use sniperforge_engine::swap_ix::{FlashProvider, FlashReserve};
+        self.flash_loans
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let key = |field: &str, v: &str| -> Result<Pubkey, String> {
+                    v.parse()
+                        .map_err(|e| format!("flash_loans[{i}].{field} {v:?}: {e}"))
+                };
+                Ok(FlashReserve {
+                    provider: match f.provider.as_str() {
+                        "solend" => FlashProvider::Solend,
+                        "kamino" => FlashProvider::Kamino,
+                        other => {
+                            return Err(format!(
+                                "flash_loans[{i}].provider {other:?}: solend or kamino"
+                            ));
+                        }
+                    },
+                    mint: key("mint", &f.mint)?,
+                    lending_market: key("lending_market", &f.lending_market)?,
+                    reserve: key("reserve", &f.reserve)?,
+                    liquidity_supply: key("liquidity_supply", &f.liquidity_supply)?,
+                    fee_receiver: key("fee_receiver", &f.fee_receiver)?,
+                    token_program: match &f.token_program {
+                        Some(p) => key("token_program", p)?,
+                        None => programs::SPL_TOKEN,
+                    },
+                })
+            })
+            .collect()
     }
 
     fn mints(&self) -> Vec<Pubkey> {

@@ -330,6 +330,7 @@ async fn orders_are_signed_sent_confirmed_and_booked_at_what_landed() {
         start_account: associated_token_address(&owner, &mint_a, &programs::SPL_TOKEN).unwrap(),
         compute_unit_limit: 400_000,
         priority_fee_micro_lamports: 1_000,
+        loan_fee: 0,
     };
     let tls = sniperforge_bots::net::tls_client(None, "ca").unwrap();
     let settings = SendSettings {
@@ -427,7 +428,7 @@ fn routes_pay_their_minimum_forward_and_refuse_a_loss() {
         },
     ];
     // A balanced market: a round trip loses its fees, so the route is refused.
-    let e = live::route_instructions(&m, &hops, 1_000_000_000, 30, &owner, 0).unwrap_err();
+    let e = live::route_instructions(&m, &hops, 1_000_000_000, 30, &owner, 0, 0).unwrap_err();
     assert!(e.contains("no profit left"), "{e}");
     // With no slippage allowance the second hop swaps exactly the first hop's quote.
     let first = a
@@ -496,16 +497,15 @@ async fn a_live_bot_signs_sends_and_books_what_landed() {
         .unwrap()
         .to_string();
     assert!(e.contains("needs --feed solana"), "{e}");
+    // A flash-loan bot needs a reserve of its provider in the markets file.
     let flash = sniperforge_bots::validate(&live_config(
         &path,
         sniperforge_bots::BotType::FlashLoanArbitrage,
     ))
     .unwrap();
-    let e = BotFactory::create_bot(flash, options("solana"))
-        .err()
-        .unwrap()
-        .to_string();
-    assert!(e.contains("borrow and repay"), "{e}");
+    let bot = BotFactory::create_bot(flash, options("solana")).unwrap();
+    let e = bot.start().await.unwrap_err().to_string();
+    assert!(e.contains("names no marginfi reserve"), "{e}");
 
     let bot = BotFactory::create_bot(config, options("solana")).unwrap();
     bot.start().await.unwrap();
@@ -537,5 +537,176 @@ async fn a_live_bot_signs_sends_and_books_what_landed() {
             || recent["error"].is_string(),
         "{recent}"
     );
+    bot.stop().await.unwrap();
+}
+
+#[test]
+fn flash_loans_wrap_the_route_byte_by_byte() {
+    use swap_ix::{FlashProvider, FlashReserve};
+    let user = Pubkey([9; 32]);
+    let token = Pubkey([8; 32]);
+    let mut r = FlashReserve {
+        provider: FlashProvider::Solend,
+        lending_market: Pubkey([1; 32]),
+        reserve: Pubkey([2; 32]),
+        mint: Pubkey([3; 32]),
+        liquidity_supply: Pubkey([4; 32]),
+        fee_receiver: Pubkey([5; 32]),
+        token_program: programs::SPL_TOKEN,
+    };
+    let solend_authority = sniperforge_engine::pda::find_program_address(
+        &[&r.lending_market.0],
+        &swap_ix::SOLEND_PROGRAM,
+    )
+    .unwrap()
+    .0;
+    let borrow = r.borrow(&user, &token, 5_000).unwrap();
+    let mut data = vec![19];
+    data.extend(5_000u64.to_le_bytes());
+    assert_eq!(
+        (borrow.program_id, borrow.data.clone()),
+        (swap_ix::SOLEND_PROGRAM, data)
+    );
+    let keys: Vec<Pubkey> = borrow.accounts.iter().map(|a| a.pubkey).collect();
+    assert_eq!(
+        keys,
+        [
+            r.liquidity_supply,
+            token,
+            r.reserve,
+            r.lending_market,
+            solend_authority,
+            swap_ix::SYSVAR_INSTRUCTIONS,
+            programs::SPL_TOKEN
+        ]
+    );
+    let repay = r.repay(&user, &token, 5_000, 2).unwrap();
+    let mut data = vec![20];
+    data.extend(5_000u64.to_le_bytes());
+    data.push(2);
+    assert_eq!(repay.data, data);
+    assert_eq!(
+        repay.accounts[4].pubkey, r.reserve,
+        "the program checks the reserve at 4"
+    );
+    assert!(repay.accounts[6].is_signer && repay.accounts[6].pubkey == user);
+
+    r.provider = FlashProvider::Kamino;
+    let borrow = r.borrow(&user, &token, 7).unwrap();
+    let mut data = vec![135, 231, 52, 167, 7, 52, 212, 193];
+    data.extend(7u64.to_le_bytes());
+    assert_eq!(
+        (borrow.program_id, borrow.data.clone()),
+        (swap_ix::KAMINO_LENDING_PROGRAM, data)
+    );
+    let keys: Vec<Pubkey> = borrow.accounts.iter().map(|a| a.pubkey).collect();
+    assert_eq!(keys.len(), 12);
+    assert_eq!(
+        [
+            keys[0], keys[2], keys[3], keys[4], keys[5], keys[6], keys[7], keys[10], keys[11]
+        ],
+        [
+            user,
+            r.lending_market,
+            r.reserve,
+            r.mint,
+            r.liquidity_supply,
+            token,
+            r.fee_receiver,
+            swap_ix::SYSVAR_INSTRUCTIONS,
+            programs::SPL_TOKEN
+        ]
+    );
+    // No referrer: Anchor's "none" is the program's own id.
+    assert_eq!([keys[8], keys[9]], [swap_ix::KAMINO_LENDING_PROGRAM; 2]);
+    let repay = r.repay(&user, &token, 7, 2).unwrap();
+    assert_eq!(repay.data[..8], [185, 117, 0, 203, 96, 245, 180, 186]);
+    assert_eq!(repay.data[8..], [7, 0, 0, 0, 0, 0, 0, 0, 2]);
+    assert_eq!(live::FIRST_ROUTE_INSTRUCTION, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_flash_loan_bot_borrows_swaps_and_repays_in_one_transaction() {
+    use sniperforge_bots::bot::{BotFactory, BotOptions};
+    use sniperforge_bots::solana::SolanaOptions;
+    let server = RpcSim::start(rpc_sim::simulator(7), 2_000, 100);
+    server.faults.flash_fee_bps.store(9, Ordering::Relaxed);
+    let (rpc_url, ws_url) = rpc_sim::serve_loopback(Arc::clone(&server)).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (path, kp) = keypair_file(dir.path());
+    let mut markets = rpc_sim::markets(&mut rpc_sim::simulator(7));
+    let reserves: Vec<serde_json::Value> = markets["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let k = |n: u8| {
+                Pubkey([
+                    n, i as u8, 0xfe, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17,
+                    18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29,
+                ])
+                .to_string()
+            };
+            serde_json::json!({"provider": "solend", "mint": t["mint"], "lending_market": k(1),
+                "reserve": k(2), "liquidity_supply": k(3), "fee_receiver": k(4)})
+        })
+        .collect();
+    markets["flash_loans"] = reserves.into();
+    let mut config = live_config(&path, sniperforge_bots::BotType::FlashLoanArbitrage);
+    config["parameters"]["flash_loan"]["provider"] = "solend".into();
+    config["parameters"]["flash_loan"]["fee_bps"] = 9.into();
+    let bot = BotFactory::create_bot(
+        sniperforge_bots::validate(&config).unwrap(),
+        BotOptions {
+            state_dir: dir.path().join("state"),
+            feed: "solana".into(),
+            replay_max_speed: false,
+            solana: Some(SolanaOptions {
+                rpc_url,
+                ws_url: Some(ws_url),
+                commitment: "confirmed".into(),
+                markets: Some(serde_json::from_value(markets).unwrap()),
+                ca: None,
+                jito: None,
+            }),
+            seed: 7,
+        },
+    )
+    .unwrap();
+    bot.start().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = bot.outputs().await;
+        if out["live"]["landed"].as_u64().unwrap_or(0) > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "nothing landed: {out}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let m = bot.metrics().await;
+    assert!(m.profit_usd > 0.0, "{m:?}");
+    let sent = server.transactions.lock().unwrap().clone();
+    for t in sent.values() {
+        let msg = &t.tx.message;
+        let program = |i: usize| {
+            engine_pubkey(&msg.account_keys[usize::from(msg.instructions[i].program_id_index)])
+        };
+        let last = msg.instructions.len() - 1;
+        assert_eq!(program(2), swap_ix::SOLEND_PROGRAM);
+        assert_eq!(msg.instructions[2].data[0], 19);
+        assert_eq!(program(last), swap_ix::SOLEND_PROGRAM);
+        assert_eq!(msg.instructions[last].data[0], 20);
+        assert_eq!(
+            msg.instructions[last].data[9], 2,
+            "the repay names the borrow"
+        );
+        assert_eq!(
+            msg.instructions[2].data[1..9],
+            msg.instructions[last].data[1..9]
+        );
+        assert!(t.loan_fee > 0);
+        assert_eq!(t.tx.message.account_keys[0], kp.pubkey());
+    }
     bot.stop().await.unwrap();
 }

@@ -333,6 +333,183 @@ pub fn system_transfer(from: &Pubkey, to: &Pubkey, lamports: u64) -> Instruction
     }
 }
 
+/// Solend (Save): flash loans are instructions 19 and 20 of this program.
+pub const SOLEND_PROGRAM: Pubkey =
+    Pubkey::from_str_const("So1endDq2YkqhipRh3WViPa8hdiSpxWy6z3Z6tMCpAo");
+/// Kamino Lending (Anchor).
+pub const KAMINO_LENDING_PROGRAM: Pubkey =
+    Pubkey::from_str_const("KLend2g3cP87fffoy8q1mQqGKjrxjC8boSyAYavgmjD");
+/// The instructions sysvar (flash loans find their repay through it).
+pub const SYSVAR_INSTRUCTIONS: Pubkey =
+    Pubkey::from_str_const("Sysvar1nstructions1111111111111111111111111");
+
+/// A lending program whose flash loan can wrap a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlashProvider {
+    /// Solend / Save: `FlashBorrowReserveLiquidity` (tag 19: `[19, amount u64]`, accounts:
+    /// reserve supply (w), user token account (w), reserve (w), lending market, market
+    /// authority (PDA `[lending_market]`), instructions sysvar, token program) and
+    /// `FlashRepayReserveLiquidity` (tag 20: `[20, amount u64, borrow index u8]`, accounts: user
+    /// token account (w), reserve supply (w), fee receiver (w), host fee receiver (w), reserve
+    /// (w), lending market, user (signer), instructions sysvar, token program).
+    Solend,
+    /// Kamino Lending (Anchor): `flash_borrow_reserve_liquidity(amount u64)` and
+    /// `flash_repay_reserve_liquidity(amount u64, borrow index u8)`, accounts: user (signer),
+    /// market authority (PDA `["lma", lending_market]`), lending market, reserve (w), liquidity
+    /// mint, reserve supply (w), user token account (w), fee receiver (w), referrer token state
+    /// and referrer account (none: the program id), instructions sysvar, token program.
+    Kamino,
+}
+
+/// The reserve a flash loan borrows from (the operator names its accounts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlashReserve {
+    /// Lending program.
+    pub provider: FlashProvider,
+    /// The lending market.
+    pub lending_market: Pubkey,
+    /// The reserve.
+    pub reserve: Pubkey,
+    /// The borrowed mint.
+    pub mint: Pubkey,
+    /// The reserve's liquidity supply (token account).
+    pub liquidity_supply: Pubkey,
+    /// The reserve's fee receiver (token account).
+    pub fee_receiver: Pubkey,
+    /// Token program of the mint.
+    pub token_program: Pubkey,
+}
+
+impl FlashReserve {
+    fn program(&self) -> Pubkey {
+        match self.provider {
+            FlashProvider::Solend => SOLEND_PROGRAM,
+            FlashProvider::Kamino => KAMINO_LENDING_PROGRAM,
+        }
+    }
+
+    fn market_authority(&self) -> Result<Pubkey, SwapIxError> {
+        match self.provider {
+            FlashProvider::Solend => pda(
+                &[&self.lending_market.0],
+                &SOLEND_PROGRAM,
+                "the Solend lending market authority",
+            ),
+            FlashProvider::Kamino => pda(
+                &[b"lma", &self.lending_market.0],
+                &KAMINO_LENDING_PROGRAM,
+                "the Kamino lending market authority",
+            ),
+        }
+    }
+
+    /// Borrows `amount` into `user_token` (owned by `user`).
+    pub fn borrow(
+        &self,
+        user: &Pubkey,
+        user_token: &Pubkey,
+        amount: u64,
+    ) -> Result<Instruction, SwapIxError> {
+        let authority = self.market_authority()?;
+        Ok(match self.provider {
+            FlashProvider::Solend => {
+                let mut data = vec![19];
+                data.extend_from_slice(&amount.to_le_bytes());
+                Instruction {
+                    program_id: SOLEND_PROGRAM,
+                    accounts: vec![
+                        AccountMeta::writable(self.liquidity_supply),
+                        AccountMeta::writable(*user_token),
+                        AccountMeta::writable(self.reserve),
+                        AccountMeta::readonly(self.lending_market),
+                        AccountMeta::readonly(authority),
+                        AccountMeta::readonly(SYSVAR_INSTRUCTIONS),
+                        AccountMeta::readonly(self.token_program),
+                    ],
+                    data,
+                }
+            }
+            FlashProvider::Kamino => {
+                let mut data = anchor_discriminator("flash_borrow_reserve_liquidity").to_vec();
+                data.extend_from_slice(&amount.to_le_bytes());
+                Instruction {
+                    program_id: KAMINO_LENDING_PROGRAM,
+                    accounts: self.kamino_accounts(user, authority, *user_token),
+                    data,
+                }
+            }
+        })
+    }
+
+    /// Repays `amount` (the program adds its fee) from `user_token`; `borrow_index` is the
+    /// borrow's position among the transaction's instructions.
+    pub fn repay(
+        &self,
+        user: &Pubkey,
+        user_token: &Pubkey,
+        amount: u64,
+        borrow_index: u8,
+    ) -> Result<Instruction, SwapIxError> {
+        let authority = self.market_authority()?;
+        Ok(match self.provider {
+            FlashProvider::Solend => {
+                let mut data = vec![20];
+                data.extend_from_slice(&amount.to_le_bytes());
+                data.push(borrow_index);
+                Instruction {
+                    program_id: SOLEND_PROGRAM,
+                    accounts: vec![
+                        AccountMeta::writable(*user_token),
+                        AccountMeta::writable(self.liquidity_supply),
+                        AccountMeta::writable(self.fee_receiver),
+                        // No host: the fee receiver takes the host's share too.
+                        AccountMeta::writable(self.fee_receiver),
+                        AccountMeta::writable(self.reserve),
+                        AccountMeta::readonly(self.lending_market),
+                        AccountMeta::signer(*user),
+                        AccountMeta::readonly(SYSVAR_INSTRUCTIONS),
+                        AccountMeta::readonly(self.token_program),
+                    ],
+                    data,
+                }
+            }
+            FlashProvider::Kamino => {
+                let mut data = anchor_discriminator("flash_repay_reserve_liquidity").to_vec();
+                data.extend_from_slice(&amount.to_le_bytes());
+                data.push(borrow_index);
+                Instruction {
+                    program_id: KAMINO_LENDING_PROGRAM,
+                    accounts: self.kamino_accounts(user, authority, *user_token),
+                    data,
+                }
+            }
+        })
+    }
+
+    fn kamino_accounts(
+        &self,
+        user: &Pubkey,
+        authority: Pubkey,
+        user_token: Pubkey,
+    ) -> Vec<AccountMeta> {
+        let program = self.program();
+        vec![
+            AccountMeta::signer(*user),
+            AccountMeta::readonly(authority),
+            AccountMeta::readonly(self.lending_market),
+            AccountMeta::writable(self.reserve),
+            AccountMeta::readonly(self.mint),
+            AccountMeta::writable(self.liquidity_supply),
+            AccountMeta::writable(user_token),
+            AccountMeta::writable(self.fee_receiver),
+            AccountMeta::readonly(program),
+            AccountMeta::readonly(program),
+            AccountMeta::readonly(SYSVAR_INSTRUCTIONS),
+            AccountMeta::readonly(self.token_program),
+        ]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -346,6 +523,35 @@ mod tests {
         assert_eq!(
             raydium_cp_authority().map(|k| k.to_string()),
             Ok("GpMZbSM2GgvTKHJirzeGfMFoaZ8UR2X7F4v8vHTvxFbL".to_string())
+        );
+    }
+
+    #[test]
+    fn the_kamino_market_authority_derives() {
+        let r = FlashReserve {
+            provider: FlashProvider::Kamino,
+            lending_market: Pubkey::from_str_const("H6rHXmXoCQvq8Ue81MqNh7ow5ysPa1dSozwW3PU1dDH6"),
+            reserve: Pubkey([1; 32]),
+            mint: Pubkey([2; 32]),
+            liquidity_supply: Pubkey([3; 32]),
+            fee_receiver: Pubkey([4; 32]),
+            token_program: programs::SPL_TOKEN,
+        };
+        assert_eq!(
+            r.market_authority().map(|k| k.to_string()),
+            Ok("Dx8iy2o46sK1DzWbEcznqSKeLbLVeu7otkibA3WohGAj".to_string())
+        );
+    }
+
+    #[test]
+    fn kamino_flash_loan_discriminators_are_the_published_bytes() {
+        assert_eq!(
+            anchor_discriminator("flash_borrow_reserve_liquidity"),
+            [135, 231, 52, 167, 7, 52, 212, 193]
+        );
+        assert_eq!(
+            anchor_discriminator("flash_repay_reserve_liquidity"),
+            [185, 117, 0, 203, 96, 245, 180, 186]
         );
     }
 
