@@ -695,11 +695,14 @@ impl Agent {
 
     /// Stops every managed bot (for `sniperforge up`'s shutdown).
     pub async fn stop_all(&mut self) {
-        for id in self.managed.keys() {
-            if let Err(e) = self.backend.stop(id).await {
+        // All at once: each bot takes up to its stop grace, and they stop independently.
+        let backend = &self.backend;
+        let stops = self.managed.keys().map(|id| async move {
+            if let Err(e) = backend.stop(id).await {
                 tracing::error!(bot_id = %id, error = %e, "stopping");
             }
-        }
+        });
+        futures_util::future::join_all(stops).await;
     }
 
     /// Runs until `shutdown` resolves: adopts, then registers, follows the desired state,
