@@ -36,12 +36,14 @@ fn rpc_sim(dir: &Path, rpc: u16, ws: u16) -> Proc {
     proc
 }
 
-/// A bot process with `extra` arguments; its control address.
-fn bot(dir: &Path, name: &str, extra: &[&str]) -> (Proc, String) {
-    let mut cfg = template("enhanced_arbitrage");
+/// A bot process of `bot_type` with `extra` arguments; its control address.
+fn bot(dir: &Path, bot_type: &str, name: &str, extra: &[&str]) -> (Proc, String) {
+    let mut cfg = template(bot_type);
     cfg["bot_id"] = json!(name);
     cfg["parameters"]["trading"]["min_profit_bps"] = json!(1);
-    cfg["parameters"]["trading"]["confidence_threshold"] = json!(0.0);
+    if bot_type == "enhanced_arbitrage" {
+        cfg["parameters"]["trading"]["confidence_threshold"] = json!(0.0);
+    }
     cfg["parameters"]["risk_management"]["emergency_stop_enabled"] = json!(false);
     let path = dir.join(format!("{name}.json"));
     std::fs::write(&path, cfg.to_string()).unwrap();
@@ -93,7 +95,7 @@ fn a_bot_trades_on_an_rpc_node_survives_its_restart_and_replays_its_recording() 
     // Record the node's stream.
     let recording = dir.path().join("node.sfrec");
     let out = Command::new(EXE)
-        .args(["record", "--feed", "solana", "--updates", "4000", "--out"])
+        .args(["record", "--feed", "solana", "--updates", "8000", "--out"])
         .arg(&recording)
         .args(&endpoint)
         .output()
@@ -108,7 +110,7 @@ fn a_bot_trades_on_an_rpc_node_survives_its_restart_and_replays_its_recording() 
     // A bot on the node trades and is healthy.
     let mut args = vec!["--feed", "solana"];
     args.extend(&endpoint);
-    let (_live, addr) = bot(dir.path(), "live", &args);
+    let (_live, addr) = bot(dir.path(), "enhanced_arbitrage", "live", &args);
     wait_for("trades on the RPC feed", Duration::from_secs(60), || {
         (trades(&addr) > 0 && custom(&addr, "feed_notifications") > 100.0).then_some(())
     });
@@ -144,10 +146,12 @@ fn a_bot_trades_on_an_rpc_node_survives_its_restart_and_replays_its_recording() 
         || (trades(&addr) > before).then_some(()),
     );
 
-    // The recording replays through a bot (its tokens from the same markets file).
+    // The recording replays through a bot (its tokens from the same markets file); the
+    // triangular type, whose routes through every pool find trades in seconds of market.
     let replay = format!("replay:{}", recording.display());
     let (_replayed, addr) = bot(
         dir.path(),
+        "triangular_arbitrage",
         "replayed",
         &[
             "--feed",
@@ -161,7 +165,7 @@ fn a_bot_trades_on_an_rpc_node_survives_its_restart_and_replays_its_recording() 
         let (code, body) = http(&addr, "GET", "/health", None, "");
         (code == 503 && body.contains("replayed to its end")).then_some(())
     });
-    assert_eq!(custom(&addr, "replayed_updates"), 4000.0);
+    assert_eq!(custom(&addr, "replayed_updates"), 8000.0);
     assert!(trades(&addr) > 0, "{}", status(&addr));
 
     // A bad recording path is refused at start with the path.
