@@ -26,11 +26,12 @@ pub struct UpArgs {
     #[arg(long, default_value = "process")]
     pub backend: String,
     /// The bots' market feed; `--feed solana` without `--rpc-url` starts `rpc-sim` (the
-    /// simulator behind Solana's RPC wire protocol) on the gateway's port + 2 and + 3.
+    /// simulator behind Solana's RPC wire protocol) on the gateway's port + 2 and + 3 (free
+    /// ports when those are busy).
     #[command(flatten)]
     pub feed: crate::FeedArgs,
     /// Where the simulated external venue (for the cross-chain bot) listens; default: the
-    /// gateway's address with the next port.
+    /// gateway's address with the next port (a free one when that is busy).
     #[arg(long)]
     pub venue_listen: Option<std::net::SocketAddr>,
     /// Node id of the local agent.
@@ -176,8 +177,8 @@ async fn run_async(a: &UpArgs) -> anyhow::Result<()> {
     let mut rpc_sim = None;
     if feed.feed == "solana" && feed.solana.rpc_url.is_none() {
         let (rpc, ws) = (
-            a.listen.port().wrapping_add(2),
-            a.listen.port().wrapping_add(3),
+            neighbour_or_free(a.listen, 2).port(),
+            neighbour_or_free(a.listen, 3).port(),
         );
         let markets = data.join("markets.json");
         let log = std::fs::OpenOptions::new()
@@ -226,11 +227,9 @@ async fn run_async(a: &UpArgs) -> anyhow::Result<()> {
             .context("starting the agent")?,
     );
     // The external venue the cross-chain bot compares the pools with.
-    let venue_addr = a.venue_listen.unwrap_or_else(|| {
-        let mut v = a.listen;
-        v.set_port(a.listen.port().wrapping_add(1));
-        v
-    });
+    let venue_addr = a
+        .venue_listen
+        .unwrap_or_else(|| neighbour_or_free(a.listen, 1));
     let venue_log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -243,6 +242,20 @@ async fn run_async(a: &UpArgs) -> anyhow::Result<()> {
             .spawn()
             .context("starting the venue simulator")?,
     );
+    // Its port taken after all (or any other start failure) shows here, not as a cross-chain bot
+    // that never sees a quote.
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(venue_addr).is_ok() {
+            break;
+        }
+        if let Ok(Some(st)) = venue.0.try_wait() {
+            bail!(
+                "the venue simulator exited ({st}); see {}",
+                data.join("venue.log").display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
     let venue_url = format!("ws://{venue_addr}/ticker");
     let ids = demo_fleet(&ep, &token, &a.node_id, &venue_url).await?;
     println!("SniperForge is up (simulation mode: nothing is ever sent on-chain)");
@@ -302,6 +315,20 @@ async fn run_async(a: &UpArgs) -> anyhow::Result<()> {
     gateway.stop(Duration::from_secs(15));
     println!("stopped");
     Ok(())
+}
+
+/// The gateway's address with its port + `offset` when that port is free now, otherwise a port
+/// the system picks (a busy neighbour, say an outgoing connection's port, must not stop `up`).
+fn neighbour_or_free(listen: std::net::SocketAddr, offset: u16) -> std::net::SocketAddr {
+    let mut addr = listen;
+    addr.set_port(listen.port().wrapping_add(offset));
+    if std::net::TcpListener::bind(addr).is_ok() {
+        return addr;
+    }
+    addr.set_port(0);
+    std::net::TcpListener::bind(addr)
+        .and_then(|l| l.local_addr())
+        .unwrap_or(addr)
 }
 
 pub fn run(a: &UpArgs) -> ExitCode {
