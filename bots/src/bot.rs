@@ -692,12 +692,13 @@ fn run(
     stop: Arc<AtomicBool>,
     paused: Arc<AtomicBool>,
     mut engine: Engine,
-    (universe, mut source, clock): (Universe, Source, MonotonicClock),
+    (universe, mut source, wall): (Universe, Source, MonotonicClock),
     state_dir: PathBuf,
     mut live: Option<crate::live::LiveRunner>,
 ) {
     let mut fills = Vec::new();
-    let now = |c: &MonotonicClock| sniperforge_engine::strategy::Clock::now_ns(c);
+    let clock = source.run_clock(wall);
+    let now = |c: &crate::feed::RunClock| sniperforge_engine::strategy::Clock::now_ns(c);
     let mut out = Vec::with_capacity(64);
     let mut events = Vec::with_capacity(4_096);
     let mut fresh = false;
@@ -736,6 +737,9 @@ fn run(
         let got = events.len();
         fresh |= got > 0;
         for event in events.drain(..) {
+            if let FeedEvent::Account(u) = &event {
+                clock.advance(u.received_at);
+            }
             let stamps = match (event, &mut engine) {
                 (FeedEvent::Account(update), Engine::Strategy(strategy)) => {
                     out.clear();

@@ -159,6 +159,7 @@ pub struct ReplayFeed {
     next: Option<AccountUpdate>,
     max_speed: bool,
     started: Option<(Instant, u64)>,
+    first: Option<u64>,
     replayed: u64,
     problem: Option<String>,
 }
@@ -184,6 +185,7 @@ impl ReplayFeed {
             next: None,
             max_speed,
             started: None,
+            first: None,
             replayed: 0,
             problem: None,
         };
@@ -201,9 +203,9 @@ impl ReplayFeed {
         };
     }
 
-    /// Records due by now, at most `max`; the recorded pace keeps the gaps between receive
-    /// times.
-    fn poll(&mut self, max: usize, now: u64, out: &mut Vec<FeedEvent>) {
+    /// Records due by now, at most `max`, with their receive times made relative to the
+    /// recording's first; the recorded pace keeps the gaps between them.
+    fn poll(&mut self, max: usize, out: &mut Vec<FeedEvent>) {
         for _ in 0..max {
             let Some(next) = self.next.as_ref() else {
                 return;
@@ -221,7 +223,8 @@ impl ReplayFeed {
                 }
             }
             if let Some(mut update) = self.next.take() {
-                update.received_at = now;
+                let first = *self.first.get_or_insert(update.received_at);
+                update.received_at = update.received_at.saturating_sub(first).max(1);
                 out.push(FeedEvent::Account(update));
                 self.replayed += 1;
             }
@@ -238,6 +241,35 @@ impl ReplayFeed {
         let (t, first) = self.started?;
         let due = Duration::from_nanos(next.received_at.saturating_sub(first));
         Some(due.saturating_sub(t.elapsed()))
+    }
+}
+
+/// The clock a bot's strategy runs on: the wall clock, or for a recording the receive time of
+/// the record being processed (so a replay decides and fills the same way every time, at any
+/// pace; stage latencies then read the recording's time, 1 ns each).
+#[derive(Debug, Clone)]
+pub enum RunClock {
+    /// Monotonic wall time.
+    Wall(MonotonicClock),
+    /// The current record's receive time (ns from the recording's start).
+    Recorded(std::sync::Arc<std::sync::atomic::AtomicU64>),
+}
+
+impl RunClock {
+    /// Moves a recorded clock to `ns` (never back); the wall clock ignores it.
+    pub fn advance(&self, ns: u64) {
+        if let Self::Recorded(t) = self {
+            t.fetch_max(ns, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+impl Clock for RunClock {
+    fn now_ns(&self) -> u64 {
+        match self {
+            Self::Wall(c) => c.now_ns(),
+            Self::Recorded(t) => t.load(std::sync::atomic::Ordering::Relaxed),
+        }
     }
 }
 
@@ -297,8 +329,17 @@ impl Source {
         }
     }
 
-    /// Up to `max` events into `out`, stamped at ingress on `clock`.
-    pub fn poll(&mut self, max: usize, clock: &MonotonicClock, out: &mut Vec<FeedEvent>) {
+    /// The clock the strategy runs on with this source: a recording's own, else `wall`.
+    pub fn run_clock(&self, wall: MonotonicClock) -> RunClock {
+        match self {
+            Self::Replay(_) => RunClock::Recorded(std::sync::Arc::default()),
+            _ => RunClock::Wall(wall),
+        }
+    }
+
+    /// Up to `max` events into `out`, stamped at ingress on `clock` (a recording's keep their
+    /// recorded receive times).
+    pub fn poll(&mut self, max: usize, clock: &RunClock, out: &mut Vec<FeedEvent>) {
         match self {
             Self::Sim(sim) => {
                 for _ in 0..max.min(SIM_BATCH * 5) {
@@ -307,7 +348,7 @@ impl Source {
                     out.push(FeedEvent::Account(update));
                 }
             }
-            Self::Replay(replay) => replay.poll(max, clock.now_ns(), out),
+            Self::Replay(replay) => replay.poll(max, out),
             Self::Solana(feed) => feed.drain(out),
         }
     }
