@@ -411,12 +411,4 @@ impl Source {
             Self::Solana(feed) => feed.counters(),
         }
     }
-
-    /// The simulator, when this is it (token prices for the journal).
-    pub fn sim(&self) -> Option<&Simulator> {
-        match self {
-            Self::Sim(sim) => Some(sim),
-            _ => None,
-        }
-    }
 }
