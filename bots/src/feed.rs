@@ -7,9 +7,10 @@ use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use sniperforge_engine::market::{AccountUpdate, Market, Pool};
-use sniperforge_engine::quote::{AccountData, Amm, DexKind};
-use sniperforge_engine::record::Reader;
+use sniperforge_engine::market::{AccountUpdate, Market};
+use sniperforge_engine::pubkey::Pubkey;
+use sniperforge_engine::quote::{Amm, DexKind};
+use sniperforge_engine::record::{Reader, market_from_snapshot_where};
 use sniperforge_engine::sim::{SimConfig, Simulator, Token};
 use sniperforge_engine::strategy::{Clock, MintInfo, MonotonicClock};
 
@@ -56,49 +57,17 @@ impl Universe {
     /// A market of the snapshot's pools between two known tokens that `keep` accepts (by kind
     /// and the pool's two tokens, in the pool's order), with the snapshot applied.
     pub fn market_where(&self, keep: impl Fn(DexKind, &Token, &Token) -> bool) -> Market {
-        let mut market = Market::new();
-        for u in &self.snapshot {
-            let Some(pool) = pool_of(u) else { continue };
+        let token = |mint: Pubkey| self.tokens.iter().find(|t| t.mint == mint);
+        market_from_snapshot_where(&self.snapshot, |pool| {
             let [a, b] = pool.mints();
-            let (Some(a), Some(b)) = (
-                self.tokens.iter().find(|t| t.mint == a),
-                self.tokens.iter().find(|t| t.mint == b),
-            ) else {
-                continue;
-            };
-            if keep(pool.dex(), a, b) {
-                market.add_pool(pool);
-            }
-        }
-        let mut changed = Vec::new();
-        for u in &self.snapshot {
-            let _ = market.apply_update(u, &mut changed);
-        }
-        market
+            matches!((token(a), token(b)), (Some(a), Some(b)) if keep(pool.dex(), a, b))
+        })
     }
 
     /// Mint decimals and reference prices for the strategy's USD accounting.
     pub fn mint_infos(&self) -> Vec<MintInfo> {
         sniperforge_engine::sim::mint_infos(&self.tokens)
     }
-}
-
-/// The pool whose main account `u` is (by owner program and layout), if it is one.
-pub(crate) fn pool_of(u: &AccountUpdate) -> Option<Pool> {
-    use sniperforge_engine::pubkey::programs;
-    let owner = u.owner;
-    if owner != programs::RAYDIUM_AMM_V4
-        && owner != programs::RAYDIUM_CP_SWAP
-        && owner != programs::ORCA_WHIRLPOOL
-    {
-        return None;
-    }
-    Pool::from_account(AccountData {
-        pubkey: &u.pubkey,
-        owner: &u.owner,
-        data: &u.data,
-    })
-    .ok()
 }
 
 /// What a source hands the runner.

@@ -105,7 +105,7 @@ pub fn markets(sim: &mut Simulator) -> Value {
     let snapshot = sim.snapshot();
     let pools: Vec<String> = snapshot
         .iter()
-        .filter(|u| crate::feed::pool_of(u).is_some())
+        .filter(|u| sniperforge_engine::market::Pool::from_update(u).is_some())
         .map(|u| u.pubkey.to_string())
         .collect();
     let tokens: Vec<Value> = sim
@@ -437,7 +437,7 @@ impl RpcSim {
                 data: pool_data,
                 received_at: 0,
             };
-            let mint = crate::feed::pool_of(&update)?
+            let mint = sniperforge_engine::market::Pool::from_update(&update)?
                 .mints()
                 .into_iter()
                 .find(|m| {

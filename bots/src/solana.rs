@@ -33,7 +33,7 @@ use sniperforge_engine::strategy::{Clock, MonotonicClock};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::bot::BotError;
-use crate::feed::{FeedEvent, Universe, pool_of};
+use crate::feed::{FeedEvent, Universe};
 use crate::net::Url;
 
 /// Keys a `getMultipleAccounts` call may carry.
@@ -794,7 +794,7 @@ async fn discover(
             .iter()
             .find(|u| u.pubkey == *key)
             .ok_or_else(|| format!("pool {key}: no such account"))?;
-        let pool = pool_of(u).ok_or_else(|| {
+        let pool = sniperforge_engine::market::Pool::from_update(u).ok_or_else(|| {
             format!(
                 "pool {key}: not a Raydium AMM v4, Raydium CP-Swap or Orca Whirlpool pool account (owner {})",
                 u.owner

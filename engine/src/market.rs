@@ -41,6 +41,25 @@ impl Pool {
         }
     }
 
+    /// The pool whose main account `u` is, when it is one: owned by one of the three programs
+    /// and decoding as that program's pool.
+    pub fn from_update(u: &AccountUpdate) -> Option<Self> {
+        let known = [
+            programs::RAYDIUM_AMM_V4,
+            programs::RAYDIUM_CP_SWAP,
+            programs::ORCA_WHIRLPOOL,
+        ];
+        if !known.contains(&u.owner) {
+            return None;
+        }
+        Self::from_account(AccountData {
+            pubkey: &u.pubkey,
+            owner: &u.owner,
+            data: &u.data,
+        })
+        .ok()
+    }
+
     fn inner(&self) -> &dyn Amm {
         match self {
             Self::RaydiumV4(p) => p,

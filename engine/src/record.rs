@@ -14,8 +14,7 @@
 use std::io::{self, Read, Write};
 
 use crate::market::{AccountUpdate, Market, Pool};
-use crate::pubkey::{Pubkey, programs};
-use crate::quote::AccountData;
+use crate::pubkey::Pubkey;
 
 /// File magic.
 pub const MAGIC: &[u8; 6] = b"SFREC\0";
@@ -199,18 +198,17 @@ impl<R: Read> Reader<R> {
 /// A market of every pool found in `snapshot` (pool accounts recognised by owner and layout),
 /// with all snapshot accounts applied. Accounts that fit no pool are skipped.
 pub fn market_from_snapshot(snapshot: &[AccountUpdate]) -> Market {
+    market_from_snapshot_where(snapshot, |_| true)
+}
+
+/// [`market_from_snapshot`] with only the pools `keep` accepts.
+pub fn market_from_snapshot_where(
+    snapshot: &[AccountUpdate],
+    keep: impl Fn(&Pool) -> bool,
+) -> Market {
     let mut market = Market::new();
-    for u in snapshot {
-        let is_pool_owner = u.owner == programs::RAYDIUM_AMM_V4
-            || u.owner == programs::RAYDIUM_CP_SWAP
-            || u.owner == programs::ORCA_WHIRLPOOL;
-        if is_pool_owner
-            && let Ok(pool) = Pool::from_account(AccountData {
-                pubkey: &u.pubkey,
-                owner: &u.owner,
-                data: &u.data,
-            })
-        {
+    for pool in snapshot.iter().filter_map(Pool::from_update) {
+        if keep(&pool) {
             market.add_pool(pool);
         }
     }

@@ -597,33 +597,7 @@ impl Simulator {
     /// A market holding every pool, built from a snapshot's bytes (what a live feed's
     /// getMultipleAccounts gives the engine).
     pub fn market(&mut self) -> Market {
-        self.market_where(|_, _, _| true)
-    }
-
-    /// A market of the pools `keep` accepts (by kind and the two tokens), from a snapshot.
-    pub fn market_where(
-        &mut self,
-        keep: impl Fn(crate::quote::DexKind, &Token, &Token) -> bool,
-    ) -> Market {
-        let snapshot = self.snapshot();
-        let mut market = Market::new();
-        for p in &self.pools {
-            if !keep(
-                p.view.dex(),
-                &self.tokens[p.tokens.0],
-                &self.tokens[p.tokens.1],
-            ) {
-                continue;
-            }
-            if let Some(u) = snapshot.iter().find(|u| u.pubkey == p.key) {
-                market.add_pool(Self::view_of(&u.pubkey, &u.owner, &u.data));
-            }
-        }
-        let mut changed = Vec::new();
-        for u in &snapshot {
-            let _ = market.apply_update(u, &mut changed);
-        }
-        market
+        crate::record::market_from_snapshot(&self.snapshot())
     }
 
     /// A token by symbol.
