@@ -382,18 +382,7 @@ impl Rpc {
         let body =
             json!({"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params})
                 .to_string();
-        let mut attempts = 0;
-        let bytes = loop {
-            match self.post(body.clone()).await {
-                Ok(b) => break b,
-                Err(RpcError::RateLimited(after)) if attempts < 3 => {
-                    attempts += 1;
-                    tokio::time::sleep(after.unwrap_or(Duration::from_millis(100 << attempts)))
-                        .await;
-                }
-                Err(e) => return Err(format!("{method}: {e}")),
-            }
-        };
+        let bytes = self.post_retrying(method, body, None).await?;
         let mut answer: serde_json::Value = serde_json::from_slice(&bytes)
             .map_err(|e| format!("{method}: unreadable answer: {e}"))?;
         if let Some(e) = answer.get("error").filter(|e| !e.is_null()) {
@@ -406,6 +395,32 @@ impl Rpc {
         match answer.get_mut("result") {
             Some(r) => Ok(r.take()),
             None => Err(format!("{method}: answer without result or error")),
+        }
+    }
+
+    /// Posts `body`, retrying an HTTP 429 up to five times after its Retry-After (or 100 ms
+    /// doubling to 5 s), each counted in `rate_limited`.
+    async fn post_retrying(
+        &mut self,
+        method: &str,
+        body: String,
+        rate_limited: Option<&AtomicU64>,
+    ) -> Result<Bytes, String> {
+        let mut backoff = Duration::from_millis(100);
+        let mut attempts = 0;
+        loop {
+            match self.post(body.clone()).await {
+                Ok(b) => return Ok(b),
+                Err(RpcError::RateLimited(after)) if attempts < 5 => {
+                    attempts += 1;
+                    if let Some(n) = rate_limited {
+                        n.fetch_add(1, Ordering::Relaxed);
+                    }
+                    tokio::time::sleep(after.unwrap_or(backoff)).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => return Err(format!("{method}: {e}")),
+            }
         }
     }
 
@@ -485,20 +500,9 @@ impl Rpc {
                 "params": [names, {"encoding": "base64", "commitment": commitment}],
             })
             .to_string();
-            let mut backoff = Duration::from_millis(100);
-            let mut attempts = 0;
-            let bytes = loop {
-                match self.post(body.clone()).await {
-                    Ok(b) => break b,
-                    Err(RpcError::RateLimited(after)) if attempts < 5 => {
-                        attempts += 1;
-                        shared.rate_limited.fetch_add(1, Ordering::Relaxed);
-                        tokio::time::sleep(after.unwrap_or(backoff)).await;
-                        backoff = (backoff * 2).min(Duration::from_secs(5));
-                    }
-                    Err(e) => return Err(format!("getMultipleAccounts: {e}")),
-                }
-            };
+            let bytes = self
+                .post_retrying("getMultipleAccounts", body, Some(&shared.rate_limited))
+                .await?;
             let response: RpcResponse<'_> = serde_json::from_slice(&bytes)
                 .map_err(|e| format!("getMultipleAccounts: unreadable answer: {e}"))?;
             if let Some(e) = response.error {
@@ -809,13 +813,15 @@ async fn discover(
         }
         market.add_pool(pool);
     }
-    let mut snapshot = found;
     let mut keys: Vec<Pubkey> = pools.clone();
+    let mut snapshot = found;
+    let mut applied = 0;
     let mut changed = Vec::new();
     for round in 0..4 {
-        for u in &snapshot {
+        for u in &snapshot[applied..] {
             let _ = market.apply_update(u, &mut changed);
         }
+        applied = snapshot.len();
         let wanted: Vec<Pubkey> = (0..market.pool_count())
             .filter_map(|i| market.pool(sniperforge_engine::market::PoolIndex(i as u32)))
             .flat_map(|p| p.accounts())
@@ -827,18 +833,17 @@ async fn discover(
         if round == 3 {
             return Err("the pools' accounts did not settle after 4 rounds".into());
         }
-        let more = rpc.accounts(&wanted, commitment, shared).await?;
+        snapshot.extend(rpc.accounts(&wanted, commitment, shared).await?);
         keys.extend(wanted);
-        snapshot = more;
     }
     let mints = markets.mints();
     let mint_accounts = rpc.accounts(&mints, commitment, shared).await?;
     let tokens = markets
         .tokens_with_decimals(&mint_accounts)
         .map_err(|e| e.to_string())?;
-    // The universe's snapshot is re-read whole, so that every account is from one pass; the
-    // mints ride along (a recording of it carries its tokens' decimals).
-    let mut snapshot = rpc.accounts(&keys, commitment, shared).await?;
+    // The rounds' accounts are the universe's snapshot (the reader's first session snapshots
+    // every key again and resynchronises before anything is decided); the mints ride along, so
+    // a recording of it carries its tokens' decimals.
     snapshot.extend(mint_accounts);
     let snapshot = snapshot.into_iter().map(|u| shared.stamp(u, 0)).collect();
     Ok((Universe::new(tokens, snapshot), keys))
