@@ -969,8 +969,15 @@ impl Reader {
         // what arrives meanwhile waits behind the snapshot.
         let mut held = Vec::new();
         while subs.confirmed < self.keys.len() + 1 {
-            let msg = self.next_message(&mut ws).await?;
-            self.handle(msg, &mut subs, Some(&mut held))?;
+            let msg = next_message(&mut ws, &self.stop).await?;
+            handle_message(
+                &self.shared,
+                &self.keys,
+                self.clock,
+                msg,
+                &mut subs,
+                Some(&mut held),
+            )?;
         }
         let keys = self.keys.clone();
         let shared = Arc::clone(&self.shared);
@@ -982,9 +989,9 @@ impl Reader {
             loop {
                 tokio::select! {
                     done = &mut fetch => break done?,
-                    msg = Self::next_message_of(&mut ws, &self.stop) => {
+                    msg = next_message(&mut ws, &self.stop) => {
                         let msg = msg?;
-                        Self::handle_with(&self.shared, &self.keys, self.clock, msg, &mut subs, Some(&mut held))?;
+                        handle_message(&self.shared, &self.keys, self.clock, msg, &mut subs, Some(&mut held))?;
                     }
                 }
             }
@@ -1005,82 +1012,55 @@ impl Reader {
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = None;
         loop {
-            let msg = self.next_message(&mut ws).await?;
-            self.handle(msg, &mut subs, None)?;
+            let msg = next_message(&mut ws, &self.stop).await?;
+            handle_message(&self.shared, &self.keys, self.clock, msg, &mut subs, None)?;
             if self.stop.load(Ordering::Relaxed) {
                 let _ = ws.close(None).await;
                 return Ok(());
             }
         }
     }
+}
 
-    async fn next_message(&self, ws: &mut Ws) -> Result<Option<(Message, u64)>, String> {
-        Self::next_message_of(ws, &self.stop)
-            .await
-            .map(|m| m.map(|m| (m, self.clock.now_ns())))
-    }
-
-    /// The next message (`None`: stopping), or why the stream is dead.
-    async fn next_message_of(ws: &mut Ws, stop: &AtomicBool) -> Result<Option<Message>, String> {
-        let deadline = Instant::now() + SILENCE;
-        loop {
-            if stop.load(Ordering::Relaxed) {
-                return Ok(None);
-            }
-            if Instant::now() >= deadline {
-                return Err(format!("no message for {} s", SILENCE.as_secs()));
-            }
-            match tokio::time::timeout(Duration::from_millis(100), ws.next()).await {
-                Err(_) => continue,
-                Ok(None) => return Err("the server closed the connection".into()),
-                Ok(Some(Err(e))) => return Err(format!("websocket: {e}")),
-                Ok(Some(Ok(Message::Close(frame)))) => {
-                    return Err(format!(
-                        "the server closed the stream{}",
-                        frame.map_or(String::new(), |f| format!(": {} {}", f.code, f.reason))
-                    ));
-                }
-                Ok(Some(Ok(m))) => return Ok(Some(m)),
-            }
+/// The next message (`None`: stopping), or why the stream is dead.
+async fn next_message(ws: &mut Ws, stop: &AtomicBool) -> Result<Option<Message>, String> {
+    let deadline = Instant::now() + SILENCE;
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(None);
         }
-    }
-
-    fn handle(
-        &self,
-        msg: Option<(Message, u64)>,
-        subs: &mut Subscriptions,
-        held: Option<&mut Vec<AccountUpdate>>,
-    ) -> Result<(), String> {
-        let Some((msg, at)) = msg else {
-            return Ok(());
-        };
-        handle_message(&self.shared, &self.keys, msg, at, subs, held)
-    }
-
-    fn handle_with(
-        shared: &FeedShared,
-        keys: &[Pubkey],
-        clock: MonotonicClock,
-        msg: Option<Message>,
-        subs: &mut Subscriptions,
-        held: Option<&mut Vec<AccountUpdate>>,
-    ) -> Result<(), String> {
-        let Some(msg) = msg else { return Ok(()) };
-        handle_message(shared, keys, msg, clock.now_ns(), subs, held)
+        if Instant::now() >= deadline {
+            return Err(format!("no message for {} s", SILENCE.as_secs()));
+        }
+        match tokio::time::timeout(Duration::from_millis(100), ws.next()).await {
+            Err(_) => continue,
+            Ok(None) => return Err("the server closed the connection".into()),
+            Ok(Some(Err(e))) => return Err(format!("websocket: {e}")),
+            Ok(Some(Ok(Message::Close(frame)))) => {
+                return Err(format!(
+                    "the server closed the stream{}",
+                    frame.map_or(String::new(), |f| format!(": {} {}", f.code, f.reason))
+                ));
+            }
+            Ok(Some(Ok(m))) => return Ok(Some(m)),
+        }
     }
 }
 
-/// Applies one websocket message: a confirmation maps its subscription, a notification
+/// Applies one websocket message, stamped on arrival: a confirmation maps its subscription, a notification
 /// becomes an event (or waits in `held` until the snapshot is in; slots are dropped then), a
 /// malformed one is counted and skipped. A refused subscription ends the session.
 fn handle_message(
     shared: &FeedShared,
     keys: &[Pubkey],
-    msg: Message,
-    received_at: u64,
+    clock: MonotonicClock,
+    msg: Option<Message>,
     subs: &mut Subscriptions,
     held: Option<&mut Vec<AccountUpdate>>,
 ) -> Result<(), String> {
+    // `None`: stopping.
+    let Some(msg) = msg else { return Ok(()) };
+    let received_at = clock.now_ns();
     let text = match msg {
         Message::Text(t) => t,
         Message::Binary(_) => {
