@@ -144,7 +144,7 @@ try {
 
   log('market and alerts pages')
   await page.getByRole('link', { name: 'Market' }).click()
-  await page.getByRole('heading', { name: 'Market' }).waitFor()
+  await page.getByRole('heading', { name: 'Market', exact: true }).waitFor()
   // The demo fleet's real_time_dashboard publishes spreads per pair across venues.
   await page.locator('[data-testid=spreads] tbody tr').first().waitFor()
   await shot('07-market')
