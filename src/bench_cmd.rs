@@ -88,9 +88,12 @@ pub fn record(a: &crate::RecordArgs) -> ExitCode {
     let result = (|| -> anyhow::Result<u64> {
         match a.feed.as_str() {
             "sim" => {}
-            "solana" => return record_solana(a),
+            "solana" => return record_solana(a, sniperforge_bots::solana::Via::Websocket),
+            "yellowstone" => {
+                return record_solana(a, sniperforge_bots::solana::Via::Yellowstone);
+            }
             f => anyhow::bail!(
-                "--feed {f}: expected sim or solana (a recording is replayed, not recorded)"
+                "--feed {f}: expected sim, solana or yellowstone (a recording is replayed, not recorded)"
             ),
         }
         if a.rate == 0 {
@@ -142,14 +145,18 @@ pub fn record(a: &crate::RecordArgs) -> ExitCode {
 
 /// Records a Solana feed: its snapshot, then every account update (a reconnect's snapshot
 /// included) with its receive time, until `--updates` or `--max-seconds`.
-fn record_solana(a: &crate::RecordArgs) -> anyhow::Result<u64> {
+fn record_solana(a: &crate::RecordArgs, via: sniperforge_bots::solana::Via) -> anyhow::Result<u64> {
     use sniperforge_bots::feed::FeedEvent;
     let options = a.solana.options()?;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let clock = sniperforge_engine::strategy::MonotonicClock::new();
-    let (universe, feed) =
-        sniperforge_bots::solana::SolanaFeed::start(&options, std::sync::Arc::clone(&stop), clock)
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (universe, feed) = sniperforge_bots::solana::SolanaFeed::start(
+        &options,
+        via,
+        std::sync::Arc::clone(&stop),
+        clock,
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
     let file = fs::File::create(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let snapshot = universe.snapshot();
     let mut recorder = sniperforge_engine::record::Recorder::new(

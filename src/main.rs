@@ -77,6 +77,13 @@ pub struct RpcSimArgs {
     /// Write the markets file (tokens and pools, for --markets) here.
     #[arg(long)]
     pub markets_out: Option<PathBuf>,
+    /// Also serve the Yellowstone gRPC (Geyser) protocol here (builds with `--features
+    /// yellowstone`).
+    #[arg(long)]
+    pub grpc_listen: Option<std::net::SocketAddr>,
+    /// File whose first line is the x-token Geyser clients must send.
+    #[arg(long)]
+    pub grpc_x_token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -169,9 +176,16 @@ pub struct SolanaArgs {
     /// Markets file: {"tokens": [{"symbol", "mint", "usd"}], "pools": [address, ...]}.
     #[arg(long)]
     pub markets: Option<PathBuf>,
-    /// Extra CA certificates (PEM) trusted for https/wss endpoints.
+    /// Extra CA certificates (PEM) trusted for https/wss endpoints (and an https Geyser one).
     #[arg(long)]
     pub rpc_ca: Option<PathBuf>,
+    /// Yellowstone gRPC (Geyser) endpoint for --feed yellowstone (http:// or https://); the
+    /// snapshot still comes from --rpc-url.
+    #[arg(long)]
+    pub grpc_url: Option<String>,
+    /// File whose first line is the Geyser endpoint's x-token (never put on the command line).
+    #[arg(long)]
+    pub grpc_x_token_file: Option<PathBuf>,
     /// Live mode: send bundles to this Jito block engine (JSON-RPC URL) instead of
     /// sendTransaction.
     #[arg(long)]
@@ -187,8 +201,9 @@ pub struct SolanaArgs {
 /// The market feed a bot runs on.
 #[derive(Debug, Clone, clap::Args)]
 pub struct FeedArgs {
-    /// Market feed: sim (the embedded simulator), replay:FILE (a recording) or solana (an RPC
-    /// node: --rpc-url and --markets).
+    /// Market feed: sim (the embedded simulator), replay:FILE (a recording), solana (an RPC
+    /// node: --rpc-url and --markets) or yellowstone (snapshots from --rpc-url, updates over
+    /// the Yellowstone gRPC stream at --grpc-url; builds with `--features yellowstone`).
     #[arg(long, default_value = "sim")]
     pub feed: String,
     /// Replay as fast as the bot takes the records, not at their recorded pace.
@@ -222,6 +237,11 @@ impl FeedArgs {
             ("--ws-url", s.ws_url.clone()),
             ("--markets", s.markets.as_deref().map(abs)),
             ("--rpc-ca", s.rpc_ca.as_deref().map(abs)),
+            ("--grpc-url", s.grpc_url.clone()),
+            (
+                "--grpc-x-token-file",
+                s.grpc_x_token_file.as_deref().map(abs),
+            ),
             ("--jito-url", s.jito_url.clone()),
             ("--jito-tip-account", s.jito_tip_account.clone()),
         ] {
@@ -229,7 +249,7 @@ impl FeedArgs {
                 args.extend([flag.to_string(), v]);
             }
         }
-        if self.feed == "solana" {
+        if self.feed == "solana" || self.feed == "yellowstone" {
             args.extend(["--commitment".into(), s.commitment.clone()]);
         }
         if s.jito_url.is_some() {
@@ -263,6 +283,17 @@ impl SolanaArgs {
             ),
             ca: self.rpc_ca.clone(),
             jito: None,
+            grpc: self
+                .grpc_url
+                .as_deref()
+                .map(|url| {
+                    sniperforge_bots::solana::GrpcOptions::new(
+                        url,
+                        self.grpc_x_token_file.as_deref(),
+                    )
+                })
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
         })
     }
 }
@@ -516,6 +547,8 @@ fn main() -> ExitCode {
                 commitment: a.feed.solana.commitment,
                 markets: a.feed.solana.markets,
                 rpc_ca: a.feed.solana.rpc_ca,
+                grpc_url: a.feed.solana.grpc_url,
+                grpc_x_token_file: a.feed.solana.grpc_x_token_file,
                 jito_url: a.feed.solana.jito_url,
                 jito_tip_account: a.feed.solana.jito_tip_account,
                 jito_tip_lamports: a.feed.solana.jito_tip_lamports,
@@ -568,14 +601,64 @@ fn rpc_sim(a: &RpcSimArgs) -> ExitCode {
             a.slot_ms,
         );
         println!("rpc-sim: JSON-RPC at http://{rpc_at}  websocket at ws://{ws_at}");
+        let geyser = match a.grpc_listen {
+            Some(at) => {
+                let x_token = match &a.grpc_x_token_file {
+                    Some(path) => Some(
+                        sniperforge_bots::solana::GrpcOptions::new("http://x", Some(path))
+                            .map_err(|e| e.to_string())?
+                            .x_token
+                            .map(|t| t.0)
+                            .unwrap_or_default(),
+                    ),
+                    None => None,
+                };
+                let listener = tokio::net::TcpListener::bind(at)
+                    .await
+                    .map_err(|e| format!("binding {at}: {e}"))?;
+                let grpc_at = listener.local_addr().map_err(|e| e.to_string())?;
+                println!("rpc-sim: Yellowstone gRPC at http://{grpc_at}");
+                Some(serve_geyser(
+                    std::sync::Arc::clone(&server),
+                    listener,
+                    x_token,
+                ))
+            }
+            None => None,
+        };
         if let Some(path) = &a.markets_out {
             println!("rpc-sim: markets file {}", path.display());
         }
-        sniperforge_bots::rpc_sim::serve(server, rpc, ws)
-            .await
-            .map_err(|e| format!("serving: {e}"))
+        let node = async {
+            sniperforge_bots::rpc_sim::serve(server, rpc, ws)
+                .await
+                .map_err(|e| format!("serving: {e}"))
+        };
+        match geyser {
+            Some(geyser) => tokio::try_join!(node, geyser).map(|_| ()),
+            None => node.await,
+        }
     };
     serve_until_done(run)
+}
+
+/// The Geyser service over rpc-sim (`--grpc-listen`).
+#[cfg(feature = "yellowstone")]
+async fn serve_geyser(
+    server: std::sync::Arc<sniperforge_bots::rpc_sim::RpcSim>,
+    listener: tokio::net::TcpListener,
+    x_token: Option<String>,
+) -> Result<(), String> {
+    sniperforge_bots::yellowstone::serve(server, listener, x_token).await
+}
+
+#[cfg(not(feature = "yellowstone"))]
+async fn serve_geyser(
+    _: std::sync::Arc<sniperforge_bots::rpc_sim::RpcSim>,
+    _: tokio::net::TcpListener,
+    _: Option<String>,
+) -> Result<(), String> {
+    Err("--grpc-listen: this build has no Yellowstone gRPC server (build with `--features yellowstone`)".into())
 }
 
 /// Runs a server future on a multi-threaded runtime: success when it ends cleanly, its error

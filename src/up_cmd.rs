@@ -27,7 +27,8 @@ pub struct UpArgs {
     pub backend: String,
     /// The bots' market feed; `--feed solana` without `--rpc-url` starts `rpc-sim` (the
     /// simulator behind Solana's RPC wire protocol) on the gateway's port + 2 and + 3 (free
-    /// ports when those are busy).
+    /// ports when those are busy); `--feed yellowstone` without `--rpc-url` also has it serve
+    /// Yellowstone gRPC on + 4.
     #[command(flatten)]
     pub feed: crate::FeedArgs,
     /// Where the simulated external venue (for the cross-chain bot) listens; default: the
@@ -175,10 +176,12 @@ async fn run_async(a: &UpArgs) -> anyhow::Result<()> {
     // A Solana feed with no node named: the simulator behind Solana's RPC, in this tree.
     let mut feed = a.feed.clone();
     let mut rpc_sim = None;
-    if feed.feed == "solana" && feed.solana.rpc_url.is_none() {
-        let (rpc, ws) = (
+    let yellowstone = feed.feed == "yellowstone";
+    if (feed.feed == "solana" || yellowstone) && feed.solana.rpc_url.is_none() {
+        let (rpc, ws, grpc) = (
             neighbour_or_free(a.listen, 2).port(),
             neighbour_or_free(a.listen, 3).port(),
+            neighbour_or_free(a.listen, 4).port(),
         );
         let markets = data.join("markets.json");
         let log = std::fs::OpenOptions::new()
@@ -191,19 +194,34 @@ async fn run_async(a: &UpArgs) -> anyhow::Result<()> {
                 .args(["rpc-sim", "--listen", &format!("{ip}:{rpc}")])
                 .args(["--ws-listen", &format!("{ip}:{ws}"), "--markets-out"])
                 .arg(&markets)
+                .args(if yellowstone {
+                    vec!["--grpc-listen".to_string(), format!("{ip}:{grpc}")]
+                } else {
+                    Vec::new()
+                })
                 .stdout(log.try_clone()?)
                 .stderr(log)
                 .spawn()
                 .context("starting rpc-sim")?,
         ));
+        let last = if yellowstone { grpc } else { ws };
         for _ in 0..300 {
-            if markets.exists() && std::net::TcpStream::connect((ip, ws)).is_ok() {
+            if markets.exists() && std::net::TcpStream::connect((ip, last)).is_ok() {
                 break;
+            }
+            if let Some(Ok(Some(st))) = rpc_sim.as_mut().map(|c: &mut Child| c.0.try_wait()) {
+                bail!(
+                    "rpc-sim exited ({st}); see {}",
+                    data.join("rpc-sim.log").display()
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         feed.solana.rpc_url = Some(format!("http://{ip}:{rpc}"));
         feed.solana.ws_url = Some(format!("ws://{ip}:{ws}"));
+        if yellowstone {
+            feed.solana.grpc_url = Some(format!("http://{ip}:{grpc}"));
+        }
         feed.solana.markets = Some(markets);
     }
     let mut agent = Child(
@@ -271,6 +289,10 @@ async fn run_async(a: &UpArgs) -> anyhow::Result<()> {
     println!("  venue:       {venue_url}  (simulated external venue for cross-chain arbitrage)");
     println!("  demo bots:   {}", ids.join(", "));
     match (&rpc_sim, &feed.solana.rpc_url) {
+        (Some(_), Some(url)) if yellowstone => println!(
+            "  market:      {url} + Yellowstone gRPC {}  (rpc-sim: the simulator behind Solana's RPC and Geyser)",
+            feed.solana.grpc_url.as_deref().unwrap_or_default()
+        ),
         (Some(_), Some(url)) => {
             println!("  market:      {url}  (rpc-sim: the simulator behind Solana's RPC)")
         }

@@ -422,9 +422,9 @@ impl MarketBot {
                     )));
                 }
             }
-            if spec != FeedSpec::Solana {
+            if !spec.is_node() {
                 return Err(BotError::Config(format!(
-                    "execution.simulation_mode is false: live execution needs --feed solana (the node that sends and confirms the transactions), not --feed {}",
+                    "execution.simulation_mode is false: live execution needs --feed solana or yellowstone (the node that sends and confirms the transactions), not --feed {}",
                     options.feed
                 )));
             }

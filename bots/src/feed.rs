@@ -98,24 +98,32 @@ pub enum FeedSpec {
     },
     /// A Solana RPC node (HTTP JSON-RPC for snapshots, websocket pubsub for updates).
     Solana,
+    /// A Solana RPC node for snapshots and a Yellowstone gRPC (Geyser) stream for updates.
+    Yellowstone,
 }
 
 impl FeedSpec {
-    /// Parses `sim`, `replay:FILE` or `solana`.
+    /// Parses `sim`, `replay:FILE`, `solana` or `yellowstone`.
     pub fn parse(feed: &str, replay_max_speed: bool) -> Result<Self, String> {
         match feed {
             "sim" => Ok(Self::Sim),
             "solana" => Ok(Self::Solana),
+            "yellowstone" => Ok(Self::Yellowstone),
             f => match f.strip_prefix("replay:") {
                 Some(path) if !path.is_empty() => Ok(Self::Replay {
                     path: PathBuf::from(path),
                     max_speed: replay_max_speed,
                 }),
                 _ => Err(format!(
-                    "--feed {feed:?}: expected sim, replay:FILE or solana"
+                    "--feed {feed:?}: expected sim, replay:FILE, solana or yellowstone"
                 )),
             },
         }
+    }
+
+    /// Whether the feed is a Solana node (the one live orders go to).
+    pub fn is_node(&self) -> bool {
+        matches!(self, Self::Solana | Self::Yellowstone)
     }
 }
 
@@ -249,7 +257,7 @@ pub enum Source {
     Sim(Box<Simulator>),
     /// A recording.
     Replay(Box<ReplayFeed>),
-    /// A Solana RPC node.
+    /// A Solana RPC node (its websocket or a Yellowstone stream).
     Solana(Box<crate::solana::SolanaFeed>),
 }
 
@@ -288,11 +296,15 @@ impl Source {
                     Self::Replay(Box::new(feed)),
                 ))
             }
-            FeedSpec::Solana => {
+            FeedSpec::Solana | FeedSpec::Yellowstone => {
+                let (via, name) = match spec {
+                    FeedSpec::Yellowstone => (crate::solana::Via::Yellowstone, "yellowstone"),
+                    _ => (crate::solana::Via::Websocket, "solana"),
+                };
                 let options = solana.ok_or_else(|| {
-                    BotError::Config("--feed solana needs --rpc-url and --markets".into())
+                    BotError::Config(format!("--feed {name} needs --rpc-url and --markets"))
                 })?;
-                let (universe, feed) = crate::solana::SolanaFeed::start(options, stop, clock)?;
+                let (universe, feed) = crate::solana::SolanaFeed::start(options, via, stop, clock)?;
                 Ok((universe, Self::Solana(Box::new(feed))))
             }
         }

@@ -15,6 +15,8 @@ pub mod rpc_sim;
 pub mod solana;
 pub mod spec;
 pub mod wire;
+#[cfg(feature = "yellowstone")]
+pub mod yellowstone;
 
 pub use config::{
     Change, ConfigError, ValidatedConfig, changes, markdown_reference, parse, schema, template,

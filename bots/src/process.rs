@@ -24,7 +24,7 @@ pub struct BotArgs {
     pub config: PathBuf,
     /// Control endpoint address (port 0: any free port; the log says which).
     pub control_addr: SocketAddr,
-    /// Feed: `sim`, `replay:FILE` or `solana`.
+    /// Feed: `sim`, `replay:FILE`, `solana` or `yellowstone`.
     pub feed: String,
     /// Replay at maximum speed rather than the recorded pace.
     pub replay_max_speed: bool,
@@ -38,6 +38,10 @@ pub struct BotArgs {
     pub markets: Option<PathBuf>,
     /// Extra CA certificates (PEM) for https/wss endpoints.
     pub rpc_ca: Option<PathBuf>,
+    /// Yellowstone gRPC (Geyser) endpoint (`--feed yellowstone`).
+    pub grpc_url: Option<String>,
+    /// File holding the Geyser endpoint's x-token.
+    pub grpc_x_token_file: Option<PathBuf>,
     /// Live mode: a Jito block engine's JSON-RPC URL (bundles instead of sendTransaction).
     pub jito_url: Option<String>,
     /// Live mode: the Jito tip account each bundle pays.
@@ -345,6 +349,18 @@ async fn serve(args: BotArgs, valid: config::ValidatedConfig) -> i32 {
             return 2;
         }
     };
+    let grpc = match args
+        .grpc_url
+        .as_deref()
+        .map(|url| crate::solana::GrpcOptions::new(url, args.grpc_x_token_file.as_deref()))
+    {
+        Some(Err(e)) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+        Some(Ok(g)) => Some(g),
+        None => None,
+    };
     let solana =
         (args.rpc_url.is_some() || markets.is_some()).then(|| crate::solana::SolanaOptions {
             rpc_url: args.rpc_url.clone().unwrap_or_default(),
@@ -353,9 +369,17 @@ async fn serve(args: BotArgs, valid: config::ValidatedConfig) -> i32 {
             markets,
             ca: args.rpc_ca.clone(),
             jito,
+            grpc,
         });
-    if args.feed == "solana" && args.rpc_url.is_none() {
-        eprintln!("error: --feed solana needs --rpc-url URL (and --markets FILE)");
+    if (args.feed == "solana" || args.feed == "yellowstone") && args.rpc_url.is_none() {
+        eprintln!(
+            "error: --feed {} needs --rpc-url URL (and --markets FILE)",
+            args.feed
+        );
+        return 2;
+    }
+    if args.feed == "yellowstone" && args.grpc_url.is_none() {
+        eprintln!("error: --feed yellowstone needs --grpc-url URL (the Geyser endpoint)");
         return 2;
     }
     let options = BotOptions {

@@ -24,9 +24,78 @@ use tokio::sync::broadcast;
 
 /// What changes the server publishes.
 #[derive(Debug, Clone)]
-enum Change {
-    Account(Arc<(Pubkey, Value)>),
+pub(crate) enum Change {
+    Account(Arc<Published>),
     Slot(u64),
+}
+
+/// An account change as published: its bytes (for the Geyser stream) and the pubsub's JSON
+/// notification result (built once for every websocket).
+#[derive(Debug)]
+pub(crate) struct Published {
+    pub(crate) pubkey: Pubkey,
+    pub(crate) owner: Pubkey,
+    pub(crate) data: Vec<u8>,
+    pub(crate) slot: u64,
+    /// The server's write counter (Geyser's `write_version`).
+    pub(crate) write_version: u64,
+    json: Value,
+}
+
+impl Published {
+    pub(crate) fn new(
+        pubkey: Pubkey,
+        owner: Pubkey,
+        data: Vec<u8>,
+        slot: u64,
+        write_version: u64,
+    ) -> Self {
+        let json = json!({"context": {"slot": slot}, "value": account_json(&owner, &data)});
+        Self {
+            pubkey,
+            owner,
+            data,
+            slot,
+            write_version,
+            json,
+        }
+    }
+}
+
+/// What the Geyser service (feature `yellowstone`) has seen.
+#[derive(Debug, Default)]
+pub struct GeyserStats {
+    /// Subscribe streams opened.
+    pub streams: AtomicU64,
+    /// Each filter set's `from_slot`, in arrival order.
+    pub from_slots: Mutex<Vec<Option<u64>>>,
+    /// Pings clients sent.
+    pub client_pings: AtomicU64,
+}
+
+/// The latest changes kept for Geyser subscribers that resume `from_slot` (none until a Geyser
+/// server asks for them).
+#[derive(Debug, Default)]
+pub(crate) struct History {
+    pub(crate) capacity: usize,
+    pub(crate) changes: std::collections::VecDeque<Change>,
+    /// The oldest slot whose changes are all still here.
+    pub(crate) complete_from: u64,
+}
+
+impl History {
+    /// Drops the oldest changes past the capacity; their slots are no longer whole here.
+    fn trim(&mut self) {
+        while self.changes.len() > self.capacity
+            && let Some(oldest) = self.changes.pop_front()
+        {
+            let slot = match oldest {
+                Change::Account(a) => a.slot,
+                Change::Slot(s) => s,
+            };
+            self.complete_from = self.complete_from.max(slot + 1);
+        }
+    }
 }
 
 /// Switches a test flips on a running server.
@@ -42,7 +111,7 @@ pub struct Faults {
     pub fail_next_transactions: AtomicU32,
     /// The fee flash loans charge here, in bps of the loan (Solend and Kamino repays).
     pub flash_fee_bps: AtomicU32,
-    drop_epoch: AtomicU64,
+    pub(crate) drop_epoch: AtomicU64,
 }
 
 impl Faults {
@@ -60,7 +129,8 @@ type Stored = (Pubkey, Vec<u8>, u64);
 pub struct RpcSim {
     accounts: Mutex<HashMap<Pubkey, Stored>>,
     slot: AtomicU64,
-    changes: broadcast::Sender<Change>,
+    pub(crate) changes: broadcast::Sender<Change>,
+    pub(crate) history: Mutex<History>,
     /// Fault switches.
     pub faults: Faults,
     /// JSON-RPC calls answered, by method.
@@ -71,6 +141,8 @@ pub struct RpcSim {
     pub connections: AtomicU64,
     /// Transactions accepted by `sendTransaction`, by signature.
     pub transactions: Mutex<HashMap<String, Sent>>,
+    /// The Geyser service's counters.
+    pub geyser: GeyserStats,
 }
 
 /// A transaction the server accepted: its signed form and what the loopback node books for it
@@ -150,11 +222,13 @@ impl RpcSim {
             accounts: Mutex::new(accounts),
             slot: AtomicU64::new(1),
             changes,
+            history: Mutex::default(),
             faults: Faults::default(),
             calls: Mutex::default(),
             published: AtomicU64::new(0),
             connections: AtomicU64::new(0),
             transactions: Mutex::default(),
+            geyser: GeyserStats::default(),
         });
         let weak = Arc::downgrade(&server);
         let per_tick = (rate / 100).max(1);
@@ -167,7 +241,7 @@ impl RpcSim {
                 if last_slot.elapsed() >= Duration::from_millis(slot_ms) {
                     last_slot = tokio::time::Instant::now();
                     let slot = server.slot.fetch_add(1, Ordering::Relaxed) + 1;
-                    let _ = server.changes.send(Change::Slot(slot));
+                    server.publish(Change::Slot(slot));
                 }
                 if server.faults.paused.load(Ordering::Relaxed) {
                     continue;
@@ -187,11 +261,37 @@ impl RpcSim {
         if let Ok(mut a) = self.accounts.lock() {
             a.insert(u.pubkey, (u.owner, u.data.clone(), slot));
         }
-        self.published.fetch_add(1, Ordering::Relaxed);
-        let _ = self.changes.send(Change::Account(Arc::new((
+        let write_version = self.published.fetch_add(1, Ordering::Relaxed) + 1;
+        self.publish(Change::Account(Arc::new(Published::new(
             u.pubkey,
-            json!({"context": {"slot": slot}, "value": account_json(&u.owner, &u.data)}),
+            u.owner,
+            u.data.clone(),
+            slot,
+            write_version,
         ))));
+    }
+
+    /// Keeps the latest `changes` changes for Geyser subscribers resuming `from_slot` (fewer
+    /// drops the oldest at once; 0 keeps none).
+    pub fn keep_history(&self, changes: usize) {
+        if let Ok(mut h) = self.history.lock() {
+            if h.capacity == 0 {
+                h.complete_from = self.slot() + 1;
+            }
+            h.capacity = changes;
+            h.trim();
+        }
+    }
+
+    /// Sends a change to every stream (and into the history, when one is kept).
+    fn publish(&self, change: Change) {
+        if let Ok(mut h) = self.history.lock()
+            && h.capacity > 0
+        {
+            h.changes.push_back(change.clone());
+            h.trim();
+        }
+        let _ = self.changes.send(change);
     }
 
     /// The current slot.
@@ -629,9 +729,9 @@ async fn pubsub(server: Arc<RpcSim>, mut socket: WebSocket) {
                 Some(Ok(_)) => continue,
             },
             change = changes.recv() => match change {
-                Ok(Change::Account(a)) => match accounts.get(&a.0) {
+                Ok(Change::Account(a)) => match accounts.get(&a.pubkey) {
                     Some(sub) => vec![json!({"jsonrpc": "2.0", "method": "accountNotification",
-                        "params": {"result": a.1, "subscription": sub}})],
+                        "params": {"result": a.json, "subscription": sub}})],
                     None => continue,
                 },
                 Ok(Change::Slot(slot)) => match slot_sub {

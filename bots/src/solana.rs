@@ -27,7 +27,7 @@ use serde::Deserialize;
 use serde_json::json;
 use sniperforge_engine::market::{AccountUpdate, Market};
 use sniperforge_engine::pubkey::{Pubkey, programs};
-use sniperforge_engine::quote::Amm;
+use sniperforge_engine::quote::{Amm, DexKind};
 use sniperforge_engine::sim::Token;
 use sniperforge_engine::strategy::{Clock, MonotonicClock};
 use tokio_tungstenite::tungstenite::Message;
@@ -227,6 +227,63 @@ pub struct SolanaOptions {
     pub ca: Option<PathBuf>,
     /// Live mode: send as Jito bundles instead of `sendTransaction`.
     pub jito: Option<Jito>,
+    /// A Yellowstone gRPC (Geyser) endpoint for `--feed yellowstone`.
+    pub grpc: Option<GrpcOptions>,
+}
+
+/// A Yellowstone gRPC endpoint and its access token.
+#[derive(Debug, Clone)]
+pub struct GrpcOptions {
+    /// `http://` or `https://` URL of the Geyser service.
+    pub url: String,
+    /// The `x-token` the provider issued (read from a file; never printed).
+    pub x_token: Option<Secret>,
+}
+
+/// A secret string: `Debug` shows only that it is there.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
+impl GrpcOptions {
+    /// `--grpc-url` with the token in `x_token_file` (its first line), checked.
+    pub fn new(url: &str, x_token_file: Option<&Path>) -> Result<Self, BotError> {
+        Url::parse(url, HTTP).map_err(|e| BotError::Config(format!("--grpc-url {e}")))?;
+        let x_token = match x_token_file {
+            None => None,
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    BotError::Config(format!("--grpc-x-token-file {}: {e}", path.display()))
+                })?;
+                let token = text.lines().next().unwrap_or_default().trim();
+                if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
+                    return Err(BotError::Config(format!(
+                        "--grpc-x-token-file {}: the first line is empty or not a printable ASCII token",
+                        path.display()
+                    )));
+                }
+                Some(Secret(token.to_string()))
+            }
+        };
+        Ok(Self {
+            url: url.to_string(),
+            x_token,
+        })
+    }
+}
+
+/// The stream a Solana feed follows after its snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// The RPC node's websocket pubsub.
+    Websocket,
+    /// A Yellowstone gRPC (Geyser) service (`SolanaOptions::grpc`).
+    Yellowstone,
 }
 
 /// A Jito block engine and the tip each bundle pays.
@@ -290,7 +347,7 @@ impl std::fmt::Display for RpcError {
 
 /// A JSON-RPC client over one kept-alive HTTP/1.1 connection (reopened after an error).
 pub(crate) struct Rpc {
-    url: Url,
+    pub(crate) url: Url,
     tls: Arc<rustls::ClientConfig>,
     sender: Option<hyper::client::conn::http1::SendRequest<Full<Bytes>>>,
     next_id: u64,
@@ -485,7 +542,7 @@ impl Rpc {
 
     /// `getMultipleAccounts` over `keys` (batches of 100, each retried on 429 up to 5 times):
     /// the accounts that exist, stamped with their batch's context slot.
-    async fn accounts(
+    pub(crate) async fn accounts(
         &mut self,
         keys: &[Pubkey],
         commitment: &str,
@@ -582,22 +639,22 @@ impl Outbox {
 
 /// State the reader thread and the runner share.
 #[derive(Debug, Default)]
-struct FeedShared {
+pub(crate) struct FeedShared {
     outbox: Mutex<Outbox>,
     waker: Mutex<Option<Thread>>,
-    connected: AtomicBool,
-    notifications: AtomicU64,
-    malformed: AtomicU64,
-    reconnects: AtomicU64,
+    pub(crate) connected: AtomicBool,
+    pub(crate) notifications: AtomicU64,
+    pub(crate) malformed: AtomicU64,
+    pub(crate) reconnects: AtomicU64,
     rate_limited: AtomicU64,
-    slot: AtomicU64,
+    pub(crate) slot: AtomicU64,
     last_error: Mutex<Option<String>>,
     last_malformed: Mutex<Option<String>>,
     write_version: AtomicU64,
 }
 
 impl FeedShared {
-    fn push(&self, event: FeedEvent) {
+    pub(crate) fn push(&self, event: FeedEvent) {
         self.outbox
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -612,7 +669,7 @@ impl FeedShared {
         }
     }
 
-    fn malformed(&self, why: String) {
+    pub(crate) fn malformed(&self, why: String) {
         self.malformed.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(%why, "malformed notification skipped");
         *self
@@ -621,7 +678,7 @@ impl FeedShared {
             .unwrap_or_else(|e| e.into_inner()) = Some(why);
     }
 
-    fn stamp(&self, mut u: AccountUpdate, received_at: u64) -> AccountUpdate {
+    pub(crate) fn stamp(&self, mut u: AccountUpdate, received_at: u64) -> AccountUpdate {
         u.write_version = self.write_version.fetch_add(1, Ordering::Relaxed) + 1;
         u.received_at = received_at;
         u
@@ -632,28 +689,49 @@ impl FeedShared {
 #[derive(Debug)]
 pub struct SolanaFeed {
     shared: Arc<FeedShared>,
-    ws: String,
+    /// What `/health` names: the feed's kind and endpoint.
+    name: String,
 }
 
 impl SolanaFeed {
     /// Loads the markets' pools and everything they read (failing with what and where when the
-    /// RPC is unreachable or an account is not what the file says), then starts the reader.
+    /// RPC is unreachable or an account is not what the file says), then starts the reader of
+    /// the stream `via` names.
     pub fn start(
         options: &SolanaOptions,
+        via: Via,
         stop: Arc<AtomicBool>,
         clock: MonotonicClock,
     ) -> Result<(Universe, Self), BotError> {
+        let feed = match via {
+            Via::Websocket => "solana",
+            Via::Yellowstone => "yellowstone",
+        };
         let markets = options.markets.clone().ok_or_else(|| {
-            BotError::Config("--feed solana needs --markets FILE (the pools to watch)".into())
+            BotError::Config(format!(
+                "--feed {feed} needs --markets FILE (the pools to watch)"
+            ))
         })?;
         let (rpc_url, ws_url) = options.endpoints()?;
         let tls =
             crate::net::tls_client(options.ca.as_deref(), "--rpc-ca").map_err(BotError::Config)?;
+        let (stream, name) = match via {
+            Via::Websocket => {
+                let name = format!("solana feed {}{}", ws_url.authority, ws_url.path);
+                (Stream::Websocket(ws_url), name)
+            }
+            Via::Yellowstone => {
+                let grpc = options.grpc.as_ref().ok_or_else(|| {
+                    BotError::Config("--feed yellowstone needs --grpc-url URL".into())
+                })?;
+                let name = format!("yellowstone feed {}", grpc.url);
+                (Stream::grpc(grpc, options.ca.as_deref())?, name)
+            }
+        };
         let shared = Arc::new(FeedShared::default());
         let (tx, rx) = std::sync::mpsc::channel();
         let commitment = options.commitment.clone();
         let reader_shared = Arc::clone(&shared);
-        let ws_name = format!("{}{}", ws_url.authority, ws_url.path);
         std::thread::Builder::new()
             .name("solana-feed".into())
             .spawn(move || {
@@ -675,10 +753,19 @@ impl SolanaFeed {
                         next_id: 0,
                     };
                     let found = discover(&mut rpc, &markets, &commitment, &reader_shared).await;
-                    let keys = match found {
+                    let (keys, whirlpools) = match found {
                         Ok((universe, keys)) => {
+                            let whirlpools = universe
+                                .snapshot()
+                                .iter()
+                                .filter(|u| {
+                                    sniperforge_engine::market::Pool::from_update(u)
+                                        .is_some_and(|p| p.dex() == DexKind::Whirlpool)
+                                })
+                                .map(|u| u.pubkey)
+                                .collect();
                             let _ = tx.send(Ok(universe));
-                            keys
+                            (keys, whirlpools)
                         }
                         Err(e) => {
                             let _ = tx.send(Err(e));
@@ -688,9 +775,10 @@ impl SolanaFeed {
                     let reader = Reader {
                         shared: reader_shared,
                         rpc,
-                        ws: ws_url,
+                        stream,
                         tls,
                         keys,
+                        whirlpools,
                         commitment,
                         stop,
                         clock,
@@ -701,15 +789,9 @@ impl SolanaFeed {
             .map_err(|e| BotError::State(format!("spawning the Solana feed reader: {e}")))?;
         let universe = rx
             .recv_timeout(Duration::from_secs(60))
-            .map_err(|_| BotError::Config("--feed solana: the snapshot took over 60 s".into()))?
-            .map_err(|e| BotError::Config(format!("--feed solana: {e}")))?;
-        Ok((
-            universe,
-            Self {
-                shared,
-                ws: ws_name,
-            },
-        ))
+            .map_err(|_| BotError::Config(format!("--feed {feed}: the snapshot took over 60 s")))?
+            .map_err(|e| BotError::Config(format!("--feed {feed}: {e}")))?;
+        Ok((universe, Self { shared, name }))
     }
 
     /// Moves every waiting event into `out`.
@@ -738,7 +820,7 @@ impl SolanaFeed {
             .unwrap_or_else(|e| e.into_inner())
             .clone()
             .unwrap_or_else(|| "connecting".into());
-        vec![format!("solana feed {} down: {why}", self.ws)]
+        vec![format!("{} down: {why}", self.name)]
     }
 
     /// Counters for the custom metrics.
@@ -883,15 +965,40 @@ struct NotificationResult<'a> {
 
 type Ws = tokio_tungstenite::WebSocketStream<Box<dyn crate::net::Io>>;
 
-struct Reader {
-    shared: Arc<FeedShared>,
-    rpc: Rpc,
-    ws: Url,
+/// The stream a reader follows.
+enum Stream {
+    Websocket(Url),
+    #[cfg(feature = "yellowstone")]
+    Yellowstone(crate::yellowstone::Endpoint),
+}
+
+impl Stream {
+    #[cfg(feature = "yellowstone")]
+    fn grpc(grpc: &GrpcOptions, ca: Option<&Path>) -> Result<Self, BotError> {
+        crate::yellowstone::Endpoint::new(grpc, ca).map(Self::Yellowstone)
+    }
+
+    #[cfg(not(feature = "yellowstone"))]
+    fn grpc(_: &GrpcOptions, _: Option<&Path>) -> Result<Self, BotError> {
+        Err(BotError::Unsupported(
+            "--feed yellowstone: this build has no Yellowstone gRPC client (build with `--features yellowstone`)".into(),
+        ))
+    }
+}
+
+pub(crate) struct Reader {
+    pub(crate) shared: Arc<FeedShared>,
+    pub(crate) rpc: Rpc,
+    stream: Stream,
     tls: Arc<rustls::ClientConfig>,
-    keys: Vec<Pubkey>,
-    commitment: String,
-    stop: Arc<AtomicBool>,
-    clock: MonotonicClock,
+    pub(crate) keys: Vec<Pubkey>,
+    /// The Whirlpools among the pools (a Geyser stream also follows tick arrays that name
+    /// them, by owner and content, so arrays created later arrive too).
+    #[cfg_attr(not(feature = "yellowstone"), allow(dead_code))]
+    pub(crate) whirlpools: Vec<Pubkey>,
+    pub(crate) commitment: String,
+    pub(crate) stop: Arc<AtomicBool>,
+    pub(crate) clock: MonotonicClock,
 }
 
 /// A session's subscriptions: subscription id → account index (`None`: the slot stream).
@@ -930,14 +1037,13 @@ impl Reader {
         }
     }
 
-    async fn connect(&self) -> Result<Ws, String> {
-        let io = self
-            .ws
+    async fn connect(&self, at: &Url) -> Result<Ws, String> {
+        let io = at
             .connect(Some(&self.tls), Duration::from_secs(5))
             .await
             .map_err(|e| format!("websocket {e}"))?;
-        let scheme = if self.ws.tls { "wss" } else { "ws" };
-        let url = format!("{scheme}://{}{}", self.ws.authority, self.ws.path);
+        let scheme = if at.tls { "wss" } else { "ws" };
+        let url = format!("{scheme}://{}{}", at.authority, at.path);
         let (ws, _) = tokio::time::timeout(
             Duration::from_secs(5),
             tokio_tungstenite::client_async(url.as_str(), io),
@@ -950,7 +1056,22 @@ impl Reader {
 
     /// One connection: subscribe, snapshot, stream. `Ok` only when stopped.
     async fn session(&mut self) -> Result<(), String> {
-        let mut ws = self.connect().await?;
+        match &self.stream {
+            Stream::Websocket(at) => {
+                let at = at.clone();
+                self.websocket_session(&at).await
+            }
+            #[cfg(feature = "yellowstone")]
+            Stream::Yellowstone(at) => {
+                let at = at.clone();
+                crate::yellowstone::session(self, &at).await
+            }
+        }
+    }
+
+    /// One websocket session.
+    async fn websocket_session(&mut self, at: &Url) -> Result<(), String> {
+        let mut ws = self.connect(at).await?;
         let mut subs = Subscriptions::default();
         let slot_request = json!({"jsonrpc": "2.0", "id": 0, "method": "slotSubscribe"});
         ws.send(Message::Text(slot_request.to_string().into()))
@@ -979,38 +1100,20 @@ impl Reader {
                 Some(&mut held),
             )?;
         }
-        let keys = self.keys.clone();
-        let shared = Arc::clone(&self.shared);
-        let commitment = self.commitment.clone();
-        let snapshot = {
-            let rpc = &mut self.rpc;
-            let fetch = rpc.accounts(&keys, &commitment, &shared);
-            tokio::pin!(fetch);
-            loop {
-                tokio::select! {
-                    done = &mut fetch => break done?,
-                    msg = next_message(&mut ws, &self.stop) => {
-                        let msg = msg?;
-                        handle_message(&self.shared, &self.keys, self.clock, msg, &mut subs, Some(&mut held))?;
-                    }
-                }
-            }
-        };
-        let now = self.clock.now_ns();
-        let snapshot = snapshot
-            .into_iter()
-            .map(|u| self.shared.stamp(u, now))
-            .collect();
-        self.shared.push(FeedEvent::Resync(snapshot));
-        for u in held {
-            self.shared.push(FeedEvent::Account(u));
-        }
-        self.shared.connected.store(true, Ordering::Relaxed);
-        *self
-            .shared
-            .last_error
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = None;
+        let (shared, keys, stop, clock) = (&self.shared, &self.keys, &self.stop, self.clock);
+        snapshot_behind(
+            &mut self.rpc,
+            keys,
+            &self.commitment,
+            shared,
+            clock,
+            held,
+            async |held| {
+                let msg = next_message(&mut ws, stop).await?;
+                handle_message(shared, keys, clock, msg, &mut subs, Some(held))
+            },
+        )
+        .await?;
         loop {
             let msg = next_message(&mut ws, &self.stop).await?;
             handle_message(&self.shared, &self.keys, self.clock, msg, &mut subs, None)?;
@@ -1020,6 +1123,40 @@ impl Reader {
             }
         }
     }
+}
+
+/// Takes the snapshot of every key while `pump` keeps reading the stream (its account updates
+/// held, after those already in `held`), then hands the runner the snapshot (`Resync`) and what
+/// was held behind it, and marks the feed up. The market's version check drops a held update
+/// older than the snapshot (by slot, then arrival order).
+pub(crate) async fn snapshot_behind(
+    rpc: &mut Rpc,
+    keys: &[Pubkey],
+    commitment: &str,
+    shared: &FeedShared,
+    clock: MonotonicClock,
+    mut held: Vec<AccountUpdate>,
+    mut pump: impl AsyncFnMut(&mut Vec<AccountUpdate>) -> Result<(), String>,
+) -> Result<(), String> {
+    let snapshot = {
+        let fetch = rpc.accounts(keys, commitment, shared);
+        tokio::pin!(fetch);
+        loop {
+            tokio::select! {
+                done = &mut fetch => break done?,
+                pumped = pump(&mut held) => pumped?,
+            }
+        }
+    };
+    let now = clock.now_ns();
+    let snapshot = snapshot.into_iter().map(|u| shared.stamp(u, now)).collect();
+    shared.push(FeedEvent::Resync(snapshot));
+    for u in held {
+        shared.push(FeedEvent::Account(u));
+    }
+    shared.connected.store(true, Ordering::Relaxed);
+    *shared.last_error.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    Ok(())
 }
 
 /// The next message (`None`: stopping), or why the stream is dead.
@@ -1203,6 +1340,7 @@ mod tests {
             markets: None,
             ca: None,
             jito: None,
+            grpc: None,
         };
         let (_, ws) = opts("http://127.0.0.1:8899").endpoints().expect("urls");
         assert_eq!(

@@ -483,6 +483,7 @@ async fn a_live_bot_signs_sends_and_books_what_landed() {
             ),
             ca: None,
             jito: None,
+            grpc: None,
         }),
         seed: 7,
     };
@@ -669,6 +670,7 @@ async fn a_live_flash_loan_bot_borrows_swaps_and_repays_in_one_transaction() {
                 markets: Some(serde_json::from_value(markets).unwrap()),
                 ca: None,
                 jito: None,
+                grpc: None,
             }),
             seed: 7,
         },
