@@ -1,7 +1,8 @@
 //! End-to-end: `sniperforge rpc-sim` (the simulator behind Solana's JSON-RPC and websocket
 //! pubsub) feeds `sniperforge bot --feed solana`, which trades, reports the node's death in
 //! /health and comes back when the node does; `record --feed solana` records the stream and
-//! `bot --feed replay:FILE` trades on the recording.
+//! `bot --feed replay:FILE` trades on the recording. With the `yellowstone` feature the same
+//! over rpc-sim's Geyser service (`--feed yellowstone`); without it, that feed is refused.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers unwrap what they built
 
@@ -15,12 +16,19 @@ use common::{EXE, Proc, T, bot_pids_under, free_port, http, template, up_with, w
 use serde_json::{Value, json};
 
 fn rpc_sim(dir: &Path, rpc: u16, ws: u16) -> Proc {
+    rpc_sim_with(dir, rpc, ws, &[])
+}
+
+/// rpc-sim with `extra` flags; listening once its websocket port and the last port `extra`
+/// names answer.
+fn rpc_sim_with(dir: &Path, rpc: u16, ws: u16, extra: &[&str]) -> Proc {
     let markets = dir.join("markets.json");
     let child = Command::new(EXE)
         .args(["rpc-sim", "--listen", &format!("127.0.0.1:{rpc}")])
         .args(["--ws-listen", &format!("127.0.0.1:{ws}")])
         .args(["--slot-ms", "100", "--markets-out"])
         .arg(&markets)
+        .args(extra)
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
@@ -28,10 +36,12 @@ fn rpc_sim(dir: &Path, rpc: u16, ws: u16) -> Proc {
         child,
         name: "rpc-sim",
     };
+    let last: Option<std::net::SocketAddr> = extra.iter().rev().find_map(|a| a.parse().ok());
     wait_for("rpc-sim to listen", Duration::from_secs(30), || {
         std::net::TcpStream::connect(("127.0.0.1", ws))
             .ok()
             .filter(|_| markets.exists())
+            .filter(|_| last.is_none_or(|a| std::net::TcpStream::connect(a).is_ok()))
     });
     proc
 }
@@ -211,5 +221,141 @@ fn up_with_a_solana_feed_runs_the_fleet_on_rpc_sim_and_stops_it() {
     assert!(
         std::net::TcpStream::connect(("127.0.0.1", port + 2)).is_err(),
         "rpc-sim gone"
+    );
+}
+
+#[cfg(feature = "yellowstone")]
+#[test]
+fn a_bot_trades_on_a_geyser_stream_and_survives_the_node_restarting() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rpc, ws, grpc) = (free_port(), free_port(), free_port());
+    let token = dir.path().join("x-token");
+    std::fs::write(&token, "geyser-token\n").unwrap();
+    let grpc_at = format!("127.0.0.1:{grpc}");
+    let token_arg = token.display().to_string();
+    let geyser = [
+        "--grpc-x-token-file",
+        token_arg.as_str(),
+        "--grpc-listen",
+        grpc_at.as_str(),
+    ];
+    let mut node = rpc_sim_with(dir.path(), rpc, ws, &geyser);
+    let markets = dir.path().join("markets.json");
+    let endpoint = [
+        "--feed".to_string(),
+        "yellowstone".into(),
+        "--rpc-url".into(),
+        format!("http://127.0.0.1:{rpc}"),
+        "--grpc-url".into(),
+        format!("http://{grpc_at}"),
+        "--grpc-x-token-file".into(),
+        token_arg.clone(),
+        "--markets".into(),
+        markets.display().to_string(),
+    ];
+    let endpoint: Vec<&str> = endpoint.iter().map(String::as_str).collect();
+
+    // Record the Geyser stream; the recording replays like any other.
+    let recording = dir.path().join("geyser.sfrec");
+    let out = Command::new(EXE)
+        .args([
+            "record",
+            "--updates",
+            "2000",
+            "--max-seconds",
+            "60",
+            "--out",
+        ])
+        .arg(&recording)
+        .args(&endpoint)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("records"));
+
+    let (_bot, addr) = bot(dir.path(), "triangular_arbitrage", "geyser", &endpoint);
+    wait_for("trades on the Geyser feed", Duration::from_secs(60), || {
+        (trades(&addr) > 0 && custom(&addr, "feed_notifications") > 100.0).then_some(())
+    });
+    assert_eq!(http(&addr, "GET", "/health", None, "").0, 200);
+
+    node.kill();
+    let body = wait_for(
+        "health to report the dead stream",
+        Duration::from_secs(30),
+        || {
+            let (code, body) = http(&addr, "GET", "/health", None, "");
+            (code == 503 && body.contains("yellowstone feed")).then_some(body)
+        },
+    );
+    assert!(
+        body.contains(&grpc.to_string()) && body.contains("down"),
+        "{body}"
+    );
+    assert!(
+        !body.contains("geyser-token"),
+        "the token never shows: {body}"
+    );
+    let _node = rpc_sim_with(dir.path(), rpc, ws, &geyser);
+    wait_for("the bot to recover", Duration::from_secs(60), || {
+        (http(&addr, "GET", "/health", None, "").0 == 200).then_some(())
+    });
+    assert!(custom(&addr, "feed_reconnects") >= 1.0);
+    let before = trades(&addr);
+    wait_for(
+        "trades after the reconnect",
+        Duration::from_secs(60),
+        || (trades(&addr) > before).then_some(()),
+    );
+}
+
+#[cfg(not(feature = "yellowstone"))]
+#[test]
+fn without_the_feature_a_yellowstone_feed_is_refused_with_how_to_build_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rpc, ws) = (free_port(), free_port());
+    let _node = rpc_sim(dir.path(), rpc, ws);
+    let cfg = dir.path().join("tri.json");
+    let mut t = template("triangular_arbitrage");
+    t["bot_id"] = json!("tri");
+    std::fs::write(&cfg, t.to_string()).unwrap();
+    let out = Command::new(EXE)
+        .args(["bot", "--config"])
+        .arg(&cfg)
+        .args([
+            "--feed",
+            "yellowstone",
+            "--rpc-url",
+            &format!("http://127.0.0.1:{rpc}"),
+        ])
+        .args(["--grpc-url", "http://127.0.0.1:1", "--markets"])
+        .arg(dir.path().join("markets.json"))
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--features yellowstone"), "{err}");
+    let out = Command::new(EXE)
+        .args([
+            "rpc-sim",
+            "--listen",
+            "127.0.0.1:0",
+            "--ws-listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--grpc-listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--features yellowstone"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }

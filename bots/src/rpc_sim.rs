@@ -32,6 +32,7 @@ pub(crate) enum Change {
 /// An account change as published: its bytes (for the Geyser stream) and the pubsub's JSON
 /// notification result (built once for every websocket).
 #[derive(Debug)]
+#[cfg_attr(not(feature = "yellowstone"), allow(dead_code))]
 pub(crate) struct Published {
     pub(crate) pubkey: Pubkey,
     pub(crate) owner: Pubkey,

@@ -468,6 +468,15 @@ async fn a_live_bot_signs_sends_and_books_what_landed() {
     use sniperforge_bots::solana::SolanaOptions;
     let server = RpcSim::start(rpc_sim::simulator(7), 2_000, 100);
     let (rpc_url, ws_url) = rpc_sim::serve_loopback(Arc::clone(&server)).await.unwrap();
+    // With the feature, the same node's Geyser stream feeds a second live bot below.
+    #[cfg(feature = "yellowstone")]
+    let grpc_url = Some(
+        sniperforge_bots::yellowstone::serve_loopback(Arc::clone(&server), None)
+            .await
+            .unwrap(),
+    );
+    #[cfg(not(feature = "yellowstone"))]
+    let grpc_url: Option<String> = None;
     let dir = tempfile::tempdir().unwrap();
     let (path, kp) = keypair_file(dir.path());
     let options = |feed: &str| BotOptions {
@@ -483,7 +492,9 @@ async fn a_live_bot_signs_sends_and_books_what_landed() {
             ),
             ca: None,
             jito: None,
-            grpc: None,
+            grpc: grpc_url
+                .clone()
+                .map(|url| sniperforge_bots::solana::GrpcOptions { url, x_token: None }),
         }),
         seed: 7,
     };
@@ -508,7 +519,7 @@ async fn a_live_bot_signs_sends_and_books_what_landed() {
     let e = bot.start().await.unwrap_err().to_string();
     assert!(e.contains("names no marginfi reserve"), "{e}");
 
-    let bot = BotFactory::create_bot(config, options("solana")).unwrap();
+    let bot = BotFactory::create_bot(config.clone(), options("solana")).unwrap();
     bot.start().await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     let live = loop {
@@ -539,6 +550,31 @@ async fn a_live_bot_signs_sends_and_books_what_landed() {
         "{recent}"
     );
     bot.stop().await.unwrap();
+
+    // On the Geyser stream, the same live path: orders go to the node's RPC and land.
+    #[cfg(feature = "yellowstone")]
+    {
+        let before = server.transactions.lock().unwrap().len();
+        let bot = BotFactory::create_bot(config, options("yellowstone")).unwrap();
+        bot.start().await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let out = bot.outputs().await;
+            if out["live"]["landed"].as_u64().unwrap_or(0) > 0
+                && server.transactions.lock().unwrap().len() > before
+            {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "nothing landed on the Geyser feed: {out}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bot.stop().await.unwrap();
+    }
+    #[cfg(not(feature = "yellowstone"))]
+    drop(config);
 }
 
 #[test]
