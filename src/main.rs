@@ -603,16 +603,13 @@ fn rpc_sim(a: &RpcSimArgs) -> ExitCode {
         println!("rpc-sim: JSON-RPC at http://{rpc_at}  websocket at ws://{ws_at}");
         let geyser = match a.grpc_listen {
             Some(at) => {
-                let x_token = match &a.grpc_x_token_file {
-                    Some(path) => Some(
-                        sniperforge_bots::solana::GrpcOptions::new("http://x", Some(path))
-                            .map_err(|e| e.to_string())?
-                            .x_token
-                            .map(|t| t.0)
-                            .unwrap_or_default(),
-                    ),
-                    None => None,
-                };
+                let x_token = a
+                    .grpc_x_token_file
+                    .as_deref()
+                    .map(sniperforge_bots::solana::Secret::from_token_file)
+                    .transpose()
+                    .map_err(|e| e.to_string())?
+                    .map(|t| t.0);
                 let listener = tokio::net::TcpListener::bind(at)
                     .await
                     .map_err(|e| format!("binding {at}: {e}"))?;

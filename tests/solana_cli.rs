@@ -192,15 +192,27 @@ fn a_bot_trades_on_an_rpc_node_survives_its_restart_and_replays_its_recording() 
 
 #[test]
 fn up_with_a_solana_feed_runs_the_fleet_on_rpc_sim_and_stops_it() {
+    up_on_rpc_sim("solana");
+}
+
+#[cfg(feature = "yellowstone")]
+#[test]
+fn up_with_a_yellowstone_feed_runs_the_fleet_on_rpc_sim_geyser_and_stops_it() {
+    up_on_rpc_sim("yellowstone");
+}
+
+/// `up --feed FEED` without a node: rpc-sim starts beside the gateway, the fleet trades on it,
+/// Ctrl-C stops it all.
+fn up_on_rpc_sim(feed: &str) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    // The gateway's port + 2 and + 3 must be free for rpc-sim: take a port whose neighbours are.
-    let port = wait_for("three free ports in a row", T, || {
+    // The gateway's port + 2 to + 4 must be free for rpc-sim: take a port whose neighbours are.
+    let port = wait_for("five free ports in a row", T, || {
         let p = free_port();
-        (p < 65_000 && (1..=3).all(|i| std::net::TcpListener::bind(("127.0.0.1", p + i)).is_ok()))
+        (p < 65_000 && (1..=4).all(|i| std::net::TcpListener::bind(("127.0.0.1", p + i)).is_ok()))
             .then_some(p)
     });
-    let (mut proc, gw) = up_with(&data, port, &["--feed", "solana"]);
+    let (mut proc, gw) = up_with(&data, port, &["--feed", feed]);
     common::wait_demo_fleet(&gw);
     wait_for("trades on the RPC feed", T, || {
         let m = gw.ok(
@@ -218,10 +230,12 @@ fn up_with_a_solana_feed_runs_the_fleet_on_rpc_sim_and_stops_it() {
     let code = wait_for("up to exit", T, || proc.child.try_wait().ok().flatten());
     assert_eq!(code.code(), Some(0));
     assert!(bot_pids_under(&data).is_empty(), "no bot process left");
-    assert!(
-        std::net::TcpStream::connect(("127.0.0.1", port + 2)).is_err(),
-        "rpc-sim gone"
-    );
+    for rpc_sim_port in [port + 2, port + 4] {
+        assert!(
+            std::net::TcpStream::connect(("127.0.0.1", rpc_sim_port)).is_err(),
+            "rpc-sim gone"
+        );
+    }
 }
 
 #[cfg(feature = "yellowstone")]

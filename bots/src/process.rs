@@ -371,7 +371,8 @@ async fn serve(args: BotArgs, valid: config::ValidatedConfig) -> i32 {
             jito,
             grpc,
         });
-    if (args.feed == "solana" || args.feed == "yellowstone") && args.rpc_url.is_none() {
+    let node = crate::feed::FeedSpec::parse(&args.feed, false).is_ok_and(|f| f.is_node());
+    if node && args.rpc_url.is_none() {
         eprintln!(
             "error: --feed {} needs --rpc-url URL (and --markets FILE)",
             args.feed

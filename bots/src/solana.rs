@@ -254,26 +254,28 @@ impl GrpcOptions {
     /// `--grpc-url` with the token in `x_token_file` (its first line), checked.
     pub fn new(url: &str, x_token_file: Option<&Path>) -> Result<Self, BotError> {
         Url::parse(url, HTTP).map_err(|e| BotError::Config(format!("--grpc-url {e}")))?;
-        let x_token = match x_token_file {
-            None => None,
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    BotError::Config(format!("--grpc-x-token-file {}: {e}", path.display()))
-                })?;
-                let token = text.lines().next().unwrap_or_default().trim();
-                if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
-                    return Err(BotError::Config(format!(
-                        "--grpc-x-token-file {}: the first line is empty or not a printable ASCII token",
-                        path.display()
-                    )));
-                }
-                Some(Secret(token.to_string()))
-            }
-        };
         Ok(Self {
             url: url.to_string(),
-            x_token,
+            x_token: x_token_file.map(Secret::from_token_file).transpose()?,
         })
+    }
+}
+
+impl Secret {
+    /// The token on the first line of `path` (`--grpc-x-token-file`): printable ASCII, as a
+    /// gRPC metadata value must be.
+    pub fn from_token_file(path: &Path) -> Result<Self, BotError> {
+        let bad = |why: String| {
+            BotError::Config(format!("--grpc-x-token-file {}: {why}", path.display()))
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        let token = text.lines().next().unwrap_or_default().trim();
+        if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(bad(
+                "the first line is empty or not a printable ASCII token".into(),
+            ));
+        }
+        Ok(Self(token.to_string()))
     }
 }
 
@@ -347,7 +349,7 @@ impl std::fmt::Display for RpcError {
 
 /// A JSON-RPC client over one kept-alive HTTP/1.1 connection (reopened after an error).
 pub(crate) struct Rpc {
-    pub(crate) url: Url,
+    url: Url,
     tls: Arc<rustls::ClientConfig>,
     sender: Option<hyper::client::conn::http1::SendRequest<Full<Bytes>>>,
     next_id: u64,
@@ -642,10 +644,10 @@ impl Outbox {
 pub(crate) struct FeedShared {
     outbox: Mutex<Outbox>,
     waker: Mutex<Option<Thread>>,
-    pub(crate) connected: AtomicBool,
+    connected: AtomicBool,
     pub(crate) notifications: AtomicU64,
     pub(crate) malformed: AtomicU64,
-    pub(crate) reconnects: AtomicU64,
+    reconnects: AtomicU64,
     rate_limited: AtomicU64,
     pub(crate) slot: AtomicU64,
     last_error: Mutex<Option<String>>,
