@@ -86,6 +86,44 @@ fn trades(addr: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// The node under the bot at `addr` dies: `/health` answers 503 naming the `feed` and the
+/// stream's `port`; `restart` brings it back on the same ports and the bot recovers and trades
+/// again. The new node and the 503's body.
+fn survives_the_node_restarting(
+    addr: &str,
+    node: &mut Proc,
+    feed: &str,
+    port: u16,
+    restart: impl FnOnce() -> Proc,
+) -> (Proc, String) {
+    node.kill();
+    let body = wait_for(
+        "health to report the dead node",
+        Duration::from_secs(30),
+        || {
+            let (code, body) = http(addr, "GET", "/health", None, "");
+            (code == 503 && body.contains(feed)).then_some(body)
+        },
+    );
+    assert!(
+        body.contains(&port.to_string()) && body.contains("down"),
+        "{body}"
+    );
+    let node = restart();
+    wait_for("the bot to recover", Duration::from_secs(60), || {
+        (http(addr, "GET", "/health", None, "").0 == 200).then_some(())
+    });
+    assert!(custom(addr, "feed_reconnects") >= 1.0);
+    assert_eq!(custom(addr, "feed_connected"), 1.0);
+    let before = trades(addr);
+    wait_for(
+        "trades after the reconnect",
+        Duration::from_secs(60),
+        || (trades(addr) > before).then_some(()),
+    );
+    (node, body)
+}
+
 #[test]
 fn a_bot_trades_on_an_rpc_node_survives_its_restart_and_replays_its_recording() {
     let dir = tempfile::tempdir().unwrap();
@@ -128,33 +166,9 @@ fn a_bot_trades_on_an_rpc_node_survives_its_restart_and_replays_its_recording() 
     let (_, metrics) = http(&addr, "GET", "/metrics", None, "");
     assert!(metrics.contains("feed_notifications"), "{metrics}");
 
-    // The node dies: health says so, with the endpoint and the reason.
-    node.kill();
-    let body = wait_for(
-        "health to report the dead node",
-        Duration::from_secs(30),
-        || {
-            let (code, body) = http(&addr, "GET", "/health", None, "");
-            (code == 503 && body.contains("solana feed")).then_some(body)
-        },
-    );
-    assert!(
-        body.contains(&ws.to_string()) && body.contains("down"),
-        "{body}"
-    );
-    // It comes back on the same ports: the bot reconnects, resynchronises and is healthy.
-    let _node = rpc_sim(dir.path(), rpc, ws);
-    wait_for("the bot to recover", Duration::from_secs(60), || {
-        (http(&addr, "GET", "/health", None, "").0 == 200).then_some(())
+    let (_node, _) = survives_the_node_restarting(&addr, &mut node, "solana feed", ws, || {
+        rpc_sim(dir.path(), rpc, ws)
     });
-    assert!(custom(&addr, "feed_reconnects") >= 1.0);
-    assert_eq!(custom(&addr, "feed_connected"), 1.0);
-    let before = trades(&addr);
-    wait_for(
-        "trades after the reconnect",
-        Duration::from_secs(60),
-        || (trades(&addr) > before).then_some(()),
-    );
 
     // The recording replays through a bot (its tokens from the same markets file); the
     // triangular type, whose routes through every pool find trades in seconds of market.
@@ -297,33 +311,13 @@ fn a_bot_trades_on_a_geyser_stream_and_survives_the_node_restarting() {
     });
     assert_eq!(http(&addr, "GET", "/health", None, "").0, 200);
 
-    node.kill();
-    let body = wait_for(
-        "health to report the dead stream",
-        Duration::from_secs(30),
-        || {
-            let (code, body) = http(&addr, "GET", "/health", None, "");
-            (code == 503 && body.contains("yellowstone feed")).then_some(body)
-        },
-    );
+    let (_node, down) =
+        survives_the_node_restarting(&addr, &mut node, "yellowstone feed", grpc, || {
+            rpc_sim_with(dir.path(), rpc, ws, &geyser)
+        });
     assert!(
-        body.contains(&grpc.to_string()) && body.contains("down"),
-        "{body}"
-    );
-    assert!(
-        !body.contains("geyser-token"),
-        "the token never shows: {body}"
-    );
-    let _node = rpc_sim_with(dir.path(), rpc, ws, &geyser);
-    wait_for("the bot to recover", Duration::from_secs(60), || {
-        (http(&addr, "GET", "/health", None, "").0 == 200).then_some(())
-    });
-    assert!(custom(&addr, "feed_reconnects") >= 1.0);
-    let before = trades(&addr);
-    wait_for(
-        "trades after the reconnect",
-        Duration::from_secs(60),
-        || (trades(&addr) > before).then_some(()),
+        !down.contains("geyser-token"),
+        "the token never shows: {down}"
     );
 }
 
