@@ -75,23 +75,39 @@ pub struct GeyserStats {
 }
 
 /// The latest changes kept for Geyser subscribers that resume `from_slot` (none until a Geyser
-/// server asks for them).
+/// server asks for them), at most `capacity` of them and [`HISTORY_MAX_BYTES`] of account data.
 #[derive(Debug, Default)]
 pub(crate) struct History {
     pub(crate) capacity: usize,
     pub(crate) changes: std::collections::VecDeque<Change>,
+    /// Account data bytes held.
+    bytes: usize,
     /// The oldest slot whose changes are all still here.
     pub(crate) complete_from: u64,
 }
 
+/// The account data a history holds at most (each change's JSON form rides along, about 1.4×).
+pub const HISTORY_MAX_BYTES: usize = 64 << 20;
+
 impl History {
-    /// Drops the oldest changes past the capacity; their slots are no longer whole here.
+    fn push(&mut self, change: Change) {
+        if let Change::Account(a) = &change {
+            self.bytes += a.data.len();
+        }
+        self.changes.push_back(change);
+        self.trim();
+    }
+
+    /// Drops the oldest changes past the limits; their slots are no longer whole here.
     fn trim(&mut self) {
-        while self.changes.len() > self.capacity
+        while (self.changes.len() > self.capacity || self.bytes > HISTORY_MAX_BYTES)
             && let Some(oldest) = self.changes.pop_front()
         {
             let slot = match oldest {
-                Change::Account(a) => a.slot,
+                Change::Account(a) => {
+                    self.bytes -= a.data.len();
+                    a.slot
+                }
                 Change::Slot(s) => s,
             };
             self.complete_from = self.complete_from.max(slot + 1);
@@ -289,8 +305,7 @@ impl RpcSim {
         if let Ok(mut h) = self.history.lock()
             && h.capacity > 0
         {
-            h.changes.push_back(change.clone());
-            h.trim();
+            h.push(change.clone());
         }
         let _ = self.changes.send(change);
     }

@@ -1112,6 +1112,10 @@ impl Reader {
             held,
             async |held| {
                 let msg = next_message(&mut ws, stop).await?;
+                if msg.is_none() {
+                    // Stopping: the snapshot call ends soon; no spinning meanwhile.
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
                 handle_message(shared, keys, clock, msg, &mut subs, Some(held))
             },
         )

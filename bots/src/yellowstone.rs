@@ -313,8 +313,16 @@ fn handle_update(
         Some(UpdateOneof::Ping(_)) => Got::Ping,
         Some(UpdateOneof::Pong(p)) => Got::Pong(p.id),
         Some(other) => {
-            let kind = format!("{other:?}");
-            let kind = kind.split('(').next().unwrap_or_default().to_string();
+            let kind = match other {
+                UpdateOneof::Transaction(_) => "transaction",
+                UpdateOneof::TransactionStatus(_) => "transaction status",
+                UpdateOneof::Block(_) => "block",
+                UpdateOneof::BlockMeta(_) => "block meta",
+                UpdateOneof::Entry(_) => "entry",
+                UpdateOneof::BlockFooter(_) => "block footer",
+                UpdateOneof::EntryUpdateParent(_) => "entry parent",
+                _ => "unknown",
+            };
             shared.malformed(format!(
                 "a {kind} update, which this feed never subscribes to"
             ));
@@ -333,8 +341,7 @@ fn handle_update(
 pub(crate) async fn session(r: &mut Reader, at: &Endpoint) -> Result<(), String> {
     let mut client = at.connect().await?;
     let (level, status) = commitment(&r.commitment);
-    let resume = Some(r.shared.slot.load(Ordering::Relaxed)).filter(|s| *s > 0);
-    let mut from_slot = resume;
+    let mut from_slot = Some(r.shared.slot.load(Ordering::Relaxed)).filter(|s| *s > 0);
     let mut held = Vec::new();
     // Subscribe and wait for the confirming pong; a server that cannot replay from the slot
     // asked is asked again without it (the snapshot covers the gap).
@@ -392,6 +399,8 @@ pub(crate) async fn session(r: &mut Reader, at: &Endpoint) -> Result<(), String>
         held,
         async |held| {
             let Some(update) = next_update(&mut stream, stop).await? else {
+                // Stopping: the snapshot call ends soon; no spinning meanwhile.
+                tokio::time::sleep(Duration::from_millis(20)).await;
                 return Ok(());
             };
             if handle_update(shared, clock.now_ns(), status, update, Some(held)) == Got::Ping {
