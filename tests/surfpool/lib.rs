@@ -1,0 +1,1 @@
+//! Nothing here: the tier is `tests/feed.rs`.
