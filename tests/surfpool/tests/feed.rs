@@ -2,9 +2,8 @@
 //! implementation of Solana's JSON-RPC and websocket pubsub (LiteSVM underneath), offline and on
 //! loopback only. The simulator's accounts (a recording of `rpc-sim` in the real layouts) are
 //! set on surfpool with `surfnet_setAccount`; a bot snapshots them from surfpool and subscribes
-//! to every one (healthy), and `record --feed solana` on surfpool records a snapshot identical to
-//! what was set and, while changes are set, updates each byte-identical to a state that was set
-//! for that account. Run with
+//! to every one (healthy), and `record --feed solana` on surfpool, while changes are set, records
+//! a snapshot and updates each byte-identical to a state that was set for that account. Run with
 //! `SNIPERFORGE_BIN=path/to/sniperforge cargo test --manifest-path tests/surfpool/Cargo.toml`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -339,25 +338,21 @@ fn a_bot_snapshots_and_follows_accounts_set_on_surfpool() {
     }
     assert!(status.success(), "record on surfpool: {stderr}");
     let (recorded, recorded_snapshot) = read_recording(&on_surfpool);
-    assert_eq!(recorded.len(), 2 * snapshot + 200);
-    // Its snapshot is what was set (the same accounts, byte for byte).
-    let initial = |key: &[u8; 32]| accounts[..snapshot].iter().find(|a| a.pubkey == *key);
-    assert_eq!(recorded_snapshot, snapshot);
-    for a in &recorded[..recorded_snapshot] {
-        let set = initial(&a.pubkey).expect("a snapshot account that was never set");
-        assert!(
-            set.data == a.data && set.owner == a.owner,
-            "{}",
-            solana_pubkey(&a.pubkey)
-        );
-    }
-    // Every update is a state that was set for that account.
-    for a in &recorded[recorded_snapshot..] {
+    // The snapshot section (the discovery: the pools' accounts as of when it ran, so a moved
+    // Whirlpool may read another tick array than at the start), then exactly the updates asked
+    // for: the first session's snapshot (at most one record per account) and the stream.
+    assert!(
+        recorded_snapshot > snapshot / 2,
+        "{recorded_snapshot} of {snapshot}"
+    );
+    assert_eq!(recorded.len(), recorded_snapshot + snapshot + 200);
+    // Every record, snapshot or update, is byte for byte a state that was set for that account.
+    for a in &recorded {
         assert!(
             accounts
                 .iter()
                 .any(|s| s.pubkey == a.pubkey && s.data == a.data && s.owner == a.owner),
-            "an update of {} that was never set",
+            "a record of {} that was never set",
             solana_pubkey(&a.pubkey)
         );
     }
@@ -366,7 +361,8 @@ fn a_bot_snapshots_and_follows_accounts_set_on_surfpool() {
     assert_eq!(metric("feed_malformed"), Some(0.0));
     assert_eq!(metric("feed_reconnects"), Some(0.0));
     eprintln!(
-        "surfpool tier: {snapshot} accounts set, {set} changes set, 200 recorded, the bot saw {seen} notifications"
+        "surfpool tier: {snapshot} accounts set, {set} changes set; the recorder's snapshot {recorded_snapshot}, then {} updates; the bot saw {seen} notifications",
+        snapshot + 200
     );
     let _ = stop.send(SimnetCommand::Terminate(None));
     let _ = runloop.join();
