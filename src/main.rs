@@ -265,14 +265,12 @@ impl FeedArgs {
 impl SolanaArgs {
     /// The feed options these flags give (the markets file read and checked).
     pub fn options(&self) -> anyhow::Result<sniperforge_bots::solana::SolanaOptions> {
-        let rpc_url = self
-            .rpc_url
-            .clone()
-            .ok_or_else(|| anyhow::anyhow!("--feed solana needs --rpc-url URL"))?;
-        let markets = self
-            .markets
-            .as_deref()
-            .ok_or_else(|| anyhow::anyhow!("--feed solana needs --markets FILE"))?;
+        let rpc_url = self.rpc_url.clone().ok_or_else(|| {
+            anyhow::anyhow!("a Solana feed needs --rpc-url URL (the node's JSON-RPC)")
+        })?;
+        let markets = self.markets.as_deref().ok_or_else(|| {
+            anyhow::anyhow!("a Solana feed needs --markets FILE (the pools to watch)")
+        })?;
         Ok(sniperforge_bots::solana::SolanaOptions {
             rpc_url,
             ws_url: self.ws_url.clone(),
