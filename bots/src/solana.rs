@@ -39,7 +39,7 @@ use crate::net::Url;
 /// Keys a `getMultipleAccounts` call may carry.
 pub const MAX_KEYS_PER_CALL: usize = 100;
 /// Without any message for this long (slots come every 0.4 s) the stream counts as dead.
-const SILENCE: Duration = Duration::from_secs(10);
+pub(crate) const SILENCE: Duration = Duration::from_secs(10);
 const HTTP: &[(&str, bool)] = &[("http", false), ("https", true)];
 const WS: &[(&str, bool)] = &[("ws", false), ("wss", true)];
 
@@ -1165,8 +1165,12 @@ pub(crate) async fn snapshot_behind(
     Ok(())
 }
 
-/// The next message (`None`: stopping), or why the stream is dead.
-async fn next_message(ws: &mut Ws, stop: &AtomicBool) -> Result<Option<Message>, String> {
+/// The stream's next item (`None`: stopping), or why the stream is dead: it ended, or nothing
+/// came for [`SILENCE`]. The stop flag is looked at every 100 ms.
+pub(crate) async fn next_within_silence<S: futures_util::Stream + Unpin>(
+    stream: &mut S,
+    stop: &AtomicBool,
+) -> Result<Option<S::Item>, String> {
     let deadline = Instant::now() + SILENCE;
     loop {
         if stop.load(Ordering::Relaxed) {
@@ -1175,18 +1179,24 @@ async fn next_message(ws: &mut Ws, stop: &AtomicBool) -> Result<Option<Message>,
         if Instant::now() >= deadline {
             return Err(format!("no message for {} s", SILENCE.as_secs()));
         }
-        match tokio::time::timeout(Duration::from_millis(100), ws.next()).await {
+        match tokio::time::timeout(Duration::from_millis(100), stream.next()).await {
             Err(_) => continue,
             Ok(None) => return Err("the server closed the connection".into()),
-            Ok(Some(Err(e))) => return Err(format!("websocket: {e}")),
-            Ok(Some(Ok(Message::Close(frame)))) => {
-                return Err(format!(
-                    "the server closed the stream{}",
-                    frame.map_or(String::new(), |f| format!(": {} {}", f.code, f.reason))
-                ));
-            }
-            Ok(Some(Ok(m))) => return Ok(Some(m)),
+            Ok(Some(item)) => return Ok(Some(item)),
         }
+    }
+}
+
+/// The next websocket message (`None`: stopping), or why the stream is dead.
+async fn next_message(ws: &mut Ws, stop: &AtomicBool) -> Result<Option<Message>, String> {
+    match next_within_silence(ws, stop).await? {
+        None => Ok(None),
+        Some(Err(e)) => Err(format!("websocket: {e}")),
+        Some(Ok(Message::Close(frame))) => Err(format!(
+            "the server closed the stream{}",
+            frame.map_or(String::new(), |f| format!(": {} {}", f.code, f.reason))
+        )),
+        Some(Ok(m)) => Ok(Some(m)),
     }
 }
 

@@ -52,7 +52,9 @@ use yellowstone_grpc_proto::geyser::{
 use crate::bot::BotError;
 use crate::feed::FeedEvent;
 use crate::rpc_sim::{Change, Published, RpcSim};
-use crate::solana::{FeedShared, GrpcOptions, Reader, Secret, snapshot_behind};
+use crate::solana::{
+    FeedShared, GrpcOptions, Reader, SILENCE, Secret, next_within_silence, snapshot_behind,
+};
 
 /// Every filter this feed names starts so (an update for no filter of ours is malformed).
 const FILTER_PREFIX: &str = "sniperforge-";
@@ -62,8 +64,6 @@ const SLOTS_FILTER: &str = "sniperforge-slots";
 const CONFIRM_PING: i32 = 1;
 /// The id of pings that answer the server's.
 const ANSWER_PING: i32 = 2;
-/// Without any update for this long (slots come every 0.4 s) the stream counts as dead.
-const SILENCE: Duration = Duration::from_secs(10);
 /// Byte offset of the pool in a fixed (9988-byte) tick array, and in a dynamic one.
 const FIXED_TICK_ARRAY_WHIRLPOOL_AT: u64 = 9_956;
 const DYNAMIC_TICK_ARRAY_WHIRLPOOL_AT: u64 = 12;
@@ -209,20 +209,10 @@ async fn next_update(
     stream: &mut Updates,
     stop: &std::sync::atomic::AtomicBool,
 ) -> Result<Option<SubscribeUpdate>, String> {
-    let deadline = Instant::now() + SILENCE;
-    loop {
-        if stop.load(Ordering::Relaxed) {
-            return Ok(None);
-        }
-        if Instant::now() >= deadline {
-            return Err(format!("no update for {} s", SILENCE.as_secs()));
-        }
-        match tokio::time::timeout(Duration::from_millis(100), stream.next()).await {
-            Err(_) => continue,
-            Ok(None) => return Err("the server ended the stream".into()),
-            Ok(Some(Err(status))) => return Err(status_words(&status)),
-            Ok(Some(Ok(update))) => return Ok(Some(update)),
-        }
+    match next_within_silence(stream, stop).await? {
+        None => Ok(None),
+        Some(Err(status)) => Err(status_words(&status)),
+        Some(Ok(update)) => Ok(Some(update)),
     }
 }
 
