@@ -86,15 +86,16 @@ fn baseline_run(a: &crate::BaselineArgs) -> anyhow::Result<()> {
 /// `sniperforge record`: the snapshot, then `updates` updates stamped at `rate`.
 pub fn record(a: &crate::RecordArgs) -> ExitCode {
     let result = (|| -> anyhow::Result<u64> {
-        match a.feed.as_str() {
-            "sim" => {}
-            "solana" => return record_solana(a, sniperforge_bots::solana::Via::Websocket),
-            "yellowstone" => {
-                return record_solana(a, sniperforge_bots::solana::Via::Yellowstone);
-            }
-            f => anyhow::bail!(
-                "--feed {f}: expected sim, solana or yellowstone (a recording is replayed, not recorded)"
-            ),
+        use sniperforge_bots::feed::FeedSpec;
+        let spec = FeedSpec::parse(&a.feed, false).ok();
+        if let Some(via) = spec.as_ref().and_then(FeedSpec::via) {
+            return record_solana(a, via);
+        }
+        if spec != Some(FeedSpec::Sim) {
+            anyhow::bail!(
+                "--feed {}: expected sim, solana or yellowstone (a recording is replayed, not recorded)",
+                a.feed
+            );
         }
         if a.rate == 0 {
             anyhow::bail!("--rate must be at least 1 update per second");

@@ -121,9 +121,18 @@ impl FeedSpec {
         }
     }
 
+    /// The stream a Solana node feed follows (`None`: not a node).
+    pub fn via(&self) -> Option<crate::solana::Via> {
+        match self {
+            Self::Solana => Some(crate::solana::Via::Websocket),
+            Self::Yellowstone => Some(crate::solana::Via::Yellowstone),
+            Self::Sim | Self::Replay { .. } => None,
+        }
+    }
+
     /// Whether the feed is a Solana node (the one live orders go to).
     pub fn is_node(&self) -> bool {
-        matches!(self, Self::Solana | Self::Yellowstone)
+        self.via().is_some()
     }
 }
 
@@ -297,12 +306,12 @@ impl Source {
                 ))
             }
             FeedSpec::Solana | FeedSpec::Yellowstone => {
-                let (via, name) = match spec {
-                    FeedSpec::Yellowstone => (crate::solana::Via::Yellowstone, "yellowstone"),
-                    _ => (crate::solana::Via::Websocket, "solana"),
-                };
+                let via = spec.via().unwrap_or(crate::solana::Via::Websocket);
                 let options = solana.ok_or_else(|| {
-                    BotError::Config(format!("--feed {name} needs --rpc-url and --markets"))
+                    BotError::Config(format!(
+                        "--feed {} needs --rpc-url and --markets",
+                        via.feed()
+                    ))
                 })?;
                 let (universe, feed) = crate::solana::SolanaFeed::start(options, via, stop, clock)?;
                 Ok((universe, Self::Solana(Box::new(feed))))

@@ -288,6 +288,16 @@ pub enum Via {
     Yellowstone,
 }
 
+impl Via {
+    /// The `--feed` that names this stream.
+    pub fn feed(self) -> &'static str {
+        match self {
+            Self::Websocket => "solana",
+            Self::Yellowstone => "yellowstone",
+        }
+    }
+}
+
 /// A Jito block engine and the tip each bundle pays.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Jito {
@@ -705,10 +715,7 @@ impl SolanaFeed {
         stop: Arc<AtomicBool>,
         clock: MonotonicClock,
     ) -> Result<(Universe, Self), BotError> {
-        let feed = match via {
-            Via::Websocket => "solana",
-            Via::Yellowstone => "yellowstone",
-        };
+        let feed = via.feed();
         let markets = options.markets.clone().ok_or_else(|| {
             BotError::Config(format!(
                 "--feed {feed} needs --markets FILE (the pools to watch)"
