@@ -155,6 +155,15 @@ async fn drain_until(feed: &SolanaFeed, done: impl Fn(&[FeedEvent]) -> bool) -> 
     }
 }
 
+/// Waits until `done` holds (20 ms apart), failing with `what` after `limit`.
+async fn wait_until(what: &str, limit: Duration, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "gave up waiting: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 fn counter(feed: &SolanaFeed, name: &str) -> f64 {
     feed.counters()
         .into_iter()
@@ -257,11 +266,10 @@ async fn malformed_notifications_are_counted_and_skipped(via: Via) {
     let feed = feed.unwrap();
     drain_until(&feed, |e| e.iter().any(is_resync)).await;
     net.server.faults.malformed_next.store(3, Ordering::Relaxed);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while counter(&feed, "feed_malformed") < 3.0 {
-        assert!(Instant::now() < deadline, "malformed never counted");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until("malformed counted", Duration::from_secs(10), || {
+        counter(&feed, "feed_malformed") >= 3.0
+    })
+    .await;
     let seen = counter(&feed, "feed_notifications");
     drain_until(&feed, |_| {
         counter(&feed, "feed_notifications") > seen + 20.0
@@ -384,11 +392,12 @@ async fn dead_endpoints_and_wrong_accounts_are_refused_with_what_and_where(via: 
         });
         let (feed, stop) = net.feed(no_geyser).await;
         let feed = feed.unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while feed.problems().is_empty() || counter(&feed, "feed_reconnects") < 2.0 {
-            assert!(Instant::now() < deadline, "{:?}", feed.problems());
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_until(
+            "the dead Geyser endpoint reported",
+            Duration::from_secs(10),
+            || !feed.problems().is_empty() && counter(&feed, "feed_reconnects") >= 2.0,
+        )
+        .await;
         let problem = &feed.problems()[0];
         assert!(
             problem.contains(&format!("yellowstone feed {url} down")) && problem.contains(&url),
@@ -510,11 +519,10 @@ mod geyser_only {
         let (feed, stop) = net.feed(net.options()).await;
         let feed = feed.unwrap();
         // One ping confirms the subscription; the server pings every 2 s and each is answered.
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while net.server.geyser.client_pings.load(Ordering::Relaxed) < 3 {
-            assert!(Instant::now() < deadline, "pings not answered");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_until("pings answered", Duration::from_secs(15), || {
+            net.server.geyser.client_pings.load(Ordering::Relaxed) >= 3
+        })
+        .await;
         assert!(feed.problems().is_empty(), "{:?}", feed.problems());
         assert_eq!(counter(&feed, "feed_reconnects"), 0.0);
         stop.store(true, Ordering::Relaxed);
@@ -576,11 +584,12 @@ mod geyser_only {
 
         let (bad, stop) = net.feed(with_token("wrong")).await;
         let bad = bad.unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while counter(&bad, "feed_reconnects") < 1.0 {
-            assert!(Instant::now() < deadline);
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_until(
+            "the refused token reported",
+            Duration::from_secs(10),
+            || counter(&bad, "feed_reconnects") >= 1.0,
+        )
+        .await;
         let problem = &bad.problems()[0];
         assert!(
             problem.contains("Unauthenticated") && problem.contains("x-token"),
