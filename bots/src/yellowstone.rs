@@ -137,7 +137,7 @@ fn memcmp(offset: u64, bytes: &[u8]) -> SubscribeRequestFilterAccountsFilter {
 
 /// The feed's subscription: `keys` by pubkey, the tick arrays of `whirlpools` by owner and
 /// content, slots at `level`, replayed from `from_slot` when given.
-pub(crate) fn subscription(
+fn subscription(
     keys: &[Pubkey],
     whirlpools: &[Pubkey],
     level: CommitmentLevel,
@@ -762,10 +762,10 @@ async fn stream_updates(
                 let first = filters
                     .as_ref()
                     .and_then(|f| f.accounts.first())
-                    .map_or(String::new(), |r| r.name.clone());
+                    .map_or("", |r| r.name.as_str());
                 let mut n = 0;
                 while sim.faults.malformed_next.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |k| k.checked_sub(1)).is_ok() {
-                    out.push(Ok(malformed_update(n, &first)));
+                    out.push(Ok(malformed_update(n, first)));
                     n += 1;
                 }
                 out
