@@ -72,6 +72,7 @@ fn raydium_v4(root: &Path) {
         need_take_pnl_coin: 1_234_567_891,
         need_take_pnl_pc: 987_654_321,
         pool_open_time: 1_681_000_000,
+        orderbook_to_init_time: 0,
         coin_vault: addr(1),
         pc_vault: addr(2),
         coin_vault_mint: key(SOL),
@@ -111,6 +112,7 @@ fn raydium_cp(root: &Path) {
     let pool = addr(20);
     let state = PoolState {
         amm_config: addr(21),
+        pool_creator: Pubkey([0; 32]),
         token_0_vault: addr(22),
         token_1_vault: addr(23),
         lp_mint: addr(24),
@@ -118,6 +120,7 @@ fn raydium_cp(root: &Path) {
         token_1_mint: key(USDC),
         token_0_program: programs::SPL_TOKEN,
         token_1_program: programs::SPL_TOKEN,
+        observation_key: Pubkey([0; 32]),
         status: 0,
         mint_0_decimals: 9,
         mint_1_decimals: 6,
@@ -215,6 +218,11 @@ fn whirlpool(root: &Path) {
         &programs::ORCA_WHIRLPOOL,
         &state.encode(),
     );
+    // A Whirlpool quote reads both mints (a Token-2022 mint may charge a transfer fee).
+    for (name, mint, decimals) in [("mint-a", key(SOL), 9), ("mint-b", key(USDC), 6)] {
+        let bytes = sniperforge_engine::mint::Mint::plain(mint, decimals).encode();
+        write(&dir, name, &mint, &programs::SPL_TOKEN, &bytes);
+    }
     for k in -3..=3 {
         let start = center + k * per;
         let mut ticks = [TickImage::default(); 88];

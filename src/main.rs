@@ -463,6 +463,9 @@ pub struct QuoteArgs {
     /// Cluster unix time to quote at (default: this machine's clock).
     #[arg(long)]
     pub unix_time: Option<i64>,
+    /// Epoch whose Token-2022 transfer fee set applies (default: the newer set).
+    #[arg(long)]
+    pub epoch: Option<u64>,
 }
 
 fn main() -> ExitCode {

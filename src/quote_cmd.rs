@@ -168,7 +168,9 @@ fn build_pool(args: &QuoteArgs) -> anyhow::Result<Pool> {
             .update(as_data(account))
             .map_err(|e| anyhow!("{}: {e}", account.path.display()))?
             .applied();
-        if !used {
+        // What the pool account names but a quote does not read (a Whirlpool's vaults, the
+        // LP mint, an observation account) is part of a full dump: ignored.
+        if !used && !pool.references(&account.pubkey) {
             bail!(
                 "{}: {} {} is not one of pool {}'s accounts",
                 account.path.display(),
@@ -207,6 +209,7 @@ pub fn run(args: &QuoteArgs) -> ExitCode {
             SwapMode::ExactIn
         },
         unix_timestamp: now,
+        epoch: args.epoch.unwrap_or(u64::MAX),
     };
     match pool.quote(&request) {
         Ok(q) => {
@@ -217,6 +220,8 @@ pub fn run(args: &QuoteArgs) -> ExitCode {
                 "amount_in": q.amount_in,
                 "amount_out": q.amount_out,
                 "fee_amount": q.fee_amount,
+                "transfer_fee_in": q.transfer_fee_in,
+                "transfer_fee_out": q.transfer_fee_out,
             });
             println!("{out}");
             ExitCode::SUCCESS

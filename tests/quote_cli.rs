@@ -116,9 +116,105 @@ fn a_swap_the_program_rejects_exits_1_with_the_reason() {
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains("not enough liquidity"),
+        stderr(&out).contains("raydium-v4 fails the swap with a panic")
+            && stderr(&out).contains("reaches the output reserve"),
         "{}",
         stderr(&out)
+    );
+}
+
+/// Rewrites the token amount (bytes 64..72) of a token account file.
+fn set_token_amount(path: &Path, amount: u64) {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut v: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap();
+    let mut data = b64
+        .decode(v["account"]["data"][0].as_str().unwrap())
+        .unwrap();
+    data[64..72].copy_from_slice(&amount.to_le_bytes());
+    v["account"]["data"][0] = b64.encode(&data).into();
+    fs::write(path, v.to_string()).unwrap();
+}
+
+#[test]
+fn a_drained_pool_exits_1_naming_the_programs_error() {
+    // The coin vault holds exactly the pnl owed out of it: an empty coin side. Selling coin
+    // into it would "buy" the whole pc reserve; the program fails with InsufficientFunds.
+    let d = scratch("raydium-v4-sol-usdc");
+    set_token_amount(&d.path().join("coin-vault.json"), 1_234_567_891);
+    let out = quote("raydium-v4", d.path(), "1000000", "a-to-b", &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("AmmError::InsufficientFunds"),
+        "{}",
+        stderr(&out)
+    );
+    // Buying coin from it pays nothing: InvalidInput.
+    let out = quote("raydium-v4", d.path(), "1000000", "b-to-a", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("AmmError::InvalidInput"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_directory_with_the_pools_whole_account_set_quotes_the_same() {
+    // Whirlpool: its two vaults (token accounts at the addresses the pool names) beside the
+    // mints already there.
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let d = scratch("whirlpool-sol-usdc");
+    let pool: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(d.path().join("pool.json")).unwrap()).unwrap();
+    let pool_data = b64
+        .decode(pool["account"]["data"][0].as_str().unwrap())
+        .unwrap();
+    let vault_json: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(fixtures("raydium-cp-sol-usdc").join("token-0-vault.json")).unwrap(),
+    )
+    .unwrap();
+    for (name, at) in [("vault-a", 133), ("vault-b", 213)] {
+        let key: [u8; 32] = pool_data[at..at + 32].try_into().unwrap();
+        let mut v = vault_json.clone();
+        v["pubkey"] = sniperforge_engine::Pubkey(key).to_string().into();
+        fs::write(d.path().join(format!("{name}.json")), v.to_string()).unwrap();
+    }
+    let base = json(&quote(
+        "whirlpool",
+        &fixtures("whirlpool-sol-usdc"),
+        "1000000000",
+        "a-to-b",
+        &[],
+    ));
+    let full = json(&quote("whirlpool", d.path(), "1000000000", "a-to-b", &[]));
+    assert_eq!(base, full);
+    // Raydium: the SOL and USDC mints beside the pool (the Whirlpool fixture holds them).
+    for (dex, fixture) in [
+        ("raydium-v4", "raydium-v4-sol-usdc"),
+        ("raydium-cp", "raydium-cp-sol-usdc"),
+    ] {
+        let d = scratch(fixture);
+        for mint in ["mint-a.json", "mint-b.json"] {
+            fs::copy(
+                fixtures("whirlpool-sol-usdc").join(mint),
+                d.path().join(mint),
+            )
+            .unwrap();
+        }
+        let plain = json(&quote(dex, &fixtures(fixture), "1000000000", "a-to-b", &[]));
+        let full = json(&quote(dex, d.path(), "1000000000", "a-to-b", &[]));
+        assert_eq!(plain, full, "{dex}");
+        assert_eq!(full["transfer_fee_in"], 0);
+    }
+    // Without its mints a Whirlpool cannot be quoted: a Token-2022 mint may charge a fee.
+    let d = scratch("whirlpool-sol-usdc");
+    fs::remove_file(d.path().join("mint-b.json")).unwrap();
+    expect_bad_input(
+        &quote("whirlpool", d.path(), "1000000000", "a-to-b", &[]),
+        &["no token B mint"],
     );
 }
 

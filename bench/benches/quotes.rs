@@ -22,6 +22,7 @@ fn request(amount: u64) -> QuoteRequest {
         side: Side::AToB,
         mode: SwapMode::ExactIn,
         unix_timestamp: 1_750_000_000,
+        epoch: 800,
     }
 }
 

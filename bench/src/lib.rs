@@ -216,6 +216,10 @@ pub fn whirlpool_pool() -> WhirlpoolPool {
             &bytes,
         );
     }
+    for (mint, decimals) in [(key(21), 9), (key(23), 6)] {
+        let bytes = sniperforge_engine::mint::Mint::plain(mint, decimals).encode();
+        apply(&mut pool, &mint, &programs::SPL_TOKEN, &bytes);
+    }
     pool
 }
 

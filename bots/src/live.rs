@@ -110,6 +110,7 @@ pub fn route_instructions(
                 side: hop.side,
                 mode: SwapMode::ExactIn,
                 unix_timestamp,
+                epoch: market.epoch(),
             })
             .map_err(|e| format!("hop {i} ({}): {e}", pool.key()))?;
         if quote.amount_in < amount {

@@ -437,6 +437,7 @@ fn routes_pay_their_minimum_forward_and_refuse_a_loss() {
             side: Side::AToB,
             mode: sniperforge_engine::SwapMode::ExactIn,
             unix_timestamp: 0,
+            epoch: 0,
         })
         .unwrap()
         .amount_out;

@@ -7,6 +7,7 @@ pub mod curve;
 pub mod cycles;
 pub mod error;
 pub mod market;
+pub mod mint;
 pub mod pda;
 pub mod pipeline;
 pub mod pubkey;
@@ -22,7 +23,7 @@ pub mod telemetry;
 pub mod token_account;
 pub mod whirlpool;
 
-pub use error::{AccountKind, DecodeError, QuoteError};
+pub use error::{AccountKind, Check, DecodeError, ProgramError, QuoteError};
 pub use market::{AccountUpdate, Market, MintIndex, Pool, PoolIndex};
 pub use pubkey::Pubkey;
 pub use quote::{AccountData, Amm, DexKind, Quote, QuoteRequest, Side, SwapMode, Updated};

@@ -86,6 +86,10 @@ impl Amm for Pool {
         self.inner().accounts()
     }
 
+    fn references(&self, key: &Pubkey) -> bool {
+        self.inner().references(key)
+    }
+
     fn update(&mut self, account: AccountData<'_>) -> Result<Updated, DecodeError> {
         match self {
             Self::RaydiumV4(p) => p.update(account),
@@ -138,6 +142,7 @@ pub struct Market {
     readers: HashMap<Pubkey, Vec<PoolIndex>>,
     versions: HashMap<Pubkey, (u64, u64)>,
     stale_updates: u64,
+    newest_slot: u64,
 }
 
 impl Market {
@@ -238,11 +243,22 @@ impl Market {
             changed,
         )?;
         self.versions.insert(update.pubkey, version);
+        self.newest_slot = self.newest_slot.max(update.slot);
         for index in changed.iter() {
             let slot = &mut self.pool_slot[index.0 as usize];
             *slot = (*slot).max(update.slot);
         }
         Ok(true)
+    }
+
+    /// Records that the cluster reached `slot` (slot events; updates record their own).
+    pub fn observe_slot(&mut self, slot: u64) {
+        self.newest_slot = self.newest_slot.max(slot);
+    }
+
+    /// The epoch of the newest slot seen: the one whose Token-2022 transfer fees apply.
+    pub fn epoch(&self) -> u64 {
+        crate::mint::epoch_of_slot(self.newest_slot)
     }
 
     /// Exact output of a route of exact-in swaps for `amount` in: 0 once a hop rounds to
@@ -263,6 +279,7 @@ impl Market {
                 side: hop.side,
                 mode: crate::quote::SwapMode::ExactIn,
                 unix_timestamp,
+                epoch: self.epoch(),
             };
             let quote = self.pool(hop.pool)?.quote(&request).ok()?;
             if quote.amount_in < x {
@@ -291,6 +308,7 @@ impl Market {
                 side: hop.side,
                 mode: crate::quote::SwapMode::ExactOut,
                 unix_timestamp,
+                epoch: self.epoch(),
             };
             let quote = self.pool(hop.pool)?.quote(&request).ok()?;
             if quote.amount_out < need {

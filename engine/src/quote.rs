@@ -44,17 +44,25 @@ pub struct QuoteRequest {
     pub mode: SwapMode,
     /// Cluster unix time the quote is for (pools that open later refuse).
     pub unix_timestamp: i64,
+    /// Epoch the quote is for: it chooses a Token-2022 mint's transfer fee set (the newer set
+    /// from its epoch on; `u64::MAX` always takes the newer set).
+    pub epoch: u64,
 }
 
 /// The integers a swap moves, as the program computes them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Quote {
-    /// Tokens that leave the trader.
+    /// Tokens that leave the trader's account (gross of the input mint's transfer fee).
     pub amount_in: u64,
-    /// Tokens the trader receives.
+    /// Tokens that arrive in the trader's account (net of the output mint's transfer fee).
     pub amount_out: u64,
-    /// The part of `amount_in` that never reaches the curve (see notes/dex-math.md).
+    /// The pool's own fee: the part of the input that reaches the pool but not its curve
+    /// (see notes/dex-math.md); transfer fees are apart.
     pub fee_amount: u64,
+    /// Token-2022 transfer fee the input mint withholds from `amount_in`.
+    pub transfer_fee_in: u64,
+    /// Token-2022 transfer fee the output mint withholds from what the pool pays out.
+    pub transfer_fee_out: u64,
 }
 
 /// Raw bytes of one account as the chain reports it.
@@ -119,6 +127,9 @@ pub trait Amm {
     fn mints(&self) -> [Pubkey; 2];
     /// Every account whose bytes the quote depends on, the pool itself first.
     fn accounts(&self) -> Vec<Pubkey>;
+    /// Whether the pool's own account names `key` (its vaults, mints, config and the like),
+    /// whether or not a quote reads it.
+    fn references(&self, key: &Pubkey) -> bool;
     /// Applies one account's new bytes.
     fn update(&mut self, account: AccountData<'_>) -> Result<Updated, DecodeError>;
     /// Quotes a swap against the current state.

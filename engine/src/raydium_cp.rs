@@ -1,10 +1,9 @@
 //! Raydium CP-Swap (CPMM): `PoolState`, `AmmConfig`, vaults, and the program's swap arithmetic.
 
 use crate::bytes::FieldReader;
-use crate::constant_product::{
-    fee_ceil, fee_floor, gross_up, in_given_out, net_reserve, out_given_in,
-};
-use crate::error::{AccountKind, DecodeError, QuoteError};
+use crate::constant_product::fee_floor;
+use crate::error::{AccountKind, Check, DecodeError, ProgramError, QuoteError};
+use crate::mint::{FeeError, Mint};
 use crate::pubkey::{Pubkey, programs};
 use crate::quote::{AccountData, Amm, DexKind, Quote, QuoteRequest, Side, SwapMode, Updated};
 use crate::token_account::TokenAccount;
@@ -24,6 +23,7 @@ const STATUS_SWAP_DISABLED_BIT: u8 = 1 << 2;
 
 mod pool_offset {
     pub const AMM_CONFIG: usize = 8;
+    pub const POOL_CREATOR: usize = 40;
     pub const TOKEN_0_VAULT: usize = 72;
     pub const TOKEN_1_VAULT: usize = 104;
     pub const LP_MINT: usize = 136;
@@ -31,6 +31,7 @@ mod pool_offset {
     pub const TOKEN_1_MINT: usize = 200;
     pub const TOKEN_0_PROGRAM: usize = 232;
     pub const TOKEN_1_PROGRAM: usize = 264;
+    pub const OBSERVATION_KEY: usize = 296;
     pub const STATUS: usize = 329;
     pub const MINT_0_DECIMALS: usize = 331;
     pub const MINT_1_DECIMALS: usize = 332;
@@ -87,6 +88,8 @@ impl CreatorFeeOn {
 pub struct PoolState {
     /// The `AmmConfig` holding the fee rates.
     pub amm_config: Pubkey,
+    /// The pool's creator (receives the creator fee).
+    pub pool_creator: Pubkey,
     /// Vault of token 0.
     pub token_0_vault: Pubkey,
     /// Vault of token 1.
@@ -101,6 +104,8 @@ pub struct PoolState {
     pub token_0_program: Pubkey,
     /// Token program of token 1.
     pub token_1_program: Pubkey,
+    /// The pool's price observation account (not read by quotes).
+    pub observation_key: Pubkey,
     /// Status bits (bit 2 set: swaps disabled).
     pub status: u8,
     /// Decimals of mint 0.
@@ -149,6 +154,7 @@ impl PoolState {
         };
         let state = Self {
             amm_config: r.pubkey_at(o::AMM_CONFIG, "amm_config")?,
+            pool_creator: r.pubkey_at(o::POOL_CREATOR, "pool_creator")?,
             token_0_vault: r.pubkey_at(o::TOKEN_0_VAULT, "token_0_vault")?,
             token_1_vault: r.pubkey_at(o::TOKEN_1_VAULT, "token_1_vault")?,
             lp_mint: r.pubkey_at(o::LP_MINT, "lp_mint")?,
@@ -156,6 +162,7 @@ impl PoolState {
             token_1_mint: r.pubkey_at(o::TOKEN_1_MINT, "token_1_mint")?,
             token_0_program: r.pubkey_at(o::TOKEN_0_PROGRAM, "token_0_program")?,
             token_1_program: r.pubkey_at(o::TOKEN_1_PROGRAM, "token_1_program")?,
+            observation_key: r.pubkey_at(o::OBSERVATION_KEY, "observation_key")?,
             status: r.u8(o::STATUS, "status")?,
             mint_0_decimals: r.u8(o::MINT_0_DECIMALS, "mint_0_decimals")?,
             mint_1_decimals: r.u8(o::MINT_1_DECIMALS, "mint_1_decimals")?,
@@ -190,6 +197,7 @@ impl PoolState {
         let mut put = |at: usize, bytes: &[u8]| d[at..at + bytes.len()].copy_from_slice(bytes);
         put(0, &POOL_STATE_DISCRIMINATOR);
         put(o::AMM_CONFIG, &self.amm_config.0);
+        put(o::POOL_CREATOR, &self.pool_creator.0);
         put(o::TOKEN_0_VAULT, &self.token_0_vault.0);
         put(o::TOKEN_1_VAULT, &self.token_1_vault.0);
         put(o::LP_MINT, &self.lp_mint.0);
@@ -197,6 +205,7 @@ impl PoolState {
         put(o::TOKEN_1_MINT, &self.token_1_mint.0);
         put(o::TOKEN_0_PROGRAM, &self.token_0_program.0);
         put(o::TOKEN_1_PROGRAM, &self.token_1_program.0);
+        put(o::OBSERVATION_KEY, &self.observation_key.0);
         put(o::STATUS, &[self.status]);
         put(o::MINT_0_DECIMALS, &[self.mint_0_decimals]);
         put(o::MINT_1_DECIMALS, &[self.mint_1_decimals]);
@@ -262,11 +271,12 @@ impl AmmConfig {
                 return Err(r.invalid(field, rate.into(), "exceeds 1,000,000 (100%)"));
             }
         }
-        if config.trade_fee_rate + config.creator_fee_rate >= FEE_RATE_DENOMINATOR {
+        // `update_amm_config` keeps trade + creator at most 100% (`create_amm_config` below).
+        if config.trade_fee_rate + config.creator_fee_rate > FEE_RATE_DENOMINATOR {
             return Err(r.invalid(
                 "creator_fee_rate",
                 config.creator_fee_rate.into(),
-                "plus trade_fee_rate reaches 100%",
+                "plus trade_fee_rate exceeds 100%",
             ));
         }
         Ok(config)
@@ -300,7 +310,169 @@ pub struct CpFees {
     pub creator_fee_on_input: bool,
 }
 
-/// The program's `swap_base_input` / `swap_base_output` arithmetic on net reserves.
+/// What `CurveCalculator::swap_base_input` / `swap_base_output` compute for one swap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CpSwap {
+    /// Input taken by the pool (before any transfer fee).
+    pub input: u64,
+    /// Output the pool transfers to the trader (before the output mint's transfer fee; a
+    /// creator fee on the output already taken off).
+    pub output: u64,
+    /// Trade fee, in the input token.
+    pub trade_fee: u64,
+    /// Creator fee, in the input token when charged on the input, else in the output token.
+    pub creator_fee: u64,
+    /// Whether the creator fee was charged on the input.
+    pub creator_fee_on_input: bool,
+}
+
+impl CpSwap {
+    /// The pool's own fee as `Quote::fee_amount` reports it: the trade fee, plus the creator
+    /// fee when it is charged on the input.
+    pub fn fee_amount(&self) -> u64 {
+        if self.creator_fee_on_input {
+            self.trade_fee + self.creator_fee
+        } else {
+            self.trade_fee
+        }
+    }
+}
+
+fn rejected(error: ProgramError, check: Check) -> QuoteError {
+    QuoteError::Rejected { error, check }
+}
+
+fn panic(check: Check) -> QuoteError {
+    rejected(ProgramError::CpPanic, check)
+}
+
+/// `Fees::calculate_pre_fee_amount` (`curve/fees.rs` L74-80): `ceil(post·1e6 / (1e6 − rate))`,
+/// `None` when the rate is 100% or the product overflows.
+fn pre_fee_amount(post: u128, rate: u64) -> Option<u128> {
+    if rate == 0 {
+        return Some(post);
+    }
+    let denominator = u128::from(FEE_RATE_DENOMINATOR.checked_sub(rate)?);
+    if denominator == 0 {
+        return None;
+    }
+    Some(
+        post.checked_mul(u128::from(FEE_RATE_DENOMINATOR))?
+            .div_ceil(denominator),
+    )
+}
+
+/// `Fees::split_creator_fee`: `floor(total·c / (t + c))`, `None` when both rates are 0.
+fn split_creator_fee(total: u128, trade: u64, creator: u64) -> Option<u128> {
+    (total * u128::from(creator)).checked_div(u128::from(trade + creator))
+}
+
+/// `ceil(amount·rate / 1e6)` (`Fees::trading_fee`, `Fees::creator_fee`).
+fn ceil_fee(amount: u128, rate: u64) -> u128 {
+    (amount * u128::from(rate)).div_ceil(u128::from(FEE_RATE_DENOMINATOR))
+}
+
+/// The program's curve arithmetic on net reserves (`curve/calculator.rs`,
+/// `curve/constant_product.rs`), with the program's failures: `amount` is what reaches the
+/// curve side of the swap (exact in: the input after its transfer fee; exact out: the output
+/// including its transfer fee).
+pub fn swap_curve(
+    amount: u64,
+    mode: SwapMode,
+    reserve_in: u64,
+    reserve_out: u64,
+    fees: CpFees,
+) -> Result<CpSwap, QuoteError> {
+    let CpFees {
+        trade_fee_rate: t,
+        creator_fee_rate: c,
+        creator_fee_on_input: on_input,
+    } = fees;
+    // `PoolState::token_price_x32` (states/pool.rs L223) divides by both reserves with `/`:
+    // an empty side panics before the curve runs, in either direction.
+    for (reserve, side) in [(reserve_in, "input"), (reserve_out, "output")] {
+        if reserve == 0 {
+            return Err(panic(Check::EmptyReserve { side }));
+        }
+    }
+    let (x, y) = (u128::from(reserve_in), u128::from(reserve_out));
+    let amount = u128::from(amount);
+    let zero_trading = || rejected(ProgramError::CpZeroTradingTokens, Check::ZeroFeeSplit);
+    let too_big = |stage| panic(Check::Overflow { stage });
+    match mode {
+        SwapMode::ExactIn => {
+            // calculator.rs L108-115: the trade (and creator) fee off the input, rounded up.
+            let (less_fees, trade_fee, mut creator_fee) = if on_input {
+                let total = ceil_fee(amount, t + c);
+                let creator = split_creator_fee(total, t, c).ok_or_else(zero_trading)?;
+                (amount - total, total - creator, creator)
+            } else {
+                let trade = ceil_fee(amount, t);
+                (amount - trade, trade, 0)
+            };
+            // constant_product.rs L26-28: floor(dx·y / (x + dx)); x > 0 here.
+            let swapped = less_fees * y / (x + less_fees);
+            // calculator.rs L126-130: a creator fee on the output comes off what the curve pays.
+            let output = if on_input {
+                swapped
+            } else {
+                creator_fee = ceil_fee(swapped, c);
+                swapped - creator_fee
+            };
+            // All of these are at most the u64 amount or reserve they come from.
+            Ok(CpSwap {
+                input: amount as u64,
+                output: output as u64,
+                trade_fee: trade_fee as u64,
+                creator_fee: creator_fee as u64,
+                creator_fee_on_input: on_input,
+            })
+        }
+        SwapMode::ExactOut => {
+            // calculator.rs L158-163: a creator fee on the output is added to what the curve pays.
+            let (actual_out, mut creator_fee) = if on_input {
+                (amount, 0)
+            } else {
+                let with_creator = pre_fee_amount(amount, c).ok_or_else(zero_trading)?;
+                (with_creator, with_creator - amount)
+            };
+            // constant_product.rs L39-41: `y.checked_sub(dy).unwrap()` and a ceiling division by
+            // `y − dy` that fails at 0: an output at or past the reserve panics.
+            if actual_out >= y {
+                return Err(panic(Check::OutputReachesReserve {
+                    amount_out: u64::try_from(actual_out).unwrap_or(u64::MAX),
+                    reserve: reserve_out,
+                }));
+            }
+            let swapped = (x * actual_out).div_ceil(y - actual_out);
+            // calculator.rs L173-186: the input grossed up by the fee rate(s), `.unwrap()`ped.
+            let (input, trade_fee) = if on_input {
+                let with_fee = pre_fee_amount(swapped, t + c)
+                    .ok_or_else(|| too_big("input with fees (fee rates of 100%)"))?;
+                let total = with_fee - swapped;
+                let creator = split_creator_fee(total, t, c).ok_or_else(zero_trading)?;
+                creator_fee = creator;
+                (with_fee, total - creator)
+            } else {
+                let with_fee = pre_fee_amount(swapped, t)
+                    .ok_or_else(|| too_big("input with fee (a fee rate of 100%)"))?;
+                (with_fee, with_fee - swapped)
+            };
+            // swap_base_output.rs L79: `u64::try_from(result.input_amount).unwrap()`.
+            let input = u64::try_from(input).map_err(|_| too_big("input amount"))?;
+            Ok(CpSwap {
+                input,
+                output: amount as u64,
+                trade_fee: trade_fee as u64,
+                creator_fee: u64::try_from(creator_fee).map_err(|_| too_big("creator fee"))?,
+                creator_fee_on_input: on_input,
+            })
+        }
+    }
+}
+
+/// The program's `swap_base_input` / `swap_base_output` on net reserves for mints without
+/// transfer fees: the curve plus the zero-amount checks (`require_gt!`).
 pub fn swap(
     amount: u64,
     mode: SwapMode,
@@ -309,60 +481,24 @@ pub fn swap(
     fees: CpFees,
 ) -> Result<Quote, QuoteError> {
     if amount == 0 {
-        return Err(QuoteError::ZeroAmount);
+        return Err(rejected(
+            ProgramError::CpRequireGtViolated,
+            Check::ZeroAmount,
+        ));
     }
-    let CpFees {
-        trade_fee_rate,
-        creator_fee_rate,
-        creator_fee_on_input,
-    } = fees;
-    match (mode, creator_fee_on_input) {
-        (SwapMode::ExactIn, true) => {
-            let total_fee = fee_ceil(
-                amount,
-                trade_fee_rate + creator_fee_rate,
-                FEE_RATE_DENOMINATOR,
-            )?;
-            let net = amount - total_fee.min(amount);
-            let out = out_given_in(net, reserve_in, reserve_out)?;
-            Ok(Quote {
-                amount_in: amount,
-                amount_out: out,
-                fee_amount: total_fee,
-            })
-        }
-        (SwapMode::ExactIn, false) => {
-            let trade_fee = fee_ceil(amount, trade_fee_rate, FEE_RATE_DENOMINATOR)?;
-            let net = amount - trade_fee.min(amount);
-            let swapped = out_given_in(net, reserve_in, reserve_out)?;
-            let creator_fee = fee_ceil(swapped, creator_fee_rate, FEE_RATE_DENOMINATOR)?;
-            Ok(Quote {
-                amount_in: amount,
-                amount_out: swapped - creator_fee.min(swapped),
-                fee_amount: trade_fee,
-            })
-        }
-        (SwapMode::ExactOut, true) => {
-            let rate = trade_fee_rate + creator_fee_rate;
-            let net = in_given_out(amount, reserve_in, reserve_out)?;
-            let gross = gross_up(net, rate, FEE_RATE_DENOMINATOR)?;
-            Ok(Quote {
-                amount_in: gross,
-                amount_out: amount,
-                fee_amount: gross - net,
-            })
-        }
-        (SwapMode::ExactOut, false) => {
-            let swapped = gross_up(amount, creator_fee_rate, FEE_RATE_DENOMINATOR)?;
-            let net = in_given_out(swapped, reserve_in, reserve_out)?;
-            let gross = gross_up(net, trade_fee_rate, FEE_RATE_DENOMINATOR)?;
-            Ok(Quote {
-                amount_in: gross,
-                amount_out: amount,
-                fee_amount: gross - net,
-            })
-        }
+    let result = swap_curve(amount, mode, reserve_in, reserve_out, fees)?;
+    if result.output == 0 {
+        return Err(rejected(
+            ProgramError::CpRequireGtViolated,
+            Check::ZeroOutput,
+        ));
     }
+    Ok(Quote {
+        amount_in: result.input,
+        amount_out: result.output,
+        fee_amount: result.fee_amount(),
+        ..Quote::default()
+    })
 }
 
 /// Protocol and fund shares of a trade fee (floor), as the program books them.
@@ -373,7 +509,8 @@ pub fn fee_shares(trade_fee: u64, config: &AmmConfig) -> Result<(u64, u64), Quot
     ))
 }
 
-/// A CP-Swap pool: `PoolState`, its `AmmConfig` and both vault balances.
+/// A CP-Swap pool: `PoolState`, its `AmmConfig`, both vault balances and, for Token-2022
+/// tokens, the mints (their transfer fees).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RaydiumCpPool {
     key: Pubkey,
@@ -381,10 +518,12 @@ pub struct RaydiumCpPool {
     config: Option<AmmConfig>,
     vault_0_amount: Option<u64>,
     vault_1_amount: Option<u64>,
+    mints: [Option<Mint>; 2],
 }
 
 impl RaydiumCpPool {
-    /// A pool from its `PoolState` account; config and vaults arrive through [`Amm::update`].
+    /// A pool from its `PoolState` account; config, vaults and mints arrive through
+    /// [`Amm::update`].
     pub fn from_account(account: AccountData<'_>) -> Result<Self, DecodeError> {
         Ok(Self {
             key: *account.pubkey,
@@ -392,6 +531,7 @@ impl RaydiumCpPool {
             config: None,
             vault_0_amount: None,
             vault_1_amount: None,
+            mints: [None, None],
         })
     }
 
@@ -400,7 +540,8 @@ impl RaydiumCpPool {
         &self.state
     }
 
-    /// Token 0 and token 1 reserves net of protocol, fund and creator fees owed.
+    /// Token 0 and token 1 reserves net of protocol, fund and creator fees owed, as
+    /// `PoolState::vault_amount_without_fee` computes them (states/pool.rs L200-216).
     pub fn reserves(&self) -> Result<(u64, u64), QuoteError> {
         let missing = |what| QuoteError::MissingAccount {
             pool: self.key,
@@ -409,17 +550,121 @@ impl RaydiumCpPool {
         let v0 = self.vault_0_amount.ok_or(missing("token 0 vault"))?;
         let v1 = self.vault_1_amount.ok_or(missing("token 1 vault"))?;
         let s = &self.state;
-        let owed_0 = s.protocol_fees_token_0 as u128
-            + s.fund_fees_token_0 as u128
-            + s.creator_fees_token_0 as u128;
-        let owed_1 = s.protocol_fees_token_1 as u128
-            + s.fund_fees_token_1 as u128
-            + s.creator_fees_token_1 as u128;
-        let clamp = |x: u128| u64::try_from(x).unwrap_or(u64::MAX);
-        Ok((
-            net_reserve(self.key, "token 0", v0, clamp(owed_0))?,
-            net_reserve(self.key, "token 1", v1, clamp(owed_1))?,
-        ))
+        // `checked_add(..).ok_or(ErrorCode::MathOverflow)`.
+        let owed = |p: u64, f: u64, c: u64, side| {
+            p.checked_add(f)
+                .and_then(|x| x.checked_add(c))
+                .ok_or(rejected(
+                    ProgramError::CpMathOverflow,
+                    Check::Overflow { stage: side },
+                ))
+        };
+        let owed_0 = owed(
+            s.protocol_fees_token_0,
+            s.fund_fees_token_0,
+            s.creator_fees_token_0,
+            "fees owed in token 0",
+        )?;
+        let owed_1 = owed(
+            s.protocol_fees_token_1,
+            s.fund_fees_token_1,
+            s.creator_fees_token_1,
+            "fees owed in token 1",
+        )?;
+        // `vault.checked_sub(fees).ok_or(ErrorCode::InsufficientVault)`.
+        let net = |vault: u64, owed: u64, side| {
+            vault.checked_sub(owed).ok_or(rejected(
+                ProgramError::CpInsufficientVault,
+                Check::OwedExceedsVault { side, vault, owed },
+            ))
+        };
+        Ok((net(v0, owed_0, "token 0")?, net(v1, owed_1, "token 1")?))
+    }
+
+    /// The mint of token `index` when it can charge a transfer fee (a Token-2022 mint); `None`
+    /// for SPL Token, whose mints have no extensions.
+    fn fee_mint(&self, index: usize) -> Result<Option<&Mint>, QuoteError> {
+        let program = [self.state.token_0_program, self.state.token_1_program][index];
+        if program != programs::SPL_TOKEN_2022 {
+            return Ok(None);
+        }
+        let mint = self.mints[index]
+            .as_ref()
+            .ok_or(QuoteError::MissingAccount {
+                pool: self.key,
+                missing: ["token 0 mint", "token 1 mint"][index],
+            })?;
+        mint.check_supported()?;
+        Ok(Some(mint))
+    }
+
+    /// `PoolState::update_fees` (states/pool.rs L326): protocol and fund shares of the trade
+    /// fee are booked on the input side, the creator fee on its side, each with
+    /// `checked_add(..).unwrap()`.
+    fn check_fee_books(
+        &self,
+        side: Side,
+        result: &CpSwap,
+        config: &AmmConfig,
+    ) -> Result<(), QuoteError> {
+        let s = &self.state;
+        let (protocol_fee, fund_fee) = fee_shares(result.trade_fee, config)?;
+        let [input, output] = match side {
+            Side::AToB => [0, 1],
+            Side::BToA => [1, 0],
+        };
+        let protocol = [s.protocol_fees_token_0, s.protocol_fees_token_1];
+        let fund = [s.fund_fees_token_0, s.fund_fees_token_1];
+        let creator = [s.creator_fees_token_0, s.creator_fees_token_1];
+        let creator_side = if result.creator_fee_on_input {
+            input
+        } else {
+            output
+        };
+        let fits = protocol[input].checked_add(protocol_fee).is_some()
+            && fund[input].checked_add(fund_fee).is_some()
+            && creator[creator_side]
+                .checked_add(result.creator_fee)
+                .is_some();
+        if fits {
+            Ok(())
+        } else {
+            Err(panic(Check::Overflow {
+                stage: "the pool's fee books (update_fees)",
+            }))
+        }
+    }
+
+    fn fees(&self, config: &AmmConfig, side: Side) -> CpFees {
+        let s = &self.state;
+        CpFees {
+            trade_fee_rate: config.trade_fee_rate,
+            // `adjust_creator_fee_rate` (states/pool.rs L318): 0 unless enabled.
+            creator_fee_rate: if s.enable_creator_fee {
+                config.creator_fee_rate
+            } else {
+                0
+            },
+            creator_fee_on_input: s.creator_fee_on.on_input(side),
+        }
+    }
+}
+
+/// `get_transfer_inverse_fee` (utils/token.rs L170-200): the fee to add so that `net` arrives;
+/// its `unwrap`s panic and a fee that does not verify forward is `TransferFeeCalculateNotMatch`.
+fn inverse_transfer_fee(mint: Option<&Mint>, net: u64, epoch: u64) -> Result<u64, QuoteError> {
+    let Some(mint) = mint else { return Ok(0) };
+    let check = Check::TransferFee {
+        mint: mint.key,
+        amount: net,
+    };
+    match mint.gross_for(net, epoch) {
+        Ok(transfer) => Ok(transfer.fee),
+        Err(FeeError::Overflow) => Err(panic(check)),
+        Err(FeeError::Mismatch) => Err(rejected(
+            ProgramError::CpTransferFeeCalculateNotMatch,
+            check,
+        )),
     }
 }
 
@@ -437,29 +682,63 @@ impl Amm for RaydiumCpPool {
     }
 
     fn accounts(&self) -> Vec<Pubkey> {
-        vec![
+        let s = &self.state;
+        let mut keys = vec![self.key, s.amm_config, s.token_0_vault, s.token_1_vault];
+        for (mint, program) in [
+            (s.token_0_mint, s.token_0_program),
+            (s.token_1_mint, s.token_1_program),
+        ] {
+            if program == programs::SPL_TOKEN_2022 {
+                keys.push(mint);
+            }
+        }
+        keys
+    }
+
+    fn references(&self, key: &Pubkey) -> bool {
+        let s = &self.state;
+        [
             self.key,
-            self.state.amm_config,
-            self.state.token_0_vault,
-            self.state.token_1_vault,
+            s.amm_config,
+            s.pool_creator,
+            s.token_0_vault,
+            s.token_1_vault,
+            s.lp_mint,
+            s.token_0_mint,
+            s.token_1_mint,
+            s.observation_key,
         ]
+        .contains(key)
     }
 
     fn update(&mut self, account: AccountData<'_>) -> Result<Updated, DecodeError> {
         let key = account.pubkey;
         if *key == self.key {
             let state = PoolState::decode(key, account.owner, account.data)?;
+            let old = &self.state;
             let mut outcome = Updated::State;
-            if state.amm_config != self.state.amm_config {
+            if state.amm_config != old.amm_config {
                 self.config = None;
                 outcome = Updated::Accounts;
             }
-            if state.token_0_vault != self.state.token_0_vault {
+            if state.token_0_vault != old.token_0_vault {
                 self.vault_0_amount = None;
                 outcome = Updated::Accounts;
             }
-            if state.token_1_vault != self.state.token_1_vault {
+            if state.token_1_vault != old.token_1_vault {
                 self.vault_1_amount = None;
+                outcome = Updated::Accounts;
+            }
+            if (state.token_0_mint, state.token_0_program)
+                != (old.token_0_mint, old.token_0_program)
+            {
+                self.mints[0] = None;
+                outcome = Updated::Accounts;
+            }
+            if (state.token_1_mint, state.token_1_program)
+                != (old.token_1_mint, old.token_1_program)
+            {
+                self.mints[1] = None;
                 outcome = Updated::Accounts;
             }
             self.state = state;
@@ -468,6 +747,28 @@ impl Amm for RaydiumCpPool {
         if *key == self.state.amm_config {
             self.config = Some(AmmConfig::decode(key, account.owner, account.data)?);
             return Ok(Updated::State);
+        }
+        for (index, (mint_key, program)) in [
+            (self.state.token_0_mint, self.state.token_0_program),
+            (self.state.token_1_mint, self.state.token_1_program),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if *key == mint_key {
+                let mint = Mint::decode(key, account.owner, account.data)?;
+                if mint.program() != program {
+                    return Err(DecodeError::Mismatch {
+                        kind: AccountKind::Mint,
+                        pubkey: *key,
+                        field: "owner program",
+                        expected: program,
+                        found: mint.program(),
+                    });
+                }
+                self.mints[index] = Some(mint);
+                return Ok(Updated::State);
+            }
         }
         let (slot, mint, program) = if *key == self.state.token_0_vault {
             (
@@ -509,78 +810,153 @@ impl Amm for RaydiumCpPool {
 
     fn curve(&self, side: Side) -> Option<crate::curve::Curve> {
         let s = &self.state;
-        if s.status & STATUS_SWAP_DISABLED_BIT != 0
-            || s.token_0_program == programs::SPL_TOKEN_2022
-            || s.token_1_program == programs::SPL_TOKEN_2022
-        {
+        if s.status & STATUS_SWAP_DISABLED_BIT != 0 {
             return None;
         }
         let config = self.config.as_ref()?;
         let (r0, r1) = self.reserves().ok()?;
-        let (r_in, r_out) = match side {
-            Side::AToB => (r0, r1),
-            Side::BToA => (r1, r0),
+        let (r_in, r_out, mint_in, mint_out) = match side {
+            Side::AToB => (r0, r1, self.fee_mint(0).ok()?, self.fee_mint(1).ok()?),
+            Side::BToA => (r1, r0, self.fee_mint(1).ok()?, self.fee_mint(0).ok()?),
         };
-        let creator = if s.enable_creator_fee {
-            config.creator_fee_rate
-        } else {
-            0
-        };
+        let fees = self.fees(config, side);
+        if fees.creator_fee_on_input && fees.trade_fee_rate + fees.creator_fee_rate == 0 {
+            return None;
+        }
         let keep = |rate: u64| 1.0 - rate as f64 / FEE_RATE_DENOMINATOR as f64;
+        let pool_gamma = if fees.creator_fee_on_input {
+            keep(fees.trade_fee_rate + fees.creator_fee_rate)
+        } else {
+            keep(fees.trade_fee_rate) * keep(fees.creator_fee_rate)
+        };
         (r_in > 0 && r_out > 0).then(|| crate::curve::Curve {
             reserve_in: r_in as f64,
-            reserve_out: r_out as f64,
-            gamma: if s.creator_fee_on.on_input(side) {
-                keep(config.trade_fee_rate + creator)
-            } else {
-                keep(config.trade_fee_rate) * keep(creator)
-            },
+            reserve_out: r_out as f64 * mint_out.map_or(1.0, Mint::transfer_keep),
+            gamma: pool_gamma * mint_in.map_or(1.0, Mint::transfer_keep),
         })
     }
 
     fn quote(&self, request: &QuoteRequest) -> Result<Quote, QuoteError> {
-        if request.amount == 0 {
-            return Err(QuoteError::ZeroAmount);
-        }
         let s = &self.state;
+        let amount = request.amount;
+        // swap_base_output.rs L14: `require_gt!(amount_out_received, 0)` comes first.
+        if request.mode == SwapMode::ExactOut && amount == 0 {
+            return Err(rejected(
+                ProgramError::CpRequireGtViolated,
+                Check::ZeroAmount,
+            ));
+        }
+        // swap_base_input.rs L76-83 (swap_base_output.rs L15-22): the swap status bit, and
+        // `unix_timestamp as u64 < open_time` → NotApproved.
         if s.status & STATUS_SWAP_DISABLED_BIT != 0 {
-            return Err(QuoteError::SwapDisabled {
-                pool: self.key,
-                status: s.status.into(),
-            });
+            return Err(rejected(
+                ProgramError::CpNotApproved,
+                Check::Status {
+                    status: s.status.into(),
+                },
+            ));
         }
-        if request.unix_timestamp < 0 || (request.unix_timestamp as u64) < s.open_time {
-            return Err(QuoteError::NotOpenYet {
-                pool: self.key,
-                open_time: s.open_time,
-                now: request.unix_timestamp,
-            });
-        }
-        if s.token_0_program == programs::SPL_TOKEN_2022
-            || s.token_1_program == programs::SPL_TOKEN_2022
-        {
-            return Err(QuoteError::Unsupported(
-                "Token-2022 mint: transfer fees are not modelled yet",
+        if (request.unix_timestamp as u64) < s.open_time {
+            return Err(rejected(
+                ProgramError::CpNotApproved,
+                Check::NotOpenYet {
+                    open_time: s.open_time,
+                    now: request.unix_timestamp,
+                },
             ));
         }
         let config = self.config.as_ref().ok_or(QuoteError::MissingAccount {
             pool: self.key,
             missing: "amm config",
         })?;
-        let (r0, r1) = self.reserves()?;
-        let (reserve_in, reserve_out) = match request.side {
-            Side::AToB => (r0, r1),
-            Side::BToA => (r1, r0),
+        let (index_in, index_out) = match request.side {
+            Side::AToB => (0, 1),
+            Side::BToA => (1, 0),
         };
-        let fees = CpFees {
-            trade_fee_rate: config.trade_fee_rate,
-            creator_fee_rate: if s.enable_creator_fee {
-                config.creator_fee_rate
-            } else {
-                0
-            },
-            creator_fee_on_input: s.creator_fee_on.on_input(request.side),
+        let (mint_in, mint_out) = (self.fee_mint(index_in)?, self.fee_mint(index_out)?);
+        let fees = self.fees(config, request.side);
+        let epoch = request.epoch;
+        let net_reserves = |this: &Self| -> Result<(u64, u64), QuoteError> {
+            let (r0, r1) = this.reserves()?;
+            Ok(match request.side {
+                Side::AToB => (r0, r1),
+                Side::BToA => (r1, r0),
+            })
         };
-        swap(request.amount, request.mode, reserve_in, reserve_out, fees)
+        match request.mode {
+            SwapMode::ExactIn => {
+                // swap_base_input.rs L85-89: the input mint's fee first; `require_gt!` on
+                // what is left.
+                let transfer_fee_in = mint_in.map_or(0, |m| m.fee_on(amount, epoch));
+                let actual_in = amount.saturating_sub(transfer_fee_in);
+                if actual_in == 0 {
+                    let check = if amount == 0 {
+                        Check::ZeroAmount
+                    } else {
+                        Check::ZeroAfterTransferFee { amount }
+                    };
+                    return Err(rejected(ProgramError::CpRequireGtViolated, check));
+                }
+                let (reserve_in, reserve_out) = net_reserves(self)?;
+                let result =
+                    swap_curve(actual_in, SwapMode::ExactIn, reserve_in, reserve_out, fees)?;
+                // swap_base_input.rs L141-148: the output mint's fee off what the pool sends;
+                // `require_gt!(amount_received, 0)`.
+                let transfer_fee_out = mint_out.map_or(0, |m| m.fee_on(result.output, epoch));
+                let received = result.output - transfer_fee_out;
+                if received == 0 {
+                    return Err(rejected(
+                        ProgramError::CpRequireGtViolated,
+                        Check::ZeroOutput,
+                    ));
+                }
+                self.check_fee_books(request.side, &result, config)?;
+                Ok(Quote {
+                    amount_in: amount,
+                    amount_out: received,
+                    fee_amount: result.fee_amount(),
+                    transfer_fee_in,
+                    transfer_fee_out,
+                })
+            }
+            SwapMode::ExactOut => {
+                // swap_base_output.rs L23-27: the output grossed up by its mint's inverse fee
+                // (`checked_add(..).unwrap()`).
+                let transfer_fee_out = inverse_transfer_fee(mint_out, amount, epoch)?;
+                let pool_out =
+                    amount
+                        .checked_add(transfer_fee_out)
+                        .ok_or(panic(Check::Overflow {
+                            stage: "output with its transfer fee",
+                        }))?;
+                let (reserve_in, reserve_out) = net_reserves(self)?;
+                let result =
+                    swap_curve(pool_out, SwapMode::ExactOut, reserve_in, reserve_out, fees)?;
+                // swap_base_output.rs L79-85: `require_gt!(input_amount, 0)`, then the input
+                // mint's inverse fee on top (`checked_add(..).unwrap()`).
+                if result.input == 0 {
+                    return Err(rejected(
+                        ProgramError::CpRequireGtViolated,
+                        Check::ZeroInput,
+                    ));
+                }
+                let transfer_fee_in = inverse_transfer_fee(mint_in, result.input, epoch)?;
+                let amount_in =
+                    result
+                        .input
+                        .checked_add(transfer_fee_in)
+                        .ok_or(panic(Check::Overflow {
+                            stage: "input with its transfer fee",
+                        }))?;
+                self.check_fee_books(request.side, &result, config)?;
+                Ok(Quote {
+                    amount_in,
+                    amount_out: amount,
+                    fee_amount: result.fee_amount(),
+                    transfer_fee_in,
+                    transfer_fee_out,
+                })
+            }
+        }
     }
 }

@@ -1,8 +1,8 @@
 //! Raydium AMM v4: the `AmmInfo` layout, its two vaults, and the program's swap arithmetic.
 
 use crate::bytes::FieldReader;
-use crate::constant_product::{fee_ceil, gross_up, in_given_out, net_reserve, out_given_in};
-use crate::error::{AccountKind, DecodeError, QuoteError};
+use crate::error::{AccountKind, Check, DecodeError, ProgramError, QuoteError};
+use crate::mint::Mint;
 use crate::pubkey::{Pubkey, programs};
 use crate::quote::{AccountData, Amm, DexKind, Quote, QuoteRequest, Side, SwapMode, Updated};
 use crate::token_account::TokenAccount;
@@ -10,8 +10,12 @@ use crate::token_account::TokenAccount;
 /// `AmmInfo` is a packed 752-byte struct without discriminator.
 pub const AMM_INFO_LEN: usize = 752;
 
-/// Status values under which the program accepts swaps.
+/// `AmmStatus` values (state.rs L222-235). Only `SwapOnly` swaps, and `WaitingTrade` once its
+/// open time has come; `Initialized` and `OrderBookOnly` carry the order-book permission, which
+/// the program's swaps now refuse.
+const STATUS_UNINITIALIZED: u64 = 0;
 const STATUS_INITIALIZED: u64 = 1;
+const STATUS_ORDER_BOOK_ONLY: u64 = 5;
 const STATUS_SWAP_ONLY: u64 = 6;
 const STATUS_WAITING_TRADE: u64 = 7;
 
@@ -26,6 +30,7 @@ mod offset {
     pub const NEED_TAKE_PNL_COIN: usize = 192;
     pub const NEED_TAKE_PNL_PC: usize = 200;
     pub const POOL_OPEN_TIME: usize = 224;
+    pub const ORDERBOOK_TO_INIT_TIME: usize = 248;
     pub const COIN_VAULT: usize = 336;
     pub const PC_VAULT: usize = 368;
     pub const COIN_VAULT_MINT: usize = 400;
@@ -58,6 +63,8 @@ pub struct AmmInfo {
     pub need_take_pnl_pc: u64,
     /// Unix time from which a status-7 pool trades.
     pub pool_open_time: u64,
+    /// Unix time from which an order-book-only pool (status 5) would turn initialized.
+    pub orderbook_to_init_time: u64,
     /// Coin vault (token account).
     pub coin_vault: Pubkey,
     /// Pc vault (token account).
@@ -94,6 +101,10 @@ impl AmmInfo {
                 .u64(offset::NEED_TAKE_PNL_COIN, "state_data.need_take_pnl_coin")?,
             need_take_pnl_pc: r.u64(offset::NEED_TAKE_PNL_PC, "state_data.need_take_pnl_pc")?,
             pool_open_time: r.u64(offset::POOL_OPEN_TIME, "state_data.pool_open_time")?,
+            orderbook_to_init_time: r.u64(
+                offset::ORDERBOOK_TO_INIT_TIME,
+                "state_data.orderbook_to_init_time",
+            )?,
             coin_vault: r.pubkey_at(offset::COIN_VAULT, "coin_vault")?,
             pc_vault: r.pubkey_at(offset::PC_VAULT, "pc_vault")?,
             coin_vault_mint: r.pubkey_at(offset::COIN_VAULT_MINT, "coin_vault_mint")?,
@@ -158,6 +169,10 @@ impl AmmInfo {
             &self.need_take_pnl_pc.to_le_bytes(),
         );
         put(offset::POOL_OPEN_TIME, &self.pool_open_time.to_le_bytes());
+        put(
+            offset::ORDERBOOK_TO_INIT_TIME,
+            &self.orderbook_to_init_time.to_le_bytes(),
+        );
         put(offset::COIN_VAULT, &self.coin_vault.0);
         put(offset::PC_VAULT, &self.pc_vault.0);
         put(offset::COIN_VAULT_MINT, &self.coin_vault_mint.0);
@@ -176,6 +191,12 @@ pub struct RaydiumV4Pool {
     info: AmmInfo,
     coin_vault_amount: Option<u64>,
     pc_vault_amount: Option<u64>,
+    /// A vault or mint found to belong to Token-2022, which the program refuses.
+    token_2022: Option<Pubkey>,
+}
+
+fn rejected(error: ProgramError, check: Check) -> QuoteError {
+    QuoteError::Rejected { error, check }
 }
 
 impl RaydiumV4Pool {
@@ -186,6 +207,7 @@ impl RaydiumV4Pool {
             info: AmmInfo::decode(account.pubkey, account.owner, account.data)?,
             coin_vault_amount: None,
             pc_vault_amount: None,
+            token_2022: None,
         })
     }
 
@@ -194,7 +216,8 @@ impl RaydiumV4Pool {
         &self.info
     }
 
-    /// Coin and pc reserves net of pnl owed, as the program computes them.
+    /// Coin and pc reserves net of pnl owed, as `calc_total_without_take_pnl_no_orderbook`
+    /// computes them (math.rs L323-335: `checked_sub(..).ok_or(CheckedSubOverflow)`, pc first).
     pub fn reserves(&self) -> Result<(u64, u64), QuoteError> {
         let coin = self.coin_vault_amount.ok_or(QuoteError::MissingAccount {
             pool: self.key,
@@ -204,36 +227,61 @@ impl RaydiumV4Pool {
             pool: self.key,
             missing: "pc vault",
         })?;
-        Ok((
-            net_reserve(self.key, "coin", coin, self.info.need_take_pnl_coin)?,
-            net_reserve(self.key, "pc", pc, self.info.need_take_pnl_pc)?,
-        ))
+        let net = |vault: u64, owed: u64, side| {
+            vault.checked_sub(owed).ok_or(rejected(
+                ProgramError::AmmCheckedSubOverflow,
+                Check::OwedExceedsVault { side, vault, owed },
+            ))
+        };
+        let pc = net(pc, self.info.need_take_pnl_pc, "pc")?;
+        let coin = net(coin, self.info.need_take_pnl_coin, "coin")?;
+        Ok((coin, pc))
     }
 
-    fn check_swappable(&self, now: i64) -> Result<(), QuoteError> {
-        match self.info.status {
-            STATUS_INITIALIZED | STATUS_SWAP_ONLY => Ok(()),
+    /// The status gates of `process_swap_base_in` / `process_swap_base_out`, in the program's
+    /// order (processor.rs L1789-1791, L1849-1868).
+    fn check_status(&self, now: i64) -> Result<(), QuoteError> {
+        let status = self.info.status;
+        let invalid = || rejected(ProgramError::AmmInvalidStatus, Check::Status { status });
+        match status {
+            // `load_mut_checked` (state.rs L681-693) refuses an uninitialized pool.
+            STATUS_UNINITIALIZED => Err(invalid()),
+            // L1790: `if AmmStatus::from_u64(amm.status).orderbook_permission()` → InvalidStatus.
+            STATUS_INITIALIZED | STATUS_ORDER_BOOK_ONLY => Err(invalid()),
+            STATUS_SWAP_ONLY => Ok(()),
+            // L1860-1863: `(clock.unix_timestamp as u64) < pool_open_time` → InvalidStatus.
             STATUS_WAITING_TRADE => {
-                if now >= 0 && now as u64 >= self.info.pool_open_time {
-                    Ok(())
+                if (now as u64) < self.info.pool_open_time {
+                    Err(rejected(
+                        ProgramError::AmmInvalidStatus,
+                        Check::NotOpenYet {
+                            open_time: self.info.pool_open_time,
+                            now,
+                        },
+                    ))
                 } else {
-                    Err(QuoteError::NotOpenYet {
-                        pool: self.key,
-                        open_time: self.info.pool_open_time,
-                        now,
-                    })
+                    Ok(())
                 }
             }
-            status => Err(QuoteError::SwapDisabled {
-                pool: self.key,
-                status,
-            }),
+            // `AmmStatus::from_u64` (state.rs L247): `_ => unreachable!()`, a panic.
+            s if s > STATUS_WAITING_TRADE => {
+                Err(rejected(ProgramError::AmmPanic, Check::Status { status }))
+            }
+            // Disabled, WithdrawOnly, LiquidityOnly: L1849 `!swap_permission()` → InvalidStatus.
+            _ => Err(invalid()),
         }
     }
 }
 
-/// Exact-in and exact-out through a constant-product curve that charges
-/// `fee_numerator / fee_denominator` of the input, rounded up.
+/// `ceil(a / b)` of the program's `CheckedCeilDiv` for U128 (math.rs); `None` when `b` is 0.
+fn ceil_div(a: u128, b: u128) -> Option<u128> {
+    a.checked_div(b)?;
+    Some(a.div_ceil(b))
+}
+
+/// The program's swap arithmetic on net reserves (processor.rs `process_swap_base_in` L1900-1932,
+/// `process_swap_base_out` L2144-2189; math.rs `swap_token_amount_base_in` /
+/// `swap_token_amount_base_out`), with every failure the instruction raises.
 pub fn swap(
     amount: u64,
     mode: SwapMode,
@@ -242,27 +290,86 @@ pub fn swap(
     fee_numerator: u64,
     fee_denominator: u64,
 ) -> Result<Quote, QuoteError> {
-    if amount == 0 {
-        return Err(QuoteError::ZeroAmount);
-    }
+    let panic = |check| rejected(ProgramError::AmmPanic, check);
+    let invalid_input = |check| rejected(ProgramError::AmmInvalidInput, check);
+    let (r_in, r_out) = (u128::from(reserve_in), u128::from(reserve_out));
+    let (num, den) = (u128::from(fee_numerator), u128::from(fee_denominator));
     match mode {
         SwapMode::ExactIn => {
-            let fee = fee_ceil(amount, fee_numerator, fee_denominator)?;
-            let net = amount - fee.min(amount);
-            let out = out_given_in(net, reserve_in, reserve_out)?;
+            // L1900-1905: `swap_fee = ceil(amount_in·num / den)`, `.unwrap()`ped.
+            let fee = ceil_div(u128::from(amount) * num, den).ok_or(panic(Check::Overflow {
+                stage: "swap fee (denominator 0)",
+            }))?;
+            let net = u128::from(amount)
+                .checked_sub(fee)
+                .ok_or(panic(Check::Overflow {
+                    stage: "input less swap fee",
+                }))?;
+            // math.rs L388-392: `r_out·net / (r_in + net)`, `checked_div(..).unwrap()`.
+            let denominator = r_in + net;
+            if denominator == 0 {
+                return Err(panic(Check::EmptyReserve { side: "input" }));
+            }
+            let out = (r_out * net / denominator) as u64;
+            // L1926-1927: `swap_amount_out == 0 || swap.amount_in == 0` → InvalidInput.
+            if amount == 0 {
+                return Err(invalid_input(Check::ZeroAmount));
+            }
+            if out == 0 {
+                return Err(invalid_input(Check::ZeroOutput));
+            }
+            // L1932 / L1972: `swap_amount_out >= total_{pc,coin}_without_take_pnl` →
+            // InsufficientFunds.
+            if out >= reserve_out {
+                return Err(rejected(
+                    ProgramError::AmmInsufficientFunds,
+                    Check::OutputReachesReserve {
+                        amount_out: out,
+                        reserve: reserve_out,
+                    },
+                ));
+            }
             Ok(Quote {
                 amount_in: amount,
                 amount_out: out,
-                fee_amount: fee,
+                fee_amount: fee as u64,
+                ..Quote::default()
             })
         }
         SwapMode::ExactOut => {
-            let net = in_given_out(amount, reserve_in, reserve_out)?;
-            let gross = gross_up(net, fee_numerator, fee_denominator)?;
+            // math.rs L426-430: `r_out.checked_sub(out).unwrap()` and a ceiling division by
+            // `r_out − out` that fails at 0: an output at or past the reserve panics (so the
+            // InsufficientFunds check at L2189 is never reached).
+            if amount >= reserve_out {
+                return Err(panic(Check::OutputReachesReserve {
+                    amount_out: amount,
+                    reserve: reserve_out,
+                }));
+            }
+            let before = ceil_div(r_in * u128::from(amount), r_out - u128::from(amount))
+                .ok_or(panic(Check::EmptyReserve { side: "output" }))?;
+            // L2152-2163: `before·den` (checked_mul) ceiling-divided by `den − num`, then
+            // `.as_u64()`: each overflow panics.
+            let after = before
+                .checked_mul(den)
+                .and_then(|x| ceil_div(x, den.checked_sub(num)?))
+                .and_then(|x| u64::try_from(x).ok())
+                .ok_or(panic(Check::Overflow {
+                    stage: "input with swap fee for exact out",
+                }))?;
+            // L2183-2184: `swap_in_after_add_fee == 0 || swap.amount_out == 0` → InvalidInput.
+            if amount == 0 {
+                return Err(invalid_input(Check::ZeroAmount));
+            }
+            if after == 0 {
+                return Err(invalid_input(Check::ZeroInput));
+            }
+            // after ≥ before, so `before` fits u64 too.
             Ok(Quote {
-                amount_in: gross,
+                amount_in: after,
                 amount_out: amount,
-                fee_amount: gross - net,
+                fee_amount: after - before as u64,
+                ..Quote::default()
             })
         }
     }
@@ -285,6 +392,21 @@ impl Amm for RaydiumV4Pool {
         vec![self.key, self.info.coin_vault, self.info.pc_vault]
     }
 
+    fn references(&self, key: &Pubkey) -> bool {
+        let i = &self.info;
+        [
+            self.key,
+            i.coin_vault,
+            i.pc_vault,
+            i.coin_vault_mint,
+            i.pc_vault_mint,
+            i.lp_mint,
+            i.open_orders,
+            i.market,
+        ]
+        .contains(key)
+    }
+
     fn update(&mut self, account: AccountData<'_>) -> Result<Updated, DecodeError> {
         let key = account.pubkey;
         if *key == self.key {
@@ -298,8 +420,19 @@ impl Amm for RaydiumV4Pool {
                 self.pc_vault_amount = None;
                 outcome = Updated::Accounts;
             }
+            if outcome == Updated::Accounts {
+                self.token_2022 = None;
+            }
             self.info = info;
             return Ok(outcome);
+        }
+        if *key == self.info.coin_vault_mint || *key == self.info.pc_vault_mint {
+            // Not read by quotes; a Token-2022 mint makes the pool one the program refuses.
+            let mint = Mint::decode(key, account.owner, account.data)?;
+            if mint.is_token_2022 {
+                self.token_2022 = Some(*key);
+            }
+            return Ok(Updated::State);
         }
         let (slot, mint) = if *key == self.info.coin_vault {
             (&mut self.coin_vault_amount, self.info.coin_vault_mint)
@@ -319,14 +452,16 @@ impl Amm for RaydiumV4Pool {
             });
         }
         *slot = Some(vault.amount);
+        if vault.is_token_2022 {
+            self.token_2022 = Some(*key);
+        }
         Ok(Updated::State)
     }
 
     fn curve(&self, side: Side) -> Option<crate::curve::Curve> {
-        if !matches!(
-            self.info.status,
-            STATUS_INITIALIZED | STATUS_SWAP_ONLY | STATUS_WAITING_TRADE
-        ) {
+        if !matches!(self.info.status, STATUS_SWAP_ONLY | STATUS_WAITING_TRADE)
+            || self.token_2022.is_some()
+        {
             return None;
         }
         let (coin, pc) = self.reserves().ok()?;
@@ -343,10 +478,25 @@ impl Amm for RaydiumV4Pool {
     }
 
     fn quote(&self, request: &QuoteRequest) -> Result<Quote, QuoteError> {
-        if request.amount == 0 {
-            return Err(QuoteError::ZeroAmount);
+        // processor.rs L1789-1791 (status) come first ...
+        if matches!(
+            self.info.status,
+            STATUS_UNINITIALIZED | STATUS_INITIALIZED | STATUS_ORDER_BOOK_ONLY
+        ) || self.info.status > STATUS_WAITING_TRADE
+        {
+            self.check_status(request.unix_timestamp)?;
         }
-        self.check_swappable(request.unix_timestamp)?;
+        // ... then L1807-1812 and L1841-1847: the token program and every vault must be SPL
+        // Token's (`InvalidSplTokenProgram`) ...
+        if let Some(account) = self.token_2022 {
+            return Err(rejected(
+                ProgramError::AmmInvalidSplTokenProgram,
+                Check::Token2022 { account },
+            ));
+        }
+        // ... then the swap permission and open time (L1849-1868), the reserves (L1870) and
+        // the arithmetic.
+        self.check_status(request.unix_timestamp)?;
         let (coin, pc) = self.reserves()?;
         let (reserve_in, reserve_out) = match request.side {
             Side::AToB => (coin, pc),

@@ -81,6 +81,10 @@ pub struct SimConfig {
     pub pools_per_pair: usize,
     /// Multiplier on noise swap sizes (1: swaps of 0.00003% to 0.016% of a reserve).
     pub noise_scale: f64,
+    /// Adds pools the programs refuse to trade through, priced far off the market: drained
+    /// to a few units, with an empty side (everything owed), with more owed than the vault
+    /// holds, disabled, and in a status the program refuses. Off by default.
+    pub edge_pools: bool,
 }
 
 impl Default for SimConfig {
@@ -95,6 +99,7 @@ impl Default for SimConfig {
             competitor_latency_steps: 10,
             pools_per_pair: 2,
             noise_scale: 1.0,
+            edge_pools: false,
         }
     }
 }
@@ -235,6 +240,9 @@ impl Simulator {
                 pools.push(pool);
             }
         }
+        if config.edge_pools {
+            pools.extend(Self::make_edge_pools(&tokens));
+        }
         Self {
             config,
             rng,
@@ -287,6 +295,64 @@ impl Simulator {
             Self::feed_view(&mut pool, &u);
         }
         pool
+    }
+
+    /// Pools on SOL/USDC that quote a free lunch under naive math but fail every swap (or pay
+    /// nothing) on chain; see [`SimConfig::edge_pools`].
+    fn make_edge_pools(tokens: &[Token]) -> Vec<SimPool> {
+        let pair = (0, 1);
+        let v4 = |n: u64, status: u64, coin: u64, pc: u64, pnl: (u64, u64)| {
+            let mut pool = Self::make_v4(tokens, pair, 1_000 + n, 1.0);
+            if let Kind::RaydiumV4 {
+                info,
+                coin: c,
+                pc: p,
+            } = &mut pool.kind
+            {
+                info.status = status;
+                (info.need_take_pnl_coin, info.need_take_pnl_pc) = pnl;
+                (*c, *p) = (coin, pc);
+            }
+            Self::refeed(&mut pool);
+            pool
+        };
+        let cp = |n: u64, status: u8, v0: u64, v1: u64, owed_0: u64| {
+            let mut pool = Self::make_cp(tokens, pair, 1_000 + n, 1.0);
+            if let Kind::RaydiumCp {
+                state,
+                vault_0,
+                vault_1,
+                ..
+            } = &mut pool.kind
+            {
+                state.status = status;
+                state.protocol_fees_token_0 = owed_0;
+                (*vault_0, *vault_1) = (v0, v1);
+            }
+            Self::refeed(&mut pool);
+            pool
+        };
+        vec![
+            // Drained to a few units at a price 1000x off: every quote is 0 out or fails.
+            v4(0, 6, 3, 2_000, (0, 0)),
+            // Empty coin side: the whole vault is pnl owed.
+            v4(1, 6, 1_000_000_000, 1_000_000_000_000, (1_000_000_000, 0)),
+            // More pnl owed than the pc vault holds.
+            v4(2, 6, 1_000_000, 9_000_000_000_000, (0, 9_000_000_000_001)),
+            // Initialized (1): the program's swaps refuse the order-book permission.
+            v4(3, 1, 1_000_000_000, 9_000_000_000_000, (0, 0)),
+            // Swaps disabled by the status bit.
+            cp(4, 1 << 2, 1_000_000_000, 9_000_000_000_000, 0),
+            // Empty token 0 side: everything in it is protocol fees owed.
+            cp(5, 0, 1_000_000_000, 9_000_000_000_000, 1_000_000_000),
+        ]
+    }
+
+    /// Feeds a pool's current accounts to its engine-side view.
+    fn refeed(pool: &mut SimPool) {
+        for u in Self::accounts_of(pool, 0, &mut 0) {
+            Self::feed_view(pool, &u);
+        }
     }
 
     fn make_cp(tokens: &[Token], pair: (usize, usize), n: u64, tvl: f64) -> SimPool {
@@ -411,6 +477,9 @@ impl Simulator {
         for u in Self::accounts_of(&pool, 0, &mut 0) {
             Self::feed_view(&mut pool, &u);
         }
+        for token in [&tokens[pair.0], &tokens[pair.1]] {
+            Self::feed_view(&mut pool, &Self::mint_update(token, 0, &mut 0));
+        }
         pool
     }
 
@@ -508,6 +577,12 @@ impl Simulator {
         Self::update(key, programs::SPL_TOKEN, data, slot, wv)
     }
 
+    /// A token's mint account (SPL Token, no extensions), as an update.
+    fn mint_update(token: &Token, slot: u64, wv: &mut u64) -> AccountUpdate {
+        let data = crate::mint::Mint::plain(token.mint, token.decimals).encode();
+        Self::update(token.mint, programs::SPL_TOKEN, data, slot, wv)
+    }
+
     /// Every account of a pool, as updates.
     fn accounts_of(pool: &SimPool, slot: u64, wv: &mut u64) -> Vec<AccountUpdate> {
         match &pool.kind {
@@ -585,11 +660,15 @@ impl Simulator {
     /// A snapshot of every account, as updates at the current slot.
     pub fn snapshot(&mut self) -> Vec<AccountUpdate> {
         let mut wv = self.write_version;
-        let all: Vec<AccountUpdate> = self
+        let mut all: Vec<AccountUpdate> = self
             .pools
             .iter()
             .flat_map(|p| Self::accounts_of(p, self.slot, &mut wv))
             .collect();
+        // The mints, which Whirlpool quotes read (transfer fees).
+        for token in &self.tokens {
+            all.push(Self::mint_update(token, self.slot, &mut wv));
+        }
         self.write_version = wv;
         all
     }
@@ -756,6 +835,7 @@ impl Simulator {
             side,
             mode: SwapMode::ExactIn,
             unix_timestamp: 0,
+            epoch: crate::mint::epoch_of_slot(slot),
         };
         let mut updates = Vec::with_capacity(2);
         match &mut pool.kind {

@@ -452,6 +452,7 @@ impl Strategy {
                 unix_timestamp,
             } => {
                 self.slot = self.slot.max(*slot);
+                self.market.observe_slot(*slot);
                 self.unix_timestamp = *unix_timestamp;
             }
             Event::Price { mint, usd } => {

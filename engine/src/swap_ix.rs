@@ -94,6 +94,9 @@ pub enum SwapIxError {
     /// The pool's tick arrays around its price are out of the tick range.
     #[error("whirlpool {0}: no tick array in the swap's direction")]
     NoTickArray(Pubkey),
+    /// A Whirlpool with a Token-2022 mint needs `swap_v2`, which this module does not build.
+    #[error("whirlpool {0}: a Token-2022 mint needs swap_v2, which is not built; not sent")]
+    Token2022Whirlpool(Pubkey),
 }
 
 /// The first 8 bytes of `sha256("global:<name>")`: an Anchor instruction's discriminator.
@@ -216,6 +219,13 @@ pub fn swap_exact_in(
         Pool::Whirlpool(p) => {
             let s = p.state();
             let key = p.key();
+            // The v1 `swap` takes the SPL Token program only.
+            if p.known_mints()
+                .iter()
+                .any(|m| m.is_none_or(|m| m.is_token_2022))
+            {
+                return Err(SwapIxError::Token2022Whirlpool(key));
+            }
             let token = programs::SPL_TOKEN;
             let arrays =
                 whirlpool_swap_tick_arrays(&key, s.tick_current_index, s.tick_spacing, a_to_b)?;

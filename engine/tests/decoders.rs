@@ -33,6 +33,7 @@ fn amm_info_image() -> Vec<u8> {
     put(&mut d, 192, &0x5555_0001u64.to_le_bytes());
     put(&mut d, 200, &0x6666_0002u64.to_le_bytes());
     put(&mut d, 224, &0x7777_0003u64.to_le_bytes());
+    put(&mut d, 248, &0x8888_0004u64.to_le_bytes());
     for (at, tag) in [
         (336, 1),
         (368, 2),
@@ -63,6 +64,7 @@ fn raydium_amm_info_reads_every_field_at_its_offset() {
             need_take_pnl_coin: 0x5555_0001,
             need_take_pnl_pc: 0x6666_0002,
             pool_open_time: 0x7777_0003,
+            orderbook_to_init_time: 0x8888_0004,
             coin_vault: pk(1),
             pc_vault: pk(2),
             coin_vault_mint: pk(3),
@@ -119,7 +121,16 @@ fn raydium_amm_info_errors_name_account_and_field() {
 fn pool_state_image() -> Vec<u8> {
     let mut d = vec![0xA5u8; 637];
     put(&mut d, 0, &[247, 237, 227, 245, 215, 195, 222, 70]);
-    for (at, tag) in [(8, 1), (72, 2), (104, 3), (136, 4), (168, 5), (200, 6)] {
+    for (at, tag) in [
+        (8, 1),
+        (40, 8),
+        (72, 2),
+        (104, 3),
+        (136, 4),
+        (168, 5),
+        (200, 6),
+        (296, 9),
+    ] {
         put(&mut d, at, &[tag; 32]);
     }
     put(&mut d, 232, &programs::SPL_TOKEN.0);
@@ -143,6 +154,7 @@ fn raydium_cp_pool_state_reads_every_field_at_its_offset() {
         s,
         PoolState {
             amm_config: pk(1),
+            pool_creator: pk(8),
             token_0_vault: pk(2),
             token_1_vault: pk(3),
             lp_mint: pk(4),
@@ -150,6 +162,7 @@ fn raydium_cp_pool_state_reads_every_field_at_its_offset() {
             token_1_mint: pk(6),
             token_0_program: programs::SPL_TOKEN,
             token_1_program: programs::SPL_TOKEN_2022,
+            observation_key: pk(9),
             status: 0b10,
             mint_0_decimals: 9,
             mint_1_decimals: 6,

@@ -12,7 +12,7 @@ use sniperforge_engine::raydium_cp::{
 };
 use sniperforge_engine::raydium_v4::{self, AmmInfo, RaydiumV4Pool};
 use sniperforge_engine::token_account::TokenAccount;
-use sniperforge_engine::{QuoteError, SwapMode::ExactIn, SwapMode::ExactOut};
+use sniperforge_engine::{ProgramError, QuoteError, SwapMode::ExactIn, SwapMode::ExactOut};
 
 struct V4Vector {
     amount: u64,
@@ -29,8 +29,7 @@ struct V4Vector {
 /// E.g. 401 in at 25/10000: fee = ceil(10025/10000) = 2, net 399, out = floor(399000/1399) = 285.
 #[rustfmt::skip]
 const V4_VECTORS: &[V4Vector] = &[
-    V4Vector { amount: 1, exact_in: true, reserve_in: 1000, reserve_out: 1000, num: 25, den: 10000, expect: (1, 0, 1) },
-    V4Vector { amount: 2, exact_in: true, reserve_in: 1000, reserve_out: 1000, num: 25, den: 10000, expect: (2, 0, 1) },
+    V4Vector { amount: 3, exact_in: true, reserve_in: 1000, reserve_out: 1000, num: 25, den: 10000, expect: (3, 1, 1) },
     V4Vector { amount: 400, exact_in: true, reserve_in: 1000, reserve_out: 1000, num: 25, den: 10000, expect: (400, 285, 1) },
     V4Vector { amount: 401, exact_in: true, reserve_in: 1000, reserve_out: 1000, num: 25, den: 10000, expect: (401, 285, 2) },
     V4Vector { amount: 10000, exact_in: true, reserve_in: 1000000, reserve_out: 2000000, num: 25, den: 10000, expect: (10000, 19752, 25) },
@@ -42,7 +41,6 @@ const V4_VECTORS: &[V4Vector] = &[
     V4Vector { amount: 18446744073709551615, exact_in: true, reserve_in: 18446744073709551615, reserve_out: 18446744073709551615, num: 25, den: 10000, expect: (18446744073709551615, 9211828392252955061, 46116860184273880) },
     V4Vector { amount: 18446744073709551615, exact_in: true, reserve_in: 1, reserve_out: 18446744073709551615, num: 25, den: 10000, expect: (18446744073709551615, 18446744073709551613, 46116860184273880) },
     V4Vector { amount: 123456789, exact_in: true, reserve_in: 987654321, reserve_out: 55, num: 25, den: 10000, expect: (123456789, 6, 308642) },
-    V4Vector { amount: 999, exact_in: true, reserve_in: 1000000000000, reserve_out: 1000000000000, num: 9999, den: 10000, expect: (999, 0, 999) },
     V4Vector { amount: 1, exact_in: false, reserve_in: 1000, reserve_out: 1000, num: 25, den: 10000, expect: (3, 1, 1) },
     V4Vector { amount: 500, exact_in: false, reserve_in: 1000, reserve_out: 1000, num: 25, den: 10000, expect: (1003, 500, 3) },
     V4Vector { amount: 999, exact_in: false, reserve_in: 1000, reserve_out: 1000, num: 25, den: 10000, expect: (1001504, 999, 2504) },
@@ -71,7 +69,7 @@ struct CpVector {
 /// grosses up with ceil(x·1e6/(1e6−rate)) and reports fee = ceil(in·rate/1e6).
 #[rustfmt::skip]
 const CP_VECTORS: &[CpVector] = &[
-    CpVector { amount: 1, exact_in: true, reserve_in: 1000, reserve_out: 1000, trade: 2500, creator: 0, on_input: true, expect: (1, 0, 1) },
+    CpVector { amount: 3, exact_in: true, reserve_in: 1000, reserve_out: 1000, trade: 2500, creator: 0, on_input: true, expect: (3, 1, 1) },
     CpVector { amount: 400, exact_in: true, reserve_in: 1000, reserve_out: 1000, trade: 2500, creator: 0, on_input: true, expect: (400, 285, 1) },
     CpVector { amount: 401, exact_in: true, reserve_in: 1000, reserve_out: 1000, trade: 2500, creator: 0, on_input: true, expect: (401, 285, 2) },
     CpVector { amount: 1000000000, exact_in: true, reserve_in: 3402495100000, reserve_out: 510112247000, trade: 2500, creator: 0, on_input: true, expect: (1000000000, 149504355, 2500000) },
@@ -80,16 +78,15 @@ const CP_VECTORS: &[CpVector] = &[
     CpVector { amount: 1000000, exact_in: true, reserve_in: 1000000000000, reserve_out: 1000000000000, trade: 2500, creator: 500, on_input: false, expect: (1000000, 997000, 2500) },
     CpVector { amount: 999999, exact_in: true, reserve_in: 1000000000, reserve_out: 1000000, trade: 10000, creator: 10000, on_input: false, expect: (999999, 979, 10000) },
     CpVector { amount: 18446744073709551615, exact_in: true, reserve_in: 18446744073709551615, reserve_out: 18446744073709551615, trade: 2500, creator: 0, on_input: true, expect: (18446744073709551615, 9211828392252955061, 46116860184273880) },
-    CpVector { amount: 3, exact_in: true, reserve_in: 7, reserve_out: 7, trade: 0, creator: 0, on_input: true, expect: (3, 2, 0) },
+    CpVector { amount: 3, exact_in: true, reserve_in: 7, reserve_out: 7, trade: 0, creator: 0, on_input: false, expect: (3, 2, 0) },
     CpVector { amount: 1000000000000000, exact_in: true, reserve_in: 1, reserve_out: 1000000, trade: 2500, creator: 1000, on_input: false, expect: (1000000000000000, 998999, 2500000000000) },
-    CpVector { amount: 77, exact_in: true, reserve_in: 1000000, reserve_out: 1000000, trade: 999998, creator: 1, on_input: true, expect: (77, 0, 77) },
     CpVector { amount: 1, exact_in: false, reserve_in: 1000, reserve_out: 1000, trade: 2500, creator: 0, on_input: true, expect: (3, 1, 1) },
     CpVector { amount: 999, exact_in: false, reserve_in: 1000, reserve_out: 1000, trade: 2500, creator: 0, on_input: true, expect: (1001504, 999, 2504) },
     CpVector { amount: 150000000, exact_in: false, reserve_in: 510112247000, reserve_out: 3402495100000, trade: 2500, creator: 0, on_input: true, expect: (22545806, 150000000, 56365) },
     CpVector { amount: 1000000, exact_in: false, reserve_in: 1000000000000, reserve_out: 1000000000000, trade: 2500, creator: 500, on_input: true, expect: (1003012, 1000000, 3010) },
     CpVector { amount: 1000000, exact_in: false, reserve_in: 1000000000000, reserve_out: 1000000000000, trade: 2500, creator: 500, on_input: false, expect: (1003011, 1000000, 2508) },
     CpVector { amount: 12345, exact_in: false, reserve_in: 67890, reserve_out: 1000000, trade: 100, creator: 250000, on_input: false, expect: (1138, 12345, 1) },
-    CpVector { amount: 1, exact_in: false, reserve_in: 1, reserve_out: 2, trade: 0, creator: 0, on_input: true, expect: (1, 1, 0) },
+    CpVector { amount: 1, exact_in: false, reserve_in: 1, reserve_out: 2, trade: 0, creator: 0, on_input: false, expect: (1, 1, 0) },
     CpVector { amount: 1000000000, exact_in: false, reserve_in: 1000000000000000, reserve_out: 1000000000000, trade: 10000, creator: 0, on_input: true, expect: (1011112122225, 1000000000, 10111121223) },
     CpVector { amount: 5, exact_in: false, reserve_in: 100, reserve_out: 100, trade: 2500, creator: 0, on_input: false, expect: (7, 5, 1) },
     CpVector { amount: 4611686018427387903, exact_in: false, reserve_in: 1000, reserve_out: 18446744073709551615, trade: 2500, creator: 1000, on_input: false, expect: (335, 4611686018427387903, 1) },
@@ -145,23 +142,63 @@ fn raydium_cp_matches_hand_computed_vectors() {
     }
 }
 
+/// Every check by which the programs fail a swap, as `swap` reproduces it: (amount, exact in,
+/// reserve in, reserve out, the program's error).
 #[test]
-fn exact_out_at_or_beyond_the_reserve_is_rejected() {
-    for out in [1000, 1001, u64::MAX] {
-        assert!(matches!(
-            raydium_v4::swap(out, ExactOut, 1000, 1000, 25, 10000),
-            Err(QuoteError::InsufficientLiquidity { .. })
-        ));
+fn every_program_failure_is_a_typed_rejection_naming_the_programs_error() {
+    use ProgramError::*;
+    #[rustfmt::skip]
+    let v4: &[(u64, bool, u64, u64, ProgramError)] = &[
+        (0, true, 10, 10, AmmInvalidInput),            // amount_in == 0
+        (1, true, 1000, 1000, AmmInvalidInput),        // fee 1 of 1: output 0
+        (2, true, 1000, 1000, AmmInvalidInput),        // floor(1000·1/1001) = 0
+        (0, true, 0, 10, AmmPanic),                    // r_in + net = 0: checked_div(0).unwrap()
+        (5, true, 1000, 0, AmmInvalidInput),           // empty output side pays 0
+        (1000, true, 0, 1000, AmmInsufficientFunds),   // empty input side: out = the whole reserve
+        (1000, false, 1000, 1000, AmmPanic),           // out == reserve: ceil-div by 0
+        (1001, false, 1000, 1000, AmmPanic),           // out > reserve: checked_sub.unwrap()
+        (10, false, u64::MAX, 11, AmmPanic),           // input with fee beyond u64 (as_u64)
+        (0, false, 10, 10, AmmInvalidInput),           // amount_out == 0
+        (5, false, 0, 1000, AmmInvalidInput),          // empty input side: costs 0 for 5 out
+    ];
+    for (i, &(amount, exact_in, r_in, r_out, error)) in v4.iter().enumerate() {
+        match raydium_v4::swap(amount, mode(exact_in), r_in, r_out, 25, 10_000) {
+            Err(QuoteError::Rejected { error: e, .. }) if e == error => {}
+            other => panic!("v4 case {i}: {other:?}, expected {error:?}"),
+        }
     }
-    assert!(matches!(
-        raydium_v4::swap(10, ExactOut, u64::MAX, 11, 25, 10000),
-        Err(QuoteError::Overflow { .. })
-    ));
+    let fees = |t, c, on_input| CpFees {
+        trade_fee_rate: t,
+        creator_fee_rate: c,
+        creator_fee_on_input: on_input,
+    };
+    #[rustfmt::skip]
+    let cp: &[(u64, bool, u64, u64, CpFees, ProgramError)] = &[
+        (0, true, 10, 10, fees(2500, 0, true), CpRequireGtViolated),
+        (1, true, 1000, 1000, fees(2500, 0, true), CpRequireGtViolated),    // out 0
+        (5, true, 0, 1000, fees(2500, 0, true), CpPanic),                   // token_price_x32 / 0
+        (5, true, 1000, 0, fees(2500, 0, true), CpPanic),
+        (5, false, 0, 1000, fees(2500, 0, true), CpPanic),
+        (5, true, 10, 10, fees(0, 0, true), CpZeroTradingTokens),           // split_creator_fee / 0
+        (5, false, 100, 100, fees(0, 0, true), CpZeroTradingTokens),
+        (1000, false, 1000, 1000, fees(2500, 0, true), CpPanic),            // out == reserve
+        (u64::MAX, false, 1000, 1000, fees(2500, 0, true), CpPanic),
+        (10, false, u64::MAX, 11, fees(2500, 0, true), CpPanic),            // input beyond u64
+        (5, false, 1000, 1000, fees(1_000_000, 0, false), CpPanic),         // pre-fee at 100%
+        (5, false, 1000, 1000, fees(0, 1_000_000, false), CpZeroTradingTokens), // creator at 100%
+    ];
+    for (i, &(amount, exact_in, r_in, r_out, f, error)) in cp.iter().enumerate() {
+        match raydium_cp::swap(amount, mode(exact_in), r_in, r_out, f) {
+            Err(QuoteError::Rejected { error: e, .. }) if e == error => {}
+            other => panic!("cp case {i}: {other:?}, expected {error:?}"),
+        }
+    }
+    // Messages name the program, its error and the numbers compared.
+    let e = raydium_v4::swap(1000, ExactIn, 0, 1000, 25, 10_000).unwrap_err();
     assert_eq!(
-        raydium_v4::swap(0, ExactIn, 10, 10, 25, 10000),
-        Err(QuoteError::ZeroAmount)
+        e.to_string(),
+        "raydium-v4 fails the swap with AmmError::InsufficientFunds: the output 1000 reaches the output reserve 1000"
     );
-    assert!(raydium_v4::swap(5, ExactIn, 0, 0, 25, 10000).is_err());
 }
 
 /// Fee configurations the programs actually use, and odd ones.
@@ -323,6 +360,7 @@ fn request(amount: u64, side: Side, mode: SwapMode, now: i64) -> QuoteRequest {
         side,
         mode,
         unix_timestamp: now,
+        epoch: 0,
     }
 }
 
@@ -347,37 +385,43 @@ fn raydium_v4_pool_nets_pnl_and_gates_on_status_and_open_time() {
             .amount_out
     );
 
-    for status in [0, 2, 3, 4, 5, 8, u64::MAX] {
-        let err = v4_pool(status, 0, 10, 10, (0, 0))
-            .quote(&request(1, Side::AToB, ExactIn, 0))
-            .unwrap_err();
-        assert!(
-            matches!(err, QuoteError::SwapDisabled { .. }),
-            "status {status}: {err}"
+    let error = |pool: &RaydiumV4Pool, now| {
+        pool.quote(&request(5, Side::AToB, ExactIn, now))
+            .unwrap_err()
+            .program_error()
+    };
+    // Uninitialized, Initialized and OrderBookOnly (the order-book permission), Disabled,
+    // WithdrawOnly, LiquidityOnly: InvalidStatus; past WaitingTrade `from_u64` panics.
+    for status in [0, 1, 2, 3, 4, 5] {
+        let pool = v4_pool(status, 0, 1000, 1000, (0, 0));
+        assert_eq!(
+            error(&pool, 0),
+            Some(ProgramError::AmmInvalidStatus),
+            "status {status}"
         );
     }
+    for status in [8, u64::MAX] {
+        let pool = v4_pool(status, 0, 1000, 1000, (0, 0));
+        assert_eq!(error(&pool, 0), Some(ProgramError::AmmPanic));
+    }
     let waiting = v4_pool(7, 1_700_000_000, 1000, 1000, (0, 0));
-    assert!(matches!(
-        waiting.quote(&request(5, Side::AToB, ExactIn, 1_699_999_999)),
-        Err(QuoteError::NotOpenYet { .. })
-    ));
+    assert_eq!(
+        error(&waiting, 1_699_999_999),
+        Some(ProgramError::AmmInvalidStatus)
+    );
     assert!(
         waiting
             .quote(&request(5, Side::AToB, ExactIn, 1_700_000_000))
             .is_ok()
     );
-    // Status 1 and 6 trade whatever the open time says.
-    assert!(
-        v4_pool(1, u64::MAX, 1000, 1000, (0, 0))
-            .quote(&request(5, Side::AToB, ExactIn, 0))
-            .is_ok()
-    );
+    // The program casts the clock `as u64`: a negative time passes any open time.
+    assert!(waiting.quote(&request(5, Side::AToB, ExactIn, -1)).is_ok());
 
     let owed = v4_pool(6, 0, 100, 100, (101, 0));
-    assert!(matches!(
-        owed.quote(&request(5, Side::AToB, ExactIn, 0)),
-        Err(QuoteError::OwedExceedsVault { .. })
-    ));
+    assert_eq!(error(&owed, 0), Some(ProgramError::AmmCheckedSubOverflow));
+    // An empty side (all of it pnl owed): selling into it would pay out the whole other side.
+    let empty = v4_pool(6, 0, 100, 1_000_000, (100, 0));
+    assert_eq!(error(&empty, 0), Some(ProgramError::AmmInsufficientFunds));
 }
 
 #[test]
@@ -550,12 +594,15 @@ fn raydium_cp_pool_nets_owed_fees_and_applies_the_creator_fee_side() {
 }
 
 #[test]
-fn raydium_cp_pool_gates_on_status_bit_open_time_and_token_2022() {
+fn raydium_cp_pool_gates_on_status_bit_open_time_and_waits_for_token_2022_mints() {
     let disabled = cp_pool(0b100, 0, (false, CreatorFeeOn::BothTokens), false);
-    assert!(matches!(
-        disabled.quote(&request(5, Side::AToB, ExactIn, 0)),
-        Err(QuoteError::SwapDisabled { .. })
-    ));
+    assert_eq!(
+        disabled
+            .quote(&request(5, Side::AToB, ExactIn, 0))
+            .unwrap_err()
+            .program_error(),
+        Some(ProgramError::CpNotApproved)
+    );
     // Deposit/withdraw bits do not stop swaps.
     assert!(
         cp_pool(0b011, 0, (false, CreatorFeeOn::BothTokens), false)
@@ -563,18 +610,25 @@ fn raydium_cp_pool_gates_on_status_bit_open_time_and_token_2022() {
             .is_ok()
     );
     let later = cp_pool(0, 2_000_000_000, (false, CreatorFeeOn::BothTokens), false);
-    assert!(matches!(
-        later.quote(&request(5, Side::AToB, ExactIn, 1_999_999_999)),
-        Err(QuoteError::NotOpenYet { .. })
-    ));
+    assert_eq!(
+        later
+            .quote(&request(5, Side::AToB, ExactIn, 1_999_999_999))
+            .unwrap_err()
+            .program_error(),
+        Some(ProgramError::CpNotApproved)
+    );
     assert!(
         later
             .quote(&request(5, Side::AToB, ExactIn, 2_000_000_000))
             .is_ok()
     );
+    // A Token-2022 token needs its mint (its transfer fee) before anything is quoted.
     let t22 = cp_pool(0, 0, (false, CreatorFeeOn::BothTokens), true);
     assert!(matches!(
         t22.quote(&request(5, Side::AToB, ExactIn, 0)),
-        Err(QuoteError::Unsupported(_))
+        Err(QuoteError::MissingAccount {
+            missing: "token 1 mint",
+            ..
+        })
     ));
 }

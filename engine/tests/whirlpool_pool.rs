@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers unwrap fixtures they built
 
+use sniperforge_engine::mint::Mint;
 use sniperforge_engine::pubkey::{Pubkey, programs};
 use sniperforge_engine::quote::{AccountData, Amm, QuoteRequest, Side, SwapMode};
 use sniperforge_engine::whirlpool::math::{
@@ -30,6 +31,21 @@ fn state(spacing: u16, tick: i32, liquidity: u128) -> Whirlpool {
 }
 
 fn pool(state: &Whirlpool, arrays: &[(i32, Vec<(usize, i128)>)]) -> WhirlpoolPool {
+    pool_with_mints(
+        state,
+        arrays,
+        Mint::plain(state.token_mint_a, 9),
+        Mint::plain(state.token_mint_b, 6),
+    )
+}
+
+/// A pool with its tick arrays and the two mints (whose transfer fees quotes apply).
+fn pool_with_mints(
+    state: &Whirlpool,
+    arrays: &[(i32, Vec<(usize, i128)>)],
+    mint_a: Mint,
+    mint_b: Mint,
+) -> WhirlpoolPool {
     let data = state.encode();
     let mut pool = WhirlpoolPool::from_account(AccountData {
         pubkey: &KEY,
@@ -58,6 +74,18 @@ fn pool(state: &Whirlpool, arrays: &[(i32, Vec<(usize, i128)>)]) -> WhirlpoolPoo
             .applied()
         );
     }
+    for mint in [mint_a, mint_b] {
+        let bytes = mint.encode();
+        assert!(
+            pool.update(AccountData {
+                pubkey: &mint.key,
+                owner: &mint.program(),
+                data: &bytes
+            })
+            .unwrap()
+            .applied()
+        );
+    }
     pool
 }
 
@@ -72,6 +100,7 @@ fn quote(
         side,
         mode,
         unix_timestamp: 0,
+        epoch: 0,
     })
     .map(|q| (q.amount_in, q.amount_out, q.fee_amount))
 }
@@ -242,10 +271,11 @@ fn tick_arrays_of_other_pools_are_ignored_and_misaligned_ones_rejected() {
         }
     ));
     // The pool, the six window arrays by address (two below, the current one, three above), and
-    // the one array supplied under a non-derived address.
+    // the one array supplied under a non-derived address, then the two mints.
     let accounts = p.accounts();
     assert_eq!(accounts[0], KEY);
-    assert_eq!(accounts.len(), 1 + 6 + 1);
+    assert_eq!(accounts.len(), 1 + 6 + 1 + 2);
+    assert_eq!(accounts[8..], [Pubkey([1; 32]), Pubkey([3; 32])]);
     assert!(accounts.contains(&Pubkey([50; 32])));
     assert!(accounts.contains(&sniperforge_engine::pda::whirlpool_tick_array(&KEY, 704).unwrap()));
 }

@@ -29,6 +29,15 @@ fuzz_target!(|data: &[u8]| {
             data: &bytes,
         });
     }
+    // And its two mints, without extensions.
+    for mint in [s.token_mint_a, s.token_mint_b] {
+        let bytes = sniperforge_engine::mint::Mint::plain(mint, 6).encode();
+        let _ = pool.update(AccountData {
+            pubkey: &mint,
+            owner: &programs::SPL_TOKEN,
+            data: &bytes,
+        });
+    }
     let amount = u64::from_le_bytes(
         data.get(600..608)
             .and_then(|b| b.try_into().ok())
@@ -41,6 +50,7 @@ fuzz_target!(|data: &[u8]| {
                 side,
                 mode,
                 unix_timestamp: 0,
+                epoch: 0,
             });
         }
     }

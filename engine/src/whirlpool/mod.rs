@@ -4,7 +4,8 @@ pub mod math;
 pub mod state;
 pub mod swap;
 
-use crate::error::{DecodeError, QuoteError};
+use crate::error::{Check, DecodeError, ProgramError, QuoteError};
+use crate::mint::{FeeError, Mint};
 use crate::pda;
 use crate::pubkey::{Pubkey, programs};
 use crate::quote::{AccountData, Amm, DexKind, Quote, QuoteRequest, Side, SwapMode, Updated};
@@ -23,6 +24,10 @@ pub struct WhirlpoolPool {
     tick_array_keys: Vec<Pubkey>,
     /// Addresses of the arrays a swap from the current price may need, by start tick index.
     window: Vec<(i32, Pubkey)>,
+    /// Mints of token A and B (their transfer fees), once received.
+    mints: [Option<Mint>; 2],
+    /// Every account the pool account names (config, vaults, mints, rewards).
+    referenced: Vec<Pubkey>,
 }
 
 impl WhirlpoolPool {
@@ -34,6 +39,8 @@ impl WhirlpoolPool {
             tick_arrays: Vec::new(),
             tick_array_keys: Vec::new(),
             window: Vec::new(),
+            mints: [None, None],
+            referenced: Whirlpool::referenced_accounts(account.data),
         };
         pool.refresh_window();
         Ok(pool)
@@ -94,6 +101,37 @@ impl WhirlpoolPool {
             &self.tick_arrays,
             params(amount, side, mode, sqrt_price_limit),
         )
+    }
+
+    /// The mints of token A and B as received (`None` before their accounts arrive).
+    pub fn known_mints(&self) -> [Option<&Mint>; 2] {
+        [self.mints[0].as_ref(), self.mints[1].as_ref()]
+    }
+
+    /// The mint of token A (0) or B (1), or why the pool cannot be quoted without it.
+    fn mint(&self, index: usize) -> Result<&Mint, QuoteError> {
+        let mint = self.mints[index]
+            .as_ref()
+            .ok_or(QuoteError::MissingAccount {
+                pool: self.key,
+                missing: ["token A mint", "token B mint"][index],
+            })?;
+        mint.check_supported()?;
+        Ok(mint)
+    }
+
+    /// `calculate_transfer_fee_included_amount` (util/v2/token.rs L388-435) with the program's
+    /// error.
+    fn gross_for(mint: &Mint, net: u64, epoch: u64) -> Result<u64, QuoteError> {
+        mint.gross_for(net, epoch)
+            .map(|t| t.gross)
+            .map_err(|_: FeeError| QuoteError::Rejected {
+                error: ProgramError::WhirlpoolTransferFeeCalculationError,
+                check: Check::TransferFee {
+                    mint: mint.key,
+                    amount: net,
+                },
+            })
     }
 
     /// The swap loop's starting state, or why this pool cannot be quoted.
@@ -170,7 +208,13 @@ impl Amm for WhirlpoolPool {
                 keys.push(*key);
             }
         }
+        keys.push(self.state.token_mint_a);
+        keys.push(self.state.token_mint_b);
         keys
+    }
+
+    fn references(&self, key: &Pubkey) -> bool {
+        *key == self.key || self.referenced.contains(key)
     }
 
     fn update(&mut self, account: AccountData<'_>) -> Result<Updated, DecodeError> {
@@ -181,15 +225,32 @@ impl Amm for WhirlpoolPool {
                 self.tick_arrays.clear();
                 self.tick_array_keys.clear();
             }
+            let mints_changed = (state.token_mint_a, state.token_mint_b)
+                != (self.state.token_mint_a, self.state.token_mint_b);
+            if mints_changed {
+                self.mints = [None, None];
+            }
             self.state = state;
+            self.referenced = Whirlpool::referenced_accounts(account.data);
             let window_moved = self.refresh_window();
-            return Ok(if spacing_changed || window_moved {
+            return Ok(if spacing_changed || window_moved || mints_changed {
                 Updated::Accounts
             } else {
                 Updated::State
             });
         }
-        if *account.owner != programs::ORCA_WHIRLPOOL {
+        for (index, mint_key) in [self.state.token_mint_a, self.state.token_mint_b]
+            .into_iter()
+            .enumerate()
+        {
+            if *account.pubkey == mint_key {
+                self.mints[index] =
+                    Some(Mint::decode(account.pubkey, account.owner, account.data)?);
+                return Ok(Updated::State);
+            }
+        }
+        // Not tick arrays: other programs' accounts, and the pool's own config or rewards.
+        if *account.owner != programs::ORCA_WHIRLPOOL || self.referenced.contains(account.pubkey) {
             return Ok(Updated::Ignored);
         }
         let known = self.tick_array_keys.contains(account.pubkey)
@@ -220,32 +281,85 @@ impl Amm for WhirlpoolPool {
         if s.is_adaptive_fee() || s.liquidity == 0 {
             return None;
         }
+        let (mint_a, mint_b) = (self.mint(0).ok()?, self.mint(1).ok()?);
         // Virtual reserves of the current range: x = L/√P (token A), y = L·√P (token B).
         let sqrt_price = s.sqrt_price as f64 / 18_446_744_073_709_551_616.0;
         let liquidity = s.liquidity as f64;
         let (a, b) = (liquidity / sqrt_price, liquidity * sqrt_price);
-        let (reserve_in, reserve_out) = match side {
-            Side::AToB => (a, b),
-            Side::BToA => (b, a),
+        let (reserve_in, reserve_out, mint_in, mint_out) = match side {
+            Side::AToB => (a, b, mint_a, mint_b),
+            Side::BToA => (b, a, mint_b, mint_a),
         };
         Some(crate::curve::Curve {
             reserve_in,
-            reserve_out,
-            gamma: 1.0 - f64::from(s.fee_rate) / 1_000_000.0,
+            reserve_out: reserve_out * mint_out.transfer_keep(),
+            gamma: (1.0 - f64::from(s.fee_rate) / 1_000_000.0) * mint_in.transfer_keep(),
         })
     }
 
     fn quote(&self, request: &QuoteRequest) -> Result<Quote, QuoteError> {
-        let (amount_in, amount_out, fee_amount) = swap::swap_amounts(
-            &self.swap_start()?,
-            &self.tick_arrays,
-            params(request.amount, request.side, request.mode, 0),
-        )?;
-        Ok(Quote {
-            amount_in,
-            amount_out,
-            fee_amount,
-        })
+        let start = self.swap_start()?;
+        let (mint_a, mint_b) = (self.mint(0)?, self.mint(1)?);
+        let (mint_in, mint_out) = match request.side {
+            Side::AToB => (mint_a, mint_b),
+            Side::BToA => (mint_b, mint_a),
+        };
+        let (amount, epoch) = (request.amount, request.epoch);
+        // `swap_with_transfer_fee_extension` (instructions/v2/swap.rs L236-317).
+        match request.mode {
+            SwapMode::ExactIn => {
+                // L238-241: the input mint's fee comes off before the swap math; if nothing is
+                // left, `swap` fails with ZeroTradableAmount (swap_manager.rs L55).
+                let transfer_fee_in = mint_in.fee_on(amount, epoch);
+                let excluded = amount - transfer_fee_in;
+                if excluded == 0 && amount > 0 {
+                    return Err(QuoteError::Rejected {
+                        error: ProgramError::WhirlpoolZeroTradableAmount,
+                        check: Check::ZeroAfterTransferFee { amount },
+                    });
+                }
+                let (swap_in, swap_out, fee_amount) = swap::swap_amounts(
+                    &start,
+                    &self.tick_arrays,
+                    params(excluded, request.side, SwapMode::ExactIn, 0),
+                )?;
+                // L259-266: a full fill charges exactly the amount given; a partial one (the
+                // price bound reached) the fee-included amount of what the pool took.
+                let amount_in = if swap_in == excluded {
+                    amount
+                } else {
+                    Self::gross_for(mint_in, swap_in, epoch)?
+                };
+                // The vault sends `swap_out`; the output mint withholds its fee on the way.
+                let transfer_fee_out = mint_out.fee_on(swap_out, epoch);
+                Ok(Quote {
+                    amount_in,
+                    amount_out: swap_out - transfer_fee_out,
+                    fee_amount,
+                    transfer_fee_in: amount_in - swap_in,
+                    transfer_fee_out,
+                })
+            }
+            SwapMode::ExactOut => {
+                // L295-298: the wanted output grossed up by its mint's fee; L316-317: the input
+                // the pool takes grossed up by the input mint's fee.
+                let pool_out = Self::gross_for(mint_out, amount, epoch)?;
+                let (swap_in, swap_out, fee_amount) = swap::swap_amounts(
+                    &start,
+                    &self.tick_arrays,
+                    params(pool_out, request.side, SwapMode::ExactOut, 0),
+                )?;
+                let amount_in = Self::gross_for(mint_in, swap_in, epoch)?;
+                let transfer_fee_out = mint_out.fee_on(swap_out, epoch);
+                Ok(Quote {
+                    amount_in,
+                    amount_out: swap_out - transfer_fee_out,
+                    fee_amount,
+                    transfer_fee_in: amount_in - swap_in,
+                    transfer_fee_out,
+                })
+            }
+        }
     }
 }
 

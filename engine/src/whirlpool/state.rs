@@ -117,6 +117,18 @@ impl Whirlpool {
         Ok(w)
     }
 
+    /// Every account a `Whirlpool` account names: its config, both vaults and mints, and the
+    /// three reward mints and vaults (all zero where unused). `data` must have decoded.
+    pub fn referenced_accounts(data: &[u8]) -> Vec<Pubkey> {
+        const AT: [usize; 11] = [8, 101, 133, 181, 213, 269, 301, 397, 429, 525, 557];
+        AT.iter()
+            .filter_map(|at| data.get(*at..*at + 32))
+            .filter_map(|bytes| <[u8; 32]>::try_from(bytes).ok())
+            .map(Pubkey)
+            .filter(|key| *key != Pubkey([0; 32]))
+            .collect()
+    }
+
     /// Whether the pool charges adaptive fees (an Oracle account the engine does not model).
     pub fn is_adaptive_fee(&self) -> bool {
         self.fee_tier_index_seed != self.tick_spacing
