@@ -829,7 +829,8 @@ impl Amm for RaydiumCpPool {
         } else {
             keep(fees.trade_fee_rate) * keep(fees.creator_fee_rate)
         };
-        (r_in > 0 && r_out > 0).then(|| crate::curve::Curve {
+        // An output reserve of one unit can never pay out: every output is 0 or the reserve.
+        (r_in > 0 && r_out > 1).then(|| crate::curve::Curve {
             reserve_in: r_in as f64,
             reserve_out: r_out as f64 * mint_out.map_or(1.0, Mint::transfer_keep),
             gamma: pool_gamma * mint_in.map_or(1.0, Mint::transfer_keep),

@@ -469,7 +469,8 @@ impl Amm for RaydiumV4Pool {
             Side::AToB => (coin, pc),
             Side::BToA => (pc, coin),
         };
-        (r_in > 0 && r_out > 0).then(|| crate::curve::Curve {
+        // An output reserve of one unit can never pay out: every output is 0 or the reserve.
+        (r_in > 0 && r_out > 1).then(|| crate::curve::Curve {
             reserve_in: r_in as f64,
             reserve_out: r_out as f64,
             gamma: 1.0

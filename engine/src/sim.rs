@@ -333,8 +333,8 @@ impl Simulator {
             pool
         };
         vec![
-            // Drained to a few units at a price 1000x off: every quote is 0 out or fails.
-            v4(0, 6, 3, 2_000, (0, 0)),
+            // Drained to one unit a side: every swap pays 0 out (InvalidInput).
+            v4(0, 6, 1, 1, (0, 0)),
             // Empty coin side: the whole vault is pnl owed.
             v4(1, 6, 1_000_000_000, 1_000_000_000_000, (1_000_000_000, 0)),
             // More pnl owed than the pc vault holds.

@@ -688,3 +688,84 @@ fn replaying_a_recording_gives_the_same_decisions_every_time() {
     assert!(err.to_string().contains("truncated"), "{err}");
     assert!(Reader::new(&b"NOTREC"[..]).is_err());
 }
+
+#[test]
+fn the_engine_never_trades_through_drained_disabled_or_one_sided_pools() {
+    let mut sim = Simulator::new(SimConfig {
+        edge_pools: true,
+        ..SimConfig::default()
+    });
+    assert_eq!(sim.pool_count(), 46, "40 pools and 6 the programs refuse");
+    let market = sim.market();
+    let edge: Vec<PoolIndex> = (40..46).map(PoolIndex).collect();
+    // Each of them fails every swap as its program would (or, drained, pays nothing).
+    for &p in &edge {
+        let pool = market.pool(p).unwrap();
+        for side in [
+            sniperforge_engine::Side::AToB,
+            sniperforge_engine::Side::BToA,
+        ] {
+            for amount in [1, 1_000, 1_000_000, 1_000_000_000] {
+                let request = sniperforge_engine::QuoteRequest {
+                    amount,
+                    side,
+                    mode: sniperforge_engine::SwapMode::ExactIn,
+                    unix_timestamp: 0,
+                    epoch: 0,
+                };
+                let err = sniperforge_engine::Amm::quote(pool, &request).unwrap_err();
+                assert!(err.program_error().is_some(), "pool {p:?}: {err}");
+            }
+        }
+    }
+    let config = StrategyConfig {
+        base_mints: sim.default_base_mints(),
+        max_hops: 3,
+        risk: RiskLimits {
+            min_profit_bps: 1,
+            max_state_age_slots: 10,
+            max_concurrent_trades: 4,
+            min_confidence: 0.0,
+        },
+        paper_latency_ns: 50_000,
+        slippage_bps: 30,
+        route_fee_bps: 0,
+        mints: sim.mint_infos(),
+    };
+    let mut strategy = Engine::new(market, config);
+    let through_edge = |s: &Engine, o: &Opportunity| {
+        s.cycles()
+            .cycle(o.cycle)
+            .hops()
+            .iter()
+            .any(|h| edge.contains(&h.pool))
+    };
+    let found = opportunities(&mut strategy);
+    assert!(!found.iter().any(|o| through_edge(&strategy, o)));
+    let clock = ManualClock::new(0);
+    let mut out = Vec::new();
+    let mut decided = 0;
+    for _ in 0..30_000 {
+        let mut u = sim.next_update();
+        clock.advance(10_000);
+        u.received_at = clock.now_ns();
+        strategy
+            .process(&Event::Account(u), &clock, &mut out)
+            .expect("simulator bytes decode");
+        for d in out.drain(..) {
+            let o = match d {
+                Decision::Execute(o) => o.opportunity,
+                Decision::Rejected { opportunity, .. } => opportunity,
+                Decision::Filled(_) => continue,
+            };
+            decided += 1;
+            assert!(
+                !through_edge(&strategy, &o),
+                "{o:?} goes through an edge pool: {:?} {:?}",
+                strategy.cycles().cycle(o.cycle).hops(),
+                strategy.market().pool(PoolIndex(40))
+            );
+        }
+    }
+    assert!(decided > 0, "the rest of the market still trades");
+}
