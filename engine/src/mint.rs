@@ -277,14 +277,12 @@ impl Mint {
                     newer: fee(90)?,
                 });
             }
-            e::TRANSFER_HOOK => {
-                // authority (32) then program_id (32, all zeros: none).
-                if value.get(32..64).is_none_or(|p| p.iter().any(|b| *b != 0)) {
-                    unsupported(
-                        self,
-                        "Token-2022 transfer hook (a program runs on every transfer)",
-                    );
-                }
+            // authority (32) then program_id (32, all zeros: none).
+            e::TRANSFER_HOOK if value.get(32..64).is_none_or(|p| p.iter().any(|b| *b != 0)) => {
+                unsupported(
+                    self,
+                    "Token-2022 transfer hook (a program runs on every transfer)",
+                );
             }
             e::CONFIDENTIAL_TRANSFER_MINT
             | e::CONFIDENTIAL_TRANSFER_FEE_CONFIG
@@ -292,11 +290,9 @@ impl Mint {
                 unsupported(self, "Token-2022 confidential transfers");
             }
             e::NON_TRANSFERABLE => unsupported(self, "Token-2022 non-transferable mint"),
-            e::PAUSABLE => {
-                // authority (32) then paused (bool).
-                if value.get(32).is_none_or(|b| *b != 0) {
-                    unsupported(self, "Token-2022 mint is paused");
-                }
+            // authority (32) then paused (bool).
+            e::PAUSABLE if value.get(32).is_none_or(|b| *b != 0) => {
+                unsupported(self, "Token-2022 mint is paused");
             }
             k if e::ACCOUNT_ONLY.contains(&k) => {
                 return Err(r.invalid(
