@@ -253,17 +253,14 @@ fn nomad_backend_registers_the_job_spec_and_follows_allocations() {
     agent.terminate(Duration::from_secs(10));
 }
 
+/// Opt-in: `cargo test --test agent_nomad -- --ignored` where a `nomad` binary is on PATH.
 #[test]
+#[ignore = "needs a real `nomad` agent binary, which these machines cannot install"]
 fn real_nomad_tier_runs_when_nomad_is_installed() {
     let found = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).any(|d| d.join("nomad").is_file()))
         .unwrap_or(false);
-    if !found {
-        eprintln!(
-            "\n\n*** SKIP real_nomad_tier_runs_when_nomad_is_installed: no `nomad` on PATH (not installable on these machines) ***\n\n"
-        );
-        return;
-    }
+    assert!(found, "no `nomad` on PATH: this opt-in tier needs one");
     // With a real agent: `nomad agent -dev` on loopback, then the same lifecycle.
     let dir = tempfile::tempdir().unwrap();
     let mut dev = std::process::Command::new("nomad")

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 #[test]
 fn systemd_backend_drives_real_units_over_dbus() {
     if let Some(why) = common::systemd::unavailable() {
-        eprintln!("\n\n*** SKIP systemd_backend_drives_real_units_over_dbus: {why} ***\n\n");
+        common::skip_unless_ci("systemd_backend_drives_real_units_over_dbus", &why);
         return;
     }
     // Not under /tmp: units may get a private /tmp.

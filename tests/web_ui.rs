@@ -37,7 +37,10 @@ fn have_node_modules() -> bool {
     if web_dir().join("node_modules/.package-lock.json").exists() {
         return true;
     }
-    eprintln!("SKIP: web/node_modules missing (the UI was embedded from SNIPERFORGE_WEB_DIST)");
+    common::skip_unless_ci(
+        "web UI tests",
+        "web/node_modules missing (the UI was embedded from SNIPERFORGE_WEB_DIST)",
+    );
     false
 }
 
@@ -57,8 +60,9 @@ fn web_typecheck_and_component_tests_pass() {
 fn web_ui_drives_the_fleet_in_headless_chromium() {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     if !Path::new(&chromium).exists() {
-        eprintln!(
-            "SKIP web_ui_drives_the_fleet_in_headless_chromium: no {chromium} (apt-get install chromium)"
+        common::skip_unless_ci(
+            "web_ui_drives_the_fleet_in_headless_chromium",
+            &format!("no {chromium} (apt-get install chromium)"),
         );
         return;
     }

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use sniperforge_gateway::{AppState, Role, Store, router};
 
 mod common;
-use common::{Postgres, call};
+use common::{call, postgres_for};
 
 /// A webhook receiver on 127.0.0.1 that keeps every JSON body it gets.
 async fn receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
@@ -42,17 +42,10 @@ async fn rules_raise_resolve_and_notify_on_sqlite() {
 
 #[tokio::test]
 async fn rules_raise_resolve_and_notify_on_postgres() {
-    let Some(pg) = Postgres::start() else {
-        eprintln!(
-            "SKIP alerts on postgres: no PostgreSQL server binaries (apt-get install postgresql)"
-        );
+    let Some((_pg, url)) = postgres_for("alerts on postgres") else {
         return;
     };
-    exercise(&format!(
-        "postgres://postgres@127.0.0.1:{}/postgres",
-        pg.port
-    ))
-    .await;
+    exercise(&url).await;
 }
 
 /// Rules, evaluation and webhooks against whichever store `url` names.

@@ -11,7 +11,7 @@ use sniperforge_gateway::{AppState, Role, Store, router};
 use tower::ServiceExt;
 
 mod common;
-use common::{Postgres, call_as as call, call_with};
+use common::{call_as as call, call_with, postgres_for};
 
 fn template(t: &str) -> Value {
     sniperforge_bots::template(t.parse().unwrap())
@@ -595,15 +595,8 @@ async fn api_contract_on_sqlite() {
 
 #[tokio::test]
 async fn api_contract_on_postgres() {
-    let Some(pg) = Postgres::start() else {
-        eprintln!(
-            "SKIP api_contract_on_postgres: no PostgreSQL server binaries (apt-get install postgresql)"
-        );
+    let Some((_pg, url)) = postgres_for("api_contract_on_postgres") else {
         return;
     };
-    exercise(&format!(
-        "postgres://postgres@127.0.0.1:{}/postgres",
-        pg.port
-    ))
-    .await;
+    exercise(&url).await;
 }

@@ -178,9 +178,14 @@ pub async fn store_with_tokens(
 }
 
 /// A throwaway PostgreSQL cluster and its URL, or `None` (saying `test` is skipped) without
-/// the server binaries.
+/// the server binaries. Under CI (`CI` set) a missing server fails the test instead: CI
+/// installs PostgreSQL, so its absence is a broken run, not a skip.
 pub fn postgres_for(test: &str) -> Option<(Postgres, String)> {
     let Some(pg) = Postgres::start() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{test}: no PostgreSQL server could be started under CI (apt-get install postgresql)"
+        );
         eprintln!("SKIP {test}: no PostgreSQL server binaries (apt-get install postgresql)");
         return None;
     };
