@@ -123,44 +123,6 @@ pub enum QuoteError {
         /// Which account is missing.
         missing: &'static str,
     },
-    /// The pool's status forbids swaps.
-    #[error("pool {pool}: swaps are disabled (status {status})")]
-    SwapDisabled {
-        /// Pool address.
-        pool: Pubkey,
-        /// Status value read from the pool.
-        status: u64,
-    },
-    /// The pool opens for trading later than the given clock.
-    #[error("pool {pool}: opens at unix time {open_time}, clock is {now}")]
-    NotOpenYet {
-        /// Pool address.
-        pool: Pubkey,
-        /// Open time read from the pool.
-        open_time: u64,
-        /// Clock used for the quote.
-        now: i64,
-    },
-    /// Fees owed exceed a vault's balance: the state is inconsistent.
-    #[error("pool {pool}: {side} vault holds {vault} but {owed} is owed out of it")]
-    OwedExceedsVault {
-        /// Pool address.
-        pool: Pubkey,
-        /// Which vault.
-        side: &'static str,
-        /// Vault balance.
-        vault: u64,
-        /// Owed amount (pnl or fees).
-        owed: u64,
-    },
-    /// The output asked for is not less than the reserve (or the pool is empty).
-    #[error("not enough liquidity: {requested} requested, {available} available")]
-    InsufficientLiquidity {
-        /// Amount requested.
-        requested: u64,
-        /// Amount the pool can give.
-        available: u64,
-    },
     /// An intermediate or result does not fit the program's integer type.
     #[error("amount overflow in {stage}")]
     Overflow {

@@ -2,7 +2,6 @@
 
 pub mod baseline;
 pub mod bytes;
-pub mod constant_product;
 pub mod curve;
 pub mod cycles;
 pub mod error;

@@ -316,6 +316,18 @@ impl Mint {
         self.transfer_fee.as_ref().map(|c| c.epoch_fee(epoch))
     }
 
+    /// The mint a quote of `pool` needs: received (else `MissingAccount` naming it) and one
+    /// whose transfers the engine models (else `UnsupportedMint`).
+    pub fn required<'a>(
+        mint: Option<&'a Mint>,
+        pool: Pubkey,
+        missing: &'static str,
+    ) -> Result<&'a Mint, QuoteError> {
+        let mint = mint.ok_or(QuoteError::MissingAccount { pool, missing })?;
+        mint.check_supported()?;
+        Ok(mint)
+    }
+
     /// Refuses a mint whose transfers the engine cannot model.
     pub fn check_supported(&self) -> Result<(), QuoteError> {
         match self.unsupported {
@@ -389,11 +401,7 @@ impl Mint {
 
     /// The program that owns this mint.
     pub fn program(&self) -> Pubkey {
-        if self.is_token_2022 {
-            programs::SPL_TOKEN_2022
-        } else {
-            programs::SPL_TOKEN
-        }
+        programs::token_program(self.is_token_2022)
     }
 }
 

@@ -115,6 +115,15 @@ pub mod programs {
     /// SPL Token-2022.
     pub const SPL_TOKEN_2022: Pubkey =
         Pubkey::from_str_const("TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb");
+
+    /// The token program owning a mint or token account: Token-2022 or SPL Token.
+    pub fn token_program(is_token_2022: bool) -> Pubkey {
+        if is_token_2022 {
+            SPL_TOKEN_2022
+        } else {
+            SPL_TOKEN
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,6 @@
 //! Raydium CP-Swap (CPMM): `PoolState`, `AmmConfig`, vaults, and the program's swap arithmetic.
 
 use crate::bytes::FieldReader;
-use crate::constant_product::fee_floor;
 use crate::error::{AccountKind, Check, DecodeError, ProgramError, QuoteError};
 use crate::mint::{FeeError, Mint};
 use crate::pubkey::{Pubkey, programs};
@@ -501,12 +500,13 @@ pub fn swap(
     })
 }
 
-/// Protocol and fund shares of a trade fee (floor), as the program books them.
-pub fn fee_shares(trade_fee: u64, config: &AmmConfig) -> Result<(u64, u64), QuoteError> {
-    Ok((
-        fee_floor(trade_fee, config.protocol_fee_rate, FEE_RATE_DENOMINATOR)?,
-        fee_floor(trade_fee, config.fund_fee_rate, FEE_RATE_DENOMINATOR)?,
-    ))
+/// Protocol and fund shares of a trade fee, `floor(fee·rate / 1e6)` (`Fees::protocol_fee`,
+/// `Fees::fund_fee`); rates are at most 1e6 (checked at decode), so each share fits u64.
+pub fn fee_shares(trade_fee: u64, config: &AmmConfig) -> (u64, u64) {
+    let share = |rate: u64| {
+        (u128::from(trade_fee) * u128::from(rate) / u128::from(FEE_RATE_DENOMINATOR)) as u64
+    };
+    (share(config.protocol_fee_rate), share(config.fund_fee_rate))
 }
 
 /// A CP-Swap pool: `PoolState`, its `AmmConfig`, both vault balances and, for Token-2022
@@ -588,14 +588,12 @@ impl RaydiumCpPool {
         if program != programs::SPL_TOKEN_2022 {
             return Ok(None);
         }
-        let mint = self.mints[index]
-            .as_ref()
-            .ok_or(QuoteError::MissingAccount {
-                pool: self.key,
-                missing: ["token 0 mint", "token 1 mint"][index],
-            })?;
-        mint.check_supported()?;
-        Ok(Some(mint))
+        Mint::required(
+            self.mints[index].as_ref(),
+            self.key,
+            ["token 0 mint", "token 1 mint"][index],
+        )
+        .map(Some)
     }
 
     /// `PoolState::update_fees` (states/pool.rs L326): protocol and fund shares of the trade
@@ -608,7 +606,7 @@ impl RaydiumCpPool {
         config: &AmmConfig,
     ) -> Result<(), QuoteError> {
         let s = &self.state;
-        let (protocol_fee, fund_fee) = fee_shares(result.trade_fee, config)?;
+        let (protocol_fee, fund_fee) = fee_shares(result.trade_fee, config);
         let [input, output] = match side {
             Side::AToB => [0, 1],
             Side::BToA => [1, 0],

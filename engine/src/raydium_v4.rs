@@ -238,45 +238,48 @@ impl RaydiumV4Pool {
         Ok((coin, pc))
     }
 
-    /// The status gates of `process_swap_base_in` / `process_swap_base_out`, in the program's
-    /// order (processor.rs L1789-1791, L1849-1868).
-    fn check_status(&self, now: i64) -> Result<(), QuoteError> {
+    /// The status gates the program applies on loading the pool (processor.rs L1789-1791),
+    /// before it looks at the token accounts.
+    fn check_loaded_status(&self) -> Result<(), QuoteError> {
         let status = self.info.status;
-        let invalid = || rejected(ProgramError::AmmInvalidStatus, Check::Status { status });
-        match status {
-            // `load_mut_checked` (state.rs L681-693) refuses an uninitialized pool.
-            STATUS_UNINITIALIZED => Err(invalid()),
-            // L1790: `if AmmStatus::from_u64(amm.status).orderbook_permission()` → InvalidStatus.
-            STATUS_INITIALIZED | STATUS_ORDER_BOOK_ONLY => Err(invalid()),
-            STATUS_SWAP_ONLY => Ok(()),
-            // L1860-1863: `(clock.unix_timestamp as u64) < pool_open_time` → InvalidStatus.
-            STATUS_WAITING_TRADE => {
-                if (now as u64) < self.info.pool_open_time {
-                    Err(rejected(
-                        ProgramError::AmmInvalidStatus,
-                        Check::NotOpenYet {
-                            open_time: self.info.pool_open_time,
-                            now,
-                        },
-                    ))
-                } else {
-                    Ok(())
-                }
+        let error = match status {
+            // `load_mut_checked` (state.rs L681-693) refuses an uninitialized pool; L1790:
+            // `if AmmStatus::from_u64(amm.status).orderbook_permission()` → InvalidStatus.
+            STATUS_UNINITIALIZED | STATUS_INITIALIZED | STATUS_ORDER_BOOK_ONLY => {
+                ProgramError::AmmInvalidStatus
             }
             // `AmmStatus::from_u64` (state.rs L247): `_ => unreachable!()`, a panic.
-            s if s > STATUS_WAITING_TRADE => {
-                Err(rejected(ProgramError::AmmPanic, Check::Status { status }))
-            }
+            s if s > STATUS_WAITING_TRADE => ProgramError::AmmPanic,
+            _ => return Ok(()),
+        };
+        Err(rejected(error, Check::Status { status }))
+    }
+
+    /// The swap permission and open time (processor.rs L1849-1868), after the token accounts.
+    fn check_swap_permission(&self, now: i64) -> Result<(), QuoteError> {
+        match self.info.status {
+            STATUS_SWAP_ONLY => Ok(()),
+            // L1860-1863: `(clock.unix_timestamp as u64) < pool_open_time` → InvalidStatus.
+            STATUS_WAITING_TRADE if (now as u64) < self.info.pool_open_time => Err(rejected(
+                ProgramError::AmmInvalidStatus,
+                Check::NotOpenYet {
+                    open_time: self.info.pool_open_time,
+                    now,
+                },
+            )),
+            STATUS_WAITING_TRADE => Ok(()),
             // Disabled, WithdrawOnly, LiquidityOnly: L1849 `!swap_permission()` → InvalidStatus.
-            _ => Err(invalid()),
+            status => Err(rejected(
+                ProgramError::AmmInvalidStatus,
+                Check::Status { status },
+            )),
         }
     }
 }
 
 /// `ceil(a / b)` of the program's `CheckedCeilDiv` for U128 (math.rs); `None` when `b` is 0.
 fn ceil_div(a: u128, b: u128) -> Option<u128> {
-    a.checked_div(b)?;
-    Some(a.div_ceil(b))
+    (b != 0).then(|| a.div_ceil(b))
 }
 
 /// The program's swap arithmetic on net reserves (processor.rs `process_swap_base_in` L1900-1932,
@@ -479,25 +482,17 @@ impl Amm for RaydiumV4Pool {
     }
 
     fn quote(&self, request: &QuoteRequest) -> Result<Quote, QuoteError> {
-        // processor.rs L1789-1791 (status) come first ...
-        if matches!(
-            self.info.status,
-            STATUS_UNINITIALIZED | STATUS_INITIALIZED | STATUS_ORDER_BOOK_ONLY
-        ) || self.info.status > STATUS_WAITING_TRADE
-        {
-            self.check_status(request.unix_timestamp)?;
-        }
-        // ... then L1807-1812 and L1841-1847: the token program and every vault must be SPL
-        // Token's (`InvalidSplTokenProgram`) ...
+        // In the program's order: the status on load, the token program and vaults (L1807-1812,
+        // L1841-1847: not SPL Token's → InvalidSplTokenProgram), the swap permission, then the
+        // reserves (L1870) and the arithmetic.
+        self.check_loaded_status()?;
         if let Some(account) = self.token_2022 {
             return Err(rejected(
                 ProgramError::AmmInvalidSplTokenProgram,
                 Check::Token2022 { account },
             ));
         }
-        // ... then the swap permission and open time (L1849-1868), the reserves (L1870) and
-        // the arithmetic.
-        self.check_status(request.unix_timestamp)?;
+        self.check_swap_permission(request.unix_timestamp)?;
         let (coin, pc) = self.reserves()?;
         let (reserve_in, reserve_out) = match request.side {
             Side::AToB => (coin, pc),

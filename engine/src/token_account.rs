@@ -73,11 +73,7 @@ impl TokenAccount {
 
     /// The program that owns accounts of this kind.
     pub fn program(&self) -> Pubkey {
-        if self.is_token_2022 {
-            programs::SPL_TOKEN_2022
-        } else {
-            programs::SPL_TOKEN
-        }
+        programs::token_program(self.is_token_2022)
     }
 }
 

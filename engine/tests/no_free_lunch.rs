@@ -6,10 +6,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers unwrap fixtures they built
 
+mod common;
+use common::request;
+
 use proptest::prelude::*;
 use sniperforge_engine::mint::{Mint, TransferFee, TransferFeeConfig};
 use sniperforge_engine::pubkey::{Pubkey, programs};
-use sniperforge_engine::quote::{AccountData, Amm, Quote, QuoteRequest, Side, SwapMode};
+use sniperforge_engine::quote::{AccountData, Amm, Quote, Side, SwapMode};
 use sniperforge_engine::raydium_cp::{AmmConfig, CreatorFeeOn, PoolState, RaydiumCpPool};
 use sniperforge_engine::raydium_v4::{AmmInfo, RaydiumV4Pool};
 use sniperforge_engine::token_account::TokenAccount;
@@ -41,16 +44,6 @@ fn owed(vault: u64) -> impl Strategy<Value = u64> {
 
 fn side() -> impl Strategy<Value = Side> {
     prop_oneof![Just(Side::AToB), Just(Side::BToA)]
-}
-
-fn request(amount: u64, side: Side, mode: SwapMode, now: i64) -> QuoteRequest {
-    QuoteRequest {
-        amount,
-        side,
-        mode,
-        unix_timestamp: now,
-        epoch: 0,
-    }
 }
 
 fn vault(mint: Pubkey, amount: u64, program: Pubkey) -> (Vec<u8>, Pubkey) {

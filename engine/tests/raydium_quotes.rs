@@ -3,6 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers unwrap fixtures they built
 
+mod common;
+use common::request;
+
 use ethnum::U256;
 use proptest::prelude::*;
 use sniperforge_engine::pubkey::{Pubkey, programs};
@@ -354,16 +357,6 @@ fn v4_pool(status: u64, open_time: u64, coin: u64, pc: u64, pnl: (u64, u64)) -> 
     pool
 }
 
-fn request(amount: u64, side: Side, mode: SwapMode, now: i64) -> QuoteRequest {
-    QuoteRequest {
-        amount,
-        side,
-        mode,
-        unix_timestamp: now,
-        epoch: 0,
-    }
-}
-
 #[test]
 fn raydium_v4_pool_nets_pnl_and_gates_on_status_and_open_time() {
     let pool = v4_pool(6, 0, 1_000_000 + 500, 2_000_000 + 700, (500, 700));
@@ -631,4 +624,174 @@ fn raydium_cp_pool_gates_on_status_bit_open_time_and_waits_for_token_2022_mints(
             ..
         })
     ));
+}
+
+/// A CP-Swap pool on reserves 1e9 (token 0) and 2e9 (token 1), 0.25% trade fee, both tokens
+/// Token-2022: token 0 charges 1% capped at 1,000,000, token 1 0.5% capped at 30, both from
+/// epoch 10 on (nothing before).
+fn cp_pool_with_transfer_fees() -> RaydiumCpPool {
+    use sniperforge_engine::mint::{Mint, TransferFee, TransferFeeConfig};
+    let key = Pubkey([20; 32]);
+    let state = PoolState {
+        amm_config: Pubkey([21; 32]),
+        token_0_vault: Pubkey([22; 32]),
+        token_1_vault: Pubkey([23; 32]),
+        token_0_mint: Pubkey([24; 32]),
+        token_1_mint: Pubkey([25; 32]),
+        token_0_program: programs::SPL_TOKEN_2022,
+        token_1_program: programs::SPL_TOKEN_2022,
+        ..Default::default()
+    };
+    let mut pool = RaydiumCpPool::from_account(AccountData {
+        pubkey: &key,
+        owner: &programs::RAYDIUM_CP_SWAP,
+        data: &state.encode(),
+    })
+    .unwrap();
+    let config = AmmConfig {
+        trade_fee_rate: 2_500,
+        ..Default::default()
+    };
+    let mut feed = |key: Pubkey, owner: Pubkey, data: Vec<u8>| {
+        assert!(
+            pool.update(AccountData {
+                pubkey: &key,
+                owner: &owner,
+                data: &data
+            })
+            .unwrap()
+            .applied()
+        );
+    };
+    feed(state.amm_config, programs::RAYDIUM_CP_SWAP, config.encode());
+    for (vault, mint, amount, bps, max) in [
+        (
+            state.token_0_vault,
+            state.token_0_mint,
+            1_000_000_000,
+            100,
+            1_000_000,
+        ),
+        (
+            state.token_1_vault,
+            state.token_1_mint,
+            2_000_000_000,
+            50,
+            30,
+        ),
+    ] {
+        let bytes = TokenAccount {
+            mint,
+            owner: Pubkey([9; 32]),
+            amount,
+            is_token_2022: true,
+        }
+        .encode();
+        feed(vault, programs::SPL_TOKEN_2022, bytes);
+        let m = Mint {
+            is_token_2022: true,
+            transfer_fee: Some(TransferFeeConfig {
+                older: TransferFee::default(),
+                newer: TransferFee {
+                    epoch: 10,
+                    maximum_fee: max,
+                    basis_points: bps,
+                },
+            }),
+            ..Mint::plain(mint, 6)
+        };
+        feed(mint, programs::SPL_TOKEN_2022, m.encode());
+    }
+    pool
+}
+
+/// Hand-computed (integers throughout; ceil(a/b) = (a + b − 1) / b):
+/// - in 0→1, 1,000,000: input fee ceil(1e6·100/1e4) = 10,000 → 990,000 reach the pool; trade fee
+///   ceil(990,000·2,500/1e6) = 2,475; floor(987,525·2e9 / 1,000,987,525) = 1,973,101 leave the
+///   vault; output fee min(ceil(1,973,101·50/1e4), 30) = 30 → 1,973,071 arrive.
+/// - in 0→1, 1,000,001: input fee ceil(10,000.01) = 10,001: the same 990,000 reach the pool.
+/// - in 1→0, 1,000,000: input fee 30 (cap) → 999,970; trade fee ceil(2,499.925) = 2,500;
+///   floor(997,470·1e9 / 2,000,997,470) = 498,486; output fee ceil(4,984.86) = 4,985 → 493,501.
+/// - out 1→0, 500,000: pre-fee ceil(500,000·1e4/9,900) = 505,051 (fee 5,051 < cap, and
+///   fee(505,051) = ceil(5,050.51) = 5,051 verifies) → the curve pays 505,051 for
+///   ceil(2e9·505,051 / (1e9 − 505,051)) = 1,010,613, grossed up ceil(1,010,613·1e6/997,500) =
+///   1,013,146 (trade fee 2,533); its input fee: the pre-fee amount exceeds the cap → 30.
+/// - out 0→1, 1,000,000: output fee 30 (cap) → the curve pays 1,000,030 for
+///   ceil(1e9·1,000,030 / (2e9 − 1,000,030)) = 500,266, grossed up to 501,520 (trade fee 1,254);
+///   input fee: pre-fee ceil(501,520·1e4/9,900) = 506,586, fee 5,066 → 506,586 in.
+#[test]
+fn cp_swap_transfer_fees_match_hand_computed_vectors() {
+    let pool = cp_pool_with_transfer_fees();
+    let at = |amount, side, mode, epoch| {
+        let q = pool
+            .quote(&QuoteRequest {
+                epoch,
+                ..request(amount, side, mode, 0)
+            })
+            .unwrap();
+        (
+            q.amount_in,
+            q.amount_out,
+            q.fee_amount,
+            q.transfer_fee_in,
+            q.transfer_fee_out,
+        )
+    };
+    assert_eq!(
+        at(1_000_000, Side::AToB, ExactIn, 10),
+        (1_000_000, 1_973_071, 2_475, 10_000, 30)
+    );
+    assert_eq!(
+        at(1_000_001, Side::AToB, ExactIn, 10),
+        (1_000_001, 1_973_071, 2_475, 10_001, 30)
+    );
+    assert_eq!(
+        at(1_000_000, Side::BToA, ExactIn, 10),
+        (1_000_000, 493_501, 2_500, 30, 4_985)
+    );
+    assert_eq!(
+        at(500_000, Side::BToA, ExactOut, 10),
+        (1_013_176, 500_000, 2_533, 30, 5_051)
+    );
+    assert_eq!(
+        at(1_000_000, Side::AToB, ExactOut, 10),
+        (506_586, 1_000_000, 1_254, 5_066, 30)
+    );
+    // Epoch 9: the older set (no fee) is in force.
+    let (_, out, _, fee_in, fee_out) = at(1_000_000, Side::AToB, ExactIn, 9);
+    assert_eq!((fee_in, fee_out), (0, 0));
+    assert!(out > 1_973_071);
+    // One unit in at 1%: ceil(0.01) = 1 is withheld and nothing reaches the pool.
+    let err = pool
+        .quote(&QuoteRequest {
+            epoch: 10,
+            ..request(1, Side::AToB, ExactIn, 0)
+        })
+        .unwrap_err();
+    assert_eq!(err.program_error(), Some(ProgramError::CpRequireGtViolated));
+}
+
+#[test]
+fn raydium_v4_refuses_a_token_2022_vault() {
+    let mut pool = v4_pool(6, 0, 1_000, 1_000, (0, 0));
+    let info = *pool.info();
+    let bytes = TokenAccount {
+        mint: info.coin_vault_mint,
+        owner: Pubkey([9; 32]),
+        amount: 1_000,
+        is_token_2022: true,
+    }
+    .encode();
+    pool.update(AccountData {
+        pubkey: &info.coin_vault,
+        owner: &programs::SPL_TOKEN_2022,
+        data: &bytes,
+    })
+    .unwrap();
+    assert_eq!(
+        pool.quote(&request(5, Side::AToB, ExactIn, 0))
+            .unwrap_err()
+            .program_error(),
+        Some(ProgramError::AmmInvalidSplTokenProgram)
+    );
 }

@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers unwrap what they built
 
+mod common;
+
 use proptest::prelude::*;
 use sniperforge_engine::baseline::BruteForce;
 use sniperforge_engine::market::{AccountUpdate, Market, Pool};
@@ -480,6 +482,46 @@ fn simulator_is_deterministic_for_a_seed() {
     assert_ne!(a, run(12));
 }
 
+/// The strategy settings the simulator tests trade with: SOL and USDC bases, 3 hops.
+fn sim_strategy_config(sim: &Simulator) -> StrategyConfig {
+    StrategyConfig {
+        base_mints: sim.default_base_mints(),
+        max_hops: 3,
+        risk: RiskLimits {
+            min_profit_bps: 1,
+            max_state_age_slots: 10,
+            max_concurrent_trades: 4,
+            min_confidence: 0.0,
+        },
+        paper_latency_ns: 50_000,
+        slippage_bps: 30,
+        route_fee_bps: 0,
+        mints: sim.mint_infos(),
+    }
+}
+
+/// Feeds `n` simulator updates 10 µs apart to the strategy; decisions go to `on_decision`.
+fn drive(
+    sim: &mut Simulator,
+    strategy: &mut Engine,
+    n: usize,
+    mut on_decision: impl FnMut(&Engine, Decision),
+) {
+    let clock = ManualClock::new(0);
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let mut u = sim.next_update();
+        clock.advance(10_000);
+        u.received_at = clock.now_ns();
+        strategy
+            .process(&Event::Account(u), &clock, &mut out)
+            .expect("simulator bytes decode");
+        for d in out.drain(..) {
+            on_decision(strategy, d);
+        }
+    }
+}
+
 #[test]
 fn simulator_emits_real_layouts_the_decoders_accept_and_trades_are_found() {
     let mut sim = Simulator::new(SimConfig::default());
@@ -495,32 +537,10 @@ fn simulator_emits_real_layouts_the_decoders_accept_and_trades_are_found() {
         })
         .collect();
     assert_eq!(kinds.len(), 3);
-    let config = StrategyConfig {
-        base_mints: sim.default_base_mints(),
-        max_hops: 3,
-        risk: RiskLimits {
-            min_profit_bps: 1,
-            max_state_age_slots: 10,
-            max_concurrent_trades: 4,
-            min_confidence: 0.0,
-        },
-        paper_latency_ns: 50_000,
-        slippage_bps: 30,
-        route_fee_bps: 0,
-        mints: sim.mint_infos(),
-    };
+    let config = sim_strategy_config(&sim);
     let mut strategy = Engine::new(market, config);
     assert!(strategy.cycles().len() > 100);
-    let clock = ManualClock::new(0);
-    let mut out = Vec::new();
-    for _ in 0..50_000 {
-        let mut u = sim.next_update();
-        clock.advance(10_000);
-        u.received_at = clock.now_ns();
-        strategy
-            .process(&Event::Account(u), &clock, &mut out)
-            .expect("simulator bytes decode");
-    }
+    drive(&mut sim, &mut strategy, 50_000, |_, _| {});
     let c = strategy.counters();
     assert_eq!(c.decode_errors, 0);
     assert!(c.executed > 0 && c.filled > 0, "{c:?}");
@@ -706,32 +726,14 @@ fn the_engine_never_trades_through_drained_disabled_or_one_sided_pools() {
             sniperforge_engine::Side::BToA,
         ] {
             for amount in [1, 1_000, 1_000_000, 1_000_000_000] {
-                let request = sniperforge_engine::QuoteRequest {
-                    amount,
-                    side,
-                    mode: sniperforge_engine::SwapMode::ExactIn,
-                    unix_timestamp: 0,
-                    epoch: 0,
-                };
+                let request =
+                    common::request(amount, side, sniperforge_engine::SwapMode::ExactIn, 0);
                 let err = sniperforge_engine::Amm::quote(pool, &request).unwrap_err();
                 assert!(err.program_error().is_some(), "pool {p:?}: {err}");
             }
         }
     }
-    let config = StrategyConfig {
-        base_mints: sim.default_base_mints(),
-        max_hops: 3,
-        risk: RiskLimits {
-            min_profit_bps: 1,
-            max_state_age_slots: 10,
-            max_concurrent_trades: 4,
-            min_confidence: 0.0,
-        },
-        paper_latency_ns: 50_000,
-        slippage_bps: 30,
-        route_fee_bps: 0,
-        mints: sim.mint_infos(),
-    };
+    let config = sim_strategy_config(&sim);
     let mut strategy = Engine::new(market, config);
     let through_edge = |s: &Engine, o: &Opportunity| {
         s.cycles()
@@ -742,30 +744,19 @@ fn the_engine_never_trades_through_drained_disabled_or_one_sided_pools() {
     };
     let found = opportunities(&mut strategy);
     assert!(!found.iter().any(|o| through_edge(&strategy, o)));
-    let clock = ManualClock::new(0);
-    let mut out = Vec::new();
     let mut decided = 0;
-    for _ in 0..30_000 {
-        let mut u = sim.next_update();
-        clock.advance(10_000);
-        u.received_at = clock.now_ns();
-        strategy
-            .process(&Event::Account(u), &clock, &mut out)
-            .expect("simulator bytes decode");
-        for d in out.drain(..) {
-            let o = match d {
-                Decision::Execute(o) => o.opportunity,
-                Decision::Rejected { opportunity, .. } => opportunity,
-                Decision::Filled(_) => continue,
-            };
-            decided += 1;
-            assert!(
-                !through_edge(&strategy, &o),
-                "{o:?} goes through an edge pool: {:?} {:?}",
-                strategy.cycles().cycle(o.cycle).hops(),
-                strategy.market().pool(PoolIndex(40))
-            );
-        }
-    }
+    drive(&mut sim, &mut strategy, 30_000, |strategy, d| {
+        let o = match d {
+            Decision::Execute(o) => o.opportunity,
+            Decision::Rejected { opportunity, .. } => opportunity,
+            Decision::Filled(_) => return,
+        };
+        decided += 1;
+        assert!(
+            !through_edge(strategy, &o),
+            "{o:?} goes through an edge pool: {:?}",
+            strategy.cycles().cycle(o.cycle).hops()
+        );
+    });
     assert!(decided > 0, "the rest of the market still trades");
 }

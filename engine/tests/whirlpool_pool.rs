@@ -279,3 +279,128 @@ fn tick_arrays_of_other_pools_are_ignored_and_misaligned_ones_rejected() {
     assert!(accounts.contains(&Pubkey([50; 32])));
     assert!(accounts.contains(&sniperforge_engine::pda::whirlpool_tick_array(&KEY, 704).unwrap()));
 }
+
+/// A Token-2022 mint charging `basis_points` capped at `maximum_fee` from epoch 10 on (nothing
+/// before).
+fn fee_mint(key: Pubkey, basis_points: u16, maximum_fee: u64) -> Mint {
+    use sniperforge_engine::mint::{TransferFee, TransferFeeConfig};
+    Mint {
+        is_token_2022: true,
+        transfer_fee: Some(TransferFeeConfig {
+            older: TransferFee::default(),
+            newer: TransferFee {
+                epoch: 10,
+                maximum_fee,
+                basis_points,
+            },
+        }),
+        ..Mint::plain(key, 6)
+    }
+}
+
+fn quote_at(
+    pool: &WhirlpoolPool,
+    amount: u64,
+    side: Side,
+    mode: SwapMode,
+    epoch: u64,
+) -> Result<sniperforge_engine::Quote, QuoteError> {
+    pool.quote(&QuoteRequest {
+        amount,
+        side,
+        mode,
+        unix_timestamp: 0,
+        epoch,
+    })
+}
+
+/// `swap_v2` with transfer fees, computed by hand on top of the fee-free swap of the same pool:
+/// mint A charges 1% capped at 7, mint B 0.5% capped at 3 (both caps bind at these sizes).
+/// Exact in: the input fee min(ceil(1e6·100/1e4), 7) = 7 comes off first; the output fee
+/// min(ceil(out·50/1e4), 3) = 3 comes off what the vault sends. Exact out of 10,000 B: the
+/// pool must send 10,003 (pre-fee ceil(10,000·1e4/9,950) = 10,051 exceeds the cap, so
+/// 10,000 + 3; fee(10,003) = 3 verifies) and the trader pays the pool's input plus 7.
+#[test]
+fn transfer_fees_follow_swap_v2_in_both_modes_and_directions() {
+    let s = state(8, 100, 1_000_000_000_000);
+    let arrays = [(-704, vec![]), (0, vec![]), (704, vec![])];
+    let plain = pool(&s, &arrays);
+    let fees = pool_with_mints(
+        &s,
+        &arrays,
+        fee_mint(s.token_mint_a, 100, 7),
+        fee_mint(s.token_mint_b, 50, 3),
+    );
+    // (side, input fee, output fee)
+    for (side, fee_in, fee_out) in [(Side::AToB, 7, 3), (Side::BToA, 3, 7)] {
+        let base = quote_at(&plain, 1_000_000 - fee_in, side, SwapMode::ExactIn, 10).unwrap();
+        let q = quote_at(&fees, 1_000_000, side, SwapMode::ExactIn, 10).unwrap();
+        assert_eq!(
+            (q.amount_in, q.amount_out, q.fee_amount),
+            (1_000_000, base.amount_out - fee_out, base.fee_amount),
+            "{side:?} exact in"
+        );
+        assert_eq!((q.transfer_fee_in, q.transfer_fee_out), (fee_in, fee_out));
+
+        let pool_out = 10_000 + fee_out;
+        let base = quote_at(&plain, pool_out, side, SwapMode::ExactOut, 10).unwrap();
+        let q = quote_at(&fees, 10_000, side, SwapMode::ExactOut, 10).unwrap();
+        assert_eq!(
+            (q.amount_in, q.amount_out, q.fee_amount),
+            (base.amount_in + fee_in, 10_000, base.fee_amount),
+            "{side:?} exact out"
+        );
+        assert_eq!((q.transfer_fee_in, q.transfer_fee_out), (fee_in, fee_out));
+        // Exact in of what exact out charges delivers at least the output asked for.
+        let back = quote_at(&fees, q.amount_in, side, SwapMode::ExactIn, 10).unwrap();
+        assert!(back.amount_out >= 10_000, "{back:?}");
+    }
+    // Before epoch 10 the older set (no fee) is in force: the fee-free numbers.
+    assert_eq!(
+        quote_at(&fees, 1_000_000, Side::AToB, SwapMode::ExactIn, 9).unwrap(),
+        quote_at(&plain, 1_000_000, Side::AToB, SwapMode::ExactIn, 9).unwrap()
+    );
+    // Uncapped rounding edges: at 1% with no cap, 99 net needs ceil(99·1e4/9,900) = 100 gross
+    // (fee 1), and 1 in leaves ceil(0.01) = 1 fee, nothing for the pool.
+    let uncapped = pool_with_mints(
+        &s,
+        &arrays,
+        fee_mint(s.token_mint_a, 100, u64::MAX),
+        Mint::plain(s.token_mint_b, 6),
+    );
+    let q = quote_at(&uncapped, 99, Side::BToA, SwapMode::ExactOut, 10).unwrap();
+    assert_eq!((q.amount_out, q.transfer_fee_out), (99, 1));
+    let err = quote_at(&uncapped, 1, Side::AToB, SwapMode::ExactIn, 10).unwrap_err();
+    assert_eq!(
+        err.program_error(),
+        Some(sniperforge_engine::ProgramError::WhirlpoolZeroTradableAmount)
+    );
+    // 100%: everything sent is withheld up to the cap; a 5-unit input at cap 5 leaves nothing.
+    let full = pool_with_mints(
+        &s,
+        &arrays,
+        fee_mint(s.token_mint_a, 10_000, 5),
+        Mint::plain(s.token_mint_b, 6),
+    );
+    assert!(quote_at(&full, 5, Side::AToB, SwapMode::ExactIn, 10).is_err());
+    let q = quote_at(&full, 1_000, Side::AToB, SwapMode::ExactIn, 10).unwrap();
+    assert_eq!(q.transfer_fee_in, 5);
+    // A mint with a transfer hook (extension 14, a program id set) makes the pool unquotable.
+    let mut p = pool(&s, &arrays);
+    let mut hooked = Mint::plain(s.token_mint_a, 6).encode();
+    hooked.resize(165, 0);
+    hooked.push(1); // account type: mint
+    hooked.extend_from_slice(&14u16.to_le_bytes());
+    hooked.extend_from_slice(&64u16.to_le_bytes());
+    hooked.extend_from_slice(&[0; 32]);
+    hooked.extend_from_slice(&[9; 32]);
+    p.update(AccountData {
+        pubkey: &s.token_mint_a,
+        owner: &programs::SPL_TOKEN_2022,
+        data: &hooked,
+    })
+    .unwrap();
+    let err = quote_at(&p, 1_000, Side::BToA, SwapMode::ExactIn, 10).unwrap_err();
+    assert!(matches!(err, QuoteError::UnsupportedMint { .. }), "{err}");
+    assert!(err.to_string().contains("transfer hook"), "{err}");
+}

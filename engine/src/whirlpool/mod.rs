@@ -110,14 +110,11 @@ impl WhirlpoolPool {
 
     /// The mint of token A (0) or B (1), or why the pool cannot be quoted without it.
     fn mint(&self, index: usize) -> Result<&Mint, QuoteError> {
-        let mint = self.mints[index]
-            .as_ref()
-            .ok_or(QuoteError::MissingAccount {
-                pool: self.key,
-                missing: ["token A mint", "token B mint"][index],
-            })?;
-        mint.check_supported()?;
-        Ok(mint)
+        Mint::required(
+            self.mints[index].as_ref(),
+            self.key,
+            ["token A mint", "token B mint"][index],
+        )
     }
 
     /// `calculate_transfer_fee_included_amount` (util/v2/token.rs L388-435) with the program's
@@ -305,24 +302,26 @@ impl Amm for WhirlpoolPool {
             Side::BToA => (mint_b, mint_a),
         };
         let (amount, epoch) = (request.amount, request.epoch);
+        let swap = |amount, mode| {
+            swap::swap_amounts(
+                &start,
+                &self.tick_arrays,
+                params(amount, request.side, mode, 0),
+            )
+        };
         // `swap_with_transfer_fee_extension` (instructions/v2/swap.rs L236-317).
-        match request.mode {
+        let (amount_in, swap_in, swap_out, fee_amount) = match request.mode {
             SwapMode::ExactIn => {
                 // L238-241: the input mint's fee comes off before the swap math; if nothing is
                 // left, `swap` fails with ZeroTradableAmount (swap_manager.rs L55).
-                let transfer_fee_in = mint_in.fee_on(amount, epoch);
-                let excluded = amount - transfer_fee_in;
+                let excluded = amount - mint_in.fee_on(amount, epoch);
                 if excluded == 0 && amount > 0 {
                     return Err(QuoteError::Rejected {
                         error: ProgramError::WhirlpoolZeroTradableAmount,
                         check: Check::ZeroAfterTransferFee { amount },
                     });
                 }
-                let (swap_in, swap_out, fee_amount) = swap::swap_amounts(
-                    &start,
-                    &self.tick_arrays,
-                    params(excluded, request.side, SwapMode::ExactIn, 0),
-                )?;
+                let (swap_in, swap_out, fee) = swap(excluded, SwapMode::ExactIn)?;
                 // L259-266: a full fill charges exactly the amount given; a partial one (the
                 // price bound reached) the fee-included amount of what the pool took.
                 let amount_in = if swap_in == excluded {
@@ -330,36 +329,30 @@ impl Amm for WhirlpoolPool {
                 } else {
                     Self::gross_for(mint_in, swap_in, epoch)?
                 };
-                // The vault sends `swap_out`; the output mint withholds its fee on the way.
-                let transfer_fee_out = mint_out.fee_on(swap_out, epoch);
-                Ok(Quote {
-                    amount_in,
-                    amount_out: swap_out - transfer_fee_out,
-                    fee_amount,
-                    transfer_fee_in: amount_in - swap_in,
-                    transfer_fee_out,
-                })
+                (amount_in, swap_in, swap_out, fee)
             }
             SwapMode::ExactOut => {
-                // L295-298: the wanted output grossed up by its mint's fee; L316-317: the input
+                // L295-300: the wanted output grossed up by its mint's fee; L316-317: the input
                 // the pool takes grossed up by the input mint's fee.
                 let pool_out = Self::gross_for(mint_out, amount, epoch)?;
-                let (swap_in, swap_out, fee_amount) = swap::swap_amounts(
-                    &start,
-                    &self.tick_arrays,
-                    params(pool_out, request.side, SwapMode::ExactOut, 0),
-                )?;
-                let amount_in = Self::gross_for(mint_in, swap_in, epoch)?;
-                let transfer_fee_out = mint_out.fee_on(swap_out, epoch);
-                Ok(Quote {
-                    amount_in,
-                    amount_out: swap_out - transfer_fee_out,
-                    fee_amount,
-                    transfer_fee_in: amount_in - swap_in,
-                    transfer_fee_out,
-                })
+                let (swap_in, swap_out, fee) = swap(pool_out, SwapMode::ExactOut)?;
+                (
+                    Self::gross_for(mint_in, swap_in, epoch)?,
+                    swap_in,
+                    swap_out,
+                    fee,
+                )
             }
-        }
+        };
+        // The vault sends `swap_out`; the output mint withholds its fee on the way.
+        let transfer_fee_out = mint_out.fee_on(swap_out, epoch);
+        Ok(Quote {
+            amount_in,
+            amount_out: swap_out - transfer_fee_out,
+            fee_amount,
+            transfer_fee_in: amount_in - swap_in,
+            transfer_fee_out,
+        })
     }
 }
 
