@@ -53,6 +53,7 @@ fn vault(dir: &Path, name: &str, key: &Pubkey, mint: Pubkey, authority: Pubkey, 
         owner: authority,
         amount,
         is_token_2022: false,
+        is_frozen: false,
     };
     write(dir, name, key, &programs::SPL_TOKEN, &acc.encode());
 }

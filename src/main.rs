@@ -68,6 +68,10 @@ pub struct RpcSimArgs {
     /// Simulator seed (the bots' default, 7).
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// Add pools the programs refuse to trade through (drained, disabled, one-sided, never
+    /// open), priced far off the market, to test that nothing trades through them.
+    #[arg(long)]
+    pub edge_pools: bool,
     /// Account changes a second.
     #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub rate: u64,
@@ -588,7 +592,7 @@ fn rpc_sim(a: &RpcSimArgs) -> ExitCode {
         );
         if let Some(path) = &a.markets_out {
             let markets = sniperforge_bots::rpc_sim::markets(
-                &mut sniperforge_bots::rpc_sim::simulator(a.seed),
+                &mut sniperforge_bots::rpc_sim::simulator(a.seed, a.edge_pools),
             );
             std::fs::write(
                 path,
@@ -597,7 +601,7 @@ fn rpc_sim(a: &RpcSimArgs) -> ExitCode {
             .map_err(|e| format!("writing {}: {e}", path.display()))?;
         }
         let server = sniperforge_bots::rpc_sim::RpcSim::start(
-            sniperforge_bots::rpc_sim::simulator(a.seed),
+            sniperforge_bots::rpc_sim::simulator(a.seed, a.edge_pools),
             a.rate,
             a.slot_ms,
         );

@@ -156,6 +156,7 @@ fn decoding(c: &mut Criterion) {
         owner: key(3),
         amount: 42,
         is_token_2022: false,
+        is_frozen: false,
     }
     .encode();
     g.bench_function("token_account", |b| {

@@ -35,6 +35,7 @@ fn vault(mint: Pubkey, amount: u64) -> Vec<u8> {
         owner: key(99),
         amount,
         is_token_2022: false,
+        is_frozen: false,
     }
     .encode()
 }

@@ -819,11 +819,29 @@ pub async fn serve_loopback(server: Arc<RpcSim>) -> std::io::Result<(String, Str
     Ok(urls)
 }
 
-/// The simulator a server runs for `seed` (the bots' default settings).
-pub fn simulator(seed: u64) -> Simulator {
+/// The simulator a server runs for `seed` (the bots' default settings), with the pools the
+/// programs refuse (drained, disabled, one-sided, not open; off by default) when `edge_pools`.
+pub fn simulator(seed: u64, edge_pools: bool) -> Simulator {
     Simulator::new(SimConfig {
         seed,
         noise_scale: 10.0,
+        edge_pools,
         ..SimConfig::default()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edge_pools_are_served_only_when_asked_for() {
+        let count = |edge| {
+            markets(&mut simulator(7, edge))["pools"]
+                .as_array()
+                .map(Vec::len)
+        };
+        assert_eq!(count(false), Some(40));
+        assert_eq!(count(true), Some(48));
+    }
 }

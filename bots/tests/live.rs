@@ -20,7 +20,7 @@ use solana_keypair::Keypair;
 use solana_signer::Signer;
 
 fn market() -> Market {
-    Universe::from_sim(&mut rpc_sim::simulator(7)).market()
+    Universe::from_sim(&mut rpc_sim::simulator(7, false)).market()
 }
 
 fn pool_of(market: &Market, kind: DexKind) -> (PoolIndex, &Pool) {
@@ -284,7 +284,7 @@ fn keypair_files_are_checked_and_never_echoed() {
 }
 
 async fn loopback() -> (Arc<RpcSim>, String) {
-    let server = RpcSim::start(rpc_sim::simulator(7), 500, 100);
+    let server = RpcSim::start(rpc_sim::simulator(7, false), 500, 100);
     let (url, _) = rpc_sim::serve_loopback(Arc::clone(&server)).await.unwrap();
     (server, url)
 }
@@ -467,7 +467,7 @@ fn live_config(
 async fn a_live_bot_signs_sends_and_books_what_landed() {
     use sniperforge_bots::bot::{BotFactory, BotOptions};
     use sniperforge_bots::solana::SolanaOptions;
-    let server = RpcSim::start(rpc_sim::simulator(7), 2_000, 100);
+    let server = RpcSim::start(rpc_sim::simulator(7, false), 2_000, 100);
     let (rpc_url, ws_url) = rpc_sim::serve_loopback(Arc::clone(&server)).await.unwrap();
     // With the feature, the same node's Geyser stream feeds a second live bot below.
     #[cfg(feature = "yellowstone")]
@@ -489,7 +489,8 @@ async fn a_live_bot_signs_sends_and_books_what_landed() {
             ws_url: Some(ws_url.clone()),
             commitment: "confirmed".into(),
             markets: Some(
-                serde_json::from_value(rpc_sim::markets(&mut rpc_sim::simulator(7))).unwrap(),
+                serde_json::from_value(rpc_sim::markets(&mut rpc_sim::simulator(7, false)))
+                    .unwrap(),
             ),
             ca: None,
             jito: None,
@@ -667,12 +668,12 @@ fn flash_loans_wrap_the_route_byte_by_byte() {
 async fn a_live_flash_loan_bot_borrows_swaps_and_repays_in_one_transaction() {
     use sniperforge_bots::bot::{BotFactory, BotOptions};
     use sniperforge_bots::solana::SolanaOptions;
-    let server = RpcSim::start(rpc_sim::simulator(7), 2_000, 100);
+    let server = RpcSim::start(rpc_sim::simulator(7, false), 2_000, 100);
     server.faults.flash_fee_bps.store(9, Ordering::Relaxed);
     let (rpc_url, ws_url) = rpc_sim::serve_loopback(Arc::clone(&server)).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (path, kp) = keypair_file(dir.path());
-    let mut markets = rpc_sim::markets(&mut rpc_sim::simulator(7));
+    let mut markets = rpc_sim::markets(&mut rpc_sim::simulator(7, false));
     let reserves: Vec<serde_json::Value> = markets["tokens"]
         .as_array()
         .unwrap()

@@ -33,7 +33,7 @@ async fn loopback(rate: u64, via: Via) -> Loopback {
 }
 
 async fn loopback_with_token(rate: u64, via: Via, x_token: Option<&str>) -> Loopback {
-    let server = RpcSim::start(rpc_sim::simulator(7), rate, 100);
+    let server = RpcSim::start(rpc_sim::simulator(7, false), rate, 100);
     let (rpc_url, ws_url) = rpc_sim::serve_loopback(Arc::clone(&server)).await.unwrap();
     #[cfg(feature = "yellowstone")]
     let grpc_url = Some(
@@ -46,7 +46,8 @@ async fn loopback_with_token(rate: u64, via: Via, x_token: Option<&str>) -> Loop
     );
     #[cfg(not(feature = "yellowstone"))]
     let grpc_url = x_token.and(None);
-    let markets = serde_json::from_value(rpc_sim::markets(&mut rpc_sim::simulator(7))).unwrap();
+    let markets =
+        serde_json::from_value(rpc_sim::markets(&mut rpc_sim::simulator(7, false))).unwrap();
     Loopback {
         server,
         rpc_url,
@@ -355,7 +356,7 @@ async fn dead_endpoints_and_wrong_accounts_are_refused_with_what_and_where(via: 
 
     // A vault (an SPL token account) named as a pool.
     let vault = {
-        let mut sim = rpc_sim::simulator(7);
+        let mut sim = rpc_sim::simulator(7, false);
         sim.snapshot()
             .into_iter()
             .find(|u| u.owner == sniperforge_engine::pubkey::programs::SPL_TOKEN)
@@ -465,7 +466,7 @@ mod geyser_only {
         let feed = feed.unwrap();
         drain_until(&feed, |e| e.iter().any(is_resync)).await;
         // A fixed-layout tick array of one of the Whirlpools, at an address nobody subscribed.
-        let mut sim = rpc_sim::simulator(7);
+        let mut sim = rpc_sim::simulator(7, false);
         let pool = sim
             .snapshot()
             .into_iter()

@@ -223,6 +223,9 @@ pub enum ProgramError {
     WhirlpoolZeroTradableAmount,
     /// Whirlpool `ErrorCode::TransferFeeCalculationError`.
     WhirlpoolTransferFeeCalculationError,
+    /// The token program's `TokenError::AccountFrozen`: a vault the swap moves tokens through
+    /// is frozen.
+    TokenAccountFrozen,
 }
 
 impl ProgramError {
@@ -244,6 +247,7 @@ impl ProgramError {
             Self::CpPanic => "a panic",
             Self::WhirlpoolZeroTradableAmount => "ErrorCode::ZeroTradableAmount",
             Self::WhirlpoolTransferFeeCalculationError => "ErrorCode::TransferFeeCalculationError",
+            Self::TokenAccountFrozen => "TokenError::AccountFrozen",
         }
     }
 
@@ -266,6 +270,7 @@ impl ProgramError {
             Self::WhirlpoolZeroTradableAmount | Self::WhirlpoolTransferFeeCalculationError => {
                 "whirlpool"
             }
+            Self::TokenAccountFrozen => "the token program",
         }
     }
 }
@@ -337,6 +342,16 @@ pub enum Check {
         /// The account.
         account: Pubkey,
     },
+    /// A vault is frozen.
+    Frozen {
+        /// The vault.
+        account: Pubkey,
+    },
+    /// A fee rate of 100% leaves nothing to swap (or divides by zero grossing up).
+    FullFeeRate {
+        /// The rate, parts per million.
+        rate: u64,
+    },
 }
 
 impl fmt::Display for Check {
@@ -375,6 +390,10 @@ impl fmt::Display for Check {
             ),
             Self::Token2022 { account } => {
                 write!(f, "{account} belongs to Token-2022")
+            }
+            Self::Frozen { account } => write!(f, "vault {account} is frozen"),
+            Self::FullFeeRate { rate } => {
+                write!(f, "a fee rate of {rate} ppm (100%) leaves nothing to swap")
             }
         }
     }

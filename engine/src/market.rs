@@ -218,7 +218,8 @@ impl Market {
 
     /// Applies a feed update unless it is older than (or as old as) one already applied to the
     /// same account — by (slot, write_version) — in which case it is counted and ignored
-    /// (`Ok(false)`). A malformed update is an error and changes nothing.
+    /// (`Ok(false)`). A malformed update is an error: a pool that refuses it is left as it was
+    /// (others reading the same account still apply it), and its version is not recorded.
     pub fn apply_update(
         &mut self,
         update: &AccountUpdate,
@@ -355,21 +356,25 @@ impl Market {
     ) -> Result<(), DecodeError> {
         changed.clear();
         let mut accounts_changed = false;
-        let mut visit = |pool: &mut Pool, index: PoolIndex| -> Result<(), DecodeError> {
-            match pool.update(account)? {
-                Updated::Ignored => {}
-                Updated::State => changed.push(index),
-                Updated::Accounts => {
-                    changed.push(index);
-                    accounts_changed = true;
-                }
+        // Every reader is visited even when one refuses the bytes (a mint is read by many pools
+        // that check it differently): the others still apply it, and the first error is
+        // returned once the routes of the pools that changed are updated.
+        let mut first_error = None;
+        let mut visit = |pool: &mut Pool, index: PoolIndex| match pool.update(account) {
+            Ok(Updated::Ignored | Updated::Unchanged) => {}
+            Ok(Updated::State) => changed.push(index),
+            Ok(Updated::Accounts) => {
+                changed.push(index);
+                accounts_changed = true;
             }
-            Ok(())
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
         };
         match self.readers.get(account.pubkey) {
             Some(readers) => {
                 for &index in readers {
-                    visit(&mut self.pools[index.0 as usize], index)?;
+                    visit(&mut self.pools[index.0 as usize], index);
                 }
             }
             // Only tick arrays can belong to a pool unasked: another Whirlpool-owned account no
@@ -382,7 +387,7 @@ impl Market {
             {
                 for (i, pool) in self.pools.iter_mut().enumerate() {
                     if matches!(pool, Pool::Whirlpool(_)) {
-                        visit(pool, PoolIndex(i as u32))?;
+                        visit(pool, PoolIndex(i as u32));
                     }
                 }
             }
@@ -395,7 +400,10 @@ impl Market {
                 }
             }
         }
-        Ok(())
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 }
 
@@ -455,6 +463,7 @@ mod tests {
             owner: Pubkey([9; 32]),
             amount: 5,
             is_token_2022: false,
+            is_frozen: false,
         }
         .encode();
         let mut changed = Vec::new();

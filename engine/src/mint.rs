@@ -9,11 +9,12 @@
 use crate::bytes::FieldReader;
 use crate::error::{AccountKind, DecodeError, QuoteError};
 use crate::pubkey::{Pubkey, programs};
+use crate::token_account::{TOKEN_ACCOUNT_LEN, for_each_extension};
 
 /// Length of a mint without extensions.
 pub const MINT_LEN: usize = 82;
 /// Where Token-2022 writes the account-type byte (after padding to a token account's length).
-const ACCOUNT_TYPE_OFFSET: usize = 165;
+const ACCOUNT_TYPE_OFFSET: usize = TOKEN_ACCOUNT_LEN;
 /// Account-type byte of a mint.
 const ACCOUNT_TYPE_MINT: u8 = 1;
 /// The token program's `MAX_FEE_BASIS_POINTS`.
@@ -59,21 +60,23 @@ pub struct TransferFee {
 impl TransferFee {
     /// `calculate_fee`: `min(ceil(amount·bps/10,000), maximum_fee)`, 0 for a zero rate or amount.
     pub fn fee(&self, amount: u64) -> u64 {
-        if self.basis_points == 0 || amount == 0 {
+        // Decoding refuses more than 10,000; a hand-built value is held to it too.
+        let bps = self.basis_points.min(MAX_FEE_BASIS_POINTS);
+        if bps == 0 || amount == 0 {
             return 0;
         }
-        let raw = (u128::from(amount) * u128::from(self.basis_points))
-            .div_ceil(u128::from(MAX_FEE_BASIS_POINTS));
-        // raw ≤ amount because basis_points ≤ 10,000 (checked at decode).
+        let raw = (u128::from(amount) * u128::from(bps)).div_ceil(u128::from(MAX_FEE_BASIS_POINTS));
+        // raw ≤ amount because bps ≤ 10,000.
         (raw as u64).min(self.maximum_fee)
     }
 
     /// `calculate_pre_fee_amount`: the least amount whose transfer delivers `post` (`None` where
     /// the token program's checked arithmetic fails).
     pub fn pre_fee_amount(&self, post: u64) -> Option<u64> {
-        let bps = u128::from(self.basis_points);
+        let basis_points = self.basis_points.min(MAX_FEE_BASIS_POINTS);
+        let bps = u128::from(basis_points);
         let one = u128::from(MAX_FEE_BASIS_POINTS);
-        match (self.basis_points, post) {
+        match (basis_points, post) {
             (0, _) => Some(post),
             (_, 0) => Some(0),
             (MAX_FEE_BASIS_POINTS, _) => self.maximum_fee.checked_add(post),
@@ -168,13 +171,21 @@ impl Mint {
             r.expect_len(MINT_LEN, "82")?;
             false
         } else if *owner == programs::SPL_TOKEN_2022 {
-            if data.len() != MINT_LEN && data.len() <= ACCOUNT_TYPE_OFFSET {
-                return Err(r.wrong_length("82, or more than 165 with extensions"));
+            // A multisig's length (355) is never given to an extended account.
+            if (data.len() != MINT_LEN && data.len() <= ACCOUNT_TYPE_OFFSET) || data.len() == 355 {
+                return Err(r.wrong_length("82, or more than 165 (not 355) with extensions"));
             }
             true
         } else {
             return Err(r.wrong_owner(owner, &programs::SPL_TOKEN));
         };
+        // `COption` tags of mint_authority and freeze_authority: 0 (none) or 1 (some).
+        for (at, field) in [(0, "mint_authority"), (46, "freeze_authority")] {
+            let tag = u32::from_le_bytes(r.array::<4>(at, field)?);
+            if tag > 1 {
+                return Err(r.invalid(field, tag.into(), "has a COption tag other than 0 or 1"));
+            }
+        }
         if !r.bool(45, "is_initialized")? {
             return Err(r.invalid("is_initialized", 0, "is false: the mint is not initialized"));
         }
@@ -197,40 +208,11 @@ impl Mint {
             if account_type != ACCOUNT_TYPE_MINT {
                 return Err(r.invalid("account_type", account_type.into(), "is not a mint (1)"));
             }
-            mint.read_extensions(&r, &data[ACCOUNT_TYPE_OFFSET + 1..])?;
+            for_each_extension(&r, &data[ACCOUNT_TYPE_OFFSET + 1..], |kind, value| {
+                mint.apply_extension(&r, kind, value)
+            })?;
         }
         Ok(mint)
-    }
-
-    /// Walks the type-length-value entries as the token program's `get_tlv_data_info` does.
-    fn read_extensions(&mut self, r: &FieldReader<'_>, tlv: &[u8]) -> Result<(), DecodeError> {
-        let base = ACCOUNT_TYPE_OFFSET + 1;
-        let mut at = 0usize;
-        // Fewer than two bytes left, or a type 0 entry: the end (the rest is room to grow).
-        while tlv.len() - at >= 2 {
-            let kind = u16::from_le_bytes([tlv[at], tlv[at + 1]]);
-            if kind == 0 {
-                break;
-            }
-            let Some(len_bytes) = tlv.get(at + 2..at + 4) else {
-                return Err(r.invalid(
-                    "extension length",
-                    (base + at).try_into().unwrap_or(i128::MAX),
-                    "is cut off at the end of the data (offset given)",
-                ));
-            };
-            let len = usize::from(u16::from_le_bytes([len_bytes[0], len_bytes[1]]));
-            let Some(value) = tlv.get(at + 4..at + 4 + len) else {
-                return Err(r.invalid(
-                    "extension length",
-                    len as i128,
-                    "runs past the end of the data",
-                ));
-            };
-            self.apply_extension(r, kind, value)?;
-            at += 4 + len;
-        }
-        Ok(())
     }
 
     fn apply_extension(

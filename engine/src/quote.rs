@@ -81,6 +81,8 @@ pub struct AccountData<'a> {
 pub enum Updated {
     /// The account is not one of this pool's.
     Ignored,
+    /// The account is the pool's, but nothing a quote reads changed (the same mint settings).
+    Unchanged,
     /// The pool's state changed; it reads the same accounts.
     State,
     /// The pool's state changed and so did the set of accounts it reads (see [`Amm::accounts`]).

@@ -189,6 +189,14 @@ impl PoolState {
         Ok(state)
     }
 
+    /// (vault, mint, token program) of token 0 and token 1.
+    pub fn sides(&self) -> [(Pubkey, Pubkey, Pubkey); 2] {
+        [
+            (self.token_0_vault, self.token_0_mint, self.token_0_program),
+            (self.token_1_vault, self.token_1_mint, self.token_1_program),
+        ]
+    }
+
     /// Writes the fields the engine reads into a 637-byte image (simulator, tests).
     pub fn encode(&self) -> Vec<u8> {
         use pool_offset as o;
@@ -361,9 +369,20 @@ fn pre_fee_amount(post: u128, rate: u64) -> Option<u128> {
     )
 }
 
-/// `Fees::split_creator_fee`: `floor(total·c / (t + c))`, `None` when both rates are 0.
-fn split_creator_fee(total: u128, trade: u64, creator: u64) -> Option<u128> {
-    (total * u128::from(creator)).checked_div(u128::from(trade + creator))
+/// `Fees::split_creator_fee` (`floor_div`): `floor(total·c / (t + c))`; the curve calculator
+/// turns its `None` (both rates 0, or the product overflowing) into ZeroTradingTokens.
+fn split_creator_fee(total: u128, trade: u64, creator: u64) -> Result<u128, QuoteError> {
+    let check = if trade + creator == 0 {
+        Check::ZeroFeeSplit
+    } else {
+        Check::Overflow {
+            stage: "creator fee split",
+        }
+    };
+    total
+        .checked_mul(u128::from(creator))
+        .and_then(|x| x.checked_div(u128::from(trade + creator)))
+        .ok_or(rejected(ProgramError::CpZeroTradingTokens, check))
 }
 
 /// `ceil(amount·rate / 1e6)` (`Fees::trading_fee`, `Fees::creator_fee`).
@@ -396,14 +415,21 @@ pub fn swap_curve(
     }
     let (x, y) = (u128::from(reserve_in), u128::from(reserve_out));
     let amount = u128::from(amount);
-    let zero_trading = || rejected(ProgramError::CpZeroTradingTokens, Check::ZeroFeeSplit);
     let too_big = |stage| panic(Check::Overflow { stage });
+    // `calculate_pre_fee_amount` is `None` at a 100% rate (a division by zero) or on overflow.
+    let pre_fee_failure = |rate: u64, stage| {
+        if rate >= FEE_RATE_DENOMINATOR {
+            Check::FullFeeRate { rate }
+        } else {
+            Check::Overflow { stage }
+        }
+    };
     match mode {
         SwapMode::ExactIn => {
             // calculator.rs L108-115: the trade (and creator) fee off the input, rounded up.
             let (less_fees, trade_fee, mut creator_fee) = if on_input {
                 let total = ceil_fee(amount, t + c);
-                let creator = split_creator_fee(total, t, c).ok_or_else(zero_trading)?;
+                let creator = split_creator_fee(total, t, c)?;
                 (amount - total, total - creator, creator)
             } else {
                 let trade = ceil_fee(amount, t);
@@ -432,7 +458,11 @@ pub fn swap_curve(
             let (actual_out, mut creator_fee) = if on_input {
                 (amount, 0)
             } else {
-                let with_creator = pre_fee_amount(amount, c).ok_or_else(zero_trading)?;
+                // `?` there: ZeroTradingTokens.
+                let with_creator = pre_fee_amount(amount, c).ok_or(rejected(
+                    ProgramError::CpZeroTradingTokens,
+                    pre_fee_failure(c, "output with creator fee"),
+                ))?;
                 (with_creator, with_creator - amount)
             };
             // constant_product.rs L39-41: `y.checked_sub(dy).unwrap()` and a ceiling division by
@@ -447,14 +477,14 @@ pub fn swap_curve(
             // calculator.rs L173-186: the input grossed up by the fee rate(s), `.unwrap()`ped.
             let (input, trade_fee) = if on_input {
                 let with_fee = pre_fee_amount(swapped, t + c)
-                    .ok_or_else(|| too_big("input with fees (fee rates of 100%)"))?;
+                    .ok_or_else(|| panic(pre_fee_failure(t + c, "input with fees")))?;
                 let total = with_fee - swapped;
-                let creator = split_creator_fee(total, t, c).ok_or_else(zero_trading)?;
+                let creator = split_creator_fee(total, t, c)?;
                 creator_fee = creator;
                 (with_fee, total - creator)
             } else {
                 let with_fee = pre_fee_amount(swapped, t)
-                    .ok_or_else(|| too_big("input with fee (a fee rate of 100%)"))?;
+                    .ok_or_else(|| panic(pre_fee_failure(t, "input with fee")))?;
                 (with_fee, with_fee - swapped)
             };
             // swap_base_output.rs L79: `u64::try_from(result.input_amount).unwrap()`.
@@ -516,8 +546,8 @@ pub struct RaydiumCpPool {
     key: Pubkey,
     state: PoolState,
     config: Option<AmmConfig>,
-    vault_0_amount: Option<u64>,
-    vault_1_amount: Option<u64>,
+    /// The token 0 and token 1 vaults as last received.
+    vaults: [Option<TokenAccount>; 2],
     mints: [Option<Mint>; 2],
 }
 
@@ -529,8 +559,7 @@ impl RaydiumCpPool {
             key: *account.pubkey,
             state: PoolState::decode(account.pubkey, account.owner, account.data)?,
             config: None,
-            vault_0_amount: None,
-            vault_1_amount: None,
+            vaults: [None, None],
             mints: [None, None],
         })
     }
@@ -547,8 +576,8 @@ impl RaydiumCpPool {
             pool: self.key,
             missing: what,
         };
-        let v0 = self.vault_0_amount.ok_or(missing("token 0 vault"))?;
-        let v1 = self.vault_1_amount.ok_or(missing("token 1 vault"))?;
+        let v0 = self.vaults[0].ok_or(missing("token 0 vault"))?.amount;
+        let v1 = self.vaults[1].ok_or(missing("token 1 vault"))?.amount;
         let s = &self.state;
         // `checked_add(..).ok_or(ErrorCode::MathOverflow)`.
         let owed = |p: u64, f: u64, c: u64, side| {
@@ -633,6 +662,21 @@ impl RaydiumCpPool {
         }
     }
 
+    /// The transfers through the vaults (the last step of both instructions) fail on a frozen
+    /// one with the token program's `AccountFrozen`.
+    fn check_vaults_unfrozen(&self) -> Result<(), QuoteError> {
+        let sides = self.state.sides();
+        match (0..2).find(|&i| self.vaults[i].is_some_and(|v| v.is_frozen)) {
+            Some(i) => Err(rejected(
+                ProgramError::TokenAccountFrozen,
+                Check::Frozen {
+                    account: sides[i].0,
+                },
+            )),
+            None => Ok(()),
+        }
+    }
+
     fn fees(&self, config: &AmmConfig, side: Side) -> CpFees {
         let s = &self.state;
         CpFees {
@@ -713,31 +757,22 @@ impl Amm for RaydiumCpPool {
         let key = account.pubkey;
         if *key == self.key {
             let state = PoolState::decode(key, account.owner, account.data)?;
-            let old = &self.state;
             let mut outcome = Updated::State;
-            if state.amm_config != old.amm_config {
+            if state.amm_config != self.state.amm_config {
                 self.config = None;
                 outcome = Updated::Accounts;
             }
-            if state.token_0_vault != old.token_0_vault {
-                self.vault_0_amount = None;
-                outcome = Updated::Accounts;
-            }
-            if state.token_1_vault != old.token_1_vault {
-                self.vault_1_amount = None;
-                outcome = Updated::Accounts;
-            }
-            if (state.token_0_mint, state.token_0_program)
-                != (old.token_0_mint, old.token_0_program)
-            {
-                self.mints[0] = None;
-                outcome = Updated::Accounts;
-            }
-            if (state.token_1_mint, state.token_1_program)
-                != (old.token_1_mint, old.token_1_program)
-            {
-                self.mints[1] = None;
-                outcome = Updated::Accounts;
+            let (was, now) = (self.state.sides(), state.sides());
+            for side in 0..2 {
+                // A vault read against another address, mint or token program is no longer
+                // this side's; a mint under another address or program neither.
+                if now[side] != was[side] {
+                    self.vaults[side] = None;
+                    outcome = Updated::Accounts;
+                }
+                if (now[side].1, now[side].2) != (was[side].1, was[side].2) {
+                    self.mints[side] = None;
+                }
             }
             self.state = state;
             return Ok(outcome);
@@ -746,43 +781,30 @@ impl Amm for RaydiumCpPool {
             self.config = Some(AmmConfig::decode(key, account.owner, account.data)?);
             return Ok(Updated::State);
         }
-        for (index, (mint_key, program)) in [
-            (self.state.token_0_mint, self.state.token_0_program),
-            (self.state.token_1_mint, self.state.token_1_program),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            if *key == mint_key {
-                let mint = Mint::decode(key, account.owner, account.data)?;
-                if mint.program() != program {
-                    return Err(DecodeError::Mismatch {
-                        kind: AccountKind::Mint,
-                        pubkey: *key,
-                        field: "owner program",
-                        expected: program,
-                        found: mint.program(),
-                    });
-                }
-                self.mints[index] = Some(mint);
-                return Ok(Updated::State);
+        let sides = self.state.sides();
+        if let Some(side) = sides.iter().position(|(_, mint, _)| mint == key) {
+            let mint = Mint::decode(key, account.owner, account.data)?;
+            let program = sides[side].2;
+            if mint.program() != program {
+                return Err(DecodeError::Mismatch {
+                    kind: AccountKind::Mint,
+                    pubkey: *key,
+                    field: "owner program",
+                    expected: program,
+                    found: mint.program(),
+                });
             }
+            // A mint rewritten without a change a quote reads (its supply moved) is no news.
+            if self.mints[side] == Some(mint) {
+                return Ok(Updated::Unchanged);
+            }
+            self.mints[side] = Some(mint);
+            return Ok(Updated::State);
         }
-        let (slot, mint, program) = if *key == self.state.token_0_vault {
-            (
-                &mut self.vault_0_amount,
-                self.state.token_0_mint,
-                self.state.token_0_program,
-            )
-        } else if *key == self.state.token_1_vault {
-            (
-                &mut self.vault_1_amount,
-                self.state.token_1_mint,
-                self.state.token_1_program,
-            )
-        } else {
+        let Some(side) = sides.iter().position(|(vault, _, _)| vault == key) else {
             return Ok(Updated::Ignored);
         };
+        let (_, mint, program) = sides[side];
         let vault = TokenAccount::decode(key, account.owner, account.data)?;
         if vault.mint != mint {
             return Err(DecodeError::Mismatch {
@@ -802,13 +824,15 @@ impl Amm for RaydiumCpPool {
                 found: vault.program(),
             });
         }
-        *slot = Some(vault.amount);
+        self.vaults[side] = Some(vault);
         Ok(Updated::State)
     }
 
     fn curve(&self, side: Side) -> Option<crate::curve::Curve> {
         let s = &self.state;
-        if s.status & STATUS_SWAP_DISABLED_BIT != 0 {
+        if s.status & STATUS_SWAP_DISABLED_BIT != 0
+            || self.vaults.iter().flatten().any(|v| v.is_frozen)
+        {
             return None;
         }
         let config = self.config.as_ref()?;
@@ -827,8 +851,7 @@ impl Amm for RaydiumCpPool {
         } else {
             keep(fees.trade_fee_rate) * keep(fees.creator_fee_rate)
         };
-        // An output reserve of one unit can never pay out: every output is 0 or the reserve.
-        (r_in > 0 && r_out > 1).then(|| crate::curve::Curve {
+        (r_in > 0 && r_out > 0).then(|| crate::curve::Curve {
             reserve_in: r_in as f64,
             reserve_out: r_out as f64 * mint_out.map_or(1.0, Mint::transfer_keep),
             gamma: pool_gamma * mint_in.map_or(1.0, Mint::transfer_keep),
@@ -910,6 +933,7 @@ impl Amm for RaydiumCpPool {
                     ));
                 }
                 self.check_fee_books(request.side, &result, config)?;
+                self.check_vaults_unfrozen()?;
                 Ok(Quote {
                     amount_in: amount,
                     amount_out: received,
@@ -948,6 +972,7 @@ impl Amm for RaydiumCpPool {
                             stage: "input with its transfer fee",
                         }))?;
                 self.check_fee_books(request.side, &result, config)?;
+                self.check_vaults_unfrozen()?;
                 Ok(Quote {
                     amount_in,
                     amount_out: amount,

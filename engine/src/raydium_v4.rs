@@ -189,10 +189,10 @@ impl AmmInfo {
 pub struct RaydiumV4Pool {
     key: Pubkey,
     info: AmmInfo,
-    coin_vault_amount: Option<u64>,
-    pc_vault_amount: Option<u64>,
-    /// A vault or mint found to belong to Token-2022, which the program refuses.
-    token_2022: Option<Pubkey>,
+    /// The coin and pc vaults as last received.
+    vaults: [Option<TokenAccount>; 2],
+    /// Whether the coin and pc mints, when received (the quote CLI), belong to Token-2022.
+    mint_is_token_2022: [bool; 2],
 }
 
 fn rejected(error: ProgramError, check: Check) -> QuoteError {
@@ -205,9 +205,8 @@ impl RaydiumV4Pool {
         Ok(Self {
             key: *account.pubkey,
             info: AmmInfo::decode(account.pubkey, account.owner, account.data)?,
-            coin_vault_amount: None,
-            pc_vault_amount: None,
-            token_2022: None,
+            vaults: [None, None],
+            mint_is_token_2022: [false, false],
         })
     }
 
@@ -219,11 +218,12 @@ impl RaydiumV4Pool {
     /// Coin and pc reserves net of pnl owed, as `calc_total_without_take_pnl_no_orderbook`
     /// computes them (math.rs L323-335: `checked_sub(..).ok_or(CheckedSubOverflow)`, pc first).
     pub fn reserves(&self) -> Result<(u64, u64), QuoteError> {
-        let coin = self.coin_vault_amount.ok_or(QuoteError::MissingAccount {
+        let [coin, pc] = self.vaults;
+        let coin = coin.ok_or(QuoteError::MissingAccount {
             pool: self.key,
             missing: "coin vault",
         })?;
-        let pc = self.pc_vault_amount.ok_or(QuoteError::MissingAccount {
+        let pc = pc.ok_or(QuoteError::MissingAccount {
             pool: self.key,
             missing: "pc vault",
         })?;
@@ -233,9 +233,23 @@ impl RaydiumV4Pool {
                 Check::OwedExceedsVault { side, vault, owed },
             ))
         };
-        let pc = net(pc, self.info.need_take_pnl_pc, "pc")?;
-        let coin = net(coin, self.info.need_take_pnl_coin, "coin")?;
+        let pc = net(pc.amount, self.info.need_take_pnl_pc, "pc")?;
+        let coin = net(coin.amount, self.info.need_take_pnl_coin, "coin")?;
         Ok((coin, pc))
+    }
+
+    /// A vault or mint that belongs to Token-2022, which the program refuses.
+    fn token_2022_account(&self) -> Option<Pubkey> {
+        let i = &self.info;
+        [(i.coin_vault, 0), (i.pc_vault, 1)]
+            .into_iter()
+            .find(|(_, side)| self.vaults[*side].is_some_and(|v| v.is_token_2022))
+            .or_else(|| {
+                [(i.coin_vault_mint, 0), (i.pc_vault_mint, 1)]
+                    .into_iter()
+                    .find(|(_, side)| self.mint_is_token_2022[*side])
+            })
+            .map(|(key, _)| key)
     }
 
     /// The status gates the program applies on loading the pool (processor.rs L1789-1791),
@@ -414,56 +428,65 @@ impl Amm for RaydiumV4Pool {
         let key = account.pubkey;
         if *key == self.key {
             let info = AmmInfo::decode(key, account.owner, account.data)?;
+            let old = &self.info;
+            let was = [
+                (old.coin_vault, old.coin_vault_mint),
+                (old.pc_vault, old.pc_vault_mint),
+            ];
+            let now = [
+                (info.coin_vault, info.coin_vault_mint),
+                (info.pc_vault, info.pc_vault_mint),
+            ];
             let mut outcome = Updated::State;
-            if info.coin_vault != self.info.coin_vault {
-                self.coin_vault_amount = None;
-                outcome = Updated::Accounts;
-            }
-            if info.pc_vault != self.info.pc_vault {
-                self.pc_vault_amount = None;
-                outcome = Updated::Accounts;
-            }
-            if outcome == Updated::Accounts {
-                self.token_2022 = None;
+            for side in 0..2 {
+                // A vault read against another address or mint is no longer this side's.
+                if now[side] != was[side] {
+                    self.vaults[side] = None;
+                    outcome = Updated::Accounts;
+                }
+                if now[side].1 != was[side].1 {
+                    self.mint_is_token_2022[side] = false;
+                }
             }
             self.info = info;
             return Ok(outcome);
         }
-        if *key == self.info.coin_vault_mint || *key == self.info.pc_vault_mint {
+        let mints = [self.info.coin_vault_mint, self.info.pc_vault_mint];
+        if let Some(side) = mints.iter().position(|m| m == key) {
             // Not read by quotes; a Token-2022 mint makes the pool one the program refuses.
-            let mint = Mint::decode(key, account.owner, account.data)?;
-            if mint.is_token_2022 {
-                self.token_2022 = Some(*key);
-            }
-            return Ok(Updated::State);
+            let is_2022 = Mint::decode(key, account.owner, account.data)?.is_token_2022;
+            let before = std::mem::replace(&mut self.mint_is_token_2022[side], is_2022);
+            return Ok(if before == is_2022 {
+                Updated::Unchanged
+            } else {
+                Updated::State
+            });
         }
-        let (slot, mint) = if *key == self.info.coin_vault {
-            (&mut self.coin_vault_amount, self.info.coin_vault_mint)
+        let side = if *key == self.info.coin_vault {
+            0
         } else if *key == self.info.pc_vault {
-            (&mut self.pc_vault_amount, self.info.pc_vault_mint)
+            1
         } else {
             return Ok(Updated::Ignored);
         };
         let vault = TokenAccount::decode(key, account.owner, account.data)?;
-        if vault.mint != mint {
+        if vault.mint != mints[side] {
             return Err(DecodeError::Mismatch {
                 kind: AccountKind::TokenAccount,
                 pubkey: *key,
                 field: "mint",
-                expected: mint,
+                expected: mints[side],
                 found: vault.mint,
             });
         }
-        *slot = Some(vault.amount);
-        if vault.is_token_2022 {
-            self.token_2022 = Some(*key);
-        }
+        self.vaults[side] = Some(vault);
         Ok(Updated::State)
     }
 
     fn curve(&self, side: Side) -> Option<crate::curve::Curve> {
         if !matches!(self.info.status, STATUS_SWAP_ONLY | STATUS_WAITING_TRADE)
-            || self.token_2022.is_some()
+            || self.token_2022_account().is_some()
+            || self.vaults.iter().flatten().any(|v| v.is_frozen)
         {
             return None;
         }
@@ -472,8 +495,7 @@ impl Amm for RaydiumV4Pool {
             Side::AToB => (coin, pc),
             Side::BToA => (pc, coin),
         };
-        // An output reserve of one unit can never pay out: every output is 0 or the reserve.
-        (r_in > 0 && r_out > 1).then(|| crate::curve::Curve {
+        (r_in > 0 && r_out > 0).then(|| crate::curve::Curve {
             reserve_in: r_in as f64,
             reserve_out: r_out as f64,
             gamma: 1.0
@@ -486,7 +508,7 @@ impl Amm for RaydiumV4Pool {
         // L1841-1847: not SPL Token's → InvalidSplTokenProgram), the swap permission, then the
         // reserves (L1870) and the arithmetic.
         self.check_loaded_status()?;
-        if let Some(account) = self.token_2022 {
+        if let Some(account) = self.token_2022_account() {
             return Err(rejected(
                 ProgramError::AmmInvalidSplTokenProgram,
                 Check::Token2022 { account },
@@ -498,13 +520,24 @@ impl Amm for RaydiumV4Pool {
             Side::AToB => (coin, pc),
             Side::BToA => (pc, coin),
         };
-        swap(
+        let quote = swap(
             request.amount,
             request.mode,
             reserve_in,
             reserve_out,
             self.info.swap_fee_numerator,
             self.info.swap_fee_denominator,
-        )
+        )?;
+        // The transfers in and out of the vaults (after every check above) fail on a frozen one.
+        let i = &self.info;
+        for (vault, key) in self.vaults.iter().zip([i.coin_vault, i.pc_vault]) {
+            if vault.is_some_and(|v| v.is_frozen) {
+                return Err(rejected(
+                    ProgramError::TokenAccountFrozen,
+                    Check::Frozen { account: key },
+                ));
+            }
+        }
+        Ok(quote)
     }
 }

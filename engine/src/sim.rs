@@ -175,6 +175,10 @@ pub struct Simulator {
     write_version: u64,
 }
 
+/// Serial numbers of edge pools start here, past any regular pool's, so their addresses never
+/// meet one.
+const EDGE_POOL_SERIAL: u64 = 1 << 62;
+
 /// Owner of every simulated vault (a fixed address: computing one per update would cost a hash).
 const VAULT_AUTHORITY: Pubkey = Pubkey([0x5a; 32]);
 
@@ -298,11 +302,13 @@ impl Simulator {
     }
 
     /// Pools on SOL/USDC that quote a free lunch under naive math but fail every swap (or pay
-    /// nothing) on chain; see [`SimConfig::edge_pools`].
+    /// nothing) on chain; see [`SimConfig::edge_pools`]. The last two have a sizing curve (their
+    /// state looks tradeable) and only the exact quote refuses them: they open at the end of
+    /// time.
     fn make_edge_pools(tokens: &[Token]) -> Vec<SimPool> {
         let pair = (0, 1);
-        let v4 = |n: u64, status: u64, coin: u64, pc: u64, pnl: (u64, u64)| {
-            let mut pool = Self::make_v4(tokens, pair, 1_000 + n, 1.0);
+        let v4 = |n: u64, status: u64, coin: u64, pc: u64, pnl: (u64, u64), open_time: u64| {
+            let mut pool = Self::make_v4(tokens, pair, EDGE_POOL_SERIAL + n, 1.0);
             if let Kind::RaydiumV4 {
                 info,
                 coin: c,
@@ -310,14 +316,15 @@ impl Simulator {
             } = &mut pool.kind
             {
                 info.status = status;
+                info.pool_open_time = open_time;
                 (info.need_take_pnl_coin, info.need_take_pnl_pc) = pnl;
                 (*c, *p) = (coin, pc);
             }
             Self::refeed(&mut pool);
             pool
         };
-        let cp = |n: u64, status: u8, v0: u64, v1: u64, owed_0: u64| {
-            let mut pool = Self::make_cp(tokens, pair, 1_000 + n, 1.0);
+        let cp = |n: u64, status: u8, v0: u64, v1: u64, owed_0: u64, open_time: u64| {
+            let mut pool = Self::make_cp(tokens, pair, EDGE_POOL_SERIAL + n, 1.0);
             if let Kind::RaydiumCp {
                 state,
                 vault_0,
@@ -327,6 +334,7 @@ impl Simulator {
             {
                 state.status = status;
                 state.protocol_fees_token_0 = owed_0;
+                state.open_time = open_time;
                 (*vault_0, *vault_1) = (v0, v1);
             }
             Self::refeed(&mut pool);
@@ -334,17 +342,34 @@ impl Simulator {
         };
         vec![
             // Drained to one unit a side: every swap pays 0 out (InvalidInput).
-            v4(0, 6, 1, 1, (0, 0)),
+            v4(0, 6, 1, 1, (0, 0), 0),
             // Empty coin side: the whole vault is pnl owed.
-            v4(1, 6, 1_000_000_000, 1_000_000_000_000, (1_000_000_000, 0)),
+            v4(
+                1,
+                6,
+                1_000_000_000,
+                1_000_000_000_000,
+                (1_000_000_000, 0),
+                0,
+            ),
             // More pnl owed than the pc vault holds.
-            v4(2, 6, 1_000_000, 9_000_000_000_000, (0, 9_000_000_000_001)),
+            v4(
+                2,
+                6,
+                1_000_000,
+                9_000_000_000_000,
+                (0, 9_000_000_000_001),
+                0,
+            ),
             // Initialized (1): the program's swaps refuse the order-book permission.
-            v4(3, 1, 1_000_000_000, 9_000_000_000_000, (0, 0)),
+            v4(3, 1, 1_000_000_000, 9_000_000_000_000, (0, 0), 0),
             // Swaps disabled by the status bit.
-            cp(4, 1 << 2, 1_000_000_000, 9_000_000_000_000, 0),
+            cp(4, 1 << 2, 1_000_000_000, 9_000_000_000_000, 0, 0),
             // Empty token 0 side: everything in it is protocol fees owed.
-            cp(5, 0, 1_000_000_000, 9_000_000_000_000, 1_000_000_000),
+            cp(5, 0, 1_000_000_000, 9_000_000_000_000, 1_000_000_000, 0),
+            // Waiting for an open time that never comes, SOL at $9,000.
+            v4(6, 7, 1_000_000_000, 9_000_000_000_000, (0, 0), u64::MAX),
+            cp(7, 0, 1_000_000_000, 9_000_000_000_000, 0, u64::MAX),
         ]
     }
 
@@ -572,6 +597,7 @@ impl Simulator {
             owner: VAULT_AUTHORITY,
             amount,
             is_token_2022: false,
+            is_frozen: false,
         }
         .encode();
         Self::update(key, programs::SPL_TOKEN, data, slot, wv)

@@ -633,9 +633,13 @@ impl Strategy {
             .max()
             .unwrap_or(0);
         // Gates that need no size are applied before the exact confirmation, which costs tens
-        // of quotes: such a rejection carries the closed-form estimate.
+        // of quotes: such a rejection carries the closed-form estimate, once one exact quote
+        // of the route at that size shows every hop would take the swap (a route through a
+        // pool the program refuses is no opportunity, not even a rejected one).
         if let Some(reason) = self.pre_sizing_gate(id) {
             let amount_in = guess.min(base.max_trade as f64).max(0.0);
+            self.route_output(id, (amount_in as u64).max(1))
+                .filter(|out| *out > 0)?;
             let expected_out = chain.output(amount_in);
             let estimate = Opportunity {
                 cycle: id,

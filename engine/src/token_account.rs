@@ -4,10 +4,48 @@ use crate::bytes::FieldReader;
 use crate::error::{AccountKind, DecodeError};
 use crate::pubkey::{Pubkey, programs};
 
-/// Length of a token account without extensions.
+/// Length of a token account without extensions; Token-2022 pads a mint to it too.
 pub const TOKEN_ACCOUNT_LEN: usize = 165;
+/// Length of a multisig account, which Token-2022 never gives an extended account.
+const MULTISIG_LEN: usize = 355;
 /// Token-2022 writes this account-type byte at offset 165 when extensions follow.
 const ACCOUNT_TYPE_ACCOUNT: u8 = 2;
+
+/// Walks Token-2022 type-length-value extension entries (`tlv`: the bytes after the account-type
+/// byte at 165) as the token program's `get_tlv_data_info` does: until fewer than two bytes are
+/// left or a type 0 entry starts (room to grow); a cut-off length or a value running past the
+/// end is malformed. Calls `entry(type, value)` for each.
+pub(crate) fn for_each_extension(
+    r: &FieldReader<'_>,
+    tlv: &[u8],
+    mut entry: impl FnMut(u16, &[u8]) -> Result<(), DecodeError>,
+) -> Result<(), DecodeError> {
+    let mut at = 0usize;
+    while tlv.len() - at >= 2 {
+        let kind = u16::from_le_bytes([tlv[at], tlv[at + 1]]);
+        if kind == 0 {
+            break;
+        }
+        let Some(len_bytes) = tlv.get(at + 2..at + 4) else {
+            return Err(r.invalid(
+                "extension length",
+                (TOKEN_ACCOUNT_LEN + 1 + at) as i128,
+                "is cut off at the end of the data (offset given)",
+            ));
+        };
+        let len = usize::from(u16::from_le_bytes([len_bytes[0], len_bytes[1]]));
+        let Some(value) = tlv.get(at + 4..at + 4 + len) else {
+            return Err(r.invalid(
+                "extension length",
+                len as i128,
+                "runs past the end of the data",
+            ));
+        };
+        entry(kind, value)?;
+        at += 4 + len;
+    }
+    Ok(())
+}
 
 /// The parts of a token account a pool needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,18 +58,21 @@ pub struct TokenAccount {
     pub amount: u64,
     /// Whether the owning program is Token-2022.
     pub is_token_2022: bool,
+    /// Whether the account is frozen: the token program refuses every transfer from or to it.
+    pub is_frozen: bool,
 }
 
 impl TokenAccount {
-    /// Decodes a token account owned by SPL Token or Token-2022.
+    /// Decodes a token account owned by SPL Token (165 bytes) or Token-2022 (165 bytes, or the
+    /// account type 2 at 165 and well-formed extension entries after it).
     pub fn decode(pubkey: &Pubkey, owner: &Pubkey, data: &[u8]) -> Result<Self, DecodeError> {
         let r = FieldReader::new(AccountKind::TokenAccount, *pubkey, data);
         let is_token_2022 = if *owner == programs::SPL_TOKEN {
             r.expect_len(TOKEN_ACCOUNT_LEN, "165")?;
             false
         } else if *owner == programs::SPL_TOKEN_2022 {
-            if data.len() < TOKEN_ACCOUNT_LEN {
-                return Err(r.wrong_length("at least 165"));
+            if data.len() < TOKEN_ACCOUNT_LEN || data.len() == MULTISIG_LEN {
+                return Err(r.wrong_length("165, or more (not 355) with extensions"));
             }
             if data.len() > TOKEN_ACCOUNT_LEN {
                 let account_type = r.u8(TOKEN_ACCOUNT_LEN, "account_type")?;
@@ -42,22 +83,24 @@ impl TokenAccount {
                         "is not a token account (2)",
                     ));
                 }
+                for_each_extension(&r, &data[TOKEN_ACCOUNT_LEN + 1..], |_, _| Ok(()))?;
             }
             true
         } else {
             return Err(r.wrong_owner(owner, &programs::SPL_TOKEN));
         };
-        match r.u8(108, "state")? {
-            1 => {}
+        let is_frozen = match r.u8(108, "state")? {
+            1 => false,
+            2 => true,
             0 => return Err(r.invalid("state", 0, "is uninitialized")),
-            2 => return Err(r.invalid("state", 2, "is frozen: the pool cannot move it")),
             v => return Err(r.invalid("state", v.into(), "is not a valid account state")),
-        }
+        };
         Ok(Self {
             mint: r.pubkey_at(0, "mint")?,
             owner: r.pubkey_at(32, "owner")?,
             amount: r.u64(64, "amount")?,
             is_token_2022,
+            is_frozen,
         })
     }
 
@@ -67,7 +110,7 @@ impl TokenAccount {
         data[0..32].copy_from_slice(&self.mint.0);
         data[32..64].copy_from_slice(&self.owner.0);
         data[64..72].copy_from_slice(&self.amount.to_le_bytes());
-        data[108] = 1;
+        data[108] = if self.is_frozen { 2 } else { 1 };
         data
     }
 
@@ -87,6 +130,7 @@ mod tests {
             owner: Pubkey([0x22; 32]),
             amount: 0x0102_0304_0506_0708,
             is_token_2022: false,
+            is_frozen: false,
         }
     }
 
@@ -116,9 +160,12 @@ mod tests {
             TokenAccount::decode(&key, &programs::SPL_TOKEN, &data[..100]),
             Err(DecodeError::WrongLength { found: 100, .. })
         ));
-        data[108] = 2;
+        data[108] = 3;
         let err = TokenAccount::decode(&key, &programs::SPL_TOKEN, &data).unwrap_err();
         assert!(err.to_string().contains("`state`"), "{err}");
+        data[108] = 2;
+        let frozen = TokenAccount::decode(&key, &programs::SPL_TOKEN, &data).unwrap();
+        assert!(frozen.is_frozen);
         data[108] = 1;
         data.extend_from_slice(&[1, 0, 0]);
         assert!(matches!(

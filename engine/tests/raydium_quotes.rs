@@ -342,6 +342,7 @@ fn v4_pool(status: u64, open_time: u64, coin: u64, pc: u64, pnl: (u64, u64)) -> 
             owner: Pubkey([9; 32]),
             amount,
             is_token_2022: false,
+            is_frozen: false,
         }
         .encode();
         assert!(
@@ -446,6 +447,7 @@ fn raydium_v4_pool_rejects_vaults_of_the_wrong_mint_and_waits_for_missing_ones()
         owner: Pubkey([9; 32]),
         amount: 1,
         is_token_2022: false,
+        is_frozen: false,
     }
     .encode();
     let err = pool
@@ -538,6 +540,7 @@ fn cp_pool(
             owner: Pubkey([9; 32]),
             amount,
             is_token_2022: is_2022,
+            is_frozen: false,
         }
         .encode();
         let owner = if is_2022 {
@@ -685,6 +688,7 @@ fn cp_pool_with_transfer_fees() -> RaydiumCpPool {
             owner: Pubkey([9; 32]),
             amount,
             is_token_2022: true,
+            is_frozen: false,
         }
         .encode();
         feed(vault, programs::SPL_TOKEN_2022, bytes);
@@ -780,6 +784,7 @@ fn raydium_v4_refuses_a_token_2022_vault() {
         owner: Pubkey([9; 32]),
         amount: 1_000,
         is_token_2022: true,
+        is_frozen: false,
     }
     .encode();
     pool.update(AccountData {

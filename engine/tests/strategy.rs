@@ -58,6 +58,7 @@ fn v4_pool(
             owner: Pubkey([9; 32]),
             amount,
             is_token_2022: false,
+            is_frozen: false,
         }
         .encode(),
         received_at: 0,
@@ -715,9 +716,14 @@ fn the_engine_never_trades_through_drained_disabled_or_one_sided_pools() {
         edge_pools: true,
         ..SimConfig::default()
     });
-    assert_eq!(sim.pool_count(), 46, "40 pools and 6 the programs refuse");
+    assert_eq!(sim.pool_count(), 48, "40 pools and 8 the programs refuse");
     let market = sim.market();
-    let edge: Vec<PoolIndex> = (40..46).map(PoolIndex).collect();
+    let edge: Vec<PoolIndex> = (40..48).map(PoolIndex).collect();
+    // The last two look tradeable to sizing: only their exact quotes refuse them.
+    for p in [PoolIndex(46), PoolIndex(47)] {
+        let pool = market.pool(p).unwrap();
+        assert!(sniperforge_engine::Amm::curve(pool, sniperforge_engine::Side::AToB).is_some());
+    }
     // Each of them fails every swap as its program would (or, drained, pays nothing).
     for &p in &edge {
         let pool = market.pool(p).unwrap();

@@ -26,8 +26,8 @@ pub struct WhirlpoolPool {
     window: Vec<(i32, Pubkey)>,
     /// Mints of token A and B (their transfer fees), once received.
     mints: [Option<Mint>; 2],
-    /// Every account the pool account names (config, vaults, mints, rewards).
-    referenced: Vec<Pubkey>,
+    /// Every account the pool account names (config, vaults, mints, rewards; zeros unused).
+    referenced: [Pubkey; 11],
 }
 
 impl WhirlpoolPool {
@@ -211,7 +211,7 @@ impl Amm for WhirlpoolPool {
     }
 
     fn references(&self, key: &Pubkey) -> bool {
-        *key == self.key || self.referenced.contains(key)
+        *key == self.key || (*key != Pubkey([0; 32]) && self.referenced.contains(key))
     }
 
     fn update(&mut self, account: AccountData<'_>) -> Result<Updated, DecodeError> {
@@ -241,13 +241,17 @@ impl Amm for WhirlpoolPool {
             .enumerate()
         {
             if *account.pubkey == mint_key {
-                self.mints[index] =
-                    Some(Mint::decode(account.pubkey, account.owner, account.data)?);
+                let mint = Mint::decode(account.pubkey, account.owner, account.data)?;
+                // A mint rewritten without a change a quote reads (its supply moved) is no news.
+                if self.mints[index] == Some(mint) {
+                    return Ok(Updated::Unchanged);
+                }
+                self.mints[index] = Some(mint);
                 return Ok(Updated::State);
             }
         }
         // Not tick arrays: other programs' accounts, and the pool's own config or rewards.
-        if *account.owner != programs::ORCA_WHIRLPOOL || self.referenced.contains(account.pubkey) {
+        if *account.owner != programs::ORCA_WHIRLPOOL || self.references(account.pubkey) {
             return Ok(Updated::Ignored);
         }
         let known = self.tick_array_keys.contains(account.pubkey)

@@ -117,16 +117,17 @@ impl Whirlpool {
         Ok(w)
     }
 
-    /// Every account a `Whirlpool` account names: its config, both vaults and mints, and the
-    /// three reward mints and vaults (all zero where unused). `data` must have decoded.
-    pub fn referenced_accounts(data: &[u8]) -> Vec<Pubkey> {
+    /// Every account a `Whirlpool` account names: its config, both mints and vaults, and the
+    /// three reward mints and vaults (all zeros where unused). `data` must have decoded.
+    pub fn referenced_accounts(data: &[u8]) -> [Pubkey; 11] {
         const AT: [usize; 11] = [8, 101, 133, 181, 213, 269, 301, 397, 429, 525, 557];
-        AT.iter()
-            .filter_map(|at| data.get(*at..*at + 32))
-            .filter_map(|bytes| <[u8; 32]>::try_from(bytes).ok())
-            .map(Pubkey)
-            .filter(|key| *key != Pubkey([0; 32]))
-            .collect()
+        AT.map(|at| {
+            Pubkey(
+                data.get(at..at + 32)
+                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                    .unwrap_or([0; 32]),
+            )
+        })
     }
 
     /// Whether the pool charges adaptive fees (an Oracle account the engine does not model).
