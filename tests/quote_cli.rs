@@ -335,3 +335,178 @@ fn unreadable_and_inconsistent_files_exit_2_naming_the_file() {
         &["pool.json", "account.owner"],
     );
 }
+
+/// Writes `data` as `solana account --output json` does.
+fn write_account(dir: &Path, name: &str, pubkey: &Pubkey, owner: &Pubkey, data: &[u8]) {
+    use base64::Engine as _;
+    let json = serde_json::json!({
+        "pubkey": pubkey.to_string(),
+        "account": {
+            "lamports": 1_000_000,
+            "data": [base64::engine::general_purpose::STANDARD.encode(data), "base64"],
+            "owner": owner.to_string(),
+            "executable": false,
+            "rentEpoch": 0,
+        },
+    });
+    fs::write(dir.join(format!("{name}.json")), json.to_string()).unwrap();
+}
+
+use sniperforge_engine::Pubkey;
+use sniperforge_engine::mint::{Mint, TransferFee, TransferFeeConfig};
+use sniperforge_engine::pubkey::programs;
+use sniperforge_engine::raydium_cp::{AmmConfig, PoolState};
+use sniperforge_engine::token_account::TokenAccount;
+
+/// A CP-Swap pool of two Token-2022 tokens with transfer fees from epoch 10 (the engine's
+/// hand-computed vectors in engine/tests/raydium_quotes.rs), with its whole account set: the
+/// LP mint and the observation account besides what a quote reads.
+fn token_2022_cp_pool(dir: &Path) {
+    let key = |b: u8| Pubkey([b; 32]);
+    let state = PoolState {
+        amm_config: key(21),
+        token_0_vault: key(22),
+        token_1_vault: key(23),
+        token_0_mint: key(24),
+        token_1_mint: key(25),
+        lp_mint: key(26),
+        observation_key: key(27),
+        token_0_program: programs::SPL_TOKEN_2022,
+        token_1_program: programs::SPL_TOKEN_2022,
+        ..Default::default()
+    };
+    write_account(
+        dir,
+        "pool",
+        &key(20),
+        &programs::RAYDIUM_CP_SWAP,
+        &state.encode(),
+    );
+    let config = AmmConfig {
+        trade_fee_rate: 2_500,
+        ..Default::default()
+    };
+    write_account(
+        dir,
+        "config",
+        &state.amm_config,
+        &programs::RAYDIUM_CP_SWAP,
+        &config.encode(),
+    );
+    for (i, (vault, mint, amount, bps, max)) in [
+        (
+            state.token_0_vault,
+            state.token_0_mint,
+            1_000_000_000,
+            100,
+            1_000_000,
+        ),
+        (
+            state.token_1_vault,
+            state.token_1_mint,
+            2_000_000_000,
+            50,
+            30,
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let vault_bytes = TokenAccount {
+            mint,
+            owner: key(9),
+            amount,
+            is_token_2022: true,
+            is_frozen: false,
+        }
+        .encode();
+        write_account(
+            dir,
+            &format!("vault-{i}"),
+            &vault,
+            &programs::SPL_TOKEN_2022,
+            &vault_bytes,
+        );
+        let m = Mint {
+            is_token_2022: true,
+            transfer_fee: Some(TransferFeeConfig {
+                older: TransferFee::default(),
+                newer: TransferFee {
+                    epoch: 10,
+                    maximum_fee: max,
+                    basis_points: bps,
+                },
+            }),
+            ..Mint::plain(mint, 6)
+        };
+        write_account(
+            dir,
+            &format!("mint-{i}"),
+            &mint,
+            &programs::SPL_TOKEN_2022,
+            &m.encode(),
+        );
+    }
+    write_account(
+        dir,
+        "lp-mint",
+        &state.lp_mint,
+        &programs::SPL_TOKEN,
+        &Mint::plain(state.lp_mint, 9).encode(),
+    );
+    write_account(
+        dir,
+        "observation",
+        &state.observation_key,
+        &programs::RAYDIUM_CP_SWAP,
+        &[7u8; 4075],
+    );
+}
+
+#[test]
+fn transfer_fees_are_reported_apart_and_the_epoch_chooses_the_set() {
+    let d = tempfile::tempdir().unwrap();
+    token_2022_cp_pool(d.path());
+    let fields = |v: &serde_json::Value| {
+        [
+            "amount_in",
+            "amount_out",
+            "fee_amount",
+            "transfer_fee_in",
+            "transfer_fee_out",
+        ]
+        .map(|f| v[f].as_u64().unwrap())
+    };
+    // The newer set by default and from epoch 10: 1% in (10,000), capped 30 out.
+    for extra in [&[][..], &["--epoch", "10"][..]] {
+        let v = json(&quote("raydium-cp", d.path(), "1000000", "a-to-b", extra));
+        assert_eq!(
+            fields(&v),
+            [1_000_000, 1_973_071, 2_475, 10_000, 30],
+            "{extra:?}"
+        );
+    }
+    let v = json(&quote(
+        "raydium-cp",
+        d.path(),
+        "500000",
+        "b-to-a",
+        &["--exact-out", "--epoch", "10"],
+    ));
+    assert_eq!(fields(&v), [1_013_176, 500_000, 2_533, 30, 5_051]);
+    // Epoch 9: the older set, no fee.
+    let v = json(&quote(
+        "raydium-cp",
+        d.path(),
+        "1000000",
+        "a-to-b",
+        &["--epoch", "9"],
+    ));
+    assert_eq!(fields(&v)[3..], [0, 0]);
+    // Without a Token-2022 token's mint there is no quote: its fee is unknown.
+    fs::remove_file(d.path().join("mint-1.json")).unwrap();
+    expect_bad_input(
+        &quote("raydium-cp", d.path(), "1000000", "a-to-b", &[]),
+        &["no token 1 mint"],
+    );
+}

@@ -800,3 +800,75 @@ fn raydium_v4_refuses_a_token_2022_vault() {
         Some(ProgramError::AmmInvalidSplTokenProgram)
     );
 }
+
+#[test]
+fn a_frozen_vault_fails_the_swap_as_the_token_program_does() {
+    let frozen = |mint, amount| {
+        TokenAccount {
+            mint,
+            owner: Pubkey([9; 32]),
+            amount,
+            is_token_2022: false,
+            is_frozen: true,
+        }
+        .encode()
+    };
+    let mut v4 = v4_pool(6, 0, 1_000_000, 1_000_000, (0, 0));
+    let info = *v4.info();
+    v4.update(AccountData {
+        pubkey: &info.pc_vault,
+        owner: &programs::SPL_TOKEN,
+        data: &frozen(info.pc_vault_mint, 1_000_000),
+    })
+    .unwrap();
+    let err = v4
+        .quote(&request(1_000, Side::AToB, ExactIn, 0))
+        .unwrap_err();
+    assert_eq!(err.program_error(), Some(ProgramError::TokenAccountFrozen));
+    assert!(err.to_string().contains("is frozen"), "{err}");
+    assert!(
+        v4.curve(Side::AToB).is_none(),
+        "no sizing through it either"
+    );
+
+    let mut cp = cp_pool(0, 0, (false, CreatorFeeOn::BothTokens), false);
+    let s = *cp.state();
+    cp.update(AccountData {
+        pubkey: &s.token_0_vault,
+        owner: &programs::SPL_TOKEN,
+        data: &frozen(s.token_0_mint, 1_000_000_123),
+    })
+    .unwrap();
+    assert_eq!(
+        cp.quote(&request(1_000, Side::BToA, ExactOut, 0))
+            .unwrap_err()
+            .program_error(),
+        Some(ProgramError::TokenAccountFrozen)
+    );
+}
+
+#[test]
+fn a_mint_rewritten_with_the_same_settings_changes_nothing() {
+    use sniperforge_engine::Updated;
+    use sniperforge_engine::mint::Mint;
+    let mut pool = cp_pool(0, 0, (false, CreatorFeeOn::BothTokens), true);
+    let s = *pool.state();
+    let mint = Mint {
+        is_token_2022: true,
+        ..Mint::plain(s.token_1_mint, 6)
+    };
+    let mut apply = |data: &[u8]| {
+        pool.update(AccountData {
+            pubkey: &s.token_1_mint,
+            owner: &programs::SPL_TOKEN_2022,
+            data,
+        })
+        .unwrap()
+    };
+    let mut bytes = mint.encode();
+    assert_eq!(apply(&bytes), Updated::State);
+    // The supply moved (a burn): nothing a quote reads.
+    bytes[36] = 7;
+    assert_eq!(apply(&bytes), Updated::Unchanged);
+    assert!(Updated::Unchanged.applied());
+}
