@@ -231,6 +231,8 @@ impl Market {
             .get(&update.pubkey)
             .is_some_and(|seen| version <= *seen)
         {
+            // A stale account state still shows how far the cluster has got.
+            self.newest_slot = self.newest_slot.max(update.slot);
             self.stale_updates += 1;
             changed.clear();
             return Ok(false);
@@ -255,6 +257,11 @@ impl Market {
     /// Records that the cluster reached `slot` (slot events; updates record their own).
     pub fn observe_slot(&mut self, slot: u64) {
         self.newest_slot = self.newest_slot.max(slot);
+    }
+
+    /// The newest slot seen: in an applied or stale update, a slot event or a confirmation.
+    pub fn slot(&self) -> u64 {
+        self.newest_slot
     }
 
     /// The epoch of the newest slot seen: the one whose Token-2022 transfer fees apply.
@@ -340,6 +347,7 @@ impl Market {
     /// Marks every pool's state as confirmed current up to `slot` (a live feed whose account
     /// subscriptions are all up vouches that nothing changed unseen); never moves a slot back.
     pub fn confirm_slot(&mut self, slot: u64) {
+        self.observe_slot(slot);
         for s in &mut self.pool_slot {
             *s = (*s).max(slot);
         }

@@ -5,7 +5,7 @@ use crate::error::{AccountKind, Check, DecodeError, ProgramError, QuoteError};
 use crate::mint::{FeeError, Mint};
 use crate::pubkey::{Pubkey, programs};
 use crate::quote::{AccountData, Amm, DexKind, Quote, QuoteRequest, Side, SwapMode, Updated};
-use crate::token_account::TokenAccount;
+use crate::token_account::{TokenAccount, Vault};
 
 /// `PoolState` length including the Anchor discriminator.
 pub const POOL_STATE_LEN: usize = 637;
@@ -372,6 +372,10 @@ fn pre_fee_amount(post: u128, rate: u64) -> Option<u128> {
 /// `Fees::split_creator_fee` (`floor_div`): `floor(total·c / (t + c))`; the curve calculator
 /// turns its `None` (both rates 0, or the product overflowing) into ZeroTradingTokens.
 fn split_creator_fee(total: u128, trade: u64, creator: u64) -> Result<u128, QuoteError> {
+    // No creator fee (the common case): 0, without the division.
+    if creator == 0 && trade > 0 {
+        return Ok(0);
+    }
     let check = if trade + creator == 0 {
         Check::ZeroFeeSplit
     } else {
@@ -382,11 +386,15 @@ fn split_creator_fee(total: u128, trade: u64, creator: u64) -> Result<u128, Quot
     total
         .checked_mul(u128::from(creator))
         .and_then(|x| x.checked_div(u128::from(trade + creator)))
-        .ok_or(rejected(ProgramError::CpZeroTradingTokens, check))
+        .ok_or_else(|| rejected(ProgramError::CpZeroTradingTokens, check))
 }
 
 /// `ceil(amount·rate / 1e6)` (`Fees::trading_fee`, `Fees::creator_fee`).
 fn ceil_fee(amount: u128, rate: u64) -> u128 {
+    // In u64 when the product fits (a multiply-shift instead of a 128-bit division call).
+    if let Some(product) = u64::try_from(amount).ok().and_then(|a| a.checked_mul(rate)) {
+        return u128::from(product.div_ceil(FEE_RATE_DENOMINATOR));
+    }
     (amount * u128::from(rate)).div_ceil(u128::from(FEE_RATE_DENOMINATOR))
 }
 
@@ -394,6 +402,7 @@ fn ceil_fee(amount: u128, rate: u64) -> u128 {
 /// `curve/constant_product.rs`), with the program's failures: `amount` is what reaches the
 /// curve side of the swap (exact in: the input after its transfer fee; exact out: the output
 /// including its transfer fee).
+#[inline]
 pub fn swap_curve(
     amount: u64,
     mode: SwapMode,
@@ -459,10 +468,12 @@ pub fn swap_curve(
                 (amount, 0)
             } else {
                 // `?` there: ZeroTradingTokens.
-                let with_creator = pre_fee_amount(amount, c).ok_or(rejected(
-                    ProgramError::CpZeroTradingTokens,
-                    pre_fee_failure(c, "output with creator fee"),
-                ))?;
+                let with_creator = pre_fee_amount(amount, c).ok_or_else(|| {
+                    rejected(
+                        ProgramError::CpZeroTradingTokens,
+                        pre_fee_failure(c, "output with creator fee"),
+                    )
+                })?;
                 (with_creator, with_creator - amount)
             };
             // constant_product.rs L39-41: `y.checked_sub(dy).unwrap()` and a ceiling division by
@@ -547,8 +558,11 @@ pub struct RaydiumCpPool {
     state: PoolState,
     config: Option<AmmConfig>,
     /// The token 0 and token 1 vaults as last received.
-    vaults: [Option<TokenAccount>; 2],
+    vaults: [Option<Vault>; 2],
     mints: [Option<Mint>; 2],
+    /// [`Self::reserves`], recomputed whenever the pool account or a vault changes (quotes
+    /// outnumber updates).
+    net_reserves: Result<(u64, u64), QuoteError>,
 }
 
 impl RaydiumCpPool {
@@ -561,6 +575,10 @@ impl RaydiumCpPool {
             config: None,
             vaults: [None, None],
             mints: [None, None],
+            net_reserves: Err(QuoteError::MissingAccount {
+                pool: *account.pubkey,
+                missing: "token 0 vault",
+            }),
         })
     }
 
@@ -572,21 +590,31 @@ impl RaydiumCpPool {
     /// Token 0 and token 1 reserves net of protocol, fund and creator fees owed, as
     /// `PoolState::vault_amount_without_fee` computes them (states/pool.rs L200-216).
     pub fn reserves(&self) -> Result<(u64, u64), QuoteError> {
+        self.net_reserves.clone()
+    }
+
+    fn compute_reserves(&self) -> Result<(u64, u64), QuoteError> {
         let missing = |what| QuoteError::MissingAccount {
             pool: self.key,
             missing: what,
         };
-        let v0 = self.vaults[0].ok_or(missing("token 0 vault"))?.amount;
-        let v1 = self.vaults[1].ok_or(missing("token 1 vault"))?.amount;
+        let v0 = self.vaults[0]
+            .ok_or_else(|| missing("token 0 vault"))?
+            .amount;
+        let v1 = self.vaults[1]
+            .ok_or_else(|| missing("token 1 vault"))?
+            .amount;
         let s = &self.state;
         // `checked_add(..).ok_or(ErrorCode::MathOverflow)`.
         let owed = |p: u64, f: u64, c: u64, side| {
             p.checked_add(f)
                 .and_then(|x| x.checked_add(c))
-                .ok_or(rejected(
-                    ProgramError::CpMathOverflow,
-                    Check::Overflow { stage: side },
-                ))
+                .ok_or_else(|| {
+                    rejected(
+                        ProgramError::CpMathOverflow,
+                        Check::Overflow { stage: side },
+                    )
+                })
         };
         let owed_0 = owed(
             s.protocol_fees_token_0,
@@ -602,19 +630,22 @@ impl RaydiumCpPool {
         )?;
         // `vault.checked_sub(fees).ok_or(ErrorCode::InsufficientVault)`.
         let net = |vault: u64, owed: u64, side| {
-            vault.checked_sub(owed).ok_or(rejected(
-                ProgramError::CpInsufficientVault,
-                Check::OwedExceedsVault { side, vault, owed },
-            ))
+            vault.checked_sub(owed).ok_or_else(|| {
+                rejected(
+                    ProgramError::CpInsufficientVault,
+                    Check::OwedExceedsVault { side, vault, owed },
+                )
+            })
         };
         Ok((net(v0, owed_0, "token 0")?, net(v1, owed_1, "token 1")?))
     }
 
     /// The mint of token `index` when it can charge a transfer fee (a Token-2022 mint); `None`
     /// for SPL Token, whose mints have no extensions.
+    #[inline]
     fn fee_mint(&self, index: usize) -> Result<Option<&Mint>, QuoteError> {
-        let program = [self.state.token_0_program, self.state.token_1_program][index];
-        if program != programs::SPL_TOKEN_2022 {
+        let program = [&self.state.token_0_program, &self.state.token_1_program][index];
+        if *program != programs::SPL_TOKEN_2022 {
             return Ok(None);
         }
         Mint::required(
@@ -625,52 +656,68 @@ impl RaydiumCpPool {
         .map(Some)
     }
 
-    /// `PoolState::update_fees` (states/pool.rs L326): protocol and fund shares of the trade
-    /// fee are booked on the input side, the creator fee on its side, each with
-    /// `checked_add(..).unwrap()`.
-    fn check_fee_books(
+    /// What the instruction does after the arithmetic: `PoolState::update_fees` (states/pool.rs
+    /// L326) books the protocol and fund shares of the trade fee on the input side and the
+    /// creator fee on its side, each with `checked_add(..).unwrap()`; then the transfers
+    /// through the vaults fail on a frozen one with the token program's `AccountFrozen`.
+    #[inline(always)]
+    fn check_after_swap(
         &self,
         side: Side,
         result: &CpSwap,
         config: &AmmConfig,
     ) -> Result<(), QuoteError> {
         let s = &self.state;
-        let (protocol_fee, fund_fee) = fee_shares(result.trade_fee, config);
-        let [input, output] = match side {
-            Side::AToB => [0, 1],
-            Side::BToA => [1, 0],
-        };
-        let protocol = [s.protocol_fees_token_0, s.protocol_fees_token_1];
-        let fund = [s.fund_fees_token_0, s.fund_fees_token_1];
-        let creator = [s.creator_fees_token_0, s.creator_fees_token_1];
+        let input = if side == Side::AToB { 0 } else { 1 };
         let creator_side = if result.creator_fee_on_input {
             input
         } else {
-            output
+            1 - input
         };
-        let fits = protocol[input].checked_add(protocol_fee).is_some()
-            && fund[input].checked_add(fund_fee).is_some()
-            && creator[creator_side]
-                .checked_add(result.creator_fee)
-                .is_some();
-        if fits {
-            Ok(())
+        let (protocol, fund) = if input == 0 {
+            (s.protocol_fees_token_0, s.fund_fees_token_0)
         } else {
-            Err(panic(Check::Overflow {
-                stage: "the pool's fee books (update_fees)",
-            }))
+            (s.protocol_fees_token_1, s.fund_fees_token_1)
+        };
+        let creator = if creator_side == 0 {
+            s.creator_fees_token_0
+        } else {
+            s.creator_fees_token_1
+        };
+        // The shares are at most the trade fee: books a trade fee short of u64::MAX fit.
+        let books_fit = protocol.max(fund) <= u64::MAX - result.trade_fee
+            && creator <= u64::MAX - result.creator_fee;
+        let frozen = self.vaults.iter().flatten().any(|v| v.is_frozen);
+        if books_fit && !frozen {
+            return Ok(());
         }
+        self.refuse_after_swap(protocol, fund, creator, result, config)
     }
 
-    /// The transfers through the vaults (the last step of both instructions) fail on a frozen
-    /// one with the token program's `AccountFrozen`.
-    fn check_vaults_unfrozen(&self) -> Result<(), QuoteError> {
-        let sides = self.state.sides();
+    /// The exact verdict of [`Self::check_after_swap`] once its quick test fails.
+    #[cold]
+    fn refuse_after_swap(
+        &self,
+        protocol: u64,
+        fund: u64,
+        creator: u64,
+        result: &CpSwap,
+        config: &AmmConfig,
+    ) -> Result<(), QuoteError> {
+        let (protocol_fee, fund_fee) = fee_shares(result.trade_fee, config);
+        if protocol.checked_add(protocol_fee).is_none()
+            || fund.checked_add(fund_fee).is_none()
+            || creator.checked_add(result.creator_fee).is_none()
+        {
+            return Err(panic(Check::Overflow {
+                stage: "the pool's fee books (update_fees)",
+            }));
+        }
         match (0..2).find(|&i| self.vaults[i].is_some_and(|v| v.is_frozen)) {
             Some(i) => Err(rejected(
                 ProgramError::TokenAccountFrozen,
                 Check::Frozen {
-                    account: sides[i].0,
+                    account: self.state.sides()[i].0,
                 },
             )),
             None => Ok(()),
@@ -775,6 +822,7 @@ impl Amm for RaydiumCpPool {
                 }
             }
             self.state = state;
+            self.net_reserves = self.compute_reserves();
             return Ok(outcome);
         }
         if *key == self.state.amm_config {
@@ -824,7 +872,8 @@ impl Amm for RaydiumCpPool {
                 found: vault.program(),
             });
         }
-        self.vaults[side] = Some(vault);
+        self.vaults[side] = Some(Vault::from(&vault));
+        self.net_reserves = self.compute_reserves();
         Ok(Updated::State)
     }
 
@@ -836,7 +885,7 @@ impl Amm for RaydiumCpPool {
             return None;
         }
         let config = self.config.as_ref()?;
-        let (r0, r1) = self.reserves().ok()?;
+        let (r0, r1) = *self.net_reserves.as_ref().ok()?;
         let (r_in, r_out, mint_in, mint_out) = match side {
             Side::AToB => (r0, r1, self.fee_mint(0).ok()?, self.fee_mint(1).ok()?),
             Side::BToA => (r1, r0, self.fee_mint(1).ok()?, self.fee_mint(0).ok()?),
@@ -887,19 +936,29 @@ impl Amm for RaydiumCpPool {
                 },
             ));
         }
-        let config = self.config.as_ref().ok_or(QuoteError::MissingAccount {
-            pool: self.key,
-            missing: "amm config",
-        })?;
+        let config = self
+            .config
+            .as_ref()
+            .ok_or_else(|| QuoteError::MissingAccount {
+                pool: self.key,
+                missing: "amm config",
+            })?;
         let (index_in, index_out) = match request.side {
             Side::AToB => (0, 1),
             Side::BToA => (1, 0),
         };
-        let (mint_in, mint_out) = (self.fee_mint(index_in)?, self.fee_mint(index_out)?);
+        // Pools of two SPL Token tokens (most of them) have no mint to consult.
+        let (mint_in, mint_out) = if self.state.token_0_program == programs::SPL_TOKEN
+            && self.state.token_1_program == programs::SPL_TOKEN
+        {
+            (None, None)
+        } else {
+            (self.fee_mint(index_in)?, self.fee_mint(index_out)?)
+        };
         let fees = self.fees(config, request.side);
         let epoch = request.epoch;
         let net_reserves = |this: &Self| -> Result<(u64, u64), QuoteError> {
-            let (r0, r1) = this.reserves()?;
+            let (r0, r1) = *this.net_reserves.as_ref().map_err(Clone::clone)?;
             Ok(match request.side {
                 Side::AToB => (r0, r1),
                 Side::BToA => (r1, r0),
@@ -932,8 +991,7 @@ impl Amm for RaydiumCpPool {
                         Check::ZeroOutput,
                     ));
                 }
-                self.check_fee_books(request.side, &result, config)?;
-                self.check_vaults_unfrozen()?;
+                self.check_after_swap(request.side, &result, config)?;
                 Ok(Quote {
                     amount_in: amount,
                     amount_out: received,
@@ -946,12 +1004,11 @@ impl Amm for RaydiumCpPool {
                 // swap_base_output.rs L23-27: the output grossed up by its mint's inverse fee
                 // (`checked_add(..).unwrap()`).
                 let transfer_fee_out = inverse_transfer_fee(mint_out, amount, epoch)?;
-                let pool_out =
-                    amount
-                        .checked_add(transfer_fee_out)
-                        .ok_or(panic(Check::Overflow {
-                            stage: "output with its transfer fee",
-                        }))?;
+                let pool_out = amount.checked_add(transfer_fee_out).ok_or_else(|| {
+                    panic(Check::Overflow {
+                        stage: "output with its transfer fee",
+                    })
+                })?;
                 let (reserve_in, reserve_out) = net_reserves(self)?;
                 let result =
                     swap_curve(pool_out, SwapMode::ExactOut, reserve_in, reserve_out, fees)?;
@@ -964,15 +1021,12 @@ impl Amm for RaydiumCpPool {
                     ));
                 }
                 let transfer_fee_in = inverse_transfer_fee(mint_in, result.input, epoch)?;
-                let amount_in =
-                    result
-                        .input
-                        .checked_add(transfer_fee_in)
-                        .ok_or(panic(Check::Overflow {
-                            stage: "input with its transfer fee",
-                        }))?;
-                self.check_fee_books(request.side, &result, config)?;
-                self.check_vaults_unfrozen()?;
+                let amount_in = result.input.checked_add(transfer_fee_in).ok_or_else(|| {
+                    panic(Check::Overflow {
+                        stage: "input with its transfer fee",
+                    })
+                })?;
+                self.check_after_swap(request.side, &result, config)?;
                 Ok(Quote {
                     amount_in,
                     amount_out: amount,

@@ -5,7 +5,7 @@ use crate::error::{AccountKind, Check, DecodeError, ProgramError, QuoteError};
 use crate::mint::Mint;
 use crate::pubkey::{Pubkey, programs};
 use crate::quote::{AccountData, Amm, DexKind, Quote, QuoteRequest, Side, SwapMode, Updated};
-use crate::token_account::TokenAccount;
+use crate::token_account::{TokenAccount, Vault};
 
 /// `AmmInfo` is a packed 752-byte struct without discriminator.
 pub const AMM_INFO_LEN: usize = 752;
@@ -190,7 +190,7 @@ pub struct RaydiumV4Pool {
     key: Pubkey,
     info: AmmInfo,
     /// The coin and pc vaults as last received.
-    vaults: [Option<TokenAccount>; 2],
+    vaults: [Option<Vault>; 2],
     /// Whether the coin and pc mints, when received (the quote CLI), belong to Token-2022.
     mint_is_token_2022: [bool; 2],
 }
@@ -218,24 +218,33 @@ impl RaydiumV4Pool {
     /// Coin and pc reserves net of pnl owed, as `calc_total_without_take_pnl_no_orderbook`
     /// computes them (math.rs L323-335: `checked_sub(..).ok_or(CheckedSubOverflow)`, pc first).
     pub fn reserves(&self) -> Result<(u64, u64), QuoteError> {
-        let [coin, pc] = self.vaults;
-        let coin = coin.ok_or(QuoteError::MissingAccount {
+        let [coin, pc] = &self.vaults;
+        let coin = coin.ok_or_else(|| QuoteError::MissingAccount {
             pool: self.key,
             missing: "coin vault",
         })?;
-        let pc = pc.ok_or(QuoteError::MissingAccount {
+        let pc = pc.ok_or_else(|| QuoteError::MissingAccount {
             pool: self.key,
             missing: "pc vault",
         })?;
         let net = |vault: u64, owed: u64, side| {
-            vault.checked_sub(owed).ok_or(rejected(
-                ProgramError::AmmCheckedSubOverflow,
-                Check::OwedExceedsVault { side, vault, owed },
-            ))
+            vault.checked_sub(owed).ok_or_else(|| {
+                rejected(
+                    ProgramError::AmmCheckedSubOverflow,
+                    Check::OwedExceedsVault { side, vault, owed },
+                )
+            })
         };
         let pc = net(pc.amount, self.info.need_take_pnl_pc, "pc")?;
         let coin = net(coin.amount, self.info.need_take_pnl_coin, "coin")?;
         Ok((coin, pc))
+    }
+
+    /// Whether a vault or mint belongs to Token-2022 (the flags alone: the hot path's check).
+    fn touches_token_2022(&self) -> bool {
+        self.mint_is_token_2022[0]
+            || self.mint_is_token_2022[1]
+            || self.vaults.iter().flatten().any(|v| v.is_token_2022)
     }
 
     /// A vault or mint that belongs to Token-2022, which the program refuses.
@@ -314,14 +323,16 @@ pub fn swap(
     match mode {
         SwapMode::ExactIn => {
             // L1900-1905: `swap_fee = ceil(amount_in·num / den)`, `.unwrap()`ped.
-            let fee = ceil_div(u128::from(amount) * num, den).ok_or(panic(Check::Overflow {
-                stage: "swap fee (denominator 0)",
-            }))?;
-            let net = u128::from(amount)
-                .checked_sub(fee)
-                .ok_or(panic(Check::Overflow {
+            let fee = ceil_div(u128::from(amount) * num, den).ok_or_else(|| {
+                panic(Check::Overflow {
+                    stage: "swap fee (denominator 0)",
+                })
+            })?;
+            let net = u128::from(amount).checked_sub(fee).ok_or_else(|| {
+                panic(Check::Overflow {
                     stage: "input less swap fee",
-                }))?;
+                })
+            })?;
             // math.rs L388-392: `r_out·net / (r_in + net)`, `checked_div(..).unwrap()`.
             let denominator = r_in + net;
             if denominator == 0 {
@@ -364,16 +375,18 @@ pub fn swap(
                 }));
             }
             let before = ceil_div(r_in * u128::from(amount), r_out - u128::from(amount))
-                .ok_or(panic(Check::EmptyReserve { side: "output" }))?;
+                .ok_or_else(|| panic(Check::EmptyReserve { side: "output" }))?;
             // L2152-2163: `before·den` (checked_mul) ceiling-divided by `den − num`, then
             // `.as_u64()`: each overflow panics.
             let after = before
                 .checked_mul(den)
                 .and_then(|x| ceil_div(x, den.checked_sub(num)?))
                 .and_then(|x| u64::try_from(x).ok())
-                .ok_or(panic(Check::Overflow {
-                    stage: "input with swap fee for exact out",
-                }))?;
+                .ok_or_else(|| {
+                    panic(Check::Overflow {
+                        stage: "input with swap fee for exact out",
+                    })
+                })?;
             // L2183-2184: `swap_in_after_add_fee == 0 || swap.amount_out == 0` → InvalidInput.
             if amount == 0 {
                 return Err(invalid_input(Check::ZeroAmount));
@@ -479,13 +492,13 @@ impl Amm for RaydiumV4Pool {
                 found: vault.mint,
             });
         }
-        self.vaults[side] = Some(vault);
+        self.vaults[side] = Some(Vault::from(&vault));
         Ok(Updated::State)
     }
 
     fn curve(&self, side: Side) -> Option<crate::curve::Curve> {
         if !matches!(self.info.status, STATUS_SWAP_ONLY | STATUS_WAITING_TRADE)
-            || self.token_2022_account().is_some()
+            || self.touches_token_2022()
             || self.vaults.iter().flatten().any(|v| v.is_frozen)
         {
             return None;
@@ -508,7 +521,9 @@ impl Amm for RaydiumV4Pool {
         // L1841-1847: not SPL Token's → InvalidSplTokenProgram), the swap permission, then the
         // reserves (L1870) and the arithmetic.
         self.check_loaded_status()?;
-        if let Some(account) = self.token_2022_account() {
+        if self.touches_token_2022()
+            && let Some(account) = self.token_2022_account()
+        {
             return Err(rejected(
                 ProgramError::AmmInvalidSplTokenProgram,
                 Check::Token2022 { account },
@@ -530,8 +545,9 @@ impl Amm for RaydiumV4Pool {
         )?;
         // The transfers in and out of the vaults (after every check above) fail on a frozen one.
         let i = &self.info;
-        for (vault, key) in self.vaults.iter().zip([i.coin_vault, i.pc_vault]) {
+        for (vault, key) in self.vaults.iter().zip([&i.coin_vault, &i.pc_vault]) {
             if vault.is_some_and(|v| v.is_frozen) {
+                let key = *key;
                 return Err(rejected(
                     ProgramError::TokenAccountFrozen,
                     Check::Frozen { account: key },

@@ -289,7 +289,6 @@ pub struct Strategy {
     base: Vec<Option<BaseMint>>,
     mint_info: Vec<Option<(u8, f64)>>,
     config: StrategyConfig,
-    slot: u64,
     unix_timestamp: i64,
     pending: VecDeque<Order>,
     external_fills: bool,
@@ -352,7 +351,6 @@ impl Strategy {
             base,
             mint_info,
             config,
-            slot: 0,
             unix_timestamp: 0,
             pending: VecDeque::new(),
             external_fills: false,
@@ -451,7 +449,6 @@ impl Strategy {
                 slot,
                 unix_timestamp,
             } => {
-                self.slot = self.slot.max(*slot);
                 self.market.observe_slot(*slot);
                 self.unix_timestamp = *unix_timestamp;
             }
@@ -490,7 +487,6 @@ impl Strategy {
                 return Err(e);
             }
         };
-        self.slot = self.slot.max(update.slot);
         if fresh {
             for &pool in &changed {
                 self.refresh_curves(pool);
@@ -517,7 +513,6 @@ impl Strategy {
             self.counters.decode_errors += 1;
         } else {
             self.counters.updates += 1;
-            self.slot = self.slot.max(update.slot);
             for &pool in &changed {
                 self.refresh_curves(pool);
             }
@@ -528,7 +523,6 @@ impl Strategy {
 
     /// A live feed confirmed every pool's state up to `slot` (see [`Market::confirm_slot`]).
     pub fn confirm_slot(&mut self, slot: u64) {
-        self.slot = self.slot.max(slot);
         self.market.confirm_slot(slot);
     }
 
@@ -687,7 +681,7 @@ impl Strategy {
             .map(|h| self.market.pool_slot(h.pool))
             .min()
             .unwrap_or(0);
-        let age = self.slot.saturating_sub(oldest) as f64;
+        let age = self.market.slot().saturating_sub(oldest) as f64;
         let freshness =
             (1.0 - age / (self.config.risk.max_state_age_slots as f64 + 1.0)).clamp(0.0, 1.0);
         // Walk the route on the curves: each hop's input against its reserve.
@@ -757,7 +751,7 @@ impl Strategy {
             .map(|h| self.market.pool_slot(h.pool))
             .min()
             .unwrap_or(0);
-        if self.slot.saturating_sub(oldest) > self.config.risk.max_state_age_slots {
+        if self.market.slot().saturating_sub(oldest) > self.config.risk.max_state_age_slots {
             Some(Rejection::StaleState)
         } else if self.pending.len() >= self.config.risk.max_concurrent_trades {
             Some(Rejection::Concurrency)

@@ -62,6 +62,27 @@ pub struct TokenAccount {
     pub is_frozen: bool,
 }
 
+/// What a pool keeps of a vault: its balance and whether the token program would refuse it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Vault {
+    /// Balance in base units.
+    pub amount: u64,
+    /// Whether the vault belongs to Token-2022.
+    pub is_token_2022: bool,
+    /// Whether the vault is frozen.
+    pub is_frozen: bool,
+}
+
+impl From<&TokenAccount> for Vault {
+    fn from(account: &TokenAccount) -> Self {
+        Self {
+            amount: account.amount,
+            is_token_2022: account.is_token_2022,
+            is_frozen: account.is_frozen,
+        }
+    }
+}
+
 impl TokenAccount {
     /// Decodes a token account owned by SPL Token (165 bytes) or Token-2022 (165 bytes, or the
     /// account type 2 at 165 and well-formed extension entries after it).
