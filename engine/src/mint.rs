@@ -305,7 +305,7 @@ impl Mint {
         pool: Pubkey,
         missing: &'static str,
     ) -> Result<&'a Mint, QuoteError> {
-        let mint = mint.ok_or_else(|| QuoteError::MissingAccount { pool, missing })?;
+        let mint = mint.ok_or(QuoteError::MissingAccount { pool, missing })?;
         mint.check_supported()?;
         Ok(mint)
     }

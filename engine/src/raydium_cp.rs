@@ -936,13 +936,10 @@ impl Amm for RaydiumCpPool {
                 },
             ));
         }
-        let config = self
-            .config
-            .as_ref()
-            .ok_or_else(|| QuoteError::MissingAccount {
-                pool: self.key,
-                missing: "amm config",
-            })?;
+        let config = self.config.as_ref().ok_or(QuoteError::MissingAccount {
+            pool: self.key,
+            missing: "amm config",
+        })?;
         let (index_in, index_out) = match request.side {
             Side::AToB => (0, 1),
             Side::BToA => (1, 0),
