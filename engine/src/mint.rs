@@ -585,4 +585,31 @@ mod tests {
         ));
         assert!(Mint::decode(&key, &programs::SPL_TOKEN, &plain[..81]).is_err());
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(20_000))]
+
+        /// Hostile bytes (a valid prefix, then anything: lengths, types, truncations) decode or
+        /// fail with an error; the fee arithmetic of whatever decodes never panics.
+        #[test]
+        fn hostile_mint_bytes_never_panic(
+            tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+            cut in 0usize..600,
+        ) {
+            let key = Pubkey([1; 32]);
+            let mut data = Mint::plain(key, 6).encode();
+            data.resize(165, 0);
+            data.push(1);
+            data.extend_from_slice(&tail);
+            data.truncate(cut.max(1));
+            for owner in [programs::SPL_TOKEN, programs::SPL_TOKEN_2022] {
+                if let Ok(mint) = Mint::decode(&key, &owner, &data) {
+                    for amount in [0, 1, 9_999, u64::MAX] {
+                        let _ = mint.fee_on(amount, 0);
+                        let _ = mint.gross_for(amount, u64::MAX);
+                    }
+                }
+            }
+        }
+    }
 }
