@@ -287,7 +287,13 @@ impl Portfolio {
 
     /// The best route for `amount` base units of `from` into `to`: direct pools, or two hops
     /// through USDC or SOL; the programs' exact output decides. (hops, out, venues)
-    fn best_route(&self, from: &Token, to: &Token, amount: u64) -> Option<(u64, Vec<String>)> {
+    fn best_route(
+        &self,
+        from: &Token,
+        to: &Token,
+        amount: u64,
+        now_ms: i64,
+    ) -> Option<(u64, Vec<String>)> {
         let side = |pool: PoolIndex, input: &Pubkey| {
             let a = self.market.pool(pool).map(|p| p.mints()[0]);
             if a.as_ref() == Some(input) {
@@ -326,7 +332,10 @@ impl Portfolio {
         routes
             .into_iter()
             .filter_map(|hops| {
-                let out = self.market.route_output(&hops, amount, 0)?;
+                // Quoted at the cluster time: pools that open later are refused.
+                let out = self
+                    .market
+                    .route_output(&hops, amount, now_ms.div_euclid(1_000))?;
                 let venues = hops
                     .iter()
                     .filter_map(|h| self.market.pool(h.pool).map(|p| venue(p.dex()).to_string()))
@@ -337,7 +346,7 @@ impl Portfolio {
     }
 
     /// Trades that bring the weights back to their targets, largest drifts first.
-    fn make_plan(&self, values: &BTreeMap<String, f64>, total: f64) -> Vec<Value> {
+    fn make_plan(&self, values: &BTreeMap<String, f64>, total: f64, now_ms: i64) -> Vec<Value> {
         let s = &self.settings;
         let mut drift: Vec<(String, f64)> = values
             .keys()
@@ -379,7 +388,7 @@ impl Portfolio {
             {
                 let units = usd / price;
                 let amount = (units * 10f64.powi(i32::from(from.decimals))) as u64;
-                match self.best_route(from, to, amount) {
+                match self.best_route(from, to, amount, now_ms) {
                     Some((out, venues)) => plan.push(json!({
                         "sell": from.symbol, "buy": to.symbol, "amount": units,
                         "value_usd": usd, "route": venues,
@@ -460,7 +469,7 @@ impl Portfolio {
             .plan_at
             .is_none_or(|t| now_ms - t >= s.interval_ms.max(1_000))
         {
-            self.plan = self.make_plan(&values, total);
+            self.plan = self.make_plan(&values, total, now_ms);
             self.plan_at = Some(now_ms);
         }
         json!({
