@@ -404,3 +404,32 @@ fn transfer_fees_follow_swap_v2_in_both_modes_and_directions() {
     assert!(matches!(err, QuoteError::UnsupportedMint { .. }), "{err}");
     assert!(err.to_string().contains("transfer hook"), "{err}");
 }
+
+/// A partial fill (the price bound reached) charges the fee-included amount of what the pool
+/// took (swap.rs L263-265), not the amount given: with 1% capped at 7 on A, the pool's input
+/// plus 7.
+#[test]
+fn a_partial_fill_with_a_transfer_fee_charges_what_the_pool_took_plus_its_fee() {
+    let per = 88 * 64;
+    let min_array = MIN_TICK_INDEX.div_euclid(per) * per;
+    let s = state(64, MIN_TICK_INDEX + 10, 1_000_000);
+    let arrays = [(min_array, vec![])];
+    let plain = pool(&s, &arrays);
+    let fees = pool_with_mints(
+        &s,
+        &arrays,
+        fee_mint(s.token_mint_a, 100, 7),
+        Mint::plain(s.token_mint_b, 6),
+    );
+    let amount = u64::MAX / 2;
+    let base = quote_at(&plain, amount - 7, Side::AToB, SwapMode::ExactIn, 10).unwrap();
+    assert!(
+        base.amount_in < amount - 7,
+        "the fee-free swap fills partly too"
+    );
+    let q = quote_at(&fees, amount, Side::AToB, SwapMode::ExactIn, 10).unwrap();
+    assert_eq!(
+        (q.amount_in, q.transfer_fee_in, q.amount_out),
+        (base.amount_in + 7, 7, base.amount_out)
+    );
+}
