@@ -104,7 +104,12 @@ fn is_pool_account(dex: DexArg, account: &LoadedAccount) -> bool {
 
 fn describe(account: &LoadedAccount) -> &'static str {
     let head = account.data.get(..8);
-    if account.owner == programs::SPL_TOKEN || account.owner == programs::SPL_TOKEN_2022 {
+    let is_mint = account.data.len() == 82 || account.data.get(165) == Some(&1);
+    if (account.owner == programs::SPL_TOKEN || account.owner == programs::SPL_TOKEN_2022)
+        && is_mint
+    {
+        "a mint"
+    } else if account.owner == programs::SPL_TOKEN || account.owner == programs::SPL_TOKEN_2022 {
         "a token account"
     } else if account.owner == programs::RAYDIUM_AMM_V4 {
         "a raydium-v4 account"
