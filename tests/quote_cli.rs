@@ -353,7 +353,7 @@ fn write_account(dir: &Path, name: &str, pubkey: &Pubkey, owner: &Pubkey, data: 
 }
 
 use sniperforge_engine::Pubkey;
-use sniperforge_engine::mint::{Mint, TransferFee, TransferFeeConfig};
+use sniperforge_engine::mint::{Mint, TransferFeeConfig};
 use sniperforge_engine::pubkey::programs;
 use sniperforge_engine::raydium_cp::{AmmConfig, PoolState};
 use sniperforge_engine::token_account::TokenAccount;
@@ -427,18 +427,7 @@ fn token_2022_cp_pool(dir: &Path) {
             &programs::SPL_TOKEN_2022,
             &vault_bytes,
         );
-        let m = Mint {
-            is_token_2022: true,
-            transfer_fee: Some(TransferFeeConfig {
-                older: TransferFee::default(),
-                newer: TransferFee {
-                    epoch: 10,
-                    maximum_fee: max,
-                    basis_points: bps,
-                },
-            }),
-            ..Mint::plain(mint, 6)
-        };
+        let m = Mint::token_2022(mint, 6, Some(TransferFeeConfig::from_epoch(10, bps, max)));
         write_account(
             dir,
             &format!("mint-{i}"),

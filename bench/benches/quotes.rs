@@ -163,18 +163,13 @@ fn decoding(c: &mut Criterion) {
         b.iter(|| TokenAccount::decode(&k, &programs::SPL_TOKEN, black_box(&token)))
     });
     // A Token-2022 mint with its transfer fee extension (278 bytes).
-    let mint = sniperforge_engine::mint::Mint {
-        is_token_2022: true,
-        transfer_fee: Some(sniperforge_engine::mint::TransferFeeConfig {
-            older: Default::default(),
-            newer: sniperforge_engine::mint::TransferFee {
-                epoch: 10,
-                maximum_fee: 5_000,
-                basis_points: 100,
-            },
-        }),
-        ..sniperforge_engine::mint::Mint::plain(key(4), 6)
-    }
+    let mint = sniperforge_engine::mint::Mint::token_2022(
+        key(4),
+        6,
+        Some(sniperforge_engine::mint::TransferFeeConfig::from_epoch(
+            10, 100, 5_000,
+        )),
+    )
     .encode();
     g.bench_function("mint_token_2022_transfer_fee", |b| {
         b.iter(|| {

@@ -107,6 +107,18 @@ pub struct TransferFeeConfig {
 }
 
 impl TransferFeeConfig {
+    /// No fee before `epoch`, then `basis_points` capped at `maximum_fee` (a fee set once).
+    pub fn from_epoch(epoch: u64, basis_points: u16, maximum_fee: u64) -> Self {
+        Self {
+            older: TransferFee::default(),
+            newer: TransferFee {
+                epoch,
+                maximum_fee,
+                basis_points,
+            },
+        }
+    }
+
     /// `get_epoch_fee`: the newer set once `epoch >= newer.epoch`, else the older one.
     pub fn epoch_fee(&self, epoch: u64) -> &TransferFee {
         if epoch >= self.newer.epoch {
@@ -160,6 +172,16 @@ impl Mint {
             is_token_2022: false,
             transfer_fee: None,
             unsupported: None,
+        }
+    }
+
+    /// A Token-2022 mint with these decimals, charging `transfer_fee` when given; for the
+    /// simulator and tests.
+    pub fn token_2022(key: Pubkey, decimals: u8, transfer_fee: Option<TransferFeeConfig>) -> Self {
+        Self {
+            is_token_2022: true,
+            transfer_fee,
+            ..Self::plain(key, decimals)
         }
     }
 

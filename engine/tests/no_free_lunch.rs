@@ -309,10 +309,9 @@ pub fn transfer_fee() -> impl Strategy<Value = Option<TransferFeeConfig>> {
 
 /// A Token-2022 mint charging `config`, or a plain SPL Token mint.
 fn mint_with(key: Pubkey, config: Option<TransferFeeConfig>) -> Mint {
-    Mint {
-        is_token_2022: config.is_some(),
-        transfer_fee: config,
-        ..Mint::plain(key, 6)
+    match config {
+        Some(_) => Mint::token_2022(key, 6, config),
+        None => Mint::plain(key, 6),
     }
 }
 

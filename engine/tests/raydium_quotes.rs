@@ -633,7 +633,7 @@ fn raydium_cp_pool_gates_on_status_bit_open_time_and_waits_for_token_2022_mints(
 /// Token-2022: token 0 charges 1% capped at 1,000,000, token 1 0.5% capped at 30, both from
 /// epoch 10 on (nothing before).
 fn cp_pool_with_transfer_fees() -> RaydiumCpPool {
-    use sniperforge_engine::mint::{Mint, TransferFee, TransferFeeConfig};
+    use sniperforge_engine::mint::{Mint, TransferFeeConfig};
     let key = Pubkey([20; 32]);
     let state = PoolState {
         amm_config: Pubkey([21; 32]),
@@ -692,18 +692,7 @@ fn cp_pool_with_transfer_fees() -> RaydiumCpPool {
         }
         .encode();
         feed(vault, programs::SPL_TOKEN_2022, bytes);
-        let m = Mint {
-            is_token_2022: true,
-            transfer_fee: Some(TransferFeeConfig {
-                older: TransferFee::default(),
-                newer: TransferFee {
-                    epoch: 10,
-                    maximum_fee: max,
-                    basis_points: bps,
-                },
-            }),
-            ..Mint::plain(mint, 6)
-        };
+        let m = Mint::token_2022(mint, 6, Some(TransferFeeConfig::from_epoch(10, bps, max)));
         feed(mint, programs::SPL_TOKEN_2022, m.encode());
     }
     pool

@@ -283,19 +283,12 @@ fn tick_arrays_of_other_pools_are_ignored_and_misaligned_ones_rejected() {
 /// A Token-2022 mint charging `basis_points` capped at `maximum_fee` from epoch 10 on (nothing
 /// before).
 fn fee_mint(key: Pubkey, basis_points: u16, maximum_fee: u64) -> Mint {
-    use sniperforge_engine::mint::{TransferFee, TransferFeeConfig};
-    Mint {
-        is_token_2022: true,
-        transfer_fee: Some(TransferFeeConfig {
-            older: TransferFee::default(),
-            newer: TransferFee {
-                epoch: 10,
-                maximum_fee,
-                basis_points,
-            },
-        }),
-        ..Mint::plain(key, 6)
-    }
+    use sniperforge_engine::mint::TransferFeeConfig;
+    Mint::token_2022(
+        key,
+        6,
+        Some(TransferFeeConfig::from_epoch(10, basis_points, maximum_fee)),
+    )
 }
 
 fn quote_at(
