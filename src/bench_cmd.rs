@@ -11,6 +11,7 @@ use crate::BenchCommand;
 pub fn run(command: &BenchCommand) -> ExitCode {
     let result = match command {
         BenchCommand::Latency(a) => latency_run(a),
+        BenchCommand::Bot(a) => crate::bench_bot::run(a),
         BenchCommand::Baseline(a) => baseline_run(a),
         BenchCommand::Gateway(a) => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -36,6 +37,12 @@ pub fn run(command: &BenchCommand) -> ExitCode {
 fn latency_run(a: &crate::LatencyArgs) -> anyhow::Result<()> {
     if a.duration == 0 {
         anyhow::bail!("--duration must be at least 1 second");
+    }
+    if a.rate > sniperforge_bots::runtime::MAX_RATE {
+        anyhow::bail!(
+            "--rate must be at most {} updates per second (0: as fast as possible)",
+            sniperforge_bots::runtime::MAX_RATE
+        );
     }
     let args = latency::LatencyArgs {
         rate: a.rate,
@@ -151,11 +158,14 @@ fn record_solana(a: &crate::RecordArgs, via: sniperforge_bots::solana::Via) -> a
     let options = a.solana.options()?;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let clock = sniperforge_engine::strategy::MonotonicClock::new();
-    let (universe, feed) = sniperforge_bots::solana::SolanaFeed::start(
+    let (ingress, mut egress) =
+        sniperforge_bots::runtime::channel(sniperforge_bots::runtime::RING_CAPACITY);
+    let (universe, _feed) = sniperforge_bots::solana::SolanaFeed::start(
         &options,
         via,
         std::sync::Arc::clone(&stop),
         clock,
+        ingress,
     )
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     let file = fs::File::create(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
@@ -175,7 +185,7 @@ fn record_solana(a: &crate::RecordArgs, via: sniperforge_bots::solana::Via) -> a
     let (mut written, mut events, mut downs) = (0u64, Vec::new(), 0u64);
     while written < a.updates && std::time::Instant::now() < deadline {
         events.clear();
-        feed.drain(&mut events);
+        events.extend(std::iter::from_fn(|| egress.pop()));
         for event in &events {
             let accounts: &[_] = match event {
                 FeedEvent::Account(u) => std::slice::from_ref(u),

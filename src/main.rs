@@ -2,6 +2,7 @@
 
 mod agent_bench;
 mod agent_cmd;
+mod bench_bot;
 mod bench_cmd;
 mod config_cmd;
 mod gateway_load;
@@ -316,6 +317,10 @@ pub struct BotArgs {
     /// Simulator seed.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// Simulator updates per second, scheduled open loop and stamped with their scheduled
+    /// times (`--feed sim`; default 20000, 100000 for ml_analytics).
+    #[arg(long)]
+    pub sim_rate: Option<u64>,
     /// Append JSON log lines to this file instead of stdout.
     #[arg(long)]
     pub log_file: Option<PathBuf>,
@@ -343,8 +348,11 @@ pub enum ConfigCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
-    /// Run the whole pipeline open loop from the simulator and write a percentile report.
+    /// Run the bots' runtime open loop from the simulator and write a percentile report.
     Latency(LatencyArgs),
+    /// Run a real bot process on the simulator at a scheduled rate and write the same report
+    /// from its own `/hdr`.
+    Bot(bench_bot::BenchBotArgs),
     /// Replay simulator updates through the engine and the brute-force baseline side by side.
     Baseline(BaselineArgs),
     /// Bounded load against a real gateway process on loopback: snapshot ingest and
@@ -395,10 +403,11 @@ pub struct LatencyArgs {
     /// Simulator seed.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
-    /// Core for the feed thread.
+    /// Core for the feed thread (with --strategy-core: the ring hand-off between the two).
     #[arg(long)]
     pub feed_core: Option<usize>,
-    /// Core for the strategy thread.
+    /// Core for the strategy thread (alone: run to completion on it). Neither core given: the
+    /// placement that measures best on this machine (as `bench bot` and the bots choose).
     #[arg(long)]
     pub strategy_core: Option<usize>,
     /// Busy-spin waiting threads instead of parking them.
@@ -559,6 +568,7 @@ fn main() -> ExitCode {
                 jito_tip_lamports: a.feed.solana.jito_tip_lamports,
                 state_dir: a.state_dir,
                 seed: a.seed,
+                sim_rate: a.sim_rate,
                 log_file: a.log_file,
             });
             ExitCode::from(u8::try_from(code).unwrap_or(1))

@@ -78,7 +78,6 @@ async fn demo_fleet(
                 .collect()
         })
         .unwrap_or_default();
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut ids = Vec::new();
     for t in DEMO {
         let id = format!("demo-{}", t.as_str().replace('_', "-"));
@@ -91,13 +90,9 @@ async fn demo_fleet(
         if t == BotType::CrossChainArbitrage {
             cfg["parameters"]["trading"]["venue_url"] = json!(venue_url);
         }
-        // Pinned only where the machine has the template's cores.
-        if cfg["resources"]["cores"]
-            .as_array()
-            .is_some_and(|c| c.iter().any(|c| c.as_u64().unwrap_or(0) as usize >= cores))
-        {
-            cfg["resources"]["cores"] = json!([]);
-        }
+        // Seven bots share one machine: none reserves cores (the templates' [2, 3] would put
+        // every bot's hot threads on the same two), each parks when idle.
+        cfg["resources"]["cores"] = json!([]);
         let (s, b) = api(
             ep,
             token,

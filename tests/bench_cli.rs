@@ -218,3 +218,84 @@ fn gateway_load_runs_a_real_gateway_and_reports() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("at least 1"));
 }
+
+#[test]
+fn bench_bot_measures_a_real_bot_process_and_writes_the_same_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args([
+            "bench",
+            "bot",
+            "--type",
+            "triangular_arbitrage",
+            "--rate",
+            "5000",
+            "--duration",
+            "2",
+            "--out",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for f in [
+        "report.md",
+        "report.json",
+        "decoded.hgrm",
+        "detected.hgrm",
+        "decided.hgrm",
+        "latency.svg",
+        "bot.json",
+        "bot.log",
+    ] {
+        assert!(dir.path().join(f).is_file(), "{f} missing");
+    }
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
+    for stage in ["decoded", "detected", "decided"] {
+        for key in ["count", "p50", "p90", "p99", "p999", "p9999", "max"] {
+            assert!(
+                json["stages"][stage][key].is_u64(),
+                "stages.{stage}.{key}: {json}"
+            );
+        }
+    }
+    // Two seconds at 5,000 updates/s, read from the bot's own /hdr.
+    let count = json["stages"]["decided"]["count"].as_u64().unwrap();
+    assert!((7_000..=11_000).contains(&count), "{json}");
+    assert!(json["runtime"].as_str().unwrap().contains("core"), "{json}");
+    let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(
+        md.contains("Runtime:") && md.contains("chosen for this machine"),
+        "{md}"
+    );
+}
+
+#[test]
+fn bench_bot_refuses_an_unknown_type_and_a_zero_rate() {
+    let out = bin()
+        .args(["bench", "bot", "--type", "hft_magic", "--out", "/tmp/x"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--type \"hft_magic\""));
+    let out = bin()
+        .args([
+            "bench",
+            "bot",
+            "--type",
+            "triangular_arbitrage",
+            "--rate",
+            "0",
+            "--out",
+            "/tmp/x",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--rate"));
+}

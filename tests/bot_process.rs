@@ -613,3 +613,122 @@ fn an_invalid_ml_config_is_refused_with_all_its_errors() {
         ],
     );
 }
+
+/// Each thread of process `pid`: its name and the cores it may run on.
+fn threads_of(pid: u32) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let status =
+            std::fs::read_to_string(task.unwrap().path().join("status")).unwrap_or_default();
+        let field = |k: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(k))
+                .map(|v| v.trim().to_string())
+                .unwrap_or_default()
+        };
+        out.push((field("Name:"), field("Cpus_allowed_list:")));
+    }
+    out
+}
+
+/// The cores this test may use, from its own mask.
+fn my_cores() -> Vec<usize> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let list = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let mut cores = Vec::new();
+    for part in list.split(',') {
+        match part.split_once('-') {
+            Some((a, b)) => cores.extend(a.parse::<usize>().unwrap()..=b.parse().unwrap()),
+            None => cores.push(part.parse().unwrap()),
+        }
+    }
+    cores
+}
+
+#[test]
+fn the_bot_pins_its_strategy_and_feed_threads_and_keeps_the_rest_off_them() {
+    let cores = my_cores();
+    assert!(cores.len() >= 2, "this test needs two cores: {cores:?}");
+    let (feed, strategy) = (cores[cores.len() - 2], cores[cores.len() - 1]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = template("triangular_arbitrage");
+    cfg["bot_id"] = json!("pin");
+    cfg["resources"]["cores"] = json!([feed, strategy]);
+    cfg["parameters"]["execution"]["spin"] = json!(false);
+    let bot = spawn(&cfg, dir.path());
+    wait_for(
+        "the bot to process updates",
+        Duration::from_secs(30),
+        || http(&bot.addr, "GET", "/health", "").0 == 200,
+    );
+    let threads = threads_of(bot.child.id());
+    let find = |name: &str| {
+        threads
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("no thread {name}: {threads:?}"))
+            .1
+            .clone()
+    };
+    assert_eq!(find("strategy-pin"), strategy.to_string(), "{threads:?}");
+    assert_eq!(find("feed-pin"), feed.to_string(), "{threads:?}");
+    // Everything else (executor, control endpoint, the main thread) stays off the strategy's
+    // core: on the unreserved cores, or where none is left, the feed's.
+    for (name, allowed) in &threads {
+        if name == "strategy-pin" {
+            continue;
+        }
+        assert!(
+            !allowed.split(',').any(|c| c == strategy.to_string()),
+            "{name} may run on the strategy's core {strategy}: {threads:?}"
+        );
+    }
+    let (_, health) = http(&bot.addr, "GET", "/health", "");
+    let health: Value = serde_json::from_str(&health).unwrap();
+    let details = health["details"].to_string();
+    assert!(
+        details.contains(&format!("strategy on core {strategy}")),
+        "{health}"
+    );
+    sigterm_exits_zero_quickly(bot);
+}
+
+#[test]
+fn a_core_the_machine_lacks_is_a_warning_and_the_bot_runs_unpinned() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = template("triangular_arbitrage");
+    cfg["bot_id"] = json!("nopin");
+    cfg["resources"]["cores"] = json!([1000, 1001]);
+    cfg["parameters"]["trading"]["min_profit_bps"] = json!(1);
+    let bot = spawn(&cfg, dir.path());
+    wait_for("the bot to trade", Duration::from_secs(30), || {
+        status(&bot)["metrics"]["trades_executed"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0
+    });
+    let (code, health) = http(&bot.addr, "GET", "/health", "");
+    assert_eq!(code, 200, "healthy, with a warning: {health}");
+    let health: Value = serde_json::from_str(&health).unwrap();
+    let details = health["details"].to_string();
+    assert!(
+        details.contains("[1000, 1001]") && details.contains("unpinned"),
+        "{health}"
+    );
+    let mine = my_cores().len();
+    let strategy = threads_of(bot.child.id())
+        .into_iter()
+        .find(|(n, _)| n == "strategy-nopin")
+        .unwrap();
+    assert!(
+        mine == 1 || strategy.1.contains(',') || strategy.1.contains('-'),
+        "unpinned: {strategy:?}"
+    );
+    sigterm_exits_zero_quickly(bot);
+}

@@ -162,7 +162,8 @@ fn a_bot_trades_on_an_rpc_node_survives_its_restart_and_replays_its_recording() 
     wait_for("trades on the RPC feed", Duration::from_secs(60), || {
         (trades(&addr) > 0 && custom(&addr, "feed_notifications") > 100.0).then_some(())
     });
-    assert_eq!(http(&addr, "GET", "/health", None, "").0, 200);
+    let h = http(&addr, "GET", "/health", None, "");
+    assert_eq!(h.0, 200, "{}", h.1);
     let (_, metrics) = http(&addr, "GET", "/metrics", None, "");
     assert!(metrics.contains("feed_notifications"), "{metrics}");
 

@@ -1,5 +1,6 @@
-//! `sniperforge bench latency`: the whole pipeline, open loop, from the simulator; writes the
-//! percentile report (markdown, JSON, one .hgrm per stage, an SVG plot).
+//! `sniperforge bench latency`: the bots' runtime (the same threads, ring, pinning and strategy
+//! worker a bot runs), open loop, from the simulator; writes the percentile report (markdown,
+//! JSON, one .hgrm per stage, an SVG plot).
 
 use std::fmt::Write as _;
 use std::fs;
@@ -8,11 +9,205 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use hdrhistogram::Histogram;
-use sniperforge_engine::pipeline::{Idle, PipelineConfig, Replay, RunReport, STAGES, run};
+use sniperforge_bots::feed::{FeedEvent, RunClock};
+use sniperforge_bots::runtime::strategy::{Gate, StrategyWorker};
+use sniperforge_bots::runtime::{self, Ingress, Plan, Produce, RuntimeStats, Sink};
+use sniperforge_engine::market::AccountUpdate;
 use sniperforge_engine::sim::{SimConfig, Simulator};
 use sniperforge_engine::strategy::{
-    BaseMint, Event, ManualClock, RiskLimits, Strategy, StrategyConfig,
+    BaseMint, Counters, Decision, Event, ManualClock, MonotonicClock, RiskLimits, Strategy,
+    StrategyConfig,
 };
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Stages of the latency report: the runtime's, then the executor thread's receipt of an order.
+pub const STAGES: [&str; 4] = ["decoded", "detected", "decided", "executed"];
+
+/// What a run measured.
+#[derive(Debug)]
+pub struct RunReport {
+    /// One histogram (ns from ingress) per entry of [`STAGES`].
+    pub stages: Vec<Histogram<u64>>,
+    /// Updates the feed produced.
+    pub produced: u64,
+    /// Updates the strategy processed.
+    pub processed: u64,
+    /// Updates replaced by a newer state of the same account while the ring was full.
+    pub coalesced: u64,
+    /// Wall time of the run, ns.
+    pub elapsed_ns: u64,
+    /// Strategy counters at the end.
+    pub counters: Counters,
+    /// Orders executed (paper).
+    pub orders: u64,
+    /// Paper PnL in USD.
+    pub pnl_usd: f64,
+    /// The runtime's placement of its threads, in words.
+    pub plan: String,
+    /// Pinning that could not be applied, in words.
+    pub warnings: Vec<String>,
+}
+
+/// Updates generated before the run, handed over on schedule (the simulator's own work stays
+/// out of the measured path), each copied into a pooled buffer as a network feed would.
+struct Prepared {
+    updates: Vec<AccountUpdate>,
+    next: usize,
+    interval_ns: f64,
+}
+
+impl Produce for Prepared {
+    fn due(&mut self) -> Option<u64> {
+        (self.next < self.updates.len()).then_some((self.next as f64 * self.interval_ns) as u64)
+    }
+
+    fn produce(&mut self, ingress: &mut Ingress, at: u64) -> bool {
+        let Some(u) = self.updates.get(self.next) else {
+            return true;
+        };
+        self.next += 1;
+        let mut data = ingress.buffer_for(u.data.len());
+        data.extend_from_slice(&u.data);
+        ingress.push(FeedEvent::Account(AccountUpdate {
+            data,
+            received_at: at,
+            ..*u
+        }));
+        !ingress.is_abandoned()
+    }
+
+    fn scheduled(&self) -> bool {
+        self.interval_ns > 0.0
+    }
+}
+
+/// The bench's executor side: orders counted and timed, paper PnL summed, the strategy
+/// thread's stage histograms accumulated.
+struct Tally {
+    stages: Vec<Histogram<u64>>,
+    executed: Histogram<u64>,
+    orders: u64,
+    pnl_usd: f64,
+}
+
+impl Sink for Tally {
+    fn on_decision(&mut self, decision: &Decision, now: u64) {
+        match decision {
+            Decision::Execute(order) => {
+                self.orders += 1;
+                let _ = self
+                    .executed
+                    .record(now.saturating_sub(order.received_at).max(1));
+            }
+            Decision::Filled(fill) => self.pnl_usd += fill.pnl_usd,
+            Decision::Rejected { .. } => {}
+        }
+    }
+
+    fn on_interval(&mut self, stages: &[Histogram<u64>]) {
+        for (total, h) in self.stages.iter_mut().zip(stages) {
+            let _ = total.add(h);
+        }
+    }
+
+    fn housekeeping(&mut self) {}
+
+    fn finish(&mut self) {}
+}
+
+/// The cores a bench run reserves: `[feed, strategy]`, or the strategy's alone (run to
+/// completion).
+pub fn bench_cores(feed: Option<usize>, strategy: Option<usize>) -> anyhow::Result<Vec<usize>> {
+    match (feed, strategy) {
+        (Some(f), Some(s)) if f == s => Ok(vec![s]),
+        (Some(f), Some(s)) => Ok(vec![f, s]),
+        (None, Some(s)) => Ok(vec![s]),
+        (None, None) => Ok(Vec::new()),
+        (Some(_), None) => anyhow::bail!(
+            "--feed-core needs --strategy-core too (alone, --strategy-core runs to completion on that core)"
+        ),
+    }
+}
+
+/// Runs `strategy` in the bots' runtime on `updates` at `rate` for `duration`, placed by
+/// `plan`; what it measured.
+pub fn run_runtime(
+    strategy: Strategy,
+    updates: Vec<AccountUpdate>,
+    rate: u64,
+    duration: Duration,
+    plan: &Plan,
+) -> anyhow::Result<RunReport> {
+    let clock = MonotonicClock::new();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ingress, egress) = runtime::channel(runtime::RING_CAPACITY);
+    let ingress_stats = Arc::clone(ingress.stats());
+    let stats = Arc::new(RuntimeStats::default());
+    let feed = runtime::Feed::Produced(
+        ingress,
+        Box::new(Prepared {
+            updates,
+            next: 0,
+            interval_ns: if rate == 0 { 0.0 } else { 1e9 / rate as f64 },
+        }),
+    );
+    let worker = StrategyWorker::new(
+        Box::new(strategy),
+        RunClock::Wall(clock),
+        Arc::new(Gate::default()),
+        None,
+    );
+    let sink = Tally {
+        stages: runtime::STAGES
+            .iter()
+            .map(|_| sniperforge_engine::telemetry::latency_histogram())
+            .collect(),
+        executed: sniperforge_engine::telemetry::latency_histogram(),
+        orders: 0,
+        pnl_usd: 0.0,
+    };
+    let started = Instant::now();
+    let running = runtime::start(
+        plan,
+        feed,
+        egress,
+        worker,
+        sink,
+        clock,
+        Arc::clone(&stop),
+        Arc::clone(&stats),
+        "bench",
+    )
+    .context("starting the runtime")?;
+    std::thread::sleep(duration);
+    stop.store(true, Ordering::Relaxed);
+    let (worker, tally) = running.join().map_err(anyhow::Error::msg)?;
+    let elapsed_ns = started.elapsed().as_nanos() as u64;
+    let mut stages = tally.stages;
+    stages.push(tally.executed);
+    let mut warnings = plan.warnings.clone();
+    warnings.extend(
+        stats
+            .pin_errors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .cloned(),
+    );
+    Ok(RunReport {
+        stages,
+        produced: ingress_stats.produced.load(Ordering::Relaxed),
+        processed: stats.processed.load(Ordering::Relaxed),
+        coalesced: ingress_stats.coalesced.load(Ordering::Relaxed),
+        elapsed_ns,
+        counters: worker.strategy().counters(),
+        orders: tally.orders,
+        pnl_usd: tally.pnl_usd,
+        plan: plan.describe(),
+        warnings,
+    })
+}
 use sniperforge_engine::telemetry::Percentiles;
 
 /// Settings of a latency run.
@@ -133,22 +328,28 @@ pub fn run_latency(args: &LatencyArgs) -> anyhow::Result<(RunReport, f64)> {
             (strategy, (0..count).map(|_| sim.next_update()).collect())
         }
     };
-    let config = PipelineConfig {
-        ring_capacity: 8_192,
-        feed_core: args.feed_core,
-        strategy_core: args.strategy_core,
-        idle: if args.spin { Idle::Spin } else { Idle::Park },
-        rate_per_s: args.rate,
-        duration: Duration::from_secs(args.duration_s),
+    let allowed = runtime::affinity::allowed_cores();
+    let cores = match (args.feed_core, args.strategy_core) {
+        // Neither given: the placement that measures best here (the bots' default choice).
+        (None, None) => runtime::affinity::best_placement(allowed).0,
+        (f, s) => bench_cores(f, s)?,
     };
-    let (report, _) = run(Replay::new(updates), strategy, &config);
+    let plan = Plan::new(&cores, allowed, args.spin, false);
+    let report = run_runtime(
+        strategy,
+        updates,
+        args.rate,
+        Duration::from_secs(args.duration_s),
+        &plan,
+    )?;
     let max_rate = strategy_max_rate(args.seed, 500_000);
     let detection = crate::detection_per_update(args.seed, 200_000);
     write_report(&args.out, args, &report, max_rate, &detection)?;
     Ok((report, max_rate))
 }
 
-fn machine() -> String {
+/// The CPU model and core count, for reports.
+pub fn machine() -> String {
     let cpu = fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
@@ -212,6 +413,7 @@ pub fn write_report(
         "opportunities": report.counters.opportunities,
         "orders": report.orders,
         "paper_pnl_usd": report.pnl_usd,
+        "runtime": report.plan,
         "warnings": report.warnings,
     });
     fs::write(
@@ -225,8 +427,8 @@ pub fn write_report(
     let _ = writeln!(
         md,
         "`sniperforge bench latency --rate {} --duration {}` on {machine}; open loop from the simulator (seed {}), \
-         latencies from each update's scheduled time.\n",
-        args.rate, args.duration_s, args.seed
+         latencies from each update's scheduled time.\n\nRuntime (the bots' own): {}.\n",
+        args.rate, args.duration_s, args.seed, report.plan
     );
     let _ = writeln!(
         md,

@@ -5,7 +5,6 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -18,7 +17,7 @@ use sniperforge_engine::sim::{SimConfig, Simulator, Token};
 
 use crate::feed::{FeedEvent, FeedSpec, Source, Universe};
 use sniperforge_engine::strategy::{
-    BaseMint, Decision, Event, MonotonicClock, RiskLimits, Strategy, StrategyConfig,
+    BaseMint, Decision, MonotonicClock, RiskLimits, Strategy, StrategyConfig,
 };
 
 use crate::config::{ValidatedConfig, changes};
@@ -57,6 +56,10 @@ pub struct Health {
     pub healthy: bool,
     /// What is wrong, when anything is.
     pub reasons: Vec<String>,
+    /// How the runtime runs (layout, cores, spin or park) and what it could not honour (a
+    /// configured core the machine lacks, fewer cores than threads): worth knowing, not a fault.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<String>,
 }
 
 /// The interface every bot type implements; the bot process and the agent drive bots through it.
@@ -105,6 +108,9 @@ pub struct BotOptions {
     pub solana: Option<crate::solana::SolanaOptions>,
     /// Simulator seed.
     pub seed: u64,
+    /// Simulator updates per second, scheduled open loop (`None`: 20,000; the ML analytics,
+    /// whose market clock runs faster, 100,000).
+    pub sim_rate: Option<u64>,
 }
 
 /// Builds bots by type.
@@ -165,6 +171,8 @@ struct Shared {
     problems: Vec<String>,
     /// What the feed reports wrong (a broken stream, a recording at its end).
     feed_problems: Vec<String>,
+    /// How the runtime placed its threads, and what it could not honour (`/health` details).
+    runtime: Vec<String>,
 }
 
 /// EnhancedArbitrage, TriangularArbitrage and FlashLoanArbitrage (the engine's strategy with the
@@ -175,8 +183,8 @@ pub struct MarketBot {
     options: BotOptions,
     shared: Arc<Mutex<Shared>>,
     stop: Arc<AtomicBool>,
-    paused: Arc<AtomicBool>,
-    runner: Mutex<Option<JoinHandle<()>>>,
+    gate: Arc<crate::runtime::strategy::Gate>,
+    runner: Mutex<Option<crate::runtime::Running<BotWorker, BotSink>>>,
 }
 
 impl std::fmt::Debug for MarketBot {
@@ -459,10 +467,11 @@ impl MarketBot {
                 custom: Default::default(),
                 problems: Vec::new(),
                 feed_problems: Vec::new(),
+                runtime: Vec::new(),
             })),
             options,
             stop: Arc::new(AtomicBool::new(false)),
-            paused: Arc::new(AtomicBool::new(false)),
+            gate: Arc::default(),
             runner: Mutex::new(None),
         })
     }
@@ -541,26 +550,68 @@ fn save_daily(dir: &std::path::Path, day: i64, pnl: f64) -> Result<(), BotError>
         .map_err(|e| BotError::State(format!("{}: {e}", daily_path(dir).display())))
 }
 
-/// The emergency stop check: a reason when a loss limit is reached.
+/// The loss limits of a configuration and today's PnL: the emergency stop's one rule, kept by
+/// the strategy thread (which halts before the next decision) and by the executor thread
+/// (which books, persists and reports).
+#[derive(Debug, Clone)]
+struct LossGuard {
+    enabled: bool,
+    max_daily_usd: f64,
+    stop_loss_bps: f64,
+    day: i64,
+    daily_pnl_usd: f64,
+}
+
+impl LossGuard {
+    fn of(cfg: &ValidatedConfig, day: i64, daily_pnl_usd: f64) -> Self {
+        Self {
+            enabled: cfg.param("risk_management", "emergency_stop_enabled") == &Value::Bool(true),
+            max_daily_usd: num(cfg.param("risk_management", "max_daily_loss_usd")),
+            stop_loss_bps: num(cfg.param("risk_management", "stop_loss_bps")),
+            day,
+            daily_pnl_usd,
+        }
+    }
+
+    /// A reason when a loss limit is reached (`trade_loss_bps`: the loss of the trade just
+    /// booked).
+    fn reason(&self, trade_loss_bps: Option<f64>) -> Option<String> {
+        if !self.enabled {
+            return None;
+        }
+        if self.daily_pnl_usd <= -self.max_daily_usd {
+            return Some(format!(
+                "daily loss limit reached: {:.2} USD lost today, limit {:.2}",
+                -self.daily_pnl_usd, self.max_daily_usd
+            ));
+        }
+        match trade_loss_bps {
+            Some(loss) if loss >= self.stop_loss_bps => Some(format!(
+                "stop loss: a trade lost {loss:.0} bps, limit {:.0}",
+                self.stop_loss_bps
+            )),
+            _ => None,
+        }
+    }
+
+    /// Books a fill; a reason when it reaches a limit.
+    fn book(&mut self, fill: &sniperforge_engine::strategy::Fill) -> Option<String> {
+        let today = today();
+        if self.day != today {
+            self.day = today;
+            self.daily_pnl_usd = 0.0;
+        }
+        self.daily_pnl_usd += fill.pnl_usd;
+        let loss_bps = (fill.pnl < 0).then(|| {
+            (-fill.pnl) as f64 * 10_000.0 / fill.order.opportunity.amount_in.max(1) as f64
+        });
+        self.reason(loss_bps)
+    }
+}
+
+/// The emergency stop check on the shared state: a reason when a loss limit is reached.
 fn loss_limit_reason(shared: &Shared, trade_loss_bps: Option<f64>) -> Option<String> {
-    let cfg = &shared.config;
-    if cfg.param("risk_management", "emergency_stop_enabled") != &Value::Bool(true) {
-        return None;
-    }
-    let max_daily = num(cfg.param("risk_management", "max_daily_loss_usd"));
-    if shared.daily_pnl_usd <= -max_daily {
-        return Some(format!(
-            "daily loss limit reached: {:.2} USD lost today, limit {max_daily:.2}",
-            -shared.daily_pnl_usd
-        ));
-    }
-    let stop_loss = num(cfg.param("risk_management", "stop_loss_bps"));
-    match trade_loss_bps {
-        Some(loss) if loss >= stop_loss => Some(format!(
-            "stop loss: a trade lost {loss:.0} bps, limit {stop_loss:.0}"
-        )),
-        _ => None,
-    }
+    LossGuard::of(&shared.config, shared.day, shared.daily_pnl_usd).reason(trade_loss_bps)
 }
 
 /// Whether a configuration trades for real (the config layer has checked that it then names a
@@ -595,53 +646,14 @@ impl Engine {
     /// Applies an update to an observing engine (every one but the strategy, which decides).
     fn observe(&mut self, update: &AccountUpdate) -> Result<(), BotError> {
         match self {
-            Self::Strategy(_) => Ok(()),
+            Self::Strategy(s) => s
+                .load(update)
+                .map(|_| ())
+                .map_err(|e| BotError::Config(e.to_string())),
             Self::View(v) => v.apply(update).map(|_| ()),
             Self::Portfolio(p) => p.apply(update),
             Self::Ml(a) => a.apply(update),
             Self::Cross(c, _) => c.apply(update),
-        }
-    }
-}
-
-/// A strategy fill as a journal record (token units of the route's start mint).
-fn fill_record(
-    strategy: &Strategy,
-    universe: &Universe,
-    bot_id: &str,
-    fill: &sniperforge_engine::strategy::Fill,
-) -> Option<crate::portfolio::FillRecord> {
-    let start = strategy
-        .cycles()
-        .cycle(fill.order.opportunity.cycle)
-        .start_mint;
-    let mint = strategy.market().mint(start)?;
-    let token = universe.tokens().iter().find(|t| &t.mint == mint)?;
-    let unit = 10f64.powi(i32::from(token.decimals));
-    Some(crate::portfolio::FillRecord {
-        at_ms: unix_ms(),
-        bot_id: bot_id.to_string(),
-        token: token.symbol.to_string(),
-        amount_in: fill.order.opportunity.amount_in as f64 / unit,
-        amount_out: fill.realised_out.map(|o| o as f64 / unit),
-        pnl: fill.pnl as f64 / unit,
-        pnl_usd: fill.pnl_usd,
-    })
-}
-
-/// Adds the fills among `decisions` to the journal the portfolio manager reads.
-fn journal_fills(
-    strategy: &Strategy,
-    universe: &Universe,
-    bot_id: &str,
-    decisions: &[Decision],
-    journal: &mut Vec<crate::portfolio::FillRecord>,
-) {
-    for d in decisions {
-        if let Decision::Filled(fill) = d
-            && let Some(r) = fill_record(strategy, universe, bot_id, fill)
-        {
-            journal.push(r);
         }
     }
 }
@@ -652,360 +664,453 @@ fn unix_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// Books a strategy's decisions; `true` when a loss limit halts trading.
-fn book(shared: &Mutex<Shared>, decisions: &[Decision]) -> bool {
+/// Books a strategy's decision; `true` when a loss limit halts trading.
+fn book(shared: &Mutex<Shared>, d: &Decision) -> bool {
     let mut g = lock(shared);
-    let mut halted = false;
-    for d in decisions {
-        match d {
-            Decision::Execute(_) => g.trades += 1,
-            Decision::Filled(fill) => {
-                let today = today();
-                if g.day != today {
-                    g.day = today;
-                    g.daily_pnl_usd = 0.0;
-                }
-                let loss_bps = (fill.pnl < 0).then(|| {
-                    (-fill.pnl) as f64 * 10_000.0 / fill.order.opportunity.amount_in.max(1) as f64
-                });
-                if fill.realised_out.is_some() {
-                    g.filled += 1;
-                } else {
-                    g.failed += 1;
-                }
-                g.profit_usd += fill.pnl_usd;
-                g.daily_pnl_usd += fill.pnl_usd;
-                if let Some(reason) = loss_limit_reason(&g, loss_bps) {
-                    tracing::error!(bot_id = %g.config.config.bot_id, %reason, "emergency stop");
-                    let _ = g.status.transition(BotStatus::Error(reason));
-                    halted = true;
-                }
+    match d {
+        Decision::Execute(_) => g.trades += 1,
+        Decision::Filled(fill) => {
+            if fill.realised_out.is_some() {
+                g.filled += 1;
+            } else {
+                g.failed += 1;
             }
-            Decision::Rejected { .. } => g.opportunities += 1,
+            g.profit_usd += fill.pnl_usd;
+            let mut guard = LossGuard::of(&g.config, g.day, g.daily_pnl_usd);
+            let reason = guard.book(fill);
+            (g.day, g.daily_pnl_usd) = (guard.day, guard.daily_pnl_usd);
+            if let Some(reason) = reason {
+                tracing::error!(bot_id = %g.config.config.bot_id, %reason, "emergency stop");
+                let _ = g.status.transition(BotStatus::Error(reason));
+                return true;
+            }
         }
+        Decision::Rejected { .. } => g.opportunities += 1,
     }
-    halted
+    false
 }
 
-fn run(
-    shared: Arc<Mutex<Shared>>,
-    stop: Arc<AtomicBool>,
-    paused: Arc<AtomicBool>,
-    mut engine: Engine,
-    (universe, mut source, wall): (Universe, Source, MonotonicClock),
-    state_dir: PathBuf,
-    mut live: Option<crate::live::LiveRunner>,
-) {
-    let mut fills = Vec::new();
-    let clock = source.run_clock(wall);
-    let now = |c: &crate::feed::RunClock| sniperforge_engine::strategy::Clock::now_ns(c);
-    let mut out = Vec::with_capacity(64);
-    let mut events = Vec::with_capacity(4_096);
-    let mut fresh = false;
-    source.attach();
-    let mut local: Vec<Histogram<u64>> = STAGES.iter().map(|_| histogram()).collect();
-    let mut last_flush = Instant::now();
-    let mut last_publish: Option<Instant> = None;
-    let mut malformed = 0u64;
-    let mut halted = false;
-    let mut journal = Vec::new();
-    let bot_id = lock(&shared).config.config.bot_id.clone();
-    while !stop.load(Ordering::Relaxed) {
-        // Live orders finish whether or not the bot still takes new ones.
-        if let (Some(live), Engine::Strategy(strategy)) = (&mut live, &mut engine) {
-            out.clear();
-            live.collect(strategy, now(&clock), &mut out);
-            if !out.is_empty() {
-                journal_fills(strategy, &universe, &bot_id, &out, &mut journal);
-                if book(&shared, &out) {
-                    halted = true;
-                }
-                out.clear();
-            }
+/// The strategy thread's worker of a market bot: the arbitrage strategy, or an observing
+/// engine (dashboard, portfolio, ML, cross-chain) with its publishing.
+#[allow(clippy::large_enum_variant)] // one per bot; a box would add an indirection per update
+enum BotWorker {
+    Strategy {
+        worker: crate::runtime::strategy::StrategyWorker,
+        universe: Box<Universe>,
+        shared: Arc<Mutex<Shared>>,
+        /// The loss limits, checked on this thread so a halt stops the very next decision.
+        guard: LossGuard,
+        gate: Arc<crate::runtime::strategy::Gate>,
+    },
+    Observer {
+        engine: Engine,
+        clock: crate::feed::RunClock,
+        shared: Arc<Mutex<Shared>>,
+        malformed: u64,
+        last_publish: Option<Instant>,
+    },
+}
+
+/// Books the fills among `out` on the strategy thread's guard; halts the gate at a limit.
+fn guard_fills(guard: &mut LossGuard, gate: &crate::runtime::strategy::Gate, out: &[Decision]) {
+    for d in out {
+        if let Decision::Filled(fill) = d
+            && guard.book(fill).is_some()
+        {
+            gate.halted.store(true, Ordering::Relaxed);
         }
-        if paused.load(Ordering::Relaxed) || halted {
-            std::thread::sleep(Duration::from_millis(2));
-            lock(&shared).last_feed = Some(Instant::now());
-            continue;
-        }
-        events.clear();
-        source.poll(
-            source.batch(matches!(engine, Engine::Ml(_))),
-            &clock,
-            &mut events,
-        );
-        let got = events.len();
-        fresh |= got > 0;
-        for event in events.drain(..) {
-            if let FeedEvent::Account(u) = &event {
-                clock.advance(u.received_at);
-            }
-            let stamps = match (event, &mut engine) {
-                (FeedEvent::Account(update), Engine::Strategy(strategy)) => {
-                    out.clear();
-                    let _ = strategy.process(&Event::Account(update), &clock, &mut out);
-                    let s = strategy.stamps();
-                    if let Some(live) = &mut live {
-                        live.dispatch(strategy, &out, now(&clock), &mut fills);
-                        out.append(&mut fills);
-                    }
-                    journal_fills(strategy, &universe, &bot_id, &out, &mut journal);
-                    [s.received_at, s.decoded_at, s.detected_at, s.decided_at]
-                }
-                // The other engines observe the market: decoded and applied in one step, their
-                // view current once it returns.
-                (FeedEvent::Account(update), observer) => {
-                    if observer.observe(&update).is_err() {
-                        malformed += 1;
-                    }
-                    let at = now(&clock);
-                    [update.received_at, at, at, at]
-                }
-                (FeedEvent::Slot(slot), Engine::Strategy(strategy)) => {
-                    strategy.confirm_slot(slot);
-                    continue;
-                }
-                // A whole snapshot first, then one scan: nothing is decided on half of it.
-                (FeedEvent::Resync(accounts), engine) => {
-                    out.clear();
-                    for u in &accounts {
-                        let bad = match &mut *engine {
-                            Engine::Strategy(strategy) => strategy.load(u).is_err(),
-                            observer => observer.observe(u).is_err(),
-                        };
-                        malformed += u64::from(bad);
-                    }
-                    if let Engine::Strategy(strategy) = &mut *engine {
-                        strategy.scan_all(&clock, &mut out);
-                        if let Some(live) = &mut live {
-                            live.dispatch(strategy, &out, now(&clock), &mut fills);
-                            out.append(&mut fills);
-                        }
-                        journal_fills(strategy, &universe, &bot_id, &out, &mut journal);
-                    }
-                    if !out.is_empty() && book(&shared, &out) {
-                        halted = true;
-                    }
-                    out.clear();
-                    continue;
-                }
-                (FeedEvent::Down(why), _) => {
-                    tracing::warn!(%why, "feed down: nothing is decided until it resynchronises");
-                    continue;
-                }
-                (FeedEvent::Slot(_), _) => continue,
-            };
-            for (h, at) in local.iter_mut().zip(&stamps[1..]) {
-                let _ = h.record(at.saturating_sub(stamps[0]).max(1));
-            }
-            if !out.is_empty() && book(&shared, &out) {
-                halted = true;
-            }
-            out.clear();
-        }
-        if last_flush.elapsed() >= Duration::from_millis(50) {
-            last_flush = Instant::now();
-            let mut g = lock(&shared);
-            if std::mem::take(&mut fresh) {
-                g.last_feed = Some(Instant::now());
-            }
-            g.feed_problems = source.problems();
-            for (name, value) in source.counters() {
-                g.custom.insert(name.into(), value);
-            }
-            for (shared_h, h) in g.interval.iter_mut().zip(local.iter_mut()) {
-                let _ = shared_h.add(&*h);
-                h.reset();
-            }
-            let pending = g.pending.take();
-            let refresh = g
-                .config
-                .param("view", "refresh_ms")
-                .as_u64()
-                .unwrap_or(1_000);
-            drop(g);
-            match &mut engine {
-                Engine::Strategy(strategy) => {
-                    if let Some(cfg) = pending {
-                        apply_hot(strategy, &universe, &cfg);
-                        if let Some(live) = &mut live {
-                            live.set(&cfg);
-                        }
-                    }
-                    if let Some(live) = &live {
-                        lock(&shared).outputs = json!({"live": live.outputs()});
-                    }
-                    let g = lock(&shared);
-                    let (day, pnl) = (g.day, g.daily_pnl_usd);
-                    drop(g);
-                    if let Err(e) = save_daily(&state_dir, day, pnl) {
-                        tracing::warn!(error = %e, "daily PnL not persisted");
-                    }
-                    // Fills for the portfolio manager; kept for the next try when the write fails.
-                    match crate::portfolio::append_fills(&state_dir, &journal) {
-                        Ok(()) => journal.clear(),
-                        Err(e) => tracing::warn!(error = %e, "fills not journaled"),
-                    }
-                }
-                Engine::Ml(analytics) => {
-                    if let Some(cfg) = pending {
-                        analytics.set(&cfg);
-                    }
-                    if last_publish.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
-                        last_publish = Some(Instant::now());
-                        let view = analytics.publish();
-                        let first = &view["pairs"][0];
-                        let mut g = lock(&shared);
-                        g.custom
-                            .insert("samples".into(), first["samples"].as_f64().unwrap_or(0.0));
-                        if let Some(p) = first["prediction"].as_object() {
-                            for (k, name) in [
-                                ("return_bps", "prediction_bps"),
-                                ("confidence", "confidence"),
-                            ] {
-                                if let Some(v) = p.get(k).and_then(Value::as_f64) {
-                                    g.custom.insert(name.into(), v);
-                                }
-                            }
-                        }
-                        if let Some(r) = first["regime"].as_str() {
-                            let code = match r {
-                                "calm" => 0.0,
-                                "normal" => 1.0,
-                                _ => 2.0,
-                            };
-                            g.custom.insert("regime".into(), code);
-                        }
-                        let e = &first["evaluation"];
-                        for (k, name) in [
-                            ("ensemble", "eval_ensemble_rmse_bps"),
-                            ("naive_zero_return", "eval_naive_rmse_bps"),
-                        ] {
-                            if let Some(v) = e[k]["rmse_bps"].as_f64() {
-                                g.custom.insert(name.into(), v);
-                            }
-                        }
-                        g.custom
-                            .insert("updates_malformed".into(), malformed as f64);
-                        g.outputs = json!({"ml": view});
-                    }
-                }
-                Engine::Cross(book, feed) => {
-                    if let Some(cfg) = pending {
-                        book.set(crate::cross_chain::CrossSettings::of(&cfg));
-                    }
-                    let quotes = |p: &str| feed.quote(p);
-                    let before = book.trade_count;
-                    book.evaluate(&quotes, unix_ms());
-                    let fresh = book.publish(&quotes);
-                    let stale: Vec<String> = fresh["pairs"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter(|p| {
-                            p["venue"]["age_ms"].as_u64().is_none_or(|a| {
-                                a > crate::cross_chain::VENUE_STALE.as_millis() as u64
-                            })
-                        })
-                        .filter_map(|p| p["pair"].as_str().map(String::from))
-                        .collect();
-                    let mut g = lock(&shared);
-                    g.trades += book.trade_count - before;
-                    g.filled += book.trade_count - before;
-                    g.profit_usd = book.realised_usd;
-                    g.problems = if stale.is_empty() {
-                        Vec::new()
-                    } else {
-                        vec![format!(
-                            "venue stream: no fresh quote for {} ({})",
-                            stale.join(", "),
-                            if feed.connected.load(Ordering::Relaxed) {
-                                "connected".to_string()
-                            } else {
-                                feed.last_error()
-                            }
-                        )]
-                    };
-                    let max_drift = book.drift_pct().values().copied().fold(0.0, f64::max);
-                    g.custom.insert("inventory_drift_pct".into(), max_drift);
-                    g.custom
-                        .insert("transfers_pending".into(), book.pending_transfers() as f64);
-                    g.custom.insert(
-                        "venue_malformed".into(),
-                        feed.malformed.load(Ordering::Relaxed) as f64,
-                    );
-                    g.custom.insert(
-                        "venue_connects".into(),
-                        feed.connects.load(Ordering::Relaxed) as f64,
-                    );
-                    g.custom
-                        .insert("updates_malformed".into(), malformed as f64);
-                    g.outputs = json!({"cross_chain": fresh});
-                }
-                Engine::Portfolio(portfolio) => {
-                    if let Some(cfg) = pending {
-                        portfolio.set(crate::portfolio::PortfolioSettings::of(&cfg));
-                    }
-                    if last_publish.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
-                        last_publish = Some(Instant::now());
-                        let book = portfolio.publish(unix_ms());
-                        let num = |k: &str| book[k].as_f64().unwrap_or(0.0);
-                        let mut g = lock(&shared);
-                        for k in ["total_value_usd", "realised_pnl_usd", "unrealised_pnl_usd"] {
-                            g.custom.insert(k.into(), num(k));
-                        }
-                        g.custom.insert(
-                            "portfolio_alerts".into(),
-                            book["alerts"].as_array().map_or(0, Vec::len) as f64,
-                        );
-                        g.custom.insert(
-                            "plan_trades".into(),
-                            book["plan"].as_array().map_or(0, Vec::len) as f64,
-                        );
-                        g.custom
-                            .insert("updates_malformed".into(), malformed as f64);
-                        g.profit_usd = num("realised_pnl_usd");
-                        g.outputs = json!({"portfolio": book});
-                    }
-                }
-                Engine::View(view) => {
-                    if let Some(cfg) = pending {
-                        view.set(crate::dashboard::ViewSettings::of(&cfg));
-                    }
-                    if last_publish.is_none_or(|t| t.elapsed() >= Duration::from_millis(refresh)) {
-                        last_publish = Some(Instant::now());
-                        let market = view.publish(unix_ms());
-                        let alerts = market["alerts"].as_array().map_or(0, Vec::len);
-                        let mut g = lock(&shared);
-                        g.custom
-                            .insert("max_spread_bps".into(), view.max_spread_bps());
-                        g.custom.insert("market_alerts".into(), alerts as f64);
-                        g.custom.insert(
-                            "opportunities_listed".into(),
-                            market["opportunities"].as_array().map_or(0, Vec::len) as f64,
-                        );
-                        g.custom
-                            .insert("updates_applied".into(), view.updates() as f64);
-                        g.custom
-                            .insert("updates_malformed".into(), malformed as f64);
-                        g.outputs = json!({"market": market});
-                    }
-                }
-            }
-        }
-        source.rest(got);
     }
-    let mut g = lock(&shared);
-    let (day, pnl) = (g.day, g.daily_pnl_usd);
-    g.runner_alive = false;
+}
+
+impl crate::runtime::Worker for BotWorker {
+    #[inline]
+    fn on_account(&mut self, update: &AccountUpdate, out: &mut Vec<Decision>) -> [u64; 4] {
+        match self {
+            Self::Strategy {
+                worker,
+                guard,
+                gate,
+                ..
+            } => {
+                let stamps = worker.on_account(update, out);
+                if !out.is_empty() {
+                    guard_fills(guard, gate, out);
+                }
+                stamps
+            }
+            // The other engines observe the market: decoded and applied in one step, their
+            // view current once it returns.
+            Self::Observer {
+                engine,
+                clock,
+                malformed,
+                ..
+            } => {
+                clock.advance(update.received_at);
+                if engine.observe(update).is_err() {
+                    *malformed += 1;
+                }
+                let at = sniperforge_engine::strategy::Clock::now_ns(clock);
+                [update.received_at, at, at, at]
+            }
+        }
+    }
+
+    fn on_event(&mut self, event: FeedEvent, out: &mut Vec<Decision>) {
+        match self {
+            Self::Strategy {
+                worker,
+                guard,
+                gate,
+                ..
+            } => {
+                worker.on_event(event, out);
+                guard_fills(guard, gate, out);
+            }
+            Self::Observer {
+                engine, malformed, ..
+            } => match event {
+                FeedEvent::Account(u) => {
+                    *malformed += u64::from(engine.observe(&u).is_err());
+                }
+                FeedEvent::Resync(accounts) => {
+                    for u in &accounts {
+                        *malformed += u64::from(engine.observe(u).is_err());
+                    }
+                }
+                FeedEvent::Down(why) => {
+                    tracing::warn!(%why, "feed down: the view waits for it to resynchronise");
+                }
+                FeedEvent::Slot(_) => {}
+            },
+        }
+    }
+
+    fn tick(&mut self, out: &mut Vec<Decision>) {
+        if let Self::Strategy {
+            worker,
+            guard,
+            gate,
+            ..
+        } = self
+        {
+            worker.tick(out);
+            guard_fills(guard, gate, out);
+        }
+    }
+
+    fn housekeeping(&mut self, out: &mut Vec<Decision>) {
+        match self {
+            Self::Strategy {
+                worker,
+                universe,
+                shared,
+                guard,
+                gate,
+            } => {
+                worker.housekeeping(out);
+                guard_fills(guard, gate, out);
+                // A contended lock waits for the next round rather than stall the hot thread.
+                let Ok(mut g) = shared.try_lock() else {
+                    return;
+                };
+                if let Some(outputs) = worker.live_outputs() {
+                    g.outputs = json!({ "live": outputs });
+                }
+                g.custom
+                    .insert("updates_malformed".into(), worker.malformed() as f64);
+                let pending = g.pending.take();
+                drop(g);
+                if let Some(cfg) = pending {
+                    *guard = LossGuard::of(&cfg, guard.day, guard.daily_pnl_usd);
+                    let (strategy, live) = worker.parts_mut();
+                    apply_hot(strategy, universe, &cfg);
+                    if let Some(live) = live {
+                        live.set(&cfg);
+                    }
+                }
+            }
+            Self::Observer {
+                engine,
+                shared,
+                malformed,
+                last_publish,
+                ..
+            } => publish_observer(engine, shared, *malformed, last_publish),
+        }
+    }
+}
+
+/// An observing engine's housekeeping: hot configuration and what it publishes.
+fn publish_observer(
+    engine: &mut Engine,
+    shared: &Mutex<Shared>,
+    malformed: u64,
+    last_publish: &mut Option<Instant>,
+) {
+    let mut g = lock(shared);
+    let pending = g.pending.take();
+    let refresh = g
+        .config
+        .param("view", "refresh_ms")
+        .as_u64()
+        .unwrap_or(1_000);
     drop(g);
-    if matches!(engine, Engine::Strategy(_)) {
-        if let Err(e) = save_daily(&state_dir, day, pnl) {
-            tracing::warn!(error = %e, "daily PnL not persisted at stop");
+    match engine {
+        Engine::Strategy(_) => {}
+        Engine::Ml(analytics) => {
+            if let Some(cfg) = pending {
+                analytics.set(&cfg);
+            }
+            if last_publish.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                *last_publish = Some(Instant::now());
+                let view = analytics.publish();
+                let first = &view["pairs"][0];
+                let mut g = lock(shared);
+                g.custom
+                    .insert("samples".into(), first["samples"].as_f64().unwrap_or(0.0));
+                if let Some(p) = first["prediction"].as_object() {
+                    for (k, name) in [
+                        ("return_bps", "prediction_bps"),
+                        ("confidence", "confidence"),
+                    ] {
+                        if let Some(v) = p.get(k).and_then(Value::as_f64) {
+                            g.custom.insert(name.into(), v);
+                        }
+                    }
+                }
+                if let Some(r) = first["regime"].as_str() {
+                    let code = match r {
+                        "calm" => 0.0,
+                        "normal" => 1.0,
+                        _ => 2.0,
+                    };
+                    g.custom.insert("regime".into(), code);
+                }
+                let e = &first["evaluation"];
+                for (k, name) in [
+                    ("ensemble", "eval_ensemble_rmse_bps"),
+                    ("naive_zero_return", "eval_naive_rmse_bps"),
+                ] {
+                    if let Some(v) = e[k]["rmse_bps"].as_f64() {
+                        g.custom.insert(name.into(), v);
+                    }
+                }
+                g.custom
+                    .insert("updates_malformed".into(), malformed as f64);
+                g.outputs = json!({"ml": view});
+            }
         }
-        if let Err(e) = crate::portfolio::append_fills(&state_dir, &journal) {
-            tracing::warn!(error = %e, "fills not journaled at stop");
+        Engine::Cross(book, feed) => {
+            if let Some(cfg) = pending {
+                book.set(crate::cross_chain::CrossSettings::of(&cfg));
+            }
+            let quotes = |p: &str| feed.quote(p);
+            let before = book.trade_count;
+            book.evaluate(&quotes, unix_ms());
+            let fresh = book.publish(&quotes);
+            let stale: Vec<String> = fresh["pairs"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|p| {
+                    p["venue"]["age_ms"]
+                        .as_u64()
+                        .is_none_or(|a| a > crate::cross_chain::VENUE_STALE.as_millis() as u64)
+                })
+                .filter_map(|p| p["pair"].as_str().map(String::from))
+                .collect();
+            let mut g = lock(shared);
+            g.trades += book.trade_count - before;
+            g.filled += book.trade_count - before;
+            g.profit_usd = book.realised_usd;
+            g.problems = if stale.is_empty() {
+                Vec::new()
+            } else {
+                vec![format!(
+                    "venue stream: no fresh quote for {} ({})",
+                    stale.join(", "),
+                    if feed.connected.load(Ordering::Relaxed) {
+                        "connected".to_string()
+                    } else {
+                        feed.last_error()
+                    }
+                )]
+            };
+            let max_drift = book.drift_pct().values().copied().fold(0.0, f64::max);
+            g.custom.insert("inventory_drift_pct".into(), max_drift);
+            g.custom
+                .insert("transfers_pending".into(), book.pending_transfers() as f64);
+            g.custom.insert(
+                "venue_malformed".into(),
+                feed.malformed.load(Ordering::Relaxed) as f64,
+            );
+            g.custom.insert(
+                "venue_connects".into(),
+                feed.connects.load(Ordering::Relaxed) as f64,
+            );
+            g.custom
+                .insert("updates_malformed".into(), malformed as f64);
+            g.outputs = json!({"cross_chain": fresh});
         }
+        Engine::Portfolio(portfolio) => {
+            if let Some(cfg) = pending {
+                portfolio.set(crate::portfolio::PortfolioSettings::of(&cfg));
+            }
+            if last_publish.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                *last_publish = Some(Instant::now());
+                let book = portfolio.publish(unix_ms());
+                let num = |k: &str| book[k].as_f64().unwrap_or(0.0);
+                let mut g = lock(shared);
+                for k in ["total_value_usd", "realised_pnl_usd", "unrealised_pnl_usd"] {
+                    g.custom.insert(k.into(), num(k));
+                }
+                g.custom.insert(
+                    "portfolio_alerts".into(),
+                    book["alerts"].as_array().map_or(0, Vec::len) as f64,
+                );
+                g.custom.insert(
+                    "plan_trades".into(),
+                    book["plan"].as_array().map_or(0, Vec::len) as f64,
+                );
+                g.custom
+                    .insert("updates_malformed".into(), malformed as f64);
+                g.profit_usd = num("realised_pnl_usd");
+                g.outputs = json!({"portfolio": book});
+            }
+        }
+        Engine::View(view) => {
+            if let Some(cfg) = pending {
+                view.set(crate::dashboard::ViewSettings::of(&cfg));
+            }
+            if last_publish.is_none_or(|t| t.elapsed() >= Duration::from_millis(refresh)) {
+                *last_publish = Some(Instant::now());
+                let market = view.publish(unix_ms());
+                let alerts = market["alerts"].as_array().map_or(0, Vec::len);
+                let mut g = lock(shared);
+                g.custom
+                    .insert("max_spread_bps".into(), view.max_spread_bps());
+                g.custom.insert("market_alerts".into(), alerts as f64);
+                g.custom.insert(
+                    "opportunities_listed".into(),
+                    market["opportunities"].as_array().map_or(0, Vec::len) as f64,
+                );
+                g.custom
+                    .insert("updates_applied".into(), view.updates() as f64);
+                g.custom
+                    .insert("updates_malformed".into(), malformed as f64);
+                g.outputs = json!({"market": market});
+            }
+        }
+    }
+}
+
+/// The executor thread's side of a market bot: books decisions, journals fills for the
+/// portfolio manager, persists the daily PnL, and reports the feed's health and counters.
+struct BotSink {
+    shared: Arc<Mutex<Shared>>,
+    gate: Arc<crate::runtime::strategy::Gate>,
+    state_dir: PathBuf,
+    bot_id: String,
+    /// The start mint's token (symbol, decimals) of every cycle, by cycle id (arbitrage only).
+    starts: Option<Vec<Option<Token>>>,
+    journal: Vec<crate::portfolio::FillRecord>,
+    report: crate::feed::SourceReport,
+    runtime: Arc<crate::runtime::RuntimeStats>,
+    ingress: Arc<crate::runtime::ingress::IngressStats>,
+    seen: u64,
+}
+
+impl BotSink {
+    fn record(
+        &self,
+        fill: &sniperforge_engine::strategy::Fill,
+    ) -> Option<crate::portfolio::FillRecord> {
+        let token = self
+            .starts
+            .as_ref()?
+            .get(fill.order.opportunity.cycle.0 as usize)?
+            .as_ref()?;
+        let unit = 10f64.powi(i32::from(token.decimals));
+        Some(crate::portfolio::FillRecord {
+            at_ms: unix_ms(),
+            bot_id: self.bot_id.clone(),
+            token: token.symbol.to_string(),
+            amount_in: fill.order.opportunity.amount_in as f64 / unit,
+            amount_out: fill.realised_out.map(|o| o as f64 / unit),
+            pnl: fill.pnl as f64 / unit,
+            pnl_usd: fill.pnl_usd,
+        })
+    }
+}
+
+impl crate::runtime::Sink for BotSink {
+    fn on_decision(&mut self, decision: &Decision, _now: u64) {
+        if let Decision::Filled(fill) = decision
+            && let Some(r) = self.record(fill)
+        {
+            self.journal.push(r);
+        }
+        if book(&self.shared, decision) {
+            self.gate.halted.store(true, Ordering::Relaxed);
+        }
+    }
+
+    fn on_interval(&mut self, stages: &[Histogram<u64>]) {
+        let mut g = lock(&self.shared);
+        for (shared_h, h) in g.interval.iter_mut().zip(stages) {
+            let _ = shared_h.add(h);
+        }
+    }
+
+    fn housekeeping(&mut self) {
+        let processed = self.runtime.processed.load(Ordering::Relaxed);
+        let problems = self.report.problems();
+        let counters = self.report.counters();
+        let mut g = lock(&self.shared);
+        if processed != self.seen {
+            self.seen = processed;
+            g.last_feed = Some(Instant::now());
+        }
+        g.feed_problems = problems;
+        for (name, value) in counters {
+            g.custom.insert(name.into(), value);
+        }
+        g.custom.insert(
+            "ring_coalesced".into(),
+            self.ingress.coalesced.load(Ordering::Relaxed) as f64,
+        );
+        g.custom.insert(
+            "decisions_dropped".into(),
+            self.runtime.decisions_dropped.load(Ordering::Relaxed) as f64,
+        );
+        let pin_errors = self
+            .runtime
+            .pin_errors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for e in pin_errors {
+            if !g.runtime.contains(&e) {
+                g.runtime.push(e);
+            }
+        }
+        let (day, pnl) = (g.day, g.daily_pnl_usd);
+        drop(g);
+        if self.starts.is_some() {
+            if let Err(e) = save_daily(&self.state_dir, day, pnl) {
+                tracing::warn!(error = %e, "daily PnL not persisted");
+            }
+            // Fills for the portfolio manager; kept for the next try when the write fails.
+            match crate::portfolio::append_fills(&self.state_dir, &self.journal) {
+                Ok(()) => self.journal.clear(),
+                Err(e) => tracing::warn!(error = %e, "fills not journaled"),
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        lock(&self.shared).runner_alive = false;
     }
 }
 
@@ -1031,16 +1136,38 @@ impl BotInterface for MarketBot {
         };
         // The live feed's reader thread runs until the stop flag: set it only once the bot runs.
         self.stop.store(false, Ordering::Relaxed);
+        self.gate.halted.store(false, Ordering::Relaxed);
+        self.gate.paused.store(false, Ordering::Relaxed);
         let spec = FeedSpec::parse(&self.options.feed, self.options.replay_max_speed)
             .map_err(BotError::Config)?;
         let (ml, seed) = (
             config.config.bot_type == BotType::MlAnalytics,
             self.options.seed,
         );
+        let plan = crate::runtime::Plan::new(
+            &config.config.resources.cores,
+            crate::runtime::affinity::allowed_cores(),
+            config.param("execution", "spin") == &Value::Bool(true),
+            spec.is_node(),
+        );
+        for w in &plan.warnings {
+            tracing::warn!(bot_id = %self.id, warning = %w, "runtime placement");
+        }
+        tracing::info!(bot_id = %self.id, plan = %plan.describe(), "runtime placement");
         let solana = self.options.solana.clone();
         let stop = Arc::clone(&self.stop);
         let clock = MonotonicClock::new();
+        let (ingress, egress) = crate::runtime::channel(crate::runtime::RING_CAPACITY);
+        let ingress_stats = Arc::clone(ingress.stats());
+        // A Solana reader started by the opener inherits its mask: the feed's core when the
+        // plan has one, else the unreserved cores (never the strategy's, unless nothing else
+        // is left). The pool thread gets its own mask back after.
+        let reader_cores = plan.feed.map_or_else(|| plan.others.clone(), |c| vec![c]);
         let opened = tokio::task::spawn_blocking(move || {
+            let before = crate::runtime::affinity::current_mask();
+            if let Err(e) = crate::runtime::affinity::confine_current(&reader_cores) {
+                tracing::warn!(error = %e, "feed reader not placed");
+            }
             let sim = move || {
                 if ml {
                     crate::ml::ml_sim(seed)
@@ -1052,21 +1179,24 @@ impl BotInterface for MarketBot {
                     })
                 }
             };
-            Source::open(&spec, sim, solana.as_ref(), stop, clock)
+            let mut ingress = Some(ingress);
+            let opened = Source::open(&spec, sim, solana.as_ref(), stop, clock, &mut ingress);
+            let _ = crate::runtime::affinity::confine_current(&before);
+            opened.map(|(u, s)| (u, s, ingress))
         })
         .await
         .map_err(|e| BotError::State(format!("opening the feed: {e}")))
         .and_then(|r| r);
-        let built = opened.and_then(|(universe, source)| {
+        let built = opened.and_then(|(universe, source, ingress)| {
             self.build_engine(&config, &universe)
-                .map(|engine| (engine, (universe, source, clock)))
+                .map(|engine| (engine, universe, source, ingress))
         });
         // Live mode: the executor on the feed's node, the strategy's fills left to it.
-        let built = built.and_then(|(mut engine, feed)| {
+        let built = built.and_then(|(mut engine, universe, source, ingress)| {
             let live = match (&mut engine, is_live(&config), &self.options.solana) {
                 (Engine::Strategy(strategy), true, Some(options)) => {
                     strategy.set_external_fills(true);
-                    Some(crate::live::LiveRunner::start(options, &config, &feed.0)?)
+                    Some(crate::live::LiveRunner::start(options, &config, &universe)?)
                 }
                 (_, true, _) => {
                     return Err(BotError::Config(
@@ -1075,9 +1205,9 @@ impl BotInterface for MarketBot {
                 }
                 _ => None,
             };
-            Ok((engine, feed, live))
+            Ok((engine, universe, source, ingress, live))
         });
-        let (engine, feed, live) = match built {
+        let (engine, universe, source, ingress, live) = match built {
             Ok(s) => s,
             Err(e) => {
                 self.stop.store(true, Ordering::Relaxed);
@@ -1093,34 +1223,112 @@ impl BotInterface for MarketBot {
             g.started = Instant::now();
             g.runner_alive = true;
             g.last_feed = Some(Instant::now());
+            g.runtime = std::iter::once(plan.describe())
+                .chain(plan.warnings.iter().cloned())
+                .collect();
             if let Some(reason) = loss_limit_reason(&g, None) {
                 // The persisted daily loss is already over the limit: alive, not trading.
                 g.status.transition(BotStatus::Error(reason))?;
-                self.paused.store(true, Ordering::Relaxed);
+                self.gate.halted.store(true, Ordering::Relaxed);
             } else {
                 g.status.transition(BotStatus::Running)?;
             }
         }
-        let (shared, stop, paused, dir) = (
-            Arc::clone(&self.shared),
+        let run_clock = source.run_clock(clock);
+        let report = source.report();
+        let sim_rate = self
+            .options
+            .sim_rate
+            .unwrap_or(if ml { 100_000 } else { 20_000 });
+        let feed = match (source, ingress) {
+            (Source::Sim(sim), Some(ingress)) => crate::runtime::Feed::Produced(
+                ingress,
+                Box::new(crate::feed::SimFeed::new(sim, sim_rate)),
+            ),
+            (Source::Replay(replay), Some(ingress)) => {
+                crate::runtime::Feed::Produced(ingress, replay)
+            }
+            _ => crate::runtime::Feed::External,
+        };
+        let starts = match &engine {
+            Engine::Strategy(strategy) => Some(
+                (0..strategy.cycles().len())
+                    .map(|i| {
+                        let cycle = strategy
+                            .cycles()
+                            .cycle(sniperforge_engine::cycles::CycleId(i as u32));
+                        let mint = strategy.market().mint(cycle.start_mint)?;
+                        universe.tokens().iter().find(|t| &t.mint == mint).cloned()
+                    })
+                    .collect(),
+            ),
+            _ => None,
+        };
+        let worker = match engine {
+            Engine::Strategy(strategy) => BotWorker::Strategy {
+                worker: crate::runtime::strategy::StrategyWorker::new(
+                    strategy,
+                    run_clock,
+                    Arc::clone(&self.gate),
+                    live,
+                ),
+                universe: Box::new(universe),
+                shared: Arc::clone(&self.shared),
+                guard: {
+                    let g = self.shared();
+                    LossGuard::of(&g.config, g.day, g.daily_pnl_usd)
+                },
+                gate: Arc::clone(&self.gate),
+            },
+            observer => BotWorker::Observer {
+                engine: observer,
+                clock: run_clock,
+                shared: Arc::clone(&self.shared),
+                malformed: 0,
+                last_publish: None,
+            },
+        };
+        let runtime_stats = Arc::new(crate::runtime::RuntimeStats::default());
+        let sink = BotSink {
+            shared: Arc::clone(&self.shared),
+            gate: Arc::clone(&self.gate),
+            state_dir: self.options.state_dir.clone(),
+            bot_id: self.id.clone(),
+            starts,
+            journal: Vec::new(),
+            report,
+            runtime: Arc::clone(&runtime_stats),
+            ingress: ingress_stats,
+            seen: 0,
+        };
+        let running = crate::runtime::start(
+            &plan,
+            feed,
+            egress,
+            worker,
+            sink,
+            clock,
             Arc::clone(&self.stop),
-            Arc::clone(&self.paused),
-            self.options.state_dir.clone(),
-        );
-        let handle = std::thread::Builder::new()
-            .name(format!("strategy-{}", self.id))
-            .spawn(move || run(shared, stop, paused, engine, feed, dir, live))
-            .map_err(|e| BotError::State(format!("spawning the strategy thread: {e}")))?;
-        *self.runner.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
+            runtime_stats,
+            &self.id,
+        )
+        .map_err(|e| {
+            self.stop.store(true, Ordering::Relaxed);
+            BotError::State(format!("spawning the runtime's threads: {e}"))
+        })?;
+        *self.runner.lock().unwrap_or_else(|e| e.into_inner()) = Some(running);
         Ok(())
     }
 
     async fn stop(&self) -> Result<(), BotError> {
         self.shared().status.transition(BotStatus::Stopping)?;
         self.stop.store(true, Ordering::Relaxed);
-        let handle = self.runner.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(h) = handle {
-            let _ = tokio::task::spawn_blocking(move || h.join()).await;
+        let running = self.runner.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(r) = running {
+            let joined = tokio::task::spawn_blocking(move || r.join().map(|_| ())).await;
+            if let Ok(Err(e)) = joined {
+                tracing::error!(bot_id = %self.id, error = %e, "runtime thread panicked");
+            }
         }
         self.shared().status.transition(BotStatus::Stopped)?;
         Ok(())
@@ -1128,13 +1336,13 @@ impl BotInterface for MarketBot {
 
     async fn pause(&self) -> Result<(), BotError> {
         self.shared().status.transition(BotStatus::Paused)?;
-        self.paused.store(true, Ordering::Relaxed);
+        self.gate.paused.store(true, Ordering::Relaxed);
         Ok(())
     }
 
     async fn resume(&self) -> Result<(), BotError> {
         self.shared().status.transition(BotStatus::Running)?;
-        self.paused.store(false, Ordering::Relaxed);
+        self.gate.paused.store(false, Ordering::Relaxed);
         Ok(())
     }
 
@@ -1231,6 +1439,7 @@ impl BotInterface for MarketBot {
         Health {
             healthy: reasons.is_empty(),
             reasons,
+            details: g.runtime.clone(),
         }
     }
 

@@ -5,7 +5,9 @@
 
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use sniperforge_engine::market::{AccountUpdate, Market};
 use sniperforge_engine::pubkey::Pubkey;
@@ -137,17 +139,25 @@ impl FeedSpec {
 }
 
 /// A recording played back: its snapshot section is the universe's snapshot, its records the
-/// stream.
+/// stream, handed to the strategy thread without coalescing (every record counts).
 #[derive(Debug)]
 pub struct ReplayFeed {
     path: PathBuf,
     reader: Reader<BufReader<std::fs::File>>,
     next: Option<AccountUpdate>,
     max_speed: bool,
-    started: Option<(Instant, u64)>,
     first: Option<u64>,
-    replayed: u64,
-    problem: Option<String>,
+    /// What `/health` and the metrics read while the feed thread owns the feed.
+    pub notes: Arc<ReplayNotes>,
+}
+
+/// A recording's progress and problems, shared with the reporting thread.
+#[derive(Debug, Default)]
+pub struct ReplayNotes {
+    /// Records handed over.
+    pub replayed: AtomicU64,
+    /// Set when the recording is over or unreadable.
+    pub problem: Mutex<Option<String>>,
 }
 
 impl ReplayFeed {
@@ -170,10 +180,8 @@ impl ReplayFeed {
             reader,
             next: None,
             max_speed,
-            started: None,
             first: None,
-            replayed: 0,
-            problem: None,
+            notes: Arc::default(),
         };
         feed.advance();
         Ok((feed, snapshot))
@@ -181,52 +189,100 @@ impl ReplayFeed {
 
     fn advance(&mut self) {
         self.next = match self.reader.next_update() {
-            Ok(next) => next,
+            Ok(Some(next)) => Some(next),
+            Ok(None) => {
+                self.note(format!(
+                    "recording {} replayed to its end ({} updates)",
+                    self.path.display(),
+                    self.notes.replayed.load(Ordering::Relaxed)
+                ));
+                None
+            }
             Err(e) => {
-                self.problem = Some(format!("recording {}: {e}", self.path.display()));
+                self.note(format!("recording {}: {e}", self.path.display()));
                 None
             }
         };
     }
 
-    /// Records due by now, at most `max`, with their receive times made relative to the
-    /// recording's first; the recorded pace keeps the gaps between them.
-    fn poll(&mut self, max: usize, out: &mut Vec<FeedEvent>) {
-        for _ in 0..max {
-            let Some(next) = self.next.as_ref() else {
-                return;
-            };
-            if !self.max_speed {
-                let (_, first) = *self
-                    .started
-                    .get_or_insert((Instant::now(), next.received_at));
-                let due = next.received_at.saturating_sub(first);
-                let elapsed = self
-                    .started
-                    .map_or(0, |(t, _)| t.elapsed().as_nanos() as u64);
-                if due > elapsed {
-                    return;
-                }
-            }
-            if let Some(mut update) = self.next.take() {
-                let first = *self.first.get_or_insert(update.received_at);
-                update.received_at = update.received_at.saturating_sub(first).max(1);
-                out.push(FeedEvent::Account(update));
-                self.replayed += 1;
-            }
-            self.advance();
-        }
+    fn note(&self, problem: String) {
+        *self.notes.problem.lock().unwrap_or_else(|e| e.into_inner()) = Some(problem);
+    }
+}
+
+impl crate::runtime::Produce for ReplayFeed {
+    /// The recorded pace keeps the gaps between records (from the first); at maximum speed
+    /// every record is due at once.
+    fn due(&mut self) -> Option<u64> {
+        let next = self.next.as_ref()?;
+        let first = *self.first.get_or_insert(next.received_at);
+        Some(if self.max_speed {
+            0
+        } else {
+            next.received_at.saturating_sub(first)
+        })
     }
 
-    /// How long until the next record is due (`None`: the recording is over).
-    fn until_next(&self) -> Option<Duration> {
-        let next = self.next.as_ref()?;
-        if self.max_speed {
-            return Some(Duration::ZERO);
+    /// Receive times stay the recording's (relative to its first record), so a replay decides
+    /// and fills the same way at any pace.
+    fn produce(&mut self, ingress: &mut crate::runtime::Ingress, _at: u64) -> bool {
+        let Some(mut update) = self.next.take() else {
+            return true;
+        };
+        let first = *self.first.get_or_insert(update.received_at);
+        update.received_at = update.received_at.saturating_sub(first).max(1);
+        self.advance();
+        self.notes.replayed.fetch_add(1, Ordering::Relaxed);
+        ingress.push_lossless(FeedEvent::Account(update), || {
+            std::thread::sleep(Duration::from_micros(20));
+        })
+    }
+
+    fn scheduled(&self) -> bool {
+        !self.max_speed
+    }
+}
+
+/// The simulator as a feed: updates at a scheduled open-loop rate, each copied into a pooled
+/// buffer and stamped with its scheduled time.
+#[derive(Debug)]
+pub struct SimFeed {
+    sim: Box<Simulator>,
+    interval_ns: f64,
+    produced: u64,
+}
+
+impl SimFeed {
+    /// `rate` updates a second (0: as fast as the strategy takes them).
+    pub fn new(sim: Box<Simulator>, rate: u64) -> Self {
+        Self {
+            sim,
+            interval_ns: if rate == 0 { 0.0 } else { 1e9 / rate as f64 },
+            produced: 0,
         }
-        let (t, first) = self.started?;
-        let due = Duration::from_nanos(next.received_at.saturating_sub(first));
-        Some(due.saturating_sub(t.elapsed()))
+    }
+}
+
+impl crate::runtime::Produce for SimFeed {
+    fn due(&mut self) -> Option<u64> {
+        Some((self.produced as f64 * self.interval_ns) as u64)
+    }
+
+    fn produce(&mut self, ingress: &mut crate::runtime::Ingress, at: u64) -> bool {
+        let update = self.sim.next_update();
+        let mut data = ingress.buffer_for(update.data.len());
+        data.extend_from_slice(&update.data);
+        self.produced += 1;
+        ingress.push(FeedEvent::Account(AccountUpdate {
+            data,
+            received_at: at,
+            ..update
+        }));
+        !ingress.is_abandoned()
+    }
+
+    fn scheduled(&self) -> bool {
+        self.interval_ns > 0.0
     }
 }
 
@@ -262,20 +318,14 @@ impl Clock for RunClock {
 /// A running source of market events.
 #[derive(Debug)]
 pub enum Source {
-    /// The simulator, throttled to about 20,000 updates a second (100,000 for the analytics).
+    /// The simulator (the runtime paces it: `--sim-rate`).
     Sim(Box<Simulator>),
     /// A recording.
     Replay(Box<ReplayFeed>),
-    /// A Solana RPC node (its websocket or a Yellowstone stream).
+    /// A Solana RPC node (its websocket or a Yellowstone stream): its reader thread pushes
+    /// into the runtime's ingress.
     Solana(Box<crate::solana::SolanaFeed>),
 }
-
-/// Updates the runner takes from the simulator between its 1 ms rests: about 20,000 a second.
-/// Small batches keep market time and wall time close: the paper executor fills 400 µs of wall
-/// time after a decision, on the state of that moment, and a batch of 200 (with 10 ms rests) let
-/// up to 200 updates, 10 ms of market, pass first, so competitors had closed nearly every two-pool
-/// gap (the demo's enhanced arbitrage filled none).
-const SIM_BATCH: usize = 20;
 
 impl Source {
     /// Opens the source `spec` names and the universe it starts on. `sim` builds the simulator
@@ -287,6 +337,7 @@ impl Source {
         solana: Option<&crate::solana::SolanaOptions>,
         stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
         clock: MonotonicClock,
+        ingress: &mut Option<crate::runtime::Ingress>,
     ) -> Result<(Universe, Self), BotError> {
         match spec {
             FeedSpec::Sim => {
@@ -313,7 +364,11 @@ impl Source {
                         via.feed()
                     ))
                 })?;
-                let (universe, feed) = crate::solana::SolanaFeed::start(options, via, stop, clock)?;
+                let ingress = ingress.take().ok_or_else(|| {
+                    BotError::State("the runtime's ingress was already taken".into())
+                })?;
+                let (universe, feed) =
+                    crate::solana::SolanaFeed::start(options, via, stop, clock, ingress)?;
                 Ok((universe, Self::Solana(Box::new(feed))))
             }
         }
@@ -327,68 +382,39 @@ impl Source {
         }
     }
 
-    /// Up to `max` events into `out`, stamped at ingress on `clock` (a recording's keep their
-    /// recorded receive times).
-    pub fn poll(&mut self, max: usize, clock: &RunClock, out: &mut Vec<FeedEvent>) {
+    /// What the reporting thread reads of the source once the runtime owns it.
+    pub fn report(&self) -> SourceReport {
         match self {
-            Self::Sim(sim) => {
-                for _ in 0..max.min(SIM_BATCH * 5) {
-                    let mut update = sim.next_update();
-                    update.received_at = clock.now_ns();
-                    out.push(FeedEvent::Account(update));
-                }
-            }
-            Self::Replay(replay) => replay.poll(max, out),
-            Self::Solana(feed) => feed.drain(out),
+            Self::Sim(_) => SourceReport::Sim,
+            Self::Replay(r) => SourceReport::Replay(Arc::clone(&r.notes)),
+            Self::Solana(f) => SourceReport::Solana(f.reporter()),
         }
     }
+}
 
-    /// Updates a batch holds: the simulator's pace (five times as many for the analytics'
-    /// faster market clock), otherwise as many as are waiting.
-    pub fn batch(&self, analytics: bool) -> usize {
-        match self {
-            Self::Sim(_) if analytics => SIM_BATCH * 5,
-            Self::Sim(_) => SIM_BATCH,
-            _ => 4_096,
-        }
-    }
+/// A source's health and counters, read off the hot path.
+#[derive(Debug)]
+pub enum SourceReport {
+    /// The simulator: nothing to report.
+    Sim,
+    /// A recording's progress.
+    Replay(Arc<ReplayNotes>),
+    /// A Solana feed's counters and stream state.
+    Solana(crate::solana::SolanaFeed),
+}
 
-    /// Rests after a batch that gave `got` events: the simulator 1 ms (its pace), a paced
-    /// recording until its next record (at most 10 ms), a live feed until the reader wakes
-    /// the runner (at most 5 ms) when nothing came.
-    pub fn rest(&self, got: usize) {
-        match self {
-            Self::Sim(_) => std::thread::sleep(Duration::from_millis(1)),
-            Self::Replay(r) => match r.until_next() {
-                Some(d) if d.is_zero() => {}
-                Some(d) => std::thread::sleep(d.min(Duration::from_millis(10))),
-                None => std::thread::sleep(Duration::from_millis(10)),
-            },
-            Self::Solana(_) if got == 0 => std::thread::park_timeout(Duration::from_millis(5)),
-            Self::Solana(_) => {}
-        }
-    }
-
-    /// Wakes this thread when events arrive (live feeds).
-    pub fn attach(&self) {
-        if let Self::Solana(feed) = self {
-            feed.attach(std::thread::current());
-        }
-    }
-
+impl SourceReport {
     /// What is wrong with the source (health reasons).
     pub fn problems(&self) -> Vec<String> {
         match self {
-            Self::Sim(_) => Vec::new(),
-            Self::Replay(r) => match (&r.problem, &r.next) {
-                (Some(p), _) => vec![p.clone()],
-                (None, None) => vec![format!(
-                    "recording {} replayed to its end ({} updates)",
-                    r.path.display(),
-                    r.replayed
-                )],
-                (None, Some(_)) => Vec::new(),
-            },
+            Self::Sim => Vec::new(),
+            Self::Replay(n) => n
+                .problem
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .cloned()
+                .collect(),
             Self::Solana(feed) => feed.problems(),
         }
     }
@@ -396,8 +422,11 @@ impl Source {
     /// The source's counters, as custom metrics.
     pub fn counters(&self) -> Vec<(&'static str, f64)> {
         match self {
-            Self::Sim(_) => Vec::new(),
-            Self::Replay(r) => vec![("replayed_updates", r.replayed as f64)],
+            Self::Sim => Vec::new(),
+            Self::Replay(n) => vec![(
+                "replayed_updates",
+                n.replayed.load(Ordering::Relaxed) as f64,
+            )],
             Self::Solana(feed) => feed.counters(),
         }
     }

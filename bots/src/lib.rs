@@ -12,6 +12,7 @@ pub mod net;
 pub mod portfolio;
 pub mod process;
 pub mod rpc_sim;
+pub mod runtime;
 pub mod solana;
 pub mod spec;
 pub mod wire;

@@ -52,6 +52,8 @@ pub struct BotArgs {
     pub state_dir: Option<PathBuf>,
     /// Simulator seed.
     pub seed: u64,
+    /// Simulator updates per second, scheduled open loop (`None`: the bot type's default).
+    pub sim_rate: Option<u64>,
     /// Append log lines to this file instead of stdout (for supervisors that keep stdout
     /// elsewhere, such as Nomad).
     pub log_file: Option<PathBuf>,
@@ -303,6 +305,18 @@ pub fn run(args: BotArgs) -> i32 {
             return 2;
         }
     };
+    // The control endpoint, reporting and every thread not on the hot path stay off the
+    // reserved cores (the runtime pins its own hot threads); the mask the process started with
+    // is read first.
+    let plan = crate::runtime::Plan::new(
+        &valid.config.resources.cores,
+        crate::runtime::affinity::allowed_cores(),
+        false,
+        false,
+    );
+    if let Err(e) = crate::runtime::affinity::confine_current(&plan.others) {
+        tracing::warn!(error = %e, "control threads not confined");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -379,6 +393,13 @@ async fn serve(args: BotArgs, valid: config::ValidatedConfig) -> i32 {
         );
         return 2;
     }
+    if args.sim_rate.is_some_and(|r| r > crate::runtime::MAX_RATE) {
+        eprintln!(
+            "error: --sim-rate must be at most {} updates per second (0: as fast as the strategy takes them)",
+            crate::runtime::MAX_RATE
+        );
+        return 2;
+    }
     if args.feed == "yellowstone" && args.grpc_url.is_none() {
         eprintln!("error: --feed yellowstone needs --grpc-url URL (the Geyser endpoint)");
         return 2;
@@ -389,6 +410,7 @@ async fn serve(args: BotArgs, valid: config::ValidatedConfig) -> i32 {
         replay_max_speed: args.replay_max_speed,
         solana,
         seed: args.seed,
+        sim_rate: args.sim_rate,
     };
     let bot = match BotFactory::create_bot(valid, options) {
         Ok(b) => b,

@@ -17,7 +17,6 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::Thread;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
@@ -35,6 +34,8 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::bot::BotError;
 use crate::feed::{FeedEvent, Universe};
 use crate::net::Url;
+use crate::runtime::Ingress;
+use crate::runtime::ingress::IngressStats;
 
 /// Keys a `getMultipleAccounts` call may carry.
 pub const MAX_KEYS_PER_CALL: usize = 100;
@@ -405,6 +406,16 @@ fn decode_account(
     account: &UiAccount<'_>,
     slot: u64,
 ) -> Result<AccountUpdate, String> {
+    decode_account_into(pubkey, account, slot, Vec::new())
+}
+
+/// [`decode_account`] into `data` (an empty buffer, a pooled one on the hot path).
+fn decode_account_into(
+    pubkey: Pubkey,
+    account: &UiAccount<'_>,
+    slot: u64,
+    mut data: Vec<u8>,
+) -> Result<AccountUpdate, String> {
     use base64::Engine as _;
     if account.data.1 != "base64" {
         return Err(format!(
@@ -412,8 +423,8 @@ fn decode_account(
             account.data.1
         ));
     }
-    let data = base64::engine::general_purpose::STANDARD
-        .decode(account.data.0.as_bytes())
+    base64::engine::general_purpose::STANDARD
+        .decode_vec(account.data.0.as_bytes(), &mut data)
         .map_err(|e| format!("{pubkey}: data is not base64: {e}"))?;
     let owner = account
         .owner
@@ -485,7 +496,9 @@ impl Rpc {
                     if let Some(n) = rate_limited {
                         n.fetch_add(1, Ordering::Relaxed);
                     }
-                    tokio::time::sleep(after.unwrap_or(backoff)).await;
+                    // A server's Retry-After is honoured up to 10 s (a hostile one could park the
+                    // reader for ever).
+                    tokio::time::sleep(after.unwrap_or(backoff).min(Duration::from_secs(10))).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
                 Err(e) => return Err(format!("{method}: {e}")),
@@ -603,57 +616,9 @@ impl Rpc {
     }
 }
 
-/// Events waiting for the runner. An account's newer state replaces its older one still
-/// waiting, and one slot event stands for all that wait; a `Resync` or `Down` closes the epoch
-/// (nothing after it replaces anything before it).
-#[derive(Debug, Default)]
-struct Outbox {
-    events: Vec<FeedEvent>,
-    pending: HashMap<Pubkey, usize>,
-    slot_at: Option<usize>,
-    coalesced: u64,
-}
-
-impl Outbox {
-    fn push(&mut self, event: FeedEvent) {
-        match event {
-            FeedEvent::Account(u) => match self.pending.get(&u.pubkey) {
-                Some(&i) => {
-                    self.events[i] = FeedEvent::Account(u);
-                    self.coalesced += 1;
-                }
-                None => {
-                    self.pending.insert(u.pubkey, self.events.len());
-                    self.events.push(FeedEvent::Account(u));
-                }
-            },
-            FeedEvent::Slot(s) => match self.slot_at {
-                Some(i) => self.events[i] = FeedEvent::Slot(s),
-                None => {
-                    self.slot_at = Some(self.events.len());
-                    self.events.push(FeedEvent::Slot(s));
-                }
-            },
-            other => {
-                self.pending.clear();
-                self.slot_at = None;
-                self.events.push(other);
-            }
-        }
-    }
-
-    fn drain(&mut self, out: &mut Vec<FeedEvent>) {
-        out.append(&mut self.events);
-        self.pending.clear();
-        self.slot_at = None;
-    }
-}
-
 /// State the reader thread and the runner share.
 #[derive(Debug, Default)]
 pub(crate) struct FeedShared {
-    outbox: Mutex<Outbox>,
-    waker: Mutex<Option<Thread>>,
     connected: AtomicBool,
     pub(crate) notifications: AtomicU64,
     pub(crate) malformed: AtomicU64,
@@ -665,22 +630,14 @@ pub(crate) struct FeedShared {
     write_version: AtomicU64,
 }
 
-impl FeedShared {
-    pub(crate) fn push(&self, event: FeedEvent) {
-        self.outbox
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(event);
-        if let Some(t) = self
-            .waker
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-        {
-            t.unpark();
-        }
-    }
+/// Where a reader puts an event: the runtime's ingress, or (while a snapshot is being taken)
+/// the account updates held behind it.
+pub(crate) enum To<'a> {
+    Ingress(&'a mut Ingress),
+    Held(&'a mut Vec<AccountUpdate>),
+}
 
+impl FeedShared {
     pub(crate) fn malformed(&self, why: String) {
         self.malformed.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(%why, "malformed notification skipped");
@@ -698,9 +655,10 @@ impl FeedShared {
 }
 
 /// A running Solana feed (its reader thread stops with the bot's stop flag).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct SolanaFeed {
     shared: Arc<FeedShared>,
+    ingress: Arc<IngressStats>,
     /// What `/health` names: the feed's kind and endpoint.
     name: String,
 }
@@ -708,12 +666,14 @@ pub struct SolanaFeed {
 impl SolanaFeed {
     /// Loads the markets' pools and everything they read (failing with what and where when the
     /// RPC is unreachable or an account is not what the file says), then starts the reader of
-    /// the stream `via` names.
+    /// the stream `via` names, which hands its events to `ingress`. The reader thread runs on
+    /// the cores the calling thread may use.
     pub fn start(
         options: &SolanaOptions,
         via: Via,
         stop: Arc<AtomicBool>,
         clock: MonotonicClock,
+        ingress: Ingress,
     ) -> Result<(Universe, Self), BotError> {
         let feed = via.feed();
         let markets = options.markets.clone().ok_or_else(|| {
@@ -738,6 +698,7 @@ impl SolanaFeed {
             }
         };
         let shared = Arc::new(FeedShared::default());
+        let ingress_stats = Arc::clone(ingress.stats());
         let (tx, rx) = std::sync::mpsc::channel();
         let commitment = options.commitment.clone();
         let reader_shared = Arc::clone(&shared);
@@ -791,6 +752,7 @@ impl SolanaFeed {
                         commitment,
                         stop,
                         clock,
+                        ingress,
                     };
                     reader.run().await;
                 });
@@ -800,21 +762,19 @@ impl SolanaFeed {
             .recv_timeout(Duration::from_secs(60))
             .map_err(|_| BotError::Config(format!("--feed {feed}: the snapshot took over 60 s")))?
             .map_err(|e| BotError::Config(format!("--feed {feed}: {e}")))?;
-        Ok((universe, Self { shared, name }))
+        Ok((
+            universe,
+            Self {
+                shared,
+                ingress: ingress_stats,
+                name,
+            },
+        ))
     }
 
-    /// Moves every waiting event into `out`.
-    pub fn drain(&self, out: &mut Vec<FeedEvent>) {
-        self.shared
-            .outbox
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .drain(out);
-    }
-
-    /// The thread to wake when events arrive.
-    pub fn attach(&self, thread: Thread) {
-        *self.shared.waker.lock().unwrap_or_else(|e| e.into_inner()) = Some(thread);
+    /// A handle for the reporting thread (health and counters).
+    pub fn reporter(&self) -> Self {
+        self.clone()
     }
 
     /// Health reasons: the stream down, and why.
@@ -835,7 +795,7 @@ impl SolanaFeed {
     /// Counters for the custom metrics.
     pub fn counters(&self) -> Vec<(&'static str, f64)> {
         let s = &self.shared;
-        let coalesced = s.outbox.lock().unwrap_or_else(|e| e.into_inner()).coalesced;
+        let coalesced = self.ingress.coalesced.load(Ordering::Relaxed);
         vec![
             (
                 "feed_notifications",
@@ -1008,6 +968,7 @@ pub(crate) struct Reader {
     pub(crate) commitment: String,
     pub(crate) stop: Arc<AtomicBool>,
     pub(crate) clock: MonotonicClock,
+    pub(crate) ingress: Ingress,
 }
 
 /// A session's subscriptions: subscription id → account index (`None`: the slot stream).
@@ -1020,7 +981,7 @@ struct Subscriptions {
 impl Reader {
     async fn run(mut self) {
         let mut backoff = Duration::from_millis(100);
-        while !self.stop.load(Ordering::Relaxed) {
+        while !self.stop.load(Ordering::Relaxed) && !self.ingress.is_abandoned() {
             let started = Instant::now();
             let why = match self.session().await {
                 Ok(()) => return,
@@ -1033,7 +994,7 @@ impl Reader {
                 .last_error
                 .lock()
                 .unwrap_or_else(|e| e.into_inner()) = Some(why.clone());
-            self.shared.push(FeedEvent::Down(why));
+            self.ingress.push(FeedEvent::Down(why));
             self.shared.reconnects.fetch_add(1, Ordering::Relaxed);
             if started.elapsed() > Duration::from_secs(30) {
                 backoff = Duration::from_millis(100);
@@ -1099,14 +1060,14 @@ impl Reader {
         // what arrives meanwhile waits behind the snapshot.
         let mut held = Vec::new();
         while subs.confirmed < self.keys.len() + 1 {
-            let msg = next_message(&mut ws, &self.stop).await?;
+            let msg = next_message(&mut ws, &self.stop, Some(&mut self.ingress)).await?;
             handle_message(
                 &self.shared,
                 &self.keys,
                 self.clock,
                 msg,
                 &mut subs,
-                Some(&mut held),
+                To::Held(&mut held),
             )?;
         }
         let (shared, keys, stop, clock) = (&self.shared, &self.keys, &self.stop, self.clock);
@@ -1115,22 +1076,33 @@ impl Reader {
             keys,
             &self.commitment,
             shared,
+            &mut self.ingress,
             clock,
             held,
             async |held| {
-                let msg = next_message(&mut ws, stop).await?;
+                let msg = next_message(&mut ws, stop, None).await?;
                 if msg.is_none() {
                     // Stopping: the snapshot call ends soon; no spinning meanwhile.
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
-                handle_message(shared, keys, clock, msg, &mut subs, Some(held))
+                handle_message(shared, keys, clock, msg, &mut subs, To::Held(held))
             },
         )
         .await?;
         loop {
-            let msg = next_message(&mut ws, &self.stop).await?;
-            handle_message(&self.shared, &self.keys, self.clock, msg, &mut subs, None)?;
-            if self.stop.load(Ordering::Relaxed) {
+            let msg = next_message(&mut ws, &self.stop, Some(&mut self.ingress)).await?;
+            handle_message(
+                &self.shared,
+                &self.keys,
+                self.clock,
+                msg,
+                &mut subs,
+                To::Ingress(&mut self.ingress),
+            )?;
+            if self.ingress.take_overflow() {
+                return Err(overflowed());
+            }
+            if self.stop.load(Ordering::Relaxed) || self.ingress.is_abandoned() {
                 let _ = ws.close(None).await;
                 return Ok(());
             }
@@ -1142,11 +1114,13 @@ impl Reader {
 /// held, after those already in `held`), then hands the runner the snapshot (`Resync`) and what
 /// was held behind it, and marks the feed up. The market's version check drops a held update
 /// older than the snapshot (by slot, then arrival order).
+#[allow(clippy::too_many_arguments)] // the session's parts, borrowed apart
 pub(crate) async fn snapshot_behind(
     rpc: &mut Rpc,
     keys: &[Pubkey],
     commitment: &str,
     shared: &FeedShared,
+    ingress: &mut Ingress,
     clock: MonotonicClock,
     mut held: Vec<AccountUpdate>,
     mut pump: impl AsyncFnMut(&mut Vec<AccountUpdate>) -> Result<(), String>,
@@ -1163,13 +1137,21 @@ pub(crate) async fn snapshot_behind(
     };
     let now = clock.now_ns();
     let snapshot = snapshot.into_iter().map(|u| shared.stamp(u, now)).collect();
-    shared.push(FeedEvent::Resync(snapshot));
+    ingress.push(FeedEvent::Resync(snapshot));
     for u in held {
-        shared.push(FeedEvent::Account(u));
+        ingress.push(FeedEvent::Account(u));
     }
     shared.connected.store(true, Ordering::Relaxed);
     *shared.last_error.lock().unwrap_or_else(|e| e.into_inner()) = None;
     Ok(())
+}
+
+/// Why a session ends when the runtime's backlog overflowed.
+pub(crate) fn overflowed() -> String {
+    format!(
+        "the strategy thread fell over {} events behind: resynchronising",
+        crate::runtime::ingress::MAX_BACKLOG
+    )
 }
 
 /// The stream's next item (`None`: stopping), or why the stream is dead: it ended, or nothing
@@ -1177,16 +1159,22 @@ pub(crate) async fn snapshot_behind(
 pub(crate) async fn next_within_silence<S: futures_util::Stream + Unpin>(
     stream: &mut S,
     stop: &AtomicBool,
+    mut ingress: Option<&mut Ingress>,
 ) -> Result<Option<S::Item>, String> {
     let deadline = Instant::now() + SILENCE;
     loop {
-        if stop.load(Ordering::Relaxed) {
+        // The strategy thread gone (its bot stopped or restarted): this reader stops too.
+        if stop.load(Ordering::Relaxed) || ingress.as_ref().is_some_and(|i| i.is_abandoned()) {
             return Ok(None);
         }
         if Instant::now() >= deadline {
             return Err(format!("no message for {} s", SILENCE.as_secs()));
         }
-        match tokio::time::timeout(Duration::from_millis(100), stream.next()).await {
+        // What waits behind a full ring is handed over while the stream is quiet too (every
+        // millisecond until it is all in).
+        let waiting = ingress.as_mut().is_some_and(|i| !i.flush());
+        let tick = Duration::from_millis(if waiting { 1 } else { 100 });
+        match tokio::time::timeout(tick, stream.next()).await {
             Err(_) => continue,
             Ok(None) => return Err("the server closed the connection".into()),
             Ok(Some(item)) => return Ok(Some(item)),
@@ -1195,8 +1183,12 @@ pub(crate) async fn next_within_silence<S: futures_util::Stream + Unpin>(
 }
 
 /// The next websocket message (`None`: stopping), or why the stream is dead.
-async fn next_message(ws: &mut Ws, stop: &AtomicBool) -> Result<Option<Message>, String> {
-    match next_within_silence(ws, stop).await? {
+async fn next_message(
+    ws: &mut Ws,
+    stop: &AtomicBool,
+    ingress: Option<&mut Ingress>,
+) -> Result<Option<Message>, String> {
+    match next_within_silence(ws, stop, ingress).await? {
         None => Ok(None),
         Some(Err(e)) => Err(format!("websocket: {e}")),
         Some(Ok(Message::Close(frame))) => Err(format!(
@@ -1216,7 +1208,7 @@ fn handle_message(
     clock: MonotonicClock,
     msg: Option<Message>,
     subs: &mut Subscriptions,
-    held: Option<&mut Vec<AccountUpdate>>,
+    mut to: To<'_>,
 ) -> Result<(), String> {
     // `None`: stopping.
     let Some(msg) = msg else { return Ok(()) };
@@ -1280,8 +1272,8 @@ fn handle_message(
                 return Ok(());
             };
             shared.slot.fetch_max(slot, Ordering::Relaxed);
-            if held.is_none() {
-                shared.push(FeedEvent::Slot(slot));
+            if let To::Ingress(ingress) = to {
+                ingress.push(FeedEvent::Slot(slot));
             }
         }
         ("accountNotification", Some(i)) => {
@@ -1289,7 +1281,12 @@ fn handle_message(
                 shared.malformed("accountNotification without context.slot or value".into());
                 return Ok(());
             };
-            let update = match decode_account(keys[i], &value, context.slot) {
+            // Into a pooled buffer of the runtime's ingress (decoded size: 3/4 of the base64).
+            let buffer = match &mut to {
+                To::Ingress(ingress) => ingress.buffer_for(value.data.0.len() / 4 * 3),
+                To::Held(_) => Vec::new(),
+            };
+            let update = match decode_account_into(keys[i], &value, context.slot, buffer) {
                 Ok(u) => shared.stamp(u, received_at),
                 Err(e) => {
                     shared.malformed(format!("accountNotification: {e}"));
@@ -1297,9 +1294,9 @@ fn handle_message(
                 }
             };
             shared.notifications.fetch_add(1, Ordering::Relaxed);
-            match held {
-                Some(held) => held.push(update),
-                None => shared.push(FeedEvent::Account(update)),
+            match to {
+                To::Held(held) => held.push(update),
+                To::Ingress(ingress) => ingress.push(FeedEvent::Account(update)),
             }
         }
         (m, _) => shared.malformed(format!(
@@ -1323,35 +1320,6 @@ mod tests {
             data: vec![key],
             received_at: 0,
         }
-    }
-
-    #[test]
-    fn the_outbox_keeps_the_newest_state_per_account_within_an_epoch() {
-        let mut o = Outbox::default();
-        o.push(FeedEvent::Account(update(1, 1)));
-        o.push(FeedEvent::Slot(1));
-        o.push(FeedEvent::Account(update(2, 1)));
-        o.push(FeedEvent::Account(update(1, 2)));
-        o.push(FeedEvent::Slot(2));
-        o.push(FeedEvent::Down("x".into()));
-        o.push(FeedEvent::Account(update(1, 3)));
-        let mut out = Vec::new();
-        o.drain(&mut out);
-        assert_eq!(
-            out,
-            vec![
-                FeedEvent::Account(update(1, 2)),
-                FeedEvent::Slot(2),
-                FeedEvent::Account(update(2, 1)),
-                FeedEvent::Down("x".into()),
-                FeedEvent::Account(update(1, 3)),
-            ]
-        );
-        assert_eq!(o.coalesced, 1);
-        o.push(FeedEvent::Account(update(1, 4)));
-        out.clear();
-        o.drain(&mut out);
-        assert_eq!(out, vec![FeedEvent::Account(update(1, 4))]);
     }
 
     #[test]

@@ -186,6 +186,13 @@ const EXECUTION: Section = Section {
             true,
             "Paper executor: decision to fill",
         ),
+        f(
+            "spin",
+            Kind::Bool,
+            "false",
+            false,
+            "Strategy (and feed) threads busy-poll their reserved cores instead of parking",
+        ),
     ],
 };
 

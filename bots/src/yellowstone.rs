@@ -53,7 +53,7 @@ use crate::bot::BotError;
 use crate::feed::FeedEvent;
 use crate::rpc_sim::{Change, Published, RpcSim};
 use crate::solana::{
-    FeedShared, GrpcOptions, Reader, SILENCE, Secret, next_within_silence, snapshot_behind,
+    FeedShared, GrpcOptions, Reader, SILENCE, Secret, To, next_within_silence, snapshot_behind,
 };
 
 /// Every filter this feed names starts so (an update for no filter of ours is malformed).
@@ -208,8 +208,9 @@ type Updates = yellowstone_grpc_client::GeyserStream;
 async fn next_update(
     stream: &mut Updates,
     stop: &std::sync::atomic::AtomicBool,
+    ingress: Option<&mut crate::runtime::Ingress>,
 ) -> Result<Option<SubscribeUpdate>, String> {
-    match next_within_silence(stream, stop).await? {
+    match next_within_silence(stream, stop, ingress).await? {
         None => Ok(None),
         Some(Err(status)) => Err(status_words(&status)),
         Some(Ok(update)) => Ok(Some(update)),
@@ -238,7 +239,7 @@ fn handle_update(
     received_at: u64,
     status: SlotStatus,
     update: SubscribeUpdate,
-    held: Option<&mut Vec<AccountUpdate>>,
+    to: To<'_>,
 ) -> Got {
     match update.update_oneof {
         Some(UpdateOneof::Account(account)) => {
@@ -285,17 +286,17 @@ fn handle_update(
             shared.notifications.fetch_add(1, Ordering::Relaxed);
             // The newest slot seen is where a broken stream resumes.
             shared.slot.fetch_max(slot, Ordering::Relaxed);
-            match held {
-                Some(held) => held.push(u),
-                None => shared.push(FeedEvent::Account(u)),
+            match to {
+                To::Held(held) => held.push(u),
+                To::Ingress(ingress) => ingress.push(FeedEvent::Account(u)),
             }
             Got::Nothing
         }
         Some(UpdateOneof::Slot(s)) => {
             if s.status == status as i32 {
                 shared.slot.fetch_max(s.slot, Ordering::Relaxed);
-                if held.is_none() {
-                    shared.push(FeedEvent::Slot(s.slot));
+                if let To::Ingress(ingress) = to {
+                    ingress.push(FeedEvent::Slot(s.slot));
                 }
             }
             Got::Nothing
@@ -364,7 +365,7 @@ pub(crate) async fn session(r: &mut Reader, at: &Endpoint) -> Result<(), String>
                 Ok(Some(Ok(u))) => u,
             };
             let now = r.clock.now_ns();
-            if handle_update(&r.shared, now, status, update, Some(&mut held))
+            if handle_update(&r.shared, now, status, update, To::Held(&mut held))
                 == Got::Pong(CONFIRM_PING)
             {
                 break Ok(true);
@@ -385,15 +386,16 @@ pub(crate) async fn session(r: &mut Reader, at: &Endpoint) -> Result<(), String>
         keys,
         &r.commitment,
         shared,
+        &mut r.ingress,
         clock,
         held,
         async |held| {
-            let Some(update) = next_update(&mut stream, stop).await? else {
+            let Some(update) = next_update(&mut stream, stop, None).await? else {
                 // Stopping: the snapshot call ends soon; no spinning meanwhile.
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 return Ok(());
             };
-            if handle_update(shared, clock.now_ns(), status, update, Some(held)) == Got::Ping {
+            if handle_update(shared, clock.now_ns(), status, update, To::Held(held)) == Got::Ping {
                 answers.push(ping(ANSWER_PING));
             }
             Ok(())
@@ -406,11 +408,15 @@ pub(crate) async fn session(r: &mut Reader, at: &Endpoint) -> Result<(), String>
             .map_err(|e| format!("answering a ping: {e}"))?;
     }
     loop {
-        let Some(update) = next_update(&mut stream, &r.stop).await? else {
+        let Some(update) = next_update(&mut stream, &r.stop, Some(&mut r.ingress)).await? else {
             return Ok(());
         };
         let now = r.clock.now_ns();
-        if handle_update(&r.shared, now, status, update, None) == Got::Ping {
+        let got = handle_update(&r.shared, now, status, update, To::Ingress(&mut r.ingress));
+        if r.ingress.take_overflow() {
+            return Err(crate::solana::overflowed());
+        }
+        if got == Got::Ping {
             sink.send(ping(ANSWER_PING))
                 .await
                 .map_err(|e| format!("answering a ping: {e}"))?;
@@ -1019,6 +1025,7 @@ mod tests {
     #[test]
     fn malformed_updates_are_counted_and_skipped_and_pings_surface() {
         let shared = FeedShared::default();
+        let (mut ingress, _egress) = crate::runtime::channel(16);
         let status = SlotStatus::SlotConfirmed;
         for n in 0..3 {
             assert_eq!(
@@ -1027,7 +1034,7 @@ mod tests {
                     1,
                     status,
                     malformed_update(n, ACCOUNTS_FILTER),
-                    None
+                    To::Ingress(&mut ingress)
                 ),
                 Got::Nothing
             );
@@ -1040,7 +1047,7 @@ mod tests {
                 1,
                 status,
                 bare(UpdateOneof::Ping(SubscribeUpdatePing {})),
-                None
+                To::Ingress(&mut ingress)
             ),
             Got::Ping
         );
@@ -1050,7 +1057,7 @@ mod tests {
                 1,
                 status,
                 bare(UpdateOneof::Pong(SubscribeUpdatePong { id: 7 })),
-                None
+                To::Ingress(&mut ingress)
             ),
             Got::Pong(7)
         );
@@ -1062,9 +1069,21 @@ mod tests {
                 ..Default::default()
             }))
         };
-        handle_update(&shared, 1, status, slot(SlotStatus::SlotProcessed), None);
+        handle_update(
+            &shared,
+            1,
+            status,
+            slot(SlotStatus::SlotProcessed),
+            To::Ingress(&mut ingress),
+        );
         assert_eq!(shared.slot.load(Ordering::Relaxed), 0);
-        handle_update(&shared, 1, status, slot(SlotStatus::SlotConfirmed), None);
+        handle_update(
+            &shared,
+            1,
+            status,
+            slot(SlotStatus::SlotConfirmed),
+            To::Ingress(&mut ingress),
+        );
         assert_eq!(shared.slot.load(Ordering::Relaxed), 40);
     }
 

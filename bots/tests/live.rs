@@ -499,6 +499,7 @@ async fn a_live_bot_signs_sends_and_books_what_landed() {
                 .map(|url| sniperforge_bots::solana::GrpcOptions { url, x_token: None }),
         }),
         seed: 7,
+        sim_rate: None,
     };
     let config = sniperforge_bots::validate(&live_config(
         &path,
@@ -711,6 +712,7 @@ async fn a_live_flash_loan_bot_borrows_swaps_and_repays_in_one_transaction() {
                 grpc: None,
             }),
             seed: 7,
+            sim_rate: None,
         },
     )
     .unwrap();

@@ -43,6 +43,7 @@ async fn replay_once(path: &std::path::Path, max_speed: bool) -> (u64, f64, f64,
             replay_max_speed: max_speed,
             solana: None,
             seed: 7,
+            sim_rate: None,
         },
     )
     .unwrap();

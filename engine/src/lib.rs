@@ -8,7 +8,6 @@ pub mod error;
 pub mod market;
 pub mod mint;
 pub mod pda;
-pub mod pipeline;
 pub mod pubkey;
 pub mod quote;
 pub mod raydium_cp;

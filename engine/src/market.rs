@@ -86,6 +86,10 @@ impl Amm for Pool {
         self.inner().accounts()
     }
 
+    fn visit_accounts(&self, f: &mut dyn FnMut(Pubkey)) {
+        self.inner().visit_accounts(f);
+    }
+
     fn references(&self, key: &Pubkey) -> bool {
         self.inner().references(key)
     }
@@ -166,10 +170,7 @@ impl Market {
     }
 
     fn route(&mut self, key: Pubkey, index: PoolIndex) {
-        let readers = self.readers.entry(key).or_default();
-        if !readers.contains(&index) {
-            readers.push(index);
-        }
+        route_into(&mut self.readers, key, index);
     }
 
     /// The dense index of `mint`, assigning the next one on first sight.
@@ -402,16 +403,24 @@ impl Market {
             None => {}
         }
         if accounts_changed {
+            let readers = &mut self.readers;
             for &index in changed.iter() {
-                for key in self.pools[index.0 as usize].accounts() {
-                    self.route(key, index);
-                }
+                self.pools[index.0 as usize]
+                    .visit_accounts(&mut |key| route_into(readers, key, index));
             }
         }
         match first_error {
             Some(e) => Err(e),
             None => Ok(()),
         }
+    }
+}
+
+/// Adds `index` to the pools that read `key` (allocates only for a key never seen).
+fn route_into(readers: &mut HashMap<Pubkey, Vec<PoolIndex>>, key: Pubkey, index: PoolIndex) {
+    let readers = readers.entry(key).or_default();
+    if !readers.contains(&index) {
+        readers.push(index);
     }
 }
 

@@ -34,9 +34,24 @@ pub fn find_program_address(seeds: &[&[u8]], program: &Pubkey) -> Option<(Pubkey
 
 /// Address of the Whirlpool tick array of `whirlpool` starting at `start_tick_index`.
 pub fn whirlpool_tick_array(whirlpool: &Pubkey, start_tick_index: i32) -> Option<Pubkey> {
-    let start = start_tick_index.to_string();
+    // The seed is the index in decimal, written on the stack (the hot path allocates nothing).
+    let mut digits = [0u8; 11];
+    let mut at = digits.len();
+    let mut n = start_tick_index.unsigned_abs();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if start_tick_index < 0 {
+        at -= 1;
+        digits[at] = b'-';
+    }
     find_program_address(
-        &[b"tick_array", &whirlpool.0, start.as_bytes()],
+        &[b"tick_array", &whirlpool.0, &digits[at..]],
         &programs::ORCA_WHIRLPOOL,
     )
     .map(|(key, _)| key)
@@ -56,6 +71,20 @@ mod tests {
             whirlpool_tick_array(&pool, 0).unwrap().to_string(),
             "8PhPzk7n4wU98Z6XCbVtPai2LtXSxYnfjkmgWuoAU8Zy"
         );
+    }
+
+    #[test]
+    fn the_seed_is_the_start_index_in_decimal() {
+        let pool = Pubkey([7; 32]);
+        for start in [0, 5, -5, 88, -88, 443_608, -443_636, i32::MAX, i32::MIN] {
+            let seed = start.to_string();
+            let expected = find_program_address(
+                &[b"tick_array", &pool.0, seed.as_bytes()],
+                &programs::ORCA_WHIRLPOOL,
+            )
+            .map(|(k, _)| k);
+            assert_eq!(whirlpool_tick_array(&pool, start), expected, "{start}");
+        }
     }
 
     #[test]

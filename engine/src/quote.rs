@@ -129,6 +129,13 @@ pub trait Amm {
     fn mints(&self) -> [Pubkey; 2];
     /// Every account whose bytes the quote depends on, the pool itself first.
     fn accounts(&self) -> Vec<Pubkey>;
+    /// Calls `f` with every account of [`Amm::accounts`] (a key may come twice), without
+    /// allocating where the pool can: the hot path re-routes a pool whose accounts changed.
+    fn visit_accounts(&self, f: &mut dyn FnMut(Pubkey)) {
+        for key in self.accounts() {
+            f(key);
+        }
+    }
     /// Whether the pool's own account names `key` (its vaults, mints, config and the like),
     /// whether or not a quote reads it.
     fn references(&self, key: &Pubkey) -> bool;

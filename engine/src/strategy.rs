@@ -465,6 +465,19 @@ impl Strategy {
         Ok(())
     }
 
+    /// Processes one account update (the same as `process` of `Event::Account`, without moving
+    /// the update: a runtime keeps its buffer for the next one).
+    pub fn process_update(
+        &mut self,
+        update: &AccountUpdate,
+        clock: &impl Clock,
+        out: &mut Vec<Decision>,
+    ) -> Result<(), DecodeError> {
+        let result = self.on_account(update, clock, out);
+        self.settle(clock.now_ns(), out);
+        result
+    }
+
     fn on_account(
         &mut self,
         update: &AccountUpdate,

@@ -547,68 +547,6 @@ fn simulator_emits_real_layouts_the_decoders_accept_and_trades_are_found() {
     assert!(c.executed > 0 && c.filled > 0, "{c:?}");
 }
 
-/// A feed that replays a fixed list of updates as fast as it can, then stops.
-struct Burst(std::vec::IntoIter<AccountUpdate>);
-
-impl sniperforge_engine::pipeline::Feed for Burst {
-    fn next(&mut self) -> Option<AccountUpdate> {
-        self.0.next()
-    }
-}
-
-#[test]
-fn a_burst_larger_than_the_ring_coalesces_and_the_newest_states_arrive() {
-    use sniperforge_engine::pipeline::{Idle, PipelineConfig, run};
-    let (market, _) = market_of(&[
-        (0, 1, 1_000_000_000, 1_000_000_000),
-        (1, 0, 1_000_000_000, 1_000_000_000),
-    ]);
-    let strategy = Engine::new(market, permissive(1_000, 2));
-    // 20,000 updates over the four vaults, slots increasing: far more than a 4-slot ring holds.
-    let mut burst = Vec::new();
-    for i in 0..5_000u64 {
-        for pool in 0..2 {
-            let (_, updates) = v4_pool(
-                pool,
-                [0, 1][pool],
-                [1, 0][pool],
-                1_000_000_000 + i,
-                1_000_000_000 + i,
-                10 + i,
-            );
-            burst.extend(updates);
-        }
-    }
-    let produced = burst.len() as u64;
-    let config = PipelineConfig {
-        ring_capacity: 4,
-        feed_core: None,
-        strategy_core: None,
-        idle: Idle::Spin,
-        rate_per_s: 0,
-        duration: std::time::Duration::from_secs(30),
-    };
-    let (report, strategy) = run(Burst(burst.into_iter()), strategy, &config);
-    assert_eq!(report.produced, produced);
-    assert_eq!(
-        report.processed + report.coalesced,
-        produced,
-        "every update is processed or replaced by a newer one"
-    );
-    // The final state of every pool is the last one sent.
-    let (coin, pc) = match strategy.market().pool(PoolIndex(0)).unwrap() {
-        Pool::RaydiumV4(p) => p.reserves().unwrap(),
-        _ => unreachable!(),
-    };
-    assert_eq!((coin, pc), (1_000_004_999, 1_000_004_999));
-    assert_eq!(strategy.counters().stale, 0);
-    assert!(
-        report.coalesced > 0,
-        "the 4-slot ring never filled: {report:?}"
-    );
-    assert_eq!(report.stages[0].len(), report.processed);
-}
-
 #[test]
 fn the_confidence_gate_weighs_depth_freshness_and_quote_stability() {
     let clock = ManualClock::new(0);

@@ -38,7 +38,7 @@ impl WhirlpoolPool {
             state: Whirlpool::decode(account.pubkey, account.owner, account.data)?,
             tick_arrays: Vec::new(),
             tick_array_keys: Vec::new(),
-            window: Vec::new(),
+            window: Vec::with_capacity(6),
             mints: [None, None],
             referenced: Whirlpool::referenced_accounts(account.data),
         };
@@ -61,19 +61,24 @@ impl WhirlpoolPool {
         {
             return false;
         }
-        let window = starts
-            .filter_map(|start| {
-                let cached = self
-                    .window
-                    .iter()
-                    .find(|(s, _)| *s == start)
-                    .map(|(_, k)| *k);
-                cached
-                    .or_else(|| pda::whirlpool_tick_array(&self.key, start))
-                    .map(|key| (start, key))
-            })
-            .collect();
-        self.window = window;
+        // At most six arrays: built on the stack, then copied into the kept allocation.
+        let mut next = [(0i32, Pubkey([0; 32])); 6];
+        let mut len = 0;
+        for start in starts {
+            let cached = self
+                .window
+                .iter()
+                .find(|(s, _)| *s == start)
+                .map(|(_, k)| *k);
+            if let Some(key) = cached.or_else(|| pda::whirlpool_tick_array(&self.key, start))
+                && let Some(slot) = next.get_mut(len)
+            {
+                *slot = (start, key);
+                len += 1;
+            }
+        }
+        self.window.clear();
+        self.window.extend_from_slice(&next[..len]);
         true
     }
 
@@ -208,6 +213,18 @@ impl Amm for WhirlpoolPool {
         keys.push(self.state.token_mint_a);
         keys.push(self.state.token_mint_b);
         keys
+    }
+
+    fn visit_accounts(&self, f: &mut dyn FnMut(Pubkey)) {
+        f(self.key);
+        for (_, key) in &self.window {
+            f(*key);
+        }
+        for key in &self.tick_array_keys {
+            f(*key);
+        }
+        f(self.state.token_mint_a);
+        f(self.state.token_mint_b);
     }
 
     fn references(&self, key: &Pubkey) -> bool {
