@@ -13,6 +13,7 @@ fn main() {
     let clock = ManualClock::new(0);
     let mut out = Vec::with_capacity(64);
     let mut rows: Vec<Row> = Vec::new();
+    let mut all_reasons: Vec<(u64, String)> = Vec::new();
     for update in batch {
         clock.advance(10_000);
         out.clear();
@@ -21,6 +22,11 @@ fn main() {
         let t = std::time::Instant::now();
         let _ = strategy.process(&event, &clock, &mut out);
         let ns = t.elapsed().as_nanos() as u64;
+        for d in &out {
+            if let sniperforge_engine::strategy::Decision::Rejected { reason, .. } = d {
+                all_reasons.push((ns, format!("{reason:?}")));
+            }
+        }
         let after = strategy.counters();
         rows.push((
             ns,
@@ -33,6 +39,11 @@ fn main() {
     }
     rows.sort();
     let n = rows.len();
+    let cut = rows[n * 99 / 100].0;
+    let reasons: Vec<(u64, String)> = all_reasons
+        .into_iter()
+        .filter(|(ns, _)| *ns >= cut)
+        .collect();
     for (name, from, to) in [
         ("p0-p50", 0, n / 2),
         ("p50-p98", n / 2, n * 98 / 100),
@@ -55,4 +66,9 @@ fn main() {
         );
     }
     println!("p99 {:.1} us", rows[n * 99 / 100].0 as f64 / 1e3);
+    let mut by_reason = std::collections::BTreeMap::new();
+    for (_, reason) in &reasons {
+        *by_reason.entry(reason.clone()).or_insert(0u64) += 1;
+    }
+    println!("rejections of the slowest 1%: {by_reason:?}");
 }

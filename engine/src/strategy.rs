@@ -278,6 +278,10 @@ pub struct Counters {
     pub filled: u64,
     /// Orders whose route failed its minimum-out.
     pub failed: u64,
+    /// Candidates through a changed pool left unsized because a better-ranked route through
+    /// that pool was ordered on the same update (it trades the same dislocation), or stopped
+    /// by the orders-in-flight gate that stops every route alike.
+    pub overlapping: u64,
 }
 
 /// The strategy: market, cycle index, curve cache, risk gates and paper book.
@@ -306,6 +310,8 @@ pub struct Strategy {
     packed: Vec<Vec<PackedCycle>>,
     /// Scratch list of the prefilter's candidates (reused: no allocation per update).
     candidates: Vec<CycleId>,
+    /// Candidates by closed-form profit in USD, best first (reused).
+    ranked: Vec<(f64, CycleId)>,
     /// Per cycle: the sum of its pools' generations when it was last traded (a route is not
     /// traded twice on the same states).
     traded_at: Vec<u64>,
@@ -363,6 +369,7 @@ impl Strategy {
             log_rate: Vec::new(),
             packed: Vec::new(),
             candidates: Vec::with_capacity(64),
+            ranked: Vec::with_capacity(64),
         };
         let pools = strategy.market.pool_count();
         strategy.log_rate = vec![f64::NEG_INFINITY; 2 * pools + 1];
@@ -573,18 +580,82 @@ impl Strategy {
                 candidates.push(c.id);
             }
         }
-        let mut found = false;
+        // Best first by the closed form (profit in USD at the optimum input): the routes
+        // through the changed pool all trade its dislocation, so once one is ordered the rest
+        // are left unsized (counted), and the exact sizing the tail pays for is spent on the
+        // route most likely to be worth it.
+        let mut ranked = std::mem::take(&mut self.ranked);
+        ranked.clear();
         for &id in &candidates {
+            if let Some(score) = self.closed_form_usd(id) {
+                ranked.push((score, id));
+            }
+        }
+        ranked.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
+        let mut found = false;
+        let mut ordered = false;
+        for &(_, id) in &ranked {
+            if ordered {
+                self.counters.overlapping += 1;
+                continue;
+            }
             if let Some((opportunity, stopped)) = self.evaluate(id, clock) {
                 if !found {
                     self.stamps.detected_at = clock.now_ns();
                     found = true;
                 }
                 self.decide(opportunity, stopped, received_at, clock, out);
+                // Ordered, or stopped by the gate every route shares (orders in flight): the
+                // dislocation is dealt with. A route the exact quotes found too thin leaves
+                // the next one its chance.
+                ordered = matches!(
+                    out.last(),
+                    Some(
+                        Decision::Execute(_)
+                            | Decision::Rejected {
+                                reason: Rejection::Concurrency,
+                                ..
+                            }
+                    )
+                );
             }
         }
         self.candidates = candidates;
+        self.ranked = ranked;
         found
+    }
+
+    /// The closed form's profit of a cycle at its optimal input (capped at the base mint's
+    /// maximum trade), in USD; `None` when the composed curve is not profitable past the edge
+    /// or the start mint is no base. Ranks candidates; the exact sizing decides.
+    fn closed_form_usd(&self, id: CycleId) -> Option<f64> {
+        let cycle = self.cycles.cycle(id);
+        let mut chain = Chain::IDENTITY;
+        for hop in cycle.hops() {
+            chain = chain.then(self.curves[hop.pool.0 as usize][side_slot(hop.side)].as_ref()?);
+        }
+        let min_edge =
+            f64::from(self.config.risk.min_profit_bps + self.config.route_fee_bps) / 10_000.0;
+        if !chain.is_profitable(min_edge) {
+            return None;
+        }
+        let base = self.base.get(cycle.start_mint.0 as usize)?.as_ref()?;
+        let fee = f64::from(self.config.route_fee_bps) / 10_000.0;
+        let x = Chain {
+            a: chain.a / (1.0 + fee),
+            ..chain
+        }
+        .optimal_input()
+        .min(base.max_trade as f64)
+        .max(0.0);
+        let profit = chain.output(x) - x * (1.0 + fee);
+        let (decimals, usd) = self
+            .mint_info
+            .get(cycle.start_mint.0 as usize)
+            .copied()
+            .flatten()
+            .unwrap_or((0, 1.0));
+        Some(profit / 10f64.powi(i32::from(decimals)) * usd)
     }
 
     /// Evaluates every cycle once (after a snapshot load) and decides on what it finds.
@@ -812,7 +883,8 @@ impl Strategy {
             ((x0 - x0 / 64).max(1), x0.saturating_add(x0 / 64).min(cap))
         };
         if hi - lo > SCAN {
-            let tolerance = 16u64.max(x0 >> 10);
+            // Near the optimum the profit is flat: an input 1.6% off loses 0.025% of it.
+            let tolerance = 16u64.max(x0 >> 6);
             const INV_PHI: f64 = 0.618_033_988_749_895;
             let mut m1 = hi - ((hi - lo) as f64 * INV_PHI) as u64;
             let mut m2 = lo + ((hi - lo) as f64 * INV_PHI) as u64;
@@ -832,9 +904,11 @@ impl Strategy {
                     p1 = profit(m1);
                 }
             }
+            // At these sizes a unit's rounding is far below the tolerance: the better of the
+            // last two points stands (the ladder below is still tried).
             let center = if p1 >= p2 { m1 } else { m2 };
-            lo = center.saturating_sub(2).max(1);
-            hi = center.saturating_add(2).min(cap);
+            lo = center;
+            hi = center;
         }
         // Near the optimum the exact profit is flat to within the hops' rounding: the halvings
         // of the cap that land nearby are tried too (a few quotes), so no ladder of sizes, the

@@ -704,3 +704,62 @@ fn the_engine_never_trades_through_drained_disabled_or_one_sided_pools() {
     });
     assert!(decided > 0, "the rest of the market still trades");
 }
+
+#[test]
+fn routes_through_a_changed_pool_trade_its_dislocation_once_best_first() {
+    // Pools 1 and 2 both price token 1 dear against pool 0 (pool 2 more so). When pool 0
+    // moves, the two 2-pool cycles through it are candidates for the same dislocation: the one
+    // the closed form ranks higher (through pool 2) is sized and ordered; the other is left
+    // unsized and counted.
+    let (market, _) = market_of(&[
+        (0, 1, 1_000_000_000, 1_000_000_000),
+        (1, 0, 1_000_000_000, 1_000_000_000),
+        (1, 0, 1_000_000_000, 1_000_000_000),
+    ]);
+    let mut strategy = Engine::new(market, permissive(100_000_000, 2));
+    let clock = ManualClock::new(0);
+    let mut out = Vec::new();
+    for (n, ra, rb) in [
+        (1, 1_000_000_000, 1_030_000_000),
+        (2, 1_000_000_000, 1_060_000_000),
+    ] {
+        let (_, moved) = v4_pool(n, 1, 0, ra, rb, 2 + n as u64);
+        for u in &moved {
+            strategy
+                .process(&Event::Account(u.clone()), &clock, &mut out)
+                .unwrap();
+        }
+    }
+    // Now pool 0's token-1 vault grows (one account update): token 1 gets cheaper there, and
+    // both cycles through pool 0 (with pool 1, with pool 2) gain. One order, through pool 2.
+    out.clear();
+    let before = strategy.counters();
+    let (_, moved) = v4_pool(0, 0, 1, 1_000_000_000, 1_040_000_000, 10);
+    strategy
+        .process(&Event::Account(moved[1].clone()), &clock, &mut out)
+        .unwrap();
+    let orders: Vec<_> = out
+        .iter()
+        .filter_map(|d| match d {
+            Decision::Execute(o) => Some(o.opportunity),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(orders.len(), 1, "one order for one dislocation: {out:?}");
+    let pools: Vec<u32> = strategy
+        .cycles()
+        .cycle(orders[0].cycle)
+        .hops()
+        .iter()
+        .map(|h| h.pool.0)
+        .collect();
+    assert!(
+        pools.contains(&2),
+        "the better route, through pool 2: {pools:?}"
+    );
+    assert!(
+        strategy.counters().overlapping > before.overlapping,
+        "{:?}",
+        strategy.counters()
+    );
+}
