@@ -407,7 +407,8 @@ pub struct LatencyArgs {
     #[arg(long)]
     pub feed_core: Option<usize>,
     /// Core for the strategy thread (alone: run to completion on it). Neither core given: the
-    /// placement that measures best on this machine (as `bench bot` and the bots choose).
+    /// placement that measures best on this machine (as `bench bot` chooses; --spin still decides
+    /// spin or park).
     #[arg(long)]
     pub strategy_core: Option<usize>,
     /// Busy-spin waiting threads instead of parking them.

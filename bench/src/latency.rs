@@ -329,19 +329,25 @@ pub fn run_latency(args: &LatencyArgs) -> anyhow::Result<(RunReport, f64)> {
         }
     };
     let allowed = runtime::affinity::allowed_cores();
-    let cores = match (args.feed_core, args.strategy_core) {
-        // Neither given: the placement that measures best here (the bots' default choice).
-        (None, None) => runtime::affinity::best_placement(allowed).0,
-        (f, s) => bench_cores(f, s)?,
+    let (cores, chosen) = match (args.feed_core, args.strategy_core) {
+        // Neither given: the placement that measures best here (`bench bot`'s choice).
+        (None, None) => {
+            let (cores, _, why) = runtime::affinity::best_placement(allowed);
+            (cores, Some(why))
+        }
+        (f, s) => (bench_cores(f, s)?, None),
     };
     let plan = Plan::new(&cores, allowed, args.spin, false);
-    let report = run_runtime(
+    let mut report = run_runtime(
         strategy,
         updates,
         args.rate,
         Duration::from_secs(args.duration_s),
         &plan,
     )?;
+    if let Some(why) = chosen {
+        report.plan = format!("{} (cores chosen for this machine: {why})", report.plan);
+    }
     let max_rate = strategy_max_rate(args.seed, 500_000);
     let detection = crate::detection_per_update(args.seed, 200_000);
     write_report(&args.out, args, &report, max_rate, &detection)?;

@@ -210,8 +210,16 @@ fn the_strategy_thread_runs_on_its_reserved_core() {
             .iter()
             .find(|(n, _)| n == "exec-pin")
             .expect("executor thread");
+        let exec_cores: Vec<usize> = exec
+            .1
+            .split(',')
+            .flat_map(|part| match part.split_once('-') {
+                Some((a, b)) => (a.parse::<usize>().unwrap()..=b.parse().unwrap()).collect(),
+                None => vec![part.parse::<usize>().unwrap()],
+            })
+            .collect();
         assert!(
-            !exec.1.split(',').any(|c| c == core.to_string()),
+            !exec_cores.contains(&core),
             "the executor stays off the reserved core: {seen:?}"
         );
     }

@@ -336,9 +336,10 @@ pub fn start<W: Worker, S: Sink>(
                 // Orders and fills the executor ring had no room for wait here (the loss limits
                 // must see every fill); a rejection is only counted then.
                 let mut spilled: std::collections::VecDeque<Decision> = Default::default();
-                let mut send = |out: &mut Vec<Decision>| {
+                // Returns whether everything reached the executor's ring.
+                let mut send = |out: &mut Vec<Decision>| -> bool {
                     if out.is_empty() && spilled.is_empty() {
-                        return;
+                        return true;
                     }
                     while let Some(d) = spilled.pop_front() {
                         if let Err(d) = to_executor.push(d) {
@@ -362,6 +363,7 @@ pub fn start<W: Worker, S: Sink>(
                         }
                     }
                     executor_thread.unpark();
+                    spilled.is_empty()
                 };
                 loop {
                     if stop.load(Ordering::Relaxed) {
@@ -431,6 +433,14 @@ pub fn start<W: Worker, S: Sink>(
                             let _ = intervals_tx.push(spare);
                         }
                     }
+                }
+                // Orders and fills still waiting reach the executor before it stops (it drains
+                // until this thread is gone); at most a second.
+                for _ in 0..1_000 {
+                    if send(&mut out) {
+                        break;
+                    }
+                    thread::sleep(Duration::from_millis(1));
                 }
                 stats.processed.store(processed, Ordering::Relaxed);
                 // The last interval reaches the executor (its spare sets come back promptly).

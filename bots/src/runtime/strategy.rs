@@ -16,7 +16,8 @@ use crate::live::LiveRunner;
 pub struct Gate {
     /// The operator paused the bot.
     pub paused: AtomicBool,
-    /// A loss limit stopped trading (set by the executor thread).
+    /// A loss limit stopped trading (set by the strategy thread as it books a fill, and by the
+    /// executor thread as it books one).
     pub halted: AtomicBool,
 }
 
@@ -136,6 +137,11 @@ impl super::Worker for StrategyWorker {
 
     fn tick(&mut self, out: &mut Vec<Decision>) {
         let _ = self.strategy.process(&Event::Tick, &self.clock, out);
+        // Live results free their order slots as soon as the thread is idle, not only at the
+        // next housekeeping.
+        if let Some(live) = &mut self.live {
+            live.collect(&mut self.strategy, self.clock.now_ns(), out);
+        }
     }
 
     fn housekeeping(&mut self, out: &mut Vec<Decision>) {
