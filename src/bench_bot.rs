@@ -210,14 +210,6 @@ pub fn run(a: &BenchBotArgs) -> anyhow::Result<()> {
         .copied()
         .zip(totals.iter().map(Percentiles::of))
         .collect();
-    let mut json_stages = serde_json::Map::new();
-    for (name, p) in &stages {
-        json_stages.insert(
-            (*name).to_string(),
-            json!({"count": p.count, "p50": p.p50, "p90": p.p90, "p99": p.p99,
-                "p999": p.p999, "p9999": p.p9999, "max": p.max}),
-        );
-    }
     let details = health["details"].clone();
     let report = json!({
         "machine": machine,
@@ -226,7 +218,7 @@ pub fn run(a: &BenchBotArgs) -> anyhow::Result<()> {
         "duration_s": a.duration,
         "seed": a.seed,
         "unit": "ns from ingress (scheduled time)",
-        "stages": json_stages,
+        "stages": sniperforge_bench::latency::stages_json(&stages),
         "throughput_per_s": count as f64 / elapsed,
         "cores": cores,
         "spin": spin,
@@ -242,7 +234,6 @@ pub fn run(a: &BenchBotArgs) -> anyhow::Result<()> {
         serde_json::to_string_pretty(&report)? + "\n",
     )
     .context("writing report.json")?;
-    let us = |ns: u64| ns as f64 / 1_000.0;
     let mut md = String::new();
     let _ = writeln!(md, "# Bot latency report\n");
     let _ = writeln!(
@@ -262,24 +253,7 @@ pub fn run(a: &BenchBotArgs) -> anyhow::Result<()> {
             String::new()
         }
     );
-    let _ = writeln!(
-        md,
-        "| stage (from ingress) | count | p50 µs | p90 µs | p99 µs | p99.9 µs | p99.99 µs | max µs |"
-    );
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
-    for (name, p) in &stages {
-        let _ = writeln!(
-            md,
-            "| {name} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
-            p.count,
-            us(p.p50),
-            us(p.p90),
-            us(p.p99),
-            us(p.p999),
-            us(p.p9999),
-            us(p.max)
-        );
-    }
+    md.push_str(&sniperforge_bench::latency::stage_table(&stages));
     let _ = writeln!(
         md,
         "\nThroughput {:.0} updates/s processed; {} updates coalesced in the ring.",

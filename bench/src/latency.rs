@@ -389,23 +389,13 @@ pub fn write_report(
         .zip(report.stages.iter().map(Percentiles::of))
         .collect();
 
-    let mut json_stages = serde_json::Map::new();
-    for (name, p) in &stages {
-        json_stages.insert(
-            (*name).to_string(),
-            serde_json::json!({
-                "count": p.count, "p50": p.p50, "p90": p.p90, "p99": p.p99,
-                "p999": p.p999, "p9999": p.p9999, "max": p.max
-            }),
-        );
-    }
     let json = serde_json::json!({
         "machine": machine,
         "rate_per_s": args.rate,
         "duration_s": args.duration_s,
         "seed": args.seed,
         "unit": "ns from ingress (scheduled time)",
-        "stages": json_stages,
+        "stages": stages_json(&stages),
         "throughput_per_s": throughput,
         "strategy_max_updates_per_s": max_rate,
         "detection_per_update_ns": {
@@ -436,24 +426,7 @@ pub fn write_report(
          latencies from each update's scheduled time.\n\nRuntime (the bots' own): {}.\n",
         args.rate, args.duration_s, args.seed, report.plan
     );
-    let _ = writeln!(
-        md,
-        "| stage (from ingress) | count | p50 µs | p90 µs | p99 µs | p99.9 µs | p99.99 µs | max µs |"
-    );
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
-    for (name, p) in &stages {
-        let _ = writeln!(
-            md,
-            "| {name} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
-            p.count,
-            us(p.p50),
-            us(p.p90),
-            us(p.p99),
-            us(p.p999),
-            us(p.p9999),
-            us(p.max)
-        );
-    }
+    md.push_str(&stage_table(&stages));
     let _ = writeln!(
         md,
         "\nThroughput {throughput:.0} updates/s processed ({} produced, {} coalesced); strategy alone at maximum \
@@ -488,6 +461,45 @@ pub fn write_report(
     }
     fs::write(dir.join("latency.svg"), svg(&report.stages)).context("writing latency.svg")?;
     Ok(())
+}
+
+/// The report's per-stage percentiles (`report.json`'s `stages`): ns.
+pub fn stages_json(stages: &[(&str, Percentiles)]) -> serde_json::Value {
+    let mut json = serde_json::Map::new();
+    for (name, p) in stages {
+        json.insert(
+            (*name).to_string(),
+            serde_json::json!({
+                "count": p.count, "p50": p.p50, "p90": p.p90, "p99": p.p99,
+                "p999": p.p999, "p9999": p.p9999, "max": p.max
+            }),
+        );
+    }
+    serde_json::Value::Object(json)
+}
+
+/// The report's per-stage table (`report.md`): µs.
+pub fn stage_table(stages: &[(&str, Percentiles)]) -> String {
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "| stage (from ingress) | count | p50 µs | p90 µs | p99 µs | p99.9 µs | p99.99 µs | max µs |"
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
+    for (name, p) in stages {
+        let _ = writeln!(
+            md,
+            "| {name} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            p.count,
+            us(p.p50),
+            us(p.p90),
+            us(p.p99),
+            us(p.p999),
+            us(p.p9999),
+            us(p.max)
+        );
+    }
+    md
 }
 
 /// HdrHistogram's percentile distribution text format, values in µs.

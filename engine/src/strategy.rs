@@ -625,13 +625,12 @@ impl Strategy {
         found
     }
 
-    /// The closed form's profit of a cycle at its optimal input (capped at the base mint's
-    /// maximum trade), in USD; `None` when the composed curve is not profitable past the edge
-    /// or the start mint is no base. Ranks candidates; the exact sizing decides.
-    fn closed_form_usd(&self, id: CycleId) -> Option<f64> {
-        let cycle = self.cycles.cycle(id);
+    /// The cycle's composed curve when it is profitable past the minimum edge (profit bps plus
+    /// the route fee), and the closed form's optimal input: the optimum of A·x/(B+C·x) − (1+f)·x
+    /// (the route fee scales the input's cost).
+    fn closed_form(&self, id: CycleId) -> Option<(Chain, f64)> {
         let mut chain = Chain::IDENTITY;
-        for hop in cycle.hops() {
+        for hop in self.cycles.cycle(id).hops() {
             chain = chain.then(self.curves[hop.pool.0 as usize][side_slot(hop.side)].as_ref()?);
         }
         let min_edge =
@@ -639,19 +638,28 @@ impl Strategy {
         if !chain.is_profitable(min_edge) {
             return None;
         }
-        let base = self.base.get(cycle.start_mint.0 as usize)?.as_ref()?;
         let fee = f64::from(self.config.route_fee_bps) / 10_000.0;
-        let x = Chain {
+        let guess = Chain {
             a: chain.a / (1.0 + fee),
             ..chain
         }
-        .optimal_input()
-        .min(base.max_trade as f64)
-        .max(0.0);
+        .optimal_input();
+        Some((chain, guess))
+    }
+
+    /// The closed form's profit of a cycle at its optimal input (capped at the base mint's
+    /// maximum trade), in USD; `None` when the composed curve is not profitable past the edge
+    /// or the start mint is no base. Ranks candidates; the exact sizing decides.
+    fn closed_form_usd(&self, id: CycleId) -> Option<f64> {
+        let (chain, guess) = self.closed_form(id)?;
+        let start = self.cycles.cycle(id).start_mint;
+        let base = self.base.get(start.0 as usize)?.as_ref()?;
+        let fee = f64::from(self.config.route_fee_bps) / 10_000.0;
+        let x = guess.min(base.max_trade as f64).max(0.0);
         let profit = chain.output(x) - x * (1.0 + fee);
         let (decimals, usd) = self
             .mint_info
-            .get(cycle.start_mint.0 as usize)
+            .get(start.0 as usize)
             .copied()
             .flatten()
             .unwrap_or((0, 1.0));
@@ -677,16 +685,8 @@ impl Strategy {
         id: CycleId,
         clock: &impl Clock,
     ) -> Option<(Opportunity, Option<Rejection>)> {
+        let (chain, guess) = self.closed_form(id)?;
         let cycle = self.cycles.cycle(id);
-        let mut chain = Chain::IDENTITY;
-        for hop in cycle.hops() {
-            chain = chain.then(self.curves[hop.pool.0 as usize][side_slot(hop.side)].as_ref()?);
-        }
-        let min_edge =
-            f64::from(self.config.risk.min_profit_bps + self.config.route_fee_bps) / 10_000.0;
-        if !chain.is_profitable(min_edge) {
-            return None;
-        }
         let states = cycle
             .hops()
             .iter()
@@ -697,13 +697,6 @@ impl Strategy {
         }
         self.counters.candidates += 1;
         let base = self.base.get(cycle.start_mint.0 as usize)?.as_ref()?;
-        // The route fee scales the input's cost: the optimum of A·x/(B+C·x) − (1+f)·x.
-        let fee = f64::from(self.config.route_fee_bps) / 10_000.0;
-        let guess = Chain {
-            a: chain.a / (1.0 + fee),
-            ..chain
-        }
-        .optimal_input();
         let slot = cycle
             .hops()
             .iter()
