@@ -260,7 +260,7 @@ pub fn bench_strategy(sim: &mut Simulator) -> Strategy {
     strategy_on(sim, bases, 3)
 }
 
-/// Updates per second the strategy sustains on one thread at maximum speed (no pipeline).
+/// Updates per second the strategy sustains on one thread at maximum speed (no runtime, no threads).
 pub fn strategy_max_rate(seed: u64, updates: usize) -> f64 {
     let mut sim = Simulator::new(SimConfig {
         seed,
@@ -279,7 +279,7 @@ pub fn strategy_max_rate(seed: u64, updates: usize) -> f64 {
     updates as f64 / start.elapsed().as_secs_f64()
 }
 
-/// Runs the pipeline and writes the report files; returns the run's measurements.
+/// Runs the bots' runtime and writes the report files; returns the run's measurements.
 pub fn run_latency(args: &LatencyArgs) -> anyhow::Result<(RunReport, f64)> {
     fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let mut sim = Simulator::new(SimConfig {
