@@ -132,7 +132,10 @@ impl Proc {
 impl Drop for Proc {
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
-            self.terminate(Duration::from_secs(5));
+            // `up` stops its agent (which stops every bot, up to 30 s), its venue and its
+            // gateway in turn; killed sooner, it would leave them orphaned.
+            let grace = if self.name == "up" { 60 } else { 5 };
+            self.terminate(Duration::from_secs(grace));
         }
     }
 }
