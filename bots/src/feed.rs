@@ -231,8 +231,9 @@ impl crate::runtime::Produce for ReplayFeed {
         };
         let first = *self.first.get_or_insert(update.received_at);
         update.received_at = update.received_at.saturating_sub(first).max(1);
-        self.advance();
+        // Counted before the next read, whose end-of-recording note says how many there were.
         self.notes.replayed.fetch_add(1, Ordering::Relaxed);
+        self.advance();
         ingress.push_lossless(FeedEvent::Account(update), || {
             std::thread::sleep(Duration::from_micros(20));
         })
