@@ -1,0 +1,559 @@
+//! The runtime's two sides of a market bot: the strategy thread's worker (the arbitrage strategy
+//! or an observing engine, the loss limits checked as fills are booked, the observers'
+//! publishing) and the executor thread's sink (booking, the fills journal, the daily PnL, the
+//! feed's health and counters).
+
+use super::*;
+
+/// The loss limits of a configuration and today's PnL: the emergency stop's one rule, kept by
+/// the strategy thread (which halts before the next decision) and by the executor thread
+/// (which books, persists and reports).
+#[derive(Debug, Clone)]
+pub(super) struct LossGuard {
+    enabled: bool,
+    max_daily_usd: f64,
+    stop_loss_bps: f64,
+    day: i64,
+    daily_pnl_usd: f64,
+}
+
+impl LossGuard {
+    pub(super) fn of(cfg: &ValidatedConfig, day: i64, daily_pnl_usd: f64) -> Self {
+        Self {
+            enabled: cfg.param("risk_management", "emergency_stop_enabled") == &Value::Bool(true),
+            max_daily_usd: num(cfg.param("risk_management", "max_daily_loss_usd")),
+            stop_loss_bps: num(cfg.param("risk_management", "stop_loss_bps")),
+            day,
+            daily_pnl_usd,
+        }
+    }
+
+    /// A reason when a loss limit is reached (`trade_loss_bps`: the loss of the trade just
+    /// booked).
+    fn reason(&self, trade_loss_bps: Option<f64>) -> Option<String> {
+        if !self.enabled {
+            return None;
+        }
+        if self.daily_pnl_usd <= -self.max_daily_usd {
+            return Some(format!(
+                "daily loss limit reached: {:.2} USD lost today, limit {:.2}",
+                -self.daily_pnl_usd, self.max_daily_usd
+            ));
+        }
+        match trade_loss_bps {
+            Some(loss) if loss >= self.stop_loss_bps => Some(format!(
+                "stop loss: a trade lost {loss:.0} bps, limit {:.0}",
+                self.stop_loss_bps
+            )),
+            _ => None,
+        }
+    }
+
+    /// Books a fill; a reason when it reaches a limit.
+    fn book(&mut self, fill: &sniperforge_engine::strategy::Fill) -> Option<String> {
+        let today = today();
+        if self.day != today {
+            self.day = today;
+            self.daily_pnl_usd = 0.0;
+        }
+        self.daily_pnl_usd += fill.pnl_usd;
+        let loss_bps = (fill.pnl < 0).then(|| {
+            (-fill.pnl) as f64 * 10_000.0 / fill.order.opportunity.amount_in.max(1) as f64
+        });
+        self.reason(loss_bps)
+    }
+}
+
+/// The emergency stop check on the shared state: a reason when a loss limit is reached.
+pub(super) fn loss_limit_reason(shared: &Shared, trade_loss_bps: Option<f64>) -> Option<String> {
+    LossGuard::of(&shared.config, shared.day, shared.daily_pnl_usd).reason(trade_loss_bps)
+}
+
+/// What a market bot runs on each update.
+pub(super) enum Engine {
+    /// The arbitrage strategy (decisions, paper fills).
+    Strategy(Box<Strategy>),
+    /// The dashboard's market view.
+    View(Box<crate::dashboard::MarketView>),
+    /// The portfolio manager's books.
+    Portfolio(Box<crate::portfolio::Portfolio>),
+    /// The ML analytics: samples, models, predictions.
+    Ml(Box<crate::ml::Analytics>),
+    /// The cross-chain book and the venue stream its reader thread keeps current.
+    Cross(
+        Box<crate::cross_chain::CrossChain>,
+        Arc<crate::cross_chain::VenueFeed>,
+    ),
+}
+
+impl Engine {
+    /// Applies an update to an observing engine (every one but the strategy, which decides).
+    fn observe(&mut self, update: &AccountUpdate) -> Result<(), BotError> {
+        match self {
+            Self::Strategy(s) => s
+                .load(update)
+                .map(|_| ())
+                .map_err(|e| BotError::Config(e.to_string())),
+            Self::View(v) => v.apply(update).map(|_| ()),
+            Self::Portfolio(p) => p.apply(update),
+            Self::Ml(a) => a.apply(update),
+            Self::Cross(c, _) => c.apply(update),
+        }
+    }
+}
+
+fn unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Books a strategy's decision; `true` when a loss limit halts trading.
+fn book(shared: &Mutex<Shared>, d: &Decision) -> bool {
+    let mut g = lock(shared);
+    match d {
+        Decision::Execute(_) => g.trades += 1,
+        Decision::Filled(fill) => {
+            if fill.realised_out.is_some() {
+                g.filled += 1;
+            } else {
+                g.failed += 1;
+            }
+            g.profit_usd += fill.pnl_usd;
+            let mut guard = LossGuard::of(&g.config, g.day, g.daily_pnl_usd);
+            let reason = guard.book(fill);
+            (g.day, g.daily_pnl_usd) = (guard.day, guard.daily_pnl_usd);
+            if let Some(reason) = reason {
+                tracing::error!(bot_id = %g.config.config.bot_id, %reason, "emergency stop");
+                let _ = g.status.transition(BotStatus::Error(reason));
+                return true;
+            }
+        }
+        Decision::Rejected { .. } => g.opportunities += 1,
+    }
+    false
+}
+
+/// The strategy thread's worker of a market bot: the arbitrage strategy, or an observing
+/// engine (dashboard, portfolio, ML, cross-chain) with its publishing.
+#[allow(clippy::large_enum_variant)] // one per bot; a box would add an indirection per update
+pub(super) enum BotWorker {
+    Strategy {
+        worker: crate::runtime::strategy::StrategyWorker,
+        universe: Box<Universe>,
+        shared: Arc<Mutex<Shared>>,
+        /// The loss limits, checked on this thread so a halt stops the very next decision.
+        guard: LossGuard,
+        gate: Arc<crate::runtime::strategy::Gate>,
+    },
+    Observer {
+        engine: Engine,
+        clock: crate::feed::RunClock,
+        shared: Arc<Mutex<Shared>>,
+        malformed: u64,
+        last_publish: Option<Instant>,
+    },
+}
+
+/// Books the fills among `out` on the strategy thread's guard; halts the gate at a limit.
+fn guard_fills(guard: &mut LossGuard, gate: &crate::runtime::strategy::Gate, out: &[Decision]) {
+    for d in out {
+        if let Decision::Filled(fill) = d
+            && guard.book(fill).is_some()
+        {
+            gate.halted.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+impl crate::runtime::Worker for BotWorker {
+    #[inline]
+    fn on_account(&mut self, update: &AccountUpdate, out: &mut Vec<Decision>) -> [u64; 4] {
+        match self {
+            Self::Strategy {
+                worker,
+                guard,
+                gate,
+                ..
+            } => {
+                let stamps = worker.on_account(update, out);
+                if !out.is_empty() {
+                    guard_fills(guard, gate, out);
+                }
+                stamps
+            }
+            // The other engines observe the market: decoded and applied in one step, their
+            // view current once it returns.
+            Self::Observer {
+                engine,
+                clock,
+                malformed,
+                ..
+            } => {
+                clock.advance(update.received_at);
+                if engine.observe(update).is_err() {
+                    *malformed += 1;
+                }
+                let at = sniperforge_engine::strategy::Clock::now_ns(clock);
+                [update.received_at, at, at, at]
+            }
+        }
+    }
+
+    fn on_event(&mut self, event: FeedEvent, out: &mut Vec<Decision>) {
+        match self {
+            Self::Strategy {
+                worker,
+                guard,
+                gate,
+                ..
+            } => {
+                worker.on_event(event, out);
+                guard_fills(guard, gate, out);
+            }
+            Self::Observer {
+                engine, malformed, ..
+            } => match event {
+                FeedEvent::Account(u) => {
+                    *malformed += u64::from(engine.observe(&u).is_err());
+                }
+                FeedEvent::Resync(accounts) => {
+                    for u in &accounts {
+                        *malformed += u64::from(engine.observe(u).is_err());
+                    }
+                }
+                FeedEvent::Down(why) => {
+                    tracing::warn!(%why, "feed down: the view waits for it to resynchronise");
+                }
+                FeedEvent::Slot(_) => {}
+            },
+        }
+    }
+
+    fn tick(&mut self, out: &mut Vec<Decision>) {
+        if let Self::Strategy {
+            worker,
+            guard,
+            gate,
+            ..
+        } = self
+        {
+            worker.tick(out);
+            guard_fills(guard, gate, out);
+        }
+    }
+
+    fn housekeeping(&mut self, out: &mut Vec<Decision>) {
+        match self {
+            Self::Strategy {
+                worker,
+                universe,
+                shared,
+                guard,
+                gate,
+            } => {
+                worker.housekeeping(out);
+                guard_fills(guard, gate, out);
+                // A contended lock waits for the next round rather than stall the hot thread.
+                let Ok(mut g) = shared.try_lock() else {
+                    return;
+                };
+                if let Some(outputs) = worker.live_outputs() {
+                    g.outputs = json!({ "live": outputs });
+                }
+                g.custom
+                    .insert("updates_malformed".into(), worker.malformed() as f64);
+                let pending = g.pending.take();
+                drop(g);
+                if let Some(cfg) = pending {
+                    *guard = LossGuard::of(&cfg, guard.day, guard.daily_pnl_usd);
+                    let (strategy, live) = worker.parts_mut();
+                    apply_hot(strategy, universe, &cfg);
+                    if let Some(live) = live {
+                        live.set(&cfg);
+                    }
+                }
+            }
+            Self::Observer {
+                engine,
+                shared,
+                malformed,
+                last_publish,
+                ..
+            } => publish_observer(engine, shared, *malformed, last_publish),
+        }
+    }
+}
+
+/// An observing engine's housekeeping: hot configuration and what it publishes.
+fn publish_observer(
+    engine: &mut Engine,
+    shared: &Mutex<Shared>,
+    malformed: u64,
+    last_publish: &mut Option<Instant>,
+) {
+    let mut g = lock(shared);
+    let pending = g.pending.take();
+    let refresh = g
+        .config
+        .param("view", "refresh_ms")
+        .as_u64()
+        .unwrap_or(1_000);
+    drop(g);
+    match engine {
+        Engine::Strategy(_) => {}
+        Engine::Ml(analytics) => {
+            if let Some(cfg) = pending {
+                analytics.set(&cfg);
+            }
+            if last_publish.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                *last_publish = Some(Instant::now());
+                let view = analytics.publish();
+                let first = &view["pairs"][0];
+                let mut g = lock(shared);
+                g.custom
+                    .insert("samples".into(), first["samples"].as_f64().unwrap_or(0.0));
+                if let Some(p) = first["prediction"].as_object() {
+                    for (k, name) in [
+                        ("return_bps", "prediction_bps"),
+                        ("confidence", "confidence"),
+                    ] {
+                        if let Some(v) = p.get(k).and_then(Value::as_f64) {
+                            g.custom.insert(name.into(), v);
+                        }
+                    }
+                }
+                if let Some(r) = first["regime"].as_str() {
+                    let code = match r {
+                        "calm" => 0.0,
+                        "normal" => 1.0,
+                        _ => 2.0,
+                    };
+                    g.custom.insert("regime".into(), code);
+                }
+                let e = &first["evaluation"];
+                for (k, name) in [
+                    ("ensemble", "eval_ensemble_rmse_bps"),
+                    ("naive_zero_return", "eval_naive_rmse_bps"),
+                ] {
+                    if let Some(v) = e[k]["rmse_bps"].as_f64() {
+                        g.custom.insert(name.into(), v);
+                    }
+                }
+                g.custom
+                    .insert("updates_malformed".into(), malformed as f64);
+                g.outputs = json!({"ml": view});
+            }
+        }
+        Engine::Cross(book, feed) => {
+            if let Some(cfg) = pending {
+                book.set(crate::cross_chain::CrossSettings::of(&cfg));
+            }
+            let quotes = |p: &str| feed.quote(p);
+            let before = book.trade_count;
+            book.evaluate(&quotes, unix_ms());
+            let fresh = book.publish(&quotes);
+            let stale: Vec<String> = fresh["pairs"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|p| {
+                    p["venue"]["age_ms"]
+                        .as_u64()
+                        .is_none_or(|a| a > crate::cross_chain::VENUE_STALE.as_millis() as u64)
+                })
+                .filter_map(|p| p["pair"].as_str().map(String::from))
+                .collect();
+            let mut g = lock(shared);
+            g.trades += book.trade_count - before;
+            g.filled += book.trade_count - before;
+            g.profit_usd = book.realised_usd;
+            g.problems = if stale.is_empty() {
+                Vec::new()
+            } else {
+                vec![format!(
+                    "venue stream: no fresh quote for {} ({})",
+                    stale.join(", "),
+                    if feed.connected.load(Ordering::Relaxed) {
+                        "connected".to_string()
+                    } else {
+                        feed.last_error()
+                    }
+                )]
+            };
+            let max_drift = book.drift_pct().values().copied().fold(0.0, f64::max);
+            g.custom.insert("inventory_drift_pct".into(), max_drift);
+            g.custom
+                .insert("transfers_pending".into(), book.pending_transfers() as f64);
+            g.custom.insert(
+                "venue_malformed".into(),
+                feed.malformed.load(Ordering::Relaxed) as f64,
+            );
+            g.custom.insert(
+                "venue_connects".into(),
+                feed.connects.load(Ordering::Relaxed) as f64,
+            );
+            g.custom
+                .insert("updates_malformed".into(), malformed as f64);
+            g.outputs = json!({"cross_chain": fresh});
+        }
+        Engine::Portfolio(portfolio) => {
+            if let Some(cfg) = pending {
+                portfolio.set(crate::portfolio::PortfolioSettings::of(&cfg));
+            }
+            if last_publish.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                *last_publish = Some(Instant::now());
+                let book = portfolio.publish(unix_ms());
+                let num = |k: &str| book[k].as_f64().unwrap_or(0.0);
+                let mut g = lock(shared);
+                for k in ["total_value_usd", "realised_pnl_usd", "unrealised_pnl_usd"] {
+                    g.custom.insert(k.into(), num(k));
+                }
+                g.custom.insert(
+                    "portfolio_alerts".into(),
+                    book["alerts"].as_array().map_or(0, Vec::len) as f64,
+                );
+                g.custom.insert(
+                    "plan_trades".into(),
+                    book["plan"].as_array().map_or(0, Vec::len) as f64,
+                );
+                g.custom
+                    .insert("updates_malformed".into(), malformed as f64);
+                g.profit_usd = num("realised_pnl_usd");
+                g.outputs = json!({"portfolio": book});
+            }
+        }
+        Engine::View(view) => {
+            if let Some(cfg) = pending {
+                view.set(crate::dashboard::ViewSettings::of(&cfg));
+            }
+            if last_publish.is_none_or(|t| t.elapsed() >= Duration::from_millis(refresh)) {
+                *last_publish = Some(Instant::now());
+                let market = view.publish(unix_ms());
+                let alerts = market["alerts"].as_array().map_or(0, Vec::len);
+                let mut g = lock(shared);
+                g.custom
+                    .insert("max_spread_bps".into(), view.max_spread_bps());
+                g.custom.insert("market_alerts".into(), alerts as f64);
+                g.custom.insert(
+                    "opportunities_listed".into(),
+                    market["opportunities"].as_array().map_or(0, Vec::len) as f64,
+                );
+                g.custom
+                    .insert("updates_applied".into(), view.updates() as f64);
+                g.custom
+                    .insert("updates_malformed".into(), malformed as f64);
+                g.outputs = json!({"market": market});
+            }
+        }
+    }
+}
+
+/// The executor thread's side of a market bot: books decisions, journals fills for the
+/// portfolio manager, persists the daily PnL, and reports the feed's health and counters.
+pub(super) struct BotSink {
+    pub(super) shared: Arc<Mutex<Shared>>,
+    pub(super) gate: Arc<crate::runtime::strategy::Gate>,
+    pub(super) state_dir: PathBuf,
+    pub(super) bot_id: String,
+    /// The start mint's token (symbol, decimals) of every cycle, by cycle id (arbitrage only).
+    pub(super) starts: Option<Vec<Option<Token>>>,
+    pub(super) journal: Vec<crate::portfolio::FillRecord>,
+    pub(super) report: crate::feed::SourceReport,
+    pub(super) runtime: Arc<crate::runtime::RuntimeStats>,
+    pub(super) ingress: Arc<crate::runtime::ingress::IngressStats>,
+    pub(super) seen: u64,
+}
+
+impl BotSink {
+    fn record(
+        &self,
+        fill: &sniperforge_engine::strategy::Fill,
+    ) -> Option<crate::portfolio::FillRecord> {
+        let token = self
+            .starts
+            .as_ref()?
+            .get(fill.order.opportunity.cycle.0 as usize)?
+            .as_ref()?;
+        let unit = 10f64.powi(i32::from(token.decimals));
+        Some(crate::portfolio::FillRecord {
+            at_ms: unix_ms(),
+            bot_id: self.bot_id.clone(),
+            token: token.symbol.to_string(),
+            amount_in: fill.order.opportunity.amount_in as f64 / unit,
+            amount_out: fill.realised_out.map(|o| o as f64 / unit),
+            pnl: fill.pnl as f64 / unit,
+            pnl_usd: fill.pnl_usd,
+        })
+    }
+}
+
+impl crate::runtime::Sink for BotSink {
+    fn on_decision(&mut self, decision: &Decision, _now: u64) {
+        if let Decision::Filled(fill) = decision
+            && let Some(r) = self.record(fill)
+        {
+            self.journal.push(r);
+        }
+        if book(&self.shared, decision) {
+            self.gate.halted.store(true, Ordering::Relaxed);
+        }
+    }
+
+    fn on_interval(&mut self, stages: &[Histogram<u64>]) {
+        let mut g = lock(&self.shared);
+        for (shared_h, h) in g.interval.iter_mut().zip(stages) {
+            let _ = shared_h.add(h);
+        }
+    }
+
+    fn housekeeping(&mut self) {
+        let processed = self.runtime.processed.load(Ordering::Relaxed);
+        let problems = self.report.problems();
+        let counters = self.report.counters();
+        let mut g = lock(&self.shared);
+        if processed != self.seen {
+            self.seen = processed;
+            g.last_feed = Some(Instant::now());
+        }
+        g.feed_problems = problems;
+        for (name, value) in counters {
+            g.custom.insert(name.into(), value);
+        }
+        g.custom.insert(
+            "ring_coalesced".into(),
+            self.ingress.coalesced.load(Ordering::Relaxed) as f64,
+        );
+        g.custom.insert(
+            "decisions_dropped".into(),
+            self.runtime.decisions_dropped.load(Ordering::Relaxed) as f64,
+        );
+        let pin_errors = self
+            .runtime
+            .pin_errors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for e in pin_errors {
+            if !g.runtime.contains(&e) {
+                g.runtime.push(e);
+            }
+        }
+        let (day, pnl) = (g.day, g.daily_pnl_usd);
+        drop(g);
+        if self.starts.is_some() {
+            if let Err(e) = save_daily(&self.state_dir, day, pnl) {
+                tracing::warn!(error = %e, "daily PnL not persisted");
+            }
+            // Fills for the portfolio manager; kept for the next try when the write fails.
+            match crate::portfolio::append_fills(&self.state_dir, &self.journal) {
+                Ok(()) => self.journal.clear(),
+                Err(e) => tracing::warn!(error = %e, "fills not journaled"),
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        lock(&self.shared).runner_alive = false;
+    }
+}
