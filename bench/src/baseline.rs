@@ -67,12 +67,13 @@ pub fn compare(seed: u64, updates: usize, volatile: bool) -> BaselineReport {
         max_hops: 3,
         unix_timestamp: 0,
     };
-    // Confirm every opportunity, trade none (the absolute-profit gate, applied after the exact
-    // confirmation, stops them all), so no route is skipped as in flight.
+    // Confirm every opportunity with exact quotes, trade none: the confidence gate, applied
+    // after the exact sizing, stops them all (confidence never passes 1), so no route is
+    // skipped as in flight, and no profit gate lets the closed form reject one unsized.
     let no_trade: Vec<BaseMint> = bases
         .iter()
         .map(|b| BaseMint {
-            min_profit: u64::MAX,
+            min_profit: 0,
             ..b.clone()
         })
         .collect();
@@ -85,7 +86,7 @@ pub fn compare(seed: u64, updates: usize, volatile: bool) -> BaselineReport {
                 min_profit_bps: 0,
                 max_state_age_slots: u64::MAX,
                 max_concurrent_trades: usize::MAX,
-                min_confidence: 0.0,
+                min_confidence: 2.0,
             },
             paper_latency_ns: 0,
             slippage_bps: 0,

@@ -12,6 +12,19 @@ pub struct Curve {
     pub reserve_out: f64,
     /// Fraction of the input that reaches the curve (1 − fee).
     pub gamma: f64,
+    /// Largest input (before fees) for which the pool's exact swap follows this curve to within
+    /// rounding: unbounded for constant-product pools; for a concentrated-liquidity pool the
+    /// input that moves the price to the end of its current range (the first initialized tick or
+    /// the edge of its tick arrays). 0 (the default) promises nothing.
+    pub exact_up_to: f64,
+}
+
+impl Curve {
+    /// Output for input `x` (before fees).
+    #[inline]
+    pub fn output(&self, x: f64) -> f64 {
+        self.gamma * self.reserve_out * x / (self.reserve_in + self.gamma * x)
+    }
 }
 
 /// A composed route `x → a·x / (b + c·x)`.
@@ -80,16 +93,19 @@ mod tests {
                 reserve_in: 1e9,
                 reserve_out: 2e9,
                 gamma: 0.9975,
+                exact_up_to: f64::INFINITY,
             },
             Curve {
                 reserve_in: 3e12,
                 reserve_out: 1.6e12,
                 gamma: 0.997,
+                exact_up_to: f64::INFINITY,
             },
             Curve {
                 reserve_in: 5e6,
                 reserve_out: 5.2e6,
                 gamma: 0.9999,
+                exact_up_to: f64::INFINITY,
             },
         ];
         let chain = hops.iter().fold(Chain::IDENTITY, |c, h| c.then(h));
@@ -112,11 +128,13 @@ mod tests {
                 reserve_in: 1e6,
                 reserve_out: 1.1e6,
                 gamma: 0.997,
+                exact_up_to: f64::INFINITY,
             })
             .then(&Curve {
                 reserve_in: 1e6,
                 reserve_out: 1e6,
                 gamma: 0.997,
+                exact_up_to: f64::INFINITY,
             });
         assert!(chain.is_profitable(0.0));
         let x = chain.optimal_input();
@@ -127,6 +145,7 @@ mod tests {
             reserve_in: 1e6,
             reserve_out: 1e6,
             gamma: 0.997,
+            exact_up_to: f64::INFINITY,
         });
         assert_eq!(flat.optimal_input(), 0.0);
     }

@@ -904,6 +904,7 @@ impl Amm for RaydiumCpPool {
             reserve_in: r_in as f64,
             reserve_out: r_out as f64 * mint_out.map_or(1.0, Mint::transfer_keep),
             gamma: pool_gamma * mint_in.map_or(1.0, Mint::transfer_keep),
+            exact_up_to: f64::INFINITY,
         })
     }
 

@@ -513,6 +513,7 @@ impl Amm for RaydiumV4Pool {
             reserve_out: r_out as f64,
             gamma: 1.0
                 - self.info.swap_fee_numerator as f64 / self.info.swap_fee_denominator as f64,
+            exact_up_to: f64::INFINITY,
         })
     }
 

@@ -324,6 +324,46 @@ struct PackedCycle {
     hops: [u32; 4],
 }
 
+/// The sizes the exact search looks at around the closed form's optimum `x0` (capped).
+/// Where every hop follows its curve the closed form's optimum is the exact one to within
+/// rounding and the narrow bracket (x0 ± 1/64) holds it; a concentrated-liquidity hop that
+/// leaves its range does not follow the virtual reserves, and the wide bracket (x0/2 to 2·x0)
+/// is searched. (Each hop's marginal rate only falls as its input grows, so the exact profit is
+/// concave to within rounding, and an optimum inside the exact ranges is the optimum.)
+struct Bracket {
+    x0: u64,
+    cap: u64,
+    narrow: (u64, u64),
+    wide: (u64, u64),
+}
+
+impl Bracket {
+    /// Brackets this small are scanned whole: at a few units of profit the rounding of every
+    /// hop makes the exact profit too bumpy for a bracketing search.
+    const SCAN: u64 = 2_048;
+
+    fn new(guess: f64, cap: u64) -> Option<Self> {
+        if guess.is_nan() || guess < 1.0 || cap == 0 {
+            return None;
+        }
+        let x0 = (guess.round() as u64).clamp(1, cap);
+        Some(Self {
+            x0,
+            cap,
+            narrow: ((x0 - x0 / 64).max(1), x0.saturating_add(x0 / 64).min(cap)),
+            wide: ((x0 / 2).max(1), x0.saturating_mul(2).min(cap)),
+        })
+    }
+
+    /// Whether the exact search takes the narrow bracket: every hop follows its curve across
+    /// it, and the sizes are not tiny (over tiny reserves the exact profit is flat to within a
+    /// few units across a wide range around the closed form: the wide bracket is then scanned
+    /// whole, at most `SCAN` quotes).
+    fn narrow_holds(&self, exact_curves: bool) -> bool {
+        exact_curves && self.wide.1 - self.wide.0 > Self::SCAN
+    }
+}
+
 fn side_slot(side: Side) -> usize {
     match side {
         Side::AToB => 0,
@@ -707,27 +747,51 @@ impl Strategy {
         // of quotes: such a rejection carries the closed-form estimate, once one exact quote
         // of the route at that size shows every hop would take the swap (a route through a
         // pool the program refuses is no opportunity, not even a rejected one).
-        if let Some(reason) = self.pre_sizing_gate(id) {
-            let amount_in = guess.min(base.max_trade as f64).max(0.0);
-            self.route_output(id, (amount_in as u64).max(1))
+        let cap = base.max_trade;
+        let (min_profit, min_bps) = (base.min_profit, self.config.risk.min_profit_bps);
+        let estimate = |reason: Rejection| {
+            let amount_in = guess.min(cap as f64).max(1.0);
+            self.route_output(id, amount_in as u64)
                 .filter(|out| *out > 0)?;
             let expected_out = chain.output(amount_in);
+            let fee = f64::from(self.config.route_fee_bps) / 10_000.0;
+            let profit = (expected_out - amount_in * (1.0 + fee)).max(0.0);
             let estimate = Opportunity {
                 cycle: id,
                 amount_in: amount_in as u64,
                 expected_out: expected_out as u64,
-                profit: (expected_out - amount_in).max(0.0) as u64,
-                profit_bps: if amount_in > 0.0 {
-                    ((expected_out / amount_in - 1.0) * 10_000.0).max(0.0) as u32
-                } else {
-                    0
-                },
+                profit: profit as u64,
+                profit_bps: (profit / amount_in * 10_000.0) as u32,
                 slot,
                 detected_at: clock.now_ns(),
             };
-            return Some((estimate, Some(reason)));
+            Some((estimate, Some(reason)))
+        };
+        if let Some(reason) = self.pre_sizing_gate(id) {
+            return estimate(reason);
         }
-        let (amount_in, expected_out) = self.best_input(id, guess, base.max_trade)?;
+        let bracket = Bracket::new(guess, cap)?;
+        // Where every hop follows its curve across the bracket the exact search would take,
+        // the closed form's profit is the exact one to within rounding (which only lowers it):
+        // a route too thin for the profit gates at any size of the bracket is rejected on the
+        // estimate, not sized with a dozen quotes. (The exact search keeps the sizes whose
+        // rounding makes the profit bumpy.)
+        let exact_curves = self.exact_up_to(id, bracket.narrow.1);
+        if bracket.narrow_holds(exact_curves) {
+            let fee = f64::from(self.config.route_fee_bps) / 10_000.0;
+            let profit = |x: f64| chain.output(x) - x * (1.0 + fee);
+            // The bracket's smallest size has its best return; its optimum the most profit.
+            let low = bracket.narrow.0 as f64;
+            let best_bps = profit(low) / low * 10_000.0;
+            let best_profit = profit(bracket.x0 as f64);
+            if best_bps + 0.01 < f64::from(min_bps) {
+                return estimate(Rejection::ProfitBps);
+            }
+            if best_profit * (1.0 + 1e-6) + 2.0 < min_profit as f64 {
+                return estimate(Rejection::ProfitAbsolute);
+            }
+        }
+        let (amount_in, expected_out) = self.best_input(id, &bracket, exact_curves)?;
         let profit = expected_out
             .checked_sub(amount_in)
             .and_then(|p| p.checked_sub(self.route_cost(amount_in)))
@@ -845,98 +909,105 @@ impl Strategy {
 
     /// Refines the closed-form guess with exact quotes: golden-section search on the exact
     /// profit, then a scan of the last few units. Returns (input, output) of the best found.
-    fn best_input(&self, id: CycleId, guess: f64, cap: u64) -> Option<(u64, u64)> {
-        if guess.is_nan() || guess < 1.0 || cap == 0 {
-            return None;
-        }
-        let profit = |x: u64| -> i128 {
-            self.route_output(id, x).map_or(i128::MIN, |out| {
-                i128::from(out) - i128::from(x) - i128::from(self.route_cost(x))
+    /// `exact_curves`: every hop follows its curve across the narrow bracket.
+    fn best_input(&self, id: CycleId, bracket: &Bracket, exact_curves: bool) -> Option<(u64, u64)> {
+        // (profit, output) of `x` in; each size is quoted once.
+        let quote = |x: u64| -> Option<(i128, u64)> {
+            self.route_output(id, x).map(|out| {
+                let profit = i128::from(out) - i128::from(x) - i128::from(self.route_cost(x));
+                (profit, out)
             })
         };
-        let x0 = (guess.round() as u64).clamp(1, cap);
-        // Constant-product routes follow the closed form to within rounding: a narrow bracket.
-        // A concentrated-liquidity hop may cross ticks the virtual reserves do not see: a wide one.
-        let exact_curves = self.cycles.cycle(id).hops().iter().all(|h| {
-            !matches!(
-                self.market.pool(h.pool),
-                Some(crate::market::Pool::Whirlpool(_))
-            )
-        });
-        // Small brackets are scanned whole: at a few units of profit the rounding of every hop
-        // makes the exact profit too bumpy for a bracketing search.
-        const SCAN: u64 = 2_048;
-        let (wide_lo, wide_hi) = ((x0 / 2).max(1), x0.saturating_mul(2).min(cap));
-        let (mut lo, mut hi) = if !exact_curves || wide_hi - wide_lo <= SCAN {
-            // Tiny sizes: over tiny reserves the exact profit is flat to within a few units
-            // across a wide range around the closed form (one case: guess 797, best 734), so
-            // the whole wide bracket costs at most SCAN quotes and finds the true optimum.
-            (wide_lo, wide_hi)
-        } else {
-            ((x0 - x0 / 64).max(1), x0.saturating_add(x0 / 64).min(cap))
+        let profit = |q: Option<(i128, u64)>| q.map_or(i128::MIN, |(p, _)| p);
+        // The best (input, output) so far, and its profit (only a positive one counts).
+        let mut best: (Option<(u64, u64)>, i128) = (None, 0);
+        let keep = |best: &mut (Option<(u64, u64)>, i128), x: u64, q: Option<(i128, u64)>| {
+            if let Some((p, out)) = q
+                && p > best.1
+            {
+                *best = (Some((x, out)), p);
+            }
         };
-        if hi - lo > SCAN {
+        let (x0, cap) = (bracket.x0, bracket.cap);
+        let (mut lo, mut hi) = if bracket.narrow_holds(exact_curves) {
+            bracket.narrow
+        } else {
+            bracket.wide
+        };
+        if hi - lo > Bracket::SCAN {
             // Near the optimum the profit is flat: an input 1.6% off loses 0.025% of it.
             let tolerance = 16u64.max(x0 >> 6);
             const INV_PHI: f64 = 0.618_033_988_749_895;
             let mut m1 = hi - ((hi - lo) as f64 * INV_PHI) as u64;
             let mut m2 = lo + ((hi - lo) as f64 * INV_PHI) as u64;
-            let (mut p1, mut p2) = (profit(m1), profit(m2));
+            let (mut q1, mut q2) = (quote(m1), quote(m2));
+            keep(&mut best, m1, q1);
+            keep(&mut best, m2, q2);
             while hi - lo > tolerance {
-                if p1 < p2 {
+                if profit(q1) < profit(q2) {
                     lo = m1;
                     m1 = m2;
-                    p1 = p2;
+                    q1 = q2;
                     m2 = lo + ((hi - lo) as f64 * INV_PHI) as u64;
-                    p2 = profit(m2);
+                    q2 = quote(m2);
+                    keep(&mut best, m2, q2);
                 } else {
                     hi = m2;
                     m2 = m1;
-                    p2 = p1;
+                    q2 = q1;
                     m1 = hi - ((hi - lo) as f64 * INV_PHI) as u64;
-                    p1 = profit(m1);
+                    q1 = quote(m1);
+                    keep(&mut best, m1, q1);
                 }
             }
-            // At these sizes a unit's rounding is far below the tolerance: the better of the
-            // last two points stands (the ladder below is still tried).
-            let center = if p1 >= p2 { m1 } else { m2 };
-            lo = center;
-            hi = center;
+            // At these sizes a unit's rounding is far below the tolerance: the best point the
+            // search quoted stands (the ladder below is still tried).
+        } else {
+            for x in lo..=hi {
+                keep(&mut best, x, quote(x));
+            }
         }
         // Near the optimum the exact profit is flat to within the hops' rounding: the halvings
         // of the cap that land nearby are tried too (a few quotes), so no ladder of sizes, the
         // brute-force baseline's, can beat the result.
-        let ladder = (0..64)
+        for x in (0..64)
             .map(|k| cap >> k)
             .take_while(|x| *x > 0)
-            .filter(|x| *x >= x0 / 4 && *x <= x0.saturating_mul(4));
-        let mut best: Option<(u64, u64)> = None;
-        let mut best_profit = 0i128;
-        for x in (lo..=hi).chain(ladder) {
-            if let Some(out) = self.route_output(id, x) {
-                let p = i128::from(out) - i128::from(x) - i128::from(self.route_cost(x));
-                if p > best_profit {
-                    best_profit = p;
-                    best = Some((x, out));
-                }
-            }
+            .filter(|x| *x >= x0 / 4 && *x <= x0.saturating_mul(4))
+        {
+            keep(&mut best, x, quote(x));
         }
         // Every hop rounds its output down to whole units: the input past the least one that
         // buys the same intermediate amounts is paid for nothing. Trim it (exact-out quotes
         // back from the output; the trimmed input is re-quoted exact-in before it is used).
-        if let Some((x, out)) = best {
+        if let (Some((x, out)), _) = best {
             let hops = self.cycles.cycle(id).hops();
             if let Some(min) = self
                 .market
                 .route_min_input(hops, out, self.unix_timestamp)
                 .filter(|m| *m >= 1 && *m < x)
-                && let Some(trimmed_out) = self.route_output(id, min)
-                && profit(min) > best_profit
             {
-                best = Some((min, trimmed_out));
+                keep(&mut best, min, quote(min));
             }
         }
-        best
+        best.0
+    }
+
+    /// Whether every hop of the cycle follows its curve (to within rounding) for `amount` into
+    /// the route, the input each hop sees walked along the curves.
+    fn exact_up_to(&self, id: CycleId, amount: u64) -> bool {
+        let mut x = amount as f64;
+        for hop in self.cycles.cycle(id).hops() {
+            let Some(curve) = self.curves[hop.pool.0 as usize][side_slot(hop.side)].as_ref() else {
+                return false;
+            };
+            // A millionth of margin for the curve's floating point and the hops' rounding.
+            if x > curve.exact_up_to * (1.0 - 1e-6) {
+                return false;
+            }
+            x = curve.output(x);
+        }
+        true
     }
 
     fn decide(

@@ -426,3 +426,54 @@ fn a_partial_fill_with_a_transfer_fee_charges_what_the_pool_took_plus_its_fee() 
         (base.amount_in + 7, 7, base.amount_out)
     );
 }
+
+#[test]
+fn the_curve_is_exact_up_to_the_first_initialized_tick_or_the_window_edge() {
+    // Liquidity 1e12 around tick 100; an initialized tick at 64 (a→b runs into it) and at 200
+    // (b→a); the curve's range ends there: just inside, the swap keeps the liquidity and
+    // follows the curve; just past, it crosses.
+    let l: u128 = 1_000_000_000_000;
+    let p = pool(
+        &state(8, 100, l),
+        &[
+            (0, vec![(8, (l / 2) as i128), (25, -((l / 2) as i128))]),
+            (-704, vec![]),
+            (704, vec![]),
+        ],
+    );
+    for side in [Side::AToB, Side::BToA] {
+        let curve = p.curve(side).unwrap();
+        let end = curve.exact_up_to;
+        assert!(end.is_finite() && end > 1e6, "{side:?}: {end}");
+        let inside = p
+            .quote_with_limit((end * 0.999) as u64, side, SwapMode::ExactIn, 0)
+            .unwrap();
+        assert_eq!(inside.liquidity, l, "{side:?}");
+        let out = curve.output((end * 0.999).floor());
+        assert!(
+            (inside.amount_out as f64 - out).abs() <= out * 1e-6 + 2.0,
+            "{side:?}: {} vs {out}",
+            inside.amount_out
+        );
+        let past = p
+            .quote_with_limit((end * 1.001) as u64, side, SwapMode::ExactIn, 0)
+            .unwrap();
+        assert_eq!(past.liquidity, l / 2, "{side:?}");
+    }
+    // No initialized tick ahead: the range ends at the window's edge, past which the swap
+    // fails.
+    let p = pool(
+        &state(8, 100, l),
+        &[(0, vec![]), (704, vec![]), (1408, vec![])],
+    );
+    let end = p.curve(Side::BToA).unwrap().exact_up_to;
+    assert!(end.is_finite() && end > 1e6, "{end}");
+    assert!(
+        p.quote_with_limit((end * 0.999) as u64, Side::BToA, SwapMode::ExactIn, 0)
+            .is_ok()
+    );
+    assert!(matches!(
+        p.quote_with_limit((end * 1.001) as u64, Side::BToA, SwapMode::ExactIn, 0),
+        Err(QuoteError::TickArraysExhausted { .. })
+    ));
+}

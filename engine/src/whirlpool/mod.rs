@@ -308,10 +308,28 @@ impl Amm for WhirlpoolPool {
             Side::AToB => (a, b, mint_a, mint_b),
             Side::BToA => (b, a, mint_b, mint_a),
         };
+        let gamma = (1.0 - f64::from(s.fee_rate) / 1_000_000.0) * mint_in.transfer_keep();
+        // The input (after fees) that takes the price to the end of the range: Δa = L·(1/√P_end −
+        // 1/√P) or Δb = L·(√P_end − √P); before fees, divided by γ.
+        let a_to_b = side == Side::AToB;
+        let exact_up_to = self
+            .swap_start()
+            .ok()
+            .and_then(|start| swap::range_end(&start, &self.tick_arrays, a_to_b))
+            .map_or(0.0, |end| {
+                let end = end as f64 / 18_446_744_073_709_551_616.0;
+                let delta = if a_to_b {
+                    liquidity * (1.0 / end - 1.0 / sqrt_price)
+                } else {
+                    liquidity * (end - sqrt_price)
+                };
+                (delta / gamma).max(0.0)
+            });
         Some(crate::curve::Curve {
             reserve_in,
             reserve_out: reserve_out * mint_out.transfer_keep(),
-            gamma: (1.0 - f64::from(s.fee_rate) / 1_000_000.0) * mint_in.transfer_keep(),
+            gamma,
+            exact_up_to,
         })
     }
 

@@ -231,6 +231,27 @@ pub fn swap_amounts(
     Ok((end.amount_in, end.amount_out, end.fee_amount))
 }
 
+/// The sqrt price (Q64.64) at which a swap from `start` in the given direction leaves the
+/// current liquidity: the first initialized tick the loop would cross, or the edge of the tick
+/// arrays it may use (past which the swap fails). Up to there the swap is one constant-product
+/// step on the virtual reserves of `start.liquidity`. `None` when the window cannot be built.
+pub fn range_end(start: &SwapStart, arrays: &[TickArray], a_to_b: bool) -> Option<u128> {
+    let spacing = i32::from(start.tick_spacing);
+    if spacing <= 0 {
+        return None;
+    }
+    let ticks_per_array = TICK_ARRAY_SIZE * spacing;
+    let first_position = if a_to_b {
+        start.tick_current_index
+    } else {
+        start.tick_current_index.div_euclid(spacing) * spacing + spacing
+    };
+    let first_start = first_position.div_euclid(ticks_per_array) * ticks_per_array;
+    let window = Window::new(arrays, first_start, a_to_b, spacing).ok()?;
+    let (_, tick, _) = window.next_tick(start.tick_current_index, 0, a_to_b).ok()?;
+    Some(sqrt_price_from_tick_index(tick))
+}
+
 /// Where the loop stopped. After a step that ends between ticks the tick index is derived from
 /// the price only when the loop goes on or a caller asks for it (`tick_stale`).
 struct LoopEnd {
