@@ -4,7 +4,8 @@
 # with the ID sniperforge-bot-<bot_id> and these variables filled in; a test compares the job it
 # registers with this file field by field. To run a bot by hand:
 #   nomad job run -var bot_id=arb-1 -var node=$(hostname) -var control_port=9101 bot.nomad.hcl
-# after writing its configuration to <data_dir>/bots/<bot_id>/config.json.
+# after writing its configuration to <data_dir>/bots/<bot_id>/config.json and its control
+# endpoint's secret (16 or more characters, mode 0600) to <data_dir>/bots/<bot_id>/control.secret.
 
 variable "bot_id" {
   type = string
@@ -125,6 +126,7 @@ job "sniperforge-bot" {
           [
             "--state-dir", "${var.data_dir}/bots/${var.bot_id}",
             "--seed", var.seed,
+            "--control-secret-file", "${var.data_dir}/bots/${var.bot_id}/control.secret",
             "--log-file", "${var.data_dir}/bots/${var.bot_id}/bot.log",
           ],
         )

@@ -57,24 +57,32 @@ impl Api {
     }
 }
 
-/// The control port the agent gave a bot (from its record), once it exists.
-fn control_port(node_dir: &Path, bot_id: &str) -> Option<u16> {
+/// The control port and secret the agent gave a bot (from its record), once it exists.
+fn control_port(node_dir: &Path, bot_id: &str) -> Option<(u16, String)> {
     let record: Value = serde_json::from_slice(
         &std::fs::read(node_dir.join("agent").join(format!("{bot_id}.json"))).ok()?,
     )
     .ok()?;
-    record["spec"]["control_port"]
+    let port = record["spec"]["control_port"]
         .as_u64()
-        .and_then(|p| u16::try_from(p).ok())
+        .and_then(|p| u16::try_from(p).ok())?;
+    let secret = record["spec"]["control_secret"].as_str()?.to_string();
+    Some((port, secret))
 }
 
 /// Whether the bot's own control endpoint says it is running.
 async fn bot_running(node_dir: &Path, bot_id: &str) -> bool {
-    let Some(port) = control_port(node_dir, bot_id) else {
+    let Some((port, secret)) = control_port(node_dir, bot_id) else {
         return false;
     };
     match Endpoint::loopback(port)
-        .request("GET", "/status", None, None, Duration::from_millis(500))
+        .request(
+            "GET",
+            "/status",
+            Some(&secret),
+            None,
+            Duration::from_millis(500),
+        )
         .await
     {
         Ok(r) if r.status == 200 => r.json().is_ok_and(|v| v["status"]["state"] == "running"),
@@ -192,7 +200,7 @@ pub async fn run(a: &AgentBenchArgs) -> anyhow::Result<()> {
         })
         .await?;
         to_gateway.push(t0.elapsed().as_secs_f64() * 1e3);
-        let port = control_port(&node_dir, &id);
+        let port = control_port(&node_dir, &id).map(|(p, _)| p);
         let t1 = Instant::now();
         api.call("POST", &format!("/api/v1/bots/{id}/stop"), None)
             .await?;
@@ -240,7 +248,7 @@ pub async fn run(a: &AgentBenchArgs) -> anyhow::Result<()> {
     let all_running = t0.elapsed();
     let ports: Vec<u16> = ids
         .iter()
-        .filter_map(|id| control_port(&node_dir, id))
+        .filter_map(|id| control_port(&node_dir, id).map(|(p, _)| p))
         .collect();
     let t1 = Instant::now();
     api.call("POST", "/api/v1/system/emergency-stop", None)

@@ -69,11 +69,7 @@ pub struct AgentArgs {
 
 /// A node id that is safe in URLs, unit names and file names.
 pub fn valid_node_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 64
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    sniperforge_bots::config::valid_node_id(id)
 }
 
 pub fn run(a: AgentArgs) -> ExitCode {

@@ -56,12 +56,13 @@ impl Drop for Bot {
     }
 }
 
-fn http(addr: &str, method: &str, path: &str) -> anyhow::Result<(u16, String)> {
+/// A request to the bot's control endpoint (`secret`: its control secret).
+fn http(addr: &str, secret: &str, method: &str, path: &str) -> anyhow::Result<(u16, String)> {
     let mut s = TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {secret}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     )?;
     // The answers are small JSON documents; more than 16 MiB is not the bot answering.
     let mut text = String::new();
@@ -78,9 +79,9 @@ fn http(addr: &str, method: &str, path: &str) -> anyhow::Result<(u16, String)> {
 }
 
 /// Adds one `/hdr` answer into `totals` (one per stage).
-fn merge_hdr(addr: &str, totals: &mut [Histogram<u64>]) -> anyhow::Result<()> {
+fn merge_hdr(addr: &str, secret: &str, totals: &mut [Histogram<u64>]) -> anyhow::Result<()> {
     use base64::Engine as _;
-    let (code, body) = http(addr, "GET", "/hdr")?;
+    let (code, body) = http(addr, secret, "GET", "/hdr")?;
     if code != 200 {
         bail!("GET /hdr: {code} {body}");
     }
@@ -138,11 +139,17 @@ pub fn run(a: &BenchBotArgs) -> anyhow::Result<()> {
     fs::write(&config_path, &config_text).context("writing bot.json")?;
     let plan = Plan::new(&cores, allowed, spin, false);
 
+    let secret_path = a.out.join("control.secret");
+    let secret = sniperforge_bots::process::new_control_secret()
+        .and_then(|s| sniperforge_bots::process::write_control_secret(&secret_path, &s).map(|()| s))
+        .with_context(|| format!("writing {}", secret_path.display()))?;
     let exe = std::env::current_exe().context("locating this binary")?;
     let mut child = Command::new(exe)
         .args(["bot", "--feed", "sim", "--control-addr", "127.0.0.1:0"])
         .arg("--config")
         .arg(&config_path)
+        .arg("--control-secret-file")
+        .arg(&secret_path)
         .arg("--state-dir")
         .arg(a.out.join("state"))
         .args([
@@ -181,9 +188,9 @@ pub fn run(a: &BenchBotArgs) -> anyhow::Result<()> {
         .iter()
         .map(|_| sniperforge_engine::telemetry::latency_histogram())
         .collect();
-    merge_hdr(&addr, &mut discard)?;
-    let before: Value =
-        serde_json::from_str(&http(&addr, "GET", "/status")?.1).context("GET /status: not JSON")?;
+    merge_hdr(&addr, &secret, &mut discard)?;
+    let before: Value = serde_json::from_str(&http(&addr, &secret, "GET", "/status")?.1)
+        .context("GET /status: not JSON")?;
     let mut totals: Vec<Histogram<u64>> = STAGES
         .iter()
         .map(|_| sniperforge_engine::telemetry::latency_histogram())
@@ -192,14 +199,14 @@ pub fn run(a: &BenchBotArgs) -> anyhow::Result<()> {
     let end = started + Duration::from_secs(a.duration);
     while Instant::now() < end {
         std::thread::sleep(Duration::from_secs(1).min(end - Instant::now()));
-        merge_hdr(&addr, &mut totals)?;
+        merge_hdr(&addr, &secret, &mut totals)?;
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let status: Value =
-        serde_json::from_str(&http(&addr, "GET", "/status")?.1).context("GET /status: not JSON")?;
-    let health: Value =
-        serde_json::from_str(&http(&addr, "GET", "/health")?.1).context("GET /health: not JSON")?;
-    let _ = http(&addr, "POST", "/stop");
+    let status: Value = serde_json::from_str(&http(&addr, &secret, "GET", "/status")?.1)
+        .context("GET /status: not JSON")?;
+    let health: Value = serde_json::from_str(&http(&addr, &secret, "GET", "/health")?.1)
+        .context("GET /health: not JSON")?;
+    let _ = http(&addr, &secret, "POST", "/stop");
     drop(bot);
 
     let count = totals[0].len();

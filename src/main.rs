@@ -324,6 +324,11 @@ pub struct BotArgs {
     /// Append JSON log lines to this file instead of stdout.
     #[arg(long)]
     pub log_file: Option<PathBuf>,
+    /// File holding the control endpoint's secret (every request but /health must carry it as
+    /// `Authorization: Bearer <secret>`). Without it the bot makes one and writes it to
+    /// <state-dir>/control.secret (0600).
+    #[arg(long)]
+    pub control_secret_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -571,6 +576,7 @@ fn main() -> ExitCode {
                 seed: a.seed,
                 sim_rate: a.sim_rate,
                 log_file: a.log_file,
+                control_secret_file: a.control_secret_file,
             });
             ExitCode::from(u8::try_from(code).unwrap_or(1))
         }

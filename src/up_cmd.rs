@@ -164,6 +164,33 @@ async fn run_async(a: &UpArgs) -> anyhow::Result<()> {
         .with_context(|| format!("reading {}", token_file.display()))?
         .trim()
         .to_string();
+    // The agent gets its own token, bound to its node: it reaches the agent routes for that
+    // node only (the admin token stays with the operator).
+    let agent_token_file = data.join("agent.token");
+    let agent_token_name = format!("agent-{}", a.node_id);
+    let (status, _) = api(
+        &ep,
+        &token,
+        "DELETE",
+        &format!("/api/v1/auth/tokens/{agent_token_name}"),
+        None,
+    )
+    .await?;
+    if status != 200 && status != 404 {
+        bail!("revoking the previous {agent_token_name} token: HTTP {status}");
+    }
+    let (status, made) = api(
+        &ep,
+        &token,
+        "POST",
+        "/api/v1/auth/tokens",
+        Some(json!({"name": agent_token_name, "role": "agent", "node_id": a.node_id})),
+    )
+    .await?;
+    let Some(agent_token) = made["token"].as_str().filter(|_| status == 201) else {
+        bail!("making the agent's token: HTTP {status}: {made}");
+    };
+    write_private(&agent_token_file, agent_token)?;
     let agent_log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -231,7 +258,7 @@ async fn run_async(a: &UpArgs) -> anyhow::Result<()> {
             .args(["--backend", &a.backend])
             .args(feed.bot_args())
             .args(["--stop-bots-on-exit", "--token-file"])
-            .arg(&token_file)
+            .arg(&agent_token_file)
             .arg("--data-dir")
             .arg(data.join("node"))
             .stdout(agent_log.try_clone()?)
@@ -366,4 +393,20 @@ pub fn run(a: &UpArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Writes a secret to a new file only its owner can read (0600 from its creation on).
+fn write_private(path: &std::path::Path, secret: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let _ = std::fs::remove_file(path);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(secret.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
 }

@@ -198,11 +198,12 @@ fn nomad_backend_registers_the_job_spec_and_follows_allocations() {
     gw.ok("PUT", "/api/v1/configs/fl-1", &cfg);
     until(&gw, "fl-1", "config v2", |s| s["config_version"] == 2);
     wait_for("the bot to apply min_profit_bps 11", T, || {
+        let secret = std::fs::read_to_string(node_dir.join("bots/fl-1/control.secret")).ok()?;
         let st = common::http(
             &format!("127.0.0.1:{}", s["control_port"]),
             "GET",
             "/status",
-            None,
+            Some(&secret),
             "",
         )
         .1;

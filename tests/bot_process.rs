@@ -15,6 +15,8 @@ use serde_json::{Value, json};
 struct Bot {
     child: Child,
     addr: String,
+    /// The control secret the bot made in its state directory.
+    secret: String,
 }
 
 impl Drop for Bot {
@@ -47,15 +49,21 @@ fn spawn_at(config: &Value, path: &Path, state: &Path) -> Bot {
         .spawn()
         .unwrap();
     let addr = common::logged_control_addr(&mut child);
-    Bot { child, addr }
+    let secret = std::fs::read_to_string(state.join("control.secret")).unwrap();
+    Bot {
+        child,
+        addr,
+        secret,
+    }
 }
 
-fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
-    common::http(addr, method, path, None, body)
+/// A request to the bot's control endpoint with its secret.
+fn http(bot: &Bot, method: &str, path: &str, body: &str) -> (u16, String) {
+    common::http(&bot.addr, method, path, Some(&bot.secret), body)
 }
 
 fn status(bot: &Bot) -> Value {
-    serde_json::from_str(&http(&bot.addr, "GET", "/status", "").1).unwrap()
+    serde_json::from_str(&http(bot, "GET", "/status", "").1).unwrap()
 }
 
 fn wait_for(what: &str, deadline: Duration, mut check: impl FnMut() -> bool) {
@@ -116,15 +124,15 @@ fn each_arbitrage_type_books_trades_and_stops_on_sigterm() {
                     > 0
             },
         );
-        let (code, health) = http(&bot.addr, "GET", "/health", "");
+        let (code, health) = http(&bot, "GET", "/health", "");
         assert_eq!(code, 200, "{health}");
-        let (code, metrics) = http(&bot.addr, "GET", "/metrics", "");
+        let (code, metrics) = http(&bot, "GET", "/metrics", "");
         assert_eq!(code, 200);
         assert!(
             metrics.contains("sniperforge_trades_executed_total{"),
             "{metrics}"
         );
-        let (code, hdr) = http(&bot.addr, "GET", "/hdr", "");
+        let (code, hdr) = http(&bot, "GET", "/hdr", "");
         assert_eq!(code, 200);
         assert!(serde_json::from_str::<Value>(&hdr).unwrap()["stages"]["decided"].is_string());
         sigterm_exits_zero_quickly(bot);
@@ -143,7 +151,7 @@ fn a_hot_field_applies_in_place_and_a_cold_one_is_reported() {
     let pid = status(&bot)["pid"].clone();
     let mut hot = cfg.clone();
     hot["parameters"]["trading"]["min_profit_bps"] = json!(44);
-    let (code, body) = http(&bot.addr, "PUT", "/config", &hot.to_string());
+    let (code, body) = http(&bot, "PUT", "/config", &hot.to_string());
     assert_eq!(code, 200, "{body}");
     let v: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["applied_hot"], json!(["trading.min_profit_bps"]));
@@ -152,12 +160,12 @@ fn a_hot_field_applies_in_place_and_a_cold_one_is_reported() {
     let mut cold = hot.clone();
     cold["parameters"]["trading"]["max_hops"] = json!(4);
     let v: Value =
-        serde_json::from_str(&http(&bot.addr, "PUT", "/config", &cold.to_string()).1).unwrap();
+        serde_json::from_str(&http(&bot, "PUT", "/config", &cold.to_string()).1).unwrap();
     assert_eq!(v["restart_required"], json!(["trading.max_hops"]));
     let mut bad = cold.clone();
     bad["parameters"]["trading"]["min_profit_bps"] = json!(0);
     bad["parameters"]["trading"]["nope"] = json!(1);
-    let (code, body) = http(&bot.addr, "PUT", "/config", &bad.to_string());
+    let (code, body) = http(&bot, "PUT", "/config", &bad.to_string());
     assert_eq!(code, 400);
     let v: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["error"]["code"], "invalid_config");
@@ -222,12 +230,63 @@ fn the_daily_loss_limit_stops_trading_across_restarts() {
     );
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(status(&bot)["metrics"]["trades_executed"], 0);
-    let (code, body) = http(&bot.addr, "GET", "/health", "");
+    let (code, body) = http(&bot, "GET", "/health", "");
     assert_eq!(code, 503);
     assert!(body.contains("daily loss limit"), "{body}");
     // An errored bot does not resume: illegal transition.
-    let (code, body) = http(&bot.addr, "POST", "/resume", "");
+    let (code, body) = http(&bot, "POST", "/resume", "");
     assert_eq!(code, 409, "{body}");
+    sigterm_exits_zero_quickly(bot);
+}
+
+#[test]
+fn the_control_endpoint_refuses_requests_without_its_secret_or_from_a_foreign_host() {
+    use std::io::{Read as _, Write as _};
+    let dir = tempfile::tempdir().unwrap();
+    let bot = spawn(&template("triangular_arbitrage"), dir.path());
+    // The secret the bot made is its owner's alone.
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(dir.path().join("state/control.secret"))
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+    // No secret, a wrong one: 401 for every route but /health, nothing applied.
+    let mut loose = template("triangular_arbitrage");
+    loose["parameters"]["trading"]["max_trade_sol"] = json!(1000);
+    for token in [None, Some("wrong-wrong-wrong-wrong")] {
+        for (method, path, body) in [
+            ("GET", "/status", String::new()),
+            ("GET", "/hdr", String::new()),
+            ("GET", "/metrics", String::new()),
+            ("PUT", "/config", loose.to_string()),
+            ("POST", "/pause", String::new()),
+            ("POST", "/stop", String::new()),
+        ] {
+            let (code, answer) = common::http(&bot.addr, method, path, token, &body);
+            assert_eq!(code, 401, "{method} {path} with {token:?}: {answer}");
+        }
+        assert_eq!(common::http(&bot.addr, "GET", "/health", token, "").0, 200);
+    }
+    let s = status(&bot);
+    assert_eq!(s["status"]["state"], "running", "{s}");
+    assert_ne!(
+        s["config"]["parameters"]["trading"]["max_trade_sol"],
+        json!(1000),
+        "{s}"
+    );
+    // A page that rebinds its own name to 127.0.0.1 sends that name: 403, even with the secret.
+    let mut c = std::net::TcpStream::connect(&bot.addr).unwrap();
+    write!(
+        c,
+        "POST /pause HTTP/1.1\r\nHost: attacker.example:80\r\nAuthorization: Bearer {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        bot.secret
+    )
+    .unwrap();
+    let mut answer = String::new();
+    c.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    assert_eq!(status(&bot)["status"]["state"], "running");
     sigterm_exits_zero_quickly(bot);
 }
 
@@ -235,17 +294,17 @@ fn the_daily_loss_limit_stops_trading_across_restarts() {
 fn illegal_transitions_are_refused_and_pause_resume_work() {
     let dir = tempfile::tempdir().unwrap();
     let bot = spawn(&template("triangular_arbitrage"), dir.path());
-    let (code, body) = http(&bot.addr, "POST", "/resume", "");
+    let (code, body) = http(&bot, "POST", "/resume", "");
     assert_eq!(code, 409);
     assert!(
         body.contains("illegal status transition running -> running"),
         "{body}"
     );
-    assert_eq!(http(&bot.addr, "POST", "/pause", "").0, 200);
+    assert_eq!(http(&bot, "POST", "/pause", "").0, 200);
     assert_eq!(status(&bot)["status"]["state"], "paused");
-    assert_eq!(http(&bot.addr, "POST", "/pause", "").0, 409);
-    assert_eq!(http(&bot.addr, "POST", "/resume", "").0, 200);
-    assert_eq!(http(&bot.addr, "POST", "/stop", "").0, 202);
+    assert_eq!(http(&bot, "POST", "/pause", "").0, 409);
+    assert_eq!(http(&bot, "POST", "/resume", "").0, 200);
+    assert_eq!(http(&bot, "POST", "/stop", "").0, 202);
     let mut child = bot;
     let start = Instant::now();
     loop {
@@ -352,13 +411,13 @@ fn the_dashboard_publishes_spreads_opportunities_and_alerts() {
     assert!(custom["market_alerts"].as_f64().unwrap() >= 1.0, "{custom}");
     assert!(custom["max_spread_bps"].as_f64().unwrap() > 0.0);
     assert!(custom["feed_age_ms"].as_f64().is_some());
-    let (code, hdr) = http(&bot.addr, "GET", "/hdr", "");
+    let (code, hdr) = http(&bot, "GET", "/hdr", "");
     assert_eq!(code, 200);
     assert!(serde_json::from_str::<Value>(&hdr).unwrap()["stages"]["decoded"].is_string());
     // A hot change: a high threshold clears the alerts without a restart.
     let mut calm = cfg.clone();
     calm["parameters"]["view"]["alert_spread_bps"] = json!(10_000);
-    let (code, body) = http(&bot.addr, "PUT", "/config", &calm.to_string());
+    let (code, body) = http(&bot, "PUT", "/config", &calm.to_string());
     assert_eq!(code, 200, "{body}");
     assert!(body.contains("view.alert_spread_bps"), "{body}");
     wait_for("the alerts to clear", Duration::from_secs(10), || {
@@ -507,14 +566,14 @@ fn cross_chain_trades_a_venue_premium_rebalances_and_survives_a_venue_outage() {
     assert!(book["realised_usd"].as_f64().unwrap() > 0.0);
     assert!(book["pairs"][0]["venue"]["bid"].as_f64().unwrap() > 0.0);
     assert!(s["metrics"]["trades_executed"].as_u64().unwrap() >= 2);
-    assert_eq!(http(&bot.addr, "GET", "/health", "").0, 200);
+    assert_eq!(http(&bot, "GET", "/health", "").0, 200);
     // The venue goes away: health says so and nothing trades on the last quote.
     venue.kill();
     wait_for(
         "the stale venue in /health",
         Duration::from_secs(10),
         || {
-            let (code, body) = http(&bot.addr, "GET", "/health", "");
+            let (code, body) = http(&bot, "GET", "/health", "");
             code == 503 && body.contains("venue stream")
         },
     );
@@ -527,7 +586,7 @@ fn cross_chain_trades_a_venue_premium_rebalances_and_survives_a_venue_outage() {
     // It comes back on the same port: the reader reconnects and the bot is healthy again.
     let venue = venue_sim(port, 300.0);
     wait_for("the reconnection", Duration::from_secs(15), || {
-        http(&bot.addr, "GET", "/health", "").0 == 200
+        http(&bot, "GET", "/health", "").0 == 200
     });
     assert!(
         status(&bot)["metrics"]["custom_metrics"]["venue_connects"]
@@ -593,7 +652,7 @@ fn ml_analytics_trains_predicts_and_evaluates_against_naive_baselines() {
     // A hot change: the LSTM off — the next prediction has none from it.
     let mut no_lstm = cfg.clone();
     no_lstm["parameters"]["models"]["lstm_enabled"] = json!(false);
-    let (code, body) = http(&bot.addr, "PUT", "/config", &no_lstm.to_string());
+    let (code, body) = http(&bot, "PUT", "/config", &no_lstm.to_string());
     assert_eq!(code, 200, "{body}");
     sigterm_exits_zero_quickly(bot);
 }
@@ -669,7 +728,7 @@ fn the_bot_pins_its_strategy_and_feed_threads_and_keeps_the_rest_off_them() {
     wait_for(
         "the bot to process updates",
         Duration::from_secs(30),
-        || http(&bot.addr, "GET", "/health", "").0 == 200,
+        || http(&bot, "GET", "/health", "").0 == 200,
     );
     let threads = threads_of(bot.child.id());
     let find = |name: &str| {
@@ -693,7 +752,7 @@ fn the_bot_pins_its_strategy_and_feed_threads_and_keeps_the_rest_off_them() {
             "{name} may run on the strategy's core {strategy}: {threads:?}"
         );
     }
-    let (_, health) = http(&bot.addr, "GET", "/health", "");
+    let (_, health) = http(&bot, "GET", "/health", "");
     let health: Value = serde_json::from_str(&health).unwrap();
     let details = health["details"].to_string();
     assert!(
@@ -717,7 +776,7 @@ fn a_core_the_machine_lacks_is_a_warning_and_the_bot_runs_unpinned() {
             .unwrap_or(0)
             > 0
     });
-    let (code, health) = http(&bot.addr, "GET", "/health", "");
+    let (code, health) = http(&bot, "GET", "/health", "");
     assert_eq!(code, 200, "healthy, with a warning: {health}");
     let health: Value = serde_json::from_str(&health).unwrap();
     let details = health["details"].to_string();

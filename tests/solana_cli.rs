@@ -57,11 +57,15 @@ fn bot(dir: &Path, bot_type: &str, name: &str, extra: &[&str]) -> (Proc, String)
     cfg["parameters"]["risk_management"]["emergency_stop_enabled"] = json!(false);
     let path = dir.join(format!("{name}.json"));
     std::fs::write(&path, cfg.to_string()).unwrap();
+    let secret = dir.join(format!("{name}.secret"));
+    std::fs::write(&secret, CONTROL_SECRET).unwrap();
     let mut child = Command::new(EXE)
         .args(["bot", "--config"])
         .arg(&path)
         .arg("--state-dir")
         .arg(dir.join(name))
+        .arg("--control-secret-file")
+        .arg(&secret)
         .args(extra)
         .stdout(Stdio::piped())
         .spawn()
@@ -70,8 +74,11 @@ fn bot(dir: &Path, bot_type: &str, name: &str, extra: &[&str]) -> (Proc, String)
     (Proc { child, name: "bot" }, addr)
 }
 
+/// The control secret every bot of these tests is given.
+const CONTROL_SECRET: &str = "solana-cli-test-control-secret";
+
 fn status(addr: &str) -> Value {
-    serde_json::from_str(&http(addr, "GET", "/status", None, "").1).unwrap()
+    serde_json::from_str(&http(addr, "GET", "/status", Some(CONTROL_SECRET), "").1).unwrap()
 }
 
 fn custom(addr: &str, name: &str) -> f64 {
@@ -164,7 +171,7 @@ fn a_bot_trades_on_an_rpc_node_survives_its_restart_and_replays_its_recording() 
     });
     let h = http(&addr, "GET", "/health", None, "");
     assert_eq!(h.0, 200, "{}", h.1);
-    let (_, metrics) = http(&addr, "GET", "/metrics", None, "");
+    let (_, metrics) = http(&addr, "GET", "/metrics", Some(CONTROL_SECRET), "");
     assert!(metrics.contains("feed_notifications"), "{metrics}");
 
     let (_node, _) = survives_the_node_restarting(&addr, &mut node, "solana feed", ws, || {

@@ -60,11 +60,13 @@ fn up_runs_the_fleet_and_stops_cleanly() {
     let s = until(&gw, id, "config v2 applied", |s| s["config_version"] == 2);
     let port_of_bot = s["control_port"].as_u64().unwrap();
     wait_for("the bot to apply it", T, || {
+        let secret =
+            std::fs::read_to_string(data.join(format!("node/bots/{id}/control.secret"))).ok()?;
         let (_, body) = common::http(
             &format!("127.0.0.1:{port_of_bot}"),
             "GET",
             "/status",
-            None,
+            Some(&secret),
             "",
         );
         let v: Value = serde_json::from_str(&body).ok()?;

@@ -142,14 +142,30 @@ struct Managed {
 /// A bot running this long counts as healthy again (its failure count resets).
 const HEALTHY_AFTER_S: u64 = 30;
 
-/// Writes `bytes` to `path` through a temporary file and a rename (never half a file).
+/// Writes `bytes` to `path` through a temporary file, an fsync and a rename (never half a
+/// file, and the rename is synced too); the file is created 0600 (records hold the bots'
+/// control secrets, configurations their limits).
 fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
+    // A leftover (or a planted symlink) is replaced, never written through.
+    match std::fs::remove_file(&tmp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(dir)?.sync_all()
 }
 
 /// A free loopback port for a control endpoint.
@@ -266,6 +282,7 @@ impl Agent {
             memory_mb: config.resources.memory_mb,
             feed_args: self.opts.feed_args.clone(),
             seed: self.opts.seed,
+            control_secret: sniperforge_bots::process::new_control_secret().unwrap_or_default(),
         }
     }
 
@@ -317,9 +334,18 @@ impl Agent {
         let valid = self.validate(d)?;
         let port = free_port().map_err(|e| format!("no free control port: {e}"))?;
         let spec = self.spec_for(&valid.config, port);
+        if spec.control_secret.is_empty() {
+            return Err("no randomness for the bot's control secret (/dev/urandom)".into());
+        }
         let body = serde_json::to_vec_pretty(&valid.config).map_err(|e| e.to_string())?;
         write_atomic(&spec.config_path, &body)
             .map_err(|e| format!("writing {}: {e}", spec.config_path.display()))?;
+        spec.write_control_secret().map_err(|e| {
+            format!(
+                "writing the control secret {}: {e}",
+                spec.control_secret_path().display()
+            )
+        })?;
         let log = LogTail::at_end(&spec.log_path);
         self.backend.start(&spec).await.map_err(|e| e.to_string())?;
         tracing::info!(bot_id = %d.bot_id, port, config_version = d.config_version, "started");
@@ -481,6 +507,7 @@ impl Agent {
         if d.restarts > m.record.restarts {
             m.record.restarts = d.restarts;
             let record = m.record.clone();
+            spec.write_control_secret().map_err(|e| e.to_string())?;
             self.backend
                 .restart(&spec)
                 .await
@@ -495,6 +522,7 @@ impl Agent {
                 state: UnitState::Stopped,
                 ..
             }) => {
+                spec.write_control_secret().map_err(|e| e.to_string())?;
                 self.backend.start(&spec).await.map_err(|e| e.to_string())?;
                 tracing::info!(bot_id = %d.bot_id, "started (was not running)");
             }
@@ -512,6 +540,7 @@ impl Agent {
                     }
                     Some(at) if now >= at => {
                         m.retry_at = None;
+                        spec.write_control_secret().map_err(|e| e.to_string())?;
                         self.backend.start(&spec).await.map_err(|e| e.to_string())?;
                         tracing::info!(bot_id = %d.bot_id, "started again after backoff");
                     }
@@ -529,12 +558,16 @@ impl Agent {
         for (id, m) in &self.managed {
             let id = id.clone();
             let port = m.record.spec.control_port;
+            let secret = m.record.spec.control_token().map(str::to_string);
             scrapes.spawn(async move {
                 let ep = Endpoint::loopback(port);
+                let secret = secret.as_deref();
                 let status = ep
-                    .request("GET", "/status", None, None, SCRAPE_DEADLINE)
+                    .request("GET", "/status", secret, None, SCRAPE_DEADLINE)
                     .await;
-                let hdr = ep.request("GET", "/hdr", None, None, SCRAPE_DEADLINE).await;
+                let hdr = ep
+                    .request("GET", "/hdr", secret, None, SCRAPE_DEADLINE)
+                    .await;
                 let ok = |r: Result<crate::http::Response, crate::http::HttpError>| match r {
                     Ok(r) if r.status == 200 => r.json(),
                     Ok(r) => Err(format!("HTTP {}: {}", r.status, r.error_message())),
@@ -590,7 +623,11 @@ impl Agent {
                     };
                     if let Some(path) = action {
                         let ep = Endpoint::loopback(m.record.spec.control_port);
-                        match ep.request("POST", path, None, None, SCRAPE_DEADLINE).await {
+                        let secret = m.record.spec.control_token();
+                        match ep
+                            .request("POST", path, secret, None, SCRAPE_DEADLINE)
+                            .await
+                        {
                             Ok(r) if r.status == 200 => {
                                 tracing::info!(bot_id = %id, action = path, "applied")
                             }

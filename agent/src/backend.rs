@@ -28,6 +28,11 @@ pub struct BotSpec {
     pub feed_args: Vec<String>,
     /// Simulator seed.
     pub seed: u64,
+    /// The control endpoint's secret (the agent makes one per launch; it is written to
+    /// [`BotSpec::control_secret_path`] for the bot and kept in the agent's own record, never
+    /// on a command line). Empty for records of agents before it: such bots are asked without.
+    #[serde(default)]
+    pub control_secret: String,
 }
 
 impl BotSpec {
@@ -47,7 +52,35 @@ impl BotSpec {
             "--seed".into(),
             self.seed.to_string(),
         ]);
+        if !self.control_secret.is_empty() {
+            args.push("--control-secret-file".into());
+            args.push(self.control_secret_path().display().to_string());
+        }
         args
+    }
+
+    /// Where the bot reads its control secret: in its state directory.
+    pub fn control_secret_path(&self) -> PathBuf {
+        self.state_dir
+            .join(sniperforge_bots::process::CONTROL_SECRET_FILE)
+    }
+
+    /// Writes the control secret for the bot to read (0600, replacing whatever is there, a
+    /// planted symlink included); nothing when the spec has none.
+    pub fn write_control_secret(&self) -> std::io::Result<()> {
+        if self.control_secret.is_empty() {
+            return Ok(());
+        }
+        std::fs::create_dir_all(&self.state_dir)?;
+        sniperforge_bots::process::write_control_secret(
+            &self.control_secret_path(),
+            &self.control_secret,
+        )
+    }
+
+    /// The secret to present to the bot's control endpoint (`None` for bots started without).
+    pub fn control_token(&self) -> Option<&str> {
+        (!self.control_secret.is_empty()).then_some(self.control_secret.as_str())
     }
 }
 

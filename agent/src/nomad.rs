@@ -362,7 +362,13 @@ impl Backend for NomadBackend {
         let body = std::fs::read_to_string(&spec.config_path)
             .map_err(|e| Self::err(bot_id, format!("{}: {e}", spec.config_path.display())))?;
         let r = Endpoint::loopback(spec.control_port)
-            .request("PUT", "/config", None, Some(body), Duration::from_secs(5))
+            .request(
+                "PUT",
+                "/config",
+                spec.control_token(),
+                Some(body),
+                Duration::from_secs(5),
+            )
             .await
             .map_err(|e| Self::err(bot_id, e.to_string()))?;
         if r.status == 200 {

@@ -452,6 +452,7 @@ mod tests {
             memory_mb: 256,
             feed_args: vec!["--feed".into(), "sim".into()],
             seed: 7,
+            control_secret: "s3cret-s3cret-s3cret".into(),
         };
         let props: HashMap<String, OwnedVariant> = properties(&spec).into_iter().collect();
         let get = |k: &str| format!("{:?}", props.get(k).unwrap_or_else(|| panic!("{k}")));

@@ -57,12 +57,131 @@ pub struct BotArgs {
     /// Append log lines to this file instead of stdout (for supervisors that keep stdout
     /// elsewhere, such as Nomad).
     pub log_file: Option<PathBuf>,
+    /// The control endpoint's secret (`None`: made here and written to
+    /// `<state_dir>/control.secret`).
+    pub control_secret_file: Option<PathBuf>,
 }
 
 #[derive(Clone)]
 struct AppState {
     bot: Arc<dyn BotInterface>,
     shutdown: Arc<Notify>,
+    /// What every request but `/health` must present as `Authorization: Bearer …`.
+    secret: Arc<str>,
+}
+
+/// The name of the file a bot writes its own control secret to, in its state directory.
+pub const CONTROL_SECRET_FILE: &str = "control.secret";
+/// Shortest control secret accepted from a file.
+pub const CONTROL_SECRET_MIN: usize = 16;
+
+/// Reads a control secret from `path` (trimmed; at most 4 KiB, at least
+/// [`CONTROL_SECRET_MIN`] characters, no symlink followed).
+pub fn read_control_secret(path: &std::path::Path) -> Result<String, String> {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path)
+        .map_err(|e| format!("control secret {}: {e}", path.display()))?;
+    let mut text = String::new();
+    file.take(4096)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("control secret {}: {e}", path.display()))?;
+    let secret = text.trim();
+    if secret.len() < CONTROL_SECRET_MIN || secret.chars().any(|c| c.is_control() || c == ' ') {
+        return Err(format!(
+            "control secret {}: must be at least {CONTROL_SECRET_MIN} printable characters without spaces",
+            path.display()
+        ));
+    }
+    Ok(secret.to_string())
+}
+
+/// A new random secret (32 bytes from the kernel, hex).
+pub fn new_control_secret() -> std::io::Result<String> {
+    use std::io::Read as _;
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Writes `secret` to `path` as a new file only its owner can read: whatever was there (a
+/// file, or a symlink planted to redirect the write) is removed first, and the file is created
+/// exclusively with mode 0600.
+pub fn write_control_secret(path: &std::path::Path, secret: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(secret.as_bytes())?;
+    f.sync_all()
+}
+
+/// Compares without stopping at the first difference.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Whether a Host header names the loopback interface (a browser page that rebinds its own
+/// name to 127.0.0.1 still sends that name).
+fn loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name == "localhost"
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Every request: a loopback Host (else 403); every route but `/health`: the secret (else 401).
+async fn authorize(
+    axum::extract::State(s): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let host = request
+        .headers()
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    if !loopback_host(host) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "the control endpoint answers loopback Host names only",
+            Value::Null,
+        );
+    }
+    if request.uri().path() != "/health" {
+        let presented = request
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .unwrap_or("");
+        if !same_secret(presented.as_bytes(), s.secret.as_bytes()) {
+            return error(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "the control endpoint needs Authorization: Bearer <control secret>",
+                Value::Null,
+            );
+        }
+    }
+    next.run(request).await
 }
 
 /// The `{ "error": { code, message, details } }` body every failure answers with.
@@ -244,7 +363,12 @@ async fn stop(State(s): State<AppState>) -> Response {
 }
 
 /// The control endpoint's routes.
-pub fn router(bot: Arc<dyn BotInterface>, shutdown: Arc<Notify>) -> Router {
+pub fn router(bot: Arc<dyn BotInterface>, shutdown: Arc<Notify>, secret: Arc<str>) -> Router {
+    let state = AppState {
+        bot,
+        shutdown,
+        secret,
+    };
     Router::new()
         .route("/health", get(health))
         .route("/status", get(status))
@@ -254,7 +378,11 @@ pub fn router(bot: Arc<dyn BotInterface>, shutdown: Arc<Notify>) -> Router {
         .route("/pause", post(pause))
         .route("/resume", post(resume))
         .route("/stop", post(stop))
-        .with_state(AppState { bot, shutdown })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            authorize,
+        ))
+        .with_state(state)
 }
 
 /// Runs the bot process to completion; returns the exit code.
@@ -412,6 +540,33 @@ async fn serve(args: BotArgs, valid: config::ValidatedConfig) -> i32 {
         seed: args.seed,
         sim_rate: args.sim_rate,
     };
+    // The control secret: the supervisor's, or one made here for whoever can read the state
+    // directory.
+    let secret = match &args.control_secret_file {
+        Some(path) => match read_control_secret(path) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return 2;
+            }
+        },
+        None => {
+            let path = options.state_dir.join(CONTROL_SECRET_FILE);
+            let made = std::fs::create_dir_all(&options.state_dir)
+                .and_then(|()| new_control_secret())
+                .and_then(|s| write_control_secret(&path, &s).map(|()| s));
+            match made {
+                Ok(s) => {
+                    tracing::info!(path = %path.display(), "control secret written (send it as Authorization: Bearer)");
+                    s
+                }
+                Err(e) => {
+                    eprintln!("error: writing the control secret {}: {e}", path.display());
+                    return 1;
+                }
+            }
+        }
+    };
     let bot = match BotFactory::create_bot(valid, options) {
         Ok(b) => b,
         Err(e) => {
@@ -443,7 +598,7 @@ async fn serve(args: BotArgs, valid: config::ValidatedConfig) -> i32 {
     let server_shutdown = Arc::clone(&shutdown);
     let stopped = Arc::new(Notify::new());
     let server_stopped = Arc::clone(&stopped);
-    let app = router(Arc::clone(&bot), Arc::clone(&shutdown));
+    let app = router(Arc::clone(&bot), Arc::clone(&shutdown), Arc::from(secret));
     let server = tokio::spawn(async move {
         let _ = axum::serve(listener, app)
             .with_graceful_shutdown(async move { server_stopped.notified().await })

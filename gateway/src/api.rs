@@ -104,6 +104,39 @@ pub struct LogLine {
 }
 
 impl AppState {
+    /// Drops what is kept in memory for a deleted bot: its merged latency, recent p99s, log
+    /// lines and 1 s windows.
+    fn forget_bot(&self, bot_id: &str) {
+        if let Ok(mut latency) = self.latency.lock() {
+            latency.remove(bot_id);
+        }
+        if let Ok(mut recent) = self.recent_p99.lock() {
+            recent.retain(|(bot, _), _| bot != bot_id);
+        }
+        if let Ok(mut logs) = self.logs.lock() {
+            logs.remove(bot_id);
+        }
+        if let Ok(mut windows) = self.windows.lock() {
+            windows.forget(&format!("bot:{bot_id}"));
+        }
+    }
+
+    /// The bots anything is kept for in memory (merged latency, recent p99s, log lines),
+    /// sorted: what agents' reports can grow.
+    pub fn tracked_bots(&self) -> Vec<String> {
+        let mut bots = std::collections::BTreeSet::new();
+        if let Ok(latency) = self.latency.lock() {
+            bots.extend(latency.keys().cloned());
+        }
+        if let Ok(recent) = self.recent_p99.lock() {
+            bots.extend(recent.keys().map(|(bot, _)| bot.clone()));
+        }
+        if let Ok(logs) = self.logs.lock() {
+            bots.extend(logs.keys().cloned());
+        }
+        bots.into_iter().collect()
+    }
+
     /// State over `store`, starting from its stored desired-state index.
     pub async fn new(store: Store) -> Result<Self, StoreError> {
         let current = store.desired_index().await?;
@@ -280,6 +313,31 @@ type ApiResult = Result<Response, ApiError>;
 struct Caller {
     name: String,
     role: Role,
+    /// The node an agent token is bound to.
+    node_id: Option<String>,
+}
+
+impl Caller {
+    /// Whether the caller may act for `node_id` on the agent routes: an agent for its own
+    /// node only (403 otherwise); an admin for any.
+    fn for_node(&self, node_id: &str) -> Result<(), ApiError> {
+        match (&self.role, &self.node_id) {
+            (Role::Agent, Some(own)) if own == node_id => Ok(()),
+            (Role::Admin, _) => Ok(()),
+            _ => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!(
+                    "token {} may not act for node {node_id:?}{}",
+                    self.name,
+                    self.node_id
+                        .as_deref()
+                        .map(|n| format!(" (it is bound to node {n:?})"))
+                        .unwrap_or_default()
+                ),
+            )),
+        }
+    }
 }
 
 async fn authenticate(
@@ -313,13 +371,24 @@ async fn authenticate(
         .into_response();
     };
     match state.store.authenticate(&token).await {
-        Ok(Some((name, role))) => {
+        Ok(Some(crate::store::Identity {
+            name,
+            role,
+            node_id,
+        })) => {
             let matched = request
                 .extensions()
                 .get::<axum::extract::MatchedPath>()
                 .map_or(request.uri().path(), |m| m.as_str());
             let needed = required_role(request.method(), matched);
-            if role < needed {
+            // Agent tokens reach the agent routes and nothing else; the agent routes take an
+            // agent token (for its node, checked by each route) or an admin's.
+            let allowed = match (role, needed) {
+                (Role::Agent, needed) => needed == Role::Agent,
+                (role, Role::Agent) => role == Role::Admin,
+                (role, needed) => role >= needed,
+            };
+            if !allowed {
                 return ApiError::new(
                     StatusCode::FORBIDDEN,
                     "forbidden",
@@ -332,7 +401,11 @@ async fn authenticate(
                 )
                 .into_response();
             }
-            request.extensions_mut().insert(Caller { name, role });
+            request.extensions_mut().insert(Caller {
+                name,
+                role,
+                node_id,
+            });
             next.run(request).await
         }
         Ok(None) => ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "unknown token")
@@ -360,7 +433,8 @@ fn required_role(method: &axum::http::Method, matched: &str) -> Role {
 fn caller(request_ext: &axum::http::Extensions) -> Caller {
     request_ext.get::<Caller>().cloned().unwrap_or(Caller {
         name: "unknown".into(),
-        role: Role::Viewer,
+        role: Role::Agent,
+        node_id: None,
     })
 }
 
@@ -679,6 +753,7 @@ async fn delete_bot(
     if !state.store.delete_bot(&id).await? {
         return Err(ApiError::not_found(format!("bot {id}")));
     }
+    state.forget_bot(&id);
     state
         .store
         .audit(&caller(&ext).name, "bot.delete", &id, &Value::Null)
@@ -832,13 +907,14 @@ async fn register(
     body: String,
 ) -> ApiResult {
     let node: crate::store::NodeInfo = parse_body(&body)?;
-    if node.node_id.is_empty() || node.node_id.len() > 64 {
+    if !sniperforge_bots::config::valid_node_id(&node.node_id) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "bad_request",
-            "node_id: must be 1 to 64 characters",
+            "node_id: must be 1 to 64 letters, digits, '-', '_' or '.'",
         ));
     }
+    caller(&ext).for_node(&node.node_id)?;
     state.store.register_node(&node).await?;
     state
         .store
@@ -861,8 +937,13 @@ struct NodeRef {
     node_id: String,
 }
 
-async fn heartbeat(State(state): State<Arc<AppState>>, body: String) -> ApiResult {
+async fn heartbeat(
+    State(state): State<Arc<AppState>>,
+    ext: axum::http::Extensions,
+    body: String,
+) -> ApiResult {
     let node: NodeRef = parse_body(&body)?;
+    caller(&ext).for_node(&node.node_id)?;
     if !state.store.heartbeat(&node.node_id).await? {
         return Err(ApiError::not_found(format!(
             "node {} (register first)",
@@ -886,7 +967,12 @@ struct DesiredQuery {
 
 /// The blocking query agents hold: answers at once when the desired-state index is past the
 /// one the agent holds, else when it moves or after `wait_ms` (at most 60 s).
-async fn desired(State(state): State<Arc<AppState>>, Query(q): Query<DesiredQuery>) -> ApiResult {
+async fn desired(
+    State(state): State<Arc<AppState>>,
+    ext: axum::http::Extensions,
+    Query(q): Query<DesiredQuery>,
+) -> ApiResult {
+    caller(&ext).for_node(&q.node_id)?;
     let mut rx = state.index.subscribe();
     let wait = std::time::Duration::from_millis(q.wait_ms.min(60_000));
     if *rx.borrow_and_update() <= q.index {
@@ -932,8 +1018,45 @@ struct Report {
     bots: Vec<BotReport>,
 }
 
-async fn report(State(state): State<Arc<AppState>>, body: String) -> ApiResult {
-    let r: Report = parse_body(&body)?;
+async fn report(
+    State(state): State<Arc<AppState>>,
+    ext: axum::http::Extensions,
+    body: String,
+) -> ApiResult {
+    let mut r: Report = parse_body(&body)?;
+    caller(&ext).for_node(&r.node_id)?;
+    check_report(&r)?;
+    // Only the node's own bots are taken: a bot of another node is refused (the report whole);
+    // one the gateway does not know (deleted since, or never created) is left out and named in
+    // the answer, so nothing is kept for ids no configuration holds.
+    let owners: std::collections::HashMap<String, String> = state
+        .store
+        .bots()
+        .await?
+        .into_iter()
+        .map(|b| (b.bot_id, b.node_id))
+        .collect();
+    if let Some(b) = r
+        .bots
+        .iter()
+        .find(|b| owners.get(&b.bot_id).is_some_and(|n| *n != r.node_id))
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "bot {} belongs to node {}, not {}",
+                b.bot_id, owners[&b.bot_id], r.node_id
+            ),
+        ));
+    }
+    let unknown: Vec<String> = r
+        .bots
+        .iter()
+        .filter(|b| !owners.contains_key(&b.bot_id))
+        .map(|b| b.bot_id.clone())
+        .collect();
+    r.bots.retain(|b| owners.contains_key(&b.bot_id));
     if !state.store.heartbeat(&r.node_id).await? {
         return Err(ApiError::not_found(format!(
             "node {} (register first)",
@@ -1064,7 +1187,74 @@ async fn report(State(state): State<Arc<AppState>>, body: String) -> ApiResult {
             }
         }
     }
-    Ok(axum::Json(json!({"accepted": r.bots.len()})).into_response())
+    Ok(axum::Json(json!({"accepted": r.bots.len(), "unknown": unknown})).into_response())
+}
+
+/// Most bots one report may carry.
+pub const REPORT_BOTS_MAX: usize = 1_024;
+/// Largest `status` or `metrics` object of one bot in a report (bytes of JSON).
+pub const REPORT_OBJECT_MAX: usize = 64 * 1024;
+/// The latency stages a bot reports (its runtime's, and the executor's).
+pub const REPORT_STAGES: [&str; 4] = ["decoded", "detected", "decided", "executed"];
+
+/// A report's shape, before anything in it is looked up or kept: bot ids as in configurations,
+/// each once, known stage names, bounded sizes (the log limits are checked with the snapshots).
+fn check_report(r: &Report) -> Result<(), ApiError> {
+    let bad =
+        |code: &'static str, message: String| ApiError::new(StatusCode::BAD_REQUEST, code, message);
+    if r.bots.len() > REPORT_BOTS_MAX {
+        return Err(bad(
+            "bad_report",
+            format!(
+                "bots: {} entries; at most {REPORT_BOTS_MAX} per report",
+                r.bots.len()
+            ),
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (i, b) in r.bots.iter().enumerate() {
+        if !sniperforge_bots::config::valid_bot_id(&b.bot_id) {
+            return Err(bad(
+                "bad_report",
+                format!(
+                    "bots[{i}].bot_id: must be 1 to 64 letters, digits, '-' or '_' (got {} bytes)",
+                    b.bot_id.len()
+                ),
+            ));
+        }
+        if !seen.insert(b.bot_id.as_str()) {
+            return Err(bad(
+                "bad_report",
+                format!("bots[{i}].bot_id: {} is listed twice", b.bot_id),
+            ));
+        }
+        for (field, value) in [("status", &b.status), ("metrics", &b.metrics)] {
+            if !(value.is_object() || value.is_null()) {
+                return Err(bad(
+                    "bad_report",
+                    format!("bots[{i}].{field}: must be an object"),
+                ));
+            }
+            let size = serde_json::to_vec(value).map_or(usize::MAX, |v| v.len());
+            if size > REPORT_OBJECT_MAX {
+                return Err(bad(
+                    "bad_report",
+                    format!("bots[{i}].{field}: {size} bytes; at most {REPORT_OBJECT_MAX}"),
+                ));
+            }
+        }
+        if let Some(stage) = b.hdr.keys().find(|k| !REPORT_STAGES.contains(&k.as_str())) {
+            let shown: String = stage.chars().take(64).collect();
+            return Err(bad(
+                "bad_hdr",
+                format!(
+                    "bots[{i}].hdr: unknown stage {shown:?}; expected one of {}",
+                    REPORT_STAGES.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Deserialize)]
@@ -1543,6 +1733,9 @@ async fn list_tokens(State(state): State<Arc<AppState>>) -> ApiResult {
 struct NewToken {
     name: String,
     role: String,
+    /// The node an `agent` token is bound to (required for agents, refused for other roles).
+    #[serde(default)]
+    node_id: Option<String>,
 }
 
 /// Makes a token; the answer is the only time it is shown.
@@ -1562,11 +1755,29 @@ async fn create_token(
     }
     let role = crate::store::Role::parse(&req.role).ok_or_else(|| {
         bad(format!(
-            "role {:?}: expected viewer, operator or admin",
+            "role {:?}: expected agent, viewer, operator or admin",
             req.role
         ))
         .details(json!([{"path": "role"}]))
     })?;
+    match (role, &req.node_id) {
+        (Role::Agent, Some(node)) if sniperforge_bots::config::valid_node_id(node) => {}
+        (Role::Agent, _) => {
+            return Err(bad(
+                "node_id: an agent token is bound to one node: 1 to 64 letters, digits, '-', '_' or '.'"
+                    .into(),
+            )
+            .details(json!([{"path": "node_id"}])));
+        }
+        (_, Some(_)) => {
+            return Err(bad(format!(
+                "node_id: only agent tokens are bound to a node, not {}",
+                role.as_str()
+            ))
+            .details(json!([{"path": "node_id"}])));
+        }
+        (_, None) => {}
+    }
     if state
         .store
         .tokens()
@@ -1581,19 +1792,22 @@ async fn create_token(
         ));
     }
     let token = crate::store::new_token();
-    state.store.add_token(&token, &req.name, role).await?;
+    match &req.node_id {
+        Some(node) => state.store.add_agent_token(&token, &req.name, node).await?,
+        None => state.store.add_token(&token, &req.name, role).await?,
+    }
     state
         .store
         .audit(
             &caller(&ext).name,
             "token.create",
             &req.name,
-            &json!({"role": role.as_str()}),
+            &json!({"role": role.as_str(), "node_id": req.node_id}),
         )
         .await?;
     Ok((
         StatusCode::CREATED,
-        axum::Json(json!({"name": req.name, "role": role.as_str(), "token": token})),
+        axum::Json(json!({"name": req.name, "role": role.as_str(), "node_id": req.node_id, "token": token})),
     )
         .into_response())
 }
@@ -1696,12 +1910,14 @@ async fn put_user(
             format!("password: {MIN_PASSWORD} to 1024 characters"),
         ));
     }
-    let role = Role::parse(&req.role).ok_or_else(|| {
-        bad(
-            "role",
-            format!("role {:?}: expected viewer, operator or admin", req.role),
-        )
-    })?;
+    let role = Role::parse(&req.role)
+        .filter(|r| *r != Role::Agent)
+        .ok_or_else(|| {
+            bad(
+                "role",
+                format!("role {:?}: expected viewer, operator or admin", req.role),
+            )
+        })?;
     let password = req.password;
     let hash = tokio::task::spawn_blocking(move || hash_password(&password))
         .await

@@ -31,10 +31,10 @@ pub const ROUTES: &[(&str, &str, &str, &str)] = &[
     ("GET", "/api/v1/configs/templates/{bot_type}", "viewer", "Default configuration of a bot type"),
     ("GET", "/api/v1/configs/schemas/{bot_type}", "viewer", "JSON Schema of a bot type"),
     ("GET", "/api/v1/nodes", "viewer", "Nodes and their last heartbeat"),
-    ("POST", "/api/v1/agent/register", "operator", "An agent registers its node"),
-    ("POST", "/api/v1/agent/heartbeat", "operator", "An agent's heartbeat"),
-    ("GET", "/api/v1/agent/desired", "viewer", "Blocking query: the node's desired state once its index passes ?index= (or ?wait_ms=)"),
-    ("POST", "/api/v1/agent/report", "operator", "Bot states, metrics, HDR V2 interval snapshots and log lines"),
+    ("POST", "/api/v1/agent/register", "agent", "An agent registers its node"),
+    ("POST", "/api/v1/agent/heartbeat", "agent", "An agent's heartbeat"),
+    ("GET", "/api/v1/agent/desired", "agent", "Blocking query: the node's desired state once its index passes ?index= (or ?wait_ms=)"),
+    ("POST", "/api/v1/agent/report", "agent", "Bot states, metrics, HDR V2 interval snapshots and log lines"),
     ("GET", "/api/v1/alerts", "viewer", "Active and past alerts"),
     ("GET", "/api/v1/alerts/rules", "viewer", "Alert rules"),
     ("PUT", "/api/v1/alerts/rules/{rule_id}", "admin", "Create or replace an alert rule and its webhook"),
@@ -90,7 +90,7 @@ pub fn document() -> Value {
         "info": {
             "title": "SniperForge gateway",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Fleet API. Every route but health needs `Authorization: Bearer <token>`; `x-role` is the least role (viewer < operator < admin)."
+            "description": "Fleet API. Every route but health needs `Authorization: Bearer <token>`; `x-role` is the least role (viewer < operator < admin); `agent` routes take an agent token, bound to the node it acts for, or an admin's, and an agent token reaches nothing else."
         },
         "security": [{"bearer": []}],
         "components": {

@@ -49,6 +49,9 @@ pub(crate) fn db(context: impl Into<String>) -> impl FnOnce(sqlx::Error) -> Stor
 )]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
+    /// An agent: the agent routes only, for the one node its token is bound to. Below every
+    /// other role, so it never passes a `role >= needed` check outside them.
+    Agent,
     /// Reads.
     Viewer,
     /// Reads and drives bots.
@@ -61,6 +64,7 @@ impl Role {
     /// The stored name.
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Agent => "agent",
             Self::Viewer => "viewer",
             Self::Operator => "operator",
             Self::Admin => "admin",
@@ -69,12 +73,24 @@ impl Role {
 
     pub(crate) fn parse(s: &str) -> Option<Self> {
         match s {
+            "agent" => Some(Self::Agent),
             "viewer" => Some(Self::Viewer),
             "operator" => Some(Self::Operator),
             "admin" => Some(Self::Admin),
             _ => None,
         }
     }
+}
+
+/// Who a presented token is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The token's (or session's) name.
+    pub name: String,
+    /// Its role.
+    pub role: Role,
+    /// The node an agent token is bound to.
+    pub node_id: Option<String>,
 }
 
 /// What an agent says about its node when it registers.
@@ -247,17 +263,45 @@ impl Store {
         Ok(())
     }
 
-    /// Every token's name, role and creation time (never the token or its hash).
+    /// Adds an agent token bound to `node_id`.
+    pub async fn add_agent_token(
+        &self,
+        token: &str,
+        name: &str,
+        node_id: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO tokens (token_hash, name, role, created_at, node_id) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(token_hash(token))
+        .bind(name)
+        .bind(Role::Agent.as_str())
+        .bind(now_ms())
+        .bind(node_id)
+        .execute(&self.pool)
+        .await
+        .map_err(db(format!("adding agent token {name}")))?;
+        Ok(())
+    }
+
+    /// Every token's name, role, node (agent tokens) and creation time (never the token or
+    /// its hash).
     pub async fn tokens(&self) -> Result<Vec<serde_json::Value>, StoreError> {
         let rows = sqlx::query(
-            "SELECT name, role, created_at, expires_at FROM tokens ORDER BY name, created_at",
+            "SELECT name, role, node_id, created_at, expires_at FROM tokens ORDER BY name, created_at",
         )
         .fetch_all(&self.pool)
         .await
         .map_err(db("listing tokens"))?;
         Ok(rows
             .iter()
-            .map(|r| json_row(r, &["name", "role"], &["created_at", "expires_at"]))
+            .map(|r| {
+                let mut row = json_row(r, &["name", "role"], &["created_at", "expires_at"]);
+                if let Ok(Some(node)) = r.try_get::<Option<String>, _>("node_id") {
+                    row["node_id"] = node.into();
+                }
+                row
+            })
             .collect())
     }
 
@@ -382,10 +426,10 @@ impl Store {
             > 0)
     }
 
-    /// The name and role of a presented token.
-    pub async fn authenticate(&self, token: &str) -> Result<Option<(String, Role)>, StoreError> {
+    /// The name, role and (agent tokens) node of a presented token.
+    pub async fn authenticate(&self, token: &str) -> Result<Option<Identity>, StoreError> {
         let row = sqlx::query(
-            "SELECT name, role FROM tokens WHERE token_hash = $1 AND (expires_at IS NULL OR expires_at > $2)",
+            "SELECT name, role, node_id FROM tokens WHERE token_hash = $1 AND (expires_at IS NULL OR expires_at > $2)",
         )
         .bind(token_hash(token))
         .bind(now_ms())
@@ -395,7 +439,17 @@ impl Store {
         Ok(row.and_then(|r| {
             let name: String = r.try_get("name").ok()?;
             let role: String = r.try_get("role").ok()?;
-            Role::parse(&role).map(|role| (name, role))
+            let node_id: Option<String> = r.try_get("node_id").ok()?;
+            let role = Role::parse(&role)?;
+            // An agent token without its node reaches nothing.
+            if role == Role::Agent && node_id.is_none() {
+                return None;
+            }
+            Some(Identity {
+                name,
+                role,
+                node_id,
+            })
         }))
     }
 
@@ -687,6 +741,11 @@ impl Store {
             .execute(&self.pool)
             .await
             .map_err(db(format!("deleting bot {bot_id}")))?;
+        sqlx::query("DELETE FROM bot_reports WHERE bot_id = $1")
+            .bind(bot_id)
+            .execute(&self.pool)
+            .await
+            .map_err(db(format!("deleting bot {bot_id}'s last report")))?;
         Ok(done.rows_affected() > 0)
     }
 

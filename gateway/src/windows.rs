@@ -469,6 +469,12 @@ impl Windows {
         });
     }
 
+    /// Drops every series of `scope` (a deleted bot's) at once; its closed minutes still go to
+    /// the store.
+    pub fn forget(&mut self, scope: &str) {
+        self.series.retain(|(s, _), _| s != scope);
+    }
+
     /// Up to `max` closed minutes for the store, oldest first.
     pub fn take_pending(&mut self, max: usize) -> Vec<MinuteWindow> {
         let n = max.min(self.pending.len());

@@ -146,7 +146,7 @@ async fn exercise(url: &str) {
     // A node and a bot that reports an error.
     let node = json!({"node_id": "ny-1", "hostname": "bm-ny-1", "cores": 16, "isolated_cores": [], "memory_mb": 1024, "backend": "process"});
     assert_eq!(
-        call(&app, "POST", "/api/v1/agent/register", "op", Some(node))
+        call(&app, "POST", "/api/v1/agent/register", "adm", Some(node))
             .await
             .0,
         StatusCode::OK
@@ -167,7 +167,7 @@ async fn exercise(url: &str) {
         &app,
         "POST",
         "/api/v1/agent/report",
-        "op",
+        "adm",
         Some(report("error")),
     )
     .await;
@@ -193,7 +193,7 @@ async fn exercise(url: &str) {
         &app,
         "POST",
         "/api/v1/agent/report",
-        "op",
+        "adm",
         Some(report("running")),
     )
     .await;
@@ -218,7 +218,7 @@ async fn exercise(url: &str) {
         &app,
         "POST",
         "/api/v1/agent/heartbeat",
-        "op",
+        "adm",
         Some(json!({"node_id": "ny-1"})),
     )
     .await;
@@ -238,7 +238,7 @@ async fn exercise(url: &str) {
         &app,
         "POST",
         "/api/v1/agent/report",
-        "op",
+        "adm",
         Some(report("error")),
     )
     .await;
@@ -264,7 +264,7 @@ async fn exercise(url: &str) {
     )
     .await;
     let r = json!({"node_id": "ny-1", "bots": [{"bot_id": id, "status": {"state": "running"}, "metrics": {}, "hdr": {"decided": snap}}]});
-    let (s, body) = call(&app, "POST", "/api/v1/agent/report", "op", Some(r)).await;
+    let (s, body) = call(&app, "POST", "/api/v1/agent/report", "adm", Some(r)).await;
     assert_eq!(s, StatusCode::OK, "{body}");
     let (_, ev) = call(&app, "POST", "/api/v1/alerts/evaluate", "op", None).await;
     assert!(
@@ -309,7 +309,7 @@ async fn exercise(url: &str) {
         &app,
         "POST",
         "/api/v1/agent/report",
-        "op",
+        "adm",
         Some(report("running")),
     )
     .await;
@@ -322,7 +322,7 @@ async fn exercise(url: &str) {
         &app,
         "POST",
         "/api/v1/agent/report",
-        "op",
+        "adm",
         Some(report("running")),
     )
     .await;
@@ -347,7 +347,7 @@ async fn exercise(url: &str) {
     }
     let fresh = json!({"node_id": "ny-1", "bots": [{"bot_id": id, "status": {"state": "running"},
         "metrics": {"custom_metrics": {"daily_pnl_usd": -100.0, "feed_age_ms": 3.0}}}]});
-    call(&app, "POST", "/api/v1/agent/report", "op", Some(fresh)).await;
+    call(&app, "POST", "/api/v1/agent/report", "adm", Some(fresh)).await;
     let (_, ev) = call(&app, "POST", "/api/v1/alerts/evaluate", "op", None).await;
     for a in [format!("loss:{id}"), format!("stale:{id}")] {
         assert!(
@@ -357,7 +357,7 @@ async fn exercise(url: &str) {
     }
     let bad = json!({"node_id": "ny-1", "bots": [{"bot_id": id, "status": {"state": "running"},
         "metrics": {"custom_metrics": {"daily_pnl_usd": -612.5, "feed_age_ms": 4500.0}}}]});
-    call(&app, "POST", "/api/v1/agent/report", "op", Some(bad)).await;
+    call(&app, "POST", "/api/v1/agent/report", "adm", Some(bad)).await;
     let (_, ev) = call(&app, "POST", "/api/v1/alerts/evaluate", "op", None).await;
     for a in [format!("loss:{id}"), format!("stale:{id}")] {
         assert!(
@@ -383,7 +383,7 @@ async fn exercise(url: &str) {
     .await;
     let halted = json!({"node_id": "ny-1", "bots": [{"bot_id": id, "status": {"state": "error",
         "reason": "daily loss limit reached: 1000.00 USD lost today, limit 1000.00"}, "metrics": {}}]});
-    call(&app, "POST", "/api/v1/agent/report", "op", Some(halted)).await;
+    call(&app, "POST", "/api/v1/agent/report", "adm", Some(halted)).await;
     let (_, ev) = call(&app, "POST", "/api/v1/alerts/evaluate", "op", None).await;
     let (_, alerts) = call(&app, "GET", "/api/v1/alerts", "view", None).await;
     assert!(
@@ -438,7 +438,14 @@ async fn exercise(url: &str) {
         } else {
             interval(90_000..95_000)
         };
-        call(&app, "POST", "/api/v1/agent/report", "op", Some(send(snap))).await;
+        call(
+            &app,
+            "POST",
+            "/api/v1/agent/report",
+            "adm",
+            Some(send(snap)),
+        )
+        .await;
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
     let (_, ev) = call(&app, "POST", "/api/v1/alerts/evaluate", "op", None).await;
@@ -452,7 +459,7 @@ async fn exercise(url: &str) {
             &app,
             "POST",
             "/api/v1/agent/report",
-            "op",
+            "adm",
             Some(send(interval(90_000..95_000))),
         )
         .await;

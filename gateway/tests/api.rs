@@ -361,15 +361,19 @@ async fn agents_register_block_on_the_desired_state_and_report() {
         .await
         .unwrap();
     store
-        .add_token("agent-secret", "agent-ny-1", Role::Operator)
+        .add_agent_token("agent-secret", "agent-ny-1", "ny-1")
         .await
         .unwrap();
     store
         .add_token("view-secret", "victor", Role::Viewer)
         .await
         .unwrap();
+    store
+        .add_token("op-secret", "olga", Role::Operator)
+        .await
+        .unwrap();
     let app = router(AppState::new(store).await.unwrap());
-    let (agent, viewer) = (Some("agent-secret"), Some("view-secret"));
+    let (agent, viewer, operator) = (Some("agent-secret"), Some("view-secret"), Some("op-secret"));
     let node = json!({"node_id": "ny-1", "hostname": "bm-ny-1", "cores": 16, "isolated_cores": [2, 3, 4, 5], "memory_mb": 65536, "backend": "systemd"});
     let (s, body) = call(&app, "POST", "/api/v1/agent/register", agent, Some(node)).await;
     assert_eq!(s, StatusCode::OK, "{body}");
@@ -396,7 +400,7 @@ async fn agents_register_block_on_the_desired_state_and_report() {
         )
         .await
         .0,
-        StatusCode::NOT_FOUND
+        StatusCode::FORBIDDEN
     );
     assert_eq!(
         call(
@@ -447,7 +451,7 @@ async fn agents_register_block_on_the_desired_state_and_report() {
         &app,
         "POST",
         "/api/v1/bots",
-        agent,
+        operator,
         Some(json!({"config": cfg, "node_id": "ny-1"})),
     )
     .await;
@@ -581,6 +585,156 @@ async fn agents_register_block_on_the_desired_state_and_report() {
             .unwrap()
             .contains("hdr.decided")
     );
+}
+
+#[tokio::test]
+async fn agent_tokens_act_for_their_node_only_and_reports_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::connect(&format!("sqlite://{}", dir.path().join("g.db").display()))
+        .await
+        .unwrap();
+    store.add_agent_token("ag-a", "agent-a", "a").await.unwrap();
+    store.add_agent_token("ag-b", "agent-b", "b").await.unwrap();
+    store
+        .add_token("admin-secret", "alice", Role::Admin)
+        .await
+        .unwrap();
+    store
+        .add_token("op-secret", "olga", Role::Operator)
+        .await
+        .unwrap();
+    let state = AppState::new(store).await.unwrap();
+    let app = router(state.clone());
+    let (a, b, admin, op) = (
+        Some("ag-a"),
+        Some("ag-b"),
+        Some("admin-secret"),
+        Some("op-secret"),
+    );
+    for (node, token) in [("a", a), ("b", b)] {
+        let n = json!({"node_id": node, "hostname": node, "cores": 2, "isolated_cores": [], "memory_mb": 1024, "backend": "process"});
+        let (s, body) = call(&app, "POST", "/api/v1/agent/register", token, Some(n)).await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+    }
+    let mut cfg = template("triangular_arbitrage");
+    cfg["bot_id"] = json!("bot-of-a");
+    let (s, body) = call(
+        &app,
+        "POST",
+        "/api/v1/bots",
+        admin,
+        Some(json!({"config": cfg, "node_id": "a"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+
+    // Node b's agent may not register, poll or report as node a, nor report a's bot as its own.
+    let node_a = json!({"node_id": "a", "hostname": "evil", "cores": 2, "isolated_cores": [], "memory_mb": 1, "backend": "process"});
+    let forged = json!({"node_id": "b", "bots": [{"bot_id": "bot-of-a", "status": {"state": "error"}, "logs": ["forged"]}]});
+    let as_a =
+        json!({"node_id": "a", "bots": [{"bot_id": "bot-of-a", "status": {"state": "error"}}]});
+    for (method, path, body) in [
+        ("POST", "/api/v1/agent/register", Some(node_a)),
+        (
+            "POST",
+            "/api/v1/agent/heartbeat",
+            Some(json!({"node_id": "a"})),
+        ),
+        ("GET", "/api/v1/agent/desired?node_id=a&wait_ms=1", None),
+        ("POST", "/api/v1/agent/report", Some(forged)),
+        ("POST", "/api/v1/agent/report", Some(as_a)),
+    ] {
+        let (s, answer) = call(&app, method, path, b, body).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{method} {path}: {answer}");
+    }
+    let (_, status) = call(&app, "GET", "/api/v1/bots/bot-of-a/status", op, None).await;
+    assert_eq!(status["reported"], Value::Null, "{status}");
+    // An agent token reaches nothing but the agent routes; operators and viewers none of them.
+    for (method, path) in [("GET", "/api/v1/bots"), ("GET", "/api/v1/auth/me")] {
+        assert_eq!(
+            call(&app, method, path, a, None).await.0,
+            StatusCode::FORBIDDEN
+        );
+    }
+    let (s, _) = call(
+        &app,
+        "GET",
+        "/api/v1/agent/desired?node_id=a&wait_ms=1",
+        op,
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    // Node a's own agent sees its bot and reports it.
+    let (s, desired) = call(
+        &app,
+        "GET",
+        "/api/v1/agent/desired?node_id=a&wait_ms=1",
+        a,
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(desired["bots"][0]["bot_id"], "bot-of-a");
+    let good = json!({"node_id": "a", "bots": [{"bot_id": "bot-of-a", "status": {"state": "running"}, "metrics": {}, "logs": ["hello"]}]});
+    let (s, body) = call(&app, "POST", "/api/v1/agent/report", a, Some(good)).await;
+    assert_eq!(
+        (s, &body["accepted"]),
+        (StatusCode::OK, &json!(1)),
+        "{body}"
+    );
+
+    // Bad shapes: 400 naming the field, nothing kept.
+    let long_id = "x".repeat(100_000);
+    for (bad, field) in [
+        (
+            json!({"node_id": "a", "bots": [{"bot_id": long_id, "status": {"state": "running"}}]}),
+            "bot_id",
+        ),
+        (
+            json!({"node_id": "a", "bots": [{"bot_id": "bad id!", "status": {"state": "running"}}]}),
+            "bot_id",
+        ),
+        (
+            json!({"node_id": "a", "bots": [{"bot_id": "bot-of-a", "status": {"state": "running"}, "hdr": {"made-up": ""}}]}),
+            "unknown stage",
+        ),
+        (
+            json!({"node_id": "a", "bots": [{"bot_id": "bot-of-a", "status": "running"}]}),
+            "status",
+        ),
+        (
+            json!({"node_id": "a", "bots": [{"bot_id": "bot-of-a", "status": {"state": "x".repeat(70_000)}}]}),
+            "status",
+        ),
+        (
+            json!({"node_id": "a", "bots": [{"bot_id": "bot-of-a", "status": {}}, {"bot_id": "bot-of-a", "status": {}}]}),
+            "twice",
+        ),
+    ] {
+        let (s, body) = call(&app, "POST", "/api/v1/agent/report", a, Some(bad)).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(field) && message.len() < 300, "{message}");
+    }
+
+    // Reports of ids no configuration holds are left out: fifty of them keep nothing.
+    let kept = |state: &AppState| state.tracked_bots();
+    let before = kept(&state);
+    for i in 0..50 {
+        let r = json!({"node_id": "a", "bots": [{"bot_id": format!("made-up-{i}"), "status": {"state": "running"}, "logs": vec!["x"; 10]}]});
+        let (s, body) = call(&app, "POST", "/api/v1/agent/report", a, Some(r)).await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        assert_eq!(body["unknown"], json!([format!("made-up-{i}")]));
+    }
+    assert_eq!(kept(&state), before);
+    let (s, _) = call(&app, "GET", "/api/v1/bots/made-up-3/status", op, None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    // Deleting a bot forgets what was kept of it.
+    assert!(before.contains(&"bot-of-a".to_string()), "{before:?}");
+    let (s, _) = call(&app, "DELETE", "/api/v1/bots/bot-of-a", admin, None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert!(kept(&state).is_empty(), "{:?}", kept(&state));
 }
 
 #[tokio::test]

@@ -34,7 +34,7 @@ async fn exercise(url: &str) {
     let store = store_with_tokens(
         url,
         &[
-            ("agent-secret", "agent", Role::Operator),
+            ("agent-secret", "agent", Role::Admin),
             ("view-secret", "victor", Role::Viewer),
         ],
     )

@@ -21,6 +21,7 @@ async fn document_matches_the_router_and_its_roles() {
     store.add_token("view", "v", Role::Viewer).await.unwrap();
     store.add_token("op", "o", Role::Operator).await.unwrap();
     store.add_token("adm", "a", Role::Admin).await.unwrap();
+    store.add_agent_token("ag", "ag", "none").await.unwrap();
     let app = router(AppState::new(store).await.unwrap());
 
     let (s, doc) = call(&app, "GET", "/api/v1/openapi.json", "view", None).await;
@@ -60,6 +61,7 @@ async fn document_matches_the_router_and_its_roles() {
             (None, "none"),
             (Some("view"), "viewer"),
             (Some("op"), "operator"),
+            (Some("ag"), "agent"),
         ] {
             let (s, body) = call_as(&app, method, &concrete, token, Some(json!({}))).await;
             assert_ne!(
@@ -67,7 +69,14 @@ async fn document_matches_the_router_and_its_roles() {
                 "{method} {path}: not routed"
             );
             assert_ne!(s, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
-            let allowed = rank(held) >= rank(role);
+            // Agent routes take agent tokens (and admins'); agent tokens reach nothing else.
+            let allowed = if role == "none" {
+                true
+            } else if role == "agent" || held == "agent" {
+                role == held
+            } else {
+                rank(held) >= rank(role)
+            };
             let refused = s == StatusCode::UNAUTHORIZED || s == StatusCode::FORBIDDEN;
             assert_eq!(
                 !refused, allowed,
@@ -95,7 +104,7 @@ async fn document_matches_the_router_and_its_roles() {
         &app,
         "GET",
         "/api/v1/agent/desired?node_id=n&index=abc",
-        "view",
+        "adm",
         None,
     )
     .await;

@@ -166,7 +166,7 @@ async fn log_lines_stream_and_tail() {
     let store = Store::connect(&format!("sqlite://{}", dir.path().join("g.db").display()))
         .await
         .unwrap();
-    store.add_token("op", "olga", Role::Operator).await.unwrap();
+    store.add_token("op", "olga", Role::Admin).await.unwrap();
     let app = router(AppState::new(store.clone()).await.unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
