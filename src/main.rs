@@ -489,6 +489,13 @@ pub struct QuoteArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The long-running commands keep secrets, books and logs: their files are private.
+    if matches!(
+        cli.command,
+        Command::Gateway(_) | Command::Agent(_) | Command::Bot(_) | Command::Up(_)
+    ) {
+        sniperforge_bots::process::private_files();
+    }
     match cli.command {
         Command::Quote(args) => quote_cmd::run(&args),
         Command::Bench(command) => bench_cmd::run(&command),
@@ -517,6 +524,13 @@ fn main() -> ExitCode {
             serve_until_done(run)
         }
         Command::Gateway(a) => {
+            // Store errors, webhook failures and raised alerts are logged (JSON on stderr).
+            let _ = tracing_subscriber::fmt()
+                .json()
+                .with_writer(std::io::stderr)
+                .with_target(false)
+                .with_current_span(false)
+                .try_init();
             if let Some(path) = a.database.strip_prefix("sqlite://")
                 && let Some(dir) = std::path::Path::new(path)
                     .parent()

@@ -51,8 +51,38 @@ fn up_runs_the_fleet_and_stops_cleanly() {
         (m["latency_ns"]["decided"]["count"].as_u64()? > 0).then_some(())
     });
 
-    // A hot change reaches the bot.
+    // Secrets, books, logs and the database are the owner's alone; the agent holds a token
+    // bound to its node, not the admin's.
     let id = BOTS[0];
+    let mode = |p: &std::path::Path| {
+        std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(p)
+                .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+                .permissions(),
+        ) & 0o777
+    };
+    for file in [
+        "gateway.db".to_string(),
+        "admin.token".into(),
+        "agent.token".into(),
+        format!("node/bots/{id}/control.secret"),
+        format!("node/bots/{id}/config.json"),
+        format!("node/bots/{id}/bot.log"),
+        format!("node/agent/{id}.json"),
+    ] {
+        assert_eq!(mode(&data.join(&file)), 0o600, "{file}");
+    }
+    let agent_token = std::fs::read_to_string(data.join("agent.token")).unwrap();
+    let (code, _) = common::http(
+        &format!("127.0.0.1:{port}"),
+        "GET",
+        "/api/v1/bots",
+        Some(&agent_token),
+        "",
+    );
+    assert_eq!(code, 403);
+
+    // A hot change reaches the bot.
     let mut cfg = gw.ok("GET", &format!("/api/v1/configs/{id}"), &Value::Null)["body"].clone();
     assert!(cfg.is_object(), "{cfg}");
     cfg["parameters"]["trading"]["min_profit_bps"] = json!(33);

@@ -104,6 +104,7 @@ pub fn properties(spec: &BotSpec) -> Vec<(String, OwnedVariant)> {
         ),
         ("Nice".into(), var(NICE)),
         ("LimitMEMLOCK".into(), var(u64::MAX)),
+        ("UMask".into(), var(0o077u32)),
         ("NoNewPrivileges".into(), var(true)),
         ("PrivateTmp".into(), var(true)),
         ("ProtectSystem".into(), var("strict".to_string())),
@@ -491,6 +492,8 @@ mod tests {
             assert_eq!(directive(flag), "yes");
             assert_eq!(get(flag), format!("{:?}", var(true)));
         }
+        assert_eq!(directive("UMask"), "0077");
+        assert_eq!(get("UMask"), format!("{:?}", var(0o077u32)));
         assert_eq!(directive("ExecReload"), "/bin/kill -HUP $MAINPID");
         assert!(get("ExecReload").contains("$MAINPID") && get("ExecReload").contains("-HUP"));
         assert_eq!(get("CPUAffinity"), format!("{:?}", var(vec![0b1100u8])));

@@ -56,17 +56,33 @@ pub fn parse(text: &str) -> Result<ValidatedConfig, Vec<ConfigError>> {
     validate(&value)
 }
 
+/// Most items a list field may hold (symbol lists, core lists): validation stays linear and
+/// an oversized list is an error, not work.
+pub const MAX_LIST: usize = 1_024;
+
+/// A value as an error message shows it: its JSON, cut at 60 characters (never inside one).
 fn describe(v: &Value) -> String {
-    let text = v.to_string();
-    if text.len() > 60 {
-        format!("{}…", &text[..60])
-    } else {
-        text
+    // Large values are cut before they are written out whole.
+    let text = match v {
+        Value::Array(items) if items.len() > 8 => format!("[… {} items]", items.len()),
+        Value::Object(map) if map.len() > 8 => format!("{{… {} fields}}", map.len()),
+        Value::String(s) if s.len() > 240 => {
+            let head: String = s.chars().take(60).collect();
+            format!("{head:?}")
+        }
+        _ => v.to_string(),
+    };
+    match text.char_indices().nth(60) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
     }
 }
 
 fn check_field(field: &Field, v: &Value) -> Option<String> {
     let got = describe(v);
+    if let Some(items) = v.as_array().filter(|items| items.len() > MAX_LIST) {
+        return Some(format!("holds {} items; at most {MAX_LIST}", items.len()));
+    }
     match field.kind {
         Kind::Int { min, max } => match v.as_i64() {
             Some(n) if (min..=max).contains(&n) => None,
@@ -112,7 +128,7 @@ fn check_field(field: &Field, v: &Value) -> Option<String> {
         },
         Kind::Symbols => match v.as_array() {
             Some(items) if !items.is_empty() => {
-                let mut seen = Vec::new();
+                let mut seen = std::collections::HashSet::new();
                 for item in items {
                     let ok = item.as_str().is_some_and(|s| {
                         !s.is_empty()
@@ -128,10 +144,9 @@ fn check_field(field: &Field, v: &Value) -> Option<String> {
                             describe(item)
                         ));
                     }
-                    if seen.contains(&item) {
+                    if !seen.insert(item.as_str()) {
                         return Some(format!("lists {} twice", describe(item)));
                     }
-                    seen.push(item);
                 }
                 None
             }
@@ -361,20 +376,26 @@ pub fn validate(value: &Value) -> Result<ValidatedConfig, Vec<ConfigError>> {
                 }
             }
             match res.get("cores").and_then(Value::as_array) {
+                Some(cores) if cores.len() > MAX_LIST => errors.push(err(
+                    "resources.cores",
+                    format!("holds {} items; at most {MAX_LIST}", cores.len()),
+                )),
                 Some(cores) => {
                     let ids: Vec<Option<u64>> = cores
                         .iter()
                         .map(|c| c.as_u64().filter(|n| *n < 1024))
                         .collect();
-                    if ids.iter().any(Option::is_none) {
+                    let mut seen = [false; 1024];
+                    if let Some(bad) = cores.iter().zip(&ids).find(|(_, id)| id.is_none()) {
                         errors.push(err(
                             "resources.cores",
-                            format!(
-                                "must be core numbers 0 to 1023, got {}",
-                                describe(&Value::Array(cores.clone()))
-                            ),
+                            format!("must be core numbers 0 to 1023, got {}", describe(bad.0)),
                         ));
-                    } else if ids.iter().enumerate().any(|(i, c)| ids[..i].contains(c)) {
+                    } else if ids
+                        .iter()
+                        .flatten()
+                        .any(|&c| std::mem::replace(&mut seen[c as usize], true))
+                    {
                         errors.push(err("resources.cores", "lists a core twice"));
                     }
                 }
@@ -715,5 +736,66 @@ mod tests {
     fn malformed_json_names_line_and_column() {
         let e = parse("{\n  \"bot_id\": ,\n}").unwrap_err();
         assert!(e[0].to_string().contains("line 2"), "{e:?}");
+    }
+
+    /// Every string field of every template, and the top-level ids, set to strings with
+    /// multi-byte characters around the 60-character cut: errors, never a panic.
+    #[test]
+    fn hostile_strings_and_huge_lists_are_errors_not_panics() {
+        let nasty = [
+            "é".repeat(30),
+            "é".repeat(31),
+            format!("a{}", "€".repeat(40)),
+            format!("{}😀", "x".repeat(59)),
+            "\u{0}\u{7f}\u{202e}".repeat(50),
+            "😀".repeat(5_000),
+        ];
+        for t in BotType::ALL {
+            let base = template(t);
+            for s in &nasty {
+                let mut v = base.clone();
+                v["bot_id"] = json!(s);
+                v["environment"] = json!(s);
+                v["resources"]["cores"] = json!([s]);
+                if let Some(params) = v["parameters"].as_object_mut() {
+                    for section in params.values_mut() {
+                        if let Some(fields) = section.as_object_mut() {
+                            for field in fields.values_mut() {
+                                *field = json!(s);
+                            }
+                        }
+                    }
+                }
+                let errors = validate(&v).unwrap_err();
+                assert!(errors.iter().any(|e| e.path == "bot_id"), "{errors:?}");
+                for e in &errors {
+                    assert!(e.message.chars().count() < 400, "{e:?}");
+                }
+            }
+        }
+        // Lists past the cap are refused by their length, unread.
+        let mut v = template(BotType::EnhancedArbitrage);
+        let many: Vec<String> = (0..40_000).map(|i| format!("T{i}/U{i}")).collect();
+        v["parameters"]["trading"]["pairs"] = json!(many);
+        v["resources"]["cores"] = json!(vec![1; 40_000]);
+        let errors = validate(&v).unwrap_err();
+        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert!(
+            text.iter().any(|t| t.contains("40000 items; at most 1024")),
+            "{text:?}"
+        );
+        assert!(
+            text.iter().any(|t| t.starts_with("resources.cores")),
+            "{text:?}"
+        );
+        // At the cap, distinct symbols pass and a repeat is named.
+        let mut few: Vec<String> = (0..MAX_LIST).map(|i| format!("T{i}/USDC")).collect();
+        v = template(BotType::EnhancedArbitrage);
+        v["parameters"]["trading"]["pairs"] = json!(few);
+        assert!(validate(&v).is_ok());
+        few[MAX_LIST - 1] = "T0/USDC".into();
+        v["parameters"]["trading"]["pairs"] = json!(few);
+        let errors = validate(&v).unwrap_err();
+        assert!(errors[0].message.contains("twice"), "{errors:?}");
     }
 }

@@ -70,6 +70,12 @@ struct AppState {
     secret: Arc<str>,
 }
 
+/// Files this process creates from now on are its user's alone (umask 077): logs, state,
+/// journals, databases and secrets are never group- or world-readable.
+pub fn private_files() {
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+}
+
 /// The name of the file a bot writes its own control secret to, in its state directory.
 pub const CONTROL_SECRET_FILE: &str = "control.secret";
 /// Shortest control secret accepted from a file.

@@ -54,11 +54,77 @@ pub struct AppState {
     /// [`RECENT_P99_MS`], for "p99 above a budget for N s" alerts.
     recent_p99: Arc<std::sync::Mutex<RecentP99>>,
     /// Failed logins per client address in the last [`LOGIN_WINDOW`].
-    login_failures: Arc<
-        std::sync::Mutex<
-            std::collections::HashMap<String, std::collections::VecDeque<std::time::Instant>>,
-        >,
-    >,
+    login_failures: Arc<std::sync::Mutex<LoginFailures>>,
+    /// Password verifications running at once (each argon2 hash holds ~19 MiB for tens of ms).
+    login_slots: Arc<tokio::sync::Semaphore>,
+}
+
+/// Failed (and in-flight) logins in the last [`LOGIN_WINDOW`], by client address and by user.
+#[derive(Debug, Default)]
+struct LoginFailures {
+    by_client: std::collections::HashMap<String, std::collections::VecDeque<std::time::Instant>>,
+    by_user: std::collections::HashMap<String, std::collections::VecDeque<std::time::Instant>>,
+}
+
+impl LoginFailures {
+    /// Drops what is older than the window (and keys left empty).
+    fn expire(&mut self, now: std::time::Instant) {
+        for map in [&mut self.by_client, &mut self.by_user] {
+            map.retain(|_, times| {
+                while times
+                    .front()
+                    .is_some_and(|t| now.duration_since(*t) > LOGIN_WINDOW)
+                {
+                    times.pop_front();
+                }
+                !times.is_empty()
+            });
+        }
+    }
+
+    /// How long `client` (or `user`) must wait, or `None` after counting this attempt as a
+    /// failure until it succeeds: counted before the password is verified, so parallel
+    /// attempts cannot all pass the check first.
+    fn admit(
+        &mut self,
+        client: &str,
+        user: &str,
+        now: std::time::Instant,
+    ) -> Option<std::time::Duration> {
+        self.expire(now);
+        let wait = |times: Option<&std::collections::VecDeque<std::time::Instant>>, allowed| {
+            times
+                .filter(|t| t.len() >= allowed)
+                .and_then(|t| t.front())
+                .map(|t| LOGIN_WINDOW.saturating_sub(now.duration_since(*t)))
+        };
+        if let Some(w) = wait(self.by_client.get(client), LOGIN_FAILURES_ALLOWED)
+            .or_else(|| wait(self.by_user.get(user), LOGIN_USER_FAILURES_ALLOWED))
+        {
+            return Some(w);
+        }
+        self.by_client
+            .entry(client.to_string())
+            .or_default()
+            .push_back(now);
+        self.by_user
+            .entry(user.to_string())
+            .or_default()
+            .push_back(now);
+        None
+    }
+
+    /// An admitted attempt succeeded: it no longer counts.
+    fn succeeded(&mut self, client: &str, user: &str, at: std::time::Instant) {
+        for times in [self.by_client.get_mut(client), self.by_user.get_mut(user)]
+            .into_iter()
+            .flatten()
+        {
+            if let Some(i) = times.iter().rposition(|t| *t == at) {
+                times.remove(i);
+            }
+        }
+    }
 }
 
 /// Bot id → bot type.
@@ -73,6 +139,10 @@ pub const RECENT_P99_MS: i64 = 15 * 60_000;
 
 /// Failed logins a client may make per [`LOGIN_WINDOW`] before it gets 429.
 pub const LOGIN_FAILURES_ALLOWED: usize = 5;
+/// Failed logins for one user name (from any client) per [`LOGIN_WINDOW`] before 429.
+pub const LOGIN_USER_FAILURES_ALLOWED: usize = 10;
+/// Password verifications the gateway runs at once; more wait for a slot (≤ 1 s) or get 429.
+pub const LOGIN_VERIFICATIONS: usize = 4;
 /// See [`LOGIN_FAILURES_ALLOWED`].
 pub const LOGIN_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
 /// How long a login session lasts.
@@ -152,6 +222,7 @@ impl AppState {
             log_lines: tokio::sync::broadcast::Sender::new(4_096),
             bots_body: Arc::default(),
             login_failures: Arc::default(),
+            login_slots: Arc::new(tokio::sync::Semaphore::new(LOGIN_VERIFICATIONS)),
             recent_p99: Arc::default(),
         })
     }
@@ -443,19 +514,31 @@ fn bot_type(name: &str) -> Result<BotType, ApiError> {
         .map_err(|e| ApiError::new(StatusCode::NOT_FOUND, "unknown_bot_type", e.to_string()))
 }
 
-fn validate(body: &Value) -> Result<config::ValidatedConfig, ApiError> {
-    config::validate(body).map_err(|errors| {
-        let details: Vec<Value> = errors
-            .iter()
-            .map(|e| json!({"path": e.path, "message": e.message}))
-            .collect();
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_config",
-            format!("{} error(s) in the configuration", errors.len()),
-        )
-        .details(Value::Array(details))
-    })
+/// Validates a configuration on the blocking pool (a 4 MiB body is milliseconds of work the
+/// async workers should not hold).
+async fn validate(body: &Value) -> Result<config::ValidatedConfig, ApiError> {
+    let body = body.clone();
+    tokio::task::spawn_blocking(move || config::validate(&body))
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "validation",
+                format!("validating the configuration: {e}"),
+            )
+        })?
+        .map_err(|errors| {
+            let details: Vec<Value> = errors
+                .iter()
+                .map(|e| json!({"path": e.path, "message": e.message}))
+                .collect();
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_config",
+                format!("{} error(s) in the configuration", errors.len()),
+            )
+            .details(Value::Array(details))
+        })
 }
 
 async fn health(State(state): State<Arc<AppState>>) -> ApiResult {
@@ -518,7 +601,7 @@ async fn create_config(
     body: String,
 ) -> ApiResult {
     let req: CreateConfig = parse_body(&body)?;
-    let valid = validate(&req.config)?;
+    let valid = validate(&req.config).await?;
     let id = valid.config.bot_id.clone();
     let who = caller(&ext);
     let bot_type = valid.config.bot_type.as_str();
@@ -569,15 +652,23 @@ async fn create_bot(
     body: String,
 ) -> ApiResult {
     let req: CreateBot = parse_body(&body)?;
+    if !sniperforge_bots::config::valid_node_id(&req.node_id) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "node_id: must be 1 to 64 letters, digits, '-', '_' or '.'",
+        )
+        .details(json!([{"path": "node_id"}])));
+    }
     let (body, valid) = match (&req.config, &req.config_id) {
-        (Some(config), None) => (Some(config), validate(config)?),
+        (Some(config), None) => (Some(config), validate(config).await?),
         (None, Some(config_id)) => {
             let stored = state
                 .store
                 .config(config_id, None)
                 .await?
                 .ok_or_else(|| ApiError::not_found(format!("config {config_id}")))?;
-            (None, validate(&stored.body)?)
+            (None, validate(&stored.body).await?)
         }
         _ => {
             return Err(ApiError::new(
@@ -663,7 +754,7 @@ async fn new_version(
     who: &Caller,
     expected: Option<i64>,
 ) -> ApiResult {
-    let valid = validate(body)?;
+    let valid = validate(body).await?;
     if valid.config.bot_id != id {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -1619,7 +1710,9 @@ async fn prometheus(State(state): State<Arc<AppState>>) -> ApiResult {
             let m = &report["metrics"];
             let labels = format!(
                 "bot_id=\"{}\",bot_type=\"{}\",node_id=\"{}\"",
-                b.bot_id, b.bot_type, b.node_id
+                prometheus_label(&b.bot_id),
+                prometheus_label(&b.bot_type),
+                prometheus_label(&b.node_id)
             );
             let _ = writeln!(
                 text,
@@ -1652,7 +1745,8 @@ async fn prometheus(State(state): State<Arc<AppState>>) -> ApiResult {
         ] {
             let _ = writeln!(
                 text,
-                "sniperforge_stage_latency_ns{{stage=\"{stage}\",quantile=\"{q}\"}} {}",
+                "sniperforge_stage_latency_ns{{stage=\"{}\",quantile=\"{q}\"}} {}",
+                prometheus_label(&stage),
                 p[key].as_u64().unwrap_or(0)
             );
         }
@@ -1660,13 +1754,50 @@ async fn prometheus(State(state): State<Arc<AppState>>) -> ApiResult {
     Ok(([("content-type", "text/plain; version=0.0.4")], text).into_response())
 }
 
+/// A label value as the Prometheus text format escapes it (`\\`, `\"`, `\n`): whatever a
+/// store holds, it stays one label of one series.
+fn prometheus_label(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 async fn list_alerts(State(state): State<Arc<AppState>>) -> ApiResult {
     Ok(axum::Json(json!({"alerts": state.store.alerts().await?})).into_response())
 }
 
-async fn list_rules(State(state): State<Arc<AppState>>) -> ApiResult {
-    Ok(axum::Json(json!({"rules": state.store.rules().await?})).into_response())
+/// Alert rules; below admin, webhook URLs (which often carry a secret in their path or
+/// query) show as their scheme and host only.
+async fn list_rules(State(state): State<Arc<AppState>>, ext: axum::http::Extensions) -> ApiResult {
+    let mut rules = state.store.rules().await?;
+    if caller(&ext).role < Role::Admin {
+        for rule in &mut rules {
+            if !rule.webhook.is_empty() {
+                rule.webhook = format!("{}/…", webhook_origin(&rule.webhook));
+            }
+        }
+    }
+    Ok(axum::Json(json!({"rules": rules})).into_response())
 }
+
+/// A webhook URL's scheme and host (and port), without user info, path or query: what is
+/// shown to non-admins and kept in the audit trail.
+fn webhook_origin(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    format!("{scheme}://{host}")
+}
+
+/// Longest webhook URL accepted.
+const WEBHOOK_URL_MAX: usize = 2_048;
 
 async fn put_rule(
     State(state): State<Arc<AppState>>,
@@ -1697,25 +1828,36 @@ async fn put_rule(
         )
         .details(json!([{"path": "for_s"}])));
     }
-    if !rule.webhook.is_empty()
-        && !rule.webhook.starts_with("http://")
-        && !rule.webhook.starts_with("https://")
-    {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_rule",
-            format!("rule {id}: webhook must be an http:// or https:// URL"),
-        ));
+    if !rule.webhook.is_empty() {
+        let bad = |why: String| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_rule",
+                format!("rule {id}: webhook {why}"),
+            )
+            .details(json!([{"path": "webhook"}]))
+        };
+        if rule.webhook.len() > WEBHOOK_URL_MAX {
+            return Err(bad(format!("is longer than {WEBHOOK_URL_MAX} bytes")));
+        }
+        // Control characters (CR/LF would inject headers), spaces and non-ASCII never reach
+        // a request line.
+        if rule.webhook.chars().any(|c| !c.is_ascii_graphic()) {
+            return Err(bad(
+                "may hold printable ASCII only (no spaces, control characters or CR/LF)".into(),
+            ));
+        }
+        sniperforge_bots::net::Url::parse(&rule.webhook, &[("http", false), ("https", true)])
+            .map_err(|e| bad(format!("must be an http:// or https:// URL: {e}")))?;
     }
     state.store.put_rule(&rule).await?;
+    let mut audited = serde_json::to_value(&rule).unwrap_or_default();
+    if !rule.webhook.is_empty() {
+        audited["webhook"] = Value::String(webhook_origin(&rule.webhook));
+    }
     state
         .store
-        .audit(
-            &caller(&ext).name,
-            "alert_rule.put",
-            &id,
-            &serde_json::to_value(&rule).unwrap_or_default(),
-        )
+        .audit(&caller(&ext).name, "alert_rule.put", &id, &audited)
         .await?;
     Ok(axum::Json(rule).into_response())
 }
@@ -1980,7 +2122,10 @@ struct Login {
 }
 
 /// Password login: a session token for the user's role, valid for 12 h. Wrong credentials
-/// answer one 401 whatever was wrong; a client with 5 failures in the last minute gets 429.
+/// answer one 401 whatever was wrong (logged and audited). Every attempt counts as a failure
+/// from before its verification until it succeeds: a client with 5 (or a user name with 10)
+/// in the last minute gets 429, however many it sends at once; at most 4 verifications run at
+/// a time across the gateway.
 async fn login(
     State(state): State<Arc<AppState>>,
     ext: axum::http::Extensions,
@@ -1989,39 +2134,53 @@ async fn login(
     let client = ext
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string());
-    let now = std::time::Instant::now();
-    let retry_after = state.login_failures.lock().ok().and_then(|mut f| {
-        let failures = f.entry(client.clone()).or_default();
-        while failures
-            .front()
-            .is_some_and(|t| now.duration_since(*t) > LOGIN_WINDOW)
-        {
-            failures.pop_front();
-        }
-        (failures.len() >= LOGIN_FAILURES_ALLOWED)
-            .then(|| {
-                failures
-                    .front()
-                    .map(|t| LOGIN_WINDOW.saturating_sub(now.duration_since(*t)))
-            })
-            .flatten()
-    });
-    if let Some(wait) = retry_after {
+    let req: Login = parse_body(&body)?;
+    // The limiter's key for the user: names no user can have share one.
+    let user_key = if valid_name(&req.name) {
+        req.name.clone()
+    } else {
+        "(invalid name)".to_string()
+    };
+    let limited = |wait: std::time::Duration, why: String| {
         let secs = wait.as_secs().max(1);
-        let mut resp = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            format!("too many failed logins from {client}; try again in {secs} s"),
-        )
-        .details(json!({"retry_after_s": secs}))
-        .into_response();
+        let mut resp = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", why)
+            .details(json!({"retry_after_s": secs}))
+            .into_response();
         if let Ok(v) = secs.to_string().parse() {
             resp.headers_mut()
                 .insert(axum::http::header::RETRY_AFTER, v);
         }
-        return Ok(resp);
+        resp
+    };
+    // Counted before anything is verified: a burst of parallel attempts gets its allowance,
+    // and 429 for the rest.
+    let now = std::time::Instant::now();
+    let wait = state
+        .login_failures
+        .lock()
+        .map_or(Some(LOGIN_WINDOW), |mut f| f.admit(&client, &user_key, now));
+    if let Some(wait) = wait {
+        let secs = wait.as_secs().max(1);
+        return Ok(limited(
+            wait,
+            format!("too many failed logins from {client} or for this user; try again in {secs} s"),
+        ));
     }
-    let req: Login = parse_body(&body)?;
+    // A few verifications at a time, whoever asks.
+    let Ok(Ok(_slot)) = tokio::time::timeout(
+        std::time::Duration::from_secs(1),
+        Arc::clone(&state.login_slots).acquire_owned(),
+    )
+    .await
+    else {
+        if let Ok(mut f) = state.login_failures.lock() {
+            f.succeeded(&client, &user_key, now);
+        }
+        return Ok(limited(
+            std::time::Duration::from_secs(1),
+            "too many logins in progress; try again in 1 s".into(),
+        ));
+    };
     let user = state.store.user(&req.name).await?;
     // Unknown users cost the same hash as known ones: the answer's time says nothing.
     let (phc, role) = user
@@ -2033,14 +2192,24 @@ async fn login(
         .unwrap_or(false)
         && user.is_some();
     if !ok {
-        if let Ok(mut f) = state.login_failures.lock() {
-            f.entry(client).or_default().push_back(now);
-        }
+        tracing::warn!(user = %user_key, %client, "failed login");
+        state
+            .store
+            .audit(
+                "anonymous",
+                "auth.login_failed",
+                &user_key,
+                &json!({"client": client}),
+            )
+            .await?;
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "invalid_credentials",
             "wrong user name or password",
         ));
+    }
+    if let Ok(mut f) = state.login_failures.lock() {
+        f.succeeded(&client, &user_key, now);
     }
     let token = crate::store::new_token();
     let expires_at = crate::store::now_ms() + SESSION_TTL_MS;
@@ -2196,6 +2365,19 @@ pub fn router(state: AppState) -> Router {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prometheus_labels_and_webhook_origins_hold_no_more_than_they_should() {
+        assert_eq!(
+            prometheus_label("a\"b\\c\nd} evil 1"),
+            "a\\\"b\\\\c\\nd} evil 1"
+        );
+        assert_eq!(
+            webhook_origin("https://user:pw@hooks.example.com:8443/T0/B1/secret?x=1"),
+            "https://hooks.example.com:8443"
+        );
+        assert_eq!(webhook_origin("http://h"), "http://h");
+    }
 
     #[test]
     fn the_dummy_hash_is_a_real_argon2id_hash_with_default_cost() {

@@ -39,7 +39,7 @@ pub const ROUTES: &[(&str, &str, &str, &str)] = &[
     ("GET", "/api/v1/alerts/rules", "viewer", "Alert rules"),
     ("PUT", "/api/v1/alerts/rules/{rule_id}", "admin", "Create or replace an alert rule and its webhook"),
     ("POST", "/api/v1/alerts/evaluate", "operator", "Evaluate the rules now"),
-    ("POST", "/api/v1/auth/login", "none", "Password login: a 12 h session token for the user's role (429 after 5 failures a minute)"),
+    ("POST", "/api/v1/auth/login", "none", "Password login: a 12 h session token for the user's role (429 after 5 failures a minute from a client or 10 for a user, counted before verifying)"),
     ("GET", "/api/v1/auth/me", "viewer", "The caller's name and role"),
     ("GET", "/api/v1/auth/users", "admin", "Users who log in with a password (names and roles)"),
     ("PUT", "/api/v1/auth/users/{name}", "admin", "Create or replace a user (argon2id; ends their sessions)"),

@@ -142,6 +142,31 @@ async fn exercise(url: &str) {
     }
     let (_, rules) = call(&app, "GET", "/api/v1/alerts/rules", "view", None).await;
     assert_eq!(rules["rules"].as_array().unwrap().len(), 2, "{rules}");
+    // Webhook URLs carry secrets: viewers and the audit trail see the origin only.
+    let origin = hook.split('/').take(3).collect::<Vec<_>>().join("/");
+    for rule in rules["rules"].as_array().unwrap() {
+        assert_eq!(rule["webhook"], format!("{origin}/…"), "{rules}");
+    }
+    let (_, all) = call(&app, "GET", "/api/v1/alerts/rules", "adm", None).await;
+    assert_eq!(all["rules"][0]["webhook"], hook.as_str());
+    let (_, audit) = call(&app, "GET", "/api/v1/system/audit", "view", None).await;
+    assert!(!audit.to_string().contains(hook.as_str()), "{audit}");
+    // CR/LF (header injection), spaces and other schemes are refused when saved.
+    for bad in [
+        format!("{hook}\r\nX-Injected: 1"),
+        format!("{hook} x"),
+        "gopher://h/x".to_string(),
+    ] {
+        let (s, body) = call(
+            &app,
+            "PUT",
+            "/api/v1/alerts/rules/bad",
+            "adm",
+            Some(json!({"kind": "bot_error", "webhook": bad})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    }
 
     // A node and a bot that reports an error.
     let node = json!({"node_id": "ny-1", "hostname": "bm-ny-1", "cores": 16, "isolated_cores": [], "memory_mb": 1024, "backend": "process"});

@@ -628,6 +628,19 @@ async fn agent_tokens_act_for_their_node_only_and_reports_are_bounded() {
     .await;
     assert_eq!(s, StatusCode::CREATED, "{body}");
 
+    // A node id that could break out of a Prometheus label (or a query string) is refused.
+    let mut other = template("triangular_arbitrage");
+    other["bot_id"] = json!("bot-evil");
+    let (s, body) = call(
+        &app,
+        "POST",
+        "/api/v1/bots",
+        admin,
+        Some(json!({"config": other, "node_id": "x\"} evil 1\n"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+
     // Node b's agent may not register, poll or report as node a, nor report a's bot as its own.
     let node_a = json!({"node_id": "a", "hostname": "evil", "cores": 2, "isolated_cores": [], "memory_mb": 1, "backend": "process"});
     let forged = json!({"node_id": "b", "bots": [{"bot_id": "bot-of-a", "status": {"state": "error"}, "logs": ["forged"]}]});

@@ -374,3 +374,62 @@ async fn password_login_with_rate_limit() {
         "passwords never reach the audit"
     );
 }
+
+/// Twenty bad logins at once from one client: five are verified (401), the rest refused
+/// before any hash is computed (429), and every failure is in the audit trail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_bad_logins_get_the_allowance_and_429_for_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::connect(&format!("sqlite://{}", dir.path().join("g.db").display()))
+        .await
+        .unwrap();
+    store.add_token("adm", "alice", Role::Admin).await.unwrap();
+    let app = router(AppState::new(store.clone()).await.unwrap());
+    let (s, _) = call(
+        &app,
+        "PUT",
+        "/api/v1/auth/users/vera",
+        "adm",
+        Some(json!({"password": "correct horse battery", "role": "viewer"})),
+    )
+    .await;
+    assert!(s.is_success());
+    let attempts: Vec<_> = (0..20)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                common::call_as(
+                    &app,
+                    "POST",
+                    "/api/v1/auth/login",
+                    None,
+                    Some(json!({"name": "vera", "password": "wrong password!"})),
+                )
+                .await
+                .0
+            })
+        })
+        .collect();
+    let mut codes = Vec::new();
+    for a in attempts {
+        codes.push(a.await.unwrap());
+    }
+    let unauthorized = codes
+        .iter()
+        .filter(|c| **c == StatusCode::UNAUTHORIZED)
+        .count();
+    let limited = codes
+        .iter()
+        .filter(|c| **c == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert!(unauthorized <= 5, "{codes:?}");
+    assert_eq!(unauthorized + limited, 20, "{codes:?}");
+    let (_, audit) = call(&app, "GET", "/api/v1/system/audit", "adm", None).await;
+    let failed = audit["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "auth.login_failed" && e["target"] == "vera")
+        .count();
+    assert_eq!(failed, unauthorized, "{audit}");
+}
