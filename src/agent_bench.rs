@@ -60,7 +60,7 @@ impl Api {
 /// The control port and secret the agent gave a bot (from its record), once it exists.
 fn control_port(node_dir: &Path, bot_id: &str) -> Option<(u16, String)> {
     let record: Value = serde_json::from_slice(
-        &std::fs::read(node_dir.join("agent").join(format!("{bot_id}.json"))).ok()?,
+        &std::fs::read(node_dir.join("agent/bots").join(format!("{bot_id}.json"))).ok()?,
     )
     .ok()?;
     let port = record["spec"]["control_port"]

@@ -234,3 +234,53 @@ fn a_crash_loop_is_backed_off_and_reported() {
     );
     agent.terminate(Duration::from_secs(10));
 }
+
+/// Bots whose ids look like the agent's own files (`desired`) or are as long as ids get run as
+/// exactly one process each across a `kill -9` of their agent: the next agent adopts them.
+#[test]
+fn bots_named_like_agent_files_survive_an_agent_kill_as_one_process_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(dir.path());
+    let node_dir = dir.path().join("node");
+    let mut agent = start_agent(&gw, &node_dir, "n3", &[]);
+    let long = "x".repeat(64);
+    let ids = ["desired", long.as_str()];
+    for id in ids {
+        let mut cfg = template("triangular_arbitrage");
+        cfg["bot_id"] = json!(id);
+        cfg["resources"]["cores"] = json!([]);
+        gw.ok(
+            "POST",
+            "/api/v1/bots",
+            &json!({"node_id": "n3", "config": cfg}),
+        );
+        gw.ok("POST", &format!("/api/v1/bots/{id}/start"), &Value::Null);
+    }
+    let pids: Vec<u64> = ids
+        .iter()
+        .map(|id| {
+            pid_of(&until(&gw, id, "running", |s| {
+                s["state"] == "running" && pid_of(s) > 0
+            }))
+        })
+        .collect();
+    agent.kill();
+    let mut agent = start_agent(&gw, &node_dir, "n3", &[]);
+    for (id, pid) in ids.iter().zip(&pids) {
+        let s = fresh_report(&gw, id);
+        let s = if s["state"] == "running" {
+            s
+        } else {
+            until(&gw, id, "adopted", |s| s["state"] == "running")
+        };
+        assert_eq!(pid_of(&s), *pid, "{id} adopted, not started again: {s}");
+    }
+    // A few reconcile rounds later, still one process each.
+    std::thread::sleep(Duration::from_secs(3));
+    let mut running = bot_pids_under(&node_dir);
+    running.sort_unstable();
+    let mut expected: Vec<u32> = pids.iter().map(|p| *p as u32).collect();
+    expected.sort_unstable();
+    assert_eq!(running, expected);
+    agent.terminate(Duration::from_secs(10));
+}

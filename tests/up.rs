@@ -68,7 +68,7 @@ fn up_runs_the_fleet_and_stops_cleanly() {
         format!("node/bots/{id}/control.secret"),
         format!("node/bots/{id}/config.json"),
         format!("node/bots/{id}/bot.log"),
-        format!("node/agent/{id}.json"),
+        format!("node/agent/bots/{id}.json"),
     ] {
         assert_eq!(mode(&data.join(&file)), 0o600, "{file}");
     }

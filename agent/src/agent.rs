@@ -2,9 +2,12 @@
 //! second a report of each bot's state, metrics, interval histograms and new log lines.
 //!
 //! Files under the data directory: `bots/<id>/config.json` (what the bot reads),
-//! `bots/<id>/bot.log` (its output), `agent/<id>.json` (what this agent applied: spec, config
-//! version, restart generation) and `agent/desired.json` (the last desired state, so a restarted
-//! agent with the gateway down keeps the fleet as it was).
+//! `bots/<id>/bot.log` (its output), `bots/<id>/control.secret` (its control endpoint's
+//! secret), `agent/bots/<id>.json` (what this agent applied: spec, config version, restart
+//! generation; written before the bot is started, so a bot never runs without its record) and
+//! `agent/desired.json` (the last desired state, so a restarted agent with the gateway down keeps
+//! the fleet as it was). Records live in a directory of their own: no bot id collides with the
+//! agent's other files (a bot named `desired` once shared its record with the desired state).
 
 use std::collections::HashMap;
 use std::io::{Read, Seek};
@@ -207,25 +210,16 @@ impl Agent {
         self.opts.data_dir.join("agent")
     }
 
+    fn records_dir(&self) -> PathBuf {
+        self.agent_dir().join("bots")
+    }
+
     fn record_path(&self, bot_id: &str) -> PathBuf {
-        self.agent_dir().join(format!("{bot_id}.json"))
+        self.records_dir().join(format!("{bot_id}.json"))
     }
 
-    fn persist(&self, record: &Record) {
-        let path = self.record_path(&record.spec.bot_id);
-        match serde_json::to_vec_pretty(record) {
-            Ok(bytes) => {
-                if let Err(e) = write_atomic(&path, &bytes) {
-                    tracing::error!(path = %path.display(), error = %e, "writing the bot record");
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "encoding the bot record"),
-        }
-    }
-
-    /// Re-adopts the bots a previous agent left running; records whose bot is gone stay, so the
-    /// first reconcile starts them again if they are still wanted.
-    async fn adopt(&mut self) {
+    /// Moves records an earlier agent kept beside `desired.json` into `agent/bots/`.
+    fn migrate_records(&self) {
         let Ok(entries) = std::fs::read_dir(self.agent_dir()) else {
             return;
         };
@@ -234,10 +228,59 @@ impl Agent {
             let name = path
                 .file_name()
                 .and_then(|n| n.to_str())
-                .unwrap_or_default();
-            if name == "desired.json" || !name.ends_with(".json") {
+                .unwrap_or_default()
+                .to_string();
+            let is_record = name
+                .strip_suffix(".json")
+                .is_some_and(sniperforge_bots::config::valid_bot_id);
+            if name == "desired.json" || !is_record || !path.is_file() {
                 continue;
             }
+            let _ = std::fs::create_dir_all(self.records_dir());
+            let to = self.records_dir().join(&name);
+            if let Err(e) = std::fs::rename(&path, &to) {
+                tracing::error!(from = %path.display(), to = %to.display(), error = %e, "moving a bot record");
+            }
+        }
+    }
+
+    /// Writes a bot's record; `false` (logged) when it could not be written.
+    fn persist(&self, record: &Record) -> bool {
+        let path = self.record_path(&record.spec.bot_id);
+        match serde_json::to_vec_pretty(record) {
+            Ok(bytes) => match write_atomic(&path, &bytes) {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::error!(path = %path.display(), error = %e, "writing the bot record");
+                    false
+                }
+            },
+            Err(e) => {
+                tracing::error!(error = %e, "encoding the bot record");
+                false
+            }
+        }
+    }
+
+    /// Re-adopts the bots a previous agent left running; records whose bot is gone stay, so the
+    /// first reconcile starts them again if they are still wanted.
+    async fn adopt(&mut self) {
+        self.migrate_records();
+        let Ok(entries) = std::fs::read_dir(self.records_dir()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            let Some(id) = name
+                .strip_suffix(".json")
+                .filter(|id| sniperforge_bots::config::valid_bot_id(id))
+            else {
+                continue;
+            };
             let record: Record = match std::fs::read(&path)
                 .map_err(|e| e.to_string())
                 .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
@@ -248,6 +291,10 @@ impl Agent {
                     continue;
                 }
             };
+            if record.spec.bot_id != id {
+                tracing::error!(path = %path.display(), bot_id = %record.spec.bot_id, "a record under another bot's name: ignored");
+                continue;
+            }
             let id = record.spec.bot_id.clone();
             match self.backend.adopt(&record.spec).await {
                 Ok(true) => {
@@ -347,15 +394,25 @@ impl Agent {
             )
         })?;
         let log = LogTail::at_end(&spec.log_path);
-        self.backend.start(&spec).await.map_err(|e| e.to_string())?;
-        tracing::info!(bot_id = %d.bot_id, port, config_version = d.config_version, "started");
+        // The record first: an agent that dies right after the start finds it and adopts the
+        // bot, never starting a second one.
         let record = Record {
             spec,
             config_version: d.config_version,
             restarts: d.restarts,
             desired_state: d.desired_state.clone(),
         };
-        self.persist(&record);
+        if !self.persist(&record) {
+            return Err(format!(
+                "cannot write its record {}",
+                self.record_path(&d.bot_id).display()
+            ));
+        }
+        if let Err(e) = self.backend.start(&record.spec).await {
+            let _ = std::fs::remove_file(self.record_path(&d.bot_id));
+            return Err(e.to_string());
+        }
+        tracing::info!(bot_id = %d.bot_id, port, config_version = d.config_version, "started");
         self.managed.insert(
             d.bot_id.clone(),
             Managed {
