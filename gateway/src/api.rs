@@ -388,6 +388,23 @@ struct Caller {
     node_id: Option<String>,
 }
 
+/// The token a request presented (streams check it again while they run).
+#[derive(Debug, Clone)]
+pub(crate) struct Presented(pub(crate) String);
+
+/// Whether `token` still authenticates with `role`: not revoked, not expired, role unchanged.
+pub(crate) async fn still_valid(state: &AppState, token: &Presented, role: Role) -> bool {
+    matches!(
+        state.store.authenticate(&token.0).await,
+        Ok(Some(crate::store::Identity { role: now, .. })) if now == role
+    )
+}
+
+/// The role a request was authenticated with (a viewer's when unknown).
+pub(crate) fn caller_role(ext: &axum::http::Extensions) -> Role {
+    ext.get::<Caller>().map_or(Role::Viewer, |c| c.role)
+}
+
 impl Caller {
     /// Whether the caller may act for `node_id` on the agent routes: an agent for its own
     /// node only (403 otherwise); an admin for any.
@@ -477,6 +494,7 @@ async fn authenticate(
                 role,
                 node_id,
             });
+            request.extensions_mut().insert(Presented(token));
             next.run(request).await
         }
         Ok(None) => ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "unknown token")

@@ -127,10 +127,56 @@ async fn metrics(state: &AppState, topic: &Topic, bots: &[BotRow]) -> Result<Val
     }
 }
 
+/// How often a stream checks that its token still holds (not revoked, not expired, same role).
+pub const REAUTH_EVERY: Duration = Duration::from_secs(1);
+
+/// Who opened a stream: the token to check again, and the role it had.
+struct Holder {
+    token: crate::api::Presented,
+    role: crate::store::Role,
+}
+
+impl Holder {
+    fn of(ext: &axum::http::Extensions) -> Self {
+        Self {
+            token: ext
+                .get::<crate::api::Presented>()
+                .cloned()
+                .unwrap_or(crate::api::Presented(String::new())),
+            role: crate::api::caller_role(ext),
+        }
+    }
+
+    /// Closes the stream, saying why, when its token no longer holds; `false` then.
+    async fn holds(&self, state: &AppState, socket: &mut WebSocket) -> bool {
+        if crate::api::still_valid(state, &self.token, self.role).await {
+            return true;
+        }
+        let _ = socket
+            .send(error(
+                "unauthenticated",
+                "the token of this stream was revoked, expired or changed role",
+            ))
+            .await;
+        let _ = socket
+            .send(Message::Close(Some(axum::extract::ws::CloseFrame {
+                code: 1008,
+                reason: "token no longer valid".into(),
+            })))
+            .await;
+        false
+    }
+}
+
 /// The upgrade handler (behind the viewer role like every GET).
-pub async fn ws_metrics(State(state): State<Arc<AppState>>, ws: WebSocketUpgrade) -> Response {
+pub async fn ws_metrics(
+    State(state): State<Arc<AppState>>,
+    ext: axum::http::Extensions,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let holder = Holder::of(&ext);
     ws.max_message_size(MAX_MESSAGE)
-        .on_upgrade(move |socket| run(state, socket))
+        .on_upgrade(move |socket| run(state, socket, holder))
 }
 
 fn error(code: &str, message: &str) -> Message {
@@ -214,13 +260,16 @@ fn client_message(
     }
 }
 
-async fn run(state: Arc<AppState>, mut socket: WebSocket) {
+async fn run(state: Arc<AppState>, mut socket: WebSocket, holder: Holder) {
     let mut topics: BTreeSet<Topic> = BTreeSet::new();
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut tick = tokio::time::interval(Duration::from_secs(1).min(REAUTH_EVERY));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tokio::select! {
             _ = tick.tick() => {
+                if !holder.holds(&state, &mut socket).await {
+                    return;
+                }
                 let all: Vec<Topic> = topics.iter().cloned().collect();
                 if !push(&state, &mut socket, &all).await {
                     return;
@@ -245,9 +294,14 @@ async fn run(state: Arc<AppState>, mut socket: WebSocket) {
 }
 
 /// `GET /api/v1/ws/logs`: live log lines of the subscribed topics.
-pub async fn ws_logs(State(state): State<Arc<AppState>>, ws: WebSocketUpgrade) -> Response {
+pub async fn ws_logs(
+    State(state): State<Arc<AppState>>,
+    ext: axum::http::Extensions,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let holder = Holder::of(&ext);
     ws.max_message_size(MAX_MESSAGE)
-        .on_upgrade(move |socket| run_logs(state, socket))
+        .on_upgrade(move |socket| run_logs(state, socket, holder))
 }
 
 fn wants(topics: &BTreeSet<Topic>, line: &crate::api::LogLine) -> bool {
@@ -258,11 +312,18 @@ fn wants(topics: &BTreeSet<Topic>, line: &crate::api::LogLine) -> bool {
     })
 }
 
-async fn run_logs(state: Arc<AppState>, mut socket: WebSocket) {
+async fn run_logs(state: Arc<AppState>, mut socket: WebSocket, holder: Holder) {
     let mut topics: BTreeSet<Topic> = BTreeSet::new();
     let mut lines = state.log_lines.subscribe();
+    let mut reauth = tokio::time::interval(REAUTH_EVERY);
+    reauth.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tokio::select! {
+            _ = reauth.tick() => {
+                if !holder.holds(&state, &mut socket).await {
+                    return;
+                }
+            }
             line = lines.recv() => {
                 let msg = match line {
                     Ok(line) if wants(&topics, &line) => match serde_json::to_string(&*line) {

@@ -288,3 +288,55 @@ async fn log_lines_stream_and_tail() {
     let tail = body(http(&addr, "GET /api/v1/system/logs/log-a?tail=1", "").await);
     assert_eq!(tail["lines"][0]["line"], "line 29");
 }
+
+/// A stream ends (an error message, then a close) once its token is revoked, whichever stream
+/// it is; a stream of a token still valid keeps flowing.
+#[tokio::test]
+async fn streams_close_when_their_token_is_revoked() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::connect(&format!("sqlite://{}", dir.path().join("g.db").display()))
+        .await
+        .unwrap();
+    store.add_token("adm", "alice", Role::Admin).await.unwrap();
+    store.add_token("v1", "vic", Role::Viewer).await.unwrap();
+    store.add_token("v2", "val", Role::Viewer).await.unwrap();
+    let app = router(AppState::new(store.clone()).await.unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let open = |path: &str, token: &str| {
+        let url = format!("ws://{addr}/api/v1/ws/{path}?token={token}");
+        async move { tokio_tungstenite::connect_async(url).await.unwrap().0 }
+    };
+    let (mut metrics, mut logs, mut kept) = (
+        open("metrics", "v1").await,
+        open("logs", "v1").await,
+        open("metrics", "v2").await,
+    );
+    for ws in [&mut metrics, &mut kept] {
+        send(ws, json!({"subscribe": ["fleet"]})).await;
+    }
+    store.revoke_tokens("vic").await.unwrap();
+    for (name, ws) in [("metrics", &mut metrics), ("logs", &mut logs)] {
+        let mut said = String::new();
+        let closed = tokio::time::timeout(Duration::from_secs(5), async {
+            while let Some(msg) = ws.next().await {
+                match msg {
+                    Ok(Message::Text(t)) => said.push_str(t.as_str()),
+                    Ok(Message::Close(_)) | Err(_) => return true,
+                    Ok(_) => {}
+                }
+            }
+            true
+        })
+        .await
+        .unwrap_or(false);
+        assert!(closed, "{name}: still open after the revocation");
+        assert!(said.contains("unauthenticated"), "{name}: {said}");
+    }
+    // The other viewer's stream still gets its metrics.
+    let next = tokio::time::timeout(Duration::from_secs(3), kept.next())
+        .await
+        .unwrap();
+    assert!(matches!(next, Some(Ok(Message::Text(_)))), "{next:?}");
+}
