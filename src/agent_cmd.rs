@@ -24,10 +24,15 @@ pub enum BackendArg {
 
 #[derive(Debug, clap::Args)]
 pub struct AgentArgs {
-    /// Gateway URL (http://HOST:PORT).
+    /// Gateway URL (http://HOST:PORT, or https://HOST:PORT when the gateway serves TLS).
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub gateway: String,
-    /// File holding an operator (or admin) token.
+    /// PEM file of CA certificates trusted for an https:// gateway besides the system's (a
+    /// private CA).
+    #[arg(long)]
+    pub gateway_ca: Option<PathBuf>,
+    /// File holding this node's agent token (`POST /api/v1/auth/tokens {"role": "agent",
+    /// "node_id": …}`; an admin token works too).
     #[arg(long)]
     pub token_file: PathBuf,
     /// This node's id (letters, digits, '.', '-' and '_').
@@ -96,7 +101,7 @@ pub fn run(a: AgentArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let gateway = match GatewayClient::new(&a.gateway, token) {
+    let gateway = match GatewayClient::with_ca(&a.gateway, token, a.gateway_ca.as_deref()) {
         Ok(g) => g,
         Err(e) => {
             eprintln!("error: --gateway {e}");

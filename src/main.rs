@@ -135,6 +135,16 @@ pub struct GatewayArgs {
     /// How long 1 min latency windows are kept in the store (seconds).
     #[arg(long, default_value_t = 604_800, value_parser = clap::value_parser!(u32).range(60..))]
     pub latency_1m_kept_s: u32,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key); agents then connect with
+    /// https:// (and --gateway-ca for a private CA).
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Most connections served at once (more wait in the accept queue).
+    #[arg(long, default_value_t = 4_096, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
 }
 
 #[derive(Debug, clap::Args)]
@@ -560,6 +570,11 @@ fn main() -> ExitCode {
                     minutes_ms: i64::from(a.latency_1m_kept_s) * 1000,
                 },
                 a.webhook_ca.as_deref(),
+                a.tls_cert.as_deref().zip(a.tls_key.as_deref()),
+                sniperforge_gateway::serve::Limits {
+                    connections: a.max_connections as usize,
+                    ..Default::default()
+                },
             )) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

@@ -97,8 +97,18 @@ const CALL_DEADLINE: Duration = Duration::from_secs(5);
 impl GatewayClient {
     /// A client for `url` (`http://HOST:PORT`).
     pub fn new(url: &str, token: String) -> Result<Self, HttpError> {
+        Self::with_ca(url, token, None)
+    }
+
+    /// A client for `url` (`http://HOST:PORT` or `https://HOST:PORT`, trusting the system's
+    /// CAs and those in `ca`).
+    pub fn with_ca(
+        url: &str,
+        token: String,
+        ca: Option<&std::path::Path>,
+    ) -> Result<Self, HttpError> {
         Ok(Self {
-            endpoint: Endpoint::parse(url)?,
+            endpoint: Endpoint::parse_with_ca(url, ca)?,
             token,
         })
     }

@@ -1,5 +1,7 @@
 //! A small HTTP/1.1 client (hyper) for the gateway and the bots' control endpoints: one
-//! connection per request, a deadline over the whole exchange, `http://host:port` only.
+//! connection per request, a deadline over the whole exchange, `http://host:port` or
+//! `https://host:port` (rustls: the system's CAs and an extra CA file), answers of at most
+//! [`MAX_ANSWER`] bytes.
 
 use std::time::Duration;
 
@@ -9,9 +11,12 @@ use hyper::body::Bytes;
 /// A failed exchange, naming the endpoint.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum HttpError {
-    /// The URL is not `http://host:port[/prefix]`.
-    #[error("{0}: expected http://HOST:PORT (TLS terminates in front of the gateway)")]
+    /// The URL is not `http://host:port[/prefix]` or `https://host:port[/prefix]`.
+    #[error("{0}: expected http://HOST:PORT or https://HOST:PORT")]
     BadUrl(String),
+    /// The TLS configuration (an extra CA file) could not be made.
+    #[error("TLS: {0}")]
+    Tls(String),
     /// Connecting, sending or reading failed.
     #[error("{endpoint}: {message}")]
     Io {
@@ -51,29 +56,66 @@ impl Response {
     }
 }
 
-/// Where requests go: host:port plus an optional path prefix.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Largest answer read (the gateway's desired state of a full node is well under it).
+pub const MAX_ANSWER: usize = 64 << 20;
+
+/// Where requests go: host:port plus an optional path prefix, and TLS for `https://`.
+#[derive(Debug, Clone)]
 pub struct Endpoint {
     authority: String,
     prefix: String,
+    /// For `https://`: the server name checked against the certificate, and the client config.
+    tls: Option<(String, std::sync::Arc<rustls::ClientConfig>)>,
 }
 
+impl PartialEq for Endpoint {
+    fn eq(&self, other: &Self) -> bool {
+        self.authority == other.authority
+            && self.prefix == other.prefix
+            && self.tls.as_ref().map(|t| &t.0) == other.tls.as_ref().map(|t| &t.0)
+    }
+}
+
+impl Eq for Endpoint {}
+
 impl Endpoint {
-    /// Parses `http://HOST:PORT[/prefix]`.
+    /// Parses `http://HOST:PORT[/prefix]` (https:// with [`Endpoint::parse_with_ca`]).
     pub fn parse(url: &str) -> Result<Self, HttpError> {
-        let rest = url
-            .strip_prefix("http://")
-            .ok_or_else(|| HttpError::BadUrl(url.to_string()))?;
+        Self::parse_with_ca(url, None)
+    }
+
+    /// Parses `http://HOST:PORT[/prefix]` or `https://HOST:PORT[/prefix]`; https trusts the
+    /// system's CAs and those in `ca` (PEM).
+    pub fn parse_with_ca(url: &str, ca: Option<&std::path::Path>) -> Result<Self, HttpError> {
+        let (rest, https) = match (url.strip_prefix("http://"), url.strip_prefix("https://")) {
+            (Some(rest), _) => (rest, false),
+            (None, Some(rest)) => (rest, true),
+            (None, None) => return Err(HttpError::BadUrl(url.to_string())),
+        };
         let (authority, prefix) = match rest.find('/') {
             Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
             None => (rest, ""),
         };
-        if authority.is_empty() || !authority.contains(':') {
+        if authority.is_empty()
+            || !authority.contains(':')
+            || authority.contains('@')
+            || !authority.is_ascii()
+        {
             return Err(HttpError::BadUrl(url.to_string()));
         }
+        let tls = if https {
+            let (host, _) = sniperforge_bots::net::split_host_port(authority, 443)
+                .map_err(|_| HttpError::BadUrl(url.to_string()))?;
+            let config =
+                sniperforge_bots::net::tls_client(ca, "--gateway-ca").map_err(HttpError::Tls)?;
+            Some((host, config))
+        } else {
+            None
+        };
         Ok(Self {
             authority: authority.to_string(),
             prefix: prefix.to_string(),
+            tls,
         })
     }
 
@@ -82,7 +124,12 @@ impl Endpoint {
         Self {
             authority: format!("127.0.0.1:{port}"),
             prefix: String::new(),
+            tls: None,
         }
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
     }
 
     /// Sends one request and reads the whole answer within `deadline`.
@@ -94,7 +141,12 @@ impl Endpoint {
         body: Option<String>,
         deadline: Duration,
     ) -> Result<Response, HttpError> {
-        let endpoint = format!("{method} http://{}{}{path}", self.authority, self.prefix);
+        let endpoint = format!(
+            "{method} {}://{}{}{path}",
+            self.scheme(),
+            self.authority,
+            self.prefix
+        );
         match tokio::time::timeout(
             deadline,
             self.exchange(method, path, token, body, &endpoint),
@@ -122,6 +174,18 @@ impl Endpoint {
             .await
             .map_err(|e| io(&e))?;
         let _ = stream.set_nodelay(true);
+        let stream: Box<dyn sniperforge_bots::net::Io> = match &self.tls {
+            None => Box::new(stream),
+            Some((host, config)) => {
+                let name = rustls::pki_types::ServerName::try_from(host.clone())
+                    .map_err(|e| io(&format!("{host}: not a name for TLS: {e}")))?;
+                let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::clone(config))
+                    .connect(name, stream)
+                    .await
+                    .map_err(|e| io(&format!("TLS: {e}")))?;
+                Box::new(tls)
+            }
+        };
         let (mut sender, conn) =
             hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
                 .await
@@ -143,11 +207,14 @@ impl Endpoint {
         let result = async {
             let res = sender.send_request(req).await.map_err(|e| io(&e))?;
             let status = res.status().as_u16();
-            let body = res
-                .into_body()
+            let body = http_body_util::Limited::new(res.into_body(), MAX_ANSWER)
                 .collect()
                 .await
-                .map_err(|e| io(&e))?
+                .map_err(|e| {
+                    io(&format!(
+                        "reading the answer (at most {MAX_ANSWER} bytes): {e}"
+                    ))
+                })?
                 .to_bytes();
             Ok(Response { status, body })
         }
@@ -167,10 +234,26 @@ mod tests {
         assert_eq!(e, Endpoint::loopback(8080));
         let e = Endpoint::parse("http://gw.internal:80/prefix/").unwrap();
         assert_eq!(e.prefix, "/prefix");
-        for bad in ["https://gw:443", "gw:80", "http://", "http://gw/x"] {
+        for bad in [
+            "ftp://gw:21",
+            "gw:80",
+            "http://",
+            "http://gw/x",
+            "http://user@gw:80",
+        ] {
             let err = Endpoint::parse(bad).unwrap_err().to_string();
             assert!(err.contains(bad), "{err}");
         }
+        let e = Endpoint::parse("https://gw.internal:8443/api").unwrap();
+        assert_eq!(e.scheme(), "https");
+        assert_eq!(e.tls.as_ref().map(|t| t.0.as_str()), Some("gw.internal"));
+        let missing = Endpoint::parse_with_ca(
+            "https://gw:443",
+            Some(std::path::Path::new("/nonexistent/ca.pem")),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(missing.contains("/nonexistent/ca.pem"), "{missing}");
     }
 
     #[tokio::test]

@@ -57,7 +57,13 @@ pub struct AppState {
     login_failures: Arc<std::sync::Mutex<LoginFailures>>,
     /// Password verifications running at once (each argon2 hash holds ~19 MiB for tens of ms).
     login_slots: Arc<tokio::sync::Semaphore>,
+    /// Desired-state queries waiting at once ([`DESIRED_WAITERS`]).
+    desired_waiters: Arc<tokio::sync::Semaphore>,
 }
+
+/// Blocking desired-state queries that may wait at once; past it a query answers 503 with
+/// Retry-After instead of holding a task and a connection.
+pub const DESIRED_WAITERS: usize = 1_024;
 
 /// Failed (and in-flight) logins in the last [`LOGIN_WINDOW`], by client address and by user.
 #[derive(Debug, Default)]
@@ -223,6 +229,7 @@ impl AppState {
             bots_body: Arc::default(),
             login_failures: Arc::default(),
             login_slots: Arc::new(tokio::sync::Semaphore::new(LOGIN_VERIFICATIONS)),
+            desired_waiters: Arc::new(tokio::sync::Semaphore::new(DESIRED_WAITERS)),
             recent_p99: Arc::default(),
         })
     }
@@ -1084,7 +1091,22 @@ async fn desired(
     caller(&ext).for_node(&q.node_id)?;
     let mut rx = state.index.subscribe();
     let wait = std::time::Duration::from_millis(q.wait_ms.min(60_000));
-    if *rx.borrow_and_update() <= q.index {
+    if *rx.borrow_and_update() <= q.index && !wait.is_zero() {
+        let Ok(_waiting) = Arc::clone(&state.desired_waiters).try_acquire_owned() else {
+            let mut resp = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                format!(
+                    "{DESIRED_WAITERS} desired-state queries are waiting already; retry in 1 s"
+                ),
+            )
+            .into_response();
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+            return Ok(resp);
+        };
         let _ = tokio::time::timeout(wait, rx.wait_for(|i| *i > q.index)).await;
     }
     let index = *state.index.borrow();

@@ -5,6 +5,7 @@
 pub mod alerts;
 pub mod api;
 pub mod openapi;
+pub mod serve;
 pub mod store;
 pub mod streams;
 pub mod web;
@@ -17,16 +18,23 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 /// Runs the gateway: connects the store (migrating it), makes an admin token on first start
-/// (written to `data_dir/admin.token`, mode 0600), and serves the API until Ctrl-C / SIGTERM;
-/// latency windows are kept as `retention` says; https:// webhooks trust the system's CAs and
-/// those in `webhook_ca`.
+/// (written to `data_dir/admin.token`, mode 0600), and serves the API until Ctrl-C / SIGTERM
+/// (HTTPS with `tls`: certificate chain and key, PEM); latency windows are kept as `retention`
+/// says; https:// webhooks trust the system's CAs and those in `webhook_ca`; connections as
+/// `limits` say.
 pub async fn serve(
     listen: SocketAddr,
     database: &str,
     data_dir: &Path,
     retention: windows::Retention,
     webhook_ca: Option<&Path>,
+    tls: Option<(&Path, &Path)>,
+    limits: serve::Limits,
 ) -> Result<(), String> {
+    // A bad certificate is refused before anything else starts.
+    let tls = tls
+        .map(|(cert, key)| serve::tls_config(cert, key))
+        .transpose()?;
     let store = Store::connect(database).await.map_err(|e| e.to_string())?;
     if !store.has_admin().await.map_err(|e| e.to_string())? {
         let token = store::new_token();
@@ -63,7 +71,8 @@ pub async fn serve(
         .map_err(|e| format!("binding {listen}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     println!(
-        "gateway listening on http://{addr}/api/v1 (database {})",
+        "gateway listening on {}://{addr}/api/v1 (database {})",
+        if tls.is_some() { "https" } else { "http" },
         store::redact(database)
     );
     let shutdown = async {
@@ -107,11 +116,5 @@ pub async fn serve(
             }
         }
     });
-    axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
-    .map_err(|e| format!("serving: {e}"))
+    serve::serve(listener, router(state), tls, limits, shutdown).await
 }
