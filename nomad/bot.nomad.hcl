@@ -53,6 +53,12 @@ variable "feed_args" {
   default     = []
 }
 
+variable "user" {
+  type        = string
+  default     = ""
+  description = "The unprivileged user the bot runs as (raw_exec; Nomad's client runs as root). Empty: the client's user"
+}
+
 variable "seed" {
   type    = string
   default = "7"
@@ -112,6 +118,7 @@ job "sniperforge-bot" {
 
     task "bot" {
       driver = "raw_exec"
+      user   = var.user
 
       config {
         command = var.binary

@@ -70,6 +70,32 @@ pub struct AgentArgs {
     /// Stop the bots when the agent stops (by default they keep running and are adopted).
     #[arg(long)]
     pub stop_bots_on_exit: bool,
+    /// The unprivileged account bots run as (process and systemd backends; Nomad's task user).
+    /// Default: `sniperforge` when the agent runs as root and that user exists; otherwise the
+    /// agent's own account. `--bot-user ''` keeps the agent's account.
+    #[arg(long)]
+    pub bot_user: Option<String>,
+}
+
+/// The account bots run as: `--bot-user`, or `sniperforge` for a root agent where it exists.
+fn bot_user(flag: Option<&str>) -> Result<Option<sniperforge_agent::backend::BotUser>, String> {
+    use sniperforge_agent::backend::BotUser;
+    let root = sniperforge_agent::backend::effective_uid() == 0;
+    match flag {
+        Some("") => Ok(None),
+        Some(name) => {
+            let user = BotUser::lookup(name)
+                .ok_or_else(|| format!("--bot-user {name:?}: no such user in /etc/passwd"))?;
+            if !root && user.uid != sniperforge_agent::backend::effective_uid() {
+                return Err(format!(
+                    "--bot-user {name:?}: only an agent running as root can start bots as another user"
+                ));
+            }
+            Ok(Some(user))
+        }
+        None if root => Ok(BotUser::lookup("sniperforge")),
+        None => Ok(None),
+    }
 }
 
 /// A node id that is safe in URLs, unit names and file names.
@@ -131,6 +157,13 @@ pub fn run(a: AgentArgs) -> ExitCode {
         );
         return ExitCode::from(2);
     }
+    let bot_user = match bot_user(a.bot_user.as_deref()) {
+        Ok(u) => u,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -186,6 +219,7 @@ pub fn run(a: AgentArgs) -> ExitCode {
             report_interval: Duration::from_secs(1),
             heartbeat_interval: Duration::from_secs(5),
             stop_bots_on_exit: a.stop_bots_on_exit,
+            bot_user,
         };
         Agent::new(opts, backend).run(shutdown_signal()).await;
         ExitCode::SUCCESS

@@ -124,6 +124,8 @@ fn assert_matches_hcl(job: &Value, vars: &Value) {
     let task = &tg["Tasks"][0];
     assert_eq!(task["Name"], "bot");
     assert_eq!(task["Driver"], t["driver"]);
+    // No user (the agent's own account): the job omits it, the file's default is empty.
+    assert_eq!(task["User"].as_str().unwrap_or(""), t["user"]);
     assert_eq!(task["Config"]["command"], t["config"]["command"]);
     assert_eq!(task["Config"]["args"], t["config"]["args"]);
     assert_eq!(task["Env"], t["env"]);
@@ -183,6 +185,7 @@ fn nomad_backend_registers_the_job_spec_and_follows_allocations() {
         "feed": "sim",
         "feed_args": [],
         "seed": "7",
+        "user": "",
     });
     assert_matches_hcl(&job, &vars);
 

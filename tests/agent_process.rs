@@ -284,3 +284,98 @@ fn bots_named_like_agent_files_survive_an_agent_kill_as_one_process_each() {
     assert_eq!(running, expected);
     agent.terminate(Duration::from_secs(10));
 }
+
+/// A root agent with `--bot-user nobody` runs its bots as that user with no supplementary
+/// groups, gives them their state directory and files (0600), and never follows a symlink the
+/// bot plants in place of its log.
+#[test]
+fn bots_run_as_the_unprivileged_bot_user_and_their_planted_symlinks_are_not_followed() {
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    if sniperforge_agent::backend::effective_uid() != 0 {
+        eprintln!("SKIP: the agent must run as root to start bots as another user");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI runs the tests as root"
+        );
+        return;
+    }
+    let nobody = sniperforge_agent::backend::BotUser::lookup("nobody").expect("a nobody user");
+    let dir = tempfile::tempdir().unwrap();
+    // The bot user must reach the binary and its own directory: the test's tree is 0700.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+    let exe = dir.path().join("sniperforge");
+    std::fs::hard_link(common::EXE, &exe)
+        .or_else(|_| std::fs::copy(common::EXE, &exe).map(|_| ()))
+        .unwrap();
+    let gw = Gateway::start(&dir.path().join("gw"));
+    let node_dir = dir.path().join("node");
+    let exe_arg = exe.display().to_string();
+    let mut agent = start_agent(
+        &gw,
+        &node_dir,
+        "n4",
+        &["--bot-user", "nobody", "--bot-exe", exe_arg.as_str()],
+    );
+    let mut cfg = template("triangular_arbitrage");
+    cfg["bot_id"] = json!("unpriv");
+    cfg["resources"]["cores"] = json!([]);
+    gw.ok(
+        "POST",
+        "/api/v1/bots",
+        &json!({"node_id": "n4", "config": cfg}),
+    );
+    gw.ok("POST", "/api/v1/bots/unpriv/start", &Value::Null);
+    let s = until(&gw, "unpriv", "running", |s| {
+        s["state"] == "running" && pid_of(s) > 0
+    });
+    let status = std::fs::read_to_string(format!("/proc/{}/status", pid_of(&s))).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        field("Uid:").iter().all(|u| *u == nobody.uid.to_string()),
+        "{status}"
+    );
+    assert!(
+        field("Gid:").iter().all(|g| *g == nobody.gid.to_string()),
+        "{status}"
+    );
+    assert!(field("Groups:").is_empty(), "{status}");
+    let state = node_dir.join("bots/unpriv");
+    for path in [
+        state.clone(),
+        state.join("config.json"),
+        state.join("control.secret"),
+    ] {
+        let m = std::fs::metadata(&path).unwrap();
+        assert_eq!(
+            (m.uid(), m.gid()),
+            (nobody.uid, nobody.gid),
+            "{}",
+            path.display()
+        );
+    }
+    assert_eq!(
+        std::fs::metadata(state.join("control.secret"))
+            .unwrap()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    // The bot swaps its log for a link to a root-only file: the agent reads nothing from it.
+    let secret = dir.path().join("root-only");
+    std::fs::write(&secret, "ROOT-ONLY-CONTENT\n").unwrap();
+    std::fs::remove_file(state.join("bot.log")).unwrap();
+    std::os::unix::fs::symlink(&secret, state.join("bot.log")).unwrap();
+    std::fs::write(&secret, "ROOT-ONLY-CONTENT\nROOT-ONLY-CONTENT\n").unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    let logs = gw.ok("GET", "/api/v1/system/logs/unpriv", &Value::Null);
+    assert!(!logs.to_string().contains("ROOT-ONLY"), "{logs}");
+    agent.terminate(Duration::from_secs(10));
+}

@@ -45,6 +45,8 @@ pub struct AgentOptions {
     /// Stop every bot when the agent stops (`sniperforge up`); otherwise they keep running and
     /// the next agent adopts them.
     pub stop_bots_on_exit: bool,
+    /// The account bots run as (`None`: the agent's own).
+    pub bot_user: Option<crate::backend::BotUser>,
 }
 
 /// Most log lines per bot in one report, and the longest line kept (bytes), as the gateway takes.
@@ -86,9 +88,14 @@ impl LogTail {
 
     fn read(&mut self) -> Vec<String> {
         let mut lines = Vec::new();
-        let Ok(mut f) = std::fs::File::open(&self.path) else {
+        // The bot owns its directory: a symlink it planted in place of its log is not followed
+        // (the agent may run as root; the target would go to the gateway line by line).
+        let Ok(mut f) = open_nofollow(&self.path) else {
             return lines;
         };
+        if !f.metadata().is_ok_and(|m| m.is_file()) {
+            return lines;
+        }
         let len = f.metadata().map_or(0, |m| m.len());
         if len < self.offset {
             self.offset = 0; // truncated or replaced
@@ -169,6 +176,28 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     f.sync_all()?;
     std::fs::rename(&tmp, path)?;
     std::fs::File::open(dir)?.sync_all()
+}
+
+/// Opens a file for reading without following a symlink at its last component (bots own the
+/// directories these files are in).
+fn open_nofollow(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path)
+}
+
+/// A bot's configuration file as the agent last wrote it (never through a symlink, at most
+/// 4 MiB).
+pub(crate) fn read_config_file(path: &Path) -> Option<String> {
+    let mut text = String::new();
+    open_nofollow(path)
+        .ok()?
+        .take(4 << 20)
+        .read_to_string(&mut text)
+        .ok()?;
+    Some(text)
 }
 
 /// A free loopback port for a control endpoint.
@@ -330,6 +359,7 @@ impl Agent {
             feed_args: self.opts.feed_args.clone(),
             seed: self.opts.seed,
             control_secret: sniperforge_bots::process::new_control_secret().unwrap_or_default(),
+            user: self.opts.bot_user.clone(),
         }
     }
 
@@ -385,7 +415,10 @@ impl Agent {
             return Err("no randomness for the bot's control secret (/dev/urandom)".into());
         }
         let body = serde_json::to_vec_pretty(&valid.config).map_err(|e| e.to_string())?;
+        spec.prepare_state_dir()
+            .map_err(|e| format!("preparing {}: {e}", spec.state_dir.display()))?;
         write_atomic(&spec.config_path, &body)
+            .and_then(|()| spec.give(&spec.config_path))
             .map_err(|e| format!("writing {}: {e}", spec.config_path.display()))?;
         spec.write_control_secret().map_err(|e| {
             format!(
@@ -432,8 +465,7 @@ impl Agent {
         let Some(m) = self.managed.get_mut(&d.bot_id) else {
             return Ok(());
         };
-        let old = std::fs::read_to_string(&m.record.spec.config_path)
-            .ok()
+        let old = read_config_file(&m.record.spec.config_path)
             .and_then(|t| sniperforge_bots::config::parse(&t).ok());
         let changes = old.as_ref().map(|o| sniperforge_bots::changes(o, &valid));
         let cold: Vec<String> = match &changes {
@@ -446,6 +478,7 @@ impl Agent {
         };
         let body = serde_json::to_vec_pretty(&valid.config).map_err(|e| e.to_string())?;
         write_atomic(&m.record.spec.config_path, &body)
+            .and_then(|()| m.record.spec.give(&m.record.spec.config_path))
             .map_err(|e| format!("writing {}: {e}", m.record.spec.config_path.display()))?;
         m.record.spec.cores = valid.config.resources.cores.clone();
         m.record.spec.memory_mb = valid.config.resources.memory_mb;
@@ -802,6 +835,15 @@ impl Agent {
     /// Runs until `shutdown` resolves: adopts, then registers, follows the desired state,
     /// reconciles and reports.
     pub async fn run(mut self, shutdown: impl std::future::Future<Output = ()>) {
+        match &self.opts.bot_user {
+            Some(u) => {
+                tracing::info!(user = %u.name, uid = u.uid, "bots run as an unprivileged user")
+            }
+            None if crate::backend::effective_uid() == 0 => tracing::warn!(
+                "bots run as root: no --bot-user given and no sniperforge user exists"
+            ),
+            None => {}
+        }
         let _ = std::fs::create_dir_all(self.agent_dir());
         self.adopt().await;
         let cache = self.agent_dir().join("desired.json");

@@ -5,6 +5,70 @@ use std::path::PathBuf;
 
 use async_trait::async_trait;
 
+/// The unprivileged account bots run as.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BotUser {
+    /// User name.
+    pub name: String,
+    /// Its uid.
+    pub uid: u32,
+    /// Its primary gid.
+    pub gid: u32,
+    /// That group's name (its number when `/etc/group` does not name it).
+    pub group: String,
+}
+
+impl BotUser {
+    /// The account `name` as `/etc/passwd` lists it.
+    pub fn lookup(name: &str) -> Option<Self> {
+        let mut user = Self::from_passwd(&std::fs::read_to_string("/etc/passwd").ok()?, name)?;
+        if let Some(group) = std::fs::read_to_string("/etc/group")
+            .ok()
+            .and_then(|groups| group_name(&groups, user.gid))
+        {
+            user.group = group;
+        }
+        Some(user)
+    }
+
+    /// The account `name` in a passwd file's text.
+    pub fn from_passwd(passwd: &str, name: &str) -> Option<Self> {
+        passwd.lines().find_map(|line| {
+            let mut fields = line.split(':');
+            (fields.next()? == name).then_some(())?;
+            let _password = fields.next()?;
+            let uid = fields.next()?.parse().ok()?;
+            let gid = fields.next()?.parse().ok()?;
+            Some(Self {
+                name: name.to_string(),
+                uid,
+                gid,
+                group: gid.to_string(),
+            })
+        })
+    }
+
+    /// Gives `path` to this user (the agent writes a bot's files as itself).
+    pub fn own(&self, path: &std::path::Path) -> std::io::Result<()> {
+        std::os::unix::fs::lchown(path, Some(self.uid), Some(self.gid))
+    }
+}
+
+/// This process's effective uid (0: root).
+pub fn effective_uid() -> u32 {
+    rustix::process::geteuid().as_raw()
+}
+
+/// The name `/etc/group`'s text gives `gid`.
+fn group_name(groups: &str, gid: u32) -> Option<String> {
+    groups.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let _password = fields.next()?;
+        (fields.next()?.parse::<u32>().ok()? == gid).then(|| name.to_string())
+    })
+}
+
 /// Everything a backend needs to run one bot.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BotSpec {
@@ -33,6 +97,9 @@ pub struct BotSpec {
     /// on a command line). Empty for records of agents before it: such bots are asked without.
     #[serde(default)]
     pub control_secret: String,
+    /// The account the bot runs as (`None`: the agent's own).
+    #[serde(default)]
+    pub user: Option<BotUser>,
 }
 
 impl BotSpec {
@@ -71,11 +138,45 @@ impl BotSpec {
         if self.control_secret.is_empty() {
             return Ok(());
         }
-        std::fs::create_dir_all(&self.state_dir)?;
+        self.prepare_state_dir()?;
         sniperforge_bots::process::write_control_secret(
             &self.control_secret_path(),
             &self.control_secret,
-        )
+        )?;
+        self.give(&self.control_secret_path())
+    }
+
+    /// Creates the bot's state directory and gives it to the bot's account (its parent stays
+    /// the agent's, traversable only).
+    pub fn prepare_state_dir(&self) -> std::io::Result<()> {
+        std::fs::create_dir_all(&self.state_dir)?;
+        if let Some(user) = &self.user {
+            use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+            // `<data>/bots` and `<data>` (when the agent owns it): traversable, not listable.
+            if let Some(bots) = self.state_dir.parent() {
+                std::fs::set_permissions(bots, std::fs::Permissions::from_mode(0o711))?;
+                if let Some(data) = bots.parent()
+                    && let Ok(m) = std::fs::metadata(data)
+                    && m.uid() == effective_uid()
+                    && m.mode() & 0o011 != 0o011
+                {
+                    std::fs::set_permissions(
+                        data,
+                        std::fs::Permissions::from_mode((m.mode() & 0o7777) | 0o011),
+                    )?;
+                }
+            }
+            user.own(&self.state_dir)?;
+        }
+        Ok(())
+    }
+
+    /// Gives a file the agent wrote for the bot to the bot's account (no-op without one).
+    pub fn give(&self, path: &std::path::Path) -> std::io::Result<()> {
+        match &self.user {
+            Some(user) => user.own(path),
+            None => Ok(()),
+        }
     }
 
     /// The secret to present to the bot's control endpoint (`None` for bots started without).

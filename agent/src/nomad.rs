@@ -62,6 +62,8 @@ pub fn job_for(spec: &BotSpec, node: &str) -> Job {
             memory_mb: Some(i32::try_from(spec.memory_mb.max(64)).unwrap_or(i32::MAX)),
             ..Default::default()
         }),
+        // raw_exec runs the task as this user (Nomad's client runs as root).
+        user: spec.user.as_ref().map(|u| u.name.clone()),
         ..Default::default()
     };
     let group = TaskGroup {
@@ -359,8 +361,15 @@ impl Backend for NomadBackend {
             .ok()
             .and_then(|u| u.get(bot_id).map(|u| u.spec.clone()))
             .ok_or_else(|| Self::err(bot_id, "not running: nothing to reload"))?;
-        let body = std::fs::read_to_string(&spec.config_path)
-            .map_err(|e| Self::err(bot_id, format!("{}: {e}", spec.config_path.display())))?;
+        let body = crate::agent::read_config_file(&spec.config_path).ok_or_else(|| {
+            Self::err(
+                bot_id,
+                format!(
+                    "{}: unreadable (or not a plain file)",
+                    spec.config_path.display()
+                ),
+            )
+        })?;
         let r = Endpoint::loopback(spec.control_port)
             .request(
                 "PUT",

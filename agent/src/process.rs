@@ -113,13 +113,16 @@ fn signal(pid: u32, sig: Signal) -> std::io::Result<()> {
 }
 
 fn spawn(spec: &BotSpec) -> std::io::Result<tokio::process::Child> {
+    use std::os::unix::fs::OpenOptionsExt as _;
     if let Some(dir) = spec.log_path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    std::fs::create_dir_all(&spec.state_dir)?;
+    spec.prepare_state_dir()?;
+    // The bot may own the directory: a symlink planted as its log is not followed.
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
         .open(&spec.log_path)?;
     let mut cmd = tokio::process::Command::new(&spec.exe);
     cmd.args(spec.args())
@@ -128,9 +131,22 @@ fn spawn(spec: &BotSpec) -> std::io::Result<tokio::process::Child> {
         .stderr(log)
         .process_group(0)
         .kill_on_drop(false);
+    if let Some(user) = &spec.user {
+        // std drops the supplementary groups when it changes the uid.
+        cmd.uid(user.uid).gid(user.gid);
+    }
     let child = cmd.spawn()?;
     if let Some(pid) = child.id() {
-        std::fs::write(ProcessBackend::pid_file(spec), format!("{pid}\n"))?;
+        let path = ProcessBackend::pid_file(spec);
+        let _ = std::fs::remove_file(&path);
+        std::io::Write::write_all(
+            &mut std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)?,
+            format!("{pid}\n").as_bytes(),
+        )?;
     }
     Ok(child)
 }

@@ -68,6 +68,7 @@ pub fn properties(spec: &BotSpec) -> Vec<(String, OwnedVariant)> {
             "Description".into(),
             var(format!("SniperForge bot {}", spec.bot_id)),
         ),
+        ("Type".into(), var("exec".to_string())),
         ("ExecStart".into(), var(vec![(exe, argv, false)])),
         (
             "ExecReload".into(),
@@ -108,9 +109,14 @@ pub fn properties(spec: &BotSpec) -> Vec<(String, OwnedVariant)> {
         ("NoNewPrivileges".into(), var(true)),
         ("PrivateTmp".into(), var(true)),
         ("ProtectSystem".into(), var("strict".to_string())),
+        ("ProtectHome".into(), var("read-only".to_string())),
         ("ReadWritePaths".into(), var(writable)),
         ("CollectMode".into(), var("inactive-or-failed".to_string())),
     ];
+    if let Some(user) = &spec.user {
+        p.push(("User".into(), var(user.name.clone())));
+        p.push(("Group".into(), var(user.group.clone())));
+    }
     if !spec.cores.is_empty() {
         p.push(("CPUAffinity".into(), var(cpu_mask(&spec.cores))));
     }
@@ -454,6 +460,12 @@ mod tests {
             feed_args: vec!["--feed".into(), "sim".into()],
             seed: 7,
             control_secret: "s3cret-s3cret-s3cret".into(),
+            user: Some(crate::backend::BotUser {
+                name: "sniperforge".into(),
+                uid: 990,
+                gid: 990,
+                group: "sniperforge".into(),
+            }),
         };
         let props: HashMap<String, OwnedVariant> = properties(&spec).into_iter().collect();
         let get = |k: &str| format!("{:?}", props.get(k).unwrap_or_else(|| panic!("{k}")));
@@ -498,6 +510,52 @@ mod tests {
         assert!(get("ExecReload").contains("$MAINPID") && get("ExecReload").contains("-HUP"));
         assert_eq!(get("CPUAffinity"), format!("{:?}", var(vec![0b1100u8])));
         assert_eq!(get("MemoryMax"), format!("{:?}", var(256u64 << 20)));
+        // Every directive of the template's [Service] section is carried, or says why not: a
+        // directive added to the template fails here until the transient unit has it too.
+        let service = template
+            .split("[Service]")
+            .nth(1)
+            .and_then(|rest| rest.split("\n[").next())
+            .unwrap();
+        for line in service
+            .lines()
+            .filter(|l| !l.starts_with('#') && l.contains('='))
+        {
+            let (key, value) = line.split_once('=').unwrap();
+            match key {
+                // Same value in both.
+                "Type" | "User" | "Group" | "ProtectSystem" | "ProtectHome" | "Restart" => {
+                    assert_eq!(get(key), s(value), "{key}")
+                }
+                "NoNewPrivileges" | "PrivateTmp" => {
+                    assert_eq!(
+                        (value, get(key)),
+                        ("yes", format!("{:?}", var(true))),
+                        "{key}"
+                    )
+                }
+                "UMask" => assert_eq!(
+                    get(key),
+                    format!("{:?}", var(u32::from_str_radix(value, 8).unwrap())),
+                ),
+                // Checked above in their D-Bus forms.
+                "RestartSec" | "TimeoutStopSec" | "KillSignal" | "Nice" | "LimitMEMLOCK"
+                | "ExecReload" => {}
+                // The bot's own: its command line, cores, state directory (which the agent
+                // creates itself, so no StateDirectory=).
+                "ExecStart" => assert!(get(key).contains("--state-dir")),
+                "CPUAffinity" => {}
+                "ReadWritePaths" => assert!(get(key).contains("/d/bots/b"), "{}", get(key)),
+                "StateDirectory" => assert!(!props.contains_key(key)),
+                // The template's variables feed its ExecStart; the transient unit's argv is
+                // built from the spec, and it sets the rest.
+                "Environment" => {
+                    assert!(get(key).contains("SNIPERFORGE_BOT_ID=b"));
+                    assert!(get(key).contains("RUST_BACKTRACE=1"));
+                }
+                other => panic!("{other}= of the template unit is not carried by transient units"),
+            }
+        }
     }
 
     #[test]

@@ -34,10 +34,28 @@ pub const FIRST_ROUTE_INSTRUCTION: u8 = 2;
 pub const MAX_TRANSACTION_BYTES: usize = 1232;
 
 /// Reads a keypair file (the Solana CLI's JSON array of 64 bytes). Errors name the file, never
-/// its contents.
+/// its contents. A file others could read (any group or world permission bit) is refused: the
+/// key would not be the bot's alone.
 pub fn load_keypair(path: &Path) -> Result<Keypair, String> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| format!("keypair {}: {e}", path.display()))?;
+    use std::io::Read as _;
+    use std::os::unix::fs::PermissionsExt as _;
+    let file = std::fs::File::open(path).map_err(|e| format!("keypair {}: {e}", path.display()))?;
+    let mode = file
+        .metadata()
+        .map_err(|e| format!("keypair {}: {e}", path.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "keypair {}: mode {:04o} lets others read it; chmod 600 it",
+            path.display(),
+            mode & 0o7777
+        ));
+    }
+    let mut text = String::new();
+    file.take(64 * 1024)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("keypair {}: {e}", path.display()))?;
     let bytes: Vec<u8> = serde_json::from_str(&text).map_err(|_| {
         format!(
             "keypair {}: not a JSON array of 64 bytes (the Solana CLI's format)",

@@ -31,14 +31,20 @@ fn pool_of(market: &Market, kind: DexKind) -> (PoolIndex, &Pool) {
         .unwrap()
 }
 
+/// Writes `contents` to `path`, readable by its owner only (as keypair files must be).
+fn write_private(path: &std::path::Path, contents: &str) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::write(path, contents).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
 fn keypair_file(dir: &std::path::Path) -> (std::path::PathBuf, Keypair) {
     let kp = Keypair::new();
     let path = dir.join("id.json");
-    std::fs::write(
+    write_private(
         &path,
-        serde_json::to_string(&kp.to_bytes().to_vec()).unwrap(),
-    )
-    .unwrap();
+        &serde_json::to_string(&kp.to_bytes().to_vec()).unwrap(),
+    );
     (path, kp)
 }
 
@@ -265,20 +271,24 @@ fn keypair_files_are_checked_and_never_echoed() {
     assert_eq!(load_keypair(&path).unwrap().pubkey(), kp.pubkey());
     let e = load_keypair(&dir.path().join("none.json")).unwrap_err();
     assert!(e.contains("none.json"), "{e}");
-    std::fs::write(dir.path().join("short.json"), "[1,2,3]").unwrap();
+    // Readable by others: refused before it is read.
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let e = load_keypair(&path).unwrap_err();
+    assert!(e.contains("0644") && e.contains("chmod 600"), "{e}");
+    write_private(&dir.path().join("short.json"), "[1,2,3]");
     let e = load_keypair(&dir.path().join("short.json")).unwrap_err();
     assert!(e.contains("3 bytes, a keypair has 64"), "{e}");
     let mut bytes = kp.to_bytes().to_vec();
     bytes[40] ^= 1;
-    std::fs::write(
-        dir.path().join("mixed.json"),
-        serde_json::to_string(&bytes).unwrap(),
-    )
-    .unwrap();
+    write_private(
+        &dir.path().join("mixed.json"),
+        &serde_json::to_string(&bytes).unwrap(),
+    );
     let e = load_keypair(&dir.path().join("mixed.json")).unwrap_err();
     assert!(e.contains("does not match"), "{e}");
     assert!(!e.contains(&bytes[0].to_string()) || bytes[0] < 10);
-    std::fs::write(dir.path().join("text.json"), "secret words here").unwrap();
+    write_private(&dir.path().join("text.json"), "secret words here");
     let e = load_keypair(&dir.path().join("text.json")).unwrap_err();
     assert!(!e.contains("secret"), "{e}");
 }
