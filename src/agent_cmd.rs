@@ -71,13 +71,15 @@ pub struct AgentArgs {
     #[arg(long)]
     pub stop_bots_on_exit: bool,
     /// The unprivileged account bots run as (process and systemd backends; Nomad's task user).
-    /// Default: `sniperforge` when the agent runs as root and that user exists; otherwise the
+    /// Default: `sniperforge-bot` when the agent runs as root and that user exists (never the
+    /// gateway's `sniperforge`: a bot must not read the gateway's tokens); otherwise the
     /// agent's own account. `--bot-user ''` keeps the agent's account.
     #[arg(long)]
     pub bot_user: Option<String>,
 }
 
-/// The account bots run as: `--bot-user`, or `sniperforge` for a root agent where it exists.
+/// The account bots run as: `--bot-user`, or `sniperforge-bot` for a root agent where it
+/// exists.
 fn bot_user(flag: Option<&str>) -> Result<Option<sniperforge_agent::backend::BotUser>, String> {
     use sniperforge_agent::backend::BotUser;
     let root = sniperforge_agent::backend::effective_uid() == 0;
@@ -93,7 +95,7 @@ fn bot_user(flag: Option<&str>) -> Result<Option<sniperforge_agent::backend::Bot
             }
             Ok(Some(user))
         }
-        None if root => Ok(BotUser::lookup("sniperforge")),
+        None if root => Ok(BotUser::lookup("sniperforge-bot")),
         None => Ok(None),
     }
 }

@@ -368,14 +368,46 @@ fn bots_run_as_the_unprivileged_bot_user_and_their_planted_symlinks_are_not_foll
             & 0o777,
         0o600
     );
-    // The bot swaps its log for a link to a root-only file: the agent reads nothing from it.
+    // Its output goes where it cannot plant anything: the agent's logs directory.
+    let logs_dir = node_dir.join("logs");
+    let m = std::fs::metadata(&logs_dir).unwrap();
+    assert_eq!((m.uid(), m.mode() & 0o777), (0, 0o700));
+    assert_eq!(
+        std::fs::metadata(logs_dir.join("unpriv.log"))
+            .unwrap()
+            .uid(),
+        0
+    );
+    // The bot plants a FIFO as its config file: a config change still goes through (the agent
+    // neither blocks on it nor reads it) and reports keep coming.
+    std::fs::remove_file(state.join("config.json")).unwrap();
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(state.join("config.json"))
+            .status()
+            .unwrap()
+            .success()
+    );
+    cfg["parameters"]["trading"]["min_profit_bps"] = json!(17);
+    gw.ok("PUT", "/api/v1/configs/unpriv", &cfg);
+    until(&gw, "unpriv", "config v2 applied, agent alive", |s| {
+        s["config_version"] == 2 && s["state"] == "running"
+    });
+    // Then a link to a root-only file: a restart gives the bot its files, never the link's
+    // target.
     let secret = dir.path().join("root-only");
     std::fs::write(&secret, "ROOT-ONLY-CONTENT\n").unwrap();
-    std::fs::remove_file(state.join("bot.log")).unwrap();
-    std::os::unix::fs::symlink(&secret, state.join("bot.log")).unwrap();
-    std::fs::write(&secret, "ROOT-ONLY-CONTENT\nROOT-ONLY-CONTENT\n").unwrap();
-    std::thread::sleep(Duration::from_secs(3));
-    let logs = gw.ok("GET", "/api/v1/system/logs/unpriv", &Value::Null);
-    assert!(!logs.to_string().contains("ROOT-ONLY"), "{logs}");
+    std::os::unix::fs::symlink(&secret, state.join("planted")).unwrap();
+    let before = pid_of(&gw.reported("unpriv"));
+    gw.ok("POST", "/api/v1/bots/unpriv/restart", &Value::Null);
+    until(&gw, "unpriv", "restarted", |s| {
+        s["state"] == "running" && pid_of(s) > 0 && pid_of(s) != before
+    });
+    let m = std::fs::metadata(&secret).unwrap();
+    assert_eq!(
+        (m.uid(), m.gid()),
+        (0, 0),
+        "the link's target was given away"
+    );
     agent.terminate(Duration::from_secs(10));
 }

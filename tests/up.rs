@@ -67,7 +67,7 @@ fn up_runs_the_fleet_and_stops_cleanly() {
         "agent.token".into(),
         format!("node/bots/{id}/control.secret"),
         format!("node/bots/{id}/config.json"),
-        format!("node/bots/{id}/bot.log"),
+        format!("node/logs/{id}.log"),
         format!("node/agent/bots/{id}.json"),
     ] {
         assert_eq!(mode(&data.join(&file)), 0o600, "{file}");

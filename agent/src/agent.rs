@@ -155,7 +155,11 @@ const HEALTHY_AFTER_S: u64 = 30;
 /// Writes `bytes` to `path` through a temporary file, an fsync and a rename (never half a
 /// file, and the rename is synced too); the file is created 0600 (records hold the bots'
 /// control secrets, configurations their limits).
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+fn write_atomic(
+    path: &Path,
+    bytes: &[u8],
+    owner: Option<&crate::backend::BotUser>,
+) -> std::io::Result<()> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
     let dir = path.parent().unwrap_or(Path::new("."));
@@ -173,6 +177,10 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .mode(0o600)
         .open(&tmp)?;
     f.write_all(bytes)?;
+    if let Some(user) = owner {
+        // On the open file, not by name: nothing swapped in meanwhile is given away.
+        std::os::unix::fs::fchown(&f, Some(user.uid), Some(user.gid))?;
+    }
     f.sync_all()?;
     std::fs::rename(&tmp, path)?;
     std::fs::File::open(dir)?.sync_all()
@@ -182,22 +190,75 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// directories these files are in).
 fn open_nofollow(path: &Path) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt as _;
-    std::fs::OpenOptions::new()
+    // Non-blocking: a FIFO planted in the file's place must not hang the agent on open; only
+    // a regular file is read.
+    let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
+    let file = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-        .open(path)
+        .custom_flags(flags.bits() as i32)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{}: not a regular file", path.display()),
+        ));
+    }
+    Ok(file)
 }
 
 /// A bot's configuration file as the agent last wrote it (never through a symlink, at most
 /// 4 MiB).
 pub(crate) fn read_config_file(path: &Path) -> Option<String> {
+    read_small_file(path, 4 << 20)
+}
+
+/// A regular file's text, at most `max` bytes, opened without following a symlink or
+/// blocking on a FIFO.
+pub(crate) fn read_small_file(path: &Path, max: u64) -> Option<String> {
     let mut text = String::new();
     open_nofollow(path)
         .ok()?
-        .take(4 << 20)
+        .take(max)
         .read_to_string(&mut text)
         .ok()?;
     Some(text)
+}
+
+/// Before a bot is (re)started: a new control secret (a secret an earlier instance held, or a
+/// process squatting its port while it was down could have seen, dies with that instance), the
+/// agent's binary and bot account as they are now, the record written first, then the secret
+/// file. Returns the spec to start.
+fn prepare_start(
+    record: &mut Record,
+    opts: &AgentOptions,
+    records: &Path,
+) -> Result<BotSpec, String> {
+    record.spec.control_secret = sniperforge_bots::process::new_control_secret()
+        .map_err(|e| format!("no randomness for the control secret: {e}"))?;
+    record.spec.exe = opts.exe.clone();
+    record.spec.user = opts.bot_user.clone();
+    let path = records.join(format!("{}.json", record.spec.bot_id));
+    let bytes = serde_json::to_vec_pretty(record).map_err(|e| e.to_string())?;
+    write_atomic(&path, &bytes, None)
+        .map_err(|e| format!("writing its record {}: {e}", path.display()))?;
+    let spec = record.spec.clone();
+    spec.write_control_secret().map_err(|e| {
+        format!(
+            "writing the control secret {}: {e}",
+            spec.control_secret_path().display()
+        )
+    })?;
+    if spec.user.is_some() {
+        // What an earlier agent (or the bot, when it ran as root) left in its directory
+        // becomes its account's: its config, daily PnL, fills journal.
+        if let Ok(entries) = std::fs::read_dir(&spec.state_dir) {
+            for entry in entries.flatten() {
+                // Only regular files, never through a link (give() refuses the rest).
+                let _ = spec.give(&entry.path());
+            }
+        }
+    }
+    Ok(spec)
 }
 
 /// A free loopback port for a control endpoint.
@@ -277,7 +338,7 @@ impl Agent {
     fn persist(&self, record: &Record) -> bool {
         let path = self.record_path(&record.spec.bot_id);
         match serde_json::to_vec_pretty(record) {
-            Ok(bytes) => match write_atomic(&path, &bytes) {
+            Ok(bytes) => match write_atomic(&path, &bytes, None) {
                 Ok(()) => true,
                 Err(e) => {
                     tracing::error!(path = %path.display(), error = %e, "writing the bot record");
@@ -352,7 +413,16 @@ impl Agent {
             exe: self.opts.exe.clone(),
             config_path: dir.join("config.json"),
             state_dir: dir.clone(),
-            log_path: dir.join("bot.log"),
+            // The bot's output goes where the bot cannot plant a symlink (systemd and the
+            // process backend open it as the agent's user); a Nomad bot opens its own.
+            log_path: if self.backend.name() == "nomad" {
+                dir.join("bot.log")
+            } else {
+                self.opts
+                    .data_dir
+                    .join("logs")
+                    .join(format!("{}.log", config.bot_id))
+            },
             control_port: port,
             cores: config.resources.cores.clone(),
             memory_mb: config.resources.memory_mb,
@@ -417,8 +487,7 @@ impl Agent {
         let body = serde_json::to_vec_pretty(&valid.config).map_err(|e| e.to_string())?;
         spec.prepare_state_dir()
             .map_err(|e| format!("preparing {}: {e}", spec.state_dir.display()))?;
-        write_atomic(&spec.config_path, &body)
-            .and_then(|()| spec.give(&spec.config_path))
+        write_atomic(&spec.config_path, &body, spec.user.as_ref())
             .map_err(|e| format!("writing {}: {e}", spec.config_path.display()))?;
         spec.write_control_secret().map_err(|e| {
             format!(
@@ -477,9 +546,12 @@ impl Agent {
             None => vec!["(previous file unreadable)".into()],
         };
         let body = serde_json::to_vec_pretty(&valid.config).map_err(|e| e.to_string())?;
-        write_atomic(&m.record.spec.config_path, &body)
-            .and_then(|()| m.record.spec.give(&m.record.spec.config_path))
-            .map_err(|e| format!("writing {}: {e}", m.record.spec.config_path.display()))?;
+        write_atomic(
+            &m.record.spec.config_path,
+            &body,
+            m.record.spec.user.as_ref(),
+        )
+        .map_err(|e| format!("writing {}: {e}", m.record.spec.config_path.display()))?;
         m.record.spec.cores = valid.config.resources.cores.clone();
         m.record.spec.memory_mb = valid.config.resources.memory_mb;
         let running = matches!(
@@ -593,17 +665,15 @@ impl Agent {
             return Ok(());
         };
         m.record.desired_state = d.desired_state.clone();
-        let spec = m.record.spec.clone();
+        let records = self.opts.data_dir.join("agent").join("bots");
         if d.restarts > m.record.restarts {
             m.record.restarts = d.restarts;
-            let record = m.record.clone();
-            spec.write_control_secret().map_err(|e| e.to_string())?;
+            let spec = prepare_start(&mut m.record, &self.opts, &records)?;
             self.backend
                 .restart(&spec)
                 .await
                 .map_err(|e| e.to_string())?;
             tracing::info!(bot_id = %d.bot_id, generation = d.restarts, "restarted on request");
-            self.persist(&record);
             return Ok(());
         }
         match self.backend.instance(&d.bot_id).await {
@@ -612,7 +682,7 @@ impl Agent {
                 state: UnitState::Stopped,
                 ..
             }) => {
-                spec.write_control_secret().map_err(|e| e.to_string())?;
+                let spec = prepare_start(&mut m.record, &self.opts, &records)?;
                 self.backend.start(&spec).await.map_err(|e| e.to_string())?;
                 tracing::info!(bot_id = %d.bot_id, "started (was not running)");
             }
@@ -630,7 +700,7 @@ impl Agent {
                     }
                     Some(at) if now >= at => {
                         m.retry_at = None;
-                        spec.write_control_secret().map_err(|e| e.to_string())?;
+                        let spec = prepare_start(&mut m.record, &self.opts, &records)?;
                         self.backend.start(&spec).await.map_err(|e| e.to_string())?;
                         tracing::info!(bot_id = %d.bot_id, "started again after backoff");
                     }
@@ -645,7 +715,24 @@ impl Agent {
     /// Scrapes every bot's control endpoint, applies pause/resume, and builds the report.
     pub async fn report(&mut self) -> Value {
         let mut scrapes = tokio::task::JoinSet::new();
+        // Only running bots are asked: the secret never goes to a port whose bot is down (a
+        // local process could hold it meanwhile).
+        let mut running = std::collections::HashSet::new();
+        for id in self.managed.keys() {
+            if matches!(
+                self.backend.instance(id).await,
+                Some(Instance {
+                    state: UnitState::Running,
+                    ..
+                })
+            ) {
+                running.insert(id.clone());
+            }
+        }
         for (id, m) in &self.managed {
+            if !running.contains(id) {
+                continue;
+            }
             let id = id.clone();
             let port = m.record.spec.control_port;
             let secret = m.record.spec.control_token().map(str::to_string);
@@ -840,7 +927,7 @@ impl Agent {
                 tracing::info!(user = %u.name, uid = u.uid, "bots run as an unprivileged user")
             }
             None if crate::backend::effective_uid() == 0 => tracing::warn!(
-                "bots run as root: no --bot-user given and no sniperforge user exists"
+                "bots run as root: no --bot-user given and no sniperforge-bot user exists"
             ),
             None => {}
         }
@@ -933,7 +1020,7 @@ async fn follow(opts: AgentOptions, cache: PathBuf, tx: watch::Sender<Option<Des
                 if d.index != index || tx.borrow().as_ref() != Some(&d) {
                     index = d.index;
                     if let Ok(bytes) = serde_json::to_vec(&d)
-                        && let Err(e) = write_atomic(&cache, &bytes)
+                        && let Err(e) = write_atomic(&cache, &bytes, None)
                     {
                         tracing::error!(path = %cache.display(), error = %e, "caching the desired state");
                     }

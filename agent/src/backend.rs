@@ -126,6 +126,14 @@ impl BotSpec {
         args
     }
 
+    /// Whether `other` runs the same way (everything but the control secret, which a start
+    /// renews and which lives in a file).
+    pub fn same_job(&self, other: &Self) -> bool {
+        let mut a = self.clone();
+        a.control_secret.clone_from(&other.control_secret);
+        a == *other
+    }
+
     /// Where the bot reads its control secret: in its state directory.
     pub fn control_secret_path(&self) -> PathBuf {
         self.state_dir
@@ -139,11 +147,11 @@ impl BotSpec {
             return Ok(());
         }
         self.prepare_state_dir()?;
-        sniperforge_bots::process::write_control_secret(
+        sniperforge_bots::process::write_control_secret_for(
             &self.control_secret_path(),
             &self.control_secret,
-        )?;
-        self.give(&self.control_secret_path())
+            self.user.as_ref().map(|u| (u.uid, u.gid)),
+        )
     }
 
     /// Creates the bot's state directory and gives it to the bot's account (its parent stays
@@ -152,9 +160,11 @@ impl BotSpec {
         std::fs::create_dir_all(&self.state_dir)?;
         if let Some(user) = &self.user {
             use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
-            // `<data>/bots` and `<data>` (when the agent owns it): traversable, not listable.
+            // `<data>/bots` readable (the portfolio manager lists its siblings; every bot
+            // directory in it is its own account's, 0700) and `<data>` traversable when the
+            // agent owns it.
             if let Some(bots) = self.state_dir.parent() {
-                std::fs::set_permissions(bots, std::fs::Permissions::from_mode(0o711))?;
+                std::fs::set_permissions(bots, std::fs::Permissions::from_mode(0o755))?;
                 if let Some(data) = bots.parent()
                     && let Ok(m) = std::fs::metadata(data)
                     && m.uid() == effective_uid()
@@ -171,12 +181,26 @@ impl BotSpec {
         Ok(())
     }
 
-    /// Gives a file the agent wrote for the bot to the bot's account (no-op without one).
+    /// Gives a file the agent wrote for the bot to the bot's account (no-op without one),
+    /// through a descriptor opened without following a symlink, and only a regular file: a
+    /// link the bot planted is never given away.
     pub fn give(&self, path: &std::path::Path) -> std::io::Result<()> {
-        match &self.user {
-            Some(user) => user.own(path),
-            None => Ok(()),
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let Some(user) = &self.user else {
+            return Ok(());
+        };
+        let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(flags.bits() as i32)
+            .open(path)?;
+        if !file.metadata()?.is_file() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("{}: not a regular file", path.display()),
+            ));
         }
+        std::os::unix::fs::fchown(&file, Some(user.uid), Some(user.gid))
     }
 
     /// The secret to present to the bot's control endpoint (`None` for bots started without).

@@ -391,24 +391,32 @@ impl Backend for NomadBackend {
     }
 
     async fn restart(&self, spec: &BotSpec) -> Result<(), BackendError> {
+        // The control secret changes on every start and lives in a file, not in the job.
         let same = self
             .units
             .lock()
             .ok()
-            .and_then(|u| u.get(&spec.bot_id).map(|u| u.spec == *spec))
+            .and_then(|u| u.get(&spec.bot_id).map(|u| u.spec.same_job(spec)))
             .unwrap_or(false);
         match self.current_alloc(&spec.bot_id) {
-            Some(alloc) if same => self
-                .client
-                .restart_allocation(
-                    &alloc,
-                    &RestartAllocationRequest {
-                        task_name: Some(GROUP.into()),
-                        all_tasks: None,
-                    },
-                )
-                .await
-                .map_err(|e| Self::err(&spec.bot_id, format!("restarting {alloc}: {e}"))),
+            Some(alloc) if same => {
+                self.client
+                    .restart_allocation(
+                        &alloc,
+                        &RestartAllocationRequest {
+                            task_name: Some(GROUP.into()),
+                            all_tasks: None,
+                        },
+                    )
+                    .await
+                    .map_err(|e| Self::err(&spec.bot_id, format!("restarting {alloc}: {e}")))?;
+                if let Ok(mut units) = self.units.lock()
+                    && let Some(unit) = units.get_mut(&spec.bot_id)
+                {
+                    unit.spec = spec.clone();
+                }
+                Ok(())
+            }
             // New settings: a new job version, rolled out by the update block.
             _ => self.register(spec).await,
         }

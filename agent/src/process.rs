@@ -55,8 +55,9 @@ impl ProcessBackend {
         }
     }
 
+    /// Beside the bot's log, where the agent, not the bot, writes.
     fn pid_file(spec: &BotSpec) -> std::path::PathBuf {
-        spec.state_dir.join("bot.pid")
+        spec.log_path.with_extension("pid")
     }
 
     async fn supervise(&self, spec: &BotSpec, adopted: Option<u32>) {
@@ -122,8 +123,14 @@ fn spawn(spec: &BotSpec) -> std::io::Result<tokio::process::Child> {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32)
         .open(&spec.log_path)?;
+    if !log.metadata()?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{}: not a regular file", spec.log_path.display()),
+        ));
+    }
     let mut cmd = tokio::process::Command::new(&spec.exe);
     cmd.args(spec.args())
         .stdin(std::process::Stdio::null())
@@ -135,18 +142,21 @@ fn spawn(spec: &BotSpec) -> std::io::Result<tokio::process::Child> {
         // std drops the supplementary groups when it changes the uid.
         cmd.uid(user.uid).gid(user.gid);
     }
-    let child = cmd.spawn()?;
+    let mut child = cmd.spawn()?;
     if let Some(pid) = child.id() {
         let path = ProcessBackend::pid_file(spec);
         let _ = std::fs::remove_file(&path);
-        std::io::Write::write_all(
-            &mut std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&path)?,
-            format!("{pid}\n").as_bytes(),
-        )?;
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, format!("{pid}\n").as_bytes()));
+        if let Err(e) = written {
+            // A bot this agent cannot find again after a restart must not run untracked.
+            let _ = child.start_kill();
+            return Err(e);
+        }
     }
     Ok(child)
 }
@@ -298,8 +308,7 @@ impl Backend for ProcessBackend {
     }
 
     async fn adopt(&self, spec: &BotSpec) -> Result<bool, BackendError> {
-        let pid = std::fs::read_to_string(Self::pid_file(spec))
-            .ok()
+        let pid = crate::agent::read_small_file(&Self::pid_file(spec), 64)
             .and_then(|s| s.trim().parse::<u32>().ok());
         match pid {
             Some(pid) if is_bot_process(pid, &spec.config_path) => {

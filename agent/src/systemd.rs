@@ -402,17 +402,21 @@ impl Backend for SystemdBackend {
             .lock()
             .await
             .get(&spec.bot_id)
-            .is_some_and(|u| u.spec == *spec);
+            .is_some_and(|u| u.spec.same_job(spec));
         if same && self.active_state(&spec.bot_id).await.is_some() {
-            // Same properties: systemd restarts it in place.
-            return self
-                .job(
-                    &spec.bot_id,
-                    "RestartUnit",
-                    self.manager
-                        .restart_unit(unit_name(&spec.bot_id), "replace".into()),
-                )
-                .await;
+            // Same properties (the control secret is a file's content): systemd restarts it in
+            // place.
+            self.job(
+                &spec.bot_id,
+                "RestartUnit",
+                self.manager
+                    .restart_unit(unit_name(&spec.bot_id), "replace".into()),
+            )
+            .await?;
+            if let Some(unit) = self.units.lock().await.get_mut(&spec.bot_id) {
+                unit.spec = spec.clone();
+            }
+            return Ok(());
         }
         // New properties (cores, memory): a transient unit is replaced whole.
         self.stop(&spec.bot_id).await?;
@@ -461,10 +465,10 @@ mod tests {
             seed: 7,
             control_secret: "s3cret-s3cret-s3cret".into(),
             user: Some(crate::backend::BotUser {
-                name: "sniperforge".into(),
+                name: "sniperforge-bot".into(),
                 uid: 990,
                 gid: 990,
-                group: "sniperforge".into(),
+                group: "sniperforge-bot".into(),
             }),
         };
         let props: HashMap<String, OwnedVariant> = properties(&spec).into_iter().collect();

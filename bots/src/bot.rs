@@ -544,13 +544,29 @@ fn load_daily(dir: &std::path::Path) -> Result<(i64, f64), BotError> {
     }
 }
 
+/// Writes the daily PnL: a temporary file, synced, renamed over the old one, the directory
+/// synced (a crash leaves the old value or the new one, never half of either).
 fn save_daily(dir: &std::path::Path, day: i64, pnl: f64) -> Result<(), BotError> {
-    std::fs::create_dir_all(dir).map_err(|e| BotError::State(format!("{}: {e}", dir.display())))?;
+    use std::io::Write as _;
+    let fail = |path: &std::path::Path, e: std::io::Error| {
+        BotError::State(format!("{}: {e}", path.display()))
+    };
+    std::fs::create_dir_all(dir).map_err(|e| fail(dir, e))?;
     let tmp = dir.join("daily_pnl.json.tmp");
     let text = serde_json::json!({"day": day, "pnl_usd": pnl}).to_string();
-    std::fs::write(&tmp, text).map_err(|e| BotError::State(format!("{}: {e}", tmp.display())))?;
-    std::fs::rename(&tmp, daily_path(dir))
-        .map_err(|e| BotError::State(format!("{}: {e}", daily_path(dir).display())))
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .map_err(|e| fail(&tmp, e))?;
+    f.write_all(text.as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(|e| fail(&tmp, e))?;
+    std::fs::rename(&tmp, daily_path(dir)).map_err(|e| fail(&daily_path(dir), e))?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| fail(dir, e))
 }
 
 /// Whether a configuration trades for real (the config layer has checked that it then names a
@@ -750,6 +766,8 @@ impl BotInterface for MarketBot {
             runtime: Arc::clone(&runtime_stats),
             ingress: ingress_stats,
             seen: 0,
+            saved_daily: None,
+            journal_synced: std::time::Instant::now(),
         };
         let running = crate::runtime::start(
             &plan,

@@ -45,7 +45,8 @@ pub struct FillRecord {
     pub pnl_usd: f64,
 }
 
-/// Appends fills to `dir`'s journal.
+/// Appends fills to `dir`'s journal (whole lines; a reader skips a half-written last one).
+/// Not synced to disk: see [`sync_fills`].
 pub fn append_fills(dir: &Path, fills: &[FillRecord]) -> Result<(), BotError> {
     if fills.is_empty() {
         return Ok(());
@@ -66,6 +67,19 @@ pub fn append_fills(dir: &Path, fills: &[FillRecord]) -> Result<(), BotError> {
         })
         .and_then(|mut f| f.write_all(text.as_bytes()))
         .map_err(|e| BotError::State(format!("{}: {e}", path.display())))
+}
+
+/// Syncs `dir`'s journal to disk (the bot calls it at most once a second and when it stops, so
+/// a power loss costs at most a second of fills); nothing when there is no journal.
+pub fn sync_fills(dir: &Path) -> Result<(), BotError> {
+    let path = dir.join(FILLS);
+    match std::fs::OpenOptions::new().append(true).open(&path) {
+        Ok(f) => f
+            .sync_data()
+            .map_err(|e| BotError::State(format!("{}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(BotError::State(format!("{}: {e}", path.display()))),
+    }
 }
 
 /// What one bot's fills added up to.

@@ -117,6 +117,15 @@ pub fn new_control_secret() -> std::io::Result<String> {
 /// file, or a symlink planted to redirect the write) is removed first, and the file is created
 /// exclusively with mode 0600.
 pub fn write_control_secret(path: &std::path::Path, secret: &str) -> std::io::Result<()> {
+    write_control_secret_for(path, secret, None)
+}
+
+/// [`write_control_secret`], the file given to `owner` (uid, gid) through its open descriptor.
+pub fn write_control_secret_for(
+    path: &std::path::Path,
+    secret: &str,
+    owner: Option<(u32, u32)>,
+) -> std::io::Result<()> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
     match std::fs::remove_file(path) {
@@ -130,6 +139,9 @@ pub fn write_control_secret(path: &std::path::Path, secret: &str) -> std::io::Re
         .mode(0o600)
         .open(path)?;
     f.write_all(secret.as_bytes())?;
+    if let Some((uid, gid)) = owner {
+        std::os::unix::fs::fchown(&f, Some(uid), Some(gid))?;
+    }
     f.sync_all()
 }
 

@@ -202,7 +202,7 @@ pub struct Evaluation {
 pub async fn evaluate(
     store: &Store,
     p99: &P99Source<'_>,
-    webhooks: &Webhooks,
+    webhooks: &WebhookQueue,
 ) -> Result<Evaluation, StoreError> {
     let now = now_ms();
     let bots = store.bots().await?;
@@ -345,13 +345,86 @@ pub async fn evaluate(
                 }
             };
             if !rule.webhook.is_empty()
-                && let Err(e) = webhooks.deliver(&rule.webhook, &json!({"text": text, "content": text, "alert_id": id, "firing": message.is_some()})).await
+                && let Err(e) = webhooks.enqueue(&id, &rule.webhook, json!({"text": text, "content": text, "alert_id": id, "firing": message.is_some()}))
             {
+                tracing::error!(alert = %id, error = %e, "webhook delivery not queued");
                 out.delivery_failures.push(format!("{id}: {e}"));
             }
         }
     }
+    out.delivery_failures.extend(webhooks.take_failures());
     Ok(out)
+}
+
+/// Deliveries waiting at most; past it a new one fails at once (reported, logged).
+pub const WEBHOOK_QUEUE: usize = 1_024;
+/// Deliveries in flight at once (one receiver that never answers holds one of them, for at
+/// most its attempts' deadlines).
+pub const WEBHOOK_CONCURRENCY: usize = 16;
+/// Failed deliveries kept for the next evaluation's answer.
+const FAILURES_KEPT: usize = 256;
+
+/// Alert webhooks delivered off the evaluation loop: a bounded queue, a worker that runs up to
+/// [`WEBHOOK_CONCURRENCY`] deliveries at once (each retried, each attempt bounded in time), and
+/// the failures, logged and kept for the next evaluation's `delivery_failures`.
+#[derive(Debug)]
+pub struct WebhookQueue {
+    tx: tokio::sync::mpsc::Sender<(String, String, Value)>,
+    failures: Arc<std::sync::Mutex<std::collections::VecDeque<String>>>,
+}
+
+impl WebhookQueue {
+    /// Starts the worker (on the current tokio runtime) delivering through `webhooks`.
+    pub fn start(webhooks: Webhooks) -> Self {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<(String, String, Value)>(WEBHOOK_QUEUE);
+        let failures: Arc<std::sync::Mutex<std::collections::VecDeque<String>>> = Arc::default();
+        let kept = Arc::clone(&failures);
+        let webhooks = Arc::new(webhooks);
+        tokio::spawn(async move {
+            let slots = Arc::new(tokio::sync::Semaphore::new(WEBHOOK_CONCURRENCY));
+            while let Some((id, url, body)) = rx.recv().await {
+                let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+                    return;
+                };
+                let (webhooks, kept) = (Arc::clone(&webhooks), Arc::clone(&kept));
+                tokio::spawn(async move {
+                    let _slot = slot;
+                    if let Err(e) = webhooks.deliver(&url, &body).await {
+                        tracing::error!(alert = %id, error = %e, "webhook delivery failed");
+                        if let Ok(mut k) = kept.lock() {
+                            if k.len() == FAILURES_KEPT {
+                                k.pop_front();
+                            }
+                            k.push_back(format!("{id}: {e}"));
+                        }
+                    }
+                });
+            }
+        });
+        Self { tx, failures }
+    }
+
+    /// Queues a delivery; `Err` when the queue is full (or its worker gone).
+    pub fn enqueue(&self, id: &str, url: &str, body: Value) -> Result<(), String> {
+        self.tx
+            .try_send((id.to_string(), url.to_string(), body))
+            .map_err(|e| match e {
+                tokio::sync::mpsc::error::TrySendError::Full(_) => {
+                    format!("{WEBHOOK_QUEUE} webhook deliveries are waiting already: dropped")
+                }
+                tokio::sync::mpsc::error::TrySendError::Closed(_) => {
+                    "the webhook worker has stopped".to_string()
+                }
+            })
+    }
+
+    /// Deliveries that failed since the last call.
+    pub fn take_failures(&self) -> Vec<String> {
+        self.failures
+            .lock()
+            .map(|mut f| f.drain(..).collect())
+            .unwrap_or_default()
+    }
 }
 
 /// How webhooks are reached: `http://` directly, `https://` over TLS verified against the
@@ -389,7 +462,8 @@ impl Webhooks {
         sniperforge_bots::net::tls_client(extra_ca, "webhook CA")
     }
 
-    /// POSTs `body` to the webhook, retrying up to three times with growing backoff.
+    /// POSTs `body` to the webhook, retrying up to three times with growing backoff (each
+    /// attempt: connect ≤ 3 s, send ≤ 3 s, answer ≤ 3 s and ≤ 64 KiB).
     pub async fn deliver(&self, url: &str, body: &Value) -> Result<(), String> {
         let mut last = String::new();
         for (attempt, backoff_ms) in [0u64, 100, 400].into_iter().enumerate() {
@@ -429,21 +503,30 @@ impl Webhooks {
     }
 }
 
-/// Writes a request and reads the whole answer (the request says `Connection: close`).
+/// Most of a webhook's answer read (its status line is all that is used).
+const WEBHOOK_ANSWER_MAX: u64 = 64 * 1024;
+
+/// Writes a request and reads the answer up to [`WEBHOOK_ANSWER_MAX`] bytes (the request says
+/// `Connection: close`).
 async fn exchange<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
     mut stream: S,
     addr: &str,
     request: &[u8],
 ) -> Result<Vec<u8>, String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    stream
-        .write_all(request)
+    tokio::time::timeout(Duration::from_secs(3), stream.write_all(request))
         .await
+        .map_err(|_| format!("{addr}: sending timed out"))?
         .map_err(|e| format!("{addr}: {e}"))?;
     let mut response = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(3), stream.read_to_end(&mut response))
-        .await
-        .map_err(|_| format!("{addr}: response timed out"))?;
+    let read = tokio::time::timeout(
+        Duration::from_secs(3),
+        (&mut stream)
+            .take(WEBHOOK_ANSWER_MAX)
+            .read_to_end(&mut response),
+    )
+    .await
+    .map_err(|_| format!("{addr}: response timed out"))?;
     match read {
         Ok(_) => Ok(response),
         // A TLS peer that closes without close_notify after a full answer is common.

@@ -35,8 +35,8 @@ pub struct AppState {
     pub(crate) windows: Arc<std::sync::Mutex<crate::windows::Windows>>,
     /// How long 1 min windows stay in the store (ms).
     minutes_kept_ms: i64,
-    /// How alert webhooks are reached (TLS roots for https://).
-    webhooks: Arc<crate::alerts::Webhooks>,
+    /// Alert webhooks: delivered off the evaluation loop (TLS roots for https://).
+    webhooks: Arc<crate::alerts::WebhookQueue>,
     /// Bot id → type at a desired-state index (every bot change bumps it).
     bot_types: Arc<std::sync::Mutex<(i64, Arc<BotTypes>)>>,
     /// The last [`LOG_LINES_KEPT`] log lines of each bot, as agents reported them.
@@ -222,7 +222,9 @@ impl AppState {
             latency: Arc::default(),
             windows: Arc::default(),
             minutes_kept_ms: crate::windows::MINUTES_KEPT_MS,
-            webhooks: Arc::default(),
+            webhooks: Arc::new(crate::alerts::WebhookQueue::start(
+                crate::alerts::Webhooks::default(),
+            )),
             bot_types: Arc::new(std::sync::Mutex::new((-1, Arc::default()))),
             logs: Arc::default(),
             log_lines: tokio::sync::broadcast::Sender::new(4_096),
@@ -237,7 +239,9 @@ impl AppState {
     /// The same state trusting the CA certificates in `ca` (PEM) for https:// webhooks, besides
     /// the system's.
     pub fn with_webhook_ca(mut self, ca: &std::path::Path) -> Result<Self, String> {
-        self.webhooks = Arc::new(crate::alerts::Webhooks::new(ca)?);
+        self.webhooks = Arc::new(crate::alerts::WebhookQueue::start(
+            crate::alerts::Webhooks::new(ca)?,
+        ));
         Ok(self)
     }
 

@@ -108,9 +108,7 @@ pub async fn serve(
                     for id in &e.raised {
                         tracing::warn!(alert = %id, "alert raised");
                     }
-                    for failure in &e.delivery_failures {
-                        tracing::error!(%failure, "webhook delivery failed");
-                    }
+                    // Delivery failures are logged where they happen (the webhook queue).
                 }
                 Err(e) => tracing::error!(error = %e, "alert evaluation failed"),
             }

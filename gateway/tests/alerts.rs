@@ -34,6 +34,17 @@ async fn receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
     (format!("http://{addr}/hook"), got)
 }
 
+/// Waits (≤ 5 s) until the receiver holds `n` deliveries.
+async fn delivered(got: &Arc<Mutex<Vec<Value>>>, n: usize) {
+    for _ in 0..100 {
+        if got.lock().unwrap().len() >= n {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{n} deliveries expected, got {:?}", got.lock().unwrap());
+}
+
 #[tokio::test]
 async fn rules_raise_resolve_and_notify_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
@@ -201,9 +212,12 @@ async fn exercise(url: &str) {
     assert_eq!(s, StatusCode::OK, "{ev}");
     assert_eq!(ev["raised"], json!([format!("errors:{id}")]), "{ev}");
     assert_eq!(ev["delivery_failures"], json!([]));
+    // Delivered off the evaluation, by the webhook queue.
+    delivered(&got, 1).await;
     // A second evaluation changes nothing and sends nothing.
     let (_, ev) = call(&app, "POST", "/api/v1/alerts/evaluate", "op", None).await;
     assert_eq!(ev["raised"], json!([]));
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     {
         let got = got.lock().unwrap();
         assert_eq!(got.len(), 1, "{got:?}");
@@ -224,6 +238,7 @@ async fn exercise(url: &str) {
     .await;
     let (_, ev) = call(&app, "POST", "/api/v1/alerts/evaluate", "op", None).await;
     assert_eq!(ev["resolved"], json!([format!("errors:{id}")]), "{ev}");
+    delivered(&got, 2).await;
     assert_eq!(got.lock().unwrap().len(), 2);
     assert_eq!(got.lock().unwrap()[1]["firing"], false);
 
@@ -269,8 +284,53 @@ async fn exercise(url: &str) {
     .await;
     let (_, ev) = call(&app, "POST", "/api/v1/alerts/evaluate", "op", None).await;
     assert_eq!(ev["raised"], json!([format!("errors:{id}")]), "{ev}");
-    let failure = ev["delivery_failures"][0].as_str().unwrap();
+    // The failure (after the retries) comes with a later evaluation.
+    let mut failures = Vec::new();
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let (_, ev) = call(&app, "POST", "/api/v1/alerts/evaluate", "op", None).await;
+        failures.extend(ev["delivery_failures"].as_array().unwrap().iter().cloned());
+        if !failures.is_empty() {
+            break;
+        }
+    }
+    let failure = failures[0].as_str().unwrap();
     assert!(failure.contains("attempt 3"), "{failure}");
+
+    // A receiver that takes the connection and never answers does not hold the evaluation
+    // (inline, its three attempts took ~10 s, and every other alert waited).
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_addr = silent.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = silent.accept().await {
+            held.push(s);
+        }
+    });
+    call(
+        &app,
+        "PUT",
+        "/api/v1/alerts/rules/errors",
+        "adm",
+        Some(json!({"kind": "bot_error", "webhook": format!("http://{silent_addr}/hook")})),
+    )
+    .await;
+    call(
+        &app,
+        "POST",
+        "/api/v1/agent/report",
+        "adm",
+        Some(report("running")),
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let (_, ev) = call(&app, "POST", "/api/v1/alerts/evaluate", "op", None).await;
+    assert_eq!(ev["resolved"], json!([format!("errors:{id}")]), "{ev}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "the evaluation waited {:?} on a silent webhook",
+        started.elapsed()
+    );
 
     // p99 above budget, from the HDR snapshots the agent reports.
     use base64::Engine as _;

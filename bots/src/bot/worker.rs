@@ -463,7 +463,14 @@ pub(super) struct BotSink {
     pub(super) runtime: Arc<crate::runtime::RuntimeStats>,
     pub(super) ingress: Arc<crate::runtime::ingress::IngressStats>,
     pub(super) seen: u64,
+    /// The daily PnL last written (day, bits of the USD value): written again only on change.
+    pub(super) saved_daily: Option<(i64, u64)>,
+    /// When the fills journal was last synced to disk.
+    pub(super) journal_synced: std::time::Instant,
 }
+
+/// How often the fills journal is synced to disk at most.
+const JOURNAL_SYNC: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl BotSink {
     fn record(
@@ -542,18 +549,36 @@ impl crate::runtime::Sink for BotSink {
         let (day, pnl) = (g.day, g.daily_pnl_usd);
         drop(g);
         if self.starts.is_some() {
-            if let Err(e) = save_daily(&self.state_dir, day, pnl) {
-                tracing::warn!(error = %e, "daily PnL not persisted");
+            let daily = (day, pnl.to_bits());
+            if self.saved_daily != Some(daily) {
+                match save_daily(&self.state_dir, day, pnl) {
+                    Ok(()) => self.saved_daily = Some(daily),
+                    Err(e) => tracing::warn!(error = %e, "daily PnL not persisted"),
+                }
             }
             // Fills for the portfolio manager; kept for the next try when the write fails.
             match crate::portfolio::append_fills(&self.state_dir, &self.journal) {
                 Ok(()) => self.journal.clear(),
                 Err(e) => tracing::warn!(error = %e, "fills not journaled"),
             }
+            if self.journal_synced.elapsed() >= JOURNAL_SYNC {
+                self.journal_synced = std::time::Instant::now();
+                if let Err(e) = crate::portfolio::sync_fills(&self.state_dir) {
+                    tracing::warn!(error = %e, "fills journal not synced");
+                }
+            }
         }
     }
 
     fn finish(&mut self) {
         lock(&self.shared).runner_alive = false;
+        if self.starts.is_some() {
+            if let Err(e) = crate::portfolio::append_fills(&self.state_dir, &self.journal)
+                .and_then(|()| crate::portfolio::sync_fills(&self.state_dir))
+            {
+                tracing::warn!(error = %e, "fills not journaled at the stop");
+            }
+            self.journal.clear();
+        }
     }
 }
