@@ -136,6 +136,12 @@ pub fn run(a: AgentArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if gateway.plaintext_remote() {
+        eprintln!(
+            "warning: --gateway {} is another host over plain HTTP: this node's token and its bots' configurations cross the network in clear text; serve the gateway with --tls-cert/--tls-key and use https://",
+            a.gateway
+        );
+    }
     let exe = match a.bot_exe.clone().map_or_else(std::env::current_exe, Ok) {
         Ok(e) => e,
         Err(e) => {

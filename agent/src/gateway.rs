@@ -113,6 +113,11 @@ impl GatewayClient {
         })
     }
 
+    /// Whether the gateway is another host reached over plain HTTP.
+    pub fn plaintext_remote(&self) -> bool {
+        self.endpoint.plaintext_remote()
+    }
+
     async fn call(
         &self,
         what: &'static str,

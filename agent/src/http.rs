@@ -96,13 +96,17 @@ impl Endpoint {
             Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
             None => (rest, ""),
         };
-        if authority.is_empty()
-            || !authority.contains(':')
-            || authority.contains('@')
-            || !authority.is_ascii()
-        {
+        if authority.is_empty() || authority.contains('@') || !authority.is_ascii() {
             return Err(HttpError::BadUrl(url.to_string()));
         }
+        // No port: the scheme's (the connection needs host:port).
+        let authority = match sniperforge_bots::net::split_host_port(authority, 0) {
+            Ok((_, 0)) if https => format!("{authority}:443"),
+            Ok((_, 0)) => return Err(HttpError::BadUrl(url.to_string())),
+            Ok(_) => authority.to_string(),
+            Err(_) => return Err(HttpError::BadUrl(url.to_string())),
+        };
+        let authority = authority.as_str();
         let tls = if https {
             let (host, _) = sniperforge_bots::net::split_host_port(authority, 443)
                 .map_err(|_| HttpError::BadUrl(url.to_string()))?;
@@ -117,6 +121,18 @@ impl Endpoint {
             prefix: prefix.to_string(),
             tls,
         })
+    }
+
+    /// Whether requests go in clear text to another host (tokens could be read on the way).
+    pub fn plaintext_remote(&self) -> bool {
+        let host = sniperforge_bots::net::split_host_port(&self.authority, 0)
+            .map(|(h, _)| h)
+            .unwrap_or_default();
+        let loopback = host == "localhost"
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        self.tls.is_none() && !loopback
     }
 
     /// `127.0.0.1:PORT`.
@@ -244,6 +260,15 @@ mod tests {
             let err = Endpoint::parse(bad).unwrap_err().to_string();
             assert!(err.contains(bad), "{err}");
         }
+        let e = Endpoint::parse("https://gw.internal/api").unwrap();
+        assert_eq!(e.authority, "gw.internal:443");
+        assert!(!e.plaintext_remote());
+        assert!(
+            Endpoint::parse("http://gw.internal:80")
+                .unwrap()
+                .plaintext_remote()
+        );
+        assert!(!Endpoint::loopback(80).plaintext_remote());
         let e = Endpoint::parse("https://gw.internal:8443/api").unwrap();
         assert_eq!(e.scheme(), "https");
         assert_eq!(e.tls.as_ref().map(|t| t.0.as_str()), Some("gw.internal"));

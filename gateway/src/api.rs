@@ -59,6 +59,52 @@ pub struct AppState {
     login_slots: Arc<tokio::sync::Semaphore>,
     /// Desired-state queries waiting at once ([`DESIRED_WAITERS`]).
     desired_waiters: Arc<tokio::sync::Semaphore>,
+    /// Desired-state queries waiting per node ([`DESIRED_WAITERS_PER_NODE`]).
+    desired_by_node: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
+    /// WebSocket streams open at once ([`STREAMS_MAX`]).
+    pub(crate) streams: Arc<tokio::sync::Semaphore>,
+}
+
+/// Desired-state queries one node may have waiting (an agent holds one).
+pub const DESIRED_WAITERS_PER_NODE: usize = 4;
+/// WebSocket streams open at once across the gateway (more get 503).
+pub const STREAMS_MAX: usize = 1_024;
+
+/// One waiting desired-state query of a node, counted until dropped.
+struct NodeWaiter {
+    map: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
+    node: String,
+}
+
+impl NodeWaiter {
+    fn take(
+        map: &Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
+        node: &str,
+    ) -> Option<Self> {
+        let mut m = map.lock().ok()?;
+        let n = m.entry(node.to_string()).or_default();
+        if *n >= DESIRED_WAITERS_PER_NODE {
+            return None;
+        }
+        *n += 1;
+        Some(Self {
+            map: Arc::clone(map),
+            node: node.to_string(),
+        })
+    }
+}
+
+impl Drop for NodeWaiter {
+    fn drop(&mut self) {
+        if let Ok(mut m) = self.map.lock()
+            && let Some(n) = m.get_mut(&self.node)
+        {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.node);
+            }
+        }
+    }
 }
 
 /// Blocking desired-state queries that may wait at once; past it a query answers 503 with
@@ -97,7 +143,22 @@ impl LoginFailures {
         user: &str,
         now: std::time::Instant,
     ) -> Option<std::time::Duration> {
-        self.expire(now);
+        // The two keys at hand are trimmed every time; the whole maps only once they are
+        // large (a spray from many addresses stays linear in attempts, bounded in memory).
+        for times in [self.by_client.get_mut(client), self.by_user.get_mut(user)]
+            .into_iter()
+            .flatten()
+        {
+            while times
+                .front()
+                .is_some_and(|t| now.duration_since(*t) > LOGIN_WINDOW)
+            {
+                times.pop_front();
+            }
+        }
+        if self.by_client.len() + self.by_user.len() > LOGIN_KEYS_PRUNED_AT {
+            self.expire(now);
+        }
         let wait = |times: Option<&std::collections::VecDeque<std::time::Instant>>, allowed| {
             times
                 .filter(|t| t.len() >= allowed)
@@ -147,6 +208,8 @@ pub const RECENT_P99_MS: i64 = 15 * 60_000;
 pub const LOGIN_FAILURES_ALLOWED: usize = 5;
 /// Failed logins for one user name (from any client) per [`LOGIN_WINDOW`] before 429.
 pub const LOGIN_USER_FAILURES_ALLOWED: usize = 10;
+/// Past this many limiter keys, expired ones are dropped.
+const LOGIN_KEYS_PRUNED_AT: usize = 10_000;
 /// Password verifications the gateway runs at once; more wait for a slot (≤ 1 s) or get 429.
 pub const LOGIN_VERIFICATIONS: usize = 4;
 /// See [`LOGIN_FAILURES_ALLOWED`].
@@ -232,6 +295,8 @@ impl AppState {
             login_failures: Arc::default(),
             login_slots: Arc::new(tokio::sync::Semaphore::new(LOGIN_VERIFICATIONS)),
             desired_waiters: Arc::new(tokio::sync::Semaphore::new(DESIRED_WAITERS)),
+            desired_by_node: Arc::default(),
+            streams: Arc::new(tokio::sync::Semaphore::new(STREAMS_MAX)),
             recent_p99: Arc::default(),
         })
     }
@@ -1017,8 +1082,24 @@ async fn emergency_stop(
     Ok(axum::Json(json!({"bots_stopped": stopped})).into_response())
 }
 
-async fn audit(State(state): State<Arc<AppState>>) -> ApiResult {
-    Ok(axum::Json(json!({"audit": state.store.audit_log(200).await?})).into_response())
+/// The audit trail; below admin, webhook URLs (entries older releases wrote whole) show as
+/// their origin, and failed logins without the name tried (often a mistyped password).
+async fn audit(State(state): State<Arc<AppState>>, ext: axum::http::Extensions) -> ApiResult {
+    let mut entries = state.store.audit_log(200).await?;
+    if caller(&ext).role < Role::Admin {
+        for e in &mut entries {
+            if let Some(url) = e["details"]["webhook"].as_str().map(str::to_string)
+                && url.contains("://")
+                && !url.ends_with("/…")
+            {
+                e["details"]["webhook"] = Value::String(webhook_origin(&url));
+            }
+            if e["action"] == "auth.login_failed" {
+                e["target"] = Value::String("(hidden)".into());
+            }
+        }
+    }
+    Ok(axum::Json(json!({"audit": entries})).into_response())
 }
 
 async fn register(
@@ -1096,12 +1177,16 @@ async fn desired(
     let mut rx = state.index.subscribe();
     let wait = std::time::Duration::from_millis(q.wait_ms.min(60_000));
     if *rx.borrow_and_update() <= q.index && !wait.is_zero() {
-        let Ok(_waiting) = Arc::clone(&state.desired_waiters).try_acquire_owned() else {
+        let waiting = Arc::clone(&state.desired_waiters)
+            .try_acquire_owned()
+            .ok()
+            .zip(NodeWaiter::take(&state.desired_by_node, &q.node_id));
+        let Some(_waiting) = waiting else {
             let mut resp = ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "busy",
                 format!(
-                    "{DESIRED_WAITERS} desired-state queries are waiting already; retry in 1 s"
+                    "too many desired-state queries waiting (at most {DESIRED_WAITERS_PER_NODE} for a node, {DESIRED_WAITERS} in all); retry in 1 s"
                 ),
             )
             .into_response();
@@ -2175,9 +2260,22 @@ async fn login(
     ext: axum::http::Extensions,
     body: String,
 ) -> ApiResult {
+    // An IPv6 client is its /64 (one host holds a whole prefix).
     let client = ext
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string());
+        .map_or_else(
+            || "unknown".to_string(),
+            |c| match c.0.ip() {
+                std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                    Some(v4) => v4.to_string(),
+                    None => {
+                        let s = v6.segments();
+                        format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+                    }
+                },
+                ip => ip.to_string(),
+            },
+        );
     let req: Login = parse_body(&body)?;
     // The limiter's key for the user: names no user can have share one.
     let user_key = if valid_name(&req.name) {

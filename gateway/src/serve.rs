@@ -19,6 +19,9 @@ pub struct Limits {
     pub connections: usize,
     /// Time a client has to send a request's headers (and to finish a TLS handshake).
     pub header_read: Duration,
+    /// Time one request may take, its body read included (a client trickling a body gets 408;
+    /// above the longest blocking desired-state query, 60 s).
+    pub request: Duration,
     /// Time connections get to finish their requests once the gateway stops.
     pub drain: Duration,
 }
@@ -28,6 +31,7 @@ impl Default for Limits {
         Self {
             connections: 4_096,
             header_read: Duration::from_secs(10),
+            request: Duration::from_secs(75),
             drain: Duration::from_secs(10),
         }
     }
@@ -128,6 +132,19 @@ pub async fn serve(
     Ok(())
 }
 
+/// The answer to a request that took longer than `deadline`.
+fn timed_out(deadline: Duration) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    (
+        axum::http::StatusCode::REQUEST_TIMEOUT,
+        axum::Json(serde_json::json!({"error": {
+            "code": "request_timeout",
+            "message": format!("the request took longer than {} s", deadline.as_secs()),
+        }})),
+    )
+        .into_response()
+}
+
 /// One connection: HTTP/1.1 with upgrades (WebSockets), the client's address in each request.
 async fn connection<S>(
     stream: S,
@@ -138,10 +155,17 @@ async fn connection<S>(
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
 {
+    let deadline = limits.request;
     let service =
         hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
             request.extensions_mut().insert(ConnectInfo(remote));
-            router.clone().oneshot(request)
+            let router = router.clone();
+            async move {
+                match tokio::time::timeout(deadline, router.oneshot(request)).await {
+                    Ok(answer) => answer,
+                    Err(_) => Ok(timed_out(deadline)),
+                }
+            }
         });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())

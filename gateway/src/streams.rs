@@ -175,8 +175,29 @@ pub async fn ws_metrics(
     ws: WebSocketUpgrade,
 ) -> Response {
     let holder = Holder::of(&ext);
+    let Some(slot) = stream_slot(&state) else {
+        return busy();
+    };
     ws.max_message_size(MAX_MESSAGE)
-        .on_upgrade(move |socket| run(state, socket, holder))
+        .on_upgrade(move |socket| async move {
+            let _slot = slot;
+            run(state, socket, holder).await;
+        })
+}
+
+/// A stream's place among the [`crate::api::STREAMS_MAX`] open at once.
+fn stream_slot(state: &AppState) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    Arc::clone(&state.streams).try_acquire_owned().ok()
+}
+
+fn busy() -> Response {
+    use axum::response::IntoResponse as _;
+    (
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        [(axum::http::header::RETRY_AFTER, "5")],
+        axum::Json(json!({"error": {"code": "busy", "message": format!("{} streams are open already; retry later", crate::api::STREAMS_MAX)}})),
+    )
+        .into_response()
 }
 
 fn error(code: &str, message: &str) -> Message {
@@ -300,8 +321,14 @@ pub async fn ws_logs(
     ws: WebSocketUpgrade,
 ) -> Response {
     let holder = Holder::of(&ext);
+    let Some(slot) = stream_slot(&state) else {
+        return busy();
+    };
     ws.max_message_size(MAX_MESSAGE)
-        .on_upgrade(move |socket| run_logs(state, socket, holder))
+        .on_upgrade(move |socket| async move {
+            let _slot = slot;
+            run_logs(state, socket, holder).await;
+        })
 }
 
 fn wants(topics: &BTreeSet<Topic>, line: &crate::api::LogLine) -> bool {

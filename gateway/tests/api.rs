@@ -731,6 +731,47 @@ async fn agent_tokens_act_for_their_node_only_and_reports_are_bounded() {
         assert!(message.contains(field) && message.len() < 300, "{message}");
     }
 
+    // A node holds at most four waiting desired-state queries: the fifth is 503 at once.
+    let waiting: Vec<_> = (0..4)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                call(
+                    &app,
+                    "GET",
+                    "/api/v1/agent/desired?node_id=b&index=1000000&wait_ms=3000",
+                    Some("ag-b"),
+                    None,
+                )
+                .await
+                .0
+            })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (s, body) = call(
+        &app,
+        "GET",
+        "/api/v1/agent/desired?node_id=b&index=1000000&wait_ms=3000",
+        b,
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    // Another node is not held up by it.
+    let (s, _) = call(
+        &app,
+        "GET",
+        "/api/v1/agent/desired?node_id=a&wait_ms=1",
+        a,
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    for w in waiting {
+        assert_eq!(w.await.unwrap(), StatusCode::OK);
+    }
+
     // Reports of ids no configuration holds are left out: fifty of them keep nothing.
     let kept = |state: &AppState| state.tracked_bots();
     let before = kept(&state);

@@ -432,4 +432,18 @@ async fn concurrent_bad_logins_get_the_allowance_and_429_for_the_rest() {
         .filter(|e| e["action"] == "auth.login_failed" && e["target"] == "vera")
         .count();
     assert_eq!(failed, unauthorized, "{audit}");
+    // Viewers see that logins failed, not the names tried.
+    store
+        .add_token("view", "victor", Role::Viewer)
+        .await
+        .unwrap();
+    let (_, audit) = call(&app, "GET", "/api/v1/system/audit", "view", None).await;
+    let failed: Vec<_> = audit["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "auth.login_failed")
+        .collect();
+    assert!(!failed.is_empty());
+    assert!(failed.iter().all(|e| e["target"] == "(hidden)"), "{audit}");
 }
