@@ -13,6 +13,18 @@ use common::{
     Gateway, T, alive, bot_pids_under, fresh_report, pid_of, start_agent, template, until, wait_for,
 };
 
+/// Kills every bot process under a node's directory when dropped (a failed test must not leave
+/// bots its agent would have stopped).
+struct Reap(std::path::PathBuf);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        for pid in bot_pids_under(&self.0) {
+            common::signal(pid, "KILL");
+        }
+    }
+}
+
 /// An agent for a gateway URL that may not be up (token from `gw_dir/admin.token`).
 fn start_agent_url(
     url: &str,
@@ -242,6 +254,7 @@ fn bots_named_like_agent_files_survive_an_agent_kill_as_one_process_each() {
     let dir = tempfile::tempdir().unwrap();
     let gw = Gateway::start(dir.path());
     let node_dir = dir.path().join("node");
+    let _reap = Reap(node_dir.clone());
     let mut agent = start_agent(&gw, &node_dir, "n3", &[]);
     let long = "x".repeat(64);
     let ids = ["desired", long.as_str()];
@@ -282,6 +295,12 @@ fn bots_named_like_agent_files_survive_an_agent_kill_as_one_process_each() {
     let mut expected: Vec<u32> = pids.iter().map(|p| *p as u32).collect();
     expected.sort_unstable();
     assert_eq!(running, expected);
+    for id in ids {
+        gw.ok("POST", &format!("/api/v1/bots/{id}/stop"), &Value::Null);
+    }
+    wait_for("the bots to stop", T, || {
+        bot_pids_under(&node_dir).is_empty().then_some(())
+    });
     agent.terminate(Duration::from_secs(10));
 }
 
@@ -309,6 +328,7 @@ fn bots_run_as_the_unprivileged_bot_user_and_their_planted_symlinks_are_not_foll
         .unwrap();
     let gw = Gateway::start(&dir.path().join("gw"));
     let node_dir = dir.path().join("node");
+    let _reap = Reap(node_dir.clone());
     let exe_arg = exe.display().to_string();
     let mut agent = start_agent(
         &gw,
@@ -409,5 +429,9 @@ fn bots_run_as_the_unprivileged_bot_user_and_their_planted_symlinks_are_not_foll
         (0, 0),
         "the link's target was given away"
     );
+    gw.ok("POST", "/api/v1/bots/unpriv/stop", &Value::Null);
+    wait_for("the bot to stop", T, || {
+        bot_pids_under(&node_dir).is_empty().then_some(())
+    });
     agent.terminate(Duration::from_secs(10));
 }

@@ -13,9 +13,9 @@ pub struct Curve {
     /// Fraction of the input that reaches the curve (1 − fee).
     pub gamma: f64,
     /// Largest input (before fees) for which the pool's exact swap follows this curve to within
-    /// rounding: unbounded for constant-product pools; for a concentrated-liquidity pool the
-    /// input that moves the price to the end of its current range (the first initialized tick or
-    /// the edge of its tick arrays). 0 (the default) promises nothing.
+    /// rounding: unbounded for constant-product pools. 0 (the default) promises nothing here: a
+    /// concentrated-liquidity pool's range is asked for when a route is sized
+    /// (`WhirlpoolPool::exact_input`), not on every update.
     pub exact_up_to: f64,
 }
 

@@ -1001,8 +1001,12 @@ impl Strategy {
             let Some(curve) = self.curves[hop.pool.0 as usize][side_slot(hop.side)].as_ref() else {
                 return false;
             };
+            let limit = match self.market.pool(hop.pool) {
+                Some(crate::market::Pool::Whirlpool(w)) => w.exact_input(hop.side),
+                _ => curve.exact_up_to,
+            };
             // A millionth of margin for the curve's floating point and the hops' rounding.
-            if x > curve.exact_up_to * (1.0 - 1e-6) {
+            if x > limit * (1.0 - 1e-6) {
                 return false;
             }
             x = curve.output(x);

@@ -108,6 +108,39 @@ impl WhirlpoolPool {
         )
     }
 
+    /// The largest input (before fees) for which a swap on `side` stays in the current range:
+    /// up to the first initialized tick in the swap's direction, or the edge of the tick arrays
+    /// it may use. Within it the swap is one constant-product step on the virtual reserves of
+    /// the current liquidity ([`Amm::curve`]); 0 when that cannot be said.
+    pub fn exact_input(&self, side: Side) -> f64 {
+        let s = &self.state;
+        let (Ok(start), Ok(mint_in)) = (
+            self.swap_start(),
+            self.mint(usize::from(side == Side::BToA)),
+        ) else {
+            return 0.0;
+        };
+        if s.liquidity == 0 {
+            return 0.0;
+        }
+        let a_to_b = side == Side::AToB;
+        let Some(end) = swap::range_end(&start, &self.tick_arrays, a_to_b) else {
+            return 0.0;
+        };
+        let sqrt_price = s.sqrt_price as f64 / 18_446_744_073_709_551_616.0;
+        let end = end as f64 / 18_446_744_073_709_551_616.0;
+        let liquidity = s.liquidity as f64;
+        let gamma = (1.0 - f64::from(s.fee_rate) / 1_000_000.0) * mint_in.transfer_keep();
+        // The input (after fees) that takes the price to the end of the range: Δa = L·(1/√P_end
+        // − 1/√P) or Δb = L·(√P_end − √P); before fees, divided by γ.
+        let delta = if a_to_b {
+            liquidity * (1.0 / end - 1.0 / sqrt_price)
+        } else {
+            liquidity * (end - sqrt_price)
+        };
+        (delta / gamma).max(0.0)
+    }
+
     /// The mints of token A and B as received (`None` before their accounts arrive).
     pub fn known_mints(&self) -> [Option<&Mint>; 2] {
         [self.mints[0].as_ref(), self.mints[1].as_ref()]
@@ -309,27 +342,13 @@ impl Amm for WhirlpoolPool {
             Side::BToA => (b, a, mint_b, mint_a),
         };
         let gamma = (1.0 - f64::from(s.fee_rate) / 1_000_000.0) * mint_in.transfer_keep();
-        // The input (after fees) that takes the price to the end of the range: Δa = L·(1/√P_end −
-        // 1/√P) or Δb = L·(√P_end − √P); before fees, divided by γ.
-        let a_to_b = side == Side::AToB;
-        let exact_up_to = self
-            .swap_start()
-            .ok()
-            .and_then(|start| swap::range_end(&start, &self.tick_arrays, a_to_b))
-            .map_or(0.0, |end| {
-                let end = end as f64 / 18_446_744_073_709_551_616.0;
-                let delta = if a_to_b {
-                    liquidity * (1.0 / end - 1.0 / sqrt_price)
-                } else {
-                    liquidity * (end - sqrt_price)
-                };
-                (delta / gamma).max(0.0)
-            });
         Some(crate::curve::Curve {
             reserve_in,
             reserve_out: reserve_out * mint_out.transfer_keep(),
             gamma,
-            exact_up_to,
+            // Where the current range ends costs a tick search: asked for only when a route
+            // through this pool is sized ([`WhirlpoolPool::exact_input`]).
+            exact_up_to: 0.0,
         })
     }
 
