@@ -398,13 +398,7 @@ pub fn run(a: &UpArgs) -> ExitCode {
 /// Writes a secret to a new file only its owner can read (0600 from its creation on).
 fn write_private(path: &std::path::Path, secret: &str) -> anyhow::Result<()> {
     use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let _ = std::fs::remove_file(path);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
+    let mut f = sniperforge_bots::process::create_private(path)
         .with_context(|| format!("creating {}", path.display()))?;
     f.write_all(secret.as_bytes())
         .with_context(|| format!("writing {}", path.display()))?;

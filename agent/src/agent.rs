@@ -90,7 +90,7 @@ impl LogTail {
         let mut lines = Vec::new();
         // The bot owns its directory: a symlink it planted in place of its log is not followed
         // (the agent may run as root; the target would go to the gateway line by line).
-        let Ok(mut f) = open_nofollow(&self.path) else {
+        let Ok(mut f) = crate::backend::open_regular(&self.path) else {
             return lines;
         };
         if !f.metadata().is_ok_and(|m| m.is_file()) {
@@ -161,21 +161,11 @@ fn write_atomic(
     owner: Option<&crate::backend::BotUser>,
 ) -> std::io::Result<()> {
     use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let tmp = path.with_extension("tmp");
     // A leftover (or a planted symlink) is replaced, never written through.
-    match std::fs::remove_file(&tmp) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
-    }
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)?;
+    let mut f = sniperforge_bots::process::create_private(&tmp)?;
     f.write_all(bytes)?;
     if let Some(user) = owner {
         // On the open file, not by name: nothing swapped in meanwhile is given away.
@@ -184,26 +174,6 @@ fn write_atomic(
     f.sync_all()?;
     std::fs::rename(&tmp, path)?;
     std::fs::File::open(dir)?.sync_all()
-}
-
-/// Opens a file for reading without following a symlink at its last component (bots own the
-/// directories these files are in).
-fn open_nofollow(path: &Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt as _;
-    // Non-blocking: a FIFO planted in the file's place must not hang the agent on open; only
-    // a regular file is read.
-    let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(flags.bits() as i32)
-        .open(path)?;
-    if !file.metadata()?.is_file() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            format!("{}: not a regular file", path.display()),
-        ));
-    }
-    Ok(file)
 }
 
 /// A bot's configuration file as the agent last wrote it (never through a symlink, at most
@@ -216,7 +186,7 @@ pub(crate) fn read_config_file(path: &Path) -> Option<String> {
 /// blocking on a FIFO.
 pub(crate) fn read_small_file(path: &Path, max: u64) -> Option<String> {
     let mut text = String::new();
-    open_nofollow(path)
+    crate::backend::open_regular(path)
         .ok()?
         .take(max)
         .read_to_string(&mut text)

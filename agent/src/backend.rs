@@ -54,6 +54,24 @@ impl BotUser {
     }
 }
 
+/// Opens a regular file for reading without following a symlink at its last component or
+/// blocking on a FIFO (bots own the directories such files are in); anything else is an error.
+pub fn open_regular(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags.bits() as i32)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{}: not a regular file", path.display()),
+        ));
+    }
+    Ok(file)
+}
+
 /// This process's effective uid (0: root).
 pub fn effective_uid() -> u32 {
     rustix::process::geteuid().as_raw()
@@ -185,21 +203,10 @@ impl BotSpec {
     /// through a descriptor opened without following a symlink, and only a regular file: a
     /// link the bot planted is never given away.
     pub fn give(&self, path: &std::path::Path) -> std::io::Result<()> {
-        use std::os::unix::fs::OpenOptionsExt as _;
         let Some(user) = &self.user else {
             return Ok(());
         };
-        let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(flags.bits() as i32)
-            .open(path)?;
-        if !file.metadata()?.is_file() {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                format!("{}: not a regular file", path.display()),
-            ));
-        }
+        let file = open_regular(path)?;
         std::os::unix::fs::fchown(&file, Some(user.uid), Some(user.gid))
     }
 

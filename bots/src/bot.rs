@@ -554,12 +554,7 @@ fn save_daily(dir: &std::path::Path, day: i64, pnl: f64) -> Result<(), BotError>
     std::fs::create_dir_all(dir).map_err(|e| fail(dir, e))?;
     let tmp = dir.join("daily_pnl.json.tmp");
     let text = serde_json::json!({"day": day, "pnl_usd": pnl}).to_string();
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&tmp)
-        .map_err(|e| fail(&tmp, e))?;
+    let mut f = crate::process::create_private(&tmp).map_err(|e| fail(&tmp, e))?;
     f.write_all(text.as_bytes())
         .and_then(|()| f.sync_all())
         .map_err(|e| fail(&tmp, e))?;

@@ -127,22 +127,29 @@ pub fn write_control_secret_for(
     owner: Option<(u32, u32)>,
 ) -> std::io::Result<()> {
     use std::io::Write as _;
+    let mut f = create_private(path)?;
+    f.write_all(secret.as_bytes())?;
+    if let Some((uid, gid)) = owner {
+        std::os::unix::fs::fchown(&f, Some(uid), Some(gid))?;
+    }
+    f.sync_all()
+}
+
+/// A new file at `path` only its owner can read (0600 from its creation): whatever was there
+/// (a file, or a symlink planted to redirect the write) is removed first and the file is
+/// created exclusively, so nothing is ever written through a link.
+pub fn create_private(path: &std::path::Path) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt as _;
     match std::fs::remove_file(path) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
-    let mut f = std::fs::OpenOptions::new()
+    std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(path)?;
-    f.write_all(secret.as_bytes())?;
-    if let Some((uid, gid)) = owner {
-        std::os::unix::fs::fchown(&f, Some(uid), Some(gid))?;
-    }
-    f.sync_all()
+        .open(path)
 }
 
 /// Compares without stopping at the first difference.

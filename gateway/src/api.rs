@@ -203,6 +203,9 @@ type RecentP99 =
 
 /// How far back interval p99s are kept (the longest `for_s` a p99 alert can use).
 pub const RECENT_P99_MS: i64 = 15 * 60_000;
+/// Most interval p99s kept per bot and stage (a report a second for the whole window, and
+/// room for faster ones; a node reporting faster than that cannot grow the gateway).
+pub const RECENT_P99_SAMPLES: usize = 4_096;
 
 /// Failed logins a client may make per [`LOGIN_WINDOW`] before it gets 429.
 pub const LOGIN_FAILURES_ALLOWED: usize = 5;
@@ -1382,6 +1385,10 @@ async fn report(
                     samples.pop_front();
                 }
                 samples.push_back((at, p));
+                // However often a node reports, a stage keeps a bounded history.
+                while samples.len() > RECENT_P99_SAMPLES {
+                    samples.pop_front();
+                }
             }
         }
     }

@@ -236,10 +236,22 @@ pub fn swap_amounts(
 /// arrays it may use (past which the swap fails). Up to there the swap is one constant-product
 /// step on the virtual reserves of `start.liquidity`. `None` when the window cannot be built.
 pub fn range_end(start: &SwapStart, arrays: &[TickArray], a_to_b: bool) -> Option<u128> {
-    let spacing = i32::from(start.tick_spacing);
-    if spacing <= 0 {
+    if start.tick_spacing == 0 {
         return None;
     }
+    let window = window_for(start, arrays, a_to_b).ok()?;
+    let (_, tick, _) = window.next_tick(start.tick_current_index, 0, a_to_b).ok()?;
+    Some(sqrt_price_from_tick_index(tick))
+}
+
+/// The tick arrays a swap from `start` in this direction uses: the program's b→a window
+/// starts one slot to the right of the current tick.
+fn window_for<'a>(
+    start: &SwapStart,
+    arrays: &'a [TickArray],
+    a_to_b: bool,
+) -> Result<Window<'a>, QuoteError> {
+    let spacing = i32::from(start.tick_spacing);
     let ticks_per_array = TICK_ARRAY_SIZE * spacing;
     let first_position = if a_to_b {
         start.tick_current_index
@@ -247,9 +259,7 @@ pub fn range_end(start: &SwapStart, arrays: &[TickArray], a_to_b: bool) -> Optio
         start.tick_current_index.div_euclid(spacing) * spacing + spacing
     };
     let first_start = first_position.div_euclid(ticks_per_array) * ticks_per_array;
-    let window = Window::new(arrays, first_start, a_to_b, spacing).ok()?;
-    let (_, tick, _) = window.next_tick(start.tick_current_index, 0, a_to_b).ok()?;
-    Some(sqrt_price_from_tick_index(tick))
+    Window::new(arrays, first_start, a_to_b, spacing)
 }
 
 /// Where the loop stopped. After a step that ends between ticks the tick index is derived from
@@ -289,15 +299,7 @@ fn run(start: &SwapStart, arrays: &[TickArray], params: SwapParams) -> Result<Lo
         return Err(QuoteError::PriceAtBound);
     }
     let spacing = i32::from(start.tick_spacing);
-    let ticks_per_array = TICK_ARRAY_SIZE * spacing;
-    // The program's b→a window starts one slot to the right of the current tick.
-    let first_position = if a_to_b {
-        start.tick_current_index
-    } else {
-        start.tick_current_index.div_euclid(spacing) * spacing + spacing
-    };
-    let first_start = first_position.div_euclid(ticks_per_array) * ticks_per_array;
-    let window = Window::new(arrays, first_start, a_to_b, spacing)?;
+    let window = window_for(start, arrays, a_to_b)?;
 
     let mut remaining = amount;
     let mut calculated: u64 = 0;
