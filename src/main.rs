@@ -142,6 +142,10 @@ pub struct GatewayArgs {
     /// The PEM private key of --tls-cert.
     #[arg(long, requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Let alert webhooks reach receivers on loopback or link-local addresses (refused by
+    /// default: a webhook must not reach this host's own services or a cloud metadata service).
+    #[arg(long)]
+    pub webhook_allow_private: bool,
     /// Most connections served at once (more wait in the accept queue).
     #[arg(long, default_value_t = 4_096, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_connections: u32,
@@ -560,6 +564,23 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
+            let webhooks = match a
+                .webhook_ca
+                .as_deref()
+                .map(sniperforge_gateway::alerts::Webhooks::new)
+            {
+                None => sniperforge_gateway::alerts::Webhooks::default(),
+                Some(Ok(w)) => w,
+                Some(Err(e)) => {
+                    eprintln!("error: --webhook-ca: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let webhooks = if a.webhook_allow_private {
+                webhooks.allowing_private()
+            } else {
+                webhooks
+            };
             match runtime.block_on(sniperforge_gateway::serve(
                 a.listen,
                 &a.database,
@@ -569,7 +590,7 @@ fn main() -> ExitCode {
                     bot_seconds_ms: i64::from(a.latency_1s_bot_kept_s) * 1000,
                     minutes_ms: i64::from(a.latency_1m_kept_s) * 1000,
                 },
-                a.webhook_ca.as_deref(),
+                webhooks,
                 a.tls_cert.as_deref().zip(a.tls_key.as_deref()),
                 sniperforge_gateway::serve::Limits {
                     connections: a.max_connections as usize,

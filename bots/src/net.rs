@@ -70,8 +70,24 @@ impl Url {
         tls: Option<&Arc<rustls::ClientConfig>>,
         timeout: Duration,
     ) -> Result<Box<dyn Io>, String> {
+        self.connect_to(None, tls, timeout).await
+    }
+
+    /// [`Url::connect`] to `resolved` (an address of the host already checked) when given, the
+    /// TLS name still the URL's host.
+    pub async fn connect_to(
+        &self,
+        resolved: Option<std::net::SocketAddr>,
+        tls: Option<&Arc<rustls::ClientConfig>>,
+        timeout: Duration,
+    ) -> Result<Box<dyn Io>, String> {
         let addr = format!("{} ({}:{})", self.authority, self.host, self.port);
-        let connect = tokio::net::TcpStream::connect((self.host.as_str(), self.port));
+        let connect = async {
+            match resolved {
+                Some(a) => tokio::net::TcpStream::connect(a).await,
+                None => tokio::net::TcpStream::connect((self.host.as_str(), self.port)).await,
+            }
+        };
         let stream = tokio::time::timeout(timeout, connect)
             .await
             .map_err(|_| format!("{addr}: connect timed out"))?

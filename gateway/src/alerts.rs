@@ -433,6 +433,10 @@ impl WebhookQueue {
 pub struct Webhooks {
     /// The TLS client, or why there is none (https:// deliveries then fail with it).
     tls: Result<Arc<rustls::ClientConfig>, String>,
+    /// Whether a receiver may resolve to a loopback or link-local address (a local receiver;
+    /// by default refused: a webhook must not reach the gateway's own host or a cloud
+    /// metadata service).
+    allow_private: bool,
 }
 
 impl std::fmt::Debug for Webhooks {
@@ -446,6 +450,7 @@ impl Default for Webhooks {
     fn default() -> Self {
         Self {
             tls: Self::client(None),
+            allow_private: false,
         }
     }
 }
@@ -455,7 +460,15 @@ impl Webhooks {
     pub fn new(extra_ca: &std::path::Path) -> Result<Self, String> {
         Ok(Self {
             tls: Ok(Self::client(Some(extra_ca))?),
+            allow_private: false,
         })
+    }
+
+    /// The same, also delivering to receivers on loopback or link-local addresses
+    /// (`gateway --webhook-allow-private`).
+    pub fn allowing_private(mut self) -> Self {
+        self.allow_private = true;
+        self
     }
 
     fn client(extra_ca: Option<&std::path::Path>) -> Result<Arc<rustls::ClientConfig>, String> {
@@ -486,7 +499,30 @@ impl Webhooks {
         } else {
             None
         };
-        let stream = target.connect(config, Duration::from_secs(3)).await?;
+        // Resolved once and checked; the connection goes to the address checked (a name that
+        // resolves differently a moment later does not get past it).
+        let resolved: Vec<std::net::SocketAddr> = tokio::time::timeout(
+            Duration::from_secs(3),
+            tokio::net::lookup_host((target.host.as_str(), target.port)),
+        )
+        .await
+        .map_err(|_| format!("{addr}: name resolution timed out"))?
+        .map_err(|e| format!("{addr}: {e}"))?
+        .collect();
+        if !self.allow_private
+            && let Some(bad) = resolved.iter().find(|a| local_address(a.ip()))
+        {
+            return Err(format!(
+                "{addr}: resolves to {}, a loopback, link-local or unspecified address (allowed with gateway --webhook-allow-private)",
+                bad.ip()
+            ));
+        }
+        let first = *resolved
+            .first()
+            .ok_or_else(|| format!("{addr}: no address"))?;
+        let stream = target
+            .connect_to(Some(first), config, Duration::from_secs(3))
+            .await?;
         let payload = body.to_string();
         let request = format!(
             "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}",
@@ -500,6 +536,20 @@ impl Webhooks {
             .nth(1)
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| format!("{addr}: no HTTP status in the answer"))
+    }
+}
+
+/// Whether a receiver's address is this host's or its link's (loopback, link-local, such as a
+/// cloud metadata service, or unspecified).
+fn local_address(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.is_loopback() || v4.is_link_local() || v4.is_unspecified(),
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => local_address(std::net::IpAddr::V4(v4)),
+            None => {
+                v6.is_loopback() || v6.is_unspecified() || (v6.segments()[0] & 0xffc0) == 0xfe80
+            }
+        },
     }
 }
 

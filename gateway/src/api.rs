@@ -306,11 +306,14 @@ impl AppState {
 
     /// The same state trusting the CA certificates in `ca` (PEM) for https:// webhooks, besides
     /// the system's.
-    pub fn with_webhook_ca(mut self, ca: &std::path::Path) -> Result<Self, String> {
-        self.webhooks = Arc::new(crate::alerts::WebhookQueue::start(
-            crate::alerts::Webhooks::new(ca)?,
-        ));
-        Ok(self)
+    pub fn with_webhook_ca(self, ca: &std::path::Path) -> Result<Self, String> {
+        Ok(self.with_webhooks(crate::alerts::Webhooks::new(ca)?))
+    }
+
+    /// The same state delivering alert webhooks through `webhooks`.
+    pub fn with_webhooks(mut self, webhooks: crate::alerts::Webhooks) -> Self {
+        self.webhooks = Arc::new(crate::alerts::WebhookQueue::start(webhooks));
+        self
     }
 
     /// The same state keeping latency windows as `retention` says.

@@ -20,14 +20,14 @@ use std::path::Path;
 /// Runs the gateway: connects the store (migrating it), makes an admin token on first start
 /// (written to `data_dir/admin.token`, mode 0600), and serves the API until Ctrl-C / SIGTERM
 /// (HTTPS with `tls`: certificate chain and key, PEM); latency windows are kept as `retention`
-/// says; https:// webhooks trust the system's CAs and those in `webhook_ca`; connections as
-/// `limits` say.
+/// says; alert webhooks go through `webhooks` (its CAs, whether private receivers are
+/// allowed); connections as `limits` say.
 pub async fn serve(
     listen: SocketAddr,
     database: &str,
     data_dir: &Path,
     retention: windows::Retention,
-    webhook_ca: Option<&Path>,
+    webhooks: alerts::Webhooks,
     tls: Option<(&Path, &Path)>,
     limits: serve::Limits,
 ) -> Result<(), String> {
@@ -90,10 +90,7 @@ pub async fn serve(
         .await
         .map_err(|e| e.to_string())?
         .with_retention(retention);
-    let state = match webhook_ca {
-        Some(ca) => state.with_webhook_ca(ca)?,
-        None => state,
-    };
+    let state = state.with_webhooks(webhooks);
     // Alert rules are evaluated, and latency windows closed, every second.
     let evaluator = state.clone();
     tokio::spawn(async move {

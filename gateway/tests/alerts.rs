@@ -68,7 +68,13 @@ async fn exercise(url: &str) {
         .add_token("view", "victor", Role::Viewer)
         .await
         .unwrap();
-    let app = router(AppState::new(store).await.unwrap());
+    // The receivers here are on loopback: allowed explicitly.
+    let app = router(
+        AppState::new(store)
+            .await
+            .unwrap()
+            .with_webhooks(sniperforge_gateway::alerts::Webhooks::default().allowing_private()),
+    );
     let (hook, got) = receiver().await;
 
     // Bad rules say what is wrong; only admins write rules.

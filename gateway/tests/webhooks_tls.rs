@@ -153,7 +153,9 @@ async fn https_webhooks_are_delivered_to_a_trusted_receiver_only() {
     }
     let (port, got) = receiver(dir.path()).await;
     let url = format!("https://localhost:{port}/hook");
-    let trusting = Webhooks::new(&dir.path().join("ca.pem")).unwrap();
+    let trusting = Webhooks::new(&dir.path().join("ca.pem"))
+        .unwrap()
+        .allowing_private();
     trusting
         .deliver(&url, &json!({"text": "ALERT test", "firing": true}))
         .await
@@ -164,6 +166,7 @@ async fn https_webhooks_are_delivered_to_a_trusted_receiver_only() {
     );
     // The system's CAs alone do not know the test CA: a TLS error, nothing delivered.
     let err = Webhooks::default()
+        .allowing_private()
         .deliver(&url, &json!({"text": "never"}))
         .await
         .unwrap_err();
@@ -186,4 +189,29 @@ async fn https_webhooks_are_delivered_to_a_trusted_receiver_only() {
         .await
         .unwrap_err();
     assert!(err.contains("not a number"), "{err}");
+}
+
+/// By default a webhook never reaches this host or its link: loopback, link-local (a cloud
+/// metadata service) and unspecified receivers are refused by their resolved address, before
+/// any connection.
+#[tokio::test]
+async fn webhooks_to_loopback_or_link_local_receivers_are_refused_by_default() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let default = Webhooks::default();
+    for url in [
+        format!("http://127.0.0.1:{port}/hook"),
+        format!("http://localhost:{port}/hook"),
+        "http://169.254.169.254/latest/meta-data".to_string(),
+        "http://[::1]:9/x".to_string(),
+        "http://0.0.0.0:9/x".to_string(),
+        "http://[::ffff:127.0.0.1]:9/x".to_string(),
+    ] {
+        let err = default.deliver(&url, &json!({})).await.unwrap_err();
+        assert!(err.contains("--webhook-allow-private"), "{url}: {err}");
+    }
+    // Nothing was connected to.
+    let accepted =
+        tokio::time::timeout(std::time::Duration::from_millis(200), listener.accept()).await;
+    assert!(accepted.is_err(), "a refused webhook connected");
 }
