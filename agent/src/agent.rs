@@ -10,7 +10,7 @@
 //! agent's other files (a bot named `desired` once shared its record with the desired state).
 
 use std::collections::HashMap;
-use std::io::{Read, Seek};
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use crate::backend::{Backend, BotSpec, Instance, UnitState};
+use crate::files::{LogTail, read_config_file, write_atomic};
 use crate::gateway::{Desired, DesiredBot, GatewayClient, NodeInfo};
 use crate::http::Endpoint;
 
@@ -49,10 +50,6 @@ pub struct AgentOptions {
     pub bot_user: Option<crate::backend::BotUser>,
 }
 
-/// Most log lines per bot in one report, and the longest line kept (bytes), as the gateway takes.
-const LOG_LINES_PER_REPORT: usize = 1_000;
-const LOG_LINE_MAX: usize = 8 * 1024;
-const LOG_READ_MAX: u64 = 256 * 1024;
 /// How long the blocking query waits at the gateway.
 const DESIRED_WAIT: Duration = Duration::from_secs(30);
 /// Report period right after a desired-state change, and for how long.
@@ -70,74 +67,6 @@ struct Record {
     desired_state: String,
 }
 
-/// New lines of a log file since the last read.
-#[derive(Debug)]
-struct LogTail {
-    path: PathBuf,
-    offset: u64,
-}
-
-impl LogTail {
-    /// Starts at the file's current end (lines written before are not sent again).
-    fn at_end(path: &Path) -> Self {
-        Self {
-            path: path.to_path_buf(),
-            offset: std::fs::metadata(path).map_or(0, |m| m.len()),
-        }
-    }
-
-    fn read(&mut self) -> Vec<String> {
-        let mut lines = Vec::new();
-        // The bot owns its directory: a symlink it planted in place of its log is not followed
-        // (the agent may run as root; the target would go to the gateway line by line).
-        let Ok(mut f) = crate::backend::open_regular(&self.path) else {
-            return lines;
-        };
-        if !f.metadata().is_ok_and(|m| m.is_file()) {
-            return lines;
-        }
-        let len = f.metadata().map_or(0, |m| m.len());
-        if len < self.offset {
-            self.offset = 0; // truncated or replaced
-        }
-        if f.seek(std::io::SeekFrom::Start(self.offset)).is_err() {
-            return lines;
-        }
-        let mut buf = Vec::new();
-        if f.take(LOG_READ_MAX).read_to_end(&mut buf).is_err() {
-            return lines;
-        }
-        let mut consumed = 0;
-        while lines.len() < LOG_LINES_PER_REPORT {
-            let Some(nl) = buf[consumed..].iter().position(|b| *b == b'\n') else {
-                break;
-            };
-            lines.push(clip(&buf[consumed..consumed + nl]));
-            consumed += nl + 1;
-        }
-        if consumed == 0 && buf.len() as u64 == LOG_READ_MAX {
-            // One line longer than a whole read: send its start, skip the rest.
-            lines.push(clip(&buf));
-            consumed = buf.len();
-        }
-        self.offset += consumed as u64;
-        lines
-    }
-}
-
-fn clip(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    let text = text.trim_end_matches('\r');
-    if text.len() <= LOG_LINE_MAX {
-        return text.to_string();
-    }
-    let mut end = LOG_LINE_MAX;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text[..end].to_string()
-}
-
 #[derive(Debug)]
 struct Managed {
     record: Record,
@@ -151,48 +80,6 @@ struct Managed {
 
 /// A bot running this long counts as healthy again (its failure count resets).
 const HEALTHY_AFTER_S: u64 = 30;
-
-/// Writes `bytes` to `path` through a temporary file, an fsync and a rename (never half a
-/// file, and the rename is synced too); the file is created 0600 (records hold the bots'
-/// control secrets, configurations their limits).
-fn write_atomic(
-    path: &Path,
-    bytes: &[u8],
-    owner: Option<&crate::backend::BotUser>,
-) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let tmp = path.with_extension("tmp");
-    // A leftover (or a planted symlink) is replaced, never written through.
-    let mut f = sniperforge_bots::process::create_private(&tmp)?;
-    f.write_all(bytes)?;
-    if let Some(user) = owner {
-        // On the open file, not by name: nothing swapped in meanwhile is given away.
-        std::os::unix::fs::fchown(&f, Some(user.uid), Some(user.gid))?;
-    }
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    std::fs::File::open(dir)?.sync_all()
-}
-
-/// A bot's configuration file as the agent last wrote it (never through a symlink, at most
-/// 4 MiB).
-pub(crate) fn read_config_file(path: &Path) -> Option<String> {
-    read_small_file(path, 4 << 20)
-}
-
-/// A regular file's text, at most `max` bytes, opened without following a symlink or
-/// blocking on a FIFO.
-pub(crate) fn read_small_file(path: &Path, max: u64) -> Option<String> {
-    let mut text = String::new();
-    crate::backend::open_regular(path)
-        .ok()?
-        .take(max)
-        .read_to_string(&mut text)
-        .ok()?;
-    Some(text)
-}
 
 /// Before a bot is (re)started: a new control secret (a secret an earlier instance held, or a
 /// process squatting its port while it was down could have seen, dies with that instance), the
@@ -1072,6 +959,7 @@ pub fn parse_cpu_list(s: &str) -> Vec<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::files::LOG_LINE_MAX;
 
     #[test]
     fn cpu_lists_parse() {

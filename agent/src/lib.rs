@@ -5,6 +5,7 @@
 
 pub mod agent;
 pub mod backend;
+pub mod files;
 pub mod gateway;
 pub mod http;
 pub mod nomad;

@@ -361,7 +361,7 @@ impl Backend for NomadBackend {
             .ok()
             .and_then(|u| u.get(bot_id).map(|u| u.spec.clone()))
             .ok_or_else(|| Self::err(bot_id, "not running: nothing to reload"))?;
-        let body = crate::agent::read_config_file(&spec.config_path).ok_or_else(|| {
+        let body = crate::files::read_config_file(&spec.config_path).ok_or_else(|| {
             Self::err(
                 bot_id,
                 format!(

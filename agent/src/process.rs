@@ -303,7 +303,7 @@ impl Backend for ProcessBackend {
     }
 
     async fn adopt(&self, spec: &BotSpec) -> Result<bool, BackendError> {
-        let pid = crate::agent::read_small_file(&Self::pid_file(spec), 64)
+        let pid = crate::files::read_small_file(&Self::pid_file(spec), 64)
             .and_then(|s| s.trim().parse::<u32>().ok());
         match pid {
             Some(pid) if is_bot_process(pid, &spec.config_path) => {

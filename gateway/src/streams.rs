@@ -174,20 +174,30 @@ pub async fn ws_metrics(
     ext: axum::http::Extensions,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let holder = Holder::of(&ext);
-    let Some(slot) = stream_slot(&state) else {
+    upgrade(state, &ext, ws, run)
+}
+
+/// Upgrades to a stream that holds one of the [`crate::api::STREAMS_MAX`] places (503 when
+/// none is left) and checks its token while it runs.
+fn upgrade<F, Fut>(
+    state: Arc<AppState>,
+    ext: &axum::http::Extensions,
+    ws: WebSocketUpgrade,
+    stream: F,
+) -> Response
+where
+    F: FnOnce(Arc<AppState>, WebSocket, Holder) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let holder = Holder::of(ext);
+    let Some(slot) = Arc::clone(&state.streams).try_acquire_owned().ok() else {
         return busy();
     };
     ws.max_message_size(MAX_MESSAGE)
         .on_upgrade(move |socket| async move {
             let _slot = slot;
-            run(state, socket, holder).await;
+            stream(state, socket, holder).await;
         })
-}
-
-/// A stream's place among the [`crate::api::STREAMS_MAX`] open at once.
-fn stream_slot(state: &AppState) -> Option<tokio::sync::OwnedSemaphorePermit> {
-    Arc::clone(&state.streams).try_acquire_owned().ok()
 }
 
 fn busy() -> Response {
@@ -320,15 +330,7 @@ pub async fn ws_logs(
     ext: axum::http::Extensions,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let holder = Holder::of(&ext);
-    let Some(slot) = stream_slot(&state) else {
-        return busy();
-    };
-    ws.max_message_size(MAX_MESSAGE)
-        .on_upgrade(move |socket| async move {
-            let _slot = slot;
-            run_logs(state, socket, holder).await;
-        })
+    upgrade(state, &ext, ws, run_logs)
 }
 
 fn wants(topics: &BTreeSet<Topic>, line: &crate::api::LogLine) -> bool {
