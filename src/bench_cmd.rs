@@ -78,6 +78,9 @@ fn baseline_run(a: &crate::BaselineArgs) -> anyhow::Result<()> {
         "ours_ns": {"p50": report.ours.p50, "p99": report.ours.p99, "p999": report.ours.p999, "max": report.ours.max},
         "baseline_ns": {"p50": report.baseline.p50, "p99": report.baseline.p99, "p999": report.baseline.p999, "max": report.baseline.max},
         "ours_found": report.ours_found,
+        "ours_ordered": report.ours_ordered,
+        "ordered_compared": report.ordered_compared,
+        "ordered_below": report.ordered_below,
         "baseline_found": report.baseline_found,
         "missed": report.missed,
     });

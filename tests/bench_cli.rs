@@ -90,6 +90,9 @@ fn baseline_writes_its_comparison_and_misses_nothing() {
     assert_eq!(json["updates"], 150);
     assert_eq!(json["missed"], 0);
     assert!(json["baseline_found"].as_u64().unwrap() > 0, "{json}");
+    // The engine orders what it finds, sized at least as well as the baseline's ladder.
+    assert!(json["ordered_compared"].as_u64().unwrap() > 0, "{json}");
+    assert_eq!(json["ordered_below"], 0, "{json}");
 }
 
 #[test]

@@ -251,6 +251,8 @@ pub struct SimFeed {
     sim: Box<Simulator>,
     interval_ns: f64,
     produced: u64,
+    /// The next update, made while the runtime waited for its due time.
+    next: Option<AccountUpdate>,
 }
 
 impl SimFeed {
@@ -260,6 +262,7 @@ impl SimFeed {
             sim,
             interval_ns: if rate == 0 { 0.0 } else { 1e9 / rate as f64 },
             produced: 0,
+            next: None,
         }
     }
 }
@@ -270,7 +273,7 @@ impl crate::runtime::Produce for SimFeed {
     }
 
     fn produce(&mut self, ingress: &mut crate::runtime::Ingress, at: u64) -> bool {
-        let update = self.sim.next_update();
+        let update = self.next.take().unwrap_or_else(|| self.sim.next_update());
         let mut data = ingress.buffer_for(update.data.len());
         data.extend_from_slice(&update.data);
         self.produced += 1;
@@ -284,6 +287,12 @@ impl crate::runtime::Produce for SimFeed {
 
     fn scheduled(&self) -> bool {
         self.interval_ns > 0.0
+    }
+
+    fn prepare(&mut self) {
+        if self.next.is_none() {
+            self.next = Some(self.sim.next_update());
+        }
     }
 }
 

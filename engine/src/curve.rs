@@ -25,6 +25,31 @@ impl Curve {
     pub fn output(&self, x: f64) -> f64 {
         self.gamma * self.reserve_out * x / (self.reserve_in + self.gamma * x)
     }
+
+    /// `limit` (an input up to which the pool follows this curve) capped where the mints'
+    /// transfer fees stop following it: `limit_in` on the hop's input, `limit_out` on its output
+    /// before the output mint's fee, of which `keep_out` arrives (see
+    /// `Mint::transfer_curve`).
+    pub fn transfer_limited(
+        &self,
+        limit: f64,
+        limit_in: f64,
+        limit_out: f64,
+        keep_out: f64,
+    ) -> f64 {
+        let mut x = limit.min(limit_in);
+        if limit_out.is_finite() {
+            if keep_out <= 0.0 || self.gamma <= 0.0 {
+                return 0.0;
+            }
+            // The input whose output (before the fee) reaches `limit_out`.
+            let reserve_out = self.reserve_out / keep_out;
+            if limit_out < reserve_out {
+                x = x.min(limit_out * self.reserve_in / (self.gamma * (reserve_out - limit_out)));
+            }
+        }
+        x.max(0.0)
+    }
 }
 
 /// A composed route `x → a·x / (b + c·x)`.

@@ -395,12 +395,44 @@ impl Mint {
         d
     }
 
-    /// The share of a transfer that arrives at the newer fee set, ignoring the cap (for the
-    /// sizing curves only; quotes are exact).
-    pub fn transfer_keep(&self) -> f64 {
-        self.transfer_fee.as_ref().map_or(1.0, |c| {
-            1.0 - f64::from(c.newer.basis_points) / f64::from(MAX_FEE_BASIS_POINTS)
-        })
+    /// How a sizing curve models this mint's transfer fee on transfers of up to `largest` base
+    /// units (the pool's side of a swap): the share of a transfer that arrives, and the largest
+    /// transfer up to which that share is the fee charged, to within rounding, whichever fee set
+    /// is in force (quotes are exact; the curves do not know the epoch).
+    /// - A set charges its rate up to where its cap binds. A cap within reach (below `largest`)
+    ///   makes large transfers cheaper than the rate says (the fee stops growing), so the curve
+    ///   leaves that set's fee out: an upper bound on the output, followed nowhere. A set with a
+    ///   rate or a cap of 0 charges nothing.
+    /// - Both sets at one rate: that rate, followed up to the lower cap. Rates that differ (a
+    ///   fee change pending or taken effect): the lower one, followed nowhere.
+    ///
+    /// The detection prefilter relies on the curves being upper bounds (a route the exact quotes
+    /// find profitable is never filtered out); the sizing's narrow bracket and closed-form
+    /// rejections rely on them being followed.
+    pub fn transfer_curve(&self, largest: f64) -> (f64, f64) {
+        let Some(c) = &self.transfer_fee else {
+            return (1.0, f64::INFINITY);
+        };
+        // (rate in bps the curve may charge, transfer up to which it is the fee charged)
+        let set = |f: &TransferFee| {
+            let bps = f.basis_points.min(MAX_FEE_BASIS_POINTS);
+            if bps == 0 || f.maximum_fee == 0 {
+                return (0, f64::INFINITY);
+            }
+            let caps_at = f.maximum_fee as f64 * f64::from(MAX_FEE_BASIS_POINTS) / f64::from(bps);
+            if caps_at < largest {
+                (0, 0.0)
+            } else {
+                (bps, caps_at)
+            }
+        };
+        let ((older, older_holds), (newer, newer_holds)) = (set(&c.older), set(&c.newer));
+        let keep = 1.0 - f64::from(older.min(newer)) / f64::from(MAX_FEE_BASIS_POINTS);
+        if older == newer {
+            (keep, older_holds.min(newer_holds))
+        } else {
+            (keep, 0.0)
+        }
     }
 
     /// The program that owns this mint.
@@ -419,6 +451,37 @@ mod tests {
             maximum_fee: max,
             basis_points: bps,
         }
+    }
+
+    #[test]
+    fn sizing_curves_take_a_transfer_fee_only_where_it_is_the_fee_charged() {
+        let mint = |older, newer| Mint {
+            transfer_fee: Some(TransferFeeConfig { older, newer }),
+            ..Mint::plain(Pubkey([1; 32]), 6)
+        };
+        assert_eq!(
+            Mint::plain(Pubkey([1; 32]), 6).transfer_curve(1e12),
+            (1.0, f64::INFINITY)
+        );
+        // One rate in both sets: followed up to the lower cap (100 at 1% is 10,000 in).
+        let (keep, holds) = mint(fee(100, 200), fee(100, 100)).transfer_curve(5_000.0);
+        assert!((keep - 0.99).abs() < 1e-12 && (holds - 10_000.0).abs() < 1e-6);
+        // The cap binds within reach: left out, followed nowhere.
+        assert_eq!(
+            mint(fee(100, 100), fee(100, 100)).transfer_curve(20_000.0),
+            (1.0, 0.0)
+        );
+        // Rates that differ: the lower one, followed nowhere; a cap of 0 charges nothing.
+        let (keep, holds) = mint(fee(50, u64::MAX), fee(100, u64::MAX)).transfer_curve(1e12);
+        assert!((keep - 0.995).abs() < 1e-12 && holds == 0.0);
+        assert_eq!(
+            mint(fee(100, 0), fee(0, 5)).transfer_curve(1e12),
+            (1.0, f64::INFINITY)
+        );
+        assert_eq!(
+            mint(fee(100, 0), fee(100, u64::MAX)).transfer_curve(1e12),
+            (1.0, 0.0)
+        );
     }
 
     #[test]

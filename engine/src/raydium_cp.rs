@@ -900,11 +900,23 @@ impl Amm for RaydiumCpPool {
         } else {
             keep(fees.trade_fee_rate) * keep(fees.creator_fee_rate)
         };
-        (r_in > 0 && r_out > 0).then(|| crate::curve::Curve {
-            reserve_in: r_in as f64,
-            reserve_out: r_out as f64 * mint_out.map_or(1.0, Mint::transfer_keep),
-            gamma: pool_gamma * mint_in.map_or(1.0, Mint::transfer_keep),
-            exact_up_to: f64::INFINITY,
+        // Transfer fees: an input up to the pool's own reserve, an output up to the vault's.
+        let fee = |mint: Option<&Mint>, largest: u64| {
+            mint.map_or((1.0, f64::INFINITY), |m| m.transfer_curve(largest as f64))
+        };
+        let ((keep_in, holds_in), (keep_out, holds_out)) =
+            (fee(mint_in, r_in), fee(mint_out, r_out));
+        (r_in > 0 && r_out > 0).then(|| {
+            let curve = crate::curve::Curve {
+                reserve_in: r_in as f64,
+                reserve_out: r_out as f64 * keep_out,
+                gamma: pool_gamma * keep_in,
+                exact_up_to: f64::INFINITY,
+            };
+            crate::curve::Curve {
+                exact_up_to: curve.transfer_limited(f64::INFINITY, holds_in, holds_out, keep_out),
+                ..curve
+            }
         })
     }
 

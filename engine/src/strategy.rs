@@ -308,10 +308,12 @@ pub struct Strategy {
     /// Per pool: the cycles through it with their hops' `log_rate` indices, laid out flat so
     /// the prefilter streams through memory.
     packed: Vec<Vec<PackedCycle>>,
-    /// Scratch list of the prefilter's candidates (reused: no allocation per update).
+    /// The prefilter's candidates of the last account update, over every pool it changed
+    /// (reused: no allocation per update in steady state).
     candidates: Vec<CycleId>,
-    /// Candidates by closed-form profit in USD, best first (reused).
-    ranked: Vec<(f64, CycleId)>,
+    /// Candidates by closed-form profit in USD, best first, with their composed curve and
+    /// optimal input (reused).
+    ranked: Vec<(f64, CycleId, Chain, f64)>,
     /// Per cycle: the sum of its pools' generations when it was last traded (a route is not
     /// traded twice on the same states).
     traded_at: Vec<u64>,
@@ -456,6 +458,14 @@ impl Strategy {
         }
     }
 
+    /// The routes the last account update's prefilter flagged, through every pool it changed:
+    /// those whose hops' marginal rates multiply past 1 + the minimum edge (profitable at some
+    /// size before rounding). The best by the closed form is sized and decided; the others are
+    /// sized in turn only while none is ordered (see [`Counters::overlapping`]).
+    pub fn flagged(&self) -> &[CycleId] {
+        &self.candidates
+    }
+
     /// Stage times of the last account update.
     pub fn stamps(&self) -> Stamps {
         self.stamps
@@ -532,6 +542,7 @@ impl Strategy {
         out: &mut Vec<Decision>,
     ) -> Result<(), DecodeError> {
         self.counters.updates += 1;
+        self.candidates.clear();
         self.stamps.received_at = update.received_at;
         let mut changed = std::mem::take(&mut self.changed);
         let applied = self.market.apply_update(update, &mut changed);
@@ -610,7 +621,7 @@ impl Strategy {
         // built in range of `log_rate`); the rare ones are then composed and sized.
         let lr = self.log_rate.as_slice();
         let mut candidates = std::mem::take(&mut self.candidates);
-        candidates.clear();
+        let from = candidates.len();
         for c in list {
             let sum = lr[c.hops[0] as usize]
                 + lr[c.hops[1] as usize]
@@ -626,20 +637,22 @@ impl Strategy {
         // route most likely to be worth it.
         let mut ranked = std::mem::take(&mut self.ranked);
         ranked.clear();
-        for &id in &candidates {
-            if let Some(score) = self.closed_form_usd(id) {
-                ranked.push((score, id));
+        for &id in &candidates[from..] {
+            if let Some(closed) = self.closed_form(id)
+                && let Some(score) = self.closed_form_usd(id, &closed)
+            {
+                ranked.push((score, id, closed.0, closed.1));
             }
         }
         ranked.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
         let mut found = false;
         let mut ordered = false;
-        for &(_, id) in &ranked {
+        for &(_, id, chain, guess) in &ranked {
             if ordered {
                 self.counters.overlapping += 1;
                 continue;
             }
-            if let Some((opportunity, stopped)) = self.evaluate(id, clock) {
+            if let Some((opportunity, stopped)) = self.evaluate(id, (chain, guess), clock) {
                 if !found {
                     self.stamps.detected_at = clock.now_ns();
                     found = true;
@@ -687,11 +700,10 @@ impl Strategy {
         Some((chain, guess))
     }
 
-    /// The closed form's profit of a cycle at its optimal input (capped at the base mint's
-    /// maximum trade), in USD; `None` when the composed curve is not profitable past the edge
-    /// or the start mint is no base. Ranks candidates; the exact sizing decides.
-    fn closed_form_usd(&self, id: CycleId) -> Option<f64> {
-        let (chain, guess) = self.closed_form(id)?;
+    /// The closed form's profit of a cycle (its composed curve and optimal input, from
+    /// [`Self::closed_form`]) at its optimal input capped at the base mint's maximum trade, in
+    /// USD; `None` when the start mint is no base. Ranks candidates; the exact sizing decides.
+    fn closed_form_usd(&self, id: CycleId, &(chain, guess): &(Chain, f64)) -> Option<f64> {
         let start = self.cycles.cycle(id).start_mint;
         let base = self.base.get(start.0 as usize)?.as_ref()?;
         let fee = f64::from(self.config.route_fee_bps) / 10_000.0;
@@ -711,21 +723,25 @@ impl Strategy {
         let now = clock.now_ns();
         self.counters.cycles_evaluated += self.cycles.len() as u64;
         for i in 0..self.cycles.len() {
-            if let Some((opportunity, stopped)) = self.evaluate(CycleId(i as u32), clock) {
+            let id = CycleId(i as u32);
+            if let Some(closed) = self.closed_form(id)
+                && let Some((opportunity, stopped)) = self.evaluate(id, closed, clock)
+            {
                 self.decide(opportunity, stopped, now, clock, out);
             }
         }
     }
 
-    /// Composes the cycle's curves; when the route is profitable and passes the size-free gates,
-    /// sizes it and confirms it with exact quotes. Returns the opportunity and, when a size-free
-    /// gate stopped it, the reason (the opportunity is then the closed-form estimate).
+    /// A profitable route (its composed curve and the closed form's optimal input, from
+    /// [`Self::closed_form`]): when it passes the size-free gates, sizes it and confirms it with
+    /// exact quotes. Returns the opportunity and, when a size-free gate stopped it, the reason
+    /// (the opportunity is then the closed-form estimate).
     fn evaluate(
         &mut self,
         id: CycleId,
+        (chain, guess): (Chain, f64),
         clock: &impl Clock,
     ) -> Option<(Opportunity, Option<Rejection>)> {
-        let (chain, guess) = self.closed_form(id)?;
         let cycle = self.cycles.cycle(id);
         let states = cycle
             .hops()
@@ -791,7 +807,7 @@ impl Strategy {
                 return estimate(Rejection::ProfitAbsolute);
             }
         }
-        let (amount_in, expected_out) = self.best_input(id, &bracket, exact_curves)?;
+        let (amount_in, expected_out) = self.best_input(id, &chain, &bracket, exact_curves)?;
         let profit = expected_out
             .checked_sub(amount_in)
             .and_then(|p| p.checked_sub(self.route_cost(amount_in)))
@@ -909,8 +925,15 @@ impl Strategy {
 
     /// Refines the closed-form guess with exact quotes: golden-section search on the exact
     /// profit, then a scan of the last few units. Returns (input, output) of the best found.
-    /// `exact_curves`: every hop follows its curve across the narrow bracket.
-    fn best_input(&self, id: CycleId, bracket: &Bracket, exact_curves: bool) -> Option<(u64, u64)> {
+    /// `chain`: the route's composed curve; `exact_curves`: every hop follows its curve across
+    /// the narrow bracket.
+    fn best_input(
+        &self,
+        id: CycleId,
+        chain: &Chain,
+        bracket: &Bracket,
+        exact_curves: bool,
+    ) -> Option<(u64, u64)> {
         // (profit, output) of `x` in; each size is quoted once.
         let quote = |x: u64| -> Option<(i128, u64)> {
             self.route_output(id, x).map(|out| {
@@ -929,12 +952,14 @@ impl Strategy {
             }
         };
         let (x0, cap) = (bracket.x0, bracket.cap);
-        let (mut lo, mut hi) = if bracket.narrow_holds(exact_curves) {
-            bracket.narrow
-        } else {
-            bracket.wide
-        };
-        if hi - lo > Bracket::SCAN {
+        let narrow = bracket.narrow_holds(exact_curves);
+        let (mut lo, mut hi) = if narrow { bracket.narrow } else { bracket.wide };
+        if narrow && hi - lo > Bracket::SCAN {
+            // Every hop follows its curve across the bracket: the closed form's optimum is the
+            // exact one to within the hops' rounding, which a search over a few nearby sizes
+            // could only trade for a luckier unit or two.
+            keep(&mut best, x0, quote(x0));
+        } else if hi - lo > Bracket::SCAN {
             // Near the optimum the profit is flat: an input 1.6% off loses 0.025% of it.
             let tolerance = 16u64.max(x0 >> 6);
             const INV_PHI: f64 = 0.618_033_988_749_895;
@@ -969,12 +994,20 @@ impl Strategy {
         }
         // Near the optimum the exact profit is flat to within the hops' rounding: the halvings
         // of the cap that land nearby are tried too (a few quotes), so no ladder of sizes, the
-        // brute-force baseline's, can beat the result.
+        // brute-force baseline's, can beat the result. Where every hop follows its curve up to
+        // such a size, rounding only lowers the exact profit below the curve's: a size whose
+        // curve profit is already below the best exact one cannot win and is not quoted.
+        let fee = f64::from(self.config.route_fee_bps) / 10_000.0;
         for x in (0..64)
             .map(|k| cap >> k)
             .take_while(|x| *x > 0)
             .filter(|x| *x >= x0 / 4 && *x <= x0.saturating_mul(4))
         {
+            let follows = exact_curves && (x <= bracket.narrow.1 || self.exact_up_to(id, x));
+            let curve_profit = chain.output(x as f64) - x as f64 * (1.0 + fee);
+            if follows && curve_profit * (1.0 + 1e-6) + 2.0 < best.1 as f64 {
+                continue;
+            }
             keep(&mut best, x, quote(x));
         }
         // Every hop rounds its output down to whole units: the input past the least one that

@@ -617,3 +617,90 @@ fn whirlpool_exact_out_never_quotes_a_free_lunch() {
         |(s, amount, side)| whirlpool_case(&s, amount, side, SwapMode::ExactOut),
     );
 }
+
+// ---- The sizing curves ---------------------------------------------------------------------
+
+/// A pool's sizing curve bounds its exact quotes from above (rounding and fees only lower
+/// them) up to the input where the pool says the curve holds (`exact_up_to`, or a Whirlpool's
+/// current range): there the strategy takes the curve's optimum and rejects routes on the
+/// curve's profit. At any size up to the pool's input reserve the exact output stays below the
+/// curve's marginal rate at 0 times the input, which the detection prefilter relies on (a
+/// route the exact quotes find profitable is never filtered out). Transfer fees count: their
+/// caps, and fee sets at different rates, make large transfers cheaper than a rate says.
+fn curve_bounds(
+    curve: Option<sniperforge_engine::curve::Curve>,
+    limit: f64,
+    amount: u64,
+    quote: impl Fn(u64) -> Result<Quote, QuoteError>,
+    state: &dyn std::fmt::Debug,
+) -> Result<bool, TestCaseError> {
+    let Some(curve) = curve else {
+        return Ok(false);
+    };
+    let mut quoted = false;
+    let marginal = curve.gamma * curve.reserve_out / curve.reserve_in;
+    for (amount, within) in [
+        ((amount as f64).min(limit * (1.0 - 1e-6)) as u64, true),
+        ((amount as f64).min(curve.reserve_in) as u64, false),
+    ] {
+        if amount == 0 {
+            continue;
+        }
+        let Ok(q) = quote(amount) else {
+            continue;
+        };
+        quoted = true;
+        let bound = if within {
+            curve.output(amount as f64)
+        } else {
+            marginal * amount as f64
+        };
+        prop_assert!(
+            q.amount_out as f64 <= bound * (1.0 + 1e-9) + 1.0,
+            "{amount} in (curve holds to {limit}, within: {within}): exact {} > bound {bound} \
+             ({curve:?}, {state:?})",
+            q.amount_out
+        );
+    }
+    Ok(quoted)
+}
+
+#[test]
+fn raydium_cp_never_beats_its_sizing_curve_where_it_claims_to_follow_it() {
+    run(
+        "raydium-cp curve",
+        (cp_state(), balance(), side()),
+        CASES / 20,
+        |(s, amount, side)| {
+            let pool = cp_pool(&s);
+            let curve = pool.curve(side);
+            let limit = curve.map_or(0.0, |c| c.exact_up_to);
+            let quote = |x| {
+                pool.quote(&QuoteRequest {
+                    epoch: s.epoch,
+                    ..request(x, side, SwapMode::ExactIn, s.now)
+                })
+            };
+            curve_bounds(curve, limit, amount, quote, &s)
+        },
+    );
+}
+
+#[test]
+fn whirlpool_never_beats_its_sizing_curve_inside_its_range() {
+    run(
+        "whirlpool curve",
+        (whirlpool_state(), balance(), side()),
+        CASES / 20,
+        |(s, amount, side)| {
+            let pool = whirlpool_pool(&s);
+            let quote = |x| {
+                pool.quote(&QuoteRequest {
+                    epoch: s.epoch,
+                    ..request(x, side, SwapMode::ExactIn, 0)
+                })
+            };
+            curve_bounds(pool.curve(side), pool.exact_input(side), amount, quote, &s)
+        },
+    );
+}

@@ -86,6 +86,10 @@ pub trait Produce: Send + 'static {
     fn scheduled(&self) -> bool {
         true
     }
+    /// Gets the next event ready while the runtime waits for its due time (the simulator
+    /// builds it then, as an exchange has its message ready before it is sent, so the hot
+    /// path measures handing it over, not making it).
+    fn prepare(&mut self) {}
 }
 
 /// Where the events come from.
@@ -286,7 +290,8 @@ pub fn start<W: Worker, S: Sink>(
                             break;
                         };
                         if next > now {
-                            let wait = next - now;
+                            source.prepare();
+                            let wait = next.saturating_sub(clock.now_ns());
                             if spin {
                                 std::hint::spin_loop();
                             } else {
@@ -399,6 +404,9 @@ pub fn start<W: Worker, S: Sink>(
                         }
                         None => {
                             idle = idle.wrapping_add(1);
+                            if let Some((_, source)) = &mut inline {
+                                source.prepare();
+                            }
                             // Paper fills come due while nothing arrives: a spinner settles them
                             // every 1,024 idle polls, a parked thread at every wake-up.
                             if !spin || idle.is_multiple_of(1024) {

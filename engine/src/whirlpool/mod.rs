@@ -114,15 +114,20 @@ impl WhirlpoolPool {
     /// the current liquidity ([`Amm::curve`]); 0 when that cannot be said.
     pub fn exact_input(&self, side: Side) -> f64 {
         let s = &self.state;
-        let (Ok(start), Ok(mint_in)) = (
+        let (Ok(start), Ok(mint_in), Ok(mint_out), Some(curve)) = (
             self.swap_start(),
             self.mint(usize::from(side == Side::BToA)),
+            self.mint(usize::from(side == Side::AToB)),
+            self.curve(side),
         ) else {
             return 0.0;
         };
         if s.liquidity == 0 {
             return 0.0;
         }
+        let (reserve_in, reserve_out) = virtual_reserves(s, side);
+        let ((keep_in, holds_in), (keep_out, holds_out)) =
+            transfer_fees(mint_in, mint_out, reserve_in, reserve_out);
         let a_to_b = side == Side::AToB;
         let Some(end) = swap::range_end(&start, &self.tick_arrays, a_to_b) else {
             return 0.0;
@@ -130,7 +135,7 @@ impl WhirlpoolPool {
         let sqrt_price = s.sqrt_price as f64 / 18_446_744_073_709_551_616.0;
         let end = end as f64 / 18_446_744_073_709_551_616.0;
         let liquidity = s.liquidity as f64;
-        let gamma = (1.0 - f64::from(s.fee_rate) / 1_000_000.0) * mint_in.transfer_keep();
+        let gamma = (1.0 - f64::from(s.fee_rate) / 1_000_000.0) * keep_in;
         // The input (after fees) that takes the price to the end of the range: Δa = L·(1/√P_end
         // − 1/√P) or Δb = L·(√P_end − √P); before fees, divided by γ.
         let delta = if a_to_b {
@@ -138,7 +143,8 @@ impl WhirlpoolPool {
         } else {
             liquidity * (end - sqrt_price)
         };
-        (delta / gamma).max(0.0)
+        // Transfer fees follow the curve only below their caps, at the rate it assumes.
+        curve.transfer_limited((delta / gamma).max(0.0), holds_in, holds_out, keep_out)
     }
 
     /// The mints of token A and B as received (`None` before their accounts arrive).
@@ -219,6 +225,32 @@ impl WhirlpoolPool {
         }
         Ok(())
     }
+}
+
+/// Virtual reserves (in, out) of the current range for a swap on `side`: x = L/√P (token A),
+/// y = L·√P (token B).
+fn virtual_reserves(s: &Whirlpool, side: Side) -> (f64, f64) {
+    let sqrt_price = s.sqrt_price as f64 / 18_446_744_073_709_551_616.0;
+    let liquidity = s.liquidity as f64;
+    let (a, b) = (liquidity / sqrt_price, liquidity * sqrt_price);
+    match side {
+        Side::AToB => (a, b),
+        Side::BToA => (b, a),
+    }
+}
+
+/// How the sizing curve takes the input's and the output's transfer fees ([`Mint::transfer_curve`],
+/// over transfers up to the range's virtual reserves).
+fn transfer_fees(
+    mint_in: &Mint,
+    mint_out: &Mint,
+    reserve_in: f64,
+    reserve_out: f64,
+) -> ((f64, f64), (f64, f64)) {
+    (
+        mint_in.transfer_curve(reserve_in),
+        mint_out.transfer_curve(reserve_out),
+    )
 }
 
 impl Amm for WhirlpoolPool {
@@ -333,18 +365,17 @@ impl Amm for WhirlpoolPool {
             return None;
         }
         let (mint_a, mint_b) = (self.mint(0).ok()?, self.mint(1).ok()?);
-        // Virtual reserves of the current range: x = L/√P (token A), y = L·√P (token B).
-        let sqrt_price = s.sqrt_price as f64 / 18_446_744_073_709_551_616.0;
-        let liquidity = s.liquidity as f64;
-        let (a, b) = (liquidity / sqrt_price, liquidity * sqrt_price);
-        let (reserve_in, reserve_out, mint_in, mint_out) = match side {
-            Side::AToB => (a, b, mint_a, mint_b),
-            Side::BToA => (b, a, mint_b, mint_a),
+        let (mint_in, mint_out) = match side {
+            Side::AToB => (mint_a, mint_b),
+            Side::BToA => (mint_b, mint_a),
         };
-        let gamma = (1.0 - f64::from(s.fee_rate) / 1_000_000.0) * mint_in.transfer_keep();
+        let (reserve_in, reserve_out) = virtual_reserves(s, side);
+        let ((keep_in, _), (keep_out, _)) =
+            transfer_fees(mint_in, mint_out, reserve_in, reserve_out);
+        let gamma = (1.0 - f64::from(s.fee_rate) / 1_000_000.0) * keep_in;
         Some(crate::curve::Curve {
             reserve_in,
-            reserve_out: reserve_out * mint_out.transfer_keep(),
+            reserve_out: reserve_out * keep_out,
             gamma,
             // Where the current range ends costs a tick search: asked for only when a route
             // through this pool is sized ([`WhirlpoolPool::exact_input`]).
