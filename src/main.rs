@@ -343,6 +343,19 @@ pub struct BotArgs {
     /// <state-dir>/control.secret (0600).
     #[arg(long)]
     pub control_secret_file: Option<PathBuf>,
+    /// The cores the node leaves to work off the hot paths (a CPU list such as 0-1,6; the agent
+    /// passes the cores no bot reserves): the executor, the control endpoint and reporting keep
+    /// to them. Default: every core the process may use that resources.cores does not reserve.
+    #[arg(long, value_parser = cpu_list)]
+    pub shared_cores: Option<CpuList>,
+}
+
+/// A CPU list argument (`0-2,7`).
+#[derive(Debug, Clone)]
+pub struct CpuList(pub Vec<usize>);
+
+fn cpu_list(s: &str) -> Result<CpuList, String> {
+    sniperforge_bots::runtime::affinity::parse_cpu_list(s).map(CpuList)
 }
 
 #[derive(Debug, Subcommand)]
@@ -627,6 +640,7 @@ fn main() -> ExitCode {
                 sim_rate: a.sim_rate,
                 log_file: a.log_file,
                 control_secret_file: a.control_secret_file,
+                shared_cores: a.shared_cores.map(|l| l.0).unwrap_or_default(),
             });
             ExitCode::from(u8::try_from(code).unwrap_or(1))
         }

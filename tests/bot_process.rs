@@ -38,12 +38,24 @@ fn spawn_with_state(config: &Value, dir: &Path, state: &Path) -> Bot {
 }
 
 fn spawn_at(config: &Value, path: &Path, state: &Path) -> Bot {
+    spawn_how(config, path, state, |c| c)
+}
+
+/// A bot process as `spawn_at`, its command adjusted by `how` (more flags, environment).
+fn spawn_how(
+    config: &Value,
+    path: &Path,
+    state: &Path,
+    how: impl FnOnce(&mut Command) -> &mut Command,
+) -> Bot {
     std::fs::write(path, config.to_string()).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sniperforge"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sniperforge"));
+    command
         .args(["bot", "--config"])
         .arg(path)
         .arg("--state-dir")
-        .arg(state)
+        .arg(state);
+    let mut child = how(&mut command)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -757,6 +769,50 @@ fn the_bot_pins_its_strategy_and_feed_threads_and_keeps_the_rest_off_them() {
     let details = health["details"].to_string();
     assert!(
         details.contains(&format!("strategy on core {strategy}")),
+        "{health}"
+    );
+    sigterm_exits_zero_quickly(bot);
+}
+
+#[test]
+fn in_a_nomad_allocation_the_reserved_cores_are_the_ones_nomad_chose() {
+    // Nomad picks the cores of `resources { cores = N }` itself and says which in
+    // NOMAD_CPU_CORES; the configured ones (here a core the machine lacks) take their place, in
+    // order, and the other threads keep to the node's shared cores.
+    let cores = my_cores();
+    assert!(cores.len() >= 2, "this test needs two cores: {cores:?}");
+    let (shared, reserved) = (cores[0], cores[cores.len() - 1]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = template("triangular_arbitrage");
+    cfg["bot_id"] = json!("nomad");
+    cfg["resources"]["cores"] = json!([1000]);
+    let bot = spawn_how(
+        &cfg,
+        &dir.path().join("bot.json"),
+        &dir.path().join("state"),
+        |c| {
+            c.env("NOMAD_CPU_CORES", reserved.to_string())
+                .args(["--shared-cores", &shared.to_string()])
+        },
+    );
+    wait_for(
+        "the bot to process updates",
+        Duration::from_secs(30),
+        || http(&bot, "GET", "/health", "").0 == 200,
+    );
+    let threads = threads_of(bot.child.id());
+    for (name, allowed) in &threads {
+        let want = if name == "strategy-nomad" {
+            reserved
+        } else {
+            shared
+        };
+        assert_eq!(parse_list(allowed), vec![want], "{name}: {threads:?}");
+    }
+    let (_, health) = http(&bot, "GET", "/health", "");
+    let details = serde_json::from_str::<Value>(&health).unwrap()["details"].to_string();
+    assert!(
+        details.contains("NOMAD_CPU_CORES") && details.contains(&format!("core {reserved}")),
         "{health}"
     );
     sigterm_exits_zero_quickly(bot);

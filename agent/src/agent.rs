@@ -89,9 +89,11 @@ fn prepare_start(
     record: &mut Record,
     opts: &AgentOptions,
     records: &Path,
+    shared_cores: Vec<usize>,
 ) -> Result<BotSpec, String> {
     record.spec.control_secret = sniperforge_bots::process::new_control_secret()
         .map_err(|e| format!("no randomness for the control secret: {e}"))?;
+    record.spec.shared_cores = shared_cores;
     record.spec.exe = opts.exe.clone();
     record.spec.user = opts.bot_user.clone();
     let path = records.join(format!("{}.json", record.spec.bot_id));
@@ -263,6 +265,21 @@ impl Agent {
         }
     }
 
+    /// The node's cores no managed bot reserves and the kernel does not isolate: where bots run
+    /// their threads off the hot path.
+    fn shared_cores(&self) -> Vec<usize> {
+        let node = &self.opts.node;
+        (0..node.cores as usize)
+            .filter(|c| !node.isolated_cores.iter().any(|i| *i as usize == *c))
+            .filter(|c| {
+                !self
+                    .managed
+                    .values()
+                    .any(|m| m.record.spec.cores.contains(c))
+            })
+            .collect()
+    }
+
     fn spec_for(&self, config: &sniperforge_bots::BotConfig, port: u16) -> BotSpec {
         let dir = self.opts.data_dir.join("bots").join(&config.bot_id);
         BotSpec {
@@ -282,6 +299,7 @@ impl Agent {
             },
             control_port: port,
             cores: config.resources.cores.clone(),
+            shared_cores: Vec::new(),
             memory_mb: config.resources.memory_mb,
             feed_args: self.opts.feed_args.clone(),
             seed: self.opts.seed,
@@ -518,6 +536,7 @@ impl Agent {
 
     /// Restart requests and bots that are not running although wanted.
     async fn converge_running(&mut self, d: &DesiredBot) -> Result<(), String> {
+        let shared = self.shared_cores();
         let Some(m) = self.managed.get_mut(&d.bot_id) else {
             return Ok(());
         };
@@ -525,7 +544,7 @@ impl Agent {
         let records = self.opts.data_dir.join("agent").join("bots");
         if d.restarts > m.record.restarts {
             m.record.restarts = d.restarts;
-            let spec = prepare_start(&mut m.record, &self.opts, &records)?;
+            let spec = prepare_start(&mut m.record, &self.opts, &records, shared.clone())?;
             self.backend
                 .restart(&spec)
                 .await
@@ -539,7 +558,7 @@ impl Agent {
                 state: UnitState::Stopped,
                 ..
             }) => {
-                let spec = prepare_start(&mut m.record, &self.opts, &records)?;
+                let spec = prepare_start(&mut m.record, &self.opts, &records, shared.clone())?;
                 self.backend.start(&spec).await.map_err(|e| e.to_string())?;
                 tracing::info!(bot_id = %d.bot_id, "started (was not running)");
             }
@@ -557,7 +576,8 @@ impl Agent {
                     }
                     Some(at) if now >= at => {
                         m.retry_at = None;
-                        let spec = prepare_start(&mut m.record, &self.opts, &records)?;
+                        let spec =
+                            prepare_start(&mut m.record, &self.opts, &records, shared.clone())?;
                         self.backend.start(&spec).await.map_err(|e| e.to_string())?;
                         tracing::info!(bot_id = %d.bot_id, "started again after backoff");
                     }
@@ -940,20 +960,13 @@ pub fn local_node(node_id: &str, backend: &str) -> NodeInfo {
     }
 }
 
-/// Parses a kernel CPU list (`0-2,5`).
+/// Parses a kernel CPU list (`0-2,5`); a malformed one reads as empty.
 pub fn parse_cpu_list(s: &str) -> Vec<u32> {
-    let mut out = Vec::new();
-    for part in s.trim().split(',').filter(|p| !p.is_empty()) {
-        match part.split_once('-') {
-            Some((a, b)) => {
-                if let (Ok(a), Ok(b)) = (a.parse::<u32>(), b.parse::<u32>()) {
-                    out.extend(a..=b.min(a.saturating_add(4096)));
-                }
-            }
-            None => out.extend(part.parse::<u32>().ok()),
-        }
-    }
-    out
+    sniperforge_bots::runtime::affinity::parse_cpu_list(s)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|c| u32::try_from(c).ok())
+        .collect()
 }
 
 #[cfg(test)]
@@ -965,7 +978,7 @@ mod tests {
     fn cpu_lists_parse() {
         assert_eq!(parse_cpu_list("0-2,5\n"), vec![0, 1, 2, 5]);
         assert_eq!(parse_cpu_list("\n"), Vec::<u32>::new());
-        assert_eq!(parse_cpu_list("x,3"), vec![3]);
+        assert_eq!(parse_cpu_list("x,3"), Vec::<u32>::new());
     }
 
     #[test]

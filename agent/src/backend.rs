@@ -104,6 +104,11 @@ pub struct BotSpec {
     pub control_port: u16,
     /// Cores it is pinned to (empty: any).
     pub cores: Vec<usize>,
+    /// The node's cores that no bot reserves (nor the kernel isolates), as of its start: where
+    /// its threads off the hot path run (`--shared-cores`; systemd's `CPUAffinity` is its
+    /// reserved cores and these). Empty: not pinned, or none left.
+    #[serde(default)]
+    pub shared_cores: Vec<usize>,
     /// Memory limit, MiB (0: none).
     pub memory_mb: u64,
     /// Feed arguments (`--feed sim`, or `--feed solana --rpc-url … --markets …`).
@@ -140,6 +145,11 @@ impl BotSpec {
         if !self.control_secret.is_empty() {
             args.push("--control-secret-file".into());
             args.push(self.control_secret_path().display().to_string());
+        }
+        if !self.cores.is_empty() && !self.shared_cores.is_empty() {
+            args.push("--shared-cores".into());
+            let list: Vec<String> = self.shared_cores.iter().map(usize::to_string).collect();
+            args.push(list.join(","));
         }
         args
     }

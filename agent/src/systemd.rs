@@ -118,7 +118,11 @@ pub fn properties(spec: &BotSpec) -> Vec<(String, OwnedVariant)> {
         p.push(("Group".into(), var(user.group.clone())));
     }
     if !spec.cores.is_empty() {
-        p.push(("CPUAffinity".into(), var(cpu_mask(&spec.cores))));
+        // The reserved cores for the hot threads, the shared ones for the rest (the bot pins
+        // each thread itself).
+        let mut allowed = spec.cores.clone();
+        allowed.extend(&spec.shared_cores);
+        p.push(("CPUAffinity".into(), var(cpu_mask(&allowed))));
     }
     if spec.memory_mb > 0 {
         p.push(("MemoryMax".into(), var(spec.memory_mb * 1024 * 1024)));
@@ -460,6 +464,7 @@ mod tests {
             log_path: "/d/bots/b/bot.log".into(),
             control_port: 9000,
             cores: vec![2, 3],
+            shared_cores: vec![0],
             memory_mb: 256,
             feed_args: vec!["--feed".into(), "sim".into()],
             seed: 7,
@@ -512,7 +517,7 @@ mod tests {
         assert_eq!(get("UMask"), format!("{:?}", var(0o077u32)));
         assert_eq!(directive("ExecReload"), "/bin/kill -HUP $MAINPID");
         assert!(get("ExecReload").contains("$MAINPID") && get("ExecReload").contains("-HUP"));
-        assert_eq!(get("CPUAffinity"), format!("{:?}", var(vec![0b1100u8])));
+        assert_eq!(get("CPUAffinity"), format!("{:?}", var(vec![0b1101u8])));
         assert_eq!(get("MemoryMax"), format!("{:?}", var(256u64 << 20)));
         // Every directive of the template's [Service] section is carried, or says why not: a
         // directive added to the template fails here until the transient unit has it too.

@@ -605,9 +605,8 @@ impl BotInterface for MarketBot {
             config.config.bot_type == BotType::MlAnalytics,
             self.options.seed,
         );
-        let plan = crate::runtime::Plan::new(
+        let plan = crate::runtime::Plan::for_this_process(
             &config.config.resources.cores,
-            crate::runtime::affinity::allowed_cores(),
             config.param("execution", "spin") == &Value::Bool(true),
             spec.is_node(),
         );

@@ -60,6 +60,10 @@ pub struct BotArgs {
     /// The control endpoint's secret (`None`: made here and written to
     /// `<state_dir>/control.secret`).
     pub control_secret_file: Option<PathBuf>,
+    /// The cores the node leaves to work off the hot paths (no bot's reserved core): the
+    /// executor, the control endpoint and reporting keep to them (empty: every core the
+    /// process may use that its configuration does not reserve).
+    pub shared_cores: Vec<usize>,
 }
 
 #[derive(Clone)]
@@ -461,12 +465,8 @@ pub fn run(args: BotArgs) -> i32 {
     // The control endpoint, reporting and every thread not on the hot path stay off the
     // reserved cores (the runtime pins its own hot threads); the mask the process started with
     // is read first.
-    let plan = crate::runtime::Plan::new(
-        &valid.config.resources.cores,
-        crate::runtime::affinity::allowed_cores(),
-        false,
-        false,
-    );
+    crate::runtime::affinity::set_shared_cores(args.shared_cores.clone());
+    let plan = crate::runtime::Plan::for_this_process(&valid.config.resources.cores, false, false);
     if let Err(e) = crate::runtime::affinity::confine_current(&plan.others) {
         tracing::warn!(error = %e, "control threads not confined");
     }

@@ -146,6 +146,140 @@ impl Plan {
     }
 }
 
+impl Plan {
+    /// Keeps the other threads (executor, live sender, control endpoint, reporting) to
+    /// `shared`, the cores the node leaves to work off the hot paths (the agent's
+    /// `--shared-cores`: no bot's reserved core, no isolated one), where the planned ones
+    /// include any; otherwise as planned (in a Nomad allocation the process may only run on its
+    /// own reserved cores and Nomad's shared ones, which the plan already keeps to).
+    pub fn within_shared(mut self, shared: &[usize]) -> Self {
+        let hot = [self.strategy, self.feed];
+        let narrowed: Vec<usize> = self
+            .others
+            .iter()
+            .copied()
+            .filter(|c| shared.contains(c) && !hot.contains(&Some(*c)))
+            .collect();
+        if !narrowed.is_empty() {
+            self.others = narrowed;
+        }
+        self
+    }
+
+    /// The plan of this bot process for its configured `resources.cores`: mapped onto the
+    /// cores a Nomad allocation reserved ([`reserved_cores`]), on the cores the process may use,
+    /// with the other threads kept to the node's shared cores ([`set_shared_cores`]).
+    pub fn for_this_process(configured: &[usize], spin: bool, feed_thread_needed: bool) -> Self {
+        let (cores, note) = reserved_cores(configured);
+        let mut plan = Self::new(&cores, allowed_cores(), spin, feed_thread_needed)
+            .within_shared(shared_cores());
+        plan.warnings.splice(0..0, note);
+        plan
+    }
+}
+
+/// Parses a kernel CPU list (`0-2,7,12-14`, as in `/sys/devices/system/cpu/isolated`, a
+/// cgroup's `cpuset.cpus` or Nomad's `NOMAD_CPU_CORES`); cores past the affinity mask's size
+/// and malformed lists are refused with what was wrong.
+pub fn parse_cpu_list(s: &str) -> Result<Vec<usize>, String> {
+    let max = rustix::thread::CpuSet::MAX_CPU;
+    let core = |t: &str| -> Result<usize, String> {
+        let c: usize = t
+            .trim()
+            .parse()
+            .map_err(|_| format!("{t:?} in CPU list {s:?} is not a core number"))?;
+        if c >= max {
+            return Err(format!("core {c} in CPU list {s:?} is past {}", max - 1));
+        }
+        Ok(c)
+    };
+    let mut out = Vec::new();
+    for part in s.trim().split(',').filter(|p| !p.trim().is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (core(a)?, core(b)?);
+                if a > b {
+                    return Err(format!("range {part:?} in CPU list {s:?} runs backwards"));
+                }
+                out.extend(a..=b);
+            }
+            None => out.push(core(part)?),
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+/// `configured` (`resources.cores`) placed on `granted`, the cores a supervisor reserved for
+/// this process when it chooses them itself (Nomad's `resources { cores = N }`): as
+/// configured when they are among the granted ones, else the granted cores in their place,
+/// in order (the configuration then says how many cores and which does what: the first the
+/// feed, the second the strategy). With a note saying so; fewer granted cores than configured
+/// leaves the configuration as it is (the plan then warns that it cannot run there).
+pub fn map_reserved(
+    configured: &[usize],
+    granted: Option<&[usize]>,
+) -> (Vec<usize>, Option<String>) {
+    match granted {
+        Some(granted)
+            if !configured.is_empty() && !configured.iter().all(|c| granted.contains(c)) =>
+        {
+            if granted.len() < configured.len() {
+                return (
+                    configured.to_vec(),
+                    Some(format!(
+                        "resources.cores {configured:?}: the allocation reserved only {granted:?} (NOMAD_CPU_CORES)"
+                    )),
+                );
+            }
+            let mapped = granted[..configured.len()].to_vec();
+            let note = format!(
+                "resources.cores {configured:?} run on {mapped:?}, the cores the allocation reserved (NOMAD_CPU_CORES {granted:?})"
+            );
+            (mapped, Some(note))
+        }
+        _ => (configured.to_vec(), None),
+    }
+}
+
+/// The cores a Nomad allocation reserved for this task (`NOMAD_CPU_CORES`), read once; `None`
+/// outside such an allocation or when the variable cannot be read (logged).
+pub fn nomad_cores() -> Option<&'static [usize]> {
+    static NOMAD: OnceLock<Option<Vec<usize>>> = OnceLock::new();
+    NOMAD
+        .get_or_init(|| {
+            let list = std::env::var("NOMAD_CPU_CORES").ok()?;
+            match parse_cpu_list(&list) {
+                Ok(cores) if !cores.is_empty() => Some(cores),
+                Ok(_) => None,
+                Err(e) => {
+                    tracing::warn!(error = %e, "NOMAD_CPU_CORES ignored");
+                    None
+                }
+            }
+        })
+        .as_deref()
+}
+
+/// `resources.cores` where this process runs them (see [`map_reserved`]).
+pub fn reserved_cores(configured: &[usize]) -> (Vec<usize>, Option<String>) {
+    map_reserved(configured, nomad_cores())
+}
+
+static SHARED: OnceLock<Vec<usize>> = OnceLock::new();
+
+/// Records the node's shared cores for this process (the bot's `--shared-cores`); the first
+/// call wins.
+pub fn set_shared_cores(cores: Vec<usize>) {
+    let _ = SHARED.set(cores);
+}
+
+/// The node's shared cores as recorded (empty: not given).
+pub fn shared_cores() -> &'static [usize] {
+    SHARED.get().map_or(&[], Vec::as_slice)
+}
+
 /// The placement that measures best on `allowed` cores (see the README's latency tables):
 /// with three or more, the last two reserved (feed, strategy), spinning, the rest for
 /// everything else; with two, the last one run to completion, spinning, the other for
@@ -253,6 +387,44 @@ mod tests {
             !alone.spin,
             "a spinner sharing its only core with the rest starves it"
         );
+    }
+
+    #[test]
+    fn other_threads_keep_to_the_node_shared_cores_where_any_is_left() {
+        // Cores 2 and 3 are another bot's: the executor stays on 0 and 1.
+        let p = Plan::new(&[4, 5], &[0, 1, 2, 3, 4, 5], true, false).within_shared(&[0, 1]);
+        assert_eq!(p.others, vec![0, 1]);
+        // Nothing shared among the allowed cores (a Nomad allocation's own): as planned.
+        let p = Plan::new(&[4, 5], &[4, 5, 6], true, false).within_shared(&[0, 1]);
+        assert_eq!(p.others, vec![6]);
+        // The fallback onto the feed's core is never narrowed away.
+        let p = Plan::new(&[0, 1], &[0, 1], true, false).within_shared(&[0]);
+        assert_eq!(p.others, vec![0]);
+    }
+
+    #[test]
+    fn nomad_reserved_cores_take_the_place_of_the_configured_ones() {
+        assert_eq!(map_reserved(&[2, 3], None), (vec![2, 3], None));
+        assert_eq!(map_reserved(&[2, 3], Some(&[1, 2, 3])), (vec![2, 3], None));
+        let (cores, note) = map_reserved(&[2, 3], Some(&[5, 9]));
+        assert_eq!(cores, vec![5, 9]);
+        assert!(note.unwrap().contains("[5, 9]"));
+        let (cores, note) = map_reserved(&[2, 3], Some(&[5]));
+        assert_eq!(cores, vec![2, 3]);
+        assert!(note.unwrap().contains("only [5]"));
+        assert_eq!(map_reserved(&[], Some(&[5])), (vec![], None));
+    }
+
+    #[test]
+    fn cpu_lists_parse_or_say_what_is_wrong() {
+        assert_eq!(
+            parse_cpu_list("0-2,7,12-13\n"),
+            Ok(vec![0, 1, 2, 7, 12, 13])
+        );
+        assert_eq!(parse_cpu_list(""), Ok(vec![]));
+        assert!(parse_cpu_list("x,3").unwrap_err().contains("\"x\""));
+        assert!(parse_cpu_list("5-2").unwrap_err().contains("backwards"));
+        assert!(parse_cpu_list("0-4294967295").unwrap_err().contains("past"));
     }
 
     #[test]
