@@ -91,6 +91,18 @@ impl Chain {
         self.a * x / (self.b + self.c * x)
     }
 
+    /// The input whose output is `y` (∞ when the route never pays that much: its output
+    /// approaches a/c).
+    #[inline]
+    pub fn input_for(&self, y: f64) -> f64 {
+        let room = self.a - self.c * y;
+        if room > 0.0 {
+            self.b * y / room
+        } else {
+            f64::INFINITY
+        }
+    }
+
     /// Whether a marginal unit comes back larger than it went in (`a/b > 1 + min_edge`).
     #[inline]
     pub fn is_profitable(&self, min_edge: f64) -> bool {

@@ -14,6 +14,7 @@ pub mod raydium_cp;
 pub mod raydium_v4;
 pub mod record;
 pub mod ring;
+pub mod search;
 pub mod sim;
 pub mod strategy;
 pub mod swap_ix;

@@ -327,11 +327,12 @@ struct PackedCycle {
 }
 
 /// The sizes the exact search looks at around the closed form's optimum `x0` (capped).
-/// Where every hop follows its curve the closed form's optimum is the exact one to within
-/// rounding and the narrow bracket (x0 ± 1/64) holds it; a concentrated-liquidity hop that
-/// leaves its range does not follow the virtual reserves, and the wide bracket (x0/2 to 2·x0)
-/// is searched. (Each hop's marginal rate only falls as its input grows, so the exact profit is
-/// concave to within rounding, and an optimum inside the exact ranges is the optimum.)
+/// Where every hop follows its curve up to `x0`, the closed form's optimum is the exact one to
+/// within rounding and is quoted alone (each hop's marginal rate only falls as its input grows,
+/// so the exact profit is concave to within rounding, and its slope at `x0` is the curve's, 0);
+/// the narrow bracket (x0 ± 1/64) is what the closed-form rejections consider there. A
+/// concentrated-liquidity hop that leaves its range does not follow the virtual reserves, and
+/// the wide bracket (x0/2 to 2·x0) is searched.
 struct Bracket {
     x0: u64,
     cap: u64,
@@ -357,7 +358,7 @@ impl Bracket {
         })
     }
 
-    /// Whether the exact search takes the narrow bracket: every hop follows its curve across
+    /// Whether the exact search takes the closed form's optimum: every hop follows its curve up to
     /// it, and the sizes are not tiny (over tiny reserves the exact profit is flat to within a
     /// few units across a wide range around the closed form: the wide bracket is then scanned
     /// whole, at most `SCAN` quotes).
@@ -787,12 +788,12 @@ impl Strategy {
             return estimate(reason);
         }
         let bracket = Bracket::new(guess, cap)?;
-        // Where every hop follows its curve across the bracket the exact search would take,
-        // the closed form's profit is the exact one to within rounding (which only lowers it):
-        // a route too thin for the profit gates at any size of the bracket is rejected on the
-        // estimate, not sized with a dozen quotes. (The exact search keeps the sizes whose
-        // rounding makes the profit bumpy.)
-        let exact_curves = self.exact_up_to(id, bracket.narrow.1);
+        // Where every hop follows its curve up to the closed form's optimum, that optimum is the
+        // exact one (to within rounding, which only lowers the profit): a route too thin for the
+        // profit gates at any size of the narrow bracket is rejected on the estimate, not sized.
+        // (The exact search keeps the sizes whose rounding makes the profit bumpy.)
+        let limit = self.exact_limit(id);
+        let exact_curves = bracket.x0 as f64 <= limit * (1.0 - 1e-6);
         if bracket.narrow_holds(exact_curves) {
             let fee = f64::from(self.config.route_fee_bps) / 10_000.0;
             let profit = |x: f64| chain.output(x) - x * (1.0 + fee);
@@ -807,7 +808,7 @@ impl Strategy {
                 return estimate(Rejection::ProfitAbsolute);
             }
         }
-        let (amount_in, expected_out) = self.best_input(id, &chain, &bracket, exact_curves)?;
+        let (amount_in, expected_out) = self.best_input(id, &chain, &bracket, limit)?;
         let profit = expected_out
             .checked_sub(amount_in)
             .and_then(|p| p.checked_sub(self.route_cost(amount_in)))
@@ -923,17 +924,21 @@ impl Strategy {
             .route_output(self.cycles.cycle(id).hops(), amount, self.unix_timestamp)
     }
 
-    /// Refines the closed-form guess with exact quotes: golden-section search on the exact
-    /// profit, then a scan of the last few units. Returns (input, output) of the best found.
-    /// `chain`: the route's composed curve; `exact_curves`: every hop follows its curve across
-    /// the narrow bracket.
+    /// Refines the closed-form guess with exact quotes: the optimum itself where every hop
+    /// follows its curve up to it, else Brent's search ([`crate::search::maximize`]) on the
+    /// exact profit over the wide bracket; then the cap's halvings nearby and the trim of
+    /// rounding. Returns (input, output) of the best found.
+    /// `chain`: the route's composed curve; `limit`: the route input up to which every hop
+    /// follows it ([`Self::exact_limit`]).
     fn best_input(
         &self,
         id: CycleId,
         chain: &Chain,
         bracket: &Bracket,
-        exact_curves: bool,
+        limit: f64,
     ) -> Option<(u64, u64)> {
+        let follows = |x: u64| x as f64 <= limit * (1.0 - 1e-6);
+        let exact_curves = follows(bracket.x0);
         // (profit, output) of `x` in; each size is quoted once.
         let quote = |x: u64| -> Option<(i128, u64)> {
             self.route_output(id, x).map(|out| {
@@ -953,44 +958,33 @@ impl Strategy {
         };
         let (x0, cap) = (bracket.x0, bracket.cap);
         let narrow = bracket.narrow_holds(exact_curves);
-        let (mut lo, mut hi) = if narrow { bracket.narrow } else { bracket.wide };
-        if narrow && hi - lo > Bracket::SCAN {
-            // Every hop follows its curve across the bracket: the closed form's optimum is the
-            // exact one to within the hops' rounding, which a search over a few nearby sizes
-            // could only trade for a luckier unit or two.
-            keep(&mut best, x0, quote(x0));
-        } else if hi - lo > Bracket::SCAN {
-            // Near the optimum the profit is flat: an input 1.6% off loses 0.025% of it.
-            let tolerance = 16u64.max(x0 >> 6);
-            const INV_PHI: f64 = 0.618_033_988_749_895;
-            let mut m1 = hi - ((hi - lo) as f64 * INV_PHI) as u64;
-            let mut m2 = lo + ((hi - lo) as f64 * INV_PHI) as u64;
-            let (mut q1, mut q2) = (quote(m1), quote(m2));
-            keep(&mut best, m1, q1);
-            keep(&mut best, m2, q2);
-            while hi - lo > tolerance {
-                if profit(q1) < profit(q2) {
-                    lo = m1;
-                    m1 = m2;
-                    q1 = q2;
-                    m2 = lo + ((hi - lo) as f64 * INV_PHI) as u64;
-                    q2 = quote(m2);
-                    keep(&mut best, m2, q2);
-                } else {
-                    hi = m2;
-                    m2 = m1;
-                    q2 = q1;
-                    m1 = hi - ((hi - lo) as f64 * INV_PHI) as u64;
-                    q1 = quote(m1);
-                    keep(&mut best, m1, q1);
-                }
-            }
-            // At these sizes a unit's rounding is far below the tolerance: the best point the
-            // search quoted stands (the ladder below is still tried).
-        } else {
-            for x in lo..=hi {
+        let scan = bracket.wide.1 - bracket.wide.0 <= Bracket::SCAN;
+        if scan {
+            for x in bracket.wide.0..=bracket.wide.1 {
                 keep(&mut best, x, quote(x));
             }
+        } else if narrow {
+            // Every hop follows its curve up to the closed form's optimum: it is the exact one
+            // to within the hops' rounding, which a search over nearby sizes could only trade
+            // for a luckier unit or two.
+            keep(&mut best, x0, quote(x0));
+        } else {
+            let (mut lo, hi) = bracket.wide;
+            if limit > lo as f64 && limit < x0 as f64 {
+                // The curve's profit still rises where a hop leaves its curve (its optimum lies
+                // past it), and so does the exact one there: the exact optimum is past that
+                // input.
+                lo = lo.max((limit * (1.0 - 1.0 / 128.0)) as u64).min(hi);
+            }
+            // Near the optimum the profit is flat: an input 1.6% off loses 0.025% of it. At
+            // these sizes a unit's rounding is far below the tolerance: the best point the
+            // search quoted stands (the ladder below is still tried).
+            let tolerance = 16u64.max(x0 >> 7);
+            crate::search::maximize(lo, hi, tolerance, |x| {
+                let q = quote(x);
+                keep(&mut best, x, q);
+                profit(q) as f64
+            });
         }
         // Near the optimum the exact profit is flat to within the hops' rounding: the halvings
         // of the cap that land nearby are tried too (a few quotes), so no ladder of sizes, the
@@ -1003,9 +997,8 @@ impl Strategy {
             .take_while(|x| *x > 0)
             .filter(|x| *x >= x0 / 4 && *x <= x0.saturating_mul(4))
         {
-            let follows = exact_curves && (x <= bracket.narrow.1 || self.exact_up_to(id, x));
             let curve_profit = chain.output(x as f64) - x as f64 * (1.0 + fee);
-            if follows && curve_profit * (1.0 + 1e-6) + 2.0 < best.1 as f64 {
+            if follows(x) && curve_profit * (1.0 + 1e-6) + 2.0 < best.1 as f64 {
                 continue;
             }
             keep(&mut best, x, quote(x));
@@ -1026,25 +1019,25 @@ impl Strategy {
         best.0
     }
 
-    /// Whether every hop of the cycle follows its curve (to within rounding) for `amount` into
-    /// the route, the input each hop sees walked along the curves.
-    fn exact_up_to(&self, id: CycleId, amount: u64) -> bool {
-        let mut x = amount as f64;
+    /// The largest route input for which every hop follows its curve (to within rounding),
+    /// each hop's input walked along the curves before it; 0 when a hop promises nothing.
+    fn exact_limit(&self, id: CycleId) -> f64 {
+        let mut chain = Chain::IDENTITY;
+        let mut limit = f64::INFINITY;
         for hop in self.cycles.cycle(id).hops() {
             let Some(curve) = self.curves[hop.pool.0 as usize][side_slot(hop.side)].as_ref() else {
-                return false;
+                return 0.0;
             };
-            let limit = match self.market.pool(hop.pool) {
+            let hop_limit = match self.market.pool(hop.pool) {
                 Some(crate::market::Pool::Whirlpool(w)) => w.exact_input(hop.side),
                 _ => curve.exact_up_to,
             };
-            // A millionth of margin for the curve's floating point and the hops' rounding.
-            if x > limit * (1.0 - 1e-6) {
-                return false;
+            if hop_limit.is_finite() {
+                limit = limit.min(chain.input_for(hop_limit));
             }
-            x = curve.output(x);
+            chain = chain.then(curve);
         }
-        true
+        limit.max(0.0)
     }
 
     fn decide(
