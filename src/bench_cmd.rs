@@ -79,6 +79,7 @@ fn baseline_run(a: &crate::BaselineArgs) -> anyhow::Result<()> {
         "baseline_ns": {"p50": report.baseline.p50, "p99": report.baseline.p99, "p999": report.baseline.p999, "max": report.baseline.max},
         "ours_found": report.ours_found,
         "ours_ordered": report.ours_ordered,
+        "ours_unsized": report.ours_unsized,
         "ordered_compared": report.ordered_compared,
         "ordered_below": report.ordered_below,
         "baseline_found": report.baseline_found,

@@ -80,6 +80,23 @@ fn process_backend_runs_the_desired_state_and_survives_agent_restarts() {
     let pid = pid_of(&s);
     assert!(pid > 0 && alive(pid as u32), "{s}");
     assert_eq!(s["backend"], "process");
+    // From its first start, its threads off the hot path keep to the cores no bot reserves:
+    // the agent passes them (here every core of this machine but 0).
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    let args: Vec<String> = cmdline
+        .split(|b| *b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) > 1 {
+        let at = args
+            .iter()
+            .position(|a| a == "--shared-cores")
+            .unwrap_or_else(|| panic!("no --shared-cores: {args:?}"));
+        assert!(
+            !args[at + 1].split(',').any(|c| c == "0"),
+            "the reserved core is shared: {args:?}"
+        );
+    }
     wait_for("trades booked", T, || {
         let m = gw.ok("GET", "/api/v1/bots/arb-1/metrics", &Value::Null);
         (m["metrics"]["trades_executed"].as_u64()? > 0).then_some(())

@@ -265,17 +265,22 @@ impl Agent {
         }
     }
 
-    /// The node's cores no managed bot reserves and the kernel does not isolate: where bots run
-    /// their threads off the hot path.
-    fn shared_cores(&self) -> Vec<usize> {
+    /// The cores this agent may use that no other managed bot reserves, `cores` (the bot's own
+    /// reservation) does not list and the kernel does not isolate: where bot `bot_id` runs its
+    /// threads off the hot path. Taken at each start: a bot that later reserves one of them
+    /// shares it with the others' executor and control threads until they restart.
+    fn shared_cores(&self, bot_id: &str, cores: &[usize]) -> Vec<usize> {
         let node = &self.opts.node;
-        (0..node.cores as usize)
+        sniperforge_bots::runtime::affinity::allowed_cores()
+            .iter()
+            .copied()
+            .filter(|c| !cores.contains(c))
             .filter(|c| !node.isolated_cores.iter().any(|i| *i as usize == *c))
             .filter(|c| {
                 !self
                     .managed
-                    .values()
-                    .any(|m| m.record.spec.cores.contains(c))
+                    .iter()
+                    .any(|(id, m)| id != bot_id && m.record.spec.cores.contains(c))
             })
             .collect()
     }
@@ -299,7 +304,7 @@ impl Agent {
             },
             control_port: port,
             cores: config.resources.cores.clone(),
-            shared_cores: Vec::new(),
+            shared_cores: self.shared_cores(&config.bot_id, &config.resources.cores),
             memory_mb: config.resources.memory_mb,
             feed_args: self.opts.feed_args.clone(),
             seed: self.opts.seed,
@@ -406,6 +411,7 @@ impl Agent {
     /// a restart otherwise.
     async fn apply_config(&mut self, d: &DesiredBot) -> Result<(), String> {
         let valid = self.validate(d)?;
+        let shared = self.shared_cores(&d.bot_id, &valid.config.resources.cores);
         let Some(m) = self.managed.get_mut(&d.bot_id) else {
             return Ok(());
         };
@@ -428,6 +434,7 @@ impl Agent {
         )
         .map_err(|e| format!("writing {}: {e}", m.record.spec.config_path.display()))?;
         m.record.spec.cores = valid.config.resources.cores.clone();
+        m.record.spec.shared_cores = shared;
         m.record.spec.memory_mb = valid.config.resources.memory_mb;
         let running = matches!(
             self.backend.instance(&d.bot_id).await,
@@ -536,7 +543,12 @@ impl Agent {
 
     /// Restart requests and bots that are not running although wanted.
     async fn converge_running(&mut self, d: &DesiredBot) -> Result<(), String> {
-        let shared = self.shared_cores();
+        let cores = self
+            .managed
+            .get(&d.bot_id)
+            .map(|m| m.record.spec.cores.clone())
+            .unwrap_or_default();
+        let shared = self.shared_cores(&d.bot_id, &cores);
         let Some(m) = self.managed.get_mut(&d.bot_id) else {
             return Ok(());
         };

@@ -29,6 +29,9 @@ pub struct BaselineReport {
     pub ours_found: u64,
     /// Of those, routes it sized with exact quotes and ordered.
     pub ours_ordered: u64,
+    /// Flagged routes left unsized because a better-ranked route through the same changed pool
+    /// was ordered on that update (`Counters::overlapping`).
+    pub ours_unsized: u64,
     /// Ordered routes the baseline also found on that update, and how many of them the
     /// baseline's own sizing made more profit on.
     pub ordered_compared: u64,
@@ -138,9 +141,15 @@ pub fn compare(seed: u64, updates: usize, volatile: bool) -> BaselineReport {
 
         let touched: Vec<PoolIndex> = changed.clone();
         held.retain(|hops| !hops.iter().any(|h| touched.contains(&h.pool)));
-        for &id in strategy.flagged() {
+        // A route through two pools the update changed is flagged twice: counted once.
+        for hops in strategy
+            .flagged()
+            .iter()
+            .map(|&id| strategy.cycles().cycle(id).hops().to_vec())
+            .collect::<HashSet<_>>()
+        {
             ours_found += 1;
-            held.insert(strategy.cycles().cycle(id).hops().to_vec());
+            held.insert(hops);
         }
         for d in &out {
             if let Decision::Execute(order) = d {
@@ -161,6 +170,7 @@ pub fn compare(seed: u64, updates: usize, volatile: bool) -> BaselineReport {
         baseline: Percentiles::of(&base_h),
         ours_found,
         ours_ordered,
+        ours_unsized: strategy.counters().overlapping,
         ordered_compared,
         ordered_below,
         baseline_found,
@@ -194,7 +204,8 @@ pub fn markdown(r: &BaselineReport) -> String {
     let _ = writeln!(
         s,
         "\n{} updates, {} indexed cycles. Speed-up at p50: {:.0}×, at p99: {:.0}×. Opportunities: SniperForge flagged {} \
-         (each when one of its pools changed) and sized and ordered {}; the baseline found {} (re-finding standing ones on every update). \
+         (each when one of its pools changed), sized and ordered {} and left {} unsized (a better-ranked route through the same pool was ordered); \
+         the baseline found {} (re-finding standing ones on every update). \
          Baseline findings the engine had not flagged: {}. Ordered routes the baseline also found: {}, of which the baseline's \
          sizing made more profit on {}.",
         r.updates,
@@ -203,6 +214,7 @@ pub fn markdown(r: &BaselineReport) -> String {
         r.baseline.p99 as f64 / r.ours.p99.max(1) as f64,
         r.ours_found,
         r.ours_ordered,
+        r.ours_unsized,
         r.baseline_found,
         r.missed,
         r.ordered_compared,

@@ -347,7 +347,8 @@ impl CrossChain {
             .iter()
             .filter_map(|&(i, base_is_a)| {
                 let pool = self.market.pool(i)?;
-                let (mid, depth) = mid_and_depth(pool, base_is_a, &p.base, &p.quote)?;
+                let (mid, depth) =
+                    mid_and_depth(pool, base_is_a, &p.base, &p.quote, self.market.epoch())?;
                 Some((i, base_is_a, mid, depth))
             })
             .max_by(|a, b| a.3.total_cmp(&b.3))

@@ -82,9 +82,10 @@ pub fn mid_and_depth(
     base_is_a: bool,
     base: &Token,
     quote: &Token,
+    epoch: u64,
 ) -> Option<(f64, f64)> {
     let side = if base_is_a { Side::AToB } else { Side::BToA };
-    let c = pool.curve(side)?;
+    let c = pool.curve(side, epoch)?;
     if c.reserve_in <= 0.0 || c.reserve_out <= 0.0 {
         return None;
     }
@@ -186,10 +187,15 @@ impl MarketView {
         };
         let pair = &self.pairs[p];
         let base_is_a = pair.pools[k].2;
-        let mid = self
-            .market
-            .pool(index)
-            .and_then(|pool| mid_and_depth(pool, base_is_a, &pair.base, &pair.quote));
+        let mid = self.market.pool(index).and_then(|pool| {
+            mid_and_depth(
+                pool,
+                base_is_a,
+                &pair.base,
+                &pair.quote,
+                self.market.epoch(),
+            )
+        });
         self.mids[p][k] = mid;
         true
     }
@@ -239,7 +245,12 @@ impl MarketView {
                 ];
                 let mut chain = Chain::IDENTITY;
                 for h in &hops {
-                    match self.market.pool(h.pool).and_then(|x| x.curve(h.side)) {
+                    let epoch = self.market.epoch();
+                    match self
+                        .market
+                        .pool(h.pool)
+                        .and_then(|x| x.curve(h.side, epoch))
+                    {
                         Some(c) => chain = chain.then(&c),
                         None => return,
                     }

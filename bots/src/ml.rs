@@ -114,7 +114,14 @@ impl Sampler {
     fn mid_of(&self, k: usize) -> Option<f64> {
         let (i, base_is_a) = self.pools[k];
         let pool = self.market.pool(i)?;
-        mid_and_depth(pool, base_is_a, &self.base, &self.quote).map(|m| m.0)
+        mid_and_depth(
+            pool,
+            base_is_a,
+            &self.base,
+            &self.quote,
+            self.market.epoch(),
+        )
+        .map(|m| m.0)
     }
 
     /// Applies one update; a sample is taken each time the slot passes a sample boundary.

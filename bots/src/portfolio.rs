@@ -235,7 +235,7 @@ impl Portfolio {
                 .iter()
                 .filter_map(|&i| {
                     let pool = self.market.pool(i)?;
-                    mid_and_depth(pool, pool.mints()[0] == t.mint, t, q)
+                    mid_and_depth(pool, pool.mints()[0] == t.mint, t, q, self.market.epoch())
                 })
                 .max_by(|a, b| a.1.total_cmp(&b.1))
                 .map(|(price, _)| price)

@@ -26,29 +26,43 @@ impl Curve {
         self.gamma * self.reserve_out * x / (self.reserve_in + self.gamma * x)
     }
 
-    /// `limit` (an input up to which the pool follows this curve) capped where the mints'
-    /// transfer fees stop following it: `limit_in` on the hop's input, `limit_out` on its output
-    /// before the output mint's fee, of which `keep_out` arrives (see
-    /// `Mint::transfer_curve`).
-    pub fn transfer_limited(
-        &self,
-        limit: f64,
-        limit_in: f64,
-        limit_out: f64,
-        keep_out: f64,
-    ) -> f64 {
-        let mut x = limit.min(limit_in);
-        if limit_out.is_finite() {
-            if keep_out <= 0.0 || self.gamma <= 0.0 {
-                return 0.0;
-            }
-            // The input whose output (before the fee) reaches `limit_out`.
-            let reserve_out = self.reserve_out / keep_out;
-            if limit_out < reserve_out {
-                x = x.min(limit_out * self.reserve_in / (self.gamma * (reserve_out - limit_out)));
-            }
+    /// This hop with the transfer fees of its input and output mints (`keep` and `caps_at`
+    /// of each from `Mint::transfer_fee_curve`; `(1, ∞)` for none) and `exact_up_to` capped
+    /// where they stop following it. `largest_out` bounds what the hop can pay out before the
+    /// output mint's fee (the output reserve). A fee whose cap a transfer of the hop can reach
+    /// is left out (the cap makes large transfers cheaper than the rate says): the curve stays
+    /// an upper bound of the program's output at every size (the detection prefilter relies
+    /// on it: a route the exact quotes find profitable is never filtered out) and follows it
+    /// nowhere. An input fee counts as reachable unless its cap binds only past the input
+    /// whose curve output would exceed the whole output reserve at the marginal rate.
+    pub fn with_transfer_fees(
+        self,
+        (keep_in, caps_in): (f64, f64),
+        (keep_out, caps_out): (f64, f64),
+        largest_out: f64,
+    ) -> Self {
+        let mut curve = self;
+        let mut limit = self.exact_up_to;
+        // The input from which the line through 0 at the marginal rate passes the output
+        // reserve: past it that line bounds any output, capped fee or not.
+        let largest_in = if keep_in > 0.0 && self.gamma > 0.0 {
+            self.reserve_in / (self.gamma * keep_in)
+        } else {
+            f64::INFINITY
+        };
+        if caps_in >= largest_in {
+            curve.gamma *= keep_in;
+            limit = limit.min(caps_in);
+        } else {
+            limit = 0.0;
         }
-        x.max(0.0)
+        if caps_out >= largest_out {
+            curve.reserve_out *= keep_out;
+        } else {
+            limit = 0.0;
+        }
+        curve.exact_up_to = limit.max(0.0);
+        curve
     }
 }
 

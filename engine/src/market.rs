@@ -102,8 +102,8 @@ impl Amm for Pool {
         }
     }
 
-    fn curve(&self, side: crate::quote::Side) -> Option<crate::curve::Curve> {
-        self.inner().curve(side)
+    fn curve(&self, side: crate::quote::Side, epoch: u64) -> Option<crate::curve::Curve> {
+        self.inner().curve(side, epoch)
     }
 
     #[inline]

@@ -395,44 +395,23 @@ impl Mint {
         d
     }
 
-    /// How a sizing curve models this mint's transfer fee on transfers of up to `largest` base
-    /// units (the pool's side of a swap): the share of a transfer that arrives, and the largest
-    /// transfer up to which that share is the fee charged, to within rounding, whichever fee set
-    /// is in force (quotes are exact; the curves do not know the epoch).
-    /// - A set charges its rate up to where its cap binds. A cap within reach (below `largest`)
-    ///   makes large transfers cheaper than the rate says (the fee stops growing), so the curve
-    ///   leaves that set's fee out: an upper bound on the output, followed nowhere. A set with a
-    ///   rate or a cap of 0 charges nothing.
-    /// - Both sets at one rate: that rate, followed up to the lower cap. Rates that differ (a
-    ///   fee change pending or taken effect): the lower one, followed nowhere.
-    ///
-    /// The detection prefilter relies on the curves being upper bounds (a route the exact quotes
-    /// find profitable is never filtered out); the sizing's narrow bracket and closed-form
-    /// rejections rely on them being followed.
-    pub fn transfer_curve(&self, largest: f64) -> (f64, f64) {
+    /// The transfer fee in force in `epoch` as a sizing curve takes it: the share of a
+    /// transfer that arrives at its rate (1 without a fee, or at a rate or cap of 0) and the
+    /// transfer at which its cap binds (∞ when it never does). Past the cap the fee stops
+    /// growing: a curve at the rate then pays less than the program, so a hop whose transfers
+    /// can reach the cap leaves the fee out ([`crate::curve::Curve::with_transfer_fees`]).
+    pub fn transfer_fee_curve(&self, epoch: u64) -> (f64, f64) {
         let Some(c) = &self.transfer_fee else {
             return (1.0, f64::INFINITY);
         };
-        // (rate in bps the curve may charge, transfer up to which it is the fee charged)
-        let set = |f: &TransferFee| {
-            let bps = f.basis_points.min(MAX_FEE_BASIS_POINTS);
-            if bps == 0 || f.maximum_fee == 0 {
-                return (0, f64::INFINITY);
-            }
-            let caps_at = f.maximum_fee as f64 * f64::from(MAX_FEE_BASIS_POINTS) / f64::from(bps);
-            if caps_at < largest {
-                (0, 0.0)
-            } else {
-                (bps, caps_at)
-            }
-        };
-        let ((older, older_holds), (newer, newer_holds)) = (set(&c.older), set(&c.newer));
-        let keep = 1.0 - f64::from(older.min(newer)) / f64::from(MAX_FEE_BASIS_POINTS);
-        if older == newer {
-            (keep, older_holds.min(newer_holds))
-        } else {
-            (keep, 0.0)
+        let f = c.epoch_fee(epoch);
+        let bps = f.basis_points.min(MAX_FEE_BASIS_POINTS);
+        if bps == 0 || f.maximum_fee == 0 {
+            return (1.0, f64::INFINITY);
         }
+        let keep = 1.0 - f64::from(bps) / f64::from(MAX_FEE_BASIS_POINTS);
+        let caps_at = f.maximum_fee as f64 * f64::from(MAX_FEE_BASIS_POINTS) / f64::from(bps);
+        (keep, caps_at)
     }
 
     /// The program that owns this mint.
@@ -454,33 +433,31 @@ mod tests {
     }
 
     #[test]
-    fn sizing_curves_take_a_transfer_fee_only_where_it_is_the_fee_charged() {
+    fn sizing_curves_take_the_fee_in_force_with_where_its_cap_binds() {
         let mint = |older, newer| Mint {
             transfer_fee: Some(TransferFeeConfig { older, newer }),
             ..Mint::plain(Pubkey([1; 32]), 6)
         };
         assert_eq!(
-            Mint::plain(Pubkey([1; 32]), 6).transfer_curve(1e12),
+            Mint::plain(Pubkey([1; 32]), 6).transfer_fee_curve(0),
             (1.0, f64::INFINITY)
         );
-        // One rate in both sets: followed up to the lower cap (100 at 1% is 10,000 in).
-        let (keep, holds) = mint(fee(100, 200), fee(100, 100)).transfer_curve(5_000.0);
-        assert!((keep - 0.99).abs() < 1e-12 && (holds - 10_000.0).abs() < 1e-6);
-        // The cap binds within reach: left out, followed nowhere.
-        assert_eq!(
-            mint(fee(100, 100), fee(100, 100)).transfer_curve(20_000.0),
-            (1.0, 0.0)
+        // 1 % capped at 100: the cap binds at 10,000.
+        let m = mint(
+            fee(0, 0),
+            TransferFee {
+                epoch: 5,
+                ..fee(100, 100)
+            },
         );
-        // Rates that differ: the lower one, followed nowhere; a cap of 0 charges nothing.
-        let (keep, holds) = mint(fee(50, u64::MAX), fee(100, u64::MAX)).transfer_curve(1e12);
-        assert!((keep - 0.995).abs() < 1e-12 && holds == 0.0);
+        let (keep, caps_at) = m.transfer_fee_curve(5);
+        assert!((keep - 0.99).abs() < 1e-12 && (caps_at - 10_000.0).abs() < 1e-6);
+        // Before the newer set's epoch the older one is in force (here: no fee).
+        assert_eq!(m.transfer_fee_curve(4), (1.0, f64::INFINITY));
+        // A cap of 0 charges nothing.
         assert_eq!(
-            mint(fee(100, 0), fee(0, 5)).transfer_curve(1e12),
+            mint(fee(0, 0), fee(100, 0)).transfer_fee_curve(9),
             (1.0, f64::INFINITY)
-        );
-        assert_eq!(
-            mint(fee(100, 0), fee(100, u64::MAX)).transfer_curve(1e12),
-            (1.0, 0.0)
         );
     }
 

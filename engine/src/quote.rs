@@ -144,6 +144,7 @@ pub trait Amm {
     /// Quotes a swap against the current state.
     fn quote(&self, request: &QuoteRequest) -> Result<Quote, QuoteError>;
     /// The pool as a constant-product curve at its current price (virtual reserves of the
-    /// current range for concentrated liquidity), for sizing; `None` when it cannot trade.
-    fn curve(&self, side: Side) -> Option<crate::curve::Curve>;
+    /// current range for concentrated liquidity), for sizing, with the Token-2022 transfer fees
+    /// of `epoch`; `None` when it cannot trade.
+    fn curve(&self, side: Side, epoch: u64) -> Option<crate::curve::Curve>;
 }

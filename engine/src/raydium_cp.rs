@@ -877,7 +877,7 @@ impl Amm for RaydiumCpPool {
         Ok(Updated::State)
     }
 
-    fn curve(&self, side: Side) -> Option<crate::curve::Curve> {
+    fn curve(&self, side: Side, epoch: u64) -> Option<crate::curve::Curve> {
         let s = &self.state;
         if s.status & STATUS_SWAP_DISABLED_BIT != 0
             || self.vaults.iter().flatten().any(|v| v.is_frozen)
@@ -900,23 +900,17 @@ impl Amm for RaydiumCpPool {
         } else {
             keep(fees.trade_fee_rate) * keep(fees.creator_fee_rate)
         };
-        // Transfer fees: an input up to the pool's own reserve, an output up to the vault's.
-        let fee = |mint: Option<&Mint>, largest: u64| {
-            mint.map_or((1.0, f64::INFINITY), |m| m.transfer_curve(largest as f64))
+        let fee = |mint: Option<&Mint>| {
+            mint.map_or((1.0, f64::INFINITY), |m| m.transfer_fee_curve(epoch))
         };
-        let ((keep_in, holds_in), (keep_out, holds_out)) =
-            (fee(mint_in, r_in), fee(mint_out, r_out));
         (r_in > 0 && r_out > 0).then(|| {
-            let curve = crate::curve::Curve {
-                reserve_in: r_in as f64,
-                reserve_out: r_out as f64 * keep_out,
-                gamma: pool_gamma * keep_in,
-                exact_up_to: f64::INFINITY,
-            };
             crate::curve::Curve {
-                exact_up_to: curve.transfer_limited(f64::INFINITY, holds_in, holds_out, keep_out),
-                ..curve
+                reserve_in: r_in as f64,
+                reserve_out: r_out as f64,
+                gamma: pool_gamma,
+                exact_up_to: f64::INFINITY,
             }
+            .with_transfer_fees(fee(mint_in), fee(mint_out), r_out as f64)
         })
     }
 

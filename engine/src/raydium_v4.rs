@@ -496,7 +496,7 @@ impl Amm for RaydiumV4Pool {
         Ok(Updated::State)
     }
 
-    fn curve(&self, side: Side) -> Option<crate::curve::Curve> {
+    fn curve(&self, side: Side, _epoch: u64) -> Option<crate::curve::Curve> {
         if !matches!(self.info.status, STATUS_SWAP_ONLY | STATUS_WAITING_TRADE)
             || self.touches_token_2022()
             || self.vaults.iter().flatten().any(|v| v.is_frozen)

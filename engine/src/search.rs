@@ -21,7 +21,8 @@ pub fn maximize(lo: u64, hi: u64, tolerance: u64, mut f: impl FnMut(u64) -> f64)
     // Minimises g = −f; a failed point (−∞ profit) becomes a large finite value so that the
     // parabola's arithmetic stays finite (its safeguards then reject the step).
     let mut g = |x: f64| -> f64 {
-        let v = -f(x.round().clamp(lo as f64, hi as f64) as u64);
+        // Past 2^53 an f64 bound may round outside the bracket: clamp as integers.
+        let v = -f((x.round() as u64).clamp(lo, hi));
         if v.is_finite() { v } else { f64::MAX / 4.0 }
     };
     let mut x = a + GOLDEN * (b - a);

@@ -807,14 +807,20 @@ impl Simulator {
     fn deviation(&self, pool: usize) -> f64 {
         let p = &self.pools[pool];
         let reference = base_price(&self.tokens[p.tokens.0], &self.tokens[p.tokens.1]);
-        match p.view.curve(Side::AToB) {
+        match p
+            .view
+            .curve(Side::AToB, crate::mint::epoch_of_slot(self.slot))
+        {
             Some(c) if c.reserve_in > 0.0 => (c.reserve_out / c.reserve_in) / reference - 1.0,
             _ => 0.0,
         }
     }
 
     fn noise_swap(&mut self, pool: usize, side: Side, fraction: f64) {
-        let Some(curve) = self.pools[pool].view.curve(side) else {
+        let Some(curve) = self.pools[pool]
+            .view
+            .curve(side, crate::mint::epoch_of_slot(self.slot))
+        else {
             return;
         };
         let amount = (curve.reserve_in * fraction).max(1.0) as u64;
@@ -833,7 +839,10 @@ impl Simulator {
         } else {
             Side::BToA
         };
-        let Some(curve) = self.pools[pool].view.curve(side) else {
+        let Some(curve) = self.pools[pool]
+            .view
+            .curve(side, crate::mint::epoch_of_slot(self.slot))
+        else {
             return;
         };
         let k = curve.reserve_in * curve.reserve_out;

@@ -282,6 +282,15 @@ pub struct Counters {
     /// that pool was ordered on the same update (it trades the same dislocation), or stopped
     /// by the orders-in-flight gate that stops every route alike.
     pub overlapping: u64,
+    /// Exact sizings that took the closed form's optimum (every hop follows its curve up to it).
+    pub sized_at_optimum: u64,
+    /// Exact sizings that searched (a hop leaves its curve, or sizes small enough to scan).
+    pub sized_by_search: u64,
+    /// Exact route quotes the sizings at the optimum made (with the cap's halvings and the
+    /// trim of rounding).
+    pub quotes_at_optimum: u64,
+    /// Exact route quotes the sizings by search made (with the cap's halvings and the trim).
+    pub quotes_by_search: u64,
 }
 
 /// The strategy: market, cycle index, curve cache, risk gates and paper book.
@@ -317,6 +326,12 @@ pub struct Strategy {
     /// Per cycle: the sum of its pools' generations when it was last traded (a route is not
     /// traded twice on the same states).
     traded_at: Vec<u64>,
+    /// The epoch whose Token-2022 transfer fees the curves take (they are all refreshed when
+    /// the cluster enters another).
+    curve_epoch: u64,
+    /// Sizing counters kept from `&self` (see [`Counters`]): sizings at the optimum and by
+    /// search, then their quotes.
+    sizing: [Cell<u64>; 4],
 }
 
 /// A cycle as the detection prefilter reads it: its id and the `log_rate` index of each hop.
@@ -409,6 +424,8 @@ impl Strategy {
             stamps: Stamps::default(),
             generation: Vec::new(),
             traded_at: Vec::new(),
+            curve_epoch: 0,
+            sizing: Default::default(),
             log_rate: Vec::new(),
             packed: Vec::new(),
             candidates: Vec::with_capacity(64),
@@ -435,10 +452,23 @@ impl Strategy {
             .collect();
         strategy.generation = vec![0; strategy.market.pool_count()];
         strategy.traded_at = vec![u64::MAX; strategy.cycles.len()];
+        strategy.curve_epoch = strategy.market.epoch();
         for p in 0..strategy.market.pool_count() {
             strategy.refresh_curves(PoolIndex(p as u32));
         }
         strategy
+    }
+
+    /// Refreshes every curve when the newest slot seen belongs to another epoch than the one
+    /// the curves took their transfer fees from (once an epoch, about two days).
+    fn follow_epoch(&mut self) {
+        let epoch = self.market.epoch();
+        if epoch != self.curve_epoch {
+            self.curve_epoch = epoch;
+            for p in 0..self.market.pool_count() {
+                self.refresh_curves(PoolIndex(p as u32));
+            }
+        }
     }
 
     /// The market state.
@@ -455,6 +485,10 @@ impl Strategy {
     pub fn counters(&self) -> Counters {
         Counters {
             stale: self.market.stale_updates(),
+            sized_at_optimum: self.sizing[0].get(),
+            sized_by_search: self.sizing[1].get(),
+            quotes_at_optimum: self.sizing[2].get(),
+            quotes_by_search: self.sizing[3].get(),
             ..self.counters
         }
     }
@@ -482,7 +516,8 @@ impl Strategy {
             *g += 1;
         }
         if let Some(p) = self.market.pool(pool) {
-            let curves = [p.curve(Side::AToB), p.curve(Side::BToA)];
+            let epoch = self.market.epoch();
+            let curves = [p.curve(Side::AToB, epoch), p.curve(Side::BToA, epoch)];
             for (slot, curve) in curves.iter().enumerate() {
                 self.log_rate[2 * pool.0 as usize + slot] = curve
                     .filter(|c| c.reserve_in > 0.0 && c.reserve_out > 0.0 && c.gamma > 0.0)
@@ -508,6 +543,7 @@ impl Strategy {
                 unix_timestamp,
             } => {
                 self.market.observe_slot(*slot);
+                self.follow_epoch();
                 self.unix_timestamp = *unix_timestamp;
             }
             Event::Price { mint, usd } => {
@@ -547,6 +583,7 @@ impl Strategy {
         self.stamps.received_at = update.received_at;
         let mut changed = std::mem::take(&mut self.changed);
         let applied = self.market.apply_update(update, &mut changed);
+        self.follow_epoch();
         let now = clock.now_ns();
         self.stamps.decoded_at = now;
         self.stamps.detected_at = now;
@@ -581,6 +618,7 @@ impl Strategy {
     pub fn load(&mut self, update: &AccountUpdate) -> Result<bool, DecodeError> {
         let mut changed = std::mem::take(&mut self.changed);
         let applied = self.market.apply_update(update, &mut changed);
+        self.follow_epoch();
         if applied.is_err() {
             self.counters.decode_errors += 1;
         } else {
@@ -600,7 +638,7 @@ impl Strategy {
 
     /// Evaluates every cycle through `pool` and decides on what it finds; returns whether
     /// anything was found. `received_at` is the ingress time of the triggering update.
-    pub fn detect(
+    fn detect(
         &mut self,
         pool: PoolIndex,
         received_at: u64,
@@ -939,8 +977,13 @@ impl Strategy {
     ) -> Option<(u64, u64)> {
         let follows = |x: u64| x as f64 <= limit * (1.0 - 1e-6);
         let exact_curves = follows(bracket.x0);
+        let narrow = bracket.narrow_holds(exact_curves);
+        let scan = bracket.wide.1 - bracket.wide.0 <= Bracket::SCAN;
+        let kind = usize::from(scan || !narrow);
+        self.sizing[kind].set(self.sizing[kind].get() + 1);
         // (profit, output) of `x` in; each size is quoted once.
         let quote = |x: u64| -> Option<(i128, u64)> {
+            self.sizing[2 + kind].set(self.sizing[2 + kind].get() + 1);
             self.route_output(id, x).map(|out| {
                 let profit = i128::from(out) - i128::from(x) - i128::from(self.route_cost(x));
                 (profit, out)
@@ -957,8 +1000,6 @@ impl Strategy {
             }
         };
         let (x0, cap) = (bracket.x0, bracket.cap);
-        let narrow = bracket.narrow_holds(exact_curves);
-        let scan = bracket.wide.1 - bracket.wide.0 <= Bracket::SCAN;
         if scan {
             for x in bracket.wide.0..=bracket.wide.1 {
                 keep(&mut best, x, quote(x));
@@ -1029,7 +1070,9 @@ impl Strategy {
                 return 0.0;
             };
             let hop_limit = match self.market.pool(hop.pool) {
-                Some(crate::market::Pool::Whirlpool(w)) => w.exact_input(hop.side),
+                Some(crate::market::Pool::Whirlpool(w)) => {
+                    w.exact_input(hop.side, self.market.epoch())
+                }
                 _ => curve.exact_up_to,
             };
             if hop_limit.is_finite() {

@@ -623,10 +623,10 @@ fn whirlpool_exact_out_never_quotes_a_free_lunch() {
 /// A pool's sizing curve bounds its exact quotes from above (rounding and fees only lower
 /// them) up to the input where the pool says the curve holds (`exact_up_to`, or a Whirlpool's
 /// current range): there the strategy takes the curve's optimum and rejects routes on the
-/// curve's profit. At any size up to the pool's input reserve the exact output stays below the
-/// curve's marginal rate at 0 times the input, which the detection prefilter relies on (a
-/// route the exact quotes find profitable is never filtered out). Transfer fees count: their
-/// caps, and fee sets at different rates, make large transfers cheaper than a rate says.
+/// curve's profit. At any size the exact output stays below the curve's marginal rate at 0
+/// times the input, which the detection prefilter relies on (a route the exact quotes find
+/// profitable is never filtered out). Transfer fees count, from the set the epoch selects:
+/// their caps make large transfers cheaper than the rate says.
 fn curve_bounds(
     curve: Option<sniperforge_engine::curve::Curve>,
     limit: f64,
@@ -641,7 +641,7 @@ fn curve_bounds(
     let marginal = curve.gamma * curve.reserve_out / curve.reserve_in;
     for (amount, within) in [
         ((amount as f64).min(limit * (1.0 - 1e-6)) as u64, true),
-        ((amount as f64).min(curve.reserve_in) as u64, false),
+        (amount, false),
     ] {
         if amount == 0 {
             continue;
@@ -673,7 +673,7 @@ fn raydium_cp_never_beats_its_sizing_curve_where_it_claims_to_follow_it() {
         CASES / 20,
         |(s, amount, side)| {
             let pool = cp_pool(&s);
-            let curve = pool.curve(side);
+            let curve = pool.curve(side, s.epoch);
             let limit = curve.map_or(0.0, |c| c.exact_up_to);
             let quote = |x| {
                 pool.quote(&QuoteRequest {
@@ -700,7 +700,13 @@ fn whirlpool_never_beats_its_sizing_curve_inside_its_range() {
                     ..request(x, side, SwapMode::ExactIn, 0)
                 })
             };
-            curve_bounds(pool.curve(side), pool.exact_input(side), amount, quote, &s)
+            curve_bounds(
+                pool.curve(side, s.epoch),
+                pool.exact_input(side, s.epoch),
+                amount,
+                quote,
+                &s,
+            )
         },
     );
 }

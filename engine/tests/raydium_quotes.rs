@@ -816,7 +816,7 @@ fn a_frozen_vault_fails_the_swap_as_the_token_program_does() {
     assert_eq!(err.program_error(), Some(ProgramError::TokenAccountFrozen));
     assert!(err.to_string().contains("is frozen"), "{err}");
     assert!(
-        v4.curve(Side::AToB).is_none(),
+        v4.curve(Side::AToB, 0).is_none(),
         "no sizing through it either"
     );
 

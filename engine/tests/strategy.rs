@@ -660,7 +660,7 @@ fn the_engine_never_trades_through_drained_disabled_or_one_sided_pools() {
     // The last two look tradeable to sizing: only their exact quotes refuse them.
     for p in [PoolIndex(46), PoolIndex(47)] {
         let pool = market.pool(p).unwrap();
-        assert!(sniperforge_engine::Amm::curve(pool, sniperforge_engine::Side::AToB).is_some());
+        assert!(sniperforge_engine::Amm::curve(pool, sniperforge_engine::Side::AToB, 0).is_some());
     }
     // Each of them fails every swap as its program would (or, drained, pays nothing).
     for &p in &edge {

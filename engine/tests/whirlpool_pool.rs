@@ -442,8 +442,8 @@ fn the_curve_is_exact_up_to_the_first_initialized_tick_or_the_window_edge() {
         ],
     );
     for side in [Side::AToB, Side::BToA] {
-        let curve = p.curve(side).unwrap();
-        let end = p.exact_input(side);
+        let curve = p.curve(side, 0).unwrap();
+        let end = p.exact_input(side, 0);
         assert!(end.is_finite() && end > 1e6, "{side:?}: {end}");
         let inside = p
             .quote_with_limit((end * 0.999) as u64, side, SwapMode::ExactIn, 0)
@@ -466,7 +466,7 @@ fn the_curve_is_exact_up_to_the_first_initialized_tick_or_the_window_edge() {
         &state(8, 100, l),
         &[(0, vec![]), (704, vec![]), (1408, vec![])],
     );
-    let end = p.exact_input(Side::BToA);
+    let end = p.exact_input(Side::BToA, 0);
     assert!(end.is_finite() && end > 1e6, "{end}");
     assert!(
         p.quote_with_limit((end * 0.999) as u64, Side::BToA, SwapMode::ExactIn, 0)

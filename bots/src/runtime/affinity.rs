@@ -193,7 +193,8 @@ pub fn parse_cpu_list(s: &str) -> Result<Vec<usize>, String> {
         }
         Ok(c)
     };
-    let mut out = Vec::new();
+    // One flag per core the mask can hold: repeated ranges cost nothing.
+    let mut set = vec![false; max];
     for part in s.trim().split(',').filter(|p| !p.trim().is_empty()) {
         match part.split_once('-') {
             Some((a, b)) => {
@@ -201,14 +202,12 @@ pub fn parse_cpu_list(s: &str) -> Result<Vec<usize>, String> {
                 if a > b {
                     return Err(format!("range {part:?} in CPU list {s:?} runs backwards"));
                 }
-                out.extend(a..=b);
+                set[a..=b].iter_mut().for_each(|c| *c = true);
             }
-            None => out.push(core(part)?),
+            None => set[core(part)?] = true,
         }
     }
-    out.sort_unstable();
-    out.dedup();
-    Ok(out)
+    Ok((0..max).filter(|&c| set[c]).collect())
 }
 
 /// `configured` (`resources.cores`) placed on `granted`, the cores a supervisor reserved for
@@ -425,6 +424,11 @@ mod tests {
         assert!(parse_cpu_list("x,3").unwrap_err().contains("\"x\""));
         assert!(parse_cpu_list("5-2").unwrap_err().contains("backwards"));
         assert!(parse_cpu_list("0-4294967295").unwrap_err().contains("past"));
+        // Repeats are free: a long list of the same range is one range.
+        assert_eq!(
+            parse_cpu_list(&"0-3,".repeat(20_000)).unwrap(),
+            vec![0, 1, 2, 3]
+        );
     }
 
     #[test]

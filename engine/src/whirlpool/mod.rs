@@ -110,24 +110,14 @@ impl WhirlpoolPool {
 
     /// The largest input (before fees) for which a swap on `side` stays in the current range:
     /// up to the first initialized tick in the swap's direction, or the edge of the tick arrays
-    /// it may use. Within it the swap is one constant-product step on the virtual reserves of
-    /// the current liquidity ([`Amm::curve`]); 0 when that cannot be said.
-    pub fn exact_input(&self, side: Side) -> f64 {
+    /// it may use, and below where a transfer fee of `epoch` stops following the curve. Within
+    /// it the swap is one constant-product step on the virtual reserves of the current
+    /// liquidity ([`Amm::curve`]); 0 when that cannot be said.
+    pub fn exact_input(&self, side: Side, epoch: u64) -> f64 {
         let s = &self.state;
-        let (Ok(start), Ok(mint_in), Ok(mint_out), Some(curve)) = (
-            self.swap_start(),
-            self.mint(usize::from(side == Side::BToA)),
-            self.mint(usize::from(side == Side::AToB)),
-            self.curve(side),
-        ) else {
+        let (Ok(start), Some(curve)) = (self.swap_start(), self.fee_curve(side, epoch)) else {
             return 0.0;
         };
-        if s.liquidity == 0 {
-            return 0.0;
-        }
-        let (reserve_in, reserve_out) = virtual_reserves(s, side);
-        let ((keep_in, holds_in), (keep_out, holds_out)) =
-            transfer_fees(mint_in, mint_out, reserve_in, reserve_out);
         let a_to_b = side == Side::AToB;
         let Some(end) = swap::range_end(&start, &self.tick_arrays, a_to_b) else {
             return 0.0;
@@ -135,7 +125,6 @@ impl WhirlpoolPool {
         let sqrt_price = s.sqrt_price as f64 / 18_446_744_073_709_551_616.0;
         let end = end as f64 / 18_446_744_073_709_551_616.0;
         let liquidity = s.liquidity as f64;
-        let gamma = (1.0 - f64::from(s.fee_rate) / 1_000_000.0) * keep_in;
         // The input (after fees) that takes the price to the end of the range: Δa = L·(1/√P_end
         // − 1/√P) or Δb = L·(√P_end − √P); before fees, divided by γ.
         let delta = if a_to_b {
@@ -143,8 +132,47 @@ impl WhirlpoolPool {
         } else {
             liquidity * (end - sqrt_price)
         };
-        // Transfer fees follow the curve only below their caps, at the rate it assumes.
-        curve.transfer_limited((delta / gamma).max(0.0), holds_in, holds_out, keep_out)
+        if curve.gamma <= 0.0 {
+            return 0.0;
+        }
+        curve.exact_up_to.min((delta / curve.gamma).max(0.0))
+    }
+
+    /// The curve of the current range with the transfer fees of `epoch`; its `exact_up_to` is
+    /// where those fees stop following it (the range's end is not looked for here).
+    fn fee_curve(&self, side: Side, epoch: u64) -> Option<crate::curve::Curve> {
+        let s = &self.state;
+        if s.is_adaptive_fee() || s.liquidity == 0 {
+            return None;
+        }
+        let (mint_a, mint_b) = (self.mint(0).ok()?, self.mint(1).ok()?);
+        let (mint_in, mint_out) = match side {
+            Side::AToB => (mint_a, mint_b),
+            Side::BToA => (mint_b, mint_a),
+        };
+        // Virtual reserves of the current range: x = L/√P (token A), y = L·√P (token B).
+        let sqrt_price = s.sqrt_price as f64 / 18_446_744_073_709_551_616.0;
+        let liquidity = s.liquidity as f64;
+        let (a, b) = (liquidity / sqrt_price, liquidity * sqrt_price);
+        let (reserve_in, reserve_out) = match side {
+            Side::AToB => (a, b),
+            Side::BToA => (b, a),
+        };
+        // What the hop can pay out is taken as the current range's output reserve: a swap that
+        // crosses into deeper ranges past it is sized by the exact search anyway.
+        Some(
+            crate::curve::Curve {
+                reserve_in,
+                reserve_out,
+                gamma: 1.0 - f64::from(s.fee_rate) / 1_000_000.0,
+                exact_up_to: f64::INFINITY,
+            }
+            .with_transfer_fees(
+                mint_in.transfer_fee_curve(epoch),
+                mint_out.transfer_fee_curve(epoch),
+                reserve_out,
+            ),
+        )
     }
 
     /// The mints of token A and B as received (`None` before their accounts arrive).
@@ -225,32 +253,6 @@ impl WhirlpoolPool {
         }
         Ok(())
     }
-}
-
-/// Virtual reserves (in, out) of the current range for a swap on `side`: x = L/√P (token A),
-/// y = L·√P (token B).
-fn virtual_reserves(s: &Whirlpool, side: Side) -> (f64, f64) {
-    let sqrt_price = s.sqrt_price as f64 / 18_446_744_073_709_551_616.0;
-    let liquidity = s.liquidity as f64;
-    let (a, b) = (liquidity / sqrt_price, liquidity * sqrt_price);
-    match side {
-        Side::AToB => (a, b),
-        Side::BToA => (b, a),
-    }
-}
-
-/// How the sizing curve takes the input's and the output's transfer fees ([`Mint::transfer_curve`],
-/// over transfers up to the range's virtual reserves).
-fn transfer_fees(
-    mint_in: &Mint,
-    mint_out: &Mint,
-    reserve_in: f64,
-    reserve_out: f64,
-) -> ((f64, f64), (f64, f64)) {
-    (
-        mint_in.transfer_curve(reserve_in),
-        mint_out.transfer_curve(reserve_out),
-    )
 }
 
 impl Amm for WhirlpoolPool {
@@ -359,27 +361,12 @@ impl Amm for WhirlpoolPool {
         })
     }
 
-    fn curve(&self, side: Side) -> Option<crate::curve::Curve> {
-        let s = &self.state;
-        if s.is_adaptive_fee() || s.liquidity == 0 {
-            return None;
-        }
-        let (mint_a, mint_b) = (self.mint(0).ok()?, self.mint(1).ok()?);
-        let (mint_in, mint_out) = match side {
-            Side::AToB => (mint_a, mint_b),
-            Side::BToA => (mint_b, mint_a),
-        };
-        let (reserve_in, reserve_out) = virtual_reserves(s, side);
-        let ((keep_in, _), (keep_out, _)) =
-            transfer_fees(mint_in, mint_out, reserve_in, reserve_out);
-        let gamma = (1.0 - f64::from(s.fee_rate) / 1_000_000.0) * keep_in;
-        Some(crate::curve::Curve {
-            reserve_in,
-            reserve_out: reserve_out * keep_out,
-            gamma,
-            // Where the current range ends costs a tick search: asked for only when a route
-            // through this pool is sized ([`WhirlpoolPool::exact_input`]).
+    fn curve(&self, side: Side, epoch: u64) -> Option<crate::curve::Curve> {
+        // Where the current range ends costs a tick search: asked for only when a route through
+        // this pool is sized ([`WhirlpoolPool::exact_input`]).
+        self.fee_curve(side, epoch).map(|c| crate::curve::Curve {
             exact_up_to: 0.0,
+            ..c
         })
     }
 
