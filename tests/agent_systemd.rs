@@ -70,19 +70,7 @@ fn systemd_backend_drives_real_units_over_dbus() {
     assert_eq!(systemd.property(unit, "ProtectSystem"), "strict");
     assert_eq!(systemd.property(unit, "Nice"), "-10");
     assert_eq!(systemd.property(unit, "LimitMEMLOCK"), "infinity");
-    let mut threads = Vec::new();
-    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
-        let status =
-            std::fs::read_to_string(task.unwrap().path().join("status")).unwrap_or_default();
-        let field = |k: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(k))
-                .map(|v| v.trim().to_string())
-                .unwrap_or_default()
-        };
-        threads.push((field("Name:"), parse(&field("Cpus_allowed_list:"))));
-    }
+    let threads = common::threads_of(pid as u32);
     for (name, allowed) in &threads {
         if name == "strategy-tri-1" {
             assert_eq!(allowed, &vec![0], "{threads:?}");

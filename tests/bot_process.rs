@@ -685,34 +685,11 @@ fn an_invalid_ml_config_is_refused_with_all_its_errors() {
     );
 }
 
-/// Each thread of process `pid`: its name and the cores it may run on.
-fn threads_of(pid: u32) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
-        let status =
-            std::fs::read_to_string(task.unwrap().path().join("status")).unwrap_or_default();
-        let field = |k: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(k))
-                .map(|v| v.trim().to_string())
-                .unwrap_or_default()
-        };
-        out.push((field("Name:"), field("Cpus_allowed_list:")));
-    }
-    out
-}
+use common::threads_of;
 
 /// A `Cpus_allowed_list` (`0-3,6`) as core numbers.
 fn parse_list(list: &str) -> Vec<usize> {
-    let mut cores = Vec::new();
-    for part in list.trim().split(',').filter(|p| !p.is_empty()) {
-        match part.split_once('-') {
-            Some((a, b)) => cores.extend(a.parse::<usize>().unwrap()..=b.parse().unwrap()),
-            None => cores.push(part.parse().unwrap()),
-        }
-    }
-    cores
+    sniperforge_bots::runtime::affinity::parse_cpu_list(list).unwrap()
 }
 
 /// The cores this test may use, from its own mask.
@@ -751,8 +728,8 @@ fn the_bot_pins_its_strategy_and_feed_threads_and_keeps_the_rest_off_them() {
             .1
             .clone()
     };
-    assert_eq!(find("strategy-pin"), strategy.to_string(), "{threads:?}");
-    assert_eq!(find("feed-pin"), feed.to_string(), "{threads:?}");
+    assert_eq!(find("strategy-pin"), vec![strategy], "{threads:?}");
+    assert_eq!(find("feed-pin"), vec![feed], "{threads:?}");
     // Everything else (executor, control endpoint, the main thread) stays off the strategy's
     // core: on the unreserved cores, or where none is left, the feed's.
     for (name, allowed) in &threads {
@@ -760,7 +737,7 @@ fn the_bot_pins_its_strategy_and_feed_threads_and_keeps_the_rest_off_them() {
             continue;
         }
         assert!(
-            !parse_list(allowed).contains(&strategy),
+            !allowed.contains(&strategy),
             "{name} may run on the strategy's core {strategy}: {threads:?}"
         );
     }
@@ -807,7 +784,7 @@ fn in_a_nomad_allocation_the_reserved_cores_are_the_ones_nomad_chose() {
         } else {
             shared
         };
-        assert_eq!(parse_list(allowed), vec![want], "{name}: {threads:?}");
+        assert_eq!(allowed, &vec![want], "{name}: {threads:?}");
     }
     let (_, health) = http(&bot, "GET", "/health", "");
     let details = serde_json::from_str::<Value>(&health).unwrap()["details"].to_string();
@@ -846,7 +823,7 @@ fn a_core_the_machine_lacks_is_a_warning_and_the_bot_runs_unpinned() {
         .find(|(n, _)| n == "strategy-nopin")
         .unwrap();
     assert!(
-        mine == 1 || parse_list(&strategy.1).len() == mine,
+        mine == 1 || strategy.1.len() == mine,
         "unpinned: {strategy:?}"
     );
     sigterm_exits_zero_quickly(bot);

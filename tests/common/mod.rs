@@ -64,6 +64,30 @@ pub fn wait_for<T>(what: &str, deadline: Duration, mut check: impl FnMut() -> Op
 }
 
 /// Whether a process exists (and is not a zombie).
+/// Each thread of process `pid`: its name and the cores it may run on (a CPU list as the kernel
+/// writes it, `0-3,6`, read into core numbers).
+pub fn threads_of(pid: u32) -> Vec<(String, Vec<usize>)> {
+    let mut out = Vec::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for task in tasks.flatten() {
+        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        let field = |k: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(k))
+                .map(|v| v.trim().to_string())
+                .unwrap_or_default()
+        };
+        let cores =
+            sniperforge_bots::runtime::affinity::parse_cpu_list(&field("Cpus_allowed_list:"))
+                .unwrap_or_default();
+        out.push((field("Name:"), cores));
+    }
+    out
+}
+
 pub fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
