@@ -528,8 +528,8 @@ pub fn schema(bot_type: BotType) -> Value {
     })
 }
 
-/// The configuration reference of every bot type as markdown tables (README.md carries it; a
-/// test keeps the two identical).
+/// The configuration reference of every bot type as markdown tables (docs/config-reference.md
+/// carries it; a test keeps the two identical).
 pub fn markdown_reference() -> String {
     let mut out = String::new();
     for t in BotType::ALL {

@@ -1,8 +1,9 @@
-//! README.md carries the configuration reference generated from the parameter specs.
+//! docs/config-reference.md carries the configuration reference generated from the parameter
+//! specs.
 
 #[test]
-fn readme_holds_the_current_configuration_reference() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md");
+fn the_docs_hold_the_current_configuration_reference() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/config-reference.md");
     let readme = std::fs::read_to_string(path).unwrap_or_default();
     let reference = sniperforge_bots::markdown_reference();
     const START: &str = "<!-- config-reference:start -->";
@@ -21,6 +22,6 @@ fn readme_holds_the_current_configuration_reference() {
     }
     assert!(
         readme.contains(&reference),
-        "README.md's configuration reference is out of date: run UPDATE_README=1 cargo test -p sniperforge-bots --test reference"
+        "docs/config-reference.md is out of date: run UPDATE_README=1 cargo test -p sniperforge-bots --test reference"
     );
 }

@@ -279,7 +279,7 @@ pub fn shared_cores() -> &'static [usize] {
     SHARED.get().map_or(&[], Vec::as_slice)
 }
 
-/// The placement that measures best on `allowed` cores (see the README's latency tables):
+/// The placement that measures best on `allowed` cores (see the latency tables in docs/benchmarks.md):
 /// with three or more, the last two reserved (feed, strategy), spinning, the rest for
 /// everything else; with two, the last one run to completion, spinning, the other for
 /// everything else (a split pair would share a core with the executor, the control threads and
