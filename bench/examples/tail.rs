@@ -73,12 +73,15 @@ fn main() {
     println!("rejections of the slowest 1%: {by_reason:?}");
     let c = strategy.counters();
     let per = |quotes: u64, n: u64| quotes as f64 / n.max(1) as f64;
+    let all = (c.sized_at_optimum + c.sized_by_search + c.sized_by_scan).max(1) as f64;
     println!(
-        "sizings: {} at the closed form's optimum ({:.0}%, {:.1} exact route quotes each), {} by search ({:.1} each)",
+        "sizings: {} at the closed form's optimum ({:.0}%, {:.1} exact route passes each), {} by search ({:.1} each), {} by scan ({:.1} each)",
         c.sized_at_optimum,
-        c.sized_at_optimum as f64 * 100.0 / (c.sized_at_optimum + c.sized_by_search).max(1) as f64,
+        c.sized_at_optimum as f64 * 100.0 / all,
         per(c.quotes_at_optimum, c.sized_at_optimum),
         c.sized_by_search,
-        per(c.quotes_by_search, c.sized_by_search)
+        per(c.quotes_by_search, c.sized_by_search),
+        c.sized_by_scan,
+        per(c.quotes_by_scan, c.sized_by_scan)
     );
 }

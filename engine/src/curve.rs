@@ -29,12 +29,15 @@ impl Curve {
     /// This hop with the transfer fees of its input and output mints (`keep` and `caps_at`
     /// of each from `Mint::transfer_fee_curve`; `(1, ∞)` for none) and `exact_up_to` capped
     /// where they stop following it. `largest_out` bounds what the hop can pay out before the
-    /// output mint's fee (the output reserve). A fee whose cap a transfer of the hop can reach
-    /// is left out (the cap makes large transfers cheaper than the rate says): the curve stays
-    /// an upper bound of the program's output at every size (the detection prefilter relies
-    /// on it: a route the exact quotes find profitable is never filtered out) and follows it
-    /// nowhere. An input fee counts as reachable unless its cap binds only past the input
-    /// whose curve output would exceed the whole output reserve at the marginal rate.
+    /// output mint's fee (a constant-product pool's output reserve; ∞ where nothing short of the
+    /// vault bounds it, as for concentrated liquidity, whose swaps cross into other ranges).
+    /// A fee whose cap a transfer of the hop can reach is left out (the cap makes large
+    /// transfers cheaper than the rate says), and the curve then follows the program nowhere.
+    /// So the line through 0 at the curve's marginal rate bounds the program's output at every
+    /// size (the detection prefilter relies on it: a route the exact quotes find profitable is
+    /// never filtered out), and the curve itself bounds it up to `exact_up_to`. An input fee
+    /// counts as reachable unless its cap binds only past the input at which that line passes
+    /// `largest_out`.
     pub fn with_transfer_fees(
         self,
         (keep_in, caps_in): (f64, f64),
@@ -43,10 +46,11 @@ impl Curve {
     ) -> Self {
         let mut curve = self;
         let mut limit = self.exact_up_to;
-        // The input from which the line through 0 at the marginal rate passes the output
-        // reserve: past it that line bounds any output, capped fee or not.
-        let largest_in = if keep_in > 0.0 && self.gamma > 0.0 {
-            self.reserve_in / (self.gamma * keep_in)
+        // The input from which the line through 0 at the marginal rate passes what the hop can
+        // pay out: past it that line bounds any output, capped fee or not.
+        let rate = self.gamma * keep_in * self.reserve_out / self.reserve_in;
+        let largest_in = if largest_out.is_finite() && rate > 0.0 {
+            largest_out / rate
         } else {
             f64::INFINITY
         };

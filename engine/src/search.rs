@@ -140,6 +140,18 @@ mod tests {
     }
 
     #[test]
+    fn brackets_past_two_to_the_53_stay_inside_as_integers() {
+        // f64 cannot hold every integer here: the points are clamped as integers.
+        let lo = (1u64 << 54) + 1;
+        let (_, calls) = run(lo, lo + 3, 1, |x| {
+            -((x as i128 - lo as i128 - 2).pow(2)) as f64
+        });
+        assert!(calls >= 1);
+        let (_, calls) = run(u64::MAX - 10, u64::MAX, 1, |x| x as f64);
+        assert!(calls >= 1);
+    }
+
+    #[test]
     fn a_kinked_or_failing_function_still_converges_within_the_bracket() {
         // A concave function with a kink (a tick crossing into thinner liquidity) and points
         // that fail past 900 (a route the programs refuse).

@@ -284,13 +284,17 @@ pub struct Counters {
     pub overlapping: u64,
     /// Exact sizings that took the closed form's optimum (every hop follows its curve up to it).
     pub sized_at_optimum: u64,
-    /// Exact sizings that searched (a hop leaves its curve, or sizes small enough to scan).
+    /// Exact sizings by Brent's search (a hop leaves its curve before the optimum).
     pub sized_by_search: u64,
-    /// Exact route quotes the sizings at the optimum made (with the cap's halvings and the
-    /// trim of rounding).
+    /// Exact sizings that scanned every size of a small bracket (at most 2,049).
+    pub sized_by_scan: u64,
+    /// Exact route passes (exact-in quotes, and the exact-out pass of the trim of rounding)
+    /// of the sizings at the optimum, by search and by scan, with the cap's halvings.
     pub quotes_at_optimum: u64,
-    /// Exact route quotes the sizings by search made (with the cap's halvings and the trim).
+    /// See `quotes_at_optimum`.
     pub quotes_by_search: u64,
+    /// See `quotes_at_optimum`.
+    pub quotes_by_scan: u64,
 }
 
 /// The strategy: market, cycle index, curve cache, risk gates and paper book.
@@ -329,9 +333,9 @@ pub struct Strategy {
     /// The epoch whose Token-2022 transfer fees the curves take (they are all refreshed when
     /// the cluster enters another).
     curve_epoch: u64,
-    /// Sizing counters kept from `&self` (see [`Counters`]): sizings at the optimum and by
-    /// search, then their quotes.
-    sizing: [Cell<u64>; 4],
+    /// Sizing counters kept from `&self` (see [`Counters`]): sizings at the optimum, by search
+    /// and by scan, then their route passes.
+    sizing: [Cell<u64>; 6],
 }
 
 /// A cycle as the detection prefilter reads it: its id and the `log_rate` index of each hop.
@@ -487,8 +491,10 @@ impl Strategy {
             stale: self.market.stale_updates(),
             sized_at_optimum: self.sizing[0].get(),
             sized_by_search: self.sizing[1].get(),
-            quotes_at_optimum: self.sizing[2].get(),
-            quotes_by_search: self.sizing[3].get(),
+            sized_by_scan: self.sizing[2].get(),
+            quotes_at_optimum: self.sizing[3].get(),
+            quotes_by_search: self.sizing[4].get(),
+            quotes_by_scan: self.sizing[5].get(),
             ..self.counters
         }
     }
@@ -634,6 +640,7 @@ impl Strategy {
     /// A live feed confirmed every pool's state up to `slot` (see [`Market::confirm_slot`]).
     pub fn confirm_slot(&mut self, slot: u64) {
         self.market.confirm_slot(slot);
+        self.follow_epoch();
     }
 
     /// Evaluates every cycle through `pool` and decides on what it finds; returns whether
@@ -979,11 +986,12 @@ impl Strategy {
         let exact_curves = follows(bracket.x0);
         let narrow = bracket.narrow_holds(exact_curves);
         let scan = bracket.wide.1 - bracket.wide.0 <= Bracket::SCAN;
-        let kind = usize::from(scan || !narrow);
-        self.sizing[kind].set(self.sizing[kind].get() + 1);
+        let kind = if scan { 2 } else { usize::from(!narrow) };
+        let count = |i: usize| self.sizing[i].set(self.sizing[i].get() + 1);
+        count(kind);
         // (profit, output) of `x` in; each size is quoted once.
         let quote = |x: u64| -> Option<(i128, u64)> {
-            self.sizing[2 + kind].set(self.sizing[2 + kind].get() + 1);
+            count(3 + kind);
             self.route_output(id, x).map(|out| {
                 let profit = i128::from(out) - i128::from(x) - i128::from(self.route_cost(x));
                 (profit, out)
@@ -1049,6 +1057,7 @@ impl Strategy {
         // back from the output; the trimmed input is re-quoted exact-in before it is used).
         if let (Some((x, out)), _) = best {
             let hops = self.cycles.cycle(id).hops();
+            count(3 + kind);
             if let Some(min) = self
                 .market
                 .route_min_input(hops, out, self.unix_timestamp)

@@ -63,7 +63,6 @@ pub fn wait_for<T>(what: &str, deadline: Duration, mut check: impl FnMut() -> Op
     }
 }
 
-/// Whether a process exists (and is not a zombie).
 /// Each thread of process `pid`: its name and the cores it may run on (a CPU list as the kernel
 /// writes it, `0-3,6`, read into core numbers).
 pub fn threads_of(pid: u32) -> Vec<(String, Vec<usize>)> {
@@ -88,6 +87,7 @@ pub fn threads_of(pid: u32) -> Vec<(String, Vec<usize>)> {
     out
 }
 
+/// Whether a process exists (and is not a zombie).
 pub fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()

@@ -158,8 +158,8 @@ impl WhirlpoolPool {
             Side::AToB => (a, b),
             Side::BToA => (b, a),
         };
-        // What the hop can pay out is taken as the current range's output reserve: a swap that
-        // crosses into deeper ranges past it is sized by the exact search anyway.
+        // A swap may cross into deeper ranges and pay out more than this range holds: nothing
+        // short of the vault bounds the output, so a transfer fee with a cap is left out.
         Some(
             crate::curve::Curve {
                 reserve_in,
@@ -170,7 +170,7 @@ impl WhirlpoolPool {
             .with_transfer_fees(
                 mint_in.transfer_fee_curve(epoch),
                 mint_out.transfer_fee_curve(epoch),
-                reserve_out,
+                f64::INFINITY,
             ),
         )
     }
