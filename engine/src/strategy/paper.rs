@@ -1,0 +1,60 @@
+//! Fills: the paper executor (orders re-quoted exactly when due) and live completions.
+
+use super::*;
+
+impl Strategy {
+    /// Live mode: orders stay in flight (counted against `max_concurrent_trades`) until the
+    /// executor reports them with [`Strategy::complete`]; the paper executor is off.
+    pub fn set_external_fills(&mut self, external: bool) {
+        self.external_fills = external;
+    }
+
+    /// Books an order the live executor finished: `realised_out` is what the route paid
+    /// (`None`: it failed or never landed). `None` when no such order is in flight.
+    pub fn complete(&mut self, order_id: u64, realised_out: Option<u64>, now: u64) -> Option<Fill> {
+        let at = self.pending.iter().position(|o| o.id == order_id)?;
+        let order = self.pending.remove(at)?;
+        Some(self.fill(order, realised_out, now))
+    }
+
+    /// Fills due paper orders by re-quoting their routes exactly on the state of now.
+    pub(super) fn settle(&mut self, now: u64, out: &mut Vec<Decision>) {
+        if self.external_fills {
+            return;
+        }
+        while self.pending.front().is_some_and(|o| o.due_at <= now) {
+            let Some(order) = self.pending.pop_front() else {
+                break;
+            };
+            let realised = self
+                .route_output(order.opportunity.cycle, order.opportunity.amount_in)
+                .filter(|o| *o >= order.min_out);
+            let fill = self.fill(order, realised, now);
+            out.push(Decision::Filled(fill));
+        }
+    }
+
+    fn fill(&mut self, order: Order, realised: Option<u64>, now: u64) -> Fill {
+        let start = self.cycles.cycle(order.opportunity.cycle).start_mint;
+        let amount_in = order.opportunity.amount_in;
+        let pnl = realised.map_or(0, |o| {
+            i128::from(o) - i128::from(amount_in) - i128::from(self.route_cost(amount_in))
+        });
+        let pnl_usd = match self.mint_info.get(start.0 as usize).copied().flatten() {
+            Some((decimals, usd)) => pnl as f64 / 10f64.powi(i32::from(decimals)) * usd,
+            None => 0.0,
+        };
+        if realised.is_some() {
+            self.counters.filled += 1;
+        } else {
+            self.counters.failed += 1;
+        }
+        Fill {
+            order,
+            realised_out: realised,
+            pnl,
+            pnl_usd,
+            executed_at: now,
+        }
+    }
+}
