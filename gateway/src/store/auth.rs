@@ -1,0 +1,252 @@
+//! Tokens, sessions, users and the audit trail.
+
+use super::*;
+
+impl Store {
+    /// Adds a token with a role.
+    pub async fn add_token(&self, token: &str, name: &str, role: Role) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO tokens (token_hash, name, role, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(token_hash(token))
+        .bind(name)
+        .bind(role.as_str())
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await
+        .map_err(db(format!("adding token {name}")))?;
+        Ok(())
+    }
+
+    /// Adds an agent token bound to `node_id`.
+    pub async fn add_agent_token(
+        &self,
+        token: &str,
+        name: &str,
+        node_id: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO tokens (token_hash, name, role, created_at, node_id) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(token_hash(token))
+        .bind(name)
+        .bind(Role::Agent.as_str())
+        .bind(now_ms())
+        .bind(node_id)
+        .execute(&self.pool)
+        .await
+        .map_err(db(format!("adding agent token {name}")))?;
+        Ok(())
+    }
+
+    /// Every token's name, role, node (agent tokens) and creation time (never the token or
+    /// its hash).
+    pub async fn tokens(&self) -> Result<Vec<serde_json::Value>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT name, role, node_id, created_at, expires_at FROM tokens ORDER BY name, created_at",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("listing tokens"))?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let mut row = json_row(r, &["name", "role"], &["created_at", "expires_at"]);
+                if let Ok(Some(node)) = r.try_get::<Option<String>, _>("node_id") {
+                    row["node_id"] = node.into();
+                }
+                row
+            })
+            .collect())
+    }
+
+    /// A login session: a token named `session:<user>` that stops working at `expires_at` (ms).
+    pub async fn add_session(
+        &self,
+        token: &str,
+        user: &str,
+        role: Role,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM tokens WHERE expires_at IS NOT NULL AND expires_at <= $1")
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await
+            .map_err(db("dropping expired sessions"))?;
+        sqlx::query(
+            "INSERT INTO tokens (token_hash, name, role, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(token_hash(token))
+        .bind(format!("session:{user}"))
+        .bind(role.as_str())
+        .bind(now_ms())
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db(format!("opening a session for {user}")))?;
+        Ok(())
+    }
+
+    /// Creates or replaces a user (`password_hash`: an argon2 PHC string); `true` if new.
+    pub async fn put_user(
+        &self,
+        name: &str,
+        password_hash: &str,
+        role: Role,
+    ) -> Result<bool, StoreError> {
+        let now = now_ms();
+        let updated = sqlx::query(
+            "UPDATE users SET password_hash = $1, role = $2, updated_at = $3 WHERE name = $4",
+        )
+        .bind(password_hash)
+        .bind(role.as_str())
+        .bind(now)
+        .bind(name)
+        .execute(&self.pool)
+        .await
+        .map_err(db(format!("updating user {name}")))?;
+        if updated.rows_affected() > 0 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO users (name, password_hash, role, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)",
+        )
+        .bind(name)
+        .bind(password_hash)
+        .bind(role.as_str())
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(db(format!("adding user {name}")))?;
+        Ok(true)
+    }
+
+    /// A user's password hash and role.
+    pub async fn user(&self, name: &str) -> Result<Option<(String, Role)>, StoreError> {
+        let row = sqlx::query("SELECT password_hash, role FROM users WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db(format!("looking up user {name}")))?;
+        Ok(row.and_then(|r| {
+            let hash: String = r.try_get("password_hash").ok()?;
+            let role: String = r.try_get("role").ok()?;
+            Role::parse(&role).map(|role| (hash, role))
+        }))
+    }
+
+    /// Users (names, roles, times; never hashes).
+    pub async fn users(&self) -> Result<Vec<serde_json::Value>, StoreError> {
+        let rows =
+            sqlx::query("SELECT name, role, created_at, updated_at FROM users ORDER BY name")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db("listing users"))?;
+        Ok(rows
+            .iter()
+            .map(|r| json_row(r, &["name", "role"], &["created_at", "updated_at"]))
+            .collect())
+    }
+
+    /// Deletes a user and ends their sessions; `false` if there was none.
+    pub async fn delete_user(&self, name: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM users WHERE name = $1")
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(db(format!("deleting user {name}")))?;
+        self.revoke_tokens(&format!("session:{name}")).await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Deletes every token named `name`; how many went.
+    pub async fn revoke_tokens(&self, name: &str) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM tokens WHERE name = $1")
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(db(format!("revoking tokens of {name}")))?;
+        Ok(done.rows_affected())
+    }
+
+    /// Whether any admin token exists.
+    pub async fn has_admin(&self) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM tokens WHERE role = 'admin'")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db("counting admin tokens"))?;
+        Ok(row
+            .try_get::<i64, _>("n")
+            .map_err(db("counting admin tokens"))?
+            > 0)
+    }
+
+    /// The name, role and (agent tokens) node of a presented token.
+    pub async fn authenticate(&self, token: &str) -> Result<Option<Identity>, StoreError> {
+        let row = sqlx::query(
+            "SELECT name, role, node_id FROM tokens WHERE token_hash = $1 AND (expires_at IS NULL OR expires_at > $2)",
+        )
+        .bind(token_hash(token))
+        .bind(now_ms())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db("looking up a token"))?;
+        Ok(row.and_then(|r| {
+            let name: String = r.try_get("name").ok()?;
+            let role: String = r.try_get("role").ok()?;
+            let node_id: Option<String> = r.try_get("node_id").ok()?;
+            let role = Role::parse(&role)?;
+            // An agent token without its node reaches nothing.
+            if role == Role::Agent && node_id.is_none() {
+                return None;
+            }
+            Some(Identity {
+                name,
+                role,
+                node_id,
+            })
+        }))
+    }
+
+    /// Appends to the audit trail.
+    pub async fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        target: &str,
+        details: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO audit (at, seq, actor, action, target, details) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(now_ms())
+            .bind(self.seq.fetch_add(1, Ordering::Relaxed) as i64)
+            .bind(actor)
+            .bind(action)
+            .bind(target)
+            .bind(details.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(db(format!("auditing {action} {target}")))?;
+        Ok(())
+    }
+
+    /// The audit trail, newest first.
+    pub async fn audit_log(&self, limit: i64) -> Result<Vec<serde_json::Value>, StoreError> {
+        let rows = sqlx::query("SELECT at, actor, action, target, details FROM audit ORDER BY at DESC, seq DESC LIMIT $1")
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("reading the audit trail"))?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "at": r.try_get::<i64, _>("at").unwrap_or(0),
+                    "actor": r.try_get::<String, _>("actor").unwrap_or_default(),
+                    "action": r.try_get::<String, _>("action").unwrap_or_default(),
+                    "target": r.try_get::<String, _>("target").unwrap_or_default(),
+                    "details": serde_json::from_str::<serde_json::Value>(&r.try_get::<String, _>("details").unwrap_or_default()).unwrap_or_default(),
+                })
+            })
+            .collect())
+    }
+}

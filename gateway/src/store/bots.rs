@@ -1,0 +1,287 @@
+//! Bots, their versioned configurations and desired state, and the desired-state index.
+
+use super::*;
+
+impl Store {
+    /// Creates a bot and version 1 of its configuration, atomically; `false` when the id exists.
+    pub async fn create_bot(
+        &self,
+        bot_id: &str,
+        bot_type: &str,
+        node_id: &str,
+        body: Option<&serde_json::Value>,
+        actor: &str,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(db("starting a transaction"))?;
+        let exists = sqlx::query("SELECT bot_id FROM bots WHERE bot_id = $1")
+            .bind(bot_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db(format!("reading bot {bot_id}")))?;
+        if exists.is_some() {
+            return Ok(false);
+        }
+        let now = now_ms();
+        sqlx::query("INSERT INTO bots (bot_id, bot_type, node_id, desired_state, created_at, updated_at) VALUES ($1, $2, $3, 'stopped', $4, $4)")
+            .bind(bot_id)
+            .bind(bot_type)
+            .bind(node_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db(format!("creating bot {bot_id}")))?;
+        // `None`: the bot runs the configuration already stored under its id.
+        if let Some(body) = body {
+            Self::insert_next_version(&mut tx, bot_id, bot_type, body, actor, now).await?;
+        }
+        tx.commit()
+            .await
+            .map_err(db(format!("committing bot {bot_id}")))?;
+        Ok(true)
+    }
+
+    /// Stores version 1 of a configuration that no bot runs yet; `false` when the id has one.
+    pub async fn create_config(
+        &self,
+        config_id: &str,
+        bot_type: &str,
+        body: &serde_json::Value,
+        actor: &str,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(db("starting a transaction"))?;
+        let exists = sqlx::query("SELECT version FROM config_versions WHERE config_id = $1")
+            .bind(config_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db(format!("reading config {config_id}")))?;
+        if exists.is_some() {
+            return Ok(false);
+        }
+        Self::insert_next_version(&mut tx, config_id, bot_type, body, actor, now_ms()).await?;
+        tx.commit()
+            .await
+            .map_err(db(format!("committing config {config_id}")))?;
+        Ok(true)
+    }
+
+    async fn insert_next_version(
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        config_id: &str,
+        bot_type: &str,
+        body: &serde_json::Value,
+        actor: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let next: i64 = sqlx::query(
+            "SELECT COALESCE(MAX(version), 0) + 1 AS v FROM config_versions WHERE config_id = $1",
+        )
+        .bind(config_id)
+        .fetch_one(&mut **tx)
+        .await
+        .and_then(|r| r.try_get("v"))
+        .map_err(db(format!("numbering config {config_id}")))?;
+        sqlx::query("INSERT INTO config_versions (config_id, version, bot_type, body, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(config_id)
+            .bind(next)
+            .bind(bot_type)
+            .bind(body.to_string())
+            .bind(now)
+            .bind(actor)
+            .execute(&mut **tx)
+            .await
+            .map_err(db(format!("storing config {config_id}")))?;
+        Ok(())
+    }
+
+    /// Appends a configuration version; returns its number.
+    pub async fn add_config_version(
+        &self,
+        config_id: &str,
+        bot_type: &str,
+        body: &serde_json::Value,
+        actor: &str,
+        expected: Option<i64>,
+    ) -> Result<i64, StoreError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(db("starting a transaction"))?;
+        // Write first: it takes the write lock (SQLite) / the bot's row lock (PostgreSQL) before
+        // the numbering read, so concurrent writers of one config queue instead of racing.
+        sqlx::query("UPDATE bots SET updated_at = $1 WHERE bot_id = $2")
+            .bind(now_ms())
+            .bind(config_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db(format!("touching bot {config_id}")))?;
+        let next: i64 = sqlx::query(
+            "SELECT COALESCE(MAX(version), 0) + 1 AS v FROM config_versions WHERE config_id = $1",
+        )
+        .bind(config_id)
+        .fetch_one(&mut *tx)
+        .await
+        .and_then(|r| r.try_get("v"))
+        .map_err(db(format!("numbering config {config_id}")))?;
+        let conflict = |current: i64, expected: i64| StoreError::VersionConflict {
+            config_id: config_id.to_string(),
+            current,
+            expected,
+        };
+        if let Some(expected) = expected.filter(|&e| e != next - 1) {
+            return Err(conflict(next - 1, expected));
+        }
+        sqlx::query("INSERT INTO config_versions (config_id, version, bot_type, body, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(config_id)
+            .bind(next)
+            .bind(bot_type)
+            .bind(body.to_string())
+            .bind(now_ms())
+            .bind(actor)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| match &e {
+                // Two writers numbered the same version: the later one lost the race.
+                sqlx::Error::Database(d) if d.is_unique_violation() => {
+                    conflict(next, expected.unwrap_or(next - 1))
+                }
+                _ => db(format!("storing config {config_id} v{next}"))(e),
+            })?;
+        tx.commit()
+            .await
+            .map_err(db(format!("committing config {config_id}")))?;
+        Ok(next)
+    }
+
+    /// A configuration version (the latest when `version` is `None`).
+    pub async fn config(
+        &self,
+        config_id: &str,
+        version: Option<i64>,
+    ) -> Result<Option<ConfigVersion>, StoreError> {
+        let row = match version {
+            Some(v) => sqlx::query("SELECT config_id, version, bot_type, body, created_at, created_by FROM config_versions WHERE config_id = $1 AND version = $2")
+                .bind(config_id)
+                .bind(v)
+                .fetch_optional(&self.pool)
+                .await,
+            None => sqlx::query("SELECT config_id, version, bot_type, body, created_at, created_by FROM config_versions WHERE config_id = $1 ORDER BY version DESC LIMIT 1")
+                .bind(config_id)
+                .fetch_optional(&self.pool)
+                .await,
+        }
+        .map_err(db(format!("reading config {config_id}")))?;
+        row.map(|r| config_row(&r)).transpose()
+    }
+
+    /// Every configuration's latest version.
+    pub async fn configs(&self) -> Result<Vec<ConfigVersion>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT c.config_id, c.version, c.bot_type, c.body, c.created_at, c.created_by FROM config_versions c \
+             WHERE c.version = (SELECT MAX(version) FROM config_versions d WHERE d.config_id = c.config_id) ORDER BY c.config_id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("listing configs"))?;
+        rows.iter().map(config_row).collect()
+    }
+
+    /// All bots with their latest configuration version.
+    pub async fn bots(&self) -> Result<Vec<BotRow>, StoreError> {
+        let rows = sqlx::query(&format!("{BOT_SELECT} ORDER BY b.bot_id"))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("listing bots"))?;
+        rows.iter().map(bot_row).collect()
+    }
+
+    /// One bot (an indexed lookup, not a scan of all bots).
+    pub async fn bot(&self, bot_id: &str) -> Result<Option<BotRow>, StoreError> {
+        sqlx::query(&format!("{BOT_SELECT} WHERE b.bot_id = $1"))
+            .bind(bot_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db(format!("reading bot {bot_id}")))?
+            .as_ref()
+            .map(bot_row)
+            .transpose()
+    }
+
+    /// Sets a bot's desired state; `false` when the bot does not exist.
+    pub async fn set_desired_state(&self, bot_id: &str, state: &str) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("UPDATE bots SET desired_state = $1, updated_at = $2 WHERE bot_id = $3")
+                .bind(state)
+                .bind(now_ms())
+                .bind(bot_id)
+                .execute(&self.pool)
+                .await
+                .map_err(db(format!("setting bot {bot_id} to {state}")))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Asks for a restart: desired state running, restart generation bumped; `false` when the
+    /// bot does not exist.
+    pub async fn request_restart(&self, bot_id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE bots SET desired_state = 'running', restarts = restarts + 1, updated_at = $1 WHERE bot_id = $2",
+        )
+        .bind(now_ms())
+        .bind(bot_id)
+        .execute(&self.pool)
+        .await
+        .map_err(db(format!("restarting bot {bot_id}")))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Deletes a bot (its configuration history stays); `false` when it did not exist.
+    pub async fn delete_bot(&self, bot_id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM bots WHERE bot_id = $1")
+            .bind(bot_id)
+            .execute(&self.pool)
+            .await
+            .map_err(db(format!("deleting bot {bot_id}")))?;
+        sqlx::query("DELETE FROM bot_reports WHERE bot_id = $1")
+            .bind(bot_id)
+            .execute(&self.pool)
+            .await
+            .map_err(db(format!("deleting bot {bot_id}'s last report")))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Sets every bot's desired state to stopped; returns how many changed.
+    pub async fn stop_all(&self) -> Result<u64, StoreError> {
+        let done = sqlx::query("UPDATE bots SET desired_state = 'stopped', updated_at = $1 WHERE desired_state <> 'stopped'")
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await
+            .map_err(db("stopping every bot"))?;
+        Ok(done.rows_affected())
+    }
+
+    /// The desired-state index: it grows on every change agents must converge to.
+    pub async fn desired_index(&self) -> Result<i64, StoreError> {
+        sqlx::query("SELECT value FROM meta WHERE name = 'desired_index'")
+            .fetch_one(&self.pool)
+            .await
+            .and_then(|r| r.try_get("value"))
+            .map_err(db("reading the desired-state index"))
+    }
+
+    /// Moves the desired-state index on; returns the new value.
+    pub async fn bump_desired_index(&self) -> Result<i64, StoreError> {
+        sqlx::query("UPDATE meta SET value = value + 1 WHERE name = 'desired_index'")
+            .execute(&self.pool)
+            .await
+            .map_err(db("moving the desired-state index"))?;
+        self.desired_index().await
+    }
+}

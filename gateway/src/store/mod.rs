@@ -1,0 +1,320 @@
+//! The gateway's store over SQLite (default) or PostgreSQL, through one set of portable queries:
+//! bots and their desired state, versioned configurations, API tokens and the audit trail. By
+//! table: `auth` (tokens, sessions, users, audit), `bots` (bots, configurations, desired state),
+//! `nodes` (registration, heartbeats, reports) and `latency` (per-minute histograms).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use sha2::{Digest, Sha256};
+use sqlx::AnyPool;
+use sqlx::Row;
+use sqlx::any::AnyPoolOptions;
+
+mod auth;
+mod bots;
+mod latency;
+mod nodes;
+
+/// A store failure, with what was being done.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database answered with an error.
+    #[error("{context}: {source}")]
+    Db {
+        /// What the store was doing.
+        context: String,
+        /// The driver's error.
+        source: sqlx::Error,
+    },
+    /// Migrations failed.
+    #[error("migrating the database: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A write named the version it was based on and another write got there first.
+    #[error("config {config_id} is at version {current}, the change was based on {expected}")]
+    VersionConflict {
+        /// The configuration.
+        config_id: String,
+        /// Its version now.
+        current: i64,
+        /// The version the writer read.
+        expected: i64,
+    },
+    /// A stored row that cannot be read back (damaged outside the gateway).
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+pub(crate) fn db(context: impl Into<String>) -> impl FnOnce(sqlx::Error) -> StoreError {
+    let context = context.into();
+    move |source| StoreError::Db { context, source }
+}
+
+/// Access level of a token.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// An agent: the agent routes only, for the one node its token is bound to. Below every
+    /// other role, so it never passes a `role >= needed` check outside them.
+    Agent,
+    /// Reads.
+    Viewer,
+    /// Reads and drives bots.
+    Operator,
+    /// Everything, including tokens and the emergency stop.
+    Admin,
+}
+
+impl Role {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Agent => "agent",
+            Self::Viewer => "viewer",
+            Self::Operator => "operator",
+            Self::Admin => "admin",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<Self> {
+        match s {
+            "agent" => Some(Self::Agent),
+            "viewer" => Some(Self::Viewer),
+            "operator" => Some(Self::Operator),
+            "admin" => Some(Self::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// Who a presented token is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The token's (or session's) name.
+    pub name: String,
+    /// Its role.
+    pub role: Role,
+    /// The node an agent token is bound to.
+    pub node_id: Option<String>,
+}
+
+/// What an agent says about its node when it registers.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeInfo {
+    /// Node id.
+    pub node_id: String,
+    /// Host name.
+    pub hostname: String,
+    /// CPU cores.
+    pub cores: u32,
+    /// Cores isolated for bots.
+    #[serde(default)]
+    pub isolated_cores: Vec<u32>,
+    /// Memory, MiB.
+    pub memory_mb: u64,
+    /// Supervisor backend: systemd, nomad or process.
+    pub backend: String,
+}
+
+/// One bot row.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BotRow {
+    /// Id.
+    pub bot_id: String,
+    /// Type name.
+    pub bot_type: String,
+    /// Node it runs on.
+    pub node_id: String,
+    /// What the agents converge to: running, paused or stopped.
+    pub desired_state: String,
+    /// Latest configuration version.
+    pub config_version: i64,
+    /// Restart generation: bumped by each restart request.
+    pub restarts: i64,
+    /// Created, unix ms.
+    pub created_at: i64,
+    /// Last changed, unix ms.
+    pub updated_at: i64,
+}
+
+/// A row as JSON: text columns, then integer columns (`null` when NULL).
+fn json_row(r: &sqlx::any::AnyRow, text: &[&str], ints: &[&str]) -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    for c in text {
+        out.insert(
+            (*c).to_string(),
+            r.try_get::<String, _>(*c).unwrap_or_default().into(),
+        );
+    }
+    for c in ints {
+        out.insert(
+            (*c).to_string(),
+            r.try_get::<Option<i64>, _>(*c).ok().flatten().into(),
+        );
+    }
+    serde_json::Value::Object(out)
+}
+
+/// A `bot_reports` row as the API shows it.
+fn report_json(r: &sqlx::any::AnyRow) -> serde_json::Value {
+    let parse = |c: &str| {
+        serde_json::from_str::<serde_json::Value>(&r.try_get::<String, _>(c).unwrap_or_default())
+            .unwrap_or_default()
+    };
+    serde_json::json!({
+        "node_id": r.try_get::<String, _>("node_id").unwrap_or_default(),
+        "status": parse("status"),
+        "metrics": parse("metrics"),
+        "reported_at": r.try_get::<i64, _>("reported_at").unwrap_or(0),
+    })
+}
+
+/// The columns of a [`BotRow`], with the bot's latest config version.
+const BOT_SELECT: &str = "SELECT b.bot_id, b.bot_type, b.node_id, b.desired_state, b.restarts, b.created_at, \
+     b.updated_at, (SELECT MAX(version) FROM config_versions c WHERE c.config_id = b.bot_id) AS v \
+     FROM bots b";
+
+/// One configuration version.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ConfigVersion {
+    /// Configuration id (the bot id).
+    pub config_id: String,
+    /// Version, from 1.
+    pub version: i64,
+    /// Bot type.
+    pub bot_type: String,
+    /// The configuration.
+    pub body: serde_json::Value,
+    /// Created, unix ms.
+    pub created_at: i64,
+    /// Token name that wrote it.
+    pub created_by: String,
+}
+
+/// The store.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    seq: std::sync::Arc<AtomicU64>,
+}
+
+/// Now, unix ms.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// A new random token (40 alphanumerics, ~238 bits).
+pub fn new_token() -> String {
+    use rand::Rng;
+    rand::thread_rng()
+        .sample_iter(&rand::distributions::Alphanumeric)
+        .take(40)
+        .map(char::from)
+        .collect()
+}
+
+/// Hex sha256 of a token: tokens are stored hashed.
+pub fn token_hash(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl Store {
+    /// Connects (`sqlite://PATH` — created if missing — or `postgres://…`) and migrates.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let url = if url.starts_with("sqlite:") && !url.contains("mode=") {
+            format!("{url}{}mode=rwc", if url.contains('?') { "&" } else { "?" })
+        } else {
+            url.to_string()
+        };
+        // SQLite serialises writers anyway; one connection also keeps `sqlite::memory:` whole.
+        let max = if url.starts_with("sqlite:") { 1 } else { 8 };
+        let pool = AnyPoolOptions::new()
+            .max_connections(max)
+            .connect(&url)
+            .await
+            .map_err(db(format!("connecting to {}", redact(&url))))?;
+        if url.starts_with("sqlite:") {
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&pool)
+                .await
+                .map_err(db("enabling WAL"))?;
+        }
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Self {
+            pool,
+            seq: std::sync::Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(db("pinging the database"))?;
+        Ok(())
+    }
+}
+
+fn config_row(r: &sqlx::any::AnyRow) -> Result<ConfigVersion, StoreError> {
+    let get = |c: &str| -> Result<String, StoreError> {
+        r.try_get::<String, _>(c)
+            .map_err(db(format!("reading column {c}")))
+    };
+    Ok(ConfigVersion {
+        config_id: get("config_id")?,
+        version: r.try_get("version").map_err(db("reading column version"))?,
+        bot_type: get("bot_type")?,
+        body: serde_json::from_str(&get("body")?).unwrap_or(serde_json::Value::Null),
+        created_at: r
+            .try_get("created_at")
+            .map_err(db("reading column created_at"))?,
+        created_by: get("created_by")?,
+    })
+}
+
+fn bot_row(r: &sqlx::any::AnyRow) -> Result<BotRow, StoreError> {
+    let get = |c: &str| -> Result<String, StoreError> {
+        r.try_get::<String, _>(c)
+            .map_err(db(format!("reading column {c}")))
+    };
+    Ok(BotRow {
+        bot_id: get("bot_id")?,
+        bot_type: get("bot_type")?,
+        node_id: get("node_id")?,
+        desired_state: get("desired_state")?,
+        config_version: r
+            .try_get::<Option<i64>, _>("v")
+            .map_err(db("reading column v"))?
+            .unwrap_or(0),
+        restarts: r
+            .try_get("restarts")
+            .map_err(db("reading column restarts"))?,
+        created_at: r
+            .try_get("created_at")
+            .map_err(db("reading column created_at"))?,
+        updated_at: r
+            .try_get("updated_at")
+            .map_err(db("reading column updated_at"))?,
+    })
+}
+
+/// A URL with any password replaced, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => match url[s + 3..at].find(':') {
+            Some(colon) => format!("{}:***{}", &url[..s + 3 + colon], &url[at..]),
+            None => url.to_string(),
+        },
+        _ => url.to_string(),
+    }
+}

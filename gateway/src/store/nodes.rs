@@ -1,0 +1,164 @@
+//! Nodes (registration, heartbeats) and the bots' last reports.
+
+use super::*;
+
+impl Store {
+    /// Registers (or re-registers) a node.
+    pub async fn register_node(&self, node: &NodeInfo) -> Result<(), StoreError> {
+        let now = now_ms();
+        let cores = serde_json::to_string(&node.isolated_cores).unwrap_or_else(|_| "[]".into());
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(db("starting a transaction"))?;
+        sqlx::query("DELETE FROM nodes WHERE node_id = $1")
+            .bind(&node.node_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db(format!("replacing node {}", node.node_id)))?;
+        sqlx::query("INSERT INTO nodes (node_id, hostname, cores, isolated_cores, memory_mb, backend, registered_at, last_heartbeat) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)")
+            .bind(&node.node_id)
+            .bind(&node.hostname)
+            .bind(node.cores as i64)
+            .bind(cores)
+            .bind(node.memory_mb as i64)
+            .bind(&node.backend)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db(format!("registering node {}", node.node_id)))?;
+        tx.commit()
+            .await
+            .map_err(db(format!("committing node {}", node.node_id)))
+    }
+
+    /// Records a heartbeat; `false` for an unknown node.
+    pub async fn heartbeat(&self, node_id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE nodes SET last_heartbeat = $1 WHERE node_id = $2")
+            .bind(now_ms())
+            .bind(node_id)
+            .execute(&self.pool)
+            .await
+            .map_err(db(format!("heartbeat of node {node_id}")))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Every node with its last heartbeat.
+    pub async fn nodes(&self) -> Result<Vec<serde_json::Value>, StoreError> {
+        let rows = sqlx::query("SELECT node_id, hostname, cores, isolated_cores, memory_mb, backend, registered_at, last_heartbeat FROM nodes ORDER BY node_id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("listing nodes"))?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "node_id": r.try_get::<String, _>("node_id").unwrap_or_default(),
+                    "hostname": r.try_get::<String, _>("hostname").unwrap_or_default(),
+                    "cores": r.try_get::<i64, _>("cores").unwrap_or(0),
+                    "isolated_cores": serde_json::from_str::<serde_json::Value>(&r.try_get::<String, _>("isolated_cores").unwrap_or_default()).unwrap_or_default(),
+                    "memory_mb": r.try_get::<i64, _>("memory_mb").unwrap_or(0),
+                    "backend": r.try_get::<String, _>("backend").unwrap_or_default(),
+                    "registered_at": r.try_get::<i64, _>("registered_at").unwrap_or(0),
+                    "last_heartbeat": r.try_get::<i64, _>("last_heartbeat").unwrap_or(0),
+                })
+            })
+            .collect())
+    }
+
+    /// Stores the latest report of each bot in `reports` (bot id, status, metrics as the agent
+    /// scraped them) in one transaction: all land or none.
+    pub async fn report_bots(
+        &self,
+        node_id: &str,
+        reports: &[(&str, &serde_json::Value, &serde_json::Value)],
+    ) -> Result<(), StoreError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(db("starting a transaction"))?;
+        let now = now_ms();
+        // One upsert statement per chunk (the last report of a bot in a batch wins; a bot twice
+        // in one statement would be an error on PostgreSQL).
+        let mut last: Vec<&(&str, &serde_json::Value, &serde_json::Value)> = Vec::new();
+        for r in reports.iter().rev() {
+            if !last.iter().any(|l| l.0 == r.0) {
+                last.push(r);
+            }
+        }
+        for chunk in last.chunks(200) {
+            let mut sql = String::from(
+                "INSERT INTO bot_reports (bot_id, node_id, status, metrics, reported_at) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                let b = i * 5;
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!(
+                    "(${}, ${}, ${}, ${}, ${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5
+                ));
+            }
+            sql.push_str(
+                " ON CONFLICT (bot_id) DO UPDATE SET node_id = excluded.node_id, status = excluded.status, \
+                 metrics = excluded.metrics, reported_at = excluded.reported_at",
+            );
+            let mut q = sqlx::query(&sql);
+            for (bot_id, status, metrics) in chunk.iter().copied() {
+                q = q
+                    .bind(*bot_id)
+                    .bind(node_id)
+                    .bind(status.to_string())
+                    .bind(metrics.to_string())
+                    .bind(now);
+            }
+            q.execute(&mut *tx).await.map_err(db(format!(
+                "storing {} reports from {node_id}",
+                chunk.len()
+            )))?;
+        }
+        tx.commit().await.map_err(db(format!(
+            "committing {} reports from {node_id}",
+            reports.len()
+        )))
+    }
+
+    /// The latest report of a bot: (node, status, metrics, unix ms).
+    pub async fn bot_report(&self, bot_id: &str) -> Result<Option<serde_json::Value>, StoreError> {
+        let row = sqlx::query(
+            "SELECT bot_id, node_id, status, metrics, reported_at FROM bot_reports WHERE bot_id = $1",
+        )
+        .bind(bot_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db(format!("reading report of {bot_id}")))?;
+        Ok(row.as_ref().map(report_json))
+    }
+
+    /// Every bot's latest report, by bot id, in one query (for fleet-wide passes).
+    pub async fn bot_reports(
+        &self,
+    ) -> Result<std::collections::HashMap<String, serde_json::Value>, StoreError> {
+        let rows =
+            sqlx::query("SELECT bot_id, node_id, status, metrics, reported_at FROM bot_reports")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db("reading bot reports"))?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.try_get("bot_id").unwrap_or_default(), report_json(r)))
+            .collect())
+    }
+
+    /// The connection pool (for the store's other modules).
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+}
