@@ -1,6 +1,6 @@
 //! The Yellowstone gRPC (Geyser) stream of a Solana feed, and a Geyser service over rpc-sim.
 //!
-//! Client: the snapshot and discovery stay on the node's JSON-RPC (`solana.rs`); updates come
+//! Client: the snapshot and discovery stay on the node's JSON-RPC (`crate::solana`); updates come
 //! over one `Subscribe` stream with three kinds of filter: the accounts by pubkey, each
 //! Whirlpool's tick arrays by owner and content (a fixed array names its pool at byte 9956, a
 //! dynamic one at byte 12: arrays created after the start arrive too), and slots at the feed's
