@@ -1,0 +1,383 @@
+//! The node agents' protocol: register, heartbeat, the blocking desired-state query and the
+//! reports (checked against their limits before anything is kept).
+
+use super::*;
+
+pub(super) async fn register(
+    State(state): State<Arc<AppState>>,
+    ext: axum::http::Extensions,
+    body: String,
+) -> ApiResult {
+    let node: crate::store::NodeInfo = parse_body(&body)?;
+    if !sniperforge_bots::config::valid_node_id(&node.node_id) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "node_id: must be 1 to 64 letters, digits, '-', '_' or '.'",
+        ));
+    }
+    caller(&ext).for_node(&node.node_id)?;
+    state.store.register_node(&node).await?;
+    state
+        .store
+        .audit(
+            &caller(&ext).name,
+            "node.register",
+            &node.node_id,
+            &json!({"backend": node.backend, "cores": node.cores}),
+        )
+        .await?;
+    Ok(
+        axum::Json(json!({"node_id": node.node_id, "desired_index": *state.index.borrow()}))
+            .into_response(),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NodeRef {
+    node_id: String,
+}
+
+pub(super) async fn heartbeat(
+    State(state): State<Arc<AppState>>,
+    ext: axum::http::Extensions,
+    body: String,
+) -> ApiResult {
+    let node: NodeRef = parse_body(&body)?;
+    caller(&ext).for_node(&node.node_id)?;
+    if !state.store.heartbeat(&node.node_id).await? {
+        return Err(ApiError::not_found(format!(
+            "node {} (register first)",
+            node.node_id
+        )));
+    }
+    Ok(
+        axum::Json(json!({"node_id": node.node_id, "desired_index": *state.index.borrow()}))
+            .into_response(),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct DesiredQuery {
+    node_id: String,
+    #[serde(default)]
+    index: i64,
+    #[serde(default)]
+    wait_ms: u64,
+}
+
+/// The blocking query agents hold: answers at once when the desired-state index is past the
+/// one the agent holds, else when it moves or after `wait_ms` (at most 60 s).
+pub(super) async fn desired(
+    State(state): State<Arc<AppState>>,
+    ext: axum::http::Extensions,
+    Query(q): Query<DesiredQuery>,
+) -> ApiResult {
+    caller(&ext).for_node(&q.node_id)?;
+    let mut rx = state.index.subscribe();
+    let wait = std::time::Duration::from_millis(q.wait_ms.min(60_000));
+    if *rx.borrow_and_update() <= q.index && !wait.is_zero() {
+        let waiting = Arc::clone(&state.desired_waiters)
+            .try_acquire_owned()
+            .ok()
+            .zip(NodeWaiter::take(&state.desired_by_node, &q.node_id));
+        let Some(_waiting) = waiting else {
+            let mut resp = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                format!(
+                    "too many desired-state queries waiting (at most {DESIRED_WAITERS_PER_NODE} for a node, {DESIRED_WAITERS} in all); retry in 1 s"
+                ),
+            )
+            .into_response();
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+            return Ok(resp);
+        };
+        let _ = tokio::time::timeout(wait, rx.wait_for(|i| *i > q.index)).await;
+    }
+    let index = *state.index.borrow();
+    let mut bots = Vec::new();
+    for b in state
+        .store
+        .bots()
+        .await?
+        .into_iter()
+        .filter(|b| b.node_id == q.node_id)
+    {
+        let config = state.store.config(&b.bot_id, None).await?;
+        bots.push(
+            json!({"bot_id": b.bot_id, "bot_type": b.bot_type, "desired_state": b.desired_state,
+            "restarts": b.restarts, "config_version": b.config_version, "config": config.map(|c| c.body)}),
+        );
+    }
+    Ok(axum::Json(json!({"node_id": q.node_id, "index": index, "bots": bots})).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct BotReport {
+    bot_id: String,
+    status: Value,
+    #[serde(default)]
+    metrics: Value,
+    /// Stage → interval histogram (HdrHistogram V2, base64), as the bot's `/hdr` gives it.
+    #[serde(default)]
+    hdr: std::collections::BTreeMap<String, String>,
+    /// Log lines written since the last report, oldest first.
+    #[serde(default)]
+    logs: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Report {
+    node_id: String,
+    bots: Vec<BotReport>,
+}
+
+pub(super) async fn report(
+    State(state): State<Arc<AppState>>,
+    ext: axum::http::Extensions,
+    body: String,
+) -> ApiResult {
+    let mut r: Report = parse_body(&body)?;
+    caller(&ext).for_node(&r.node_id)?;
+    check_report(&r)?;
+    // Only the node's own bots are taken: a bot of another node is refused (the report whole);
+    // one the gateway does not know (deleted since, or never created) is left out and named in
+    // the answer, so nothing is kept for ids no configuration holds.
+    let owners: std::collections::HashMap<String, String> = state
+        .store
+        .bots()
+        .await?
+        .into_iter()
+        .map(|b| (b.bot_id, b.node_id))
+        .collect();
+    if let Some(b) = r
+        .bots
+        .iter()
+        .find(|b| owners.get(&b.bot_id).is_some_and(|n| *n != r.node_id))
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "bot {} belongs to node {}, not {}",
+                b.bot_id, owners[&b.bot_id], r.node_id
+            ),
+        ));
+    }
+    let unknown: Vec<String> = r
+        .bots
+        .iter()
+        .filter(|b| !owners.contains_key(&b.bot_id))
+        .map(|b| b.bot_id.clone())
+        .collect();
+    r.bots.retain(|b| owners.contains_key(&b.bot_id));
+    if !state.store.heartbeat(&r.node_id).await? {
+        return Err(ApiError::not_found(format!(
+            "node {} (register first)",
+            r.node_id
+        )));
+    }
+    // Check every snapshot before storing anything: a malformed one rejects the report whole.
+    let mut decoded = Vec::new();
+    for b in &r.bots {
+        if b.logs.len() > LOG_LINES_PER_REPORT {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_logs",
+                format!(
+                    "bots[{}].logs: {} lines; at most {LOG_LINES_PER_REPORT} per report",
+                    b.bot_id,
+                    b.logs.len()
+                ),
+            ));
+        }
+        if let Some(i) = b.logs.iter().position(|l| l.len() > LOG_LINE_MAX) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_logs",
+                format!(
+                    "bots[{}].logs[{i}]: longer than {LOG_LINE_MAX} bytes",
+                    b.bot_id
+                ),
+            ));
+        }
+        for (stage, b64) in &b.hdr {
+            use base64::Engine as _;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .map_err(|e| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "bad_hdr",
+                        format!("bots[{}].hdr.{stage}: not base64: {e}", b.bot_id),
+                    )
+                })?;
+            // Checked whole here (nothing is stored unless every snapshot is good), in the one
+            // walk over its bytes whose pairs feed the windows and the merged histogram below.
+            let (pairs, total) = sniperforge_engine::telemetry::pairs_v2(&bytes, *LATENCY_MAX_NS)
+                .map_err(|e| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_hdr",
+                    format!("bots[{}].hdr.{stage}: {e}", b.bot_id),
+                )
+            })?;
+            decoded.push((b.bot_id.clone(), stage.clone(), pairs, total));
+        }
+    }
+    let rows: Vec<(&str, &Value, &Value)> = r
+        .bots
+        .iter()
+        .map(|b| (b.bot_id.as_str(), &b.status, &b.metrics))
+        .collect();
+    state.store.report_bots(&r.node_id, &rows).await?;
+    // Each snapshot's pairs: into the latency windows, and merged into the bot's histogram with
+    // its own p99 kept for the "p99 above a budget for N s" rules.
+    let at = crate::store::now_ms();
+    // The windows' scopes of each bot: itself, its type, its node, the fleet.
+    let types = state.bot_types().await?;
+    let scopes: std::collections::HashMap<&str, Vec<String>> = r
+        .bots
+        .iter()
+        .map(|b| {
+            let mut s = vec![
+                "fleet".to_string(),
+                format!("node:{}", r.node_id),
+                format!("bot:{}", b.bot_id),
+            ];
+            if let Some(t) = types.get(&b.bot_id) {
+                s.push(format!("type:{t}"));
+            }
+            (b.bot_id.as_str(), s)
+        })
+        .collect();
+    if let Ok(mut windows) = state.windows.lock() {
+        for (bot, stage, pairs, _) in &decoded {
+            if let Some(s) = scopes.get(bot.as_str()) {
+                windows.record(s, stage, at, pairs);
+            }
+        }
+    }
+    if let (Ok(mut latency), Ok(mut recent)) = (state.latency.lock(), state.recent_p99.lock()) {
+        for (bot, stage, pairs, total) in decoded {
+            let slot = latency
+                .entry(bot.clone())
+                .or_default()
+                .entry(stage.clone())
+                .or_insert_with(sniperforge_engine::telemetry::latency_histogram);
+            // Checked above against the same bounds: cannot fail.
+            let p99 = sniperforge_engine::telemetry::record_pairs(slot, &pairs, total, 0.99);
+            if let Ok(Some(p)) = p99 {
+                let samples = recent.entry((bot, stage)).or_default();
+                while samples
+                    .front()
+                    .is_some_and(|(t, _)| *t < at - RECENT_P99_MS)
+                {
+                    samples.pop_front();
+                }
+                samples.push_back((at, p));
+                // However often a node reports, a stage keeps a bounded history.
+                while samples.len() > RECENT_P99_SAMPLES {
+                    samples.pop_front();
+                }
+            }
+        }
+    }
+    if let Ok(mut logs) = state.logs.lock() {
+        for b in &r.bots {
+            if b.logs.is_empty() {
+                continue;
+            }
+            let kept = logs.entry(b.bot_id.clone()).or_default();
+            for line in &b.logs {
+                let line = Arc::new(LogLine {
+                    bot_id: b.bot_id.clone(),
+                    node_id: r.node_id.clone(),
+                    at,
+                    line: line.clone(),
+                });
+                if kept.len() == LOG_LINES_KEPT {
+                    kept.pop_front();
+                }
+                kept.push_back(Arc::clone(&line));
+                // No subscriber is not an error.
+                let _ = state.log_lines.send(line);
+            }
+        }
+    }
+    Ok(axum::Json(json!({"accepted": r.bots.len(), "unknown": unknown})).into_response())
+}
+
+/// Most bots one report may carry.
+pub const REPORT_BOTS_MAX: usize = 1_024;
+/// Largest `status` or `metrics` object of one bot in a report (bytes of JSON).
+pub const REPORT_OBJECT_MAX: usize = 64 * 1024;
+/// The latency stages a bot reports (its runtime's, and the executor's).
+pub const REPORT_STAGES: [&str; 4] = ["decoded", "detected", "decided", "executed"];
+
+/// A report's shape, before anything in it is looked up or kept: bot ids as in configurations,
+/// each once, known stage names, bounded sizes (the log limits are checked with the snapshots).
+pub(super) fn check_report(r: &Report) -> Result<(), ApiError> {
+    let bad =
+        |code: &'static str, message: String| ApiError::new(StatusCode::BAD_REQUEST, code, message);
+    if r.bots.len() > REPORT_BOTS_MAX {
+        return Err(bad(
+            "bad_report",
+            format!(
+                "bots: {} entries; at most {REPORT_BOTS_MAX} per report",
+                r.bots.len()
+            ),
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (i, b) in r.bots.iter().enumerate() {
+        if !sniperforge_bots::config::valid_bot_id(&b.bot_id) {
+            return Err(bad(
+                "bad_report",
+                format!(
+                    "bots[{i}].bot_id: must be 1 to 64 letters, digits, '-' or '_' (got {} bytes)",
+                    b.bot_id.len()
+                ),
+            ));
+        }
+        if !seen.insert(b.bot_id.as_str()) {
+            return Err(bad(
+                "bad_report",
+                format!("bots[{i}].bot_id: {} is listed twice", b.bot_id),
+            ));
+        }
+        for (field, value) in [("status", &b.status), ("metrics", &b.metrics)] {
+            if !(value.is_object() || value.is_null()) {
+                return Err(bad(
+                    "bad_report",
+                    format!("bots[{i}].{field}: must be an object"),
+                ));
+            }
+            let size = serde_json::to_vec(value).map_or(usize::MAX, |v| v.len());
+            if size > REPORT_OBJECT_MAX {
+                return Err(bad(
+                    "bad_report",
+                    format!("bots[{i}].{field}: {size} bytes; at most {REPORT_OBJECT_MAX}"),
+                ));
+            }
+        }
+        if let Some(stage) = b.hdr.keys().find(|k| !REPORT_STAGES.contains(&k.as_str())) {
+            let shown: String = stage.chars().take(64).collect();
+            return Err(bad(
+                "bad_hdr",
+                format!(
+                    "bots[{i}].hdr: unknown stage {shown:?}; expected one of {}",
+                    REPORT_STAGES.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}

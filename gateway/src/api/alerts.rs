@@ -1,0 +1,103 @@
+//! Alerts and alert rules (webhook receivers validated), and evaluation on demand.
+
+use super::*;
+
+pub(super) async fn list_alerts(State(state): State<Arc<AppState>>) -> ApiResult {
+    Ok(axum::Json(json!({"alerts": state.store.alerts().await?})).into_response())
+}
+
+/// Alert rules; below admin, webhook URLs (which often carry a secret in their path or
+/// query) show as their scheme and host only.
+pub(super) async fn list_rules(
+    State(state): State<Arc<AppState>>,
+    ext: axum::http::Extensions,
+) -> ApiResult {
+    let mut rules = state.store.rules().await?;
+    if caller(&ext).role < Role::Admin {
+        for rule in &mut rules {
+            if !rule.webhook.is_empty() {
+                rule.webhook = format!("{}/…", webhook_origin(&rule.webhook));
+            }
+        }
+    }
+    Ok(axum::Json(json!({"rules": rules})).into_response())
+}
+
+/// A webhook URL's scheme and host (and port), without user info, path or query: what is
+/// shown to non-admins and kept in the audit trail.
+pub(super) fn webhook_origin(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    format!("{scheme}://{host}")
+}
+
+/// Longest webhook URL accepted.
+pub(super) const WEBHOOK_URL_MAX: usize = 2_048;
+
+pub(super) async fn put_rule(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    ext: axum::http::Extensions,
+    body: String,
+) -> ApiResult {
+    let mut value: Value = parse_body(&body)?;
+    if let Some(obj) = value.as_object_mut() {
+        obj.insert("rule_id".into(), Value::String(id.clone()));
+    }
+    let rule: crate::alerts::Rule = serde_json::from_value(value).map_err(|e| {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_rule", format!("rule {id}: {e}"))
+            .details(json!({"kinds": ["bot_down {after_s}", "bot_error", "node_lost {after_s}", "p99_above {stage, budget_ns, for_s?}", "daily_loss {limit_usd?}", "feed_stale {after_ms}"]}))
+    })?;
+    if let crate::alerts::RuleKind::P99Above {
+        for_s: Some(for_s), ..
+    } = rule.kind
+        && (for_s == 0 || (for_s as i64) * 1000 > RECENT_P99_MS)
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_rule",
+            format!(
+                "rule {id}: for_s {for_s}: 1 to {} seconds",
+                RECENT_P99_MS / 1000
+            ),
+        )
+        .details(json!([{"path": "for_s"}])));
+    }
+    if !rule.webhook.is_empty() {
+        let bad = |why: String| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_rule",
+                format!("rule {id}: webhook {why}"),
+            )
+            .details(json!([{"path": "webhook"}]))
+        };
+        if rule.webhook.len() > WEBHOOK_URL_MAX {
+            return Err(bad(format!("is longer than {WEBHOOK_URL_MAX} bytes")));
+        }
+        // Control characters (CR/LF would inject headers), spaces and non-ASCII never reach
+        // a request line.
+        if rule.webhook.chars().any(|c| !c.is_ascii_graphic()) {
+            return Err(bad(
+                "may hold printable ASCII only (no spaces, control characters or CR/LF)".into(),
+            ));
+        }
+        sniperforge_bots::net::Url::parse(&rule.webhook, &[("http", false), ("https", true)])
+            .map_err(|e| bad(format!("must be an http:// or https:// URL: {e}")))?;
+    }
+    state.store.put_rule(&rule).await?;
+    let mut audited = serde_json::to_value(&rule).unwrap_or_default();
+    if !rule.webhook.is_empty() {
+        audited["webhook"] = Value::String(webhook_origin(&rule.webhook));
+    }
+    state
+        .store
+        .audit(&caller(&ext).name, "alert_rule.put", &id, &audited)
+        .await?;
+    Ok(axum::Json(rule).into_response())
+}
+
+pub(super) async fn evaluate_alerts(State(state): State<Arc<AppState>>) -> ApiResult {
+    Ok(axum::Json(state.evaluate_alerts().await?).into_response())
+}

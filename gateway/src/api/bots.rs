@@ -1,0 +1,473 @@
+//! Bots and their configurations: list, create, read, update (a new version), delete, actions
+//! (start, stop, restart, pause, resume), configuration versions and rollback, templates and
+//! schemas, the emergency stop and the audit trail.
+
+use super::*;
+
+pub(super) async fn list_bots(State(state): State<Arc<AppState>>) -> ApiResult {
+    let index = *state.index.borrow();
+    let cached = state.bots_body.lock().ok().and_then(|c| {
+        c.as_ref()
+            .filter(|(at, _)| *at == index)
+            .map(|(_, body)| body.clone())
+    });
+    let body = match cached {
+        Some(body) => body,
+        None => {
+            let body = axum::body::Bytes::from(
+                serde_json::to_vec(&json!({"bots": state.store.bots().await?})).map_err(|e| {
+                    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "encode", e.to_string())
+                })?,
+            );
+            if let Ok(mut c) = state.bots_body.lock() {
+                *c = Some((index, body.clone()));
+            }
+            body
+        }
+    };
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CreateBot {
+    /// The bot's configuration (stored as a new version)…
+    #[serde(default)]
+    config: Option<Value>,
+    /// …or the id of one stored with `POST /api/v1/configs`, run as it is.
+    #[serde(default)]
+    config_id: Option<String>,
+    #[serde(default = "default_node")]
+    node_id: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CreateConfig {
+    config: Value,
+}
+
+/// `POST /api/v1/configs`: stores a validated configuration as version 1 under its `bot_id`,
+/// with no bot yet (`POST /api/v1/bots` with `config_id` starts one on it; `PUT` versions it).
+pub(super) async fn create_config(
+    State(state): State<Arc<AppState>>,
+    ext: axum::http::Extensions,
+    body: String,
+) -> ApiResult {
+    let req: CreateConfig = parse_body(&body)?;
+    let valid = validate(&req.config).await?;
+    let id = valid.config.bot_id.clone();
+    let who = caller(&ext);
+    let bot_type = valid.config.bot_type.as_str();
+    if !state
+        .store
+        .create_config(&id, bot_type, &req.config, &who.name)
+        .await?
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "exists",
+            format!("config {id} already exists (PUT /api/v1/configs/{id} adds a version)"),
+        ));
+    }
+    state
+        .store
+        .audit(
+            &who.name,
+            "config.create",
+            &id,
+            &json!({"bot_type": bot_type}),
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({"config_id": id, "version": 1, "bot_type": bot_type})),
+    )
+        .into_response())
+}
+
+pub(super) fn default_node() -> String {
+    "local".into()
+}
+
+pub(super) fn parse_body<T: serde::de::DeserializeOwned>(body: &str) -> Result<T, ApiError> {
+    serde_json::from_str(body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("request body: {e}"),
+        )
+    })
+}
+
+pub(super) async fn create_bot(
+    State(state): State<Arc<AppState>>,
+    ext: axum::http::Extensions,
+    body: String,
+) -> ApiResult {
+    let req: CreateBot = parse_body(&body)?;
+    if !sniperforge_bots::config::valid_node_id(&req.node_id) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "node_id: must be 1 to 64 letters, digits, '-', '_' or '.'",
+        )
+        .details(json!([{"path": "node_id"}])));
+    }
+    let (body, valid) = match (&req.config, &req.config_id) {
+        (Some(config), None) => (Some(config), validate(config).await?),
+        (None, Some(config_id)) => {
+            let stored = state
+                .store
+                .config(config_id, None)
+                .await?
+                .ok_or_else(|| ApiError::not_found(format!("config {config_id}")))?;
+            (None, validate(&stored.body).await?)
+        }
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "request body: give either config (a configuration) or config_id (a stored one)",
+            ));
+        }
+    };
+    let id = valid.config.bot_id.clone();
+    let who = caller(&ext);
+    if !state
+        .store
+        .create_bot(
+            &id,
+            valid.config.bot_type.as_str(),
+            &req.node_id,
+            body,
+            &who.name,
+        )
+        .await?
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "exists",
+            format!("bot {id} already exists"),
+        ));
+    }
+    state
+        .store
+        .audit(
+            &who.name,
+            "bot.create",
+            &id,
+            &json!({"bot_type": valid.config.bot_type, "node_id": req.node_id}),
+        )
+        .await?;
+    state.changed().await?;
+    let bot = state.store.bot(&id).await?;
+    Ok((StatusCode::CREATED, axum::Json(json!({"bot": bot}))).into_response())
+}
+
+pub(super) async fn get_bot(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let bot = state
+        .store
+        .bot(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("bot {id}")))?;
+    let config = state.store.config(&id, None).await?;
+    Ok(axum::Json(json!({"bot": bot, "config": config})).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct UpdateBody {
+    config: Value,
+}
+
+/// Stores a new version of `id`'s configuration; answers which changes apply hot.
+/// The version a write is based on: `If-Match: <version>` (quotes allowed, as an ETag).
+pub(super) fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
+    let Some(v) = headers.get(axum::http::header::IF_MATCH) else {
+        return Ok(None);
+    };
+    v.to_str()
+        .ok()
+        .map(|s| s.trim().trim_matches('"'))
+        .and_then(|s| s.parse::<i64>().ok())
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "If-Match: expected the config version the change is based on, e.g. If-Match: 3",
+            )
+        })
+}
+
+pub(super) async fn new_version(
+    state: &AppState,
+    id: &str,
+    body: &Value,
+    who: &Caller,
+    expected: Option<i64>,
+) -> ApiResult {
+    let valid = validate(body).await?;
+    if valid.config.bot_id != id {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "id_mismatch",
+            format!("bot_id is {}, the path names {id}", valid.config.bot_id),
+        ));
+    }
+    let previous = state
+        .store
+        .config(id, None)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("config {id}")))?;
+    if previous.bot_type != valid.config.bot_type.as_str() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "type_change",
+            format!(
+                "bot {id} is {}; create a new bot to change type",
+                previous.bot_type
+            ),
+        ));
+    }
+    let old = config::validate(&previous.body).map_err(|_| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "stored_config_invalid",
+            "the stored configuration no longer validates",
+        )
+    })?;
+    let diff = changes(&old, &valid);
+    let version = state
+        .store
+        .add_config_version(
+            id,
+            valid.config.bot_type.as_str(),
+            body,
+            &who.name,
+            expected,
+        )
+        .await?;
+    let hot: Vec<&str> = diff
+        .iter()
+        .filter(|c| c.hot)
+        .map(|c| c.path.as_str())
+        .collect();
+    let cold: Vec<&str> = diff
+        .iter()
+        .filter(|c| !c.hot)
+        .map(|c| c.path.as_str())
+        .collect();
+    state
+        .store
+        .audit(
+            &who.name,
+            "config.update",
+            id,
+            &json!({"version": version, "hot": hot, "restart_required": cold}),
+        )
+        .await?;
+    state.changed().await?;
+    Ok(axum::Json(json!({"config_id": id, "version": version, "applied_hot": hot, "restart_required": cold, "needs_restart": !cold.is_empty()}))
+        .into_response())
+}
+
+pub(super) async fn update_bot(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    ext: axum::http::Extensions,
+    headers: HeaderMap,
+    body: String,
+) -> ApiResult {
+    let expected = if_match(&headers)?;
+    let req: UpdateBody = parse_body(&body)?;
+    state
+        .store
+        .bot(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("bot {id}")))?;
+    new_version(&state, &id, &req.config, &caller(&ext), expected).await
+}
+
+pub(super) async fn delete_bot(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    ext: axum::http::Extensions,
+) -> ApiResult {
+    if !state.store.delete_bot(&id).await? {
+        return Err(ApiError::not_found(format!("bot {id}")));
+    }
+    state.forget_bot(&id);
+    state
+        .store
+        .audit(&caller(&ext).name, "bot.delete", &id, &Value::Null)
+        .await?;
+    state.changed().await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub(super) async fn bot_action(
+    State(state): State<Arc<AppState>>,
+    Path((id, action)): Path<(String, String)>,
+    ext: axum::http::Extensions,
+) -> ApiResult {
+    let bot = state
+        .store
+        .bot(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("bot {id}")))?;
+    let target = match (action.as_str(), bot.desired_state.as_str()) {
+        ("start", "stopped") | ("resume", "paused") | ("restart", _) => "running",
+        ("stop", "running" | "paused") => "stopped",
+        ("pause", "running") => "paused",
+        ("start" | "stop" | "pause" | "resume", from) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "illegal_transition",
+                format!("cannot {action} bot {id}: its desired state is {from}"),
+            )
+            .details(json!({"from": from, "action": action})));
+        }
+        _ => {
+            return Err(ApiError::not_found(format!(
+                "action {action}; expected start, stop, pause, resume or restart"
+            )));
+        }
+    };
+    if action == "restart" {
+        state.store.request_restart(&id).await?;
+    } else {
+        state.store.set_desired_state(&id, target).await?;
+    }
+    state
+        .store
+        .audit(
+            &caller(&ext).name,
+            &format!("bot.{action}"),
+            &id,
+            &json!({"desired_state": target}),
+        )
+        .await?;
+    state.changed().await?;
+    Ok(
+        axum::Json(json!({"bot_id": id, "desired_state": target, "restart": action == "restart"}))
+            .into_response(),
+    )
+}
+
+pub(super) async fn list_configs(State(state): State<Arc<AppState>>) -> ApiResult {
+    Ok(axum::Json(json!({"configs": state.store.configs().await?})).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct VersionQuery {
+    version: Option<i64>,
+}
+
+pub(super) async fn get_config(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    Query(q): Query<VersionQuery>,
+) -> ApiResult {
+    let c = state
+        .store
+        .config(&id, q.version)
+        .await?
+        .ok_or_else(|| match q.version {
+            Some(v) => ApiError::not_found(format!("config {id} version {v}")),
+            None => ApiError::not_found(format!("config {id}")),
+        })?;
+    Ok(axum::Json(c).into_response())
+}
+
+pub(super) async fn put_config(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    ext: axum::http::Extensions,
+    headers: HeaderMap,
+    body: String,
+) -> ApiResult {
+    let expected = if_match(&headers)?;
+    let value: Value = parse_body(&body)?;
+    new_version(&state, &id, &value, &caller(&ext), expected).await
+}
+
+pub(super) async fn rollback(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    Query(q): Query<VersionQuery>,
+    ext: axum::http::Extensions,
+    headers: HeaderMap,
+) -> ApiResult {
+    let expected = if_match(&headers)?;
+    let v = q.version.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "?version=N names the version to roll back to",
+        )
+    })?;
+    let old = state
+        .store
+        .config(&id, Some(v))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("config {id} version {v}")))?;
+    new_version(&state, &id, &old.body, &caller(&ext), expected).await
+}
+
+pub(super) async fn template(Path(t): Path<String>) -> ApiResult {
+    Ok(axum::Json(config::template(bot_type(&t)?)).into_response())
+}
+
+pub(super) async fn schema(Path(t): Path<String>) -> ApiResult {
+    Ok(axum::Json(config::schema(bot_type(&t)?)).into_response())
+}
+
+pub(super) async fn emergency_stop(
+    State(state): State<Arc<AppState>>,
+    ext: axum::http::Extensions,
+) -> ApiResult {
+    let stopped = state.store.stop_all().await?;
+    state
+        .store
+        .audit(
+            &caller(&ext).name,
+            "system.emergency_stop",
+            "fleet",
+            &json!({"bots_stopped": stopped}),
+        )
+        .await?;
+    state.changed().await?;
+    Ok(axum::Json(json!({"bots_stopped": stopped})).into_response())
+}
+
+/// The audit trail; below admin, webhook URLs (entries older releases wrote whole) show as
+/// their origin, and failed logins without the name tried (often a mistyped password).
+pub(super) async fn audit(
+    State(state): State<Arc<AppState>>,
+    ext: axum::http::Extensions,
+) -> ApiResult {
+    let mut entries = state.store.audit_log(200).await?;
+    if caller(&ext).role < Role::Admin {
+        for e in &mut entries {
+            if let Some(url) = e["details"]["webhook"].as_str().map(str::to_string)
+                && url.contains("://")
+                && !url.ends_with("/…")
+            {
+                e["details"]["webhook"] = Value::String(webhook_origin(&url));
+            }
+            if e["action"] == "auth.login_failed" {
+                e["target"] = Value::String("(hidden)".into());
+            }
+        }
+    }
+    Ok(axum::Json(json!({"audit": entries})).into_response())
+}

@@ -1,0 +1,434 @@
+//! What the operator reads: bot logs, nodes, status, metrics, latency (recent and over time),
+//! system metrics and the Prometheus exposition.
+
+use super::*;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LogsQuery {
+    /// Most lines to answer (the newest), default 200.
+    #[serde(default)]
+    tail: Option<usize>,
+    /// Only lines containing this text.
+    #[serde(default)]
+    filter: Option<String>,
+}
+
+/// A bot's recent log lines (newest last), as its agent reported them.
+pub(super) async fn bot_logs(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    Query(q): Query<LogsQuery>,
+) -> ApiResult {
+    state
+        .store
+        .bot(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("bot {id}")))?;
+    let tail = q.tail.unwrap_or(200).min(LOG_LINES_KEPT);
+    let lines: Vec<Arc<LogLine>> = state
+        .logs
+        .lock()
+        .map(|logs| {
+            let Some(kept) = logs.get(&id) else {
+                return Vec::new();
+            };
+            let matching: Vec<&Arc<LogLine>> = kept
+                .iter()
+                .filter(|l| q.filter.as_deref().is_none_or(|f| l.line.contains(f)))
+                .collect();
+            matching[matching.len().saturating_sub(tail)..]
+                .iter()
+                .map(|l| Arc::clone(l))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(axum::Json(json!({"bot_id": id, "lines": lines})).into_response())
+}
+
+pub(super) async fn nodes(State(state): State<Arc<AppState>>) -> ApiResult {
+    Ok(axum::Json(json!({"nodes": state.store.nodes().await?})).into_response())
+}
+
+pub(super) async fn bot_status(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let bot = state
+        .store
+        .bot(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("bot {id}")))?;
+    let report = state.store.bot_report(&id).await?;
+    Ok(
+        axum::Json(json!({"bot_id": id, "desired_state": bot.desired_state, "reported": report}))
+            .into_response(),
+    )
+}
+
+/// A bot's last reported metrics (trades, profit, …) and when they were reported; `null`
+/// metrics until its agent first reports.
+pub(super) async fn bot_metrics(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> ApiResult {
+    state
+        .store
+        .bot(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("bot {id}")))?;
+    let report = state.store.bot_report(&id).await?;
+    let field = |k: &str| report.as_ref().map_or(Value::Null, |r| r[k].clone());
+    Ok(axum::Json(json!({
+        "bot_id": id,
+        "metrics": field("metrics"),
+        "reported_at": field("reported_at"),
+        "node_id": field("node_id"),
+    }))
+    .into_response())
+}
+
+pub(super) fn percentiles(h: &hdrhistogram::Histogram<u64>) -> Value {
+    let p = sniperforge_engine::telemetry::Percentiles::of(h);
+    json!({"count": p.count, "p50": p.p50, "p90": p.p90, "p99": p.p99, "p999": p.p999, "max": p.max})
+}
+
+/// Merged latency per stage of one bot (ns from ingress).
+pub(super) async fn bot_latency(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> ApiResult {
+    state
+        .store
+        .bot(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("bot {id}")))?;
+    let stages: serde_json::Map<String, Value> = state
+        .latency
+        .lock()
+        .map(|l| {
+            l.get(&id)
+                .map(|s| s.iter().map(|(k, h)| (k.clone(), percentiles(h))).collect())
+                .unwrap_or_default()
+        })
+        .unwrap_or_default();
+    Ok(axum::Json(json!({"bot_id": id, "unit": "ns", "stages": stages})).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RangeQuery {
+    /// `fleet` (default), `bot:<id>`, `type:<bot_type>` or `node:<id>`.
+    #[serde(default)]
+    scope: Option<String>,
+    /// Range start, unix ms (default: 5 min before `to`).
+    #[serde(default)]
+    from: Option<i64>,
+    /// Range end, unix ms, exclusive (default: now).
+    #[serde(default)]
+    to: Option<i64>,
+    /// Width of a point (ms): a multiple of the resolution, 1 s within the 1 s windows' reach,
+    /// 1 min beyond it (default: the range in about 300 points).
+    #[serde(default)]
+    step_ms: Option<i64>,
+}
+
+/// Closed 1 min windows written to the store per flush (per second).
+pub const MINUTES_PER_FLUSH: usize = 400;
+
+/// `a / b` rounded up, for `a >= 0`, `b > 0`.
+pub(super) fn ceil_div(a: i64, b: i64) -> i64 {
+    a / b + i64::from(a % b != 0)
+}
+
+/// Most points a latency query may answer per stage.
+pub const LATENCY_MAX_POINTS: i64 = 3_600;
+
+/// Latency over a range: per stage, a point per step and the whole range merged.
+pub(super) async fn latency_range(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<RangeQuery>,
+) -> ApiResult {
+    let bad = |msg: String| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", msg);
+    let scope = q.scope.unwrap_or_else(|| "fleet".into());
+    let valid = scope == "fleet"
+        || ["bot:", "node:"]
+            .iter()
+            .any(|p| scope.strip_prefix(p).is_some_and(|id| !id.is_empty()))
+        || scope
+            .strip_prefix("type:")
+            .is_some_and(|t| t.parse::<BotType>().is_ok());
+    if !valid {
+        return Err(bad(format!(
+            "scope {scope:?}: expected fleet, bot:<bot_id>, type:<bot_type> or node:<node_id>"
+        )));
+    }
+    let now = crate::store::now_ms();
+    let to = q.to.unwrap_or(now);
+    let from = q.from.unwrap_or(to - 300_000);
+    const LATEST: i64 = 1 << 50; // unix ms, year 37 648: keeps the arithmetic below in range
+    if !(0..LATEST).contains(&from) || !(0..LATEST).contains(&to) {
+        return Err(bad(format!(
+            "from {from} / to {to}: unix milliseconds between 0 and {LATEST}"
+        )));
+    }
+    if from >= to {
+        return Err(bad(format!("from {from} is not before to {to}")));
+    }
+    // A range reaching a few seconds past the 1 s windows' reach (a "last N minutes" query at N
+    // = the retention, sent a moment ago) still reads seconds; its oldest points are empty.
+    let kept = state
+        .windows
+        .lock()
+        .map_or(0, |w| w.seconds_kept_ms(&scope));
+    let reach = now - kept - 10_000;
+    let resolution = if from >= reach && q.step_ms.is_none_or(|s| s % 60_000 != 0) {
+        1_000
+    } else {
+        60_000
+    };
+    let from = from - from.rem_euclid(resolution);
+    let step = match q.step_ms {
+        Some(s) if s <= 0 || s % resolution != 0 => {
+            return Err(bad(format!(
+                "step_ms {s}: must be a positive multiple of {resolution} for this range ({})",
+                if resolution == 1_000 {
+                    "1 s windows"
+                } else {
+                    "1 min windows: older than the 1 s windows reach, or a step of whole minutes"
+                }
+            )));
+        }
+        Some(s) => s,
+        None => {
+            let s = ceil_div(to - from, 300);
+            (ceil_div(s, resolution) * resolution).max(resolution)
+        }
+    };
+    let points = ceil_div(to - from, step);
+    if points > LATENCY_MAX_POINTS {
+        return Err(bad(format!(
+            "{points} points of {step} ms: at most {LATENCY_MAX_POINTS}; use a larger step_ms"
+        )));
+    }
+    let mut stages: std::collections::BTreeSet<String> = state
+        .windows
+        .lock()
+        .map(|w| w.stages(&scope).into_iter().collect())
+        .unwrap_or_default();
+    let mut stored = std::collections::BTreeMap::new();
+    if resolution == 60_000 {
+        stages.extend(state.store.latency_stages(&scope).await?);
+        for stage in &stages {
+            stored.insert(
+                stage.clone(),
+                state.store.latency_minutes(&scope, stage, from, to).await?,
+            );
+        }
+    }
+    let mut out = serde_json::Map::new();
+    let windows = state.windows.lock().map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "poisoned",
+            "latency windows",
+        )
+    })?;
+    for stage in stages {
+        let mut buckets = vec![crate::windows::Counts::new(); points as usize];
+        if resolution == 1_000 {
+            windows.seconds_into(&scope, &stage, from, to, step, &mut buckets);
+        } else {
+            for (start, data) in stored.get(&stage).into_iter().flatten() {
+                if let Some(b) = buckets.get_mut(((start - from) / step) as usize) {
+                    crate::windows::unpack_into(data, b).map_err(|e| {
+                        ApiError::from(StoreError::Corrupt(format!(
+                            "latency window {scope}/{stage} at {start}: {e}"
+                        )))
+                    })?;
+                }
+            }
+            for (start, counts) in windows.open_minutes(&scope, &stage) {
+                if start >= from
+                    && start < to
+                    && let Some(b) = buckets.get_mut(((start - from) / step) as usize)
+                {
+                    for (v, c) in counts {
+                        crate::windows::add(b, v, c);
+                    }
+                }
+            }
+        }
+        let mut total = crate::windows::Counts::new();
+        let series: Vec<Value> = buckets
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                for (&v, &c) in b {
+                    crate::windows::add(&mut total, v, c);
+                }
+                let mut p = crate::windows::percentiles(b);
+                p["t"] = json!(from + i as i64 * step);
+                p
+            })
+            .collect();
+        out.insert(
+            stage,
+            json!({"points": series, "total": crate::windows::percentiles(&total)}),
+        );
+    }
+    Ok(axum::Json(json!({
+        "scope": scope, "from": from, "to": to, "step_ms": step, "resolution_ms": resolution,
+        "unit": "ns", "stages": out,
+    }))
+    .into_response())
+}
+
+/// Latency merged per stage across a group of bots: the fleet, a bot type or a node.
+pub(crate) fn merged(
+    state: &AppState,
+    bots: &[crate::store::BotRow],
+    keep: impl Fn(&crate::store::BotRow) -> bool,
+) -> serde_json::Map<String, Value> {
+    let mut out: std::collections::BTreeMap<String, hdrhistogram::Histogram<u64>> =
+        Default::default();
+    if let Ok(l) = state.latency.lock() {
+        for b in bots.iter().filter(|b| keep(b)) {
+            for (stage, h) in l.get(&b.bot_id).into_iter().flatten() {
+                let _ = out
+                    .entry(stage.clone())
+                    .or_insert_with(sniperforge_engine::telemetry::latency_histogram)
+                    .add(h);
+            }
+        }
+    }
+    out.iter()
+        .map(|(k, h)| (k.clone(), percentiles(h)))
+        .collect()
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct LatencyQuery {
+    bot_type: Option<String>,
+    node_id: Option<String>,
+}
+
+/// Fleet metrics: bots by desired state, nodes, and latency merged over the fleet (or one
+/// bot type / node with `?bot_type=` / `?node_id=`).
+pub(super) async fn system_metrics(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<LatencyQuery>,
+) -> ApiResult {
+    let bots = state.store.bots().await?;
+    let mut by_state = serde_json::Map::new();
+    for b in &bots {
+        let n = by_state
+            .get(&b.desired_state)
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+            + 1;
+        by_state.insert(b.desired_state.clone(), json!(n));
+    }
+    let latency = merged(&state, &bots, |b| {
+        q.bot_type.as_ref().is_none_or(|t| &b.bot_type == t)
+            && q.node_id.as_ref().is_none_or(|n| &b.node_id == n)
+    });
+    Ok(axum::Json(json!({
+        "bots": bots.len(),
+        "bots_by_desired_state": by_state,
+        "nodes": state.store.nodes().await?.len(),
+        "desired_index": *state.index.borrow(),
+        "latency_ns": latency,
+    }))
+    .into_response())
+}
+
+/// Prometheus text: bots by desired state, nodes, each bot's reported trades and profit, and
+/// fleet latency quantiles per stage.
+pub(super) async fn prometheus(State(state): State<Arc<AppState>>) -> ApiResult {
+    use std::fmt::Write as _;
+    let bots = state.store.bots().await?;
+    let nodes = state.store.nodes().await?;
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "# HELP sniperforge_bots Bots by desired state.\n# TYPE sniperforge_bots gauge"
+    );
+    for desired in ["running", "paused", "stopped"] {
+        let n = bots.iter().filter(|b| b.desired_state == desired).count();
+        let _ = writeln!(text, "sniperforge_bots{{desired_state=\"{desired}\"}} {n}");
+    }
+    let _ = writeln!(
+        text,
+        "# HELP sniperforge_nodes Registered nodes.\n# TYPE sniperforge_nodes gauge\nsniperforge_nodes {}",
+        nodes.len()
+    );
+    let _ = writeln!(
+        text,
+        "# HELP sniperforge_bot_trades_executed_total Trades a bot reported.\n# TYPE sniperforge_bot_trades_executed_total counter"
+    );
+    let mut profit = String::new();
+    let reports = state.store.bot_reports().await?;
+    for b in &bots {
+        if let Some(report) = reports.get(&b.bot_id) {
+            let m = &report["metrics"];
+            let labels = format!(
+                "bot_id=\"{}\",bot_type=\"{}\",node_id=\"{}\"",
+                prometheus_label(&b.bot_id),
+                prometheus_label(&b.bot_type),
+                prometheus_label(&b.node_id)
+            );
+            let _ = writeln!(
+                text,
+                "sniperforge_bot_trades_executed_total{{{labels}}} {}",
+                m["trades_executed"].as_u64().unwrap_or(0)
+            );
+            let _ = writeln!(
+                profit,
+                "sniperforge_bot_profit_usd{{{labels}}} {}",
+                m["profit_usd"].as_f64().unwrap_or(0.0)
+            );
+        }
+    }
+    let _ = writeln!(
+        text,
+        "# HELP sniperforge_bot_profit_usd Profit a bot reported, USD.\n# TYPE sniperforge_bot_profit_usd gauge"
+    );
+    text.push_str(&profit);
+    let _ = writeln!(
+        text,
+        "# HELP sniperforge_stage_latency_ns Fleet latency from ingress per stage.\n# TYPE sniperforge_stage_latency_ns gauge"
+    );
+    for (stage, p) in merged(&state, &bots, |_| true) {
+        for (q, key) in [
+            ("0.5", "p50"),
+            ("0.9", "p90"),
+            ("0.99", "p99"),
+            ("0.999", "p999"),
+            ("1", "max"),
+        ] {
+            let _ = writeln!(
+                text,
+                "sniperforge_stage_latency_ns{{stage=\"{}\",quantile=\"{q}\"}} {}",
+                prometheus_label(&stage),
+                p[key].as_u64().unwrap_or(0)
+            );
+        }
+    }
+    Ok(([("content-type", "text/plain; version=0.0.4")], text).into_response())
+}
+
+/// A label value as the Prometheus text format escapes it (`\\`, `\"`, `\n`): whatever a
+/// store holds, it stays one label of one series.
+pub(super) fn prometheus_label(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
