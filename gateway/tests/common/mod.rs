@@ -177,16 +177,25 @@ pub async fn store_with_tokens(
     store
 }
 
+/// A test whose real component is missing here: under CI (`CI` set) that fails the test, since
+/// CI installs every component; elsewhere it says the test is skipped and why.
+pub fn skip_unless_ci(test: &str, why: &str) {
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{test}: {why}; CI must provide it"
+    );
+    eprintln!("SKIP {test}: {why}");
+}
+
 /// A throwaway PostgreSQL cluster and its URL, or `None` (saying `test` is skipped) without
 /// the server binaries. Under CI (`CI` set) a missing server fails the test instead: CI
 /// installs PostgreSQL, so its absence is a broken run, not a skip.
 pub fn postgres_for(test: &str) -> Option<(Postgres, String)> {
     let Some(pg) = Postgres::start() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{test}: no PostgreSQL server could be started under CI (apt-get install postgresql)"
+        skip_unless_ci(
+            test,
+            "no PostgreSQL server binaries (apt-get install postgresql)",
         );
-        eprintln!("SKIP {test}: no PostgreSQL server binaries (apt-get install postgresql)");
         return None;
     };
     let url = format!("postgres://postgres@127.0.0.1:{}/postgres", pg.port);
