@@ -460,19 +460,15 @@ fn replaying_a_recording_gives_the_same_decisions_every_time() {
         recorder.write(u).unwrap();
     }
     let bytes = recorder.finish().unwrap();
-    let config = |sim: &Simulator| StrategyConfig {
-        base_mints: sim.default_base_mints(),
-        max_hops: 3,
-        risk: RiskLimits {
-            min_profit_bps: 1,
-            max_state_age_slots: 20,
-            max_concurrent_trades: 4,
-            min_confidence: 0.0,
-        },
-        paper_latency_ns: 50_000,
-        slippage_bps: 30,
-        route_fee_bps: 0,
-        mints: sim.mint_infos(),
+    let config = |sim: &Simulator| {
+        let base = sim_strategy_config(sim);
+        StrategyConfig {
+            risk: RiskLimits {
+                max_state_age_slots: 20,
+                ..base.risk.clone()
+            },
+            ..base
+        }
     };
     let replay = || {
         let reader = Reader::new(bytes.as_slice()).unwrap();
