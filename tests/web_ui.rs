@@ -13,6 +13,10 @@ use std::process::Command;
 use common::{free_port, up};
 use serde_json::{Value, json};
 
+/// The two tests take turns: tsc and vitest on every core would starve the browser run, whose
+/// steps wait on the page with timeouts (a 30 s wait once ran out that way).
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn web_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("web")
 }
@@ -46,6 +50,7 @@ fn have_node_modules() -> bool {
 
 #[test]
 fn web_typecheck_and_component_tests_pass() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     if !have_node_modules() {
         return;
     }
@@ -58,6 +63,7 @@ fn web_typecheck_and_component_tests_pass() {
 
 #[test]
 fn web_ui_drives_the_fleet_in_headless_chromium() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     if !Path::new(&chromium).exists() {
         common::skip_unless_ci(
