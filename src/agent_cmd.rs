@@ -102,7 +102,7 @@ fn bot_user(flag: Option<&str>) -> Result<Option<sniperforge_agent::backend::Bot
 
 /// A node id that is safe in URLs, unit names and file names.
 pub fn valid_node_id(id: &str) -> bool {
-    sniperforge_bots::config::valid_node_id(id)
+    sniperforge_protocol::config::valid_node_id(id)
 }
 
 pub fn run(a: AgentArgs) -> ExitCode {

@@ -16,7 +16,7 @@ use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 use sniperforge_bots::BotType;
 use sniperforge_bots::runtime::{Plan, STAGES};
-use sniperforge_engine::telemetry::Percentiles;
+use sniperforge_protocol::telemetry::Percentiles;
 
 #[derive(Debug, clap::Args)]
 pub struct BenchBotArgs {
@@ -93,7 +93,7 @@ fn merge_hdr(addr: &str, secret: &str, totals: &mut [Histogram<u64>]) -> anyhow:
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(text)
             .with_context(|| format!("GET /hdr: stage {name} is not base64"))?;
-        sniperforge_engine::telemetry::merge_v2(total, &bytes)
+        sniperforge_protocol::telemetry::merge_v2(total, &bytes)
             .map_err(|e| anyhow::anyhow!("GET /hdr: stage {name}: {e}"))?;
     }
     Ok(())
@@ -186,14 +186,14 @@ pub fn run(a: &BenchBotArgs) -> anyhow::Result<()> {
     std::thread::sleep(Duration::from_secs(1));
     let mut discard: Vec<Histogram<u64>> = STAGES
         .iter()
-        .map(|_| sniperforge_engine::telemetry::latency_histogram())
+        .map(|_| sniperforge_protocol::telemetry::latency_histogram())
         .collect();
     merge_hdr(&addr, &secret, &mut discard)?;
     let before: Value = serde_json::from_str(&http(&addr, &secret, "GET", "/status")?.1)
         .context("GET /status: not JSON")?;
     let mut totals: Vec<Histogram<u64>> = STAGES
         .iter()
-        .map(|_| sniperforge_engine::telemetry::latency_histogram())
+        .map(|_| sniperforge_protocol::telemetry::latency_histogram())
         .collect();
     let started = Instant::now();
     let end = started + Duration::from_secs(a.duration);

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use sniperforge_bots::{BotType, config};
+use sniperforge_protocol::{BotType, config};
 
 use crate::ConfigCommand;
 

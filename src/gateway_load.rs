@@ -137,12 +137,12 @@ pub async fn run(a: &GatewayLoadArgs) -> anyhow::Result<()> {
     }
 
     // Phase 1: ingest, one report per bot per second, in batches of 100 bots.
-    let mut h = sniperforge_engine::telemetry::latency_histogram();
+    let mut h = sniperforge_protocol::telemetry::latency_histogram();
     for v in 1..2_000u64 {
         h.record(v * 37 % 50_000 + 500)?;
     }
     let snap = base64::engine::general_purpose::STANDARD
-        .encode(sniperforge_engine::telemetry::encode_v2(&h)?);
+        .encode(sniperforge_protocol::telemetry::encode_v2(&h)?);
     let batches: Vec<String> = (0..a.bots)
         .collect::<Vec<_>>()
         .chunks(100)
@@ -163,7 +163,7 @@ pub async fn run(a: &GatewayLoadArgs) -> anyhow::Result<()> {
         }
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let mut ingest = sniperforge_engine::telemetry::latency_histogram();
+    let mut ingest = sniperforge_protocol::telemetry::latency_histogram();
     let cpu0 = cpu_seconds(pid)?;
     let t0 = Instant::now();
     for second in 0..a.duration {
@@ -191,7 +191,7 @@ pub async fn run(a: &GatewayLoadArgs) -> anyhow::Result<()> {
         let conns = a.connections as u64;
         tasks.push(tokio::spawn(async move {
             let mut conn = Conn::open(addr).await?;
-            let mut hist = sniperforge_engine::telemetry::latency_histogram();
+            let mut hist = sniperforge_protocol::telemetry::latency_histogram();
             let mut errors = 0u64;
             let mut i = k as u64;
             while i < total {
@@ -209,7 +209,7 @@ pub async fn run(a: &GatewayLoadArgs) -> anyhow::Result<()> {
     }
     let cpu1 = cpu_seconds(pid)?;
     let read_t0 = Instant::now();
-    let mut reads = sniperforge_engine::telemetry::latency_histogram();
+    let mut reads = sniperforge_protocol::telemetry::latency_histogram();
     let mut errors = 0;
     for t in tasks {
         let (hist, e) = t.await??;
@@ -221,7 +221,7 @@ pub async fn run(a: &GatewayLoadArgs) -> anyhow::Result<()> {
     drop(gateway);
     let _ = std::fs::remove_dir_all(&dir);
 
-    let p = |h: &hdrhistogram::Histogram<u64>| sniperforge_engine::telemetry::Percentiles::of(h);
+    let p = |h: &hdrhistogram::Histogram<u64>| sniperforge_protocol::telemetry::Percentiles::of(h);
     let (pi, pr) = (p(&ingest), p(&reads));
     let us = |ns: u64| ns as f64 / 1000.0;
     let report = json!({

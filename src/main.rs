@@ -355,7 +355,9 @@ pub struct BotArgs {
 pub struct CpuList(pub Vec<usize>);
 
 fn cpu_list(s: &str) -> Result<CpuList, String> {
-    sniperforge_bots::runtime::affinity::parse_cpu_list(s).map(CpuList)
+    sniperforge_protocol::cpus::parse_cpu_list(s)
+        .map(CpuList)
+        .map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Subcommand)]

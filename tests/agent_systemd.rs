@@ -50,9 +50,8 @@ fn systemd_backend_drives_real_units_over_dbus() {
     // The unit may run on the reserved core and the node's shared ones (every other core of this
     // machine: no other bot reserves any); the bot pins its strategy thread to core 0 and keeps
     // the rest off it.
-    let parse = |list: &str| {
-        sniperforge_bots::runtime::affinity::parse_cpu_list(&list.replace(' ', ",")).unwrap()
-    };
+    let parse =
+        |list: &str| sniperforge_protocol::cpus::parse_cpu_list(&list.replace(' ', ",")).unwrap();
     let mine = parse(
         std::fs::read_to_string("/proc/self/status")
             .unwrap()

@@ -689,7 +689,7 @@ use common::threads_of;
 
 /// A `Cpus_allowed_list` (`0-3,6`) as core numbers.
 fn parse_list(list: &str) -> Vec<usize> {
-    sniperforge_bots::runtime::affinity::parse_cpu_list(list).unwrap()
+    sniperforge_protocol::cpus::parse_cpu_list(list).unwrap()
 }
 
 /// The cores this test may use, from its own mask.

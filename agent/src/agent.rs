@@ -15,7 +15,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use crate::backend::{Backend, BotSpec, Instance, UnitState};
@@ -93,7 +92,7 @@ fn prepare_start(
     records: &Path,
     shared_cores: Vec<usize>,
 ) -> Result<BotSpec, String> {
-    record.spec.control_secret = sniperforge_bots::process::new_control_secret()
+    record.spec.control_secret = sniperforge_host::files::new_control_secret()
         .map_err(|e| format!("no randomness for the control secret: {e}"))?;
     record.spec.shared_cores = shared_cores;
     record.spec.exe = opts.exe.clone();
@@ -183,7 +182,7 @@ impl Agent {
                 .to_string();
             let is_record = name
                 .strip_suffix(".json")
-                .is_some_and(sniperforge_bots::config::valid_bot_id);
+                .is_some_and(sniperforge_protocol::config::valid_bot_id);
             if name == "desired.json" || !is_record || !path.is_file() {
                 continue;
             }
@@ -228,7 +227,7 @@ impl Agent {
                 .unwrap_or_default();
             let Some(id) = name
                 .strip_suffix(".json")
-                .filter(|id| sniperforge_bots::config::valid_bot_id(id))
+                .filter(|id| sniperforge_protocol::config::valid_bot_id(id))
             else {
                 continue;
             };
@@ -273,7 +272,7 @@ impl Agent {
     /// shares it with the others' executor and control threads until they restart.
     fn shared_cores(&self, bot_id: &str, cores: &[usize]) -> Vec<usize> {
         let node = &self.opts.node;
-        sniperforge_bots::runtime::affinity::allowed_cores()
+        sniperforge_host::cpus::allowed_cores()
             .iter()
             .copied()
             .filter(|c| !cores.contains(c))
@@ -287,7 +286,7 @@ impl Agent {
             .collect()
     }
 
-    fn spec_for(&self, config: &sniperforge_bots::BotConfig, port: u16) -> BotSpec {
+    fn spec_for(&self, config: &sniperforge_protocol::BotConfig, port: u16) -> BotSpec {
         let dir = self.opts.data_dir.join("bots").join(&config.bot_id);
         BotSpec {
             bot_id: config.bot_id.clone(),
@@ -310,19 +309,19 @@ impl Agent {
             memory_mb: config.resources.memory_mb,
             feed_args: self.opts.feed_args.clone(),
             seed: self.opts.seed,
-            control_secret: sniperforge_bots::process::new_control_secret().unwrap_or_default(),
+            control_secret: sniperforge_host::files::new_control_secret().unwrap_or_default(),
             user: self.opts.bot_user.clone(),
         }
     }
 
     /// Checks a desired bot's configuration (and that this node has the cores it reserves);
     /// `Err` says why it cannot run.
-    fn validate(&self, d: &DesiredBot) -> Result<sniperforge_bots::ValidatedConfig, String> {
+    fn validate(&self, d: &DesiredBot) -> Result<sniperforge_protocol::ValidatedConfig, String> {
         let body = d
             .config
             .as_ref()
             .ok_or_else(|| format!("no configuration (version {})", d.config_version))?;
-        let valid = sniperforge_bots::config::validate(body).map_err(|errs| {
+        let valid = sniperforge_protocol::config::validate(body).map_err(|errs| {
             format!(
                 "configuration version {} is invalid: {}",
                 d.config_version,
@@ -418,8 +417,10 @@ impl Agent {
             return Ok(());
         };
         let old = read_config_file(&m.record.spec.config_path)
-            .and_then(|t| sniperforge_bots::config::parse(&t).ok());
-        let changes = old.as_ref().map(|o| sniperforge_bots::changes(o, &valid));
+            .and_then(|t| sniperforge_protocol::config::parse(&t).ok());
+        let changes = old
+            .as_ref()
+            .map(|o| sniperforge_protocol::changes(o, &valid));
         let cold: Vec<String> = match &changes {
             Some(c) => c
                 .iter()
@@ -781,7 +782,7 @@ pub fn local_node(node_id: &str, backend: &str) -> NodeInfo {
 
 /// Parses a kernel CPU list (`0-2,5`); a malformed one reads as empty.
 pub fn parse_cpu_list(s: &str) -> Vec<u32> {
-    sniperforge_bots::runtime::affinity::parse_cpu_list(s)
+    sniperforge_protocol::cpus::parse_cpu_list(s)
         .unwrap_or_default()
         .into_iter()
         .filter_map(|c| u32::try_from(c).ok())

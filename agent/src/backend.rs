@@ -165,7 +165,7 @@ impl BotSpec {
     /// Where the bot reads its control secret: in its state directory.
     pub fn control_secret_path(&self) -> PathBuf {
         self.state_dir
-            .join(sniperforge_bots::process::CONTROL_SECRET_FILE)
+            .join(sniperforge_host::files::CONTROL_SECRET_FILE)
     }
 
     /// Writes the control secret for the bot to read (0600, replacing whatever is there, a
@@ -175,7 +175,7 @@ impl BotSpec {
             return Ok(());
         }
         self.prepare_state_dir()?;
-        sniperforge_bots::process::write_control_secret_for(
+        sniperforge_host::files::write_control_secret_for(
             &self.control_secret_path(),
             &self.control_secret,
             self.user.as_ref().map(|u| (u.uid, u.gid)),

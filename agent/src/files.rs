@@ -5,9 +5,7 @@
 use std::io::{Read, Seek, Write as _};
 use std::path::{Path, PathBuf};
 
-/// Most log lines per bot in one report, and the longest line kept (bytes), as the gateway takes.
-pub(crate) const LOG_LINES_PER_REPORT: usize = 1_000;
-pub(crate) const LOG_LINE_MAX: usize = 8 * 1024;
+pub(crate) use sniperforge_protocol::fleet::{LOG_LINE_MAX, LOG_LINES_PER_REPORT};
 pub(crate) const LOG_READ_MAX: u64 = 256 * 1024;
 /// New lines of a log file since the last read.
 #[derive(Debug)]
@@ -89,7 +87,7 @@ pub(crate) fn write_atomic(
     std::fs::create_dir_all(dir)?;
     let tmp = path.with_extension("tmp");
     // A leftover (or a planted symlink) is replaced, never written through.
-    let mut f = sniperforge_bots::process::create_private(&tmp)?;
+    let mut f = sniperforge_host::files::create_private(&tmp)?;
     f.write_all(bytes)?;
     if let Some(user) = owner {
         // On the open file, not by name: nothing swapped in meanwhile is given away.

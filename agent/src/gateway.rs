@@ -3,54 +3,12 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::http::{Endpoint, HttpError};
 
-/// What the agent tells the gateway about its node.
-#[derive(Debug, Clone, Serialize)]
-pub struct NodeInfo {
-    /// Node id.
-    pub node_id: String,
-    /// Host name.
-    pub hostname: String,
-    /// CPU cores.
-    pub cores: u32,
-    /// Cores isolated for bots (from `/sys/devices/system/cpu/isolated`).
-    pub isolated_cores: Vec<u32>,
-    /// Memory, MiB.
-    pub memory_mb: u64,
-    /// Backend name.
-    pub backend: String,
-}
-
-/// One bot the gateway wants on this node.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DesiredBot {
-    /// Bot id.
-    pub bot_id: String,
-    /// Type name.
-    pub bot_type: String,
-    /// `running`, `paused` or `stopped`.
-    pub desired_state: String,
-    /// Restart generation: a bump asks for one restart.
-    #[serde(default)]
-    pub restarts: i64,
-    /// Latest configuration version.
-    pub config_version: i64,
-    /// That version's body.
-    pub config: Option<Value>,
-}
-
-/// The node's desired state at an index.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Desired {
-    /// The gateway's desired-state index.
-    pub index: i64,
-    /// The node's bots.
-    pub bots: Vec<DesiredBot>,
-}
+pub use sniperforge_protocol::fleet::{Desired, DesiredBot, NodeInfo};
+use sniperforge_protocol::fleet::{NodeRef, Report};
 
 /// A gateway call failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -160,7 +118,13 @@ impl GatewayClient {
 
     /// Heartbeat.
     pub async fn heartbeat(&self, node_id: &str) -> Result<(), GatewayError> {
-        let body = serde_json::json!({ "node_id": node_id }).to_string();
+        let body = serde_json::to_string(&NodeRef {
+            node_id: node_id.to_string(),
+        })
+        .map_err(|e| GatewayError::Body {
+            what: "heartbeat",
+            message: e.to_string(),
+        })?;
         self.call(
             "heartbeat",
             "POST",
@@ -192,13 +156,17 @@ impl GatewayClient {
         })
     }
 
-    /// Sends a report (`{node_id, bots: [...]}`).
-    pub async fn report(&self, report: &Value) -> Result<(), GatewayError> {
+    /// Sends a report.
+    pub async fn report(&self, report: &Report) -> Result<(), GatewayError> {
+        let body = serde_json::to_string(report).map_err(|e| GatewayError::Body {
+            what: "report",
+            message: e.to_string(),
+        })?;
         self.call(
             "report",
             "POST",
             "/api/v1/agent/report",
-            Some(report.to_string()),
+            Some(body),
             CALL_DEADLINE,
         )
         .await

@@ -45,6 +45,11 @@ impl Response {
         serde_json::from_slice(&self.body).map_err(|e| format!("body is not JSON: {e}"))
     }
 
+    /// The body read as a `T`.
+    pub fn json_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, String> {
+        serde_json::from_slice(&self.body).map_err(|e| format!("body: {e}"))
+    }
+
     /// The server's `{"error": {"message"}}`, or the body's start.
     pub fn error_message(&self) -> String {
         self.json()
@@ -100,7 +105,7 @@ impl Endpoint {
             return Err(HttpError::BadUrl(url.to_string()));
         }
         // No port: the scheme's (the connection needs host:port).
-        let authority = match sniperforge_bots::net::split_host_port(authority, 0) {
+        let authority = match sniperforge_host::net::split_host_port(authority, 0) {
             Ok((_, 0)) if https => format!("{authority}:443"),
             Ok((_, 0)) => return Err(HttpError::BadUrl(url.to_string())),
             Ok(_) => authority.to_string(),
@@ -108,10 +113,10 @@ impl Endpoint {
         };
         let authority = authority.as_str();
         let tls = if https {
-            let (host, _) = sniperforge_bots::net::split_host_port(authority, 443)
+            let (host, _) = sniperforge_host::net::split_host_port(authority, 443)
                 .map_err(|_| HttpError::BadUrl(url.to_string()))?;
             let config =
-                sniperforge_bots::net::tls_client(ca, "--gateway-ca").map_err(HttpError::Tls)?;
+                sniperforge_host::net::tls_client(ca, "--gateway-ca").map_err(HttpError::Tls)?;
             Some((host, config))
         } else {
             None
@@ -125,7 +130,7 @@ impl Endpoint {
 
     /// Whether requests go in clear text to another host (tokens could be read on the way).
     pub fn plaintext_remote(&self) -> bool {
-        let host = sniperforge_bots::net::split_host_port(&self.authority, 0)
+        let host = sniperforge_host::net::split_host_port(&self.authority, 0)
             .map(|(h, _)| h)
             .unwrap_or_default();
         let loopback = host == "localhost"
@@ -190,7 +195,7 @@ impl Endpoint {
             .await
             .map_err(|e| io(&e))?;
         let _ = stream.set_nodelay(true);
-        let stream: Box<dyn sniperforge_bots::net::Io> = match &self.tls {
+        let stream: Box<dyn sniperforge_host::net::Io> = match &self.tls {
             None => Box::new(stream),
             Some((host, config)) => {
                 let name = rustls::pki_types::ServerName::try_from(host.clone())

@@ -145,7 +145,7 @@ fn spawn(spec: &BotSpec) -> std::io::Result<tokio::process::Child> {
     let mut child = cmd.spawn()?;
     if let Some(pid) = child.id() {
         let path = ProcessBackend::pid_file(spec);
-        let written = sniperforge_bots::process::create_private(&path)
+        let written = sniperforge_host::files::create_private(&path)
             .and_then(|mut f| std::io::Write::write_all(&mut f, format!("{pid}\n").as_bytes()));
         if let Err(e) = written {
             // A bot this agent cannot find again after a restart must not run untracked.

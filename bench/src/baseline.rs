@@ -13,7 +13,7 @@ use sniperforge_engine::sim::{SimConfig, Simulator};
 use sniperforge_engine::strategy::{
     BaseMint, Decision, Event, ManualClock, Order, RiskLimits, Strategy, StrategyConfig,
 };
-use sniperforge_engine::telemetry::Percentiles;
+use sniperforge_protocol::telemetry::Percentiles;
 
 /// What the comparison measured.
 #[derive(Debug)]
@@ -47,7 +47,7 @@ pub struct BaselineReport {
 }
 
 fn hist() -> Histogram<u64> {
-    sniperforge_engine::telemetry::latency_histogram()
+    sniperforge_protocol::telemetry::latency_histogram()
 }
 
 /// Replays `updates` simulator updates through both. `volatile`: no competing arbitrageurs and

@@ -161,9 +161,9 @@ pub fn run_runtime(
     let sink = Tally {
         stages: runtime::STAGES
             .iter()
-            .map(|_| sniperforge_engine::telemetry::latency_histogram())
+            .map(|_| sniperforge_protocol::telemetry::latency_histogram())
             .collect(),
-        executed: sniperforge_engine::telemetry::latency_histogram(),
+        executed: sniperforge_protocol::telemetry::latency_histogram(),
         orders: 0,
         pnl_usd: 0.0,
     };
@@ -208,7 +208,7 @@ pub fn run_runtime(
         warnings,
     })
 }
-use sniperforge_engine::telemetry::Percentiles;
+use sniperforge_protocol::telemetry::Percentiles;
 
 /// Settings of a latency run.
 #[derive(Debug, Clone)]

@@ -300,7 +300,7 @@ pub fn detection_per_update(seed: u64, updates: usize) -> (usize, hdrhistogram::
     let batch: Vec<_> = (0..updates).map(|_| sim.next_update()).collect();
     let clock = ManualClock::new(0);
     let mut out = Vec::with_capacity(64);
-    let mut h = sniperforge_engine::telemetry::latency_histogram();
+    let mut h = sniperforge_protocol::telemetry::latency_histogram();
     for update in batch {
         clock.advance(10_000);
         out.clear();

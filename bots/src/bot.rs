@@ -9,7 +9,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use hdrhistogram::Histogram;
-use serde::Serialize;
 use serde_json::{Value, json};
 use sniperforge_engine::market::AccountUpdate;
 use sniperforge_engine::quote::DexKind;
@@ -20,8 +19,8 @@ use sniperforge_engine::strategy::{
     BaseMint, Decision, MonotonicClock, RiskLimits, Strategy, StrategyConfig,
 };
 
-use crate::config::{ValidatedConfig, changes};
-use crate::wire::{BotMetrics, BotStatus, BotType, TransitionError};
+use sniperforge_protocol::config::{ValidatedConfig, changes};
+use sniperforge_protocol::wire::{BotMetrics, BotStatus, BotType, TransitionError};
 
 mod worker;
 use worker::{BotSink, BotWorker, Engine, LossGuard, loss_limit_reason};
@@ -43,27 +42,7 @@ pub enum BotError {
     State(String),
 }
 
-/// What a configuration update did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
-pub struct ConfigApplied {
-    /// Changed fields applied at once.
-    pub applied_hot: Vec<String>,
-    /// Changed fields that take effect only after a restart.
-    pub restart_required: Vec<String>,
-}
-
-/// Health with reasons.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Health {
-    /// Whether everything is alive and fresh.
-    pub healthy: bool,
-    /// What is wrong, when anything is.
-    pub reasons: Vec<String>,
-    /// How the runtime runs (layout, cores, spin or park) and what it could not honour (a
-    /// configured core the machine lacks, fewer cores than threads): worth knowing, not a fault.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub details: Vec<String>,
-}
+pub use sniperforge_protocol::control::{ConfigApplied, Health};
 
 /// The interface every bot type implements; the bot process and the agent drive bots through it.
 #[async_trait]
@@ -91,7 +70,7 @@ pub trait BotInterface: Send + Sync {
     /// Per-stage latency since the last call, as HdrHistogram V2 bytes.
     async fn interval_histograms(&self) -> Vec<(String, Vec<u8>)>;
     /// The configuration last accepted (its cold fields may wait for a restart).
-    async fn current_config(&self) -> crate::wire::BotConfig;
+    async fn current_config(&self) -> sniperforge_protocol::wire::BotConfig;
     /// What the bot publishes for others (the dashboard's market view); `null` when nothing.
     async fn outputs(&self) -> Value {
         Value::Null
@@ -138,10 +117,10 @@ impl BotFactory {
     }
 }
 
-const STAGES: [&str; 3] = ["decoded", "detected", "decided"];
+use sniperforge_protocol::control::STAGES;
 
 fn histogram() -> Histogram<u64> {
-    sniperforge_engine::telemetry::latency_histogram()
+    sniperforge_protocol::telemetry::latency_histogram()
 }
 
 fn today() -> i64 {
@@ -861,7 +840,7 @@ impl BotInterface for MarketBot {
         for (name, h) in STAGES.iter().zip(&g.interval) {
             m.latency.insert(
                 (*name).to_string(),
-                crate::wire::StageLatency {
+                sniperforge_protocol::wire::StageLatency {
                     p50: h.value_at_quantile(0.5),
                     p99: h.value_at_quantile(0.99),
                     p999: h.value_at_quantile(0.999),
@@ -905,7 +884,7 @@ impl BotInterface for MarketBot {
         }
     }
 
-    async fn current_config(&self) -> crate::wire::BotConfig {
+    async fn current_config(&self) -> sniperforge_protocol::wire::BotConfig {
         self.shared().config.config.clone()
     }
 
@@ -917,7 +896,7 @@ impl BotInterface for MarketBot {
         let mut g = self.shared();
         let mut out = Vec::new();
         for (name, h) in STAGES.iter().zip(g.interval.iter_mut()) {
-            if let Ok(bytes) = sniperforge_engine::telemetry::encode_v2(h) {
+            if let Ok(bytes) = sniperforge_protocol::telemetry::encode_v2(h) {
                 out.push(((*name).to_string(), bytes));
             }
             h.reset();

@@ -27,8 +27,8 @@ use sniperforge_engine::quote::{Amm, Side};
 use sniperforge_engine::sim::{Simulator, Token};
 
 use crate::bot::{BotError, apply_update, pair_tokens, symbols};
-use crate::config::ValidatedConfig;
 use crate::dashboard::{mid_and_depth, venue};
+use sniperforge_protocol::config::ValidatedConfig;
 
 /// A venue's best bid and ask for a pair.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -735,7 +735,7 @@ mod tests {
     fn book(edit: impl FnOnce(&mut Value)) -> (CrossChain, Simulator) {
         let mut c = crate::template(crate::BotType::CrossChainArbitrage);
         edit(&mut c["parameters"]);
-        let cfg = crate::config::validate(&c).unwrap();
+        let cfg = sniperforge_protocol::config::validate(&c).unwrap();
         let mut sim = Simulator::new(SimConfig::default());
         (
             CrossChain::new(&crate::feed::Universe::from_sim(&mut sim), &cfg).unwrap(),

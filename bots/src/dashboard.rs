@@ -13,7 +13,7 @@ use sniperforge_engine::quote::{Amm, DexKind, Side};
 use sniperforge_engine::sim::Token;
 
 use crate::bot::{BotError, apply_update, dex_allowed, pair_tokens, symbols};
-use crate::config::ValidatedConfig;
+use sniperforge_protocol::config::ValidatedConfig;
 
 /// A configured pair and the pools that trade it.
 #[derive(Debug)]
@@ -349,7 +349,7 @@ mod tests {
         let mut c = crate::template(crate::BotType::RealTimeDashboard);
         c["parameters"]["view"]["pairs"] = json!(pairs);
         c["parameters"]["view"]["alert_spread_bps"] = json!(alert_bps);
-        crate::config::validate(&c).unwrap()
+        sniperforge_protocol::config::validate(&c).unwrap()
     }
 
     #[test]
@@ -443,7 +443,7 @@ mod tests {
         let mut sim = Simulator::new(SimConfig::default());
         let mut c = crate::template(crate::BotType::RealTimeDashboard);
         c["parameters"]["view"]["pairs"] = json!(["SOL/DOGE"]);
-        let cfg = crate::config::validate(&c).unwrap();
+        let cfg = sniperforge_protocol::config::validate(&c).unwrap();
         let err = MarketView::new(&crate::feed::Universe::from_sim(&mut sim), &cfg)
             .unwrap_err()
             .to_string();

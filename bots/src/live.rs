@@ -500,8 +500,8 @@ impl LiveRunner {
             .as_str()
             .unwrap_or_default();
         let keypair = load_keypair(Path::new(path)).map_err(BotError::Config)?;
-        let tls =
-            crate::net::tls_client(options.ca.as_deref(), "--rpc-ca").map_err(BotError::Config)?;
+        let tls = sniperforge_host::net::tls_client(options.ca.as_deref(), "--rpc-ca")
+            .map_err(BotError::Config)?;
         let priority_fee = cfg
             .param("execution", "priority_fee_micro_lamports")
             .as_u64()

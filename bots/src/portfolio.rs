@@ -20,8 +20,8 @@ use sniperforge_engine::quote::{Amm, Side};
 use sniperforge_engine::sim::Token;
 
 use crate::bot::{BotError, apply_update};
-use crate::config::ValidatedConfig;
 use crate::dashboard::{mid_and_depth, venue};
+use sniperforge_protocol::config::ValidatedConfig;
 
 /// A bot's fill journal, in its state directory.
 pub const FILLS: &str = "fills.jsonl";
@@ -512,7 +512,7 @@ mod tests {
     fn config(edit: impl FnOnce(&mut Value)) -> ValidatedConfig {
         let mut c = crate::template(crate::BotType::PortfolioManager);
         edit(&mut c["parameters"]);
-        crate::config::validate(&c).unwrap()
+        sniperforge_protocol::config::validate(&c).unwrap()
     }
 
     fn fill(bot: &str, token: &str, pnl: f64, pnl_usd: f64) -> FillRecord {

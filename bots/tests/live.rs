@@ -342,7 +342,7 @@ async fn orders_are_signed_sent_confirmed_and_booked_at_what_landed() {
         priority_fee_micro_lamports: 1_000,
         loan_fee: 0,
     };
-    let tls = sniperforge_bots::net::tls_client(None, "ca").unwrap();
+    let tls = sniperforge_host::net::tls_client(None, "ca").unwrap();
     let settings = SendSettings {
         compute_unit_limit: 400_000,
         priority_fee_micro_lamports: 1_000,

@@ -18,7 +18,6 @@ pub mod search;
 pub mod sim;
 pub mod strategy;
 pub mod swap_ix;
-pub mod telemetry;
 pub mod token_account;
 pub mod whirlpool;
 

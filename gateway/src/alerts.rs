@@ -472,7 +472,7 @@ impl Webhooks {
     }
 
     fn client(extra_ca: Option<&std::path::Path>) -> Result<Arc<rustls::ClientConfig>, String> {
-        sniperforge_bots::net::tls_client(extra_ca, "webhook CA")
+        sniperforge_host::net::tls_client(extra_ca, "webhook CA")
     }
 
     /// POSTs `body` to the webhook, retrying up to three times with growing backoff (each
@@ -491,7 +491,7 @@ impl Webhooks {
     }
 
     async fn post_once(&self, url: &str, body: &Value) -> Result<u16, String> {
-        let target = sniperforge_bots::net::Url::parse(url, &[("http", false), ("https", true)])
+        let target = sniperforge_host::net::Url::parse(url, &[("http", false), ("https", true)])
             .map_err(|e| format!("webhook {e}"))?;
         let addr = format!("{} ({}:{})", target.authority, target.host, target.port);
         let config = if target.tls {

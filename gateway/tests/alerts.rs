@@ -193,7 +193,7 @@ async fn exercise(url: &str) {
             .0,
         StatusCode::OK
     );
-    let cfg = sniperforge_bots::template("triangular_arbitrage".parse().unwrap());
+    let cfg = sniperforge_protocol::template("triangular_arbitrage".parse().unwrap());
     let id = cfg["bot_id"].as_str().unwrap().to_string();
     let (s, _) = call(
         &app,
@@ -340,12 +340,12 @@ async fn exercise(url: &str) {
 
     // p99 above budget, from the HDR snapshots the agent reports.
     use base64::Engine as _;
-    let mut h = sniperforge_engine::telemetry::latency_histogram();
+    let mut h = sniperforge_protocol::telemetry::latency_histogram();
     for v in 10_000..11_000u64 {
         h.record(v).unwrap();
     }
     let snap = base64::engine::general_purpose::STANDARD
-        .encode(sniperforge_engine::telemetry::encode_v2(&h).unwrap());
+        .encode(sniperforge_protocol::telemetry::encode_v2(&h).unwrap());
     call(
         &app,
         "PUT",
@@ -495,12 +495,12 @@ async fn exercise(url: &str) {
     // p99 above a budget for N s: every interval in the window must be over, and the reports
     // must cover the window; one fast interval inside it keeps the rule quiet.
     let interval = |range: std::ops::Range<u64>| {
-        let mut h = sniperforge_engine::telemetry::latency_histogram();
+        let mut h = sniperforge_protocol::telemetry::latency_histogram();
         for v in range {
             h.record(v).unwrap();
         }
         base64::engine::general_purpose::STANDARD
-            .encode(sniperforge_engine::telemetry::encode_v2(&h).unwrap())
+            .encode(sniperforge_protocol::telemetry::encode_v2(&h).unwrap())
     };
     let (s, b) = call(
         &app,

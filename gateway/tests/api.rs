@@ -14,7 +14,7 @@ mod common;
 use common::{call_as as call, call_with, postgres_for};
 
 fn template(t: &str) -> Value {
-    sniperforge_bots::template(t.parse().unwrap())
+    sniperforge_protocol::template(t.parse().unwrap())
 }
 
 /// The whole API contract, against whichever store `url` names.
@@ -505,12 +505,12 @@ async fn agents_register_block_on_the_desired_state_and_report() {
     // Interval histograms merge per bot and across the fleet.
     use base64::Engine as _;
     let snapshot = |values: std::ops::Range<u64>| {
-        let mut h = sniperforge_engine::telemetry::latency_histogram();
+        let mut h = sniperforge_protocol::telemetry::latency_histogram();
         for v in values {
             h.record(v).unwrap();
         }
         base64::engine::general_purpose::STANDARD
-            .encode(sniperforge_engine::telemetry::encode_v2(&h).unwrap())
+            .encode(sniperforge_protocol::telemetry::encode_v2(&h).unwrap())
     };
     for range in [1_000..2_000u64, 2_000..3_000] {
         let r = json!({"node_id": "ny-1", "bots": [{"bot_id": id, "status": {"state": "running"}, "metrics": {"trades_executed": 7}, "hdr": {"decided": snapshot(range)}}]});

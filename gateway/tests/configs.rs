@@ -22,7 +22,7 @@ async fn exercise(url: &str) {
     .await;
     let app = router(AppState::new(store).await.unwrap());
     let (op, viewer) = (Some("op-secret"), Some("view-secret"));
-    let mut cfg = sniperforge_bots::template("triangular_arbitrage".parse().unwrap());
+    let mut cfg = sniperforge_protocol::template("triangular_arbitrage".parse().unwrap());
     cfg["bot_id"] = json!("tri-staged");
 
     let post = |who, body: Value| {

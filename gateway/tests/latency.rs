@@ -15,12 +15,12 @@ use sniperforge_gateway::{AppState, Role, Store, router};
 use common::{call_as as call, postgres_for, store_with_tokens};
 
 fn snapshot(values: impl Iterator<Item = u64>) -> String {
-    let mut h = sniperforge_engine::telemetry::latency_histogram();
+    let mut h = sniperforge_protocol::telemetry::latency_histogram();
     for v in values {
         h.record(v).unwrap();
     }
     base64::engine::general_purpose::STANDARD
-        .encode(sniperforge_engine::telemetry::encode_v2(&h).unwrap())
+        .encode(sniperforge_protocol::telemetry::encode_v2(&h).unwrap())
 }
 
 fn now_ms() -> i64 {
@@ -65,7 +65,7 @@ async fn exercise(url: &str) {
         ("ams-1", "enh", "enhanced_arbitrage", 10_000..20_000),
     ];
     for (node, bot, bot_type, _) in &reports {
-        let mut config = sniperforge_bots::template(bot_type.parse().unwrap());
+        let mut config = sniperforge_protocol::template(bot_type.parse().unwrap());
         config["bot_id"] = json!(bot);
         let (s, body) = call(
             &app,

@@ -42,7 +42,7 @@ async fn metrics_stream_by_topic() {
         .await
         .unwrap();
     store.add_token("op", "olga", Role::Operator).await.unwrap();
-    let cfg = sniperforge_bots::template("enhanced_arbitrage".parse().unwrap());
+    let cfg = sniperforge_protocol::template("enhanced_arbitrage".parse().unwrap());
     let bot_id = cfg["bot_id"].as_str().unwrap().to_string();
     let app = router(AppState::new(store.clone()).await.unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -171,7 +171,7 @@ async fn log_lines_stream_and_tail() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
-    let mut a = sniperforge_bots::template("enhanced_arbitrage".parse().unwrap());
+    let mut a = sniperforge_protocol::template("enhanced_arbitrage".parse().unwrap());
     a["bot_id"] = json!("log-a");
     let mut b = a.clone();
     b["bot_id"] = json!("log-b");

@@ -79,9 +79,8 @@ pub fn threads_of(pid: u32) -> Vec<(String, Vec<usize>)> {
                 .map(|v| v.trim().to_string())
                 .unwrap_or_default()
         };
-        let cores =
-            sniperforge_bots::runtime::affinity::parse_cpu_list(&field("Cpus_allowed_list:"))
-                .unwrap_or_default();
+        let cores = sniperforge_protocol::cpus::parse_cpu_list(&field("Cpus_allowed_list:"))
+            .unwrap_or_default();
         out.push((field("Name:"), cores));
     }
     out

@@ -1,11 +1,14 @@
 //! The report: every running bot's control endpoint scraped (status, metrics, interval
 //! histograms), pause and resume applied, new log lines, and the node's report built from them.
 
+use sniperforge_protocol::control::{HdrBody, StatusBody};
+use sniperforge_protocol::fleet::{BotReport, NodeBotStatus, Report};
+
 use super::*;
 
 impl Agent {
     /// Scrapes every bot's control endpoint, applies pause/resume, and builds the report.
-    pub async fn report(&mut self) -> Value {
+    pub async fn report(&mut self) -> Report {
         let mut scrapes = tokio::task::JoinSet::new();
         // Only running bots are asked: the secret never goes to a port whose bot is down (a
         // local process could hold it meanwhile).
@@ -37,12 +40,16 @@ impl Agent {
                 let hdr = ep
                     .request("GET", "/hdr", secret, None, SCRAPE_DEADLINE)
                     .await;
-                let ok = |r: Result<crate::http::Response, crate::http::HttpError>| match r {
-                    Ok(r) if r.status == 200 => r.json(),
-                    Ok(r) => Err(format!("HTTP {}: {}", r.status, r.error_message())),
-                    Err(e) => Err(e.to_string()),
-                };
-                (id, ok(status), ok(hdr).ok())
+                fn ok<T: serde::de::DeserializeOwned>(
+                    r: Result<crate::http::Response, crate::http::HttpError>,
+                ) -> Result<T, String> {
+                    match r {
+                        Ok(r) if r.status == 200 => r.json_as(),
+                        Ok(r) => Err(format!("HTTP {}: {}", r.status, r.error_message())),
+                        Err(e) => Err(e.to_string()),
+                    }
+                }
+                (id, ok::<StatusBody>(status), ok::<HdrBody>(hdr).ok())
             });
         }
         let mut scraped = HashMap::new();
@@ -59,8 +66,8 @@ impl Agent {
             let (status_json, hdr) = scraped
                 .remove(&id)
                 .unwrap_or((Err("not scraped".into()), None));
-            let mut status = json!({});
-            let mut metrics = Value::Null;
+            let mut status: NodeBotStatus;
+            let mut metrics = None;
             let mut scraped_pid = None;
             match (&instance, status_json) {
                 (
@@ -70,20 +77,15 @@ impl Agent {
                     }),
                     Ok(s),
                 ) => {
-                    status = s["status"].clone();
-                    metrics = s["metrics"].clone();
+                    status = NodeBotStatus::from(&s.status);
                     // What the bot publishes (a dashboard's market view) travels in its status.
-                    if let (Some(obj), Some(outputs)) = (
-                        status.as_object_mut(),
-                        s.get("outputs").filter(|o| !o.is_null()),
-                    ) {
-                        obj.insert("outputs".into(), outputs.clone());
-                    }
-                    scraped_pid = s["pid"].as_u64();
-                    if s["uptime_seconds"].as_u64().unwrap_or(0) >= HEALTHY_AFTER_S {
+                    status.outputs = Some(s.outputs).filter(|o| !o.is_null());
+                    scraped_pid = Some(s.pid);
+                    if s.uptime_seconds >= HEALTHY_AFTER_S {
                         m.failures = 0;
                     }
-                    let state = status["state"].as_str().unwrap_or_default().to_string();
+                    metrics = Some(s.metrics);
+                    let state = status.state.clone().unwrap_or_default();
                     let want = m.record.desired_state.as_str();
                     let action = match (want, state.as_str()) {
                         ("paused", "running") => Some("/pause"),
@@ -117,7 +119,7 @@ impl Agent {
                     Err(e),
                 ) => {
                     status =
-                        json!({"state": "starting", "reason": format!("control endpoint: {e}")});
+                        NodeBotStatus::state("starting", Some(format!("control endpoint: {e}")));
                 }
                 (
                     Some(Instance {
@@ -131,9 +133,13 @@ impl Agent {
                     }),
                     _,
                 ) => {
-                    status = json!({"state": "error", "reason": format!(
-                        "{last_exit}; restart in {delay_ms} ms ({failures} consecutive failure{})",
-                        if *failures == 1 { "" } else { "s" })});
+                    status = NodeBotStatus::state(
+                        "error",
+                        Some(format!(
+                            "{last_exit}; restart in {delay_ms} ms ({failures} consecutive failure{})",
+                            if *failures == 1 { "" } else { "s" }
+                        )),
+                    );
                 }
                 (
                     Some(Instance {
@@ -146,9 +152,14 @@ impl Agent {
                         at.saturating_duration_since(std::time::Instant::now())
                             .as_millis() as u64
                     });
-                    status = json!({"state": "error", "reason": format!(
-                        "{last_exit}; started again in {wait} ms ({} time{} in a row)",
-                        m.failures, if m.failures == 1 { "" } else { "s" })});
+                    status = NodeBotStatus::state(
+                        "error",
+                        Some(format!(
+                            "{last_exit}; started again in {wait} ms ({} time{} in a row)",
+                            m.failures,
+                            if m.failures == 1 { "" } else { "s" }
+                        )),
+                    );
                 }
                 (
                     Some(Instance {
@@ -157,45 +168,51 @@ impl Agent {
                     }),
                     _,
                 ) => {
-                    status = json!({"state": "stopped"});
+                    status = NodeBotStatus::state("stopped", None);
                 }
                 (None, _) => {
-                    status = json!({"state": "stopped", "reason": "not started"});
+                    status = NodeBotStatus::state("stopped", Some("not started".into()));
                 }
             }
             if let Some(why) = self.problems.get(&id) {
-                status = json!({"state": "error", "reason": why});
+                status = NodeBotStatus::state("error", Some(why.clone()));
             }
-            if let Some(obj) = status.as_object_mut() {
-                obj.insert("backend".into(), json!(self.backend.name()));
-                obj.insert("config_version".into(), json!(m.record.config_version));
-                obj.insert("control_port".into(), json!(m.record.spec.control_port));
-                if let Some(i) = &instance {
-                    obj.insert("pid".into(), json!(i.pid.map(u64::from).or(scraped_pid)));
-                    obj.insert("restarts".into(), json!(i.restarts));
-                }
+            status.backend = Some(self.backend.name().to_string());
+            status.config_version = Some(m.record.config_version);
+            status.control_port = Some(m.record.spec.control_port);
+            if let Some(i) = &instance {
+                status.pid = i.pid.or(scraped_pid);
+                status.restarts = Some(i.restarts);
             }
-            let hdr = hdr
-                .map(|h| h["stages"].clone())
-                .filter(Value::is_object)
-                .unwrap_or(json!({}));
-            bots.push(json!({
-                "bot_id": id,
-                "status": status,
-                "metrics": metrics,
-                "hdr": hdr,
-                "logs": m.log.read(),
-            }));
+            bots.push(BotReport {
+                bot_id: id,
+                status,
+                metrics,
+                hdr: hdr.map(|h| h.stages).unwrap_or_default(),
+                logs: m.log.read(),
+            });
         }
+        let backend = || Some(self.backend.name().to_string());
         for id in self.stopped.drain(..) {
-            bots.push(json!({"bot_id": id, "status": {"state": "stopped", "backend": self.backend.name()}}));
+            let status = NodeBotStatus {
+                backend: backend(),
+                ..NodeBotStatus::state("stopped", None)
+            };
+            bots.push(BotReport::of(id, status));
         }
         // Wanted bots that could not even be launched.
         for (id, why) in &self.problems {
             if !self.managed.contains_key(id) {
-                bots.push(json!({"bot_id": id, "status": {"state": "error", "reason": why, "backend": self.backend.name()}}));
+                let status = NodeBotStatus {
+                    backend: backend(),
+                    ..NodeBotStatus::state("error", Some(why.clone()))
+                };
+                bots.push(BotReport::of(id.clone(), status));
             }
         }
-        json!({"node_id": self.opts.node.node_id, "bots": bots})
+        Report {
+            node_id: self.opts.node.node_id.clone(),
+            bots,
+        }
     }
 }

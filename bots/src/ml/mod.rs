@@ -16,8 +16,8 @@ use sniperforge_engine::quote::Amm;
 use sniperforge_engine::sim::{Simulator, Token};
 
 use crate::bot::{BotError, apply_update, pair_tokens};
-use crate::config::ValidatedConfig;
 use crate::dashboard::mid_and_depth;
+use sniperforge_protocol::config::ValidatedConfig;
 
 mod eval;
 mod features;

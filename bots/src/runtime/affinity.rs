@@ -3,6 +3,12 @@
 
 use std::sync::OnceLock;
 
+pub use sniperforge_host::cpus::{allowed_cores, current_mask};
+use sniperforge_protocol::cpus::parse_cpu_list;
+
+// The protocol's CPU lists and the kernel's masks hold the same cores.
+const _: () = assert!(rustix::thread::CpuSet::MAX_CPU == sniperforge_protocol::cpus::MAX_CPU);
+
 /// How the hot path is laid out over the reserved cores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layout {
@@ -41,13 +47,6 @@ pub struct Plan {
     pub spin: bool,
     /// What could not be honoured, or was decided for want of cores, in words.
     pub warnings: Vec<String>,
-}
-
-/// The cores this process may run on, as the first caller saw them (before any thread of ours
-/// narrowed its own mask). The bot process calls this first thing.
-pub fn allowed_cores() -> &'static [usize] {
-    static ALLOWED: OnceLock<Vec<usize>> = OnceLock::new();
-    ALLOWED.get_or_init(current_mask)
 }
 
 impl Plan {
@@ -178,38 +177,6 @@ impl Plan {
     }
 }
 
-/// Parses a kernel CPU list (`0-2,7,12-14`, as in `/sys/devices/system/cpu/isolated`, a
-/// cgroup's `cpuset.cpus` or Nomad's `NOMAD_CPU_CORES`); cores past the affinity mask's size
-/// and malformed lists are refused with what was wrong.
-pub fn parse_cpu_list(s: &str) -> Result<Vec<usize>, String> {
-    let max = rustix::thread::CpuSet::MAX_CPU;
-    let core = |t: &str| -> Result<usize, String> {
-        let c: usize = t
-            .trim()
-            .parse()
-            .map_err(|_| format!("{t:?} in CPU list {s:?} is not a core number"))?;
-        if c >= max {
-            return Err(format!("core {c} in CPU list {s:?} is past {}", max - 1));
-        }
-        Ok(c)
-    };
-    // One flag per core the mask can hold: repeated ranges cost nothing.
-    let mut set = vec![false; max];
-    for part in s.trim().split(',').filter(|p| !p.trim().is_empty()) {
-        match part.split_once('-') {
-            Some((a, b)) => {
-                let (a, b) = (core(a)?, core(b)?);
-                if a > b {
-                    return Err(format!("range {part:?} in CPU list {s:?} runs backwards"));
-                }
-                set[a..=b].iter_mut().for_each(|c| *c = true);
-            }
-            None => set[core(part)?] = true,
-        }
-    }
-    Ok((0..max).filter(|&c| set[c]).collect())
-}
-
 /// `configured` (`resources.cores`) placed on `granted`, the cores a supervisor reserved for
 /// this process when it chooses them itself (Nomad's `resources { cores = N }`): as
 /// configured when they are among the granted ones, else the granted cores in their place,
@@ -317,16 +284,6 @@ pub fn pin_current(core: Option<usize>) -> Result<(), String> {
     }
 }
 
-/// The cores the calling thread may run on now.
-pub fn current_mask() -> Vec<usize> {
-    match rustix::thread::sched_getaffinity(None) {
-        Ok(set) => (0..rustix::thread::CpuSet::MAX_CPU)
-            .filter(|&c| set.is_set(c))
-            .collect(),
-        Err(_) => Vec::new(),
-    }
-}
-
 /// Confines the calling thread (and the threads it spawns later) to `cores`; empty: as it is.
 pub fn confine_current(cores: &[usize]) -> Result<(), String> {
     if cores.is_empty() {
@@ -412,23 +369,6 @@ mod tests {
         assert_eq!(cores, vec![2, 3]);
         assert!(note.unwrap().contains("only [5]"));
         assert_eq!(map_reserved(&[], Some(&[5])), (vec![], None));
-    }
-
-    #[test]
-    fn cpu_lists_parse_or_say_what_is_wrong() {
-        assert_eq!(
-            parse_cpu_list("0-2,7,12-13\n"),
-            Ok(vec![0, 1, 2, 7, 12, 13])
-        );
-        assert_eq!(parse_cpu_list(""), Ok(vec![]));
-        assert!(parse_cpu_list("x,3").unwrap_err().contains("\"x\""));
-        assert!(parse_cpu_list("5-2").unwrap_err().contains("backwards"));
-        assert!(parse_cpu_list("0-4294967295").unwrap_err().contains("past"));
-        // Repeats are free: a long list of the same range is one range.
-        assert_eq!(
-            parse_cpu_list(&"0-3,".repeat(20_000)).unwrap(),
-            vec![0, 1, 2, 3]
-        );
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub use ingress::{Egress, Ingress, channel};
 use crate::feed::FeedEvent;
 
 /// Stages recorded per account update, each in ns from ingress.
-pub const STAGES: [&str; 3] = ["decoded", "detected", "decided"];
+pub use sniperforge_protocol::control::STAGES;
 
 /// The highest scheduled rate a feed may be given (updates per second): past it the schedule's
 /// interval is below the clock's resolution.
@@ -158,7 +158,7 @@ impl<W, S> Running<W, S> {
 fn histograms() -> Vec<Histogram<u64>> {
     STAGES
         .iter()
-        .map(|_| sniperforge_engine::telemetry::latency_histogram())
+        .map(|_| sniperforge_protocol::telemetry::latency_histogram())
         .collect()
 }
 

@@ -37,9 +37,9 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::bot::BotError;
 use crate::feed::{FeedEvent, Universe};
-use crate::net::Url;
 use crate::runtime::Ingress;
 use crate::runtime::ingress::IngressStats;
+use sniperforge_host::net::Url;
 
 mod markets;
 mod rpc;
@@ -250,8 +250,8 @@ impl SolanaFeed {
             ))
         })?;
         let (rpc_url, ws_url) = options.endpoints()?;
-        let tls =
-            crate::net::tls_client(options.ca.as_deref(), "--rpc-ca").map_err(BotError::Config)?;
+        let tls = sniperforge_host::net::tls_client(options.ca.as_deref(), "--rpc-ca")
+            .map_err(BotError::Config)?;
         let (stream, name) = match via {
             Via::Websocket => {
                 let name = format!("solana feed {}{}", ws_url.authority, ws_url.path);

@@ -36,7 +36,7 @@ struct NotificationResult<'a> {
     slot: Option<u64>,
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<Box<dyn crate::net::Io>>;
+type Ws = tokio_tungstenite::WebSocketStream<Box<dyn sniperforge_host::net::Io>>;
 
 /// The stream a reader follows.
 pub(super) enum Stream {

@@ -1,6 +1,10 @@
 //! The node agents' protocol: register, heartbeat, the blocking desired-state query and the
 //! reports (checked against their limits before anything is kept).
 
+use sniperforge_protocol::fleet::{
+    Desired, DesiredBot, DesiredQuery, NodeAck, NodeInfo, NodeRef, Report, ReportAck,
+};
+
 use super::*;
 
 pub(super) async fn register(
@@ -8,8 +12,8 @@ pub(super) async fn register(
     ext: axum::http::Extensions,
     body: String,
 ) -> ApiResult {
-    let node: crate::store::NodeInfo = parse_body(&body)?;
-    if !sniperforge_bots::config::valid_node_id(&node.node_id) {
+    let node: NodeInfo = parse_body(&body)?;
+    if !sniperforge_protocol::config::valid_node_id(&node.node_id) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "bad_request",
@@ -27,16 +31,11 @@ pub(super) async fn register(
             &json!({"backend": node.backend, "cores": node.cores}),
         )
         .await?;
-    Ok(
-        axum::Json(json!({"node_id": node.node_id, "desired_index": *state.index.borrow()}))
-            .into_response(),
-    )
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct NodeRef {
-    node_id: String,
+    Ok(axum::Json(NodeAck {
+        desired_index: *state.index.borrow(),
+        node_id: node.node_id,
+    })
+    .into_response())
 }
 
 pub(super) async fn heartbeat(
@@ -52,19 +51,11 @@ pub(super) async fn heartbeat(
             node.node_id
         )));
     }
-    Ok(
-        axum::Json(json!({"node_id": node.node_id, "desired_index": *state.index.borrow()}))
-            .into_response(),
-    )
-}
-
-#[derive(Debug, Deserialize)]
-pub(super) struct DesiredQuery {
-    node_id: String,
-    #[serde(default)]
-    index: i64,
-    #[serde(default)]
-    wait_ms: u64,
+    Ok(axum::Json(NodeAck {
+        desired_index: *state.index.borrow(),
+        node_id: node.node_id,
+    })
+    .into_response())
 }
 
 /// The blocking query agents hold: answers at once when the desired-state index is past the
@@ -76,7 +67,10 @@ pub(super) async fn desired(
 ) -> ApiResult {
     caller(&ext).for_node(&q.node_id)?;
     let mut rx = state.index.subscribe();
-    let wait = std::time::Duration::from_millis(q.wait_ms.min(60_000));
+    let wait = std::time::Duration::from_millis(
+        q.wait_ms
+            .min(sniperforge_protocol::fleet::DESIRED_WAIT_MAX_MS),
+    );
     if *rx.borrow_and_update() <= q.index && !wait.is_zero() {
         let waiting = Arc::clone(&state.desired_waiters)
             .try_acquire_owned()
@@ -109,34 +103,21 @@ pub(super) async fn desired(
         .filter(|b| b.node_id == q.node_id)
     {
         let config = state.store.config(&b.bot_id, None).await?;
-        bots.push(
-            json!({"bot_id": b.bot_id, "bot_type": b.bot_type, "desired_state": b.desired_state,
-            "restarts": b.restarts, "config_version": b.config_version, "config": config.map(|c| c.body)}),
-        );
+        bots.push(DesiredBot {
+            bot_id: b.bot_id,
+            bot_type: b.bot_type,
+            desired_state: b.desired_state,
+            restarts: b.restarts,
+            config_version: b.config_version,
+            config: config.map(|c| c.body),
+        });
     }
-    Ok(axum::Json(json!({"node_id": q.node_id, "index": index, "bots": bots})).into_response())
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct BotReport {
-    bot_id: String,
-    status: Value,
-    #[serde(default)]
-    metrics: Value,
-    /// Stage → interval histogram (HdrHistogram V2, base64), as the bot's `/hdr` gives it.
-    #[serde(default)]
-    hdr: std::collections::BTreeMap<String, String>,
-    /// Log lines written since the last report, oldest first.
-    #[serde(default)]
-    logs: Vec<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct Report {
-    node_id: String,
-    bots: Vec<BotReport>,
+    Ok(axum::Json(Desired {
+        node_id: q.node_id,
+        index,
+        bots,
+    })
+    .into_response())
 }
 
 pub(super) async fn report(
@@ -221,21 +202,27 @@ pub(super) async fn report(
                 })?;
             // Checked whole here (nothing is stored unless every snapshot is good), in the one
             // walk over its bytes whose pairs feed the windows and the merged histogram below.
-            let (pairs, total) = sniperforge_engine::telemetry::pairs_v2(&bytes, *LATENCY_MAX_NS)
+            let (pairs, total) = sniperforge_protocol::telemetry::pairs_v2(&bytes, *LATENCY_MAX_NS)
                 .map_err(|e| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "bad_hdr",
-                    format!("bots[{}].hdr.{stage}: {e}", b.bot_id),
-                )
-            })?;
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "bad_hdr",
+                        format!("bots[{}].hdr.{stage}: {e}", b.bot_id),
+                    )
+                })?;
             decoded.push((b.bot_id.clone(), stage.clone(), pairs, total));
         }
     }
+    let values: Vec<(Value, Value)> = r
+        .bots
+        .iter()
+        .map(|b| (json!(b.status), json!(b.metrics)))
+        .collect();
     let rows: Vec<(&str, &Value, &Value)> = r
         .bots
         .iter()
-        .map(|b| (b.bot_id.as_str(), &b.status, &b.metrics))
+        .zip(&values)
+        .map(|(b, (status, metrics))| (b.bot_id.as_str(), status, metrics))
         .collect();
     state.store.report_bots(&r.node_id, &rows).await?;
     // Each snapshot's pairs: into the latency windows, and merged into the bot's histogram with
@@ -271,9 +258,9 @@ pub(super) async fn report(
                 .entry(bot.clone())
                 .or_default()
                 .entry(stage.clone())
-                .or_insert_with(sniperforge_engine::telemetry::latency_histogram);
+                .or_insert_with(sniperforge_protocol::telemetry::latency_histogram);
             // Checked above against the same bounds: cannot fail.
-            let p99 = sniperforge_engine::telemetry::record_pairs(slot, &pairs, total, 0.99);
+            let p99 = sniperforge_protocol::telemetry::record_pairs(slot, &pairs, total, 0.99);
             if let Ok(Some(p)) = p99 {
                 let samples = recent.entry((bot, stage)).or_default();
                 while samples
@@ -312,15 +299,12 @@ pub(super) async fn report(
             }
         }
     }
-    Ok(axum::Json(json!({"accepted": r.bots.len(), "unknown": unknown})).into_response())
+    Ok(axum::Json(ReportAck {
+        accepted: r.bots.len(),
+        unknown,
+    })
+    .into_response())
 }
-
-/// Most bots one report may carry.
-pub const REPORT_BOTS_MAX: usize = 1_024;
-/// Largest `status` or `metrics` object of one bot in a report (bytes of JSON).
-pub const REPORT_OBJECT_MAX: usize = 64 * 1024;
-/// The latency stages a bot reports (its runtime's, and the executor's).
-pub const REPORT_STAGES: [&str; 4] = ["decoded", "detected", "decided", "executed"];
 
 /// A report's shape, before anything in it is looked up or kept: bot ids as in configurations,
 /// each once, known stage names, bounded sizes (the log limits are checked with the snapshots).
@@ -338,7 +322,7 @@ pub(super) fn check_report(r: &Report) -> Result<(), ApiError> {
     }
     let mut seen = std::collections::HashSet::new();
     for (i, b) in r.bots.iter().enumerate() {
-        if !sniperforge_bots::config::valid_bot_id(&b.bot_id) {
+        if !sniperforge_protocol::config::valid_bot_id(&b.bot_id) {
             return Err(bad(
                 "bad_report",
                 format!(
@@ -353,14 +337,12 @@ pub(super) fn check_report(r: &Report) -> Result<(), ApiError> {
                 format!("bots[{i}].bot_id: {} is listed twice", b.bot_id),
             ));
         }
-        for (field, value) in [("status", &b.status), ("metrics", &b.metrics)] {
-            if !(value.is_object() || value.is_null()) {
-                return Err(bad(
-                    "bad_report",
-                    format!("bots[{i}].{field}: must be an object"),
-                ));
-            }
-            let size = serde_json::to_vec(value).map_or(usize::MAX, |v| v.len());
+        let sizes = [
+            ("status", serde_json::to_vec(&b.status)),
+            ("metrics", serde_json::to_vec(&b.metrics)),
+        ];
+        for (field, bytes) in sizes {
+            let size = bytes.map_or(usize::MAX, |v| v.len());
             if size > REPORT_OBJECT_MAX {
                 return Err(bad(
                     "bad_report",

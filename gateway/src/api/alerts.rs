@@ -83,7 +83,7 @@ pub(super) async fn put_rule(
                 "may hold printable ASCII only (no spaces, control characters or CR/LF)".into(),
             ));
         }
-        sniperforge_bots::net::Url::parse(&rule.webhook, &[("http", false), ("https", true)])
+        sniperforge_host::net::Url::parse(&rule.webhook, &[("http", false), ("https", true)])
             .map_err(|e| bad(format!("must be an http:// or https:// URL: {e}")))?;
     }
     state.store.put_rule(&rule).await?;

@@ -39,7 +39,7 @@ pub(super) async fn create_token(
         .details(json!([{"path": "role"}]))
     })?;
     match (role, &req.node_id) {
-        (Role::Agent, Some(node)) if sniperforge_bots::config::valid_node_id(node) => {}
+        (Role::Agent, Some(node)) if sniperforge_protocol::config::valid_node_id(node) => {}
         (Role::Agent, _) => {
             return Err(bad(
                 "node_id: an agent token is bound to one node: 1 to 64 letters, digits, '-', '_' or '.'"

@@ -94,14 +94,21 @@ pub(super) fn default_node() -> String {
     "local".into()
 }
 
+/// A JSON body read as a `T`; the error names the field where reading stopped
+/// (`request body: bots[0].status: invalid type: …`).
 pub(super) fn parse_body<T: serde::de::DeserializeOwned>(body: &str) -> Result<T, ApiError> {
-    serde_json::from_str(body).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            format!("request body: {e}"),
-        )
-    })
+    let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message);
+    let mut de = serde_json::Deserializer::from_str(body);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let at = e.path().to_string();
+        if at == "." {
+            bad(format!("request body: {}", e.inner()))
+        } else {
+            bad(format!("request body: {at}: {}", e.inner()))
+        }
+    })?;
+    de.end().map_err(|e| bad(format!("request body: {e}")))?;
+    Ok(value)
 }
 
 pub(super) async fn create_bot(
@@ -110,7 +117,7 @@ pub(super) async fn create_bot(
     body: String,
 ) -> ApiResult {
     let req: CreateBot = parse_body(&body)?;
-    if !sniperforge_bots::config::valid_node_id(&req.node_id) {
+    if !sniperforge_protocol::config::valid_node_id(&req.node_id) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "bad_request",

@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sniperforge_bots::{BotType, changes, config};
+use sniperforge_protocol::{BotType, changes, config};
 
 use crate::store::{Role, Store, StoreError};
 
@@ -27,7 +27,7 @@ mod auth;
 mod bots;
 mod observe;
 
-pub use agents::*;
+use agents::*;
 use alerts::*;
 use auth::*;
 use bots::*;
@@ -241,13 +241,14 @@ pub const MIN_PASSWORD: usize = 12;
 
 /// Highest latency the merged histograms track (that of `telemetry::latency_histogram`).
 static LATENCY_MAX_NS: std::sync::LazyLock<u64> =
-    std::sync::LazyLock::new(|| sniperforge_engine::telemetry::latency_histogram().high());
+    std::sync::LazyLock::new(|| sniperforge_protocol::telemetry::latency_histogram().high());
 
 /// Log lines kept per bot for `GET /api/v1/system/logs/{bot_id}`.
 pub const LOG_LINES_KEPT: usize = 2_000;
-/// Most log lines one report may carry per bot, and the longest line (bytes).
-pub const LOG_LINES_PER_REPORT: usize = 1_000;
-const LOG_LINE_MAX: usize = 8 * 1024;
+pub use sniperforge_protocol::control::REPORT_STAGES;
+pub use sniperforge_protocol::fleet::{
+    LOG_LINE_MAX, LOG_LINES_PER_REPORT, REPORT_BOTS_MAX, REPORT_OBJECT_MAX,
+};
 
 /// One log line of a bot, as its agent reported it.
 #[derive(Debug, Clone, serde::Serialize)]

@@ -89,7 +89,7 @@ pub(super) async fn bot_metrics(
 }
 
 pub(super) fn percentiles(h: &hdrhistogram::Histogram<u64>) -> Value {
-    let p = sniperforge_engine::telemetry::Percentiles::of(h);
+    let p = sniperforge_protocol::telemetry::Percentiles::of(h);
     json!({"count": p.count, "p50": p.p50, "p90": p.p90, "p99": p.p99, "p999": p.p999, "max": p.max})
 }
 
@@ -297,7 +297,7 @@ pub(crate) fn merged(
             for (stage, h) in l.get(&b.bot_id).into_iter().flatten() {
                 let _ = out
                     .entry(stage.clone())
-                    .or_insert_with(sniperforge_engine::telemetry::latency_histogram)
+                    .or_insert_with(sniperforge_protocol::telemetry::latency_histogram)
                     .add(h);
             }
         }

@@ -100,24 +100,7 @@ pub struct Identity {
     pub node_id: Option<String>,
 }
 
-/// What an agent says about its node when it registers.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NodeInfo {
-    /// Node id.
-    pub node_id: String,
-    /// Host name.
-    pub hostname: String,
-    /// CPU cores.
-    pub cores: u32,
-    /// Cores isolated for bots.
-    #[serde(default)]
-    pub isolated_cores: Vec<u32>,
-    /// Memory, MiB.
-    pub memory_mb: u64,
-    /// Supervisor backend: systemd, nomad or process.
-    pub backend: String,
-}
+pub use sniperforge_protocol::fleet::NodeInfo;
 
 /// One bot row.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -105,7 +105,8 @@ pub struct TransitionError {
 }
 
 impl BotStatus {
-    fn name(&self) -> &'static str {
+    /// The state's name (`error` for any error).
+    pub fn name(&self) -> &'static str {
         match self {
             Self::Starting => "starting",
             Self::Running => "running",
@@ -207,8 +208,9 @@ pub struct StageLatency {
     pub max: u64,
 }
 
-/// What a bot reports.
+/// What a bot reports (a field left out reads as zero or empty).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
 pub struct BotMetrics {
     /// Trades executed (paper or live).
     pub trades_executed: u64,

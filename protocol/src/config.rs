@@ -287,21 +287,7 @@ fn check_sections(sections: &[Section], params: &Value, errors: &mut Vec<ConfigE
     }
 }
 
-/// A bot id: 1 to 64 ASCII letters, digits, `-` or `_` (it names files, units and jobs).
-pub fn valid_bot_id(id: &str) -> bool {
-    (1..=64).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-/// A node id: 1 to 64 ASCII letters, digits, `-`, `_` or `.`.
-pub fn valid_node_id(id: &str) -> bool {
-    (1..=64).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-}
+pub use crate::ids::{valid_bot_id, valid_node_id};
 
 /// Validates a whole configuration file; returns every error found, each with its path.
 pub fn validate(value: &Value) -> Result<ValidatedConfig, Vec<ConfigError>> {
