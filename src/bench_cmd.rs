@@ -157,14 +157,14 @@ pub fn record(a: &crate::RecordArgs) -> ExitCode {
 
 /// Records a Solana feed: its snapshot, then every account update (a reconnect's snapshot
 /// included) with its receive time, until `--updates` or `--max-seconds`.
-fn record_solana(a: &crate::RecordArgs, via: sniperforge_bots::solana::Via) -> anyhow::Result<u64> {
+fn record_solana(a: &crate::RecordArgs, via: sniperforge_solana::Via) -> anyhow::Result<u64> {
     use sniperforge_bots::feed::FeedEvent;
     let options = a.solana.options()?;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let clock = sniperforge_engine::strategy::MonotonicClock::new();
     let (ingress, mut egress) =
         sniperforge_bots::runtime::channel(sniperforge_bots::runtime::RING_CAPACITY);
-    let (universe, _feed) = sniperforge_bots::solana::SolanaFeed::start(
+    let (universe, _feed) = sniperforge_solana::SolanaFeed::start(
         &options,
         via,
         std::sync::Arc::clone(&stop),

@@ -283,20 +283,19 @@ impl FeedArgs {
 
 impl SolanaArgs {
     /// The feed options these flags give (the markets file read and checked).
-    pub fn options(&self) -> anyhow::Result<sniperforge_bots::solana::SolanaOptions> {
+    pub fn options(&self) -> anyhow::Result<sniperforge_solana::SolanaOptions> {
         let rpc_url = self.rpc_url.clone().ok_or_else(|| {
             anyhow::anyhow!("a Solana feed needs --rpc-url URL (the node's JSON-RPC)")
         })?;
         let markets = self.markets.as_deref().ok_or_else(|| {
             anyhow::anyhow!("a Solana feed needs --markets FILE (the pools to watch)")
         })?;
-        Ok(sniperforge_bots::solana::SolanaOptions {
+        Ok(sniperforge_solana::SolanaOptions {
             rpc_url,
             ws_url: self.ws_url.clone(),
             commitment: self.commitment.clone(),
             markets: Some(
-                sniperforge_bots::solana::Markets::load(markets)
-                    .map_err(|e| anyhow::anyhow!("{e}"))?,
+                sniperforge_solana::Markets::load(markets).map_err(|e| anyhow::anyhow!("{e}"))?,
             ),
             ca: self.rpc_ca.clone(),
             jito: None,
@@ -304,10 +303,7 @@ impl SolanaArgs {
                 .grpc_url
                 .as_deref()
                 .map(|url| {
-                    sniperforge_bots::solana::GrpcOptions::new(
-                        url,
-                        self.grpc_x_token_file.as_deref(),
-                    )
+                    sniperforge_solana::GrpcOptions::new(url, self.grpc_x_token_file.as_deref())
                 })
                 .transpose()
                 .map_err(|e| anyhow::anyhow!("{e}"))?,
@@ -674,8 +670,8 @@ fn rpc_sim(a: &RpcSimArgs) -> ExitCode {
             ws.local_addr().map_err(|e| e.to_string())?,
         );
         if let Some(path) = &a.markets_out {
-            let markets = sniperforge_bots::rpc_sim::markets(
-                &mut sniperforge_bots::rpc_sim::simulator(a.seed, a.edge_pools),
+            let markets = sniperforge_sim::rpc_sim::markets(
+                &mut sniperforge_sim::rpc_sim::simulator(a.seed, a.edge_pools),
             );
             std::fs::write(
                 path,
@@ -683,8 +679,8 @@ fn rpc_sim(a: &RpcSimArgs) -> ExitCode {
             )
             .map_err(|e| format!("writing {}: {e}", path.display()))?;
         }
-        let server = sniperforge_bots::rpc_sim::RpcSim::start(
-            sniperforge_bots::rpc_sim::simulator(a.seed, a.edge_pools),
+        let server = sniperforge_sim::rpc_sim::RpcSim::start(
+            sniperforge_sim::rpc_sim::simulator(a.seed, a.edge_pools),
             a.rate,
             a.slot_ms,
         );
@@ -694,7 +690,7 @@ fn rpc_sim(a: &RpcSimArgs) -> ExitCode {
                 let x_token = a
                     .grpc_x_token_file
                     .as_deref()
-                    .map(sniperforge_bots::solana::Secret::from_token_file)
+                    .map(sniperforge_solana::Secret::from_token_file)
                     .transpose()
                     .map_err(|e| e.to_string())?
                     .map(|t| t.0);
@@ -715,7 +711,7 @@ fn rpc_sim(a: &RpcSimArgs) -> ExitCode {
             println!("rpc-sim: markets file {}", path.display());
         }
         let node = async {
-            sniperforge_bots::rpc_sim::serve(server, rpc, ws)
+            sniperforge_sim::rpc_sim::serve(server, rpc, ws)
                 .await
                 .map_err(|e| format!("serving: {e}"))
         };
@@ -730,16 +726,16 @@ fn rpc_sim(a: &RpcSimArgs) -> ExitCode {
 /// The Geyser service over rpc-sim (`--grpc-listen`).
 #[cfg(feature = "yellowstone")]
 async fn serve_geyser(
-    server: std::sync::Arc<sniperforge_bots::rpc_sim::RpcSim>,
+    server: std::sync::Arc<sniperforge_sim::rpc_sim::RpcSim>,
     listener: tokio::net::TcpListener,
     x_token: Option<String>,
 ) -> Result<(), String> {
-    sniperforge_bots::yellowstone::serve(server, listener, x_token).await
+    sniperforge_sim::geyser::serve(server, listener, x_token).await
 }
 
 #[cfg(not(feature = "yellowstone"))]
 async fn serve_geyser(
-    _: std::sync::Arc<sniperforge_bots::rpc_sim::RpcSim>,
+    _: std::sync::Arc<sniperforge_sim::rpc_sim::RpcSim>,
     _: tokio::net::TcpListener,
     _: Option<String>,
 ) -> Result<(), String> {

@@ -42,6 +42,17 @@ pub enum BotError {
     State(String),
 }
 
+impl From<sniperforge_solana::SolanaError> for BotError {
+    fn from(e: sniperforge_solana::SolanaError) -> Self {
+        use sniperforge_solana::SolanaError as S;
+        match e {
+            S::Config(m) => Self::Config(m),
+            S::Unsupported(m) => Self::Unsupported(m),
+            S::State(m) => Self::State(m),
+        }
+    }
+}
+
 pub use sniperforge_protocol::control::{ConfigApplied, Health};
 
 /// The interface every bot type implements; the bot process and the agent drive bots through it.
@@ -87,7 +98,7 @@ pub struct BotOptions {
     /// Replay as fast as the bot takes it rather than at the recorded pace.
     pub replay_max_speed: bool,
     /// The Solana endpoints and markets (`--feed solana`; a replay's token table).
-    pub solana: Option<crate::solana::SolanaOptions>,
+    pub solana: Option<sniperforge_solana::SolanaOptions>,
     /// Simulator seed.
     pub seed: u64,
     /// Simulator updates per second, scheduled open loop (`None`: 20,000; the ML analytics,
@@ -422,7 +433,7 @@ impl MarketBot {
                 .param("execution", "keypair_path")
                 .as_str()
                 .unwrap_or_default();
-            crate::live::load_keypair(std::path::Path::new(path))
+            sniperforge_solana::live::load_keypair(std::path::Path::new(path))
                 .map_err(|e| BotError::Config(format!("execution.keypair_path: {e}")))?;
         }
         let (day, daily) = load_daily(&options.state_dir)?;
@@ -635,7 +646,7 @@ impl BotInterface for MarketBot {
             let live = match (&mut engine, is_live(&config), &self.options.solana) {
                 (Engine::Strategy(strategy), true, Some(options)) => {
                     strategy.set_external_fills(true);
-                    Some(crate::live::LiveRunner::start(options, &config, &universe)?)
+                    Some(sniperforge_solana::live::LiveRunner::start(options, &config, &universe)?)
                 }
                 (_, true, _) => {
                     return Err(BotError::Config(

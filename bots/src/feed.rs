@@ -9,82 +9,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sniperforge_engine::market::{AccountUpdate, Market};
-use sniperforge_engine::pubkey::Pubkey;
-use sniperforge_engine::quote::{Amm, DexKind};
-use sniperforge_engine::record::{Reader, market_from_snapshot_where};
-use sniperforge_engine::sim::{SimConfig, Simulator, Token};
-use sniperforge_engine::strategy::{Clock, MintInfo, MonotonicClock};
+use sniperforge_engine::market::AccountUpdate;
+use sniperforge_engine::record::Reader;
+use sniperforge_engine::sim::{SimConfig, Simulator};
+use sniperforge_engine::strategy::{Clock, MonotonicClock};
 
 use crate::bot::BotError;
 
-/// The tokens a bot may name and the accounts its market starts from.
-#[derive(Debug, Clone)]
-pub struct Universe {
-    tokens: Vec<Token>,
-    snapshot: Vec<AccountUpdate>,
-}
-
-impl Universe {
-    /// `tokens` (symbols, mints, decimals, reference prices) over `snapshot`.
-    pub fn new(tokens: Vec<Token>, snapshot: Vec<AccountUpdate>) -> Self {
-        Self { tokens, snapshot }
-    }
-
-    /// The simulator's tokens and a snapshot of every account it holds.
-    pub fn from_sim(sim: &mut Simulator) -> Self {
-        Self::new(sim.tokens().to_vec(), sim.snapshot())
-    }
-
-    /// The tokens.
-    pub fn tokens(&self) -> &[Token] {
-        &self.tokens
-    }
-
-    /// A token by symbol.
-    pub fn token(&self, symbol: &str) -> Option<&Token> {
-        self.tokens.iter().find(|t| t.symbol == symbol)
-    }
-
-    /// The snapshot's accounts.
-    pub fn snapshot(&self) -> &[AccountUpdate] {
-        &self.snapshot
-    }
-
-    /// A market of every pool between two known tokens.
-    pub fn market(&self) -> Market {
-        self.market_where(|_, _, _| true)
-    }
-
-    /// A market of the snapshot's pools between two known tokens that `keep` accepts (by kind
-    /// and the pool's two tokens, in the pool's order), with the snapshot applied.
-    pub fn market_where(&self, keep: impl Fn(DexKind, &Token, &Token) -> bool) -> Market {
-        let token = |mint: Pubkey| self.tokens.iter().find(|t| t.mint == mint);
-        market_from_snapshot_where(&self.snapshot, |pool| {
-            let [a, b] = pool.mints();
-            matches!((token(a), token(b)), (Some(a), Some(b)) if keep(pool.dex(), a, b))
-        })
-    }
-
-    /// Mint decimals and reference prices for the strategy's USD accounting.
-    pub fn mint_infos(&self) -> Vec<MintInfo> {
-        sniperforge_engine::sim::mint_infos(&self.tokens)
-    }
-}
-
-/// What a source hands the runner.
-#[derive(Debug, Clone, PartialEq)]
-pub enum FeedEvent {
-    /// An account's new state.
-    Account(AccountUpdate),
-    /// The cluster reached this slot with every subscription up: every pool's state is
-    /// current as of it.
-    Slot(u64),
-    /// A fresh snapshot after a reconnect: applied whole before anything is decided on it.
-    Resync(Vec<AccountUpdate>),
-    /// The stream broke (the reason); nothing comes until the next `Resync`.
-    Down(String),
-}
+pub use sniperforge_engine::feed::{FeedEvent, Universe};
 
 /// `--feed` as parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,10 +56,10 @@ impl FeedSpec {
     }
 
     /// The stream a Solana node feed follows (`None`: not a node).
-    pub fn via(&self) -> Option<crate::solana::Via> {
+    pub fn via(&self) -> Option<sniperforge_solana::Via> {
         match self {
-            Self::Solana => Some(crate::solana::Via::Websocket),
-            Self::Yellowstone => Some(crate::solana::Via::Yellowstone),
+            Self::Solana => Some(sniperforge_solana::Via::Websocket),
+            Self::Yellowstone => Some(sniperforge_solana::Via::Yellowstone),
             Self::Sim | Self::Replay { .. } => None,
         }
     }
@@ -334,7 +266,7 @@ pub enum Source {
     Replay(Box<ReplayFeed>),
     /// A Solana RPC node (its websocket or a Yellowstone stream): its reader thread pushes
     /// into the runtime's ingress.
-    Solana(Box<crate::solana::SolanaFeed>),
+    Solana(Box<sniperforge_solana::SolanaFeed>),
 }
 
 impl Source {
@@ -344,7 +276,7 @@ impl Source {
     pub fn open(
         spec: &FeedSpec,
         sim: impl FnOnce() -> Simulator,
-        solana: Option<&crate::solana::SolanaOptions>,
+        solana: Option<&sniperforge_solana::SolanaOptions>,
         stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
         clock: MonotonicClock,
         ingress: &mut Option<crate::runtime::Ingress>,
@@ -367,7 +299,7 @@ impl Source {
                 ))
             }
             FeedSpec::Solana | FeedSpec::Yellowstone => {
-                let via = spec.via().unwrap_or(crate::solana::Via::Websocket);
+                let via = spec.via().unwrap_or(sniperforge_solana::Via::Websocket);
                 let options = solana.ok_or_else(|| {
                     BotError::Config(format!(
                         "--feed {} needs --rpc-url and --markets",
@@ -378,7 +310,7 @@ impl Source {
                     BotError::State("the runtime's ingress was already taken".into())
                 })?;
                 let (universe, feed) =
-                    crate::solana::SolanaFeed::start(options, via, stop, clock, ingress)?;
+                    sniperforge_solana::SolanaFeed::start(options, via, stop, clock, ingress)?;
                 Ok((universe, Self::Solana(Box::new(feed))))
             }
         }
@@ -410,7 +342,7 @@ pub enum SourceReport {
     /// A recording's progress.
     Replay(Arc<ReplayNotes>),
     /// A Solana feed's counters and stream state.
-    Solana(crate::solana::SolanaFeed),
+    Solana(sniperforge_solana::SolanaFeed),
 }
 
 impl SourceReport {

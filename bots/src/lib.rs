@@ -1,21 +1,16 @@
-//! The bots: the runtime (ingress, pinned threads, the strategy loop), the control endpoint
-//! and the bot process, the seven bot types, the feeds, live execution, the Solana edge and
-//! the simulators. The types that cross process boundaries live in `sniperforge-protocol`;
-//! the common ones are re-exported here.
+//! The bots: the runtime (pinned threads, the strategy loop), the control endpoint and the bot
+//! process, the seven bot types and the feed sources. The types that cross process boundaries
+//! live in `sniperforge-protocol` (the common ones are re-exported here), the Solana edge and
+//! live execution in `sniperforge-solana`, the simulated exchange in `sniperforge-sim`.
 
 pub mod bot;
 pub mod cross_chain;
 pub mod dashboard;
 pub mod feed;
-pub mod live;
 pub mod ml;
 pub mod portfolio;
 pub mod process;
-pub mod rpc_sim;
 pub mod runtime;
-pub mod solana;
-#[cfg(feature = "yellowstone")]
-pub mod yellowstone;
 
 pub use sniperforge_protocol::config::{
     Change, ConfigError, ValidatedConfig, changes, markdown_reference, parse, schema, template,

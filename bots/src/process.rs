@@ -416,7 +416,11 @@ async fn serve(args: BotArgs, valid: config::ValidatedConfig) -> i32 {
         .state_dir
         .clone()
         .unwrap_or_else(|| PathBuf::from("data").join("bots").join(&bot_id));
-    let markets = match args.markets.as_deref().map(crate::solana::Markets::load) {
+    let markets = match args
+        .markets
+        .as_deref()
+        .map(sniperforge_solana::Markets::load)
+    {
         Some(Err(e)) => {
             eprintln!("error: {e}");
             return 2;
@@ -427,7 +431,7 @@ async fn serve(args: BotArgs, valid: config::ValidatedConfig) -> i32 {
     let jito = match (&args.jito_url, &args.jito_tip_account) {
         (None, _) => None,
         (Some(url), Some(account)) => match account.parse() {
-            Ok(tip_account) => Some(crate::solana::Jito {
+            Ok(tip_account) => Some(sniperforge_solana::Jito {
                 url: url.clone(),
                 tip_account,
                 tip_lamports: args.jito_tip_lamports,
@@ -445,7 +449,7 @@ async fn serve(args: BotArgs, valid: config::ValidatedConfig) -> i32 {
     let grpc = match args
         .grpc_url
         .as_deref()
-        .map(|url| crate::solana::GrpcOptions::new(url, args.grpc_x_token_file.as_deref()))
+        .map(|url| sniperforge_solana::GrpcOptions::new(url, args.grpc_x_token_file.as_deref()))
     {
         Some(Err(e)) => {
             eprintln!("error: {e}");
@@ -455,7 +459,7 @@ async fn serve(args: BotArgs, valid: config::ValidatedConfig) -> i32 {
         None => None,
     };
     let solana =
-        (args.rpc_url.is_some() || markets.is_some()).then(|| crate::solana::SolanaOptions {
+        (args.rpc_url.is_some() || markets.is_some()).then(|| sniperforge_solana::SolanaOptions {
             rpc_url: args.rpc_url.clone().unwrap_or_default(),
             ws_url: args.ws_url.clone(),
             commitment: args.commitment.clone(),

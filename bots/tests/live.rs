@@ -8,14 +8,14 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use sniperforge_bots::feed::Universe;
-use sniperforge_bots::live::{
-    self, Executor, LiveOrder, LiveResult, SendSettings, engine_pubkey, load_keypair,
-};
-use sniperforge_bots::rpc_sim::{self, RpcSim};
 use sniperforge_engine::market::{Market, Pool, PoolIndex};
 use sniperforge_engine::pubkey::{Pubkey, programs};
 use sniperforge_engine::quote::{Amm, DexKind, Side};
 use sniperforge_engine::swap_ix::{self, associated_token_address};
+use sniperforge_sim::rpc_sim::{self, RpcSim};
+use sniperforge_solana::live::{
+    self, Executor, LiveOrder, LiveResult, SendSettings, engine_pubkey, load_keypair,
+};
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 
@@ -476,13 +476,13 @@ fn live_config(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_bot_signs_sends_and_books_what_landed() {
     use sniperforge_bots::bot::{BotFactory, BotOptions};
-    use sniperforge_bots::solana::SolanaOptions;
+    use sniperforge_solana::SolanaOptions;
     let server = RpcSim::start(rpc_sim::simulator(7, false), 2_000, 100);
     let (rpc_url, ws_url) = rpc_sim::serve_loopback(Arc::clone(&server)).await.unwrap();
     // With the feature, the same node's Geyser stream feeds a second live bot below.
     #[cfg(feature = "yellowstone")]
     let grpc_url = Some(
-        sniperforge_bots::yellowstone::serve_loopback(Arc::clone(&server), None)
+        sniperforge_sim::geyser::serve_loopback(Arc::clone(&server), None)
             .await
             .unwrap(),
     );
@@ -506,7 +506,7 @@ async fn a_live_bot_signs_sends_and_books_what_landed() {
             jito: None,
             grpc: grpc_url
                 .clone()
-                .map(|url| sniperforge_bots::solana::GrpcOptions { url, x_token: None }),
+                .map(|url| sniperforge_solana::GrpcOptions { url, x_token: None }),
         }),
         seed: 7,
         sim_rate: None,
@@ -678,7 +678,7 @@ fn flash_loans_wrap_the_route_byte_by_byte() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_flash_loan_bot_borrows_swaps_and_repays_in_one_transaction() {
     use sniperforge_bots::bot::{BotFactory, BotOptions};
-    use sniperforge_bots::solana::SolanaOptions;
+    use sniperforge_solana::SolanaOptions;
     let server = RpcSim::start(rpc_sim::simulator(7, false), 2_000, 100);
     server.faults.flash_fee_bps.store(9, Ordering::Relaxed);
     let (rpc_url, ws_url) = rpc_sim::serve_loopback(Arc::clone(&server)).await.unwrap();

@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 
 use sniperforge_bots::bot::{BotFactory, BotOptions};
 use sniperforge_bots::feed::FeedEvent;
-use sniperforge_bots::rpc_sim::{self, RpcSim};
-use sniperforge_bots::solana::{Markets, SolanaFeed, SolanaOptions, Via};
 use sniperforge_bots::{BotStatus, BotType};
 use sniperforge_engine::strategy::MonotonicClock;
+use sniperforge_sim::rpc_sim::{self, RpcSim};
+use sniperforge_solana::{Markets, SolanaFeed, SolanaOptions, Via};
 
 struct Loopback {
     server: Arc<RpcSim>,
@@ -37,12 +37,9 @@ async fn loopback_with_token(rate: u64, via: Via, x_token: Option<&str>) -> Loop
     let (rpc_url, ws_url) = rpc_sim::serve_loopback(Arc::clone(&server)).await.unwrap();
     #[cfg(feature = "yellowstone")]
     let grpc_url = Some(
-        sniperforge_bots::yellowstone::serve_loopback(
-            Arc::clone(&server),
-            x_token.map(str::to_string),
-        )
-        .await
-        .unwrap(),
+        sniperforge_sim::geyser::serve_loopback(Arc::clone(&server), x_token.map(str::to_string))
+            .await
+            .unwrap(),
     );
     #[cfg(not(feature = "yellowstone"))]
     let grpc_url = x_token.and(None);
@@ -70,7 +67,7 @@ impl Loopback {
             grpc: self
                 .grpc_url
                 .as_ref()
-                .map(|url| sniperforge_bots::solana::GrpcOptions {
+                .map(|url| sniperforge_solana::GrpcOptions {
                     url: url.clone(),
                     x_token: None,
                 }),
@@ -430,7 +427,7 @@ async fn dead_endpoints_and_wrong_accounts_are_refused_with_what_and_where(via: 
         // reports the stream down with the endpoint, and keeps trying.
         let mut no_geyser = net.options();
         let url = format!("http://{closed}");
-        no_geyser.grpc = Some(sniperforge_bots::solana::GrpcOptions {
+        no_geyser.grpc = Some(sniperforge_solana::GrpcOptions {
             url: url.clone(),
             x_token: None,
         });
@@ -611,7 +608,7 @@ mod geyser_only {
         let with_token = |token: &str| {
             let mut o = net.options();
             o.grpc = Some(
-                sniperforge_bots::solana::GrpcOptions::new(
+                sniperforge_solana::GrpcOptions::new(
                     net.grpc_url.as_deref().unwrap(),
                     Some(&token_file(token)),
                 )
@@ -648,7 +645,7 @@ mod geyser_only {
 
         // An empty token file is refused before anything connects.
         std::fs::write(dir.path().join("empty.token"), "\n").unwrap();
-        let e = sniperforge_bots::solana::GrpcOptions::new(
+        let e = sniperforge_solana::GrpcOptions::new(
             "http://127.0.0.1:1",
             Some(&dir.path().join("empty.token")),
         )

@@ -5,6 +5,8 @@ pub mod bytes;
 pub mod curve;
 pub mod cycles;
 pub mod error;
+pub mod feed;
+pub mod ingress;
 pub mod market;
 pub mod mint;
 pub mod pda;

@@ -39,6 +39,27 @@ pub struct StatusBody {
     pub outputs: Value,
 }
 
+/// What a supervisor reads of `GET /status`: the same body, leniently (the configuration is
+/// not read, the counters are kept as the bot wrote them), so an agent reads bots of an older
+/// or newer build alike.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct StatusSummary {
+    /// Lifecycle state (`{"state": …, "reason": …}`).
+    pub status: crate::fleet::NodeBotStatus,
+    /// Process id.
+    #[serde(default)]
+    pub pid: Option<u32>,
+    /// Seconds since the bot started.
+    #[serde(default)]
+    pub uptime_seconds: u64,
+    /// Counters and latency percentiles ([`BotMetrics`] as the bot wrote them).
+    #[serde(default)]
+    pub metrics: Value,
+    /// What the bot publishes; `null` when nothing.
+    #[serde(default)]
+    pub outputs: Value,
+}
+
 /// `GET /health` (HTTP 200 when healthy, else 503).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Health {

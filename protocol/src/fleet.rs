@@ -1,13 +1,16 @@
 //! The node agents' protocol with the gateway: register, heartbeat, the blocking desired-state
 //! query, and the reports with their limits (the gateway refuses a report past them; the agent
-//! builds within them).
+//! builds within them: a bot whose status or counters would pass them is reported without
+//! them, with the reason).
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::wire::{BotMetrics, BotStatus};
+#[cfg(doc)]
+use crate::wire::BotMetrics;
+use crate::wire::BotStatus;
 
 /// Most bots one report may carry.
 pub const REPORT_BOTS_MAX: usize = 1_024;
@@ -103,7 +106,7 @@ pub struct Desired {
 }
 
 /// A bot as its node sees it: the lifecycle state, why, and where it runs. The gateway keeps
-/// it as the bot's status; fields it does not know are kept as they came.
+/// it as the bot's status; fields it does not name are ignored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct NodeBotStatus {
     /// `starting`, `running`, `paused`, `stopping`, `stopped` or `error`.
@@ -130,9 +133,6 @@ pub struct NodeBotStatus {
     /// What the bot publishes (the dashboard's market view).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outputs: Option<Value>,
-    /// Anything else the node said.
-    #[serde(flatten)]
-    pub other: serde_json::Map<String, Value>,
 }
 
 impl NodeBotStatus {
@@ -164,9 +164,10 @@ pub struct BotReport {
     pub bot_id: String,
     /// Its status as the node sees it.
     pub status: NodeBotStatus,
-    /// Its counters, when it answered (`null` otherwise).
+    /// Its counters (a [`BotMetrics`] object as the bot wrote it, so an older or newer bot's
+    /// counters pass through), `null` when it did not answer.
     #[serde(default)]
-    pub metrics: Option<BotMetrics>,
+    pub metrics: Value,
     /// Stage → interval histogram (HdrHistogram V2, base64), as the bot's `/hdr` gives it.
     #[serde(default)]
     pub hdr: BTreeMap<String, String>,
@@ -181,7 +182,7 @@ impl BotReport {
         Self {
             bot_id,
             status,
-            metrics: None,
+            metrics: Value::Null,
             hdr: BTreeMap::new(),
             logs: Vec::new(),
         }
@@ -212,11 +213,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_status_keeps_what_it_does_not_name() {
+    fn a_status_reads_what_it_names_and_writes_only_what_is_set() {
         let v = serde_json::json!({"state": "running", "pid": 7, "lag_ms": 3});
-        let s: NodeBotStatus = serde_json::from_value(v.clone()).unwrap();
+        let s: NodeBotStatus = serde_json::from_value(v).unwrap();
         assert_eq!(s.state.as_deref(), Some("running"));
         assert_eq!(s.pid, Some(7));
-        assert_eq!(serde_json::to_value(&s).unwrap(), v);
+        assert_eq!(
+            serde_json::to_value(&s).unwrap(),
+            serde_json::json!({"state": "running", "pid": 7})
+        );
+        let e = NodeBotStatus::from(&BotStatus::Error("rpc dead".into()));
+        assert_eq!(
+            serde_json::to_value(&e).unwrap(),
+            serde_json::json!({"state": "error", "reason": "rpc dead"})
+        );
     }
 }

@@ -1,8 +1,9 @@
 //! The report: every running bot's control endpoint scraped (status, metrics, interval
 //! histograms), pause and resume applied, new log lines, and the node's report built from them.
 
-use sniperforge_protocol::control::{HdrBody, StatusBody};
-use sniperforge_protocol::fleet::{BotReport, NodeBotStatus, Report};
+use serde_json::Value;
+use sniperforge_protocol::control::{HdrBody, REPORT_STAGES, StatusSummary};
+use sniperforge_protocol::fleet::{BotReport, NodeBotStatus, REPORT_OBJECT_MAX, Report};
 
 use super::*;
 
@@ -49,7 +50,7 @@ impl Agent {
                         Err(e) => Err(e.to_string()),
                     }
                 }
-                (id, ok::<StatusBody>(status), ok::<HdrBody>(hdr).ok())
+                (id, ok::<StatusSummary>(status), ok::<HdrBody>(hdr).ok())
             });
         }
         let mut scraped = HashMap::new();
@@ -67,7 +68,7 @@ impl Agent {
                 .remove(&id)
                 .unwrap_or((Err("not scraped".into()), None));
             let mut status: NodeBotStatus;
-            let mut metrics = None;
+            let mut metrics = Value::Null;
             let mut scraped_pid = None;
             match (&instance, status_json) {
                 (
@@ -77,14 +78,17 @@ impl Agent {
                     }),
                     Ok(s),
                 ) => {
-                    status = NodeBotStatus::from(&s.status);
+                    status = NodeBotStatus::state(
+                        s.status.state.as_deref().unwrap_or_default(),
+                        s.status.reason,
+                    );
                     // What the bot publishes (a dashboard's market view) travels in its status.
                     status.outputs = Some(s.outputs).filter(|o| !o.is_null());
-                    scraped_pid = Some(s.pid);
+                    scraped_pid = s.pid;
                     if s.uptime_seconds >= HEALTHY_AFTER_S {
                         m.failures = 0;
                     }
-                    metrics = Some(s.metrics);
+                    metrics = s.metrics;
                     let state = status.state.clone().unwrap_or_default();
                     let want = m.record.desired_state.as_str();
                     let action = match (want, state.as_str()) {
@@ -184,13 +188,15 @@ impl Agent {
                 status.pid = i.pid.or(scraped_pid);
                 status.restarts = Some(i.restarts);
             }
-            bots.push(BotReport {
+            let mut report = BotReport {
                 bot_id: id,
                 status,
                 metrics,
                 hdr: hdr.map(|h| h.stages).unwrap_or_default(),
                 logs: m.log.read(),
-            });
+            };
+            within_limits(&mut report);
+            bots.push(report);
         }
         let backend = || Some(self.backend.name().to_string());
         for id in self.stopped.drain(..) {
@@ -214,5 +220,73 @@ impl Agent {
             node_id: self.opts.node.node_id.clone(),
             bots,
         }
+    }
+}
+
+/// Longest reason a report carries, bytes (a bot's own reason, or what was wrong with its
+/// answer: never the whole of what a hostile process on its port wrote).
+const REASON_MAX: usize = 1_024;
+
+/// `text` cut to at most `max` bytes, at a character boundary.
+fn cut(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+    text
+}
+
+fn json_len<T: serde::Serialize>(v: &T) -> usize {
+    serde_json::to_vec(v).map_or(usize::MAX, |b| b.len())
+}
+
+/// Keeps one bot's entry within what the gateway takes, so one bot (or whatever answers on
+/// its port) can never get the node's whole report refused: a long reason is cut, counters
+/// or published outputs past the limit are left out and the status says so, and only the
+/// known latency stages travel.
+fn within_limits(b: &mut BotReport) {
+    b.status.reason = b.status.reason.take().map(|r| cut(r, REASON_MAX));
+    if !(b.metrics.is_object() || b.metrics.is_null()) || json_len(&b.metrics) > REPORT_OBJECT_MAX {
+        b.metrics = Value::Null;
+        b.status.reason = Some(format!(
+            "counters left out: not an object of at most {REPORT_OBJECT_MAX} bytes"
+        ));
+    }
+    if json_len(&b.status) > REPORT_OBJECT_MAX {
+        b.status.outputs = None;
+        b.status.reason = Some(format!(
+            "published outputs left out: the status passed {REPORT_OBJECT_MAX} bytes"
+        ));
+    }
+    b.hdr.retain(|stage, snapshot| {
+        REPORT_STAGES.contains(&stage.as_str()) && snapshot.len() <= REPORT_OBJECT_MAX
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn one_bot_cannot_push_the_report_past_the_gateway_limits() {
+        let mut status = NodeBotStatus::state("starting", Some("é".repeat(100_000)));
+        status.outputs = Some(json!({"view": "x".repeat(REPORT_OBJECT_MAX)}));
+        let mut b = BotReport::of("b1".into(), status);
+        b.metrics = json!({"custom_metrics": {"k": "y".repeat(REPORT_OBJECT_MAX)}});
+        b.hdr.insert("decided".into(), "AAAA".into());
+        b.hdr.insert("../x".into(), "AAAA".into());
+        within_limits(&mut b);
+        assert!(json_len(&b.status) <= REPORT_OBJECT_MAX);
+        assert!(b.status.outputs.is_none());
+        assert!(b.metrics.is_null());
+        assert!(b.status.reason.unwrap().contains("outputs left out"));
+        assert_eq!(b.hdr.keys().collect::<Vec<_>>(), vec!["decided"]);
+        let long = cut("é".repeat(1_000), REASON_MAX);
+        assert!(long.len() <= REASON_MAX + '…'.len_utf8() && long.ends_with('…'));
     }
 }

@@ -6,7 +6,7 @@
 //! interval through a second ring, with no lock and no allocation per update.
 
 pub mod affinity;
-pub mod ingress;
+pub use sniperforge_engine::ingress;
 pub mod strategy;
 
 use std::sync::Arc;

@@ -8,7 +8,7 @@ use sniperforge_engine::market::AccountUpdate;
 use sniperforge_engine::strategy::{Clock, Decision, Event, Strategy};
 
 use crate::feed::{FeedEvent, RunClock};
-use crate::live::LiveRunner;
+use sniperforge_solana::live::LiveRunner;
 
 /// Whether the strategy may trade: paused by the operator, halted by a loss limit. While
 /// closed, updates keep the market current but nothing is decided.

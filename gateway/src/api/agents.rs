@@ -216,7 +216,7 @@ pub(super) async fn report(
     let values: Vec<(Value, Value)> = r
         .bots
         .iter()
-        .map(|b| (json!(b.status), json!(b.metrics)))
+        .map(|b| (json!(b.status), b.metrics.clone()))
         .collect();
     let rows: Vec<(&str, &Value, &Value)> = r
         .bots
@@ -335,6 +335,12 @@ pub(super) fn check_report(r: &Report) -> Result<(), ApiError> {
             return Err(bad(
                 "bad_report",
                 format!("bots[{i}].bot_id: {} is listed twice", b.bot_id),
+            ));
+        }
+        if !(b.metrics.is_object() || b.metrics.is_null()) {
+            return Err(bad(
+                "bad_report",
+                format!("bots[{i}].metrics: must be an object"),
             ));
         }
         let sizes = [

@@ -100,15 +100,65 @@ pub(super) fn parse_body<T: serde::de::DeserializeOwned>(body: &str) -> Result<T
     let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message);
     let mut de = serde_json::Deserializer::from_str(body);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let at = e.path().to_string();
-        if at == "." {
-            bad(format!("request body: {}", e.inner()))
-        } else {
-            bad(format!("request body: {at}: {}", e.inner()))
+        let inner = bounded(&e.inner().to_string(), 300);
+        match shown_path(e.path()) {
+            Some(at) => bad(format!("request body: {at}: {inner}")),
+            None => bad(format!("request body: {inner}")),
         }
     })?;
     de.end().map_err(|e| bad(format!("request body: {e}")))?;
     Ok(value)
+}
+
+/// `text` cut to at most `max` bytes at a character boundary, control characters escaped
+/// (an error may quote what the caller sent).
+fn bounded(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        let piece: String = if c.is_control() {
+            c.escape_default().collect()
+        } else {
+            c.to_string()
+        };
+        if out.len() + piece.len() > max {
+            out.push('…');
+            break;
+        }
+        out.push_str(&piece);
+    }
+    out
+}
+
+/// Where reading stopped, as `bots[0].status.pid` (map keys quoted and cut: they are the
+/// caller's text); `None` at the top.
+fn shown_path(path: &serde_path_to_error::Path) -> Option<String> {
+    use serde_path_to_error::Segment;
+    let mut at = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => at.push_str(&format!("[{index}]")),
+            Segment::Map { key } => {
+                if !at.is_empty() {
+                    at.push('.');
+                }
+                let plain = !key.is_empty()
+                    && key.len() <= 64
+                    && key
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+                if plain {
+                    at.push_str(key);
+                } else {
+                    at.push_str(&format!("{:?}", bounded(key, 64)));
+                }
+            }
+            Segment::Enum { variant } => {
+                at.push_str(&format!("::{}", bounded(variant, 64)));
+            }
+            Segment::Unknown => at.push_str(".?"),
+        }
+    }
+    (!at.is_empty()).then_some(at)
 }
 
 pub(super) async fn create_bot(

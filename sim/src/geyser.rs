@@ -2,7 +2,29 @@
 //! datasize, commitment, `from_slot` replay from a bounded history, pings both ways, `x-token`,
 //! and the rpc-sim faults).
 
-use super::*;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use futures_util::Stream;
+use sniperforge_engine::pubkey::{Pubkey, programs};
+use tonic::{Request, Response, Status, Streaming};
+use yellowstone_grpc_proto::geyser::geyser_server::{Geyser, GeyserServer};
+use yellowstone_grpc_proto::geyser::subscribe_request_filter_accounts_filter::Filter as AccountsFilter;
+use yellowstone_grpc_proto::geyser::subscribe_request_filter_accounts_filter_memcmp::Data as MemcmpData;
+use yellowstone_grpc_proto::geyser::subscribe_update::UpdateOneof;
+use yellowstone_grpc_proto::geyser::{
+    CommitmentLevel, GetBlockHeightRequest, GetBlockHeightResponse, GetLatestBlockhashRequest,
+    GetLatestBlockhashResponse, GetSlotRequest, GetSlotResponse, GetVersionRequest,
+    GetVersionResponse, IsBlockhashValidRequest, IsBlockhashValidResponse, PingRequest,
+    PongResponse, SlotStatus, SubscribeDeshredRequest, SubscribeGossipRequest,
+    SubscribeReplayInfoRequest, SubscribeReplayInfoResponse, SubscribeRequest, SubscribeUpdate,
+    SubscribeUpdateAccount, SubscribeUpdateAccountInfo, SubscribeUpdateDeshred,
+    SubscribeUpdateGossip, SubscribeUpdatePing, SubscribeUpdatePong, SubscribeUpdateSlot,
+};
+
+use crate::rpc_sim::{Change, Published, RpcSim};
 
 /// Changes kept for subscribers that resume `from_slot`.
 pub const HISTORY: usize = 200_000;
@@ -229,7 +251,7 @@ impl Subscription {
     }
 }
 
-pub(super) fn bare(update: UpdateOneof) -> SubscribeUpdate {
+fn bare(update: UpdateOneof) -> SubscribeUpdate {
     SubscribeUpdate {
         filters: Vec::new(),
         update_oneof: Some(update),
@@ -239,7 +261,7 @@ pub(super) fn bare(update: UpdateOneof) -> SubscribeUpdate {
 
 /// The updates malformed-notification faults send: a short pubkey, an update for a filter
 /// that is not the client's, an empty update.
-pub(super) fn malformed_update(n: usize, first_filter: &str) -> SubscribeUpdate {
+fn malformed_update(n: usize, first_filter: &str) -> SubscribeUpdate {
     let account = |pubkey: Vec<u8>| {
         UpdateOneof::Account(SubscribeUpdateAccount {
             account: Some(SubscribeUpdateAccountInfo {
@@ -533,5 +555,107 @@ impl Geyser for GeyserSim {
             version: serde_json::json!({"name": "sniperforge rpc-sim", "version": env!("CARGO_PKG_VERSION")})
                 .to_string(),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sniperforge_engine::whirlpool::state::{
+        DYNAMIC_TICK_ARRAY_DISCRIMINATOR, FIXED_TICK_ARRAY_LEN,
+    };
+    use sniperforge_solana::yellowstone::{ACCOUNTS_FILTER, subscription};
+    use tonic::Code;
+    use yellowstone_grpc_proto::geyser::{
+        SubscribeRequestFilterAccounts, SubscribeRequestFilterAccountsFilter,
+    };
+
+    fn published(pubkey: Pubkey, owner: Pubkey, data: Vec<u8>) -> Published {
+        Published::new(pubkey, owner, data, 5, 1)
+    }
+
+    #[test]
+    fn the_subscription_follows_keys_tick_arrays_by_content_and_slots_at_the_commitment() {
+        let pool = Pubkey([4; 32]);
+        let request = subscription(
+            &[Pubkey([1; 32])],
+            &[pool],
+            CommitmentLevel::Confirmed,
+            Some(9),
+        );
+        assert_eq!(request.from_slot, Some(9));
+        assert_eq!(request.commitment, Some(CommitmentLevel::Confirmed as i32));
+        let s = Subscription::new(&request).unwrap();
+        let whirlpool = programs::ORCA_WHIRLPOOL;
+        let mut fixed = vec![0u8; FIXED_TICK_ARRAY_LEN];
+        fixed[9_956..9_988].copy_from_slice(&pool.0);
+        let mut dynamic = vec![0u8; 300];
+        dynamic[..8].copy_from_slice(&DYNAMIC_TICK_ARRAY_DISCRIMINATOR);
+        dynamic[12..44].copy_from_slice(&pool.0);
+        let names = |a: Published| -> Vec<String> {
+            s.updates(&Change::Account(Arc::new(a)))
+                .into_iter()
+                .flat_map(|u| u.filters)
+                .collect()
+        };
+        assert_eq!(
+            names(published(
+                Pubkey([1; 32]),
+                programs::SPL_TOKEN,
+                vec![0; 165]
+            )),
+            vec![ACCOUNTS_FILTER]
+        );
+        assert_eq!(
+            names(published(Pubkey([8; 32]), whirlpool, fixed.clone())),
+            vec!["sniperforge-ticks-0"]
+        );
+        assert_eq!(
+            names(published(Pubkey([9; 32]), whirlpool, dynamic)),
+            vec!["sniperforge-dynamic-ticks-0"]
+        );
+        // Another pool's array, or the right bytes under another owner: not ours.
+        let mut other = fixed.clone();
+        other[9_956] ^= 1;
+        assert!(names(published(Pubkey([8; 32]), whirlpool, other)).is_empty());
+        assert!(names(published(Pubkey([8; 32]), programs::SPL_TOKEN, fixed)).is_empty());
+        // Slots: only the confirmed status.
+        let slots = s.updates(&Change::Slot(12));
+        assert_eq!(slots.len(), 1);
+        assert!(matches!(
+            &slots[0].update_oneof,
+            Some(UpdateOneof::Slot(u)) if u.slot == 12 && u.status == SlotStatus::SlotConfirmed as i32
+        ));
+    }
+
+    #[test]
+    fn unsupported_filters_are_refused_with_their_name() {
+        let mut request = subscription(&[], &[], CommitmentLevel::Processed, None);
+        request.accounts.insert(
+            "lamports".into(),
+            SubscribeRequestFilterAccounts {
+                filters: vec![SubscribeRequestFilterAccountsFilter {
+                    filter: Some(AccountsFilter::TokenAccountState(true)),
+                }],
+                ..Default::default()
+            },
+        );
+        let e = Subscription::new(&request).unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument);
+        assert!(e.message().contains("lamports"), "{}", e.message());
+        let mut bad_key = subscription(&[], &[], CommitmentLevel::Processed, None);
+        bad_key.accounts.insert(
+            "k".into(),
+            SubscribeRequestFilterAccounts {
+                account: vec!["not-a-key".into()],
+                ..Default::default()
+            },
+        );
+        assert!(
+            Subscription::new(&bad_key)
+                .unwrap_err()
+                .message()
+                .contains("not-a-key")
+        );
     }
 }

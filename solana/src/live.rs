@@ -24,7 +24,7 @@ use solana_keypair::Keypair;
 use solana_signer::Signer as _;
 use solana_transaction::Transaction;
 
-use crate::solana::Rpc;
+use crate::Rpc;
 
 /// Index of a route's first instruction in its transaction (after the two compute-budget
 /// instructions): where a flash borrow stands, which its repay names.
@@ -490,18 +490,18 @@ pub struct LiveRunner {
 impl LiveRunner {
     /// Loads the keypair and starts the executor against the feed's RPC node.
     pub fn start(
-        options: &crate::solana::SolanaOptions,
-        cfg: &crate::ValidatedConfig,
-        universe: &crate::feed::Universe,
-    ) -> Result<Self, crate::bot::BotError> {
-        use crate::bot::BotError;
+        options: &crate::SolanaOptions,
+        cfg: &sniperforge_protocol::ValidatedConfig,
+        universe: &sniperforge_engine::feed::Universe,
+    ) -> Result<Self, crate::SolanaError> {
+        use crate::SolanaError;
         let path = cfg
             .param("execution", "keypair_path")
             .as_str()
             .unwrap_or_default();
-        let keypair = load_keypair(Path::new(path)).map_err(BotError::Config)?;
+        let keypair = load_keypair(Path::new(path)).map_err(SolanaError::Config)?;
         let tls = sniperforge_host::net::tls_client(options.ca.as_deref(), "--rpc-ca")
-            .map_err(BotError::Config)?;
+            .map_err(SolanaError::Config)?;
         let priority_fee = cfg
             .param("execution", "priority_fee_micro_lamports")
             .as_u64()
@@ -515,8 +515,8 @@ impl LiveRunner {
                 .as_ref()
                 .map(|j| (j.tip_account, j.tip_lamports)),
         };
-        let executor =
-            Executor::start(&options.rpc_url, tls, keypair, settings).map_err(BotError::Config)?;
+        let executor = Executor::start(&options.rpc_url, tls, keypair, settings)
+            .map_err(SolanaError::Config)?;
         // Each mint's token program, from its account in the snapshot.
         let token_programs = universe
             .tokens()
@@ -530,7 +530,7 @@ impl LiveRunner {
                 Some((t.mint, owner))
             })
             .collect();
-        let flash = if cfg.config.bot_type == crate::BotType::FlashLoanArbitrage {
+        let flash = if cfg.config.bot_type == sniperforge_protocol::BotType::FlashLoanArbitrage {
             let provider = cfg
                 .param("flash_loan", "provider")
                 .as_str()
@@ -540,13 +540,13 @@ impl LiveRunner {
                 .as_ref()
                 .map(|m| m.flash_reserves())
                 .transpose()
-                .map_err(BotError::Config)?
+                .map_err(SolanaError::Config)?
                 .unwrap_or_default()
                 .into_iter()
-                .filter(|r| crate::solana::provider_name(r.provider) == provider)
+                .filter(|r| crate::provider_name(r.provider) == provider)
                 .collect();
             if reserves.is_empty() {
-                return Err(BotError::Config(format!(
+                return Err(SolanaError::Config(format!(
                     "flash_loan.provider {provider:?}: the markets file names no {provider} reserve (flash_loans); live flash-loan routes borrow from one"
                 )));
             }
@@ -573,7 +573,7 @@ impl LiveRunner {
     }
 
     /// Hot fields: slippage and the priority fee.
-    pub fn set(&mut self, cfg: &crate::ValidatedConfig) {
+    pub fn set(&mut self, cfg: &sniperforge_protocol::ValidatedConfig) {
         if let Some(s) = cfg.param("execution", "slippage_bps").as_u64() {
             self.slippage_bps = s as u32;
         }

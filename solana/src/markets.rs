@@ -59,8 +59,8 @@ pub fn provider_name(p: sniperforge_engine::swap_ix::FlashProvider) -> &'static 
 
 impl Markets {
     /// Reads and checks a markets file.
-    pub fn load(path: &Path) -> Result<Self, BotError> {
-        let err = |e: String| BotError::Config(format!("markets file {}: {e}", path.display()));
+    pub fn load(path: &Path) -> Result<Self, SolanaError> {
+        let err = |e: String| SolanaError::Config(format!("markets file {}: {e}", path.display()));
         let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
         let markets: Self = serde_json::from_str(&text).map_err(|e| err(e.to_string()))?;
         for (i, t) in markets.tokens.iter().enumerate() {
@@ -134,20 +134,23 @@ impl Markets {
     }
 
     /// The tokens, with decimals read from their mint accounts among `accounts`.
-    pub fn tokens_with_decimals(&self, accounts: &[AccountUpdate]) -> Result<Vec<Token>, BotError> {
+    pub fn tokens_with_decimals(
+        &self,
+        accounts: &[AccountUpdate],
+    ) -> Result<Vec<Token>, SolanaError> {
         self.tokens
             .iter()
             .map(|t| {
                 let mint: Pubkey = t
                     .mint
                     .parse()
-                    .map_err(|e| BotError::Config(format!("markets: mint {:?}: {e}", t.mint)))?;
+                    .map_err(|e| SolanaError::Config(format!("markets: mint {:?}: {e}", t.mint)))?;
                 let decimals = accounts
                     .iter()
                     .find(|u| u.pubkey == mint)
                     .and_then(mint_decimals)
                     .ok_or_else(|| {
-                        BotError::Config(format!(
+                        SolanaError::Config(format!(
                             "markets: token {} ({mint}): no SPL mint account found for it",
                             t.symbol
                         ))

@@ -9,10 +9,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
 use std::thread::Thread;
 
-use sniperforge_engine::pubkey::Pubkey;
-use sniperforge_engine::ring::{Consumer, Producer, ring};
-
 use crate::feed::FeedEvent;
+use crate::pubkey::Pubkey;
+use crate::ring::{Consumer, Producer, ring};
 
 /// Capacity of a small buffer: pools, vaults and mints (a Raydium AMM v4 pool is 752 bytes).
 pub const SMALL: usize = 2_048;
@@ -324,7 +323,7 @@ impl Backlog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sniperforge_engine::market::AccountUpdate;
+    use crate::market::AccountUpdate;
 
     fn update(key: u8, version: u64) -> FeedEvent {
         FeedEvent::Account(AccountUpdate {

@@ -47,13 +47,13 @@ pub(super) enum Stream {
 
 impl Stream {
     #[cfg(feature = "yellowstone")]
-    pub(super) fn grpc(grpc: &GrpcOptions, ca: Option<&Path>) -> Result<Self, BotError> {
+    pub(super) fn grpc(grpc: &GrpcOptions, ca: Option<&Path>) -> Result<Self, SolanaError> {
         crate::yellowstone::Endpoint::new(grpc, ca).map(Self::Yellowstone)
     }
 
     #[cfg(not(feature = "yellowstone"))]
-    pub(super) fn grpc(_: &GrpcOptions, _: Option<&Path>) -> Result<Self, BotError> {
-        Err(BotError::Unsupported(
+    pub(super) fn grpc(_: &GrpcOptions, _: Option<&Path>) -> Result<Self, SolanaError> {
+        Err(SolanaError::Unsupported(
             "--feed yellowstone: this build has no Yellowstone gRPC client (build with `--features yellowstone`)".into(),
         ))
     }
@@ -254,7 +254,7 @@ pub(crate) async fn snapshot_behind(
 pub(crate) fn overflowed() -> String {
     format!(
         "the strategy thread fell over {} events behind: resynchronising",
-        crate::runtime::ingress::MAX_BACKLOG
+        sniperforge_engine::ingress::MAX_BACKLOG
     )
 }
 

@@ -5,7 +5,7 @@
 fn the_docs_hold_the_current_configuration_reference() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/config-reference.md");
     let readme = std::fs::read_to_string(path).unwrap_or_default();
-    let reference = sniperforge_bots::markdown_reference();
+    let reference = sniperforge_protocol::markdown_reference();
     const START: &str = "<!-- config-reference:start -->";
     const END: &str = "<!-- config-reference:end -->";
     if std::env::var_os("UPDATE_README").is_some()
@@ -22,6 +22,6 @@ fn the_docs_hold_the_current_configuration_reference() {
     }
     assert!(
         readme.contains(&reference),
-        "docs/config-reference.md is out of date: run UPDATE_README=1 cargo test -p sniperforge-bots --test reference"
+        "docs/config-reference.md is out of date: run UPDATE_README=1 cargo test -p sniperforge-protocol --test reference"
     );
 }

@@ -35,19 +35,35 @@ use sniperforge_engine::sim::Token;
 use sniperforge_engine::strategy::{Clock, MonotonicClock};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::bot::BotError;
-use crate::feed::{FeedEvent, Universe};
-use crate::runtime::Ingress;
-use crate::runtime::ingress::IngressStats;
+use sniperforge_engine::feed::{FeedEvent, Universe};
+use sniperforge_engine::ingress::Ingress;
+use sniperforge_engine::ingress::IngressStats;
 use sniperforge_host::net::Url;
 
+pub mod live;
 mod markets;
 mod rpc;
 mod ws;
+#[cfg(feature = "yellowstone")]
+pub mod yellowstone;
 
 pub use markets::*;
 pub(crate) use rpc::*;
 pub(crate) use ws::*;
+
+/// Why the Solana edge could not start or go on.
+#[derive(Debug, thiserror::Error)]
+pub enum SolanaError {
+    /// The configuration or an option cannot work (names what and where).
+    #[error("{0}")]
+    Config(String),
+    /// Not in this build (says which feature brings it).
+    #[error("{0}")]
+    Unsupported(String),
+    /// Reading or writing the state directory failed.
+    #[error("state directory: {0}")]
+    State(String),
+}
 
 /// Keys a `getMultipleAccounts` call may carry.
 pub const MAX_KEYS_PER_CALL: usize = 100;
@@ -97,8 +113,8 @@ impl std::fmt::Debug for Secret {
 
 impl GrpcOptions {
     /// `--grpc-url` with the token in `x_token_file` (its first line), checked.
-    pub fn new(url: &str, x_token_file: Option<&Path>) -> Result<Self, BotError> {
-        Url::parse(url, HTTP).map_err(|e| BotError::Config(format!("--grpc-url {e}")))?;
+    pub fn new(url: &str, x_token_file: Option<&Path>) -> Result<Self, SolanaError> {
+        Url::parse(url, HTTP).map_err(|e| SolanaError::Config(format!("--grpc-url {e}")))?;
         Ok(Self {
             url: url.to_string(),
             x_token: x_token_file.map(Secret::from_token_file).transpose()?,
@@ -109,9 +125,9 @@ impl GrpcOptions {
 impl Secret {
     /// The token on the first line of `path` (`--grpc-x-token-file`): printable ASCII, as a
     /// gRPC metadata value must be.
-    pub fn from_token_file(path: &Path) -> Result<Self, BotError> {
+    pub fn from_token_file(path: &Path) -> Result<Self, SolanaError> {
         let bad = |why: String| {
-            BotError::Config(format!("--grpc-x-token-file {}: {why}", path.display()))
+            SolanaError::Config(format!("--grpc-x-token-file {}: {why}", path.display()))
         };
         let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
         let token = text.lines().next().unwrap_or_default().trim();
@@ -155,8 +171,8 @@ pub struct Jito {
 }
 
 impl SolanaOptions {
-    fn endpoints(&self) -> Result<(Url, Url), BotError> {
-        let bad = |e: String| BotError::Config(e);
+    fn endpoints(&self) -> Result<(Url, Url), SolanaError> {
+        let bad = |e: String| SolanaError::Config(e);
         if !["processed", "confirmed", "finalized"].contains(&self.commitment.as_str()) {
             return Err(bad(format!(
                 "--commitment {:?}: expected processed, confirmed or finalized",
@@ -242,16 +258,16 @@ impl SolanaFeed {
         stop: Arc<AtomicBool>,
         clock: MonotonicClock,
         ingress: Ingress,
-    ) -> Result<(Universe, Self), BotError> {
+    ) -> Result<(Universe, Self), SolanaError> {
         let feed = via.feed();
         let markets = options.markets.clone().ok_or_else(|| {
-            BotError::Config(format!(
+            SolanaError::Config(format!(
                 "--feed {feed} needs --markets FILE (the pools to watch)"
             ))
         })?;
         let (rpc_url, ws_url) = options.endpoints()?;
         let tls = sniperforge_host::net::tls_client(options.ca.as_deref(), "--rpc-ca")
-            .map_err(BotError::Config)?;
+            .map_err(SolanaError::Config)?;
         let (stream, name) = match via {
             Via::Websocket => {
                 let name = format!("solana feed {}{}", ws_url.authority, ws_url.path);
@@ -259,7 +275,7 @@ impl SolanaFeed {
             }
             Via::Yellowstone => {
                 let grpc = options.grpc.as_ref().ok_or_else(|| {
-                    BotError::Config("--feed yellowstone needs --grpc-url URL".into())
+                    SolanaError::Config("--feed yellowstone needs --grpc-url URL".into())
                 })?;
                 let name = format!("yellowstone feed {}", grpc.url);
                 (Stream::grpc(grpc, options.ca.as_deref())?, name)
@@ -325,11 +341,13 @@ impl SolanaFeed {
                     reader.run().await;
                 });
             })
-            .map_err(|e| BotError::State(format!("spawning the Solana feed reader: {e}")))?;
+            .map_err(|e| SolanaError::State(format!("spawning the Solana feed reader: {e}")))?;
         let universe = rx
             .recv_timeout(Duration::from_secs(60))
-            .map_err(|_| BotError::Config(format!("--feed {feed}: the snapshot took over 60 s")))?
-            .map_err(|e| BotError::Config(format!("--feed {feed}: {e}")))?;
+            .map_err(|_| {
+                SolanaError::Config(format!("--feed {feed}: the snapshot took over 60 s"))
+            })?
+            .map_err(|e| SolanaError::Config(format!("--feed {feed}: {e}")))?;
         Ok((
             universe,
             Self {

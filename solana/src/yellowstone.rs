@@ -1,4 +1,4 @@
-//! The Yellowstone gRPC (Geyser) stream of a Solana feed, and a Geyser service over rpc-sim.
+//! The Yellowstone gRPC (Geyser) stream of a Solana feed.
 //!
 //! Client: the snapshot and discovery stay on the node's JSON-RPC (`crate::solana`); updates come
 //! over one `Subscribe` stream with three kinds of filter: the accounts by pubkey, each
@@ -12,57 +12,41 @@
 //! reader never waits on the strategy: it hands updates to the same coalescing outbox as the
 //! websocket reader, so a server that drops lagging clients never sees one here.
 //!
-//! Server: `GeyserSim` serves the simulator's changes from [`RpcSim`] over the same protocol
-//! (accounts and slots filters with memcmp and datasize, commitment, `from_slot` replay from a
-//! bounded history, pings both ways, `x-token`), with the rpc-sim faults (dropped streams,
-//! malformed updates, a paused market).
+//! The Geyser service the tests and `rpc-sim --grpc-listen` serve is `sniperforge-sim`'s.
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use futures_util::{SinkExt, Stream, StreamExt};
+use futures_util::{SinkExt, StreamExt};
 use sniperforge_engine::market::AccountUpdate;
 use sniperforge_engine::pubkey::{Pubkey, programs};
 use sniperforge_engine::strategy::Clock as _;
 use sniperforge_engine::whirlpool::state::{
     DYNAMIC_TICK_ARRAY_DISCRIMINATOR, FIXED_TICK_ARRAY_LEN,
 };
-use tonic::{Request, Response, Status, Streaming};
+use tonic::Status;
 use yellowstone_grpc_client::{ClientTlsConfig, GeyserGrpcClient, GeyserGrpcClientError};
-use yellowstone_grpc_proto::geyser::geyser_server::{Geyser, GeyserServer};
 use yellowstone_grpc_proto::geyser::subscribe_request_filter_accounts_filter::Filter as AccountsFilter;
 use yellowstone_grpc_proto::geyser::subscribe_request_filter_accounts_filter_memcmp::Data as MemcmpData;
 use yellowstone_grpc_proto::geyser::subscribe_update::UpdateOneof;
 use yellowstone_grpc_proto::geyser::{
-    CommitmentLevel, GetBlockHeightRequest, GetBlockHeightResponse, GetLatestBlockhashRequest,
-    GetLatestBlockhashResponse, GetSlotRequest, GetSlotResponse, GetVersionRequest,
-    GetVersionResponse, IsBlockhashValidRequest, IsBlockhashValidResponse, PingRequest,
-    PongResponse, SlotStatus, SubscribeDeshredRequest, SubscribeGossipRequest,
-    SubscribeReplayInfoRequest, SubscribeReplayInfoResponse, SubscribeRequest,
-    SubscribeRequestFilterAccounts, SubscribeRequestFilterAccountsFilter,
-    SubscribeRequestFilterAccountsFilterMemcmp, SubscribeRequestFilterSlots, SubscribeRequestPing,
-    SubscribeUpdate, SubscribeUpdateAccount, SubscribeUpdateAccountInfo, SubscribeUpdateDeshred,
-    SubscribeUpdateGossip, SubscribeUpdatePing, SubscribeUpdatePong, SubscribeUpdateSlot,
+    CommitmentLevel, SlotStatus, SubscribeRequest, SubscribeRequestFilterAccounts,
+    SubscribeRequestFilterAccountsFilter, SubscribeRequestFilterAccountsFilterMemcmp,
+    SubscribeRequestFilterSlots, SubscribeRequestPing, SubscribeUpdate,
 };
 
-use crate::bot::BotError;
-use crate::feed::FeedEvent;
-use crate::rpc_sim::{Change, Published, RpcSim};
-use crate::solana::{
+use crate::SolanaError;
+use crate::{
     FeedShared, GrpcOptions, Reader, SILENCE, Secret, To, next_within_silence, snapshot_behind,
 };
-
-mod server;
-
-pub use server::*;
+use sniperforge_engine::feed::FeedEvent;
 
 /// Every filter this feed names starts so (an update for no filter of ours is malformed).
 const FILTER_PREFIX: &str = "sniperforge-";
-const ACCOUNTS_FILTER: &str = "sniperforge-accounts";
+/// The name of the feed's accounts filter.
+pub const ACCOUNTS_FILTER: &str = "sniperforge-accounts";
 const SLOTS_FILTER: &str = "sniperforge-slots";
 /// The id of the ping whose pong says the subscription's filters are in force.
 const CONFIRM_PING: i32 = 1;
@@ -82,12 +66,12 @@ pub(crate) struct Endpoint {
 
 impl Endpoint {
     /// The endpoint `grpc` names; https:// trusts the system's CAs and those in `ca`.
-    pub(crate) fn new(grpc: &GrpcOptions, ca: Option<&Path>) -> Result<Self, BotError> {
+    pub(crate) fn new(grpc: &GrpcOptions, ca: Option<&Path>) -> Result<Self, SolanaError> {
         let tls = if grpc.url.starts_with("https://") {
             let mut tls = ClientTlsConfig::new().with_native_roots();
             if let Some(ca) = ca {
                 let pem = std::fs::read(ca)
-                    .map_err(|e| BotError::Config(format!("--rpc-ca {}: {e}", ca.display())))?;
+                    .map_err(|e| SolanaError::Config(format!("--rpc-ca {}: {e}", ca.display())))?;
                 tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(pem));
             }
             Some(tls)
@@ -141,7 +125,7 @@ fn memcmp(offset: u64, bytes: &[u8]) -> SubscribeRequestFilterAccountsFilter {
 
 /// The feed's subscription: `keys` by pubkey, the tick arrays of `whirlpools` by owner and
 /// content, slots at `level`, replayed from `from_slot` when given.
-fn subscription(
+pub fn subscription(
     keys: &[Pubkey],
     whirlpools: &[Pubkey],
     level: CommitmentLevel,
@@ -212,7 +196,7 @@ type Updates = yellowstone_grpc_client::GeyserStream;
 async fn next_update(
     stream: &mut Updates,
     stop: &std::sync::atomic::AtomicBool,
-    ingress: Option<&mut crate::runtime::Ingress>,
+    ingress: Option<&mut sniperforge_engine::ingress::Ingress>,
 ) -> Result<Option<SubscribeUpdate>, String> {
     match next_within_silence(stream, stop, ingress).await? {
         None => Ok(None),
@@ -418,7 +402,7 @@ pub(crate) async fn session(r: &mut Reader, at: &Endpoint) -> Result<(), String>
         let now = r.clock.now_ns();
         let got = handle_update(&r.shared, now, status, update, To::Ingress(&mut r.ingress));
         if r.ingress.take_overflow() {
-            return Err(crate::solana::overflowed());
+            return Err(crate::overflowed());
         }
         if got == Got::Ping {
             sink.send(ping(ANSWER_PING))
@@ -431,71 +415,53 @@ pub(crate) async fn session(r: &mut Reader, at: &Endpoint) -> Result<(), String>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use server::{Subscription, bare, malformed_update};
-    use tonic::Code;
+    use yellowstone_grpc_proto::geyser::{
+        SubscribeUpdateAccount, SubscribeUpdateAccountInfo, SubscribeUpdatePing,
+        SubscribeUpdatePong, SubscribeUpdateSlot,
+    };
 
-    fn published(pubkey: Pubkey, owner: Pubkey, data: Vec<u8>) -> Published {
-        Published::new(pubkey, owner, data, 5, 1)
+    fn bare(update: UpdateOneof) -> SubscribeUpdate {
+        SubscribeUpdate {
+            filters: Vec::new(),
+            update_oneof: Some(update),
+            created_at: None,
+        }
     }
 
-    #[test]
-    fn the_subscription_follows_keys_tick_arrays_by_content_and_slots_at_the_commitment() {
-        let pool = Pubkey([4; 32]);
-        let request = subscription(
-            &[Pubkey([1; 32])],
-            &[pool],
-            CommitmentLevel::Confirmed,
-            Some(9),
-        );
-        assert_eq!(request.from_slot, Some(9));
-        assert_eq!(request.commitment, Some(CommitmentLevel::Confirmed as i32));
-        let s = Subscription::new(&request).unwrap();
-        let whirlpool = programs::ORCA_WHIRLPOOL;
-        let mut fixed = vec![0u8; FIXED_TICK_ARRAY_LEN];
-        fixed[9_956..9_988].copy_from_slice(&pool.0);
-        let mut dynamic = vec![0u8; 300];
-        dynamic[..8].copy_from_slice(&DYNAMIC_TICK_ARRAY_DISCRIMINATOR);
-        dynamic[12..44].copy_from_slice(&pool.0);
-        let names = |a: Published| -> Vec<String> {
-            s.updates(&Change::Account(Arc::new(a)))
-                .into_iter()
-                .flat_map(|u| u.filters)
-                .collect()
+    /// What a faulty server sends: a short pubkey, an update for a filter that is not ours,
+    /// an empty update.
+    fn malformed_update(n: usize, first_filter: &str) -> SubscribeUpdate {
+        let account = |pubkey: Vec<u8>| {
+            UpdateOneof::Account(SubscribeUpdateAccount {
+                account: Some(SubscribeUpdateAccountInfo {
+                    pubkey,
+                    owner: programs::SPL_TOKEN.0.to_vec(),
+                    data: vec![0; 165],
+                    ..Default::default()
+                }),
+                slot: 1,
+                ..Default::default()
+            })
         };
-        assert_eq!(
-            names(published(
-                Pubkey([1; 32]),
-                programs::SPL_TOKEN,
-                vec![0; 165]
-            )),
-            vec![ACCOUNTS_FILTER]
-        );
-        assert_eq!(
-            names(published(Pubkey([8; 32]), whirlpool, fixed.clone())),
-            vec!["sniperforge-ticks-0"]
-        );
-        assert_eq!(
-            names(published(Pubkey([9; 32]), whirlpool, dynamic)),
-            vec!["sniperforge-dynamic-ticks-0"]
-        );
-        // Another pool's array, or the right bytes under another owner: not ours.
-        let mut other = fixed.clone();
-        other[9_956] ^= 1;
-        assert!(names(published(Pubkey([8; 32]), whirlpool, other)).is_empty());
-        assert!(names(published(Pubkey([8; 32]), programs::SPL_TOKEN, fixed)).is_empty());
-        // Slots: only the confirmed status.
-        let slots = s.updates(&Change::Slot(12));
-        assert_eq!(slots.len(), 1);
-        assert!(matches!(
-            &slots[0].update_oneof,
-            Some(UpdateOneof::Slot(u)) if u.slot == 12 && u.status == SlotStatus::SlotConfirmed as i32
-        ));
+        match n % 3 {
+            0 => SubscribeUpdate {
+                filters: vec![first_filter.to_string()],
+                update_oneof: Some(account(vec![7; 31])),
+                created_at: None,
+            },
+            1 => SubscribeUpdate {
+                filters: vec!["somebody-else".into()],
+                update_oneof: Some(account(vec![7; 32])),
+                created_at: None,
+            },
+            _ => SubscribeUpdate::default(),
+        }
     }
 
     #[test]
     fn malformed_updates_are_counted_and_skipped_and_pings_surface() {
         let shared = FeedShared::default();
-        let (mut ingress, _egress) = crate::runtime::channel(16);
+        let (mut ingress, _egress) = sniperforge_engine::ingress::channel(16);
         let status = SlotStatus::SlotConfirmed;
         for n in 0..3 {
             assert_eq!(
@@ -555,36 +521,5 @@ mod tests {
             To::Ingress(&mut ingress),
         );
         assert_eq!(shared.slot.load(Ordering::Relaxed), 40);
-    }
-
-    #[test]
-    fn unsupported_filters_are_refused_with_their_name() {
-        let mut request = subscription(&[], &[], CommitmentLevel::Processed, None);
-        request.accounts.insert(
-            "lamports".into(),
-            SubscribeRequestFilterAccounts {
-                filters: vec![SubscribeRequestFilterAccountsFilter {
-                    filter: Some(AccountsFilter::TokenAccountState(true)),
-                }],
-                ..Default::default()
-            },
-        );
-        let e = Subscription::new(&request).unwrap_err();
-        assert_eq!(e.code(), Code::InvalidArgument);
-        assert!(e.message().contains("lamports"), "{}", e.message());
-        let mut bad_key = subscription(&[], &[], CommitmentLevel::Processed, None);
-        bad_key.accounts.insert(
-            "k".into(),
-            SubscribeRequestFilterAccounts {
-                account: vec!["not-a-key".into()],
-                ..Default::default()
-            },
-        );
-        assert!(
-            Subscription::new(&bad_key)
-                .unwrap_err()
-                .message()
-                .contains("not-a-key")
-        );
     }
 }

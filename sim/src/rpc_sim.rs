@@ -372,12 +372,12 @@ impl RpcSim {
                         "Invalid params: expected an array of pubkeys".into(),
                     );
                 };
-                if keys.len() > crate::solana::MAX_KEYS_PER_CALL {
+                if keys.len() > sniperforge_solana::MAX_KEYS_PER_CALL {
                     return error(
                         -32602,
                         format!(
                             "Too many inputs provided; max {}",
-                            crate::solana::MAX_KEYS_PER_CALL
+                            sniperforge_solana::MAX_KEYS_PER_CALL
                         ),
                     );
                 }
@@ -483,7 +483,7 @@ impl RpcSim {
         let wire = base64::engine::general_purpose::STANDARD
             .decode(encoded)
             .map_err(|e| invalid(format!("invalid base64 encoding: {e}")))?;
-        if wire.len() > crate::live::MAX_TRANSACTION_BYTES {
+        if wire.len() > sniperforge_solana::live::MAX_TRANSACTION_BYTES {
             return Err(invalid(format!(
                 "encoded transaction too large: {} bytes",
                 wire.len()
@@ -498,7 +498,7 @@ impl RpcSim {
             .message
             .account_keys
             .iter()
-            .map(crate::live::engine_pubkey)
+            .map(sniperforge_solana::live::engine_pubkey)
             .collect();
         let swaps: Vec<(Pubkey, Vec<Pubkey>, &[u8])> = tx
             .message
