@@ -91,13 +91,15 @@ impl Reader {
                 Ok(()) => return,
                 Err(why) => why,
             };
-            self.shared.connected.store(false, Ordering::Relaxed);
-            tracing::warn!(%why, "solana feed down; reconnecting");
+            // The reason first: a health check between the two stores says why, not
+            // "connecting".
             *self
                 .shared
                 .last_error
                 .lock()
                 .unwrap_or_else(|e| e.into_inner()) = Some(why.clone());
+            self.shared.connected.store(false, Ordering::Relaxed);
+            tracing::warn!(%why, "solana feed down; reconnecting");
             self.ingress.push(FeedEvent::Down(why));
             self.shared.reconnects.fetch_add(1, Ordering::Relaxed);
             if started.elapsed() > Duration::from_secs(30) {

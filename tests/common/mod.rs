@@ -107,10 +107,15 @@ pub fn logged_control_addr(child: &mut Child) -> String {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Ok(v) = serde_json::from_str::<Value>(&line)
-                && let Some(addr) = v["fields"]["control_addr"].as_str()
-            {
+            let Ok(v) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            if let Some(addr) = v["fields"]["control_addr"].as_str() {
                 let _ = tx.send(addr.to_string());
+            }
+            // Warnings and errors reach the test's output (shown when it fails).
+            if matches!(v["level"].as_str(), Some("WARN" | "ERROR")) {
+                eprintln!("bot: {line}");
             }
         }
     });
