@@ -100,24 +100,22 @@ fn bot_user(flag: Option<&str>) -> Result<Option<sniperforge_agent::backend::Bot
     }
 }
 
-/// A node id that is safe in URLs, unit names and file names.
-pub fn valid_node_id(id: &str) -> bool {
-    sniperforge_protocol::config::valid_node_id(id)
-}
-
 pub fn run(a: AgentArgs) -> ExitCode {
     let _ = tracing_subscriber::fmt()
         .json()
         .with_target(false)
         .with_current_span(false)
         .try_init();
-    if !valid_node_id(&a.node_id) {
-        eprintln!(
-            "error: --node-id {:?}: use 1 to 64 letters, digits, '.', '-' or '_'",
-            a.node_id
-        );
-        return ExitCode::from(2);
-    }
+    let node_id = match sniperforge_protocol::NodeId::new(a.node_id.clone()) {
+        Ok(id) => id,
+        Err(_) => {
+            eprintln!(
+                "error: --node-id {:?}: use 1 to 64 letters, digits, '.', '-' or '_'",
+                a.node_id
+            );
+            return ExitCode::from(2);
+        }
+    };
     let token = match std::fs::read_to_string(&a.token_file) {
         Ok(t) if !t.trim().is_empty() => t.trim().to_string(),
         Ok(_) => {
@@ -219,7 +217,7 @@ pub fn run(a: AgentArgs) -> ExitCode {
         };
         let opts = AgentOptions {
             gateway,
-            node: local_node(&a.node_id, backend.name()),
+            node: local_node(node_id, backend.name()),
             data_dir,
             exe,
             feed_args: a.feed.bot_args(),

@@ -65,7 +65,7 @@ struct Record {
     spec: BotSpec,
     config_version: i64,
     restarts: i64,
-    desired_state: String,
+    desired_state: sniperforge_protocol::fleet::DesiredState,
 }
 
 #[derive(Debug)]
@@ -383,7 +383,7 @@ impl Agent {
             spec,
             config_version: d.config_version,
             restarts: d.restarts,
-            desired_state: d.desired_state.clone(),
+            desired_state: d.desired_state,
         };
         if !self.persist(&record) {
             return Err(format!(
@@ -473,7 +473,7 @@ impl Agent {
         let wanted: HashMap<&str, &DesiredBot> = desired
             .bots
             .iter()
-            .filter(|b| b.desired_state == "running" || b.desired_state == "paused")
+            .filter(|b| b.desired_state.has_process())
             .map(|b| (b.bot_id.as_str(), b))
             .collect();
         self.problems
@@ -555,7 +555,7 @@ impl Agent {
         let Some(m) = self.managed.get_mut(&d.bot_id) else {
             return Ok(());
         };
-        m.record.desired_state = d.desired_state.clone();
+        m.record.desired_state = d.desired_state;
         let records = self.opts.data_dir.join("agent").join("bots");
         if d.restarts > m.record.restarts {
             m.record.restarts = d.restarts;
@@ -754,7 +754,7 @@ async fn heartbeat(opts: AgentOptions) {
 }
 
 /// This machine's description for registration.
-pub fn local_node(node_id: &str, backend: &str) -> NodeInfo {
+pub fn local_node(node_id: sniperforge_protocol::NodeId, backend: &str) -> NodeInfo {
     let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "unknown".into());
@@ -771,7 +771,7 @@ pub fn local_node(node_id: &str, backend: &str) -> NodeInfo {
         })
         .map_or(0, |kb| kb / 1024);
     NodeInfo {
-        node_id: node_id.to_string(),
+        node_id,
         hostname,
         cores,
         isolated_cores: isolated,

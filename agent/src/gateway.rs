@@ -117,9 +117,12 @@ impl GatewayClient {
     }
 
     /// Heartbeat.
-    pub async fn heartbeat(&self, node_id: &str) -> Result<(), GatewayError> {
+    pub async fn heartbeat(
+        &self,
+        node_id: &sniperforge_protocol::NodeId,
+    ) -> Result<(), GatewayError> {
         let body = serde_json::to_string(&NodeRef {
-            node_id: node_id.to_string(),
+            node_id: node_id.clone(),
         })
         .map_err(|e| GatewayError::Body {
             what: "heartbeat",

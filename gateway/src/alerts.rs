@@ -1,6 +1,7 @@
 //! Alert rules, their evaluation against what agents report, and webhook delivery (JSON that
 //! Slack-, Discord- and Telegram-style receivers accept, retried with backoff).
 
+use sniperforge_protocol::fleet::DesiredState;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -214,7 +215,10 @@ pub async fn evaluate(
         let mut watched: Vec<String> = Vec::new();
         match &rule.kind {
             RuleKind::BotDown { after_s } => {
-                for b in bots.iter().filter(|b| b.desired_state == "running") {
+                for b in bots
+                    .iter()
+                    .filter(|b| b.desired_state == DesiredState::Running)
+                {
                     watched.push(b.bot_id.clone());
                     let last = reports
                         .get(&b.bot_id)
@@ -278,7 +282,10 @@ pub async fn evaluate(
                 }
             }
             RuleKind::FeedStale { after_ms } => {
-                for b in bots.iter().filter(|b| b.desired_state == "running") {
+                for b in bots
+                    .iter()
+                    .filter(|b| b.desired_state == DesiredState::Running)
+                {
                     watched.push(b.bot_id.clone());
                     let age = reports
                         .get(&b.bot_id)

@@ -90,7 +90,7 @@ async fn metrics(state: &AppState, topic: &Topic, bots: &[BotRow]) -> Result<Val
                 .collect();
             Ok(json!({
                 "bots": bots.len(),
-                "running": bots.iter().filter(|b| b.desired_state == "running").count(),
+                "running": bots.iter().filter(|b| b.desired_state == sniperforge_protocol::fleet::DesiredState::Running).count(),
                 "nodes": state.store.nodes().await.map_err(|e| e.to_string())?.len(),
                 "latency_ns": merged(state, bots, |_| true),
                 "bot_rows": rows,

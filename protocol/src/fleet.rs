@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::ids::{BotId, NodeId};
 #[cfg(doc)]
 use crate::wire::BotMetrics;
 use crate::wire::BotStatus;
@@ -29,7 +30,7 @@ pub const DESIRED_WAIT_MAX_MS: u64 = 60_000;
 #[serde(deny_unknown_fields)]
 pub struct NodeInfo {
     /// Node id.
-    pub node_id: String,
+    pub node_id: NodeId,
     /// Host name.
     pub hostname: String,
     /// CPU cores.
@@ -48,14 +49,14 @@ pub struct NodeInfo {
 #[serde(deny_unknown_fields)]
 pub struct NodeRef {
     /// Node id.
-    pub node_id: String,
+    pub node_id: NodeId,
 }
 
 /// The answer to a register or a heartbeat.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeAck {
     /// Node id.
-    pub node_id: String,
+    pub node_id: NodeId,
     /// The gateway's desired-state index now.
     pub desired_index: i64,
 }
@@ -75,6 +76,152 @@ pub struct DesiredQuery {
     pub wait_ms: u64,
 }
 
+/// What the gateway wants of a bot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DesiredState {
+    /// Trading (or observing).
+    Running,
+    /// Alive, not trading.
+    Paused,
+    /// Not running.
+    Stopped,
+}
+
+impl DesiredState {
+    /// Every state, in the order the API lists them.
+    pub const ALL: [DesiredState; 3] = [Self::Running, Self::Paused, Self::Stopped];
+
+    /// The state's name (`running`, `paused`, `stopped`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Paused => "paused",
+            Self::Stopped => "stopped",
+        }
+    }
+
+    /// Whether the node runs a process for the bot in this state.
+    pub fn has_process(self) -> bool {
+        matches!(self, Self::Running | Self::Paused)
+    }
+
+    /// The state `action` leads to from this one, or why it cannot apply. `restart` applies
+    /// from any state and leads to `running` (with one restart).
+    pub fn after(self, action: BotAction) -> Result<DesiredState, IllegalAction> {
+        use BotAction::*;
+        use DesiredState::*;
+        match (action, self) {
+            (Start, Stopped) | (Resume, Paused) | (Restart, _) => Ok(Running),
+            (Stop, Running | Paused) => Ok(Stopped),
+            (Pause, Running) => Ok(Paused),
+            (action, from) => Err(IllegalAction { action, from }),
+        }
+    }
+}
+
+impl std::fmt::Display for DesiredState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for DesiredState {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
+        Self::ALL
+            .into_iter()
+            .find(|d| d.as_str() == s)
+            .ok_or_else(|| UnknownName::new("desired state", s, "running, paused or stopped"))
+    }
+}
+
+/// What an operator may ask of a bot (`POST /api/v1/bots/{id}/{action}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BotAction {
+    /// Stopped → running.
+    Start,
+    /// Running or paused → stopped.
+    Stop,
+    /// Running → paused.
+    Pause,
+    /// Paused → running.
+    Resume,
+    /// Any → running, restarted once.
+    Restart,
+}
+
+impl BotAction {
+    /// Every action.
+    pub const ALL: [BotAction; 5] = [
+        Self::Start,
+        Self::Stop,
+        Self::Pause,
+        Self::Resume,
+        Self::Restart,
+    ];
+
+    /// The action's name, as in its path.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Start => "start",
+            Self::Stop => "stop",
+            Self::Pause => "pause",
+            Self::Resume => "resume",
+            Self::Restart => "restart",
+        }
+    }
+}
+
+impl std::fmt::Display for BotAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for BotAction {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
+        Self::ALL
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .ok_or_else(|| UnknownName::new("action", s, "start, stop, pause, resume or restart"))
+    }
+}
+
+/// An action the bot's desired state does not allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("cannot {action} a bot whose desired state is {from}")]
+pub struct IllegalAction {
+    /// The action.
+    pub action: BotAction,
+    /// The state it was asked in.
+    pub from: DesiredState,
+}
+
+/// A name that is none of those expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what} {given:?}; expected {expected}")]
+pub struct UnknownName {
+    /// What was named.
+    pub what: &'static str,
+    /// The name, cut to 64 characters.
+    pub given: String,
+    /// The names expected, in words.
+    pub expected: &'static str,
+}
+
+impl UnknownName {
+    fn new(what: &'static str, given: &str, expected: &'static str) -> Self {
+        Self {
+            what,
+            given: given.chars().take(64).collect(),
+            expected,
+        }
+    }
+}
+
 /// One bot the gateway wants on a node.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DesiredBot {
@@ -82,8 +229,8 @@ pub struct DesiredBot {
     pub bot_id: String,
     /// Type name.
     pub bot_type: String,
-    /// `running`, `paused` or `stopped`.
-    pub desired_state: String,
+    /// What the gateway wants of it.
+    pub desired_state: DesiredState,
     /// Restart generation: a bump asks for one restart.
     #[serde(default)]
     pub restarts: i64,
@@ -96,9 +243,8 @@ pub struct DesiredBot {
 /// A node's desired state at an index.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Desired {
-    /// Node id (absent from gateways before the protocol crate).
-    #[serde(default)]
-    pub node_id: String,
+    /// Node id.
+    pub node_id: NodeId,
     /// The gateway's desired-state index.
     pub index: i64,
     /// The node's bots.
@@ -161,7 +307,7 @@ impl From<&BotStatus> for NodeBotStatus {
 #[serde(deny_unknown_fields)]
 pub struct BotReport {
     /// Bot id.
-    pub bot_id: String,
+    pub bot_id: BotId,
     /// Its status as the node sees it.
     pub status: NodeBotStatus,
     /// Its counters (a [`BotMetrics`] object as the bot wrote it, so an older or newer bot's
@@ -178,7 +324,7 @@ pub struct BotReport {
 
 impl BotReport {
     /// A bot with a status and nothing else (no counters, histograms or logs).
-    pub fn of(bot_id: String, status: NodeBotStatus) -> Self {
+    pub fn of(bot_id: BotId, status: NodeBotStatus) -> Self {
         Self {
             bot_id,
             status,
@@ -194,7 +340,7 @@ impl BotReport {
 #[serde(deny_unknown_fields)]
 pub struct Report {
     /// Node id.
-    pub node_id: String,
+    pub node_id: NodeId,
     /// Its bots, each once.
     pub bots: Vec<BotReport>,
 }
@@ -211,6 +357,41 @@ pub struct ReportAck {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn actions_move_desired_states_as_the_lifecycle_allows() {
+        use BotAction::*;
+        use DesiredState::*;
+        let table = [
+            (Stopped, Start, Some(Running)),
+            (Running, Start, None),
+            (Paused, Resume, Some(Running)),
+            (Running, Resume, None),
+            (Running, Pause, Some(Paused)),
+            (Paused, Pause, None),
+            (Running, Stop, Some(Stopped)),
+            (Paused, Stop, Some(Stopped)),
+            (Stopped, Stop, None),
+            (Stopped, Restart, Some(Running)),
+            (Paused, Restart, Some(Running)),
+        ];
+        for (from, action, to) in table {
+            assert_eq!(from.after(action).ok(), to, "{from} + {action}");
+        }
+        assert_eq!(
+            Running.after(Start).unwrap_err().to_string(),
+            "cannot start a bot whose desired state is running"
+        );
+        for d in DesiredState::ALL {
+            assert_eq!(d.as_str().parse::<DesiredState>(), Ok(d));
+            assert_eq!(serde_json::to_value(d).unwrap(), d.as_str());
+        }
+        for a in BotAction::ALL {
+            assert_eq!(a.as_str().parse::<BotAction>(), Ok(a));
+        }
+        let e = "x".repeat(1000).parse::<BotAction>().unwrap_err();
+        assert!(e.to_string().len() < 200, "{e}");
+    }
 
     #[test]
     fn a_status_reads_what_it_names_and_writes_only_what_is_set() {

@@ -2,6 +2,7 @@
 //! histograms), pause and resume applied, new log lines, and the node's report built from them.
 
 use serde_json::Value;
+use sniperforge_protocol::BotId;
 use sniperforge_protocol::control::{HdrBody, REPORT_STAGES, StatusSummary};
 use sniperforge_protocol::fleet::{BotReport, NodeBotStatus, REPORT_OBJECT_MAX, Report};
 
@@ -188,8 +189,13 @@ impl Agent {
                 status.pid = i.pid.or(scraped_pid);
                 status.restarts = Some(i.restarts);
             }
+            // Ids come from the gateway's desired state and name files here: one that is not
+            // a bot id was never launched, and is not reported.
+            let Ok(bot_id) = BotId::new(id) else {
+                continue;
+            };
             let mut report = BotReport {
-                bot_id: id,
+                bot_id,
                 status,
                 metrics,
                 hdr: hdr.map(|h| h.stages).unwrap_or_default(),
@@ -204,16 +210,18 @@ impl Agent {
                 backend: backend(),
                 ..NodeBotStatus::state("stopped", None)
             };
-            bots.push(BotReport::of(id, status));
+            if let Ok(id) = BotId::new(id) {
+                bots.push(BotReport::of(id, status));
+            }
         }
         // Wanted bots that could not even be launched.
         for (id, why) in &self.problems {
-            if !self.managed.contains_key(id) {
+            if let (false, Ok(id)) = (self.managed.contains_key(id), BotId::new(id.clone())) {
                 let status = NodeBotStatus {
                     backend: backend(),
-                    ..NodeBotStatus::state("error", Some(why.clone()))
+                    ..NodeBotStatus::state("error", Some(cut(why.clone(), REASON_MAX)))
                 };
-                bots.push(BotReport::of(id.clone(), status));
+                bots.push(BotReport::of(id, status));
             }
         }
         Report {
@@ -276,7 +284,7 @@ mod tests {
     fn one_bot_cannot_push_the_report_past_the_gateway_limits() {
         let mut status = NodeBotStatus::state("starting", Some("é".repeat(100_000)));
         status.outputs = Some(json!({"view": "x".repeat(REPORT_OBJECT_MAX)}));
-        let mut b = BotReport::of("b1".into(), status);
+        let mut b = BotReport::of(BotId::new("b1").unwrap(), status);
         b.metrics = json!({"custom_metrics": {"k": "y".repeat(REPORT_OBJECT_MAX)}});
         b.hdr.insert("decided".into(), "AAAA".into());
         b.hdr.insert("../x".into(), "AAAA".into());

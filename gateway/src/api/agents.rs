@@ -66,6 +66,13 @@ pub(super) async fn desired(
     Query(q): Query<DesiredQuery>,
 ) -> ApiResult {
     caller(&ext).for_node(&q.node_id)?;
+    let node_id = sniperforge_protocol::NodeId::new(q.node_id.clone()).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("node_id: {e}"),
+        )
+    })?;
     let mut rx = state.index.subscribe();
     let wait = std::time::Duration::from_millis(
         q.wait_ms
@@ -113,7 +120,7 @@ pub(super) async fn desired(
         });
     }
     Ok(axum::Json(Desired {
-        node_id: q.node_id,
+        node_id,
         index,
         bots,
     })
@@ -138,27 +145,29 @@ pub(super) async fn report(
         .into_iter()
         .map(|b| (b.bot_id, b.node_id))
         .collect();
-    if let Some(b) = r
-        .bots
-        .iter()
-        .find(|b| owners.get(&b.bot_id).is_some_and(|n| *n != r.node_id))
-    {
+    if let Some(b) = r.bots.iter().find(|b| {
+        owners
+            .get(b.bot_id.as_str())
+            .is_some_and(|n| n.as_str() != r.node_id.as_str())
+    }) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
             format!(
                 "bot {} belongs to node {}, not {}",
-                b.bot_id, owners[&b.bot_id], r.node_id
+                b.bot_id,
+                owners[b.bot_id.as_str()],
+                r.node_id
             ),
         ));
     }
     let unknown: Vec<String> = r
         .bots
         .iter()
-        .filter(|b| !owners.contains_key(&b.bot_id))
-        .map(|b| b.bot_id.clone())
+        .filter(|b| !owners.contains_key(b.bot_id.as_str()))
+        .map(|b| b.bot_id.to_string())
         .collect();
-    r.bots.retain(|b| owners.contains_key(&b.bot_id));
+    r.bots.retain(|b| owners.contains_key(b.bot_id.as_str()));
     if !state.store.heartbeat(&r.node_id).await? {
         return Err(ApiError::not_found(format!(
             "node {} (register first)",
@@ -239,7 +248,7 @@ pub(super) async fn report(
                 format!("node:{}", r.node_id),
                 format!("bot:{}", b.bot_id),
             ];
-            if let Some(t) = types.get(&b.bot_id) {
+            if let Some(t) = types.get(b.bot_id.as_str()) {
                 s.push(format!("type:{t}"));
             }
             (b.bot_id.as_str(), s)
@@ -255,14 +264,14 @@ pub(super) async fn report(
     if let (Ok(mut latency), Ok(mut recent)) = (state.latency.lock(), state.recent_p99.lock()) {
         for (bot, stage, pairs, total) in decoded {
             let slot = latency
-                .entry(bot.clone())
+                .entry(bot.to_string())
                 .or_default()
                 .entry(stage.clone())
                 .or_insert_with(sniperforge_protocol::telemetry::latency_histogram);
             // Checked above against the same bounds: cannot fail.
             let p99 = sniperforge_protocol::telemetry::record_pairs(slot, &pairs, total, 0.99);
             if let Ok(Some(p)) = p99 {
-                let samples = recent.entry((bot, stage)).or_default();
+                let samples = recent.entry((bot.into(), stage)).or_default();
                 while samples
                     .front()
                     .is_some_and(|(t, _)| *t < at - RECENT_P99_MS)
@@ -282,11 +291,11 @@ pub(super) async fn report(
             if b.logs.is_empty() {
                 continue;
             }
-            let kept = logs.entry(b.bot_id.clone()).or_default();
+            let kept = logs.entry(b.bot_id.to_string()).or_default();
             for line in &b.logs {
                 let line = Arc::new(LogLine {
-                    bot_id: b.bot_id.clone(),
-                    node_id: r.node_id.clone(),
+                    bot_id: b.bot_id.to_string(),
+                    node_id: r.node_id.to_string(),
                     at,
                     line: line.clone(),
                 });
@@ -306,8 +315,8 @@ pub(super) async fn report(
     .into_response())
 }
 
-/// A report's shape, before anything in it is looked up or kept: bot ids as in configurations,
-/// each once, known stage names, bounded sizes (the log limits are checked with the snapshots).
+/// A report's shape, before anything in it is looked up or kept (ids were checked as they
+/// were read): each bot once, known stage names, bounded sizes (the log limits are checked with the snapshots).
 pub(super) fn check_report(r: &Report) -> Result<(), ApiError> {
     let bad =
         |code: &'static str, message: String| ApiError::new(StatusCode::BAD_REQUEST, code, message);
@@ -322,15 +331,6 @@ pub(super) fn check_report(r: &Report) -> Result<(), ApiError> {
     }
     let mut seen = std::collections::HashSet::new();
     for (i, b) in r.bots.iter().enumerate() {
-        if !sniperforge_protocol::config::valid_bot_id(&b.bot_id) {
-            return Err(bad(
-                "bad_report",
-                format!(
-                    "bots[{i}].bot_id: must be 1 to 64 letters, digits, '-' or '_' (got {} bytes)",
-                    b.bot_id.len()
-                ),
-            ));
-        }
         if !seen.insert(b.bot_id.as_str()) {
             return Err(bad(
                 "bad_report",

@@ -381,25 +381,22 @@ pub(super) async fn bot_action(
         .bot(&id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("bot {id}")))?;
-    let target = match (action.as_str(), bot.desired_state.as_str()) {
-        ("start", "stopped") | ("resume", "paused") | ("restart", _) => "running",
-        ("stop", "running" | "paused") => "stopped",
-        ("pause", "running") => "paused",
-        ("start" | "stop" | "pause" | "resume", from) => {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "illegal_transition",
-                format!("cannot {action} bot {id}: its desired state is {from}"),
-            )
-            .details(json!({"from": from, "action": action})));
-        }
-        _ => {
-            return Err(ApiError::not_found(format!(
-                "action {action}; expected start, stop, pause, resume or restart"
-            )));
-        }
-    };
-    if action == "restart" {
+    use sniperforge_protocol::fleet::BotAction;
+    let action: BotAction =
+        action
+            .parse()
+            .map_err(|e: sniperforge_protocol::fleet::UnknownName| {
+                ApiError::not_found(e.to_string())
+            })?;
+    let target = bot.desired_state.after(action).map_err(|e| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "illegal_transition",
+            format!("cannot {action} bot {id}: its desired state is {}", e.from),
+        )
+        .details(json!({"from": e.from, "action": action}))
+    })?;
+    if action == BotAction::Restart {
         state.store.request_restart(&id).await?;
     } else {
         state.store.set_desired_state(&id, target).await?;
@@ -414,10 +411,10 @@ pub(super) async fn bot_action(
         )
         .await?;
     state.changed().await?;
-    Ok(
-        axum::Json(json!({"bot_id": id, "desired_state": target, "restart": action == "restart"}))
-            .into_response(),
+    Ok(axum::Json(
+        json!({"bot_id": id, "desired_state": target, "restart": action == BotAction::Restart}),
     )
+    .into_response())
 }
 
 pub(super) async fn list_configs(State(state): State<Arc<AppState>>) -> ApiResult {

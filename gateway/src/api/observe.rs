@@ -323,11 +323,11 @@ pub(super) async fn system_metrics(
     let mut by_state = serde_json::Map::new();
     for b in &bots {
         let n = by_state
-            .get(&b.desired_state)
+            .get(b.desired_state.as_str())
             .and_then(Value::as_u64)
             .unwrap_or(0)
             + 1;
-        by_state.insert(b.desired_state.clone(), json!(n));
+        by_state.insert(b.desired_state.to_string(), json!(n));
     }
     let latency = merged(&state, &bots, |b| {
         q.bot_type.as_ref().is_none_or(|t| &b.bot_type == t)
@@ -354,7 +354,7 @@ pub(super) async fn prometheus(State(state): State<Arc<AppState>>) -> ApiResult 
         text,
         "# HELP sniperforge_bots Bots by desired state.\n# TYPE sniperforge_bots gauge"
     );
-    for desired in ["running", "paused", "stopped"] {
+    for desired in sniperforge_protocol::fleet::DesiredState::ALL {
         let n = bots.iter().filter(|b| b.desired_state == desired).count();
         let _ = writeln!(text, "sniperforge_bots{{desired_state=\"{desired}\"}} {n}");
     }

@@ -216,10 +216,14 @@ impl Store {
     }
 
     /// Sets a bot's desired state; `false` when the bot does not exist.
-    pub async fn set_desired_state(&self, bot_id: &str, state: &str) -> Result<bool, StoreError> {
+    pub async fn set_desired_state(
+        &self,
+        bot_id: &str,
+        state: sniperforge_protocol::fleet::DesiredState,
+    ) -> Result<bool, StoreError> {
         let done =
             sqlx::query("UPDATE bots SET desired_state = $1, updated_at = $2 WHERE bot_id = $3")
-                .bind(state)
+                .bind(state.as_str())
                 .bind(now_ms())
                 .bind(bot_id)
                 .execute(&self.pool)

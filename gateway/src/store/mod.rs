@@ -111,8 +111,8 @@ pub struct BotRow {
     pub bot_type: String,
     /// Node it runs on.
     pub node_id: String,
-    /// What the agents converge to: running, paused or stopped.
-    pub desired_state: String,
+    /// What the agents converge to.
+    pub desired_state: sniperforge_protocol::fleet::DesiredState,
     /// Latest configuration version.
     pub config_version: i64,
     /// Restart generation: bumped by each restart request.
@@ -274,7 +274,12 @@ fn bot_row(r: &sqlx::any::AnyRow) -> Result<BotRow, StoreError> {
         bot_id: get("bot_id")?,
         bot_type: get("bot_type")?,
         node_id: get("node_id")?,
-        desired_state: get("desired_state")?,
+        desired_state: get("desired_state")?.parse().map_err(
+            |e: sniperforge_protocol::fleet::UnknownName| StoreError::Db {
+                context: "reading column desired_state".into(),
+                source: sqlx::Error::Decode(e.into()),
+            },
+        )?,
         config_version: r
             .try_get::<Option<i64>, _>("v")
             .map_err(db("reading column v"))?

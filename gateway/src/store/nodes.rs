@@ -13,12 +13,12 @@ impl Store {
             .await
             .map_err(db("starting a transaction"))?;
         sqlx::query("DELETE FROM nodes WHERE node_id = $1")
-            .bind(&node.node_id)
+            .bind(node.node_id.as_str())
             .execute(&mut *tx)
             .await
             .map_err(db(format!("replacing node {}", node.node_id)))?;
         sqlx::query("INSERT INTO nodes (node_id, hostname, cores, isolated_cores, memory_mb, backend, registered_at, last_heartbeat) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)")
-            .bind(&node.node_id)
+            .bind(node.node_id.as_str())
             .bind(&node.hostname)
             .bind(node.cores as i64)
             .bind(cores)
