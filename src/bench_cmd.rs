@@ -288,8 +288,12 @@ fn ml_run(a: &crate::MlBenchArgs) -> anyhow::Result<()> {
         );
     }
     updates = updates.max(1);
-    let features = ml::FeatureSpec::of(&cfg);
-    let spec = ml::ModelSpec::of(&cfg);
+    let (models, features) = cfg
+        .params
+        .ml()
+        .ok_or_else(|| anyhow::anyhow!("the evaluation needs an ml_analytics configuration"))?;
+    let features = ml::FeatureSpec::of(features, models);
+    let spec = ml::ModelSpec::of(models);
     let e = ml::walk_forward(&sampler.samples, &features, &spec, 0.5, a.seed);
     let row = |name: &str, k: &str| {
         format!(

@@ -189,10 +189,6 @@ impl std::fmt::Debug for MarketBot {
     }
 }
 
-fn num(v: &Value) -> f64 {
-    v.as_f64().unwrap_or(0.0)
-}
-
 /// The strings of a JSON array (a config's symbols, pairs or venues).
 pub(crate) fn symbols(v: &Value) -> Vec<String> {
     v.as_array()
@@ -254,16 +250,21 @@ fn sol_to_units(sim: &Universe, sol: f64, token: &Token) -> u64 {
 /// The engine strategy a configuration selects, over the universe's market.
 pub fn build_strategy(sim: &Universe, cfg: &ValidatedConfig) -> Result<Strategy, BotError> {
     let t = cfg.config.bot_type;
-    let p = |s: &str, f: &str| cfg.param(s, f).clone();
-    let dexs = symbols(&p("execution", "dexs"));
+    let Some(m) = cfg.params.market() else {
+        return Err(BotError::Unsupported(format!(
+            "{t} is not an arbitrage type"
+        )));
+    };
+    let dexs = &m.execution.dexs;
     let lookup = |sim: &Universe, symbol: &str, path: &str| -> Result<Token, BotError> {
         sim.token(symbol).cloned().ok_or_else(|| {
             BotError::Config(format!("{path}: {symbol:?} is not a token of the market"))
         })
     };
-    let (base_symbols, pairs, max_hops, max_trade_sol, fee_bps) = match t {
+    let (base_symbols, pairs) = match t {
         BotType::EnhancedArbitrage => {
-            let pairs: Vec<(String, String)> = symbols(&p("trading", "pairs"))
+            let pairs: Vec<(String, String)> = m
+                .symbols
                 .iter()
                 .filter_map(|s| {
                     s.split_once('/')
@@ -280,34 +281,11 @@ pub fn build_strategy(sim: &Universe, cfg: &ValidatedConfig) -> Result<Strategy,
                 .flat_map(|(a, b)| [a.clone(), b.clone()])
                 .collect();
             bases.dedup();
-            (
-                bases,
-                Some(pairs),
-                2,
-                num(&p("trading", "max_trade_sol")),
-                0,
-            )
+            (bases, Some(pairs))
         }
-        BotType::TriangularArbitrage => (
-            symbols(&p("trading", "base_mints")),
-            None,
-            p("trading", "max_hops").as_u64().unwrap_or(3) as usize,
-            num(&p("trading", "max_trade_sol")),
-            0,
-        ),
-        BotType::FlashLoanArbitrage => (
-            symbols(&p("trading", "base_mints")),
-            None,
-            p("trading", "max_hops").as_u64().unwrap_or(3) as usize,
-            num(&p("trading", "max_borrow_sol")),
-            p("flash_loan", "fee_bps").as_u64().unwrap_or(0) as u32,
-        ),
-        other => {
-            return Err(BotError::Unsupported(format!(
-                "{other} is not an arbitrage type"
-            )));
-        }
+        _ => (m.symbols.to_vec(), None),
     };
+    let (max_hops, max_trade_sol) = (m.max_hops as usize, m.max_trade_sol);
     let mut base_mints = Vec::new();
     let mut seen = Vec::new();
     for s in &base_symbols {
@@ -329,7 +307,7 @@ pub fn build_strategy(sim: &Universe, cfg: &ValidatedConfig) -> Result<Strategy,
         }
     }
     let market = sim.market_where(|kind, a, b| {
-        dex_allowed(&dexs, kind)
+        dex_allowed(dexs, kind)
             && pairs.as_ref().is_none_or(|pairs| {
                 pairs.iter().any(|(x, y)| {
                     (x == a.symbol && y == b.symbol) || (x == b.symbol && y == a.symbol)
@@ -339,44 +317,32 @@ pub fn build_strategy(sim: &Universe, cfg: &ValidatedConfig) -> Result<Strategy,
     let config = StrategyConfig {
         base_mints,
         max_hops,
-        risk: risk_limits(cfg),
-        paper_latency_ns: p("execution", "paper_latency_us").as_u64().unwrap_or(400) * 1_000,
-        slippage_bps: p("execution", "slippage_bps").as_u64().unwrap_or(30) as u32,
-        route_fee_bps: fee_bps,
+        risk: risk_limits(&m),
+        paper_latency_ns: m.execution.paper_latency_us * 1_000,
+        slippage_bps: m.execution.slippage_bps as u32,
+        route_fee_bps: m.flash_fee_bps as u32,
         mints: sim.mint_infos(),
     };
     Ok(Strategy::new(market, config))
 }
 
-fn risk_limits(cfg: &ValidatedConfig) -> RiskLimits {
+fn risk_limits(m: &sniperforge_protocol::params::Market<'_>) -> RiskLimits {
     RiskLimits {
-        min_profit_bps: cfg
-            .param("trading", "min_profit_bps")
-            .as_u64()
-            .unwrap_or(50) as u32,
-        max_state_age_slots: cfg
-            .param("risk_management", "max_state_age_slots")
-            .as_u64()
-            .unwrap_or(20),
-        max_concurrent_trades: cfg
-            .param("trading", "max_concurrent_trades")
-            .as_u64()
-            .unwrap_or(1) as usize,
+        min_profit_bps: m.min_profit_bps as u32,
+        max_state_age_slots: m.risk.max_state_age_slots,
+        max_concurrent_trades: m.max_concurrent_trades as usize,
         // EnhancedArbitrage's confidence gate; the other types have no such parameter (0: off).
-        min_confidence: cfg
-            .param("trading", "confidence_threshold")
-            .as_f64()
-            .unwrap_or(0.0),
+        min_confidence: m.confidence_threshold,
     }
 }
 
 /// Applies a configuration's hot fields to a running strategy: risk gates, slippage, paper
 /// latency, the flash-loan fee and the per-trade size limit (re-priced per base mint).
 fn apply_hot(strategy: &mut Strategy, sim: &Universe, cfg: &ValidatedConfig) {
-    let max_sol = match cfg.config.bot_type {
-        BotType::FlashLoanArbitrage => num(cfg.param("trading", "max_borrow_sol")),
-        _ => num(cfg.param("trading", "max_trade_sol")),
+    let Some(m) = cfg.params.market() else {
+        return;
     };
+    let max_sol = m.max_trade_sol;
     let bases: Vec<BaseMint> = strategy
         .config()
         .base_mints
@@ -394,15 +360,10 @@ fn apply_hot(strategy: &mut Strategy, sim: &Universe, cfg: &ValidatedConfig) {
         })
         .collect();
     strategy.update_limits(
-        risk_limits(cfg),
-        cfg.param("execution", "slippage_bps")
-            .as_u64()
-            .unwrap_or(30) as u32,
-        cfg.param("execution", "paper_latency_us")
-            .as_u64()
-            .unwrap_or(400)
-            * 1_000,
-        cfg.param("flash_loan", "fee_bps").as_u64().unwrap_or(0) as u32,
+        risk_limits(&m),
+        m.execution.slippage_bps as u32,
+        m.execution.paper_latency_us * 1_000,
+        m.flash_fee_bps as u32,
         &bases,
     );
 }
@@ -430,9 +391,9 @@ impl MarketBot {
                 )));
             }
             let path = config
-                .param("execution", "keypair_path")
-                .as_str()
-                .unwrap_or_default();
+                .params
+                .execution()
+                .map_or("", |e| e.keypair_path.as_str());
             sniperforge_solana::live::load_keypair(std::path::Path::new(path))
                 .map_err(|e| BotError::Config(format!("execution.keypair_path: {e}")))?;
         }
@@ -491,12 +452,12 @@ impl MarketBot {
         } else if config.config.bot_type == BotType::CrossChainArbitrage {
             crate::cross_chain::CrossChain::new(universe, config).and_then(|book| {
                 let feed = Arc::new(crate::cross_chain::VenueFeed::default());
-                let url = config
-                    .param("trading", "venue_url")
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string();
-                let pairs = symbols(config.param("trading", "pairs"));
+                let (trading, _) = config
+                    .params
+                    .cross_chain()
+                    .ok_or_else(|| BotError::Config("not cross_chain_arbitrage".into()))?;
+                let url = trading.venue_url.clone();
+                let pairs = trading.pairs.clone();
                 crate::cross_chain::spawn_reader(
                     url,
                     pairs,
@@ -557,7 +518,7 @@ fn save_daily(dir: &std::path::Path, day: i64, pnl: f64) -> Result<(), BotError>
 /// Whether a configuration trades for real (the config layer has checked that it then names a
 /// keypair and sets auto_execute).
 fn is_live(config: &ValidatedConfig) -> bool {
-    config.param("execution", "simulation_mode") == &Value::Bool(false)
+    config.params.live()
 }
 
 /// Locks the shared state; a poisoned lock still holds readable state.
@@ -597,7 +558,7 @@ impl BotInterface for MarketBot {
         );
         let plan = crate::runtime::Plan::for_this_process(
             &config.config.resources.cores,
-            config.param("execution", "spin") == &Value::Bool(true),
+            config.params.execution().is_some_and(|e| e.spin),
             spec.is_node(),
         );
         for w in &plan.warnings {

@@ -238,16 +238,18 @@ pub struct CrossSettings {
 }
 
 impl CrossSettings {
-    /// From a cross_chain_arbitrage configuration.
-    pub fn of(cfg: &ValidatedConfig) -> Self {
-        let n = |s: &str, f: &str, d: f64| cfg.param(s, f).as_f64().unwrap_or(d);
+    /// From a cross_chain_arbitrage configuration's sections.
+    pub fn of(
+        trading: &sniperforge_protocol::params::CrossChainTrading,
+        bridge: &sniperforge_protocol::params::Bridge,
+    ) -> Self {
         Self {
-            min_gap_bps: n("trading", "min_gap_bps", 80.0),
-            max_trade_usd: n("trading", "max_trade_usd", 25_000.0),
-            venue_fee_bps: n("trading", "venue_fee_bps", 10.0),
-            bridge_fee_bps: n("bridge", "fee_bps", 10.0),
-            delay_ms: (n("bridge", "delay_seconds", 900.0) * 1000.0) as i64,
-            rebalance_pct: n("bridge", "rebalance_threshold_pct", 20.0),
+            min_gap_bps: trading.min_gap_bps as f64,
+            max_trade_usd: trading.max_trade_usd,
+            venue_fee_bps: trading.venue_fee_bps as f64,
+            bridge_fee_bps: bridge.fee_bps as f64,
+            delay_ms: (bridge.delay_seconds as f64 * 1000.0) as i64,
+            rebalance_pct: bridge.rebalance_threshold_pct,
         }
     }
 }
@@ -275,8 +277,14 @@ pub struct CrossChain {
 impl CrossChain {
     /// The book over the simulator's pools of `cfg`'s pairs.
     pub fn new(sim: &crate::feed::Universe, cfg: &ValidatedConfig) -> Result<Self, BotError> {
+        let (trading, bridge) = cfg.params.cross_chain().ok_or_else(|| {
+            BotError::Config(format!(
+                "{} is not cross_chain_arbitrage",
+                cfg.config.bot_type
+            ))
+        })?;
         let mut pairs = Vec::new();
-        for name in symbols(cfg.param("trading", "pairs")) {
+        for name in trading.pairs.iter().cloned() {
             let (base, quote) = pair_tokens(sim, &name, "trading.pairs")?;
             pairs.push(PairState {
                 name,
@@ -315,17 +323,14 @@ impl CrossChain {
         Ok(Self {
             market,
             pairs,
-            settings: CrossSettings::of(cfg),
+            settings: CrossSettings::of(trading, bridge),
             solana: BTreeMap::new(),
             venue_side: BTreeMap::new(),
             transfers: VecDeque::new(),
             trades: VecDeque::new(),
             trade_count: 0,
             realised_usd: 0.0,
-            inventory_usd: cfg
-                .param("trading", "inventory_usd")
-                .as_f64()
-                .unwrap_or(50_000.0),
+            inventory_usd: trading.inventory_usd,
             funded: false,
             changed: Vec::new(),
         })

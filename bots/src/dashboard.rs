@@ -12,7 +12,7 @@ use sniperforge_engine::market::{AccountUpdate, Market, PoolIndex};
 use sniperforge_engine::quote::{Amm, DexKind, Side};
 use sniperforge_engine::sim::Token;
 
-use crate::bot::{BotError, apply_update, dex_allowed, pair_tokens, symbols};
+use crate::bot::{BotError, apply_update, dex_allowed, pair_tokens};
 use sniperforge_protocol::config::ValidatedConfig;
 
 /// A configured pair and the pools that trade it.
@@ -41,13 +41,12 @@ pub struct ViewSettings {
 }
 
 impl ViewSettings {
-    /// From a dashboard configuration.
-    pub fn of(cfg: &ValidatedConfig) -> Self {
-        let int = |f: &str, d: u64| cfg.param("view", f).as_u64().unwrap_or(d);
+    /// From a dashboard configuration's view.
+    pub fn of(view: &sniperforge_protocol::params::View) -> Self {
         Self {
-            top: int("top_opportunities", 10) as usize,
-            alert_spread_bps: int("alert_spread_bps", 40) as f64,
-            series_points: int("series_points", 120) as usize,
+            top: view.top_opportunities as usize,
+            alert_spread_bps: view.alert_spread_bps as f64,
+            series_points: view.series_points as usize,
         }
     }
 }
@@ -98,14 +97,20 @@ pub fn mid_and_depth(
 impl MarketView {
     /// The view of `cfg`'s pairs on `cfg`'s venues, from the simulator's snapshot.
     pub fn new(sim: &crate::feed::Universe, cfg: &ValidatedConfig) -> Result<Self, BotError> {
-        let dexs = symbols(cfg.param("view", "dexs"));
+        let v = cfg.params.view().ok_or_else(|| {
+            BotError::Config(format!(
+                "{} has no view section: the market view is the dashboard's",
+                cfg.config.bot_type
+            ))
+        })?;
+        let dexs = &v.dexs;
         let mut wanted = Vec::new();
-        for name in symbols(cfg.param("view", "pairs")) {
+        for name in v.pairs.iter().cloned() {
             let (base, quote) = pair_tokens(sim, &name, "view.pairs")?;
             wanted.push((name, base, quote));
         }
         let market = sim.market_where(|kind, a, b| {
-            dex_allowed(&dexs, kind)
+            dex_allowed(dexs, kind)
                 && wanted.iter().any(|(_, x, y)| {
                     (x.symbol == a.symbol && y.symbol == b.symbol)
                         || (x.symbol == b.symbol && y.symbol == a.symbol)
@@ -149,7 +154,7 @@ impl MarketView {
             pairs,
             owner,
             mids,
-            settings: ViewSettings::of(cfg),
+            settings: ViewSettings::of(v),
             updates: 0,
             changed: Vec::new(),
         };

@@ -104,24 +104,23 @@ pub struct PortfolioSettings {
 }
 
 impl PortfolioSettings {
-    /// From a portfolio_manager configuration.
-    pub fn of(cfg: &ValidatedConfig) -> Self {
-        let num = |s: &str, f: &str, d: f64| cfg.param(s, f).as_f64().unwrap_or(d);
+    /// From a portfolio_manager configuration's sections.
+    pub fn of(
+        portfolio: &sniperforge_protocol::params::Portfolio,
+        rebalance: &sniperforge_protocol::params::Rebalance,
+        risk: &sniperforge_protocol::params::PortfolioRisk,
+    ) -> Self {
         Self {
-            targets: cfg
-                .param("portfolio", "target_weights")
-                .as_object()
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, v)| (k.clone(), v.as_f64().unwrap_or(0.0)))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            threshold_pct: num("rebalance", "threshold_pct", 5.0),
-            min_trade_usd: num("rebalance", "min_trade_usd", 50.0),
-            interval_ms: (num("rebalance", "interval_minutes", 60.0) * 60_000.0) as i64,
-            max_exposure_pct: num("risk_management", "max_exposure_pct_per_token", 60.0),
-            max_daily_loss_usd: num("risk_management", "max_daily_loss_usd", 1000.0),
+            targets: portfolio
+                .target_weights
+                .iter()
+                .map(|(k, v)| (k.clone(), *v))
+                .collect(),
+            threshold_pct: rebalance.threshold_pct,
+            min_trade_usd: rebalance.min_trade_usd,
+            interval_ms: (rebalance.interval_minutes as f64 * 60_000.0) as i64,
+            max_exposure_pct: risk.max_exposure_pct_per_token,
+            max_daily_loss_usd: risk.max_daily_loss_usd,
         }
     }
 }
@@ -156,6 +155,9 @@ impl Portfolio {
         cfg: &ValidatedConfig,
         state_dir: &Path,
     ) -> Result<Self, BotError> {
+        let (portfolio, rebalance, risk) = cfg.params.portfolio().ok_or_else(|| {
+            BotError::Config(format!("{} is not portfolio_manager", cfg.config.bot_type))
+        })?;
         let tokens = sim.tokens().to_vec();
         let mut balances = BTreeMap::new();
         let known = |s: &str, path: &str| {
@@ -167,13 +169,11 @@ impl Portfolio {
                 )))
             }
         };
-        if let Some(m) = cfg.param("portfolio", "initial_balances").as_object() {
-            for (k, v) in m {
-                known(k, "portfolio.initial_balances")?;
-                balances.insert(k.clone(), v.as_f64().unwrap_or(0.0));
-            }
+        for (k, v) in &portfolio.initial_balances {
+            known(k, "portfolio.initial_balances")?;
+            balances.insert(k.clone(), *v);
         }
-        let settings = PortfolioSettings::of(cfg);
+        let settings = PortfolioSettings::of(portfolio, rebalance, risk);
         for k in settings.targets.keys() {
             known(k, "portfolio.target_weights")?;
         }

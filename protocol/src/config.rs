@@ -3,6 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::params::Params;
 use crate::spec::{Field, Kind, Section, sections};
 use crate::wire::{BotConfig, BotType};
 
@@ -28,17 +29,17 @@ fn err(path: impl Into<String>, message: impl Into<String>) -> ConfigError {
 pub struct ValidatedConfig {
     /// The envelope and its (validated) parameters.
     pub config: BotConfig,
+    /// The same parameters, typed.
+    pub params: Params,
 }
 
-impl ValidatedConfig {
-    /// A parameter by section and field (present: validation checked it).
-    pub fn param(&self, section: &str, field: &str) -> &Value {
-        self.config
-            .parameters
-            .get(section)
-            .and_then(|s| s.get(field))
-            .unwrap_or(&Value::Null)
-    }
+/// A field's value by the spec's names (for walks over the spec; code reads [`Params`]).
+fn field_value<'a>(cfg: &'a ValidatedConfig, section: &str, field: &str) -> &'a Value {
+    cfg.config
+        .parameters
+        .get(section)
+        .and_then(|s| s.get(field))
+        .unwrap_or(&Value::Null)
 }
 
 /// Parses JSON text and validates it.
@@ -408,9 +409,11 @@ pub fn validate(value: &Value) -> Result<ValidatedConfig, Vec<ConfigError>> {
     if !errors.is_empty() {
         return Err(errors);
     }
-    serde_json::from_value::<BotConfig>(value.clone())
-        .map(|config| ValidatedConfig { config })
-        .map_err(|e| vec![err("(file)", e.to_string())])
+    let config = serde_json::from_value::<BotConfig>(value.clone())
+        .map_err(|e| vec![err("(file)", e.to_string())])?;
+    let params = Params::read(config.bot_type, &config.parameters)
+        .map_err(|e| vec![err("parameters", e.to_string())])?;
+    Ok(ValidatedConfig { config, params })
 }
 
 fn default_of(field: &Field) -> Value {
@@ -588,7 +591,9 @@ pub fn changes(old: &ValidatedConfig, new: &ValidatedConfig) -> Vec<Change> {
     }
     for section in sections(n.bot_type) {
         for field in section.fields {
-            if old.param(section.name, field.name) != new.param(section.name, field.name) {
+            if field_value(old, section.name, field.name)
+                != field_value(new, section.name, field.name)
+            {
                 out.push(Change {
                     path: format!("{}.{}", section.name, field.name),
                     hot: field.hot,

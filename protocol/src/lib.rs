@@ -13,6 +13,7 @@ pub mod control;
 pub mod cpus;
 pub mod fleet;
 pub mod ids;
+pub mod params;
 pub mod spec;
 pub mod telemetry;
 pub mod wire;
@@ -22,6 +23,7 @@ pub use config::{
     validate,
 };
 pub use ids::{BotId, IdError, NodeId};
+pub use params::Params;
 pub use wire::{
     BotConfig, BotMetrics, BotStatus, BotType, Environment, Resources, StageLatency,
     TransitionError,

@@ -495,17 +495,17 @@ impl LiveRunner {
         universe: &sniperforge_engine::feed::Universe,
     ) -> Result<Self, crate::SolanaError> {
         use crate::SolanaError;
-        let path = cfg
-            .param("execution", "keypair_path")
-            .as_str()
-            .unwrap_or_default();
-        let keypair = load_keypair(Path::new(path)).map_err(SolanaError::Config)?;
+        let execution = cfg.params.execution().ok_or_else(|| {
+            SolanaError::Config(format!(
+                "{}: live execution is for the arbitrage types",
+                cfg.config.bot_type
+            ))
+        })?;
+        let keypair =
+            load_keypair(Path::new(&execution.keypair_path)).map_err(SolanaError::Config)?;
         let tls = sniperforge_host::net::tls_client(options.ca.as_deref(), "--rpc-ca")
             .map_err(SolanaError::Config)?;
-        let priority_fee = cfg
-            .param("execution", "priority_fee_micro_lamports")
-            .as_u64()
-            .unwrap_or(0);
+        let priority_fee = execution.priority_fee_micro_lamports;
         let settings = SendSettings {
             compute_unit_limit: 0,
             priority_fee_micro_lamports: priority_fee,
@@ -530,11 +530,10 @@ impl LiveRunner {
                 Some((t.mint, owner))
             })
             .collect();
-        let flash = if cfg.config.bot_type == sniperforge_protocol::BotType::FlashLoanArbitrage {
-            let provider = cfg
-                .param("flash_loan", "provider")
-                .as_str()
-                .unwrap_or_default();
+        let flash = if let sniperforge_protocol::Params::FlashLoanArbitrage { flash_loan, .. } =
+            &cfg.params
+        {
+            let provider = flash_loan.provider.as_str();
             let reserves: Vec<swap_ix::FlashReserve> = options
                 .markets
                 .as_ref()
@@ -550,18 +549,14 @@ impl LiveRunner {
                     "flash_loan.provider {provider:?}: the markets file names no {provider} reserve (flash_loans); live flash-loan routes borrow from one"
                 )));
             }
-            let fee = cfg.param("flash_loan", "fee_bps").as_u64().unwrap_or(0) as u32;
-            Some((reserves, fee))
+            Some((reserves, flash_loan.fee_bps as u32))
         } else {
             None
         };
         tracing::warn!(payer = %executor.payer, "LIVE execution: transactions are signed and sent");
         Ok(Self {
             executor,
-            slippage_bps: cfg
-                .param("execution", "slippage_bps")
-                .as_u64()
-                .unwrap_or(30) as u32,
+            slippage_bps: execution.slippage_bps as u32,
             priority_fee,
             token_programs,
             flash,
@@ -574,14 +569,9 @@ impl LiveRunner {
 
     /// Hot fields: slippage and the priority fee.
     pub fn set(&mut self, cfg: &sniperforge_protocol::ValidatedConfig) {
-        if let Some(s) = cfg.param("execution", "slippage_bps").as_u64() {
-            self.slippage_bps = s as u32;
-        }
-        if let Some(f) = cfg
-            .param("execution", "priority_fee_micro_lamports")
-            .as_u64()
-        {
-            self.priority_fee = f;
+        if let Some(e) = cfg.params.execution() {
+            self.slippage_bps = e.slippage_bps as u32;
+            self.priority_fee = e.priority_fee_micro_lamports;
         }
     }
 

@@ -20,9 +20,13 @@ pub(super) struct LossGuard {
 impl LossGuard {
     pub(super) fn of(cfg: &ValidatedConfig, day: i64, daily_pnl_usd: f64) -> Self {
         Self {
-            enabled: cfg.param("risk_management", "emergency_stop_enabled") == &Value::Bool(true),
-            max_daily_usd: num(cfg.param("risk_management", "max_daily_loss_usd")),
-            stop_loss_bps: num(cfg.param("risk_management", "stop_loss_bps")),
+            enabled: cfg.params.risk().is_some_and(|r| r.emergency_stop_enabled),
+            max_daily_usd: match (cfg.params.risk(), cfg.params.portfolio()) {
+                (Some(r), _) => r.max_daily_loss_usd,
+                (None, Some((_, _, risk))) => risk.max_daily_loss_usd,
+                (None, None) => 0.0,
+            },
+            stop_loss_bps: cfg.params.risk().map_or(0.0, |r| r.stop_loss_bps as f64),
             day,
             daily_pnl_usd,
         }
@@ -294,11 +298,8 @@ fn publish_observer(
 ) {
     let mut g = lock(shared);
     let pending = g.pending.take();
-    let refresh = g
-        .config
-        .param("view", "refresh_ms")
-        .as_u64()
-        .unwrap_or(1_000);
+    // Publishing every second where the type has no view of its own.
+    let refresh = g.config.params.view().map_or(1_000, |v| v.refresh_ms);
     drop(g);
     match engine {
         Engine::Strategy(_) => {}
@@ -346,8 +347,8 @@ fn publish_observer(
             }
         }
         Engine::Cross(book, feed) => {
-            if let Some(cfg) = pending {
-                book.set(crate::cross_chain::CrossSettings::of(&cfg));
+            if let Some((trading, bridge)) = pending.as_ref().and_then(|c| c.params.cross_chain()) {
+                book.set(crate::cross_chain::CrossSettings::of(trading, bridge));
             }
             let quotes = |p: &str| feed.quote(p);
             let before = book.trade_count;
@@ -398,8 +399,8 @@ fn publish_observer(
             g.outputs = json!({"cross_chain": fresh});
         }
         Engine::Portfolio(portfolio) => {
-            if let Some(cfg) = pending {
-                portfolio.set(crate::portfolio::PortfolioSettings::of(&cfg));
+            if let Some((p, r, risk)) = pending.as_ref().and_then(|c| c.params.portfolio()) {
+                portfolio.set(crate::portfolio::PortfolioSettings::of(p, r, risk));
             }
             if last_publish.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
                 *last_publish = Some(Instant::now());
@@ -424,8 +425,8 @@ fn publish_observer(
             }
         }
         Engine::View(view) => {
-            if let Some(cfg) = pending {
-                view.set(crate::dashboard::ViewSettings::of(&cfg));
+            if let Some(v) = pending.as_ref().and_then(|c| c.params.view()) {
+                view.set(crate::dashboard::ViewSettings::of(v));
             }
             if last_publish.is_none_or(|t| t.elapsed() >= Duration::from_millis(refresh)) {
                 *last_publish = Some(Instant::now());

@@ -139,25 +139,19 @@ pub struct FeatureSpec {
 }
 
 impl FeatureSpec {
-    /// From an ml_analytics configuration.
-    pub fn of(cfg: &ValidatedConfig) -> Self {
-        let windows = cfg
-            .param("features", "return_windows_s")
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_u64)
-                    .map(|s| (s as usize).div_ceil(60).max(1))
-                    .collect()
-            })
-            .unwrap_or_else(|| vec![1, 5, 15]);
+    /// From an ml_analytics configuration's sections.
+    pub fn of(
+        features: &sniperforge_protocol::params::Features,
+        models: &sniperforge_protocol::params::Models,
+    ) -> Self {
+        let windows = features
+            .return_windows_s
+            .iter()
+            .map(|&s| (s as usize).div_ceil(60).max(1))
+            .collect();
         Self {
             windows,
-            horizon: cfg
-                .param("models", "prediction_horizon_minutes")
-                .as_u64()
-                .unwrap_or(45)
-                .max(1) as usize,
+            horizon: models.prediction_horizon_minutes.max(1) as usize,
         }
     }
 

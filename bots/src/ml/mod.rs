@@ -65,15 +65,10 @@ impl Analytics {
         cfg: &ValidatedConfig,
         seed: u64,
     ) -> Result<Self, BotError> {
-        let names: Vec<String> = cfg
-            .param("features", "pairs")
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|p| p.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_else(|| vec!["SOL/USDC".into()]);
+        let (models, features) = cfg.params.ml().ok_or_else(|| {
+            BotError::Config(format!("{} is not ml_analytics", cfg.config.bot_type))
+        })?;
+        let names: Vec<String> = features.pairs.clone();
         let pairs = names
             .into_iter()
             .map(|n| Ok((n.clone(), Sampler::new(sim, &n)?)))
@@ -81,12 +76,9 @@ impl Analytics {
         let n = pairs.len();
         Ok(Self {
             pairs,
-            features: FeatureSpec::of(cfg),
-            spec: ModelSpec::of(cfg),
-            retrain: cfg
-                .param("features", "retrain_interval_minutes")
-                .as_u64()
-                .unwrap_or(60) as usize,
+            features: FeatureSpec::of(features, models),
+            spec: ModelSpec::of(models),
+            retrain: features.retrain_interval_minutes as usize,
             models: vec![None; n],
             evaluation: vec![None; n],
             seed,
@@ -95,11 +87,10 @@ impl Analytics {
 
     /// Applies hot settings (models, thresholds, retraining period).
     pub fn set(&mut self, cfg: &ValidatedConfig) {
-        self.spec = ModelSpec::of(cfg);
-        self.retrain = cfg
-            .param("features", "retrain_interval_minutes")
-            .as_u64()
-            .unwrap_or(60) as usize;
+        if let Some((models, features)) = cfg.params.ml() {
+            self.spec = ModelSpec::of(models);
+            self.retrain = features.retrain_interval_minutes as usize;
+        }
     }
 
     /// Applies an update to every pair's sampler.

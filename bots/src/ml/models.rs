@@ -423,27 +423,16 @@ pub struct ModelSpec {
 }
 
 impl ModelSpec {
-    /// From an ml_analytics configuration.
-    pub fn of(cfg: &ValidatedConfig) -> Self {
-        let w: Vec<f64> = cfg
-            .param("models", "ensemble_weights")
-            .as_array()
-            .map(|a| a.iter().filter_map(Value::as_f64).collect())
-            .unwrap_or_default();
-        let on = |f: &str| cfg.param("models", f).as_bool().unwrap_or(true);
+    /// From an ml_analytics configuration's models section (validation holds the weights to
+    /// exactly three).
+    pub fn of(models: &sniperforge_protocol::params::Models) -> Self {
+        let w = |i: usize| models.ensemble_weights.get(i).copied().unwrap_or(0.0);
         Self {
-            lstm: on("lstm_enabled"),
-            forest: on("random_forest_enabled"),
-            weights: [
-                w.first().copied().unwrap_or(0.4),
-                w.get(1).copied().unwrap_or(0.3),
-                w.get(2).copied().unwrap_or(0.3),
-            ],
-            confidence_threshold: cfg
-                .param("models", "confidence_threshold")
-                .as_f64()
-                .unwrap_or(0.8),
-            regimes: on("market_regime_detection"),
+            lstm: models.lstm_enabled,
+            forest: models.random_forest_enabled,
+            weights: [w(0), w(1), w(2)],
+            confidence_threshold: models.confidence_threshold,
+            regimes: models.market_regime_detection,
         }
     }
 }
