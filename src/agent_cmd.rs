@@ -46,7 +46,7 @@ pub struct AgentArgs {
     pub data_dir: PathBuf,
     /// The feed every bot gets.
     #[command(flatten)]
-    pub feed: crate::FeedArgs,
+    pub feed: crate::feed_args::FeedArgs,
     /// Simulator seed.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,

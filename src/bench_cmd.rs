@@ -1,12 +1,12 @@
 //! `sniperforge bench latency|baseline`: thin wrappers over the bench crate.
 
 use std::fs;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use clap::Subcommand;
 use sniperforge_bench::{baseline, latency};
-
-use crate::BenchCommand;
 
 pub fn run(command: &BenchCommand) -> ExitCode {
     let result = match command {
@@ -34,7 +34,7 @@ pub fn run(command: &BenchCommand) -> ExitCode {
     }
 }
 
-fn latency_run(a: &crate::LatencyArgs) -> anyhow::Result<()> {
+fn latency_run(a: &LatencyArgs) -> anyhow::Result<()> {
     if a.duration == 0 {
         anyhow::bail!("--duration must be at least 1 second");
     }
@@ -64,7 +64,7 @@ fn latency_run(a: &crate::LatencyArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn baseline_run(a: &crate::BaselineArgs) -> anyhow::Result<()> {
+fn baseline_run(a: &BaselineArgs) -> anyhow::Result<()> {
     if a.updates == 0 {
         anyhow::bail!("--updates must be at least 1");
     }
@@ -94,137 +94,9 @@ fn baseline_run(a: &crate::BaselineArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `sniperforge record`: the snapshot, then `updates` updates stamped at `rate`.
-pub fn record(a: &crate::RecordArgs) -> ExitCode {
-    let result = (|| -> anyhow::Result<u64> {
-        use sniperforge_bots::feed::FeedSpec;
-        let spec = FeedSpec::parse(&a.feed, false).ok();
-        if let Some(via) = spec.as_ref().and_then(FeedSpec::via) {
-            return record_solana(a, via);
-        }
-        if spec != Some(FeedSpec::Sim) {
-            anyhow::bail!(
-                "--feed {}: expected sim, solana or yellowstone (a recording is replayed, not recorded)",
-                a.feed
-            );
-        }
-        if a.rate == 0 {
-            anyhow::bail!("--rate must be at least 1 update per second");
-        }
-        let mut sim = sniperforge_engine::sim::Simulator::new(sniperforge_engine::sim::SimConfig {
-            seed: a.seed,
-            updates_per_slot: a.updates_per_slot,
-            ..Default::default()
-        });
-        let snapshot = sim.snapshot();
-        let file =
-            fs::File::create(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
-        let mut recorder = sniperforge_engine::record::Recorder::new(
-            std::io::BufWriter::new(file),
-            snapshot.len() as u64,
-            0,
-        )
-        .with_context(|| format!("writing {}", a.out.display()))?;
-        for u in &snapshot {
-            recorder
-                .write(u)
-                .with_context(|| format!("writing {}", a.out.display()))?;
-        }
-        let interval = 1_000_000_000 / a.rate;
-        for i in 0..a.updates {
-            let mut u = sim.next_update();
-            u.received_at = i * interval;
-            recorder
-                .write(&u)
-                .with_context(|| format!("writing {}", a.out.display()))?;
-        }
-        recorder
-            .finish()
-            .with_context(|| format!("writing {}", a.out.display()))?;
-        Ok(snapshot.len() as u64 + a.updates)
-    })();
-    match result {
-        Ok(n) => {
-            println!("wrote {n} records to {}", a.out.display());
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-/// Records a Solana feed: its snapshot, then every account update (a reconnect's snapshot
-/// included) with its receive time, until `--updates` or `--max-seconds`.
-fn record_solana(a: &crate::RecordArgs, via: sniperforge_solana::Via) -> anyhow::Result<u64> {
-    use sniperforge_bots::feed::FeedEvent;
-    let options = a.solana.options()?;
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let clock = sniperforge_engine::strategy::MonotonicClock::new();
-    let (ingress, mut egress) =
-        sniperforge_bots::runtime::channel(sniperforge_bots::runtime::RING_CAPACITY);
-    let (universe, _feed) = sniperforge_solana::SolanaFeed::start(
-        &options,
-        via,
-        std::sync::Arc::clone(&stop),
-        clock,
-        ingress,
-    )
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let file = fs::File::create(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
-    let snapshot = universe.snapshot();
-    let mut recorder = sniperforge_engine::record::Recorder::new(
-        std::io::BufWriter::new(file),
-        snapshot.len() as u64,
-        0,
-    )
-    .with_context(|| format!("writing {}", a.out.display()))?;
-    for u in snapshot {
-        recorder
-            .write(u)
-            .with_context(|| format!("writing {}", a.out.display()))?;
-    }
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(a.max_seconds);
-    let (mut written, mut events, mut downs) = (0u64, Vec::new(), 0u64);
-    while written < a.updates && std::time::Instant::now() < deadline {
-        events.clear();
-        events.extend(std::iter::from_fn(|| egress.pop()));
-        for event in &events {
-            let accounts: &[_] = match event {
-                FeedEvent::Account(u) => std::slice::from_ref(u),
-                FeedEvent::Resync(all) => all,
-                FeedEvent::Down(why) => {
-                    downs += 1;
-                    eprintln!("record: feed down ({why}); reconnecting");
-                    &[]
-                }
-                FeedEvent::Slot(_) => &[],
-            };
-            for u in accounts.iter().take((a.updates - written) as usize) {
-                recorder
-                    .write(u)
-                    .with_context(|| format!("writing {}", a.out.display()))?;
-                written += 1;
-            }
-        }
-        if events.is_empty() {
-            std::thread::sleep(std::time::Duration::from_millis(2));
-        }
-    }
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    recorder
-        .finish()
-        .with_context(|| format!("writing {}", a.out.display()))?;
-    if written < a.updates {
-        eprintln!("record: --max-seconds reached after {written} updates ({downs} disconnects)");
-    }
-    Ok(snapshot.len() as u64 + written)
-}
-
 /// `bench ml`: minute samples from the simulator (the ML bot's clock) or a recording, then the
 /// walk-forward evaluation of the configured models against the naive baselines.
-fn ml_run(a: &crate::MlBenchArgs) -> anyhow::Result<()> {
+fn ml_run(a: &MlBenchArgs) -> anyhow::Result<()> {
     use sniperforge_bots::ml;
     let cfg_json = match &a.config {
         Some(p) => serde_json::from_str(
@@ -330,4 +202,95 @@ fn ml_run(a: &crate::MlBenchArgs) -> anyhow::Result<()> {
     )?;
     print!("{md}");
     Ok(())
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Run the bots' runtime open loop from the simulator and write a percentile report.
+    Latency(LatencyArgs),
+    /// Run a real bot process on the simulator at a scheduled rate and write the same report
+    /// from its own `/hdr`.
+    Bot(crate::bench_bot::BenchBotArgs),
+    /// Replay simulator updates through the engine and the brute-force baseline side by side.
+    Baseline(BaselineArgs),
+    /// Bounded load against a real gateway process on loopback: snapshot ingest and
+    /// `GET /api/v1/bots` open loop.
+    Gateway(crate::gateway_load::GatewayLoadArgs),
+    /// Desired-state change → bot running, per agent backend, and a whole node's reconcile,
+    /// against a real gateway and agent on loopback.
+    Agent(crate::agent_bench::AgentBenchArgs),
+    /// Walk-forward evaluation of the ML analytics' models against naive baselines, on
+    /// simulator data or a recording.
+    Ml(MlBenchArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct MlBenchArgs {
+    /// Minute samples to take (each 150 slots of market time).
+    #[arg(long, default_value_t = 1_500)]
+    pub samples: usize,
+    /// Simulator seed (the recording's, with --replay).
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Read the updates from this recording (`sniperforge record --updates-per-slot 20`)
+    /// instead of running the simulator.
+    #[arg(long)]
+    pub replay: Option<PathBuf>,
+    /// Pair modelled.
+    #[arg(long, default_value = "SOL/USDC")]
+    pub pair: String,
+    /// Configuration whose features and models are evaluated (default: the template).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Directory for ml-eval.md and ml-eval.json.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LatencyArgs {
+    /// Account updates per second, scheduled open loop.
+    #[arg(long, default_value_t = 100_000)]
+    pub rate: u64,
+    /// Seconds to run.
+    #[arg(long, default_value_t = 10)]
+    pub duration: u64,
+    /// Directory for report.md, report.json, *.hgrm and latency.svg.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Simulator seed.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Core for the feed thread (with --strategy-core: the ring hand-off between the two).
+    #[arg(long)]
+    pub feed_core: Option<usize>,
+    /// Core for the strategy thread (alone: run to completion on it). Neither core given: the
+    /// placement that measures best on this machine (as `bench bot` chooses; --spin still decides
+    /// spin or park).
+    #[arg(long)]
+    pub strategy_core: Option<usize>,
+    /// Busy-spin waiting threads instead of parking them.
+    #[arg(long)]
+    pub spin: bool,
+    /// Replay a recording (`sniperforge record`) instead of the simulator: at --rate, or as
+    /// fast as possible with --rate 0.
+    #[arg(long)]
+    pub replay: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BaselineArgs {
+    /// Updates to replay.
+    #[arg(long, default_value_t = 2_000)]
+    pub updates: usize,
+    /// Simulator seed.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Directory for baseline.md and baseline.json.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// The default simulator (competing arbitrageurs close gaps) instead of the volatile one
+    /// (no competitors, 30× noise: profitable routes on every update).
+    #[arg(long)]
+    pub calm: bool,
 }

@@ -1,10 +1,11 @@
 //! `sniperforge config template|schema|validate`.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use sniperforge_protocol::{BotType, config};
+use clap::Subcommand;
 
-use crate::ConfigCommand;
+use sniperforge_protocol::{BotType, config};
 
 fn bot_type(name: &str) -> Result<BotType, ExitCode> {
     name.parse::<BotType>().map_err(|e| {
@@ -64,4 +65,24 @@ pub fn run(command: &ConfigCommand) -> ExitCode {
             }
         }
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print a complete configuration of a bot type with every default.
+    Template {
+        /// enhanced_arbitrage, triangular_arbitrage, flash_loan_arbitrage, cross_chain_arbitrage,
+        /// ml_analytics, portfolio_manager or real_time_dashboard.
+        bot_type: String,
+    },
+    /// Print the JSON Schema of a bot type's configuration (ranges, hot-reload marks).
+    Schema {
+        /// Bot type (as for `template`).
+        bot_type: String,
+    },
+    /// Check a configuration file; prints every error with its dotted path.
+    Validate {
+        /// JSON configuration file.
+        file: PathBuf,
+    },
 }

@@ -7,13 +7,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, anyhow, bail};
 use base64::Engine as _;
+use clap::ValueEnum;
 use serde::Deserialize;
 use sniperforge_engine::pubkey::{Pubkey, programs};
 use sniperforge_engine::raydium_cp::{AMM_CONFIG_DISCRIMINATOR, POOL_STATE_DISCRIMINATOR};
 use sniperforge_engine::whirlpool::state::WHIRLPOOL_DISCRIMINATOR;
 use sniperforge_engine::{AccountData, Amm, Pool, QuoteError, QuoteRequest, Side, SwapMode};
-
-use crate::{DexArg, QuoteArgs, SideArg};
 
 /// Exit code for unreadable or inconsistent input files.
 const EXIT_BAD_INPUT: u8 = 2;
@@ -240,4 +239,49 @@ pub fn run(args: &QuoteArgs) -> ExitCode {
             ExitCode::from(EXIT_REJECTED)
         }
     }
+}
+
+/// Pool program to quote.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum DexArg {
+    /// Raydium AMM v4.
+    RaydiumV4,
+    /// Raydium CP-Swap.
+    RaydiumCp,
+    /// Orca Whirlpool.
+    Whirlpool,
+}
+
+/// Swap direction.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SideArg {
+    /// Token A (v4 coin, CP token_0, Whirlpool A) in.
+    AToB,
+    /// Token B in.
+    BToA,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct QuoteArgs {
+    /// Pool program.
+    #[arg(long, value_enum)]
+    pub dex: DexArg,
+    /// Directory of account files as `solana account PUBKEY --output json` writes them.
+    #[arg(long)]
+    pub accounts: PathBuf,
+    /// Input amount in base units (with --exact-out: the wanted output).
+    #[arg(long)]
+    pub amount: u64,
+    /// Swap direction.
+    #[arg(long, value_enum)]
+    pub side: SideArg,
+    /// Treat --amount as the exact output wanted.
+    #[arg(long)]
+    pub exact_out: bool,
+    /// Cluster unix time to quote at (default: this machine's clock).
+    #[arg(long)]
+    pub unix_time: Option<i64>,
+    /// Epoch whose Token-2022 transfer fee set applies (default: the newer set).
+    #[arg(long)]
+    pub epoch: Option<u64>,
 }

@@ -30,7 +30,7 @@ pub struct UpArgs {
     /// ports when those are busy); `--feed yellowstone` without `--rpc-url` also has it serve
     /// Yellowstone gRPC on + 4.
     #[command(flatten)]
-    pub feed: crate::FeedArgs,
+    pub feed: crate::feed_args::FeedArgs,
     /// Where the simulated external venue (for the cross-chain bot) listens; default: the
     /// gateway's address with the next port (a free one when that is busy).
     #[arg(long)]

@@ -3,6 +3,8 @@
 //! default), systemd units over D-Bus, or Nomad jobs — reporting states, interval histograms and
 //! log lines every second.
 
+#![warn(missing_docs)]
+
 pub mod agent;
 pub mod backend;
 pub mod files;

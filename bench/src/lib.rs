@@ -1,6 +1,8 @@
 //! Shared fixtures for the Criterion benches (pools in realistic states, built from account
 //! bytes), the open-loop latency report, and the brute-force baseline comparison.
 
+#![warn(missing_docs)]
+
 pub mod baseline;
 pub mod latency;
 

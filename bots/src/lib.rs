@@ -3,6 +3,8 @@
 //! live in `sniperforge-protocol` (the common ones are re-exported here), the Solana edge and
 //! live execution in `sniperforge-solana`, the simulated exchange in `sniperforge-sim`.
 
+#![warn(missing_docs)]
+
 pub mod bot;
 pub mod cross_chain;
 pub mod dashboard;

@@ -1,5 +1,7 @@
 //! Exact DEX quotes from raw account bytes, market state and the arbitrage hot path.
 
+#![warn(missing_docs)]
+
 pub mod baseline;
 pub mod bytes;
 pub mod curve;

@@ -2,6 +2,8 @@
 //! configurations, the audit trail, the agent protocol, merged latency, alerts and WebSocket
 //! metric streams.
 
+#![warn(missing_docs)]
+
 pub mod alerts;
 pub mod api;
 pub mod openapi;

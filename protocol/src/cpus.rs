@@ -8,6 +8,12 @@ pub const MAX_CPU: usize = 1024;
 /// Parses a kernel CPU list (`0-2,7,12-14`, as in `/sys/devices/system/cpu/isolated`, a
 /// cgroup's `cpuset.cpus` or Nomad's `NOMAD_CPU_CORES`); cores past the affinity mask's size
 /// and malformed lists are refused with what was wrong.
+///
+/// ```
+/// use sniperforge_protocol::cpus::parse_cpu_list;
+/// assert_eq!(parse_cpu_list("0-2,7\n").unwrap(), vec![0, 1, 2, 7]);
+/// assert!(parse_cpu_list("3-1").unwrap_err().to_string().contains("backwards"));
+/// ```
 pub fn parse_cpu_list(s: &str) -> Result<Vec<usize>, CpuListError> {
     let core = |t: &str| -> Result<usize, CpuListError> {
         let c: usize = t.trim().parse().map_err(|_| CpuListError::NotACore {

@@ -108,6 +108,13 @@ impl DesiredState {
 
     /// The state `action` leads to from this one, or why it cannot apply. `restart` applies
     /// from any state and leads to `running` (with one restart).
+    ///
+    /// ```
+    /// use sniperforge_protocol::fleet::{BotAction, DesiredState};
+    /// assert_eq!(DesiredState::Running.after(BotAction::Pause), Ok(DesiredState::Paused));
+    /// let refused = DesiredState::Stopped.after(BotAction::Pause).unwrap_err();
+    /// assert_eq!(refused.to_string(), "cannot pause a bot whose desired state is stopped");
+    /// ```
     pub fn after(self, action: BotAction) -> Result<DesiredState, IllegalAction> {
         use BotAction::*;
         use DesiredState::*;

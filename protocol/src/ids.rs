@@ -2,6 +2,14 @@
 //!
 //! A bot id names files, systemd units and Nomad jobs; a node id names a machine. Both are
 //! short ASCII, so neither can reach outside a directory or a unit name.
+//!
+//! ```
+//! use sniperforge_protocol::{BotId, NodeId};
+//! assert!(BotId::new("arb-1").is_ok());
+//! assert!(BotId::new("../etc").is_err());
+//! let node: NodeId = serde_json::from_str("\"ny-1.dc\"").unwrap();
+//! assert_eq!(node.as_str(), "ny-1.dc");
+//! ```
 
 use std::fmt;
 

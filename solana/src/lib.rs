@@ -16,6 +16,8 @@
 //! what the Yellowstone reader shares with it); this module holds the options, the feed and
 //! discovery.
 
+#![warn(missing_docs)]
+
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -222,7 +222,7 @@ impl Forest {
     }
 }
 
-/// A one-layer LSTM over the last [`SEQ`] standardised feature rows, a linear read-out of its
+/// A one-layer LSTM over the last `SEQ` standardised feature rows, a linear read-out of its
 /// last hidden state; trained by backpropagation through time with Adam on the squared error.
 #[derive(Debug, Clone, Default)]
 pub struct Lstm {
@@ -396,7 +396,7 @@ impl Lstm {
         m
     }
 
-    /// Prediction from the last [`SEQ`] raw feature rows (`None` with fewer).
+    /// Prediction from the last `SEQ` raw feature rows (`None` with fewer).
     pub fn predict(&self, rows: &[Vec<f64>]) -> Option<f64> {
         let seq: Vec<Vec<f64>> = rows
             .get(rows.len().checked_sub(SEQ)?..)?
@@ -477,7 +477,7 @@ impl Models {
         }
     }
 
-    /// Predicts at the last row of `rows` (the LSTM reads the last [`SEQ`]).
+    /// Predicts at the last row of `rows` (the LSTM reads the last `SEQ`).
     pub fn predict(&self, rows: &[Vec<f64>], spec: &ModelSpec) -> Option<Prediction> {
         let last = rows.last()?;
         let each = [
