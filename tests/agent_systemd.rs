@@ -21,13 +21,34 @@ fn systemd_backend_drives_real_units_over_dbus() {
         common::skip_unless_ci("systemd_backend_drives_real_units_over_dbus", &why);
         return;
     }
-    // Not under /tmp: units may get a private /tmp.
-    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    // Not under /tmp: the units get a private one (with CARGO_TARGET_DIR under /tmp the
+    // directory moves to ~/.cache, or the test says why at once).
+    let dir = sniperforge_testkit::data_dir(
+        "systemd_backend_drives_real_units_over_dbus",
+        env!("CARGO_TARGET_TMPDIR"),
+    );
     let systemd = PrivateSystemd::start(dir.path());
     let gw = Gateway::start(dir.path());
     let node_dir = dir.path().join("node");
     let bus = systemd.bus();
-    let args = ["--backend", "systemd", "--systemd-bus", bus.as_str()];
+    // The units get a private /tmp: a binary built under /tmp (CARGO_TARGET_DIR there) is run
+    // from a copy beside the data.
+    let exe = if sniperforge_testkit::under_private_tmp(std::path::Path::new(common::EXE)) {
+        let copy = dir.path().join("sniperforge");
+        std::fs::copy(common::EXE, &copy).unwrap();
+        copy
+    } else {
+        std::path::PathBuf::from(common::EXE)
+    };
+    let exe = exe.to_str().unwrap().to_string();
+    let args = [
+        "--backend",
+        "systemd",
+        "--systemd-bus",
+        bus.as_str(),
+        "--bot-exe",
+        exe.as_str(),
+    ];
     let mut agent = start_agent(&gw, &node_dir, "sd1", &args);
 
     let mut cfg = template("triangular_arbitrage");

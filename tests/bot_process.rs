@@ -78,12 +78,9 @@ fn status(bot: &Bot) -> Value {
     serde_json::from_str(&http(bot, "GET", "/status", "").1).unwrap()
 }
 
+/// [`common::wait_for`] on a condition.
 fn wait_for(what: &str, deadline: Duration, mut check: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !check() {
-        assert!(start.elapsed() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    common::wait_for(what, deadline, || check().then_some(()));
 }
 
 fn sigterm_exits_zero_quickly(mut bot: Bot) {

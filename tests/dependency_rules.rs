@@ -51,8 +51,14 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     (
         "sniperforge-gateway",
-        &["sniperforge-protocol", "sniperforge-host"],
+        &[
+            "sniperforge-protocol",
+            "sniperforge-host",
+            // Tests only (checked below).
+            "sniperforge-testkit",
+        ],
     ),
+    ("sniperforge-testkit", &[]),
     (
         "sniperforge-bench",
         &[
@@ -64,7 +70,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
 ];
 
 /// Edges allowed only as dev-dependencies (tests), never in what the crate itself builds.
-const TESTS_ONLY: &[(&str, &str)] = &[("sniperforge-bots", "sniperforge-sim")];
+const TESTS_ONLY: &[(&str, &str)] = &[
+    ("sniperforge-bots", "sniperforge-sim"),
+    ("sniperforge-gateway", "sniperforge-testkit"),
+];
 
 /// Crates the control plane must not pull in: these names, and every name that starts with
 /// one of them followed by `-`.

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sqlx::Row;
 
-use crate::store::{Store, StoreError, db, now_ms};
+use crate::store::{Store, StoreError, db};
 
 /// A bot and stage's p99 in ns: merged since start (`None`), or the lowest interval p99 over
 /// the last N seconds (`Some(N)`, `None` unless reports cover them).
@@ -89,7 +89,7 @@ impl Store {
             .bind(kind)
             .bind(params)
             .bind(&rule.webhook)
-            .bind(now_ms())
+            .bind(self.now_ms())
             .execute(self.pool())
             .await
             .map_err(db("storing a rule"))?;
@@ -152,7 +152,7 @@ impl Store {
             .await
             .map_err(db("reading an alert"))?
             .and_then(|r| r.try_get("state").ok());
-        let now = now_ms();
+        let now = self.now_ms();
         match (current.as_deref(), active) {
             (Some("active"), true) | (None | Some("resolved"), false) => Ok(false),
             (_, true) => {
@@ -198,6 +198,156 @@ pub struct Evaluation {
     pub delivery_failures: Vec<String>,
 }
 
+/// What the rules read: the time, the bots, the nodes, the bots' last reports and their
+/// recent p99s.
+pub struct Inputs<'a> {
+    /// Now, unix ms.
+    pub now_ms: i64,
+    /// Every bot.
+    pub bots: &'a [crate::store::BotRow],
+    /// Every node (as `GET /api/v1/nodes` lists them).
+    pub nodes: &'a [Value],
+    /// Bot id → its last report (`status`, `metrics`, `reported_at`).
+    pub reports: &'a std::collections::HashMap<String, Value>,
+    /// Bot, stage, window → the p99 the rule compares.
+    pub p99: &'a P99Source<'a>,
+}
+
+impl std::fmt::Debug for Inputs<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inputs")
+            .field("now_ms", &self.now_ms)
+            .field("bots", &self.bots.len())
+            .field("nodes", &self.nodes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// One rule over `input`, with no I/O and no clock of its own: the targets it watches and,
+/// among them, those firing with their message.
+pub fn firing(kind: &RuleKind, input: &Inputs<'_>) -> (Vec<String>, Vec<(String, String)>) {
+    let (now, bots, nodes, reports, p99) = (
+        input.now_ms,
+        input.bots,
+        input.nodes,
+        input.reports,
+        input.p99,
+    );
+    let mut firing: Vec<(String, String)> = Vec::new(); // (target, message)
+    let mut watched: Vec<String> = Vec::new();
+    match kind {
+        RuleKind::BotDown { after_s } => {
+            for b in bots
+                .iter()
+                .filter(|b| b.desired_state == DesiredState::Running)
+            {
+                watched.push(b.bot_id.clone());
+                let last = reports
+                    .get(&b.bot_id)
+                    .and_then(|r| r["reported_at"].as_i64())
+                    .unwrap_or(0);
+                if now - last > (*after_s as i64) * 1000 {
+                    firing.push((
+                        b.bot_id.clone(),
+                        format!("bot {} has not reported for over {after_s} s", b.bot_id),
+                    ));
+                }
+            }
+        }
+        RuleKind::BotError => {
+            for b in bots {
+                watched.push(b.bot_id.clone());
+                if let Some(r) = reports.get(&b.bot_id)
+                    && r["status"]["state"] == "error"
+                {
+                    let reason = r["status"]["reason"].as_str().unwrap_or("no reason given");
+                    firing.push((
+                        b.bot_id.clone(),
+                        format!("bot {} is in error: {reason}", b.bot_id),
+                    ));
+                }
+            }
+        }
+        RuleKind::NodeLost { after_s } => {
+            for n in nodes {
+                let id = n["node_id"].as_str().unwrap_or_default().to_string();
+                watched.push(id.clone());
+                if now - n["last_heartbeat"].as_i64().unwrap_or(0) > (*after_s as i64) * 1000 {
+                    firing.push((
+                        id.clone(),
+                        format!("node {id} lost: no heartbeat for over {after_s} s"),
+                    ));
+                }
+            }
+        }
+        RuleKind::DailyLoss { limit_usd } => {
+            for b in bots {
+                watched.push(b.bot_id.clone());
+                let Some(r) = reports.get(&b.bot_id) else {
+                    continue;
+                };
+                let pnl = r["metrics"]["custom_metrics"]["daily_pnl_usd"].as_f64();
+                let reason = r["status"]["reason"].as_str().unwrap_or_default();
+                if r["status"]["state"] == "error" && reason.contains("daily loss limit") {
+                    firing.push((b.bot_id.clone(), format!("bot {}: {reason}", b.bot_id)));
+                } else if let (Some(limit), Some(pnl)) = (limit_usd, pnl)
+                    && pnl <= -limit
+                {
+                    firing.push((
+                        b.bot_id.clone(),
+                        format!(
+                            "bot {} lost {:.2} USD today (alert at {limit:.2})",
+                            b.bot_id, -pnl
+                        ),
+                    ));
+                }
+            }
+        }
+        RuleKind::FeedStale { after_ms } => {
+            for b in bots
+                .iter()
+                .filter(|b| b.desired_state == DesiredState::Running)
+            {
+                watched.push(b.bot_id.clone());
+                let age = reports
+                    .get(&b.bot_id)
+                    .and_then(|r| r["metrics"]["custom_metrics"]["feed_age_ms"].as_f64());
+                if let Some(age) = age.filter(|a| *a > *after_ms as f64) {
+                    firing.push((
+                        b.bot_id.clone(),
+                        format!(
+                            "bot {}: feed stale, newest update {age:.0} ms old (limit {after_ms} ms)",
+                            b.bot_id
+                        ),
+                    ));
+                }
+            }
+        }
+        RuleKind::P99Above {
+            stage,
+            budget_ns,
+            for_s,
+        } => {
+            for b in bots {
+                watched.push(b.bot_id.clone());
+                if let Some(p) = p99(&b.bot_id, stage, *for_s).filter(|p| p > budget_ns) {
+                    let how_long = for_s.map_or(String::new(), |s| {
+                        format!(" for over {s} s (lowest interval p99 {p} ns)")
+                    });
+                    firing.push((
+                        b.bot_id.clone(),
+                        format!(
+                            "bot {}: p99 of {stage} is {p} ns, budget {budget_ns} ns{how_long}",
+                            b.bot_id
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    (watched, firing)
+}
+
 /// Evaluates every rule against the store's reports and `p99` (bot → stage → p99 ns), raises
 /// and resolves alerts, and notifies webhooks.
 pub async fn evaluate(
@@ -205,124 +355,20 @@ pub async fn evaluate(
     p99: &P99Source<'_>,
     webhooks: &WebhookQueue,
 ) -> Result<Evaluation, StoreError> {
-    let now = now_ms();
+    let now = store.now_ms();
     let bots = store.bots().await?;
     let nodes = store.nodes().await?;
     let reports = store.bot_reports().await?;
+    let input = Inputs {
+        now_ms: now,
+        bots: &bots,
+        nodes: &nodes,
+        reports: &reports,
+        p99,
+    };
     let mut out = Evaluation::default();
     for rule in store.rules().await? {
-        let mut firing: Vec<(String, String)> = Vec::new(); // (target, message)
-        let mut watched: Vec<String> = Vec::new();
-        match &rule.kind {
-            RuleKind::BotDown { after_s } => {
-                for b in bots
-                    .iter()
-                    .filter(|b| b.desired_state == DesiredState::Running)
-                {
-                    watched.push(b.bot_id.clone());
-                    let last = reports
-                        .get(&b.bot_id)
-                        .and_then(|r| r["reported_at"].as_i64())
-                        .unwrap_or(0);
-                    if now - last > (*after_s as i64) * 1000 {
-                        firing.push((
-                            b.bot_id.clone(),
-                            format!("bot {} has not reported for over {after_s} s", b.bot_id),
-                        ));
-                    }
-                }
-            }
-            RuleKind::BotError => {
-                for b in &bots {
-                    watched.push(b.bot_id.clone());
-                    if let Some(r) = reports.get(&b.bot_id)
-                        && r["status"]["state"] == "error"
-                    {
-                        let reason = r["status"]["reason"].as_str().unwrap_or("no reason given");
-                        firing.push((
-                            b.bot_id.clone(),
-                            format!("bot {} is in error: {reason}", b.bot_id),
-                        ));
-                    }
-                }
-            }
-            RuleKind::NodeLost { after_s } => {
-                for n in &nodes {
-                    let id = n["node_id"].as_str().unwrap_or_default().to_string();
-                    watched.push(id.clone());
-                    if now - n["last_heartbeat"].as_i64().unwrap_or(0) > (*after_s as i64) * 1000 {
-                        firing.push((
-                            id.clone(),
-                            format!("node {id} lost: no heartbeat for over {after_s} s"),
-                        ));
-                    }
-                }
-            }
-            RuleKind::DailyLoss { limit_usd } => {
-                for b in &bots {
-                    watched.push(b.bot_id.clone());
-                    let Some(r) = reports.get(&b.bot_id) else {
-                        continue;
-                    };
-                    let pnl = r["metrics"]["custom_metrics"]["daily_pnl_usd"].as_f64();
-                    let reason = r["status"]["reason"].as_str().unwrap_or_default();
-                    if r["status"]["state"] == "error" && reason.contains("daily loss limit") {
-                        firing.push((b.bot_id.clone(), format!("bot {}: {reason}", b.bot_id)));
-                    } else if let (Some(limit), Some(pnl)) = (limit_usd, pnl)
-                        && pnl <= -limit
-                    {
-                        firing.push((
-                            b.bot_id.clone(),
-                            format!(
-                                "bot {} lost {:.2} USD today (alert at {limit:.2})",
-                                b.bot_id, -pnl
-                            ),
-                        ));
-                    }
-                }
-            }
-            RuleKind::FeedStale { after_ms } => {
-                for b in bots
-                    .iter()
-                    .filter(|b| b.desired_state == DesiredState::Running)
-                {
-                    watched.push(b.bot_id.clone());
-                    let age = reports
-                        .get(&b.bot_id)
-                        .and_then(|r| r["metrics"]["custom_metrics"]["feed_age_ms"].as_f64());
-                    if let Some(age) = age.filter(|a| *a > *after_ms as f64) {
-                        firing.push((
-                            b.bot_id.clone(),
-                            format!(
-                                "bot {}: feed stale, newest update {age:.0} ms old (limit {after_ms} ms)",
-                                b.bot_id
-                            ),
-                        ));
-                    }
-                }
-            }
-            RuleKind::P99Above {
-                stage,
-                budget_ns,
-                for_s,
-            } => {
-                for b in &bots {
-                    watched.push(b.bot_id.clone());
-                    if let Some(p) = p99(&b.bot_id, stage, *for_s).filter(|p| p > budget_ns) {
-                        let how_long = for_s.map_or(String::new(), |s| {
-                            format!(" for over {s} s (lowest interval p99 {p} ns)")
-                        });
-                        firing.push((
-                            b.bot_id.clone(),
-                            format!(
-                                "bot {}: p99 of {stage} is {p} ns, budget {budget_ns} ns{how_long}",
-                                b.bot_id
-                            ),
-                        ));
-                    }
-                }
-            }
-        }
+        let (watched, firing) = firing(&rule.kind, &input);
         for target in &watched {
             let id = format!("{}:{target}", rule.rule_id);
             let message = firing
@@ -589,5 +635,146 @@ async fn exchange<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
         // A TLS peer that closes without close_notify after a full answer is common.
         Err(_) if !response.is_empty() => Ok(response),
         Err(e) => Err(format!("{addr}: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::BotRow;
+    use sniperforge_protocol::fleet::DesiredState;
+
+    const NOW: i64 = 1_800_000_000_000;
+
+    fn bot(id: &str, desired: DesiredState) -> BotRow {
+        BotRow {
+            bot_id: id.into(),
+            bot_type: "triangular_arbitrage".into(),
+            node_id: "ny-1".into(),
+            desired_state: desired,
+            config_version: 1,
+            restarts: 0,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    fn run(
+        kind: RuleKind,
+        bots: &[BotRow],
+        nodes: &[Value],
+        reports: &[(&str, Value)],
+    ) -> Vec<String> {
+        let reports = reports
+            .iter()
+            .map(|(id, r)| (id.to_string(), r.clone()))
+            .collect();
+        let p99 = |bot: &str, _: &str, _: Option<u64>| (bot == "slow").then_some(9_000);
+        let input = Inputs {
+            now_ms: NOW,
+            bots,
+            nodes,
+            reports: &reports,
+            p99: &p99,
+        };
+        firing(&kind, &input)
+            .1
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect()
+    }
+
+    #[test]
+    fn time_rules_fire_past_their_limit_and_not_at_it() {
+        let bots = [
+            bot("fresh", DesiredState::Running),
+            bot("quiet", DesiredState::Running),
+            bot("stopped", DesiredState::Stopped),
+        ];
+        let reports = [
+            ("fresh", json!({"reported_at": NOW - 5_000})),
+            ("quiet", json!({"reported_at": NOW - 5_001})),
+            ("stopped", json!({"reported_at": 0})),
+        ];
+        // A stopped bot is not expected to report.
+        assert_eq!(
+            run(RuleKind::BotDown { after_s: 5 }, &bots, &[], &reports),
+            ["quiet"]
+        );
+        let nodes = [
+            json!({"node_id": "a", "last_heartbeat": NOW - 30_000}),
+            json!({"node_id": "b", "last_heartbeat": NOW - 30_001}),
+        ];
+        assert_eq!(
+            run(RuleKind::NodeLost { after_s: 30 }, &[], &nodes, &[]),
+            ["b"]
+        );
+    }
+
+    #[test]
+    fn state_and_number_rules_read_the_last_report() {
+        let bots = [
+            bot("ok", DesiredState::Running),
+            bot("broken", DesiredState::Running),
+            bot("halted", DesiredState::Running),
+            bot("slow", DesiredState::Running),
+        ];
+        let reports = [
+            (
+                "ok",
+                json!({"status": {"state": "running"}, "metrics": {"custom_metrics": {"daily_pnl_usd": -10.0, "feed_age_ms": 200.0}}}),
+            ),
+            (
+                "broken",
+                json!({"status": {"state": "error", "reason": "rpc dead"}, "metrics": {"custom_metrics": {"feed_age_ms": 4_000.0}}}),
+            ),
+            (
+                "halted",
+                json!({"status": {"state": "error", "reason": "daily loss limit reached"}}),
+            ),
+            (
+                "slow",
+                json!({"status": {"state": "running"}, "metrics": {"custom_metrics": {"daily_pnl_usd": -600.0}}}),
+            ),
+        ];
+        assert_eq!(
+            run(RuleKind::BotError, &bots, &[], &reports),
+            ["broken", "halted"]
+        );
+        assert_eq!(
+            run(
+                RuleKind::DailyLoss {
+                    limit_usd: Some(500.0)
+                },
+                &bots,
+                &[],
+                &reports
+            ),
+            ["halted", "slow"]
+        );
+        assert_eq!(
+            run(
+                RuleKind::DailyLoss { limit_usd: None },
+                &bots,
+                &[],
+                &reports
+            ),
+            ["halted"]
+        );
+        assert_eq!(
+            run(
+                RuleKind::FeedStale { after_ms: 1_000 },
+                &bots,
+                &[],
+                &reports
+            ),
+            ["broken"]
+        );
+        let p99 = RuleKind::P99Above {
+            stage: "decided".into(),
+            budget_ns: 5_000,
+            for_s: None,
+        };
+        assert_eq!(run(p99, &bots, &[], &reports), ["slow"]);
     }
 }

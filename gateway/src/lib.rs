@@ -6,6 +6,7 @@
 
 pub mod alerts;
 pub mod api;
+pub mod clock;
 pub mod openapi;
 pub mod serve;
 pub mod store;
@@ -99,7 +100,7 @@ pub async fn serve(
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
         loop {
             tick.tick().await;
-            if let Err(e) = evaluator.flush_windows(store::now_ms()).await {
+            if let Err(e) = evaluator.flush_windows(evaluator.store.now_ms()).await {
                 tracing::error!(error = %e, "writing latency windows failed");
             }
             match evaluator.evaluate_alerts().await {

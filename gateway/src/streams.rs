@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::api::{AppState, merged};
-use crate::store::{BotRow, now_ms};
+use crate::store::BotRow;
 
 /// Most topics one connection may hold.
 pub const MAX_TOPICS: usize = 64;
@@ -254,7 +254,7 @@ async fn push(state: &AppState, socket: &mut WebSocket, topics: &[Topic]) -> boo
     for topic in topics {
         let msg = match metrics(state, topic, &bots).await {
             Ok(data) => Message::Text(
-                json!({"topic": topic.name(), "at": now_ms(), "data": data})
+                json!({"topic": topic.name(), "at": state.store.now_ms(), "data": data})
                     .to_string()
                     .into(),
             ),

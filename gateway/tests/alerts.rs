@@ -61,7 +61,9 @@ async fn rules_raise_resolve_and_notify_on_postgres() {
 
 /// Rules, evaluation and webhooks against whichever store `url` names.
 async fn exercise(url: &str) {
-    let store = Store::connect(url).await.unwrap();
+    // Time-based rules (node_lost, bot_down, a sustained p99) run on this clock, not on sleeps.
+    let clock = sniperforge_gateway::clock::ManualClock::at(1_800_000_000_000);
+    let store = Store::connect(url).await.unwrap().with_clock(clock.clone());
     store.add_token("op", "olga", Role::Operator).await.unwrap();
     store.add_token("adm", "alice", Role::Admin).await.unwrap();
     store
@@ -249,7 +251,7 @@ async fn exercise(url: &str) {
     assert_eq!(got.lock().unwrap()[1]["firing"], false);
 
     // A tight node_lost rule fires for a node that has been quiet longer than allowed.
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    clock.advance(1_100);
     call(
         &app,
         "PUT",
@@ -406,7 +408,7 @@ async fn exercise(url: &str) {
     .await;
     let (_, ev) = call(&app, "POST", "/api/v1/alerts/evaluate", "op", None).await;
     assert!(!ev["raised"].as_array().unwrap().contains(&down), "{ev}");
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    clock.advance(1_100);
     let (_, ev) = call(&app, "POST", "/api/v1/alerts/evaluate", "op", None).await;
     assert!(ev["raised"].as_array().unwrap().contains(&down), "{ev}");
     call(
@@ -537,7 +539,7 @@ async fn exercise(url: &str) {
             Some(send(snap)),
         )
         .await;
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        clock.advance(500);
     }
     let (_, ev) = call(&app, "POST", "/api/v1/alerts/evaluate", "op", None).await;
     assert!(
@@ -554,7 +556,7 @@ async fn exercise(url: &str) {
             Some(send(interval(90_000..95_000))),
         )
         .await;
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        clock.advance(500);
     }
     let (_, ev) = call(&app, "POST", "/api/v1/alerts/evaluate", "op", None).await;
     assert!(

@@ -1,67 +1,25 @@
-//! Processes for end-to-end tests: a gateway and agents of the real binary on loopback, a small
-//! HTTP client, and polling helpers. Every process started here is ended by its own PID.
+//! Processes for end-to-end tests: a gateway and agents of the real binary on loopback, with
+//! the workspace's shared helpers (`sniperforge-testkit`: polling, raw HTTP, processes ended by
+//! their own PID) re-exported.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // each test uses a subset
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use serde_json::Value;
 
 pub mod nomad;
 pub mod systemd;
 
+#[allow(unused_imports)] // each test uses a subset
+pub use sniperforge_testkit::{
+    Proc, alive, free_port, http, logged_control_addr, signal, skip_unless_ci, wait_for,
+};
+
 pub const EXE: &str = env!("CARGO_BIN_EXE_sniperforge");
-
-/// A real component `test` needs is missing: outside CI the test says SKIP loudly and the
-/// caller returns; under CI (`CI` set), which installs every such component, it fails.
-pub fn skip_unless_ci(test: &str, why: &str) {
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{test}: {why}; CI must provide it"
-    );
-    eprintln!("\n\n*** SKIP {test}: {why} ***\n\n");
-}
-
-/// One HTTP/1.1 request (Connection: close); status and body.
-pub fn http(
-    addr: &str,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: &str,
-) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-    s.set_read_timeout(Some(Duration::from_secs(70))).unwrap();
-    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
-    write!(s, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
-    let mut response = String::new();
-    s.read_to_string(&mut response).unwrap();
-    let status = response[9..12].parse().unwrap();
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
-}
-
-/// Polls `check` every 50 ms until it returns `Some`, failing after `deadline`.
-pub fn wait_for<T>(what: &str, deadline: Duration, mut check: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(
-            start.elapsed() < deadline,
-            "timed out after {deadline:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 /// Each thread of process `pid`: its name and the cores it may run on (a CPU list as the kernel
 /// writes it, `0-3,6`, read into core numbers).
@@ -84,88 +42,6 @@ pub fn threads_of(pid: u32) -> Vec<(String, Vec<usize>)> {
         out.push((field("Name:"), cores));
     }
     out
-}
-
-/// Whether a process exists (and is not a zombie).
-pub fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| s.rsplit_once(')').map(|(_, r)| r.trim_start().to_string()))
-        .is_some_and(|r| !r.starts_with('Z'))
-}
-
-pub fn signal(pid: u32, sig: &str) {
-    let _ = Command::new("kill")
-        .args([&format!("-{sig}"), &pid.to_string()])
-        .status();
-}
-
-/// The control address a bot process logs (its stdout piped), waiting up to 60 s; its stdout
-/// keeps being drained.
-pub fn logged_control_addr(child: &mut Child) -> String {
-    let stdout = child.stdout.take().expect("the bot's stdout is piped");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let Ok(v) = serde_json::from_str::<Value>(&line) else {
-                continue;
-            };
-            if let Some(addr) = v["fields"]["control_addr"].as_str() {
-                let _ = tx.send(addr.to_string());
-            }
-            // Warnings and errors reach the test's output (shown when it fails).
-            if matches!(v["level"].as_str(), Some("WARN" | "ERROR")) {
-                eprintln!("bot: {line}");
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(60))
-        .expect("the bot logs its control address")
-}
-
-/// A child process ended (SIGTERM, then SIGKILL) when dropped.
-pub struct Proc {
-    pub child: Child,
-    pub name: &'static str,
-}
-
-impl Proc {
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// SIGTERM and wait (at most `grace`, then SIGKILL); the exit code.
-    pub fn terminate(&mut self, grace: Duration) -> Option<i32> {
-        signal(self.pid(), "TERM");
-        let start = Instant::now();
-        loop {
-            if let Ok(Some(st)) = self.child.try_wait() {
-                return st.code();
-            }
-            if start.elapsed() > grace {
-                let _ = self.child.kill();
-                return self.child.wait().ok().and_then(|s| s.code());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// SIGKILL and reap.
-    pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            // `up` stops its agent (which stops every bot, up to 30 s), its venue and its
-            // gateway in turn; killed sooner, it would leave them orphaned.
-            let grace = if self.name == "up" { 60 } else { 5 };
-            self.terminate(Duration::from_secs(grace));
-        }
-    }
 }
 
 /// A gateway on a free loopback port over SQLite in `dir`.
@@ -353,15 +229,6 @@ pub fn bot_pids_under(dir: &Path) -> Vec<u32> {
         }
     }
     pids
-}
-
-/// A port free on loopback now.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The bots `sniperforge up` runs, one of each type.

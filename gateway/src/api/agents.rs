@@ -236,7 +236,7 @@ pub(super) async fn report(
     state.store.report_bots(&r.node_id, &rows).await?;
     // Each snapshot's pairs: into the latency windows, and merged into the bot's histogram with
     // its own p99 kept for the "p99 above a budget for N s" rules.
-    let at = crate::store::now_ms();
+    let at = state.store.now_ms();
     // The windows' scopes of each bot: itself, its type, its node, the fleet.
     let types = state.bot_types().await?;
     let scopes: std::collections::HashMap<&str, Vec<String>> = r

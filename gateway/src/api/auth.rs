@@ -361,7 +361,7 @@ pub(super) async fn login(
         f.succeeded(&client, &user_key, now);
     }
     let token = crate::store::new_token();
-    let expires_at = crate::store::now_ms() + SESSION_TTL_MS;
+    let expires_at = state.store.now_ms() + SESSION_TTL_MS;
     state
         .store
         .add_session(&token, &req.name, role, expires_at)

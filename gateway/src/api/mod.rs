@@ -399,7 +399,7 @@ impl AppState {
 
     /// Evaluates the alert rules now (the gateway also does it every second).
     pub async fn evaluate_alerts(&self) -> Result<crate::alerts::Evaluation, StoreError> {
-        let now = crate::store::now_ms();
+        let now = self.store.now_ms();
         let p99 = |bot: &str, stage: &str, for_s: Option<u64>| -> Option<u64> {
             let Some(for_s) = for_s else {
                 return self

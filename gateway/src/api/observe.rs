@@ -163,7 +163,7 @@ pub(super) async fn latency_range(
             "scope {scope:?}: expected fleet, bot:<bot_id>, type:<bot_type> or node:<node_id>"
         )));
     }
-    let now = crate::store::now_ms();
+    let now = state.store.now_ms();
     let to = q.to.unwrap_or(now);
     let from = q.from.unwrap_or(to - 300_000);
     const LATEST: i64 = 1 << 50; // unix ms, year 37 648: keeps the arithmetic below in range

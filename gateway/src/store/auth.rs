@@ -11,7 +11,7 @@ impl Store {
         .bind(token_hash(token))
         .bind(name)
         .bind(role.as_str())
-        .bind(now_ms())
+        .bind(self.now_ms())
         .execute(&self.pool)
         .await
         .map_err(db(format!("adding token {name}")))?;
@@ -31,7 +31,7 @@ impl Store {
         .bind(token_hash(token))
         .bind(name)
         .bind(Role::Agent.as_str())
-        .bind(now_ms())
+        .bind(self.now_ms())
         .bind(node_id)
         .execute(&self.pool)
         .await
@@ -69,7 +69,7 @@ impl Store {
         expires_at: i64,
     ) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM tokens WHERE expires_at IS NOT NULL AND expires_at <= $1")
-            .bind(now_ms())
+            .bind(self.now_ms())
             .execute(&self.pool)
             .await
             .map_err(db("dropping expired sessions"))?;
@@ -79,7 +79,7 @@ impl Store {
         .bind(token_hash(token))
         .bind(format!("session:{user}"))
         .bind(role.as_str())
-        .bind(now_ms())
+        .bind(self.now_ms())
         .bind(expires_at)
         .execute(&self.pool)
         .await
@@ -94,7 +94,7 @@ impl Store {
         password_hash: &str,
         role: Role,
     ) -> Result<bool, StoreError> {
-        let now = now_ms();
+        let now = self.now_ms();
         let updated = sqlx::query(
             "UPDATE users SET password_hash = $1, role = $2, updated_at = $3 WHERE name = $4",
         )
@@ -187,7 +187,7 @@ impl Store {
             "SELECT name, role, node_id FROM tokens WHERE token_hash = $1 AND (expires_at IS NULL OR expires_at > $2)",
         )
         .bind(token_hash(token))
-        .bind(now_ms())
+        .bind(self.now_ms())
             .fetch_optional(&self.pool)
             .await
             .map_err(db("looking up a token"))?;
@@ -217,7 +217,7 @@ impl Store {
         details: &serde_json::Value,
     ) -> Result<(), StoreError> {
         sqlx::query("INSERT INTO audit (at, seq, actor, action, target, details) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(now_ms())
+            .bind(self.now_ms())
             .bind(self.seq.fetch_add(1, Ordering::Relaxed) as i64)
             .bind(actor)
             .bind(action)

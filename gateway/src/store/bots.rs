@@ -25,7 +25,7 @@ impl Store {
         if exists.is_some() {
             return Ok(false);
         }
-        let now = now_ms();
+        let now = self.now_ms();
         sqlx::query("INSERT INTO bots (bot_id, bot_type, node_id, desired_state, created_at, updated_at) VALUES ($1, $2, $3, 'stopped', $4, $4)")
             .bind(bot_id)
             .bind(bot_type)
@@ -65,7 +65,7 @@ impl Store {
         if exists.is_some() {
             return Ok(false);
         }
-        Self::insert_next_version(&mut tx, config_id, bot_type, body, actor, now_ms()).await?;
+        Self::insert_next_version(&mut tx, config_id, bot_type, body, actor, self.now_ms()).await?;
         tx.commit()
             .await
             .map_err(db(format!("committing config {config_id}")))?;
@@ -118,7 +118,7 @@ impl Store {
         // Write first: it takes the write lock (SQLite) / the bot's row lock (PostgreSQL) before
         // the numbering read, so concurrent writers of one config queue instead of racing.
         sqlx::query("UPDATE bots SET updated_at = $1 WHERE bot_id = $2")
-            .bind(now_ms())
+            .bind(self.now_ms())
             .bind(config_id)
             .execute(&mut *tx)
             .await
@@ -144,7 +144,7 @@ impl Store {
             .bind(next)
             .bind(bot_type)
             .bind(body.to_string())
-            .bind(now_ms())
+            .bind(self.now_ms())
             .bind(actor)
             .execute(&mut *tx)
             .await
@@ -224,7 +224,7 @@ impl Store {
         let done =
             sqlx::query("UPDATE bots SET desired_state = $1, updated_at = $2 WHERE bot_id = $3")
                 .bind(state.as_str())
-                .bind(now_ms())
+                .bind(self.now_ms())
                 .bind(bot_id)
                 .execute(&self.pool)
                 .await
@@ -238,7 +238,7 @@ impl Store {
         let done = sqlx::query(
             "UPDATE bots SET desired_state = 'running', restarts = restarts + 1, updated_at = $1 WHERE bot_id = $2",
         )
-        .bind(now_ms())
+        .bind(self.now_ms())
         .bind(bot_id)
         .execute(&self.pool)
         .await
@@ -264,7 +264,7 @@ impl Store {
     /// Sets every bot's desired state to stopped; returns how many changed.
     pub async fn stop_all(&self) -> Result<u64, StoreError> {
         let done = sqlx::query("UPDATE bots SET desired_state = 'stopped', updated_at = $1 WHERE desired_state <> 'stopped'")
-            .bind(now_ms())
+            .bind(self.now_ms())
             .execute(&self.pool)
             .await
             .map_err(db("stopping every bot"))?;

@@ -4,8 +4,8 @@
 //! `nodes` (registration, heartbeats, reports) and `latency` (per-minute histograms).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::clock::{Clock, SystemClock};
 use sha2::{Digest, Sha256};
 use sqlx::AnyPool;
 use sqlx::Row;
@@ -182,13 +182,7 @@ pub struct ConfigVersion {
 pub struct Store {
     pool: AnyPool,
     seq: std::sync::Arc<AtomicU64>,
-}
-
-/// Now, unix ms.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    clock: std::sync::Arc<dyn Clock>,
 }
 
 /// A new random token (40 alphanumerics, ~238 bits).
@@ -235,7 +229,19 @@ impl Store {
         Ok(Self {
             pool,
             seq: std::sync::Arc::new(AtomicU64::new(0)),
+            clock: std::sync::Arc::new(SystemClock),
         })
+    }
+
+    /// The same store reading time from `clock` (a test's [`crate::clock::ManualClock`]).
+    pub fn with_clock(mut self, clock: std::sync::Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Now, unix ms, by the store's clock.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
     }
 
     /// Whether the database answers.

@@ -5,7 +5,7 @@ use super::*;
 impl Store {
     /// Registers (or re-registers) a node.
     pub async fn register_node(&self, node: &NodeInfo) -> Result<(), StoreError> {
-        let now = now_ms();
+        let now = self.now_ms();
         let cores = serde_json::to_string(&node.isolated_cores).unwrap_or_else(|_| "[]".into());
         let mut tx = self
             .pool
@@ -36,7 +36,7 @@ impl Store {
     /// Records a heartbeat; `false` for an unknown node.
     pub async fn heartbeat(&self, node_id: &str) -> Result<bool, StoreError> {
         let done = sqlx::query("UPDATE nodes SET last_heartbeat = $1 WHERE node_id = $2")
-            .bind(now_ms())
+            .bind(self.now_ms())
             .bind(node_id)
             .execute(&self.pool)
             .await
@@ -79,7 +79,7 @@ impl Store {
             .begin()
             .await
             .map_err(db("starting a transaction"))?;
-        let now = now_ms();
+        let now = self.now_ms();
         // One upsert statement per chunk (the last report of a bot in a batch wins; a bot twice
         // in one statement would be an error on PostgreSQL).
         let mut last: Vec<&(&str, &serde_json::Value, &serde_json::Value)> = Vec::new();

@@ -177,15 +177,7 @@ pub async fn store_with_tokens(
     store
 }
 
-/// A test whose real component is missing here: under CI (`CI` set) that fails the test, since
-/// CI installs every component; elsewhere it says the test is skipped and why.
-pub fn skip_unless_ci(test: &str, why: &str) {
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{test}: {why}; CI must provide it"
-    );
-    eprintln!("SKIP {test}: {why}");
-}
+pub use sniperforge_testkit::skip_unless_ci;
 
 /// A throwaway PostgreSQL cluster and its URL, or `None` (saying `test` is skipped) without
 /// the server binaries. Under CI (`CI` set) a missing server fails the test instead: CI
