@@ -61,6 +61,7 @@ pub struct StatusSummary {
 }
 
 /// `GET /health` (HTTP 200 when healthy, else 503).
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Health {
     /// Whether everything is alive and fresh.
@@ -70,6 +71,7 @@ pub struct Health {
     /// How the runtime runs (layout, cores, spin or park) and what it could not honour (a
     /// configured core the machine lacks, fewer cores than threads): worth knowing, not a fault.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(test, ts(as = "Option<Vec<String>>", optional))]
     pub details: Vec<String>,
 }
 

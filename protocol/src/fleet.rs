@@ -77,6 +77,7 @@ pub struct DesiredQuery {
 }
 
 /// What the gateway wants of a bot.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DesiredState {
@@ -144,6 +145,7 @@ impl std::str::FromStr for DesiredState {
 }
 
 /// What an operator may ask of a bot (`POST /api/v1/bots/{id}/{action}`).
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BotAction {
@@ -160,12 +162,12 @@ pub enum BotAction {
 }
 
 impl BotAction {
-    /// Every action.
+    /// Every action (in the order the UI shows them).
     pub const ALL: [BotAction; 5] = [
         Self::Start,
-        Self::Stop,
         Self::Pause,
         Self::Resume,
+        Self::Stop,
         Self::Restart,
     ];
 
@@ -260,31 +262,40 @@ pub struct Desired {
 
 /// A bot as its node sees it: the lifecycle state, why, and where it runs. The gateway keeps
 /// it as the bot's status; fields it does not name are ignored.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct NodeBotStatus {
     /// `starting`, `running`, `paused`, `stopping`, `stopped` or `error`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
     pub state: Option<String>,
     /// Why, for `error` and some `starting` and `stopped` states.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
     pub reason: Option<String>,
     /// The node's supervisor backend.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
     pub backend: Option<String>,
     /// The configuration version the node runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional, type = "number"))]
     pub config_version: Option<i64>,
     /// The bot's control port on the node's loopback.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
     pub control_port: Option<u16>,
     /// Process id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
     pub pid: Option<u32>,
     /// Restarts by the supervisor.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
     pub restarts: Option<u32>,
     /// What the bot publishes (the dashboard's market view).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional, type = "Record<string, unknown>"))]
     pub outputs: Option<Value>,
 }
 

@@ -16,6 +16,8 @@ pub mod ids;
 pub mod params;
 pub mod spec;
 pub mod telemetry;
+#[cfg(test)]
+mod typescript;
 pub mod wire;
 
 pub use config::{

@@ -7,6 +7,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 /// The seven bot types.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum BotType {
@@ -77,6 +78,7 @@ impl FromStr for BotType {
 }
 
 /// A bot's lifecycle state.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "state", content = "reason")]
 pub enum BotStatus {
@@ -157,6 +159,7 @@ impl fmt::Display for BotStatus {
 }
 
 /// Deployment environment.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Environment {
@@ -170,16 +173,20 @@ pub enum Environment {
 }
 
 /// Resources a bot reserves on its node.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Resources {
     /// CPU cores to pin to (feed thread first, then strategy thread).
+    #[cfg_attr(test, ts(type = "number[]"))]
     pub cores: Vec<usize>,
     /// Memory limit in MiB.
+    #[cfg_attr(test, ts(type = "number"))]
     pub memory_mb: u64,
 }
 
 /// The configuration envelope every bot file and API call carries.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BotConfig {
@@ -188,6 +195,7 @@ pub struct BotConfig {
     /// Type.
     pub bot_type: BotType,
     /// Type-specific parameters (see the type's JSON Schema).
+    #[cfg_attr(test, ts(type = "Record<string, Record<string, unknown>>"))]
     pub parameters: serde_json::Value,
     /// Environment.
     pub environment: Environment,
@@ -196,33 +204,42 @@ pub struct BotConfig {
 }
 
 /// Latency percentiles of one pipeline stage, in ns.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct StageLatency {
     /// Median.
+    #[cfg_attr(test, ts(type = "number"))]
     pub p50: u64,
     /// 99th percentile.
+    #[cfg_attr(test, ts(type = "number"))]
     pub p99: u64,
     /// 99.9th percentile.
+    #[cfg_attr(test, ts(type = "number"))]
     pub p999: u64,
     /// Largest.
+    #[cfg_attr(test, ts(type = "number"))]
     pub max: u64,
 }
 
 /// What a bot reports (a field left out reads as zero or empty).
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default)]
 pub struct BotMetrics {
     /// Trades executed (paper or live).
+    #[cfg_attr(test, ts(type = "number"))]
     pub trades_executed: u64,
     /// Profit in USD.
     pub profit_usd: f64,
     /// Filled / executed.
     pub success_rate: f64,
     /// Seconds since start.
+    #[cfg_attr(test, ts(type = "number"))]
     pub uptime_seconds: u64,
     /// CPU use, percent of one core.
     pub cpu_usage: f64,
     /// Resident memory, bytes.
+    #[cfg_attr(test, ts(type = "number"))]
     pub memory_usage: u64,
     /// Type-specific numbers.
     pub custom_metrics: std::collections::BTreeMap<String, f64>,

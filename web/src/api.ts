@@ -161,12 +161,4 @@ export function fmtStatus(s: unknown): string {
   return 'unknown'
 }
 
-export const BOT_TYPES = [
-  'enhanced_arbitrage',
-  'triangular_arbitrage',
-  'flash_loan_arbitrage',
-  'cross_chain_arbitrage',
-  'ml_analytics',
-  'portfolio_manager',
-  'real_time_dashboard',
-] as const
+export { BOT_TYPES } from './generated/protocol'

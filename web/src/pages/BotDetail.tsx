@@ -3,6 +3,7 @@ import { api, ApiError, can, fmtNs, fmtStatus, fmtUsd, stream, type Role } from 
 import { Chart } from '../components/Chart'
 import { ConfirmButton } from '../components/Confirm'
 import { canonical, diffLines } from '../diff'
+import { ACTIONS_FROM, type DesiredState } from '../generated/protocol'
 import { go } from '../router'
 import { statusClass } from './Fleet'
 import { PortfolioPanel } from './PortfolioPanel'
@@ -12,12 +13,6 @@ const RANGES: Record<string, { ms: number; refresh: number }> = {
   '5 min': { ms: 5 * 60_000, refresh: 2_000 },
   '1 h': { ms: 3_600_000, refresh: 10_000 },
   '24 h': { ms: 86_400_000, refresh: 60_000 },
-}
-
-const ACTIONS: Record<string, string[]> = {
-  stopped: ['start', 'restart'],
-  running: ['pause', 'stop', 'restart'],
-  paused: ['resume', 'stop', 'restart'],
 }
 
 export function BotDetail({ id, role }: { id: string; role: Role }) {
@@ -74,7 +69,7 @@ export function BotDetail({ id, role }: { id: string; role: Role }) {
         <span className="grow" />
         {can(role, 'operator') && (
           <div className="row" data-testid="bot-actions">
-            {(ACTIONS[desired] ?? []).map((a) => (
+            {(ACTIONS_FROM[desired as DesiredState] ?? []).map((a) => (
               <ConfirmButton
                 key={a}
                 label={a[0].toUpperCase() + a.slice(1)}

@@ -1,0 +1,158 @@
+// Generated from protocol/ by `UPDATE_TS=1 cargo test -p sniperforge-protocol typescript`;
+// do not edit (a test fails when it is out of date).
+
+export type BotType = "enhanced_arbitrage" | "triangular_arbitrage" | "flash_loan_arbitrage" | "cross_chain_arbitrage" | "ml_analytics" | "portfolio_manager" | "real_time_dashboard";
+
+export type Environment = "dev" | "test" | "prod";
+
+export type Resources = { 
+/**
+ * CPU cores to pin to (feed thread first, then strategy thread).
+ */
+cores: number[], 
+/**
+ * Memory limit in MiB.
+ */
+memory_mb: number, };
+
+export type BotConfig = { 
+/**
+ * Unique id (letters, digits, '-' and '_').
+ */
+bot_id: string, 
+/**
+ * Type.
+ */
+bot_type: BotType, 
+/**
+ * Type-specific parameters (see the type's JSON Schema).
+ */
+parameters: Record<string, Record<string, unknown>>, 
+/**
+ * Environment.
+ */
+environment: Environment, 
+/**
+ * Reserved resources.
+ */
+resources: Resources, };
+
+export type BotStatus = { "state": "starting" } | { "state": "running" } | { "state": "paused" } | { "state": "stopping" } | { "state": "stopped" } | { "state": "error", "reason": string };
+
+export type StageLatency = { 
+/**
+ * Median.
+ */
+p50: number, 
+/**
+ * 99th percentile.
+ */
+p99: number, 
+/**
+ * 99.9th percentile.
+ */
+p999: number, 
+/**
+ * Largest.
+ */
+max: number, };
+
+export type BotMetrics = { 
+/**
+ * Trades executed (paper or live).
+ */
+trades_executed: number, 
+/**
+ * Profit in USD.
+ */
+profit_usd: number, 
+/**
+ * Filled / executed.
+ */
+success_rate: number, 
+/**
+ * Seconds since start.
+ */
+uptime_seconds: number, 
+/**
+ * CPU use, percent of one core.
+ */
+cpu_usage: number, 
+/**
+ * Resident memory, bytes.
+ */
+memory_usage: number, 
+/**
+ * Type-specific numbers.
+ */
+custom_metrics: { [key in string]?: number }, 
+/**
+ * Per-stage latency (stage name → percentiles).
+ */
+latency: { [key in string]?: StageLatency }, };
+
+export type DesiredState = "running" | "paused" | "stopped";
+
+export type BotAction = "start" | "stop" | "pause" | "resume" | "restart";
+
+export type NodeBotStatus = { 
+/**
+ * `starting`, `running`, `paused`, `stopping`, `stopped` or `error`.
+ */
+state?: string, 
+/**
+ * Why, for `error` and some `starting` and `stopped` states.
+ */
+reason?: string, 
+/**
+ * The node's supervisor backend.
+ */
+backend?: string, 
+/**
+ * The configuration version the node runs.
+ */
+config_version?: number, 
+/**
+ * The bot's control port on the node's loopback.
+ */
+control_port?: number, 
+/**
+ * Process id.
+ */
+pid?: number, 
+/**
+ * Restarts by the supervisor.
+ */
+restarts?: number, 
+/**
+ * What the bot publishes (the dashboard's market view).
+ */
+outputs?: Record<string, unknown>, };
+
+export type Health = { 
+/**
+ * Whether everything is alive and fresh.
+ */
+healthy: boolean, 
+/**
+ * What is wrong, when anything is.
+ */
+reasons: Array<string>, 
+/**
+ * How the runtime runs (layout, cores, spin or park) and what it could not honour (a
+ * configured core the machine lacks, fewer cores than threads): worth knowing, not a fault.
+ */
+details?: Array<string>, };
+
+/** Every bot type, in the order the gateway lists them. */
+export const BOT_TYPES: readonly BotType[] = ['enhanced_arbitrage', 'triangular_arbitrage', 'flash_loan_arbitrage', 'cross_chain_arbitrage', 'ml_analytics', 'portfolio_manager', 'real_time_dashboard'] as const
+
+/** Every desired state. */
+export const DESIRED_STATES: readonly DesiredState[] = ['running', 'paused', 'stopped'] as const
+
+/** The actions the gateway accepts from each desired state (`restart` from any). */
+export const ACTIONS_FROM: Record<DesiredState, readonly BotAction[]> = {
+  running: ['pause', 'stop', 'restart'],
+  paused: ['resume', 'stop', 'restart'],
+  stopped: ['start', 'restart'],
+}
