@@ -117,25 +117,25 @@ impl Store {
     }
 
     /// Alerts, active first then the most recent resolved ones.
-    pub async fn alerts(&self) -> Result<Vec<Value>, StoreError> {
+    pub async fn alerts(&self) -> Result<Vec<crate::store::AlertRow>, StoreError> {
         let rows = sqlx::query("SELECT alert_id, rule_id, target, message, state, started_at, resolved_at FROM alerts ORDER BY state, started_at DESC LIMIT 500")
             .fetch_all(self.pool())
             .await
             .map_err(db("listing alerts"))?;
-        Ok(rows
-            .iter()
+        rows.iter()
             .map(|r| {
-                json!({
-                    "alert_id": r.try_get::<String, _>("alert_id").unwrap_or_default(),
-                    "rule_id": r.try_get::<String, _>("rule_id").unwrap_or_default(),
-                    "target": r.try_get::<String, _>("target").unwrap_or_default(),
-                    "message": r.try_get::<String, _>("message").unwrap_or_default(),
-                    "state": r.try_get::<String, _>("state").unwrap_or_default(),
-                    "started_at": r.try_get::<i64, _>("started_at").unwrap_or(0),
-                    "resolved_at": r.try_get::<i64, _>("resolved_at").unwrap_or(0),
+                let col = |c: &'static str| db(format!("reading alert column {c}"));
+                Ok(crate::store::AlertRow {
+                    alert_id: r.try_get("alert_id").map_err(col("alert_id"))?,
+                    rule_id: r.try_get("rule_id").map_err(col("rule_id"))?,
+                    target: r.try_get("target").map_err(col("target"))?,
+                    message: r.try_get("message").map_err(col("message"))?,
+                    state: r.try_get("state").map_err(col("state"))?,
+                    started_at: r.try_get("started_at").map_err(col("started_at"))?,
+                    resolved_at: r.try_get("resolved_at").map_err(col("resolved_at"))?,
                 })
             })
-            .collect())
+            .collect()
     }
 
     async fn set_alert(
@@ -205,10 +205,10 @@ pub struct Inputs<'a> {
     pub now_ms: i64,
     /// Every bot.
     pub bots: &'a [crate::store::BotRow],
-    /// Every node (as `GET /api/v1/nodes` lists them).
-    pub nodes: &'a [Value],
-    /// Bot id → its last report (`status`, `metrics`, `reported_at`).
-    pub reports: &'a std::collections::HashMap<String, Value>,
+    /// Every node.
+    pub nodes: &'a [crate::store::NodeRow],
+    /// Bot id → its last report.
+    pub reports: &'a std::collections::HashMap<String, crate::store::ReportRow>,
     /// Bot, stage, window → the p99 the rule compares.
     pub p99: &'a P99Source<'a>,
 }
@@ -242,10 +242,7 @@ pub fn firing(kind: &RuleKind, input: &Inputs<'_>) -> (Vec<String>, Vec<(String,
                 .filter(|b| b.desired_state == DesiredState::Running)
             {
                 watched.push(b.bot_id.clone());
-                let last = reports
-                    .get(&b.bot_id)
-                    .and_then(|r| r["reported_at"].as_i64())
-                    .unwrap_or(0);
+                let last = reports.get(&b.bot_id).map_or(0, |r| r.reported_at);
                 if now - last > (*after_s as i64) * 1000 {
                     firing.push((
                         b.bot_id.clone(),
@@ -258,9 +255,9 @@ pub fn firing(kind: &RuleKind, input: &Inputs<'_>) -> (Vec<String>, Vec<(String,
             for b in bots {
                 watched.push(b.bot_id.clone());
                 if let Some(r) = reports.get(&b.bot_id)
-                    && r["status"]["state"] == "error"
+                    && r.status.state.as_deref() == Some("error")
                 {
-                    let reason = r["status"]["reason"].as_str().unwrap_or("no reason given");
+                    let reason = r.status.reason.as_deref().unwrap_or("no reason given");
                     firing.push((
                         b.bot_id.clone(),
                         format!("bot {} is in error: {reason}", b.bot_id),
@@ -270,9 +267,9 @@ pub fn firing(kind: &RuleKind, input: &Inputs<'_>) -> (Vec<String>, Vec<(String,
         }
         RuleKind::NodeLost { after_s } => {
             for n in nodes {
-                let id = n["node_id"].as_str().unwrap_or_default().to_string();
+                let id = n.node_id.clone();
                 watched.push(id.clone());
-                if now - n["last_heartbeat"].as_i64().unwrap_or(0) > (*after_s as i64) * 1000 {
+                if now - n.last_heartbeat > (*after_s as i64) * 1000 {
                     firing.push((
                         id.clone(),
                         format!("node {id} lost: no heartbeat for over {after_s} s"),
@@ -286,9 +283,10 @@ pub fn firing(kind: &RuleKind, input: &Inputs<'_>) -> (Vec<String>, Vec<(String,
                 let Some(r) = reports.get(&b.bot_id) else {
                     continue;
                 };
-                let pnl = r["metrics"]["custom_metrics"]["daily_pnl_usd"].as_f64();
-                let reason = r["status"]["reason"].as_str().unwrap_or_default();
-                if r["status"]["state"] == "error" && reason.contains("daily loss limit") {
+                let pnl = r.metrics["custom_metrics"]["daily_pnl_usd"].as_f64();
+                let reason = r.status.reason.as_deref().unwrap_or_default();
+                if r.status.state.as_deref() == Some("error") && reason.contains("daily loss limit")
+                {
                     firing.push((b.bot_id.clone(), format!("bot {}: {reason}", b.bot_id)));
                 } else if let (Some(limit), Some(pnl)) = (limit_usd, pnl)
                     && pnl <= -limit
@@ -311,7 +309,7 @@ pub fn firing(kind: &RuleKind, input: &Inputs<'_>) -> (Vec<String>, Vec<(String,
                 watched.push(b.bot_id.clone());
                 let age = reports
                     .get(&b.bot_id)
-                    .and_then(|r| r["metrics"]["custom_metrics"]["feed_age_ms"].as_f64());
+                    .and_then(|r| r.metrics["custom_metrics"]["feed_age_ms"].as_f64());
                 if let Some(age) = age.filter(|a| *a > *after_ms as f64) {
                     firing.push((
                         b.bot_id.clone(),
@@ -641,8 +639,9 @@ async fn exchange<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::BotRow;
+    use crate::store::{BotRow, NodeRow, ReportRow};
     use sniperforge_protocol::fleet::DesiredState;
+    use sniperforge_protocol::fleet::NodeBotStatus;
 
     const NOW: i64 = 1_800_000_000_000;
 
@@ -659,15 +658,39 @@ mod tests {
         }
     }
 
+    /// A report: `{"status": {…}, "metrics": {…}, "reported_at": ms}` read as the store's row.
+    fn report(v: Value) -> ReportRow {
+        ReportRow {
+            node_id: "ny-1".into(),
+            status: serde_json::from_value::<NodeBotStatus>(v["status"].clone())
+                .unwrap_or_default(),
+            metrics: v["metrics"].clone(),
+            reported_at: v["reported_at"].as_i64().unwrap_or(0),
+        }
+    }
+
+    fn node(id: &str, last_heartbeat: i64) -> NodeRow {
+        NodeRow {
+            node_id: id.into(),
+            hostname: id.into(),
+            cores: 2,
+            isolated_cores: Vec::new(),
+            memory_mb: 1024,
+            backend: "process".into(),
+            registered_at: 0,
+            last_heartbeat,
+        }
+    }
+
     fn run(
         kind: RuleKind,
         bots: &[BotRow],
-        nodes: &[Value],
+        nodes: &[NodeRow],
         reports: &[(&str, Value)],
     ) -> Vec<String> {
         let reports = reports
             .iter()
-            .map(|(id, r)| (id.to_string(), r.clone()))
+            .map(|(id, r)| (id.to_string(), report(r.clone())))
             .collect();
         let p99 = |bot: &str, _: &str, _: Option<u64>| (bot == "slow").then_some(9_000);
         let input = Inputs {
@@ -701,10 +724,7 @@ mod tests {
             run(RuleKind::BotDown { after_s: 5 }, &bots, &[], &reports),
             ["quiet"]
         );
-        let nodes = [
-            json!({"node_id": "a", "last_heartbeat": NOW - 30_000}),
-            json!({"node_id": "b", "last_heartbeat": NOW - 30_001}),
-        ];
+        let nodes = [node("a", NOW - 30_000), node("b", NOW - 30_001)];
         assert_eq!(
             run(RuleKind::NodeLost { after_s: 30 }, &[], &nodes, &[]),
             ["b"]

@@ -76,12 +76,12 @@ async fn metrics(state: &AppState, topic: &Topic, bots: &[BotRow]) -> Result<Val
                 .iter()
                 .map(|b| {
                     let r = reports.get(&b.bot_id);
-                    let m = r.map(|r| &r["metrics"]);
+                    let m = r.map(|r| &r.metrics);
                     json!({
                         "bot_id": b.bot_id, "bot_type": b.bot_type, "node_id": b.node_id,
                         "desired_state": b.desired_state, "config_version": b.config_version,
-                        "status": r.map(|r| r["status"].clone()),
-                        "reported_at": r.map(|r| r["reported_at"].clone()),
+                        "status": r.map(|r| &r.status),
+                        "reported_at": r.map(|r| r.reported_at),
                         "trades_executed": m.map(|m| m["trades_executed"].clone()),
                         "profit_usd": m.map(|m| m["profit_usd"].clone()),
                         "latency_ns": merged(state, std::slice::from_ref(b), |_| true),
@@ -100,7 +100,7 @@ async fn metrics(state: &AppState, topic: &Topic, bots: &[BotRow]) -> Result<Val
             let nodes = state.store.nodes().await.map_err(|e| e.to_string())?;
             let node = nodes
                 .into_iter()
-                .find(|n| n["node_id"] == id.as_str())
+                .find(|n| n.node_id == *id)
                 .ok_or_else(|| format!("no node {id}"))?;
             Ok(json!({
                 "node": node,

@@ -78,12 +78,11 @@ pub(super) async fn bot_metrics(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("bot {id}")))?;
     let report = state.store.bot_report(&id).await?;
-    let field = |k: &str| report.as_ref().map_or(Value::Null, |r| r[k].clone());
     Ok(axum::Json(json!({
         "bot_id": id,
-        "metrics": field("metrics"),
-        "reported_at": field("reported_at"),
-        "node_id": field("node_id"),
+        "metrics": report.as_ref().map_or(Value::Null, |r| r.metrics.clone()),
+        "reported_at": report.as_ref().map(|r| r.reported_at),
+        "node_id": report.as_ref().map(|r| r.node_id.clone()),
     }))
     .into_response())
 }
@@ -371,7 +370,7 @@ pub(super) async fn prometheus(State(state): State<Arc<AppState>>) -> ApiResult 
     let reports = state.store.bot_reports().await?;
     for b in &bots {
         if let Some(report) = reports.get(&b.bot_id) {
-            let m = &report["metrics"];
+            let m = &report.metrics;
             let labels = format!(
                 "bot_id=\"{}\",bot_type=\"{}\",node_id=\"{}\"",
                 prometheus_label(&b.bot_id),

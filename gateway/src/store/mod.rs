@@ -142,17 +142,73 @@ fn json_row(r: &sqlx::any::AnyRow, text: &[&str], ints: &[&str]) -> serde_json::
 }
 
 /// A `bot_reports` row as the API shows it.
-fn report_json(r: &sqlx::any::AnyRow) -> serde_json::Value {
-    let parse = |c: &str| {
-        serde_json::from_str::<serde_json::Value>(&r.try_get::<String, _>(c).unwrap_or_default())
-            .unwrap_or_default()
+/// A bot's latest report as stored.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ReportRow {
+    /// The node that reported it.
+    pub node_id: String,
+    /// Its status as the node saw it.
+    pub status: sniperforge_protocol::fleet::NodeBotStatus,
+    /// Its counters as the bot wrote them (`null` when it did not answer).
+    pub metrics: serde_json::Value,
+    /// When, unix ms.
+    pub reported_at: i64,
+}
+
+fn report_row(r: &sqlx::any::AnyRow) -> Result<ReportRow, StoreError> {
+    let text = |c: &str| {
+        r.try_get::<String, _>(c)
+            .map_err(db(format!("reading report column {c}")))
     };
-    serde_json::json!({
-        "node_id": r.try_get::<String, _>("node_id").unwrap_or_default(),
-        "status": parse("status"),
-        "metrics": parse("metrics"),
-        "reported_at": r.try_get::<i64, _>("reported_at").unwrap_or(0),
+    Ok(ReportRow {
+        node_id: text("node_id")?,
+        // Written by this gateway from a typed status: a row it cannot read is an old one.
+        status: serde_json::from_str(&text("status")?).unwrap_or_default(),
+        metrics: serde_json::from_str(&text("metrics")?).unwrap_or_default(),
+        reported_at: r
+            .try_get("reported_at")
+            .map_err(db("reading report column reported_at"))?,
     })
+}
+
+/// A node as registered, with its last heartbeat.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NodeRow {
+    /// Node id.
+    pub node_id: String,
+    /// Host name.
+    pub hostname: String,
+    /// CPU cores.
+    pub cores: i64,
+    /// Cores isolated for bots.
+    pub isolated_cores: Vec<u32>,
+    /// Memory, MiB.
+    pub memory_mb: i64,
+    /// Supervisor backend.
+    pub backend: String,
+    /// First registered, unix ms.
+    pub registered_at: i64,
+    /// Last heartbeat, unix ms.
+    pub last_heartbeat: i64,
+}
+
+/// An alert, active or resolved.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AlertRow {
+    /// `<rule>:<target>`.
+    pub alert_id: String,
+    /// The rule.
+    pub rule_id: String,
+    /// The bot or node.
+    pub target: String,
+    /// What fired.
+    pub message: String,
+    /// `active` or `resolved`.
+    pub state: String,
+    /// Raised, unix ms.
+    pub started_at: i64,
+    /// Resolved, unix ms (0 while active).
+    pub resolved_at: i64,
 }
 
 /// The columns of a [`BotRow`], with the bot's latest config version.

@@ -45,26 +45,30 @@ impl Store {
     }
 
     /// Every node with its last heartbeat.
-    pub async fn nodes(&self) -> Result<Vec<serde_json::Value>, StoreError> {
+    pub async fn nodes(&self) -> Result<Vec<NodeRow>, StoreError> {
         let rows = sqlx::query("SELECT node_id, hostname, cores, isolated_cores, memory_mb, backend, registered_at, last_heartbeat FROM nodes ORDER BY node_id")
             .fetch_all(&self.pool)
             .await
             .map_err(db("listing nodes"))?;
-        Ok(rows
-            .iter()
+        rows.iter()
             .map(|r| {
-                serde_json::json!({
-                    "node_id": r.try_get::<String, _>("node_id").unwrap_or_default(),
-                    "hostname": r.try_get::<String, _>("hostname").unwrap_or_default(),
-                    "cores": r.try_get::<i64, _>("cores").unwrap_or(0),
-                    "isolated_cores": serde_json::from_str::<serde_json::Value>(&r.try_get::<String, _>("isolated_cores").unwrap_or_default()).unwrap_or_default(),
-                    "memory_mb": r.try_get::<i64, _>("memory_mb").unwrap_or(0),
-                    "backend": r.try_get::<String, _>("backend").unwrap_or_default(),
-                    "registered_at": r.try_get::<i64, _>("registered_at").unwrap_or(0),
-                    "last_heartbeat": r.try_get::<i64, _>("last_heartbeat").unwrap_or(0),
+                let col = |c: &'static str| db(format!("reading node column {c}"));
+                Ok(NodeRow {
+                    node_id: r.try_get("node_id").map_err(col("node_id"))?,
+                    hostname: r.try_get("hostname").map_err(col("hostname"))?,
+                    cores: r.try_get("cores").map_err(col("cores"))?,
+                    isolated_cores: serde_json::from_str(
+                        &r.try_get::<String, _>("isolated_cores")
+                            .map_err(col("isolated_cores"))?,
+                    )
+                    .unwrap_or_default(),
+                    memory_mb: r.try_get("memory_mb").map_err(col("memory_mb"))?,
+                    backend: r.try_get("backend").map_err(col("backend"))?,
+                    registered_at: r.try_get("registered_at").map_err(col("registered_at"))?,
+                    last_heartbeat: r.try_get("last_heartbeat").map_err(col("last_heartbeat"))?,
                 })
             })
-            .collect())
+            .collect()
     }
 
     /// Stores the latest report of each bot in `reports` (bot id, status, metrics as the agent
@@ -131,7 +135,7 @@ impl Store {
     }
 
     /// The latest report of a bot: (node, status, metrics, unix ms).
-    pub async fn bot_report(&self, bot_id: &str) -> Result<Option<serde_json::Value>, StoreError> {
+    pub async fn bot_report(&self, bot_id: &str) -> Result<Option<ReportRow>, StoreError> {
         let row = sqlx::query(
             "SELECT bot_id, node_id, status, metrics, reported_at FROM bot_reports WHERE bot_id = $1",
         )
@@ -139,22 +143,26 @@ impl Store {
         .fetch_optional(&self.pool)
         .await
         .map_err(db(format!("reading report of {bot_id}")))?;
-        Ok(row.as_ref().map(report_json))
+        row.as_ref().map(report_row).transpose()
     }
 
     /// Every bot's latest report, by bot id, in one query (for fleet-wide passes).
     pub async fn bot_reports(
         &self,
-    ) -> Result<std::collections::HashMap<String, serde_json::Value>, StoreError> {
+    ) -> Result<std::collections::HashMap<String, ReportRow>, StoreError> {
         let rows =
             sqlx::query("SELECT bot_id, node_id, status, metrics, reported_at FROM bot_reports")
                 .fetch_all(&self.pool)
                 .await
                 .map_err(db("reading bot reports"))?;
-        Ok(rows
-            .iter()
-            .map(|r| (r.try_get("bot_id").unwrap_or_default(), report_json(r)))
-            .collect())
+        rows.iter()
+            .map(|r| {
+                let id: String = r
+                    .try_get("bot_id")
+                    .map_err(db("reading report column bot_id"))?;
+                Ok((id, report_row(r)?))
+            })
+            .collect()
     }
 
     /// The connection pool (for the store's other modules).
