@@ -115,8 +115,8 @@ impl Endpoint {
         let tls = if https {
             let (host, _) = sniperforge_host::net::split_host_port(authority, 443)
                 .map_err(|_| HttpError::BadUrl(url.to_string()))?;
-            let config =
-                sniperforge_host::net::tls_client(ca, "--gateway-ca").map_err(HttpError::Tls)?;
+            let config = sniperforge_host::net::tls_client(ca, "--gateway-ca")
+                .map_err(|e| HttpError::Tls(e.to_string()))?;
             Some((host, config))
         } else {
             None

@@ -523,7 +523,7 @@ impl Webhooks {
     }
 
     fn client(extra_ca: Option<&std::path::Path>) -> Result<Arc<rustls::ClientConfig>, String> {
-        sniperforge_host::net::tls_client(extra_ca, "webhook CA")
+        sniperforge_host::net::tls_client(extra_ca, "webhook CA").map_err(|e| e.to_string())
     }
 
     /// POSTs `body` to the webhook, retrying up to three times with growing backoff (each
@@ -573,7 +573,8 @@ impl Webhooks {
             .ok_or_else(|| format!("{addr}: no address"))?;
         let stream = target
             .connect_to(Some(first), config, Duration::from_secs(3))
-            .await?;
+            .await
+            .map_err(|e| e.to_string())?;
         let payload = body.to_string();
         let request = format!(
             "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}",

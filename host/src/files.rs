@@ -12,26 +12,52 @@ pub const CONTROL_SECRET_FILE: &str = "control.secret";
 /// Shortest control secret accepted from a file.
 pub const CONTROL_SECRET_MIN: usize = 16;
 
+/// A control secret file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    /// Opening or reading it failed (a symlink is refused here too).
+    #[error("control secret {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Too short, or holds spaces or control characters.
+    #[error(
+        "control secret {path}: must be at least {CONTROL_SECRET_MIN} printable characters without spaces"
+    )]
+    Weak {
+        /// The file.
+        path: String,
+    },
+}
+
 /// Reads a control secret from `path` (trimmed; at most 4 KiB, at least
 /// [`CONTROL_SECRET_MIN`] characters, no symlink followed).
-pub fn read_control_secret(path: &std::path::Path) -> Result<String, String> {
+pub fn read_control_secret(path: &std::path::Path) -> Result<String, SecretError> {
     use std::io::Read as _;
     use std::os::unix::fs::OpenOptionsExt as _;
     let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
         .open(path)
-        .map_err(|e| format!("control secret {}: {e}", path.display()))?;
+        .map_err(|source| SecretError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
     let mut text = String::new();
     file.take(4096)
         .read_to_string(&mut text)
-        .map_err(|e| format!("control secret {}: {e}", path.display()))?;
+        .map_err(|source| SecretError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
     let secret = text.trim();
     if secret.len() < CONTROL_SECRET_MIN || secret.chars().any(|c| c.is_control() || c == ' ') {
-        return Err(format!(
-            "control secret {}: must be at least {CONTROL_SECRET_MIN} printable characters without spaces",
-            path.display()
-        ));
+        return Err(SecretError::Weak {
+            path: path.display().to_string(),
+        });
     }
     Ok(secret.to_string())
 }

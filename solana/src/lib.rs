@@ -269,7 +269,7 @@ impl SolanaFeed {
         })?;
         let (rpc_url, ws_url) = options.endpoints()?;
         let tls = sniperforge_host::net::tls_client(options.ca.as_deref(), "--rpc-ca")
-            .map_err(SolanaError::Config)?;
+            .map_err(|e| SolanaError::Config(e.to_string()))?;
         let (stream, name) = match via {
             Via::Websocket => {
                 let name = format!("solana feed {}{}", ws_url.authority, ws_url.path);

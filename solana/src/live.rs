@@ -504,7 +504,7 @@ impl LiveRunner {
         let keypair =
             load_keypair(Path::new(&execution.keypair_path)).map_err(SolanaError::Config)?;
         let tls = sniperforge_host::net::tls_client(options.ca.as_deref(), "--rpc-ca")
-            .map_err(SolanaError::Config)?;
+            .map_err(|e| SolanaError::Config(e.to_string()))?;
         let priority_fee = execution.priority_fee_micro_lamports;
         let settings = SendSettings {
             compute_unit_limit: 0,

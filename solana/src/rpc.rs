@@ -107,7 +107,7 @@ impl Rpc {
     /// A client of `url` (http:// or https://).
     pub(crate) fn new(url: &str, tls: Arc<rustls::ClientConfig>) -> Result<Self, String> {
         Ok(Self {
-            url: Url::parse(url, HTTP)?,
+            url: Url::parse(url, HTTP).map_err(|e| e.to_string())?,
             tls,
             sender: None,
             next_id: 0,
