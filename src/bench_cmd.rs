@@ -115,6 +115,12 @@ fn ml_run(a: &MlBenchArgs) -> anyhow::Result<()> {
                 .join("; ")
         )
     })?;
+    let (models, features) = cfg.params.ml().ok_or_else(|| {
+        anyhow::anyhow!(
+            "the evaluation needs an ml_analytics configuration, not {}",
+            cfg.config.bot_type
+        )
+    })?;
     let mut sim = ml::ml_sim(a.seed);
     let mut sampler = ml::Sampler::new(
         &sniperforge_bots::feed::Universe::from_sim(&mut sim),
@@ -160,10 +166,6 @@ fn ml_run(a: &MlBenchArgs) -> anyhow::Result<()> {
         );
     }
     updates = updates.max(1);
-    let (models, features) = cfg
-        .params
-        .ml()
-        .ok_or_else(|| anyhow::anyhow!("the evaluation needs an ml_analytics configuration"))?;
     let features = ml::FeatureSpec::of(features, models);
     let spec = ml::ModelSpec::of(models);
     let e = ml::walk_forward(&sampler.samples, &features, &spec, 0.5, a.seed);

@@ -310,7 +310,10 @@ mod tests {
         let u = Url::parse("http://[::1]:9000/x", HTTP).expect("url");
         assert_eq!((u.host.as_str(), u.port), ("::1", 9000));
         let e = Url::parse("ftp://x", HTTP).expect_err("scheme");
-        assert!(e.to_string().contains("expected http:// or https://"), "{e}");
+        assert!(
+            e.to_string().contains("expected http:// or https://"),
+            "{e}"
+        );
         let e = Url::parse("http://h:99999", HTTP).expect_err("port");
         assert!(e.to_string().contains("port \"99999\""), "{e}");
         assert!(Url::parse("localhost:80", HTTP).is_err());

@@ -17,6 +17,11 @@ use crate::wire::BotStatus;
 pub const REPORT_BOTS_MAX: usize = 1_024;
 /// Largest `status` or `metrics` object of one bot in a report (bytes of JSON).
 pub const REPORT_OBJECT_MAX: usize = 64 * 1024;
+/// Largest request body the gateway reads (a report included), bytes.
+pub const BODY_MAX: usize = 4 << 20;
+/// Deepest nesting of JSON values a report may carry (the gateway's parser stops at 128 levels
+/// of the whole body; a bot's values sit a few levels down).
+pub const REPORT_DEPTH_MAX: usize = 32;
 /// Most log lines of one bot in one report.
 pub const LOG_LINES_PER_REPORT: usize = 1_000;
 /// Longest log line a report may carry, bytes (the agent cuts longer ones at a character

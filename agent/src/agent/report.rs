@@ -4,7 +4,9 @@
 use serde_json::Value;
 use sniperforge_protocol::BotId;
 use sniperforge_protocol::control::{HdrBody, REPORT_STAGES, StatusSummary};
-use sniperforge_protocol::fleet::{BotReport, NodeBotStatus, REPORT_OBJECT_MAX, Report};
+use sniperforge_protocol::fleet::{
+    BODY_MAX, BotReport, NodeBotStatus, REPORT_DEPTH_MAX, REPORT_OBJECT_MAX, Report,
+};
 
 use super::*;
 
@@ -210,7 +212,9 @@ impl Agent {
                 backend: backend(),
                 ..NodeBotStatus::state("stopped", None)
             };
-            if let Ok(id) = BotId::new(id) {
+            // Stopped and started again within one interval: it is reported as it is now.
+            let again = self.managed.contains_key(&id) || self.problems.contains_key(&id);
+            if let (false, Ok(id)) = (again, BotId::new(id)) {
                 bots.push(BotReport::of(id, status));
             }
         }
@@ -224,10 +228,62 @@ impl Agent {
                 bots.push(BotReport::of(id, status));
             }
         }
-        Report {
+        let mut report = Report {
             node_id: self.opts.node.node_id.clone(),
             bots,
+        };
+        within_body(&mut report);
+        report
+    }
+}
+
+/// The lifecycle states a report names; anything else a bot says is reported as an error.
+const STATES: [&str; 6] = [
+    "starting", "running", "paused", "stopping", "stopped", "error",
+];
+
+/// Control characters as U+FFFD (a NUL is refused by PostgreSQL, an escape code misleads a
+/// terminal).
+fn printable(text: String) -> String {
+    if text.chars().any(char::is_control) {
+        text.chars()
+            .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+            .collect()
+    } else {
+        text
+    }
+}
+
+/// Whether `v` nests deeper than `max` levels (stops looking at `max`).
+fn deeper_than(v: &Value, max: usize) -> bool {
+    match v {
+        Value::Array(a) => max == 0 || a.iter().any(|x| deeper_than(x, max - 1)),
+        Value::Object(o) => max == 0 || o.values().any(|x| deeper_than(x, max - 1)),
+        _ => false,
+    }
+}
+
+/// The report within the gateway's body limit, with room to spare: log lines are left out, a
+/// whole bot's at a time in report order, until it fits (each such bot says how many).
+fn within_body(r: &mut Report) {
+    let budget = BODY_MAX - BODY_MAX / 8;
+    let mut size = json_len(r);
+    if size <= budget {
+        return;
+    }
+    for b in r.bots.iter_mut() {
+        if size <= budget {
+            break;
         }
+        let before = json_len(&b.logs);
+        let dropped = b.logs.len();
+        b.logs.clear();
+        if dropped > 0 {
+            b.logs.push(format!(
+                "({dropped} log lines left out: the report passed {budget} bytes)"
+            ));
+        }
+        size = size + json_len(&b.logs) - before;
     }
 }
 
@@ -257,7 +313,35 @@ fn json_len<T: serde::Serialize>(v: &T) -> usize {
 /// or published outputs past the limit are left out and the status says so, and only the
 /// known latency stages travel.
 fn within_limits(b: &mut BotReport) {
-    b.status.reason = b.status.reason.take().map(|r| cut(r, REASON_MAX));
+    b.status.reason = b
+        .status
+        .reason
+        .take()
+        .map(|r| printable(cut(r, REASON_MAX)));
+    if let Some(state) = b.status.state.take() {
+        if STATES.contains(&state.as_str()) {
+            b.status.state = Some(state);
+        } else {
+            b.status.state = Some("error".into());
+            b.status.reason = Some(format!(
+                "the control endpoint answered an unknown state {:?}",
+                cut(state, 64)
+            ));
+        }
+    }
+    if deeper_than(&b.metrics, REPORT_DEPTH_MAX) {
+        b.metrics = Value::Null;
+    }
+    if b.status
+        .outputs
+        .as_ref()
+        .is_some_and(|o| deeper_than(o, REPORT_DEPTH_MAX))
+    {
+        b.status.outputs = None;
+        b.status.reason = Some(format!(
+            "published outputs left out: nested past {REPORT_DEPTH_MAX} levels"
+        ));
+    }
     if !(b.metrics.is_object() || b.metrics.is_null()) || json_len(&b.metrics) > REPORT_OBJECT_MAX {
         b.metrics = Value::Null;
         b.status.reason = Some(format!(
@@ -270,15 +354,75 @@ fn within_limits(b: &mut BotReport) {
             "published outputs left out: the status passed {REPORT_OBJECT_MAX} bytes"
         ));
     }
+    // Only snapshots the gateway will take: a known stage, base64 of a V2 histogram within
+    // the latency bounds (one bad snapshot would have the gateway refuse the report).
+    let max = sniperforge_protocol::telemetry::latency_histogram().high();
     b.hdr.retain(|stage, snapshot| {
-        REPORT_STAGES.contains(&stage.as_str()) && snapshot.len() <= REPORT_OBJECT_MAX
+        use base64::Engine as _;
+        REPORT_STAGES.contains(&stage.as_str())
+            && snapshot.len() <= REPORT_OBJECT_MAX
+            && base64::engine::general_purpose::STANDARD
+                .decode(snapshot.as_bytes())
+                .ok()
+                .is_some_and(|bytes| sniperforge_protocol::telemetry::pairs_v2(&bytes, max).is_ok())
     });
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
     use serde_json::json;
+
+    #[test]
+    fn states_reasons_and_nesting_are_what_the_gateway_takes() {
+        let mut b = BotReport::of(
+            BotId::new("b1").unwrap(),
+            NodeBotStatus::state(&"s".repeat(70_000), None),
+        );
+        within_limits(&mut b);
+        assert_eq!(b.status.state.as_deref(), Some("error"));
+        assert!(json_len(&b.status) < 1_000);
+        let mut b = BotReport::of(
+            BotId::new("b1").unwrap(),
+            NodeBotStatus::state("error", Some("rpc\u{0}dead\u{1b}[2J".into())),
+        );
+        let mut deep = json!(1);
+        for _ in 0..100 {
+            deep = json!([deep]);
+        }
+        b.metrics = json!({"custom_metrics": {}, "x": deep.clone()});
+        b.status.outputs = Some(deep);
+        within_limits(&mut b);
+        assert!(
+            !b.status
+                .reason
+                .as_deref()
+                .unwrap()
+                .chars()
+                .any(char::is_control)
+        );
+        assert!(b.metrics.is_null() && b.status.outputs.is_none());
+    }
+
+    #[test]
+    fn a_report_stays_under_the_body_limit_by_dropping_the_oldest_logs() {
+        let noisy = |id: &str| {
+            let mut b = BotReport::of(
+                BotId::new(id).unwrap(),
+                NodeBotStatus::state("running", None),
+            );
+            b.logs = vec!["\u{1}".repeat(8 * 1024); 1_000];
+            b
+        };
+        let mut r = Report {
+            node_id: sniperforge_protocol::NodeId::new("n1").unwrap(),
+            bots: vec![noisy("a"), noisy("b"), noisy("c")],
+        };
+        within_body(&mut r);
+        assert!(json_len(&r) <= BODY_MAX, "{} bytes", json_len(&r));
+        assert!(r.bots[0].logs[0].contains("log lines left out"));
+    }
 
     #[test]
     fn one_bot_cannot_push_the_report_past_the_gateway_limits() {
@@ -286,8 +430,13 @@ mod tests {
         status.outputs = Some(json!({"view": "x".repeat(REPORT_OBJECT_MAX)}));
         let mut b = BotReport::of(BotId::new("b1").unwrap(), status);
         b.metrics = json!({"custom_metrics": {"k": "y".repeat(REPORT_OBJECT_MAX)}});
-        b.hdr.insert("decided".into(), "AAAA".into());
-        b.hdr.insert("../x".into(), "AAAA".into());
+        let mut h = sniperforge_protocol::telemetry::latency_histogram();
+        h.record(1_000).unwrap();
+        let good = base64::engine::general_purpose::STANDARD
+            .encode(sniperforge_protocol::telemetry::encode_v2(&h).unwrap());
+        b.hdr.insert("decided".into(), good.clone());
+        b.hdr.insert("detected".into(), "AAAA".into());
+        b.hdr.insert("../x".into(), good);
         within_limits(&mut b);
         assert!(json_len(&b.status) <= REPORT_OBJECT_MAX);
         assert!(b.status.outputs.is_none());

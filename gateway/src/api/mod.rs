@@ -677,7 +677,7 @@ async fn method_not_allowed() -> ApiError {
 }
 
 /// Largest request body (bytes); larger ones answer 413.
-pub const MAX_BODY: usize = 4 << 20;
+pub const MAX_BODY: usize = sniperforge_protocol::fleet::BODY_MAX;
 
 /// Gives the extractors' own rejections (oversized body 413, bad query 400, …), which axum
 /// answers in plain text, the same `{"error": {code, message, details}}` body as everything else.

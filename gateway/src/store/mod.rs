@@ -141,7 +141,6 @@ fn json_row(r: &sqlx::any::AnyRow, text: &[&str], ints: &[&str]) -> serde_json::
     serde_json::Value::Object(out)
 }
 
-/// A `bot_reports` row as the API shows it.
 /// A bot's latest report as stored.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ReportRow {
