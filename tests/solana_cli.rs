@@ -167,7 +167,12 @@ fn a_bot_trades_on_an_rpc_node_survives_its_restart_and_replays_its_recording() 
     args.extend(&endpoint);
     let (_live, addr) = bot(dir.path(), "enhanced_arbitrage", "live", &args);
     wait_for("trades on the RPC feed", Duration::from_secs(60), || {
-        (trades(&addr) > 0 && custom(&addr, "feed_notifications") > 100.0).then_some(())
+        // Connected: its first snapshot applied (notifications arrive, and can be counted,
+        // while that snapshot is still being fetched).
+        (trades(&addr) > 0
+            && custom(&addr, "feed_notifications") > 100.0
+            && custom(&addr, "feed_connected") == 1.0)
+            .then_some(())
     });
     let h = http(&addr, "GET", "/health", None, "");
     assert_eq!(h.0, 200, "{}", h.1);
@@ -315,9 +320,15 @@ fn a_bot_trades_on_a_geyser_stream_and_survives_the_node_restarting() {
 
     let (_bot, addr) = bot(dir.path(), "triangular_arbitrage", "geyser", &endpoint);
     wait_for("trades on the Geyser feed", Duration::from_secs(60), || {
-        (trades(&addr) > 0 && custom(&addr, "feed_notifications") > 100.0).then_some(())
+        // Connected: its first snapshot applied (notifications arrive, and can be counted,
+        // while that snapshot is still being fetched).
+        (trades(&addr) > 0
+            && custom(&addr, "feed_notifications") > 100.0
+            && custom(&addr, "feed_connected") == 1.0)
+            .then_some(())
     });
-    assert_eq!(http(&addr, "GET", "/health", None, "").0, 200);
+    let h = http(&addr, "GET", "/health", None, "");
+    assert_eq!(h.0, 200, "{}", h.1);
 
     let (_node, down) =
         survives_the_node_restarting(&addr, &mut node, "yellowstone feed", grpc, || {
