@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use futures_util::Stream;
-use sniperforge_engine::pubkey::{Pubkey, programs};
+use sniperforge_engine::pubkey::Pubkey;
 use tonic::{Request, Response, Status, Streaming};
 use yellowstone_grpc_proto::geyser::geyser_server::{Geyser, GeyserServer};
 use yellowstone_grpc_proto::geyser::subscribe_request_filter_accounts_filter::Filter as AccountsFilter;
@@ -251,43 +251,7 @@ impl Subscription {
     }
 }
 
-fn bare(update: UpdateOneof) -> SubscribeUpdate {
-    SubscribeUpdate {
-        filters: Vec::new(),
-        update_oneof: Some(update),
-        created_at: None,
-    }
-}
-
-/// The updates malformed-notification faults send: a short pubkey, an update for a filter
-/// that is not the client's, an empty update.
-fn malformed_update(n: usize, first_filter: &str) -> SubscribeUpdate {
-    let account = |pubkey: Vec<u8>| {
-        UpdateOneof::Account(SubscribeUpdateAccount {
-            account: Some(SubscribeUpdateAccountInfo {
-                pubkey,
-                owner: programs::SPL_TOKEN.0.to_vec(),
-                data: vec![0; 165],
-                ..Default::default()
-            }),
-            slot: 1,
-            ..Default::default()
-        })
-    };
-    match n % 3 {
-        0 => SubscribeUpdate {
-            filters: vec![first_filter.to_string()],
-            update_oneof: Some(account(vec![7; 31])),
-            created_at: None,
-        },
-        1 => SubscribeUpdate {
-            filters: vec!["somebody-else".into()],
-            update_oneof: Some(account(vec![7; 32])),
-            created_at: None,
-        },
-        _ => SubscribeUpdate::default(),
-    }
-}
+use sniperforge_solana::yellowstone::{bare_update as bare, malformed_update};
 
 /// One subscriber's stream: requests in order (a ping is answered without touching the
 /// filters; a new filter set replaces the old, replaying from its `from_slot`), changes
@@ -561,6 +525,7 @@ impl Geyser for GeyserSim {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sniperforge_engine::pubkey::programs;
     use sniperforge_engine::whirlpool::state::{
         DYNAMIC_TICK_ARRAY_DISCRIMINATOR, FIXED_TICK_ARRAY_LEN,
     };

@@ -412,51 +412,55 @@ pub(crate) async fn session(r: &mut Reader, at: &Endpoint) -> Result<(), String>
     }
 }
 
+/// An update with no filter names around `update`.
+pub fn bare_update(update: UpdateOneof) -> SubscribeUpdate {
+    SubscribeUpdate {
+        filters: Vec::new(),
+        update_oneof: Some(update),
+        created_at: None,
+    }
+}
+
+/// The malformed updates a client must survive, in turn: a short pubkey under the client's
+/// first filter, an update for a filter that is not the client's, an empty update (rpc-sim's
+/// malformed-notification faults send them; the client's tests feed them).
+pub fn malformed_update(n: usize, first_filter: &str) -> SubscribeUpdate {
+    use yellowstone_grpc_proto::geyser::{SubscribeUpdateAccount, SubscribeUpdateAccountInfo};
+    let account = |pubkey: Vec<u8>| {
+        UpdateOneof::Account(SubscribeUpdateAccount {
+            account: Some(SubscribeUpdateAccountInfo {
+                pubkey,
+                owner: programs::SPL_TOKEN.0.to_vec(),
+                data: vec![0; 165],
+                ..Default::default()
+            }),
+            slot: 1,
+            ..Default::default()
+        })
+    };
+    match n % 3 {
+        0 => SubscribeUpdate {
+            filters: vec![first_filter.to_string()],
+            update_oneof: Some(account(vec![7; 31])),
+            created_at: None,
+        },
+        1 => SubscribeUpdate {
+            filters: vec!["somebody-else".into()],
+            update_oneof: Some(account(vec![7; 32])),
+            created_at: None,
+        },
+        _ => SubscribeUpdate::default(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use yellowstone_grpc_proto::geyser::{
-        SubscribeUpdateAccount, SubscribeUpdateAccountInfo, SubscribeUpdatePing,
-        SubscribeUpdatePong, SubscribeUpdateSlot,
+        SubscribeUpdatePing, SubscribeUpdatePong, SubscribeUpdateSlot,
     };
 
-    fn bare(update: UpdateOneof) -> SubscribeUpdate {
-        SubscribeUpdate {
-            filters: Vec::new(),
-            update_oneof: Some(update),
-            created_at: None,
-        }
-    }
-
-    /// What a faulty server sends: a short pubkey, an update for a filter that is not ours,
-    /// an empty update.
-    fn malformed_update(n: usize, first_filter: &str) -> SubscribeUpdate {
-        let account = |pubkey: Vec<u8>| {
-            UpdateOneof::Account(SubscribeUpdateAccount {
-                account: Some(SubscribeUpdateAccountInfo {
-                    pubkey,
-                    owner: programs::SPL_TOKEN.0.to_vec(),
-                    data: vec![0; 165],
-                    ..Default::default()
-                }),
-                slot: 1,
-                ..Default::default()
-            })
-        };
-        match n % 3 {
-            0 => SubscribeUpdate {
-                filters: vec![first_filter.to_string()],
-                update_oneof: Some(account(vec![7; 31])),
-                created_at: None,
-            },
-            1 => SubscribeUpdate {
-                filters: vec!["somebody-else".into()],
-                update_oneof: Some(account(vec![7; 32])),
-                created_at: None,
-            },
-            _ => SubscribeUpdate::default(),
-        }
-    }
+    use super::bare_update as bare;
 
     #[test]
     fn malformed_updates_are_counted_and_skipped_and_pings_surface() {
