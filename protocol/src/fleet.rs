@@ -305,6 +305,19 @@ pub struct NodeBotStatus {
 }
 
 impl NodeBotStatus {
+    /// Control characters in the state and the reason as U+FFFD: what a bot says is stored and
+    /// shown, and a NUL is refused by PostgreSQL while escape codes mislead terminals.
+    pub fn replace_control_chars(&mut self) {
+        for text in [&mut self.state, &mut self.reason].into_iter().flatten() {
+            if text.chars().any(char::is_control) {
+                *text = text
+                    .chars()
+                    .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+                    .collect();
+            }
+        }
+    }
+
     /// A state with an optional reason.
     pub fn state(state: &str, reason: Option<String>) -> Self {
         Self {
@@ -426,6 +439,9 @@ mod tests {
             serde_json::to_value(&s).unwrap(),
             serde_json::json!({"state": "running", "pid": 7})
         );
+        let mut dirty = NodeBotStatus::state("error", Some("rpc\u{0}dead\u{1b}".into()));
+        dirty.replace_control_chars();
+        assert_eq!(dirty.reason.as_deref(), Some("rpc\u{fffd}dead\u{fffd}"));
         let e = NodeBotStatus::from(&BotStatus::Error("rpc dead".into()));
         assert_eq!(
             serde_json::to_value(&e).unwrap(),

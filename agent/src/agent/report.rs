@@ -242,18 +242,6 @@ const STATES: [&str; 6] = [
     "starting", "running", "paused", "stopping", "stopped", "error",
 ];
 
-/// Control characters as U+FFFD (a NUL is refused by PostgreSQL, an escape code misleads a
-/// terminal).
-fn printable(text: String) -> String {
-    if text.chars().any(char::is_control) {
-        text.chars()
-            .map(|c| if c.is_control() { '\u{fffd}' } else { c })
-            .collect()
-    } else {
-        text
-    }
-}
-
 /// Whether `v` nests deeper than `max` levels (stops looking at `max`).
 fn deeper_than(v: &Value, max: usize) -> bool {
     match v {
@@ -313,11 +301,7 @@ fn json_len<T: serde::Serialize>(v: &T) -> usize {
 /// or published outputs past the limit are left out and the status says so, and only the
 /// known latency stages travel.
 fn within_limits(b: &mut BotReport) {
-    b.status.reason = b
-        .status
-        .reason
-        .take()
-        .map(|r| printable(cut(r, REASON_MAX)));
+    b.status.reason = b.status.reason.take().map(|r| cut(r, REASON_MAX));
     if let Some(state) = b.status.state.take() {
         if STATES.contains(&state.as_str()) {
             b.status.state = Some(state);
@@ -354,6 +338,7 @@ fn within_limits(b: &mut BotReport) {
             "published outputs left out: the status passed {REPORT_OBJECT_MAX} bytes"
         ));
     }
+    b.status.replace_control_chars();
     // Only snapshots the gateway will take: a known stage, base64 of a V2 histogram within
     // the latency bounds (one bad snapshot would have the gateway refuse the report).
     let max = sniperforge_protocol::telemetry::latency_histogram().high();

@@ -129,19 +129,8 @@ pub(super) async fn report(
     let mut r: Report = parse_body(&body)?;
     caller(&ext).for_node(&r.node_id)?;
     check_report(&r)?;
-    // What a bot says is kept and shown: no control characters (a NUL is refused by
-    // PostgreSQL and would stop the alert rules; escape codes mislead terminals).
     for b in &mut r.bots {
-        let clean = |t: &mut Option<String>| {
-            if let Some(t) = t.as_mut().filter(|t| t.chars().any(char::is_control)) {
-                *t = t
-                    .chars()
-                    .map(|c| if c.is_control() { '\u{fffd}' } else { c })
-                    .collect();
-            }
-        };
-        clean(&mut b.status.state);
-        clean(&mut b.status.reason);
+        b.status.replace_control_chars();
     }
     // Only the node's own bots are taken: a bot of another node is refused (the report whole);
     // one the gateway does not know (deleted since, or never created) is left out and named in

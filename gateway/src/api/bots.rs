@@ -230,11 +230,7 @@ pub(super) async fn get_bot(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> ApiResult {
-    let bot = state
-        .store
-        .bot(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("bot {id}")))?;
+    let bot = state.bot_or_404(&id).await?;
     let config = state.store.config(&id, None).await?;
     Ok(axum::Json(json!({"bot": bot, "config": config})).into_response())
 }
@@ -346,11 +342,7 @@ pub(super) async fn update_bot(
 ) -> ApiResult {
     let expected = if_match(&headers)?;
     let req: UpdateBody = parse_body(&body)?;
-    state
-        .store
-        .bot(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("bot {id}")))?;
+    state.bot_or_404(&id).await?;
     new_version(&state, &id, &req.config, &caller(&ext), expected).await
 }
 
@@ -376,11 +368,7 @@ pub(super) async fn bot_action(
     Path((id, action)): Path<(String, String)>,
     ext: axum::http::Extensions,
 ) -> ApiResult {
-    let bot = state
-        .store
-        .bot(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("bot {id}")))?;
+    let bot = state.bot_or_404(&id).await?;
     use sniperforge_protocol::fleet::BotAction;
     let action: BotAction =
         action

@@ -397,6 +397,14 @@ impl AppState {
         Ok(())
     }
 
+    /// A bot by id, or 404 naming it.
+    pub(crate) async fn bot_or_404(&self, id: &str) -> Result<crate::store::BotRow, ApiError> {
+        self.store
+            .bot(id)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("bot {id}")))
+    }
+
     /// Evaluates the alert rules now (the gateway also does it every second).
     pub async fn evaluate_alerts(&self) -> Result<crate::alerts::Evaluation, StoreError> {
         let now = self.store.now_ms();

@@ -20,11 +20,7 @@ pub(super) async fn bot_logs(
     Path(id): Path<String>,
     Query(q): Query<LogsQuery>,
 ) -> ApiResult {
-    state
-        .store
-        .bot(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("bot {id}")))?;
+    state.bot_or_404(&id).await?;
     let tail = q.tail.unwrap_or(200).min(LOG_LINES_KEPT);
     let lines: Vec<Arc<LogLine>> = state
         .logs
@@ -54,11 +50,7 @@ pub(super) async fn bot_status(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> ApiResult {
-    let bot = state
-        .store
-        .bot(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("bot {id}")))?;
+    let bot = state.bot_or_404(&id).await?;
     let report = state.store.bot_report(&id).await?;
     Ok(
         axum::Json(json!({"bot_id": id, "desired_state": bot.desired_state, "reported": report}))
@@ -72,11 +64,7 @@ pub(super) async fn bot_metrics(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> ApiResult {
-    state
-        .store
-        .bot(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("bot {id}")))?;
+    state.bot_or_404(&id).await?;
     let report = state.store.bot_report(&id).await?;
     Ok(axum::Json(json!({
         "bot_id": id,
@@ -97,11 +85,7 @@ pub(super) async fn bot_latency(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> ApiResult {
-    state
-        .store
-        .bot(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("bot {id}")))?;
+    state.bot_or_404(&id).await?;
     let stages: serde_json::Map<String, Value> = state
         .latency
         .lock()
