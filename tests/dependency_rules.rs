@@ -106,7 +106,14 @@ const NOT_IN_CONTROL_PLANE: &[&str] = &[
 ];
 
 /// What the protocol crate may build on besides the standard library: it holds no I/O.
-const PROTOCOL_MAY_USE: &[&str] = &["serde", "serde_json", "thiserror", "hdrhistogram"];
+/// (`schemars` is optional, behind its `schema` feature: the gateway's OpenAPI document.)
+const PROTOCOL_MAY_USE: &[&str] = &[
+    "serde",
+    "serde_json",
+    "thiserror",
+    "hdrhistogram",
+    "schemars",
+];
 
 fn banned(name: &str) -> bool {
     NOT_IN_CONTROL_PLANE.iter().any(|b| {

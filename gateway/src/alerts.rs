@@ -16,7 +16,7 @@ use crate::store::{Store, StoreError, db};
 pub type P99Source<'a> = dyn Fn(&str, &str, Option<u64>) -> Option<u64> + Sync + 'a;
 
 /// What a rule watches.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum RuleKind {
     /// A bot meant to run has not reported for `after_s` seconds.
@@ -59,7 +59,7 @@ pub enum RuleKind {
 
 /// A rule as the API takes it.
 /// Unknown fields are refused by [`RuleKind`], which receives every field but these.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Rule {
     /// Id.
     pub rule_id: String,
@@ -188,7 +188,7 @@ impl Store {
 }
 
 /// What one evaluation changed.
-#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Evaluation {
     /// Alerts that started firing.
     pub raised: Vec<String>,

@@ -205,7 +205,7 @@ fn busy() -> Response {
     (
         axum::http::StatusCode::SERVICE_UNAVAILABLE,
         [(axum::http::header::RETRY_AFTER, "5")],
-        axum::Json(json!({"error": {"code": "busy", "message": format!("{} streams are open already; retry later", crate::api::STREAMS_MAX)}})),
+        axum::Json(json!({"error": {"code": "busy", "message": format!("{} streams are open already; retry later", crate::api::STREAMS_MAX), "details": null}})),
     )
         .into_response()
 }

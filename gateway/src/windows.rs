@@ -235,7 +235,7 @@ pub fn unpack_into(bytes: &[u8], into: &mut Counts) -> Result<(), String> {
 }
 
 /// Percentiles of sparse counts (ns): `{count, p50, p90, p99, p999, max}`.
-pub fn percentiles(counts: &Counts) -> serde_json::Value {
+pub fn percentiles(counts: &Counts) -> crate::api::bodies::Percentiles {
     let total: u64 = counts.values().fold(0u64, |a, &c| a.saturating_add(c));
     let quantiles = [0.5, 0.9, 0.99, 0.999];
     let mut at = [0u64; 4];
@@ -250,7 +250,14 @@ pub fn percentiles(counts: &Counts) -> serde_json::Value {
         }
     }
     let max = counts.keys().next_back().map_or(0, |&v| bucket_high(v));
-    serde_json::json!({"count": total, "p50": at[0], "p90": at[1], "p99": at[2], "p999": at[3], "max": max})
+    crate::api::bodies::Percentiles {
+        count: total,
+        p50: at[0],
+        p90: at[1],
+        p99: at[2],
+        p999: at[3],
+        max,
+    }
 }
 
 /// One open window.
@@ -661,12 +668,12 @@ mod tests {
         add(&mut c, 10_000, 9);
         add(&mut c, 1_000_000, 1);
         let p = percentiles(&c);
-        assert_eq!(p["count"], 1000);
-        assert_eq!(p["p50"], 100);
-        assert_eq!(p["p99"], 100);
-        assert_eq!(p["p999"], bucket_high(bucket(10_000)));
-        assert_eq!(p["max"], bucket_high(bucket(1_000_000)));
-        assert_eq!(percentiles(&Counts::new())["count"], 0);
+        assert_eq!(p.count, 1000);
+        assert_eq!(p.p50, 100);
+        assert_eq!(p.p99, 100);
+        assert_eq!(p.p999, bucket_high(bucket(10_000)));
+        assert_eq!(p.max, bucket_high(bucket(1_000_000)));
+        assert_eq!(percentiles(&Counts::new()).count, 0);
     }
 
     #[test]
@@ -679,12 +686,8 @@ mod tests {
         w.record(&scopes, "decided", t0 + 1_000, &[(4_000, 1)]);
         let mut buckets = vec![Counts::new(); 2];
         w.seconds_into("fleet", "decided", t0, t0 + 2_000, 1_000, &mut buckets);
-        assert_eq!(percentiles(&buckets[0])["count"], 4);
-        assert_eq!(
-            percentiles(&buckets[1])["count"],
-            1,
-            "the open second counts"
-        );
+        assert_eq!(percentiles(&buckets[0]).count, 4);
+        assert_eq!(percentiles(&buckets[1]).count, 1, "the open second counts");
         // 70 s later: the minute(s) closed, seconds older than 10 s dropped.
         w.tick(t0 + 70_000);
         let minutes = w.take_pending(usize::MAX);

@@ -26,13 +26,18 @@ async fn document_matches_the_router_and_its_roles() {
 
     let (s, doc) = call(&app, "GET", "/api/v1/openapi.json", "view", None).await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(doc["openapi"], "3.0.3");
+    assert_eq!(doc["openapi"], "3.1.0");
+    let schemas = &doc["components"]["schemas"];
+    let action = &doc["paths"]["/api/v1/bots/{bot_id}/{action}"]["post"]["parameters"][1]["schema"];
+    assert_eq!(action["$ref"], "#/components/schemas/BotAction");
     assert_eq!(
-        doc["paths"]["/api/v1/bots/{bot_id}/{action}"]["post"]["parameters"][1]["schema"]["enum"]
-            .as_array()
-            .unwrap()
-            .len(),
-        5
+        schemas["BotAction"]["oneOf"].as_array().map_or_else(
+            || schemas["BotAction"]["enum"].as_array().unwrap().len(),
+            Vec::len
+        ),
+        5,
+        "{}",
+        schemas["BotAction"]
     );
     assert_eq!(
         doc["paths"]["/api/v1/system/health"]["get"]["security"],
@@ -45,7 +50,8 @@ async fn document_matches_the_router_and_its_roles() {
             .position(|x| *x == r)
             .unwrap()
     };
-    for &(method, path, role, _) in ROUTES {
+    for route in ROUTES {
+        let (method, path, role) = (route.method, route.path, route.role);
         // Path parameters filled with a value no store holds: handlers answer 404/400, never
         // the router's own "no_route" or 405; `action` must be a real one.
         let concrete = path.replace("{action}", "stop").replace(['{', '}'], "");
@@ -84,6 +90,139 @@ async fn document_matches_the_router_and_its_roles() {
             );
         }
     }
+
+    // Every body and answer has a schema, every `$ref` resolves, configurations are the
+    // per-type schemas, and no type means one thing read and another written.
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            for (status, response) in op["responses"].as_object().unwrap() {
+                if let Some(content) = response.get("content") {
+                    for (_, media) in content.as_object().unwrap() {
+                        assert!(
+                            media["schema"].as_object().is_some_and(|s| !s.is_empty()),
+                            "{method} {path} {status}: no schema"
+                        );
+                    }
+                }
+            }
+            if let Some(body) = op.get("requestBody") {
+                let schema = &body["content"]["application/json"]["schema"];
+                assert!(
+                    schema.as_object().is_some_and(|s| !s.is_empty()),
+                    "{method} {path}: request body without a schema"
+                );
+            }
+        }
+    }
+    fn refs<'a>(v: &'a serde_json::Value, out: &mut Vec<&'a str>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                if let Some(r) = m.get("$ref").and_then(|r| r.as_str()) {
+                    out.push(r);
+                }
+                m.values().for_each(|v| refs(v, out));
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    refs(&doc, &mut all);
+    for r in all {
+        let name = r.strip_prefix("#/components/schemas/").unwrap_or(r);
+        assert!(schemas.get(name).is_some(), "{r} does not resolve");
+    }
+    assert!(
+        schemas
+            .as_object()
+            .unwrap()
+            .keys()
+            .all(|k| !k.ends_with("_written")),
+        "a type's read and written schemas differ"
+    );
+    assert_eq!(
+        doc["paths"]["/api/v1/configs/{config_id}"]["put"]["requestBody"]["content"]["application/json"]
+            ["schema"]["$ref"],
+        "#/components/schemas/BotConfig"
+    );
+    assert_eq!(schemas["BotConfig"]["oneOf"].as_array().unwrap().len(), 7);
+    assert_eq!(
+        schemas["CreateBot"]["properties"]["config"]["$ref"],
+        "#/components/schemas/BotConfig"
+    );
+
+    // The limits the schemas state are the protocol's constants (schemars attributes take
+    // literals).
+    use sniperforge_protocol::fleet as wire;
+    let node = &schemas["NodeInfo"]["properties"];
+    assert_eq!(node["hostname"]["maxLength"], wire::HOSTNAME_MAX);
+    assert_eq!(node["backend"]["enum"], json!(wire::BACKENDS));
+    let cpus = sniperforge_protocol::cpus::MAX_CPU;
+    assert_eq!(node["isolated_cores"]["maxItems"], cpus);
+    assert_eq!(node["isolated_cores"]["items"]["maximum"], cpus - 1);
+    assert_eq!(
+        schemas["Report"]["properties"]["bots"]["maxItems"],
+        wire::REPORT_BOTS_MAX
+    );
+    let bot = &schemas["BotReport"]["properties"];
+    assert_eq!(bot["logs"]["maxItems"], wire::LOG_LINES_PER_REPORT);
+    assert_eq!(bot["logs"]["items"]["maxLength"], wire::LOG_LINE_MAX);
+    assert_eq!(
+        bot["hdr"]["propertyNames"]["enum"],
+        json!(sniperforge_protocol::control::REPORT_STAGES)
+    );
+
+    // What serde's derives would let through and the document forbids: a struct read from an
+    // array, a tagged enum's variant from its index, a field a rule kind does not take.
+    for (method, path, body) in [
+        ("POST", "/api/v1/auth/login", json!(["admin", "password"])),
+        (
+            "PUT",
+            "/api/v1/alerts/rules/r1",
+            json!({"kind": 0, "after_s": 5}),
+        ),
+        (
+            "PUT",
+            "/api/v1/alerts/rules/r1",
+            json!({"kind": "bot_error", "after_s": 5}),
+        ),
+        (
+            "PUT",
+            "/api/v1/alerts/rules/bad%20id",
+            json!({"kind": "bot_error"}),
+        ),
+        (
+            "POST",
+            "/api/v1/agent/report",
+            json!({"node_id": "n", "bots": [{"bot_id": "b", "status": [null, null]}]}),
+        ),
+        (
+            "POST",
+            "/api/v1/agent/report",
+            json!({"node_id": "n", "bots": [["b", {}]]}),
+        ),
+        (
+            "POST",
+            "/api/v1/agent/register",
+            json!({"node_id": "n", "hostname": "h", "cores": 1, "memory_mb": 1, "backend": "docker"}),
+        ),
+    ] {
+        let (s, answer) = call(&app, method, path, "adm", Some(body.clone())).await;
+        assert_eq!(
+            s,
+            StatusCode::BAD_REQUEST,
+            "{method} {path} {body}: {answer}"
+        );
+    }
+    let (s, _) = call(
+        &app,
+        "PUT",
+        "/api/v1/alerts/rules/r1",
+        "adm",
+        Some(json!({"kind": "bot_error", "webhook": ""})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
 
     // Unknown routes and methods answer the error body too.
     let (s, body) = call(&app, "GET", "/api/v1/nowhere", "view", None).await;

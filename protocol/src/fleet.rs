@@ -29,29 +29,85 @@ pub const LOG_LINES_PER_REPORT: usize = 1_000;
 pub const LOG_LINE_MAX: usize = 8 * 1024;
 /// Longest wait a desired-state query may ask for, ms.
 pub const DESIRED_WAIT_MAX_MS: u64 = 60_000;
+/// Longest host name a node may register, bytes.
+pub const HOSTNAME_MAX: usize = 255;
 
 /// `POST /api/v1/agent/register`: what an agent says about its node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct NodeInfo {
     /// Node id.
     pub node_id: NodeId,
-    /// Host name.
+    /// Host name (at most [`HOSTNAME_MAX`] bytes, no control characters).
+    #[cfg_attr(
+        feature = "schema",
+        schemars(length(max = 255), pattern(r"^[^\u0000-\u001f\u007f]*$"))
+    )]
     pub hostname: String,
     /// CPU cores.
     pub cores: u32,
-    /// Cores isolated for bots (from `/sys/devices/system/cpu/isolated`).
+    /// Cores isolated for bots (from `/sys/devices/system/cpu/isolated`): at most
+    /// [`MAX_CPU`](crate::cpus::MAX_CPU) of them, each below it.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(length(max = 1024), inner(range(max = 1023)))
+    )]
     pub isolated_cores: Vec<u32>,
     /// Memory, MiB.
     pub memory_mb: u64,
     /// Supervisor backend: systemd, nomad or process.
+    #[cfg_attr(feature = "schema", schemars(extend("enum" = ["systemd", "nomad", "process"])))]
     pub backend: String,
+}
+
+/// A field of a message outside its limits.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {why}")]
+pub struct InvalidField {
+    /// The field.
+    pub field: &'static str,
+    /// What is wrong with it.
+    pub why: String,
+}
+
+/// The supervisor backends an agent may name.
+pub const BACKENDS: [&str; 3] = ["systemd", "nomad", "process"];
+
+impl NodeInfo {
+    /// Checks what the types do not: the host name's length and characters, the backend's
+    /// name, the isolated cores' count and range.
+    pub fn check(&self) -> Result<(), InvalidField> {
+        let bad = |field, why: String| Err(InvalidField { field, why });
+        if self.hostname.len() > HOSTNAME_MAX || self.hostname.chars().any(char::is_control) {
+            return bad(
+                "hostname",
+                format!("at most {HOSTNAME_MAX} bytes without control characters"),
+            );
+        }
+        if !BACKENDS.contains(&self.backend.as_str()) {
+            return bad(
+                "backend",
+                format!("expected one of {}", BACKENDS.join(", ")),
+            );
+        }
+        let max = crate::cpus::MAX_CPU;
+        if self.isolated_cores.len() > max || self.isolated_cores.iter().any(|&c| c as usize >= max)
+        {
+            return bad(
+                "isolated_cores",
+                format!("at most {max} cores, each below {max}"),
+            );
+        }
+        Ok(())
+    }
 }
 
 /// `POST /api/v1/agent/heartbeat`: the node that is alive.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct NodeRef {
     /// Node id.
     pub node_id: NodeId,
@@ -59,6 +115,7 @@ pub struct NodeRef {
 
 /// The answer to a register or a heartbeat.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct NodeAck {
     /// Node id.
     pub node_id: NodeId,
@@ -70,13 +127,15 @@ pub struct NodeAck {
 /// index is past `index`, else when it moves or after `wait_ms` (at most
 /// [`DESIRED_WAIT_MAX_MS`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct DesiredQuery {
     /// Node id.
+    #[cfg_attr(feature = "schema", schemars(pattern(r"^[A-Za-z0-9_.-]{1,64}$")))]
     pub node_id: String,
     /// The index the agent holds.
     #[serde(default)]
     pub index: i64,
-    /// How long to wait for a change, ms.
+    /// How long to wait for a change, ms (longer asks wait [`DESIRED_WAIT_MAX_MS`]).
     #[serde(default)]
     pub wait_ms: u64,
 }
@@ -85,6 +144,7 @@ pub struct DesiredQuery {
 #[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum DesiredState {
     /// Trading (or observing).
     Running,
@@ -153,6 +213,7 @@ impl std::str::FromStr for DesiredState {
 #[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum BotAction {
     /// Stopped → running.
     Start,
@@ -238,6 +299,7 @@ impl UnknownName {
 
 /// One bot the gateway wants on a node.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct DesiredBot {
     /// Bot id.
     pub bot_id: String,
@@ -256,6 +318,7 @@ pub struct DesiredBot {
 
 /// A node's desired state at an index.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Desired {
     /// Node id.
     pub node_id: NodeId,
@@ -269,6 +332,7 @@ pub struct Desired {
 /// it as the bot's status; fields it does not name are ignored.
 #[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct NodeBotStatus {
     /// `starting`, `running`, `paused`, `stopping`, `stopped` or `error`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -341,20 +405,33 @@ impl From<&BotStatus> for NodeBotStatus {
 /// One bot in a report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct BotReport {
     /// Bot id.
     pub bot_id: BotId,
     /// Its status as the node sees it.
+    #[serde(deserialize_with = "crate::strict::object")]
     pub status: NodeBotStatus,
     /// Its counters (a [`BotMetrics`] object as the bot wrote it, so an older or newer bot's
     /// counters pass through), `null` when it did not answer.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(with = "Option<serde_json::Map<String, Value>>")
+    )]
     pub metrics: Value,
-    /// Stage → interval histogram (HdrHistogram V2, base64), as the bot's `/hdr` gives it.
+    /// Stage (one of [`REPORT_STAGES`](crate::control::REPORT_STAGES)) → interval histogram
+    /// (HdrHistogram V2, base64), as the bot's `/hdr` gives it.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(extend("propertyNames" = {"enum": ["decoded", "detected", "decided", "executed"]})))]
     pub hdr: BTreeMap<String, String>,
-    /// Log lines written since the last report, oldest first.
+    /// Log lines written since the last report, oldest first: at most
+    /// [`LOG_LINES_PER_REPORT`], each at most [`LOG_LINE_MAX`] bytes.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(length(max = 1000), inner(length(max = 8192)))
+    )]
     pub logs: Vec<String>,
 }
 
@@ -374,15 +451,19 @@ impl BotReport {
 /// `POST /api/v1/agent/report`: every bot of a node.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Report {
     /// Node id.
     pub node_id: NodeId,
-    /// Its bots, each once.
+    /// Its bots, each once (at most [`REPORT_BOTS_MAX`]).
+    #[cfg_attr(feature = "schema", schemars(length(max = 1024)))]
+    #[serde(deserialize_with = "crate::strict::objects")]
     pub bots: Vec<BotReport>,
 }
 
 /// The answer to a report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ReportAck {
     /// Bots taken.
     pub accepted: usize,

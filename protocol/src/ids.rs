@@ -49,7 +49,7 @@ pub enum IdError {
 }
 
 macro_rules! id_type {
-    ($name:ident, $valid:ident, $err:ident, $what:literal) => {
+    ($name:ident, $valid:ident, $err:ident, $what:literal, $pattern:literal) => {
         #[doc = concat!("A ", $what, " id, valid by construction (see [`", stringify!($valid), "`]).")]
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
         #[serde(transparent)]
@@ -74,6 +74,21 @@ macro_rules! id_type {
             /// The id as an owned string.
             pub fn into_string(self) -> String {
                 self.0
+            }
+        }
+
+        #[cfg(feature = "schema")]
+        impl schemars::JsonSchema for $name {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({
+                    "type": "string",
+                    "pattern": $pattern,
+                    "description": concat!("A ", $what, " id."),
+                })
             }
         }
 
@@ -143,8 +158,14 @@ macro_rules! id_type {
     };
 }
 
-id_type!(BotId, valid_bot_id, Bot, "bot");
-id_type!(NodeId, valid_node_id, Node, "node");
+id_type!(BotId, valid_bot_id, Bot, "bot", "^[A-Za-z0-9_-]{1,64}$");
+id_type!(
+    NodeId,
+    valid_node_id,
+    Node,
+    "node",
+    "^[A-Za-z0-9_.-]{1,64}$"
+);
 
 #[cfg(test)]
 mod tests {

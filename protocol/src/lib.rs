@@ -15,6 +15,7 @@ pub mod fleet;
 pub mod ids;
 pub mod params;
 pub mod spec;
+pub mod strict;
 pub mod telemetry;
 #[cfg(test)]
 mod typescript;

@@ -15,6 +15,10 @@ pub(super) async fn register(
     // The node id was checked as the body was read (NodeId).
     let node: NodeInfo = parse_body(&body)?;
     caller(&ext).for_node(&node.node_id)?;
+    node.check().map_err(|e| {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.to_string())
+            .details(json!([{"path": e.field}]))
+    })?;
     state.store.register_node(&node).await?;
     state
         .store
@@ -174,27 +178,6 @@ pub(super) async fn report(
     // Check every snapshot before storing anything: a malformed one rejects the report whole.
     let mut decoded = Vec::new();
     for b in &r.bots {
-        if b.logs.len() > LOG_LINES_PER_REPORT {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "bad_logs",
-                format!(
-                    "bots[{}].logs: {} lines; at most {LOG_LINES_PER_REPORT} per report",
-                    b.bot_id,
-                    b.logs.len()
-                ),
-            ));
-        }
-        if let Some(i) = b.logs.iter().position(|l| l.len() > LOG_LINE_MAX) {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "bad_logs",
-                format!(
-                    "bots[{}].logs[{i}]: longer than {LOG_LINE_MAX} bytes",
-                    b.bot_id
-                ),
-            ));
-        }
         for (stage, b64) in &b.hdr {
             use base64::Engine as _;
             let bytes = base64::engine::general_purpose::STANDARD
@@ -352,6 +335,27 @@ pub(super) fn check_report(r: &Report) -> Result<(), ApiError> {
                     format!("bots[{i}].{field}: {size} bytes; at most {REPORT_OBJECT_MAX}"),
                 ));
             }
+        }
+        if b.logs.len() > LOG_LINES_PER_REPORT {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_logs",
+                format!(
+                    "bots[{}].logs: {} lines; at most {LOG_LINES_PER_REPORT} per report",
+                    b.bot_id,
+                    b.logs.len()
+                ),
+            ));
+        }
+        if let Some(line) = b.logs.iter().position(|l| l.len() > LOG_LINE_MAX) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_logs",
+                format!(
+                    "bots[{}].logs[{line}]: longer than {LOG_LINE_MAX} bytes",
+                    b.bot_id
+                ),
+            ));
         }
         if let Some(stage) = b.hdr.keys().find(|k| !REPORT_STAGES.contains(&k.as_str())) {
             let shown: String = stage.chars().take(64).collect();

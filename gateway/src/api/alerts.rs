@@ -3,7 +3,10 @@
 use super::*;
 
 pub(super) async fn list_alerts(State(state): State<Arc<AppState>>) -> ApiResult {
-    Ok(axum::Json(json!({"alerts": state.store.alerts().await?})).into_response())
+    Ok(axum::Json(AlertList {
+        alerts: state.store.alerts().await?,
+    })
+    .into_response())
 }
 
 /// Alert rules; below admin, webhook URLs (which often carry a secret in their path or
@@ -20,7 +23,7 @@ pub(super) async fn list_rules(
             }
         }
     }
-    Ok(axum::Json(json!({"rules": rules})).into_response())
+    Ok(axum::Json(RuleList { rules }).into_response())
 }
 
 /// A webhook URL's scheme and host (and port), without user info, path or query: what is
@@ -32,6 +35,27 @@ pub(super) fn webhook_origin(url: &str) -> String {
     format!("{scheme}://{host}")
 }
 
+/// A field `body` holds that its rule kind does not take (cut to 64 bytes), as the kind's
+/// JSON Schema lists them (serde lets extra fields through to a kind with none of its own).
+fn unknown_rule_field(body: &Value) -> Option<String> {
+    static SCHEMA: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| {
+        schemars::generate::SchemaSettings::draft2020_12()
+            .into_generator()
+            .into_root_schema_for::<RuleBody>()
+            .to_value()
+    });
+    let kind = body.get("kind")?;
+    let variant = SCHEMA["oneOf"]
+        .as_array()?
+        .iter()
+        .find(|v| v["properties"]["kind"]["const"] == *kind)?;
+    let allowed = variant["properties"].as_object()?;
+    body.as_object()?
+        .keys()
+        .find(|k| !allowed.contains_key(k.as_str()))
+        .map(|k| k.chars().take(64).collect())
+}
+
 /// Longest webhook URL accepted.
 pub(super) const WEBHOOK_URL_MAX: usize = 2_048;
 
@@ -41,14 +65,49 @@ pub(super) async fn put_rule(
     ext: axum::http::Extensions,
     body: String,
 ) -> ApiResult {
-    let mut value: Value = parse_body(&body)?;
-    if let Some(obj) = value.as_object_mut() {
-        obj.insert("rule_id".into(), Value::String(id.clone()));
+    if !valid_name(&id) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_rule",
+            "rule_id: 1-64 characters of A-Z a-z 0-9 - _ . @",
+        )
+        .details(json!([{"path": "rule_id"}])));
     }
-    let rule: crate::alerts::Rule = serde_json::from_value(value).map_err(|e| {
-        ApiError::new(StatusCode::BAD_REQUEST, "bad_rule", format!("rule {id}: {e}"))
-            .details(json!({"kinds": ["bot_down {after_s}", "bot_error", "node_lost {after_s}", "p99_above {stage, budget_ns, for_s?}", "daily_loss {limit_usd?}", "feed_stale {after_ms}"]}))
+    let kinds = || json!({"kinds": ["bot_down {after_s}", "bot_error", "node_lost {after_s}", "p99_above {stage, budget_ns, for_s?}", "daily_loss {limit_usd?}", "feed_stale {after_ms}"]});
+    let value: Value = parse_body(&body)?;
+    // serde would take a variant's index for the tag.
+    if !value["kind"].is_string() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_rule",
+            format!("rule {id}: kind: expected one of the names below"),
+        )
+        .details(kinds()));
+    }
+    if let Some(field) = unknown_rule_field(&value) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_rule",
+            format!(
+                "rule {id}: unknown field {field:?} for kind {}",
+                value["kind"]
+            ),
+        )
+        .details(kinds()));
+    }
+    let body: RuleBody = serde_json::from_value(value).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_rule",
+            format!("rule {id}: {e}"),
+        )
+        .details(kinds())
     })?;
+    let rule = crate::alerts::Rule {
+        rule_id: id.clone(),
+        kind: body.kind,
+        webhook: body.webhook,
+    };
     if let crate::alerts::RuleKind::P99Above {
         for_s: Some(for_s), ..
     } = rule.kind

@@ -3,17 +3,10 @@
 use super::*;
 
 pub(super) async fn list_tokens(State(state): State<Arc<AppState>>) -> ApiResult {
-    Ok(axum::Json(json!({"tokens": state.store.tokens().await?})).into_response())
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct NewToken {
-    name: String,
-    role: String,
-    /// The node an `agent` token is bound to (required for agents, refused for other roles).
-    #[serde(default)]
-    node_id: Option<String>,
+    Ok(axum::Json(TokenList {
+        tokens: state.store.tokens().await?,
+    })
+    .into_response())
 }
 
 /// Makes a token; the answer is the only time it is shown.
@@ -61,7 +54,7 @@ pub(super) async fn create_token(
         .tokens()
         .await?
         .iter()
-        .any(|t| t["name"] == req.name.as_str())
+        .any(|t| t.name == req.name)
     {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -85,7 +78,12 @@ pub(super) async fn create_token(
         .await?;
     Ok((
         StatusCode::CREATED,
-        axum::Json(json!({"name": req.name, "role": role.as_str(), "node_id": req.node_id, "token": token})),
+        axum::Json(TokenCreated {
+            name: req.name,
+            role,
+            node_id: req.node_id,
+            token,
+        }),
     )
         .into_response())
 }
@@ -97,18 +95,15 @@ pub(super) async fn revoke_token(
     ext: axum::http::Extensions,
 ) -> ApiResult {
     let tokens = state.store.tokens().await?;
-    let mine: Vec<&Value> = tokens
-        .iter()
-        .filter(|t| t["name"] == name.as_str())
-        .collect();
+    let mine: Vec<_> = tokens.iter().filter(|t| t.name == name).collect();
     if mine.is_empty() {
         return Err(ApiError::not_found(format!("token {name}")));
     }
     let admins_left = tokens
         .iter()
-        .filter(|t| t["role"] == "admin" && t["name"] != name.as_str())
+        .filter(|t| t.role == Role::Admin && t.name != name)
         .count();
-    if admins_left == 0 && mine.iter().any(|t| t["role"] == "admin") {
+    if admins_left == 0 && mine.iter().any(|t| t.role == Role::Admin) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "last_admin",
@@ -125,7 +120,7 @@ pub(super) async fn revoke_token(
             &json!({"revoked": revoked}),
         )
         .await?;
-    Ok(axum::Json(json!({"name": name, "revoked": revoked})).into_response())
+    Ok(axum::Json(TokensRevoked { name, revoked }).into_response())
 }
 
 /// An argon2id hash (default parameters) that no password matches, verified for unknown users.
@@ -156,13 +151,6 @@ pub(super) fn verify_password(password: &str, phc: &str) -> bool {
             .verify_password(password.as_bytes(), &h)
             .is_ok()
     })
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct PutUser {
-    password: String,
-    role: String,
 }
 
 /// Creates or replaces a user who can log in with a password (admin).
@@ -224,15 +212,14 @@ pub(super) async fn put_user(
     } else {
         StatusCode::OK
     };
-    Ok((
-        status,
-        axum::Json(json!({"name": name, "role": role.as_str()})),
-    )
-        .into_response())
+    Ok((status, axum::Json(NameRole { name, role })).into_response())
 }
 
 pub(super) async fn list_users(State(state): State<Arc<AppState>>) -> ApiResult {
-    Ok(axum::Json(json!({"users": state.store.users().await?})).into_response())
+    Ok(axum::Json(UserList {
+        users: state.store.users().await?,
+    })
+    .into_response())
 }
 
 pub(super) async fn delete_user(
@@ -248,13 +235,6 @@ pub(super) async fn delete_user(
         .audit(&caller(&ext).name, "user.delete", &name, &Value::Null)
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct Login {
-    name: String,
-    password: String,
 }
 
 /// Password login: a session token for the user's role, valid for 12 h. Wrong credentials
@@ -375,14 +355,21 @@ pub(super) async fn login(
             &json!({"client": client}),
         )
         .await?;
-    Ok(axum::Json(
-        json!({"token": token, "name": req.name, "role": role.as_str(), "expires_at": expires_at}),
-    )
+    Ok(axum::Json(Session {
+        token,
+        name: req.name,
+        role,
+        expires_at,
+    })
     .into_response())
 }
 
 /// Who the token belongs to and its role (the UI hides what the role may not do).
 pub(super) async fn me(ext: axum::http::Extensions) -> ApiResult {
     let c = caller(&ext);
-    Ok(axum::Json(json!({"name": c.name, "role": c.role.as_str()})).into_response())
+    Ok(axum::Json(NameRole {
+        name: c.name,
+        role: c.role,
+    })
+    .into_response())
 }

@@ -15,7 +15,10 @@ pub(super) async fn list_bots(State(state): State<Arc<AppState>>) -> ApiResult {
         Some(body) => body,
         None => {
             let body = axum::body::Bytes::from(
-                serde_json::to_vec(&json!({"bots": state.store.bots().await?})).map_err(|e| {
+                serde_json::to_vec(&BotList {
+                    bots: state.store.bots().await?,
+                })
+                .map_err(|e| {
                     ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "encode", e.to_string())
                 })?,
             );
@@ -32,25 +35,6 @@ pub(super) async fn list_bots(State(state): State<Arc<AppState>>) -> ApiResult {
         .into_response())
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct CreateBot {
-    /// The bot's configuration (stored as a new version)…
-    #[serde(default)]
-    config: Option<Value>,
-    /// …or the id of one stored with `POST /api/v1/configs`, run as it is.
-    #[serde(default)]
-    config_id: Option<String>,
-    #[serde(default = "default_node")]
-    node_id: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct CreateConfig {
-    config: Value,
-}
-
 /// `POST /api/v1/configs`: stores a validated configuration as version 1 under its `bot_id`,
 /// with no bot yet (`POST /api/v1/bots` with `config_id` starts one on it; `PUT` versions it).
 pub(super) async fn create_config(
@@ -58,7 +42,7 @@ pub(super) async fn create_config(
     ext: axum::http::Extensions,
     body: String,
 ) -> ApiResult {
-    let req: CreateConfig = parse_body(&body)?;
+    let req: ConfigBody = parse_body(&body)?;
     let valid = validate(&req.config).await?;
     let id = valid.config.bot_id.clone();
     let who = caller(&ext);
@@ -85,19 +69,23 @@ pub(super) async fn create_config(
         .await?;
     Ok((
         StatusCode::CREATED,
-        axum::Json(json!({"config_id": id, "version": 1, "bot_type": bot_type})),
+        axum::Json(ConfigCreated {
+            config_id: id,
+            version: 1,
+            bot_type: bot_type.to_string(),
+        }),
     )
         .into_response())
-}
-
-pub(super) fn default_node() -> String {
-    "local".into()
 }
 
 /// A JSON body read as a `T`; the error names the field where reading stopped
 /// (`request body: bots[0].status: invalid type: …`).
 pub(super) fn parse_body<T: serde::de::DeserializeOwned>(body: &str) -> Result<T, ApiError> {
     let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message);
+    // Every body is an object (serde would read a struct from an array, by position).
+    if !body.trim_start().starts_with('{') {
+        return Err(bad("request body: expected a JSON object".into()));
+    }
     let mut de = serde_json::Deserializer::from_str(body);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let inner = bounded(&e.inner().to_string(), 300);
@@ -223,7 +211,7 @@ pub(super) async fn create_bot(
         .await?;
     state.changed().await?;
     let bot = state.store.bot(&id).await?;
-    Ok((StatusCode::CREATED, axum::Json(json!({"bot": bot}))).into_response())
+    Ok((StatusCode::CREATED, axum::Json(BotCreated { bot })).into_response())
 }
 
 pub(super) async fn get_bot(
@@ -232,13 +220,7 @@ pub(super) async fn get_bot(
 ) -> ApiResult {
     let bot = state.bot_or_404(&id).await?;
     let config = state.store.config(&id, None).await?;
-    Ok(axum::Json(json!({"bot": bot, "config": config})).into_response())
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct UpdateBody {
-    config: Value,
+    Ok(axum::Json(BotWithConfig { bot, config }).into_response())
 }
 
 /// Stores a new version of `id`'s configuration; answers which changes apply hot.
@@ -309,16 +291,9 @@ pub(super) async fn new_version(
             expected,
         )
         .await?;
-    let hot: Vec<&str> = diff
-        .iter()
-        .filter(|c| c.hot)
-        .map(|c| c.path.as_str())
-        .collect();
-    let cold: Vec<&str> = diff
-        .iter()
-        .filter(|c| !c.hot)
-        .map(|c| c.path.as_str())
-        .collect();
+    let (hot, cold): (Vec<_>, Vec<_>) = diff.into_iter().partition(|c| c.hot);
+    let hot: Vec<String> = hot.into_iter().map(|c| c.path).collect();
+    let cold: Vec<String> = cold.into_iter().map(|c| c.path).collect();
     state
         .store
         .audit(
@@ -329,8 +304,14 @@ pub(super) async fn new_version(
         )
         .await?;
     state.changed().await?;
-    Ok(axum::Json(json!({"config_id": id, "version": version, "applied_hot": hot, "restart_required": cold, "needs_restart": !cold.is_empty()}))
-        .into_response())
+    Ok(axum::Json(ConfigUpdated {
+        config_id: id.to_string(),
+        version,
+        needs_restart: !cold.is_empty(),
+        applied_hot: hot,
+        restart_required: cold,
+    })
+    .into_response())
 }
 
 pub(super) async fn update_bot(
@@ -341,7 +322,7 @@ pub(super) async fn update_bot(
     body: String,
 ) -> ApiResult {
     let expected = if_match(&headers)?;
-    let req: UpdateBody = parse_body(&body)?;
+    let req: ConfigBody = parse_body(&body)?;
     state.bot_or_404(&id).await?;
     new_version(&state, &id, &req.config, &caller(&ext), expected).await
 }
@@ -399,19 +380,19 @@ pub(super) async fn bot_action(
         )
         .await?;
     state.changed().await?;
-    Ok(axum::Json(
-        json!({"bot_id": id, "desired_state": target, "restart": action == BotAction::Restart}),
-    )
+    Ok(axum::Json(ActionDone {
+        bot_id: id,
+        desired_state: target,
+        restart: action == BotAction::Restart,
+    })
     .into_response())
 }
 
 pub(super) async fn list_configs(State(state): State<Arc<AppState>>) -> ApiResult {
-    Ok(axum::Json(json!({"configs": state.store.configs().await?})).into_response())
-}
-
-#[derive(Debug, Deserialize)]
-pub(super) struct VersionQuery {
-    version: Option<i64>,
+    Ok(axum::Json(ConfigList {
+        configs: state.store.configs().await?,
+    })
+    .into_response())
 }
 
 pub(super) async fn get_config(
@@ -445,18 +426,12 @@ pub(super) async fn put_config(
 pub(super) async fn rollback(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
-    Query(q): Query<VersionQuery>,
+    Query(q): Query<RollbackQuery>,
     ext: axum::http::Extensions,
     headers: HeaderMap,
 ) -> ApiResult {
     let expected = if_match(&headers)?;
-    let v = q.version.ok_or_else(|| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            "?version=N names the version to roll back to",
-        )
-    })?;
+    let v = q.version;
     let old = state
         .store
         .config(&id, Some(v))
@@ -488,7 +463,10 @@ pub(super) async fn emergency_stop(
         )
         .await?;
     state.changed().await?;
-    Ok(axum::Json(json!({"bots_stopped": stopped})).into_response())
+    Ok(axum::Json(EmergencyStop {
+        bots_stopped: stopped,
+    })
+    .into_response())
 }
 
 /// The audit trail; below admin, webhook URLs (entries older releases wrote whole) show as
@@ -500,16 +478,16 @@ pub(super) async fn audit(
     let mut entries = state.store.audit_log(200).await?;
     if caller(&ext).role < Role::Admin {
         for e in &mut entries {
-            if let Some(url) = e["details"]["webhook"].as_str().map(str::to_string)
+            if let Some(url) = e.details["webhook"].as_str().map(str::to_string)
                 && url.contains("://")
                 && !url.ends_with("/…")
             {
-                e["details"]["webhook"] = Value::String(webhook_origin(&url));
+                e.details["webhook"] = Value::String(webhook_origin(&url));
             }
-            if e["action"] == "auth.login_failed" {
-                e["target"] = Value::String("(hidden)".into());
+            if e.action == "auth.login_failed" {
+                e.target = "(hidden)".into();
             }
         }
     }
-    Ok(axum::Json(json!({"audit": entries})).into_response())
+    Ok(axum::Json(AuditList { audit: entries }).into_response())
 }

@@ -15,7 +15,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde::Deserialize;
 use serde_json::{Value, json};
 use sniperforge_protocol::{BotType, changes, config};
 
@@ -24,12 +23,14 @@ use crate::store::{Role, Store, StoreError};
 mod agents;
 mod alerts;
 mod auth;
+pub mod bodies;
 mod bots;
 mod observe;
 
 use agents::*;
 use alerts::*;
 use auth::*;
+use bodies::*;
 use bots::*;
 pub use observe::*;
 
@@ -251,7 +252,7 @@ pub use sniperforge_protocol::fleet::{
 };
 
 /// One log line of a bot, as its agent reported it.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct LogLine {
     /// Bot.
     pub bot_id: String,
@@ -622,8 +623,8 @@ fn required_role(method: &axum::http::Method, matched: &str) -> Role {
     };
     crate::openapi::ROUTES
         .iter()
-        .find(|(m, p, _, _)| *m == method && *p == matched)
-        .and_then(|(_, _, role, _)| Role::parse(role))
+        .find(|r| r.method == method && r.path == matched)
+        .and_then(|r| Role::parse(r.role))
         .unwrap_or(Role::Admin)
 }
 
@@ -669,7 +670,11 @@ async fn validate(body: &Value) -> Result<config::ValidatedConfig, ApiError> {
 
 async fn health(State(state): State<Arc<AppState>>) -> ApiResult {
     state.store.ping().await?;
-    Ok(axum::Json(json!({"status": "ok", "database": "reachable"})).into_response())
+    Ok(axum::Json(HealthBody {
+        status: "ok",
+        database: "reachable",
+    })
+    .into_response())
 }
 
 async fn fallback() -> ApiError {

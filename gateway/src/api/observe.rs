@@ -3,17 +3,6 @@
 
 use super::*;
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct LogsQuery {
-    /// Most lines to answer (the newest), default 200.
-    #[serde(default)]
-    tail: Option<usize>,
-    /// Only lines containing this text.
-    #[serde(default)]
-    filter: Option<String>,
-}
-
 /// A bot's recent log lines (newest last), as its agent reported them.
 pub(super) async fn bot_logs(
     State(state): State<Arc<AppState>>,
@@ -39,11 +28,14 @@ pub(super) async fn bot_logs(
                 .collect()
         })
         .unwrap_or_default();
-    Ok(axum::Json(json!({"bot_id": id, "lines": lines})).into_response())
+    Ok(axum::Json(BotLogs { bot_id: id, lines }).into_response())
 }
 
 pub(super) async fn nodes(State(state): State<Arc<AppState>>) -> ApiResult {
-    Ok(axum::Json(json!({"nodes": state.store.nodes().await?})).into_response())
+    Ok(axum::Json(NodeList {
+        nodes: state.store.nodes().await?,
+    })
+    .into_response())
 }
 
 pub(super) async fn bot_status(
@@ -52,10 +44,12 @@ pub(super) async fn bot_status(
 ) -> ApiResult {
     let bot = state.bot_or_404(&id).await?;
     let report = state.store.bot_report(&id).await?;
-    Ok(
-        axum::Json(json!({"bot_id": id, "desired_state": bot.desired_state, "reported": report}))
-            .into_response(),
-    )
+    Ok(axum::Json(BotStatusBody {
+        bot_id: id,
+        desired_state: bot.desired_state,
+        reported: report,
+    })
+    .into_response())
 }
 
 /// A bot's last reported metrics (trades, profit, …) and when they were reported; `null`
@@ -66,18 +60,25 @@ pub(super) async fn bot_metrics(
 ) -> ApiResult {
     state.bot_or_404(&id).await?;
     let report = state.store.bot_report(&id).await?;
-    Ok(axum::Json(json!({
-        "bot_id": id,
-        "metrics": report.as_ref().map_or(Value::Null, |r| r.metrics.clone()),
-        "reported_at": report.as_ref().map(|r| r.reported_at),
-        "node_id": report.as_ref().map(|r| r.node_id.clone()),
-    }))
+    Ok(axum::Json(BotMetricsBody {
+        bot_id: id,
+        reported_at: report.as_ref().map(|r| r.reported_at),
+        node_id: report.as_ref().map(|r| r.node_id.clone()),
+        metrics: report.map_or(Value::Null, |r| r.metrics),
+    })
     .into_response())
 }
 
-pub(super) fn percentiles(h: &hdrhistogram::Histogram<u64>) -> Value {
+pub(super) fn percentiles(h: &hdrhistogram::Histogram<u64>) -> Percentiles {
     let p = sniperforge_protocol::telemetry::Percentiles::of(h);
-    json!({"count": p.count, "p50": p.p50, "p90": p.p90, "p99": p.p99, "p999": p.p999, "max": p.max})
+    Percentiles {
+        count: p.count,
+        p50: p.p50,
+        p90: p.p90,
+        p99: p.p99,
+        p999: p.p999,
+        max: p.max,
+    }
 }
 
 /// Merged latency per stage of one bot (ns from ingress).
@@ -86,7 +87,7 @@ pub(super) async fn bot_latency(
     Path(id): Path<String>,
 ) -> ApiResult {
     state.bot_or_404(&id).await?;
-    let stages: serde_json::Map<String, Value> = state
+    let stages: std::collections::BTreeMap<String, Percentiles> = state
         .latency
         .lock()
         .map(|l| {
@@ -95,25 +96,12 @@ pub(super) async fn bot_latency(
                 .unwrap_or_default()
         })
         .unwrap_or_default();
-    Ok(axum::Json(json!({"bot_id": id, "unit": "ns", "stages": stages})).into_response())
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RangeQuery {
-    /// `fleet` (default), `bot:<id>`, `type:<bot_type>` or `node:<id>`.
-    #[serde(default)]
-    scope: Option<String>,
-    /// Range start, unix ms (default: 5 min before `to`).
-    #[serde(default)]
-    from: Option<i64>,
-    /// Range end, unix ms, exclusive (default: now).
-    #[serde(default)]
-    to: Option<i64>,
-    /// Width of a point (ms): a multiple of the resolution, 1 s within the 1 s windows' reach,
-    /// 1 min beyond it (default: the range in about 300 points).
-    #[serde(default)]
-    step_ms: Option<i64>,
+    Ok(axum::Json(BotLatency {
+        bot_id: id,
+        unit: "ns",
+        stages,
+    })
+    .into_response())
 }
 
 /// Closed 1 min windows written to the store per flush (per second).
@@ -209,7 +197,7 @@ pub(super) async fn latency_range(
             );
         }
     }
-    let mut out = serde_json::Map::new();
+    let mut out = std::collections::BTreeMap::new();
     let windows = state.windows.lock().map_err(|_| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -243,27 +231,36 @@ pub(super) async fn latency_range(
             }
         }
         let mut total = crate::windows::Counts::new();
-        let series: Vec<Value> = buckets
+        let points: Vec<LatencyPoint> = buckets
             .iter()
             .enumerate()
             .map(|(i, b)| {
                 for (&v, &c) in b {
                     crate::windows::add(&mut total, v, c);
                 }
-                let mut p = crate::windows::percentiles(b);
-                p["t"] = json!(from + i as i64 * step);
-                p
+                LatencyPoint {
+                    t: from + i as i64 * step,
+                    percentiles: crate::windows::percentiles(b),
+                }
             })
             .collect();
         out.insert(
             stage,
-            json!({"points": series, "total": crate::windows::percentiles(&total)}),
+            StageSeries {
+                points,
+                total: crate::windows::percentiles(&total),
+            },
         );
     }
-    Ok(axum::Json(json!({
-        "scope": scope, "from": from, "to": to, "step_ms": step, "resolution_ms": resolution,
-        "unit": "ns", "stages": out,
-    }))
+    Ok(axum::Json(LatencyRange {
+        scope,
+        from,
+        to,
+        step_ms: step,
+        resolution_ms: resolution,
+        unit: "ns",
+        stages: out,
+    })
     .into_response())
 }
 
@@ -272,7 +269,7 @@ pub(crate) fn merged(
     state: &AppState,
     bots: &[crate::store::BotRow],
     keep: impl Fn(&crate::store::BotRow) -> bool,
-) -> serde_json::Map<String, Value> {
+) -> std::collections::BTreeMap<String, Percentiles> {
     let mut out: std::collections::BTreeMap<String, hdrhistogram::Histogram<u64>> =
         Default::default();
     if let Ok(l) = state.latency.lock() {
@@ -290,39 +287,28 @@ pub(crate) fn merged(
         .collect()
 }
 
-#[derive(Debug, Deserialize)]
-pub(super) struct LatencyQuery {
-    bot_type: Option<String>,
-    node_id: Option<String>,
-}
-
 /// Fleet metrics: bots by desired state, nodes, and latency merged over the fleet (or one
 /// bot type / node with `?bot_type=` / `?node_id=`).
 pub(super) async fn system_metrics(
     State(state): State<Arc<AppState>>,
-    Query(q): Query<LatencyQuery>,
+    Query(q): Query<FleetQuery>,
 ) -> ApiResult {
     let bots = state.store.bots().await?;
-    let mut by_state = serde_json::Map::new();
+    let mut by_state = std::collections::BTreeMap::new();
     for b in &bots {
-        let n = by_state
-            .get(b.desired_state.as_str())
-            .and_then(Value::as_u64)
-            .unwrap_or(0)
-            + 1;
-        by_state.insert(b.desired_state.to_string(), json!(n));
+        *by_state.entry(b.desired_state.to_string()).or_insert(0) += 1;
     }
     let latency = merged(&state, &bots, |b| {
         q.bot_type.as_ref().is_none_or(|t| &b.bot_type == t)
             && q.node_id.as_ref().is_none_or(|n| &b.node_id == n)
     });
-    Ok(axum::Json(json!({
-        "bots": bots.len(),
-        "bots_by_desired_state": by_state,
-        "nodes": state.store.nodes().await?.len(),
-        "desired_index": *state.index.borrow(),
-        "latency_ns": latency,
-    }))
+    Ok(axum::Json(FleetMetrics {
+        bots: bots.len(),
+        bots_by_desired_state: by_state,
+        nodes: state.store.nodes().await?.len(),
+        desired_index: *state.index.borrow(),
+        latency_ns: latency,
+    })
     .into_response())
 }
 
@@ -383,18 +369,18 @@ pub(super) async fn prometheus(State(state): State<Arc<AppState>>) -> ApiResult 
         "# HELP sniperforge_stage_latency_ns Fleet latency from ingress per stage.\n# TYPE sniperforge_stage_latency_ns gauge"
     );
     for (stage, p) in merged(&state, &bots, |_| true) {
-        for (q, key) in [
-            ("0.5", "p50"),
-            ("0.9", "p90"),
-            ("0.99", "p99"),
-            ("0.999", "p999"),
-            ("1", "max"),
+        for (q, value) in [
+            ("0.5", p.p50),
+            ("0.9", p.p90),
+            ("0.99", p.p99),
+            ("0.999", p.p999),
+            ("1", p.max),
         ] {
             let _ = writeln!(
                 text,
                 "sniperforge_stage_latency_ns{{stage=\"{}\",quantile=\"{q}\"}} {}",
                 prometheus_label(&stage),
-                p[key].as_u64().unwrap_or(0)
+                value
             );
         }
     }

@@ -41,23 +41,25 @@ impl Store {
 
     /// Every token's name, role, node (agent tokens) and creation time (never the token or
     /// its hash).
-    pub async fn tokens(&self) -> Result<Vec<serde_json::Value>, StoreError> {
+    pub async fn tokens(&self) -> Result<Vec<TokenRow>, StoreError> {
         let rows = sqlx::query(
             "SELECT name, role, node_id, created_at, expires_at FROM tokens ORDER BY name, created_at",
         )
         .fetch_all(&self.pool)
         .await
         .map_err(db("listing tokens"))?;
-        Ok(rows
-            .iter()
+        rows.iter()
             .map(|r| {
-                let mut row = json_row(r, &["name", "role"], &["created_at", "expires_at"]);
-                if let Ok(Some(node)) = r.try_get::<Option<String>, _>("node_id") {
-                    row["node_id"] = node.into();
-                }
-                row
+                let col = |c: &'static str| db(format!("reading token column {c}"));
+                Ok(TokenRow {
+                    name: r.try_get("name").map_err(col("name"))?,
+                    role: role_column(r)?,
+                    node_id: r.try_get("node_id").map_err(col("node_id"))?,
+                    created_at: r.try_get("created_at").map_err(col("created_at"))?,
+                    expires_at: r.try_get("expires_at").map_err(col("expires_at"))?,
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// A login session: a token named `session:<user>` that stops working at `expires_at` (ms).
@@ -136,16 +138,23 @@ impl Store {
     }
 
     /// Users (names, roles, times; never hashes).
-    pub async fn users(&self) -> Result<Vec<serde_json::Value>, StoreError> {
+    pub async fn users(&self) -> Result<Vec<UserRow>, StoreError> {
         let rows =
             sqlx::query("SELECT name, role, created_at, updated_at FROM users ORDER BY name")
                 .fetch_all(&self.pool)
                 .await
                 .map_err(db("listing users"))?;
-        Ok(rows
-            .iter()
-            .map(|r| json_row(r, &["name", "role"], &["created_at", "updated_at"]))
-            .collect())
+        rows.iter()
+            .map(|r| {
+                let col = |c: &'static str| db(format!("reading user column {c}"));
+                Ok(UserRow {
+                    name: r.try_get("name").map_err(col("name"))?,
+                    role: role_column(r)?,
+                    created_at: r.try_get("created_at").map_err(col("created_at"))?,
+                    updated_at: r.try_get("updated_at").map_err(col("updated_at"))?,
+                })
+            })
+            .collect()
     }
 
     /// Deletes a user and ends their sessions; `false` if there was none.
@@ -230,23 +239,32 @@ impl Store {
     }
 
     /// The audit trail, newest first.
-    pub async fn audit_log(&self, limit: i64) -> Result<Vec<serde_json::Value>, StoreError> {
+    pub async fn audit_log(&self, limit: i64) -> Result<Vec<AuditRow>, StoreError> {
         let rows = sqlx::query("SELECT at, actor, action, target, details FROM audit ORDER BY at DESC, seq DESC LIMIT $1")
             .bind(limit)
             .fetch_all(&self.pool)
             .await
             .map_err(db("reading the audit trail"))?;
-        Ok(rows
-            .iter()
+        rows.iter()
             .map(|r| {
-                serde_json::json!({
-                    "at": r.try_get::<i64, _>("at").unwrap_or(0),
-                    "actor": r.try_get::<String, _>("actor").unwrap_or_default(),
-                    "action": r.try_get::<String, _>("action").unwrap_or_default(),
-                    "target": r.try_get::<String, _>("target").unwrap_or_default(),
-                    "details": serde_json::from_str::<serde_json::Value>(&r.try_get::<String, _>("details").unwrap_or_default()).unwrap_or_default(),
+                let col = |c: &'static str| db(format!("reading audit column {c}"));
+                let details: String = r.try_get("details").map_err(col("details"))?;
+                Ok(AuditRow {
+                    at: r.try_get("at").map_err(col("at"))?,
+                    actor: r.try_get("actor").map_err(col("actor"))?,
+                    action: r.try_get("action").map_err(col("action"))?,
+                    target: r.try_get("target").map_err(col("target"))?,
+                    // Written by this gateway as JSON; text that is not stays readable.
+                    details: serde_json::from_str(&details)
+                        .unwrap_or(serde_json::Value::String(details)),
                 })
             })
-            .collect())
+            .collect()
     }
+}
+
+/// A row's `role` column.
+fn role_column(r: &sqlx::any::AnyRow) -> Result<Role, StoreError> {
+    let role: String = r.try_get("role").map_err(db("reading a role column"))?;
+    Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("unknown role {role:?}")))
 }

@@ -52,7 +52,16 @@ pub(crate) fn db(context: impl Into<String>) -> impl FnOnce(sqlx::Error) -> Stor
 
 /// Access level of a token.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
@@ -103,7 +112,7 @@ pub struct Identity {
 pub use sniperforge_protocol::fleet::NodeInfo;
 
 /// One bot row.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct BotRow {
     /// Id.
     pub bot_id: String,
@@ -123,32 +132,15 @@ pub struct BotRow {
     pub updated_at: i64,
 }
 
-/// A row as JSON: text columns, then integer columns (`null` when NULL).
-fn json_row(r: &sqlx::any::AnyRow, text: &[&str], ints: &[&str]) -> serde_json::Value {
-    let mut out = serde_json::Map::new();
-    for c in text {
-        out.insert(
-            (*c).to_string(),
-            r.try_get::<String, _>(*c).unwrap_or_default().into(),
-        );
-    }
-    for c in ints {
-        out.insert(
-            (*c).to_string(),
-            r.try_get::<Option<i64>, _>(*c).ok().flatten().into(),
-        );
-    }
-    serde_json::Value::Object(out)
-}
-
 /// A bot's latest report as stored.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct ReportRow {
     /// The node that reported it.
     pub node_id: String,
     /// Its status as the node saw it.
     pub status: sniperforge_protocol::fleet::NodeBotStatus,
     /// Its counters as the bot wrote them (`null` when it did not answer).
+    #[schemars(schema_with = "crate::api::bodies::any_value")]
     pub metrics: serde_json::Value,
     /// When, unix ms.
     pub reported_at: i64,
@@ -171,7 +163,7 @@ fn report_row(r: &sqlx::any::AnyRow) -> Result<ReportRow, StoreError> {
 }
 
 /// A node as registered, with its last heartbeat.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct NodeRow {
     /// Node id.
     pub node_id: String,
@@ -192,7 +184,7 @@ pub struct NodeRow {
 }
 
 /// An alert, active or resolved.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct AlertRow {
     /// `<rule>:<target>`.
     pub alert_id: String,
@@ -210,13 +202,58 @@ pub struct AlertRow {
     pub resolved_at: i64,
 }
 
+/// A token as listed (never the token or its hash).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+pub struct TokenRow {
+    /// Name (`session:<user>` for a login session).
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// The node an agent token is bound to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_id: Option<String>,
+    /// Created, unix ms.
+    pub created_at: i64,
+    /// When it stops working, unix ms (`null`: never).
+    pub expires_at: Option<i64>,
+}
+
+/// A user as listed (never the hash).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+pub struct UserRow {
+    /// Name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// Created, unix ms.
+    pub created_at: i64,
+    /// Last changed, unix ms.
+    pub updated_at: i64,
+}
+
+/// One entry of the audit trail.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
+pub struct AuditRow {
+    /// When, unix ms.
+    pub at: i64,
+    /// Token or user name (or `anonymous`).
+    pub actor: String,
+    /// What, e.g. `bot.create`.
+    pub action: String,
+    /// Which bot, token, user or rule.
+    pub target: String,
+    /// What the action recorded.
+    #[schemars(schema_with = "crate::api::bodies::any_value")]
+    pub details: serde_json::Value,
+}
+
 /// The columns of a [`BotRow`], with the bot's latest config version.
 const BOT_SELECT: &str = "SELECT b.bot_id, b.bot_type, b.node_id, b.desired_state, b.restarts, b.created_at, \
      b.updated_at, (SELECT MAX(version) FROM config_versions c WHERE c.config_id = b.bot_id) AS v \
      FROM bots b";
 
 /// One configuration version.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct ConfigVersion {
     /// Configuration id (the bot id).
     pub config_id: String,
@@ -225,6 +262,7 @@ pub struct ConfigVersion {
     /// Bot type.
     pub bot_type: String,
     /// The configuration.
+    #[schemars(schema_with = "crate::api::bodies::bot_config_ref")]
     pub body: serde_json::Value,
     /// Created, unix ms.
     pub created_at: i64,
