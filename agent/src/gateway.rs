@@ -95,8 +95,10 @@ impl GatewayClient {
                 message: r.error_message(),
             });
         }
-        r.json()
-            .map_err(|message| GatewayError::Body { what, message })
+        r.json().map_err(|e| GatewayError::Body {
+            what,
+            message: e.to_string(),
+        })
     }
 
     /// Registers the node.

@@ -30,6 +30,17 @@ pub enum HttpError {
     Timeout(String, Duration),
 }
 
+/// A body that is not what was expected.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    /// Not JSON at all.
+    #[error("body is not JSON: {0}")]
+    NotJson(serde_json::Error),
+    /// JSON, not of the expected shape.
+    #[error("body: {0}")]
+    Shape(serde_json::Error),
+}
+
 /// An answer: status and body.
 #[derive(Debug, Clone)]
 pub struct Response {
@@ -41,13 +52,13 @@ pub struct Response {
 
 impl Response {
     /// The body as JSON, or why not.
-    pub fn json(&self) -> Result<serde_json::Value, String> {
-        serde_json::from_slice(&self.body).map_err(|e| format!("body is not JSON: {e}"))
+    pub fn json(&self) -> Result<serde_json::Value, BodyError> {
+        serde_json::from_slice(&self.body).map_err(BodyError::NotJson)
     }
 
     /// The body read as a `T`.
-    pub fn json_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, String> {
-        serde_json::from_slice(&self.body).map_err(|e| format!("body: {e}"))
+    pub fn json_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, BodyError> {
+        serde_json::from_slice(&self.body).map_err(BodyError::Shape)
     }
 
     /// The server's `{"error": {"message"}}`, or the body's start.

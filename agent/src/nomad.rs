@@ -191,10 +191,20 @@ impl Drop for NomadBackend {
     }
 }
 
+/// The Nomad client could not be made for an address.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("Nomad at {address}: {why}")]
+pub struct ConnectError {
+    /// The agent's address.
+    pub address: String,
+    /// The client's error, as it words it.
+    pub why: String,
+}
+
 impl NomadBackend {
     /// A backend for the Nomad agent at `address` (token from `token`, if any), placing jobs on
     /// node `node` (its `node.unique.name`). Follows the Allocation event stream at once.
-    pub fn connect(address: &str, token: Option<String>, node: &str) -> Result<Self, String> {
+    pub fn connect(address: &str, token: Option<String>, node: &str) -> Result<Self, ConnectError> {
         // reqwest is built without a bundled TLS provider: install ring's (once per process).
         let _ = rustls::crypto::ring::default_provider().install_default();
         let client = NomadClient::new(Config {
@@ -204,7 +214,10 @@ impl NomadBackend {
             },
             ..Default::default()
         })
-        .map_err(|e| format!("Nomad at {address}: {e}"))?;
+        .map_err(|e| ConnectError {
+            address: address.to_string(),
+            why: e.to_string(),
+        })?;
         let units: Units = Arc::default();
         let events = tokio::spawn(follow_events(client.clone(), Arc::clone(&units)));
         Ok(Self {

@@ -145,26 +145,37 @@ pub struct SystemdBackend {
     units: tokio::sync::Mutex<HashMap<String, Unit>>,
 }
 
+/// The bus or the manager could not be reached.
+#[derive(Debug, thiserror::Error)]
+#[error("{doing}: {source}")]
+pub struct ConnectError {
+    /// What was being done.
+    pub doing: String,
+    /// D-Bus's error.
+    pub source: zbus::Error,
+}
+
 impl SystemdBackend {
     /// Connects to the system bus (`None`) or to `address` (`unix:path=…`, e.g. a user
     /// manager's `$XDG_RUNTIME_DIR/bus`) and subscribes to the manager's signals.
-    pub async fn connect(address: Option<&str>) -> Result<Self, String> {
+    pub async fn connect(address: Option<&str>) -> Result<Self, ConnectError> {
+        let failed = |doing: String| move |source| ConnectError { doing, source };
         let conn = match address {
             None => zbus::Connection::system()
                 .await
-                .map_err(|e| format!("connecting to the system bus: {e}"))?,
+                .map_err(failed("connecting to the system bus".into()))?,
             Some(a) => zbus::connection::Builder::address(a)
                 .build()
                 .await
-                .map_err(|e| format!("connecting to {a}: {e}"))?,
+                .map_err(failed(format!("connecting to {a}")))?,
         };
         let manager = ManagerProxy::new(&conn)
             .await
-            .map_err(|e| format!("systemd manager proxy: {e}"))?;
+            .map_err(failed("systemd manager proxy".into()))?;
         manager
             .subscribe()
             .await
-            .map_err(|e| format!("subscribing to systemd's signals: {e}"))?;
+            .map_err(failed("subscribing to systemd's signals".into()))?;
         Ok(Self {
             conn,
             manager,

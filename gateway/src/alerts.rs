@@ -456,16 +456,12 @@ impl WebhookQueue {
     }
 
     /// Queues a delivery; `Err` when the queue is full (or its worker gone).
-    pub fn enqueue(&self, id: &str, url: &str, body: Value) -> Result<(), String> {
+    pub fn enqueue(&self, id: &str, url: &str, body: Value) -> Result<(), EnqueueError> {
         self.tx
             .try_send((id.to_string(), url.to_string(), body))
             .map_err(|e| match e {
-                tokio::sync::mpsc::error::TrySendError::Full(_) => {
-                    format!("{WEBHOOK_QUEUE} webhook deliveries are waiting already: dropped")
-                }
-                tokio::sync::mpsc::error::TrySendError::Closed(_) => {
-                    "the webhook worker has stopped".to_string()
-                }
+                tokio::sync::mpsc::error::TrySendError::Full(_) => EnqueueError::Full,
+                tokio::sync::mpsc::error::TrySendError::Closed(_) => EnqueueError::Stopped,
             })
     }
 
@@ -476,6 +472,27 @@ impl WebhookQueue {
             .map(|mut f| f.drain(..).collect())
             .unwrap_or_default()
     }
+}
+
+/// A delivery not queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum EnqueueError {
+    /// [`WEBHOOK_QUEUE`] deliveries wait already.
+    #[error("{WEBHOOK_QUEUE} webhook deliveries are waiting already: dropped")]
+    Full,
+    /// The worker is gone.
+    #[error("the webhook worker has stopped")]
+    Stopped,
+}
+
+/// A delivery that failed every attempt: the last attempt's number and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("attempt {attempt}: {why}")]
+pub struct DeliveryError {
+    /// The last attempt (from 1).
+    pub attempt: usize,
+    /// What went wrong with it: the HTTP status, or the URL, name, connection or TLS error.
+    pub why: String,
 }
 
 /// How webhooks are reached: `http://` directly, `https://` over TLS verified against the
@@ -500,7 +517,7 @@ impl Default for Webhooks {
     /// The system's CA store.
     fn default() -> Self {
         Self {
-            tls: Self::client(None),
+            tls: Self::client(None).map_err(|e| e.to_string()),
             allow_private: false,
         }
     }
@@ -508,7 +525,7 @@ impl Default for Webhooks {
 
 impl Webhooks {
     /// The system's CA store plus the PEM certificates in `extra_ca`.
-    pub fn new(extra_ca: &std::path::Path) -> Result<Self, String> {
+    pub fn new(extra_ca: &std::path::Path) -> Result<Self, sniperforge_host::net::TlsConfigError> {
         Ok(Self {
             tls: Ok(Self::client(Some(extra_ca))?),
             allow_private: false,
@@ -522,21 +539,30 @@ impl Webhooks {
         self
     }
 
-    fn client(extra_ca: Option<&std::path::Path>) -> Result<Arc<rustls::ClientConfig>, String> {
-        sniperforge_host::net::tls_client(extra_ca, "webhook CA").map_err(|e| e.to_string())
+    fn client(
+        extra_ca: Option<&std::path::Path>,
+    ) -> Result<Arc<rustls::ClientConfig>, sniperforge_host::net::TlsConfigError> {
+        sniperforge_host::net::tls_client(extra_ca, "webhook CA")
     }
 
     /// POSTs `body` to the webhook, retrying up to three times with growing backoff (each
     /// attempt: connect ≤ 3 s, send ≤ 3 s, answer ≤ 3 s and ≤ 64 KiB).
-    pub async fn deliver(&self, url: &str, body: &Value) -> Result<(), String> {
-        let mut last = String::new();
+    pub async fn deliver(&self, url: &str, body: &Value) -> Result<(), DeliveryError> {
+        let mut last = DeliveryError {
+            attempt: 0,
+            why: String::new(),
+        };
         for (attempt, backoff_ms) in [0u64, 100, 400].into_iter().enumerate() {
             tokio::time::sleep(Duration::from_millis(backoff_ms)).await;
-            match self.post_once(url, body).await {
+            let why = match self.post_once(url, body).await {
                 Ok(status) if (200..300).contains(&status) => return Ok(()),
-                Ok(status) => last = format!("attempt {}: HTTP {status}", attempt + 1),
-                Err(e) => last = format!("attempt {}: {e}", attempt + 1),
-            }
+                Ok(status) => format!("HTTP {status}"),
+                Err(e) => e,
+            };
+            last = DeliveryError {
+                attempt: attempt + 1,
+                why,
+            };
         }
         Err(last)
     }

@@ -20,6 +20,35 @@ pub use store::{Role, Store, StoreError};
 use std::net::SocketAddr;
 use std::path::Path;
 
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The TLS certificate or key.
+    #[error(transparent)]
+    Tls(#[from] serve::TlsError),
+    /// The store: connecting, migrating, reading.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The admin token file.
+    #[error("{doing} {}: {source}", path.display())]
+    TokenFile {
+        /// What was being done: creating, writing, protecting.
+        doing: &'static str,
+        /// The file or its directory.
+        path: std::path::PathBuf,
+        /// The system's error.
+        source: std::io::Error,
+    },
+    /// The listening socket.
+    #[error("binding {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The system's error.
+        source: std::io::Error,
+    },
+}
+
 /// Runs the gateway: connects the store (migrating it), makes an admin token on first start
 /// (written to `data_dir/admin.token`, mode 0600), and serves the API until Ctrl-C / SIGTERM
 /// (HTTPS with `tls`: certificate chain and key, PEM); latency windows are kept as `retention`
@@ -33,16 +62,23 @@ pub async fn serve(
     webhooks: alerts::Webhooks,
     tls: Option<(&Path, &Path)>,
     limits: serve::Limits,
-) -> Result<(), String> {
+) -> Result<(), ServeError> {
     // A bad certificate is refused before anything else starts.
     let tls = tls
         .map(|(cert, key)| serve::tls_config(cert, key))
         .transpose()?;
-    let store = Store::connect(database).await.map_err(|e| e.to_string())?;
-    if !store.has_admin().await.map_err(|e| e.to_string())? {
+    let store = Store::connect(database).await?;
+    if !store.has_admin().await? {
         let token = store::new_token();
-        std::fs::create_dir_all(data_dir)
-            .map_err(|e| format!("creating {}: {e}", data_dir.display()))?;
+        let file_error = |doing, path: &Path| {
+            let path = path.to_path_buf();
+            move |source| ServeError::TokenFile {
+                doing,
+                path,
+                source,
+            }
+        };
+        std::fs::create_dir_all(data_dir).map_err(file_error("creating", data_dir))?;
         let path = data_dir.join("admin.token");
         // Readable by the owner only from the moment it exists.
         let mut options = std::fs::OpenOptions::new();
@@ -50,29 +86,27 @@ pub async fn serve(
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         std::io::Write::write_all(
-            &mut options
-                .open(&path)
-                .map_err(|e| format!("creating {}: {e}", path.display()))?,
+            &mut options.open(&path).map_err(file_error("creating", &path))?,
             format!("{token}\n").as_bytes(),
         )
-        .map_err(|e| format!("writing {}: {e}", path.display()))?;
+        .map_err(file_error("writing", &path))?;
         #[cfg(unix)]
         {
             // A file that already existed keeps its mode on open: tighten it too.
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
-                .map_err(|e| format!("protecting {}: {e}", path.display()))?;
+                .map_err(file_error("protecting", &path))?;
         }
-        store
-            .add_token(&token, "admin", Role::Admin)
-            .await
-            .map_err(|e| e.to_string())?;
+        store.add_token(&token, "admin", Role::Admin).await?;
         println!("admin token written to {}", path.display());
     }
     let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .map_err(|e| format!("binding {listen}: {e}"))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        .map_err(|source| ServeError::Bind {
+            addr: listen,
+            source,
+        })?;
+    let addr = listener.local_addr().unwrap_or(listen);
     println!(
         "gateway listening on {}://{addr}/api/v1 (database {})",
         if tls.is_some() { "https" } else { "http" },
@@ -89,10 +123,7 @@ pub async fn serve(
             _ = term.recv() => {}
         }
     };
-    let state = AppState::new(store)
-        .await
-        .map_err(|e| e.to_string())?
-        .with_retention(retention);
+    let state = AppState::new(store).await?.with_retention(retention);
     let state = state.with_webhooks(webhooks);
     // Alert rules are evaluated, and latency windows closed, every second.
     let evaluator = state.clone();
@@ -114,5 +145,6 @@ pub async fn serve(
             }
         }
     });
-    serve::serve(listener, router(state), tls, limits, shutdown).await
+    serve::serve(listener, router(state), tls, limits, shutdown).await;
+    Ok(())
 }

@@ -37,33 +37,71 @@ impl Default for Limits {
     }
 }
 
+/// Why a TLS server configuration could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// The certificate file could not be read as PEM.
+    #[error("--tls-cert {}: {source}", path.display())]
+    Cert {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The reader's error.
+        source: rustls::pki_types::pem::Error,
+    },
+    /// The certificate file holds no certificate.
+    #[error("--tls-cert {}: no PEM certificate in it", path.display())]
+    NoCert {
+        /// The file.
+        path: std::path::PathBuf,
+    },
+    /// The key file could not be read as a PEM private key.
+    #[error("--tls-key {}: {source}", path.display())]
+    Key {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The reader's error.
+        source: rustls::pki_types::pem::Error,
+    },
+    /// rustls refused the protocol versions.
+    #[error("TLS: {0}")]
+    Protocols(rustls::Error),
+    /// rustls refused the certificate chain and key together.
+    #[error("--tls-cert/--tls-key: {0}")]
+    Pair(rustls::Error),
+}
+
 /// A TLS server configuration from a PEM certificate chain and its PEM private key.
 pub fn tls_config(
     cert: &std::path::Path,
     key: &std::path::Path,
-) -> Result<Arc<rustls::ServerConfig>, String> {
+) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let cert_error = |source| TlsError::Cert {
+        path: cert.to_path_buf(),
+        source,
+    };
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| format!("--tls-cert {}: {e}", cert.display()))?
+        .map_err(cert_error)?
         .collect::<Result<_, _>>()
-        .map_err(|e| format!("--tls-cert {}: {e}", cert.display()))?;
+        .map_err(cert_error)?;
     if chain.is_empty() {
-        return Err(format!(
-            "--tls-cert {}: no PEM certificate in it",
-            cert.display()
-        ));
+        return Err(TlsError::NoCert {
+            path: cert.to_path_buf(),
+        });
     }
-    let key = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| format!("--tls-key {}: {e}", key.display()))?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|source| TlsError::Key {
+        path: key.to_path_buf(),
+        source,
+    })?;
     let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
-    .map_err(|e| format!("TLS: {e}"))?
+    .map_err(TlsError::Protocols)?
     .with_no_client_auth()
     .with_single_cert(chain, key)
-    .map_err(|e| format!("--tls-cert/--tls-key: {e}"))?;
+    .map_err(TlsError::Pair)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
@@ -76,7 +114,7 @@ pub async fn serve(
     tls: Option<Arc<rustls::ServerConfig>>,
     limits: Limits,
     shutdown: impl std::future::Future<Output = ()>,
-) -> Result<(), String> {
+) {
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.connections.max(1)));
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -129,7 +167,6 @@ pub async fn serve(
     })
     .await;
     connections.abort_all();
-    Ok(())
 }
 
 /// The answer to a request that took longer than `deadline`.

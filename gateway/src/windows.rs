@@ -217,17 +217,39 @@ impl Acc {
     }
 }
 
-/// Adds packed counts into `into`; `Err` names what is wrong (a store row damaged by hand).
-pub fn unpack_into(bytes: &[u8], into: &mut Counts) -> Result<(), String> {
+/// Packed counts that do not unpack (a store row damaged by hand).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UnpackError {
+    /// A varint runs past the end.
+    #[error("truncated varint at byte {at} of {len}")]
+    Truncated {
+        /// Where reading stopped.
+        at: usize,
+        /// The packed length.
+        len: usize,
+    },
+    /// A value past `u64::MAX`.
+    #[error("value overflows at byte {at}")]
+    Overflow {
+        /// Where.
+        at: usize,
+    },
+}
+
+/// Adds packed counts into `into`; `Err` names what is wrong.
+pub fn unpack_into(bytes: &[u8], into: &mut Counts) -> Result<(), UnpackError> {
     let (mut at, mut value) = (0, 0u64);
     while at < bytes.len() {
         let (Some(delta), Some(count)) = (get_varint(bytes, &mut at), get_varint(bytes, &mut at))
         else {
-            return Err(format!("truncated varint at byte {at} of {}", bytes.len()));
+            return Err(UnpackError::Truncated {
+                at,
+                len: bytes.len(),
+            });
         };
         value = value
             .checked_add(delta)
-            .ok_or_else(|| format!("value overflows at byte {at}"))?;
+            .ok_or(UnpackError::Overflow { at })?;
         let slot = into.entry(value).or_insert(0);
         *slot = slot.saturating_add(count);
     }
@@ -657,7 +679,7 @@ mod tests {
         unpack_into(&packed, &mut back).unwrap();
         assert_eq!(back, c);
         let err = unpack_into(&packed[..packed.len() - 1], &mut Counts::new()).unwrap_err();
-        assert!(err.contains("truncated"), "{err}");
+        assert!(err.to_string().contains("truncated"), "{err}");
     }
 
     #[test]

@@ -48,7 +48,7 @@ impl Agent {
                     r: Result<crate::http::Response, crate::http::HttpError>,
                 ) -> Result<T, String> {
                     match r {
-                        Ok(r) if r.status == 200 => r.json_as(),
+                        Ok(r) if r.status == 200 => r.json_as().map_err(|e| e.to_string()),
                         Ok(r) => Err(format!("HTTP {}: {}", r.status, r.error_message())),
                         Err(e) => Err(e.to_string()),
                     }

@@ -325,7 +325,10 @@ impl AppState {
 
     /// The same state trusting the CA certificates in `ca` (PEM) for https:// webhooks, besides
     /// the system's.
-    pub fn with_webhook_ca(self, ca: &std::path::Path) -> Result<Self, String> {
+    pub fn with_webhook_ca(
+        self,
+        ca: &std::path::Path,
+    ) -> Result<Self, sniperforge_host::net::TlsConfigError> {
         Ok(self.with_webhooks(crate::alerts::Webhooks::new(ca)?))
     }
 
