@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'react'
 import { api, can, getToken, setToken, type Role } from './api'
 import { ConfirmButton } from './components/Confirm'
+import type { EmergencyStop } from './generated/api'
 import { go, useRoute } from './router'
 import { Alerts } from './pages/Alerts'
 import { BotDetail } from './pages/BotDetail'
@@ -62,7 +63,7 @@ export function App() {
             danger
             question="Stop every bot in the fleet now? Each bot's desired state becomes stopped; agents stop them within a second."
             onConfirm={async () => {
-              const r = await api('POST', '/api/v1/system/emergency-stop')
+              const r = await api<EmergencyStop>('POST', '/api/v1/system/emergency-stop')
               setBanner(`Emergency stop: ${r.bots_stopped} bot(s) set to stopped`)
             }}
           />

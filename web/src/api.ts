@@ -1,5 +1,7 @@
 // The gateway's REST API and WebSocket streams, with the session's bearer token.
 
+import type { DesiredState, LogLine, NodeBotStatus, NodeRow, Percentiles, ReportRow } from './generated/api'
+
 export type Role = 'viewer' | 'operator' | 'admin'
 
 const ROLES: Role[] = ['viewer', 'operator', 'admin']
@@ -44,8 +46,17 @@ export function setToken(token: string | null): void {
   else sessionStorage.setItem(KEY, token)
 }
 
-/** Calls the API; throws [`ApiError`] for an error answer or an unreachable gateway. */
-export async function api<T = any>(
+/** Whether `v` is a JSON object (not null, not an array). */
+export function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+/**
+ * Calls the API and answers the body as `T` (a type of `./generated/api`, or `unknown` where
+ * the caller does not read it); throws [`ApiError`] for an error answer or an unreachable
+ * gateway.
+ */
+export async function api<T>(
   method: string,
   path: string,
   body?: unknown,
@@ -66,23 +77,116 @@ export async function api<T = any>(
     throw new ApiError(0, 'unreachable', `gateway unreachable: ${String(e)}`, null)
   }
   const text = await resp.text()
-  let json: any = null
+  let json: unknown = null
   try {
-    json = text ? JSON.parse(text) : null
+    json = text ? (JSON.parse(text) as unknown) : null
   } catch {
     json = null
   }
   if (!resp.ok) {
-    const err = json?.error
+    // `{"error": {code, message, details}}` (the generated `Error` type), when it is one.
+    const err = isRecord(json) && isRecord(json.error) ? json.error : null
     if (resp.status === 401) window.dispatchEvent(new Event('sniperforge:logout'))
     throw new ApiError(
       resp.status,
-      err?.code ?? 'http',
-      err?.message ?? `${method} ${path}: HTTP ${resp.status}`,
+      typeof err?.code === 'string' ? err.code : 'http',
+      typeof err?.message === 'string' ? err.message : `${method} ${path}: HTTP ${resp.status}`,
       err?.details ?? null,
     )
   }
   return json as T
+}
+
+/** Stage → latency percentiles (ns), merged over the bots of a topic. */
+export type StageLatency = Partial<Record<string, Percentiles>>
+
+/** One bot of the `fleet` topic's table. */
+export interface FleetBotRow {
+  bot_id: string
+  bot_type: string
+  node_id: string
+  desired_state: DesiredState
+  config_version: number
+  /** Its last reported status (`null` until its agent reports). */
+  status: NodeBotStatus | null
+  /** When it last reported, unix ms. */
+  reported_at: number | null
+  /** From its counters, as the bot wrote them (`null` until it reports). */
+  trades_executed: number | null
+  profit_usd: number | null
+  latency_ns: StageLatency
+}
+
+/** `data` of the `fleet` topic. */
+export interface FleetData {
+  bots: number
+  /** Bots whose desired state is running. */
+  running: number
+  nodes: number
+  latency_ns: StageLatency
+  bot_rows: FleetBotRow[]
+}
+
+/** `data` of a `bot:<id>` topic. */
+export interface BotData {
+  desired_state: DesiredState
+  /** Its last report (`null` until its agent reports). */
+  reported: ReportRow | null
+  latency_ns: StageLatency
+}
+
+/** `data` of a `node:<id>` topic. */
+export interface NodeData {
+  node: NodeRow
+  /** Bots on the node. */
+  bots: number
+  latency_ns: StageLatency
+}
+
+/** A topic's metrics, pushed at once on subscription and then every second. */
+export interface TopicMessage<Topic extends string, Data> {
+  topic: Topic
+  /** unix ms. */
+  at: number
+  data: Data
+}
+
+export type FleetMessage = TopicMessage<'fleet', FleetData>
+export type BotMessage = TopicMessage<`bot:${string}`, BotData>
+export type NodeMessage = TopicMessage<`node:${string}`, NodeData>
+
+/** What a stream says about a bad message, an unavailable topic or lost log lines. */
+export interface StreamError {
+  error: { code: string; message: string }
+}
+
+/** What `/api/v1/ws/metrics` sends (gateway/src/streams.rs). */
+export type MetricsMessage = FleetMessage | BotMessage | NodeMessage | StreamError
+
+/** What `/api/v1/ws/logs` sends: each log line of a subscribed bot or node, or an error. */
+export type LogMessage = LogLine | StreamError
+
+/** The messages of each stream. */
+export interface StreamMessages {
+  metrics: MetricsMessage
+  logs: LogMessage
+}
+
+export type StreamKind = keyof StreamMessages
+
+/** Whether `m` is the `fleet` topic's metrics. */
+export function isFleetMessage(m: MetricsMessage): m is FleetMessage {
+  return 'topic' in m && m.topic === 'fleet'
+}
+
+/** Whether `m` is a bot topic's metrics: bot `id`'s, or every bot's without `id`. */
+export function isBotMessage(m: MetricsMessage, id?: string): m is BotMessage {
+  return 'topic' in m && (id === undefined ? m.topic.startsWith('bot:') : m.topic === `bot:${id}`)
+}
+
+/** Whether `m` is a log line (not an error). */
+export function isLogLine(m: LogMessage): m is LogLine {
+  return 'line' in m && typeof m.line === 'string'
 }
 
 export interface StreamHandle {
@@ -93,10 +197,10 @@ export interface StreamHandle {
  * Subscribes to `topics` on `/api/v1/ws/<kind>`; calls `onMessage` with each message and
  * reconnects (0.5 s doubling to 10 s) when the socket drops.
  */
-export function stream(
-  kind: 'metrics' | 'logs',
+export function stream<K extends StreamKind>(
+  kind: K,
   topics: string[],
-  onMessage: (msg: any) => void,
+  onMessage: (msg: StreamMessages[K]) => void,
   onState?: (connected: boolean) => void,
 ): StreamHandle {
   let closed = false
@@ -114,7 +218,9 @@ export function stream(
     }
     socket.onmessage = (ev) => {
       try {
-        onMessage(JSON.parse(String(ev.data)))
+        const msg: unknown = JSON.parse(String(ev.data))
+        // The gateway's messages are JSON objects of the shapes above.
+        if (isRecord(msg)) onMessage(msg as unknown as StreamMessages[K])
       } catch {
         // A message that is not JSON is not ours to show.
       }

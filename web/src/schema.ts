@@ -1,9 +1,28 @@
 // Walks a bot type's JSON Schema into the fields the config editor shows.
 
+/**
+ * The parts of a JSON Schema (as `GET /api/v1/configs/schemas/{bot_type}` answers it) that the
+ * editor reads; every keyword is optional and others may be present.
+ */
+export interface JsonSchema {
+  type?: string | string[]
+  properties?: Record<string, JsonSchema>
+  items?: JsonSchema
+  additionalProperties?: boolean | JsonSchema
+  enum?: unknown[]
+  const?: unknown
+  minimum?: number
+  maximum?: number
+  description?: string
+  /** true: applies without a restart; false: needs one. */
+  'x-hot-reload'?: boolean
+  [keyword: string]: unknown
+}
+
 export interface Field {
   /** Dotted path from the config's root, e.g. parameters.trading.min_profit_bps. */
   path: string
-  schema: any
+  schema: JsonSchema | undefined
   /** true: applies without a restart; false: needs one; undefined: not marked. */
   hot?: boolean
 }
@@ -14,10 +33,10 @@ export interface Section {
 }
 
 /** Leaf fields grouped by their parent object, in schema order. */
-export function sections(schema: any, prefix = ''): Section[] {
+export function sections(schema: JsonSchema | null | undefined, prefix = ''): Section[] {
   const out: Section[] = []
   const own: Field[] = []
-  for (const [key, sub] of Object.entries<any>(schema?.properties ?? {})) {
+  for (const [key, sub] of Object.entries<JsonSchema | undefined>(schema?.properties ?? {})) {
     const path = prefix ? `${prefix}.${key}` : key
     // Objects with named properties are sections; maps (symbol → number) are fields.
     if (sub?.properties) out.push(...sections(sub, path))
@@ -27,14 +46,17 @@ export function sections(schema: any, prefix = ''): Section[] {
   return out
 }
 
-export function getAt(obj: any, path: string): any {
-  return path.split('.').reduce((o, k) => (o == null ? undefined : o[k]), obj)
+/** The value at a dotted path of a JSON value (undefined where there is none). */
+export function getAt(obj: unknown, path: string): unknown {
+  return path
+    .split('.')
+    .reduce<unknown>((o, k) => (o !== null && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined), obj)
 }
 
 /** A copy of `obj` with `path` set to `value` (objects on the way created). */
-export function setAt(obj: any, path: string, value: any): any {
+export function setAt(obj: unknown, path: string, value: unknown): Record<string, unknown> {
   const [head, ...rest] = path.split('.')
-  const base = obj && typeof obj === 'object' && !Array.isArray(obj) ? obj : {}
+  const base: Record<string, unknown> = obj && typeof obj === 'object' && !Array.isArray(obj) ? (obj as Record<string, unknown>) : {}
   return { ...base, [head]: rest.length ? setAt(base[head], rest.join('.'), value) : value }
 }
 

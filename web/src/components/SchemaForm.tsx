@@ -1,4 +1,4 @@
-import { errorsFor, getAt, sections, setAt, unplacedErrors, type Field } from '../schema'
+import { errorsFor, getAt, sections, setAt, unplacedErrors, type Field, type JsonSchema } from '../schema'
 import type { FieldError } from '../api'
 
 /** A form generated from a bot type's JSON Schema; `errors` are the server's, shown at their fields. */
@@ -10,9 +10,10 @@ export function SchemaForm({
   readOnly,
   lockId,
 }: {
-  schema: any
-  value: any
-  onChange: (v: any) => void
+  schema: JsonSchema
+  /** The configuration as edited (free-form JSON: a field may hold text the server will refuse). */
+  value: unknown
+  onChange: (v: Record<string, unknown>) => void
   errors: FieldError[]
   readOnly?: boolean
   /** The bot id cannot change once the bot exists. */
@@ -59,12 +60,12 @@ function FieldInput({
   readOnly,
 }: {
   field: Field
-  value: any
-  onChange: (v: any) => void
+  value: unknown
+  onChange: (v: unknown) => void
   errors: string[]
   readOnly?: boolean
 }) {
-  const s = field.schema ?? {}
+  const s: JsonSchema = field.schema ?? {}
   const name = field.path.split('.').pop()
   const id = `f-${field.path}`
   let input
@@ -88,7 +89,7 @@ function FieldInput({
         step={s.type === 'integer' ? 1 : 'any'}
         min={s.minimum}
         max={s.maximum}
-        value={value ?? ''}
+        value={typeof value === 'number' || typeof value === 'string' ? value : ''}
         readOnly={readOnly}
         onChange={(e) => {
           const raw = e.target.value
@@ -103,15 +104,15 @@ function FieldInput({
     const chosen: unknown[] = Array.isArray(value) ? value : []
     input = (
       <span id={id} className="choices">
-        {s.items.enum.map((o: string) => (
-          <label key={o}>
+        {s.items.enum.map((o) => (
+          <label key={String(o)}>
             <input
               type="checkbox"
               disabled={readOnly}
               checked={chosen.includes(o)}
               onChange={(e) => onChange(e.target.checked ? [...chosen, o] : chosen.filter((c) => c !== o))}
             />
-            {o}
+            {String(o)}
           </label>
         ))}
       </span>
@@ -177,9 +178,9 @@ function MapInput({
   onChange,
 }: {
   id: string
-  value: any
+  value: unknown
   readOnly?: boolean
-  onChange: (v: any) => void
+  onChange: (v: unknown) => void
 }) {
   const text = typeof value === 'string' ? value : JSON.stringify(value ?? {})
   return (
@@ -190,7 +191,7 @@ function MapInput({
       readOnly={readOnly}
       onChange={(e) => {
         try {
-          const v = JSON.parse(e.target.value)
+          const v: unknown = JSON.parse(e.target.value)
           onChange(v && typeof v === 'object' && !Array.isArray(v) ? v : e.target.value)
         } catch {
           onChange(e.target.value)

@@ -4,6 +4,7 @@ import { useState } from 'react'
 import { SchemaForm } from './SchemaForm'
 import { Chart } from './Chart'
 import { ConfirmButton } from './Confirm'
+import { Table, type Column } from './Table'
 
 afterEach(cleanup)
 
@@ -28,7 +29,7 @@ const schema = {
 }
 
 function Harness({ errors = [] as { path: string; message: string }[] }) {
-  const [v, setV] = useState<any>({
+  const [v, setV] = useState<unknown>({
     bot_id: 'b1',
     parameters: { trading: { min_profit_bps: 50, dexs: ['Orca'], simulation: true, weights: { SOL: 0.5 } } },
   })
@@ -105,5 +106,50 @@ describe('ConfirmButton', () => {
     fireEvent.click(r.getByRole('button', { name: 'Stop' }))
     fireEvent.click(r.getByRole('button', { name: 'Confirm stop' }))
     expect(done).toBe(1)
+  })
+})
+
+describe('Table', () => {
+  interface Row {
+    id: string
+    n: number
+  }
+  const columns: Column<Row>[] = [
+    { header: 'Id', cell: (r) => <a href={`#/${r.id}`}>{r.id}</a> },
+    { header: 'N', className: 'num', cell: (r) => r.n },
+  ]
+  it('renders a header row and a row per item, cells in column order', () => {
+    const r = render(
+      <Table
+        testId="t"
+        columns={columns}
+        rows={[
+          { id: 'a', n: 1 },
+          { id: 'b', n: 2 },
+        ]}
+        rowKey={(x) => x.id}
+        rowProps={(x) => ({ 'data-row': x.id })}
+        empty="Nothing."
+      />,
+    )
+    const table = r.getByTestId('t')
+    expect([...table.querySelectorAll('thead th')].map((th) => [th.textContent, th.className])).toEqual([
+      ['Id', ''],
+      ['N', 'num'],
+    ])
+    const rows = table.querySelectorAll('tbody tr')
+    expect(rows.length).toBe(2)
+    expect(rows[1].getAttribute('data-row')).toBe('b')
+    expect([...rows[1].querySelectorAll('td')].map((td) => td.textContent)).toEqual(['b', '2'])
+    expect(rows[1].querySelector('td:nth-child(2)')!.className).toBe('num')
+    expect(rows[0].querySelector('a')!.getAttribute('href')).toBe('#/a')
+  })
+  it('shows the empty row across the columns, or nothing without one', () => {
+    const r = render(<Table testId="e" columns={columns} rows={[]} rowKey={(x) => x.id} empty="Nothing." />)
+    const td = r.getByTestId('e').querySelector('tbody td')!
+    expect(td.textContent).toBe('Nothing.')
+    expect(td.getAttribute('colspan')).toBe('2')
+    const bare = render(<Table testId="bare" columns={columns} rows={[]} rowKey={(x) => x.id} />)
+    expect(bare.getByTestId('bare').querySelectorAll('tbody tr').length).toBe(0)
   })
 })

@@ -1,5 +1,8 @@
-import { useEffect, useState } from 'react'
+import { useState } from 'react'
 import { api, ApiError, can, type Role } from '../api'
+import { Table, type Column } from '../components/Table'
+import type { AlertList, AlertRow, Rule, RuleList } from '../generated/api'
+import { useApi } from '../hooks'
 
 /** Parameters each rule kind takes (name, unit hint, required). */
 const KINDS: Record<string, [string, string, boolean][]> = {
@@ -16,22 +19,15 @@ const KINDS: Record<string, [string, string, boolean][]> = {
 }
 
 export function Alerts({ role }: { role: Role }) {
-  const [alerts, setAlerts] = useState<any[]>([])
-  const [rules, setRules] = useState<any[]>([])
-  const [error, setError] = useState('')
-  const load = () => {
-    api('GET', '/api/v1/alerts')
-      .then((r) => setAlerts(r.alerts))
-      .catch((e) => setError(e.message))
-    api('GET', '/api/v1/alerts/rules')
-      .then((r) => setRules(r.rules))
-      .catch((e) => setError(e.message))
+  const alertList = useApi<AlertList>('/api/v1/alerts', { intervalMs: 3_000 })
+  const ruleList = useApi<RuleList>('/api/v1/alerts/rules', { intervalMs: 3_000 })
+  const alerts = alertList.data?.alerts ?? []
+  const rules = ruleList.data?.rules ?? []
+  const error = alertList.error || ruleList.error
+  const reload = () => {
+    void alertList.reload()
+    void ruleList.reload()
   }
-  useEffect(() => {
-    load()
-    const t = setInterval(load, 3_000)
-    return () => clearInterval(t)
-  }, [])
   const active = alerts.filter((a) => a.state === 'active')
   const past = alerts.filter((a) => a.state !== 'active')
   return (
@@ -48,64 +44,40 @@ export function Alerts({ role }: { role: Role }) {
       <h3>History</h3>
       <AlertTable rows={past.slice(0, 100)} />
       <h3>Rules</h3>
-      <table data-testid="rules">
-        <thead>
-          <tr>
-            <th>Rule</th>
-            <th>Kind</th>
-            <th>Parameters</th>
-            <th>Webhook</th>
-          </tr>
-        </thead>
-        <tbody>
-          {rules.map((r) => {
-            const { rule_id, kind, webhook, ...params } = r
-            return (
-              <tr key={rule_id}>
-                <td>{rule_id}</td>
-                <td>{kind}</td>
-                <td>
-                  {Object.entries(params)
-                    .map(([k, v]) => `${k}=${String(v)}`)
-                    .join(', ') || '—'}
-                </td>
-                <td>{webhook || '—'}</td>
-              </tr>
-            )
-          })}
-        </tbody>
-      </table>
-      {can(role, 'admin') && <RuleForm onSaved={load} />}
+      <Table testId="rules" columns={RULE_COLUMNS} rows={rules} rowKey={(r) => r.rule_id} />
+      {can(role, 'admin') && <RuleForm onSaved={reload} />}
     </main>
   )
 }
 
-function AlertTable({ rows }: { rows: any[] }) {
-  if (!rows.length) return <p className="muted">None.</p>
+/** A rule's kind-specific parameters as `name=value, …`. */
+function ruleParams(r: Rule): string {
+  const { rule_id: _id, kind: _kind, webhook: _webhook, ...params } = r
   return (
-    <table>
-      <thead>
-        <tr>
-          <th>Rule</th>
-          <th>Target</th>
-          <th>Message</th>
-          <th>Since</th>
-          <th>Resolved</th>
-        </tr>
-      </thead>
-      <tbody>
-        {rows.map((a) => (
-          <tr key={a.alert_id}>
-            <td>{a.rule_id}</td>
-            <td>{a.target}</td>
-            <td>{a.message}</td>
-            <td>{new Date(a.started_at).toLocaleString()}</td>
-            <td>{a.resolved_at ? new Date(a.resolved_at).toLocaleString() : '—'}</td>
-          </tr>
-        ))}
-      </tbody>
-    </table>
+    Object.entries(params)
+      .map(([k, v]) => `${k}=${String(v)}`)
+      .join(', ') || '—'
   )
+}
+
+const RULE_COLUMNS: Column<Rule>[] = [
+  { header: 'Rule', cell: (r) => r.rule_id },
+  { header: 'Kind', cell: (r) => r.kind },
+  { header: 'Parameters', cell: ruleParams },
+  { header: 'Webhook', cell: (r) => r.webhook || '—' },
+]
+
+const ALERT_COLUMNS: Column<AlertRow>[] = [
+  { header: 'Rule', cell: (a) => a.rule_id },
+  { header: 'Target', cell: (a) => a.target },
+  { header: 'Message', cell: (a) => a.message },
+  { header: 'Since', cell: (a) => new Date(a.started_at).toLocaleString() },
+  { header: 'Resolved', cell: (a) => (a.resolved_at ? new Date(a.resolved_at).toLocaleString() : '—') },
+]
+
+function AlertTable({ rows }: { rows: AlertRow[] }) {
+  if (!rows.length) return <p className="muted">None.</p>
+  return <Table columns={ALERT_COLUMNS} rows={rows} rowKey={(a) => a.alert_id} />
 }
 
 function RuleForm({ onSaved }: { onSaved: () => void }) {
@@ -122,7 +94,7 @@ function RuleForm({ onSaved }: { onSaved: () => void }) {
       if (raw) body[name] = name === 'stage' ? raw : Number(raw)
     }
     try {
-      await api('PUT', `/api/v1/alerts/rules/${encodeURIComponent(id)}`, body)
+      await api<Rule>('PUT', `/api/v1/alerts/rules/${encodeURIComponent(id)}`, body)
       setMessage(`rule ${id} saved`)
       onSaved()
     } catch (err) {

@@ -1,9 +1,13 @@
 import { useEffect, useMemo, useState } from 'react'
-import { api, ApiError, can, fmtNs, fmtStatus, fmtUsd, stream, type Role } from '../api'
+import { api, ApiError, can, fmtNs, fmtStatus, fmtUsd, isBotMessage, isLogLine, isRecord, type BotData, type Role } from '../api'
 import { Chart } from '../components/Chart'
 import { ConfirmButton } from '../components/Confirm'
+import { Table, type Column } from '../components/Table'
 import { canonical, diffLines } from '../diff'
-import { ACTIONS_FROM, type DesiredState } from '../generated/protocol'
+import type { ActionDone, BotLogs, BotWithConfig, ConfigVersion, LatencyPoint, LatencyRange, LogLine, Percentiles } from '../generated/api'
+import { ACTIONS_FROM, type BotAction, type BotMetrics } from '../generated/protocol'
+import { useApi, useStream } from '../hooks'
+import { outputsOf } from '../outputs'
 import { go } from '../router'
 import { statusClass } from './Fleet'
 import { PortfolioPanel } from './PortfolioPanel'
@@ -15,39 +19,36 @@ const RANGES: Record<string, { ms: number; refresh: number }> = {
   '24 h': { ms: 86_400_000, refresh: 60_000 },
 }
 
+/** A bot's counters as it wrote them (a field may be missing from an older or newer bot). */
+function metricsOf(v: unknown): Partial<BotMetrics> {
+  return isRecord(v) ? (v as Partial<BotMetrics>) : {}
+}
+
 export function BotDetail({ id, role }: { id: string; role: Role }) {
-  const [bot, setBot] = useState<any>(null)
-  const [error, setError] = useState('')
+  const { data: bot, error: loadError, reload } = useApi<BotWithConfig>(`/api/v1/bots/${encodeURIComponent(id)}`)
+  const [actError, setActError] = useState('')
   const [notice, setNotice] = useState('')
-  const [live, setLive] = useState<any>(null)
-  const load = () =>
-    api('GET', `/api/v1/bots/${encodeURIComponent(id)}`)
-      .then((r) => {
-        setBot(r)
-        setError('')
-      })
-      .catch((e) => setError(e.message))
-  useEffect(() => {
-    load()
-    const s = stream('metrics', [`bot:${id}`], (m) => {
-      if (m.topic === `bot:${id}` && m.data) setLive(m.data)
-    })
-    return () => s.close()
-  }, [id])
-  const act = async (action: string) => {
+  const [live, setLive] = useState<BotData | null>(null)
+  useStream('metrics', [`bot:${id}`], (m) => {
+    if (isBotMessage(m, id) && m.data) setLive(m.data)
+  })
+  const error = actError || loadError
+  const act = async (action: BotAction) => {
     try {
-      await api('POST', `/api/v1/bots/${encodeURIComponent(id)}/${action}`)
+      await api<ActionDone>('POST', `/api/v1/bots/${encodeURIComponent(id)}/${action}`)
       setNotice(`${action} requested`)
-      await load()
+      setActError('')
+      await reload()
     } catch (e) {
-      setError(e instanceof ApiError ? e.message : String(e))
+      setActError(e instanceof ApiError ? e.message : String(e))
     }
   }
   if (!bot) return <main>{error ? <div className="error">{error}</div> : <p className="muted">Loading…</p>}</main>
   const desired = live?.desired_state ?? bot.bot.desired_state
   const reported = live?.reported
   const status = fmtStatus(reported?.status)
-  const metrics = reported?.metrics ?? {}
+  const metrics = metricsOf(reported?.metrics)
+  const outputs = outputsOf(reported?.status?.outputs)
   return (
     <main>
       <header className="page-head">
@@ -69,7 +70,7 @@ export function BotDetail({ id, role }: { id: string; role: Role }) {
         <span className="grow" />
         {can(role, 'operator') && (
           <div className="row" data-testid="bot-actions">
-            {(ACTIONS_FROM[desired as DesiredState] ?? []).map((a) => (
+            {(ACTIONS_FROM[desired] ?? []).map((a) => (
               <ConfirmButton
                 key={a}
                 label={a[0].toUpperCase() + a.slice(1)}
@@ -89,7 +90,7 @@ export function BotDetail({ id, role }: { id: string; role: Role }) {
                 danger
                 question={<>Delete bot <b>{id}</b> and its configuration history?</>}
                 onConfirm={async () => {
-                  await api('DELETE', `/api/v1/bots/${encodeURIComponent(id)}`)
+                  await api<unknown>('DELETE', `/api/v1/bots/${encodeURIComponent(id)}`)
                   go('')
                 }}
               />
@@ -103,10 +104,10 @@ export function BotDetail({ id, role }: { id: string; role: Role }) {
         </div>
       )}
       {notice && <div className="notice">{notice}</div>}
-      {reported?.status?.outputs?.portfolio && <PortfolioPanel book={reported.status.outputs.portfolio} />}
-      {reported?.status?.outputs?.ml && <MlPanel ml={reported.status.outputs.ml} />}
-      {reported?.status?.outputs?.cross_chain && <CrossChainPanel cc={reported.status.outputs.cross_chain} />}
-      {reported?.status?.outputs?.market && (
+      {outputs.portfolio && <PortfolioPanel book={outputs.portfolio} />}
+      {outputs.ml && <MlPanel ml={outputs.ml} />}
+      {outputs.cross_chain && <CrossChainPanel cc={outputs.cross_chain} />}
+      {outputs.market && (
         <p>
           This bot publishes the market view: see the <a href="#/market">market page</a>.
         </p>
@@ -134,7 +135,7 @@ export function BotDetail({ id, role }: { id: string; role: Role }) {
           <ConfigHistory id={id} latest={bot.bot.config_version} />
         </div>
       </section>
-      <LogTail id={id} />
+      <LogTail key={id} id={id} />
     </main>
   )
 }
@@ -148,51 +149,53 @@ function Kv({ k, v }: { k: string; v: unknown }) {
   )
 }
 
+const POINT_SERIES = [
+  ['p50', '#4caf50'],
+  ['p99', '#ff9800'],
+  ['p999', '#e91e63'],
+] as const
+
+const totalColumns = (range: string): Column<{ stage: string; total: Percentiles }>[] => [
+  { header: `Stage (${range})`, cell: (r) => r.stage },
+  { header: 'count', className: 'num', cell: (r) => r.total.count },
+  { header: 'p50', className: 'num', cell: (r) => fmtNs(r.total.p50) },
+  { header: 'p90', className: 'num', cell: (r) => fmtNs(r.total.p90) },
+  { header: 'p99', className: 'num', cell: (r) => fmtNs(r.total.p99) },
+  { header: 'p99.9', className: 'num', cell: (r) => fmtNs(r.total.p999) },
+  { header: 'max', className: 'num', cell: (r) => fmtNs(r.total.max) },
+]
+
 function LatencyPanel({ id }: { id: string }) {
   const [range, setRange] = useState('5 min')
-  const [data, setData] = useState<any>(null)
   const [stage, setStage] = useState<string>('')
-  const [error, setError] = useState('')
-  useEffect(() => {
-    let stop = false
-    const load = () => {
-      const to = Date.now()
-      const from = to - RANGES[range].ms
-      const step = range === '5 min' ? 1_000 : range === '1 h' ? 60_000 : 300_000
-      api('GET', `/api/v1/latency?scope=${encodeURIComponent(`bot:${id}`)}&from=${from}&to=${to}&step_ms=${step}`)
-        .then((r) => {
-          if (!stop) {
-            setData(r)
-            setError('')
-          }
-        })
-        .catch((e) => setError(e.message))
-    }
-    load()
-    const t = setInterval(load, RANGES[range].refresh)
-    return () => {
-      stop = true
-      clearInterval(t)
-    }
-  }, [id, range])
+  const step = range === '5 min' ? 1_000 : range === '1 h' ? 60_000 : 300_000
+  // The range ends now at each fetch.
+  const { data, error } = useApi<LatencyRange>(
+    `/api/v1/latency?scope=${encodeURIComponent(`bot:${id}`)}&step_ms=${step}`,
+    {
+      intervalMs: RANGES[range].refresh,
+      fresh: (path) => {
+        const to = Date.now()
+        return `${path}&from=${to - RANGES[range].ms}&to=${to}`
+      },
+    },
+  )
   const stages = Object.keys(data?.stages ?? {})
   const shown = stage && stages.includes(stage) ? stage : (stages.find((s) => s === 'decided') ?? stages[0])
-  const points: any[] = shown ? data.stages[shown].points : []
+  const points: LatencyPoint[] = (shown ? data?.stages[shown]?.points : undefined) ?? []
   const series = useMemo(
     () =>
-      (
-        [
-          ['p50', '#4caf50'],
-          ['p99', '#ff9800'],
-          ['p999', '#e91e63'],
-        ] as const
-      ).map(([k, color]) => ({
+      POINT_SERIES.map(([k, color]) => ({
         name: k === 'p999' ? 'p99.9' : k,
         color,
         points: points.map((p): [number, number | null] => [p.t, p.count > 0 ? p[k] : null]),
       })),
     [points],
   )
+  const totals = stages.flatMap((s) => {
+    const total = data?.stages[s]?.total
+    return total ? [{ stage: s, total }] : []
+  })
   return (
     <section>
       <div className="row">
@@ -213,35 +216,7 @@ function LatencyPanel({ id }: { id: string }) {
       </div>
       {error && <div className="error">{error}</div>}
       <Chart label={`${shown ?? ''} latency`} series={series} />
-      <table data-testid="latency-totals">
-        <thead>
-          <tr>
-            <th>Stage ({range})</th>
-            <th className="num">count</th>
-            <th className="num">p50</th>
-            <th className="num">p90</th>
-            <th className="num">p99</th>
-            <th className="num">p99.9</th>
-            <th className="num">max</th>
-          </tr>
-        </thead>
-        <tbody>
-          {stages.map((s) => {
-            const t = data.stages[s].total
-            return (
-              <tr key={s}>
-                <td>{s}</td>
-                <td className="num">{t.count}</td>
-                <td className="num">{fmtNs(t.p50)}</td>
-                <td className="num">{fmtNs(t.p90)}</td>
-                <td className="num">{fmtNs(t.p99)}</td>
-                <td className="num">{fmtNs(t.p999)}</td>
-                <td className="num">{fmtNs(t.max)}</td>
-              </tr>
-            )
-          })}
-        </tbody>
-      </table>
+      <Table testId="latency-totals" columns={totalColumns(range)} rows={totals} rowKey={(r) => r.stage} />
     </section>
   )
 }
@@ -249,7 +224,7 @@ function LatencyPanel({ id }: { id: string }) {
 function ConfigHistory({ id, latest }: { id: string; latest: number }) {
   const [a, setA] = useState(Math.max(1, latest - 1))
   const [b, setB] = useState(latest)
-  const [bodies, setBodies] = useState<Record<number, any>>({})
+  const [bodies, setBodies] = useState<Partial<Record<number, ConfigVersion>>>({})
   const [error, setError] = useState('')
   useEffect(() => {
     setB(latest)
@@ -258,13 +233,14 @@ function ConfigHistory({ id, latest }: { id: string; latest: number }) {
   useEffect(() => {
     for (const v of [a, b])
       if (!(v in bodies))
-        api('GET', `/api/v1/configs/${encodeURIComponent(id)}?version=${v}`)
+        api<ConfigVersion>('GET', `/api/v1/configs/${encodeURIComponent(id)}?version=${v}`)
           .then((r) => setBodies((m) => ({ ...m, [v]: r })))
           .catch((e) => setError(e.message))
   }, [a, b, id])
   const versions = Array.from({ length: latest }, (_, i) => i + 1)
-  const lines =
-    bodies[a] && bodies[b] ? diffLines(canonical(bodies[a].body).split('\n'), canonical(bodies[b].body).split('\n')) : []
+  const from = bodies[a]
+  const to = bodies[b]
+  const lines = from && to ? diffLines(canonical(from.body).split('\n'), canonical(to.body).split('\n')) : []
   const changed = lines.some((l) => l.kind !== 'same')
   return (
     <div>
@@ -285,9 +261,9 @@ function ConfigHistory({ id, latest }: { id: string; latest: number }) {
             ))}
           </select>
         </label>
-        {bodies[b] && (
+        {to && (
           <span className="muted">
-            v{b} by {bodies[b].created_by} at {new Date(bodies[b].created_at).toLocaleString()}
+            v{b} by {to.created_by} at {new Date(to.created_at).toLocaleString()}
           </span>
         )}
       </div>
@@ -313,18 +289,14 @@ function nearChange(lines: { kind: string }[], i: number): boolean {
 }
 
 function LogTail({ id }: { id: string }) {
-  const [lines, setLines] = useState<{ at: number; line: string }[]>([])
+  const tail = useApi<BotLogs>(`/api/v1/system/logs/${encodeURIComponent(id)}?tail=200`)
+  const [streamed, setStreamed] = useState<LogLine[]>([])
   const [filter, setFilter] = useState('')
-  useEffect(() => {
-    setLines([])
-    api('GET', `/api/v1/system/logs/${encodeURIComponent(id)}?tail=200`)
-      .then((r) => setLines((cur) => [...r.lines, ...cur].slice(-500)))
-      .catch(() => {})
-    const s = stream('logs', [`bot:${id}`], (m) => {
-      if (typeof m.line === 'string' && m.bot_id === id) setLines((cur) => [...cur, m].slice(-500))
-    })
-    return () => s.close()
-  }, [id])
+  useStream('logs', [`bot:${id}`], (m) => {
+    if (isLogLine(m) && m.bot_id === id) setStreamed((cur) => [...cur, m].slice(-500))
+  })
+  // The tail as fetched, then the lines streamed since (500 at most).
+  const lines = [...(tail.data?.lines ?? []), ...streamed].slice(-500)
   const shown = filter ? lines.filter((l) => l.line.toLowerCase().includes(filter.toLowerCase())) : lines
   return (
     <section>

@@ -1,55 +1,52 @@
 import { useEffect, useState } from 'react'
-import { api, ApiError, BOT_TYPES, type FieldError } from '../api'
+import { api, ApiError, BOT_TYPES, isRecord, type FieldError } from '../api'
 import { SchemaForm } from '../components/SchemaForm'
+import type { BotConfig, BotCreated, BotWithConfig, ConfigUpdated, NodeList } from '../generated/api'
+import { useApi } from '../hooks'
 import { go } from '../router'
+import type { JsonSchema } from '../schema'
 
 /** Creates a bot from its type's template (`id` undefined) or edits an existing bot's config. */
 export function BotEditor({ id }: { id?: string }) {
   const [botType, setBotType] = useState<string>(BOT_TYPES[0])
   const [nodeId, setNodeId] = useState('local')
-  const [nodes, setNodes] = useState<string[]>([])
-  const [schema, setSchema] = useState<any>(null)
-  const [config, setConfig] = useState<any>(null)
+  // The configuration as edited: free-form until the server has validated it (a number field
+  // may hold the text typed, so the server says what is wrong with it).
+  const [config, setConfig] = useState<unknown>(null)
   const [version, setVersion] = useState<number | null>(null)
   const [errors, setErrors] = useState<FieldError[]>([])
   const [message, setMessage] = useState('')
-  const [result, setResult] = useState<any>(null)
+  const [result, setResult] = useState<ConfigUpdated | null>(null)
   const [busy, setBusy] = useState(false)
 
+  const nodeList = useApi<NodeList>('/api/v1/nodes')
+  const nodes = nodeList.data?.nodes.map((n) => n.node_id) ?? []
   useEffect(() => {
-    api('GET', '/api/v1/nodes')
-      .then((r) => {
-        const ids = r.nodes.map((n: any) => n.node_id)
-        setNodes(ids)
-        if (ids.length && !ids.includes('local')) setNodeId(ids[0])
-      })
-      .catch(() => {})
-  }, [])
+    const ids = nodeList.data?.nodes.map((n) => n.node_id) ?? []
+    if (ids.length && !ids.includes('local')) setNodeId(ids[0])
+  }, [nodeList.data])
   // Existing bot: its current config and version.
+  const existing = useApi<BotWithConfig>(id ? `/api/v1/bots/${encodeURIComponent(id)}` : null)
   useEffect(() => {
-    if (!id) return
-    api('GET', `/api/v1/bots/${encodeURIComponent(id)}`)
-      .then((r) => {
-        setBotType(r.bot.bot_type)
-        setNodeId(r.bot.node_id)
-        setConfig(r.config.body)
-        setVersion(r.config.version)
-      })
-      .catch((e) => setMessage(e.message))
-  }, [id])
+    const r = existing.data
+    if (!r) return
+    setBotType(r.bot.bot_type)
+    setNodeId(r.bot.node_id)
+    setConfig(r.config?.body ?? null)
+    setVersion(r.config?.version ?? null)
+  }, [existing.data])
   // The type's schema, and for a new bot its template.
+  const schema = useApi<JsonSchema>(`/api/v1/configs/schemas/${botType}`)
+  const template = useApi<BotConfig>(id ? null : `/api/v1/configs/templates/${botType}`)
   useEffect(() => {
-    setSchema(null)
+    if (template.data) setConfig(template.data)
+  }, [template.data])
+  const loadError = existing.error || schema.error || template.error
+  const chooseType = (t: string) => {
+    setBotType(t)
     setErrors([])
     setMessage('')
-    api('GET', `/api/v1/configs/schemas/${botType}`)
-      .then(setSchema)
-      .catch((e) => setMessage(e.message))
-    if (!id)
-      api('GET', `/api/v1/configs/templates/${botType}`)
-        .then(setConfig)
-        .catch((e) => setMessage(e.message))
-  }, [botType, id])
+  }
 
   const save = async () => {
     setBusy(true)
@@ -58,10 +55,11 @@ export function BotEditor({ id }: { id?: string }) {
     setResult(null)
     try {
       if (!id) {
-        const r = await api('POST', '/api/v1/bots', { config, node_id: nodeId })
-        go('bots', r.bot.bot_id)
+        const r = await api<BotCreated>('POST', '/api/v1/bots', { config, node_id: nodeId })
+        if (r.bot) go('bots', r.bot.bot_id)
+        else go('')
       } else {
-        const r = await api('PUT', `/api/v1/bots/${encodeURIComponent(id)}`, { config }, { 'if-match': String(version) })
+        const r = await api<ConfigUpdated>('PUT', `/api/v1/bots/${encodeURIComponent(id)}`, { config }, { 'if-match': String(version) })
         setVersion(r.version)
         setResult(r)
       }
@@ -87,7 +85,7 @@ export function BotEditor({ id }: { id?: string }) {
         <div className="row">
           <label>
             Type
-            <select value={botType} onChange={(e) => setBotType(e.target.value)} aria-label="bot type">
+            <select value={botType} onChange={(e) => chooseType(e.target.value)} aria-label="bot type">
               {BOT_TYPES.map((t) => (
                 <option key={t}>{t}</option>
               ))}
@@ -107,9 +105,9 @@ export function BotEditor({ id }: { id?: string }) {
         Fields marked <span className="badge hot">hot</span> apply to a running bot at once; <span className="badge restart">restart</span>{' '}
         fields restart it.
       </p>
-      {message && (
+      {(message || loadError) && (
         <div className="error" role="alert" data-testid="save-error">
-          {message}
+          {message || loadError}
         </div>
       )}
       {result && (
@@ -120,8 +118,9 @@ export function BotEditor({ id }: { id?: string }) {
           {result.applied_hot.length === 0 && result.restart_required.length === 0 && <>No change.</>}
         </div>
       )}
-      {schema && config ? (
-        <SchemaForm schema={schema} value={config} onChange={setConfig} errors={errors} lockId={!!id} />
+      {/* The form waits for a configuration of the type chosen, so nothing typed is overwritten. */}
+      {schema.data && isRecord(config) && config.bot_type === botType ? (
+        <SchemaForm schema={schema.data} value={config} onChange={setConfig} errors={errors} lockId={!!id} />
       ) : (
         <p className="muted">Loading…</p>
       )}

@@ -1,63 +1,71 @@
-import { useEffect, useState } from 'react'
-import { api, can, fmtNs, fmtStatus, fmtUsd, stream, type Role } from '../api'
+import { useState } from 'react'
+import { can, fmtNs, fmtStatus, fmtUsd, isFleetMessage, type FleetBotRow, type FleetData, type Role, type StageLatency } from '../api'
+import { Table, type Column } from '../components/Table'
+import type { NodeList, NodeRow, Percentiles } from '../generated/api'
+import { useApi, useStream } from '../hooks'
 import { go } from '../router'
 
-interface BotRow {
-  bot_id: string
-  bot_type: string
-  node_id: string
-  desired_state: string
-  config_version: number
-  status: unknown
-  reported_at: number | null
-  trades_executed: number | null
-  profit_usd: number | null
-  latency_ns: Record<string, { p50: number; p99: number; count: number }>
-}
-
-interface FleetData {
-  bots: number
-  running: number
-  nodes: number
-  latency_ns: Record<string, { p50: number; p99: number; p999: number; count: number }>
-  bot_rows: BotRow[]
-}
-
 /** The stage shown in the table: the decision (the engine's hot path), else the last one. */
-function decisionStage(l: Record<string, any>): any {
+function decisionStage(l: StageLatency): Percentiles | null {
   return l.decided ?? l[Object.keys(l).sort().pop() ?? ''] ?? null
 }
 
 export function Fleet({ role }: { role: Role }) {
   const [data, setData] = useState<FleetData | null>(null)
-  const [nodes, setNodes] = useState<any[]>([])
-  const [live, setLive] = useState(false)
   const [updatedAt, setUpdatedAt] = useState(0)
-  useEffect(() => {
-    const s = stream(
-      'metrics',
-      ['fleet'],
-      (m) => {
-        if (m.topic === 'fleet' && m.data) {
-          setData(m.data)
-          setUpdatedAt(m.at)
-        }
-      },
-      setLive,
-    )
-    const loadNodes = () =>
-      api('GET', '/api/v1/nodes')
-        .then((r) => setNodes(r.nodes))
-        .catch(() => {})
-    loadNodes()
-    const t = setInterval(loadNodes, 5_000)
-    return () => {
-      s.close()
-      clearInterval(t)
+  const live = useStream('metrics', ['fleet'], (m) => {
+    if (isFleetMessage(m) && m.data) {
+      setData(m.data)
+      setUpdatedAt(m.at)
     }
-  }, [])
+  })
+  const nodes = useApi<NodeList>('/api/v1/nodes', { intervalMs: 5_000 }).data?.nodes ?? []
   const now = Date.now()
   const fleetStage = data ? decisionStage(data.latency_ns) : null
+  const botColumns: Column<FleetBotRow>[] = [
+    { header: 'Bot', cell: (b) => <a href={`#/bots/${encodeURIComponent(b.bot_id)}`}>{b.bot_id}</a> },
+    { header: 'Type', cell: (b) => b.bot_type },
+    { header: 'Node', cell: (b) => b.node_id },
+    { header: 'Desired', cell: (b) => b.desired_state },
+    {
+      header: 'Status',
+      cell: (b) => {
+        const stale = b.reported_at !== null && now - b.reported_at > 10_000
+        const status = fmtStatus(b.status)
+        return (
+          <>
+            <span className={`pill ${statusClass(status)}`} data-testid="status">
+              {status}
+            </span>
+            {stale && <span className="muted"> (stale)</span>}
+          </>
+        )
+      },
+    },
+    { header: 'Trades', className: 'num', cell: (b) => b.trades_executed ?? '—' },
+    { header: 'PnL', className: 'num', cell: (b) => fmtUsd(b.profit_usd) },
+    { header: 'p50', className: 'num', cell: (b) => fmtNs(decisionStage(b.latency_ns)?.p50) },
+    { header: 'p99', className: 'num', cell: (b) => fmtNs(decisionStage(b.latency_ns)?.p99) },
+  ]
+  const nodeColumns: Column<NodeRow>[] = [
+    { header: 'Node', cell: (n) => n.node_id },
+    { header: 'Host', cell: (n) => n.hostname },
+    { header: 'Backend', cell: (n) => n.backend },
+    { header: 'Cores', className: 'num', cell: (n) => n.cores },
+    {
+      header: 'Isolated',
+      cell: (n) => (Array.isArray(n.isolated_cores) && n.isolated_cores.length ? n.isolated_cores.join(',') : '—'),
+    },
+    { header: 'Memory', className: 'num', cell: (n) => `${n.memory_mb} MB` },
+    {
+      header: 'Last heartbeat',
+      cell: (n) => (
+        <span className={`pill ${now - n.last_heartbeat < 15_000 ? 'ok' : 'bad'}`}>
+          {Math.max(0, Math.round((now - n.last_heartbeat) / 1000))} s ago
+        </span>
+      ),
+    },
+  ]
   return (
     <main>
       <header className="page-head">
@@ -85,86 +93,16 @@ export function Fleet({ role }: { role: Role }) {
         />
       </section>
       <h3>Bots</h3>
-      <table data-testid="bots-table">
-        <thead>
-          <tr>
-            <th>Bot</th>
-            <th>Type</th>
-            <th>Node</th>
-            <th>Desired</th>
-            <th>Status</th>
-            <th className="num">Trades</th>
-            <th className="num">PnL</th>
-            <th className="num">p50</th>
-            <th className="num">p99</th>
-          </tr>
-        </thead>
-        <tbody>
-          {data?.bot_rows.map((b) => {
-            const st = decisionStage(b.latency_ns)
-            const stale = b.reported_at !== null && now - b.reported_at > 10_000
-            const status = fmtStatus(b.status)
-            return (
-              <tr key={b.bot_id} data-bot={b.bot_id}>
-                <td>
-                  <a href={`#/bots/${encodeURIComponent(b.bot_id)}`}>{b.bot_id}</a>
-                </td>
-                <td>{b.bot_type}</td>
-                <td>{b.node_id}</td>
-                <td>{b.desired_state}</td>
-                <td>
-                  <span className={`pill ${statusClass(status)}`} data-testid="status">
-                    {status}
-                  </span>
-                  {stale && <span className="muted"> (stale)</span>}
-                </td>
-                <td className="num">{b.trades_executed ?? '—'}</td>
-                <td className="num">{fmtUsd(b.profit_usd)}</td>
-                <td className="num">{fmtNs(st?.p50)}</td>
-                <td className="num">{fmtNs(st?.p99)}</td>
-              </tr>
-            )
-          })}
-          {data && data.bot_rows.length === 0 && (
-            <tr>
-              <td colSpan={9} className="muted">
-                No bots yet.
-              </td>
-            </tr>
-          )}
-        </tbody>
-      </table>
+      <Table
+        testId="bots-table"
+        columns={botColumns}
+        rows={data?.bot_rows ?? []}
+        rowKey={(b) => b.bot_id}
+        rowProps={(b) => ({ 'data-bot': b.bot_id })}
+        empty={data ? 'No bots yet.' : undefined}
+      />
       <h3>Nodes</h3>
-      <table data-testid="nodes-table">
-        <thead>
-          <tr>
-            <th>Node</th>
-            <th>Host</th>
-            <th>Backend</th>
-            <th className="num">Cores</th>
-            <th>Isolated</th>
-            <th className="num">Memory</th>
-            <th>Last heartbeat</th>
-          </tr>
-        </thead>
-        <tbody>
-          {nodes.map((n) => (
-            <tr key={n.node_id}>
-              <td>{n.node_id}</td>
-              <td>{n.hostname}</td>
-              <td>{n.backend}</td>
-              <td className="num">{n.cores}</td>
-              <td>{Array.isArray(n.isolated_cores) && n.isolated_cores.length ? n.isolated_cores.join(',') : '—'}</td>
-              <td className="num">{n.memory_mb} MB</td>
-              <td>
-                <span className={`pill ${now - n.last_heartbeat < 15_000 ? 'ok' : 'bad'}`}>
-                  {Math.max(0, Math.round((now - n.last_heartbeat) / 1000))} s ago
-                </span>
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <Table testId="nodes-table" columns={nodeColumns} rows={nodes} rowKey={(n) => n.node_id} />
     </main>
   )
 }

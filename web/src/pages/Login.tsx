@@ -1,5 +1,6 @@
 import { useState } from 'react'
 import { api, ApiError, setToken, type Role } from '../api'
+import type { Session } from '../generated/api'
 
 /** Password login (a 12 h session) or an API token pasted in. */
 export function Login({ onLogin }: { onLogin: (name: string, role: Role) => void }) {
@@ -16,7 +17,7 @@ export function Login({ onLogin }: { onLogin: (name: string, role: Role) => void
     try {
       if (mode === 'password') {
         setToken(null)
-        const r = await api<{ token: string }>('POST', '/api/v1/auth/login', { name, password })
+        const r = await api<Session>('POST', '/api/v1/auth/login', { name, password })
         setToken(r.token)
       } else setToken(token.trim())
       const me = await api<{ name: string; role: Role }>('GET', '/api/v1/auth/me')

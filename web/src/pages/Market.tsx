@@ -1,6 +1,35 @@
-import { useEffect, useState } from 'react'
-import { api, stream } from '../api'
+import { useState } from 'react'
+import { isBotMessage } from '../api'
 import { Chart } from '../components/Chart'
+import { Table, type Column } from '../components/Table'
+import type { BotList } from '../generated/api'
+import { useApi, useStream } from '../hooks'
+import { outputsOf, type MarketOpportunity, type MarketPair, type MarketView } from '../outputs'
+
+const PAIR_COLUMNS: Column<MarketPair>[] = [
+  { header: 'Pair', cell: (p) => p.pair },
+  {
+    header: 'Quotes',
+    cell: (p) =>
+      Object.entries(p.quotes ?? {})
+        .map(([d, q]) => `${d} ${Number(q).toPrecision(6)}`)
+        .join(' · '),
+  },
+  {
+    header: 'Spread',
+    className: 'num',
+    cell: (p) => (typeof p.spread_bps === 'number' ? `${p.spread_bps.toFixed(1)} bps` : '—'),
+  },
+  { header: 'Liquidity', className: 'num', cell: (p) => `$${Math.round(Number(p.liquidity_usd)).toLocaleString()}` },
+]
+
+const OPPORTUNITY_COLUMNS: Column<MarketOpportunity>[] = [
+  { header: 'Pair', cell: (o) => o.pair },
+  { header: 'Route', cell: (o) => o.route },
+  { header: 'Size', className: 'num', cell: (o) => String(o.size) },
+  { header: 'Profit', className: 'num', cell: (o) => `${Number(o.profit_bps).toFixed(2)} bps` },
+  { header: 'Profit (USD)', className: 'num', cell: (o) => `$${Number(o.profit_usd).toFixed(2)}` },
+]
 
 /**
  * The market as a RealTimeDashboard bot sees it: the bot publishes `outputs.market` (its agent
@@ -9,26 +38,23 @@ import { Chart } from '../components/Chart'
  * profit_usd}], alerts: [{pair, message, since}]}` (bots/src/dashboard.rs).
  */
 export function Market() {
-  const [dashboards, setDashboards] = useState<string[] | null>(null)
-  const [market, setMarket] = useState<any>(null)
+  const bots = useApi<BotList>('/api/v1/bots')
+  const dashboards = bots.data
+    ? bots.data.bots.filter((b) => b.bot_type === 'real_time_dashboard').map((b) => b.bot_id)
+    : bots.error
+      ? []
+      : null
+  const [market, setMarket] = useState<(MarketView & { from: string; at: number }) | null>(null)
   const [shown, setShown] = useState('')
-  useEffect(() => {
-    api('GET', '/api/v1/bots')
-      .then((r) => setDashboards(r.bots.filter((b: any) => b.bot_type === 'real_time_dashboard').map((b: any) => b.bot_id)))
-      .catch(() => setDashboards([]))
-  }, [])
-  useEffect(() => {
-    if (!dashboards?.length) return
-    const s = stream(
-      'metrics',
-      dashboards.map((d) => `bot:${d}`),
-      (m) => {
-        const mk = m.data?.reported?.status?.outputs?.market
-        if (mk) setMarket({ ...mk, from: m.topic.slice(4), at: m.at })
-      },
-    )
-    return () => s.close()
-  }, [dashboards])
+  useStream(
+    'metrics',
+    dashboards?.length ? dashboards.map((d) => `bot:${d}`) : null,
+    (m) => {
+      if (!isBotMessage(m)) return
+      const mk = outputsOf(m.data?.reported?.status?.outputs).market
+      if (mk) setMarket({ ...mk, from: m.topic.slice(4), at: m.at })
+    },
+  )
   return (
     <main>
       <header className="page-head">
@@ -48,40 +74,17 @@ export function Market() {
       {market && (
         <>
           <h3>Spreads per pair</h3>
-          <table data-testid="spreads">
-            <thead>
-              <tr>
-                <th>Pair</th>
-                <th>Quotes</th>
-                <th className="num">Spread</th>
-                <th className="num">Liquidity</th>
-              </tr>
-            </thead>
-            <tbody>
-              {(market.pairs ?? []).map((p: any) => (
-                <tr key={p.pair}>
-                  <td>{p.pair}</td>
-                  <td>
-                    {Object.entries(p.quotes ?? {})
-                      .map(([d, q]) => `${d} ${Number(q).toPrecision(6)}`)
-                      .join(' · ')}
-                  </td>
-                  <td className="num">{typeof p.spread_bps === 'number' ? `${p.spread_bps.toFixed(1)} bps` : '—'}</td>
-                  <td className="num">${Math.round(Number(p.liquidity_usd)).toLocaleString()}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <Table testId="spreads" columns={PAIR_COLUMNS} rows={market.pairs ?? []} rowKey={(p) => p.pair} />
           <div className="row">
             <h3>Price</h3>
             <select aria-label="pair" value={shown || market.pairs?.[0]?.pair} onChange={(e) => setShown(e.target.value)}>
-              {(market.pairs ?? []).map((p: any) => (
+              {(market.pairs ?? []).map((p) => (
                 <option key={p.pair}>{p.pair}</option>
               ))}
             </select>
           </div>
           {(() => {
-            const p = (market.pairs ?? []).find((x: any) => x.pair === (shown || market.pairs?.[0]?.pair))
+            const p = (market.pairs ?? []).find((x) => x.pair === (shown || market.pairs?.[0]?.pair))
             return p ? (
               <Chart
                 label={`${p.pair} mid price`}
@@ -96,7 +99,7 @@ export function Market() {
             <p className="muted">None.</p>
           ) : (
             <ul data-testid="market-alerts">
-              {market.alerts.map((a: any) => (
+              {market.alerts.map((a) => (
                 <li key={a.pair}>
                   {a.message} (since {new Date(a.since).toLocaleTimeString()})
                 </li>
@@ -104,28 +107,12 @@ export function Market() {
             </ul>
           )}
           <h3>Top opportunities</h3>
-          <table data-testid="opportunities">
-            <thead>
-              <tr>
-                <th>Pair</th>
-                <th>Route</th>
-                <th className="num">Size</th>
-                <th className="num">Profit</th>
-                <th className="num">Profit (USD)</th>
-              </tr>
-            </thead>
-            <tbody>
-              {(market.opportunities ?? []).map((o: any, i: number) => (
-                <tr key={i}>
-                  <td>{o.pair}</td>
-                  <td>{o.route}</td>
-                  <td className="num">{String(o.size)}</td>
-                  <td className="num">{Number(o.profit_bps).toFixed(2)} bps</td>
-                  <td className="num">${Number(o.profit_usd).toFixed(2)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <Table
+            testId="opportunities"
+            columns={OPPORTUNITY_COLUMNS}
+            rows={market.opportunities ?? []}
+            rowKey={(_, i) => i}
+          />
         </>
       )}
     </main>

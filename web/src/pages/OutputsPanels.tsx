@@ -1,13 +1,22 @@
 import { fmtUsd } from '../api'
+import { Table, type Column } from '../components/Table'
+import { SCORED, type CrossChainPair, type CrossChainView, type MlView, type Scored, type WalkForward } from '../outputs'
 
 const num = (v: unknown, digits = 1) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(digits) : '—')
 
+const scoreColumns = (e: WalkForward): Column<Scored>[] => [
+  { header: `Walk-forward (${e.folds} folds)`, cell: (k) => k.replace(/_/g, ' ') },
+  { header: 'predictions', className: 'num', cell: (k) => e[k]?.n },
+  { header: 'RMSE (bps)', className: 'num', cell: (k) => num(e[k]?.rmse_bps) },
+  { header: 'direction', className: 'num', cell: (k) => `${num((e[k]?.direction_hit_rate ?? NaN) * 100)} %` },
+]
+
 /** An ml_analytics bot's predictions, regime and walk-forward evaluation (`outputs.ml`). */
-export function MlPanel({ ml }: { ml: any }) {
+export function MlPanel({ ml }: { ml: MlView }) {
   return (
     <section data-testid="ml">
       <h3>Predictions</h3>
-      {(ml.pairs ?? []).map((p: any) => (
+      {(ml.pairs ?? []).map((p) => (
         <div key={p.pair}>
           <div className="row">
             <b>{p.pair}</b>
@@ -34,88 +43,44 @@ export function MlPanel({ ml }: { ml: any }) {
               </tbody>
             </table>
           )}
-          {p.evaluation && (
-            <table>
-              <thead>
-                <tr>
-                  <th>Walk-forward ({p.evaluation.folds} folds)</th>
-                  <th className="num">predictions</th>
-                  <th className="num">RMSE (bps)</th>
-                  <th className="num">direction</th>
-                </tr>
-              </thead>
-              <tbody>
-                {['lstm', 'random_forest', 'linear', 'ensemble', 'ensemble_confident', 'naive_zero_return', 'naive_momentum'].map((k) => (
-                  <tr key={k}>
-                    <td>{k.replace(/_/g, ' ')}</td>
-                    <td className="num">{p.evaluation[k]?.n}</td>
-                    <td className="num">{num(p.evaluation[k]?.rmse_bps)}</td>
-                    <td className="num">{num((p.evaluation[k]?.direction_hit_rate ?? NaN) * 100)} %</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          )}
+          {p.evaluation && <Table columns={scoreColumns(p.evaluation)} rows={SCORED} rowKey={(k) => k} />}
         </div>
       ))}
     </section>
   )
 }
 
+const PAIR_COLUMNS: Column<CrossChainPair>[] = [
+  { header: 'Pair', cell: (p) => p.pair },
+  {
+    header: 'Venue bid / ask',
+    className: 'num',
+    cell: (p) => (p.venue ? `${num(p.venue.bid, 4)} / ${num(p.venue.ask, 4)} (${p.venue.age_ms} ms)` : 'no quote'),
+  },
+  { header: 'Solana mid', className: 'num', cell: (p) => num(p.solana?.mid, 4) },
+  { header: 'Gap: buy Solana', className: 'num', cell: (p) => `${num(p.gap_bps?.buy_solana_sell_venue)} bps` },
+  { header: 'Gap: buy venue', className: 'num', cell: (p) => `${num(p.gap_bps?.buy_venue_sell_solana)} bps` },
+]
+
 /** A cross_chain_arbitrage bot's gaps, inventory per side and bridge transfers (`outputs.cross_chain`). */
-export function CrossChainPanel({ cc }: { cc: any }) {
-  const inv = cc.inventory ?? {}
+export function CrossChainPanel({ cc }: { cc: CrossChainView }) {
+  const inv: Partial<CrossChainView['inventory']> = cc.inventory ?? {}
   const tokens = Array.from(new Set([...Object.keys(inv.solana ?? {}), ...Object.keys(inv.venue ?? {})]))
+  const tokenColumns: Column<string>[] = [
+    { header: 'Token', cell: (t) => t },
+    { header: 'Solana', className: 'num', cell: (t) => num(inv.solana?.[t], 4) },
+    { header: 'Venue', className: 'num', cell: (t) => num(inv.venue?.[t], 4) },
+    { header: 'In transit', className: 'num', cell: (t) => num(inv.in_transit?.[t] ?? 0, 4) },
+    { header: 'Drift', className: 'num', cell: (t) => `${num(cc.drift_pct?.[t])} %` },
+  ]
   return (
     <section data-testid="cross-chain">
       <h3>Cross-chain</h3>
-      <table>
-        <thead>
-          <tr>
-            <th>Pair</th>
-            <th className="num">Venue bid / ask</th>
-            <th className="num">Solana mid</th>
-            <th className="num">Gap: buy Solana</th>
-            <th className="num">Gap: buy venue</th>
-          </tr>
-        </thead>
-        <tbody>
-          {(cc.pairs ?? []).map((p: any) => (
-            <tr key={p.pair}>
-              <td>{p.pair}</td>
-              <td className="num">{p.venue ? `${num(p.venue.bid, 4)} / ${num(p.venue.ask, 4)} (${p.venue.age_ms} ms)` : 'no quote'}</td>
-              <td className="num">{num(p.solana?.mid, 4)}</td>
-              <td className="num">{num(p.gap_bps?.buy_solana_sell_venue)} bps</td>
-              <td className="num">{num(p.gap_bps?.buy_venue_sell_solana)} bps</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-      <table>
-        <thead>
-          <tr>
-            <th>Token</th>
-            <th className="num">Solana</th>
-            <th className="num">Venue</th>
-            <th className="num">In transit</th>
-            <th className="num">Drift</th>
-          </tr>
-        </thead>
-        <tbody>
-          {tokens.map((t) => (
-            <tr key={t}>
-              <td>{t}</td>
-              <td className="num">{num(inv.solana?.[t], 4)}</td>
-              <td className="num">{num(inv.venue?.[t], 4)}</td>
-              <td className="num">{num(inv.in_transit?.[t] ?? 0, 4)}</td>
-              <td className="num">{num(cc.drift_pct?.[t])} %</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <Table columns={PAIR_COLUMNS} rows={cc.pairs ?? []} rowKey={(p) => p.pair} />
+      <Table columns={tokenColumns} rows={tokens} rowKey={(t) => t} />
       <p className="muted">
         {cc.trade_count} trades · realised {fmtUsd(cc.realised_usd)} (bridge fees included) ·{' '}
-        {(cc.transfers ?? []).filter((t: any) => t.state === 'in flight').length} transfers in flight
+        {(cc.transfers ?? []).filter((t) => t.state === 'in flight').length} transfers in flight
       </p>
     </section>
   )

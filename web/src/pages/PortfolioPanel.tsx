@@ -1,11 +1,47 @@
 import { fmtUsd } from '../api'
+import { Table, type Column } from '../components/Table'
+import type { PlanTrade, PortfolioBalance, PortfolioBook, PortfolioBotBook } from '../outputs'
+
+const pct = (v: unknown) => (typeof v === 'number' ? `${(v * 100).toFixed(1)} %` : '—')
+
+const BALANCE_COLUMNS: Column<PortfolioBalance>[] = [
+  { header: 'Token', cell: (b) => b.token },
+  { header: 'Quantity', className: 'num', cell: (b) => Number(b.quantity).toLocaleString(undefined, { maximumFractionDigits: 6 }) },
+  { header: 'Price', className: 'num', cell: (b) => (typeof b.price_usd === 'number' ? `$${b.price_usd.toPrecision(6)}` : '—') },
+  { header: 'Value', className: 'num', cell: (b) => fmtUsd(b.value_usd) },
+  { header: 'Weight', className: 'num', cell: (b) => pct(b.weight) },
+  { header: 'Target', className: 'num', cell: (b) => pct(b.target) },
+]
+
+const BOT_COLUMNS: Column<[string, PortfolioBotBook]>[] = [
+  { header: 'Bot', cell: ([id]) => <a href={`#/bots/${encodeURIComponent(id)}`}>{id}</a> },
+  { header: 'Fills', className: 'num', cell: ([, b]) => b.fills },
+  { header: 'Failed', className: 'num', cell: ([, b]) => b.failed },
+  { header: 'Realised', className: 'num', cell: ([, b]) => fmtUsd(b.realised_usd) },
+  {
+    header: 'Positions',
+    cell: ([, b]) =>
+      Object.entries(b.positions ?? {})
+        .flatMap(([t, q]) => (q === undefined ? [] : [`${t} ${q >= 0 ? '+' : ''}${q.toPrecision(4)}`]))
+        .join(', '),
+  },
+]
+
+const PLAN_COLUMNS: Column<PlanTrade>[] = [
+  { header: 'Sell', cell: (p) => p.sell },
+  { header: 'Buy', cell: (p) => p.buy },
+  { header: 'Amount', className: 'num', cell: (p) => Number(p.amount).toPrecision(6) },
+  { header: 'Value', className: 'num', cell: (p) => fmtUsd(p.value_usd) },
+  { header: 'Route', cell: (p) => (Array.isArray(p.route) ? p.route.join(' → ') : p.error) },
+  { header: 'Expected out', className: 'num', cell: (p) => (typeof p.expected_out === 'number' ? p.expected_out.toPrecision(8) : '—') },
+]
 
 /**
  * A portfolio_manager bot's books (`outputs.portfolio`, bots/src/portfolio.rs): balances marked
  * to USD with weights and targets, PnL per bot, exposure alerts and the rebalancing plan.
  */
-export function PortfolioPanel({ book }: { book: any }) {
-  const pct = (v: unknown) => (typeof v === 'number' ? `${(v * 100).toFixed(1)} %` : '—')
+export function PortfolioPanel({ book }: { book: PortfolioBook }) {
+  const bots = Object.entries(book.bots ?? {}).flatMap(([id, b]): [string, PortfolioBotBook][] => (b ? [[id, b]] : []))
   return (
     <section data-testid="portfolio">
       <h3>Portfolio</h3>
@@ -23,92 +59,19 @@ export function PortfolioPanel({ book }: { book: any }) {
           <div className="big">{fmtUsd(book.unrealised_pnl_usd)}</div>
         </div>
       </div>
-      {(book.alerts ?? []).map((a: any, i: number) => (
+      {(book.alerts ?? []).map((a, i) => (
         <div key={i} className="error" role="alert">
           {a.message}
         </div>
       ))}
-      <table>
-        <thead>
-          <tr>
-            <th>Token</th>
-            <th className="num">Quantity</th>
-            <th className="num">Price</th>
-            <th className="num">Value</th>
-            <th className="num">Weight</th>
-            <th className="num">Target</th>
-          </tr>
-        </thead>
-        <tbody>
-          {(book.balances ?? []).map((b: any) => (
-            <tr key={b.token}>
-              <td>{b.token}</td>
-              <td className="num">{Number(b.quantity).toLocaleString(undefined, { maximumFractionDigits: 6 })}</td>
-              <td className="num">{typeof b.price_usd === 'number' ? `$${b.price_usd.toPrecision(6)}` : '—'}</td>
-              <td className="num">{fmtUsd(b.value_usd)}</td>
-              <td className="num">{pct(b.weight)}</td>
-              <td className="num">{pct(b.target)}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <Table columns={BALANCE_COLUMNS} rows={book.balances ?? []} rowKey={(b) => b.token} />
       <h4>By bot</h4>
-      <table>
-        <thead>
-          <tr>
-            <th>Bot</th>
-            <th className="num">Fills</th>
-            <th className="num">Failed</th>
-            <th className="num">Realised</th>
-            <th>Positions</th>
-          </tr>
-        </thead>
-        <tbody>
-          {Object.entries<any>(book.bots ?? {}).map(([id, b]) => (
-            <tr key={id}>
-              <td>
-                <a href={`#/bots/${encodeURIComponent(id)}`}>{id}</a>
-              </td>
-              <td className="num">{b.fills}</td>
-              <td className="num">{b.failed}</td>
-              <td className="num">{fmtUsd(b.realised_usd)}</td>
-              <td>
-                {Object.entries<number>(b.positions ?? {})
-                  .map(([t, q]) => `${t} ${q >= 0 ? '+' : ''}${q.toPrecision(4)}`)
-                  .join(', ')}
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <Table columns={BOT_COLUMNS} rows={bots} rowKey={([id]) => id} />
       <h4>Rebalancing plan{book.plan_at ? ` (${new Date(book.plan_at).toLocaleTimeString()})` : ''}</h4>
       {(book.plan ?? []).length === 0 ? (
         <p className="muted">Within the thresholds: nothing to trade.</p>
       ) : (
-        <table data-testid="plan">
-          <thead>
-            <tr>
-              <th>Sell</th>
-              <th>Buy</th>
-              <th className="num">Amount</th>
-              <th className="num">Value</th>
-              <th>Route</th>
-              <th className="num">Expected out</th>
-            </tr>
-          </thead>
-          <tbody>
-            {book.plan.map((p: any, i: number) => (
-              <tr key={i}>
-                <td>{p.sell}</td>
-                <td>{p.buy}</td>
-                <td className="num">{Number(p.amount).toPrecision(6)}</td>
-                <td className="num">{fmtUsd(p.value_usd)}</td>
-                <td>{Array.isArray(p.route) ? p.route.join(' → ') : p.error}</td>
-                <td className="num">{typeof p.expected_out === 'number' ? p.expected_out.toPrecision(8) : '—'}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <Table testId="plan" columns={PLAN_COLUMNS} rows={book.plan} rowKey={(_, i) => i} />
       )}
     </section>
   )

@@ -1,0 +1,1031 @@
+// Generated from the gateway's OpenAPI document by
+// `UPDATE_TS=1 cargo test -p sniperforge-gateway --test typescript`; do not edit (a test fails
+// when it is out of date).
+
+/** `POST /api/v1/bots/{bot_id}/{action}`. */
+export type ActionDone = {
+  /** Bot id. */
+  bot_id: string
+  /** Its desired state now. */
+  desired_state: DesiredState
+  /** Whether a restart was asked for. */
+  restart: boolean
+}
+
+/** `GET /api/v1/alerts`. */
+export type AlertList = {
+  /** Active alerts, then the most recent resolved ones (500 at most). */
+  alerts: AlertRow[]
+}
+
+/** An alert, active or resolved. */
+export type AlertRow = {
+  /** `<rule>:<target>`. */
+  alert_id: string
+  /** What fired. */
+  message: string
+  /** Resolved, unix ms (0 while active). */
+  resolved_at: number
+  /** The rule. */
+  rule_id: string
+  /** Raised, unix ms. */
+  started_at: number
+  /** `active` or `resolved`. */
+  state: string
+  /** The bot or node. */
+  target: string
+}
+
+/** `GET /api/v1/system/audit`. */
+export type AuditList = {
+  /** The newest 200 entries, newest first. */
+  audit: AuditRow[]
+}
+
+/** One entry of the audit trail. */
+export type AuditRow = {
+  /** What, e.g. `bot.create`. */
+  action: string
+  /** Token or user name (or `anonymous`). */
+  actor: string
+  /** When, unix ms. */
+  at: number
+  /** What the action recorded. */
+  details: unknown
+  /** Which bot, token, user or rule. */
+  target: string
+}
+
+/** What an operator may ask of a bot (`POST /api/v1/bots/{id}/{action}`). */
+export type BotAction = ("start" | "stop" | "pause" | "resume" | "restart")
+
+/** A bot's configuration: the schema of its `bot_type`. */
+export type BotConfig = (Config_enhanced_arbitrage | Config_triangular_arbitrage | Config_flash_loan_arbitrage | Config_cross_chain_arbitrage | Config_ml_analytics | Config_portfolio_manager | Config_real_time_dashboard)
+
+/** `POST /api/v1/bots`. */
+export type BotCreated = {
+  /** The bot as stored. */
+  bot: (BotRow | null)
+}
+
+/** A bot id. */
+export type BotId = string
+
+/** `GET /api/v1/bots/{bot_id}/latency`. */
+export type BotLatency = {
+  /** Bot id. */
+  bot_id: string
+  /** Stage → merged percentiles. */
+  stages: Partial<Record<string, Percentiles>>
+  /** `ns`. */
+  unit: string
+}
+
+/** `GET /api/v1/bots`. */
+export type BotList = {
+  /** Every bot. */
+  bots: BotRow[]
+}
+
+/** `GET /api/v1/system/logs/{bot_id}`. */
+export type BotLogs = {
+  /** Bot id. */
+  bot_id: string
+  /** Lines, oldest first. */
+  lines: LogLine[]
+}
+
+/** `GET /api/v1/bots/{bot_id}/metrics`. */
+export type BotMetricsBody = {
+  /** Bot id. */
+  bot_id: string
+  /** Its counters as it wrote them (`null` until its agent reports). */
+  metrics: unknown
+  /** The node that reported them. */
+  node_id: (string | null)
+  /** When they were reported, unix ms. */
+  reported_at: (number | null)
+}
+
+/** One bot in a report. */
+export type BotReport = {
+  /** Bot id. */
+  bot_id: BotId
+  /** Stage (one of [`REPORT_STAGES`](crate::control::REPORT_STAGES)) → interval histogram (HdrHistogram V2, base64), as the bot's `/hdr` gives it. */
+  hdr?: Partial<Record<"decoded" | "detected" | "decided" | "executed", string>>
+  /** Log lines written since the last report, oldest first: at most [`LOG_LINES_PER_REPORT`], each at most [`LOG_LINE_MAX`] bytes. */
+  logs?: string[]
+  /** Its counters (a [`BotMetrics`] object as the bot wrote it, so an older or newer bot's counters pass through), `null` when it did not answer. */
+  metrics?: (Record<string, unknown> | null)
+  /** Its status as the node sees it. */
+  status: NodeBotStatus
+}
+
+/** One bot row. */
+export type BotRow = {
+  /** Id. */
+  bot_id: string
+  /** Type name. */
+  bot_type: string
+  /** Latest configuration version. */
+  config_version: number
+  /** Created, unix ms. */
+  created_at: number
+  /** What the agents converge to. */
+  desired_state: DesiredState
+  /** Node it runs on. */
+  node_id: string
+  /** Restart generation: bumped by each restart request. */
+  restarts: number
+  /** Last changed, unix ms. */
+  updated_at: number
+}
+
+/** `GET /api/v1/bots/{bot_id}/status`. */
+export type BotStatusBody = {
+  /** Bot id. */
+  bot_id: string
+  /** What the gateway wants of it. */
+  desired_state: DesiredState
+  /** Its last report (`null` until its agent reports). */
+  reported: (ReportRow | null)
+}
+
+/** The seven bot types. */
+export type BotType = ("enhanced_arbitrage" | "triangular_arbitrage" | "flash_loan_arbitrage" | "cross_chain_arbitrage" | "ml_analytics" | "portfolio_manager" | "real_time_dashboard")
+
+/** `GET /api/v1/bots/{bot_id}`. */
+export type BotWithConfig = {
+  /** The bot. */
+  bot: BotRow
+  /** Its latest configuration version. */
+  config: (ConfigVersion | null)
+}
+
+/** `POST /api/v1/configs` and `PUT /api/v1/bots/{bot_id}`: a configuration. */
+export type ConfigBody = {
+  /** The configuration. */
+  config: BotConfig
+}
+
+/** `POST /api/v1/configs`. */
+export type ConfigCreated = {
+  /** Its bot type. */
+  bot_type: string
+  /** Configuration id (the configuration's `bot_id`). */
+  config_id: string
+  /** 1. */
+  version: number
+}
+
+/** `GET /api/v1/configs`. */
+export type ConfigList = {
+  /** Each configuration at its latest version. */
+  configs: ConfigVersion[]
+}
+
+/** A configuration version stored: which of its changes apply hot. */
+export type ConfigUpdated = {
+  /** Changed fields that apply without a restart. */
+  applied_hot: string[]
+  /** Configuration (bot) id. */
+  config_id: string
+  /** Whether `restart_required` is not empty. */
+  needs_restart: boolean
+  /** Changed fields that apply at the next restart. */
+  restart_required: string[]
+  /** The new version. */
+  version: number
+}
+
+/** One configuration version. */
+export type ConfigVersion = {
+  /** The configuration. */
+  body: BotConfig
+  /** Bot type. */
+  bot_type: string
+  /** Configuration id (the bot id). */
+  config_id: string
+  /** Created, unix ms. */
+  created_at: number
+  /** Token name that wrote it. */
+  created_by: string
+  /** Version, from 1. */
+  version: number
+}
+
+export type Config_cross_chain_arbitrage = {
+  bot_id: string
+  bot_type: "cross_chain_arbitrage"
+  environment: "dev" | "test" | "prod"
+  parameters: {
+    bridge: {
+      /** Modelled transfer time (applies without a restart) */
+      delay_seconds: number
+      /** Modelled bridge fee (applies without a restart) */
+      fee_bps: number
+      /** Inventory drift that triggers a rebalancing transfer (applies without a restart) */
+      rebalance_threshold_pct: number
+    }
+    execution: {
+      /** Send transactions without confirmation (live mode only) (needs a restart) */
+      auto_execute: boolean
+      /** Venues routes may use (needs a restart) */
+      dexs: Array<"Jupiter" | "Orca" | "Raydium">
+      /** Signing keypair file (live mode); referenced, never stored (needs a restart) */
+      keypair_path: string
+      /** Paper executor: decision to fill (applies without a restart) */
+      paper_latency_us: number
+      /** Compute-unit price (applies without a restart) */
+      priority_fee_micro_lamports: number
+      /** Paper trading on the exact quotes; false means live trading (needs a restart) */
+      simulation_mode: boolean
+      /** Minimum-out below the expected output (applies without a restart) */
+      slippage_bps: number
+      /** Strategy (and feed) threads busy-poll their reserved cores instead of parking (needs a restart) */
+      spin: boolean
+    }
+    risk_management: {
+      /** Whether reaching a loss limit stops trading (applies without a restart) */
+      emergency_stop_enabled: boolean
+      /** Daily loss (UTC day) that triggers the emergency stop (applies without a restart) */
+      max_daily_loss_usd: number
+      /** Oldest pool state a trade may use, in slots (applies without a restart) */
+      max_state_age_slots: number
+      /** Loss on one trade, relative to its input, that stops the bot (applies without a restart) */
+      stop_loss_bps: number
+    }
+    trading: {
+      /** Paper inventory at start, split evenly: base and quote on each side (needs a restart) */
+      inventory_usd: number
+      /** Largest trade, in USD (applies without a restart) */
+      max_trade_usd: number
+      /** Smallest price gap after fees and amortised bridge cost (applies without a restart) */
+      min_gap_bps: number
+      /** Pairs watched on both sides (needs a restart) */
+      pairs: string[]
+      /** Taker fee on the external venue (applies without a restart) */
+      venue_fee_bps: number
+      /** External venue price stream (JSON over WebSocket; `sniperforge venue-sim` serves one) (needs a restart) */
+      venue_url: string
+    }
+  }
+  resources: {
+    cores: number[]
+    memory_mb: number
+  }
+}
+
+export type Config_enhanced_arbitrage = {
+  bot_id: string
+  bot_type: "enhanced_arbitrage"
+  environment: "dev" | "test" | "prod"
+  parameters: {
+    execution: {
+      /** Send transactions without confirmation (live mode only) (needs a restart) */
+      auto_execute: boolean
+      /** Venues routes may use (needs a restart) */
+      dexs: Array<"Jupiter" | "Orca" | "Raydium">
+      /** Signing keypair file (live mode); referenced, never stored (needs a restart) */
+      keypair_path: string
+      /** Paper executor: decision to fill (applies without a restart) */
+      paper_latency_us: number
+      /** Compute-unit price (applies without a restart) */
+      priority_fee_micro_lamports: number
+      /** Paper trading on the exact quotes; false means live trading (needs a restart) */
+      simulation_mode: boolean
+      /** Minimum-out below the expected output (applies without a restart) */
+      slippage_bps: number
+      /** Strategy (and feed) threads busy-poll their reserved cores instead of parking (needs a restart) */
+      spin: boolean
+    }
+    risk_management: {
+      /** Whether reaching a loss limit stops trading (applies without a restart) */
+      emergency_stop_enabled: boolean
+      /** Daily loss (UTC day) that triggers the emergency stop (applies without a restart) */
+      max_daily_loss_usd: number
+      /** Oldest pool state a trade may use, in slots (applies without a restart) */
+      max_state_age_slots: number
+      /** Loss on one trade, relative to its input, that stops the bot (applies without a restart) */
+      stop_loss_bps: number
+    }
+    trading: {
+      /** Minimum confidence (freshness, depth, quote stability) (applies without a restart) */
+      confidence_threshold: number
+      /** Orders in flight at once (applies without a restart) */
+      max_concurrent_trades: number
+      /** Largest input per trade, in SOL (applies without a restart) */
+      max_trade_sol: number
+      /** Smallest profit worth a trade, relative to its input (applies without a restart) */
+      min_profit_bps: number
+      /** Pairs traded across pools (needs a restart) */
+      pairs: string[]
+    }
+  }
+  resources: {
+    cores: number[]
+    memory_mb: number
+  }
+}
+
+export type Config_flash_loan_arbitrage = {
+  bot_id: string
+  bot_type: "flash_loan_arbitrage"
+  environment: "dev" | "test" | "prod"
+  parameters: {
+    execution: {
+      /** Send transactions without confirmation (live mode only) (needs a restart) */
+      auto_execute: boolean
+      /** Venues routes may use (needs a restart) */
+      dexs: Array<"Jupiter" | "Orca" | "Raydium">
+      /** Signing keypair file (live mode); referenced, never stored (needs a restart) */
+      keypair_path: string
+      /** Paper executor: decision to fill (applies without a restart) */
+      paper_latency_us: number
+      /** Compute-unit price (applies without a restart) */
+      priority_fee_micro_lamports: number
+      /** Paper trading on the exact quotes; false means live trading (needs a restart) */
+      simulation_mode: boolean
+      /** Minimum-out below the expected output (applies without a restart) */
+      slippage_bps: number
+      /** Strategy (and feed) threads busy-poll their reserved cores instead of parking (needs a restart) */
+      spin: boolean
+    }
+    flash_loan: {
+      /** Loan fee, booked on every trade (applies without a restart) */
+      fee_bps: number
+      /** Lending program whose flash loan wraps the route (needs a restart) */
+      provider: "marginfi" | "solend" | "kamino"
+    }
+    risk_management: {
+      /** Whether reaching a loss limit stops trading (applies without a restart) */
+      emergency_stop_enabled: boolean
+      /** Daily loss (UTC day) that triggers the emergency stop (applies without a restart) */
+      max_daily_loss_usd: number
+      /** Oldest pool state a trade may use, in slots (applies without a restart) */
+      max_state_age_slots: number
+      /** Loss on one trade, relative to its input, that stops the bot (applies without a restart) */
+      stop_loss_bps: number
+    }
+    trading: {
+      /** Tokens borrowed and repaid (needs a restart) */
+      base_mints: string[]
+      /** Largest loan per trade, in SOL (applies without a restart) */
+      max_borrow_sol: number
+      /** Orders in flight at once (applies without a restart) */
+      max_concurrent_trades: number
+      /** Pools per route (needs a restart) */
+      max_hops: number
+      /** Smallest profit after the loan fee, relative to the input (applies without a restart) */
+      min_profit_bps: number
+    }
+  }
+  resources: {
+    cores: number[]
+    memory_mb: number
+  }
+}
+
+export type Config_ml_analytics = {
+  bot_id: string
+  bot_type: "ml_analytics"
+  environment: "dev" | "test" | "prod"
+  parameters: {
+    features: {
+      /** Pairs modelled (each its own features and models) (needs a restart) */
+      pairs: string[]
+      /** Walk-forward retraining period (applies without a restart) */
+      retrain_interval_minutes: number
+      /** Windows of the return and volatility features (needs a restart) */
+      return_windows_s: number[]
+    }
+    models: {
+      /** Smallest confidence a signal is published with (applies without a restart) */
+      confidence_threshold: number
+      /** LSTM, random forest, linear baseline; sum 1 (applies without a restart) */
+      ensemble_weights: number[]
+      /** Run the LSTM (needs a restart) */
+      lstm_enabled: boolean
+      /** Classify volatility regimes (applies without a restart) */
+      market_regime_detection: boolean
+      /** Horizon of the predicted return (needs a restart) */
+      prediction_horizon_minutes: number
+      /** Run the random forest (needs a restart) */
+      random_forest_enabled: boolean
+    }
+  }
+  resources: {
+    cores: number[]
+    memory_mb: number
+  }
+}
+
+export type Config_portfolio_manager = {
+  bot_id: string
+  bot_type: "portfolio_manager"
+  environment: "dev" | "test" | "prod"
+  parameters: {
+    portfolio: {
+      /** Currency values are marked in (applies without a restart) */
+      base_currency: "USD" | "SOL"
+      /** Paper wallet at start, token units (live mode reads token accounts) (needs a restart) */
+      initial_balances: Partial<Record<string, number>>
+      /** Target share of value per token (applies without a restart) */
+      target_weights: Partial<Record<string, number>>
+    }
+    rebalance: {
+      /** Planning period (applies without a restart) */
+      interval_minutes: number
+      /** Smallest rebalancing trade (applies without a restart) */
+      min_trade_usd: number
+      /** Drift from target that triggers a plan (applies without a restart) */
+      threshold_pct: number
+    }
+    risk_management: {
+      /** Daily loss that raises an alert (applies without a restart) */
+      max_daily_loss_usd: number
+      /** Exposure above which an alert fires (applies without a restart) */
+      max_exposure_pct_per_token: number
+    }
+  }
+  resources: {
+    cores: number[]
+    memory_mb: number
+  }
+}
+
+export type Config_real_time_dashboard = {
+  bot_id: string
+  bot_type: "real_time_dashboard"
+  environment: "dev" | "test" | "prod"
+  parameters: {
+    view: {
+      /** A pair whose spread across venues is above this is in alert (applies without a restart) */
+      alert_spread_bps: number
+      /** Venues compared (needs a restart) */
+      dexs: Array<"Jupiter" | "Orca" | "Raydium">
+      /** Pairs shown (needs a restart) */
+      pairs: string[]
+      /** Publication period (applies without a restart) */
+      refresh_ms: number
+      /** Price samples kept per pair (one per publication) (applies without a restart) */
+      series_points: number
+      /** Opportunities listed (applies without a restart) */
+      top_opportunities: number
+    }
+  }
+  resources: {
+    cores: number[]
+    memory_mb: number
+  }
+}
+
+export type Config_triangular_arbitrage = {
+  bot_id: string
+  bot_type: "triangular_arbitrage"
+  environment: "dev" | "test" | "prod"
+  parameters: {
+    execution: {
+      /** Send transactions without confirmation (live mode only) (needs a restart) */
+      auto_execute: boolean
+      /** Venues routes may use (needs a restart) */
+      dexs: Array<"Jupiter" | "Orca" | "Raydium">
+      /** Signing keypair file (live mode); referenced, never stored (needs a restart) */
+      keypair_path: string
+      /** Paper executor: decision to fill (applies without a restart) */
+      paper_latency_us: number
+      /** Compute-unit price (applies without a restart) */
+      priority_fee_micro_lamports: number
+      /** Paper trading on the exact quotes; false means live trading (needs a restart) */
+      simulation_mode: boolean
+      /** Minimum-out below the expected output (applies without a restart) */
+      slippage_bps: number
+      /** Strategy (and feed) threads busy-poll their reserved cores instead of parking (needs a restart) */
+      spin: boolean
+    }
+    risk_management: {
+      /** Whether reaching a loss limit stops trading (applies without a restart) */
+      emergency_stop_enabled: boolean
+      /** Daily loss (UTC day) that triggers the emergency stop (applies without a restart) */
+      max_daily_loss_usd: number
+      /** Oldest pool state a trade may use, in slots (applies without a restart) */
+      max_state_age_slots: number
+      /** Loss on one trade, relative to its input, that stops the bot (applies without a restart) */
+      stop_loss_bps: number
+    }
+    trading: {
+      /** Tokens routes start and end in (needs a restart) */
+      base_mints: string[]
+      /** Orders in flight at once (applies without a restart) */
+      max_concurrent_trades: number
+      /** Pools per route (needs a restart) */
+      max_hops: number
+      /** Largest input per trade, in SOL (applies without a restart) */
+      max_trade_sol: number
+      /** Smallest profit worth a trade, relative to its input (applies without a restart) */
+      min_profit_bps: number
+    }
+  }
+  resources: {
+    cores: number[]
+    memory_mb: number
+  }
+}
+
+/** `POST /api/v1/bots`: a configuration, or the id of a stored one, and the node to run on. */
+export type CreateBot = {
+  /** The bot's configuration (stored as a new version); give this or `config_id`. */
+  config?: BotConfig
+  /** The id of a configuration stored with `POST /api/v1/configs`, run as it is. */
+  config_id?: (string | null)
+  /** The node to run on (default `local`). */
+  node_id?: string
+}
+
+/** A node's desired state at an index. */
+export type Desired = {
+  /** The node's bots. */
+  bots: DesiredBot[]
+  /** The gateway's desired-state index. */
+  index: number
+  /** Node id. */
+  node_id: NodeId
+}
+
+/** One bot the gateway wants on a node. */
+export type DesiredBot = {
+  /** Bot id. */
+  bot_id: string
+  /** Type name. */
+  bot_type: string
+  /** That version's body. */
+  config: unknown
+  /** Latest configuration version. */
+  config_version: number
+  /** What the gateway wants of it. */
+  desired_state: DesiredState
+  /** Restart generation: a bump asks for one restart. */
+  restarts: number
+}
+
+/** `GET /api/v1/agent/desired?node_id=&index=&wait_ms=`: answers at once when the gateway's index is past `index`, else when it moves or after `wait_ms` (at most [`DESIRED_WAIT_MAX_MS`]). */
+export type DesiredQuery = {
+  /** The index the agent holds. */
+  index?: number
+  /** Node id. */
+  node_id: string
+  /** How long to wait for a change, ms (longer asks wait [`DESIRED_WAIT_MAX_MS`]). */
+  wait_ms?: number
+}
+
+/** What the gateway wants of a bot. */
+export type DesiredState = ("running" | "paused" | "stopped")
+
+/** `POST /api/v1/system/emergency-stop`. */
+export type EmergencyStop = {
+  /** Bots whose desired state became `stopped`. */
+  bots_stopped: number
+}
+
+export type Error = {
+  error: {
+    /** Stable, machine-readable: not_found, invalid_config, … */
+    code: string
+    /** For invalid configurations: [{path, message}]; else what the code names, or null */
+    details: unknown
+    message: string
+  }
+}
+
+/** What one evaluation changed. */
+export type Evaluation = {
+  /** Webhook deliveries that failed after every retry. */
+  delivery_failures: string[]
+  /** Alerts that started firing. */
+  raised: string[]
+  /** Alerts that stopped. */
+  resolved: string[]
+}
+
+/** `GET /api/v1/system/metrics`. */
+export type FleetMetrics = {
+  /** Bots. */
+  bots: number
+  /** Desired state → bots. */
+  bots_by_desired_state: Partial<Record<string, number>>
+  /** The desired-state index. */
+  desired_index: number
+  /** Stage → latency merged over the bots asked for, ns. */
+  latency_ns: Partial<Record<string, Percentiles>>
+  /** Nodes. */
+  nodes: number
+}
+
+/** `GET /api/v1/system/metrics`. */
+export type FleetQuery = {
+  /** Merge the latency of this bot type only. */
+  bot_type?: (string | null)
+  /** Merge the latency of this node's bots only. */
+  node_id?: (string | null)
+}
+
+/** `GET /api/v1/system/health`. */
+export type HealthBody = {
+  /** `reachable`. */
+  database: string
+  /** `ok`. */
+  status: string
+}
+
+/** One point of a latency series. */
+export type LatencyPoint = {
+  /** Samples. */
+  count: number
+  /** Largest. */
+  max: number
+  /** Median. */
+  p50: number
+  /** 90th percentile. */
+  p90: number
+  /** 99th percentile. */
+  p99: number
+  /** 99.9th percentile. */
+  p999: number
+  /** Start of the point, unix ms. */
+  t: number
+}
+
+/** `GET /api/v1/latency`. */
+export type LatencyRange = {
+  /** Range start, unix ms. */
+  from: number
+  /** Resolution the points were merged from (1,000 or 60,000 ms). */
+  resolution_ms: number
+  /** The scope asked for. */
+  scope: string
+  /** Stage → series. */
+  stages: Partial<Record<string, StageSeries>>
+  /** Width of a point, ms. */
+  step_ms: number
+  /** Range end, unix ms (exclusive). */
+  to: number
+  /** `ns`. */
+  unit: string
+}
+
+/** One log line of a bot, as its agent reported it. */
+export type LogLine = {
+  /** Received at the gateway, unix ms. */
+  at: number
+  /** Bot. */
+  bot_id: string
+  /** The line (a JSON log record from the bot process, or plain text). */
+  line: string
+  /** Node whose agent reported it. */
+  node_id: string
+}
+
+/** `POST /api/v1/auth/login`. */
+export type Login = {
+  /** User name. */
+  name: string
+  /** Password. */
+  password: string
+}
+
+/** `GET /api/v1/system/logs/{bot_id}`. */
+export type LogsQuery = {
+  /** Only lines containing this text. */
+  filter?: (string | null)
+  /** Most lines to answer (the newest), default 200, at most 2,000. */
+  tail?: (number | null)
+}
+
+/** `PUT /api/v1/auth/users/{name}` and `GET /api/v1/auth/me`: a name and its role. */
+export type NameRole = {
+  /** Name. */
+  name: string
+  /** Role. */
+  role: Role
+}
+
+/** `POST /api/v1/auth/tokens`: an `agent` token names its node, no other does. */
+export type NewToken = {
+  /** 1-64 characters of `A-Z a-z 0-9 - _ . @`. */
+  name: string
+  /** The node an `agent` token is bound to (required for agents, refused for other roles). */
+  node_id?: (string | null)
+  /** `agent`, `viewer`, `operator` or `admin`. */
+  role: "agent" | "viewer" | "operator" | "admin"
+}
+
+/** The answer to a register or a heartbeat. */
+export type NodeAck = {
+  /** The gateway's desired-state index now. */
+  desired_index: number
+  /** Node id. */
+  node_id: NodeId
+}
+
+/** A bot as its node sees it: the lifecycle state, why, and where it runs. The gateway keeps it as the bot's status; fields it does not name are ignored. */
+export type NodeBotStatus = {
+  /** The node's supervisor backend. */
+  backend?: (string | null)
+  /** The configuration version the node runs. */
+  config_version?: (number | null)
+  /** The bot's control port on the node's loopback. */
+  control_port?: (number | null)
+  /** What the bot publishes (the dashboard's market view). */
+  outputs?: unknown
+  /** Process id. */
+  pid?: (number | null)
+  /** Why, for `error` and some `starting` and `stopped` states. */
+  reason?: (string | null)
+  /** Restarts by the supervisor. */
+  restarts?: (number | null)
+  /** `starting`, `running`, `paused`, `stopping`, `stopped` or `error`. */
+  state?: (string | null)
+}
+
+/** A node id. */
+export type NodeId = string
+
+/** `POST /api/v1/agent/register`: what an agent says about its node. */
+export type NodeInfo = {
+  /** Supervisor backend: systemd, nomad or process. */
+  backend: "systemd" | "nomad" | "process"
+  /** CPU cores. */
+  cores: number
+  /** Host name (at most [`HOSTNAME_MAX`] bytes, no control characters). */
+  hostname: string
+  /** Cores isolated for bots (from `/sys/devices/system/cpu/isolated`): at most [`MAX_CPU`](crate::cpus::MAX_CPU) of them, each below it. */
+  isolated_cores?: number[]
+  /** Memory, MiB. */
+  memory_mb: number
+  /** Node id. */
+  node_id: NodeId
+}
+
+/** `GET /api/v1/nodes`. */
+export type NodeList = {
+  /** Every node. */
+  nodes: NodeRow[]
+}
+
+/** `POST /api/v1/agent/heartbeat`: the node that is alive. */
+export type NodeRef = {
+  /** Node id. */
+  node_id: NodeId
+}
+
+/** A node as registered, with its last heartbeat. */
+export type NodeRow = {
+  /** Supervisor backend. */
+  backend: string
+  /** CPU cores. */
+  cores: number
+  /** Host name. */
+  hostname: string
+  /** Cores isolated for bots. */
+  isolated_cores: number[]
+  /** Last heartbeat, unix ms. */
+  last_heartbeat: number
+  /** Memory, MiB. */
+  memory_mb: number
+  /** Node id. */
+  node_id: string
+  /** First registered, unix ms. */
+  registered_at: number
+}
+
+/** Latency percentiles of a histogram, ns. */
+export type Percentiles = {
+  /** Samples. */
+  count: number
+  /** Largest. */
+  max: number
+  /** Median. */
+  p50: number
+  /** 90th percentile. */
+  p90: number
+  /** 99th percentile. */
+  p99: number
+  /** 99.9th percentile. */
+  p999: number
+}
+
+/** `PUT /api/v1/auth/users/{name}`. */
+export type PutUser = {
+  /** 12 to 1,024 characters. */
+  password: string
+  /** `viewer`, `operator` or `admin`. */
+  role: "viewer" | "operator" | "admin"
+}
+
+/** `GET /api/v1/latency`. */
+export type RangeQuery = {
+  /** Range start, unix ms (default: 5 min before `to`). */
+  from?: (number | null)
+  /** `fleet` (default), `bot:<id>`, `type:<bot_type>` or `node:<id>`. */
+  scope?: string
+  /** Width of a point (ms): a multiple of the resolution, 1 s within the 1 s windows' reach, 1 min beyond it (default: the range in about 300 points). */
+  step_ms?: (number | null)
+  /** Range end, unix ms, exclusive (default: now); after `from`. */
+  to?: (number | null)
+}
+
+/** `POST /api/v1/agent/report`: every bot of a node. */
+export type Report = {
+  /** Its bots, each once (at most [`REPORT_BOTS_MAX`]). */
+  bots: BotReport[]
+  /** Node id. */
+  node_id: NodeId
+}
+
+/** The answer to a report. */
+export type ReportAck = {
+  /** Bots taken. */
+  accepted: number
+  /** Bots left out because the gateway does not know them. */
+  unknown: string[]
+}
+
+/** A bot's latest report as stored. */
+export type ReportRow = {
+  /** Its counters as the bot wrote them (`null` when it did not answer). */
+  metrics: unknown
+  /** The node that reported it. */
+  node_id: string
+  /** When, unix ms. */
+  reported_at: number
+  /** Its status as the node saw it. */
+  status: NodeBotStatus
+}
+
+/** Access level of a token. */
+export type Role = ("agent" | "viewer" | "operator" | "admin")
+
+/** A rule as the API takes it. Unknown fields are refused by [`RuleKind`], which receives every field but these. */
+export type Rule = ({
+  /** Silence that counts as down. */
+  after_s: number
+  kind: "bot_down"
+} | {
+  kind: "bot_error"
+} | {
+  /** Silence that counts as lost. */
+  after_s: number
+  kind: "node_lost"
+} | {
+  kind: "daily_loss"
+  /** Loss in USD that fires the alert without waiting for the bot's own limit. */
+  limit_usd: (number | null)
+} | {
+  /** Age that counts as stale. */
+  after_ms: number
+  kind: "feed_stale"
+} | {
+  /** Budget in ns. */
+  budget_ns: number
+  /** Seconds the p99 must stay above the budget. */
+  for_s?: (number | null)
+  kind: "p99_above"
+  /** Stage name (decoded, detected, decided). */
+  stage: string
+}) & {
+  /** Id. */
+  rule_id: string
+  /** Webhook URL (`http://host:port/path` or `https://…`), or empty for none. */
+  webhook: string
+}
+
+/** What a rule watches. */
+export type RuleBody = ({
+  /** Silence that counts as down. */
+  after_s: number
+  kind: "bot_down"
+  /** Webhook URL (`http://…` or `https://…`, printable ASCII), or empty for none. */
+  webhook?: string
+} | {
+  kind: "bot_error"
+  /** Webhook URL (`http://…` or `https://…`, printable ASCII), or empty for none. */
+  webhook?: string
+} | {
+  /** Silence that counts as lost. */
+  after_s: number
+  kind: "node_lost"
+  /** Webhook URL (`http://…` or `https://…`, printable ASCII), or empty for none. */
+  webhook?: string
+} | {
+  kind: "daily_loss"
+  /** Loss in USD that fires the alert without waiting for the bot's own limit. */
+  limit_usd?: (number | null)
+  /** Webhook URL (`http://…` or `https://…`, printable ASCII), or empty for none. */
+  webhook?: string
+} | {
+  /** Age that counts as stale. */
+  after_ms: number
+  kind: "feed_stale"
+  /** Webhook URL (`http://…` or `https://…`, printable ASCII), or empty for none. */
+  webhook?: string
+} | {
+  /** Budget in ns. */
+  budget_ns: number
+  /** Seconds the p99 must stay above the budget. */
+  for_s?: (number | null)
+  kind: "p99_above"
+  /** Stage name (decoded, detected, decided). */
+  stage: string
+  /** Webhook URL (`http://…` or `https://…`, printable ASCII), or empty for none. */
+  webhook?: string
+})
+
+/** `GET /api/v1/alerts/rules`. */
+export type RuleList = {
+  /** Every rule. */
+  rules: Rule[]
+}
+
+/** `POST /api/v1/auth/login`. */
+export type Session = {
+  /** When the token stops working, unix ms. */
+  expires_at: number
+  /** User name. */
+  name: string
+  /** The user's role. */
+  role: Role
+  /** The session token (`Authorization: Bearer …`). */
+  token: string
+}
+
+/** One stage over a range. */
+export type StageSeries = {
+  /** A point per step. */
+  points: LatencyPoint[]
+  /** The whole range merged. */
+  total: Percentiles
+}
+
+/** `POST /api/v1/auth/tokens`: the only time the token is shown. */
+export type TokenCreated = {
+  /** Name. */
+  name: string
+  /** The node an agent token is bound to. */
+  node_id: (string | null)
+  /** Role. */
+  role: Role
+  /** The token. */
+  token: string
+}
+
+/** `GET /api/v1/auth/tokens`. */
+export type TokenList = {
+  /** Every token's name and role (never the token). */
+  tokens: TokenRow[]
+}
+
+/** A token as listed (never the token or its hash). */
+export type TokenRow = {
+  /** Created, unix ms. */
+  created_at: number
+  /** When it stops working, unix ms (`null`: never). */
+  expires_at: (number | null)
+  /** Name (`session:<user>` for a login session). */
+  name: string
+  /** The node an agent token is bound to. */
+  node_id?: (string | null)
+  /** Role. */
+  role: Role
+}
+
+/** `DELETE /api/v1/auth/tokens/{name}`. */
+export type TokensRevoked = {
+  /** Name. */
+  name: string
+  /** Tokens revoked. */
+  revoked: number
+}
+
+/** `GET /api/v1/auth/users`. */
+export type UserList = {
+  /** Every user (never a hash). */
+  users: UserRow[]
+}
+
+/** A user as listed (never the hash). */
+export type UserRow = {
+  /** Created, unix ms. */
+  created_at: number
+  /** Name. */
+  name: string
+  /** Role. */
+  role: Role
+  /** Last changed, unix ms. */
+  updated_at: number
+}
+
+/** `?version=N`. */
+export type VersionQuery = {
+  /** A configuration version (from 1; the latest when absent). */
+  version?: (number | null)
+}
