@@ -371,8 +371,8 @@ fn apply_hot(strategy: &mut Strategy, sim: &Universe, cfg: &ValidatedConfig) {
 impl MarketBot {
     /// A stopped bot; refuses live mode and feeds this build does not have.
     pub fn new(config: ValidatedConfig, options: BotOptions) -> Result<Self, BotError> {
-        let spec =
-            FeedSpec::parse(&options.feed, options.replay_max_speed).map_err(BotError::Config)?;
+        let spec = FeedSpec::parse(&options.feed, options.replay_max_speed)
+            .map_err(|e| BotError::Config(e.to_string()))?;
         if is_live(&config) {
             match config.config.bot_type {
                 BotType::EnhancedArbitrage
@@ -551,7 +551,7 @@ impl BotInterface for MarketBot {
         self.gate.halted.store(false, Ordering::Relaxed);
         self.gate.paused.store(false, Ordering::Relaxed);
         let spec = FeedSpec::parse(&self.options.feed, self.options.replay_max_speed)
-            .map_err(BotError::Config)?;
+            .map_err(|e| BotError::Config(e.to_string()))?;
         let (ml, seed) = (
             config.config.bot_type == BotType::MlAnalytics,
             self.options.seed,

@@ -36,9 +36,14 @@ pub enum FeedSpec {
     Yellowstone,
 }
 
+/// A `--feed` that names no feed (the text, cut to 200 characters).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("--feed {0:?}: expected sim, replay:FILE, solana or yellowstone")]
+pub struct UnknownFeed(pub String);
+
 impl FeedSpec {
     /// Parses `sim`, `replay:FILE`, `solana` or `yellowstone`.
-    pub fn parse(feed: &str, replay_max_speed: bool) -> Result<Self, String> {
+    pub fn parse(feed: &str, replay_max_speed: bool) -> Result<Self, UnknownFeed> {
         match feed {
             "sim" => Ok(Self::Sim),
             "solana" => Ok(Self::Solana),
@@ -48,9 +53,7 @@ impl FeedSpec {
                     path: PathBuf::from(path),
                     max_speed: replay_max_speed,
                 }),
-                _ => Err(format!(
-                    "--feed {feed:?}: expected sim, replay:FILE, solana or yellowstone"
-                )),
+                _ => Err(UnknownFeed(feed.chars().take(200).collect())),
             },
         }
     }

@@ -269,15 +269,19 @@ fn keypair_files_are_checked_and_never_echoed() {
     let dir = tempfile::tempdir().unwrap();
     let (path, kp) = keypair_file(dir.path());
     assert_eq!(load_keypair(&path).unwrap().pubkey(), kp.pubkey());
-    let e = load_keypair(&dir.path().join("none.json")).unwrap_err();
+    let e = load_keypair(&dir.path().join("none.json"))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("none.json"), "{e}");
     // Readable by others: refused before it is read.
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let e = load_keypair(&path).unwrap_err();
+    let e = load_keypair(&path).unwrap_err().to_string();
     assert!(e.contains("0644") && e.contains("chmod 600"), "{e}");
     write_private(&dir.path().join("short.json"), "[1,2,3]");
-    let e = load_keypair(&dir.path().join("short.json")).unwrap_err();
+    let e = load_keypair(&dir.path().join("short.json"))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("3 bytes, a keypair has 64"), "{e}");
     let mut bytes = kp.to_bytes().to_vec();
     bytes[40] ^= 1;
@@ -285,11 +289,15 @@ fn keypair_files_are_checked_and_never_echoed() {
         &dir.path().join("mixed.json"),
         &serde_json::to_string(&bytes).unwrap(),
     );
-    let e = load_keypair(&dir.path().join("mixed.json")).unwrap_err();
+    let e = load_keypair(&dir.path().join("mixed.json"))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("does not match"), "{e}");
     assert!(!e.contains(&bytes[0].to_string()) || bytes[0] < 10);
     write_private(&dir.path().join("text.json"), "secret words here");
-    let e = load_keypair(&dir.path().join("text.json")).unwrap_err();
+    let e = load_keypair(&dir.path().join("text.json"))
+        .unwrap_err()
+        .to_string();
     assert!(!e.contains("secret"), "{e}");
 }
 

@@ -51,8 +51,9 @@ pub enum RuleKind {
         stage: String,
         /// Budget in ns.
         budget_ns: u64,
-        /// Seconds the p99 must stay above the budget.
+        /// Seconds the p99 must stay above the budget (1 to 900: the p99s kept).
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(range(min = 1, max = 900))]
         for_s: Option<u64>,
     },
 }

@@ -54,6 +54,8 @@ pub struct Route {
     pub body: Option<SchemaFn>,
     /// The answer.
     pub answer: Answer,
+    /// Whether it reads `If-Match: <config version>`.
+    pub if_match: bool,
 }
 
 const fn r(
@@ -71,6 +73,7 @@ const fn r(
         query: None,
         body: None,
         answer,
+        if_match: false,
     }
 }
 
@@ -82,6 +85,11 @@ impl Route {
 
     const fn body(mut self, body: SchemaFn) -> Self {
         self.body = Some(body);
+        self
+    }
+
+    const fn if_match(mut self) -> Self {
+        self.if_match = true;
         self
     }
 }
@@ -100,7 +108,7 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/api/v1/bots", "viewer", "Every bot", Json(200, s::<b::BotList>)),
     r("POST", "/api/v1/bots", "operator", "Create a bot from a validated configuration", Json(201, s::<b::BotCreated>)).body(s::<b::CreateBot>),
     r("GET", "/api/v1/bots/{bot_id}", "viewer", "One bot", Json(200, s::<b::BotWithConfig>)),
-    r("PUT", "/api/v1/bots/{bot_id}", "operator", "Replace a bot's configuration (answers hot or restart; If-Match: <version>)", Json(200, s::<b::ConfigUpdated>)).body(s::<b::ConfigBody>),
+    r("PUT", "/api/v1/bots/{bot_id}", "operator", "Replace a bot's configuration (answers hot or restart; If-Match: <version>)", Json(200, s::<b::ConfigUpdated>)).body(s::<b::ConfigBody>).if_match(),
     r("DELETE", "/api/v1/bots/{bot_id}", "operator", "Delete a stopped bot", NoContent),
     r("GET", "/api/v1/bots/{bot_id}/status", "viewer", "Desired state and last reported status", Json(200, s::<b::BotStatusBody>)),
     r("GET", "/api/v1/bots/{bot_id}/metrics", "viewer", "Last reported metrics", Json(200, s::<b::BotMetricsBody>)),
@@ -110,8 +118,8 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/api/v1/configs", "viewer", "Every configuration with its latest version", Json(200, s::<b::ConfigList>)),
     r("POST", "/api/v1/configs", "operator", "Store a validated configuration (version 1) for a bot to be created from (POST /api/v1/bots with config_id)", Json(201, s::<b::ConfigCreated>)).body(s::<b::ConfigBody>),
     r("GET", "/api/v1/configs/{config_id}", "viewer", "A configuration (?version=N for an old one)", Json(200, s::<crate::store::ConfigVersion>)).query(s::<b::VersionQuery>),
-    r("PUT", "/api/v1/configs/{config_id}", "operator", "A new version of a configuration (If-Match: <version>)", Json(200, s::<b::ConfigUpdated>)).body(b::bot_config_ref),
-    r("POST", "/api/v1/configs/{config_id}/rollback", "operator", "Make an old version current (?version=N)", Json(200, s::<b::ConfigUpdated>)).query(s::<b::VersionQuery>),
+    r("PUT", "/api/v1/configs/{config_id}", "operator", "A new version of a configuration (If-Match: <version>)", Json(200, s::<b::ConfigUpdated>)).body(b::bot_config_ref).if_match(),
+    r("POST", "/api/v1/configs/{config_id}/rollback", "operator", "Make an old version current (?version=N)", Json(200, s::<b::ConfigUpdated>)).query(s::<b::RollbackQuery>).if_match(),
     r("GET", "/api/v1/configs/templates/{bot_type}", "viewer", "Default configuration of a bot type", Json(200, b::bot_config_ref)),
     r("GET", "/api/v1/configs/schemas/{bot_type}", "viewer", "JSON Schema of a bot type", AnyJson),
     r("GET", "/api/v1/nodes", "viewer", "Nodes and their last heartbeat", Json(200, s::<b::NodeList>)),
@@ -174,6 +182,14 @@ fn query_parameters(schema: &Schema, defs: &Map<String, Value>) -> Vec<Value> {
                 .iter()
                 .map(|(name, prop)| {
                     let mut prop = prop.clone();
+                    // A query string has no null: an optional parameter is one left out.
+                    if let Some(Value::Array(types)) = prop.get_mut("type") {
+                        types.retain(|t| t != "null");
+                        if types.len() == 1 {
+                            let only = types.remove(0);
+                            prop["type"] = only;
+                        }
+                    }
                     let description = prop
                         .as_object_mut()
                         .and_then(|p| p.remove("description"))
@@ -278,6 +294,15 @@ pub fn document() -> Value {
     for (route, mut params, query, body, responses) in operations {
         if let Some(query) = query {
             params.extend(query_parameters(&query, &schemas));
+        }
+        if route.if_match {
+            params.push(json!({
+                "name": "If-Match",
+                "in": "header",
+                "required": false,
+                "description": "The configuration version the change is based on (quotes allowed, as an ETag); 409 version_conflict when another change came first",
+                "schema": {"type": "string", "pattern": "^\\s*\"?[0-9]{1,18}\"?\\s*$"},
+            }));
         }
         let mut op = json!({
             "operationId": format!("{} {}", route.method, route.path),

@@ -19,22 +19,15 @@ use sniperforge_gateway::{AppState, Role, Store, router};
 mod common;
 use common::call;
 
-/// The schemathesis command: `$SCHEMATHESIS`, the CI venv's, or `st` on the PATH.
+/// The schemathesis command: `$SCHEMATHESIS`, or the CI venv's (never whatever `st` is on the
+/// PATH).
 fn schemathesis() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("SCHEMATHESIS") {
         return Some(PathBuf::from(p));
     }
-    let venv = std::env::var_os("HOME")
+    std::env::var_os("HOME")
         .map(|h| PathBuf::from(h).join(".cache/sniperforge-venv/bin/st"))
-        .filter(|p| p.is_file());
-    venv.or_else(|| {
-        std::process::Command::new("st")
-            .arg("--version")
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|_| PathBuf::from("st"))
-    })
+        .filter(|p| p.is_file())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -43,7 +36,8 @@ async fn a_live_gateway_answers_what_its_openapi_document_says() {
         sniperforge_testkit::skip_unless_ci(
             "contract",
             "schemathesis is not installed (python3 -m venv ~/.cache/sniperforge-venv && \
-             ~/.cache/sniperforge-venv/bin/pip install schemathesis, or SCHEMATHESIS=path/to/st)",
+             ~/.cache/sniperforge-venv/bin/pip install schemathesis==4.32.5, as .ci/run does, or \
+             SCHEMATHESIS=path/to/st)",
         );
         return;
     };
@@ -51,7 +45,9 @@ async fn a_live_gateway_answers_what_its_openapi_document_says() {
     let store = Store::connect(&format!("sqlite://{}", dir.path().join("g.db").display()))
         .await
         .unwrap();
-    store.add_token("adm", "admin", Role::Admin).await.unwrap();
+    // A fresh token: the server listens on loopback for the whole run.
+    let adm = sniperforge_gateway::store::new_token();
+    store.add_token(&adm, "admin", Role::Admin).await.unwrap();
     let app = router(AppState::new(store).await.unwrap());
 
     // Something to read: a bot of each of two types, a node, a report with counters.
@@ -63,7 +59,7 @@ async fn a_live_gateway_answers_what_its_openapi_document_says() {
             &app,
             "GET",
             &format!("/api/v1/configs/templates/{t}"),
-            "adm",
+            &adm,
             None,
         )
         .await;
@@ -72,16 +68,16 @@ async fn a_live_gateway_answers_what_its_openapi_document_says() {
             &app,
             "POST",
             "/api/v1/bots",
-            "adm",
+            &adm,
             Some(json!({"config": config, "node_id": "n1"})),
         )
         .await;
         assert_eq!(s, 201, "{body}");
     }
-    let (s, body) = call(&app, "POST", "/api/v1/agent/register", "adm",
+    let (s, body) = call(&app, "POST", "/api/v1/agent/register", &adm,
         Some(json!({"node_id": "n1", "hostname": "h", "cores": 4, "memory_mb": 1024, "backend": "process"}))).await;
     assert_eq!(s, 200, "{body}");
-    let (s, body) = call(&app, "POST", "/api/v1/agent/report", "adm",
+    let (s, body) = call(&app, "POST", "/api/v1/agent/report", &adm,
         Some(json!({"node_id": "n1", "bots": [{"bot_id": "arb-1", "status": {"state": "running", "pid": 7}, "metrics": {"trades": 3}, "logs": ["started"]}]}))).await;
     assert_eq!(s, 200, "{body}");
 
@@ -108,7 +104,7 @@ async fn a_live_gateway_answers_what_its_openapi_document_says() {
             .arg("--no-color")
             .arg("run")
             .arg(format!("http://{addr}/api/v1/openapi.json"))
-            .args(["-H", "Authorization: Bearer adm"])
+            .args(["-H", &format!("Authorization: Bearer {adm}")])
             .args(["--max-examples", "30", "--seed", "20261205"])
             .args(["--request-timeout", "15", "--workers", "2"])
             .args(["--phases", "examples,coverage,fuzzing"])

@@ -172,6 +172,17 @@ async fn document_matches_the_router_and_its_roles() {
         json!(sniperforge_protocol::control::REPORT_STAGES)
     );
 
+    let p99 = schemas["RuleBody"]["oneOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["properties"]["kind"]["const"] == "p99_above")
+        .unwrap();
+    assert_eq!(
+        p99["properties"]["for_s"]["maximum"],
+        sniperforge_gateway::api::RECENT_P99_MS / 1000
+    );
+
     // What serde's derives would let through and the document forbids: a struct read from an
     // array, a tagged enum's variant from its index, a field a rule kind does not take.
     for (method, path, body) in [

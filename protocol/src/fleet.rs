@@ -29,8 +29,10 @@ pub const LOG_LINES_PER_REPORT: usize = 1_000;
 pub const LOG_LINE_MAX: usize = 8 * 1024;
 /// Longest wait a desired-state query may ask for, ms.
 pub const DESIRED_WAIT_MAX_MS: u64 = 60_000;
-/// Longest host name a node may register, bytes.
+/// Longest host name a node may register, characters.
 pub const HOSTNAME_MAX: usize = 255;
+/// Most memory a node may register, MiB (2^40: an exbibyte).
+pub const MEMORY_MB_MAX: u64 = 1 << 40;
 
 /// `POST /api/v1/agent/register`: what an agent says about its node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,10 +41,15 @@ pub const HOSTNAME_MAX: usize = 255;
 pub struct NodeInfo {
     /// Node id.
     pub node_id: NodeId,
-    /// Host name (at most [`HOSTNAME_MAX`] bytes, no control characters).
+    /// Host name (at most [`HOSTNAME_MAX`] characters, no control, bidi or zero-width ones).
     #[cfg_attr(
         feature = "schema",
-        schemars(length(max = 255), pattern(r"^[^\u0000-\u001f\u007f]*$"))
+        schemars(
+            length(max = 255),
+            pattern(
+                r"^[^\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]*$"
+            )
+        )
     )]
     pub hostname: String,
     /// CPU cores.
@@ -55,7 +62,8 @@ pub struct NodeInfo {
         schemars(length(max = 1024), inner(range(max = 1023)))
     )]
     pub isolated_cores: Vec<u32>,
-    /// Memory, MiB.
+    /// Memory, MiB (at most [`MEMORY_MB_MAX`]).
+    #[cfg_attr(feature = "schema", schemars(range(max = 1_099_511_627_776_u64)))]
     pub memory_mb: u64,
     /// Supervisor backend: systemd, nomad or process.
     #[cfg_attr(feature = "schema", schemars(extend("enum" = ["systemd", "nomad", "process"])))]
@@ -80,11 +88,22 @@ impl NodeInfo {
     /// name, the isolated cores' count and range.
     pub fn check(&self) -> Result<(), InvalidField> {
         let bad = |field, why: String| Err(InvalidField { field, why });
-        if self.hostname.len() > HOSTNAME_MAX || self.hostname.chars().any(char::is_control) {
+        // Control characters, and the invisible ones that reorder or hide text in a UI
+        // (bidi overrides, zero-width characters, line separators, the BOM).
+        let hidden = |c: char| {
+            c.is_control()
+                || matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
+        };
+        if self.hostname.chars().count() > HOSTNAME_MAX || self.hostname.chars().any(hidden) {
             return bad(
                 "hostname",
-                format!("at most {HOSTNAME_MAX} bytes without control characters"),
+                format!(
+                    "at most {HOSTNAME_MAX} characters, none of them control, bidi or zero-width"
+                ),
             );
+        }
+        if self.memory_mb > MEMORY_MB_MAX {
+            return bad("memory_mb", format!("at most {MEMORY_MB_MAX} MiB"));
         }
         if !BACKENDS.contains(&self.backend.as_str()) {
             return bad(

@@ -36,45 +36,76 @@ pub const MAX_TRANSACTION_BYTES: usize = 1232;
 /// Reads a keypair file (the Solana CLI's JSON array of 64 bytes). Errors name the file, never
 /// its contents. A file others could read (any group or world permission bit) is refused: the
 /// key would not be the bot's alone.
-pub fn load_keypair(path: &Path) -> Result<Keypair, String> {
+pub fn load_keypair(path: &Path) -> Result<Keypair, KeypairError> {
     use std::io::Read as _;
     use std::os::unix::fs::PermissionsExt as _;
-    let file = std::fs::File::open(path).map_err(|e| format!("keypair {}: {e}", path.display()))?;
-    let mode = file
-        .metadata()
-        .map_err(|e| format!("keypair {}: {e}", path.display()))?
-        .permissions()
-        .mode();
+    let io = |source| KeypairError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let mode = file.metadata().map_err(io)?.permissions().mode();
     if mode & 0o077 != 0 {
-        return Err(format!(
-            "keypair {}: mode {:04o} lets others read it; chmod 600 it",
-            path.display(),
-            mode & 0o7777
-        ));
+        return Err(KeypairError::Shared {
+            path: path.to_path_buf(),
+            mode: mode & 0o7777,
+        });
     }
     let mut text = String::new();
-    file.take(64 * 1024)
-        .read_to_string(&mut text)
-        .map_err(|e| format!("keypair {}: {e}", path.display()))?;
-    let bytes: Vec<u8> = serde_json::from_str(&text).map_err(|_| {
-        format!(
-            "keypair {}: not a JSON array of 64 bytes (the Solana CLI's format)",
-            path.display()
-        )
+    file.take(64 * 1024).read_to_string(&mut text).map_err(io)?;
+    let bytes: Vec<u8> = serde_json::from_str(&text).map_err(|_| KeypairError::NotJson {
+        path: path.to_path_buf(),
     })?;
     if bytes.len() != 64 {
-        return Err(format!(
-            "keypair {}: {} bytes, a keypair has 64",
-            path.display(),
-            bytes.len()
-        ));
+        return Err(KeypairError::Length {
+            path: path.to_path_buf(),
+            len: bytes.len(),
+        });
     }
-    Keypair::try_from(bytes.as_slice()).map_err(|_| {
-        format!(
-            "keypair {}: the public half does not match the secret half",
-            path.display()
-        )
+    Keypair::try_from(bytes.as_slice()).map_err(|_| KeypairError::Mismatch {
+        path: path.to_path_buf(),
     })
+}
+
+/// A keypair file that cannot be used; the messages name the file, never its contents.
+#[derive(Debug, thiserror::Error)]
+pub enum KeypairError {
+    /// Opening or reading it.
+    #[error("keypair {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The system's error.
+        source: std::io::Error,
+    },
+    /// Others may read it.
+    #[error("keypair {}: mode {mode:04o} lets others read it; chmod 600 it", path.display())]
+    Shared {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// Not the Solana CLI's format.
+    #[error("keypair {}: not a JSON array of 64 bytes (the Solana CLI's format)", path.display())]
+    NotJson {
+        /// The file.
+        path: std::path::PathBuf,
+    },
+    /// The wrong number of bytes.
+    #[error("keypair {}: {len} bytes, a keypair has 64", path.display())]
+    Length {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Bytes in it.
+        len: usize,
+    },
+    /// The halves do not belong together.
+    #[error("keypair {}: the public half does not match the secret half", path.display())]
+    Mismatch {
+        /// The file.
+        path: std::path::PathBuf,
+    },
 }
 
 /// The engine's key as the SDK's.
@@ -501,8 +532,8 @@ impl LiveRunner {
                 cfg.config.bot_type
             ))
         })?;
-        let keypair =
-            load_keypair(Path::new(&execution.keypair_path)).map_err(SolanaError::Config)?;
+        let keypair = load_keypair(Path::new(&execution.keypair_path))
+            .map_err(|e| SolanaError::Config(e.to_string()))?;
         let tls = sniperforge_host::net::tls_client(options.ca.as_deref(), "--rpc-ca")
             .map_err(|e| SolanaError::Config(e.to_string()))?;
         let priority_fee = execution.priority_fee_micro_lamports;

@@ -276,8 +276,24 @@ pub fn best_placement(allowed: &[usize]) -> (Vec<usize>, bool, &'static str) {
     }
 }
 
+/// A thread that could not be confined to its cores.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PinError {
+    /// A core past what the affinity mask can name.
+    #[error("core {0} is beyond the affinity mask")]
+    BeyondMask(usize),
+    /// The kernel refused the mask (a core offline or outside the cgroup's set).
+    #[error("pinning to cores {cores:?}: {source}")]
+    Refused {
+        /// The cores asked for.
+        cores: Vec<usize>,
+        /// The kernel's answer.
+        source: rustix::io::Errno,
+    },
+}
+
 /// Pins the calling thread to `core`; `None` leaves it as it is.
-pub fn pin_current(core: Option<usize>) -> Result<(), String> {
+pub fn pin_current(core: Option<usize>) -> Result<(), PinError> {
     match core {
         Some(c) => confine_current(&[c]),
         None => Ok(()),
@@ -285,19 +301,21 @@ pub fn pin_current(core: Option<usize>) -> Result<(), String> {
 }
 
 /// Confines the calling thread (and the threads it spawns later) to `cores`; empty: as it is.
-pub fn confine_current(cores: &[usize]) -> Result<(), String> {
+pub fn confine_current(cores: &[usize]) -> Result<(), PinError> {
     if cores.is_empty() {
         return Ok(());
     }
     let mut set = rustix::thread::CpuSet::new();
     for &c in cores {
         if c >= rustix::thread::CpuSet::MAX_CPU {
-            return Err(format!("core {c} is beyond the affinity mask"));
+            return Err(PinError::BeyondMask(c));
         }
         set.set(c);
     }
-    rustix::thread::sched_setaffinity(None, &set)
-        .map_err(|e| format!("pinning to cores {cores:?}: {e}"))
+    rustix::thread::sched_setaffinity(None, &set).map_err(|source| PinError::Refused {
+        cores: cores.to_vec(),
+        source,
+    })
 }
 
 #[cfg(test)]

@@ -139,21 +139,20 @@ impl<W, S> std::fmt::Debug for Running<W, S> {
 impl<W, S> Running<W, S> {
     /// Waits for every thread (set the stop flag first); the worker and the sink come back.
     /// `Err` names a thread that panicked.
-    pub fn join(self) -> Result<(W, S), String> {
-        let worker = self
-            .strategy
-            .join()
-            .map_err(|_| "the strategy thread panicked")?;
-        let sink = self
-            .executor
-            .join()
-            .map_err(|_| "the executor thread panicked")?;
+    pub fn join(self) -> Result<(W, S), Panicked> {
+        let worker = self.strategy.join().map_err(|_| Panicked("strategy"))?;
+        let sink = self.executor.join().map_err(|_| Panicked("executor"))?;
         if let Some(f) = self.feed {
-            f.join().map_err(|_| "the feed thread panicked")?;
+            f.join().map_err(|_| Panicked("feed"))?;
         }
         Ok((worker, sink))
     }
 }
+
+/// A runtime thread that panicked: `strategy`, `executor` or `feed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the {0} thread panicked")]
+pub struct Panicked(pub &'static str);
 
 fn histograms() -> Vec<Histogram<u64>> {
     STAGES
@@ -162,7 +161,7 @@ fn histograms() -> Vec<Histogram<u64>> {
         .collect()
 }
 
-fn note_pin(stats: &RuntimeStats, role: &str, result: Result<(), String>) {
+fn note_pin(stats: &RuntimeStats, role: &str, result: Result<(), affinity::PinError>) {
     if let Err(e) = result {
         tracing::warn!(role, error = %e, "thread not pinned");
         stats

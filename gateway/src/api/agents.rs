@@ -296,7 +296,8 @@ pub(super) async fn report(
 }
 
 /// A report's shape, before anything in it is looked up or kept (ids were checked as they
-/// were read): each bot once, known stage names, bounded sizes (the log limits are checked with the snapshots).
+/// were read): each bot once, known stage names, bounded sizes and log lines (every bot's,
+/// known to the gateway or not).
 pub(super) fn check_report(r: &Report) -> Result<(), ApiError> {
     let bad =
         |code: &'static str, message: String| ApiError::new(StatusCode::BAD_REQUEST, code, message);

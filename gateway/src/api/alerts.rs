@@ -99,7 +99,7 @@ pub(super) async fn put_rule(
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "bad_rule",
-            format!("rule {id}: {e}"),
+            format!("rule {id}: {}", bounded(&e.to_string(), 300)),
         )
         .details(kinds())
     })?;

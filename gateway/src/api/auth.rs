@@ -170,7 +170,7 @@ pub(super) async fn put_user(
             format!("user {name:?}: 1-64 characters of A-Z a-z 0-9 - _ . @"),
         ));
     }
-    if req.password.chars().count() < MIN_PASSWORD || req.password.len() > 1024 {
+    if !(MIN_PASSWORD..=1024).contains(&req.password.chars().count()) {
         return Err(bad(
             "password",
             format!("password: {MIN_PASSWORD} to 1024 characters"),

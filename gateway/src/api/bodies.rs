@@ -40,7 +40,7 @@ pub struct CreateBot {
     pub config: Option<Value>,
     /// The id of a configuration stored with `POST /api/v1/configs`, run as it is.
     #[serde(default)]
-    #[schemars(pattern(r"^[A-Za-z0-9_-]{1,64}$"))]
+    #[schemars(with = "String", pattern(r"^[A-Za-z0-9_-]{1,64}$"))]
     pub config_id: Option<String>,
     /// The node to run on (default `local`).
     #[serde(default = "default_node")]

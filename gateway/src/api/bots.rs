@@ -100,7 +100,7 @@ pub(super) fn parse_body<T: serde::de::DeserializeOwned>(body: &str) -> Result<T
 
 /// `text` cut to at most `max` bytes at a character boundary, control characters escaped
 /// (an error may quote what the caller sent).
-fn bounded(text: &str, max: usize) -> String {
+pub(super) fn bounded(text: &str, max: usize) -> String {
     let mut out = String::new();
     for c in text.chars() {
         let piece: String = if c.is_control() {
@@ -231,7 +231,12 @@ pub(super) fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
     };
     v.to_str()
         .ok()
-        .map(|s| s.trim().trim_matches('"'))
+        .map(|s| {
+            let s = s.trim();
+            let s = s.strip_prefix('"').unwrap_or(s);
+            s.strip_suffix('"').unwrap_or(s)
+        })
+        .filter(|s| (1..=18).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|s| s.parse::<i64>().ok())
         .map(Some)
         .ok_or_else(|| {
@@ -426,12 +431,19 @@ pub(super) async fn put_config(
 pub(super) async fn rollback(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
-    Query(q): Query<RollbackQuery>,
+    Query(q): Query<VersionQuery>,
     ext: axum::http::Extensions,
     headers: HeaderMap,
 ) -> ApiResult {
     let expected = if_match(&headers)?;
-    let v = q.version;
+    // Documented as `RollbackQuery` (required); read leniently to say what is missing.
+    let v = q.version.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "?version=N names the version to roll back to",
+        )
+    })?;
     let old = state
         .store
         .config(&id, Some(v))

@@ -729,8 +729,17 @@ async fn json_errors(request: Request, next: Next) -> Response {
     ApiError::new(status, code, message).into_response()
 }
 
+/// The document, built once (it is the same for the life of the process).
+static OPENAPI: std::sync::LazyLock<axum::body::Bytes> = std::sync::LazyLock::new(|| {
+    axum::body::Bytes::from(serde_json::to_vec(&crate::openapi::document()).unwrap_or_default())
+});
+
 async fn openapi() -> ApiResult {
-    Ok(axum::Json(crate::openapi::document()).into_response())
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI.clone(),
+    )
+        .into_response())
 }
 
 /// The API router over `state` (tests call it with `tower::ServiceExt::oneshot`).

@@ -537,7 +537,7 @@ export type CreateBot = {
   /** The bot's configuration (stored as a new version); give this or `config_id`. */
   config?: BotConfig
   /** The id of a configuration stored with `POST /api/v1/configs`, run as it is. */
-  config_id?: (string | null)
+  config_id?: string
   /** The node to run on (default `local`). */
   node_id?: string
 }
@@ -756,11 +756,11 @@ export type NodeInfo = {
   backend: "systemd" | "nomad" | "process"
   /** CPU cores. */
   cores: number
-  /** Host name (at most [`HOSTNAME_MAX`] bytes, no control characters). */
+  /** Host name (at most [`HOSTNAME_MAX`] characters, no control, bidi or zero-width ones). */
   hostname: string
   /** Cores isolated for bots (from `/sys/devices/system/cpu/isolated`): at most [`MAX_CPU`](crate::cpus::MAX_CPU) of them, each below it. */
   isolated_cores?: number[]
-  /** Memory, MiB. */
+  /** Memory, MiB (at most [`MEMORY_MB_MAX`]). */
   memory_mb: number
   /** Node id. */
   node_id: NodeId
@@ -865,6 +865,12 @@ export type ReportRow = {
 /** Access level of a token. */
 export type Role = ("agent" | "viewer" | "operator" | "admin")
 
+/** `?version=N`, required: the version to roll back to. */
+export type RollbackQuery = {
+  /** A configuration version (from 1). */
+  version: number
+}
+
 /** A rule as the API takes it. Unknown fields are refused by [`RuleKind`], which receives every field but these. */
 export type Rule = ({
   /** Silence that counts as down. */
@@ -887,7 +893,7 @@ export type Rule = ({
 } | {
   /** Budget in ns. */
   budget_ns: number
-  /** Seconds the p99 must stay above the budget. */
+  /** Seconds the p99 must stay above the budget (1 to 900: the p99s kept). */
   for_s?: (number | null)
   kind: "p99_above"
   /** Stage name (decoded, detected, decided). */
@@ -931,7 +937,7 @@ export type RuleBody = ({
 } | {
   /** Budget in ns. */
   budget_ns: number
-  /** Seconds the p99 must stay above the budget. */
+  /** Seconds the p99 must stay above the budget (1 to 900: the p99s kept). */
   for_s?: (number | null)
   kind: "p99_above"
   /** Stage name (decoded, detected, decided). */
