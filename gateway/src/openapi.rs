@@ -30,8 +30,9 @@ pub enum Answer {
     NoContent,
     /// `200` Prometheus text.
     Text,
-    /// `101`: the connection becomes a WebSocket.
-    WebSocket,
+    /// `101`: the connection becomes a WebSocket; what the client sends, what the server sends
+    /// (`x-client-message`, `x-server-message` on the answer).
+    WebSocket(SchemaFn, SchemaFn),
     /// `200`, any JSON (the documents that describe themselves: this one, a JSON Schema).
     AnyJson,
 }
@@ -139,8 +140,8 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/api/v1/auth/tokens", "admin", "Token names and roles", Json(200, s::<b::TokenList>)),
     r("POST", "/api/v1/auth/tokens", "admin", "Make a token (shown once)", Json(201, s::<b::TokenCreated>)).body(s::<b::NewToken>),
     r("DELETE", "/api/v1/auth/tokens/{name}", "admin", "Revoke a name's tokens", Json(200, s::<b::TokensRevoked>)),
-    r("GET", "/api/v1/ws/metrics", "viewer", "WebSocket: subscribe to fleet, bot:<id>, node:<id> metrics (1 Hz)", WebSocket),
-    r("GET", "/api/v1/ws/logs", "viewer", "WebSocket: subscribe to fleet, bot:<id>, node:<id> log lines as agents report them", WebSocket),
+    r("GET", "/api/v1/ws/metrics", "viewer", "WebSocket: subscribe to fleet, bot:<id>, node:<id> metrics (1 Hz)", WebSocket(s::<b::StreamCommand>, s::<b::MetricsMessage>)),
+    r("GET", "/api/v1/ws/logs", "viewer", "WebSocket: subscribe to fleet, bot:<id>, node:<id> log lines as agents report them", WebSocket(s::<b::StreamCommand>, s::<b::LogMessage>)),
     r("GET", "/api/v1/system/logs/{bot_id}", "viewer", "A bot's recent log lines (?tail=N, ?filter=TEXT)", Json(200, s::<b::BotLogs>)).query(s::<b::LogsQuery>),
 ];
 
@@ -260,10 +261,14 @@ pub fn document() -> Value {
                     json!({"description": "Prometheus text exposition 0.0.4", "content": {"text/plain": {"schema": {"type": "string"}}}}),
                 );
             }
-            WebSocket => {
+            WebSocket(client, server) => {
                 responses.insert(
                     "101".into(),
-                    json!({"description": "Switching to a WebSocket (a request without the upgrade headers answers 4xx)"}),
+                    json!({
+                        "description": "Switching to a WebSocket (a request without the upgrade headers answers 4xx); text frames, one JSON message each",
+                        "x-client-message": client(&mut reads).to_value(),
+                        "x-server-message": server(&mut writes).to_value(),
+                    }),
                 );
             }
             AnyJson => {

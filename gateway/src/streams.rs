@@ -12,29 +12,21 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::api::bodies::{
+    BotData, FleetBotRow, FleetData, LogMessage, MetricsMessage, NodeData, StreamCommand,
+    StreamError, StreamErrorBody, TopicData, TopicMessage,
+};
+use crate::api::{AppState, merged};
+use crate::store::BotRow;
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
-use serde::Deserialize;
-use serde_json::{Value, json};
-
-use crate::api::{AppState, merged};
-use crate::store::BotRow;
 
 /// Most topics one connection may hold.
 pub const MAX_TOPICS: usize = 64;
 
 /// Largest client message accepted (bytes).
 const MAX_MESSAGE: usize = 16 * 1024;
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Command {
-    #[serde(default)]
-    subscribe: Vec<String>,
-    #[serde(default)]
-    unsubscribe: Vec<String>,
-}
 
 /// A parsed topic.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -67,33 +59,41 @@ impl Topic {
 
 /// The metrics of one topic now, or why there are none (`bots`: the store's bots, read once per
 /// push for every topic).
-async fn metrics(state: &AppState, topic: &Topic, bots: &[BotRow]) -> Result<Value, String> {
+async fn metrics(state: &AppState, topic: &Topic, bots: &[BotRow]) -> Result<TopicData, String> {
     match topic {
         Topic::Fleet => {
             let reports = state.store.bot_reports().await.map_err(|e| e.to_string())?;
             // One row per bot for the fleet table: what it is, what it reported, its latency.
-            let rows: Vec<Value> = bots
+            let bot_rows: Vec<FleetBotRow> = bots
                 .iter()
                 .map(|b| {
                     let r = reports.get(&b.bot_id);
                     let m = r.map(|r| &r.metrics);
-                    json!({
-                        "bot_id": b.bot_id, "bot_type": b.bot_type, "node_id": b.node_id,
-                        "desired_state": b.desired_state, "config_version": b.config_version,
-                        "status": r.map(|r| &r.status),
-                        "reported_at": r.map(|r| r.reported_at),
-                        "trades_executed": m.map(|m| m["trades_executed"].clone()),
-                        "profit_usd": m.map(|m| m["profit_usd"].clone()),
-                        "latency_ns": merged(state, std::slice::from_ref(b), |_| true),
-                    })
+                    FleetBotRow {
+                        bot_id: b.bot_id.clone(),
+                        bot_type: b.bot_type.clone(),
+                        node_id: b.node_id.clone(),
+                        desired_state: b.desired_state,
+                        config_version: b.config_version,
+                        status: r.map(|r| r.status.clone()),
+                        reported_at: r.map(|r| r.reported_at),
+                        trades_executed: m.and_then(|m| m["trades_executed"].as_u64()),
+                        profit_usd: m.and_then(|m| m["profit_usd"].as_f64()),
+                        latency_ns: merged(state, std::slice::from_ref(b), |_| true),
+                    }
                 })
                 .collect();
-            Ok(json!({
-                "bots": bots.len(),
-                "running": bots.iter().filter(|b| b.desired_state == sniperforge_protocol::fleet::DesiredState::Running).count(),
-                "nodes": state.store.nodes().await.map_err(|e| e.to_string())?.len(),
-                "latency_ns": merged(state, bots, |_| true),
-                "bot_rows": rows,
+            Ok(TopicData::Fleet(FleetData {
+                bots: bots.len(),
+                running: bots
+                    .iter()
+                    .filter(|b| {
+                        b.desired_state == sniperforge_protocol::fleet::DesiredState::Running
+                    })
+                    .count(),
+                nodes: state.store.nodes().await.map_err(|e| e.to_string())?.len(),
+                latency_ns: merged(state, bots, |_| true),
+                bot_rows,
             }))
         }
         Topic::Node(id) => {
@@ -102,10 +102,10 @@ async fn metrics(state: &AppState, topic: &Topic, bots: &[BotRow]) -> Result<Val
                 .into_iter()
                 .find(|n| n.node_id == *id)
                 .ok_or_else(|| format!("no node {id}"))?;
-            Ok(json!({
-                "node": node,
-                "bots": bots.iter().filter(|b| &b.node_id == id).count(),
-                "latency_ns": merged(state, bots, |b| &b.node_id == id),
+            Ok(TopicData::Node(NodeData {
+                node,
+                bots: bots.iter().filter(|b| &b.node_id == id).count(),
+                latency_ns: merged(state, bots, |b| &b.node_id == id),
             }))
         }
         Topic::Bot(id) => {
@@ -118,10 +118,10 @@ async fn metrics(state: &AppState, topic: &Topic, bots: &[BotRow]) -> Result<Val
                 .bot_report(id)
                 .await
                 .map_err(|e| e.to_string())?;
-            Ok(json!({
-                "desired_state": bot.desired_state,
-                "reported": reported,
-                "latency_ns": merged(state, bots, |b| &b.bot_id == id),
+            Ok(TopicData::Bot(BotData {
+                desired_state: bot.desired_state,
+                reported,
+                latency_ns: merged(state, bots, |b| &b.bot_id == id),
             }))
         }
     }
@@ -205,22 +205,29 @@ fn busy() -> Response {
     (
         axum::http::StatusCode::SERVICE_UNAVAILABLE,
         [(axum::http::header::RETRY_AFTER, "5")],
-        axum::Json(json!({"error": {"code": "busy", "message": format!("{} streams are open already; retry later", crate::api::STREAMS_MAX), "details": null}})),
+        axum::Json(serde_json::json!({"error": {"code": "busy", "message": format!("{} streams are open already; retry later", crate::api::STREAMS_MAX), "details": null}})),
     )
         .into_response()
 }
 
 fn error(code: &str, message: &str) -> Message {
-    Message::Text(
-        json!({"error": {"code": code, "message": message}})
-            .to_string()
-            .into(),
-    )
+    let e = StreamError {
+        error: StreamErrorBody {
+            code: code.to_string(),
+            message: message.to_string(),
+        },
+    };
+    text(&MetricsMessage::Error(e))
+}
+
+/// A message as a text frame.
+fn text(message: &impl serde::Serialize) -> Message {
+    Message::Text(serde_json::to_string(message).unwrap_or_default().into())
 }
 
 /// Applies one client message to `topics`; answers the topics newly subscribed.
 fn apply(text: &str, topics: &mut BTreeSet<Topic>) -> Result<Vec<Topic>, Message> {
-    let cmd: Command =
+    let cmd: StreamCommand =
         serde_json::from_str(text).map_err(|e| error("bad_message", &format!("message: {e}")))?;
     let parse = |list: &[String]| -> Result<Vec<Topic>, Message> {
         list.iter()
@@ -253,11 +260,11 @@ async fn push(state: &AppState, socket: &mut WebSocket, topics: &[Topic]) -> boo
     };
     for topic in topics {
         let msg = match metrics(state, topic, &bots).await {
-            Ok(data) => Message::Text(
-                json!({"topic": topic.name(), "at": state.store.now_ms(), "data": data})
-                    .to_string()
-                    .into(),
-            ),
+            Ok(data) => text(&MetricsMessage::Topic(Box::new(TopicMessage {
+                topic: topic.name(),
+                at: state.store.now_ms(),
+                data,
+            }))),
             Err(e) => error("topic_unavailable", &format!("{}: {e}", topic.name())),
         };
         if socket.send(msg).await.is_err() {
@@ -355,10 +362,7 @@ async fn run_logs(state: Arc<AppState>, mut socket: WebSocket, holder: Holder) {
             }
             line = lines.recv() => {
                 let msg = match line {
-                    Ok(line) if wants(&topics, &line) => match serde_json::to_string(&*line) {
-                        Ok(text) => Message::Text(text.into()),
-                        Err(_) => continue,
-                    },
+                    Ok(line) if wants(&topics, &line) => text(&LogMessage::Line(line)),
                     Ok(_) => continue,
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
                         error("lagged", &format!("{n} log lines were dropped: this client read too slowly"))

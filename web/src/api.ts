@@ -1,6 +1,16 @@
 // The gateway's REST API and WebSocket streams, with the session's bearer token.
 
-import type { DesiredState, LogLine, NodeBotStatus, NodeRow, Percentiles, ReportRow } from './generated/api'
+import type {
+  BotData,
+  FleetData,
+  LogLine,
+  LogMessage as GeneratedLogMessage,
+  NodeData,
+  Percentiles,
+  StreamError,
+  TopicData,
+  TopicMessage,
+} from './generated/api'
 
 export type Role = 'viewer' | 'operator' | 'admin'
 
@@ -100,71 +110,23 @@ export async function api<T>(
 /** Stage → latency percentiles (ns), merged over the bots of a topic. */
 export type StageLatency = Partial<Record<string, Percentiles>>
 
-/** One bot of the `fleet` topic's table. */
-export interface FleetBotRow {
-  bot_id: string
-  bot_type: string
-  node_id: string
-  desired_state: DesiredState
-  config_version: number
-  /** Its last reported status (`null` until its agent reports). */
-  status: NodeBotStatus | null
-  /** When it last reported, unix ms. */
-  reported_at: number | null
-  /** From its counters, as the bot wrote them (`null` until it reports). */
-  trades_executed: number | null
-  profit_usd: number | null
-  latency_ns: StageLatency
-}
+export type { BotData, FleetBotRow, FleetData, NodeData, StreamError } from './generated/api'
 
-/** `data` of the `fleet` topic. */
-export interface FleetData {
-  bots: number
-  /** Bots whose desired state is running. */
-  running: number
-  nodes: number
-  latency_ns: StageLatency
-  bot_rows: FleetBotRow[]
-}
-
-/** `data` of a `bot:<id>` topic. */
-export interface BotData {
-  desired_state: DesiredState
-  /** Its last report (`null` until its agent reports). */
-  reported: ReportRow | null
-  latency_ns: StageLatency
-}
-
-/** `data` of a `node:<id>` topic. */
-export interface NodeData {
-  node: NodeRow
-  /** Bots on the node. */
-  bots: number
-  latency_ns: StageLatency
-}
-
-/** A topic's metrics, pushed at once on subscription and then every second. */
-export interface TopicMessage<Topic extends string, Data> {
+/** A topic's metrics (the generated `TopicMessage`), its topic name narrowed to its data. */
+export type TopicOf<Topic extends string, Data extends TopicData> = Omit<TopicMessage, 'topic' | 'data'> & {
   topic: Topic
-  /** unix ms. */
-  at: number
   data: Data
 }
 
-export type FleetMessage = TopicMessage<'fleet', FleetData>
-export type BotMessage = TopicMessage<`bot:${string}`, BotData>
-export type NodeMessage = TopicMessage<`node:${string}`, NodeData>
+export type FleetMessage = TopicOf<'fleet', FleetData>
+export type BotMessage = TopicOf<`bot:${string}`, BotData>
+export type NodeMessage = TopicOf<`node:${string}`, NodeData>
 
-/** What a stream says about a bad message, an unavailable topic or lost log lines. */
-export interface StreamError {
-  error: { code: string; message: string }
-}
-
-/** What `/api/v1/ws/metrics` sends (gateway/src/streams.rs). */
+/** What `/api/v1/ws/metrics` sends: the generated `MetricsMessage`, topics narrowed. */
 export type MetricsMessage = FleetMessage | BotMessage | NodeMessage | StreamError
 
 /** What `/api/v1/ws/logs` sends: each log line of a subscribed bot or node, or an error. */
-export type LogMessage = LogLine | StreamError
+export type LogMessage = GeneratedLogMessage
 
 /** The messages of each stream. */
 export interface StreamMessages {

@@ -501,3 +501,141 @@ pub struct Session {
     /// When the token stops working, unix ms.
     pub expires_at: i64,
 }
+
+// ---------------------------------------------------------------------------------------------
+// WebSocket streams (`/api/v1/ws/metrics`, `/api/v1/ws/logs`)
+
+/// What a client sends on either stream: topics to add and to drop (`fleet`, `bot:<bot_id>`,
+/// `node:<node_id>`; at most 64 held).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StreamCommand {
+    /// Topics to add.
+    #[serde(default)]
+    pub subscribe: Vec<String>,
+    /// Topics to drop.
+    #[serde(default)]
+    pub unsubscribe: Vec<String>,
+}
+
+/// One bot of the `fleet` topic's table.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct FleetBotRow {
+    /// Bot id.
+    pub bot_id: String,
+    /// Type name.
+    pub bot_type: String,
+    /// Node it runs on.
+    pub node_id: String,
+    /// What the gateway wants of it.
+    pub desired_state: DesiredState,
+    /// Latest configuration version.
+    pub config_version: i64,
+    /// Its last reported status (`null` until its agent reports).
+    pub status: Option<sniperforge_protocol::fleet::NodeBotStatus>,
+    /// When it last reported, unix ms.
+    pub reported_at: Option<i64>,
+    /// Its `trades_executed` counter as reported.
+    pub trades_executed: Option<u64>,
+    /// Its `profit_usd` counter as reported.
+    pub profit_usd: Option<f64>,
+    /// Stage → its merged latency, ns.
+    pub latency_ns: std::collections::BTreeMap<String, Percentiles>,
+}
+
+/// `data` of the `fleet` topic.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct FleetData {
+    /// Bots.
+    pub bots: usize,
+    /// Bots whose desired state is running.
+    pub running: usize,
+    /// Nodes.
+    pub nodes: usize,
+    /// Stage → latency merged over the fleet, ns.
+    pub latency_ns: std::collections::BTreeMap<String, Percentiles>,
+    /// One row per bot.
+    pub bot_rows: Vec<FleetBotRow>,
+}
+
+/// `data` of a `bot:<bot_id>` topic.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct BotData {
+    /// What the gateway wants of it.
+    pub desired_state: DesiredState,
+    /// Its last report (`null` until its agent reports).
+    pub reported: Option<ReportRow>,
+    /// Stage → its merged latency, ns.
+    pub latency_ns: std::collections::BTreeMap<String, Percentiles>,
+}
+
+/// `data` of a `node:<node_id>` topic.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct NodeData {
+    /// The node.
+    pub node: NodeRow,
+    /// Bots on it.
+    pub bots: usize,
+    /// Stage → latency merged over its bots, ns.
+    pub latency_ns: std::collections::BTreeMap<String, Percentiles>,
+}
+
+/// A topic's data.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum TopicData {
+    /// `fleet`.
+    Fleet(FleetData),
+    /// `bot:<bot_id>`.
+    Bot(BotData),
+    /// `node:<node_id>`.
+    Node(NodeData),
+}
+
+/// A topic's metrics, sent at once on subscription and then every second.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct TopicMessage {
+    /// The topic.
+    pub topic: String,
+    /// When, unix ms.
+    pub at: i64,
+    /// Its metrics.
+    pub data: TopicData,
+}
+
+/// What went wrong on a stream (the socket stays open, except after `unauthenticated`).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct StreamError {
+    /// The error.
+    pub error: StreamErrorBody,
+}
+
+/// [`StreamError`]'s body.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct StreamErrorBody {
+    /// `bad_message`, `bad_topic`, `too_many_topics`, `topic_unavailable`, `store`, `lagged`
+    /// or `unauthenticated`.
+    pub code: String,
+    /// What, for a person.
+    pub message: String,
+}
+
+/// What `/api/v1/ws/metrics` sends.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum MetricsMessage {
+    /// A topic's metrics.
+    Topic(Box<TopicMessage>),
+    /// An error.
+    Error(StreamError),
+}
+
+/// What `/api/v1/ws/logs` sends.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum LogMessage {
+    /// A log line of a subscribed bot or node.
+    Line(std::sync::Arc<crate::api::LogLine>),
+    /// An error.
+    Error(StreamError),
+}

@@ -68,6 +68,16 @@ export type BotCreated = {
   bot: (BotRow | null)
 }
 
+/** `data` of a `bot:<bot_id>` topic. */
+export type BotData = {
+  /** What the gateway wants of it. */
+  desired_state: DesiredState
+  /** Stage → its merged latency, ns. */
+  latency_ns: Partial<Record<string, Percentiles>>
+  /** Its last report (`null` until its agent reports). */
+  reported: (ReportRow | null)
+}
+
 /** A bot id. */
 export type BotId = string
 
@@ -607,6 +617,44 @@ export type Evaluation = {
   resolved: string[]
 }
 
+/** One bot of the `fleet` topic's table. */
+export type FleetBotRow = {
+  /** Bot id. */
+  bot_id: string
+  /** Type name. */
+  bot_type: string
+  /** Latest configuration version. */
+  config_version: number
+  /** What the gateway wants of it. */
+  desired_state: DesiredState
+  /** Stage → its merged latency, ns. */
+  latency_ns: Partial<Record<string, Percentiles>>
+  /** Node it runs on. */
+  node_id: string
+  /** Its `profit_usd` counter as reported. */
+  profit_usd: (number | null)
+  /** When it last reported, unix ms. */
+  reported_at: (number | null)
+  /** Its last reported status (`null` until its agent reports). */
+  status: (NodeBotStatus | null)
+  /** Its `trades_executed` counter as reported. */
+  trades_executed: (number | null)
+}
+
+/** `data` of the `fleet` topic. */
+export type FleetData = {
+  /** One row per bot. */
+  bot_rows: FleetBotRow[]
+  /** Bots. */
+  bots: number
+  /** Stage → latency merged over the fleet, ns. */
+  latency_ns: Partial<Record<string, Percentiles>>
+  /** Nodes. */
+  nodes: number
+  /** Bots whose desired state is running. */
+  running: number
+}
+
 /** `GET /api/v1/system/metrics`. */
 export type FleetMetrics = {
   /** Bots. */
@@ -685,6 +733,9 @@ export type LogLine = {
   node_id: string
 }
 
+/** What `/api/v1/ws/logs` sends. */
+export type LogMessage = (LogLine | StreamError)
+
 /** `POST /api/v1/auth/login`. */
 export type Login = {
   /** User name. */
@@ -700,6 +751,9 @@ export type LogsQuery = {
   /** Most lines to answer (the newest), default 200, at most 2,000. */
   tail?: (number | null)
 }
+
+/** What `/api/v1/ws/metrics` sends. */
+export type MetricsMessage = (TopicMessage | StreamError)
 
 /** `PUT /api/v1/auth/users/{name}` and `GET /api/v1/auth/me`: a name and its role. */
 export type NameRole = {
@@ -745,6 +799,16 @@ export type NodeBotStatus = {
   restarts?: (number | null)
   /** `starting`, `running`, `paused`, `stopping`, `stopped` or `error`. */
   state?: (string | null)
+}
+
+/** `data` of a `node:<node_id>` topic. */
+export type NodeData = {
+  /** Bots on it. */
+  bots: number
+  /** Stage → latency merged over its bots, ns. */
+  latency_ns: Partial<Record<string, Percentiles>>
+  /** The node. */
+  node: NodeRow
 }
 
 /** A node id. */
@@ -972,6 +1036,28 @@ export type StageSeries = {
   total: Percentiles
 }
 
+/** What a client sends on either stream: topics to add and to drop (`fleet`, `bot:<bot_id>`, `node:<node_id>`; at most 64 held). */
+export type StreamCommand = {
+  /** Topics to add. */
+  subscribe?: string[]
+  /** Topics to drop. */
+  unsubscribe?: string[]
+}
+
+/** What went wrong on a stream (the socket stays open, except after `unauthenticated`). */
+export type StreamError = {
+  /** The error. */
+  error: StreamErrorBody
+}
+
+/** [`StreamError`]'s body. */
+export type StreamErrorBody = {
+  /** `bad_message`, `bad_topic`, `too_many_topics`, `topic_unavailable`, `store`, `lagged` or `unauthenticated`. */
+  code: string
+  /** What, for a person. */
+  message: string
+}
+
 /** `POST /api/v1/auth/tokens`: the only time the token is shown. */
 export type TokenCreated = {
   /** Name. */
@@ -1010,6 +1096,19 @@ export type TokensRevoked = {
   name: string
   /** Tokens revoked. */
   revoked: number
+}
+
+/** A topic's data. */
+export type TopicData = (FleetData | BotData | NodeData)
+
+/** A topic's metrics, sent at once on subscription and then every second. */
+export type TopicMessage = {
+  /** When, unix ms. */
+  at: number
+  /** Its metrics. */
+  data: TopicData
+  /** The topic. */
+  topic: string
 }
 
 /** `GET /api/v1/auth/users`. */
