@@ -388,16 +388,16 @@ impl Agent {
         if !self.persist(&record) {
             return Err(format!(
                 "cannot write its record {}",
-                self.record_path(&d.bot_id).display()
+                self.record_path(d.bot_id.as_str()).display()
             ));
         }
         if let Err(e) = self.backend.start(&record.spec).await {
-            let _ = std::fs::remove_file(self.record_path(&d.bot_id));
+            let _ = std::fs::remove_file(self.record_path(d.bot_id.as_str()));
             return Err(e.to_string());
         }
         tracing::info!(bot_id = %d.bot_id, port, config_version = d.config_version, "started");
         self.managed.insert(
-            d.bot_id.clone(),
+            d.bot_id.to_string(),
             Managed {
                 record,
                 log,
@@ -413,7 +413,7 @@ impl Agent {
     async fn apply_config(&mut self, d: &DesiredBot) -> Result<(), String> {
         let valid = self.validate(d)?;
         let shared = self.shared_cores(&d.bot_id, &valid.config.resources.cores);
-        let Some(m) = self.managed.get_mut(&d.bot_id) else {
+        let Some(m) = self.managed.get_mut(d.bot_id.as_str()) else {
             return Ok(());
         };
         let old = read_config_file(&m.record.spec.config_path)
@@ -440,7 +440,7 @@ impl Agent {
         m.record.spec.shared_cores = shared;
         m.record.spec.memory_mb = valid.config.resources.memory_mb;
         let running = matches!(
-            self.backend.instance(&d.bot_id).await,
+            self.backend.instance(d.bot_id.as_str()).await,
             Some(Instance {
                 state: UnitState::Running,
                 ..
@@ -450,7 +450,7 @@ impl Agent {
             // Not up: it reads the new file when it starts.
         } else if cold.is_empty() {
             self.backend
-                .reload(&d.bot_id)
+                .reload(d.bot_id.as_str())
                 .await
                 .map_err(|e| e.to_string())?;
             tracing::info!(bot_id = %d.bot_id, version = d.config_version, "configuration applied hot (SIGHUP)");
@@ -498,24 +498,25 @@ impl Agent {
             }
         }
         for d in wanted.values() {
-            let result = match self.managed.get(&d.bot_id) {
+            let result = match self.managed.get(d.bot_id.as_str()) {
                 None => {
                     let now = std::time::Instant::now();
                     if self
                         .launch_retry
-                        .get(&d.bot_id)
+                        .get(d.bot_id.as_str())
                         .is_some_and(|(_, at, v)| now < *at && *v == d.config_version)
                     {
                         continue;
                     }
                     let r = self.launch(d).await;
                     if r.is_err() {
-                        let failures = self.launch_retry.get(&d.bot_id).map_or(0, |f| f.0) + 1;
+                        let failures =
+                            self.launch_retry.get(d.bot_id.as_str()).map_or(0, |f| f.0) + 1;
                         let at = now + crate::process::backoff(failures);
                         self.launch_retry
-                            .insert(d.bot_id.clone(), (failures, at, d.config_version));
+                            .insert(d.bot_id.to_string(), (failures, at, d.config_version));
                     } else {
-                        self.launch_retry.remove(&d.bot_id);
+                        self.launch_retry.remove(d.bot_id.as_str());
                     }
                     r
                 }
@@ -532,13 +533,13 @@ impl Agent {
             };
             match result {
                 Ok(()) => {
-                    self.problems.remove(&d.bot_id);
+                    self.problems.remove(d.bot_id.as_str());
                 }
                 Err(why) => {
-                    if self.problems.get(&d.bot_id) != Some(&why) {
+                    if self.problems.get(d.bot_id.as_str()) != Some(&why) {
                         tracing::error!(bot_id = %d.bot_id, error = %why, "cannot run bot");
                     }
-                    self.problems.insert(d.bot_id.clone(), why);
+                    self.problems.insert(d.bot_id.to_string(), why);
                 }
             }
         }
@@ -548,11 +549,11 @@ impl Agent {
     async fn converge_running(&mut self, d: &DesiredBot) -> Result<(), String> {
         let cores = self
             .managed
-            .get(&d.bot_id)
+            .get(d.bot_id.as_str())
             .map(|m| m.record.spec.cores.clone())
             .unwrap_or_default();
         let shared = self.shared_cores(&d.bot_id, &cores);
-        let Some(m) = self.managed.get_mut(&d.bot_id) else {
+        let Some(m) = self.managed.get_mut(d.bot_id.as_str()) else {
             return Ok(());
         };
         m.record.desired_state = d.desired_state;
@@ -567,7 +568,7 @@ impl Agent {
             tracing::info!(bot_id = %d.bot_id, generation = d.restarts, "restarted on request");
             return Ok(());
         }
-        match self.backend.instance(&d.bot_id).await {
+        match self.backend.instance(d.bot_id.as_str()).await {
             None
             | Some(Instance {
                 state: UnitState::Stopped,

@@ -178,8 +178,70 @@ fn generated() -> String {
             ts(schema, "")
         ));
     }
+    out.push_str(&routes(&doc));
     out.truncate(out.trim_end().len());
     out.push('\n');
+    out
+}
+
+/// `Routes`: each REST route (`"GET /api/v1/bots/{bot_id}"`) with its path parameters, query,
+/// body and answer, for a typed `api()` call.
+fn routes(doc: &Value) -> String {
+    let mut out = String::from(
+        "/** Every REST route: its path parameters, query string, request body and answer. */\nexport interface Routes {\n",
+    );
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let responses = op["responses"].as_object().unwrap();
+            if responses.contains_key("101") {
+                continue; // WebSockets: `stream()`.
+            }
+            let (mut params, mut query) = (Vec::new(), Vec::new());
+            for p in op["parameters"].as_array().unwrap() {
+                let name = p["name"].as_str().unwrap();
+                let ty = ts(&p["schema"], "    ");
+                match p["in"].as_str().unwrap() {
+                    "path" => params.push(format!("{}: string", quoted_key(name))),
+                    "query" => query.push(format!(
+                        "{}{}: {ty}",
+                        quoted_key(name),
+                        if p["required"] == true { "" } else { "?" }
+                    )),
+                    _ => {}
+                }
+            }
+            let body = op["requestBody"]["content"]["application/json"]
+                .get("schema")
+                .map_or("never".into(), |s| ts(s, "    "));
+            let answer = responses
+                .iter()
+                .find(|(status, _)| status.starts_with('2'))
+                .map_or("never".into(), |(status, r)| {
+                    match r.get("content").and_then(Value::as_object) {
+                        None if status == "204" => "null".to_string(),
+                        None => "never".to_string(),
+                        Some(c) => match c.get("application/json") {
+                            Some(j) => ts(&j["schema"], "    "),
+                            None => "string".to_string(),
+                        },
+                    }
+                });
+            let obj = |fields: &[String]| {
+                if fields.is_empty() {
+                    "Record<string, never>".to_string()
+                } else {
+                    format!("{{ {} }}", fields.join("; "))
+                }
+            };
+            out.push_str(&format!(
+                "  '{} {path}': {{\n    params: {}\n    query: {}\n    body: {body}\n    answer: {answer}\n  }}\n",
+                method.to_ascii_uppercase(),
+                obj(&params),
+                obj(&query),
+            ));
+        }
+    }
+    out.push_str("}\n");
     out
 }
 

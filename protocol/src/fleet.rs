@@ -320,8 +320,8 @@ impl UnknownName {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct DesiredBot {
-    /// Bot id.
-    pub bot_id: String,
+    /// Bot id (checked as the answer is read).
+    pub bot_id: BotId,
     /// Type name.
     pub bot_type: String,
     /// What the gateway wants of it.

@@ -109,7 +109,8 @@ pub(super) async fn desired(
     {
         let config = state.store.config(&b.bot_id, None).await?;
         bots.push(DesiredBot {
-            bot_id: b.bot_id,
+            bot_id: sniperforge_protocol::BotId::new(b.bot_id)
+                .map_err(|e| ApiError::from(StoreError::Corrupt(e.to_string())))?,
             bot_type: b.bot_type,
             desired_state: b.desired_state,
             restarts: b.restarts,

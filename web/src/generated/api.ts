@@ -564,8 +564,8 @@ export type Desired = {
 
 /** One bot the gateway wants on a node. */
 export type DesiredBot = {
-  /** Bot id. */
-  bot_id: string
+  /** Bot id (checked as the answer is read). */
+  bot_id: BotId
   /** Type name. */
   bot_type: string
   /** That version's body. */
@@ -1133,4 +1133,254 @@ export type UserRow = {
 export type VersionQuery = {
   /** A configuration version (from 1; the latest when absent). */
   version?: (number | null)
+}
+
+/** Every REST route: its path parameters, query string, request body and answer. */
+export interface Routes {
+  'GET /api/v1/agent/desired': {
+    params: Record<string, never>
+    query: { index?: number; node_id: string; wait_ms?: number }
+    body: never
+    answer: Desired
+  }
+  'POST /api/v1/agent/heartbeat': {
+    params: Record<string, never>
+    query: Record<string, never>
+    body: NodeRef
+    answer: NodeAck
+  }
+  'POST /api/v1/agent/register': {
+    params: Record<string, never>
+    query: Record<string, never>
+    body: NodeInfo
+    answer: NodeAck
+  }
+  'POST /api/v1/agent/report': {
+    params: Record<string, never>
+    query: Record<string, never>
+    body: Report
+    answer: ReportAck
+  }
+  'GET /api/v1/alerts': {
+    params: Record<string, never>
+    query: Record<string, never>
+    body: never
+    answer: AlertList
+  }
+  'POST /api/v1/alerts/evaluate': {
+    params: Record<string, never>
+    query: Record<string, never>
+    body: never
+    answer: Evaluation
+  }
+  'GET /api/v1/alerts/rules': {
+    params: Record<string, never>
+    query: Record<string, never>
+    body: never
+    answer: RuleList
+  }
+  'PUT /api/v1/alerts/rules/{rule_id}': {
+    params: { rule_id: string }
+    query: Record<string, never>
+    body: RuleBody
+    answer: Rule
+  }
+  'POST /api/v1/auth/login': {
+    params: Record<string, never>
+    query: Record<string, never>
+    body: Login
+    answer: Session
+  }
+  'GET /api/v1/auth/me': {
+    params: Record<string, never>
+    query: Record<string, never>
+    body: never
+    answer: NameRole
+  }
+  'GET /api/v1/auth/tokens': {
+    params: Record<string, never>
+    query: Record<string, never>
+    body: never
+    answer: TokenList
+  }
+  'POST /api/v1/auth/tokens': {
+    params: Record<string, never>
+    query: Record<string, never>
+    body: NewToken
+    answer: TokenCreated
+  }
+  'DELETE /api/v1/auth/tokens/{name}': {
+    params: { name: string }
+    query: Record<string, never>
+    body: never
+    answer: TokensRevoked
+  }
+  'GET /api/v1/auth/users': {
+    params: Record<string, never>
+    query: Record<string, never>
+    body: never
+    answer: UserList
+  }
+  'DELETE /api/v1/auth/users/{name}': {
+    params: { name: string }
+    query: Record<string, never>
+    body: never
+    answer: null
+  }
+  'PUT /api/v1/auth/users/{name}': {
+    params: { name: string }
+    query: Record<string, never>
+    body: PutUser
+    answer: NameRole
+  }
+  'GET /api/v1/bots': {
+    params: Record<string, never>
+    query: Record<string, never>
+    body: never
+    answer: BotList
+  }
+  'POST /api/v1/bots': {
+    params: Record<string, never>
+    query: Record<string, never>
+    body: CreateBot
+    answer: BotCreated
+  }
+  'DELETE /api/v1/bots/{bot_id}': {
+    params: { bot_id: string }
+    query: Record<string, never>
+    body: never
+    answer: null
+  }
+  'GET /api/v1/bots/{bot_id}': {
+    params: { bot_id: string }
+    query: Record<string, never>
+    body: never
+    answer: BotWithConfig
+  }
+  'PUT /api/v1/bots/{bot_id}': {
+    params: { bot_id: string }
+    query: Record<string, never>
+    body: ConfigBody
+    answer: ConfigUpdated
+  }
+  'GET /api/v1/bots/{bot_id}/latency': {
+    params: { bot_id: string }
+    query: Record<string, never>
+    body: never
+    answer: BotLatency
+  }
+  'GET /api/v1/bots/{bot_id}/metrics': {
+    params: { bot_id: string }
+    query: Record<string, never>
+    body: never
+    answer: BotMetricsBody
+  }
+  'GET /api/v1/bots/{bot_id}/status': {
+    params: { bot_id: string }
+    query: Record<string, never>
+    body: never
+    answer: BotStatusBody
+  }
+  'POST /api/v1/bots/{bot_id}/{action}': {
+    params: { bot_id: string; action: string }
+    query: Record<string, never>
+    body: never
+    answer: ActionDone
+  }
+  'GET /api/v1/configs': {
+    params: Record<string, never>
+    query: Record<string, never>
+    body: never
+    answer: ConfigList
+  }
+  'POST /api/v1/configs': {
+    params: Record<string, never>
+    query: Record<string, never>
+    body: ConfigBody
+    answer: ConfigCreated
+  }
+  'GET /api/v1/configs/schemas/{bot_type}': {
+    params: { bot_type: string }
+    query: Record<string, never>
+    body: never
+    answer: Record<string, unknown>
+  }
+  'GET /api/v1/configs/templates/{bot_type}': {
+    params: { bot_type: string }
+    query: Record<string, never>
+    body: never
+    answer: BotConfig
+  }
+  'GET /api/v1/configs/{config_id}': {
+    params: { config_id: string }
+    query: { version?: number }
+    body: never
+    answer: ConfigVersion
+  }
+  'PUT /api/v1/configs/{config_id}': {
+    params: { config_id: string }
+    query: Record<string, never>
+    body: BotConfig
+    answer: ConfigUpdated
+  }
+  'POST /api/v1/configs/{config_id}/rollback': {
+    params: { config_id: string }
+    query: { version: number }
+    body: never
+    answer: ConfigUpdated
+  }
+  'GET /api/v1/latency': {
+    params: Record<string, never>
+    query: { from?: number; scope?: string; step_ms?: number; to?: number }
+    body: never
+    answer: LatencyRange
+  }
+  'GET /api/v1/nodes': {
+    params: Record<string, never>
+    query: Record<string, never>
+    body: never
+    answer: NodeList
+  }
+  'GET /api/v1/openapi.json': {
+    params: Record<string, never>
+    query: Record<string, never>
+    body: never
+    answer: Record<string, unknown>
+  }
+  'GET /api/v1/system/audit': {
+    params: Record<string, never>
+    query: Record<string, never>
+    body: never
+    answer: AuditList
+  }
+  'POST /api/v1/system/emergency-stop': {
+    params: Record<string, never>
+    query: Record<string, never>
+    body: never
+    answer: EmergencyStop
+  }
+  'GET /api/v1/system/health': {
+    params: Record<string, never>
+    query: Record<string, never>
+    body: never
+    answer: HealthBody
+  }
+  'GET /api/v1/system/logs/{bot_id}': {
+    params: { bot_id: string }
+    query: { filter?: string; tail?: number }
+    body: never
+    answer: BotLogs
+  }
+  'GET /api/v1/system/metrics': {
+    params: Record<string, never>
+    query: { bot_type?: string; node_id?: string }
+    body: never
+    answer: FleetMetrics
+  }
+  'GET /metrics': {
+    params: Record<string, never>
+    query: Record<string, never>
+    body: never
+    answer: string
+  }
 }
