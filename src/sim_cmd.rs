@@ -165,7 +165,9 @@ async fn serve_geyser(
     listener: tokio::net::TcpListener,
     x_token: Option<String>,
 ) -> Result<(), String> {
-    sniperforge_sim::geyser::serve(server, listener, x_token).await
+    sniperforge_sim::geyser::serve(server, listener, x_token)
+        .await
+        .map_err(|e| format!("geyser server: {e}"))
 }
 
 #[cfg(not(feature = "yellowstone"))]

@@ -65,14 +65,13 @@ pub async fn serve(
     sim: Arc<RpcSim>,
     listener: tokio::net::TcpListener,
     x_token: Option<String>,
-) -> Result<(), String> {
+) -> Result<(), tonic::transport::Error> {
     tonic::transport::Server::builder()
         .add_service(
             GeyserServer::new(GeyserSim::new(sim, x_token)).max_decoding_message_size(64 << 20),
         )
         .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
         .await
-        .map_err(|e| format!("geyser server: {e}"))
 }
 
 /// Serves `sim` as a Geyser service on a free loopback port (a task on the current runtime);

@@ -146,13 +146,14 @@ pub fn route_instructions(
     owner: &Pubkey,
     unix_timestamp: i64,
     extra_cost: u64,
-) -> Result<(Vec<Instruction>, u64), String> {
+) -> Result<(Vec<Instruction>, u64), RouteError> {
     let mut ixs = Vec::with_capacity(hops.len());
     let mut amount = amount_in;
-    for (i, hop) in hops.iter().enumerate() {
-        let pool = market
-            .pool(hop.pool)
-            .ok_or_else(|| format!("hop {i}: no pool {}", hop.pool.0))?;
+    for (hop_index, hop) in hops.iter().enumerate() {
+        let pool = market.pool(hop.pool).ok_or(RouteError::NoPool {
+            hop: hop_index,
+            pool: hop.pool.0,
+        })?;
         let quote = pool
             .quote(&QuoteRequest {
                 amount,
@@ -161,28 +162,97 @@ pub fn route_instructions(
                 unix_timestamp,
                 epoch: market.epoch(),
             })
-            .map_err(|e| format!("hop {i} ({}): {e}", pool.key()))?;
+            .map_err(|source| RouteError::Quote {
+                hop: hop_index,
+                pool: pool.key(),
+                source,
+            })?;
         if quote.amount_in < amount {
-            return Err(format!(
-                "hop {i} ({}): fills only {} of {amount}",
-                pool.key(),
-                quote.amount_in
-            ));
+            return Err(RouteError::Partial {
+                hop: hop_index,
+                pool: pool.key(),
+                filled: quote.amount_in,
+                amount,
+            });
         }
         let min_out =
             quote.amount_out - quote.amount_out * u64::from(slippage_bps.min(10_000)) / 10_000;
         ixs.push(
-            swap_ix::swap_exact_in(pool, hop.side, owner, amount, min_out)
-                .map_err(|e| format!("hop {i}: {e}"))?,
+            swap_ix::swap_exact_in(pool, hop.side, owner, amount, min_out).map_err(|source| {
+                RouteError::Instruction {
+                    hop: hop_index,
+                    source,
+                }
+            })?,
         );
         amount = min_out;
     }
     if amount <= amount_in.saturating_add(extra_cost) {
-        return Err(format!(
-            "the route pays at least {amount} for {amount_in} (+{extra_cost} loan fee) after {slippage_bps} bps slippage per hop: no profit left"
-        ));
+        return Err(RouteError::NoProfit {
+            out: amount,
+            amount_in,
+            extra_cost,
+            slippage_bps,
+        });
     }
     Ok((ixs, amount))
+}
+
+/// A route that cannot be sent as swap instructions.
+#[derive(Debug, thiserror::Error)]
+pub enum RouteError {
+    /// A hop names a pool the market lacks.
+    #[error("hop {hop}: no pool {pool}")]
+    NoPool {
+        /// The hop.
+        hop: usize,
+        /// The pool's index.
+        pool: u32,
+    },
+    /// The pool cannot quote the hop.
+    #[error("hop {hop} ({pool}): {source}")]
+    Quote {
+        /// The hop.
+        hop: usize,
+        /// The pool.
+        pool: Pubkey,
+        /// Why.
+        source: sniperforge_engine::QuoteError,
+    },
+    /// The pool takes only part of the input.
+    #[error("hop {hop} ({pool}): fills only {filled} of {amount}")]
+    Partial {
+        /// The hop.
+        hop: usize,
+        /// The pool.
+        pool: Pubkey,
+        /// What it takes.
+        filled: u64,
+        /// What the hop gives it.
+        amount: u64,
+    },
+    /// The swap instruction cannot be built.
+    #[error("hop {hop}: {source}")]
+    Instruction {
+        /// The hop.
+        hop: usize,
+        /// Why.
+        source: sniperforge_engine::swap_ix::SwapIxError,
+    },
+    /// The minimum the route returns does not cover its input and costs.
+    #[error(
+        "the route pays at least {out} for {amount_in} (+{extra_cost} loan fee) after {slippage_bps} bps slippage per hop: no profit left"
+    )]
+    NoProfit {
+        /// The route's minimum output.
+        out: u64,
+        /// The input.
+        amount_in: u64,
+        /// The loan fee to cover.
+        extra_cost: u64,
+        /// Slippage allowed per hop.
+        slippage_bps: u32,
+    },
 }
 
 /// How transactions are sent (an order's own limit and fee replace the first two).
@@ -270,6 +340,22 @@ pub struct Executor {
     pub payer: Pubkey,
 }
 
+/// Why the executor did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// An endpoint URL.
+    #[error("{flag} {source}")]
+    Url {
+        /// Which: `--rpc-url` or the Jito URL.
+        flag: &'static str,
+        /// What is wrong with it.
+        source: sniperforge_host::net::UrlError,
+    },
+    /// The executor thread could not be spawned.
+    #[error("spawning the executor: {0}")]
+    Thread(std::io::Error),
+}
+
 impl Executor {
     /// Starts the executor thread against `rpc_url` (blockhashes, sending, confirmation).
     pub fn start(
@@ -277,10 +363,16 @@ impl Executor {
         tls: Arc<rustls::ClientConfig>,
         keypair: Keypair,
         settings: SendSettings,
-    ) -> Result<Self, String> {
-        let rpc = Rpc::new(rpc_url, Arc::clone(&tls)).map_err(|e| format!("--rpc-url {e}"))?;
+    ) -> Result<Self, StartError> {
+        let rpc = Rpc::new(rpc_url, Arc::clone(&tls)).map_err(|source| StartError::Url {
+            flag: "--rpc-url",
+            source,
+        })?;
         let jito = match &settings.jito_url {
-            Some(u) => Some(Rpc::new(u, tls).map_err(|e| format!("jito url {e}"))?),
+            Some(u) => Some(Rpc::new(u, tls).map_err(|source| StartError::Url {
+                flag: "jito url",
+                source,
+            })?),
             None => None,
         };
         let (orders, rx) = std::sync::mpsc::channel();
@@ -298,7 +390,7 @@ impl Executor {
                 };
                 runtime.block_on(execute(rx, out, rpc, jito, keypair, settings));
             })
-            .map_err(|e| format!("spawning the executor: {e}"))?;
+            .map_err(StartError::Thread)?;
         Ok(Self {
             orders,
             results,
@@ -457,7 +549,7 @@ async fn run_order(
         &order.start_account,
         order.amount_in + order.loan_fee,
     )
-    .map_err(with_sig)?;
+    .map_err(|e| with_sig(e.to_string()))?;
     Ok(LiveResult {
         order_id: order.order_id,
         signature: Some(signature),
@@ -473,18 +565,18 @@ pub fn realised_out(
     tx: &Transaction,
     start_account: &Pubkey,
     amount_in: u64,
-) -> Result<u64, String> {
+) -> Result<u64, RealisedError> {
     let meta = &transaction["meta"];
     if !meta["err"].is_null() {
-        return Err(format!("the transaction failed: {}", meta["err"]));
+        return Err(RealisedError::Failed(meta["err"].to_string()));
     }
     let index = tx
         .message
         .account_keys
         .iter()
         .position(|k| engine_pubkey(k) == *start_account)
-        .ok_or("the start token account is not in the transaction")?;
-    let balance = |field: &str| -> Result<u128, String> {
+        .ok_or(RealisedError::NoStartAccount)?;
+    let balance = |field: &'static str| -> Result<u128, RealisedError> {
         meta[field]
             .as_array()
             .and_then(|a| {
@@ -493,13 +585,41 @@ pub fn realised_out(
             })
             .and_then(|b| b["uiTokenAmount"]["amount"].as_str())
             .and_then(|a| a.parse().ok())
-            .ok_or_else(|| format!("meta.{field}: no balance of the start token account"))
+            .ok_or(RealisedError::NoBalance(field))
     };
     let (pre, post) = (balance("preTokenBalances")?, balance("postTokenBalances")?);
     let out = post + u128::from(amount_in);
     out.checked_sub(pre)
         .and_then(|o| u64::try_from(o).ok())
-        .ok_or_else(|| format!("balance {pre} → {post} cannot follow from {amount_in} in"))
+        .ok_or(RealisedError::Inconsistent {
+            pre,
+            post,
+            amount_in,
+        })
+}
+
+/// Why a confirmed transaction's proceeds could not be read from its meta.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RealisedError {
+    /// The transaction failed (its `meta.err`, as JSON).
+    #[error("the transaction failed: {0}")]
+    Failed(String),
+    /// The start token account is not among its accounts.
+    #[error("the start token account is not in the transaction")]
+    NoStartAccount,
+    /// No balance of the start account in `meta.<field>`.
+    #[error("meta.{0}: no balance of the start token account")]
+    NoBalance(&'static str),
+    /// Balances that the input cannot explain.
+    #[error("balance {pre} → {post} cannot follow from {amount_in} in")]
+    Inconsistent {
+        /// Before.
+        pre: u128,
+        /// After.
+        post: u128,
+        /// Spent.
+        amount_in: u64,
+    },
 }
 
 /// Live mode inside a bot's runner: orders from the strategy go to the executor, results come
@@ -547,7 +667,7 @@ impl LiveRunner {
                 .map(|j| (j.tip_account, j.tip_lamports)),
         };
         let executor = Executor::start(&options.rpc_url, tls, keypair, settings)
-            .map_err(SolanaError::Config)?;
+            .map_err(|e| SolanaError::Config(e.to_string()))?;
         // Each mint's token program, from its account in the snapshot.
         let token_programs = universe
             .tokens()
@@ -570,7 +690,7 @@ impl LiveRunner {
                 .as_ref()
                 .map(|m| m.flash_reserves())
                 .transpose()
-                .map_err(SolanaError::Config)?
+                .map_err(|e| SolanaError::Config(e.to_string()))?
                 .unwrap_or_default()
                 .into_iter()
                 .filter(|r| crate::provider_name(r.provider) == provider)
@@ -649,7 +769,8 @@ impl LiveRunner {
                         &self.executor.payer,
                         unix,
                         fee,
-                    )?;
+                    )
+                    .map_err(|e| e.to_string())?;
                     if let Some((reserves, _)) = &self.flash {
                         let reserve =
                             reserves.iter().find(|r| r.mint == mint).ok_or_else(|| {

@@ -87,29 +87,36 @@ impl Markets {
         if markets.pools.is_empty() {
             return Err(err("pools: names no pool".into()));
         }
-        markets.flash_reserves().map_err(err)?;
+        markets.flash_reserves().map_err(|e| err(e.to_string()))?;
         Ok(markets)
     }
 
     /// The flash-loan reserves, checked.
-    pub fn flash_reserves(&self) -> Result<Vec<sniperforge_engine::swap_ix::FlashReserve>, String> {
+    pub fn flash_reserves(
+        &self,
+    ) -> Result<Vec<sniperforge_engine::swap_ix::FlashReserve>, FlashReserveError> {
         use sniperforge_engine::swap_ix::{FlashProvider, FlashReserve};
         self.flash_loans
             .iter()
             .enumerate()
             .map(|(i, f)| {
-                let key = |field: &str, v: &str| -> Result<Pubkey, String> {
-                    v.parse()
-                        .map_err(|e| format!("flash_loans[{i}].{field} {v:?}: {e}"))
+                let key = |field: &'static str, v: &str| -> Result<Pubkey, FlashReserveError> {
+                    v.parse().map_err(|source| FlashReserveError::Key {
+                        index: i,
+                        field,
+                        value: v.chars().take(64).collect(),
+                        source,
+                    })
                 };
                 Ok(FlashReserve {
                     provider: match f.provider.as_str() {
                         "solend" => FlashProvider::Solend,
                         "kamino" => FlashProvider::Kamino,
                         other => {
-                            return Err(format!(
-                                "flash_loans[{i}].provider {other:?}: solend or kamino"
-                            ));
+                            return Err(FlashReserveError::Provider {
+                                index: i,
+                                provider: other.chars().take(64).collect(),
+                            });
                         }
                     },
                     mint: key("mint", &f.mint)?,
@@ -172,4 +179,29 @@ impl Markets {
 pub fn mint_decimals(u: &AccountUpdate) -> Option<u8> {
     let token_program = u.owner == programs::SPL_TOKEN || u.owner == programs::SPL_TOKEN_2022;
     (token_program && u.data.len() >= 82).then(|| u.data[44])
+}
+
+/// A `flash_loans` entry of a markets file that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FlashReserveError {
+    /// A field that is not a public key.
+    #[error("flash_loans[{index}].{field} {value:?}: {source}")]
+    Key {
+        /// The entry.
+        index: usize,
+        /// The field.
+        field: &'static str,
+        /// Its text (cut to 64 characters).
+        value: String,
+        /// Why.
+        source: sniperforge_engine::pubkey::ParsePubkeyError,
+    },
+    /// A provider other than solend or kamino.
+    #[error("flash_loans[{index}].provider {provider:?}: solend or kamino")]
+    Provider {
+        /// The entry.
+        index: usize,
+        /// What it names (cut to 64 characters).
+        provider: String,
+    },
 }

@@ -105,9 +105,12 @@ pub(super) fn decode_account_into(
 
 impl Rpc {
     /// A client of `url` (http:// or https://).
-    pub(crate) fn new(url: &str, tls: Arc<rustls::ClientConfig>) -> Result<Self, String> {
+    pub(crate) fn new(
+        url: &str,
+        tls: Arc<rustls::ClientConfig>,
+    ) -> Result<Self, sniperforge_host::net::UrlError> {
         Ok(Self {
-            url: Url::parse(url, HTTP).map_err(|e| e.to_string())?,
+            url: Url::parse(url, HTTP)?,
             tls,
             sender: None,
             next_id: 0,
