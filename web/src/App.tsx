@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'react'
-import { api, can, getToken, setToken, type Role } from './api'
+import { call, can, getToken, setToken } from './api'
 import { ConfirmButton } from './components/Confirm'
-import type { EmergencyStop } from './generated/api'
+import type { NameRole } from './generated/api'
 import { go, useRoute } from './router'
 import { Alerts } from './pages/Alerts'
 import { BotDetail } from './pages/BotDetail'
@@ -10,19 +10,14 @@ import { Fleet } from './pages/Fleet'
 import { Login } from './pages/Login'
 import { Market } from './pages/Market'
 
-interface Me {
-  name: string
-  role: Role
-}
-
 export function App() {
   const route = useRoute()
-  const [me, setMe] = useState<Me | null>(null)
+  const [me, setMe] = useState<NameRole | null>(null)
   const [checking, setChecking] = useState(!!getToken())
   const [banner, setBanner] = useState('')
   useEffect(() => {
     if (getToken())
-      api<Me>('GET', '/api/v1/auth/me')
+      call('GET /api/v1/auth/me')
         .then(setMe)
         .catch(() => setToken(null))
         .finally(() => setChecking(false))
@@ -63,7 +58,7 @@ export function App() {
             danger
             question="Stop every bot in the fleet now? Each bot's desired state becomes stopped; agents stop them within a second."
             onConfirm={async () => {
-              const r = await api<EmergencyStop>('POST', '/api/v1/system/emergency-stop')
+              const r = await call('POST /api/v1/system/emergency-stop')
               setBanner(`Emergency stop: ${r.bots_stopped} bot(s) set to stopped`)
             }}
           />

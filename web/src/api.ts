@@ -7,17 +7,21 @@ import type {
   LogMessage as GeneratedLogMessage,
   NodeData,
   Percentiles,
+  Role as GeneratedRole,
+  Routes,
   StreamError,
   TopicData,
   TopicMessage,
 } from './generated/api'
 
-export type Role = 'viewer' | 'operator' | 'admin'
+/** A session's role (`GET /api/v1/auth/me`); an `agent` token may do nothing here. */
+export type Role = GeneratedRole
 
-const ROLES: Role[] = ['viewer', 'operator', 'admin']
+/** The roles of people, each allowed what those before it are. */
+const ROLES: readonly Role[] = ['viewer', 'operator', 'admin']
 
 /** Whether `role` may do what `needed` may. */
-export function can(role: Role | undefined, needed: Role): boolean {
+export function can(role: Role | undefined, needed: Exclude<Role, 'agent'>): boolean {
   return role !== undefined && ROLES.indexOf(role) >= ROLES.indexOf(needed)
 }
 
@@ -62,11 +66,10 @@ export function isRecord(v: unknown): v is Record<string, unknown> {
 }
 
 /**
- * Calls the API and answers the body as `T` (a type of `./generated/api`, or `unknown` where
- * the caller does not read it); throws [`ApiError`] for an error answer or an unreachable
- * gateway.
+ * Calls the API and answers the body as `T` (the answer type [`call`] takes from its route);
+ * throws [`ApiError`] for an error answer or an unreachable gateway.
  */
-export async function api<T>(
+async function api<T>(
   method: string,
   path: string,
   body?: unknown,
@@ -105,6 +108,65 @@ export async function api<T>(
     )
   }
   return json as T
+}
+
+/** Every REST route, as `'<METHOD> <path template>'` (e.g. `'GET /api/v1/bots/{bot_id}'`). */
+export type Route = keyof Routes
+
+/** The routes that only read (what [`useApi`](./hooks) fetches). */
+export type GetRoute = Extract<Route, `GET ${string}`>
+
+/** What `route` answers. */
+export type Answer<K extends Route> = Routes[K]['answer']
+
+/** `{name?: T}` where `{}` is a `T` (nothing to give), else `{name: T}`. */
+type Part<Name extends string, T> = {} extends T ? { [P in Name]?: T } : { [P in Name]: T }
+
+/** A body where the route takes one; none where it takes none. */
+type BodyPart<B> = [B] extends [never] ? { body?: undefined } : { body: B }
+
+/**
+ * What a call of `route` gives besides the route: its path parameters, its query string, its
+ * body and extra headers, each required where the route needs it.
+ */
+export type CallArgs<K extends Route> = Part<'params', Routes[K]['params']> &
+  Part<'query', Routes[K]['query']> &
+  BodyPart<Routes[K]['body']> & { headers?: Record<string, string> }
+
+/** The arguments after the route: optional where the route needs none. */
+export type CallRest<K extends Route> = {} extends CallArgs<K> ? [args?: CallArgs<K>] : [args: CallArgs<K>]
+
+/** [`CallArgs`] as the request is built from them, whatever the route. */
+interface RequestParts {
+  params?: Partial<Record<string, string>>
+  query?: Partial<Record<string, string | number | boolean>>
+  body?: unknown
+  headers?: Record<string, string>
+}
+
+/** `route`'s URL: `{name}` replaced by its parameter, the query appended in its order. */
+function urlOf(route: Route, { params, query }: RequestParts): string {
+  const template = route.slice(route.indexOf(' ') + 1)
+  const path = template.replace(/\{(\w+)\}/g, (_, name: string) => {
+    const value = params?.[name]
+    if (value === undefined) throw new Error(`${route}: no value for {${name}}`)
+    return encodeURIComponent(value)
+  })
+  const search = new URLSearchParams()
+  for (const [name, value] of Object.entries(query ?? {})) if (value !== undefined) search.append(name, String(value))
+  const q = search.toString()
+  return q ? `${path}?${q}` : path
+}
+
+/**
+ * Calls `route` (e.g. `call('PUT /api/v1/bots/{bot_id}', {params: {bot_id}, body: {config}})`)
+ * and answers its answer; throws [`ApiError`] for an error answer or an unreachable gateway, and
+ * an `Error` for a path parameter without a value.
+ */
+export async function call<K extends Route>(route: K, ...[args]: CallRest<K>): Promise<Answer<K>> {
+  const parts: RequestParts = args ?? {}
+  const method = route.slice(0, route.indexOf(' '))
+  return api<Answer<K>>(method, urlOf(route, parts), parts.body, parts.headers)
 }
 
 /** Stage → latency percentiles (ns), merged over the bots of a topic. */

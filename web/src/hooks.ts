@@ -1,59 +1,70 @@
 // The fetch-and-poll and stream subscriptions the pages share.
 
 import { useCallback, useEffect, useRef, useState } from 'react'
-import { api, stream, type StreamKind, type StreamMessages } from './api'
+import { call, stream, type Answer, type CallArgs, type GetRoute, type StreamKind, type StreamMessages } from './api'
 
-export interface UseApiOptions {
+export interface UseApiOptions<K extends GetRoute> {
   /** Fetch again every `intervalMs` ms (no polling when absent or 0). */
   intervalMs?: number
   /**
-   * The path actually fetched, made from `path` at each fetch (e.g. to add the current time to
-   * a range): `path` stays the key that decides when to start over.
+   * The arguments actually fetched with, made from the arguments given at each fetch (e.g. to
+   * add the current time to a range): the arguments given stay the key that decides when to
+   * start over.
    */
-  fresh?: (path: string) => string
+  fresh?: (args: CallArgs<K>) => CallArgs<K>
 }
 
 export interface ApiState<T> {
-  /** The latest answer for the current path (`null` until it comes, or with a `null` path). */
+  /** The latest answer for the current request (`null` until it comes, or with `null` arguments). */
   data: T | null
-  /** The message of the latest failure for the current path; '' after a success. */
+  /** The message of the latest failure for the current request; '' after a success. */
   error: string
-  /** Fetches the current path again now. */
+  /** Fetches the current request again now. */
   reload: () => Promise<void>
 }
 
 interface Loaded<T> {
-  path: string | null
+  key: string | null
   data: T | null
   error: string
 }
 
 /**
- * `GET path` (nothing while `path` is null), again every `opts.intervalMs`. A new path starts
- * over (its data is `null` until it loads); answers that arrive after an unmount or a path
- * change are dropped.
+ * `call(route, args)` for a GET route (`{}` where the route takes nothing; nothing fetched while
+ * `args` is null), again every `opts.intervalMs`. New arguments (or a new route) start over (the
+ * data is `null` until they load); answers that arrive after an unmount or a change of arguments
+ * are dropped.
  */
-export function useApi<T>(path: string | null, opts: UseApiOptions = {}): ApiState<T> {
+export function useApi<K extends GetRoute>(
+  route: K,
+  args: CallArgs<K> | null,
+  opts: UseApiOptions<K> = {},
+): ApiState<Answer<K>> {
   const { intervalMs } = opts
-  const [state, setState] = useState<Loaded<T>>({ path, data: null, error: '' })
-  const fresh = useRef(opts.fresh)
+  // The request's identity: the route and its arguments as JSON (new objects each render are
+  // the same request while their JSON is).
+  const key = args === null ? null : `${route} ${JSON.stringify(args)}`
+  const [state, setState] = useState<Loaded<Answer<K>>>({ key, data: null, error: '' })
+  const latest = useRef({ args, fresh: opts.fresh })
   useEffect(() => {
-    fresh.current = opts.fresh
+    latest.current = { args, fresh: opts.fresh }
   })
   const load = useRef<() => Promise<void>>(() => Promise.resolve())
   useEffect(() => {
-    if (path === null) {
+    if (key === null) {
       load.current = () => Promise.resolve()
       return
     }
     let current = true
     const run = async () => {
+      const { args: given, fresh } = latest.current
+      if (given === null) return
       try {
-        const data = await api<T>('GET', fresh.current ? fresh.current(path) : path)
-        if (current) setState({ path, data, error: '' })
+        const data = await call(route, fresh ? fresh(given) : given)
+        if (current) setState({ key, data, error: '' })
       } catch (e) {
         const error = e instanceof Error ? e.message : String(e)
-        if (current) setState((s) => ({ path, data: s.path === path ? s.data : null, error }))
+        if (current) setState((s) => ({ key, data: s.key === key ? s.data : null, error }))
       }
     }
     load.current = run
@@ -63,9 +74,9 @@ export function useApi<T>(path: string | null, opts: UseApiOptions = {}): ApiSta
       current = false
       if (timer !== undefined) clearInterval(timer)
     }
-  }, [path, intervalMs])
+  }, [route, key, intervalMs])
   const reload = useCallback(() => load.current(), [])
-  const mine = state.path === path
+  const mine = state.key === key
   return { data: mine ? state.data : null, error: mine ? state.error : '', reload }
 }
 

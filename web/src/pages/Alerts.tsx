@@ -1,11 +1,13 @@
 import { useState } from 'react'
-import { api, ApiError, can, type Role } from '../api'
+import { call, can, type Role } from '../api'
 import { Table, type Column } from '../components/Table'
-import type { AlertList, AlertRow, Rule, RuleList } from '../generated/api'
+import type { AlertRow, Rule, RuleBody } from '../generated/api'
 import { useApi } from '../hooks'
 
-/** Parameters each rule kind takes (name, unit hint, required). */
-const KINDS: Record<string, [string, string, boolean][]> = {
+type RuleKind = RuleBody['kind']
+
+/** Parameters each rule kind takes (name, unit hint, required), as the form shows them. */
+const KINDS: Record<RuleKind, [string, string, boolean][]> = {
   bot_down: [['after_s', 's', true]],
   bot_error: [],
   node_lost: [['after_s', 's', true]],
@@ -19,8 +21,8 @@ const KINDS: Record<string, [string, string, boolean][]> = {
 }
 
 export function Alerts({ role }: { role: Role }) {
-  const alertList = useApi<AlertList>('/api/v1/alerts', { intervalMs: 3_000 })
-  const ruleList = useApi<RuleList>('/api/v1/alerts/rules', { intervalMs: 3_000 })
+  const alertList = useApi('GET /api/v1/alerts', {}, { intervalMs: 3_000 })
+  const ruleList = useApi('GET /api/v1/alerts/rules', {}, { intervalMs: 3_000 })
   const alerts = alertList.data?.alerts ?? []
   const rules = ruleList.data?.rules ?? []
   const error = alertList.error || ruleList.error
@@ -80,25 +82,60 @@ function AlertTable({ rows }: { rows: AlertRow[] }) {
   return <Table columns={ALERT_COLUMNS} rows={rows} rowKey={(a) => a.alert_id} />
 }
 
+function isRuleKind(k: string): k is RuleKind {
+  return Object.hasOwn(KINDS, k)
+}
+
+/**
+ * The body of `PUT /api/v1/alerts/rules/{rule_id}` from the form's text fields: `kind`,
+ * `webhook`, then the kind's parameters (numbers but `stage`; an empty optional one left out).
+ * Throws for an empty required one.
+ */
+function ruleBody(kind: RuleKind, fields: Record<string, string>, webhook: string): RuleBody {
+  const text = (name: string): string | undefined => fields[name]?.trim() || undefined
+  const num = (name: string): number | undefined => {
+    const raw = text(name)
+    return raw === undefined ? undefined : Number(raw)
+  }
+  const need = <T,>(name: string, v: T | undefined): T => {
+    if (v === undefined) throw new Error(`${name} is required`)
+    return v
+  }
+  switch (kind) {
+    case 'bot_down':
+    case 'node_lost':
+      return { kind, webhook, after_s: need('after_s', num('after_s')) }
+    case 'bot_error':
+      return { kind, webhook }
+    case 'p99_above':
+      return {
+        kind,
+        webhook,
+        stage: need('stage', text('stage')),
+        budget_ns: need('budget_ns', num('budget_ns')),
+        for_s: num('for_s'),
+      }
+    case 'daily_loss':
+      return { kind, webhook, limit_usd: num('limit_usd') }
+    case 'feed_stale':
+      return { kind, webhook, after_ms: need('after_ms', num('after_ms')) }
+  }
+}
+
 function RuleForm({ onSaved }: { onSaved: () => void }) {
   const [id, setId] = useState('')
-  const [kind, setKind] = useState('bot_down')
+  const [kind, setKind] = useState<RuleKind>('bot_down')
   const [params, setParams] = useState<Record<string, string>>({})
   const [webhook, setWebhook] = useState('')
   const [message, setMessage] = useState('')
   const save = async (e: React.FormEvent) => {
     e.preventDefault()
-    const body: Record<string, unknown> = { kind, webhook }
-    for (const [name] of KINDS[kind]) {
-      const raw = params[name]?.trim()
-      if (raw) body[name] = name === 'stage' ? raw : Number(raw)
-    }
     try {
-      await api<Rule>('PUT', `/api/v1/alerts/rules/${encodeURIComponent(id)}`, body)
+      await call('PUT /api/v1/alerts/rules/{rule_id}', { params: { rule_id: id }, body: ruleBody(kind, params, webhook) })
       setMessage(`rule ${id} saved`)
       onSaved()
     } catch (err) {
-      setMessage(err instanceof ApiError ? err.message : String(err))
+      setMessage(err instanceof Error ? err.message : String(err))
     }
   }
   return (
@@ -110,7 +147,7 @@ function RuleForm({ onSaved }: { onSaved: () => void }) {
         </label>
         <label>
           Kind
-          <select value={kind} onChange={(e) => setKind(e.target.value)}>
+          <select value={kind} onChange={(e) => isRuleKind(e.target.value) && setKind(e.target.value)}>
             {Object.keys(KINDS).map((k) => (
               <option key={k}>{k}</option>
             ))}

@@ -1,10 +1,10 @@
 import { useEffect, useMemo, useState } from 'react'
-import { api, ApiError, can, fmtNs, fmtStatus, fmtUsd, isBotMessage, isLogLine, isRecord, type BotData, type Role } from '../api'
+import { ApiError, call, can, fmtNs, fmtStatus, fmtUsd, isBotMessage, isLogLine, isRecord, type BotData, type Role } from '../api'
 import { Chart } from '../components/Chart'
 import { ConfirmButton } from '../components/Confirm'
 import { Table, type Column } from '../components/Table'
 import { canonical, diffLines } from '../diff'
-import type { ActionDone, BotLogs, BotWithConfig, ConfigVersion, LatencyPoint, LatencyRange, LogLine, Percentiles } from '../generated/api'
+import type { ConfigVersion, LatencyPoint, LogLine, Percentiles } from '../generated/api'
 import { ACTIONS_FROM, type BotAction, type BotMetrics } from '../generated/protocol'
 import { useApi, useStream } from '../hooks'
 import { outputsOf } from '../outputs'
@@ -25,7 +25,7 @@ function metricsOf(v: unknown): Partial<BotMetrics> {
 }
 
 export function BotDetail({ id, role }: { id: string; role: Role }) {
-  const { data: bot, error: loadError, reload } = useApi<BotWithConfig>(`/api/v1/bots/${encodeURIComponent(id)}`)
+  const { data: bot, error: loadError, reload } = useApi('GET /api/v1/bots/{bot_id}', { params: { bot_id: id } })
   const [actError, setActError] = useState('')
   const [notice, setNotice] = useState('')
   const [live, setLive] = useState<BotData | null>(null)
@@ -35,7 +35,7 @@ export function BotDetail({ id, role }: { id: string; role: Role }) {
   const error = actError || loadError
   const act = async (action: BotAction) => {
     try {
-      await api<ActionDone>('POST', `/api/v1/bots/${encodeURIComponent(id)}/${action}`)
+      await call('POST /api/v1/bots/{bot_id}/{action}', { params: { bot_id: id, action } })
       setNotice(`${action} requested`)
       setActError('')
       await reload()
@@ -90,7 +90,7 @@ export function BotDetail({ id, role }: { id: string; role: Role }) {
                 danger
                 question={<>Delete bot <b>{id}</b> and its configuration history?</>}
                 onConfirm={async () => {
-                  await api<unknown>('DELETE', `/api/v1/bots/${encodeURIComponent(id)}`)
+                  await call('DELETE /api/v1/bots/{bot_id}', { params: { bot_id: id } })
                   go('')
                 }}
               />
@@ -170,13 +170,14 @@ function LatencyPanel({ id }: { id: string }) {
   const [stage, setStage] = useState<string>('')
   const step = range === '5 min' ? 1_000 : range === '1 h' ? 60_000 : 300_000
   // The range ends now at each fetch.
-  const { data, error } = useApi<LatencyRange>(
-    `/api/v1/latency?scope=${encodeURIComponent(`bot:${id}`)}&step_ms=${step}`,
+  const { data, error } = useApi(
+    'GET /api/v1/latency',
+    { query: { scope: `bot:${id}`, step_ms: step } },
     {
       intervalMs: RANGES[range].refresh,
-      fresh: (path) => {
+      fresh: (args) => {
         const to = Date.now()
-        return `${path}&from=${to - RANGES[range].ms}&to=${to}`
+        return { ...args, query: { ...args.query, from: to - RANGES[range].ms, to } }
       },
     },
   )
@@ -233,9 +234,9 @@ function ConfigHistory({ id, latest }: { id: string; latest: number }) {
   useEffect(() => {
     for (const v of [a, b])
       if (!(v in bodies))
-        api<ConfigVersion>('GET', `/api/v1/configs/${encodeURIComponent(id)}?version=${v}`)
+        call('GET /api/v1/configs/{config_id}', { params: { config_id: id }, query: { version: v } })
           .then((r) => setBodies((m) => ({ ...m, [v]: r })))
-          .catch((e) => setError(e.message))
+          .catch((e: unknown) => setError(e instanceof Error ? e.message : String(e)))
   }, [a, b, id])
   const versions = Array.from({ length: latest }, (_, i) => i + 1)
   const from = bodies[a]
@@ -289,7 +290,7 @@ function nearChange(lines: { kind: string }[], i: number): boolean {
 }
 
 function LogTail({ id }: { id: string }) {
-  const tail = useApi<BotLogs>(`/api/v1/system/logs/${encodeURIComponent(id)}?tail=200`)
+  const tail = useApi('GET /api/v1/system/logs/{bot_id}', { params: { bot_id: id }, query: { tail: 200 } })
   const [streamed, setStreamed] = useState<LogLine[]>([])
   const [filter, setFilter] = useState('')
   useStream('logs', [`bot:${id}`], (m) => {

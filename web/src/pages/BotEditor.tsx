@@ -1,10 +1,20 @@
 import { useEffect, useState } from 'react'
-import { api, ApiError, BOT_TYPES, isRecord, type FieldError } from '../api'
+import { ApiError, BOT_TYPES, call, isRecord, type FieldError } from '../api'
 import { SchemaForm } from '../components/SchemaForm'
-import type { BotConfig, BotCreated, BotWithConfig, ConfigUpdated, NodeList } from '../generated/api'
+import type { BotConfig, ConfigUpdated } from '../generated/api'
 import { useApi } from '../hooks'
 import { go } from '../router'
-import type { JsonSchema } from '../schema'
+
+/**
+ * The configuration as edited, as the API takes it (`null` while there is none). The form built
+ * it from a stored configuration or template of the bot type's JSON Schema; the gateway checks
+ * it and its errors show at their fields.
+ */
+function asBotConfig(config: unknown): BotConfig | null {
+  // Narrowing cast: the value comes from the JSON Schema-driven form (a field may hold text the
+  // gateway refuses), so only the gateway can say whether it is a `BotConfig`.
+  return isRecord(config) ? (config as BotConfig) : null
+}
 
 /** Creates a bot from its type's template (`id` undefined) or edits an existing bot's config. */
 export function BotEditor({ id }: { id?: string }) {
@@ -19,14 +29,14 @@ export function BotEditor({ id }: { id?: string }) {
   const [result, setResult] = useState<ConfigUpdated | null>(null)
   const [busy, setBusy] = useState(false)
 
-  const nodeList = useApi<NodeList>('/api/v1/nodes')
+  const nodeList = useApi('GET /api/v1/nodes', {})
   const nodes = nodeList.data?.nodes.map((n) => n.node_id) ?? []
   useEffect(() => {
     const ids = nodeList.data?.nodes.map((n) => n.node_id) ?? []
     if (ids.length && !ids.includes('local')) setNodeId(ids[0])
   }, [nodeList.data])
   // Existing bot: its current config and version.
-  const existing = useApi<BotWithConfig>(id ? `/api/v1/bots/${encodeURIComponent(id)}` : null)
+  const existing = useApi('GET /api/v1/bots/{bot_id}', id ? { params: { bot_id: id } } : null)
   useEffect(() => {
     const r = existing.data
     if (!r) return
@@ -36,8 +46,8 @@ export function BotEditor({ id }: { id?: string }) {
     setVersion(r.config?.version ?? null)
   }, [existing.data])
   // The type's schema, and for a new bot its template.
-  const schema = useApi<JsonSchema>(`/api/v1/configs/schemas/${botType}`)
-  const template = useApi<BotConfig>(id ? null : `/api/v1/configs/templates/${botType}`)
+  const schema = useApi('GET /api/v1/configs/schemas/{bot_type}', { params: { bot_type: botType } })
+  const template = useApi('GET /api/v1/configs/templates/{bot_type}', id ? null : { params: { bot_type: botType } })
   useEffect(() => {
     if (template.data) setConfig(template.data)
   }, [template.data])
@@ -54,12 +64,18 @@ export function BotEditor({ id }: { id?: string }) {
     setMessage('')
     setResult(null)
     try {
+      const body = asBotConfig(config)
+      if (!body) return
       if (!id) {
-        const r = await api<BotCreated>('POST', '/api/v1/bots', { config, node_id: nodeId })
+        const r = await call('POST /api/v1/bots', { body: { config: body, node_id: nodeId } })
         if (r.bot) go('bots', r.bot.bot_id)
         else go('')
       } else {
-        const r = await api<ConfigUpdated>('PUT', `/api/v1/bots/${encodeURIComponent(id)}`, { config }, { 'if-match': String(version) })
+        const r = await call('PUT /api/v1/bots/{bot_id}', {
+          params: { bot_id: id },
+          body: { config: body },
+          headers: { 'if-match': String(version) },
+        })
         setVersion(r.version)
         setResult(r)
       }

@@ -1,7 +1,7 @@
 import { useState } from 'react'
 import { can, fmtNs, fmtStatus, fmtUsd, isFleetMessage, type FleetBotRow, type FleetData, type Role, type StageLatency } from '../api'
 import { Table, type Column } from '../components/Table'
-import type { NodeList, NodeRow, Percentiles } from '../generated/api'
+import type { NodeRow, Percentiles } from '../generated/api'
 import { useApi, useStream } from '../hooks'
 import { go } from '../router'
 
@@ -19,7 +19,7 @@ export function Fleet({ role }: { role: Role }) {
       setUpdatedAt(m.at)
     }
   })
-  const nodes = useApi<NodeList>('/api/v1/nodes', { intervalMs: 5_000 }).data?.nodes ?? []
+  const nodes = useApi('GET /api/v1/nodes', {}, { intervalMs: 5_000 }).data?.nodes ?? []
   const now = Date.now()
   const fleetStage = data ? decisionStage(data.latency_ns) : null
   const botColumns: Column<FleetBotRow>[] = [

@@ -1,6 +1,5 @@
 import { useState } from 'react'
-import { api, ApiError, setToken, type Role } from '../api'
-import type { Session } from '../generated/api'
+import { ApiError, call, setToken, type Role } from '../api'
 
 /** Password login (a 12 h session) or an API token pasted in. */
 export function Login({ onLogin }: { onLogin: (name: string, role: Role) => void }) {
@@ -17,10 +16,10 @@ export function Login({ onLogin }: { onLogin: (name: string, role: Role) => void
     try {
       if (mode === 'password') {
         setToken(null)
-        const r = await api<Session>('POST', '/api/v1/auth/login', { name, password })
+        const r = await call('POST /api/v1/auth/login', { body: { name, password } })
         setToken(r.token)
       } else setToken(token.trim())
-      const me = await api<{ name: string; role: Role }>('GET', '/api/v1/auth/me')
+      const me = await call('GET /api/v1/auth/me')
       onLogin(me.name, me.role)
     } catch (err) {
       setToken(null)

@@ -2,7 +2,6 @@ import { useState } from 'react'
 import { isBotMessage } from '../api'
 import { Chart } from '../components/Chart'
 import { Table, type Column } from '../components/Table'
-import type { BotList } from '../generated/api'
 import { useApi, useStream } from '../hooks'
 import { outputsOf, type MarketOpportunity, type MarketPair, type MarketView } from '../outputs'
 
@@ -38,7 +37,7 @@ const OPPORTUNITY_COLUMNS: Column<MarketOpportunity>[] = [
  * profit_usd}], alerts: [{pair, message, since}]}` (bots/src/dashboard.rs).
  */
 export function Market() {
-  const bots = useApi<BotList>('/api/v1/bots')
+  const bots = useApi('GET /api/v1/bots', {})
   const dashboards = bots.data
     ? bots.data.bots.filter((b) => b.bot_type === 'real_time_dashboard').map((b) => b.bot_id)
     : bots.error

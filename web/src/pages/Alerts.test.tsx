@@ -1,0 +1,33 @@
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { cleanup, fireEvent, render, waitFor } from '@testing-library/react'
+import { Alerts } from './Alerts'
+
+afterEach(() => {
+  cleanup()
+  vi.unstubAllGlobals()
+})
+
+function answer(body: unknown): Response {
+  return new Response(JSON.stringify(body), { status: 200, headers: { 'content-type': 'application/json' } })
+}
+
+describe('the rule form', () => {
+  it('PUTs the rule as kind, webhook and the kind parameters, numbers parsed and empty optional ones left out', async () => {
+    const fetch = vi.fn(async (path: string, init: RequestInit) => {
+      if (init.method === 'PUT') return answer({ rule_id: 'r 1', kind: 'p99_above', stage: 'decided', budget_ns: 5000, webhook: '' })
+      return answer(path === '/api/v1/alerts' ? { alerts: [] } : { rules: [] })
+    })
+    vi.stubGlobal('fetch', fetch)
+    const r = render(<Alerts role="admin" />)
+    fireEvent.change(r.getByLabelText('Rule id'), { target: { value: 'r 1' } })
+    fireEvent.change(r.getByLabelText('Kind'), { target: { value: 'p99_above' } })
+    fireEvent.change(r.getByLabelText(/^stage/), { target: { value: ' decided ' } })
+    fireEvent.change(r.getByLabelText(/^budget_ns/), { target: { value: '5000' } })
+    fireEvent.click(r.getByRole('button', { name: 'Save rule' }))
+    await r.findByText('rule r 1 saved')
+    const put = fetch.mock.calls.find(([, init]) => init.method === 'PUT')
+    expect(put?.[0]).toBe('/api/v1/alerts/rules/r%201')
+    expect(put?.[1].body).toBe('{"kind":"p99_above","webhook":"","stage":"decided","budget_ns":5000}')
+    await waitFor(() => expect(fetch.mock.calls.filter(([p]) => p === '/api/v1/alerts/rules').length).toBeGreaterThan(1))
+  })
+})
