@@ -80,9 +80,15 @@ impl Store {
             .ok()
             .and_then(|v| v["kind"].as_str().map(String::from))
             .unwrap_or_default();
+        // One transaction: a reader never sees the rule missing between the two.
+        let mut tx = self
+            .pool()
+            .begin()
+            .await
+            .map_err(db("starting a transaction"))?;
         sqlx::query("DELETE FROM alert_rules WHERE rule_id = $1")
             .bind(&rule.rule_id)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await
             .map_err(db("replacing a rule"))?;
         sqlx::query("INSERT INTO alert_rules (rule_id, kind, params, webhook, created_at) VALUES ($1, $2, $3, $4, $5)")
@@ -91,10 +97,10 @@ impl Store {
             .bind(params)
             .bind(&rule.webhook)
             .bind(self.now_ms())
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await
             .map_err(db("storing a rule"))?;
-        Ok(())
+        tx.commit().await.map_err(db("committing a rule"))
     }
 
     /// Every rule.
@@ -157,9 +163,15 @@ impl Store {
         match (current.as_deref(), active) {
             (Some("active"), true) | (None | Some("resolved"), false) => Ok(false),
             (_, true) => {
+                // One transaction: the alert is never missing between the two.
+                let mut tx = self
+                    .pool()
+                    .begin()
+                    .await
+                    .map_err(db("starting a transaction"))?;
                 sqlx::query("DELETE FROM alerts WHERE alert_id = $1")
                     .bind(id)
-                    .execute(self.pool())
+                    .execute(&mut *tx)
                     .await
                     .map_err(db("replacing an alert"))?;
                 sqlx::query("INSERT INTO alerts (alert_id, rule_id, target, message, state, started_at, resolved_at) VALUES ($1, $2, $3, $4, 'active', $5, 0)")
@@ -168,9 +180,10 @@ impl Store {
                     .bind(target)
                     .bind(message)
                     .bind(now)
-                    .execute(self.pool())
+                    .execute(&mut *tx)
                     .await
                     .map_err(db("raising an alert"))?;
+                tx.commit().await.map_err(db("committing an alert"))?;
                 Ok(true)
             }
             (_, false) => {
