@@ -80,27 +80,22 @@ impl Store {
             .ok()
             .and_then(|v| v["kind"].as_str().map(String::from))
             .unwrap_or_default();
-        // One transaction: a reader never sees the rule missing between the two.
-        let mut tx = self
-            .pool()
-            .begin()
-            .await
-            .map_err(db("starting a transaction"))?;
-        sqlx::query("DELETE FROM alert_rules WHERE rule_id = $1")
-            .bind(&rule.rule_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db("replacing a rule"))?;
-        sqlx::query("INSERT INTO alert_rules (rule_id, kind, params, webhook, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(&rule.rule_id)
-            .bind(kind)
-            .bind(params)
-            .bind(&rule.webhook)
-            .bind(self.now_ms())
-            .execute(&mut *tx)
-            .await
-            .map_err(db("storing a rule"))?;
-        tx.commit().await.map_err(db("committing a rule"))
+        // One statement (SQLite and PostgreSQL): a reader never sees the rule missing, and two
+        // writers of one id do not collide.
+        sqlx::query(
+            "INSERT INTO alert_rules (rule_id, kind, params, webhook, created_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (rule_id) DO UPDATE SET kind = excluded.kind, params = excluded.params, \
+             webhook = excluded.webhook, created_at = excluded.created_at",
+        )
+        .bind(&rule.rule_id)
+        .bind(kind)
+        .bind(params)
+        .bind(&rule.webhook)
+        .bind(self.now_ms())
+        .execute(self.pool())
+        .await
+        .map_err(db("storing a rule"))?;
+        Ok(())
     }
 
     /// Every rule.
@@ -153,51 +148,52 @@ impl Store {
         message: &str,
         active: bool,
     ) -> Result<bool, StoreError> {
-        let current: Option<String> = sqlx::query("SELECT state FROM alerts WHERE alert_id = $1")
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await
-            .map_err(db("reading an alert"))?
-            .and_then(|r| r.try_get("state").ok());
+        // Each change is one conditional statement, so two evaluations at once (the loop and
+        // `POST /api/v1/alerts/evaluate`) raise or resolve an alert once between them: the one
+        // whose statement changed a row reports it (and delivers its webhook).
         let now = self.now_ms();
-        match (current.as_deref(), active) {
-            (Some("active"), true) | (None | Some("resolved"), false) => Ok(false),
-            (_, true) => {
-                // One transaction: the alert is never missing between the two.
-                let mut tx = self
-                    .pool()
-                    .begin()
-                    .await
-                    .map_err(db("starting a transaction"))?;
-                sqlx::query("DELETE FROM alerts WHERE alert_id = $1")
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db("replacing an alert"))?;
-                sqlx::query("INSERT INTO alerts (alert_id, rule_id, target, message, state, started_at, resolved_at) VALUES ($1, $2, $3, $4, 'active', $5, 0)")
-                    .bind(id)
-                    .bind(rule)
-                    .bind(target)
-                    .bind(message)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db("raising an alert"))?;
-                tx.commit().await.map_err(db("committing an alert"))?;
-                Ok(true)
-            }
-            (_, false) => {
-                sqlx::query(
-                    "UPDATE alerts SET state = 'resolved', resolved_at = $1 WHERE alert_id = $2",
-                )
-                .bind(now)
-                .bind(id)
-                .execute(self.pool())
-                .await
-                .map_err(db("resolving an alert"))?;
-                Ok(true)
-            }
+        let changed = |r: sqlx::any::AnyQueryResult| r.rows_affected() > 0;
+        if !active {
+            let r = sqlx::query(
+                "UPDATE alerts SET state = 'resolved', resolved_at = $1 WHERE alert_id = $2 AND state = 'active'",
+            )
+            .bind(now)
+            .bind(id)
+            .execute(self.pool())
+            .await
+            .map_err(db("resolving an alert"))?;
+            return Ok(changed(r));
         }
+        // Raised again: the resolved row becomes active with this firing's details.
+        let r = sqlx::query(
+            "UPDATE alerts SET rule_id = $2, target = $3, message = $4, state = 'active', started_at = $5, resolved_at = 0 \
+             WHERE alert_id = $1 AND state <> 'active'",
+        )
+        .bind(id)
+        .bind(rule)
+        .bind(target)
+        .bind(message)
+        .bind(now)
+        .execute(self.pool())
+        .await
+        .map_err(db("raising an alert"))?;
+        if changed(r) {
+            return Ok(true);
+        }
+        // Never raised before (or active already: then nothing changes).
+        let r = sqlx::query(
+            "INSERT INTO alerts (alert_id, rule_id, target, message, state, started_at, resolved_at) \
+             VALUES ($1, $2, $3, $4, 'active', $5, 0) ON CONFLICT (alert_id) DO NOTHING",
+        )
+        .bind(id)
+        .bind(rule)
+        .bind(target)
+        .bind(message)
+        .bind(now)
+        .execute(self.pool())
+        .await
+        .map_err(db("raising an alert"))?;
+        Ok(changed(r))
     }
 }
 

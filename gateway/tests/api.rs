@@ -808,3 +808,48 @@ async fn api_contract_on_postgres() {
     };
     exercise(&url).await;
 }
+
+/// A bot row whose id is not a bot id (a database edited by hand) is left out of its node's
+/// desired state; the node's other bots are still served.
+#[tokio::test]
+async fn a_stored_bot_id_that_is_not_one_leaves_the_rest_of_the_node_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("g.db").display());
+    let store = Store::connect(&url).await.unwrap();
+    store.add_token("adm", "admin", Role::Admin).await.unwrap();
+    let app = router(AppState::new(store).await.unwrap());
+    let mut config = template("enhanced_arbitrage");
+    config["bot_id"] = json!("good-1");
+    let (s, body) = call(
+        &app,
+        "POST",
+        "/api/v1/bots",
+        Some("adm"),
+        Some(json!({"config": config, "node_id": "n1"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    // The same database, edited behind the gateway's back.
+    let raw = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query("INSERT INTO bots (bot_id, bot_type, node_id, desired_state, created_at, updated_at) VALUES ('bad id/..', 'enhanced_arbitrage', 'n1', 'running', 0, 0)")
+        .execute(&raw)
+        .await
+        .unwrap();
+    raw.close().await;
+    let (s, body) = call(
+        &app,
+        "GET",
+        "/api/v1/agent/desired?node_id=n1&index=0&wait_ms=0",
+        Some("adm"),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let ids: Vec<&str> = body["bots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["bot_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["good-1"]);
+}

@@ -196,12 +196,20 @@ fn routes(doc: &Value) -> String {
             if responses.contains_key("101") {
                 continue; // WebSockets: `stream()`.
             }
+            let json_answer = responses.iter().any(|(status, r)| {
+                status.starts_with('2')
+                    && r.get("content")
+                        .is_none_or(|c| c.get("application/json").is_some())
+            });
+            if !json_answer {
+                continue; // Prometheus text: not for `call()`, which reads JSON.
+            }
             let (mut params, mut query) = (Vec::new(), Vec::new());
             for p in op["parameters"].as_array().unwrap() {
                 let name = p["name"].as_str().unwrap();
                 let ty = ts(&p["schema"], "    ");
                 match p["in"].as_str().unwrap() {
-                    "path" => params.push(format!("{}: string", quoted_key(name))),
+                    "path" => params.push(format!("{}: {ty}", quoted_key(name))),
                     "query" => query.push(format!(
                         "{}{}: {ty}",
                         quoted_key(name),

@@ -535,9 +535,10 @@ pub struct FleetBotRow {
     pub status: Option<sniperforge_protocol::fleet::NodeBotStatus>,
     /// When it last reported, unix ms.
     pub reported_at: Option<i64>,
-    /// Its `trades_executed` counter as reported.
+    /// Its reported `trades_executed` counter (`null` until it reports one that is a whole
+    /// number).
     pub trades_executed: Option<u64>,
-    /// Its `profit_usd` counter as reported.
+    /// Its reported `profit_usd` counter (`null` until it reports one that is a number).
     pub profit_usd: Option<f64>,
     /// Stage → its merged latency, ns.
     pub latency_ns: std::collections::BTreeMap<String, Percentiles>,

@@ -631,13 +631,13 @@ export type FleetBotRow = {
   latency_ns: Partial<Record<string, Percentiles>>
   /** Node it runs on. */
   node_id: string
-  /** Its `profit_usd` counter as reported. */
+  /** Its reported `profit_usd` counter (`null` until it reports one that is a number). */
   profit_usd: (number | null)
   /** When it last reported, unix ms. */
   reported_at: (number | null)
   /** Its last reported status (`null` until its agent reports). */
   status: (NodeBotStatus | null)
-  /** Its `trades_executed` counter as reported. */
+  /** Its reported `trades_executed` counter (`null` until it reports one that is a whole number). */
   trades_executed: (number | null)
 }
 
@@ -1282,7 +1282,7 @@ export interface Routes {
     answer: BotStatusBody
   }
   'POST /api/v1/bots/{bot_id}/{action}': {
-    params: { bot_id: string; action: string }
+    params: { bot_id: string; action: BotAction }
     query: Record<string, never>
     body: never
     answer: ActionDone
@@ -1300,13 +1300,13 @@ export interface Routes {
     answer: ConfigCreated
   }
   'GET /api/v1/configs/schemas/{bot_type}': {
-    params: { bot_type: string }
+    params: { bot_type: BotType }
     query: Record<string, never>
     body: never
     answer: Record<string, unknown>
   }
   'GET /api/v1/configs/templates/{bot_type}': {
-    params: { bot_type: string }
+    params: { bot_type: BotType }
     query: Record<string, never>
     body: never
     answer: BotConfig
@@ -1376,11 +1376,5 @@ export interface Routes {
     query: { bot_type?: string; node_id?: string }
     body: never
     answer: FleetMetrics
-  }
-  'GET /metrics': {
-    params: Record<string, never>
-    query: Record<string, never>
-    body: never
-    answer: string
   }
 }

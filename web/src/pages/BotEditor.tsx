@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'react'
 import { ApiError, BOT_TYPES, call, isRecord, type FieldError } from '../api'
 import { SchemaForm } from '../components/SchemaForm'
-import type { BotConfig, ConfigUpdated } from '../generated/api'
+import type { BotConfig, BotType, ConfigUpdated } from '../generated/api'
 import { useApi } from '../hooks'
 import { go } from '../router'
 
@@ -16,9 +16,14 @@ function asBotConfig(config: unknown): BotConfig | null {
   return isRecord(config) ? (config as BotConfig) : null
 }
 
+/** `name` as a bot type the UI knows, or null (a stored row may name one it does not). */
+function botTypeOf(name: string): BotType | null {
+  return BOT_TYPES.find((t) => t === name) ?? null
+}
+
 /** Creates a bot from its type's template (`id` undefined) or edits an existing bot's config. */
 export function BotEditor({ id }: { id?: string }) {
-  const [botType, setBotType] = useState<string>(BOT_TYPES[0])
+  const [botType, setBotType] = useState<BotType>(BOT_TYPES[0])
   const [nodeId, setNodeId] = useState('local')
   // The configuration as edited: free-form until the server has validated it (a number field
   // may hold the text typed, so the server says what is wrong with it).
@@ -40,7 +45,8 @@ export function BotEditor({ id }: { id?: string }) {
   useEffect(() => {
     const r = existing.data
     if (!r) return
-    setBotType(r.bot.bot_type)
+    const t = botTypeOf(r.bot.bot_type)
+    if (t) setBotType(t)
     setNodeId(r.bot.node_id)
     setConfig(r.config?.body ?? null)
     setVersion(r.config?.version ?? null)
@@ -52,7 +58,9 @@ export function BotEditor({ id }: { id?: string }) {
     if (template.data) setConfig(template.data)
   }, [template.data])
   const loadError = existing.error || schema.error || template.error
-  const chooseType = (t: string) => {
+  const chooseType = (name: string) => {
+    const t = botTypeOf(name)
+    if (!t) return
     setBotType(t)
     setErrors([])
     setMessage('')
@@ -65,7 +73,10 @@ export function BotEditor({ id }: { id?: string }) {
     setResult(null)
     try {
       const body = asBotConfig(config)
-      if (!body) return
+      if (!body) {
+        setMessage('the configuration has not loaded yet')
+        return
+      }
       if (!id) {
         const r = await call('POST /api/v1/bots', { body: { config: body, node_id: nodeId } })
         if (r.bot) go('bots', r.bot.bot_id)
