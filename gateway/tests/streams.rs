@@ -14,6 +14,19 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
+mod common;
+
+/// The OpenAPI document, and what either stream may send as it says (`x-server-message` of
+/// the two `101` answers).
+static STREAMS: std::sync::LazyLock<(Value, Value)> = std::sync::LazyLock::new(|| {
+    let doc = sniperforge_gateway::openapi::document();
+    let sent =
+        |path: &str| doc["paths"][path]["get"]["responses"]["101"]["x-server-message"].clone();
+    let either = json!({"anyOf": [sent("/api/v1/ws/metrics"), sent("/api/v1/ws/logs")]});
+    (doc, either)
+});
+
+/// The next text message, which must be what the document says a stream sends.
 async fn next_json(ws: &mut Ws) -> Value {
     loop {
         let msg = tokio::time::timeout(Duration::from_secs(5), ws.next())
@@ -22,9 +35,50 @@ async fn next_json(ws: &mut Ws) -> Value {
             .unwrap()
             .unwrap();
         if let Message::Text(t) = msg {
-            return serde_json::from_str(t.as_str()).unwrap();
+            let v: Value = serde_json::from_str(t.as_str()).unwrap();
+            let (doc, sent) = &*STREAMS;
+            if let Err(e) = common::schema::check(&v, sent, doc) {
+                panic!("a stream sent what its document does not describe: {e}\n{v}");
+            }
+            return v;
         }
     }
+}
+
+#[test]
+fn the_check_refuses_what_a_schema_forbids() {
+    let doc = serde_json::json!({"components": {"schemas": {"A": {"type": "object", "required": ["n"], "properties": {"n": {"type": "integer", "minimum": 0}}, "additionalProperties": false}}}});
+    let a = serde_json::json!({"$ref": "#/components/schemas/A"});
+    assert!(common::schema::check(&serde_json::json!({"n": 1}), &a, &doc).is_ok());
+    for bad in [
+        serde_json::json!({"n": -1}),
+        serde_json::json!({"n": 1.5}),
+        serde_json::json!({}),
+        serde_json::json!({"n": 1, "m": 2}),
+        serde_json::json!([1]),
+    ] {
+        assert!(common::schema::check(&bad, &a, &doc).is_err(), "{bad}");
+    }
+    let one = serde_json::json!({"oneOf": [{"type": "integer"}, {"type": "number"}]});
+    assert!(
+        common::schema::check(&serde_json::json!(1), &one, &doc).is_err(),
+        "1 matches both"
+    );
+    assert!(common::schema::check(&serde_json::json!(1.5), &one, &doc).is_ok());
+}
+
+#[test]
+fn the_streams_messages_are_each_one_kind() {
+    // A fleet, bot or node topic message matches exactly one of the metrics stream's kinds.
+    let (doc, _) = &*STREAMS;
+    let metrics =
+        &doc["paths"]["/api/v1/ws/metrics"]["get"]["responses"]["101"]["x-server-message"];
+    let error = json!({"error": {"code": "bad_topic", "message": "no"}});
+    common::schema::check(&error, metrics, doc).unwrap();
+    let node = json!({"topic": "node:n1", "at": 1, "data": {"node": {"node_id": "n1", "hostname": "h", "cores": 1, "isolated_cores": [], "memory_mb": 1, "backend": "process", "registered_at": 0, "last_heartbeat": 0}, "bots": 0, "latency_ns": {}}});
+    common::schema::check(&node, metrics, doc).unwrap();
+    let neither = json!({"topic": "fleet", "at": 1, "data": {"bots": 0}});
+    assert!(common::schema::check(&neither, metrics, doc).is_err());
 }
 
 async fn send(ws: &mut Ws, v: Value) {

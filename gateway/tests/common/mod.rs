@@ -179,6 +179,8 @@ pub async fn store_with_tokens(
 
 pub use sniperforge_testkit::skip_unless_ci;
 
+pub mod schema;
+
 /// A throwaway PostgreSQL cluster and its URL, or `None` (saying `test` is skipped) without
 /// the server binaries. Under CI (`CI` set) a missing server fails the test instead: CI
 /// installs PostgreSQL, so its absence is a broken run, not a skip.
