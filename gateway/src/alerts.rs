@@ -24,8 +24,9 @@ pub enum RuleKind {
         /// Silence that counts as down.
         after_s: u64,
     },
-    /// A bot reports status `error`.
-    BotError,
+    /// A bot reports status `error`. (A struct variant, not a unit one, so that
+    /// `deny_unknown_fields` refuses extra fields for it as for every other kind.)
+    BotError {},
     /// A node has not sent a heartbeat for `after_s` seconds.
     NodeLost {
         /// Silence that counts as lost.
@@ -164,26 +165,14 @@ impl Store {
             .map_err(db("resolving an alert"))?;
             return Ok(changed(r));
         }
-        // Raised again: the resolved row becomes active with this firing's details.
-        let r = sqlx::query(
-            "UPDATE alerts SET rule_id = $2, target = $3, message = $4, state = 'active', started_at = $5, resolved_at = 0 \
-             WHERE alert_id = $1 AND state <> 'active'",
-        )
-        .bind(id)
-        .bind(rule)
-        .bind(target)
-        .bind(message)
-        .bind(now)
-        .execute(self.pool())
-        .await
-        .map_err(db("raising an alert"))?;
-        if changed(r) {
-            return Ok(true);
-        }
-        // Never raised before (or active already: then nothing changes).
+        // Raised, or raised again (a resolved row becomes active with this firing's details);
+        // nothing changes while it is active.
         let r = sqlx::query(
             "INSERT INTO alerts (alert_id, rule_id, target, message, state, started_at, resolved_at) \
-             VALUES ($1, $2, $3, $4, 'active', $5, 0) ON CONFLICT (alert_id) DO NOTHING",
+             VALUES ($1, $2, $3, $4, 'active', $5, 0) \
+             ON CONFLICT (alert_id) DO UPDATE SET rule_id = excluded.rule_id, target = excluded.target, \
+             message = excluded.message, state = 'active', started_at = excluded.started_at, resolved_at = 0 \
+             WHERE alerts.state <> 'active'",
         )
         .bind(id)
         .bind(rule)
@@ -261,7 +250,7 @@ pub fn firing(kind: &RuleKind, input: &Inputs<'_>) -> (Vec<String>, Vec<(String,
                 }
             }
         }
-        RuleKind::BotError => {
+        RuleKind::BotError {} => {
             for b in bots {
                 watched.push(b.bot_id.clone());
                 if let Some(r) = reports.get(&b.bot_id)
@@ -798,7 +787,7 @@ mod tests {
             ),
         ];
         assert_eq!(
-            run(RuleKind::BotError, &bots, &[], &reports),
+            run(RuleKind::BotError {}, &bots, &[], &reports),
             ["broken", "halted"]
         );
         assert_eq!(

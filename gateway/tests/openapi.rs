@@ -157,6 +157,7 @@ async fn document_matches_the_router_and_its_roles() {
     let node = &schemas["NodeInfo"]["properties"];
     assert_eq!(node["hostname"]["maxLength"], wire::HOSTNAME_MAX);
     assert_eq!(node["backend"]["enum"], json!(wire::BACKENDS));
+    assert_eq!(node["memory_mb"]["maximum"], wire::MEMORY_MB_MAX);
     let cpus = sniperforge_protocol::cpus::MAX_CPU;
     assert_eq!(node["isolated_cores"]["maxItems"], cpus);
     assert_eq!(node["isolated_cores"]["items"]["maximum"], cpus - 1);

@@ -16,11 +16,6 @@ pub fn bot_config_ref(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({"$ref": "#/components/schemas/BotConfig"})
 }
 
-/// [`bot_config_ref`], or `null`.
-pub fn bot_config_or_null(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    schemars::json_schema!({"oneOf": [{"$ref": "#/components/schemas/BotConfig"}, {"type": "null"}]})
-}
-
 /// Any JSON value (a bot's counters as it wrote them, audit details).
 pub fn any_value(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!(true)
