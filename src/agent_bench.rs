@@ -33,13 +33,19 @@ pub struct AgentBenchArgs {
 
 const DEADLINE: Duration = Duration::from_secs(300);
 
-struct Api {
-    ep: Endpoint,
-    token: String,
+/// The gateway's API with a token.
+pub(crate) struct Api {
+    pub(crate) ep: Endpoint,
+    pub(crate) token: String,
 }
 
 impl Api {
-    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+    pub(crate) async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
         let r = self
             .ep
             .request(
@@ -58,7 +64,7 @@ impl Api {
 }
 
 /// The control port and secret the agent gave a bot (from its record), once it exists.
-fn control_port(node_dir: &Path, bot_id: &str) -> Option<(u16, String)> {
+pub(crate) fn control_port(node_dir: &Path, bot_id: &str) -> Option<(u16, String)> {
     let record: Value = serde_json::from_slice(
         &std::fs::read(node_dir.join("agent/bots").join(format!("{bot_id}.json"))).ok()?,
     )
@@ -102,7 +108,7 @@ async fn reported(api: &Api, bot_id: &str) -> String {
         .unwrap_or_default()
 }
 
-async fn wait_until<F, Fut>(what: &str, mut check: F) -> anyhow::Result<Duration>
+pub(crate) async fn wait_until<F, Fut>(what: &str, mut check: F) -> anyhow::Result<Duration>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -117,7 +123,7 @@ where
     Ok(start.elapsed())
 }
 
-fn pct(sorted: &[f64], q: f64) -> f64 {
+pub(crate) fn pct(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
@@ -129,6 +135,33 @@ fn summary(mut ms: Vec<f64>) -> Value {
     ms.sort_by(f64::total_cmp);
     json!({"n": ms.len(), "p50_ms": pct(&ms, 0.5), "p99_ms": pct(&ms, 0.99),
            "p999_ms": pct(&ms, 0.999), "max_ms": ms.last().copied().unwrap_or(0.0)})
+}
+
+/// An agent process for `gateway` (its admin token) with its data in `node_dir`; its bots stop
+/// with it.
+pub(crate) fn spawn_agent(
+    gateway: &LocalGateway,
+    node_dir: &Path,
+    node_id: &str,
+    extra: &[String],
+) -> anyhow::Result<Child> {
+    let mut cmd = std::process::Command::new(std::env::current_exe()?);
+    cmd.args([
+        "agent",
+        "--gateway",
+        &format!("http://{}", gateway.addr),
+        "--node-id",
+        node_id,
+        "--stop-bots-on-exit",
+        "--token-file",
+    ])
+    .arg(gateway.dir.join("admin.token"))
+    .arg("--data-dir")
+    .arg(node_dir)
+    .args(extra)
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null());
+    Ok(Child(cmd.spawn().context("starting the agent")?))
 }
 
 pub async fn run(a: &AgentBenchArgs) -> anyhow::Result<()> {
@@ -147,27 +180,11 @@ pub async fn run(a: &AgentBenchArgs) -> anyhow::Result<()> {
         token: gateway.token.clone(),
     };
     let node_dir = work.join("node");
-    let mut cmd = std::process::Command::new(std::env::current_exe()?);
-    cmd.args([
-        "agent",
-        "--gateway",
-        &format!("http://{}", gateway.addr),
-        "--node-id",
-        "bench",
-        "--stop-bots-on-exit",
-        "--backend",
-        &a.backend,
-        "--token-file",
-    ])
-    .arg(work.join("gateway").join("admin.token"))
-    .arg("--data-dir")
-    .arg(&node_dir)
-    .stdout(std::process::Stdio::null())
-    .stderr(std::process::Stdio::null());
+    let mut extra = vec!["--backend".to_string(), a.backend.clone()];
     if let Some(bus) = &a.systemd_bus {
-        cmd.args(["--systemd-bus", bus]);
+        extra.extend(["--systemd-bus".to_string(), bus.clone()]);
     }
-    let agent = Child(cmd.spawn().context("starting the agent")?);
+    let agent = spawn_agent(&gateway, &node_dir, "bench", &extra)?;
     wait_until("the agent to register", || async {
         api.call("GET", "/api/v1/nodes", None)
             .await

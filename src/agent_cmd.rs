@@ -76,6 +76,18 @@ pub struct AgentArgs {
     /// agent's own account. `--bot-user ''` keeps the agent's account.
     #[arg(long)]
     pub bot_user: Option<String>,
+    /// Replace a bot (warm handover) whose /health fails this many reports in a row (one a
+    /// second); 0: never.
+    #[arg(long, default_value_t = sniperforge_agent::HEALTH_FAILURES)]
+    pub health_failures: u32,
+    /// How long a warm handover's new instance has to pass /health in standby, ms (then it is
+    /// stopped and the running instance trades on).
+    #[arg(long, default_value_t = sniperforge_agent::READY_DEADLINE.as_millis() as u64)]
+    pub handover_ready_ms: u64,
+    /// Stop a bot before starting its new instance on a restart or cold change, instead of
+    /// handing over warm (seconds blind to the market: a baseline to compare with).
+    #[arg(long)]
+    pub cold_restarts: bool,
 }
 
 /// The account bots run as: `--bot-user`, or `sniperforge-bot` for a root agent where it
@@ -226,6 +238,9 @@ pub fn run(a: AgentArgs) -> ExitCode {
             heartbeat_interval: Duration::from_secs(5),
             stop_bots_on_exit: a.stop_bots_on_exit,
             bot_user,
+            health_failures: a.health_failures,
+            handover_ready: Duration::from_millis(a.handover_ready_ms),
+            cold_restarts: a.cold_restarts,
         };
         Agent::new(opts, backend).run(shutdown_signal()).await;
         ExitCode::SUCCESS

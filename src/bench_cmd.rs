@@ -23,6 +23,11 @@ pub fn run(command: &BenchCommand) -> ExitCode {
             .build()
             .map_err(anyhow::Error::from)
             .and_then(|rt| rt.block_on(crate::agent_bench::run(a))),
+        BenchCommand::Handover(a) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| rt.block_on(crate::handover_bench::run(a))),
         BenchCommand::Ml(a) => ml_run(a),
     };
     match result {
@@ -221,6 +226,9 @@ pub enum BenchCommand {
     /// Desired-state change → bot running, per agent backend, and a whole node's reconcile,
     /// against a real gateway and agent on loopback.
     Agent(crate::agent_bench::AgentBenchArgs),
+    /// Restarts of paper bots through warm handovers and through stop-then-start on one shared
+    /// simulated market: the trading gap, the updates missed, double trading.
+    Handover(crate::handover_bench::HandoverBenchArgs),
     /// Walk-forward evaluation of the ML analytics' models against naive baselines, on
     /// simulator data or a recording.
     Ml(MlBenchArgs),

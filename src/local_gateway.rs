@@ -51,6 +51,8 @@ pub struct LocalGateway {
     pub addr: std::net::SocketAddr,
     /// The admin token it wrote on first start.
     pub token: String,
+    /// Its data directory (`admin.token` is in it).
+    pub dir: std::path::PathBuf,
 }
 
 impl LocalGateway {
@@ -80,6 +82,11 @@ impl LocalGateway {
         let token = std::fs::read_to_string(dir.join("admin.token"))?
             .trim()
             .to_string();
-        Ok(Self { child, addr, token })
+        Ok(Self {
+            child,
+            addr,
+            token,
+            dir: dir.to_path_buf(),
+        })
     }
 }

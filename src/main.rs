@@ -9,6 +9,7 @@ mod config_cmd;
 mod feed_args;
 mod gateway_cmd;
 mod gateway_load;
+mod handover_bench;
 mod local_gateway;
 mod quote_cmd;
 mod record_cmd;

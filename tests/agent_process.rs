@@ -10,20 +10,9 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    Gateway, T, alive, bot_pids_under, fresh_report, pid_of, start_agent, template, until, wait_for,
+    Gateway, Reap, T, alive, bot_pids_under, fresh_report, pid_of, start_agent, template, until,
+    wait_for,
 };
-
-/// Kills every bot process under a node's directory when dropped (a failed test must not leave
-/// bots its agent would have stopped).
-struct Reap(std::path::PathBuf);
-
-impl Drop for Reap {
-    fn drop(&mut self) {
-        for pid in bot_pids_under(&self.0) {
-            common::signal(pid, "KILL");
-        }
-    }
-}
 
 /// An agent for a gateway URL that may not be up (token from `gw_dir/admin.token`).
 fn start_agent_url(

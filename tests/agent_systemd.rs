@@ -1,8 +1,9 @@
 //! The agent's systemd backend for real: a private `systemd --user` (own mount and cgroup
 //! namespace; ../shared/notes/control-plane.md), a real gateway and the real bot binary. Start
 //! (transient unit with CPUAffinity, MemoryMax, Restart=on-failure), hot reload through
-//! ReloadUnit (SIGHUP, same process), restart through RestartUnit, crash then systemd's
-//! automatic restart, agent killed and a new one adopting the running unit, stop.
+//! ReloadUnit (SIGHUP, same process), a restart through a warm handover to a second unit, crash
+//! then systemd's automatic restart, agent killed and a new one adopting the running unit, stop,
+//! and systemd's watchdog restarting a bot that stopped pinging while no agent runs.
 //! Without root it prints SKIP loudly (CI runs as root).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers unwrap what they built
@@ -126,11 +127,26 @@ fn systemd_backend_drives_real_units_over_dbus() {
         "hot reload keeps the process"
     );
 
-    // Restart request: RestartUnit, a new main process.
+    // Restart request: a warm handover to a second unit of the bot, started beside the first
+    // (Type=notify: started once the bot says READY=1), which takes over once healthy; the
+    // first unit is stopped.
+    assert_eq!(systemd.property(unit, "Type"), "notify");
+    assert_eq!(systemd.property(unit, "WatchdogUSec"), "5s");
     gw.ok("POST", "/api/v1/bots/tri-1/restart", &Value::Null);
-    let s = until(&gw, "tri-1", "restarted", |s| {
-        s["state"] == "running" && pid_of(s) != pid && pid_of(s) != 0
+    let s = until(&gw, "tri-1", "handed over", |s| {
+        s["state"] == "running"
+            && pid_of(s) != pid
+            && pid_of(s) != 0
+            && s["handover"]["outcome"] == "completed"
     });
+    let old_unit = unit;
+    let unit = "sniperforge-bot@tri-1.1.service";
+    assert_eq!(systemd.property(unit, "MainPID"), pid_of(&s).to_string());
+    wait_for("the first unit to stop", T, || {
+        let state = systemd.property(old_unit, "ActiveState");
+        (state == "inactive" || state.is_empty()).then_some(())
+    });
+    assert!(s["handover"]["gap_ns"].as_u64().is_some(), "{s}");
     let pid = pid_of(&s);
 
     // Crash: systemd restarts it (Restart=on-failure); the agent sees it through signals.
@@ -162,5 +178,47 @@ fn systemd_backend_drives_real_units_over_dbus() {
     });
     let state = systemd.property(unit, "ActiveState");
     assert!(state == "inactive" || state.is_empty(), "{state}");
+
+    // The watchdog, with no agent at all: a bot whose strategy loop stops pinging (here the
+    // whole process stopped) is killed by systemd and started again.
+    gw.ok("POST", "/api/v1/bots/tri-1/start", &Value::Null);
+    let s = until(&gw, "tri-1", "running again", |s| {
+        s["state"] == "running" && pid_of(s) != 0
+    });
+    let pid = pid_of(&s);
+    // A bot started afresh is instance 0 again.
+    let unit = "sniperforge-bot@tri-1.service";
+    assert_eq!(systemd.property(unit, "TimeoutAbortUSec"), "10s");
+    let restarts: u64 = systemd.property(unit, "NRestarts").parse().unwrap();
+    agent.kill();
+    common::signal(pid as u32, "STOP");
+    let started = std::time::Instant::now();
+    let new = loop {
+        let main: u64 = systemd.property(unit, "MainPID").parse().unwrap_or(0);
+        let n: u64 = systemd.property(unit, "NRestarts").parse().unwrap_or(0);
+        if main != 0 && main != pid && n > restarts {
+            break main;
+        }
+        assert!(
+            started.elapsed() < T,
+            "systemd's watchdog did not restart the bot: {:?}",
+            [
+                "ActiveState",
+                "SubState",
+                "Result",
+                "WatchdogUSec",
+                "WatchdogSignal",
+                "TimeoutAbortUSec",
+                "NRestarts",
+                "MainPID"
+            ]
+            .map(|p| format!("{p}={}", systemd.property(unit, p)))
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(alive(new as u32));
+    let mut agent = start_agent(&gw, &node_dir, "sd1", &args);
+    gw.ok("POST", "/api/v1/bots/tri-1/stop", &Value::Null);
+    until(&gw, "tri-1", "stopped at last", |s| s["state"] == "stopped");
     agent.terminate(Duration::from_secs(10));
 }

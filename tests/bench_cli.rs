@@ -178,6 +178,57 @@ fn a_recording_replays_through_the_latency_bench() {
 }
 
 #[test]
+fn handover_restarts_bots_both_ways_on_one_market_and_reports_the_gaps() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args(["bench", "handover", "--bots", "2", "--rounds", "2", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
+    for way in [&report, &report["stop_then_start"]] {
+        assert_eq!(way["restarts"], 4, "{report}");
+        assert_eq!(way["double_trading"], 0, "{report}");
+        let gap = &way["gap_ns"];
+        for k in ["p50", "p99", "max"] {
+            assert!(gap[k].as_u64().unwrap() > 0, "{report}");
+        }
+        assert!(gap["p50"].as_u64() <= gap["max"].as_u64(), "{report}");
+        assert!(
+            way["missed_updates"]["total"].as_u64().is_some(),
+            "{report}"
+        );
+    }
+    let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(
+        md.contains("| warm handover | 4 |") && md.contains("| stop then start | 4 |"),
+        "{md}"
+    );
+    // No bot of either run is left behind (the agents stop theirs as they stop).
+    let needle = dir.path().as_os_str().as_encoded_bytes().to_vec();
+    let left: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .filter(|c| c.windows(needle.len()).any(|w| w == needle.as_slice()))
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    let out = bin()
+        .args(["bench", "handover", "--bots", "0", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
+
+#[test]
 fn gateway_load_runs_a_real_gateway_and_reports() {
     let dir = tempfile::tempdir().unwrap();
     let out = bin()

@@ -512,34 +512,11 @@ fn the_portfolio_manager_books_other_bots_fills_and_plans_a_rebalance() {
     assert!(journal.lines().count() > 0);
 }
 
-/// `sniperforge venue-sim` on `port`, its premium over the reference prices `skew_bps`.
-fn venue_sim(port: u16, skew_bps: f64) -> common::Proc {
-    let child = Command::new(env!("CARGO_BIN_EXE_sniperforge"))
-        .args([
-            "venue-sim",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--period-ms",
-            "50",
-        ])
-        .arg(format!("--skew-bps={skew_bps}"))
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for("the venue to listen", Duration::from_secs(10), || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
-    common::Proc {
-        child,
-        name: "venue-sim",
-    }
-}
-
 #[test]
 fn cross_chain_trades_a_venue_premium_rebalances_and_survives_a_venue_outage() {
     let dir = tempfile::tempdir().unwrap();
     let port = common::free_port();
-    let mut venue = venue_sim(port, 300.0);
+    let mut venue = common::venue_sim(port, 300.0);
     let mut cfg = template("cross_chain_arbitrage");
     cfg["parameters"]["trading"]["venue_url"] = json!(format!("ws://127.0.0.1:{port}/ticker"));
     cfg["parameters"]["trading"]["min_gap_bps"] = json!(20);
@@ -593,7 +570,7 @@ fn cross_chain_trades_a_venue_premium_rebalances_and_survives_a_venue_outage() {
         trades
     );
     // It comes back on the same port: the reader reconnects and the bot is healthy again.
-    let venue = venue_sim(port, 300.0);
+    let venue = common::venue_sim(port, 300.0);
     wait_for("the reconnection", Duration::from_secs(15), || {
         http(&bot, "GET", "/health", "").0 == 200
     });

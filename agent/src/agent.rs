@@ -22,7 +22,10 @@ use crate::files::{LogTail, read_config_file, write_atomic};
 use crate::gateway::{Desired, DesiredBot, GatewayClient, NodeInfo};
 use crate::http::Endpoint;
 
+mod handover;
 mod report;
+
+pub use handover::{DRAIN_DEADLINE, READY_DEADLINE};
 
 /// How the agent runs.
 #[derive(Debug, Clone)]
@@ -49,7 +52,21 @@ pub struct AgentOptions {
     pub stop_bots_on_exit: bool,
     /// The account bots run as (`None`: the agent's own).
     pub bot_user: Option<crate::backend::BotUser>,
+    /// A bot whose `/health` fails this many reports in a row (one a `report_interval`) is
+    /// replaced through a warm handover; 0: never.
+    pub health_failures: u32,
+    /// How long a handover's new instance has to load and pass `/health` in standby before
+    /// it is stopped and the old one trades on ([`READY_DEADLINE`] by default).
+    pub handover_ready: Duration,
+    /// Restarts and cold changes stop the running instance before starting the new one
+    /// (what `--cold-restarts` asks for: the baseline `bench handover` compares with), rather
+    /// than hand over warm.
+    pub cold_restarts: bool,
 }
+
+/// Health checks failed in a row before a bot is replaced, by default (at the default report
+/// interval of 1 s: 3 s of failures).
+pub const HEALTH_FAILURES: u32 = 3;
 
 /// How long the blocking query waits at the gateway.
 const DESIRED_WAIT: Duration = Duration::from_secs(30);
@@ -66,6 +83,13 @@ struct Record {
     config_version: i64,
     restarts: i64,
     desired_state: sniperforge_protocol::fleet::DesiredState,
+    /// A new instance started for a handover that has not finished (a restarted agent
+    /// finishes or undoes it).
+    #[serde(default)]
+    standby: Option<BotSpec>,
+    /// How the last handover ended (reported in the bot's status).
+    #[serde(default)]
+    handover: Option<sniperforge_protocol::fleet::Handover>,
 }
 
 #[derive(Debug)]
@@ -77,6 +101,35 @@ struct Managed {
     failures: u32,
     /// When the agent may start it again.
     retry_at: Option<std::time::Instant>,
+    /// Health checks failed in a row (counted once it has been healthy since it started).
+    unhealthy: u32,
+    /// Whether `/health` has passed since the instance started.
+    seen_healthy: bool,
+    /// What the last failed health check said.
+    health_reason: String,
+    /// Unhealthy handovers rolled back in a row, and when the next may be tried.
+    heal_failures: u32,
+    heal_at: Option<std::time::Instant>,
+    /// A configuration version whose handover was rolled back: not tried again until the
+    /// gateway wants another version (or a restart).
+    held_version: Option<i64>,
+}
+
+impl Managed {
+    fn new(record: Record, log: LogTail) -> Self {
+        Self {
+            record,
+            log,
+            failures: 0,
+            retry_at: None,
+            unhealthy: 0,
+            seen_healthy: false,
+            health_reason: String::new(),
+            heal_failures: 0,
+            heal_at: None,
+            held_version: None,
+        }
+    }
 }
 
 /// A bot running this long counts as healthy again (its failure count resets).
@@ -254,15 +307,11 @@ impl Agent {
                 Err(e) => tracing::error!(bot_id = %id, error = %e, "adopting"),
             }
             let log = LogTail::at_end(&record.spec.log_path);
-            self.managed.insert(
-                id,
-                Managed {
-                    record,
-                    log,
-                    failures: 0,
-                    retry_at: None,
-                },
-            );
+            let interrupted = record.standby.is_some();
+            self.managed.insert(id.clone(), Managed::new(record, log));
+            if interrupted {
+                self.finish_interrupted(&id).await;
+            }
         }
     }
 
@@ -311,6 +360,7 @@ impl Agent {
             seed: self.opts.seed,
             control_secret: sniperforge_host::files::new_control_secret().unwrap_or_default(),
             user: self.opts.bot_user.clone(),
+            instance: 0,
         }
     }
 
@@ -384,6 +434,8 @@ impl Agent {
             config_version: d.config_version,
             restarts: d.restarts,
             desired_state: d.desired_state,
+            standby: None,
+            handover: None,
         };
         if !self.persist(&record) {
             return Err(format!(
@@ -396,28 +448,25 @@ impl Agent {
             return Err(e.to_string());
         }
         tracing::info!(bot_id = %d.bot_id, port, config_version = d.config_version, "started");
-        self.managed.insert(
-            d.bot_id.to_string(),
-            Managed {
-                record,
-                log,
-                failures: 0,
-                retry_at: None,
-            },
-        );
+        self.managed
+            .insert(d.bot_id.to_string(), Managed::new(record, log));
         Ok(())
     }
 
     /// Writes a new configuration version and applies it: SIGHUP when every change is hot,
-    /// a restart otherwise.
+    /// a warm handover otherwise (a cold restart where the backend runs one instance at a
+    /// time). A handover that rolls back puts the previous file back and holds the version.
     async fn apply_config(&mut self, d: &DesiredBot) -> Result<(), String> {
         let valid = self.validate(d)?;
         let shared = self.shared_cores(&d.bot_id, &valid.config.resources.cores);
+        let warm = self.warm();
         let Some(m) = self.managed.get_mut(d.bot_id.as_str()) else {
             return Ok(());
         };
-        let old = read_config_file(&m.record.spec.config_path)
-            .and_then(|t| sniperforge_protocol::config::parse(&t).ok());
+        let old_text = read_config_file(&m.record.spec.config_path);
+        let old = old_text
+            .as_ref()
+            .and_then(|t| sniperforge_protocol::config::parse(t).ok());
         let changes = old
             .as_ref()
             .map(|o| sniperforge_protocol::changes(o, &valid));
@@ -430,17 +479,15 @@ impl Agent {
             None => vec!["(previous file unreadable)".into()],
         };
         let body = serde_json::to_vec_pretty(&valid.config).map_err(|e| e.to_string())?;
-        write_atomic(
-            &m.record.spec.config_path,
-            &body,
-            m.record.spec.user.as_ref(),
-        )
-        .map_err(|e| format!("writing {}: {e}", m.record.spec.config_path.display()))?;
-        m.record.spec.cores = valid.config.resources.cores.clone();
-        m.record.spec.shared_cores = shared;
-        m.record.spec.memory_mb = valid.config.resources.memory_mb;
+        let spec = &m.record.spec;
+        write_atomic(&spec.config_path, &body, spec.user.as_ref())
+            .map_err(|e| format!("writing {}: {e}", spec.config_path.display()))?;
+        let mut next = m.record.spec.clone();
+        next.cores = valid.config.resources.cores.clone();
+        next.shared_cores = shared.clone();
+        next.memory_mb = valid.config.resources.memory_mb;
         let running = matches!(
-            self.backend.instance(d.bot_id.as_str()).await,
+            self.backend.instance(&m.record.spec.unit_key()).await,
             Some(Instance {
                 state: UnitState::Running,
                 ..
@@ -448,21 +495,52 @@ impl Agent {
         );
         if !running {
             // Not up: it reads the new file when it starts.
+            m.record.spec = next;
         } else if cold.is_empty() {
+            m.record.spec = next;
             self.backend
-                .reload(d.bot_id.as_str())
+                .reload(&m.record.spec.unit_key())
                 .await
                 .map_err(|e| e.to_string())?;
             tracing::info!(bot_id = %d.bot_id, version = d.config_version, "configuration applied hot (SIGHUP)");
-        } else {
+        } else if !warm {
+            m.record.spec = next;
             self.backend
                 .restart(&m.record.spec)
                 .await
                 .map_err(|e| e.to_string())?;
             tracing::info!(bot_id = %d.bot_id, version = d.config_version, restart_for = ?cold, "configuration applied by restart");
+        } else {
+            let next = self.next_instance(&next, shared)?;
+            let cause = format!(
+                "configuration version {} changes {}",
+                d.config_version,
+                cold.join(", ")
+            );
+            let h = self
+                .hand_over(&d.bot_id, next, &cause, handover::Old::Keep)
+                .await?;
+            if h.outcome == sniperforge_protocol::fleet::HandoverOutcome::RolledBack {
+                let Some(m) = self.managed.get_mut(d.bot_id.as_str()) else {
+                    return Ok(());
+                };
+                // The running instance's file again (what it re-reads on SIGHUP or a
+                // supervisor's restart), and this version is not tried again by itself.
+                if let Some(text) = &old_text {
+                    let spec = &m.record.spec;
+                    write_atomic(&spec.config_path, text.as_bytes(), spec.user.as_ref())
+                        .map_err(|e| format!("restoring {}: {e}", spec.config_path.display()))?;
+                }
+                m.held_version = Some(d.config_version);
+                return Ok(());
+            }
         }
+        let Some(m) = self.managed.get_mut(d.bot_id.as_str()) else {
+            return Ok(());
+        };
         // Only once applied: a failed reload or restart is tried again at the next reconcile.
         m.record.config_version = d.config_version;
+        m.held_version = None;
         let record = m.record.clone();
         self.persist(&record);
         Ok(())
@@ -487,7 +565,11 @@ impl Agent {
             .cloned()
             .collect();
         for id in extra {
-            match self.backend.stop(&id).await {
+            let key = self
+                .managed
+                .get(&id)
+                .map_or(id.clone(), |m| m.record.spec.unit_key());
+            match self.backend.stop(&key).await {
                 Ok(()) => {
                     tracing::info!(bot_id = %id, "stopped (no longer desired here)");
                     let _ = std::fs::remove_file(self.record_path(&id));
@@ -522,7 +604,9 @@ impl Agent {
                 }
                 Some(m) => {
                     let mut r = Ok(());
-                    if d.config_version != m.record.config_version {
+                    if d.config_version != m.record.config_version
+                        && m.held_version != Some(d.config_version)
+                    {
                         r = self.apply_config(d).await;
                     }
                     if r.is_ok() {
@@ -553,6 +637,7 @@ impl Agent {
             .map(|m| m.record.spec.cores.clone())
             .unwrap_or_default();
         let shared = self.shared_cores(&d.bot_id, &cores);
+        let warm = self.warm();
         let Some(m) = self.managed.get_mut(d.bot_id.as_str()) else {
             return Ok(());
         };
@@ -560,6 +645,22 @@ impl Agent {
         let records = self.opts.data_dir.join("agent").join("bots");
         if d.restarts > m.record.restarts {
             m.record.restarts = d.restarts;
+            m.held_version = None;
+            let running = matches!(
+                self.backend.instance(&m.record.spec.unit_key()).await,
+                Some(Instance {
+                    state: UnitState::Running,
+                    ..
+                })
+            );
+            if running && warm {
+                let current = m.record.spec.clone();
+                let next = self.next_instance(&current, shared)?;
+                let cause = format!("restart requested (generation {})", d.restarts);
+                self.hand_over(&d.bot_id, next, &cause, handover::Old::Keep)
+                    .await?;
+                return Ok(());
+            }
             let spec = prepare_start(&mut m.record, &self.opts, &records, shared.clone())?;
             self.backend
                 .restart(&spec)
@@ -568,7 +669,7 @@ impl Agent {
             tracing::info!(bot_id = %d.bot_id, generation = d.restarts, "restarted on request");
             return Ok(());
         }
-        match self.backend.instance(d.bot_id.as_str()).await {
+        match self.backend.instance(&m.record.spec.unit_key()).await {
             None
             | Some(Instance {
                 state: UnitState::Stopped,
@@ -605,12 +706,96 @@ impl Agent {
         Ok(())
     }
 
+    /// Whether restarts hand over warm: the backend runs two instances side by side and the
+    /// operator did not ask for cold restarts.
+    fn warm(&self) -> bool {
+        self.backend.side_by_side() && !self.opts.cold_restarts
+    }
+
+    /// Replaces the bots whose `/health` failed [`AgentOptions::health_failures`] times in a
+    /// row, through a warm handover (the unhealthy instance is stopped even when it cannot hand
+    /// over); a replacement that rolls back is tried again after a backoff.
+    async fn heal(&mut self) {
+        let limit = self.opts.health_failures;
+        if limit == 0 {
+            return;
+        }
+        let now = std::time::Instant::now();
+        let due: Vec<(String, String, u32)> = self
+            .managed
+            .iter()
+            .filter(|(_, m)| m.unhealthy >= limit && m.heal_at.is_none_or(|at| now >= at))
+            .filter(|(_, m)| m.record.desired_state.has_process())
+            .map(|(id, m)| (id.clone(), m.health_reason.clone(), m.unhealthy))
+            .collect();
+        for (id, reason, count) in due {
+            let cause = format!("unhealthy: {reason} ({count} failed health checks in a row)");
+            tracing::warn!(bot_id = %id, %cause, "replacing an unhealthy bot");
+            let Some(current) = self.managed.get(&id).map(|m| m.record.spec.clone()) else {
+                continue;
+            };
+            let rolled_back = if self.warm() {
+                let shared = self.shared_cores(&id, &current.cores);
+                let result = match self.next_instance(&current, shared) {
+                    Ok(next) => {
+                        self.hand_over(&id, next, &cause, handover::Old::Replace)
+                            .await
+                    }
+                    Err(e) => Err(e),
+                };
+                match result {
+                    Ok(h) => h.outcome == sniperforge_protocol::fleet::HandoverOutcome::RolledBack,
+                    Err(e) => {
+                        tracing::error!(bot_id = %id, error = %e, "replacing an unhealthy bot");
+                        true
+                    }
+                }
+            } else {
+                let result = self.backend.restart(&current).await;
+                if let Some(m) = self.managed.get_mut(&id) {
+                    m.record.handover = Some(sniperforge_protocol::fleet::Handover {
+                        outcome: match &result {
+                            Ok(()) => sniperforge_protocol::fleet::HandoverOutcome::Completed,
+                            Err(_) => sniperforge_protocol::fleet::HandoverOutcome::RolledBack,
+                        },
+                        cause: handover::bounded(cause.clone()),
+                        reason: result
+                            .as_ref()
+                            .err()
+                            .map(|e| handover::bounded(e.to_string())),
+                        at_ms: std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map_or(0, |d| d.as_millis() as i64),
+                        gap_ns: None,
+                        drain_ns: None,
+                        pid: None,
+                    });
+                    let record = m.record.clone();
+                    self.persist(&record);
+                }
+                result.is_err()
+            };
+            if let Some(m) = self.managed.get_mut(&id) {
+                m.unhealthy = 0;
+                if rolled_back {
+                    m.heal_failures += 1;
+                    m.heal_at =
+                        Some(std::time::Instant::now() + crate::process::backoff(m.heal_failures));
+                } else {
+                    m.heal_failures = 0;
+                    m.heal_at = None;
+                    m.seen_healthy = false;
+                }
+            }
+        }
+    }
+
     /// Stops every managed bot (for `sniperforge up`'s shutdown).
     pub async fn stop_all(&mut self) {
         // All at once: each bot takes up to its stop grace, and they stop independently.
         let backend = &self.backend;
-        let stops = self.managed.keys().map(|id| async move {
-            if let Err(e) = backend.stop(id).await {
+        let stops = self.managed.iter().map(|(id, m)| async move {
+            if let Err(e) = backend.stop(&m.record.spec.unit_key()).await {
                 tracing::error!(bot_id = %id, error = %e, "stopping");
             }
         });
@@ -667,6 +852,7 @@ impl Agent {
                 self.reconcile(&d).await;
             }
             let report = self.report().await;
+            self.heal().await;
             match self.opts.gateway.report(&report).await {
                 Ok(()) => {
                     if report_failing {

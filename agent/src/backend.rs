@@ -123,9 +123,23 @@ pub struct BotSpec {
     /// The account the bot runs as (`None`: the agent's own).
     #[serde(default)]
     pub user: Option<BotUser>,
+    /// Which instance of the bot this is: 0 for the first, then one more for each instance a
+    /// warm handover starts beside the running one (they run side by side for a moment).
+    #[serde(default)]
+    pub instance: u32,
 }
 
 impl BotSpec {
+    /// The supervisor's name for this instance: the bot id for instance 0, `<bot_id>.<n>` for
+    /// instance n (no bot id has a '.', so no two collide).
+    pub fn unit_key(&self) -> String {
+        if self.instance == 0 {
+            self.bot_id.clone()
+        } else {
+            format!("{}.{}", self.bot_id, self.instance)
+        }
+    }
+
     /// Arguments after the binary: `bot --config … --control-addr … --feed … --state-dir … --seed …`.
     pub fn args(&self) -> Vec<String> {
         let mut args = vec![
@@ -162,10 +176,17 @@ impl BotSpec {
         a == *other
     }
 
-    /// Where the bot reads its control secret: in its state directory.
+    /// Where the bot reads its control secret: in its state directory, one file per instance
+    /// (`control.secret`, then `control.<n>.secret`: a handover's two instances each have
+    /// their own, and a supervisor's restart of either reads its own again).
     pub fn control_secret_path(&self) -> PathBuf {
-        self.state_dir
-            .join(sniperforge_host::files::CONTROL_SECRET_FILE)
+        if self.instance == 0 {
+            self.state_dir
+                .join(sniperforge_host::files::CONTROL_SECRET_FILE)
+        } else {
+            self.state_dir
+                .join(format!("control.{}.secret", self.instance))
+        }
     }
 
     /// Writes the control secret for the bot to read (0600, replacing whatever is there, a
@@ -289,12 +310,20 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     async fn adopt(&self, spec: &BotSpec) -> Result<bool, BackendError>;
     /// Starts a bot (restarted on failure by the supervisor, with backoff).
     async fn start(&self, spec: &BotSpec) -> Result<(), BackendError>;
-    /// Stops a bot gracefully (SIGTERM, then SIGKILL after a grace period).
-    async fn stop(&self, bot_id: &str) -> Result<(), BackendError>;
-    /// Asks a running bot to re-read its configuration file (SIGHUP).
-    async fn reload(&self, bot_id: &str) -> Result<(), BackendError>;
-    /// Stops and starts a bot with `spec`.
+    /// Stops a bot instance gracefully (SIGTERM, then SIGKILL after a grace period); `unit` is
+    /// its [`BotSpec::unit_key`].
+    async fn stop(&self, unit: &str) -> Result<(), BackendError>;
+    /// Asks a running bot instance to re-read its configuration file (SIGHUP).
+    async fn reload(&self, unit: &str) -> Result<(), BackendError>;
+    /// Stops and starts a bot with `spec` (cold: the agent hands over warm instead where the
+    /// backend runs two instances side by side, [`Backend::side_by_side`]).
     async fn restart(&self, spec: &BotSpec) -> Result<(), BackendError>;
-    /// The unit's state; `None` when the backend does not know the bot.
-    async fn instance(&self, bot_id: &str) -> Option<Instance>;
+    /// The unit's state; `None` when the backend does not know the instance.
+    async fn instance(&self, unit: &str) -> Option<Instance>;
+    /// Whether the agent may run a second instance of a bot beside the first (a warm handover
+    /// it drives itself); `false` where the scheduler replaces instances its own way (Nomad's
+    /// deployments).
+    fn side_by_side(&self) -> bool {
+        true
+    }
 }

@@ -55,9 +55,10 @@ impl ProcessBackend {
         }
     }
 
-    /// Beside the bot's log, where the agent, not the bot, writes.
+    /// Beside the bot's log, where the agent, not the bot, writes (one per instance).
     fn pid_file(spec: &BotSpec) -> std::path::PathBuf {
-        spec.log_path.with_extension("pid")
+        spec.log_path
+            .with_file_name(format!("{}.pid", spec.unit_key()))
     }
 
     async fn supervise(&self, spec: &BotSpec, adopted: Option<u32>) {
@@ -69,7 +70,7 @@ impl ProcessBackend {
         let (stop, stop_rx) = watch::channel(false);
         let task = tokio::spawn(run_unit(spec.clone(), adopted, Arc::clone(&info), stop_rx));
         let mut units = self.units.lock().await;
-        if let Some(old) = units.insert(spec.bot_id.clone(), Unit { info, stop, task }) {
+        if let Some(old) = units.insert(spec.unit_key(), Unit { info, stop, task }) {
             old.task.abort();
         }
     }
@@ -315,7 +316,7 @@ impl Backend for ProcessBackend {
     }
 
     async fn start(&self, spec: &BotSpec) -> Result<(), BackendError> {
-        if let Some(i) = self.instance(&spec.bot_id).await
+        if let Some(i) = self.instance(&spec.unit_key()).await
             && !matches!(i.state, UnitState::Stopped | UnitState::Exited { .. })
         {
             return Err(Self::err(&spec.bot_id, "already running"));
@@ -324,34 +325,34 @@ impl Backend for ProcessBackend {
         Ok(())
     }
 
-    async fn stop(&self, bot_id: &str) -> Result<(), BackendError> {
-        let unit = self.units.lock().await.remove(bot_id);
+    async fn stop(&self, key: &str) -> Result<(), BackendError> {
+        let unit = self.units.lock().await.remove(key);
         let Some(unit) = unit else {
             return Ok(());
         };
         let _ = unit.stop.send(true);
         unit.task
             .await
-            .map_err(|e| Self::err(bot_id, format!("supervisor task: {e}")))
+            .map_err(|e| Self::err(key, format!("supervisor task: {e}")))
     }
 
-    async fn reload(&self, bot_id: &str) -> Result<(), BackendError> {
+    async fn reload(&self, key: &str) -> Result<(), BackendError> {
         let pid = self
-            .instance(bot_id)
+            .instance(key)
             .await
             .and_then(|i| i.pid)
-            .ok_or_else(|| Self::err(bot_id, "not running: nothing to reload"))?;
-        signal(pid, Signal::HUP).map_err(|e| Self::err(bot_id, format!("SIGHUP to {pid}: {e}")))
+            .ok_or_else(|| Self::err(key, "not running: nothing to reload"))?;
+        signal(pid, Signal::HUP).map_err(|e| Self::err(key, format!("SIGHUP to {pid}: {e}")))
     }
 
     async fn restart(&self, spec: &BotSpec) -> Result<(), BackendError> {
-        self.stop(&spec.bot_id).await?;
+        self.stop(&spec.unit_key()).await?;
         self.supervise(spec, None).await;
         Ok(())
     }
 
-    async fn instance(&self, bot_id: &str) -> Option<Instance> {
-        crate::backend::snapshot(&self.units.lock().await.get(bot_id)?.info)
+    async fn instance(&self, key: &str) -> Option<Instance> {
+        crate::backend::snapshot(&self.units.lock().await.get(key)?.info)
     }
 }
 

@@ -30,6 +30,8 @@ pub const START_LIMIT_INTERVAL: Duration = Duration::from_secs(60);
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// Scheduling priority of bots (above ordinary services).
 pub const NICE: i32 = -10;
+/// A bot whose strategy loop has not pinged for this long is killed and started again.
+pub const WATCHDOG: Duration = Duration::from_secs(5);
 
 /// The unit name of a bot.
 pub fn unit_name(bot_id: &str) -> String {
@@ -68,7 +70,11 @@ pub fn properties(spec: &BotSpec) -> Vec<(String, OwnedVariant)> {
             "Description".into(),
             var(format!("SniperForge bot {}", spec.bot_id)),
         ),
-        ("Type".into(), var("exec".to_string())),
+        // Started once the bot says READY=1 (market loaded, /health served); kept alive by the
+        // strategy loop's WATCHDOG=1 pings.
+        ("Type".into(), var("notify".to_string())),
+        ("NotifyAccess".into(), var("main".to_string())),
+        ("WatchdogUSec".into(), var(WATCHDOG.as_micros() as u64)),
         ("ExecStart".into(), var(vec![(exe, argv, false)])),
         (
             "ExecReload".into(),
@@ -87,6 +93,11 @@ pub fn properties(spec: &BotSpec) -> Vec<(String, OwnedVariant)> {
         ),
         (
             "TimeoutStopUSec".into(),
+            var(STOP_TIMEOUT.as_micros() as u64),
+        ),
+        // A watchdog timeout sends SIGABRT, then SIGKILL after this (not the manager's 90 s).
+        (
+            "TimeoutAbortUSec".into(),
             var(STOP_TIMEOUT.as_micros() as u64),
         ),
         ("KillSignal".into(), var(15i32)),
@@ -229,24 +240,24 @@ impl SystemdBackend {
     async fn watch(&self, spec: &BotSpec) -> Result<(), BackendError> {
         let path = self
             .manager
-            .get_unit(unit_name(&spec.bot_id))
+            .get_unit(unit_name(&spec.unit_key()))
             .await
-            .map_err(|e| Self::err(&spec.bot_id, format!("GetUnit: {e}")))?;
+            .map_err(|e| Self::err(&spec.unit_key(), format!("GetUnit: {e}")))?;
         let unit = UnitProxy::builder(&self.conn)
             .path(path.clone())
             .build()
             .await
-            .map_err(|e| Self::err(&spec.bot_id, format!("unit proxy: {e}")))?;
+            .map_err(|e| Self::err(&spec.unit_key(), format!("unit proxy: {e}")))?;
         let service = ServiceProxy::builder(&self.conn)
             .path(path)
             .build()
             .await
-            .map_err(|e| Self::err(&spec.bot_id, format!("service proxy: {e}")))?;
+            .map_err(|e| Self::err(&spec.unit_key(), format!("service proxy: {e}")))?;
         let info = Arc::new(Mutex::new(read_instance(&unit, &service).await));
         let watcher = tokio::spawn(follow_unit(unit, service, Arc::clone(&info)));
         let mut units = self.units.lock().await;
         if let Some(old) = units.insert(
-            spec.bot_id.clone(),
+            spec.unit_key(),
             Unit {
                 spec: spec.clone(),
                 info,
@@ -338,7 +349,7 @@ impl Backend for SystemdBackend {
     }
 
     async fn adopt(&self, spec: &BotSpec) -> Result<bool, BackendError> {
-        match self.active_state(&spec.bot_id).await.as_deref() {
+        match self.active_state(&spec.unit_key()).await.as_deref() {
             Some("active" | "activating" | "reloading") => {
                 self.watch(spec).await?;
                 Ok(true)
@@ -348,11 +359,11 @@ impl Backend for SystemdBackend {
     }
 
     async fn start(&self, spec: &BotSpec) -> Result<(), BackendError> {
-        let name = unit_name(&spec.bot_id);
-        if let Some(state) = self.active_state(&spec.bot_id).await {
+        let name = unit_name(&spec.unit_key());
+        if let Some(state) = self.active_state(&spec.unit_key()).await {
             if matches!(state.as_str(), "active" | "activating" | "reloading") {
                 return Err(Self::err(
-                    &spec.bot_id,
+                    &spec.unit_key(),
                     format!("{name} is already {state}"),
                 ));
             }
@@ -364,11 +375,11 @@ impl Backend for SystemdBackend {
             .flatten()
         {
             std::fs::create_dir_all(dir)
-                .map_err(|e| Self::err(&spec.bot_id, format!("{}: {e}", dir.display())))?;
+                .map_err(|e| Self::err(&spec.unit_key(), format!("{}: {e}", dir.display())))?;
         }
         let props = properties(spec);
         self.job(
-            &spec.bot_id,
+            &spec.unit_key(),
             "StartTransientUnit",
             self.manager
                 .start_transient_unit(name, "fail".into(), props, Vec::new()),
@@ -416,25 +427,25 @@ impl Backend for SystemdBackend {
             .units
             .lock()
             .await
-            .get(&spec.bot_id)
+            .get(&spec.unit_key())
             .is_some_and(|u| u.spec.same_job(spec));
-        if same && self.active_state(&spec.bot_id).await.is_some() {
+        if same && self.active_state(&spec.unit_key()).await.is_some() {
             // Same properties (the control secret is a file's content): systemd restarts it in
             // place.
             self.job(
-                &spec.bot_id,
+                &spec.unit_key(),
                 "RestartUnit",
                 self.manager
-                    .restart_unit(unit_name(&spec.bot_id), "replace".into()),
+                    .restart_unit(unit_name(&spec.unit_key()), "replace".into()),
             )
             .await?;
-            if let Some(unit) = self.units.lock().await.get_mut(&spec.bot_id) {
+            if let Some(unit) = self.units.lock().await.get_mut(&spec.unit_key()) {
                 unit.spec = spec.clone();
             }
             return Ok(());
         }
         // New properties (cores, memory): a transient unit is replaced whole.
-        self.stop(&spec.bot_id).await?;
+        self.stop(&spec.unit_key()).await?;
         self.start(spec).await
     }
 
@@ -486,6 +497,7 @@ mod tests {
                 gid: 990,
                 group: "sniperforge-bot".into(),
             }),
+            instance: 0,
         };
         let props: HashMap<String, OwnedVariant> = properties(&spec).into_iter().collect();
         let get = |k: &str| format!("{:?}", props.get(k).unwrap_or_else(|| panic!("{k}")));
@@ -544,7 +556,8 @@ mod tests {
             let (key, value) = line.split_once('=').unwrap();
             match key {
                 // Same value in both.
-                "Type" | "User" | "Group" | "ProtectSystem" | "ProtectHome" | "Restart" => {
+                "Type" | "User" | "Group" | "ProtectSystem" | "ProtectHome" | "Restart"
+                | "NotifyAccess" => {
                     assert_eq!(get(key), s(value), "{key}")
                 }
                 "NoNewPrivileges" | "PrivateTmp" => {
@@ -561,6 +574,13 @@ mod tests {
                 // Checked above in their D-Bus forms.
                 "RestartSec" | "TimeoutStopSec" | "KillSignal" | "Nice" | "LimitMEMLOCK"
                 | "ExecReload" => {}
+                "TimeoutAbortSec" => {
+                    assert_eq!(get("TimeoutAbortUSec"), format!("{:?}", var(secs(value))))
+                }
+                "WatchdogSec" => assert_eq!(
+                    get("WatchdogUSec"),
+                    format!("{:?}", var(value.parse::<u64>().unwrap() * 1_000_000))
+                ),
                 // The bot's own: its command line, cores, state directory (which the agent
                 // creates itself, so no StateDirectory=).
                 "ExecStart" => assert!(get(key).contains("--state-dir")),
@@ -581,5 +601,6 @@ mod tests {
     #[test]
     fn unit_names_follow_the_template() {
         assert_eq!(unit_name("arb-1"), "sniperforge-bot@arb-1.service");
+        assert_eq!(unit_name("arb-1.2"), "sniperforge-bot@arb-1.2.service");
     }
 }

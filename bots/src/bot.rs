@@ -22,7 +22,9 @@ use sniperforge_engine::strategy::{
 use sniperforge_protocol::config::{ValidatedConfig, changes};
 use sniperforge_protocol::wire::{BotMetrics, BotStatus, BotType, TransitionError};
 
+mod handover;
 mod worker;
+use handover::{LeaseCell, STOP_DRAIN};
 use worker::{BotSink, BotWorker, Engine, LossGuard, loss_limit_reason};
 
 /// Why a bot operation failed.
@@ -40,6 +42,9 @@ pub enum BotError {
     /// Reading or writing the state directory failed.
     #[error("state directory: {0}")]
     State(String),
+    /// A handover cannot happen now (says why; the instance carries on as it was).
+    #[error("{0}")]
+    Handover(String),
 }
 
 impl From<sniperforge_solana::SolanaError> for BotError {
@@ -53,7 +58,7 @@ impl From<sniperforge_solana::SolanaError> for BotError {
     }
 }
 
-pub use sniperforge_protocol::control::{ConfigApplied, Health};
+pub use sniperforge_protocol::control::{ConfigApplied, HandedOver, Health, Lease, Role};
 
 /// The interface every bot type implements; the bot process and the agent drive bots through it.
 #[async_trait]
@@ -86,6 +91,16 @@ pub trait BotInterface: Send + Sync {
     async fn outputs(&self) -> Value {
         Value::Null
     }
+    /// The trading lease as this instance sees it.
+    async fn lease(&self) -> Lease;
+    /// Hands the lease over: takes no new decision, settles its orders in flight (within
+    /// `deadline`), persists its state, lets the lease go and stays up, deciding nothing. An
+    /// instance waiting for the lease takes it then. `Err` when it cannot (its orders did not
+    /// settle in time: it trades on).
+    async fn hand_over(&self, deadline: Duration) -> Result<HandedOver, BotError>;
+    /// After a handover that did not complete (the new instance never took the lease): waits
+    /// for the lease again and trades when it has it.
+    async fn take_over(&self) -> Result<Lease, BotError>;
 }
 
 /// Where a bot gets its market from and keeps its state.
@@ -166,6 +181,12 @@ struct Shared {
     feed_problems: Vec<String>,
     /// How the runtime placed its threads, and what it could not honour (`/health` details).
     runtime: Vec<String>,
+    /// The lease was taken with the daily PnL the previous holder left: the strategy thread's
+    /// loss guard starts again from it.
+    resume_guard: bool,
+    /// The strategy thread has run its first housekeeping since the start (what it finds
+    /// wrong, a stale venue stream, is known only from then: not ready before).
+    housekept: bool,
 }
 
 /// EnhancedArbitrage, TriangularArbitrage and FlashLoanArbitrage (the engine's strategy with the
@@ -178,6 +199,7 @@ pub struct MarketBot {
     stop: Arc<AtomicBool>,
     gate: Arc<crate::runtime::strategy::Gate>,
     runner: Mutex<Option<crate::runtime::Running<BotWorker, BotSink>>>,
+    lease: Arc<LeaseCell>,
 }
 
 impl std::fmt::Debug for MarketBot {
@@ -422,11 +444,14 @@ impl MarketBot {
                 problems: Vec::new(),
                 feed_problems: Vec::new(),
                 runtime: Vec::new(),
+                resume_guard: false,
+                housekept: false,
             })),
             options,
             stop: Arc::new(AtomicBool::new(false)),
             gate: Arc::default(),
             runner: Mutex::new(None),
+            lease: Arc::default(),
         })
     }
 
@@ -550,6 +575,16 @@ impl BotInterface for MarketBot {
         self.stop.store(false, Ordering::Relaxed);
         self.gate.halted.store(false, Ordering::Relaxed);
         self.gate.paused.store(false, Ordering::Relaxed);
+        // Nothing is decided before this instance holds the trading lease.
+        self.gate.standby.store(true, Ordering::SeqCst);
+        if let Err(e) = self.lease.open(&self.options.state_dir) {
+            let e = BotError::State(format!("the trading lease: {e}"));
+            let _ = self
+                .shared()
+                .status
+                .transition(BotStatus::Error(e.to_string()));
+            return Err(e);
+        }
         let spec = FeedSpec::parse(&self.options.feed, self.options.replay_max_speed)
             .map_err(|e| BotError::Config(e.to_string()))?;
         let (ml, seed) = (
@@ -633,6 +668,7 @@ impl BotInterface for MarketBot {
             let mut g = self.shared();
             g.started = Instant::now();
             g.runner_alive = true;
+            g.housekept = false;
             g.last_feed = Some(Instant::now());
             g.runtime = std::iter::once(plan.describe())
                 .chain(plan.warnings.iter().cloned())
@@ -697,6 +733,7 @@ impl BotInterface for MarketBot {
                 shared: Arc::clone(&self.shared),
                 malformed: 0,
                 last_publish: None,
+                gate: Arc::clone(&self.gate),
             },
         };
         let runtime_stats = Arc::new(crate::runtime::RuntimeStats::default());
@@ -730,11 +767,29 @@ impl BotInterface for MarketBot {
             BotError::State(format!("spawning the runtime's threads: {e}"))
         })?;
         *self.runner.lock().unwrap_or_else(|e| e.into_inner()) = Some(running);
-        Ok(())
+        // Started means ready: the strategy thread's first housekeeping has run (what it finds
+        // wrong is known from then), at most a second after the runtime starts.
+        let ready_by = Instant::now() + Duration::from_secs(1);
+        while !self.shared().housekept && Instant::now() < ready_by {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        // Market loaded, feed connected: standby until the lease is ours (at once when no
+        // other instance of this bot trades).
+        self.lease.set_role(Role::Standby);
+        self.wait_for_lease()
     }
 
     async fn stop(&self) -> Result<(), BotError> {
         self.shared().status.transition(BotStatus::Stopping)?;
+        // A stop is a handover to no one: no new decision, orders in flight settled and the
+        // state persisted while the lease is still held.
+        if self.lease.role() == Role::Trading {
+            self.lease.set_role(Role::Draining);
+            if let Err(open) = self.drain(STOP_DRAIN).await {
+                tracing::warn!(bot_id = %self.id, open_orders = open, "stopping with orders in flight after {STOP_DRAIN:?}");
+            }
+        }
+        self.lease.cancel_waiters();
         self.stop.store(true, Ordering::Relaxed);
         let running = self.runner.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(r) = running {
@@ -743,6 +798,7 @@ impl BotInterface for MarketBot {
                 tracing::error!(bot_id = %self.id, error = %e, "runtime thread panicked");
             }
         }
+        self.release_lease();
         self.shared().status.transition(BotStatus::Stopped)?;
         Ok(())
     }
@@ -835,6 +891,8 @@ impl BotInterface for MarketBot {
         ) {
             if !g.runner_alive {
                 reasons.push("strategy thread is not running".into());
+            } else if !g.housekept {
+                reasons.push("warming up: the strategy thread's first housekeeping is due".into());
             }
             match g.last_feed {
                 Some(t) if t.elapsed() <= Duration::from_secs(2) => {}
@@ -852,6 +910,7 @@ impl BotInterface for MarketBot {
         Health {
             healthy: reasons.is_empty(),
             reasons,
+            role: Some(self.lease.role()),
             details: g.runtime.clone(),
         }
     }
@@ -862,6 +921,31 @@ impl BotInterface for MarketBot {
 
     async fn outputs(&self) -> Value {
         self.shared().outputs.clone()
+    }
+
+    async fn lease(&self) -> Lease {
+        self.lease.snapshot(&self.gate.handover)
+    }
+
+    async fn hand_over(&self, deadline: Duration) -> Result<HandedOver, BotError> {
+        self.hand_over_within(deadline).await
+    }
+
+    async fn take_over(&self) -> Result<Lease, BotError> {
+        match self.lease.role() {
+            Role::Released => {
+                self.lease.set_role(Role::Standby);
+                self.wait_for_lease()?;
+            }
+            Role::Starting => {
+                return Err(BotError::Handover(
+                    "the bot is still starting: it takes the lease once its market is loaded"
+                        .into(),
+                ));
+            }
+            Role::Standby | Role::Trading | Role::Draining => {}
+        }
+        Ok(self.lease.snapshot(&self.gate.handover))
     }
 
     async fn interval_histograms(&self) -> Vec<(String, Vec<u8>)> {

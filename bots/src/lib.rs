@@ -9,6 +9,7 @@ pub mod bot;
 pub mod cross_chain;
 pub mod dashboard;
 pub mod feed;
+pub mod lease;
 pub mod ml;
 pub mod portfolio;
 pub mod process;

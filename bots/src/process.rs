@@ -158,6 +158,7 @@ fn bot_error(e: BotError) -> Response {
             error(StatusCode::NOT_IMPLEMENTED, "unsupported", m, Value::Null)
         }
         BotError::State(m) => error(StatusCode::INTERNAL_SERVER_ERROR, "state", m, Value::Null),
+        BotError::Handover(m) => error(StatusCode::CONFLICT, "handover_refused", m, Value::Null),
     }
 }
 
@@ -186,6 +187,7 @@ async fn status(State(s): State<AppState>) -> Response {
         metrics: m,
         config: s.bot.current_config().await,
         outputs,
+        lease: s.bot.lease().await,
     })
     .into_response()
 }
@@ -308,6 +310,61 @@ async fn resume(State(s): State<AppState>) -> Response {
     }
 }
 
+/// How long `POST /handover` waits for the orders in flight by default, and at most.
+pub const HANDOVER_DRAIN_DEFAULT_MS: u64 = 5_000;
+/// The longest drain a handover may ask for.
+pub const HANDOVER_DRAIN_MAX_MS: u64 = 120_000;
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HandoverQuery {
+    drain_ms: Option<u64>,
+}
+
+/// `POST /handover[?drain_ms=N]`: no new decision, orders in flight settled, state persisted,
+/// the trading lease let go (the instance stays up, deciding nothing).
+async fn handover(
+    State(s): State<AppState>,
+    query: Result<axum::extract::Query<HandoverQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let drain_ms = match query {
+        Ok(q) => q.0.drain_ms.unwrap_or(HANDOVER_DRAIN_DEFAULT_MS),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                format!("query: {e} (drain_ms=N only)"),
+                Value::Null,
+            );
+        }
+    };
+    if drain_ms > HANDOVER_DRAIN_MAX_MS {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            format!("drain_ms: at most {HANDOVER_DRAIN_MAX_MS}"),
+            Value::Null,
+        );
+    }
+    match s
+        .bot
+        .hand_over(std::time::Duration::from_millis(drain_ms))
+        .await
+    {
+        Ok(done) => axum::Json(done).into_response(),
+        Err(e) => bot_error(e),
+    }
+}
+
+/// `POST /takeover`: a released instance waits for the lease again (a handover whose new
+/// instance never took it).
+async fn takeover(State(s): State<AppState>) -> Response {
+    match s.bot.take_over().await {
+        Ok(lease) => axum::Json(lease).into_response(),
+        Err(e) => bot_error(e),
+    }
+}
+
 async fn stop(State(s): State<AppState>) -> Response {
     s.shutdown.notify_one();
     (
@@ -333,6 +390,8 @@ pub fn router(bot: Arc<dyn BotInterface>, shutdown: Arc<Notify>, secret: Arc<str
         .route("/pause", post(pause))
         .route("/resume", post(resume))
         .route("/stop", post(stop))
+        .route("/handover", post(handover))
+        .route("/takeover", post(takeover))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             authorize,
@@ -549,6 +608,16 @@ async fn serve(args: BotArgs, valid: config::ValidatedConfig) -> i32 {
         .map(|a| a.to_string())
         .unwrap_or_default();
     tracing::info!(bot_id = %bot_id, control_addr = %addr, pid = std::process::id(), "control endpoint listening");
+    // Under systemd (Type=notify): started means the market is loaded and /health answers.
+    match sniperforge_host::notify::Notifier::from_env() {
+        Ok(Some(n)) => {
+            if let Err(e) = n.notify("READY=1") {
+                tracing::warn!(error = %e, "sd_notify READY=1");
+            }
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "sd_notify: $NOTIFY_SOCKET unusable"),
+    }
     let shutdown = Arc::new(Notify::new());
     let server_shutdown = Arc::clone(&shutdown);
     let stopped = Arc::new(Notify::new());

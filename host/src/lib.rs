@@ -4,6 +4,8 @@
 
 #![warn(missing_docs)]
 
+pub mod clock;
 pub mod cpus;
 pub mod files;
 pub mod net;
+pub mod notify;

@@ -37,6 +37,9 @@ pub struct StatusBody {
     /// What the bot publishes for others (the dashboard's market view); `null` when nothing.
     #[serde(default)]
     pub outputs: Value,
+    /// Whether this instance trades, waits to or has handed over ([`Lease`]).
+    #[serde(default)]
+    pub lease: Lease,
 }
 
 /// What a supervisor reads of `GET /status`: the same body, leniently (the configuration is
@@ -58,6 +61,70 @@ pub struct StatusSummary {
     /// What the bot publishes; `null` when nothing.
     #[serde(default)]
     pub outputs: Value,
+    /// The instance's trading lease (absent from bots of builds before it).
+    #[serde(default)]
+    pub lease: Option<Lease>,
+}
+
+/// An instance's part in a warm handover. Two instances of one bot share its state directory;
+/// only the one holding the trading lease there (an exclusive `flock` on `trading.lease`, let
+/// go by the kernel when its process ends) takes decisions.
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Loading: no market yet.
+    #[default]
+    Starting,
+    /// Market loaded, feed connected, `/health` served; waiting for the lease, deciding nothing.
+    Standby,
+    /// Holds the lease and takes decisions.
+    Trading,
+    /// Handing over: takes no new decision, settles its orders in flight, persists its state.
+    Draining,
+    /// Handed over: the lease is let go; it decides nothing until asked to take over again.
+    Released,
+}
+
+impl Role {
+    /// `starting`, `standby`, `trading`, `draining` or `released`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Starting => "starting",
+            Self::Standby => "standby",
+            Self::Trading => "trading",
+            Self::Draining => "draining",
+            Self::Released => "released",
+        }
+    }
+}
+
+/// The trading lease as an instance sees it; times are the node's `CLOCK_MONOTONIC` in ns (one
+/// clock for every process of the node, so two instances' times compare), 0 when not yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Lease {
+    /// Its part.
+    pub role: Role,
+    /// When it last took the lease.
+    pub taken_ns: u64,
+    /// When it last let the lease go.
+    pub released_ns: u64,
+    /// The first update it decided on since it last took the lease.
+    pub first_decision_ns: u64,
+    /// The last update it decided on while it held the lease.
+    pub last_decision_ns: u64,
+    /// Updates it decided on while it held the lease (this process's total).
+    pub decided: u64,
+}
+
+/// The answer to `POST /handover`: the lease let go after the instance's orders in flight were
+/// settled and its state persisted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HandedOver {
+    /// The lease as it was let go.
+    pub lease: Lease,
+    /// From the request to the lease let go (closing, settling, persisting), ns.
+    pub drain_ns: u64,
 }
 
 /// `GET /health` (HTTP 200 when healthy, else 503).
@@ -68,6 +135,10 @@ pub struct Health {
     pub healthy: bool,
     /// What is wrong, when anything is.
     pub reasons: Vec<String>,
+    /// The instance's part in a handover (absent from bots of builds before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
+    pub role: Option<Role>,
     /// How the runtime runs (layout, cores, spin or park) and what it could not honour (a
     /// configured core the machine lacks, fewer cores than threads): worth knowing, not a fault.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

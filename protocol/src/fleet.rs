@@ -385,13 +385,75 @@ pub struct NodeBotStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(test, ts(optional, type = "Record<string, unknown>"))]
     pub outputs: Option<Value>,
+    /// The bot's last warm handover on its node (absent before its first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
+    pub handover: Option<Handover>,
+}
+
+/// How a warm handover ended.
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum HandoverOutcome {
+    /// The new instance trades; the old one is stopped.
+    Completed,
+    /// The new instance was stopped; the old one trades on (the reason says why).
+    RolledBack,
+}
+
+/// Longest cause or reason a [`Handover`] carries, characters.
+pub const HANDOVER_TEXT_MAX: usize = 1_024;
+
+/// A bot's warm handover: a new instance started beside the running one in standby (market
+/// loaded, deciding nothing), the old one drained and its trading lease let go, the new one
+/// trading, the old one stopped; or, when the new one is not healthy in time, stopped instead.
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Handover {
+    /// How it ended.
+    pub outcome: HandoverOutcome,
+    /// What called for it: a cold configuration change, a restart request, failed health
+    /// checks, an upgrade.
+    #[cfg_attr(feature = "schema", schemars(length(max = 1024)))]
+    pub cause: String,
+    /// Why it was rolled back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
+    #[cfg_attr(feature = "schema", schemars(length(max = 1024)))]
+    pub reason: Option<String>,
+    /// When it ended (Unix ms).
+    #[cfg_attr(test, ts(type = "number"))]
+    pub at_ms: i64,
+    /// From the old instance's last decision to the new one's first, ns (when both decided).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional, type = "number"))]
+    pub gap_ns: Option<u64>,
+    /// The old instance's drain (no new decision, orders in flight settled, state persisted,
+    /// lease let go), ns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional, type = "number"))]
+    pub drain_ns: Option<u64>,
+    /// The instance that trades after it (its pid).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
+    pub pid: Option<u32>,
 }
 
 impl NodeBotStatus {
     /// Control characters in the state and the reason as U+FFFD: what a bot says is stored and
     /// shown, and a NUL is refused by PostgreSQL while escape codes mislead terminals.
     pub fn replace_control_chars(&mut self) {
-        for text in [&mut self.state, &mut self.reason].into_iter().flatten() {
+        let (cause, reason) = match &mut self.handover {
+            Some(h) => (Some(&mut h.cause), h.reason.as_mut()),
+            None => (None, None),
+        };
+        for text in [self.state.as_mut(), self.reason.as_mut(), cause, reason]
+            .into_iter()
+            .flatten()
+        {
             if text.chars().any(char::is_control) {
                 *text = text
                     .chars()

@@ -6,8 +6,8 @@
 
 use ts_rs::TS;
 
-use crate::control::Health;
-use crate::fleet::{BotAction, DesiredState, NodeBotStatus};
+use crate::control::{Health, Role};
+use crate::fleet::{BotAction, DesiredState, Handover, HandoverOutcome, NodeBotStatus};
 use crate::wire::{
     BotConfig, BotMetrics, BotStatus, BotType, Environment, Resources, StageLatency,
 };
@@ -26,7 +26,10 @@ fn generated() -> String {
         BotMetrics::decl(),
         DesiredState::decl(),
         BotAction::decl(),
+        HandoverOutcome::decl(),
+        Handover::decl(),
         NodeBotStatus::decl(),
+        Role::decl(),
         Health::decl(),
     ];
     for d in decls {

@@ -160,6 +160,15 @@ pub struct RpcSim {
     pub transactions: Mutex<HashMap<String, Sent>>,
     /// The Geyser service's counters.
     pub geyser: GeyserStats,
+    /// When the latest account changes were published, when asked ([`RpcSim::log_publishes`]).
+    publish_log: Mutex<PublishLog>,
+}
+
+/// The publish times of the latest `capacity` account changes.
+#[derive(Debug, Default)]
+struct PublishLog {
+    capacity: usize,
+    times: std::collections::VecDeque<std::time::Instant>,
 }
 
 /// A transaction the server accepted: its signed form and what the loopback node books for it
@@ -246,6 +255,7 @@ impl RpcSim {
             connections: AtomicU64::new(0),
             transactions: Mutex::default(),
             geyser: GeyserStats::default(),
+            publish_log: Mutex::default(),
         });
         let weak = Arc::downgrade(&server);
         let per_tick = (rate / 100).max(1);
@@ -279,6 +289,14 @@ impl RpcSim {
             a.insert(u.pubkey, (u.owner, u.data.clone(), slot));
         }
         let write_version = self.published.fetch_add(1, Ordering::Relaxed) + 1;
+        if let Ok(mut log) = self.publish_log.lock()
+            && log.capacity > 0
+        {
+            if log.times.len() == log.capacity {
+                log.times.pop_front();
+            }
+            log.times.push_back(std::time::Instant::now());
+        }
         self.publish(Change::Account(Arc::new(Published::new(
             u.pubkey,
             u.owner,
@@ -308,6 +326,31 @@ impl RpcSim {
             h.push(change.clone());
         }
         let _ = self.changes.send(change);
+    }
+
+    /// Keeps the publish times of the latest `capacity` account changes (0: none), for
+    /// [`RpcSim::published_between`].
+    pub fn log_publishes(&self, capacity: usize) {
+        if let Ok(mut log) = self.publish_log.lock() {
+            log.capacity = capacity;
+            while log.times.len() > capacity {
+                log.times.pop_front();
+            }
+        }
+    }
+
+    /// Account changes published after `from` and before `to`; `None` when the log does not
+    /// reach back to `from` (its oldest kept change is later).
+    pub fn published_between(
+        &self,
+        from: std::time::Instant,
+        to: std::time::Instant,
+    ) -> Option<u64> {
+        let log = self.publish_log.lock().ok()?;
+        if log.times.front().is_none_or(|t| *t > from) {
+            return None;
+        }
+        Some(log.times.iter().filter(|t| **t > from && **t < to).count() as u64)
     }
 
     /// The current slot.

@@ -283,3 +283,53 @@ pub fn up_with(dir: &Path, port: u16, extra: &[&str]) -> (Proc, Gateway) {
     let gw = Gateway::attach(&addr, token.trim(), &dir.join("admin.token"));
     (proc, gw)
 }
+
+/// `sniperforge venue-sim` on `port`, its premium over the reference prices `skew_bps`.
+pub fn venue_sim(port: u16, skew_bps: f64) -> Proc {
+    let child = Command::new(EXE)
+        .args([
+            "venue-sim",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--period-ms",
+            "50",
+        ])
+        .arg(format!("--skew-bps={skew_bps}"))
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the venue to listen", Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", port))
+            .is_ok()
+            .then_some(())
+    });
+    Proc {
+        child,
+        name: "venue-sim",
+    }
+}
+
+/// Asserts no two processes held the lease at once; returns every interval, sorted.
+pub fn assert_one_holder_at_a_time(log: &Path) -> Vec<(u64, u64, u64)> {
+    let held =
+        sniperforge_bots::lease::LeaseLog::parse(&std::fs::read_to_string(log).unwrap_or_default());
+    let all = held.intervals();
+    assert_eq!(
+        held.overlaps(),
+        0,
+        "two instances held the trading lease at once: {all:?}"
+    );
+    all
+}
+
+/// Kills every bot process under a node's directory when dropped (a failed test must not leave
+/// bots its agent would have stopped).
+pub struct Reap(pub std::path::PathBuf);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        for pid in bot_pids_under(&self.0) {
+            signal(pid, "KILL");
+        }
+    }
+}

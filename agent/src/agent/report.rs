@@ -17,9 +17,9 @@ impl Agent {
         // Only running bots are asked: the secret never goes to a port whose bot is down (a
         // local process could hold it meanwhile).
         let mut running = std::collections::HashSet::new();
-        for id in self.managed.keys() {
+        for (id, m) in &self.managed {
             if matches!(
-                self.backend.instance(id).await,
+                self.backend.instance(&m.record.spec.unit_key()).await,
                 Some(Instance {
                     state: UnitState::Running,
                     ..
@@ -44,6 +44,19 @@ impl Agent {
                 let hdr = ep
                     .request("GET", "/hdr", secret, None, SCRAPE_DEADLINE)
                     .await;
+                // Self-healing: the same check a supervisor's health probe makes.
+                let health = match ep
+                    .request("GET", "/health", secret, None, SCRAPE_DEADLINE)
+                    .await
+                {
+                    Ok(r) => match r.json_as::<sniperforge_protocol::control::Health>() {
+                        Ok(h) if r.status == 200 && h.healthy => Ok(()),
+                        Ok(h) if !h.reasons.is_empty() => Err(h.reasons.join("; ")),
+                        Ok(_) => Err(format!("/health answered HTTP {}", r.status)),
+                        Err(e) => Err(format!("/health: {e}")),
+                    },
+                    Err(e) => Err(e.to_string()),
+                };
                 fn ok<T: serde::de::DeserializeOwned>(
                     r: Result<crate::http::Response, crate::http::HttpError>,
                 ) -> Result<T, String> {
@@ -53,17 +66,40 @@ impl Agent {
                         Err(e) => Err(e.to_string()),
                     }
                 }
-                (id, ok::<StatusSummary>(status), ok::<HdrBody>(hdr).ok())
+                (
+                    id,
+                    ok::<StatusSummary>(status),
+                    ok::<HdrBody>(hdr).ok(),
+                    health,
+                )
             });
         }
         let mut scraped = HashMap::new();
-        while let Some(Ok((id, status, hdr))) = scrapes.join_next().await {
+        while let Some(Ok((id, status, hdr, health))) = scrapes.join_next().await {
+            if let Some(m) = self.managed.get_mut(&id) {
+                match health {
+                    Ok(()) => {
+                        m.seen_healthy = true;
+                        m.unhealthy = 0;
+                    }
+                    // Counted once it has been healthy since it started: loading is not a
+                    // failure (a start that never gets healthy is the crash loop's business).
+                    Err(why) if m.seen_healthy => {
+                        m.unhealthy += 1;
+                        m.health_reason = why;
+                    }
+                    Err(_) => {}
+                }
+            }
             scraped.insert(id, (status, hdr));
         }
         let mut bots = Vec::new();
         let ids: Vec<String> = self.managed.keys().cloned().collect();
         for id in ids {
-            let instance = self.backend.instance(&id).await;
+            let Some(key) = self.managed.get(&id).map(|m| m.record.spec.unit_key()) else {
+                continue;
+            };
+            let instance = self.backend.instance(&key).await;
             let Some(m) = self.managed.get_mut(&id) else {
                 continue;
             };
@@ -185,6 +221,23 @@ impl Agent {
                 status = NodeBotStatus::state("error", Some(why.clone()));
             }
             status.backend = Some(self.backend.name().to_string());
+            status.handover = m.record.handover.clone();
+            if let (Some(held), None) = (m.held_version, &status.reason)
+                && let Some(h) = &m.record.handover
+            {
+                status.reason = Some(format!(
+                    "configuration version {held} not applied: its handover was rolled back: {}",
+                    h.reason.as_deref().unwrap_or("no reason given")
+                ));
+            }
+            if m.unhealthy > 0 && status.reason.is_none() {
+                status.reason = Some(format!(
+                    "unhealthy ({} check{} in a row): {}",
+                    m.unhealthy,
+                    if m.unhealthy == 1 { "" } else { "s" },
+                    m.health_reason
+                ));
+            }
             status.config_version = Some(m.record.config_version);
             status.control_port = Some(m.record.spec.control_port);
             if let Some(i) = &instance {

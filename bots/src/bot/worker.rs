@@ -156,6 +156,8 @@ pub(super) enum BotWorker {
         shared: Arc<Mutex<Shared>>,
         malformed: u64,
         last_publish: Option<Instant>,
+        /// Closed: the cross-chain book trades nothing (paused, halted, standby).
+        gate: Arc<crate::runtime::strategy::Gate>,
     },
 }
 
@@ -267,6 +269,13 @@ impl crate::runtime::Worker for BotWorker {
                 }
                 g.custom
                     .insert("updates_malformed".into(), worker.malformed() as f64);
+                g.housekept = true;
+                g.custom
+                    .insert("open_orders".into(), worker.strategy().open_orders() as f64);
+                if std::mem::take(&mut g.resume_guard) {
+                    // The lease was taken: the daily PnL is the previous holder's.
+                    *guard = LossGuard::of(&g.config, g.day, g.daily_pnl_usd);
+                }
                 let pending = g.pending.take();
                 drop(g);
                 if let Some(cfg) = pending {
@@ -283,8 +292,25 @@ impl crate::runtime::Worker for BotWorker {
                 shared,
                 malformed,
                 last_publish,
+                gate,
                 ..
-            } => publish_observer(engine, shared, *malformed, last_publish),
+            } => publish_observer(engine, shared, *malformed, last_publish, gate.open()),
+        }
+    }
+
+    fn quiesce(&mut self) -> bool {
+        match self {
+            Self::Strategy { worker, .. } => worker.quiesce(),
+            // The observers hold no order in flight (a cross-chain transfer in flight is the
+            // bridge's, booked when it lands, by whichever instance trades then).
+            Self::Observer { gate, .. } => {
+                if gate.handover.drain_pending() && !gate.open() {
+                    gate.handover.ack_drained();
+                    true
+                } else {
+                    false
+                }
+            }
         }
     }
 }
@@ -295,8 +321,10 @@ fn publish_observer(
     shared: &Mutex<Shared>,
     malformed: u64,
     last_publish: &mut Option<Instant>,
+    trading: bool,
 ) {
     let mut g = lock(shared);
+    g.housekept = true;
     let pending = g.pending.take();
     // Publishing every second where the type has no view of its own.
     let refresh = g.config.params.view().map_or(1_000, |v| v.refresh_ms);
@@ -352,7 +380,9 @@ fn publish_observer(
             }
             let quotes = |p: &str| feed.quote(p);
             let before = book.trade_count;
-            book.evaluate(&quotes, unix_ms());
+            if trading {
+                book.evaluate(&quotes, unix_ms());
+            }
             let fresh = book.publish(&quotes);
             let stale: Vec<String> = fresh["pairs"]
                 .as_array()
@@ -470,6 +500,38 @@ pub(super) struct BotSink {
     pub(super) journal_synced: std::time::Instant,
 }
 
+impl BotSink {
+    /// Writes the daily PnL (when changed) and the fills journal (synced when `sync`): only
+    /// while this instance holds the trading lease (a standby's files are the trading one's).
+    fn persist(&mut self, sync: bool) {
+        if self.starts.is_none() || !self.gate.handover.leased.load(Ordering::Acquire) {
+            return;
+        }
+        let (day, pnl) = {
+            let g = lock(&self.shared);
+            (g.day, g.daily_pnl_usd)
+        };
+        let daily = (day, pnl.to_bits());
+        if self.saved_daily != Some(daily) {
+            match save_daily(&self.state_dir, day, pnl) {
+                Ok(()) => self.saved_daily = Some(daily),
+                Err(e) => tracing::warn!(error = %e, "daily PnL not persisted"),
+            }
+        }
+        // Fills for the portfolio manager; kept for the next try when the write fails.
+        match crate::portfolio::append_fills(&self.state_dir, &self.journal) {
+            Ok(()) => self.journal.clear(),
+            Err(e) => tracing::warn!(error = %e, "fills not journaled"),
+        }
+        if sync {
+            self.journal_synced = std::time::Instant::now();
+            if let Err(e) = crate::portfolio::sync_fills(&self.state_dir) {
+                tracing::warn!(error = %e, "fills journal not synced");
+            }
+        }
+    }
+}
+
 /// How often the fills journal is synced to disk at most.
 const JOURNAL_SYNC: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -547,38 +609,28 @@ impl crate::runtime::Sink for BotSink {
                 g.runtime.push(e);
             }
         }
-        let (day, pnl) = (g.day, g.daily_pnl_usd);
         drop(g);
-        if self.starts.is_some() {
-            let daily = (day, pnl.to_bits());
-            if self.saved_daily != Some(daily) {
-                match save_daily(&self.state_dir, day, pnl) {
-                    Ok(()) => self.saved_daily = Some(daily),
-                    Err(e) => tracing::warn!(error = %e, "daily PnL not persisted"),
-                }
-            }
-            // Fills for the portfolio manager; kept for the next try when the write fails.
-            match crate::portfolio::append_fills(&self.state_dir, &self.journal) {
-                Ok(()) => self.journal.clear(),
-                Err(e) => tracing::warn!(error = %e, "fills not journaled"),
-            }
-            if self.journal_synced.elapsed() >= JOURNAL_SYNC {
-                self.journal_synced = std::time::Instant::now();
-                if let Err(e) = crate::portfolio::sync_fills(&self.state_dir) {
-                    tracing::warn!(error = %e, "fills journal not synced");
-                }
-            }
-        }
+        let sync = self.journal_synced.elapsed() >= JOURNAL_SYNC;
+        self.persist(sync);
+    }
+
+    fn flush_requested(&self) -> bool {
+        self.gate.handover.flush_pending()
+    }
+
+    fn flush(&mut self) {
+        self.persist(true);
+        self.gate.handover.ack_flushed();
     }
 
     fn finish(&mut self) {
         lock(&self.shared).runner_alive = false;
-        if self.starts.is_some() {
-            if let Err(e) = crate::portfolio::append_fills(&self.state_dir, &self.journal)
-                .and_then(|()| crate::portfolio::sync_fills(&self.state_dir))
-            {
-                tracing::warn!(error = %e, "fills not journaled at the stop");
-            }
+        self.persist(true);
+        if !self.journal.is_empty() {
+            tracing::warn!(
+                fills = self.journal.len(),
+                "fills booked without the trading lease are not journaled"
+            );
             self.journal.clear();
         }
     }

@@ -60,6 +60,12 @@ pub trait Worker: Send + 'static {
     fn tick(&mut self, out: &mut Vec<Decision>);
     /// Every [`HOUSEKEEPING`]: hot configuration, live results, publishing.
     fn housekeeping(&mut self, out: &mut Vec<Decision>);
+    /// Everything decided so far has reached the executor's ring (called when idle and at
+    /// housekeeping): acknowledge a handover's drain request once no order is in flight.
+    /// `true`: acknowledged now (the executor is woken to persist).
+    fn quiesce(&mut self) -> bool {
+        false
+    }
 }
 
 /// What the executor thread runs (never on a reserved core).
@@ -72,6 +78,14 @@ pub trait Sink: Send + 'static {
     fn housekeeping(&mut self);
     /// The runtime stops: flush what is kept.
     fn finish(&mut self);
+    /// Whether the strategy thread has acknowledged a drain this sink has not persisted yet
+    /// (read before the executor empties its ring, so every decision taken before the
+    /// acknowledgement is booked first).
+    fn flush_requested(&self) -> bool {
+        false
+    }
+    /// Persists what it keeps and acknowledges the drain ([`Sink::flush_requested`]).
+    fn flush(&mut self) {}
 }
 
 /// A feed the runtime drives on schedule (the simulator, a recording).
@@ -119,6 +133,41 @@ pub struct RuntimeStats {
     pub decisions_dropped: AtomicU64,
     /// Pinning that failed, in words (set once at start).
     pub pin_errors: std::sync::Mutex<Vec<String>>,
+}
+
+/// systemd's watchdog, pinged from the strategy loop at half its interval (nothing without
+/// `$WATCHDOG_USEC`, as outside systemd).
+struct Watchdog {
+    notifier: sniperforge_host::notify::Notifier,
+    every: Duration,
+    last: std::time::Instant,
+}
+
+impl Watchdog {
+    fn from_env() -> Option<Self> {
+        let interval = sniperforge_host::notify::watchdog_interval()?;
+        match sniperforge_host::notify::Notifier::from_env() {
+            Ok(Some(notifier)) => Some(Self {
+                notifier,
+                every: interval / 2,
+                last: std::time::Instant::now(),
+            }),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::error!(error = %e, "systemd watchdog: $NOTIFY_SOCKET unusable");
+                None
+            }
+        }
+    }
+
+    fn ping(&mut self) {
+        if self.last.elapsed() >= self.every {
+            self.last = std::time::Instant::now();
+            if let Err(e) = self.notifier.notify("WATCHDOG=1") {
+                tracing::warn!(error = %e, "systemd watchdog ping");
+            }
+        }
+    }
 }
 
 /// A running runtime: join it after setting the stop flag.
@@ -232,6 +281,7 @@ pub fn start<W: Worker, S: Sink>(
                 let mut last = clock.now_ns();
                 loop {
                     let mut busy = false;
+                    let flush = sink.flush_requested();
                     while let Some(d) = decisions.pop() {
                         sink.on_decision(&d, clock.now_ns());
                         busy = true;
@@ -240,6 +290,9 @@ pub fn start<W: Worker, S: Sink>(
                         sink.on_interval(&set);
                         set.iter_mut().for_each(Histogram::reset);
                         let _ = spare_tx.push(set);
+                    }
+                    if flush {
+                        sink.flush();
                     }
                     let now = clock.now_ns();
                     if now - last >= HOUSEKEEPING.as_nanos() as u64 {
@@ -332,6 +385,9 @@ pub fn start<W: Worker, S: Sink>(
             .spawn(move || {
                 note_pin(&stats, "strategy", affinity::pin_current(core));
                 precise_sleeps();
+                // Under systemd with WatchdogSec, this loop is what keeps the unit alive: a
+                // wedged strategy thread stops the pings and systemd restarts the bot.
+                let mut watchdog = Watchdog::from_env();
                 let mut local = histograms();
                 let mut out: Vec<Decision> = Vec::with_capacity(64);
                 let housekeeping_ns = HOUSEKEEPING.as_nanos() as u64;
@@ -410,7 +466,9 @@ pub fn start<W: Worker, S: Sink>(
                             // every 1,024 idle polls, a parked thread at every wake-up.
                             if !spin || idle.is_multiple_of(1024) {
                                 worker.tick(&mut out);
-                                send(&mut out);
+                                if send(&mut out) && worker.quiesce() {
+                                    executor_thread.unpark();
+                                }
                             }
                             if spin {
                                 std::hint::spin_loop();
@@ -433,8 +491,13 @@ pub fn start<W: Worker, S: Sink>(
                     {
                         last_housekeeping = clock.now_ns();
                         worker.housekeeping(&mut out);
-                        send(&mut out);
+                        if send(&mut out) && worker.quiesce() {
+                            executor_thread.unpark();
+                        }
                         stats.processed.store(processed, Ordering::Relaxed);
+                        if let Some(w) = &mut watchdog {
+                            w.ping();
+                        }
                         if let Some(mut spare) = spare_rx.pop() {
                             std::mem::swap(&mut spare, &mut local);
                             let _ = intervals_tx.push(spare);

@@ -2,7 +2,7 @@
 //! when configured. The arbitrage bots and `bench latency` run this same worker.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use sniperforge_engine::market::AccountUpdate;
 use sniperforge_engine::strategy::{Clock, Decision, Event, Strategy};
@@ -10,8 +10,9 @@ use sniperforge_engine::strategy::{Clock, Decision, Event, Strategy};
 use crate::feed::{FeedEvent, RunClock};
 use sniperforge_solana::live::LiveRunner;
 
-/// Whether the strategy may trade: paused by the operator, halted by a loss limit. While
-/// closed, updates keep the market current but nothing is decided.
+/// Whether the strategy may trade: paused by the operator, halted by a loss limit, or not
+/// holding the trading lease (a standby or handed-over instance). While closed, updates keep
+/// the market current but nothing is decided.
 #[derive(Debug, Default)]
 pub struct Gate {
     /// The operator paused the bot.
@@ -19,13 +20,120 @@ pub struct Gate {
     /// A loss limit stopped trading (set by the strategy thread as it books a fill, and by the
     /// executor thread as it books one).
     pub halted: AtomicBool,
+    /// The instance does not hold the trading lease (standby, draining, released). A runtime
+    /// outside a bot process (the latency bench) leaves it false.
+    pub standby: AtomicBool,
+    /// The handover's bookkeeping between the control, strategy and executor threads.
+    pub handover: Handover,
 }
 
 impl Gate {
     /// Whether decisions may be taken.
     #[inline]
     pub fn open(&self) -> bool {
-        !self.paused.load(Ordering::Relaxed) && !self.halted.load(Ordering::Relaxed)
+        !self.paused.load(Ordering::Relaxed)
+            && !self.halted.load(Ordering::Relaxed)
+            && !self.standby.load(Ordering::Relaxed)
+    }
+}
+
+/// A handover's drain, acknowledged in order: the control thread closes the gate and bumps
+/// `requested`; the strategy thread, once nothing is in flight and everything it decided has
+/// reached the executor's ring, sets `drained` to it; the executor thread books what is left,
+/// persists and sets `flushed` to it; then the lease may go.
+#[derive(Debug, Default)]
+pub struct Handover {
+    /// The latest drain asked for.
+    pub requested: AtomicU64,
+    /// The latest drain the strategy thread acknowledged.
+    pub drained: AtomicU64,
+    /// The latest drain the executor thread persisted.
+    pub flushed: AtomicU64,
+    /// The instance holds the trading lease: its state files are its to write.
+    pub leased: AtomicBool,
+    /// The first update decided on since the gate last opened (`CLOCK_MONOTONIC` ns; 0: none).
+    pub first_decision_ns: AtomicU64,
+    /// The latest update decided on (`CLOCK_MONOTONIC` ns), published at housekeeping and at a
+    /// drain's acknowledgement.
+    pub last_decision_ns: AtomicU64,
+    /// Updates decided on, published with `last_decision_ns`.
+    pub decided: AtomicU64,
+}
+
+impl Handover {
+    /// Whether a drain waits for the strategy thread's acknowledgement.
+    #[inline]
+    pub fn drain_pending(&self) -> bool {
+        self.requested.load(Ordering::Acquire) != self.drained.load(Ordering::Relaxed)
+    }
+
+    /// The strategy thread acknowledges the latest drain request.
+    pub fn ack_drained(&self) {
+        let req = self.requested.load(Ordering::Acquire);
+        self.drained.store(req, Ordering::Release);
+    }
+
+    /// Whether the strategy thread acknowledged a drain the executor has not persisted.
+    #[inline]
+    pub fn flush_pending(&self) -> bool {
+        self.drained.load(Ordering::Acquire) != self.flushed.load(Ordering::Relaxed)
+    }
+
+    /// The executor thread acknowledges what the strategy thread acknowledged.
+    pub fn ack_flushed(&self) {
+        let drained = self.drained.load(Ordering::Acquire);
+        self.flushed.store(drained, Ordering::Release);
+    }
+}
+
+/// When and how often the strategy thread decided, kept on that thread and published to the
+/// [`Handover`] at housekeeping (never an atomic per update).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Decisions {
+    /// The run clock's zero on `CLOCK_MONOTONIC` (0: a recording's clock, whose times are not
+    /// wall times).
+    pub origin_ns: u64,
+    /// Whether the gate was open at the last update.
+    pub open: bool,
+    /// The last update decided on (run clock).
+    pub last: u64,
+    /// Updates decided on.
+    pub count: u64,
+}
+
+impl Decisions {
+    /// A counter for `clock`.
+    pub fn on(clock: &RunClock) -> Self {
+        Self {
+            origin_ns: match clock {
+                RunClock::Wall(c) => sniperforge_host::clock::instant_ns(c.origin()),
+                RunClock::Recorded(_) => 0,
+            },
+            ..Self::default()
+        }
+    }
+
+    /// An update decided on at `at` (run clock); publishes the first one after the gate opened.
+    #[inline]
+    pub fn decided(&mut self, at: u64, handover: &Handover) {
+        if !self.open {
+            self.open = true;
+            handover
+                .first_decision_ns
+                .store(self.origin_ns + at, Ordering::Relaxed);
+        }
+        self.last = at;
+        self.count += 1;
+    }
+
+    /// Publishes the count and the last decision.
+    pub fn publish(&self, handover: &Handover) {
+        if self.count > 0 {
+            handover
+                .last_decision_ns
+                .store(self.origin_ns + self.last, Ordering::Relaxed);
+        }
+        handover.decided.store(self.count, Ordering::Relaxed);
     }
 }
 
@@ -38,6 +146,7 @@ pub struct StrategyWorker {
     live: Option<LiveRunner>,
     fills: Vec<Decision>,
     malformed: u64,
+    decisions: Decisions,
 }
 
 impl StrategyWorker {
@@ -49,6 +158,7 @@ impl StrategyWorker {
         live: Option<LiveRunner>,
     ) -> Self {
         Self {
+            decisions: Decisions::on(&clock),
             strategy,
             clock,
             gate,
@@ -92,7 +202,8 @@ impl super::Worker for StrategyWorker {
     fn on_account(&mut self, update: &AccountUpdate, out: &mut Vec<Decision>) -> [u64; 4] {
         self.clock.advance(update.received_at);
         if !self.gate.open() {
-            // Paused or halted: the market stays current, nothing is decided on it.
+            // Paused, halted or in standby: the market stays current, nothing is decided on it.
+            self.decisions.open = false;
             if self.strategy.load(update).is_err() {
                 self.malformed += 1;
             }
@@ -110,6 +221,7 @@ impl super::Worker for StrategyWorker {
             self.dispatch(out);
         }
         let s = self.strategy.stamps();
+        self.decisions.decided(s.decided_at, &self.gate.handover);
         [s.received_at, s.decoded_at, s.detected_at, s.decided_at]
     }
 
@@ -149,5 +261,16 @@ impl super::Worker for StrategyWorker {
         if let Some(live) = &mut self.live {
             live.collect(&mut self.strategy, self.clock.now_ns(), out);
         }
+        self.decisions.publish(&self.gate.handover);
+    }
+
+    fn quiesce(&mut self) -> bool {
+        let handover = &self.gate.handover;
+        if !handover.drain_pending() || self.gate.open() || self.strategy.open_orders() > 0 {
+            return false;
+        }
+        self.decisions.publish(handover);
+        handover.ack_drained();
+        true
     }
 }

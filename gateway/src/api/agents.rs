@@ -347,6 +347,17 @@ pub(super) fn check_report(r: &Report) -> Result<(), ApiError> {
                 ));
             }
         }
+        if let Some(h) = &b.status.handover {
+            let max = sniperforge_protocol::fleet::HANDOVER_TEXT_MAX;
+            for (field, text) in [("cause", Some(&h.cause)), ("reason", h.reason.as_ref())] {
+                if text.is_some_and(|t| t.chars().count() > max) {
+                    return Err(bad(
+                        "bad_report",
+                        format!("bots[{i}].status.handover.{field}: longer than {max} characters"),
+                    ));
+                }
+            }
+        }
         if b.logs.len() > LOG_LINES_PER_REPORT {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,

@@ -677,6 +677,27 @@ export type FleetQuery = {
   node_id?: (string | null)
 }
 
+/** A bot's warm handover: a new instance started beside the running one in standby (market loaded, deciding nothing), the old one drained and its trading lease let go, the new one trading, the old one stopped; or, when the new one is not healthy in time, stopped instead. */
+export type Handover = {
+  /** When it ended (Unix ms). */
+  at_ms: number
+  /** What called for it: a cold configuration change, a restart request, failed health checks, an upgrade. */
+  cause: string
+  /** The old instance's drain (no new decision, orders in flight settled, state persisted, lease let go), ns. */
+  drain_ns?: (number | null)
+  /** From the old instance's last decision to the new one's first, ns (when both decided). */
+  gap_ns?: (number | null)
+  /** How it ended. */
+  outcome: HandoverOutcome
+  /** The instance that trades after it (its pid). */
+  pid?: (number | null)
+  /** Why it was rolled back. */
+  reason?: (string | null)
+}
+
+/** How a warm handover ended. */
+export type HandoverOutcome = ("completed" | "rolled_back")
+
 /** `GET /api/v1/system/health`. */
 export type HealthBody = {
   /** `reachable`. */
@@ -789,6 +810,8 @@ export type NodeBotStatus = {
   config_version?: (number | null)
   /** The bot's control port on the node's loopback. */
   control_port?: (number | null)
+  /** The bot's last warm handover on its node (absent before its first). */
+  handover?: (Handover | null)
   /** What the bot publishes (the dashboard's market view). */
   outputs?: unknown
   /** Process id. */

@@ -95,6 +95,40 @@ export type DesiredState = "running" | "paused" | "stopped";
 
 export type BotAction = "start" | "stop" | "pause" | "resume" | "restart";
 
+export type HandoverOutcome = "completed" | "rolled_back";
+
+export type Handover = { 
+/**
+ * How it ended.
+ */
+outcome: HandoverOutcome, 
+/**
+ * What called for it: a cold configuration change, a restart request, failed health
+ * checks, an upgrade.
+ */
+cause: string, 
+/**
+ * Why it was rolled back.
+ */
+reason?: string, 
+/**
+ * When it ended (Unix ms).
+ */
+at_ms: number, 
+/**
+ * From the old instance's last decision to the new one's first, ns (when both decided).
+ */
+gap_ns?: number, 
+/**
+ * The old instance's drain (no new decision, orders in flight settled, state persisted,
+ * lease let go), ns.
+ */
+drain_ns?: number, 
+/**
+ * The instance that trades after it (its pid).
+ */
+pid?: number, };
+
 export type NodeBotStatus = { 
 /**
  * `starting`, `running`, `paused`, `stopping`, `stopped` or `error`.
@@ -127,7 +161,13 @@ restarts?: number,
 /**
  * What the bot publishes (the dashboard's market view).
  */
-outputs?: Record<string, unknown>, };
+outputs?: Record<string, unknown>, 
+/**
+ * The bot's last warm handover on its node (absent before its first).
+ */
+handover?: Handover, };
+
+export type Role = "starting" | "standby" | "trading" | "draining" | "released";
 
 export type Health = { 
 /**
@@ -138,6 +178,10 @@ healthy: boolean,
  * What is wrong, when anything is.
  */
 reasons: Array<string>, 
+/**
+ * The instance's part in a handover (absent from bots of builds before it).
+ */
+role?: Role, 
 /**
  * How the runtime runs (layout, cores, spin or park) and what it could not honour (a
  * configured core the machine lacks, fewer cores than threads): worth knowing, not a fault.
