@@ -76,10 +76,6 @@ pub struct AgentArgs {
     /// agent's own account. `--bot-user ''` keeps the agent's account.
     #[arg(long)]
     pub bot_user: Option<String>,
-    /// Replace a bot (warm handover) whose /health fails this many reports in a row (one a
-    /// second); 0: never.
-    #[arg(long, default_value_t = sniperforge_agent::HEALTH_FAILURES)]
-    pub health_failures: u32,
     /// How long a warm handover's new instance has to pass /health in standby, ms (then it is
     /// stopped and the running instance trades on).
     #[arg(long, default_value_t = sniperforge_agent::READY_DEADLINE.as_millis() as u64)]
@@ -238,7 +234,6 @@ pub fn run(a: AgentArgs) -> ExitCode {
             heartbeat_interval: Duration::from_secs(5),
             stop_bots_on_exit: a.stop_bots_on_exit,
             bot_user,
-            health_failures: a.health_failures,
             handover_ready: Duration::from_millis(a.handover_ready_ms),
             cold_restarts: a.cold_restarts,
         };

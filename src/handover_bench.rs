@@ -39,9 +39,11 @@ pub struct HandoverBenchArgs {
 }
 
 /// One restart as measured.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Sample {
-    gap_ns: u64,
+    bot: String,
+    /// Signed: the new instance's first decision before the old one's last would be negative.
+    gap_ns: i64,
     missed: u64,
 }
 
@@ -115,15 +117,15 @@ fn log_of(log: &Path) -> LeaseLog {
     LeaseLog::parse(&std::fs::read_to_string(log).unwrap_or_default())
 }
 
-fn stats(values: &[u64]) -> Value {
+fn stats(values: &[i64]) -> Value {
     let mut v: Vec<f64> = values.iter().map(|x| *x as f64).collect();
     v.sort_by(f64::total_cmp);
     json!({
         "n": v.len(),
-        "p50": pct(&v, 0.5) as u64,
-        "p99": pct(&v, 0.99) as u64,
-        "p999": pct(&v, 0.999) as u64,
-        "max": v.last().copied().unwrap_or(0.0) as u64,
+        "p50": pct(&v, 0.5) as i64,
+        "p99": pct(&v, 0.99) as i64,
+        "p999": pct(&v, 0.999) as i64,
+        "max": v.last().copied().unwrap_or(0.0) as i64,
     })
 }
 
@@ -205,7 +207,8 @@ async fn measure(
                 .published_between(clock.instant(last), clock.instant(first))
                 .context("the simulator's publish log does not reach back to the gap")?;
             samples.push(Sample {
-                gap_ns: first.saturating_sub(last),
+                bot: id.clone(),
+                gap_ns: first as i64 - last as i64,
                 missed,
             });
         }
@@ -215,19 +218,34 @@ async fn measure(
             .await?;
     }
     drop(agent);
-    let mut double = 0;
+    // Two instances trading at once: lease intervals of two processes that overlap in their
+    // own logs, or a new instance deciding before the old one's last decision.
+    let mut double = samples.iter().filter(|s| s.gap_ns <= 0).count() as u64;
     for id in &ids {
         double += log_of(&node_dir.join("logs").join(format!("{id}.log"))).overlaps();
     }
-    let gaps: Vec<u64> = samples.iter().map(|s| s.gap_ns).collect();
-    let missed: Vec<u64> = samples.iter().map(|s| s.missed).collect();
-    let mut m = stats(&missed);
-    m["total"] = json!(missed.iter().sum::<u64>());
+    let of = |sel: &dyn Fn(&Sample) -> bool| {
+        let chosen: Vec<&Sample> = samples.iter().filter(|s| sel(s)).collect();
+        let gaps: Vec<i64> = chosen.iter().map(|s| s.gap_ns).collect();
+        let missed: Vec<i64> = chosen.iter().map(|s| s.missed as i64).collect();
+        let mut m = stats(&missed);
+        m["total"] = json!(missed.iter().sum::<i64>());
+        (stats(&gaps), m)
+    };
+    let (gap, missed) = of(&|_| true);
+    let per_bot: serde_json::Map<String, Value> = ids
+        .iter()
+        .map(|id| {
+            let (gap, missed) = of(&|s| &s.bot == id);
+            (id.clone(), json!({"gap_ns": gap, "missed_updates": missed}))
+        })
+        .collect();
     Ok(json!({
         "restarts": samples.len(),
-        "gap_ns": stats(&gaps),
+        "gap_ns": gap,
         "double_trading": double,
-        "missed_updates": m,
+        "missed_updates": missed,
+        "per_bot": per_bot,
     }))
 }
 
@@ -296,7 +314,7 @@ pub async fn run(a: &HandoverBenchArgs) -> anyhow::Result<()> {
     report["rate"] = json!(a.rate);
     report["machine"] = json!(format!("{cpu}, {cores} cores"));
     report["seconds"] = json!(took.as_secs_f64());
-    let ms = |v: &Value, k: &str| v["gap_ns"][k].as_u64().unwrap_or(0) as f64 / 1e6;
+    let ms = |v: &Value, k: &str| v["gap_ns"][k].as_i64().unwrap_or(0) as f64 / 1e6;
     let row = |name: &str, v: &Value| {
         format!(
             "| {name} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} | {} |\n",

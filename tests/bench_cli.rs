@@ -197,9 +197,15 @@ fn handover_restarts_bots_both_ways_on_one_market_and_reports_the_gaps() {
         assert_eq!(way["double_trading"], 0, "{report}");
         let gap = &way["gap_ns"];
         for k in ["p50", "p99", "max"] {
-            assert!(gap[k].as_u64().unwrap() > 0, "{report}");
+            assert!(gap[k].as_i64().unwrap() > 0, "{report}");
         }
-        assert!(gap["p50"].as_u64() <= gap["max"].as_u64(), "{report}");
+        assert!(gap["p50"].as_i64() <= gap["max"].as_i64(), "{report}");
+        // Per bot too.
+        let per_bot = way["per_bot"].as_object().unwrap();
+        assert_eq!(per_bot.len(), 2, "{report}");
+        for b in per_bot.values() {
+            assert_eq!(b["gap_ns"]["n"], 2, "{report}");
+        }
         assert!(
             way["missed_updates"]["total"].as_u64().is_some(),
             "{report}"

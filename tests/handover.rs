@@ -73,8 +73,12 @@ fn cold_changes_and_restarts_hand_over_warm_with_one_trading_instance_at_a_time(
         "{h}"
     );
     assert_eq!(h["pid"].as_u64(), Some(second), "{h}");
-    let gap = h["gap_ns"].as_u64().expect("both instances decided");
-    assert!(gap < GAP_BOUND_NS, "trading gap {gap} ns: {h}");
+    // Signed: the new instance's first decision after the old one's last.
+    let gap = h["gap_ns"].as_i64().expect("both instances decided");
+    assert!(
+        gap > 0 && (gap as u64) < GAP_BOUND_NS,
+        "trading gap {gap} ns: {h}"
+    );
     assert!(h["drain_ns"].as_u64().is_some(), "{h}");
     wait_for("the old instance to end", T, || {
         (!alive(first as u32)).then_some(())
@@ -184,9 +188,11 @@ fn a_hung_bot_is_replaced_through_a_handover_and_its_status_says_why() {
     let gw = Gateway::start(dir.path());
     let node_dir = dir.path().join("node");
     let _reap = Reap(node_dir.clone());
-    let mut agent = start_agent(&gw, &node_dir, "n1", &["--health-failures", "2"]);
+    let mut agent = start_agent(&gw, &node_dir, "n1", &[]);
     let mut cfg = template("enhanced_arbitrage");
     cfg["bot_id"] = json!("arb-h");
+    // Replaced after two failed checks half a second apart.
+    cfg["health"] = json!({"failures": 2, "interval_ms": 500});
     cfg["parameters"]["trading"]["min_profit_bps"] = json!(1);
     cfg["parameters"]["risk_management"]["emergency_stop_enabled"] = json!(false);
     create_and_start(&gw, "n1", &mut cfg);
@@ -202,6 +208,36 @@ fn a_hung_bot_is_replaced_through_a_handover_and_its_status_says_why() {
     assert!(
         cause.starts_with("unhealthy: ") && cause.contains("failed health checks in a row"),
         "{s}"
+    );
+    assert_eq!(s["handover"]["trigger"], "unhealthy", "{s}");
+    // On the record once, with why; and the bot_unhealthy rule raises an alert for it.
+    let audit = gw.ok("GET", "/api/v1/system/audit", &Value::Null);
+    let entries: Vec<&Value> = audit["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "bot.handover" && e["target"] == "arb-h")
+        .collect();
+    assert_eq!(entries.len(), 1, "{audit}");
+    assert_eq!(entries[0]["actor"], "agent:n1");
+    assert_eq!(entries[0]["details"]["trigger"], "unhealthy", "{audit}");
+    gw.ok(
+        "PUT",
+        "/api/v1/alerts/rules/unhealthy",
+        &json!({"kind": "bot_unhealthy", "within_s": 300}),
+    );
+    gw.ok("POST", "/api/v1/alerts/evaluate", &Value::Null);
+    let alerts = gw.ok("GET", "/api/v1/alerts", &Value::Null);
+    assert!(
+        alerts["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["rule_id"] == "unhealthy"
+                && a["target"] == "arb-h"
+                && a["state"] == "active"
+                && a["message"].as_str().unwrap().contains("was replaced")),
+        "{alerts}"
     );
     wait_for("the hung instance to be gone", T, || {
         (!alive(hung as u32)).then_some(())

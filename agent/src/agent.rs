@@ -52,9 +52,6 @@ pub struct AgentOptions {
     pub stop_bots_on_exit: bool,
     /// The account bots run as (`None`: the agent's own).
     pub bot_user: Option<crate::backend::BotUser>,
-    /// A bot whose `/health` fails this many reports in a row (one a `report_interval`) is
-    /// replaced through a warm handover; 0: never.
-    pub health_failures: u32,
     /// How long a handover's new instance has to load and pass `/health` in standby before
     /// it is stopped and the old one trades on ([`READY_DEADLINE`] by default).
     pub handover_ready: Duration,
@@ -64,9 +61,8 @@ pub struct AgentOptions {
     pub cold_restarts: bool,
 }
 
-/// Health checks failed in a row before a bot is replaced, by default (at the default report
-/// interval of 1 s: 3 s of failures).
-pub const HEALTH_FAILURES: u32 = 3;
+/// How often the agent looks for health checks that are due.
+const HEALTH_TICK: Duration = Duration::from_millis(100);
 
 /// How long the blocking query waits at the gateway.
 const DESIRED_WAIT: Duration = Duration::from_secs(30);
@@ -113,6 +109,16 @@ struct Managed {
     /// A configuration version whose handover was rolled back: not tried again until the
     /// gateway wants another version (or a restart).
     held_version: Option<i64>,
+    /// Its configuration's health policy (checks, interval).
+    health: sniperforge_protocol::HealthPolicy,
+    /// When its next health check is due.
+    next_check: std::time::Instant,
+    /// The process the health counters are about (its pid, and its supervisor's restarts).
+    health_pid: Option<(Option<u32>, u32)>,
+    /// Its lifecycle state as its control endpoint last said.
+    last_state: String,
+    /// Why the handover of [`Managed::held_version`] was rolled back.
+    held_reason: String,
 }
 
 impl Managed {
@@ -128,7 +134,18 @@ impl Managed {
             heal_failures: 0,
             heal_at: None,
             held_version: None,
+            health: sniperforge_protocol::HealthPolicy::DEFAULT,
+            next_check: std::time::Instant::now(),
+            health_pid: None,
+            last_state: String::new(),
+            held_reason: String::new(),
         }
+    }
+
+    /// The managed bot with `health` as its policy.
+    fn with_health(mut self, health: sniperforge_protocol::HealthPolicy) -> Self {
+        self.health = health;
+        self
     }
 }
 
@@ -308,7 +325,13 @@ impl Agent {
             }
             let log = LogTail::at_end(&record.spec.log_path);
             let interrupted = record.standby.is_some();
-            self.managed.insert(id.clone(), Managed::new(record, log));
+            let health = read_config_file(&record.spec.config_path)
+                .and_then(|t| sniperforge_protocol::config::parse(&t).ok())
+                .map_or(sniperforge_protocol::HealthPolicy::DEFAULT, |v| {
+                    v.config.health
+                });
+            self.managed
+                .insert(id.clone(), Managed::new(record, log).with_health(health));
             if interrupted {
                 self.finish_interrupted(&id).await;
             }
@@ -448,8 +471,10 @@ impl Agent {
             return Err(e.to_string());
         }
         tracing::info!(bot_id = %d.bot_id, port, config_version = d.config_version, "started");
-        self.managed
-            .insert(d.bot_id.to_string(), Managed::new(record, log));
+        self.managed.insert(
+            d.bot_id.to_string(),
+            Managed::new(record, log).with_health(valid.config.health),
+        );
         Ok(())
     }
 
@@ -463,7 +488,12 @@ impl Agent {
         let Some(m) = self.managed.get_mut(d.bot_id.as_str()) else {
             return Ok(());
         };
-        let old_text = read_config_file(&m.record.spec.config_path);
+        // What the running instance runs (its file may hold a version it never applied, after
+        // an agent stopped mid-handover), else its file.
+        let old_text = match handover::Control(&m.record.spec).running_config().await {
+            Some(text) => Some(text),
+            None => read_config_file(&m.record.spec.config_path),
+        };
         let old = old_text
             .as_ref()
             .and_then(|t| sniperforge_protocol::config::parse(t).ok());
@@ -479,6 +509,7 @@ impl Agent {
             None => vec!["(previous file unreadable)".into()],
         };
         let body = serde_json::to_vec_pretty(&valid.config).map_err(|e| e.to_string())?;
+        m.health = valid.config.health;
         let spec = &m.record.spec;
         write_atomic(&spec.config_path, &body, spec.user.as_ref())
             .map_err(|e| format!("writing {}: {e}", spec.config_path.display()))?;
@@ -503,7 +534,10 @@ impl Agent {
                 .await
                 .map_err(|e| e.to_string())?;
             tracing::info!(bot_id = %d.bot_id, version = d.config_version, "configuration applied hot (SIGHUP)");
-        } else if !warm {
+        } else if !warm || (old.as_ref().is_some_and(|o| o.params.live()) && !valid.params.live()) {
+            // Cold where the backend runs one instance at a time, and where the change turns
+            // live trading off: that one must not wait for a new instance's health (a rollback
+            // would keep the live one trading).
             m.record.spec = next;
             self.backend
                 .restart(&m.record.spec)
@@ -518,7 +552,13 @@ impl Agent {
                 cold.join(", ")
             );
             let h = self
-                .hand_over(&d.bot_id, next, &cause, handover::Old::Keep)
+                .hand_over(
+                    &d.bot_id,
+                    next,
+                    sniperforge_protocol::fleet::HandoverTrigger::Config,
+                    &cause,
+                    handover::Old::Keep,
+                )
                 .await?;
             if h.outcome == sniperforge_protocol::fleet::HandoverOutcome::RolledBack {
                 let Some(m) = self.managed.get_mut(d.bot_id.as_str()) else {
@@ -532,6 +572,7 @@ impl Agent {
                         .map_err(|e| format!("restoring {}: {e}", spec.config_path.display()))?;
                 }
                 m.held_version = Some(d.config_version);
+                m.held_reason = h.reason.unwrap_or_default();
                 return Ok(());
             }
         }
@@ -657,8 +698,14 @@ impl Agent {
                 let current = m.record.spec.clone();
                 let next = self.next_instance(&current, shared)?;
                 let cause = format!("restart requested (generation {})", d.restarts);
-                self.hand_over(&d.bot_id, next, &cause, handover::Old::Keep)
-                    .await?;
+                self.hand_over(
+                    &d.bot_id,
+                    next,
+                    sniperforge_protocol::fleet::HandoverTrigger::Restart,
+                    &cause,
+                    handover::Old::Keep,
+                )
+                .await?;
                 return Ok(());
             }
             let spec = prepare_start(&mut m.record, &self.opts, &records, shared.clone())?;
@@ -712,19 +759,93 @@ impl Agent {
         self.backend.side_by_side() && !self.opts.cold_restarts
     }
 
-    /// Replaces the bots whose `/health` failed [`AgentOptions::health_failures`] times in a
-    /// row, through a warm handover (the unhealthy instance is stopped even when it cannot hand
+    /// Asks every running bot whose check is due for its `/health` (at its configuration's
+    /// interval) and counts the failures in a row; a failure counts once the instance has been
+    /// healthy since it started (loading is not a failure: a start that never gets healthy is
+    /// the crash loop's business).
+    async fn check_health(&mut self) {
+        let now = std::time::Instant::now();
+        let mut checks = tokio::task::JoinSet::new();
+        for (id, m) in &self.managed {
+            if m.next_check > now || !m.record.desired_state.has_process() {
+                continue;
+            }
+            let running = matches!(
+                self.backend.instance(&m.record.spec.unit_key()).await,
+                Some(Instance {
+                    state: UnitState::Running,
+                    ..
+                })
+            );
+            if !running {
+                continue;
+            }
+            let (id, port) = (id.clone(), m.record.spec.control_port);
+            let secret = m.record.spec.control_token().map(str::to_string);
+            let deadline = Duration::from_millis(m.health.interval_ms).min(SCRAPE_DEADLINE);
+            checks.spawn(async move {
+                let answer = Endpoint::loopback(port)
+                    .request("GET", "/health", secret.as_deref(), None, deadline)
+                    .await;
+                use sniperforge_protocol::control::Role;
+                let verdict = match answer {
+                    Ok(r) => match r.json_as::<sniperforge_protocol::control::Health>() {
+                        // Healthy and trading (or a build without the lease): fine. Healthy
+                        // but not holding its lease outside a handover: another process holds
+                        // it, and this bot trades nothing.
+                        Ok(h) if r.status == 200 && h.healthy => match h.role {
+                            None | Some(Role::Trading) => Ok(()),
+                            Some(role) => Err(format!(
+                                "not trading: {} (another process holds its trading lease)",
+                                role.as_str()
+                            )),
+                        },
+                        Ok(h) if !h.reasons.is_empty() => Err(h.reasons.join("; ")),
+                        Ok(_) => Err(format!("/health answered HTTP {}", r.status)),
+                        Err(e) => Err(format!("/health: {e}")),
+                    },
+                    Err(e) => Err(e.to_string()),
+                };
+                (id, verdict)
+            });
+        }
+        while let Some(Ok((id, verdict))) = checks.join_next().await {
+            let Some(m) = self.managed.get_mut(&id) else {
+                continue;
+            };
+            m.next_check = std::time::Instant::now() + Duration::from_millis(m.health.interval_ms);
+            match verdict {
+                Ok(()) => {
+                    m.seen_healthy = true;
+                    m.unhealthy = 0;
+                }
+                // A bot in `error` by its own decision (a loss limit, a refused configuration)
+                // is not replaced: a new instance would stop there too (bot_error alerts it).
+                Err(_) if m.last_state == "error" => m.unhealthy = 0,
+                Err(why) if m.seen_healthy => {
+                    m.unhealthy += 1;
+                    m.health_reason = handover::bounded(why);
+                }
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// Replaces the bots whose `/health` failed their configuration's `health.failures` times in
+    /// a row, through a warm handover (the unhealthy instance is stopped even when it cannot hand
     /// over); a replacement that rolls back is tried again after a backoff.
     async fn heal(&mut self) {
-        let limit = self.opts.health_failures;
-        if limit == 0 {
+        // Where the scheduler runs the instances its own way (Nomad), its health check restarts
+        // an unhealthy task: the agent does not as well.
+        if !self.backend.side_by_side() {
             return;
         }
         let now = std::time::Instant::now();
         let due: Vec<(String, String, u32)> = self
             .managed
             .iter()
-            .filter(|(_, m)| m.unhealthy >= limit && m.heal_at.is_none_or(|at| now >= at))
+            .filter(|(_, m)| m.health.failures > 0 && m.unhealthy >= m.health.failures)
+            .filter(|(_, m)| m.heal_at.is_none_or(|at| now >= at))
             .filter(|(_, m)| m.record.desired_state.has_process())
             .map(|(id, m)| (id.clone(), m.health_reason.clone(), m.unhealthy))
             .collect();
@@ -738,8 +859,14 @@ impl Agent {
                 let shared = self.shared_cores(&id, &current.cores);
                 let result = match self.next_instance(&current, shared) {
                     Ok(next) => {
-                        self.hand_over(&id, next, &cause, handover::Old::Replace)
-                            .await
+                        self.hand_over(
+                            &id,
+                            next,
+                            sniperforge_protocol::fleet::HandoverTrigger::Unhealthy,
+                            &cause,
+                            handover::Old::Replace,
+                        )
+                        .await
                     }
                     Err(e) => Err(e),
                 };
@@ -754,6 +881,7 @@ impl Agent {
                 let result = self.backend.restart(&current).await;
                 if let Some(m) = self.managed.get_mut(&id) {
                     m.record.handover = Some(sniperforge_protocol::fleet::Handover {
+                        trigger: sniperforge_protocol::fleet::HandoverTrigger::Unhealthy,
                         outcome: match &result {
                             Ok(()) => sniperforge_protocol::fleet::HandoverOutcome::Completed,
                             Err(_) => sniperforge_protocol::fleet::HandoverOutcome::RolledBack,
@@ -828,6 +956,8 @@ impl Agent {
         let beater = tokio::spawn(heartbeat(self.opts.clone()));
         let mut tick = tokio::time::interval(self.opts.report_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut health_tick = tokio::time::interval(HEALTH_TICK);
+        health_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut report_failing = false;
         // After a desired-state change, report every FAST_REPORT for a while, so the gateway sees
         // the new state in tens of milliseconds rather than at the next interval.
@@ -844,6 +974,11 @@ impl Agent {
                     fast_until = tokio::time::Instant::now() + FAST_REPORT_WINDOW;
                     continue;
                 }
+                _ = health_tick.tick() => {
+                    self.check_health().await;
+                    self.heal().await;
+                    continue;
+                }
                 _ = tick.tick() => {}
                 _ = tokio::time::sleep(FAST_REPORT), if fast => {}
             }
@@ -852,7 +987,6 @@ impl Agent {
                 self.reconcile(&d).await;
             }
             let report = self.report().await;
-            self.heal().await;
             match self.opts.gateway.report(&report).await {
                 Ok(()) => {
                     if report_failing {

@@ -313,6 +313,11 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// Stops a bot instance gracefully (SIGTERM, then SIGKILL after a grace period); `unit` is
     /// its [`BotSpec::unit_key`].
     async fn stop(&self, unit: &str) -> Result<(), BackendError>;
+    /// Stops a bot instance that does not answer at once (SIGKILL, no grace: a hung instance
+    /// holding its trading lease keeps the new one from trading until it is gone).
+    async fn kill(&self, unit: &str) -> Result<(), BackendError> {
+        self.stop(unit).await
+    }
     /// Asks a running bot instance to re-read its configuration file (SIGHUP).
     async fn reload(&self, unit: &str) -> Result<(), BackendError>;
     /// Stops and starts a bot with `spec` (cold: the agent hands over warm instead where the

@@ -82,7 +82,14 @@ pub struct Endpoint {
     prefix: String,
     /// For `https://`: the server name checked against the certificate, and the client config.
     tls: Option<(String, std::sync::Arc<rustls::ClientConfig>)>,
+    /// The longest answer read (bytes).
+    max_answer: usize,
 }
+
+/// The longest answer a bot's control endpoint may give: what the agent keeps of one is far
+/// smaller (a report carries at most 64 KiB of a bot's status and metrics), so more is refused
+/// before it is read whole.
+pub const BOT_ANSWER_MAX: usize = 1 << 20;
 
 impl PartialEq for Endpoint {
     fn eq(&self, other: &Self) -> bool {
@@ -136,6 +143,7 @@ impl Endpoint {
             authority: authority.to_string(),
             prefix: prefix.to_string(),
             tls,
+            max_answer: MAX_ANSWER,
         })
     }
 
@@ -151,12 +159,13 @@ impl Endpoint {
         self.tls.is_none() && !loopback
     }
 
-    /// `127.0.0.1:PORT`.
+    /// `127.0.0.1:PORT`: a bot's control endpoint (answers of at most [`BOT_ANSWER_MAX`]).
     pub fn loopback(port: u16) -> Self {
         Self {
             authority: format!("127.0.0.1:{port}"),
             prefix: String::new(),
             tls: None,
+            max_answer: BOT_ANSWER_MAX,
         }
     }
 
@@ -239,14 +248,11 @@ impl Endpoint {
         let result = async {
             let res = sender.send_request(req).await.map_err(|e| io(&e))?;
             let status = res.status().as_u16();
-            let body = http_body_util::Limited::new(res.into_body(), MAX_ANSWER)
+            let max = self.max_answer;
+            let body = http_body_util::Limited::new(res.into_body(), max)
                 .collect()
                 .await
-                .map_err(|e| {
-                    io(&format!(
-                        "reading the answer (at most {MAX_ANSWER} bytes): {e}"
-                    ))
-                })?
+                .map_err(|e| io(&format!("reading the answer (at most {max} bytes): {e}")))?
                 .to_bytes();
             Ok(Response { status, body })
         }

@@ -332,6 +332,11 @@ impl Backend for NomadBackend {
         "nomad"
     }
 
+    fn side_by_side(&self) -> bool {
+        // Nomad replaces an allocation through its own deployments.
+        false
+    }
+
     async fn adopt(&self, spec: &BotSpec) -> Result<bool, BackendError> {
         match self
             .client

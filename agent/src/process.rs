@@ -336,6 +336,14 @@ impl Backend for ProcessBackend {
             .map_err(|e| Self::err(key, format!("supervisor task: {e}")))
     }
 
+    async fn kill(&self, key: &str) -> Result<(), BackendError> {
+        if let Some(pid) = self.instance(key).await.and_then(|i| i.pid) {
+            // Its supervisor sees it end and, asked to stop at once, does not start it again.
+            let _ = signal(pid, Signal::KILL);
+        }
+        self.stop(key).await
+    }
+
     async fn reload(&self, key: &str) -> Result<(), BackendError> {
         let pid = self
             .instance(key)

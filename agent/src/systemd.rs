@@ -412,6 +412,18 @@ impl Backend for SystemdBackend {
         Ok(())
     }
 
+    async fn kill(&self, key: &str) -> Result<(), BackendError> {
+        if self.active_state(key).await.is_some() {
+            // SIGKILL to the unit's processes; the stop job right after cancels the restart
+            // Restart=on-failure would schedule.
+            let _ = self
+                .manager
+                .kill_unit(unit_name(key), "all".into(), 9)
+                .await;
+        }
+        self.stop(key).await
+    }
+
     async fn reload(&self, bot_id: &str) -> Result<(), BackendError> {
         self.job(
             bot_id,

@@ -181,9 +181,6 @@ struct Shared {
     feed_problems: Vec<String>,
     /// How the runtime placed its threads, and what it could not honour (`/health` details).
     runtime: Vec<String>,
-    /// The lease was taken with the daily PnL the previous holder left: the strategy thread's
-    /// loss guard starts again from it.
-    resume_guard: bool,
     /// The strategy thread has run its first housekeeping since the start (what it finds
     /// wrong, a stale venue stream, is known only from then: not ready before).
     housekept: bool,
@@ -444,7 +441,6 @@ impl MarketBot {
                 problems: Vec::new(),
                 feed_problems: Vec::new(),
                 runtime: Vec::new(),
-                resume_guard: false,
                 housekept: false,
             })),
             options,
@@ -502,22 +498,40 @@ fn daily_path(dir: &std::path::Path) -> PathBuf {
     dir.join("daily_pnl.json")
 }
 
+/// The longest daily PnL file read (it holds two numbers).
+const DAILY_MAX: u64 = 4_096;
+
+/// Reads the daily PnL: only a regular file, never through a symlink or from a FIFO, at most
+/// [`DAILY_MAX`] bytes (the bot's account owns the directory; what it holds is checked).
 fn load_daily(dir: &std::path::Path) -> Result<(i64, f64), BotError> {
-    match std::fs::read_to_string(daily_path(dir)) {
-        Ok(text) => {
-            let v: Value = serde_json::from_str(&text)
-                .map_err(|e| BotError::State(format!("{}: {e}", daily_path(dir).display())))?;
-            Ok((
-                v["day"].as_i64().unwrap_or(0),
-                v["pnl_usd"].as_f64().unwrap_or(0.0),
-            ))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((0, 0.0)),
-        Err(e) => Err(BotError::State(format!(
-            "{}: {e}",
-            daily_path(dir).display()
-        ))),
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let path = daily_path(dir);
+    let fail = |e: &dyn std::fmt::Display| BotError::State(format!("{}: {e}", path.display()));
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32)
+        .open(&path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((0, 0.0)),
+        Err(e) => return Err(fail(&e)),
+    };
+    if !file.metadata().map_err(|e| fail(&e))?.is_file() {
+        return Err(fail(&"not a regular file"));
     }
+    let mut text = String::new();
+    file.take(DAILY_MAX + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| fail(&e))?;
+    if text.len() as u64 > DAILY_MAX {
+        return Err(fail(&format_args!("longer than {DAILY_MAX} bytes")));
+    }
+    let v: Value = serde_json::from_str(&text).map_err(|e| fail(&e))?;
+    Ok((
+        v["day"].as_i64().unwrap_or(0),
+        v["pnl_usd"].as_f64().unwrap_or(0.0),
+    ))
 }
 
 /// Writes the daily PnL: a temporary file, synced, renamed over the old one, the directory
@@ -577,14 +591,23 @@ impl BotInterface for MarketBot {
         self.gate.paused.store(false, Ordering::Relaxed);
         // Nothing is decided before this instance holds the trading lease.
         self.gate.standby.store(true, Ordering::SeqCst);
-        if let Err(e) = self.lease.open(&self.options.state_dir) {
-            let e = BotError::State(format!("the trading lease: {e}"));
-            let _ = self
-                .shared()
-                .status
-                .transition(BotStatus::Error(e.to_string()));
-            return Err(e);
-        }
+        // The lease, at once when no other instance of this bot holds it: then this instance
+        // decides from its feed's very first update (a replay decides the same every time).
+        let leased_at_once = match self
+            .lease
+            .open(&self.options.state_dir)
+            .and_then(|()| self.take_lease_now())
+        {
+            Ok(taken) => taken,
+            Err(e) => {
+                let e = BotError::State(format!("the trading lease: {e}"));
+                let _ = self
+                    .shared()
+                    .status
+                    .transition(BotStatus::Error(e.to_string()));
+                return Err(e);
+            }
+        };
         let spec = FeedSpec::parse(&self.options.feed, self.options.replay_max_speed)
             .map_err(|e| BotError::Config(e.to_string()))?;
         let (ml, seed) = (
@@ -726,6 +749,7 @@ impl BotInterface for MarketBot {
                     LossGuard::of(&g.config, g.day, g.daily_pnl_usd)
                 },
                 gate: Arc::clone(&self.gate),
+                resumed: 0,
             },
             observer => BotWorker::Observer {
                 engine: observer,
@@ -773,8 +797,10 @@ impl BotInterface for MarketBot {
         while !self.shared().housekept && Instant::now() < ready_by {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        // Market loaded, feed connected: standby until the lease is ours (at once when no
-        // other instance of this bot trades).
+        if leased_at_once {
+            return Ok(());
+        }
+        // Market loaded, feed connected: standby until the lease is ours.
         self.lease.set_role(Role::Standby);
         self.wait_for_lease()
     }
@@ -783,13 +809,13 @@ impl BotInterface for MarketBot {
         self.shared().status.transition(BotStatus::Stopping)?;
         // A stop is a handover to no one: no new decision, orders in flight settled and the
         // state persisted while the lease is still held.
-        if self.lease.role() == Role::Trading {
-            self.lease.set_role(Role::Draining);
-            if let Err(open) = self.drain(STOP_DRAIN).await {
-                tracing::warn!(bot_id = %self.id, open_orders = open, "stopping with orders in flight after {STOP_DRAIN:?}");
-            }
-        }
+        // A waiter that gets the lease from now on lets it go at once.
         self.lease.cancel_waiters();
+        if self.lease.transition(Role::Trading, Role::Draining)
+            && let Err(open) = self.drain(STOP_DRAIN).await
+        {
+            tracing::warn!(bot_id = %self.id, open_orders = open, "stopping with orders in flight after {STOP_DRAIN:?}");
+        }
         self.stop.store(true, Ordering::Relaxed);
         let running = self.runner.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(r) = running {
@@ -932,18 +958,13 @@ impl BotInterface for MarketBot {
     }
 
     async fn take_over(&self) -> Result<Lease, BotError> {
-        match self.lease.role() {
-            Role::Released => {
-                self.lease.set_role(Role::Standby);
-                self.wait_for_lease()?;
-            }
-            Role::Starting => {
-                return Err(BotError::Handover(
-                    "the bot is still starting: it takes the lease once its market is loaded"
-                        .into(),
-                ));
-            }
-            Role::Standby | Role::Trading | Role::Draining => {}
+        // Only a released instance waits again, and only once however many ask at once.
+        if self.lease.transition(Role::Released, Role::Standby) {
+            self.wait_for_lease()?;
+        } else if self.lease.role() == Role::Starting {
+            return Err(BotError::Handover(
+                "the bot is still starting: it takes the lease once its market is loaded".into(),
+            ));
         }
         Ok(self.lease.snapshot(&self.gate.handover))
     }

@@ -35,10 +35,18 @@ impl LeaseFile {
             )
             .open(&path)
             .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
-        if !file.metadata()?.is_file() {
+        let meta = file.metadata()?;
+        if !meta.is_file() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("{}: not a regular file", path.display()),
+            ));
+        }
+        // A hard link would tie this bot's lease to another file's (another bot's).
+        if std::os::unix::fs::MetadataExt::nlink(&meta) != 1 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{}: has other hard links", path.display()),
             ));
         }
         Ok(Self { file, path })

@@ -346,13 +346,23 @@ async fn handover(
             Value::Null,
         );
     }
-    match s
-        .bot
-        .hand_over(std::time::Duration::from_millis(drain_ms))
-        .await
-    {
-        Ok(done) => axum::Json(done).into_response(),
-        Err(e) => bot_error(e),
+    // Its own task: a client that goes away mid-drain (a timeout, an agent restarted) does not
+    // leave the instance draining; it hands over, or trades on, all the same.
+    let bot = Arc::clone(&s.bot);
+    let done = tokio::spawn(async move {
+        bot.hand_over(std::time::Duration::from_millis(drain_ms))
+            .await
+    })
+    .await;
+    match done {
+        Ok(Ok(done)) => axum::Json(done).into_response(),
+        Ok(Err(e)) => bot_error(e),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "state",
+            format!("the handover task: {e}"),
+            Value::Null,
+        ),
     }
 }
 
@@ -588,10 +598,21 @@ async fn serve(args: BotArgs, valid: config::ValidatedConfig) -> i32 {
             return 2;
         }
     };
-    if let Err(e) = bot.start().await {
-        eprintln!("error: starting bot {bot_id}: {e}");
-        return 1;
-    }
+    // Signals from here on: a SIGTERM while the market loads stops the bot gracefully once it
+    // has started (the trading lease may be held already), not by the default action.
+    let (mut hup, mut term, mut int) = match (
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()),
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()),
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()),
+    ) {
+        (Ok(h), Ok(t), Ok(i)) => (h, t, i),
+        _ => {
+            eprintln!("error: installing signal handlers");
+            return 1;
+        }
+    };
+    // The control endpoint listens before the market loads (`/health` answers 503 "starting"
+    // meanwhile): its port is never free for another process to take while this one loads.
     let listener = match tokio::net::TcpListener::bind(args.control_addr).await {
         Ok(l) => l,
         Err(e) => {
@@ -599,7 +620,6 @@ async fn serve(args: BotArgs, valid: config::ValidatedConfig) -> i32 {
                 "error: binding the control endpoint {}: {e}",
                 args.control_addr
             );
-            let _ = bot.stop().await;
             return 1;
         }
     };
@@ -607,6 +627,22 @@ async fn serve(args: BotArgs, valid: config::ValidatedConfig) -> i32 {
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
+    let shutdown = Arc::new(Notify::new());
+    let server_shutdown = Arc::clone(&shutdown);
+    let stopped = Arc::new(Notify::new());
+    let server_stopped = Arc::clone(&stopped);
+    let app = router(Arc::clone(&bot), Arc::clone(&shutdown), Arc::from(secret));
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { server_stopped.notified().await })
+            .await;
+    });
+    if let Err(e) = bot.start().await {
+        eprintln!("error: starting bot {bot_id}: {e}");
+        stopped.notify_one();
+        let _ = server.await;
+        return 1;
+    }
     tracing::info!(bot_id = %bot_id, control_addr = %addr, pid = std::process::id(), "control endpoint listening");
     // Under systemd (Type=notify): started means the market is loaded and /health answers.
     match sniperforge_host::notify::Notifier::from_env() {
@@ -618,28 +654,6 @@ async fn serve(args: BotArgs, valid: config::ValidatedConfig) -> i32 {
         Ok(None) => {}
         Err(e) => tracing::warn!(error = %e, "sd_notify: $NOTIFY_SOCKET unusable"),
     }
-    let shutdown = Arc::new(Notify::new());
-    let server_shutdown = Arc::clone(&shutdown);
-    let stopped = Arc::new(Notify::new());
-    let server_stopped = Arc::clone(&stopped);
-    let app = router(Arc::clone(&bot), Arc::clone(&shutdown), Arc::from(secret));
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { server_stopped.notified().await })
-            .await;
-    });
-    let (mut hup, mut term, mut int) = match (
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()),
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()),
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()),
-    ) {
-        (Ok(h), Ok(t), Ok(i)) => (h, t, i),
-        _ => {
-            eprintln!("error: installing signal handlers");
-            let _ = bot.stop().await;
-            return 1;
-        }
-    };
     loop {
         tokio::select! {
             _ = hup.recv() => {

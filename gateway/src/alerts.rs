@@ -27,6 +27,13 @@ pub enum RuleKind {
     /// A bot reports status `error`. (A struct variant, not a unit one, so that
     /// `deny_unknown_fields` refuses extra fields for it as for every other kind.)
     BotError {},
+    /// A bot's `/health` fails (its agent counts the checks failed in a row), or its agent
+    /// replaced it for failing them within the last `within_s` seconds.
+    BotUnhealthy {
+        /// How long a replacement for failed health checks keeps the alert up.
+        #[schemars(range(min = 1, max = 86_400))]
+        within_s: u64,
+    },
     /// A node has not sent a heartbeat for `after_s` seconds.
     NodeLost {
         /// Silence that counts as lost.
@@ -260,6 +267,41 @@ pub fn firing(kind: &RuleKind, input: &Inputs<'_>) -> (Vec<String>, Vec<(String,
                     firing.push((
                         b.bot_id.clone(),
                         format!("bot {} is in error: {reason}", b.bot_id),
+                    ));
+                }
+            }
+        }
+        RuleKind::BotUnhealthy { within_s } => {
+            for b in bots {
+                watched.push(b.bot_id.clone());
+                let Some(r) = reports.get(&b.bot_id) else {
+                    continue;
+                };
+                if let Some(n) = r.status.health_failures.filter(|n| *n > 0) {
+                    let why = r.status.reason.as_deref().unwrap_or("no reason given");
+                    firing.push((
+                        b.bot_id.clone(),
+                        format!(
+                            "bot {} fails its health checks ({n} in a row): {why}",
+                            b.bot_id
+                        ),
+                    ));
+                } else if let Some(h) = &r.status.handover
+                    && h.trigger == sniperforge_protocol::fleet::HandoverTrigger::Unhealthy
+                    && now.saturating_sub(h.at_ms) <= (*within_s as i64).saturating_mul(1000)
+                {
+                    let how = match h.outcome {
+                        sniperforge_protocol::fleet::HandoverOutcome::Completed => {
+                            "was replaced".to_string()
+                        }
+                        sniperforge_protocol::fleet::HandoverOutcome::RolledBack => format!(
+                            "could not be replaced ({})",
+                            h.reason.as_deref().unwrap_or("no reason given")
+                        ),
+                    };
+                    firing.push((
+                        b.bot_id.clone(),
+                        format!("bot {} {how}: {}", b.bot_id, h.cause),
                     ));
                 }
             }
@@ -757,6 +799,40 @@ mod tests {
         assert_eq!(
             run(RuleKind::NodeLost { after_s: 30 }, &[], &nodes, &[]),
             ["b"]
+        );
+    }
+
+    #[test]
+    fn unhealthy_fires_while_checks_fail_and_for_a_while_after_a_replacement() {
+        let bots = [
+            bot("fine", DesiredState::Running),
+            bot("failing", DesiredState::Running),
+            bot("replaced", DesiredState::Running),
+            bot("long-ago", DesiredState::Running),
+            bot("restarted", DesiredState::Running),
+        ];
+        let handover = |trigger: &str, at: i64| {
+            json!({"status": {"state": "running", "handover": {"outcome": "completed", "trigger": trigger,
+                "cause": "unhealthy: feed stale (3 failed health checks in a row)", "at_ms": at}}})
+        };
+        let reports = [
+            ("fine", json!({"status": {"state": "running"}})),
+            (
+                "failing",
+                json!({"status": {"state": "running", "health_failures": 2, "reason": "unhealthy (2 checks in a row): feed stale"}}),
+            ),
+            ("replaced", handover("unhealthy", NOW - 60_000)),
+            ("long-ago", handover("unhealthy", NOW - 60_001)),
+            ("restarted", handover("restart", NOW)),
+        ];
+        assert_eq!(
+            run(
+                RuleKind::BotUnhealthy { within_s: 60 },
+                &bots,
+                &[],
+                &reports
+            ),
+            ["failing", "replaced"]
         );
     }
 

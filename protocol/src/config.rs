@@ -299,12 +299,13 @@ pub fn validate(value: &Value) -> Result<ValidatedConfig, Vec<ConfigError>> {
             format!("must be a JSON object, got {}", describe(value)),
         )]);
     };
-    const TOP: [&str; 5] = [
+    const TOP: [&str; 6] = [
         "bot_id",
         "bot_type",
         "parameters",
         "environment",
         "resources",
+        "health",
     ];
     for key in obj.keys() {
         if !TOP.contains(&key.as_str()) {
@@ -400,6 +401,38 @@ pub fn validate(value: &Value) -> Result<ValidatedConfig, Vec<ConfigError>> {
             }
         }
         None => errors.push(err("resources", "missing object { cores, memory_mb }")),
+    }
+    match obj.get("health") {
+        None => {}
+        Some(Value::Object(h)) => {
+            use crate::wire::HealthPolicy as H;
+            for key in h.keys() {
+                if key != "failures" && key != "interval_ms" {
+                    errors.push(err(format!("health.{key}"), "unknown field"));
+                }
+            }
+            for (key, range) in [("failures", H::FAILURES), ("interval_ms", H::INTERVAL_MS)] {
+                match h.get(key) {
+                    Some(v) if v.as_u64().is_some_and(|n| range.contains(&n)) => {}
+                    other => errors.push(err(
+                        format!("health.{key}"),
+                        format!(
+                            "must be between {} and {}, got {}",
+                            range.start(),
+                            range.end(),
+                            other.map_or("nothing".into(), describe)
+                        ),
+                    )),
+                }
+            }
+        }
+        Some(v) => errors.push(err(
+            "health",
+            format!(
+                "must be an object {{ failures, interval_ms }}, got {}",
+                describe(v)
+            ),
+        )),
     }
     match (bot_type, obj.get("parameters")) {
         (Some(t), Some(params)) => check_sections(sections(t), params, &mut errors),
@@ -512,6 +545,12 @@ pub fn schema(bot_type: BotType) -> Value {
                     "cores": {"type": "array", "uniqueItems": true, "items": {"type": "integer", "minimum": 0, "maximum": 1023}},
                     "memory_mb": {"type": "integer", "minimum": 16, "maximum": 1_048_576}
                 }},
+            "health": {"type": "object", "additionalProperties": false, "required": ["failures", "interval_ms"],
+                "description": "Health checks by the agent: a bot failing `failures` checks in a row, `interval_ms` apart, is replaced through a warm handover (0: never). Default 3 checks 1 s apart.",
+                "properties": {
+                    "failures": {"type": "integer", "minimum": *crate::wire::HealthPolicy::FAILURES.start(), "maximum": *crate::wire::HealthPolicy::FAILURES.end()},
+                    "interval_ms": {"type": "integer", "minimum": *crate::wire::HealthPolicy::INTERVAL_MS.start(), "maximum": *crate::wire::HealthPolicy::INTERVAL_MS.end()}
+                }},
             "parameters": {"type": "object", "additionalProperties": false, "required": required, "properties": params},
         }
     })
@@ -587,6 +626,13 @@ pub fn changes(old: &ValidatedConfig, new: &ValidatedConfig) -> Vec<Change> {
         out.push(Change {
             path: "resources".into(),
             hot: false,
+        });
+    }
+    if o.health != n.health {
+        // The agent's: it applies at once, the bot is not restarted.
+        out.push(Change {
+            path: "health".into(),
+            hot: true,
         });
     }
     for section in sections(n.bot_type) {
@@ -690,7 +736,7 @@ mod tests {
             "execution.dexs: may only hold Jupiter, Orca, Raydium, got \"Uniswap\"",
             "execution.keypair_path: required when execution.simulation_mode is false",
             "execution.auto_execute: must be true for live trading (execution.simulation_mode is false)",
-            "colour: unknown field; expected bot_id, bot_type, parameters, environment, resources",
+            "colour: unknown field; expected bot_id, bot_type, parameters, environment, resources, health",
         ] {
             assert!(
                 text.iter().any(|t| t == expected),

@@ -83,18 +83,19 @@ pub struct InvalidField {
 /// The supervisor backends an agent may name.
 pub const BACKENDS: [&str; 3] = ["systemd", "nomad", "process"];
 
+/// Control characters, and the invisible ones that reorder or hide text in a UI (bidi
+/// overrides, zero-width characters, line separators, the BOM).
+pub fn hidden_char(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
+}
+
 impl NodeInfo {
     /// Checks what the types do not: the host name's length and characters, the backend's
     /// name, the isolated cores' count and range.
     pub fn check(&self) -> Result<(), InvalidField> {
         let bad = |field, why: String| Err(InvalidField { field, why });
-        // Control characters, and the invisible ones that reorder or hide text in a UI
-        // (bidi overrides, zero-width characters, line separators, the BOM).
-        let hidden = |c: char| {
-            c.is_control()
-                || matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
-        };
-        if self.hostname.chars().count() > HOSTNAME_MAX || self.hostname.chars().any(hidden) {
+        if self.hostname.chars().count() > HOSTNAME_MAX || self.hostname.chars().any(hidden_char) {
             return bad(
                 "hostname",
                 format!(
@@ -389,6 +390,24 @@ pub struct NodeBotStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(test, ts(optional))]
     pub handover: Option<Handover>,
+    /// Health checks (`/health`) failed in a row, when any have.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
+    pub health_failures: Option<u32>,
+}
+
+/// What called for a handover.
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum HandoverTrigger {
+    /// A configuration version with a cold change.
+    Config,
+    /// A restart request.
+    Restart,
+    /// Failed health checks (the agent's self-healing).
+    Unhealthy,
 }
 
 /// How a warm handover ended.
@@ -415,8 +434,10 @@ pub const HANDOVER_TEXT_MAX: usize = 1_024;
 pub struct Handover {
     /// How it ended.
     pub outcome: HandoverOutcome,
-    /// What called for it: a cold configuration change, a restart request, failed health
-    /// checks, an upgrade.
+    /// What called for it.
+    pub trigger: HandoverTrigger,
+    /// The same in words: which configuration fields, which restart generation, what the
+    /// failed health checks said.
     #[cfg_attr(feature = "schema", schemars(length(max = 1024)))]
     pub cause: String,
     /// Why it was rolled back.
@@ -427,10 +448,11 @@ pub struct Handover {
     /// When it ended (Unix ms).
     #[cfg_attr(test, ts(type = "number"))]
     pub at_ms: i64,
-    /// From the old instance's last decision to the new one's first, ns (when both decided).
+    /// From the old instance's last decision to the new one's first, ns (when both decided;
+    /// negative would mean the two decided at once).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(test, ts(optional, type = "number"))]
-    pub gap_ns: Option<u64>,
+    pub gap_ns: Option<i64>,
     /// The old instance's drain (no new decision, orders in flight settled, state persisted,
     /// lease let go), ns.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -443,7 +465,8 @@ pub struct Handover {
 }
 
 impl NodeBotStatus {
-    /// Control characters in the state and the reason as U+FFFD: what a bot says is stored and
+    /// Control and invisible characters ([`hidden_char`]) in the state, the reason and the
+    /// handover's texts as U+FFFD: what a bot says is stored and
     /// shown, and a NUL is refused by PostgreSQL while escape codes mislead terminals.
     pub fn replace_control_chars(&mut self) {
         let (cause, reason) = match &mut self.handover {
@@ -454,10 +477,10 @@ impl NodeBotStatus {
             .into_iter()
             .flatten()
         {
-            if text.chars().any(char::is_control) {
+            if text.chars().any(hidden_char) {
                 *text = text
                     .chars()
-                    .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+                    .map(|c| if hidden_char(c) { '\u{fffd}' } else { c })
                     .collect();
             }
         }

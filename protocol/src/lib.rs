@@ -28,6 +28,6 @@ pub use config::{
 pub use ids::{BotId, IdError, NodeId};
 pub use params::Params;
 pub use wire::{
-    BotConfig, BotMetrics, BotStatus, BotType, Environment, Resources, StageLatency,
+    BotConfig, BotMetrics, BotStatus, BotType, Environment, HealthPolicy, Resources, StageLatency,
     TransitionError,
 };

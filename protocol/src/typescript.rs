@@ -7,9 +7,11 @@
 use ts_rs::TS;
 
 use crate::control::{Health, Role};
-use crate::fleet::{BotAction, DesiredState, Handover, HandoverOutcome, NodeBotStatus};
+use crate::fleet::{
+    BotAction, DesiredState, Handover, HandoverOutcome, HandoverTrigger, NodeBotStatus,
+};
 use crate::wire::{
-    BotConfig, BotMetrics, BotStatus, BotType, Environment, Resources, StageLatency,
+    BotConfig, BotMetrics, BotStatus, BotType, Environment, HealthPolicy, Resources, StageLatency,
 };
 
 fn generated() -> String {
@@ -20,6 +22,7 @@ fn generated() -> String {
         BotType::decl(),
         Environment::decl(),
         Resources::decl(),
+        HealthPolicy::decl(),
         BotConfig::decl(),
         BotStatus::decl(),
         StageLatency::decl(),
@@ -27,6 +30,7 @@ fn generated() -> String {
         DesiredState::decl(),
         BotAction::decl(),
         HandoverOutcome::decl(),
+        HandoverTrigger::decl(),
         Handover::decl(),
         NodeBotStatus::decl(),
         Role::decl(),

@@ -186,6 +186,40 @@ pub struct Resources {
     pub memory_mb: u64,
 }
 
+/// How the bot's agent checks its `/health` and when it replaces it (a warm handover).
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthPolicy {
+    /// Checks failed in a row that replace the bot (0: never replaced; 0 to 100).
+    pub failures: u32,
+    /// Between two checks, ms (200 to 60,000).
+    #[cfg_attr(test, ts(type = "number"))]
+    pub interval_ms: u64,
+}
+
+impl HealthPolicy {
+    /// Three failed checks a second apart.
+    pub const DEFAULT: Self = Self {
+        failures: 3,
+        interval_ms: 1_000,
+    };
+    /// The accepted range of [`HealthPolicy::failures`].
+    pub const FAILURES: std::ops::RangeInclusive<u64> = 0..=100;
+    /// The accepted range of [`HealthPolicy::interval_ms`].
+    pub const INTERVAL_MS: std::ops::RangeInclusive<u64> = 200..=60_000;
+
+    fn is_default(&self) -> bool {
+        *self == Self::DEFAULT
+    }
+}
+
+impl Default for HealthPolicy {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
 /// The configuration envelope every bot file and API call carries.
 #[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -202,6 +236,10 @@ pub struct BotConfig {
     pub environment: Environment,
     /// Reserved resources.
     pub resources: Resources,
+    /// Health checks and self-healing (3 failed checks 1 s apart when left out).
+    #[serde(default, skip_serializing_if = "HealthPolicy::is_default")]
+    #[cfg_attr(test, ts(as = "Option<HealthPolicy>", optional))]
+    pub health: HealthPolicy,
 }
 
 /// Latency percentiles of one pipeline stage, in ns.

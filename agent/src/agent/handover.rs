@@ -7,7 +7,7 @@
 //! (rolled back, and the bot's status says why).
 
 use sniperforge_protocol::control::{HandedOver, Health, Lease, Role, StatusSummary};
-use sniperforge_protocol::fleet::{HANDOVER_TEXT_MAX, Handover, HandoverOutcome};
+use sniperforge_protocol::fleet::{HANDOVER_TEXT_MAX, Handover, HandoverOutcome, HandoverTrigger};
 
 use super::*;
 
@@ -53,7 +53,7 @@ pub(super) fn bounded(text: String) -> String {
 }
 
 /// One instance's control endpoint.
-struct Control<'a>(&'a BotSpec);
+pub(super) struct Control<'a>(pub(super) &'a BotSpec);
 
 impl Control<'_> {
     async fn ask(&self, method: &str, path: &str) -> Result<crate::http::Response, String> {
@@ -63,19 +63,39 @@ impl Control<'_> {
             .map_err(|e| e.to_string())
     }
 
-    /// `/health`: `Ok` with the role when healthy, else why not.
-    async fn health(&self) -> Result<Role, String> {
-        let r = self.ask("GET", "/health").await?;
+    /// `/health` (asked without the secret: it needs none, and whatever answers on the port
+    /// before the instance does never sees it): `Ok` with the role when healthy, else why not.
+    async fn health(&self) -> Result<Option<Role>, String> {
+        let r = Endpoint::loopback(self.0.control_port)
+            .request("GET", "/health", None, None, ASK)
+            .await
+            .map_err(|e| e.to_string())?;
         let h: Health = r.json_as().map_err(|e| format!("/health: {e}"))?;
         if r.status == 200 && h.healthy {
-            Ok(h.role.unwrap_or(Role::Trading))
+            Ok(h.role)
         } else {
-            Err(if h.reasons.is_empty() {
+            Err(bounded(if h.reasons.is_empty() {
                 format!("/health answered HTTP {}", r.status)
             } else {
                 h.reasons.join("; ")
-            })
+            }))
         }
+    }
+
+    /// Asks a released instance to take the lease back (nothing when it trades or waits).
+    async fn take_back(&self) {
+        if let Err(e) = self.ask("POST", "/takeover").await {
+            tracing::error!(bot_id = %self.0.bot_id, error = %e, "asking the old instance to take the trading lease back");
+        }
+    }
+
+    /// The configuration the instance runs (what its `/status` says), as file text.
+    pub(super) async fn running_config(&self) -> Option<String> {
+        let r = self.ask("GET", "/status").await.ok()?;
+        let v: serde_json::Value = (r.status == 200).then(|| r.json().ok()).flatten()?;
+        let config = v.get("config")?;
+        sniperforge_protocol::config::validate(config).ok()?;
+        serde_json::to_string_pretty(config).ok()
     }
 
     async fn lease(&self) -> Option<Lease> {
@@ -131,6 +151,7 @@ impl Agent {
         &mut self,
         id: &str,
         next: BotSpec,
+        trigger: HandoverTrigger,
         cause: &str,
         old_policy: Old,
     ) -> Result<Handover, String> {
@@ -139,6 +160,52 @@ impl Agent {
             return Err(format!("bot {id} is not managed here"));
         };
         let old = m.record.spec.clone();
+        let paused = m.record.desired_state == sniperforge_protocol::fleet::DesiredState::Paused;
+        // A running instance of a build without the trading lease would trade beside the new
+        // one: it is stopped first instead (a cold restart).
+        if matches!(Control(&old).health().await, Ok(None)) {
+            tracing::warn!(bot_id = %id, "the running instance predates the trading lease: restarting cold");
+            backend
+                .stop(&old.unit_key())
+                .await
+                .map_err(|e| e.to_string())?;
+            if let Some(m) = self.managed.get_mut(id) {
+                m.record.spec = next.clone();
+            }
+            let Some(record) = self.managed.get(id).map(|m| m.record.clone()) else {
+                return Err(format!("bot {id} is not managed here"));
+            };
+            if !self.persist(&record) {
+                return Err(format!(
+                    "cannot write its record {}",
+                    self.record_path(id).display()
+                ));
+            }
+            next.write_control_secret()
+                .map_err(|e| format!("writing the control secret: {e}"))?;
+            backend.start(&next).await.map_err(|e| e.to_string())?;
+            let h = Handover {
+                outcome: HandoverOutcome::Completed,
+                trigger,
+                cause: bounded(format!(
+                    "{cause} (restarted cold: the running build has no trading lease)"
+                )),
+                reason: None,
+                at_ms: now_ms(),
+                gap_ns: None,
+                drain_ns: None,
+                pid: None,
+            };
+            if let Some(m) = self.managed.get_mut(id) {
+                m.record.handover = Some(h.clone());
+                let record = m.record.clone();
+                self.persist(&record);
+            }
+            return Ok(h);
+        }
+        let Some(m) = self.managed.get_mut(id) else {
+            return Err(format!("bot {id} is not managed here"));
+        };
         // The standby in the record first: an agent that dies meanwhile finds it and cleans up.
         m.record.standby = Some(next.clone());
         let record = m.record.clone();
@@ -152,17 +219,20 @@ impl Agent {
             ));
         }
         tracing::info!(bot_id = %id, %cause, from = %old.unit_key(), to = %next.unit_key(), "handover: starting a new instance in standby");
-        let outcome = self.run_handover(&old, &next, old_policy).await;
+        let outcome = self.run_handover(&old, &next, old_policy, paused).await;
         let handover = match outcome {
             Ok((handed, first, pid)) => {
+                // Signed: a new first decision before the old last one would be two instances
+                // trading at once, and shows as a negative gap.
                 let gap_ns = match (handed.map(|h| h.lease.last_decision_ns), first) {
                     (Some(last), Some(first)) if last > 0 && first > 0 => {
-                        Some(first.saturating_sub(last))
+                        Some(first as i64 - last as i64)
                     }
                     _ => None,
                 };
                 let h = Handover {
                     outcome: HandoverOutcome::Completed,
+                    trigger,
                     cause: bounded(cause.to_string()),
                     reason: None,
                     at_ms: now_ms(),
@@ -170,7 +240,7 @@ impl Agent {
                     drain_ns: handed.map(|h| h.drain_ns),
                     pid,
                 };
-                tracing::info!(bot_id = %id, %cause, gap_us = gap_ns.map(|g| g / 1_000), drain_us = h.drain_ns.map(|d| d / 1_000), "handover completed: the new instance trades");
+                tracing::info!(bot_id = %id, cause = %h.cause, gap_us = gap_ns.map(|g| g / 1_000), drain_us = h.drain_ns.map(|d| d / 1_000), "handover completed: the new instance trades");
                 if old.control_secret_path() != next.control_secret_path() {
                     let _ = std::fs::remove_file(old.control_secret_path());
                 }
@@ -180,13 +250,18 @@ impl Agent {
                 h
             }
             Err(reason) => {
+                let reason = bounded(reason);
                 let _ = backend.stop(&next.unit_key()).await;
                 if next.control_secret_path() != old.control_secret_path() {
                     let _ = std::fs::remove_file(next.control_secret_path());
                 }
-                tracing::error!(bot_id = %id, %cause, %reason, "handover rolled back: the old instance trades on");
+                // Whatever the old instance did before the error (it may have let the lease go
+                // as its answer was lost), it trades again now the new one is gone.
+                Control(&old).take_back().await;
+                tracing::error!(bot_id = %id, cause = %bounded(cause.to_string()), %reason, "handover rolled back: the old instance trades on");
                 Handover {
                     outcome: HandoverOutcome::RolledBack,
+                    trigger,
                     cause: bounded(cause.to_string()),
                     reason: Some(bounded(reason)),
                     at_ms: now_ms(),
@@ -214,6 +289,7 @@ impl Agent {
         old: &BotSpec,
         next: &BotSpec,
         old_policy: Old,
+        paused: bool,
     ) -> Result<(Option<HandedOver>, Option<u64>, Option<u32>), String> {
         let backend = &self.backend;
         next.write_control_secret().map_err(|e| {
@@ -232,8 +308,9 @@ impl Agent {
         let mut last: String;
         loop {
             match Control(next).health().await {
-                Ok(Role::Standby | Role::Trading) => break,
-                Ok(role) => last = format!("role {}", role.as_str()),
+                Ok(Some(Role::Standby | Role::Trading)) => break,
+                Ok(Some(role)) => last = format!("role {}", role.as_str()),
+                Ok(None) => last = "it answers without a role: not this build's bot".into(),
                 Err(why) => last = why,
             }
             match backend.instance(&next.unit_key()).await {
@@ -252,6 +329,17 @@ impl Agent {
             }
             tokio::time::sleep(READY_POLL).await;
         }
+        // A bot meant to be paused trades nothing once it holds the lease either.
+        if paused {
+            let r = Control(next).ask("POST", "/pause").await?;
+            if r.status != 200 {
+                return Err(format!(
+                    "pausing the new instance: HTTP {}: {}",
+                    r.status,
+                    r.error_message()
+                ));
+            }
+        }
         // The old instance lets the lease go (or is replaced anyway when unhealthy).
         let old_running = matches!(
             backend.instance(&old.unit_key()).await,
@@ -264,14 +352,19 @@ impl Agent {
             match Control(old).hand_over().await {
                 Ok(h) => Some(h),
                 Err(why) if old_policy == Old::Replace => {
-                    tracing::warn!(bot_id = %old.bot_id, error = %why, "the unhealthy instance did not hand over: stopping it");
+                    tracing::warn!(bot_id = %old.bot_id, error = %why, "the unhealthy instance did not hand over: killing it");
                     backend
-                        .stop(&old.unit_key())
+                        .kill(&old.unit_key())
                         .await
-                        .map_err(|e| format!("stopping the old instance: {e}"))?;
+                        .map_err(|e| format!("killing the old instance: {e}"))?;
                     None
                 }
-                Err(why) => return Err(format!("the old instance did not hand over: {why}")),
+                Err(why) => {
+                    return Err(format!(
+                        "the old instance did not hand over: {}",
+                        bounded(why)
+                    ));
+                }
             }
         } else {
             None
@@ -279,17 +372,11 @@ impl Agent {
         // The new instance takes the lease within the kernel's wake-up.
         let take_by = tokio::time::Instant::now() + TAKE_DEADLINE;
         loop {
-            if let Ok(Role::Trading) = Control(next).health().await {
+            if let Ok(Some(Role::Trading)) = Control(next).health().await {
                 break;
             }
             if tokio::time::Instant::now() >= take_by {
-                if handed.is_some() {
-                    // The old instance trades again once the new one is stopped.
-                    let _ = backend.stop(&next.unit_key()).await;
-                    if let Err(e) = Control(old).ask("POST", "/takeover").await {
-                        tracing::error!(bot_id = %old.bot_id, error = %e, "asking the old instance to take the lease back");
-                    }
-                }
+                // The caller stops the new instance and asks the old one to trade again.
                 return Err(format!(
                     "the new instance did not take the trading lease within {} s",
                     TAKE_DEADLINE.as_secs()
@@ -297,12 +384,12 @@ impl Agent {
             }
             tokio::time::sleep(TAKE_POLL).await;
         }
-        if handed.is_some() || old_running {
-            backend
-                .stop(&old.unit_key())
-                .await
-                .map_err(|e| format!("stopping the old instance: {e}"))?;
-        }
+        // Whatever its state now (a supervisor may be starting it again after a crash), the
+        // old unit goes: no instance the agent does not know of waits for the lease.
+        backend
+            .stop(&old.unit_key())
+            .await
+            .map_err(|e| format!("stopping the old instance: {e}"))?;
         let pid = backend.instance(&next.unit_key()).await.and_then(|i| i.pid);
         // Its first decision, for the gap (an observing bot decides nothing: none).
         let wait_by = tokio::time::Instant::now() + FIRST_DECISION_WAIT;
@@ -331,7 +418,11 @@ impl Agent {
         let old = m.record.spec.clone();
         let backend = Arc::clone(&self.backend);
         let adopted = backend.adopt(&standby).await.unwrap_or(false);
-        let trades = adopted && Control(&standby).health().await == Ok(Role::Trading);
+        let trades = adopted
+            && Control(&standby)
+                .lease()
+                .await
+                .is_some_and(|l| l.role == Role::Trading);
         if trades {
             tracing::info!(bot_id = %id, instance = %standby.unit_key(), "an interrupted handover had completed: keeping the new instance");
             let _ = backend.stop(&old.unit_key()).await;
@@ -344,9 +435,7 @@ impl Agent {
             if standby.control_secret_path() != old.control_secret_path() {
                 let _ = std::fs::remove_file(standby.control_secret_path());
             }
-            if let Err(e) = Control(&old).ask("POST", "/takeover").await {
-                tracing::warn!(bot_id = %id, error = %e, "asking the running instance to take the lease back");
-            }
+            Control(&old).take_back().await;
         }
         if let Some(m) = self.managed.get_mut(id) {
             let record = m.record.clone();

@@ -44,19 +44,6 @@ impl Agent {
                 let hdr = ep
                     .request("GET", "/hdr", secret, None, SCRAPE_DEADLINE)
                     .await;
-                // Self-healing: the same check a supervisor's health probe makes.
-                let health = match ep
-                    .request("GET", "/health", secret, None, SCRAPE_DEADLINE)
-                    .await
-                {
-                    Ok(r) => match r.json_as::<sniperforge_protocol::control::Health>() {
-                        Ok(h) if r.status == 200 && h.healthy => Ok(()),
-                        Ok(h) if !h.reasons.is_empty() => Err(h.reasons.join("; ")),
-                        Ok(_) => Err(format!("/health answered HTTP {}", r.status)),
-                        Err(e) => Err(format!("/health: {e}")),
-                    },
-                    Err(e) => Err(e.to_string()),
-                };
                 fn ok<T: serde::de::DeserializeOwned>(
                     r: Result<crate::http::Response, crate::http::HttpError>,
                 ) -> Result<T, String> {
@@ -66,31 +53,11 @@ impl Agent {
                         Err(e) => Err(e.to_string()),
                     }
                 }
-                (
-                    id,
-                    ok::<StatusSummary>(status),
-                    ok::<HdrBody>(hdr).ok(),
-                    health,
-                )
+                (id, ok::<StatusSummary>(status), ok::<HdrBody>(hdr).ok())
             });
         }
         let mut scraped = HashMap::new();
-        while let Some(Ok((id, status, hdr, health))) = scrapes.join_next().await {
-            if let Some(m) = self.managed.get_mut(&id) {
-                match health {
-                    Ok(()) => {
-                        m.seen_healthy = true;
-                        m.unhealthy = 0;
-                    }
-                    // Counted once it has been healthy since it started: loading is not a
-                    // failure (a start that never gets healthy is the crash loop's business).
-                    Err(why) if m.seen_healthy => {
-                        m.unhealthy += 1;
-                        m.health_reason = why;
-                    }
-                    Err(_) => {}
-                }
-            }
+        while let Some(Ok((id, status, hdr))) = scrapes.join_next().await {
             scraped.insert(id, (status, hdr));
         }
         let mut bots = Vec::new();
@@ -103,6 +70,13 @@ impl Agent {
             let Some(m) = self.managed.get_mut(&id) else {
                 continue;
             };
+            // Another process (its supervisor started it again): loading anew, counted afresh.
+            let pid = instance.as_ref().map(|i| (i.pid, i.restarts));
+            if pid != m.health_pid {
+                m.health_pid = pid;
+                m.seen_healthy = false;
+                m.unhealthy = 0;
+            }
             let (status_json, hdr) = scraped
                 .remove(&id)
                 .unwrap_or((Err("not scraped".into()), None));
@@ -124,6 +98,9 @@ impl Agent {
                     // What the bot publishes (a dashboard's market view) travels in its status.
                     status.outputs = Some(s.outputs).filter(|o| !o.is_null());
                     scraped_pid = s.pid;
+                    // Its control endpoint answers: past loading, a failed health check counts.
+                    m.seen_healthy = true;
+                    m.last_state = status.state.clone().unwrap_or_default();
                     if s.uptime_seconds >= HEALTHY_AFTER_S {
                         m.failures = 0;
                     }
@@ -222,12 +199,11 @@ impl Agent {
             }
             status.backend = Some(self.backend.name().to_string());
             status.handover = m.record.handover.clone();
-            if let (Some(held), None) = (m.held_version, &status.reason)
-                && let Some(h) = &m.record.handover
-            {
+            status.health_failures = (m.unhealthy > 0).then_some(m.unhealthy);
+            if let (Some(held), None) = (m.held_version, &status.reason) {
                 status.reason = Some(format!(
                     "configuration version {held} not applied: its handover was rolled back: {}",
-                    h.reason.as_deref().unwrap_or("no reason given")
+                    m.held_reason
                 ));
             }
             if m.unhealthy > 0 && status.reason.is_none() {

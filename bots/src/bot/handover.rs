@@ -14,8 +14,9 @@ use std::time::Duration;
 use super::*;
 use crate::lease::LeaseFile;
 
-/// How long a stop waits for the orders in flight to settle before it stops anyway.
-pub(super) const STOP_DRAIN: Duration = Duration::from_secs(10);
+/// How long a stop waits for the orders in flight to settle before it stops anyway: well within
+/// the supervisors' grace before SIGKILL (10 s), so the state is persisted first.
+pub(super) const STOP_DRAIN: Duration = Duration::from_secs(5);
 
 /// The lease of one bot instance.
 #[derive(Debug, Default)]
@@ -52,8 +53,22 @@ impl LeaseCell {
         self.state().role = role;
     }
 
+    /// A waiter that gets the lease from now on lets it go at once (under the state's lock:
+    /// a waiter taking the lease either sees this or is trading before it).
     pub(super) fn cancel_waiters(&self) {
+        let _state = self.state();
         self.epoch.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Moves the role from `from` to `to` if it is `from`, in one step; whether it did.
+    pub(super) fn transition(&self, from: Role, to: Role) -> bool {
+        let mut state = self.state();
+        if state.role == from {
+            state.role = to;
+            true
+        } else {
+            false
+        }
     }
 
     /// The lease with the strategy thread's decision times.
@@ -67,6 +82,42 @@ impl LeaseCell {
 }
 
 impl MarketBot {
+    /// Takes the lease if no other instance holds it, before the runtime starts: the daily PnL
+    /// the previous holder persisted, then the gate open (the start checks the loss limits).
+    /// `Ok(false)`: another instance holds it (this one starts in standby).
+    pub(super) fn take_lease_now(&self) -> std::io::Result<bool> {
+        let Some(file) = self.lease.file() else {
+            return Ok(false);
+        };
+        if !file.try_take()? {
+            return Ok(false);
+        }
+        match load_daily(&self.options.state_dir) {
+            Ok((day, pnl)) => {
+                let mut g = self.shared();
+                let today = today();
+                g.day = today;
+                g.daily_pnl_usd = if day == today { pnl } else { 0.0 };
+            }
+            Err(e) => {
+                let _ = file.release();
+                return Err(std::io::Error::other(e.to_string()));
+            }
+        }
+        let h = &self.gate.handover;
+        h.leased.store(true, Ordering::SeqCst);
+        h.first_decision_ns.store(0, Ordering::Relaxed);
+        let taken_ns = sniperforge_host::clock::monotonic_ns();
+        {
+            let mut state = self.lease.state();
+            state.role = Role::Trading;
+            state.taken_ns = taken_ns;
+        }
+        self.gate.standby.store(false, Ordering::SeqCst);
+        tracing::info!(bot_id = %self.id, pid = std::process::id(), waited_ms = 0u64, taken_ns, "trading lease taken: this instance trades");
+        Ok(true)
+    }
+
     /// A thread that waits for the lease and opens the gate once it holds it.
     pub(super) fn wait_for_lease(&self) -> Result<(), BotError> {
         let file = self
@@ -98,12 +149,7 @@ impl MarketBot {
                         return;
                     }
                 }
-                if cell.epoch.load(Ordering::SeqCst) != epoch {
-                    // The bot stopped (or was asked to) while this thread waited.
-                    let _ = file.release();
-                    return;
-                }
-                take(&cell, &gate, &shared, &state_dir, &id, waited.elapsed());
+                take(&cell, epoch, &file, &gate, &shared, &state_dir, &id, waited.elapsed());
             })
             .map(|_| ())
             .map_err(|e| BotError::State(format!("spawning the lease thread: {e}")))
@@ -157,20 +203,18 @@ impl MarketBot {
         deadline: Duration,
     ) -> Result<HandedOver, BotError> {
         let started = sniperforge_host::clock::monotonic_ns();
-        match self.lease.role() {
-            Role::Trading => self.lease.set_role(Role::Draining),
-            Role::Released => {
+        if !self.lease.transition(Role::Trading, Role::Draining) {
+            let role = self.lease.role();
+            if role == Role::Released {
                 return Ok(HandedOver {
                     lease: self.lease.snapshot(&self.gate.handover),
                     drain_ns: 0,
                 });
             }
-            other => {
-                return Err(BotError::Handover(format!(
-                    "this instance is {}: it holds no trading lease to hand over",
-                    other.as_str()
-                )));
-            }
+            return Err(BotError::Handover(format!(
+                "this instance is {}: it holds no trading lease to hand over",
+                role.as_str()
+            )));
         }
         if let Err(open) = self.drain(deadline).await {
             // Not settled: this instance trades on (the handover is off).
@@ -213,30 +257,38 @@ impl MarketBot {
     }
 }
 
-/// The lease is ours: the previous holder's daily PnL, then the gate opens.
+/// The lease is ours: the previous holder's daily PnL, then the gate opens (unless the bot
+/// stopped meanwhile: then it is let go at once).
+#[allow(clippy::too_many_arguments)]
 fn take(
     cell: &LeaseCell,
+    epoch: u64,
+    file: &LeaseFile,
     gate: &crate::runtime::strategy::Gate,
     shared: &Mutex<Shared>,
     state_dir: &std::path::Path,
     id: &str,
     waited: Duration,
 ) {
+    // Read before any lock is held (a slow or hostile file holds up no other thread).
+    let daily = load_daily(state_dir);
     let halted = {
         let mut g = lock(shared);
-        match load_daily(state_dir) {
+        let reason = match daily {
             Ok((day, pnl)) => {
                 let today = today();
                 g.day = today;
                 g.daily_pnl_usd = if day == today { pnl } else { 0.0 };
-                g.resume_guard = true;
+                loss_limit_reason(&g, None)
             }
-            Err(e) => {
-                tracing::warn!(bot_id = %id, error = %e, "the daily PnL the previous holder left is unreadable; keeping this instance's")
-            }
-        }
-        match loss_limit_reason(&g, None) {
+            // Trading on a daily PnL that may be stale could pass the loss limit: halted.
+            Err(e) => Some(format!(
+                "the daily PnL the previous holder left is unreadable: {e}"
+            )),
+        };
+        match reason {
             Some(reason) => {
+                tracing::error!(bot_id = %id, %reason, "not trading");
                 let _ = g.status.transition(BotStatus::Error(reason));
                 true
             }
@@ -246,14 +298,23 @@ fn take(
     if halted {
         gate.halted.store(true, Ordering::Relaxed);
     }
-    gate.handover.leased.store(true, Ordering::SeqCst);
-    gate.handover.first_decision_ns.store(0, Ordering::Relaxed);
-    let taken_ns = sniperforge_host::clock::monotonic_ns();
-    {
+    let taken_ns = {
         let mut state = cell.state();
+        if cell.epoch.load(Ordering::SeqCst) != epoch {
+            // The bot stopped (or was asked to) while this thread waited.
+            drop(state);
+            let _ = file.release();
+            return;
+        }
+        gate.handover.leased.store(true, Ordering::SeqCst);
+        gate.handover.first_decision_ns.store(0, Ordering::Relaxed);
+        // The strategy thread's loss guard starts from the daily PnL above before it decides.
+        gate.handover.resumed.fetch_add(1, Ordering::SeqCst);
+        let taken_ns = sniperforge_host::clock::monotonic_ns();
         state.role = Role::Trading;
         state.taken_ns = taken_ns;
-    }
-    gate.standby.store(false, Ordering::SeqCst);
+        gate.standby.store(false, Ordering::SeqCst);
+        taken_ns
+    };
     tracing::info!(bot_id = %id, pid = std::process::id(), waited_ms = waited.as_millis() as u64, taken_ns, "trading lease taken: this instance trades");
 }

@@ -149,6 +149,10 @@ pub(super) enum BotWorker {
         /// The loss limits, checked on this thread so a halt stops the very next decision.
         guard: LossGuard,
         gate: Arc<crate::runtime::strategy::Gate>,
+        /// The lease takings the guard has started again from ([`Handover::resumed`]).
+        ///
+        /// [`Handover::resumed`]: crate::runtime::strategy::Handover::resumed
+        resumed: u64,
     },
     Observer {
         engine: Engine,
@@ -180,8 +184,17 @@ impl crate::runtime::Worker for BotWorker {
                 worker,
                 guard,
                 gate,
+                shared,
+                resumed,
                 ..
             } => {
+                // One relaxed load per update: a lease just taken rebases the guard first.
+                let now = gate.handover.resumed.load(Ordering::Relaxed);
+                if now != *resumed {
+                    *resumed = now;
+                    let g = lock(shared);
+                    *guard = LossGuard::of(&g.config, g.day, g.daily_pnl_usd);
+                }
                 let stamps = worker.on_account(update, out);
                 if !out.is_empty() {
                     guard_fills(guard, gate, out);
@@ -257,6 +270,7 @@ impl crate::runtime::Worker for BotWorker {
                 shared,
                 guard,
                 gate,
+                ..
             } => {
                 worker.housekeeping(out);
                 guard_fills(guard, gate, out);
@@ -272,10 +286,6 @@ impl crate::runtime::Worker for BotWorker {
                 g.housekept = true;
                 g.custom
                     .insert("open_orders".into(), worker.strategy().open_orders() as f64);
-                if std::mem::take(&mut g.resume_guard) {
-                    // The lease was taken: the daily PnL is the previous holder's.
-                    *guard = LossGuard::of(&g.config, g.day, g.daily_pnl_usd);
-                }
                 let pending = g.pending.take();
                 drop(g);
                 if let Some(cfg) = pending {
@@ -301,8 +311,9 @@ impl crate::runtime::Worker for BotWorker {
     fn quiesce(&mut self) -> bool {
         match self {
             Self::Strategy { worker, .. } => worker.quiesce(),
-            // The observers hold no order in flight (a cross-chain transfer in flight is the
-            // bridge's, booked when it lands, by whichever instance trades then).
+            // The observers hold no order in flight. (The cross-chain book, its bridge
+            // transfers in flight included, lives in this process's memory only: a new instance
+            // starts a book of its own, as after any restart.)
             Self::Observer { gate, .. } => {
                 if gate.handover.drain_pending() && !gate.open() {
                     gate.handover.ack_drained();

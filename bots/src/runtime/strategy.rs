@@ -58,6 +58,9 @@ pub struct Handover {
     pub last_decision_ns: AtomicU64,
     /// Updates decided on, published with `last_decision_ns`.
     pub decided: AtomicU64,
+    /// Bumped when the lease is taken: the strategy thread's loss guard starts again from the
+    /// daily PnL the previous holder persisted, before its next decision.
+    pub resumed: AtomicU64,
 }
 
 impl Handover {

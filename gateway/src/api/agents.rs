@@ -142,7 +142,7 @@ pub(super) async fn report(
 ) -> ApiResult {
     let mut r: Report = parse_body(&body)?;
     caller(&ext).for_node(&r.node_id)?;
-    check_report(&r)?;
+    check_report(&r, state.store.now_ms())?;
     for b in &mut r.bots {
         b.status.replace_control_chars();
     }
@@ -223,6 +223,7 @@ pub(super) async fn report(
         .zip(&values)
         .map(|(b, (status, metrics))| (b.bot_id.as_str(), status, metrics))
         .collect();
+    audit_handovers(&state, &r).await?;
     state.store.report_bots(&r.node_id, &rows).await?;
     // Each snapshot's pairs: into the latency windows, and merged into the bot's histogram with
     // its own p99 kept for the "p99 above a budget for N s" rules.
@@ -308,7 +309,55 @@ pub(super) async fn report(
 /// A report's shape, before anything in it is looked up or kept (ids were checked as they
 /// were read): each bot once, known stage names, bounded sizes and log lines (every bot's,
 /// known to the gateway or not).
-pub(super) fn check_report(r: &Report) -> Result<(), ApiError> {
+/// Writes each bot's handover to the audit trail once (a report repeats the last one): the
+/// agent's restarts, rollbacks and replacements of unhealthy bots are on the record with why.
+async fn audit_handovers(state: &AppState, r: &Report) -> Result<(), ApiError> {
+    for b in &r.bots {
+        let Some(h) = &b.status.handover else {
+            continue;
+        };
+        let id = b.bot_id.as_str();
+        let known = state
+            .handovers_audited
+            .lock()
+            .ok()
+            .and_then(|m| m.get(id).copied());
+        let last = match known {
+            Some(at) => Some(at),
+            // First sight since this gateway started: the stored report says what was seen.
+            None => state
+                .store
+                .bot_report(id)
+                .await?
+                .and_then(|row| row.status.handover.map(|h| h.at_ms)),
+        };
+        if last != Some(h.at_ms) {
+            state
+                .store
+                .audit(
+                    &format!("agent:{}", r.node_id),
+                    "bot.handover",
+                    id,
+                    &json!({
+                        "outcome": h.outcome,
+                        "trigger": h.trigger,
+                        "cause": h.cause,
+                        "reason": h.reason,
+                        "gap_ns": h.gap_ns,
+                        "drain_ns": h.drain_ns,
+                        "pid": h.pid,
+                    }),
+                )
+                .await?;
+        }
+        if let Ok(mut m) = state.handovers_audited.lock() {
+            m.insert(id.to_string(), h.at_ms);
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn check_report(r: &Report, now_ms: i64) -> Result<(), ApiError> {
     let bad =
         |code: &'static str, message: String| ApiError::new(StatusCode::BAD_REQUEST, code, message);
     if r.bots.len() > REPORT_BOTS_MAX {
@@ -348,6 +397,20 @@ pub(super) fn check_report(r: &Report) -> Result<(), ApiError> {
             }
         }
         if let Some(h) = &b.status.handover {
+            // A year back to a day ahead (clocks differ a little; a forged time does not keep
+            // an alert up or write the audit trail at every report).
+            const YEAR_MS: i64 = 365 * 86_400_000;
+            if !(now_ms.saturating_sub(YEAR_MS)..=now_ms.saturating_add(86_400_000))
+                .contains(&h.at_ms)
+            {
+                return Err(bad(
+                    "bad_report",
+                    format!(
+                        "bots[{i}].status.handover.at_ms: {} is not within a year of now",
+                        h.at_ms
+                    ),
+                ));
+            }
             let max = sniperforge_protocol::fleet::HANDOVER_TEXT_MAX;
             for (field, text) in [("cause", Some(&h.cause)), ("reason", h.reason.as_ref())] {
                 if text.is_some_and(|t| t.chars().count() > max) {

@@ -91,6 +91,16 @@ pub(super) async fn put_rule(
         )
         .details(json!([{"path": "for_s"}])));
     }
+    if let crate::alerts::RuleKind::BotUnhealthy { within_s } = rule.kind
+        && !(1..=86_400).contains(&within_s)
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_rule",
+            format!("rule {id}: within_s {within_s}: 1 to 86400 seconds"),
+        )
+        .details(json!([{"path": "within_s"}])));
+    }
     if !rule.webhook.is_empty() {
         let bad = |why: String| {
             ApiError::new(

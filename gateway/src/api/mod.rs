@@ -81,6 +81,9 @@ pub struct AppState {
     desired_by_node: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
     /// WebSocket streams open at once ([`STREAMS_MAX`]).
     pub(crate) streams: Arc<tokio::sync::Semaphore>,
+    /// Each bot's last handover written to the audit trail (when it ended, unix ms): a report
+    /// carries a bot's last handover every time, the trail gets it once.
+    handovers_audited: Arc<std::sync::Mutex<std::collections::HashMap<String, i64>>>,
 }
 
 /// Desired-state queries one node may have waiting (an agent holds one).
@@ -280,6 +283,9 @@ impl AppState {
         if let Ok(mut windows) = self.windows.lock() {
             windows.forget(&format!("bot:{bot_id}"));
         }
+        if let Ok(mut seen) = self.handovers_audited.lock() {
+            seen.remove(bot_id);
+        }
     }
 
     /// The bots anything is kept for in memory (merged latency, recent p99s, log lines),
@@ -320,6 +326,7 @@ impl AppState {
             desired_by_node: Arc::default(),
             streams: Arc::new(tokio::sync::Semaphore::new(STREAMS_MAX)),
             recent_p99: Arc::default(),
+            handovers_audited: Arc::default(),
         })
     }
 

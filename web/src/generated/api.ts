@@ -228,6 +228,11 @@ export type Config_cross_chain_arbitrage = {
   bot_id: string
   bot_type: "cross_chain_arbitrage"
   environment: "dev" | "test" | "prod"
+  /** Health checks by the agent: a bot failing `failures` checks in a row, `interval_ms` apart, is replaced through a warm handover (0: never). Default 3 checks 1 s apart. */
+  health?: {
+    failures: number
+    interval_ms: number
+  }
   parameters: {
     bridge: {
       /** Modelled transfer time (applies without a restart) */
@@ -290,6 +295,11 @@ export type Config_enhanced_arbitrage = {
   bot_id: string
   bot_type: "enhanced_arbitrage"
   environment: "dev" | "test" | "prod"
+  /** Health checks by the agent: a bot failing `failures` checks in a row, `interval_ms` apart, is replaced through a warm handover (0: never). Default 3 checks 1 s apart. */
+  health?: {
+    failures: number
+    interval_ms: number
+  }
   parameters: {
     execution: {
       /** Send transactions without confirmation (live mode only) (needs a restart) */
@@ -342,6 +352,11 @@ export type Config_flash_loan_arbitrage = {
   bot_id: string
   bot_type: "flash_loan_arbitrage"
   environment: "dev" | "test" | "prod"
+  /** Health checks by the agent: a bot failing `failures` checks in a row, `interval_ms` apart, is replaced through a warm handover (0: never). Default 3 checks 1 s apart. */
+  health?: {
+    failures: number
+    interval_ms: number
+  }
   parameters: {
     execution: {
       /** Send transactions without confirmation (live mode only) (needs a restart) */
@@ -400,6 +415,11 @@ export type Config_ml_analytics = {
   bot_id: string
   bot_type: "ml_analytics"
   environment: "dev" | "test" | "prod"
+  /** Health checks by the agent: a bot failing `failures` checks in a row, `interval_ms` apart, is replaced through a warm handover (0: never). Default 3 checks 1 s apart. */
+  health?: {
+    failures: number
+    interval_ms: number
+  }
   parameters: {
     features: {
       /** Pairs modelled (each its own features and models) (needs a restart) */
@@ -434,6 +454,11 @@ export type Config_portfolio_manager = {
   bot_id: string
   bot_type: "portfolio_manager"
   environment: "dev" | "test" | "prod"
+  /** Health checks by the agent: a bot failing `failures` checks in a row, `interval_ms` apart, is replaced through a warm handover (0: never). Default 3 checks 1 s apart. */
+  health?: {
+    failures: number
+    interval_ms: number
+  }
   parameters: {
     portfolio: {
       /** Currency values are marked in (applies without a restart) */
@@ -468,6 +493,11 @@ export type Config_real_time_dashboard = {
   bot_id: string
   bot_type: "real_time_dashboard"
   environment: "dev" | "test" | "prod"
+  /** Health checks by the agent: a bot failing `failures` checks in a row, `interval_ms` apart, is replaced through a warm handover (0: never). Default 3 checks 1 s apart. */
+  health?: {
+    failures: number
+    interval_ms: number
+  }
   parameters: {
     view: {
       /** A pair whose spread across venues is above this is in alert (applies without a restart) */
@@ -494,6 +524,11 @@ export type Config_triangular_arbitrage = {
   bot_id: string
   bot_type: "triangular_arbitrage"
   environment: "dev" | "test" | "prod"
+  /** Health checks by the agent: a bot failing `failures` checks in a row, `interval_ms` apart, is replaced through a warm handover (0: never). Default 3 checks 1 s apart. */
+  health?: {
+    failures: number
+    interval_ms: number
+  }
   parameters: {
     execution: {
       /** Send transactions without confirmation (live mode only) (needs a restart) */
@@ -681,11 +716,11 @@ export type FleetQuery = {
 export type Handover = {
   /** When it ended (Unix ms). */
   at_ms: number
-  /** What called for it: a cold configuration change, a restart request, failed health checks, an upgrade. */
+  /** The same in words: which configuration fields, which restart generation, what the failed health checks said. */
   cause: string
   /** The old instance's drain (no new decision, orders in flight settled, state persisted, lease let go), ns. */
   drain_ns?: (number | null)
-  /** From the old instance's last decision to the new one's first, ns (when both decided). */
+  /** From the old instance's last decision to the new one's first, ns (when both decided; negative would mean the two decided at once). */
   gap_ns?: (number | null)
   /** How it ended. */
   outcome: HandoverOutcome
@@ -693,10 +728,15 @@ export type Handover = {
   pid?: (number | null)
   /** Why it was rolled back. */
   reason?: (string | null)
+  /** What called for it. */
+  trigger: HandoverTrigger
 }
 
 /** How a warm handover ended. */
 export type HandoverOutcome = ("completed" | "rolled_back")
+
+/** What called for a handover. */
+export type HandoverTrigger = ("config" | "restart" | "unhealthy")
 
 /** `GET /api/v1/system/health`. */
 export type HealthBody = {
@@ -812,6 +852,8 @@ export type NodeBotStatus = {
   control_port?: (number | null)
   /** The bot's last warm handover on its node (absent before its first). */
   handover?: (Handover | null)
+  /** Health checks (`/health`) failed in a row, when any have. */
+  health_failures?: (number | null)
   /** What the bot publishes (the dashboard's market view). */
   outputs?: unknown
   /** Process id. */
@@ -966,6 +1008,10 @@ export type Rule = ({
 } | {
   kind: "bot_error"
 } | {
+  kind: "bot_unhealthy"
+  /** How long a replacement for failed health checks keeps the alert up. */
+  within_s: number
+} | {
   /** Silence that counts as lost. */
   after_s: number
   kind: "node_lost"
@@ -1003,6 +1049,12 @@ export type RuleBody = ({
   kind: "bot_error"
   /** Webhook URL (`http://…` or `https://…`, printable ASCII), or empty for none. */
   webhook?: string
+} | {
+  kind: "bot_unhealthy"
+  /** Webhook URL (`http://…` or `https://…`, printable ASCII), or empty for none. */
+  webhook?: string
+  /** How long a replacement for failed health checks keeps the alert up. */
+  within_s: number
 } | {
   /** Silence that counts as lost. */
   after_s: number

@@ -15,6 +15,16 @@ cores: number[],
  */
 memory_mb: number, };
 
+export type HealthPolicy = { 
+/**
+ * Checks failed in a row that replace the bot (0: never replaced; 0 to 100).
+ */
+failures: number, 
+/**
+ * Between two checks, ms (200 to 60,000).
+ */
+interval_ms: number, };
+
 export type BotConfig = { 
 /**
  * Unique id (letters, digits, '-' and '_').
@@ -35,7 +45,11 @@ environment: Environment,
 /**
  * Reserved resources.
  */
-resources: Resources, };
+resources: Resources, 
+/**
+ * Health checks and self-healing (3 failed checks 1 s apart when left out).
+ */
+health?: HealthPolicy, };
 
 export type BotStatus = { "state": "starting" } | { "state": "running" } | { "state": "paused" } | { "state": "stopping" } | { "state": "stopped" } | { "state": "error", "reason": string };
 
@@ -97,14 +111,20 @@ export type BotAction = "start" | "stop" | "pause" | "resume" | "restart";
 
 export type HandoverOutcome = "completed" | "rolled_back";
 
+export type HandoverTrigger = "config" | "restart" | "unhealthy";
+
 export type Handover = { 
 /**
  * How it ended.
  */
 outcome: HandoverOutcome, 
 /**
- * What called for it: a cold configuration change, a restart request, failed health
- * checks, an upgrade.
+ * What called for it.
+ */
+trigger: HandoverTrigger, 
+/**
+ * The same in words: which configuration fields, which restart generation, what the
+ * failed health checks said.
  */
 cause: string, 
 /**
@@ -116,7 +136,8 @@ reason?: string,
  */
 at_ms: number, 
 /**
- * From the old instance's last decision to the new one's first, ns (when both decided).
+ * From the old instance's last decision to the new one's first, ns (when both decided;
+ * negative would mean the two decided at once).
  */
 gap_ns?: number, 
 /**
@@ -165,7 +186,11 @@ outputs?: Record<string, unknown>,
 /**
  * The bot's last warm handover on its node (absent before its first).
  */
-handover?: Handover, };
+handover?: Handover, 
+/**
+ * Health checks (`/health`) failed in a row, when any have.
+ */
+health_failures?: number, };
 
 export type Role = "starting" | "standby" | "trading" | "draining" | "released";
 

@@ -10,6 +10,7 @@ type RuleKind = RuleBody['kind']
 const KINDS: Record<RuleKind, [string, string, boolean][]> = {
   bot_down: [['after_s', 's', true]],
   bot_error: [],
+  bot_unhealthy: [['within_s', 's', true]],
   node_lost: [['after_s', 's', true]],
   p99_above: [
     ['stage', 'decoded|detected|decided|executed', true],
@@ -107,6 +108,8 @@ function ruleBody(kind: RuleKind, fields: Record<string, string>, webhook: strin
       return { kind, webhook, after_s: need('after_s', num('after_s')) }
     case 'bot_error':
       return { kind, webhook }
+    case 'bot_unhealthy':
+      return { kind, webhook, within_s: need('within_s', num('within_s')) }
     case 'p99_above':
       return {
         kind,
