@@ -45,6 +45,8 @@ struct Sample {
     /// Signed: the new instance's first decision before the old one's last would be negative.
     gap_ns: i64,
     missed: u64,
+    /// The old instance letting the lease go to the new one taking it.
+    handoff_ns: i64,
 }
 
 /// The node's monotonic clock as [`Instant`]s: one pair read together, then offsets.
@@ -206,10 +208,22 @@ async fn measure(
             let missed = market
                 .published_between(clock.instant(last), clock.instant(first))
                 .context("the simulator's publish log does not reach back to the gap")?;
+            let lease = log_of(&log);
+            let released = lease
+                .held
+                .get(&u64::from(old))
+                .and_then(|v| v.last())
+                .map_or(0, |i| i.1);
+            let taken = lease
+                .held
+                .get(&u64::from(pid))
+                .and_then(|v| v.last())
+                .map_or(0, |i| i.0);
             samples.push(Sample {
                 bot: id.clone(),
                 gap_ns: first as i64 - last as i64,
                 missed,
+                handoff_ns: taken as i64 - released as i64,
             });
         }
     }
@@ -233,6 +247,7 @@ async fn measure(
         (stats(&gaps), m)
     };
     let (gap, missed) = of(&|_| true);
+    let handoff: Vec<i64> = samples.iter().map(|s| s.handoff_ns).collect();
     let per_bot: serde_json::Map<String, Value> = ids
         .iter()
         .map(|id| {
@@ -245,6 +260,7 @@ async fn measure(
         "gap_ns": gap,
         "double_trading": double,
         "missed_updates": missed,
+        "lease_handoff_ns": stats(&handoff),
         "per_bot": per_bot,
     }))
 }
@@ -317,7 +333,7 @@ pub async fn run(a: &HandoverBenchArgs) -> anyhow::Result<()> {
     let ms = |v: &Value, k: &str| v["gap_ns"][k].as_i64().unwrap_or(0) as f64 / 1e6;
     let row = |name: &str, v: &Value| {
         format!(
-            "| {name} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} | {} |\n",
+            "| {name} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} | {:.2} | {} |\n",
             v["restarts"],
             ms(v, "p50"),
             ms(v, "p99"),
@@ -325,6 +341,7 @@ pub async fn run(a: &HandoverBenchArgs) -> anyhow::Result<()> {
             ms(v, "max"),
             v["missed_updates"]["p50"],
             v["missed_updates"]["max"],
+            v["lease_handoff_ns"]["p50"].as_i64().unwrap_or(0) as f64 / 1e6,
             v["double_trading"],
         )
     };
@@ -333,11 +350,14 @@ pub async fn run(a: &HandoverBenchArgs) -> anyhow::Result<()> {
          Machine: {machine}. {bots} paper bots (enhanced_arbitrage) on one simulated market \
          publishing {rate} account updates/s over Solana's pubsub, each restarted {rounds} \
          times per way through a real gateway and agent (process backend).\n\n\
-         Gap: the old instance's last decision to the new one's first. Missed: account updates \
-         published in that gap (decided on by neither). Double: intervals where two instances \
-         of one bot held the trading lease at once, from each process's own log.\n\n\
-         | way | restarts | gap p50 ms | p99 | p99.9 | max | missed p50 | missed max | double |\n\
-         |---|---|---|---|---|---|---|---|---|\n{}{}\n\
+         Gap: the old instance's last decision to the new one's first (it includes the market's \
+         own quiet before the switch). Missed: account updates published in that gap (decided \
+         on by neither). Handoff: the old instance letting its trading lease go to the new one \
+         taking it (p50). Double: intervals where two instances of one bot traded at once (lease \
+         intervals that overlap in the processes' own logs, or a new first decision before the \
+         old last one).\n\n\
+         | way | restarts | gap p50 ms | p99 | p99.9 | max | missed p50 | missed max | handoff p50 ms | double |\n\
+         |---|---|---|---|---|---|---|---|---|---|\n{}{}\n\
          Whole run: {secs:.0} s.\n",
         row("warm handover", &warm),
         row("stop then start", &cold),

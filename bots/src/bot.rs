@@ -679,6 +679,8 @@ impl BotInterface for MarketBot {
         let (engine, universe, source, ingress, live) = match built {
             Ok(s) => s,
             Err(e) => {
+                // Nothing traded: the lease goes (another instance may run this bot).
+                self.release_lease();
                 self.stop.store(true, Ordering::Relaxed);
                 let _ = self
                     .shared()
@@ -787,6 +789,7 @@ impl BotInterface for MarketBot {
             &self.id,
         )
         .map_err(|e| {
+            self.release_lease();
             self.stop.store(true, Ordering::Relaxed);
             BotError::State(format!("spawning the runtime's threads: {e}"))
         })?;

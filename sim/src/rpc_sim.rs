@@ -258,10 +258,14 @@ impl RpcSim {
             publish_log: Mutex::default(),
         });
         let weak = Arc::downgrade(&server);
-        let per_tick = (rate / 100).max(1);
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_millis(10));
+            // A tick a millisecond, each publishing what the rate has accrued since the last
+            // (a steady stream, as a node's, not bursts a tick apart).
+            let mut tick = tokio::time::interval(Duration::from_millis(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
             let mut last_slot = tokio::time::Instant::now();
+            let mut last = tokio::time::Instant::now();
+            let mut credit = 0.0f64;
             loop {
                 tick.tick().await;
                 let Some(server) = weak.upgrade() else { return };
@@ -270,10 +274,16 @@ impl RpcSim {
                     let slot = server.slot.fetch_add(1, Ordering::Relaxed) + 1;
                     server.publish(Change::Slot(slot));
                 }
+                let now = tokio::time::Instant::now();
+                // At most a tenth of a second accrued at once (a stalled task does not burst).
+                credit += rate as f64 * now.duration_since(last).as_secs_f64().min(0.1);
+                last = now;
                 if server.faults.paused.load(Ordering::Relaxed) {
+                    credit = 0.0;
                     continue;
                 }
-                for _ in 0..per_tick {
+                while credit >= 1.0 {
+                    credit -= 1.0;
                     let u = sim.next_update();
                     server.set(&u);
                 }
