@@ -137,6 +137,20 @@ fn summary(mut ms: Vec<f64>) -> Value {
            "p999_ms": pct(&ms, 0.999), "max_ms": ms.last().copied().unwrap_or(0.0)})
 }
 
+/// This machine in words: its CPU model and how many cores this process may use.
+pub(crate) fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|m| m.trim_start_matches([' ', '\t', ':']).to_string())
+        })
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    format!("{cpu}, {cores} cores")
+}
+
 /// An agent process for `gateway` (its admin token) with its data in `node_dir`; its bots stop
 /// with it.
 pub(crate) fn spawn_agent(
@@ -292,18 +306,9 @@ pub async fn run(a: &AgentBenchArgs) -> anyhow::Result<()> {
     drop(agent);
     drop(gateway);
 
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find_map(|l| l.strip_prefix("model name"))
-                .map(|m| m.trim_start_matches([' ', '\t', ':']).to_string())
-        })
-        .unwrap_or_default();
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let report = json!({
         "backend": a.backend,
-        "machine": format!("{cpu}, {cores} cores"),
+        "machine": machine(),
         "single_bot": {
             "desired_to_bot_running": summary(to_bot),
             "desired_to_gateway_reported_running": summary(to_gateway),

@@ -16,7 +16,7 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use sniperforge_agent::http::Endpoint;
 
-use crate::agent_bench::{Api, control_port, pct, spawn_agent, wait_until};
+use crate::agent_bench::{Api, control_port, machine, pct, spawn_agent, wait_until};
 use crate::local_gateway::LocalGateway;
 
 #[derive(Debug, clap::Args)]
@@ -90,7 +90,7 @@ where
     }
 }
 
-/// A bot instance's `/status` lease and pid.
+/// A started bot instance's `/status` lease and pid (`None` while it starts).
 async fn lease(node_dir: &Path, bot_id: &str) -> Option<(u32, Value)> {
     let (port, secret) = control_port(node_dir, bot_id)?;
     let r = Endpoint::loopback(port)
@@ -104,6 +104,9 @@ async fn lease(node_dir: &Path, bot_id: &str) -> Option<(u32, Value)> {
         .await
         .ok()?;
     let v = r.json().ok()?;
+    if v["status"]["state"] != "running" {
+        return None;
+    }
     Some((v["pid"].as_u64()? as u32, v["lease"].clone()))
 }
 
@@ -314,21 +317,12 @@ pub async fn run(a: &HandoverBenchArgs) -> anyhow::Result<()> {
     if warm["restarts"].as_u64() == Some(0) {
         bail!("no restart measured");
     }
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find_map(|l| l.strip_prefix("model name"))
-                .map(|m| m.trim_start_matches([' ', '\t', ':']).to_string())
-        })
-        .unwrap_or_default();
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut report = warm.clone();
     report["stop_then_start"] = cold.clone();
     report["bots"] = json!(a.bots);
     report["rounds"] = json!(a.rounds);
     report["rate"] = json!(a.rate);
-    report["machine"] = json!(format!("{cpu}, {cores} cores"));
+    report["machine"] = json!(machine());
     report["seconds"] = json!(took.as_secs_f64());
     let ms = |v: &Value, k: &str| v["gap_ns"][k].as_i64().unwrap_or(0) as f64 / 1e6;
     let row = |name: &str, v: &Value| {

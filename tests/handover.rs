@@ -33,6 +33,34 @@ fn create_and_start(gw: &Gateway, node: &str, cfg: &mut Value) {
     gw.ok("POST", &format!("/api/v1/bots/{id}/start"), &Value::Null);
 }
 
+/// A gateway and an agent (process backend, `agent_args`) on loopback, their data in a fresh
+/// directory; every bot process under the node's directory is killed when the reaper drops.
+fn fleet(
+    agent_args: &[&str],
+) -> (
+    tempfile::TempDir,
+    Gateway,
+    std::path::PathBuf,
+    Reap,
+    common::Proc,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(dir.path());
+    let node_dir = dir.path().join("node");
+    let reap = Reap(node_dir.clone());
+    let agent = start_agent(&gw, &node_dir, "n1", agent_args);
+    (dir, gw, node_dir, reap, agent)
+}
+
+/// A paper arbitrage bot that trades on small edges, its loss limit off.
+fn trading_bot(bot_id: &str) -> Value {
+    let mut cfg = template("enhanced_arbitrage");
+    cfg["bot_id"] = json!(bot_id);
+    cfg["parameters"]["trading"]["min_profit_bps"] = json!(1);
+    cfg["parameters"]["risk_management"]["emergency_stop_enabled"] = json!(false);
+    cfg
+}
+
 fn trades(gw: &Gateway, id: &str) -> u64 {
     let m = gw.ok("GET", &format!("/api/v1/bots/{id}/metrics"), &Value::Null);
     m["metrics"]["trades_executed"].as_u64().unwrap_or(0)
@@ -40,15 +68,8 @@ fn trades(gw: &Gateway, id: &str) -> u64 {
 
 #[test]
 fn cold_changes_and_restarts_hand_over_warm_with_one_trading_instance_at_a_time() {
-    let dir = tempfile::tempdir().unwrap();
-    let gw = Gateway::start(dir.path());
-    let node_dir = dir.path().join("node");
-    let _reap = Reap(node_dir.clone());
-    let mut agent = start_agent(&gw, &node_dir, "n1", &[]);
-    let mut cfg = template("enhanced_arbitrage");
-    cfg["bot_id"] = json!("arb-1");
-    cfg["parameters"]["trading"]["min_profit_bps"] = json!(1);
-    cfg["parameters"]["risk_management"]["emergency_stop_enabled"] = json!(false);
+    let (_dir, gw, node_dir, _reap, mut agent) = fleet(&[]);
+    let mut cfg = trading_bot("arb-1");
     create_and_start(&gw, "n1", &mut cfg);
     let s = until(&gw, "arb-1", "running", |s| s["state"] == "running");
     let first = pid_of(&s);
@@ -124,13 +145,9 @@ fn cold_changes_and_restarts_hand_over_warm_with_one_trading_instance_at_a_time(
 
 #[test]
 fn a_new_instance_that_never_gets_healthy_is_rolled_back_and_the_old_one_trades_on() {
-    let dir = tempfile::tempdir().unwrap();
-    let gw = Gateway::start(dir.path());
-    let node_dir = dir.path().join("node");
-    let _reap = Reap(node_dir.clone());
     let port = free_port();
     let _venue = venue_sim(port, 300.0);
-    let mut agent = start_agent(&gw, &node_dir, "n1", &["--handover-ready-ms", "4000"]);
+    let (_dir, gw, node_dir, _reap, mut agent) = fleet(&["--handover-ready-ms", "4000"]);
     let mut cfg = template("cross_chain_arbitrage");
     cfg["bot_id"] = json!("xc-1");
     cfg["parameters"]["trading"]["venue_url"] = json!(format!("ws://127.0.0.1:{port}/ticker"));
@@ -184,17 +201,10 @@ fn a_new_instance_that_never_gets_healthy_is_rolled_back_and_the_old_one_trades_
 
 #[test]
 fn a_hung_bot_is_replaced_through_a_handover_and_its_status_says_why() {
-    let dir = tempfile::tempdir().unwrap();
-    let gw = Gateway::start(dir.path());
-    let node_dir = dir.path().join("node");
-    let _reap = Reap(node_dir.clone());
-    let mut agent = start_agent(&gw, &node_dir, "n1", &[]);
-    let mut cfg = template("enhanced_arbitrage");
-    cfg["bot_id"] = json!("arb-h");
+    let (_dir, gw, _node_dir, _reap, mut agent) = fleet(&[]);
+    let mut cfg = trading_bot("arb-h");
     // Replaced after two failed checks half a second apart.
     cfg["health"] = json!({"failures": 2, "interval_ms": 500});
-    cfg["parameters"]["trading"]["min_profit_bps"] = json!(1);
-    cfg["parameters"]["risk_management"]["emergency_stop_enabled"] = json!(false);
     create_and_start(&gw, "n1", &mut cfg);
     let s = until(&gw, "arb-h", "running", |s| s["state"] == "running");
     let hung = pid_of(&s);

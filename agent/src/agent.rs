@@ -83,9 +83,20 @@ struct Record {
     /// finishes or undoes it).
     #[serde(default)]
     standby: Option<BotSpec>,
-    /// How the last handover ended (reported in the bot's status).
-    #[serde(default)]
+    /// How the last handover ended (reported in the bot's status; one this build cannot read
+    /// is left out, never the whole record).
+    #[serde(default, deserialize_with = "lenient")]
     handover: Option<sniperforge_protocol::fleet::Handover>,
+}
+
+/// A value that does not read as `T` reads as `None`.
+fn lenient<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    let v = <serde_json::Value as serde::Deserialize>::deserialize(d)?;
+    Ok(serde_json::from_value(v).ok())
 }
 
 #[derive(Debug)]
@@ -490,10 +501,19 @@ impl Agent {
         };
         // What the running instance runs (its file may hold a version it never applied, after
         // an agent stopped mid-handover), else its file.
-        let old_text = match handover::Control(&m.record.spec).running_config().await {
-            Some(text) => Some(text),
-            None => read_config_file(&m.record.spec.config_path),
+        let is_running = matches!(
+            self.backend.instance(&m.record.spec.unit_key()).await,
+            Some(Instance {
+                state: UnitState::Running,
+                ..
+            })
+        );
+        let running_config = if is_running {
+            handover::Control(&m.record.spec).running_config().await
+        } else {
+            None
         };
+        let old_text = running_config.or_else(|| read_config_file(&m.record.spec.config_path));
         let old = old_text
             .as_ref()
             .and_then(|t| sniperforge_protocol::config::parse(t).ok());
@@ -509,7 +529,6 @@ impl Agent {
             None => vec!["(previous file unreadable)".into()],
         };
         let body = serde_json::to_vec_pretty(&valid.config).map_err(|e| e.to_string())?;
-        m.health = valid.config.health;
         let spec = &m.record.spec;
         write_atomic(&spec.config_path, &body, spec.user.as_ref())
             .map_err(|e| format!("writing {}: {e}", spec.config_path.display()))?;
@@ -581,6 +600,7 @@ impl Agent {
         };
         // Only once applied: a failed reload or restart is tried again at the next reconcile.
         m.record.config_version = d.config_version;
+        m.health = valid.config.health;
         m.held_version = None;
         let record = m.record.clone();
         self.persist(&record);
@@ -770,22 +790,23 @@ impl Agent {
             if m.next_check > now || !m.record.desired_state.has_process() {
                 continue;
             }
-            let running = matches!(
-                self.backend.instance(&m.record.spec.unit_key()).await,
-                Some(Instance {
+            let instance = self.backend.instance(&m.record.spec.unit_key()).await;
+            let Some(
+                i @ Instance {
                     state: UnitState::Running,
                     ..
-                })
-            );
-            if !running {
+                },
+            ) = instance
+            else {
                 continue;
-            }
+            };
             let (id, port) = (id.clone(), m.record.spec.control_port);
-            let secret = m.record.spec.control_token().map(str::to_string);
+            let process = (i.pid, i.restarts);
             let deadline = Duration::from_millis(m.health.interval_ms).min(SCRAPE_DEADLINE);
             checks.spawn(async move {
+                // No secret: /health needs none.
                 let answer = Endpoint::loopback(port)
-                    .request("GET", "/health", secret.as_deref(), None, deadline)
+                    .request("GET", "/health", None, None, deadline)
                     .await;
                 use sniperforge_protocol::control::Role;
                 let verdict = match answer {
@@ -806,13 +827,19 @@ impl Agent {
                     },
                     Err(e) => Err(e.to_string()),
                 };
-                (id, verdict)
+                (id, verdict, process)
             });
         }
-        while let Some(Ok((id, verdict))) = checks.join_next().await {
+        while let Some(Ok((id, verdict, process))) = checks.join_next().await {
             let Some(m) = self.managed.get_mut(&id) else {
                 continue;
             };
+            // Another process (its supervisor started it again): loading anew, counted afresh.
+            if m.health_pid != Some(process) {
+                m.health_pid = Some(process);
+                m.seen_healthy = false;
+                m.unhealthy = 0;
+            }
             m.next_check = std::time::Instant::now() + Duration::from_millis(m.health.interval_ms);
             match verdict {
                 Ok(()) => {

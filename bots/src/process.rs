@@ -598,8 +598,8 @@ async fn serve(args: BotArgs, valid: config::ValidatedConfig) -> i32 {
             return 2;
         }
     };
-    // Signals from here on: a SIGTERM while the market loads stops the bot gracefully once it
-    // has started (the trading lease may be held already), not by the default action.
+    // Signals from here on: a SIGTERM while the market loads ends the process (below), one
+    // after stops the bot gracefully; never the default action.
     let (mut hup, mut term, mut int) = match (
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()),
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()),
@@ -637,7 +637,26 @@ async fn serve(args: BotArgs, valid: config::ValidatedConfig) -> i32 {
             .with_graceful_shutdown(async move { server_stopped.notified().await })
             .await;
     });
-    if let Err(e) = bot.start().await {
+    // A signal while the market loads ends the process at once (what the start took, the
+    // trading lease included, goes with it; nothing has been decided on a half-loaded market
+    // that the stop would have to settle beyond what the process's end settles).
+    // Once it holds the trading lease its runtime may decide already: then the start runs to
+    // its end and the bot stops gracefully (orders settled, state persisted).
+    let start = bot.start();
+    tokio::pin!(start);
+    let mut stop_at_once = false;
+    let started = tokio::select! {
+        r = &mut start => r,
+        _ = async { tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} } } => {
+            if bot.lease().await.role != crate::bot::Role::Trading {
+                tracing::info!(bot_id = %bot_id, "stopped while starting");
+                std::process::exit(0);
+            }
+            stop_at_once = true;
+            start.await
+        }
+    };
+    if let Err(e) = started {
         eprintln!("error: starting bot {bot_id}: {e}");
         stopped.notify_one();
         let _ = server.await;
@@ -654,24 +673,27 @@ async fn serve(args: BotArgs, valid: config::ValidatedConfig) -> i32 {
         Ok(None) => {}
         Err(e) => tracing::warn!(error = %e, "sd_notify: $NOTIFY_SOCKET unusable"),
     }
-    loop {
-        tokio::select! {
-            _ = hup.recv() => {
-                match std::fs::read_to_string(&args.config).map_err(|e| e.to_string()).and_then(|t| {
-                    config::parse(&t).map_err(|errs| errs.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
-                }) {
-                    Ok(v) => match bot.update_config(v).await {
-                        Ok(applied) => tracing::info!(bot_id = %bot_id, hot = ?applied.applied_hot, restart_required = ?applied.restart_required, "config reloaded on SIGHUP"),
-                        Err(e) => tracing::error!(bot_id = %bot_id, error = %e, "config reload refused"),
-                    },
-                    Err(e) => tracing::error!(bot_id = %bot_id, error = %e, "config reload refused: invalid file"),
+    if !stop_at_once {
+        loop {
+            tokio::select! {
+                _ = hup.recv() => {
+                    match std::fs::read_to_string(&args.config).map_err(|e| e.to_string()).and_then(|t| {
+                        config::parse(&t).map_err(|errs| errs.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
+                    }) {
+                        Ok(v) => match bot.update_config(v).await {
+                            Ok(applied) => tracing::info!(bot_id = %bot_id, hot = ?applied.applied_hot, restart_required = ?applied.restart_required, "config reloaded on SIGHUP"),
+                            Err(e) => tracing::error!(bot_id = %bot_id, error = %e, "config reload refused"),
+                        },
+                        Err(e) => tracing::error!(bot_id = %bot_id, error = %e, "config reload refused: invalid file"),
+                    }
                 }
+                _ = term.recv() => break,
+                _ = int.recv() => break,
+                _ = server_shutdown.notified() => break,
             }
-            _ = term.recv() => break,
-            _ = int.recv() => break,
-            _ = server_shutdown.notified() => break,
         }
     }
+
     tracing::info!(bot_id = %bot_id, "stopping: no new trades, flushing state");
     let result = bot.stop().await;
     stopped.notify_one();

@@ -71,7 +71,8 @@ impl Control<'_> {
             .await
             .map_err(|e| e.to_string())?;
         let h: Health = r.json_as().map_err(|e| format!("/health: {e}"))?;
-        if r.status == 200 && h.healthy {
+        if r.status == 200 && h.healthy || h.role.is_none() {
+            // Healthy, or a build without the lease (healthy or not: it says no role).
             Ok(h.role)
         } else {
             Err(bounded(if h.reasons.is_empty() {
@@ -82,10 +83,28 @@ impl Control<'_> {
         }
     }
 
-    /// Asks a released instance to take the lease back (nothing when it trades or waits).
+    /// Asks a released instance to take the lease back: at once when it has let it go, after
+    /// its drain when it is still draining (its answer to the agent may have been lost), nothing
+    /// when it trades or waits for the lease.
     async fn take_back(&self) {
-        if let Err(e) = self.ask("POST", "/takeover").await {
-            tracing::error!(bot_id = %self.0.bot_id, error = %e, "asking the old instance to take the trading lease back");
+        let until = tokio::time::Instant::now() + DRAIN_DEADLINE + ASK;
+        loop {
+            match self.lease().await.map(|l| l.role) {
+                Some(Role::Released) => {
+                    if let Err(e) = self.ask("POST", "/takeover").await {
+                        tracing::error!(bot_id = %self.0.bot_id, error = %e, "asking the old instance to take the trading lease back");
+                    }
+                    return;
+                }
+                Some(Role::Draining) if tokio::time::Instant::now() < until => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Some(Role::Draining) => {
+                    tracing::error!(bot_id = %self.0.bot_id, "the old instance is still draining: it trades again only when asked");
+                    return;
+                }
+                _ => return,
+            }
         }
     }
 
@@ -251,13 +270,24 @@ impl Agent {
             }
             Err(reason) => {
                 let reason = bounded(reason);
-                let _ = backend.stop(&next.unit_key()).await;
+                if let Err(e) = backend.stop(&next.unit_key()).await {
+                    tracing::error!(bot_id = %id, error = %e, "stopping the new instance: killing it");
+                    let _ = backend.kill(&next.unit_key()).await;
+                }
                 if next.control_secret_path() != old.control_secret_path() {
                     let _ = std::fs::remove_file(next.control_secret_path());
                 }
                 // Whatever the old instance did before the error (it may have let the lease go
                 // as its answer was lost), it trades again now the new one is gone.
-                Control(&old).take_back().await;
+                if matches!(
+                    backend.instance(&old.unit_key()).await,
+                    Some(Instance {
+                        state: UnitState::Running,
+                        ..
+                    })
+                ) {
+                    Control(&old).take_back().await;
+                }
                 tracing::error!(bot_id = %id, cause = %bounded(cause.to_string()), %reason, "handover rolled back: the old instance trades on");
                 Handover {
                     outcome: HandoverOutcome::RolledBack,
@@ -435,7 +465,15 @@ impl Agent {
             if standby.control_secret_path() != old.control_secret_path() {
                 let _ = std::fs::remove_file(standby.control_secret_path());
             }
-            Control(&old).take_back().await;
+            if matches!(
+                backend.instance(&old.unit_key()).await,
+                Some(Instance {
+                    state: UnitState::Running,
+                    ..
+                })
+            ) {
+                Control(&old).take_back().await;
+            }
         }
         if let Some(m) = self.managed.get_mut(id) {
             let record = m.record.clone();

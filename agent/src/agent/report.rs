@@ -98,9 +98,12 @@ impl Agent {
                     // What the bot publishes (a dashboard's market view) travels in its status.
                     status.outputs = Some(s.outputs).filter(|o| !o.is_null());
                     scraped_pid = s.pid;
-                    // Its control endpoint answers: past loading, a failed health check counts.
-                    m.seen_healthy = true;
+                    // Its control endpoint says it has started: past loading, a failed health
+                    // check counts.
                     m.last_state = status.state.clone().unwrap_or_default();
+                    if m.last_state != "starting" {
+                        m.seen_healthy = true;
+                    }
                     if s.uptime_seconds >= HEALTHY_AFTER_S {
                         m.failures = 0;
                     }

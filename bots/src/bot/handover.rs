@@ -169,10 +169,15 @@ impl MarketBot {
             return Ok(());
         }
         let gate = Arc::clone(&self.gate);
+        let stopping = Arc::clone(&self.stop);
         let settled = tokio::task::spawn_blocking(move || {
             let until = std::time::Instant::now() + deadline;
             loop {
-                if gate.handover.flushed.load(Ordering::Acquire) >= req {
+                // Settled, or the runtime is stopping (its finish books and persists what is
+                // left while the lease is still held).
+                if gate.handover.flushed.load(Ordering::Acquire) >= req
+                    || stopping.load(Ordering::Relaxed)
+                {
                     return true;
                 }
                 if std::time::Instant::now() >= until {
@@ -216,10 +221,15 @@ impl MarketBot {
                 role.as_str()
             )));
         }
+        if self.stop.load(Ordering::Relaxed) {
+            // Stopping meanwhile: the stop lets the lease go.
+            return Err(BotError::Handover("the bot is stopping".into()));
+        }
         if let Err(open) = self.drain(deadline).await {
-            // Not settled: this instance trades on (the handover is off).
-            self.lease.set_role(Role::Trading);
-            self.gate.standby.store(false, Ordering::SeqCst);
+            // Not settled: this instance trades on (the handover is off), unless it stopped.
+            if self.lease.transition(Role::Draining, Role::Trading) {
+                self.gate.standby.store(false, Ordering::SeqCst);
+            }
             return Err(BotError::Handover(format!(
                 "{open} order(s) still in flight after {} ms: not handed over, still trading",
                 deadline.as_millis()
