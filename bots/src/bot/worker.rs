@@ -165,6 +165,24 @@ pub(super) enum BotWorker {
     },
 }
 
+/// The guard starts again from the daily PnL the previous holder persisted when the lease was
+/// taken since it last looked (one atomic load, only when there is something to book: the guard
+/// acts on fills alone, so every fill is booked on a rebased guard).
+#[inline]
+fn rebase_on_takeover(
+    guard: &mut LossGuard,
+    gate: &crate::runtime::strategy::Gate,
+    shared: &Mutex<Shared>,
+    resumed: &mut u64,
+) {
+    let now = gate.handover.resumed.load(Ordering::Acquire);
+    if now != *resumed {
+        *resumed = now;
+        let g = lock(shared);
+        *guard = LossGuard::of(&g.config, g.day, g.daily_pnl_usd);
+    }
+}
+
 /// Books the fills among `out` on the strategy thread's guard; halts the gate at a limit.
 fn guard_fills(guard: &mut LossGuard, gate: &crate::runtime::strategy::Gate, out: &[Decision]) {
     for d in out {
@@ -188,15 +206,9 @@ impl crate::runtime::Worker for BotWorker {
                 resumed,
                 ..
             } => {
-                // One relaxed load per update: a lease just taken rebases the guard first.
-                let now = gate.handover.resumed.load(Ordering::Relaxed);
-                if now != *resumed {
-                    *resumed = now;
-                    let g = lock(shared);
-                    *guard = LossGuard::of(&g.config, g.day, g.daily_pnl_usd);
-                }
                 let stamps = worker.on_account(update, out);
                 if !out.is_empty() {
+                    rebase_on_takeover(guard, gate, shared, resumed);
                     guard_fills(guard, gate, out);
                 }
                 stamps
@@ -225,10 +237,15 @@ impl crate::runtime::Worker for BotWorker {
                 worker,
                 guard,
                 gate,
+                shared,
+                resumed,
                 ..
             } => {
                 worker.on_event(event, out);
-                guard_fills(guard, gate, out);
+                if !out.is_empty() {
+                    rebase_on_takeover(guard, gate, shared, resumed);
+                    guard_fills(guard, gate, out);
+                }
             }
             Self::Observer {
                 engine, malformed, ..
@@ -254,11 +271,16 @@ impl crate::runtime::Worker for BotWorker {
             worker,
             guard,
             gate,
+            shared,
+            resumed,
             ..
         } = self
         {
             worker.tick(out);
-            guard_fills(guard, gate, out);
+            if !out.is_empty() {
+                rebase_on_takeover(guard, gate, shared, resumed);
+                guard_fills(guard, gate, out);
+            }
         }
     }
 
@@ -270,10 +292,13 @@ impl crate::runtime::Worker for BotWorker {
                 shared,
                 guard,
                 gate,
-                ..
+                resumed,
             } => {
                 worker.housekeeping(out);
-                guard_fills(guard, gate, out);
+                if !out.is_empty() {
+                    rebase_on_takeover(guard, gate, shared, resumed);
+                    guard_fills(guard, gate, out);
+                }
                 // A contended lock waits for the next round rather than stall the hot thread.
                 let Ok(mut g) = shared.try_lock() else {
                     return;
