@@ -76,12 +76,10 @@ pub(crate) fn control_port(node_dir: &Path, bot_id: &str) -> Option<(u16, String
     Some((port, secret))
 }
 
-/// Whether the bot's own control endpoint says it is running.
-async fn bot_running(node_dir: &Path, bot_id: &str) -> bool {
-    let Some((port, secret)) = control_port(node_dir, bot_id) else {
-        return false;
-    };
-    match Endpoint::loopback(port)
+/// The bot's own `/status` (through the control port and secret of its record).
+pub(crate) async fn bot_status(node_dir: &Path, bot_id: &str) -> Option<Value> {
+    let (port, secret) = control_port(node_dir, bot_id)?;
+    let r = Endpoint::loopback(port)
         .request(
             "GET",
             "/status",
@@ -90,10 +88,15 @@ async fn bot_running(node_dir: &Path, bot_id: &str) -> bool {
             Duration::from_millis(500),
         )
         .await
-    {
-        Ok(r) if r.status == 200 => r.json().is_ok_and(|v| v["status"]["state"] == "running"),
-        _ => false,
-    }
+        .ok()?;
+    (r.status == 200).then(|| r.json().ok()).flatten()
+}
+
+/// Whether the bot's own control endpoint says it is running.
+async fn bot_running(node_dir: &Path, bot_id: &str) -> bool {
+    bot_status(node_dir, bot_id)
+        .await
+        .is_some_and(|v| v["status"]["state"] == "running")
 }
 
 async fn reported(api: &Api, bot_id: &str) -> String {

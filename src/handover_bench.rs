@@ -16,7 +16,7 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use sniperforge_agent::http::Endpoint;
 
-use crate::agent_bench::{Api, control_port, machine, pct, spawn_agent, wait_until};
+use crate::agent_bench::{Api, bot_status, machine, pct, spawn_agent, wait_until};
 use crate::local_gateway::LocalGateway;
 
 #[derive(Debug, clap::Args)]
@@ -92,18 +92,7 @@ where
 
 /// A started bot instance's `/status` lease and pid (`None` while it starts).
 async fn lease(node_dir: &Path, bot_id: &str) -> Option<(u32, Value)> {
-    let (port, secret) = control_port(node_dir, bot_id)?;
-    let r = Endpoint::loopback(port)
-        .request(
-            "GET",
-            "/status",
-            Some(&secret),
-            None,
-            Duration::from_millis(500),
-        )
-        .await
-        .ok()?;
-    let v = r.json().ok()?;
+    let v = bot_status(node_dir, bot_id).await?;
     if v["status"]["state"] != "running" {
         return None;
     }

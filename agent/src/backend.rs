@@ -283,6 +283,17 @@ pub struct Instance {
     pub restarts: u32,
 }
 
+/// Whether `backend` runs the instance `unit` now (its process alive, as its supervisor sees it).
+pub async fn is_running(backend: &dyn Backend, unit: &str) -> bool {
+    matches!(
+        backend.instance(unit).await,
+        Some(Instance {
+            state: UnitState::Running,
+            ..
+        })
+    )
+}
+
 /// A copy of a unit's instance shared with its watcher task.
 pub(crate) fn snapshot(info: &std::sync::Mutex<Instance>) -> Option<Instance> {
     info.lock().ok().map(|i| i.clone())

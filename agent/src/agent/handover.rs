@@ -279,13 +279,7 @@ impl Agent {
                 }
                 // Whatever the old instance did before the error (it may have let the lease go
                 // as its answer was lost), it trades again now the new one is gone.
-                if matches!(
-                    backend.instance(&old.unit_key()).await,
-                    Some(Instance {
-                        state: UnitState::Running,
-                        ..
-                    })
-                ) {
+                if crate::backend::is_running(&*backend, &old.unit_key()).await {
                     Control(&old).take_back().await;
                 }
                 tracing::error!(bot_id = %id, cause = %bounded(cause.to_string()), %reason, "handover rolled back: the old instance trades on");
@@ -371,13 +365,7 @@ impl Agent {
             }
         }
         // The old instance lets the lease go (or is replaced anyway when unhealthy).
-        let old_running = matches!(
-            backend.instance(&old.unit_key()).await,
-            Some(Instance {
-                state: UnitState::Running,
-                ..
-            })
-        );
+        let old_running = crate::backend::is_running(&**backend, &old.unit_key()).await;
         let handed = if old_running {
             match Control(old).hand_over().await {
                 Ok(h) => Some(h),
@@ -465,13 +453,7 @@ impl Agent {
             if standby.control_secret_path() != old.control_secret_path() {
                 let _ = std::fs::remove_file(standby.control_secret_path());
             }
-            if matches!(
-                backend.instance(&old.unit_key()).await,
-                Some(Instance {
-                    state: UnitState::Running,
-                    ..
-                })
-            ) {
+            if crate::backend::is_running(&*backend, &old.unit_key()).await {
                 Control(&old).take_back().await;
             }
         }
