@@ -3,9 +3,14 @@
 # `sniperforge agent --backend nomad` registers this job through Nomad's HTTP API for each bot,
 # with the ID sniperforge-bot-<bot_id> and these variables filled in; a test compares the job it
 # registers with this file field by field. To run a bot by hand:
-#   nomad job run -var bot_id=arb-1 -var node=$(hostname) -var control_port=9101 bot.nomad.hcl
+#   nomad job run -var bot_id=arb-1 -var node=$(hostname) bot.nomad.hcl
 # after writing its configuration to <data_dir>/bots/<bot_id>/config.json and its control
 # endpoint's secret (16 or more characters, mode 0600) to <data_dir>/bots/<bot_id>/control.secret.
+# Running it again with another `generation` (what the agent does for a restart or a cold
+# change) deploys the new version as a canary beside the running allocation: it loads in standby
+# (the running one holds the bot's trading lease), is promoted once its check has passed for
+# min_healthy_time, and Nomad then stops the old allocation (SIGTERM: it drains and lets the
+# lease go, and the canary takes it). A canary that is not healthy in time is reverted.
 
 variable "bot_id" {
   type = string
@@ -16,9 +21,16 @@ variable "node" {
   description = "Nomad node name (node.unique.name) the bot runs on"
 }
 
-variable "control_port" {
-  type    = number
-  default = 9101
+variable "generation" {
+  type        = string
+  default     = "1"
+  description = "Changed to deploy a new version of the same job (a restart)"
+}
+
+variable "healthy_deadline_s" {
+  type        = number
+  default     = 30
+  description = "Seconds a new version has to pass its check (the agent's --handover-ready-ms)"
 }
 
 variable "cores" {
@@ -74,14 +86,17 @@ job "sniperforge-bot" {
     value     = var.node
   }
 
-  # Rolling deploys: a new version replaces the old allocation only once its /health check
-  # passes; a version that never gets healthy is rolled back.
+  # Warm deploys: a new version runs as a canary beside the old allocation and replaces it only
+  # once its /health check has passed for min_healthy_time; one that does not in time is
+  # reverted, and the old allocation trades on.
   update {
     max_parallel      = 1
+    canary            = 1
+    auto_promote      = true
     health_check      = "checks"
-    min_healthy_time  = "10s"
-    healthy_deadline  = "2m"
-    progress_deadline = "5m"
+    min_healthy_time  = "3s"
+    healthy_deadline  = "${var.healthy_deadline_s}s"
+    progress_deadline = "${var.healthy_deadline_s + 60}s"
     auto_revert       = true
   }
 
@@ -96,10 +111,9 @@ job "sniperforge-bot" {
       mode     = "delay"
     }
 
+    # A port per allocation: the canary and the allocation it replaces run side by side.
     network {
-      port "control" {
-        static = var.control_port
-      }
+      port "control" {}
     }
 
     service {
@@ -111,8 +125,16 @@ job "sniperforge-bot" {
       check {
         type     = "http"
         path     = "/health"
-        interval = "5s"
-        timeout  = "2s"
+        interval = "1s"
+        timeout  = "1s"
+
+        # Three failed checks in a row (a hung bot) restart the task; a start has the healthy
+        # deadline to load first.
+        check_restart {
+          limit           = 3
+          grace           = "${var.healthy_deadline_s}s"
+          ignore_warnings = false
+        }
       }
     }
 
@@ -126,7 +148,7 @@ job "sniperforge-bot" {
           [
             "bot",
             "--config", "${var.data_dir}/bots/${var.bot_id}/config.json",
-            "--control-addr", "127.0.0.1:${var.control_port}",
+            "--control-addr", "127.0.0.1:${NOMAD_PORT_control}",
             "--feed", var.feed,
           ],
           var.feed_args,
@@ -141,6 +163,10 @@ job "sniperforge-bot" {
 
       env {
         SNIPERFORGE_BOT_ID = var.bot_id
+      }
+
+      meta {
+        generation = var.generation
       }
 
       kill_signal  = "SIGTERM"

@@ -214,7 +214,12 @@ pub fn run(a: AgentArgs) -> ExitCode {
                     None => std::env::var("NOMAD_TOKEN").ok().filter(|t| !t.is_empty()),
                 };
                 let node = a.nomad_node.clone().unwrap_or_else(|| a.node_id.clone());
-                match NomadBackend::connect(&a.nomad_addr, token, &node) {
+                match NomadBackend::connect(
+                    &a.nomad_addr,
+                    token,
+                    &node,
+                    Duration::from_millis(a.handover_ready_ms),
+                ) {
                     Ok(b) => Arc::new(b),
                     Err(e) => {
                         eprintln!("error: --backend nomad: {e}");

@@ -13,7 +13,10 @@ mod common;
 use std::time::Duration;
 
 use common::nomad::FakeNomad;
-use common::{Gateway, T, alive, pid_of, start_agent, template, until, wait_for};
+use common::{
+    Gateway, Reap, T, alive, assert_one_holder_at_a_time, free_port, pid_of, start_agent, template,
+    until, venue_sim, wait_for,
+};
 use serde_json::{Value, json};
 
 /// nomad/bot.nomad.hcl evaluated with these variables, as JSON.
@@ -28,6 +31,7 @@ fn hcl_job(vars: &Value) -> Value {
         "node",
         hcl::to_value(json!({"unique": {"name": "${node.unique.name}"}})).unwrap(),
     );
+    ctx.declare_var("NOMAD_PORT_control", "${NOMAD_PORT_control}");
     ctx.declare_var("string", "string");
     ctx.declare_var("number", "number");
     ctx.declare_func(
@@ -95,6 +99,8 @@ fn assert_matches_hcl(job: &Value, vars: &Value) {
         duration_ns(&u["progress_deadline"])
     );
     assert_eq!(job["Update"]["AutoRevert"], u["auto_revert"]);
+    assert_eq!(job["Update"]["Canary"], u["canary"]);
+    assert_eq!(job["Update"]["AutoPromote"], u["auto_promote"]);
     let g = &spec["group"]["bot"];
     let tg = &job["TaskGroups"][0];
     assert_eq!(tg["Name"], "bot");
@@ -104,9 +110,12 @@ fn assert_matches_hcl(job: &Value, vars: &Value) {
     assert_eq!(tg["RestartPolicy"]["Interval"], duration_ns(&r["interval"]));
     assert_eq!(tg["RestartPolicy"]["Delay"], duration_ns(&r["delay"]));
     assert_eq!(tg["RestartPolicy"]["Mode"], r["mode"]);
-    let port = &tg["Networks"][0]["ReservedPorts"][0];
+    // A dynamic port: no value, Nomad picks one per allocation.
+    let port = &tg["Networks"][0]["DynamicPorts"][0];
     assert_eq!(port["Label"], "control");
-    assert_eq!(port["Value"], g["network"]["port"]["control"]["static"]);
+    assert!(port.get("Value").is_none(), "{port}");
+    assert_eq!(g["network"]["port"]["control"], json!({}));
+    assert!(tg["Networks"][0].get("ReservedPorts").is_none());
     let svc = &tg["Services"][0];
     assert_eq!(svc["Name"], g["service"]["name"]);
     assert_eq!(svc["Provider"], g["service"]["provider"]);
@@ -120,6 +129,16 @@ fn assert_matches_hcl(job: &Value, vars: &Value) {
         duration_ns(&check["interval"])
     );
     assert_eq!(svc["Checks"][0]["Timeout"], duration_ns(&check["timeout"]));
+    let restart = &svc["Checks"][0]["CheckRestart"];
+    assert_eq!(restart["Limit"], check["check_restart"]["limit"]);
+    assert_eq!(
+        restart["Grace"],
+        duration_ns(&check["check_restart"]["grace"])
+    );
+    assert_eq!(
+        restart["IgnoreWarnings"],
+        check["check_restart"]["ignore_warnings"]
+    );
     let t = &g["task"]["bot"];
     let task = &tg["Tasks"][0];
     assert_eq!(task["Name"], "bot");
@@ -129,6 +148,7 @@ fn assert_matches_hcl(job: &Value, vars: &Value) {
     assert_eq!(task["Config"]["command"], t["config"]["command"]);
     assert_eq!(task["Config"]["args"], t["config"]["args"]);
     assert_eq!(task["Env"], t["env"]);
+    assert_eq!(task["Meta"], t["meta"]);
     assert_eq!(task["KillSignal"], t["kill_signal"]);
     assert_eq!(task["KillTimeout"], duration_ns(&t["kill_timeout"]));
     assert_eq!(task["Resources"]["Cores"], t["resources"]["cores"]);
@@ -177,7 +197,8 @@ fn nomad_backend_registers_the_job_spec_and_follows_allocations() {
     let vars = json!({
         "bot_id": "fl-1",
         "node": "edge-7",
-        "control_port": s["control_port"],
+        "generation": "1",
+        "healthy_deadline_s": 30,
         "cores": 2,
         "memory_mb": 768,
         "data_dir": node_dir.display().to_string(),
@@ -220,11 +241,15 @@ fn nomad_backend_registers_the_job_spec_and_follows_allocations() {
         "a hot change registers nothing"
     );
 
-    // Restart request: the allocation restarts (same job version).
+    // Restart request: a new job version (the task's generation), deployed as a canary.
     gw.ok("POST", "/api/v1/bots/fl-1/restart", &Value::Null);
     let s = until(&gw, "fl-1", "restarted", |s| {
-        s["state"] == "running" && pid_of(s) != pid && pid_of(s) != 0
+        s["state"] == "running"
+            && pid_of(s) != pid
+            && pid_of(s) != 0
+            && s["handover"]["outcome"] == "completed"
     });
+    assert_eq!(s["handover"]["trigger"], "restart", "{s}");
     let pid = pid_of(&s);
 
     // Crash: the group's restart policy restarts the task; the event stream tells the agent.
@@ -233,7 +258,7 @@ fn nomad_backend_registers_the_job_spec_and_follows_allocations() {
         s["state"] == "running"
             && pid_of(s) != pid
             && pid_of(s) != 0
-            && s["restarts"].as_u64() >= Some(2)
+            && s["restarts"].as_u64() >= Some(1)
     });
     let pid = pid_of(&s);
 
@@ -253,6 +278,182 @@ fn nomad_backend_registers_the_job_spec_and_follows_allocations() {
     });
     wait_for("the process to end", T, || {
         (!alive(pid as u32)).then_some(())
+    });
+    agent.terminate(Duration::from_secs(10));
+}
+
+fn trades(gw: &Gateway, id: &str) -> u64 {
+    let m = gw.ok("GET", &format!("/api/v1/bots/{id}/metrics"), &Value::Null);
+    m["metrics"]["trades_executed"].as_u64().unwrap_or(0)
+}
+
+/// A cold change under Nomad: the new version runs as a canary beside the trading allocation,
+/// in standby, and is promoted once its check has passed; the old allocation drains and the
+/// canary takes the lease (one holder at a time). A version that never gets healthy is reverted
+/// and the old allocation trades on; a hung bot is restarted by `check_restart`.
+#[test]
+fn nomad_deploys_cold_changes_as_canaries_reverts_unhealthy_ones_and_restarts_hung_bots() {
+    let venue = free_port();
+    let _venue = venue_sim(venue, 300.0);
+    let dir = tempfile::tempdir().unwrap();
+    let nomad = FakeNomad::start();
+    let gw = Gateway::start(dir.path());
+    let node_dir = dir.path().join("node");
+    let _reap = Reap(node_dir.clone());
+    let url = nomad.url();
+    let args = [
+        "--backend",
+        "nomad",
+        "--nomad-addr",
+        url.as_str(),
+        "--nomad-node",
+        "edge-7",
+        "--handover-ready-ms",
+        "6000",
+    ];
+    let mut agent = start_agent(&gw, &node_dir, "nd1", &args);
+    let job = "sniperforge-bot-xc-1";
+    let mut cfg = template("cross_chain_arbitrage");
+    cfg["bot_id"] = json!("xc-1");
+    cfg["resources"]["cores"] = json!([]);
+    cfg["parameters"]["trading"]["venue_url"] = json!(format!("ws://127.0.0.1:{venue}/ticker"));
+    cfg["parameters"]["trading"]["min_gap_bps"] = json!(20);
+    cfg["parameters"]["trading"]["max_trade_usd"] = json!(2_000.0);
+    gw.ok(
+        "POST",
+        "/api/v1/bots",
+        &json!({"node_id": "nd1", "config": cfg}),
+    );
+    gw.ok("POST", "/api/v1/bots/xc-1/start", &Value::Null);
+    let s = until(&gw, "xc-1", "running", |s| {
+        s["state"] == "running" && pid_of(s) > 0
+    });
+    let first = pid_of(&s);
+    wait_for("trades", T, || (trades(&gw, "xc-1") > 0).then_some(()));
+    let allocs = nomad.allocs(job);
+    assert_eq!(allocs.len(), 1);
+    assert_eq!(s["control_port"], allocs[0].port, "the port Nomad gave it");
+    wait_for("the first deployment to succeed", T, || {
+        (nomad.deployments(job).last()?.status == "successful").then_some(())
+    });
+
+    // A cold change: a canary beside the running allocation, which trades on meanwhile.
+    cfg["resources"]["memory_mb"] = json!(1024);
+    gw.ok("PUT", "/api/v1/configs/xc-1", &cfg);
+    let canary = wait_for("a canary beside the running allocation", T, || {
+        let allocs = nomad.allocs(job);
+        let canary = allocs.iter().find(|a| a.canary && a.pid.is_some())?.clone();
+        (allocs[0].pid == Some(first as u32) && allocs[0].desired == "run").then_some(canary)
+    });
+    assert_ne!(canary.port, allocs[0].port, "a port of its own");
+    let s = until(&gw, "xc-1", "promoted for v2", |s| {
+        s["config_version"] == 2
+            && s["handover"]["outcome"] == "completed"
+            && pid_of(s) != first
+            && s["state"] == "running"
+    });
+    let second = pid_of(&s);
+    assert_eq!(second, u64::from(canary.pid.unwrap()), "the canary trades");
+    assert_eq!(s["control_port"], canary.port, "{s}");
+    assert_eq!(s["handover"]["trigger"], "config", "{s}");
+    assert!(
+        s["handover"]["cause"]
+            .as_str()
+            .unwrap()
+            .contains("configuration version 2 changes resources"),
+        "{s}"
+    );
+    let d = nomad.deployments(job).last().cloned().unwrap();
+    assert_eq!(
+        (d.status.as_str(), d.canaries, d.promoted),
+        ("successful", 1, true),
+        "{d:?}"
+    );
+    assert_eq!(
+        nomad.registered().last().unwrap()["TaskGroups"][0]["Tasks"][0]["Resources"]["MemoryMB"],
+        1024
+    );
+    wait_for("the old allocation to end", T, || {
+        (!alive(first as u32)).then_some(())
+    });
+    let before = trades(&gw, "xc-1");
+    wait_for("the canary trading", T, || {
+        (trades(&gw, "xc-1") > before).then_some(())
+    });
+
+    // A version that never gets healthy (its venue is where nothing listens): the canary is
+    // stopped at the healthy deadline and the job reverted; the running allocation trades on.
+    let version = nomad.version(job).unwrap();
+    let dead = free_port();
+    cfg["parameters"]["trading"]["venue_url"] = json!(format!("ws://127.0.0.1:{dead}/ticker"));
+    gw.ok("PUT", "/api/v1/configs/xc-1", &cfg);
+    let s = until(&gw, "xc-1", "reverted", |s| {
+        s["handover"]["outcome"] == "rolled_back"
+    });
+    let reason = s["handover"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("Failed due to unhealthy allocations - rolling back to job version"),
+        "{s}"
+    );
+    assert_eq!(pid_of(&s), second, "the running allocation trades on: {s}");
+    assert_eq!(s["config_version"], 2, "{s}");
+    assert!(
+        s["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("configuration version 3 not applied"),
+        "{s}"
+    );
+    assert_eq!(
+        nomad.version(job),
+        Some(version + 2),
+        "the failed version, then the revert"
+    );
+    let file = std::fs::read_to_string(node_dir.join("bots/xc-1/config.json")).unwrap();
+    assert!(file.contains(&format!("127.0.0.1:{venue}/")), "{file}");
+    // Not tried again by itself.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(nomad.version(job), Some(version + 2));
+
+    // One holder at a time, the canary that never got healthy never held it, and the
+    // promotion left no trading instance for long: the canary took the lease as soon as the
+    // old allocation let it go.
+    let held = assert_one_holder_at_a_time(&node_dir.join("bots/xc-1/bot.log"));
+    let pids: Vec<u64> = held.iter().map(|h| h.2).collect();
+    assert_eq!(pids, [first, second], "{held:?}");
+    assert_eq!(
+        held[1].1,
+        u64::MAX,
+        "the running allocation holds it still: {held:?}"
+    );
+    assert!(
+        held[1].0 - held[0].1 < 1_000_000_000,
+        "no trading instance for {} ns: {held:?}",
+        held[1].0 - held[0].1
+    );
+
+    // Hung: its checks fail, check_restart restarts the task (SIGTERM, then SIGKILL).
+    common::signal(second as u32, "STOP");
+    let s = until(&gw, "xc-1", "restarted by check_restart", |s| {
+        s["state"] == "running" && pid_of(s) != second && pid_of(s) != 0
+    });
+    assert!(
+        nomad.allocs(job).iter().any(|a| a.check_restarts >= 1),
+        "{:?}",
+        nomad.allocs(job)
+    );
+    assert!(!alive(second as u32));
+    let third = pid_of(&s);
+    let log = node_dir.join("bots/xc-1/bot.log");
+    wait_for("the restarted task to take the lease", T, || {
+        let held = sniperforge_bots::lease::LeaseLog::parse(&std::fs::read_to_string(&log).ok()?);
+        held.held.contains_key(&third).then_some(())
+    });
+
+    gw.ok("POST", "/api/v1/bots/xc-1/stop", &Value::Null);
+    until(&gw, "xc-1", "stopped", |s| s["state"] == "stopped");
+    wait_for("the last task to end", T, || {
+        (!alive(third as u32)).then_some(())
     });
     agent.terminate(Duration::from_secs(10));
 }

@@ -17,11 +17,15 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use sniperforge_protocol::fleet::HandoverTrigger;
+
 use crate::backend::{Backend, BotSpec, Instance, UnitState};
 use crate::files::{LogTail, read_config_file, write_atomic};
 use crate::gateway::{Desired, DesiredBot, GatewayClient, NodeInfo};
 use crate::http::Endpoint;
 
+mod deploy;
+mod follow;
 mod handover;
 mod health;
 mod report;
@@ -131,6 +135,8 @@ struct Managed {
     last_state: String,
     /// Why the handover of [`Managed::held_version`] was rolled back.
     held_reason: String,
+    /// The scheduler's deployment of a new version, while the agent follows it (Nomad).
+    deploying: Option<deploy::Deploying>,
 }
 
 impl Managed {
@@ -151,6 +157,7 @@ impl Managed {
             health_pid: None,
             last_state: String::new(),
             held_reason: String::new(),
+            deploying: None,
         }
     }
 
@@ -164,18 +171,21 @@ impl Managed {
 /// A bot running this long counts as healthy again (its failure count resets).
 const HEALTHY_AFTER_S: u64 = 30;
 
-/// Before a bot is (re)started: a new control secret (a secret an earlier instance held, or a
-/// process squatting its port while it was down could have seen, dies with that instance), the
-/// agent's binary and bot account as they are now, the record written first, then the secret
-/// file. Returns the spec to start.
+/// Before a bot is (re)started: a new control secret where `renew` (a secret an earlier
+/// instance held, or a process squatting its port while it was down could have seen, dies with
+/// that instance; a scheduler's deployment keeps it: the running allocation answers with it
+/// until promoted, and again when reverted), the agent's binary and bot account as they are
+/// now, the record written first, then the secret file. Returns the spec to start.
 fn prepare_start(
     record: &mut Record,
     opts: &AgentOptions,
     records: &Path,
-    shared_cores: Vec<usize>,
+    (shared_cores, renew): (Vec<usize>, bool),
 ) -> Result<BotSpec, String> {
-    record.spec.control_secret = sniperforge_host::files::new_control_secret()
-        .map_err(|e| format!("no randomness for the control secret: {e}"))?;
+    if renew || record.spec.control_secret.is_empty() {
+        record.spec.control_secret = sniperforge_host::files::new_control_secret()
+            .map_err(|e| format!("no randomness for the control secret: {e}"))?;
+    }
     record.spec.shared_cores = shared_cores;
     record.spec.exe = opts.exe.clone();
     record.spec.user = opts.bot_user.clone();
@@ -552,6 +562,21 @@ impl Agent {
                 .restart(&m.record.spec)
                 .await
                 .map_err(|e| e.to_string())?;
+            if !self.backend.side_by_side() {
+                let cause = format!(
+                    "configuration version {} changes {}",
+                    d.config_version,
+                    cold.join(", ")
+                );
+                let (trigger, old) = (HandoverTrigger::Config, m.record.config_version);
+                m.deploying = Some(deploy::Deploying::new(
+                    trigger,
+                    cause,
+                    old_text,
+                    old,
+                    d.config_version,
+                ));
+            }
             tracing::info!(bot_id = %d.bot_id, version = d.config_version, restart_for = ?cold, "configuration applied by restart");
         } else {
             let next = self.next_instance(&next, shared)?;
@@ -713,11 +738,23 @@ impl Agent {
                 .await?;
                 return Ok(());
             }
-            let spec = prepare_start(&mut m.record, &self.opts, &records, shared.clone())?;
+            let renew = self.backend.side_by_side();
+            let spec = prepare_start(&mut m.record, &self.opts, &records, (shared.clone(), renew))?;
             self.backend
                 .restart(&spec)
                 .await
                 .map_err(|e| e.to_string())?;
+            if !renew {
+                let cause = format!("restart requested (generation {})", d.restarts);
+                let v = m.record.config_version;
+                m.deploying = Some(deploy::Deploying::new(
+                    HandoverTrigger::Restart,
+                    cause,
+                    None,
+                    v,
+                    v,
+                ));
+            }
             tracing::info!(bot_id = %d.bot_id, generation = d.restarts, "restarted on request");
             return Ok(());
         }
@@ -727,7 +764,8 @@ impl Agent {
                 state: UnitState::Stopped,
                 ..
             }) => {
-                let spec = prepare_start(&mut m.record, &self.opts, &records, shared.clone())?;
+                let spec =
+                    prepare_start(&mut m.record, &self.opts, &records, (shared.clone(), true))?;
                 self.backend.start(&spec).await.map_err(|e| e.to_string())?;
                 tracing::info!(bot_id = %d.bot_id, "started (was not running)");
             }
@@ -745,8 +783,12 @@ impl Agent {
                     }
                     Some(at) if now >= at => {
                         m.retry_at = None;
-                        let spec =
-                            prepare_start(&mut m.record, &self.opts, &records, shared.clone())?;
+                        let spec = prepare_start(
+                            &mut m.record,
+                            &self.opts,
+                            &records,
+                            (shared.clone(), true),
+                        )?;
                         self.backend.start(&spec).await.map_err(|e| e.to_string())?;
                         tracing::info!(bot_id = %d.bot_id, "started again after backoff");
                     }
@@ -798,8 +840,8 @@ impl Agent {
             tracing::info!("using the last desired state until the gateway answers");
         }
         let (tx, mut rx) = watch::channel(cached);
-        let follower = tokio::spawn(follow(self.opts.clone(), cache, tx));
-        let beater = tokio::spawn(heartbeat(self.opts.clone()));
+        let follower = tokio::spawn(follow::follow(self.opts.clone(), cache, tx));
+        let beater = tokio::spawn(follow::heartbeat(self.opts.clone()));
         let mut tick = tokio::time::interval(self.opts.report_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut health_tick = tokio::time::interval(HEALTH_TICK);
@@ -821,6 +863,8 @@ impl Agent {
                     continue;
                 }
                 _ = health_tick.tick() => {
+                    self.sync_ports().await;
+                    self.follow_deployments().await;
                     self.check_health().await;
                     self.heal().await;
                     continue;
@@ -855,67 +899,6 @@ impl Agent {
             tracing::info!("agent stopped with its bots");
         } else {
             tracing::info!("agent stopped; bots keep running and the next agent adopts them");
-        }
-    }
-}
-
-/// Registers, then holds the blocking desired-state query; each new state goes to `tx` and to
-/// the cache file. Backs off (0.5 s doubling to 30 s) while the gateway is unreachable.
-async fn follow(opts: AgentOptions, cache: PathBuf, tx: watch::Sender<Option<Desired>>) {
-    let mut registered = false;
-    let mut index = 0i64;
-    let mut delay = Duration::from_millis(500);
-    let mut last_error = String::new();
-    loop {
-        let step = async {
-            if !registered {
-                opts.gateway.register(&opts.node).await?;
-                registered = true;
-                tracing::info!(node_id = %opts.node.node_id, "registered with the gateway");
-            }
-            opts.gateway
-                .desired(&opts.node.node_id, index, DESIRED_WAIT)
-                .await
-        };
-        match step.await {
-            Ok(d) => {
-                delay = Duration::from_millis(500);
-                last_error.clear();
-                if d.index != index || tx.borrow().as_ref() != Some(&d) {
-                    index = d.index;
-                    if let Ok(bytes) = serde_json::to_vec(&d)
-                        && let Err(e) = write_atomic(&cache, &bytes, None)
-                    {
-                        tracing::error!(path = %cache.display(), error = %e, "caching the desired state");
-                    }
-                    tx.send_replace(Some(d));
-                }
-            }
-            Err(e) => {
-                if e.is_unknown_node() {
-                    registered = false;
-                }
-                let text = e.to_string();
-                if text != last_error {
-                    tracing::warn!(error = %text, retry_in_ms = delay.as_millis() as u64, "gateway unreachable; keeping the last desired state");
-                    last_error = text;
-                }
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(30));
-            }
-        }
-    }
-}
-
-async fn heartbeat(opts: AgentOptions) {
-    let mut tick = tokio::time::interval(opts.heartbeat_interval);
-    loop {
-        tick.tick().await;
-        if let Err(e) = opts.gateway.heartbeat(&opts.node.node_id).await
-            && e.is_unknown_node()
-            && let Err(e) = opts.gateway.register(&opts.node).await
-        {
-            tracing::warn!(error = %e, "re-registering");
         }
     }
 }

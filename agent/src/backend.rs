@@ -342,4 +342,26 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     fn side_by_side(&self) -> bool {
         true
     }
+    /// The control port the supervisor gave the instance, where it picks one (Nomad's dynamic
+    /// ports: 0 until placed); `None` where the agent picks it (the spec's port).
+    fn control_port(&self, _unit: &str) -> Option<u16> {
+        None
+    }
+    /// How the scheduler's deployment of the version a [`Backend::restart`] registered is
+    /// going, where it deploys (Nomad); `None` where it does not, or before it has one.
+    async fn deployment(&self, _unit: &str) -> Option<DeployState> {
+        None
+    }
+}
+
+/// How a scheduler's deployment of a new version is going (Nomad's canary, promoted once
+/// healthy, reverted when not).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeployState {
+    /// Placed, not yet promoted (or not yet placed).
+    Running,
+    /// The new version runs and the old one is stopped.
+    Successful,
+    /// Not healthy in time (or failed): the old version runs again; the scheduler's words.
+    Failed(String),
 }

@@ -1,29 +1,38 @@
 //! The `nomad` backend: one service job `sniperforge-bot-<bot_id>` per bot (nomad/bot.nomad.hcl
 //! in JSON form), registered through Nomad's HTTP API with nomad-client-rs: raw_exec driver,
-//! `resources { cores }`, an HTTP check on the bot's /health, an update block for rolling
-//! deploys, a restart policy, and a constraint to this node. Stop is deregister with purge.
-//! State comes from the job's allocations, then from the Allocation event stream (ndjson).
-//! Hot reload goes to the bot's control endpoint (`PUT /config` with the new file), since Nomad
-//! owns the process.
+//! `resources { cores }`, a dynamic control port, an HTTP check on the bot's /health with
+//! `check_restart`, an update block that deploys every new version as a canary beside the
+//! running allocation (promoted automatically once healthy, reverted when it is not), a restart
+//! policy, and a constraint to this node. Stop is deregister with purge.
+//!
+//! A restart or a cold change registers a new job version (the task's `generation` meta): the
+//! canary loads in standby (the running allocation holds the bot's trading lease), Nomad
+//! promotes it once its check has passed for `min_healthy_time`, then stops the old allocation
+//! with SIGTERM, which drains and lets the lease go, and the canary takes it: the standby and
+//! handover protocol of the other backends, driven by Nomad's deployment.
+//! State comes from the job's allocations, then from the Allocation and Deployment event
+//! streams (ndjson). Hot reload goes to the bot's control endpoint (`PUT /config` with the new
+//! file), since Nomad owns the process.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use nomad_client_rs::allocation::{Allocation, RestartAllocationRequest};
+use nomad_client_rs::allocation::Allocation;
+use nomad_client_rs::deployment::{Deployment, ListDeploymentsOptions};
 use nomad_client_rs::event::{EventTopic, SubscribeToEventsOptions};
 use nomad_client_rs::job::{
     CreateJobRequest, Job, ListJobAllocationsOptions, ReadJobOptions, StopJobOptions,
 };
 use nomad_client_rs::job_specification::{
-    Constraint, NetworkResource, Port, Resources, RestartPolicy, Service, ServiceCheck, Task,
-    TaskGroup, UpdateStrategy,
+    CheckRestart, Constraint, NetworkResource, Port, Resources, RestartPolicy, Service,
+    ServiceCheck, Task, TaskGroup, UpdateStrategy,
 };
 use nomad_client_rs::{Config, Connection, Credential, NomadClient};
 use serde_json::json;
 
-use crate::backend::{Backend, BackendError, BotSpec, Instance, UnitState};
+use crate::backend::{Backend, BackendError, BotSpec, DeployState, Instance, UnitState};
 use crate::http::Endpoint;
 
 /// The job id of a bot.
@@ -34,16 +43,55 @@ pub fn job_id(bot_id: &str) -> String {
 const SECOND_NS: i64 = 1_000_000_000;
 /// The task group and task name.
 pub const GROUP: &str = "bot";
+/// The control port's label (the bot listens on `${NOMAD_PORT_control}`).
+pub const PORT_LABEL: &str = "control";
+/// The task meta key whose change makes a new job version (a restart, a cold change).
+pub const GENERATION: &str = "generation";
+/// How long a canary's check must pass before it is promoted.
+pub const MIN_HEALTHY: Duration = Duration::from_secs(3);
+/// Consecutive failed checks after which Nomad restarts the task (`check_restart.limit`).
+pub const CHECK_RESTART_LIMIT: i32 = 3;
 
-/// The job registered for `spec` on Nomad node `node` (what nomad/bot.nomad.hcl describes).
-pub fn job_for(spec: &BotSpec, node: &str) -> Job {
+/// The deadlines the job's update block and check take from the agent's options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadlines {
+    /// A new version's allocation must pass its check within this (`healthy_deadline`; also
+    /// `check_restart.grace`, the time a start has to load). Whole seconds, at least
+    /// [`MIN_HEALTHY`] + 2 s.
+    pub healthy_s: u64,
+}
+
+impl Deadlines {
+    /// From the agent's `--handover-ready-ms`: rounded up to whole seconds, at least 5 s.
+    pub fn from_ready(ready: Duration) -> Self {
+        let s = ready.as_millis().div_ceil(1000);
+        Self {
+            healthy_s: u64::try_from(s)
+                .unwrap_or(u64::MAX / 2)
+                .clamp(MIN_HEALTHY.as_secs() + 2, 24 * 3600),
+        }
+    }
+
+    fn healthy_ns(self) -> i64 {
+        i64::try_from(self.healthy_s).unwrap_or(i64::MAX / SECOND_NS) * SECOND_NS
+    }
+}
+
+/// The job registered for `spec` on Nomad node `node` (what nomad/bot.nomad.hcl describes),
+/// `generation` in its task's meta.
+pub fn job_for(spec: &BotSpec, node: &str, generation: u64, deadlines: Deadlines) -> Job {
     let mut args = spec.args();
+    // The port Nomad gives the allocation, interpolated by its client when it starts the task.
+    if let Some(i) = args.iter().position(|a| a == "--control-addr")
+        && let Some(addr) = args.get_mut(i + 1)
+    {
+        *addr = format!("127.0.0.1:${{NOMAD_PORT_{PORT_LABEL}}}");
+    }
     args.extend([
         "--log-file".to_string(),
         spec.log_path.display().to_string(),
     ]);
     let cores = i32::try_from(spec.cores.len().max(1)).unwrap_or(1);
-    let port = i32::from(spec.control_port);
     let task = Task {
         name: Some(GROUP.into()),
         driver: Some("raw_exec".into()),
@@ -54,6 +102,10 @@ pub fn job_for(spec: &BotSpec, node: &str) -> Job {
         env: Some(HashMap::from([(
             "SNIPERFORGE_BOT_ID".to_string(),
             spec.bot_id.clone(),
+        )])),
+        meta: Some(HashMap::from([(
+            GENERATION.to_string(),
+            generation.to_string(),
         )])),
         kill_signal: Some("SIGTERM".into()),
         kill_timeout: Some(10 * SECOND_NS),
@@ -76,9 +128,8 @@ pub fn job_for(spec: &BotSpec, node: &str) -> Job {
             mode: Some("delay".into()),
         }),
         networks: Some(vec![NetworkResource {
-            reserved_ports: Some(vec![Port {
-                label: Some("control".into()),
-                value: Some(port),
+            dynamic_ports: Some(vec![Port {
+                label: Some(PORT_LABEL.into()),
                 ..Default::default()
             }]),
             ..Default::default()
@@ -86,13 +137,18 @@ pub fn job_for(spec: &BotSpec, node: &str) -> Job {
         services: Some(vec![Service {
             name: Some(job_id(&spec.bot_id)),
             provider: Some("nomad".into()),
-            port_label: Some("control".into()),
+            port_label: Some(PORT_LABEL.into()),
             address: Some("127.0.0.1".into()),
             checks: Some(vec![ServiceCheck {
                 r#type: Some("http".into()),
                 path: Some("/health".into()),
-                interval: Some(5 * SECOND_NS),
-                timeout: Some(2 * SECOND_NS),
+                interval: Some(SECOND_NS),
+                timeout: Some(SECOND_NS),
+                check_restart: Some(CheckRestart {
+                    limit: Some(CHECK_RESTART_LIMIT),
+                    grace: Some(deadlines.healthy_ns()),
+                    ignore_warnings: Some(false),
+                }),
                 ..Default::default()
             }]),
             ..Default::default()
@@ -100,6 +156,7 @@ pub fn job_for(spec: &BotSpec, node: &str) -> Job {
         tasks: Some(vec![task]),
         ..Default::default()
     };
+    let min_healthy = i64::try_from(MIN_HEALTHY.as_secs()).unwrap_or(3) * SECOND_NS;
     Job {
         id: Some(job_id(&spec.bot_id)),
         name: Some(job_id(&spec.bot_id)),
@@ -113,10 +170,12 @@ pub fn job_for(spec: &BotSpec, node: &str) -> Job {
         }]),
         update: Some(UpdateStrategy {
             max_parallel: Some(1),
+            canary: Some(1),
+            auto_promote: Some(true),
             health_check: Some("checks".into()),
-            min_healthy_time: Some(10 * SECOND_NS),
-            healthy_deadline: Some(120 * SECOND_NS),
-            progress_deadline: Some(300 * SECOND_NS),
+            min_healthy_time: Some(min_healthy),
+            healthy_deadline: Some(deadlines.healthy_ns()),
+            progress_deadline: Some(deadlines.healthy_ns() + 60 * SECOND_NS),
             auto_revert: Some(true),
             ..Default::default()
         }),
@@ -124,6 +183,19 @@ pub fn job_for(spec: &BotSpec, node: &str) -> Job {
         task_groups: Some(vec![group]),
         ..Default::default()
     }
+}
+
+/// The generation in a registered job's task meta (0 when it has none).
+pub fn generation_of(job: &Job) -> u64 {
+    job.task_groups
+        .as_ref()
+        .and_then(|g| g.first())
+        .and_then(|g| g.tasks.as_ref())
+        .and_then(|t| t.first())
+        .and_then(|t| t.meta.as_ref())
+        .and_then(|m| m.get(GENERATION))
+        .and_then(|g| g.parse().ok())
+        .unwrap_or(0)
 }
 
 /// The instance an allocation describes.
@@ -167,11 +239,141 @@ pub fn instance_of(alloc: &Allocation) -> Instance {
     }
 }
 
+/// The control port Nomad gave an allocation (its `control` label), if it says.
+pub fn port_of(alloc: &Allocation) -> Option<u16> {
+    let shared = alloc.allocated_resources.as_ref()?.shared.as_ref()?;
+    let from_ports = shared.ports.as_ref().and_then(|ports| {
+        ports
+            .iter()
+            .find(|p| p.label.as_deref() == Some(PORT_LABEL))
+            .and_then(|p| p.value)
+    });
+    let from_networks = || {
+        shared.networks.as_ref()?.iter().find_map(|n| {
+            n.dynamic_ports
+                .as_ref()?
+                .iter()
+                .find(|p| p.label.as_deref() == Some(PORT_LABEL))
+                .and_then(|p| p.value)
+        })
+    };
+    from_ports
+        .or_else(from_networks)
+        .and_then(|v| u16::try_from(v).ok())
+        .filter(|p| *p != 0)
+}
+
+/// What the agent keeps of one allocation.
+#[derive(Debug, Clone)]
+struct AllocInfo {
+    index: u64,
+    instance: Instance,
+    port: Option<u16>,
+    /// Placed as a deployment's canary.
+    canary: bool,
+    deployment: Option<String>,
+}
+
+impl AllocInfo {
+    fn of(alloc: &Allocation) -> Self {
+        Self {
+            index: alloc.create_index.unwrap_or(0),
+            instance: instance_of(alloc),
+            port: port_of(alloc),
+            canary: alloc
+                .deployment_status
+                .as_ref()
+                .and_then(|d| d.canary)
+                .unwrap_or(false),
+            deployment: alloc.deployment_id.clone(),
+        }
+    }
+}
+
+/// What the agent keeps of one deployment.
+#[derive(Debug, Clone)]
+struct DeployInfo {
+    index: u64,
+    job_version: i64,
+    status: String,
+    description: String,
+    promoted: bool,
+}
+
+impl DeployInfo {
+    fn of(d: &Deployment) -> Self {
+        Self {
+            index: d.create_index.unwrap_or(0),
+            job_version: i64::from(d.job_version.unwrap_or(-1)),
+            status: d.status.clone().unwrap_or_default(),
+            description: d.status_description.clone().unwrap_or_default(),
+            promoted: d
+                .task_groups
+                .as_ref()
+                .and_then(|g| g.get(GROUP))
+                .and_then(|g| g.promoted)
+                .unwrap_or(false),
+        }
+    }
+
+    fn state(&self) -> DeployState {
+        match self.status.as_str() {
+            "successful" => DeployState::Successful,
+            "failed" | "cancelled" => DeployState::Failed(if self.description.is_empty() {
+                format!("deployment {}", self.status)
+            } else {
+                self.description.clone()
+            }),
+            _ => DeployState::Running,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Unit {
     spec: BotSpec,
-    /// Allocation id → its instance; the newest non-stopped one describes the bot.
-    allocs: HashMap<String, (u64, Instance)>,
+    /// Allocation id → what it is.
+    allocs: HashMap<String, AllocInfo>,
+    /// Deployment id → how it went.
+    deployments: HashMap<String, DeployInfo>,
+    /// The generation in the job the agent registered last.
+    generation: u64,
+    /// The job version whose deployment the agent follows (registered by a restart).
+    awaiting: Option<i64>,
+}
+
+impl Unit {
+    fn new(spec: &BotSpec) -> Self {
+        Self {
+            spec: spec.clone(),
+            allocs: HashMap::new(),
+            deployments: HashMap::new(),
+            generation: 0,
+            awaiting: None,
+        }
+    }
+
+    /// The allocation that stands for the bot: the newest one not stopped, passing over a
+    /// canary whose deployment is not promoted yet (it waits in standby while the one before
+    /// it trades); the canary itself when nothing else runs.
+    fn current(&self) -> Option<&AllocInfo> {
+        let live = || {
+            self.allocs
+                .values()
+                .filter(|a| a.instance.state != UnitState::Stopped)
+        };
+        let settled = |a: &&AllocInfo| {
+            !a.canary
+                || a.deployment
+                    .as_ref()
+                    .and_then(|d| self.deployments.get(d))
+                    .is_some_and(|d| d.promoted || d.status == "successful")
+        };
+        live()
+            .filter(settled)
+            .max_by_key(|a| a.index)
+            .or_else(|| live().max_by_key(|a| a.index))
+    }
 }
 
 type Units = Arc<Mutex<HashMap<String, Unit>>>;
@@ -181,6 +383,7 @@ type Units = Arc<Mutex<HashMap<String, Unit>>>;
 pub struct NomadBackend {
     client: NomadClient,
     node: String,
+    deadlines: Deadlines,
     units: Units,
     events: tokio::task::JoinHandle<()>,
 }
@@ -203,8 +406,14 @@ pub struct ConnectError {
 
 impl NomadBackend {
     /// A backend for the Nomad agent at `address` (token from `token`, if any), placing jobs on
-    /// node `node` (its `node.unique.name`). Follows the Allocation event stream at once.
-    pub fn connect(address: &str, token: Option<String>, node: &str) -> Result<Self, ConnectError> {
+    /// node `node` (its `node.unique.name`), a new version's deadline to be healthy `ready`.
+    /// Follows the Allocation and Deployment event streams at once.
+    pub fn connect(
+        address: &str,
+        token: Option<String>,
+        node: &str,
+        ready: Duration,
+    ) -> Result<Self, ConnectError> {
         // reqwest is built without a bundled TLS provider: install ring's (once per process).
         let _ = rustls::crypto::ring::default_provider().install_default();
         let client = NomadClient::new(Config {
@@ -223,6 +432,7 @@ impl NomadBackend {
         Ok(Self {
             client,
             node: node.to_string(),
+            deadlines: Deadlines::from_ready(ready),
             units,
             events,
         })
@@ -244,77 +454,88 @@ impl NomadBackend {
             .await
             .map_err(|e| Self::err(&spec.bot_id, format!("listing allocations: {e}")))?;
         if let Ok(mut units) = self.units.lock() {
-            let unit = units.entry(spec.bot_id.clone()).or_insert_with(|| Unit {
-                spec: spec.clone(),
-                allocs: HashMap::new(),
-            });
+            let unit = units
+                .entry(spec.bot_id.clone())
+                .or_insert_with(|| Unit::new(spec));
             unit.spec = spec.clone();
             for a in &allocs {
                 if let Some(id) = &a.id {
-                    unit.allocs
-                        .insert(id.clone(), (a.create_index.unwrap_or(0), instance_of(a)));
+                    unit.allocs.insert(id.clone(), AllocInfo::of(a));
                 }
             }
         }
         Ok(())
     }
 
-    async fn register(&self, spec: &BotSpec) -> Result<(), BackendError> {
+    /// Registers the job for `spec` at `generation`; the version it made is the one whose
+    /// deployment [`Backend::deployment`] follows.
+    async fn register(&self, spec: &BotSpec, generation: u64) -> Result<(), BackendError> {
         let request = CreateJobRequest {
-            job: Some(job_for(spec, &self.node)),
+            job: Some(job_for(spec, &self.node, generation, self.deadlines)),
             ..Default::default()
         };
         self.client
             .create_job(&request)
             .await
             .map_err(|e| Self::err(&spec.bot_id, format!("registering the job: {e}")))?;
+        let version = self
+            .client
+            .read_job(&job_id(&spec.bot_id), &ReadJobOptions::default())
+            .await
+            .ok()
+            .and_then(|j| j.version)
+            .map(i64::from);
         if let Ok(mut units) = self.units.lock() {
-            units.insert(
-                spec.bot_id.clone(),
-                Unit {
-                    spec: spec.clone(),
-                    allocs: HashMap::new(),
-                },
-            );
+            let unit = units
+                .entry(spec.bot_id.clone())
+                .or_insert_with(|| Unit::new(spec));
+            unit.spec = spec.clone();
+            unit.generation = generation;
+            unit.awaiting = version;
         }
         self.refresh(spec).await
     }
 
-    fn current_alloc(&self, bot_id: &str) -> Option<String> {
-        let units = self.units.lock().ok()?;
-        units
-            .get(bot_id)?
-            .allocs
-            .iter()
-            .filter(|(_, (_, i))| i.state != UnitState::Stopped)
-            .max_by_key(|(_, (index, _))| *index)
-            .map(|(id, _)| id.clone())
+    /// The generation after the job's current one.
+    fn next_generation(&self, bot_id: &str) -> u64 {
+        self.units
+            .lock()
+            .ok()
+            .and_then(|u| u.get(bot_id).map(|u| u.generation))
+            .unwrap_or(0)
+            + 1
     }
 }
 
-/// Applies every Allocation event to the unit of its job; reconnects with backoff.
+/// Applies every Allocation and Deployment event to the unit of its job; reconnects with
+/// backoff.
 async fn follow_events(client: NomadClient, units: Units) {
     let mut delay = Duration::from_millis(250);
     loop {
         let mut options = SubscribeToEventsOptions::default();
         options.add_topic(EventTopic::Allocation);
+        options.add_topic(EventTopic::Deployment);
         let (task, mut rx) = client.subscribe_to_events(&options);
         while let Some(event) = rx.recv().await {
             delay = Duration::from_millis(250);
-            let Some(alloc) = event.payload.and_then(|p| p.allocation) else {
+            let Some(payload) = event.payload else {
                 continue;
             };
-            let (Some(job), Some(id)) = (alloc.job_id.as_deref(), alloc.id.clone()) else {
-                continue;
-            };
-            let Some(bot_id) = job.strip_prefix("sniperforge-bot-") else {
-                continue;
-            };
-            if let Ok(mut units) = units.lock()
+            if let Some(alloc) = payload.allocation
+                && let (Some(job), Some(id)) = (alloc.job_id.as_deref(), alloc.id.clone())
+                && let Some(bot_id) = job.strip_prefix("sniperforge-bot-")
+                && let Ok(mut units) = units.lock()
                 && let Some(unit) = units.get_mut(bot_id)
             {
-                unit.allocs
-                    .insert(id, (alloc.create_index.unwrap_or(0), instance_of(&alloc)));
+                unit.allocs.insert(id, AllocInfo::of(&alloc));
+            }
+            if let Some(d) = payload.deployment
+                && let (Some(job), Some(id)) = (d.job_id.as_deref(), d.id.clone())
+                && let Some(bot_id) = job.strip_prefix("sniperforge-bot-")
+                && let Ok(mut units) = units.lock()
+                && let Some(unit) = units.get_mut(bot_id)
+            {
+                unit.deployments.insert(id, DeployInfo::of(&d));
             }
         }
         match task.await {
@@ -345,6 +566,11 @@ impl Backend for NomadBackend {
         {
             Ok(job) if job.stop != Some(true) => {
                 self.refresh(spec).await?;
+                if let Ok(mut units) = self.units.lock()
+                    && let Some(unit) = units.get_mut(&spec.bot_id)
+                {
+                    unit.generation = generation_of(&job);
+                }
                 Ok(true)
             }
             Ok(_) => Ok(false),
@@ -354,7 +580,8 @@ impl Backend for NomadBackend {
     }
 
     async fn start(&self, spec: &BotSpec) -> Result<(), BackendError> {
-        self.register(spec).await
+        let generation = self.next_generation(&spec.bot_id);
+        self.register(spec, generation).await
     }
 
     async fn stop(&self, bot_id: &str) -> Result<(), BackendError> {
@@ -373,12 +600,16 @@ impl Backend for NomadBackend {
     }
 
     async fn reload(&self, bot_id: &str) -> Result<(), BackendError> {
-        let spec = self
+        let (spec, port) = self
             .units
             .lock()
             .ok()
-            .and_then(|u| u.get(bot_id).map(|u| u.spec.clone()))
+            .and_then(|u| {
+                u.get(bot_id)
+                    .map(|u| (u.spec.clone(), u.current().and_then(|a| a.port)))
+            })
             .ok_or_else(|| Self::err(bot_id, "not running: nothing to reload"))?;
+        let port = port.ok_or_else(|| Self::err(bot_id, "no control port allocated yet"))?;
         let body = crate::files::read_config_file(&spec.config_path).ok_or_else(|| {
             Self::err(
                 bot_id,
@@ -388,7 +619,7 @@ impl Backend for NomadBackend {
                 ),
             )
         })?;
-        let r = Endpoint::loopback(spec.control_port)
+        let r = Endpoint::loopback(port)
             .request(
                 "PUT",
                 "/config",
@@ -409,51 +640,151 @@ impl Backend for NomadBackend {
     }
 
     async fn restart(&self, spec: &BotSpec) -> Result<(), BackendError> {
-        // The control secret changes on every start and lives in a file, not in the job.
-        let same = self
-            .units
-            .lock()
-            .ok()
-            .and_then(|u| u.get(&spec.bot_id).map(|u| u.spec.same_job(spec)))
-            .unwrap_or(false);
-        match self.current_alloc(&spec.bot_id) {
-            Some(alloc) if same => {
-                self.client
-                    .restart_allocation(
-                        &alloc,
-                        &RestartAllocationRequest {
-                            task_name: Some(GROUP.into()),
-                            all_tasks: None,
-                        },
-                    )
-                    .await
-                    .map_err(|e| Self::err(&spec.bot_id, format!("restarting {alloc}: {e}")))?;
-                if let Ok(mut units) = self.units.lock()
-                    && let Some(unit) = units.get_mut(&spec.bot_id)
-                {
-                    unit.spec = spec.clone();
-                }
-                Ok(())
-            }
-            // New settings: a new job version, rolled out by the update block.
-            _ => self.register(spec).await,
-        }
+        // Always a new job version: Nomad deploys it as a canary beside the running
+        // allocation, promotes it once healthy, and reverts it when it is not.
+        let generation = self.next_generation(&spec.bot_id);
+        self.register(spec, generation).await
     }
 
     async fn instance(&self, bot_id: &str) -> Option<Instance> {
         let units = self.units.lock().ok()?;
         let unit = units.get(bot_id)?;
-        let newest = unit
-            .allocs
-            .values()
-            .filter(|(_, i)| i.state != UnitState::Stopped)
-            .max_by_key(|(index, _)| *index)
-            .map(|(_, i)| i.clone());
         // Registered, not yet placed: starting.
-        Some(newest.unwrap_or(Instance {
-            state: UnitState::Running,
-            pid: None,
-            restarts: 0,
+        Some(unit.current().map_or(
+            Instance {
+                state: UnitState::Running,
+                pid: None,
+                restarts: 0,
+            },
+            |a| a.instance.clone(),
+        ))
+    }
+
+    fn control_port(&self, bot_id: &str) -> Option<u16> {
+        let units = self.units.lock().ok()?;
+        // 0 until Nomad has placed it: nothing is asked on a port it did not give.
+        Some(
+            units
+                .get(bot_id)
+                .and_then(|u| u.current()?.port)
+                .unwrap_or(0),
+        )
+    }
+
+    async fn deployment(&self, bot_id: &str) -> Option<DeployState> {
+        let awaiting = self.units.lock().ok()?.get(bot_id)?.awaiting?;
+        // Asked as well as followed: a lost event must not leave a deployment unknown.
+        let options = ListDeploymentsOptions {
+            filter: Some(format!("JobID == \"{}\"", job_id(bot_id))),
+            ..Default::default()
+        };
+        if let Ok(list) = self.client.list_deployments(&options).await
+            && let Ok(mut units) = self.units.lock()
+            && let Some(unit) = units.get_mut(bot_id)
+        {
+            for d in list {
+                if let Some(id) = d.id.clone() {
+                    unit.deployments.insert(id, DeployInfo::of(&d));
+                }
+            }
+        }
+        let units = self.units.lock().ok()?;
+        units
+            .get(bot_id)?
+            .deployments
+            .values()
+            .filter(|d| d.job_version == awaiting)
+            .max_by_key(|d| d.index)
+            .map(DeployInfo::state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alloc(index: u64, canary: bool, deployment: &str, state: UnitState) -> AllocInfo {
+        AllocInfo {
+            index,
+            instance: Instance {
+                state,
+                pid: None,
+                restarts: 0,
+            },
+            port: Some(u16::try_from(index).unwrap_or(0) + 20_000),
+            canary,
+            deployment: Some(deployment.to_string()),
+        }
+    }
+
+    fn deploy(status: &str, promoted: bool) -> DeployInfo {
+        DeployInfo {
+            index: 1,
+            job_version: 1,
+            status: status.into(),
+            description: String::new(),
+            promoted,
+        }
+    }
+
+    #[test]
+    fn the_bot_is_its_trading_allocation_until_the_canary_is_promoted() {
+        let spec: BotSpec = serde_json::from_value(serde_json::json!({
+            "bot_id": "b", "exe": "/x", "config_path": "/c", "state_dir": "/s",
+            "log_path": "/l", "control_port": 0, "cores": [], "memory_mb": 0,
+            "feed_args": [], "seed": 1
         }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let mut unit = Unit::new(&spec);
+        unit.allocs
+            .insert("old".into(), alloc(1, false, "d1", UnitState::Running));
+        unit.allocs
+            .insert("new".into(), alloc(2, true, "d2", UnitState::Running));
+        // The canary's deployment not known yet, then running: the old allocation trades.
+        assert_eq!(unit.current().map(|a| a.index), Some(1));
+        unit.deployments
+            .insert("d2".into(), deploy("running", false));
+        assert_eq!(unit.current().map(|a| a.index), Some(1));
+        // Promoted: the canary stands for the bot.
+        unit.deployments
+            .insert("d2".into(), deploy("running", true));
+        assert_eq!(unit.current().map(|a| a.index), Some(2));
+        // Failed: the canary is stopped, the old one is the bot again.
+        unit.deployments
+            .insert("d2".into(), deploy("failed", false));
+        unit.allocs
+            .insert("new".into(), alloc(2, true, "d2", UnitState::Stopped));
+        assert_eq!(unit.current().map(|a| a.port), Some(Some(20_001)));
+        // Only a canary running (the old one gone): that one.
+        unit.allocs
+            .insert("old".into(), alloc(1, false, "d1", UnitState::Stopped));
+        unit.allocs
+            .insert("new".into(), alloc(2, true, "d2", UnitState::Running));
+        assert_eq!(unit.current().map(|a| a.index), Some(2));
+    }
+
+    #[test]
+    fn deadlines_are_whole_seconds_with_room_for_min_healthy_time() {
+        assert_eq!(
+            Deadlines::from_ready(Duration::from_millis(30_000)).healthy_s,
+            30
+        );
+        assert_eq!(
+            Deadlines::from_ready(Duration::from_millis(6_001)).healthy_s,
+            7
+        );
+        assert_eq!(
+            Deadlines::from_ready(Duration::from_millis(10)).healthy_s,
+            5
+        );
+        assert_eq!(
+            DeployInfo {
+                status: "failed".into(),
+                description: String::new(),
+                ..deploy("x", false)
+            }
+            .state(),
+            DeployState::Failed("deployment failed".into())
+        );
     }
 }

@@ -1,14 +1,21 @@
 //! An in-process server that speaks the part of Nomad's HTTP API the agent uses, in Nomad's wire
 //! format (PascalCase fields, `X-Nomad-Index` headers, ndjson event stream with `{}`
 //! heartbeats), and runs each job's raw_exec task as a real process with the group's restart
-//! policy. No Nomad binary can be installed on these machines (see
+//! policy, its dynamic port interpolated (`${NOMAD_PORT_control}`). It models deployments: each
+//! new job version gets one; where allocations run and the update block asks for a canary, the
+//! new version is placed beside them as a canary, its service check (HTTP, at the check's
+//! interval) must pass for `min_healthy_time` within `healthy_deadline`; then it is promoted
+//! (`auto_promote`) and the old allocations are stopped, or the deployment fails, the canary is
+//! stopped and the job is reverted to its last stable version (`auto_revert`) while the old
+//! allocations run on. `check_restart` restarts a task whose check fails `limit` times in a row
+//! after `grace`. No Nomad binary can be installed on these machines (see
 //! ../shared/notes/control-plane.md); a real `nomad agent -dev` tier runs when one is on PATH.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -16,6 +23,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 fn now_ns() -> i64 {
     SystemTime::now()
@@ -26,6 +34,11 @@ fn now_ns() -> i64 {
 fn rfc3339_now() -> String {
     // Nomad's timestamps; the agent does not read them.
     "2026-11-24T12:00:00.000000000Z".to_string()
+}
+
+/// A Nomad duration (ns) in a job body.
+fn dur(v: &Value) -> Duration {
+    Duration::from_nanos(v.as_u64().unwrap_or(0))
 }
 
 #[derive(Debug)]
@@ -44,13 +57,57 @@ struct Alloc {
     pid: Option<u32>,
     /// Bumped on each (re)start: a watcher of an older run ignores its process's exit.
     run: u64,
+    /// Its dynamic `control` port.
+    port: u16,
+    /// Placed as its deployment's canary.
+    canary: bool,
+    deployment: Option<String>,
+    /// Its deployment's verdict on it.
+    healthy: Option<bool>,
+    /// When its task last started, and since when its check passes.
+    started_at: Option<Instant>,
+    passing_since: Option<Instant>,
+    /// Failed checks in a row, and the restarts check_restart made.
+    check_failures: u32,
+    check_restarts: u32,
+}
+
+#[derive(Debug, Clone)]
+struct Deploy {
+    id: String,
+    job_id: String,
+    job_version: u64,
+    status: String,
+    description: String,
+    canaries: u64,
+    placed: Vec<String>,
+    promoted: bool,
+    auto_promote: bool,
+    auto_revert: bool,
+    healthy: u32,
+    unhealthy: u32,
+    create_index: u64,
+    modify_index: u64,
+    started: Instant,
+    min_healthy: Duration,
+    healthy_deadline: Duration,
+    progress_deadline_ns: i64,
+}
+
+#[derive(Debug)]
+struct JobEntry {
+    job: Value,
+    version: u64,
+    /// The last version a deployment promoted: what auto_revert goes back to.
+    stable: Option<(Value, u64)>,
 }
 
 #[derive(Debug, Default)]
 struct Inner {
     index: u64,
-    jobs: HashMap<String, (Value, u64)>,
+    jobs: HashMap<String, JobEntry>,
     allocs: HashMap<String, Alloc>,
+    deployments: HashMap<String, Deploy>,
     /// Every job body registered, in order.
     registered: Vec<Value>,
     next_id: u64,
@@ -78,6 +135,14 @@ fn alloc_json(a: &Alloc) -> Value {
         "DesiredDescription": "",
         "ClientStatus": a.client_status,
         "ClientDescription": "",
+        "DeploymentID": a.deployment,
+        "DeploymentStatus": a.deployment.as_ref().map(|_| json!({
+            "Healthy": a.healthy, "Canary": a.canary, "Timestamp": rfc3339_now(),
+            "ModifyIndex": a.modify_index,
+        })),
+        "AllocatedResources": {"Shared": {"DiskMB": 300, "Ports": [
+            {"Label": "control", "Value": a.port, "To": 0, "HostIP": "127.0.0.1"}
+        ]}},
         "TaskStates": {"bot": {
             "State": a.task_state,
             "Failed": a.failed,
@@ -92,6 +157,23 @@ fn alloc_json(a: &Alloc) -> Value {
         "AllocModifyIndex": a.modify_index,
         "CreateTime": now_ns(),
         "ModifyTime": now_ns(),
+    })
+}
+
+fn deploy_json(d: &Deploy) -> Value {
+    json!({
+        "ID": d.id, "Namespace": "default", "JobID": d.job_id, "JobVersion": d.job_version,
+        "JobModifyIndex": d.create_index, "JobSpecModifyIndex": d.create_index,
+        "JobCreateIndex": 1, "IsMultiregion": false,
+        "TaskGroups": {"bot": {
+            "AutoRevert": d.auto_revert, "AutoPromote": d.auto_promote, "Promoted": d.promoted,
+            "PlacedCanaries": if d.canaries > 0 { json!(d.placed) } else { Value::Null },
+            "DesiredCanaries": d.canaries, "DesiredTotal": 1, "PlacedAllocs": d.placed.len(),
+            "HealthyAllocs": d.healthy, "UnhealthyAllocs": d.unhealthy,
+            "ProgressDeadline": d.progress_deadline_ns, "RequireProgressBy": rfc3339_now(),
+        }},
+        "Status": d.status, "StatusDescription": d.description,
+        "CreateIndex": d.create_index, "ModifyIndex": d.modify_index,
     })
 }
 
@@ -121,22 +203,94 @@ impl Fake {
         let _ = self.events.send(line.to_string());
     }
 
-    /// Starts the task of `alloc_id` (raw_exec: command + args + env) and watches it.
-    fn launch(&self, alloc_id: String, task: Value) {
-        let command = task["Config"]["command"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
+    /// Bumps the index, stamps the deployment, and emits its Deployment event.
+    fn publish_deploy(&self, inner: &mut Inner, id: &str, kind: &str) {
+        inner.index += 1;
+        let index = inner.index;
+        let Some(d) = inner.deployments.get_mut(id) else {
+            return;
+        };
+        d.modify_index = index;
+        let line = json!({"Index": index, "Events": [{
+            "Topic": "Deployment", "Type": kind, "Key": d.id,
+            "Namespace": "default", "FilterKeys": [d.job_id], "Index": index,
+            "Payload": {"Deployment": deploy_json(d)}
+        }]});
+        let _ = self.events.send(line.to_string());
+    }
+
+    /// Places an allocation of the job's current version (a free port of its own); the caller
+    /// launches it once the lock is let go.
+    fn place(
+        &self,
+        inner: &mut Inner,
+        job_id: &str,
+        canary: bool,
+        deployment: Option<String>,
+    ) -> String {
+        inner.next_id += 1;
+        let alloc_id = format!("5b2c6f4e-0000-4000-8000-{:012}", inner.next_id);
+        let port = super::free_port();
+        let version = inner.jobs.get(job_id).map_or(0, |j| j.version);
+        let alloc = Alloc {
+            id: alloc_id.clone(),
+            job_id: job_id.to_string(),
+            job_version: version,
+            create_index: inner.index + 1,
+            modify_index: 0,
+            client_status: "pending".into(),
+            desired_status: "run".into(),
+            task_state: "pending".into(),
+            failed: false,
+            restarts: 0,
+            events: vec![event("Received", "Task received by client", json!({}))],
+            pid: None,
+            run: 0,
+            port,
+            canary,
+            deployment,
+            healthy: None,
+            started_at: None,
+            passing_since: None,
+            check_failures: 0,
+            check_restarts: 0,
+        };
+        inner.allocs.insert(alloc_id.clone(), alloc);
+        self.publish(inner, &alloc_id);
+        alloc_id
+    }
+
+    /// Starts the task of `alloc_id` (raw_exec: command + args + env, its port interpolated),
+    /// watches it, and runs its service check.
+    fn launch(&self, alloc_id: String, job: &Value) {
+        let task = job["TaskGroups"][0]["Tasks"][0].clone();
+        let check = job["TaskGroups"][0]["Services"][0]["Checks"][0].clone();
+        let port = {
+            let inner = self.inner.lock().unwrap();
+            inner.allocs.get(&alloc_id).map_or(0, |a| a.port)
+        };
+        let interpolate = |s: &str| {
+            s.replace("${NOMAD_PORT_control}", &port.to_string())
+                .replace("${NOMAD_ALLOC_ID}", &alloc_id)
+        };
+        let command = interpolate(task["Config"]["command"].as_str().unwrap_or_default());
         let args: Vec<String> = task["Config"]["args"]
             .as_array()
             .map(|a| {
                 a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .filter_map(|v| v.as_str().map(interpolate))
                     .collect()
             })
             .unwrap_or_default();
-        let env: HashMap<String, String> =
+        let mut env: HashMap<String, String> =
             serde_json::from_value(task["Env"].clone()).unwrap_or_default();
+        env.insert("NOMAD_PORT_control".into(), port.to_string());
+        env.insert("NOMAD_ALLOC_ID".into(), alloc_id.clone());
+        let kill_timeout = dur(&task["KillTimeout"]);
+        if check.is_object() {
+            self.clone()
+                .watch_check(alloc_id.clone(), port, check, kill_timeout);
+        }
         let fake = self.clone();
         tokio::spawn(async move {
             let mut failures_in_interval = 0u32;
@@ -156,6 +310,9 @@ impl Fake {
                         return;
                     };
                     if a.desired_status != "run" {
+                        if let Ok(mut c) = child {
+                            let _ = c.start_kill();
+                        }
                         return;
                     }
                     a.run += 1;
@@ -165,6 +322,9 @@ impl Fake {
                             a.pid = c.id();
                             a.client_status = "running".into();
                             a.task_state = "running".into();
+                            a.started_at = Some(Instant::now());
+                            a.passing_since = None;
+                            a.check_failures = 0;
                             a.events
                                 .push(event("Started", "Task started by client", json!({})));
                             fake.publish(&mut inner, &alloc_id);
@@ -195,6 +355,76 @@ impl Fake {
         });
     }
 
+    /// The service check of one allocation (HTTP GET at its interval) and its check_restart:
+    /// `limit` failures in a row, `grace` after the task started, restart the task (SIGTERM,
+    /// SIGKILL after the kill timeout).
+    fn watch_check(self, alloc_id: String, port: u16, check: Value, kill_timeout: Duration) {
+        let interval = dur(&check["Interval"]).max(Duration::from_millis(100));
+        let timeout = dur(&check["Timeout"]).max(Duration::from_millis(100));
+        let path = check["Path"].as_str().unwrap_or("/").to_string();
+        let limit = check["CheckRestart"]["Limit"].as_u64().unwrap_or(0) as u32;
+        let grace = dur(&check["CheckRestart"]["Grace"]);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(interval).await;
+                let running = {
+                    let inner = self.inner.lock().unwrap();
+                    match inner.allocs.get(&alloc_id) {
+                        Some(a) if a.desired_status == "run" => a.pid.is_some(),
+                        _ => return,
+                    }
+                };
+                if !running {
+                    continue;
+                }
+                let ok = http_ok(port, &path, timeout).await;
+                let mut inner = self.inner.lock().unwrap();
+                let Some(a) = inner.allocs.get_mut(&alloc_id) else {
+                    return;
+                };
+                if ok {
+                    a.passing_since.get_or_insert_with(Instant::now);
+                    a.check_failures = 0;
+                    continue;
+                }
+                a.passing_since = None;
+                a.check_failures += 1;
+                let past_grace = a.started_at.is_some_and(|t| t.elapsed() >= grace);
+                if limit == 0 || a.check_failures < limit || !past_grace {
+                    continue;
+                }
+                a.check_failures = 0;
+                a.check_restarts += 1;
+                a.events.push(event(
+                    "Restart Signaled",
+                    "healthcheck: check \"service: \\\"bot\\\" check\" unhealthy",
+                    json!({"restart_reason": "healthcheck: check unhealthy"}),
+                ));
+                let (pid, run) = (a.pid, a.run);
+                self.publish(&mut inner, &alloc_id);
+                drop(inner);
+                if let Some(pid) = pid {
+                    kill(pid, "TERM");
+                    let fake = self.clone();
+                    let id = alloc_id.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(kill_timeout).await;
+                        let same = fake
+                            .inner
+                            .lock()
+                            .unwrap()
+                            .allocs
+                            .get(&id)
+                            .is_some_and(|a| a.run == run && a.pid == Some(pid));
+                        if same {
+                            kill(pid, "KILL");
+                        }
+                    });
+                }
+            }
+        });
+    }
+
     /// Records a task exit; whether the task is to be started again (after the delay).
     fn task_exited(&self, alloc_id: &str, run: u64, code: i32, failures: u32) -> bool {
         let mut inner = self.inner.lock().unwrap();
@@ -205,6 +435,7 @@ impl Fake {
             return false; // restarted on request: a newer run owns the alloc
         }
         a.pid = None;
+        a.passing_since = None;
         a.events.push(event(
             "Terminated",
             &format!("Exit Code: {code}"),
@@ -241,7 +472,9 @@ impl Fake {
 
     fn stop_alloc(&self, inner: &mut Inner, alloc_id: &str) {
         if let Some(a) = inner.allocs.get_mut(alloc_id) {
-            a.desired_status = "stop".into();
+            if a.desired_status == "stop" {
+                return;
+            }
             a.desired_status = "stop".into();
             a.events.push(event(
                 "Killing",
@@ -249,9 +482,7 @@ impl Fake {
                 json!({"kill_timeout": "10s"}),
             ));
             if let Some(pid) = a.pid {
-                let _ = std::process::Command::new("kill")
-                    .args(["-TERM", &pid.to_string()])
-                    .status();
+                kill(pid, "TERM");
             } else {
                 a.client_status = "complete".into();
                 a.task_state = "dead".into();
@@ -259,6 +490,142 @@ impl Fake {
         }
         self.publish(inner, alloc_id);
     }
+
+    /// Follows a deployment: promoted once an allocation it placed has passed its check for
+    /// `min_healthy_time`; failed (and reverted) when none has by `healthy_deadline` or one
+    /// failed.
+    fn watch_deployment(self, id: String) {
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let mut relaunch = None;
+                {
+                    let mut inner = self.inner.lock().unwrap();
+                    let Some(d) = inner.deployments.get(&id).cloned() else {
+                        return;
+                    };
+                    if d.status != "running" {
+                        return;
+                    }
+                    let placed: Vec<&Alloc> = d
+                        .placed
+                        .iter()
+                        .filter_map(|a| inner.allocs.get(a))
+                        .collect();
+                    let healthy = placed.iter().any(|a| {
+                        a.passing_since
+                            .is_some_and(|t| t.elapsed() >= d.min_healthy)
+                    });
+                    let failed = placed.iter().any(|a| a.client_status == "failed");
+                    if healthy && (d.canaries == 0 || d.auto_promote) {
+                        for a in &d.placed {
+                            if let Some(a) = inner.allocs.get_mut(a) {
+                                a.healthy = Some(true);
+                            }
+                            self.publish(&mut inner, a);
+                        }
+                        // Promoted: the allocations of older versions stop.
+                        let old: Vec<String> = inner
+                            .allocs
+                            .values()
+                            .filter(|a| {
+                                a.job_id == d.job_id
+                                    && a.desired_status == "run"
+                                    && !d.placed.contains(&a.id)
+                            })
+                            .map(|a| a.id.clone())
+                            .collect();
+                        for a in old {
+                            self.stop_alloc(&mut inner, &a);
+                        }
+                        if let Some(j) = inner.jobs.get_mut(&d.job_id)
+                            && j.version == d.job_version
+                        {
+                            j.stable = Some((j.job.clone(), j.version));
+                        }
+                        let dep = inner.deployments.get_mut(&id).unwrap();
+                        dep.healthy = 1;
+                        dep.promoted = d.canaries > 0;
+                        dep.status = "successful".into();
+                        dep.description = "Deployment completed successfully".into();
+                        self.publish_deploy(&mut inner, &id, "DeploymentStatusUpdate");
+                        return;
+                    }
+                    if !failed && d.started.elapsed() < d.healthy_deadline {
+                        continue;
+                    }
+                    for a in &d.placed {
+                        if let Some(a) = inner.allocs.get_mut(a) {
+                            a.healthy = Some(false);
+                        }
+                        self.stop_alloc(&mut inner, a);
+                    }
+                    let stable = inner.jobs.get(&d.job_id).and_then(|j| j.stable.clone());
+                    let revert = stable.filter(|_| d.auto_revert);
+                    let dep = inner.deployments.get_mut(&id).unwrap();
+                    dep.unhealthy = 1;
+                    dep.status = "failed".into();
+                    dep.description = match &revert {
+                        Some((_, v)) => format!(
+                            "Failed due to unhealthy allocations - rolling back to job version {v}"
+                        ),
+                        None => "Failed due to unhealthy allocations".into(),
+                    };
+                    self.publish_deploy(&mut inner, &id, "DeploymentStatusUpdate");
+                    if let Some((job, _)) = revert {
+                        // A new version, a copy of the stable one: the allocations that run it
+                        // are updated in place; where none runs, one is placed.
+                        let version = {
+                            let j = inner.jobs.get_mut(&d.job_id).unwrap();
+                            j.version += 1;
+                            j.job = job.clone();
+                            j.version
+                        };
+                        let running: Vec<String> = inner
+                            .allocs
+                            .values()
+                            .filter(|a| a.job_id == d.job_id && a.desired_status == "run")
+                            .map(|a| a.id.clone())
+                            .collect();
+                        for a in &running {
+                            inner.allocs.get_mut(a).unwrap().job_version = version;
+                            self.publish(&mut inner, a);
+                        }
+                        if running.is_empty() {
+                            let a = self.place(&mut inner, &d.job_id, false, None);
+                            relaunch = Some((a, job));
+                        }
+                    }
+                }
+                if let Some((a, job)) = relaunch {
+                    self.launch(a, &job);
+                }
+                return;
+            }
+        });
+    }
+}
+
+fn kill(pid: u32, signal: &str) {
+    let _ = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status();
+}
+
+/// Whether `GET path` on the loopback port answers 2xx within `timeout` (Nomad's HTTP check).
+async fn http_ok(port: u16, path: &str, timeout: Duration) -> bool {
+    let ask = async {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+        s.write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await?;
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head).await?;
+        Ok::<_, std::io::Error>(head.starts_with(b"HTTP/1.1 2") || head.starts_with(b"HTTP/1.0 2"))
+    };
+    matches!(tokio::time::timeout(timeout, ask).await, Ok(Ok(true)))
 }
 
 fn with_index(index: u64, body: Value) -> Response {
@@ -284,49 +651,100 @@ async fn register(State(fake): State<Fake>, body: String) -> Response {
         )
             .into_response();
     };
-    let task = job["TaskGroups"][0]["Tasks"][0].clone();
     let mut inner = fake.inner.lock().unwrap();
     inner.registered.push(job.clone());
     inner.index += 1;
     let index = inner.index;
-    let changed = inner.jobs.get(&id).is_none_or(|(old, _)| *old != job);
+    let changed = inner.jobs.get(&id).is_none_or(|j| j.job != job);
     let version = inner
         .jobs
         .get(&id)
-        .map_or(0, |(_, v)| v + u64::from(changed));
-    inner.jobs.insert(id.clone(), (job, version));
+        .map_or(0, |j| j.version + u64::from(changed));
+    let stable = inner.jobs.get(&id).and_then(|j| j.stable.clone());
+    inner.jobs.insert(
+        id.clone(),
+        JobEntry {
+            job: job.clone(),
+            version,
+            stable,
+        },
+    );
     let running: Vec<String> = inner
         .allocs
         .values()
         .filter(|a| a.job_id == id && a.desired_status == "run")
         .map(|a| a.id.clone())
         .collect();
+    let mut launch = None;
     if changed || running.is_empty() {
-        // A new version replaces the allocation (max_parallel = 1, one allocation).
-        for old in running {
-            fake.stop_alloc(&mut inner, &old);
+        // A deployment of a newer version cancels the one under way (its canary stops).
+        let under_way: Vec<String> = inner
+            .deployments
+            .values()
+            .filter(|d| d.job_id == id && d.status == "running")
+            .map(|d| d.id.clone())
+            .collect();
+        let mut running = running;
+        for d in under_way {
+            let dep = inner.deployments.get_mut(&d).unwrap();
+            dep.status = "cancelled".into();
+            dep.description = "Cancelled due to newer version of job".into();
+            let canaries: Vec<String> = if dep.canaries > 0 {
+                dep.placed.clone()
+            } else {
+                Vec::new()
+            };
+            fake.publish_deploy(&mut inner, &d, "DeploymentStatusUpdate");
+            for a in canaries {
+                fake.stop_alloc(&mut inner, &a);
+                running.retain(|r| *r != a);
+            }
+        }
+        let update = &job["Update"];
+        let canaries = update["Canary"].as_u64().unwrap_or(0);
+        let canary = canaries > 0 && !running.is_empty();
+        if !canary {
+            // Destructive: the old allocations stop first.
+            for old in &running {
+                fake.stop_alloc(&mut inner, old);
+            }
         }
         inner.next_id += 1;
-        let alloc_id = format!("5b2c6f4e-0000-4000-8000-{:012}", inner.next_id);
-        let alloc = Alloc {
-            id: alloc_id.clone(),
+        let dep_id = format!("d0e1f2a3-0000-4000-8000-{:012}", inner.next_id);
+        let alloc = fake.place(&mut inner, &id, canary, Some(dep_id.clone()));
+        inner.index += 1;
+        let d = Deploy {
+            id: dep_id.clone(),
             job_id: id.clone(),
             job_version: version,
-            create_index: inner.index + 1,
-            modify_index: 0,
-            client_status: "pending".into(),
-            desired_status: "run".into(),
-            task_state: "pending".into(),
-            failed: false,
-            restarts: 0,
-            events: vec![event("Received", "Task received by client", json!({}))],
-            pid: None,
-            run: 0,
+            status: "running".into(),
+            description: if canary {
+                "Deployment is running but requires manual promotion".into()
+            } else {
+                "Deployment is running".into()
+            },
+            canaries: if canary { canaries } else { 0 },
+            placed: vec![alloc.clone()],
+            promoted: false,
+            auto_promote: update["AutoPromote"].as_bool().unwrap_or(false),
+            auto_revert: update["AutoRevert"].as_bool().unwrap_or(false),
+            healthy: 0,
+            unhealthy: 0,
+            create_index: inner.index,
+            modify_index: inner.index,
+            started: Instant::now(),
+            min_healthy: dur(&update["MinHealthyTime"]),
+            healthy_deadline: dur(&update["HealthyDeadline"]),
+            progress_deadline_ns: update["ProgressDeadline"].as_i64().unwrap_or(0),
         };
-        inner.allocs.insert(alloc_id.clone(), alloc);
-        fake.publish(&mut inner, &alloc_id);
-        drop(inner);
-        fake.launch(alloc_id, task);
+        inner.deployments.insert(dep_id.clone(), d);
+        fake.publish_deploy(&mut inner, &dep_id, "DeploymentStatusUpdate");
+        launch = Some((alloc, dep_id));
+    }
+    drop(inner);
+    if let Some((alloc, dep_id)) = launch {
+        fake.launch(alloc, &job);
+        fake.clone().watch_deployment(dep_id);
     }
     with_index(
         index,
@@ -340,11 +758,12 @@ async fn register(State(fake): State<Fake>, body: String) -> Response {
 async fn read_job(State(fake): State<Fake>, Path(id): Path<String>) -> Response {
     let inner = fake.inner.lock().unwrap();
     match inner.jobs.get(&id) {
-        Some((job, version)) => {
-            let mut job = job.clone();
+        Some(j) => {
+            let mut job = j.job.clone();
             job["Status"] = json!("running");
             job["Stop"] = json!(false);
-            job["Version"] = json!(version);
+            job["Version"] = json!(j.version);
+            job["Stable"] = json!(j.stable.as_ref().is_some_and(|s| s.1 == j.version));
             job["Namespace"] = json!("default");
             job["CreateIndex"] = json!(1);
             job["ModifyIndex"] = json!(inner.index);
@@ -379,6 +798,18 @@ async fn deregister(
     for a in allocs {
         fake.stop_alloc(&mut inner, &a);
     }
+    let under_way: Vec<String> = inner
+        .deployments
+        .values()
+        .filter(|d| d.job_id == id && d.status == "running")
+        .map(|d| d.id.clone())
+        .collect();
+    for d in under_way {
+        let dep = inner.deployments.get_mut(&d).unwrap();
+        dep.status = "cancelled".into();
+        dep.description = "Cancelled because job is stopped".into();
+        fake.publish_deploy(&mut inner, &d, "DeploymentStatusUpdate");
+    }
     if q.purge == Some(true) {
         inner.jobs.remove(&id);
     }
@@ -402,50 +833,50 @@ async fn job_allocations(State(fake): State<Fake>, Path(id): Path<String>) -> Re
     with_index(inner.index, Value::Array(list))
 }
 
-async fn restart_alloc(State(fake): State<Fake>, Path(id): Path<String>, body: String) -> Response {
-    let task: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-    let (pid, job_task) = {
-        let mut inner = fake.inner.lock().unwrap();
-        let Some(a) = inner.allocs.get_mut(&id) else {
-            return (StatusCode::NOT_FOUND, "Unknown allocation").into_response();
-        };
-        if task["TaskName"] != "bot" && task["AllTasks"] != true {
-            return (StatusCode::BAD_REQUEST, "task not found").into_response();
-        }
-        a.restarts += 1;
-        a.events.push(event(
-            "Restart Signaled",
-            "User requested task to restart",
-            json!({"restart_reason": "User requested task to restart"}),
-        ));
-        let pid = a.pid.take();
-        a.run += 1; // the running watcher's exit is now stale
-        let job = a.job_id.clone();
-        fake.publish(&mut inner, &id);
-        (
-            pid,
-            inner
-                .jobs
-                .get(&job)
-                .map(|(j, _)| j["TaskGroups"][0]["Tasks"][0].clone()),
-        )
-    };
-    if let Some(pid) = pid {
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status();
-        // Wait for it to go, as Nomad waits for the task to be killed before starting it.
-        for _ in 0..200 {
-            if !super::alive(pid) {
-                break;
+#[derive(serde::Deserialize)]
+struct ListQuery {
+    #[serde(default)]
+    filter: Option<String>,
+}
+
+/// `GET /v1/deployments`, with the one filter expression the agent sends (`JobID == "…"`);
+/// any other filter is refused as Nomad refuses one it cannot parse.
+async fn list_deployments(State(fake): State<Fake>, Query(q): Query<ListQuery>) -> Response {
+    let job = match q.filter.as_deref() {
+        None => None,
+        Some(f) => match f
+            .strip_prefix("JobID == \"")
+            .and_then(|r| r.strip_suffix('"'))
+        {
+            Some(job) => Some(job.to_string()),
+            None => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    format!("failed to read filter expression: {f}"),
+                )
+                    .into_response();
             }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        },
+    };
+    let inner = fake.inner.lock().unwrap();
+    let mut list: Vec<&Deploy> = inner
+        .deployments
+        .values()
+        .filter(|d| job.as_ref().is_none_or(|j| *j == d.job_id))
+        .collect();
+    list.sort_by_key(|d| std::cmp::Reverse(d.create_index));
+    with_index(
+        inner.index,
+        Value::Array(list.into_iter().map(deploy_json).collect()),
+    )
+}
+
+async fn read_deployment(State(fake): State<Fake>, Path(id): Path<String>) -> Response {
+    let inner = fake.inner.lock().unwrap();
+    match inner.deployments.get(&id) {
+        Some(d) => with_index(inner.index, deploy_json(d)),
+        None => (StatusCode::NOT_FOUND, "deployment not found").into_response(),
     }
-    if let Some(task) = job_task {
-        fake.launch(id, task);
-    }
-    (StatusCode::OK, axum::Json(json!({}))).into_response()
 }
 
 async fn event_stream(State(fake): State<Fake>) -> Response {
@@ -506,6 +937,32 @@ pub struct FakeNomad {
     runtime: Option<tokio::runtime::Runtime>,
 }
 
+/// One allocation as a test sees it.
+#[derive(Debug, Clone)]
+pub struct AllocView {
+    pub id: String,
+    pub job_version: u64,
+    pub desired: String,
+    pub client: String,
+    pub pid: Option<u32>,
+    pub port: u16,
+    pub canary: bool,
+    pub healthy: Option<bool>,
+    pub check_restarts: u32,
+    pub create_index: u64,
+}
+
+/// One deployment as a test sees it.
+#[derive(Debug, Clone)]
+pub struct DeployView {
+    pub job_version: u64,
+    pub status: String,
+    pub description: String,
+    pub canaries: u64,
+    pub placed: Vec<String>,
+    pub promoted: bool,
+}
+
 impl FakeNomad {
     pub fn start() -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -522,10 +979,8 @@ impl FakeNomad {
             .route("/v1/jobs", post(register).put(register))
             .route("/v1/job/{id}", get(read_job).delete(deregister))
             .route("/v1/job/{id}/allocations", get(job_allocations))
-            .route(
-                "/v1/client/allocation/{id}/restart",
-                post(restart_alloc).put(restart_alloc),
-            )
+            .route("/v1/deployments", get(list_deployments))
+            .route("/v1/deployment/{id}", get(read_deployment))
             .route("/v1/event/stream", get(event_stream))
             .with_state(fake);
         let listener = runtime
@@ -556,7 +1011,17 @@ impl FakeNomad {
         self.inner.lock().unwrap().jobs.keys().cloned().collect()
     }
 
-    /// The pid of a job's running task, if any.
+    /// A job's current version.
+    pub fn version(&self, job_id: &str) -> Option<u64> {
+        self.inner
+            .lock()
+            .unwrap()
+            .jobs
+            .get(job_id)
+            .map(|j| j.version)
+    }
+
+    /// The pid of a job's running task, if any (its newest allocation's).
     pub fn pid(&self, job_id: &str) -> Option<u32> {
         let inner = self.inner.lock().unwrap();
         inner
@@ -565,6 +1030,51 @@ impl FakeNomad {
             .filter(|a| a.job_id == job_id && a.desired_status == "run")
             .max_by_key(|a| a.create_index)
             .and_then(|a| a.pid)
+    }
+
+    /// A job's allocations, oldest first.
+    pub fn allocs(&self, job_id: &str) -> Vec<AllocView> {
+        let inner = self.inner.lock().unwrap();
+        let mut list: Vec<AllocView> = inner
+            .allocs
+            .values()
+            .filter(|a| a.job_id == job_id)
+            .map(|a| AllocView {
+                id: a.id.clone(),
+                job_version: a.job_version,
+                desired: a.desired_status.clone(),
+                client: a.client_status.clone(),
+                pid: a.pid,
+                port: a.port,
+                canary: a.canary,
+                healthy: a.healthy,
+                check_restarts: a.check_restarts,
+                create_index: a.create_index,
+            })
+            .collect();
+        list.sort_by_key(|a| a.create_index);
+        list
+    }
+
+    /// A job's deployments, oldest first.
+    pub fn deployments(&self, job_id: &str) -> Vec<DeployView> {
+        let inner = self.inner.lock().unwrap();
+        let mut list: Vec<&Deploy> = inner
+            .deployments
+            .values()
+            .filter(|d| d.job_id == job_id)
+            .collect();
+        list.sort_by_key(|d| d.create_index);
+        list.into_iter()
+            .map(|d| DeployView {
+                job_version: d.job_version,
+                status: d.status.clone(),
+                description: d.description.clone(),
+                canaries: d.canaries,
+                placed: d.placed.clone(),
+                promoted: d.promoted,
+            })
+            .collect()
     }
 }
 
@@ -576,9 +1086,7 @@ impl Drop for FakeNomad {
             .map(|i| i.allocs.values().filter_map(|a| a.pid).collect())
             .unwrap_or_default();
         for pid in pids {
-            let _ = std::process::Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
-                .status();
+            kill(pid, "TERM");
         }
         if let Some(rt) = self.runtime.take() {
             rt.shutdown_timeout(Duration::from_secs(2));

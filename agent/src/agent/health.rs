@@ -12,7 +12,9 @@ impl Agent {
         let now = std::time::Instant::now();
         let mut checks = tokio::task::JoinSet::new();
         for (id, m) in &self.managed {
-            if m.next_check > now || !m.record.desired_state.has_process() {
+            // A scheduler's deployment under way: the scheduler checks the new allocation.
+            if m.next_check > now || !m.record.desired_state.has_process() || m.deploying.is_some()
+            {
                 continue;
             }
             let instance = self.backend.instance(&m.record.spec.unit_key()).await;
