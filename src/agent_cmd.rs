@@ -8,8 +8,9 @@ use std::time::Duration;
 use clap::ValueEnum;
 use sniperforge_agent::{
     Agent, AgentOptions, Backend, GatewayClient, NomadBackend, ProcessBackend, SystemdBackend,
-    local_node,
+    installed_build, local_node,
 };
+use sniperforge_protocol::fleet::NodeInfo;
 
 /// Which supervisor runs the bots.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -230,7 +231,10 @@ pub fn run(a: AgentArgs) -> ExitCode {
         };
         let opts = AgentOptions {
             gateway,
-            node: local_node(node_id, backend.name()),
+            node: NodeInfo {
+                installed: installed_build(&exe).await,
+                ..local_node(node_id, backend.name())
+            },
             data_dir,
             exe,
             feed_args: a.feed.bot_args(),

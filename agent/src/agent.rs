@@ -26,6 +26,7 @@ use crate::http::Endpoint;
 
 mod deploy;
 mod follow;
+pub use follow::installed_build;
 mod handover;
 mod health;
 mod report;
@@ -858,7 +859,10 @@ impl Agent {
                 changed = rx.changed() => {
                     if changed.is_err() { break; }
                     let desired = rx.borrow_and_update().clone();
-                    if let Some(d) = desired { self.reconcile(&d).await; }
+                    if let Some(d) = desired {
+                        self.reconcile(&d).await;
+                        follow::upgrade_if_asked(&self.opts, &d);
+                    }
                     fast_until = tokio::time::Instant::now() + FAST_REPORT_WINDOW;
                     continue;
                 }
@@ -927,6 +931,11 @@ pub fn local_node(node_id: sniperforge_protocol::NodeId, backend: &str) -> NodeI
         isolated_cores: isolated,
         memory_mb,
         backend: backend.to_string(),
+        agent: Some(sniperforge_protocol::fleet::Build {
+            version: sniperforge_host::build::VERSION.to_string(),
+            build_id: sniperforge_host::build::this_build_id().to_string(),
+        }),
+        installed: None,
     }
 }
 

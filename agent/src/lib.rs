@@ -14,7 +14,7 @@ pub mod nomad;
 pub mod process;
 pub mod systemd;
 
-pub use agent::{Agent, AgentOptions, DRAIN_DEADLINE, READY_DEADLINE, local_node};
+pub use agent::{Agent, AgentOptions, DRAIN_DEADLINE, READY_DEADLINE, installed_build, local_node};
 pub use backend::{Backend, BackendError, BotSpec, Instance, UnitState};
 pub use gateway::GatewayClient;
 pub use nomad::NomadBackend;

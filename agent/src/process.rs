@@ -181,9 +181,17 @@ async fn watch_run(
                 Err(e) => (format!("lost: {e}"), false),
             },
             None => {
-                // Adopted: not our child, so poll for it to go.
+                // Adopted: not our child (or the child of this process before it executed a
+                // new build of the agent), so poll for it to go.
                 while std::fs::metadata(format!("/proc/{pid}")).is_ok() && !is_zombie(pid) {
                     tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                // Reaped where it is this process's child (a no-op otherwise).
+                if let Some(p) = i32::try_from(pid)
+                    .ok()
+                    .and_then(rustix::process::Pid::from_raw)
+                {
+                    let _ = rustix::process::waitpid(Some(p), rustix::process::WaitOptions::NOHANG);
                 }
                 (
                     "exited (adopted process: status unknown)".to_string(),

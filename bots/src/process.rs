@@ -188,6 +188,10 @@ async fn status(State(s): State<AppState>) -> Response {
         config: s.bot.current_config().await,
         outputs,
         lease: s.bot.lease().await,
+        build: sniperforge_protocol::fleet::Build {
+            version: sniperforge_host::build::VERSION.to_string(),
+            build_id: sniperforge_host::build::this_build_id().to_string(),
+        },
     })
     .into_response()
 }

@@ -750,6 +750,8 @@ mod tests {
             backend: "process".into(),
             registered_at: 0,
             last_heartbeat,
+            agent: None,
+            installed: None,
         }
     }
 

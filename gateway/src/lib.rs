@@ -8,6 +8,7 @@ pub mod alerts;
 pub mod api;
 pub mod clock;
 pub mod openapi;
+pub mod rollouts;
 pub mod serve;
 pub mod store;
 pub mod streams;
@@ -145,6 +146,7 @@ pub async fn serve(
             }
         }
     });
+    tokio::spawn(rollouts::drive(state.clone()));
     serve::serve(listener, router(state), tls, limits, shutdown).await;
     Ok(())
 }

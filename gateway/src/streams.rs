@@ -1,6 +1,6 @@
 //! `GET /api/v1/ws/metrics`: a WebSocket on which a client subscribes to topics (`fleet`,
-//! `bot:<bot_id>`, `node:<node_id>`) and receives each topic's metrics at once and then every
-//! second. `GET /api/v1/ws/logs`: the same topics, and each log line agents report for a
+//! `bot:<bot_id>`, `node:<node_id>`, `rollouts`) and receives each topic's metrics (for
+//! `rollouts`, the latest rollouts and their steps) at once and then every second. `GET /api/v1/ws/logs`: the same topics, and each log line agents report for a
 //! subscribed bot or node (or any, for `fleet`) as `{"bot_id", "node_id", "at", "line"}`; a
 //! client too slow to keep up gets `{"error": {"code": "lagged", …}}` with the count it missed.
 //!
@@ -32,6 +32,7 @@ const MAX_MESSAGE: usize = 16 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum Topic {
     Fleet,
+    Rollouts,
     Bot(String),
     Node(String),
 }
@@ -40,10 +41,11 @@ impl Topic {
     fn parse(s: &str) -> Result<Self, String> {
         match s.split_once(':') {
             None if s == "fleet" => Ok(Self::Fleet),
+            None if s == "rollouts" => Ok(Self::Rollouts),
             Some(("bot", id)) if !id.is_empty() => Ok(Self::Bot(id.to_string())),
             Some(("node", id)) if !id.is_empty() => Ok(Self::Node(id.to_string())),
             _ => Err(format!(
-                "topic {s:?}: expected \"fleet\", \"bot:<bot_id>\" or \"node:<node_id>\""
+                "topic {s:?}: expected \"fleet\", \"rollouts\", \"bot:<bot_id>\" or \"node:<node_id>\""
             )),
         }
     }
@@ -51,6 +53,7 @@ impl Topic {
     fn name(&self) -> String {
         match self {
             Self::Fleet => "fleet".into(),
+            Self::Rollouts => "rollouts".into(),
             Self::Bot(id) => format!("bot:{id}"),
             Self::Node(id) => format!("node:{id}"),
         }
@@ -61,6 +64,9 @@ impl Topic {
 /// push for every topic).
 async fn metrics(state: &AppState, topic: &Topic, bots: &[BotRow]) -> Result<TopicData, String> {
     match topic {
+        Topic::Rollouts => Ok(TopicData::Rollouts(crate::api::RolloutList {
+            rollouts: state.store.rollouts().await.map_err(|e| e.to_string())?,
+        })),
         Topic::Fleet => {
             let reports = state.store.bot_reports().await.map_err(|e| e.to_string())?;
             // One row per bot for the fleet table: what it is, what it reported, its latency.
@@ -345,6 +351,8 @@ fn wants(topics: &BTreeSet<Topic>, line: &crate::api::LogLine) -> bool {
         Topic::Fleet => true,
         Topic::Bot(id) => *id == line.bot_id,
         Topic::Node(id) => *id == line.node_id,
+        // No log lines of its own.
+        Topic::Rollouts => false,
     })
 }
 

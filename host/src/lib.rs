@@ -4,6 +4,7 @@
 
 #![warn(missing_docs)]
 
+pub mod build;
 pub mod clock;
 pub mod cpus;
 pub mod files;

@@ -40,6 +40,8 @@ pub struct StatusBody {
     /// Whether this instance trades, waits to or has handed over ([`Lease`]).
     #[serde(default)]
     pub lease: Lease,
+    /// The build this instance runs.
+    pub build: crate::fleet::Build,
 }
 
 /// What a supervisor reads of `GET /status`: the same body, leniently (the configuration is
@@ -64,6 +66,9 @@ pub struct StatusSummary {
     /// The instance's trading lease (absent from bots of builds before it).
     #[serde(default)]
     pub lease: Option<Lease>,
+    /// The build the instance runs (absent from bots of builds before it).
+    #[serde(default)]
+    pub build: Option<crate::fleet::Build>,
 }
 
 /// An instance's part in a warm handover. Two instances of one bot share its state directory;

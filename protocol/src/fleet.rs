@@ -68,6 +68,65 @@ pub struct NodeInfo {
     /// Supervisor backend: systemd, nomad or process.
     #[cfg_attr(feature = "schema", schemars(extend("enum" = ["systemd", "nomad", "process"])))]
     pub backend: String,
+    /// The build the agent runs (absent from agents before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<Build>,
+    /// The build installed where the agent starts bots from (`--exe`): what a new instance
+    /// runs, and what an agent that upgrades itself becomes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub installed: Option<Build>,
+}
+
+/// Longest build version, characters.
+pub const BUILD_VERSION_MAX: usize = 64;
+/// Longest build id, characters.
+pub const BUILD_ID_MAX: usize = 128;
+
+/// A build of SniperForge: the workspace version and the executable's build id (the GNU build
+/// id its linker wrote, hex; `file-<size>-<mtime>` for a file without one).
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Build {
+    /// Version, e.g. `0.1.0` (letters, digits, `.`, `+`, `-`).
+    #[cfg_attr(
+        feature = "schema",
+        schemars(length(min = 1, max = 64), pattern(r"^[0-9A-Za-z.+-]+$"))
+    )]
+    pub version: String,
+    /// Build id (lowercase letters, digits, `-`).
+    #[cfg_attr(
+        feature = "schema",
+        schemars(length(min = 1, max = 128), pattern(r"^[0-9a-z-]+$"))
+    )]
+    pub build_id: String,
+}
+
+impl Build {
+    /// Whether the version and id are within their lengths and characters.
+    pub fn valid(&self) -> bool {
+        let version_ok = !self.version.is_empty()
+            && self.version.len() <= BUILD_VERSION_MAX
+            && self
+                .version
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '+' | '-'));
+        let id_ok = !self.build_id.is_empty()
+            && self.build_id.len() <= BUILD_ID_MAX
+            && self
+                .build_id
+                .chars()
+                .all(|c| c.is_ascii_digit() || c.is_ascii_lowercase() || c == '-');
+        version_ok && id_ok
+    }
+}
+
+impl std::fmt::Display for Build {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let short: String = self.build_id.chars().take(12).collect();
+        write!(f, "{} ({short})", self.version)
+    }
 }
 
 /// A field of a message outside its limits.
@@ -119,6 +178,16 @@ impl NodeInfo {
                 "isolated_cores",
                 format!("at most {max} cores, each below {max}"),
             );
+        }
+        for (field, build) in [("agent", &self.agent), ("installed", &self.installed)] {
+            if build.as_ref().is_some_and(|b| !b.valid()) {
+                return bad(
+                    field,
+                    format!(
+                        "version: 1 to {BUILD_VERSION_MAX} of letters, digits, '.', '+', '-'; build_id: 1 to {BUILD_ID_MAX} of lowercase letters, digits, '-'"
+                    ),
+                );
+            }
         }
         Ok(())
     }
@@ -346,6 +415,11 @@ pub struct Desired {
     pub index: i64,
     /// The node's bots.
     pub bots: Vec<DesiredBot>,
+    /// The build the node's agent is to run, while a rollout upgrades it: an agent on another
+    /// build whose installed build (`--exe`) is this one executes it, keeping its bots running
+    /// (the new agent adopts them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade: Option<Build>,
 }
 
 /// A bot as its node sees it: the lifecycle state, why, and where it runs. The gateway keeps
@@ -394,6 +468,10 @@ pub struct NodeBotStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(test, ts(optional))]
     pub health_failures: Option<u32>,
+    /// The build the bot's trading instance runs (absent from bots before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
+    pub build: Option<Build>,
 }
 
 /// What called for a handover.

@@ -8,7 +8,7 @@ use ts_rs::TS;
 
 use crate::control::{Health, Role};
 use crate::fleet::{
-    BotAction, DesiredState, Handover, HandoverOutcome, HandoverTrigger, NodeBotStatus,
+    BotAction, Build, DesiredState, Handover, HandoverOutcome, HandoverTrigger, NodeBotStatus,
 };
 use crate::wire::{
     BotConfig, BotMetrics, BotStatus, BotType, Environment, HealthPolicy, Resources, StageLatency,
@@ -32,6 +32,7 @@ fn generated() -> String {
         HandoverOutcome::decl(),
         HandoverTrigger::decl(),
         Handover::decl(),
+        Build::decl(),
         NodeBotStatus::decl(),
         Role::decl(),
         Health::decl(),

@@ -51,15 +51,95 @@ pub(super) async fn follow(opts: AgentOptions, cache: PathBuf, tx: watch::Sender
     }
 }
 
+/// Heartbeats; registers again when the gateway forgot the node, or when the build installed at
+/// the agent's `--exe` changed (what a new bot instance, and an upgraded agent, would run).
 pub(super) async fn heartbeat(opts: AgentOptions) {
     let mut tick = tokio::time::interval(opts.heartbeat_interval);
+    let mut node = opts.node.clone();
+    let mut versions = std::collections::HashMap::new();
     loop {
         tick.tick().await;
-        if let Err(e) = opts.gateway.heartbeat(&opts.node.node_id).await
-            && e.is_unknown_node()
-            && let Err(e) = opts.gateway.register(&opts.node).await
-        {
+        let installed = installed_build_cached(&opts.exe, &mut versions).await;
+        let mut register = installed != node.installed;
+        node.installed = installed;
+        if !register && let Err(e) = opts.gateway.heartbeat(&node.node_id).await {
+            register = e.is_unknown_node();
+        }
+        if register && let Err(e) = opts.gateway.register(&node).await {
             tracing::warn!(error = %e, "re-registering");
         }
     }
+}
+
+/// The build installed at `exe`: its build id, and the version it prints (`exe --version`).
+pub async fn installed_build(exe: &Path) -> Option<sniperforge_protocol::fleet::Build> {
+    installed_build_cached(exe, &mut std::collections::HashMap::new()).await
+}
+
+/// [`installed_build`], asking the binary its version only for a build id not seen before.
+async fn installed_build_cached(
+    exe: &Path,
+    versions: &mut std::collections::HashMap<String, String>,
+) -> Option<sniperforge_protocol::fleet::Build> {
+    let build_id = sniperforge_host::build::build_id_of(exe).ok()?;
+    let version = match versions.get(&build_id) {
+        Some(v) => v.clone(),
+        None => {
+            let out = tokio::time::timeout(
+                Duration::from_secs(10),
+                tokio::process::Command::new(exe)
+                    .arg("--version")
+                    .stdin(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .kill_on_drop(true)
+                    .output(),
+            )
+            .await
+            .ok()?
+            .ok()?;
+            // `sniperforge 0.1.0`
+            let text = String::from_utf8_lossy(&out.stdout);
+            let version = text.split_whitespace().nth(1)?.to_string();
+            versions.insert(build_id.clone(), version.clone());
+            version
+        }
+    };
+    let build = sniperforge_protocol::fleet::Build { version, build_id };
+    build.valid().then_some(build)
+}
+
+/// Executes the installed build (`--exe`, with this process's arguments) when the desired state
+/// names it as the agent's build and this process runs another: the process stays (its pid, its
+/// children), its bots run on, and the new build adopts them from their records. Returns only
+/// when there is nothing to do or the exec failed (logged; the next desired state tries again).
+pub(super) fn upgrade_if_asked(opts: &AgentOptions, desired: &Desired) {
+    let Some(want) = &desired.upgrade else {
+        return;
+    };
+    // Only a `sniperforge agent` process executes itself: `exec` starts the whole command again
+    // with its arguments, which for anything else (a test harness, a bench) is not an agent.
+    if std::env::args_os().nth(1).as_deref() != Some(std::ffi::OsStr::new("agent")) {
+        tracing::warn!(to = %want, "asked to upgrade, but this process is not `sniperforge agent`: not upgrading");
+        return;
+    }
+    if want.build_id == sniperforge_host::build::this_build_id() {
+        return;
+    }
+    match sniperforge_host::build::build_id_of(&opts.exe) {
+        Ok(installed) if installed == want.build_id => {}
+        Ok(installed) => {
+            tracing::error!(want = %want, %installed, exe = %opts.exe.display(), "asked to upgrade to a build that is not the one installed: not upgrading");
+            return;
+        }
+        Err(e) => {
+            tracing::error!(exe = %opts.exe.display(), error = %e, "reading the installed build");
+            return;
+        }
+    }
+    tracing::warn!(to = %want, exe = %opts.exe.display(), "upgrading: executing the installed build (bots keep running)");
+    use std::os::unix::process::CommandExt as _;
+    let err = std::process::Command::new(&opts.exe)
+        .args(std::env::args_os().skip(1))
+        .exec();
+    tracing::error!(error = %err, exe = %opts.exe.display(), "executing the installed build");
 }

@@ -83,6 +83,7 @@ impl Agent {
             let mut status: NodeBotStatus;
             let mut metrics = Value::Null;
             let mut scraped_pid = None;
+            let mut build = None;
             match (&instance, status_json) {
                 (
                     Some(Instance {
@@ -98,6 +99,7 @@ impl Agent {
                     // What the bot publishes (a dashboard's market view) travels in its status.
                     status.outputs = Some(s.outputs).filter(|o| !o.is_null());
                     scraped_pid = s.pid;
+                    build = s.build.filter(sniperforge_protocol::fleet::Build::valid);
                     // Its control endpoint says it has started: past loading, a failed health
                     // check counts.
                     m.last_state = status.state.clone().unwrap_or_default();
@@ -201,6 +203,7 @@ impl Agent {
                 status = NodeBotStatus::state("error", Some(why.clone()));
             }
             status.backend = Some(self.backend.name().to_string());
+            status.build = build;
             status.handover = m.record.handover.clone();
             status.health_failures = (m.unhealthy > 0).then_some(m.unhealthy);
             if let (Some(held), None) = (m.held_version, &status.reason) {

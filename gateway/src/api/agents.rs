@@ -127,10 +127,24 @@ pub(super) async fn desired(
             config: config.map(|c| c.body),
         });
     }
+    // A rollout upgrading this node's agent names the build.
+    let upgrade = state
+        .store
+        .active_rollouts()
+        .await?
+        .into_iter()
+        .flat_map(|r| r.steps)
+        .find(|s| {
+            s.kind == crate::rollouts::StepKind::Agent
+                && s.node_id == q.node_id
+                && s.state == crate::rollouts::StepState::InProgress
+        })
+        .and_then(|s| s.to);
     Ok(axum::Json(Desired {
         node_id,
         index,
         bots,
+        upgrade,
     })
     .into_response())
 }
@@ -392,6 +406,16 @@ pub(super) fn check_report(r: &Report) -> Result<(), ApiError> {
             return Err(bad(
                 "bad_report",
                 format!("bots[{i}].metrics: must be an object"),
+            ));
+        }
+        if b.status.build.as_ref().is_some_and(|x| !x.valid()) {
+            return Err(bad(
+                "bad_report",
+                format!(
+                    "bots[{i}].status.build: version 1 to {} of letters, digits, '.', '+', '-'; build_id 1 to {} of lowercase letters, digits, '-'",
+                    sniperforge_protocol::fleet::BUILD_VERSION_MAX,
+                    sniperforge_protocol::fleet::BUILD_ID_MAX
+                ),
             ));
         }
         let sizes = [

@@ -586,6 +586,8 @@ pub enum TopicData {
     Bot(BotData),
     /// `node:<node_id>`.
     Node(NodeData),
+    /// `rollouts`: the latest rollouts with their progress per bot.
+    Rollouts(crate::api::RolloutList),
 }
 
 /// A topic's metrics, sent at once on subscription and then every second.

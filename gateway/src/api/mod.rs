@@ -26,6 +26,7 @@ mod auth;
 pub mod bodies;
 mod bots;
 mod observe;
+mod rollouts;
 
 use agents::*;
 use alerts::*;
@@ -33,6 +34,8 @@ use auth::*;
 use bodies::*;
 use bots::*;
 pub use observe::*;
+pub use rollouts::RolloutList;
+use rollouts::*;
 
 /// Merged latency: bot id → stage → histogram (ns from ingress).
 type LatencyByBot = std::collections::BTreeMap<
@@ -84,6 +87,8 @@ pub struct AppState {
     /// Each bot's last handover written to the audit trail (when it ended, unix ms): a report
     /// carries a bot's last handover every time, the trail gets it once.
     handovers_audited: Arc<std::sync::Mutex<std::collections::HashMap<String, i64>>>,
+    /// Held by the rollout driver's tick and by operators' rollout actions.
+    pub(crate) rollouts_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Desired-state queries one node may have waiting (an agent holds one).
@@ -327,6 +332,7 @@ impl AppState {
             streams: Arc::new(tokio::sync::Semaphore::new(STREAMS_MAX)),
             recent_p99: Arc::default(),
             handovers_audited: Arc::default(),
+            rollouts_lock: Arc::default(),
         })
     }
 
@@ -443,6 +449,11 @@ impl AppState {
 
     /// Records that desired state changed: agents blocked on an older index wake up.
     async fn changed(&self) -> Result<(), ApiError> {
+        Ok(self.bump_index().await?)
+    }
+
+    /// Bumps the desired-state index: agents' blocking queries answer with the new state.
+    pub(crate) async fn bump_index(&self) -> Result<(), crate::StoreError> {
         let next = self.store.bump_desired_index().await?;
         self.index.send_replace(next);
         Ok(())
@@ -789,6 +800,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/alerts/evaluate", post(evaluate_alerts))
         .route("/api/v1/bots/{bot_id}/{action}", post(bot_action))
         .route("/api/v1/nodes", get(nodes))
+        .route("/api/v1/rollouts", get(list_rollouts).post(create_rollout))
+        .route("/api/v1/rollouts/{rollout_id}", get(get_rollout))
+        .route("/api/v1/rollouts/{rollout_id}/pause", post(pause_rollout))
+        .route("/api/v1/rollouts/{rollout_id}/resume", post(resume_rollout))
+        .route("/api/v1/rollouts/{rollout_id}/abort", post(abort_rollout))
         .route("/api/v1/agent/register", post(register))
         .route("/api/v1/agent/heartbeat", post(heartbeat))
         .route("/api/v1/agent/desired", get(desired))

@@ -15,6 +15,7 @@ mod auth;
 mod bots;
 mod latency;
 mod nodes;
+mod rollouts;
 
 /// A store failure, with what was being done.
 #[derive(Debug, thiserror::Error)]
@@ -181,6 +182,10 @@ pub struct NodeRow {
     pub registered_at: i64,
     /// Last heartbeat, unix ms.
     pub last_heartbeat: i64,
+    /// The build its agent runs (`null` for agents before it).
+    pub agent: Option<sniperforge_protocol::fleet::Build>,
+    /// The build installed where its agent starts bots from (`null` for agents before it).
+    pub installed: Option<sniperforge_protocol::fleet::Build>,
 }
 
 /// An alert, active or resolved.

@@ -2,6 +2,16 @@
 
 use super::*;
 
+/// A build column (JSON, NULL for agents before it; a row it cannot read reads as none).
+fn build_column(
+    r: &sqlx::any::AnyRow,
+    column: &'static str,
+) -> Result<Option<sniperforge_protocol::fleet::Build>, StoreError> {
+    Ok(r.try_get::<Option<String>, _>(column)
+        .map_err(db(format!("reading node column {column}")))?
+        .and_then(|t| serde_json::from_str(&t).ok()))
+}
+
 impl Store {
     /// Registers (or re-registers) a node.
     pub async fn register_node(&self, node: &NodeInfo) -> Result<(), StoreError> {
@@ -17,7 +27,10 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(db(format!("replacing node {}", node.node_id)))?;
-        sqlx::query("INSERT INTO nodes (node_id, hostname, cores, isolated_cores, memory_mb, backend, registered_at, last_heartbeat) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)")
+        let build = |b: &Option<sniperforge_protocol::fleet::Build>| {
+            b.as_ref().and_then(|b| serde_json::to_string(b).ok())
+        };
+        sqlx::query("INSERT INTO nodes (node_id, hostname, cores, isolated_cores, memory_mb, backend, registered_at, last_heartbeat, agent_build, installed_build) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9)")
             .bind(node.node_id.as_str())
             .bind(&node.hostname)
             .bind(node.cores as i64)
@@ -25,6 +38,8 @@ impl Store {
             .bind(node.memory_mb as i64)
             .bind(&node.backend)
             .bind(now)
+            .bind(build(&node.agent))
+            .bind(build(&node.installed))
             .execute(&mut *tx)
             .await
             .map_err(db(format!("registering node {}", node.node_id)))?;
@@ -46,7 +61,7 @@ impl Store {
 
     /// Every node with its last heartbeat.
     pub async fn nodes(&self) -> Result<Vec<NodeRow>, StoreError> {
-        let rows = sqlx::query("SELECT node_id, hostname, cores, isolated_cores, memory_mb, backend, registered_at, last_heartbeat FROM nodes ORDER BY node_id")
+        let rows = sqlx::query("SELECT node_id, hostname, cores, isolated_cores, memory_mb, backend, registered_at, last_heartbeat, agent_build, installed_build FROM nodes ORDER BY node_id")
             .fetch_all(&self.pool)
             .await
             .map_err(db("listing nodes"))?;
@@ -66,6 +81,8 @@ impl Store {
                     backend: r.try_get("backend").map_err(col("backend"))?,
                     registered_at: r.try_get("registered_at").map_err(col("registered_at"))?,
                     last_heartbeat: r.try_get("last_heartbeat").map_err(col("last_heartbeat"))?,
+                    agent: build_column(r, "agent_build")?,
+                    installed: build_column(r, "installed_build")?,
                 })
             })
             .collect()

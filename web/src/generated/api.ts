@@ -172,6 +172,14 @@ export type BotWithConfig = {
   config: (ConfigVersion | null)
 }
 
+/** A build of SniperForge: the workspace version and the executable's build id (the GNU build id its linker wrote, hex; `file-<size>-<mtime>` for a file without one). */
+export type Build = {
+  /** Build id (lowercase letters, digits, `-`). */
+  build_id: string
+  /** Version, e.g. `0.1.0` (letters, digits, `.`, `+`, `-`). */
+  version: string
+}
+
 /** `POST /api/v1/configs` and `PUT /api/v1/bots/{bot_id}`: a configuration. */
 export type ConfigBody = {
   /** The configuration. */
@@ -595,6 +603,8 @@ export type Desired = {
   index: number
   /** Node id. */
   node_id: NodeId
+  /** The build the node's agent is to run, while a rollout upgrades it: an agent on another build whose installed build (`--exe`) is this one executes it, keeping its bots running (the new agent adopts them). */
+  upgrade?: (Build | null)
 }
 
 /** One bot the gateway wants on a node. */
@@ -824,6 +834,18 @@ export type NameRole = {
   role: Role
 }
 
+/** `POST /api/v1/rollouts`. */
+export type NewRollout = {
+  /** Bots of one node restarted at once (1 to 64; default 1). */
+  max_unavailable?: number
+  /** Whether the first failed step pauses the rollout (default true); otherwise it goes on. */
+  pause_on_failure?: boolean
+  /** `fleet` (the default), `node:<id>`, `type:<bot_type>` or `env:<environment>`. */
+  scope?: string
+  /** `restart` (a warm handover of every bot in scope), or a version (each node must have it installed; bots already on the node's installed build are skipped). */
+  target: string
+}
+
 /** `POST /api/v1/auth/tokens`: an `agent` token names its node, no other does. */
 export type NewToken = {
   /** 1-64 characters of `A-Z a-z 0-9 - _ . @`. */
@@ -846,6 +868,8 @@ export type NodeAck = {
 export type NodeBotStatus = {
   /** The node's supervisor backend. */
   backend?: (string | null)
+  /** The build the bot's trading instance runs (absent from bots before it). */
+  build?: (Build | null)
   /** The configuration version the node runs. */
   config_version?: (number | null)
   /** The bot's control port on the node's loopback. */
@@ -881,12 +905,16 @@ export type NodeId = string
 
 /** `POST /api/v1/agent/register`: what an agent says about its node. */
 export type NodeInfo = {
+  /** The build the agent runs (absent from agents before it). */
+  agent?: (Build | null)
   /** Supervisor backend: systemd, nomad or process. */
   backend: "systemd" | "nomad" | "process"
   /** CPU cores. */
   cores: number
   /** Host name (at most [`HOSTNAME_MAX`] characters, no control, bidi or zero-width ones). */
   hostname: string
+  /** The build installed where the agent starts bots from (`--exe`): what a new instance runs, and what an agent that upgrades itself becomes. */
+  installed?: (Build | null)
   /** Cores isolated for bots (from `/sys/devices/system/cpu/isolated`): at most [`MAX_CPU`](crate::cpus::MAX_CPU) of them, each below it. */
   isolated_cores?: number[]
   /** Memory, MiB (at most [`MEMORY_MB_MAX`]). */
@@ -909,12 +937,16 @@ export type NodeRef = {
 
 /** A node as registered, with its last heartbeat. */
 export type NodeRow = {
+  /** The build its agent runs (`null` for agents before it). */
+  agent: (Build | null)
   /** Supervisor backend. */
   backend: string
   /** CPU cores. */
   cores: number
   /** Host name. */
   hostname: string
+  /** The build installed where its agent starts bots from (`null` for agents before it). */
+  installed: (Build | null)
   /** Cores isolated for bots. */
   isolated_cores: number[]
   /** Last heartbeat, unix ms. */
@@ -998,6 +1030,67 @@ export type Role = ("agent" | "viewer" | "operator" | "admin")
 export type RollbackQuery = {
   /** A configuration version (from 1). */
   version: number
+}
+
+/** A rollout and its steps. */
+export type Rollout = {
+  /** Started, unix ms. */
+  created_at: number
+  /** Who started it. */
+  created_by: string
+  /** Bots of one node restarted at once. */
+  max_unavailable: number
+  /** Whether the first failed step pauses it. */
+  pause_on_failure: boolean
+  /** Why it paused or failed. */
+  reason?: (string | null)
+  /** Id. */
+  rollout_id: string
+  /** `fleet`, `node:<id>`, `type:<bot_type>` or `env:<environment>`. */
+  scope: string
+  /** Where it is. */
+  state: RolloutState
+  /** One per bot, in the order they are walked. */
+  steps: RolloutStep[]
+  /** `restart`, or the version every bot in scope ends up running. */
+  target: string
+  /** Last changed, unix ms. */
+  updated_at: number
+}
+
+/** `GET /api/v1/rollouts`. */
+export type RolloutList = {
+  /** The latest rollouts, newest first (at most 50). */
+  rollouts: Rollout[]
+}
+
+/** Where a rollout is. */
+export type RolloutState = ("running" | "paused" | "aborted" | "completed" | "failed")
+
+/** One step: a bot, or a node's agent. */
+export type RolloutStep = {
+  /** The bot (empty for the agent's step). */
+  bot_id: string
+  /** When it ended, unix ms. */
+  finished_at?: (number | null)
+  /** The build the bot ran before. */
+  from?: (Build | null)
+  /** When its last handover before the step ended (its node's clock, unix ms): a handover reported with another time is the step's, whatever the skew between the clocks. */
+  from_handover_at?: (number | null)
+  /** Its process before (to see a restart that reports no handover: `--cold-restarts`). */
+  from_pid?: (number | null)
+  /** A bot or the node's agent. */
+  kind: StepKind
+  /** What happened, in words. */
+  message?: (string | null)
+  /** The node. */
+  node_id: string
+  /** When its restart was requested, unix ms. */
+  started_at?: (number | null)
+  /** Where it is. */
+  state: StepState
+  /** The build it runs after. */
+  to?: (Build | null)
 }
 
 /** A rule as the API takes it. Unknown fields are refused by [`RuleKind`], which receives every field but these. */
@@ -1111,6 +1204,12 @@ export type StageSeries = {
   total: Percentiles
 }
 
+/** What a step replaces. */
+export type StepKind = ("bot" | "agent")
+
+/** Where one bot's step is. */
+export type StepState = ("pending" | "in_progress" | "done" | "failed" | "skipped")
+
 /** What a client sends on either stream: topics to add and to drop (`fleet`, `bot:<bot_id>`, `node:<node_id>`; at most 64 held). */
 export type StreamCommand = {
   /** Topics to add. */
@@ -1174,7 +1273,7 @@ export type TokensRevoked = {
 }
 
 /** A topic's data. */
-export type TopicData = (FleetData | BotData | NodeData)
+export type TopicData = (FleetData | BotData | NodeData | RolloutList)
 
 /** A topic's metrics, sent at once on subscription and then every second. */
 export type TopicMessage = {
@@ -1421,6 +1520,42 @@ export interface Routes {
     query: Record<string, never>
     body: never
     answer: Record<string, unknown>
+  }
+  'GET /api/v1/rollouts': {
+    params: Record<string, never>
+    query: Record<string, never>
+    body: never
+    answer: RolloutList
+  }
+  'POST /api/v1/rollouts': {
+    params: Record<string, never>
+    query: Record<string, never>
+    body: NewRollout
+    answer: Rollout
+  }
+  'GET /api/v1/rollouts/{rollout_id}': {
+    params: { rollout_id: string }
+    query: Record<string, never>
+    body: never
+    answer: Rollout
+  }
+  'POST /api/v1/rollouts/{rollout_id}/abort': {
+    params: { rollout_id: string }
+    query: Record<string, never>
+    body: never
+    answer: Rollout
+  }
+  'POST /api/v1/rollouts/{rollout_id}/pause': {
+    params: { rollout_id: string }
+    query: Record<string, never>
+    body: never
+    answer: Rollout
+  }
+  'POST /api/v1/rollouts/{rollout_id}/resume': {
+    params: { rollout_id: string }
+    query: Record<string, never>
+    body: never
+    answer: Rollout
   }
   'GET /api/v1/system/audit': {
     params: Record<string, never>

@@ -150,6 +150,16 @@ drain_ns?: number,
  */
 pid?: number, };
 
+export type Build = { 
+/**
+ * Version, e.g. `0.1.0` (letters, digits, `.`, `+`, `-`).
+ */
+version: string, 
+/**
+ * Build id (lowercase letters, digits, `-`).
+ */
+build_id: string, };
+
 export type NodeBotStatus = { 
 /**
  * `starting`, `running`, `paused`, `stopping`, `stopped` or `error`.
@@ -190,7 +200,11 @@ handover?: Handover,
 /**
  * Health checks (`/health`) failed in a row, when any have.
  */
-health_failures?: number, };
+health_failures?: number, 
+/**
+ * The build the bot's trading instance runs (absent from bots before it).
+ */
+build?: Build, };
 
 export type Role = "starting" | "standby" | "trading" | "draining" | "released";
 

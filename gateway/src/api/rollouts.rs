@@ -1,0 +1,145 @@
+//! `POST /api/v1/rollouts`, `GET /api/v1/rollouts[/{rollout_id}]` and
+//! `POST /api/v1/rollouts/{rollout_id}/{pause,resume,abort}` (the driver is
+//! [`crate::rollouts`]).
+
+use super::*;
+use crate::rollouts::{NewRollout, Rollout, RolloutState, plan};
+
+/// `GET /api/v1/rollouts`.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct RolloutList {
+    /// The latest rollouts, newest first (at most 50).
+    pub rollouts: Vec<Rollout>,
+}
+
+pub(super) async fn create_rollout(
+    State(state): State<Arc<AppState>>,
+    ext: axum::http::Extensions,
+    body: String,
+) -> ApiResult {
+    let new: NewRollout = parse_body(&body)?;
+    let scope = new.check().map_err(|(field, why)| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            format!("{field}: {why}"),
+        )
+        .details(json!({"field": field}))
+    })?;
+    let _guard = state.rollouts_lock.lock().await;
+    if let Some(active) = state.store.active_rollouts().await?.first() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "rollout_active",
+            format!(
+                "rollout {} is {}: abort it or let it finish first",
+                active.rollout_id,
+                active.state.as_str()
+            ),
+        )
+        .details(json!({"rollout_id": active.rollout_id})));
+    }
+    let mut bots = Vec::new();
+    for b in state.store.bots().await? {
+        let env = state
+            .store
+            .config(&b.bot_id, None)
+            .await?
+            .and_then(|c| c.body["environment"].as_str().map(str::to_string));
+        bots.push((b, env));
+    }
+    let steps = plan(&new.target, &scope, &bots)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_field", e))?;
+    let now = state.store.now_ms();
+    let rollout = Rollout {
+        rollout_id: format!("r-{now}-{}", &crate::store::new_token()[..6]),
+        target: new.target,
+        scope: new.scope,
+        max_unavailable: new.max_unavailable,
+        pause_on_failure: new.pause_on_failure,
+        state: RolloutState::Running,
+        reason: None,
+        created_by: caller(&ext).name,
+        created_at: now,
+        updated_at: now,
+        steps,
+    };
+    state.store.save_rollout(&rollout).await?;
+    state
+        .store
+        .audit(
+            &rollout.created_by,
+            "rollout.create",
+            &rollout.rollout_id,
+            &json!({"target": rollout.target, "scope": rollout.scope, "bots": rollout.steps.len(),
+                "max_unavailable": rollout.max_unavailable, "pause_on_failure": rollout.pause_on_failure}),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, axum::Json(rollout)).into_response())
+}
+
+pub(super) async fn list_rollouts(State(state): State<Arc<AppState>>) -> ApiResult {
+    Ok(axum::Json(RolloutList {
+        rollouts: state.store.rollouts().await?,
+    })
+    .into_response())
+}
+
+pub(super) async fn get_rollout(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let rollout = state
+        .store
+        .rollout(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("rollout {id}")))?;
+    Ok(axum::Json(rollout).into_response())
+}
+
+async fn act(state: &AppState, ext: &axum::http::Extensions, id: &str, action: &str) -> ApiResult {
+    let _guard = state.rollouts_lock.lock().await;
+    let mut rollout = state
+        .store
+        .rollout(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("rollout {id}")))?;
+    rollout
+        .act(action, state.store.now_ms())
+        .map_err(|e| ApiError::new(StatusCode::CONFLICT, "illegal_transition", e))?;
+    state.store.save_rollout(&rollout).await?;
+    state
+        .store
+        .audit(
+            &caller(ext).name,
+            &format!("rollout.{action}"),
+            id,
+            &json!({"state": rollout.state}),
+        )
+        .await?;
+    Ok(axum::Json(rollout).into_response())
+}
+
+pub(super) async fn pause_rollout(
+    State(state): State<Arc<AppState>>,
+    ext: axum::http::Extensions,
+    Path(id): Path<String>,
+) -> ApiResult {
+    act(&state, &ext, &id, "pause").await
+}
+
+pub(super) async fn resume_rollout(
+    State(state): State<Arc<AppState>>,
+    ext: axum::http::Extensions,
+    Path(id): Path<String>,
+) -> ApiResult {
+    act(&state, &ext, &id, "resume").await
+}
+
+pub(super) async fn abort_rollout(
+    State(state): State<Arc<AppState>>,
+    ext: axum::http::Extensions,
+    Path(id): Path<String>,
+) -> ApiResult {
+    act(&state, &ext, &id, "abort").await
+}
