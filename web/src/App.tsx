@@ -9,6 +9,7 @@ import { BotEditor } from './pages/BotEditor'
 import { Fleet } from './pages/Fleet'
 import { Login } from './pages/Login'
 import { Market } from './pages/Market'
+import { Rollouts } from './pages/Rollouts'
 
 export function App() {
   const route = useRoute()
@@ -37,6 +38,7 @@ export function App() {
   else if (page === 'bots' && id) body = <BotDetail key={id} id={id} role={me.role} />
   else if (page === 'market') body = <Market />
   else if (page === 'alerts') body = <Alerts role={me.role} />
+  else if (page === 'rollouts') body = <Rollouts role={me.role} />
   else body = <Fleet role={me.role} />
   return (
     <>
@@ -50,6 +52,9 @@ export function App() {
         </a>
         <a href="#/alerts" className={page === 'alerts' ? 'active' : ''}>
           Alerts
+        </a>
+        <a href="#/rollouts" className={page === 'rollouts' ? 'active' : ''}>
+          Rollouts
         </a>
         <span className="grow" />
         {can(me.role, 'admin') && (

@@ -8,6 +8,7 @@ import type {
   NodeData,
   Percentiles,
   Role as GeneratedRole,
+  RolloutList,
   Routes,
   StreamError,
   TopicData,
@@ -183,9 +184,10 @@ export type TopicOf<Topic extends string, Data extends TopicData> = Omit<TopicMe
 export type FleetMessage = TopicOf<'fleet', FleetData>
 export type BotMessage = TopicOf<`bot:${string}`, BotData>
 export type NodeMessage = TopicOf<`node:${string}`, NodeData>
+export type RolloutsMessage = TopicOf<'rollouts', RolloutList>
 
 /** What `/api/v1/ws/metrics` sends: the generated `MetricsMessage`, topics narrowed. */
-export type MetricsMessage = FleetMessage | BotMessage | NodeMessage | StreamError
+export type MetricsMessage = FleetMessage | BotMessage | NodeMessage | RolloutsMessage | StreamError
 
 /** What `/api/v1/ws/logs` sends: each log line of a subscribed bot or node, or an error. */
 export type LogMessage = GeneratedLogMessage
@@ -201,6 +203,11 @@ export type StreamKind = keyof StreamMessages
 /** Whether `m` is the `fleet` topic's metrics. */
 export function isFleetMessage(m: MetricsMessage): m is FleetMessage {
   return 'topic' in m && m.topic === 'fleet'
+}
+
+/** Whether `m` is the `rollouts` topic's list. */
+export function isRolloutsMessage(m: MetricsMessage): m is RolloutsMessage {
+  return 'topic' in m && m.topic === 'rollouts'
 }
 
 /** Whether `m` is a bot topic's metrics: bot `id`'s, or every bot's without `id`. */

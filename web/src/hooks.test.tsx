@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { act, cleanup, renderHook, waitFor } from '@testing-library/react'
 import { useApi, useStream } from './hooks'
 import type { MetricsMessage } from './api'
+import { FakeSocket } from './fakeSocket'
 
 afterEach(cleanup)
 
@@ -77,26 +78,6 @@ describe('useApi', () => {
     expect(result.current).toMatchObject({ data: { nodes: [] }, error: '' })
   })
 })
-
-/** A WebSocket stand-in: records what is sent and lets the test deliver messages. */
-class FakeSocket {
-  static all: FakeSocket[] = []
-  onopen: (() => void) | null = null
-  onmessage: ((ev: { data: string }) => void) | null = null
-  onclose: (() => void) | null = null
-  sent: string[] = []
-  closed = false
-  constructor(public url: string) {
-    FakeSocket.all.push(this)
-  }
-  send(s: string) {
-    this.sent.push(s)
-  }
-  close() {
-    this.closed = true
-    this.onclose?.()
-  }
-}
 
 describe('useStream', () => {
   beforeEach(() => {

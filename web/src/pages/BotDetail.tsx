@@ -4,9 +4,10 @@ import { Chart } from '../components/Chart'
 import { ConfirmButton } from '../components/Confirm'
 import { Table, type Column } from '../components/Table'
 import { canonical, diffLines } from '../diff'
-import type { ConfigVersion, LatencyPoint, LogLine, Percentiles } from '../generated/api'
+import type { ConfigVersion, LatencyPoint, LogLine, NodeBotStatus, Percentiles } from '../generated/api'
 import { ACTIONS_FROM, type BotAction, type BotMetrics } from '../generated/protocol'
 import { useApi, useStream } from '../hooks'
+import { fmtBuild } from './Rollouts'
 import { outputsOf } from '../outputs'
 import { go } from '../router'
 import { statusClass } from './Fleet'
@@ -104,6 +105,7 @@ export function BotDetail({ id, role }: { id: string; role: Role }) {
         </div>
       )}
       {notice && <div className="notice">{notice}</div>}
+      <HandoverLine status={reported?.status} />
       {outputs.portfolio && <PortfolioPanel book={outputs.portfolio} />}
       {outputs.ml && <MlPanel ml={outputs.ml} />}
       {outputs.cross_chain && <CrossChainPanel cc={outputs.cross_chain} />}
@@ -315,5 +317,29 @@ function LogTail({ id }: { id: string }) {
         ))}
       </pre>
     </section>
+  )
+}
+
+/** The bot's build, its last warm handover and failed health checks, as its agent reports them. */
+function HandoverLine({ status }: { status: NodeBotStatus | null | undefined }) {
+  if (!status) return null
+  const h = status.handover
+  return (
+    <div className="row muted" data-testid="handover">
+      <span>build {fmtBuild(status.build)}</span>
+      {h && (
+        <span>
+          last handover ({h.trigger}, {new Date(h.at_ms).toLocaleString()}):{' '}
+          <span className={`pill ${h.outcome === 'completed' ? 'ok' : 'bad'}`}>{h.outcome}</span> {h.cause}
+          {h.reason && <> · {h.reason}</>}
+          {typeof h.gap_ns === 'number' && <> · gap {fmtNs(h.gap_ns)}</>}
+        </span>
+      )}
+      {!!status.health_failures && (
+        <span className="pill bad" data-testid="health-failures">
+          {status.health_failures} failed health check(s)
+        </span>
+      )}
+    </div>
   )
 }

@@ -4,6 +4,7 @@ import { Table, type Column } from '../components/Table'
 import type { NodeRow, Percentiles } from '../generated/api'
 import { useApi, useStream } from '../hooks'
 import { go } from '../router'
+import { fmtBuild } from './Rollouts'
 
 /** The stage shown in the table: the decision (the engine's hot path), else the last one. */
 function decisionStage(l: StageLatency): Percentiles | null {
@@ -57,6 +58,20 @@ export function Fleet({ role }: { role: Role }) {
       cell: (n) => (Array.isArray(n.isolated_cores) && n.isolated_cores.length ? n.isolated_cores.join(',') : '—'),
     },
     { header: 'Memory', className: 'num', cell: (n) => `${n.memory_mb} MB` },
+    {
+      header: 'Agent build',
+      cell: (n) => (
+        <>
+          {fmtBuild(n.agent)}
+          {n.installed && n.agent && n.installed.build_id !== n.agent.build_id && (
+            <span className="pill warn" title="installed at its --exe; a rollout to its version upgrades the agent">
+              {' '}
+              installed {fmtBuild(n.installed)}
+            </span>
+          )}
+        </>
+      ),
+    },
     {
       header: 'Last heartbeat',
       cell: (n) => (
