@@ -96,7 +96,7 @@ job "sniperforge-bot" {
     health_check      = "checks"
     min_healthy_time  = "3s"
     healthy_deadline  = "${var.healthy_deadline_s}s"
-    progress_deadline = "${var.healthy_deadline_s + 60}s"
+        progress_deadline = "0s"
     auto_revert       = true
   }
 
@@ -122,14 +122,26 @@ job "sniperforge-bot" {
       port     = "control"
       address  = "127.0.0.1"
 
+            # Ready: market loaded, feed fresh; a new version is promoted once it passes.
       check {
+        name     = "ready"
         type     = "http"
         path     = "/health"
         interval = "1s"
         timeout  = "1s"
+      }
 
-        # Three failed checks in a row (a hung bot) restart the task; a start has the healthy
-        # deadline to load first.
+      # Alive: the process answers and its strategy loop runs. Three failures in a row (a hung
+      # bot, a wedged strategy thread) restart the task; a start has the healthy deadline to
+      # load first. A stale feed fails only the ready check: restarting every bot would not
+      # mend it.
+      check {
+        name     = "live"
+        type     = "http"
+        path     = "/live"
+        interval = "1s"
+        timeout  = "1s"
+
         check_restart {
           limit           = 3
           grace           = "${var.healthy_deadline_s}s"

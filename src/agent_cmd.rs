@@ -232,7 +232,7 @@ pub fn run(a: AgentArgs) -> ExitCode {
         let opts = AgentOptions {
             gateway,
             node: NodeInfo {
-                installed: installed_build(&exe).await,
+                installed: installed_build(&exe, bot_user.as_ref()).await,
                 ..local_node(node_id, backend.name())
             },
             data_dir,

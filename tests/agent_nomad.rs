@@ -121,24 +121,29 @@ fn assert_matches_hcl(job: &Value, vars: &Value) {
     assert_eq!(svc["Provider"], g["service"]["provider"]);
     assert_eq!(svc["PortLabel"], g["service"]["port"]);
     assert_eq!(svc["Address"], g["service"]["address"]);
-    let check = &g["service"]["check"];
-    assert_eq!(svc["Checks"][0]["Type"], check["type"]);
-    assert_eq!(svc["Checks"][0]["Path"], check["path"]);
-    assert_eq!(
-        svc["Checks"][0]["Interval"],
-        duration_ns(&check["interval"])
-    );
-    assert_eq!(svc["Checks"][0]["Timeout"], duration_ns(&check["timeout"]));
-    let restart = &svc["Checks"][0]["CheckRestart"];
-    assert_eq!(restart["Limit"], check["check_restart"]["limit"]);
-    assert_eq!(
-        restart["Grace"],
-        duration_ns(&check["check_restart"]["grace"])
-    );
-    assert_eq!(
-        restart["IgnoreWarnings"],
-        check["check_restart"]["ignore_warnings"]
-    );
+    // Two checks: ready (/health, no restart) and live (/live, check_restart).
+    let checks = g["service"]["check"].as_array().expect("two check blocks");
+    assert_eq!(checks.len(), 2);
+    assert_eq!(svc["Checks"].as_array().map(Vec::len), Some(2));
+    for (i, check) in checks.iter().enumerate() {
+        let c = &svc["Checks"][i];
+        assert_eq!(c["Name"], check["name"]);
+        assert_eq!(c["Type"], check["type"]);
+        assert_eq!(c["Path"], check["path"]);
+        assert_eq!(c["Interval"], duration_ns(&check["interval"]));
+        assert_eq!(c["Timeout"], duration_ns(&check["timeout"]));
+        match check.get("check_restart") {
+            None => assert!(c.get("CheckRestart").is_none(), "{c}"),
+            Some(r) => {
+                assert_eq!(c["CheckRestart"]["Limit"], r["limit"]);
+                assert_eq!(c["CheckRestart"]["Grace"], duration_ns(&r["grace"]));
+                assert_eq!(c["CheckRestart"]["IgnoreWarnings"], r["ignore_warnings"]);
+            }
+        }
+    }
+    assert_eq!(checks[0]["path"], "/health");
+    assert_eq!(checks[1]["path"], "/live");
+    assert!(checks[0].get("check_restart").is_none());
     let t = &g["task"]["bot"];
     let task = &tg["Tasks"][0];
     assert_eq!(task["Name"], "bot");

@@ -242,6 +242,10 @@ fn the_daily_loss_limit_stops_trading_across_restarts() {
     let (code, body) = http(&bot, "GET", "/health", "");
     assert_eq!(code, 503);
     assert!(body.contains("daily loss limit"), "{body}");
+    // Not ready, yet alive: a supervisor's restart would not mend a loss limit (`/live` needs
+    // no secret, as `/health`).
+    let (code, body) = common::http(&bot.addr, "GET", "/live", None, "");
+    assert_eq!((code, body.as_str()), (200, r#"{"live":true}"#));
     // An errored bot does not resume: illegal transition.
     let (code, body) = http(&bot, "POST", "/resume", "");
     assert_eq!(code, 409, "{body}");

@@ -206,6 +206,40 @@ fn a_rollout_over_two_agents_stops_at_the_first_failure() {
     ] {
         assert!(audit.contains(action), "{action} in the audit trail");
     }
+    // A paused bot is restarted but stays paused (a rollout never resumes nor starts a bot).
+    gw.ok("POST", "/api/v1/bots/b-1/pause", &Value::Null);
+    let r = gw.ok(
+        "POST",
+        "/api/v1/rollouts",
+        &json!({"target": "restart", "scope": "node:n2"}),
+    );
+    let id4 = r["rollout_id"].as_str().unwrap().to_string();
+    rollout_until(&gw, &id4, "completed", |r| r["state"] == "completed");
+    let bot_b = gw.ok("GET", "/api/v1/bots/b-1", &Value::Null);
+    assert_eq!(bot_b["bot"]["desired_state"], "paused", "{bot_b}");
+    until(&gw, "b-1", "paused after its handover", |s| {
+        s["state"] == "paused"
+    });
+    // An unknown node is refused.
+    let (status, _) = gw.call(
+        "POST",
+        "/api/v1/rollouts",
+        &json!({"target": "restart", "scope": "node:nowhere"}),
+    );
+    assert_eq!(status, 400);
+    // The emergency stop aborts the rollout under way (paused at n1 again) before stopping.
+    let r = gw.ok("POST", "/api/v1/rollouts", &json!({"target": "restart"}));
+    let id5 = r["rollout_id"].as_str().unwrap().to_string();
+    rollout_until(&gw, &id5, "paused at n1", |r| r["state"] == "paused");
+    gw.ok("POST", "/api/v1/system/emergency-stop", &Value::Null);
+    let r = gw.ok("GET", &format!("/api/v1/rollouts/{id5}"), &Value::Null);
+    assert_eq!(r["state"], "aborted", "{r}");
+    assert_eq!(r["reason"], "aborted by the emergency stop", "{r}");
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    for id in ["a-1", "b-1"] {
+        let b = gw.ok("GET", &format!("/api/v1/bots/{id}"), &Value::Null);
+        assert_eq!(b["bot"]["desired_state"], "stopped", "{b}");
+    }
     a1.terminate(std::time::Duration::from_secs(10));
     a2.terminate(std::time::Duration::from_secs(10));
 }

@@ -26,7 +26,9 @@ use crate::http::Endpoint;
 
 mod deploy;
 mod follow;
+mod node;
 pub use follow::installed_build;
+pub use node::{local_node, parse_cpu_list};
 mod handover;
 mod health;
 mod report;
@@ -456,7 +458,11 @@ impl Agent {
 
     async fn launch(&mut self, d: &DesiredBot) -> Result<(), String> {
         let valid = self.validate(d)?;
-        let port = free_port().map_err(|e| format!("no free control port: {e}"))?;
+        // Where the supervisor picks the port (Nomad's dynamic ports), none until it has.
+        let port = match self.backend.control_port(d.bot_id.as_str()) {
+            Some(port) => port,
+            None => free_port().map_err(|e| format!("no free control port: {e}"))?,
+        };
         let spec = self.spec_for(&valid.config, port);
         if spec.control_secret.is_empty() {
             return Err("no randomness for the bot's control secret (/dev/urandom)".into());
@@ -558,25 +564,44 @@ impl Agent {
             // Cold where the backend runs one instance at a time, and where the change turns
             // live trading off: that one must not wait for a new instance's health (a rollback
             // would keep the live one trading).
+            let live_off = old.as_ref().is_some_and(|o| o.params.live()) && !valid.params.live();
+            let previous = m.record.spec.clone();
             m.record.spec = next;
-            self.backend
-                .restart(&m.record.spec)
-                .await
-                .map_err(|e| e.to_string())?;
-            if !self.backend.side_by_side() {
+            if live_off && !self.backend.side_by_side() {
+                // A scheduler's canary would leave the live allocation trading until promoted,
+                // and for good if reverted: stopped first, then started anew.
+                let unit = m.record.spec.unit_key();
+                self.backend.stop(&unit).await.map_err(|e| e.to_string())?;
+                self.backend
+                    .start(&m.record.spec)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            } else {
+                self.backend
+                    .restart(&m.record.spec)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            if !self.backend.side_by_side() && !live_off {
                 let cause = format!(
                     "configuration version {} changes {}",
                     d.config_version,
                     cold.join(", ")
                 );
-                let (trigger, old) = (HandoverTrigger::Config, m.record.config_version);
-                m.deploying = Some(deploy::Deploying::new(
-                    trigger,
-                    cause,
-                    old_text,
-                    old,
-                    d.config_version,
-                ));
+                // Only a configuration that parses is put back should the deployment fail.
+                let text = old_text.filter(|_| old.is_some());
+                let running = m.record.config_version;
+                let health = old.as_ref().map(|o| o.config.health);
+                m.deploying = Some(
+                    deploy::Deploying::new(
+                        HandoverTrigger::Config,
+                        cause,
+                        text,
+                        running,
+                        d.config_version,
+                    )
+                    .restoring(previous, health),
+                );
             }
             tracing::info!(bot_id = %d.bot_id, version = d.config_version, restart_for = ?cold, "configuration applied by restart");
         } else {
@@ -601,7 +626,7 @@ impl Agent {
                 };
                 // The running instance's file again (what it re-reads on SIGHUP or a
                 // supervisor's restart), and this version is not tried again by itself.
-                if let Some(text) = &old_text {
+                if let (Some(text), Some(_)) = (&old_text, &old) {
                     let spec = &m.record.spec;
                     write_atomic(&spec.config_path, text.as_bytes(), spec.user.as_ref())
                         .map_err(|e| format!("restoring {}: {e}", spec.config_path.display()))?;
@@ -681,8 +706,11 @@ impl Agent {
                 }
                 Some(m) => {
                     let mut r = Ok(());
+                    // A scheduler's deployment under way: the next change waits for its
+                    // outcome (a revert puts the running version's file back).
                     if d.config_version != m.record.config_version
                         && m.held_version != Some(d.config_version)
+                        && m.deploying.is_none()
                     {
                         r = self.apply_config(d).await;
                     }
@@ -720,7 +748,7 @@ impl Agent {
         };
         m.record.desired_state = d.desired_state;
         let records = self.opts.data_dir.join("agent").join("bots");
-        if d.restarts > m.record.restarts {
+        if d.restarts > m.record.restarts && m.deploying.is_none() {
             m.record.restarts = d.restarts;
             m.held_version = None;
             let running =
@@ -905,47 +933,6 @@ impl Agent {
             tracing::info!("agent stopped; bots keep running and the next agent adopts them");
         }
     }
-}
-
-/// This machine's description for registration.
-pub fn local_node(node_id: sniperforge_protocol::NodeId, backend: &str) -> NodeInfo {
-    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "unknown".into());
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
-    let isolated = std::fs::read_to_string("/sys/devices/system/cpu/isolated")
-        .map(|s| parse_cpu_list(&s))
-        .unwrap_or_default();
-    let memory_mb = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .find_map(|l| l.strip_prefix("MemTotal:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb / 1024);
-    NodeInfo {
-        node_id,
-        hostname,
-        cores,
-        isolated_cores: isolated,
-        memory_mb,
-        backend: backend.to_string(),
-        agent: Some(sniperforge_protocol::fleet::Build {
-            version: sniperforge_host::build::VERSION.to_string(),
-            build_id: sniperforge_host::build::this_build_id().to_string(),
-        }),
-        installed: None,
-    }
-}
-
-/// Parses a kernel CPU list (`0-2,5`); a malformed one reads as empty.
-pub fn parse_cpu_list(s: &str) -> Vec<u32> {
-    sniperforge_protocol::cpus::parse_cpu_list(s)
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|c| u32::try_from(c).ok())
-        .collect()
 }
 
 #[cfg(test)]

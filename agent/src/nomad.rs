@@ -139,18 +139,33 @@ pub fn job_for(spec: &BotSpec, node: &str, generation: u64, deadlines: Deadlines
             provider: Some("nomad".into()),
             port_label: Some(PORT_LABEL.into()),
             address: Some("127.0.0.1".into()),
-            checks: Some(vec![ServiceCheck {
-                r#type: Some("http".into()),
-                path: Some("/health".into()),
-                interval: Some(SECOND_NS),
-                timeout: Some(SECOND_NS),
-                check_restart: Some(CheckRestart {
-                    limit: Some(CHECK_RESTART_LIMIT),
-                    grace: Some(deadlines.healthy_ns()),
-                    ignore_warnings: Some(false),
-                }),
-                ..Default::default()
-            }]),
+            checks: Some(vec![
+                // Ready: market loaded, feed fresh (what a canary must pass to be promoted).
+                ServiceCheck {
+                    name: Some("ready".into()),
+                    r#type: Some("http".into()),
+                    path: Some("/health".into()),
+                    interval: Some(SECOND_NS),
+                    timeout: Some(SECOND_NS),
+                    ..Default::default()
+                },
+                // Alive: the process answers and its strategy loop runs. Only this one restarts
+                // the task: a stale feed fails /health on every bot at once, and a restart
+                // would not mend it.
+                ServiceCheck {
+                    name: Some("live".into()),
+                    r#type: Some("http".into()),
+                    path: Some("/live".into()),
+                    interval: Some(SECOND_NS),
+                    timeout: Some(SECOND_NS),
+                    check_restart: Some(CheckRestart {
+                        limit: Some(CHECK_RESTART_LIMIT),
+                        grace: Some(deadlines.healthy_ns()),
+                        ignore_warnings: Some(false),
+                    }),
+                    ..Default::default()
+                },
+            ]),
             ..Default::default()
         }]),
         tasks: Some(vec![task]),
@@ -175,7 +190,9 @@ pub fn job_for(spec: &BotSpec, node: &str, generation: u64, deadlines: Deadlines
             health_check: Some("checks".into()),
             min_healthy_time: Some(min_healthy),
             healthy_deadline: Some(deadlines.healthy_ns()),
-            progress_deadline: Some(deadlines.healthy_ns() + 60 * SECOND_NS),
+            // 0: the first allocation unhealthy at its healthy deadline fails the deployment
+            // (and reverts it) at once.
+            progress_deadline: Some(0),
             auto_revert: Some(true),
             ..Default::default()
         }),
@@ -269,6 +286,8 @@ struct AllocInfo {
     index: u64,
     instance: Instance,
     port: Option<u16>,
+    /// Its task runs (started by the client): its port is the bot's, not only booked.
+    task_running: bool,
     /// Placed as a deployment's canary.
     canary: bool,
     deployment: Option<String>,
@@ -280,6 +299,13 @@ impl AllocInfo {
             index: alloc.create_index.unwrap_or(0),
             instance: instance_of(alloc),
             port: port_of(alloc),
+            task_running: alloc.client_status.as_deref() == Some("running")
+                && alloc
+                    .task_states
+                    .as_ref()
+                    .and_then(|t| t.get(GROUP))
+                    .and_then(|t| t.state.as_deref())
+                    == Some("running"),
             canary: alloc
                 .deployment_status
                 .as_ref()
@@ -464,7 +490,27 @@ impl NomadBackend {
                 }
             }
         }
+        self.refresh_deployments(&spec.bot_id).await;
         Ok(())
+    }
+
+    /// Reads the job's deployments into the unit (whether a canary is promoted: an agent that
+    /// starts during a deployment must not take the standby canary for the bot).
+    async fn refresh_deployments(&self, bot_id: &str) {
+        let options = ListDeploymentsOptions {
+            filter: Some(format!("JobID == \"{}\"", job_id(bot_id))),
+            ..Default::default()
+        };
+        if let Ok(list) = self.client.list_deployments(&options).await
+            && let Ok(mut units) = self.units.lock()
+            && let Some(unit) = units.get_mut(bot_id)
+        {
+            for d in list {
+                if let Some(id) = d.id.clone() {
+                    unit.deployments.insert(id, DeployInfo::of(&d));
+                }
+            }
+        }
     }
 
     /// Registers the job for `spec` at `generation`; the version it made is the one whose
@@ -516,6 +562,27 @@ async fn follow_events(client: NomadClient, units: Units) {
         options.add_topic(EventTopic::Allocation);
         options.add_topic(EventTopic::Deployment);
         let (task, mut rx) = client.subscribe_to_events(&options);
+        // Whatever changed while the stream was down (a missed stop would leave a released
+        // port in use): every followed job's allocations again.
+        let followed: Vec<String> = units
+            .lock()
+            .map(|u| u.keys().cloned().collect())
+            .unwrap_or_default();
+        for bot_id in followed {
+            let options = ListJobAllocationsOptions::default();
+            if let Ok(allocs) = client
+                .list_job_allocations(&job_id(&bot_id), &options)
+                .await
+                && let Ok(mut units) = units.lock()
+                && let Some(unit) = units.get_mut(&bot_id)
+            {
+                for a in &allocs {
+                    if let Some(id) = &a.id {
+                        unit.allocs.insert(id.clone(), AllocInfo::of(a));
+                    }
+                }
+            }
+        }
         while let Some(event) = rx.recv().await {
             delay = Duration::from_millis(250);
             let Some(payload) = event.payload else {
@@ -662,11 +729,12 @@ impl Backend for NomadBackend {
 
     fn control_port(&self, bot_id: &str) -> Option<u16> {
         let units = self.units.lock().ok()?;
-        // 0 until Nomad has placed it: nothing is asked on a port it did not give.
+        // 0 until the allocation's task runs: nothing is asked (with the secret) on a port
+        // Nomad only booked, which any local process could have bound.
         Some(
             units
                 .get(bot_id)
-                .and_then(|u| u.current()?.port)
+                .and_then(|u| u.current().filter(|a| a.task_running)?.port)
                 .unwrap_or(0),
         )
     }
@@ -674,20 +742,7 @@ impl Backend for NomadBackend {
     async fn deployment(&self, bot_id: &str) -> Option<DeployState> {
         let awaiting = self.units.lock().ok()?.get(bot_id)?.awaiting?;
         // Asked as well as followed: a lost event must not leave a deployment unknown.
-        let options = ListDeploymentsOptions {
-            filter: Some(format!("JobID == \"{}\"", job_id(bot_id))),
-            ..Default::default()
-        };
-        if let Ok(list) = self.client.list_deployments(&options).await
-            && let Ok(mut units) = self.units.lock()
-            && let Some(unit) = units.get_mut(bot_id)
-        {
-            for d in list {
-                if let Some(id) = d.id.clone() {
-                    unit.deployments.insert(id, DeployInfo::of(&d));
-                }
-            }
-        }
+        self.refresh_deployments(bot_id).await;
         let units = self.units.lock().ok()?;
         units
             .get(bot_id)?
@@ -712,6 +767,7 @@ mod tests {
                 restarts: 0,
             },
             port: Some(u16::try_from(index).unwrap_or(0) + 20_000),
+            task_running: true,
             canary,
             deployment: Some(deployment.to_string()),
         }

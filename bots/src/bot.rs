@@ -23,6 +23,7 @@ use sniperforge_protocol::config::{ValidatedConfig, changes};
 use sniperforge_protocol::wire::{BotMetrics, BotStatus, BotType, TransitionError};
 
 mod handover;
+mod health;
 mod worker;
 use handover::{LeaseCell, STOP_DRAIN};
 use worker::{BotSink, BotWorker, Engine, LossGuard, loss_limit_reason};
@@ -60,6 +61,10 @@ impl From<sniperforge_solana::SolanaError> for BotError {
 
 pub use sniperforge_protocol::control::{ConfigApplied, HandedOver, Health, Lease, Role};
 
+/// How long a running bot's strategy loop may go without housekeeping before `/live` fails (the
+/// systemd watchdog's interval).
+pub const LIVE_SILENCE: Duration = Duration::from_secs(5);
+
 /// The interface every bot type implements; the bot process and the agent drive bots through it.
 #[async_trait]
 pub trait BotInterface: Send + Sync {
@@ -83,6 +88,10 @@ pub trait BotInterface: Send + Sync {
     async fn metrics(&self) -> BotMetrics;
     /// Threads alive and feed fresh.
     async fn health_check(&self) -> Health;
+    /// Whether the process is alive in the sense a supervisor restarts it for: its strategy
+    /// thread runs and its loop housekept within [`LIVE_SILENCE`] (a stale feed or a dead venue
+    /// is not a reason: a new process would see the same); why not.
+    async fn live(&self) -> Result<(), String>;
     /// Per-stage latency since the last call, as HdrHistogram V2 bytes.
     async fn interval_histograms(&self) -> Vec<(String, Vec<u8>)>;
     /// The configuration last accepted (its cold fields may wait for a restart).
@@ -184,6 +193,8 @@ struct Shared {
     /// The strategy thread has run its first housekeeping since the start (what it finds
     /// wrong, a stale venue stream, is known only from then: not ready before).
     housekept: bool,
+    /// When its loop last housekept (`/live`).
+    last_housekeeping: Option<Instant>,
 }
 
 /// EnhancedArbitrage, TriangularArbitrage and FlashLoanArbitrage (the engine's strategy with the
@@ -442,6 +453,7 @@ impl MarketBot {
                 feed_problems: Vec::new(),
                 runtime: Vec::new(),
                 housekept: false,
+                last_housekeeping: None,
             })),
             options,
             stop: Arc::new(AtomicBool::new(false)),
@@ -908,40 +920,12 @@ impl BotInterface for MarketBot {
         m
     }
 
+    async fn live(&self) -> Result<(), String> {
+        self.live_now()
+    }
+
     async fn health_check(&self) -> Health {
-        let g = self.shared();
-        let mut reasons = Vec::new();
-        if let BotStatus::Error(reason) = &g.status {
-            reasons.push(reason.clone());
-        }
-        if matches!(
-            g.status,
-            BotStatus::Running | BotStatus::Paused | BotStatus::Error(_)
-        ) {
-            if !g.runner_alive {
-                reasons.push("strategy thread is not running".into());
-            } else if !g.housekept {
-                reasons.push("warming up: the strategy thread's first housekeeping is due".into());
-            }
-            match g.last_feed {
-                Some(t) if t.elapsed() <= Duration::from_secs(2) => {}
-                Some(t) => reasons.push(format!(
-                    "feed stale: last update {} ms ago",
-                    t.elapsed().as_millis()
-                )),
-                None => reasons.push("no feed update yet".into()),
-            }
-            reasons.extend(g.problems.iter().cloned());
-            reasons.extend(g.feed_problems.iter().cloned());
-        } else {
-            reasons.push(format!("status is {}", g.status));
-        }
-        Health {
-            healthy: reasons.is_empty(),
-            reasons,
-            role: Some(self.lease.role()),
-            details: g.runtime.clone(),
-        }
+        self.health_now()
     }
 
     async fn current_config(&self) -> sniperforge_protocol::wire::BotConfig {

@@ -116,7 +116,7 @@ async fn authorize(
             Value::Null,
         );
     }
-    if request.uri().path() != "/health" {
+    if !matches!(request.uri().path(), "/health" | "/live") {
         let presented = request
             .headers()
             .get("authorization")
@@ -170,6 +170,19 @@ async fn health(State(s): State<AppState>) -> Response {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (code, axum::Json(h)).into_response()
+}
+
+/// `GET /live`: 200 while the process is alive for its supervisor (the strategy loop
+/// housekeeps), 503 with why not; no secret, as `/health`.
+async fn live(State(s): State<AppState>) -> Response {
+    match s.bot.live().await {
+        Ok(()) => (StatusCode::OK, axum::Json(json!({"live": true}))).into_response(),
+        Err(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({"live": false, "reason": why})),
+        )
+            .into_response(),
+    }
 }
 
 async fn status(State(s): State<AppState>) -> Response {
@@ -397,6 +410,7 @@ pub fn router(bot: Arc<dyn BotInterface>, shutdown: Arc<Notify>, secret: Arc<str
     };
     Router::new()
         .route("/health", get(health))
+        .route("/live", get(live))
         .route("/status", get(status))
         .route("/metrics", get(metrics))
         .route("/hdr", get(hdr))

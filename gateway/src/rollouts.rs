@@ -21,8 +21,10 @@ use crate::store::StoreError;
 pub const STEP_DEADLINE_MS: i64 = 300_000;
 /// Most steps (bots) one rollout may plan.
 pub const STEPS_MAX: usize = 4_096;
-/// Rollouts `GET /api/v1/rollouts` lists, newest first.
-pub const LISTED: i64 = 50;
+/// Rollouts `GET /api/v1/rollouts` and the `rollouts` topic list, newest first.
+pub const LISTED: i64 = 20;
+/// Rollouts kept in the store (the newest; a running or paused one is never dropped).
+pub const KEPT: i64 = 200;
 
 /// Where a rollout is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -123,6 +125,13 @@ pub struct RolloutStep {
     /// reported with another time is the step's, whatever the skew between the clocks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from_handover_at: Option<i64>,
+    /// The restart generation the step asked for: only what the node did once it applied that
+    /// one is the step's (not a crash restart, nor a handover for another reason).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<i64>,
+    /// The build a version step must end on (the node's installed one when it started).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_build: Option<Build>,
 }
 
 /// A rollout and its steps.
@@ -256,8 +265,8 @@ pub(crate) struct Fleet {
 #[derive(Debug, Default)]
 pub(crate) struct Effects {
     pub(crate) restart: Vec<String>,
-    /// An agent step started (the node's desired state names the build).
-    pub(crate) agents: bool,
+    /// Nodes whose agent step started (their desired state names the build).
+    pub(crate) agents: Vec<String>,
 }
 
 impl Rollout {
@@ -293,7 +302,7 @@ impl Rollout {
                 }
                 continue;
             }
-            let Some(_bot) = fleet.bots.get(&step.bot_id) else {
+            let Some(bot) = fleet.bots.get(&step.bot_id) else {
                 end(
                     step,
                     StepState::Skipped,
@@ -303,14 +312,33 @@ impl Rollout {
                 changed = true;
                 continue;
             };
+            if !bot.desired_state.has_process() {
+                end(
+                    step,
+                    StepState::Skipped,
+                    "stopped while its restart ran",
+                    now,
+                );
+                changed = true;
+                continue;
+            }
+            // The generation asked (the store's, should the step's own not have been saved).
+            let asked = *step.generation.get_or_insert(bot.restarts);
             let report = fleet.reports.get(&step.bot_id);
             let status = report.map(|r| &r.status);
+            // The node took the step's restart (agents before the field: taken as done).
+            let applied = status
+                .and_then(|s| s.restart_generation)
+                .is_none_or(|g| g >= asked);
             let handover = status.and_then(|s| s.handover.as_ref()).filter(|h| {
-                Some(h.at_ms) != step.from_handover_at && h.trigger == HandoverTrigger::Restart
+                applied
+                    && Some(h.at_ms) != step.from_handover_at
+                    && h.trigger == HandoverTrigger::Restart
             });
             let build = status.and_then(|s| s.build.clone());
             // A cold restart (no handover reported): its process changed and it runs again.
-            let cold_done = handover.is_none()
+            let cold_done = applied
+                && handover.is_none()
                 && report.is_some_and(|r| {
                     r.reported_at > started
                         && r.status.state.as_deref() == Some("running")
@@ -333,8 +361,11 @@ impl Rollout {
                 }
                 Some(HandoverOutcome::Completed) | None if handover.is_some() || cold_done => {
                     step.to.clone_from(&build);
-                    let on_target = self.target == "restart"
-                        || build.as_ref().is_some_and(|b| b.version == self.target);
+                    let on_target = match &step.target_build {
+                        _ if self.target == "restart" => true,
+                        Some(want) => build.as_ref() == Some(want),
+                        None => build.as_ref().is_some_and(|b| b.version == self.target),
+                    };
                     if on_target {
                         let how = if handover.is_some() {
                             "handed over"
@@ -436,7 +467,7 @@ impl Rollout {
                                 step.started_at = Some(now);
                                 step.to = Some(i.clone());
                                 step.message = Some(format!("the agent is to execute {i}"));
-                                effects.agents = true;
+                                effects.agents.push(node.clone());
                                 // Its bots wait until it is back.
                                 break;
                             }
@@ -465,6 +496,7 @@ impl Rollout {
                     if self.target != "restart" {
                         match &installed {
                             Some(i) if i.version == self.target => {
+                                step.target_build = Some(i.clone());
                                 if step.from.as_ref() == Some(i) {
                                     let text = format!("already runs {i}");
                                     end(step, StepState::Skipped, &text, now);
@@ -617,6 +649,8 @@ pub(crate) fn plan(
             to: None,
             from_pid: None,
             from_handover_at: None,
+            generation: None,
+            target_build: None,
         })
         .collect();
     if steps.len() > STEPS_MAX {
@@ -645,6 +679,8 @@ pub(crate) fn plan(
                 to: None,
                 from_pid: None,
                 from_handover_at: None,
+                generation: None,
+                target_build: None,
             });
         }
     }
@@ -657,7 +693,17 @@ pub(crate) fn plan(
 /// driver never overwrite each other).
 pub async fn tick(state: &crate::AppState) -> Result<(), StoreError> {
     let _guard = state.rollouts_lock.lock().await;
-    let active = state.store.active_rollouts().await?;
+    // Only what has work to do: a paused rollout with nothing under way reads nothing.
+    let active: Vec<Rollout> = state
+        .store
+        .active_rollouts()
+        .await?
+        .into_iter()
+        .filter(|r| {
+            r.state == RolloutState::Running
+                || r.steps.iter().any(|s| s.state == StepState::InProgress)
+        })
+        .collect();
     if active.is_empty() {
         return Ok(());
     }
@@ -690,8 +736,29 @@ pub async fn tick(state: &crate::AppState) -> Result<(), StoreError> {
         }
         let before = rollout.state;
         let (changed, effects) = rollout.advance(&fleet, now);
+        // The steps first: a store failure after this never asks for a restart twice.
+        if changed {
+            state.store.save_rollout(&rollout).await?;
+        }
+        let mut dirty = false;
         for bot in &effects.restart {
-            state.store.request_restart(bot).await?;
+            // Only a bot that still runs: a stop (the emergency stop included) since the
+            // fleet was read wins, and the step is skipped.
+            let generation = state.store.request_rollout_restart(bot).await?;
+            dirty = true;
+            if let Some(step) = rollout
+                .steps
+                .iter_mut()
+                .find(|s| s.kind == StepKind::Bot && s.bot_id == *bot)
+            {
+                step.generation = generation;
+                if generation.is_none() {
+                    end(step, StepState::Skipped, "stopped meanwhile", now);
+                }
+            }
+            if generation.is_none() {
+                continue;
+            }
             state
                 .store
                 .audit(
@@ -702,7 +769,7 @@ pub async fn tick(state: &crate::AppState) -> Result<(), StoreError> {
                 )
                 .await?;
         }
-        if changed {
+        if dirty {
             state.store.save_rollout(&rollout).await?;
         }
         if rollout.state != before {
@@ -717,7 +784,18 @@ pub async fn tick(state: &crate::AppState) -> Result<(), StoreError> {
                 )
                 .await?;
         }
-        if !effects.restart.is_empty() || effects.agents {
+        for node in &effects.agents {
+            state
+                .store
+                .audit(
+                    &rollout.created_by,
+                    "rollout.agent_upgrade",
+                    node,
+                    &json!({"rollout_id": rollout.rollout_id, "target": rollout.target}),
+                )
+                .await?;
+        }
+        if !effects.restart.is_empty() || !effects.agents.is_empty() {
             state.bump_index().await?;
         }
     }
@@ -737,222 +815,4 @@ pub async fn drive(state: crate::AppState) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::{BotRow, NodeRow, ReportRow};
-    use sniperforge_protocol::fleet::{DesiredState, Handover, NodeBotStatus};
-
-    fn build(v: &str, id: &str) -> Build {
-        Build {
-            version: v.into(),
-            build_id: id.into(),
-        }
-    }
-
-    fn bot(id: &str, node: &str) -> (BotRow, Option<String>) {
-        let row = BotRow {
-            bot_id: id.into(),
-            bot_type: "enhanced_arbitrage".into(),
-            node_id: node.into(),
-            desired_state: DesiredState::Running,
-            config_version: 1,
-            restarts: 0,
-            created_at: 0,
-            updated_at: 0,
-        };
-        (row, Some("dev".into()))
-    }
-
-    fn node(id: &str, agent: &Build, installed: &Build) -> NodeRow {
-        NodeRow {
-            node_id: id.into(),
-            hostname: id.into(),
-            cores: 2,
-            isolated_cores: Vec::new(),
-            memory_mb: 1,
-            backend: "process".into(),
-            registered_at: 0,
-            last_heartbeat: 0,
-            agent: Some(agent.clone()),
-            installed: Some(installed.clone()),
-        }
-    }
-
-    fn report(pid: u32, b: &Build, handover: Option<(HandoverOutcome, i64)>) -> ReportRow {
-        let mut status = NodeBotStatus::state("running", None);
-        status.pid = Some(pid);
-        status.build = Some(b.clone());
-        status.handover = handover.map(|(outcome, at_ms)| Handover {
-            outcome,
-            trigger: HandoverTrigger::Restart,
-            cause: "restart requested".into(),
-            reason: Some("not healthy within 1 ms".into()),
-            at_ms,
-            gap_ns: None,
-            drain_ns: None,
-            pid: None,
-        });
-        ReportRow {
-            node_id: String::new(),
-            status,
-            metrics: serde_json::Value::Null,
-            reported_at: 0,
-        }
-    }
-
-    fn rollout(
-        target: &str,
-        scope: &Scope,
-        bots: &[(BotRow, Option<String>)],
-        max: u32,
-    ) -> Rollout {
-        Rollout {
-            rollout_id: "r".into(),
-            target: target.into(),
-            scope: "fleet".into(),
-            max_unavailable: max,
-            pause_on_failure: true,
-            state: RolloutState::Running,
-            reason: None,
-            created_by: "ops".into(),
-            created_at: 0,
-            updated_at: 0,
-            steps: plan(target, scope, bots).unwrap_or_default(),
-        }
-    }
-
-    fn states(r: &Rollout) -> Vec<(&str, StepState)> {
-        r.steps
-            .iter()
-            .map(|s| (s.bot_id.as_str(), s.state))
-            .collect()
-    }
-
-    #[test]
-    fn node_by_node_at_most_max_unavailable_and_paused_at_the_first_failure() {
-        let old = build("0.1.0", "aa");
-        let bots = [bot("b", "n1"), bot("a", "n1"), bot("c", "n2")];
-        let mut r = rollout("restart", &Scope::Fleet, &bots, 1);
-        let mut fleet = Fleet {
-            bots: bots
-                .iter()
-                .map(|(b, _)| (b.bot_id.clone(), b.clone()))
-                .collect(),
-            reports: [("a", 1), ("b", 2), ("c", 3)]
-                .iter()
-                .map(|(id, pid)| (id.to_string(), report(*pid, &old, None)))
-                .collect(),
-            nodes: Default::default(),
-        };
-        let (_, e) = r.advance(&fleet, 10);
-        assert_eq!(e.restart, ["a"], "one at a time, in id order");
-        // a hands over: b starts; c (the next node) waits for n1.
-        fleet.reports.insert(
-            "a".into(),
-            report(11, &old, Some((HandoverOutcome::Completed, 20))),
-        );
-        let (_, e) = r.advance(&fleet, 30);
-        assert_eq!(e.restart, ["b"]);
-        assert_eq!(r.steps[0].state, StepState::Done);
-        // b rolls back: paused, c untouched.
-        fleet.reports.insert(
-            "b".into(),
-            report(2, &old, Some((HandoverOutcome::RolledBack, 40))),
-        );
-        let (_, e) = r.advance(&fleet, 50);
-        assert!(e.restart.is_empty());
-        assert_eq!(r.state, RolloutState::Paused);
-        assert!(
-            r.reason
-                .as_deref()
-                .is_some_and(|t| t.contains("bot b on node n1")),
-            "{r:?}"
-        );
-        assert_eq!(
-            states(&r),
-            [
-                ("a", StepState::Done),
-                ("b", StepState::Failed),
-                ("c", StepState::Pending)
-            ]
-        );
-        // Resumed: b is tried again (its old rolled-back handover is before the new start).
-        r.act("resume", 60).unwrap();
-        let (_, e) = r.advance(&fleet, 70);
-        assert_eq!(e.restart, ["b"]);
-        assert!(r.act("resume", 71).is_err(), "not paused");
-        r.act("abort", 80).unwrap();
-        assert_eq!(
-            states(&r),
-            [
-                ("a", StepState::Done),
-                ("b", StepState::Skipped),
-                ("c", StepState::Skipped)
-            ]
-        );
-        assert!(r.act("pause", 81).is_err());
-    }
-
-    #[test]
-    fn a_version_upgrades_the_agent_first_then_skips_bots_already_on_the_installed_build() {
-        let (old, new) = (build("0.2.0", "aa"), build("0.2.0", "bb"));
-        let bots = [bot("a", "n1"), bot("b", "n1")];
-        let mut r = rollout("0.2.0", &Scope::Fleet, &bots, 2);
-        assert_eq!(r.steps[0].kind, StepKind::Agent);
-        let mut fleet = Fleet {
-            bots: bots
-                .iter()
-                .map(|(b, _)| (b.bot_id.clone(), b.clone()))
-                .collect(),
-            reports: [("a", report(1, &old, None)), ("b", report(2, &new, None))]
-                .into_iter()
-                .map(|(id, r)| (id.to_string(), r))
-                .collect(),
-            nodes: [("n1".to_string(), node("n1", &old, &new))].into(),
-        };
-        let (_, e) = r.advance(&fleet, 10);
-        assert!(e.agents && e.restart.is_empty(), "the agent first, alone");
-        assert_eq!(r.steps[0].to.as_ref(), Some(&new));
-        // Back on the new build: a restarts, b is already on it.
-        fleet.nodes.insert("n1".into(), node("n1", &new, &new));
-        let (_, e) = r.advance(&fleet, 20);
-        assert_eq!(e.restart, ["a"]);
-        assert_eq!(r.steps[2].state, StepState::Skipped);
-        // A cold restart (no handover reported): a new pid running the target version.
-        let mut done = report(9, &new, None);
-        done.reported_at = 30;
-        fleet.reports.insert("a".into(), done);
-        r.advance(&fleet, 31);
-        assert_eq!(r.steps[1].state, StepState::Done, "{r:?}");
-        assert_eq!(r.state, RolloutState::Completed);
-        // A version not installed: the agent's step fails and nothing restarts.
-        let mut r = rollout("9.9.9", &Scope::Node("n1".into()), &bots, 1);
-        let (_, e) = r.advance(&fleet, 40);
-        assert!(e.restart.is_empty() && !e.agents);
-        assert_eq!(r.state, RolloutState::Paused);
-        assert!(
-            r.steps[0]
-                .message
-                .as_deref()
-                .is_some_and(|m| m.ends_with("not 9.9.9: install it first")),
-            "{r:?}"
-        );
-    }
-
-    #[test]
-    fn scopes_parse_and_select() {
-        assert_eq!(Scope::parse("fleet"), Ok(Scope::Fleet));
-        assert_eq!(Scope::parse("env:prod"), Ok(Scope::Env("prod".into())));
-        for bad in ["", "node:", "rack:1", "node:a b", "fleet:x"] {
-            assert!(Scope::parse(bad).is_err(), "{bad}");
-        }
-        let bots = [bot("a", "n1"), bot("b", "n2")];
-        let steps = plan("restart", &Scope::Node("n2".into()), &bots).unwrap_or_default();
-        assert_eq!(steps.len(), 1);
-        assert!(
-            plan("restart", &Scope::Env("prod".into()), &bots)
-                .unwrap_or_default()
-                .is_empty()
-        );
-    }
-}
+mod tests;

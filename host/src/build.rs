@@ -11,14 +11,28 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Longest program-header table or note segment read, bytes.
 const READ_MAX: u64 = 64 * 1024;
+/// Most bytes read of one file, all segments together.
+pub const TOTAL_MAX: u64 = 1 << 20;
 /// `PT_NOTE`.
 const PT_NOTE: u32 = 4;
 /// `NT_GNU_BUILD_ID`.
 const NT_GNU_BUILD_ID: u32 = 3;
 
 /// The build id of the executable at `path`: the hex GNU build id, else `file-<size>-<mtime>`.
+/// Only a regular file is read (opened without blocking: a FIFO planted there is refused), and
+/// at most [`TOTAL_MAX`] bytes of it.
 pub fn build_id_of(path: &Path) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{}: not a regular file", path.display()),
+        ));
+    }
     if let Some(id) = gnu_build_id(&mut file)? {
         return Ok(id);
     }
@@ -80,6 +94,7 @@ pub fn gnu_build_id(file: &mut std::fs::File) -> std::io::Result<Option<String>>
         return Ok(None);
     }
     let table = read_at(file, phoff, (entsize * count) as u64)?;
+    let mut read = table.len() as u64 + 64;
     for i in 0..count {
         let at = i * entsize;
         let (Some(kind), Some(offset), Some(size)) = (
@@ -92,7 +107,12 @@ pub fn gnu_build_id(file: &mut std::fs::File) -> std::io::Result<Option<String>>
         if kind != PT_NOTE {
             continue;
         }
-        if let Some(id) = build_id_note(&read_at(file, offset, size)?) {
+        if read >= TOTAL_MAX {
+            break;
+        }
+        let notes = read_at(file, offset, size.min(TOTAL_MAX - read))?;
+        read += notes.len() as u64;
+        if let Some(id) = build_id_note(&notes) {
             return Ok(Some(id));
         }
     }
@@ -101,22 +121,22 @@ pub fn gnu_build_id(file: &mut std::fs::File) -> std::io::Result<Option<String>>
 
 /// The `GNU` build-id note among the notes of one segment.
 fn build_id_note(notes: &[u8]) -> Option<String> {
-    let pad = |n: usize| n.div_ceil(4) * 4;
+    let pad = |n: usize| n.checked_next_multiple_of(4);
     let mut at = 0usize;
     while at + 12 <= notes.len() {
         let name_len = u32_at(notes, at)? as usize;
         let desc_len = u32_at(notes, at + 4)? as usize;
         let kind = u32_at(notes, at + 8)?;
         let name_at = at + 12;
-        let desc_at = name_at.checked_add(pad(name_len))?;
+        let desc_at = name_at.checked_add(pad(name_len)?)?;
         let desc = notes.get(desc_at..desc_at.checked_add(desc_len)?)?;
         if kind == NT_GNU_BUILD_ID
-            && notes.get(name_at..name_at + name_len) == Some(b"GNU\0".as_slice())
+            && notes.get(name_at..name_at.checked_add(name_len)?) == Some(b"GNU\0".as_slice())
             && !desc.is_empty()
         {
             return Some(desc.iter().map(|b| format!("{b:02x}")).collect());
         }
-        at = desc_at.checked_add(pad(desc_len))?;
+        at = desc_at.checked_add(pad(desc_len)?)?;
     }
     None
 }

@@ -86,7 +86,6 @@ pub const BUILD_ID_MAX: usize = 128;
 /// id its linker wrote, hex; `file-<size>-<mtime>` for a file without one).
 #[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Build {
     /// Version, e.g. `0.1.0` (letters, digits, `.`, `+`, `-`).
@@ -472,6 +471,11 @@ pub struct NodeBotStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(test, ts(optional))]
     pub build: Option<Build>,
+    /// The restart generation its node has applied (each restart request bumps it; the agent
+    /// takes it when it starts the restart).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional, type = "number"))]
+    pub restart_generation: Option<i64>,
 }
 
 /// What called for a handover.

@@ -13,6 +13,9 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+mod deploy;
+use deploy::{deploy_json, list_deployments, read_deployment};
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -23,7 +26,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 fn now_ns() -> i64 {
     SystemTime::now()
@@ -67,8 +69,10 @@ struct Alloc {
     /// When its task last started, and since when its check passes.
     started_at: Option<Instant>,
     passing_since: Option<Instant>,
-    /// Failed checks in a row, and the restarts check_restart made.
-    check_failures: u32,
+    /// Each service check's last result and failures in a row, and the restarts check_restart
+    /// made.
+    checks_ok: Vec<bool>,
+    check_failures: Vec<u32>,
     check_restarts: u32,
 }
 
@@ -160,23 +164,6 @@ fn alloc_json(a: &Alloc) -> Value {
     })
 }
 
-fn deploy_json(d: &Deploy) -> Value {
-    json!({
-        "ID": d.id, "Namespace": "default", "JobID": d.job_id, "JobVersion": d.job_version,
-        "JobModifyIndex": d.create_index, "JobSpecModifyIndex": d.create_index,
-        "JobCreateIndex": 1, "IsMultiregion": false,
-        "TaskGroups": {"bot": {
-            "AutoRevert": d.auto_revert, "AutoPromote": d.auto_promote, "Promoted": d.promoted,
-            "PlacedCanaries": if d.canaries > 0 { json!(d.placed) } else { Value::Null },
-            "DesiredCanaries": d.canaries, "DesiredTotal": 1, "PlacedAllocs": d.placed.len(),
-            "HealthyAllocs": d.healthy, "UnhealthyAllocs": d.unhealthy,
-            "ProgressDeadline": d.progress_deadline_ns, "RequireProgressBy": rfc3339_now(),
-        }},
-        "Status": d.status, "StatusDescription": d.description,
-        "CreateIndex": d.create_index, "ModifyIndex": d.modify_index,
-    })
-}
-
 fn event(kind: &str, message: &str, details: Value) -> Value {
     json!({"Type": kind, "Time": now_ns(), "DisplayMessage": message, "Details": details,
            "FailsTask": false, "RestartReason": "", "SetupError": "", "DriverError": "",
@@ -252,7 +239,8 @@ impl Fake {
             healthy: None,
             started_at: None,
             passing_since: None,
-            check_failures: 0,
+            checks_ok: Vec::new(),
+            check_failures: Vec::new(),
             check_restarts: 0,
         };
         inner.allocs.insert(alloc_id.clone(), alloc);
@@ -264,7 +252,10 @@ impl Fake {
     /// watches it, and runs its service check.
     fn launch(&self, alloc_id: String, job: &Value) {
         let task = job["TaskGroups"][0]["Tasks"][0].clone();
-        let check = job["TaskGroups"][0]["Services"][0]["Checks"][0].clone();
+        let checks = job["TaskGroups"][0]["Services"][0]["Checks"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         let port = {
             let inner = self.inner.lock().unwrap();
             inner.allocs.get(&alloc_id).map_or(0, |a| a.port)
@@ -287,9 +278,16 @@ impl Fake {
         env.insert("NOMAD_PORT_control".into(), port.to_string());
         env.insert("NOMAD_ALLOC_ID".into(), alloc_id.clone());
         let kill_timeout = dur(&task["KillTimeout"]);
-        if check.is_object() {
+        {
+            let mut inner = self.inner.lock().unwrap();
+            if let Some(a) = inner.allocs.get_mut(&alloc_id) {
+                a.checks_ok = vec![false; checks.len()];
+                a.check_failures = vec![0; checks.len()];
+            }
+        }
+        for (i, check) in checks.into_iter().enumerate() {
             self.clone()
-                .watch_check(alloc_id.clone(), port, check, kill_timeout);
+                .watch_check(alloc_id.clone(), port, i, check, kill_timeout);
         }
         let fake = self.clone();
         tokio::spawn(async move {
@@ -324,7 +322,8 @@ impl Fake {
                             a.task_state = "running".into();
                             a.started_at = Some(Instant::now());
                             a.passing_since = None;
-                            a.check_failures = 0;
+                            a.checks_ok.iter_mut().for_each(|c| *c = false);
+                            a.check_failures.iter_mut().for_each(|f| *f = 0);
                             a.events
                                 .push(event("Started", "Task started by client", json!({})));
                             fake.publish(&mut inner, &alloc_id);
@@ -351,76 +350,6 @@ impl Fake {
                     return;
                 }
                 tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        });
-    }
-
-    /// The service check of one allocation (HTTP GET at its interval) and its check_restart:
-    /// `limit` failures in a row, `grace` after the task started, restart the task (SIGTERM,
-    /// SIGKILL after the kill timeout).
-    fn watch_check(self, alloc_id: String, port: u16, check: Value, kill_timeout: Duration) {
-        let interval = dur(&check["Interval"]).max(Duration::from_millis(100));
-        let timeout = dur(&check["Timeout"]).max(Duration::from_millis(100));
-        let path = check["Path"].as_str().unwrap_or("/").to_string();
-        let limit = check["CheckRestart"]["Limit"].as_u64().unwrap_or(0) as u32;
-        let grace = dur(&check["CheckRestart"]["Grace"]);
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(interval).await;
-                let running = {
-                    let inner = self.inner.lock().unwrap();
-                    match inner.allocs.get(&alloc_id) {
-                        Some(a) if a.desired_status == "run" => a.pid.is_some(),
-                        _ => return,
-                    }
-                };
-                if !running {
-                    continue;
-                }
-                let ok = http_ok(port, &path, timeout).await;
-                let mut inner = self.inner.lock().unwrap();
-                let Some(a) = inner.allocs.get_mut(&alloc_id) else {
-                    return;
-                };
-                if ok {
-                    a.passing_since.get_or_insert_with(Instant::now);
-                    a.check_failures = 0;
-                    continue;
-                }
-                a.passing_since = None;
-                a.check_failures += 1;
-                let past_grace = a.started_at.is_some_and(|t| t.elapsed() >= grace);
-                if limit == 0 || a.check_failures < limit || !past_grace {
-                    continue;
-                }
-                a.check_failures = 0;
-                a.check_restarts += 1;
-                a.events.push(event(
-                    "Restart Signaled",
-                    "healthcheck: check \"service: \\\"bot\\\" check\" unhealthy",
-                    json!({"restart_reason": "healthcheck: check unhealthy"}),
-                ));
-                let (pid, run) = (a.pid, a.run);
-                self.publish(&mut inner, &alloc_id);
-                drop(inner);
-                if let Some(pid) = pid {
-                    kill(pid, "TERM");
-                    let fake = self.clone();
-                    let id = alloc_id.clone();
-                    tokio::spawn(async move {
-                        tokio::time::sleep(kill_timeout).await;
-                        let same = fake
-                            .inner
-                            .lock()
-                            .unwrap()
-                            .allocs
-                            .get(&id)
-                            .is_some_and(|a| a.run == run && a.pid == Some(pid));
-                        if same {
-                            kill(pid, "KILL");
-                        }
-                    });
-                }
             }
         });
     }
@@ -490,142 +419,12 @@ impl Fake {
         }
         self.publish(inner, alloc_id);
     }
-
-    /// Follows a deployment: promoted once an allocation it placed has passed its check for
-    /// `min_healthy_time`; failed (and reverted) when none has by `healthy_deadline` or one
-    /// failed.
-    fn watch_deployment(self, id: String) {
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                let mut relaunch = None;
-                {
-                    let mut inner = self.inner.lock().unwrap();
-                    let Some(d) = inner.deployments.get(&id).cloned() else {
-                        return;
-                    };
-                    if d.status != "running" {
-                        return;
-                    }
-                    let placed: Vec<&Alloc> = d
-                        .placed
-                        .iter()
-                        .filter_map(|a| inner.allocs.get(a))
-                        .collect();
-                    let healthy = placed.iter().any(|a| {
-                        a.passing_since
-                            .is_some_and(|t| t.elapsed() >= d.min_healthy)
-                    });
-                    let failed = placed.iter().any(|a| a.client_status == "failed");
-                    if healthy && (d.canaries == 0 || d.auto_promote) {
-                        for a in &d.placed {
-                            if let Some(a) = inner.allocs.get_mut(a) {
-                                a.healthy = Some(true);
-                            }
-                            self.publish(&mut inner, a);
-                        }
-                        // Promoted: the allocations of older versions stop.
-                        let old: Vec<String> = inner
-                            .allocs
-                            .values()
-                            .filter(|a| {
-                                a.job_id == d.job_id
-                                    && a.desired_status == "run"
-                                    && !d.placed.contains(&a.id)
-                            })
-                            .map(|a| a.id.clone())
-                            .collect();
-                        for a in old {
-                            self.stop_alloc(&mut inner, &a);
-                        }
-                        if let Some(j) = inner.jobs.get_mut(&d.job_id)
-                            && j.version == d.job_version
-                        {
-                            j.stable = Some((j.job.clone(), j.version));
-                        }
-                        let dep = inner.deployments.get_mut(&id).unwrap();
-                        dep.healthy = 1;
-                        dep.promoted = d.canaries > 0;
-                        dep.status = "successful".into();
-                        dep.description = "Deployment completed successfully".into();
-                        self.publish_deploy(&mut inner, &id, "DeploymentStatusUpdate");
-                        return;
-                    }
-                    if !failed && d.started.elapsed() < d.healthy_deadline {
-                        continue;
-                    }
-                    for a in &d.placed {
-                        if let Some(a) = inner.allocs.get_mut(a) {
-                            a.healthy = Some(false);
-                        }
-                        self.stop_alloc(&mut inner, a);
-                    }
-                    let stable = inner.jobs.get(&d.job_id).and_then(|j| j.stable.clone());
-                    let revert = stable.filter(|_| d.auto_revert);
-                    let dep = inner.deployments.get_mut(&id).unwrap();
-                    dep.unhealthy = 1;
-                    dep.status = "failed".into();
-                    dep.description = match &revert {
-                        Some((_, v)) => format!(
-                            "Failed due to unhealthy allocations - rolling back to job version {v}"
-                        ),
-                        None => "Failed due to unhealthy allocations".into(),
-                    };
-                    self.publish_deploy(&mut inner, &id, "DeploymentStatusUpdate");
-                    if let Some((job, _)) = revert {
-                        // A new version, a copy of the stable one: the allocations that run it
-                        // are updated in place; where none runs, one is placed.
-                        let version = {
-                            let j = inner.jobs.get_mut(&d.job_id).unwrap();
-                            j.version += 1;
-                            j.job = job.clone();
-                            j.version
-                        };
-                        let running: Vec<String> = inner
-                            .allocs
-                            .values()
-                            .filter(|a| a.job_id == d.job_id && a.desired_status == "run")
-                            .map(|a| a.id.clone())
-                            .collect();
-                        for a in &running {
-                            inner.allocs.get_mut(a).unwrap().job_version = version;
-                            self.publish(&mut inner, a);
-                        }
-                        if running.is_empty() {
-                            let a = self.place(&mut inner, &d.job_id, false, None);
-                            relaunch = Some((a, job));
-                        }
-                    }
-                }
-                if let Some((a, job)) = relaunch {
-                    self.launch(a, &job);
-                }
-                return;
-            }
-        });
-    }
 }
 
 fn kill(pid: u32, signal: &str) {
     let _ = std::process::Command::new("kill")
         .args([&format!("-{signal}"), &pid.to_string()])
         .status();
-}
-
-/// Whether `GET path` on the loopback port answers 2xx within `timeout` (Nomad's HTTP check).
-async fn http_ok(port: u16, path: &str, timeout: Duration) -> bool {
-    let ask = async {
-        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
-        s.write_all(
-            format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-                .as_bytes(),
-        )
-        .await?;
-        let mut head = [0u8; 12];
-        s.read_exact(&mut head).await?;
-        Ok::<_, std::io::Error>(head.starts_with(b"HTTP/1.1 2") || head.starts_with(b"HTTP/1.0 2"))
-    };
-    matches!(tokio::time::timeout(timeout, ask).await, Ok(Ok(true)))
 }
 
 fn with_index(index: u64, body: Value) -> Response {
@@ -831,52 +630,6 @@ async fn job_allocations(State(fake): State<Fake>, Path(id): Path<String>) -> Re
         .map(alloc_json)
         .collect();
     with_index(inner.index, Value::Array(list))
-}
-
-#[derive(serde::Deserialize)]
-struct ListQuery {
-    #[serde(default)]
-    filter: Option<String>,
-}
-
-/// `GET /v1/deployments`, with the one filter expression the agent sends (`JobID == "…"`);
-/// any other filter is refused as Nomad refuses one it cannot parse.
-async fn list_deployments(State(fake): State<Fake>, Query(q): Query<ListQuery>) -> Response {
-    let job = match q.filter.as_deref() {
-        None => None,
-        Some(f) => match f
-            .strip_prefix("JobID == \"")
-            .and_then(|r| r.strip_suffix('"'))
-        {
-            Some(job) => Some(job.to_string()),
-            None => {
-                return (
-                    StatusCode::BAD_REQUEST,
-                    format!("failed to read filter expression: {f}"),
-                )
-                    .into_response();
-            }
-        },
-    };
-    let inner = fake.inner.lock().unwrap();
-    let mut list: Vec<&Deploy> = inner
-        .deployments
-        .values()
-        .filter(|d| job.as_ref().is_none_or(|j| *j == d.job_id))
-        .collect();
-    list.sort_by_key(|d| std::cmp::Reverse(d.create_index));
-    with_index(
-        inner.index,
-        Value::Array(list.into_iter().map(deploy_json).collect()),
-    )
-}
-
-async fn read_deployment(State(fake): State<Fake>, Path(id): Path<String>) -> Response {
-    let inner = fake.inner.lock().unwrap();
-    match inner.deployments.get(&id) {
-        Some(d) => with_index(inner.index, deploy_json(d)),
-        None => (StatusCode::NOT_FOUND, "deployment not found").into_response(),
-    }
 }
 
 async fn event_stream(State(fake): State<Fake>) -> Response {

@@ -29,6 +29,9 @@ pub(super) struct Deploying {
     pub(super) old_version: i64,
     /// The version deployed (held when it fails, for a configuration change).
     pub(super) version: i64,
+    /// What the running version runs with (its spec, its health policy): back when it fails.
+    pub(super) old_spec: Option<BotSpec>,
+    pub(super) old_health: Option<sniperforge_protocol::HealthPolicy>,
 }
 
 impl Deploying {
@@ -48,7 +51,20 @@ impl Deploying {
             old_text,
             old_version,
             version,
+            old_spec: None,
+            old_health: None,
         }
+    }
+
+    /// The same, putting back `spec` and `health` should it fail.
+    pub(super) fn restoring(
+        mut self,
+        spec: BotSpec,
+        health: Option<sniperforge_protocol::HealthPolicy>,
+    ) -> Self {
+        self.old_spec = Some(spec);
+        self.old_health = health;
+        self
     }
 }
 
@@ -114,6 +130,15 @@ impl Agent {
                     }
                 }
                 if d.trigger == HandoverTrigger::Config {
+                    // The running version's spec (cores, memory) and health policy: the next
+                    // restart runs it as it is.
+                    if let Some(mut spec) = d.old_spec.clone() {
+                        spec.control_port = m.record.spec.control_port;
+                        m.record.spec = spec;
+                    }
+                    if let Some(h) = d.old_health {
+                        m.health = h;
+                    }
                     m.record.config_version = d.old_version;
                     m.held_version = Some(d.version);
                     m.held_reason = reason.clone().unwrap_or_default();

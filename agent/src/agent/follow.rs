@@ -59,7 +59,8 @@ pub(super) async fn heartbeat(opts: AgentOptions) {
     let mut versions = std::collections::HashMap::new();
     loop {
         tick.tick().await;
-        let installed = installed_build_cached(&opts.exe, &mut versions).await;
+        let installed =
+            installed_build_cached(&opts.exe, &mut versions, opts.bot_user.as_ref()).await;
         let mut register = installed != node.installed;
         node.installed = installed;
         if !register && let Err(e) = opts.gateway.heartbeat(&node.node_id).await {
@@ -71,32 +72,83 @@ pub(super) async fn heartbeat(opts: AgentOptions) {
     }
 }
 
-/// The build installed at `exe`: its build id, and the version it prints (`exe --version`).
-pub async fn installed_build(exe: &Path) -> Option<sniperforge_protocol::fleet::Build> {
-    installed_build_cached(exe, &mut std::collections::HashMap::new()).await
+/// The build installed at `exe`: its build id, and the version it prints (`exe --version`, run
+/// with an empty environment, as the bot account where the agent has one); `None` for a file
+/// the agent must not trust ([`trusted_exe`]).
+pub async fn installed_build(
+    exe: &Path,
+    user: Option<&crate::backend::BotUser>,
+) -> Option<sniperforge_protocol::fleet::Build> {
+    installed_build_cached(exe, &mut std::collections::HashMap::new(), user).await
+}
+
+/// Whether the agent may run `exe` as itself (its upgrade): a regular file owned by the agent's
+/// user or root, and neither it nor its directory writable by group or others (otherwise an
+/// account that can write there gets the agent's rights, root's under systemd).
+pub fn trusted_exe(exe: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt as _;
+    let me = crate::backend::effective_uid();
+    let check = |path: &Path, what: &str| -> Result<(), String> {
+        let m = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        if m.uid() != me && m.uid() != 0 {
+            return Err(format!(
+                "{what} {} is owned by uid {}, not this agent's ({me}) or root",
+                path.display(),
+                m.uid()
+            ));
+        }
+        if m.mode() & 0o022 != 0 {
+            return Err(format!(
+                "{what} {} is writable by group or others (mode {:o})",
+                path.display(),
+                m.mode() & 0o7777
+            ));
+        }
+        Ok(())
+    };
+    let m = std::fs::metadata(exe).map_err(|e| format!("{}: {e}", exe.display()))?;
+    if !m.is_file() {
+        return Err(format!("{}: not a regular file", exe.display()));
+    }
+    check(exe, "the binary")?;
+    match exe.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => check(dir, "its directory"),
+        _ => Ok(()),
+    }
 }
 
 /// [`installed_build`], asking the binary its version only for a build id not seen before.
 async fn installed_build_cached(
     exe: &Path,
     versions: &mut std::collections::HashMap<String, String>,
+    user: Option<&crate::backend::BotUser>,
 ) -> Option<sniperforge_protocol::fleet::Build> {
-    let build_id = sniperforge_host::build::build_id_of(exe).ok()?;
+    if let Err(why) = trusted_exe(exe) {
+        tracing::warn!(%why, "the installed binary is not trusted: no installed build reported");
+        return None;
+    }
+    let path = exe.to_path_buf();
+    let build_id = tokio::task::spawn_blocking(move || sniperforge_host::build::build_id_of(&path))
+        .await
+        .ok()?
+        .ok()?;
     let version = match versions.get(&build_id) {
         Some(v) => v.clone(),
         None => {
-            let out = tokio::time::timeout(
-                Duration::from_secs(10),
-                tokio::process::Command::new(exe)
-                    .arg("--version")
-                    .stdin(std::process::Stdio::null())
-                    .stderr(std::process::Stdio::null())
-                    .kill_on_drop(true)
-                    .output(),
-            )
-            .await
-            .ok()?
-            .ok()?;
+            let mut command = tokio::process::Command::new(exe);
+            command
+                .arg("--version")
+                .env_clear()
+                .stdin(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .kill_on_drop(true);
+            if let Some(u) = user.filter(|_| crate::backend::effective_uid() == 0) {
+                command.uid(u.uid).gid(u.gid);
+            }
+            let out = tokio::time::timeout(Duration::from_secs(10), command.output())
+                .await
+                .ok()?
+                .ok()?;
             // `sniperforge 0.1.0`
             let text = String::from_utf8_lossy(&out.stdout);
             let version = text.split_whitespace().nth(1)?.to_string();
@@ -108,10 +160,14 @@ async fn installed_build_cached(
     build.valid().then_some(build)
 }
 
+/// Set on the agent a self-upgrade executes: the build id it was executed toward.
+const UPGRADED_TO: &str = "SNIPERFORGE_UPGRADED_TO";
+
 /// Executes the installed build (`--exe`, with this process's arguments) when the desired state
 /// names it as the agent's build and this process runs another: the process stays (its pid, its
 /// children), its bots run on, and the new build adopts them from their records. Returns only
-/// when there is nothing to do or the exec failed (logged; the next desired state tries again).
+/// when there is nothing to do or the exec failed (logged; tried again when the desired state
+/// next changes, else the rollout's agent step fails at its deadline).
 pub(super) fn upgrade_if_asked(opts: &AgentOptions, desired: &Desired) {
     let Some(want) = &desired.upgrade else {
         return;
@@ -122,7 +178,22 @@ pub(super) fn upgrade_if_asked(opts: &AgentOptions, desired: &Desired) {
         tracing::warn!(to = %want, "asked to upgrade, but this process is not `sniperforge agent`: not upgrading");
         return;
     }
-    if want.build_id == sniperforge_host::build::this_build_id() {
+    let mine = sniperforge_host::build::this_build_id();
+    if want.build_id == mine {
+        return;
+    }
+    if mine == "unknown" {
+        tracing::error!(to = %want, "asked to upgrade, but this process cannot read its own build: not upgrading");
+        return;
+    }
+    // Executed once toward a build already: this process is what that gave (a file replaced
+    // meanwhile, or an id read differently); no loop of executions.
+    if std::env::var_os(UPGRADED_TO).is_some_and(|v| v == want.build_id.as_str()) {
+        tracing::error!(to = %want, "already executed toward this build once: not again");
+        return;
+    }
+    if let Err(why) = trusted_exe(&opts.exe) {
+        tracing::error!(to = %want, %why, "asked to upgrade to an untrusted binary: not upgrading");
         return;
     }
     match sniperforge_host::build::build_id_of(&opts.exe) {
@@ -140,6 +211,7 @@ pub(super) fn upgrade_if_asked(opts: &AgentOptions, desired: &Desired) {
     use std::os::unix::process::CommandExt as _;
     let err = std::process::Command::new(&opts.exe)
         .args(std::env::args_os().skip(1))
+        .env(UPGRADED_TO, &want.build_id)
         .exec();
     tracing::error!(error = %err, exe = %opts.exe.display(), "executing the installed build");
 }

@@ -221,6 +221,7 @@ impl Agent {
                 ));
             }
             status.config_version = Some(m.record.config_version);
+            status.restart_generation = Some(m.record.restarts);
             status.control_port = Some(m.record.spec.control_port).filter(|p| *p != 0);
             if let Some(i) = &instance {
                 status.pid = i.pid.or(scraped_pid);

@@ -309,6 +309,7 @@ impl crate::runtime::Worker for BotWorker {
                 g.custom
                     .insert("updates_malformed".into(), worker.malformed() as f64);
                 g.housekept = true;
+                g.last_housekeeping = Some(Instant::now());
                 g.custom
                     .insert("open_orders".into(), worker.strategy().open_orders() as f64);
                 let pending = g.pending.take();
@@ -361,6 +362,7 @@ fn publish_observer(
 ) {
     let mut g = lock(shared);
     g.housekept = true;
+    g.last_housekeeping = Some(Instant::now());
     let pending = g.pending.take();
     // Publishing every second where the type has no view of its own.
     let refresh = g.config.params.view().map_or(1_000, |v| v.refresh_ms);

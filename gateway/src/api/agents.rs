@@ -133,6 +133,8 @@ pub(super) async fn desired(
         .active_rollouts()
         .await?
         .into_iter()
+        // A paused rollout withholds it: an operator who paused on a bad build stops it here.
+        .filter(|r| r.state == crate::rollouts::RolloutState::Running)
         .flat_map(|r| r.steps)
         .find(|s| {
             s.kind == crate::rollouts::StepKind::Agent

@@ -464,6 +464,24 @@ pub(super) async fn emergency_stop(
     State(state): State<Arc<AppState>>,
     ext: axum::http::Extensions,
 ) -> ApiResult {
+    // Under the rollouts lock, rollouts aborted first: none asks for a restart after it.
+    let _guard = state.rollouts_lock.lock().await;
+    let now = state.store.now_ms();
+    for mut rollout in state.store.active_rollouts().await? {
+        if rollout.act("abort", now).is_ok() {
+            rollout.reason = Some("aborted by the emergency stop".into());
+            state.store.save_rollout(&rollout).await?;
+            state
+                .store
+                .audit(
+                    &caller(&ext).name,
+                    "rollout.abort",
+                    &rollout.rollout_id,
+                    &json!({"by": "system.emergency_stop"}),
+                )
+                .await?;
+        }
+    }
     let stopped = state.store.stop_all().await?;
     state
         .store

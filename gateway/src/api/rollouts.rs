@@ -8,7 +8,7 @@ use crate::rollouts::{NewRollout, Rollout, RolloutState, plan};
 /// `GET /api/v1/rollouts`.
 #[derive(Debug, serde::Serialize, schemars::JsonSchema)]
 pub struct RolloutList {
-    /// The latest rollouts, newest first (at most 50).
+    /// The latest rollouts, newest first (at most 20; the store keeps the newest 200).
     pub rollouts: Vec<Rollout>,
 }
 
@@ -26,6 +26,16 @@ pub(super) async fn create_rollout(
         )
         .details(json!({"field": field}))
     })?;
+    if let crate::rollouts::Scope::Node(n) = &scope
+        && !state.store.nodes().await?.iter().any(|x| x.node_id == *n)
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            format!("scope: no node {n} has registered"),
+        )
+        .details(json!({"field": "scope"})));
+    }
     let _guard = state.rollouts_lock.lock().await;
     if let Some(active) = state.store.active_rollouts().await?.first() {
         return Err(ApiError::new(
@@ -41,11 +51,15 @@ pub(super) async fn create_rollout(
     }
     let mut bots = Vec::new();
     for b in state.store.bots().await? {
-        let env = state
-            .store
-            .config(&b.bot_id, None)
-            .await?
-            .and_then(|c| c.body["environment"].as_str().map(str::to_string));
+        // A bot's environment is in its configuration: read only for an `env:` scope.
+        let env = match &scope {
+            crate::rollouts::Scope::Env(_) => state
+                .store
+                .config(&b.bot_id, None)
+                .await?
+                .and_then(|c| c.body["environment"].as_str().map(str::to_string)),
+            _ => None,
+        };
         bots.push((b, env));
     }
     let steps = plan(&new.target, &scope, &bots)
@@ -65,6 +79,7 @@ pub(super) async fn create_rollout(
         steps,
     };
     state.store.save_rollout(&rollout).await?;
+    state.store.prune_rollouts(crate::rollouts::KEPT).await?;
     state
         .store
         .audit(
@@ -108,6 +123,8 @@ async fn act(state: &AppState, ext: &axum::http::Extensions, id: &str, action: &
         .act(action, state.store.now_ms())
         .map_err(|e| ApiError::new(StatusCode::CONFLICT, "illegal_transition", e))?;
     state.store.save_rollout(&rollout).await?;
+    // Agents see at once whether an agent upgrade is still asked for.
+    state.bump_index().await?;
     state
         .store
         .audit(

@@ -246,6 +246,24 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
+    /// A rollout's restart: the restart generation bumped, only for a bot that runs (desired
+    /// running or paused), its desired state left as it is (a rollout never starts a bot an
+    /// operator or the emergency stop stopped, nor resumes a paused one); the new generation,
+    /// `None` when the bot does not run (or does not exist).
+    pub async fn request_rollout_restart(&self, bot_id: &str) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query(
+            "UPDATE bots SET restarts = restarts + 1, updated_at = $1 WHERE bot_id = $2 AND desired_state IN ('running', 'paused') RETURNING restarts",
+        )
+        .bind(self.now_ms())
+        .bind(bot_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db(format!("restarting bot {bot_id}")))?;
+        row.map(|r| r.try_get::<i64, _>("restarts"))
+            .transpose()
+            .map_err(db(format!("reading bot {bot_id}'s restart generation")))
+    }
+
     /// Deletes a bot (its configuration history stays); `false` when it did not exist.
     pub async fn delete_bot(&self, bot_id: &str) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM bots WHERE bot_id = $1")

@@ -62,6 +62,19 @@ impl Store {
         rows.iter().map(rollout_row).collect()
     }
 
+    /// Drops the rollouts past the newest `keep` (never a running or paused one).
+    pub async fn prune_rollouts(&self, keep: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "DELETE FROM rollouts WHERE state NOT IN ('running', 'paused') AND rollout_id NOT IN \
+             (SELECT rollout_id FROM rollouts ORDER BY created_at DESC, rollout_id DESC LIMIT $1)",
+        )
+        .bind(keep)
+        .execute(&self.pool)
+        .await
+        .map_err(db("pruning rollouts"))?;
+        Ok(())
+    }
+
     /// The rollouts running or paused, oldest first.
     pub async fn active_rollouts(&self) -> Result<Vec<Rollout>, StoreError> {
         let rows = sqlx::query(

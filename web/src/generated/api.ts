@@ -884,6 +884,8 @@ export type NodeBotStatus = {
   pid?: (number | null)
   /** Why, for `error` and some `starting` and `stopped` states. */
   reason?: (string | null)
+  /** The restart generation its node has applied (each restart request bumps it; the agent takes it when it starts the restart). */
+  restart_generation?: (number | null)
   /** Restarts by the supervisor. */
   restarts?: (number | null)
   /** `starting`, `running`, `paused`, `stopping`, `stopped` or `error`. */
@@ -1060,7 +1062,7 @@ export type Rollout = {
 
 /** `GET /api/v1/rollouts`. */
 export type RolloutList = {
-  /** The latest rollouts, newest first (at most 50). */
+  /** The latest rollouts, newest first (at most 20; the store keeps the newest 200). */
   rollouts: Rollout[]
 }
 
@@ -1079,6 +1081,8 @@ export type RolloutStep = {
   from_handover_at?: (number | null)
   /** Its process before (to see a restart that reports no handover: `--cold-restarts`). */
   from_pid?: (number | null)
+  /** The restart generation the step asked for: only what the node did once it applied that one is the step's (not a crash restart, nor a handover for another reason). */
+  generation?: (number | null)
   /** A bot or the node's agent. */
   kind: StepKind
   /** What happened, in words. */
@@ -1089,6 +1093,8 @@ export type RolloutStep = {
   started_at?: (number | null)
   /** Where it is. */
   state: StepState
+  /** The build a version step must end on (the node's installed one when it started). */
+  target_build?: (Build | null)
   /** The build it runs after. */
   to?: (Build | null)
 }

@@ -204,7 +204,12 @@ health_failures?: number,
 /**
  * The build the bot's trading instance runs (absent from bots before it).
  */
-build?: Build, };
+build?: Build, 
+/**
+ * The restart generation its node has applied (each restart request bumps it; the agent
+ * takes it when it starts the restart).
+ */
+restart_generation?: number, };
 
 export type Role = "starting" | "standby" | "trading" | "draining" | "released";
 
