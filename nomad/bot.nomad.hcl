@@ -96,7 +96,7 @@ job "sniperforge-bot" {
     health_check      = "checks"
     min_healthy_time  = "3s"
     healthy_deadline  = "${var.healthy_deadline_s}s"
-        progress_deadline = "0s"
+    progress_deadline = "0s"
     auto_revert       = true
   }
 
@@ -122,7 +122,7 @@ job "sniperforge-bot" {
       port     = "control"
       address  = "127.0.0.1"
 
-            # Ready: market loaded, feed fresh; a new version is promoted once it passes.
+      # Ready: market loaded, feed fresh; a new version is promoted once it passes.
       check {
         name     = "ready"
         type     = "http"

@@ -749,6 +749,7 @@ impl Agent {
         m.record.desired_state = d.desired_state;
         let records = self.opts.data_dir.join("agent").join("bots");
         if d.restarts > m.record.restarts && m.deploying.is_none() {
+            let before = m.record.restarts;
             m.record.restarts = d.restarts;
             m.held_version = None;
             let running =
@@ -776,13 +777,10 @@ impl Agent {
             if !renew {
                 let cause = format!("restart requested (generation {})", d.restarts);
                 let v = m.record.config_version;
-                m.deploying = Some(deploy::Deploying::new(
-                    HandoverTrigger::Restart,
-                    cause,
-                    None,
-                    v,
-                    v,
-                ));
+                m.deploying = Some(
+                    deploy::Deploying::new(HandoverTrigger::Restart, cause, None, v, v)
+                        .reporting_generation(before),
+                );
             }
             tracing::info!(bot_id = %d.bot_id, generation = d.restarts, "restarted on request");
             return Ok(());

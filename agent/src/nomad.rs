@@ -576,9 +576,26 @@ async fn follow_events(client: NomadClient, units: Units) {
                 && let Ok(mut units) = units.lock()
                 && let Some(unit) = units.get_mut(&bot_id)
             {
+                // Gone meanwhile (purged, collected): dropped with their ports.
+                unit.allocs
+                    .retain(|id, _| allocs.iter().any(|a| a.id.as_ref() == Some(id)));
                 for a in &allocs {
                     if let Some(id) = &a.id {
                         unit.allocs.insert(id.clone(), AllocInfo::of(a));
+                    }
+                }
+            }
+            let options = ListDeploymentsOptions {
+                filter: Some(format!("JobID == \"{}\"", job_id(&bot_id))),
+                ..Default::default()
+            };
+            if let Ok(list) = client.list_deployments(&options).await
+                && let Ok(mut units) = units.lock()
+                && let Some(unit) = units.get_mut(&bot_id)
+            {
+                for d in list {
+                    if let Some(id) = d.id.clone() {
+                        unit.deployments.insert(id, DeployInfo::of(&d));
                     }
                 }
             }
@@ -672,8 +689,10 @@ impl Backend for NomadBackend {
             .lock()
             .ok()
             .and_then(|u| {
-                u.get(bot_id)
-                    .map(|u| (u.spec.clone(), u.current().and_then(|a| a.port)))
+                u.get(bot_id).map(|u| {
+                    let port = u.current().filter(|a| a.task_running).and_then(|a| a.port);
+                    (u.spec.clone(), port)
+                })
             })
             .ok_or_else(|| Self::err(bot_id, "not running: nothing to reload"))?;
         let port = port.ok_or_else(|| Self::err(bot_id, "no control port allocated yet"))?;

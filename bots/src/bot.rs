@@ -706,6 +706,9 @@ impl BotInterface for MarketBot {
             g.started = Instant::now();
             g.runner_alive = true;
             g.housekept = false;
+            // `/live`'s clock starts with the runner: a loop stuck before its first
+            // housekeeping fails it too.
+            g.last_housekeeping = Some(Instant::now());
             g.last_feed = Some(Instant::now());
             g.runtime = std::iter::once(plan.describe())
                 .chain(plan.warnings.iter().cloned())

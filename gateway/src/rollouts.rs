@@ -322,8 +322,8 @@ impl Rollout {
                 changed = true;
                 continue;
             }
-            // The generation asked (the store's, should the step's own not have been saved).
-            let asked = *step.generation.get_or_insert(bot.restarts);
+            // The generation asked (set at the step's start, the store's answer after).
+            let asked = *step.generation.get_or_insert(bot.restarts + 1);
             let report = fleet.reports.get(&step.bot_id);
             let status = report.map(|r| &r.status);
             // The node took the step's restart (agents before the field: taken as done).
@@ -516,6 +516,9 @@ impl Rollout {
                     }
                     step.state = StepState::InProgress;
                     step.started_at = Some(now);
+                    // The generation the request makes (the store's answer replaces it): a
+                    // request that never ran is never taken for done.
+                    step.generation = Some(bot.restarts + 1);
                     step.message = Some("restart requested: a warm handover on its node".into());
                     effects.restart.push(step.bot_id.clone());
                     busy += 1;
@@ -741,6 +744,7 @@ pub async fn tick(state: &crate::AppState) -> Result<(), StoreError> {
             state.store.save_rollout(&rollout).await?;
         }
         let mut dirty = false;
+        let mut asked = Vec::new();
         for bot in &effects.restart {
             // Only a bot that still runs: a stop (the emergency stop included) since the
             // fleet was read wins, and the step is skipped.
@@ -756,9 +760,15 @@ pub async fn tick(state: &crate::AppState) -> Result<(), StoreError> {
                     end(step, StepState::Skipped, "stopped meanwhile", now);
                 }
             }
-            if generation.is_none() {
-                continue;
+            if generation.is_some() {
+                asked.push(bot.clone());
             }
+        }
+        // The agents learn of the restarts before anything else can fail.
+        if !asked.is_empty() || !effects.agents.is_empty() {
+            state.bump_index().await?;
+        }
+        for bot in &asked {
             state
                 .store
                 .audit(
@@ -794,9 +804,6 @@ pub async fn tick(state: &crate::AppState) -> Result<(), StoreError> {
                     &json!({"rollout_id": rollout.rollout_id, "target": rollout.target}),
                 )
                 .await?;
-        }
-        if !effects.restart.is_empty() || !effects.agents.is_empty() {
-            state.bump_index().await?;
         }
     }
     Ok(())

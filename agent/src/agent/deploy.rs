@@ -32,6 +32,9 @@ pub(super) struct Deploying {
     /// What the running version runs with (its spec, its health policy): back when it fails.
     pub(super) old_spec: Option<BotSpec>,
     pub(super) old_health: Option<sniperforge_protocol::HealthPolicy>,
+    /// The restart generation reported while it runs (the one before a restart's: a rollout
+    /// counts a restart once its deployment has ended, not once it was registered).
+    pub(super) generation: Option<i64>,
 }
 
 impl Deploying {
@@ -53,7 +56,14 @@ impl Deploying {
             version,
             old_spec: None,
             old_health: None,
+            generation: None,
         }
+    }
+
+    /// The same, reporting `generation` as the bot's restart generation until it ends.
+    pub(super) fn reporting_generation(mut self, generation: i64) -> Self {
+        self.generation = Some(generation);
+        self
     }
 
     /// The same, putting back `spec` and `health` should it fail.

@@ -74,7 +74,7 @@ pub(super) async fn heartbeat(opts: AgentOptions) {
 
 /// The build installed at `exe`: its build id, and the version it prints (`exe --version`, run
 /// with an empty environment, as the bot account where the agent has one); `None` for a file
-/// the agent must not trust ([`trusted_exe`]).
+/// the agent must not trust (see `trusted_exe`).
 pub async fn installed_build(
     exe: &Path,
     user: Option<&crate::backend::BotUser>,
@@ -106,15 +106,20 @@ pub fn trusted_exe(exe: &Path) -> Result<(), String> {
         }
         Ok(())
     };
-    let m = std::fs::metadata(exe).map_err(|e| format!("{}: {e}", exe.display()))?;
+    // What is executed is the file a link resolves to: that file and its directory (and the
+    // link's own directory) are checked.
+    let real = std::fs::canonicalize(exe).map_err(|e| format!("{}: {e}", exe.display()))?;
+    let m = std::fs::metadata(&real).map_err(|e| format!("{}: {e}", real.display()))?;
     if !m.is_file() {
-        return Err(format!("{}: not a regular file", exe.display()));
+        return Err(format!("{}: not a regular file", real.display()));
     }
-    check(exe, "the binary")?;
-    match exe.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => check(dir, "its directory"),
-        _ => Ok(()),
+    check(&real, "the binary")?;
+    for dir in [real.parent(), exe.parent()].into_iter().flatten() {
+        if !dir.as_os_str().is_empty() {
+            check(dir, "its directory")?;
+        }
     }
+    Ok(())
 }
 
 /// [`installed_build`], asking the binary its version only for a build id not seen before.

@@ -221,7 +221,13 @@ impl Agent {
                 ));
             }
             status.config_version = Some(m.record.config_version);
-            status.restart_generation = Some(m.record.restarts);
+            // A restart's deployment under way reports the generation before it.
+            status.restart_generation = Some(
+                m.deploying
+                    .as_ref()
+                    .and_then(|d| d.generation)
+                    .unwrap_or(m.record.restarts),
+            );
             status.control_port = Some(m.record.spec.control_port).filter(|p| *p != 0);
             if let Some(i) = &instance {
                 status.pid = i.pid.or(scraped_pid);

@@ -464,25 +464,9 @@ pub(super) async fn emergency_stop(
     State(state): State<Arc<AppState>>,
     ext: axum::http::Extensions,
 ) -> ApiResult {
-    // Under the rollouts lock, rollouts aborted first: none asks for a restart after it.
-    let _guard = state.rollouts_lock.lock().await;
-    let now = state.store.now_ms();
-    for mut rollout in state.store.active_rollouts().await? {
-        if rollout.act("abort", now).is_ok() {
-            rollout.reason = Some("aborted by the emergency stop".into());
-            state.store.save_rollout(&rollout).await?;
-            state
-                .store
-                .audit(
-                    &caller(&ext).name,
-                    "rollout.abort",
-                    &rollout.rollout_id,
-                    &json!({"by": "system.emergency_stop"}),
-                )
-                .await?;
-        }
-    }
+    // The bots first, whatever else fails (a rollout never restarts a stopped bot).
     let stopped = state.store.stop_all().await?;
+    abort_rollouts(&state, &caller(&ext).name).await;
     state
         .store
         .audit(
@@ -497,6 +481,36 @@ pub(super) async fn emergency_stop(
         bots_stopped: stopped,
     })
     .into_response())
+}
+
+/// Aborts the active rollouts after an emergency stop (failures logged: the stop stands).
+async fn abort_rollouts(state: &AppState, actor: &str) {
+    let _guard = state.rollouts_lock.lock().await;
+    let now = state.store.now_ms();
+    let active = match state.store.active_rollouts().await {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!(error = %e, "emergency stop: reading the rollouts to abort");
+            return;
+        }
+    };
+    for mut rollout in active {
+        if rollout.act("abort", now).is_err() {
+            continue;
+        }
+        rollout.reason = Some("aborted by the emergency stop".into());
+        let done = async {
+            state.store.save_rollout(&rollout).await?;
+            let details = json!({"by": "system.emergency_stop"});
+            state
+                .store
+                .audit(actor, "rollout.abort", &rollout.rollout_id, &details)
+                .await
+        };
+        if let Err(e) = done.await {
+            tracing::error!(rollout = %rollout.rollout_id, error = %e, "emergency stop: aborting a rollout");
+        }
+    }
 }
 
 /// The audit trail; below admin, webhook URLs (entries older releases wrote whole) show as
