@@ -359,6 +359,7 @@ fn an_invalid_config_is_refused_with_all_its_errors() {
             "flash_loan.fee_bps",
             "execution.keypair_path",
             "execution.auto_execute",
+            "execution.simulation_mode",
         ],
     );
 }
@@ -380,6 +381,7 @@ fn a_solana_feed_without_its_endpoint_and_live_mode_are_refused_with_a_reason() 
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--feed solana"));
     let mut live = template("triangular_arbitrage");
+    live["environment"] = json!("prod");
     live["parameters"]["execution"]["simulation_mode"] = json!(false);
     live["parameters"]["execution"]["auto_execute"] = json!(true);
     live["parameters"]["execution"]["keypair_path"] = json!("/etc/keys/bot.json");

@@ -471,6 +471,7 @@ fn live_config(
 ) -> serde_json::Value {
     let mut c = sniperforge_bots::template(bot_type);
     c["bot_id"] = "live-arb".into();
+    c["environment"] = "prod".into();
     let e = &mut c["parameters"]["execution"];
     e["simulation_mode"] = false.into();
     e["auto_execute"] = true.into();

@@ -347,7 +347,21 @@ pub fn validate(value: &Value) -> Result<ValidatedConfig, Vec<ConfigError>> {
         }
     };
     match obj.get("environment").and_then(Value::as_str) {
-        Some("dev" | "test" | "prod") => {}
+        Some(env @ ("dev" | "test")) => {
+            // Only prod trades live: a dev or test bot is paper, whatever else it says.
+            if obj
+                .get("parameters")
+                .and_then(|p| p.get("execution"))
+                .and_then(|e| e.get("simulation_mode"))
+                == Some(&Value::Bool(false))
+            {
+                errors.push(err(
+                    "execution.simulation_mode",
+                    format!("may be false only in the prod environment (environment is {env})"),
+                ));
+            }
+        }
+        Some("prod") => {}
         _ => errors.push(err(
             "environment",
             format!(
@@ -736,6 +750,7 @@ mod tests {
             "execution.dexs: may only hold Jupiter, Orca, Raydium, got \"Uniswap\"",
             "execution.keypair_path: required when execution.simulation_mode is false",
             "execution.auto_execute: must be true for live trading (execution.simulation_mode is false)",
+            "execution.simulation_mode: may be false only in the prod environment (environment is dev)",
             "colour: unknown field; expected bot_id, bot_type, parameters, environment, resources, health",
         ] {
             assert!(
@@ -744,7 +759,28 @@ mod tests {
             );
         }
         assert!(text.iter().any(|t| t.starts_with("bot_id:")));
-        assert_eq!(errors.len(), 9, "{text:#?}");
+        assert_eq!(errors.len(), 10, "{text:#?}");
+    }
+
+    #[test]
+    fn only_prod_trades_live() {
+        let mut v = template(BotType::EnhancedArbitrage);
+        v["parameters"]["execution"]["simulation_mode"] = json!(false);
+        v["parameters"]["execution"]["auto_execute"] = json!(true);
+        v["parameters"]["execution"]["keypair_path"] = json!("/etc/sniperforge/key.json");
+        for env in ["dev", "test"] {
+            v["environment"] = json!(env);
+            let errors = validate(&v).unwrap_err();
+            let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            assert_eq!(
+                text,
+                [format!(
+                    "execution.simulation_mode: may be false only in the prod environment (environment is {env})"
+                )]
+            );
+        }
+        v["environment"] = json!("prod");
+        assert!(validate(&v).unwrap().params.live());
     }
 
     #[test]
