@@ -69,6 +69,45 @@ fn process_backend_runs_the_desired_state_and_survives_agent_restarts() {
     let pid = pid_of(&s);
     assert!(pid > 0 && alive(pid as u32), "{s}");
     assert_eq!(s["backend"], "process");
+    // CPU and memory as the kernel counts them: the agent's figures over its report interval
+    // against the test's own reading of /proc/<pid> while the bot works the simulated feed.
+    let ticks = |pid: u64| -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let f: Vec<u64> = stat
+            .rsplit_once(')')
+            .unwrap()
+            .1
+            .split_whitespace()
+            .skip(11)
+            .take(2)
+            .map(|x| x.parse().unwrap())
+            .collect();
+        f[0] + f[1]
+    };
+    let (t0, at) = (ticks(pid), std::time::Instant::now());
+    std::thread::sleep(Duration::from_secs(3));
+    let busy = (ticks(pid) - t0) as f64 / 100.0 / at.elapsed().as_secs_f64() * 100.0;
+    let m = wait_for("cpu and memory measured", T, || {
+        let m = gw.ok("GET", "/api/v1/bots/arb-1/metrics", &Value::Null)["metrics"].clone();
+        (m["cpu_usage"].as_f64()? > 0.0).then_some(m)
+    });
+    let cpu = m["cpu_usage"].as_f64().unwrap();
+    assert!(busy > 2.0, "the bot works its feed: {busy:.1} % by /proc");
+    assert!(
+        (cpu - busy).abs() < (busy * 0.5).max(10.0),
+        "reported cpu_usage {cpu} % against {busy:.1} % measured here"
+    );
+    let rss_kb: u64 = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .map(|v| v.trim().trim_end_matches("kB").trim().parse().unwrap())
+        .unwrap();
+    let reported = m["memory_usage"].as_f64().unwrap() / 1024.0;
+    assert!(
+        reported > rss_kb as f64 * 0.5 && reported < rss_kb as f64 * 1.5,
+        "reported memory {reported} kB against VmRSS {rss_kb} kB"
+    );
     // From its first start, its threads off the hot path keep to the cores no bot reserves:
     // the agent passes them (here every core of this machine but 0).
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();

@@ -140,6 +140,8 @@ struct Managed {
     held_reason: String,
     /// The scheduler's deployment of a new version, while the agent follows it (Nomad).
     deploying: Option<deploy::Deploying>,
+    /// Its process's CPU time at the last report (`cpu_usage` is the difference).
+    cpu_sample: Option<report::CpuSample>,
 }
 
 impl Managed {
@@ -161,6 +163,7 @@ impl Managed {
             last_state: String::new(),
             held_reason: String::new(),
             deploying: None,
+            cpu_sample: None,
         }
     }
 

@@ -891,7 +891,7 @@ impl BotInterface for MarketBot {
                 0.0
             },
             uptime_seconds: g.started.elapsed().as_secs(),
-            cpu_usage: 0.0,
+            cpu_usage: cpu_since_start(),
             memory_usage: resident_bytes(),
             ..BotMetrics::default()
         };
@@ -970,6 +970,27 @@ impl BotInterface for MarketBot {
         }
         out
     }
+}
+
+/// This process's CPU use since it started, percent of one core (user + system time over its
+/// age, both from the kernel: `/proc/self/stat` and `/proc/uptime`, in `USER_HZ` = 100 ticks).
+fn cpu_since_start() -> f64 {
+    let read = || -> Option<f64> {
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let busy: f64 =
+            fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+        let started: f64 = fields.get(19)?.parse().ok()?;
+        let uptime: f64 = std::fs::read_to_string("/proc/uptime")
+            .ok()?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()?;
+        let age = uptime - started / 100.0;
+        (age > 0.0).then(|| ((busy / 100.0) / age * 1000.0).round() / 10.0)
+    };
+    read().unwrap_or(0.0)
 }
 
 fn resident_bytes() -> u64 {

@@ -275,7 +275,8 @@ pub struct BotMetrics {
     /// Seconds since start.
     #[cfg_attr(test, ts(type = "number"))]
     pub uptime_seconds: u64,
-    /// CPU use, percent of one core.
+    /// CPU use, percent of one core: the bot's own figure is since its process started; the
+    /// agent's report replaces it with the last report interval's, measured from `/proc/<pid>`.
     pub cpu_usage: f64,
     /// Resident memory, bytes.
     #[cfg_attr(test, ts(type = "number"))]

@@ -233,6 +233,19 @@ impl Agent {
                 status.pid = i.pid.or(scraped_pid);
                 status.restarts = Some(i.restarts);
             }
+            // CPU and memory as the kernel counts them for its process, over the last
+            // report's interval (the bot's own figures are since its start).
+            match (status.pid, metrics.as_object_mut()) {
+                (Some(pid), Some(fields)) => {
+                    if let Some(usage) = measure(pid, &mut m.cpu_sample) {
+                        if let Some(cpu) = usage.cpu_percent {
+                            fields.insert("cpu_usage".into(), Value::from(cpu));
+                        }
+                        fields.insert("memory_usage".into(), Value::from(usage.rss_bytes));
+                    }
+                }
+                _ => m.cpu_sample = None,
+            }
             // Ids come from the gateway's desired state and name files here: one that is not
             // a bot id was never launched, and is not reported.
             let Ok(bot_id) = BotId::new(id) else {
@@ -473,4 +486,55 @@ mod tests {
         let long = cut("é".repeat(1_000), REASON_MAX);
         assert!(long.len() <= REASON_MAX + '…'.len_utf8() && long.ends_with('…'));
     }
+}
+
+/// The kernel's clock ticks per second in `/proc/<pid>/stat` (`USER_HZ`: 100 on Linux, whatever
+/// the kernel's own tick).
+const USER_HZ: f64 = 100.0;
+
+/// A process's CPU time at an instant, for the next report's difference.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct CpuSample {
+    pid: u32,
+    ticks: u64,
+    at: std::time::Instant,
+}
+
+/// What [`measure`] read.
+pub(super) struct Usage {
+    /// Percent of one core since the previous sample of the same process (`None` at the first).
+    pub(super) cpu_percent: Option<f64>,
+    /// Resident memory, bytes.
+    pub(super) rss_bytes: u64,
+}
+
+/// CPU (user + system time, `/proc/<pid>/stat`) and resident memory (`VmRSS`,
+/// `/proc/<pid>/status`) of process `pid`; `previous` becomes this sample.
+pub(super) fn measure(pid: u32, previous: &mut Option<CpuSample>) -> Option<Usage> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command name's closing parenthesis: state is field 3, utime 14, stime 15.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let rss_kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0);
+    let now = CpuSample {
+        pid,
+        ticks: utime + stime,
+        at: std::time::Instant::now(),
+    };
+    let cpu_percent = previous.filter(|p| p.pid == pid).and_then(|p| {
+        let secs = now.at.duration_since(p.at).as_secs_f64();
+        (secs > 0.05).then(|| (now.ticks.saturating_sub(p.ticks) as f64 / USER_HZ) / secs * 100.0)
+    });
+    *previous = Some(now);
+    Some(Usage {
+        cpu_percent: cpu_percent.map(|c| (c * 10.0).round() / 10.0),
+        rss_bytes: rss_kb * 1024,
+    })
 }

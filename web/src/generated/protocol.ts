@@ -89,7 +89,8 @@ success_rate: number,
  */
 uptime_seconds: number, 
 /**
- * CPU use, percent of one core.
+ * CPU use, percent of one core: the bot's own figure is since its process started; the
+ * agent's report replaces it with the last report interval's, measured from `/proc/<pid>`.
  */
 cpu_usage: number, 
 /**
