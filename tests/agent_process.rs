@@ -42,6 +42,8 @@ fn process_backend_runs_the_desired_state_and_survives_agent_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let gw = Gateway::start(dir.path());
     let node_dir = dir.path().join("node");
+    // A failed assertion must not leave the bot running.
+    let _reap = Reap(node_dir.clone());
     let mut agent = start_agent(&gw, &node_dir, "n1", &[]);
 
     let mut cfg = template("enhanced_arbitrage");
