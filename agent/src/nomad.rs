@@ -497,20 +497,7 @@ impl NomadBackend {
     /// Reads the job's deployments into the unit (whether a canary is promoted: an agent that
     /// starts during a deployment must not take the standby canary for the bot).
     async fn refresh_deployments(&self, bot_id: &str) {
-        let options = ListDeploymentsOptions {
-            filter: Some(format!("JobID == \"{}\"", job_id(bot_id))),
-            ..Default::default()
-        };
-        if let Ok(list) = self.client.list_deployments(&options).await
-            && let Ok(mut units) = self.units.lock()
-            && let Some(unit) = units.get_mut(bot_id)
-        {
-            for d in list {
-                if let Some(id) = d.id.clone() {
-                    unit.deployments.insert(id, DeployInfo::of(&d));
-                }
-            }
-        }
+        read_deployments(&self.client, &self.units, bot_id).await;
     }
 
     /// Registers the job for `spec` at `generation`; the version it made is the one whose
@@ -553,6 +540,24 @@ impl NomadBackend {
     }
 }
 
+/// Reads a bot job's deployments into its unit (a failed read leaves what was known).
+async fn read_deployments(client: &NomadClient, units: &Units, bot_id: &str) {
+    let options = ListDeploymentsOptions {
+        filter: Some(format!("JobID == \"{}\"", job_id(bot_id))),
+        ..Default::default()
+    };
+    if let Ok(list) = client.list_deployments(&options).await
+        && let Ok(mut units) = units.lock()
+        && let Some(unit) = units.get_mut(bot_id)
+    {
+        for d in list {
+            if let Some(id) = d.id.clone() {
+                unit.deployments.insert(id, DeployInfo::of(&d));
+            }
+        }
+    }
+}
+
 /// Applies every Allocation and Deployment event to the unit of its job; reconnects with
 /// backoff.
 async fn follow_events(client: NomadClient, units: Units) {
@@ -585,20 +590,7 @@ async fn follow_events(client: NomadClient, units: Units) {
                     }
                 }
             }
-            let options = ListDeploymentsOptions {
-                filter: Some(format!("JobID == \"{}\"", job_id(&bot_id))),
-                ..Default::default()
-            };
-            if let Ok(list) = client.list_deployments(&options).await
-                && let Ok(mut units) = units.lock()
-                && let Some(unit) = units.get_mut(&bot_id)
-            {
-                for d in list {
-                    if let Some(id) = d.id.clone() {
-                        unit.deployments.insert(id, DeployInfo::of(&d));
-                    }
-                }
-            }
+            read_deployments(&client, &units, &bot_id).await;
         }
         while let Some(event) = rx.recv().await {
             delay = Duration::from_millis(250);

@@ -891,8 +891,8 @@ impl BotInterface for MarketBot {
                 0.0
             },
             uptime_seconds: g.started.elapsed().as_secs(),
-            cpu_usage: cpu_since_start(),
-            memory_usage: resident_bytes(),
+            cpu_usage: health::cpu_since_start(),
+            memory_usage: health::resident_bytes(),
             ..BotMetrics::default()
         };
         m.custom_metrics
@@ -970,36 +970,4 @@ impl BotInterface for MarketBot {
         }
         out
     }
-}
-
-/// This process's CPU use since it started, percent of one core (user + system time over its
-/// age, both from the kernel: `/proc/self/stat` and `/proc/uptime`, in `USER_HZ` = 100 ticks).
-fn cpu_since_start() -> f64 {
-    let read = || -> Option<f64> {
-        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-        let busy: f64 =
-            fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-        let started: f64 = fields.get(19)?.parse().ok()?;
-        let uptime: f64 = std::fs::read_to_string("/proc/uptime")
-            .ok()?
-            .split_whitespace()
-            .next()?
-            .parse()
-            .ok()?;
-        let age = uptime - started / 100.0;
-        (age > 0.0).then(|| ((busy / 100.0) / age * 1000.0).round() / 10.0)
-    };
-    read().unwrap_or(0.0)
-}
-
-fn resident_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| {
-            s.split_whitespace()
-                .nth(1)
-                .and_then(|p| p.parse::<u64>().ok())
-        })
-        .map_or(0, |pages| pages * 4096)
 }

@@ -1,5 +1,6 @@
 //! What a bot says of its health: ready (`/health`: threads alive, market loaded, feed fresh)
-//! and alive (`/live`: what a supervisor restarts it for).
+//! and alive (`/live`: what a supervisor restarts it for); the process's CPU and memory as the
+//! kernel counts them.
 
 use super::*;
 
@@ -59,4 +60,36 @@ impl MarketBot {
             details: g.runtime.clone(),
         }
     }
+}
+
+/// This process's CPU use since it started, percent of one core (user + system time over its
+/// age, both from the kernel: `/proc/self/stat` and `/proc/uptime`, in `USER_HZ` = 100 ticks).
+pub(super) fn cpu_since_start() -> f64 {
+    let read = || -> Option<f64> {
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let busy: f64 =
+            fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+        let started: f64 = fields.get(19)?.parse().ok()?;
+        let uptime: f64 = std::fs::read_to_string("/proc/uptime")
+            .ok()?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()?;
+        let age = uptime - started / 100.0;
+        (age > 0.0).then(|| ((busy / 100.0) / age * 1000.0).round() / 10.0)
+    };
+    read().unwrap_or(0.0)
+}
+
+pub(super) fn resident_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<u64>().ok())
+        })
+        .map_or(0, |pages| pages * 4096)
 }
