@@ -3,7 +3,7 @@
 # `sniperforge agent --backend nomad` registers this job through Nomad's HTTP API for each bot,
 # with the ID sniperforge-bot-<bot_id> and these variables filled in; a test compares the job it
 # registers with this file field by field. To run a bot by hand:
-#   nomad job run -var bot_id=arb-1 -var node=$(hostname) bot.nomad.hcl
+#   nomad job run -var bot_id=arb-1 -var node=$(hostname) -var environment=prod bot.nomad.hcl
 # after writing its configuration to <data_dir>/bots/<bot_id>/config.json and its control
 # endpoint's secret (16 or more characters, mode 0600) to <data_dir>/bots/<bot_id>/control.secret.
 # Running it again with another `generation` (what the agent does for a restart or a cold
@@ -76,7 +76,14 @@ variable "seed" {
   default = "7"
 }
 
+variable "environment" {
+  type        = string
+  default     = "dev"
+  description = "The bot's environment (dev, test or prod): its job goes to the namespace of that name (`nomad namespace apply prod`; the agent creates a missing one when its token may)"
+}
+
 job "sniperforge-bot" {
+  namespace   = var.environment
   type        = "service"
   datacenters = ["*"]
   priority    = 80

@@ -42,6 +42,10 @@ pub struct AgentArgs {
     /// Supervisor backend.
     #[arg(long, value_enum, default_value = "process")]
     pub backend: BackendArg,
+    /// The environments this node serves, e.g. `prod` or `dev,test` (default: all three). The
+    /// gateway places and sends it only bots of these, and the agent refuses any other.
+    #[arg(long, value_parser = parse_environments)]
+    pub environments: Option<Environments>,
     /// Directory for bot configs, logs, state and the agent's records.
     #[arg(long, default_value = "data")]
     pub data_dir: PathBuf,
@@ -233,6 +237,7 @@ pub fn run(a: AgentArgs) -> ExitCode {
             gateway,
             node: NodeInfo {
                 installed: installed_build(&exe, bot_user.as_ref()).await,
+                environments: a.environments.clone().map(|e| e.0),
                 ..local_node(node_id, backend.name())
             },
             data_dir,
@@ -249,6 +254,14 @@ pub fn run(a: AgentArgs) -> ExitCode {
         Agent::new(opts, backend).run(shutdown_signal()).await;
         ExitCode::SUCCESS
     })
+}
+
+/// `--environments dev,test`, read.
+#[derive(Debug, Clone)]
+pub struct Environments(pub Vec<sniperforge_protocol::Environment>);
+
+fn parse_environments(s: &str) -> Result<Environments, String> {
+    sniperforge_protocol::Environment::parse_list(s).map(Environments)
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -77,6 +77,7 @@ fn assert_matches_hcl(job: &Value, vars: &Value) {
         format!("sniperforge-bot-{}", vars["bot_id"].as_str().unwrap())
     );
     assert_eq!(job["Type"], spec["type"]);
+    assert_eq!(job["Namespace"], spec["namespace"]);
     assert_eq!(job["Datacenters"], spec["datacenters"]);
     assert_eq!(job["Priority"], spec["priority"]);
     let c = &job["Constraints"][0];
@@ -212,8 +213,15 @@ fn nomad_backend_registers_the_job_spec_and_follows_allocations() {
         "feed_args": [],
         "seed": "7",
         "user": "",
+        "environment": "dev",
     });
     assert_matches_hcl(&job, &vars);
+    // The job is in its environment's namespace, which the agent created.
+    assert_eq!(
+        nomad.namespace("sniperforge-bot-fl-1").as_deref(),
+        Some("dev")
+    );
+    assert_eq!(nomad.namespaces(), ["dev"]);
 
     // Logs reach the gateway through --log-file.
     wait_for("log lines at the gateway", T, || {

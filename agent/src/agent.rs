@@ -412,6 +412,7 @@ impl Agent {
             control_secret: sniperforge_host::files::new_control_secret().unwrap_or_default(),
             user: self.opts.bot_user.clone(),
             instance: 0,
+            environment: Some(config.environment),
         }
     }
 
@@ -436,6 +437,18 @@ impl Agent {
             return Err(format!(
                 "configuration version {} names bot {}",
                 d.config_version, valid.config.bot_id
+            ));
+        }
+        // The gateway sends a node only bots of the environments it serves; one that is not is
+        // refused here too, whoever sent it.
+        if let Some(served) = &self.opts.node.environments
+            && !served.contains(&valid.config.environment)
+        {
+            return Err(format!(
+                "bot {} is {}; this node serves {} (--environments)",
+                d.bot_id,
+                valid.config.environment,
+                sniperforge_protocol::Environment::join(served)
             ));
         }
         let cores = self.opts.node.cores as usize;

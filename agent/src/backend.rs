@@ -127,6 +127,10 @@ pub struct BotSpec {
     /// warm handover starts beside the running one (they run side by side for a moment).
     #[serde(default)]
     pub instance: u32,
+    /// Its environment (`None` in records of agents before it): the Nomad namespace its job
+    /// goes to.
+    #[serde(default)]
+    pub environment: Option<sniperforge_protocol::Environment>,
 }
 
 impl BotSpec {

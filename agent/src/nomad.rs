@@ -13,8 +13,12 @@
 //! State comes from the job's allocations, then from the Allocation and Deployment event
 //! streams (ndjson). Hot reload goes to the bot's control endpoint (`PUT /config` with the new
 //! file), since Nomad owns the process.
+//!
+//! Each job goes to the Nomad namespace of its bot's environment (`dev`, `test`, `prod`;
+//! created on first use when missing, which needs a token that may), so Nomad ACLs and quotas
+//! can keep the environments apart; jobs of agents before it stay in `default`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -34,6 +38,16 @@ use serde_json::json;
 
 use crate::backend::{Backend, BackendError, BotSpec, DeployState, Instance, UnitState};
 use crate::http::Endpoint;
+
+/// The Nomad namespace of a bot's job: its environment's name (`default` for records of
+/// agents before environments).
+pub fn namespace_of(spec: &BotSpec) -> String {
+    spec.environment
+        .map_or_else(|| "default".to_string(), |e| e.as_str().to_string())
+}
+
+/// Every namespace a bot job may be in.
+const NAMESPACES: [&str; 4] = ["dev", "test", "prod", "default"];
 
 /// The job id of a bot.
 pub fn job_id(bot_id: &str) -> String {
@@ -175,6 +189,7 @@ pub fn job_for(spec: &BotSpec, node: &str, generation: u64, deadlines: Deadlines
     Job {
         id: Some(job_id(&spec.bot_id)),
         name: Some(job_id(&spec.bot_id)),
+        namespace: Some(namespace_of(spec)),
         r#type: Some("service".into()),
         datacenters: Some(vec!["*".into()]),
         priority: Some(80),
@@ -412,6 +427,8 @@ pub struct NomadBackend {
     deadlines: Deadlines,
     units: Units,
     events: tokio::task::JoinHandle<()>,
+    /// Namespaces known to exist.
+    namespaces: Mutex<HashSet<String>>,
 }
 
 impl Drop for NomadBackend {
@@ -461,6 +478,7 @@ impl NomadBackend {
             deadlines: Deadlines::from_ready(ready),
             units,
             events,
+            namespaces: Mutex::default(),
         })
     }
 
@@ -472,11 +490,52 @@ impl NomadBackend {
         }
     }
 
+    /// Creates the namespace `ns` unless it exists (read first: an existing one's settings
+    /// are the operator's).
+    async fn ensure_namespace(&self, ns: &str, bot_id: &str) -> Result<(), BackendError> {
+        if self.namespaces.lock().is_ok_and(|n| n.contains(ns)) {
+            return Ok(());
+        }
+        match self.client.read_namespace(ns).await {
+            Ok(_) => {}
+            Err(nomad_client_rs::ClientError::NomadRejected { status: 404, .. }) => {
+                let request = nomad_client_rs::namespace::CreateNamespaceRequest {
+                    name: ns.to_string(),
+                    description: Some(format!("SniperForge {ns} bots")),
+                    meta: None,
+                    quota: None,
+                    capabilities: None,
+                    node_pool_configuration: None,
+                };
+                self.client.create_namespace(&request).await.map_err(|e| {
+                    Self::err(
+                        bot_id,
+                        format!("creating Nomad namespace {ns} (create it, or give the agent a token that may): {e}"),
+                    )
+                })?;
+            }
+            Err(e) => {
+                return Err(Self::err(
+                    bot_id,
+                    format!("reading Nomad namespace {ns}: {e}"),
+                ));
+            }
+        }
+        if let Ok(mut n) = self.namespaces.lock() {
+            n.insert(ns.to_string());
+        }
+        Ok(())
+    }
+
     /// Reads the job's allocations into the unit (the event stream keeps them current after).
     async fn refresh(&self, spec: &BotSpec) -> Result<(), BackendError> {
+        let options = ListJobAllocationsOptions {
+            namespace: Some(namespace_of(spec)),
+            ..Default::default()
+        };
         let allocs = self
             .client
-            .list_job_allocations(&job_id(&spec.bot_id), &ListJobAllocationsOptions::default())
+            .list_job_allocations(&job_id(&spec.bot_id), &options)
             .await
             .map_err(|e| Self::err(&spec.bot_id, format!("listing allocations: {e}")))?;
         if let Ok(mut units) = self.units.lock() {
@@ -503,6 +562,18 @@ impl NomadBackend {
     /// Registers the job for `spec` at `generation`; the version it made is the one whose
     /// deployment [`Backend::deployment`] follows.
     async fn register(&self, spec: &BotSpec, generation: u64) -> Result<(), BackendError> {
+        let ns = namespace_of(spec);
+        // A job in another namespace (an agent before environments put it in `default`) is
+        // stopped first: the bot never runs in two.
+        let before = self
+            .units
+            .lock()
+            .ok()
+            .and_then(|u| u.get(&spec.bot_id).map(|u| namespace_of(&u.spec)));
+        if let Some(old) = before.filter(|old| *old != ns) {
+            self.stop_in(&spec.bot_id, &old).await?;
+        }
+        self.ensure_namespace(&ns, &spec.bot_id).await?;
         let request = CreateJobRequest {
             job: Some(job_for(spec, &self.node, generation, self.deadlines)),
             ..Default::default()
@@ -513,7 +584,12 @@ impl NomadBackend {
             .map_err(|e| Self::err(&spec.bot_id, format!("registering the job: {e}")))?;
         let version = self
             .client
-            .read_job(&job_id(&spec.bot_id), &ReadJobOptions::default())
+            .read_job(
+                &job_id(&spec.bot_id),
+                &ReadJobOptions {
+                    namespace: Some(ns),
+                },
+            )
             .await
             .ok()
             .and_then(|j| j.version)
@@ -529,6 +605,23 @@ impl NomadBackend {
         self.refresh(spec).await
     }
 
+    /// Deregisters (and purges) the bot's job in namespace `ns`; one that is not there is
+    /// stopped already.
+    async fn stop_in(&self, bot_id: &str, ns: &str) -> Result<(), BackendError> {
+        let options = StopJobOptions {
+            purge: Some(true),
+            namespace: Some(ns.to_string()),
+            ..Default::default()
+        };
+        match self.client.stop_job(&job_id(bot_id), &options).await {
+            Ok(_) | Err(nomad_client_rs::ClientError::NomadRejected { status: 404, .. }) => Ok(()),
+            Err(e) => Err(Self::err(
+                bot_id,
+                format!("deregistering the job in namespace {ns}: {e}"),
+            )),
+        }
+    }
+
     /// The generation after the job's current one.
     fn next_generation(&self, bot_id: &str) -> u64 {
         self.units
@@ -542,8 +635,16 @@ impl NomadBackend {
 
 /// Reads a bot job's deployments into its unit (a failed read leaves what was known).
 async fn read_deployments(client: &NomadClient, units: &Units, bot_id: &str) {
+    let Some(namespace) = units
+        .lock()
+        .ok()
+        .and_then(|u| u.get(bot_id).map(|u| namespace_of(&u.spec)))
+    else {
+        return;
+    };
     let options = ListDeploymentsOptions {
         filter: Some(format!("JobID == \"{}\"", job_id(bot_id))),
+        namespace: Some(namespace),
         ..Default::default()
     };
     if let Ok(list) = client.list_deployments(&options).await
@@ -563,18 +664,29 @@ async fn read_deployments(client: &NomadClient, units: &Units, bot_id: &str) {
 async fn follow_events(client: NomadClient, units: Units) {
     let mut delay = Duration::from_millis(250);
     loop {
-        let mut options = SubscribeToEventsOptions::default();
+        // Every namespace: each environment's jobs are in their own.
+        let mut options = SubscribeToEventsOptions {
+            namespace: Some("*".into()),
+            ..Default::default()
+        };
         options.add_topic(EventTopic::Allocation);
         options.add_topic(EventTopic::Deployment);
         let (task, mut rx) = client.subscribe_to_events(&options);
         // Whatever changed while the stream was down (a missed stop would leave a released
         // port in use): every followed job's allocations again.
-        let followed: Vec<String> = units
+        let followed: Vec<(String, String)> = units
             .lock()
-            .map(|u| u.keys().cloned().collect())
+            .map(|u| {
+                u.iter()
+                    .map(|(id, unit)| (id.clone(), namespace_of(&unit.spec)))
+                    .collect()
+            })
             .unwrap_or_default();
-        for bot_id in followed {
-            let options = ListJobAllocationsOptions::default();
+        for (bot_id, namespace) in followed {
+            let options = ListJobAllocationsOptions {
+                namespace: Some(namespace),
+                ..Default::default()
+            };
             if let Ok(allocs) = client
                 .list_job_allocations(&job_id(&bot_id), &options)
                 .await
@@ -635,11 +747,10 @@ impl Backend for NomadBackend {
     }
 
     async fn adopt(&self, spec: &BotSpec) -> Result<bool, BackendError> {
-        match self
-            .client
-            .read_job(&job_id(&spec.bot_id), &ReadJobOptions::default())
-            .await
-        {
+        let options = ReadJobOptions {
+            namespace: Some(namespace_of(spec)),
+        };
+        match self.client.read_job(&job_id(&spec.bot_id), &options).await {
             Ok(job) if job.stop != Some(true) => {
                 self.refresh(spec).await?;
                 if let Ok(mut units) = self.units.lock()
@@ -661,13 +772,19 @@ impl Backend for NomadBackend {
     }
 
     async fn stop(&self, bot_id: &str) -> Result<(), BackendError> {
-        let options = StopJobOptions {
-            purge: Some(true),
-            ..Default::default()
-        };
-        match self.client.stop_job(&job_id(bot_id), &options).await {
-            Ok(_) | Err(nomad_client_rs::ClientError::NomadRejected { status: 404, .. }) => {}
-            Err(e) => return Err(Self::err(bot_id, format!("deregistering the job: {e}"))),
+        // Its namespace when the agent follows it; otherwise every one it could be in.
+        let known = self
+            .units
+            .lock()
+            .ok()
+            .and_then(|u| u.get(bot_id).map(|u| namespace_of(&u.spec)));
+        match known {
+            Some(ns) => self.stop_in(bot_id, &ns).await?,
+            None => {
+                for ns in NAMESPACES {
+                    self.stop_in(bot_id, ns).await?;
+                }
+            }
         }
         if let Ok(mut units) = self.units.lock() {
             units.remove(bot_id);

@@ -510,6 +510,7 @@ mod tests {
                 group: "sniperforge-bot".into(),
             }),
             instance: 0,
+            environment: None,
         };
         let props: HashMap<String, OwnedVariant> = properties(&spec).into_iter().collect();
         let get = |k: &str| format!("{:?}", props.get(k).unwrap_or_else(|| panic!("{k}")));

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sqlx::Row;
 
-use crate::store::{Store, StoreError, db};
+use crate::store::{EnvFilter, Environment, Store, StoreError, db};
 
 /// A bot and stage's p99 in ns: merged since start (`None`), or the lowest interval p99 over
 /// the last N seconds (`Some(N)`, `None` unless reports cover them).
@@ -78,6 +78,79 @@ pub struct Rule {
     /// Webhook URL (`http://host:port/path` or `https://…`), or empty for none.
     #[serde(default)]
     pub webhook: String,
+    /// What it watches: `fleet` (the default), `env:<environment>`, `type:<bot_type>` or
+    /// `bot:<bot_id>`.
+    #[serde(default = "fleet")]
+    #[schemars(schema_with = "rule_scope_schema")]
+    pub scope: String,
+}
+
+fn fleet() -> String {
+    "fleet".into()
+}
+
+fn rule_scope_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let types: Vec<&str> = sniperforge_protocol::BotType::ALL
+        .iter()
+        .map(|t| t.as_str())
+        .collect();
+    let pattern = format!(
+        "^(fleet|env:(dev|test|prod)|type:({})|bot:[A-Za-z0-9_-]{{1,64}})$",
+        types.join("|")
+    );
+    schemars::json_schema!({"type": "string", "pattern": pattern, "default": "fleet"})
+}
+
+/// What a rule watches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuleScope {
+    /// Every bot and node.
+    Fleet,
+    /// The bots of one environment, and the nodes serving it.
+    Env(Environment),
+    /// The bots of one type, and the nodes running them.
+    Type(sniperforge_protocol::BotType),
+    /// One bot, and the node running it.
+    Bot(String),
+}
+
+impl RuleScope {
+    /// Parses `fleet`, `env:<e>`, `type:<t>` or `bot:<id>`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let wrong = || {
+            format!(
+                "scope {:?}: expected fleet, env:<environment>, type:<bot_type> or bot:<bot_id>",
+                s.chars().take(80).collect::<String>()
+            )
+        };
+        match s.split_once(':') {
+            None if s == "fleet" => Ok(Self::Fleet),
+            Some(("env", e)) => e.parse().map(Self::Env).map_err(|_| wrong()),
+            Some(("type", t)) => t.parse().map(Self::Type).map_err(|_| wrong()),
+            Some(("bot", b)) if sniperforge_protocol::config::valid_bot_id(b) => {
+                Ok(Self::Bot(b.into()))
+            }
+            _ => Err(wrong()),
+        }
+    }
+
+    /// Whether it watches `bot`.
+    pub fn watches(&self, bot: &crate::store::BotRow) -> bool {
+        match self {
+            Self::Fleet => true,
+            Self::Env(e) => bot.environment == *e,
+            Self::Type(t) => bot.bot_type == t.as_str(),
+            Self::Bot(id) => bot.bot_id == *id,
+        }
+    }
+
+    /// The environment its alerts belong to, when it names one.
+    pub fn environment(&self) -> Option<Environment> {
+        match self {
+            Self::Env(e) => Some(*e),
+            _ => None,
+        }
+    }
 }
 
 impl Store {
@@ -91,15 +164,16 @@ impl Store {
         // One statement (SQLite and PostgreSQL): a reader never sees the rule missing, and two
         // writers of one id do not collide.
         sqlx::query(
-            "INSERT INTO alert_rules (rule_id, kind, params, webhook, created_at) VALUES ($1, $2, $3, $4, $5) \
+            "INSERT INTO alert_rules (rule_id, kind, params, webhook, created_at, scope) VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (rule_id) DO UPDATE SET kind = excluded.kind, params = excluded.params, \
-             webhook = excluded.webhook, created_at = excluded.created_at",
+             webhook = excluded.webhook, created_at = excluded.created_at, scope = excluded.scope",
         )
         .bind(&rule.rule_id)
         .bind(kind)
         .bind(params)
         .bind(&rule.webhook)
         .bind(self.now_ms())
+        .bind(&rule.scope)
         .execute(self.pool())
         .await
         .map_err(db("storing a rule"))?;
@@ -108,10 +182,11 @@ impl Store {
 
     /// Every rule.
     pub async fn rules(&self) -> Result<Vec<Rule>, StoreError> {
-        let rows = sqlx::query("SELECT rule_id, params, webhook FROM alert_rules ORDER BY rule_id")
-            .fetch_all(self.pool())
-            .await
-            .map_err(db("listing rules"))?;
+        let rows =
+            sqlx::query("SELECT rule_id, params, webhook, scope FROM alert_rules ORDER BY rule_id")
+                .fetch_all(self.pool())
+                .await
+                .map_err(db("listing rules"))?;
         Ok(rows
             .iter()
             .filter_map(|r| {
@@ -121,14 +196,27 @@ impl Store {
                     rule_id: r.try_get("rule_id").ok()?,
                     kind,
                     webhook: r.try_get("webhook").ok()?,
+                    scope: r
+                        .try_get::<Option<String>, _>("scope")
+                        .ok()?
+                        .unwrap_or_else(fleet),
                 })
             })
             .collect())
     }
 
-    /// Alerts, active first then the most recent resolved ones.
-    pub async fn alerts(&self) -> Result<Vec<crate::store::AlertRow>, StoreError> {
-        let rows = sqlx::query("SELECT alert_id, rule_id, target, message, state, started_at, resolved_at FROM alerts ORDER BY state, started_at DESC LIMIT 500")
+    /// Alerts in the environments `envs` reaches, active first then the most recent resolved
+    /// ones (an alert of no one environment, such as a node's serving several, only reaches a
+    /// caller reaching all of them).
+    pub async fn alerts(
+        &self,
+        envs: &EnvFilter,
+    ) -> Result<Vec<crate::store::AlertRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT alert_id, rule_id, target, environment, message, state, started_at, resolved_at FROM alerts \
+             WHERE {} ORDER BY state, started_at DESC LIMIT 500",
+            envs.sql("environment")
+        ))
             .fetch_all(self.pool())
             .await
             .map_err(db("listing alerts"))?;
@@ -139,6 +227,10 @@ impl Store {
                     alert_id: r.try_get("alert_id").map_err(col("alert_id"))?,
                     rule_id: r.try_get("rule_id").map_err(col("rule_id"))?,
                     target: r.try_get("target").map_err(col("target"))?,
+                    environment: r
+                        .try_get::<Option<String>, _>("environment")
+                        .map_err(col("environment"))?
+                        .and_then(|e| e.parse().ok()),
                     message: r.try_get("message").map_err(col("message"))?,
                     state: r.try_get("state").map_err(col("state"))?,
                     started_at: r.try_get("started_at").map_err(col("started_at"))?,
@@ -153,6 +245,7 @@ impl Store {
         id: &str,
         rule: &str,
         target: &str,
+        environment: Option<Environment>,
         message: &str,
         active: bool,
     ) -> Result<bool, StoreError> {
@@ -175,10 +268,11 @@ impl Store {
         // Raised, or raised again (a resolved row becomes active with this firing's details);
         // nothing changes while it is active.
         let r = sqlx::query(
-            "INSERT INTO alerts (alert_id, rule_id, target, message, state, started_at, resolved_at) \
-             VALUES ($1, $2, $3, $4, 'active', $5, 0) \
+            "INSERT INTO alerts (alert_id, rule_id, target, message, state, started_at, resolved_at, environment) \
+             VALUES ($1, $2, $3, $4, 'active', $5, 0, $6) \
              ON CONFLICT (alert_id) DO UPDATE SET rule_id = excluded.rule_id, target = excluded.target, \
-             message = excluded.message, state = 'active', started_at = excluded.started_at, resolved_at = 0 \
+             message = excluded.message, state = 'active', started_at = excluded.started_at, resolved_at = 0, \
+             environment = excluded.environment \
              WHERE alerts.state <> 'active'",
         )
         .bind(id)
@@ -186,6 +280,7 @@ impl Store {
         .bind(target)
         .bind(message)
         .bind(now)
+        .bind(environment.map(Environment::as_str))
         .execute(self.pool())
         .await
         .map_err(db("raising an alert"))?;
@@ -407,8 +502,47 @@ pub async fn evaluate(
     };
     let mut out = Evaluation::default();
     for rule in store.rules().await? {
-        let (watched, firing) = firing(&rule.kind, &input);
+        let scope = match RuleScope::parse(&rule.scope) {
+            Ok(scope) => scope,
+            Err(e) => {
+                tracing::error!(rule = %rule.rule_id, error = %e, "alert rule skipped");
+                continue;
+            }
+        };
+        // The rule's bots, and the nodes serving its environment or running its bots.
+        let in_scope: Vec<crate::store::BotRow> =
+            bots.iter().filter(|b| scope.watches(b)).cloned().collect();
+        let scoped_nodes: Vec<crate::store::NodeRow> = nodes
+            .iter()
+            .filter(|n| match &scope {
+                RuleScope::Fleet => true,
+                RuleScope::Env(e) => n.serves(*e),
+                _ => in_scope.iter().any(|b| b.node_id == n.node_id),
+            })
+            .cloned()
+            .collect();
+        let scoped = Inputs {
+            bots: &in_scope,
+            nodes: &scoped_nodes,
+            ..input
+        };
+        let (watched, firing) = firing(&rule.kind, &scoped);
         for target in &watched {
+            // A bot's alert is its environment's; a node's, the rule's or the one environment
+            // the node serves.
+            let environment = in_scope
+                .iter()
+                .find(|b| b.bot_id == *target)
+                .map(|b| b.environment)
+                .or_else(|| scope.environment())
+                .or_else(|| {
+                    scoped_nodes
+                        .iter()
+                        .find(|n| n.node_id == *target)
+                        .and_then(|n| n.environments.as_deref())
+                        .filter(|l| l.len() == 1)
+                        .map(|l| l[0])
+                });
             let id = format!("{}:{target}", rule.rule_id);
             let message = firing
                 .iter()
@@ -419,6 +553,7 @@ pub async fn evaluate(
                     &id,
                     &rule.rule_id,
                     target,
+                    environment,
                     message.as_deref().unwrap_or(""),
                     message.is_some(),
                 )
@@ -705,203 +840,4 @@ async fn exchange<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::{BotRow, NodeRow, ReportRow};
-    use sniperforge_protocol::fleet::DesiredState;
-    use sniperforge_protocol::fleet::NodeBotStatus;
-
-    const NOW: i64 = 1_800_000_000_000;
-
-    fn bot(id: &str, desired: DesiredState) -> BotRow {
-        BotRow {
-            bot_id: id.into(),
-            bot_type: "triangular_arbitrage".into(),
-            node_id: "ny-1".into(),
-            desired_state: desired,
-            config_version: 1,
-            restarts: 0,
-            created_at: 0,
-            updated_at: 0,
-        }
-    }
-
-    /// A report: `{"status": {…}, "metrics": {…}, "reported_at": ms}` read as the store's row.
-    fn report(v: Value) -> ReportRow {
-        ReportRow {
-            node_id: "ny-1".into(),
-            // A typo in a test's status fails here rather than reading as no state.
-            status: match &v["status"] {
-                Value::Null => NodeBotStatus::default(),
-                s => serde_json::from_value(s.clone()).unwrap(),
-            },
-            metrics: v["metrics"].clone(),
-            reported_at: v["reported_at"].as_i64().unwrap_or(0),
-        }
-    }
-
-    fn node(id: &str, last_heartbeat: i64) -> NodeRow {
-        NodeRow {
-            node_id: id.into(),
-            hostname: id.into(),
-            cores: 2,
-            isolated_cores: Vec::new(),
-            memory_mb: 1024,
-            backend: "process".into(),
-            registered_at: 0,
-            last_heartbeat,
-            agent: None,
-            installed: None,
-        }
-    }
-
-    fn run(
-        kind: RuleKind,
-        bots: &[BotRow],
-        nodes: &[NodeRow],
-        reports: &[(&str, Value)],
-    ) -> Vec<String> {
-        let reports = reports
-            .iter()
-            .map(|(id, r)| (id.to_string(), report(r.clone())))
-            .collect();
-        let p99 = |bot: &str, _: &str, _: Option<u64>| (bot == "slow").then_some(9_000);
-        let input = Inputs {
-            now_ms: NOW,
-            bots,
-            nodes,
-            reports: &reports,
-            p99: &p99,
-        };
-        firing(&kind, &input)
-            .1
-            .into_iter()
-            .map(|(t, _)| t)
-            .collect()
-    }
-
-    #[test]
-    fn time_rules_fire_past_their_limit_and_not_at_it() {
-        let bots = [
-            bot("fresh", DesiredState::Running),
-            bot("quiet", DesiredState::Running),
-            bot("stopped", DesiredState::Stopped),
-        ];
-        let reports = [
-            ("fresh", json!({"reported_at": NOW - 5_000})),
-            ("quiet", json!({"reported_at": NOW - 5_001})),
-            ("stopped", json!({"reported_at": 0})),
-        ];
-        // A stopped bot is not expected to report.
-        assert_eq!(
-            run(RuleKind::BotDown { after_s: 5 }, &bots, &[], &reports),
-            ["quiet"]
-        );
-        let nodes = [node("a", NOW - 30_000), node("b", NOW - 30_001)];
-        assert_eq!(
-            run(RuleKind::NodeLost { after_s: 30 }, &[], &nodes, &[]),
-            ["b"]
-        );
-    }
-
-    #[test]
-    fn unhealthy_fires_while_checks_fail_and_for_a_while_after_a_replacement() {
-        let bots = [
-            bot("fine", DesiredState::Running),
-            bot("failing", DesiredState::Running),
-            bot("replaced", DesiredState::Running),
-            bot("long-ago", DesiredState::Running),
-            bot("restarted", DesiredState::Running),
-        ];
-        let handover = |trigger: &str, at: i64| {
-            json!({"status": {"state": "running", "handover": {"outcome": "completed", "trigger": trigger,
-                "cause": "unhealthy: feed stale (3 failed health checks in a row)", "at_ms": at}}})
-        };
-        let reports = [
-            ("fine", json!({"status": {"state": "running"}})),
-            (
-                "failing",
-                json!({"status": {"state": "running", "health_failures": 2, "reason": "unhealthy (2 checks in a row): feed stale"}}),
-            ),
-            ("replaced", handover("unhealthy", NOW - 60_000)),
-            ("long-ago", handover("unhealthy", NOW - 60_001)),
-            ("restarted", handover("restart", NOW)),
-        ];
-        assert_eq!(
-            run(
-                RuleKind::BotUnhealthy { within_s: 60 },
-                &bots,
-                &[],
-                &reports
-            ),
-            ["failing", "replaced"]
-        );
-    }
-
-    #[test]
-    fn state_and_number_rules_read_the_last_report() {
-        let bots = [
-            bot("ok", DesiredState::Running),
-            bot("broken", DesiredState::Running),
-            bot("halted", DesiredState::Running),
-            bot("slow", DesiredState::Running),
-        ];
-        let reports = [
-            (
-                "ok",
-                json!({"status": {"state": "running"}, "metrics": {"custom_metrics": {"daily_pnl_usd": -10.0, "feed_age_ms": 200.0}}}),
-            ),
-            (
-                "broken",
-                json!({"status": {"state": "error", "reason": "rpc dead"}, "metrics": {"custom_metrics": {"feed_age_ms": 4_000.0}}}),
-            ),
-            (
-                "halted",
-                json!({"status": {"state": "error", "reason": "daily loss limit reached"}}),
-            ),
-            (
-                "slow",
-                json!({"status": {"state": "running"}, "metrics": {"custom_metrics": {"daily_pnl_usd": -600.0}}}),
-            ),
-        ];
-        assert_eq!(
-            run(RuleKind::BotError {}, &bots, &[], &reports),
-            ["broken", "halted"]
-        );
-        assert_eq!(
-            run(
-                RuleKind::DailyLoss {
-                    limit_usd: Some(500.0)
-                },
-                &bots,
-                &[],
-                &reports
-            ),
-            ["halted", "slow"]
-        );
-        assert_eq!(
-            run(
-                RuleKind::DailyLoss { limit_usd: None },
-                &bots,
-                &[],
-                &reports
-            ),
-            ["halted"]
-        );
-        assert_eq!(
-            run(
-                RuleKind::FeedStale { after_ms: 1_000 },
-                &bots,
-                &[],
-                &reports
-            ),
-            ["broken"]
-        );
-        let p99 = RuleKind::P99Above {
-            stage: "decided".into(),
-            budget_ns: 5_000,
-            for_s: None,
-        };
-        assert_eq!(run(p99, &bots, &[], &reports), ["slow"]);
-    }
-}
+mod tests;

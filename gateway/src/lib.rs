@@ -16,7 +16,7 @@ pub mod web;
 pub mod windows;
 
 pub use api::{AppState, router};
-pub use store::{Role, Store, StoreError};
+pub use store::{EnvFilter, Environment, Role, Store, StoreError};
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -98,7 +98,7 @@ pub async fn serve(
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
                 .map_err(file_error("protecting", &path))?;
         }
-        store.add_token(&token, "admin", Role::Admin).await?;
+        store.add_token(&token, "admin", Role::Admin, None).await?;
         println!("admin token written to {}", path.display());
     }
     let listener = tokio::net::TcpListener::bind(listen)

@@ -62,11 +62,28 @@ impl Topic {
 
 /// The metrics of one topic now, or why there are none (`bots`: the store's bots, read once per
 /// push for every topic).
-async fn metrics(state: &AppState, topic: &Topic, bots: &[BotRow]) -> Result<TopicData, String> {
+async fn metrics(
+    state: &AppState,
+    topic: &Topic,
+    bots: &[BotRow],
+    envs: &crate::store::EnvFilter,
+) -> Result<TopicData, String> {
+    // A scoped stream's nodes: those serving one of its environments.
+    let node_seen =
+        |n: &crate::store::NodeRow| envs.list().is_none_or(|l| l.iter().any(|e| n.serves(*e)));
     match topic {
-        Topic::Rollouts => Ok(TopicData::Rollouts(crate::api::RolloutList {
-            rollouts: state.store.rollouts().await.map_err(|e| e.to_string())?,
-        })),
+        Topic::Rollouts => {
+            let mut rollouts = state.store.rollouts().await.map_err(|e| e.to_string())?;
+            if let Some(l) = envs.list() {
+                rollouts.retain(|r| {
+                    r.scope
+                        .strip_prefix("env:")
+                        .and_then(|e| e.parse().ok())
+                        .is_some_and(|e| l.contains(&e))
+                });
+            }
+            Ok(TopicData::Rollouts(crate::api::RolloutList { rollouts }))
+        }
         Topic::Fleet => {
             let reports = state.store.bot_reports().await.map_err(|e| e.to_string())?;
             // One row per bot for the fleet table: what it is, what it reported, its latency.
@@ -78,6 +95,7 @@ async fn metrics(state: &AppState, topic: &Topic, bots: &[BotRow]) -> Result<Top
                     FleetBotRow {
                         bot_id: b.bot_id.clone(),
                         bot_type: b.bot_type.clone(),
+                        environment: b.environment,
                         node_id: b.node_id.clone(),
                         desired_state: b.desired_state,
                         config_version: b.config_version,
@@ -97,7 +115,14 @@ async fn metrics(state: &AppState, topic: &Topic, bots: &[BotRow]) -> Result<Top
                         b.desired_state == sniperforge_protocol::fleet::DesiredState::Running
                     })
                     .count(),
-                nodes: state.store.nodes().await.map_err(|e| e.to_string())?.len(),
+                nodes: state
+                    .store
+                    .nodes()
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .iter()
+                    .filter(|n| node_seen(n))
+                    .count(),
                 latency_ns: merged(state, bots, |_| true),
                 bot_rows,
             }))
@@ -106,7 +131,7 @@ async fn metrics(state: &AppState, topic: &Topic, bots: &[BotRow]) -> Result<Top
             let nodes = state.store.nodes().await.map_err(|e| e.to_string())?;
             let node = nodes
                 .into_iter()
-                .find(|n| n.node_id == *id)
+                .find(|n| n.node_id == *id && node_seen(n))
                 .ok_or_else(|| format!("no node {id}"))?;
             Ok(TopicData::Node(NodeData {
                 node,
@@ -136,10 +161,12 @@ async fn metrics(state: &AppState, topic: &Topic, bots: &[BotRow]) -> Result<Top
 /// How often a stream checks that its token still holds (not revoked, not expired, same role).
 pub const REAUTH_EVERY: Duration = Duration::from_secs(1);
 
-/// Who opened a stream: the token to check again, and the role it had.
+/// Who opened a stream: the token to check again, the role it had and the environments it
+/// reaches.
 struct Holder {
     token: crate::api::Presented,
     role: crate::store::Role,
+    envs: crate::store::EnvFilter,
 }
 
 impl Holder {
@@ -150,6 +177,7 @@ impl Holder {
                 .cloned()
                 .unwrap_or(crate::api::Presented(String::new())),
             role: crate::api::caller_role(ext),
+            envs: crate::api::caller_envs(ext),
         }
     }
 
@@ -256,16 +284,21 @@ fn apply(text: &str, topics: &mut BTreeSet<Topic>) -> Result<Vec<Topic>, Message
 }
 
 /// Sends the metrics of `topics`; false when the client has gone.
-async fn push(state: &AppState, socket: &mut WebSocket, topics: &[Topic]) -> bool {
+async fn push(
+    state: &AppState,
+    socket: &mut WebSocket,
+    topics: &[Topic],
+    envs: &crate::store::EnvFilter,
+) -> bool {
     if topics.is_empty() {
         return true;
     }
-    let bots = match state.store.bots().await {
+    let bots = match state.store.bots_in(envs).await {
         Ok(b) => b,
         Err(e) => return socket.send(error("store", &e.to_string())).await.is_ok(),
     };
     for topic in topics {
-        let msg = match metrics(state, topic, &bots).await {
+        let msg = match metrics(state, topic, &bots, envs).await {
             Ok(data) => text(&MetricsMessage::Topic(Box::new(TopicMessage {
                 topic: topic.name(),
                 at: state.store.now_ms(),
@@ -315,7 +348,7 @@ async fn run(state: Arc<AppState>, mut socket: WebSocket, holder: Holder) {
                     return;
                 }
                 let all: Vec<Topic> = topics.iter().cloned().collect();
-                if !push(&state, &mut socket, &all).await {
+                if !push(&state, &mut socket, &all, &holder.envs).await {
                     return;
                 }
             }
@@ -326,7 +359,7 @@ async fn run(state: Arc<AppState>, mut socket: WebSocket, holder: Holder) {
                     Inbound::Applied(reply) => reply,
                 };
                 let ok = match reply {
-                    Ok(new) => push(&state, &mut socket, &new).await,
+                    Ok(new) => push(&state, &mut socket, &new, &holder.envs).await,
                     Err(e) => socket.send(e).await.is_ok(),
                 };
                 if !ok {
@@ -346,7 +379,20 @@ pub async fn ws_logs(
     upgrade(state, &ext, ws, run_logs)
 }
 
-fn wants(topics: &BTreeSet<Topic>, line: &crate::api::LogLine) -> bool {
+fn wants(
+    topics: &BTreeSet<Topic>,
+    line: &crate::api::LogLine,
+    envs: &crate::store::EnvFilter,
+    bots: &crate::api::BotTypes,
+) -> bool {
+    // A scoped stream: only lines of bots of its environments (a bot it cannot place, none).
+    if envs.list().is_some()
+        && !bots
+            .get(&line.bot_id)
+            .is_some_and(|(_, env)| envs.allows(*env))
+    {
+        return false;
+    }
     topics.iter().any(|t| match t {
         Topic::Fleet => true,
         Topic::Bot(id) => *id == line.bot_id,
@@ -370,7 +416,12 @@ async fn run_logs(state: Arc<AppState>, mut socket: WebSocket, holder: Holder) {
             }
             line = lines.recv() => {
                 let msg = match line {
-                    Ok(line) if wants(&topics, &line) => text(&LogMessage::Line(line)),
+                    Ok(line) if wants(
+                        &topics,
+                        &line,
+                        &holder.envs,
+                        &state.bot_types().await.unwrap_or_default(),
+                    ) => text(&LogMessage::Line(line)),
                     Ok(_) => continue,
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
                         error("lagged", &format!("{n} log lines were dropped: this client read too slowly"))

@@ -1,6 +1,6 @@
 //! Latency over time: every reported interval snapshot is merged, per stage, into the windows of
-//! four scopes — its bot (`bot:<id>`), its bot type (`type:<t>`), its node (`node:<id>`) and
-//! the fleet (`fleet`) — at two resolutions: 1 s windows kept in memory (an hour by default) and
+//! five scopes — its bot (`bot:<id>`), its bot type (`type:<t>`), its environment
+//! (`env:<e>`), its node (`node:<id>`) and the fleet (`fleet`) — at two resolutions: 1 s windows kept in memory (an hour by default) and
 //! 1 min windows written to the store (kept 7 days by default). A range query merges the windows
 //! of each step and answers p50/p90/p99/p99.9/max per point and over the whole range.
 //!

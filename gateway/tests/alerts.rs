@@ -64,10 +64,16 @@ async fn exercise(url: &str) {
     // Time-based rules (node_lost, bot_down, a sustained p99) run on this clock, not on sleeps.
     let clock = sniperforge_gateway::clock::ManualClock::at(1_800_000_000_000);
     let store = Store::connect(url).await.unwrap().with_clock(clock.clone());
-    store.add_token("op", "olga", Role::Operator).await.unwrap();
-    store.add_token("adm", "alice", Role::Admin).await.unwrap();
     store
-        .add_token("view", "victor", Role::Viewer)
+        .add_token("op", "olga", Role::Operator, None)
+        .await
+        .unwrap();
+    store
+        .add_token("adm", "alice", Role::Admin, None)
+        .await
+        .unwrap();
+    store
+        .add_token("view", "victor", Role::Viewer, None)
         .await
         .unwrap();
     // The receivers here are on loopback: allowed explicitly.

@@ -21,15 +21,15 @@ fn template(t: &str) -> Value {
 async fn exercise(url: &str) {
     let store = Store::connect(url).await.unwrap();
     store
-        .add_token("admin-secret", "alice", Role::Admin)
+        .add_token("admin-secret", "alice", Role::Admin, None)
         .await
         .unwrap();
     store
-        .add_token("op-secret", "olga", Role::Operator)
+        .add_token("op-secret", "olga", Role::Operator, None)
         .await
         .unwrap();
     store
-        .add_token("view-secret", "victor", Role::Viewer)
+        .add_token("view-secret", "victor", Role::Viewer, None)
         .await
         .unwrap();
     let app = router(AppState::new(store).await.unwrap());
@@ -365,11 +365,11 @@ async fn agents_register_block_on_the_desired_state_and_report() {
         .await
         .unwrap();
     store
-        .add_token("view-secret", "victor", Role::Viewer)
+        .add_token("view-secret", "victor", Role::Viewer, None)
         .await
         .unwrap();
     store
-        .add_token("op-secret", "olga", Role::Operator)
+        .add_token("op-secret", "olga", Role::Operator, None)
         .await
         .unwrap();
     let app = router(AppState::new(store).await.unwrap());
@@ -571,7 +571,7 @@ async fn agents_register_block_on_the_desired_state_and_report() {
         "{text}"
     );
     assert!(text.contains("sniperforge_nodes 1"), "{text}");
-    assert!(text.contains(&format!("sniperforge_bot_trades_executed_total{{bot_id=\"{id}\",bot_type=\"triangular_arbitrage\",node_id=\"ny-1\"}} 7")), "{text}");
+    assert!(text.contains(&format!("sniperforge_bot_trades_executed_total{{bot_id=\"{id}\",bot_type=\"triangular_arbitrage\",environment=\"dev\",node_id=\"ny-1\"}} 7")), "{text}");
     assert!(
         text.contains("sniperforge_stage_latency_ns{stage=\"decided\",quantile=\"0.5\"}"),
         "{text}"
@@ -596,11 +596,11 @@ async fn agent_tokens_act_for_their_node_only_and_reports_are_bounded() {
     store.add_agent_token("ag-a", "agent-a", "a").await.unwrap();
     store.add_agent_token("ag-b", "agent-b", "b").await.unwrap();
     store
-        .add_token("admin-secret", "alice", Role::Admin)
+        .add_token("admin-secret", "alice", Role::Admin, None)
         .await
         .unwrap();
     store
-        .add_token("op-secret", "olga", Role::Operator)
+        .add_token("op-secret", "olga", Role::Operator, None)
         .await
         .unwrap();
     let state = AppState::new(store).await.unwrap();
@@ -816,7 +816,10 @@ async fn a_stored_bot_id_that_is_not_one_leaves_the_rest_of_the_node_served() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("g.db").display());
     let store = Store::connect(&url).await.unwrap();
-    store.add_token("adm", "admin", Role::Admin).await.unwrap();
+    store
+        .add_token("adm", "admin", Role::Admin, None)
+        .await
+        .unwrap();
     let app = router(AppState::new(store).await.unwrap());
     let mut config = template("enhanced_arbitrage");
     config["bot_id"] = json!("good-1");

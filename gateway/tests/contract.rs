@@ -47,7 +47,10 @@ async fn a_live_gateway_answers_what_its_openapi_document_says() {
         .unwrap();
     // A fresh token: the server listens on loopback for the whole run.
     let adm = sniperforge_gateway::store::new_token();
-    store.add_token(&adm, "admin", Role::Admin).await.unwrap();
+    store
+        .add_token(&adm, "admin", Role::Admin, None)
+        .await
+        .unwrap();
     let app = router(AppState::new(store).await.unwrap());
 
     // Something to read: a bot of each of two types, a node, a report with counters.

@@ -18,9 +18,18 @@ async fn document_matches_the_router_and_its_roles() {
     let store = Store::connect(&format!("sqlite://{}", dir.path().join("g.db").display()))
         .await
         .unwrap();
-    store.add_token("view", "v", Role::Viewer).await.unwrap();
-    store.add_token("op", "o", Role::Operator).await.unwrap();
-    store.add_token("adm", "a", Role::Admin).await.unwrap();
+    store
+        .add_token("view", "v", Role::Viewer, None)
+        .await
+        .unwrap();
+    store
+        .add_token("op", "o", Role::Operator, None)
+        .await
+        .unwrap();
+    store
+        .add_token("adm", "a", Role::Admin, None)
+        .await
+        .unwrap();
     store.add_agent_token("ag", "ag", "none").await.unwrap();
     let app = router(AppState::new(store).await.unwrap());
 

@@ -75,7 +75,7 @@ fn the_streams_messages_are_each_one_kind() {
         &doc["paths"]["/api/v1/ws/metrics"]["get"]["responses"]["101"]["x-server-message"];
     let error = json!({"error": {"code": "bad_topic", "message": "no"}});
     common::schema::check(&error, metrics, doc).unwrap();
-    let node = json!({"topic": "node:n1", "at": 1, "data": {"node": {"node_id": "n1", "hostname": "h", "cores": 1, "isolated_cores": [], "memory_mb": 1, "backend": "process", "registered_at": 0, "last_heartbeat": 0, "agent": null, "installed": null}, "bots": 0, "latency_ns": {}}});
+    let node = json!({"topic": "node:n1", "at": 1, "data": {"node": {"node_id": "n1", "hostname": "h", "cores": 1, "isolated_cores": [], "memory_mb": 1, "backend": "process", "registered_at": 0, "last_heartbeat": 0, "agent": null, "installed": null, "environments": null}, "bots": 0, "latency_ns": {}}});
     common::schema::check(&node, metrics, doc).unwrap();
     let neither = json!({"topic": "fleet", "at": 1, "data": {"bots": 0}});
     assert!(common::schema::check(&neither, metrics, doc).is_err());
@@ -92,10 +92,13 @@ async fn metrics_stream_by_topic() {
         .await
         .unwrap();
     store
-        .add_token("view", "victor", Role::Viewer)
+        .add_token("view", "victor", Role::Viewer, None)
         .await
         .unwrap();
-    store.add_token("op", "olga", Role::Operator).await.unwrap();
+    store
+        .add_token("op", "olga", Role::Operator, None)
+        .await
+        .unwrap();
     let cfg = sniperforge_protocol::template("enhanced_arbitrage".parse().unwrap());
     let bot_id = cfg["bot_id"].as_str().unwrap().to_string();
     let app = router(AppState::new(store.clone()).await.unwrap());
@@ -233,7 +236,10 @@ async fn log_lines_stream_and_tail() {
     let store = Store::connect(&format!("sqlite://{}", dir.path().join("g.db").display()))
         .await
         .unwrap();
-    store.add_token("op", "olga", Role::Admin).await.unwrap();
+    store
+        .add_token("op", "olga", Role::Admin, None)
+        .await
+        .unwrap();
     let app = router(AppState::new(store.clone()).await.unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -364,9 +370,18 @@ async fn streams_close_when_their_token_is_revoked() {
     let store = Store::connect(&format!("sqlite://{}", dir.path().join("g.db").display()))
         .await
         .unwrap();
-    store.add_token("adm", "alice", Role::Admin).await.unwrap();
-    store.add_token("v1", "vic", Role::Viewer).await.unwrap();
-    store.add_token("v2", "val", Role::Viewer).await.unwrap();
+    store
+        .add_token("adm", "alice", Role::Admin, None)
+        .await
+        .unwrap();
+    store
+        .add_token("v1", "vic", Role::Viewer, None)
+        .await
+        .unwrap();
+    store
+        .add_token("v2", "val", Role::Viewer, None)
+        .await
+        .unwrap();
     let app = router(AppState::new(store.clone()).await.unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -406,4 +421,71 @@ async fn streams_close_when_their_token_is_revoked() {
         .await
         .unwrap();
     assert!(matches!(next, Some(Ok(Message::Text(_)))), "{next:?}");
+}
+
+/// A token scoped to `dev` streams dev bots only: the fleet table, a prod bot's topic and a
+/// prod node's topic answer as if the prod ones were absent.
+#[tokio::test]
+async fn a_scoped_stream_sees_its_environments_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::connect(&format!("sqlite://{}", dir.path().join("g.db").display()))
+        .await
+        .unwrap();
+    store
+        .add_token(
+            "devview",
+            "dora",
+            Role::Viewer,
+            Some(&[sniperforge_gateway::Environment::Dev]),
+        )
+        .await
+        .unwrap();
+    store
+        .add_token("op", "olga", Role::Operator, None)
+        .await
+        .unwrap();
+    store
+        .add_token("adm", "alice", Role::Admin, None)
+        .await
+        .unwrap();
+    let app = router(AppState::new(store.clone()).await.unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    for (id, env) in [("d1", "dev"), ("p1", "prod")] {
+        let mut cfg = sniperforge_protocol::template("enhanced_arbitrage".parse().unwrap());
+        cfg["bot_id"] = json!(id);
+        cfg["environment"] = json!(env);
+        let resp = http(
+            &addr,
+            "POST /api/v1/bots",
+            &json!({"config": cfg}).to_string(),
+        )
+        .await;
+        assert!(resp.starts_with("HTTP/1.1 201"), "{resp}");
+    }
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://{addr}/api/v1/ws/metrics?token=devview"))
+            .await
+            .unwrap();
+    send(&mut ws, json!({"subscribe": ["fleet"]})).await;
+    let fleet = next_json(&mut ws).await;
+    assert_eq!(fleet["data"]["bots"], 1, "{fleet}");
+    assert_eq!(fleet["data"]["bot_rows"][0]["bot_id"], "d1", "{fleet}");
+    assert_eq!(
+        fleet["data"]["bot_rows"][0]["environment"], "dev",
+        "{fleet}"
+    );
+    send(
+        &mut ws,
+        json!({"unsubscribe": ["fleet"], "subscribe": ["bot:p1"]}),
+    )
+    .await;
+    // (A fleet push may be on its way still.)
+    let mut e = next_json(&mut ws).await;
+    if e["topic"] == "fleet" {
+        e = next_json(&mut ws).await;
+    }
+    assert_eq!(e["error"]["code"], "topic_unavailable", "{e}");
+    assert_eq!(e["error"]["message"], "bot:p1: no bot p1", "{e}");
 }

@@ -16,8 +16,14 @@ async fn admins_manage_tokens() {
     let store = Store::connect(&format!("sqlite://{}", dir.path().join("g.db").display()))
         .await
         .unwrap();
-    store.add_token("adm", "alice", Role::Admin).await.unwrap();
-    store.add_token("op", "olga", Role::Operator).await.unwrap();
+    store
+        .add_token("adm", "alice", Role::Admin, None)
+        .await
+        .unwrap();
+    store
+        .add_token("op", "olga", Role::Operator, None)
+        .await
+        .unwrap();
     let app = router(AppState::new(store).await.unwrap());
 
     // Only admins: operators are refused every token route.
@@ -177,8 +183,14 @@ async fn password_login_with_rate_limit() {
     let store = Store::connect(&format!("sqlite://{}", dir.path().join("g.db").display()))
         .await
         .unwrap();
-    store.add_token("adm", "alice", Role::Admin).await.unwrap();
-    store.add_token("op", "olga", Role::Operator).await.unwrap();
+    store
+        .add_token("adm", "alice", Role::Admin, None)
+        .await
+        .unwrap();
+    store
+        .add_token("op", "olga", Role::Operator, None)
+        .await
+        .unwrap();
     let app = router(AppState::new(store.clone()).await.unwrap());
     let login = |name: &str, password: &str| json!({"name": name, "password": password});
 
@@ -336,7 +348,7 @@ async fn password_login_with_rate_limit() {
 
     // An expired session is refused.
     store
-        .add_session("expired-session-token", "vera", Role::Viewer, 1)
+        .add_session("expired-session-token", "vera", Role::Viewer, None, 1)
         .await
         .unwrap();
     assert_eq!(
@@ -383,7 +395,10 @@ async fn concurrent_bad_logins_get_the_allowance_and_429_for_the_rest() {
     let store = Store::connect(&format!("sqlite://{}", dir.path().join("g.db").display()))
         .await
         .unwrap();
-    store.add_token("adm", "alice", Role::Admin).await.unwrap();
+    store
+        .add_token("adm", "alice", Role::Admin, None)
+        .await
+        .unwrap();
     let app = router(AppState::new(store.clone()).await.unwrap());
     let (s, _) = call(
         &app,
@@ -434,7 +449,7 @@ async fn concurrent_bad_logins_get_the_allowance_and_429_for_the_rest() {
     assert_eq!(failed, unauthorized, "{audit}");
     // Viewers see that logins failed, not the names tried.
     store
-        .add_token("view", "victor", Role::Viewer)
+        .add_token("view", "victor", Role::Viewer, None)
         .await
         .unwrap();
     let (_, audit) = call(&app, "GET", "/api/v1/system/audit", "view", None).await;

@@ -68,6 +68,14 @@ pub struct NodeInfo {
     /// Supervisor backend: systemd, nomad or process.
     #[cfg_attr(feature = "schema", schemars(extend("enum" = ["systemd", "nomad", "process"])))]
     pub backend: String,
+    /// The environments the agent serves (`--environments`): the gateway places and sends
+    /// it only bots of these (absent: all, as agents before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(length(min = 1, max = 3), extend("uniqueItems" = true))
+    )]
+    pub environments: Option<Vec<crate::Environment>>,
     /// The build the agent runs (absent from agents before it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<Build>,
@@ -177,6 +185,17 @@ impl NodeInfo {
                 "isolated_cores",
                 format!("at most {max} cores, each below {max}"),
             );
+        }
+        if let Some(envs) = &self.environments {
+            let mut sorted = envs.clone();
+            sorted.sort();
+            sorted.dedup();
+            if envs.is_empty() || sorted.len() != envs.len() {
+                return bad(
+                    "environments",
+                    "name each environment served once, at least one (leave it out for all)".into(),
+                );
+            }
         }
         for (field, build) in [("agent", &self.agent), ("installed", &self.installed)] {
             if build.as_ref().is_some_and(|b| !b.valid()) {

@@ -159,9 +159,13 @@ impl fmt::Display for BotStatus {
     }
 }
 
-/// Deployment environment.
+/// Deployment environment: a boundary. Only `prod` trades live; agents serve the environments
+/// they declare; tokens and users may be scoped to some of them.
 #[cfg_attr(test, derive(ts_rs::TS))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Environment {
     /// Development.
@@ -171,6 +175,64 @@ pub enum Environment {
     Test,
     /// Production.
     Prod,
+}
+
+impl Environment {
+    /// Every environment, in order.
+    pub const ALL: [Environment; 3] = [Self::Dev, Self::Test, Self::Prod];
+
+    /// The name: `dev`, `test` or `prod`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Dev => "dev",
+            Self::Test => "test",
+            Self::Prod => "prod",
+        }
+    }
+
+    /// A comma-separated list (`dev,prod`) read as a sorted set without repeats; the error
+    /// names the first item that is not an environment.
+    pub fn parse_list(list: &str) -> Result<Vec<Environment>, String> {
+        let mut out = Vec::new();
+        for item in list.split(',').map(str::trim) {
+            let env: Environment = item.parse()?;
+            if !out.contains(&env) {
+                out.push(env);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// The names joined with commas (`dev,prod`).
+    pub fn join(list: &[Environment]) -> String {
+        list.iter()
+            .map(|e| e.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+impl fmt::Display for Environment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Environment {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "dev" => Ok(Self::Dev),
+            "test" => Ok(Self::Test),
+            "prod" => Ok(Self::Prod),
+            other => Err(format!(
+                "{:?} is not an environment: expected dev, test or prod",
+                other.chars().take(32).collect::<String>()
+            )),
+        }
+    }
 }
 
 /// Resources a bot reserves on its node.

@@ -47,6 +47,8 @@ fn dur(v: &Value) -> Duration {
 struct Alloc {
     id: String,
     job_id: String,
+    /// Its job's namespace.
+    namespace: String,
     job_version: u64,
     create_index: u64,
     modify_index: u64,
@@ -80,6 +82,8 @@ struct Alloc {
 struct Deploy {
     id: String,
     job_id: String,
+    /// Its job's namespace.
+    namespace: String,
     job_version: u64,
     status: String,
     description: String,
@@ -115,6 +119,30 @@ struct Inner {
     /// Every job body registered, in order.
     registered: Vec<Value>,
     next_id: u64,
+    /// Namespaces that exist (`default` always).
+    namespaces: std::collections::HashSet<String>,
+}
+
+/// A job's namespace (`default` when its body names none).
+fn namespace_of(job: &Value) -> String {
+    job["Namespace"].as_str().unwrap_or("default").to_string()
+}
+
+/// `?namespace=` on a request (Nomad's default: `default`; `*`: every one).
+#[derive(serde::Deserialize, Default)]
+struct NsQuery {
+    #[serde(default)]
+    namespace: Option<String>,
+}
+
+impl NsQuery {
+    fn admits(&self, ns: &str) -> bool {
+        match self.namespace.as_deref() {
+            Some("*") => true,
+            Some(asked) => asked == ns,
+            None => ns == "default",
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -128,7 +156,7 @@ fn alloc_json(a: &Alloc) -> Value {
         "ID": a.id,
         "EvalID": format!("eval-{}", a.id),
         "Name": format!("{}.bot[0]", a.job_id),
-        "Namespace": "default",
+        "Namespace": a.namespace,
         "NodeID": "node-uuid-1",
         "NodeName": "fake-node",
         "JobID": a.job_id,
@@ -184,7 +212,7 @@ impl Fake {
         a.modify_index = index;
         let line = json!({"Index": index, "Events": [{
             "Topic": "Allocation", "Type": "AllocationUpdated", "Key": a.id,
-            "Namespace": "default", "FilterKeys": [a.job_id], "Index": index,
+            "Namespace": a.namespace, "FilterKeys": [a.job_id], "Index": index,
             "Payload": {"Allocation": alloc_json(a)}
         }]});
         let _ = self.events.send(line.to_string());
@@ -200,7 +228,7 @@ impl Fake {
         d.modify_index = index;
         let line = json!({"Index": index, "Events": [{
             "Topic": "Deployment", "Type": kind, "Key": d.id,
-            "Namespace": "default", "FilterKeys": [d.job_id], "Index": index,
+            "Namespace": d.namespace, "FilterKeys": [d.job_id], "Index": index,
             "Payload": {"Deployment": deploy_json(d)}
         }]});
         let _ = self.events.send(line.to_string());
@@ -219,9 +247,14 @@ impl Fake {
         let alloc_id = format!("5b2c6f4e-0000-4000-8000-{:012}", inner.next_id);
         let port = super::free_port();
         let version = inner.jobs.get(job_id).map_or(0, |j| j.version);
+        let namespace = inner
+            .jobs
+            .get(job_id)
+            .map_or_else(|| "default".to_string(), |j| namespace_of(&j.job));
         let alloc = Alloc {
             id: alloc_id.clone(),
             job_id: job_id.to_string(),
+            namespace,
             job_version: version,
             create_index: inner.index + 1,
             modify_index: 0,
@@ -451,6 +484,24 @@ async fn register(State(fake): State<Fake>, body: String) -> Response {
             .into_response();
     };
     let mut inner = fake.inner.lock().unwrap();
+    let ns = namespace_of(&job);
+    if ns != "default" && !inner.namespaces.contains(&ns) {
+        return (
+            StatusCode::BAD_REQUEST,
+            format!("job \"{id}\" is in nonexistent namespace \"{ns}\""),
+        )
+            .into_response();
+    }
+    // One job id lives in one namespace here (the agent's ids are unique per bot).
+    if let Some(other) = inner.jobs.get(&id).map(|j| namespace_of(&j.job))
+        && other != ns
+    {
+        return (
+            StatusCode::BAD_REQUEST,
+            format!("the fake holds job {id} in namespace {other}; purge it there first"),
+        )
+            .into_response();
+    }
     inner.registered.push(job.clone());
     inner.index += 1;
     let index = inner.index;
@@ -515,6 +566,7 @@ async fn register(State(fake): State<Fake>, body: String) -> Response {
         let d = Deploy {
             id: dep_id.clone(),
             job_id: id.clone(),
+            namespace: namespace_of(&job),
             job_version: version,
             status: "running".into(),
             description: if canary {
@@ -554,16 +606,24 @@ async fn register(State(fake): State<Fake>, body: String) -> Response {
     )
 }
 
-async fn read_job(State(fake): State<Fake>, Path(id): Path<String>) -> Response {
+async fn read_job(
+    State(fake): State<Fake>,
+    Path(id): Path<String>,
+    Query(q): Query<NsQuery>,
+) -> Response {
     let inner = fake.inner.lock().unwrap();
-    match inner.jobs.get(&id) {
+    match inner
+        .jobs
+        .get(&id)
+        .filter(|j| q.admits(&namespace_of(&j.job)))
+    {
         Some(j) => {
             let mut job = j.job.clone();
             job["Status"] = json!("running");
             job["Stop"] = json!(false);
             job["Version"] = json!(j.version);
             job["Stable"] = json!(j.stable.as_ref().is_some_and(|s| s.1 == j.version));
-            job["Namespace"] = json!("default");
+            job["Namespace"] = json!(namespace_of(&j.job));
             job["CreateIndex"] = json!(1);
             job["ModifyIndex"] = json!(inner.index);
             job["JobModifyIndex"] = json!(inner.index);
@@ -577,6 +637,8 @@ async fn read_job(State(fake): State<Fake>, Path(id): Path<String>) -> Response 
 struct StopQuery {
     #[serde(default)]
     purge: Option<bool>,
+    #[serde(default)]
+    namespace: Option<String>,
 }
 
 async fn deregister(
@@ -585,7 +647,14 @@ async fn deregister(
     Query(q): Query<StopQuery>,
 ) -> Response {
     let mut inner = fake.inner.lock().unwrap();
-    if !inner.jobs.contains_key(&id) {
+    let asked = NsQuery {
+        namespace: q.namespace.clone(),
+    };
+    if !inner
+        .jobs
+        .get(&id)
+        .is_some_and(|j| asked.admits(&namespace_of(&j.job)))
+    {
         return (StatusCode::NOT_FOUND, "job not found").into_response();
     }
     let allocs: Vec<String> = inner
@@ -621,25 +690,38 @@ async fn deregister(
     )
 }
 
-async fn job_allocations(State(fake): State<Fake>, Path(id): Path<String>) -> Response {
+async fn job_allocations(
+    State(fake): State<Fake>,
+    Path(id): Path<String>,
+    Query(q): Query<NsQuery>,
+) -> Response {
     let inner = fake.inner.lock().unwrap();
     let list: Vec<Value> = inner
         .allocs
         .values()
-        .filter(|a| a.job_id == id)
+        .filter(|a| a.job_id == id && q.admits(&a.namespace))
         .map(alloc_json)
         .collect();
     with_index(inner.index, Value::Array(list))
 }
 
-async fn event_stream(State(fake): State<Fake>) -> Response {
+async fn event_stream(State(fake): State<Fake>, Query(q): Query<NsQuery>) -> Response {
     let mut rx = fake.events.subscribe();
+    // Nomad streams the events of the namespace asked for (`default` unless told).
+    let wanted = move |line: &str| {
+        serde_json::from_str::<Value>(line).is_ok_and(|v| {
+            v["Events"].as_array().is_some_and(|e| {
+                e.iter()
+                    .all(|e| q.admits(e["Namespace"].as_str().unwrap_or("default")))
+            })
+        })
+    };
     let stream = async_stream(
         move |tx: tokio::sync::mpsc::Sender<Result<String, std::io::Error>>| async move {
             let _ = tx.send(Ok("{}\n".to_string())).await;
             loop {
                 let line = tokio::select! {
-                    l = rx.recv() => match l { Ok(l) => l + "\n", Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue, Err(_) => return },
+                    l = rx.recv() => match l { Ok(l) if !wanted(&l) => continue, Ok(l) => l + "\n", Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue, Err(_) => return },
                     _ = tokio::time::sleep(Duration::from_secs(10)) => "{}\n".to_string(),
                 };
                 if tx.send(Ok(line)).await.is_err() {
@@ -653,6 +735,26 @@ async fn event_stream(State(fake): State<Fake>) -> Response {
         axum::body::Body::from_stream(stream),
     )
         .into_response()
+}
+
+async fn read_namespace(State(fake): State<Fake>, Path(name): Path<String>) -> Response {
+    let inner = fake.inner.lock().unwrap();
+    if name == "default" || inner.namespaces.contains(&name) {
+        with_index(inner.index, json!({"Name": name, "Description": ""}))
+    } else {
+        (StatusCode::NOT_FOUND, "namespace not found").into_response()
+    }
+}
+
+async fn create_namespace(State(fake): State<Fake>, body: String) -> Response {
+    let v: Value = serde_json::from_str(&body).unwrap_or_default();
+    let Some(name) = v["Name"].as_str().filter(|n| !n.is_empty()) else {
+        return (StatusCode::BAD_REQUEST, "namespace name required").into_response();
+    };
+    let mut inner = fake.inner.lock().unwrap();
+    inner.namespaces.insert(name.to_string());
+    inner.index += 1;
+    with_index(inner.index, json!({"Index": inner.index}))
 }
 
 /// A stream fed by a task through a channel (no extra crates).
@@ -735,6 +837,8 @@ impl FakeNomad {
             .route("/v1/deployments", get(list_deployments))
             .route("/v1/deployment/{id}", get(read_deployment))
             .route("/v1/event/stream", get(event_stream))
+            .route("/v1/namespace/{name}", get(read_namespace))
+            .route("/v1/namespace", post(create_namespace))
             .with_state(fake);
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
@@ -757,6 +861,30 @@ impl FakeNomad {
     /// Every job body registered so far.
     pub fn registered(&self) -> Vec<Value> {
         self.inner.lock().unwrap().registered.clone()
+    }
+
+    /// The namespace a job is registered in.
+    pub fn namespace(&self, job_id: &str) -> Option<String> {
+        self.inner
+            .lock()
+            .unwrap()
+            .jobs
+            .get(job_id)
+            .map(|j| namespace_of(&j.job))
+    }
+
+    /// Namespaces that exist (besides `default`).
+    pub fn namespaces(&self) -> Vec<String> {
+        let mut list: Vec<String> = self
+            .inner
+            .lock()
+            .unwrap()
+            .namespaces
+            .iter()
+            .cloned()
+            .collect();
+        list.sort();
+        list
     }
 
     /// Job ids currently registered.

@@ -2,6 +2,7 @@ import { useEffect, useState } from 'react'
 import { call, can, getToken, setToken } from './api'
 import { ConfirmButton } from './components/Confirm'
 import type { NameRole } from './generated/api'
+import { ENVIRONMENTS, setEnv, useEnv } from './env'
 import { go, useRoute } from './router'
 import { Alerts } from './pages/Alerts'
 import { BotDetail } from './pages/BotDetail'
@@ -16,6 +17,7 @@ export function App() {
   const [me, setMe] = useState<NameRole | null>(null)
   const [checking, setChecking] = useState(!!getToken())
   const [banner, setBanner] = useState('')
+  const env = useEnv()
   useEffect(() => {
     if (getToken())
       call('GET /api/v1/auth/me')
@@ -30,7 +32,11 @@ export function App() {
     return () => window.removeEventListener('sniperforge:logout', out)
   }, [])
   if (checking) return null
-  if (!me) return <Login onLogin={(name, role) => setMe({ name, role })} />
+  if (!me) return <Login onLogin={setMe} />
+  // The environments this token reaches: the switcher offers those (a remembered one it does not
+  // reach reads as all).
+  const reachable = me.environments ?? ENVIRONMENTS
+  const shown = env && reachable.includes(env) ? env : null
   const [page, id, sub] = route
   let body
   if (page === 'bots' && id === 'new') body = <BotEditor />
@@ -57,6 +63,24 @@ export function App() {
           Rollouts
         </a>
         <span className="grow" />
+        <label className="env-switch">
+          Environment{' '}
+          <select
+            data-testid="env-switcher"
+            value={shown ?? ''}
+            onChange={(e) => {
+              const v = e.target.value
+              setEnv(v === 'dev' || v === 'test' || v === 'prod' ? v : null)
+            }}
+          >
+            <option value="">{me.environments ? `mine (${me.environments.join(', ')})` : 'all'}</option>
+            {reachable.map((e) => (
+              <option key={e} value={e}>
+                {e}
+              </option>
+            ))}
+          </select>
+        </label>
         {can(me.role, 'admin') && (
           <ConfirmButton
             label="Emergency stop"

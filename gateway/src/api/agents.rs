@@ -100,9 +100,14 @@ pub(super) async fn desired(
     }
     let index = *state.index.borrow();
     let mut bots = Vec::new();
+    // The environments the node serves (all until it registers them).
+    let serves = match state.store.node(&q.node_id).await? {
+        Some(node) => crate::store::EnvFilter::only(node.environments),
+        None => crate::store::EnvFilter::ALL,
+    };
     for b in state
         .store
-        .bots()
+        .bots_in(&serves)
         .await?
         .into_iter()
         .filter(|b| b.node_id == q.node_id)
@@ -255,7 +260,7 @@ pub(super) async fn report(
     // Each snapshot's pairs: into the latency windows, and merged into the bot's histogram with
     // its own p99 kept for the "p99 above a budget for N s" rules.
     let at = state.store.now_ms();
-    // The windows' scopes of each bot: itself, its type, its node, the fleet.
+    // The windows' scopes of each bot: itself, its type, its environment, its node, the fleet.
     let types = state.bot_types().await?;
     let scopes: std::collections::HashMap<&str, Vec<String>> = r
         .bots
@@ -266,8 +271,9 @@ pub(super) async fn report(
                 format!("node:{}", r.node_id),
                 format!("bot:{}", b.bot_id),
             ];
-            if let Some(t) = types.get(b.bot_id.as_str()) {
+            if let Some((t, env)) = types.get(b.bot_id.as_str()) {
                 s.push(format!("type:{t}"));
+                s.push(format!("env:{env}"));
             }
             (b.bot_id.as_str(), s)
         })

@@ -2,9 +2,15 @@
 
 use super::*;
 
-pub(super) async fn list_alerts(State(state): State<Arc<AppState>>) -> ApiResult {
+/// Alerts; a scoped token (or `?env=`) gets those of its environments.
+pub(super) async fn list_alerts(
+    State(state): State<Arc<AppState>>,
+    ext: axum::http::Extensions,
+    Query(q): Query<EnvQuery>,
+) -> ApiResult {
+    let envs = caller(&ext).env_filter(q.env.as_deref())?;
     Ok(axum::Json(AlertList {
-        alerts: state.store.alerts().await?,
+        alerts: state.store.alerts(&envs).await?,
     })
     .into_response())
 }
@@ -16,7 +22,25 @@ pub(super) async fn list_rules(
     ext: axum::http::Extensions,
 ) -> ApiResult {
     let mut rules = state.store.rules().await?;
-    if caller(&ext).role < Role::Admin {
+    // A scoped caller sees the rules of its environments and its bots only.
+    let who = caller(&ext);
+    if who.environments.is_some() {
+        let mut kept = Vec::new();
+        for rule in rules {
+            let visible = match crate::alerts::RuleScope::parse(&rule.scope) {
+                Ok(crate::alerts::RuleScope::Env(e)) => who.sees(e),
+                Ok(crate::alerts::RuleScope::Bot(id)) => {
+                    state.bot_or_404(&id, &who.envs()).await.is_ok()
+                }
+                _ => false,
+            };
+            if visible {
+                kept.push(rule);
+            }
+        }
+        rules = kept;
+    }
+    if who.role < Role::Admin {
         for rule in &mut rules {
             if !rule.webhook.is_empty() {
                 rule.webhook = format!("{}/…", webhook_origin(&rule.webhook));
@@ -71,10 +95,20 @@ pub(super) async fn put_rule(
         )
         .details(kinds())
     })?;
+    let scope = body.scope;
+    crate::alerts::RuleScope::parse(&scope).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_rule",
+            format!("rule {id}: {e}"),
+        )
+        .details(json!([{"path": "scope"}]))
+    })?;
     let rule = crate::alerts::Rule {
         rule_id: id.clone(),
         kind: body.kind,
         webhook: body.webhook,
+        scope,
     };
     if let crate::alerts::RuleKind::P99Above {
         for_s: Some(for_s), ..
@@ -135,6 +169,24 @@ pub(super) async fn put_rule(
     Ok(axum::Json(rule).into_response())
 }
 
-pub(super) async fn evaluate_alerts(State(state): State<Arc<AppState>>) -> ApiResult {
-    Ok(axum::Json(state.evaluate_alerts().await?).into_response())
+/// Evaluates the rules now; a scoped caller is answered the alerts of its environments.
+pub(super) async fn evaluate_alerts(
+    State(state): State<Arc<AppState>>,
+    ext: axum::http::Extensions,
+) -> ApiResult {
+    let mut done = state.evaluate_alerts().await?;
+    let who = caller(&ext);
+    if who.environments.is_some() {
+        let mine: std::collections::HashSet<String> = state
+            .store
+            .alerts(&who.envs())
+            .await?
+            .into_iter()
+            .map(|a| a.alert_id)
+            .collect();
+        done.raised.retain(|a| mine.contains(a));
+        done.resolved.retain(|a| mine.contains(a));
+        done.delivery_failures.clear();
+    }
+    Ok(axum::Json(done).into_response())
 }

@@ -49,6 +49,7 @@ pub(super) async fn create_token(
         }
         (_, None) => {}
     }
+    let environments = scope_of(role, req.environments)?;
     if state
         .store
         .tokens()
@@ -65,7 +66,12 @@ pub(super) async fn create_token(
     let token = crate::store::new_token();
     match &req.node_id {
         Some(node) => state.store.add_agent_token(&token, &req.name, node).await?,
-        None => state.store.add_token(&token, &req.name, role).await?,
+        None => {
+            state
+                .store
+                .add_token(&token, &req.name, role, environments.as_deref())
+                .await?
+        }
     }
     state
         .store
@@ -73,7 +79,7 @@ pub(super) async fn create_token(
             &caller(&ext).name,
             "token.create",
             &req.name,
-            &json!({"role": role.as_str(), "node_id": req.node_id}),
+            &json!({"role": role.as_str(), "node_id": req.node_id, "environments": environments}),
         )
         .await?;
     Ok((
@@ -82,6 +88,7 @@ pub(super) async fn create_token(
             name: req.name,
             role,
             node_id: req.node_id,
+            environments,
             token,
         }),
     )
@@ -184,11 +191,15 @@ pub(super) async fn put_user(
                 format!("role {:?}: expected viewer, operator or admin", req.role),
             )
         })?;
+    let environments = scope_of(role, req.environments)?;
     let password = req.password;
     let hash = tokio::task::spawn_blocking(move || hash_password(&password))
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "hash", e.to_string()))??;
-    let created = state.store.put_user(&name, &hash, role).await?;
+    let created = state
+        .store
+        .put_user(&name, &hash, role, environments.as_deref())
+        .await?;
     // A changed password or role ends the user's sessions.
     state
         .store
@@ -204,7 +215,7 @@ pub(super) async fn put_user(
                 "user.update"
             },
             &name,
-            &json!({"role": role.as_str()}),
+            &json!({"role": role.as_str(), "environments": environments}),
         )
         .await?;
     let status = if created {
@@ -212,7 +223,15 @@ pub(super) async fn put_user(
     } else {
         StatusCode::OK
     };
-    Ok((status, axum::Json(NameRole { name, role })).into_response())
+    Ok((
+        status,
+        axum::Json(NameRole {
+            name,
+            role,
+            environments,
+        }),
+    )
+        .into_response())
 }
 
 pub(super) async fn list_users(State(state): State<Arc<AppState>>) -> ApiResult {
@@ -312,9 +331,9 @@ pub(super) async fn login(
     };
     let user = state.store.user(&req.name).await?;
     // Unknown users cost the same hash as known ones: the answer's time says nothing.
-    let (phc, role) = user
+    let (phc, role, environments) = user
         .clone()
-        .unwrap_or_else(|| (DUMMY_PHC.to_string(), Role::Viewer));
+        .unwrap_or_else(|| (DUMMY_PHC.to_string(), Role::Viewer, Some(Vec::new())));
     let password = req.password;
     let ok = tokio::task::spawn_blocking(move || verify_password(&password, &phc))
         .await
@@ -344,7 +363,7 @@ pub(super) async fn login(
     let expires_at = state.store.now_ms() + SESSION_TTL_MS;
     state
         .store
-        .add_session(&token, &req.name, role, expires_at)
+        .add_session(&token, &req.name, role, environments.as_deref(), expires_at)
         .await?;
     state
         .store
@@ -359,6 +378,7 @@ pub(super) async fn login(
         token,
         name: req.name,
         role,
+        environments,
         expires_at,
     })
     .into_response())
@@ -370,6 +390,38 @@ pub(super) async fn me(ext: axum::http::Extensions) -> ApiResult {
     Ok(axum::Json(NameRole {
         name: c.name,
         role: c.role,
+        environments: c.environments,
     })
     .into_response())
+}
+
+/// The environments a new token or user is scoped to: `None` for all; a scope is for viewers
+/// and operators (an admin manages the whole fleet, an agent its node) and names at least one.
+fn scope_of(
+    role: Role,
+    environments: Option<Vec<crate::store::Environment>>,
+) -> Result<Option<Vec<crate::store::Environment>>, ApiError> {
+    let Some(mut envs) = environments else {
+        return Ok(None);
+    };
+    let bad = |message: String| {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_scope", message)
+            .details(json!([{"path": "environments"}]))
+    };
+    if !matches!(role, Role::Viewer | Role::Operator) {
+        return Err(bad(format!(
+            "environments: only viewer and operator tokens and users are scoped; {} reaches the whole fleet",
+            role.as_str()
+        )));
+    }
+    let named = envs.len();
+    envs.sort();
+    envs.dedup();
+    if envs.is_empty() || envs.len() != named {
+        return Err(bad(
+            "environments: name each of dev, test, prod at most once, at least one (leave it out for all)"
+                .into(),
+        ));
+    }
+    Ok(Some(envs))
 }

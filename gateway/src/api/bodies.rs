@@ -75,6 +75,11 @@ pub struct NewToken {
     #[serde(default)]
     #[schemars(pattern(r"^[A-Za-z0-9_.-]{1,64}$"))]
     pub node_id: Option<String>,
+    /// The environments a `viewer` or `operator` token reaches (left out: all). Bots, configs
+    /// and alerts of others answer 404 to it, as if absent.
+    #[serde(default)]
+    #[schemars(length(min = 1, max = 3), extend("uniqueItems" = true))]
+    pub environments: Option<Vec<crate::store::Environment>>,
 }
 
 /// `PUT /api/v1/auth/users/{name}`.
@@ -87,6 +92,11 @@ pub struct PutUser {
     /// `viewer`, `operator` or `admin`.
     #[schemars(extend("enum" = ["viewer", "operator", "admin"]))]
     pub role: String,
+    /// The environments a `viewer` or `operator` reaches (left out: all); their sessions
+    /// carry it.
+    #[serde(default)]
+    #[schemars(length(min = 1, max = 3), extend("uniqueItems" = true))]
+    pub environments: Option<Vec<crate::store::Environment>>,
 }
 
 /// `POST /api/v1/auth/login`.
@@ -110,6 +120,14 @@ pub struct RuleBody {
     /// Webhook URL (`http://…` or `https://…`, at most 2,048 bytes), or empty for none.
     #[serde(default)]
     pub webhook: String,
+    /// What it watches: `fleet` (the default), `env:<environment>`, `type:<bot_type>` or
+    /// `bot:<bot_id>`.
+    #[serde(default = "fleet_scope")]
+    pub scope: String,
+}
+
+fn fleet_scope() -> String {
+    "fleet".into()
 }
 
 impl JsonSchema for RuleBody {
@@ -125,10 +143,16 @@ impl JsonSchema for RuleBody {
             "pattern": "^(|https?://[!-~]+)$",
             "description": "Webhook URL (`http://…` or `https://…`, printable ASCII), or empty for none.",
         });
+        let scope = crate::alerts::Rule::json_schema(generator)
+            .get("properties")
+            .and_then(|p| p.get("scope"))
+            .cloned()
+            .unwrap_or(Value::Null);
         if let Some(Value::Array(variants)) = kinds.get_mut("oneOf") {
             for v in variants {
                 if let Some(Value::Object(props)) = v.get_mut("properties") {
                     props.insert("webhook".into(), webhook.clone());
+                    props.insert("scope".into(), scope.clone());
                 }
             }
         }
@@ -169,7 +193,8 @@ pub struct LogsQuery {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RangeQuery {
-    /// `fleet` (default), `bot:<id>`, `type:<bot_type>` or `node:<id>`.
+    /// `fleet` (default), `bot:<id>`, `type:<bot_type>`, `env:<environment>` or `node:<id>`.
+    /// A token scoped to environments reads `env:<e>` of its own and `bot:<id>` of its bots.
     #[serde(default)]
     #[schemars(schema_with = "scope_schema")]
     pub scope: Option<String>,
@@ -195,7 +220,7 @@ fn scope_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         .map(|t| t.as_str())
         .collect();
     let pattern = format!(
-        "^(fleet|bot:[\\s\\S]+|node:[\\s\\S]+|type:({}))$",
+        "^(fleet|bot:[\\s\\S]+|node:[\\s\\S]+|env:(dev|test|prod)|type:({}))$",
         types.join("|")
     );
     schemars::json_schema!({"type": "string", "pattern": pattern})
@@ -208,6 +233,18 @@ pub struct FleetQuery {
     pub bot_type: Option<String>,
     /// Merge the latency of this node's bots only.
     pub node_id: Option<String>,
+    /// Only these environments (`dev`, or `dev,test`); a scoped token's are always applied.
+    #[schemars(pattern(r"^(dev|test|prod)(,(dev|test|prod)){0,2}$"))]
+    pub env: Option<String>,
+}
+
+/// `?env=`: lists of bots, configurations, alerts and nodes in these environments only.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+pub struct EnvQuery {
+    /// `dev`, `test`, `prod` or several joined with commas (`dev,test`); a token scoped to
+    /// environments only ever gets its own.
+    #[schemars(pattern(r"^(dev|test|prod)(,(dev|test|prod)){0,2}$"))]
+    pub env: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -455,6 +492,8 @@ pub struct TokenCreated {
     pub role: crate::store::Role,
     /// The node an agent token is bound to.
     pub node_id: Option<String>,
+    /// The environments it reaches (`null`: all).
+    pub environments: Option<Vec<crate::store::Environment>>,
     /// The token.
     pub token: String,
 }
@@ -482,6 +521,8 @@ pub struct NameRole {
     pub name: String,
     /// Role.
     pub role: crate::store::Role,
+    /// The environments it reaches (`null`: all).
+    pub environments: Option<Vec<crate::store::Environment>>,
 }
 
 /// `POST /api/v1/auth/login`.
@@ -493,6 +534,8 @@ pub struct Session {
     pub name: String,
     /// The user's role.
     pub role: crate::store::Role,
+    /// The environments the session reaches (`null`: all).
+    pub environments: Option<Vec<crate::store::Environment>>,
     /// When the token stops working, unix ms.
     pub expires_at: i64,
 }
@@ -520,6 +563,8 @@ pub struct FleetBotRow {
     pub bot_id: String,
     /// Type name.
     pub bot_type: String,
+    /// Environment.
+    pub environment: crate::store::Environment,
     /// Node it runs on.
     pub node_id: String,
     /// What the gateway wants of it.

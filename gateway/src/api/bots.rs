@@ -4,7 +4,19 @@
 
 use super::*;
 
-pub(super) async fn list_bots(State(state): State<Arc<AppState>>) -> ApiResult {
+pub(super) async fn list_bots(
+    State(state): State<Arc<AppState>>,
+    ext: axum::http::Extensions,
+    Query(q): Query<EnvQuery>,
+) -> ApiResult {
+    let envs = caller(&ext).env_filter(q.env.as_deref())?;
+    if envs != crate::store::EnvFilter::ALL {
+        // A scoped caller's or a filtered list: an indexed query, not the shared cache.
+        return Ok(axum::Json(BotList {
+            bots: state.store.bots_in(&envs).await?,
+        })
+        .into_response());
+    }
     let index = *state.index.borrow();
     let cached = state.bots_body.lock().ok().and_then(|c| {
         c.as_ref()
@@ -46,10 +58,17 @@ pub(super) async fn create_config(
     let valid = validate(&req.config).await?;
     let id = valid.config.bot_id.clone();
     let who = caller(&ext);
+    who.may_write(valid.config.environment)?;
     let bot_type = valid.config.bot_type.as_str();
     if !state
         .store
-        .create_config(&id, bot_type, &req.config, &who.name)
+        .create_config(
+            &id,
+            bot_type,
+            valid.config.environment,
+            &req.config,
+            &who.name,
+        )
         .await?
     {
         return Err(ApiError::new(
@@ -64,7 +83,7 @@ pub(super) async fn create_config(
             &who.name,
             "config.create",
             &id,
-            &json!({"bot_type": bot_type}),
+            &json!({"bot_type": bot_type, "environment": valid.config.environment}),
         )
         .await?;
     Ok((
@@ -170,6 +189,7 @@ pub(super) async fn create_bot(
                 .store
                 .config(config_id, None)
                 .await?
+                .filter(|c| caller(&ext).sees(c.environment))
                 .ok_or_else(|| ApiError::not_found(format!("config {config_id}")))?;
             (None, validate(&stored.body).await?)
         }
@@ -183,11 +203,28 @@ pub(super) async fn create_bot(
     };
     let id = valid.config.bot_id.clone();
     let who = caller(&ext);
+    let environment = valid.config.environment;
+    who.may_write(environment)?;
+    if let Some(node) = state.store.node(&req.node_id).await?
+        && !node.serves(environment)
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "environment_not_served",
+            format!(
+                "node {} serves {}; bot {id} is {environment}",
+                req.node_id,
+                node.environments_text()
+            ),
+        )
+        .details(json!([{"path": "node_id"}])));
+    }
     if !state
         .store
         .create_bot(
             &id,
             valid.config.bot_type.as_str(),
+            environment,
             &req.node_id,
             body,
             &who.name,
@@ -206,7 +243,7 @@ pub(super) async fn create_bot(
             &who.name,
             "bot.create",
             &id,
-            &json!({"bot_type": valid.config.bot_type, "node_id": req.node_id}),
+            &json!({"bot_type": valid.config.bot_type, "environment": environment, "node_id": req.node_id}),
         )
         .await?;
     state.changed().await?;
@@ -217,8 +254,9 @@ pub(super) async fn create_bot(
 pub(super) async fn get_bot(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
+    ext: axum::http::Extensions,
 ) -> ApiResult {
-    let bot = state.bot_or_404(&id).await?;
+    let bot = state.bot_or_404(&id, &caller(&ext).envs()).await?;
     let config = state.store.config(&id, None).await?;
     Ok(axum::Json(BotWithConfig { bot, config }).into_response())
 }
@@ -267,7 +305,20 @@ pub(super) async fn new_version(
         .store
         .config(id, None)
         .await?
+        .filter(|c| who.sees(c.environment))
         .ok_or_else(|| ApiError::not_found(format!("config {id}")))?;
+    who.may_write(previous.environment)?;
+    if previous.environment != valid.config.environment {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "environment_change",
+            format!(
+                "bot {id} is {}; an environment never changes: create a new bot in {}",
+                previous.environment, valid.config.environment
+            ),
+        )
+        .details(json!([{"path": "environment"}])));
+    }
     if previous.bot_type != valid.config.bot_type.as_str() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -291,6 +342,7 @@ pub(super) async fn new_version(
         .add_config_version(
             id,
             valid.config.bot_type.as_str(),
+            valid.config.environment,
             body,
             &who.name,
             expected,
@@ -328,7 +380,7 @@ pub(super) async fn update_bot(
 ) -> ApiResult {
     let expected = if_match(&headers)?;
     let req: ConfigBody = parse_body(&body)?;
-    state.bot_or_404(&id).await?;
+    state.bot_or_404(&id, &caller(&ext).envs()).await?;
     new_version(&state, &id, &req.config, &caller(&ext), expected).await
 }
 
@@ -337,6 +389,7 @@ pub(super) async fn delete_bot(
     Path(id): Path<String>,
     ext: axum::http::Extensions,
 ) -> ApiResult {
+    state.bot_or_404(&id, &caller(&ext).envs()).await?;
     if !state.store.delete_bot(&id).await? {
         return Err(ApiError::not_found(format!("bot {id}")));
     }
@@ -354,7 +407,7 @@ pub(super) async fn bot_action(
     Path((id, action)): Path<(String, String)>,
     ext: axum::http::Extensions,
 ) -> ApiResult {
-    let bot = state.bot_or_404(&id).await?;
+    let bot = state.bot_or_404(&id, &caller(&ext).envs()).await?;
     use sniperforge_protocol::fleet::BotAction;
     let action: BotAction =
         action
@@ -393,9 +446,14 @@ pub(super) async fn bot_action(
     .into_response())
 }
 
-pub(super) async fn list_configs(State(state): State<Arc<AppState>>) -> ApiResult {
+pub(super) async fn list_configs(
+    State(state): State<Arc<AppState>>,
+    ext: axum::http::Extensions,
+    Query(q): Query<EnvQuery>,
+) -> ApiResult {
+    let envs = caller(&ext).env_filter(q.env.as_deref())?;
     Ok(axum::Json(ConfigList {
-        configs: state.store.configs().await?,
+        configs: state.store.configs(&envs).await?,
     })
     .into_response())
 }
@@ -404,11 +462,13 @@ pub(super) async fn get_config(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
     Query(q): Query<VersionQuery>,
+    ext: axum::http::Extensions,
 ) -> ApiResult {
     let c = state
         .store
         .config(&id, q.version)
         .await?
+        .filter(|c| caller(&ext).sees(c.environment))
         .ok_or_else(|| match q.version {
             Some(v) => ApiError::not_found(format!("config {id} version {v}")),
             None => ApiError::not_found(format!("config {id}")),
@@ -448,6 +508,7 @@ pub(super) async fn rollback(
         .store
         .config(&id, Some(v))
         .await?
+        .filter(|c| caller(&ext).sees(c.environment))
         .ok_or_else(|| ApiError::not_found(format!("config {id} version {v}")))?;
     new_version(&state, &id, &old.body, &caller(&ext), expected).await
 }
@@ -520,7 +581,20 @@ pub(super) async fn audit(
     ext: axum::http::Extensions,
 ) -> ApiResult {
     let mut entries = state.store.audit_log(200).await?;
-    if caller(&ext).role < Role::Admin {
+    let who = caller(&ext);
+    // A scoped caller reads what was done to the bots and configurations it sees, and its own
+    // actions: nothing of other environments.
+    if who.environments.is_some() {
+        let mine: std::collections::HashSet<String> = state
+            .store
+            .configs(&who.envs())
+            .await?
+            .into_iter()
+            .map(|c| c.config_id)
+            .collect();
+        entries.retain(|e| mine.contains(&e.target) || e.actor == who.name);
+    }
+    if who.role < Role::Admin {
         for e in &mut entries {
             if let Some(url) = e.details["webhook"].as_str().map(str::to_string)
                 && url.contains("://")

@@ -220,8 +220,8 @@ impl LoginFailures {
     }
 }
 
-/// Bot id → bot type.
-type BotTypes = std::collections::HashMap<String, String>;
+/// Bot id → bot type and environment.
+pub(crate) type BotTypes = std::collections::HashMap<String, (String, crate::store::Environment)>;
 
 /// (bot, stage) → reported interval p99s, oldest first: (unix ms, ns).
 type RecentP99 =
@@ -362,7 +362,7 @@ impl AppState {
     }
 
     /// Every bot's type, read again from the store only after a change.
-    async fn bot_types(&self) -> Result<Arc<BotTypes>, StoreError> {
+    pub(crate) async fn bot_types(&self) -> Result<Arc<BotTypes>, StoreError> {
         let index = *self.index.borrow();
         if let Ok(c) = self.bot_types.lock()
             && c.0 == index
@@ -374,7 +374,7 @@ impl AppState {
                 .bots()
                 .await?
                 .into_iter()
-                .map(|b| (b.bot_id, b.bot_type))
+                .map(|b| (b.bot_id, (b.bot_type, b.environment)))
                 .collect(),
         );
         if let Ok(mut c) = self.bot_types.lock() {
@@ -414,11 +414,17 @@ impl AppState {
         Ok(())
     }
 
-    /// A bot by id, or 404 naming it.
-    pub(crate) async fn bot_or_404(&self, id: &str) -> Result<crate::store::BotRow, ApiError> {
+    /// A bot by id, or 404 naming it: also when it is in an environment `envs` does not
+    /// reach (a scoped caller cannot tell it from an absent one).
+    pub(crate) async fn bot_or_404(
+        &self,
+        id: &str,
+        envs: &crate::store::EnvFilter,
+    ) -> Result<crate::store::BotRow, ApiError> {
         self.store
             .bot(id)
             .await?
+            .filter(|b| envs.allows(b.environment))
             .ok_or_else(|| ApiError::not_found(format!("bot {id}")))
     }
 
@@ -516,6 +522,8 @@ struct Caller {
     role: Role,
     /// The node an agent token is bound to.
     node_id: Option<String>,
+    /// The environments it reaches (`None`: all).
+    environments: Option<Vec<crate::store::Environment>>,
 }
 
 /// The token a request presented (streams check it again while they run).
@@ -530,12 +538,57 @@ pub(crate) async fn still_valid(state: &AppState, token: &Presented, role: Role)
     )
 }
 
+/// The environments a request's token reaches (none when unknown).
+pub(crate) fn caller_envs(ext: &axum::http::Extensions) -> crate::store::EnvFilter {
+    caller(ext).envs()
+}
+
 /// The role a request was authenticated with (a viewer's when unknown).
 pub(crate) fn caller_role(ext: &axum::http::Extensions) -> Role {
     ext.get::<Caller>().map_or(Role::Viewer, |c| c.role)
 }
 
 impl Caller {
+    /// The environments the caller reaches.
+    fn envs(&self) -> crate::store::EnvFilter {
+        crate::store::EnvFilter::only(self.environments.clone())
+    }
+
+    /// 403 unless the caller reaches `env` (for writes that would create what it cannot see).
+    fn may_write(&self, env: crate::store::Environment) -> Result<(), ApiError> {
+        if self.sees(env) {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "environment_forbidden",
+            format!(
+                "token {} reaches {}; this configuration is {env}",
+                self.name,
+                crate::store::Environment::join(self.environments.as_deref().unwrap_or_default())
+            ),
+        )
+        .details(json!([{"path": "environment"}])))
+    }
+
+    /// Whether the caller reaches `env`.
+    fn sees(&self, env: crate::store::Environment) -> bool {
+        self.envs().allows(env)
+    }
+
+    /// What a list answers the caller: its environments, narrowed by `?env=` (a name that
+    /// is not an environment is a 400).
+    fn env_filter(&self, env: Option<&str>) -> Result<crate::store::EnvFilter, ApiError> {
+        let asked = env
+            .map(crate::store::Environment::parse_list)
+            .transpose()
+            .map_err(|e| {
+                ApiError::new(StatusCode::BAD_REQUEST, "bad_query", format!("env: {e}"))
+                    .details(json!([{"path": "env"}]))
+            })?;
+        Ok(self.envs().and(&crate::store::EnvFilter::only(asked)))
+    }
+
     /// Whether the caller may act for `node_id` on the agent routes: an agent for its own
     /// node only (403 otherwise); an admin for any.
     fn for_node(&self, node_id: &str) -> Result<(), ApiError> {
@@ -593,6 +646,7 @@ async fn authenticate(
             name,
             role,
             node_id,
+            environments,
         })) => {
             let matched = request
                 .extensions()
@@ -623,6 +677,7 @@ async fn authenticate(
                 name,
                 role,
                 node_id,
+                environments,
             });
             request.extensions_mut().insert(Presented(token));
             next.run(request).await
@@ -654,6 +709,8 @@ fn caller(request_ext: &axum::http::Extensions) -> Caller {
         name: "unknown".into(),
         role: Role::Agent,
         node_id: None,
+        // Reaches nothing.
+        environments: Some(Vec::new()),
     })
 }
 

@@ -8,8 +8,9 @@ pub(super) async fn bot_logs(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
     Query(q): Query<LogsQuery>,
+    ext: axum::http::Extensions,
 ) -> ApiResult {
-    state.bot_or_404(&id).await?;
+    state.bot_or_404(&id, &caller(&ext).envs()).await?;
     let tail = q.tail.unwrap_or(200).min(LOG_LINES_KEPT);
     let lines: Vec<Arc<LogLine>> = state
         .logs
@@ -31,18 +32,26 @@ pub(super) async fn bot_logs(
     Ok(axum::Json(BotLogs { bot_id: id, lines }).into_response())
 }
 
-pub(super) async fn nodes(State(state): State<Arc<AppState>>) -> ApiResult {
-    Ok(axum::Json(NodeList {
-        nodes: state.store.nodes().await?,
-    })
-    .into_response())
+/// Nodes; with a scoped token or `?env=`, those serving one of the environments reached.
+pub(super) async fn nodes(
+    State(state): State<Arc<AppState>>,
+    ext: axum::http::Extensions,
+    Query(q): Query<EnvQuery>,
+) -> ApiResult {
+    let envs = caller(&ext).env_filter(q.env.as_deref())?;
+    let mut nodes = state.store.nodes().await?;
+    if let Some(list) = envs.list() {
+        nodes.retain(|n| list.iter().any(|e| n.serves(*e)));
+    }
+    Ok(axum::Json(NodeList { nodes }).into_response())
 }
 
 pub(super) async fn bot_status(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
+    ext: axum::http::Extensions,
 ) -> ApiResult {
-    let bot = state.bot_or_404(&id).await?;
+    let bot = state.bot_or_404(&id, &caller(&ext).envs()).await?;
     let report = state.store.bot_report(&id).await?;
     Ok(axum::Json(BotStatusBody {
         bot_id: id,
@@ -57,8 +66,9 @@ pub(super) async fn bot_status(
 pub(super) async fn bot_metrics(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
+    ext: axum::http::Extensions,
 ) -> ApiResult {
-    state.bot_or_404(&id).await?;
+    state.bot_or_404(&id, &caller(&ext).envs()).await?;
     let report = state.store.bot_report(&id).await?;
     Ok(axum::Json(BotMetricsBody {
         bot_id: id,
@@ -85,8 +95,9 @@ pub(super) fn percentiles(h: &hdrhistogram::Histogram<u64>) -> Percentiles {
 pub(super) async fn bot_latency(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
+    ext: axum::http::Extensions,
 ) -> ApiResult {
-    state.bot_or_404(&id).await?;
+    state.bot_or_404(&id, &caller(&ext).envs()).await?;
     let stages: std::collections::BTreeMap<String, Percentiles> = state
         .latency
         .lock()
@@ -119,10 +130,15 @@ pub const LATENCY_MAX_POINTS: i64 = 3_600;
 pub(super) async fn latency_range(
     State(state): State<Arc<AppState>>,
     Query(q): Query<RangeQuery>,
+    ext: axum::http::Extensions,
 ) -> ApiResult {
     let bad = |msg: String| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", msg);
     let scope = q.scope.unwrap_or_else(|| "fleet".into());
+    let env = scope
+        .strip_prefix("env:")
+        .and_then(|e| e.parse::<crate::store::Environment>().ok());
     let valid = scope == "fleet"
+        || env.is_some()
         || ["bot:", "node:"]
             .iter()
             .any(|p| scope.strip_prefix(p).is_some_and(|id| !id.is_empty()))
@@ -131,8 +147,25 @@ pub(super) async fn latency_range(
             .is_some_and(|t| t.parse::<BotType>().is_ok());
     if !valid {
         return Err(bad(format!(
-            "scope {scope:?}: expected fleet, bot:<bot_id>, type:<bot_type> or node:<node_id>"
+            "scope {scope:?}: expected fleet, bot:<bot_id>, type:<bot_type>, env:<environment> or node:<node_id>"
         )));
+    }
+    // A scoped caller reads its own environments and bots: not windows that merge others'.
+    let who = caller(&ext);
+    if who.environments.is_none() {
+        // Every window, a deleted bot's history included.
+    } else if let Some(id) = scope.strip_prefix("bot:") {
+        state.bot_or_404(id, &who.envs()).await?;
+    } else if !env.is_some_and(|e| who.sees(e)) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "environment_forbidden",
+            format!(
+                "scope {scope}: token {} reaches {} only; read env:<environment> or bot:<bot_id>",
+                who.name,
+                crate::store::Environment::join(who.environments.as_deref().unwrap_or_default())
+            ),
+        ));
     }
     let now = state.store.now_ms();
     let to = q.to.unwrap_or(now);
@@ -292,8 +325,10 @@ pub(crate) fn merged(
 pub(super) async fn system_metrics(
     State(state): State<Arc<AppState>>,
     Query(q): Query<FleetQuery>,
+    ext: axum::http::Extensions,
 ) -> ApiResult {
-    let bots = state.store.bots().await?;
+    let envs = caller(&ext).env_filter(q.env.as_deref())?;
+    let bots = state.store.bots_in(&envs).await?;
     let mut by_state = std::collections::BTreeMap::new();
     for b in &bots {
         *by_state.entry(b.desired_state.to_string()).or_insert(0) += 1;
@@ -305,7 +340,13 @@ pub(super) async fn system_metrics(
     Ok(axum::Json(FleetMetrics {
         bots: bots.len(),
         bots_by_desired_state: by_state,
-        nodes: state.store.nodes().await?.len(),
+        nodes: state
+            .store
+            .nodes()
+            .await?
+            .iter()
+            .filter(|n| envs.list().is_none_or(|l| l.iter().any(|e| n.serves(*e))))
+            .count(),
         desired_index: *state.index.borrow(),
         latency_ns: latency,
     })
@@ -314,10 +355,17 @@ pub(super) async fn system_metrics(
 
 /// Prometheus text: bots by desired state, nodes, each bot's reported trades and profit, and
 /// fleet latency quantiles per stage.
-pub(super) async fn prometheus(State(state): State<Arc<AppState>>) -> ApiResult {
+pub(super) async fn prometheus(
+    State(state): State<Arc<AppState>>,
+    ext: axum::http::Extensions,
+) -> ApiResult {
     use std::fmt::Write as _;
-    let bots = state.store.bots().await?;
-    let nodes = state.store.nodes().await?;
+    let envs = caller(&ext).envs();
+    let bots = state.store.bots_in(&envs).await?;
+    let mut nodes = state.store.nodes().await?;
+    if let Some(list) = envs.list() {
+        nodes.retain(|n| list.iter().any(|e| n.serves(*e)));
+    }
     let mut text = String::new();
     let _ = writeln!(
         text,
@@ -342,9 +390,10 @@ pub(super) async fn prometheus(State(state): State<Arc<AppState>>) -> ApiResult 
         if let Some(report) = reports.get(&b.bot_id) {
             let m = &report.metrics;
             let labels = format!(
-                "bot_id=\"{}\",bot_type=\"{}\",node_id=\"{}\"",
+                "bot_id=\"{}\",bot_type=\"{}\",environment=\"{}\",node_id=\"{}\"",
                 prometheus_label(&b.bot_id),
                 prometheus_label(&b.bot_type),
+                b.environment,
                 prometheus_label(&b.node_id)
             );
             let _ = writeln!(

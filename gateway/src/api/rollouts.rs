@@ -36,6 +36,26 @@ pub(super) async fn create_rollout(
         )
         .details(json!({"field": "scope"})));
     }
+    // A scoped operator restarts its own environment's bots: nothing that reaches others (an
+    // upgrade replaces agents every environment shares).
+    let who = caller(&ext);
+    if who.environments.is_some() {
+        let own = matches!(&scope, crate::rollouts::Scope::Env(e)
+            if e.parse::<crate::store::Environment>().is_ok_and(|e| who.sees(e)));
+        if !own || new.target != "restart" {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "environment_forbidden",
+                format!(
+                    "token {} reaches {} only: it may start a restart rollout of env:<environment> of its own",
+                    who.name,
+                    crate::store::Environment::join(
+                        who.environments.as_deref().unwrap_or_default()
+                    )
+                ),
+            ));
+        }
+    }
     let _guard = state.rollouts_lock.lock().await;
     if let Some(active) = state.store.active_rollouts().await?.first() {
         return Err(ApiError::new(
@@ -49,19 +69,16 @@ pub(super) async fn create_rollout(
         )
         .details(json!({"rollout_id": active.rollout_id})));
     }
-    let mut bots = Vec::new();
-    for b in state.store.bots().await? {
-        // A bot's environment is in its configuration: read only for an `env:` scope.
-        let env = match &scope {
-            crate::rollouts::Scope::Env(_) => state
-                .store
-                .config(&b.bot_id, None)
-                .await?
-                .and_then(|c| c.body["environment"].as_str().map(str::to_string)),
-            _ => None,
-        };
-        bots.push((b, env));
-    }
+    let bots: Vec<_> = state
+        .store
+        .bots()
+        .await?
+        .into_iter()
+        .map(|b| {
+            let env = Some(b.environment.to_string());
+            (b, env)
+        })
+        .collect();
     let steps = plan(&new.target, &scope, &bots)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_field", e))?;
     let now = state.store.now_ms();
@@ -93,21 +110,37 @@ pub(super) async fn create_rollout(
     Ok((StatusCode::CREATED, axum::Json(rollout)).into_response())
 }
 
-pub(super) async fn list_rollouts(State(state): State<Arc<AppState>>) -> ApiResult {
-    Ok(axum::Json(RolloutList {
-        rollouts: state.store.rollouts().await?,
-    })
-    .into_response())
+/// Whether `caller` sees `rollout`: every caller reaching all environments; a scoped one,
+/// the rollouts of an environment of its own.
+fn sees_rollout(who: &Caller, rollout: &Rollout) -> bool {
+    who.environments.is_none()
+        || rollout
+            .scope
+            .strip_prefix("env:")
+            .and_then(|e| e.parse::<crate::store::Environment>().ok())
+            .is_some_and(|e| who.sees(e))
+}
+
+pub(super) async fn list_rollouts(
+    State(state): State<Arc<AppState>>,
+    ext: axum::http::Extensions,
+) -> ApiResult {
+    let who = caller(&ext);
+    let mut rollouts = state.store.rollouts().await?;
+    rollouts.retain(|r| sees_rollout(&who, r));
+    Ok(axum::Json(RolloutList { rollouts }).into_response())
 }
 
 pub(super) async fn get_rollout(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
+    ext: axum::http::Extensions,
 ) -> ApiResult {
     let rollout = state
         .store
         .rollout(&id)
         .await?
+        .filter(|r| sees_rollout(&caller(&ext), r))
         .ok_or_else(|| ApiError::not_found(format!("rollout {id}")))?;
     Ok(axum::Json(rollout).into_response())
 }
@@ -118,6 +151,7 @@ async fn act(state: &AppState, ext: &axum::http::Extensions, id: &str, action: &
         .store
         .rollout(id)
         .await?
+        .filter(|r| sees_rollout(&caller(ext), r))
         .ok_or_else(|| ApiError::not_found(format!("rollout {id}")))?;
     rollout
         .act(action, state.store.now_ms())

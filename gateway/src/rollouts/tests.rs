@@ -14,6 +14,7 @@ fn bot(id: &str, node: &str) -> (BotRow, Option<String>) {
     let row = BotRow {
         bot_id: id.into(),
         bot_type: "enhanced_arbitrage".into(),
+        environment: crate::store::Environment::Dev,
         node_id: node.into(),
         desired_state: DesiredState::Running,
         config_version: 1,
@@ -36,6 +37,7 @@ fn node(id: &str, agent: &Build, installed: &Build) -> NodeRow {
         last_heartbeat: 0,
         agent: Some(agent.clone()),
         installed: Some(installed.clone()),
+        environments: None,
     }
 }
 

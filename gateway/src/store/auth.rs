@@ -3,15 +3,22 @@
 use super::*;
 
 impl Store {
-    /// Adds a token with a role.
-    pub async fn add_token(&self, token: &str, name: &str, role: Role) -> Result<(), StoreError> {
+    /// Adds a token with a role, scoped to `environments` (`None`: all).
+    pub async fn add_token(
+        &self,
+        token: &str,
+        name: &str,
+        role: Role,
+        environments: Option<&[Environment]>,
+    ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO tokens (token_hash, name, role, created_at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO tokens (token_hash, name, role, created_at, environments) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(token_hash(token))
         .bind(name)
         .bind(role.as_str())
         .bind(self.now_ms())
+        .bind(environments.map(Environment::join))
         .execute(&self.pool)
         .await
         .map_err(db(format!("adding token {name}")))?;
@@ -43,7 +50,7 @@ impl Store {
     /// its hash).
     pub async fn tokens(&self) -> Result<Vec<TokenRow>, StoreError> {
         let rows = sqlx::query(
-            "SELECT name, role, node_id, created_at, expires_at FROM tokens ORDER BY name, created_at",
+            "SELECT name, role, node_id, environments, created_at, expires_at FROM tokens ORDER BY name, created_at",
         )
         .fetch_all(&self.pool)
         .await
@@ -55,6 +62,7 @@ impl Store {
                     name: r.try_get("name").map_err(col("name"))?,
                     role: role_column(r)?,
                     node_id: r.try_get("node_id").map_err(col("node_id"))?,
+                    environments: env_list_column(r, "environments")?,
                     created_at: r.try_get("created_at").map_err(col("created_at"))?,
                     expires_at: r.try_get("expires_at").map_err(col("expires_at"))?,
                 })
@@ -68,6 +76,7 @@ impl Store {
         token: &str,
         user: &str,
         role: Role,
+        environments: Option<&[Environment]>,
         expires_at: i64,
     ) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM tokens WHERE expires_at IS NOT NULL AND expires_at <= $1")
@@ -76,13 +85,14 @@ impl Store {
             .await
             .map_err(db("dropping expired sessions"))?;
         sqlx::query(
-            "INSERT INTO tokens (token_hash, name, role, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO tokens (token_hash, name, role, created_at, expires_at, environments) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(token_hash(token))
         .bind(format!("session:{user}"))
         .bind(role.as_str())
         .bind(self.now_ms())
         .bind(expires_at)
+        .bind(environments.map(Environment::join))
         .execute(&self.pool)
         .await
         .map_err(db(format!("opening a session for {user}")))?;
@@ -95,14 +105,17 @@ impl Store {
         name: &str,
         password_hash: &str,
         role: Role,
+        environments: Option<&[Environment]>,
     ) -> Result<bool, StoreError> {
         let now = self.now_ms();
+        let envs = environments.map(Environment::join);
         let updated = sqlx::query(
-            "UPDATE users SET password_hash = $1, role = $2, updated_at = $3 WHERE name = $4",
+            "UPDATE users SET password_hash = $1, role = $2, updated_at = $3, environments = $4 WHERE name = $5",
         )
         .bind(password_hash)
         .bind(role.as_str())
         .bind(now)
+        .bind(&envs)
         .bind(name)
         .execute(&self.pool)
         .await
@@ -111,45 +124,54 @@ impl Store {
             return Ok(false);
         }
         sqlx::query(
-            "INSERT INTO users (name, password_hash, role, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)",
+            "INSERT INTO users (name, password_hash, role, created_at, updated_at, environments) VALUES ($1, $2, $3, $4, $4, $5)",
         )
         .bind(name)
         .bind(password_hash)
         .bind(role.as_str())
         .bind(now)
+        .bind(&envs)
         .execute(&self.pool)
         .await
         .map_err(db(format!("adding user {name}")))?;
         Ok(true)
     }
 
-    /// A user's password hash and role.
-    pub async fn user(&self, name: &str) -> Result<Option<(String, Role)>, StoreError> {
-        let row = sqlx::query("SELECT password_hash, role FROM users WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db(format!("looking up user {name}")))?;
+    /// A user's password hash, role and environments (`None`: all).
+    #[allow(clippy::type_complexity)]
+    pub async fn user(
+        &self,
+        name: &str,
+    ) -> Result<Option<(String, Role, Option<Vec<Environment>>)>, StoreError> {
+        let row =
+            sqlx::query("SELECT password_hash, role, environments FROM users WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db(format!("looking up user {name}")))?;
         Ok(row.and_then(|r| {
             let hash: String = r.try_get("password_hash").ok()?;
             let role: String = r.try_get("role").ok()?;
-            Role::parse(&role).map(|role| (hash, role))
+            let envs = env_list_column(&r, "environments").ok()?;
+            Role::parse(&role).map(|role| (hash, role, envs))
         }))
     }
 
     /// Users (names, roles, times; never hashes).
     pub async fn users(&self) -> Result<Vec<UserRow>, StoreError> {
-        let rows =
-            sqlx::query("SELECT name, role, created_at, updated_at FROM users ORDER BY name")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db("listing users"))?;
+        let rows = sqlx::query(
+            "SELECT name, role, environments, created_at, updated_at FROM users ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("listing users"))?;
         rows.iter()
             .map(|r| {
                 let col = |c: &'static str| db(format!("reading user column {c}"));
                 Ok(UserRow {
                     name: r.try_get("name").map_err(col("name"))?,
                     role: role_column(r)?,
+                    environments: env_list_column(r, "environments")?,
                     created_at: r.try_get("created_at").map_err(col("created_at"))?,
                     updated_at: r.try_get("updated_at").map_err(col("updated_at"))?,
                 })
@@ -193,7 +215,7 @@ impl Store {
     /// The name, role and (agent tokens) node of a presented token.
     pub async fn authenticate(&self, token: &str) -> Result<Option<Identity>, StoreError> {
         let row = sqlx::query(
-            "SELECT name, role, node_id FROM tokens WHERE token_hash = $1 AND (expires_at IS NULL OR expires_at > $2)",
+            "SELECT name, role, node_id, environments FROM tokens WHERE token_hash = $1 AND (expires_at IS NULL OR expires_at > $2)",
         )
         .bind(token_hash(token))
         .bind(self.now_ms())
@@ -205,6 +227,8 @@ impl Store {
             let role: String = r.try_get("role").ok()?;
             let node_id: Option<String> = r.try_get("node_id").ok()?;
             let role = Role::parse(&role)?;
+            // A scope that cannot be read reaches nothing (never everything).
+            let environments = env_list_column(&r, "environments").ok()?;
             // An agent token without its node reaches nothing.
             if role == Role::Agent && node_id.is_none() {
                 return None;
@@ -213,6 +237,7 @@ impl Store {
                 name,
                 role,
                 node_id,
+                environments,
             })
         }))
     }

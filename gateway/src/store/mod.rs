@@ -108,9 +108,88 @@ pub struct Identity {
     pub role: Role,
     /// The node an agent token is bound to.
     pub node_id: Option<String>,
+    /// The environments it reaches (`None`: all of them).
+    pub environments: Option<Vec<Environment>>,
 }
 
+pub use sniperforge_protocol::Environment;
 pub use sniperforge_protocol::fleet::NodeInfo;
+
+/// Which environments a read or a write reaches: all of them, or some (a scoped token's, a
+/// `?env=` filter, or both).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EnvFilter(Option<Vec<Environment>>);
+
+impl EnvFilter {
+    /// Every environment.
+    pub const ALL: EnvFilter = EnvFilter(None);
+
+    /// Only `envs` (`None`: all).
+    pub fn only(envs: Option<Vec<Environment>>) -> Self {
+        Self(envs)
+    }
+
+    /// The environments both reach.
+    pub fn and(&self, other: &EnvFilter) -> EnvFilter {
+        match (&self.0, &other.0) {
+            (None, o) => EnvFilter(o.clone()),
+            (s, None) => EnvFilter(s.clone()),
+            (Some(a), Some(b)) => {
+                EnvFilter(Some(a.iter().filter(|e| b.contains(e)).copied().collect()))
+            }
+        }
+    }
+
+    /// Whether `env` is reached.
+    pub fn allows(&self, env: Environment) -> bool {
+        self.0.as_ref().is_none_or(|l| l.contains(&env))
+    }
+
+    /// The environments reached (`None`: all).
+    pub fn list(&self) -> Option<&[Environment]> {
+        self.0.as_deref()
+    }
+
+    /// A SQL condition on `column` (the names are this crate's literals, never the caller's).
+    pub(crate) fn sql(&self, column: &str) -> String {
+        match &self.0 {
+            None => "1 = 1".into(),
+            Some(l) if l.is_empty() => "1 = 0".into(),
+            Some(l) => format!(
+                "{column} IN ({})",
+                l.iter()
+                    .map(|e| format!("'{}'", e.as_str()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+}
+
+/// A stored environment column (a row written before environments were stored, and not yet
+/// filled in, reads as corrupt: the gateway fills them in at start).
+pub(crate) fn env_column(r: &sqlx::any::AnyRow, column: &str) -> Result<Environment, StoreError> {
+    let text: Option<String> = r
+        .try_get(column)
+        .map_err(db(format!("reading column {column}")))?;
+    text.as_deref()
+        .unwrap_or("")
+        .parse()
+        .map_err(|e: String| StoreError::Corrupt(format!("column {column}: {e}")))
+}
+
+/// A stored list of environments (`NULL`: all).
+pub(crate) fn env_list_column(
+    r: &sqlx::any::AnyRow,
+    column: &str,
+) -> Result<Option<Vec<Environment>>, StoreError> {
+    let text: Option<String> = r
+        .try_get(column)
+        .map_err(db(format!("reading column {column}")))?;
+    text.map(|t| Environment::parse_list(&t))
+        .transpose()
+        .map_err(|e| StoreError::Corrupt(format!("column {column}: {e}")))
+}
 
 /// One bot row.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
@@ -119,6 +198,8 @@ pub struct BotRow {
     pub bot_id: String,
     /// Type name.
     pub bot_type: String,
+    /// Its environment (from its configuration; never changes).
+    pub environment: Environment,
     /// Node it runs on.
     pub node_id: String,
     /// What the agents converge to.
@@ -186,6 +267,22 @@ pub struct NodeRow {
     pub agent: Option<sniperforge_protocol::fleet::Build>,
     /// The build installed where its agent starts bots from (`null` for agents before it).
     pub installed: Option<sniperforge_protocol::fleet::Build>,
+    /// The environments its agent serves (`null`: all).
+    pub environments: Option<Vec<Environment>>,
+}
+
+impl NodeRow {
+    /// Whether its agent serves `env`.
+    pub fn serves(&self, env: Environment) -> bool {
+        self.environments.as_ref().is_none_or(|l| l.contains(&env))
+    }
+
+    /// The environments it serves, for messages (`dev,test`, or `every environment`).
+    pub fn environments_text(&self) -> String {
+        self.environments
+            .as_deref()
+            .map_or_else(|| "every environment".into(), Environment::join)
+    }
 }
 
 /// An alert, active or resolved.
@@ -197,6 +294,8 @@ pub struct AlertRow {
     pub rule_id: String,
     /// The bot or node.
     pub target: String,
+    /// The environment it belongs to (`null`: a node's serving several, or a fleet rule's).
+    pub environment: Option<Environment>,
     /// What fired.
     pub message: String,
     /// `active` or `resolved`.
@@ -217,6 +316,8 @@ pub struct TokenRow {
     /// The node an agent token is bound to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node_id: Option<String>,
+    /// The environments it reaches (`null`: all).
+    pub environments: Option<Vec<Environment>>,
     /// Created, unix ms.
     pub created_at: i64,
     /// When it stops working, unix ms (`null`: never).
@@ -230,6 +331,8 @@ pub struct UserRow {
     pub name: String,
     /// Role.
     pub role: Role,
+    /// The environments the user reaches (`null`: all).
+    pub environments: Option<Vec<Environment>>,
     /// Created, unix ms.
     pub created_at: i64,
     /// Last changed, unix ms.
@@ -253,7 +356,7 @@ pub struct AuditRow {
 }
 
 /// The columns of a [`BotRow`], with the bot's latest config version.
-const BOT_SELECT: &str = "SELECT b.bot_id, b.bot_type, b.node_id, b.desired_state, b.restarts, b.created_at, \
+const BOT_SELECT: &str = "SELECT b.bot_id, b.bot_type, b.environment, b.node_id, b.desired_state, b.restarts, b.created_at, \
      b.updated_at, (SELECT MAX(version) FROM config_versions c WHERE c.config_id = b.bot_id) AS v \
      FROM bots b";
 
@@ -266,6 +369,8 @@ pub struct ConfigVersion {
     pub version: i64,
     /// Bot type.
     pub bot_type: String,
+    /// Its environment.
+    pub environment: Environment,
     /// The configuration.
     #[schemars(schema_with = "crate::api::bodies::bot_config_ref")]
     pub body: serde_json::Value,
@@ -324,11 +429,13 @@ impl Store {
                 .map_err(db("enabling WAL"))?;
         }
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Self {
+        let store = Self {
             pool,
             seq: std::sync::Arc::new(AtomicU64::new(0)),
             clock: std::sync::Arc::new(SystemClock),
-        })
+        };
+        store.fill_in_environments().await?;
+        Ok(store)
     }
 
     /// The same store reading time from `clock` (a test's [`crate::clock::ManualClock`]).
@@ -361,6 +468,7 @@ fn config_row(r: &sqlx::any::AnyRow) -> Result<ConfigVersion, StoreError> {
         config_id: get("config_id")?,
         version: r.try_get("version").map_err(db("reading column version"))?,
         bot_type: get("bot_type")?,
+        environment: env_column(r, "environment")?,
         body: serde_json::from_str(&get("body")?).unwrap_or(serde_json::Value::Null),
         created_at: r
             .try_get("created_at")
@@ -377,6 +485,7 @@ fn bot_row(r: &sqlx::any::AnyRow) -> Result<BotRow, StoreError> {
     Ok(BotRow {
         bot_id: get("bot_id")?,
         bot_type: get("bot_type")?,
+        environment: env_column(r, "environment")?,
         node_id: get("node_id")?,
         desired_state: get("desired_state")?.parse().map_err(
             |e: sniperforge_protocol::fleet::UnknownName| StoreError::Db {

@@ -12,6 +12,30 @@ fn build_column(
         .and_then(|t| serde_json::from_str(&t).ok()))
 }
 
+const NODE_SELECT: &str = "SELECT node_id, hostname, cores, isolated_cores, memory_mb, backend, \
+     registered_at, last_heartbeat, agent_build, installed_build, environments FROM nodes";
+
+fn node_row(r: &sqlx::any::AnyRow) -> Result<NodeRow, StoreError> {
+    let col = |c: &'static str| db(format!("reading node column {c}"));
+    Ok(NodeRow {
+        node_id: r.try_get("node_id").map_err(col("node_id"))?,
+        hostname: r.try_get("hostname").map_err(col("hostname"))?,
+        cores: r.try_get("cores").map_err(col("cores"))?,
+        isolated_cores: serde_json::from_str(
+            &r.try_get::<String, _>("isolated_cores")
+                .map_err(col("isolated_cores"))?,
+        )
+        .unwrap_or_default(),
+        memory_mb: r.try_get("memory_mb").map_err(col("memory_mb"))?,
+        backend: r.try_get("backend").map_err(col("backend"))?,
+        registered_at: r.try_get("registered_at").map_err(col("registered_at"))?,
+        last_heartbeat: r.try_get("last_heartbeat").map_err(col("last_heartbeat"))?,
+        agent: build_column(r, "agent_build")?,
+        installed: build_column(r, "installed_build")?,
+        environments: env_list_column(r, "environments")?,
+    })
+}
+
 impl Store {
     /// Registers (or re-registers) a node.
     pub async fn register_node(&self, node: &NodeInfo) -> Result<(), StoreError> {
@@ -30,7 +54,7 @@ impl Store {
         let build = |b: &Option<sniperforge_protocol::fleet::Build>| {
             b.as_ref().and_then(|b| serde_json::to_string(b).ok())
         };
-        sqlx::query("INSERT INTO nodes (node_id, hostname, cores, isolated_cores, memory_mb, backend, registered_at, last_heartbeat, agent_build, installed_build) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9)")
+        sqlx::query("INSERT INTO nodes (node_id, hostname, cores, isolated_cores, memory_mb, backend, registered_at, last_heartbeat, agent_build, installed_build, environments) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10)")
             .bind(node.node_id.as_str())
             .bind(&node.hostname)
             .bind(node.cores as i64)
@@ -40,6 +64,7 @@ impl Store {
             .bind(now)
             .bind(build(&node.agent))
             .bind(build(&node.installed))
+            .bind(node.environments.as_deref().map(Environment::join))
             .execute(&mut *tx)
             .await
             .map_err(db(format!("registering node {}", node.node_id)))?;
@@ -61,31 +86,23 @@ impl Store {
 
     /// Every node with its last heartbeat.
     pub async fn nodes(&self) -> Result<Vec<NodeRow>, StoreError> {
-        let rows = sqlx::query("SELECT node_id, hostname, cores, isolated_cores, memory_mb, backend, registered_at, last_heartbeat, agent_build, installed_build FROM nodes ORDER BY node_id")
+        let rows = sqlx::query(&format!("{NODE_SELECT} ORDER BY node_id"))
             .fetch_all(&self.pool)
             .await
             .map_err(db("listing nodes"))?;
-        rows.iter()
-            .map(|r| {
-                let col = |c: &'static str| db(format!("reading node column {c}"));
-                Ok(NodeRow {
-                    node_id: r.try_get("node_id").map_err(col("node_id"))?,
-                    hostname: r.try_get("hostname").map_err(col("hostname"))?,
-                    cores: r.try_get("cores").map_err(col("cores"))?,
-                    isolated_cores: serde_json::from_str(
-                        &r.try_get::<String, _>("isolated_cores")
-                            .map_err(col("isolated_cores"))?,
-                    )
-                    .unwrap_or_default(),
-                    memory_mb: r.try_get("memory_mb").map_err(col("memory_mb"))?,
-                    backend: r.try_get("backend").map_err(col("backend"))?,
-                    registered_at: r.try_get("registered_at").map_err(col("registered_at"))?,
-                    last_heartbeat: r.try_get("last_heartbeat").map_err(col("last_heartbeat"))?,
-                    agent: build_column(r, "agent_build")?,
-                    installed: build_column(r, "installed_build")?,
-                })
-            })
-            .collect()
+        rows.iter().map(node_row).collect()
+    }
+
+    /// One node (`None` until it registers).
+    pub async fn node(&self, node_id: &str) -> Result<Option<NodeRow>, StoreError> {
+        sqlx::query(&format!("{NODE_SELECT} WHERE node_id = $1"))
+            .bind(node_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db(format!("reading node {node_id}")))?
+            .as_ref()
+            .map(node_row)
+            .transpose()
     }
 
     /// Stores the latest report of each bot in `reports` (bot id, status, metrics as the agent

@@ -172,7 +172,7 @@ pub async fn store_with_tokens(
 ) -> sniperforge_gateway::Store {
     let store = sniperforge_gateway::Store::connect(url).await.unwrap();
     for &(token, name, role) in tokens {
-        store.add_token(token, name, role).await.unwrap();
+        store.add_token(token, name, role, None).await.unwrap();
     }
     store
 }

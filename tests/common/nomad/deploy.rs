@@ -7,7 +7,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 pub(super) fn deploy_json(d: &Deploy) -> Value {
     json!({
-        "ID": d.id, "Namespace": "default", "JobID": d.job_id, "JobVersion": d.job_version,
+        "ID": d.id, "Namespace": d.namespace, "JobID": d.job_id, "JobVersion": d.job_version,
         "JobModifyIndex": d.create_index, "JobSpecModifyIndex": d.create_index,
         "JobCreateIndex": 1, "IsMultiregion": false,
         "TaskGroups": {"bot": {
@@ -250,6 +250,8 @@ async fn http_ok(port: u16, path: &str, timeout: Duration) -> bool {
 pub(super) struct ListQuery {
     #[serde(default)]
     filter: Option<String>,
+    #[serde(default)]
+    namespace: Option<String>,
 }
 
 /// `GET /v1/deployments`, with the one filter expression the agent sends (`JobID == "…"`);
@@ -279,6 +281,12 @@ pub(super) async fn list_deployments(
         .deployments
         .values()
         .filter(|d| job.as_ref().is_none_or(|j| *j == d.job_id))
+        .filter(|d| {
+            NsQuery {
+                namespace: q.namespace.clone(),
+            }
+            .admits(&d.namespace)
+        })
         .collect();
     list.sort_by_key(|d| std::cmp::Reverse(d.create_index));
     with_index(

@@ -22,6 +22,8 @@ export type AlertList = {
 export type AlertRow = {
   /** `<rule>:<target>`. */
   alert_id: string
+  /** The environment it belongs to (`null`: a node's serving several, or a fleet rule's). */
+  environment: (Environment | null)
   /** What fired. */
   message: string
   /** Resolved, unix ms (0 while active). */
@@ -143,6 +145,8 @@ export type BotRow = {
   created_at: number
   /** What the agents converge to. */
   desired_state: DesiredState
+  /** Its environment (from its configuration; never changes). */
+  environment: Environment
   /** Node it runs on. */
   node_id: string
   /** Restart generation: bumped by each restart request. */
@@ -228,6 +232,8 @@ export type ConfigVersion = {
   created_at: number
   /** Token name that wrote it. */
   created_by: string
+  /** Its environment. */
+  environment: Environment
   /** Version, from 1. */
   version: number
 }
@@ -642,6 +648,15 @@ export type EmergencyStop = {
   bots_stopped: number
 }
 
+/** `?env=`: lists of bots, configurations, alerts and nodes in these environments only. */
+export type EnvQuery = {
+  /** `dev`, `test`, `prod` or several joined with commas (`dev,test`); a token scoped to environments only ever gets its own. */
+  env?: (string | null)
+}
+
+/** Deployment environment: a boundary. Only `prod` trades live; agents serve the environments they declare; tokens and users may be scoped to some of them. */
+export type Environment = ("dev" | "test" | "prod")
+
 export type Error = {
   error: {
     /** Stable, machine-readable: not_found, invalid_config, … */
@@ -672,6 +687,8 @@ export type FleetBotRow = {
   config_version: number
   /** What the gateway wants of it. */
   desired_state: DesiredState
+  /** Environment. */
+  environment: Environment
   /** Stage → its merged latency, ns. */
   latency_ns: Partial<Record<string, Percentiles>>
   /** Node it runs on. */
@@ -718,6 +735,8 @@ export type FleetMetrics = {
 export type FleetQuery = {
   /** Merge the latency of this bot type only. */
   bot_type?: (string | null)
+  /** Only these environments (`dev`, or `dev,test`); a scoped token's are always applied. */
+  env?: (string | null)
   /** Merge the latency of this node's bots only. */
   node_id?: (string | null)
 }
@@ -828,6 +847,8 @@ export type MetricsMessage = (TopicMessage | StreamError)
 
 /** `PUT /api/v1/auth/users/{name}` and `GET /api/v1/auth/me`: a name and its role. */
 export type NameRole = {
+  /** The environments it reaches (`null`: all). */
+  environments: (Environment[] | null)
   /** Name. */
   name: string
   /** Role. */
@@ -848,6 +869,8 @@ export type NewRollout = {
 
 /** `POST /api/v1/auth/tokens`: an `agent` token names its node, no other does. */
 export type NewToken = {
+  /** The environments a `viewer` or `operator` token reaches (left out: all). Bots, configs and alerts of others answer 404 to it, as if absent. */
+  environments?: (Environment[] | null)
   /** 1-64 characters of `A-Z a-z 0-9 - _ . @`. */
   name: string
   /** The node an `agent` token is bound to (required for agents, refused for other roles). */
@@ -913,6 +936,8 @@ export type NodeInfo = {
   backend: "systemd" | "nomad" | "process"
   /** CPU cores. */
   cores: number
+  /** The environments the agent serves (`--environments`): the gateway places and sends it only bots of these (absent: all, as agents before it). */
+  environments?: (Environment[] | null)
   /** Host name (at most [`HOSTNAME_MAX`] characters, no control, bidi or zero-width ones). */
   hostname: string
   /** The build installed where the agent starts bots from (`--exe`): what a new instance runs, and what an agent that upgrades itself becomes. */
@@ -945,6 +970,8 @@ export type NodeRow = {
   backend: string
   /** CPU cores. */
   cores: number
+  /** The environments its agent serves (`null`: all). */
+  environments: (Environment[] | null)
   /** Host name. */
   hostname: string
   /** The build installed where its agent starts bots from (`null` for agents before it). */
@@ -979,6 +1006,8 @@ export type Percentiles = {
 
 /** `PUT /api/v1/auth/users/{name}`. */
 export type PutUser = {
+  /** The environments a `viewer` or `operator` reaches (left out: all); their sessions carry it. */
+  environments?: (Environment[] | null)
   /** 12 to 1,024 characters. */
   password: string
   /** `viewer`, `operator` or `admin`. */
@@ -989,7 +1018,7 @@ export type PutUser = {
 export type RangeQuery = {
   /** Range start, unix ms (default: 5 min before `to`). */
   from?: (number | null)
-  /** `fleet` (default), `bot:<id>`, `type:<bot_type>` or `node:<id>`. */
+  /** `fleet` (default), `bot:<id>`, `type:<bot_type>`, `env:<environment>` or `node:<id>`. A token scoped to environments reads `env:<e>` of its own and `bot:<id>` of its bots. */
   scope?: string
   /** Width of a point (ms): a multiple of the resolution, 1 s within the 1 s windows' reach, 1 min beyond it (default: the range in about 300 points). */
   step_ms?: (number | null)
@@ -1133,6 +1162,8 @@ export type Rule = ({
 }) & {
   /** Id. */
   rule_id: string
+  /** What it watches: `fleet` (the default), `env:<environment>`, `type:<bot_type>` or `bot:<bot_id>`. */
+  scope: string
   /** Webhook URL (`http://host:port/path` or `https://…`), or empty for none. */
   webhook: string
 }
@@ -1142,14 +1173,20 @@ export type RuleBody = ({
   /** Silence that counts as down. */
   after_s: number
   kind: "bot_down"
+  /** What it watches: `fleet` (the default), `env:<environment>`, `type:<bot_type>` or `bot:<bot_id>`. */
+  scope?: string
   /** Webhook URL (`http://…` or `https://…`, printable ASCII), or empty for none. */
   webhook?: string
 } | {
   kind: "bot_error"
+  /** What it watches: `fleet` (the default), `env:<environment>`, `type:<bot_type>` or `bot:<bot_id>`. */
+  scope?: string
   /** Webhook URL (`http://…` or `https://…`, printable ASCII), or empty for none. */
   webhook?: string
 } | {
   kind: "bot_unhealthy"
+  /** What it watches: `fleet` (the default), `env:<environment>`, `type:<bot_type>` or `bot:<bot_id>`. */
+  scope?: string
   /** Webhook URL (`http://…` or `https://…`, printable ASCII), or empty for none. */
   webhook?: string
   /** How long a replacement for failed health checks keeps the alert up. */
@@ -1158,18 +1195,24 @@ export type RuleBody = ({
   /** Silence that counts as lost. */
   after_s: number
   kind: "node_lost"
+  /** What it watches: `fleet` (the default), `env:<environment>`, `type:<bot_type>` or `bot:<bot_id>`. */
+  scope?: string
   /** Webhook URL (`http://…` or `https://…`, printable ASCII), or empty for none. */
   webhook?: string
 } | {
   kind: "daily_loss"
   /** Loss in USD that fires the alert without waiting for the bot's own limit. */
   limit_usd?: (number | null)
+  /** What it watches: `fleet` (the default), `env:<environment>`, `type:<bot_type>` or `bot:<bot_id>`. */
+  scope?: string
   /** Webhook URL (`http://…` or `https://…`, printable ASCII), or empty for none. */
   webhook?: string
 } | {
   /** Age that counts as stale. */
   after_ms: number
   kind: "feed_stale"
+  /** What it watches: `fleet` (the default), `env:<environment>`, `type:<bot_type>` or `bot:<bot_id>`. */
+  scope?: string
   /** Webhook URL (`http://…` or `https://…`, printable ASCII), or empty for none. */
   webhook?: string
 } | {
@@ -1178,6 +1221,8 @@ export type RuleBody = ({
   /** Seconds the p99 must stay above the budget (1 to 900: the p99s kept). */
   for_s?: (number | null)
   kind: "p99_above"
+  /** What it watches: `fleet` (the default), `env:<environment>`, `type:<bot_type>` or `bot:<bot_id>`. */
+  scope?: string
   /** Stage name (decoded, detected, decided). */
   stage: string
   /** Webhook URL (`http://…` or `https://…`, printable ASCII), or empty for none. */
@@ -1192,6 +1237,8 @@ export type RuleList = {
 
 /** `POST /api/v1/auth/login`. */
 export type Session = {
+  /** The environments the session reaches (`null`: all). */
+  environments: (Environment[] | null)
   /** When the token stops working, unix ms. */
   expires_at: number
   /** User name. */
@@ -1240,6 +1287,8 @@ export type StreamErrorBody = {
 
 /** `POST /api/v1/auth/tokens`: the only time the token is shown. */
 export type TokenCreated = {
+  /** The environments it reaches (`null`: all). */
+  environments: (Environment[] | null)
   /** Name. */
   name: string
   /** The node an agent token is bound to. */
@@ -1260,6 +1309,8 @@ export type TokenList = {
 export type TokenRow = {
   /** Created, unix ms. */
   created_at: number
+  /** The environments it reaches (`null`: all). */
+  environments: (Environment[] | null)
   /** When it stops working, unix ms (`null`: never). */
   expires_at: (number | null)
   /** Name (`session:<user>` for a login session). */
@@ -1301,6 +1352,8 @@ export type UserList = {
 export type UserRow = {
   /** Created, unix ms. */
   created_at: number
+  /** The environments the user reaches (`null`: all). */
+  environments: (Environment[] | null)
   /** Name. */
   name: string
   /** Role. */
@@ -1343,7 +1396,7 @@ export interface Routes {
   }
   'GET /api/v1/alerts': {
     params: Record<string, never>
-    query: Record<string, never>
+    query: { env?: string }
     body: never
     answer: AlertList
   }
@@ -1415,7 +1468,7 @@ export interface Routes {
   }
   'GET /api/v1/bots': {
     params: Record<string, never>
-    query: Record<string, never>
+    query: { env?: string }
     body: never
     answer: BotList
   }
@@ -1469,7 +1522,7 @@ export interface Routes {
   }
   'GET /api/v1/configs': {
     params: Record<string, never>
-    query: Record<string, never>
+    query: { env?: string }
     body: never
     answer: ConfigList
   }
@@ -1517,7 +1570,7 @@ export interface Routes {
   }
   'GET /api/v1/nodes': {
     params: Record<string, never>
-    query: Record<string, never>
+    query: { env?: string }
     body: never
     answer: NodeList
   }
@@ -1589,7 +1642,7 @@ export interface Routes {
   }
   'GET /api/v1/system/metrics': {
     params: Record<string, never>
-    query: { bot_type?: string; node_id?: string }
+    query: { bot_type?: string; env?: string; node_id?: string }
     body: never
     answer: FleetMetrics
   }

@@ -2,7 +2,9 @@ import { useState } from 'react'
 import { call, can, type Role } from '../api'
 import { Table, type Column } from '../components/Table'
 import type { AlertRow, Rule, RuleBody } from '../generated/api'
+import { useEnv } from '../env'
 import { useApi } from '../hooks'
+import { EnvPill } from './Fleet'
 
 type RuleKind = RuleBody['kind']
 
@@ -22,7 +24,8 @@ const KINDS: Record<RuleKind, [string, string, boolean][]> = {
 }
 
 export function Alerts({ role }: { role: Role }) {
-  const alertList = useApi('GET /api/v1/alerts', {}, { intervalMs: 3_000 })
+  const env = useEnv()
+  const alertList = useApi('GET /api/v1/alerts', env ? { query: { env } } : {}, { intervalMs: 3_000 })
   const ruleList = useApi('GET /api/v1/alerts/rules', {}, { intervalMs: 3_000 })
   const alerts = alertList.data?.alerts ?? []
   const rules = ruleList.data?.rules ?? []
@@ -55,7 +58,7 @@ export function Alerts({ role }: { role: Role }) {
 
 /** A rule's kind-specific parameters as `name=value, …`. */
 function ruleParams(r: Rule): string {
-  const { rule_id: _id, kind: _kind, webhook: _webhook, ...params } = r
+  const { rule_id: _id, kind: _kind, webhook: _webhook, scope: _scope, ...params } = r
   return (
     Object.entries(params)
       .map(([k, v]) => `${k}=${String(v)}`)
@@ -66,6 +69,7 @@ function ruleParams(r: Rule): string {
 const RULE_COLUMNS: Column<Rule>[] = [
   { header: 'Rule', cell: (r) => r.rule_id },
   { header: 'Kind', cell: (r) => r.kind },
+  { header: 'Scope', cell: (r) => r.scope },
   { header: 'Parameters', cell: ruleParams },
   { header: 'Webhook', cell: (r) => r.webhook || '—' },
 ]
@@ -73,6 +77,7 @@ const RULE_COLUMNS: Column<Rule>[] = [
 const ALERT_COLUMNS: Column<AlertRow>[] = [
   { header: 'Rule', cell: (a) => a.rule_id },
   { header: 'Target', cell: (a) => a.target },
+  { header: 'Env', cell: (a) => (a.environment ? <EnvPill env={a.environment} /> : '—') },
   { header: 'Message', cell: (a) => a.message },
   { header: 'Since', cell: (a) => new Date(a.started_at).toLocaleString() },
   { header: 'Resolved', cell: (a) => (a.resolved_at ? new Date(a.resolved_at).toLocaleString() : '—') },
@@ -130,11 +135,12 @@ function RuleForm({ onSaved }: { onSaved: () => void }) {
   const [kind, setKind] = useState<RuleKind>('bot_down')
   const [params, setParams] = useState<Record<string, string>>({})
   const [webhook, setWebhook] = useState('')
+  const [scope, setScope] = useState('fleet')
   const [message, setMessage] = useState('')
   const save = async (e: React.FormEvent) => {
     e.preventDefault()
     try {
-      await call('PUT /api/v1/alerts/rules/{rule_id}', { params: { rule_id: id }, body: ruleBody(kind, params, webhook) })
+      await call('PUT /api/v1/alerts/rules/{rule_id}', { params: { rule_id: id }, body: { ...ruleBody(kind, params, webhook), scope } })
       setMessage(`rule ${id} saved`)
       onSaved()
     } catch (err) {
@@ -166,6 +172,15 @@ function RuleForm({ onSaved }: { onSaved: () => void }) {
             />
           </label>
         ))}
+        <label>
+          Scope{' '}
+          <input
+            data-testid="rule-scope"
+            placeholder="fleet | env:prod | type:<bot_type> | bot:<id>"
+            value={scope}
+            onChange={(e) => setScope(e.target.value)}
+          />
+        </label>
         <label>
           Webhook <input placeholder="http://host:port/path" value={webhook} onChange={(e) => setWebhook(e.target.value)} />
         </label>

@@ -7,6 +7,7 @@ import { canonical, diffLines } from '../diff'
 import type { ConfigVersion, LatencyPoint, LogLine, NodeBotStatus, Percentiles } from '../generated/api'
 import { ACTIONS_FROM, type BotAction, type BotMetrics } from '../generated/protocol'
 import { useApi, useStream } from '../hooks'
+import { EnvPill } from './Fleet'
 import { fmtBuild } from './Rollouts'
 import { outputsOf } from '../outputs'
 import { go } from '../router'
@@ -55,7 +56,7 @@ export function BotDetail({ id, role }: { id: string; role: Role }) {
       <header className="page-head">
         <h2>{id}</h2>
         <span className="muted">
-          {bot.bot.bot_type} on {bot.bot.node_id} · config v{bot.bot.config_version}
+          <EnvPill env={bot.bot.environment} /> {bot.bot.bot_type} on {bot.bot.node_id} · config v{bot.bot.config_version}
         </span>
         <span className={`pill ${statusClass(status)}`} data-testid="bot-status">
           {status}

@@ -2,6 +2,7 @@ import { useState } from 'react'
 import { can, fmtNs, fmtStatus, fmtUsd, isFleetMessage, type FleetBotRow, type FleetData, type Role, type StageLatency } from '../api'
 import { Table, type Column } from '../components/Table'
 import type { NodeRow, Percentiles } from '../generated/api'
+import { useEnv } from '../env'
 import { useApi, useStream } from '../hooks'
 import { go } from '../router'
 import { fmtBuild } from './Rollouts'
@@ -20,11 +21,17 @@ export function Fleet({ role }: { role: Role }) {
       setUpdatedAt(m.at)
     }
   })
-  const nodes = useApi('GET /api/v1/nodes', {}, { intervalMs: 5_000 }).data?.nodes ?? []
+  // The environment switcher: the bots of one environment, the nodes serving it, its latency.
+  const env = useEnv()
+  const nodes = useApi('GET /api/v1/nodes', env ? { query: { env } } : {}, { intervalMs: 5_000 }).data?.nodes ?? []
+  const envMetrics = useApi('GET /api/v1/system/metrics', env ? { query: { env } } : null, { intervalMs: 2_000 }).data
+  const rows = (data?.bot_rows ?? []).filter((b) => !env || b.environment === env)
   const now = Date.now()
-  const fleetStage = data ? decisionStage(data.latency_ns) : null
+  const fleetStage = env ? (envMetrics ? decisionStage(envMetrics.latency_ns) : null) : data ? decisionStage(data.latency_ns) : null
+  const scope = env ?? 'Fleet'
   const botColumns: Column<FleetBotRow>[] = [
     { header: 'Bot', cell: (b) => <a href={`#/bots/${encodeURIComponent(b.bot_id)}`}>{b.bot_id}</a> },
+    { header: 'Env', cell: (b) => <EnvPill env={b.environment} /> },
     { header: 'Type', cell: (b) => b.bot_type },
     { header: 'Node', cell: (b) => b.node_id },
     { header: 'Desired', cell: (b) => b.desired_state },
@@ -52,6 +59,7 @@ export function Fleet({ role }: { role: Role }) {
     { header: 'Node', cell: (n) => n.node_id },
     { header: 'Host', cell: (n) => n.hostname },
     { header: 'Backend', cell: (n) => n.backend },
+    { header: 'Serves', cell: (n) => (n.environments ?? ['dev', 'test', 'prod']).join(', ') },
     { header: 'Cores', className: 'num', cell: (n) => n.cores },
     {
       header: 'Isolated',
@@ -97,21 +105,21 @@ export function Fleet({ role }: { role: Role }) {
         )}
       </header>
       <section className="tiles">
-        <Tile label="Bots" value={data ? String(data.bots) : '—'} />
-        <Tile label="Running" value={data ? String(data.running) : '—'} />
-        <Tile label="Nodes" value={data ? String(data.nodes) : '—'} />
-        <Tile label="Fleet p50 (decided)" value={fmtNs(fleetStage?.p50)} />
-        <Tile label="Fleet p99 (decided)" value={fmtNs(fleetStage?.p99)} />
+        <Tile label="Bots" value={data ? String(rows.length) : '—'} />
+        <Tile label="Running" value={data ? String(rows.filter((b) => b.desired_state === 'running').length) : '—'} />
+        <Tile label="Nodes" value={env ? String(nodes.length) : data ? String(data.nodes) : '—'} />
+        <Tile label={`${scope} p50 (decided)`} value={fmtNs(fleetStage?.p50)} />
+        <Tile label={`${scope} p99 (decided)`} value={fmtNs(fleetStage?.p99)} />
         <Tile
-          label="PnL (all bots)"
-          value={fmtUsd(data?.bot_rows.reduce((a, b) => a + (typeof b.profit_usd === 'number' ? b.profit_usd : 0), 0))}
+          label={env ? `PnL (${env} bots)` : 'PnL (all bots)'}
+          value={fmtUsd(data ? rows.reduce((a, b) => a + (typeof b.profit_usd === 'number' ? b.profit_usd : 0), 0) : undefined)}
         />
       </section>
       <h3>Bots</h3>
       <Table
         testId="bots-table"
         columns={botColumns}
-        rows={data?.bot_rows ?? []}
+        rows={rows}
         rowKey={(b) => b.bot_id}
         rowProps={(b) => ({ 'data-bot': b.bot_id })}
         empty={data ? 'No bots yet.' : undefined}
@@ -119,6 +127,15 @@ export function Fleet({ role }: { role: Role }) {
       <h3>Nodes</h3>
       <Table testId="nodes-table" columns={nodeColumns} rows={nodes} rowKey={(n) => n.node_id} />
     </main>
+  )
+}
+
+/** An environment as a pill: prod stands out. */
+export function EnvPill({ env }: { env: string }) {
+  return (
+    <span className={`pill env-${env} ${env === 'prod' ? 'bad' : 'muted-pill'}`} data-testid="env">
+      {env}
+    </span>
   )
 }
 

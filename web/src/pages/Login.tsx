@@ -1,8 +1,9 @@
 import { useState } from 'react'
-import { ApiError, call, setToken, type Role } from '../api'
+import { ApiError, call, setToken } from '../api'
+import type { NameRole } from '../generated/api'
 
 /** Password login (a 12 h session) or an API token pasted in. */
-export function Login({ onLogin }: { onLogin: (name: string, role: Role) => void }) {
+export function Login({ onLogin }: { onLogin: (me: NameRole) => void }) {
   const [mode, setMode] = useState<'password' | 'token'>('password')
   const [name, setName] = useState('')
   const [password, setPassword] = useState('')
@@ -20,7 +21,7 @@ export function Login({ onLogin }: { onLogin: (name: string, role: Role) => void
         setToken(r.token)
       } else setToken(token.trim())
       const me = await call('GET /api/v1/auth/me')
-      onLogin(me.name, me.role)
+      onLogin(me)
     } catch (err) {
       setToken(null)
       setError(err instanceof ApiError ? err.message : String(err))
