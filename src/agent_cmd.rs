@@ -46,6 +46,10 @@ pub struct AgentArgs {
     /// gateway places and sends it only bots of these, and the agent refuses any other.
     #[arg(long, value_parser = parse_environments)]
     pub environments: Option<Environments>,
+    /// Labels placement constraints match, e.g. `region=ny,rack=3` (a bot created with
+    /// `"labels": {"region": "ny"}` goes only to nodes carrying them).
+    #[arg(long, value_parser = parse_labels)]
+    pub labels: Option<Labels>,
     /// Directory for bot configs, logs, state and the agent's records.
     #[arg(long, default_value = "data")]
     pub data_dir: PathBuf,
@@ -238,6 +242,7 @@ pub fn run(a: AgentArgs) -> ExitCode {
             node: NodeInfo {
                 installed: installed_build(&exe, bot_user.as_ref()).await,
                 environments: a.environments.clone().map(|e| e.0),
+                labels: a.labels.clone().map(|l| l.0).unwrap_or_default(),
                 ..local_node(node_id, backend.name())
             },
             data_dir,
@@ -259,6 +264,14 @@ pub fn run(a: AgentArgs) -> ExitCode {
 /// `--environments dev,test`, read.
 #[derive(Debug, Clone)]
 pub struct Environments(pub Vec<sniperforge_protocol::Environment>);
+
+/// `--labels region=ny,rack=3`, read.
+#[derive(Debug, Clone)]
+pub struct Labels(pub std::collections::BTreeMap<String, String>);
+
+fn parse_labels(s: &str) -> Result<Labels, String> {
+    sniperforge_protocol::fleet::parse_labels(s).map(Labels)
+}
 
 fn parse_environments(s: &str) -> Result<Environments, String> {
     sniperforge_protocol::Environment::parse_list(s).map(Environments)

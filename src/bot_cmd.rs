@@ -38,6 +38,10 @@ pub struct BotArgs {
     /// to them. Default: every core the process may use that resources.cores does not reserve.
     #[arg(long, value_parser = cpu_list)]
     pub shared_cores: Option<CpuList>,
+    /// The fencing lease of a bot that fails over (its agent writes it): a file holding a
+    /// unix time in ms; the bot stops and exits 0 once it has passed or the file is gone.
+    #[arg(long)]
+    pub fence_file: Option<PathBuf>,
 }
 
 /// A CPU list argument (`0-2,7`).
@@ -73,6 +77,7 @@ pub fn run(a: BotArgs) -> ExitCode {
         log_file: a.log_file,
         control_secret_file: a.control_secret_file,
         shared_cores: a.shared_cores.map(|l| l.0).unwrap_or_default(),
+        fence_file: a.fence_file,
     });
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }

@@ -90,9 +90,8 @@ async fn demo_fleet(
         if t == BotType::CrossChainArbitrage {
             cfg["parameters"]["trading"]["venue_url"] = json!(venue_url);
         }
-        // Seven bots share one machine: none reserves cores (the templates' [2, 3] would put
-        // every bot's hot threads on the same two), each parks when idle.
-        cfg["resources"]["cores"] = json!([]);
+        // Seven bots share one machine: none reserves cores (the templates reserve none), each
+        // parks when idle.
         let (s, b) = api(
             ep,
             token,

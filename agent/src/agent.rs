@@ -25,6 +25,7 @@ use crate::gateway::{Desired, DesiredBot, GatewayClient, NodeInfo};
 use crate::http::Endpoint;
 
 mod deploy;
+mod fence;
 mod follow;
 mod node;
 pub use follow::installed_build;
@@ -239,6 +240,9 @@ pub struct Agent {
     /// Bots whose launch failed: failures in a row, when to try again (backoff) and the config
     /// version that failed (a new version is tried at once).
     launch_retry: HashMap<String, (u32, std::time::Instant, i64)>,
+    /// The fencing lease of bots that fail over: the last exchange with the gateway (unix ms,
+    /// shared with the tasks that talk to it) and the lease's length the gateway gave.
+    fence: fence::Lease,
 }
 
 impl Agent {
@@ -251,6 +255,7 @@ impl Agent {
             problems: HashMap::new(),
             stopped: Vec::new(),
             launch_retry: HashMap::new(),
+            fence: fence::Lease::default(),
         }
     }
 
@@ -386,7 +391,12 @@ impl Agent {
             .collect()
     }
 
-    fn spec_for(&self, config: &sniperforge_protocol::BotConfig, port: u16) -> BotSpec {
+    fn spec_for(
+        &self,
+        d: &DesiredBot,
+        config: &sniperforge_protocol::BotConfig,
+        port: u16,
+    ) -> BotSpec {
         let dir = self.opts.data_dir.join("bots").join(&config.bot_id);
         BotSpec {
             bot_id: config.bot_id.clone(),
@@ -413,6 +423,7 @@ impl Agent {
             user: self.opts.bot_user.clone(),
             instance: 0,
             environment: Some(config.environment),
+            fence_file: d.failover.then(|| fence::path(&dir)),
         }
     }
 
@@ -469,6 +480,7 @@ impl Agent {
                 cores.saturating_sub(1)
             ));
         }
+        self.ledger_check(d.bot_id.as_str(), &valid.config.resources.cores)?;
         Ok(valid)
     }
 
@@ -479,7 +491,7 @@ impl Agent {
             Some(port) => port,
             None => free_port().map_err(|e| format!("no free control port: {e}"))?,
         };
-        let spec = self.spec_for(&valid.config, port);
+        let spec = self.spec_for(d, &valid.config, port);
         if spec.control_secret.is_empty() {
             return Err("no randomness for the bot's control secret (/dev/urandom)".into());
         }
@@ -494,6 +506,7 @@ impl Agent {
                 spec.control_secret_path().display()
             )
         })?;
+        self.fence.arm(&spec)?;
         let log = LogTail::at_end(&spec.log_path);
         // The record first: an agent that dies right after the start finds it and adopts the
         // bot, never starting a second one.
@@ -666,6 +679,7 @@ impl Agent {
 
     /// Converges the node to `desired`.
     pub async fn reconcile(&mut self, desired: &Desired) {
+        self.fence.set_length(desired.fence_ms);
         let wanted: HashMap<&str, &DesiredBot> = desired
             .bots
             .iter()
@@ -883,8 +897,13 @@ impl Agent {
             tracing::info!("using the last desired state until the gateway answers");
         }
         let (tx, mut rx) = watch::channel(cached);
-        let follower = tokio::spawn(follow::follow(self.opts.clone(), cache, tx));
-        let beater = tokio::spawn(follow::heartbeat(self.opts.clone()));
+        let follower = tokio::spawn(follow::follow(
+            self.opts.clone(),
+            cache,
+            tx,
+            self.fence.contact(),
+        ));
+        let beater = tokio::spawn(follow::heartbeat(self.opts.clone(), self.fence.contact()));
         let mut tick = tokio::time::interval(self.opts.report_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut health_tick = tokio::time::interval(HEALTH_TICK);
@@ -929,6 +948,8 @@ impl Agent {
                         tracing::info!("reports reach the gateway again");
                     }
                     report_failing = false;
+                    self.fence.touch();
+                    self.renew_fences();
                 }
                 Err(e) => {
                     if !report_failing {
@@ -950,32 +971,4 @@ impl Agent {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::files::LOG_LINE_MAX;
-
-    #[test]
-    fn cpu_lists_parse() {
-        assert_eq!(parse_cpu_list("0-2,5\n"), vec![0, 1, 2, 5]);
-        assert_eq!(parse_cpu_list("\n"), Vec::<u32>::new());
-        assert_eq!(parse_cpu_list("x,3"), Vec::<u32>::new());
-    }
-
-    #[test]
-    fn log_tail_sends_whole_lines_once_and_follows_truncation() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("bot.log");
-        std::fs::write(&path, "old line\n").unwrap();
-        let mut tail = LogTail::at_end(&path);
-        assert!(tail.read().is_empty());
-        std::fs::write(&path, "old line\nfirst\nsecond\npart").unwrap();
-        assert_eq!(tail.read(), vec!["first", "second"]);
-        std::fs::write(&path, "old line\nfirst\nsecond\npartial done\n").unwrap();
-        assert_eq!(tail.read(), vec!["partial done"]);
-        std::fs::write(&path, "new file\n").unwrap();
-        assert_eq!(tail.read(), vec!["new file"]);
-        let long = "x".repeat(LOG_LINE_MAX * 2);
-        std::fs::write(&path, format!("new file\n{long}\n")).unwrap();
-        assert_eq!(tail.read(), vec!["x".repeat(LOG_LINE_MAX)]);
-    }
-}
+mod tests;

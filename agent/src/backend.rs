@@ -131,6 +131,10 @@ pub struct BotSpec {
     /// goes to.
     #[serde(default)]
     pub environment: Option<sniperforge_protocol::Environment>,
+    /// Where the bot reads its fencing lease's end (a bot that fails over; `--fence-file`):
+    /// it stops once that time has passed, or when the file is gone.
+    #[serde(default)]
+    pub fence_file: Option<PathBuf>,
 }
 
 impl BotSpec {
@@ -163,6 +167,10 @@ impl BotSpec {
         if !self.control_secret.is_empty() {
             args.push("--control-secret-file".into());
             args.push(self.control_secret_path().display().to_string());
+        }
+        if let Some(fence) = &self.fence_file {
+            args.push("--fence-file".into());
+            args.push(fence.display().to_string());
         }
         if !self.cores.is_empty() && !self.shared_cores.is_empty() {
             args.push("--shared-cores".into());

@@ -511,6 +511,7 @@ mod tests {
             }),
             instance: 0,
             environment: None,
+            fence_file: None,
         };
         let props: HashMap<String, OwnedVariant> = properties(&spec).into_iter().collect();
         let get = |k: &str| format!("{:?}", props.get(k).unwrap_or_else(|| panic!("{k}")));

@@ -64,6 +64,46 @@ pub struct BotArgs {
     /// executor, the control endpoint and reporting keep to them (empty: every core the
     /// process may use that its configuration does not reserve).
     pub shared_cores: Vec<usize>,
+    /// The fencing lease's end (unix ms, as text) for a bot that fails over: the bot stops,
+    /// and exits 0, once that time has passed or the file is gone (its agent lost the gateway,
+    /// or died, and the gateway may run it elsewhere); it does not start past it.
+    pub fence_file: Option<PathBuf>,
+}
+
+/// How often a fenced bot reads its lease's end.
+const FENCE_CHECK: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Why the fencing lease in `file` has lapsed, or `None` while it holds.
+pub fn fence_lapsed(file: &std::path::Path) -> Option<String> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    // A few bytes at most: a larger file is not the agent's.
+    let text = match sniperforge_host::files::read_small(file, 64) {
+        Ok(t) => t,
+        Err(e) => return Some(format!("fence {}: {e}", file.display())),
+    };
+    match text.trim().parse::<i64>() {
+        Ok(end) if end > now => None,
+        Ok(end) => Some(format!(
+            "fencing lease ended {} ms ago: its agent has lost the gateway, which may run it elsewhere",
+            now - end
+        )),
+        Err(_) => Some(format!("fence {}: not a time", file.display())),
+    }
+}
+
+/// Resolves when the fencing lease in `file` lapses (never without one), with why.
+async fn fenced(file: Option<PathBuf>) -> String {
+    let Some(file) = file else {
+        return std::future::pending().await;
+    };
+    loop {
+        if let Some(why) = fence_lapsed(&file) {
+            return why;
+        }
+        tokio::time::sleep(FENCE_CHECK).await;
+    }
 }
 
 #[derive(Clone)]
@@ -660,6 +700,13 @@ async fn serve(args: BotArgs, valid: config::ValidatedConfig) -> i32 {
     // that the stop would have to settle beyond what the process's end settles).
     // Once it holds the trading lease its runtime may decide already: then the start runs to
     // its end and the bot stops gracefully (orders settled, state persisted).
+    // A bot that fails over does not start past its fencing lease.
+    if let Some(why) = args.fence_file.as_deref().and_then(fence_lapsed) {
+        tracing::warn!(bot_id = %bot_id, %why, "fenced: not starting");
+        std::process::exit(0);
+    }
+    let fence = fenced(args.fence_file.clone());
+    tokio::pin!(fence);
     let start = bot.start();
     tokio::pin!(start);
     let mut stop_at_once = false;
@@ -708,6 +755,10 @@ async fn serve(args: BotArgs, valid: config::ValidatedConfig) -> i32 {
                 _ = term.recv() => break,
                 _ = int.recv() => break,
                 _ = server_shutdown.notified() => break,
+                why = &mut fence => {
+                    tracing::warn!(bot_id = %bot_id, %why, "fenced: stopping");
+                    break;
+                }
             }
         }
     }

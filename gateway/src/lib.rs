@@ -8,6 +8,7 @@ pub mod alerts;
 pub mod api;
 pub mod clock;
 pub mod openapi;
+pub mod placement;
 pub mod rollouts;
 pub mod serve;
 pub mod store;
@@ -50,16 +51,26 @@ pub enum ServeError {
     },
 }
 
+/// How the gateway keeps latency windows and fails bots over.
+#[derive(Debug, Clone, Copy)]
+pub struct FleetOptions {
+    /// Latency windows kept.
+    pub retention: windows::Retention,
+    /// A node silent this long (ms) is lost: its bots that fail over are placed again
+    /// elsewhere; its agent's fencing lease is half of it.
+    pub failover_after_ms: i64,
+}
+
 /// Runs the gateway: connects the store (migrating it), makes an admin token on first start
 /// (written to `data_dir/admin.token`, mode 0600), and serves the API until Ctrl-C / SIGTERM
 /// (HTTPS with `tls`: certificate chain and key, PEM); latency windows are kept as `retention`
-/// says; alert webhooks go through `webhooks` (its CAs, whether private receivers are
-/// allowed); connections as `limits` say.
+/// says and bots fail over as `fleet` says; alert webhooks go through `webhooks` (its CAs,
+/// whether private receivers are allowed); connections as `limits` say.
 pub async fn serve(
     listen: SocketAddr,
     database: &str,
     data_dir: &Path,
-    retention: windows::Retention,
+    fleet: FleetOptions,
     webhooks: alerts::Webhooks,
     tls: Option<(&Path, &Path)>,
     limits: serve::Limits,
@@ -124,9 +135,13 @@ pub async fn serve(
             _ = term.recv() => {}
         }
     };
-    let state = AppState::new(store).await?.with_retention(retention);
+    let state = AppState::new(store)
+        .await?
+        .with_retention(fleet.retention)
+        .with_failover_after(fleet.failover_after_ms);
     let state = state.with_webhooks(webhooks);
-    // Alert rules are evaluated, and latency windows closed, every second.
+    // Alert rules are evaluated, latency windows closed, pending bots placed and the bots of
+    // lost nodes failed over, every second.
     let evaluator = state.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
@@ -134,6 +149,9 @@ pub async fn serve(
             tick.tick().await;
             if let Err(e) = evaluator.flush_windows(evaluator.store.now_ms()).await {
                 tracing::error!(error = %e, "writing latency windows failed");
+            }
+            if let Err(e) = evaluator.place_and_fail_over().await {
+                tracing::error!(error = %e, "placement failed");
             }
             match evaluator.evaluate_alerts().await {
                 Ok(e) => {

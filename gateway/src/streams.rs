@@ -96,6 +96,8 @@ async fn metrics(
                         bot_id: b.bot_id.clone(),
                         bot_type: b.bot_type.clone(),
                         environment: b.environment,
+                        cores: b.cores.clone(),
+                        pending: b.pending.clone(),
                         node_id: b.node_id.clone(),
                         desired_state: b.desired_state,
                         config_version: b.config_version,

@@ -62,6 +62,19 @@ pub fn read_control_secret(path: &std::path::Path) -> Result<String, SecretError
     Ok(secret.to_string())
 }
 
+/// The first `max` bytes of the file at `path` as text, never through a symlink.
+pub fn read_small(path: &std::path::Path, max: u64) -> std::io::Result<String> {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path)?;
+    let mut text = String::new();
+    file.take(max).read_to_string(&mut text)?;
+    Ok(text)
+}
+
 /// A new random secret (32 bytes from the kernel, hex).
 pub fn new_control_secret() -> std::io::Result<String> {
     use std::io::Read as _;

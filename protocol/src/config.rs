@@ -483,7 +483,7 @@ pub fn template(bot_type: BotType) -> Value {
         "bot_id": format!("{}-1", bot_type.as_str().replace('_', "-")),
         "bot_type": bot_type.as_str(),
         "environment": "dev",
-        "resources": { "cores": [2, 3], "memory_mb": 512 },
+        "resources": { "cores": [], "memory_mb": 512 },
         "parameters": params,
     })
 }

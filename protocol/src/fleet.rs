@@ -76,6 +76,18 @@ pub struct NodeInfo {
         schemars(length(min = 1, max = 3), extend("uniqueItems" = true))
     )]
     pub environments: Option<Vec<crate::Environment>>,
+    /// Labels placement constraints match (`--labels region=ny,rack=3`): at most
+    /// [`LABELS_MAX`], keys and values 1 to 64 of letters, digits, `.`, `_`, `-`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            extend("maxProperties" = 32),
+            extend("propertyNames" = {"pattern": "^[A-Za-z0-9_.-]{1,64}$"}),
+            extend("additionalProperties" = {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$"})
+        )
+    )]
+    pub labels: BTreeMap<String, String>,
     /// The build the agent runs (absent from agents before it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<Build>,
@@ -197,6 +209,9 @@ impl NodeInfo {
                 );
             }
         }
+        if let Err(why) = check_labels(&self.labels) {
+            return bad("labels", why);
+        }
         for (field, build) in [("agent", &self.agent), ("installed", &self.installed)] {
             if build.as_ref().is_some_and(|b| !b.valid()) {
                 return bad(
@@ -209,6 +224,46 @@ impl NodeInfo {
         }
         Ok(())
     }
+}
+
+/// Most labels a node may carry.
+pub const LABELS_MAX: usize = 32;
+
+/// A label key or value: 1 to 64 of letters, digits, `.`, `_`, `-`.
+pub fn valid_label(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// Checks a label map: at most [`LABELS_MAX`] labels, each key and value [`valid_label`].
+pub fn check_labels(labels: &BTreeMap<String, String>) -> Result<(), String> {
+    if labels.len() > LABELS_MAX {
+        return Err(format!("at most {LABELS_MAX} labels"));
+    }
+    match labels
+        .iter()
+        .find(|(k, v)| !valid_label(k) || !valid_label(v))
+    {
+        Some((k, _)) => Err(format!(
+            "label {:?}: keys and values are 1 to 64 of letters, digits, '.', '_', '-'",
+            k.chars().take(64).collect::<String>()
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Reads `region=ny,rack=3` as labels (`--labels`).
+pub fn parse_labels(s: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    for pair in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (k, v) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("{pair:?}: expected key=value"))?;
+        out.insert(k.trim().to_string(), v.trim().to_string());
+    }
+    check_labels(&out)?;
+    Ok(out)
 }
 
 /// `POST /api/v1/agent/heartbeat`: the node that is alive.
@@ -419,8 +474,14 @@ pub struct DesiredBot {
     pub restarts: i64,
     /// Latest configuration version.
     pub config_version: i64,
-    /// That version's body.
+    /// That version's body (with the cores the gateway placed it on, for a bot that asked
+    /// for some).
     pub config: Option<Value>,
+    /// Whether the gateway moves it to another node when this one is lost: the agent then
+    /// keeps its fencing lease renewed ([`Desired::fence_ms`]), and the bot stops when it
+    /// lapses.
+    #[serde(default)]
+    pub failover: bool,
 }
 
 /// A node's desired state at an index.
@@ -438,6 +499,11 @@ pub struct Desired {
     /// (the new agent adopts them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upgrade: Option<Build>,
+    /// The fencing lease, ms: a bot that fails over stops once this long has passed since its
+    /// agent's last exchange with the gateway, well before the gateway places it elsewhere
+    /// (0: no bot here fails over).
+    #[serde(default)]
+    pub fence_ms: u64,
 }
 
 /// A bot as its node sees it: the lifecycle state, why, and where it runs. The gateway keeps

@@ -60,11 +60,17 @@ impl Gateway {
 
     /// A gateway on `listen` (to bring one back on the port its agents know).
     pub fn start_on(dir: &Path, listen: &str) -> Self {
+        Self::start_with(dir, listen, &[])
+    }
+
+    /// A gateway on `listen` with `extra` flags.
+    pub fn start_with(dir: &Path, listen: &str, extra: &[&str]) -> Self {
         let mut child = Command::new(EXE)
             .args(["gateway", "--listen", listen, "--database"])
             .arg(format!("sqlite://{}", dir.join("gateway.db").display()))
             .arg("--data-dir")
             .arg(dir)
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

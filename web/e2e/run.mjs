@@ -214,7 +214,7 @@ try {
   await page.getByTestId('whoami').filter({ hasText: '(admin)' }).waitFor()
   await confirm('Emergency stop')
   await page.getByText(/Emergency stop: \d+ bot\(s\) set to stopped/).waitFor()
-  await page.locator('[data-testid=bots-table] tr[data-bot] td:nth-child(5)', { hasText: 'running' }).first().waitFor({ state: 'detached' })
+  await page.locator('[data-testid=bots-table] tr[data-bot] td:nth-child(6)', { hasText: 'running' }).first().waitFor({ state: 'detached' })
   await shot('10-emergency-stop')
   console.log(`[e2e] passed; screenshots in ${OUT}`)
 } catch (e) {

@@ -5,7 +5,12 @@ use super::*;
 
 /// Registers, then holds the blocking desired-state query; each new state goes to `tx` and to
 /// the cache file. Backs off (0.5 s doubling to 30 s) while the gateway is unreachable.
-pub(super) async fn follow(opts: AgentOptions, cache: PathBuf, tx: watch::Sender<Option<Desired>>) {
+pub(super) async fn follow(
+    opts: AgentOptions,
+    cache: PathBuf,
+    tx: watch::Sender<Option<Desired>>,
+    contact: fence::Contact,
+) {
     let mut registered = false;
     let mut index = 0i64;
     let mut delay = Duration::from_millis(500);
@@ -23,6 +28,7 @@ pub(super) async fn follow(opts: AgentOptions, cache: PathBuf, tx: watch::Sender
         };
         match step.await {
             Ok(d) => {
+                contact.touch();
                 delay = Duration::from_millis(500);
                 last_error.clear();
                 if d.index != index || tx.borrow().as_ref() != Some(&d) {
@@ -53,7 +59,7 @@ pub(super) async fn follow(opts: AgentOptions, cache: PathBuf, tx: watch::Sender
 
 /// Heartbeats; registers again when the gateway forgot the node, or when the build installed at
 /// the agent's `--exe` changed (what a new bot instance, and an upgraded agent, would run).
-pub(super) async fn heartbeat(opts: AgentOptions) {
+pub(super) async fn heartbeat(opts: AgentOptions, contact: fence::Contact) {
     let mut tick = tokio::time::interval(opts.heartbeat_interval);
     let mut node = opts.node.clone();
     let mut versions = std::collections::HashMap::new();
@@ -63,8 +69,11 @@ pub(super) async fn heartbeat(opts: AgentOptions) {
             installed_build_cached(&opts.exe, &mut versions, opts.bot_user.as_ref()).await;
         let mut register = installed != node.installed;
         node.installed = installed;
-        if !register && let Err(e) = opts.gateway.heartbeat(&node.node_id).await {
-            register = e.is_unknown_node();
+        if !register {
+            match opts.gateway.heartbeat(&node.node_id).await {
+                Ok(_) => contact.touch(),
+                Err(e) => register = e.is_unknown_node(),
+            }
         }
         if register && let Err(e) = opts.gateway.register(&node).await {
             tracing::warn!(error = %e, "re-registering");

@@ -27,6 +27,7 @@ pub fn local_node(node_id: sniperforge_protocol::NodeId, backend: &str) -> NodeI
         memory_mb,
         backend: backend.to_string(),
         environments: None,
+        labels: std::collections::BTreeMap::new(),
         agent: Some(sniperforge_protocol::fleet::Build {
             version: sniperforge_host::build::VERSION.to_string(),
             build_id: sniperforge_host::build::this_build_id().to_string(),

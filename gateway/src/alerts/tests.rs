@@ -13,6 +13,9 @@ fn bot(id: &str, desired: DesiredState) -> BotRow {
         bot_type: "triangular_arbitrage".into(),
         environment: crate::store::Environment::Dev,
         node_id: "ny-1".into(),
+        placement: Default::default(),
+        cores: Vec::new(),
+        pending: None,
         desired_state: desired,
         config_version: 1,
         restarts: 0,
@@ -48,6 +51,7 @@ fn node(id: &str, last_heartbeat: i64) -> NodeRow {
         agent: None,
         installed: None,
         environments: None,
+        labels: Default::default(),
     }
 }
 

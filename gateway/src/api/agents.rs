@@ -110,7 +110,8 @@ pub(super) async fn desired(
         .bots_in(&serves)
         .await?
         .into_iter()
-        .filter(|b| b.node_id == q.node_id)
+        // A bot waiting for placement runs nowhere yet.
+        .filter(|b| b.node_id == q.node_id && b.pending.is_none())
     {
         // A stored id that is not one (a row edited by hand) is left out, named in the log:
         // the node's other bots still converge.
@@ -123,13 +124,24 @@ pub(super) async fn desired(
             continue;
         };
         let config = state.store.config(&b.bot_id, None).await?;
+        // The cores the gateway chose stand in the configuration the node gets.
+        let config = config.map(|c| {
+            let mut body = c.body;
+            if b.placement.cores > 0
+                && let Some(res) = body.get_mut("resources").and_then(Value::as_object_mut)
+            {
+                res.insert("cores".into(), json!(b.cores));
+            }
+            body
+        });
         bots.push(DesiredBot {
             bot_id,
             bot_type: b.bot_type,
             desired_state: b.desired_state,
             restarts: b.restarts,
             config_version: b.config_version,
-            config: config.map(|c| c.body),
+            config,
+            failover: b.placement.failover,
         });
     }
     // A rollout upgrading this node's agent names the build.
@@ -152,6 +164,7 @@ pub(super) async fn desired(
         index,
         bots,
         upgrade,
+        fence_ms: state.fence_ms(),
     })
     .into_response())
 }

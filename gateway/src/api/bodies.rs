@@ -37,10 +37,29 @@ pub struct CreateBot {
     #[serde(default)]
     #[schemars(with = "String", pattern(r"^[A-Za-z0-9_-]{1,64}$"))]
     pub config_id: Option<String>,
-    /// The node to run on (default `local`).
+    /// The node to run on (default `local`), or `auto`: the gateway places it on a live node
+    /// serving its environment that carries `labels` and has `cores` free (a bot no node can
+    /// take yet waits, pending, with the reason).
     #[serde(default = "default_node")]
     #[schemars(pattern(r"^[A-Za-z0-9_.-]{1,64}$"))]
     pub node_id: String,
+    /// Labels its node must carry (`{"region": "ny"}`; at most 32).
+    #[serde(default)]
+    #[schemars(
+        extend("maxProperties" = 32),
+        extend("propertyNames" = {"pattern": "^[A-Za-z0-9_.-]{1,64}$"}),
+        extend("additionalProperties" = {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$"})
+    )]
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// Free cores the gateway chooses on its node (0 to 64; its configuration's
+    /// `resources.cores` must then be empty).
+    #[serde(default)]
+    #[schemars(range(max = 64))]
+    pub cores: u32,
+    /// Placed again on another node when its node is lost (default: true for a paper bot,
+    /// false for one trading live).
+    #[serde(default)]
+    pub failover: Option<bool>,
 }
 
 fn default_node() -> String {
@@ -565,6 +584,10 @@ pub struct FleetBotRow {
     pub bot_type: String,
     /// Environment.
     pub environment: crate::store::Environment,
+    /// The cores it holds on its node.
+    pub cores: Vec<u32>,
+    /// Why no node runs it yet (`null`: placed).
+    pub pending: Option<String>,
     /// Node it runs on.
     pub node_id: String,
     /// What the gateway wants of it.

@@ -174,6 +174,18 @@ pub(super) async fn create_bot(
     body: String,
 ) -> ApiResult {
     let req: CreateBot = parse_body(&body)?;
+    let bad = |path: &str, message: String| {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+            .details(json!([{"path": path}]))
+    };
+    crate::placement::check_labels(&req.labels)
+        .map_err(|e| bad("labels", format!("labels: {e}")))?;
+    if req.cores > crate::placement::CORES_MAX {
+        return Err(bad(
+            "cores",
+            format!("cores: at most {}", crate::placement::CORES_MAX),
+        ));
+    }
     if !sniperforge_protocol::config::valid_node_id(&req.node_id) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -205,32 +217,46 @@ pub(super) async fn create_bot(
     let who = caller(&ext);
     let environment = valid.config.environment;
     who.may_write(environment)?;
-    if let Some(node) = state.store.node(&req.node_id).await?
-        && !node.serves(environment)
-    {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "environment_not_served",
+    let pinned: Vec<u32> = valid
+        .config
+        .resources
+        .cores
+        .iter()
+        .filter_map(|c| u32::try_from(*c).ok())
+        .collect();
+    if req.cores > 0 && !pinned.is_empty() {
+        return Err(bad(
+            "cores",
             format!(
-                "node {} serves {}; bot {id} is {environment}",
-                req.node_id,
-                node.environments_text()
+                "cores: {} asked of the gateway, and resources.cores pins {pinned:?}: give one or the other",
+                req.cores
             ),
-        )
-        .details(json!([{"path": "node_id"}])));
+        ));
     }
-    if !state
-        .store
-        .create_bot(
-            &id,
-            valid.config.bot_type.as_str(),
-            environment,
-            &req.node_id,
-            body,
-            &who.name,
-        )
-        .await?
-    {
+    let placement = crate::placement::Placement {
+        auto: req.node_id == "auto",
+        labels: req.labels.clone(),
+        cores: req.cores,
+        // Paper bots fail over by default; a live one only when asked.
+        failover: req.failover.unwrap_or(
+            valid.config.parameters["execution"]["simulation_mode"] != Value::Bool(false),
+        ),
+    };
+    // The ledger is read and the bot written under one lock: two creates never take a core.
+    let _placing = state.placement_lock.lock().await;
+    let placed = state
+        .place_new(&id, environment, &req.node_id, &placement, &pinned)
+        .await?;
+    let new = crate::store::NewBot {
+        bot_id: &id,
+        bot_type: valid.config.bot_type.as_str(),
+        environment,
+        node_id: &placed.node_id,
+        placement: &placement,
+        cores: &placed.cores,
+        pending: placed.pending.as_deref(),
+    };
+    if !state.store.create_bot(&new, body, &who.name).await? {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "exists",
@@ -243,7 +269,9 @@ pub(super) async fn create_bot(
             &who.name,
             "bot.create",
             &id,
-            &json!({"bot_type": valid.config.bot_type, "environment": environment, "node_id": req.node_id}),
+            &json!({"bot_type": valid.config.bot_type, "environment": environment,
+                "node_id": placed.node_id, "cores": placed.cores, "pending": placed.pending,
+                "placement": placement}),
         )
         .await?;
     state.changed().await?;
@@ -337,6 +365,9 @@ pub(super) async fn new_version(
         )
     })?;
     let diff = changes(&old, &valid);
+    // New pinned cores go through the ledger of the bot's node (and the lock with it).
+    let _placing = state.placement_lock.lock().await;
+    let repin = repinned(state, id, &previous.body, body).await?;
     let version = state
         .store
         .add_config_version(
@@ -348,6 +379,13 @@ pub(super) async fn new_version(
             expected,
         )
         .await?;
+    if let Some((node_id, cores)) = repin {
+        state
+            .store
+            .set_placement(id, &node_id, &cores, None)
+            .await?;
+    }
+    drop(_placing);
     let (hot, cold): (Vec<_>, Vec<_>) = diff.into_iter().partition(|c| c.hot);
     let hot: Vec<String> = hot.into_iter().map(|c| c.path).collect();
     let cold: Vec<String> = cold.into_iter().map(|c| c.path).collect();
@@ -369,6 +407,53 @@ pub(super) async fn new_version(
         restart_required: cold,
     })
     .into_response())
+}
+
+/// When a new configuration pins other cores, where its bot then stands: its node and the new
+/// cores (409 when another bot holds one, or when the gateway chooses its cores); `None` when
+/// nothing moves (same cores, no bot, or a bot that waits: placement checks them).
+async fn repinned(
+    state: &AppState,
+    id: &str,
+    old: &Value,
+    new: &Value,
+) -> Result<Option<(String, Vec<u32>)>, ApiError> {
+    let pinned = placing_pinned(new);
+    if pinned == placing_pinned(old) {
+        return Ok(None);
+    }
+    let Some(bot) = state.store.bot(id).await? else {
+        return Ok(None);
+    };
+    if bot.placement.cores > 0 && !pinned.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "cores_reserved",
+            format!(
+                "bot {id} asked the gateway for {} cores (it holds {:?}): resources.cores stays empty",
+                bot.placement.cores, bot.cores
+            ),
+        )
+        .details(json!([{"path": "resources.cores"}])));
+    }
+    if bot.pending.is_some() || bot.placement.cores > 0 {
+        return Ok(None);
+    }
+    let fixed = crate::placement::Placement {
+        auto: false,
+        ..bot.placement.clone()
+    };
+    let placed = state
+        .place_new(id, bot.environment, &bot.node_id, &fixed, &pinned)
+        .await?;
+    Ok(placed
+        .pending
+        .is_none()
+        .then_some((placed.node_id, placed.cores)))
+}
+
+fn placing_pinned(config: &Value) -> Vec<u32> {
+    super::placing::pinned_of(config)
 }
 
 pub(super) async fn update_bot(

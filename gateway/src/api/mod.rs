@@ -26,6 +26,7 @@ mod auth;
 pub mod bodies;
 mod bots;
 mod observe;
+mod placing;
 mod rollouts;
 
 use agents::*;
@@ -89,7 +90,15 @@ pub struct AppState {
     handovers_audited: Arc<std::sync::Mutex<std::collections::HashMap<String, i64>>>,
     /// Held by the rollout driver's tick and by operators' rollout actions.
     pub(crate) rollouts_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Held while the core ledger is read and a placement written (creates, config changes,
+    /// the placement loop): two never take one core.
+    placement_lock: Arc<tokio::sync::Mutex<()>>,
+    /// A node silent this long (ms) is lost; its agent's fencing lease is half of it.
+    failover_after_ms: i64,
 }
+
+/// A node silent this long (ms) is lost, unless told otherwise (`--failover-after-s`).
+pub const DEFAULT_FAILOVER_AFTER_MS: i64 = 30_000;
 
 /// Desired-state queries one node may have waiting (an agent holds one).
 pub const DESIRED_WAITERS_PER_NODE: usize = 4;
@@ -333,6 +342,8 @@ impl AppState {
             recent_p99: Arc::default(),
             handovers_audited: Arc::default(),
             rollouts_lock: Arc::default(),
+            placement_lock: Arc::default(),
+            failover_after_ms: DEFAULT_FAILOVER_AFTER_MS,
         })
     }
 

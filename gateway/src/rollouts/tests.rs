@@ -16,6 +16,9 @@ fn bot(id: &str, node: &str) -> (BotRow, Option<String>) {
         bot_type: "enhanced_arbitrage".into(),
         environment: crate::store::Environment::Dev,
         node_id: node.into(),
+        placement: Default::default(),
+        cores: Vec::new(),
+        pending: None,
         desired_state: DesiredState::Running,
         config_version: 1,
         restarts: 0,
@@ -38,6 +41,7 @@ fn node(id: &str, agent: &Build, installed: &Build) -> NodeRow {
         agent: Some(agent.clone()),
         installed: Some(installed.clone()),
         environments: None,
+        labels: Default::default(),
     }
 }
 

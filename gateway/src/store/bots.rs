@@ -6,13 +6,17 @@ impl Store {
     /// Creates a bot and version 1 of its configuration, atomically; `false` when the id exists.
     pub async fn create_bot(
         &self,
-        bot_id: &str,
-        bot_type: &str,
-        environment: Environment,
-        node_id: &str,
+        bot: &NewBot<'_>,
         body: Option<&serde_json::Value>,
         actor: &str,
     ) -> Result<bool, StoreError> {
+        let NewBot {
+            bot_id,
+            bot_type,
+            environment,
+            node_id,
+            ..
+        } = *bot;
         let mut tx = self
             .pool
             .begin()
@@ -27,12 +31,15 @@ impl Store {
             return Ok(false);
         }
         let now = self.now_ms();
-        sqlx::query("INSERT INTO bots (bot_id, bot_type, environment, node_id, desired_state, created_at, updated_at) VALUES ($1, $2, $3, $4, 'stopped', $5, $5)")
+        sqlx::query("INSERT INTO bots (bot_id, bot_type, environment, node_id, desired_state, created_at, updated_at, placement, cores, pending_reason) VALUES ($1, $2, $3, $4, 'stopped', $5, $5, $6, $7, $8)")
             .bind(bot_id)
             .bind(bot_type)
             .bind(environment.as_str())
             .bind(node_id)
             .bind(now)
+            .bind(serde_json::to_string(bot.placement).unwrap_or_default())
+            .bind(serde_json::to_string(bot.cores).unwrap_or_default())
+            .bind(bot.pending)
             .execute(&mut *tx)
             .await
             .map_err(db(format!("creating bot {bot_id}")))?;
@@ -249,6 +256,29 @@ impl Store {
             .as_ref()
             .map(bot_row)
             .transpose()
+    }
+
+    /// Records where a bot runs: its node (empty: none), the cores it holds there and why it
+    /// waits (`None`: placed); `false` when the bot does not exist.
+    pub async fn set_placement(
+        &self,
+        bot_id: &str,
+        node_id: &str,
+        cores: &[u32],
+        pending: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE bots SET node_id = $1, cores = $2, pending_reason = $3, updated_at = $4 WHERE bot_id = $5",
+        )
+        .bind(node_id)
+        .bind(serde_json::to_string(cores).unwrap_or_default())
+        .bind(pending)
+        .bind(self.now_ms())
+        .bind(bot_id)
+        .execute(&self.pool)
+        .await
+        .map_err(db(format!("placing bot {bot_id}")))?;
+        Ok(done.rows_affected() > 0)
     }
 
     /// Sets a bot's desired state; `false` when the bot does not exist.

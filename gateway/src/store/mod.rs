@@ -178,6 +178,19 @@ pub(crate) fn env_column(r: &sqlx::any::AnyRow, column: &str) -> Result<Environm
         .map_err(|e: String| StoreError::Corrupt(format!("column {column}: {e}")))
 }
 
+/// A JSON column (`NULL`: `None`; text that does not read is a corrupt row).
+pub(crate) fn json_column<T: serde::de::DeserializeOwned>(
+    r: &sqlx::any::AnyRow,
+    column: &str,
+) -> Result<Option<T>, StoreError> {
+    let text: Option<String> = r
+        .try_get(column)
+        .map_err(db(format!("reading column {column}")))?;
+    text.map(|t| serde_json::from_str(&t))
+        .transpose()
+        .map_err(|e| StoreError::Corrupt(format!("column {column}: {e}")))
+}
+
 /// A stored list of environments (`NULL`: all).
 pub(crate) fn env_list_column(
     r: &sqlx::any::AnyRow,
@@ -200,8 +213,15 @@ pub struct BotRow {
     pub bot_type: String,
     /// Its environment (from its configuration; never changes).
     pub environment: Environment,
-    /// Node it runs on.
+    /// Node it runs on (empty while pending with no node chosen).
     pub node_id: String,
+    /// How it asked to be placed.
+    pub placement: crate::placement::Placement,
+    /// The cores it holds on its node: its configuration's `resources.cores`, or those the
+    /// gateway chose for `placement.cores`.
+    pub cores: Vec<u32>,
+    /// Why no node runs it yet (`null`: placed).
+    pub pending: Option<String>,
     /// What the agents converge to.
     pub desired_state: sniperforge_protocol::fleet::DesiredState,
     /// Latest configuration version.
@@ -269,6 +289,8 @@ pub struct NodeRow {
     pub installed: Option<sniperforge_protocol::fleet::Build>,
     /// The environments its agent serves (`null`: all).
     pub environments: Option<Vec<Environment>>,
+    /// Its labels (`--labels`), what placement constraints match.
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 impl NodeRow {
@@ -356,9 +378,28 @@ pub struct AuditRow {
 }
 
 /// The columns of a [`BotRow`], with the bot's latest config version.
-const BOT_SELECT: &str = "SELECT b.bot_id, b.bot_type, b.environment, b.node_id, b.desired_state, b.restarts, b.created_at, \
+const BOT_SELECT: &str = "SELECT b.bot_id, b.bot_type, b.environment, b.node_id, b.placement, b.cores, b.pending_reason, b.desired_state, b.restarts, b.created_at, \
      b.updated_at, (SELECT MAX(version) FROM config_versions c WHERE c.config_id = b.bot_id) AS v \
      FROM bots b";
+
+/// A bot to create.
+#[derive(Debug, Clone, Copy)]
+pub struct NewBot<'a> {
+    /// Id.
+    pub bot_id: &'a str,
+    /// Type name.
+    pub bot_type: &'a str,
+    /// Environment.
+    pub environment: Environment,
+    /// Its node (empty while pending with none chosen).
+    pub node_id: &'a str,
+    /// How it asked to be placed.
+    pub placement: &'a crate::placement::Placement,
+    /// The cores it holds on its node.
+    pub cores: &'a [u32],
+    /// Why no node runs it yet.
+    pub pending: Option<&'a str>,
+}
 
 /// One configuration version.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
@@ -487,6 +528,11 @@ fn bot_row(r: &sqlx::any::AnyRow) -> Result<BotRow, StoreError> {
         bot_type: get("bot_type")?,
         environment: env_column(r, "environment")?,
         node_id: get("node_id")?,
+        placement: json_column(r, "placement")?.unwrap_or_default(),
+        cores: json_column(r, "cores")?.unwrap_or_default(),
+        pending: r
+            .try_get("pending_reason")
+            .map_err(db("reading column pending_reason"))?,
         desired_state: get("desired_state")?.parse().map_err(
             |e: sniperforge_protocol::fleet::UnknownName| StoreError::Db {
                 context: "reading column desired_state".into(),

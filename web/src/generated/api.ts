@@ -141,14 +141,20 @@ export type BotRow = {
   bot_type: string
   /** Latest configuration version. */
   config_version: number
+  /** The cores it holds on its node: its configuration's `resources.cores`, or those the gateway chose for `placement.cores`. */
+  cores: number[]
   /** Created, unix ms. */
   created_at: number
   /** What the agents converge to. */
   desired_state: DesiredState
   /** Its environment (from its configuration; never changes). */
   environment: Environment
-  /** Node it runs on. */
+  /** Node it runs on (empty while pending with no node chosen). */
   node_id: string
+  /** Why no node runs it yet (`null`: placed). */
+  pending: (string | null)
+  /** How it asked to be placed. */
+  placement: Placement
   /** Restart generation: bumped by each restart request. */
   restarts: number
   /** Last changed, unix ms. */
@@ -597,7 +603,13 @@ export type CreateBot = {
   config?: BotConfig
   /** The id of a configuration stored with `POST /api/v1/configs`, run as it is. */
   config_id?: string
-  /** The node to run on (default `local`). */
+  /** Free cores the gateway chooses on its node (0 to 64; its configuration's `resources.cores` must then be empty). */
+  cores?: number
+  /** Placed again on another node when its node is lost (default: true for a paper bot, false for one trading live). */
+  failover?: (boolean | null)
+  /** Labels its node must carry (`{"region": "ny"}`; at most 32). */
+  labels?: Partial<Record<string, string>>
+  /** The node to run on (default `local`), or `auto`: the gateway places it on a live node serving its environment that carries `labels` and has `cores` free (a bot no node can take yet waits, pending, with the reason). */
   node_id?: string
 }
 
@@ -605,6 +617,8 @@ export type CreateBot = {
 export type Desired = {
   /** The node's bots. */
   bots: DesiredBot[]
+  /** The fencing lease, ms: a bot that fails over stops once this long has passed since its agent's last exchange with the gateway, well before the gateway places it elsewhere (0: no bot here fails over). */
+  fence_ms: number
   /** The gateway's desired-state index. */
   index: number
   /** Node id. */
@@ -619,12 +633,14 @@ export type DesiredBot = {
   bot_id: BotId
   /** Type name. */
   bot_type: string
-  /** That version's body. */
+  /** That version's body (with the cores the gateway placed it on, for a bot that asked for some). */
   config: unknown
   /** Latest configuration version. */
   config_version: number
   /** What the gateway wants of it. */
   desired_state: DesiredState
+  /** Whether the gateway moves it to another node when this one is lost: the agent then keeps its fencing lease renewed ([`Desired::fence_ms`]), and the bot stops when it lapses. */
+  failover: boolean
   /** Restart generation: a bump asks for one restart. */
   restarts: number
 }
@@ -685,6 +701,8 @@ export type FleetBotRow = {
   bot_type: string
   /** Latest configuration version. */
   config_version: number
+  /** The cores it holds on its node. */
+  cores: number[]
   /** What the gateway wants of it. */
   desired_state: DesiredState
   /** Environment. */
@@ -693,6 +711,8 @@ export type FleetBotRow = {
   latency_ns: Partial<Record<string, Percentiles>>
   /** Node it runs on. */
   node_id: string
+  /** Why no node runs it yet (`null`: placed). */
+  pending: (string | null)
   /** Its reported `profit_usd` counter (`null` until it reports one that is a number). */
   profit_usd: (number | null)
   /** When it last reported, unix ms. */
@@ -944,6 +964,8 @@ export type NodeInfo = {
   installed?: (Build | null)
   /** Cores isolated for bots (from `/sys/devices/system/cpu/isolated`): at most [`MAX_CPU`](crate::cpus::MAX_CPU) of them, each below it. */
   isolated_cores?: number[]
+  /** Labels placement constraints match (`--labels region=ny,rack=3`): at most [`LABELS_MAX`], keys and values 1 to 64 of letters, digits, `.`, `_`, `-`. */
+  labels?: Partial<Record<string, string>>
   /** Memory, MiB (at most [`MEMORY_MB_MAX`]). */
   memory_mb: number
   /** Node id. */
@@ -978,6 +1000,8 @@ export type NodeRow = {
   installed: (Build | null)
   /** Cores isolated for bots. */
   isolated_cores: number[]
+  /** Its labels (`--labels`), what placement constraints match. */
+  labels: Partial<Record<string, string>>
   /** Last heartbeat, unix ms. */
   last_heartbeat: number
   /** Memory, MiB. */
@@ -1002,6 +1026,18 @@ export type Percentiles = {
   p99: number
   /** 99.9th percentile. */
   p999: number
+}
+
+/** How a bot asked to be placed. */
+export type Placement = {
+  /** The gateway chooses its node (`node_id: "auto"`), and chooses again when it is lost. */
+  auto: boolean
+  /** Free cores it needs on its node, the gateway choosing which (its configuration's `resources.cores` then names none): 0 to [`CORES_MAX`]. */
+  cores: number
+  /** Placed again on another node when its node is lost (paper bots by default; a live bot only when set). The bot stops once its node's fencing lease lapses, before that. */
+  failover: boolean
+  /** Labels its node must carry (`{"region": "ny"}`). */
+  labels: Partial<Record<string, string>>
 }
 
 /** `PUT /api/v1/auth/users/{name}`. */

@@ -14,6 +14,8 @@ function row(bot_id: string, environment: FleetBotRow['environment']): FleetBotR
     bot_id,
     bot_type: 'enhanced_arbitrage',
     environment,
+    cores: [],
+    pending: null,
     node_id: 'n1',
     desired_state: 'running',
     config_version: 1,

@@ -33,11 +33,18 @@ export function Fleet({ role }: { role: Role }) {
     { header: 'Bot', cell: (b) => <a href={`#/bots/${encodeURIComponent(b.bot_id)}`}>{b.bot_id}</a> },
     { header: 'Env', cell: (b) => <EnvPill env={b.environment} /> },
     { header: 'Type', cell: (b) => b.bot_type },
-    { header: 'Node', cell: (b) => b.node_id },
+    { header: 'Node', cell: (b) => b.node_id || '—' },
+    { header: 'Cores', cell: (b) => (b.cores.length ? b.cores.join(',') : '—') },
     { header: 'Desired', cell: (b) => b.desired_state },
     {
       header: 'Status',
       cell: (b) => {
+        if (b.pending)
+          return (
+            <span className="pill warn" data-testid="status" title={b.pending}>
+              pending: {b.pending}
+            </span>
+          )
         const stale = b.reported_at !== null && now - b.reported_at > 10_000
         const status = fmtStatus(b.status)
         return (
@@ -59,6 +66,13 @@ export function Fleet({ role }: { role: Role }) {
     { header: 'Node', cell: (n) => n.node_id },
     { header: 'Host', cell: (n) => n.hostname },
     { header: 'Backend', cell: (n) => n.backend },
+    {
+      header: 'Labels',
+      cell: (n) =>
+        Object.entries(n.labels)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(', ') || '—',
+    },
     { header: 'Serves', cell: (n) => (n.environments ?? ['dev', 'test', 'prod']).join(', ') },
     { header: 'Cores', className: 'num', cell: (n) => n.cores },
     {

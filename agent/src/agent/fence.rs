@@ -1,0 +1,149 @@
+//! The node's core ledger, and the fencing lease of bots that fail over. The gateway places such a bot on another node
+//! once its node has been silent for its failover window; before that, the bot must have
+//! stopped. So each one reads its lease's end from a file in its state directory
+//! (`--fence-file`), which the agent moves on after every exchange with the gateway (a report,
+//! a desired-state answer, a heartbeat) to that exchange's time plus the lease the gateway gave
+//! (half its failover window). A bot past it, or without the file, stops; an agent that lost
+//! the gateway, or was killed, stops renewing, and its bots stop on their own. A failover bot
+//! is not started while the lease has lapsed.
+
+use std::io::Write as _;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use super::*;
+
+/// Now, unix ms.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The fence file in a bot's state directory.
+pub(crate) fn path(state_dir: &Path) -> PathBuf {
+    state_dir.join("fence")
+}
+
+/// The last exchange with the gateway (unix ms; 0: none yet), shared with the tasks that talk
+/// to it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Contact(Arc<AtomicI64>);
+
+impl Contact {
+    /// An exchange succeeded now.
+    pub(crate) fn touch(&self) {
+        self.0.fetch_max(now_ms(), Ordering::Relaxed);
+    }
+
+    fn at(&self) -> i64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// The lease: the last exchange, the length the gateway gave, and the end last written.
+#[derive(Debug, Default)]
+pub(crate) struct Lease {
+    contact: Contact,
+    length_ms: u64,
+    written_until: i64,
+}
+
+impl Lease {
+    /// The shared last-exchange time, for the tasks that talk to the gateway.
+    pub(crate) fn contact(&self) -> Contact {
+        self.contact.clone()
+    }
+
+    /// An exchange succeeded now.
+    pub(crate) fn touch(&self) {
+        self.contact.touch();
+    }
+
+    /// The lease's length, as the gateway's desired state gives it.
+    pub(crate) fn set_length(&mut self, ms: u64) {
+        self.length_ms = ms;
+    }
+
+    /// The lease's end (unix ms), or why it has lapsed: never in contact, no length given, or
+    /// the last exchange too long ago.
+    pub(crate) fn end(&self) -> Result<i64, String> {
+        let at = self.contact.at();
+        if at == 0 || self.length_ms == 0 {
+            return Err("fenced: no exchange with the gateway yet".into());
+        }
+        let end = at.saturating_add(i64::try_from(self.length_ms).unwrap_or(i64::MAX));
+        let now = now_ms();
+        if end <= now {
+            return Err(format!(
+                "fenced: no exchange with the gateway for {} ms (lease {} ms); it may run elsewhere",
+                now - at,
+                self.length_ms
+            ));
+        }
+        Ok(end)
+    }
+
+    /// Before a bot that fails over starts: its fence file holds the lease's end (Err, and no
+    /// start, when the lease has lapsed). Other bots: nothing.
+    pub(crate) fn arm(&self, spec: &BotSpec) -> Result<(), String> {
+        let Some(file) = &spec.fence_file else {
+            return Ok(());
+        };
+        let end = self.end()?;
+        write(file, end, spec.user.as_ref())
+            .map_err(|e| format!("writing the fence {}: {e}", file.display()))
+    }
+}
+
+/// Writes `end` (unix ms) to `file`: a new file renamed over the old one (never written through
+/// a link; a reader sees the old end or the new one), owned by the bot's account. No fsync: a
+/// file lost to a crash fences the bot, which is the safe side.
+fn write(file: &Path, end: i64, owner: Option<&crate::backend::BotUser>) -> std::io::Result<()> {
+    let tmp = file.with_extension("tmp");
+    let mut f = sniperforge_host::files::create_private(&tmp)?;
+    f.write_all(end.to_string().as_bytes())?;
+    if let Some(user) = owner {
+        std::os::unix::fs::fchown(&f, Some(user.uid), Some(user.gid))?;
+    }
+    drop(f);
+    std::fs::rename(&tmp, file)
+}
+
+impl Agent {
+    /// The node's core ledger: `Err` naming the holder when another bot this agent runs holds
+    /// one of `cores` (the gateway's ledger refuses that first; this holds whoever sent it).
+    pub(super) fn ledger_check(&self, bot_id: &str, cores: &[usize]) -> Result<(), String> {
+        for (id, m) in &self.managed {
+            if id == bot_id {
+                continue;
+            }
+            if let Some(c) = cores.iter().find(|c| m.record.spec.cores.contains(c)) {
+                return Err(format!(
+                    "resources.cores: core {c} on node {} is held by bot {id}",
+                    self.opts.node.node_id
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves every failing-over bot's fence on to the lease's end (after an exchange; at most
+    /// every 200 ms). Nothing is written once the lease has lapsed: the bots stop.
+    pub(super) fn renew_fences(&mut self) {
+        let Ok(end) = self.fence.end() else {
+            return;
+        };
+        if end < self.fence.written_until + 200 {
+            return;
+        }
+        for m in self.managed.values() {
+            let spec = &m.record.spec;
+            if let Some(file) = &spec.fence_file
+                && let Err(e) = write(file, end, spec.user.as_ref())
+            {
+                tracing::error!(bot_id = %spec.bot_id, error = %e, "renewing the bot's fence");
+            }
+        }
+        self.fence.written_until = end;
+    }
+}

@@ -1,0 +1,262 @@
+//! Placing bots on nodes through [`crate::placement`]: where a new bot goes (or why it waits),
+//! pending bots placed once a node can take them, and the bots of lost nodes failed over.
+
+use super::*;
+use crate::placement::{self, Candidate, Ledger, Need, Placement};
+use crate::store::{BotRow, Environment};
+
+/// Where a bot goes: its node (empty while none), the cores it holds there, and why it waits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Placed {
+    pub(super) node_id: String,
+    pub(super) cores: Vec<u32>,
+    pub(super) pending: Option<String>,
+}
+
+impl AppState {
+    /// The same state losing a node after `ms` of silence (its agents' fencing lease is half).
+    pub fn with_failover_after(mut self, ms: i64) -> Self {
+        self.failover_after_ms = ms.max(2_000);
+        self
+    }
+
+    /// The fencing lease agents hold for bots that fail over, ms: half the failover window,
+    /// so a bot of a lost node has stopped well before it is placed anywhere else.
+    pub(crate) fn fence_ms(&self) -> u64 {
+        u64::try_from(self.failover_after_ms / 2).unwrap_or(0)
+    }
+
+    /// Where a new bot (or one whose cores change) goes, with the placement lock held:
+    /// `node_id` `"auto"` asks placement (a bot no node can take waits, with the reason); a
+    /// named node must serve its environment and have its cores free (409 otherwise, naming
+    /// what holds them); a node that has not registered yet leaves a bot needing cores
+    /// waiting for it.
+    pub(super) async fn place_new(
+        &self,
+        bot_id: &str,
+        environment: Environment,
+        node_id: &str,
+        placement: &Placement,
+        pinned: &[u32],
+    ) -> Result<Placed, ApiError> {
+        let bots: Vec<BotRow> = self
+            .store
+            .bots()
+            .await?
+            .into_iter()
+            .filter(|b| b.bot_id != bot_id)
+            .collect();
+        let nodes = self.store.nodes().await?;
+        let ledger = Ledger::of(&bots);
+        let now = self.store.now_ms();
+        let candidates = placement::candidates(&nodes, &bots, &ledger, now, self.failover_after_ms);
+        let need = Need {
+            bot_id,
+            environment,
+            labels: &placement.labels,
+            pinned,
+            cores: placement.cores,
+            avoid: &[],
+        };
+        if placement.auto {
+            return Ok(match placement::place(&need, &candidates) {
+                Ok(c) => Placed {
+                    node_id: c.node_id,
+                    cores: c.cores,
+                    pending: None,
+                },
+                Err(why) => Placed {
+                    node_id: String::new(),
+                    cores: Vec::new(),
+                    pending: Some(why),
+                },
+            });
+        }
+        let Some(node) = candidates.iter().find(|c| c.node.node_id == node_id) else {
+            // Not registered yet: a bot that needs cores waits for it (to choose or check them).
+            let needs_cores = !pinned.is_empty() || placement.cores > 0;
+            return Ok(Placed {
+                node_id: node_id.to_string(),
+                cores: Vec::new(),
+                pending: needs_cores.then(|| format!("node {node_id} has not registered")),
+            });
+        };
+        if !node.node.serves(environment) {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "environment_not_served",
+                format!(
+                    "node {node_id} serves {}; bot {bot_id} is {environment}",
+                    node.node.environments_text()
+                ),
+            )
+            .details(json!([{"path": "node_id"}])));
+        }
+        // A named node takes the bot whether or not it is alive right now.
+        let named = Candidate {
+            live: true,
+            ..node.clone()
+        };
+        match placement::fit(&need, &named) {
+            Ok(cores) => Ok(Placed {
+                node_id: node_id.to_string(),
+                cores,
+                pending: None,
+            }),
+            Err(why) => Err(ApiError::new(
+                StatusCode::CONFLICT,
+                if pinned.is_empty() {
+                    "cores_unavailable"
+                } else {
+                    "cores_reserved"
+                },
+                format!("bot {bot_id} on node {node_id}: node {node_id} {why}"),
+            )
+            .details(
+                json!([{"path": if pinned.is_empty() { "cores" } else { "resources.cores" }}]),
+            )),
+        }
+    }
+
+    /// Places the bots that wait, and fails over the bots of lost nodes; wakes the agents when
+    /// anything moved. The gateway calls it every second.
+    pub async fn place_and_fail_over(&self) -> Result<(), StoreError> {
+        let _guard = self.placement_lock.lock().await;
+        let mut bots = self.store.bots().await?;
+        let nodes = self.store.nodes().await?;
+        let now = self.store.now_ms();
+        let mut ledger = Ledger::of(&bots);
+        let mut moved = false;
+        let lost: Vec<String> = placement::lost_bots(&bots, &nodes, now, self.failover_after_ms)
+            .iter()
+            .map(|b| b.bot_id.clone())
+            .collect();
+        for i in 0..bots.len() {
+            let b = &bots[i];
+            let leaving = lost.contains(&b.bot_id);
+            if !leaving && b.pending.is_none() {
+                continue;
+            }
+            ledger.release(&b.bot_id);
+            let pinned: Vec<u32> = if b.placement.cores > 0 {
+                Vec::new()
+            } else {
+                // Its configuration's cores (a pending bot holds none yet).
+                self.pinned_cores(&b.bot_id).await?
+            };
+            let avoid = if leaving {
+                vec![b.node_id.clone()]
+            } else {
+                Vec::new()
+            };
+            let need = Need {
+                bot_id: &b.bot_id,
+                environment: b.environment,
+                labels: &b.placement.labels,
+                pinned: &pinned,
+                cores: b.placement.cores,
+                avoid: &avoid,
+            };
+            let candidates =
+                placement::candidates(&nodes, &bots, &ledger, now, self.failover_after_ms);
+            // A bot waiting for the node it names goes there only; one failing over or asking
+            // for placement, anywhere that fits.
+            let anywhere = leaving || b.placement.auto || b.node_id.is_empty();
+            let choice = if anywhere {
+                placement::place(&need, &candidates)
+            } else {
+                match candidates.iter().find(|c| c.node.node_id == b.node_id) {
+                    Some(c) => placement::fit(
+                        &need,
+                        &Candidate {
+                            live: true,
+                            ..c.clone()
+                        },
+                    )
+                    .map(|cores| placement::Choice {
+                        node_id: b.node_id.clone(),
+                        cores,
+                    })
+                    .map_err(|why| format!("node {} {why}", b.node_id)),
+                    None => Err(format!("node {} has not registered", b.node_id)),
+                }
+            };
+            let placed = match choice {
+                Ok(c) => {
+                    let _ = ledger.reserve(&c.node_id, &b.bot_id, &c.cores);
+                    Placed {
+                        node_id: c.node_id,
+                        cores: c.cores,
+                        pending: None,
+                    }
+                }
+                Err(why) if leaving => Placed {
+                    node_id: String::new(),
+                    cores: Vec::new(),
+                    pending: Some(format!("node {} is lost; {why}", b.node_id)),
+                },
+                Err(why) => Placed {
+                    node_id: b.node_id.clone(),
+                    cores: Vec::new(),
+                    pending: Some(why),
+                },
+            };
+            if placed.node_id == b.node_id && placed.cores == b.cores && placed.pending == b.pending
+            {
+                continue;
+            }
+            self.store
+                .set_placement(
+                    &b.bot_id,
+                    &placed.node_id,
+                    &placed.cores,
+                    placed.pending.as_deref(),
+                )
+                .await?;
+            let action = if leaving { "bot.failover" } else { "bot.place" };
+            self.store
+                .audit(
+                    "gateway",
+                    action,
+                    &b.bot_id,
+                    &json!({"from": b.node_id, "to": placed.node_id, "cores": placed.cores,
+                        "pending": placed.pending}),
+                )
+                .await?;
+            if leaving {
+                tracing::warn!(bot = %b.bot_id, from = %b.node_id, to = %placed.node_id, "bot failed over");
+            }
+            let b = &mut bots[i];
+            b.node_id = placed.node_id;
+            b.cores = placed.cores;
+            b.pending = placed.pending;
+            moved = true;
+        }
+        if moved {
+            self.bump_index().await?;
+        }
+        Ok(())
+    }
+
+    /// The cores a bot's latest configuration pins (`resources.cores`).
+    async fn pinned_cores(&self, bot_id: &str) -> Result<Vec<u32>, StoreError> {
+        Ok(self
+            .store
+            .config(bot_id, None)
+            .await?
+            .map(|c| pinned_of(&c.body))
+            .unwrap_or_default())
+    }
+}
+
+/// The cores a configuration pins (`resources.cores`; what does not read as a core, none).
+pub(super) fn pinned_of(config: &Value) -> Vec<u32> {
+    config["resources"]["cores"]
+        .as_array()
+        .map(|l| {
+            l.iter()
+                .filter_map(|c| c.as_u64().and_then(|c| u32::try_from(c).ok()))
+                .collect()
+        })
+        .unwrap_or_default()
+}

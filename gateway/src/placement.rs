@@ -1,0 +1,285 @@
+//! Placement and the core ledger, pure: nodes, what their bots hold and a bot's needs in, a
+//! node and cores (or why none can take it) out. The gateway calls [`place`] when a bot is
+//! created with `node_id: "auto"`, when a pending bot may fit, and when a node running bots
+//! that fail over is lost; [`Ledger`] refuses a reservation of a core another bot holds.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::store::{BotRow, Environment, NodeRow};
+
+/// Most cores a bot may ask the gateway for.
+pub const CORES_MAX: u32 = 64;
+
+/// How a bot asked to be placed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Placement {
+    /// The gateway chooses its node (`node_id: "auto"`), and chooses again when it is lost.
+    #[serde(default)]
+    pub auto: bool,
+    /// Labels its node must carry (`{"region": "ny"}`).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Free cores it needs on its node, the gateway choosing which (its configuration's
+    /// `resources.cores` then names none): 0 to [`CORES_MAX`].
+    #[serde(default)]
+    pub cores: u32,
+    /// Placed again on another node when its node is lost (paper bots by default; a live bot
+    /// only when set). The bot stops once its node's fencing lease lapses, before that.
+    #[serde(default)]
+    pub failover: bool,
+}
+
+/// What a bot needs of a node.
+#[derive(Debug, Clone)]
+pub struct Need<'a> {
+    /// The bot.
+    pub bot_id: &'a str,
+    /// Its environment: the node must serve it.
+    pub environment: Environment,
+    /// Labels the node must carry.
+    pub labels: &'a BTreeMap<String, String>,
+    /// Cores its configuration pins (each must exist on the node and be free).
+    pub pinned: &'a [u32],
+    /// Free cores to choose (when it pins none).
+    pub cores: u32,
+    /// Nodes it may not go to (the lost one it leaves).
+    pub avoid: &'a [String],
+}
+
+/// A node as placement sees it.
+#[derive(Debug, Clone)]
+pub struct Candidate<'a> {
+    /// The node.
+    pub node: &'a NodeRow,
+    /// Whether it is alive (a heartbeat within the failover window).
+    pub live: bool,
+    /// Core → the bot holding it.
+    pub held: BTreeMap<u32, String>,
+    /// Bots placed on it.
+    pub bots: usize,
+}
+
+/// Where a bot goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Choice {
+    /// The node.
+    pub node_id: String,
+    /// The cores it holds there.
+    pub cores: Vec<u32>,
+}
+
+/// The cores of a node bots may reserve: its isolated cores when it has any, otherwise every
+/// core but 0 (left to the system; all of a one-core node).
+pub fn reservable(node: &NodeRow) -> Vec<u32> {
+    if !node.isolated_cores.is_empty() {
+        return node.isolated_cores.clone();
+    }
+    let cores = u32::try_from(node.cores.max(1)).unwrap_or(1);
+    if cores == 1 {
+        vec![0]
+    } else {
+        (1..cores).collect()
+    }
+}
+
+/// The cores `need` would hold on `c`, or why `c` cannot take it.
+pub fn fit(need: &Need<'_>, c: &Candidate<'_>) -> Result<Vec<u32>, String> {
+    let n = c.node;
+    if need.avoid.contains(&n.node_id) {
+        return Err("the node it leaves".into());
+    }
+    if !c.live {
+        return Err("lost (no recent heartbeat)".into());
+    }
+    if !n.serves(need.environment) {
+        return Err(format!(
+            "serves {}, not {}",
+            n.environments_text(),
+            need.environment
+        ));
+    }
+    if let Some((k, v)) = need
+        .labels
+        .iter()
+        .find(|(k, v)| n.labels.get(*k) != Some(*v))
+    {
+        return Err(format!("lacks label {k}={v}"));
+    }
+    let held_by_other = |core: &u32| c.held.get(core).is_some_and(|b| b != need.bot_id);
+    if !need.pinned.is_empty() {
+        if let Some(core) = need.pinned.iter().find(|core| i64::from(**core) >= n.cores) {
+            return Err(format!("has no core {core} (cores 0-{})", n.cores - 1));
+        }
+        if let Some(core) = need.pinned.iter().find(|core| held_by_other(core)) {
+            return Err(format!("core {core} is held by bot {}", c.held[core]));
+        }
+        return Ok(need.pinned.to_vec());
+    }
+    let free: Vec<u32> = reservable(n)
+        .into_iter()
+        .filter(|core| !held_by_other(core))
+        .collect();
+    if (free.len() as u64) < u64::from(need.cores) {
+        return Err(format!(
+            "{} free core(s), {} needed",
+            free.len(),
+            need.cores
+        ));
+    }
+    Ok(free[..need.cores as usize].to_vec())
+}
+
+/// The node for `need`: of those it fits, the one left with the most free cores, then the one
+/// with the fewest bots, then the first by id; otherwise why no node can take it, node by node.
+pub fn place(need: &Need<'_>, candidates: &[Candidate<'_>]) -> Result<Choice, String> {
+    if candidates.is_empty() {
+        return Err("no node has registered".into());
+    }
+    let mut best: Option<(usize, usize, &str, Vec<u32>)> = None;
+    let mut why = Vec::new();
+    for c in candidates {
+        match fit(need, c) {
+            Ok(cores) => {
+                let free_after = reservable(c.node)
+                    .iter()
+                    .filter(|core| !c.held.contains_key(core) && !cores.contains(core))
+                    .count();
+                let key = (free_after, c.bots, c.node.node_id.as_str());
+                let better = best.as_ref().is_none_or(|(f, b, id, _)| {
+                    key.0 > *f || (key.0 == *f && (key.1 < *b || (key.1 == *b && key.2 < *id)))
+                });
+                if better {
+                    best = Some((key.0, key.1, key.2, cores));
+                }
+            }
+            Err(e) => why.push(format!("{}: {e}", c.node.node_id)),
+        }
+    }
+    match best {
+        Some((_, _, node_id, cores)) => Ok(Choice {
+            node_id: node_id.to_string(),
+            cores,
+        }),
+        None => Err(format!("no node can take it: {}", why.join("; "))),
+    }
+}
+
+/// Which bot holds each core of each node: the ledger reservations are checked against.
+#[derive(Debug, Clone, Default)]
+pub struct Ledger {
+    by_node: BTreeMap<String, BTreeMap<u32, String>>,
+}
+
+/// A reservation refused: a core another bot holds.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("core {core} on node {node_id} is held by bot {holder}")]
+pub struct Overlap {
+    /// The node.
+    pub node_id: String,
+    /// The core.
+    pub core: u32,
+    /// The bot holding it.
+    pub holder: String,
+}
+
+impl Ledger {
+    /// The ledger of the placed bots in `bots` (a pending bot holds nothing).
+    pub fn of(bots: &[BotRow]) -> Self {
+        let mut ledger = Self::default();
+        for b in bots.iter().filter(|b| b.pending.is_none()) {
+            // Stored rows never overlap (every write went through `reserve`); should one, the
+            // first keeps the core.
+            let _ = ledger.reserve(&b.node_id, &b.bot_id, &b.cores);
+        }
+        ledger
+    }
+
+    /// Core → holder on `node_id`.
+    pub fn held(&self, node_id: &str) -> BTreeMap<u32, String> {
+        self.by_node.get(node_id).cloned().unwrap_or_default()
+    }
+
+    /// Reserves `cores` on `node_id` for `bot_id` (what it held before there is let go first);
+    /// refused whole, naming the first core another bot holds.
+    pub fn reserve(&mut self, node_id: &str, bot_id: &str, cores: &[u32]) -> Result<(), Overlap> {
+        let node = self.by_node.entry(node_id.to_string()).or_default();
+        if let Some((core, holder)) = cores.iter().find_map(|c| {
+            node.get(c)
+                .filter(|h| *h != bot_id)
+                .map(|h| (*c, h.clone()))
+        }) {
+            return Err(Overlap {
+                node_id: node_id.to_string(),
+                core,
+                holder,
+            });
+        }
+        node.retain(|_, h| h != bot_id);
+        for c in cores {
+            node.insert(*c, bot_id.to_string());
+        }
+        Ok(())
+    }
+
+    /// Lets go of every core `bot_id` holds.
+    pub fn release(&mut self, bot_id: &str) {
+        for node in self.by_node.values_mut() {
+            node.retain(|_, h| h != bot_id);
+        }
+    }
+}
+
+/// The candidates for placement: every node, live when its last heartbeat is within
+/// `live_ms` of `now_ms`, with what the ledger says its bots hold.
+pub fn candidates<'a>(
+    nodes: &'a [NodeRow],
+    bots: &[BotRow],
+    ledger: &Ledger,
+    now_ms: i64,
+    live_ms: i64,
+) -> Vec<Candidate<'a>> {
+    nodes
+        .iter()
+        .map(|n| Candidate {
+            node: n,
+            live: now_ms - n.last_heartbeat <= live_ms,
+            held: ledger.held(&n.node_id),
+            bots: bots
+                .iter()
+                .filter(|b| b.node_id == n.node_id && b.pending.is_none())
+                .count(),
+        })
+        .collect()
+}
+
+/// Whether `labels` (a request's) are well formed: at most 32, keys and values 1 to 64 of
+/// letters, digits, `.`, `_`, `-`.
+pub fn check_labels(labels: &BTreeMap<String, String>) -> Result<(), String> {
+    sniperforge_protocol::fleet::check_labels(labels)
+}
+
+/// Bots whose nodes are lost: placed, failing over, on a node silent for longer than
+/// `after_ms`.
+pub fn lost_bots<'a>(
+    bots: &'a [BotRow],
+    nodes: &[NodeRow],
+    now_ms: i64,
+    after_ms: i64,
+) -> Vec<&'a BotRow> {
+    let lost: HashSet<&str> = nodes
+        .iter()
+        .filter(|n| now_ms - n.last_heartbeat > after_ms)
+        .map(|n| n.node_id.as_str())
+        .collect();
+    bots.iter()
+        .filter(|b| {
+            b.pending.is_none() && b.placement.failover && lost.contains(b.node_id.as_str())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,188 @@
+//! Placement and the ledger: nodes, holdings and needs in, a choice or the reason out.
+
+use super::*;
+use sniperforge_protocol::fleet::DesiredState;
+
+fn node(id: &str, cores: i64, envs: Option<&[Environment]>, labels: &[(&str, &str)]) -> NodeRow {
+    NodeRow {
+        node_id: id.into(),
+        hostname: id.into(),
+        cores,
+        isolated_cores: Vec::new(),
+        memory_mb: 1024,
+        backend: "process".into(),
+        registered_at: 0,
+        last_heartbeat: 0,
+        agent: None,
+        installed: None,
+        environments: envs.map(<[Environment]>::to_vec),
+        labels: labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    }
+}
+
+fn bot(id: &str, node: &str, cores: &[u32]) -> BotRow {
+    BotRow {
+        bot_id: id.into(),
+        bot_type: "enhanced_arbitrage".into(),
+        environment: Environment::Dev,
+        node_id: node.into(),
+        placement: Placement::default(),
+        cores: cores.to_vec(),
+        pending: None,
+        desired_state: DesiredState::Running,
+        config_version: 1,
+        restarts: 0,
+        created_at: 0,
+        updated_at: 0,
+    }
+}
+
+fn need<'a>(labels: &'a BTreeMap<String, String>, pinned: &'a [u32], cores: u32) -> Need<'a> {
+    Need {
+        bot_id: "new",
+        environment: Environment::Prod,
+        labels,
+        pinned,
+        cores,
+        avoid: &[],
+    }
+}
+
+fn live(nodes: &[NodeRow], bots: &[BotRow]) -> Vec<Candidate<'static>> {
+    let nodes: &'static [NodeRow] = Box::leak(nodes.to_vec().into_boxed_slice());
+    candidates(nodes, bots, &Ledger::of(bots), 0, 30_000)
+}
+
+#[test]
+fn reservable_cores_are_the_isolated_ones_or_all_but_core_0() {
+    let mut n = node("a", 8, None, &[]);
+    assert_eq!(reservable(&n), (1..8).collect::<Vec<u32>>());
+    n.isolated_cores = vec![4, 5];
+    assert_eq!(reservable(&n), [4, 5]);
+    assert_eq!(reservable(&node("one", 1, None, &[])), [0]);
+}
+
+#[test]
+fn placement_follows_environment_labels_and_free_cores() {
+    let prod = [Environment::Prod];
+    let dev = [Environment::Dev];
+    let nodes = [
+        node("a-dev", 16, Some(&dev), &[("region", "ny")]),
+        node("b-small", 3, Some(&prod), &[("region", "ny")]),
+        node("c-big", 8, Some(&prod), &[("region", "ny")]),
+        node("d-far", 16, Some(&prod), &[("region", "ams")]),
+    ];
+    // c-big holds 2 cores for one bot already: 5 of its 7 reservable cores are free.
+    let bots = [bot("held", "c-big", &[1, 2])];
+    let ny = BTreeMap::from([("region".to_string(), "ny".to_string())]);
+    let choice = place(&need(&ny, &[], 2), &live(&nodes, &bots)).unwrap();
+    assert_eq!(
+        choice,
+        Choice {
+            node_id: "c-big".into(),
+            cores: vec![3, 4]
+        }
+    );
+    // Without the label, the node with the most cores left wins.
+    let none = BTreeMap::new();
+    assert_eq!(
+        place(&need(&none, &[], 2), &live(&nodes, &bots))
+            .unwrap()
+            .node_id,
+        "d-far"
+    );
+    // Nothing fits: the reason names every node.
+    let why = place(&need(&ny, &[], 6), &live(&nodes, &bots)).unwrap_err();
+    assert_eq!(
+        why,
+        "no node can take it: a-dev: serves dev, not prod; b-small: 2 free core(s), 6 needed; \
+         c-big: 5 free core(s), 6 needed; d-far: lacks label region=ny"
+    );
+    assert_eq!(
+        place(&need(&none, &[], 0), &[]).unwrap_err(),
+        "no node has registered"
+    );
+}
+
+#[test]
+fn pinned_cores_must_exist_and_be_free() {
+    let nodes = [node("a", 4, None, &[]), node("b", 8, None, &[])];
+    let bots = [bot("x", "a", &[2]), bot("y", "b", &[2])];
+    let none = BTreeMap::new();
+    let why = place(&need(&none, &[2, 6], 0), &live(&nodes, &bots)).unwrap_err();
+    assert_eq!(
+        why,
+        "no node can take it: a: has no core 6 (cores 0-3); b: core 2 is held by bot y"
+    );
+    let choice = place(&need(&none, &[3], 0), &live(&nodes, &bots)).unwrap();
+    assert_eq!(choice.cores, [3]);
+    // Its own holding is not an overlap (a bot placed again where it was).
+    let mine = Need {
+        bot_id: "x",
+        ..need(&none, &[2], 0)
+    };
+    assert!(fit(&mine, &live(&nodes, &bots)[0]).is_ok());
+}
+
+#[test]
+fn a_lost_node_or_the_one_left_takes_nothing() {
+    let mut nodes = [node("a", 8, None, &[]), node("b", 8, None, &[])];
+    nodes[0].last_heartbeat = -60_000;
+    let none = BTreeMap::new();
+    let avoid = ["b".to_string()];
+    let n = Need {
+        avoid: &avoid,
+        ..need(&none, &[], 1)
+    };
+    let why = place(&n, &live(&nodes, &[])).unwrap_err();
+    assert_eq!(
+        why,
+        "no node can take it: a: lost (no recent heartbeat); b: the node it leaves"
+    );
+}
+
+#[test]
+fn the_ledger_refuses_overlaps_whole() {
+    let mut l = Ledger::default();
+    l.reserve("n1", "a", &[2, 3]).unwrap();
+    // Another node's cores are its own.
+    l.reserve("n2", "b", &[2, 3]).unwrap();
+    let e = l.reserve("n1", "c", &[4, 3]).unwrap_err();
+    assert_eq!(e.to_string(), "core 3 on node n1 is held by bot a");
+    // Refused whole: core 4 was not taken.
+    l.reserve("n1", "d", &[4]).unwrap();
+    // A bot's new reservation replaces its old one.
+    l.reserve("n1", "a", &[5]).unwrap();
+    l.reserve("n1", "c", &[2, 3]).unwrap();
+    l.release("c");
+    assert_eq!(
+        l.held("n1"),
+        BTreeMap::from([(4, "d".to_string()), (5, "a".to_string())])
+    );
+    // Pending bots hold nothing.
+    let mut waiting = bot("w", "n1", &[4]);
+    waiting.pending = Some("no node".into());
+    let l = Ledger::of(&[bot("d", "n1", &[4]), waiting]);
+    assert_eq!(l.held("n1"), BTreeMap::from([(4, "d".to_string())]));
+}
+
+#[test]
+fn lost_bots_are_the_failing_over_ones_of_silent_nodes() {
+    let mut nodes = [node("a", 8, None, &[]), node("b", 8, None, &[])];
+    nodes[0].last_heartbeat = 1_000;
+    nodes[1].last_heartbeat = 9_000;
+    let mut paper = bot("paper", "a", &[]);
+    paper.placement.failover = true;
+    let pinned = bot("pinned", "a", &[]);
+    let mut fine = bot("fine", "b", &[]);
+    fine.placement.failover = true;
+    let bots = [paper, pinned, fine];
+    let lost: Vec<&str> = lost_bots(&bots, &nodes, 10_000, 5_000)
+        .iter()
+        .map(|b| b.bot_id.as_str())
+        .collect();
+    assert_eq!(lost, ["paper"]);
+}

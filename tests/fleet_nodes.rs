@@ -1,0 +1,278 @@
+//! Several nodes, for real, on one machine: one gateway and three agents of the real binary
+//! (process backend; separate data directories, node ids, node tokens and environments) on
+//! loopback ports. It shows placement by environment, labels and cores; the core ledger
+//! refusing an overlap; a `dev` token that cannot see `prod`; and an agent killed: its paper bot
+//! stops on its own when its fencing lease lapses and is placed on the other prod node within
+//! the failover window, never running twice.
+//!
+//! Network namespaces would separate the nodes further, but every server here listens on
+//! 127.0.0.1 only (this machine's rule), so the nodes share loopback and differ by port.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers unwrap what they built
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{EXE, Gateway, Proc, Reap, T, alive, pid_of, until, wait_for};
+use serde_json::{Value, json};
+
+/// The failover window the gateway runs with (its fencing lease is half).
+const FAILOVER_S: u64 = 4;
+
+/// An agent for node `node_id` with its own node token, data in `dir`.
+fn agent(gw: &Gateway, dir: &Path, node_id: &str, extra: &[&str]) -> Proc {
+    let token = gw.ok(
+        "POST",
+        "/api/v1/auth/tokens",
+        &json!({"name": format!("agent-{node_id}"), "role": "agent", "node_id": node_id}),
+    )["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    std::fs::create_dir_all(dir).unwrap();
+    let token_file = dir.join("agent.token");
+    std::fs::write(&token_file, token).unwrap();
+    let child = Command::new(EXE)
+        .args(["agent", "--gateway", &gw.url(), "--node-id", node_id])
+        .arg("--token-file")
+        .arg(&token_file)
+        .arg("--data-dir")
+        .arg(dir)
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    Proc {
+        child,
+        name: "agent",
+    }
+}
+
+/// Creates bot `id` in `env` from a template (no cores pinned) with `placement` fields.
+fn create(gw: &Gateway, id: &str, env: &str, placement: Value) -> (u16, Value) {
+    let mut cfg = common::template("enhanced_arbitrage");
+    cfg["bot_id"] = json!(id);
+    cfg["environment"] = json!(env);
+    let mut body = json!({"config": cfg});
+    if let (Some(b), Some(p)) = (body.as_object_mut(), placement.as_object()) {
+        b.extend(p.clone());
+    }
+    gw.call("POST", "/api/v1/bots", &body)
+}
+
+/// The live `sniperforge bot` processes of bot `id` under any of `dirs`.
+fn instances(dirs: &[&Path], id: &str) -> Vec<u32> {
+    let needle = format!("/bots/{id}/config.json");
+    dirs.iter()
+        .flat_map(|d| common::bot_pids_under(d))
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| c.windows(needle.len()).any(|w| w == needle.as_bytes()))
+        })
+        .collect()
+}
+
+#[test]
+fn three_nodes_place_by_environment_and_cores_and_fail_over_without_running_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start_with(
+        dir.path(),
+        "127.0.0.1:0",
+        &["--failover-after-s", &FAILOVER_S.to_string()],
+    );
+    let (d_dev, d_a, d_b) = (
+        dir.path().join("n-dev"),
+        dir.path().join("n-prod-a"),
+        dir.path().join("n-prod-b"),
+    );
+    let _reap = (Reap(d_dev.clone()), Reap(d_a.clone()), Reap(d_b.clone()));
+    let mut a_dev = agent(&gw, &d_dev, "n-dev", &["--environments", "dev,test"]);
+    let mut a_a = agent(
+        &gw,
+        &d_a,
+        "n-prod-a",
+        &["--environments", "prod", "--labels", "region=ny"],
+    );
+    let mut a_b = agent(
+        &gw,
+        &d_b,
+        "n-prod-b",
+        &["--environments", "prod", "--labels", "region=ny"],
+    );
+    wait_for("three nodes registered", T, || {
+        let n = gw.ok("GET", "/api/v1/nodes", &Value::Null);
+        (n["nodes"].as_array()?.len() == 3).then_some(())
+    });
+
+    // Placement by environment and cores: every node here has cores 0-1, core 1 reservable.
+    let (s, dev) = create(&gw, "dev-1", "dev", json!({"node_id": "auto", "cores": 1}));
+    assert_eq!(s, 201, "{dev}");
+    assert_eq!(dev["bot"]["node_id"], "n-dev", "{dev}");
+    assert_eq!(dev["bot"]["cores"], json!([1]));
+    let (s, p1) = create(
+        &gw,
+        "prod-1",
+        "prod",
+        json!({"node_id": "auto", "cores": 1, "labels": {"region": "ny"}}),
+    );
+    assert_eq!(s, 201, "{p1}");
+    assert_eq!(p1["bot"]["node_id"], "n-prod-a", "{p1}");
+    assert_eq!(p1["bot"]["placement"]["failover"], true, "a paper bot");
+    // The node left with a free core takes the next prod bot.
+    let (s, p2) = create(&gw, "prod-2", "prod", json!({"node_id": "auto"}));
+    assert_eq!(s, 201, "{p2}");
+    assert_eq!(p2["bot"]["node_id"], "n-prod-b", "{p2}");
+    // The ledger refuses an overlap: core 1 of n-prod-a is prod-1's.
+    let mut pinned = common::template("enhanced_arbitrage");
+    pinned["bot_id"] = json!("prod-3");
+    pinned["environment"] = json!("prod");
+    pinned["resources"]["cores"] = json!([1]);
+    let (s, e) = gw.call(
+        "POST",
+        "/api/v1/bots",
+        &json!({"config": pinned, "node_id": "n-prod-a"}),
+    );
+    assert_eq!(s, 409, "{e}");
+    assert_eq!(e["error"]["code"], "cores_reserved");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("core 1 is held by bot prod-1"),
+        "{e}"
+    );
+    // A dev bot cannot go to a prod node.
+    let (s, e) = create(&gw, "dev-2", "dev", json!({"node_id": "n-prod-b"}));
+    assert_eq!(s, 409, "{e}");
+    assert_eq!(e["error"]["code"], "environment_not_served");
+
+    // A dev-scoped token sees dev only.
+    let dev_token = gw.ok(
+        "POST",
+        "/api/v1/auth/tokens",
+        &json!({"name": "dev-ops", "role": "operator", "environments": ["dev"]}),
+    )["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let as_dev = |method: &str, path: &str| {
+        let (status, body) = common::http(&gw.addr, method, path, Some(&dev_token), "");
+        (
+            status,
+            serde_json::from_str::<Value>(&body).unwrap_or(Value::Null),
+        )
+    };
+    let (s, list) = as_dev("GET", "/api/v1/bots");
+    assert_eq!(s, 200);
+    let ids: Vec<&str> = list["bots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["bot_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["dev-1"]);
+    assert_eq!(as_dev("GET", "/api/v1/bots/prod-1").0, 404);
+    assert_eq!(as_dev("POST", "/api/v1/bots/prod-1/stop").0, 404);
+
+    // Every bot runs on its node, pinned to the core it holds.
+    for id in ["dev-1", "prod-1", "prod-2"] {
+        gw.ok("POST", &format!("/api/v1/bots/{id}/start"), &Value::Null);
+    }
+    for (id, node) in [
+        ("dev-1", "n-dev"),
+        ("prod-1", "n-prod-a"),
+        ("prod-2", "n-prod-b"),
+    ] {
+        until(&gw, id, "running", |s| s["state"] == "running");
+        let r = gw.ok("GET", &format!("/api/v1/bots/{id}/status"), &Value::Null);
+        assert_eq!(r["reported"]["node_id"], node, "{r}");
+    }
+    let old = pid_of(&gw.reported("prod-1")) as u32;
+    assert_eq!(instances(&[&d_a, &d_b], "prod-1"), [old]);
+    let pinned_threads: Vec<(String, Vec<usize>)> = common::threads_of(old)
+        .into_iter()
+        .filter(|(_, cores)| cores == &[1])
+        .collect();
+    assert!(
+        !pinned_threads.is_empty(),
+        "prod-1's hot threads run on core 1: {:?}",
+        common::threads_of(old)
+    );
+
+    // n-prod-a's agent dies. Its bot keeps running until its fencing lease lapses, then stops
+    // on its own; the gateway places it on n-prod-b once the node has been silent FAILOVER_S.
+    a_a.kill();
+    let killed = Instant::now();
+    let mut old_gone = None;
+    let mut new_running = None;
+    while killed.elapsed() < Duration::from_secs(FAILOVER_S + 20) {
+        let live = instances(&[&d_a, &d_b], "prod-1");
+        assert!(live.len() <= 1, "prod-1 runs twice: {live:?}");
+        if old_gone.is_none() && !alive(old) {
+            old_gone = Some(killed.elapsed());
+        }
+        if new_running.is_none() && live.iter().any(|p| *p != old) {
+            new_running = Some(killed.elapsed());
+            assert!(
+                old_gone.is_some(),
+                "the new instance started before the old one stopped"
+            );
+        }
+        if new_running.is_some() && killed.elapsed() > new_running.unwrap() + Duration::from_secs(2)
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let old_gone = old_gone.expect("the old instance stops once its lease lapses");
+    let new_running = new_running.expect("prod-1 runs again on another node");
+    // The lease is half the window: the old instance is gone well before the move.
+    assert!(
+        old_gone < Duration::from_secs(FAILOVER_S),
+        "old instance gone after {old_gone:?}"
+    );
+    assert!(
+        new_running < Duration::from_secs(FAILOVER_S + 10),
+        "placed again after {new_running:?}"
+    );
+    let moved = until(&gw, "prod-1", "running on n-prod-b", |s| {
+        s["state"] == "running" && pid_of(s) != u64::from(old)
+    });
+    let r = gw.ok("GET", "/api/v1/bots/prod-1", &Value::Null);
+    assert_eq!(r["bot"]["node_id"], "n-prod-b", "{r}");
+    assert_eq!(r["bot"]["cores"], json!([1]));
+    assert!(alive(pid_of(&moved) as u32));
+    let audit = gw.ok("GET", "/api/v1/system/audit", &Value::Null);
+    assert!(
+        audit["audit"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "bot.failover"
+                && e["target"] == "prod-1"
+                && e["details"]["from"] == "n-prod-a"
+                && e["details"]["to"] == "n-prod-b"),
+        "{audit}"
+    );
+    // The others never moved.
+    assert_eq!(
+        gw.ok("GET", "/api/v1/bots/dev-1", &Value::Null)["bot"]["node_id"],
+        "n-dev"
+    );
+    eprintln!(
+        "failover: old instance stopped after {old_gone:?}, new one running after {new_running:?}"
+    );
+
+    for (id, _) in [("dev-1", ()), ("prod-1", ()), ("prod-2", ())] {
+        gw.ok("POST", &format!("/api/v1/bots/{id}/stop"), &Value::Null);
+    }
+    for id in ["dev-1", "prod-1", "prod-2"] {
+        until(&gw, id, "stopped", |s| s["state"] == "stopped");
+    }
+    a_dev.terminate(Duration::from_secs(10));
+    a_b.terminate(Duration::from_secs(10));
+}
