@@ -300,6 +300,72 @@ fn a_crash_loop_is_backed_off_and_reported() {
     agent.terminate(Duration::from_secs(10));
 }
 
+/// A bot over its memory limit: without a cgroup v2 the agent may manage (these machines mount
+/// the memory controller on v1), the agent reads its resident memory and kills it past
+/// `resources.memory_mb`, as the OOM killer would, then restarts it with backoff; the status
+/// says why.
+#[test]
+fn a_bot_over_its_memory_limit_is_killed_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(dir.path());
+    let node_dir = dir.path().join("node");
+    let _reap = Reap(node_dir.clone());
+    let mut agent = start_agent(&gw, &node_dir, "n-mem", &[]);
+    let mut cfg = template("enhanced_arbitrage");
+    cfg["bot_id"] = json!("mem-1");
+    // A bot is resident in about 45 MiB: 16 is too little.
+    cfg["resources"]["memory_mb"] = json!(16);
+    gw.ok(
+        "POST",
+        "/api/v1/bots",
+        &json!({"node_id": "n-mem", "config": cfg}),
+    );
+    gw.ok("POST", "/api/v1/bots/mem-1/start", &Value::Null);
+    let s = until(&gw, "mem-1", "killed for its memory", |s| {
+        s["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("over its limit of 16 MiB (resources.memory_mb)"))
+    });
+    assert!(s["restarts"].as_u64() >= Some(1), "{s}");
+    gw.ok("POST", "/api/v1/bots/mem-1/stop", &Value::Null);
+    until(&gw, "mem-1", "stopped", |s| s["state"] == "stopped");
+    assert!(bot_pids_under(&node_dir).is_empty());
+    agent.terminate(Duration::from_secs(10));
+}
+
+/// On a pure cgroup v2 host whose memory controller the agent may enable for its children
+/// (root, or a unit with `Delegate=yes`), the bot runs in a cgroup of its own with
+/// `memory.max` and `cpu.max` from its configuration.
+#[test]
+#[ignore = "needs a pure cgroup v2 host with the memory controller delegated; these machines mount memory on cgroup v1"]
+fn on_cgroup_v2_a_bot_gets_its_own_cgroup_with_its_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(dir.path());
+    let node_dir = dir.path().join("node");
+    let _reap = Reap(node_dir.clone());
+    let mut agent = start_agent(&gw, &node_dir, "n-cg", &[]);
+    let mut cfg = template("enhanced_arbitrage");
+    cfg["bot_id"] = json!("cg-1");
+    cfg["resources"]["memory_mb"] = json!(256);
+    cfg["resources"]["cpu_quota_percent"] = json!(50);
+    gw.ok(
+        "POST",
+        "/api/v1/bots",
+        &json!({"node_id": "n-cg", "config": cfg}),
+    );
+    gw.ok("POST", "/api/v1/bots/cg-1/start", &Value::Null);
+    let pid = pid_of(&until(&gw, "cg-1", "running", |s| s["state"] == "running"));
+    let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let path = cgroup.trim().strip_prefix("0::").unwrap();
+    assert!(path.ends_with("/sniperforge-bot-cg-1"), "{cgroup}");
+    let dir = std::path::Path::new("/sys/fs/cgroup").join(path.trim_start_matches('/'));
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+    assert_eq!(read("memory.max").trim(), (256u64 << 20).to_string());
+    assert_eq!(read("cpu.max").trim(), "50000 100000");
+    gw.ok("POST", "/api/v1/bots/cg-1/stop", &Value::Null);
+    agent.terminate(Duration::from_secs(10));
+}
+
 /// Bots whose ids look like the agent's own files (`desired`) or are as long as ids get run as
 /// exactly one process each across a `kill -9` of their agent: the next agent adopts them.
 #[test]

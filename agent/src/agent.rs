@@ -417,6 +417,7 @@ impl Agent {
             cores: config.resources.cores.clone(),
             shared_cores: self.shared_cores(&config.bot_id, &config.resources.cores),
             memory_mb: config.resources.memory_mb,
+            cpu_quota_percent: config.resources.cpu_quota_percent,
             feed_args: self.opts.feed_args.clone(),
             seed: self.opts.seed,
             control_secret: sniperforge_host::files::new_control_secret().unwrap_or_default(),

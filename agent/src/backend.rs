@@ -111,6 +111,9 @@ pub struct BotSpec {
     pub shared_cores: Vec<usize>,
     /// Memory limit, MiB (0: none).
     pub memory_mb: u64,
+    /// CPU quota, percent of one core (`None`: none).
+    #[serde(default)]
+    pub cpu_quota_percent: Option<u32>,
     /// Feed arguments (`--feed sim`, or `--feed solana --rpc-url … --markets …`).
     pub feed_args: Vec<String>,
     /// Simulator seed.

@@ -10,6 +10,7 @@ pub mod backend;
 pub mod files;
 pub mod gateway;
 pub mod http;
+pub mod limits;
 pub mod nomad;
 pub mod process;
 pub mod systemd;

@@ -114,7 +114,9 @@ fn signal(pid: u32, sig: Signal) -> std::io::Result<()> {
     rustix::process::kill_process(pid, sig).map_err(std::io::Error::from)
 }
 
-fn spawn(spec: &BotSpec) -> std::io::Result<tokio::process::Child> {
+/// Starts the bot's process within its limits; the child, and the resident memory past which
+/// the agent kills it (bytes; 0: none, or a cgroup holds it).
+fn spawn(spec: &BotSpec) -> std::io::Result<(tokio::process::Child, u64)> {
     use std::os::unix::fs::OpenOptionsExt as _;
     if let Some(dir) = spec.log_path.parent() {
         std::fs::create_dir_all(dir)?;
@@ -143,7 +145,13 @@ fn spawn(spec: &BotSpec) -> std::io::Result<tokio::process::Child> {
         // std drops the supplementary groups when it changes the uid.
         cmd.uid(user.uid).gid(user.gid);
     }
+    let mut limits = crate::limits::prepare(spec);
     let mut child = cmd.spawn()?;
+    if let Some(pid) = child.id()
+        && let Err(e) = limits.join(pid, spec.memory_mb.saturating_mul(1 << 20))
+    {
+        tracing::warn!(bot_id = %spec.bot_id, error = %e, "moving the bot into its cgroup: the agent guards its memory");
+    }
     if let Some(pid) = child.id() {
         let path = ProcessBackend::pid_file(spec);
         let written = sniperforge_host::files::create_private(&path)
@@ -154,7 +162,7 @@ fn spawn(spec: &BotSpec) -> std::io::Result<tokio::process::Child> {
             return Err(e);
         }
     }
-    Ok(child)
+    Ok((child, limits.rss_limit))
 }
 
 /// Resolves once a stop is requested (or the backend is gone).
@@ -172,6 +180,7 @@ enum Ended {
 async fn watch_run(
     child: Option<tokio::process::Child>,
     pid: u32,
+    rss_limit: u64,
     stop_rx: &mut watch::Receiver<bool>,
 ) -> Ended {
     let wait = async {
@@ -201,8 +210,33 @@ async fn watch_run(
         }
     };
     tokio::pin!(wait);
+    // The memory limit the agent holds when no cgroup does: past it, killed (and restarted
+    // with backoff), as the OOM killer would.
+    let over_memory = async {
+        if rss_limit == 0 {
+            return std::future::pending().await;
+        }
+        loop {
+            tokio::time::sleep(crate::limits::RSS_CHECK).await;
+            if let Some(rss) = crate::limits::rss_bytes(pid).filter(|r| *r > rss_limit) {
+                return rss;
+            }
+        }
+    };
     tokio::select! {
         (how, clean) = &mut wait => Ended::Exit(how, clean),
+        rss = over_memory => {
+            let _ = signal(pid, Signal::KILL);
+            let _ = tokio::time::timeout(Duration::from_secs(5), &mut wait).await;
+            Ended::Exit(
+                format!(
+                    "killed: resident memory {} MiB over its limit of {} MiB (resources.memory_mb)",
+                    rss >> 20,
+                    rss_limit >> 20
+                ),
+                false,
+            )
+        }
         _ = stop_requested(stop_rx) => {
             let _ = signal(pid, Signal::TERM);
             if tokio::time::timeout(STOP_GRACE, &mut wait).await.is_err() {
@@ -224,12 +258,13 @@ async fn run_unit(
     let mut next_adopted = adopted;
     loop {
         let started = Instant::now();
-        let (child, pid) = match next_adopted.take() {
-            Some(pid) => (None, pid),
+        let (child, pid, rss_limit) = match next_adopted.take() {
+            // An adopted bot: the limits of the spec it was started with.
+            Some(pid) => (None, pid, crate::limits::prepare(&spec).rss_limit),
             None => match spawn(&spec) {
-                Ok(c) => {
+                Ok((c, rss_limit)) => {
                     let pid = c.id().unwrap_or(0);
-                    (Some(c), pid)
+                    (Some(c), pid, rss_limit)
                 }
                 Err(e) => {
                     failures += 1;
@@ -246,7 +281,7 @@ async fn run_unit(
             i.state = UnitState::Running;
             i.pid = Some(pid);
         });
-        match watch_run(child, pid, &mut stop_rx).await {
+        match watch_run(child, pid, rss_limit, &mut stop_rx).await {
             Ended::StopRequested => {
                 let _ = std::fs::remove_file(ProcessBackend::pid_file(&spec));
                 set(&info, |i| {

@@ -1,6 +1,7 @@
 //! The `systemd` backend: one transient service `sniperforge-bot@<bot_id>.service` per bot,
 //! created over D-Bus (zbus) with the properties of systemd/sniperforge-bot@.service — the
-//! bot's command line, CPUAffinity from its reserved cores, MemoryMax, Environment,
+//! bot's command line, CPUAffinity from its reserved cores, MemoryMax, CPUQuota (when the
+//! configuration sets `resources.cpu_quota_percent`), Environment,
 //! Restart=on-failure with a start limit, ExecReload sending SIGHUP, output appended to its log.
 //! Start, stop, reload and restart are jobs whose end arrives as `JobRemoved`; unit state comes
 //! from `PropertiesChanged` (ActiveState, SubState, MainPID, NRestarts), never from polling.
@@ -137,6 +138,10 @@ pub fn properties(spec: &BotSpec) -> Vec<(String, OwnedVariant)> {
     }
     if spec.memory_mb > 0 {
         p.push(("MemoryMax".into(), var(spec.memory_mb * 1024 * 1024)));
+    }
+    if let Some(q) = spec.cpu_quota_percent {
+        // CPUQuota=N% is N% of one core's second, in µs.
+        p.push(("CPUQuotaPerSecUSec".into(), var(u64::from(q) * 10_000)));
     }
     p
 }
@@ -500,6 +505,7 @@ mod tests {
             cores: vec![2, 3],
             shared_cores: vec![0],
             memory_mb: 256,
+            cpu_quota_percent: Some(150),
             feed_args: vec!["--feed".into(), "sim".into()],
             seed: 7,
             control_secret: "s3cret-s3cret-s3cret".into(),
@@ -556,6 +562,10 @@ mod tests {
         assert!(get("ExecReload").contains("$MAINPID") && get("ExecReload").contains("-HUP"));
         assert_eq!(get("CPUAffinity"), format!("{:?}", var(vec![0b1101u8])));
         assert_eq!(get("MemoryMax"), format!("{:?}", var(256u64 << 20)));
+        assert_eq!(
+            get("CPUQuotaPerSecUSec"),
+            format!("{:?}", var(1_500_000u64))
+        );
         // Every directive of the template's [Service] section is carried, or says why not: a
         // directive added to the template fails here until the transient unit has it too.
         let service = template

@@ -373,7 +373,7 @@ pub fn validate(value: &Value) -> Result<ValidatedConfig, Vec<ConfigError>> {
     match obj.get("resources").and_then(Value::as_object) {
         Some(res) => {
             for key in res.keys() {
-                if key != "cores" && key != "memory_mb" {
+                if !["cores", "memory_mb", "cpu_quota_percent"].contains(&key.as_str()) {
                     errors.push(err(format!("resources.{key}"), "unknown field"));
                 }
             }
@@ -415,6 +415,19 @@ pub fn validate(value: &Value) -> Result<ValidatedConfig, Vec<ConfigError>> {
             }
         }
         None => errors.push(err("resources", "missing object { cores, memory_mb }")),
+    }
+    if let Some(q) = obj
+        .get("resources")
+        .and_then(|r| r.get("cpu_quota_percent"))
+        .filter(|q| !q.as_u64().is_some_and(|q| (1..=102_400).contains(&q)))
+    {
+        errors.push(err(
+            "resources.cpu_quota_percent",
+            format!(
+                "must be between 1 and 102400 (100: one core), got {}",
+                describe(q)
+            ),
+        ));
     }
     match obj.get("health") {
         None => {}
@@ -557,7 +570,9 @@ pub fn schema(bot_type: BotType) -> Value {
             "resources": {"type": "object", "additionalProperties": false, "required": ["cores", "memory_mb"],
                 "properties": {
                     "cores": {"type": "array", "uniqueItems": true, "items": {"type": "integer", "minimum": 0, "maximum": 1023}},
-                    "memory_mb": {"type": "integer", "minimum": 16, "maximum": 1_048_576}
+                    "memory_mb": {"type": "integer", "minimum": 16, "maximum": 1_048_576},
+                    "cpu_quota_percent": {"type": "integer", "minimum": 1, "maximum": 102_400,
+                        "description": "CPU time the bot may use, percent of one core (200: two cores); left out: no quota (systemd CPUQuota, cgroup v2 cpu.max)"}
                 }},
             "health": {"type": "object", "additionalProperties": false, "required": ["failures", "interval_ms"],
                 "description": "Health checks by the agent: a bot failing `failures` checks in a row, `interval_ms` apart, is replaced through a warm handover (0: never). Default 3 checks 1 s apart.",

@@ -246,6 +246,10 @@ pub struct Resources {
     /// Memory limit in MiB.
     #[cfg_attr(test, ts(type = "number"))]
     pub memory_mb: u64,
+    /// CPU time the bot may use, percent of one core (200: two cores); `None`: no quota.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
+    pub cpu_quota_percent: Option<u32>,
 }
 
 /// How the bot's agent checks its `/health` and when it replaces it (a warm handover).

@@ -13,7 +13,11 @@ cores: number[],
 /**
  * Memory limit in MiB.
  */
-memory_mb: number, };
+memory_mb: number, 
+/**
+ * CPU time the bot may use, percent of one core (200: two cores); `None`: no quota.
+ */
+cpu_quota_percent?: number, };
 
 export type HealthPolicy = { 
 /**
