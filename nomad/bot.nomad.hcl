@@ -76,6 +76,12 @@ variable "seed" {
   default = "7"
 }
 
+variable "failover" {
+  type        = bool
+  default     = false
+  description = "Whether the gateway fails the bot over to another node when this one is lost: the bot then reads its fencing lease from <data_dir>/bots/<bot_id>/fence (written by the agent) and stops once it lapses"
+}
+
 variable "environment" {
   type        = string
   default     = "dev"
@@ -175,6 +181,9 @@ job "sniperforge-bot" {
             "--state-dir", "${var.data_dir}/bots/${var.bot_id}",
             "--seed", var.seed,
             "--control-secret-file", "${var.data_dir}/bots/${var.bot_id}/control.secret",
+          ],
+          var.failover ? ["--fence-file", "${var.data_dir}/bots/${var.bot_id}/fence"] : [],
+          [
             "--log-file", "${var.data_dir}/bots/${var.bot_id}/bot.log",
           ],
         )

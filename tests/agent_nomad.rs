@@ -33,6 +33,7 @@ fn hcl_job(vars: &Value) -> Value {
     );
     ctx.declare_var("NOMAD_PORT_control", "${NOMAD_PORT_control}");
     ctx.declare_var("string", "string");
+    ctx.declare_var("bool", "bool");
     ctx.declare_var("number", "number");
     ctx.declare_func(
         "list",
@@ -214,6 +215,7 @@ fn nomad_backend_registers_the_job_spec_and_follows_allocations() {
         "seed": "7",
         "user": "",
         "environment": "dev",
+        "failover": true,
     });
     assert_matches_hcl(&job, &vars);
     // The job is in its environment's namespace, which the agent created.

@@ -229,25 +229,24 @@ fn process_backend_runs_the_desired_state_and_survives_agent_restarts() {
         (!alive(pid as u32)).then_some(())
     });
 
-    // A bot reserving cores this node lacks is refused with the reason, not run unpinned.
+    // A bot reserving cores this node lacks is refused with the reason, not run unpinned: by
+    // the gateway, which knows the node's cores from its registration.
     let mut bad = template("enhanced_arbitrage");
     bad["bot_id"] = json!("arb-bad");
     bad["resources"]["cores"] = json!([1000]);
-    gw.ok(
+    let (status, e) = gw.call(
         "POST",
         "/api/v1/bots",
         &json!({"node_id": "n1", "config": bad}),
     );
-    gw.ok("POST", "/api/v1/bots/arb-bad/start", &Value::Null);
-    let s = until(&gw, "arb-bad", "refused", |s| s["state"] == "error");
+    assert_eq!(status, 409, "{e}");
     assert!(
-        s["reason"]
+        e["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("resources.cores [1000]: node n1 has cores 0-"),
-        "{s}"
+            .contains("node n1 has no core 1000 (cores 0-"),
+        "{e}"
     );
-    gw.ok("POST", "/api/v1/bots/arb-bad/stop", &Value::Null);
 
     agent.terminate(Duration::from_secs(10));
     assert!(bot_pids_under(&node_dir).is_empty(), "no bot process left");

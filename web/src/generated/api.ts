@@ -307,6 +307,8 @@ export type Config_cross_chain_arbitrage = {
   }
   resources: {
     cores: number[]
+    /** CPU time the bot may use, percent of one core (200: two cores); left out: no quota (systemd CPUQuota, cgroup v2 cpu.max) */
+    cpu_quota_percent?: number
     memory_mb: number
   }
 }
@@ -364,6 +366,8 @@ export type Config_enhanced_arbitrage = {
   }
   resources: {
     cores: number[]
+    /** CPU time the bot may use, percent of one core (200: two cores); left out: no quota (systemd CPUQuota, cgroup v2 cpu.max) */
+    cpu_quota_percent?: number
     memory_mb: number
   }
 }
@@ -427,6 +431,8 @@ export type Config_flash_loan_arbitrage = {
   }
   resources: {
     cores: number[]
+    /** CPU time the bot may use, percent of one core (200: two cores); left out: no quota (systemd CPUQuota, cgroup v2 cpu.max) */
+    cpu_quota_percent?: number
     memory_mb: number
   }
 }
@@ -466,6 +472,8 @@ export type Config_ml_analytics = {
   }
   resources: {
     cores: number[]
+    /** CPU time the bot may use, percent of one core (200: two cores); left out: no quota (systemd CPUQuota, cgroup v2 cpu.max) */
+    cpu_quota_percent?: number
     memory_mb: number
   }
 }
@@ -505,6 +513,8 @@ export type Config_portfolio_manager = {
   }
   resources: {
     cores: number[]
+    /** CPU time the bot may use, percent of one core (200: two cores); left out: no quota (systemd CPUQuota, cgroup v2 cpu.max) */
+    cpu_quota_percent?: number
     memory_mb: number
   }
 }
@@ -536,6 +546,8 @@ export type Config_real_time_dashboard = {
   }
   resources: {
     cores: number[]
+    /** CPU time the bot may use, percent of one core (200: two cores); left out: no quota (systemd CPUQuota, cgroup v2 cpu.max) */
+    cpu_quota_percent?: number
     memory_mb: number
   }
 }
@@ -593,6 +605,8 @@ export type Config_triangular_arbitrage = {
   }
   resources: {
     cores: number[]
+    /** CPU time the bot may use, percent of one core (200: two cores); left out: no quota (systemd CPUQuota, cgroup v2 cpu.max) */
+    cpu_quota_percent?: number
     memory_mb: number
   }
 }
