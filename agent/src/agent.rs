@@ -424,7 +424,9 @@ impl Agent {
             user: self.opts.bot_user.clone(),
             instance: 0,
             environment: Some(config.environment),
-            fence_file: d.failover.then(|| fence::path(&dir)),
+            fence_file: d
+                .failover
+                .then(|| fence::path(&self.opts.data_dir, &config.bot_id)),
         }
     }
 
@@ -929,6 +931,8 @@ impl Agent {
                     continue;
                 }
                 _ = health_tick.tick() => {
+                    self.renew_fences();
+                    self.kill_fenced().await;
                     self.sync_ports().await;
                     self.follow_deployments().await;
                     self.check_health().await;

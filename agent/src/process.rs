@@ -181,6 +181,7 @@ async fn watch_run(
     child: Option<tokio::process::Child>,
     pid: u32,
     rss_limit: u64,
+    config: &Path,
     stop_rx: &mut watch::Receiver<bool>,
 ) -> Ended {
     let wait = async {
@@ -218,7 +219,10 @@ async fn watch_run(
         }
         loop {
             tokio::time::sleep(crate::limits::RSS_CHECK).await;
-            if let Some(rss) = crate::limits::rss_bytes(pid).filter(|r| *r > rss_limit) {
+            // Still the bot (an adopted one's pid could have been reused since it went).
+            if let Some(rss) = crate::limits::rss_bytes(pid).filter(|r| *r > rss_limit)
+                && is_bot_process(pid, config)
+            {
                 return rss;
             }
         }
@@ -281,7 +285,7 @@ async fn run_unit(
             i.state = UnitState::Running;
             i.pid = Some(pid);
         });
-        match watch_run(child, pid, rss_limit, &mut stop_rx).await {
+        match watch_run(child, pid, rss_limit, &spec.config_path, &mut stop_rx).await {
             Ended::StopRequested => {
                 let _ = std::fs::remove_file(ProcessBackend::pid_file(&spec));
                 set(&info, |i| {

@@ -73,7 +73,8 @@ pub struct BotArgs {
 /// How often a fenced bot reads its lease's end.
 const FENCE_CHECK: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// Why the fencing lease in `file` has lapsed, or `None` while it holds.
+/// Why the fencing lease in `file` (`<end unix ms> <grace ms>`, written by the agent) has
+/// lapsed, or `None` while it holds.
 pub fn fence_lapsed(file: &std::path::Path) -> Option<String> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -83,14 +84,24 @@ pub fn fence_lapsed(file: &std::path::Path) -> Option<String> {
         Ok(t) => t,
         Err(e) => return Some(format!("fence {}: {e}", file.display())),
     };
-    match text.trim().parse::<i64>() {
-        Ok(end) if end > now => None,
-        Ok(end) => Some(format!(
+    match text.split_whitespace().next().map(str::parse::<i64>) {
+        Some(Ok(end)) if end > now => None,
+        Some(Ok(end)) => Some(format!(
             "fencing lease ended {} ms ago: its agent has lost the gateway, which may run it elsewhere",
             now - end
         )),
-        Err(_) => Some(format!("fence {}: not a time", file.display())),
+        _ => Some(format!("fence {}: not a time", file.display())),
     }
+}
+
+/// How long a fenced bot may take to stop before it exits anyway (the fence file's second
+/// number; 1 s without one).
+fn fence_grace(file: &std::path::Path) -> std::time::Duration {
+    let ms = sniperforge_host::files::read_small(file, 64)
+        .ok()
+        .and_then(|t| t.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .unwrap_or(1_000);
+    std::time::Duration::from_millis(ms)
 }
 
 /// Resolves when the fencing lease in `file` lapses (never without one), with why.
@@ -710,6 +721,7 @@ async fn serve(args: BotArgs, valid: config::ValidatedConfig) -> i32 {
     let start = bot.start();
     tokio::pin!(start);
     let mut stop_at_once = false;
+    let mut fenced_at_start = false;
     let started = tokio::select! {
         r = &mut start => r,
         _ = async { tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} } } => {
@@ -720,7 +732,17 @@ async fn serve(args: BotArgs, valid: config::ValidatedConfig) -> i32 {
             stop_at_once = true;
             start.await
         }
+        why = &mut fence => {
+            tracing::warn!(bot_id = %bot_id, %why, "fenced while starting");
+            if bot.lease().await.role != crate::bot::Role::Trading {
+                std::process::exit(0);
+            }
+            stop_at_once = true;
+            fenced_at_start = true;
+            start.await
+        }
     };
+    let mut fenced = fenced_at_start;
     if let Err(e) = started {
         eprintln!("error: starting bot {bot_id}: {e}");
         stopped.notify_one();
@@ -757,6 +779,7 @@ async fn serve(args: BotArgs, valid: config::ValidatedConfig) -> i32 {
                 _ = server_shutdown.notified() => break,
                 why = &mut fence => {
                     tracing::warn!(bot_id = %bot_id, %why, "fenced: stopping");
+                    fenced = true;
                     break;
                 }
             }
@@ -764,7 +787,18 @@ async fn serve(args: BotArgs, valid: config::ValidatedConfig) -> i32 {
     }
 
     tracing::info!(bot_id = %bot_id, "stopping: no new trades, flushing state");
-    let result = bot.stop().await;
+    // Fenced: the stop has the lease's grace, then the process ends whatever it was settling
+    // (the bot may run elsewhere soon after).
+    let result = match args.fence_file.as_deref().filter(|_| fenced) {
+        Some(file) => match tokio::time::timeout(fence_grace(file), bot.stop()).await {
+            Ok(r) => r,
+            Err(_) => {
+                tracing::error!(bot_id = %bot_id, "fenced: the stop outlasted the lease's grace; exiting now");
+                std::process::exit(1);
+            }
+        },
+        None => bot.stop().await,
+    };
     stopped.notify_one();
     let _ = server.await;
     match result {
@@ -776,5 +810,39 @@ async fn serve(args: BotArgs, valid: config::ValidatedConfig) -> i32 {
             eprintln!("error: stopping bot {bot_id}: {e}");
             1
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fence_holds_until_its_end_and_a_missing_or_bad_one_is_lapsed() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("fence");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        assert!(fence_lapsed(&file).unwrap().contains("fence"));
+        std::fs::write(&file, format!("{} 2500", now + 60_000)).unwrap();
+        assert_eq!(fence_lapsed(&file), None);
+        assert_eq!(fence_grace(&file), std::time::Duration::from_millis(2_500));
+        std::fs::write(&file, format!("{}", now - 10)).unwrap();
+        assert!(
+            fence_lapsed(&file)
+                .unwrap()
+                .starts_with("fencing lease ended")
+        );
+        assert_eq!(fence_grace(&file), std::time::Duration::from_secs(1));
+        std::fs::write(&file, "soon").unwrap();
+        assert!(fence_lapsed(&file).unwrap().ends_with("not a time"));
+        // Never through a link.
+        let target = dir.path().join("target");
+        std::fs::write(&target, format!("{}", now + 60_000)).unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert!(fence_lapsed(&link).is_some());
     }
 }

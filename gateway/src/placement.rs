@@ -30,6 +30,10 @@ pub struct Placement {
     /// only when set). The bot stops once its node's fencing lease lapses, before that.
     #[serde(default)]
     pub failover: bool,
+    /// Whether `failover` was asked for (`false`: the default of its trading mode, which a
+    /// configuration that turns live trading on or off changes).
+    #[serde(default)]
+    pub failover_set: bool,
 }
 
 /// What a bot needs of a node.
@@ -132,8 +136,10 @@ pub fn fit(need: &Need<'_>, c: &Candidate<'_>) -> Result<Vec<u32>, String> {
     Ok(free[..need.cores as usize].to_vec())
 }
 
-/// The node for `need`: of those it fits, the one left with the most free cores, then the one
-/// with the fewest bots, then the first by id; otherwise why no node can take it, node by node.
+/// The node for `need`: of those it fits, for a bot needing cores the one left with the most
+/// free cores, then the one with the fewest bots; for one needing none, the one with the fewest
+/// bots, then the most free cores; then the first by id. Otherwise why no node serving its
+/// environment can take it, node by node (nodes of other environments are not named).
 pub fn place(need: &Need<'_>, candidates: &[Candidate<'_>]) -> Result<Choice, String> {
     if candidates.is_empty() {
         return Err("no node has registered".into());
@@ -148,14 +154,24 @@ pub fn place(need: &Need<'_>, candidates: &[Candidate<'_>]) -> Result<Choice, St
                     .filter(|core| !c.held.contains_key(core) && !cores.contains(core))
                     .count();
                 let key = (free_after, c.bots, c.node.node_id.as_str());
+                let cores_first = need.cores > 0 || !need.pinned.is_empty();
                 let better = best.as_ref().is_none_or(|(f, b, id, _)| {
-                    key.0 > *f || (key.0 == *f && (key.1 < *b || (key.1 == *b && key.2 < *id)))
+                    let (more_free, fewer_bots) = (key.0.cmp(f).reverse(), key.1.cmp(b));
+                    let order = if cores_first {
+                        more_free.then(fewer_bots)
+                    } else {
+                        fewer_bots.then(more_free)
+                    };
+                    order.then(key.2.cmp(id)) == std::cmp::Ordering::Less
                 });
                 if better {
                     best = Some((key.0, key.1, key.2, cores));
                 }
             }
-            Err(e) => why.push(format!("{}: {e}", c.node.node_id)),
+            Err(e) if c.node.serves(need.environment) => {
+                why.push(format!("{}: {e}", c.node.node_id))
+            }
+            Err(_) => {}
         }
     }
     match best {
@@ -163,7 +179,12 @@ pub fn place(need: &Need<'_>, candidates: &[Candidate<'_>]) -> Result<Choice, St
             node_id: node_id.to_string(),
             cores,
         }),
-        None => Err(format!("no node can take it: {}", why.join("; "))),
+        None if why.is_empty() => Err(format!("no node serves {}", need.environment)),
+        None => Err(format!(
+            "no node serving {} can take it: {}",
+            need.environment,
+            why.join("; ")
+        )),
     }
 }
 
@@ -261,8 +282,8 @@ pub fn check_labels(labels: &BTreeMap<String, String>) -> Result<(), String> {
     sniperforge_protocol::fleet::check_labels(labels)
 }
 
-/// Bots whose nodes are lost: placed, failing over, on a node silent for longer than
-/// `after_ms`.
+/// Bots whose nodes are lost: placed, failing over, meant to run, on a node silent for longer
+/// than `after_ms` whose agent fences its bots.
 pub fn lost_bots<'a>(
     bots: &'a [BotRow],
     nodes: &[NodeRow],
@@ -274,9 +295,20 @@ pub fn lost_bots<'a>(
         .filter(|n| now_ms - n.last_heartbeat > after_ms)
         .map(|n| n.node_id.as_str())
         .collect();
+    // Bots meant to run; a node whose agent does not fence its bots keeps them (they could
+    // still run there).
+    let fencing: HashSet<&str> = nodes
+        .iter()
+        .filter(|n| n.fences)
+        .map(|n| n.node_id.as_str())
+        .collect();
     bots.iter()
         .filter(|b| {
-            b.pending.is_none() && b.placement.failover && lost.contains(b.node_id.as_str())
+            b.pending.is_none()
+                && b.placement.failover
+                && b.desired_state.has_process()
+                && lost.contains(b.node_id.as_str())
+                && fencing.contains(b.node_id.as_str())
         })
         .collect()
 }

@@ -361,7 +361,7 @@ async fn agents_register_block_on_the_desired_state_and_report() {
         .await
         .unwrap();
     store
-        .add_agent_token("agent-secret", "agent-ny-1", "ny-1")
+        .add_agent_token("agent-secret", "agent-ny-1", "ny-1", None)
         .await
         .unwrap();
     store
@@ -593,8 +593,14 @@ async fn agent_tokens_act_for_their_node_only_and_reports_are_bounded() {
     let store = Store::connect(&format!("sqlite://{}", dir.path().join("g.db").display()))
         .await
         .unwrap();
-    store.add_agent_token("ag-a", "agent-a", "a").await.unwrap();
-    store.add_agent_token("ag-b", "agent-b", "b").await.unwrap();
+    store
+        .add_agent_token("ag-a", "agent-a", "a", None)
+        .await
+        .unwrap();
+    store
+        .add_agent_token("ag-b", "agent-b", "b", None)
+        .await
+        .unwrap();
     store
         .add_token("admin-secret", "alice", Role::Admin, None)
         .await

@@ -258,6 +258,64 @@ async fn exercise(url: &str) {
     .await;
     assert_eq!(ids(&desired, "bots", "bot_id"), Vec::<String>::new());
 
+    // An agent token scoped to prod bounds what its node may serve.
+    let (s, body) = call(
+        &app,
+        "POST",
+        "/api/v1/auth/tokens",
+        "adm",
+        Some(
+            json!({"name": "agent-p2", "role": "agent", "node_id": "p2", "environments": ["prod"]}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    let agent = body["token"].as_str().unwrap().to_string();
+    let claim = |envs: Value| {
+        json!({"node_id": "p2", "hostname": "bm-p2", "cores": 8, "memory_mb": 1024,
+            "backend": "process", "environments": envs})
+    };
+    let (s, body) = call(
+        &app,
+        "POST",
+        "/api/v1/agent/register",
+        &agent,
+        Some(claim(json!(["prod", "dev"]))),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(
+        body["error"]["message"],
+        "node p2 claims prod,dev; its token allows prod"
+    );
+    let mut silent = claim(Value::Null);
+    silent.as_object_mut().unwrap().remove("environments");
+    let (s, body) = call(&app, "POST", "/api/v1/agent/register", &agent, Some(silent)).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let (_, nodes) = call(&app, "GET", "/api/v1/nodes?env=dev", "adm", None).await;
+    assert!(!ids(&nodes, "nodes", "node_id").contains(&"p2".to_string()));
+
+    // An id staged in prod is not a dev bot's to take.
+    let (s, body) = call(
+        &app,
+        "POST",
+        "/api/v1/configs",
+        "adm",
+        Some(json!({"config": config("staged", "prod")})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    let (s, body) = call(
+        &app,
+        "POST",
+        "/api/v1/bots",
+        &devop,
+        Some(json!({"config": config("staged", "dev")})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "exists");
+
     // Alert rules have a scope; alerts carry their environment.
     let (s, body) = call(
         &app,

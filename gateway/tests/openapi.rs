@@ -30,7 +30,10 @@ async fn document_matches_the_router_and_its_roles() {
         .add_token("adm", "a", Role::Admin, None)
         .await
         .unwrap();
-    store.add_agent_token("ag", "ag", "none").await.unwrap();
+    store
+        .add_agent_token("ag", "ag", "none", None)
+        .await
+        .unwrap();
     let app = router(AppState::new(store).await.unwrap());
 
     let (s, doc) = call(&app, "GET", "/api/v1/openapi.json", "view", None).await;

@@ -21,7 +21,7 @@ fn config(id: &str, env: &str) -> Value {
 
 async fn register(app: &axum::Router, id: &str, cores: u32, envs: &[&str], labels: Value) {
     let node = json!({"node_id": id, "hostname": id, "cores": cores, "memory_mb": 4096,
-        "backend": "process", "environments": envs, "labels": labels});
+        "backend": "process", "environments": envs, "labels": labels, "fences": true});
     let (s, body) = call(app, "POST", "/api/v1/agent/register", "adm", Some(node)).await;
     assert_eq!(s, StatusCode::OK, "{body}");
 }
@@ -160,7 +160,7 @@ async fn exercise(url: &str) {
     assert_eq!(body["bot"]["node_id"], "");
     assert_eq!(
         body["bot"]["pending"],
-        "no node can take it: ams-1: lacks label region=ny; dev-1: serves dev, not prod; \
+        "no node serving prod can take it: ams-1: lacks label region=ny; \
          ny-1: 4 free core(s), 6 needed"
     );
     // A node that can take it registers: the next placement pass places it.
@@ -187,6 +187,18 @@ async fn exercise(url: &str) {
     assert_eq!(s, StatusCode::CREATED, "{body}");
     assert_eq!(body["bot"]["placement"]["failover"], false);
 
+    // Bots meant to run (a stopped one would stay where it is).
+    for id in ["a1", "p1", "w1", "l1"] {
+        let (s, body) = call(
+            &app,
+            "POST",
+            &format!("/api/v1/bots/{id}/start"),
+            "adm",
+            None,
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+    }
     // ny-1 goes silent past the window; the others keep reporting.
     for _ in 0..3 {
         clock.advance(4_000);
@@ -224,6 +236,39 @@ async fn exercise(url: &str) {
                 && e["details"]["from"] == "ny-1"),
         "{audit}"
     );
+    // A node registering again with other environments: its bot of a dropped one moves, or
+    // waits with the reason.
+    let (s, body) = call(
+        &app,
+        "POST",
+        "/api/v1/bots",
+        "adm",
+        Some(json!({"config": config("d1", "dev"), "node_id": "dev-1"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    register(&app, "dev-1", 16, &["test"], json!({"region": "ny"})).await;
+    state.place_and_fail_over().await.unwrap();
+    assert_eq!(
+        bot(&app, "d1").await["pending"],
+        "node dev-1 no longer serves dev; no node serves dev"
+    );
+    // A paper bot that turns live trading on stops failing over (it was not asked to).
+    let mut turned = config("w1", "prod");
+    turned["parameters"]["execution"]["simulation_mode"] = json!(false);
+    turned["parameters"]["execution"]["auto_execute"] = json!(true);
+    turned["parameters"]["execution"]["keypair_path"] = json!("/etc/sniperforge/key.json");
+    let (s, body) = call(
+        &app,
+        "PUT",
+        "/api/v1/bots/w1",
+        "adm",
+        Some(json!({"config": turned})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(bot(&app, "w1").await["placement"]["failover"], false);
+
     // ny-1's desired state no longer holds them.
     let (_, desired) = call(
         &app,

@@ -88,6 +88,10 @@ pub struct NodeInfo {
         )
     )]
     pub labels: BTreeMap<String, String>,
+    /// Whether the agent fences the bots that fail over (renews their lease; it stops them
+    /// when it lapses): only such a node's bots are failed over (absent: an agent before it).
+    #[serde(default)]
+    pub fences: bool,
     /// The build the agent runs (absent from agents before it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<Build>,

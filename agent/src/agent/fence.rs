@@ -19,9 +19,10 @@ pub(crate) fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// The fence file in a bot's state directory.
-pub(crate) fn path(state_dir: &Path) -> PathBuf {
-    state_dir.join("fence")
+/// A bot's fence file: `<data_dir>/fences/<bot_id>`, in a directory of the agent's that the
+/// bot's account can read but not write (it cannot move its own lease on).
+pub(crate) fn path(data_dir: &Path, bot_id: &str) -> PathBuf {
+    data_dir.join("fences").join(bot_id)
 }
 
 /// The last exchange with the gateway (unix ms; 0: none yet), shared with the tasks that talk
@@ -90,23 +91,44 @@ impl Lease {
             return Ok(());
         };
         let end = self.end()?;
-        write(file, end, spec.user.as_ref())
+        write(file, end, self.grace_ms())
             .map_err(|e| format!("writing the fence {}: {e}", file.display()))
+    }
+
+    /// How long a fenced bot gets to stop (settle what is in flight) before it exits anyway,
+    /// ms: half the lease, so it is gone before the gateway places it elsewhere (a whole lease
+    /// after the lease's end).
+    fn grace_ms(&self) -> u64 {
+        self.length_ms / 2
     }
 }
 
-/// Writes `end` (unix ms) to `file`: a new file renamed over the old one (never written through
-/// a link; a reader sees the old end or the new one), owned by the bot's account. No fsync: a
-/// file lost to a crash fences the bot, which is the safe side.
-fn write(file: &Path, end: i64, owner: Option<&crate::backend::BotUser>) -> std::io::Result<()> {
+/// Writes `end grace` (unix ms, ms) to `file`: a new file renamed over the old one (never
+/// written through a link; a reader sees the old end or the new one), the agent's, readable by
+/// all (it holds two numbers), in a directory only the agent writes. No fsync: a file lost to
+/// a crash fences the bot, which is the safe side.
+fn write(file: &Path, end: i64, grace_ms: u64) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
+    }
     let tmp = file.with_extension("tmp");
     let mut f = sniperforge_host::files::create_private(&tmp)?;
-    f.write_all(end.to_string().as_bytes())?;
-    if let Some(user) = owner {
-        std::os::unix::fs::fchown(&f, Some(user.uid), Some(user.gid))?;
-    }
+    f.write_all(format!("{end} {grace_ms}").as_bytes())?;
+    f.set_permissions(std::fs::Permissions::from_mode(0o644))?;
     drop(f);
     std::fs::rename(&tmp, file)
+}
+
+/// The end and grace a fence file holds (`None`: none, or not two numbers).
+fn read(file: &Path) -> Option<(i64, i64)> {
+    let text = sniperforge_host::files::read_small(file, 64).ok()?;
+    let mut parts = text.split_whitespace().map(str::parse::<i64>);
+    Some((
+        parts.next()?.ok()?,
+        parts.next().and_then(Result::ok).unwrap_or(1_000),
+    ))
 }
 
 impl Agent {
@@ -136,14 +158,42 @@ impl Agent {
         if end < self.fence.written_until + 200 {
             return;
         }
+        let grace = self.fence.grace_ms();
         for m in self.managed.values() {
             let spec = &m.record.spec;
             if let Some(file) = &spec.fence_file
-                && let Err(e) = write(file, end, spec.user.as_ref())
+                && let Err(e) = write(file, end, grace)
             {
                 tracing::error!(bot_id = %spec.bot_id, error = %e, "renewing the bot's fence");
             }
         }
         self.fence.written_until = end;
+    }
+
+    /// The backstop: a failing-over bot still alive past its lease's end and grace (it should
+    /// have stopped on its own) is killed; its supervisor's restart finds the lease lapsed and
+    /// does not trade.
+    pub(super) async fn kill_fenced(&self) {
+        let now = now_ms();
+        for m in self.managed.values() {
+            let spec = &m.record.spec;
+            let Some((end, grace)) = spec.fence_file.as_deref().and_then(read) else {
+                continue;
+            };
+            if now <= end.saturating_add(grace) {
+                continue;
+            }
+            let pid = self
+                .backend
+                .instance(&spec.unit_key())
+                .await
+                .and_then(|i| i.pid)
+                .and_then(|p| i32::try_from(p).ok())
+                .and_then(rustix::process::Pid::from_raw);
+            if let Some(pid) = pid {
+                tracing::error!(bot_id = %spec.bot_id, "fenced bot still running past its lease and grace: killed");
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            }
+        }
     }
 }

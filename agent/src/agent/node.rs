@@ -28,6 +28,8 @@ pub fn local_node(node_id: sniperforge_protocol::NodeId, backend: &str) -> NodeI
         backend: backend.to_string(),
         environments: None,
         labels: std::collections::BTreeMap::new(),
+        // This agent renews its failing-over bots' fencing lease (agent/fence.rs).
+        fences: true,
         agent: Some(sniperforge_protocol::fleet::Build {
             version: sniperforge_host::build::VERSION.to_string(),
             build_id: sniperforge_host::build::this_build_id().to_string(),

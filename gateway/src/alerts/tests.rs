@@ -52,6 +52,7 @@ fn node(id: &str, last_heartbeat: i64) -> NodeRow {
         installed: None,
         environments: None,
         labels: Default::default(),
+        fences: false,
     }
 }
 

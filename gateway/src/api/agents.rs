@@ -13,8 +13,32 @@ pub(super) async fn register(
     body: String,
 ) -> ApiResult {
     // The node id was checked as the body was read (NodeId).
-    let node: NodeInfo = parse_body(&body)?;
-    caller(&ext).for_node(&node.node_id)?;
+    let mut node: NodeInfo = parse_body(&body)?;
+    let who = caller(&ext);
+    who.for_node(&node.node_id)?;
+    // An agent token scoped to environments bounds what its node may serve: a node that says
+    // nothing serves those; one that claims another is refused.
+    if who.role == Role::Agent
+        && let Some(allowed) = &who.environments
+    {
+        match &node.environments {
+            None => node.environments = Some(allowed.clone()),
+            Some(claimed) if claimed.iter().all(|e| allowed.contains(e)) => {}
+            Some(claimed) => {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "environment_forbidden",
+                    format!(
+                        "node {} claims {}; its token allows {}",
+                        node.node_id,
+                        crate::store::Environment::join(claimed),
+                        crate::store::Environment::join(allowed)
+                    ),
+                )
+                .details(json!([{"path": "environments"}])));
+            }
+        }
+    }
     node.check().map_err(|e| {
         ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.to_string())
             .details(json!([{"path": e.field}]))
@@ -26,7 +50,8 @@ pub(super) async fn register(
             &caller(&ext).name,
             "node.register",
             &node.node_id,
-            &json!({"backend": node.backend, "cores": node.cores}),
+            &json!({"backend": node.backend, "cores": node.cores,
+                "environments": node.environments, "labels": node.labels, "fences": node.fences}),
         )
         .await?;
     Ok(axum::Json(NodeAck {

@@ -65,7 +65,12 @@ pub(super) async fn create_token(
     }
     let token = crate::store::new_token();
     match &req.node_id {
-        Some(node) => state.store.add_agent_token(&token, &req.name, node).await?,
+        Some(node) => {
+            state
+                .store
+                .add_agent_token(&token, &req.name, node, environments.as_deref())
+                .await?
+        }
         None => {
             state
                 .store
@@ -408,9 +413,9 @@ fn scope_of(
         ApiError::new(StatusCode::BAD_REQUEST, "bad_scope", message)
             .details(json!([{"path": "environments"}]))
     };
-    if !matches!(role, Role::Viewer | Role::Operator) {
+    if !matches!(role, Role::Viewer | Role::Operator | Role::Agent) {
         return Err(bad(format!(
-            "environments: only viewer and operator tokens and users are scoped; {} reaches the whole fleet",
+            "environments: only viewer, operator and agent tokens and viewer and operator users are scoped; {} reaches the whole fleet",
             role.as_str()
         )));
     }

@@ -217,6 +217,20 @@ pub(super) async fn create_bot(
     let who = caller(&ext);
     let environment = valid.config.environment;
     who.may_write(environment)?;
+    // A configuration stored under the id in another environment is not this bot's to take.
+    if body.is_some()
+        && state
+            .store
+            .config(&id, None)
+            .await?
+            .is_some_and(|c| c.environment != environment)
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "exists",
+            format!("bot {id} already exists"),
+        ));
+    }
     let pinned: Vec<u32> = valid
         .config
         .resources
@@ -238,15 +252,17 @@ pub(super) async fn create_bot(
         labels: req.labels.clone(),
         cores: req.cores,
         // Paper bots fail over by default; a live one only when asked.
-        failover: req.failover.unwrap_or(
-            valid.config.parameters["execution"]["simulation_mode"] != Value::Bool(false),
-        ),
+        failover: req
+            .failover
+            .unwrap_or(!super::placing::trades_live(&valid.config.parameters)),
+        failover_set: req.failover.is_some(),
     };
     // The ledger is read and the bot written under one lock: two creates never take a core.
     let _placing = state.placement_lock.lock().await;
     let placed = state
         .place_new(&id, environment, &req.node_id, &placement, &pinned)
-        .await?;
+        .await
+        .map_err(|e| e.hiding_holders(who.environments.is_some()))?;
     let new = crate::store::NewBot {
         bot_id: &id,
         bot_type: valid.config.bot_type.as_str(),
@@ -367,7 +383,9 @@ pub(super) async fn new_version(
     let diff = changes(&old, &valid);
     // New pinned cores go through the ledger of the bot's node (and the lock with it).
     let _placing = state.placement_lock.lock().await;
-    let repin = repinned(state, id, &previous.body, body).await?;
+    let repin = repinned(state, id, &previous.body, body)
+        .await
+        .map_err(|e| e.hiding_holders(who.environments.is_some()))?;
     let version = state
         .store
         .add_config_version(
@@ -384,6 +402,18 @@ pub(super) async fn new_version(
             .store
             .set_placement(id, &node_id, &cores, None)
             .await?;
+    }
+    // A bot that turns live trading on stops failing over by default (and one that turns it
+    // off starts), unless failover was asked for.
+    if let Some(bot) = state.store.bot(id).await?
+        && !bot.placement.failover_set
+        && bot.placement.failover == super::placing::trades_live(&valid.config.parameters)
+    {
+        let placement = crate::placement::Placement {
+            failover: !bot.placement.failover,
+            ..bot.placement
+        };
+        state.store.set_placement_kind(id, &placement).await?;
     }
     drop(_placing);
     let (hot, cold): (Vec<_>, Vec<_>) = diff.into_iter().partition(|c| c.hot);
@@ -677,7 +707,10 @@ pub(super) async fn audit(
             .into_iter()
             .map(|c| c.config_id)
             .collect();
-        entries.retain(|e| mine.contains(&e.target) || e.actor == who.name);
+        entries.retain(|e| {
+            (e.action.starts_with("bot.") || e.action.starts_with("config."))
+                && mine.contains(&e.target)
+        });
     }
     if who.role < Role::Admin {
         for e in &mut entries {

@@ -95,6 +95,9 @@ pub struct AppState {
     placement_lock: Arc<tokio::sync::Mutex<()>>,
     /// A node silent this long (ms) is lost; its agent's fencing lease is half of it.
     failover_after_ms: i64,
+    /// When this gateway started (unix ms, the store's clock): no node is lost before a
+    /// window has passed.
+    started_at_ms: i64,
 }
 
 /// A node silent this long (ms) is lost, unless told otherwise (`--failover-after-s`).
@@ -321,6 +324,7 @@ impl AppState {
     /// State over `store`, starting from its stored desired-state index.
     pub async fn new(store: Store) -> Result<Self, StoreError> {
         let current = store.desired_index().await?;
+        let started_at_ms = store.now_ms();
         Ok(Self {
             store,
             index: tokio::sync::watch::Sender::new(current),
@@ -344,6 +348,7 @@ impl AppState {
             rollouts_lock: Arc::default(),
             placement_lock: Arc::default(),
             failover_after_ms: DEFAULT_FAILOVER_AFTER_MS,
+            started_at_ms,
         })
     }
 

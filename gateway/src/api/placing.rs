@@ -127,13 +127,40 @@ impl AppState {
         let now = self.store.now_ms();
         let mut ledger = Ledger::of(&bots);
         let mut moved = false;
-        let lost: Vec<String> = placement::lost_bots(&bots, &nodes, now, self.failover_after_ms)
-            .iter()
-            .map(|b| b.bot_id.clone())
-            .collect();
+        // A gateway that just started has heard from no node yet: none is lost before a whole
+        // window has passed.
+        let lost: Vec<String> = if now - self.started_at_ms > self.failover_after_ms {
+            placement::lost_bots(&bots, &nodes, now, self.failover_after_ms)
+                .iter()
+                .map(|b| b.bot_id.clone())
+                .collect()
+        } else {
+            Vec::new()
+        };
         for i in 0..bots.len() {
             let b = &bots[i];
-            let leaving = lost.contains(&b.bot_id);
+            // A placed bot whose node no longer serves its environment (it registered again
+            // with others) waits with the reason, or goes elsewhere when it may.
+            let unserved = b.pending.is_none()
+                && nodes
+                    .iter()
+                    .any(|n| n.node_id == b.node_id && !n.serves(b.environment));
+            if unserved && !(b.placement.auto || b.placement.failover) {
+                let served = nodes
+                    .iter()
+                    .find(|n| n.node_id == b.node_id)
+                    .map_or_else(String::new, |n| n.environments_text());
+                let why = format!("node {} serves {served}, not {}", b.node_id, b.environment);
+                ledger.release(&b.bot_id);
+                self.store
+                    .set_placement(&b.bot_id, &b.node_id, &[], Some(&why))
+                    .await?;
+                bots[i].pending = Some(why);
+                bots[i].cores.clear();
+                moved = true;
+                continue;
+            }
+            let leaving = lost.contains(&b.bot_id) || unserved;
             if !leaving && b.pending.is_none() {
                 continue;
             }
@@ -193,7 +220,14 @@ impl AppState {
                 Err(why) if leaving => Placed {
                     node_id: String::new(),
                     cores: Vec::new(),
-                    pending: Some(format!("node {} is lost; {why}", b.node_id)),
+                    pending: Some(if unserved {
+                        format!(
+                            "node {} no longer serves {}; {why}",
+                            b.node_id, b.environment
+                        )
+                    } else {
+                        format!("node {} is lost; {why}", b.node_id)
+                    }),
                 },
                 Err(why) => Placed {
                     node_id: b.node_id.clone(),
@@ -259,4 +293,22 @@ pub(super) fn pinned_of(config: &Value) -> Vec<u32> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Whether a configuration's parameters trade live (`execution.simulation_mode: false`): such
+/// a bot fails over only when asked.
+pub(super) fn trades_live(parameters: &Value) -> bool {
+    parameters["execution"]["simulation_mode"] == Value::Bool(false)
+}
+
+impl ApiError {
+    /// The same error without the ids of bots holding cores (for a caller scoped to
+    /// environments: a core on a node serving several may be another environment's bot's).
+    pub(super) fn hiding_holders(mut self, scoped: bool) -> Self {
+        if scoped && let Some(at) = self.message.find(" is held by bot ") {
+            self.message.truncate(at);
+            self.message.push_str(" is held by another bot");
+        }
+        self
+    }
 }

@@ -15,6 +15,7 @@ fn node(id: &str, cores: i64, envs: Option<&[Environment]>, labels: &[(&str, &st
         last_heartbeat: 0,
         agent: None,
         installed: None,
+        fences: true,
         environments: envs.map(<[Environment]>::to_vec),
         labels: labels
             .iter()
@@ -98,12 +99,25 @@ fn placement_follows_environment_labels_and_free_cores() {
     let why = place(&need(&ny, &[], 6), &live(&nodes, &bots)).unwrap_err();
     assert_eq!(
         why,
-        "no node can take it: a-dev: serves dev, not prod; b-small: 2 free core(s), 6 needed; \
+        "no node serving prod can take it: b-small: 2 free core(s), 6 needed; \
          c-big: 5 free core(s), 6 needed; d-far: lacks label region=ny"
     );
     assert_eq!(
         place(&need(&none, &[], 0), &[]).unwrap_err(),
         "no node has registered"
+    );
+    // A bot needing no cores goes to the node with the fewest bots.
+    let many = [bot("x", "d-far", &[]), bot("y", "d-far", &[])];
+    assert_eq!(
+        place(&need(&none, &[], 0), &live(&nodes, &many))
+            .unwrap()
+            .node_id,
+        "c-big"
+    );
+    let dev_only = [node("a-dev", 16, Some(&dev), &[])];
+    assert_eq!(
+        place(&need(&none, &[], 0), &live(&dev_only, &[])).unwrap_err(),
+        "no node serves prod"
     );
 }
 
@@ -115,7 +129,7 @@ fn pinned_cores_must_exist_and_be_free() {
     let why = place(&need(&none, &[2, 6], 0), &live(&nodes, &bots)).unwrap_err();
     assert_eq!(
         why,
-        "no node can take it: a: has no core 6 (cores 0-3); b: core 2 is held by bot y"
+        "no node serving prod can take it: a: has no core 6 (cores 0-3); b: core 2 is held by bot y"
     );
     let choice = place(&need(&none, &[3], 0), &live(&nodes, &bots)).unwrap();
     assert_eq!(choice.cores, [3]);
@@ -140,7 +154,7 @@ fn a_lost_node_or_the_one_left_takes_nothing() {
     let why = place(&n, &live(&nodes, &[])).unwrap_err();
     assert_eq!(
         why,
-        "no node can take it: a: lost (no recent heartbeat); b: the node it leaves"
+        "no node serving prod can take it: a: lost (no recent heartbeat); b: the node it leaves"
     );
 }
 
@@ -179,10 +193,16 @@ fn lost_bots_are_the_failing_over_ones_of_silent_nodes() {
     let pinned = bot("pinned", "a", &[]);
     let mut fine = bot("fine", "b", &[]);
     fine.placement.failover = true;
-    let bots = [paper, pinned, fine];
+    let mut stopped = bot("stopped", "a", &[]);
+    stopped.placement.failover = true;
+    stopped.desired_state = DesiredState::Stopped;
+    let bots = [paper, pinned, fine, stopped];
     let lost: Vec<&str> = lost_bots(&bots, &nodes, 10_000, 5_000)
         .iter()
         .map(|b| b.bot_id.as_str())
         .collect();
     assert_eq!(lost, ["paper"]);
+    // A node whose agent does not fence keeps its bots.
+    nodes[0].fences = false;
+    assert!(lost_bots(&bots, &nodes, 10_000, 5_000).is_empty());
 }

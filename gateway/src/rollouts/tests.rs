@@ -42,6 +42,7 @@ fn node(id: &str, agent: &Build, installed: &Build) -> NodeRow {
         installed: Some(installed.clone()),
         environments: None,
         labels: Default::default(),
+        fences: false,
     }
 }
 

@@ -25,21 +25,24 @@ impl Store {
         Ok(())
     }
 
-    /// Adds an agent token bound to `node_id`.
+    /// Adds an agent token bound to `node_id`, its node allowed to serve `environments` only
+    /// (`None`: any).
     pub async fn add_agent_token(
         &self,
         token: &str,
         name: &str,
         node_id: &str,
+        environments: Option<&[Environment]>,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO tokens (token_hash, name, role, created_at, node_id) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO tokens (token_hash, name, role, created_at, node_id, environments) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(token_hash(token))
         .bind(name)
         .bind(Role::Agent.as_str())
         .bind(self.now_ms())
         .bind(node_id)
+        .bind(environments.map(Environment::join))
         .execute(&self.pool)
         .await
         .map_err(db(format!("adding agent token {name}")))?;

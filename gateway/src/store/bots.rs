@@ -281,6 +281,22 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
+    /// Records how a bot asks to be placed; `false` when the bot does not exist.
+    pub async fn set_placement_kind(
+        &self,
+        bot_id: &str,
+        placement: &crate::placement::Placement,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE bots SET placement = $1, updated_at = $2 WHERE bot_id = $3")
+            .bind(serde_json::to_string(placement).unwrap_or_default())
+            .bind(self.now_ms())
+            .bind(bot_id)
+            .execute(&self.pool)
+            .await
+            .map_err(db(format!("recording bot {bot_id}'s placement")))?;
+        Ok(done.rows_affected() > 0)
+    }
+
     /// Sets a bot's desired state; `false` when the bot does not exist.
     pub async fn set_desired_state(
         &self,
@@ -409,6 +425,31 @@ impl Store {
         .execute(&self.pool)
         .await
         .map_err(db("filling in bots' environments"))?;
+        // The cores bots from before placement hold: their configuration's (the ledger's start).
+        let rows = sqlx::query("SELECT bot_id FROM bots WHERE cores IS NULL")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("reading bots without cores"))?;
+        for r in &rows {
+            let id: String = r.try_get("bot_id").map_err(db("reading bot_id"))?;
+            let cores: Vec<u32> = self
+                .config(&id, None)
+                .await?
+                .and_then(|c| {
+                    c.body["resources"]["cores"].as_array().map(|l| {
+                        l.iter()
+                            .filter_map(|c| c.as_u64().and_then(|c| u32::try_from(c).ok()))
+                            .collect()
+                    })
+                })
+                .unwrap_or_default();
+            sqlx::query("UPDATE bots SET cores = $1 WHERE bot_id = $2")
+                .bind(serde_json::to_string(&cores).unwrap_or_default())
+                .bind(&id)
+                .execute(&self.pool)
+                .await
+                .map_err(db(format!("filling in bot {id}'s cores")))?;
+        }
         Ok(())
     }
 }

@@ -291,6 +291,8 @@ pub struct NodeRow {
     pub environments: Option<Vec<Environment>>,
     /// Its labels (`--labels`), what placement constraints match.
     pub labels: std::collections::BTreeMap<String, String>,
+    /// Whether its agent fences the bots that fail over (only then are they failed over).
+    pub fences: bool,
 }
 
 impl NodeRow {

@@ -13,7 +13,7 @@ fn build_column(
 }
 
 const NODE_SELECT: &str = "SELECT node_id, hostname, cores, isolated_cores, memory_mb, backend, \
-     registered_at, last_heartbeat, agent_build, installed_build, environments, labels FROM nodes";
+     registered_at, last_heartbeat, agent_build, installed_build, environments, labels, fences FROM nodes";
 
 fn node_row(r: &sqlx::any::AnyRow) -> Result<NodeRow, StoreError> {
     let col = |c: &'static str| db(format!("reading node column {c}"));
@@ -34,6 +34,10 @@ fn node_row(r: &sqlx::any::AnyRow) -> Result<NodeRow, StoreError> {
         installed: build_column(r, "installed_build")?,
         environments: env_list_column(r, "environments")?,
         labels: json_column(r, "labels")?.unwrap_or_default(),
+        fences: r
+            .try_get::<Option<i64>, _>("fences")
+            .map_err(col("fences"))?
+            .is_some_and(|f| f == 1),
     })
 }
 
@@ -55,7 +59,7 @@ impl Store {
         let build = |b: &Option<sniperforge_protocol::fleet::Build>| {
             b.as_ref().and_then(|b| serde_json::to_string(b).ok())
         };
-        sqlx::query("INSERT INTO nodes (node_id, hostname, cores, isolated_cores, memory_mb, backend, registered_at, last_heartbeat, agent_build, installed_build, environments, labels) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11)")
+        sqlx::query("INSERT INTO nodes (node_id, hostname, cores, isolated_cores, memory_mb, backend, registered_at, last_heartbeat, agent_build, installed_build, environments, labels, fences) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11, $12)")
             .bind(node.node_id.as_str())
             .bind(&node.hostname)
             .bind(node.cores as i64)
@@ -67,6 +71,7 @@ impl Store {
             .bind(build(&node.installed))
             .bind(node.environments.as_deref().map(Environment::join))
             .bind(serde_json::to_string(&node.labels).unwrap_or_else(|_| "{}".into()))
+            .bind(i64::from(node.fences))
             .execute(&mut *tx)
             .await
             .map_err(db(format!("registering node {}", node.node_id)))?;

@@ -972,6 +972,8 @@ export type NodeInfo = {
   cores: number
   /** The environments the agent serves (`--environments`): the gateway places and sends it only bots of these (absent: all, as agents before it). */
   environments?: (Environment[] | null)
+  /** Whether the agent fences the bots that fail over (renews their lease; it stops them when it lapses): only such a node's bots are failed over (absent: an agent before it). */
+  fences?: boolean
   /** Host name (at most [`HOSTNAME_MAX`] characters, no control, bidi or zero-width ones). */
   hostname: string
   /** The build installed where the agent starts bots from (`--exe`): what a new instance runs, and what an agent that upgrades itself becomes. */
@@ -1008,6 +1010,8 @@ export type NodeRow = {
   cores: number
   /** The environments its agent serves (`null`: all). */
   environments: (Environment[] | null)
+  /** Whether its agent fences the bots that fail over (only then are they failed over). */
+  fences: boolean
   /** Host name. */
   hostname: string
   /** The build installed where its agent starts bots from (`null` for agents before it). */
@@ -1050,6 +1054,8 @@ export type Placement = {
   cores: number
   /** Placed again on another node when its node is lost (paper bots by default; a live bot only when set). The bot stops once its node's fencing lease lapses, before that. */
   failover: boolean
+  /** Whether `failover` was asked for (`false`: the default of its trading mode, which a configuration that turns live trading on or off changes). */
+  failover_set: boolean
   /** Labels its node must carry (`{"region": "ny"}`). */
   labels: Partial<Record<string, string>>
 }
