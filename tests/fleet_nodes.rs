@@ -13,10 +13,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{EXE, Gateway, Proc, Reap, T, alive, pid_of, until, wait_for};
+use common::{Gateway, Proc, Reap, T, alive, pid_of, until, wait_for};
 use serde_json::{Value, json};
 
 /// The failover window the gateway runs with (its fencing lease is half).
@@ -35,21 +34,7 @@ fn agent(gw: &Gateway, dir: &Path, node_id: &str, extra: &[&str]) -> Proc {
     std::fs::create_dir_all(dir).unwrap();
     let token_file = dir.join("agent.token");
     std::fs::write(&token_file, token).unwrap();
-    let child = Command::new(EXE)
-        .args(["agent", "--gateway", &gw.url(), "--node-id", node_id])
-        .arg("--token-file")
-        .arg(&token_file)
-        .arg("--data-dir")
-        .arg(dir)
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    Proc {
-        child,
-        name: "agent",
-    }
+    common::start_agent_with(gw, &token_file, dir, node_id, extra)
 }
 
 /// Creates bot `id` in `env` from a template (no cores pinned) with `placement` fields.

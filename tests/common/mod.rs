@@ -180,8 +180,19 @@ pub fn fresh_report(gw: &Gateway, id: &str) -> Value {
     })
 }
 
-/// `sniperforge agent` for `gateway` with its data in `dir`.
+/// `sniperforge agent` for `gateway` with its data in `dir` (the admin token).
 pub fn start_agent(gateway: &Gateway, dir: &Path, node_id: &str, extra: &[&str]) -> Proc {
+    start_agent_with(gateway, &gateway.token_file, dir, node_id, extra)
+}
+
+/// `sniperforge agent` for `gateway` with the token in `token_file`, its data in `dir`.
+pub fn start_agent_with(
+    gateway: &Gateway,
+    token_file: &Path,
+    dir: &Path,
+    node_id: &str,
+    extra: &[&str],
+) -> Proc {
     let child = Command::new(EXE)
         .args([
             "agent",
@@ -191,7 +202,7 @@ pub fn start_agent(gateway: &Gateway, dir: &Path, node_id: &str, extra: &[&str])
             node_id,
             "--token-file",
         ])
-        .arg(&gateway.token_file)
+        .arg(token_file)
         .arg("--data-dir")
         .arg(dir)
         .args(extra)
