@@ -79,7 +79,7 @@ variable "seed" {
 variable "failover" {
   type        = bool
   default     = false
-  description = "Whether the gateway fails the bot over to another node when this one is lost: the bot then reads its fencing lease from <data_dir>/bots/<bot_id>/fence (written by the agent) and stops once it lapses"
+  description = "Whether the gateway fails the bot over to another node when this one is lost: the bot then reads its fencing lease from <data_dir>/fences/<bot_id> (written by the agent) and stops once it lapses"
 }
 
 variable "environment" {
@@ -182,7 +182,7 @@ job "sniperforge-bot" {
             "--seed", var.seed,
             "--control-secret-file", "${var.data_dir}/bots/${var.bot_id}/control.secret",
           ],
-          var.failover ? ["--fence-file", "${var.data_dir}/bots/${var.bot_id}/fence"] : [],
+          var.failover ? ["--fence-file", "${var.data_dir}/fences/${var.bot_id}"] : [],
           [
             "--log-file", "${var.data_dir}/bots/${var.bot_id}/bot.log",
           ],
