@@ -56,8 +56,14 @@ export function BotDetail({ id, role }: { id: string; role: Role }) {
       <header className="page-head">
         <h2>{id}</h2>
         <span className="muted">
-          <EnvPill env={bot.bot.environment} /> {bot.bot.bot_type} on {bot.bot.node_id} · config v{bot.bot.config_version}
+          <EnvPill env={bot.bot.environment} /> {bot.bot.bot_type} on {bot.bot.node_id || 'no node yet'}
+          {bot.bot.cores.length > 0 && ` (cores ${bot.bot.cores.join(',')})`} · config v{bot.bot.config_version}
         </span>
+        {bot.bot.pending && (
+          <span className="pill warn" data-testid="pending">
+            pending: {bot.bot.pending}
+          </span>
+        )}
         <span className={`pill ${statusClass(status)}`} data-testid="bot-status">
           {status}
         </span>

@@ -3,6 +3,7 @@ import { ApiError, call, can, isRolloutsMessage, type Role } from '../api'
 import { ConfirmButton } from '../components/Confirm'
 import { Table, type Column } from '../components/Table'
 import type { Build, Rollout, RolloutStep } from '../generated/api'
+import { useEnv } from '../env'
 import { useApi, useStream } from '../hooks'
 
 /** A build as `version (first 12 of its id)`. */
@@ -46,7 +47,11 @@ export function Rollouts({ role }: { role: Role }) {
   useStream('metrics', ['rollouts'], (m) => {
     if (isRolloutsMessage(m)) setLive(m.data.rollouts)
   })
-  const rollouts = live ?? listed.data?.rollouts ?? []
+  // The environment switcher: that environment's rollouts and the fleet-wide ones.
+  const env = useEnv()
+  const rollouts = (live ?? listed.data?.rollouts ?? []).filter(
+    (r) => !env || r.scope === `env:${env}` || r.scope === 'fleet',
+  )
   return (
     <main>
       <header className="page-head">
