@@ -97,7 +97,13 @@ async fn metrics(
                         bot_type: b.bot_type.clone(),
                         environment: b.environment,
                         cores: b.cores.clone(),
-                        pending: b.pending.clone(),
+                        pending: b.pending.as_deref().map(|p| {
+                            if envs.list().is_some() {
+                                crate::api::pending_for_scoped(p)
+                            } else {
+                                p.to_string()
+                            }
+                        }),
                         node_id: b.node_id.clone(),
                         desired_state: b.desired_state,
                         config_version: b.config_version,

@@ -12,10 +12,13 @@ pub(super) async fn list_bots(
     let envs = caller(&ext).env_filter(q.env.as_deref())?;
     if envs != crate::store::EnvFilter::ALL {
         // A scoped caller's or a filtered list: an indexed query, not the shared cache.
-        return Ok(axum::Json(BotList {
-            bots: state.store.bots_in(&envs).await?,
-        })
-        .into_response());
+        let mut bots = state.store.bots_in(&envs).await?;
+        if caller(&ext).environments.is_some() {
+            for b in &mut bots {
+                b.pending = b.pending.as_deref().map(super::placing::pending_for_scoped);
+            }
+        }
+        return Ok(axum::Json(BotList { bots }).into_response());
     }
     let index = *state.index.borrow();
     let cached = state.bots_body.lock().ok().and_then(|c| {
@@ -291,7 +294,10 @@ pub(super) async fn create_bot(
         )
         .await?;
     state.changed().await?;
-    let bot = state.store.bot(&id).await?;
+    let mut bot = state.store.bot(&id).await?;
+    if let Some(b) = bot.as_mut().filter(|_| who.environments.is_some()) {
+        b.pending = b.pending.as_deref().map(super::placing::pending_for_scoped);
+    }
     Ok((StatusCode::CREATED, axum::Json(BotCreated { bot })).into_response())
 }
 
@@ -300,7 +306,13 @@ pub(super) async fn get_bot(
     Path(id): Path<String>,
     ext: axum::http::Extensions,
 ) -> ApiResult {
-    let bot = state.bot_or_404(&id, &caller(&ext).envs()).await?;
+    let mut bot = state.bot_or_404(&id, &caller(&ext).envs()).await?;
+    if caller(&ext).environments.is_some() {
+        bot.pending = bot
+            .pending
+            .as_deref()
+            .map(super::placing::pending_for_scoped);
+    }
     let config = state.store.config(&id, None).await?;
     Ok(axum::Json(BotWithConfig { bot, config }).into_response())
 }

@@ -27,6 +27,7 @@ pub mod bodies;
 mod bots;
 mod observe;
 mod placing;
+pub(crate) use placing::pending_for_scoped;
 mod rollouts;
 
 use agents::*;

@@ -312,3 +312,37 @@ impl ApiError {
         self
     }
 }
+
+/// A pending reason as a caller scoped to environments may read it: the ids of bots holding
+/// cores (on a node serving several environments, possibly another's) left out.
+pub(crate) fn pending_for_scoped(reason: &str) -> String {
+    let mut out = String::with_capacity(reason.len());
+    let mut rest = reason;
+    while let Some(at) = rest.find(" is held by bot ") {
+        out.push_str(&rest[..at]);
+        out.push_str(" is held by another bot");
+        let after = &rest[at + " is held by bot ".len()..];
+        // The id runs to the next separator of the reason.
+        let end = after.find([';', ' ']).unwrap_or(after.len());
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn scoped_callers_read_pending_reasons_without_holders() {
+        assert_eq!(
+            super::pending_for_scoped(
+                "no node serving prod can take it: a: core 2 is held by bot p-1; b: core 3 is held by bot x"
+            ),
+            "no node serving prod can take it: a: core 2 is held by another bot; b: core 3 is held by another bot"
+        );
+        assert_eq!(
+            super::pending_for_scoped("node n1 has not registered"),
+            "node n1 has not registered"
+        );
+    }
+}

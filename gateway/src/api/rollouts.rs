@@ -58,6 +58,14 @@ pub(super) async fn create_rollout(
     }
     let _guard = state.rollouts_lock.lock().await;
     if let Some(active) = state.store.active_rollouts().await?.first() {
+        // A rollout of another environment is not named to a scoped caller.
+        if !sees_rollout(&who, active) {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "rollout_active",
+                "another rollout is under way: one runs at a time; try again once it ends",
+            ));
+        }
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "rollout_active",
