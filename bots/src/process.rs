@@ -64,9 +64,10 @@ pub struct BotArgs {
     /// executor, the control endpoint and reporting keep to them (empty: every core the
     /// process may use that its configuration does not reserve).
     pub shared_cores: Vec<usize>,
-    /// The fencing lease's end (unix ms, as text) for a bot that fails over: the bot stops,
-    /// and exits 0, once that time has passed or the file is gone (its agent lost the gateway,
-    /// or died, and the gateway may run it elsewhere); it does not start past it.
+    /// The fencing lease of a bot that fails over, as its agent writes it (`<end unix ms>
+    /// <grace ms>`): the bot stops, within the grace, and exits once the end has passed or the
+    /// file is gone (its agent lost the gateway, or died, and the gateway may run it
+    /// elsewhere); it does not start past it.
     pub fence_file: Option<PathBuf>,
 }
 
