@@ -263,3 +263,69 @@ fn three_nodes_place_by_environment_and_cores_and_fail_over_without_running_twic
     a_dev.terminate(Duration::from_secs(10));
     a_b.terminate(Duration::from_secs(10));
 }
+
+/// An agent alive but cut off from the gateway: its failing-over bot stops when the lease
+/// lapses and is not started again while it stays lapsed; once the gateway is back (the same
+/// port and store), the bot runs again on its node.
+#[test]
+fn a_cut_off_agent_stops_its_failing_over_bot_and_starts_it_again_once_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start_with(
+        dir.path(),
+        "127.0.0.1:0",
+        &["--failover-after-s", &FAILOVER_S.to_string()],
+    );
+    let node_dir = dir.path().join("n1");
+    let _reap = Reap(node_dir.clone());
+    let mut a1 = agent(&gw, &node_dir, "n1", &[]);
+    wait_for("the node registered", T, || {
+        let n = gw.ok("GET", "/api/v1/nodes", &Value::Null);
+        (n["nodes"].as_array()?.len() == 1).then_some(())
+    });
+    let (s, b) = create(&gw, "p-1", "dev", json!({"node_id": "n1"}));
+    assert_eq!(s, 201, "{b}");
+    gw.ok("POST", "/api/v1/bots/p-1/start", &Value::Null);
+    let old = pid_of(&until(&gw, "p-1", "running", |s| s["state"] == "running")) as u32;
+    // The gateway goes away at once (SIGKILL); the agent stays.
+    let mut gw = gw;
+    let addr = gw.addr.clone();
+    let mut gateway = gw.proc.take().unwrap();
+    let cut = Instant::now();
+    gateway.kill();
+    assert!(alive(old), "the bot runs on at first");
+    wait_for("the bot stops once its lease lapses", T, || {
+        (!alive(old)).then_some(())
+    });
+    let stopped = cut.elapsed();
+    assert!(
+        stopped < Duration::from_secs(FAILOVER_S),
+        "stopped after {stopped:?}"
+    );
+    // Not started again while the lease stays lapsed.
+    let quiet = Instant::now();
+    while quiet.elapsed() < Duration::from_secs(3) {
+        assert!(
+            instances(&[&node_dir], "p-1").is_empty(),
+            "started while cut off"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(alive(a1.pid()), "the agent is alive throughout");
+
+    // The gateway is back: the agent's lease holds again and the bot runs on its node.
+    let gw = Gateway::start_with(
+        dir.path(),
+        &addr,
+        &["--failover-after-s", &FAILOVER_S.to_string()],
+    );
+    let back = until(&gw, "p-1", "running again", |s| {
+        s["state"] == "running" && pid_of(s) != u64::from(old)
+    });
+    assert_eq!(instances(&[&node_dir], "p-1"), [pid_of(&back) as u32]);
+    let r = gw.ok("GET", "/api/v1/bots/p-1", &Value::Null);
+    assert_eq!(r["bot"]["node_id"], "n1", "{r}");
+    eprintln!("cut off: the bot stopped after {stopped:?}");
+    gw.ok("POST", "/api/v1/bots/p-1/stop", &Value::Null);
+    until(&gw, "p-1", "stopped", |s| s["state"] == "stopped");
+    a1.terminate(Duration::from_secs(10));
+}
