@@ -25,7 +25,7 @@ use crate::gateway::{Desired, DesiredBot, GatewayClient, NodeInfo};
 use crate::http::Endpoint;
 
 mod deploy;
-mod fence;
+pub(crate) mod fence;
 mod follow;
 mod node;
 pub use follow::installed_build;

@@ -265,6 +265,21 @@ async fn run_unit(
         let (child, pid, rss_limit) = match next_adopted.take() {
             // An adopted bot: the limits of the spec it was started with.
             Some(pid) => (None, pid, crate::limits::prepare(&spec).rss_limit),
+            // A bot that fails over is not started past its fencing lease (it would exit at
+            // once): it waits for its agent to start it again.
+            None if spec
+                .fence_file
+                .as_deref()
+                .is_some_and(crate::agent::fence::lapsed) =>
+            {
+                set(&info, |i| {
+                    i.state = UnitState::Exited {
+                        last_exit: "fenced: its lease lapsed; not restarted".into(),
+                    };
+                    i.pid = None;
+                });
+                return;
+            }
             None => match spawn(&spec) {
                 Ok((c, rss_limit)) => {
                     let pid = c.id().unwrap_or(0);

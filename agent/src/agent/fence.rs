@@ -96,10 +96,10 @@ impl Lease {
     }
 
     /// How long a fenced bot gets to stop (settle what is in flight) before it exits anyway,
-    /// ms: half the lease, so it is gone before the gateway places it elsewhere (a whole lease
-    /// after the lease's end).
+    /// ms: a quarter of the lease. The agent kills one still alive at twice that, and the
+    /// gateway places it elsewhere no sooner than a whole lease after the lease's end.
     fn grace_ms(&self) -> u64 {
-        self.length_ms / 2
+        self.length_ms / 4
     }
 }
 
@@ -119,6 +119,11 @@ fn write(file: &Path, end: i64, grace_ms: u64) -> std::io::Result<()> {
     f.set_permissions(std::fs::Permissions::from_mode(0o644))?;
     drop(f);
     std::fs::rename(&tmp, file)
+}
+
+/// Whether the fence in `file` has lapsed (or is gone): a supervisor does not start its bot.
+pub(crate) fn lapsed(file: &Path) -> bool {
+    read(file).is_none_or(|(end, _)| end <= now_ms())
 }
 
 /// The end and grace a fence file holds (`None`: none, or not two numbers).
@@ -170,9 +175,9 @@ impl Agent {
         self.fence.written_until = end;
     }
 
-    /// The backstop: a failing-over bot still alive past its lease's end and grace (it should
-    /// have stopped on its own) is killed; its supervisor's restart finds the lease lapsed and
-    /// does not trade.
+    /// The backstop: a failing-over bot still alive past its lease's end and twice its grace
+    /// (it should have stopped on its own within one) is killed; its supervisor does not start
+    /// it again while the lease has lapsed.
     pub(super) async fn kill_fenced(&self) {
         let now = now_ms();
         for m in self.managed.values() {
@@ -180,7 +185,7 @@ impl Agent {
             let Some((end, grace)) = spec.fence_file.as_deref().and_then(read) else {
                 continue;
             };
-            if now <= end.saturating_add(grace) {
+            if now <= end.saturating_add(grace.saturating_mul(2)) {
                 continue;
             }
             let pid = self

@@ -42,7 +42,7 @@ fn the_fencing_lease_holds_from_the_last_exchange_and_lapses() {
         (now + 59_000..=now + 60_000).contains(&end),
         "{end} vs {now}"
     );
-    // A failing-over bot's fence file gets the end and the grace (half the lease), readable
+    // A failing-over bot's fence file gets the end and the grace (a quarter of the lease), readable
     // by all, in a directory only the agent writes.
     let dir = tempfile::tempdir().unwrap();
     let file = fence::path(dir.path(), "b-1");
@@ -71,11 +71,15 @@ fn the_fencing_lease_holds_from_the_last_exchange_and_lapses() {
     spec.fence_file = Some(file.clone());
     lease.arm(&spec).unwrap();
     let text = std::fs::read_to_string(&file).unwrap();
-    assert_eq!(text, format!("{end} 30000"));
+    assert_eq!(text, format!("{end} 15000"));
+    assert!(!fence::lapsed(&file));
     use std::os::unix::fs::PermissionsExt as _;
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&file), 0o644);
     assert_eq!(mode(file.parent().unwrap()), 0o755);
+    std::fs::write(&file, format!("{} 15000", fence::now_ms() - 1)).unwrap();
+    assert!(fence::lapsed(&file));
+    assert!(fence::lapsed(&dir.path().join("gone")));
     // A lapsed lease arms nothing: the bot is not started.
     lease.set_length(1);
     std::thread::sleep(std::time::Duration::from_millis(5));
