@@ -64,8 +64,8 @@ pub struct BotArgs {
     /// executor, the control endpoint and reporting keep to them (empty: every core the
     /// process may use that its configuration does not reserve).
     pub shared_cores: Vec<usize>,
-    /// The fencing lease of a bot that fails over, as its agent writes it (`<end unix ms>
-    /// <grace ms>`): the bot stops, within the grace, and exits once the end has passed or the
+    /// The fencing lease of a bot that fails over, as its agent writes it
+    /// ([`sniperforge_host::fence`]): the bot stops, within the grace, and exits once the end has passed or the
     /// file is gone (its agent lost the gateway, or died, and the gateway may run it
     /// elsewhere); it does not start past it.
     pub fence_file: Option<PathBuf>,
@@ -74,35 +74,14 @@ pub struct BotArgs {
 /// How often a fenced bot reads its lease's end.
 const FENCE_CHECK: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// Why the fencing lease in `file` (`<end unix ms> <grace ms>`, written by the agent) has
-/// lapsed, or `None` while it holds.
-pub fn fence_lapsed(file: &std::path::Path) -> Option<String> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    // A few bytes at most: a larger file is not the agent's.
-    let text = match sniperforge_host::files::read_small(file, 64) {
-        Ok(t) => t,
-        Err(e) => return Some(format!("fence {}: {e}", file.display())),
-    };
-    match text.split_whitespace().next().map(str::parse::<i64>) {
-        Some(Ok(end)) if end > now => None,
-        Some(Ok(end)) => Some(format!(
-            "fencing lease ended {} ms ago: its agent has lost the gateway, which may run it elsewhere",
-            now - end
-        )),
-        _ => Some(format!("fence {}: not a time", file.display())),
-    }
-}
-
-/// How long a fenced bot may take to stop before it exits anyway (the fence file's second
-/// number; 1 s without one).
+/// How long a fenced bot may take to stop before it exits anyway (the lease's grace).
 fn fence_grace(file: &std::path::Path) -> std::time::Duration {
-    let ms = sniperforge_host::files::read_small(file, 64)
-        .ok()
-        .and_then(|t| t.split_whitespace().nth(1)?.parse::<u64>().ok())
-        .unwrap_or(1_000);
-    std::time::Duration::from_millis(ms)
+    std::time::Duration::from_millis(
+        sniperforge_host::fence::read(file)
+            .map_or(sniperforge_host::fence::DEFAULT_GRACE_MS, |(_, grace)| {
+                grace
+            }),
+    )
 }
 
 /// Resolves when the fencing lease in `file` lapses (never without one), with why.
@@ -111,7 +90,7 @@ async fn fenced(file: Option<PathBuf>) -> String {
         return std::future::pending().await;
     };
     loop {
-        if let Some(why) = fence_lapsed(&file) {
+        if let Some(why) = sniperforge_host::fence::lapsed(&file) {
             return why;
         }
         tokio::time::sleep(FENCE_CHECK).await;
@@ -713,7 +692,11 @@ async fn serve(args: BotArgs, valid: config::ValidatedConfig) -> i32 {
     // Once it holds the trading lease its runtime may decide already: then the start runs to
     // its end and the bot stops gracefully (orders settled, state persisted).
     // A bot that fails over does not start past its fencing lease.
-    if let Some(why) = args.fence_file.as_deref().and_then(fence_lapsed) {
+    if let Some(why) = args
+        .fence_file
+        .as_deref()
+        .and_then(sniperforge_host::fence::lapsed)
+    {
         tracing::warn!(bot_id = %bot_id, %why, "fenced: not starting");
         std::process::exit(0);
     }
@@ -811,39 +794,5 @@ async fn serve(args: BotArgs, valid: config::ValidatedConfig) -> i32 {
             eprintln!("error: stopping bot {bot_id}: {e}");
             1
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_fence_holds_until_its_end_and_a_missing_or_bad_one_is_lapsed() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("fence");
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as i64;
-        assert!(fence_lapsed(&file).unwrap().contains("fence"));
-        std::fs::write(&file, format!("{} 2500", now + 60_000)).unwrap();
-        assert_eq!(fence_lapsed(&file), None);
-        assert_eq!(fence_grace(&file), std::time::Duration::from_millis(2_500));
-        std::fs::write(&file, format!("{}", now - 10)).unwrap();
-        assert!(
-            fence_lapsed(&file)
-                .unwrap()
-                .starts_with("fencing lease ended")
-        );
-        assert_eq!(fence_grace(&file), std::time::Duration::from_secs(1));
-        std::fs::write(&file, "soon").unwrap();
-        assert!(fence_lapsed(&file).unwrap().ends_with("not a time"));
-        // Never through a link.
-        let target = dir.path().join("target");
-        std::fs::write(&target, format!("{}", now + 60_000)).unwrap();
-        let link = dir.path().join("link");
-        std::os::unix::fs::symlink(&target, &link).unwrap();
-        assert!(fence_lapsed(&link).is_some());
     }
 }

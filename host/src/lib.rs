@@ -7,6 +7,7 @@
 pub mod build;
 pub mod clock;
 pub mod cpus;
+pub mod fence;
 pub mod files;
 pub mod net;
 pub mod notify;

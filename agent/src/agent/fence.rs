@@ -7,17 +7,11 @@
 //! the gateway, or was killed, stops renewing, and its bots stop on their own. A failover bot
 //! is not started while the lease has lapsed.
 
-use std::io::Write as _;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use super::*;
+use sniperforge_host::fence::{now_ms, read, write};
 
-/// Now, unix ms.
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
+use super::*;
 
 /// A bot's fence file: `<data_dir>/fences/<bot_id>`, in a directory of the agent's that the
 /// bot's account can read but not write (it cannot move its own lease on).
@@ -25,7 +19,7 @@ pub(crate) fn path(data_dir: &Path, bot_id: &str) -> PathBuf {
     data_dir.join("fences").join(bot_id)
 }
 
-/// The last exchange with the gateway (unix ms; 0: none yet), shared with the tasks that talk
+/// The last exchange with the gateway (the node's monotonic clock, ms; 0: none yet), shared with the tasks that talk
 /// to it.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Contact(Arc<AtomicI64>);
@@ -65,7 +59,7 @@ impl Lease {
         self.length_ms = ms;
     }
 
-    /// The lease's end (unix ms), or why it has lapsed: never in contact, no length given, or
+    /// The lease's end (monotonic ms), or why it has lapsed: never in contact, no length given, or
     /// the last exchange too long ago.
     pub(crate) fn end(&self) -> Result<i64, String> {
         let at = self.contact.at();
@@ -103,37 +97,9 @@ impl Lease {
     }
 }
 
-/// Writes `end grace` (unix ms, ms) to `file`: a new file renamed over the old one (never
-/// written through a link; a reader sees the old end or the new one), the agent's, readable by
-/// all (it holds two numbers), in a directory only the agent writes. No fsync: a file lost to
-/// a crash fences the bot, which is the safe side.
-fn write(file: &Path, end: i64, grace_ms: u64) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt as _;
-    if let Some(dir) = file.parent() {
-        std::fs::create_dir_all(dir)?;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
-    }
-    let tmp = file.with_extension("tmp");
-    let mut f = sniperforge_host::files::create_private(&tmp)?;
-    f.write_all(format!("{end} {grace_ms}").as_bytes())?;
-    f.set_permissions(std::fs::Permissions::from_mode(0o644))?;
-    drop(f);
-    std::fs::rename(&tmp, file)
-}
-
 /// Whether the fence in `file` has lapsed (or is gone): a supervisor does not start its bot.
 pub(crate) fn lapsed(file: &Path) -> bool {
-    read(file).is_none_or(|(end, _)| end <= now_ms())
-}
-
-/// The end and grace a fence file holds (`None`: none, or not two numbers).
-fn read(file: &Path) -> Option<(i64, i64)> {
-    let text = sniperforge_host::files::read_small(file, 64).ok()?;
-    let mut parts = text.split_whitespace().map(str::parse::<i64>);
-    Some((
-        parts.next()?.ok()?,
-        parts.next().and_then(Result::ok).unwrap_or(1_000),
-    ))
+    sniperforge_host::fence::lapsed(file).is_some()
 }
 
 impl Agent {
@@ -185,7 +151,8 @@ impl Agent {
             let Some((end, grace)) = spec.fence_file.as_deref().and_then(read) else {
                 continue;
             };
-            if now <= end.saturating_add(grace.saturating_mul(2)) {
+            if now <= end.saturating_add(i64::try_from(grace.saturating_mul(2)).unwrap_or(i64::MAX))
+            {
                 continue;
             }
             let pid = self

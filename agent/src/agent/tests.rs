@@ -37,7 +37,7 @@ fn the_fencing_lease_holds_from_the_last_exchange_and_lapses() {
     assert!(lease.end().is_err(), "no length given yet");
     lease.set_length(60_000);
     let end = lease.end().unwrap();
-    let now = fence::now_ms();
+    let now = sniperforge_host::fence::now_ms();
     assert!(
         (now + 59_000..=now + 60_000).contains(&end),
         "{end} vs {now}"
@@ -77,7 +77,11 @@ fn the_fencing_lease_holds_from_the_last_exchange_and_lapses() {
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&file), 0o644);
     assert_eq!(mode(file.parent().unwrap()), 0o755);
-    std::fs::write(&file, format!("{} 15000", fence::now_ms() - 1)).unwrap();
+    std::fs::write(
+        &file,
+        format!("{} 15000", sniperforge_host::fence::now_ms() - 1),
+    )
+    .unwrap();
     assert!(fence::lapsed(&file));
     assert!(fence::lapsed(&dir.path().join("gone")));
     // A lapsed lease arms nothing: the bot is not started.
