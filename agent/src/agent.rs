@@ -953,8 +953,8 @@ impl Agent {
                         tracing::info!("reports reach the gateway again");
                     }
                     report_failing = false;
+                    // The health tick renews the fences from it.
                     self.fence.touch();
-                    self.renew_fences();
                 }
                 Err(e) => {
                     if !report_failing {

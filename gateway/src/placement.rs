@@ -180,13 +180,70 @@ pub fn place(need: &Need<'_>, candidates: &[Candidate<'_>]) -> Result<Choice, St
             cores,
         }),
         None if why.is_empty() => Err(format!("no node serves {}", need.environment)),
-        None => Err(format!(
-            "no node serving {} can take it: {}",
-            need.environment,
-            why.join("; ")
-        )),
+        None => {
+            let more = why.len().saturating_sub(REASONS_NAMED);
+            why.truncate(REASONS_NAMED);
+            if more > 0 {
+                why.push(format!("{more} more"));
+            }
+            Err(format!(
+                "no node serving {} can take it: {}",
+                need.environment,
+                why.join("; ")
+            ))
+        }
     }
 }
+
+/// The node named `node_id` fitted to `need` whether or not it is alive right now (a bot named
+/// on a node goes there only); `None` when no such node has registered.
+pub fn fit_named(
+    need: &Need<'_>,
+    candidates: &[Candidate<'_>],
+    node_id: &str,
+) -> Option<Result<Vec<u32>, String>> {
+    let c = candidates.iter().find(|c| c.node.node_id == node_id)?;
+    Some(fit(
+        need,
+        &Candidate {
+            live: true,
+            ..c.clone()
+        },
+    ))
+}
+
+/// The cores a configuration pins (`resources.cores`; what does not read as a core, none).
+pub fn pinned_of(config: &serde_json::Value) -> Vec<u32> {
+    config["resources"]["cores"]
+        .as_array()
+        .map(|l| {
+            l.iter()
+                .filter_map(|c| c.as_u64().and_then(|c| u32::try_from(c).ok()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `reason` (a pending reason, a refusal) without the ids of bots holding cores: what a caller
+/// scoped to environments reads (a core on a node serving several may be another
+/// environment's bot's).
+pub fn hide_holders(reason: &str) -> String {
+    const HELD: &str = " is held by bot ";
+    let mut out = String::with_capacity(reason.len());
+    let mut rest = reason;
+    while let Some(at) = rest.find(HELD) {
+        out.push_str(&rest[..at]);
+        out.push_str(" is held by another bot");
+        let after = &rest[at + HELD.len()..];
+        // The id runs to the next separator of the reason.
+        rest = &after[after.find([';', ' ']).unwrap_or(after.len())..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Nodes named in a reason no node can take a bot, at most (the rest counted).
+pub const REASONS_NAMED: usize = 12;
 
 /// Which bot holds each core of each node: the ledger reservations are checked against.
 #[derive(Debug, Clone, Default)]

@@ -99,7 +99,7 @@ async fn metrics(
                         cores: b.cores.clone(),
                         pending: b.pending.as_deref().map(|p| {
                             if envs.list().is_some() {
-                                crate::api::pending_for_scoped(p)
+                                crate::placement::hide_holders(p)
                             } else {
                                 p.to_string()
                             }

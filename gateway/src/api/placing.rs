@@ -2,7 +2,7 @@
 //! pending bots placed once a node can take them, and the bots of lost nodes failed over.
 
 use super::*;
-use crate::placement::{self, Candidate, Ledger, Need, Placement};
+use crate::placement::{self, Ledger, Need, Placement};
 use crate::store::{BotRow, Environment};
 
 /// Where a bot goes: its node (empty while none), the cores it holds there, and why it waits.
@@ -93,11 +93,7 @@ impl AppState {
             .details(json!([{"path": "node_id"}])));
         }
         // A named node takes the bot whether or not it is alive right now.
-        let named = Candidate {
-            live: true,
-            ..node.clone()
-        };
-        match placement::fit(&need, &named) {
+        match placement::fit_named(&need, &candidates, node_id).unwrap_or_else(|| Ok(Vec::new())) {
             Ok(cores) => Ok(Placed {
                 node_id: node_id.to_string(),
                 cores,
@@ -192,19 +188,13 @@ impl AppState {
             let choice = if anywhere {
                 placement::place(&need, &candidates)
             } else {
-                match candidates.iter().find(|c| c.node.node_id == b.node_id) {
-                    Some(c) => placement::fit(
-                        &need,
-                        &Candidate {
-                            live: true,
-                            ..c.clone()
-                        },
-                    )
-                    .map(|cores| placement::Choice {
-                        node_id: b.node_id.clone(),
-                        cores,
-                    })
-                    .map_err(|why| format!("node {} {why}", b.node_id)),
+                match placement::fit_named(&need, &candidates, &b.node_id) {
+                    Some(fitted) => fitted
+                        .map(|cores| placement::Choice {
+                            node_id: b.node_id.clone(),
+                            cores,
+                        })
+                        .map_err(|why| format!("node {} {why}", b.node_id)),
                     None => Err(format!("node {} has not registered", b.node_id)),
                 }
             };
@@ -278,21 +268,9 @@ impl AppState {
             .store
             .config(bot_id, None)
             .await?
-            .map(|c| pinned_of(&c.body))
+            .map(|c| placement::pinned_of(&c.body))
             .unwrap_or_default())
     }
-}
-
-/// The cores a configuration pins (`resources.cores`; what does not read as a core, none).
-pub(super) fn pinned_of(config: &Value) -> Vec<u32> {
-    config["resources"]["cores"]
-        .as_array()
-        .map(|l| {
-            l.iter()
-                .filter_map(|c| c.as_u64().and_then(|c| u32::try_from(c).ok()))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// Whether a configuration's parameters trade live (`execution.simulation_mode: false`): such
@@ -302,47 +280,12 @@ pub(super) fn trades_live(parameters: &Value) -> bool {
 }
 
 impl ApiError {
-    /// The same error without the ids of bots holding cores (for a caller scoped to
-    /// environments: a core on a node serving several may be another environment's bot's).
+    /// The same error without the ids of bots holding cores, for a caller scoped to
+    /// environments ([`placement::hide_holders`]).
     pub(super) fn hiding_holders(mut self, scoped: bool) -> Self {
-        if scoped && let Some(at) = self.message.find(" is held by bot ") {
-            self.message.truncate(at);
-            self.message.push_str(" is held by another bot");
+        if scoped {
+            self.message = placement::hide_holders(&self.message);
         }
         self
-    }
-}
-
-/// A pending reason as a caller scoped to environments may read it: the ids of bots holding
-/// cores (on a node serving several environments, possibly another's) left out.
-pub(crate) fn pending_for_scoped(reason: &str) -> String {
-    let mut out = String::with_capacity(reason.len());
-    let mut rest = reason;
-    while let Some(at) = rest.find(" is held by bot ") {
-        out.push_str(&rest[..at]);
-        out.push_str(" is held by another bot");
-        let after = &rest[at + " is held by bot ".len()..];
-        // The id runs to the next separator of the reason.
-        let end = after.find([';', ' ']).unwrap_or(after.len());
-        rest = &after[end..];
-    }
-    out.push_str(rest);
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn scoped_callers_read_pending_reasons_without_holders() {
-        assert_eq!(
-            super::pending_for_scoped(
-                "no node serving prod can take it: a: core 2 is held by bot p-1; b: core 3 is held by bot x"
-            ),
-            "no node serving prod can take it: a: core 2 is held by another bot; b: core 3 is held by another bot"
-        );
-        assert_eq!(
-            super::pending_for_scoped("node n1 has not registered"),
-            "node n1 has not registered"
-        );
     }
 }

@@ -206,3 +206,29 @@ fn lost_bots_are_the_failing_over_ones_of_silent_nodes() {
     nodes[0].fences = false;
     assert!(lost_bots(&bots, &nodes, 10_000, 5_000).is_empty());
 }
+
+#[test]
+fn holders_are_hidden_and_long_reasons_cut() {
+    assert_eq!(
+        hide_holders(
+            "no node serving prod can take it: a: core 2 is held by bot p-1; b: core 3 is held by bot x"
+        ),
+        "no node serving prod can take it: a: core 2 is held by another bot; b: core 3 is held by another bot"
+    );
+    assert_eq!(
+        hide_holders("node n1 has not registered"),
+        "node n1 has not registered"
+    );
+    assert_eq!(
+        pinned_of(&serde_json::json!({"resources": {"cores": [2, "x", 3]}})),
+        [2, 3]
+    );
+    // Twenty full nodes: twelve named, the rest counted.
+    let nodes: Vec<NodeRow> = (0..20)
+        .map(|i| node(&format!("n{i:02}"), 1, None, &[]))
+        .collect();
+    let none = BTreeMap::new();
+    let why = place(&need(&none, &[], 4), &live(&nodes, &[])).unwrap_err();
+    assert!(why.ends_with("; 8 more"), "{why}");
+    assert_eq!(why.matches("free core(s)").count(), REASONS_NAMED);
+}

@@ -435,13 +435,7 @@ impl Store {
             let cores: Vec<u32> = self
                 .config(&id, None)
                 .await?
-                .and_then(|c| {
-                    c.body["resources"]["cores"].as_array().map(|l| {
-                        l.iter()
-                            .filter_map(|c| c.as_u64().and_then(|c| u32::try_from(c).ok()))
-                            .collect()
-                    })
-                })
+                .map(|c| crate::placement::pinned_of(&c.body))
                 .unwrap_or_default();
             sqlx::query("UPDATE bots SET cores = $1 WHERE bot_id = $2")
                 .bind(serde_json::to_string(&cores).unwrap_or_default())
