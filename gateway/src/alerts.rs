@@ -501,6 +501,10 @@ pub async fn evaluate(
         p99,
     };
     let mut out = Evaluation::default();
+    let env_of: std::collections::HashMap<&str, Environment> = bots
+        .iter()
+        .map(|b| (b.bot_id.as_str(), b.environment))
+        .collect();
     for rule in store.rules().await? {
         let scope = match RuleScope::parse(&rule.scope) {
             Ok(scope) => scope,
@@ -509,18 +513,26 @@ pub async fn evaluate(
                 continue;
             }
         };
-        // The rule's bots, and the nodes serving its environment or running its bots.
-        let in_scope: Vec<crate::store::BotRow> =
-            bots.iter().filter(|b| scope.watches(b)).cloned().collect();
-        let scoped_nodes: Vec<crate::store::NodeRow> = nodes
-            .iter()
-            .filter(|n| match &scope {
-                RuleScope::Fleet => true,
-                RuleScope::Env(e) => n.serves(*e),
-                _ => in_scope.iter().any(|b| b.node_id == n.node_id),
-            })
-            .cloned()
-            .collect();
+        // The rule's bots, and the nodes serving its environment or running its bots (the
+        // fleet's as they are: no copy).
+        let (in_scope, scoped_nodes): (
+            std::borrow::Cow<'_, [crate::store::BotRow]>,
+            std::borrow::Cow<'_, [crate::store::NodeRow]>,
+        ) = if scope == RuleScope::Fleet {
+            (bots.as_slice().into(), nodes.as_slice().into())
+        } else {
+            let in_scope: Vec<crate::store::BotRow> =
+                bots.iter().filter(|b| scope.watches(b)).cloned().collect();
+            let scoped_nodes: Vec<crate::store::NodeRow> = nodes
+                .iter()
+                .filter(|n| match &scope {
+                    RuleScope::Env(e) => n.serves(*e),
+                    _ => in_scope.iter().any(|b| b.node_id == n.node_id),
+                })
+                .cloned()
+                .collect();
+            (in_scope.into(), scoped_nodes.into())
+        };
         let scoped = Inputs {
             bots: &in_scope,
             nodes: &scoped_nodes,
@@ -530,10 +542,10 @@ pub async fn evaluate(
         for target in &watched {
             // A bot's alert is its environment's; a node's, the rule's or the one environment
             // the node serves.
-            let environment = in_scope
-                .iter()
-                .find(|b| b.bot_id == *target)
-                .map(|b| b.environment)
+            let environment = env_of
+                .get(target.as_str())
+                .copied()
+                .filter(|_| !matches!(rule.kind, RuleKind::NodeLost { .. }))
                 .or_else(|| scope.environment())
                 .or_else(|| {
                     scoped_nodes
