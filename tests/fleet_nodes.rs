@@ -136,6 +136,28 @@ fn three_nodes_place_by_environment_and_cores_and_fail_over_without_running_twic
     assert_eq!(s, 409, "{e}");
     assert_eq!(e["error"]["code"], "environment_not_served");
 
+    // An observer bot with two instances: one on each prod node, never both on one.
+    let mut obs = common::template("real_time_dashboard");
+    obs["bot_id"] = json!("obs");
+    obs["environment"] = json!("prod");
+    let (s, o) = gw.call(
+        "POST",
+        "/api/v1/bots",
+        &json!({"config": obs, "node_id": "auto", "replicas": 2}),
+    );
+    assert_eq!(s, 201, "{o}");
+    let obs_node = |id: &str| {
+        gw.ok("GET", &format!("/api/v1/bots/{id}"), &Value::Null)["bot"]["node_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (obs_at, r1_at) = (obs_node("obs"), obs_node("obs-r1"));
+    assert!(
+        obs_at != r1_at && obs_at.starts_with("n-prod-") && r1_at.starts_with("n-prod-"),
+        "obs on {obs_at}, obs-r1 on {r1_at}"
+    );
+
     // A dev-scoped token sees dev only.
     let dev_token = gw.ok(
         "POST",
@@ -164,14 +186,16 @@ fn three_nodes_place_by_environment_and_cores_and_fail_over_without_running_twic
     assert_eq!(as_dev("GET", "/api/v1/bots/prod-1").0, 404);
     assert_eq!(as_dev("POST", "/api/v1/bots/prod-1/stop").0, 404);
 
-    // Every bot runs on its node, pinned to the core it holds.
-    for id in ["dev-1", "prod-1", "prod-2"] {
+    // Every bot runs on its node, pinned to the core it holds; obs's start starts obs-r1.
+    for id in ["dev-1", "prod-1", "prod-2", "obs"] {
         gw.ok("POST", &format!("/api/v1/bots/{id}/start"), &Value::Null);
     }
     for (id, node) in [
         ("dev-1", "n-dev"),
         ("prod-1", "n-prod-a"),
         ("prod-2", "n-prod-b"),
+        ("obs", obs_at.as_str()),
+        ("obs-r1", r1_at.as_str()),
     ] {
         until(&gw, id, "running", |s| s["state"] == "running");
         let r = gw.ok("GET", &format!("/api/v1/bots/{id}/status"), &Value::Null);
@@ -179,6 +203,10 @@ fn three_nodes_place_by_environment_and_cores_and_fail_over_without_running_twic
     }
     let old = pid_of(&gw.reported("prod-1")) as u32;
     assert_eq!(instances(&[&d_a, &d_b], "prod-1"), [old]);
+    // Each replica is a process of its own, under its node's data directory.
+    let dir_of = |node: &str| if node == "n-prod-a" { &d_a } else { &d_b };
+    assert_eq!(instances(&[dir_of(&obs_at)], "obs").len(), 1);
+    assert_eq!(instances(&[dir_of(&r1_at)], "obs-r1").len(), 1);
     let pinned_threads: Vec<(String, Vec<usize>)> = common::threads_of(old)
         .into_iter()
         .filter(|(_, cores)| cores == &[1])
@@ -253,11 +281,31 @@ fn three_nodes_place_by_environment_and_cores_and_fail_over_without_running_twic
     eprintln!(
         "failover: old instance stopped after {old_gone:?}, new one running after {new_running:?}"
     );
+    // obs's instance on n-prod-a stopped with its lease; n-prod-b runs the other instance,
+    // so it waits for a node of its own instead of running twice there.
+    let lost = if obs_at == "n-prod-a" {
+        "obs"
+    } else {
+        "obs-r1"
+    };
+    let kept = if lost == "obs" { "obs-r1" } else { "obs" };
+    assert!(
+        instances(&[&d_a, &d_b], lost).is_empty(),
+        "{lost} still runs"
+    );
+    let r = gw.ok("GET", &format!("/api/v1/bots/{lost}"), &Value::Null);
+    assert!(
+        r["bot"]["pending"]
+            .as_str()
+            .is_some_and(|p| p.contains("n-prod-b: runs another instance of it")),
+        "{r}"
+    );
+    assert_eq!(instances(&[&d_b], kept).len(), 1, "{kept} runs on n-prod-b");
 
-    for (id, _) in [("dev-1", ()), ("prod-1", ()), ("prod-2", ())] {
+    for id in ["dev-1", "prod-1", "prod-2", "obs"] {
         gw.ok("POST", &format!("/api/v1/bots/{id}/stop"), &Value::Null);
     }
-    for id in ["dev-1", "prod-1", "prod-2"] {
+    for id in ["dev-1", "prod-1", "prod-2", kept] {
         until(&gw, id, "stopped", |s| s["state"] == "stopped");
     }
     a_dev.terminate(Duration::from_secs(10));

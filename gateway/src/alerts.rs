@@ -110,7 +110,7 @@ pub enum RuleScope {
     Env(Environment),
     /// The bots of one type, and the nodes running them.
     Type(sniperforge_protocol::BotType),
-    /// One bot, and the node running it.
+    /// One bot with its replicas, and the nodes running them.
     Bot(String),
 }
 
@@ -140,7 +140,7 @@ impl RuleScope {
             Self::Fleet => true,
             Self::Env(e) => bot.environment == *e,
             Self::Type(t) => bot.bot_type == t.as_str(),
-            Self::Bot(id) => bot.bot_id == *id,
+            Self::Bot(id) => bot.bot_id == *id || bot.replica_of.as_deref() == Some(id),
         }
     }
 

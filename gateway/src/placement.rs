@@ -12,8 +12,11 @@ use crate::store::{BotRow, Environment, NodeRow};
 /// Most cores a bot may ask the gateway for.
 pub const CORES_MAX: u32 = 64;
 
+/// Most instances of one bot (`replicas`): the bot and replicas `-r1` to `-r15`.
+pub const REPLICAS_MAX: u32 = 16;
+
 /// How a bot asked to be placed.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Placement {
     /// The gateway chooses its node (`node_id: "auto"`), and chooses again when it is lost.
@@ -34,6 +37,53 @@ pub struct Placement {
     /// configuration that turns live trading on or off changes).
     #[serde(default)]
     pub failover_set: bool,
+    /// Instances it runs, each on another node: 1 (the bot alone) to [`REPLICAS_MAX`]; more
+    /// than one only for types that observe and never trade. Its further instances are bots
+    /// of their own, `<id>-r1` and on ([`replica_id`]), placed by the gateway.
+    #[serde(default = "one")]
+    pub replicas: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl Default for Placement {
+    fn default() -> Self {
+        Self {
+            auto: false,
+            labels: BTreeMap::new(),
+            cores: 0,
+            failover: false,
+            failover_set: false,
+            replicas: 1,
+        }
+    }
+}
+
+/// The id of replica `k` (1 and on) of bot `bot_id`: `arb-r2`.
+pub fn replica_id(bot_id: &str, k: u32) -> String {
+    format!("{bot_id}-r{k}")
+}
+
+/// The nodes of the other instances of `bot`'s bot (one waiting for the node it names counts
+/// there): a bot and its replicas never share one.
+pub fn siblings_nodes(bots: &[BotRow], bot: &BotRow) -> Vec<String> {
+    let group = bot.replica_of.as_deref().unwrap_or(&bot.bot_id);
+    bots.iter()
+        .filter(|o| o.bot_id != bot.bot_id && !o.node_id.is_empty())
+        .filter(|o| o.bot_id == group || o.replica_of.as_deref() == Some(group))
+        .map(|o| o.node_id.clone())
+        .collect()
+}
+
+/// Whether bots of type `bot_type` may run several instances: those that observe (analytics,
+/// portfolio, dashboard) and never trade; a trading bot stays single-writer.
+pub fn replicable(bot_type: &str) -> bool {
+    matches!(
+        bot_type,
+        "ml_analytics" | "portfolio_manager" | "real_time_dashboard"
+    )
 }
 
 /// What a bot needs of a node.
@@ -51,6 +101,8 @@ pub struct Need<'a> {
     pub cores: u32,
     /// Nodes it may not go to (the lost one it leaves).
     pub avoid: &'a [String],
+    /// Nodes running another instance of the same bot (its replicas go to different nodes).
+    pub apart: &'a [String],
 }
 
 /// A node as placement sees it.
@@ -94,6 +146,9 @@ pub fn fit(need: &Need<'_>, c: &Candidate<'_>) -> Result<Vec<u32>, String> {
     let n = c.node;
     if need.avoid.contains(&n.node_id) {
         return Err("the node it leaves".into());
+    }
+    if need.apart.contains(&n.node_id) {
+        return Err("runs another instance of it".into());
     }
     if !c.live {
         return Err("lost (no recent heartbeat)".into());

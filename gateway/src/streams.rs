@@ -104,6 +104,7 @@ async fn metrics(
                                 p.to_string()
                             }
                         }),
+                        replica_of: b.replica_of.clone(),
                         node_id: b.node_id.clone(),
                         desired_state: b.desired_state,
                         config_version: b.config_version,

@@ -154,6 +154,16 @@ try {
   await page.goto(`${URL}/#/bots/demo-ml-analytics`)
   await page.getByTestId('ml').waitFor()
   await shot('07c-ml')
+  // An observer bot asks for a second instance: one node here, so the replica waits for a
+  // node of its own, with the reason; back to one instance, it is gone.
+  await page.getByTestId('replicas-count').fill('2')
+  await page.getByRole('button', { name: 'Apply' }).click()
+  await page.getByText('2 instance(s): added demo-ml-analytics-r1').waitFor()
+  await page.getByTestId('replicas').getByText(/pending: .*runs another instance of it/).waitFor()
+  await shot('07e-replicas')
+  await page.getByTestId('replicas-count').fill('1')
+  await page.getByRole('button', { name: 'Apply' }).click()
+  await page.getByText('1 instance(s): removed demo-ml-analytics-r1').waitFor()
   await page.goto(`${URL}/#/bots/demo-cross-chain-arbitrage`)
   await page.getByTestId('cross-chain').locator('tbody tr').first().waitFor()
   await shot('07d-cross-chain')

@@ -16,6 +16,7 @@ fn bot(id: &str, desired: DesiredState) -> BotRow {
         placement: Default::default(),
         cores: Vec::new(),
         pending: None,
+        replica_of: None,
         desired_state: desired,
         config_version: 1,
         restarts: 0,
@@ -237,6 +238,10 @@ fn rule_scopes_parse_and_pick_their_bots() {
     assert!(by_type.watches(&prod) && by_type.watches(&dev));
     let one = RuleScope::Bot("d".into());
     assert!(one.watches(&dev) && !one.watches(&prod));
+    // A bot's rule watches its replicas too, not a bot whose id merely starts alike.
+    let mut replica = bot("d-r1", DesiredState::Running);
+    replica.replica_of = Some("d".into());
+    assert!(one.watches(&replica) && !one.watches(&bot("d-r2", DesiredState::Running)));
     assert_eq!(env.environment(), Some(Environment::Prod));
     assert_eq!(RuleScope::Fleet.environment(), None);
 }

@@ -148,10 +148,17 @@ pub(super) async fn desired(
             );
             continue;
         };
-        let config = state.store.config(&b.bot_id, None).await?;
+        // A replica runs its bot's configuration, under its own id.
+        let group = b.replica_of.as_deref().unwrap_or(&b.bot_id);
+        let config = state.store.config(group, None).await?;
         // The cores the gateway chose stand in the configuration the node gets.
         let config = config.map(|c| {
             let mut body = c.body;
+            if b.replica_of.is_some()
+                && let Some(obj) = body.as_object_mut()
+            {
+                obj.insert("bot_id".into(), json!(b.bot_id));
+            }
             if b.placement.cores > 0
                 && let Some(res) = body.get_mut("resources").and_then(Value::as_object_mut)
             {

@@ -60,6 +60,41 @@ pub struct CreateBot {
     /// false for one trading live).
     #[serde(default)]
     pub failover: Option<bool>,
+    /// Instances to run, each on another node (1 to 16, default 1); more than one only for
+    /// `ml_analytics`, `portfolio_manager` and `real_time_dashboard` (a trading bot stays
+    /// single-writer). The further instances are bots `<bot_id>-r1`, … that the gateway
+    /// places; `PUT /api/v1/bots/{bot_id}/replicas` changes the count.
+    #[serde(default = "one_replica")]
+    #[schemars(range(min = 1, max = 16))]
+    pub replicas: u32,
+}
+
+fn one_replica() -> u32 {
+    1
+}
+
+/// `PUT /api/v1/bots/{bot_id}/replicas`: how many instances the bot runs.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScaleBody {
+    /// 1 (the bot alone) to 16.
+    #[schemars(range(min = 1, max = 16))]
+    pub replicas: u32,
+}
+
+/// `PUT /api/v1/bots/{bot_id}/replicas`: the bot's instances after the change.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Scaled {
+    /// The bot.
+    pub bot_id: String,
+    /// Its instances now.
+    pub replicas: u32,
+    /// Replicas created (waiting for placement, or placed already).
+    pub added: Vec<String>,
+    /// Replicas deleted.
+    pub removed: Vec<String>,
+    /// The bot and its replicas as stored, the bot first.
+    pub instances: Vec<BotRow>,
 }
 
 fn default_node() -> String {
@@ -588,6 +623,8 @@ pub struct FleetBotRow {
     pub cores: Vec<u32>,
     /// Why no node runs it yet (`null`: placed).
     pub pending: Option<String>,
+    /// The bot this instance replicates (`null`: a bot of its own).
+    pub replica_of: Option<String>,
     /// Node it runs on.
     pub node_id: String,
     /// What the gateway wants of it.

@@ -250,7 +250,9 @@ pub(super) async fn create_bot(
             ),
         ));
     }
+    check_replicas(&id, valid.config.bot_type.as_str(), req.replicas, &pinned)?;
     let placement = crate::placement::Placement {
+        replicas: req.replicas,
         auto: req.node_id == "auto",
         labels: req.labels.clone(),
         cores: req.cores,
@@ -274,7 +276,23 @@ pub(super) async fn create_bot(
         placement: &placement,
         cores: &placed.cores,
         pending: placed.pending.as_deref(),
+        replica_of: None,
+        desired_state: sniperforge_protocol::fleet::DesiredState::Stopped,
     };
+    // A replica's id a bot of its own holds refuses the whole creation, before anything.
+    for k in 1..req.replicas {
+        let rid = crate::placement::replica_id(&id, k);
+        if state.store.bot(&rid).await?.is_some() {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "exists",
+                format!(
+                    "bot {rid} exists, a bot of its own: bot {id} cannot take its id for a replica"
+                ),
+            )
+            .details(json!([{"path": "replicas"}])));
+        }
+    }
     if !state.store.create_bot(&new, body, &who.name).await? {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -282,6 +300,13 @@ pub(super) async fn create_bot(
             format!("bot {id} already exists"),
         ));
     }
+    let mut replicas = Vec::new();
+    if req.replicas > 1
+        && let Some(row) = state.store.bot(&id).await?
+    {
+        replicas = state.set_replicas(&row, req.replicas).await?.0;
+    }
+    drop(_placing);
     state
         .store
         .audit(
@@ -290,9 +315,13 @@ pub(super) async fn create_bot(
             &id,
             &json!({"bot_type": valid.config.bot_type, "environment": environment,
                 "node_id": placed.node_id, "cores": placed.cores, "pending": placed.pending,
-                "placement": placement}),
+                "placement": placement, "replicas": replicas}),
         )
         .await?;
+    if !replicas.is_empty() {
+        // Its replicas placed now, not at the next pass.
+        state.place_and_fail_over().await?;
+    }
     state.changed().await?;
     let mut bot = state.store.bot(&id).await?;
     if let Some(b) = bot.as_mut().filter(|_| who.environments.is_some()) {
@@ -310,7 +339,11 @@ pub(super) async fn get_bot(
     if caller(&ext).environments.is_some() {
         bot.pending = bot.pending.as_deref().map(crate::placement::hide_holders);
     }
-    let config = state.store.config(&id, None).await?;
+    // A replica runs its bot's configuration.
+    let config = state
+        .store
+        .config(bot.replica_of.as_deref().unwrap_or(&id), None)
+        .await?;
     Ok(axum::Json(BotWithConfig { bot, config }).into_response())
 }
 
@@ -474,6 +507,17 @@ async fn repinned(
         )
         .details(json!([{"path": "resources.cores"}])));
     }
+    if bot.placement.replicas > 1 && !pinned.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "cores_reserved",
+            format!(
+                "bot {id} runs {} instances on different nodes, which pin no cores by name: resources.cores stays empty",
+                bot.placement.replicas
+            ),
+        )
+        .details(json!([{"path": "resources.cores"}])));
+    }
     if bot.pending.is_some() || bot.placement.cores > 0 {
         return Ok(None);
     }
@@ -499,7 +543,8 @@ pub(super) async fn update_bot(
 ) -> ApiResult {
     let expected = if_match(&headers)?;
     let req: ConfigBody = parse_body(&body)?;
-    state.bot_or_404(&id, &caller(&ext).envs()).await?;
+    let bot = state.bot_or_404(&id, &caller(&ext).envs()).await?;
+    not_a_replica(&bot, "configure")?;
     new_version(&state, &id, &req.config, &caller(&ext), expected).await
 }
 
@@ -508,14 +553,29 @@ pub(super) async fn delete_bot(
     Path(id): Path<String>,
     ext: axum::http::Extensions,
 ) -> ApiResult {
-    state.bot_or_404(&id, &caller(&ext).envs()).await?;
+    let bot = state.bot_or_404(&id, &caller(&ext).envs()).await?;
+    not_a_replica(&bot, "delete")?;
+    // Under the placement lock: a scale under way never leaves a replica without its bot.
+    let placing = state.placement_lock.lock().await;
+    let instances = state.store.instances(&id).await?;
     if !state.store.delete_bot(&id).await? {
         return Err(ApiError::not_found(format!("bot {id}")));
     }
-    state.forget_bot(&id);
+    drop(placing);
+    for b in &instances {
+        state.forget_bot(&b.bot_id);
+    }
     state
         .store
-        .audit(&caller(&ext).name, "bot.delete", &id, &Value::Null)
+        .audit(
+            &caller(&ext).name,
+            "bot.delete",
+            &id,
+            &match instances.len() {
+                0 | 1 => Value::Null,
+                _ => json!({"replicas": instances.iter().skip(1).map(|b| &b.bot_id).collect::<Vec<_>>()}),
+            },
+        )
         .await?;
     state.changed().await?;
     Ok(StatusCode::NO_CONTENT.into_response())

@@ -27,6 +27,7 @@ pub mod bodies;
 mod bots;
 mod observe;
 mod placing;
+mod replicas;
 mod rollouts;
 
 use agents::*;
@@ -35,6 +36,7 @@ use auth::*;
 use bodies::*;
 use bots::*;
 pub use observe::*;
+use replicas::*;
 pub use rollouts::RolloutList;
 use rollouts::*;
 
@@ -872,6 +874,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/alerts/evaluate", post(evaluate_alerts))
         .route("/api/v1/bots/{bot_id}/{action}", post(bot_action))
+        .route(
+            "/api/v1/bots/{bot_id}/replicas",
+            axum::routing::put(scale_bot),
+        )
         .route("/api/v1/nodes", get(nodes))
         .route("/api/v1/rollouts", get(list_rollouts).post(create_rollout))
         .route("/api/v1/rollouts/{rollout_id}", get(get_rollout))

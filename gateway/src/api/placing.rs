@@ -57,6 +57,7 @@ impl AppState {
             pinned,
             cores: placement.cores,
             avoid: &[],
+            apart: &[],
         };
         if placement.auto {
             return Ok(match placement::place(&need, &candidates) {
@@ -164,9 +165,12 @@ impl AppState {
             let pinned: Vec<u32> = if b.placement.cores > 0 {
                 Vec::new()
             } else {
-                // Its configuration's cores (a pending bot holds none yet).
-                self.pinned_cores(&b.bot_id).await?
+                // Its configuration's cores (a pending bot holds none yet; a replica runs
+                // its bot's configuration).
+                self.pinned_cores(b.replica_of.as_deref().unwrap_or(&b.bot_id))
+                    .await?
             };
+            let apart = placement::siblings_nodes(&bots, b);
             let avoid = if leaving {
                 vec![b.node_id.clone()]
             } else {
@@ -179,6 +183,7 @@ impl AppState {
                 pinned: &pinned,
                 cores: b.placement.cores,
                 avoid: &avoid,
+                apart: &apart,
             };
             let candidates =
                 placement::candidates(&nodes, &bots, &ledger, now, self.failover_after_ms);
@@ -263,7 +268,7 @@ impl AppState {
     }
 
     /// The cores a bot's latest configuration pins (`resources.cores`).
-    async fn pinned_cores(&self, bot_id: &str) -> Result<Vec<u32>, StoreError> {
+    pub(super) async fn pinned_cores(&self, bot_id: &str) -> Result<Vec<u32>, StoreError> {
         Ok(self
             .store
             .config(bot_id, None)

@@ -33,6 +33,7 @@ fn bot(id: &str, node: &str, cores: &[u32]) -> BotRow {
         placement: Placement::default(),
         cores: cores.to_vec(),
         pending: None,
+        replica_of: None,
         desired_state: DesiredState::Running,
         config_version: 1,
         restarts: 0,
@@ -49,6 +50,7 @@ fn need<'a>(labels: &'a BTreeMap<String, String>, pinned: &'a [u32], cores: u32)
         pinned,
         cores,
         avoid: &[],
+        apart: &[],
     }
 }
 
@@ -155,6 +157,55 @@ fn a_lost_node_or_the_one_left_takes_nothing() {
     assert_eq!(
         why,
         "no node serving prod can take it: a: lost (no recent heartbeat); b: the node it leaves"
+    );
+}
+
+#[test]
+fn replicas_go_to_nodes_without_another_instance() {
+    let nodes = [
+        node("a", 8, None, &[]),
+        node("b", 8, None, &[]),
+        node("c", 8, None, &[]),
+    ];
+    let mut bots = vec![
+        bot("ml", "a", &[]),
+        bot("ml-r1", "b", &[]),
+        bot("ml-r2", "", &[]),
+        bot("other", "c", &[]),
+        bot("ml-r1x", "c", &[]),
+    ];
+    for b in &mut bots[1..3] {
+        b.replica_of = Some("ml".into());
+    }
+    // `ml-r1x` and `other` are bots of their own: not instances of `ml`.
+    assert_eq!(siblings_nodes(&bots, &bots[2]), ["a", "b"]);
+    assert_eq!(siblings_nodes(&bots, &bots[0]), ["b"]);
+    let none = BTreeMap::new();
+    let apart = siblings_nodes(&bots, &bots[2]);
+    let n = Need {
+        bot_id: "ml-r2",
+        apart: &apart,
+        ..need(&none, &[], 0)
+    };
+    let c = place(&n, &live(&nodes, &bots)).unwrap();
+    assert_eq!(
+        c.node_id, "c",
+        "the one node without an instance, busy as it is"
+    );
+    let apart = ["a".to_string(), "b".into(), "c".into()];
+    let n = Need { apart: &apart, ..n };
+    assert_eq!(
+        place(&n, &live(&nodes, &bots)).unwrap_err(),
+        "no node serving prod can take it: a: runs another instance of it; b: runs another instance of it; c: runs another instance of it"
+    );
+    assert_eq!(replica_id("ml", 3), "ml-r3");
+    assert!(replicable("ml_analytics") && replicable("real_time_dashboard"));
+    assert!(replicable("portfolio_manager") && !replicable("enhanced_arbitrage"));
+    assert_eq!(Placement::default().replicas, 1);
+    let old: Placement = serde_json::from_str(r#"{"auto": true}"#).unwrap();
+    assert_eq!(
+        old.replicas, 1,
+        "a placement stored before replicas is one instance"
     );
 }
 

@@ -19,6 +19,7 @@ fn bot(id: &str, node: &str) -> (BotRow, Option<String>) {
         placement: Default::default(),
         cores: Vec::new(),
         pending: None,
+        replica_of: None,
         desired_state: DesiredState::Running,
         config_version: 1,
         restarts: 0,

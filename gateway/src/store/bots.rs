@@ -31,15 +31,17 @@ impl Store {
             return Ok(false);
         }
         let now = self.now_ms();
-        sqlx::query("INSERT INTO bots (bot_id, bot_type, environment, node_id, desired_state, created_at, updated_at, placement, cores, pending_reason) VALUES ($1, $2, $3, $4, 'stopped', $5, $5, $6, $7, $8)")
+        sqlx::query("INSERT INTO bots (bot_id, bot_type, environment, node_id, desired_state, created_at, updated_at, placement, cores, pending_reason, replica_of) VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $10)")
             .bind(bot_id)
             .bind(bot_type)
             .bind(environment.as_str())
             .bind(node_id)
+            .bind(bot.desired_state.as_str())
             .bind(now)
             .bind(serde_json::to_string(bot.placement).unwrap_or_default())
             .bind(serde_json::to_string(bot.cores).unwrap_or_default())
             .bind(bot.pending)
+            .bind(bot.replica_of)
             .execute(&mut *tx)
             .await
             .map_err(db(format!("creating bot {bot_id}")))?;
@@ -258,6 +260,20 @@ impl Store {
             .transpose()
     }
 
+    /// A bot and its replicas (indexed lookups), the bot first.
+    pub async fn instances(&self, bot_id: &str) -> Result<Vec<BotRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "{BOT_SELECT} WHERE b.bot_id = $1 OR b.replica_of = $1 ORDER BY b.bot_id"
+        ))
+        .bind(bot_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db(format!("reading bot {bot_id}'s instances")))?;
+        let mut all = rows.iter().map(bot_row).collect::<Result<Vec<_>, _>>()?;
+        all.sort_by_key(|r| r.replica_of.is_some());
+        Ok(all)
+    }
+
     /// Records where a bot runs: its node (empty: none), the cores it holds there and why it
     /// waits (`None`: placed); `false` when the bot does not exist.
     pub async fn set_placement(
@@ -297,14 +313,15 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Sets a bot's desired state; `false` when the bot does not exist.
+    /// Sets a bot's desired state, and its replicas' with it; `false` when the bot does not
+    /// exist.
     pub async fn set_desired_state(
         &self,
         bot_id: &str,
         state: sniperforge_protocol::fleet::DesiredState,
     ) -> Result<bool, StoreError> {
         let done =
-            sqlx::query("UPDATE bots SET desired_state = $1, updated_at = $2 WHERE bot_id = $3")
+            sqlx::query("UPDATE bots SET desired_state = $1, updated_at = $2 WHERE bot_id = $3 OR replica_of = $3")
                 .bind(state.as_str())
                 .bind(self.now_ms())
                 .bind(bot_id)
@@ -314,11 +331,11 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Asks for a restart: desired state running, restart generation bumped; `false` when the
-    /// bot does not exist.
+    /// Asks for a restart: desired state running, restart generation bumped (its replicas'
+    /// too); `false` when the bot does not exist.
     pub async fn request_restart(&self, bot_id: &str) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE bots SET desired_state = 'running', restarts = restarts + 1, updated_at = $1 WHERE bot_id = $2",
+            "UPDATE bots SET desired_state = 'running', restarts = restarts + 1, updated_at = $1 WHERE bot_id = $2 OR replica_of = $2",
         )
         .bind(self.now_ms())
         .bind(bot_id)
@@ -346,18 +363,29 @@ impl Store {
             .map_err(db(format!("reading bot {bot_id}'s restart generation")))
     }
 
-    /// Deletes a bot (its configuration history stays); `false` when it did not exist.
+    /// Deletes a bot with its replicas (its configuration history stays); `false` when it did
+    /// not exist.
     pub async fn delete_bot(&self, bot_id: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM bots WHERE bot_id = $1")
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(db("starting a transaction"))?;
+        sqlx::query(
+            "DELETE FROM bot_reports WHERE bot_id = $1 OR bot_id IN (SELECT bot_id FROM bots WHERE replica_of = $1)",
+        )
+        .bind(bot_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db(format!("deleting bot {bot_id}'s last reports")))?;
+        let done = sqlx::query("DELETE FROM bots WHERE bot_id = $1 OR replica_of = $1")
             .bind(bot_id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db(format!("deleting bot {bot_id}")))?;
-        sqlx::query("DELETE FROM bot_reports WHERE bot_id = $1")
-            .bind(bot_id)
-            .execute(&self.pool)
+        tx.commit()
             .await
-            .map_err(db(format!("deleting bot {bot_id}'s last report")))?;
+            .map_err(db(format!("committing the deletion of bot {bot_id}")))?;
         Ok(done.rows_affected() > 0)
     }
 

@@ -222,6 +222,9 @@ pub struct BotRow {
     pub cores: Vec<u32>,
     /// Why no node runs it yet (`null`: placed).
     pub pending: Option<String>,
+    /// The bot this instance replicates (`null`: a bot of its own): it runs that bot's
+    /// configuration, on another node than the bot's other instances.
+    pub replica_of: Option<String>,
     /// What the agents converge to.
     pub desired_state: sniperforge_protocol::fleet::DesiredState,
     /// Latest configuration version.
@@ -380,8 +383,8 @@ pub struct AuditRow {
 }
 
 /// The columns of a [`BotRow`], with the bot's latest config version.
-const BOT_SELECT: &str = "SELECT b.bot_id, b.bot_type, b.environment, b.node_id, b.placement, b.cores, b.pending_reason, b.desired_state, b.restarts, b.created_at, \
-     b.updated_at, (SELECT MAX(version) FROM config_versions c WHERE c.config_id = b.bot_id) AS v \
+const BOT_SELECT: &str = "SELECT b.bot_id, b.bot_type, b.environment, b.node_id, b.placement, b.cores, b.pending_reason, b.replica_of, b.desired_state, b.restarts, b.created_at, \
+     b.updated_at, (SELECT MAX(version) FROM config_versions c WHERE c.config_id = COALESCE(b.replica_of, b.bot_id)) AS v \
      FROM bots b";
 
 /// A bot to create.
@@ -401,6 +404,10 @@ pub struct NewBot<'a> {
     pub cores: &'a [u32],
     /// Why no node runs it yet.
     pub pending: Option<&'a str>,
+    /// The bot it replicates (`None`: a bot of its own, with a configuration).
+    pub replica_of: Option<&'a str>,
+    /// What the agents converge to (a new bot is stopped; a new replica as its bot).
+    pub desired_state: sniperforge_protocol::fleet::DesiredState,
 }
 
 /// One configuration version.
@@ -535,6 +542,9 @@ fn bot_row(r: &sqlx::any::AnyRow) -> Result<BotRow, StoreError> {
         pending: r
             .try_get("pending_reason")
             .map_err(db("reading column pending_reason"))?,
+        replica_of: r
+            .try_get("replica_of")
+            .map_err(db("reading column replica_of"))?,
         desired_state: get("desired_state")?.parse().map_err(
             |e: sniperforge_protocol::fleet::UnknownName| StoreError::Db {
                 context: "reading column desired_state".into(),

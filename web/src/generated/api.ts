@@ -155,6 +155,8 @@ export type BotRow = {
   pending: (string | null)
   /** How it asked to be placed. */
   placement: Placement
+  /** The bot this instance replicates (`null`: a bot of its own): it runs that bot's configuration, on another node than the bot's other instances. */
+  replica_of: (string | null)
   /** Restart generation: bumped by each restart request. */
   restarts: number
   /** Last changed, unix ms. */
@@ -625,6 +627,8 @@ export type CreateBot = {
   labels?: Partial<Record<string, string>>
   /** The node to run on (default `local`), or `auto`: the gateway places it on a live node serving its environment that carries `labels` and has `cores` free (a bot no node can take yet waits, pending, with the reason). */
   node_id?: string
+  /** Instances to run, each on another node (1 to 16, default 1); more than one only for `ml_analytics`, `portfolio_manager` and `real_time_dashboard` (a trading bot stays single-writer). The further instances are bots `<bot_id>-r1`, … that the gateway places; `PUT /api/v1/bots/{bot_id}/replicas` changes the count. */
+  replicas?: number
 }
 
 /** A node's desired state at an index. */
@@ -729,6 +733,8 @@ export type FleetBotRow = {
   pending: (string | null)
   /** Its reported `profit_usd` counter (`null` until it reports one that is a number). */
   profit_usd: (number | null)
+  /** The bot this instance replicates (`null`: a bot of its own). */
+  replica_of: (string | null)
   /** When it last reported, unix ms. */
   reported_at: (number | null)
   /** Its last reported status (`null` until its agent reports). */
@@ -1058,6 +1064,8 @@ export type Placement = {
   failover_set: boolean
   /** Labels its node must carry (`{"region": "ny"}`). */
   labels: Partial<Record<string, string>>
+  /** Instances it runs, each on another node: 1 (the bot alone) to [`REPLICAS_MAX`]; more than one only for types that observe and never trade. Its further instances are bots of their own, `<id>-r1` and on ([`replica_id`]), placed by the gateway. */
+  replicas: number
 }
 
 /** `PUT /api/v1/auth/users/{name}`. */
@@ -1289,6 +1297,26 @@ export type RuleBody = ({
 export type RuleList = {
   /** Every rule. */
   rules: Rule[]
+}
+
+/** `PUT /api/v1/bots/{bot_id}/replicas`: how many instances the bot runs. */
+export type ScaleBody = {
+  /** 1 (the bot alone) to 16. */
+  replicas: number
+}
+
+/** `PUT /api/v1/bots/{bot_id}/replicas`: the bot's instances after the change. */
+export type Scaled = {
+  /** Replicas created (waiting for placement, or placed already). */
+  added: string[]
+  /** The bot. */
+  bot_id: string
+  /** The bot and its replicas as stored, the bot first. */
+  instances: BotRow[]
+  /** Replicas deleted. */
+  removed: string[]
+  /** Its instances now. */
+  replicas: number
 }
 
 /** `POST /api/v1/auth/login`. */
@@ -1563,6 +1591,12 @@ export interface Routes {
     query: Record<string, never>
     body: never
     answer: BotMetricsBody
+  }
+  'PUT /api/v1/bots/{bot_id}/replicas': {
+    params: { bot_id: string }
+    query: Record<string, never>
+    body: ScaleBody
+    answer: Scaled
   }
   'GET /api/v1/bots/{bot_id}/status': {
     params: { bot_id: string }

@@ -13,6 +13,7 @@ import { outputsOf } from '../outputs'
 import { go } from '../router'
 import { statusClass } from './Fleet'
 import { PortfolioPanel } from './PortfolioPanel'
+import { ReplicasPanel } from './ReplicasPanel'
 import { CrossChainPanel, MlPanel } from './OutputsPanels'
 
 const RANGES: Record<string, { ms: number; refresh: number }> = {
@@ -91,12 +92,12 @@ export function BotDetail({ id, role }: { id: string; role: Role }) {
                 onConfirm={() => act(a)}
               />
             ))}
-            <button onClick={() => go('bots', id, 'edit')}>Edit config</button>
-            {desired === 'stopped' && (
+            {!bot.bot.replica_of && <button onClick={() => go('bots', id, 'edit')}>Edit config</button>}
+            {desired === 'stopped' && !bot.bot.replica_of && (
               <ConfirmButton
                 label="Delete"
                 danger
-                question={<>Delete bot <b>{id}</b> and its configuration history?</>}
+                question={<>Delete bot <b>{id}</b>{bot.bot.placement.replicas > 1 && ' with its replicas'}? Its configuration history stays.</>}
                 onConfirm={async () => {
                   await call('DELETE /api/v1/bots/{bot_id}', { params: { bot_id: id } })
                   go('')
@@ -113,6 +114,7 @@ export function BotDetail({ id, role }: { id: string; role: Role }) {
       )}
       {notice && <div className="notice">{notice}</div>}
       <HandoverLine status={reported?.status} />
+      <ReplicasPanel bot={bot.bot} role={role} onChanged={() => void reload()} />
       {outputs.portfolio && <PortfolioPanel book={outputs.portfolio} />}
       {outputs.ml && <MlPanel ml={outputs.ml} />}
       {outputs.cross_chain && <CrossChainPanel cc={outputs.cross_chain} />}
@@ -141,7 +143,7 @@ export function BotDetail({ id, role }: { id: string; role: Role }) {
         </div>
         <div>
           <h3>Configuration</h3>
-          <ConfigHistory id={id} latest={bot.bot.config_version} />
+          <ConfigHistory id={bot.bot.replica_of ?? id} latest={bot.bot.config_version} />
         </div>
       </section>
       <LogTail key={id} id={id} />

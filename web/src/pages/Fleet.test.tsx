@@ -16,6 +16,7 @@ function row(bot_id: string, environment: FleetBotRow['environment']): FleetBotR
     environment,
     cores: [],
     pending: null,
+    replica_of: null,
     node_id: 'n1',
     desired_state: 'running',
     config_version: 1,

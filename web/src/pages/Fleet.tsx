@@ -30,7 +30,15 @@ export function Fleet({ role }: { role: Role }) {
   const fleetStage = env ? (envMetrics ? decisionStage(envMetrics.latency_ns) : null) : data ? decisionStage(data.latency_ns) : null
   const scope = env ?? 'Fleet'
   const botColumns: Column<FleetBotRow>[] = [
-    { header: 'Bot', cell: (b) => <a href={`#/bots/${encodeURIComponent(b.bot_id)}`}>{b.bot_id}</a> },
+    {
+      header: 'Bot',
+      cell: (b) => (
+        <>
+          <a href={`#/bots/${encodeURIComponent(b.bot_id)}`}>{b.bot_id}</a>
+          {b.replica_of && <span className="muted"> replica of {b.replica_of}</span>}
+        </>
+      ),
+    },
     { header: 'Env', cell: (b) => <EnvPill env={b.environment} /> },
     { header: 'Type', cell: (b) => b.bot_type },
     { header: 'Node', cell: (b) => b.node_id || '—' },

@@ -1,0 +1,210 @@
+//! Replicas: an observer bot (analytics, portfolio, dashboard) run as several instances, each
+//! on another node. The further instances are bot rows of their own, `<bot>-r1` and on, that
+//! name the bot they replicate: they run its configuration under their own id, report, alert
+//! and fail over on their own, and follow its actions (start, stop, restart) and its
+//! configuration changes. `POST /api/v1/bots {"replicas": N}` creates them and
+//! `PUT /api/v1/bots/{bot_id}/replicas {"replicas": N}` changes the count.
+
+use super::*;
+use crate::placement::{self, REPLICAS_MAX};
+use crate::store::{BotRow, NewBot};
+
+/// Whether bot `bot_id` of type `bot_type` may run `n` instances: 400 naming the field
+/// otherwise (a trading type, a count out of range, ids too long, or cores its configuration
+/// pins, which no two nodes are asked to hold alike).
+pub(super) fn check_replicas(
+    bot_id: &str,
+    bot_type: &str,
+    n: u32,
+    pinned: &[u32],
+) -> Result<(), ApiError> {
+    let bad = |path: &str, message: String| {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_replicas", message)
+            .details(json!([{"path": path}]))
+    };
+    if !(1..=REPLICAS_MAX).contains(&n) {
+        return Err(bad(
+            "replicas",
+            format!("replicas: 1 to {REPLICAS_MAX} (got {n})"),
+        ));
+    }
+    if n == 1 {
+        return Ok(());
+    }
+    if !placement::replicable(bot_type) {
+        return Err(bad(
+            "replicas",
+            format!(
+                "replicas: a {bot_type} bot trades and stays single-writer (one instance); \
+                 ml_analytics, portfolio_manager and real_time_dashboard bots may run several"
+            ),
+        ));
+    }
+    let last = placement::replica_id(bot_id, n - 1);
+    if !sniperforge_protocol::config::valid_bot_id(&last) {
+        return Err(bad(
+            "replicas",
+            format!(
+                "replicas: replica ids such as {}… would pass 64 characters: use a shorter bot id",
+                &last[..last.len().min(24)]
+            ),
+        ));
+    }
+    if !pinned.is_empty() {
+        return Err(bad(
+            "resources.cores",
+            format!(
+                "resources.cores: bot {bot_id} runs {n} instances on different nodes, which pin \
+                 no cores by name (pinned {pinned:?}): ask for cores instead (\"cores\": {}), \
+                 the gateway chooses them on each node",
+                pinned.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// 409 for a replica: it follows its bot, which is what an operator changes.
+pub(super) fn not_a_replica(bot: &BotRow, what: &str) -> Result<(), ApiError> {
+    match &bot.replica_of {
+        None => Ok(()),
+        Some(of) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "replica",
+            format!(
+                "bot {} is a replica of bot {of}: {what} bot {of} (its replicas follow)",
+                bot.bot_id
+            ),
+        )),
+    }
+}
+
+impl AppState {
+    /// Makes `bot`'s further instances `-r1` to `-r{n-1}`, with the placement lock held:
+    /// missing ones are created waiting for placement (desired as the bot is), the rest
+    /// deleted; its placement records the count. 409, before anything changes, when a bot
+    /// of its own holds a replica's id. The replicas added and removed.
+    pub(super) async fn set_replicas(
+        &self,
+        bot: &BotRow,
+        n: u32,
+    ) -> Result<(Vec<String>, Vec<String>), ApiError> {
+        let wanted: Vec<String> = (1..n)
+            .map(|k| placement::replica_id(&bot.bot_id, k))
+            .collect();
+        let mut missing = Vec::new();
+        for id in &wanted {
+            match self.store.bot(id).await? {
+                Some(row) if row.replica_of.as_deref() == Some(bot.bot_id.as_str()) => {}
+                Some(_) => {
+                    return Err(ApiError::new(
+                        StatusCode::CONFLICT,
+                        "exists",
+                        format!(
+                            "bot {id} exists, a bot of its own: bot {} cannot take its id for a replica",
+                            bot.bot_id
+                        ),
+                    )
+                    .details(json!([{"path": "replicas"}])));
+                }
+                None => missing.push(id.clone()),
+            }
+        }
+        let extra: Vec<String> = self
+            .store
+            .instances(&bot.bot_id)
+            .await?
+            .into_iter()
+            .filter(|r| r.replica_of.is_some() && !wanted.contains(&r.bot_id))
+            .map(|r| r.bot_id)
+            .collect();
+        let kind = placement::Placement {
+            replicas: n,
+            ..bot.placement.clone()
+        };
+        let replica = placement::Placement {
+            // Wherever fits, apart from the bot's other instances.
+            auto: true,
+            replicas: 1,
+            ..bot.placement.clone()
+        };
+        for id in &missing {
+            let new = NewBot {
+                bot_id: id,
+                bot_type: &bot.bot_type,
+                environment: bot.environment,
+                node_id: "",
+                placement: &replica,
+                cores: &[],
+                pending: Some("waiting for placement"),
+                replica_of: Some(&bot.bot_id),
+                desired_state: bot.desired_state,
+            };
+            if !self.store.create_bot(&new, None, "gateway").await? {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "exists",
+                    format!("bot {id} was created meanwhile"),
+                ));
+            }
+        }
+        for id in &extra {
+            self.store.delete_bot(id).await?;
+            self.forget_bot(id);
+        }
+        self.store.set_placement_kind(&bot.bot_id, &kind).await?;
+        Ok((missing, extra))
+    }
+}
+
+/// `PUT /api/v1/bots/{bot_id}/replicas {"replicas": N}`.
+pub(super) async fn scale_bot(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    ext: axum::http::Extensions,
+    body: String,
+) -> ApiResult {
+    let req: ScaleBody = parse_body(&body)?;
+    let who = caller(&ext);
+    let bot = state.bot_or_404(&id, &who.envs()).await?;
+    not_a_replica(&bot, "scale")?;
+    let pinned = if bot.placement.cores > 0 {
+        Vec::new()
+    } else {
+        state.pinned_cores(&id).await?
+    };
+    check_replicas(&id, &bot.bot_type, req.replicas, &pinned)?;
+    let placing = state.placement_lock.lock().await;
+    // Read again under the lock: a concurrent scale or delete is seen.
+    let bot = state.bot_or_404(&id, &who.envs()).await?;
+    let from = bot.placement.replicas.max(1);
+    let (added, removed) = state.set_replicas(&bot, req.replicas).await?;
+    drop(placing);
+    if from != req.replicas || !added.is_empty() || !removed.is_empty() {
+        state
+            .store
+            .audit(
+                &who.name,
+                "bot.scale",
+                &id,
+                &json!({"from": from, "to": req.replicas, "added": added, "removed": removed}),
+            )
+            .await?;
+        state.place_and_fail_over().await?;
+        state.changed().await?;
+    }
+    let mut instances = state.store.instances(&id).await?;
+    if who.environments.is_some() {
+        for b in &mut instances {
+            b.pending = b.pending.as_deref().map(placement::hide_holders);
+        }
+    }
+    Ok(axum::Json(Scaled {
+        bot_id: id,
+        replicas: req.replicas,
+        added,
+        removed,
+        instances,
+    })
+    .into_response())
+}
