@@ -50,6 +50,11 @@ pub struct AgentArgs {
     /// `"labels": {"region": "ny"}` goes only to nodes carrying them).
     #[arg(long, value_parser = parse_labels)]
     pub labels: Option<Labels>,
+    /// How long this node may be silent (seconds) before the gateway counts it lost and fails
+    /// its bots over (default: the gateway's --failover-after-s). The fencing lease its bots
+    /// hold is half of it: a node on a flaky link asks for more, one near the gateway for less.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(2..=3_600))]
+    pub failover_after_s: Option<u32>,
     /// Directory for bot configs, logs, state and the agent's records.
     #[arg(long, default_value = "data")]
     pub data_dir: PathBuf,
@@ -243,6 +248,7 @@ pub fn run(a: AgentArgs) -> ExitCode {
                 installed: installed_build(&exe, bot_user.as_ref()).await,
                 environments: a.environments.clone().map(|e| e.0),
                 labels: a.labels.clone().map(|l| l.0).unwrap_or_default(),
+                failover_after_s: a.failover_after_s,
                 ..local_node(node_id, backend.name())
             },
             data_dir,

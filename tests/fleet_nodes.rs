@@ -3,7 +3,9 @@
 //! loopback ports. It shows placement by environment, labels and cores; the core ledger
 //! refusing an overlap; a `dev` token that cannot see `prod`; and an agent killed: its paper bot
 //! stops on its own when its fencing lease lapses and is placed on the other prod node within
-//! the failover window, never running twice.
+//! the node's own failover window (`agent --failover-after-s`; the gateway keeps its default),
+//! never running twice; an observer bot's two replicas on the two prod nodes, the lost one
+//! waiting rather than joining the other.
 //!
 //! Network namespaces would separate the nodes further, but every server here listens on
 //! 127.0.0.1 only (this machine's rule), so the nodes share loopback and differ by port.
@@ -18,7 +20,8 @@ use std::time::{Duration, Instant};
 use common::{Gateway, Proc, Reap, T, alive, pid_of, until, wait_for};
 use serde_json::{Value, json};
 
-/// The failover window the gateway runs with (its fencing lease is half).
+/// The failover window the prod nodes ask for, and the gateway of the cut-off test runs with
+/// (the fencing lease is half).
 const FAILOVER_S: u64 = 4;
 
 /// An agent for node `node_id` with its own node token, data in `dir`.
@@ -64,11 +67,9 @@ fn instances(dirs: &[&Path], id: &str) -> Vec<u32> {
 #[test]
 fn three_nodes_place_by_environment_and_cores_and_fail_over_without_running_twice() {
     let dir = tempfile::tempdir().unwrap();
-    let gw = Gateway::start_with(
-        dir.path(),
-        "127.0.0.1:0",
-        &["--failover-after-s", &FAILOVER_S.to_string()],
-    );
+    // The gateway keeps its default window (30 s); the prod nodes ask for their own.
+    let gw = Gateway::start_with(dir.path(), "127.0.0.1:0", &[]);
+    let window = FAILOVER_S.to_string();
     let (d_dev, d_a, d_b) = (
         dir.path().join("n-dev"),
         dir.path().join("n-prod-a"),
@@ -80,13 +81,27 @@ fn three_nodes_place_by_environment_and_cores_and_fail_over_without_running_twic
         &gw,
         &d_a,
         "n-prod-a",
-        &["--environments", "prod", "--labels", "region=ny"],
+        &[
+            "--environments",
+            "prod",
+            "--labels",
+            "region=ny",
+            "--failover-after-s",
+            &window,
+        ],
     );
     let mut a_b = agent(
         &gw,
         &d_b,
         "n-prod-b",
-        &["--environments", "prod", "--labels", "region=ny"],
+        &[
+            "--environments",
+            "prod",
+            "--labels",
+            "region=ny",
+            "--failover-after-s",
+            &window,
+        ],
     );
     wait_for("three nodes registered", T, || {
         let n = gw.ok("GET", "/api/v1/nodes", &Value::Null);

@@ -372,13 +372,13 @@ pub fn candidates<'a>(
     bots: &[BotRow],
     ledger: &Ledger,
     now_ms: i64,
-    live_ms: i64,
+    window_ms: i64,
 ) -> Vec<Candidate<'a>> {
     nodes
         .iter()
         .map(|n| Candidate {
             node: n,
-            live: now_ms - n.last_heartbeat <= live_ms,
+            live: now_ms - n.last_heartbeat <= n.failover_window(window_ms, now_ms),
             held: ledger.held(&n.node_id),
             bots: bots
                 .iter()
@@ -394,17 +394,23 @@ pub fn check_labels(labels: &BTreeMap<String, String>) -> Result<(), String> {
     sniperforge_protocol::fleet::check_labels(labels)
 }
 
-/// Bots whose nodes are lost: placed, failing over, meant to run, on a node silent for longer
-/// than `after_ms` whose agent fences its bots.
+/// Bots whose nodes are lost: placed, failing over, meant to run, on a node whose agent fences
+/// its bots and that has been silent for longer than its failover window (its own, else
+/// `window_ms`) — and for longer than that since the gateway started at `started_ms`, before
+/// which it had no chance to hear from the node.
 pub fn lost_bots<'a>(
     bots: &'a [BotRow],
     nodes: &[NodeRow],
     now_ms: i64,
-    after_ms: i64,
+    window_ms: i64,
+    started_ms: i64,
 ) -> Vec<&'a BotRow> {
     let lost: HashSet<&str> = nodes
         .iter()
-        .filter(|n| now_ms - n.last_heartbeat > after_ms)
+        .filter(|n| {
+            let window = n.failover_window(window_ms, now_ms);
+            now_ms - n.last_heartbeat > window && now_ms - started_ms > window
+        })
         .map(|n| n.node_id.as_str())
         .collect();
     // Bots meant to run; a node whose agent does not fence its bots keeps them (they could

@@ -287,6 +287,137 @@ async fn exercise(url: &str) {
     assert_eq!(ids, ["l1"]);
 }
 
+/// A node's own failover window: its bots fail over after it, not the gateway's; its lease is
+/// half of it; re-registering with a shorter one keeps the longer one until a whole old window
+/// has passed.
+async fn node_windows(url: &str) {
+    let clock = ManualClock::at(1_800_000_000_000);
+    let store = Store::connect(url).await.unwrap().with_clock(clock.clone());
+    store
+        .add_token("adm", "alice", Role::Admin, None)
+        .await
+        .unwrap();
+    let state = AppState::new(store)
+        .await
+        .unwrap()
+        .with_failover_after(30_000);
+    let app = router(state.clone());
+    let node = |id: &str, window: Option<u32>| {
+        json!({"node_id": id, "hostname": id, "cores": 8, "memory_mb": 4096, "backend": "process",
+            "fences": true, "failover_after_s": window})
+    };
+    let (s, body) = call(
+        &app,
+        "POST",
+        "/api/v1/agent/register",
+        "adm",
+        Some(node("near", Some(90_000))),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["details"][0]["path"], "failover_after_s");
+    for (id, window) in [("near", Some(4)), ("far", None)] {
+        let (s, body) = call(
+            &app,
+            "POST",
+            "/api/v1/agent/register",
+            "adm",
+            Some(node(id, window)),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+    }
+    let (_, nodes) = call(&app, "GET", "/api/v1/nodes", "adm", None).await;
+    assert_eq!(nodes["nodes"][1]["failover_after_ms"], 4_000, "{nodes}");
+    let (_, desired) = call(
+        &app,
+        "GET",
+        "/api/v1/agent/desired?node_id=near&index=0&wait_ms=0",
+        "adm",
+        None,
+    )
+    .await;
+    assert_eq!(desired["fence_ms"], 2_000, "half its own window");
+    let (_, desired) = call(
+        &app,
+        "GET",
+        "/api/v1/agent/desired?node_id=far&index=0&wait_ms=0",
+        "adm",
+        None,
+    )
+    .await;
+    assert_eq!(desired["fence_ms"], 15_000, "half the gateway's");
+    let (s, body) = call(
+        &app,
+        "POST",
+        "/api/v1/bots",
+        "adm",
+        Some(json!({"config": config("n1", "dev"), "node_id": "near"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    call(&app, "POST", "/api/v1/bots/n1/start", "adm", None).await;
+    // Past the gateway's first window, `near` silent for 5 s: lost after its own 4 s.
+    clock.advance(31_000);
+    let beat = |id: &'static str| {
+        let app = app.clone();
+        async move {
+            let (s, _) = call(
+                &app,
+                "POST",
+                "/api/v1/agent/heartbeat",
+                "adm",
+                Some(json!({"node_id": id})),
+            )
+            .await;
+            assert_eq!(s, StatusCode::OK);
+        }
+    };
+    beat("near").await;
+    beat("far").await;
+    clock.advance(5_000);
+    beat("far").await;
+    state.place_and_fail_over().await.unwrap();
+    assert_eq!(bot(&app, "n1").await["node_id"], "far");
+    // `far` comes back with 4 s (it had the gateway's 30 s): for 30 s, 30 s still holds.
+    let (s, _) = call(
+        &app,
+        "POST",
+        "/api/v1/agent/register",
+        "adm",
+        Some(node("far", Some(4))),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    beat("near").await;
+    clock.advance(10_000);
+    beat("near").await;
+    state.place_and_fail_over().await.unwrap();
+    assert_eq!(
+        bot(&app, "n1").await["node_id"],
+        "far",
+        "the old window holds"
+    );
+    clock.advance(21_000);
+    beat("near").await;
+    state.place_and_fail_over().await.unwrap();
+    assert_eq!(bot(&app, "n1").await["node_id"], "near", "then its own 4 s");
+}
+
+#[tokio::test]
+async fn node_windows_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    node_windows(&format!("sqlite://{}", dir.path().join("g.db").display())).await;
+}
+
+#[tokio::test]
+async fn node_windows_on_postgres() {
+    let Some((_pg, url)) = postgres_for("node_windows_on_postgres") else {
+        return;
+    };
+    node_windows(&url).await;
+}
+
 #[tokio::test]
 async fn placement_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();

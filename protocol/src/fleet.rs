@@ -92,6 +92,12 @@ pub struct NodeInfo {
     /// when it lapses): only such a node's bots are failed over (absent: an agent before it).
     #[serde(default)]
     pub fences: bool,
+    /// How long the node may be silent before the gateway counts it lost and fails its bots
+    /// over, s ([`FAILOVER_AFTER_S`]; `agent --failover-after-s`; absent: the gateway's
+    /// `--failover-after-s`). Its agents' fencing lease is half of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 2, max = 3600)))]
+    pub failover_after_s: Option<u32>,
     /// The build the agent runs (absent from agents before it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<Build>,
@@ -100,6 +106,9 @@ pub struct NodeInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub installed: Option<Build>,
 }
+
+/// The failover windows a node may ask for, s (`NodeInfo::failover_after_s`).
+pub const FAILOVER_AFTER_S: std::ops::RangeInclusive<u32> = 2..=3600;
 
 /// Longest build version, characters.
 pub const BUILD_VERSION_MAX: usize = 64;
@@ -215,6 +224,18 @@ impl NodeInfo {
         }
         if let Err(why) = check_labels(&self.labels) {
             return bad("labels", why);
+        }
+        if let Some(s) = self.failover_after_s
+            && !FAILOVER_AFTER_S.contains(&s)
+        {
+            return bad(
+                "failover_after_s",
+                format!(
+                    "{} to {} s (got {s})",
+                    FAILOVER_AFTER_S.start(),
+                    FAILOVER_AFTER_S.end()
+                ),
+            );
         }
         for (field, build) in [("agent", &self.agent), ("installed", &self.installed)] {
             if build.as_ref().is_some_and(|b| !b.valid()) {

@@ -30,6 +30,7 @@ pub fn local_node(node_id: sniperforge_protocol::NodeId, backend: &str) -> NodeI
         labels: std::collections::BTreeMap::new(),
         // This agent renews its failing-over bots' fencing lease (agent/fence.rs).
         fences: true,
+        failover_after_s: None,
         agent: Some(sniperforge_protocol::fleet::Build {
             version: sniperforge_host::build::VERSION.to_string(),
             build_id: sniperforge_host::build::this_build_id().to_string(),

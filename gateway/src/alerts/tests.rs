@@ -54,6 +54,8 @@ fn node(id: &str, last_heartbeat: i64) -> NodeRow {
         environments: None,
         labels: Default::default(),
         fences: false,
+        failover_after_ms: None,
+        window_floor: None,
     }
 }
 

@@ -43,7 +43,10 @@ pub(super) async fn register(
         ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.to_string())
             .details(json!([{"path": e.field}]))
     })?;
-    state.store.register_node(&node).await?;
+    state
+        .store
+        .register_node(&node, state.failover_after_ms)
+        .await?;
     state
         .store
         .audit(
@@ -51,7 +54,8 @@ pub(super) async fn register(
             "node.register",
             &node.node_id,
             &json!({"backend": node.backend, "cores": node.cores,
-                "environments": node.environments, "labels": node.labels, "fences": node.fences}),
+                "environments": node.environments, "labels": node.labels, "fences": node.fences,
+                "failover_after_s": node.failover_after_s}),
         )
         .await?;
     Ok(axum::Json(NodeAck {
@@ -126,7 +130,12 @@ pub(super) async fn desired(
     let index = *state.index.borrow();
     let mut bots = Vec::new();
     // The environments the node serves (all until it registers them).
-    let serves = match state.store.node(&q.node_id).await? {
+    let registered = state.store.node(&q.node_id).await?;
+    // Its lease: half its own failover window (the gateway's for a node not registered yet).
+    let fence_ms = registered
+        .as_ref()
+        .map_or_else(|| state.fence_ms(), |n| n.fence_ms(state.failover_after_ms));
+    let serves = match registered {
         Some(node) => crate::store::EnvFilter::only(node.environments),
         None => crate::store::EnvFilter::ALL,
     };
@@ -196,7 +205,7 @@ pub(super) async fn desired(
         index,
         bots,
         upgrade,
-        fence_ms: state.fence_ms(),
+        fence_ms,
     })
     .into_response())
 }

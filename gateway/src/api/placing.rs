@@ -125,15 +125,17 @@ impl AppState {
         let mut ledger = Ledger::of(&bots);
         let mut moved = false;
         // A gateway that just started has heard from no node yet: none is lost before a whole
-        // window has passed.
-        let lost: Vec<String> = if now - self.started_at_ms > self.failover_after_ms {
-            placement::lost_bots(&bots, &nodes, now, self.failover_after_ms)
-                .iter()
-                .map(|b| b.bot_id.clone())
-                .collect()
-        } else {
-            Vec::new()
-        };
+        // window of its own has passed.
+        let lost: Vec<String> = placement::lost_bots(
+            &bots,
+            &nodes,
+            now,
+            self.failover_after_ms,
+            self.started_at_ms,
+        )
+        .iter()
+        .map(|b| b.bot_id.clone())
+        .collect();
         for i in 0..bots.len() {
             let b = &bots[i];
             // A placed bot whose node no longer serves its environment (it registered again

@@ -16,6 +16,8 @@ fn node(id: &str, cores: i64, envs: Option<&[Environment]>, labels: &[(&str, &st
         agent: None,
         installed: None,
         fences: true,
+        failover_after_ms: None,
+        window_floor: None,
         environments: envs.map(<[Environment]>::to_vec),
         labels: labels
             .iter()
@@ -248,14 +250,40 @@ fn lost_bots_are_the_failing_over_ones_of_silent_nodes() {
     stopped.placement.failover = true;
     stopped.desired_state = DesiredState::Stopped;
     let bots = [paper, pinned, fine, stopped];
-    let lost: Vec<&str> = lost_bots(&bots, &nodes, 10_000, 5_000)
+    let lost: Vec<&str> = lost_bots(&bots, &nodes, 10_000, 5_000, 0)
+        .iter()
+        .map(|b| b.bot_id.as_str())
+        .collect();
+    assert_eq!(lost, ["paper"]);
+    // Not within a window of the gateway's start: it had no chance to hear from the node.
+    assert!(lost_bots(&bots, &nodes, 10_000, 5_000, 6_000).is_empty());
+    // A node's own window: a longer one keeps it, a shorter one loses the other.
+    nodes[0].failover_after_ms = Some(9_500);
+    assert!(lost_bots(&bots, &nodes, 10_000, 5_000, 0).is_empty());
+    nodes[0].failover_after_ms = None;
+    nodes[1].failover_after_ms = Some(500);
+    let lost: Vec<&str> = lost_bots(&bots, &nodes, 10_000, 5_000, 0)
+        .iter()
+        .map(|b| b.bot_id.as_str())
+        .collect();
+    assert_eq!(lost, ["paper", "fine"]);
+    // A node that came back with a shorter window keeps the longer one for a while.
+    nodes[1].window_floor = Some((5_000, 12_000));
+    assert_eq!(nodes[1].failover_window(5_000, 10_000), 5_000);
+    assert_eq!(nodes[1].failover_window(5_000, 12_000), 500);
+    assert_eq!(
+        nodes[1].fence_ms(5_000),
+        250,
+        "the lease is half its own window"
+    );
+    let lost: Vec<&str> = lost_bots(&bots, &nodes, 10_000, 5_000, 0)
         .iter()
         .map(|b| b.bot_id.as_str())
         .collect();
     assert_eq!(lost, ["paper"]);
     // A node whose agent does not fence keeps its bots.
     nodes[0].fences = false;
-    assert!(lost_bots(&bots, &nodes, 10_000, 5_000).is_empty());
+    assert!(lost_bots(&bots, &nodes, 10_000, 5_000, 0).is_empty());
 }
 
 #[test]

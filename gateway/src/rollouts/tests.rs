@@ -44,6 +44,8 @@ fn node(id: &str, agent: &Build, installed: &Build) -> NodeRow {
         environments: None,
         labels: Default::default(),
         fences: false,
+        failover_after_ms: None,
+        window_floor: None,
     }
 }
 

@@ -296,9 +296,31 @@ pub struct NodeRow {
     pub labels: std::collections::BTreeMap<String, String>,
     /// Whether its agent fences the bots that fail over (only then are they failed over).
     pub fences: bool,
+    /// Its own failover window, ms (`agent --failover-after-s`; `null`: the gateway's).
+    pub failover_after_ms: Option<i64>,
+    /// A longer window it had before re-registering with a shorter one, and until when it
+    /// holds (unix ms): the leases its agent held under the old one lapse first.
+    #[serde(skip)]
+    pub window_floor: Option<(i64, i64)>,
 }
 
 impl NodeRow {
+    /// How long it may be silent before it counts as lost at `now`, ms: its own window (or
+    /// `default_ms`, the gateway's), or a longer one it had before while that still holds.
+    pub fn failover_window(&self, default_ms: i64, now: i64) -> i64 {
+        let own = self.failover_after_ms.unwrap_or(default_ms);
+        match self.window_floor {
+            Some((floor, until)) if now < until => own.max(floor),
+            _ => own,
+        }
+    }
+
+    /// The fencing lease its agent holds for the bots that fail over, ms: half its own window
+    /// (a longer window it keeps for a while never lengthens the lease).
+    pub fn fence_ms(&self, default_ms: i64) -> u64 {
+        u64::try_from(self.failover_after_ms.unwrap_or(default_ms) / 2).unwrap_or(0)
+    }
+
     /// Whether its agent serves `env`.
     pub fn serves(&self, env: Environment) -> bool {
         self.environments.as_ref().is_none_or(|l| l.contains(&env))

@@ -13,7 +13,8 @@ fn build_column(
 }
 
 const NODE_SELECT: &str = "SELECT node_id, hostname, cores, isolated_cores, memory_mb, backend, \
-     registered_at, last_heartbeat, agent_build, installed_build, environments, labels, fences FROM nodes";
+     registered_at, last_heartbeat, agent_build, installed_build, environments, labels, fences, \
+     failover_after_ms, window_floor_ms, window_floor_until FROM nodes";
 
 fn node_row(r: &sqlx::any::AnyRow) -> Result<NodeRow, StoreError> {
     let col = |c: &'static str| db(format!("reading node column {c}"));
@@ -38,13 +39,37 @@ fn node_row(r: &sqlx::any::AnyRow) -> Result<NodeRow, StoreError> {
             .try_get::<Option<i64>, _>("fences")
             .map_err(col("fences"))?
             .is_some_and(|f| f == 1),
+        failover_after_ms: r
+            .try_get("failover_after_ms")
+            .map_err(col("failover_after_ms"))?,
+        window_floor: r
+            .try_get::<Option<i64>, _>("window_floor_ms")
+            .map_err(col("window_floor_ms"))?
+            .zip(
+                r.try_get::<Option<i64>, _>("window_floor_until")
+                    .map_err(col("window_floor_until"))?,
+            ),
     })
 }
 
 impl Store {
-    /// Registers (or re-registers) a node.
-    pub async fn register_node(&self, node: &NodeInfo) -> Result<(), StoreError> {
+    /// Registers (or re-registers) a node; `default_window_ms` is the gateway's failover
+    /// window, for a node that names none. A node re-registering with a shorter window than
+    /// it had keeps the old one until a whole old window has passed: its agent's bots may
+    /// still hold leases of the old length.
+    pub async fn register_node(
+        &self,
+        node: &NodeInfo,
+        default_window_ms: i64,
+    ) -> Result<(), StoreError> {
         let now = self.now_ms();
+        let own = node.failover_after_s.map(|s| i64::from(s) * 1000);
+        let floor = self
+            .node(node.node_id.as_str())
+            .await?
+            .map(|old| old.failover_window(default_window_ms, now))
+            .filter(|old| *old > own.unwrap_or(default_window_ms))
+            .map(|old| (old, now + old));
         let cores = serde_json::to_string(&node.isolated_cores).unwrap_or_else(|_| "[]".into());
         let mut tx = self
             .pool
@@ -59,7 +84,7 @@ impl Store {
         let build = |b: &Option<sniperforge_protocol::fleet::Build>| {
             b.as_ref().and_then(|b| serde_json::to_string(b).ok())
         };
-        sqlx::query("INSERT INTO nodes (node_id, hostname, cores, isolated_cores, memory_mb, backend, registered_at, last_heartbeat, agent_build, installed_build, environments, labels, fences) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11, $12)")
+        sqlx::query("INSERT INTO nodes (node_id, hostname, cores, isolated_cores, memory_mb, backend, registered_at, last_heartbeat, agent_build, installed_build, environments, labels, fences, failover_after_ms, window_floor_ms, window_floor_until) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11, $12, $13, $14, $15)")
             .bind(node.node_id.as_str())
             .bind(&node.hostname)
             .bind(node.cores as i64)
@@ -72,6 +97,9 @@ impl Store {
             .bind(node.environments.as_deref().map(Environment::join))
             .bind(serde_json::to_string(&node.labels).unwrap_or_else(|_| "{}".into()))
             .bind(i64::from(node.fences))
+            .bind(own)
+            .bind(floor.map(|f| f.0))
+            .bind(floor.map(|f| f.1))
             .execute(&mut *tx)
             .await
             .map_err(db(format!("registering node {}", node.node_id)))?;

@@ -978,6 +978,8 @@ export type NodeInfo = {
   cores: number
   /** The environments the agent serves (`--environments`): the gateway places and sends it only bots of these (absent: all, as agents before it). */
   environments?: (Environment[] | null)
+  /** How long the node may be silent before the gateway counts it lost and fails its bots over, s ([`FAILOVER_AFTER_S`]; `agent --failover-after-s`; absent: the gateway's `--failover-after-s`). Its agents' fencing lease is half of it. */
+  failover_after_s?: (number | null)
   /** Whether the agent fences the bots that fail over (renews their lease; it stops them when it lapses): only such a node's bots are failed over (absent: an agent before it). */
   fences?: boolean
   /** Host name (at most [`HOSTNAME_MAX`] characters, no control, bidi or zero-width ones). */
@@ -1016,6 +1018,8 @@ export type NodeRow = {
   cores: number
   /** The environments its agent serves (`null`: all). */
   environments: (Environment[] | null)
+  /** Its own failover window, ms (`agent --failover-after-s`; `null`: the gateway's). */
+  failover_after_ms: (number | null)
   /** Whether its agent fences the bots that fail over (only then are they failed over). */
   fences: boolean
   /** Host name. */

@@ -82,6 +82,10 @@ export function Fleet({ role }: { role: Role }) {
           .join(', ') || '—',
     },
     { header: 'Serves', cell: (n) => (n.environments ?? ['dev', 'test', 'prod']).join(', ') },
+    {
+      header: 'Failover after',
+      cell: (n) => (typeof n.failover_after_ms === 'number' ? `${n.failover_after_ms / 1000} s` : 'gateway default'),
+    },
     { header: 'Cores', className: 'num', cell: (n) => n.cores },
     {
       header: 'Isolated',
