@@ -83,9 +83,11 @@ try {
   await page.locator('[data-testid=status]', { hasText: 'running' }).first().waitFor()
   await shot('02-fleet')
 
-  log('create a bot from a template: server-side errors show at their fields')
+  log('create a bot from a template, placed by the gateway: server-side errors show at their fields')
   await page.getByRole('button', { name: 'New bot' }).click()
   await page.getByLabel('bot type').selectOption('triangular_arbitrage')
+  // Placed by the gateway: the one node serving dev takes it.
+  await page.getByLabel('node').selectOption('auto')
   await field('bot_id').locator('input').fill(BOT)
   await field('resources.cores').locator('input').fill(CORES)
   await field('parameters.trading.min_profit_bps').locator('input').fill('5000')
@@ -98,6 +100,7 @@ try {
   await field('parameters.trading.min_profit_bps').locator('input').fill('30')
   await page.getByRole('button', { name: 'Create bot' }).click()
   await page.waitForURL(`**/#/bots/${BOT}`)
+  await page.getByText('triangular_arbitrage on local').waitFor()
 
   log('start it')
   await confirm('Start')

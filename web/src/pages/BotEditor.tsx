@@ -1,4 +1,5 @@
 import { useEffect, useState } from 'react'
+import { NEW_PLACEMENT, PlacementFields, placementRequest, type PlacementForm } from './PlacementFields'
 import { ApiError, BOT_TYPES, call, isRecord, type FieldError } from '../api'
 import { SchemaForm } from '../components/SchemaForm'
 import type { BotConfig, BotType, ConfigUpdated } from '../generated/api'
@@ -24,7 +25,7 @@ function botTypeOf(name: string): BotType | null {
 /** Creates a bot from its type's template (`id` undefined) or edits an existing bot's config. */
 export function BotEditor({ id }: { id?: string }) {
   const [botType, setBotType] = useState<BotType>(BOT_TYPES[0])
-  const [nodeId, setNodeId] = useState('local')
+  const [placement, setPlacement] = useState<PlacementForm>(NEW_PLACEMENT)
   // The configuration as edited: free-form until the server has validated it (a number field
   // may hold the text typed, so the server says what is wrong with it).
   const [config, setConfig] = useState<unknown>(null)
@@ -38,7 +39,7 @@ export function BotEditor({ id }: { id?: string }) {
   const nodes = nodeList.data?.nodes.map((n) => n.node_id) ?? []
   useEffect(() => {
     const ids = nodeList.data?.nodes.map((n) => n.node_id) ?? []
-    if (ids.length && !ids.includes('local')) setNodeId(ids[0])
+    if (ids.length && !ids.includes('local')) setPlacement((p) => (p.nodeId === 'local' ? { ...p, nodeId: ids[0] } : p))
   }, [nodeList.data])
   // Existing bot: its current config and version.
   const existing = useApi('GET /api/v1/bots/{bot_id}', id ? { params: { bot_id: id } } : null)
@@ -47,7 +48,6 @@ export function BotEditor({ id }: { id?: string }) {
     if (!r) return
     const t = botTypeOf(r.bot.bot_type)
     if (t) setBotType(t)
-    setNodeId(r.bot.node_id)
     setConfig(r.config?.body ?? null)
     setVersion(r.config?.version ?? null)
   }, [existing.data])
@@ -78,7 +78,12 @@ export function BotEditor({ id }: { id?: string }) {
         return
       }
       if (!id) {
-        const r = await call('POST /api/v1/bots', { body: { config: body, node_id: nodeId } })
+        const where = placementRequest(placement, botType)
+        if (typeof where === 'string') {
+          setMessage(where)
+          return
+        }
+        const r = await call('POST /api/v1/bots', { body: { config: body, ...where } })
         if (r.bot) go('bots', r.bot.bot_id)
         else go('')
       } else {
@@ -118,14 +123,7 @@ export function BotEditor({ id }: { id?: string }) {
               ))}
             </select>
           </label>
-          <label>
-            Node
-            <select value={nodeId} onChange={(e) => setNodeId(e.target.value)} aria-label="node">
-              {(nodes.length ? nodes : [nodeId]).map((n) => (
-                <option key={n}>{n}</option>
-              ))}
-            </select>
-          </label>
+          <PlacementFields value={placement} onChange={setPlacement} nodes={nodes} botType={botType} />
         </div>
       )}
       <p className="muted">
