@@ -8,7 +8,8 @@
 //! failure pauses the rollout (`pause_on_failure`, the default) or is passed over. A version
 //! target needs that version installed on the node (`installed` in its registration); a bot
 //! already on the node's installed build is skipped. Pause, resume (failed steps are tried
-//! again) and abort are operator actions; every step's restart is audited.
+//! again) and abort are operator actions; every step's restart is audited. Rollouts run side by
+//! side when they touch nothing in common (no bot in common, no node one of them upgrades).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -690,6 +691,31 @@ pub(crate) fn plan(
     // Node by node; on each, the agent (empty bot id) first.
     steps.sort_by(|a, b| (&a.node_id, &a.bot_id).cmp(&(&b.node_id, &b.bot_id)));
     Ok(steps)
+}
+
+/// What an active rollout's steps hold that a new one's would take too: a bot both restart,
+/// or a node whose agent either replaces (an upgrade's agent step) while the other acts on
+/// it. `None`: they touch nothing in common and may run side by side.
+pub(crate) fn overlap(active: &[RolloutStep], new: &[RolloutStep]) -> Option<String> {
+    if let Some(s) = new.iter().find(|s| {
+        s.kind == StepKind::Bot
+            && active
+                .iter()
+                .any(|a| a.kind == StepKind::Bot && a.bot_id == s.bot_id)
+    }) {
+        return Some(format!("bot {}", s.bot_id));
+    }
+    // A node both act on, where one of them replaces the agent.
+    let upgrades = |n: &str| {
+        active
+            .iter()
+            .chain(new)
+            .any(|s| s.kind == StepKind::Agent && s.node_id == n)
+    };
+    new.iter()
+        .map(|s| s.node_id.as_str())
+        .find(|n| upgrades(n) && active.iter().any(|a| a.node_id == *n))
+        .map(|n| format!("node {n}"))
 }
 
 /// One tick of every active rollout (under the rollouts lock, so operator actions and the

@@ -408,6 +408,43 @@ async fn exercise(url: &str) {
         let (s, _) = call(&app, method, &path, &devop, None).await;
         assert_eq!(s, StatusCode::NOT_FOUND, "{path}");
     }
+    // Prod's rollout holds none of dev's bots: dev's runs beside it, and a second one over
+    // the same bots waits.
+    let (s, body) = call(
+        &app,
+        "POST",
+        "/api/v1/rollouts",
+        &devop,
+        Some(json!({"target": "restart", "scope": "env:dev"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    let (s, body) = call(
+        &app,
+        "POST",
+        "/api/v1/rollouts",
+        &devop,
+        Some(json!({"target": "restart", "scope": "env:dev"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("is running and holds bot d"),
+        "{body}"
+    );
+    // An admin's fleet-wide one overlaps both.
+    let (s, body) = call(
+        &app,
+        "POST",
+        "/api/v1/rollouts",
+        "adm",
+        Some(json!({"target": "restart", "scope": "fleet"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{body}");
 
     // Users: a scoped user's sessions carry the scope.
     let (s, body) = call(

@@ -57,26 +57,6 @@ pub(super) async fn create_rollout(
         }
     }
     let _guard = state.rollouts_lock.lock().await;
-    if let Some(active) = state.store.active_rollouts().await?.first() {
-        // A rollout of another environment is not named to a scoped caller.
-        if !sees_rollout(&who, active) {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "rollout_active",
-                "another rollout is under way: one runs at a time; try again once it ends",
-            ));
-        }
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "rollout_active",
-            format!(
-                "rollout {} is {}: abort it or let it finish first",
-                active.rollout_id,
-                active.state.as_str()
-            ),
-        )
-        .details(json!({"rollout_id": active.rollout_id})));
-    }
     let bots: Vec<_> = state
         .store
         .bots()
@@ -89,6 +69,31 @@ pub(super) async fn create_rollout(
         .collect();
     let steps = plan(&new.target, &scope, &bots)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_field", e))?;
+    // Rollouts run side by side when they touch nothing in common (a dev restart never waits
+    // for a prod one); one holding a bot or an upgraded node of this one refuses it.
+    for active in state.store.active_rollouts().await? {
+        let Some(what) = crate::rollouts::overlap(&active.steps, &steps) else {
+            continue;
+        };
+        // A rollout of another environment is not named to a scoped caller.
+        if !sees_rollout(&who, &active) {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "rollout_active",
+                "another rollout holds some of these bots or nodes; try again once it ends",
+            ));
+        }
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "rollout_active",
+            format!(
+                "rollout {} is {} and holds {what}: abort it or let it finish first",
+                active.rollout_id,
+                active.state.as_str()
+            ),
+        )
+        .details(json!({"rollout_id": active.rollout_id})));
+    }
     let now = state.store.now_ms();
     let rollout = Rollout {
         rollout_id: format!("r-{now}-{}", &crate::store::new_token()[..6]),

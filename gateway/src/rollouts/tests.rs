@@ -233,3 +233,36 @@ fn scopes_parse_and_select() {
             .is_empty()
     );
 }
+
+#[test]
+fn rollouts_touching_nothing_in_common_run_side_by_side() {
+    let bots = [
+        bot("a-1", "n1"),
+        bot("a-2", "n1"),
+        bot("b-1", "n2"),
+        bot("c-1", "n3"),
+    ];
+    let steps =
+        |target: &str, scope: &str| plan(target, &Scope::parse(scope).unwrap(), &bots).unwrap();
+    let restart_n1 = steps("restart", "node:n1");
+    // Other bots, even on the same node: side by side.
+    assert_eq!(overlap(&restart_n1, &steps("restart", "node:n2")), None);
+    // A bot both would restart.
+    assert_eq!(
+        overlap(&restart_n1, &steps("restart", "fleet")),
+        Some("bot a-1".into())
+    );
+    // An upgrade replaces n2's agent: a restart there waits, one elsewhere does not.
+    let upgrade_n2 = steps("0.2.0", "node:n2");
+    assert_eq!(
+        overlap(&upgrade_n2, &steps("restart", "node:n2")),
+        Some("bot b-1".into())
+    );
+    let only_agent = plan("0.2.0", &Scope::Node("n3".into()), &[]).unwrap();
+    assert_eq!(
+        overlap(&only_agent, &steps("restart", "node:n3")),
+        Some("node n3".into())
+    );
+    assert_eq!(overlap(&upgrade_n2, &restart_n1), None);
+    assert_eq!(overlap(&only_agent, &upgrade_n2), None);
+}
