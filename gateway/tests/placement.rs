@@ -404,6 +404,68 @@ async fn node_windows(url: &str) {
     assert_eq!(bot(&app, "n1").await["node_id"], "near", "then its own 4 s");
 }
 
+/// A scoped caller's audit trail never names the bot of another environment that holds a core
+/// (a pending reason), and it holds what was done to its bots.
+async fn holders_hidden_in_audit(url: &str) {
+    let store = Store::connect(url).await.unwrap();
+    store
+        .add_token("adm", "alice", Role::Admin, None)
+        .await
+        .unwrap();
+    let prod = [sniperforge_gateway::store::Environment::Prod];
+    store
+        .add_token("prodview", "pat", Role::Viewer, Some(&prod))
+        .await
+        .unwrap();
+    let state = AppState::new(store).await.unwrap();
+    let app = router(state.clone());
+    // Both wait for node mix, which has not registered, for core 1.
+    for (id, env) in [("dd", "dev"), ("pp", "prod")] {
+        let mut c = config(id, env);
+        c["resources"]["cores"] = json!([1]);
+        let (s, body) = call(
+            &app,
+            "POST",
+            "/api/v1/bots",
+            "adm",
+            Some(json!({"config": c, "node_id": "mix"})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+    }
+    register(&app, "mix", 4, &["dev", "prod"], json!({})).await;
+    state.place_and_fail_over().await.unwrap();
+    assert_eq!(
+        bot(&app, "pp").await["pending"],
+        "node mix core 1 is held by bot dd"
+    );
+    let (_, audit) = call(&app, "GET", "/api/v1/system/audit", "prodview", None).await;
+    let entries = audit["audit"].as_array().unwrap();
+    assert!(entries.iter().all(|e| e["target"] == "pp"), "{audit}");
+    let placed = entries
+        .iter()
+        .find(|e| e["action"] == "bot.place")
+        .expect("pp's placement pass");
+    assert_eq!(
+        placed["details"]["pending"],
+        "node mix core 1 is held by another bot"
+    );
+}
+
+#[tokio::test]
+async fn holders_hidden_in_audit_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    holders_hidden_in_audit(&format!("sqlite://{}", dir.path().join("g.db").display())).await;
+}
+
+#[tokio::test]
+async fn holders_hidden_in_audit_on_postgres() {
+    let Some((_pg, url)) = postgres_for("holders_hidden_in_audit_on_postgres") else {
+        return;
+    };
+    holders_hidden_in_audit(&url).await;
+}
+
 #[tokio::test]
 async fn node_windows_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();

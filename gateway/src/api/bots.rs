@@ -764,17 +764,32 @@ pub(super) async fn audit(
     // A scoped caller reads what was done to the bots and configurations it sees, and its own
     // actions: nothing of other environments.
     if who.environments.is_some() {
-        let mine: std::collections::HashSet<String> = state
+        // Its configurations, and its bots (replicas hold no configuration of their own).
+        let mut mine: std::collections::HashSet<String> = state
             .store
             .configs(&who.envs())
             .await?
             .into_iter()
             .map(|c| c.config_id)
             .collect();
+        mine.extend(
+            state
+                .store
+                .bots_in(&who.envs())
+                .await?
+                .into_iter()
+                .map(|b| b.bot_id),
+        );
         entries.retain(|e| {
             (e.action.starts_with("bot.") || e.action.starts_with("config."))
                 && mine.contains(&e.target)
         });
+        // Why a bot waited may name the bot of another environment holding a core.
+        for e in &mut entries {
+            if let Some(why) = e.details["pending"].as_str() {
+                e.details["pending"] = Value::String(crate::placement::hide_holders(why));
+            }
+        }
     }
     if who.role < Role::Admin {
         for e in &mut entries {
