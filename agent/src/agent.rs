@@ -900,12 +900,7 @@ impl Agent {
             tracing::info!("using the last desired state until the gateway answers");
         }
         let (tx, mut rx) = watch::channel(cached);
-        let follower = tokio::spawn(follow::follow(
-            self.opts.clone(),
-            cache,
-            tx,
-            self.fence.contact(),
-        ));
+        let follower = tokio::spawn(follow::follow(self.opts.clone(), cache, tx));
         let beater = tokio::spawn(follow::heartbeat(self.opts.clone(), self.fence.contact()));
         let mut tick = tokio::time::interval(self.opts.report_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -947,6 +942,7 @@ impl Agent {
                 self.reconcile(&d).await;
             }
             let report = self.report().await;
+            let sent = fence::Contact::now();
             match self.opts.gateway.report(&report).await {
                 Ok(()) => {
                     if report_failing {
@@ -954,7 +950,7 @@ impl Agent {
                     }
                     report_failing = false;
                     // The health tick renews the fences from it.
-                    self.fence.touch();
+                    self.fence.touch(sent);
                 }
                 Err(e) => {
                     if !report_failing {

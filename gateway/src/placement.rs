@@ -77,6 +77,14 @@ pub fn siblings_nodes(bots: &[BotRow], bot: &BotRow) -> Vec<String> {
         .collect()
 }
 
+/// Whether `id` has a replica's shape, `<bot>-r<k>` (k of one or two digits): such ids are
+/// kept for replicas, and no bot or configuration may be created under one.
+pub fn replica_shaped(id: &str) -> bool {
+    id.rsplit_once("-r").is_some_and(|(bot, k)| {
+        !bot.is_empty() && (1..=2).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
 /// Whether bots of type `bot_type` may run several instances: those that observe (analytics,
 /// portfolio, dashboard) and never trade; a trading bot stays single-writer.
 pub fn replicable(bot_type: &str) -> bool {

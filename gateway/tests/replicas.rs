@@ -144,16 +144,32 @@ async fn exercise(url: &str) {
         body["error"]["details"][0]["path"], "resources.cores",
         "{body}"
     );
-    // A bot of its own holding a replica's id refuses the creation, before anything is stored.
-    let (s, body) = call(
-        &app,
-        "POST",
-        "/api/v1/bots",
-        "adm",
-        Some(json!({"config": config("dash-r1", "real_time_dashboard"), "node_id": "dev-a"})),
-    )
-    .await;
-    assert_eq!(s, StatusCode::CREATED, "{body}");
+    // Replica-shaped ids are the gateway's: no bot or configuration is created under one.
+    let shaped = config("dash-r1", "real_time_dashboard");
+    for (path, body) in [
+        (
+            "/api/v1/bots",
+            json!({"config": shaped, "node_id": "dev-a"}),
+        ),
+        ("/api/v1/configs", json!({"config": shaped})),
+    ] {
+        let (s, body) = call(&app, "POST", path, "adm", Some(body)).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{path}: {body}");
+        assert_eq!(body["error"]["details"][0]["path"], "bot_id", "{body}");
+    }
+    // A configuration history left under such an id from before (written to the store
+    // directly, as an older gateway could) keeps it from a replica, before anything is stored.
+    state
+        .store
+        .create_config(
+            "dash-r1",
+            "real_time_dashboard",
+            sniperforge_gateway::Environment::Prod,
+            &config("dash-r1", "real_time_dashboard"),
+            "old",
+        )
+        .await
+        .unwrap();
     let (s, body) = call(
         &app,
         "POST",
@@ -168,7 +184,7 @@ async fn exercise(url: &str) {
     assert_eq!(s, StatusCode::CONFLICT, "{body}");
     assert_eq!(
         body["error"]["message"],
-        "bot dash-r1 exists, a bot of its own: bot dash cannot take its id for a replica"
+        "the id dash-r1 is taken (a bot or a configuration of its own): bot dash cannot give it to a replica"
     );
     let (s, _) = call(&app, "GET", "/api/v1/bots/dash", "adm", None).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
@@ -241,6 +257,25 @@ async fn exercise(url: &str) {
     );
     let (s, body) = call(&app, "DELETE", "/api/v1/bots/ml-r1", "adm", None).await;
     assert_eq!(s, StatusCode::CONFLICT, "{body}");
+    // Nor does a configuration route reach it: it holds none, and none can be made for it.
+    let (s, body) = call(
+        &app,
+        "PUT",
+        "/api/v1/configs/ml-r1",
+        "adm",
+        Some(config("ml-r1", "ml_analytics")),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{body}");
+    let (s, body) = call(
+        &app,
+        "POST",
+        "/api/v1/configs",
+        "adm",
+        Some(json!({"config": config("ml-r1", "ml_analytics")})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
     let (s, body) = call(
         &app,
         "PUT",
@@ -351,8 +386,7 @@ async fn exercise(url: &str) {
     let (s, body) = call(&app, "DELETE", "/api/v1/bots/ml", "adm", None).await;
     assert_eq!(s, StatusCode::NO_CONTENT, "{body}");
     assert!(instances(&app).await.is_empty());
-    let (s, _) = call(&app, "GET", "/api/v1/bots/ml-r1/status", "adm", None).await;
-    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(state.store.bot_report("ml-r1").await.unwrap(), None);
 }
 
 #[tokio::test]

@@ -1,9 +1,12 @@
 //! The node's core ledger, and the fencing lease of bots that fail over. The gateway places such a bot on another node
 //! once its node has been silent for its failover window; before that, the bot must have
 //! stopped. So each one reads its lease's end from a file in its state directory
-//! (`--fence-file`), which the agent moves on after every exchange with the gateway (a report,
-//! a desired-state answer, a heartbeat) to that exchange's time plus the lease the gateway gave
-//! (half its failover window). A bot past it, or without the file, stops; an agent that lost
+//! (`--fence-file`), which the agent moves on after every report or heartbeat the gateway
+//! took — the two exchanges the gateway counts as the node's sign of life — to the time that
+//! request was *sent* plus the lease the gateway gave (half its failover window). The lease so
+//! ends before the gateway's own count (from when it took the request) runs out, however long
+//! the answer took to come back. A desired-state answer renews nothing: the gateway does not
+//! count it, and a long poll's answer says nothing of when it was asked. A bot past it, or without the file, stops; an agent that lost
 //! the gateway, or was killed, stops renewing, and its bots stop on their own. A failover bot
 //! is not started while the lease has lapsed.
 
@@ -25,9 +28,14 @@ pub(crate) fn path(data_dir: &Path, bot_id: &str) -> PathBuf {
 pub(crate) struct Contact(Arc<AtomicI64>);
 
 impl Contact {
-    /// An exchange succeeded now.
-    pub(crate) fn touch(&self) {
-        self.0.fetch_max(now_ms(), Ordering::Relaxed);
+    /// The node's monotonic clock now, ms: when a request to the gateway is sent.
+    pub(crate) fn now() -> i64 {
+        now_ms()
+    }
+
+    /// A request sent at `sent_ms` ([`Contact::now`]) succeeded.
+    pub(crate) fn touch(&self, sent_ms: i64) {
+        self.0.fetch_max(sent_ms, Ordering::Relaxed);
     }
 
     fn at(&self) -> i64 {
@@ -49,9 +57,9 @@ impl Lease {
         self.contact.clone()
     }
 
-    /// An exchange succeeded now.
-    pub(crate) fn touch(&self) {
-        self.contact.touch();
+    /// A request sent at `sent_ms` succeeded.
+    pub(crate) fn touch(&self, sent_ms: i64) {
+        self.contact.touch(sent_ms);
     }
 
     /// The lease's length, as the gateway's desired state gives it.

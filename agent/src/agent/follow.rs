@@ -5,12 +5,7 @@ use super::*;
 
 /// Registers, then holds the blocking desired-state query; each new state goes to `tx` and to
 /// the cache file. Backs off (0.5 s doubling to 30 s) while the gateway is unreachable.
-pub(super) async fn follow(
-    opts: AgentOptions,
-    cache: PathBuf,
-    tx: watch::Sender<Option<Desired>>,
-    contact: fence::Contact,
-) {
+pub(super) async fn follow(opts: AgentOptions, cache: PathBuf, tx: watch::Sender<Option<Desired>>) {
     let mut registered = false;
     let mut index = 0i64;
     let mut delay = Duration::from_millis(500);
@@ -28,7 +23,6 @@ pub(super) async fn follow(
         };
         match step.await {
             Ok(d) => {
-                contact.touch();
                 delay = Duration::from_millis(500);
                 last_error.clear();
                 if d.index != index || tx.borrow().as_ref() != Some(&d) {
@@ -70,8 +64,9 @@ pub(super) async fn heartbeat(opts: AgentOptions, contact: fence::Contact) {
         let mut register = installed != node.installed;
         node.installed = installed;
         if !register {
+            let sent = fence::Contact::now();
             match opts.gateway.heartbeat(&node.node_id).await {
-                Ok(_) => contact.touch(),
+                Ok(_) => contact.touch(sent),
                 Err(e) => register = e.is_unknown_node(),
             }
         }

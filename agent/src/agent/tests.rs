@@ -33,9 +33,17 @@ fn the_fencing_lease_holds_from_the_last_exchange_and_lapses() {
     let mut lease = fence::Lease::default();
     // Never in contact, or no length: lapsed.
     assert!(lease.end().is_err());
-    lease.touch();
+    // A report sent 10 s ago that the gateway took: the lease runs from when it was sent.
+    let sent = fence::Contact::now() - 10_000;
+    lease.touch(sent);
     assert!(lease.end().is_err(), "no length given yet");
     lease.set_length(60_000);
+    let end = lease.end().unwrap();
+    assert_eq!(end, sent + 60_000);
+    // An older request answered late never moves it back.
+    lease.touch(sent - 5_000);
+    assert_eq!(lease.end().unwrap(), sent + 60_000);
+    lease.touch(fence::Contact::now());
     let end = lease.end().unwrap();
     let now = sniperforge_host::fence::now_ms();
     assert!(

@@ -62,6 +62,15 @@ pub(super) async fn create_config(
     let id = valid.config.bot_id.clone();
     let who = caller(&ext);
     who.may_write(valid.config.environment)?;
+    not_replica_shaped(&id)?;
+    // A bot row without a configuration of its own is a replica: its id is not free.
+    if state.store.bot(&id).await?.is_some() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "exists",
+            format!("bot {id} already exists"),
+        ));
+    }
     let bot_type = valid.config.bot_type.as_str();
     if !state
         .store
@@ -220,6 +229,7 @@ pub(super) async fn create_bot(
     let who = caller(&ext);
     let environment = valid.config.environment;
     who.may_write(environment)?;
+    not_replica_shaped(&id)?;
     // A configuration stored under the id in another environment is not this bot's to take.
     if body.is_some()
         && state
@@ -279,19 +289,9 @@ pub(super) async fn create_bot(
         replica_of: None,
         desired_state: sniperforge_protocol::fleet::DesiredState::Stopped,
     };
-    // A replica's id a bot of its own holds refuses the whole creation, before anything.
+    // A replica's id taken refuses the whole creation, before anything.
     for k in 1..req.replicas {
-        let rid = crate::placement::replica_id(&id, k);
-        if state.store.bot(&rid).await?.is_some() {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "exists",
-                format!(
-                    "bot {rid} exists, a bot of its own: bot {id} cannot take its id for a replica"
-                ),
-            )
-            .details(json!([{"path": "replicas"}])));
-        }
+        replica_id_free(&state, &id, &crate::placement::replica_id(&id, k)).await?;
     }
     if !state.store.create_bot(&new, body, &who.name).await? {
         return Err(ApiError::new(
@@ -393,6 +393,14 @@ pub(super) async fn new_version(
         .await?
         .filter(|c| who.sees(c.environment))
         .ok_or_else(|| ApiError::not_found(format!("config {id}")))?;
+    // The bot of that id, if any, is the one this changes: never another environment's (a
+    // configuration history left under a replica's id), never a replica.
+    if let Some(bot) = state.store.bot(id).await? {
+        if bot.environment != previous.environment || !who.sees(bot.environment) {
+            return Err(ApiError::not_found(format!("config {id}")));
+        }
+        not_a_replica(&bot, "configure")?;
+    }
     if previous.environment != valid.config.environment {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -764,22 +772,25 @@ pub(super) async fn audit(
     // A scoped caller reads what was done to the bots and configurations it sees, and its own
     // actions: nothing of other environments.
     if who.environments.is_some() {
-        // Its configurations, and its bots (replicas hold no configuration of their own).
+        // Its bots (replicas hold no configuration of their own) and its configurations, but
+        // for an id a bot of another environment holds (a history left under a replica's id).
+        let (own, others): (Vec<_>, Vec<_>) = state
+            .store
+            .bots()
+            .await?
+            .into_iter()
+            .partition(|b| who.sees(b.environment));
+        let others: std::collections::HashSet<String> =
+            others.into_iter().map(|b| b.bot_id).collect();
         let mut mine: std::collections::HashSet<String> = state
             .store
             .configs(&who.envs())
             .await?
             .into_iter()
             .map(|c| c.config_id)
+            .filter(|id| !others.contains(id))
             .collect();
-        mine.extend(
-            state
-                .store
-                .bots_in(&who.envs())
-                .await?
-                .into_iter()
-                .map(|b| b.bot_id),
-        );
+        mine.extend(own.into_iter().map(|b| b.bot_id));
         entries.retain(|e| {
             (e.action.starts_with("bot.") || e.action.starts_with("config."))
                 && mine.contains(&e.target)

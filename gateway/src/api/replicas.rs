@@ -64,6 +64,42 @@ pub(super) fn check_replicas(
     Ok(())
 }
 
+/// 400 for a new bot or configuration whose id has a replica's shape (`<bot>-r<k>`): those ids
+/// are the gateway's to give, so no caller can take one ahead of a bot of another environment.
+pub(super) fn not_replica_shaped(id: &str) -> Result<(), ApiError> {
+    if placement::replica_shaped(id) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_config",
+            format!("bot_id: {id} has a replica's shape: ids ending in -r<number> are kept for the replicas the gateway creates"),
+        )
+        .details(json!([{"path": "bot_id", "message": "ids ending in -r<number> are kept for replicas"}])));
+    }
+    Ok(())
+}
+
+/// Whether the id of replica `rid` is free: no bot and no configuration history holds it (one
+/// from before replica ids were kept). 409 otherwise, naming the id only.
+pub(super) async fn replica_id_free(
+    state: &AppState,
+    bot_id: &str,
+    rid: &str,
+) -> Result<(), ApiError> {
+    let taken = match state.store.bot(rid).await? {
+        Some(row) => row.replica_of.as_deref() != Some(bot_id),
+        None => state.store.config(rid, None).await?.is_some(),
+    };
+    if taken {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "exists",
+            format!("the id {rid} is taken (a bot or a configuration of its own): bot {bot_id} cannot give it to a replica"),
+        )
+        .details(json!([{"path": "replicas"}])));
+    }
+    Ok(())
+}
+
 /// 409 for a replica: it follows its bot, which is what an operator changes.
 pub(super) fn not_a_replica(bot: &BotRow, what: &str) -> Result<(), ApiError> {
     match &bot.replica_of {
@@ -94,20 +130,9 @@ impl AppState {
             .collect();
         let mut missing = Vec::new();
         for id in &wanted {
-            match self.store.bot(id).await? {
-                Some(row) if row.replica_of.as_deref() == Some(bot.bot_id.as_str()) => {}
-                Some(_) => {
-                    return Err(ApiError::new(
-                        StatusCode::CONFLICT,
-                        "exists",
-                        format!(
-                            "bot {id} exists, a bot of its own: bot {} cannot take its id for a replica",
-                            bot.bot_id
-                        ),
-                    )
-                    .details(json!([{"path": "replicas"}])));
-                }
-                None => missing.push(id.clone()),
+            replica_id_free(self, &bot.bot_id, id).await?;
+            if self.store.bot(id).await?.is_none() {
+                missing.push(id.clone());
             }
         }
         let extra: Vec<String> = self

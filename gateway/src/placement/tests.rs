@@ -201,6 +201,14 @@ fn replicas_go_to_nodes_without_another_instance() {
         "no node serving prod can take it: a: runs another instance of it; b: runs another instance of it; c: runs another instance of it"
     );
     assert_eq!(replica_id("ml", 3), "ml-r3");
+    for id in ["ml-r1", "a-b-r15", "x-r0"] {
+        assert!(replica_shaped(id), "{id}");
+    }
+    for id in [
+        "ml", "ml-r", "-r1", "ml-r123", "ml-rx", "ml-r1a", "mlr1", "arb-rust",
+    ] {
+        assert!(!replica_shaped(id), "{id}");
+    }
     assert!(replicable("ml_analytics") && replicable("real_time_dashboard"));
     assert!(replicable("portfolio_manager") && !replicable("enhanced_arbitrage"));
     assert_eq!(Placement::default().replicas, 1);
