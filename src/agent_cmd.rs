@@ -52,8 +52,9 @@ pub struct AgentArgs {
     pub labels: Option<Labels>,
     /// How long this node may be silent (seconds) before the gateway counts it lost and fails
     /// its bots over (default: the gateway's --failover-after-s). The fencing lease its bots
-    /// hold is half of it: a node on a flaky link asks for more, one near the gateway for less.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(2..=3_600))]
+    /// hold is half of it, renewed by its reports (every second): 4 s at the least; a node on a
+    /// flaky or distant link asks for more.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(4..=3_600))]
     pub failover_after_s: Option<u32>,
     /// Directory for bot configs, logs, state and the agent's records.
     #[arg(long, default_value = "data")]

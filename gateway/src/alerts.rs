@@ -345,10 +345,16 @@ pub fn firing(kind: &RuleKind, input: &Inputs<'_>) -> (Vec<String>, Vec<(String,
                 watched.push(b.bot_id.clone());
                 let last = reports.get(&b.bot_id).map_or(0, |r| r.reported_at);
                 if now - last > (*after_s as i64) * 1000 {
-                    firing.push((
-                        b.bot_id.clone(),
-                        format!("bot {} has not reported for over {after_s} s", b.bot_id),
-                    ));
+                    // One that no node runs says why (a replica waiting for a node of its own).
+                    let message = match &b.pending {
+                        Some(why) => format!(
+                            "bot {} has not reported for over {after_s} s: it waits for a node ({})",
+                            b.bot_id,
+                            crate::placement::hide_holders(why)
+                        ),
+                        None => format!("bot {} has not reported for over {after_s} s", b.bot_id),
+                    };
+                    firing.push((b.bot_id.clone(), message));
                 }
             }
         }

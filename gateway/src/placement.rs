@@ -386,7 +386,9 @@ pub fn candidates<'a>(
         .iter()
         .map(|n| Candidate {
             node: n,
-            live: now_ms - n.last_heartbeat <= n.failover_window(window_ms, now_ms),
+            // Heard from within its window, and within the gateway's: a node given a long
+            // window keeps its bots while silent, but takes no new ones.
+            live: now_ms - n.last_heartbeat <= n.failover_window(window_ms, now_ms).min(window_ms),
             held: ledger.held(&n.node_id),
             bots: bots
                 .iter()

@@ -233,6 +233,38 @@ async fn exercise(url: &str) {
     assert_eq!(s, StatusCode::OK, "{body}");
     assert_eq!(bot(&app, "ml-r2").await["restarts"], 1);
     assert_eq!(bot(&app, "ml").await["restarts"], 0);
+    // Each instance moves as its own state allows: one stopped on its own is not resumed by
+    // the bot's pause, and the bot's start (illegal for the paused bot) starts it alone.
+    let act = |path: &'static str| {
+        let app = app.clone();
+        async move { call(&app, "POST", path, "adm", None).await }
+    };
+    assert_eq!(act("/api/v1/bots/ml-r2/stop").await.0, StatusCode::OK);
+    assert_eq!(act("/api/v1/bots/ml/pause").await.0, StatusCode::OK);
+    let states = || async {
+        let mut out = Vec::new();
+        for id in ["ml", "ml-r1", "ml-r2"] {
+            out.push(
+                bot(&app, id).await["desired_state"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            );
+        }
+        out
+    };
+    assert_eq!(states().await, ["paused", "paused", "stopped"]);
+    let (s, body) = act("/api/v1/bots/ml/start").await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["desired_state"], "paused",
+        "the bot's own state: {body}"
+    );
+    assert_eq!(states().await, ["paused", "paused", "running"]);
+    assert_eq!(act("/api/v1/bots/ml/resume").await.0, StatusCode::OK);
+    assert_eq!(states().await, ["running", "running", "running"]);
+    // Nothing to move: refused.
+    assert_eq!(act("/api/v1/bots/ml/start").await.0, StatusCode::CONFLICT);
     // Each instance reports on its own.
     let report = json!({"node_id": r1_node, "bots": [{"bot_id": "ml-r1",
         "status": {"state": "running"}, "metrics": {"predictions": 7}}]});
@@ -333,7 +365,7 @@ async fn exercise(url: &str) {
     assert_eq!(bot(&app, "ml-r3").await["node_id"], "dev-d");
 
     // r1's node goes silent past the window: every other dev node runs an instance, so r1
-    // waits; scaled down to 3, ml-r3's node is free and r1 goes there.
+    // waits; scaled down to 3, the instance that runs nowhere is the one removed.
     let others: Vec<&str> = ["dev-a", "dev-b", "dev-c", "dev-d", "prod-1"]
         .into_iter()
         .filter(|n| *n != r1_node)
@@ -362,12 +394,40 @@ async fn exercise(url: &str) {
     )
     .await;
     assert_eq!(s, StatusCode::OK, "{body}");
-    assert_eq!(body["removed"], json!(["ml-r3"]), "{body}");
+    assert_eq!(body["removed"], json!(["ml-r1"]), "{body}");
     assert_eq!(body["instances"].as_array().unwrap().len(), 3, "{body}");
     assert_eq!(body["instances"][0]["bot_id"], "ml", "the bot first");
-    assert_eq!(bot(&app, "ml-r1").await["node_id"], "dev-d");
-    let (s, _) = call(&app, "GET", "/api/v1/bots/ml-r3", "adm", None).await;
+    assert_eq!(
+        bot(&app, "ml-r3").await["node_id"],
+        "dev-d",
+        "kept where it runs"
+    );
+    let (s, _) = call(&app, "GET", "/api/v1/bots/ml-r1", "adm", None).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(
+        state.store.bot_report("ml-r1").await.unwrap(),
+        None,
+        "its last report went with it"
+    );
+    // Back to 4: the lowest number free comes back, waiting for a node of its own.
+    let (_, body) = call(
+        &app,
+        "PUT",
+        "/api/v1/bots/ml/replicas",
+        "adm",
+        Some(json!({"replicas": 4})),
+    )
+    .await;
+    assert_eq!(body["added"], json!(["ml-r1"]), "{body}");
+    let (_, body) = call(
+        &app,
+        "PUT",
+        "/api/v1/bots/ml/replicas",
+        "adm",
+        Some(json!({"replicas": 3})),
+    )
+    .await;
+    assert_eq!(body["removed"], json!(["ml-r1"]), "{body}");
     let nodes: BTreeSet<String> = instances(&app).await.into_iter().map(|(_, n)| n).collect();
     assert_eq!(nodes.len(), 3, "still three different nodes: {nodes:?}");
     let (_, audit) = call(&app, "GET", "/api/v1/system/audit", "adm", None).await;
@@ -381,12 +441,18 @@ async fn exercise(url: &str) {
     );
 
     // Deleting the bot deletes its replicas and their reports.
+    let r2 = bot(&app, "ml-r2").await;
+    let report = json!({"node_id": r2["node_id"], "bots": [{"bot_id": "ml-r2",
+        "status": {"state": "running"}, "metrics": {}}]});
+    let (s, body) = call(&app, "POST", "/api/v1/agent/report", "adm", Some(report)).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert!(state.store.bot_report("ml-r2").await.unwrap().is_some());
     let (s, _) = call(&app, "POST", "/api/v1/bots/ml/stop", "adm", None).await;
     assert_eq!(s, StatusCode::OK);
     let (s, body) = call(&app, "DELETE", "/api/v1/bots/ml", "adm", None).await;
     assert_eq!(s, StatusCode::NO_CONTENT, "{body}");
     assert!(instances(&app).await.is_empty());
-    assert_eq!(state.store.bot_report("ml-r1").await.unwrap(), None);
+    assert_eq!(state.store.bot_report("ml-r2").await.unwrap(), None);
 }
 
 #[tokio::test]

@@ -96,7 +96,7 @@ pub struct NodeInfo {
     /// over, s ([`FAILOVER_AFTER_S`]; `agent --failover-after-s`; absent: the gateway's
     /// `--failover-after-s`). Its agents' fencing lease is half of it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "schema", schemars(range(min = 2, max = 3600)))]
+    #[cfg_attr(feature = "schema", schemars(range(min = 4, max = 3600)))]
     pub failover_after_s: Option<u32>,
     /// The build the agent runs (absent from agents before it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -108,7 +108,7 @@ pub struct NodeInfo {
 }
 
 /// The failover windows a node may ask for, s (`NodeInfo::failover_after_s`).
-pub const FAILOVER_AFTER_S: std::ops::RangeInclusive<u32> = 2..=3600;
+pub const FAILOVER_AFTER_S: std::ops::RangeInclusive<u32> = 4..=3600;
 
 /// Longest build version, characters.
 pub const BUILD_VERSION_MAX: usize = 64;
@@ -524,9 +524,9 @@ pub struct Desired {
     /// (the new agent adopts them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upgrade: Option<Build>,
-    /// The fencing lease, ms: a bot that fails over stops once this long has passed since its
-    /// agent's last exchange with the gateway, well before the gateway places it elsewhere
-    /// (0: no bot here fails over).
+    /// The fencing lease, ms (half the node's failover window): a bot that fails over stops
+    /// once this long has passed since its agent sent the last report or heartbeat the gateway
+    /// took, well before the gateway places it elsewhere.
     #[serde(default)]
     pub fence_ms: u64,
 }

@@ -106,6 +106,27 @@ fn time_rules_fire_past_their_limit_and_not_at_it() {
         run(RuleKind::NodeLost { after_s: 30 }, &[], &nodes, &[]),
         ["b"]
     );
+    // A bot no node runs says why, never naming another bot holding a core.
+    let mut waiting = bot("ml-r1", DesiredState::Running);
+    waiting.pending = Some("no node serving dev can take it: n1: core 2 is held by bot x".into());
+    let reports = std::collections::HashMap::new();
+    let p99 = |_: &str, _: &str, _: Option<u64>| None;
+    let input = Inputs {
+        now_ms: NOW,
+        bots: std::slice::from_ref(&waiting),
+        nodes: &[],
+        reports: &reports,
+        p99: &p99,
+    };
+    assert_eq!(
+        firing(&RuleKind::BotDown { after_s: 5 }, &input).1,
+        [(
+            "ml-r1".to_string(),
+            "bot ml-r1 has not reported for over 5 s: it waits for a node (no node serving dev \
+             can take it: n1: core 2 is held by another bot)"
+                .to_string()
+        )]
+    );
 }
 
 #[test]

@@ -602,26 +602,55 @@ pub(super) async fn bot_action(
             .map_err(|e: sniperforge_protocol::fleet::UnknownName| {
                 ApiError::not_found(e.to_string())
             })?;
-    let target = bot.desired_state.after(action).map_err(|e| {
-        ApiError::new(
+    // A bot's action reaches its replicas, each as its own desired state allows (a replica
+    // stopped on its own is not resumed by a pause); the action is refused only when it moves
+    // none of them. A replica's own reaches only it.
+    let instances = if bot.replica_of.is_none() && bot.placement.replicas > 1 {
+        state.store.instances(&id).await?
+    } else {
+        vec![bot.clone()]
+    };
+    let own = bot.desired_state.after(action);
+    let moves: Vec<(String, sniperforge_protocol::fleet::DesiredState)> = instances
+        .iter()
+        .filter_map(|i| {
+            i.desired_state
+                .after(action)
+                .ok()
+                .map(|t| (i.bot_id.clone(), t))
+        })
+        .collect();
+    // (The bot is among its instances: none moving means its own move is illegal.)
+    if moves.is_empty()
+        && let Err(e) = &own
+    {
+        return Err(ApiError::new(
             StatusCode::CONFLICT,
             "illegal_transition",
             format!("cannot {action} bot {id}: its desired state is {}", e.from),
         )
-        .details(json!({"from": e.from, "action": action}))
-    })?;
-    if action == BotAction::Restart {
-        state.store.request_restart(&id).await?;
-    } else {
-        state.store.set_desired_state(&id, target).await?;
+        .details(json!({"from": e.from, "action": action})));
     }
+    for (instance, target) in &moves {
+        if action == BotAction::Restart {
+            state.store.request_restart(instance).await?;
+        } else {
+            state.store.set_desired_state(instance, *target).await?;
+        }
+    }
+    let target = own.unwrap_or(bot.desired_state);
+    let moved: Vec<&str> = moves.iter().map(|(i, _)| i.as_str()).collect();
     state
         .store
         .audit(
             &caller(&ext).name,
             &format!("bot.{action}"),
             &id,
-            &json!({"desired_state": target}),
+            &if instances.len() > 1 {
+                json!({"desired_state": target, "instances": moved})
+            } else {
+                json!({"desired_state": target})
+            },
         )
         .await?;
     state.changed().await?;

@@ -16,7 +16,7 @@ pub(super) struct Placed {
 impl AppState {
     /// The same state losing a node after `ms` of silence (its agents' fencing lease is half).
     pub fn with_failover_after(mut self, ms: i64) -> Self {
-        self.failover_after_ms = ms.max(2_000);
+        self.failover_after_ms = ms.max(4_000);
         self
     }
 
@@ -136,6 +136,11 @@ impl AppState {
         .iter()
         .map(|b| b.bot_id.clone())
         .collect();
+        // Read once a pass: a waiting bot's configuration cores by its configuration's id, and
+        // the candidates until something moves (many bots waiting cost one build, not one each).
+        let mut pinned_of: std::collections::HashMap<String, Vec<u32>> =
+            std::collections::HashMap::new();
+        let mut cached: Option<Vec<placement::Candidate<'_>>> = None;
         for i in 0..bots.len() {
             let b = &bots[i];
             // A placed bot whose node no longer serves its environment (it registered again
@@ -157,20 +162,31 @@ impl AppState {
                 bots[i].pending = Some(why);
                 bots[i].cores.clear();
                 moved = true;
+                cached = None;
                 continue;
             }
             let leaving = lost.contains(&b.bot_id) || unserved;
             if !leaving && b.pending.is_none() {
                 continue;
             }
-            ledger.release(&b.bot_id);
+            if !b.cores.is_empty() {
+                ledger.release(&b.bot_id);
+                cached = None;
+            }
             let pinned: Vec<u32> = if b.placement.cores > 0 {
                 Vec::new()
             } else {
                 // Its configuration's cores (a pending bot holds none yet; a replica runs
                 // its bot's configuration).
-                self.pinned_cores(b.replica_of.as_deref().unwrap_or(&b.bot_id))
-                    .await?
+                let config_id = b.replica_of.as_deref().unwrap_or(&b.bot_id);
+                match pinned_of.get(config_id) {
+                    Some(p) => p.clone(),
+                    None => {
+                        let p = self.pinned_cores(config_id).await?;
+                        pinned_of.insert(config_id.to_string(), p.clone());
+                        p
+                    }
+                }
             };
             let apart = placement::siblings_nodes(&bots, b);
             let avoid = if leaving {
@@ -187,15 +203,16 @@ impl AppState {
                 avoid: &avoid,
                 apart: &apart,
             };
-            let candidates =
-                placement::candidates(&nodes, &bots, &ledger, now, self.failover_after_ms);
+            let candidates = cached.get_or_insert_with(|| {
+                placement::candidates(&nodes, &bots, &ledger, now, self.failover_after_ms)
+            });
             // A bot waiting for the node it names goes there only; one failing over or asking
             // for placement, anywhere that fits.
             let anywhere = leaving || b.placement.auto || b.node_id.is_empty();
             let choice = if anywhere {
-                placement::place(&need, &candidates)
+                placement::place(&need, candidates)
             } else {
-                match placement::fit_named(&need, &candidates, &b.node_id) {
+                match placement::fit_named(&need, candidates, &b.node_id) {
                     Some(fitted) => fitted
                         .map(|cores| placement::Choice {
                             node_id: b.node_id.clone(),
@@ -208,6 +225,7 @@ impl AppState {
             let placed = match choice {
                 Ok(c) => {
                     let _ = ledger.reserve(&c.node_id, &b.bot_id, &c.cores);
+                    cached = None;
                     Placed {
                         node_id: c.node_id,
                         cores: c.cores,
@@ -262,6 +280,7 @@ impl AppState {
             b.cores = placed.cores;
             b.pending = placed.pending;
             moved = true;
+            cached = None;
         }
         if moved {
             self.bump_index().await?;

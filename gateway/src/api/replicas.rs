@@ -116,33 +116,58 @@ pub(super) fn not_a_replica(bot: &BotRow, what: &str) -> Result<(), ApiError> {
 }
 
 impl AppState {
-    /// Makes `bot`'s further instances `-r1` to `-r{n-1}`, with the placement lock held:
-    /// missing ones are created waiting for placement (desired as the bot is), the rest
-    /// deleted; its placement records the count. 409, before anything changes, when a bot
-    /// of its own holds a replica's id. The replicas added and removed.
+    /// Gives `bot` `n - 1` further instances, with the placement lock held: fewer deletes those
+    /// waiting for a node first, then the highest numbers; more creates the lowest numbers free
+    /// (`-r1` and on), waiting for placement and desired as the bot is. Its placement records
+    /// the count. 409, before anything changes, when a replica's id is taken. The replicas
+    /// added and removed.
     pub(super) async fn set_replicas(
         &self,
         bot: &BotRow,
         n: u32,
     ) -> Result<(Vec<String>, Vec<String>), ApiError> {
-        let wanted: Vec<String> = (1..n)
-            .map(|k| placement::replica_id(&bot.bot_id, k))
-            .collect();
-        let mut missing = Vec::new();
-        for id in &wanted {
-            replica_id_free(self, &bot.bot_id, id).await?;
-            if self.store.bot(id).await?.is_none() {
-                missing.push(id.clone());
-            }
-        }
-        let extra: Vec<String> = self
+        let want = (n - 1) as usize;
+        let current: Vec<BotRow> = self
             .store
             .instances(&bot.bot_id)
             .await?
             .into_iter()
-            .filter(|r| r.replica_of.is_some() && !wanted.contains(&r.bot_id))
-            .map(|r| r.bot_id)
+            .filter(|r| r.replica_of.is_some())
             .collect();
+        // Fewer: those waiting for a node go first, then the highest numbers (a running
+        // instance is kept over one that runs nowhere).
+        let number = |r: &BotRow| {
+            r.bot_id
+                .rsplit_once("-r")
+                .and_then(|(_, k)| k.parse::<u32>().ok())
+                .unwrap_or(0)
+        };
+        let mut by_leaving = current.clone();
+        by_leaving.sort_by_key(|r| (r.pending.is_none(), std::cmp::Reverse(number(r))));
+        let extra: Vec<String> = by_leaving
+            .iter()
+            .take(current.len().saturating_sub(want))
+            .map(|r| r.bot_id.clone())
+            .collect();
+        // More: the lowest numbers free, each checked before anything changes.
+        let mut kept: Vec<String> = current
+            .iter()
+            .map(|r| r.bot_id.clone())
+            .filter(|id| !extra.contains(id))
+            .collect();
+        let mut missing = Vec::new();
+        for k in 1..placement::REPLICAS_MAX {
+            if kept.len() >= want {
+                break;
+            }
+            let id = placement::replica_id(&bot.bot_id, k);
+            if kept.contains(&id) {
+                continue;
+            }
+            replica_id_free(self, &bot.bot_id, &id).await?;
+            kept.push(id.clone());
+            missing.push(id);
+        }
         let kind = placement::Placement {
             replicas: n,
             ..bot.placement.clone()

@@ -268,6 +268,9 @@ fn lost_bots_are_the_failing_over_ones_of_silent_nodes() {
     // A node's own window: a longer one keeps it, a shorter one loses the other.
     nodes[0].failover_after_ms = Some(9_500);
     assert!(lost_bots(&bots, &nodes, 10_000, 5_000, 0).is_empty());
+    // Kept, but silent past the gateway's window: it takes no new bot.
+    let c = candidates(&nodes, &bots, &Ledger::of(&bots), 10_000, 5_000);
+    assert!(!c[0].live && c[1].live);
     nodes[0].failover_after_ms = None;
     nodes[1].failover_after_ms = Some(500);
     let lost: Vec<&str> = lost_bots(&bots, &nodes, 10_000, 5_000, 0)
@@ -276,7 +279,10 @@ fn lost_bots_are_the_failing_over_ones_of_silent_nodes() {
         .collect();
     assert_eq!(lost, ["paper", "fine"]);
     // A node that came back with a shorter window keeps the longer one for a while.
-    nodes[1].window_floor = Some((5_000, 12_000));
+    nodes[1].window_floor = Some(crate::store::WindowFloor {
+        window_ms: 5_000,
+        until: 12_000,
+    });
     assert_eq!(nodes[1].failover_window(5_000, 10_000), 5_000);
     assert_eq!(nodes[1].failover_window(5_000, 12_000), 500);
     assert_eq!(

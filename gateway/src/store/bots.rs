@@ -313,15 +313,14 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Sets a bot's desired state, and its replicas' with it; `false` when the bot does not
-    /// exist.
+    /// Sets a bot's desired state; `false` when the bot does not exist.
     pub async fn set_desired_state(
         &self,
         bot_id: &str,
         state: sniperforge_protocol::fleet::DesiredState,
     ) -> Result<bool, StoreError> {
         let done =
-            sqlx::query("UPDATE bots SET desired_state = $1, updated_at = $2 WHERE bot_id = $3 OR replica_of = $3")
+            sqlx::query("UPDATE bots SET desired_state = $1, updated_at = $2 WHERE bot_id = $3")
                 .bind(state.as_str())
                 .bind(self.now_ms())
                 .bind(bot_id)
@@ -331,11 +330,11 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Asks for a restart: desired state running, restart generation bumped (its replicas'
-    /// too); `false` when the bot does not exist.
+    /// Asks for a restart: desired state running, restart generation bumped; `false` when the
+    /// bot does not exist.
     pub async fn request_restart(&self, bot_id: &str) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE bots SET desired_state = 'running', restarts = restarts + 1, updated_at = $1 WHERE bot_id = $2 OR replica_of = $2",
+            "UPDATE bots SET desired_state = 'running', restarts = restarts + 1, updated_at = $1 WHERE bot_id = $2",
         )
         .bind(self.now_ms())
         .bind(bot_id)

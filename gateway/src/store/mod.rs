@@ -296,12 +296,22 @@ pub struct NodeRow {
     pub labels: std::collections::BTreeMap<String, String>,
     /// Whether its agent fences the bots that fail over (only then are they failed over).
     pub fences: bool,
-    /// Its own failover window, ms (`agent --failover-after-s`; `null`: the gateway's).
+    /// Its failover window, ms: the one its agent asked for (`agent --failover-after-s`), else
+    /// the gateway's when it registered (`null`: registered before windows were kept, the
+    /// gateway's now).
     pub failover_after_ms: Option<i64>,
-    /// A longer window it had before re-registering with a shorter one, and until when it
-    /// holds (unix ms): the leases its agent held under the old one lapse first.
-    #[serde(skip)]
-    pub window_floor: Option<(i64, i64)>,
+    /// A longer window it had before registering again with a shorter one, in force until the
+    /// leases its agent held under the old one have lapsed.
+    pub window_floor: Option<WindowFloor>,
+}
+
+/// A longer failover window a node keeps for a while.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+pub struct WindowFloor {
+    /// The window, ms.
+    pub window_ms: i64,
+    /// Until when, unix ms.
+    pub until: i64,
 }
 
 impl NodeRow {
@@ -310,7 +320,7 @@ impl NodeRow {
     pub fn failover_window(&self, default_ms: i64, now: i64) -> i64 {
         let own = self.failover_after_ms.unwrap_or(default_ms);
         match self.window_floor {
-            Some((floor, until)) if now < until => own.max(floor),
+            Some(f) if now < f.until => own.max(f.window_ms),
             _ => own,
         }
     }

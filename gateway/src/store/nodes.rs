@@ -48,7 +48,8 @@ fn node_row(r: &sqlx::any::AnyRow) -> Result<NodeRow, StoreError> {
             .zip(
                 r.try_get::<Option<i64>, _>("window_floor_until")
                     .map_err(col("window_floor_until"))?,
-            ),
+            )
+            .map(|(window_ms, until)| WindowFloor { window_ms, until }),
     })
 }
 
@@ -63,12 +64,16 @@ impl Store {
         default_window_ms: i64,
     ) -> Result<(), StoreError> {
         let now = self.now_ms();
-        let own = node.failover_after_s.map(|s| i64::from(s) * 1000);
+        // The window in force for it from now: its own, else the gateway's now (kept, so a
+        // gateway restarted with a shorter default never shortens it under leases given).
+        let own = node
+            .failover_after_s
+            .map_or(default_window_ms, |s| i64::from(s) * 1000);
         let floor = self
             .node(node.node_id.as_str())
             .await?
             .map(|old| old.failover_window(default_window_ms, now))
-            .filter(|old| *old > own.unwrap_or(default_window_ms))
+            .filter(|old| *old > own)
             .map(|old| (old, now + old));
         let cores = serde_json::to_string(&node.isolated_cores).unwrap_or_else(|_| "[]".into());
         let mut tx = self

@@ -1018,7 +1018,7 @@ export type NodeRow = {
   cores: number
   /** The environments its agent serves (`null`: all). */
   environments: (Environment[] | null)
-  /** Its own failover window, ms (`agent --failover-after-s`; `null`: the gateway's). */
+  /** Its failover window, ms: the one its agent asked for (`agent --failover-after-s`), else the gateway's when it registered (`null`: registered before windows were kept, the gateway's now). */
   failover_after_ms: (number | null)
   /** Whether its agent fences the bots that fail over (only then are they failed over). */
   fences: boolean
@@ -1038,6 +1038,8 @@ export type NodeRow = {
   node_id: string
   /** First registered, unix ms. */
   registered_at: number
+  /** A longer window it had before registering again with a shorter one, in force until the leases its agent held under the old one have lapsed. */
+  window_floor: (WindowFloor | null)
 }
 
 /** Latency percentiles of a histogram, ns. */
@@ -1454,6 +1456,14 @@ export type UserRow = {
 export type VersionQuery = {
   /** A configuration version (from 1; the latest when absent). */
   version?: (number | null)
+}
+
+/** A longer failover window a node keeps for a while. */
+export type WindowFloor = {
+  /** Until when, unix ms. */
+  until: number
+  /** The window, ms. */
+  window_ms: number
 }
 
 /** Every REST route: its path parameters, query string, request body and answer. */

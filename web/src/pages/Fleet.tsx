@@ -84,7 +84,11 @@ export function Fleet({ role }: { role: Role }) {
     { header: 'Serves', cell: (n) => (n.environments ?? ['dev', 'test', 'prod']).join(', ') },
     {
       header: 'Failover after',
-      cell: (n) => (typeof n.failover_after_ms === 'number' ? `${n.failover_after_ms / 1000} s` : 'gateway default'),
+      cell: (n) => {
+        const own = typeof n.failover_after_ms === 'number' ? `${n.failover_after_ms / 1000} s` : 'gateway default'
+        const floor = n.window_floor && n.window_floor.until > now ? ` (${n.window_floor.window_ms / 1000} s for now)` : ''
+        return own + floor
+      },
     },
     { header: 'Cores', className: 'num', cell: (n) => n.cores },
     {
