@@ -571,7 +571,7 @@ async fn agents_register_block_on_the_desired_state_and_report() {
         "{text}"
     );
     assert!(text.contains("sniperforge_nodes 1"), "{text}");
-    assert!(text.contains(&format!("sniperforge_bot_trades_executed_total{{bot_id=\"{id}\",bot_type=\"triangular_arbitrage\",environment=\"dev\",node_id=\"ny-1\"}} 7")), "{text}");
+    assert!(text.contains(&format!("sniperforge_bot_trades_executed_total{{bot_id=\"{id}\",bot_type=\"triangular_arbitrage\",environment=\"dev\",node_id=\"ny-1\",replica_of=\"\"}} 7")), "{text}");
     assert!(
         text.contains("sniperforge_stage_latency_ns{stage=\"decided\",quantile=\"0.5\"}"),
         "{text}"

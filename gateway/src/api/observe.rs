@@ -389,12 +389,14 @@ pub(super) async fn prometheus(
     for b in &bots {
         if let Some(report) = reports.get(&b.bot_id) {
             let m = &report.metrics;
+            // `replica_of` groups a bot's instances (empty for a bot of its own).
             let labels = format!(
-                "bot_id=\"{}\",bot_type=\"{}\",environment=\"{}\",node_id=\"{}\"",
+                "bot_id=\"{}\",bot_type=\"{}\",environment=\"{}\",node_id=\"{}\",replica_of=\"{}\"",
                 prometheus_label(&b.bot_id),
                 prometheus_label(&b.bot_type),
                 b.environment,
-                prometheus_label(&b.node_id)
+                prometheus_label(&b.node_id),
+                prometheus_label(b.replica_of.as_deref().unwrap_or_default())
             );
             let _ = writeln!(
                 text,
