@@ -635,7 +635,7 @@ export type CreateBot = {
 export type Desired = {
   /** The node's bots. */
   bots: DesiredBot[]
-  /** The fencing lease, ms: a bot that fails over stops once this long has passed since its agent's last exchange with the gateway, well before the gateway places it elsewhere (0: no bot here fails over). */
+  /** The fencing lease, ms (half the node's failover window): a bot that fails over stops once this long has passed since its agent sent the last report or heartbeat the gateway took, well before the gateway places it elsewhere. */
   fence_ms: number
   /** The gateway's desired-state index. */
   index: number
