@@ -27,8 +27,9 @@ pub struct GatewayArgs {
     /// How long 1 min latency windows are kept in the store (seconds).
     #[arg(long, default_value_t = 604_800, value_parser = clap::value_parser!(u32).range(60..))]
     pub latency_1m_kept_s: u32,
-    /// A node silent this long (seconds; its agent reports every second) is lost, unless its
-    /// agent registered with a window of its own (`agent --failover-after-s`): its bots
+    /// The failover window of a node whose agent names none (`agent --failover-after-s`), kept
+    /// with the node when it registers (a later change reaches it when it registers again). A
+    /// node silent this long (seconds; its agent reports every second) is lost: its bots
     /// that fail over are placed again on another node. Each agent's fencing lease is half of
     /// it: a bot that fails over stops on its own once its agent has not reached the gateway
     /// for that long, before it runs anywhere else.

@@ -139,6 +139,11 @@ pub async fn serve(
         .await?
         .with_retention(fleet.retention)
         .with_failover_after(fleet.failover_after_ms);
+    // Nodes registered before windows were kept get this gateway's, kept from now on.
+    state
+        .store
+        .fill_in_node_windows(fleet.failover_after_ms)
+        .await?;
     let state = state.with_webhooks(webhooks);
     // Alert rules are evaluated, latency windows closed, pending bots placed and the bots of
     // lost nodes failed over, every second.

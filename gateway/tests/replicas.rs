@@ -88,6 +88,11 @@ async fn exercise(url: &str) {
         .add_token("adm", "alice", Role::Admin, None)
         .await
         .unwrap();
+    let prod = [sniperforge_gateway::Environment::Prod];
+    store
+        .add_token("prodview", "pat", Role::Viewer, Some(&prod))
+        .await
+        .unwrap();
     let state = AppState::new(store)
         .await
         .unwrap()
@@ -158,7 +163,7 @@ async fn exercise(url: &str) {
         assert_eq!(body["error"]["details"][0]["path"], "bot_id", "{body}");
     }
     // A configuration history left under such an id from before (written to the store
-    // directly, as an older gateway could) keeps it from a replica, before anything is stored.
+    // directly, as an older gateway could) keeps it from a replica: the next number is taken.
     state
         .store
         .create_config(
@@ -170,23 +175,25 @@ async fn exercise(url: &str) {
         )
         .await
         .unwrap();
-    let (s, body) = call(
-        &app,
-        "POST",
-        "/api/v1/bots",
-        "adm",
-        Some(
-            json!({"config": config("dash", "real_time_dashboard"), "node_id": "auto",
-            "replicas": 2}),
-        ),
-    )
-    .await;
+    let dash = |n: u32| json!({"config": config("dash", "real_time_dashboard"), "node_id": "auto", "replicas": n});
+    // Too few ids left for 15 replicas: refused before anything is stored.
+    let (s, body) = call(&app, "POST", "/api/v1/bots", "adm", Some(dash(16))).await;
     assert_eq!(s, StatusCode::CONFLICT, "{body}");
     assert_eq!(
         body["error"]["message"],
-        "the id dash-r1 is taken (a bot or a configuration of its own): bot dash cannot give it to a replica"
+        "bot dash has no replica id left for 15 more: dash-r1 taken (a bot or a configuration of its own)"
     );
     let (s, _) = call(&app, "GET", "/api/v1/bots/dash", "adm", None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    // One replica: the next number.
+    let (s, body) = call(&app, "POST", "/api/v1/bots", "adm", Some(dash(2))).await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    assert_eq!(bot(&app, "dash-r2").await["replica_of"], "dash");
+    let (s, _) = call(&app, "GET", "/api/v1/bots/dash-r1", "adm", None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = call(&app, "DELETE", "/api/v1/bots/dash", "adm", None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _) = call(&app, "GET", "/api/v1/bots/dash-r2", "adm", None).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 
     // Three instances on the three dev nodes, prod's node left alone.
@@ -265,6 +272,23 @@ async fn exercise(url: &str) {
     assert_eq!(states().await, ["running", "running", "running"]);
     // Nothing to move: refused.
     assert_eq!(act("/api/v1/bots/ml/start").await.0, StatusCode::CONFLICT);
+    // A restart restarts the instances meant to run; one stopped on its own stays stopped.
+    assert_eq!(act("/api/v1/bots/ml-r2/stop").await.0, StatusCode::OK);
+    let before: Vec<i64> = {
+        let mut v = Vec::new();
+        for id in ["ml", "ml-r1", "ml-r2"] {
+            v.push(bot(&app, id).await["restarts"].as_i64().unwrap());
+        }
+        v
+    };
+    assert_eq!(act("/api/v1/bots/ml/restart").await.0, StatusCode::OK);
+    assert_eq!(states().await, ["running", "running", "stopped"]);
+    let mut after = Vec::new();
+    for id in ["ml", "ml-r1", "ml-r2"] {
+        after.push(bot(&app, id).await["restarts"].as_i64().unwrap());
+    }
+    assert_eq!(after, [before[0] + 1, before[1] + 1, before[2]]);
+    assert_eq!(act("/api/v1/bots/ml-r2/start").await.0, StatusCode::OK);
     // Each instance reports on its own.
     let report = json!({"node_id": r1_node, "bots": [{"bot_id": "ml-r1",
         "status": {"state": "running"}, "metrics": {"predictions": 7}}]});
@@ -317,6 +341,50 @@ async fn exercise(url: &str) {
     )
     .await;
     assert_eq!(s, StatusCode::CONFLICT, "{body}");
+    // A configuration history under a replica's id (left by a gateway from before ids were
+    // kept; written to the store directly) reaches neither the replica nor, from another
+    // environment, anything of it: not by a write, not in a scoped audit.
+    let mut old_dev = config("ml-r1", "ml_analytics");
+    state
+        .store
+        .create_config(
+            "ml-r1",
+            "ml_analytics",
+            sniperforge_gateway::Environment::Dev,
+            &old_dev,
+            "old",
+        )
+        .await
+        .unwrap();
+    old_dev["parameters"]["models"]["prediction_horizon_minutes"] = json!(20);
+    let (s, body) = call(&app, "PUT", "/api/v1/configs/ml-r1", "adm", Some(old_dev)).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "replica");
+    let mut old_prod = config("ml-r2", "ml_analytics");
+    old_prod["environment"] = json!("prod");
+    state
+        .store
+        .create_config(
+            "ml-r2",
+            "ml_analytics",
+            sniperforge_gateway::Environment::Prod,
+            &old_prod,
+            "old",
+        )
+        .await
+        .unwrap();
+    let (s, body) = call(&app, "PUT", "/api/v1/configs/ml-r2", "adm", Some(old_prod)).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{body}");
+    let (_, audit) = call(&app, "GET", "/api/v1/system/audit", "prodview", None).await;
+    assert!(
+        audit["audit"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["target"] != "ml-r2"),
+        "a prod viewer sees nothing of dev's ml-r2: {audit}"
+    );
+
     // The bot's new configuration is its replicas' too.
     let mut v2 = config("ml", "ml_analytics");
     v2["parameters"]["models"]["prediction_horizon_minutes"] = json!(30);
@@ -409,7 +477,8 @@ async fn exercise(url: &str) {
         None,
         "its last report went with it"
     );
-    // Back to 4: the lowest number free comes back, waiting for a node of its own.
+    // Back to 4: the lowest number free (ml-r1 now has a configuration history from before,
+    // so ml-r4), waiting for a node of its own.
     let (_, body) = call(
         &app,
         "PUT",
@@ -418,7 +487,7 @@ async fn exercise(url: &str) {
         Some(json!({"replicas": 4})),
     )
     .await;
-    assert_eq!(body["added"], json!(["ml-r1"]), "{body}");
+    assert_eq!(body["added"], json!(["ml-r4"]), "{body}");
     let (_, body) = call(
         &app,
         "PUT",
@@ -427,7 +496,7 @@ async fn exercise(url: &str) {
         Some(json!({"replicas": 3})),
     )
     .await;
-    assert_eq!(body["removed"], json!(["ml-r1"]), "{body}");
+    assert_eq!(body["removed"], json!(["ml-r4"]), "{body}");
     let nodes: BTreeSet<String> = instances(&app).await.into_iter().map(|(_, n)| n).collect();
     assert_eq!(nodes.len(), 3, "still three different nodes: {nodes:?}");
     let (_, audit) = call(&app, "GET", "/api/v1/system/audit", "adm", None).await;

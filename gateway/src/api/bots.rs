@@ -289,10 +289,8 @@ pub(super) async fn create_bot(
         replica_of: None,
         desired_state: sniperforge_protocol::fleet::DesiredState::Stopped,
     };
-    // A replica's id taken refuses the whole creation, before anything.
-    for k in 1..req.replicas {
-        replica_id_free(&state, &id, &crate::placement::replica_id(&id, k)).await?;
-    }
+    // Too few replica ids free refuses the whole creation, before anything.
+    free_replica_ids(&state, &id, &[], req.replicas.saturating_sub(1) as usize).await?;
     if !state.store.create_bot(&new, body, &who.name).await? {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -594,7 +592,7 @@ pub(super) async fn bot_action(
     Path((id, action)): Path<(String, String)>,
     ext: axum::http::Extensions,
 ) -> ApiResult {
-    let bot = state.bot_or_404(&id, &caller(&ext).envs()).await?;
+    state.bot_or_404(&id, &caller(&ext).envs()).await?;
     use sniperforge_protocol::fleet::BotAction;
     let action: BotAction =
         action
@@ -603,8 +601,12 @@ pub(super) async fn bot_action(
                 ApiError::not_found(e.to_string())
             })?;
     // A bot's action reaches its replicas, each as its own desired state allows (a replica
-    // stopped on its own is not resumed by a pause); the action is refused only when it moves
-    // none of them. A replica's own reaches only it.
+    // stopped on its own is not resumed by a pause, nor started by a restart); the action is
+    // refused only when it moves none of them. A replica's own reaches only it.
+    // Under the placement lock: a replica a scale creates meanwhile starts from the state this
+    // leaves its bot in.
+    let _placing = state.placement_lock.lock().await;
+    let bot = state.bot_or_404(&id, &caller(&ext).envs()).await?;
     let instances = if bot.replica_of.is_none() && bot.placement.replicas > 1 {
         state.store.instances(&id).await?
     } else {
@@ -613,6 +615,12 @@ pub(super) async fn bot_action(
     let own = bot.desired_state.after(action);
     let moves: Vec<(String, sniperforge_protocol::fleet::DesiredState)> = instances
         .iter()
+        // A restart restarts the instances meant to run; one stopped on its own stays so.
+        .filter(|i| {
+            !(action == BotAction::Restart
+                && i.bot_id != bot.bot_id
+                && i.desired_state == sniperforge_protocol::fleet::DesiredState::Stopped)
+        })
         .filter_map(|i| {
             i.desired_state
                 .after(action)

@@ -78,26 +78,47 @@ pub(super) fn not_replica_shaped(id: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Whether the id of replica `rid` is free: no bot and no configuration history holds it (one
-/// from before replica ids were kept). 409 otherwise, naming the id only.
-pub(super) async fn replica_id_free(
+/// The `count` lowest replica ids of bot `bot_id` (`-r1` and on, at most `-r15`) that are not
+/// in `kept` and that nothing else holds: no bot of its own, no configuration history (one from
+/// before replica ids were kept). 409 when fewer are free.
+pub(super) async fn free_replica_ids(
     state: &AppState,
     bot_id: &str,
-    rid: &str,
-) -> Result<(), ApiError> {
-    let taken = match state.store.bot(rid).await? {
-        Some(row) => row.replica_of.as_deref() != Some(bot_id),
-        None => state.store.config(rid, None).await?.is_some(),
-    };
-    if taken {
+    kept: &[String],
+    count: usize,
+) -> Result<Vec<String>, ApiError> {
+    let mut free = Vec::new();
+    let mut taken = Vec::new();
+    for k in 1..REPLICAS_MAX {
+        if free.len() == count {
+            break;
+        }
+        let rid = placement::replica_id(bot_id, k);
+        if kept.contains(&rid) || !sniperforge_protocol::config::valid_bot_id(&rid) {
+            continue;
+        }
+        let held = match state.store.bot(&rid).await? {
+            Some(row) => row.replica_of.as_deref() != Some(bot_id),
+            None => state.store.config(&rid, None).await?.is_some(),
+        };
+        if held {
+            taken.push(rid);
+        } else {
+            free.push(rid);
+        }
+    }
+    if free.len() < count {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "exists",
-            format!("the id {rid} is taken (a bot or a configuration of its own): bot {bot_id} cannot give it to a replica"),
+            format!(
+                "bot {bot_id} has no replica id left for {count} more: {} taken (a bot or a configuration of its own)",
+                taken.join(", ")
+            ),
         )
         .details(json!([{"path": "replicas"}])));
     }
-    Ok(())
+    Ok(free)
 }
 
 /// 409 for a replica: it follows its bot, which is what an operator changes.
@@ -118,9 +139,9 @@ pub(super) fn not_a_replica(bot: &BotRow, what: &str) -> Result<(), ApiError> {
 impl AppState {
     /// Gives `bot` `n - 1` further instances, with the placement lock held: fewer deletes those
     /// waiting for a node first, then the highest numbers; more creates the lowest numbers free
-    /// (`-r1` and on), waiting for placement and desired as the bot is. Its placement records
-    /// the count. 409, before anything changes, when a replica's id is taken. The replicas
-    /// added and removed.
+    /// (`-r1` and on, passing over ids held from before), waiting for placement and desired as
+    /// the bot is. Its placement records the count. 409, before anything changes, when too
+    /// few ids are free. The replicas added and removed.
     pub(super) async fn set_replicas(
         &self,
         bot: &BotRow,
@@ -149,25 +170,14 @@ impl AppState {
             .take(current.len().saturating_sub(want))
             .map(|r| r.bot_id.clone())
             .collect();
-        // More: the lowest numbers free, each checked before anything changes.
-        let mut kept: Vec<String> = current
+        // More: the lowest numbers free, all found before anything changes.
+        let kept: Vec<String> = current
             .iter()
             .map(|r| r.bot_id.clone())
             .filter(|id| !extra.contains(id))
             .collect();
-        let mut missing = Vec::new();
-        for k in 1..placement::REPLICAS_MAX {
-            if kept.len() >= want {
-                break;
-            }
-            let id = placement::replica_id(&bot.bot_id, k);
-            if kept.contains(&id) {
-                continue;
-            }
-            replica_id_free(self, &bot.bot_id, &id).await?;
-            kept.push(id.clone());
-            missing.push(id);
-        }
+        let missing =
+            free_replica_ids(self, &bot.bot_id, &kept, want.saturating_sub(kept.len())).await?;
         let kind = placement::Placement {
             replicas: n,
             ..bot.placement.clone()

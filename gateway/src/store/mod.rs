@@ -297,8 +297,8 @@ pub struct NodeRow {
     /// Whether its agent fences the bots that fail over (only then are they failed over).
     pub fences: bool,
     /// Its failover window, ms: the one its agent asked for (`agent --failover-after-s`), else
-    /// the gateway's when it registered (`null`: registered before windows were kept, the
-    /// gateway's now).
+    /// the gateway's when it registered (`null` only for a row from before windows were kept,
+    /// until the gateway starts: the gateway's).
     pub failover_after_ms: Option<i64>,
     /// A longer window it had before registering again with a shorter one, in force until the
     /// leases its agent held under the old one have lapsed.

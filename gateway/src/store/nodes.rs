@@ -113,6 +113,17 @@ impl Store {
             .map_err(db(format!("committing node {}", node.node_id)))
     }
 
+    /// Gives the nodes registered before failover windows were kept (a NULL window) `window_ms`,
+    /// kept with them from now on: a gateway restarted later with another default changes none.
+    pub async fn fill_in_node_windows(&self, window_ms: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE nodes SET failover_after_ms = $1 WHERE failover_after_ms IS NULL")
+            .bind(window_ms)
+            .execute(&self.pool)
+            .await
+            .map_err(db("filling in the nodes' failover windows"))?;
+        Ok(())
+    }
+
     /// Records a heartbeat; `false` for an unknown node.
     pub async fn heartbeat(&self, node_id: &str) -> Result<bool, StoreError> {
         let done = sqlx::query("UPDATE nodes SET last_heartbeat = $1 WHERE node_id = $2")

@@ -1018,7 +1018,7 @@ export type NodeRow = {
   cores: number
   /** The environments its agent serves (`null`: all). */
   environments: (Environment[] | null)
-  /** Its failover window, ms: the one its agent asked for (`agent --failover-after-s`), else the gateway's when it registered (`null`: registered before windows were kept, the gateway's now). */
+  /** Its failover window, ms: the one its agent asked for (`agent --failover-after-s`), else the gateway's when it registered (`null` only for a row from before windows were kept, until the gateway starts: the gateway's). */
   failover_after_ms: (number | null)
   /** Whether its agent fences the bots that fail over (only then are they failed over). */
   fences: boolean

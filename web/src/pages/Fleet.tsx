@@ -85,7 +85,7 @@ export function Fleet({ role }: { role: Role }) {
     {
       header: 'Failover after',
       cell: (n) => {
-        const own = typeof n.failover_after_ms === 'number' ? `${n.failover_after_ms / 1000} s` : 'gateway default'
+        const own = typeof n.failover_after_ms === 'number' ? `${n.failover_after_ms / 1000} s` : 'the gateway’s'
         const floor = n.window_floor && n.window_floor.until > now ? ` (${n.window_floor.window_ms / 1000} s for now)` : ''
         return own + floor
       },
