@@ -153,6 +153,59 @@ fn each_arbitrage_type_books_trades_and_stops_on_sigterm() {
 }
 
 #[test]
+fn the_books_carry_on_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = template("enhanced_arbitrage");
+    cfg["parameters"]["trading"]["min_profit_bps"] = json!(1);
+    cfg["parameters"]["risk_management"]["emergency_stop_enabled"] = json!(false);
+    let bot = spawn(&cfg, dir.path());
+    wait_for("trades booked", Duration::from_secs(30), || {
+        status(&bot)["metrics"]["trades_executed"]
+            .as_u64()
+            .unwrap_or(0)
+            >= 3
+    });
+    sigterm_exits_zero_quickly(bot);
+    let books: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("state/daily_pnl.json")).unwrap(),
+    )
+    .unwrap();
+    let trades = books["trades"].as_u64().unwrap();
+    assert!(trades >= 3, "{books}");
+    // The next start carries on from them: its first status already counts them.
+    let bot = spawn(&cfg, dir.path());
+    let m = &status(&bot)["metrics"];
+    assert!(
+        m["trades_executed"].as_u64().unwrap() >= trades,
+        "{m} vs {books}"
+    );
+    assert_eq!(
+        m["profit_usd"].as_f64().unwrap() != 0.0,
+        books["profit_usd"].as_f64().unwrap() != 0.0,
+        "{m} vs {books}"
+    );
+    sigterm_exits_zero_quickly(bot);
+    // A counter of the wrong kind is refused, not read as 0.
+    let mut bad = books.clone();
+    bad["trades"] = json!("many");
+    std::fs::write(dir.path().join("state/daily_pnl.json"), bad.to_string()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sniperforge"))
+        .args(["bot", "--config"])
+        .arg(dir.path().join("bot.json"))
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("trades: not a count"), "{said}");
+}
+
+#[test]
 fn a_hot_field_applies_in_place_and_a_cold_one_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = template("triangular_arbitrage");

@@ -74,6 +74,7 @@ fn cold_changes_and_restarts_hand_over_warm_with_one_trading_instance_at_a_time(
     let s = until(&gw, "arb-1", "running", |s| s["state"] == "running");
     let first = pid_of(&s);
     wait_for("trades", T, || (trades(&gw, "arb-1") > 0).then_some(()));
+    let counted = trades(&gw, "arb-1");
 
     // A cold change: a new instance, warm, then the old one stopped.
     cfg["resources"]["memory_mb"] = json!(1024);
@@ -105,6 +106,11 @@ fn cold_changes_and_restarts_hand_over_warm_with_one_trading_instance_at_a_time(
         (!alive(first as u32)).then_some(())
     });
     let before = trades(&gw, "arb-1");
+    // The new instance carries the books on (the count never starts over at 0).
+    assert!(
+        before >= counted,
+        "{before} trades after the handover, {counted} before"
+    );
     wait_for("the new instance trading", T, || {
         (trades(&gw, "arb-1") > before).then_some(())
     });

@@ -427,7 +427,7 @@ impl MarketBot {
             sniperforge_solana::live::load_keypair(std::path::Path::new(path))
                 .map_err(|e| BotError::Config(format!("execution.keypair_path: {e}")))?;
         }
-        let (day, daily) = load_daily(&options.state_dir)?;
+        let books = load_books(&options.state_dir)?;
         let today = today();
         Ok(Self {
             id: config.config.bot_id.clone(),
@@ -436,12 +436,16 @@ impl MarketBot {
                 status: BotStatus::Stopped,
                 config,
                 started: Instant::now(),
-                trades: 0,
-                filled: 0,
-                failed: 0,
-                profit_usd: 0.0,
+                trades: books.trades,
+                filled: books.filled,
+                failed: books.failed,
+                profit_usd: books.profit_usd,
                 day: today,
-                daily_pnl_usd: if day == today { daily } else { 0.0 },
+                daily_pnl_usd: if books.day == today {
+                    books.daily_pnl_usd
+                } else {
+                    0.0
+                },
                 last_feed: None,
                 runner_alive: false,
                 pending: None,
@@ -510,12 +514,61 @@ fn daily_path(dir: &std::path::Path) -> PathBuf {
     dir.join("daily_pnl.json")
 }
 
-/// The longest daily PnL file read (it holds two numbers).
+/// The longest books file read (it holds six numbers).
 const DAILY_MAX: u64 = 4_096;
 
-/// Reads the daily PnL: only a regular file, never through a symlink or from a FIFO, at most
+/// A bot's books as its state directory keeps them (`daily_pnl.json`): the day's PnL, which
+/// the loss limit reads, and the counters since the bot was created (trades, fills, failures,
+/// profit), which its metrics carry on from across restarts and handovers. A file from before
+/// the counters holds the first two only (the counters then start at 0).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct Books {
+    /// The UTC day (days since the epoch) the daily PnL is of.
+    pub(crate) day: i64,
+    /// That day's PnL, USD.
+    pub(crate) daily_pnl_usd: f64,
+    /// Trades executed.
+    pub(crate) trades: u64,
+    /// Trades filled.
+    pub(crate) filled: u64,
+    /// Trades that failed.
+    pub(crate) failed: u64,
+    /// Profit, USD.
+    pub(crate) profit_usd: f64,
+}
+
+impl Books {
+    /// What `g` holds now.
+    fn of(g: &Shared) -> Self {
+        Self {
+            day: g.day,
+            daily_pnl_usd: g.daily_pnl_usd,
+            trades: g.trades,
+            filled: g.filled,
+            failed: g.failed,
+            profit_usd: g.profit_usd,
+        }
+    }
+
+    /// Into `g`: the counters, and the daily PnL when it is today's (else 0 for today).
+    fn apply(&self, g: &mut Shared) {
+        let today = today();
+        g.day = today;
+        g.daily_pnl_usd = if self.day == today {
+            self.daily_pnl_usd
+        } else {
+            0.0
+        };
+        g.trades = self.trades;
+        g.filled = self.filled;
+        g.failed = self.failed;
+        g.profit_usd = self.profit_usd;
+    }
+}
+
+/// Reads the books: only a regular file, never through a symlink or from a FIFO, at most
 /// [`DAILY_MAX`] bytes (the bot's account owns the directory; what it holds is checked).
-fn load_daily(dir: &std::path::Path) -> Result<(i64, f64), BotError> {
+fn load_books(dir: &std::path::Path) -> Result<Books, BotError> {
     use std::io::Read as _;
     use std::os::unix::fs::OpenOptionsExt as _;
     let path = daily_path(dir);
@@ -526,7 +579,7 @@ fn load_daily(dir: &std::path::Path) -> Result<(i64, f64), BotError> {
         .open(&path)
     {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((0, 0.0)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Books::default()),
         Err(e) => return Err(fail(&e)),
     };
     if !file.metadata().map_err(|e| fail(&e))?.is_file() {
@@ -540,22 +593,41 @@ fn load_daily(dir: &std::path::Path) -> Result<(i64, f64), BotError> {
         return Err(fail(&format_args!("longer than {DAILY_MAX} bytes")));
     }
     let v: Value = serde_json::from_str(&text).map_err(|e| fail(&e))?;
-    Ok((
-        v["day"].as_i64().unwrap_or(0),
-        v["pnl_usd"].as_f64().unwrap_or(0.0),
-    ))
+    // A field of the wrong kind is an error: counters read as 0 would start the books over.
+    let count = |k: &str| match &v[k] {
+        Value::Null => Ok(0),
+        n => n
+            .as_u64()
+            .ok_or_else(|| fail(&format_args!("{k}: not a count"))),
+    };
+    let usd = |k: &str| match &v[k] {
+        Value::Null => Ok(0.0),
+        n => n
+            .as_f64()
+            .ok_or_else(|| fail(&format_args!("{k}: not a number"))),
+    };
+    Ok(Books {
+        day: v["day"].as_i64().unwrap_or(0),
+        daily_pnl_usd: usd("pnl_usd")?,
+        trades: count("trades")?,
+        filled: count("filled")?,
+        failed: count("failed")?,
+        profit_usd: usd("profit_usd")?,
+    })
 }
 
-/// Writes the daily PnL: a temporary file, synced, renamed over the old one, the directory
-/// synced (a crash leaves the old value or the new one, never half of either).
-fn save_daily(dir: &std::path::Path, day: i64, pnl: f64) -> Result<(), BotError> {
+/// Writes the books: a temporary file, synced, renamed over the old one, the directory synced
+/// (a crash leaves the old books or the new ones, never half of either).
+fn save_books(dir: &std::path::Path, b: &Books) -> Result<(), BotError> {
     use std::io::Write as _;
     let fail = |path: &std::path::Path, e: std::io::Error| {
         BotError::State(format!("{}: {e}", path.display()))
     };
     std::fs::create_dir_all(dir).map_err(|e| fail(dir, e))?;
     let tmp = dir.join("daily_pnl.json.tmp");
-    let text = serde_json::json!({"day": day, "pnl_usd": pnl}).to_string();
+    let text = serde_json::json!({"day": b.day, "pnl_usd": b.daily_pnl_usd, "trades": b.trades,
+        "filled": b.filled, "failed": b.failed, "profit_usd": b.profit_usd})
+    .to_string();
     let mut f = crate::process::create_private(&tmp).map_err(|e| fail(&tmp, e))?;
     f.write_all(text.as_bytes())
         .and_then(|()| f.sync_all())
@@ -789,7 +861,7 @@ impl BotInterface for MarketBot {
             runtime: Arc::clone(&runtime_stats),
             ingress: ingress_stats,
             seen: 0,
-            saved_daily: None,
+            saved_books: None,
             journal_synced: std::time::Instant::now(),
         };
         let running = crate::runtime::start(

@@ -3,8 +3,8 @@
 //! before it is let go.
 //!
 //! An instance starts in standby (market loaded, feed connected, `/health` served, the gate
-//! closed) and a thread of its own waits for the lease; when it has it, it reads the daily PnL
-//! the previous holder persisted and opens the gate. `POST /handover` closes the gate, waits for
+//! closed) and a thread of its own waits for the lease; when it has it, it reads the books (daily
+//! PnL and counters) the previous holder persisted and opens the gate. `POST /handover` closes the gate, waits for
 //! the strategy thread to have no order in flight and for the executor to book and persist what
 //! is left, then lets the lease go: the waiting instance takes it within the kernel's wake-up.
 
@@ -82,7 +82,7 @@ impl LeaseCell {
 }
 
 impl MarketBot {
-    /// Takes the lease if no other instance holds it, before the runtime starts: the daily PnL
+    /// Takes the lease if no other instance holds it, before the runtime starts: the books
     /// the previous holder persisted, then the gate open (the start checks the loss limits).
     /// `Ok(false)`: another instance holds it (this one starts in standby).
     pub(super) fn take_lease_now(&self) -> std::io::Result<bool> {
@@ -92,13 +92,8 @@ impl MarketBot {
         if !file.try_take()? {
             return Ok(false);
         }
-        match load_daily(&self.options.state_dir) {
-            Ok((day, pnl)) => {
-                let mut g = self.shared();
-                let today = today();
-                g.day = today;
-                g.daily_pnl_usd = if day == today { pnl } else { 0.0 };
-            }
+        match load_books(&self.options.state_dir) {
+            Ok(books) => books.apply(&mut self.shared()),
             Err(e) => {
                 let _ = file.release();
                 return Err(std::io::Error::other(e.to_string()));
@@ -267,7 +262,7 @@ impl MarketBot {
     }
 }
 
-/// The lease is ours: the previous holder's daily PnL, then the gate opens (unless the bot
+/// The lease is ours: the previous holder's books, then the gate opens (unless the bot
 /// stopped meanwhile: then it is let go at once).
 #[allow(clippy::too_many_arguments)]
 fn take(
@@ -281,19 +276,17 @@ fn take(
     waited: Duration,
 ) {
     // Read before any lock is held (a slow or hostile file holds up no other thread).
-    let daily = load_daily(state_dir);
+    let books = load_books(state_dir);
     let halted = {
         let mut g = lock(shared);
-        let reason = match daily {
-            Ok((day, pnl)) => {
-                let today = today();
-                g.day = today;
-                g.daily_pnl_usd = if day == today { pnl } else { 0.0 };
+        let reason = match books {
+            Ok(books) => {
+                books.apply(&mut g);
                 loss_limit_reason(&g, None)
             }
             // Trading on a daily PnL that may be stale could pass the loss limit: halted.
             Err(e) => Some(format!(
-                "the daily PnL the previous holder left is unreadable: {e}"
+                "the books (daily PnL) the previous holder left are unreadable: {e}"
             )),
         };
         match reason {

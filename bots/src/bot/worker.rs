@@ -519,7 +519,8 @@ fn publish_observer(
 }
 
 /// The executor thread's side of a market bot: books decisions, journals fills for the
-/// portfolio manager, persists the daily PnL, and reports the feed's health and counters.
+/// portfolio manager, persists the books (daily PnL and counters), and reports the feed's
+/// health and counters.
 pub(super) struct BotSink {
     pub(super) shared: Arc<Mutex<Shared>>,
     pub(super) gate: Arc<crate::runtime::strategy::Gate>,
@@ -532,28 +533,24 @@ pub(super) struct BotSink {
     pub(super) runtime: Arc<crate::runtime::RuntimeStats>,
     pub(super) ingress: Arc<crate::runtime::ingress::IngressStats>,
     pub(super) seen: u64,
-    /// The daily PnL last written (day, bits of the USD value): written again only on change.
-    pub(super) saved_daily: Option<(i64, u64)>,
+    /// The books last written: written again only on change.
+    pub(super) saved_books: Option<super::Books>,
     /// When the fills journal was last synced to disk.
     pub(super) journal_synced: std::time::Instant,
 }
 
 impl BotSink {
-    /// Writes the daily PnL (when changed) and the fills journal (synced when `sync`): only
+    /// Writes the books (when changed) and the fills journal (synced when `sync`): only
     /// while this instance holds the trading lease (a standby's files are the trading one's).
     fn persist(&mut self, sync: bool) {
         if self.starts.is_none() || !self.gate.handover.leased.load(Ordering::Acquire) {
             return;
         }
-        let (day, pnl) = {
-            let g = lock(&self.shared);
-            (g.day, g.daily_pnl_usd)
-        };
-        let daily = (day, pnl.to_bits());
-        if self.saved_daily != Some(daily) {
-            match save_daily(&self.state_dir, day, pnl) {
-                Ok(()) => self.saved_daily = Some(daily),
-                Err(e) => tracing::warn!(error = %e, "daily PnL not persisted"),
+        let books = super::Books::of(&lock(&self.shared));
+        if self.saved_books != Some(books) {
+            match super::save_books(&self.state_dir, &books) {
+                Ok(()) => self.saved_books = Some(books),
+                Err(e) => tracing::warn!(error = %e, "books not persisted"),
             }
         }
         // Fills for the portfolio manager; kept for the next try when the write fails.
