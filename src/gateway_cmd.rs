@@ -35,6 +35,10 @@ pub struct GatewayArgs {
     /// for that long, before it runs anywhere else.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(4..=3_600))]
     pub failover_after_s: u32,
+    /// Trades (each fill a bot booked, as its agent reported it) kept this long, seconds
+    /// (default 90 days); older ones are deleted.
+    #[arg(long, default_value_t = 7_776_000, value_parser = clap::value_parser!(u32).range(3_600..))]
+    pub trades_kept_s: u32,
     /// Serve HTTPS with this PEM certificate chain (with --tls-key); agents then connect with
     /// https:// (and --gateway-ca for a private CA).
     #[arg(long, requires = "tls_key")]
@@ -107,6 +111,7 @@ pub fn run(a: GatewayArgs) -> ExitCode {
                 minutes_ms: i64::from(a.latency_1m_kept_s) * 1000,
             },
             failover_after_ms: i64::from(a.failover_after_s) * 1000,
+            trades_kept_ms: i64::from(a.trades_kept_s) * 1000,
         },
         webhooks,
         a.tls_cert.as_deref().zip(a.tls_key.as_deref()),

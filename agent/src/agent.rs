@@ -112,6 +112,8 @@ where
 struct Managed {
     record: Record,
     log: LogTail,
+    /// Its fills journal, from the cursor the gateway has taken up to.
+    fills: crate::files::FillsTail,
     /// Times it ended by itself in a row (its supervisor gave up or it exited cleanly); the
     /// agent starts it again after [`crate::process::backoff`] of this.
     failures: u32,
@@ -146,10 +148,19 @@ struct Managed {
 }
 
 impl Managed {
-    fn new(record: Record, log: LogTail) -> Self {
+    /// `fills_cursor`: where the cursor of its fills journal is kept.
+    fn new(record: Record, log: LogTail, fills_cursor: &Path) -> Self {
+        let fills = crate::files::FillsTail::open(
+            &record
+                .spec
+                .state_dir
+                .join(sniperforge_protocol::fleet::FILLS_JOURNAL),
+            fills_cursor,
+        );
         Self {
             record,
             log,
+            fills,
             failures: 0,
             retry_at: None,
             unhealthy: 0,
@@ -237,6 +248,9 @@ pub struct Agent {
     problems: HashMap<String, String>,
     /// Bots stopped since the last report (reported once as stopped).
     stopped: Vec<String>,
+    /// The fills journals of bots stopped here (still this node's), until the gateway has
+    /// taken the fills they wrote before they stopped.
+    draining: HashMap<String, crate::files::FillsTail>,
     /// Bots whose launch failed: failures in a row, when to try again (backoff) and the config
     /// version that failed (a new version is tried at once).
     launch_retry: HashMap<String, (u32, std::time::Instant, i64)>,
@@ -254,6 +268,7 @@ impl Agent {
             managed: HashMap::new(),
             problems: HashMap::new(),
             stopped: Vec::new(),
+            draining: HashMap::new(),
             launch_retry: HashMap::new(),
             fence: fence::Lease::default(),
         }
@@ -265,6 +280,11 @@ impl Agent {
 
     fn records_dir(&self) -> PathBuf {
         self.agent_dir().join("bots")
+    }
+
+    /// Where the cursor of a bot's fills journal is kept.
+    fn fills_cursor(&self, bot_id: &str) -> PathBuf {
+        self.agent_dir().join("fills").join(bot_id)
     }
 
     fn record_path(&self, bot_id: &str) -> PathBuf {
@@ -363,8 +383,11 @@ impl Agent {
                 .map_or(sniperforge_protocol::HealthPolicy::DEFAULT, |v| {
                     v.config.health
                 });
-            self.managed
-                .insert(id.clone(), Managed::new(record, log).with_health(health));
+            self.draining.remove(&id);
+            self.managed.insert(
+                id.clone(),
+                Managed::new(record, log, &self.fills_cursor(&id)).with_health(health),
+            );
             if interrupted {
                 self.finish_interrupted(&id).await;
             }
@@ -532,9 +555,12 @@ impl Agent {
             return Err(e.to_string());
         }
         tracing::info!(bot_id = %d.bot_id, port, config_version = d.config_version, "started");
+        // Its new tail starts from the cursor the draining one kept.
+        self.draining.remove(d.bot_id.as_str());
         self.managed.insert(
             d.bot_id.to_string(),
-            Managed::new(record, log).with_health(valid.config.health),
+            Managed::new(record, log, &self.fills_cursor(d.bot_id.as_str()))
+                .with_health(valid.config.health),
         );
         Ok(())
     }
@@ -708,7 +734,13 @@ impl Agent {
                 Ok(()) => {
                     tracing::info!(bot_id = %id, "stopped (no longer desired here)");
                     let _ = std::fs::remove_file(self.record_path(&id));
-                    self.managed.remove(&id);
+                    // A bot stopped on this node ships the fills it wrote before it stopped; one
+                    // gone elsewhere (or deleted) is no longer this node's to report.
+                    if let Some(m) = self.managed.remove(&id)
+                        && desired.bots.iter().any(|b| b.bot_id.as_str() == id)
+                    {
+                        self.draining.insert(id.clone(), m.fills);
+                    }
                     self.stopped.push(id);
                 }
                 Err(e) => tracing::error!(bot_id = %id, error = %e, "stopping"),
@@ -951,6 +983,11 @@ impl Agent {
                     report_failing = false;
                     // The health tick renews the fences from it.
                     self.fence.touch(sent);
+                    // The gateway has the fills it carried.
+                    for m in self.managed.values_mut() {
+                        let _ = m.fills.commit();
+                    }
+                    self.draining.retain(|_, tail| tail.commit());
                 }
                 Err(e) => {
                     if !report_failing {

@@ -115,3 +115,105 @@ pub(crate) fn read_small_file(path: &Path, max: u64) -> Option<String> {
         .ok()?;
     Some(text)
 }
+
+/// Most fills one report carries for all of a node's bots (≈ 250 bytes each: well within a
+/// report's body; the rest go in the next).
+pub(crate) const FILLS_PER_NODE_REPORT: usize = 8_000;
+
+/// The fills a bot journaled (`fills.jsonl` in its state directory) that the gateway has not
+/// taken yet: read from a cursor that moves on only once a report carrying them got through,
+/// kept on disk (`<data_dir>/agent/fills/<bot_id>`) so an agent restarted later sends from
+/// there. A cursor written late (a crash between the answer and the write) sends some fills
+/// again, which the gateway stores once by their sequence number.
+#[derive(Debug)]
+pub(crate) struct FillsTail {
+    journal: PathBuf,
+    cursor: PathBuf,
+    offset: u64,
+    /// The offset past the fills read for the report under way.
+    read_to: Option<u64>,
+}
+
+impl FillsTail {
+    /// For the journal `journal`, its cursor kept at `cursor` (from its start when none).
+    pub(crate) fn open(journal: &Path, cursor: &Path) -> Self {
+        let offset = std::fs::read_to_string(cursor)
+            .ok()
+            .and_then(|t| t.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        Self {
+            journal: journal.to_path_buf(),
+            cursor: cursor.to_path_buf(),
+            offset,
+            read_to: None,
+        }
+    }
+
+    /// Up to `max` fills from the cursor, whole lines only; lines from before fills were
+    /// numbered, and lines that do not parse, are passed over.
+    pub(crate) fn read(&mut self, max: usize) -> Vec<sniperforge_protocol::fleet::TradeFill> {
+        self.read_to = None;
+        let mut fills = Vec::new();
+        if max == 0 {
+            return fills;
+        }
+        // Never through a symlink the bot planted; never blocking on a FIFO.
+        let Ok(mut f) = crate::backend::open_regular(&self.journal) else {
+            return fills;
+        };
+        let len = match f.metadata() {
+            Ok(m) if m.is_file() => m.len(),
+            _ => return fills,
+        };
+        let mut from = self.offset;
+        if len < from {
+            from = 0; // replaced or truncated: from its start (the gateway keeps each once)
+        }
+        if f.seek(std::io::SeekFrom::Start(from)).is_err() {
+            return fills;
+        }
+        let mut buf = Vec::new();
+        if f.take(LOG_READ_MAX).read_to_end(&mut buf).is_err() {
+            return fills;
+        }
+        let mut consumed = 0;
+        while fills.len() < max {
+            let Some(nl) = buf[consumed..].iter().position(|b| *b == b'\n') else {
+                break;
+            };
+            let line = &buf[consumed..consumed + nl];
+            consumed += nl + 1;
+            if let Ok(fill) = serde_json::from_slice::<sniperforge_protocol::fleet::TradeFill>(line)
+                && fill.check().is_ok()
+            {
+                fills.push(fill);
+            }
+        }
+        if consumed == 0 && buf.len() as u64 == LOG_READ_MAX {
+            // One line longer than a whole read is no fill: passed over.
+            consumed = buf.len();
+        }
+        self.read_to = Some(from + consumed as u64);
+        fills
+    }
+
+    /// The report carrying what [`FillsTail::read`] read got through: the cursor moves past
+    /// it, on disk too. Whether the journal may hold more (`false`: the last read found
+    /// nothing new).
+    pub(crate) fn commit(&mut self) -> bool {
+        let Some(to) = self.read_to.take() else {
+            return true;
+        };
+        if to == self.offset {
+            return false;
+        }
+        self.offset = to;
+        if let Some(dir) = self.cursor.parent()
+            && let Err(e) = std::fs::create_dir_all(dir)
+                .and_then(|()| write_atomic(&self.cursor, to.to_string().as_bytes(), None))
+        {
+            tracing::warn!(path = %self.cursor.display(), error = %e, "fills cursor not kept: an agent restart sends some fills again");
+        }
+        true
+    }
+}

@@ -862,6 +862,7 @@ impl BotInterface for MarketBot {
             ingress: ingress_stats,
             seen: 0,
             saved_books: None,
+            next_seq: None,
             journal_synced: std::time::Instant::now(),
         };
         let running = crate::runtime::start(

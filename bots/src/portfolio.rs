@@ -24,7 +24,7 @@ use crate::dashboard::{mid_and_depth, venue};
 use sniperforge_protocol::config::ValidatedConfig;
 
 /// A bot's fill journal, in its state directory.
-pub const FILLS: &str = "fills.jsonl";
+pub const FILLS: &str = sniperforge_protocol::fleet::FILLS_JOURNAL;
 
 /// One booked fill, as journals hold it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -43,6 +43,64 @@ pub struct FillRecord {
     pub pnl: f64,
     /// Profit, USD at the fill's reference prices.
     pub pnl_usd: f64,
+    /// The route (the strategy's cycle number).
+    #[serde(default)]
+    pub cycle: u32,
+    /// Output the programs quoted at decision time, token units.
+    #[serde(default)]
+    pub expected_out: f64,
+    /// Newest slot among the route's pool states at decision time.
+    #[serde(default)]
+    pub slot: u64,
+    /// Decision to fill, µs.
+    #[serde(default)]
+    pub latency_us: u64,
+    /// The bot's sequence number of the fill, from 1, never reused: what the gateway stores it
+    /// once by (0: a line journaled before fills were numbered, not shipped).
+    #[serde(default)]
+    pub seq: u64,
+}
+
+/// The longest tail of a journal read for its last sequence number.
+const TAIL_MAX: u64 = 64 * 1024;
+
+/// The last sequence number `dir`'s journal holds (0: none), from its last complete lines:
+/// the next fill takes the one after, so a number is never reused, whatever instance wrote it.
+pub fn last_seq(dir: &Path) -> Result<u64, BotError> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let path = dir.join(FILLS);
+    let fail = |e: &dyn std::fmt::Display| BotError::State(format!("{}: {e}", path.display()));
+    let mut file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32)
+        .open(&path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(fail(&e)),
+    };
+    let meta = file.metadata().map_err(|e| fail(&e))?;
+    if !meta.is_file() {
+        return Err(fail(&"not a regular file"));
+    }
+    let from = meta.len().saturating_sub(TAIL_MAX);
+    file.seek(SeekFrom::Start(from)).map_err(|e| fail(&e))?;
+    let mut tail = Vec::new();
+    file.take(TAIL_MAX)
+        .read_to_end(&mut tail)
+        .map_err(|e| fail(&e))?;
+    // Whole lines only: the first may be cut by the seek, the last by a crash mid-write.
+    let text = String::from_utf8_lossy(&tail);
+    let mut lines: Vec<&str> = text.split('\n').collect();
+    if from > 0 && !lines.is_empty() {
+        lines.remove(0);
+    }
+    Ok(lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<FillRecord>(l).ok())
+        .map(|f| f.seq)
+        .max()
+        .unwrap_or(0))
 }
 
 /// Appends fills to `dir`'s journal (whole lines; a reader skips a half-written last one).
@@ -524,7 +582,50 @@ mod tests {
             amount_out: Some(10.0 + pnl),
             pnl,
             pnl_usd,
+            seq: 0,
+            cycle: 0,
+            expected_out: 0.0,
+            slot: 0,
+            latency_us: 0,
         }
+    }
+
+    #[test]
+    fn the_last_sequence_number_is_read_from_whole_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(last_seq(dir.path()).unwrap(), 0, "no journal");
+        // A line from before fills were numbered, two numbered ones, a half-written one.
+        let mut text = r#"{"at_ms":1,"bot_id":"a","token":"SOL","amount_in":1.0,"amount_out":1.0,"pnl":0.0,"pnl_usd":0.0}"#.to_string();
+        text.push('\n');
+        for seq in [7, 8] {
+            let f = FillRecord {
+                seq,
+                ..fill("a", "SOL", 0.1, 1.0)
+            };
+            text.push_str(&serde_json::to_string(&f).unwrap());
+            text.push('\n');
+        }
+        text.push_str(r#"{"seq":99,"at_ms":1,"bot_id""#);
+        std::fs::write(dir.path().join(FILLS), &text).unwrap();
+        assert_eq!(last_seq(dir.path()).unwrap(), 8);
+        // A long journal: only its tail is read, and a line the seek cut is passed over.
+        let mut long = String::new();
+        let mut seq = 1;
+        while long.len() < 3 * TAIL_MAX as usize {
+            let f = FillRecord {
+                seq,
+                ..fill("a", "SOL", 0.1, 1.0)
+            };
+            long.push_str(&serde_json::to_string(&f).unwrap());
+            long.push('\n');
+            seq += 1;
+        }
+        std::fs::write(dir.path().join(FILLS), &long).unwrap();
+        assert_eq!(last_seq(dir.path()).unwrap(), seq - 1);
+        // A symlink is not followed.
+        std::fs::remove_file(dir.path().join(FILLS)).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", dir.path().join(FILLS)).unwrap();
+        assert!(last_seq(dir.path()).is_err());
     }
 
     #[test]

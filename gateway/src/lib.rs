@@ -59,6 +59,8 @@ pub struct FleetOptions {
     /// A node silent this long (ms) is lost: its bots that fail over are placed again
     /// elsewhere; its agent's fencing lease is half of it.
     pub failover_after_ms: i64,
+    /// Trades kept (ms): older ones are deleted.
+    pub trades_kept_ms: i64,
 }
 
 /// Runs the gateway: connects the store (migrating it), makes an admin token on first start
@@ -138,7 +140,8 @@ pub async fn serve(
     let state = AppState::new(store)
         .await?
         .with_retention(fleet.retention)
-        .with_failover_after(fleet.failover_after_ms);
+        .with_failover_after(fleet.failover_after_ms)
+        .with_trades_kept(fleet.trades_kept_ms);
     // Nodes registered before windows were kept get this gateway's, kept from now on.
     state
         .store

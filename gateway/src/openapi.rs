@@ -116,6 +116,7 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/api/v1/bots/{bot_id}/latency", "viewer", "Merged per-stage latency percentiles", Json(200, s::<b::BotLatency>)),
     r("GET", "/api/v1/latency", "viewer", "Latency over time: ?scope=fleet|bot:<id>|type:<t>|node:<id>&from=&to=&step_ms= (ms); p50/p90/p99/p99.9/max per point and over the range", Json(200, s::<b::LatencyRange>)).query(s::<b::RangeQuery>),
     r("PUT", "/api/v1/bots/{bot_id}/replicas", "operator", "Run an observer bot as N instances on different nodes (replicas <bot_id>-r1 and on; 1 for the bot alone)", Json(200, s::<b::Scaled>)).body(s::<b::ScaleBody>),
+    r("GET", "/api/v1/trades", "viewer", "Trades (each fill a bot booked, stored once), newest first, a page at a time: ?bot=&env=&from=&to= (unix ms)&cursor=&limit=", Json(200, s::<b::TradeList>)).query(s::<b::TradeQuery>),
     r("POST", "/api/v1/bots/{bot_id}/{action}", "operator", "start, stop, pause, resume or restart (409 on an illegal move)", Json(200, s::<b::ActionDone>)),
     r("GET", "/api/v1/configs", "viewer", "Every configuration the token reaches with its latest version (?env=)", Json(200, s::<b::ConfigList>)).query(s::<b::EnvQuery>),
     r("POST", "/api/v1/configs", "operator", "Store a validated configuration (version 1) for a bot to be created from (POST /api/v1/bots with config_id)", Json(201, s::<b::ConfigCreated>)).body(s::<b::ConfigBody>),

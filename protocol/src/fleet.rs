@@ -729,10 +729,85 @@ pub struct BotReport {
         schemars(length(max = 1000), inner(length(max = 8192)))
     )]
     pub logs: Vec<String>,
+    /// Fills the bot journaled since the last report the gateway took, oldest first (at most
+    /// [`FILLS_PER_REPORT`]): the gateway stores each once, by the bot's sequence number.
+    #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(length(max = 1000)))]
+    pub fills: Vec<TradeFill>,
+}
+
+/// A bot's fills journal, in its state directory (one JSON object a line).
+pub const FILLS_JOURNAL: &str = "fills.jsonl";
+
+/// Most fills one bot's report carries (the rest go in the next).
+pub const FILLS_PER_REPORT: usize = 1000;
+/// Longest token symbol a fill names.
+pub const TOKEN_MAX: usize = 32;
+
+/// One fill a bot booked, as its journal (`fills.jsonl`) holds it and its agent reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct TradeFill {
+    /// The bot's sequence number of it, from 1, never reused.
+    #[cfg_attr(feature = "schema", schemars(range(min = 1)))]
+    pub seq: u64,
+    /// Booked at, unix ms.
+    pub at_ms: i64,
+    /// The token the round trip started and ended in.
+    #[cfg_attr(feature = "schema", schemars(length(min = 1, max = 32)))]
+    pub token: String,
+    /// The route (the strategy's cycle number).
+    #[serde(default)]
+    pub cycle: u32,
+    /// Input, token units.
+    pub amount_in: f64,
+    /// Output, token units (`null`: the route failed at fill time).
+    pub amount_out: Option<f64>,
+    /// Output the programs quoted at decision time, token units.
+    #[serde(default)]
+    pub expected_out: f64,
+    /// Profit, token units.
+    pub pnl: f64,
+    /// Profit, USD at the fill's reference prices.
+    pub pnl_usd: f64,
+    /// Newest slot among the route's pool states at decision time.
+    #[serde(default)]
+    pub slot: u64,
+    /// Decision to fill, µs.
+    #[serde(default)]
+    pub latency_us: u64,
+}
+
+impl TradeFill {
+    /// Checks what the types do not: a sequence number, finite amounts, a short printable token.
+    pub fn check(&self) -> Result<(), String> {
+        if self.seq == 0 {
+            return Err("seq: from 1".into());
+        }
+        if self.token.is_empty()
+            || self.token.chars().count() > TOKEN_MAX
+            || self.token.chars().any(hidden_char)
+        {
+            return Err(format!(
+                "token: 1 to {TOKEN_MAX} characters, none of them control, bidi or zero-width"
+            ));
+        }
+        let numbers = [
+            ("amount_in", self.amount_in),
+            ("amount_out", self.amount_out.unwrap_or(0.0)),
+            ("expected_out", self.expected_out),
+            ("pnl", self.pnl),
+            ("pnl_usd", self.pnl_usd),
+        ];
+        if let Some((name, _)) = numbers.iter().find(|(_, v)| !v.is_finite()) {
+            return Err(format!("{name}: a finite number"));
+        }
+        Ok(())
+    }
 }
 
 impl BotReport {
-    /// A bot with a status and nothing else (no counters, histograms or logs).
+    /// A bot with a status and nothing else (no counters, histograms, logs or fills).
     pub fn of(bot_id: BotId, status: NodeBotStatus) -> Self {
         Self {
             bot_id,
@@ -740,6 +815,7 @@ impl BotReport {
             metrics: Value::Null,
             hdr: BTreeMap::new(),
             logs: Vec::new(),
+            fills: Vec::new(),
         }
     }
 }

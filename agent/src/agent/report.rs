@@ -61,6 +61,8 @@ impl Agent {
             scraped.insert(id, (status, hdr));
         }
         let mut bots = Vec::new();
+        // Fills the whole report may carry (the rest go in the next, a second later).
+        let mut fills_left = crate::files::FILLS_PER_NODE_REPORT;
         let ids: Vec<String> = self.managed.keys().cloned().collect();
         for id in ids {
             let Some(key) = self.managed.get(&id).map(|m| m.record.spec.unit_key()) else {
@@ -251,26 +253,60 @@ impl Agent {
             let Ok(bot_id) = BotId::new(id) else {
                 continue;
             };
+            let fills = m
+                .fills
+                .read(fills_left.min(sniperforge_protocol::fleet::FILLS_PER_REPORT));
+            fills_left -= fills.len();
             let mut report = BotReport {
                 bot_id,
                 status,
                 metrics,
                 hdr: hdr.map(|h| h.stages).unwrap_or_default(),
                 logs: m.log.read(),
+                fills,
             };
             within_limits(&mut report);
             bots.push(report);
         }
         let backend = || Some(self.backend.name().to_string());
-        for id in self.stopped.drain(..) {
+        let stopped: Vec<String> = self.stopped.drain(..).collect();
+        // A bot stopped here: reported once as stopped, and with the fills it wrote before it
+        // stopped until the gateway has them all.
+        let mut draining: Vec<&String> = self.draining.keys().collect();
+        draining.extend(stopped.iter().filter(|id| !self.draining.contains_key(*id)));
+        let mut reported = std::collections::HashSet::new();
+        let mut stopped_reports = Vec::new();
+        for id in draining {
+            // Stopped and started again within one interval: it is reported as it is now.
+            if self.managed.contains_key(id)
+                || self.problems.contains_key(id)
+                || !reported.insert(id.clone())
+            {
+                continue;
+            }
+            stopped_reports.push(id.clone());
+        }
+        for id in stopped_reports {
+            let fills = match self.draining.get_mut(&id) {
+                Some(tail) => {
+                    let f =
+                        tail.read(fills_left.min(sniperforge_protocol::fleet::FILLS_PER_REPORT));
+                    fills_left -= f.len();
+                    f
+                }
+                None => Vec::new(),
+            };
+            if fills.is_empty() && !stopped.contains(&id) {
+                continue;
+            }
             let status = NodeBotStatus {
                 backend: backend(),
                 ..NodeBotStatus::state("stopped", None)
             };
-            // Stopped and started again within one interval: it is reported as it is now.
-            let again = self.managed.contains_key(&id) || self.problems.contains_key(&id);
-            if let (false, Ok(id)) = (again, BotId::new(id)) {
-                bots.push(BotReport::of(id, status));
+            if let Ok(bot_id) = BotId::new(id) {
+                let mut report = BotReport::of(bot_id, status);
+                report.fills = fills;
+                bots.push(report);
             }
         }
         // Wanted bots that could not even be launched.

@@ -537,6 +537,9 @@ pub(super) struct BotSink {
     pub(super) saved_books: Option<super::Books>,
     /// When the fills journal was last synced to disk.
     pub(super) journal_synced: std::time::Instant,
+    /// The next fill's sequence number: read from the journal at the first write under the
+    /// lease (the previous holder has written its last fills by then).
+    pub(super) next_seq: Option<u64>,
 }
 
 impl BotSink {
@@ -553,7 +556,26 @@ impl BotSink {
                 Err(e) => tracing::warn!(error = %e, "books not persisted"),
             }
         }
-        // Fills for the portfolio manager; kept for the next try when the write fails.
+        // Fills for the portfolio manager and, through the agent, the gateway: numbered here,
+        // once, in the order they were booked; kept for the next try when the write fails.
+        if self.journal.iter().any(|f| f.seq == 0) {
+            let next = match self.next_seq {
+                Some(n) => n,
+                None => match crate::portfolio::last_seq(&self.state_dir) {
+                    Ok(last) => last + 1,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "fills not journaled: the journal's last number is unreadable");
+                        return;
+                    }
+                },
+            };
+            let mut n = next;
+            for f in self.journal.iter_mut().filter(|f| f.seq == 0) {
+                f.seq = n;
+                n += 1;
+            }
+            self.next_seq = Some(n);
+        }
         match crate::portfolio::append_fills(&self.state_dir, &self.journal) {
             Ok(()) => self.journal.clear(),
             Err(e) => tracing::warn!(error = %e, "fills not journaled"),
@@ -581,14 +603,20 @@ impl BotSink {
             .get(fill.order.opportunity.cycle.0 as usize)?
             .as_ref()?;
         let unit = 10f64.powi(i32::from(token.decimals));
+        let o = &fill.order.opportunity;
         Some(crate::portfolio::FillRecord {
+            seq: 0,
             at_ms: unix_ms(),
             bot_id: self.bot_id.clone(),
             token: token.symbol.to_string(),
-            amount_in: fill.order.opportunity.amount_in as f64 / unit,
+            amount_in: o.amount_in as f64 / unit,
             amount_out: fill.realised_out.map(|o| o as f64 / unit),
             pnl: fill.pnl as f64 / unit,
             pnl_usd: fill.pnl_usd,
+            cycle: o.cycle.0,
+            expected_out: o.expected_out as f64 / unit,
+            slot: o.slot,
+            latency_us: fill.executed_at.saturating_sub(fill.order.decided_at) / 1_000,
         })
     }
 }

@@ -311,11 +311,21 @@ pub(super) async fn report(
         .collect();
     audit_handovers(&state, &r).await?;
     state.store.report_bots(&r.node_id, &rows).await?;
+    // Fills, each stored once by the bot's sequence number: a report repeated after a lost
+    // answer, or an agent that restarted before moving its cursor on, doubles nothing.
+    let types = state.bot_types().await?;
+    for b in r.bots.iter().filter(|b| !b.fills.is_empty()) {
+        if let Some((_, env)) = types.get(b.bot_id.as_str()) {
+            state
+                .store
+                .add_trades(b.bot_id.as_str(), *env, r.node_id.as_str(), &b.fills)
+                .await?;
+        }
+    }
     // Each snapshot's pairs: into the latency windows, and merged into the bot's histogram with
     // its own p99 kept for the "p99 above a budget for N s" rules.
     let at = state.store.now_ms();
     // The windows' scopes of each bot: itself, its type, its environment, its node, the fleet.
-    let types = state.bot_types().await?;
     let scopes: std::collections::HashMap<&str, Vec<String>> = r
         .bots
         .iter()
@@ -503,6 +513,24 @@ pub(super) fn check_report(r: &Report) -> Result<(), ApiError> {
                     ));
                 }
             }
+        }
+        if b.fills.len() > sniperforge_protocol::fleet::FILLS_PER_REPORT {
+            return Err(bad(
+                "bad_report",
+                format!(
+                    "bots[{i}].fills: {} fills; at most {} per report",
+                    b.fills.len(),
+                    sniperforge_protocol::fleet::FILLS_PER_REPORT
+                ),
+            ));
+        }
+        if let Some((j, why)) = b
+            .fills
+            .iter()
+            .enumerate()
+            .find_map(|(j, f)| f.check().err().map(|e| (j, e)))
+        {
+            return Err(bad("bad_report", format!("bots[{i}].fills[{j}].{why}")));
         }
         if b.logs.len() > LOG_LINES_PER_REPORT {
             return Err(ApiError::new(

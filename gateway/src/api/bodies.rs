@@ -301,8 +301,38 @@ pub struct EnvQuery {
     pub env: Option<String>,
 }
 
+/// `GET /api/v1/trades`: which trades, newest first.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+pub struct TradeQuery {
+    /// One bot's.
+    #[schemars(pattern(r"^[A-Za-z0-9_-]{1,64}$"))]
+    pub bot: Option<String>,
+    /// `dev`, `test`, `prod` or several joined with commas.
+    #[schemars(pattern(r"^(dev|test|prod)(,(dev|test|prod)){0,2}$"))]
+    pub env: Option<String>,
+    /// Booked at or after, unix ms.
+    pub from: Option<i64>,
+    /// Booked before, unix ms.
+    pub to: Option<i64>,
+    /// The previous page's `next_cursor`.
+    #[schemars(length(max = 128))]
+    pub cursor: Option<String>,
+    /// At most this many (default 100, at most 1,000).
+    #[schemars(range(min = 1, max = 1000))]
+    pub limit: Option<u32>,
+}
+
 // ---------------------------------------------------------------------------------------------
 // Answers
+
+/// `GET /api/v1/trades`: a page of trades, newest first.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct TradeList {
+    /// The trades.
+    pub trades: Vec<crate::store::TradeRow>,
+    /// The next page's `cursor` (`null`: this was the last).
+    pub next_cursor: Option<String>,
+}
 
 /// `GET /api/v1/system/health`.
 #[derive(Debug, Serialize, JsonSchema)]

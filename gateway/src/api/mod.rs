@@ -59,6 +59,8 @@ pub struct AppState {
     pub(crate) windows: Arc<std::sync::Mutex<crate::windows::Windows>>,
     /// How long 1 min windows stay in the store (ms).
     minutes_kept_ms: i64,
+    /// Trades kept, ms.
+    trades_kept_ms: i64,
     /// Alert webhooks: delivered off the evaluation loop (TLS roots for https://).
     webhooks: Arc<crate::alerts::WebhookQueue>,
     /// Bot id → type at a desired-state index (every bot change bumps it).
@@ -104,6 +106,9 @@ pub struct AppState {
 
 /// A node silent this long (ms) is lost, unless told otherwise (`--failover-after-s`).
 pub const DEFAULT_FAILOVER_AFTER_MS: i64 = 30_000;
+
+/// Trades kept, unless told otherwise (`--trades-kept-s`): 90 days.
+pub const TRADES_KEPT_MS: i64 = 90 * 86_400_000;
 
 /// Desired-state queries one node may have waiting (an agent holds one).
 pub const DESIRED_WAITERS_PER_NODE: usize = 4;
@@ -333,6 +338,7 @@ impl AppState {
             latency: Arc::default(),
             windows: Arc::default(),
             minutes_kept_ms: crate::windows::MINUTES_KEPT_MS,
+            trades_kept_ms: TRADES_KEPT_MS,
             webhooks: Arc::new(crate::alerts::WebhookQueue::start(
                 crate::alerts::Webhooks::default(),
             )),
@@ -366,6 +372,12 @@ impl AppState {
     /// The same state delivering alert webhooks through `webhooks`.
     pub fn with_webhooks(mut self, webhooks: crate::alerts::Webhooks) -> Self {
         self.webhooks = Arc::new(crate::alerts::WebhookQueue::start(webhooks));
+        self
+    }
+
+    /// The same state keeping trades `ms` (then deleted, a minute at a time).
+    pub fn with_trades_kept(mut self, ms: i64) -> Self {
+        self.trades_kept_ms = ms;
         self
     }
 
@@ -428,6 +440,10 @@ impl AppState {
         }
         self.store
             .prune_latency_minutes(now_ms - self.minutes_kept_ms)
+            .await?;
+        // Each minute (with the minutes written): trades past their retention.
+        self.store
+            .prune_trades(now_ms - self.trades_kept_ms)
             .await?;
         Ok(())
     }
@@ -850,6 +866,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/bots/{bot_id}/metrics", get(bot_metrics))
         .route("/api/v1/bots/{bot_id}/latency", get(bot_latency))
         .route("/api/v1/latency", get(latency_range))
+        .route("/api/v1/trades", get(list_trades))
         .route("/api/v1/system/metrics", get(system_metrics))
         .route("/metrics", get(prometheus))
         .route("/api/v1/auth/tokens", get(list_tokens).post(create_token))

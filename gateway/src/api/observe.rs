@@ -452,3 +452,61 @@ pub(super) fn prometheus_label(value: &str) -> String {
     }
     out
 }
+
+/// `GET /api/v1/trades`: the trades the caller's environments reach, newest first, a page at a
+/// time (`next_cursor` names the next).
+pub(super) async fn list_trades(
+    State(state): State<Arc<AppState>>,
+    ext: axum::http::Extensions,
+    Query(q): Query<TradeQuery>,
+) -> ApiResult {
+    let bad = |field: &str, message: String| {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+            .details(json!([{"path": field}]))
+    };
+    let env = caller(&ext).env_filter(q.env.as_deref())?;
+    if let Some(b) = &q.bot
+        && !sniperforge_protocol::config::valid_bot_id(b)
+    {
+        return Err(bad("bot", "bot: not a bot id".into()));
+    }
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(bad("limit", format!("limit: 1 to 1000 (got {limit})")));
+    }
+    // `<at_ms>:<seq>:<bot_id>`, as the previous page gave it.
+    let after = match &q.cursor {
+        None => None,
+        Some(c) => {
+            let mut parts = c.splitn(3, ':');
+            let parsed = (|| {
+                let at = parts.next()?.parse::<i64>().ok()?;
+                let seq = parts.next()?.parse::<i64>().ok()?;
+                let bot = parts.next()?;
+                sniperforge_protocol::config::valid_bot_id(bot).then(|| (at, bot.to_string(), seq))
+            })();
+            Some(parsed.ok_or_else(|| bad("cursor", "cursor: not one this listing gave".into()))?)
+        }
+    };
+    let filter = crate::store::TradeFilter {
+        bot_id: q.bot.clone(),
+        env,
+        from_ms: q.from,
+        to_ms: q.to,
+        after,
+        limit: i64::from(limit),
+    };
+    let trades = state.store.trades(&filter).await?;
+    let next_cursor = (trades.len() == limit as usize)
+        .then(|| {
+            trades
+                .last()
+                .map(|t| format!("{}:{}:{}", t.at_ms, t.seq, t.bot_id))
+        })
+        .flatten();
+    Ok(axum::Json(TradeList {
+        trades,
+        next_cursor,
+    })
+    .into_response())
+}

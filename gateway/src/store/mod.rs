@@ -16,6 +16,9 @@ mod bots;
 mod latency;
 mod nodes;
 mod rollouts;
+mod trades;
+
+pub use trades::{TradeFilter, TradeRow};
 
 /// A store failure, with what was being done.
 #[derive(Debug, thiserror::Error)]

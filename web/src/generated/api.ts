@@ -123,6 +123,8 @@ export type BotMetricsBody = {
 export type BotReport = {
   /** Bot id. */
   bot_id: BotId
+  /** Fills the bot journaled since the last report the gateway took, oldest first (at most [`FILLS_PER_REPORT`]): the gateway stores each once, by the bot's sequence number. */
+  fills?: TradeFill[]
   /** Stage (one of [`REPORT_STAGES`](crate::control::REPORT_STAGES)) → interval histogram (HdrHistogram V2, base64), as the bot's `/hdr` gives it. */
   hdr?: Partial<Record<"decoded" | "detected" | "decided" | "executed", string>>
   /** Log lines written since the last report, oldest first: at most [`LOG_LINES_PER_REPORT`], each at most [`LOG_LINE_MAX`] bytes. */
@@ -1432,6 +1434,88 @@ export type TopicMessage = {
   topic: string
 }
 
+/** One fill a bot booked, as its journal (`fills.jsonl`) holds it and its agent reports it. */
+export type TradeFill = {
+  /** Input, token units. */
+  amount_in: number
+  /** Output, token units (`null`: the route failed at fill time). */
+  amount_out?: (number | null)
+  /** Booked at, unix ms. */
+  at_ms: number
+  /** The route (the strategy's cycle number). */
+  cycle?: number
+  /** Output the programs quoted at decision time, token units. */
+  expected_out?: number
+  /** Decision to fill, µs. */
+  latency_us?: number
+  /** Profit, token units. */
+  pnl: number
+  /** Profit, USD at the fill's reference prices. */
+  pnl_usd: number
+  /** The bot's sequence number of it, from 1, never reused. */
+  seq: number
+  /** Newest slot among the route's pool states at decision time. */
+  slot?: number
+  /** The token the round trip started and ended in. */
+  token: string
+}
+
+/** `GET /api/v1/trades`: a page of trades, newest first. */
+export type TradeList = {
+  /** The next page's `cursor` (`null`: this was the last). */
+  next_cursor: (string | null)
+  /** The trades. */
+  trades: TradeRow[]
+}
+
+/** `GET /api/v1/trades`: which trades, newest first. */
+export type TradeQuery = {
+  /** One bot's. */
+  bot?: (string | null)
+  /** The previous page's `next_cursor`. */
+  cursor?: (string | null)
+  /** `dev`, `test`, `prod` or several joined with commas. */
+  env?: (string | null)
+  /** Booked at or after, unix ms. */
+  from?: (number | null)
+  /** At most this many (default 100, at most 1,000). */
+  limit?: (number | null)
+  /** Booked before, unix ms. */
+  to?: (number | null)
+}
+
+/** One stored trade. */
+export type TradeRow = {
+  /** Input, token units. */
+  amount_in: number
+  /** Output, token units (`null`: the route failed at fill time). */
+  amount_out: (number | null)
+  /** Booked at, unix ms. */
+  at_ms: number
+  /** The bot that booked it. */
+  bot_id: string
+  /** The route (the strategy's cycle number). */
+  cycle: number
+  /** The bot's environment. */
+  environment: Environment
+  /** Output quoted at decision time, token units. */
+  expected_out: number
+  /** Decision to fill, µs. */
+  latency_us: number
+  /** The node that reported it. */
+  node_id: string
+  /** Profit, token units. */
+  pnl: number
+  /** Profit, USD. */
+  pnl_usd: number
+  /** The bot's sequence number of it. */
+  seq: number
+  /** Newest slot among the route's pool states at decision time. */
+  slot: number
+  /** The token the round trip started and ended in. */
+  token: string
+}
+
 /** `GET /api/v1/auth/users`. */
 export type UserList = {
   /** Every user (never a hash). */
@@ -1749,5 +1833,11 @@ export interface Routes {
     query: { bot_type?: string; env?: string; node_id?: string }
     body: never
     answer: FleetMetrics
+  }
+  'GET /api/v1/trades': {
+    params: Record<string, never>
+    query: { bot?: string; cursor?: string; env?: string; from?: number; limit?: number; to?: number }
+    body: never
+    answer: TradeList
   }
 }

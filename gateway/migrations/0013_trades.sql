@@ -1,0 +1,23 @@
+-- Trades: every fill a bot booked, as its agent reported it, once per (bot, sequence number)
+-- however often it is reported (a report repeated after a lost answer, an agent restarted
+-- before it moved its cursor on). Kept for `gateway --trades-kept-s` (default 90 days).
+CREATE TABLE trades (
+    bot_id TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    environment TEXT NOT NULL,
+    node_id TEXT NOT NULL,
+    at_ms BIGINT NOT NULL,
+    token TEXT NOT NULL,
+    cycle BIGINT NOT NULL,
+    amount_in DOUBLE PRECISION NOT NULL,
+    amount_out DOUBLE PRECISION,
+    expected_out DOUBLE PRECISION NOT NULL,
+    pnl DOUBLE PRECISION NOT NULL,
+    pnl_usd DOUBLE PRECISION NOT NULL,
+    slot BIGINT NOT NULL,
+    latency_us BIGINT NOT NULL,
+    received_at BIGINT NOT NULL,
+    PRIMARY KEY (bot_id, seq)
+);
+CREATE INDEX trades_at ON trades (at_ms);
+CREATE INDEX trades_env_at ON trades (environment, at_ms);

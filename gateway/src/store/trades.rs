@@ -1,0 +1,195 @@
+//! Trades: every fill a bot booked, stored once by (bot, sequence number) however often its
+//! agent reports it, listed newest first a page at a time, and kept for a while.
+
+use super::*;
+use sniperforge_protocol::fleet::TradeFill;
+
+/// One stored trade.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
+pub struct TradeRow {
+    /// The bot that booked it.
+    pub bot_id: String,
+    /// The bot's sequence number of it.
+    pub seq: i64,
+    /// The bot's environment.
+    pub environment: Environment,
+    /// The node that reported it.
+    pub node_id: String,
+    /// Booked at, unix ms.
+    pub at_ms: i64,
+    /// The token the round trip started and ended in.
+    pub token: String,
+    /// The route (the strategy's cycle number).
+    pub cycle: i64,
+    /// Input, token units.
+    pub amount_in: f64,
+    /// Output, token units (`null`: the route failed at fill time).
+    pub amount_out: Option<f64>,
+    /// Output quoted at decision time, token units.
+    pub expected_out: f64,
+    /// Profit, token units.
+    pub pnl: f64,
+    /// Profit, USD.
+    pub pnl_usd: f64,
+    /// Newest slot among the route's pool states at decision time.
+    pub slot: i64,
+    /// Decision to fill, µs.
+    pub latency_us: i64,
+}
+
+/// Which trades to list.
+#[derive(Debug, Clone, Default)]
+pub struct TradeFilter {
+    /// One bot's (`None`: every bot's).
+    pub bot_id: Option<String>,
+    /// The environments reached.
+    pub env: EnvFilter,
+    /// Booked at or after, unix ms.
+    pub from_ms: Option<i64>,
+    /// Booked before, unix ms.
+    pub to_ms: Option<i64>,
+    /// After this one in the listing's order (newest first): (at_ms, bot_id, seq).
+    pub after: Option<(i64, String, i64)>,
+    /// At most this many.
+    pub limit: i64,
+}
+
+fn int(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+impl Store {
+    /// Stores `fills` of bot `bot_id` (in `environment`, reported by `node_id`) in one
+    /// transaction, each once: one already stored under its sequence number is left as it is.
+    /// How many were new.
+    pub async fn add_trades(
+        &self,
+        bot_id: &str,
+        environment: Environment,
+        node_id: &str,
+        fills: &[TradeFill],
+    ) -> Result<u64, StoreError> {
+        if fills.is_empty() {
+            return Ok(0);
+        }
+        let now = self.now_ms();
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(db("starting a transaction"))?;
+        let mut added = 0;
+        for f in fills {
+            let done = sqlx::query(
+                "INSERT INTO trades (bot_id, seq, environment, node_id, at_ms, token, cycle, amount_in, amount_out, expected_out, pnl, pnl_usd, slot, latency_us, received_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT (bot_id, seq) DO NOTHING",
+            )
+            .bind(bot_id)
+            .bind(int(f.seq))
+            .bind(environment.as_str())
+            .bind(node_id)
+            .bind(f.at_ms)
+            .bind(&f.token)
+            .bind(i64::from(f.cycle))
+            .bind(f.amount_in)
+            .bind(f.amount_out)
+            .bind(f.expected_out)
+            .bind(f.pnl)
+            .bind(f.pnl_usd)
+            .bind(int(f.slot))
+            .bind(int(f.latency_us))
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db(format!("storing trade {} of bot {bot_id}", f.seq)))?;
+            added += done.rows_affected();
+        }
+        tx.commit()
+            .await
+            .map_err(db(format!("committing bot {bot_id}'s trades")))?;
+        Ok(added)
+    }
+
+    /// Trades as `filter` says, newest first.
+    pub async fn trades(&self, filter: &TradeFilter) -> Result<Vec<TradeRow>, StoreError> {
+        let mut sql = format!(
+            "SELECT bot_id, seq, environment, node_id, at_ms, token, cycle, amount_in, amount_out, expected_out, pnl, pnl_usd, slot, latency_us \
+             FROM trades WHERE {}",
+            filter.env.sql("environment")
+        );
+        // Placeholders numbered as they are added.
+        let mut n = 0;
+        let mut next = || {
+            n += 1;
+            format!("${n}")
+        };
+        if filter.bot_id.is_some() {
+            sql.push_str(&format!(" AND bot_id = {}", next()));
+        }
+        if filter.from_ms.is_some() {
+            sql.push_str(&format!(" AND at_ms >= {}", next()));
+        }
+        if filter.to_ms.is_some() {
+            sql.push_str(&format!(" AND at_ms < {}", next()));
+        }
+        if filter.after.is_some() {
+            let (a1, a2, b1, b2, c) = (next(), next(), next(), next(), next());
+            sql.push_str(&format!(
+                " AND (at_ms < {a1} OR (at_ms = {a2} AND (bot_id < {b1} OR (bot_id = {b2} AND seq < {c}))))"
+            ));
+        }
+        sql.push_str(&format!(
+            " ORDER BY at_ms DESC, bot_id DESC, seq DESC LIMIT {}",
+            next()
+        ));
+        let mut q = sqlx::query(&sql);
+        if let Some(b) = &filter.bot_id {
+            q = q.bind(b);
+        }
+        if let Some(f) = filter.from_ms {
+            q = q.bind(f);
+        }
+        if let Some(t) = filter.to_ms {
+            q = q.bind(t);
+        }
+        if let Some((at, bot, seq)) = &filter.after {
+            q = q.bind(*at).bind(*at).bind(bot).bind(bot).bind(*seq);
+        }
+        let rows = q
+            .bind(filter.limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("listing trades"))?;
+        rows.iter().map(trade_row).collect()
+    }
+
+    /// Deletes the trades booked before `before_ms`.
+    pub async fn prune_trades(&self, before_ms: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM trades WHERE at_ms < $1")
+            .bind(before_ms)
+            .execute(&self.pool)
+            .await
+            .map_err(db("deleting old trades"))?;
+        Ok(done.rows_affected())
+    }
+}
+
+fn trade_row(r: &sqlx::any::AnyRow) -> Result<TradeRow, StoreError> {
+    let col = |c: &'static str| db(format!("reading trade column {c}"));
+    Ok(TradeRow {
+        bot_id: r.try_get("bot_id").map_err(col("bot_id"))?,
+        seq: r.try_get("seq").map_err(col("seq"))?,
+        environment: env_column(r, "environment")?,
+        node_id: r.try_get("node_id").map_err(col("node_id"))?,
+        at_ms: r.try_get("at_ms").map_err(col("at_ms"))?,
+        token: r.try_get("token").map_err(col("token"))?,
+        cycle: r.try_get("cycle").map_err(col("cycle"))?,
+        amount_in: r.try_get("amount_in").map_err(col("amount_in"))?,
+        amount_out: r.try_get("amount_out").map_err(col("amount_out"))?,
+        expected_out: r.try_get("expected_out").map_err(col("expected_out"))?,
+        pnl: r.try_get("pnl").map_err(col("pnl"))?,
+        pnl_usd: r.try_get("pnl_usd").map_err(col("pnl_usd"))?,
+        slot: r.try_get("slot").map_err(col("slot"))?,
+        latency_us: r.try_get("latency_us").map_err(col("latency_us"))?,
+    })
+}
