@@ -32,7 +32,10 @@ pub use follow::installed_build;
 pub use node::{local_node, parse_cpu_list};
 mod handover;
 mod health;
+mod managed;
 mod report;
+
+use managed::Managed;
 
 pub use handover::{DRAIN_DEADLINE, READY_DEADLINE};
 
@@ -106,84 +109,6 @@ where
 {
     let v = <serde_json::Value as serde::Deserialize>::deserialize(d)?;
     Ok(serde_json::from_value(v).ok())
-}
-
-#[derive(Debug)]
-struct Managed {
-    record: Record,
-    log: LogTail,
-    /// Its fills journal, from the cursor the gateway has taken up to.
-    fills: crate::files::FillsTail,
-    /// Times it ended by itself in a row (its supervisor gave up or it exited cleanly); the
-    /// agent starts it again after [`crate::process::backoff`] of this.
-    failures: u32,
-    /// When the agent may start it again.
-    retry_at: Option<std::time::Instant>,
-    /// Health checks failed in a row (counted once it has been healthy since it started).
-    unhealthy: u32,
-    /// Whether `/health` has passed since the instance started.
-    seen_healthy: bool,
-    /// What the last failed health check said.
-    health_reason: String,
-    /// Unhealthy handovers rolled back in a row, and when the next may be tried.
-    heal_failures: u32,
-    heal_at: Option<std::time::Instant>,
-    /// A configuration version whose handover was rolled back: not tried again until the
-    /// gateway wants another version (or a restart).
-    held_version: Option<i64>,
-    /// Its configuration's health policy (checks, interval).
-    health: sniperforge_protocol::HealthPolicy,
-    /// When its next health check is due.
-    next_check: std::time::Instant,
-    /// The process the health counters are about (its pid, and its supervisor's restarts).
-    health_pid: Option<(Option<u32>, u32)>,
-    /// Its lifecycle state as its control endpoint last said.
-    last_state: String,
-    /// Why the handover of [`Managed::held_version`] was rolled back.
-    held_reason: String,
-    /// The scheduler's deployment of a new version, while the agent follows it (Nomad).
-    deploying: Option<deploy::Deploying>,
-    /// Its process's CPU time at the last report (`cpu_usage` is the difference).
-    cpu_sample: Option<report::CpuSample>,
-}
-
-impl Managed {
-    /// `fills_cursor`: where the cursor of its fills journal is kept.
-    fn new(record: Record, log: LogTail, fills_cursor: &Path) -> Self {
-        let fills = crate::files::FillsTail::open(
-            &record
-                .spec
-                .state_dir
-                .join(sniperforge_protocol::fleet::FILLS_JOURNAL),
-            fills_cursor,
-        );
-        Self {
-            record,
-            log,
-            fills,
-            failures: 0,
-            retry_at: None,
-            unhealthy: 0,
-            seen_healthy: false,
-            health_reason: String::new(),
-            heal_failures: 0,
-            heal_at: None,
-            held_version: None,
-            health: sniperforge_protocol::HealthPolicy::DEFAULT,
-            next_check: std::time::Instant::now(),
-            health_pid: None,
-            last_state: String::new(),
-            held_reason: String::new(),
-            deploying: None,
-            cpu_sample: None,
-        }
-    }
-
-    /// The managed bot with `health` as its policy.
-    fn with_health(mut self, health: sniperforge_protocol::HealthPolicy) -> Self {
-        self.health = health;
-        self
-    }
 }
 
 /// A bot running this long counts as healthy again (its failure count resets).
@@ -717,6 +642,10 @@ impl Agent {
             .collect();
         self.problems
             .retain(|id, _| wanted.contains_key(id.as_str()));
+        // A stopped bot no longer this node's (deleted, or placed elsewhere) is not reported
+        // from here: the gateway would refuse the whole report for another node's bot.
+        self.draining
+            .retain(|id, _| desired.bots.iter().any(|b| b.bot_id.as_str() == id));
         self.launch_retry
             .retain(|id, _| wanted.contains_key(id.as_str()));
         let extra: Vec<String> = self
