@@ -184,7 +184,35 @@ fn the_books_carry_on_across_a_restart() {
         books["profit_usd"].as_f64().unwrap() != 0.0,
         "{m} vs {books}"
     );
+    let journaled = |dir: &Path| -> Vec<u64> {
+        std::fs::read_to_string(dir.join("state/fills.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<Value>(l).unwrap()["seq"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect()
+    };
+    let before = journaled(dir.path()).len();
+    wait_for("fills after the restart", Duration::from_secs(30), || {
+        journaled(dir.path()).len() > before
+    });
     sigterm_exits_zero_quickly(bot);
+    // Fills numbered on from the first run's: 1, 2, … with none reused; the books keep the
+    // highest.
+    let seqs = journaled(dir.path());
+    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
+    let books: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("state/daily_pnl.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        books["last_seq"].as_u64(),
+        Some(seqs.len() as u64),
+        "{books}"
+    );
     // A counter of the wrong kind is refused, not read as 0.
     let mut bad = books.clone();
     bad["trades"] = json!("many");

@@ -264,6 +264,45 @@ impl Agent {
     /// first reconcile starts them again if they are still wanted.
     async fn adopt(&mut self) {
         self.migrate_records();
+        self.adopt_records().await;
+        self.drain_left_fills();
+    }
+
+    /// The fills of bots stopped here before this agent started that the gateway has not taken
+    /// yet (their cursors behind their journals): drained like those of a bot stopped now (the
+    /// first reconcile keeps only those still this node's).
+    fn drain_left_fills(&mut self) {
+        let Ok(entries) = std::fs::read_dir(self.agent_dir().join("fills")) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let Some(id) = entry
+                .file_name()
+                .to_str()
+                .filter(|id| sniperforge_protocol::config::valid_bot_id(id))
+                .map(str::to_string)
+            else {
+                continue;
+            };
+            if self.managed.contains_key(&id) {
+                continue;
+            }
+            let tail = crate::files::FillsTail::open(
+                &self
+                    .opts
+                    .data_dir
+                    .join("bots")
+                    .join(&id)
+                    .join(sniperforge_protocol::fleet::FILLS_JOURNAL),
+                &entry.path(),
+            );
+            if tail.behind() {
+                self.draining.insert(id, tail);
+            }
+        }
+    }
+
+    async fn adopt_records(&mut self) {
         let Ok(entries) = std::fs::read_dir(self.records_dir()) else {
             return;
         };

@@ -116,71 +116,101 @@ pub(crate) fn read_small_file(path: &Path, max: u64) -> Option<String> {
     Some(text)
 }
 
-/// Most fills one report carries for all of a node's bots (≈ 250 bytes each: well within a
-/// report's body; the rest go in the next).
+/// Most fills one report carries for all of a node's bots, and most bytes of journal lines
+/// they may take (well within a report's body, whatever the fills hold; the rest go in the
+/// next report).
 pub(crate) const FILLS_PER_NODE_REPORT: usize = 8_000;
+pub(crate) const FILL_BYTES_PER_NODE_REPORT: usize = 1024 * 1024;
 
 /// The fills a bot journaled (`fills.jsonl` in its state directory) that the gateway has not
 /// taken yet: read from a cursor that moves on only once a report carrying them got through,
-/// kept on disk (`<data_dir>/agent/fills/<bot_id>`) so an agent restarted later sends from
-/// there. A cursor written late (a crash between the answer and the write) sends some fills
-/// again, which the gateway stores once by their sequence number.
+/// kept on disk (`<data_dir>/agent/fills/<bot_id>`: the offset, and the journal's inode, so a
+/// journal replaced by another file is read from its start) so an agent restarted later sends
+/// from there. A cursor written late (a crash between the answer and the write) sends some
+/// fills again, which the gateway stores once by their sequence number.
 #[derive(Debug)]
 pub(crate) struct FillsTail {
     journal: PathBuf,
     cursor: PathBuf,
     offset: u64,
-    /// The offset past the fills read for the report under way.
-    read_to: Option<u64>,
+    inode: u64,
+    /// The offset past the fills read for the report under way, and the journal's inode.
+    read_to: Option<(u64, u64)>,
 }
 
 impl FillsTail {
     /// For the journal `journal`, its cursor kept at `cursor` (from its start when none).
     pub(crate) fn open(journal: &Path, cursor: &Path) -> Self {
-        let offset = std::fs::read_to_string(cursor)
-            .ok()
-            .and_then(|t| t.trim().parse::<u64>().ok())
-            .unwrap_or(0);
+        let text = std::fs::read_to_string(cursor).unwrap_or_default();
+        let mut parts = text.split_whitespace().map(|p| p.parse::<u64>().ok());
+        let offset = parts.next().flatten().unwrap_or(0);
+        let inode = parts.next().flatten().unwrap_or(0);
         Self {
             journal: journal.to_path_buf(),
             cursor: cursor.to_path_buf(),
             offset,
+            inode,
             read_to: None,
         }
     }
 
-    /// Up to `max` fills from the cursor, whole lines only; lines from before fills were
-    /// numbered, and lines that do not parse, are passed over.
-    pub(crate) fn read(&mut self, max: usize) -> Vec<sniperforge_protocol::fleet::TradeFill> {
+    /// Whether the cursor is behind the journal's end (fills may wait to be sent).
+    pub(crate) fn behind(&self) -> bool {
+        use std::os::unix::fs::MetadataExt as _;
+        crate::backend::open_regular(&self.journal)
+            .and_then(|f| f.metadata())
+            .is_ok_and(|m| m.is_file() && (m.ino() != self.inode || m.len() > self.offset))
+    }
+
+    /// Forgets what the last [`FillsTail::read`] read (its report did not get through, or
+    /// never went): the next read starts from the cursor again.
+    pub(crate) fn reset(&mut self) {
+        self.read_to = None;
+    }
+
+    /// Up to `max` fills and `max_bytes` bytes of lines from the cursor, whole lines only;
+    /// lines from before fills were numbered, and lines that do not parse or hold what a fill
+    /// may not, are passed over. The fills and the bytes their lines took.
+    pub(crate) fn read(
+        &mut self,
+        max: usize,
+        max_bytes: usize,
+    ) -> (Vec<sniperforge_protocol::fleet::TradeFill>, usize) {
+        use std::os::unix::fs::MetadataExt as _;
         self.read_to = None;
         let mut fills = Vec::new();
-        if max == 0 {
-            return fills;
+        if max == 0 || max_bytes == 0 {
+            return (fills, 0);
         }
         // Never through a symlink the bot planted; never blocking on a FIFO.
         let Ok(mut f) = crate::backend::open_regular(&self.journal) else {
-            return fills;
+            return (fills, 0);
         };
-        let len = match f.metadata() {
-            Ok(m) if m.is_file() => m.len(),
-            _ => return fills,
+        let (len, inode) = match f.metadata() {
+            Ok(m) if m.is_file() => (m.len(), m.ino()),
+            _ => return (fills, 0),
         };
+        // Another file than the cursor's, or one cut short: from its start (the gateway
+        // keeps each fill once).
         let mut from = self.offset;
-        if len < from {
-            from = 0; // replaced or truncated: from its start (the gateway keeps each once)
+        if inode != self.inode || len < from {
+            from = 0;
         }
         if f.seek(std::io::SeekFrom::Start(from)).is_err() {
-            return fills;
+            return (fills, 0);
         }
         let mut buf = Vec::new();
         if f.take(LOG_READ_MAX).read_to_end(&mut buf).is_err() {
-            return fills;
+            return (fills, 0);
         }
         let mut consumed = 0;
         while fills.len() < max {
             let Some(nl) = buf[consumed..].iter().position(|b| *b == b'\n') else {
                 break;
             };
+            if consumed + nl + 1 > max_bytes {
+                break;
+            }
             let line = &buf[consumed..consumed + nl];
             consumed += nl + 1;
             if let Ok(fill) = serde_json::from_slice::<sniperforge_protocol::fleet::TradeFill>(line)
@@ -193,24 +223,24 @@ impl FillsTail {
             // One line longer than a whole read is no fill: passed over.
             consumed = buf.len();
         }
-        self.read_to = Some(from + consumed as u64);
-        fills
+        self.read_to = Some((from + consumed as u64, inode));
+        (fills, consumed)
     }
 
     /// The report carrying what [`FillsTail::read`] read got through: the cursor moves past
     /// it, on disk too. Whether the journal may hold more (`false`: the last read found
     /// nothing new).
     pub(crate) fn commit(&mut self) -> bool {
-        let Some(to) = self.read_to.take() else {
+        let Some((to, inode)) = self.read_to.take() else {
             return true;
         };
-        if to == self.offset {
+        if to == self.offset && inode == self.inode {
             return false;
         }
-        self.offset = to;
+        (self.offset, self.inode) = (to, inode);
         if let Some(dir) = self.cursor.parent()
             && let Err(e) = std::fs::create_dir_all(dir)
-                .and_then(|()| write_atomic(&self.cursor, to.to_string().as_bytes(), None))
+                .and_then(|()| write_atomic(&self.cursor, format!("{to} {inode}").as_bytes(), None))
         {
             tracing::warn!(path = %self.cursor.display(), error = %e, "fills cursor not kept: an agent restart sends some fills again");
         }

@@ -175,6 +175,9 @@ struct Shared {
     profit_usd: f64,
     day: i64,
     daily_pnl_usd: f64,
+    /// The highest sequence number given to a fill (kept with the books: a journal cut short
+    /// never makes a number come round again).
+    last_seq: u64,
     last_feed: Option<Instant>,
     runner_alive: bool,
     pending: Option<ValidatedConfig>,
@@ -440,6 +443,7 @@ impl MarketBot {
                 filled: books.filled,
                 failed: books.failed,
                 profit_usd: books.profit_usd,
+                last_seq: books.last_seq,
                 day: today,
                 daily_pnl_usd: if books.day == today {
                     books.daily_pnl_usd
@@ -535,6 +539,8 @@ pub(crate) struct Books {
     pub(crate) failed: u64,
     /// Profit, USD.
     pub(crate) profit_usd: f64,
+    /// The highest sequence number given to a fill.
+    pub(crate) last_seq: u64,
 }
 
 impl Books {
@@ -547,6 +553,7 @@ impl Books {
             filled: g.filled,
             failed: g.failed,
             profit_usd: g.profit_usd,
+            last_seq: g.last_seq,
         }
     }
 
@@ -563,6 +570,7 @@ impl Books {
         g.filled = self.filled;
         g.failed = self.failed;
         g.profit_usd = self.profit_usd;
+        g.last_seq = g.last_seq.max(self.last_seq);
     }
 }
 
@@ -613,6 +621,7 @@ fn load_books(dir: &std::path::Path) -> Result<Books, BotError> {
         filled: count("filled")?,
         failed: count("failed")?,
         profit_usd: usd("profit_usd")?,
+        last_seq: count("last_seq")?,
     })
 }
 
@@ -626,7 +635,7 @@ fn save_books(dir: &std::path::Path, b: &Books) -> Result<(), BotError> {
     std::fs::create_dir_all(dir).map_err(|e| fail(dir, e))?;
     let tmp = dir.join("daily_pnl.json.tmp");
     let text = serde_json::json!({"day": b.day, "pnl_usd": b.daily_pnl_usd, "trades": b.trades,
-        "filled": b.filled, "failed": b.failed, "profit_usd": b.profit_usd})
+        "filled": b.filled, "failed": b.failed, "profit_usd": b.profit_usd, "last_seq": b.last_seq})
     .to_string();
     let mut f = crate::process::create_private(&tmp).map_err(|e| fail(&tmp, e))?;
     f.write_all(text.as_bytes())
@@ -862,7 +871,6 @@ impl BotInterface for MarketBot {
             ingress: ingress_stats,
             seen: 0,
             saved_books: None,
-            next_seq: None,
             journal_synced: std::time::Instant::now(),
         };
         let running = crate::runtime::start(

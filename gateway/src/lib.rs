@@ -153,8 +153,15 @@ pub async fn serve(
     let evaluator = state.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        let mut ticks: u64 = 0;
         loop {
             tick.tick().await;
+            ticks += 1;
+            if ticks % 60 == 1
+                && let Err(e) = evaluator.prune_trades(evaluator.store.now_ms()).await
+            {
+                tracing::error!(error = %e, "deleting old trades failed");
+            }
             if let Err(e) = evaluator.flush_windows(evaluator.store.now_ms()).await {
                 tracing::error!(error = %e, "writing latency windows failed");
             }

@@ -12,8 +12,19 @@ use sniperforge_gateway::{AppState, Environment, Role, Store, router};
 mod common;
 use common::{call, postgres_for};
 
-fn fill(seq: u64, at_ms: i64, pnl_usd: f64) -> Value {
-    json!({"seq": seq, "at_ms": at_ms, "token": "SOL", "cycle": 3, "amount_in": 1.0,
+/// A recent time, unix ms: the gateway leaves out fills booked more than a year back.
+fn t0() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    // Whole seconds, so the test's offsets read plainly.
+    now / 1000 * 1000 - 60_000
+}
+
+/// A fill booked `at` ms after [`t0`].
+fn fill(seq: u64, at: i64, pnl_usd: f64) -> Value {
+    json!({"seq": seq, "at_ms": t0() + at, "token": "SOL", "cycle": 3, "amount_in": 1.0,
         "amount_out": 1.01, "expected_out": 1.012, "pnl": 0.01, "pnl_usd": pnl_usd,
         "slot": 100 + seq, "latency_us": 42})
 }
@@ -135,7 +146,12 @@ async fn exercise(url: &str) {
     assert_eq!(page, [("a1".into(), 1)]);
     assert_eq!(next, Value::Null, "the last page");
     // Time and environment filters; a dev-scoped token sees dev's only.
-    let (page, _) = seqs(&app, "adm", "?from=1002&to=1500").await;
+    let (page, _) = seqs(
+        &app,
+        "adm",
+        &format!("?from={}&to={}", t0() + 1002, t0() + 1500),
+    )
+    .await;
     assert_eq!(page, [("a1".into(), 4), ("a1".into(), 3), ("a1".into(), 2)]);
     let (page, _) = seqs(&app, "adm", "?env=prod").await;
     assert_eq!(page, [("p1".into(), 1)]);
@@ -148,6 +164,7 @@ async fn exercise(url: &str) {
     for (bad, field) in [
         (json!({"seq": 0}), "seq"),
         (json!({"token": "SOL\u{202e}"}), "token"),
+        (json!({"amount_in": 1e20}), "amount_in"),
     ] {
         let mut f = fill(9, 2_000, 1.0);
         f.as_object_mut()
@@ -174,11 +191,27 @@ async fn exercise(url: &str) {
         let (s, body) = call(&app, "GET", &format!("/api/v1/trades{q}"), "adm", None).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{q}: {body}");
     }
+    // A fill booked two years back (a broken or forged clock) is left out; the rest stands.
+    let (s, body) = call(
+        &app,
+        "POST",
+        "/api/v1/agent/report",
+        "adm",
+        Some(report(&[(
+            "a1",
+            vec![fill(5, -2 * 365 * 86_400_000, 1.0), fill(6, 1_006, 1.0)],
+        )])),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let (all, _) = seqs(&app, "adm", "?bot=a1").await;
+    assert_eq!(all.first(), Some(&("a1".to_string(), 6)), "{all:?}");
+    assert!(!all.iter().any(|(_, s)| *s == 5), "{all:?}");
     // Past their retention, trades go.
     let store = Store::connect(url).await.unwrap();
-    assert_eq!(store.prune_trades(1_003).await.unwrap(), 2);
+    assert_eq!(store.prune_trades(t0() + 1_003).await.unwrap(), 2);
     let (all, _) = seqs(&app, "adm", "?bot=a1").await;
-    assert_eq!(all, [("a1".into(), 4), ("a1".into(), 3)]);
+    assert_eq!(all, [("a1".into(), 6), ("a1".into(), 4), ("a1".into(), 3)]);
 }
 
 #[tokio::test]

@@ -743,6 +743,8 @@ pub const FILLS_JOURNAL: &str = "fills.jsonl";
 pub const FILLS_PER_REPORT: usize = 1000;
 /// Longest token symbol a fill names.
 pub const TOKEN_MAX: usize = 32;
+/// Largest amount (or PnL, in magnitude) a fill may name: sums over many stay exact enough.
+pub const FILL_AMOUNT_MAX: f64 = 1e15;
 
 /// One fill a bot booked, as its journal (`fills.jsonl`) holds it and its agent reports it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -779,10 +781,14 @@ pub struct TradeFill {
 }
 
 impl TradeFill {
-    /// Checks what the types do not: a sequence number, finite amounts, a short printable token.
+    /// Checks what the types do not: a sequence number (1 to 2^63 − 1), amounts of at most
+    /// [`FILL_AMOUNT_MAX`] in magnitude, a short printable token.
     pub fn check(&self) -> Result<(), String> {
-        if self.seq == 0 {
-            return Err("seq: from 1".into());
+        if self.seq == 0 || i64::try_from(self.seq).is_err() {
+            return Err("seq: 1 to 2^63 - 1".into());
+        }
+        if i64::try_from(self.slot).is_err() || i64::try_from(self.latency_us).is_err() {
+            return Err("slot and latency_us: at most 2^63 - 1".into());
         }
         if self.token.is_empty()
             || self.token.chars().count() > TOKEN_MAX
@@ -799,8 +805,13 @@ impl TradeFill {
             ("pnl", self.pnl),
             ("pnl_usd", self.pnl_usd),
         ];
-        if let Some((name, _)) = numbers.iter().find(|(_, v)| !v.is_finite()) {
-            return Err(format!("{name}: a finite number"));
+        if let Some((name, _)) = numbers
+            .iter()
+            .find(|(_, v)| !v.is_finite() || v.abs() > FILL_AMOUNT_MAX)
+        {
+            return Err(format!(
+                "{name}: a finite number of at most {FILL_AMOUNT_MAX:e} in magnitude"
+            ));
         }
         Ok(())
     }

@@ -61,8 +61,16 @@ impl Agent {
             scraped.insert(id, (status, hdr));
         }
         let mut bots = Vec::new();
-        // Fills the whole report may carry (the rest go in the next, a second later).
+        // Fills the whole report may carry (the rest go in the next, a second later); what an
+        // earlier report read and did not get through is read again.
         let mut fills_left = crate::files::FILLS_PER_NODE_REPORT;
+        let mut fill_bytes_left = crate::files::FILL_BYTES_PER_NODE_REPORT;
+        for m in self.managed.values_mut() {
+            m.fills.reset();
+        }
+        for tail in self.draining.values_mut() {
+            tail.reset();
+        }
         let ids: Vec<String> = self.managed.keys().cloned().collect();
         for id in ids {
             let Some(key) = self.managed.get(&id).map(|m| m.record.spec.unit_key()) else {
@@ -253,10 +261,12 @@ impl Agent {
             let Ok(bot_id) = BotId::new(id) else {
                 continue;
             };
-            let fills = m
-                .fills
-                .read(fills_left.min(sniperforge_protocol::fleet::FILLS_PER_REPORT));
+            let (fills, bytes) = m.fills.read(
+                fills_left.min(sniperforge_protocol::fleet::FILLS_PER_REPORT),
+                fill_bytes_left,
+            );
             fills_left -= fills.len();
+            fill_bytes_left -= bytes;
             let mut report = BotReport {
                 bot_id,
                 status,
@@ -289,9 +299,12 @@ impl Agent {
         for id in stopped_reports {
             let fills = match self.draining.get_mut(&id) {
                 Some(tail) => {
-                    let f =
-                        tail.read(fills_left.min(sniperforge_protocol::fleet::FILLS_PER_REPORT));
+                    let (f, bytes) = tail.read(
+                        fills_left.min(sniperforge_protocol::fleet::FILLS_PER_REPORT),
+                        fill_bytes_left,
+                    );
                     fills_left -= f.len();
+                    fill_bytes_left -= bytes;
                     f
                 }
                 None => Vec::new(),

@@ -1,4 +1,4 @@
-//! The agent's small pieces: CPU lists, log tails.
+//! The agent's small pieces: CPU lists, log tails, the fencing lease, the fills tail.
 
 use super::*;
 use crate::files::LOG_LINE_MAX;
@@ -100,4 +100,72 @@ fn the_fencing_lease_holds_from_the_last_exchange_and_lapses() {
         e.starts_with("fenced: no exchange with the gateway for"),
         "{e}"
     );
+}
+
+#[test]
+fn the_fills_tail_sends_from_its_cursor_and_moves_it_only_once_taken() {
+    use crate::files::FillsTail;
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("fills.jsonl");
+    let cursor = dir.path().join("cursor/arb");
+    let line = |seq: u64| {
+        format!(
+            r#"{{"seq":{seq},"at_ms":1,"bot_id":"arb","token":"SOL","amount_in":1.0,"amount_out":1.0,"pnl":0.0,"pnl_usd":0.0}}"#
+        ) + "\n"
+    };
+    // An unnumbered line from before, a bad one, three fills, a half-written one.
+    let mut text = r#"{"at_ms":1,"bot_id":"arb","token":"SOL","amount_in":1.0,"amount_out":1.0,"pnl":0.0,"pnl_usd":0.0}"#.to_string() + "\n";
+    text += "not json\n";
+    for s in 1..=3 {
+        text += &line(s);
+    }
+    text += r#"{"seq":4,"at_ms""#;
+    std::fs::write(&journal, &text).unwrap();
+    let mut tail = FillsTail::open(&journal, &cursor);
+    assert!(tail.behind());
+    let (fills, _) = tail.read(100, 1 << 20);
+    assert_eq!(fills.iter().map(|f| f.seq).collect::<Vec<_>>(), [1, 2, 3]);
+    // The report did not get through: read again from the cursor.
+    tail.reset();
+    assert!(tail.commit(), "nothing read: nothing moved");
+    let (fills, _) = tail.read(2, 1 << 20);
+    assert_eq!(fills.len(), 2, "at most two");
+    assert!(tail.commit());
+    // A new agent resumes from the kept cursor; a byte budget smaller than a line sends none.
+    let mut tail = FillsTail::open(&journal, &cursor);
+    assert_eq!(tail.read(100, 10).0.len(), 0);
+    let (fills, bytes) = tail.read(100, 1 << 20);
+    assert_eq!(fills.iter().map(|f| f.seq).collect::<Vec<_>>(), [3]);
+    assert_eq!(bytes, line(3).len());
+    assert!(tail.commit());
+    // The half-written line completes: sent once whole.
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&journal)
+        .unwrap();
+    use std::io::Write as _;
+    f.write_all(&line(4).as_bytes()[r#"{"seq":4,"at_ms""#.len()..])
+        .unwrap();
+    assert_eq!(tail.read(100, 1 << 20).0[0].seq, 4);
+    assert!(tail.commit());
+    assert!(!tail.behind());
+    assert_eq!(tail.read(100, 1 << 20).0.len(), 0);
+    assert!(!tail.commit(), "nothing new");
+    // Another file in the journal's place (longer, too): read from its start.
+    let other = dir.path().join("other");
+    let whole = &text[..text.rfind('\n').unwrap() + 1];
+    std::fs::write(&other, whole.to_string() + &line(4) + &line(5)).unwrap();
+    std::fs::rename(&other, &journal).unwrap();
+    let mut tail = FillsTail::open(&journal, &cursor);
+    assert!(tail.behind());
+    let (fills, _) = tail.read(100, 1 << 20);
+    assert_eq!(
+        fills.iter().map(|f| f.seq).collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5]
+    );
+    // A symlink in its place is not followed.
+    std::fs::remove_file(&journal).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", &journal).unwrap();
+    let mut tail = FillsTail::open(&journal, &cursor);
+    assert_eq!(tail.read(100, 1 << 20).0.len(), 0);
 }

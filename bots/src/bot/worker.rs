@@ -537,9 +537,6 @@ pub(super) struct BotSink {
     pub(super) saved_books: Option<super::Books>,
     /// When the fills journal was last synced to disk.
     pub(super) journal_synced: std::time::Instant,
-    /// The next fill's sequence number: read from the journal at the first write under the
-    /// lease (the previous holder has written its last fills by then).
-    pub(super) next_seq: Option<u64>,
 }
 
 impl BotSink {
@@ -549,36 +546,39 @@ impl BotSink {
         if self.starts.is_none() || !self.gate.handover.leased.load(Ordering::Acquire) {
             return;
         }
+        // Fills for the portfolio manager and, through the agent, the gateway: numbered here,
+        // once, in the order they were booked, after the highest number the journal (whichever
+        // instance wrote it) or the books hold; then written; then the books, which count
+        // them. Kept for the next try when the write fails (with their numbers).
+        if self.journal.iter().any(|f| f.seq == 0) {
+            let tail = match crate::portfolio::last_seq(&self.state_dir) {
+                Ok(last) => last,
+                Err(e) => {
+                    tracing::warn!(error = %e, "fills not journaled: the journal's last number is unreadable");
+                    return;
+                }
+            };
+            let mut g = lock(&self.shared);
+            let mut n = g.last_seq.max(tail);
+            for f in self.journal.iter_mut().filter(|f| f.seq == 0) {
+                n += 1;
+                f.seq = n;
+            }
+            g.last_seq = n;
+        }
+        match crate::portfolio::append_fills(&self.state_dir, &self.journal) {
+            Ok(()) => self.journal.clear(),
+            Err(e) => {
+                tracing::warn!(error = %e, "fills not journaled");
+                return;
+            }
+        }
         let books = super::Books::of(&lock(&self.shared));
         if self.saved_books != Some(books) {
             match super::save_books(&self.state_dir, &books) {
                 Ok(()) => self.saved_books = Some(books),
                 Err(e) => tracing::warn!(error = %e, "books not persisted"),
             }
-        }
-        // Fills for the portfolio manager and, through the agent, the gateway: numbered here,
-        // once, in the order they were booked; kept for the next try when the write fails.
-        if self.journal.iter().any(|f| f.seq == 0) {
-            let next = match self.next_seq {
-                Some(n) => n,
-                None => match crate::portfolio::last_seq(&self.state_dir) {
-                    Ok(last) => last + 1,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "fills not journaled: the journal's last number is unreadable");
-                        return;
-                    }
-                },
-            };
-            let mut n = next;
-            for f in self.journal.iter_mut().filter(|f| f.seq == 0) {
-                f.seq = n;
-                n += 1;
-            }
-            self.next_seq = Some(n);
-        }
-        match crate::portfolio::append_fills(&self.state_dir, &self.journal) {
-            Ok(()) => self.journal.clear(),
-            Err(e) => tracing::warn!(error = %e, "fills not journaled"),
         }
         if sync {
             self.journal_synced = std::time::Instant::now();

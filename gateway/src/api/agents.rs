@@ -313,14 +313,27 @@ pub(super) async fn report(
     state.store.report_bots(&r.node_id, &rows).await?;
     // Fills, each stored once by the bot's sequence number: a report repeated after a lost
     // answer, or an agent that restarted before moving its cursor on, doubles nothing.
+    // A fill booked more than a year back or a day ahead (a forged or broken clock) is left
+    // out, named in the log: never pruned, or never reached by a listing's pages, it would
+    // stand at the top of every one. The rest of the report stands.
     let types = state.bot_types().await?;
     for b in r.bots.iter().filter(|b| !b.fills.is_empty()) {
-        if let Some((_, env)) = types.get(b.bot_id.as_str()) {
-            state
-                .store
-                .add_trades(b.bot_id.as_str(), *env, r.node_id.as_str(), &b.fills)
-                .await?;
+        let Some((_, env)) = types.get(b.bot_id.as_str()) else {
+            continue;
+        };
+        let window = now.saturating_sub(YEAR_MS)..=now.saturating_add(86_400_000);
+        let (kept, out): (Vec<_>, Vec<_>) = b
+            .fills
+            .iter()
+            .cloned()
+            .partition(|f| window.contains(&f.at_ms));
+        if !out.is_empty() {
+            tracing::warn!(bot_id = %b.bot_id, node = %r.node_id, left_out = out.len(), "fills booked more than a year back or a day ahead: left out");
         }
+        state
+            .store
+            .add_trades(b.bot_id.as_str(), *env, r.node_id.as_str(), &kept)
+            .await?;
     }
     // Each snapshot's pairs: into the latency windows, and merged into the bot's histogram with
     // its own p99 kept for the "p99 above a budget for N s" rules.

@@ -441,11 +441,12 @@ impl AppState {
         self.store
             .prune_latency_minutes(now_ms - self.minutes_kept_ms)
             .await?;
-        // Each minute (with the minutes written): trades past their retention.
-        self.store
-            .prune_trades(now_ms - self.trades_kept_ms)
-            .await?;
         Ok(())
+    }
+
+    /// Deletes the trades past their retention (the gateway calls it every minute).
+    pub async fn prune_trades(&self, now_ms: i64) -> Result<u64, StoreError> {
+        self.store.prune_trades(now_ms - self.trades_kept_ms).await
     }
 
     /// A bot by id, or 404 naming it: also when it is in an environment `envs` does not

@@ -474,16 +474,19 @@ pub(super) async fn list_trades(
     if !(1..=1000).contains(&limit) {
         return Err(bad("limit", format!("limit: 1 to 1000 (got {limit})")));
     }
-    // `<at_ms>:<seq>:<bot_id>`, as the previous page gave it.
+    // `<at_ms>:<seq>:<node_id>:<bot_id>`, as the previous page gave it.
     let after = match &q.cursor {
         None => None,
         Some(c) => {
-            let mut parts = c.splitn(3, ':');
+            let mut parts = c.splitn(4, ':');
             let parsed = (|| {
                 let at = parts.next()?.parse::<i64>().ok()?;
                 let seq = parts.next()?.parse::<i64>().ok()?;
+                let node = parts.next()?;
                 let bot = parts.next()?;
-                sniperforge_protocol::config::valid_bot_id(bot).then(|| (at, bot.to_string(), seq))
+                (sniperforge_protocol::config::valid_bot_id(bot)
+                    && sniperforge_protocol::config::valid_node_id(node))
+                .then(|| (at, bot.to_string(), node.to_string(), seq))
             })();
             Some(parsed.ok_or_else(|| bad("cursor", "cursor: not one this listing gave".into()))?)
         }
@@ -501,7 +504,7 @@ pub(super) async fn list_trades(
         .then(|| {
             trades
                 .last()
-                .map(|t| format!("{}:{}:{}", t.at_ms, t.seq, t.bot_id))
+                .map(|t| format!("{}:{}:{}:{}", t.at_ms, t.seq, t.node_id, t.bot_id))
         })
         .flatten();
     Ok(axum::Json(TradeList {

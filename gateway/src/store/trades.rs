@@ -1,5 +1,5 @@
-//! Trades: every fill a bot booked, stored once by (bot, sequence number) however often its
-//! agent reports it, listed newest first a page at a time, and kept for a while.
+//! Trades: every fill a bot booked, stored once by (bot, node, sequence number) however often
+//! its agent reports it, listed newest first a page at a time, and kept for a while.
 
 use super::*;
 use sniperforge_protocol::fleet::TradeFill;
@@ -48,8 +48,8 @@ pub struct TradeFilter {
     pub from_ms: Option<i64>,
     /// Booked before, unix ms.
     pub to_ms: Option<i64>,
-    /// After this one in the listing's order (newest first): (at_ms, bot_id, seq).
-    pub after: Option<(i64, String, i64)>,
+    /// After this one in the listing's order (newest first): at_ms, bot_id, node_id, seq.
+    pub after: Option<(i64, String, String, i64)>,
     /// At most this many.
     pub limit: i64,
 }
@@ -82,7 +82,7 @@ impl Store {
         for f in fills {
             let done = sqlx::query(
                 "INSERT INTO trades (bot_id, seq, environment, node_id, at_ms, token, cycle, amount_in, amount_out, expected_out, pnl, pnl_usd, slot, latency_us, received_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT (bot_id, seq) DO NOTHING",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT (bot_id, node_id, seq) DO NOTHING",
             )
             .bind(bot_id)
             .bind(int(f.seq))
@@ -133,13 +133,13 @@ impl Store {
             sql.push_str(&format!(" AND at_ms < {}", next()));
         }
         if filter.after.is_some() {
-            let (a1, a2, b1, b2, c) = (next(), next(), next(), next(), next());
+            let (a, b, n, s) = (next(), next(), next(), next());
             sql.push_str(&format!(
-                " AND (at_ms < {a1} OR (at_ms = {a2} AND (bot_id < {b1} OR (bot_id = {b2} AND seq < {c}))))"
+                " AND (at_ms, bot_id, node_id, seq) < ({a}, {b}, {n}, {s})"
             ));
         }
         sql.push_str(&format!(
-            " ORDER BY at_ms DESC, bot_id DESC, seq DESC LIMIT {}",
+            " ORDER BY at_ms DESC, bot_id DESC, node_id DESC, seq DESC LIMIT {}",
             next()
         ));
         let mut q = sqlx::query(&sql);
@@ -152,8 +152,8 @@ impl Store {
         if let Some(t) = filter.to_ms {
             q = q.bind(t);
         }
-        if let Some((at, bot, seq)) = &filter.after {
-            q = q.bind(*at).bind(*at).bind(bot).bind(bot).bind(*seq);
+        if let Some((at, bot, node, seq)) = &filter.after {
+            q = q.bind(*at).bind(bot).bind(node).bind(*seq);
         }
         let rows = q
             .bind(filter.limit)
