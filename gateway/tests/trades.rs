@@ -14,12 +14,15 @@ use common::{call, postgres_for};
 
 /// A recent time, unix ms: the gateway leaves out fills booked more than a year back.
 fn t0() -> i64 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
-    // Whole seconds, so the test's offsets read plainly.
-    now / 1000 * 1000 - 60_000
+    // Taken once: every fill of the test is placed from the same instant.
+    static T0: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *T0.get_or_init(|| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        now - 60_000
+    })
 }
 
 /// A fill booked `at` ms after [`t0`].
