@@ -176,6 +176,9 @@ pub struct Agent {
     /// The fills journals of bots stopped here (still this node's), until the gateway has
     /// taken the fills they wrote before they stopped.
     draining: HashMap<String, crate::files::FillsTail>,
+    /// Whether a desired state has been reconciled yet (until then, draining waits: a bot
+    /// stopped here before may be another node's now).
+    reconciled: bool,
     /// Bots whose launch failed: failures in a row, when to try again (backoff) and the config
     /// version that failed (a new version is tried at once).
     launch_retry: HashMap<String, (u32, std::time::Instant, i64)>,
@@ -194,6 +197,7 @@ impl Agent {
             problems: HashMap::new(),
             stopped: Vec::new(),
             draining: HashMap::new(),
+            reconciled: false,
             launch_retry: HashMap::new(),
             fence: fence::Lease::default(),
         }
@@ -685,6 +689,7 @@ impl Agent {
         // from here: the gateway would refuse the whole report for another node's bot.
         self.draining
             .retain(|id, _| desired.bots.iter().any(|b| b.bot_id.as_str() == id));
+        self.reconciled = true;
         self.launch_retry
             .retain(|id, _| wanted.contains_key(id.as_str()));
         let extra: Vec<String> = self

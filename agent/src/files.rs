@@ -134,8 +134,9 @@ pub(crate) struct FillsTail {
     cursor: PathBuf,
     offset: u64,
     inode: u64,
-    /// The offset past the fills read for the report under way, and the journal's inode.
-    read_to: Option<(u64, u64)>,
+    /// The offset past the fills read for the report under way, the journal's inode, and
+    /// whether that read reached the last whole line it could see.
+    read_to: Option<(u64, u64, bool)>,
 }
 
 impl FillsTail {
@@ -203,39 +204,46 @@ impl FillsTail {
         if f.take(LOG_READ_MAX).read_to_end(&mut buf).is_err() {
             return (fills, 0);
         }
-        let mut consumed = 0;
+        // `consumed` moves the cursor; `taken` (≤ `max_bytes`) is what counts against the
+        // report's budget.
+        let (mut consumed, mut taken) = (0, 0);
+        let mut at_end = false;
         while fills.len() < max {
             let Some(nl) = buf[consumed..].iter().position(|b| *b == b'\n') else {
+                at_end = true;
                 break;
             };
-            if consumed + nl + 1 > max_bytes {
+            if taken + nl + 1 > max_bytes {
                 break;
             }
             let line = &buf[consumed..consumed + nl];
             consumed += nl + 1;
+            taken += nl + 1;
             if let Ok(fill) = serde_json::from_slice::<sniperforge_protocol::fleet::TradeFill>(line)
                 && fill.check().is_ok()
             {
                 fills.push(fill);
             }
         }
-        if consumed == 0 && buf.len() as u64 == LOG_READ_MAX {
-            // One line longer than a whole read is no fill: passed over.
+        if at_end && consumed == 0 && buf.len() as u64 == LOG_READ_MAX {
+            // One line longer than a whole read is no fill: passed over (nothing sent).
             consumed = buf.len();
+            at_end = false;
         }
-        self.read_to = Some((from + consumed as u64, inode));
-        (fills, consumed)
+        self.read_to = Some((from + consumed as u64, inode, at_end));
+        (fills, taken)
     }
 
     /// The report carrying what [`FillsTail::read`] read got through: the cursor moves past
     /// it, on disk too. Whether the journal may hold more (`false`: the last read found
     /// nothing new).
     pub(crate) fn commit(&mut self) -> bool {
-        let Some((to, inode)) = self.read_to.take() else {
+        let Some((to, inode, at_end)) = self.read_to.take() else {
             return true;
         };
         if to == self.offset && inode == self.inode {
-            return false;
+            // Nothing new, or nothing read this time (the report's budget was spent).
+            return !at_end;
         }
         (self.offset, self.inode) = (to, inode);
         if let Some(dir) = self.cursor.parent()

@@ -621,7 +621,11 @@ fn load_books(dir: &std::path::Path) -> Result<Books, BotError> {
         filled: count("filled")?,
         failed: count("failed")?,
         profit_usd: usd("profit_usd")?,
-        last_seq: count("last_seq")?,
+        last_seq: count("last_seq").and_then(|n| {
+            i64::try_from(n)
+                .map(|_| n)
+                .map_err(|_| fail(&"last_seq: past 2^63 - 1"))
+        })?,
     })
 }
 

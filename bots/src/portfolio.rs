@@ -95,10 +95,13 @@ pub fn last_seq(dir: &Path) -> Result<u64, BotError> {
     if from > 0 && !lines.is_empty() {
         lines.remove(0);
     }
+    // A number past what a fill may carry (a hostile or broken line) is passed over: it would
+    // stop every later fill from being numbered or shipped.
     Ok(lines
         .iter()
         .filter_map(|l| serde_json::from_str::<FillRecord>(l).ok())
         .map(|f| f.seq)
+        .filter(|s| i64::try_from(*s).is_ok())
         .max()
         .unwrap_or(0))
 }
@@ -605,6 +608,13 @@ mod tests {
             text.push_str(&serde_json::to_string(&f).unwrap());
             text.push('\n');
         }
+        // A number past 2^63 - 1 (a hostile line) is passed over.
+        let huge = FillRecord {
+            seq: u64::MAX,
+            ..fill("a", "SOL", 0.1, 1.0)
+        };
+        text.push_str(&serde_json::to_string(&huge).unwrap());
+        text.push('\n');
         text.push_str(r#"{"seq":99,"at_ms":1,"bot_id""#);
         std::fs::write(dir.path().join(FILLS), &text).unwrap();
         assert_eq!(last_seq(dir.path()).unwrap(), 8);

@@ -282,7 +282,11 @@ impl Agent {
         let stopped: Vec<String> = self.stopped.drain(..).collect();
         // A bot stopped here: reported once as stopped, and with the fills it wrote before it
         // stopped until the gateway has them all.
-        let mut draining: Vec<&String> = self.draining.keys().collect();
+        let mut draining: Vec<&String> = if self.reconciled {
+            self.draining.keys().collect()
+        } else {
+            Vec::new()
+        };
         draining.extend(stopped.iter().filter(|id| !self.draining.contains_key(*id)));
         let mut reported = std::collections::HashSet::new();
         let mut stopped_reports = Vec::new();

@@ -133,7 +133,11 @@ fn the_fills_tail_sends_from_its_cursor_and_moves_it_only_once_taken() {
     assert!(tail.commit());
     // A new agent resumes from the kept cursor; a byte budget smaller than a line sends none.
     let mut tail = FillsTail::open(&journal, &cursor);
-    assert_eq!(tail.read(100, 10).0.len(), 0);
+    assert_eq!(tail.read(100, 10), (Vec::new(), 0));
+    assert!(
+        tail.commit(),
+        "the budget was spent, not the journal: more to come"
+    );
     let (fills, bytes) = tail.read(100, 1 << 20);
     assert_eq!(fills.iter().map(|f| f.seq).collect::<Vec<_>>(), [3]);
     assert_eq!(bytes, line(3).len());
@@ -163,6 +167,28 @@ fn the_fills_tail_sends_from_its_cursor_and_moves_it_only_once_taken() {
         fills.iter().map(|f| f.seq).collect::<Vec<_>>(),
         [1, 2, 3, 4, 5]
     );
+    // A long backlog: a budget ends the read mid-buffer, never past it, and the rest follows.
+    let mut long = String::new();
+    for seq in 1..=3_000 {
+        long += &line(seq);
+    }
+    std::fs::write(&journal, &long).unwrap();
+    let mut tail = FillsTail::open(&journal, &dir.path().join("cursor/long"));
+    let budget = 10 * line(1).len() + 5;
+    let (fills, bytes) = tail.read(1_000, budget);
+    assert_eq!(fills.len(), 10);
+    assert!(bytes <= budget);
+    assert!(tail.commit());
+    let mut sent = fills.len();
+    loop {
+        let (fills, bytes) = tail.read(1_000, 1 << 20);
+        assert!(bytes <= 1 << 20);
+        sent += fills.len();
+        if !tail.commit() {
+            break;
+        }
+    }
+    assert_eq!(sent, 3_000, "every fill once, none skipped");
     // A symlink in its place is not followed.
     std::fs::remove_file(&journal).unwrap();
     std::os::unix::fs::symlink("/etc/passwd", &journal).unwrap();

@@ -550,29 +550,15 @@ impl BotSink {
         // once, in the order they were booked, after the highest number the journal (whichever
         // instance wrote it) or the books hold; then written; then the books, which count
         // them. Kept for the next try when the write fails (with their numbers).
-        if self.journal.iter().any(|f| f.seq == 0) {
-            let tail = match crate::portfolio::last_seq(&self.state_dir) {
-                Ok(last) => last,
-                Err(e) => {
-                    tracing::warn!(error = %e, "fills not journaled: the journal's last number is unreadable");
-                    return;
-                }
-            };
-            let mut g = lock(&self.shared);
-            let mut n = g.last_seq.max(tail);
-            for f in self.journal.iter_mut().filter(|f| f.seq == 0) {
-                n += 1;
-                f.seq = n;
-            }
-            g.last_seq = n;
-        }
-        match crate::portfolio::append_fills(&self.state_dir, &self.journal) {
-            Ok(()) => self.journal.clear(),
-            Err(e) => {
-                tracing::warn!(error = %e, "fills not journaled");
-                return;
+        let numbered = !self.journal.iter().any(|f| f.seq == 0) || self.number_fills();
+        if numbered {
+            match crate::portfolio::append_fills(&self.state_dir, &self.journal) {
+                Ok(()) => self.journal.clear(),
+                Err(e) => tracing::warn!(error = %e, "fills not journaled"),
             }
         }
+        // The books whether or not the journal could be written (the loss limit reads them);
+        // their highest number is at least the journal's, so none comes round again.
         let books = super::Books::of(&lock(&self.shared));
         if self.saved_books != Some(books) {
             match super::save_books(&self.state_dir, &books) {
@@ -586,6 +572,39 @@ impl BotSink {
                 tracing::warn!(error = %e, "fills journal not synced");
             }
         }
+    }
+}
+
+impl BotSink {
+    /// Numbers the fills not numbered yet, after the highest number the journal's tail
+    /// (whichever instance wrote it) or the books hold; `false` (none numbered, kept for the
+    /// next try) when the journal's tail is unreadable or the numbers would pass 2^63 − 1.
+    fn number_fills(&mut self) -> bool {
+        let tail = match crate::portfolio::last_seq(&self.state_dir) {
+            Ok(last) => last,
+            Err(e) => {
+                tracing::warn!(error = %e, "fills not journaled: the journal's last number is unreadable");
+                return false;
+            }
+        };
+        let mut g = lock(&self.shared);
+        let mut n = g.last_seq.max(tail);
+        let unnumbered = self.journal.iter().filter(|f| f.seq == 0).count() as u64;
+        if n.checked_add(unnumbered)
+            .is_none_or(|last| i64::try_from(last).is_err())
+        {
+            tracing::error!(
+                last = n,
+                "fills not journaled: their numbers would pass 2^63 - 1"
+            );
+            return false;
+        }
+        for f in self.journal.iter_mut().filter(|f| f.seq == 0) {
+            n += 1;
+            f.seq = n;
+        }
+        g.last_seq = n;
+        true
     }
 }
 

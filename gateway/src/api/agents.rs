@@ -235,17 +235,18 @@ pub(super) async fn report(
     // Only the node's own bots are taken: a bot of another node is refused (the report whole);
     // one the gateway does not know (deleted since, or never created) is left out and named in
     // the answer, so nothing is kept for ids no configuration holds.
-    let owners: std::collections::HashMap<String, String> = state
+    // Each bot's node and environment, read once: the fills below go with what this read.
+    let owners: std::collections::HashMap<String, (String, crate::store::Environment)> = state
         .store
         .bots()
         .await?
         .into_iter()
-        .map(|b| (b.bot_id, b.node_id))
+        .map(|b| (b.bot_id, (b.node_id, b.environment)))
         .collect();
     if let Some(b) = r.bots.iter().find(|b| {
         owners
             .get(b.bot_id.as_str())
-            .is_some_and(|n| n.as_str() != r.node_id.as_str())
+            .is_some_and(|(n, _)| n.as_str() != r.node_id.as_str())
     }) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -253,7 +254,7 @@ pub(super) async fn report(
             format!(
                 "bot {} belongs to node {}, not {}",
                 b.bot_id,
-                owners[b.bot_id.as_str()],
+                owners[b.bot_id.as_str()].0,
                 r.node_id
             ),
         ));
@@ -316,9 +317,8 @@ pub(super) async fn report(
     // A fill booked more than a year back or a day ahead (a forged or broken clock) is left
     // out, named in the log: never pruned, or never reached by a listing's pages, it would
     // stand at the top of every one. The rest of the report stands.
-    let types = state.bot_types().await?;
     for b in r.bots.iter().filter(|b| !b.fills.is_empty()) {
-        let Some((_, env)) = types.get(b.bot_id.as_str()) else {
+        let Some((_, env)) = owners.get(b.bot_id.as_str()) else {
             continue;
         };
         let window = now.saturating_sub(YEAR_MS)..=now.saturating_add(86_400_000);
@@ -339,6 +339,7 @@ pub(super) async fn report(
     // its own p99 kept for the "p99 above a budget for N s" rules.
     let at = state.store.now_ms();
     // The windows' scopes of each bot: itself, its type, its environment, its node, the fleet.
+    let types = state.bot_types().await?;
     let scopes: std::collections::HashMap<&str, Vec<String>> = r
         .bots
         .iter()
