@@ -54,23 +54,7 @@ impl BotUser {
     }
 }
 
-/// Opens a regular file for reading without following a symlink at its last component or
-/// blocking on a FIFO (bots own the directories such files are in); anything else is an error.
-pub fn open_regular(path: &std::path::Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(flags.bits() as i32)
-        .open(path)?;
-    if !file.metadata()?.is_file() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            format!("{}: not a regular file", path.display()),
-        ));
-    }
-    Ok(file)
-}
+pub use sniperforge_host::files::open_regular;
 
 /// This process's effective uid (0: root).
 pub fn effective_uid() -> u32 {

@@ -67,22 +67,18 @@ const TAIL_MAX: u64 = 64 * 1024;
 /// The last sequence number `dir`'s journal holds (0: none), from its last complete lines:
 /// the next fill takes the one after, so a number is never reused, whatever instance wrote it.
 pub fn last_seq(dir: &Path) -> Result<u64, BotError> {
-    use std::os::unix::fs::OpenOptionsExt as _;
     let path = dir.join(FILLS);
     let fail = |e: &dyn std::fmt::Display| BotError::State(format!("{}: {e}", path.display()));
-    let mut file = match std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32)
-        .open(&path)
-    {
+    let mut file = match sniperforge_host::files::open_regular(&path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        // Not a regular file: the error names the path already.
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+            return Err(BotError::State(e.to_string()));
+        }
         Err(e) => return Err(fail(&e)),
     };
     let meta = file.metadata().map_err(|e| fail(&e))?;
-    if !meta.is_file() {
-        return Err(fail(&"not a regular file"));
-    }
     let from = meta.len().saturating_sub(TAIL_MAX);
     file.seek(SeekFrom::Start(from)).map_err(|e| fail(&e))?;
     let mut tail = Vec::new();

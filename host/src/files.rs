@@ -62,6 +62,24 @@ pub fn read_control_secret(path: &std::path::Path) -> Result<String, SecretError
     Ok(secret.to_string())
 }
 
+/// Opens a regular file for reading without following a symlink at its last component or
+/// blocking on a FIFO (bots own the directories such files are in); anything else is an error.
+pub fn open_regular(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags.bits() as i32)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{}: not a regular file", path.display()),
+        ));
+    }
+    Ok(file)
+}
+
 /// The first `max` bytes of the file at `path` as text, never through a symlink.
 pub fn read_small(path: &std::path::Path, max: u64) -> std::io::Result<String> {
     use std::io::Read as _;

@@ -71,21 +71,17 @@ impl Books {
 /// [`DAILY_MAX`] bytes (the bot's account owns the directory; what it holds is checked).
 pub(super) fn load_books(dir: &std::path::Path) -> Result<Books, BotError> {
     use std::io::Read as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
     let path = daily_path(dir);
     let fail = |e: &dyn std::fmt::Display| BotError::State(format!("{}: {e}", path.display()));
-    let file = match std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32)
-        .open(&path)
-    {
+    let file = match sniperforge_host::files::open_regular(&path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Books::default()),
+        // Not a regular file: the error names the path already.
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+            return Err(BotError::State(e.to_string()));
+        }
         Err(e) => return Err(fail(&e)),
     };
-    if !file.metadata().map_err(|e| fail(&e))?.is_file() {
-        return Err(fail(&"not a regular file"));
-    }
     let mut text = String::new();
     file.take(DAILY_MAX + 1)
         .read_to_string(&mut text)
