@@ -204,6 +204,24 @@ fn the_books_carry_on_across_a_restart() {
     // highest.
     let seqs = journaled(dir.path());
     assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
+    // Each names its route (tokens and venues) and what it moved.
+    for line in std::fs::read_to_string(dir.path().join("state/fills.jsonl"))
+        .unwrap()
+        .lines()
+    {
+        let f: Value = serde_json::from_str(line).unwrap();
+        let route = f["route"].as_str().unwrap_or_default();
+        assert!(
+            route.starts_with(f["token"].as_str().unwrap()) && route.contains(" via "),
+            "{f}"
+        );
+        assert!(f["volume_usd"].as_f64().unwrap() > 0.0, "{f}");
+        assert!(f["fee"].as_f64().unwrap() >= 0.0, "{f}");
+        assert!(
+            f.get("signature").is_none(),
+            "a paper fill has no signature: {f}"
+        );
+    }
     let books: Value = serde_json::from_str(
         &std::fs::read_to_string(dir.path().join("state/daily_pnl.json")).unwrap(),
     )

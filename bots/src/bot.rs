@@ -695,7 +695,11 @@ impl BotInterface for MarketBot {
                             .cycles()
                             .cycle(sniperforge_engine::cycles::CycleId(i as u32));
                         let mint = strategy.market().mint(cycle.start_mint)?;
-                        universe.tokens().iter().find(|t| &t.mint == mint).cloned()
+                        let token = universe.tokens().iter().find(|t| &t.mint == mint)?;
+                        Some(worker::Start {
+                            token: token.clone(),
+                            route: route_label(strategy.market(), universe.tokens(), cycle).into(),
+                        })
                     })
                     .collect(),
             ),
@@ -920,4 +924,34 @@ impl BotInterface for MarketBot {
         }
         out
     }
+}
+
+/// A route as fills name it: the mints it passes through by symbol (a mint the universe does
+/// not name by its address's first 4 characters) and the venue of each hop, as in
+/// `SOL>USDC>SOL via raydium_v4,whirlpool`.
+fn route_label(
+    market: &sniperforge_engine::Market,
+    tokens: &[sniperforge_engine::sim::Token],
+    cycle: &sniperforge_engine::cycles::Cycle,
+) -> String {
+    use sniperforge_engine::{Amm, Side};
+    let symbol = |i: sniperforge_engine::MintIndex| match market.mint(i) {
+        Some(m) => match tokens.iter().find(|t| &t.mint == m) {
+            Some(t) => t.symbol.to_string(),
+            None => m.to_string().chars().take(4).collect(),
+        },
+        None => "?".into(),
+    };
+    let mut path = symbol(cycle.start_mint);
+    let mut venues = Vec::new();
+    for hop in cycle.hops() {
+        let out = market.pool_mints(hop.pool).map(|[a, b]| match hop.side {
+            Side::AToB => b,
+            Side::BToA => a,
+        });
+        path.push('>');
+        path.push_str(&out.map_or_else(|| "?".into(), symbol));
+        venues.push(market.pool(hop.pool).map_or("?", |p| p.dex().name()));
+    }
+    format!("{path} via {}", venues.join(","))
 }

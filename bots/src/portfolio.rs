@@ -59,6 +59,22 @@ pub struct FillRecord {
     /// once by (0: a line journaled before fills were numbered, not shipped).
     #[serde(default)]
     pub seq: u64,
+    /// The route cost booked against the profit (a flash loan's fee; pool fees are inside the
+    /// amounts), token units.
+    #[serde(default)]
+    pub fee: f64,
+    /// [`FillRecord::fee`] in USD.
+    #[serde(default)]
+    pub fee_usd: f64,
+    /// The input in USD (the trade's volume).
+    #[serde(default)]
+    pub volume_usd: f64,
+    /// The route's name (`SOL>USDC>SOL via raydium_v4,whirlpool`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
+    /// The live transaction's signature, base58 (`None`: a paper fill).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
 }
 
 /// The longest tail of a journal read for its last sequence number.
@@ -586,6 +602,11 @@ mod tests {
             expected_out: 0.0,
             slot: 0,
             latency_us: 0,
+            fee: 0.0,
+            fee_usd: 0.0,
+            volume_usd: 0.0,
+            route: None,
+            signature: None,
         }
     }
 

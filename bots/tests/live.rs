@@ -574,6 +574,18 @@ async fn a_live_bot_signs_sends_and_books_what_landed() {
         "{recent}"
     );
     bot.stop().await.unwrap();
+    // The journal names each landed fill's transaction, as the node signed and sent it.
+    let journal = std::fs::read_to_string(dir.path().join("state/fills.jsonl")).unwrap();
+    let signed: Vec<String> = journal
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|f| !f["amount_out"].is_null())
+        .map(|f| f["signature"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(!signed.is_empty(), "{journal}");
+    for s in &signed {
+        assert!(sent.contains_key(s), "{s:?} was not sent: {journal}");
+    }
 
     // On the Geyser stream, the same live path: orders go to the node's RPC and land.
     #[cfg(feature = "yellowstone")]

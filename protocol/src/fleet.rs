@@ -778,7 +778,31 @@ pub struct TradeFill {
     /// Decision to fill, µs.
     #[serde(default)]
     pub latency_us: u64,
+    /// The route cost booked against the profit (a flash loan's fee; pool fees are inside the
+    /// amounts), token units.
+    #[serde(default)]
+    pub fee: f64,
+    /// The fee in USD.
+    #[serde(default)]
+    pub fee_usd: f64,
+    /// The input in USD at the fill's reference prices (the trade's volume).
+    #[serde(default)]
+    pub volume_usd: f64,
+    /// The route's name (`SOL>USDC>SOL via raydium_v4,whirlpool`), when the bot named it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(length(min = 1, max = 256)))]
+    pub route: Option<String>,
+    /// The live transaction's signature, base58 (absent for a paper fill).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(length(min = 32, max = 88), pattern(r"^[1-9A-HJ-NP-Za-km-z]+$"))
+    )]
+    pub signature: Option<String>,
 }
+
+/// Longest route name a fill carries.
+pub const ROUTE_MAX: usize = 256;
 
 impl TradeFill {
     /// Checks what the types do not: a sequence number (1 to 2^63 − 1), amounts of at most
@@ -798,12 +822,30 @@ impl TradeFill {
                 "token: 1 to {TOKEN_MAX} characters, none of them control, bidi or zero-width"
             ));
         }
+        if let Some(r) = &self.route
+            && (r.is_empty() || r.chars().count() > ROUTE_MAX || r.chars().any(hidden_char))
+        {
+            return Err(format!(
+                "route: 1 to {ROUTE_MAX} characters, none of them control, bidi or zero-width"
+            ));
+        }
+        if let Some(sig) = &self.signature
+            && !((32..=88).contains(&sig.len())
+                && sig
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() && !matches!(b, b'0' | b'O' | b'I' | b'l')))
+        {
+            return Err("signature: 32 to 88 base58 characters".into());
+        }
         let numbers = [
             ("amount_in", self.amount_in),
             ("amount_out", self.amount_out.unwrap_or(0.0)),
             ("expected_out", self.expected_out),
             ("pnl", self.pnl),
             ("pnl_usd", self.pnl_usd),
+            ("fee", self.fee),
+            ("fee_usd", self.fee_usd),
+            ("volume_usd", self.volume_usd),
         ];
         if let Some((name, _)) = numbers
             .iter()

@@ -812,7 +812,7 @@ impl LiveRunner {
                 }
                 Err(e) => self.note(order.id, None, None, Some(e)),
             }
-            if let Some(fill) = strategy.complete(order.id, None, now) {
+            if let Some(fill) = strategy.complete(order.id, None, None, now) {
                 self.failed += 1;
                 fills.push(Decision::Filled(fill));
             }
@@ -832,7 +832,12 @@ impl LiveRunner {
             } else {
                 self.failed += 1;
             }
-            if let Some(fill) = strategy.complete(r.order_id, r.realised_out, now) {
+            let signature = r
+                .signature
+                .as_deref()
+                .and_then(|s| bs58::decode(s).into_vec().ok())
+                .and_then(|b| <[u8; 64]>::try_from(b).ok());
+            if let Some(fill) = strategy.complete(r.order_id, r.realised_out, signature, now) {
                 fills.push(sniperforge_engine::strategy::Decision::Filled(fill));
             }
             self.note(r.order_id, r.signature, r.realised_out, r.error);

@@ -518,6 +518,14 @@ fn publish_observer(
     }
 }
 
+/// What a fill of one cycle is booked under.
+pub(super) struct Start {
+    /// The token it starts and ends in (symbol, decimals).
+    pub(super) token: Token,
+    /// The route's name, as fills carry it.
+    pub(super) route: Arc<str>,
+}
+
 /// The executor thread's side of a market bot: books decisions, journals fills for the
 /// portfolio manager, persists the books (daily PnL and counters), and reports the feed's
 /// health and counters.
@@ -526,8 +534,9 @@ pub(super) struct BotSink {
     pub(super) gate: Arc<crate::runtime::strategy::Gate>,
     pub(super) state_dir: PathBuf,
     pub(super) bot_id: String,
-    /// The start mint's token (symbol, decimals) of every cycle, by cycle id (arbitrage only).
-    pub(super) starts: Option<Vec<Option<Token>>>,
+    /// The start mint's token and the route's name of every cycle, by cycle id (arbitrage
+    /// only).
+    pub(super) starts: Option<Vec<Option<Start>>>,
     pub(super) journal: Vec<crate::portfolio::FillRecord>,
     pub(super) report: crate::feed::SourceReport,
     pub(super) runtime: Arc<crate::runtime::RuntimeStats>,
@@ -616,11 +625,12 @@ impl BotSink {
         &self,
         fill: &sniperforge_engine::strategy::Fill,
     ) -> Option<crate::portfolio::FillRecord> {
-        let token = self
+        let start = self
             .starts
             .as_ref()?
             .get(fill.order.opportunity.cycle.0 as usize)?
             .as_ref()?;
+        let token = &start.token;
         let unit = 10f64.powi(i32::from(token.decimals));
         let o = &fill.order.opportunity;
         Some(crate::portfolio::FillRecord {
@@ -636,6 +646,11 @@ impl BotSink {
             expected_out: o.expected_out as f64 / unit,
             slot: o.slot,
             latency_us: fill.executed_at.saturating_sub(fill.order.decided_at) / 1_000,
+            fee: fill.fee as f64 / unit,
+            fee_usd: fill.fee_usd,
+            volume_usd: fill.volume_usd,
+            route: Some(start.route.to_string()),
+            signature: fill.signature.map(|s| bs58::encode(s).into_string()),
         })
     }
 }

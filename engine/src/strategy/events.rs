@@ -52,6 +52,16 @@ pub struct Fill {
     pub pnl: i128,
     /// Profit in USD at reference prices.
     pub pnl_usd: f64,
+    /// The route cost booked against the profit (`route_fee_bps` of the input, rounded up: a
+    /// flash loan's fee), start-mint base units (0 when failed: nothing was charged). Pool fees
+    /// are inside the quoted amounts; the network's are not modelled.
+    pub fee: u64,
+    /// [`Fill::fee`] in USD at reference prices.
+    pub fee_usd: f64,
+    /// The input in USD at reference prices (the trade's volume).
+    pub volume_usd: f64,
+    /// The live transaction's signature (`None` for a paper fill or one that was never signed).
+    pub signature: Option<[u8; 64]>,
     /// When it was booked.
     pub executed_at: u64,
 }

@@ -10,11 +10,20 @@ impl Strategy {
     }
 
     /// Books an order the live executor finished: `realised_out` is what the route paid
-    /// (`None`: it failed or never landed). `None` when no such order is in flight.
-    pub fn complete(&mut self, order_id: u64, realised_out: Option<u64>, now: u64) -> Option<Fill> {
+    /// (`None`: it failed or never landed), `signature` its transaction's once signed. `None`
+    /// when no such order is in flight.
+    pub fn complete(
+        &mut self,
+        order_id: u64,
+        realised_out: Option<u64>,
+        signature: Option<[u8; 64]>,
+        now: u64,
+    ) -> Option<Fill> {
         let at = self.pending.iter().position(|o| o.id == order_id)?;
         let order = self.pending.remove(at)?;
-        Some(self.fill(order, realised_out, now))
+        let mut fill = self.fill(order, realised_out, now);
+        fill.signature = signature;
+        Some(fill)
     }
 
     /// Fills due paper orders by re-quoting their routes exactly on the state of now.
@@ -37,13 +46,16 @@ impl Strategy {
     fn fill(&mut self, order: Order, realised: Option<u64>, now: u64) -> Fill {
         let start = self.cycles.cycle(order.opportunity.cycle).start_mint;
         let amount_in = order.opportunity.amount_in;
+        let fee = realised.map_or(0, |_| self.route_cost(amount_in));
         let pnl = realised.map_or(0, |o| {
-            i128::from(o) - i128::from(amount_in) - i128::from(self.route_cost(amount_in))
+            i128::from(o) - i128::from(amount_in) - i128::from(fee)
         });
-        let pnl_usd = match self.mint_info.get(start.0 as usize).copied().flatten() {
-            Some((decimals, usd)) => pnl as f64 / 10f64.powi(i32::from(decimals)) * usd,
+        let usd = |units: f64| match self.mint_info.get(start.0 as usize).copied().flatten() {
+            Some((decimals, usd)) => units / 10f64.powi(i32::from(decimals)) * usd,
             None => 0.0,
         };
+        let (pnl_usd, fee_usd, volume_usd) =
+            (usd(pnl as f64), usd(fee as f64), usd(amount_in as f64));
         if realised.is_some() {
             self.counters.filled += 1;
         } else {
@@ -54,6 +66,10 @@ impl Strategy {
             realised_out: realised,
             pnl,
             pnl_usd,
+            fee,
+            fee_usd,
+            volume_usd,
+            signature: None,
             executed_at: now,
         }
     }

@@ -27,6 +27,7 @@ pub mod bodies;
 mod bots;
 mod observe;
 mod placing;
+pub mod pnl;
 mod replicas;
 mod rollouts;
 
@@ -36,6 +37,7 @@ use auth::*;
 use bodies::*;
 use bots::*;
 pub use observe::*;
+use pnl::pnl;
 use replicas::*;
 pub use rollouts::RolloutList;
 use rollouts::*;
@@ -868,6 +870,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/bots/{bot_id}/latency", get(bot_latency))
         .route("/api/v1/latency", get(latency_range))
         .route("/api/v1/trades", get(list_trades))
+        .route("/api/v1/pnl", get(pnl))
         .route("/api/v1/system/metrics", get(system_metrics))
         .route("/metrics", get(prometheus))
         .route("/api/v1/auth/tokens", get(list_tokens).post(create_token))

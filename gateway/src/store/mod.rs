@@ -18,7 +18,7 @@ mod nodes;
 mod rollouts;
 mod trades;
 
-pub use trades::{TradeFilter, TradeRow};
+pub use trades::{PnlInterval, TradeFilter, TradeRow};
 
 /// A store failure, with what was being done.
 #[derive(Debug, thiserror::Error)]

@@ -35,6 +35,40 @@ pub struct TradeRow {
     pub slot: i64,
     /// Decision to fill, µs.
     pub latency_us: i64,
+    /// The route cost booked against the profit (a flash loan's fee; pool fees are inside the
+    /// amounts), token units.
+    pub fee: f64,
+    /// The fee in USD.
+    pub fee_usd: f64,
+    /// The input in USD (the trade's volume).
+    pub volume_usd: f64,
+    /// The route's name (`SOL>USDC>SOL via raydium_v4,whirlpool`).
+    pub route: Option<String>,
+    /// The live transaction's signature, base58 (`null`: a paper fill).
+    pub signature: Option<String>,
+}
+
+/// The trades of one interval, summed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PnlInterval {
+    /// Which interval, from 0.
+    pub index: i64,
+    /// Profit, USD.
+    pub pnl_usd: f64,
+    /// Fees, USD.
+    pub fee_usd: f64,
+    /// Inputs, USD.
+    pub volume_usd: f64,
+    /// Trades.
+    pub trades: i64,
+    /// Trades with a profit.
+    pub wins: i64,
+    /// Trades with a loss.
+    pub losses: i64,
+    /// Routes that failed at fill time.
+    pub failed: i64,
+    /// The deepest fall of the cumulative PnL below its running peak within it.
+    pub drawdown_usd: f64,
 }
 
 /// Which trades to list.
@@ -81,8 +115,8 @@ impl Store {
         let mut added = 0;
         for f in fills {
             let done = sqlx::query(
-                "INSERT INTO trades (bot_id, seq, environment, node_id, at_ms, token, cycle, amount_in, amount_out, expected_out, pnl, pnl_usd, slot, latency_us, received_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT (bot_id, node_id, seq) DO NOTHING",
+                "INSERT INTO trades (bot_id, seq, environment, node_id, at_ms, token, cycle, amount_in, amount_out, expected_out, pnl, pnl_usd, slot, latency_us, received_at, fee, fee_usd, volume_usd, route, signature) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) ON CONFLICT (bot_id, node_id, seq) DO NOTHING",
             )
             .bind(bot_id)
             .bind(int(f.seq))
@@ -99,6 +133,11 @@ impl Store {
             .bind(int(f.slot))
             .bind(int(f.latency_us))
             .bind(now)
+            .bind(f.fee)
+            .bind(f.fee_usd)
+            .bind(f.volume_usd)
+            .bind(f.route.as_deref())
+            .bind(f.signature.as_deref())
             .execute(&mut *tx)
             .await
             .map_err(db(format!("storing trade {} of bot {bot_id}", f.seq)))?;
@@ -113,7 +152,7 @@ impl Store {
     /// Trades as `filter` says, newest first.
     pub async fn trades(&self, filter: &TradeFilter) -> Result<Vec<TradeRow>, StoreError> {
         let mut sql = format!(
-            "SELECT bot_id, seq, environment, node_id, at_ms, token, cycle, amount_in, amount_out, expected_out, pnl, pnl_usd, slot, latency_us \
+            "SELECT bot_id, seq, environment, node_id, at_ms, token, cycle, amount_in, amount_out, expected_out, pnl, pnl_usd, slot, latency_us, fee, fee_usd, volume_usd, route, signature \
              FROM trades WHERE {}",
             filter.env.sql("environment")
         );
@@ -163,6 +202,70 @@ impl Store {
         rows.iter().map(trade_row).collect()
     }
 
+    /// PnL per interval of `step_ms` from `from_ms` (to before `to_ms`) over the trades
+    /// `env` and `bot_id` reach, in booking order, the intervals with trades only (by index
+    /// from 0). Each interval's drawdown is the deepest fall of the cumulative PnL (from 0 at
+    /// `from_ms`) below its running peak (0 included) at any trade within it.
+    pub async fn pnl_intervals(
+        &self,
+        env: &EnvFilter,
+        bot_id: Option<&str>,
+        from_ms: i64,
+        to_ms: i64,
+        step_ms: i64,
+    ) -> Result<Vec<PnlInterval>, StoreError> {
+        let bot = if bot_id.is_some() {
+            " AND bot_id = $5"
+        } else {
+            ""
+        };
+        // One pass in booking order: the running sum, then the running peak of it.
+        let sql = format!(
+            "WITH t AS (SELECT (at_ms - $1) / $2 AS b, pnl_usd, fee_usd, volume_usd, amount_out, \
+                 SUM(pnl_usd) OVER (ORDER BY at_ms, bot_id, node_id, seq ROWS UNBOUNDED PRECEDING) AS cum, \
+                 at_ms, bot_id, node_id, seq \
+               FROM trades WHERE {} AND at_ms >= $3 AND at_ms < $4{bot}), \
+             p AS (SELECT b, pnl_usd, fee_usd, volume_usd, amount_out, cum, \
+                 MAX(cum) OVER (ORDER BY at_ms, bot_id, node_id, seq ROWS UNBOUNDED PRECEDING) AS peak FROM t) \
+             SELECT b, SUM(pnl_usd) AS pnl_usd, SUM(fee_usd) AS fee_usd, SUM(volume_usd) AS volume_usd, \
+                 COUNT(*) AS trades, \
+                 SUM(CASE WHEN pnl_usd > 0 THEN 1 ELSE 0 END) AS wins, \
+                 SUM(CASE WHEN pnl_usd < 0 THEN 1 ELSE 0 END) AS losses, \
+                 SUM(CASE WHEN amount_out IS NULL THEN 1 ELSE 0 END) AS failed, \
+                 MAX((CASE WHEN peak > 0 THEN peak ELSE 0 END) - cum) AS drawdown \
+             FROM p GROUP BY b ORDER BY b",
+            env.sql("environment")
+        );
+        let mut q = sqlx::query(&sql)
+            .bind(from_ms)
+            .bind(step_ms)
+            .bind(from_ms)
+            .bind(to_ms);
+        if let Some(b) = bot_id {
+            q = q.bind(b);
+        }
+        let rows = q
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("summing trades"))?;
+        rows.iter()
+            .map(|r| {
+                let col = |c: &'static str| db(format!("reading PnL column {c}"));
+                Ok(PnlInterval {
+                    index: r.try_get("b").map_err(col("b"))?,
+                    pnl_usd: r.try_get("pnl_usd").map_err(col("pnl_usd"))?,
+                    fee_usd: r.try_get("fee_usd").map_err(col("fee_usd"))?,
+                    volume_usd: r.try_get("volume_usd").map_err(col("volume_usd"))?,
+                    trades: r.try_get("trades").map_err(col("trades"))?,
+                    wins: r.try_get("wins").map_err(col("wins"))?,
+                    losses: r.try_get("losses").map_err(col("losses"))?,
+                    failed: r.try_get("failed").map_err(col("failed"))?,
+                    drawdown_usd: r.try_get("drawdown").map_err(col("drawdown"))?,
+                })
+            })
+            .collect()
+    }
+
     /// Deletes the trades booked before `before_ms`.
     pub async fn prune_trades(&self, before_ms: i64) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM trades WHERE at_ms < $1")
@@ -191,5 +294,10 @@ fn trade_row(r: &sqlx::any::AnyRow) -> Result<TradeRow, StoreError> {
         pnl_usd: r.try_get("pnl_usd").map_err(col("pnl_usd"))?,
         slot: r.try_get("slot").map_err(col("slot"))?,
         latency_us: r.try_get("latency_us").map_err(col("latency_us"))?,
+        fee: r.try_get("fee").map_err(col("fee"))?,
+        fee_usd: r.try_get("fee_usd").map_err(col("fee_usd"))?,
+        volume_usd: r.try_get("volume_usd").map_err(col("volume_usd"))?,
+        route: r.try_get("route").map_err(col("route"))?,
+        signature: r.try_get("signature").map_err(col("signature"))?,
     })
 }

@@ -1076,6 +1076,82 @@ export type Placement = {
   replicas: number
 }
 
+/** One interval of a PnL answer. */
+export type PnlPoint = {
+  /** PnL from `from` to this interval's end, USD. */
+  cumulative_pnl_usd: number
+  /** The deepest fall of the cumulative PnL (from 0 at `from`) below its running peak (0 included), at any trade within, USD. */
+  drawdown_usd: number
+  /** Routes that failed at fill time (no output, no PnL). */
+  failed: number
+  /** Fees booked against it, USD. */
+  fee_usd: number
+  /** Trades with a loss. */
+  losses: number
+  /** Profit, USD (fees already taken off). */
+  pnl_usd: number
+  /** Start, unix ms (it runs for `step_ms`, the last one to `to`). */
+  start_ms: number
+  /** Trades (failed ones included). */
+  trades: number
+  /** Inputs traded, USD. */
+  volume_usd: number
+  /** `wins / trades` (`null`: no trades). */
+  win_rate: (number | null)
+  /** Trades with a profit. */
+  wins: number
+}
+
+/** `GET /api/v1/pnl`: which trades, over which range, in which steps. */
+export type PnlQuery = {
+  /** From, unix ms (default: a day before `to`). */
+  from?: (number | null)
+  /** `fleet` (every environment the caller reaches; the default), `env:<dev|test|prod>` or `bot:<bot id>`. */
+  scope?: (string | null)
+  /** Interval: seconds (`3600`) or with a unit (`30s`, `5m`, `1h`, `1d`); default: the smallest of 1 s, 10 s, 1 min, 5 min, 15 min, 1 h, 4 h, 1 d and 7 d giving at most 200 intervals. At most 2,000 intervals. */
+  step?: (string | null)
+  /** To (exclusive), unix ms (default: now). */
+  to?: (number | null)
+}
+
+/** `GET /api/v1/pnl`. */
+export type PnlReport = {
+  /** From, unix ms. */
+  from: number
+  /** Every interval from `from`, oldest first, empty ones too. */
+  intervals: PnlPoint[]
+  /** The scope, as asked (`fleet`, `env:<env>` or `bot:<id>`). */
+  scope: string
+  /** Interval length, ms. */
+  step_ms: number
+  /** To (exclusive), unix ms. */
+  to: number
+  /** The whole range (`drawdown_usd`: the maximum drawdown). */
+  totals: PnlSums
+}
+
+/** Sums over trades: one interval's or the whole range's. */
+export type PnlSums = {
+  /** The deepest fall of the cumulative PnL (from 0 at `from`) below its running peak (0 included), at any trade within, USD. */
+  drawdown_usd: number
+  /** Routes that failed at fill time (no output, no PnL). */
+  failed: number
+  /** Fees booked against it, USD. */
+  fee_usd: number
+  /** Trades with a loss. */
+  losses: number
+  /** Profit, USD (fees already taken off). */
+  pnl_usd: number
+  /** Trades (failed ones included). */
+  trades: number
+  /** Inputs traded, USD. */
+  volume_usd: number
+  /** `wins / trades` (`null`: no trades). */
+  win_rate: (number | null)
+  /** Trades with a profit. */
+  wins: number
+}
+
 /** `PUT /api/v1/auth/users/{name}`. */
 export type PutUser = {
   /** The environments a `viewer` or `operator` reaches (left out: all); their sessions carry it. */
@@ -1446,18 +1522,28 @@ export type TradeFill = {
   cycle?: number
   /** Output the programs quoted at decision time, token units. */
   expected_out?: number
+  /** The route cost booked against the profit (a flash loan's fee; pool fees are inside the amounts), token units. */
+  fee?: number
+  /** The fee in USD. */
+  fee_usd?: number
   /** Decision to fill, µs. */
   latency_us?: number
   /** Profit, token units. */
   pnl: number
   /** Profit, USD at the fill's reference prices. */
   pnl_usd: number
+  /** The route's name (`SOL>USDC>SOL via raydium_v4,whirlpool`), when the bot named it. */
+  route?: (string | null)
   /** The bot's sequence number of it, from 1, never reused. */
   seq: number
+  /** The live transaction's signature, base58 (absent for a paper fill). */
+  signature?: (string | null)
   /** Newest slot among the route's pool states at decision time. */
   slot?: number
   /** The token the round trip started and ended in. */
   token: string
+  /** The input in USD at the fill's reference prices (the trade's volume). */
+  volume_usd?: number
 }
 
 /** `GET /api/v1/trades`: a page of trades, newest first. */
@@ -1500,6 +1586,10 @@ export type TradeRow = {
   environment: Environment
   /** Output quoted at decision time, token units. */
   expected_out: number
+  /** The route cost booked against the profit (a flash loan's fee; pool fees are inside the amounts), token units. */
+  fee: number
+  /** The fee in USD. */
+  fee_usd: number
   /** Decision to fill, µs. */
   latency_us: number
   /** The node that reported it. */
@@ -1508,12 +1598,18 @@ export type TradeRow = {
   pnl: number
   /** Profit, USD. */
   pnl_usd: number
+  /** The route's name (`SOL>USDC>SOL via raydium_v4,whirlpool`). */
+  route: (string | null)
   /** The bot's sequence number of it. */
   seq: number
+  /** The live transaction's signature, base58 (`null`: a paper fill). */
+  signature: (string | null)
   /** Newest slot among the route's pool states at decision time. */
   slot: number
   /** The token the round trip started and ended in. */
   token: string
+  /** The input in USD (the trade's volume). */
+  volume_usd: number
 }
 
 /** `GET /api/v1/auth/users`. */
@@ -1767,6 +1863,12 @@ export interface Routes {
     query: Record<string, never>
     body: never
     answer: Record<string, unknown>
+  }
+  'GET /api/v1/pnl': {
+    params: Record<string, never>
+    query: { from?: number; scope?: string; step?: string; to?: number }
+    body: never
+    answer: PnlReport
   }
   'GET /api/v1/rollouts': {
     params: Record<string, never>
