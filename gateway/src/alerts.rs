@@ -52,6 +52,18 @@ pub enum RuleKind {
         /// Age that counts as stale.
         after_ms: u64,
     },
+    /// A trade event: each fill a bot in scope booked (as its agent's report brings it, once),
+    /// posted to the webhook, no alert kept. A report's matching fills of one bot go in one
+    /// message (the first [`TRADES_PER_MESSAGE`] listed).
+    Trade {
+        /// Only fills whose PnL is at least this in magnitude, USD.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(range(min = 0.0, max = 1e15))]
+        min_abs_pnl_usd: Option<f64>,
+        /// Only routes that failed at fill time.
+        #[serde(default)]
+        failures_only: bool,
+    },
     /// A bot's p99 of `stage` is above `budget_ns`: the p99 merged since start, or with
     /// `for_s`, every reported interval's p99 over the last `for_s` seconds.
     P99Above {
@@ -83,6 +95,61 @@ pub struct Rule {
     #[serde(default = "fleet")]
     #[schemars(schema_with = "rule_scope_schema")]
     pub scope: String,
+    /// How its webhook bodies are shaped.
+    #[serde(default)]
+    pub format: WebhookFormat,
+    /// The chat a `telegram` rule's messages go to (its bot API's `chat_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(min = 1, max = 64),
+        pattern(r"^(-?[0-9]{1,20}|@[A-Za-z0-9_]{5,32})$")
+    )]
+    pub chat_id: Option<String>,
+}
+
+/// How a webhook body is shaped (see [`format::body`]).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookFormat {
+    /// `{"text", "content", …}` with the event's fields: Slack's and Discord's incoming
+    /// webhooks both read it, and any JSON receiver can.
+    #[default]
+    Generic,
+    /// A Slack incoming webhook: `text` and a `blocks` section (mrkdwn, escaped).
+    Slack,
+    /// A Discord webhook: `content` and an embed, mentions disabled.
+    Discord,
+    /// Telegram's bot API `sendMessage` (`https://api.telegram.org/bot<token>/sendMessage`):
+    /// `chat_id` and plain `text`.
+    Telegram,
+}
+
+impl WebhookFormat {
+    /// Its name, as rules and the store spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Generic => "generic",
+            Self::Slack => "slack",
+            Self::Discord => "discord",
+            Self::Telegram => "telegram",
+        }
+    }
+}
+
+/// Whether `id` is a Telegram chat: a number (negative for groups) or `@channelname`.
+pub fn valid_chat_id(id: &str) -> bool {
+    match id.strip_prefix('@') {
+        Some(name) => {
+            (5..=32).contains(&name.len())
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        }
+        None => {
+            let digits = id.strip_prefix('-').unwrap_or(id);
+            (1..=20).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
+        }
+    }
 }
 
 fn fleet() -> String {
@@ -137,10 +204,18 @@ impl RuleScope {
     /// Whether it watches `bot`.
     pub fn watches(&self, bot: &crate::store::BotRow) -> bool {
         match self {
-            Self::Fleet => true,
-            Self::Env(e) => bot.environment == *e,
-            Self::Type(t) => bot.bot_type == t.as_str(),
             Self::Bot(id) => bot.bot_id == *id || bot.replica_of.as_deref() == Some(id),
+            _ => self.names(&bot.bot_id, &bot.bot_type, bot.environment),
+        }
+    }
+
+    /// Whether it watches bot `bot_id` of type `bot_type` in `env` (replicas aside).
+    pub fn names(&self, bot_id: &str, bot_type: &str, env: Environment) -> bool {
+        match self {
+            Self::Fleet => true,
+            Self::Env(e) => env == *e,
+            Self::Type(t) => bot_type == t.as_str(),
+            Self::Bot(id) => bot_id == id,
         }
     }
 
@@ -164,9 +239,10 @@ impl Store {
         // One statement (SQLite and PostgreSQL): a reader never sees the rule missing, and two
         // writers of one id do not collide.
         sqlx::query(
-            "INSERT INTO alert_rules (rule_id, kind, params, webhook, created_at, scope) VALUES ($1, $2, $3, $4, $5, $6) \
+            "INSERT INTO alert_rules (rule_id, kind, params, webhook, created_at, scope, format, chat_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
              ON CONFLICT (rule_id) DO UPDATE SET kind = excluded.kind, params = excluded.params, \
-             webhook = excluded.webhook, created_at = excluded.created_at, scope = excluded.scope",
+             webhook = excluded.webhook, created_at = excluded.created_at, scope = excluded.scope, \
+             format = excluded.format, chat_id = excluded.chat_id",
         )
         .bind(&rule.rule_id)
         .bind(kind)
@@ -174,6 +250,8 @@ impl Store {
         .bind(&rule.webhook)
         .bind(self.now_ms())
         .bind(&rule.scope)
+        .bind(rule.format.as_str())
+        .bind(rule.chat_id.as_deref())
         .execute(self.pool())
         .await
         .map_err(db("storing a rule"))?;
@@ -183,7 +261,7 @@ impl Store {
     /// Every rule.
     pub async fn rules(&self) -> Result<Vec<Rule>, StoreError> {
         let rows =
-            sqlx::query("SELECT rule_id, params, webhook, scope FROM alert_rules ORDER BY rule_id")
+            sqlx::query("SELECT rule_id, params, webhook, scope, format, chat_id FROM alert_rules ORDER BY rule_id")
                 .fetch_all(self.pool())
                 .await
                 .map_err(db("listing rules"))?;
@@ -200,6 +278,13 @@ impl Store {
                         .try_get::<Option<String>, _>("scope")
                         .ok()?
                         .unwrap_or_else(fleet),
+                    format: r
+                        .try_get::<Option<String>, _>("format")
+                        .ok()?
+                        .map_or(Some(WebhookFormat::Generic), |f| {
+                            serde_json::from_value(Value::String(f)).ok()
+                        })?,
+                    chat_id: r.try_get("chat_id").ok()?,
                 })
             })
             .collect())
@@ -463,6 +548,8 @@ pub fn firing(kind: &RuleKind, input: &Inputs<'_>) -> (Vec<String>, Vec<(String,
                 }
             }
         }
+        // Events, not states: delivered as reports bring trades (`trade::notify`).
+        RuleKind::Trade { .. } => {}
         RuleKind::P99Above {
             stage,
             budget_ns,
@@ -589,8 +676,13 @@ pub async fn evaluate(
                     format!("RESOLVED {} on {target}", rule.rule_id)
                 }
             };
+            let fields = json!({"alert_id": id, "firing": message.is_some()});
             if !rule.webhook.is_empty()
-                && let Err(e) = webhooks.enqueue(&id, &rule.webhook, json!({"text": text, "content": text, "alert_id": id, "firing": message.is_some()}))
+                && let Err(e) = webhooks.enqueue(
+                    &id,
+                    &rule.webhook,
+                    format::body(&rule, &text, message.is_some(), fields),
+                )
             {
                 tracing::error!(alert = %id, error = %e, "webhook delivery not queued");
                 out.delivery_failures.push(format!("{id}: {e}"));
@@ -857,5 +949,7 @@ async fn exchange<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
     }
 }
 
+pub mod format;
 #[cfg(test)]
 mod tests;
+pub mod trade;

@@ -317,6 +317,11 @@ pub(super) async fn report(
     // A fill booked more than a year back or a day ahead (a forged or broken clock) is left
     // out, named in the log: never pruned, or never reached by a listing's pages, it would
     // stand at the top of every one. The rest of the report stands.
+    let mut booked: Vec<(
+        &str,
+        crate::store::Environment,
+        Vec<sniperforge_protocol::fleet::TradeFill>,
+    )> = Vec::new();
     for b in r.bots.iter().filter(|b| !b.fills.is_empty()) {
         let Some((_, env)) = owners.get(b.bot_id.as_str()) else {
             continue;
@@ -330,10 +335,40 @@ pub(super) async fn report(
         if !out.is_empty() {
             tracing::warn!(bot_id = %b.bot_id, node = %r.node_id, left_out = out.len(), "fills booked more than a year back or a day ahead: left out");
         }
-        state
+        let added = state
             .store
             .add_trades(b.bot_id.as_str(), *env, r.node_id.as_str(), &kept)
             .await?;
+        if !added.is_empty() {
+            booked.push((
+                b.bot_id.as_str(),
+                *env,
+                added.into_iter().map(|i| kept[i].clone()).collect(),
+            ));
+        }
+    }
+    // Trade events for what was new (a fill stored before was posted then).
+    if !booked.is_empty() {
+        let rules: Vec<crate::alerts::Rule> = state
+            .store
+            .rules()
+            .await?
+            .into_iter()
+            .filter(|r| matches!(r.kind, crate::alerts::RuleKind::Trade { .. }))
+            .collect();
+        if !rules.is_empty() {
+            let types = state.bot_types().await?;
+            for (bot_id, environment, fills) in &booked {
+                let bot = crate::alerts::trade::Booked {
+                    bot_id,
+                    bot_type: types.get(*bot_id).map_or("", |(t, _)| t.as_str()),
+                    environment: *environment,
+                    node_id: &r.node_id,
+                };
+                let refs: Vec<&sniperforge_protocol::fleet::TradeFill> = fills.iter().collect();
+                crate::alerts::trade::notify(&rules, &state.webhooks, bot, &refs);
+            }
+        }
     }
     // Each snapshot's pairs: into the latency windows, and merged into the bot's histogram with
     // its own p99 kept for the "p99 above a budget for N s" rules.

@@ -76,7 +76,7 @@ pub(super) async fn put_rule(
         )
         .details(json!([{"path": "rule_id"}])));
     }
-    let kinds = || json!({"kinds": ["bot_down {after_s}", "bot_error", "node_lost {after_s}", "p99_above {stage, budget_ns, for_s?}", "daily_loss {limit_usd?}", "feed_stale {after_ms}"]});
+    let kinds = || json!({"kinds": ["bot_down {after_s}", "bot_error", "bot_unhealthy {within_s}", "node_lost {after_s}", "p99_above {stage, budget_ns, for_s?}", "daily_loss {limit_usd?}", "feed_stale {after_ms}", "trade {min_abs_pnl_usd?, failures_only?}"]});
     let value: Value = parse_body(&body)?;
     // serde would take a variant's index for the tag.
     if !value["kind"].is_string() {
@@ -109,7 +109,49 @@ pub(super) async fn put_rule(
         kind: body.kind,
         webhook: body.webhook,
         scope,
+        format: body.format,
+        chat_id: body.chat_id,
     };
+    let refuse = |path: &str, why: String| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_rule",
+            format!("rule {id}: {why}"),
+        )
+        .details(json!([{ "path": path }]))
+    };
+    match (&rule.format, &rule.chat_id) {
+        (crate::alerts::WebhookFormat::Telegram, None) => {
+            return Err(refuse(
+                "chat_id",
+                "chat_id: the format telegram posts to a chat; name it".into(),
+            ));
+        }
+        (crate::alerts::WebhookFormat::Telegram, Some(c)) if !crate::alerts::valid_chat_id(c) => {
+            return Err(refuse(
+                "chat_id",
+                "chat_id: a chat number (negative for groups) or @channelname".into(),
+            ));
+        }
+        (crate::alerts::WebhookFormat::Telegram, _) | (_, None) => {}
+        (_, Some(_)) => {
+            return Err(refuse(
+                "chat_id",
+                "chat_id: only the format telegram posts to a chat".into(),
+            ));
+        }
+    }
+    if let crate::alerts::RuleKind::Trade {
+        min_abs_pnl_usd: Some(min),
+        ..
+    } = rule.kind
+        && !(min.is_finite() && (0.0..=1e15).contains(&min))
+    {
+        return Err(refuse(
+            "min_abs_pnl_usd",
+            format!("min_abs_pnl_usd {min}: 0 to 1e15 USD"),
+        ));
+    }
     if let crate::alerts::RuleKind::P99Above {
         for_s: Some(for_s), ..
     } = rule.kind

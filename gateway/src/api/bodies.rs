@@ -178,6 +178,12 @@ pub struct RuleBody {
     /// `bot:<bot_id>`.
     #[serde(default = "fleet_scope")]
     pub scope: String,
+    /// How webhook bodies are shaped: `generic` (default), `slack`, `discord` or `telegram`.
+    #[serde(default)]
+    pub format: crate::alerts::WebhookFormat,
+    /// The chat a `telegram` rule posts to (required with it, refused without).
+    #[serde(default)]
+    pub chat_id: Option<String>,
 }
 
 fn fleet_scope() -> String {
@@ -197,16 +203,21 @@ impl JsonSchema for RuleBody {
             "pattern": "^(|https?://[!-~]+)$",
             "description": "Webhook URL (`http://…` or `https://…`, printable ASCII), or empty for none.",
         });
-        let scope = crate::alerts::Rule::json_schema(generator)
-            .get("properties")
-            .and_then(|p| p.get("scope"))
-            .cloned()
-            .unwrap_or(Value::Null);
+        let rule = crate::alerts::Rule::json_schema(generator);
+        let field = |name: &str| {
+            rule.get("properties")
+                .and_then(|p| p.get(name))
+                .cloned()
+                .unwrap_or(Value::Null)
+        };
+        let (scope, format, chat_id) = (field("scope"), field("format"), field("chat_id"));
         if let Some(Value::Array(variants)) = kinds.get_mut("oneOf") {
             for v in variants {
                 if let Some(Value::Object(props)) = v.get_mut("properties") {
                     props.insert("webhook".into(), webhook.clone());
                     props.insert("scope".into(), scope.clone());
+                    props.insert("format".into(), format.clone());
+                    props.insert("chat_id".into(), chat_id.clone());
                 }
             }
         }

@@ -95,16 +95,16 @@ fn int(v: u64) -> i64 {
 impl Store {
     /// Stores `fills` of bot `bot_id` (in `environment`, reported by `node_id`) in one
     /// transaction, each once: one already stored under its sequence number is left as it is.
-    /// How many were new.
+    /// The indices in `fills` of those that were new.
     pub async fn add_trades(
         &self,
         bot_id: &str,
         environment: Environment,
         node_id: &str,
         fills: &[TradeFill],
-    ) -> Result<u64, StoreError> {
+    ) -> Result<Vec<usize>, StoreError> {
         if fills.is_empty() {
-            return Ok(0);
+            return Ok(Vec::new());
         }
         let now = self.now_ms();
         let mut tx = self
@@ -112,8 +112,8 @@ impl Store {
             .begin()
             .await
             .map_err(db("starting a transaction"))?;
-        let mut added = 0;
-        for f in fills {
+        let mut added = Vec::new();
+        for (i, f) in fills.iter().enumerate() {
             let done = sqlx::query(
                 "INSERT INTO trades (bot_id, seq, environment, node_id, at_ms, token, cycle, amount_in, amount_out, expected_out, pnl, pnl_usd, slot, latency_us, received_at, fee, fee_usd, volume_usd, route, signature) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) ON CONFLICT (bot_id, node_id, seq) DO NOTHING",
@@ -141,7 +141,9 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(db(format!("storing trade {} of bot {bot_id}", f.seq)))?;
-            added += done.rows_affected();
+            if done.rows_affected() > 0 {
+                added.push(i);
+            }
         }
         tx.commit()
             .await

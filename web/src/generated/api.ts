@@ -1300,6 +1300,12 @@ export type Rule = ({
   after_ms: number
   kind: "feed_stale"
 } | {
+  /** Only routes that failed at fill time. */
+  failures_only: boolean
+  kind: "trade"
+  /** Only fills whose PnL is at least this in magnitude, USD. */
+  min_abs_pnl_usd?: (number | null)
+} | {
   /** Budget in ns. */
   budget_ns: number
   /** Seconds the p99 must stay above the budget (1 to 900: the p99s kept). */
@@ -1308,6 +1314,10 @@ export type Rule = ({
   /** Stage name (decoded, detected, decided). */
   stage: string
 }) & {
+  /** The chat a `telegram` rule's messages go to (its bot API's `chat_id`). */
+  chat_id?: (string | null)
+  /** How its webhook bodies are shaped. */
+  format: WebhookFormat
   /** Id. */
   rule_id: string
   /** What it watches: `fleet` (the default), `env:<environment>`, `type:<bot_type>` or `bot:<bot_id>`. */
@@ -1320,18 +1330,30 @@ export type Rule = ({
 export type RuleBody = ({
   /** Silence that counts as down. */
   after_s: number
+  /** The chat a `telegram` rule's messages go to (its bot API's `chat_id`). */
+  chat_id?: (string | null)
+  /** How its webhook bodies are shaped. */
+  format?: WebhookFormat
   kind: "bot_down"
   /** What it watches: `fleet` (the default), `env:<environment>`, `type:<bot_type>` or `bot:<bot_id>`. */
   scope?: string
   /** Webhook URL (`http://…` or `https://…`, printable ASCII), or empty for none. */
   webhook?: string
 } | {
+  /** The chat a `telegram` rule's messages go to (its bot API's `chat_id`). */
+  chat_id?: (string | null)
+  /** How its webhook bodies are shaped. */
+  format?: WebhookFormat
   kind: "bot_error"
   /** What it watches: `fleet` (the default), `env:<environment>`, `type:<bot_type>` or `bot:<bot_id>`. */
   scope?: string
   /** Webhook URL (`http://…` or `https://…`, printable ASCII), or empty for none. */
   webhook?: string
 } | {
+  /** The chat a `telegram` rule's messages go to (its bot API's `chat_id`). */
+  chat_id?: (string | null)
+  /** How its webhook bodies are shaped. */
+  format?: WebhookFormat
   kind: "bot_unhealthy"
   /** What it watches: `fleet` (the default), `env:<environment>`, `type:<bot_type>` or `bot:<bot_id>`. */
   scope?: string
@@ -1342,12 +1364,20 @@ export type RuleBody = ({
 } | {
   /** Silence that counts as lost. */
   after_s: number
+  /** The chat a `telegram` rule's messages go to (its bot API's `chat_id`). */
+  chat_id?: (string | null)
+  /** How its webhook bodies are shaped. */
+  format?: WebhookFormat
   kind: "node_lost"
   /** What it watches: `fleet` (the default), `env:<environment>`, `type:<bot_type>` or `bot:<bot_id>`. */
   scope?: string
   /** Webhook URL (`http://…` or `https://…`, printable ASCII), or empty for none. */
   webhook?: string
 } | {
+  /** The chat a `telegram` rule's messages go to (its bot API's `chat_id`). */
+  chat_id?: (string | null)
+  /** How its webhook bodies are shaped. */
+  format?: WebhookFormat
   kind: "daily_loss"
   /** Loss in USD that fires the alert without waiting for the bot's own limit. */
   limit_usd?: (number | null)
@@ -1358,7 +1388,25 @@ export type RuleBody = ({
 } | {
   /** Age that counts as stale. */
   after_ms: number
+  /** The chat a `telegram` rule's messages go to (its bot API's `chat_id`). */
+  chat_id?: (string | null)
+  /** How its webhook bodies are shaped. */
+  format?: WebhookFormat
   kind: "feed_stale"
+  /** What it watches: `fleet` (the default), `env:<environment>`, `type:<bot_type>` or `bot:<bot_id>`. */
+  scope?: string
+  /** Webhook URL (`http://…` or `https://…`, printable ASCII), or empty for none. */
+  webhook?: string
+} | {
+  /** The chat a `telegram` rule's messages go to (its bot API's `chat_id`). */
+  chat_id?: (string | null)
+  /** Only routes that failed at fill time. */
+  failures_only?: boolean
+  /** How its webhook bodies are shaped. */
+  format?: WebhookFormat
+  kind: "trade"
+  /** Only fills whose PnL is at least this in magnitude, USD. */
+  min_abs_pnl_usd?: (number | null)
   /** What it watches: `fleet` (the default), `env:<environment>`, `type:<bot_type>` or `bot:<bot_id>`. */
   scope?: string
   /** Webhook URL (`http://…` or `https://…`, printable ASCII), or empty for none. */
@@ -1366,8 +1414,12 @@ export type RuleBody = ({
 } | {
   /** Budget in ns. */
   budget_ns: number
+  /** The chat a `telegram` rule's messages go to (its bot API's `chat_id`). */
+  chat_id?: (string | null)
   /** Seconds the p99 must stay above the budget (1 to 900: the p99s kept). */
   for_s?: (number | null)
+  /** How its webhook bodies are shaped. */
+  format?: WebhookFormat
   kind: "p99_above"
   /** What it watches: `fleet` (the default), `env:<environment>`, `type:<bot_type>` or `bot:<bot_id>`. */
   scope?: string
@@ -1637,6 +1689,9 @@ export type VersionQuery = {
   /** A configuration version (from 1; the latest when absent). */
   version?: (number | null)
 }
+
+/** How a webhook body is shaped (see [`format::body`]). */
+export type WebhookFormat = ("generic" | "slack" | "discord" | "telegram")
 
 /** A longer failover window a node keeps for a while. */
 export type WindowFloor = {

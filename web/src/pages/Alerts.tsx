@@ -21,7 +21,15 @@ const KINDS: Record<RuleKind, [string, string, boolean][]> = {
   ],
   daily_loss: [['limit_usd', 'USD', false]],
   feed_stale: [['after_ms', 'ms', true]],
+  trade: [
+    ['min_abs_pnl_usd', 'USD', false],
+    ['failures_only', 'true|false', false],
+  ],
 }
+
+/** Webhook body shapes (`chat_id`: Telegram's only). */
+const FORMATS = ['generic', 'slack', 'discord', 'telegram'] as const
+type Format = (typeof FORMATS)[number]
 
 export function Alerts({ role }: { role: Role }) {
   const env = useEnv()
@@ -58,7 +66,7 @@ export function Alerts({ role }: { role: Role }) {
 
 /** A rule's kind-specific parameters as `name=value, …`. */
 function ruleParams(r: Rule): string {
-  const { rule_id: _id, kind: _kind, webhook: _webhook, scope: _scope, ...params } = r
+  const { rule_id: _id, kind: _kind, webhook: _webhook, scope: _scope, format: _format, chat_id: _chat, ...params } = r
   return (
     Object.entries(params)
       .map(([k, v]) => `${k}=${String(v)}`)
@@ -72,6 +80,7 @@ const RULE_COLUMNS: Column<Rule>[] = [
   { header: 'Scope', cell: (r) => r.scope },
   { header: 'Parameters', cell: ruleParams },
   { header: 'Webhook', cell: (r) => r.webhook || '—' },
+  { header: 'Format', cell: (r) => (r.chat_id ? `${r.format ?? 'generic'} → ${r.chat_id}` : (r.format ?? 'generic')) },
 ]
 
 const ALERT_COLUMNS: Column<AlertRow>[] = [
@@ -127,7 +136,18 @@ function ruleBody(kind: RuleKind, fields: Record<string, string>, webhook: strin
       return { kind, webhook, limit_usd: num('limit_usd') }
     case 'feed_stale':
       return { kind, webhook, after_ms: need('after_ms', num('after_ms')) }
+    case 'trade': {
+      const failures = text('failures_only')
+      if (failures !== undefined && failures !== 'true' && failures !== 'false') {
+        throw new Error('failures_only is true or false')
+      }
+      return { kind, webhook, min_abs_pnl_usd: num('min_abs_pnl_usd'), failures_only: failures === 'true' }
+    }
   }
+}
+
+function isFormat(f: string): f is Format {
+  return (FORMATS as readonly string[]).includes(f)
 }
 
 function RuleForm({ onSaved }: { onSaved: () => void }) {
@@ -136,11 +156,19 @@ function RuleForm({ onSaved }: { onSaved: () => void }) {
   const [params, setParams] = useState<Record<string, string>>({})
   const [webhook, setWebhook] = useState('')
   const [scope, setScope] = useState('fleet')
+  const [format, setFormat] = useState<Format>('generic')
+  const [chatId, setChatId] = useState('')
   const [message, setMessage] = useState('')
   const save = async (e: React.FormEvent) => {
     e.preventDefault()
     try {
-      await call('PUT /api/v1/alerts/rules/{rule_id}', { params: { rule_id: id }, body: { ...ruleBody(kind, params, webhook), scope } })
+      await call('PUT /api/v1/alerts/rules/{rule_id}', { params: { rule_id: id }, body: {
+          ...ruleBody(kind, params, webhook),
+          scope,
+          format,
+          ...(format === 'telegram' ? { chat_id: chatId.trim() } : {}),
+        },
+      })
       setMessage(`rule ${id} saved`)
       onSaved()
     } catch (err) {
@@ -184,6 +212,19 @@ function RuleForm({ onSaved }: { onSaved: () => void }) {
         <label>
           Webhook <input placeholder="http://host:port/path" value={webhook} onChange={(e) => setWebhook(e.target.value)} />
         </label>
+        <label>
+          Format
+          <select data-testid="rule-format" value={format} onChange={(e) => isFormat(e.target.value) && setFormat(e.target.value)}>
+            {FORMATS.map((f) => (
+              <option key={f}>{f}</option>
+            ))}
+          </select>
+        </label>
+        {format === 'telegram' && (
+          <label>
+            Chat id <input placeholder="-1001234 or @channel" value={chatId} onChange={(e) => setChatId(e.target.value)} required />
+          </label>
+        )}
         <button className="primary" type="submit">
           Save rule
         </button>
