@@ -7,6 +7,15 @@ export interface Series {
   points: [number, number | null][]
 }
 
+/** A point in time marked on a chart (a fill): a dot on the first series' line there. */
+export interface Mark {
+  /** Unix ms. */
+  t: number
+  color: string
+  /** Shown on hover. */
+  title: string
+}
+
 /** A time series line chart in SVG (log-free linear axis from 0 to the largest value). */
 export function Chart({
   series,
@@ -14,6 +23,8 @@ export function Chart({
   label,
   fmt = fmtNs,
   zero = true,
+  testId = 'latency-chart',
+  marks = [],
 }: {
   series: Series[]
   height?: number
@@ -22,6 +33,10 @@ export function Chart({
   fmt?: (v: number) => string
   /** Whether the axis starts at 0 (else at the smallest value). */
   zero?: boolean
+  /** The SVG's `data-testid`. */
+  testId?: string
+  /** Times to mark on the first series (those outside its time range are left out). */
+  marks?: readonly Mark[]
 }) {
   const width = 760
   const pad = { l: 70, r: 12, t: 12, b: 24 }
@@ -37,13 +52,24 @@ export function Chart({
   const x = (t: number) => pad.l + ((t - t0) / Math.max(1, t1 - t0)) * (width - pad.l - pad.r)
   const y = (v: number) => pad.t + (1 - (v - vmin) / (vmax - vmin || 1)) * (height - pad.t - pad.b)
   const pointCount = values.length
+  // Each mark sits on the first series' value nearest in time (within its range).
+  const line = (series[0]?.points ?? []).filter((p): p is [number, number] => p[1] !== null)
+  const shownMarks = line.length
+    ? marks.flatMap((m) => {
+        if (m.t < line[0][0] || m.t > line[line.length - 1][0]) return []
+        let near = line[0]
+        for (const p of line) if (Math.abs(p[0] - m.t) < Math.abs(near[0] - m.t)) near = p
+        return [{ ...m, v: near[1] }]
+      })
+    : []
   return (
     <figure className="chart" aria-label={label}>
       <svg
         viewBox={`0 0 ${width} ${height}`}
         role="img"
-        data-testid="latency-chart"
+        data-testid={testId}
         data-points={pointCount}
+        data-marks={shownMarks.length}
       >
         {[0, 0.25, 0.5, 0.75, 1].map((f) => {
           const v = vmin + (vmax - vmin) * f
@@ -85,6 +111,11 @@ export function Chart({
             ),
           )
         })}
+        {shownMarks.map((m, i) => (
+          <circle key={`mark${i}`} cx={x(m.t)} cy={y(m.v)} r={4} fill="none" stroke={m.color} strokeWidth={2} className="mark">
+            <title>{m.title}</title>
+          </circle>
+        ))}
       </svg>
       <figcaption>
         {series.map((s) => (

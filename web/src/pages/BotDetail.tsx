@@ -15,6 +15,10 @@ import { statusClass } from './Fleet'
 import { PortfolioPanel } from './PortfolioPanel'
 import { ReplicasPanel } from './ReplicasPanel'
 import { CrossChainPanel, MlPanel } from './OutputsPanels'
+import { TradesPanel } from './TradesPanel'
+
+/** Types that watch and book no trades of their own. */
+const OBSERVER_TYPES = ['ml_analytics', 'portfolio_manager', 'real_time_dashboard']
 
 const RANGES: Record<string, { ms: number; refresh: number }> = {
   '5 min': { ms: 5 * 60_000, refresh: 2_000 },
@@ -124,6 +128,7 @@ export function BotDetail({ id, role }: { id: string; role: Role }) {
         </p>
       )}
       <LatencyPanel id={id} />
+      {!OBSERVER_TYPES.includes(bot.bot.bot_type) && <TradesPanel botId={id} />}
       <section className="cols">
         <div>
           <h3>Metrics</h3>

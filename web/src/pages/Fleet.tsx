@@ -2,7 +2,8 @@ import { useState } from 'react'
 import { can, fmtNs, fmtStatus, fmtUsd, isFleetMessage, type FleetBotRow, type FleetData, type Role, type StageLatency } from '../api'
 import { Table, type Column } from '../components/Table'
 import type { NodeRow, Percentiles } from '../generated/api'
-import { useEnv } from '../env'
+import { ENVIRONMENTS, useEnv } from '../env'
+import { PNL_RANGES, PnlChart } from './TradesPanel'
 import { useApi, useStream } from '../hooks'
 import { go } from '../router'
 import { fmtBuild } from './Rollouts'
@@ -29,6 +30,9 @@ export function Fleet({ role }: { role: Role }) {
   const now = Date.now()
   const fleetStage = env ? (envMetrics ? decisionStage(envMetrics.latency_ns) : null) : data ? decisionStage(data.latency_ns) : null
   const scope = env ?? 'Fleet'
+  const [pnlRange, setPnlRange] = useState('24 h')
+  // One line an environment: the one switched to, else each the fleet's bots are in.
+  const pnlScopes = env ? [`env:${env}`] : ENVIRONMENTS.filter((e) => (data?.bot_rows ?? []).some((b) => b.environment === e)).map((e) => `env:${e}`)
   const botColumns: Column<FleetBotRow>[] = [
     {
       header: 'Bot',
@@ -145,6 +149,16 @@ export function Fleet({ role }: { role: Role }) {
           value={fmtUsd(data ? rows.reduce((a, b) => a + (typeof b.profit_usd === 'number' ? b.profit_usd : 0), 0) : undefined)}
         />
       </section>
+      <div className="row">
+        <h3>PnL over time</h3>
+        <span className="grow" />
+        <select value={pnlRange} onChange={(e) => setPnlRange(e.target.value)} aria-label="PnL range">
+          {Object.keys(PNL_RANGES).map((r) => (
+            <option key={r}>{r}</option>
+          ))}
+        </select>
+      </div>
+      <PnlChart scopes={pnlScopes} range={PNL_RANGES[pnlRange]} label="cumulative PnL per environment" />
       <h3>Bots</h3>
       <Table
         testId="bots-table"

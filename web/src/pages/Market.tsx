@@ -1,6 +1,7 @@
 import { useState } from 'react'
 import { isBotMessage } from '../api'
-import { Chart } from '../components/Chart'
+import { Chart, type Mark } from '../components/Chart'
+import type { TradeRow } from '../generated/api'
 import { Table, type Column } from '../components/Table'
 import { useApi, useStream } from '../hooks'
 import { outputsOf, type MarketOpportunity, type MarketPair, type MarketView } from '../outputs'
@@ -45,6 +46,11 @@ export function Market() {
       : null
   const [market, setMarket] = useState<(MarketView & { from: string; at: number }) | null>(null)
   const [shown, setShown] = useState('')
+  // The fleet's fills over the chart's span (the newest 1,000), to mark on it.
+  const since = Math.min(...(market?.pairs ?? []).flatMap((p) => (p.series ?? []).slice(0, 1).map((pt) => pt[0])))
+  const trades =
+    useApi('GET /api/v1/trades', Number.isFinite(since) ? { query: { from: Math.floor(since), limit: 1000 } } : null, { intervalMs: 5_000 }).data
+      ?.trades ?? []
   useStream(
     'metrics',
     dashboards?.length ? dashboards.map((d) => `bot:${d}`) : null,
@@ -85,12 +91,19 @@ export function Market() {
           {(() => {
             const p = (market.pairs ?? []).find((x) => x.pair === (shown || market.pairs?.[0]?.pair))
             return p ? (
-              <Chart
-                label={`${p.pair} mid price`}
-                zero={false}
-                fmt={(v) => v.toPrecision(6)}
-                series={[{ name: `${p.pair} median mid`, color: '#4493f8', points: p.series ?? [] }]}
-              />
+              <>
+                <Chart
+                  label={`${p.pair} mid price`}
+                  zero={false}
+                  fmt={(v) => v.toPrecision(6)}
+                  testId="market-chart"
+                  series={[{ name: `${p.pair} median mid`, color: '#4493f8', points: p.series ?? [] }]}
+                  marks={fillMarks(p.pair, trades)}
+                />
+                <p className="muted" data-testid="fill-marks">
+                  Circles: the fleet's fills on routes through {p.pair} (green a profit, red a loss, grey a failed route).
+                </p>
+              </>
             ) : null
           })()}
           <h3>Market alerts</h3>
@@ -116,4 +129,24 @@ export function Market() {
       )}
     </main>
   )
+}
+
+/** The tokens a fill's route passes through (`SOL>USDC>SOL via …` → SOL, USDC). */
+export function routeTokens(route: string | null | undefined): string[] {
+  return (route ?? '').split(' via ')[0].split('>').filter(Boolean)
+}
+
+/** Marks for the fills whose route trades `pair` (`SOL/USDC`: both its tokens on the route). */
+export function fillMarks(pair: string, trades: readonly TradeRow[]): Mark[] {
+  const tokens = pair.split('/')
+  return trades
+    .filter((t) => {
+      const on = routeTokens(t.route)
+      return tokens.every((x) => on.includes(x))
+    })
+    .map((t) => ({
+      t: t.at_ms,
+      color: t.amount_out === null || t.amount_out === undefined ? '#8b949e' : t.pnl_usd >= 0 ? '#3fb950' : '#f85149',
+      title: `${t.bot_id} #${t.seq} ${t.route ?? ''}: ${t.amount_out === null || t.amount_out === undefined ? 'failed' : `${t.pnl_usd.toFixed(2)} USD`}`,
+    }))
 }
