@@ -2,6 +2,7 @@
 
 mod agent_bench;
 mod agent_cmd;
+mod backtest_cmd;
 mod bench_bot;
 mod bench_cmd;
 mod bot_cmd;
@@ -58,6 +59,9 @@ enum Command {
     /// Bot configurations: templates, JSON Schemas, validation.
     #[command(subcommand)]
     Config(config_cmd::ConfigCommand),
+    /// Run a configuration over a recording on the recording's clock and report what it would
+    /// have earned (report.json/md, pnl.svg, timing.json); --sweep runs a grid of parameters.
+    Backtest(backtest_cmd::BacktestArgs),
     /// Measure the engine: open-loop latency report, baseline comparison.
     #[command(subcommand)]
     Bench(bench_cmd::BenchCommand),
@@ -77,6 +81,7 @@ fn main() -> ExitCode {
         Command::Bench(command) => bench_cmd::run(&command),
         Command::Config(command) => config_cmd::run(&command),
         Command::Record(a) => record_cmd::run(&a),
+        Command::Backtest(a) => backtest_cmd::run(&a),
         Command::RpcSim(a) => sim_cmd::rpc_sim(&a),
         Command::VenueSim(a) => sim_cmd::venue_sim(a),
         Command::Gateway(a) => gateway_cmd::run(a),

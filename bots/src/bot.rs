@@ -928,7 +928,7 @@ impl BotInterface for MarketBot {
 
 /// A route as fills name it: the mints it passes through by symbol (a mint the universe does
 /// not name by its address's first 4 characters) and the venue of each hop, as in
-/// `SOL>USDC>SOL via raydium_v4,whirlpool`.
+/// `SOL>USDC>SOL via raydium-v4,whirlpool`.
 fn route_label(
     market: &sniperforge_engine::Market,
     tokens: &[sniperforge_engine::sim::Token],

@@ -5,6 +5,7 @@
 
 #![warn(missing_docs)]
 
+pub mod backtest;
 pub mod bot;
 pub mod cross_chain;
 pub mod dashboard;

@@ -69,12 +69,20 @@ pub struct FillRecord {
     /// The input in USD (the trade's volume).
     #[serde(default)]
     pub volume_usd: f64,
-    /// The route's name (`SOL>USDC>SOL via raydium_v4,whirlpool`).
+    /// The route's name (`SOL>USDC>SOL via raydium-v4,whirlpool`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route: Option<String>,
     /// The live transaction's signature, base58 (`None`: a paper fill).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<String>,
+    /// The bot's clock at the fill, ns: since the recording's first update when it replays one
+    /// (the same on every replay), since its start otherwise.
+    #[serde(default)]
+    pub clock_ns: u64,
+    /// Ingress of the update that triggered it to the decision, µs, on that clock (0 on a
+    /// recording's: the strategy's own time is measured apart, not modelled).
+    #[serde(default)]
+    pub ingress_us: u64,
 }
 
 /// The longest tail of a journal read for its last sequence number.
@@ -607,6 +615,8 @@ mod tests {
             volume_usd: 0.0,
             route: None,
             signature: None,
+            clock_ns: 0,
+            ingress_us: 0,
         }
     }
 

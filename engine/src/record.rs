@@ -33,6 +33,9 @@ pub enum RecordError {
     /// Not a recording.
     #[error("not a SniperForge recording (magic {0:?})")]
     Magic([u8; 6]),
+    /// Too short to hold a header.
+    #[error("not a SniperForge recording: shorter than the 18-byte header")]
+    Short,
     /// A version this build does not read.
     #[error("recording version {0}, this build reads version {VERSION}")]
     Version(u16),
@@ -111,7 +114,10 @@ impl<R: Read> Reader<R> {
     /// Reads and checks the header.
     pub fn new(mut input: R) -> Result<Self, RecordError> {
         let mut header = [0u8; 18];
-        input.read_exact(&mut header)?;
+        input.read_exact(&mut header).map_err(|e| match e.kind() {
+            io::ErrorKind::UnexpectedEof => RecordError::Short,
+            _ => RecordError::Io(e),
+        })?;
         let magic: [u8; 6] = header[..6].try_into().unwrap_or_default();
         if &magic != MAGIC {
             return Err(RecordError::Magic(magic));

@@ -788,7 +788,7 @@ pub struct TradeFill {
     /// The input in USD at the fill's reference prices (the trade's volume).
     #[serde(default)]
     pub volume_usd: f64,
-    /// The route's name (`SOL>USDC>SOL via raydium_v4,whirlpool`), when the bot named it.
+    /// The route's name (`SOL>USDC>SOL via raydium-v4,whirlpool`), when the bot named it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "schema", schemars(length(min = 1, max = 256)))]
     pub route: Option<String>,

@@ -4,6 +4,7 @@
 //! feed's health and counters).
 
 use super::*;
+use sniperforge_engine::strategy::Rejection;
 
 /// The loss limits of a configuration and today's PnL: the emergency stop's one rule, kept by
 /// the strategy thread (which halts before the next decision) and by the executor thread
@@ -133,7 +134,24 @@ fn book(shared: &Mutex<Shared>, d: &Decision) -> bool {
                 return true;
             }
         }
-        Decision::Rejected { .. } => g.opportunities += 1,
+        Decision::Rejected { reason, .. } => {
+            g.opportunities += 1;
+            // By gate, as `rejected_<gate>` (a name of its own per gate: no allocation after
+            // the first).
+            let name = match reason {
+                Rejection::ProfitBps => "rejected_profit_bps",
+                Rejection::ProfitAbsolute => "rejected_profit_absolute",
+                Rejection::StaleState => "rejected_stale_state",
+                Rejection::Concurrency => "rejected_concurrency",
+                Rejection::Confidence => "rejected_confidence",
+            };
+            match g.custom.get_mut(name) {
+                Some(n) => *n += 1.0,
+                None => {
+                    g.custom.insert(name.into(), 1.0);
+                }
+            }
+        }
     }
     false
 }
@@ -651,6 +669,8 @@ impl BotSink {
             volume_usd: fill.volume_usd,
             route: Some(start.route.to_string()),
             signature: fill.signature.map(|s| bs58::encode(s).into_string()),
+            clock_ns: fill.executed_at,
+            ingress_us: fill.order.decided_at.saturating_sub(fill.order.received_at) / 1_000,
         })
     }
 }
@@ -687,6 +707,8 @@ impl crate::runtime::Sink for BotSink {
         for (name, value) in counters {
             g.custom.insert(name.into(), value);
         }
+        g.custom
+            .insert("updates_processed".into(), processed as f64);
         g.custom.insert(
             "ring_coalesced".into(),
             self.ingress.coalesced.load(Ordering::Relaxed) as f64,

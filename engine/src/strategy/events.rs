@@ -81,6 +81,28 @@ pub enum Rejection {
     Confidence,
 }
 
+impl Rejection {
+    /// Every gate, in the order the strategy checks them.
+    pub const ALL: [Rejection; 5] = [
+        Rejection::StaleState,
+        Rejection::Concurrency,
+        Rejection::ProfitBps,
+        Rejection::ProfitAbsolute,
+        Rejection::Confidence,
+    ];
+
+    /// The gate's name in metrics and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Rejection::ProfitBps => "profit_bps",
+            Rejection::ProfitAbsolute => "profit_absolute",
+            Rejection::StaleState => "stale_state",
+            Rejection::Concurrency => "concurrency",
+            Rejection::Confidence => "confidence",
+        }
+    }
+}
+
 /// What the strategy decided.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {

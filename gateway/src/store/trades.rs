@@ -42,7 +42,7 @@ pub struct TradeRow {
     pub fee_usd: f64,
     /// The input in USD (the trade's volume).
     pub volume_usd: f64,
-    /// The route's name (`SOL>USDC>SOL via raydium_v4,whirlpool`).
+    /// The route's name (`SOL>USDC>SOL via raydium-v4,whirlpool`).
     pub route: Option<String>,
     /// The live transaction's signature, base58 (`null`: a paper fill).
     pub signature: Option<String>,

@@ -1584,7 +1584,7 @@ export type TradeFill = {
   pnl: number
   /** Profit, USD at the fill's reference prices. */
   pnl_usd: number
-  /** The route's name (`SOL>USDC>SOL via raydium_v4,whirlpool`), when the bot named it. */
+  /** The route's name (`SOL>USDC>SOL via raydium-v4,whirlpool`), when the bot named it. */
   route?: (string | null)
   /** The bot's sequence number of it, from 1, never reused. */
   seq: number
@@ -1650,7 +1650,7 @@ export type TradeRow = {
   pnl: number
   /** Profit, USD. */
   pnl_usd: number
-  /** The route's name (`SOL>USDC>SOL via raydium_v4,whirlpool`). */
+  /** The route's name (`SOL>USDC>SOL via raydium-v4,whirlpool`). */
   route: (string | null)
   /** The bot's sequence number of it. */
   seq: number

@@ -1,0 +1,205 @@
+//! End-to-end tests of `sniperforge backtest`: a configuration over a real recording (made by
+//! `sniperforge record`), the same files byte for byte on a second run, a parameter sweep's
+//! grid and table, and clear refusals of what cannot run.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers unwrap what they built
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_sniperforge"))
+}
+
+fn run(args: &[&str], dir: &Path) -> Output {
+    bin().args(args).current_dir(dir).output().unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    text
+}
+
+/// A recording of the simulator and a triangular configuration beside it.
+fn setup(dir: &Path) {
+    ok(&run(
+        &["record", "--out", "m.sfrec", "--updates", "20000"],
+        dir,
+    ));
+    let template = ok(&run(&["config", "template", "triangular_arbitrage"], dir));
+    std::fs::write(dir.join("c.json"), template).unwrap();
+}
+
+#[test]
+fn a_backtest_reports_the_same_bytes_twice_and_a_sweep_tabulates_its_grid() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    setup(dir);
+    for out in ["a", "b"] {
+        ok(&run(
+            &[
+                "backtest",
+                "--config",
+                "c.json",
+                "--replay",
+                "m.sfrec",
+                "--out",
+                out,
+                "--latency-us",
+                "0",
+            ],
+            dir,
+        ));
+    }
+    for file in ["report.json", "report.md", "pnl.svg"] {
+        let (a, b) = (
+            std::fs::read(dir.join("a").join(file)).unwrap(),
+            std::fs::read(dir.join("b").join(file)).unwrap(),
+        );
+        assert!(a == b, "{file} differs between two runs");
+    }
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("a/report.json")).unwrap()).unwrap();
+    assert_eq!(report["updates"], 20_000, "{report}");
+    assert_eq!(report["latency_model_us"], 0);
+    let trades = report["trades"].as_u64().unwrap();
+    assert!(trades > 0, "no trades on the recording: {report}");
+    let (wins, losses, failed) = (
+        report["wins"].as_u64().unwrap(),
+        report["losses"].as_u64().unwrap(),
+        report["failed"].as_u64().unwrap(),
+    );
+    assert!(wins + losses + failed <= trades, "{report}");
+    assert!(report["opportunities_seen"].as_u64().unwrap() >= trades);
+    assert_eq!(report["latency_us"]["decision_to_fill"]["max"], 0);
+    // The report's PnL is the sum of the fills it journaled.
+    let fills = std::fs::read_to_string(dir.join("a/fills.jsonl")).unwrap();
+    let sum: f64 = fills
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["pnl_usd"]
+                .as_f64()
+                .unwrap()
+        })
+        .sum();
+    assert!(
+        (report["pnl_usd"].as_f64().unwrap() - sum).abs() < 1e-9,
+        "{sum} {report}"
+    );
+    assert_eq!(fills.lines().count() as u64, trades);
+    let md = std::fs::read_to_string(dir.join("a/report.md")).unwrap();
+    assert!(
+        md.contains("| win rate |") && md.contains("## Routes"),
+        "{md}"
+    );
+    let svg = std::fs::read_to_string(dir.join("a/pnl.svg")).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.contains("<polyline"),
+        "{svg}"
+    );
+    let timing: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("a/timing.json")).unwrap()).unwrap();
+    assert!(timing["wall_ms"].is_u64() && timing["updates_per_s"].as_f64().unwrap() > 0.0);
+    assert!(!dir.join("a/.state").exists(), "the run's state is removed");
+
+    // A sweep: two parameters, a grid of four runs, tabulated.
+    let text = ok(&run(
+        &[
+            "backtest",
+            "--config",
+            "c.json",
+            "--replay",
+            "m.sfrec",
+            "--out",
+            "sw",
+            "--sweep",
+            "trading.min_profit_bps=1,20",
+            "--sweep",
+            "execution.paper_latency_us=0,400",
+        ],
+        dir,
+    ));
+    let table: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("sw/sweep.json")).unwrap()).unwrap();
+    let rows = table.as_array().unwrap();
+    assert_eq!(rows.len(), 4, "{text}");
+    assert_eq!(rows[1]["params"]["execution.paper_latency_us"], 400);
+    assert_eq!(rows[1]["params"]["trading.min_profit_bps"], 1);
+    for row in rows {
+        let d = dir.join("sw").join(row["dir"].as_str().unwrap());
+        let r: Value =
+            serde_json::from_slice(&std::fs::read(d.join("report.json")).unwrap()).unwrap();
+        assert_eq!(r["params"], row["params"]);
+        assert_eq!(r["pnl_usd"], row["pnl_usd"]);
+    }
+    // The run at 0 µs and 1 bps is the first run above, byte for byte.
+    assert_eq!(rows[0]["pnl_usd"], report["pnl_usd"]);
+    let md = std::fs::read_to_string(dir.join("sw/sweep.md")).unwrap();
+    assert_eq!(md.matches("/report.md)").count(), 4, "{md}");
+    assert_eq!(md.matches("**best**").count(), 1, "{md}");
+}
+
+#[test]
+fn what_cannot_run_is_refused_with_the_reason() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    setup(dir);
+    let ml = ok(&run(&["config", "template", "ml_analytics"], dir));
+    std::fs::write(dir.join("ml.json"), ml).unwrap();
+    std::fs::write(dir.join("junk.sfrec"), b"not a recording, but long enough").unwrap();
+    std::fs::write(dir.join("short.sfrec"), b"SFREC").unwrap();
+    for (args, expect) in [
+        (
+            vec!["--config", "ml.json", "--replay", "m.sfrec"],
+            "a backtest runs the types that trade",
+        ),
+        (
+            vec!["--config", "c.json", "--replay", "junk.sfrec"],
+            "not a SniperForge recording",
+        ),
+        (
+            vec!["--config", "c.json", "--replay", "missing.sfrec"],
+            "missing.sfrec",
+        ),
+        (
+            vec![
+                "--config",
+                "c.json",
+                "--replay",
+                "m.sfrec",
+                "--sweep",
+                "trading.nope=1",
+            ],
+            "trading.nope: no such parameter",
+        ),
+        (
+            vec![
+                "--config",
+                "c.json",
+                "--replay",
+                "m.sfrec",
+                "--sweep",
+                "trading.min_profit_bps=-5",
+            ],
+            "min_profit_bps",
+        ),
+        (
+            vec!["--config", "nothere.json", "--replay", "m.sfrec"],
+            "nothere.json",
+        ),
+    ] {
+        let mut all = vec!["backtest", "--out", "o"];
+        all.extend(args.iter().copied());
+        let out = run(&all, dir);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} ran");
+        assert!(err.contains(expect), "{args:?}: {err}");
+    }
+}
