@@ -245,6 +245,23 @@ async fn run_async(a: &UpArgs) -> anyhow::Result<()> {
         }
         feed.solana.markets = Some(markets);
     }
+    // A recording of the simulator for backtests (the Backtests page, `POST /api/v1/backtests`),
+    // made once: 20,000 updates, a fraction of a second.
+    let recordings = data.join("node").join("recordings");
+    let demo = recordings.join("demo.sfrec");
+    if !demo.exists() {
+        std::fs::create_dir_all(&recordings)
+            .with_context(|| format!("creating {}", recordings.display()))?;
+        let made = Command::new(&exe)
+            .args(["record", "--updates", "20000", "--out"])
+            .arg(&demo)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .context("recording the simulator for backtests")?;
+        if !made.success() {
+            bail!("recording {} failed ({made})", demo.display());
+        }
+    }
     let mut agent = Child(
         Command::new(&exe)
             .args([

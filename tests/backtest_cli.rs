@@ -1,13 +1,17 @@
 //! End-to-end tests of `sniperforge backtest`: a configuration over a real recording (made by
 //! `sniperforge record`), the same files byte for byte on a second run, a parameter sweep's
-//! grid and table, and clear refusals of what cannot run.
+//! grid and table, and clear refusals of what cannot run; and backtests a real gateway queues on
+//! a real agent's node (`POST /api/v1/backtests`), whose reports match the CLI's.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers unwrap what they built
 
 use std::path::Path;
 use std::process::{Command, Output};
 
-use serde_json::Value;
+use serde_json::{Value, json};
+
+mod common;
+use common::{Gateway, Reap, start_agent, wait_for};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_sniperforge"))
@@ -202,4 +206,136 @@ fn what_cannot_run_is_refused_with_the_reason() {
         assert!(!out.status.success(), "{args:?} ran");
         assert!(err.contains(expect), "{args:?}: {err}");
     }
+}
+
+#[test]
+fn a_node_runs_the_backtests_the_gateway_queues_and_reports_what_the_cli_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    setup(dir);
+    // The report the CLI writes here, to compare with the node's.
+    ok(&run(
+        &[
+            "backtest",
+            "--config",
+            "c.json",
+            "--replay",
+            "m.sfrec",
+            "--out",
+            "local",
+            "--latency-us",
+            "0",
+        ],
+        dir,
+    ));
+    let gw = Gateway::start(dir);
+    let node_dir = dir.join("node");
+    let _reap = Reap(node_dir.clone());
+    std::fs::create_dir_all(node_dir.join("recordings")).unwrap();
+    std::fs::copy(dir.join("m.sfrec"), node_dir.join("recordings/m.sfrec")).unwrap();
+    let mut agent = start_agent(&gw, &node_dir, "n1", &[]);
+    let t = std::time::Duration::from_secs(60);
+    wait_for("the node registered", t, || {
+        let nodes = gw.ok("GET", "/api/v1/nodes", &Value::Null);
+        nodes["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["node_id"] == "n1")
+            .then_some(())
+    });
+    let config: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("c.json")).unwrap()).unwrap();
+    let ask = |body: Value| -> String {
+        let (status, b) = gw.call("POST", "/api/v1/backtests", &body);
+        assert_eq!(status, 202, "{b}");
+        assert_eq!(b["state"], "queued", "{b}");
+        b["backtest_id"].as_str().unwrap().to_string()
+    };
+    let finished = |id: &str| -> Value {
+        wait_for("the backtest finished", t, || {
+            let b = gw.ok("GET", &format!("/api/v1/backtests/{id}"), &Value::Null);
+            (b["state"] == "done" || b["state"] == "failed").then_some(b)
+        })
+    };
+    let one =
+        ask(json!({"node_id": "n1", "recording": "m.sfrec", "config": config, "latency_us": 0}));
+    let swept = ask(
+        json!({"node_id": "n1", "recording": "m.sfrec", "config": config,
+        "sweep": ["trading.min_profit_bps=1,20"]}),
+    );
+    let missing = ask(json!({"node_id": "n1", "recording": "gone.sfrec", "config": config}));
+    let b = finished(&one);
+    assert_eq!(b["state"], "done", "{b}");
+    let local: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("local/report.json")).unwrap()).unwrap();
+    assert_eq!(b["report"], local, "the node's report is the CLI's");
+    assert_eq!(
+        b["report_md"].as_str().unwrap(),
+        std::fs::read_to_string(dir.join("local/report.md")).unwrap()
+    );
+    assert_eq!(
+        b["pnl_svg"].as_str().unwrap(),
+        std::fs::read_to_string(dir.join("local/pnl.svg")).unwrap()
+    );
+    assert!(b["timing"]["wall_ms"].is_u64(), "{b}");
+    let b = finished(&swept);
+    assert_eq!(b["state"], "done", "{b}");
+    assert_eq!(b["report"].as_array().unwrap().len(), 2, "{b}");
+    assert!(b["report_md"].as_str().unwrap().contains("**best**"), "{b}");
+    let b = finished(&missing);
+    assert_eq!(b["state"], "failed", "{b}");
+    assert!(
+        b["error"]
+            .as_str()
+            .unwrap()
+            .contains("recording gone.sfrec: no such file"),
+        "{b}"
+    );
+    // The listing has all three, newest first, without their Markdown.
+    let list = gw.ok("GET", "/api/v1/backtests", &Value::Null);
+    let listed = list["backtests"].as_array().unwrap();
+    assert_eq!(listed.len(), 3, "{list}");
+    assert!(
+        listed.iter().all(|b| b.get("report_md").is_none()),
+        "{list}"
+    );
+    // Refused at the field before anything is queued.
+    for (body, field) in [
+        (
+            json!({"node_id": "n1", "recording": "../m.sfrec", "config": config}),
+            "recording",
+        ),
+        (
+            json!({"node_id": "nope", "recording": "m.sfrec", "config": config}),
+            "node_id",
+        ),
+        (
+            json!({"node_id": "n1", "recording": "m.sfrec", "config": config, "sweep": ["x"]}),
+            "sweep[0]",
+        ),
+        (
+            json!({"node_id": "n1", "recording": "m.sfrec", "config": config, "latency_us": 2_000_000}),
+            "latency_us",
+        ),
+    ] {
+        let (status, b) = gw.call("POST", "/api/v1/backtests", &body);
+        assert_eq!(status, 400, "{body}: {b}");
+        assert_eq!(b["error"]["details"][0]["path"], field, "{b}");
+    }
+    let ml = common::template("ml_analytics");
+    let (status, b) = gw.call(
+        "POST",
+        "/api/v1/backtests",
+        &json!({"node_id": "n1", "recording": "m.sfrec", "config": ml}),
+    );
+    assert_eq!(status, 400, "{b}");
+    assert_eq!(b["error"]["details"][0]["path"], "config.bot_type", "{b}");
+    // The node's work directories go once the gateway has the results.
+    wait_for("the work directories removed", t, || {
+        std::fs::read_dir(node_dir.join("agent/backtests"))
+            .map_or(true, |mut d| d.next().is_none())
+            .then_some(())
+    });
+    let _ = agent.terminate(std::time::Duration::from_secs(10));
 }

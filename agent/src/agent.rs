@@ -907,6 +907,7 @@ impl Agent {
         let (tx, mut rx) = watch::channel(cached);
         let follower = tokio::spawn(follow::follow(self.opts.clone(), cache, tx));
         let beater = tokio::spawn(follow::heartbeat(self.opts.clone(), self.fence.contact()));
+        let backtests = tokio::spawn(crate::backtests::run(self.opts.clone(), rx.clone()));
         let mut tick = tokio::time::interval(self.opts.report_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut health_tick = tokio::time::interval(HEALTH_TICK);
@@ -972,6 +973,7 @@ impl Agent {
         }
         follower.abort();
         beater.abort();
+        backtests.abort();
         if self.opts.stop_bots_on_exit {
             self.stop_all().await;
             tracing::info!("agent stopped with its bots");

@@ -177,4 +177,27 @@ impl GatewayClient {
         .await
         .map(|_| ())
     }
+
+    /// Posts what this node has of backtest `id` (`POST /api/v1/agent/backtests/{id}`; a 409
+    /// says the gateway holds it closed).
+    pub async fn backtest(
+        &self,
+        id: &str,
+        result: &sniperforge_protocol::backtests::BacktestResult,
+    ) -> Result<(), GatewayError> {
+        let body = serde_json::to_string(result).map_err(|e| GatewayError::Body {
+            what: "backtest result",
+            message: e.to_string(),
+        })?;
+        self.call(
+            "backtest result",
+            "POST",
+            &format!("/api/v1/agent/backtests/{id}"),
+            Some(body),
+            // A report of up to a few MiB.
+            Duration::from_secs(30),
+        )
+        .await
+        .map(|_| ())
+    }
 }

@@ -7,6 +7,7 @@
 
 pub mod agent;
 pub mod backend;
+pub mod backtests;
 pub mod files;
 pub mod gateway;
 pub mod http;

@@ -36,12 +36,7 @@ pub struct Backtest {
     pub work_dir: PathBuf,
 }
 
-/// The types a backtest runs: those that decide and fill on the market's accounts.
-pub const BACKTEST_TYPES: [BotType; 3] = [
-    BotType::EnhancedArbitrage,
-    BotType::TriangularArbitrage,
-    BotType::FlashLoanArbitrage,
-];
+pub use sniperforge_protocol::backtests::BACKTEST_TYPES;
 
 /// Percentiles of a latency, µs.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]

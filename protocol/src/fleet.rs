@@ -529,6 +529,9 @@ pub struct Desired {
     /// took, well before the gateway places it elsewhere.
     #[serde(default)]
     pub fence_ms: u64,
+    /// Backtests queued for (or run by) the node, until their results are in.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub backtests: Vec<crate::backtests::BacktestJob>,
 }
 
 /// A bot as its node sees it: the lifecycle state, why, and where it runs. The gateway keeps

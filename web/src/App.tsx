@@ -5,6 +5,7 @@ import type { NameRole } from './generated/api'
 import { ENVIRONMENTS, setEnv, useEnv } from './env'
 import { go, useRoute } from './router'
 import { Alerts } from './pages/Alerts'
+import { Backtests } from './pages/Backtests'
 import { BotDetail } from './pages/BotDetail'
 import { BotEditor } from './pages/BotEditor'
 import { Fleet } from './pages/Fleet'
@@ -45,6 +46,7 @@ export function App() {
   else if (page === 'market') body = <Market />
   else if (page === 'alerts') body = <Alerts role={me.role} />
   else if (page === 'rollouts') body = <Rollouts role={me.role} />
+  else if (page === 'backtests') body = <Backtests key={id ?? ''} role={me.role} id={id} />
   else body = <Fleet role={me.role} />
   return (
     <>
@@ -61,6 +63,9 @@ export function App() {
         </a>
         <a href="#/rollouts" className={page === 'rollouts' ? 'active' : ''}>
           Rollouts
+        </a>
+        <a href="#/backtests" className={page === 'backtests' ? 'active' : ''}>
+          Backtests
         </a>
         <span className="grow" />
         <label className="env-switch">

@@ -200,12 +200,14 @@ pub(super) async fn desired(
                 && s.state == crate::rollouts::StepState::InProgress
         })
         .and_then(|s| s.to);
+    let backtests = state.store.node_backtests(&q.node_id).await?;
     Ok(axum::Json(Desired {
         node_id,
         index,
         bots,
         upgrade,
         fence_ms,
+        backtests,
     })
     .into_response())
 }

@@ -23,6 +23,7 @@ use crate::store::{Role, Store, StoreError};
 mod agents;
 mod alerts;
 mod auth;
+pub mod backtests;
 pub mod bodies;
 mod bots;
 mod observe;
@@ -34,6 +35,7 @@ mod rollouts;
 use agents::*;
 use alerts::*;
 use auth::*;
+use backtests::*;
 use bodies::*;
 use bots::*;
 pub use observe::*;
@@ -871,6 +873,15 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/latency", get(latency_range))
         .route("/api/v1/trades", get(list_trades))
         .route("/api/v1/pnl", get(pnl))
+        .route(
+            "/api/v1/backtests",
+            get(list_backtests).post(create_backtest),
+        )
+        .route("/api/v1/backtests/{backtest_id}", get(get_backtest))
+        .route(
+            "/api/v1/agent/backtests/{backtest_id}",
+            post(backtest_result),
+        )
         .route("/api/v1/system/metrics", get(system_metrics))
         .route("/metrics", get(prometheus))
         .route("/api/v1/auth/tokens", get(list_tokens).post(create_token))

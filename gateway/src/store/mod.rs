@@ -12,12 +12,14 @@ use sqlx::Row;
 use sqlx::any::AnyPoolOptions;
 
 mod auth;
+mod backtests;
 mod bots;
 mod latency;
 mod nodes;
 mod rollouts;
 mod trades;
 
+pub use backtests::{BACKTESTS_LISTED, BacktestRow};
 pub use trades::{PnlInterval, TradeFilter, TradeRow};
 
 /// A store failure, with what was being done.

@@ -58,6 +58,77 @@ export type AuditRow = {
   target: string
 }
 
+/** A backtest a node's agent is to run (in its desired state until the result is in). */
+export type BacktestJob = {
+  /** The bot configuration to run. */
+  config: unknown
+  /** The gateway's id of it. */
+  id: string
+  /** The modelled decision-to-fill latency, µs (`None`: the configuration's). */
+  latency_us?: (number | null)
+  /** A recording in the node's `DATA/recordings/`. */
+  recording: string
+  /** `--sweep` arguments (none: one run). */
+  sweep?: string[]
+}
+
+/** `GET /api/v1/backtests`. */
+export type BacktestList = {
+  /** The newest (at most 200), without their Markdown and charts. */
+  backtests: BacktestRow[]
+}
+
+/** `POST /api/v1/agent/backtests/{id}`: what the agent has of a backtest. */
+export type BacktestResult = {
+  /** Why it failed. */
+  error?: (string | null)
+  /** The node that ran it. */
+  node_id: NodeId
+  /** `pnl.svg` (one run). */
+  pnl_svg?: (string | null)
+  /** `report.json` (one run) or `sweep.json` (a sweep). */
+  report?: unknown
+  /** `report.md` or `sweep.md`. */
+  report_md?: (string | null)
+  /** `running` (started), `done` or `failed`. */
+  state: BacktestState
+  /** `timing.json` (one run). */
+  timing?: unknown
+}
+
+/** A backtest as stored. */
+export type BacktestRow = {
+  /** Id. */
+  backtest_id: string
+  /** Asked at, unix ms. */
+  created_at: number
+  /** Who asked for it. */
+  created_by: string
+  /** The configuration's environment. */
+  environment: Environment
+  /** Why it failed. */
+  error: (string | null)
+  /** The node that runs it. */
+  node_id: string
+  /** The cumulative-PnL chart (SVG), when done with one run (left out of listings). */
+  pnl_svg?: (string | null)
+  /** `report.json` (one run) or `sweep.json` (a sweep), when done. */
+  report: unknown
+  /** The Markdown report, when done (left out of listings). */
+  report_md?: (string | null)
+  /** The job as asked (configuration, recording, latency, sweep). */
+  request: BacktestJob
+  /** Where it stands. */
+  state: BacktestState
+  /** What the run measured (wall time, throughput). */
+  timing: unknown
+  /** Last changed at, unix ms. */
+  updated_at: number
+}
+
+/** Where a backtest stands. */
+export type BacktestState = ("queued" | "running" | "done" | "failed")
+
 /** What an operator may ask of a bot (`POST /api/v1/bots/{id}/{action}`). */
 export type BotAction = ("start" | "stop" | "pause" | "resume" | "restart")
 
@@ -635,6 +706,8 @@ export type CreateBot = {
 
 /** A node's desired state at an index. */
 export type Desired = {
+  /** Backtests queued for (or run by) the node, until their results are in. */
+  backtests?: BacktestJob[]
   /** The node's bots. */
   bots: DesiredBot[]
   /** The fencing lease, ms (half the node's failover window): a bot that fails over stops once this long has passed since its agent sent the last report or heartbeat the gateway took, well before the gateway places it elsewhere. */
@@ -895,6 +968,20 @@ export type NameRole = {
   name: string
   /** Role. */
   role: Role
+}
+
+/** `POST /api/v1/backtests`. */
+export type NewBacktest = {
+  /** The bot configuration to run (an arbitrage type's). */
+  config: unknown
+  /** The modelled decision-to-fill latency, µs (default: the configuration's). */
+  latency_us?: (number | null)
+  /** The node that runs it (it serves the configuration's environment). */
+  node_id: string
+  /** A recording in the node's `DATA/recordings/` (a file name ending in `.sfrec`). */
+  recording: string
+  /** `section.field=v1,v2,…` grids (at most 4). */
+  sweep?: string[]
 }
 
 /** `POST /api/v1/rollouts`. */
@@ -1703,6 +1790,12 @@ export type WindowFloor = {
 
 /** Every REST route: its path parameters, query string, request body and answer. */
 export interface Routes {
+  'POST /api/v1/agent/backtests/{backtest_id}': {
+    params: { backtest_id: string }
+    query: Record<string, never>
+    body: BacktestResult
+    answer: unknown
+  }
   'GET /api/v1/agent/desired': {
     params: Record<string, never>
     query: { index?: number; node_id: string; wait_ms?: number }
@@ -1798,6 +1891,24 @@ export interface Routes {
     query: Record<string, never>
     body: PutUser
     answer: NameRole
+  }
+  'GET /api/v1/backtests': {
+    params: Record<string, never>
+    query: { env?: string }
+    body: never
+    answer: BacktestList
+  }
+  'POST /api/v1/backtests': {
+    params: Record<string, never>
+    query: Record<string, never>
+    body: NewBacktest
+    answer: BacktestRow
+  }
+  'GET /api/v1/backtests/{backtest_id}': {
+    params: { backtest_id: string }
+    query: Record<string, never>
+    body: never
+    answer: BacktestRow
   }
   'GET /api/v1/bots': {
     params: Record<string, never>

@@ -1,0 +1,228 @@
+//! Backtests on nodes: `POST /api/v1/backtests` queues one for a node's agent (a
+//! configuration over a recording the node holds), the agent posts its result, and the
+//! listing and each backtest show where it stands and its report.
+
+use super::*;
+use sniperforge_protocol::backtests::{
+    BACKTEST_TYPES, BacktestJob, BacktestResult, BacktestState, LATENCY_US_MAX, SWEEP_AXES_MAX,
+    valid_recording_name, valid_sweep,
+};
+
+/// Most backtests queued or running on one node.
+pub const QUEUED_PER_NODE: i64 = 16;
+
+/// `POST /api/v1/backtests`.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewBacktest {
+    /// The node that runs it (it serves the configuration's environment).
+    #[schemars(pattern(r"^[A-Za-z0-9_.-]{1,64}$"))]
+    pub node_id: String,
+    /// A recording in the node's `DATA/recordings/` (a file name ending in `.sfrec`).
+    #[schemars(pattern(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,121}\.sfrec$"))]
+    pub recording: String,
+    /// The bot configuration to run (an arbitrage type's).
+    pub config: Value,
+    /// The modelled decision-to-fill latency, µs (default: the configuration's).
+    #[serde(default)]
+    #[schemars(range(max = 1_000_000))]
+    pub latency_us: Option<u64>,
+    /// `section.field=v1,v2,…` grids (at most 4).
+    #[serde(default)]
+    #[schemars(length(max = 4), inner(length(max = 256)))]
+    pub sweep: Vec<String>,
+}
+
+/// `GET /api/v1/backtests`.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct BacktestList {
+    /// The newest (at most 200), without their Markdown and charts.
+    pub backtests: Vec<crate::store::BacktestRow>,
+}
+
+fn invalid(field: &str, message: String) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_field",
+        format!("{field}: {message}"),
+    )
+    .details(json!([{"path": field}]))
+}
+
+/// Queues a backtest on a node.
+pub(super) async fn create_backtest(
+    State(state): State<Arc<AppState>>,
+    ext: axum::http::Extensions,
+    body: String,
+) -> ApiResult {
+    let new: NewBacktest = parse_body(&body)?;
+    if !valid_recording_name(&new.recording) {
+        return Err(invalid(
+            "recording",
+            "a file name in the node's recordings directory: letters, digits, . _ -, ending in .sfrec".into(),
+        ));
+    }
+    if new.latency_us.is_some_and(|l| l > LATENCY_US_MAX) {
+        return Err(invalid("latency_us", format!("0 to {LATENCY_US_MAX} µs")));
+    }
+    if new.sweep.len() > SWEEP_AXES_MAX {
+        return Err(invalid(
+            "sweep",
+            format!("at most {SWEEP_AXES_MAX} parameters"),
+        ));
+    }
+    if let Some(bad) = new.sweep.iter().position(|s| !valid_sweep(s)) {
+        return Err(invalid(
+            &format!("sweep[{bad}]"),
+            "section.field=v1,v2,… (printable, at most 256 bytes)".into(),
+        ));
+    }
+    let valid = validate(&new.config).await?;
+    let bot_type = valid.config.bot_type;
+    if !BACKTEST_TYPES.contains(&bot_type) {
+        return Err(invalid(
+            "config.bot_type",
+            format!(
+                "{bot_type}: a backtest runs {}",
+                BACKTEST_TYPES.map(|t| t.as_str()).join(", ")
+            ),
+        ));
+    }
+    let env = valid.config.environment;
+    let who = caller(&ext);
+    if !who.sees(env) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "environment_forbidden",
+            format!("token {} does not reach {env}", who.name),
+        ));
+    }
+    let Some(node) = state.store.node(&new.node_id).await? else {
+        return Err(invalid(
+            "node_id",
+            format!("no node {} has registered", new.node_id),
+        ));
+    };
+    if !node.serves(env) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "node_environment",
+            format!(
+                "node {} does not serve {env}: a {env} backtest runs on a node that does",
+                node.node_id
+            ),
+        )
+        .details(json!([{"path": "node_id"}])));
+    }
+    let job = BacktestJob {
+        id: format!("bt-{}", hex16()),
+        config: new.config,
+        recording: new.recording,
+        latency_us: new.latency_us,
+        sweep: new.sweep,
+    };
+    if !state
+        .store
+        .add_backtest(&job, &node.node_id, env, &who.name, QUEUED_PER_NODE)
+        .await?
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "backtests_queued",
+            format!(
+                "node {} has {QUEUED_PER_NODE} backtests queued or running already: wait for some to finish",
+                node.node_id
+            ),
+        ));
+    }
+    state
+        .store
+        .audit(
+            &who.name,
+            "backtest.create",
+            &job.id,
+            &json!({"node_id": node.node_id, "bot_id": valid.config.bot_id, "recording": job.recording, "sweep": job.sweep}),
+        )
+        .await?;
+    state.bump_index().await?;
+    let row = state.store.backtest(&job.id).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(row)).into_response())
+}
+
+/// 16 random hex digits.
+fn hex16() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+/// The newest backtests the caller's environments reach.
+pub(super) async fn list_backtests(
+    State(state): State<Arc<AppState>>,
+    ext: axum::http::Extensions,
+    Query(q): Query<EnvQuery>,
+) -> ApiResult {
+    let envs = caller(&ext).env_filter(q.env.as_deref())?;
+    Ok(axum::Json(BacktestList {
+        backtests: state.store.backtests(&envs).await?,
+    })
+    .into_response())
+}
+
+/// One backtest with its report (404 outside the caller's environments).
+pub(super) async fn get_backtest(
+    State(state): State<Arc<AppState>>,
+    ext: axum::http::Extensions,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let row = state
+        .store
+        .backtest(&id)
+        .await?
+        .filter(|b| caller(&ext).sees(b.environment))
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no backtest {id}"),
+            )
+        })?;
+    Ok(axum::Json(row).into_response())
+}
+
+/// An agent's news of a backtest of its node: started, done with its report, or failed.
+pub(super) async fn backtest_result(
+    State(state): State<Arc<AppState>>,
+    ext: axum::http::Extensions,
+    Path(id): Path<String>,
+    body: String,
+) -> ApiResult {
+    let result: BacktestResult = parse_body(&body)?;
+    caller(&ext).for_node(result.node_id.as_str())?;
+    result
+        .check()
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e))?;
+    if result.state == BacktestState::Queued {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "state: running, done or failed",
+        ));
+    }
+    if !state
+        .store
+        .backtest_result(&id, result.node_id.as_str(), &result)
+        .await?
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "backtest_closed",
+            format!(
+                "backtest {id} is not queued or running on node {}",
+                result.node_id
+            ),
+        ));
+    }
+    if result.state != BacktestState::Running {
+        state.bump_index().await?;
+    }
+    Ok(axum::Json(json!({"backtest_id": id, "state": result.state})).into_response())
+}

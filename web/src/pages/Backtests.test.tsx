@@ -1,0 +1,90 @@
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { cleanup, fireEvent, render, waitFor } from '@testing-library/react'
+import type { BacktestRow } from '../generated/api'
+import { Backtests, resultLine } from './Backtests'
+
+afterEach(() => {
+  cleanup()
+  vi.unstubAllGlobals()
+})
+
+function answer(body: unknown, status = 200): Response {
+  return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } })
+}
+
+function row(extra: Partial<BacktestRow>): BacktestRow {
+  return {
+    backtest_id: 'bt-0123456789abcdef',
+    node_id: 'n1',
+    environment: 'dev',
+    state: 'done',
+    request: { id: 'bt-0123456789abcdef', config: { bot_id: 'arb' }, recording: 'm.sfrec' },
+    report: { bot_id: 'arb', trades: 6, wins: 5, losses: 1, failed: 0, win_rate: 5 / 6, pnl_usd: 425.51, max_drawdown_usd: 2, rejected: { concurrency: 3 }, routes: [] },
+    timing: null,
+    error: null,
+    created_by: 'olga',
+    created_at: 1_800_000_000_000,
+    updated_at: 1_800_000_000_000,
+    ...extra,
+  }
+}
+
+describe('backtests', () => {
+  it('sum a run, a sweep and a failure up in one line', () => {
+    expect(resultLine(row({}))).toBe('$425.51 over 6 trades · win rate 83.3 % · max drawdown $2.00')
+    expect(
+      resultLine(
+        row({
+          report: [
+            { dir: '01', params: { 'trading.min_profit_bps': 10 }, trades: 1, win_rate: 1, pnl_usd: 1, max_drawdown_usd: 0 },
+            { dir: '02', params: { 'trading.min_profit_bps': 20 }, trades: 1, win_rate: 1, pnl_usd: 3, max_drawdown_usd: 0 },
+          ],
+        }),
+      ),
+    ).toBe('2 runs; best $3.00 (trading.min_profit_bps=20)')
+    expect(resultLine(row({ state: 'failed', report: null, error: 'recording gone.sfrec: no such file' }))).toBe('recording gone.sfrec: no such file')
+  })
+
+  it('queue one with the chosen bot’s configuration, and list it', async () => {
+    const fetch = vi.fn(async (path: string, init: RequestInit) => {
+      if (path === '/api/v1/backtests' && init.method === 'POST') return answer({ ...row({ state: 'queued', report: null }) }, 202)
+      if (path.startsWith('/api/v1/backtests')) return answer({ backtests: [row({})] })
+      if (path === '/api/v1/bots')
+        return answer({ bots: [{ bot_id: 'obs', bot_type: 'ml_analytics', replica_of: null }, { bot_id: 'arb', bot_type: 'triangular_arbitrage', replica_of: null }] })
+      if (path === '/api/v1/bots/arb') return answer({ bot: {}, config: { body: { bot_id: 'arb', bot_type: 'triangular_arbitrage' } } })
+      if (path === '/api/v1/nodes') return answer({ nodes: [{ node_id: 'n1' }] })
+      return answer({})
+    })
+    vi.stubGlobal('fetch', fetch)
+    const r = render(<Backtests role="operator" />)
+    await waitFor(() => expect(r.getByTestId('backtests').textContent).toContain('$425.51 over 6 trades'))
+    await waitFor(() => expect(r.getByLabelText('backtest bot').textContent).toBe('arb'))
+    fireEvent.change(r.getByLabelText('recording'), { target: { value: ' m.sfrec ' } })
+    fireEvent.change(r.getByLabelText('latency'), { target: { value: '0' } })
+    fireEvent.change(r.getByLabelText('sweep'), { target: { value: 'trading.min_profit_bps=1,20\n\n' } })
+    fireEvent.click(r.getByRole('button', { name: 'Queue' }))
+    await r.findByText('queued bt-0123456789abcdef on n1')
+    const post = fetch.mock.calls.find(([p, init]) => p === '/api/v1/backtests' && init.method === 'POST')
+    expect(JSON.parse(String(post?.[1].body))).toEqual({
+      node_id: 'n1',
+      recording: 'm.sfrec',
+      config: { bot_id: 'arb', bot_type: 'triangular_arbitrage' },
+      latency_us: 0,
+      sweep: ['trading.min_profit_bps=1,20'],
+    })
+  })
+
+  it('show a report: its numbers, its chart as an image and its Markdown', async () => {
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async () => answer(row({ report_md: '# Backtest: arb', pnl_svg: '<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>' }))),
+    )
+    const r = render(<Backtests role="viewer" id="bt-0123456789abcdef" />)
+    await waitFor(() => expect(r.getByTestId('backtest-result').textContent).toContain('concurrency 3'))
+    const img = r.getByTestId('backtest-svg') as HTMLImageElement
+    expect(img.tagName).toBe('IMG')
+    expect(img.src.startsWith('data:image/svg+xml')).toBe(true)
+    expect(r.container.querySelector('script')).toBeNull()
+    expect(r.getByTestId('backtest-md').textContent).toBe('# Backtest: arb')
+  })
+})

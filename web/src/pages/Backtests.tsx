@@ -1,0 +1,286 @@
+import { useState } from 'react'
+import { call, can, fmtUsd, isRecord, type Role } from '../api'
+import { Table, type Column } from '../components/Table'
+import type { BacktestRow } from '../generated/api'
+import { useEnv } from '../env'
+import { useApi } from '../hooks'
+import { go } from '../router'
+import { EnvPill } from './Fleet'
+
+/** The types a backtest runs. */
+const TRADING = ['enhanced_arbitrage', 'triangular_arbitrage', 'flash_loan_arbitrage']
+
+/** The numbers of one run's report.json the page shows (the file holds more). */
+export interface RunSummary {
+  bot_id?: string
+  trades?: number
+  wins?: number
+  losses?: number
+  failed?: number
+  win_rate?: number | null
+  pnl_usd?: number
+  max_drawdown_usd?: number
+  volume_usd?: number
+  fee_usd?: number
+  opportunities_seen?: number
+  orders?: number
+  open_at_end?: number
+  updates?: number
+  latency_model_us?: number
+  rejected?: Record<string, number>
+  routes?: { route: string; trades: number; wins: number; failed: number; pnl_usd: number }[]
+  params?: Record<string, unknown>
+  halted?: string | null
+}
+
+/** A sweep's row (sweep.json). */
+export interface SweepRow {
+  dir: string
+  params: Record<string, unknown>
+  trades: number
+  win_rate: number | null
+  pnl_usd: number
+  max_drawdown_usd: number
+}
+
+export function runOf(report: unknown): RunSummary | null {
+  return isRecord(report) ? (report as RunSummary) : null
+}
+
+export function sweepOf(report: unknown): SweepRow[] | null {
+  return Array.isArray(report) ? (report as SweepRow[]) : null
+}
+
+const pct = (v: number | null | undefined) => (typeof v === 'number' ? `${(v * 100).toFixed(1)} %` : '—')
+
+/** The one line a listing shows of a backtest's result. */
+export function resultLine(b: BacktestRow): string {
+  if (b.state === 'failed') return b.error ?? 'failed'
+  if (b.state !== 'done') return b.state
+  const sweep = sweepOf(b.report)
+  if (sweep) {
+    const best = [...sweep].sort((x, y) => y.pnl_usd - x.pnl_usd)[0]
+    return `${sweep.length} runs; best ${best ? `${fmtUsd(best.pnl_usd)} (${Object.entries(best.params).map(([k, v]) => `${k}=${String(v)}`).join(', ')})` : '—'}`
+  }
+  const r = runOf(b.report)
+  return r ? `${fmtUsd(r.pnl_usd)} over ${r.trades ?? 0} trades · win rate ${pct(r.win_rate)} · max drawdown ${fmtUsd(r.max_drawdown_usd)}` : '—'
+}
+
+const COLUMNS: Column<BacktestRow>[] = [
+  { header: 'Backtest', cell: (b) => <a href={`#/backtests/${b.backtest_id}`}>{b.backtest_id}</a> },
+  { header: 'Env', cell: (b) => <EnvPill env={b.environment} /> },
+  { header: 'Bot', cell: (b) => (isRecord(b.request.config) ? String(b.request.config.bot_id ?? '') : '') },
+  { header: 'Node', cell: (b) => b.node_id },
+  { header: 'Recording', cell: (b) => b.request.recording },
+  { header: 'Sweep', cell: (b) => (b.request.sweep?.length ? b.request.sweep.join(' × ') : '—') },
+  { header: 'State', cell: (b) => <span className={`pill ${b.state === 'done' ? 'ok' : b.state === 'failed' ? 'bad' : 'warn'}`}>{b.state}</span> },
+  { header: 'Result', cell: resultLine },
+  { header: 'Asked', cell: (b) => `${new Date(b.created_at).toLocaleString()} by ${b.created_by}` },
+]
+
+/** Backtests: queue one on a node, list them, open one's report. */
+export function Backtests({ role, id }: { role: Role; id?: string }) {
+  if (id) return <BacktestReport id={id} />
+  return <BacktestList role={role} />
+}
+
+function BacktestList({ role }: { role: Role }) {
+  const env = useEnv()
+  const list = useApi('GET /api/v1/backtests', env ? { query: { env } } : {}, { intervalMs: 2_000 })
+  return (
+    <main>
+      <header className="page-head">
+        <h2>Backtests</h2>
+        <span className="muted">a configuration over a recording a node holds, on the recording’s clock</span>
+      </header>
+      {list.error && <div className="error">{list.error}</div>}
+      {can(role, 'operator') && <BacktestForm onQueued={() => void list.reload()} />}
+      <Table testId="backtests" columns={COLUMNS} rows={list.data?.backtests ?? []} rowKey={(b) => b.backtest_id} empty="No backtests yet." />
+    </main>
+  )
+}
+
+function BacktestForm({ onQueued }: { onQueued: () => void }) {
+  const bots = useApi('GET /api/v1/bots', {}).data?.bots.filter((b) => TRADING.includes(b.bot_type) && !b.replica_of) ?? []
+  const nodes = useApi('GET /api/v1/nodes', {}).data?.nodes ?? []
+  const [bot, setBot] = useState('')
+  const [node, setNode] = useState('')
+  const [recording, setRecording] = useState('')
+  const [latency, setLatency] = useState('')
+  const [sweep, setSweep] = useState('')
+  const [message, setMessage] = useState('')
+  const submit = async (e: React.FormEvent) => {
+    e.preventDefault()
+    try {
+      const chosen = bot || bots[0]?.bot_id
+      if (!chosen) throw new Error('no arbitrage bot to take a configuration from')
+      const got = await call('GET /api/v1/bots/{bot_id}', { params: { bot_id: chosen } })
+      if (!got.config) throw new Error(`bot ${chosen} has no configuration`)
+      const queued = await call('POST /api/v1/backtests', {
+        body: {
+          node_id: node || nodes[0]?.node_id || '',
+          recording: recording.trim(),
+          config: got.config.body,
+          ...(latency.trim() ? { latency_us: Number(latency) } : {}),
+          sweep: sweep
+            .split('\n')
+            .map((s) => s.trim())
+            .filter(Boolean),
+        },
+      })
+      setMessage(`queued ${queued.backtest_id} on ${queued.node_id}`)
+      onQueued()
+    } catch (err) {
+      setMessage(err instanceof Error ? err.message : String(err))
+    }
+  }
+  return (
+    <form className="card" onSubmit={submit} data-testid="backtest-form">
+      <h4>Run a backtest</h4>
+      <div className="row">
+        <label>
+          Configuration of
+          <select aria-label="backtest bot" value={bot} onChange={(e) => setBot(e.target.value)}>
+            {bots.map((b) => (
+              <option key={b.bot_id}>{b.bot_id}</option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Node
+          <select aria-label="backtest node" value={node} onChange={(e) => setNode(e.target.value)}>
+            {nodes.map((n) => (
+              <option key={n.node_id}>{n.node_id}</option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Recording <input aria-label="recording" placeholder="market.sfrec (in the node's DATA/recordings/)" value={recording} onChange={(e) => setRecording(e.target.value)} required />
+        </label>
+        <label>
+          Latency (µs) <input aria-label="latency" placeholder="the configuration's" value={latency} onChange={(e) => setLatency(e.target.value)} />
+        </label>
+        <label>
+          Sweep <textarea aria-label="sweep" rows={2} placeholder="trading.min_profit_bps=10,20,50 (one per line)" value={sweep} onChange={(e) => setSweep(e.target.value)} />
+        </label>
+        <button className="primary" type="submit">
+          Queue
+        </button>
+      </div>
+      {message && (
+        <div className="muted" data-testid="backtest-message">
+          {message}
+        </div>
+      )}
+    </form>
+  )
+}
+
+function BacktestReport({ id }: { id: string }) {
+  const { data: b, error } = useApi('GET /api/v1/backtests/{backtest_id}', { params: { backtest_id: id } }, { intervalMs: 2_000 })
+  if (!b) return <main>{error ? <div className="error">{error}</div> : <p className="muted">Loading…</p>}</main>
+  const run = runOf(b.report)
+  const sweep = sweepOf(b.report)
+  return (
+    <main>
+      <header className="page-head">
+        <h2>{b.backtest_id}</h2>
+        <span className="muted">
+          <EnvPill env={b.environment} /> {b.request.recording} on {b.node_id}
+          {b.request.latency_us !== undefined && b.request.latency_us !== null && ` · ${b.request.latency_us} µs modelled`}
+        </span>
+        <span className={`pill ${b.state === 'done' ? 'ok' : b.state === 'failed' ? 'bad' : 'warn'}`} data-testid="backtest-state">
+          {b.state}
+        </span>
+        <span className="grow" />
+        <button onClick={() => go('backtests')}>Back</button>
+      </header>
+      {b.error && <div className="error">{b.error}</div>}
+      {run && !sweep && (
+        <section className="cols">
+          <div>
+            <h3>Result</h3>
+            <table className="kv" data-testid="backtest-result">
+              <tbody>
+                {(
+                  [
+                    ['PnL', fmtUsd(run.pnl_usd)],
+                    ['trades', run.trades],
+                    ['wins / losses / failed', `${run.wins} / ${run.losses} / ${run.failed}`],
+                    ['win rate', pct(run.win_rate)],
+                    ['max drawdown', fmtUsd(run.max_drawdown_usd)],
+                    ['volume', fmtUsd(run.volume_usd)],
+                    ['fees', fmtUsd(run.fee_usd)],
+                    ['opportunities', `${run.opportunities_seen} confirmed, ${run.orders} ordered`],
+                    ['rejected by gate', Object.entries(run.rejected ?? {}).filter(([, n]) => n > 0).map(([g, n]) => `${g} ${n}`).join(', ') || 'none'],
+                    ['open at the end', run.open_at_end],
+                    ['updates', run.updates],
+                  ] as [string, unknown][]
+                ).map(([k, v]) => (
+                  <tr key={k}>
+                    <th>{k}</th>
+                    <td>{String(v ?? '—')}</td>
+                  </tr>
+                ))}
+                {run.halted && (
+                  <tr>
+                    <th>halted</th>
+                    <td>{run.halted}</td>
+                  </tr>
+                )}
+              </tbody>
+            </table>
+          </div>
+          <div>
+            <h3>Cumulative PnL</h3>
+            {/* The chart as an image: an SVG from a node never runs script in an <img>. */}
+            {b.pnl_svg && <img data-testid="backtest-svg" alt="cumulative PnL" src={`data:image/svg+xml;charset=utf-8,${encodeURIComponent(b.pnl_svg)}`} style={{ maxWidth: '100%' }} />}
+          </div>
+        </section>
+      )}
+      {run?.routes && !sweep && (
+        <>
+          <h3>Routes</h3>
+          <Table
+            testId="backtest-routes"
+            columns={[
+              { header: 'Route', cell: (r) => r.route },
+              { header: 'Trades', className: 'num', cell: (r) => r.trades },
+              { header: 'Wins', className: 'num', cell: (r) => r.wins },
+              { header: 'Failed', className: 'num', cell: (r) => r.failed },
+              { header: 'PnL', className: 'num', cell: (r) => fmtUsd(r.pnl_usd) },
+            ]}
+            rows={run.routes.slice(0, 50)}
+            rowKey={(r) => r.route}
+          />
+        </>
+      )}
+      {sweep && (
+        <>
+          <h3>Sweep</h3>
+          <Table
+            testId="backtest-sweep"
+            columns={[
+              { header: 'Run', cell: (r) => r.dir },
+              ...Object.keys(sweep[0]?.params ?? {}).map((k): Column<SweepRow> => ({ header: k, cell: (r) => String(r.params[k]) })),
+              { header: 'Trades', className: 'num', cell: (r) => r.trades },
+              { header: 'Win rate', className: 'num', cell: (r) => pct(r.win_rate) },
+              { header: 'PnL', className: 'num', cell: (r) => fmtUsd(r.pnl_usd) },
+              { header: 'Max drawdown', className: 'num', cell: (r) => fmtUsd(r.max_drawdown_usd) },
+            ]}
+            rows={sweep}
+            rowKey={(r) => r.dir}
+          />
+        </>
+      )}
+      {b.report_md && (
+        <details>
+          <summary>report (Markdown)</summary>
+          <pre className="log" data-testid="backtest-md">
+            {b.report_md}
+          </pre>
+        </details>
+      )}
+    </main>
+  )
+}
