@@ -124,6 +124,7 @@ pub const ROUTES: &[Route] = &[
     r("POST", "/api/v1/bots/{bot_id}/{action}", "operator", "start, stop, pause, resume or restart (409 on an illegal move)", Json(200, s::<b::ActionDone>)),
     r("GET", "/api/v1/configs", "viewer", "Every configuration the token reaches with its latest version (?env=)", Json(200, s::<b::ConfigList>)).query(s::<b::EnvQuery>),
     r("POST", "/api/v1/configs", "operator", "Store a validated configuration (version 1) for a bot to be created from (POST /api/v1/bots with config_id)", Json(201, s::<b::ConfigCreated>)).body(s::<b::ConfigBody>),
+    r("POST", "/api/v1/configs/validate", "viewer", "Check a configuration and store nothing: 200 with its id, type and environment, or 400 invalid_config with each error at its field (an import is checked before it is saved)", Json(200, s::<b::ConfigChecked>)).body(s::<b::ConfigBody>),
     r("GET", "/api/v1/configs/{config_id}", "viewer", "A configuration (?version=N for an old one)", Json(200, s::<crate::store::ConfigVersion>)).query(s::<b::VersionQuery>),
     r("PUT", "/api/v1/configs/{config_id}", "operator", "A new version of a configuration (If-Match: <version>)", Json(200, s::<b::ConfigUpdated>)).body(b::bot_config_ref).if_match(),
     r("POST", "/api/v1/configs/{config_id}/rollback", "operator", "Make an old version current (?version=N)", Json(200, s::<b::ConfigUpdated>)).query(s::<b::RollbackQuery>).if_match(),

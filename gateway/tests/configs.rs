@@ -43,6 +43,42 @@ async fn exercise(url: &str) {
         2,
         "{body}"
     );
+    // Checked without being stored, by any role: each error at its field.
+    let (s, body) = call(
+        &app,
+        "POST",
+        "/api/v1/configs/validate",
+        viewer,
+        Some(json!({"config": bad})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    let paths: Vec<&str> = body["error"]["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        ["trading.min_profit_bps", "trading.max_hops"],
+        "{body}"
+    );
+    let (s, body) = call(
+        &app,
+        "POST",
+        "/api/v1/configs/validate",
+        viewer,
+        Some(json!({"config": cfg})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(
+        body,
+        json!({"valid": true, "bot_id": "tri-staged", "bot_type": "triangular_arbitrage", "environment": "dev"})
+    );
+    let (s, _) = call(&app, "GET", "/api/v1/configs/tri-staged", viewer, None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "validating stored nothing");
     let (s, body) = post(op, json!({"config": cfg, "extra": 1})).await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
     let (s, body) = post(op, json!({"config": cfg})).await;

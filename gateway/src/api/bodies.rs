@@ -110,6 +110,19 @@ pub struct ConfigBody {
     pub config: Value,
 }
 
+/// `POST /api/v1/configs/validate`: a valid configuration.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ConfigChecked {
+    /// Always `true` (an invalid one is a 400).
+    pub valid: bool,
+    /// Its bot id.
+    pub bot_id: String,
+    /// Its type.
+    pub bot_type: sniperforge_protocol::BotType,
+    /// Its environment.
+    pub environment: crate::store::Environment,
+}
+
 /// `POST /api/v1/auth/tokens`: an `agent` token names its node, no other does.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -52,6 +52,20 @@ pub(super) async fn list_bots(
 
 /// `POST /api/v1/configs`: stores a validated configuration as version 1 under its `bot_id`,
 /// with no bot yet (`POST /api/v1/bots` with `config_id` starts one on it; `PUT` versions it).
+/// `POST /api/v1/configs/validate`: checks a configuration (an imported file, a form) and
+/// stores nothing: 200 with what it is, or 400 `invalid_config` with each error at its field.
+pub(super) async fn validate_config(body: String) -> ApiResult {
+    let req: ConfigBody = parse_body(&body)?;
+    let valid = validate(&req.config).await?;
+    Ok(axum::Json(ConfigChecked {
+        valid: true,
+        bot_id: valid.config.bot_id,
+        bot_type: valid.config.bot_type,
+        environment: valid.config.environment,
+    })
+    .into_response())
+}
+
 pub(super) async fn create_config(
     State(state): State<Arc<AppState>>,
     ext: axum::http::Extensions,

@@ -921,6 +921,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/agent/desired", get(desired))
         .route("/api/v1/agent/report", post(report))
         .route("/api/v1/configs", get(list_configs).post(create_config))
+        .route("/api/v1/configs/validate", post(validate_config))
         .route("/api/v1/configs/templates/{bot_type}", get(template))
         .route("/api/v1/configs/schemas/{bot_type}", get(schema))
         .route(

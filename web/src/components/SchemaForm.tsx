@@ -1,5 +1,6 @@
 import { errorsFor, getAt, sections, setAt, unplacedErrors, type Field, type JsonSchema } from '../schema'
 import type { FieldError } from '../api'
+import { ListInput } from './ListInput'
 
 /** A form generated from a bot type's JSON Schema; `errors` are the server's, shown at their fields. */
 export function SchemaForm({
@@ -100,38 +101,16 @@ function FieldInput({
         }}
       />
     )
-  } else if (s.type === 'array' && Array.isArray(s.items?.enum)) {
-    const chosen: unknown[] = Array.isArray(value) ? value : []
-    input = (
-      <span id={id} className="choices">
-        {s.items.enum.map((o) => (
-          <label key={String(o)}>
-            <input
-              type="checkbox"
-              disabled={readOnly}
-              checked={chosen.includes(o)}
-              onChange={(e) => onChange(e.target.checked ? [...chosen, o] : chosen.filter((c) => c !== o))}
-            />
-            {String(o)}
-          </label>
-        ))}
-      </span>
-    )
   } else if (s.type === 'array') {
-    const numeric = s.items?.type === 'integer' || s.items?.type === 'number'
+    // Ordered lists: reorder by dragging (or the keyboard), add and remove.
     input = (
-      <input
+      <ListInput
         id={id}
-        type="text"
-        value={Array.isArray(value) ? value.join(', ') : String(value ?? '')}
+        value={value}
+        onChange={onChange}
         readOnly={readOnly}
-        onChange={(e) => {
-          const parts = e.target.value
-            .split(',')
-            .map((p) => p.trim())
-            .filter(Boolean)
-          onChange(numeric ? parts.map((p) => (Number.isFinite(Number(p)) ? Number(p) : p)) : parts)
-        }}
+        numeric={s.items?.type === 'integer' || s.items?.type === 'number'}
+        choices={Array.isArray(s.items?.enum) ? s.items.enum : undefined}
       />
     )
   } else if (s.type === 'object') {

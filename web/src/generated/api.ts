@@ -271,6 +271,18 @@ export type ConfigBody = {
   config: BotConfig
 }
 
+/** `POST /api/v1/configs/validate`: a valid configuration. */
+export type ConfigChecked = {
+  /** Its bot id. */
+  bot_id: string
+  /** Its type. */
+  bot_type: BotType
+  /** Its environment. */
+  environment: Environment
+  /** Always `true` (an invalid one is a 400). */
+  valid: boolean
+}
+
 /** `POST /api/v1/configs`. */
 export type ConfigCreated = {
   /** Its bot type. */
@@ -1993,6 +2005,12 @@ export interface Routes {
     query: Record<string, never>
     body: never
     answer: BotConfig
+  }
+  'POST /api/v1/configs/validate': {
+    params: Record<string, never>
+    query: Record<string, never>
+    body: ConfigBody
+    answer: ConfigChecked
   }
   'GET /api/v1/configs/{config_id}': {
     params: { config_id: string }

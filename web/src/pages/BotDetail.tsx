@@ -16,6 +16,7 @@ import { PortfolioPanel } from './PortfolioPanel'
 import { ReplicasPanel } from './ReplicasPanel'
 import { CrossChainPanel, MlPanel } from './OutputsPanels'
 import { TradesPanel } from './TradesPanel'
+import { cloneOf, handToEditor } from '../configImport'
 
 /** Types that watch and book no trades of their own. */
 const OBSERVER_TYPES = ['ml_analytics', 'portfolio_manager', 'real_time_dashboard']
@@ -97,6 +98,16 @@ export function BotDetail({ id, role }: { id: string; role: Role }) {
               />
             ))}
             {!bot.bot.replica_of && <button onClick={() => go('bots', id, 'edit')}>Edit config</button>}
+            {!bot.bot.replica_of && bot.config && (
+              <button
+                onClick={() => {
+                  if (bot.config) handToEditor(cloneOf(bot.config.body as unknown as Record<string, unknown>))
+                  go('bots', 'new')
+                }}
+              >
+                Clone
+              </button>
+            )}
             {desired === 'stopped' && !bot.bot.replica_of && (
               <ConfirmButton
                 label="Delete"

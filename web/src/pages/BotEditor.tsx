@@ -1,7 +1,9 @@
-import { useEffect, useState } from 'react'
+import { useEffect, useRef, useState } from 'react'
 import { NEW_PLACEMENT, PlacementFields, placementRequest, type PlacementForm } from './PlacementFields'
 import { ApiError, BOT_TYPES, call, isRecord, type FieldError } from '../api'
+import { DropZone } from '../components/DropZone'
 import { SchemaForm } from '../components/SchemaForm'
+import { CONFIG_DRAG_TYPE, checkConfig, readConfigFiles, takeHandoff } from '../configImport'
 import type { BotConfig, BotType, ConfigUpdated } from '../generated/api'
 import { useApi } from '../hooks'
 import { go } from '../router'
@@ -34,6 +36,7 @@ export function BotEditor({ id }: { id?: string }) {
   const [message, setMessage] = useState('')
   const [result, setResult] = useState<ConfigUpdated | null>(null)
   const [busy, setBusy] = useState(false)
+  const [notice, setNotice] = useState('')
 
   const nodeList = useApi('GET /api/v1/nodes', {})
   const nodes = nodeList.data?.nodes.map((n) => n.node_id) ?? []
@@ -54,9 +57,77 @@ export function BotEditor({ id }: { id?: string }) {
   // The type's schema, and for a new bot its template.
   const schema = useApi('GET /api/v1/configs/schemas/{bot_type}', { params: { bot_type: botType } })
   const template = useApi('GET /api/v1/configs/templates/{bot_type}', id ? null : { params: { bot_type: botType } })
+  // A configuration brought in (a file, a stored one, a clone) stands over the type's template.
+  const imported = useRef(false)
   useEffect(() => {
-    if (template.data) setConfig(template.data)
+    if (template.data && !imported.current) setConfig(template.data)
   }, [template.data])
+  const stored = useApi('GET /api/v1/configs', {})
+  /** Loads `cfg` into the form (an existing bot keeps its id and type) and checks it at once. */
+  const load = async (cfg: Record<string, unknown>, from: string) => {
+    const t = typeof cfg.bot_type === 'string' ? botTypeOf(cfg.bot_type) : null
+    if (!t) {
+      setMessage(`${from}: bot_type ${JSON.stringify(cfg.bot_type)} is not a bot type`)
+      return
+    }
+    if (id && t !== botType) {
+      setMessage(`${from}: a ${t} configuration cannot apply to ${id}, a ${botType} bot`)
+      return
+    }
+    const next = id ? { ...cfg, bot_id: id } : cfg
+    imported.current = true
+    setBotType(t)
+    setConfig(next)
+    setResult(null)
+    const checked = await checkConfig(next)
+    setErrors(checked.errors)
+    setMessage(
+      checked.valid
+        ? ''
+        : checked.errors.length
+          ? `${from}: ${checked.errors.length} error(s), shown at their fields: nothing is saved until you fix them and save`
+          : `${from}: ${checked.message}`,
+    )
+    setNotice(checked.valid ? `${from} loaded: valid; not saved yet` : '')
+  }
+  useEffect(() => {
+    // Once, on opening the new-bot editor: a configuration handed over (an import, a clone).
+    if (id) return
+    const handed = takeHandoff()
+    if (handed) void load(handed, 'imported configuration')
+  }, [])
+  const dropFiles = async (files: File[]) => {
+    const [first] = await readConfigFiles(files)
+    if (!first) return
+    if (!first.config) setMessage(`${first.name}: ${first.problem}`)
+    else await load(first.config, first.name)
+  }
+  const useStored = async (configId: string) => {
+    try {
+      const c = await call('GET /api/v1/configs/{config_id}', { params: { config_id: configId } })
+      await load(c.body as unknown as Record<string, unknown>, `configuration ${configId}`)
+    } catch (e) {
+      setMessage(e instanceof Error ? e.message : String(e))
+    }
+  }
+  const [templateName, setTemplateName] = useState('')
+  const saveTemplate = async () => {
+    const name = templateName.trim()
+    const body = asBotConfig(config)
+    if (!name || !body) return
+    try {
+      const r = await call('POST /api/v1/configs', { body: { config: { ...body, bot_id: name } } })
+      setNotice(`template ${r.config_id} stored: drag it onto the editor (or press Use) to start from it`)
+      setErrors([])
+      setMessage('')
+      void stored.reload()
+    } catch (e) {
+      if (e instanceof ApiError) {
+        setErrors(e.fieldErrors())
+        setMessage(e.message)
+      } else setMessage(String(e))
+    }
+  }
   const loadError = existing.error || schema.error || template.error
   const chooseType = (name: string) => {
     const t = botTypeOf(name)
@@ -143,12 +214,60 @@ export function BotEditor({ id }: { id?: string }) {
           {result.applied_hot.length === 0 && result.restart_required.length === 0 && <>No change.</>}
         </div>
       )}
-      {/* The form waits for a configuration of the type chosen, so nothing typed is overwritten. */}
-      {schema.data && isRecord(config) && config.bot_type === botType ? (
-        <SchemaForm schema={schema.data} value={config} onChange={setConfig} errors={errors} lockId={!!id} />
-      ) : (
-        <p className="muted">Loading…</p>
+      {notice && (
+        <div className="notice" data-testid="editor-notice">
+          {notice}
+        </div>
       )}
+      <div className="editor-cols">
+        <DropZone
+          onFiles={(f) => void dropFiles(f)}
+          onConfig={(c) => void useStored(c)}
+          label="Drop a configuration file or a stored configuration to load it"
+          testId="editor-drop"
+        >
+          {/* The form waits for a configuration of the type chosen, so nothing typed is overwritten. */}
+          {schema.data && isRecord(config) && config.bot_type === botType ? (
+            <SchemaForm schema={schema.data} value={config} onChange={setConfig} errors={errors} lockId={!!id} />
+          ) : (
+            <p className="muted">Loading…</p>
+          )}
+        </DropZone>
+        <aside className="card" data-testid="templates">
+          <h4>Stored configurations</h4>
+          <p className="muted">Drag one onto the form (or press Use) to start from it; drop a JSON file there to load it.</p>
+          <ul className="templates">
+            {(stored.data?.configs ?? [])
+              .filter((c) => !id || c.bot_type === botType)
+              .slice(0, 100)
+              .map((c) => (
+                <li
+                  key={c.config_id}
+                  draggable
+                  data-config={c.config_id}
+                  onDragStart={(e) => {
+                    e.dataTransfer.setData(CONFIG_DRAG_TYPE, c.config_id)
+                    e.dataTransfer.effectAllowed = 'copy'
+                  }}
+                >
+                  <span className="grip" aria-hidden="true">
+                    ⠿
+                  </span>
+                  {c.config_id} <span className="muted">{c.bot_type}</span>
+                  <button type="button" aria-label={`use ${c.config_id}`} onClick={() => void useStored(c.config_id)}>
+                    Use
+                  </button>
+                </li>
+              ))}
+          </ul>
+          <div className="row">
+            <input aria-label="template name" placeholder="template name" value={templateName} onChange={(e) => setTemplateName(e.target.value)} />
+            <button type="button" disabled={!templateName.trim() || !config} onClick={() => void saveTemplate()}>
+              Save as template
+            </button>
+          </div>
+        </aside>
+      </div>
       <div className="row">
         <button className="primary" disabled={busy || !config} onClick={save}>
           {id ? 'Save' : 'Create bot'}

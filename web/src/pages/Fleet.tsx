@@ -4,6 +4,7 @@ import { Table, type Column } from '../components/Table'
 import type { NodeRow, Percentiles } from '../generated/api'
 import { ENVIRONMENTS, useEnv } from '../env'
 import { PNL_RANGES, PnlChart } from './TradesPanel'
+import { ImportPanel } from './ImportPanel'
 import { useApi, useStream } from '../hooks'
 import { go } from '../router'
 import { fmtBuild } from './Rollouts'
@@ -149,6 +150,7 @@ export function Fleet({ role }: { role: Role }) {
           value={fmtUsd(data ? rows.reduce((a, b) => a + (typeof b.profit_usd === 'number' ? b.profit_usd : 0), 0) : undefined)}
         />
       </section>
+      <ImportPanel canWrite={can(role, 'operator')}>
       <div className="row">
         <h3>PnL over time</h3>
         <span className="grow" />
@@ -170,6 +172,7 @@ export function Fleet({ role }: { role: Role }) {
       />
       <h3>Nodes</h3>
       <Table testId="nodes-table" columns={nodeColumns} rows={nodes} rowKey={(n) => n.node_id} />
+      </ImportPanel>
     </main>
   )
 }
