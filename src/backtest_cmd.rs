@@ -9,9 +9,6 @@ use std::time::Duration;
 use serde_json::Value;
 use sniperforge_bots::backtest::{self, Backtest};
 
-/// Most runs one sweep makes.
-const SWEEP_MAX: usize = 64;
-
 #[derive(Debug, clap::Args)]
 pub struct BacktestArgs {
     /// Configuration file (JSON; `sniperforge config template <type>` writes one). Its live
@@ -39,43 +36,6 @@ pub struct BacktestArgs {
     /// Longest one run may take, seconds.
     #[arg(long, default_value_t = 3600)]
     pub timeout_s: u64,
-}
-
-/// `section.field=v1,v2` → the field and its values (JSON where they parse, text otherwise).
-fn parse_sweep(s: &str) -> Result<(String, Vec<Value>), String> {
-    let (path, values) = s
-        .split_once('=')
-        .ok_or_else(|| format!("--sweep {s}: expected section.field=v1,v2,…"))?;
-    let values: Vec<Value> = values
-        .split(',')
-        .map(|v| {
-            serde_json::from_str(v.trim()).unwrap_or_else(|_| Value::String(v.trim().to_string()))
-        })
-        .collect();
-    if path.is_empty() || values.iter().any(|v| v == &Value::String(String::new())) {
-        return Err(format!(
-            "--sweep {s}: a parameter and at least one value, none empty"
-        ));
-    }
-    Ok((path.to_string(), values))
-}
-
-/// Every combination of the swept values, in order (the last parameter varies fastest).
-fn grid(axes: &[(String, Vec<Value>)]) -> Vec<BTreeMap<String, Value>> {
-    let mut runs = vec![BTreeMap::new()];
-    for (path, values) in axes {
-        runs = runs
-            .into_iter()
-            .flat_map(|run| {
-                values.iter().map(move |v| {
-                    let mut r = run.clone();
-                    r.insert(path.clone(), v.clone());
-                    r
-                })
-            })
-            .collect();
-    }
-    runs
 }
 
 /// A run's directory name: its number and parameters, kept to safe characters.
@@ -120,41 +80,33 @@ pub fn run(a: &BacktestArgs) -> ExitCode {
         Some(Ok(m)) => Some(m),
         None => None,
     };
-    let axes: Vec<(String, Vec<Value>)> = match a.sweep.iter().map(|s| parse_sweep(s)).collect() {
-        Ok(a) => a,
+    // Every run's configuration is checked (and the grid counted) before the first starts.
+    let runs = match backtest::backtest_runs(&config, a.latency_us, &a.sweep) {
+        Ok(r) => r,
         Err(e) => return fail(e),
     };
-    let runs = grid(&axes);
-    if runs.len() > SWEEP_MAX {
-        return fail(format!("--sweep: {} runs, at most {SWEEP_MAX}", runs.len()));
-    }
-    // Every run's configuration is checked before the first starts.
-    let mut specs = Vec::new();
-    for (i, params) in runs.iter().enumerate() {
-        let mut config = config.clone();
-        for (path, value) in params {
-            if let Err(e) = backtest::set_param(&mut config, path, value.clone()) {
-                return fail(format!("--sweep: {e}"));
-            }
-        }
-        let dir = if axes.is_empty() {
-            a.out.clone()
-        } else {
-            a.out.join(run_dir(i, params))
-        };
-        specs.push((
-            dir.clone(),
-            params.clone(),
-            Backtest {
-                config,
+    let sweep = !a.sweep.is_empty();
+    let specs: Vec<(PathBuf, Backtest)> = runs
+        .into_iter()
+        .enumerate()
+        .map(|(i, (params, _))| {
+            let dir = if sweep {
+                a.out.join(run_dir(i, &params))
+            } else {
+                a.out.clone()
+            };
+            let spec = Backtest {
+                config: config.clone(),
+                params,
                 recording: a.replay.clone(),
                 latency_us: a.latency_us,
                 markets: markets.clone(),
                 timeout: Duration::from_secs(a.timeout_s),
                 work_dir: dir.join(".state"),
-            },
-        ));
-    }
+            };
+            (dir, spec)
+        })
+        .collect();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -164,12 +116,9 @@ pub fn run(a: &BacktestArgs) -> ExitCode {
         Err(e) => return fail(e),
     };
     let mut done: Vec<(String, backtest::Report)> = Vec::new();
-    for (dir, params, spec) in specs {
+    for (dir, spec) in specs {
         let outcome = match rt.block_on(backtest::run(&spec)) {
-            Ok(mut o) => {
-                o.report.params = params;
-                o
-            }
+            Ok(o) => o,
             Err(e) => {
                 eprintln!("error: {}: {e}", dir.display());
                 return ExitCode::from(1);
@@ -191,7 +140,7 @@ pub fn run(a: &BacktestArgs) -> ExitCode {
         );
         done.push((relative(&dir, &a.out), outcome.report));
     }
-    if !axes.is_empty() {
+    if sweep {
         let table: Vec<Value> = done
             .iter()
             .map(|(dir, r)| {
@@ -224,27 +173,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sweeps_parse_into_a_grid() {
-        let a = parse_sweep("trading.min_profit_bps=10,20").unwrap();
-        let b = parse_sweep("execution.paper_latency_us=100, 400 ,x").unwrap();
+    fn run_directories_name_their_parameters_in_safe_characters() {
+        let params = BTreeMap::from([
+            ("execution.paper_latency_us".to_string(), Value::from(400)),
+            ("trading.min_profit_bps".to_string(), Value::from(10)),
+        ]);
         assert_eq!(
-            b.1,
-            vec![Value::from(100), Value::from(400), Value::from("x")]
-        );
-        let g = grid(&[a, b]);
-        assert_eq!(g.len(), 6);
-        assert_eq!(g[1]["execution.paper_latency_us"], 400);
-        assert_eq!(g[1]["trading.min_profit_bps"], 10);
-        assert_eq!(
-            run_dir(1, &g[1]),
+            run_dir(1, &params),
             "02_paper_latency_us=400_min_profit_bps=10"
         );
         assert_eq!(
             run_dir(0, &BTreeMap::from([("a.b".into(), Value::from("../x y"))])),
             "01_b=..-x-y"
         );
-        for bad in ["trading.min_profit_bps", "=1", "a.b=1,,2"] {
-            assert!(parse_sweep(bad).is_err(), "{bad}");
-        }
     }
 }

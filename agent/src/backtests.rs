@@ -19,6 +19,9 @@ use crate::agent::AgentOptions;
 /// Longest one backtest may run (the CLI's `--timeout-s`; the child is killed a minute later).
 pub const BACKTEST_TIMEOUT: Duration = Duration::from_secs(3600);
 
+/// Tries to post a result before giving up.
+const POST_ATTEMPTS: u32 = 40;
+
 /// Whether `id` is one the gateway gives (`bt-` and 16 hex digits): it names a directory.
 fn valid_id(id: &str) -> bool {
     id.strip_prefix("bt-")
@@ -62,8 +65,16 @@ pub async fn run(opts: AgentOptions, mut rx: watch::Receiver<Option<Desired>>) {
             }
             // Until the gateway has it (or holds the backtest closed): a gateway restart
             // loses nothing.
+            // (at most about 15 min: a gateway that keeps refusing it is not waited on for good).
             let mut wait = Duration::from_secs(1);
-            while post(&opts, &job.id, &result).await == Posted::Retry {
+            for attempt in 1.. {
+                if post(&opts, &job.id, &result).await != Posted::Retry {
+                    break;
+                }
+                if attempt == POST_ATTEMPTS {
+                    tracing::error!(backtest = %job.id, "backtest result never taken: given up");
+                    break;
+                }
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(Duration::from_secs(30));
             }
@@ -113,9 +124,14 @@ fn state_only(opts: &AgentOptions, state: BacktestState, error: Option<String>) 
     }
 }
 
+/// At most `max` bytes of `s`, without NULs or other control characters but line breaks.
 fn cut(s: &str, max: usize) -> String {
+    let s: String = s
+        .chars()
+        .filter(|c| *c == '\n' || !c.is_control())
+        .collect();
     if s.len() <= max {
-        return s.to_string();
+        return s;
     }
     let mut end = max;
     while !s.is_char_boundary(end) {
@@ -146,7 +162,7 @@ fn read_bounded(path: &Path, max: usize) -> Result<Option<String>, String> {
             m.len()
         )),
         Ok(_) => std::fs::read_to_string(path)
-            .map(Some)
+            .map(|t| Some(t.replace('\0', "")))
             .map_err(|e| format!("{}: {e}", path.display())),
     }
 }
@@ -170,10 +186,8 @@ async fn run_one(opts: &AgentOptions, job: &BacktestJob) -> BacktestResult {
         Ok(m) if m.is_file() => {}
         _ => {
             return failed(format!(
-                "recording {}: no such file in {} on node {}",
-                job.recording,
-                recordings_dir(&opts.data_dir).display(),
-                opts.node.node_id
+                "recording {}: no such file in the recordings directory (DATA/recordings/) of node {}",
+                job.recording, opts.node.node_id
             ));
         }
     }
@@ -206,8 +220,9 @@ async fn run_one(opts: &AgentOptions, job: &BacktestJob) -> BacktestResult {
     if let Some(l) = job.latency_us {
         cmd.arg("--latency-us").arg(l.to_string());
     }
+    // One argument each (`--sweep=…`): a value can never read as another flag.
     for s in &job.sweep {
-        cmd.arg("--sweep").arg(s);
+        cmd.arg(format!("--sweep={s}"));
     }
     if let Some(m) = markets_arg(opts) {
         cmd.arg("--markets").arg(m);

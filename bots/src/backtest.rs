@@ -9,8 +9,6 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::Value;
-use sniperforge_protocol::config::ValidatedConfig;
-use sniperforge_protocol::wire::BotType;
 
 use crate::bot::{BotFactory, BotOptions};
 use crate::portfolio::FillRecord;
@@ -23,6 +21,8 @@ pub use report::{pnl_svg, report_md, sweep_md};
 pub struct Backtest {
     /// The configuration (as its file holds it).
     pub config: Value,
+    /// The parameters this run sets over it (a sweep's: `section.field` → value).
+    pub params: BTreeMap<String, Value>,
     /// The recording (`sniperforge record` writes one).
     pub recording: PathBuf,
     /// The modelled decision-to-fill latency, µs (`None`: the configuration's
@@ -36,7 +36,10 @@ pub struct Backtest {
     pub work_dir: PathBuf,
 }
 
-pub use sniperforge_protocol::backtests::BACKTEST_TYPES;
+pub use sniperforge_protocol::backtests::{BACKTEST_TYPES, backtest_runs, run_config, set_param};
+
+/// Routes a report lists (the best by PnL; the count says how many there were).
+pub const ROUTES_LISTED: usize = 200;
 
 /// Percentiles of a latency, µs.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -132,8 +135,10 @@ pub struct Report {
     /// own time is not modelled; `timing.json` has it measured) and decision to fill (the
     /// modelled latency).
     pub latency_us: BTreeMap<String, Spread>,
-    /// Routes by PnL, best first.
+    /// Routes by PnL, best first (the best [`ROUTES_LISTED`]).
     pub routes: Vec<RouteLine>,
+    /// Routes traded in all.
+    pub routes_total: u64,
     /// Why the bot stopped trading before the end (a loss limit), if it did.
     pub halted: Option<String>,
 }
@@ -151,88 +156,10 @@ pub struct Outcome {
     pub fills: String,
 }
 
-/// The spec's section holding `field` for `bot_type`.
-fn section_of(bot_type: BotType, field: &str) -> Option<&'static str> {
-    sniperforge_protocol::spec::sections(bot_type)
-        .iter()
-        .find(|s| s.fields.iter().any(|f| f.name == field))
-        .map(|s| s.name)
-}
-
-/// Sets parameter `path` (`section.field`, as `trading.min_profit_bps`) of `config` to
-/// `value`; the section and field must be the type's.
-pub fn set_param(config: &mut Value, path: &str, value: Value) -> Result<(), String> {
-    let bot_type: BotType = config["bot_type"]
-        .as_str()
-        .and_then(|t| t.parse().ok())
-        .ok_or("bot_type: not a bot type")?;
-    let Some((section, field)) = path.split_once('.') else {
-        return Err(format!(
-            "{path}: expected section.field (as trading.min_profit_bps)"
-        ));
-    };
-    let known = sniperforge_protocol::spec::sections(bot_type)
-        .iter()
-        .any(|s| s.name == section && s.fields.iter().any(|f| f.name == field));
-    if !known {
-        return Err(format!("{path}: no such parameter of a {bot_type} bot"));
-    }
-    let params = config
-        .as_object_mut()
-        .ok_or("the configuration is not a JSON object")?
-        .entry("parameters")
-        .or_insert_with(|| Value::Object(Default::default()));
-    let sec = params
-        .as_object_mut()
-        .ok_or("parameters: not an object")?
-        .entry(section)
-        .or_insert_with(|| Value::Object(Default::default()));
-    sec.as_object_mut()
-        .ok_or_else(|| format!("parameters.{section}: not an object"))?
-        .insert(field.to_string(), value);
-    Ok(())
-}
-
-/// The configuration a backtest runs: validated, paper trading whatever the file says.
-fn prepare(spec: &Backtest) -> Result<ValidatedConfig, String> {
-    let mut config = spec.config.clone();
-    let bot_type: BotType = config["bot_type"]
-        .as_str()
-        .and_then(|t| t.parse().ok())
-        .ok_or("bot_type: not a bot type")?;
-    if !BACKTEST_TYPES.contains(&bot_type) {
-        return Err(format!(
-            "bot_type {bot_type}: a backtest runs the types that trade on the recorded accounts ({})",
-            BACKTEST_TYPES.map(|t| t.as_str()).join(", ")
-        ));
-    }
-    if let Some(section) = section_of(bot_type, "simulation_mode") {
-        set_param(
-            &mut config,
-            &format!("{section}.simulation_mode"),
-            Value::Bool(true),
-        )?;
-    }
-    if let (Some(us), Some(section)) = (spec.latency_us, section_of(bot_type, "paper_latency_us")) {
-        set_param(
-            &mut config,
-            &format!("{section}.paper_latency_us"),
-            us.into(),
-        )?;
-    }
-    crate::validate(&config).map_err(|errors| {
-        errors
-            .iter()
-            .map(|e| e.to_string())
-            .collect::<Vec<_>>()
-            .join("; ")
-    })
-}
-
 /// Runs `spec`: the bot replays the recording as fast as it takes it, then stops; its
 /// journal and counters make the report.
 pub async fn run(spec: &Backtest) -> Result<Outcome, String> {
-    let valid = prepare(spec)?;
+    let valid = run_config(&spec.config, &spec.params, spec.latency_us)?;
     let latency_model_us = valid.params.execution().map_or(0, |e| e.paper_latency_us);
     let recording_bytes = std::fs::metadata(&spec.recording)
         .map_err(|e| format!("{}: {e}", spec.recording.display()))?
@@ -289,11 +216,12 @@ pub async fn run(spec: &Backtest) -> Result<Outcome, String> {
             let _ = bot.stop().await;
             return Err(bad.clone());
         }
+        // A loss limit halts trading, not the replay: the market runs to the recording's end
+        // (orders in flight fill when due), so a halted run is as repeatable as any.
         if let sniperforge_protocol::wire::BotStatus::Error(reason) = bot.status().await {
             halted = Some(reason);
         }
-        if (ended && custom("updates_processed") >= custom("replayed_updates")) || halted.is_some()
-        {
+        if ended && custom("updates_processed") >= custom("replayed_updates") {
             break;
         }
         if Instant::now() >= deadline {
@@ -341,6 +269,7 @@ pub async fn run(spec: &Backtest) -> Result<Outcome, String> {
     report.rejected = rejected;
     report.open_at_end = m.trades_executed.saturating_sub(report.trades);
     report.halted = halted;
+    report.params = spec.params.clone();
     let equity = equity(&records);
     let secs = wall.as_secs_f64();
     let timing = serde_json::json!({
@@ -381,7 +310,7 @@ pub fn summarise(records: &[FillRecord]) -> Report {
     let (mut cum, mut peak) = (0.0f64, 0.0f64);
     let mut routes: BTreeMap<String, RouteLine> = BTreeMap::new();
     let (mut ingress, mut fill) = (Vec::new(), Vec::new());
-    for f in records {
+    for (i, f) in records.iter().enumerate() {
         let failed = f.amount_out.is_none();
         if failed {
             r.failed += 1;
@@ -393,12 +322,11 @@ pub fn summarise(records: &[FillRecord]) -> Report {
         r.pnl_usd += f.pnl_usd;
         r.fee_usd += f.fee_usd;
         r.volume_usd += f.volume_usd;
-        if r.trades > 0 && (r.best_usd == 0.0 && r.worst_usd == 0.0) {
-            r.best_usd = f.pnl_usd;
-            r.worst_usd = f.pnl_usd;
-        }
-        r.best_usd = r.best_usd.max(f.pnl_usd);
-        r.worst_usd = r.worst_usd.min(f.pnl_usd);
+        (r.best_usd, r.worst_usd) = if i == 0 {
+            (f.pnl_usd, f.pnl_usd)
+        } else {
+            (r.best_usd.max(f.pnl_usd), r.worst_usd.min(f.pnl_usd))
+        };
         cum += f.pnl_usd;
         peak = peak.max(cum);
         r.max_drawdown_usd = r.max_drawdown_usd.max(peak - cum);
@@ -430,6 +358,8 @@ pub fn summarise(records: &[FillRecord]) -> Report {
             .total_cmp(&a.pnl_usd)
             .then_with(|| a.route.cmp(&b.route))
     });
+    r.routes_total = routes.len() as u64;
+    routes.truncate(ROUTES_LISTED);
     r.routes = routes;
     r.latency_us = BTreeMap::from([
         ("ingress_to_decision".to_string(), Spread::of(ingress)),
@@ -482,6 +412,11 @@ mod tests {
 
     #[test]
     fn sums_drawdown_and_routes() {
+        // The best and worst start from the first fill, whatever it is.
+        let r = summarise(&[fill(0.0, true, "b", 0), fill(-5.0, false, "b", 1)]);
+        assert_eq!((r.best_usd, r.worst_usd), (0.0, -5.0));
+        let r = summarise(&[fill(-2.0, false, "b", 0), fill(-5.0, false, "b", 1)]);
+        assert_eq!((r.best_usd, r.worst_usd), (-2.0, -5.0));
         let r = summarise(&[
             fill(3.0, false, "a", 1),
             fill(-5.0, false, "b", 2),
@@ -498,15 +433,5 @@ mod tests {
         assert_eq!(r.routes[1].failed, 1);
         assert_eq!(r.latency_us["decision_to_fill"].p99, 400);
         assert_eq!(r.span_ms, 4.0);
-    }
-
-    #[test]
-    fn parameters_are_set_by_section_and_field_of_the_type() {
-        let mut c = crate::template(BotType::TriangularArbitrage);
-        set_param(&mut c, "trading.min_profit_bps", 20.into()).unwrap();
-        assert_eq!(c["parameters"]["trading"]["min_profit_bps"], 20);
-        for bad in ["min_profit_bps", "trading.nope", "nope.min_profit_bps"] {
-            assert!(set_param(&mut c, bad, 1.into()).is_err(), "{bad}");
-        }
     }
 }

@@ -953,5 +953,11 @@ fn route_label(
         path.push_str(&out.map_or_else(|| "?".into(), symbol));
         venues.push(market.pool(hop.pool).map_or("?", |p| p.dex().name()));
     }
+    // A markets file's symbols are outside text: what a fill may not carry is left out, and
+    // the name kept to what a fill takes, so no fill is refused for its route's name.
     format!("{path} via {}", venues.join(","))
+        .chars()
+        .filter(|c| !sniperforge_protocol::fleet::hidden_char(*c))
+        .take(sniperforge_protocol::fleet::ROUTE_MAX)
+        .collect()
 }

@@ -146,6 +146,11 @@ impl ReplayFeed {
 }
 
 impl crate::runtime::Produce for ReplayFeed {
+    /// A replay is counted whole (a backtest reports its rejections by gate).
+    fn keeps_every_decision(&self) -> bool {
+        true
+    }
+
     /// The recorded pace keeps the gaps between records (from the first); at maximum speed
     /// every record is due at once.
     fn due(&mut self) -> Option<u64> {

@@ -66,7 +66,7 @@ pub struct FillRecord {
     /// [`FillRecord::fee`] in USD.
     #[serde(default)]
     pub fee_usd: f64,
-    /// The input in USD (the trade's volume).
+    /// The input in USD (the trade's volume; 0 for a route that failed).
     #[serde(default)]
     pub volume_usd: f64,
     /// The route's name (`SOL>USDC>SOL via raydium-v4,whirlpool`).

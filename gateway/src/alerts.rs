@@ -594,11 +594,13 @@ pub async fn evaluate(
         p99,
     };
     let mut out = Evaluation::default();
+    let rules = store.rules().await?;
+    webhooks.trades.flush(&rules, webhooks);
     let env_of: std::collections::HashMap<&str, Environment> = bots
         .iter()
         .map(|b| (b.bot_id.as_str(), b.environment))
         .collect();
-    for rule in store.rules().await? {
+    for rule in rules {
         let scope = match RuleScope::parse(&rule.scope) {
             Ok(scope) => scope,
             Err(e) => {
@@ -708,6 +710,8 @@ const FAILURES_KEPT: usize = 256;
 pub struct WebhookQueue {
     tx: tokio::sync::mpsc::Sender<(String, String, Value)>,
     failures: Arc<std::sync::Mutex<std::collections::VecDeque<String>>>,
+    /// Trade rules' fills waiting for their next message.
+    pub trades: trade::TradeBatches,
 }
 
 impl WebhookQueue {
@@ -738,7 +742,11 @@ impl WebhookQueue {
                 });
             }
         });
-        Self { tx, failures }
+        Self {
+            tx,
+            failures,
+            trades: trade::TradeBatches::default(),
+        }
     }
 
     /// Queues a delivery; `Err` when the queue is full (or its worker gone).

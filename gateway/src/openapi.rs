@@ -119,8 +119,9 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/api/v1/trades", "viewer", "Trades (each fill a bot booked, stored once), newest first, a page at a time: ?bot=&env=&from=&to= (unix ms)&cursor=&limit=", Json(200, s::<b::TradeList>)).query(s::<b::TradeQuery>),
     r("GET", "/api/v1/pnl", "viewer", "PnL over time from the stored trades (fleet, an environment or a bot): per interval and cumulative, win rate, count, volume, fees, drawdown: ?scope=fleet|env:<env>|bot:<id>&from=&to= (unix ms)&step=1h", Json(200, s::<crate::api::pnl::PnlReport>)).query(s::<crate::api::pnl::PnlQuery>),
     r("POST", "/api/v1/backtests", "operator", "Queue a backtest on a node: a configuration (an arbitrage type, in an environment the node serves) over a recording in the node's DATA/recordings/, with an optional modelled latency and sweep (409 when the node has 16 queued)", Json(202, s::<crate::store::BacktestRow>)).body(s::<crate::api::backtests::NewBacktest>),
-    r("GET", "/api/v1/backtests", "viewer", "The newest backtests (at most 200; ?env=), without their Markdown and charts", Json(200, s::<crate::api::backtests::BacktestList>)).query(s::<b::EnvQuery>),
+    r("GET", "/api/v1/backtests", "viewer", "The newest backtests (at most 200; ?env=): each report's totals only (no routes, timing, Markdown or chart)", Json(200, s::<crate::api::backtests::BacktestList>)).query(s::<b::EnvQuery>),
     r("GET", "/api/v1/backtests/{backtest_id}", "viewer", "One backtest: the request, where it stands, its report (JSON and Markdown), PnL chart (SVG) and timing", Json(200, s::<crate::store::BacktestRow>)),
+    r("DELETE", "/api/v1/backtests/{backtest_id}", "operator", "Cancel a queued or running backtest (it fails, cancelled by the caller), or delete a finished one", Json(200, s::<crate::api::backtests::BacktestRemoved>)),
     r("POST", "/api/v1/bots/{bot_id}/{action}", "operator", "start, stop, pause, resume or restart (409 on an illegal move)", Json(200, s::<b::ActionDone>)),
     r("GET", "/api/v1/configs", "viewer", "Every configuration the token reaches with its latest version (?env=)", Json(200, s::<b::ConfigList>)).query(s::<b::EnvQuery>),
     r("POST", "/api/v1/configs", "operator", "Store a validated configuration (version 1) for a bot to be created from (POST /api/v1/bots with config_id)", Json(201, s::<b::ConfigCreated>)).body(s::<b::ConfigBody>),
@@ -141,7 +142,7 @@ pub const ROUTES: &[Route] = &[
     r("POST", "/api/v1/agent/heartbeat", "agent", "An agent's heartbeat", Json(200, s::<wire::NodeAck>)).body(s::<wire::NodeRef>),
     r("GET", "/api/v1/agent/desired", "agent", "Blocking query: the node's desired state once its index passes ?index= (or after ?wait_ms=, at most 60,000)", Json(200, s::<wire::Desired>)).query(s::<wire::DesiredQuery>),
     r("POST", "/api/v1/agent/report", "agent", "Bot states, metrics, HDR V2 interval snapshots and log lines", Json(200, s::<wire::ReportAck>)).body(s::<wire::Report>),
-    r("POST", "/api/v1/agent/backtests/{backtest_id}", "agent", "A backtest of the agent's node: started (running), done with its report, or failed with the error", Json(200, s::<serde_json::Value>)).body(s::<sniperforge_protocol::backtests::BacktestResult>),
+    r("POST", "/api/v1/agent/backtests/{backtest_id}", "agent", "A backtest of the agent's node: started (running), done with its report, or failed with the error", Json(200, s::<crate::api::backtests::BacktestTaken>)).body(s::<sniperforge_protocol::backtests::BacktestResult>),
     r("GET", "/api/v1/alerts", "viewer", "Active and past alerts of the environments the token reaches (?env=)", Json(200, s::<b::AlertList>)).query(s::<b::EnvQuery>),
     r("GET", "/api/v1/alerts/rules", "viewer", "Alert rules", Json(200, s::<b::RuleList>)),
     r("PUT", "/api/v1/alerts/rules/{rule_id}", "admin", "Create or replace an alert rule and its webhook", Json(200, s::<crate::alerts::Rule>)).body(s::<b::RuleBody>),
@@ -170,6 +171,7 @@ fn path_parameter(name: &str, generator: &mut SchemaGenerator) -> Value {
         "action" => generator.subschema_for::<wire::BotAction>().to_value(),
         "bot_type" => generator.subschema_for::<BotType>().to_value(),
         "bot_id" | "config_id" => json!({"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}),
+        "backtest_id" => json!({"type": "string", "pattern": "^bt-[0-9a-f]{16}$"}),
         // Token, user and rule names.
         _ => json!({"type": "string", "pattern": "^[A-Za-z0-9_.@-]{1,64}$"}),
     }

@@ -195,31 +195,44 @@ async fn exercise(url: &str) {
         assert_eq!(s, StatusCode::OK, "{body}");
     }
     for _ in 0..100 {
-        if got.lock().unwrap().len() >= 5 {
+        if got.lock().unwrap().len() >= 4 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert_eq!(got.lock().unwrap().len(), 5, "{:?}", got.lock().unwrap());
+    assert_eq!(got.lock().unwrap().len(), 4, "{:?}", got.lock().unwrap());
 
-    // Generic: one message a bot, the fills listed with their fields.
-    let mut generic = bodies(&got, "/generic");
-    generic.sort_by_key(|b| b["bot_id"].as_str().unwrap().to_string());
-    assert_eq!(generic.len(), 2, "{generic:?}");
-    let a1 = &generic[0];
+    // Generic: one message for the rule, both bots' fills listed with their fields.
+    let generic = bodies(&got, "/generic");
+    assert_eq!(generic.len(), 1, "{generic:?}");
+    let all = &generic[0];
     assert_eq!(
-        (&a1["event"], &a1["count"], &a1["environment"]),
-        (&json!("trade"), &json!(3), &json!("dev"))
+        (&all["event"], &all["count"], &all["bots"]),
+        (&json!("trade"), &json!(4), &json!(["a1", "p1"]))
     );
-    assert_eq!(a1["trades"][2]["amount_out"], Value::Null);
+    assert_eq!(all["trades"][2]["fill"]["amount_out"], Value::Null);
+    assert_eq!(all["trades"][3]["environment"], "prod");
+    let message = all["message"].as_str().unwrap();
     assert!(
-        a1["text"].as_str().unwrap().starts_with(
-            "TRADES a1 (dev, node n1): 3 fills, +1.50 USD, 1 failed\n#1 +2.00 USD SOL>USDC>SOL"
+        message.starts_with(
+            "TRADES 4 fills from 2 bots, -1.50 USD, 1 failed\na1 #1 +2.00 USD SOL>USDC>SOL"
         ),
-        "{a1}"
+        "{all}"
     );
-    assert_eq!(a1["content"], a1["text"]);
+    // As Slack and Discord read it: nothing that links or pings.
+    assert!(
+        all["text"].as_str().unwrap().contains("SOL&gt;USDC&gt;SOL"),
+        "{all}"
+    );
+    assert!(
+        all["content"]
+            .as_str()
+            .unwrap()
+            .contains("SOL\\>USDC\\>SOL"),
+        "{all}"
+    );
+    assert_eq!(all["allowed_mentions"]["parse"], json!([]));
     // Slack: a1's fills of at least 1 USD either way only.
     let slack = bodies(&got, "/slack");
     assert_eq!(slack.len(), 1);
@@ -249,6 +262,38 @@ async fn exercise(url: &str) {
             .starts_with("TRADE FAILED a1 (dev, node n1)\n#3 FAILED"),
         "{}",
         telegram[0]
+    );
+
+    // Paced: a rule's next message waits out its gap; the evaluation loop sends it then.
+    let more = json!({"node_id": "n1", "bots": [
+        {"bot_id": "a1", "status": {"state": "running"}, "metrics": {}, "fills": [fill(4, Some(5.0))]},
+    ]});
+    let (s, body) = call(&app, "POST", "/api/v1/agent/report", "adm", Some(more)).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        bodies(&got, "/generic").len(),
+        1,
+        "held back within the gap"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(3_000)).await;
+    let (s, body) = call(&app, "POST", "/api/v1/alerts/evaluate", "adm", None).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    for _ in 0..100 {
+        if bodies(&got, "/generic").len() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let generic = bodies(&got, "/generic");
+    assert_eq!(generic.len(), 2, "{generic:?}");
+    assert!(
+        generic[1]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("TRADE a1 (dev, node n1): +5.00 USD"),
+        "{}",
+        generic[1]
     );
 }
 

@@ -2,8 +2,12 @@
 //! the result it posts back, with their bounds. The agent runs `sniperforge backtest` on a
 //! recording it holds in `DATA/recordings/`.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+use crate::BotType;
 
 /// Longest recording file name.
 pub const RECORDING_NAME_MAX: usize = 128;
@@ -23,10 +27,10 @@ pub const SVG_MAX: usize = 512 * 1024;
 pub const ERROR_MAX: usize = 4096;
 
 /// The types a backtest runs: those that decide and fill on the market's accounts.
-pub const BACKTEST_TYPES: [crate::BotType; 3] = [
-    crate::BotType::EnhancedArbitrage,
-    crate::BotType::TriangularArbitrage,
-    crate::BotType::FlashLoanArbitrage,
+pub const BACKTEST_TYPES: [BotType; 3] = [
+    BotType::EnhancedArbitrage,
+    BotType::TriangularArbitrage,
+    BotType::FlashLoanArbitrage,
 ];
 
 /// Whether `name` is a recording's file name: letters, digits, `.`, `_` and `-`, not starting
@@ -60,6 +64,186 @@ pub fn valid_sweep(arg: &str) -> bool {
         && ident(field)
         && !values.is_empty()
         && values.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// Most runs one sweep makes.
+pub const SWEEP_RUNS_MAX: usize = 64;
+
+/// `section.field=v1,v2,…` → the field and its values (JSON where they parse, text otherwise).
+pub fn parse_sweep(arg: &str) -> Result<(String, Vec<Value>), String> {
+    let (path, values) = arg
+        .split_once('=')
+        .ok_or_else(|| format!("--sweep {arg}: expected section.field=v1,v2,…"))?;
+    let values: Vec<Value> = values
+        .split(',')
+        .map(|v| {
+            serde_json::from_str(v.trim()).unwrap_or_else(|_| Value::String(v.trim().to_string()))
+        })
+        .collect();
+    if path.is_empty() || values.iter().any(|v| v == &Value::String(String::new())) {
+        return Err(format!(
+            "--sweep {arg}: a parameter and at least one value, none empty"
+        ));
+    }
+    Ok((path.to_string(), values))
+}
+
+/// Every combination of the swept values, in order (the last parameter varies fastest); at
+/// most [`SWEEP_RUNS_MAX`], counted before any is built.
+pub fn sweep_grid(axes: &[(String, Vec<Value>)]) -> Result<Vec<BTreeMap<String, Value>>, String> {
+    let count = axes
+        .iter()
+        .try_fold(1usize, |n, (_, v)| n.checked_mul(v.len()))
+        .filter(|n| *n <= SWEEP_RUNS_MAX)
+        .ok_or_else(|| format!("--sweep: more than {SWEEP_RUNS_MAX} runs in the grid"))?;
+    let mut runs = vec![BTreeMap::new()];
+    for (path, values) in axes {
+        if axes.iter().filter(|(p, _)| p == path).count() > 1 {
+            return Err(format!("--sweep: {path} is swept twice"));
+        }
+        runs = runs
+            .into_iter()
+            .flat_map(|run| {
+                values.iter().map(move |v| {
+                    let mut r = run.clone();
+                    r.insert(path.clone(), v.clone());
+                    r
+                })
+            })
+            .collect();
+    }
+    debug_assert_eq!(runs.len(), count);
+    Ok(runs)
+}
+
+/// The spec's section holding `field` for `bot_type`.
+pub fn section_of(bot_type: BotType, field: &str) -> Option<&'static str> {
+    crate::spec::sections(bot_type)
+        .iter()
+        .find(|s| s.fields.iter().any(|f| f.name == field))
+        .map(|s| s.name)
+}
+
+/// Sets parameter `path` (`section.field`, as `trading.min_profit_bps`) of `config` to
+/// `value`; the section and field must be the type's.
+pub fn set_param(config: &mut Value, path: &str, value: Value) -> Result<(), String> {
+    let bot_type: BotType = config["bot_type"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .ok_or("bot_type: not a bot type")?;
+    let Some((section, field)) = path.split_once('.') else {
+        return Err(format!(
+            "{path}: expected section.field (as trading.min_profit_bps)"
+        ));
+    };
+    let known = crate::spec::sections(bot_type)
+        .iter()
+        .any(|s| s.name == section && s.fields.iter().any(|f| f.name == field));
+    if !known {
+        return Err(format!("{path}: no such parameter of a {bot_type} bot"));
+    }
+    let params = config
+        .as_object_mut()
+        .ok_or("the configuration is not a JSON object")?
+        .entry("parameters")
+        .or_insert_with(|| Value::Object(Default::default()));
+    let sec = params
+        .as_object_mut()
+        .ok_or("parameters: not an object")?
+        .entry(section)
+        .or_insert_with(|| Value::Object(Default::default()));
+    sec.as_object_mut()
+        .ok_or_else(|| format!("parameters.{section}: not an object"))?
+        .insert(field.to_string(), value);
+    Ok(())
+}
+
+/// The configuration one backtest run uses: `config` with the run's `params` set, paper
+/// trading whatever it says, no cores of its own and no busy-polling (a backtest shares the
+/// node with its bots and never takes a bot's reserved cores), and the modelled latency when
+/// given. Refuses a type a backtest does not run, a latency given twice (`latency_us` and a
+/// swept `paper_latency_us`), and a configuration that does not validate (each error named).
+pub fn run_config(
+    config: &Value,
+    params: &BTreeMap<String, Value>,
+    latency_us: Option<u64>,
+) -> Result<crate::config::ValidatedConfig, String> {
+    let mut config = config.clone();
+    let bot_type: BotType = config["bot_type"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .ok_or("bot_type: not a bot type")?;
+    if !BACKTEST_TYPES.contains(&bot_type) {
+        return Err(format!(
+            "bot_type {bot_type}: a backtest runs the types that trade on the recorded accounts ({})",
+            BACKTEST_TYPES.map(|t| t.as_str()).join(", ")
+        ));
+    }
+    for (path, value) in params {
+        set_param(&mut config, path, value.clone())?;
+    }
+    if let Some(section) = section_of(bot_type, "simulation_mode") {
+        set_param(
+            &mut config,
+            &format!("{section}.simulation_mode"),
+            Value::Bool(true),
+        )?;
+    }
+    if let Some(section) = section_of(bot_type, "spin") {
+        set_param(&mut config, &format!("{section}.spin"), Value::Bool(false))?;
+    }
+    if let Some(resources) = config.get_mut("resources").and_then(Value::as_object_mut) {
+        resources.insert("cores".into(), Value::Array(Vec::new()));
+    }
+    if let Some(us) = latency_us {
+        if params.keys().any(|p| p.ends_with(".paper_latency_us")) {
+            return Err("latency_us and a swept paper_latency_us: give one".into());
+        }
+        if let Some(section) = section_of(bot_type, "paper_latency_us") {
+            set_param(
+                &mut config,
+                &format!("{section}.paper_latency_us"),
+                us.into(),
+            )?;
+        }
+    }
+    crate::config::validate(&config).map_err(|errors| {
+        errors
+            .iter()
+            .map(|e| format!("{}: {}", e.path, e.message))
+            .collect::<Vec<_>>()
+            .join("; ")
+    })
+}
+
+/// One run of a backtest: the parameters a sweep set, and the configuration it runs.
+pub type BacktestRun = (BTreeMap<String, Value>, crate::config::ValidatedConfig);
+
+/// Every run of a backtest (one, or a sweep's grid) with its parameters and configuration,
+/// each checked before any runs.
+pub fn backtest_runs(
+    config: &Value,
+    latency_us: Option<u64>,
+    sweep: &[String],
+) -> Result<Vec<BacktestRun>, String> {
+    let axes: Vec<(String, Vec<Value>)> = sweep
+        .iter()
+        .map(|s| parse_sweep(s))
+        .collect::<Result<_, _>>()?;
+    sweep_grid(&axes)?
+        .into_iter()
+        .map(|params| {
+            let valid = run_config(config, &params, latency_us).map_err(|e| {
+                if params.is_empty() {
+                    e
+                } else {
+                    let at: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    format!("the run with {}: {e}", at.join(", "))
+                }
+            })?;
+            Ok((params, valid))
+        })
+        .collect()
 }
 
 /// A backtest a node's agent is to run (in its desired state until the result is in).
@@ -159,6 +343,13 @@ impl BacktestResult {
         if self.pnl_svg.as_ref().is_some_and(|s| s.len() > SVG_MAX) {
             return Err(format!("pnl_svg: at most {SVG_MAX} bytes"));
         }
+        // No NUL in stored text (PostgreSQL refuses it).
+        if [&self.error, &self.report_md, &self.pnl_svg]
+            .iter()
+            .any(|t| t.as_ref().is_some_and(|t| t.contains('\0')))
+        {
+            return Err("error, report_md, pnl_svg: no NUL characters".into());
+        }
         if self.state != BacktestState::Done
             && (self.report.is_some() || self.report_md.is_some() || self.pnl_svg.is_some())
         {
@@ -171,6 +362,37 @@ impl BacktestResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_run_pays_no_cores_and_no_live_mode_and_says_what_is_wrong() {
+        let mut c = crate::config::template(BotType::TriangularArbitrage);
+        c["resources"]["cores"] = serde_json::json!([2, 3]);
+        c["parameters"]["execution"]["spin"] = true.into();
+        c["parameters"]["execution"]["simulation_mode"] = false.into();
+        let v = run_config(&c, &BTreeMap::new(), Some(7)).unwrap();
+        assert!(v.config.resources.cores.is_empty());
+        assert_eq!(v.config.parameters["execution"]["spin"], false);
+        assert_eq!(v.config.parameters["execution"]["simulation_mode"], true);
+        assert_eq!(v.config.parameters["execution"]["paper_latency_us"], 7);
+        let runs = backtest_runs(&c, None, &["trading.min_profit_bps=10,-5".into()]).unwrap_err();
+        assert!(
+            runs.starts_with("the run with trading.min_profit_bps=-5: trading.min_profit_bps"),
+            "{runs}"
+        );
+        let twice =
+            backtest_runs(&c, Some(1), &["execution.paper_latency_us=0,400".into()]).unwrap_err();
+        assert!(twice.contains("give one"), "{twice}");
+        let mut ml = crate::config::template(BotType::MlAnalytics);
+        ml["bot_id"] = "m".into();
+        assert!(
+            run_config(&ml, &BTreeMap::new(), None)
+                .unwrap_err()
+                .contains("a backtest runs")
+        );
+        let mut p = c.clone();
+        assert!(set_param(&mut p, "trading.nope", 1.into()).is_err());
+        assert!(set_param(&mut p, "min_profit_bps", 1.into()).is_err());
+    }
 
     #[test]
     fn recording_names_and_sweeps_are_checked() {
@@ -189,6 +411,29 @@ mod tests {
             assert!(!valid_recording_name(bad), "{bad}");
         }
         assert!(valid_sweep("trading.min_profit_bps=10,20,50"));
+        let a = parse_sweep("trading.min_profit_bps=10,20").unwrap();
+        let b = parse_sweep("execution.paper_latency_us=100, 400 ,x").unwrap();
+        assert_eq!(
+            b.1,
+            vec![Value::from(100), Value::from(400), Value::from("x")]
+        );
+        let g = sweep_grid(&[a.clone(), b]).unwrap();
+        assert_eq!(g.len(), 6);
+        assert_eq!(g[1]["execution.paper_latency_us"], 400);
+        assert_eq!(g[1]["trading.min_profit_bps"], 10);
+        // Counted before anything is built: 126^4 runs are refused at once.
+        let wide = ("a.b".to_string(), vec![Value::from(1); 126]);
+        let huge: Vec<_> = (0..4)
+            .map(|i| (format!("a.b{i}"), wide.1.clone()))
+            .collect();
+        assert!(sweep_grid(&huge).is_err());
+        assert!(
+            sweep_grid(&[a.clone(), a]).is_err(),
+            "the same parameter twice"
+        );
+        for bad in ["trading.min_profit_bps", "=1", "a.b=1,,2"] {
+            assert!(parse_sweep(bad).is_err(), "{bad}");
+        }
         for bad in [
             "trading.min_profit_bps",
             "min_profit_bps=1",

@@ -788,7 +788,7 @@ pub struct TradeFill {
     /// The fee in USD.
     #[serde(default)]
     pub fee_usd: f64,
-    /// The input in USD at the fill's reference prices (the trade's volume).
+    /// The input in USD at the fill's reference prices (the trade's volume; 0 for a route that failed).
     #[serde(default)]
     pub volume_usd: f64,
     /// The route's name (`SOL>USDC>SOL via raydium-v4,whirlpool`), when the bot named it.

@@ -203,7 +203,7 @@ try {
   await page.mouse.down()
   await page.mouse.move(onto.x + onto.width / 2, onto.y + 60, { steps: 8 })
   await page.mouse.up()
-  await page.getByTestId('editor-notice').filter({ hasText: 'configuration dd-template loaded: valid' }).waitFor()
+  await page.getByTestId('editor-notice').filter({ hasText: 'configuration dd-template loaded as dd-template-copy: valid' }).waitFor()
   if ((await field('parameters.trading.min_profit_bps').locator('input').inputValue()) !== '25') throw new Error('the template did not load')
   const savedOrder = await field('parameters.execution.dexs').locator('[data-item]').evaluateAll((els) => els.map((e) => e.getAttribute('data-item')).join(','))
   if (savedOrder !== 'Jupiter,Raydium,Orca') throw new Error(`the template's venues: ${savedOrder}`)
@@ -221,7 +221,7 @@ try {
   const csv = await (await download.createReadStream()).toArray().then((chunks) => Buffer.concat(chunks).toString())
   const csvLines = csv.trimEnd().split('\r\n')
   if (!csvLines[0].startsWith('at,at_ms,bot_id,') || csvLines.length < 2) throw new Error(`CSV: ${csv.slice(0, 300)}`)
-  if (!csvLines.slice(1).every((l) => l.includes(',demo-triangular-arbitrage,'))) throw new Error(`CSV rows of another bot: ${csv.slice(0, 300)}`)
+  if (!csvLines.slice(1).every((l) => l.includes(',"demo-triangular-arbitrage",'))) throw new Error(`CSV rows of another bot: ${csv.slice(0, 300)}`)
   // pnl_usd is the 4th column from the end (a quoted route's commas come before it).
   if (!csvLines.slice(1).every((l) => Number(l.split(',').at(-4)) > 0)) throw new Error(`CSV rows that are not wins: ${csv.slice(0, 300)}`)
   await shot('06b-trades')

@@ -96,8 +96,13 @@ pub fn report_md(r: &Report) -> String {
             usd(line.pnl_usd)
         );
     }
-    if r.routes.len() > 50 {
-        let _ = writeln!(md, "\n{} more routes in report.json.", r.routes.len() - 50);
+    if r.routes_total > 50 {
+        let _ = writeln!(
+            md,
+            "\n{} routes traded in all; report.json lists the best {}.",
+            r.routes_total,
+            r.routes.len()
+        );
     }
     md
 }

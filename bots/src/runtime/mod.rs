@@ -104,6 +104,12 @@ pub trait Produce: Send + 'static {
     /// builds it then, as an exchange has its message ready before it is sent, so the hot
     /// path measures handing it over, not making it).
     fn prepare(&mut self) {}
+    /// Whether every decision must reach the executor, rejections too (a replay, whose counts
+    /// a backtest reports): they then wait with the orders when its ring is full, rather than
+    /// being dropped and counted in `decisions_dropped`.
+    fn keeps_every_decision(&self) -> bool {
+        false
+    }
 }
 
 /// Where the events come from.
@@ -264,6 +270,7 @@ pub fn start<W: Worker, S: Sink>(
     stats: Arc<RuntimeStats>,
     name: &str,
 ) -> std::io::Result<Running<W, S>> {
+    let keep_all = matches!(&feed, Feed::Produced(_, source) if source.keeps_every_decision());
     let (mut to_executor, mut decisions) = ring::<Decision>(4_096);
     let (mut intervals_tx, mut intervals_rx) = ring::<Vec<Histogram<u64>>>(4);
     let (mut spare_tx, mut spare_rx) = ring::<Vec<Histogram<u64>>>(4);
@@ -418,7 +425,7 @@ pub fn start<W: Worker, S: Sink>(
                         } else {
                             d
                         };
-                        if matches!(d, Decision::Rejected { .. }) {
+                        if matches!(d, Decision::Rejected { .. }) && !keep_all {
                             stats.decisions_dropped.fetch_add(1, Ordering::Relaxed);
                         } else {
                             spilled.push_back(d);

@@ -210,6 +210,12 @@ impl super::Worker for StrategyWorker {
             if self.strategy.load(update).is_err() {
                 self.malformed += 1;
             }
+            // Orders already in flight still fill when due, at this update's time (on a
+            // recording's clock the same on every replay, not whenever the thread goes idle).
+            let _ = self.strategy.process(&Event::Tick, &self.clock, out);
+            if !out.is_empty() {
+                self.dispatch(out);
+            }
             let at = self.clock.now_ns();
             return [update.received_at, at, at, at];
         }

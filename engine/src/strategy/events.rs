@@ -58,7 +58,7 @@ pub struct Fill {
     pub fee: u64,
     /// [`Fill::fee`] in USD at reference prices.
     pub fee_usd: f64,
-    /// The input in USD at reference prices (the trade's volume).
+    /// The input in USD at reference prices (the trade's volume; 0 when failed).
     pub volume_usd: f64,
     /// The live transaction's signature (`None` for a paper fill or one that was never signed).
     pub signature: Option<[u8; 64]>,

@@ -54,8 +54,9 @@ impl Strategy {
             Some((decimals, usd)) => units / 10f64.powi(i32::from(decimals)) * usd,
             None => 0.0,
         };
-        let (pnl_usd, fee_usd, volume_usd) =
-            (usd(pnl as f64), usd(fee as f64), usd(amount_in as f64));
+        // A route that failed traded nothing: no volume, no fee.
+        let traded = realised.map_or(0, |_| amount_in);
+        let (pnl_usd, fee_usd, volume_usd) = (usd(pnl as f64), usd(fee as f64), usd(traded as f64));
         if realised.is_some() {
             self.counters.filled += 1;
         } else {

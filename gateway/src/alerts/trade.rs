@@ -1,6 +1,11 @@
-//! Trade events: rules of kind `trade` post each fill a bot in their scope booked, as the
-//! agent's report brings it (stored once, so posted once), filtered by |PnL| and failures. One
-//! message a rule, bot and report: a bot trading many times a second does not flood a channel.
+//! Trade events: rules of kind `trade` post the fills of the bots in their scope as the agents'
+//! reports bring them (stored once, so posted once), filtered by |PnL| and failures. A rule's
+//! fills go out together, one message at most every [`TRADE_MESSAGE_GAP`] (within Slack's,
+//! Discord's and Telegram's per-channel limits): fills arriving sooner wait for the next
+//! message, which the evaluation loop sends once the gap has passed.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 use sniperforge_protocol::fleet::TradeFill;
@@ -10,6 +15,8 @@ use crate::store::Environment;
 
 /// Fills listed in one message (the rest are counted).
 pub const TRADES_PER_MESSAGE: usize = 10;
+/// Least time between two messages of one rule.
+pub const TRADE_MESSAGE_GAP: Duration = Duration::from_secs(3);
 
 /// Whether `fill` passes a trade rule's filters.
 pub fn passes(min_abs_pnl_usd: Option<f64>, failures_only: bool, fill: &TradeFill) -> bool {
@@ -28,6 +35,34 @@ pub struct Booked<'a> {
     pub environment: Environment,
     /// The node that reported them.
     pub node_id: &'a str,
+}
+
+/// A bot's fill, as a message lists it.
+#[derive(Debug, Clone)]
+struct Listed {
+    bot: String,
+    environment: Environment,
+    node: String,
+    fill: TradeFill,
+}
+
+/// A rule's fills waiting for their message.
+#[derive(Debug, Default)]
+struct Pending {
+    listed: Vec<Listed>,
+    count: usize,
+    pnl_usd: f64,
+    failed: usize,
+    bots: BTreeSet<String>,
+}
+
+/// A trade rule's last message, the rule as it stands, and its fills waiting.
+type Held = (Option<Instant>, Rule, Pending);
+
+/// Each trade rule's pace and the fills waiting for its next message.
+#[derive(Debug, Default)]
+pub struct TradeBatches {
+    rules: std::sync::Mutex<HashMap<String, Held>>,
 }
 
 fn signed(usd: f64) -> String {
@@ -62,88 +97,141 @@ fn line(f: &TradeFill) -> String {
     s
 }
 
-/// The text of `fills` (one or more) of `bot`, and whether it is good news.
-pub fn text(bot: Booked<'_>, fills: &[&TradeFill]) -> (String, bool) {
-    let pnl: f64 = fills.iter().map(|f| f.pnl_usd).sum();
-    let failed = fills.iter().filter(|f| f.amount_out.is_none()).count();
-    let who = format!("{} ({}, node {})", bot.bot_id, bot.environment, bot.node_id);
-    let head = match fills {
-        [one] if one.amount_out.is_none() => format!("TRADE FAILED {who}"),
-        [_] => format!("TRADE {who}: {}", signed(pnl)),
-        _ => format!(
-            "TRADES {who}: {} fills, {}{}",
-            fills.len(),
-            signed(pnl),
-            if failed > 0 {
-                format!(", {failed} failed")
-            } else {
-                String::new()
-            }
+/// A message's text, and whether it is good news.
+fn text(p: &Pending) -> (String, bool) {
+    let many_bots = p.bots.len() > 1;
+    let who = |l: &Listed| format!("{} ({}, node {})", l.bot, l.environment, l.node);
+    let failed = if p.failed > 0 {
+        format!(", {} failed", p.failed)
+    } else {
+        String::new()
+    };
+    let head = match (&p.listed[..], many_bots) {
+        ([one], false) if p.count == 1 && one.fill.amount_out.is_none() => {
+            format!("TRADE FAILED {}", who(one))
+        }
+        ([one], false) if p.count == 1 => format!("TRADE {}: {}", who(one), signed(p.pnl_usd)),
+        (listed, false) => format!(
+            "TRADES {}: {} fills, {}{failed}",
+            listed.first().map(who).unwrap_or_default(),
+            p.count,
+            signed(p.pnl_usd)
+        ),
+        (_, true) => format!(
+            "TRADES {} fills from {} bots, {}{failed}",
+            p.count,
+            p.bots.len(),
+            signed(p.pnl_usd)
         ),
     };
     let mut text = head;
-    for f in fills.iter().take(TRADES_PER_MESSAGE) {
+    for l in &p.listed {
         text.push('\n');
-        text.push_str(&line(f));
+        if many_bots {
+            text.push_str(&format!("{} ", l.bot));
+        }
+        text.push_str(&line(&l.fill));
     }
-    if fills.len() > TRADES_PER_MESSAGE {
-        text.push_str(&format!(
-            "\n… and {} more",
-            fills.len() - TRADES_PER_MESSAGE
-        ));
+    if p.count > p.listed.len() {
+        text.push_str(&format!("\n… and {} more", p.count - p.listed.len()));
     }
-    (text, pnl > 0.0 && failed == 0)
+    (text, p.pnl_usd > 0.0 && p.failed == 0)
 }
 
-/// Queues, for each trade rule watching `bot` with a webhook, one message with the fills of
-/// `fills` that pass its filters. Deliveries not queued are answered (`rule: why`).
-pub fn notify(
-    rules: &[Rule],
-    webhooks: &WebhookQueue,
-    bot: Booked<'_>,
-    fills: &[&TradeFill],
-) -> Vec<String> {
-    let mut failures = Vec::new();
-    for rule in rules.iter().filter(|r| !r.webhook.is_empty()) {
-        let RuleKind::Trade {
-            min_abs_pnl_usd,
-            failures_only,
-        } = rule.kind
-        else {
-            continue;
+impl TradeBatches {
+    /// Adds the fills of a report (each bot with its new fills) that each trade rule with a
+    /// webhook watches and lets through, and sends each rule's message whose gap has passed.
+    pub fn add(
+        &self,
+        rules: &[Rule],
+        webhooks: &WebhookQueue,
+        report: &[(Booked<'_>, Vec<&TradeFill>)],
+    ) {
+        let Ok(mut held) = self.rules.lock() else {
+            return;
         };
-        let watched = RuleScope::parse(&rule.scope)
-            .is_ok_and(|s| s.names(bot.bot_id, bot.bot_type, bot.environment));
-        if !watched {
+        for rule in rules.iter().filter(|r| !r.webhook.is_empty()) {
+            let RuleKind::Trade {
+                min_abs_pnl_usd,
+                failures_only,
+            } = rule.kind
+            else {
+                continue;
+            };
+            let Ok(scope) = RuleScope::parse(&rule.scope) else {
+                continue;
+            };
+            let entry = held
+                .entry(rule.rule_id.clone())
+                .or_insert_with(|| (None, rule.clone(), Pending::default()));
+            // The rule as it stands now (a changed webhook or format applies from here).
+            entry.1 = rule.clone();
+            for (bot, fills) in report {
+                if !scope.names(bot.bot_id, bot.bot_type, bot.environment) {
+                    continue;
+                }
+                for f in fills
+                    .iter()
+                    .filter(|f| passes(min_abs_pnl_usd, failures_only, f))
+                {
+                    let p = &mut entry.2;
+                    p.count += 1;
+                    p.pnl_usd += f.pnl_usd;
+                    p.failed += usize::from(f.amount_out.is_none());
+                    p.bots.insert(bot.bot_id.to_string());
+                    if p.listed.len() < TRADES_PER_MESSAGE {
+                        p.listed.push(Listed {
+                            bot: bot.bot_id.to_string(),
+                            environment: bot.environment,
+                            node: bot.node_id.to_string(),
+                            fill: (*f).clone(),
+                        });
+                    }
+                }
+            }
+        }
+        send_due(&mut held, webhooks);
+    }
+
+    /// Sends each rule's waiting fills whose gap has passed (the evaluation loop calls it every
+    /// second); forgets rules that no longer exist.
+    pub fn flush(&self, rules: &[Rule], webhooks: &WebhookQueue) {
+        let Ok(mut held) = self.rules.lock() else {
+            return;
+        };
+        held.retain(|id, _| {
+            rules
+                .iter()
+                .any(|r| &r.rule_id == id && matches!(r.kind, RuleKind::Trade { .. }))
+        });
+        send_due(&mut held, webhooks);
+    }
+}
+
+fn send_due(held: &mut HashMap<String, Held>, webhooks: &WebhookQueue) {
+    for (last, rule, pending) in held.values_mut() {
+        if pending.count == 0 || last.is_some_and(|t| t.elapsed() < TRADE_MESSAGE_GAP) {
             continue;
         }
-        let chosen: Vec<&TradeFill> = fills
-            .iter()
-            .copied()
-            .filter(|f| passes(min_abs_pnl_usd, failures_only, f))
-            .collect();
-        let Some(first) = chosen.first() else {
-            continue;
-        };
-        let id = format!("trade:{}:{}:{}", rule.rule_id, bot.bot_id, first.seq);
-        let (text, good) = text(bot, &chosen);
+        let p = std::mem::take(pending);
+        *last = Some(Instant::now());
+        let first = &p.listed[0];
+        let id = format!("trade:{}:{}:{}", rule.rule_id, first.bot, first.fill.seq);
+        let (text, good) = text(&p);
         let fields = json!({
             "event": "trade",
-            "bot_id": bot.bot_id,
-            "environment": bot.environment,
-            "node_id": bot.node_id,
-            "count": chosen.len(),
-            "pnl_usd": chosen.iter().map(|f| f.pnl_usd).sum::<f64>(),
-            "trades": chosen.iter().take(TRADES_PER_MESSAGE).collect::<Vec<_>>(),
+            "bot_id": (p.bots.len() == 1).then(|| first.bot.clone()),
+            "bots": p.bots,
+            "count": p.count,
+            "pnl_usd": p.pnl_usd,
+            "trades": p.listed.iter().map(|l| json!({"bot_id": l.bot, "environment": l.environment, "node_id": l.node, "fill": l.fill})).collect::<Vec<_>>(),
         });
         if let Err(e) =
             webhooks.enqueue(&id, &rule.webhook, format::body(rule, &text, good, fields))
         {
-            tracing::error!(rule = %rule.rule_id, bot = %bot.bot_id, error = %e, "trade event not queued");
-            failures.push(format!("{id}: {e}"));
+            tracing::error!(rule = %rule.rule_id, error = %e, "trade event not queued");
         }
     }
-    failures
 }
 
 #[cfg(test)]
@@ -166,9 +254,28 @@ mod tests {
             fee: 0.0,
             fee_usd: 0.0,
             volume_usd: 150.0,
-            route: Some("SOL>USDC>SOL via raydium_v4,whirlpool".into()),
+            route: Some("SOL>USDC>SOL via raydium-v4,whirlpool".into()),
             signature: None,
         }
+    }
+
+    fn pending(fills: &[(&str, TradeFill)]) -> Pending {
+        let mut p = Pending::default();
+        for (bot, f) in fills {
+            p.count += 1;
+            p.pnl_usd += f.pnl_usd;
+            p.failed += usize::from(f.amount_out.is_none());
+            p.bots.insert(bot.to_string());
+            if p.listed.len() < TRADES_PER_MESSAGE {
+                p.listed.push(Listed {
+                    bot: bot.to_string(),
+                    environment: Environment::Prod,
+                    node: "n1".into(),
+                    fill: f.clone(),
+                });
+            }
+        }
+        p
     }
 
     #[test]
@@ -181,28 +288,26 @@ mod tests {
         assert!(passes(None, false, &win) && passes(None, false, &fail));
         assert!(!passes(Some(1.0), false, &loss) && passes(Some(0.5), false, &loss));
         assert!(passes(None, true, &fail) && !passes(None, true, &win));
-        let bot = Booked {
-            bot_id: "arb",
-            bot_type: "enhanced_arbitrage",
-            environment: Environment::Prod,
-            node_id: "n1",
-        };
-        let (t, good) = text(bot, &[&win]);
+        let (t, good) = text(&pending(&[("arb", win.clone())]));
         assert!(good);
         assert!(
             t.starts_with("TRADE arb (prod, node n1): +2.00 USD\n#1 +2.00 USD SOL>USDC>SOL"),
             "{t}"
         );
-        let (t, good) = text(bot, &[&fail]);
+        let (t, good) = text(&pending(&[("arb", fail.clone())]));
         assert!(!good && t.starts_with("TRADE FAILED arb"), "{t}");
-        let many: Vec<TradeFill> = (1..=12).map(|s| fill(s, 1.0, false)).collect();
-        let refs: Vec<&TradeFill> = many.iter().collect();
-        let (t, _) = text(bot, &refs);
+        let many: Vec<(&str, TradeFill)> = (1..=12).map(|s| ("arb", fill(s, 1.0, false))).collect();
+        let (t, _) = text(&pending(&many));
         assert!(
             t.starts_with("TRADES arb (prod, node n1): 12 fills, +12.00 USD\n"),
             "{t}"
         );
         assert!(t.ends_with("… and 2 more"), "{t}");
         assert_eq!(t.lines().count(), 1 + TRADES_PER_MESSAGE + 1);
+        let (t, _) = text(&pending(&[("a", win), ("b", loss), ("b", fail)]));
+        assert!(
+            t.starts_with("TRADES 3 fills from 2 bots, +1.50 USD, 1 failed\na #1 +2.00 USD"),
+            "{t}"
+        );
     }
 }

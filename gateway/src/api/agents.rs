@@ -360,16 +360,24 @@ pub(super) async fn report(
             .collect();
         if !rules.is_empty() {
             let types = state.bot_types().await?;
-            for (bot_id, environment, fills) in &booked {
-                let bot = crate::alerts::trade::Booked {
-                    bot_id,
-                    bot_type: types.get(*bot_id).map_or("", |(t, _)| t.as_str()),
-                    environment: *environment,
-                    node_id: &r.node_id,
-                };
-                let refs: Vec<&sniperforge_protocol::fleet::TradeFill> = fills.iter().collect();
-                crate::alerts::trade::notify(&rules, &state.webhooks, bot, &refs);
-            }
+            let report: Vec<(
+                crate::alerts::trade::Booked<'_>,
+                Vec<&sniperforge_protocol::fleet::TradeFill>,
+            )> = booked
+                .iter()
+                .map(|(bot_id, environment, fills)| {
+                    (
+                        crate::alerts::trade::Booked {
+                            bot_id,
+                            bot_type: types.get(*bot_id).map_or("", |(t, _)| t.as_str()),
+                            environment: *environment,
+                            node_id: &r.node_id,
+                        },
+                        fills.iter().collect(),
+                    )
+                })
+                .collect();
+            state.webhooks.trades.add(&rules, &state.webhooks, &report);
         }
     }
     // Each snapshot's pairs: into the latency windows, and merged into the bot's histogram with

@@ -5,11 +5,14 @@
 use super::*;
 use sniperforge_protocol::backtests::{
     BACKTEST_TYPES, BacktestJob, BacktestResult, BacktestState, LATENCY_US_MAX, SWEEP_AXES_MAX,
-    valid_recording_name, valid_sweep,
+    backtest_runs, valid_recording_name, valid_sweep,
 };
 
 /// Most backtests queued or running on one node.
 pub const QUEUED_PER_NODE: i64 = 16;
+/// Largest configuration a backtest takes (JSON bytes): a node's desired state carries its
+/// queued jobs whole.
+pub const CONFIG_MAX: usize = 64 * 1024;
 
 /// `POST /api/v1/backtests`.
 #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
@@ -40,6 +43,24 @@ pub struct BacktestList {
     pub backtests: Vec<crate::store::BacktestRow>,
 }
 
+/// `POST /api/v1/agent/backtests/{id}`: what the gateway took.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct BacktestTaken {
+    /// The backtest.
+    pub backtest_id: String,
+    /// Where it stands now.
+    pub state: BacktestState,
+}
+
+/// `DELETE /api/v1/backtests/{id}`.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct BacktestRemoved {
+    /// The backtest.
+    pub backtest_id: String,
+    /// `cancelled` (it was queued or running) or `deleted` (it had finished).
+    pub done: String,
+}
+
 fn invalid(field: &str, message: String) -> ApiError {
     ApiError::new(
         StatusCode::BAD_REQUEST,
@@ -65,6 +86,12 @@ pub(super) async fn create_backtest(
     if new.latency_us.is_some_and(|l| l > LATENCY_US_MAX) {
         return Err(invalid("latency_us", format!("0 to {LATENCY_US_MAX} µs")));
     }
+    if new.config.to_string().len() > CONFIG_MAX {
+        return Err(invalid(
+            "config",
+            format!("at most {CONFIG_MAX} bytes of JSON"),
+        ));
+    }
     if new.sweep.len() > SWEEP_AXES_MAX {
         return Err(invalid(
             "sweep",
@@ -88,6 +115,27 @@ pub(super) async fn create_backtest(
             ),
         ));
     }
+    // Every run of the grid, as the node will run it (counted first: at most 64).
+    let (config, latency, sweep) = (new.config.clone(), new.latency_us, new.sweep.clone());
+    tokio::task::spawn_blocking(move || backtest_runs(&config, latency, &sweep).map(|_| ()))
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "validation",
+                format!("checking the runs: {e}"),
+            )
+        })?
+        .map_err(|e| {
+            invalid(
+                if new.sweep.is_empty() {
+                    "config"
+                } else {
+                    "sweep"
+                },
+                e,
+            )
+        })?;
     let env = valid.config.environment;
     let who = caller(&ext);
     if !who.sees(env) {
@@ -224,5 +272,79 @@ pub(super) async fn backtest_result(
     if result.state != BacktestState::Running {
         state.bump_index().await?;
     }
-    Ok(axum::Json(json!({"backtest_id": id, "state": result.state})).into_response())
+    Ok(axum::Json(BacktestTaken {
+        backtest_id: id,
+        state: result.state,
+    })
+    .into_response())
+}
+
+/// Cancels a queued or running backtest (it is then `failed`, "cancelled by …"; a node still
+/// running it finishes, and its result is refused), or deletes a finished one.
+pub(super) async fn delete_backtest(
+    State(state): State<Arc<AppState>>,
+    ext: axum::http::Extensions,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let who = caller(&ext);
+    let row = state
+        .store
+        .backtest(&id)
+        .await?
+        .filter(|b| who.sees(b.environment))
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no backtest {id}"),
+            )
+        })?;
+    who.may_write(row.environment)?;
+    let what = if matches!(row.state, BacktestState::Queued | BacktestState::Running) {
+        let cancelled = BacktestResult {
+            node_id: sniperforge_protocol::NodeId::new(row.node_id.clone()).map_err(|e| {
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "corrupt",
+                    format!("backtest {id}: node_id: {e}"),
+                )
+            })?,
+            state: BacktestState::Failed,
+            error: Some(format!("cancelled by {}", who.name)),
+            report: None,
+            report_md: None,
+            pnl_svg: None,
+            timing: None,
+        };
+        state
+            .store
+            .backtest_result(&id, &row.node_id, &cancelled)
+            .await?;
+        state.bump_index().await?;
+        "cancelled"
+    } else {
+        state.store.delete_backtest(&id).await?;
+        "deleted"
+    };
+    state
+        .store
+        .audit(
+            &who.name,
+            &format!(
+                "backtest.{}",
+                if what == "cancelled" {
+                    "cancel"
+                } else {
+                    "delete"
+                }
+            ),
+            &id,
+            &json!({"node_id": row.node_id}),
+        )
+        .await?;
+    Ok(axum::Json(BacktestRemoved {
+        backtest_id: id,
+        done: what.into(),
+    })
+    .into_response())
 }

@@ -450,6 +450,10 @@ impl AppState {
 
     /// Deletes the trades past their retention (the gateway calls it every minute).
     pub async fn prune_trades(&self, now_ms: i64) -> Result<u64, StoreError> {
+        // Finished backtests are kept as long as trades.
+        self.store
+            .prune_backtests(now_ms - self.trades_kept_ms)
+            .await?;
         self.store.prune_trades(now_ms - self.trades_kept_ms).await
     }
 
@@ -877,7 +881,10 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/backtests",
             get(list_backtests).post(create_backtest),
         )
-        .route("/api/v1/backtests/{backtest_id}", get(get_backtest))
+        .route(
+            "/api/v1/backtests/{backtest_id}",
+            get(get_backtest).delete(delete_backtest),
+        )
         .route(
             "/api/v1/agent/backtests/{backtest_id}",
             post(backtest_result),

@@ -5,6 +5,9 @@
 use super::*;
 use crate::store::PnlInterval;
 
+/// PnL sums running at once (the rest wait their turn).
+static PNL_QUERIES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
+
 /// Longest interval list one answer holds.
 pub const PNL_INTERVALS_MAX: i64 = 2000;
 /// The range when the query names none: the last day.
@@ -196,6 +199,8 @@ pub(super) async fn pnl(
             .unwrap_or_else(|| ceil_div(range, 200)),
     };
     let count = ceil_div(range, step_ms);
+    // Nothing is kept from before the trades' retention: the database reads from there.
+    let read_from = from.max(state.store.now_ms().saturating_sub(state.trades_kept_ms));
     if count > PNL_INTERVALS_MAX {
         return Err(bad(
             "step",
@@ -204,9 +209,17 @@ pub(super) async fn pnl(
             ),
         ));
     }
+    // A few sums at a time: each is a pass over its range's trades.
+    let _turn = PNL_QUERIES.acquire().await.map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "PnL queries are closed",
+        )
+    })?;
     let found = state
         .store
-        .pnl_intervals(&env, bot.as_deref(), from, to, step_ms)
+        .pnl_intervals(&env, bot.as_deref(), from, read_from.min(to), to, step_ms)
         .await?;
     let mut totals = PnlSums::default();
     let mut intervals = Vec::with_capacity(count as usize);

@@ -81,6 +81,37 @@ fn backtest_row(r: &sqlx::any::AnyRow, whole: bool) -> Result<BacktestRow, Store
     })
 }
 
+/// What a listing shows of a report: one run's totals (no routes), or a sweep's rows' totals.
+fn summary(report: &Value) -> Value {
+    const KEPT: [&str; 10] = [
+        "bot_id",
+        "trades",
+        "wins",
+        "losses",
+        "failed",
+        "win_rate",
+        "pnl_usd",
+        "max_drawdown_usd",
+        "params",
+        "halted",
+    ];
+    let pick = |v: &Value| -> Value {
+        match v.as_object() {
+            Some(o) => Value::Object(
+                o.iter()
+                    .filter(|(k, _)| KEPT.contains(&k.as_str()))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            ),
+            None => Value::Null,
+        }
+    };
+    match report {
+        Value::Array(rows) => Value::Array(rows.iter().take(64).map(pick).collect()),
+        other => pick(other),
+    }
+}
+
 const COLUMNS: &str = "backtest_id, node_id, environment, state, request, report, timing, error, created_by, created_at, updated_at";
 
 impl Store {
@@ -138,7 +169,15 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .map_err(db("listing backtests"))?;
-        rows.iter().map(|r| backtest_row(r, false)).collect()
+        rows.iter()
+            .map(|r| {
+                backtest_row(r, false).map(|mut b| {
+                    b.report = b.report.as_ref().map(summary);
+                    b.timing = None;
+                    b
+                })
+            })
+            .collect()
     }
 
     /// The jobs `node_id` is to run: queued or running, oldest first.
@@ -187,5 +226,27 @@ impl Store {
         .await
         .map_err(db(format!("recording backtest {id}'s result")))?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Deletes backtest `id`.
+    pub async fn delete_backtest(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM backtests WHERE backtest_id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(db(format!("deleting backtest {id}")))?;
+        Ok(())
+    }
+
+    /// Deletes the finished backtests last changed before `before_ms`.
+    pub async fn prune_backtests(&self, before_ms: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM backtests WHERE state IN ('done', 'failed') AND updated_at < $1",
+        )
+        .bind(before_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(db("deleting old backtests"))?;
+        Ok(done.rows_affected())
     }
 }

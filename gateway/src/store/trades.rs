@@ -40,7 +40,7 @@ pub struct TradeRow {
     pub fee: f64,
     /// The fee in USD.
     pub fee_usd: f64,
-    /// The input in USD (the trade's volume).
+    /// The input in USD (the trade's volume; 0 for a route that failed).
     pub volume_usd: f64,
     /// The route's name (`SOL>USDC>SOL via raydium-v4,whirlpool`).
     pub route: Option<String>,
@@ -204,7 +204,8 @@ impl Store {
         rows.iter().map(trade_row).collect()
     }
 
-    /// PnL per interval of `step_ms` from `from_ms` (to before `to_ms`) over the trades
+    /// PnL per interval of `step_ms` from `from_ms` (trades read from `read_from_ms`, to before
+    /// `to_ms`) over the trades
     /// `env` and `bot_id` reach, in booking order, the intervals with trades only (by index
     /// from 0). Each interval's drawdown is the deepest fall of the cumulative PnL (from 0 at
     /// `from_ms`) below its running peak (0 included) at any trade within it.
@@ -213,6 +214,7 @@ impl Store {
         env: &EnvFilter,
         bot_id: Option<&str>,
         from_ms: i64,
+        read_from_ms: i64,
         to_ms: i64,
         step_ms: i64,
     ) -> Result<Vec<PnlInterval>, StoreError> {
@@ -241,7 +243,7 @@ impl Store {
         let mut q = sqlx::query(&sql)
             .bind(from_ms)
             .bind(step_ms)
-            .bind(from_ms)
+            .bind(read_from_ms)
             .bind(to_ms);
         if let Some(b) = bot_id {
             q = q.bind(b);

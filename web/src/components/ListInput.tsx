@@ -1,4 +1,4 @@
-import { useState } from 'react'
+import { useEffect, useRef, useState } from 'react'
 
 /** `list` with the item at `from` moved to `to`. */
 export function moved<T>(list: readonly T[], from: number, to: number): T[] {
@@ -11,8 +11,9 @@ export function moved<T>(list: readonly T[], from: number, to: number): T[] {
 
 /**
  * An ordered list field (venues, pairs, base mints, weights): each item a chip to drag onto
- * another's place, or to move with its ◀ ▶ buttons or Alt+←/→ (the keyboard way), or to remove;
- * a text box adds items. `choices` (an enum) turns the box into checkboxes.
+ * another's place, or to move with its ◀ ▶ buttons or Alt+←/→ (the keyboard way; focus follows
+ * the chip), or to remove; the list is also edited in place as comma-separated text. `choices`
+ * (an enum) turns the text into checkboxes.
  */
 export function ListInput({
   id,
@@ -33,20 +34,25 @@ export function ListInput({
 }) {
   const items: unknown[] = Array.isArray(value) ? value : []
   const [dragged, setDragged] = useState<number | null>(null)
-  const [typed, setTyped] = useState('')
+  // The chip a keyboard move put somewhere: focused again there after the render.
+  const [focusAt, setFocusAt] = useState<number | null>(null)
+  const [draft, setDraft] = useState<string | null>(null)
+  const chips = useRef<HTMLOListElement>(null)
+  useEffect(() => {
+    if (focusAt === null) return
+    const el = chips.current?.children[focusAt]
+    if (el instanceof HTMLElement) el.focus()
+    setFocusAt(null)
+  }, [focusAt])
   const move = (from: number, to: number) => onChange(moved(items, from, to))
-  const add = () => {
-    const parts = typed
-      .split(',')
-      .map((p) => p.trim())
-      .filter(Boolean)
-      .map((p) => (numeric && Number.isFinite(Number(p)) ? Number(p) : p))
-    if (parts.length) onChange([...items, ...parts])
-    setTyped('')
+  const moveByKey = (from: number, to: number) => {
+    if (to < 0 || to >= items.length) return
+    move(from, to)
+    setFocusAt(to)
   }
   return (
     <span id={id} className="list-input" data-testid={`list-${id.slice(2)}`}>
-      <ol className="chips">
+      <ol className="chips" ref={chips}>
         {items.map((item, i) => (
           <li
             key={`${String(item)}-${i}`}
@@ -77,10 +83,10 @@ export function ListInput({
               if (readOnly || !e.altKey) return
               if (e.key === 'ArrowLeft' || e.key === 'ArrowUp') {
                 e.preventDefault()
-                move(i, i - 1)
+                moveByKey(i, i - 1)
               } else if (e.key === 'ArrowRight' || e.key === 'ArrowDown') {
                 e.preventDefault()
-                move(i, i + 1)
+                moveByKey(i, i + 1)
               }
             }}
           >
@@ -124,22 +130,25 @@ export function ListInput({
           ))}
         </span>
       ) : (
-        !readOnly && (
-          <input
-            type="text"
-            aria-label={`add to ${id.slice(2)}`}
-            placeholder="add (comma-separated), Enter"
-            value={typed}
-            onChange={(e) => setTyped(e.target.value)}
-            onKeyDown={(e) => {
-              if (e.key === 'Enter') {
-                e.preventDefault()
-                add()
-              }
-            }}
-            onBlur={add}
-          />
-        )
+        <input
+          type="text"
+          aria-label={`${id.slice(2)} as text`}
+          placeholder="comma-separated"
+          readOnly={readOnly}
+          value={draft ?? items.join(', ')}
+          onChange={(e) => {
+            // The text as typed while editing (a trailing comma stays), the list parsed from it.
+            setDraft(e.target.value)
+            onChange(
+              e.target.value
+                .split(',')
+                .map((p) => p.trim())
+                .filter(Boolean)
+                .map((p) => (numeric && Number.isFinite(Number(p)) ? Number(p) : p)),
+            )
+          }}
+          onBlur={() => setDraft(null)}
+        />
       )}
     </span>
   )

@@ -78,6 +78,14 @@ export type BacktestList = {
   backtests: BacktestRow[]
 }
 
+/** `DELETE /api/v1/backtests/{id}`. */
+export type BacktestRemoved = {
+  /** The backtest. */
+  backtest_id: string
+  /** `cancelled` (it was queued or running) or `deleted` (it had finished). */
+  done: string
+}
+
 /** `POST /api/v1/agent/backtests/{id}`: what the agent has of a backtest. */
 export type BacktestResult = {
   /** Why it failed. */
@@ -128,6 +136,14 @@ export type BacktestRow = {
 
 /** Where a backtest stands. */
 export type BacktestState = ("queued" | "running" | "done" | "failed")
+
+/** `POST /api/v1/agent/backtests/{id}`: what the gateway took. */
+export type BacktestTaken = {
+  /** The backtest. */
+  backtest_id: string
+  /** Where it stands now. */
+  state: BacktestState
+}
 
 /** What an operator may ask of a bot (`POST /api/v1/bots/{id}/{action}`). */
 export type BotAction = ("start" | "stop" | "pause" | "resume" | "restart")
@@ -1693,7 +1709,7 @@ export type TradeFill = {
   slot?: number
   /** The token the round trip started and ended in. */
   token: string
-  /** The input in USD at the fill's reference prices (the trade's volume). */
+  /** The input in USD at the fill's reference prices (the trade's volume; 0 for a route that failed). */
   volume_usd?: number
 }
 
@@ -1759,7 +1775,7 @@ export type TradeRow = {
   slot: number
   /** The token the round trip started and ended in. */
   token: string
-  /** The input in USD (the trade's volume). */
+  /** The input in USD (the trade's volume; 0 for a route that failed). */
   volume_usd: number
 }
 
@@ -1806,7 +1822,7 @@ export interface Routes {
     params: { backtest_id: string }
     query: Record<string, never>
     body: BacktestResult
-    answer: unknown
+    answer: BacktestTaken
   }
   'GET /api/v1/agent/desired': {
     params: Record<string, never>
@@ -1915,6 +1931,12 @@ export interface Routes {
     query: Record<string, never>
     body: NewBacktest
     answer: BacktestRow
+  }
+  'DELETE /api/v1/backtests/{backtest_id}': {
+    params: { backtest_id: string }
+    query: Record<string, never>
+    body: never
+    answer: BacktestRemoved
   }
   'GET /api/v1/backtests/{backtest_id}': {
     params: { backtest_id: string }

@@ -87,4 +87,21 @@ describe('backtests', () => {
     expect(r.container.querySelector('script')).toBeNull()
     expect(r.getByTestId('backtest-md').textContent).toBe('# Backtest: arb')
   })
+
+  it('a malformed report from a node shows what it can and never breaks the page', async () => {
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async (path: string) =>
+        path.startsWith('/api/v1/backtests/')
+          ? answer(row({ report: { trades: 'x', routes: 'nope', halted: { a: 1 }, rejected: { g: 'n', concurrency: 2 } } }))
+          : answer({ backtests: [row({ report: [1, { params: null, pnl_usd: 'x' }] })] }),
+      ),
+    )
+    const list = render(<Backtests role="viewer" />)
+    await waitFor(() => expect(list.getByTestId('backtests').textContent).toContain('1 run; best'))
+    cleanup()
+    const r = render(<Backtests role="viewer" id="bt-0123456789abcdef" />)
+    await waitFor(() => expect(r.getByTestId('backtest-result').textContent).toContain('concurrency 2'))
+    expect(r.getByTestId('backtest-result').textContent).not.toContain('halted')
+  })
 })

@@ -43,12 +43,59 @@ export interface SweepRow {
   max_drawdown_usd: number
 }
 
+const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined)
+const counts = (v: unknown): Record<string, number> =>
+  isRecord(v) ? Object.fromEntries(Object.entries(v).flatMap(([k, n]) => (typeof n === 'number' ? [[k, n]] : []))) : {}
+
+/**
+ * One run's report as the page reads it: each field checked (a node's report is outside data;
+ * a field of the wrong kind reads as absent rather than breaking the page).
+ */
 export function runOf(report: unknown): RunSummary | null {
-  return isRecord(report) ? (report as RunSummary) : null
+  if (!isRecord(report)) return null
+  const r = report
+  return {
+    bot_id: typeof r.bot_id === 'string' ? r.bot_id : undefined,
+    trades: num(r.trades),
+    wins: num(r.wins),
+    losses: num(r.losses),
+    failed: num(r.failed),
+    win_rate: num(r.win_rate) ?? null,
+    pnl_usd: num(r.pnl_usd),
+    max_drawdown_usd: num(r.max_drawdown_usd),
+    volume_usd: num(r.volume_usd),
+    fee_usd: num(r.fee_usd),
+    opportunities_seen: num(r.opportunities_seen),
+    orders: num(r.orders),
+    open_at_end: num(r.open_at_end),
+    updates: num(r.updates),
+    latency_model_us: num(r.latency_model_us),
+    rejected: counts(r.rejected),
+    routes: Array.isArray(r.routes)
+      ? r.routes.filter(isRecord).map((x) => ({
+          route: String(x.route ?? ''),
+          trades: num(x.trades) ?? 0,
+          wins: num(x.wins) ?? 0,
+          failed: num(x.failed) ?? 0,
+          pnl_usd: num(x.pnl_usd) ?? 0,
+        }))
+      : undefined,
+    params: isRecord(r.params) ? r.params : undefined,
+    halted: typeof r.halted === 'string' ? r.halted : null,
+  }
 }
 
+/** A sweep's rows as the page reads them (each field checked, as for {@link runOf}). */
 export function sweepOf(report: unknown): SweepRow[] | null {
-  return Array.isArray(report) ? (report as SweepRow[]) : null
+  if (!Array.isArray(report)) return null
+  return report.filter(isRecord).map((r) => ({
+    dir: String(r.dir ?? ''),
+    params: isRecord(r.params) ? r.params : {},
+    trades: num(r.trades) ?? 0,
+    win_rate: num(r.win_rate) ?? null,
+    pnl_usd: num(r.pnl_usd) ?? 0,
+    max_drawdown_usd: num(r.max_drawdown_usd) ?? 0,
+  }))
 }
 
 const pct = (v: number | null | undefined) => (typeof v === 'number' ? `${(v * 100).toFixed(1)} %` : '—')
@@ -60,7 +107,7 @@ export function resultLine(b: BacktestRow): string {
   const sweep = sweepOf(b.report)
   if (sweep) {
     const best = [...sweep].sort((x, y) => y.pnl_usd - x.pnl_usd)[0]
-    return `${sweep.length} runs; best ${best ? `${fmtUsd(best.pnl_usd)} (${Object.entries(best.params).map(([k, v]) => `${k}=${String(v)}`).join(', ')})` : '—'}`
+    return `${sweep.length} run${sweep.length === 1 ? '' : 's'}; best ${best ? `${fmtUsd(best.pnl_usd)} (${Object.entries(best.params).map(([k, v]) => `${k}=${String(v)}`).join(', ')})` : '—'}`
   }
   const r = runOf(b.report)
   return r ? `${fmtUsd(r.pnl_usd)} over ${r.trades ?? 0} trades · win rate ${pct(r.win_rate)} · max drawdown ${fmtUsd(r.max_drawdown_usd)}` : '—'
@@ -177,7 +224,10 @@ function BacktestForm({ onQueued }: { onQueued: () => void }) {
 }
 
 function BacktestReport({ id }: { id: string }) {
-  const { data: b, error } = useApi('GET /api/v1/backtests/{backtest_id}', { params: { backtest_id: id } }, { intervalMs: 2_000 })
+  const [finished, setFinished] = useState(false)
+  // Fetched every 2 s until it is done or failed (a finished report does not change).
+  const { data: b, error } = useApi('GET /api/v1/backtests/{backtest_id}', { params: { backtest_id: id } }, { intervalMs: finished ? 0 : 2_000 })
+  if (b && !finished && (b.state === 'done' || b.state === 'failed')) setFinished(true)
   if (!b) return <main>{error ? <div className="error">{error}</div> : <p className="muted">Loading…</p>}</main>
   const run = runOf(b.report)
   const sweep = sweepOf(b.report)

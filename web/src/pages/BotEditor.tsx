@@ -3,7 +3,7 @@ import { NEW_PLACEMENT, PlacementFields, placementRequest, type PlacementForm } 
 import { ApiError, BOT_TYPES, call, isRecord, type FieldError } from '../api'
 import { DropZone } from '../components/DropZone'
 import { SchemaForm } from '../components/SchemaForm'
-import { CONFIG_DRAG_TYPE, checkConfig, readConfigFiles, takeHandoff } from '../configImport'
+import { CONFIG_DRAG_TYPE, checkConfig, cloneOf, readConfigFiles, takeHandoff } from '../configImport'
 import type { BotConfig, BotType, ConfigUpdated } from '../generated/api'
 import { useApi } from '../hooks'
 import { go } from '../router'
@@ -88,7 +88,7 @@ export function BotEditor({ id }: { id?: string }) {
           ? `${from}: ${checked.errors.length} error(s), shown at their fields: nothing is saved until you fix them and save`
           : `${from}: ${checked.message}`,
     )
-    setNotice(checked.valid ? `${from} loaded: valid; not saved yet` : '')
+    setNotice(checked.valid ? `${from.includes(' loaded as ') ? from : `${from} loaded`}: valid; not saved yet` : '')
   }
   useEffect(() => {
     // Once, on opening the new-bot editor: a configuration handed over (an import, a clone).
@@ -105,7 +105,10 @@ export function BotEditor({ id }: { id?: string }) {
   const useStored = async (configId: string) => {
     try {
       const c = await call('GET /api/v1/configs/{config_id}', { params: { config_id: configId } })
-      await load(c.body as unknown as Record<string, unknown>, `configuration ${configId}`)
+      const body = c.body as unknown as Record<string, unknown>
+      // A new bot starts from it under another id: the stored configuration stays as it is.
+      const fresh = id ? body : cloneOf(body)
+      await load(fresh, id ? `configuration ${configId}` : `configuration ${configId} loaded as ${String(fresh.bot_id)}`)
     } catch (e) {
       setMessage(e instanceof Error ? e.message : String(e))
     }
@@ -235,7 +238,7 @@ export function BotEditor({ id }: { id?: string }) {
         </DropZone>
         <aside className="card" data-testid="templates">
           <h4>Stored configurations</h4>
-          <p className="muted">Drag one onto the form (or press Use) to start from it; drop a JSON file there to load it.</p>
+          <p className="muted">Drag one onto the form (or press Use) to start from it (a new bot takes it as &lt;id&gt;-copy); drop a JSON file there, or load one here.</p>
           <ul className="templates">
             {(stored.data?.configs ?? [])
               .filter((c) => !id || c.bot_type === botType)
@@ -260,6 +263,18 @@ export function BotEditor({ id }: { id?: string }) {
                 </li>
               ))}
           </ul>
+          <label>
+            Load a file{' '}
+            <input
+              type="file"
+              accept="application/json,.json"
+              aria-label="load a configuration file"
+              onChange={(e) => {
+                void dropFiles(Array.from(e.target.files ?? []))
+                e.target.value = ''
+              }}
+            />
+          </label>
           <div className="row">
             <input aria-label="template name" placeholder="template name" value={templateName} onChange={(e) => setTemplateName(e.target.value)} />
             <button type="button" disabled={!templateName.trim() || !config} onClick={() => void saveTemplate()}>

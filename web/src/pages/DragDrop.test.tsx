@@ -58,9 +58,15 @@ describe('ordered list fields', () => {
     expect(r.getByTestId('value').textContent).toBe('["SOL","USDC","JTO"]')
     fireEvent.keyDown(chip('USDC'), { key: 'ArrowLeft' })
     expect(r.getByTestId('value').textContent).toBe('["SOL","USDC","JTO"]')
+    // The keyboard move keeps the moved chip focused.
+    fireEvent.keyDown(chip('USDC'), { key: 'ArrowRight', altKey: true })
+    expect(document.activeElement).toBe(chip('USDC'))
+    expect(r.getByTestId('value').textContent).toBe('["SOL","JTO","USDC"]')
     fireEvent.click(r.getByLabelText('remove USDC'))
-    fireEvent.change(r.getByLabelText('add to base_mints'), { target: { value: 'BONK, WIF' } })
-    fireEvent.keyDown(r.getByLabelText('add to base_mints'), { key: 'Enter' })
+    const text = r.getByLabelText('base_mints as text') as HTMLInputElement
+    fireEvent.change(text, { target: { value: 'SOL, JTO, BONK,' } })
+    expect(text.value).toBe('SOL, JTO, BONK,')
+    fireEvent.change(text, { target: { value: 'SOL, JTO, BONK, WIF' } })
     expect(r.getByTestId('value').textContent).toBe('["SOL","JTO","BONK","WIF"]')
   })
 
@@ -129,8 +135,9 @@ describe('imports', () => {
     const r = render(<BotEditor />)
     await waitFor(() => expect(r.getByTestId('templates').textContent).toContain('tpl-fast'))
     fireEvent.drop(r.getByTestId('editor-drop'), { dataTransfer: transfer({ [CONFIG_DRAG_TYPE]: 'tpl-fast' }) })
-    await waitFor(() => expect(r.getByTestId('editor-notice').textContent).toBe('configuration tpl-fast loaded: valid; not saved yet'))
-    expect((r.getByLabelText('bot_id') as HTMLInputElement).value).toBe('tpl-fast')
+    await waitFor(() => expect(r.getByTestId('editor-notice').textContent).toBe('configuration tpl-fast loaded as tpl-fast-copy: valid; not saved yet'))
+    // A new bot from a stored configuration: under another id (the stored one stays a template).
+    expect((r.getByLabelText('bot_id') as HTMLInputElement).value).toBe('tpl-fast-copy')
     expect((r.getByLabelText('bot type') as HTMLSelectElement).value).toBe('triangular_arbitrage')
     expect(fetch.mock.calls.some(([p]) => p === '/api/v1/configs/validate')).toBe(true)
   })

@@ -56,10 +56,10 @@ describe('trades', () => {
       'at,at_ms,bot_id,environment,node_id,seq,route,cycle,token,amount_in,amount_out,expected_out,fee,fee_usd,volume_usd,pnl,pnl_usd,slot,latency_us,signature',
     )
     expect(lines).toHaveLength(3)
-    expect(lines[1]).toContain(',arb,dev,n1,1,"SOL>USDC>SOL via raydium_v4,whirlpool",2,SOL,1.5,')
+    expect(lines[1]).toContain(',"arb","dev","n1",1,"SOL>USDC>SOL via raydium_v4,whirlpool",2,"SOL",1.5,')
     expect(lines[2]).toContain(`,"'=HYPERLINK(""x""),y",`)
     expect(lines[2]).toContain(',-1,')
-    expect(lines[2].endsWith(',abc')).toBe(true)
+    expect(lines[2].endsWith(',"abc"')).toBe(true)
   })
 
   it('the panel lists a page, filters it and loads older trades after the cursor', async () => {
@@ -92,6 +92,11 @@ describe('trades', () => {
     await waitFor(() => expect(r.getByTestId('trades-count').textContent).toBe('4 of 4 loaded'))
     expect(fetch.mock.calls.some(([p]) => String(p).includes('cursor=c1'))).toBe(true)
     expect(r.queryByTestId('trades-more')).toBeNull()
+    // Standing still while older pages are shown; back to live on demand.
+    const calls = fetch.mock.calls.length
+    fireEvent.click(r.getByTestId('trades-live'))
+    await waitFor(() => expect(r.getByTestId('trades-count').textContent).toBe('3 of 3 loaded'))
+    expect(fetch.mock.calls.length).toBeGreaterThan(calls)
   })
 })
 

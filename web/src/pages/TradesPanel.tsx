@@ -51,14 +51,16 @@ const CSV_COLUMNS: [string, (t: TradeRow) => string | number | null | undefined]
 ]
 
 /**
- * One CSV cell (RFC 4180): quoted when it holds a comma, quote or line break. A text cell a
- * spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, CR first) is prefixed with `'`.
+ * One CSV cell (RFC 4180): a number as it is, a text quoted. A text cell a spreadsheet would run
+ * as a formula (`=`, `+`, `-`, `@`, tab, CR first) is prefixed with `'`.
  */
 function csvCell(v: string | number | null | undefined): string {
   if (v === null || v === undefined) return ''
   if (typeof v === 'number') return String(v)
   const safe = /^[=+\-@\t\r]/.test(v) ? `'${v}` : v
-  return /[",\r\n]/.test(safe) ? `"${safe.replaceAll('"', '""')}"` : safe
+  // Every text cell quoted: a spreadsheet splitting on another separator (`;`) never starts a
+  // cell inside one.
+  return `"${safe.replaceAll('"', '""')}"`
 }
 
 /** The trades as CSV, a header line then a line a trade. */
@@ -160,27 +162,30 @@ export function TradesPanel({ botId }: { botId: string }) {
   const [rangeName, setRangeName] = useState('24 h')
   const [outcome, setOutcome] = useState<Outcome>('all')
   const [text, setText] = useState('')
+  // Once older trades are loaded, the table stands still (rows shown, then older pages) until
+  // it goes live again: a first page refreshed under older pages would lose the trades that
+  // slide out of it.
   const [more, setMore] = useState<{ rows: TradeRow[]; cursor: string | null; key: string }>({ rows: [], cursor: null, key: '' })
   const [notice, setNotice] = useState('')
   const range = PNL_RANGES[rangeName]
   const key = `${botId} ${rangeName}`
+  const frozen = more.key === key && more.rows.length > 0
   const first = useApi(
     'GET /api/v1/trades',
-    { query: { bot: botId, limit: 200 } },
+    frozen ? null : { query: { bot: botId, limit: 200 } },
     {
       intervalMs: 5_000,
       fresh: (args) => ({ ...args, query: { ...args.query, from: Date.now() - range } }),
     },
   )
-  const extra = more.key === key ? more : { rows: [], cursor: null, key }
-  const cursor = extra.rows.length ? extra.cursor : (first.data?.next_cursor ?? null)
-  const rows = [...(first.data?.trades ?? []), ...extra.rows.filter((r) => !(first.data?.trades ?? []).some((f) => f.seq === r.seq && f.node_id === r.node_id))]
+  const cursor = frozen ? more.cursor : (first.data?.next_cursor ?? null)
+  const rows = frozen ? more.rows : (first.data?.trades ?? [])
   const shown = rows.filter((t) => shownTrade(t, outcome, text))
   const loadMore = async () => {
     if (!cursor) return
     try {
       const page = await call('GET /api/v1/trades', { query: { bot: botId, limit: 200, from: Date.now() - range, cursor } })
-      setMore({ rows: [...extra.rows, ...page.trades], cursor: page.next_cursor ?? null, key })
+      setMore({ rows: [...rows, ...page.trades], cursor: page.next_cursor ?? null, key })
     } catch (e) {
       setNotice(e instanceof Error ? e.message : String(e))
     }
@@ -245,11 +250,18 @@ export function TradesPanel({ botId }: { botId: string }) {
         rowProps={(t) => ({ 'data-outcome': outcomeOf(t) })}
         empty={first.data ? 'No trades in this range.' : 'Loading…'}
       />
-      {cursor && (
-        <button onClick={() => void loadMore()} data-testid="trades-more">
-          Load older trades
-        </button>
-      )}
+      <div className="row">
+        {cursor && (
+          <button onClick={() => void loadMore()} data-testid="trades-more">
+            Load older trades
+          </button>
+        )}
+        {frozen && (
+          <button onClick={() => setMore({ rows: [], cursor: null, key: '' })} data-testid="trades-live">
+            Back to the newest (live)
+          </button>
+        )}
+      </div>
     </section>
   )
 }
