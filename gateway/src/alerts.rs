@@ -52,9 +52,10 @@ pub enum RuleKind {
         /// Age that counts as stale.
         after_ms: u64,
     },
-    /// A trade event: each fill a bot in scope booked (as its agent's report brings it, once),
-    /// posted to the webhook, no alert kept. A report's matching fills of one bot go in one
-    /// message (the first [`TRADES_PER_MESSAGE`] listed).
+    /// A trade event: the fills of the bots in scope (as their agents' reports bring them,
+    /// once), posted to the webhook, no alert kept. A rule's fills go out together, one
+    /// message at most every [`trade::TRADE_MESSAGE_GAP`] (the first
+    /// [`trade::TRADES_PER_MESSAGE`] listed, the rest counted).
     Trade {
         /// Only fills whose PnL is at least this in magnitude, USD.
         #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use sniperforge_gateway::{AppState, Role, Store, router};
 
 mod common;
-use common::{call, postgres_for};
+use common::{call, node_with_bots, postgres_for};
 
 type Got = Arc<Mutex<Vec<(String, Value)>>>;
 
@@ -75,24 +75,7 @@ async fn exercise(url: &str) {
             .with_webhooks(sniperforge_gateway::alerts::Webhooks::default().allowing_private()),
     );
     let (base, got) = receiver().await;
-    let node = json!({"node_id": "n1", "hostname": "n1", "cores": 8, "memory_mb": 4096,
-        "backend": "process"});
-    let (s, body) = call(&app, "POST", "/api/v1/agent/register", "adm", Some(node)).await;
-    assert_eq!(s, StatusCode::OK, "{body}");
-    for (id, env) in [("a1", "dev"), ("p1", "prod")] {
-        let mut cfg = sniperforge_protocol::template("enhanced_arbitrage".parse().unwrap());
-        cfg["bot_id"] = json!(id);
-        cfg["environment"] = json!(env);
-        let (s, body) = call(
-            &app,
-            "POST",
-            "/api/v1/bots",
-            "adm",
-            Some(json!({"config": cfg, "node_id": "n1"})),
-        )
-        .await;
-        assert_eq!(s, StatusCode::CREATED, "{body}");
-    }
+    node_with_bots(&app, "adm", &[("a1", "dev"), ("p1", "prod")]).await;
 
     // Rules a receiver cannot use are refused at the field.
     for (rule, field) in [

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use sniperforge_gateway::{AppState, Environment, Role, Store, router};
 
 mod common;
-use common::{call, postgres_for};
+use common::{call, node_with_bots, postgres_for};
 
 /// A recent time, unix ms: the gateway leaves out fills booked more than a year back.
 fn t0() -> i64 {
@@ -65,24 +65,7 @@ async fn exercise(url: &str) {
         .await
         .unwrap();
     let app = router(AppState::new(store).await.unwrap());
-    let node = json!({"node_id": "n1", "hostname": "n1", "cores": 8, "memory_mb": 4096,
-        "backend": "process"});
-    let (s, body) = call(&app, "POST", "/api/v1/agent/register", "adm", Some(node)).await;
-    assert_eq!(s, StatusCode::OK, "{body}");
-    for (id, env) in [("a1", "dev"), ("p1", "prod")] {
-        let mut cfg = sniperforge_protocol::template("enhanced_arbitrage".parse().unwrap());
-        cfg["bot_id"] = json!(id);
-        cfg["environment"] = json!(env);
-        let (s, body) = call(
-            &app,
-            "POST",
-            "/api/v1/bots",
-            "adm",
-            Some(json!({"config": cfg, "node_id": "n1"})),
-        )
-        .await;
-        assert_eq!(s, StatusCode::CREATED, "{body}");
-    }
+    node_with_bots(&app, "adm", &[("a1", "dev"), ("p1", "prod")]).await;
     let first = report(&[
         (
             "a1",

@@ -215,24 +215,34 @@ pub(super) async fn list_backtests(
     .into_response())
 }
 
-/// One backtest with its report (404 outside the caller's environments).
-pub(super) async fn get_backtest(
-    State(state): State<Arc<AppState>>,
-    ext: axum::http::Extensions,
-    Path(id): Path<String>,
-) -> ApiResult {
-    let row = state
+/// Backtest `id`, 404 when there is none or it is outside `who`'s environments (the same
+/// answer: a scoped caller cannot tell them apart).
+async fn visible(
+    state: &AppState,
+    who: &Caller,
+    id: &str,
+) -> Result<crate::store::BacktestRow, ApiError> {
+    state
         .store
-        .backtest(&id)
+        .backtest(id)
         .await?
-        .filter(|b| caller(&ext).sees(b.environment))
+        .filter(|b| who.sees(b.environment))
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::NOT_FOUND,
                 "not_found",
                 format!("no backtest {id}"),
             )
-        })?;
+        })
+}
+
+/// One backtest with its report (404 outside the caller's environments).
+pub(super) async fn get_backtest(
+    State(state): State<Arc<AppState>>,
+    ext: axum::http::Extensions,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let row = visible(&state, &caller(&ext), &id).await?;
     Ok(axum::Json(row).into_response())
 }
 
@@ -287,18 +297,7 @@ pub(super) async fn delete_backtest(
     Path(id): Path<String>,
 ) -> ApiResult {
     let who = caller(&ext);
-    let row = state
-        .store
-        .backtest(&id)
-        .await?
-        .filter(|b| who.sees(b.environment))
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                format!("no backtest {id}"),
-            )
-        })?;
+    let row = visible(&state, &who, &id).await?;
     who.may_write(row.environment)?;
     let what = if matches!(row.state, BacktestState::Queued | BacktestState::Running) {
         let cancelled = BacktestResult {

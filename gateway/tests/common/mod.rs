@@ -195,3 +195,26 @@ pub fn postgres_for(test: &str) -> Option<(Postgres, String)> {
     let url = format!("postgres://postgres@127.0.0.1:{}/postgres", pg.port);
     Some((pg, url))
 }
+
+/// Registers node `n1` with `token` (an admin's) and creates an `enhanced_arbitrage` bot on it
+/// for each `(bot_id, environment)`.
+pub async fn node_with_bots(app: &axum::Router, token: &str, bots: &[(&str, &str)]) {
+    let node = serde_json::json!({"node_id": "n1", "hostname": "n1", "cores": 8,
+        "memory_mb": 4096, "backend": "process"});
+    let (s, body) = call(app, "POST", "/api/v1/agent/register", token, Some(node)).await;
+    assert_eq!(s, axum::http::StatusCode::OK, "{body}");
+    for (id, env) in bots {
+        let mut cfg = sniperforge_protocol::template("enhanced_arbitrage".parse().unwrap());
+        cfg["bot_id"] = serde_json::json!(id);
+        cfg["environment"] = serde_json::json!(env);
+        let (s, body) = call(
+            app,
+            "POST",
+            "/api/v1/bots",
+            token,
+            Some(serde_json::json!({"config": cfg, "node_id": "n1"})),
+        )
+        .await;
+        assert_eq!(s, axum::http::StatusCode::CREATED, "{body}");
+    }
+}
