@@ -57,7 +57,7 @@ pub async fn run(opts: AgentOptions, mut rx: watch::Receiver<Option<Desired>>) {
                 finished.insert(job.id.clone());
                 continue;
             }
-            let result = run_one(&opts, job).await;
+            let result = run_one(&opts, job, rx.clone()).await;
             if let Some(e) = &result.error {
                 tracing::warn!(backtest = %job.id, error = %e, "backtest failed");
             } else {
@@ -65,7 +65,7 @@ pub async fn run(opts: AgentOptions, mut rx: watch::Receiver<Option<Desired>>) {
             }
             // Until the gateway has it (or holds the backtest closed): a gateway restart
             // loses nothing.
-            // (at most about 15 min: a gateway that keeps refusing it is not waited on for good).
+            // (at most about 18 min: a gateway that keeps refusing it is not waited on for good).
             let mut wait = Duration::from_secs(1);
             for attempt in 1.. {
                 if post(&opts, &job.id, &result).await != Posted::Retry {
@@ -73,6 +73,17 @@ pub async fn run(opts: AgentOptions, mut rx: watch::Receiver<Option<Desired>>) {
                 }
                 if attempt == POST_ATTEMPTS {
                     tracing::error!(backtest = %job.id, "backtest result never taken: given up");
+                    // At least its end, so it does not stand `running` at the gateway.
+                    let _ = post(
+                        &opts,
+                        &job.id,
+                        &state_only(
+                            &opts,
+                            BacktestState::Failed,
+                            Some("the node's result was not taken".into()),
+                        ),
+                    )
+                    .await;
                     break;
                 }
                 tokio::time::sleep(wait).await;
@@ -167,7 +178,11 @@ fn read_bounded(path: &Path, max: usize) -> Result<Option<String>, String> {
     }
 }
 
-async fn run_one(opts: &AgentOptions, job: &BacktestJob) -> BacktestResult {
+async fn run_one(
+    opts: &AgentOptions,
+    job: &BacktestJob,
+    mut desired: watch::Receiver<Option<Desired>>,
+) -> BacktestResult {
     let failed = |e: String| state_only(opts, BacktestState::Failed, Some(e));
     if !valid_id(&job.id) {
         return failed(format!("id {:?}: not a backtest id", job.id));
@@ -231,15 +246,31 @@ async fn run_one(opts: &AgentOptions, job: &BacktestJob) -> BacktestResult {
         Ok(c) => c,
         Err(e) => return failed(format!("{}: {e}", opts.exe.display())),
     };
-    let waited = tokio::time::timeout(
+    // Until it ends, runs past its time, or the gateway no longer lists it (cancelled): the
+    // child is killed when its future is dropped.
+    let run = tokio::time::timeout(
         BACKTEST_TIMEOUT + Duration::from_secs(60),
         child.wait_with_output(),
-    )
-    .await;
-    let output = match waited {
-        Err(_) => return failed(format!("ran past {} s: killed", BACKTEST_TIMEOUT.as_secs())),
-        Ok(Err(e)) => return failed(format!("waiting for the backtest: {e}")),
-        Ok(Ok(o)) => o,
+    );
+    tokio::pin!(run);
+    let output = loop {
+        tokio::select! {
+            waited = &mut run => match waited {
+                Err(_) => return failed(format!("ran past {} s: killed", BACKTEST_TIMEOUT.as_secs())),
+                Ok(Err(e)) => return failed(format!("waiting for the backtest: {e}")),
+                Ok(Ok(o)) => break o,
+            },
+            changed = desired.changed() => {
+                let listed = changed.is_ok()
+                    && desired
+                        .borrow_and_update()
+                        .as_ref()
+                        .is_some_and(|d| d.backtests.iter().any(|j| j.id == job.id));
+                if !listed {
+                    return failed("cancelled: the gateway no longer lists it".into());
+                }
+            }
+        }
     };
     if !output.status.success() {
         let err = String::from_utf8_lossy(&output.stderr);

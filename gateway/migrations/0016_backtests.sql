@@ -1,5 +1,6 @@
 -- Backtests run by node agents: the request as asked (JSON), where it stands, and its results
--- (report as JSON, Markdown, PnL chart as SVG, measured timing) or error.
+-- (report as JSON and its totals for listings, Markdown, PnL chart as SVG, measured timing) or
+-- error.
 CREATE TABLE backtests (
     backtest_id TEXT PRIMARY KEY,
     node_id TEXT NOT NULL,
@@ -7,6 +8,7 @@ CREATE TABLE backtests (
     state TEXT NOT NULL,
     request TEXT NOT NULL,
     report TEXT,
+    summary TEXT,
     report_md TEXT,
     pnl_svg TEXT,
     timing TEXT,

@@ -549,7 +549,7 @@ pub fn firing(kind: &RuleKind, input: &Inputs<'_>) -> (Vec<String>, Vec<(String,
                 }
             }
         }
-        // Events, not states: delivered as reports bring trades (`trade::notify`).
+        // Events, not states: delivered as reports bring trades (`trade::TradeBatches`).
         RuleKind::Trade { .. } => {}
         RuleKind::P99Above {
             stage,

@@ -180,6 +180,15 @@ pub fn run_config(
         ));
     }
     for (path, value) in params {
+        // What a backtest forces cannot be swept (the report would name values that never ran).
+        if [".simulation_mode", ".spin"]
+            .iter()
+            .any(|f| path.ends_with(f))
+        {
+            return Err(format!(
+                "{path}: a backtest always trades on paper without spinning; it is not swept"
+            ));
+        }
         set_param(&mut config, path, value.clone())?;
     }
     if let Some(section) = section_of(bot_type, "simulation_mode") {
@@ -379,6 +388,8 @@ mod tests {
             runs.starts_with("the run with trading.min_profit_bps=-5: trading.min_profit_bps"),
             "{runs}"
         );
+        let forced = backtest_runs(&c, None, &["execution.spin=true,false".into()]).unwrap_err();
+        assert!(forced.contains("not swept"), "{forced}");
         let twice =
             backtest_runs(&c, Some(1), &["execution.paper_latency_us=0,400".into()]).unwrap_err();
         assert!(twice.contains("give one"), "{twice}");

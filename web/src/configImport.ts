@@ -85,5 +85,6 @@ export function takeHandoff(): Record<string, unknown> | null {
 /** A copy of `config` under another bot id (`<id>-copy`, or `id` when given). */
 export function cloneOf(config: Record<string, unknown>, id?: string): Record<string, unknown> {
   const base = typeof config.bot_id === 'string' ? config.bot_id : 'bot'
-  return { ...structuredClone(config), bot_id: id ?? `${base}-copy`.slice(0, 64) }
+  // Ids are at most 64 characters: a long one is cut before its suffix, never after.
+  return { ...structuredClone(config), bot_id: id ?? `${base.slice(0, 59)}-copy` }
 }

@@ -2,7 +2,8 @@
 //! reports bring them (stored once, so posted once), filtered by |PnL| and failures. A rule's
 //! fills go out together, one message at most every [`TRADE_MESSAGE_GAP`] (within Slack's,
 //! Discord's and Telegram's per-channel limits): fills arriving sooner wait for the next
-//! message, which the evaluation loop sends once the gap has passed.
+//! message, which the evaluation loop sends once the gap has passed. A rule changed or
+//! deleted meanwhile drops what waited (it never goes to an old webhook).
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
@@ -150,7 +151,11 @@ impl TradeBatches {
         let Ok(mut held) = self.rules.lock() else {
             return;
         };
-        for rule in rules.iter().filter(|r| !r.webhook.is_empty()) {
+        for rule in rules {
+            if rule.webhook.is_empty() {
+                held.remove(&rule.rule_id);
+                continue;
+            }
             let RuleKind::Trade {
                 min_abs_pnl_usd,
                 failures_only,
@@ -164,8 +169,11 @@ impl TradeBatches {
             let entry = held
                 .entry(rule.rule_id.clone())
                 .or_insert_with(|| (None, rule.clone(), Pending::default()));
-            // The rule as it stands now (a changed webhook or format applies from here).
-            entry.1 = rule.clone();
+            // The rule as it stands now: one changed drops what waited under its old form.
+            if entry.1 != *rule {
+                entry.1 = rule.clone();
+                entry.2 = Pending::default();
+            }
             for (bot, fills) in report {
                 if !scope.names(bot.bot_id, bot.bot_type, bot.environment) {
                     continue;
@@ -199,12 +207,30 @@ impl TradeBatches {
         let Ok(mut held) = self.rules.lock() else {
             return;
         };
-        held.retain(|id, _| {
-            rules
-                .iter()
-                .any(|r| &r.rule_id == id && matches!(r.kind, RuleKind::Trade { .. }))
+        // A rule deleted, no longer a trade rule or without a webhook holds nothing; one changed
+        // (webhook, format, chat, scope or filters) drops what waited under its old form.
+        held.retain(|id, entry| {
+            let Some(now) = rules.iter().find(|r| &r.rule_id == id) else {
+                return false;
+            };
+            if !matches!(now.kind, RuleKind::Trade { .. }) || now.webhook.is_empty() {
+                return false;
+            }
+            if *now != entry.1 {
+                entry.1 = now.clone();
+                entry.2 = Pending::default();
+            }
+            true
         });
         send_due(&mut held, webhooks);
+    }
+
+    /// Fills waiting for rule `rule_id`'s next message.
+    pub fn waiting(&self, rule_id: &str) -> usize {
+        self.rules
+            .lock()
+            .map(|h| h.get(rule_id).map_or(0, |e| e.2.count))
+            .unwrap_or(0)
     }
 }
 
@@ -308,6 +334,67 @@ mod tests {
         assert!(
             t.starts_with("TRADES 3 fills from 2 bots, +1.50 USD, 1 failed\na #1 +2.00 USD"),
             "{t}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_changed_rule_drops_what_waited_under_its_old_form() {
+        let queue = WebhookQueue::start(super::super::Webhooks::default());
+        let rule = Rule {
+            rule_id: "t".into(),
+            kind: RuleKind::Trade {
+                min_abs_pnl_usd: None,
+                failures_only: false,
+            },
+            webhook: "http://192.0.2.1:9/hook".into(),
+            scope: "fleet".into(),
+            format: super::super::WebhookFormat::Generic,
+            chat_id: None,
+        };
+        let bot = Booked {
+            bot_id: "a",
+            bot_type: "triangular_arbitrage",
+            environment: Environment::Dev,
+            node_id: "n1",
+        };
+        let (one, two) = (fill(1, 1.0, false), fill(2, 1.0, false));
+        queue
+            .trades
+            .add(std::slice::from_ref(&rule), &queue, &[(bot, vec![&one])]);
+        assert_eq!(
+            queue.trades.waiting("t"),
+            0,
+            "the first message goes at once"
+        );
+        queue
+            .trades
+            .add(std::slice::from_ref(&rule), &queue, &[(bot, vec![&two])]);
+        assert_eq!(queue.trades.waiting("t"), 1, "the next waits out the gap");
+        let moved = Rule {
+            webhook: "http://192.0.2.2:9/other".into(),
+            ..rule.clone()
+        };
+        queue.trades.flush(std::slice::from_ref(&moved), &queue);
+        assert_eq!(
+            queue.trades.waiting("t"),
+            0,
+            "never sent to the new webhook"
+        );
+        queue
+            .trades
+            .add(std::slice::from_ref(&moved), &queue, &[(bot, vec![&two])]);
+        assert_eq!(queue.trades.waiting("t"), 1);
+        let cleared = Rule {
+            webhook: String::new(),
+            ..moved
+        };
+        queue
+            .trades
+            .add(std::slice::from_ref(&cleared), &queue, &[]);
+        assert_eq!(
+            queue.trades.waiting("t"),
+            0,
+            "a webhook cleared holds nothing"
         );
     }
 }

@@ -115,27 +115,6 @@ pub(super) async fn create_backtest(
             ),
         ));
     }
-    // Every run of the grid, as the node will run it (counted first: at most 64).
-    let (config, latency, sweep) = (new.config.clone(), new.latency_us, new.sweep.clone());
-    tokio::task::spawn_blocking(move || backtest_runs(&config, latency, &sweep).map(|_| ()))
-        .await
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "validation",
-                format!("checking the runs: {e}"),
-            )
-        })?
-        .map_err(|e| {
-            invalid(
-                if new.sweep.is_empty() {
-                    "config"
-                } else {
-                    "sweep"
-                },
-                e,
-            )
-        })?;
     let env = valid.config.environment;
     let who = caller(&ext);
     if !who.sees(env) {
@@ -162,6 +141,27 @@ pub(super) async fn create_backtest(
         )
         .details(json!([{"path": "node_id"}])));
     }
+    // Every run of the grid, as the node will run it (counted first: at most 64).
+    let (config, latency, sweep) = (new.config.clone(), new.latency_us, new.sweep.clone());
+    tokio::task::spawn_blocking(move || backtest_runs(&config, latency, &sweep).map(|_| ()))
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "validation",
+                format!("checking the runs: {e}"),
+            )
+        })?
+        .map_err(|e| {
+            invalid(
+                if new.sweep.is_empty() {
+                    "config"
+                } else {
+                    "sweep"
+                },
+                e,
+            )
+        })?;
     let job = BacktestJob {
         id: format!("bt-{}", hex16()),
         config: new.config,
@@ -315,10 +315,18 @@ pub(super) async fn delete_backtest(
             pnl_svg: None,
             timing: None,
         };
-        state
+        if !state
             .store
             .backtest_result(&id, &row.node_id, &cancelled)
-            .await?;
+            .await?
+        {
+            // Its node's result came first.
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "backtest_closed",
+                format!("backtest {id} finished meanwhile: read it again"),
+            ));
+        }
         state.bump_index().await?;
         "cancelled"
     } else {

@@ -50,6 +50,10 @@ type LatencyByBot = std::collections::BTreeMap<
     std::collections::BTreeMap<String, hdrhistogram::Histogram<u64>>,
 >;
 
+/// A running backtest that has posted nothing for this long has failed (the node kills one at
+/// an hour).
+const BACKTEST_SILENT_MS: i64 = 70 * 60_000;
+
 /// Shared state of the routes.
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -450,10 +454,15 @@ impl AppState {
 
     /// Deletes the trades past their retention (the gateway calls it every minute).
     pub async fn prune_trades(&self, now_ms: i64) -> Result<u64, StoreError> {
-        // Finished backtests are kept as long as trades.
-        self.store
-            .prune_backtests(now_ms - self.trades_kept_ms)
-            .await?;
+        // Finished backtests are kept as long as trades; one running past the node's limit
+        // (an hour) and a margin without a result has failed.
+        if let Err(e) = self
+            .store
+            .prune_backtests(now_ms - self.trades_kept_ms, now_ms - BACKTEST_SILENT_MS)
+            .await
+        {
+            tracing::error!(error = %e, "deleting old backtests failed");
+        }
         self.store.prune_trades(now_ms - self.trades_kept_ms).await
     }
 

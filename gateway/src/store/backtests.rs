@@ -50,19 +50,35 @@ fn json_column(r: &sqlx::any::AnyRow, c: &'static str) -> Result<Option<Value>, 
     .transpose()
 }
 
-fn backtest_row(r: &sqlx::any::AnyRow, whole: bool) -> Result<BacktestRow, StoreError> {
+/// How much of a backtest a read takes.
+#[derive(Clone, Copy, PartialEq)]
+enum Read {
+    /// Everything.
+    Whole,
+    /// A listing's: the report's totals (its `summary` column), the configuration's id, type
+    /// and environment only, no timing, Markdown or chart.
+    Listed,
+}
+
+fn backtest_row(r: &sqlx::any::AnyRow, read: Read) -> Result<BacktestRow, StoreError> {
     let col = |c: &'static str| db(format!("reading backtest column {c}"));
     let state: String = r.try_get("state").map_err(col("state"))?;
     let request: String = r.try_get("request").map_err(col("request"))?;
+    let mut request: BacktestJob = serde_json::from_str(&request)
+        .map_err(|e| StoreError::Corrupt(format!("backtest request: {e}")))?;
+    let whole = read == Read::Whole;
+    if !whole {
+        let keep = |k: &str| request.config.get(k).cloned().unwrap_or(Value::Null);
+        request.config = serde_json::json!({"bot_id": keep("bot_id"), "bot_type": keep("bot_type"), "environment": keep("environment")});
+    }
     Ok(BacktestRow {
         backtest_id: r.try_get("backtest_id").map_err(col("backtest_id"))?,
         node_id: r.try_get("node_id").map_err(col("node_id"))?,
         environment: env_column(r, "environment")?,
         state: serde_json::from_value(Value::String(state.clone()))
             .map_err(|_| StoreError::Corrupt(format!("backtest state {state:?}")))?,
-        request: serde_json::from_str(&request)
-            .map_err(|e| StoreError::Corrupt(format!("backtest request: {e}")))?,
-        report: json_column(r, "report")?,
+        request,
+        report: json_column(r, if whole { "report" } else { "summary" })?,
         report_md: if whole {
             r.try_get("report_md").map_err(col("report_md"))?
         } else {
@@ -73,7 +89,11 @@ fn backtest_row(r: &sqlx::any::AnyRow, whole: bool) -> Result<BacktestRow, Store
         } else {
             None
         },
-        timing: json_column(r, "timing")?,
+        timing: if whole {
+            json_column(r, "timing")?
+        } else {
+            None
+        },
         error: r.try_get("error").map_err(col("error"))?,
         created_by: r.try_get("created_by").map_err(col("created_by"))?,
         created_at: r.try_get("created_at").map_err(col("created_at"))?,
@@ -112,7 +132,8 @@ fn summary(report: &Value) -> Value {
     }
 }
 
-const COLUMNS: &str = "backtest_id, node_id, environment, state, request, report, timing, error, created_by, created_at, updated_at";
+const COLUMNS: &str =
+    "backtest_id, node_id, environment, state, request, error, created_by, created_at, updated_at";
 
 impl Store {
     /// Queues `job` on `node_id`, unless the node has `max_queued` waiting already (`false`).
@@ -149,35 +170,28 @@ impl Store {
     /// One backtest, whole.
     pub async fn backtest(&self, id: &str) -> Result<Option<BacktestRow>, StoreError> {
         sqlx::query(&format!(
-            "SELECT {COLUMNS}, report_md, pnl_svg FROM backtests WHERE backtest_id = $1"
+            "SELECT {COLUMNS}, report, timing, report_md, pnl_svg FROM backtests WHERE backtest_id = $1"
         ))
         .bind(id)
         .fetch_optional(&self.pool)
         .await
         .map_err(db(format!("reading backtest {id}")))?
-        .map(|r| backtest_row(&r, true))
+        .map(|r| backtest_row(&r, Read::Whole))
         .transpose()
     }
 
-    /// The newest backtests in `envs`, without their Markdown and charts.
+    /// The newest backtests in `envs`: each report's totals, the configuration's id, type and
+    /// environment (no timing, Markdown or chart).
     pub async fn backtests(&self, envs: &EnvFilter) -> Result<Vec<BacktestRow>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM backtests WHERE {} ORDER BY created_at DESC, backtest_id DESC LIMIT $1",
+            "SELECT {COLUMNS}, summary FROM backtests WHERE {} ORDER BY created_at DESC, backtest_id DESC LIMIT $1",
             envs.sql("environment")
         ))
         .bind(BACKTESTS_LISTED)
         .fetch_all(&self.pool)
         .await
         .map_err(db("listing backtests"))?;
-        rows.iter()
-            .map(|r| {
-                backtest_row(r, false).map(|mut b| {
-                    b.report = b.report.as_ref().map(summary);
-                    b.timing = None;
-                    b
-                })
-            })
-            .collect()
+        rows.iter().map(|r| backtest_row(r, Read::Listed)).collect()
     }
 
     /// The jobs `node_id` is to run: queued or running, oldest first.
@@ -210,7 +224,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let text = |v: &Option<Value>| v.as_ref().map(Value::to_string);
         let done = sqlx::query(
-            "UPDATE backtests SET state = $1, report = $2, report_md = $3, pnl_svg = $4, timing = $5, error = $6, updated_at = $7 \
+            "UPDATE backtests SET state = $1, report = $2, report_md = $3, pnl_svg = $4, timing = $5, error = $6, updated_at = $7, summary = $10 \
              WHERE backtest_id = $8 AND node_id = $9 AND state IN ('queued', 'running')",
         )
         .bind(result.state.as_str())
@@ -222,6 +236,7 @@ impl Store {
         .bind(self.now_ms())
         .bind(id)
         .bind(node_id)
+        .bind(result.report.as_ref().map(|r| summary(r).to_string()))
         .execute(&self.pool)
         .await
         .map_err(db(format!("recording backtest {id}'s result")))?;
@@ -238,8 +253,22 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes the finished backtests last changed before `before_ms`.
-    pub async fn prune_backtests(&self, before_ms: i64) -> Result<u64, StoreError> {
+    /// Deletes the finished backtests last changed before `before_ms`, and fails the running
+    /// ones silent since `silent_since_ms`.
+    pub async fn prune_backtests(
+        &self,
+        before_ms: i64,
+        silent_since_ms: i64,
+    ) -> Result<u64, StoreError> {
+        sqlx::query(
+            "UPDATE backtests SET state = 'failed', error = 'no result from its node in time', updated_at = $1 \
+             WHERE state = 'running' AND updated_at < $2",
+        )
+        .bind(self.now_ms())
+        .bind(silent_since_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(db("failing silent backtests"))?;
         let done = sqlx::query(
             "DELETE FROM backtests WHERE state IN ('done', 'failed') AND updated_at < $1",
         )

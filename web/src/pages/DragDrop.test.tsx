@@ -118,6 +118,7 @@ describe('imports', () => {
     handToEditor(cloneOf({ bot_id: 'arb', bot_type: 'triangular_arbitrage' }))
     expect(takeHandoff()).toEqual({ bot_id: 'arb-copy', bot_type: 'triangular_arbitrage' })
     expect(takeHandoff()).toBeNull()
+    expect(cloneOf({ bot_id: 'x'.repeat(64) }).bot_id).toBe(`${'x'.repeat(59)}-copy`)
   })
 
   it('a stored configuration dropped on the editor loads and is checked', async () => {

@@ -167,6 +167,7 @@ export function TradesPanel({ botId }: { botId: string }) {
   // slide out of it.
   const [more, setMore] = useState<{ rows: TradeRow[]; cursor: string | null; key: string }>({ rows: [], cursor: null, key: '' })
   const [notice, setNotice] = useState('')
+  const [loading, setLoading] = useState(false)
   const range = PNL_RANGES[rangeName]
   const key = `${botId} ${rangeName}`
   const frozen = more.key === key && more.rows.length > 0
@@ -182,12 +183,16 @@ export function TradesPanel({ botId }: { botId: string }) {
   const rows = frozen ? more.rows : (first.data?.trades ?? [])
   const shown = rows.filter((t) => shownTrade(t, outcome, text))
   const loadMore = async () => {
-    if (!cursor) return
+    // One page at a time: a second click while one loads is ignored.
+    if (!cursor || loading) return
+    setLoading(true)
     try {
       const page = await call('GET /api/v1/trades', { query: { bot: botId, limit: 200, from: Date.now() - range, cursor } })
       setMore({ rows: [...rows, ...page.trades], cursor: page.next_cursor ?? null, key })
     } catch (e) {
       setNotice(e instanceof Error ? e.message : String(e))
+    } finally {
+      setLoading(false)
     }
   }
   const download = async () => {
@@ -248,11 +253,11 @@ export function TradesPanel({ botId }: { botId: string }) {
         rows={shown}
         rowKey={(t) => `${t.node_id}:${t.seq}`}
         rowProps={(t) => ({ 'data-outcome': outcomeOf(t) })}
-        empty={first.data ? 'No trades in this range.' : 'Loading…'}
+        empty={frozen || first.data ? 'No trades in this range.' : 'Loading…'}
       />
       <div className="row">
         {cursor && (
-          <button onClick={() => void loadMore()} data-testid="trades-more">
+          <button onClick={() => void loadMore()} disabled={loading} data-testid="trades-more">
             Load older trades
           </button>
         )}
