@@ -10,6 +10,9 @@ use sniperforge_protocol::backtests::{
 
 /// Most backtests queued or running on one node.
 pub const QUEUED_PER_NODE: i64 = 16;
+/// A running backtest that has posted nothing for this long has failed (the node kills one at
+/// an hour).
+pub const SILENT_MS: i64 = 70 * 60_000;
 /// Largest configuration a backtest takes (JSON bytes): a node's desired state carries its
 /// queued jobs whole.
 pub const CONFIG_MAX: usize = 64 * 1024;
@@ -117,13 +120,7 @@ pub(super) async fn create_backtest(
     }
     let env = valid.config.environment;
     let who = caller(&ext);
-    if !who.sees(env) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "environment_forbidden",
-            format!("token {} does not reach {env}", who.name),
-        ));
-    }
+    who.may_write(env)?;
     let Some(node) = state.store.node(&new.node_id).await? else {
         return Err(invalid(
             "node_id",

@@ -50,10 +50,6 @@ type LatencyByBot = std::collections::BTreeMap<
     std::collections::BTreeMap<String, hdrhistogram::Histogram<u64>>,
 >;
 
-/// A running backtest that has posted nothing for this long has failed (the node kills one at
-/// an hour).
-const BACKTEST_SILENT_MS: i64 = 70 * 60_000;
-
 /// Shared state of the routes.
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -458,7 +454,7 @@ impl AppState {
         // (an hour) and a margin without a result has failed.
         if let Err(e) = self
             .store
-            .prune_backtests(now_ms - self.trades_kept_ms, now_ms - BACKTEST_SILENT_MS)
+            .prune_backtests(now_ms - self.trades_kept_ms, now_ms - backtests::SILENT_MS)
             .await
         {
             tracing::error!(error = %e, "deleting old backtests failed");
