@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use sniperforge_gateway::{AppState, Environment, Role, Store, router};
 
 mod common;
-use common::{call, node_with_bots, postgres_for};
+use common::{call, node_with_bots, postgres_for, store_with_scoped_tokens};
 
 fn config(env: &str) -> Value {
     let mut cfg = sniperforge_protocol::template("triangular_arbitrage".parse().unwrap());
@@ -19,15 +19,14 @@ fn config(env: &str) -> Value {
 }
 
 async fn exercise(url: &str) {
-    let store = Store::connect(url).await.unwrap();
-    store
-        .add_token("adm", "alice", Role::Admin, None)
-        .await
-        .unwrap();
-    store
-        .add_token("devop", "dora", Role::Operator, Some(&[Environment::Dev]))
-        .await
-        .unwrap();
+    let store = store_with_scoped_tokens(
+        url,
+        &[
+            ("adm", "alice", Role::Admin, None),
+            ("devop", "dora", Role::Operator, Some(&[Environment::Dev])),
+        ],
+    )
+    .await;
     let app = router(AppState::new(store).await.unwrap());
     node_with_bots(&app, "adm", &[]).await;
     let ask = |token: &'static str, body: Value| {

@@ -6,10 +6,10 @@
 
 use axum::http::StatusCode;
 use serde_json::{Value, json};
-use sniperforge_gateway::{AppState, Environment, Role, Store, router};
+use sniperforge_gateway::{AppState, Environment, Role, router};
 
 mod common;
-use common::{call, node_with_bots, postgres_for};
+use common::{call, node_with_bots, postgres_for, store_with_scoped_tokens};
 
 /// A minute boundary a little in the past, unix ms (fills more than a year back are left out).
 fn t0() -> i64 {
@@ -43,15 +43,14 @@ fn close(a: &Value, b: f64) -> bool {
 }
 
 async fn exercise(url: &str) {
-    let store = Store::connect(url).await.unwrap();
-    store
-        .add_token("adm", "alice", Role::Admin, None)
-        .await
-        .unwrap();
-    store
-        .add_token("devview", "dora", Role::Viewer, Some(&[Environment::Dev]))
-        .await
-        .unwrap();
+    let store = store_with_scoped_tokens(
+        url,
+        &[
+            ("adm", "alice", Role::Admin, None),
+            ("devview", "dora", Role::Viewer, Some(&[Environment::Dev])),
+        ],
+    )
+    .await;
     let app = router(AppState::new(store).await.unwrap());
     node_with_bots(&app, "adm", &[("a1", "dev"), ("p1", "prod")]).await;
     let a1 = vec![

@@ -9,10 +9,10 @@ use std::sync::{Arc, Mutex};
 
 use axum::http::StatusCode;
 use serde_json::{Value, json};
-use sniperforge_gateway::{AppState, Role, Store, router};
+use sniperforge_gateway::{AppState, Role, router};
 
 mod common;
-use common::{call, node_with_bots, postgres_for};
+use common::{call, node_with_bots, postgres_for, store_with_scoped_tokens};
 
 type Got = Arc<Mutex<Vec<(String, Value)>>>;
 
@@ -63,11 +63,7 @@ fn bodies(got: &Got, path: &str) -> Vec<Value> {
 }
 
 async fn exercise(url: &str) {
-    let store = Store::connect(url).await.unwrap();
-    store
-        .add_token("adm", "alice", Role::Admin, None)
-        .await
-        .unwrap();
+    let store = store_with_scoped_tokens(url, &[("adm", "alice", Role::Admin, None)]).await;
     let app = router(
         AppState::new(store)
             .await

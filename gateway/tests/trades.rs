@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use sniperforge_gateway::{AppState, Environment, Role, Store, router};
 
 mod common;
-use common::{call, node_with_bots, postgres_for};
+use common::{call, node_with_bots, postgres_for, store_with_scoped_tokens};
 
 /// A recent time, unix ms: the gateway leaves out fills booked more than a year back.
 fn t0() -> i64 {
@@ -55,15 +55,14 @@ async fn seqs(app: &axum::Router, token: &str, query: &str) -> (Vec<(String, i64
 }
 
 async fn exercise(url: &str) {
-    let store = Store::connect(url).await.unwrap();
-    store
-        .add_token("adm", "alice", Role::Admin, None)
-        .await
-        .unwrap();
-    store
-        .add_token("devview", "dora", Role::Viewer, Some(&[Environment::Dev]))
-        .await
-        .unwrap();
+    let store = store_with_scoped_tokens(
+        url,
+        &[
+            ("adm", "alice", Role::Admin, None),
+            ("devview", "dora", Role::Viewer, Some(&[Environment::Dev])),
+        ],
+    )
+    .await;
     let app = router(AppState::new(store).await.unwrap());
     node_with_bots(&app, "adm", &[("a1", "dev"), ("p1", "prod")]).await;
     let first = report(&[

@@ -3,7 +3,7 @@
 //! drawdown.
 
 use super::*;
-use crate::store::PnlInterval;
+use crate::store::PnlSums;
 
 /// PnL sums running at once (the rest wait their turn).
 static PNL_QUERIES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
@@ -43,30 +43,6 @@ pub struct PnlQuery {
     pub step: Option<String>,
 }
 
-/// Sums over trades: one interval's or the whole range's.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, schemars::JsonSchema)]
-pub struct PnlSums {
-    /// Profit, USD (fees already taken off).
-    pub pnl_usd: f64,
-    /// Fees booked against it, USD.
-    pub fee_usd: f64,
-    /// Inputs traded, USD.
-    pub volume_usd: f64,
-    /// Trades (failed ones included).
-    pub trades: i64,
-    /// Trades with a profit.
-    pub wins: i64,
-    /// Trades with a loss.
-    pub losses: i64,
-    /// Routes that failed at fill time (no output, no PnL).
-    pub failed: i64,
-    /// `wins / trades` (`null`: no trades).
-    pub win_rate: Option<f64>,
-    /// The deepest fall of the cumulative PnL (from 0 at `from`) below its running peak
-    /// (0 included), at any trade within, USD.
-    pub drawdown_usd: f64,
-}
-
 /// One interval of a PnL answer.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct PnlPoint {
@@ -96,41 +72,9 @@ pub struct PnlReport {
     pub intervals: Vec<PnlPoint>,
 }
 
-impl PnlSums {
-    fn of(i: &PnlInterval) -> Self {
-        Self {
-            pnl_usd: i.pnl_usd,
-            fee_usd: i.fee_usd,
-            volume_usd: i.volume_usd,
-            trades: i.trades,
-            wins: i.wins,
-            losses: i.losses,
-            failed: i.failed,
-            win_rate: rate(i.wins, i.trades),
-            drawdown_usd: i.drawdown_usd,
-        }
-    }
-
-    fn add(&mut self, o: &PnlSums) {
-        self.pnl_usd += o.pnl_usd;
-        self.fee_usd += o.fee_usd;
-        self.volume_usd += o.volume_usd;
-        self.trades += o.trades;
-        self.wins += o.wins;
-        self.losses += o.losses;
-        self.failed += o.failed;
-        self.win_rate = rate(self.wins, self.trades);
-        self.drawdown_usd = self.drawdown_usd.max(o.drawdown_usd);
-    }
-}
-
 /// `a / b` rounded up, for positive `a` and `b`.
 fn ceil_div(a: i64, b: i64) -> i64 {
     (a - 1) / b + 1
-}
-
-fn rate(wins: i64, trades: i64) -> Option<f64> {
-    (trades > 0).then(|| wins as f64 / trades as f64)
 }
 
 /// `30s`, `5m`, `1h`, `1d` or plain seconds, in ms.
@@ -225,8 +169,8 @@ pub(super) async fn pnl(
     let mut intervals = Vec::with_capacity(count as usize);
     let mut found = found.iter().peekable();
     for index in 0..count {
-        let sums = match found.next_if(|i| i.index == index) {
-            Some(i) => PnlSums::of(i),
+        let sums = match found.next_if(|(i, _)| *i == index) {
+            Some((_, sums)) => sums.clone(),
             None => PnlSums::default(),
         };
         totals.add(&sums);

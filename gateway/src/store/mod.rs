@@ -20,7 +20,7 @@ mod rollouts;
 mod trades;
 
 pub use backtests::{BACKTESTS_LISTED, BacktestRow};
-pub use trades::{PnlInterval, TradeFilter, TradeRow};
+pub use trades::{PnlSums, TradeFilter, TradeRow};
 
 /// A store failure, with what was being done.
 #[derive(Debug, thiserror::Error)]

@@ -48,27 +48,47 @@ pub struct TradeRow {
     pub signature: Option<String>,
 }
 
-/// The trades of one interval, summed.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct PnlInterval {
-    /// Which interval, from 0.
-    pub index: i64,
-    /// Profit, USD.
+/// Sums over trades: one interval's or the whole range's.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, schemars::JsonSchema)]
+pub struct PnlSums {
+    /// Profit, USD (fees already taken off).
     pub pnl_usd: f64,
-    /// Fees, USD.
+    /// Fees booked against it, USD.
     pub fee_usd: f64,
-    /// Inputs, USD.
+    /// Inputs traded, USD.
     pub volume_usd: f64,
-    /// Trades.
+    /// Trades (failed ones included).
     pub trades: i64,
     /// Trades with a profit.
     pub wins: i64,
     /// Trades with a loss.
     pub losses: i64,
-    /// Routes that failed at fill time.
+    /// Routes that failed at fill time (no output, no PnL).
     pub failed: i64,
-    /// The deepest fall of the cumulative PnL below its running peak within it.
+    /// `wins / trades` (`null`: no trades).
+    pub win_rate: Option<f64>,
+    /// The deepest fall of the cumulative PnL (from 0 at `from`) below its running peak
+    /// (0 included), at any trade within, USD.
     pub drawdown_usd: f64,
+}
+
+impl PnlSums {
+    /// Adds `o`'s sums (the drawdown is the deeper of the two).
+    pub fn add(&mut self, o: &PnlSums) {
+        self.pnl_usd += o.pnl_usd;
+        self.fee_usd += o.fee_usd;
+        self.volume_usd += o.volume_usd;
+        self.trades += o.trades;
+        self.wins += o.wins;
+        self.losses += o.losses;
+        self.failed += o.failed;
+        self.win_rate = rate(self.wins, self.trades);
+        self.drawdown_usd = self.drawdown_usd.max(o.drawdown_usd);
+    }
+}
+
+fn rate(wins: i64, trades: i64) -> Option<f64> {
+    (trades > 0).then(|| wins as f64 / trades as f64)
 }
 
 /// Which trades to list.
@@ -204,7 +224,7 @@ impl Store {
         rows.iter().map(trade_row).collect()
     }
 
-    /// PnL per interval of `step_ms` from `from_ms` (trades read from `read_from_ms`, to before
+    /// PnL per interval (its index from 0, its sums) of `step_ms` from `from_ms` (trades read from `read_from_ms`, to before
     /// `to_ms`) over the trades
     /// `env` and `bot_id` reach, in booking order, the intervals with trades only (by index
     /// from 0). Each interval's drawdown is the deepest fall of the cumulative PnL (from 0 at
@@ -217,7 +237,7 @@ impl Store {
         read_from_ms: i64,
         to_ms: i64,
         step_ms: i64,
-    ) -> Result<Vec<PnlInterval>, StoreError> {
+    ) -> Result<Vec<(i64, PnlSums)>, StoreError> {
         let bot = if bot_id.is_some() {
             " AND bot_id = $5"
         } else {
@@ -255,17 +275,24 @@ impl Store {
         rows.iter()
             .map(|r| {
                 let col = |c: &'static str| db(format!("reading PnL column {c}"));
-                Ok(PnlInterval {
-                    index: r.try_get("b").map_err(col("b"))?,
-                    pnl_usd: r.try_get("pnl_usd").map_err(col("pnl_usd"))?,
-                    fee_usd: r.try_get("fee_usd").map_err(col("fee_usd"))?,
-                    volume_usd: r.try_get("volume_usd").map_err(col("volume_usd"))?,
-                    trades: r.try_get("trades").map_err(col("trades"))?,
-                    wins: r.try_get("wins").map_err(col("wins"))?,
-                    losses: r.try_get("losses").map_err(col("losses"))?,
-                    failed: r.try_get("failed").map_err(col("failed"))?,
-                    drawdown_usd: r.try_get("drawdown").map_err(col("drawdown"))?,
-                })
+                let (trades, wins) = (
+                    r.try_get("trades").map_err(col("trades"))?,
+                    r.try_get("wins").map_err(col("wins"))?,
+                );
+                Ok((
+                    r.try_get("b").map_err(col("b"))?,
+                    PnlSums {
+                        pnl_usd: r.try_get("pnl_usd").map_err(col("pnl_usd"))?,
+                        fee_usd: r.try_get("fee_usd").map_err(col("fee_usd"))?,
+                        volume_usd: r.try_get("volume_usd").map_err(col("volume_usd"))?,
+                        trades,
+                        wins,
+                        losses: r.try_get("losses").map_err(col("losses"))?,
+                        failed: r.try_get("failed").map_err(col("failed"))?,
+                        win_rate: rate(wins, trades),
+                        drawdown_usd: r.try_get("drawdown").map_err(col("drawdown"))?,
+                    },
+                ))
             })
             .collect()
     }

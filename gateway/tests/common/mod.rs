@@ -177,6 +177,23 @@ pub async fn store_with_tokens(
     store
 }
 
+/// A store at `url` holding `tokens` (token, name, role, the environments it is scoped to).
+pub async fn store_with_scoped_tokens(
+    url: &str,
+    tokens: &[(
+        &str,
+        &str,
+        sniperforge_gateway::Role,
+        Option<&[sniperforge_gateway::Environment]>,
+    )],
+) -> sniperforge_gateway::Store {
+    let store = sniperforge_gateway::Store::connect(url).await.unwrap();
+    for &(token, name, role, envs) in tokens {
+        store.add_token(token, name, role, envs).await.unwrap();
+    }
+    store
+}
+
 pub use sniperforge_testkit::skip_unless_ci;
 
 pub mod schema;
