@@ -82,6 +82,24 @@ fn a_backtest_reports_the_same_bytes_twice_and_a_sweep_tabulates_its_grid() {
     );
     assert!(wins + losses + failed <= trades, "{report}");
     assert!(report["opportunities_seen"].as_u64().unwrap() >= trades);
+    // Every gate counted by its name; what they stopped and what was ordered make up what was seen.
+    let rejected = report["rejected"].as_object().unwrap();
+    assert_eq!(
+        rejected.keys().collect::<Vec<_>>(),
+        [
+            "concurrency",
+            "confidence",
+            "profit_absolute",
+            "profit_bps",
+            "stale_state"
+        ]
+    );
+    let stopped: u64 = rejected.values().map(|v| v.as_u64().unwrap()).sum();
+    assert_eq!(
+        report["opportunities_seen"].as_u64().unwrap(),
+        report["orders"].as_u64().unwrap() + stopped,
+        "{report}"
+    );
     assert_eq!(report["latency_us"]["decision_to_fill"]["max"], 0);
     // The report's PnL is the sum of the fills it journaled.
     let fills = std::fs::read_to_string(dir.join("a/fills.jsonl")).unwrap();

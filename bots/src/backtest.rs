@@ -246,12 +246,7 @@ pub async fn run(spec: &Backtest) -> Result<Outcome, String> {
     let custom = |k: &str| m.custom_metrics.get(k).copied().unwrap_or(0.0) as u64;
     let rejected: BTreeMap<String, u64> = sniperforge_engine::strategy::Rejection::ALL
         .iter()
-        .map(|g| {
-            (
-                g.name().to_string(),
-                custom(&format!("rejected_{}", g.name())),
-            )
-        })
+        .map(|g| (g.name().to_string(), custom(g.metric())))
         .collect();
     let mut report = summarise(&records);
     report.bot_id = bot_id;

@@ -4,7 +4,6 @@
 //! feed's health and counters).
 
 use super::*;
-use sniperforge_engine::strategy::Rejection;
 
 /// The loss limits of a configuration and today's PnL: the emergency stop's one rule, kept by
 /// the strategy thread (which halts before the next decision) and by the executor thread
@@ -136,15 +135,8 @@ fn book(shared: &Mutex<Shared>, d: &Decision) -> bool {
         }
         Decision::Rejected { reason, .. } => {
             g.opportunities += 1;
-            // By gate, as `rejected_<gate>` (a name of its own per gate: no allocation after
-            // the first).
-            let name = match reason {
-                Rejection::ProfitBps => "rejected_profit_bps",
-                Rejection::ProfitAbsolute => "rejected_profit_absolute",
-                Rejection::StaleState => "rejected_stale_state",
-                Rejection::Concurrency => "rejected_concurrency",
-                Rejection::Confidence => "rejected_confidence",
-            };
+            // By gate (a static name each: no allocation after the first).
+            let name = reason.metric();
             match g.custom.get_mut(name) {
                 Some(n) => *n += 1.0,
                 None => {

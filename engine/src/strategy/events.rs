@@ -101,6 +101,17 @@ impl Rejection {
             Rejection::Confidence => "confidence",
         }
     }
+
+    /// The custom metric that counts it (`rejected_<name>`).
+    pub fn metric(self) -> &'static str {
+        match self {
+            Rejection::ProfitBps => "rejected_profit_bps",
+            Rejection::ProfitAbsolute => "rejected_profit_absolute",
+            Rejection::StaleState => "rejected_stale_state",
+            Rejection::Concurrency => "rejected_concurrency",
+            Rejection::Confidence => "rejected_confidence",
+        }
+    }
 }
 
 /// What the strategy decided.

@@ -42,7 +42,8 @@ pub struct NewBacktest {
 /// `GET /api/v1/backtests`.
 #[derive(Debug, serde::Serialize, schemars::JsonSchema)]
 pub struct BacktestList {
-    /// The newest (at most 200), without their Markdown and charts.
+    /// The newest (at most 200): each report's totals and the configuration's id, type and
+    /// environment, no timing, Markdown or chart.
     pub backtests: Vec<crate::store::BacktestRow>,
 }
 
