@@ -74,7 +74,7 @@ export type BacktestJob = {
 
 /** `GET /api/v1/backtests`. */
 export type BacktestList = {
-  /** The newest (at most 200), without their Markdown and charts. */
+  /** The newest (at most 200): each report's totals and the configuration's id, type and environment, no timing, Markdown or chart. */
   backtests: BacktestRow[]
 }
 
