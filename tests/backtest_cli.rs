@@ -266,13 +266,18 @@ fn a_node_runs_the_backtests_the_gateway_queues_and_reports_what_the_cli_does() 
     std::fs::copy(dir.join("m.sfrec"), node_dir.join("recordings/m.sfrec")).unwrap();
     let mut agent = start_agent(&gw, &node_dir, "n1", &[]);
     let t = std::time::Duration::from_secs(60);
-    wait_for("the node registered", t, || {
+    // The node registers and lists the recording it holds: its size, and when it was written.
+    let size = std::fs::metadata(dir.join("m.sfrec")).unwrap().len();
+    wait_for("the node listed its recording", t, || {
         let nodes = gw.ok("GET", "/api/v1/nodes", &Value::Null);
-        nodes["nodes"]
+        let node = nodes["nodes"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|n| n["node_id"] == "n1")
+            .find(|n| n["node_id"] == "n1")?
+            .clone();
+        let held = node["recordings"].as_array()?.first()?.clone();
+        (held["name"] == "m.sfrec" && held["bytes"] == size && held["modified_ms"].as_u64()? > 0)
             .then_some(())
     });
     let config: Value =

@@ -185,6 +185,8 @@ pub struct Agent {
     /// The fencing lease of bots that fail over: the last exchange with the gateway (unix ms,
     /// shared with the tasks that talk to it) and the lease's length the gateway gave.
     fence: fence::Lease,
+    /// What the gateway has of the node's recordings.
+    recordings: crate::backtests::Recordings,
 }
 
 impl Agent {
@@ -200,6 +202,7 @@ impl Agent {
             reconciled: false,
             launch_retry: HashMap::new(),
             fence: fence::Lease::default(),
+            recordings: Default::default(),
         }
     }
 
@@ -957,6 +960,7 @@ impl Agent {
                     report_failing = false;
                     // The health tick renews the fences from it.
                     self.fence.touch(sent);
+                    self.recordings.taken();
                     // The gateway has the fills it carried.
                     for m in self.managed.values_mut() {
                         let _ = m.fills.commit();

@@ -5,11 +5,11 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sniperforge_protocol::backtests::{
-    BacktestJob, BacktestResult, BacktestState, ERROR_MAX, REPORT_MAX, REPORT_MD_MAX, SVG_MAX,
-    valid_recording_name, valid_sweep,
+    BacktestJob, BacktestResult, BacktestState, ERROR_MAX, RECORDINGS_MAX, REPORT_MAX,
+    REPORT_MD_MAX, RecordingFile, SVG_MAX, valid_recording_name, valid_sweep,
 };
 use sniperforge_protocol::fleet::Desired;
 use tokio::sync::watch;
@@ -31,6 +31,78 @@ fn valid_id(id: &str) -> bool {
 /// The recordings a node holds for backtests.
 pub fn recordings_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("recordings")
+}
+
+/// Most directory entries read when listing the recordings (a directory of many more files
+/// is listed in part, never read whole every report).
+const RECORDINGS_SCAN_MAX: usize = 4096;
+
+/// A report carries the recordings again this long after the gateway last took them, even
+/// unchanged.
+const RECORDINGS_RESEND: Duration = Duration::from_secs(60);
+
+/// The recordings in `DATA/recordings/` a backtest can name: regular files (a link is
+/// followed, as a backtest opens it) with a recording's name, newest first, at most
+/// [`RECORDINGS_MAX`]. Nothing is opened: a FIFO or a file being written is never read.
+pub fn list_recordings(data_dir: &Path) -> Vec<RecordingFile> {
+    let Ok(dir) = std::fs::read_dir(recordings_dir(data_dir)) else {
+        return Vec::new();
+    };
+    let mut list: Vec<RecordingFile> = dir
+        .take(RECORDINGS_SCAN_MAX)
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            if !valid_recording_name(&name) {
+                return None;
+            }
+            let meta = std::fs::metadata(entry.path()).ok()?;
+            let modified = meta.modified().ok()?;
+            let modified_ms = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
+            meta.is_file().then(|| RecordingFile {
+                name,
+                bytes: meta.len(),
+                modified_ms: u64::try_from(modified_ms.as_millis()).unwrap_or(u64::MAX),
+            })
+        })
+        .collect();
+    list.sort_by(|a, b| {
+        b.modified_ms
+            .cmp(&a.modified_ms)
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    list.truncate(RECORDINGS_MAX);
+    list
+}
+
+/// What the agent has told the gateway of its recordings: a report carries the listing when
+/// it changed since the gateway last took one, and a minute after that.
+#[derive(Debug, Default)]
+pub struct Recordings {
+    /// The listing the gateway last took, and when.
+    taken: Option<(Vec<RecordingFile>, Instant)>,
+    /// The listing the report being sent carries.
+    sending: Option<Vec<RecordingFile>>,
+}
+
+impl Recordings {
+    /// The listing the next report carries (`None`: the gateway has it).
+    pub fn due(&mut self, data_dir: &Path) -> Option<Vec<RecordingFile>> {
+        let now = list_recordings(data_dir);
+        let known = self
+            .taken
+            .as_ref()
+            .is_some_and(|(list, at)| *list == now && at.elapsed() < RECORDINGS_RESEND);
+        self.sending = (!known).then(|| now.clone());
+        (!known).then_some(now)
+    }
+
+    /// The gateway took the report [`Self::due`] last gave a listing to.
+    pub fn taken(&mut self) {
+        if let Some(list) = self.sending.take() {
+            self.taken = Some((list, Instant::now()));
+        }
+    }
 }
 
 /// Runs the node's backtests as the desired state names them, until `rx` closes.
@@ -331,5 +403,58 @@ mod tests {
             assert!(!valid_id(bad), "{bad}");
         }
         assert_eq!(cut("aé", 2), "a");
+    }
+
+    #[test]
+    fn the_recordings_listed_are_the_files_a_backtest_can_name_newest_first() {
+        let data = tempfile::tempdir().unwrap();
+        assert_eq!(list_recordings(data.path()), [], "no directory yet");
+        let dir = recordings_dir(data.path());
+        std::fs::create_dir_all(dir.join("sub.sfrec")).unwrap();
+        let at = |name: &str, bytes: usize, secs: u64| {
+            let path = dir.join(name);
+            std::fs::write(&path, vec![0u8; bytes]).unwrap();
+            let t = std::time::UNIX_EPOCH + Duration::from_secs(secs);
+            std::fs::File::options()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_modified(t)
+                .unwrap();
+        };
+        at("old.sfrec", 18, 1_000);
+        at("new.sfrec", 40, 2_000);
+        at("notes.txt", 1, 3_000);
+        at(".hidden.sfrec", 1, 3_000);
+        at("bad name.sfrec", 1, 3_000);
+        std::os::unix::fs::symlink(dir.join("old.sfrec"), dir.join("linked.sfrec")).unwrap();
+        std::os::unix::fs::symlink(dir.join("gone"), dir.join("dangling.sfrec")).unwrap();
+        let listed = list_recordings(data.path());
+        let names: Vec<(&str, u64, u64)> = listed
+            .iter()
+            .map(|r| (r.name.as_str(), r.bytes, r.modified_ms))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("new.sfrec", 40, 2_000_000),
+                ("linked.sfrec", 18, 1_000_000),
+                ("old.sfrec", 18, 1_000_000),
+            ]
+        );
+        // A report carries them once, then not until they change (or a minute passes);
+        // a report the gateway did not take leaves them due.
+        let mut known = Recordings::default();
+        assert_eq!(known.due(data.path()).as_ref(), Some(&listed));
+        assert_eq!(
+            known.due(data.path()).as_ref(),
+            Some(&listed),
+            "not taken yet"
+        );
+        known.taken();
+        assert_eq!(known.due(data.path()), None);
+        known.taken();
+        at("newest.sfrec", 1, 4_000);
+        assert_eq!(known.due(data.path()).map(|l| l.len()), Some(4));
     }
 }

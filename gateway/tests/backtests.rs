@@ -18,6 +18,85 @@ fn config(env: &str) -> Value {
     cfg
 }
 
+/// The recordings a node's reports list: kept until a report lists them anew, each checked.
+async fn recordings(app: &axum::Router) {
+    let listed = |app: axum::Router| async move {
+        let (_, n) = call(&app, "GET", "/api/v1/nodes", "adm", None).await;
+        n["nodes"][0]["recordings"].clone()
+    };
+    assert_eq!(
+        listed(app.clone()).await,
+        json!([]),
+        "none before a report lists them"
+    );
+    let report = |recordings: Value| {
+        let app = app.clone();
+        async move {
+            call(
+                &app,
+                "POST",
+                "/api/v1/agent/report",
+                "adm",
+                Some(json!({"node_id": "n1", "bots": [], "recordings": recordings})),
+            )
+            .await
+        }
+    };
+    let two = json!([
+        {"name": "m.sfrec", "bytes": 8_812_345, "modified_ms": 1_765_000_000_000_u64},
+        {"name": "old-1.sfrec", "bytes": 18, "modified_ms": 0},
+    ]);
+    let (s, body) = report(two.clone()).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(listed(app.clone()).await, two);
+    // A report without them (unchanged, or an older agent) keeps what the node listed.
+    let (s, _) = call(
+        app,
+        "POST",
+        "/api/v1/agent/report",
+        "adm",
+        Some(json!({"node_id": "n1", "bots": []})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(listed(app.clone()).await, two);
+    // Each refused at its entry, the report whole, and nothing changes.
+    let entry = |name: &str| json!({"name": name, "bytes": 1, "modified_ms": 1});
+    let many: Vec<Value> = (0..257).map(|i| entry(&format!("r{i}.sfrec"))).collect();
+    for (list, says) in [
+        (
+            json!([entry("ok.sfrec"), entry("../etc/passwd.sfrec")]),
+            "recordings[1].name",
+        ),
+        (json!([entry(".hidden.sfrec")]), "recordings[0].name"),
+        (json!([entry("notes.txt")]), "recordings[0].name"),
+        (
+            json!([entry("a.sfrec"), entry("a.sfrec")]),
+            "recordings[1].name: a.sfrec is listed twice",
+        ),
+        (json!(many), "recordings: 257 entries; at most 256"),
+        (
+            json!([{"name": "a.sfrec", "bytes": -1, "modified_ms": 0}]),
+            "bytes",
+        ),
+        (
+            json!([{"name": "a.sfrec", "bytes": 1, "modified_ms": 0, "x": 1}]),
+            "unknown field",
+        ),
+    ] {
+        let (s, body) = report(list).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+        assert!(body.to_string().contains(says), "{says}: {body}");
+    }
+    assert_eq!(listed(app.clone()).await, two);
+    // An empty listing replaces it (the files were removed).
+    let (s, _) = report(json!([])).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(listed(app.clone()).await, json!([]));
+    let (s, _) = report(two.clone()).await;
+    assert_eq!(s, StatusCode::OK);
+}
+
 async fn exercise(url: &str) {
     let store = store_with_scoped_tokens(
         url,
@@ -29,6 +108,7 @@ async fn exercise(url: &str) {
     .await;
     let app = router(AppState::new(store).await.unwrap());
     node_with_bots(&app, "adm", &[]).await;
+    recordings(&app).await;
     let ask = |token: &'static str, body: Value| {
         let app = app.clone();
         async move { call(&app, "POST", "/api/v1/backtests", token, Some(body)).await }

@@ -45,6 +45,50 @@ pub fn valid_recording_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
+/// Most recordings a node lists (its newest).
+pub const RECORDINGS_MAX: usize = 256;
+
+/// A recording a node holds in `DATA/recordings/`, as its agent lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RecordingFile {
+    /// Its file name (what a backtest's `recording` names).
+    #[cfg_attr(
+        feature = "schema",
+        schemars(pattern(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,121}\.sfrec$"))
+    )]
+    pub name: String,
+    /// Its size, bytes.
+    pub bytes: u64,
+    /// When it was last written, unix ms.
+    pub modified_ms: u64,
+}
+
+/// Checks a node's recordings list: at most [`RECORDINGS_MAX`], each a valid recording name
+/// ([`valid_recording_name`]) listed once. The error names the entry (`[3].name: …`) or
+/// the count (`: 300 entries; …`), to follow the list's own name.
+pub fn check_recordings(list: &[RecordingFile]) -> Result<(), String> {
+    if list.len() > RECORDINGS_MAX {
+        return Err(format!(
+            ": {} entries; at most {RECORDINGS_MAX}",
+            list.len()
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (i, r) in list.iter().enumerate() {
+        if !valid_recording_name(&r.name) {
+            return Err(format!(
+                "[{i}].name: letters, digits, . _ -, ending in .sfrec, at most {RECORDING_NAME_MAX} bytes"
+            ));
+        }
+        if !seen.insert(r.name.as_str()) {
+            return Err(format!("[{i}].name: {} is listed twice", r.name));
+        }
+    }
+    Ok(())
+}
+
 /// Checks a `--sweep` argument's shape: `section.field=v1,v2,…`, printable ASCII, at most
 /// [`SWEEP_ARG_MAX`] bytes (the values themselves are the CLI's to check).
 pub fn valid_sweep(arg: &str) -> bool {

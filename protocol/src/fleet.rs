@@ -887,6 +887,12 @@ pub struct Report {
     #[cfg_attr(feature = "schema", schemars(length(max = 1024)))]
     #[serde(deserialize_with = "crate::strict::objects")]
     pub bots: Vec<BotReport>,
+    /// The recordings the node holds for backtests, its newest first (at most
+    /// [`RECORDINGS_MAX`](crate::backtests::RECORDINGS_MAX)): sent when they changed and once
+    /// a minute (absent: unchanged since, or an agent before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(length(max = 256)))]
+    pub recordings: Option<Vec<crate::backtests::RecordingFile>>,
 }
 
 /// The answer to a report.

@@ -290,7 +290,10 @@ try {
   await page.getByRole('link', { name: 'Backtests' }).click()
   await page.getByTestId('backtest-form').waitFor()
   await page.getByLabel('backtest bot').selectOption('demo-triangular-arbitrage')
-  await page.getByLabel('recording').fill('demo.sfrec')
+  // The node lists the recording `up` made: one click names it.
+  await page.getByRole('list', { name: 'recordings on local' }).getByRole('button', { name: /^demo\.sfrec · [0-9.]+ MB/ }).click()
+  if ((await page.getByLabel('recording', { exact: true }).inputValue()) !== 'demo.sfrec') throw new Error('the listed recording did not fill the form')
+  await shot('08d0-backtest-form')
   await page.getByLabel('latency').fill('0')
   await page.getByRole('button', { name: 'Queue' }).click()
   await page.getByTestId('backtest-message').filter({ hasText: /queued bt-[0-9a-f]{16} on local/ }).waitFor()

@@ -339,6 +339,7 @@ impl Agent {
         let mut report = Report {
             node_id: self.opts.node.node_id.clone(),
             bots,
+            recordings: self.recordings.due(&self.opts.data_dir),
         };
         within_body(&mut report);
         report
@@ -511,6 +512,7 @@ mod tests {
         let mut r = Report {
             node_id: sniperforge_protocol::NodeId::new("n1").unwrap(),
             bots: vec![noisy("a"), noisy("b"), noisy("c")],
+            recordings: None,
         };
         within_body(&mut r);
         assert!(json_len(&r) <= BODY_MAX, "{} bytes", json_len(&r));

@@ -274,6 +274,9 @@ pub(super) async fn report(
             r.node_id
         )));
     }
+    if let Some(list) = &r.recordings {
+        state.store.set_recordings(&r.node_id, list).await?;
+    }
     // Check every snapshot before storing anything: a malformed one rejects the report whole.
     let mut decoded = Vec::new();
     for b in &r.bots {
@@ -524,6 +527,13 @@ pub(super) fn check_report(r: &Report) -> Result<(), ApiError> {
                 r.bots.len()
             ),
         ));
+    }
+    if let Some(Err(why)) = r
+        .recordings
+        .as_deref()
+        .map(sniperforge_protocol::backtests::check_recordings)
+    {
+        return Err(bad("bad_report", format!("recordings{why}")));
     }
     let mut seen = std::collections::HashSet::new();
     for (i, b) in r.bots.iter().enumerate() {

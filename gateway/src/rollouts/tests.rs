@@ -46,6 +46,7 @@ fn node(id: &str, agent: &Build, installed: &Build) -> NodeRow {
         fences: false,
         failover_after_ms: None,
         window_floor: None,
+        recordings: Vec::new(),
     }
 }
 

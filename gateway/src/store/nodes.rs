@@ -14,7 +14,7 @@ fn build_column(
 
 const NODE_SELECT: &str = "SELECT node_id, hostname, cores, isolated_cores, memory_mb, backend, \
      registered_at, last_heartbeat, agent_build, installed_build, environments, labels, fences, \
-     failover_after_ms, window_floor_ms, window_floor_until FROM nodes";
+     failover_after_ms, window_floor_ms, window_floor_until, recordings FROM nodes";
 
 fn node_row(r: &sqlx::any::AnyRow) -> Result<NodeRow, StoreError> {
     let col = |c: &'static str| db(format!("reading node column {c}"));
@@ -50,6 +50,7 @@ fn node_row(r: &sqlx::any::AnyRow) -> Result<NodeRow, StoreError> {
                     .map_err(col("window_floor_until"))?,
             )
             .map(|(window_ms, until)| WindowFloor { window_ms, until }),
+        recordings: json_column(r, "recordings")?.unwrap_or_default(),
     })
 }
 
@@ -133,6 +134,25 @@ impl Store {
             .await
             .map_err(db(format!("heartbeat of node {node_id}")))?;
         Ok(done.rows_affected() > 0)
+    }
+
+    /// Keeps the recordings `node_id`'s agent listed (written only when they changed).
+    pub async fn set_recordings(
+        &self,
+        node_id: &str,
+        list: &[sniperforge_protocol::backtests::RecordingFile],
+    ) -> Result<(), StoreError> {
+        let text = serde_json::to_string(list).unwrap_or_else(|_| "[]".into());
+        sqlx::query(
+            "UPDATE nodes SET recordings = $1 WHERE node_id = $2 \
+             AND (recordings IS NULL OR recordings <> $1)",
+        )
+        .bind(text)
+        .bind(node_id)
+        .execute(&self.pool)
+        .await
+        .map_err(db(format!("the recordings of node {node_id}")))?;
+        Ok(())
     }
 
     /// Every node with its last heartbeat.

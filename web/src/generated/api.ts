@@ -1153,6 +1153,8 @@ export type NodeRow = {
   memory_mb: number
   /** Node id. */
   node_id: string
+  /** The recordings its agent last listed in `DATA/recordings/`, newest first: what a backtest on it can replay (empty until its agent lists them). */
+  recordings: RecordingFile[]
   /** First registered, unix ms. */
   registered_at: number
   /** A longer window it had before registering again with a shorter one, in force until the leases its agent held under the old one have lapsed. */
@@ -1289,12 +1291,24 @@ export type RangeQuery = {
   to?: (number | null)
 }
 
+/** A recording a node holds in `DATA/recordings/`, as its agent lists it. */
+export type RecordingFile = {
+  /** Its size, bytes. */
+  bytes: number
+  /** When it was last written, unix ms. */
+  modified_ms: number
+  /** Its file name (what a backtest's `recording` names). */
+  name: string
+}
+
 /** `POST /api/v1/agent/report`: every bot of a node. */
 export type Report = {
   /** Its bots, each once (at most [`REPORT_BOTS_MAX`]). */
   bots: BotReport[]
   /** Node id. */
   node_id: NodeId
+  /** The recordings the node holds for backtests, its newest first (at most [`RECORDINGS_MAX`](crate::backtests::RECORDINGS_MAX)): sent when they changed and once a minute (absent: unchanged since, or an agent before it). */
+  recordings?: (RecordingFile[] | null)
 }
 
 /** The answer to a report. */

@@ -147,15 +147,35 @@ function BacktestList({ role }: { role: Role }) {
   )
 }
 
+/** A size in bytes as B, KB, MB or GB (powers of 1,000, one decimal above B). */
+export function fmtBytes(n: number): string {
+  const units = ['B', 'KB', 'MB', 'GB', 'TB']
+  let v = n
+  let u = 0
+  while (v >= 1000 && u < units.length - 1) {
+    v /= 1000
+    u += 1
+  }
+  return u === 0 ? `${v} B` : `${v.toFixed(1)} ${units[u]}`
+}
+
+/** A unix-ms time as `YYYY-MM-DD HH:MM` UTC. */
+function fmtDate(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 16).replace('T', ' ')
+}
+
 function BacktestForm({ onQueued }: { onQueued: () => void }) {
   const bots = useApi('GET /api/v1/bots', {}).data?.bots.filter((b) => TRADING.includes(b.bot_type) && !b.replica_of) ?? []
-  const nodes = useApi('GET /api/v1/nodes', {}).data?.nodes ?? []
+  // Every 10 s: a recording copied onto a node shows up without a reload.
+  const nodes = useApi('GET /api/v1/nodes', {}, { intervalMs: 10_000 }).data?.nodes ?? []
   const [bot, setBot] = useState('')
   const [node, setNode] = useState('')
   const [recording, setRecording] = useState('')
   const [latency, setLatency] = useState('')
   const [sweep, setSweep] = useState('')
   const [message, setMessage] = useState('')
+  const chosenNode = nodes.find((n) => n.node_id === node) ?? nodes[0]
+  const held = chosenNode?.recordings ?? []
   const submit = async (e: React.FormEvent) => {
     e.preventDefault()
     try {
@@ -165,7 +185,7 @@ function BacktestForm({ onQueued }: { onQueued: () => void }) {
       if (!got.config) throw new Error(`bot ${chosen} has no configuration`)
       const queued = await call('POST /api/v1/backtests', {
         body: {
-          node_id: node || nodes[0]?.node_id || '',
+          node_id: chosenNode?.node_id ?? '',
           recording: recording.trim(),
           config: got.config.body,
           ...(latency.trim() ? { latency_us: Number(latency) } : {}),
@@ -214,6 +234,32 @@ function BacktestForm({ onQueued }: { onQueued: () => void }) {
           Queue
         </button>
       </div>
+      {chosenNode && (
+        <div className="row" data-testid="node-recordings">
+          {held.length ? (
+            <>
+              <span className="muted">On {chosenNode.node_id}:</span>
+              <ul className="chips" aria-label={`recordings on ${chosenNode.node_id}`}>
+                {held.map((r) => (
+                  <li key={r.name}>
+                    <button
+                      type="button"
+                      className="chip"
+                      aria-pressed={recording.trim() === r.name}
+                      title={`${r.bytes} bytes, written ${new Date(r.modified_ms).toISOString()}`}
+                      onClick={() => setRecording(r.name)}
+                    >
+                      {r.name} · {fmtBytes(r.bytes)} · {fmtDate(r.modified_ms)}
+                    </button>
+                  </li>
+                ))}
+              </ul>
+            </>
+          ) : (
+            <span className="muted">{chosenNode.node_id} lists no recordings in its DATA/recordings/</span>
+          )}
+        </div>
+      )}
       {message && (
         <div className="muted" data-testid="backtest-message">
           {message}

@@ -138,7 +138,8 @@ describe('imports', () => {
     fireEvent.drop(r.getByTestId('editor-drop'), { dataTransfer: transfer({ [CONFIG_DRAG_TYPE]: 'tpl-fast' }) })
     await waitFor(() => expect(r.getByTestId('editor-notice').textContent).toBe('configuration tpl-fast loaded as tpl-fast-copy: valid; not saved yet'))
     // A new bot from a stored configuration: under another id (the stored one stays a template).
-    expect((r.getByLabelText('bot_id') as HTMLInputElement).value).toBe('tpl-fast-copy')
+    // The form follows once the type's schema has loaded (a fetch of its own).
+    await waitFor(() => expect((r.getByLabelText('bot_id') as HTMLInputElement).value).toBe('tpl-fast-copy'))
     expect((r.getByLabelText('bot type') as HTMLSelectElement).value).toBe('triangular_arbitrage')
     expect(fetch.mock.calls.some(([p]) => p === '/api/v1/configs/validate')).toBe(true)
   })
