@@ -214,7 +214,7 @@ fn a_whirlpool_route_whose_optimum_crosses_a_tick_is_sized_past_it() {
 fn routes_rejected_on_the_closed_form_fail_the_profit_gates_at_their_exact_optimum() {
     // A route whose closed form cannot meet the profit gates is rejected on the estimate
     // without exact sizing; at its exact optimum (searched densely) it must fail them too.
-    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(300));
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(3_000));
     let markets = (
         prop::collection::vec(1.0f64..20.0, 3),
         prop::collection::vec(
@@ -230,6 +230,7 @@ fn routes_rejected_on_the_closed_form_fail_the_profit_gates_at_their_exact_optim
         0u64..200_000,
     );
     let (rejected, executed) = (std::cell::Cell::new(0), std::cell::Cell::new(0));
+    let judged = std::cell::Cell::new(0);
     runner
         .run(&markets, |(prices, specs, min_bps, min_profit)| {
             let pools: Vec<_> = specs
@@ -294,9 +295,15 @@ fn routes_rejected_on_the_closed_form_fail_the_profit_gates_at_their_exact_optim
                 if own >= near {
                     lowest_bps = lowest_bps.min(bps(o.amount_in, own));
                 }
+                // The engine sizes to within 1/64 of the closed form's optimum: no further.
+                let top = best_in.max(o.amount_in);
+                let top = top.saturating_add(top / 64);
                 let mut x = best_in;
                 for _ in 0..4_000 {
                     x = x.saturating_add((x / 2_000).max(1));
+                    if x > top {
+                        break;
+                    }
                     let p = profit(x);
                     if p < near - quanta - 2 {
                         break;
@@ -312,6 +319,11 @@ fn routes_rejected_on_the_closed_form_fail_the_profit_gates_at_their_exact_optim
                     }
                     Some(Rejection::ProfitBps) => {
                         rejected.set(rejected.get() + 1);
+                        // (A route whose best profit is within the rounding of 0 passes
+                        // whatever the closed form said: it is not counted as judged.)
+                        if near > 0 {
+                            judged.set(judged.get() + 1);
+                        }
                         // Some optimum's return is below the gate (bps are floored, as the
                         // engine's): a route a wrong closed form rejected meets it at every one.
                         prop_assert!(
@@ -321,9 +333,18 @@ fn routes_rejected_on_the_closed_form_fail_the_profit_gates_at_their_exact_optim
                     }
                     Some(Rejection::ProfitAbsolute) => {
                         rejected.set(rejected.get() + 1);
+                        judged.set(judged.get() + 1);
+                        // Rejected on the closed form's estimate (it carries its output, not
+                        // the exact quote's), the best profit is below the gate itself: the
+                        // exact quotes round the curve's output down and its fees up. Rejected
+                        // after exact sizing, the size is the optimum to within the rounding.
+                        let estimated = strategy.route_output(o.cycle, o.amount_in)
+                            != Some(o.expected_out);
+                        let slack = if estimated { 0 } else { quanta + 2 };
                         prop_assert!(
-                            near < i128::from(min_profit),
-                            "{o:?}: {best} at {best_in} ({quanta} a unit of the hops' tokens)"
+                            best - slack < i128::from(min_profit),
+                            "{o:?}: {best} at {best_in} (estimated: {estimated}; {quanta} a \
+                             unit of the hops' tokens)"
                         );
                     }
                     Some(other) => prop_assert!(false, "unexpected {other:?}"),
@@ -332,9 +353,10 @@ fn routes_rejected_on_the_closed_form_fail_the_profit_gates_at_their_exact_optim
             Ok(())
         })
         .unwrap();
-    let (rejected, executed) = (rejected.get(), executed.get());
+    let (rejected, executed, judged) = (rejected.get(), executed.get(), judged.get());
+    println!("{rejected} rejected ({judged} judged), {executed} executed");
     assert!(
-        rejected >= 50 && executed >= 20,
-        "{rejected} rejected, {executed} executed"
+        judged >= 50 && executed >= 20,
+        "{rejected} rejected ({judged} judged), {executed} executed"
     );
 }
