@@ -911,6 +911,7 @@ impl Agent {
         let follower = tokio::spawn(follow::follow(self.opts.clone(), cache, tx));
         let beater = tokio::spawn(follow::heartbeat(self.opts.clone(), self.fence.contact()));
         let backtests = tokio::spawn(crate::backtests::run(self.opts.clone(), rx.clone()));
+        let lister = self.recordings.start(&self.opts.data_dir);
         let mut tick = tokio::time::interval(self.opts.report_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut health_tick = tokio::time::interval(HEALTH_TICK);
@@ -968,6 +969,7 @@ impl Agent {
                     self.draining.retain(|_, tail| tail.commit());
                 }
                 Err(e) => {
+                    self.recordings.failed(&e);
                     if !report_failing {
                         tracing::warn!(error = %e, "report failed; bots keep running, retrying every interval");
                     }
@@ -978,6 +980,7 @@ impl Agent {
         follower.abort();
         beater.abort();
         backtests.abort();
+        lister.abort();
         if self.opts.stop_bots_on_exit {
             self.stop_all().await;
             tracing::info!("agent stopped with its bots");

@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use sniperforge_protocol::backtests::{
-    BacktestJob, BacktestResult, BacktestState, ERROR_MAX, RECORDINGS_MAX, REPORT_MAX,
-    REPORT_MD_MAX, RecordingFile, SVG_MAX, valid_recording_name, valid_sweep,
+    BacktestJob, BacktestResult, BacktestState, ERROR_MAX, RECORDING_BYTES_MAX,
+    RECORDING_TIME_MAX_MS, RECORDINGS_MAX, REPORT_MAX, REPORT_MD_MAX, RecordingFile, SVG_MAX,
+    valid_recording_name, valid_sweep,
 };
 use sniperforge_protocol::fleet::Desired;
 use tokio::sync::watch;
@@ -41,13 +42,28 @@ const RECORDINGS_SCAN_MAX: usize = 4096;
 /// unchanged.
 const RECORDINGS_RESEND: Duration = Duration::from_secs(60);
 
+/// How often the recordings are listed (off the agent's loop), and how long a listing may take
+/// before the last one stands (a hung mount behind a link).
+const RECORDINGS_EVERY: Duration = Duration::from_secs(5);
+
+/// After a gateway refused the listing as a field it does not know (one older than this
+/// agent), reports go without it this long before trying again.
+const RECORDINGS_REFUSED_FOR: Duration = Duration::from_secs(600);
+
+/// A file written this recently is being written (a copy, a recording): it is listed once it
+/// has been still this long.
+const RECORDING_SETTLE: Duration = Duration::from_secs(10);
+
 /// The recordings in `DATA/recordings/` a backtest can name: regular files (a link is
-/// followed, as a backtest opens it) with a recording's name, newest first, at most
-/// [`RECORDINGS_MAX`]. Nothing is opened: a FIFO or a file being written is never read.
+/// followed, as a backtest opens it) with a recording's name, not written in the last
+/// [`RECORDING_SETTLE`], newest first, at most [`RECORDINGS_MAX`] of the first
+/// [`RECORDINGS_SCAN_MAX`] entries in the directory's own order. Nothing is opened: a FIFO is
+/// never read. Blocking: [`Recordings::start`] runs it off the agent's loop.
 pub fn list_recordings(data_dir: &Path) -> Vec<RecordingFile> {
     let Ok(dir) = std::fs::read_dir(recordings_dir(data_dir)) else {
         return Vec::new();
     };
+    let now = std::time::SystemTime::now();
     let mut list: Vec<RecordingFile> = dir
         .take(RECORDINGS_SCAN_MAX)
         .filter_map(Result::ok)
@@ -58,11 +74,19 @@ pub fn list_recordings(data_dir: &Path) -> Vec<RecordingFile> {
             }
             let meta = std::fs::metadata(entry.path()).ok()?;
             let modified = meta.modified().ok()?;
-            let modified_ms = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
+            if now
+                .duration_since(modified)
+                .is_ok_and(|age| age < RECORDING_SETTLE)
+            {
+                return None; // a copy or a recording in progress: listed once it settles
+            }
+            let modified_ms = modified
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX));
             meta.is_file().then(|| RecordingFile {
                 name,
-                bytes: meta.len(),
-                modified_ms: u64::try_from(modified_ms.as_millis()).unwrap_or(u64::MAX),
+                bytes: meta.len().min(RECORDING_BYTES_MAX),
+                modified_ms: modified_ms.min(RECORDING_TIME_MAX_MS),
             })
         })
         .collect();
@@ -75,20 +99,69 @@ pub fn list_recordings(data_dir: &Path) -> Vec<RecordingFile> {
     list
 }
 
+/// Lists the recordings every [`RECORDINGS_EVERY`] on a blocking thread into `tx`, until its
+/// receivers are gone. A listing that takes longer leaves the last one standing and is waited
+/// for (never a second one beside it).
+async fn watch_recordings(data_dir: PathBuf, tx: watch::Sender<Option<Vec<RecordingFile>>>) {
+    let mut hung: Option<tokio::task::JoinHandle<Vec<RecordingFile>>> = None;
+    while !tx.is_closed() {
+        let mut job = hung.take().unwrap_or_else(|| {
+            let dir = data_dir.clone();
+            tokio::task::spawn_blocking(move || list_recordings(&dir))
+        });
+        match tokio::time::timeout(RECORDINGS_EVERY, &mut job).await {
+            Ok(Ok(list)) => {
+                tx.send_if_modified(|old| {
+                    let changed = old.as_ref() != Some(&list);
+                    *old = Some(list);
+                    changed
+                });
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "listing DATA/recordings/ failed"),
+            Err(_) => {
+                tracing::warn!(
+                    "listing DATA/recordings/ takes over {RECORDINGS_EVERY:?} (a hung mount behind a link?): the last listing stands"
+                );
+                hung = Some(job);
+                continue;
+            }
+        }
+        tokio::time::sleep(RECORDINGS_EVERY).await;
+    }
+}
+
 /// What the agent has told the gateway of its recordings: a report carries the listing when
 /// it changed since the gateway last took one, and a minute after that.
 #[derive(Debug, Default)]
 pub struct Recordings {
+    /// The listing, as [`watch_recordings`] last made it (`None` before it starts).
+    listed: Option<watch::Receiver<Option<Vec<RecordingFile>>>>,
     /// The listing the gateway last took, and when.
     taken: Option<(Vec<RecordingFile>, Instant)>,
     /// The listing the report being sent carries.
     sending: Option<Vec<RecordingFile>>,
+    /// When a gateway refused the field as unknown.
+    refused_at: Option<Instant>,
 }
 
 impl Recordings {
-    /// The listing the next report carries (`None`: the gateway has it).
-    pub fn due(&mut self, data_dir: &Path) -> Option<Vec<RecordingFile>> {
-        let now = list_recordings(data_dir);
+    /// Starts listing `data_dir`'s recordings; abort the task to stop.
+    pub fn start(&mut self, data_dir: &Path) -> tokio::task::JoinHandle<()> {
+        let (tx, rx) = watch::channel(None);
+        self.listed = Some(rx);
+        tokio::spawn(watch_recordings(data_dir.to_path_buf(), tx))
+    }
+
+    /// The listing the next report carries (`None`: the gateway has it, or none is made yet).
+    pub fn due(&mut self) -> Option<Vec<RecordingFile>> {
+        self.sending = None;
+        if self
+            .refused_at
+            .is_some_and(|at| at.elapsed() < RECORDINGS_REFUSED_FOR)
+        {
+            return None;
+        }
+        let now = self.listed.as_ref()?.borrow().clone()?;
         let known = self
             .taken
             .as_ref()
@@ -101,6 +174,20 @@ impl Recordings {
     pub fn taken(&mut self) {
         if let Some(list) = self.sending.take() {
             self.taken = Some((list, Instant::now()));
+        }
+    }
+
+    /// The report [`Self::due`] last gave a listing to failed with `error`: a gateway older
+    /// than this agent refuses the field it does not know, and the reports go without it.
+    pub fn failed(&mut self, error: &crate::gateway::GatewayError) {
+        if self.sending.take().is_some()
+            && matches!(error, crate::gateway::GatewayError::Status { status: 400, message, .. }
+                if message.contains("unknown field `recordings`"))
+        {
+            tracing::warn!(
+                "the gateway does not know a node's recordings (it is older than this agent): reports go without them"
+            );
+            self.refused_at = Some(Instant::now());
         }
     }
 }
@@ -429,6 +516,14 @@ mod tests {
         at("bad name.sfrec", 1, 3_000);
         std::os::unix::fs::symlink(dir.join("old.sfrec"), dir.join("linked.sfrec")).unwrap();
         std::os::unix::fs::symlink(dir.join("gone"), dir.join("dangling.sfrec")).unwrap();
+        std::fs::write(dir.join("being-written.sfrec"), b"SFREC").unwrap();
+        at("before-1970.sfrec", 3, 0);
+        std::fs::File::options()
+            .write(true)
+            .open(dir.join("before-1970.sfrec"))
+            .unwrap()
+            .set_modified(std::time::UNIX_EPOCH - Duration::from_secs(60))
+            .unwrap();
         let listed = list_recordings(data.path());
         let names: Vec<(&str, u64, u64)> = listed
             .iter()
@@ -440,21 +535,40 @@ mod tests {
                 ("new.sfrec", 40, 2_000_000),
                 ("linked.sfrec", 18, 1_000_000),
                 ("old.sfrec", 18, 1_000_000),
+                ("before-1970.sfrec", 3, 0),
             ]
         );
         // A report carries them once, then not until they change (or a minute passes);
         // a report the gateway did not take leaves them due.
         let mut known = Recordings::default();
-        assert_eq!(known.due(data.path()).as_ref(), Some(&listed));
-        assert_eq!(
-            known.due(data.path()).as_ref(),
-            Some(&listed),
-            "not taken yet"
-        );
+        assert_eq!(known.due(), None, "not listed yet");
+        let (tx, rx) = watch::channel(None);
+        known.listed = Some(rx);
+        assert_eq!(known.due(), None, "no listing made yet");
+        tx.send_replace(Some(listed.clone()));
+        assert_eq!(known.due().as_ref(), Some(&listed));
+        assert_eq!(known.due().as_ref(), Some(&listed), "not taken yet");
         known.taken();
-        assert_eq!(known.due(data.path()), None);
+        assert_eq!(known.due(), None);
         known.taken();
         at("newest.sfrec", 1, 4_000);
-        assert_eq!(known.due(data.path()).map(|l| l.len()), Some(4));
+        tx.send_replace(Some(list_recordings(data.path())));
+        assert_eq!(known.due().map(|l| l.len()), Some(5));
+        // A gateway older than the agent refuses the field: the reports go without it.
+        let other = crate::gateway::GatewayError::Status {
+            what: "report",
+            status: 400,
+            message: "bots[0].fills: too many".into(),
+        };
+        known.failed(&other);
+        assert!(known.due().is_some(), "another refusal changes nothing");
+        let older = crate::gateway::GatewayError::Status {
+            what: "report",
+            status: 400,
+            message: "request body: recordings: unknown field `recordings`, expected `node_id` or `bots` at line 1 column 42"
+                .into(),
+        };
+        known.failed(&older);
+        assert_eq!(known.due(), None, "left out for a while");
     }
 }

@@ -338,8 +338,8 @@ fn routes_rejected_on_the_closed_form_fail_the_profit_gates_at_their_exact_optim
                         // the exact quote's), the best profit is below the gate itself: the
                         // exact quotes round the curve's output down and its fees up. Rejected
                         // after exact sizing, the size is the optimum to within the rounding.
-                        let estimated = strategy.route_output(o.cycle, o.amount_in)
-                            != Some(o.expected_out);
+                        let estimated =
+                            strategy.route_output(o.cycle, o.amount_in) != Some(o.expected_out);
                         let slack = if estimated { 0 } else { quanta + 2 };
                         prop_assert!(
                             best - slack < i128::from(min_profit),

@@ -131,7 +131,7 @@ pub const ROUTES: &[Route] = &[
     r("POST", "/api/v1/configs/{config_id}/rollback", "operator", "Make an old version current (?version=N)", Json(200, s::<b::ConfigUpdated>)).query(s::<b::RollbackQuery>).if_match(),
     r("GET", "/api/v1/configs/templates/{bot_type}", "viewer", "Default configuration of a bot type", Json(200, b::bot_config_ref)),
     r("GET", "/api/v1/configs/schemas/{bot_type}", "viewer", "JSON Schema of a bot type", AnyJson),
-    r("GET", "/api/v1/nodes", "viewer", "Nodes, the environments they serve, their builds and their last heartbeat (?env=: nodes serving one of these)", Json(200, s::<b::NodeList>)).query(s::<b::EnvQuery>),
+    r("GET", "/api/v1/nodes", "viewer", "Nodes, the environments they serve, their builds, their last heartbeat and the recordings they hold (?env=: nodes serving one of these)", Json(200, s::<b::NodeList>)).query(s::<b::EnvQuery>),
     r("POST", "/api/v1/rollouts", "operator", "Start a rolling restart or upgrade: node by node, max_unavailable bots at a time, warm handovers, paused at the first failure (409 while another holds one of its bots or upgrades one of its nodes)", Json(201, s::<crate::rollouts::Rollout>)).body(s::<crate::rollouts::NewRollout>),
     r("GET", "/api/v1/rollouts", "viewer", "The latest rollouts, newest first", Json(200, s::<crate::api::RolloutList>)),
     r("GET", "/api/v1/rollouts/{rollout_id}", "viewer", "One rollout with its progress per bot", Json(200, s::<crate::rollouts::Rollout>)),

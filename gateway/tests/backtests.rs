@@ -26,7 +26,7 @@ async fn recordings(app: &axum::Router) {
     };
     assert_eq!(
         listed(app.clone()).await,
-        json!([]),
+        json!(null),
         "none before a report lists them"
     );
     let report = |recordings: Value| {
@@ -60,6 +60,9 @@ async fn recordings(app: &axum::Router) {
     .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(listed(app.clone()).await, two);
+    // A node that registers again (as its agent does after an upgrade) keeps them.
+    node_with_bots(app, "adm", &[]).await;
+    assert_eq!(listed(app.clone()).await, two);
     // Each refused at its entry, the report whole, and nothing changes.
     let entry = |name: &str| json!({"name": name, "bytes": 1, "modified_ms": 1});
     let many: Vec<Value> = (0..257).map(|i| entry(&format!("r{i}.sfrec"))).collect();
@@ -78,6 +81,14 @@ async fn recordings(app: &axum::Router) {
         (
             json!([{"name": "a.sfrec", "bytes": -1, "modified_ms": 0}]),
             "bytes",
+        ),
+        (
+            json!([{"name": "a.sfrec", "bytes": 1_u64 << 53, "modified_ms": 0}]),
+            "recordings[0].bytes: at most 9007199254740991",
+        ),
+        (
+            json!([{"name": "a.sfrec", "bytes": 0, "modified_ms": 8_640_000_000_000_001_u64}]),
+            "recordings[0].modified_ms: at most 8640000000000000",
         ),
         (
             json!([{"name": "a.sfrec", "bytes": 1, "modified_ms": 0, "x": 1}]),

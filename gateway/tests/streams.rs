@@ -75,7 +75,7 @@ fn the_streams_messages_are_each_one_kind() {
         &doc["paths"]["/api/v1/ws/metrics"]["get"]["responses"]["101"]["x-server-message"];
     let error = json!({"error": {"code": "bad_topic", "message": "no"}});
     common::schema::check(&error, metrics, doc).unwrap();
-    let node = json!({"topic": "node:n1", "at": 1, "data": {"node": {"node_id": "n1", "hostname": "h", "cores": 1, "isolated_cores": [], "memory_mb": 1, "backend": "process", "registered_at": 0, "last_heartbeat": 0, "agent": null, "installed": null, "environments": null, "labels": {}, "fences": false, "failover_after_ms": null, "window_floor": null, "recordings": []}, "bots": 0, "latency_ns": {}}});
+    let node = json!({"topic": "node:n1", "at": 1, "data": {"node": {"node_id": "n1", "hostname": "h", "cores": 1, "isolated_cores": [], "memory_mb": 1, "backend": "process", "registered_at": 0, "last_heartbeat": 0, "agent": null, "installed": null, "environments": null, "labels": {}, "fences": false, "failover_after_ms": null, "window_floor": null}, "bots": 0, "latency_ns": {}}});
     common::schema::check(&node, metrics, doc).unwrap();
     let neither = json!({"topic": "fleet", "at": 1, "data": {"bots": 0}});
     assert!(common::schema::check(&neither, metrics, doc).is_err());

@@ -47,6 +47,11 @@ pub fn valid_recording_name(name: &str) -> bool {
 
 /// Most recordings a node lists (its newest).
 pub const RECORDINGS_MAX: usize = 256;
+/// Latest last-write time a listed recording may have, unix ms (the latest a JavaScript
+/// `Date` holds: year 275760).
+pub const RECORDING_TIME_MAX_MS: u64 = 8_640_000_000_000_000;
+/// Largest size a listed recording may have, bytes (2^53 - 1: exact as a JavaScript number).
+pub const RECORDING_BYTES_MAX: u64 = (1 << 53) - 1;
 
 /// A recording a node holds in `DATA/recordings/`, as its agent lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,14 +64,17 @@ pub struct RecordingFile {
         schemars(pattern(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,121}\.sfrec$"))
     )]
     pub name: String,
-    /// Its size, bytes.
+    /// Its size, bytes (at most 2^53 - 1).
+    #[cfg_attr(feature = "schema", schemars(range(max = 9_007_199_254_740_991_u64)))]
     pub bytes: u64,
-    /// When it was last written, unix ms.
+    /// When it was last written, unix ms (at most 8.64e15, the latest a JavaScript `Date` holds).
+    #[cfg_attr(feature = "schema", schemars(range(max = 8_640_000_000_000_000_u64)))]
     pub modified_ms: u64,
 }
 
 /// Checks a node's recordings list: at most [`RECORDINGS_MAX`], each a valid recording name
-/// ([`valid_recording_name`]) listed once. The error names the entry (`[3].name: …`) or
+/// ([`valid_recording_name`]) listed once, its size and time within [`RECORDING_BYTES_MAX`]
+/// and [`RECORDING_TIME_MAX_MS`]. The error names the entry (`[3].name: …`) or
 /// the count (`: 300 entries; …`), to follow the list's own name.
 pub fn check_recordings(list: &[RecordingFile]) -> Result<(), String> {
     if list.len() > RECORDINGS_MAX {
@@ -84,6 +92,14 @@ pub fn check_recordings(list: &[RecordingFile]) -> Result<(), String> {
         }
         if !seen.insert(r.name.as_str()) {
             return Err(format!("[{i}].name: {} is listed twice", r.name));
+        }
+        if r.bytes > RECORDING_BYTES_MAX {
+            return Err(format!("[{i}].bytes: at most {RECORDING_BYTES_MAX}"));
+        }
+        if r.modified_ms > RECORDING_TIME_MAX_MS {
+            return Err(format!(
+                "[{i}].modified_ms: at most {RECORDING_TIME_MAX_MS}"
+            ));
         }
     }
     Ok(())

@@ -339,7 +339,7 @@ impl Agent {
         let mut report = Report {
             node_id: self.opts.node.node_id.clone(),
             bots,
-            recordings: self.recordings.due(&self.opts.data_dir),
+            recordings: self.recordings.due(),
         };
         within_body(&mut report);
         report

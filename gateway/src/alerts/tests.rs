@@ -56,7 +56,6 @@ fn node(id: &str, last_heartbeat: i64) -> NodeRow {
         fences: false,
         failover_after_ms: None,
         window_floor: None,
-        recordings: Vec::new(),
     }
 }
 

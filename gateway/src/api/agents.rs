@@ -274,9 +274,6 @@ pub(super) async fn report(
             r.node_id
         )));
     }
-    if let Some(list) = &r.recordings {
-        state.store.set_recordings(&r.node_id, list).await?;
-    }
     // Check every snapshot before storing anything: a malformed one rejects the report whole.
     let mut decoded = Vec::new();
     for b in &r.bots {
@@ -317,6 +314,9 @@ pub(super) async fn report(
         .collect();
     audit_handovers(&state, &r).await?;
     state.store.report_bots(&r.node_id, &rows).await?;
+    if let Some(list) = &r.recordings {
+        state.store.set_recordings(&r.node_id, list).await?;
+    }
     // Fills, each stored once by the bot's sequence number: a report repeated after a lost
     // answer, or an agent that restarted before moving its cursor on, doubles nothing.
     // A fill booked more than a year back or a day ahead (a forged or broken clock) is left

@@ -558,7 +558,19 @@ pub struct FleetMetrics {
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct NodeList {
     /// Every node.
-    pub nodes: Vec<NodeRow>,
+    pub nodes: Vec<ListedNode>,
+}
+
+/// A node as `GET /api/v1/nodes` lists it.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ListedNode {
+    /// The node.
+    #[serde(flatten)]
+    pub node: NodeRow,
+    /// The recordings its agent last listed in `DATA/recordings/`, newest first: what a
+    /// backtest on it can replay (`null` until its agent lists them: an agent older than
+    /// listing never does).
+    pub recordings: Option<Vec<sniperforge_protocol::backtests::RecordingFile>>,
 }
 
 /// `GET /api/v1/system/logs/{bot_id}`.

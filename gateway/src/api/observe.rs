@@ -43,6 +43,14 @@ pub(super) async fn nodes(
     if let Some(list) = envs.list() {
         nodes.retain(|n| list.iter().any(|e| n.serves(*e)));
     }
+    let mut recordings = state.store.recordings().await?;
+    let nodes = nodes
+        .into_iter()
+        .map(|node| ListedNode {
+            recordings: recordings.remove(&node.node_id),
+            node,
+        })
+        .collect();
     Ok(axum::Json(NodeList { nodes }).into_response())
 }
 

@@ -18,7 +18,6 @@ fn node(id: &str, cores: i64, envs: Option<&[Environment]>, labels: &[(&str, &st
         fences: true,
         failover_after_ms: None,
         window_floor: None,
-        recordings: Vec::new(),
         environments: envs.map(<[Environment]>::to_vec),
         labels: labels
             .iter()

@@ -46,7 +46,6 @@ fn node(id: &str, agent: &Build, installed: &Build) -> NodeRow {
         fences: false,
         failover_after_ms: None,
         window_floor: None,
-        recordings: Vec::new(),
     }
 }
 

@@ -308,9 +308,6 @@ pub struct NodeRow {
     /// A longer window it had before registering again with a shorter one, in force until the
     /// leases its agent held under the old one have lapsed.
     pub window_floor: Option<WindowFloor>,
-    /// The recordings its agent last listed in `DATA/recordings/`, newest first: what a
-    /// backtest on it can replay (empty until its agent lists them).
-    pub recordings: Vec<sniperforge_protocol::backtests::RecordingFile>,
 }
 
 /// A longer failover window a node keeps for a while.

@@ -14,7 +14,7 @@ fn build_column(
 
 const NODE_SELECT: &str = "SELECT node_id, hostname, cores, isolated_cores, memory_mb, backend, \
      registered_at, last_heartbeat, agent_build, installed_build, environments, labels, fences, \
-     failover_after_ms, window_floor_ms, window_floor_until, recordings FROM nodes";
+     failover_after_ms, window_floor_ms, window_floor_until FROM nodes";
 
 fn node_row(r: &sqlx::any::AnyRow) -> Result<NodeRow, StoreError> {
     let col = |c: &'static str| db(format!("reading node column {c}"));
@@ -50,7 +50,6 @@ fn node_row(r: &sqlx::any::AnyRow) -> Result<NodeRow, StoreError> {
                     .map_err(col("window_floor_until"))?,
             )
             .map(|(window_ms, until)| WindowFloor { window_ms, until }),
-        recordings: json_column(r, "recordings")?.unwrap_or_default(),
     })
 }
 
@@ -82,6 +81,18 @@ impl Store {
             .begin()
             .await
             .map_err(db("starting a transaction"))?;
+        // What its agent listed stays (an agent that registers again, as after an upgrade,
+        // lists them again only when they change or a minute on).
+        let recordings: Option<String> =
+            sqlx::query("SELECT recordings FROM nodes WHERE node_id = $1")
+                .bind(node.node_id.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db(format!("reading node {}", node.node_id)))?
+                .map(|r| r.try_get("recordings"))
+                .transpose()
+                .map_err(db(format!("reading node {}'s recordings", node.node_id)))?
+                .flatten();
         sqlx::query("DELETE FROM nodes WHERE node_id = $1")
             .bind(node.node_id.as_str())
             .execute(&mut *tx)
@@ -90,7 +101,7 @@ impl Store {
         let build = |b: &Option<sniperforge_protocol::fleet::Build>| {
             b.as_ref().and_then(|b| serde_json::to_string(b).ok())
         };
-        sqlx::query("INSERT INTO nodes (node_id, hostname, cores, isolated_cores, memory_mb, backend, registered_at, last_heartbeat, agent_build, installed_build, environments, labels, fences, failover_after_ms, window_floor_ms, window_floor_until) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11, $12, $13, $14, $15)")
+        sqlx::query("INSERT INTO nodes (node_id, hostname, cores, isolated_cores, memory_mb, backend, registered_at, last_heartbeat, agent_build, installed_build, environments, labels, fences, failover_after_ms, window_floor_ms, window_floor_until, recordings) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)")
             .bind(node.node_id.as_str())
             .bind(&node.hostname)
             .bind(node.cores as i64)
@@ -106,6 +117,7 @@ impl Store {
             .bind(own)
             .bind(floor.map(|f| f.0))
             .bind(floor.map(|f| f.1))
+            .bind(recordings)
             .execute(&mut *tx)
             .await
             .map_err(db(format!("registering node {}", node.node_id)))?;
@@ -153,6 +165,37 @@ impl Store {
         .await
         .map_err(db(format!("the recordings of node {node_id}")))?;
         Ok(())
+    }
+
+    /// The recordings each node's agent last listed, by node; a node whose agent has listed
+    /// none yet is absent (only `GET /api/v1/nodes` reads them: never the nodes every stream,
+    /// placement and alert reads). A stored list that cannot be read (written by another
+    /// version) is absent too, with a warning.
+    pub async fn recordings(
+        &self,
+    ) -> Result<
+        std::collections::HashMap<String, Vec<sniperforge_protocol::backtests::RecordingFile>>,
+        StoreError,
+    > {
+        let rows =
+            sqlx::query("SELECT node_id, recordings FROM nodes WHERE recordings IS NOT NULL")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db("listing the nodes' recordings"))?;
+        let mut out = std::collections::HashMap::new();
+        for r in &rows {
+            let node: String = r.try_get("node_id").map_err(db("reading node_id"))?;
+            match json_column(r, "recordings") {
+                Ok(Some(list)) => {
+                    out.insert(node, list);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(node = %node, error = %e, "the stored recordings of a node cannot be read: left out until it lists them again");
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Every node with its last heartbeat.

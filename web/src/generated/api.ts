@@ -954,6 +954,42 @@ export type LatencyRange = {
   unit: string
 }
 
+/** A node as `GET /api/v1/nodes` lists it. */
+export type ListedNode = {
+  /** The build its agent runs (`null` for agents before it). */
+  agent: (Build | null)
+  /** Supervisor backend. */
+  backend: string
+  /** CPU cores. */
+  cores: number
+  /** The environments its agent serves (`null`: all). */
+  environments: (Environment[] | null)
+  /** Its failover window, ms: the one its agent asked for (`agent --failover-after-s`), else the gateway's when it registered (`null` only for a row from before windows were kept, until the gateway starts: the gateway's). */
+  failover_after_ms: (number | null)
+  /** Whether its agent fences the bots that fail over (only then are they failed over). */
+  fences: boolean
+  /** Host name. */
+  hostname: string
+  /** The build installed where its agent starts bots from (`null` for agents before it). */
+  installed: (Build | null)
+  /** Cores isolated for bots. */
+  isolated_cores: number[]
+  /** Its labels (`--labels`), what placement constraints match. */
+  labels: Partial<Record<string, string>>
+  /** Last heartbeat, unix ms. */
+  last_heartbeat: number
+  /** Memory, MiB. */
+  memory_mb: number
+  /** Node id. */
+  node_id: string
+  /** The recordings its agent last listed in `DATA/recordings/`, newest first: what a backtest on it can replay (`null` until its agent lists them: an agent older than listing never does). */
+  recordings: (RecordingFile[] | null)
+  /** First registered, unix ms. */
+  registered_at: number
+  /** A longer window it had before registering again with a shorter one, in force until the leases its agent held under the old one have lapsed. */
+  window_floor: (WindowFloor | null)
+}
+
 /** One log line of a bot, as its agent reported it. */
 export type LogLine = {
   /** Received at the gateway, unix ms. */
@@ -1116,7 +1152,7 @@ export type NodeInfo = {
 /** `GET /api/v1/nodes`. */
 export type NodeList = {
   /** Every node. */
-  nodes: NodeRow[]
+  nodes: ListedNode[]
 }
 
 /** `POST /api/v1/agent/heartbeat`: the node that is alive. */
@@ -1153,8 +1189,6 @@ export type NodeRow = {
   memory_mb: number
   /** Node id. */
   node_id: string
-  /** The recordings its agent last listed in `DATA/recordings/`, newest first: what a backtest on it can replay (empty until its agent lists them). */
-  recordings: RecordingFile[]
   /** First registered, unix ms. */
   registered_at: number
   /** A longer window it had before registering again with a shorter one, in force until the leases its agent held under the old one have lapsed. */
@@ -1293,9 +1327,9 @@ export type RangeQuery = {
 
 /** A recording a node holds in `DATA/recordings/`, as its agent lists it. */
 export type RecordingFile = {
-  /** Its size, bytes. */
+  /** Its size, bytes (at most 2^53 - 1). */
   bytes: number
-  /** When it was last written, unix ms. */
+  /** When it was last written, unix ms (at most 8.64e15, the latest a JavaScript `Date` holds). */
   modified_ms: number
   /** Its file name (what a backtest's `recording` names). */
   name: string

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { cleanup, fireEvent, render, waitFor } from '@testing-library/react'
 import type { BacktestRow } from '../generated/api'
-import { Backtests, resultLine } from './Backtests'
+import { Backtests, fmtBytes, fmtDate, resultLine } from './Backtests'
 
 afterEach(() => {
   cleanup()
@@ -30,6 +30,13 @@ function row(extra: Partial<BacktestRow>): BacktestRow {
 }
 
 describe('backtests', () => {
+  it('show sizes and times a node sends, whatever they are', () => {
+    expect([0, 999, 1000, 999_949, 999_950, 8_812_345, 2 ** 53 - 1].map(fmtBytes)).toEqual(['0 B', '999 B', '1.0 KB', '999.9 KB', '1.0 MB', '8.8 MB', '9007.2 TB'])
+    expect(fmtDate(0)).toBe('1970-01-01 00:00 UTC')
+    expect(fmtDate(8.64e15 + 1)).toBe('—')
+    expect(fmtDate(Number.MAX_SAFE_INTEGER)).toBe('—')
+  })
+
   it('sum a run, a sweep and a failure up in one line', () => {
     expect(resultLine(row({}))).toBe('$425.51 over 6 trades · win rate 83.3 % · max drawdown $2.00')
     expect(
@@ -53,7 +60,7 @@ describe('backtests', () => {
         return answer({ bots: [{ bot_id: 'obs', bot_type: 'ml_analytics', replica_of: null }, { bot_id: 'arb', bot_type: 'triangular_arbitrage', replica_of: null }] })
       if (path === '/api/v1/bots/arb') return answer({ bot: {}, config: { body: { bot_id: 'arb', bot_type: 'triangular_arbitrage' } } })
       if (path === '/api/v1/nodes')
-        return answer({ nodes: [{ node_id: 'n1', recordings: [{ name: 'm.sfrec', bytes: 8_812_345, modified_ms: Date.UTC(2026, 11, 6, 11, 0) }, { name: 'old.sfrec', bytes: 512, modified_ms: 0 }] }] })
+        return answer({ nodes: [{ node_id: 'n1', last_heartbeat: Date.now(), recordings: [{ name: 'm.sfrec', bytes: 8_812_345, modified_ms: Date.UTC(2026, 11, 6, 11, 0) }, { name: 'old.sfrec', bytes: 512, modified_ms: 0 }] }] })
       return answer({})
     })
     vi.stubGlobal('fetch', fetch)
@@ -62,7 +69,7 @@ describe('backtests', () => {
     await waitFor(() => expect(r.getByLabelText('backtest bot').textContent).toBe('arb'))
     // The node's recordings, newest first as it lists them: one click names it.
     const held = await r.findByRole('list', { name: 'recordings on n1' })
-    expect(held.textContent).toBe('m.sfrec · 8.8 MB · 2026-12-06 11:00old.sfrec · 512 B · 1970-01-01 00:00')
+    expect(held.textContent).toBe('m.sfrec · 8.8 MB · 2026-12-06 11:00 UTCold.sfrec · 512 B · 1970-01-01 00:00 UTC')
     fireEvent.click(r.getByRole('button', { name: /^old\.sfrec/ }))
     expect((r.getByLabelText('recording') as HTMLInputElement).value).toBe('old.sfrec')
     expect(r.getByRole('button', { name: /^old\.sfrec/ }).getAttribute('aria-pressed')).toBe('true')

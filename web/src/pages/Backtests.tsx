@@ -1,7 +1,7 @@
 import { useState } from 'react'
 import { call, can, fmtUsd, isRecord, type Role } from '../api'
 import { Table, type Column } from '../components/Table'
-import type { BacktestRow } from '../generated/api'
+import type { BacktestRow, ListedNode } from '../generated/api'
 import { useEnv } from '../env'
 import { useApi } from '../hooks'
 import { go } from '../router'
@@ -147,21 +147,50 @@ function BacktestList({ role }: { role: Role }) {
   )
 }
 
-/** A size in bytes as B, KB, MB or GB (powers of 1,000, one decimal above B). */
+/** A size in bytes as B, KB, MB, GB or TB (powers of 1,000; one decimal above B). */
 export function fmtBytes(n: number): string {
   const units = ['B', 'KB', 'MB', 'GB', 'TB']
-  let v = n
   let u = 0
-  while (v >= 1000 && u < units.length - 1) {
-    v /= 1000
-    u += 1
-  }
-  return u === 0 ? `${v} B` : `${v.toFixed(1)} ${units[u]}`
+  while (u < units.length - 1 && Number((n / 1000 ** u).toFixed(1)) >= 1000) u += 1
+  return u === 0 ? `${n} B` : `${(n / 1000 ** u).toFixed(1)} ${units[u]}`
 }
 
-/** A unix-ms time as `YYYY-MM-DD HH:MM` UTC. */
-function fmtDate(ms: number): string {
-  return new Date(ms).toISOString().slice(0, 16).replace('T', ' ')
+/** A unix-ms time as `YYYY-MM-DD HH:MM UTC` ('—' for one no `Date` holds). */
+export function fmtDate(ms: number): string {
+  const d = new Date(ms)
+  return Number.isFinite(d.getTime()) ? `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC` : '—'
+}
+
+/** A node's recordings: the ones its agent last listed, each a click that names it. */
+function NodeRecordings({ node, chosen, onChoose }: { node: ListedNode; chosen: string; onChoose: (name: string) => void }) {
+  const held = node.recordings
+  const silentS = Math.floor((Date.now() - node.last_heartbeat) / 1000)
+  return (
+    <div data-testid="node-recordings">
+      {held === null ? (
+        <span className="muted">{node.node_id} has not listed its recordings (its agent is older than listing, or has not reported yet)</span>
+      ) : held.length === 0 ? (
+        <span className="muted">{node.node_id} lists no recordings in its DATA/recordings/</span>
+      ) : (
+        <>
+          <span className="muted">
+            On {node.node_id}
+            {held.length >= 256 ? ' (its newest 256)' : ''}
+            {silentS > 60 ? `, as it listed them before it went silent ${fmtDate(node.last_heartbeat)}` : ''}:
+          </span>
+          <ul className="chips recordings" aria-label={`recordings on ${node.node_id}`}>
+            {held.map((r) => (
+              <li key={r.name}>
+                <button type="button" className="chip" aria-pressed={chosen === r.name} title={`${r.bytes} bytes, last written ${fmtDate(r.modified_ms)}`} onClick={() => onChoose(r.name)}>
+                  {r.name} · {fmtBytes(r.bytes)} · {fmtDate(r.modified_ms)}
+                </button>
+              </li>
+            ))}
+          </ul>
+        </>
+      )}
+    </div>
+  )
 }
 
 function BacktestForm({ onQueued }: { onQueued: () => void }) {
@@ -174,8 +203,8 @@ function BacktestForm({ onQueued }: { onQueued: () => void }) {
   const [latency, setLatency] = useState('')
   const [sweep, setSweep] = useState('')
   const [message, setMessage] = useState('')
-  const chosenNode = nodes.find((n) => n.node_id === node) ?? nodes[0]
-  const held = chosenNode?.recordings ?? []
+  // The node picked (one gone since is no node: the gateway says so), else the first.
+  const chosenNode = node ? nodes.find((n) => n.node_id === node) : nodes[0]
   const submit = async (e: React.FormEvent) => {
     e.preventDefault()
     try {
@@ -185,7 +214,7 @@ function BacktestForm({ onQueued }: { onQueued: () => void }) {
       if (!got.config) throw new Error(`bot ${chosen} has no configuration`)
       const queued = await call('POST /api/v1/backtests', {
         body: {
-          node_id: chosenNode?.node_id ?? '',
+          node_id: node || nodes[0]?.node_id || '',
           recording: recording.trim(),
           config: got.config.body,
           ...(latency.trim() ? { latency_us: Number(latency) } : {}),
@@ -234,32 +263,7 @@ function BacktestForm({ onQueued }: { onQueued: () => void }) {
           Queue
         </button>
       </div>
-      {chosenNode && (
-        <div className="row" data-testid="node-recordings">
-          {held.length ? (
-            <>
-              <span className="muted">On {chosenNode.node_id}:</span>
-              <ul className="chips" aria-label={`recordings on ${chosenNode.node_id}`}>
-                {held.map((r) => (
-                  <li key={r.name}>
-                    <button
-                      type="button"
-                      className="chip"
-                      aria-pressed={recording.trim() === r.name}
-                      title={`${r.bytes} bytes, written ${new Date(r.modified_ms).toISOString()}`}
-                      onClick={() => setRecording(r.name)}
-                    >
-                      {r.name} · {fmtBytes(r.bytes)} · {fmtDate(r.modified_ms)}
-                    </button>
-                  </li>
-                ))}
-              </ul>
-            </>
-          ) : (
-            <span className="muted">{chosenNode.node_id} lists no recordings in its DATA/recordings/</span>
-          )}
-        </div>
-      )}
+      {chosenNode && <NodeRecordings node={chosenNode} chosen={recording.trim()} onChoose={setRecording} />}
       {message && (
         <div className="muted" data-testid="backtest-message">
           {message}
