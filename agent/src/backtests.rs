@@ -36,7 +36,7 @@ pub fn recordings_dir(data_dir: &Path) -> PathBuf {
 
 /// Most directory entries read when listing the recordings (a directory of many more files
 /// is listed in part, never read whole every report).
-const RECORDINGS_SCAN_MAX: usize = 4096;
+pub const RECORDINGS_SCAN_MAX: usize = 4096;
 
 /// A report carries the recordings again this long after the gateway last took them, even
 /// unchanged.
@@ -52,7 +52,7 @@ const RECORDINGS_REFUSED_FOR: Duration = Duration::from_secs(600);
 
 /// A file written this recently is being written (a copy, a recording): it is listed once it
 /// has been still this long.
-const RECORDING_SETTLE: Duration = Duration::from_secs(10);
+pub const RECORDING_SETTLE: Duration = Duration::from_secs(10);
 
 /// The recordings in `DATA/recordings/` a backtest can name: regular files (a link is
 /// followed, as a backtest opens it) with a recording's name, not written in the last
