@@ -64,6 +64,24 @@ async function confirm(action) {
 
 const field = (path) => page.locator(`[data-path="${path}"]`)
 
+/**
+ * Clicks `target` until `done` shows, at most 3 times: on a live page a panel above may grow
+ * (a chart's data coming in) between Playwright's last look at the target and its click,
+ * which then lands beside it.
+ */
+async function clickUntil(target, done) {
+  for (let attempt = 1; ; attempt++) {
+    await target.click()
+    try {
+      await done.waitFor({ timeout: 5_000 })
+      return
+    } catch (e) {
+      if (attempt >= 3) throw e
+      log(`  (the click did not open it: again, ${attempt + 1} of 3)`)
+    }
+  }
+}
+
 try {
   page = await newPage()
   log('login page')
@@ -320,8 +338,7 @@ try {
   await shot('09a-env-prod')
   await page.getByTestId('env-switcher').selectOption('')
   await page.locator('[data-testid=bots-table] tr[data-bot]').first().waitFor()
-  await page.getByRole('link', { name: BOT }).click()
-  await page.getByTestId('bot-status').waitFor()
+  await clickUntil(page.getByRole('link', { name: BOT }), page.getByTestId('bot-status'))
   if ((await page.getByTestId('bot-actions').count()) !== 0) throw new Error('viewer sees bot actions')
   if ((await page.getByRole('button', { name: 'Emergency stop' }).count()) !== 0) throw new Error('viewer sees the emergency stop')
   await shot('09-viewer-bot')
