@@ -8,8 +8,8 @@
 mod common;
 
 use common::{
-    DEMO_BOTS as BOTS, T, alive, bot_pids_under, free_port, pid_of, until, up, wait_demo_fleet,
-    wait_for,
+    DEMO_BOTS as BOTS, LogsOnFailure, T, alive, bot_pids_under, free_port, pid_of, until, up,
+    wait_demo_fleet, wait_for,
 };
 use serde_json::{Value, json};
 
@@ -18,6 +18,7 @@ fn up_runs_the_fleet_and_stops_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let port = free_port();
+    let _logs = LogsOnFailure(data.clone());
     let (mut proc, gw) = up(&data, port);
     wait_demo_fleet(&gw);
     wait_for("trades booked", T, || {

@@ -153,12 +153,42 @@ impl Gateway {
 /// Patience for anything a test waits on.
 pub const T: Duration = Duration::from_secs(60);
 
-/// Waits until the agent's last report of `id` satisfies `check`; returns that status.
+/// Waits until the agent's last report of `id` satisfies `check`; returns that status. A
+/// timeout names the last status reported (what the bot or its agent said was wrong).
 pub fn until(gw: &Gateway, id: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
-    wait_for(&format!("{id}: {what}"), T, || {
+    let start = std::time::Instant::now();
+    loop {
         let s = gw.reported(id);
-        check(&s).then_some(s)
-    })
+        if check(&s) {
+            return s;
+        }
+        assert!(
+            start.elapsed() < T,
+            "timed out after {T:?} waiting for {id}: {what}; its last reported status: {s}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Prints the last lines of `up`'s logs in its data directory when the test fails (the
+/// temporary directory goes with the test): a bot that never runs says why there. Declare it
+/// after the directory, so it drops first.
+pub struct LogsOnFailure(pub PathBuf);
+
+impl Drop for LogsOnFailure {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        for name in ["agent.log", "gateway.log", "venue.log"] {
+            let text = std::fs::read_to_string(self.0.join(name)).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            eprintln!("--- the last lines of {name} ---");
+            for line in &lines[lines.len().saturating_sub(40)..] {
+                eprintln!("{line}");
+            }
+        }
+    }
 }
 
 /// The pid in a reported status (0 when none).
