@@ -294,11 +294,11 @@ fn state_only(opts: &AgentOptions, state: BacktestState, error: Option<String>) 
     }
 }
 
-/// At most `max` bytes of `s`, without NULs or other control characters but line breaks.
+/// At most `max` bytes of `s`, without control, bidi or zero-width characters but line breaks.
 fn cut(s: &str, max: usize) -> String {
     let s: String = s
         .chars()
-        .filter(|c| *c == '\n' || !c.is_control())
+        .filter(|c| *c == '\n' || !sniperforge_protocol::fleet::hidden_char(*c))
         .collect();
     if s.len() <= max {
         return s;

@@ -36,7 +36,8 @@ pub struct Backtest {
     pub work_dir: PathBuf,
 }
 
-pub use sniperforge_protocol::backtests::{BACKTEST_TYPES, backtest_runs, run_config, set_param};
+pub use sniperforge_protocol::backtests::backtest_runs;
+use sniperforge_protocol::backtests::run_config;
 
 /// Routes a report lists (the best by PnL; the count says how many there were).
 pub const ROUTES_LISTED: usize = 200;
@@ -132,8 +133,8 @@ pub struct Report {
     /// The worst fill, USD.
     pub worst_usd: f64,
     /// Latency per stage on the recording's clock, µs: ingress to decision (0: the strategy's
-    /// own time is not modelled; `timing.json` has it measured) and decision to fill (the
-    /// modelled latency).
+    /// own time is not modelled; `timing.json` has it measured) and decision to fill (at
+    /// least the modelled latency: a due order fills at the first update at or after it).
     pub latency_us: BTreeMap<String, Spread>,
     /// Routes by PnL, best first (the best [`ROUTES_LISTED`]).
     pub routes: Vec<RouteLine>,

@@ -127,7 +127,12 @@ fn summary(report: &Value) -> Value {
         }
     };
     match report {
-        Value::Array(rows) => Value::Array(rows.iter().take(64).map(pick).collect()),
+        Value::Array(rows) => Value::Array(
+            rows.iter()
+                .take(sniperforge_protocol::backtests::SWEEP_RUNS_MAX)
+                .map(pick)
+                .collect(),
+        ),
         other => pick(other),
     }
 }
